@@ -17,7 +17,7 @@ import structlog
 
 from gateway.bitelog import FaultLog
 from gateway.mailer import LONGEST_SEND_SECONDS, MaildirError, Mailer
-from gateway.mailtransaction import PermanentMailError, PossiblyDeliveredError
+from gateway.mailtransaction import SEND_MARK, PermanentMailError, PossiblyDeliveredError, SendMark
 from gateway.outboxrecord import OutcomeWriter
 from gateway.privacy.erasure import ERASED_MAIL, NOT_SENT, erased_meanwhile
 from gateway.relayfaults import relay_fault, wake_relay_faults
@@ -91,6 +91,8 @@ class OutboxWorker:
         self._idle = asyncio.Event()  # clear while mail is claimed and not yet all recorded
         self._idle.set()
         self._in_flight: list[int] = []  # the mail ids being sent, named if a stop has to give up on them
+        self._marks: dict[int, SendMark] = {}  # whether each send's final dot has gone
+        self._short = False  # the last claim took less than it asked for, though mail may be due
         # A relay fault deferred mail since the last success (or before this start, unknown): the
         # next success makes it due again (`wake_relay_faults`).
         self._relay_faulted = True
@@ -161,6 +163,9 @@ class OutboxWorker:
         self._idle.clear()
         self._wake.clear()  # what was queued before the claim is in it
         batch = await self.store.write(lambda: self.store.outbox.claim_mail(free))
+        # Mail due may wait for a send to its recipient (`gateway.store.outboxclaim`): the next
+        # claim is at a send's end, at new mail, or when mail comes due, not at once and again.
+        self._short = len(batch) < free
         return {
             asyncio.create_task(self._send_one(mail), name=f"outbox-{mail.id}"): mail.id for mail in batch
         }
@@ -173,7 +178,7 @@ class OutboxWorker:
             self._idle.set()
 
     def _look_timeout(self) -> float:
-        due = self.store.outbox.next_mail_due_at()
+        due = self.store.outbox.next_mail_due_at(after=self.store.clock() if self._short else None)
         return IDLE_LOOK if due is None else min(max(due - self.store.clock(), 0.05), IDLE_LOOK)
 
     async def _idle_wait(self, timeout: float) -> None:
@@ -199,6 +204,9 @@ class OutboxWorker:
     async def _send_one(self, mail: ClaimedMail) -> None:
         mail_id, kind, mail_from, rcpt, content, attempts = mail[:6]
         unanswered = mail.unanswered
+        if unanswered >= UNANSWERED_SENDS:  # its sends cut off by stops after the dot: not once more
+            await self._unanswered_send(mail, unanswered, "the relay had the whole mail at each cut-off send")
+            return
         if content == ERASED_MAIL:  # the marker alone, no header: never the recipient's mail
             await self._fail_erased(mail_id)
             log.warning("mail.not_sent", mail=mail_id, kind=kind, to=rcpt, reason=NOT_SENT)
@@ -214,6 +222,8 @@ class OutboxWorker:
                 else "sent again: an earlier send was cut off (stop or crash) and may have reached the relay",
             )
         about: dict[str, int] = {}  # the message, MO or email the mail is about, for its line
+        SEND_MARK.set(mark := SendMark())
+        self._marks[mail_id] = mark
         try:
             await self.mailer.send(mail_from, rcpt, content)
         except PermanentMailError as exc:
@@ -243,6 +253,8 @@ class OutboxWorker:
             log.info("mail.sent", mail=mail_id, kind=kind, to=rcpt, **about)
             if self._relay_faulted:
                 await self._relay_back()
+        finally:
+            self._marks.pop(mail_id, None)
 
     async def _relay_back(self) -> None:
         """The relay took a mail: what waited out a back-off for its faults goes now (the review
@@ -331,6 +343,28 @@ class OutboxWorker:
 
         await self.store.write(fail)
 
+    async def _count_cut_off(self) -> None:
+        """The sends the stop gives up on after their final dot count as unanswered: each start
+        sent such a mail again with its count unchanged, and a relay that never answers the dot
+        got it once more at every restart."""
+        cut = [i for i in self._in_flight if (mark := self._marks.get(i)) is not None and mark.whole]
+        if not cut:
+            return
+        outbox = self.store.outbox
+        try:
+            await self.store.write(lambda: outbox.count_cut_off(cut))
+        except Exception as exc:
+            if not store_trouble(exc):
+                raise
+            log.error("outbox.cut_off_uncounted", mails=cut, error=repr(exc)[:200])
+            return
+        log.warning(
+            "outbox.cut_off_unanswered",
+            mails=cut,
+            note="the relay had the whole mail and had not answered: each counts as a send taken"
+            f" without an answer ({UNANSWERED_SENDS} and it is not sent again)",
+        )
+
     async def close(self) -> None:
         """At the daemon's stop, once no send is left: the relay sessions kept open between mails
         end with QUIT (`SmtpRelayMailer.close`), not with the process's exit."""
@@ -349,6 +383,7 @@ class OutboxWorker:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except TimeoutError:
             log.warning("outbox.stop_timeout", mails=list(self._in_flight), waited=timeout)
+            await self._count_cut_off()
             if unwritten := dict(self._outcomes.unwritten):
                 # The relay answered them, but the store still refuses the record: as after a crash,
                 # the next start sends them once more (those it took: possible duplicates).

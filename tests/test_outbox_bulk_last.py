@@ -12,7 +12,7 @@ from pathlib import Path
 
 from billing_reports.job import KIND as BILLING_KIND
 from gateway.store.db import Store
-from gateway.store.outbox import BULK_KINDS
+from gateway.store.outboxclaim import BULK_KINDS
 from tests.conftest import STAFF, free_port, make_config, running_gateway
 from tests.test_mailer import Relay, relay_running
 
@@ -60,7 +60,7 @@ def test_a_claim_reads_each_group_off_the_index_without_sorting_every_due_mail(t
         store.db.conn.set_trace_callback(seen.append)
         claimed = outbox.claim_mail(5)
         store.db.conn.set_trace_callback(None)
-        update = next(s for s in seen if s.startswith("UPDATE outbox SET state = 'active'"))
+        update = next(s for s in seen if s.startswith("SELECT * FROM (SELECT id, rcpt"))
         plan = " | ".join(r[3] for r in store.db.conn.execute(f"EXPLAIN QUERY PLAN {update}"))
         again = outbox.claim_mail(3)
     finally:

@@ -192,11 +192,12 @@ def _lock_error(text: str) -> bool:
 def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     """The status read from the open store, printed as text or JSON; its exit code."""
     from gateway.adminrules import age, quiet_held
+    from gateway.cli.statusrelay import failed_lines, outbox_json, outbox_lines, outbox_trouble
     from gateway.configdoubts import maildir_doubts
     from gateway.configlinks import receipt_siblings
     from gateway.routing import unserved
     from gateway.statusfile import read_status, size_words
-    from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
+    from gateway.store.outboxhealth import outbox_health
     from gateway.store.trouble import wal_words
 
     counts = store.admin.queue_counts()
@@ -204,7 +205,6 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     status = read_status(cfg.state_dir)
     now = time.time()
     mail = outbox_health(store.db.conn, now)
-    waiting, oldest, stuck = mail.waiting, mail.oldest, mail.stuck_for(now)
     holder = lock_holder(cfg)
     down = daemon_now(cfg, status, now, holder)
     routes, edited = running_routes(cfg, status)
@@ -227,21 +227,14 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
         status,
         now,
         routes,
-        outbox_stuck=stuck is not None,
+        outbox_stuck=outbox_trouble(mail, now),
         holder=holder,
         queue_stuck=queue_stuck,
         pinned=held_for_link,
         siblings=siblings,
     )
     if args.json:
-        outbox = {
-            "waiting": waiting,
-            "oldest_age_seconds": round(now - oldest, 1) if oldest else None,
-            "stuck": stuck is not None,
-            "last_error": mail.last_error,
-            "relay_said": mail.said,
-            "failed_last_day": mail.failed_day,
-        }
+        outbox = outbox_json(mail, now)
         quiet = {"parts": held, "first_release": release}
         queue = {
             **counts,
@@ -269,26 +262,12 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     if queue_stuck and due_for is not None:
         links = _links_words(status)
         print(f"{'':9} trouble: an SMS due has waited {age(due_for)} since {when(oldest_due)}{links}")
-    if waiting:
-        print(
-            f"outbox    {waiting} mail(s) waiting, oldest {age(now - oldest)} old (see `smsgw outbox list`)"
-        )
-    said = f"; the relay's last answer: {one_line(mail.said)}" if mail.said else ""
-    if stuck is not None:
-        print(f"{'':9} trouble: mail has waited over {age(STUCK_SECONDS)} for the relay{said}")
-    elif oldest is not None and now - oldest > STUCK_SECONDS:
-        # The relay takes other mail, or defers these recipients only: theirs to sort out, no trouble.
-        if mail.relay_fault:  # it could not be reached (or failed) for these; it takes mail now
-            print(f"{'':9} the relay was unreachable for some mail, which waits for its next try{said}")
-        else:
-            print(f"{'':9} the relay defers some recipients{said}")
+    for line in outbox_lines(mail, now):
+        print(line)
     if maildir_doubts(cfg):  # a production gateway whose mail all lands in files (check-config says more)
         print(f"mail      relay {cfg.mail.relay} (nothing leaves this machine)")
-    if mail.failed_day:
-        print(
-            f"outbox    {mail.failed_day} mail(s) given up on in the last 24 h"
-            " (see `smsgw outbox list --state failed`)"
-        )
+    for line in failed_lines(mail):
+        print(line)
     print(f"schema    {schema}")
     if down is not None or status is None:
         print(f"daemon    {down}")

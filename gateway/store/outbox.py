@@ -23,31 +23,11 @@ import structlog
 from gateway.store.clockstep import ClockStep
 from gateway.store.commit import store_trouble
 from gateway.store.counted import keep_counted
+from gateway.store.outboxclaim import RECOVERED_MAIL, claim_ids
 from gateway.store.repository import Repository
 from gateway.wording import Language
 
 log = structlog.get_logger(__name__)
-
-# The note of a mail found `active` at a start or a worker restart: its send was cut off, and the
-# relay may have taken it before the cut.
-RECOVERED_MAIL = "recovered after restart (possible duplicate)"
-
-# Kinds that come by the hundred at once (the monthly billing files, to every company's billing
-# addresses): sent after any other mail that is due, so that a phone's answer or a bounce queued
-# behind them leaves at the next free slot instead of after the whole run.
-# The claim reads each group off the index `outbox_claim` (state, this expression, next_attempt_at),
-# whose expression must be written exactly so for SQLite to use it: a new bulk kind needs a
-# migration recreating the index (tests/test_outbox_bulk_last.py checks the plan).
-BULK_KINDS = ("billing",)
-_BULK = f"(kind IN ({', '.join(repr(k) for k in BULK_KINDS)}))"
-_DUE = "SELECT id FROM outbox WHERE state = 'queued' AND {} = ? AND next_attempt_at <= ?"
-# The due mail of the other kinds first, then the bulk: two range reads of at most `limit` entries
-# each. Ordered by the bulk flag in one read, SQLite sorted every due row at each claim (2 ms a
-# claim with 10,000 billing mails queued, on the loop, every few milliseconds while they went).
-_CLAIM_IDS = (
-    f"SELECT id FROM ({_DUE.format(_BULK)} ORDER BY next_attempt_at, id LIMIT ?)"
-    f" UNION ALL SELECT id FROM ({_DUE.format(_BULK)} ORDER BY next_attempt_at, id LIMIT ?) LIMIT ?"
-)
 
 
 class ClaimedMail(NamedTuple):
@@ -242,16 +222,22 @@ class OutboxRepo(Repository):
             return cur.lastrowid
 
     def claim_mail(self, limit: int) -> list[ClaimedMail]:
-        """The mail due, up to `limit`, marked active. A mail whose recipient may no longer have it
-        (`on_claim`) is not among them: it fails in the same write, and its copy is queued."""
+        """The mail due, up to `limit`, marked active: which, `gateway.store.outboxclaim`'s (one per
+        recipient, one suspect at a time). A mail whose recipient may no longer have it (`on_claim`)
+        is not among them: it fails in the same write, and its copy is queued. `next_attempt_at` of
+        a mail being sent is when its send began: `smsgw status` tells a relay silent for minutes
+        by it, and a send cut off goes back to the queue behind the mail queued before it."""
         now = self.clock()
         with self.transaction():
+            ids = claim_ids(self.conn, now, limit)
             rows = self.conn.execute(
-                f"UPDATE outbox SET state = 'active', attempts = attempts + 1 WHERE id IN ({_CLAIM_IDS})"
+                "UPDATE outbox SET state = 'active', attempts = attempts + 1, next_attempt_at = ?"
+                f" WHERE id IN ({','.join('?' * len(ids))})"
                 " RETURNING id, kind, mail_from, rcpt, content, attempts, last_error IS ?, unanswered,"
                 " mo_ref, created_at",
-                (0, now, limit, 1, now, limit, limit, RECOVERED_MAIL),
+                (now, *ids, RECOVERED_MAIL),
             ).fetchall()
+            rows.sort(key=lambda row: ids.index(row[0]))
             rows = [row for row in rows if not self._not_for(row[0], row[1], row[3], row[8], row[9], now)]
         return [
             ClaimedMail(*row[:6], maybe_sent=bool(row[6]) or row[7] > 0, unanswered=row[7]) for row in rows
@@ -358,10 +344,11 @@ class OutboxRepo(Repository):
                 raise
             log.exception("outbox.refusal_not_handled", mail=mail_id, kind=kind, mo=mo_ref)
 
-    def next_mail_due_at(self) -> float | None:
-        return self.conn.execute("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued'").fetchone()[
-            0
-        ]
+    def next_mail_due_at(self, after: float | None = None) -> float | None:
+        """When the next queued mail is due; `after`: the first due past it (the mail due already
+        waits for a send to its recipient to end)."""
+        sql = "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'queued' AND next_attempt_at > ?"
+        return self.conn.execute(sql, (float("-inf") if after is None else after,)).fetchone()[0]
 
     def shift_for_clock_step(self, step: ClockStep) -> int:
         """The wall clock stepped back: a mail's next try (a back-off, a real-time wait) moves with
@@ -376,6 +363,15 @@ class OutboxRepo(Repository):
             if moved:
                 self.db.after_commit(self._queued)  # some may be due now: the worker looks again
             return moved
+
+    def count_cut_off(self, mail_ids: list[int]) -> None:
+        """Sends a stop gave up on after the relay had the whole mail count as unanswered: uncounted,
+        a mail whose relay never answered the dot reached it three times with a count of one."""
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE outbox SET unanswered = unanswered + 1 WHERE id = ? AND state = 'active'",
+                [(i,) for i in mail_ids],
+            )
 
     def recover_mail(self) -> int:
         """Mail left `active` (a stop or crash during its send) goes back to the queue, marked: the

@@ -15,11 +15,16 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from gateway.relayfaultkinds import FAULT_LIKES, FAULT_SQL, NULL_SENDER_REFUSED, fault_kind
 from gateway.store.outbox import relay_reply
 
 # A relay that has taken no mail for this long is down or refusing us (greylisting lets a mail
 # through within minutes; the back-off tries 30 s, 1, 2, 4, 8 and 16 min apart by then).
 STUCK_SECONDS = 1800.0
+# A send the relay has not answered for this long: a relay that never answers the final dot holds a
+# send for its ten minutes' wait (RFC 5321 4.5.3.2.6), and four of them held every send slot while
+# status said all was well. A slow content filter answers within a minute or two.
+SILENT_SECONDS = 300.0
 DAY = 86400.0
 
 
@@ -28,6 +33,12 @@ DAY = 86400.0
 # relay down for five days vanished from view once all its mail had failed. Read off migration 37's
 # partial index, whose predicate the count repeats (SQLite takes it only then).
 FAILED_SINCE = "SELECT COUNT(*) FROM outbox WHERE state = 'failed' AND sent_at >= ?"
+# When a deferred mail was deferred: its next try less the back-off it was given
+# (`outboxworker.mail_retry_delay`: 30 s doubling up to an hour). Ordered by its next try alone,
+# the mail with the longest back-off, deferred hours ago, named a stale error as the latest.
+_DEFERRED_AT = "next_attempt_at - MIN(30.0 * (1 << MAX(MIN(attempts, 21) - 1, 0)), 3600.0)"
+# A failed mail's error that says the relay refuses the null sender.
+NULL_SENDER_MARK = NULL_SENDER_REFUSED.partition(" <>")[0]
 
 
 @dataclass(frozen=True)
@@ -40,50 +51,95 @@ class OutboxHealth:
     relay_fault: bool = (
         False  # the last answer is the relay's own failure (unreachable, 421), not a recipient's
     )
+    fault_kind: str | None = None  # which (`gateway.relayfaultkinds`): "unreachable", "busy", ...
+    silent_since: float | None = None  # when the oldest send still unanswered began
+    silent: int = 0  # sends unanswered for over SILENT_SECONDS
+    last_failed: str | None = None  # the error of the mail given up on last (in the last 24 hours)
+    null_refused: int = 0  # of those, bounces failed as the relay refuses the null sender
 
     def stuck_for(self, now: float) -> float | None:
         """How long the oldest mail has waited, once that is past STUCK_SECONDS and the relay is
-        not taking mail (see the module's docstring)."""
+        not taking mail (see the module's docstring); or how long a send has waited for the relay's
+        answer, once past SILENT_SECONDS."""
+        if self.silent:
+            assert self.silent_since is not None
+            return now - self.silent_since
         if self.oldest is None or now - self.oldest <= STUCK_SECONDS or self.relay_ok:
             return None
         return now - self.oldest
 
     @property
     def said(self) -> str | None:
-        """The relay's last answer as an SMTP reply reads, not as Python wrote its exception."""
+        """The relay's last answer as an SMTP reply reads, not as Python wrote its exception; or its
+        silence, when sends wait for it."""
+        if self.silent:
+            return f"no answer to {self.silent} send(s) for over {SILENT_SECONDS / 60:g} min"
         return relay_reply(self.last_error)[1] if self.last_error else None
 
 
 def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
-    """A few index reads (outbox_due, outbox_age, outbox_failed): also on a large outbox of a relay
-    down for days."""
+    """A few index reads (outbox_due, outbox_age, outbox_failed), and a look over the deferred mail:
+    also on a large outbox of a relay down for days."""
     waiting, oldest = conn.execute(
         "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state IN ('queued', 'active')"
     ).fetchone()
-    # The deferred mail due last was deferred last: its error is the relay's latest word.
+    # A mail being sent has its send's start in next_attempt_at (`OutboxRepo.claim_mail`).
+    silent_since, silent = conn.execute(
+        "SELECT MIN(next_attempt_at), COUNT(*) FILTER (WHERE next_attempt_at < ?) FROM outbox"
+        " WHERE state = 'active'",
+        (now - SILENT_SECONDS,),
+    ).fetchone()
+    # The relay's latest word: the mail deferred last.
     row = conn.execute(
         "SELECT last_error FROM outbox WHERE state = 'queued' AND last_error IS NOT NULL"
-        " ORDER BY next_attempt_at DESC LIMIT 1"
+        f" ORDER BY {_DEFERRED_AT} DESC LIMIT 1"
     ).fetchone()
     (failed,) = conn.execute(FAILED_SINCE, (now - DAY,)).fetchone()
+    failed_last = conn.execute(
+        "SELECT last_error FROM outbox WHERE state = 'failed' AND sent_at >= ? ORDER BY sent_at DESC LIMIT 1",
+        (now - DAY,),
+    ).fetchone()
+    (null_refused,) = conn.execute(
+        "SELECT COUNT(*) FROM outbox WHERE state = 'failed' AND sent_at >= ? AND instr(last_error, ?) > 0",
+        (now - DAY, NULL_SENDER_MARK),
+    ).fetchone()
     (last_sent,) = conn.execute(
         "SELECT MAX(sent_at) FROM outbox WHERE state = 'sent' AND created_at >= ?", (now - DAY,)
     ).fetchone()
+    # The relay's own faults, by the one list the worker's wake-up reads too: the latest of them.
+    fault = conn.execute(
+        f"SELECT last_error FROM outbox WHERE state = 'queued' AND {FAULT_SQL}"
+        f" ORDER BY {_DEFERRED_AT} DESC LIMIT 1",
+        FAULT_LIKES,
+    ).fetchone()
     # A refusal of the recipient (aiosmtplib's SMTPRecipientsRefused: 450 greylisted, 452 mailbox
-    # full) is the recipient's matter; anything else (no connection, 421, a TLS or login failure,
-    # no answer to the mail) is the relay's.
-    relays_fault = conn.execute(
-        "SELECT last_error FROM outbox WHERE state = 'queued' AND last_error IS NOT NULL"
-        " AND last_error NOT LIKE 'SMTPRecipientsRefused%' ORDER BY next_attempt_at DESC LIMIT 1"
+    # full) is the recipient's matter; anything else that kept a mail waiting past STUCK_SECONDS (no
+    # connection, 421, a login failure, a 451 to the dot every time) is trouble, even while the
+    # relay takes other mail: such mail was deferred for hours with status saying all was well.
+    (not_recipients,) = conn.execute(
+        "SELECT COUNT(*) FROM outbox WHERE state = 'queued' AND created_at < ? AND last_error IS NOT NULL"
+        " AND last_error NOT LIKE 'SMTPRecipientsRefused%'",
+        (now - STUCK_SECONDS,),
     ).fetchone()
     # Recipients' refusals excuse the relay only while it takes other mail: one that refuses every
     # RCPT (554 relay access denied, 421 shutting down, 451 a broken lookup) has taken nothing since.
     took_since = last_sent is not None and oldest is not None and last_sent >= oldest
-    relay_ok = (last_sent is not None and last_sent >= now - STUCK_SECONDS) or (
-        relays_fault is None and took_since
+    relay_ok = not_recipients == 0 and (
+        (last_sent is not None and last_sent >= now - STUCK_SECONDS) or took_since
     )
     # The relay's own fault speaks first: a recipient greylisted for hours is retried last.
-    said = relays_fault[0] if relays_fault else (row[0] if row else None)
-    # Worded by its kind: "the relay defers some recipients" with "Connection refused" beside it
-    # contradicted itself after an outage (those mails wait out their back-off).
-    return OutboxHealth(int(waiting), oldest, said, int(failed), relay_ok, relays_fault is not None)
+    said = fault[0] if fault else (row[0] if row else None)
+    kind = fault_kind(fault[0]) if fault else None
+    return OutboxHealth(
+        int(waiting),
+        oldest,
+        said,
+        int(failed),
+        relay_ok,
+        fault is not None,
+        kind,
+        silent_since,
+        int(silent),
+        failed_last[0] if failed_last else None,
+        int(null_refused),
+    )

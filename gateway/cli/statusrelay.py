@@ -1,0 +1,77 @@
+"""`smsgw status`'s words on the outbox and the relay (`gateway.store.outboxhealth`): mail waiting,
+sends the relay has not answered, its last answer by kind, and mail given up on. Apart from
+`gateway.cli.status`, which prints them among the rest."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.adminrules import age
+from gateway.cli.terminal import one_line
+from gateway.relayfaultkinds import NULL_SENDER_REFUSED
+from gateway.store.outbox import relay_reply
+from gateway.store.outboxhealth import SILENT_SECONDS, STUCK_SECONDS, OutboxHealth
+
+
+def outbox_trouble(mail: OutboxHealth, now: float) -> bool:
+    """Whether the outbox is trouble for status's exit code: mail stuck, a send unanswered, or bounces
+    lost to a relay that refuses their null sender (every bounce fails so until its config changes)."""
+    return mail.stuck_for(now) is not None or mail.null_refused > 0
+
+
+def outbox_json(mail: OutboxHealth, now: float) -> dict[str, Any]:
+    return {
+        "waiting": mail.waiting,
+        "oldest_age_seconds": round(now - mail.oldest, 1) if mail.oldest else None,
+        "stuck": mail.stuck_for(now) is not None,
+        "last_error": mail.last_error,
+        "relay_said": mail.said,
+        "relay_fault": mail.fault_kind,
+        "sends_unanswered": mail.silent,
+        "failed_last_day": mail.failed_day,
+        "last_failed": mail.last_failed,
+        "null_sender_refused": mail.null_refused,
+    }
+
+
+def outbox_lines(mail: OutboxHealth, now: float) -> list[str]:
+    """The outbox's lines before the mail relay's own (`mail relay ...`)."""
+    lines: list[str] = []
+    oldest = mail.oldest
+    if mail.waiting and oldest is not None:
+        lines.append(
+            f"outbox    {mail.waiting} mail(s) waiting, oldest {age(now - oldest)} old"
+            " (see `smsgw outbox list`)"
+        )
+    said = f"; the relay's last answer: {one_line(mail.said)}" if mail.said else ""
+    if mail.silent:
+        lines.append(
+            f"{'':9} trouble: {mail.silent} send(s) waiting over {age(SILENT_SECONDS)} for the relay's"
+            " answer to the end of the mail (other mail goes on the other send slots)"
+        )
+    elif mail.stuck_for(now) is not None:
+        lines.append(f"{'':9} trouble: mail has waited over {age(STUCK_SECONDS)} for the relay{said}")
+    elif oldest is not None and now - oldest > STUCK_SECONDS:
+        # The relay takes other mail, or defers these recipients only: theirs to sort out, no trouble.
+        # "Unreachable" only of a relay that was: one that answered 452 or 535 was reached.
+        if mail.fault_kind is not None:
+            lines.append(
+                f"{'':9} the relay failed some mail ({mail.fault_kind}), which waits for its next try{said}"
+            )
+        else:
+            lines.append(f"{'':9} the relay defers some recipients{said}")
+    return lines
+
+
+def failed_lines(mail: OutboxHealth) -> list[str]:
+    """Mail given up on, with the last one's reason, and bounces lost to a refused null sender."""
+    lines: list[str] = []
+    if mail.failed_day:
+        last = f"; the last: {one_line(relay_reply(mail.last_failed)[1])}" if mail.last_failed else ""
+        lines.append(
+            f"outbox    {mail.failed_day} mail(s) given up on in the last 24 h"
+            f" (see `smsgw outbox list --state failed`){last}"
+        )
+    if mail.null_refused:
+        lines.append(f"{'':9} trouble: {mail.null_refused} bounce(s) refused: {NULL_SENDER_REFUSED}")
+    return lines
