@@ -183,8 +183,8 @@ MEANINGS: dict[str, str] = {
     "simulator.smpp_port": "its SMPP port",
     "simulator.cimd2_port": "its CIMD2 port",
     "simulator.control_port": (
-        "port `smsgw simulator ...` commands talk to; 0: one the OS picks, which `smsgw simulator run`"
-        " writes beside its log for them (simulator.control-port beside simulator.jsonl)"
+        "port `smsgw simulator ...` commands talk to; 0: one the OS picks, which the simulator (in"
+        " `smsgw run` or `smsgw simulator run`) writes beside its log for them (simulator.control-port)"
     ),
     "simulator.log": "JSON lines of every SMS the simulator received",
     "simulator.system_id": "login the simulator accepts",

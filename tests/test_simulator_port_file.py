@@ -94,3 +94,26 @@ async def test_a_port_file_left_by_a_killed_simulator_is_named_when_nothing_answ
     assert res.returncode != 0 and "Traceback" not in res.stderr, res.stderr
     assert f"cannot reach the simulator on port {port} (read from {written}" in res.stderr, res.stderr
     assert "pid 999999" in res.stderr, res.stderr
+
+
+async def test_send_mo_reaches_the_simulator_smsgw_run_started_on_a_port_it_got(tmp_path: Path) -> None:
+    # The daemon's own simulator wrote no port file: send-mo said so and could not reach it.
+    from gateway.config import load_config
+    from tests.conftest import config_text, free_port, running_gateway
+
+    smpp = free_port()
+    simulator = (
+        f"[simulator]\nenabled = true\nsmpp_port = {smpp}\ncimd2_port = 0\ncontrol_port = 0\n"
+        'log = "var/simulator.jsonl"\n'
+    )
+    config = tmp_path / "config.toml"
+    text = config_text(tmp_path, smsc_port=smpp)
+    config.write_text(text.replace("[simulator]\nenabled = false\n", simulator))
+    written = tmp_path / "var" / "simulator.control-port"
+    async with running_gateway(load_config(config)) as gw:
+        assert json.loads(written.read_text())["pid"] == os.getpid()
+        await gw.until(lambda: gw.daemon.links["main"].state.name == "ACTIVE")
+        mo = await smsgw(config, "send-mo", "--to", "+48100200300", "an answer")
+        assert mo.returncode == 0, mo.stderr
+        assert "handed to the gateway" in mo.stdout, mo.stdout
+    assert not written.exists()

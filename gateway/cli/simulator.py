@@ -15,47 +15,12 @@ if TYPE_CHECKING:
 
     from gateway.config import Config
 
-# `[simulator] control_port = 0` has the OS pick the control port (two simulators on one machine, a
-# CI run): send-mo and send-report then tried port 0 and could never reach it. `smsgw simulator run`
-# writes the port it got to this file beside the simulator's log, and they read it there.
-PORT_FILE_SUFFIX = ".control-port"
-
 
 def port_file(cfg: Config) -> Path:
-    """Where a simulator with `control_port = 0` says its port: `var/simulator.control-port` beside
-    `var/simulator.jsonl`, so that each simulator's log has its port beside it."""
-    log = cfg.path(cfg.simulator.log)
-    return log.with_name(log.stem + PORT_FILE_SUFFIX)
+    """Where a simulator with `control_port = 0` says its port (`smsc.simulator.portfile`)."""
+    from smsc.simulator.portfile import port_file as beside
 
-
-def write_port(path: Path, port: int) -> None:
-    """The port and who listens on it, written whole (a reader never sees half a file)."""
-    import json
-    import os
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps({"control_port": port, "pid": os.getpid()}) + "\n")
-    tmp.replace(path)
-
-
-def remove_port(path: Path) -> None:
-    """The file gone at the simulator's stop, if it is still this process's (another simulator may
-    have started on that log since)."""
-    import os
-
-    if read_port(path).get("pid") == os.getpid():
-        path.unlink(missing_ok=True)
-
-
-def read_port(path: Path) -> dict[str, Any]:
-    import json
-
-    try:
-        found = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return found if isinstance(found, dict) else {}
+    return beside(cfg.path(cfg.simulator.log))
 
 
 def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:
@@ -81,18 +46,13 @@ def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:
         except OSError as exc:
             err = simulator_bind_error(sim, exc)
             raise CliError(bind_error(err.key, err.host, err.port, exc, cfg)) from exc
-        chosen = port_file(cfg) if cfg.simulator.control_port == 0 else None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         try:
-            if chosen is not None:
-                write_port(chosen, sim.control_port)
             await stop.wait()
         finally:
-            if chosen is not None:
-                remove_port(chosen)
             await sim.stop()
 
     loop_runner()(serve())
@@ -126,14 +86,16 @@ def control_port(cfg: Config) -> tuple[int, str]:
     message should it not answer there)."""
     if cfg.simulator.control_port:
         return cfg.simulator.control_port, ""
+    from smsc.simulator.portfile import read_port
+
     path = port_file(cfg)
     found = read_port(path)
     port = found.get("control_port")
     if not isinstance(port, int) or not 0 < port < 65536:
         raise CliError(
             f"[simulator] control_port = 0: the simulator's control port is picked when it starts, and"
-            f" no running `smsgw simulator run` wrote it to {path}; start one with this config, or set"
-            " a fixed control_port (the simulator `smsgw run` starts writes no such file)"
+            f" no running simulator wrote it to {path}; start `smsgw run` (with [simulator] enabled) or"
+            " `smsgw simulator run` with this config, or set a fixed control_port"
         )
     return port, f" (read from {path}, written by the simulator pid {found.get('pid', '?')})"
 

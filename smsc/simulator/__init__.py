@@ -17,6 +17,7 @@ import structlog
 from smsc.simulator.control import ControlServer
 from smsc.simulator.core import SimSession, SimulatorCore, SubmittedSms, SubmitVerdict
 from smsc.simulator.limits import setting
+from smsc.simulator.portfile import port_file, remove_port, write_port
 from smsc.simulator.smpp_server import SmppServer
 from smsc.tls import server_context
 
@@ -59,6 +60,7 @@ class Simulator:
         self.control_port = cfg.control_port
         self.cimd2_port: int | None = None
         self.binding = "smpp_port"  # the setting whose port `start` is binding (names a failure)
+        self.port_file = port_file(log_path) if not cfg.control_port else None
 
     async def start(self) -> None:
         await self.core.resume()  # before any bind: the first login gets what an earlier run owed
@@ -81,6 +83,8 @@ class Simulator:
                     self.core, self.cfg.host, self.cfg.cimd2_port, tls=self.tls
                 )
                 self.cimd2_port = self._cimd2.sockets[0].getsockname()[1]
+            if self.port_file is not None:
+                write_port(self.port_file, self.control_port)
         except BaseException:
             await self.stop()
             raise
@@ -93,6 +97,8 @@ class Simulator:
         )
 
     async def stop(self) -> None:
+        if self.port_file is not None:
+            remove_port(self.port_file)
         if self._cimd2 is not None:
             await self._cimd2.stop()  # clients are let go as the protocol asks, their handlers awaited
             self._cimd2 = None
