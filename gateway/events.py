@@ -327,7 +327,7 @@ class GatewayEvents:
         ended = None
         if optout:
             if self.store.policy.add_optout(source, word=text.strip(), source="mo") == ADDED:
-                log.info("optout.added", number=source, word=text.strip())
+                log.info("optout.added", mo=mo_id, word=text.strip())  # by its id: no number in a log line
                 self.on_optout(source)
             # Also when an admin had listed it: their `optout add` leaves waiting SMS to the claim.
             finished, ended = end_waiting(self.store.queue, source)
@@ -336,7 +336,7 @@ class GatewayEvents:
                 log.info("mt.opted_out", messages=[f.message_id for f in finished], waiting=True)
         note = None
         if optin and phone:
-            note = self._opt_in(source, self.optin_words[form])
+            note = self._opt_in(mo_id, source, self.optin_words[form])
         maybe = phone and not optout and not optin and optoutwords.may_be_optout(form, self.optout_words)
         notes = [note, ended, self._noted(mo_id, text, source, maybe_optout=maybe)]
         note = ". ".join(n for n in notes if n) or None
@@ -363,16 +363,16 @@ class GatewayEvents:
             log.exception("mo.note_failed", mo=mo_id)
         return ". ".join(n for n in notes if n) or None
 
-    def _opt_in(self, number: str, word: str) -> str:
+    def _opt_in(self, mo_id: int, number: str, word: str) -> str:
         """Takes the number off the list when its own opt-out word put it there; the note says which way
         it went: a bare "START" made the phone seem textable while an admin's entry still refused it."""
         was, but = self.store.policy.opt_back_in(number), self.store.policy.accounts_listing(number)
         shown = display(number)
         if was == "mo":
-            log.info("optout.removed", number=number, word=word, by="phone")
+            log.info("optout.removed", mo=mo_id, word=word, by="phone")
             return f"{shown} answered {word}: it is off the opt-out list, SMS to it are sent again{but}"
         if was is not None:
-            log.info("optout.kept", number=number, word=word, source=was)
+            log.info("optout.kept", mo=mo_id, word=word, source=was)
             return (
                 f"{shown} answered {word}: it is still on the opt-out list (added by an admin), SMS"
                 f" to it are refused; smsgw optout remove {number} takes it off"

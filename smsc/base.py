@@ -303,7 +303,7 @@ class MoAcks:
 
     def _tell(self, sms: InboundSms, confirmed: bool, why: str = "") -> None:
         if not confirmed:
-            log.info("mo.ack_unconfirmed", source=sms.source, destination=sms.destination, reason=why)
+            log.info("mo.ack_unconfirmed", destination=sms.destination, reason=why)  # no phone number
         try:
             self._report(sms, confirmed)
         except Exception:

@@ -98,7 +98,10 @@ async def test_start_after_stop_takes_the_number_off_the_list_and_the_mail_says_
             _noted(started)
         )
         assert not _opted_out(gw)
-        assert [e["number"] for e in logs if e["event"] == "optout.removed"] == [PHONE]
+        [removed] = [e for e in logs if e["event"] == "optout.removed"]
+        assert removed["mo"] > 0 and PHONE not in str(removed)  # by the MO's id: no number in a log line
+        gateway = [e for e in logs if not e["event"].startswith("sim.")]  # the simulator is the phone's side
+        assert not [e for e in gateway if PHONE in str(e) or PHONE.lstrip("+") in str(e)], gateway
         # The staff member's next mail goes as SMS again.
         assert (await _texted(gw, "Trzecia oferta")).error is None
         await gw.until(lambda: len(core.records) == 2)
@@ -308,3 +311,20 @@ async def test_the_panels_add_after_the_phones_stop_is_the_admins(web: WebContex
     assert await store.write(lambda: store.policy.opt_back_in(theirs)) == "mo"  # the phone's START
     rival = store.accounts.get_account("rival").id
     assert store.policy.optout_by(theirs, rival) == ["account"] and not store.policy.is_opted_out(theirs)
+
+
+async def test_an_mo_over_cimd2_puts_no_phone_number_in_the_log(tmp_path: Path) -> None:
+    # The CIMD2 link logged every MO's sender (`cimd2.mo`), and an opt-out its number: a log line
+    # that `smsgw phone forget` cannot erase, against "an MO is logged by its id alone".
+    relay = free_port()
+    cfg = two_way_config(tmp_path, "cimd2", relay_port=relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        assert (await _texted(gw, "Nowa oferta")).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        with capture_logs() as logs:
+            stopped = await _answer(gw, sink, "STOP")
+        assert _opted_out(gw) and "answered with an opt-out word" in _noted(stopped)
+    gateway = [e for e in logs if not e["event"].startswith("sim.")]  # the simulator is the phone's side
+    assert {"cimd2.mo", "optout.added"} <= {e["event"] for e in gateway}, gateway
+    assert not [e for e in gateway if PHONE.lstrip("+") in str(e)], gateway

@@ -191,8 +191,10 @@ class InboundRequests:
         if isinstance(item, InboundSms) and session is not None:
             item = session.acks.arrived(item, at, arrived)
         if isinstance(item, InboundSms):
-            log.info("cimd2.mo", link=self.name, source=item.source, destination=item.destination,
-                     concat=item.concat, number=packet.number)  # fmt: skip
+            # No phone number: the MO is logged by its id once stored (`mo.recorded`), and `phone
+            # forget` cannot erase a log line. The destination is one of the service's numbers.
+            log.info("cimd2.mo", link=self.name, destination=item.destination, concat=item.concat,
+                     number=packet.number)  # fmt: skip
         else:
             log.info("cimd2.report", link=self.name, message_id=item.message_id, status=item.status.value,
                      error=item.error)  # fmt: skip
