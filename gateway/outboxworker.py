@@ -204,9 +204,6 @@ class OutboxWorker:
     async def _send_one(self, mail: ClaimedMail) -> None:
         mail_id, kind, mail_from, rcpt, content, attempts = mail[:6]
         unanswered = mail.unanswered
-        if unanswered >= UNANSWERED_SENDS:  # its sends cut off by stops after the dot: not once more
-            await self._unanswered_send(mail, unanswered, "the relay had the whole mail at each cut-off send")
-            return
         if content == ERASED_MAIL:  # the marker alone, no header: never the recipient's mail
             await self._fail_erased(mail_id)
             log.warning("mail.not_sent", mail=mail_id, kind=kind, to=rcpt, reason=NOT_SENT)
@@ -362,7 +359,7 @@ class OutboxWorker:
             "outbox.cut_off_unanswered",
             mails=cut,
             note="the relay had the whole mail and had not answered: each counts as a send taken"
-            f" without an answer ({UNANSWERED_SENDS} and it is not sent again)",
+            f" without an answer (after {UNANSWERED_SENDS} it is given up on as most likely arrived)",
         )
 
     async def close(self) -> None:
