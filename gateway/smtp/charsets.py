@@ -278,7 +278,7 @@ def _decode_words(value: str, fallbacks: tuple[str, ...]) -> str:
     """RFC 2047 encoded words; adjacent words of one charset are joined before decoding, because
     clients split a multi-byte character across two words."""
     out: list[str] = []
-    pending = b""
+    pending = bytearray()  # not bytes: `+=` copied the run so far, and 75,000 words took 2.8 s
     pending_cs: str | None = None
     pos = 0
     for m in _ENCODED_WORD.finditer(value):
@@ -298,15 +298,15 @@ def _decode_words(value: str, fallbacks: tuple[str, ...]) -> str:
         # Whitespace between two encoded words is not text (RFC 2047 6.2), whatever their charsets.
         adjacent = pending_cs is not None and not between.strip()
         if pending_cs is not None and not (adjacent and charset.lower() == pending_cs):
-            out.append(decode_text(pending, pending_cs, fallbacks))
-            pending, pending_cs = b"", None
+            out.append(decode_text(bytes(pending), pending_cs, fallbacks))
+            pending, pending_cs = bytearray(), None
         if pending_cs is None and not adjacent:
             out.append(between)
         pending += data
         pending_cs = charset.lower()
         pos = m.end()
     if pending_cs is not None:
-        out.append(decode_text(pending, pending_cs, fallbacks))
+        out.append(decode_text(bytes(pending), pending_cs, fallbacks))
     out.append(value[pos:])
     return "".join(out)
 

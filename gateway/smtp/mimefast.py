@@ -32,11 +32,12 @@ from typing import Any
 
 import structlog
 
-from gateway.smtp import mimebound
+from gateway.smtp import headerbound, mimebound
 
 log = structlog.get_logger(__name__)
 
 _STR_PARSER = Parser(policy=compat32)
+_REFUSED_EVENTS = {mimebound.TOO_DEEP: "intake.too_deep", mimebound.TOO_MANY_PARTS: "intake.too_many_parts"}
 # The feed parser's header-line pattern without its "From " and continuation branches, and at
 # least one character before the colon (a line starting with ':' is a defect there).
 _FIELD = re.compile(r"[\041-\071\073-\176]+:")
@@ -116,12 +117,11 @@ class IndexedMessage(Message):
 def parse(text: bytes) -> Message:
     """What `BytesParser(policy=compat32).parsebytes(text)` returns, once `obs_names` has read the
     obsolete header names with white space before the colon; a structure past `mimebound`'s bounds
-    is refused (`IntakeRefused`) before anything is parsed."""
-    if (refused := mimebound.refusal(text)) is not None:
+    or a header block past `headerbound`'s is refused (`IntakeRefused`) before anything is parsed."""
+    if (refused := mimebound.refusal(text) or headerbound.refusal(text)) is not None:
         from gateway.smtp.intake import IntakeRefused  # here: intake imports this module
 
-        event = "intake.too_deep" if refused == mimebound.TOO_DEEP else "intake.too_many_parts"
-        log.info(event, size=len(text))
+        log.info(_REFUSED_EVENTS.get(refused, "intake.header_refused"), size=len(text), reply=refused)
         raise IntakeRefused(refused)
     decoded = text.decode("ascii", "surrogateescape")
     msg = _simple(decoded)  # takes no such name: `_FIELD` does not match it

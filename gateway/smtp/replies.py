@@ -69,6 +69,10 @@ SIGNED_OPAQUE = (
     " turn on 'Send clear text signed message', or send it unsigned"
 )
 UNREADABLE = "554 5.6.0 Message could not be read: {}"
+# `headerbound`'s bounds, far past any mail client's (each formatted there with its number).
+MANY_FIELDS = UNREADABLE.format("more than {} fields in one header")
+MANY_PARAMS = UNREADABLE.format("more than {} parameters in a Content-Type or Content-Disposition")
+MANY_WORDS = UNREADABLE.format("more than {} encoded words (=?...?=) in one header field")
 # R-1.4's cap is the gateway's (max_parts), not an account's; what fits depends on the text's alphabet.
 TOO_LONG = (
     "554 5.3.4 Text too long: {length} characters; the gateway sends at most {parts} SMS parts per mail,"
