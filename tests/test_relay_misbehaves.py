@@ -240,3 +240,41 @@ def test_mail_deferred_for_the_relays_setup_goes_when_it_takes_mail_and_status_n
     assert health.fault_kind == "login refused"
     assert health.stuck_for(now) is not None  # not a recipient's matter, waiting for two hours
     assert woken == 3 and sorted(due) == sorted([old, login, busy])  # the greylisted one keeps its back-off
+
+
+def test_mail_deferred_for_itself_for_hours_is_trouble_while_other_mail_goes(tmp_path: Path) -> None:
+    # Any mail sent in the last 30 minutes made the relay "fine": a mail whose end the relay answers
+    # 451 at every try waited for hours, status exiting 0. A recipient's deferral stays no trouble.
+    now = 1_000_000.0
+    store = Store.open(tmp_path / "db.sqlite", clock=lambda: now)
+    try:
+        box = store.outbox
+        stuck, grey, sent = (
+            box.enqueue_mail("notice", SENDER, f"u{n}@acme.example", mail(n)) for n in range(3)
+        )
+        rows = [
+            (stuck, "queued", "SMTPDataError(451, '4.3.0 Error: queue file write error')", now - 7200, None),
+            (
+                grey,
+                "queued",
+                "SMTPRecipientsRefused({'u1@acme.example': (450, 'greylisted')})",
+                now - 7200,
+                None,
+            ),
+            (sent, "sent", None, now - 120, now - 60),
+        ]
+        with store.db.transaction():
+            for mail_id, state, error, created, sent_at in rows:
+                store.db.conn.execute(
+                    "UPDATE outbox SET state = ?, last_error = ?, created_at = ?, sent_at = ?, attempts = 1,"
+                    " next_attempt_at = ? WHERE id = ?",
+                    (state, error, created, sent_at, now + 30, mail_id),
+                )
+        trouble = outbox_health(store.db.conn, now)
+        with store.db.transaction():
+            store.db.conn.execute("DELETE FROM outbox WHERE id = ?", (stuck,))
+        fine = outbox_health(store.db.conn, now)
+    finally:
+        store.close()
+    assert trouble.stuck_for(now) == 7200 and trouble.fault_kind is None
+    assert fine.stuck_for(now) is None  # the greylisted one alone: the recipient's matter

@@ -54,7 +54,11 @@ def outbox_lines(mail: OutboxHealth, now: float) -> list[str]:
     elif oldest is not None and now - oldest > STUCK_SECONDS:
         # The relay takes other mail, or defers these recipients only: theirs to sort out, no trouble.
         # "Unreachable" only of a relay that was: one that answered 452 or 535 was reached.
-        if mail.fault_kind is not None:
+        if mail.fault_kind == "unreachable":
+            lines.append(
+                f"{'':9} the relay was unreachable for some mail, which waits for its next try{said}"
+            )
+        elif mail.fault_kind is not None:
             lines.append(
                 f"{'':9} the relay failed some mail ({mail.fault_kind}), which waits for its next try{said}"
             )

@@ -113,18 +113,19 @@ def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
         FAULT_LIKES,
     ).fetchone()
     # A refusal of the recipient (aiosmtplib's SMTPRecipientsRefused: 450 greylisted, 452 mailbox
-    # full) is the recipient's matter; anything else that kept a mail waiting past STUCK_SECONDS (no
-    # connection, 421, a login failure, a 451 to the dot every time) is trouble, even while the
+    # full) is the recipient's matter, and mail deferred for the relay's own fault goes as soon as
+    # it takes a mail (`gateway.relayfaults`); anything else that kept a mail waiting past
+    # STUCK_SECONDS (a 451 to its end every time, its sends unanswered) is trouble, even while the
     # relay takes other mail: such mail was deferred for hours with status saying all was well.
-    (not_recipients,) = conn.execute(
+    (for_itself,) = conn.execute(
         "SELECT COUNT(*) FROM outbox WHERE state = 'queued' AND created_at < ? AND last_error IS NOT NULL"
-        " AND last_error NOT LIKE 'SMTPRecipientsRefused%'",
-        (now - STUCK_SECONDS,),
+        f" AND last_error NOT LIKE 'SMTPRecipientsRefused%' AND NOT {FAULT_SQL}",
+        (now - STUCK_SECONDS, *FAULT_LIKES),
     ).fetchone()
     # Recipients' refusals excuse the relay only while it takes other mail: one that refuses every
     # RCPT (554 relay access denied, 421 shutting down, 451 a broken lookup) has taken nothing since.
     took_since = last_sent is not None and oldest is not None and last_sent >= oldest
-    relay_ok = not_recipients == 0 and (
+    relay_ok = for_itself == 0 and (
         (last_sent is not None and last_sent >= now - STUCK_SECONDS) or took_since
     )
     # The relay's own fault speaks first: a recipient greylisted for hours is retried last.
