@@ -21,7 +21,19 @@ from gateway.smtp import headerbound
 from gateway.smtp.headerbound import MAX_FIELDS, MAX_PARAMS, MAX_WORDS
 from gateway.smtp.intake import IntakeRefused, read_mail
 from tests.certs import make_cert_pair
-from tests.conftest import DOMAIN, STAFF, free_port, make_config, running_gateway, send_blocking, smtp_sink
+from tests.conftest import (
+    DOMAIN,
+    STAFF,
+    free_port,
+    mail,
+    make_config,
+    running_gateway,
+    send_blocking,
+    smtp_sink,
+)
+from tests.fakes.smsc import HappySMSC
+from tests.test_intake_workers import log_events, stop, worker_config
+from tests.test_process import start_daemon
 from tests.test_spec_smtp_postmaster import ADMIN
 from tests.test_spec_smtp_postmaster import config as postmaster_config
 from tests.test_submission import PASSWORD, secure, submission_config, with_password
@@ -164,3 +176,25 @@ async def test_a_shape_to_postmaster_is_forwarded_for_a_person_and_its_text_not_
         assert gw.store.db.conn.execute("SELECT text FROM emails").fetchall() == [("",)]
     [(_, rcpts, content)] = sink.messages
     assert rcpts == [ADMIN] and content.count(b"X-A: 1") == MAX_FIELDS - 2
+
+
+async def test_an_intake_worker_process_refuses_a_shape_at_the_size_limit_and_goes_on(tmp_path: Path) -> None:
+    # The relay port's worker processes, as shipped: each shape at 1 MiB is refused, and the worker
+    # is not killed or stalled for the next mail, which reaches the SMSC.
+    smtp_port = free_port()
+    async with HappySMSC() as smsc:
+        proc = await start_daemon(worker_config(tmp_path, smsc.port, smtp_port, 1), smtp_port)
+        try:
+            # Each shape about 1 MB, under the shipped size limit (1 MiB).
+            shapes = [fields(1_000_000 // 8), params(1_000_000 // 4), words(1_000_000 // 14)]
+            for raw, reply in zip(shapes, REFUSALS, strict=True):
+                assert len(raw) <= 1_048_576
+                refused = await asyncio.to_thread(send_blocking, smtp_port, raw, [PHONE])
+                assert said(refused) == reply
+            assert len(log_events(tmp_path, "intake.header_refused")) == 3
+            taken = await asyncio.to_thread(send_blocking, smtp_port, mail(PHONE, "After them"), [PHONE])
+            assert taken.error is None and not taken.refused, taken
+            await smsc.wait_for(1, timeout=20)
+            assert not log_events(tmp_path, "worker.crashed")
+        finally:
+            await stop(proc)
