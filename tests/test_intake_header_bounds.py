@@ -83,6 +83,11 @@ SHAPES = {
     "fields": (fields, MAX_FIELDS, headerbound.TOO_MANY_FIELDS),
     "fields-lone-cr": (lambda n: fields(n).replace(b"\r\n", b"\r"), MAX_FIELDS, headerbound.TOO_MANY_FIELDS),
     "part-fields": (part_fields, MAX_FIELDS, headerbound.TOO_MANY_FIELDS),
+    "part-fields-lone-cr": (
+        lambda n: part_fields(n).replace(b"\r\n", b"\r"),
+        MAX_FIELDS,
+        headerbound.TOO_MANY_FIELDS,
+    ),
     "enclosed-fields": (enclosed_fields, MAX_FIELDS, headerbound.TOO_MANY_FIELDS),
     "params": (params, MAX_PARAMS, headerbound.TOO_MANY_PARAMS),
     "disposition": (disposition, MAX_PARAMS, headerbound.TOO_MANY_PARAMS),
