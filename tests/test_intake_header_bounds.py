@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from gateway.smtp import headerbound
+from gateway.smtp import headerbound, mimebound
 from gateway.smtp.headerbound import MAX_FIELDS, MAX_PARAMS, MAX_WORDS
 from gateway.smtp.intake import IntakeRefused, read_mail
 from tests.certs import make_cert_pair
@@ -32,6 +32,7 @@ from tests.conftest import (
     smtp_sink,
 )
 from tests.fakes.smsc import HappySMSC
+from tests.test_intake_poison import parts_mail
 from tests.test_intake_workers import log_events, stop, worker_config
 from tests.test_process import start_daemon
 from tests.test_spec_smtp_postmaster import ADMIN
@@ -89,6 +90,12 @@ SHAPES = {
         headerbound.TOO_MANY_FIELDS,
     ),
     "enclosed-fields": (enclosed_fields, MAX_FIELDS, headerbound.TOO_MANY_FIELDS),
+    # `mimebound`'s bound, which saw no delimiter line after a lone CR: 26,000 parts so ended were parsed
+    "parts-lone-cr": (
+        lambda n: parts_mail(n).replace(b"\r\n", b"\r"),
+        mimebound.MAX_PARTS,
+        mimebound.TOO_MANY_PARTS,
+    ),
     "params": (params, MAX_PARAMS, headerbound.TOO_MANY_PARAMS),
     "disposition": (disposition, MAX_PARAMS, headerbound.TOO_MANY_PARAMS),
     "words": (words, MAX_WORDS, headerbound.TOO_MANY_WORDS),

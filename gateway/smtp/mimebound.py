@@ -25,7 +25,9 @@ _DECLARED = rb'(?i)\bboundary[ \t]*=[ \t]*(?:"([^"\r\n]*)"|([^\s;"]+))'
 
 def refusal(raw: bytes) -> str | None:
     """The reply refusing `raw` for its MIME structure, or None (nearly every mail: two counts)."""
-    if raw.count(b"\n--") <= MAX_PARTS and raw.lower().count(b"boundary") <= _MAX_DEPTH:
+    # A line may end at a lone CR too: the feed parser reads 26,000 parts so ended as any.
+    lines = raw.count(b"\n--") + (raw.count(b"\r--") if b"\r" in raw else 0)
+    if lines <= MAX_PARTS and raw.lower().count(b"boundary") <= _MAX_DEPTH:
         return None  # neither more delimiter lines nor more nesting possible than allowed
     declared = {quoted or token for quoted, token in re.findall(_DECLARED, raw)} - {b""}
     if not declared:
@@ -37,7 +39,8 @@ def refusal(raw: bytes) -> str | None:
         alternatives = b"|".join(re.escape(b) for b in sorted(declared, key=len, reverse=True))
     else:
         alternatives = rb"[^\r\n]*?"
-    tokens = re.compile(_DECLARED + rb"|^--(" + alternatives + rb")(--)?[ \t]*\r?$", re.M)
+    line = rb"(?:^|(?<=\r))--(" + alternatives + rb")(--)?[ \t]*(?=[\r\n]|\Z)"
+    tokens = re.compile(_DECLARED + b"|" + line, re.M)
     stack: list[bytes] = []  # the boundaries open, innermost last, as the feed parser keeps them
     parts = 0
     for found in tokens.finditer(raw):  # not findall: it would read the whole mail first
