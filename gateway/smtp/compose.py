@@ -21,7 +21,7 @@ from acl.quiet import release_time
 from gateway import accountrules, bouncetriage, conversations, forwarded, notify, wording
 from gateway.config import Config
 from gateway.conversations.answers import NO_NEW_TEXT, no_new_text, our_hosts, replies_to_mail
-from gateway.smtp import alerts, automail, mailexpiry, mailidentity, mimebound, mimefast, recipients, replies
+from gateway.smtp import alerts, automail, mailexpiry, mailidentity, mimefast, recipients, replies
 from gateway.smtp.accept import Limits, Notice, limits_for
 from gateway.smtp.addressing import BadNumber, split_address, to_e164
 from gateway.smtp.charsets import decode_header
@@ -75,7 +75,7 @@ def compose(
         # (its cost grows with the parts: a poison mail held a worker's loop > 30 s); named here.
         mail = read_mail(raw, opts, empty_sender=not sender.mail_from)
     except IntakeRefused as exc:
-        if exc.reply in (mimebound.TOO_MANY_PARTS, mimebound.TOO_DEEP):
+        if exc.reply in mimefast.SHAPE_REFUSALS:
             log.warning(
                 "intake.mime_refused", ip=client_ip, sender=sender.mail_from, size=len(raw), reply=exc.reply
             )

@@ -114,11 +114,21 @@ class IndexedMessage(Message):
         super().set_boundary(boundary)
 
 
+# The refusals of a mail's shape, before any parse (`shape_refusal`): what a session names in its log with
+# the client's address, and what no later step may parse the mail again for (postmaster@, info@).
+SHAPE_REFUSALS = frozenset({mimebound.TOO_MANY_PARTS, mimebound.TOO_DEEP}) | headerbound.REFUSALS
+
+
+def shape_refusal(text: bytes) -> str | None:
+    """The reply refusing a mail for its MIME structure or a header block, read from the raw bytes."""
+    return mimebound.refusal(text) or headerbound.refusal(text)
+
+
 def parse(text: bytes) -> Message:
     """What `BytesParser(policy=compat32).parsebytes(text)` returns, once `obs_names` has read the
     obsolete header names with white space before the colon; a structure past `mimebound`'s bounds
     or a header block past `headerbound`'s is refused (`IntakeRefused`) before anything is parsed."""
-    if (refused := mimebound.refusal(text) or headerbound.refusal(text)) is not None:
+    if (refused := shape_refusal(text)) is not None:
         from gateway.smtp.intake import IntakeRefused  # here: intake imports this module
 
         log.info(_REFUSED_EVENTS.get(refused, "intake.header_refused"), size=len(text), reply=refused)

@@ -30,6 +30,7 @@ from gateway.smtp import replies
 from gateway.smtp.accept import Notice
 from gateway.smtp.charsets import decode_header
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
+from gateway.smtp.mimefast import shape_refusal
 from gateway.smtp.received import received
 from gateway.store.db import Store
 from gateway.store.records import Acceptance
@@ -157,14 +158,19 @@ def forward(
     a phone and to postmaster gets `452` for postmaster and comes again alone, with the same id.
     The original is attached with our Received: line on top (`received`, from `session`), as RFC 5321
     4.4 wants of a relayed mail: the admin sees who connected, not only what the sender wrote."""
-    head = BytesParser(policy=compat32).parsebytes(raw, headersonly=True)
     fallbacks = tuple(cfg.gateway.charset_fallbacks)
+    if shape_refusal(raw) is not None:
+        # Past the bounds of parts or header fields (`mimefast.shape_refusal`), which its parse
+        # would spend seconds on: forwarded whole, unread, for a person (RFC 5321 4.5.1).
+        head, text = Message(), ""
+    else:
+        head = BytesParser(policy=compat32).parsebytes(raw, headersonly=True)
+        try:
+            text = read_mail(raw, IntakeOptions(end_marker=None, charset_fallbacks=fallbacks)).text
+        except IntakeRefused:
+            text = ""  # an empty or unreadable mail is still forwarded: a person reads the original
     subject = _subject(head, fallbacks)
     message_id = str(head.get("message-id", "")).strip() or None
-    try:
-        text = read_mail(raw, IntakeOptions(end_marker=None, charset_fallbacks=fallbacks)).text
-    except IntakeRefused:
-        text = ""  # an empty or unreadable mail is still forwarded: a person reads the original
     looped = forwarded.FORWARD_MARK.encode().lower() in raw.lower()
     dedup = None
     if message_id:

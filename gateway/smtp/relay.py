@@ -19,7 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from acl.accounts import relay_sender_allowed, sender_user
 from gateway import accountrules, conversations, mailheaders, premium
-from gateway.smtp import dsnparams, postmaster, recipients, replies
+from gateway.smtp import dsnparams, mimefast, postmaster, recipients, replies
 from gateway.smtp.addressing import (
     BadNumber,
     international_too,
@@ -362,7 +362,9 @@ class RelayHandler:
         try:
             mail = read_mail(raw, empty_sender=not sender.mail_from)
             automatic, asked = mail.automatic, mail.message_id
-        except IntakeRefused:
+        except IntakeRefused as exc:
+            if exc.reply in mimefast.SHAPE_REFUSALS:
+                return exc.reply  # its headers not parsed again: their number is why it was refused
             # An empty mail is the normal way to ask; its Message-ID is read from its headers alone.
             said = BytesHeaderParser(policy=compat32).parsebytes(raw).get("Message-ID")
             automatic, asked = None, None if said is None else str(said)
