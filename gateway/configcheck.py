@@ -66,6 +66,14 @@ def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
         if path is not None and (mode := readable_by_others(path)) is not None:
             holds = f"a password ({link_place(s.name, 'password_file')})"
             found.append(Exposure(str(path), mode_text(mode), holds, f"chmod 600 {path}"))
+        tls = s.tls_settings(cfg.base_dir)
+        if tls is not None and tls.cert_file is not None:
+            # The client certificate's key authenticates the bind as a password does (the
+            # certificate's file holds it when no tls_key_file is given).
+            key, named = (tls.key_file, "tls_key_file") if tls.key_file else (tls.cert_file, "tls_cert_file")
+            if (mode := readable_by_others(key)) is not None:
+                holds = f"a private key ({link_place(s.name, named)})"
+                found.append(Exposure(str(key), mode_text(mode), holds, f"chmod 600 {key}"))
     relay = cfg.mail.relay_password_path(cfg.base_dir)
     if relay is not None and (mode := readable_by_others(relay)) is not None:
         holds = "a password ([mail] relay_password_file)"

@@ -11,7 +11,9 @@ Nothing here reads the gateway's config: `smsc/` stands alone (`smsc.settings`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
+from collections.abc import Callable
 from pathlib import Path
 
 import structlog
@@ -53,13 +55,29 @@ def _load_chain(ctx: ssl.SSLContext, cert_file: Path, key_file: Path | None) -> 
     if key_file is not None:
         _readable("tls_key_file", key_file, "key")
     try:
-        ctx.load_cert_chain(certfile=cert_file, keyfile=key_file)
+        # A key with a passphrase: OpenSSL would ask for it on the terminal, in the event loop, at
+        # every connect (the daemon stood still); it is refused instead, as the docs want it plain.
+        ctx.load_cert_chain(certfile=cert_file, keyfile=key_file, password=_encrypted(key_file or cert_file))
+    except TlsFileError:
+        raise
     except (ssl.SSLError, OSError) as exc:
         raise TlsFileError(
             f"tls_cert_file, tls_key_file: cannot load the certificate {cert_file} with the key"
             f" {key_file or 'in it'} (not PEM, encrypted, or a key of another certificate):"
             f" {getattr(exc, 'reason', None) or exc}"
         ) from exc
+
+
+def _encrypted(key_file: Path) -> Callable[[], str]:
+    """The `password` callback of `load_cert_chain`: called only for an encrypted key, never answered."""
+
+    def refuse() -> str:
+        raise TlsFileError(
+            f"tls_key_file: the key {key_file} is encrypted (it has a passphrase): give the key"
+            f" unencrypted (openssl pkey -in {key_file.name} -out plain.key), readable by smsgw alone"
+        )
+
+    return refuse
 
 
 def _load_ca(ctx: ssl.SSLContext, key: str, ca_file: Path) -> None:
@@ -149,7 +167,9 @@ def close_once(writer: asyncio.StreamWriter) -> None:
     """Make a second close of a TLS connection a no-op, as it is in clear. CPython 3.11's TLS transport
     lets go of its protocol at a second close, and every later look at it (the write buffer's size
     `smsc.backpressure` asks at each close, a write) raised AttributeError: the links and the
-    simulator close a connection more than once by design (an abort after a close)."""
+    simulator close a connection more than once by design (an abort after a close). uvloop's TLS
+    transport (the daemon's loop) takes a second close well, and its `close` cannot be replaced: the
+    replacement raised AttributeError at every connect there, and no TLS link ever came up."""
     transport = writer.transport
     close = transport.close
 
@@ -157,7 +177,8 @@ def close_once(writer: asyncio.StreamWriter) -> None:
         if not transport.is_closing():
             close()
 
-    transport.close = once  # type: ignore[method-assign]
+    with contextlib.suppress(AttributeError):  # uvloop: read-only, and not needed
+        transport.close = once  # type: ignore[method-assign]
 
 
 def connect_words(host: str, port: int, tls: LinkTls | None, exc: BaseException) -> str:

@@ -83,3 +83,44 @@ def test_tls_verify_false_is_warned_of_by_check_config_and_at_start(tmp_path: Pa
     assert said in res.stderr, res.stderr
     cfg = parse_config(path.read_text(), source="t", base_dir=tmp_path)
     assert [event for event, doubt in setup_doubts(cfg) if said in doubt] == ["config.smsc_tls_unverified"]
+
+
+def encrypted_copy(key: Path, to: Path) -> Path:
+    """The key with a passphrase, as an operator's portal may hand one out."""
+    from cryptography.hazmat.primitives import serialization
+
+    loaded = serialization.load_pem_private_key(key.read_bytes(), password=None)
+    to.write_bytes(
+        loaded.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"portal passphrase"),
+        )
+    )
+    return to
+
+
+def test_an_encrypted_client_key_is_refused_and_never_prompted_for(tmp_path: Path) -> None:
+    # OpenSSL asked for the passphrase on the terminal, in the event loop, at every connect (the
+    # daemon stood still while it waited); with no terminal check-config failed "Invalid argument".
+    cert, key = make_cert_pair(tmp_path / "client")
+    encrypted = encrypted_copy(key, tmp_path / "client" / "encrypted.pem")
+    path = tmp_path / "config.toml"
+    path.write_text(config(tmp_path, f'tls = true\ntls_cert_file = "{cert}"\ntls_key_file = "{encrypted}"'))
+    res = run("--config", str(path), "check-config")
+    assert res.returncode != 0, res.stderr
+    said = f'[[smsc]] "main" tls_key_file: the key {encrypted} is encrypted (it has a passphrase)'
+    assert said in res.stderr, res.stderr
+    assert "PEM pass phrase" not in res.stdout + res.stderr and "Invalid argument" not in res.stderr
+
+
+def test_a_client_key_readable_by_every_user_is_warned_of(tmp_path: Path) -> None:
+    cert, key = make_cert_pair(tmp_path / "client")
+    key.chmod(0o644)
+    path = tmp_path / "config.toml"
+    path.write_text(config(tmp_path, f'tls = true\ntls_cert_file = "{cert}"\ntls_key_file = "{key}"'))
+    path.chmod(0o640)
+    res = run("--config", str(path), "check-config")
+    said = f'{key} holds a private key ([[smsc]] "main" tls_key_file) and is readable by every user'
+    assert said in res.stdout + res.stderr, res.stdout + res.stderr
+    assert f"chmod 600 {key}" in res.stdout + res.stderr

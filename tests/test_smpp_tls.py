@@ -225,3 +225,33 @@ async def test_the_daemons_own_simulator_reads_its_tls_files_beside_the_config(t
     async with running_gateway(cfg) as gw:
         assert (await gw.send(mail(to("601123456"), "Over TLS, the simulator in the daemon"))).error is None
         await gw.until(lambda: gw.states() == ["delivered"])
+
+
+def test_smpp_and_cimd2_over_tls_on_the_daemons_loop(tmp_path: Path) -> None:
+    # `smsgw run` and `smsgw simulator run` run on uvloop (`loop_runner`), whose TLS transport's
+    # close cannot be replaced: every connect raised AttributeError there, and no TLS link (nor a
+    # client of the simulator's TLS ports) ever came up, while these tests, on asyncio's loop, passed.
+    from gateway.cli.common import loop_runner
+    from smsc.cimd2.link import Cimd2Link
+
+    async def both() -> list[str]:
+        async with tls_simulator(tmp_path) as sim:
+            ca = str(smsc_cert(tmp_path))
+            states = []
+            async with started(sim.smpp_port, tls_ca_file=ca) as (link, _):
+                await until(lambda: link.state is LinkState.ACTIVE)
+                states.append(f"smpp {link.state.value} {type(asyncio.get_running_loop()).__module__}")
+            fast = {"reconnect_min_seconds": 0.05, "reconnect_max_seconds": 0.2, "system_id": "smsgw"}
+            fast |= {"tls": True, "tls_ca_file": ca}
+            section = SmscSection(name="c", type="cimd2", port=sim.cimd2_port, **fast)
+            cimd2 = Cimd2Link(section.driver_settings(), password="secret")
+            await cimd2.start(EventRecorder())
+            try:
+                await until(lambda: cimd2.state is LinkState.ACTIVE)
+                states.append(f"cimd2 {cimd2.state.value}")
+            finally:
+                await cimd2.stop()
+            return states
+
+    states = loop_runner()(both())
+    assert states == ["smpp active uvloop", "cimd2 active"], states
