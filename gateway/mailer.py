@@ -64,10 +64,12 @@ _SESSION_ERRORS = (
     aiosmtplib.SMTPHeloError,
     aiosmtplib.SMTPConnectResponseError,
 )
-# A 5xx to MAIL is the mail's refusal, as one to RCPT is: retried as the session's, every bounce
-# to a relay that will not take `MAIL FROM:<>` was tried for five days, then lost without a copy.
-# A bounce's envelope sender must be null (RFC 5321 4.5.5, RFC 3464): the fix is the relay's
-# (`NULL_SENDER_REFUSED` says it, in the log and in the failed mail's error).
+# A 5xx to MAIL FROM:<> is the bounce's refusal, as one to RCPT is: retried as the session's, every
+# bounce to a relay that will not take the null sender was tried for five days, then lost without a
+# copy. A bounce's envelope sender must be null (RFC 5321 4.5.5, RFC 3464): the fix is the relay's
+# (`NULL_SENDER_REFUSED` says it, in the log and in the failed mail's error). A 5xx to the gateway's
+# own address is the relay's setup (a sender "not owned by" our login): retried as the session's,
+# as a setup mistake fails nothing, and `status` names it (`relayfaultkinds`).
 
 # The longest one send may take without a hang: the upload, the dot's wait and fifteen steps of
 # COMMAND_TIMEOUT (a STARTTLS session with AUTH LOGIN has some twelve; a kept session that fails its
@@ -273,7 +275,7 @@ def _judged(exc: Exception, host: str, ca_file: Path | None) -> Exception:
         if refusals and all(500 <= r.code < 600 and not setup_refusal(r.code, r.message) for r in refusals):
             return PermanentMailError(str(exc))
         return exc
-    if isinstance(exc, _SESSION_ERRORS):
+    if isinstance(exc, _SESSION_ERRORS) or (isinstance(exc, aiosmtplib.SMTPSenderRefused) and exc.sender):
         # A 5xx about the session (our relay login, its greeting, our sender), not about this
         # mail: retried, or one mistake in the relay's setup would fail the whole outbox at once.
         return exc

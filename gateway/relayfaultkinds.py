@@ -39,8 +39,9 @@ CLOSING_TYPES = (
     "SMTPDataError",
 )
 # Replies to MAIL (our sender, not the mail's recipient): any 4xx is the relay's limit for now
-# (452 4.5.3 too many mails on this connection, 451 local error, a rate limit), and 530 its wish
-# for a login we do not give.
+# (452 4.5.3 too many mails on this connection, 451 local error, a rate limit), 530 its wish for a
+# login we do not give, and another 5xx to the gateway's own address its setup ("553 not owned by
+# user"): retried, and woken with the relay's other faults once it takes mail.
 SENDER_REFUSED = "SMTPSenderRefused"
 LOGIN_REQUIRED = 530
 
@@ -67,6 +68,8 @@ def fault_kind(error: str | None) -> str | None:
         return "busy"
     if name == SENDER_REFUSED and rest.startswith(f"{LOGIN_REQUIRED},"):
         return "login required"
+    if name == SENDER_REFUSED and rest[:1] == "5":
+        return "our sender refused"  # the gateway's own address (a null sender's mail fails instead)
     return None
 
 
@@ -74,6 +77,6 @@ def fault_kind(error: str | None) -> str | None:
 FAULT_LIKES: list[str] = (
     [f"{name}(%" for name in FAULT_TYPES]
     + [f"{name}(421,%" for name in CLOSING_TYPES]
-    + [f"{SENDER_REFUSED}(4%", f"{SENDER_REFUSED}({LOGIN_REQUIRED},%"]
+    + [f"{SENDER_REFUSED}(4%", f"{SENDER_REFUSED}({LOGIN_REQUIRED},%", f"{SENDER_REFUSED}(5%"]
 )
 FAULT_SQL = "(" + " OR ".join("last_error LIKE ?" for _ in FAULT_LIKES) + ")"

@@ -162,3 +162,26 @@ def test_mail_given_up_on_is_counted_by_when_it_failed_not_when_it_was_queued(tm
         assert plan == ["SEARCH outbox USING COVERING INDEX outbox_failed (state=? AND sent_at>?)"], plan
     finally:
         store.close()
+
+
+def test_a_relay_down_since_a_mail_it_took_just_before_is_still_trouble(tmp_path: Path) -> None:
+    # Mail A refused "connection refused" two hours ago, and the relay's last mail taken was one
+    # queued a few seconds after A: "taken since the oldest" made status say fine for the hours
+    # the relay was down (so it was before a mail waiting for its own sake counted apart).
+    now = time.time()
+    clock = [now - 7200]
+    store = Store.open(tmp_path / "db.sqlite", clock=lambda: clock[0])
+    try:
+        with store.db.transaction():
+            waiting = store.outbox.enqueue_mail("reply", "", "a@example.com", b"A")
+            clock[0] += 5
+            taken = store.outbox.enqueue_mail("reply", "", "b@example.com", b"B")
+            error = "SMTPConnectError(Error connecting to 127.0.0.1 on port 25; Connection refused)"
+            store.db.conn.execute("UPDATE outbox SET last_error = ? WHERE id = ?", (error, waiting))
+            sent = "UPDATE outbox SET state = 'sent', sent_at = ? WHERE id = ?"
+            store.db.conn.execute(sent, (clock[0], taken))
+        health = outbox_health(store.db.conn, now)
+    finally:
+        store.close()
+    assert health.fault_kind == "unreachable" and not health.relay_ok
+    assert health.stuck_for(now) is not None and health.stuck_for(now) >= 7200 - 1

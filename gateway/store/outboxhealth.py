@@ -125,8 +125,11 @@ def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
     # Recipients' refusals excuse the relay only while it takes other mail: one that refuses every
     # RCPT (554 relay access denied, 421 shutting down, 451 a broken lookup) has taken nothing since.
     took_since = last_sent is not None and oldest is not None and last_sent >= oldest
+    # Mail taken since the oldest waiting one excuses that one only when no mail waits for the
+    # relay's own fault: mail refused "connection refused" two hours ago beside a mail taken a second
+    # after it is a relay down for two hours, not "fine".
     relay_ok = for_itself == 0 and (
-        (last_sent is not None and last_sent >= now - STUCK_SECONDS) or took_since
+        (last_sent is not None and last_sent >= now - STUCK_SECONDS) or (fault is None and took_since)
     )
     # The relay's own fault speaks first: a recipient greylisted for hours is retried last.
     said = fault[0] if fault else (row[0] if row else None)
