@@ -1,13 +1,28 @@
 """The SMSC's requests on a `Cimd2Link`'s connections: an alive (40) is answered at once, deliveries (20)
-and status reports (23) are handed to `LinkEvents` one at a time in arrival order and acknowledged only
-after they were committed, and anything else is refused with a general error (98). Each MO's
-acknowledgement (70) is followed until the SMSC is known to have read it.
+and status reports (23) are handed to `LinkEvents` side by side and each acknowledged only after it
+was committed, and anything else is refused with a general error (98). Each MO's acknowledgement (70)
+is followed until the SMSC is known to have read it.
 
 Choices the protocol leaves open, and why:
 
+- Deliveries are handed up as they are read, up to `MAX_IN_FLIGHT` per connection, so that those the
+  SMSC's window lets it send at once share the store's commits (one at a time, each waited for its
+  own commit and fsync: a vote ran at 60 MO/s against SMPP's 160). They are handed up in arrival
+  order, so the store takes them (the parts of a long MO too) in the order they came.
+- Their answers are written in arrival order all the same. A 70 carries its request's number, so an
+  SMSC with a window could match answers out of order, but nothing we know of the protocol says it
+  must: Kannel's driver, the reference client, is strictly stop-and-wait, test_cimd2 answered
+  pipelined submits in order, and a retransmission is known by being the request just before it
+  (protocols.md 1.2, 1.13). It costs little: commits are grouped, so deliveries committed together
+  are answered together, and one waits only for the commit of those read before it.
 - A delivery the gateway could not commit (`Ack.RETRY`) is answered with a negative response
   (`900:10`, temporary congestion) rather than left unanswered: silence would stall the SMSC's whole
   delivery queue until its timeout, while a negative answer makes it schedule a retry of that one.
+- A retransmission (the same request whole as the delivery read just before it) is answered as that
+  one is, once that one is, and not handed up again: it may come while the first is being committed.
+  One that follows a delivery already refused is the SMSC's retry of it, and is handed up; so is a
+  copy that comes after another delivery, as it always was: the store knows it by its 060
+  (`gateway.store.mo`), as it knows a copy delivered on the next session.
 - An MO's 70 counts as received once the SMSC answered a request of ours written after it (the SMSC
   reads the connection in order): an alive (40) follows acknowledgements for that when no other
   request does (`smsc.base.MoAcks`). In stop-and-wait it takes the window for one round trip.
@@ -25,11 +40,12 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import structlog
 
-from smsc.base import Ack, InboundSms, LinkEvents, MoAcks
+from smsc.base import Ack, DeliveryReport, InboundSms, LinkEvents, MoAcks
 from smsc.cimd2.codes import error_text
 from smsc.cimd2.messages import parse_mo, parse_report
 from smsc.cimd2.packet import Op, P, Packet
@@ -39,6 +55,11 @@ from smsc.stalls import earliest
 log = structlog.get_logger(__name__)
 
 RETRY_ERROR = 10  # our negative answer to a delivery we could not commit: "temporary congestion"
+# Deliveries handed up and not yet answered, per connection: more wait in the inbox, then in TCP. An
+# SMSC's window is far smaller; this bounds the tasks an SMSC that ignores its own can make us hold.
+MAX_IN_FLIGHT = 64
+
+Key = tuple[int, int, tuple[tuple[int, str], ...]]  # (op, number, parameters): the request whole
 
 
 class Exchange(Protocol):
@@ -50,9 +71,25 @@ class Exchange(Protocol):
     ) -> Coroutine[Any, Any, Pending | None]: ...
 
 
+@dataclass(eq=False, slots=True)
+class _Delivery:
+    """A 20 or 23 read and not yet answered. `ack` is None until it is decided: committed (OK),
+    refused (RETRY), or answered without being handed up (`item` None: `original` for a retransmission
+    of one not yet answered, else a plain 70 unless `refuse`)."""
+
+    packet: Packet
+    key: Key
+    arrived: float  # the earliest it may have come in (`smsc.stalls`)
+    item: InboundSms | DeliveryReport | None = None
+    ack: Ack | None = None
+    original: _Delivery | None = None
+    refuse: bool = False  # answered with the negative answer without a word of deferral
+    handed: bool = False  # its task is under way
+
+
 class _Acks:
-    """One connection's MO acknowledgements (`MoAcks`) and the loop time each delivery waiting in
-    its inbox was read, in inbox order."""
+    """One connection's MO acknowledgements (`MoAcks`), the loop time each delivery waiting in its
+    inbox was read, and the deliveries handed up, in arrival order, until each is answered."""
 
     def __init__(self, acks: MoAcks) -> None:
         self.acks = acks
@@ -60,6 +97,10 @@ class _Acks:
         self.settled = asyncio.Event()  # no delivery is waiting in the inbox or being handled
         self.settled.set()
         self.leaving = False  # our logout is on its way: deliveries are refused from now on
+        self.unanswered: deque[_Delivery] = deque()  # in arrival order: answers are written in it
+        self.previous: _Delivery | None = None  # the delivery read last: a retransmission repeats it
+        self.room = asyncio.Semaphore(MAX_IN_FLIGHT)
+        self.tasks: set[asyncio.Task[None]] = set()
 
 
 class InboundRequests:
@@ -78,10 +119,16 @@ class InboundRequests:
         self._acks[conn] = _Acks(MoAcks(self._acked, lambda: self._prod(conn)))
 
     def ended(self, conn: Conn) -> None:
-        """The connection is over: what it did not confirm is reported unconfirmed."""
+        """The connection is over: what it did not confirm is reported unconfirmed, and deliveries still
+        being handled are dropped unanswered (the SMSC delivers them again), as the link's tasks are."""
         session = self._acks.pop(conn, None)
         if session is not None:
             session.acks.closed()
+            for task in list(session.tasks):
+                task.cancel()
+            for delivery in session.unanswered:  # committed, its 70 waiting for one before it
+                if isinstance(delivery.item, InboundSms) and delivery.ack is Ack.OK:
+                    self._acked(delivery.item, False)
         for prod in list(self._prods):
             prod.cancel()
 
@@ -107,7 +154,7 @@ class InboundRequests:
 
     def request(self, conn: Conn, packet: Packet) -> None:
         """Called by the reader, which waits only for the inbox's room (`Conn.deliver`): deliveries queue
-        for `serve`, which hands them up one at a time so that their answers keep their order."""
+        for `serve`, which hands them up in arrival order."""
         if packet.op == Op.ALIVE:
             conn.send(Packet(Op.ALIVE_RESP, packet.number))
         elif packet.op in (Op.DELIVER, Op.STATUS_REPORT):
@@ -142,39 +189,46 @@ class InboundRequests:
             self.events.on_acked(self.name, sms, confirmed)
 
     async def serve(self, conn: Conn) -> None:
-        """Hand SMSC requests up one at a time, in arrival order, so that answers keep their order."""
+        """Take the SMSC's deliveries in arrival order, each handed up in a task of its own once fewer
+        than `MAX_IN_FLIGHT` are unanswered; `_answer` writes the answers in the same order."""
+        session = self._acks.get(conn)
+        if session is None:
+            return
         while True:
+            await session.room.acquire()  # before taking a delivery: none is held while waiting
             packet = await conn.next_delivery()
-            session = self._acks.get(conn)
-            at = asyncio.get_running_loop().time()
-            arrived = (at, at)
-            if session is not None and session.arrivals:
-                arrived = session.arrivals.popleft()
+            now = asyncio.get_running_loop().time()
+            at, arrived = session.arrivals.popleft() if session.arrivals else (now, now)
+            # A retransmission repeats the request whole. The number alone (one of 128 odd ones, reused
+            # by an SMSC that restarts it, or by one that numbers every request 999) made another MO or
+            # report (another 060, another text) one, acknowledged and dropped: a STOP, a paid vote lost.
+            delivery = _Delivery(packet, (packet.op, packet.number, tuple(packet.params)), arrived)
+            session.unanswered.append(delivery)
             try:
-                await self._handle(conn, packet, *arrived, leaving=session is not None and session.leaving)
+                self._take(conn, session, delivery, at)
             except Exception:
                 self._counts["errors"] += 1
                 log.exception("cimd2.delivery_handling_failed", link=self.name, packet=packet.describe())
-            if session is not None and conn.inbox.empty():
-                session.settled.set()
+                if not delivery.handed:  # the SMSC delivers it again
+                    delivery.ack, delivery.refuse = Ack.RETRY, True
+            self._answer(conn, session)
 
-    async def _handle(
-        self, conn: Conn, packet: Packet, at: float, arrived: float, *, leaving: bool = False
-    ) -> None:
-        """`at`: when the packet was read; `arrived`: the earliest it may have come in (`smsc.stalls`)."""
-        answer_op = packet.op + 50
-        # A retransmission repeats the request whole. The number alone (one of 128 odd ones, reused
-        # by an SMSC that restarts it, or by one that numbers every request 999) made another MO or
-        # report (another 060, another text) one, acknowledged and dropped: a STOP, a paid vote lost.
-        key = (packet.op, packet.number, tuple(packet.params))
-        if key == conn.last_acked:
+    def _take(self, conn: Conn, session: _Acks, delivery: _Delivery, at: float) -> None:
+        """Decide what needs no commit at once, in arrival order (retransmission, refusal, rejection,
+        `MoAcks.arrived`); hand the rest up. `at`: when the packet was read."""
+        packet, key, arrived = delivery.packet, delivery.key, delivery.arrived
+        previous, session.previous = session.previous, delivery
+        original = previous and (previous.original or previous)
+        # One refused is delivered again as the SMSC schedules it: that copy is handed up anew.
+        if original is not None and key == original.key and original.ack is not Ack.RETRY:
             self._counts["duplicates"] += 1
             conn.throttle.info("cimd2.retransmission", link=self.name, packet=packet.describe())
-            conn.send(Packet(answer_op, packet.number))
+            delivery.original = original
+            delivery.ack = Ack.OK  # answered as its original is: that one is answered first
             return
-        if leaving:
+        if session.leaving:
             log.info("cimd2.delivery_refused_logging_out", link=self.name, packet=packet.describe())
-            conn.send(Packet.make(answer_op, packet.number, (P.ERROR_CODE, RETRY_ERROR)))
+            delivery.ack, delivery.refuse = Ack.RETRY, True
             return
         parse = parse_mo if packet.op == Op.DELIVER else parse_report
         item = parse(packet, link=self.name, warn=conn.throttle.warning)
@@ -183,14 +237,10 @@ class InboundRequests:
             # One line per reason (four, all ours) and second: a flood of one hides no other.
             conn.throttle.warning("cimd2.delivery_rejected", kind=f"delivery_rejected:{item}", link=self.name,
                                   reason=item, packet=packet.describe())  # fmt: skip
-            conn.send(Packet(answer_op, packet.number))
-            conn.last_acked = key
+            delivery.ack = Ack.OK
             return
-        assert self.events is not None
-        session = self._acks.get(conn)
-        if isinstance(item, InboundSms) and session is not None:
-            item = session.acks.arrived(item, at, arrived)
         if isinstance(item, InboundSms):
+            item = session.acks.arrived(item, at, arrived)
             # No phone number: the MO is logged by its id once stored (`mo.recorded`), and `phone
             # forget` cannot erase a log line. The destination is one of the service's numbers.
             log.info("cimd2.mo", link=self.name, destination=item.destination, concat=item.concat,
@@ -198,23 +248,61 @@ class InboundRequests:
         else:
             log.info("cimd2.report", link=self.name, message_id=item.message_id, status=item.status.value,
                      error=item.error)  # fmt: skip
+        delivery.item = item
+        # Tasks start in creation order: the store queues their writes in arrival order.
+        task = asyncio.create_task(self._hand_up(conn, session, delivery, item))
+        delivery.handed = True
+        session.tasks.add(task)
+        task.add_done_callback(session.tasks.discard)
+
+    async def _hand_up(
+        self, conn: Conn, session: _Acks, delivery: _Delivery, item: InboundSms | DeliveryReport
+    ) -> None:
+        assert self.events is not None
         try:
             if isinstance(item, InboundSms):
                 ack = await self.events.on_deliver(self.name, item)
             else:
                 ack = await self.events.on_report(self.name, item)
         except Exception:
-            log.exception("cimd2.handler_failed", link=self.name, packet=packet.describe())
+            log.exception("cimd2.handler_failed", link=self.name, packet=delivery.packet.describe())
             ack = Ack.RETRY
+        delivery.ack = ack
+        self._answer(conn, session)
+
+    def _answer(self, conn: Conn, session: _Acks) -> None:
+        """Write the answers decided, in arrival order: up to the first delivery still being handled."""
+        queue = session.unanswered
+        while queue and queue[0].ack is not None:
+            delivery = queue.popleft()
+            session.room.release()
+            try:
+                self._write(conn, session, delivery)
+            except Exception:
+                self._counts["errors"] += 1
+                log.exception(
+                    "cimd2.delivery_handling_failed", link=self.name, packet=delivery.packet.describe()
+                )
+        if not queue and conn.inbox.empty():
+            session.settled.set()
+
+    def _write(self, conn: Conn, session: _Acks, delivery: _Delivery) -> None:
+        packet, item = delivery.packet, delivery.item
+        answer_op = packet.op + 50
+        ack = delivery.original.ack if delivery.original is not None else delivery.ack
+        if item is None and ack is Ack.OK and not delivery.refuse:  # a retransmission or a rejection
+            conn.send(Packet(answer_op, packet.number))
+            return
+        current = self._acks.get(conn) is session
         if ack is Ack.OK:
             written = conn.send(Packet(answer_op, packet.number))
-            conn.last_acked = key
-            if isinstance(item, InboundSms) and (session := self._acks.get(conn)) is not None:
-                session.acks.written(item, arrived=arrived, ok=written)
+            if isinstance(item, InboundSms) and current:
+                session.acks.written(item, arrived=delivery.arrived, ok=written)
             elif isinstance(item, InboundSms):  # the session is over: no acknowledgement can be confirmed
                 self._acked(item, False)
-        else:
+            return
+        if not delivery.refuse:
             log.warning("cimd2.delivery_deferred", link=self.name, packet=packet.describe())
-            conn.send(Packet.make(answer_op, packet.number, (P.ERROR_CODE, RETRY_ERROR)))
-            if isinstance(item, InboundSms) and (session := self._acks.get(conn)) is not None:
-                session.acks.refused(item, arrived)
+        conn.send(Packet.make(answer_op, packet.number, (P.ERROR_CODE, RETRY_ERROR)))
+        if isinstance(item, InboundSms) and current:
+            session.acks.refused(item, delivery.arrived)

@@ -21,9 +21,9 @@ log = structlog.get_logger(__name__)
 
 PACKET_NUMBERS = 128  # odd numbers 001-255: no more requests can be outstanding at once
 LAST_NUMBER = 255  # the highest odd packet number; the count wraps to 001 after it
-# Deliveries read and not yet handed up (they are handed up one at a time). A flood of 200,000 was
-# read at network speed and all queued; at the limit the reader waits until half are handled, and
-# the rest waits in TCP.
+# Deliveries read and not yet handed up (`inbound.MAX_IN_FLIGHT` at most wait for their commits). A
+# flood of 200,000 was read at network speed and all queued; at the limit the reader waits until half
+# are handed up, and the rest waits in TCP.
 INBOX_LIMIT = 128
 
 
@@ -75,8 +75,6 @@ class Conn:
         # Set by each answer to a request of ours (`smsc.outage.session_held`; the link clears it at the
         # login): an SMSC that takes the login and then answers nothing has not come up.
         self.answered = asyncio.Event()
-        # (op, number, parameters) of the last SMSC request we took: its retransmission is acknowledged again.
-        self.last_acked: tuple[int, int, tuple[tuple[int, str], ...]] | None = None
         self._next = 1
 
     def allocate(self) -> int:
