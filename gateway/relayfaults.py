@@ -6,7 +6,7 @@ sends themselves."""
 from __future__ import annotations
 
 from gateway.mailer import MaildirError
-from gateway.relayfaultkinds import FAULT_LIKES, FAULT_SQL, fault_kind
+from gateway.relayfaultkinds import WAKE_LIKES, WAKE_SQL, fault_kind
 from gateway.store.outbox import OutboxRepo
 
 # Which failures are the relay's own is `gateway.relayfaultkinds`' one list, which the outbox's
@@ -31,6 +31,6 @@ def wake_relay_faults(outbox: OutboxRepo) -> int:
     with outbox.transaction():
         return outbox.conn.execute(
             "UPDATE outbox SET next_attempt_at = ? WHERE state = 'queued' AND next_attempt_at > ?"
-            f" AND {FAULT_SQL}",
-            (now, now, *FAULT_LIKES),
+            f" AND {WAKE_SQL}",
+            (now, now, *WAKE_LIKES),
         ).rowcount

@@ -278,3 +278,28 @@ def test_mail_deferred_for_itself_for_hours_is_trouble_while_other_mail_goes(tmp
         store.close()
     assert trouble.stuck_for(now) == 7200 and trouble.fault_kind is None
     assert fine.stuck_for(now) is None  # the greylisted one alone: the recipient's matter
+
+
+def test_mail_refused_for_our_own_sender_keeps_its_back_off_when_a_bounce_goes(tmp_path: Path) -> None:
+    # A relay refusing the gateway's own address (553 not owned by user) but taking bounces (from
+    # <>): every bounce taken woke the refused answers, each woken send used an attempt, and the
+    # answers failed after 125 of them in 90 s instead of being retried over five days.
+    now = 1_000_000.0
+    store = Store.open(tmp_path / "db.sqlite", clock=lambda: now)
+    try:
+        box = store.outbox
+        answer = box.enqueue_mail("reply", SENDER, ALICE, mail(1))
+        said = f"5.7.1 <{SENDER}>: Sender address rejected: not owned by user"
+        refused = f"SMTPSenderRefused(553, '{said}', '{SENDER}')"
+        with store.db.transaction():
+            store.db.conn.execute(
+                "UPDATE outbox SET attempts = 3, next_attempt_at = ?, last_error = ?, created_at = ?"
+                " WHERE id = ?",
+                (now + 240, refused, now - 7200, answer),
+            )
+        woken = wake_relay_faults(box)
+        health = outbox_health(store.db.conn, now)
+    finally:
+        store.close()
+    assert woken == 0  # a bounce taken proves nothing of our own sender
+    assert health.fault_kind == "our sender refused" and health.stuck_for(now) is not None
