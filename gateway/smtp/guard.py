@@ -225,11 +225,8 @@ class GuardedSMTP(LeanSMTP):
                         self._release_data()  # at once: the next session's bytes see the room
                         self._close_with(replies.DATA_BUDGET, "data_budget", held=held)
                         return
-                    took = now - self._data_since
-                    if (
-                        took > self.guard.stranger_rate_grace
-                        and self._data_held < self.guard.stranger_min_rate * took
-                    ):
+                    took, guard = now - self._data_since, self.guard
+                    if took > guard.stranger_rate_grace and self._data_held < guard.stranger_min_rate * took:
                         held = self._data_held
                         self._release_data()
                         self._close_with(
