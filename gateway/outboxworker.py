@@ -11,27 +11,34 @@ again until it is on disk (`gateway.outboxrecord`); which failures are the relay
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from collections import Counter
+from collections.abc import Callable
 
 import structlog
 
 from gateway.bitelog import FaultLog
-from gateway.mailer import LONGEST_SEND_SECONDS, MaildirError, Mailer
+from gateway.mailer import LONGEST_SEND_SECONDS, Mailer
 from gateway.mailtransaction import SEND_MARK, PermanentMailError, PossiblyDeliveredError, SendMark
+from gateway.outboxbatch import (
+    ANSWERED_KEPT,
+    UNANSWERED_SENDS,
+    Batch,
+    MailLog,
+    Outcome,
+    error_text,
+    mail_retry_delay,
+    record_outcome,
+    unanswered_outcome,
+)
 from gateway.outboxrecord import OutcomeWriter
-from gateway.privacy.erasure import ERASED_MAIL, NOT_SENT, erased_meanwhile
+from gateway.privacy.erasure import ERASED_MAIL, NOT_SENT
 from gateway.relayfaults import relay_fault, wake_relay_faults
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
 from gateway.store.outbox import ClaimedMail
 from gateway.supervisor import beat
-from smsc.pacing import backoff
 
 log = structlog.get_logger(__name__)
-
-
-def mail_retry_delay(attempts: int) -> float:
-    return backoff(attempts, 30.0, 3600.0)
 
 
 # How long a stop waits for the sends in progress to be answered and recorded: a send cut off is
@@ -44,36 +51,9 @@ IDLE_LOOK = 5.0  # seconds between looks for mail due while nothing wakes the wo
 OTHER_PROCESS_LOOK = 0.5  # seconds between looks for another process's commit while idle
 
 
-# Sends of one mail the relay took whole without answering (PossiblyDeliveredError): after this
-# many, it is not sent again (see OutboxWorker._unanswered_send).
-UNANSWERED_SENDS = 3
 # The worker is silent while every slot waits for a send; a send's own bound, and the store's
 # writes around it, are no hang (the supervisor withholds systemd's watchdog past this).
 STALL_AFTER_SECONDS = LONGEST_SEND_SECONDS + 60.0
-
-
-class _MailLog:
-    """The log as `FaultLog` writes to it, with the mail's kind back under `kind` (the throttle's
-    own word for its key, so the worker hands it over as `mail_kind`)."""
-
-    def warning(self, event: str, **fields: Any) -> None:
-        if "mail_kind" in fields:
-            fields["kind"] = fields.pop("mail_kind")
-        log.warning(event, **fields)
-
-
-def error_text(exc: Exception) -> str:
-    """A failed send's error as the outbox keeps it (`smsgw outbox list`, the panel, the log).
-
-    The repr names the kind of error for most (`TimeoutError()` has no message at all), but an
-    OSError's drops the file it was about: a maildir's own error (`MaildirError`) is said whole, and
-    any other OSError keeps its file name.
-    """
-    if isinstance(exc, MaildirError):
-        return str(exc)
-    if isinstance(exc, OSError) and exc.filename is not None:
-        return f"{exc!r}: {exc.filename}"
-    return repr(exc)
 
 
 class OutboxWorker:
@@ -99,8 +79,12 @@ class OutboxWorker:
         # A relay down defers every mail at each try: one line per kind of error a second, with
         # `suppressed=N`, not one per mail (42 mails made 83 lines in 70 s). On the store's clock, as
         # the back-off: a mail's tries a back-off apart are never one flood.
-        self._deferred_log = FaultLog(_MailLog(), clock=store.clock)
+        self._deferred_log = FaultLog(MailLog(), clock=store.clock)
         self._outcomes = OutcomeWriter(store)  # the relay's answers not yet on disk
+        # Recipients whose last send the relay answered: their due mail is claimed in batches
+        # (`gateway.store.outboxclaim`); one not answered, or never yet, gets one mail at a time.
+        self._answered: set[str] = set()
+        self._batches: set[Batch] = set()  # the batches being sent, for a stop that cannot wait
 
     def wake(self) -> None:
         self._wake.set()
@@ -162,12 +146,16 @@ class OutboxWorker:
         # Busy from the claim on: mail claimed is sent and recorded before a stop lets go.
         self._idle.clear()
         self._wake.clear()  # what was queued before the claim is in it
-        batch = await self.store.write(lambda: self.store.outbox.claim_mail(free))
+        answered, share = self._answered, max(1, self.concurrency - 1)  # a slot left for the others
+        running = Counter(batch.rcpt for batch in self._batches)
+        claim = self.store.outbox.claim_batches
+        batches = await self.store.write(lambda: claim(free, answered, running, share))
         # Mail due may wait for a send to its recipient (`gateway.store.outboxclaim`): the next
         # claim is at a send's end, at new mail, or when mail comes due, not at once and again.
-        self._short = len(batch) < free
+        self._short = len(batches) < free
         return {
-            asyncio.create_task(self._send_one(mail), name=f"outbox-{mail.id}"): mail.id for mail in batch
+            asyncio.create_task(self._send_batch(batch), name=f"outbox-{batch[0].id}"): batch[0].id
+            for batch in batches
         }
 
     def _track(self, sending: dict[asyncio.Task[None], int]) -> None:
@@ -201,13 +189,60 @@ class OutboxWorker:
     def _data_version(self) -> int:
         return int(self.store.db.conn.execute("PRAGMA data_version").fetchone()[0])
 
-    async def _send_one(self, mail: ClaimedMail) -> None:
+    async def _send_batch(self, mails: list[ClaimedMail]) -> None:
+        """One recipient's mails on this slot, one after another on its kept session, their outcomes
+        recorded in one write at the end. A deferral or a send the relay did not answer ends the
+        batch, as does a stop: the mails not yet sent go back to the queue untouched."""
+        batch = Batch(list(mails), mails[0].rcpt)
+        self._batches.add(batch)
+        try:
+            while batch.rest and not batch.ended:
+                mail = batch.rest.pop(0)
+                outcome = await self._attempt(mail)
+                if outcome is None:
+                    continue
+                batch.done.append(outcome)
+                batch.ended = outcome.ends_batch or self._stopping
+            await self._flush(batch)
+        finally:
+            self._batches.discard(batch)
+
+    async def _flush(self, batch: Batch, *, once: bool = False) -> None:
+        """The batch's outcomes so far and its mails not sent, in one write; logged once written.
+        `once`: the stop's last word, not written again and again while the store refuses it."""
+        done, batch.done = batch.done, []
+        unsent, batch.rest = batch.rest, []
+        if not done and not unsent:
+            return
+        outbox = self.store.outbox
+
+        def record() -> list[bool]:
+            if unsent:
+                outbox.put_back(unsent)
+            return [record_outcome(outbox, o) for o in done]
+
+        states = {o.mail.id: o.state for o in done}
+        written = await (self.store.write(record) if once else self._write(states, record))
+        for outcome, recorded in zip(done, written, strict=True):
+            if recorded and outcome.said is not None:
+                outcome.said(outcome.about)
+        if any(o.state == "sent" for o in done) and self._relay_faulted:
+            await self._relay_back()
+
+    async def _write(self, states: dict[int, str], record: Callable[[], list[bool]]) -> list[bool]:
+        """A batch's outcomes (mail id -> state) on disk, whatever the store's trouble meanwhile: the
+        relay's answers are known, and the mails must not go again for want of their record."""
+        return await self._outcomes.write_many(states, record)
+
+    async def _attempt(self, mail: ClaimedMail) -> Outcome | None:
+        """The mail to the relay, and what became of it, to be recorded; None: an erased mail,
+        failed in a write of its own."""
         mail_id, kind, mail_from, rcpt, content, attempts = mail[:6]
         unanswered = mail.unanswered
         if content == ERASED_MAIL:  # the marker alone, no header: never the recipient's mail
             await self._fail_erased(mail_id)
             log.warning("mail.not_sent", mail=mail_id, kind=kind, to=rcpt, reason=NOT_SENT)
-            return
+            return None
         if mail.maybe_sent:
             log.warning(
                 "outbox.possible_duplicate",
@@ -218,38 +253,51 @@ class OutboxWorker:
                 if unanswered
                 else "sent again: an earlier send was cut off (stop or crash) and may have reached the relay",
             )
-        about: dict[str, int] = {}  # the message, MO or email the mail is about, for its line
         SEND_MARK.set(mark := SendMark())
         self._marks[mail_id] = mark
         try:
             await self.mailer.send(mail_from, rcpt, content)
         except PermanentMailError as exc:
-            if await self._finish(mail_id, "failed", str(exc), about=about):
-                log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=str(exc), **about)
+
+            def failed(about: dict[str, int], error: str = str(exc)) -> None:
+                log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, **about)
+
+            return Outcome(mail, "failed", str(exc), named=True, said=failed)
         except PossiblyDeliveredError as exc:
-            await self._unanswered_send(mail, unanswered + 1, str(exc))
+            self._answered.discard(rcpt)
+            delay = mail_retry_delay(attempts)
+            return unanswered_outcome(mail, unanswered + 1, str(exc), self.max_attempts, delay)
         except Exception as exc:
+            self._answered.discard(rcpt)
             error = error_text(exc)
             if attempts >= self.max_attempts:
-                if await self._finish(mail_id, "failed", error, about=about):
+
+                def gave_up(about: dict[str, int]) -> None:
                     log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts,
                               **about)  # fmt: skip
-            else:
-                delay = mail_retry_delay(attempts)
-                fault = relay_fault(exc)
-                if fault is not None:
-                    self._relay_faulted = True
-                if not await self._finish(mail_id, "queued", error, retry_in=delay):
-                    return
+
+                return Outcome(mail, "failed", error, named=True, said=gave_up, ends_batch=True)
+            delay = mail_retry_delay(attempts)
+            fault = relay_fault(exc)
+            if fault is not None:
+                self._relay_faulted = True
+
+            def deferred(_about: dict[str, int], exc: Exception = exc) -> None:
                 self._deferred_log.warning(
                     "mail.deferred", exc, mail=mail_id, mail_kind=kind, to=rcpt, error=error,
                     retry_in=delay, relay_fault=fault,
                 )  # fmt: skip
+
+            return Outcome(mail, "queued", error, retry_in=delay, said=deferred, ends_batch=True)
         else:
-            await self._finish(mail_id, "sent", about=about)
-            log.info("mail.sent", mail=mail_id, kind=kind, to=rcpt, **about)
-            if self._relay_faulted:
-                await self._relay_back()
+            if len(self._answered) >= ANSWERED_KEPT:
+                self._answered.clear()
+            self._answered.add(rcpt)
+
+            def sent(about: dict[str, int]) -> None:
+                log.info("mail.sent", mail=mail_id, kind=kind, to=rcpt, **about)
+
+            return Outcome(mail, "sent", named=True, said=sent)
         finally:
             self._marks.pop(mail_id, None)
 
@@ -270,62 +318,6 @@ class OutboxWorker:
             log.info("outbox.relay_back", due_again=due, note="mail deferred for the relay's faults goes now")
             self.wake()
 
-    async def _unanswered_send(self, mail: ClaimedMail, count: int, why: str) -> None:
-        """A mail the relay took whole without answering goes again on the usual back-off, until
-        UNANSWERED_SENDS of its sends went unanswered; then it fails, as most likely delivered.
-
-        A relay that has it delivers it once more for each send, but one that lost it (crashed
-        before it stored the mail) never delivers it: a bounce or a phone's answer lost is worse
-        than one arriving twice, so it goes again, each time logged `outbox.possible_duplicate`.
-        Unbounded, a relay that always drops the connection after the dot (a firewall closing an
-        idle connection while a slow filter works) had the user get the mail again and again for
-        the five days of `max_attempts`. The count is kept with the mail (`outbox.unanswered`), across
-        restarts. Given up on, it has most likely arrived: no copy goes to a fallback address.
-        """
-        mail_id, kind, rcpt, attempts = mail.id, mail.kind, mail.rcpt, mail.attempts
-        if count >= UNANSWERED_SENDS or attempts >= self.max_attempts:
-            error = (
-                f"{why}; given up after {attempts} tries, {count} of them unanswered (it has most"
-                f" likely arrived; `smsgw outbox retry {mail_id}` sends it once more)"
-            )
-            if await self._finish(mail_id, "failed", error, unanswered=True):
-                log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts)
-            return
-        delay = mail_retry_delay(attempts)
-        error = f"{why}; sent again in {delay:g} s as a possible duplicate ({count} of {UNANSWERED_SENDS})"
-        if await self._finish(mail_id, "queued", error, retry_in=delay, unanswered=True):
-            log.warning("mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=error, retry_in=delay)
-
-    async def _finish(
-        self,
-        mail_id: int,
-        state: str,
-        error: str | None = None,
-        retry_in: float | None = None,
-        *,
-        unanswered: bool = False,
-        about: dict[str, int] | None = None,
-    ) -> bool:
-        """Record a send's outcome durably: a mail marked sent is never sent again after a crash.
-        Whether it was recorded: a failure is not, over the erasure of the mail meanwhile. `about`
-        takes what the mail is about, so that a bounce's line names its message (`mail.sent`). A
-        store in trouble (a full disk) is written to again until it takes it (`OutcomeWriter`): the
-        relay's answer is known, and the mail must not go again for want of its record."""
-        outbox = self.store.outbox
-
-        def finish() -> bool:
-            if state != "sent" and erased_meanwhile(outbox.conn, mail_id):
-                log.warning("mail.not_sent", mail=mail_id, error=error, reason=NOT_SENT)
-                return False
-            if about is not None:  # a mail's end only, not each SMS's: one read by the row's key
-                sql = "SELECT message_ref, mo_ref, email_ref FROM outbox WHERE id = ?"
-                refs = outbox.conn.execute(sql, (mail_id,)).fetchone() or (None, None, None)
-                about.update((k, v) for k, v in zip(("message", "mo", "email"), refs, strict=True) if v)
-            outbox.finish_mail(mail_id, state, error, retry_in, unanswered=unanswered)
-            return True
-
-        return await self._outcomes.write(mail_id, state, finish)
-
     async def _fail_erased(self, mail_id: int) -> None:
         """A mail erased whole fails without its kind's refusal handler (`finish_mail` would hand it
         over): the copy that sends to a fallback address would carry the marker too."""
@@ -344,7 +336,7 @@ class OutboxWorker:
         """The sends the stop gives up on after their final dot count as unanswered: each start
         sent such a mail again with its count unchanged, and a relay that never answers the dot
         got it once more at every restart."""
-        cut = [i for i in self._in_flight if (mark := self._marks.get(i)) is not None and mark.whole]
+        cut = [i for i, mark in self._marks.items() if mark.whole]
         if not cut:
             return
         outbox = self.store.outbox
@@ -361,6 +353,19 @@ class OutboxWorker:
             note="the relay had the whole mail and had not answered: each counts as a send taken"
             f" without an answer (after {UNANSWERED_SENDS} it is given up on as most likely arrived)",
         )
+
+    async def _flush_batches(self) -> None:
+        """A stop that gives up on the sends in progress records what their batches sent already and
+        puts back the mails they had not sent yet: only a mail on the wire is left `active`, for
+        the next start to send again as a possible duplicate."""
+        for batch in list(self._batches):
+            batch.ended = True
+            try:
+                await self._flush(batch, once=True)
+            except Exception as exc:
+                if not store_trouble(exc):
+                    raise
+                log.error("outbox.batch_unwritten", error=repr(exc)[:200])
 
     async def close(self) -> None:
         """At the daemon's stop, once no send is left: the relay sessions kept open between mails
@@ -379,8 +384,9 @@ class OutboxWorker:
         try:
             await asyncio.wait_for(self._idle.wait(), timeout)
         except TimeoutError:
-            log.warning("outbox.stop_timeout", mails=list(self._in_flight), waited=timeout)
+            log.warning("outbox.stop_timeout", mails=sorted(self._marks), waited=timeout)
             await self._count_cut_off()
+            await self._flush_batches()
             if unwritten := dict(self._outcomes.unwritten):
                 # The relay answered them, but the store still refuses the record: as after a crash,
                 # the next start sends them once more (those it took: possible duplicates).

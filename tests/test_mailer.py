@@ -141,15 +141,15 @@ async def test_a_send_whose_outcome_cannot_be_recorded_stops_the_worker_after_th
     ids = [outbox.enqueue_mail("notice", "gw@gw.example", f"u{i}@acme.example", b"hi\r\n") for i in range(3)]
     store.db.serve()
     worker = OutboxWorker(store, CaptureMailer(tmp_path / "sent"))
-    record = worker._finish
+    record = worker._write
 
-    async def record_failing_once(mail_id: int, state: str, *args: Any, **kw: Any) -> None:
-        if mail_id == ids[0]:
+    async def record_failing_once(states: dict[int, str], work: Any) -> Any:
+        if ids[0] in states:
             raise OSError(28, "No space left on device")
         await asyncio.sleep(0.05)  # the others end after the failure
-        await record(mail_id, state, *args, **kw)
+        return await record(states, work)
 
-    worker._finish = record_failing_once  # type: ignore[method-assign]
+    worker._write = record_failing_once  # type: ignore[method-assign]
     with pytest.raises(OSError, match="No space"):
         await asyncio.wait_for(worker.run(), 10)
     states = dict(store.db.conn.execute("SELECT id, state FROM outbox").fetchall())
@@ -272,15 +272,15 @@ async def test_every_send_that_cannot_be_recorded_is_said_once_and_none_left_unr
     ]
     store.db.serve()
     worker = OutboxWorker(store, CaptureMailer(tmp_path / "sent"))
-    record = worker._finish
+    record = worker._write
 
-    async def full_disk(mail_id: int, state: str, *args: Any, **kw: Any) -> None:
-        if mail_id != ids[2]:
+    async def full_disk(states: dict[int, str], work: Any) -> Any:
+        if ids[2] not in states:
             raise OSError(28, "No space left on device")
         await asyncio.sleep(0.05)
-        await record(mail_id, state, *args, **kw)
+        return await record(states, work)
 
-    worker._finish = full_disk  # type: ignore[method-assign]
+    worker._write = full_disk  # type: ignore[method-assign]
     unread: list[dict[str, Any]] = []
     asyncio.get_running_loop().set_exception_handler(lambda _loop, context: unread.append(context))
     with capture_logs() as logs, pytest.raises(OSError, match="No space"):

@@ -12,10 +12,8 @@ knew yesterday, and its refusal at RCPT is the only word of it the gateway ever 
 
 from __future__ import annotations
 
-import ast
 import json
-import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Container, Iterable, Mapping
 from typing import NamedTuple
 
 import structlog
@@ -23,7 +21,8 @@ import structlog
 from gateway.store.clockstep import ClockStep
 from gateway.store.commit import store_trouble
 from gateway.store.counted import keep_counted
-from gateway.store.outboxclaim import RECOVERED_MAIL, claim_ids
+from gateway.store.outboxclaim import RECOVERED_MAIL, claim_batches
+from gateway.store.relayreply import relay_reply
 from gateway.store.repository import Repository
 from gateway.wording import Language
 
@@ -39,6 +38,7 @@ class ClaimedMail(NamedTuple):
     attempts: int
     maybe_sent: bool = False  # an earlier send was cut off and may have reached the relay
     unanswered: int = 0  # sends the relay took whole without answering (it may have the mail)
+    due_at: float = 0.0  # when it was due before its claim: a batch's mail put back unsent is again
 
 
 class MailSettings(NamedTuple):
@@ -144,39 +144,6 @@ def on_claim(kinds: Iterable[str], addressee: Addressee) -> None:
         _ADDRESSEE[kind] = addressee
 
 
-# An SMTP reply inside the text of an aiosmtplib exception, `SMTPRecipientRefused(550, '5.1.1 …', …)`
-# (a reply code, not an errno: `ConnectionRefusedError(111, …)`), or one the worker wrote out.
-_REPLY_IN_REPR = re.compile(r"\(([2-5][0-5]\d), ('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")")
-_REPLY_TEXT = re.compile(r"([2-5][0-5]\d)[ -](.*)", re.DOTALL)
-_WRAPPED = re.compile(r"\w+\(('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\)", re.DOTALL)
-WORDS_MAX = 300
-
-
-def relay_reply(error: str) -> tuple[int | None, str]:
-    """The relay's reply in a failed mail's error as an SMTP reply reads ("550 5.1.1 User unknown"),
-    with its code; without one (a connection that failed), the error's own words. The worker keeps
-    the exception's text, which puts the reply in Python's quotes and brackets."""
-    code: int | None = None
-    words = error or "no reason given"
-    if (m := _REPLY_IN_REPR.search(error)) is not None:
-        code, words = int(m[1]), f"{m[1]} {_unquoted(m[2])}"
-    elif (m := _REPLY_TEXT.match(error)) is not None:
-        code = int(m[1])
-    elif (m := _WRAPPED.fullmatch(error)) is not None:
-        words = _unquoted(m[1])
-    words = " ".join(words.split())
-    return code, words if len(words) <= WORDS_MAX else words[: WORDS_MAX - 1] + "…"
-
-
-def _unquoted(literal: str) -> str:
-    """The text of a string literal as Python's repr wrote it; the literal itself if it is none."""
-    try:
-        value = ast.literal_eval(literal)
-    except (ValueError, SyntaxError):
-        return literal
-    return value if isinstance(value, str) else literal
-
-
 class OutboxRepo(Repository):
     # Set by the daemon to the worker's wake-up; called once per commit that queued mail.
     on_queued: Callable[[], None] = staticmethod(lambda: None)
@@ -222,26 +189,57 @@ class OutboxRepo(Repository):
             return cur.lastrowid
 
     def claim_mail(self, limit: int) -> list[ClaimedMail]:
-        """The mail due, up to `limit`, marked active: which, `gateway.store.outboxclaim`'s (one per
-        recipient, one suspect at a time). A mail whose recipient may no longer have it (`on_claim`)
-        is not among them: it fails in the same write, and its copy is queued. `next_attempt_at` of
-        a mail being sent is when its send began: `smsgw status` tells a relay silent for minutes
-        by it, and a send cut off goes back to the queue behind the mail queued before it."""
+        """The mail due, up to `limit`, one per recipient (`claim_batches` without batches)."""
+        return [mail for batch in self.claim_batches(limit) for mail in batch]
+
+    def claim_batches(
+        self,
+        limit: int,
+        answered: Container[str] = (),
+        running: Mapping[str, int] | None = None,
+        share: int = 1,
+    ) -> list[list[ClaimedMail]]:
+        """The mail due, in up to `limit` batches, marked active: which, `gateway.store.outboxclaim`'s
+        (a batch is one recipient's; one suspect at a time). A mail whose recipient may no longer
+        have it (`on_claim`) is not among them: it fails in the same write, and its copy is queued.
+        `next_attempt_at` of a mail being sent is when its send began: `smsgw status` tells a relay
+        silent for minutes by it, and a send cut off goes back to the queue behind the mail queued
+        before it. Its own is kept (`ClaimedMail.due_at`) for a mail a stop puts back unsent."""
         now = self.clock()
         with self.transaction():
-            ids = claim_ids(self.conn, now, limit)
+            batches = claim_batches(self.conn, now, limit, answered, running, share)
+            ids = [i for batch in batches for i in batch]
+            marks = ",".join("?" * len(ids))
+            sql = f"SELECT id, next_attempt_at FROM outbox WHERE id IN ({marks})"
+            due = dict(self.conn.execute(sql, ids))
             rows = self.conn.execute(
                 "UPDATE outbox SET state = 'active', attempts = attempts + 1, next_attempt_at = ?"
-                f" WHERE id IN ({','.join('?' * len(ids))})"
+                f" WHERE id IN ({marks})"
                 " RETURNING id, kind, mail_from, rcpt, content, attempts, last_error IS ?, unanswered,"
                 " mo_ref, created_at",
                 (now, *ids, RECOVERED_MAIL),
             ).fetchall()
-            rows.sort(key=lambda row: ids.index(row[0]))
-            rows = [row for row in rows if not self._not_for(row[0], row[1], row[3], row[8], row[9], now)]
+            by_id = {row[0]: row for row in rows}
+            claimed = [[by_id[i] for i in batch if i in by_id] for batch in batches]
+            claimed = [[r for r in b if not self._not_for(*r[:2], r[3], *r[8:10], now)] for b in claimed]
         return [
-            ClaimedMail(*row[:6], maybe_sent=bool(row[6]) or row[7] > 0, unanswered=row[7]) for row in rows
+            [
+                ClaimedMail(*r[:6], maybe_sent=bool(r[6]) or r[7] > 0, unanswered=r[7], due_at=due[r[0]])
+                for r in batch
+            ]
+            for batch in claimed
+            if batch
         ]
+
+    def put_back(self, mails: Iterable[ClaimedMail]) -> None:
+        """Mail claimed in a batch and never handed to the relay (a stop, or a deferral of the mail
+        before it) goes back to the queue as it was: no attempt counted, due when it was."""
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE outbox SET state = 'queued', attempts = attempts - 1, next_attempt_at = ?"
+                " WHERE id = ? AND state = 'active'",
+                [(mail.due_at, mail.id) for mail in mails],
+            )
 
     def _not_for(
         self, mail_id: int, kind: str, rcpt: str, mo_ref: int | None, queued: float, now: float

@@ -9,11 +9,20 @@ recipient address at a time (one already being sent excludes the others), and at
 "suspect" mail at a time: one whose earlier send the relay took whole without answering, or was
 cut off by a stop or crash (`ClaimedMail.maybe_sent`). Apart from `gateway.store.outbox`, which
 marks what this picks.
+
+One mail at a time per address made one client's backlog (a TV vote's 50 mails/s to one address,
+one mail per vote) leave at 10-15 mails/s over a relay that takes 1,900/s: each mail cost a claim
+write and a result write queued behind the MO writes. A recipient whose last send the relay
+answered (the worker knows it: `answered`) now has up to BATCH of its due mails claimed in the same
+write, sent one after another on the slot's kept session and recorded in one write; a suspect mail
+still goes alone, and a recipient not yet answered gets one mail, so a relay that never answers an
+address's dot holds one slot with one mail, as before.
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Container, Mapping
 
 # The note of a mail found `active` at a start or a worker restart: its send was cut off, and the
 # relay may have taken it before the cut.
@@ -35,20 +44,70 @@ _DUE = (
 # Candidates read per look, for each slot to fill: mail to a recipient already chosen or being sent
 # is skipped, and the next look leaves out every recipient seen so far.
 LOOK_AHEAD = 4
+# Mails to one answered recipient claimed, sent and recorded together: 20 cut the outbox's writes
+# per mail twentyfold; a batch cut by a stop puts its unsent mails back untouched.
+BATCH = 20
+_MORE = (
+    f"SELECT id FROM outbox WHERE state = 'queued' AND rcpt = ? AND next_attempt_at <= ? AND NOT {SUSPECT}"
+    " AND id != ? ORDER BY next_attempt_at, id LIMIT ?"
+)
+
+
+def claim_batches(
+    conn: sqlite3.Connection,
+    now: float,
+    limit: int,
+    answered: Container[str] = (),
+    running: Mapping[str, int] | None = None,
+    share: int = 1,
+) -> list[list[int]]:
+    """Up to `limit` batches of due mail ids (`claim_ids` picks their first mails). A batch's first
+    mail not suspect and to a recipient in `answered` takes up to BATCH - 1 more of its recipient's
+    due mails that are not suspect, in the order they are due; and such a recipient's mail may fill
+    up to `share` slots, counting its batches already `running` (recipient -> batches): one slot
+    sent one address's mail at the pace of one session, 16 mails/s against a local relay."""
+    running = running or {}
+    open_rcpts = {r for r, n in running.items() if n < share and r in answered}
+    firsts = _first_mails(conn, now, limit, open_rcpts)
+    spare = limit - len(firsts)  # slots no first mail takes, for an answered recipient's backlog
+    batches: list[list[int]] = []
+    for first, rcpt, suspect in firsts:
+        if suspect or rcpt not in answered:
+            batches.append([first])
+            continue
+        slots = 1 + min(spare, max(share - running.get(rcpt, 0) - 1, 0))
+        ids = [
+            first,
+            *(i for (i,) in conn.execute(_MORE, (rcpt, now, RECOVERED_MAIL, first, slots * BATCH - 1))),
+        ]
+        slots = min(slots, len(ids))
+        size = -(-len(ids) // slots)
+        chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+        spare -= len(chunks) - 1
+        batches += chunks
+    return batches
 
 
 def claim_ids(conn: sqlite3.Connection, now: float, limit: int) -> list[int]:
+    """Up to `limit` ids of due mail, one per recipient, one suspect at most (`_first_mails`)."""
+    return [first for first, _rcpt, _suspect in _first_mails(conn, now, limit)]
+
+
+def _first_mails(
+    conn: sqlite3.Connection, now: float, limit: int, open_rcpts: Container[str] = ()
+) -> list[tuple[int, str, bool]]:
     """Up to `limit` ids of due mail, the other kinds first, then the bulk, each by when due: two
     range reads of `outbox_claim` per look (ordered by the bulk flag in one read, SQLite sorted every
     due row at each claim: 2 ms with 10,000 billing mails queued). A look that finds only excluded
     recipients is followed by one that leaves them out in the read itself, so many mails to one
-    address cost the next claims a skip over them, not the slots of everyone behind them."""
+    address cost the next claims a skip over them, not the slots of everyone behind them.
+    `open_rcpts`: recipients whose mail being sent leaves them a slot more (`claim_batches`)."""
     active = conn.execute(
         f"SELECT rcpt, {SUSPECT} FROM outbox WHERE state = 'active'", (RECOVERED_MAIL,)
     ).fetchall()
-    busy = {rcpt for rcpt, _ in active}
+    busy = {rcpt for rcpt, _ in active if rcpt not in open_rcpts}
     suspect_busy = any(suspect for _, suspect in active)
-    chosen: list[int] = []
+    chosen: list[tuple[int, str, bool]] = []
     while len(chosen) < limit:
         want = (limit - len(chosen)) * LOOK_AHEAD
         extra = ""
@@ -64,7 +123,7 @@ def claim_ids(conn: sqlite3.Connection, now: float, limit: int) -> list[int]:
                 break
             if rcpt in busy or (suspect and suspect_busy):
                 continue
-            chosen.append(mail_id)
+            chosen.append((mail_id, rcpt, bool(suspect)))
             busy.add(rcpt)
             suspect_busy = suspect_busy or bool(suspect)
         if len(rows) < want:

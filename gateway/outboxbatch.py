@@ -1,0 +1,128 @@
+"""One recipient's batch of mail as the outbox worker sends it (`gateway.outboxworker`): what became
+of each send (`Outcome`), written with the batch's others in one write (`record_outcome`), and how
+a failed send is said and retried. Apart from the worker's loop, which claims and runs the batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from gateway.mailer import MaildirError
+from gateway.privacy.erasure import NOT_SENT, erased_meanwhile
+from gateway.store.outbox import ClaimedMail, OutboxRepo
+from smsc.pacing import backoff
+
+log = structlog.get_logger("gateway.outboxworker")
+
+
+def mail_retry_delay(attempts: int) -> float:
+    return backoff(attempts, 30.0, 3600.0)
+
+
+# Sends of one mail the relay took whole without answering (PossiblyDeliveredError): after this
+# many, it is not sent again (see `unanswered_outcome`).
+UNANSWERED_SENDS = 3
+# Recipients remembered as answered, at most: a relay that answers millions of addresses in a day
+# would otherwise grow the set for ever; cleared whole, each is answered again at its next send.
+ANSWERED_KEPT = 10_000
+
+
+@dataclass(eq=False)
+class Outcome:
+    """What became of one send, to be recorded with its batch's; `said` logs it once recorded."""
+
+    mail: ClaimedMail
+    state: str  # sent, failed, or queued again (after `retry_in` seconds)
+    error: str | None = None
+    retry_in: float | None = None
+    unanswered: bool = False  # the relay took it whole without answering
+    named: bool = False  # its log line names what the mail is about (`about`)
+    said: Callable[[dict[str, int]], None] | None = None
+    ends_batch: bool = False  # the recipient's next mails would fare alike: they wait their turn
+    about: dict[str, int] = field(default_factory=dict)  # filled by the record's write
+
+
+@dataclass(eq=False)
+class Batch:
+    """One slot's mails to one recipient: those not yet sent, and the outcomes not yet recorded."""
+
+    rest: list[ClaimedMail]
+    rcpt: str = ""
+    done: list[Outcome] = field(default_factory=list)
+    ended: bool = False
+
+
+class MailLog:
+    """The log as `FaultLog` writes to it, with the mail's kind back under `kind` (the throttle's
+    own word for its key, so the worker hands it over as `mail_kind`)."""
+
+    def warning(self, event: str, **fields: Any) -> None:
+        if "mail_kind" in fields:
+            fields["kind"] = fields.pop("mail_kind")
+        log.warning(event, **fields)
+
+
+def error_text(exc: Exception) -> str:
+    """A failed send's error as the outbox keeps it (`smsgw outbox list`, the panel, the log).
+
+    The repr names the kind of error for most (`TimeoutError()` has no message at all), but an
+    OSError's drops the file it was about: a maildir's own error (`MaildirError`) is said whole, and
+    any other OSError keeps its file name.
+    """
+    if isinstance(exc, MaildirError):
+        return str(exc)
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc!r}: {exc.filename}"
+    return repr(exc)
+
+
+def record_outcome(outbox: OutboxRepo, o: Outcome) -> bool:
+    """One outcome's part of the batch's write; whether it was recorded (a failure is not, over
+    the erasure of the mail meanwhile). `about` takes what the mail is about, so that a bounce's
+    line names its message (`mail.sent`); a mail marked sent is never sent again after a crash."""
+    mail_id = o.mail.id
+    if o.state != "sent" and erased_meanwhile(outbox.conn, mail_id):
+        log.warning("mail.not_sent", mail=mail_id, error=o.error, reason=NOT_SENT)
+        return False
+    if o.named:  # a mail's end only, not each SMS's: one read by the row's key
+        sql = "SELECT message_ref, mo_ref, email_ref FROM outbox WHERE id = ?"
+        refs = outbox.conn.execute(sql, (mail_id,)).fetchone() or (None, None, None)
+        o.about.update((k, v) for k, v in zip(("message", "mo", "email"), refs, strict=True) if v)
+    outbox.finish_mail(mail_id, o.state, o.error, o.retry_in, unanswered=o.unanswered)
+    return True
+
+
+def unanswered_outcome(mail: ClaimedMail, count: int, why: str, max_attempts: int, delay: float) -> Outcome:
+    """A mail the relay took whole without answering goes again on the usual back-off, until
+    UNANSWERED_SENDS of its sends went unanswered; then it fails, as most likely delivered.
+
+    A relay that has it delivers it once more for each send, but one that lost it (crashed
+    before it stored the mail) never delivers it: a bounce or a phone's answer lost is worse
+    than one arriving twice, so it goes again, each time logged `outbox.possible_duplicate`.
+    Unbounded, a relay that always drops the connection after the dot (a firewall closing an
+    idle connection while a slow filter works) had the user get the mail again and again for
+    the five days of `max_attempts`. The count is kept with the mail (`outbox.unanswered`), across
+    restarts. Given up on, it has most likely arrived: no copy goes to a fallback address.
+    `delay`: the back-off before the next send, the worker's (`mail_retry_delay`).
+    """
+    mail_id, kind, rcpt, attempts = mail.id, mail.kind, mail.rcpt, mail.attempts
+    if count >= UNANSWERED_SENDS or attempts >= max_attempts:
+        error = (
+            f"{why}; given up after {attempts} tries, {count} of them unanswered (it has most"
+            f" likely arrived; `smsgw outbox retry {mail_id}` sends it once more)"
+        )
+
+        def given_up(_about: dict[str, int]) -> None:
+            log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts)
+
+        return Outcome(mail, "failed", error, unanswered=True, said=given_up, ends_batch=True)
+    error = f"{why}; sent again in {delay:g} s as a possible duplicate ({count} of {UNANSWERED_SENDS})"
+
+    def deferred(_about: dict[str, int]) -> None:
+        log.warning("mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=error, retry_in=delay)
+
+    return Outcome(mail, "queued", error, retry_in=delay, unanswered=True, said=deferred, ends_batch=True)

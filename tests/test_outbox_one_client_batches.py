@@ -1,0 +1,140 @@
+"""One client's backlog through the outbox against a real relay (aiosmtpd on 127.0.0.1): a TV vote's
+mails, one per vote to one address, went one at a time, each with a claim write and a result write
+of its own (10-15 mails/s over a relay that takes 1,900/s). An answered recipient's mail is now
+claimed in batches, on up to all but one send slot; a batch a stop cuts off puts back what it had
+not sent, untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from gateway.config import load_config
+from gateway.configservices import MailSection
+from gateway.mailer import SmtpRelayMailer
+from gateway.outboxworker import OutboxWorker
+from gateway.store.db import Store
+from tests.conftest import Sink, config_text, free_port, running_gateway, smtp_sink
+from tests.fakes.smsc import HappySMSC
+from tests.test_mailer_reuse import until
+
+CLIENT = "tv@acme.example"
+SENDER = "smsgw@sms.example.com"
+
+
+def vote(n: int) -> bytes:
+    return f"Subject: vote {n}\r\n\r\nKP123 yes {n}\r\n".encode()
+
+
+class Counting(Sink):
+    """Takes every mail after a short wait for its dot (a relay's queue file), counting how many
+    transactions to the client it held at once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0
+        self.most = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            await asyncio.sleep(0.01)
+        finally:
+            self.now -= 1
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_one_clients_backlog_goes_on_several_slots_in_batches_claimed_in_one_write(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    relay = Counting()
+    async with HappySMSC() as smsc, smtp_sink(port, relay):
+        config = tmp_path / "config.toml"
+        config.write_text(config_text(tmp_path, smsc_port=smsc.port, relay_port=port))
+        async with running_gateway(load_config(config)) as gw:
+            store, box = gw.store, gw.store.outbox
+            await store.write(lambda: box.enqueue_mail("premium", SENDER, CLIENT, vote(0)))
+            await relay.wait(1)
+            await store.write(
+                lambda: [box.enqueue_mail("premium", SENDER, CLIENT, vote(n)) for n in range(1, 61)]
+            )
+            await relay.wait(61, timeout=30)
+            sent = "SELECT COUNT(*) FROM outbox WHERE state = 'sent'"
+            await gw.until(lambda: store.db.conn.execute(sent).fetchone() == (61,))
+            rows = store.db.conn.execute(
+                "SELECT state, attempts, next_attempt_at FROM outbox ORDER BY id"
+            ).fetchall()
+    assert sorted(c for _f, _r, c in relay.messages) == sorted(vote(n) for n in range(61))
+    assert {(state, attempts) for state, attempts, _claimed in rows} == {("sent", 1)}
+    # A mail being sent has its claim's time: the 60 after the first went in a few claims, not 60.
+    claims = {claimed for _s, _a, claimed in rows[1:]}
+    assert len(claims) <= 6, len(claims)
+    # Three of the four slots sent her mail at once; one stays for everyone else's.
+    assert relay.most == 3
+
+
+class StallsThird(Sink):
+    """Takes the client's mails, but answers the dot of the third only once `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.started = 0
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.started += 1
+        if self.started == 3:
+            await self.release.wait()
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_a_batch_a_stop_cuts_off_leaves_only_the_mail_on_the_wire_maybe_sent(tmp_path: Path) -> None:
+    # The client answered once; her next ten are one batch (two slots: one for her, one for the
+    # others). The stop gives up on the second of them, whose dot the relay holds: the first is
+    # recorded sent, the second stays as cut off after its dot, and the other eight are back in
+    # the queue as they were: no attempt counted, never a possible duplicate.
+    port = free_port()
+    relay = StallsThird()
+    store = Store.open(tmp_path / "db.sqlite")
+    try:
+        async with smtp_sink(port, relay):
+            store.db.serve()
+            mailer = SmtpRelayMailer(MailSection(relay=f"127.0.0.1:{port}"), "gw.example")
+            worker = OutboxWorker(store, mailer, concurrency=2)
+            box = store.outbox
+            running = asyncio.create_task(worker.run())
+            await store.write(lambda: box.enqueue_mail("premium", SENDER, CLIENT, vote(0)))
+            await until(lambda: len(relay.messages) == 1)
+            await asyncio.sleep(0.1)  # recorded
+            ids = await store.write(
+                lambda: [box.enqueue_mail("premium", SENDER, CLIENT, vote(n)) for n in range(1, 11)]
+            )
+            due = dict(store.db.conn.execute(f"SELECT id, next_attempt_at FROM outbox WHERE id >= {ids[0]}"))
+            await until(lambda: relay.started == 3)
+            assert not await worker.stop(0.3)
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            relay.release.set()
+            rows = store.db.conn.execute(
+                "SELECT id, state, attempts, unanswered, last_error, next_attempt_at FROM outbox"
+                " WHERE id >= ? ORDER BY id",
+                (ids[0],),
+            ).fetchall()
+            recovered = await store.write(box.recover_mail)
+            suspects = store.db.conn.execute(
+                "SELECT id FROM outbox WHERE unanswered > 0 OR last_error IS NOT NULL"
+            ).fetchall()
+            await mailer.close()
+    finally:
+        store.close()
+    [first, wire, *rest] = rows
+    assert first[1:4] == ("sent", 1, 0)
+    assert wire[1:4] == ("active", 1, 1)
+    assert first[5] == wire[5]  # claimed in one write
+    assert [r[1:] for r in rest] == [("queued", 0, 0, None, due[r[0]]) for r in rest]
+    assert recovered == 1
+    assert suspects == [(wire[0],)]  # the one a restart sends again as a possible duplicate
