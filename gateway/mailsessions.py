@@ -27,8 +27,8 @@ IDLE_SECONDS = 5.0
 # next connection.
 MAILS_PER_SESSION = 100
 # Sessions kept idle at most: the outbox worker's sends at a time (`OutboxWorker` concurrency,
-# 4). A session is kept only by the send that used it, so no more are idle than sent at once.
-IDLE_SESSIONS = 4
+# 8). A session is kept only by the send that used it, so no more are idle than sent at once.
+IDLE_SESSIONS = 8
 QUIT_TIMEOUT = 5.0  # the relay's answer to QUIT, at an idle close or at the daemon's stop
 
 

@@ -60,7 +60,7 @@ class OutboxWorker:
     stall_after = STALL_AFTER_SECONDS
 
     def __init__(
-        self, store: Store, mailer: Mailer, *, max_attempts: int = 125, concurrency: int = 4
+        self, store: Store, mailer: Mailer, *, max_attempts: int = 125, concurrency: int = 8
     ) -> None:
         self.store = store
         self.mailer = mailer

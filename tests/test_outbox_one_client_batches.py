@@ -41,7 +41,7 @@ class Counting(Sink):
         self.now += 1
         self.most = max(self.most, self.now)
         try:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.05)
         finally:
             self.now -= 1
         return await super().handle_DATA(server, session, envelope)
@@ -73,8 +73,9 @@ async def test_one_clients_backlog_goes_on_several_slots_in_batches_claimed_in_o
     # A mail being sent has its claim's time: the 60 after the first went in a few claims, not 60.
     claims = {claimed for _s, _a, claimed in rows[1:]}
     assert len(claims) <= 6, len(claims)
-    # Three of the four slots sent her mail at once; one stays for everyone else's.
-    assert relay.most == 3
+    # Up to seven of the eight slots sent her mail at once (most of them, on a loaded machine);
+    # one stays for everyone else's.
+    assert 5 <= relay.most <= 7, relay.most
 
 
 class StallsThird(Sink):

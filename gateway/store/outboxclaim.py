@@ -2,7 +2,7 @@
 that must wait though due, so that one recipient or one mail the relay does not answer cannot take
 more than one of the worker's send slots.
 
-A relay that never answered the final dot of mail to one address held all four slots for its ten
+A relay that never answered the final dot of mail to one address held all (then four) slots for its ten
 minutes' wait (RFC 5321 4.5.3.2.6) with four mails to that address, while every other answer and
 bounce waited; a restart claimed the same four first again. A claim now takes at most one mail per
 recipient address at a time (one already being sent excludes the others), and at most one
