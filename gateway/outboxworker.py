@@ -28,6 +28,7 @@ from gateway.outboxbatch import (
     error_text,
     mail_retry_delay,
     record_outcome,
+    settled,
     unanswered_outcome,
 )
 from gateway.outboxrecord import OutcomeWriter
@@ -190,15 +191,14 @@ class OutboxWorker:
         return int(self.store.db.conn.execute("PRAGMA data_version").fetchone()[0])
 
     async def _send_batch(self, mails: list[ClaimedMail]) -> None:
-        """One recipient's mails on this slot, one after another on its kept session, their outcomes
-        recorded in one write at the end. A deferral or a send the relay did not answer ends the
-        batch, as does a stop: the mails not yet sent go back to the queue untouched."""
+        """One recipient's mails on this slot in a row on its kept session, their outcomes recorded in one
+        write (`settled`); a deferral, an unanswered send or a stop ends it, the rest queued untouched."""
         batch = Batch(list(mails), mails[0].rcpt)
         self._batches.add(batch)
         try:
             while batch.rest and not batch.ended:
-                mail = batch.rest.pop(0)
-                outcome = await self._attempt(mail)
+                attempt = asyncio.ensure_future(self._attempt(batch.rest.pop(0)))
+                outcome = await settled(attempt, lambda: self._flush(batch, rest=False), bool(batch.done))
                 if outcome is None:
                     continue
                 batch.done.append(outcome)
@@ -207,11 +207,11 @@ class OutboxWorker:
         finally:
             self._batches.discard(batch)
 
-    async def _flush(self, batch: Batch, *, once: bool = False) -> None:
+    async def _flush(self, batch: Batch, *, once: bool = False, rest: bool = True) -> None:
         """The batch's outcomes so far and its mails not sent, in one write; logged once written.
         `once`: the stop's last word, not written again and again while the store refuses it."""
         done, batch.done = batch.done, []
-        unsent, batch.rest = batch.rest, []
+        unsent, batch.rest = (batch.rest, []) if rest else ([], batch.rest)
         if not done and not unsent:
             return
         outbox = self.store.outbox

@@ -139,3 +139,40 @@ async def test_a_batch_a_stop_cuts_off_leaves_only_the_mail_on_the_wire_maybe_se
     assert [r[1:] for r in rest] == [("queued", 0, 0, None, due[r[0]]) for r in rest]
     assert recovered == 1
     assert suspects == [(wire[0],)]  # the one a restart sends again as a possible duplicate
+
+
+async def test_mails_sent_before_a_slow_send_in_their_batch_are_recorded_meanwhile(tmp_path: Path) -> None:
+    # The batch's outcomes were written at its end: while the relay held one mail's dot (up to ten
+    # minutes), the mails sent before it in the batch were `active` on disk, and a crash then sent
+    # them again. They are written once a send has taken RECORD_WITHIN.
+    port = free_port()
+    relay = StallsThird()
+    store = Store.open(tmp_path / "db.sqlite")
+    try:
+        async with smtp_sink(port, relay):
+            store.db.serve()
+            mailer = SmtpRelayMailer(MailSection(relay=f"127.0.0.1:{port}"), "gw.example")
+            worker = OutboxWorker(store, mailer, concurrency=2)
+            box = store.outbox
+            running = asyncio.create_task(worker.run())
+            await store.write(lambda: box.enqueue_mail("premium", SENDER, CLIENT, vote(0)))
+            await until(lambda: len(relay.messages) == 1)
+            await asyncio.sleep(0.1)  # recorded: the client is answered, her next mails go in a batch
+            ids = await store.write(
+                lambda: [box.enqueue_mail("premium", SENDER, CLIENT, vote(n)) for n in range(1, 6)]
+            )
+            await until(lambda: relay.started == 3)  # ids[1]'s dot held
+            states = f"SELECT state FROM outbox WHERE id = {ids[0]}"
+            await until(lambda: store.db.conn.execute(states).fetchone() == ("sent",))
+            held = store.db.conn.execute(f"SELECT state FROM outbox WHERE id = {ids[1]}").fetchone()
+            relay.release.set()
+            await until(lambda: len(relay.messages) == 6)
+            assert await worker.stop(5)
+            running.cancel()
+            await asyncio.gather(running, return_exceptions=True)
+            rows = store.db.conn.execute("SELECT state, attempts FROM outbox ORDER BY id").fetchall()
+            await mailer.close()
+    finally:
+        store.close()
+    assert held == ("active",)  # its send under way; the one before it on disk as sent meanwhile
+    assert rows == [("sent", 1)] * 6
