@@ -47,9 +47,14 @@ LOOK_AHEAD = 4
 # Mails to one answered recipient claimed, sent and recorded together: 20 cut the outbox's writes
 # per mail twentyfold; a batch cut by a stop puts its unsent mails back untouched.
 BATCH = 20
+# Read off the due range in order (`outbox_due`), no further than SCAN rows: no index leads by the
+# recipient, and a recipient with one mail due among 50,000 (a relay back after an outage) read them
+# all at each claim, 28 ms of the loop. A batch is a saving, not a promise: one that finds fewer goes.
+SCAN = 2000
 _MORE = (
-    f"SELECT id FROM outbox WHERE state = 'queued' AND rcpt = ? AND next_attempt_at <= ? AND NOT {SUSPECT}"
-    " AND id != ? ORDER BY next_attempt_at, id LIMIT ?"
+    f"SELECT id FROM (SELECT id, rcpt, unanswered, last_error FROM outbox WHERE state = 'queued'"
+    f" AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT {SCAN})"
+    f" WHERE rcpt = ? AND NOT {SUSPECT} AND id != ? LIMIT ?"
 )
 
 
@@ -78,7 +83,7 @@ def claim_batches(
         slots = 1 + min(spare, max(share - running.get(rcpt, 0) - 1, 0))
         ids = [
             first,
-            *(i for (i,) in conn.execute(_MORE, (rcpt, now, RECOVERED_MAIL, first, slots * BATCH - 1))),
+            *(i for (i,) in conn.execute(_MORE, (now, rcpt, RECOVERED_MAIL, first, slots * BATCH - 1))),
         ]
         slots = min(slots, len(ids))
         size = -(-len(ids) // slots)
