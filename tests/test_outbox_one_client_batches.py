@@ -1,8 +1,9 @@
 """One client's backlog through the outbox against a real relay (aiosmtpd on 127.0.0.1): a TV vote's
 mails, one per vote to one address, went one at a time, each with a claim write and a result write
-of its own (10-15 mails/s over a relay that takes 1,900/s). An answered recipient's mail is now
-claimed in batches, on up to all but one send slot; a batch a stop cuts off puts back what it had
-not sent, untouched.
+of its own (10-15 mails/s over a relay that takes 1,900/s). An answered recipient's mail now goes
+on up to all but one send slot, each mail claimed and recorded as it goes (batches of several mails
+a slot were tried and measured no faster with eight slots, and left mails unrecorded for a crash,
+an erasure and a held dot to catch); a stop puts back what it had not sent, untouched.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class Counting(Sink):
         return await super().handle_DATA(server, session, envelope)
 
 
-async def test_one_clients_backlog_goes_on_several_slots_in_batches_claimed_in_one_write(
+async def test_one_clients_backlog_goes_on_all_but_one_send_slot(
     tmp_path: Path,
 ) -> None:
     port = free_port()
@@ -70,9 +71,6 @@ async def test_one_clients_backlog_goes_on_several_slots_in_batches_claimed_in_o
             ).fetchall()
     assert sorted(c for _f, _r, c in relay.messages) == sorted(vote(n) for n in range(61))
     assert {(state, attempts) for state, attempts, _claimed in rows} == {("sent", 1)}
-    # A mail being sent has its claim's time: the 60 after the first went in a few claims, not 60.
-    claims = {claimed for _s, _a, claimed in rows[1:]}
-    assert len(claims) <= 6, len(claims)
     # Up to seven of the eight slots sent her mail at once (most of them, on a loaded machine);
     # one stays for everyone else's.
     assert 5 <= relay.most <= 7, relay.most
@@ -135,7 +133,6 @@ async def test_a_batch_a_stop_cuts_off_leaves_only_the_mail_on_the_wire_maybe_se
     [first, wire, *rest] = rows
     assert first[1:4] == ("sent", 1, 0)
     assert wire[1:4] == ("active", 1, 1)
-    assert first[5] == wire[5]  # claimed in one write
     assert [r[1:] for r in rest] == [("queued", 0, 0, None, due[r[0]]) for r in rest]
     assert recovered == 1
     assert suspects == [(wire[0],)]  # the one a restart sends again as a possible duplicate
@@ -198,10 +195,10 @@ def test_a_claim_reads_a_bounded_stretch_of_the_due_mail_for_a_recipients_batch(
             return 0
 
         conn.set_progress_handler(count, 100)
-        batches = outboxclaim.claim_batches(conn, store.clock() + 1, 2, answered={CLIENT}, share=1)
+        batches = outboxclaim.claim_batches(conn, store.clock() + 1, 8, answered={CLIENT}, share=7)
         conn.set_progress_handler(None, 0)
     finally:
         store.close()
-    assert batches[0] == [first]
+    assert [first] in batches
     # Counted every 100 SQLite steps: the read of all 20,000 due mails against its bounded stretch.
     assert steps[0] < 700, steps[0]  # 1,400 before, 260 now
