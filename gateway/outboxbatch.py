@@ -5,8 +5,7 @@ a failed send is said and retried. Apart from the worker's loop, which claims an
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,26 +44,6 @@ class Outcome:
     said: Callable[[dict[str, int]], None] | None = None
     ends_batch: bool = False  # the recipient's next mails would fare alike: they wait their turn
     about: dict[str, int] = field(default_factory=dict)  # filled by the record's write
-
-
-# A send still under way after this long has the batch's earlier outcomes written first (`settled`).
-RECORD_WITHIN = 1.0
-
-
-async def settled(
-    attempt: asyncio.Future[Outcome | None], record: Callable[[], Awaitable[None]], pending: bool
-) -> Outcome | None:
-    """The send's outcome; with outcomes `pending`, written by `record` once the send has taken
-    RECORD_WITHIN: a relay holding one mail's dot for its ten minutes kept the mails sent before it
-    in the batch off the disk all that time, and a crash then sent them again. A cancel of the
-    batch cancels the send, as awaiting it alone did."""
-    try:
-        if pending and not (await asyncio.wait({attempt}, timeout=RECORD_WITHIN))[0]:
-            await record()
-        return await attempt
-    except BaseException:
-        attempt.cancel()
-        raise
 
 
 @dataclass(eq=False)

@@ -28,7 +28,6 @@ from gateway.outboxbatch import (
     error_text,
     mail_retry_delay,
     record_outcome,
-    settled,
     unanswered_outcome,
 )
 from gateway.outboxrecord import OutcomeWriter
@@ -191,14 +190,13 @@ class OutboxWorker:
         return int(self.store.db.conn.execute("PRAGMA data_version").fetchone()[0])
 
     async def _send_batch(self, mails: list[ClaimedMail]) -> None:
-        """One recipient's mails on this slot in a row on its kept session, their outcomes recorded in one
-        write (`settled`); a deferral, an unanswered send or a stop ends it, the rest queued untouched."""
+        """One recipient's mails on this slot in a row on its kept session (one, as `outboxclaim.BATCH`
+        has it), their outcomes recorded in one write; a deferral, an unanswered send or a stop ends it."""
         batch = Batch(list(mails), mails[0].rcpt)
         self._batches.add(batch)
         try:
             while batch.rest and not batch.ended:
-                attempt = asyncio.ensure_future(self._attempt(batch.rest.pop(0)))
-                outcome = await settled(attempt, lambda: self._flush(batch, rest=False), bool(batch.done))
+                outcome = await self._attempt(batch.rest.pop(0))
                 if outcome is None:
                     continue
                 batch.done.append(outcome)
@@ -207,11 +205,11 @@ class OutboxWorker:
         finally:
             self._batches.discard(batch)
 
-    async def _flush(self, batch: Batch, *, once: bool = False, rest: bool = True) -> None:
+    async def _flush(self, batch: Batch, *, once: bool = False) -> None:
         """The batch's outcomes so far and its mails not sent, in one write; logged once written.
         `once`: the stop's last word, not written again and again while the store refuses it."""
         done, batch.done = batch.done, []
-        unsent, batch.rest = (batch.rest, []) if rest else ([], batch.rest)
+        unsent, batch.rest = batch.rest, []
         if not done and not unsent:
             return
         outbox = self.store.outbox

@@ -139,9 +139,9 @@ async def test_a_batch_a_stop_cuts_off_leaves_only_the_mail_on_the_wire_maybe_se
 
 
 async def test_mails_sent_before_a_slow_send_in_their_batch_are_recorded_meanwhile(tmp_path: Path) -> None:
-    # The batch's outcomes were written at its end: while the relay held one mail's dot (up to ten
-    # minutes), the mails sent before it in the batch were `active` on disk, and a crash then sent
-    # them again. They are written once a send has taken RECORD_WITHIN.
+    # Batches of mails a slot wrote their outcomes at the batch's end: while the relay held one
+    # mail's dot (up to ten minutes), the mails sent before it were `active` on disk, and a crash
+    # then sent them again. Each is on disk as sent while the next one's dot is held.
     port = free_port()
     relay = StallsThird()
     store = Store.open(tmp_path / "db.sqlite")
