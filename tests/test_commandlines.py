@@ -6,6 +6,8 @@ a held body's lines a run at a time; the reference below is the walk it replaced
 each line's first octets sliced out. Both must agree on everything the guard reads (and on the state
 they carry to the next piece) for input cut at every octet, at random, and whole: command floods,
 bodies written before the 354, a "." line split across pieces, lines at and over the command cap.
+The reference tells lines as aiosmtpd does: a body ends at a "." line after a CR LF only, a DATA line
+is what aiosmtpd's command loop runs as one, and the cap is on a line without its CR LF.
 The sessions through the real listener are in tests/test_smtp_client_scripts.py.
 """
 
@@ -20,7 +22,14 @@ import pytest
 from gateway.smtp.commandlines import CommandLines
 from gateway.smtp.sessionlimits import COMMAND_LINE_CAP
 
-_HEAD = 8
+_HEAD = 512 + 80  # a DATA line and its blanks, as aiosmtpd's command limit allows them
+
+
+def is_data(line: bytes) -> bool:
+    """aiosmtpd's command loop: the line without its CRs and LFs, split at its first space."""
+    text = line.rstrip(b"\r\n")
+    command, _, arg = text.partition(b" ")
+    return len(text) <= 512 and command.upper() == b"DATA" and not arg.strip()
 
 
 @dataclass(slots=True)
@@ -38,6 +47,8 @@ class Reference:
     rcpts: int = 0
     _partial: int = 0
     _head: bytes = b""
+    _cr: bool = False
+    _crlf: bool = False
     _fed: int = 0
     _ahead: deque[_RefAhead] = field(default_factory=deque)
     _body: bool = False
@@ -54,31 +65,37 @@ class Reference:
         self._fed += len(data)
         while (end := data.find(b"\n", start)) >= 0:
             length = self._partial + end + 1 - start
-            if length - 1 > COMMAND_LINE_CAP and not self._body:
+            if length - 2 > COMMAND_LINE_CAP and not self._body:
                 return False
             piece = data[start : min(end + 1, start + _HEAD)]
             head = (self._head + piece)[:_HEAD] if self._head else piece
+            if end > start:
+                crlf = data[end - 1] == 0x0D
+            else:
+                crlf = bool(self._partial) and self._cr
             if self._body:
                 held = self._ahead[-1]
                 held.lines += 1
-                held.long = held.long or length - 1 > COMMAND_LINE_CAP
-                self._body = not (length == 3 and head[:3] == b".\r\n")
+                held.long = held.long or length - 2 > COMMAND_LINE_CAP
+                self._body = not (self._crlf and length == 3 and head[:3] == b".\r\n")
+                self._crlf = crlf
             elif head[:4].upper() == b"RCPT":
                 self.rcpts += 1
             else:
                 self.lines += 1
-                if bodies and length <= _HEAD and head.rstrip(b" \r\n").upper() == b"DATA":
+                if bodies and length <= _HEAD and is_data(head):
                     self._ahead.append(_RefAhead(base + end + 1))
-                    self._body = True
+                    self._body = self._crlf = True
             self._partial, self._head = 0, b""
             start = end + 1
         if start < len(data):
             self._head = (self._head + data[start : start + _HEAD])[:_HEAD]
+            self._cr = data[-1] == 0x0D
         self._partial += len(data) - start
         if not self._body:
-            return self._partial <= COMMAND_LINE_CAP
+            return self._partial - 1 <= COMMAND_LINE_CAP
         held = self._ahead[-1]
-        held.long = held.long or self._partial > COMMAND_LINE_CAP
+        held.long = held.long or self._partial - 1 > COMMAND_LINE_CAP
         return True
 
     def settle(self, buffered: int) -> None:
@@ -117,6 +134,8 @@ def state(count: CommandLines | Reference) -> tuple[object, ...]:
         count.overlong,
         count._partial,
         count._head,
+        count._partial > 0 and count._cr,
+        count._body and count._crlf,
         count._fed,
         count._body,
         ahead,
@@ -136,8 +155,14 @@ LINES = [
     b"data\r\n",
     b"Data \r\n",
     b"DATA\n",
-    b"DATA  \r\n",  # eight octets: told as a DATA
-    b"DATA   \r\n",  # nine: not
+    b"DATA  \r\n",
+    b"DATA   \r\n",  # aiosmtpd runs DATA with any blanks after it
+    b"DATA \t \r\n",
+    b"DATA\r\r\n",
+    b"DATA\r \r\n",  # not: the command is "DATA\r"
+    b"DATA" + b" " * 508 + b"\r\n",  # 512 octets: a DATA
+    b"DATA" + b" " * 509 + b"\r\n",  # 513: too long for aiosmtpd to run
+    b"DATA\t\r\n",
     b"RCPT\r\n",
     b"DATAX\r\n",
     b" DATA\r\n",
@@ -149,11 +174,15 @@ LINES = [
     b". \r\n",
     b"\r\n",
     b"\n",
+    b"bare\n",  # a "." line after it ends no body
+    b"bare\r",
     b"Subject: x\r\n",
     b"log line\r\n",
-    b"x" * (CAP - 1) + b"\r\n",  # at the cap, "\r" included
-    b"x" * CAP + b"\r\n",  # one over
+    b"x" * (CAP - 1) + b"\r\n",
+    b"x" * CAP + b"\r\n",  # at the cap, its CR LF apart
+    b"x" * (CAP + 1) + b"\r\n",  # one over
     b"x" * (CAP + 1) + b"\n",
+    b"x" * (CAP + 2) + b"\n",
     b"x" * 20_000 + b"\r\n",
 ]
 

@@ -15,6 +15,10 @@ bounded here at all: DATA reads it, and one over the size limit is a mail over t
 as in any other session (a close here was a `421`, and the client's retry met it again). Memory stays
 bounded meanwhile, as the reader pauses the transport past twice its line limit. Should the DATA be
 refused, the lines become commands and one over the command cap closes the session.
+
+Lines are told as the reader tells them, or a body's line read as a command closes its session: a
+body ends at a "." line after a CR LF only (a bare LF before it is a line end to no one but the
+client), and a DATA line is whatever aiosmtpd runs as one, "DATA" and any blanks after a space.
 """
 
 from __future__ import annotations
@@ -22,10 +26,15 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
+from gateway.smtp.linelimits import COMMAND_LINE
 from gateway.smtp.sessionlimits import COMMAND_LINE_CAP
 
-_HEAD = 8  # octets kept of a line not yet ended: enough for "RCPT", "DATA\r\n" and ".\r\n"
-_LONGEST = COMMAND_LINE_CAP + 1  # octets of the longest command line, its "\n" included
+# Octets kept of a line not yet ended: "RCPT", ".\r\n", and a DATA line with up to 512 octets of blanks
+# after it (aiosmtpd runs "DATA" followed by any blanks as DATA).
+_HEAD = COMMAND_LINE + 80
+# Octets of the longest command line with its CR LF: aiosmtpd takes an AUTH line of COMMAND_LINE_CAP
+# octets before them (and its reader one of COMMAND_LINE_CAP + 2 in all).
+_LONGEST = COMMAND_LINE_CAP + 2
 _R, _D = frozenset(b"Rr"), frozenset(b"Dd")  # the first octets of "RCPT" and "DATA"
 
 
@@ -47,6 +56,8 @@ class CommandLines:
     rcpts: int = 0  # RCPT lines since then
     _partial: int = 0  # octets of the line not yet ended
     _head: bytes = b""  # its first octets
+    _cr: bool = False  # its last octet so far is a CR
+    _crlf: bool = False  # the held body's last line ended with CR LF (or none yet): a "." line may end it
     _fed: int = 0  # octets of input so far, handed to aiosmtpd's reader
     _ahead: deque[_Ahead] = field(default_factory=deque)
     _body: bool = False  # the lines now arriving are the body of the last DATA of `_ahead`
@@ -82,9 +93,8 @@ class CommandLines:
             self.rcpts += 1
             return True
         self.lines += 1
-        if bodies and first in _D and size <= _HEAD and data.rstrip(b" \r\n").upper() == b"DATA":
-            self._ahead.append(_Ahead(base + size))
-            self._body = True
+        if bodies and first in _D and _is_data(data):
+            self._held(base + size)
         return True
 
     def _lines(self, data: bytes, base: int, bodies: bool) -> bool:
@@ -96,8 +106,9 @@ class CommandLines:
                 return self._unended(data, 0)
             head = (self._head + data[: min(end + 1, _HEAD)])[:_HEAD]
             length = self._partial + end + 1
+            crlf = data[end - 1] == 0x0D if end else self._cr
             self._partial, self._head = 0, b""
-            if not self._line(head, length, base + end + 1, bodies):
+            if not self._line(head, length, crlf, base + end + 1, bodies):
                 return False
             start = end + 1
         while start < size:
@@ -118,50 +129,50 @@ class CommandLines:
                 self.rcpts += 1
             else:
                 self.lines += 1
-                if (
-                    bodies
-                    and first in _D
-                    and length <= _HEAD
-                    and data[start : end + 1].rstrip(b" \r\n").upper() == b"DATA"
-                ):
-                    self._ahead.append(_Ahead(base + end + 1))
-                    self._body = True
+                if bodies and first in _D and _is_data(data[start : end + 1]):
+                    self._held(base + end + 1)
             start = end + 1
         # Past the last line end nothing is left unended (the first line's partial was taken above).
         return self._unended(data, start) if start < size else True
 
-    def _line(self, head: bytes, length: int, at: int, bodies: bool) -> bool:
-        """One line of `length` octets (its end included) ending at input offset `at`, `head` its
-        first octets: the old way, for the line a piece ends that an earlier one began."""
+    def _line(self, head: bytes, length: int, crlf: bool, at: int, bodies: bool) -> bool:
+        """One line of `length` octets (its end included, CR LF if `crlf`) ending at input offset
+        `at`, `head` its first octets: the old way, for the line a piece ends that an earlier one began."""
         if self._body:
             held = self._ahead[-1]
             held.lines += 1
             held.long = held.long or length > _LONGEST
-            self._body = not (length == 3 and head[:3] == b".\r\n")
+            self._body = not (self._crlf and length == 3 and head[:3] == b".\r\n")
+            self._crlf = crlf
         elif length > _LONGEST:
             return False
         elif head[:4].upper() == b"RCPT":
             self.rcpts += 1
         else:
             self.lines += 1
-            if bodies and length <= _HEAD and head.rstrip(b" \r\n").upper() == b"DATA":
-                self._ahead.append(_Ahead(at))
-                self._body = True
+            if bodies and length <= _HEAD and _is_data(head):
+                self._held(at)
         return True
+
+    def _held(self, at: int) -> None:
+        """A DATA line ends at input offset `at`: the lines after it are held as its body."""
+        self._ahead.append(_Ahead(at))
+        self._body = self._crlf = True
 
     def _body_lines(self, data: bytes, start: int) -> int:
         """The held body's lines from `start` (a line's start) to its `.` line or to the last line
         `data` ends; returns the offset past them (`start` when no line ends). The lines are counted,
         not walked, unless the run is long enough to hold a line over the command cap."""
-        if data.startswith(b".\r\n", start):
+        if self._crlf and data.startswith(b".\r\n", start):
             stop, ended = start + 3, True
         else:
-            stop = data.find(b"\n.\r\n", start) + 4  # past the "." line
-            ended = stop > 3
+            stop = data.find(b"\r\n.\r\n", start) + 5  # past the "." line
+            ended = stop > 4
             if not ended:
                 stop = data.rfind(b"\n", start) + 1
                 if not stop:
                     return start
+                self._crlf = stop - start >= 2 and data[stop - 2] == 0x0D
         held = self._ahead[-1]
         held.lines += data.count(b"\n", start, stop)
         if stop - start > _LONGEST and not held.long:
@@ -171,15 +182,17 @@ class CommandLines:
 
     def _unended(self, data: bytes, start: int) -> bool:
         """The line `data` leaves unended from `start`: its first octets kept, its length counted."""
-        self._head = (self._head + data[start : start + _HEAD])[:_HEAD]
+        if len(self._head) < _HEAD:
+            self._head = (self._head + data[start : start + _HEAD])[:_HEAD]
         self._partial += len(data) - start
+        self._cr = data[-1] == 0x0D
         return self._ended()
 
     def _ended(self) -> bool:
         if not self._body:
-            return self._partial <= COMMAND_LINE_CAP
+            return self._partial < _LONGEST  # its LF yet to come
         held = self._ahead[-1]  # the line not yet ended is its body's
-        held.long = held.long or self._partial > COMMAND_LINE_CAP
+        held.long = held.long or self._partial >= _LONGEST
         return True
 
     def settle(self, buffered: int) -> None:
@@ -213,6 +226,17 @@ class CommandLines:
 
     def reset(self) -> None:
         self.lines = self.rcpts = 0
+
+
+def _is_data(line: bytes) -> bool:
+    """Whether aiosmtpd runs `line` (its end included) as DATA: "DATA" alone or with blanks after a
+    space, in any case, before any CRs and LF, within the command line limit."""
+    text = line.rstrip(b"\r\n")
+    return (
+        len(text) <= COMMAND_LINE
+        and text[:4].upper() == b"DATA"
+        and (len(text) == 4 or (text[4] == 0x20 and not text[5:].strip()))
+    )
 
 
 def _has_long_line(data: bytes, start: int, stop: int) -> bool:
