@@ -4,7 +4,7 @@ The field at fault is marked (aria-invalid, with the alert as its description) o
 new-account, premium and opt-out forms, as only the add-user form was; the rest of the form is as
 typed. A company admin away past the idle time who pressed Save landed on a bare "please log in"
 and typed the form again: now the login page says the form was not sent, and the form's page after
-the login has it back as typed (static/forms.js, this tab's sessionStorage), never a password.
+the login has it back as typed (kept on the server for that user's login), never a password.
 Set up as tests/test_web_accessibility.py is (it fails, not skips, without a browser under CI=true);
 the idle time is the sessions' clock moved on, the daemon's own check.
 """
@@ -12,7 +12,6 @@ the idle time is the sessions' clock moved on, the daemon's own check.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -204,7 +203,7 @@ def _typed_kept(driver: Any, base: str, password: str, gw: Any) -> None:
     assert (acc.end_marker, acc.quiet_start, acc.quiet_end, acc.bulk) == ("-- bye", "22:00", "07:00", 1)
     assert driver.find_elements(By.ID, "restored") == []  # once: the page after the save is as saved
 
-    # A password typed is never kept: not in the tab's storage, not put back.
+    # A password typed is never kept: not on the server, not in the tab's storage, not put back.
     driver.get(base + "/users")
     row = f'#users tr[data-email="{BOB}"] '
     wait.until(ec.presence_of_element_located((css, row + 'input[name="password"]'))).send_keys(
@@ -215,15 +214,16 @@ def _typed_kept(driver: Any, base: str, password: str, gw: Any) -> None:
     _expired(gw)
     driver.find_element(css, row + 'button[aria-label^="set the password"]').click()
     wait.until(ec.presence_of_element_located((By.ID, "kept")))
-    kept = driver.execute_script("return sessionStorage.getItem('smsgw.typed')")
-    assert kept and "new bob secret 9" not in kept and password not in kept, kept
-    assert json.loads(kept)["ended"] is True
+    sessions = gw.daemon.web.web.sessions
+    kept = gw.look(lambda: repr(list(sessions.kept._by_token.values())))
+    assert BOB in kept and "new bob secret 9" not in kept and password not in kept, kept
+    assert driver.execute_script("return sessionStorage.getItem('smsgw.typed')") is None
     driver.find_element(By.ID, "email").send_keys(STAFF)
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "login").click()
     wait.until(ec.presence_of_element_located((By.ID, "restored")))
     assert driver.find_element(css, row + 'input[name="password"]').get_attribute("value") == ""
-    assert driver.execute_script("return sessionStorage.getItem('smsgw.typed')") is None
+    assert gw.look(lambda: len(sessions.kept)) == 0
 
 
 async def test_a_form_sent_after_the_session_ended_is_back_after_the_login(tmp_path: Path) -> None:

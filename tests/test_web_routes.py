@@ -204,7 +204,7 @@ async def test_security_headers_and_cookie_flags(web: WebContext) -> None:
         )
         cookie = r.headers["set-cookie"].lower()
         assert "httponly" in cookie and "samesite=strict" in cookie and "secure" not in cookie
-        # One script, the panel's own file (static/forms.js, the typed form kept over a session's end),
+        # One script, the panel's own file (static/forms.js, a refused login's address put back),
         # nothing inline: the pages work without it.
         scripts = re.findall(r"<script\b[^>]*>", (await c.get("/")).text)
         assert scripts == ['<script src="/static/forms.js" defer>'], scripts

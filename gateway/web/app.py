@@ -42,7 +42,10 @@ from gateway.store.trouble import disk_full
 from gateway.web.bodycap import BodyCap
 from gateway.web.counts import CountReader
 from gateway.web.hosts import KnownHosts, panel_names
+from gateway.web.keptforms import FIELD as KEPT
+from gateway.web.keptforms import KEEP_MINUTES
 from gateway.web.loginlog import LoginLog
+from gateway.web.loginsite import refused as login_refused
 from gateway.web.metrics import Heartbeat
 from gateway.web.repo import PanelRepo
 from gateway.web.security import (
@@ -171,11 +174,13 @@ async def login_form(
     status_code: int = 200,
     then: str | None = None,
     ended: bool = False,
+    kept: str = "",
 ) -> Response:
     """`then`: where the login goes on to (the form's `next`, else the query's, as the guard sent it);
-    `ended`: a form was posted after the session ended, and the page says so (static/forms.js then
-    keeps what was typed in the browser for the form's page after the login). A refused login's
-    address is put back by that script too: the page itself is the same for every failure."""
+    `ended`: a form was posted after the session ended, and the page says so; `kept`: the token of
+    that form kept for its user's login (gateway/web/keptforms.py), carried by the form while it is
+    kept. A refused login's address is put back by static/forms.js: the page itself is the same for
+    every failure."""
     web: WebContext = request.app.state.web
     # The browser's pre-login token, if it has one, is kept: a new one for each GET /login made every
     # login tab but the last answer "the form expired" (two tabs, or a panel of several tabs after
@@ -188,6 +193,7 @@ async def login_form(
         # logout nobody asked for.
         return RedirectResponse(then, status_code=303)
     ctx = {"csrf": token, "error": error, "next": "" if then == "/" else then, "ended": ended}
+    ctx |= {"kept": kept if web.sessions.kept.held(kept) else "", "keep_minutes": KEEP_MINUTES}
     response = web.render(request, "login.html", ctx, status_code)
     set_cookie(response, LOGIN_COOKIE, token, secure=https(request), max_age=3600)
     return response
@@ -208,17 +214,17 @@ async def login(request: Request) -> Response:
     form = await request.form()
     # The page the admin opened before logging in (a link from a mail, a bookmark), never elsewhere.
     then = local_path(str(form.get("next", "")))
+    kept = str(form.get(KEPT, ""))
 
     async def again(error: str, status_code: int) -> Response:
-        return await login_form(request, error, status_code, then)
+        return await login_form(request, error, status_code, then, kept=kept)
 
     if not same(str(form.get("csrf", "")), request.cookies.get(LOGIN_COOKIE)):
         return await again("the form expired; try again", 403)
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        # Login CSRF: a page of another origin of the same site (another port on the panel's host,
-        # a subdomain) can set our pre-login cookie and post its own credentials with it, logging
-        # the admin's browser in as the attacker's user. The token cannot tell; the browser can.
-        return await again("the login came from a page of another site: log in on the panel's own page", 403)
+    if why := login_refused(request):
+        # Login CSRF: the token cannot tell a page of another origin of the same site; the browser's
+        # Sec-Fetch-Site can, else its Origin or Referer (gateway/web/loginsite.py).
+        return await again(why, 403)
     email = str(form.get("email", "")).strip()
     password = str(form.get("password", ""))
     if not (_text(email) and _text(password)):
@@ -254,6 +260,10 @@ async def login(request: Request) -> Response:
         return await again("this login has no access to the panel; ask your admin", 403)
     response = RedirectResponse(then, status_code=303)
     token = web.sessions.start(user)
+    # A form posted after this user's last session ran out: its page shows it again (once, its own
+    # user's only: anyone else's login drops it).
+    if (back := web.sessions.kept.take(kept, user.id)) is not None and (new := web.sessions.get(token)):
+        new.kept = back
     set_cookie(response, SESSION_COOKIE, token, secure=https(request))
     response.delete_cookie(LOGIN_COOKIE, path="/")
     log.info("web.login", login=user.email, role=user.role)

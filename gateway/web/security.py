@@ -20,18 +20,21 @@ import hmac
 import secrets
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from starlette.datastructures import FormData
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from acl.passwords import password_stamp
 from gateway.store.accounts import User
+from gateway.web.headers import CSP as CSP
+from gateway.web.headers import HEADERS as HEADERS
+from gateway.web.headers import HSTS as HSTS
+from gateway.web.headers import SecurityHeaders as SecurityHeaders
+from gateway.web.keptforms import Kept, KeptForms
 
 SESSION_COOKIE = "smsgw_session"
 LOGIN_COOKIE = "smsgw_login"
@@ -53,22 +56,11 @@ MAX_NOTICES = 8
 # The longest panel address a login carries back to (`?next=`): an address of the panel's own links
 # is far shorter, and the rest of a longer one would be cut anyway.
 MAX_NEXT = 2000
+# How long the owner of a session that ran out is still known by its cookie: a form posted with it
+# (after lunch, or the next morning) is then kept for that user's next login (gateway/web/keptforms.py).
+LAPSED_HOURS = 24
 
 SESSION_ENDED = "your session had ended, so the form was not sent: please log in, then send it again"
-CSP = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; object-src 'none'; "
-    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
-)
-HEADERS = [
-    (b"content-security-policy", CSP.encode()),
-    (b"x-frame-options", b"DENY"),
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"same-origin"),
-]
-# Sent on HTTPS answers only (RFC 6797 7.2): the browser then comes back over HTTPS for a year,
-# so that a typed http:// address or a downgrade on the path cannot expose the session cookie. No
-# includeSubDomains and no preload: other names under the domain are not the panel's to decide.
-HSTS = (b"strict-transport-security", b"max-age=31536000")
 
 
 @dataclass(slots=True)
@@ -81,6 +73,7 @@ class Session:
     role_key: str | None  # the user's `role_key` at login: a change of role since ends the session
     notices: dict[str, str] = field(default_factory=dict)  # `?done=` key -> what a save did
     confirmed_at: float | None = None  # when the admin last gave their own password in this session
+    kept: Kept | None = None  # a form posted after the last session ran out, for its page to show again
 
     def current(self, user: User) -> bool:
         """Still the password and the role the session was opened with: a new password ends every
@@ -126,6 +119,8 @@ class Sessions:
         self.clock = clock
         self._by_token: dict[str, Session] = {}
         self._by_login: dict[str, dict[str, None]] = {}
+        self._lapsed: dict[str, Session] = {}  # sessions that ran out, by token, the oldest first
+        self.kept = KeptForms(lambda: self.clock())
 
     def start(self, user: User) -> str:
         """A new session of `user` as just read for its login: its password and role key are what
@@ -137,7 +132,7 @@ class Sessions:
             self.end(next(iter(mine)))
         if len(self._by_token) >= MAX_SESSIONS:
             for token in [t for t, s in self._by_token.items() if not self._live(s, now)]:
-                self.end(token)
+                self._lapse(token)
         if len(self._by_token) >= MAX_SESSIONS:
             # Still full of live sessions: the login holding the most gives up its least used.
             busiest = max(self._by_login.values(), key=len)
@@ -165,9 +160,28 @@ class Sessions:
         if s is None:
             return None
         if not self._live(s, self.clock()):
-            self.end(token)
+            self._lapse(token or "")
             return None
         return s
+
+    def _lapse(self, token: str) -> None:
+        """End a session that ran out, its owner remembered for `lapsed` (for `LAPSED_HOURS`, and no more
+        of them than of sessions)."""
+        s = self._by_token.get(token)
+        self.end(token)
+        if s is not None:
+            self._lapsed[token] = s
+            while len(self._lapsed) > MAX_SESSIONS:
+                del self._lapsed[next(iter(self._lapsed))]
+
+    def lapsed(self, token: str | None) -> Session | None:
+        """The session `token` was, if it ran out (idle, or past `session_hours`) within `LAPSED_HOURS`:
+        whose form a request made with it carries. None for a live, unknown or ended one (a logout)."""
+        now = self.clock()
+        s = self._by_token.get(token or "") or self._lapsed.get(token or "")
+        if s is None or self._live(s, now):
+            return None
+        return s if now - min(s.expires, s.seen + self.idle) < LAPSED_HOURS * 3600 else None
 
     def touch(self, token: str) -> None:
         """A request the session was good for: its idle time starts afresh, and the login's next
@@ -192,6 +206,7 @@ class Sessions:
     def end_login(self, email: str) -> int:
         """End every session of a login (its role changed or it was removed), how many there were.
         Its next request would end each anyway (`Session.current`): this frees them now."""
+        self.kept.drop_login(email)
         tokens = list(self._by_login.get(email.lower(), {}))
         for token in tokens:
             self.end(token)
@@ -335,10 +350,10 @@ def guarded(*, operator: bool = False) -> Callable[[Handler], Handler]:
                 if request.method == "GET":
                     return RedirectResponse(login_url(request), status_code=303)
                 # A form sent after the session ended: nothing done, the login page says so and goes
-                # back to the form's page, where static/forms.js puts back what was typed.
-                from gateway.web.app import login_form  # it imports this module
+                # back to the form's page, which shows what was typed again (gateway/web/keptforms.py).
+                from gateway.web.sessionended import form_after_session  # it imports this module
 
-                return await login_form(request, SESSION_ENDED, 401, form_page(request), ended=True)
+                return await form_after_session(request)
             session = who.session
             assert session is not None
             if operator and not who.operator:
@@ -351,7 +366,12 @@ def guarded(*, operator: bool = False) -> Callable[[Handler], Handler]:
                     return web.render(request, "error.html", msg, 403)
                 kwargs["form"] = form
             try:
-                return await handler(request, who, **kwargs)
+                response = await handler(request, who, **kwargs)
+                if session.kept is not None and request.method == "GET":
+                    from gateway.web.sessionended import put_back
+
+                    response = put_back(request, session, response)
+                return response
             except NotYours:
                 return web.render(request, "error.html", {"message": "not found", "who": who}, 404)
             except Forbidden as exc:
@@ -362,31 +382,3 @@ def guarded(*, operator: bool = False) -> Callable[[Handler], Handler]:
         return endpoint
 
     return wrap
-
-
-class SecurityHeaders:
-    """Adds the headers to every answer, static files and errors included; and ends quietly a request
-    whose client left before its body was in (the panel closes slow ones, gateway/web/connections.py):
-    there is no one to answer, and Starlette would log each as an error of the application."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += HEADERS
-                if scope.get("scheme") == "https":
-                    headers.append(HSTS)
-                if not scope["path"].startswith("/static/"):
-                    headers.append((b"cache-control", b"no-store"))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        with suppress(ClientDisconnect):
-            await self.app(scope, receive, send_with_headers)

@@ -1,0 +1,65 @@
+"""A form posted after its session ran out: kept for its own user's login, its page then filled in.
+
+The form is not taken (there is no session to check its CSRF token against) and nothing is sent or
+changed: the login page says so and carries the kept form's token (gateway/web/keptforms.py). After
+that user's login the form's page shows it filled in again (gateway/web/refill.py), once, for its
+user to check and send; never sent by itself.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.web.keptforms import Kept, fields_kept
+from gateway.web.refill import place, refill
+from gateway.web.security import SESSION_COOKIE, SESSION_ENDED, Session, form_page
+
+
+def target(request: Request) -> str:
+    """Where the form was posted, its path and query as the browser sent them."""
+    raw = request.scope.get("raw_path") or request.url.path.encode()
+    query = request.scope.get("query_string", b"")
+    return raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+
+
+async def form_after_session(request: Request) -> Response:
+    """The login page for a form posted with a session that ran out, the form kept when the session's
+    user is still who it was (the same password and role) and may still log in to the panel."""
+    from gateway.web.app import login_form  # it imports the security module, which imports this
+
+    web = request.app.state.web
+    page = form_page(request)
+    token = ""
+    lapsed = web.sessions.lapsed(request.cookies.get(SESSION_COOKIE))
+    user = web.store.accounts.find_user(lapsed.email) if lapsed is not None else None
+    panel = user is not None and user.role in ("admin", "operator")
+    if lapsed is not None and user is not None and panel and lapsed.current(user):
+        fields = fields_kept((await request.form()).multi_items())
+        if fields:
+            at = web.sessions.clock()
+            token = web.sessions.kept.put(Kept(user.id, user.email, page, target(request), fields, at))
+    return await login_form(request, SESSION_ENDED, 401, page, ended=True, kept=token)
+
+
+def put_back(request: Request, session: Session, response: Response) -> Response:
+    """The page `response` with the session's kept form filled in, when it is that form's page; the
+    kept form is then given up, shown or not (its form gone meanwhile), and so when it is stale."""
+    kept = session.kept
+    if kept is None:
+        return response
+    if not request.app.state.web.sessions.kept.fresh(kept):
+        session.kept = None
+        return response
+    here = request.url.path + ("?" + request.url.query if request.url.query else "")
+    body = getattr(response, "body", None)
+    html = response.headers.get("content-type", "").startswith("text/html")
+    if place(here) != place(kept.page) or response.status_code != 200 or not html or body is None:
+        return response
+    session.kept = None
+    filled = refill(bytes(body).decode("utf-8"), kept.action, kept.fields)
+    if filled is None:
+        return response
+    response.body = filled.encode("utf-8")
+    response.headers["content-length"] = str(len(response.body))
+    return response
