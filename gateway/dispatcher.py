@@ -20,7 +20,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from collections.abc import Set as AbstractSet
-from datetime import UTC, datetime
 
 import structlog
 
@@ -28,13 +27,15 @@ from gateway.claimahead import ClaimAhead, KeptParts
 from gateway.claims import OPTED_OUT, claimer
 from gateway.late_answers import LateAnswers
 from gateway.linkchoice import LinkChoice
+from gateway.longsms import send_whole_again
+from gateway.outbound import outbound
 from gateway.outcomes import RETRY_BASE_SECONDS, OutcomeRecorder
 from gateway.queuedepth import Backlog, QueueDepth
 from gateway.routing import Router
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.supervisor import beat
 from gateway.suspensions import SuspensionWatch
-from smsc.base import OutboundSms, Outcome, SmscLink, SubmitResult
+from smsc.base import Outcome, SmscLink, SubmitResult
 from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)
@@ -73,9 +74,8 @@ class Dispatcher:
         # submit tasks by the part they carry, so that a stop can tell those still waiting for pacing
         self._parts: dict[asyncio.Task[None], ClaimedPart] = {}
         self._avoid: dict[int, set[str]] = {}  # part id -> links that just failed it (failover)
-        self._choice = LinkChoice(
-            router, self.links, self.pacers, store.queue.link_taken, siblings=lambda: store.queue.siblings
-        )
+        choosing = (router, self.links, self.pacers, store.queue.link_taken, clock)
+        self.choice = LinkChoice(*choosing, siblings=lambda: store.queue.siblings)  # public: long SMS waits
         self._ready: deque[ClaimedPart] = deque()  # claimed ahead, waiting for a window place
         self._windows = ClaimAhead(self.links, self.pacers)  # how many to claim ahead of them
         self._kept = KeptParts()  # those kept for a full link while another has room (`claimahead`)
@@ -186,9 +186,11 @@ class Dispatcher:
             if (due := self._outcomes.order.due_after(part, now)) is not None:
                 later.append((part, due))  # an older SMS to its phone is not due yet: it goes after it (F5)
                 continue
-            if (name := self._choice.pick(part, self._avoid.get(part.id, _NO_LINKS))) is not None:
+            if (move := self.choice.moving(part)) is not None:
+                self._move(part, *move)
+            elif (name := self.choice.pick(part, self._avoid.get(part.id, _NO_LINKS))) is not None:
                 self._start(name, part)
-            elif self._choice.routable(part):
+            elif self.choice.routable(part):
                 kept.append(part)  # its links are full; it keeps its turn
             else:
                 unsendable.append(part)
@@ -254,6 +256,16 @@ class Dispatcher:
         for pid in ids:
             self._avoid.pop(pid, None)
 
+    def _move(self, part: ClaimedPart, link: str, waited: float) -> None:
+        """Its long SMS goes again whole by another link (`gateway.longsms`), no part of the old one."""
+        mid = part.message_id
+        held = [part, *self._ready, *(p for p in self._parts.values() if p.id in self._pacing)]
+        self._take_back(ids := {p.id for p in held if p.message_id == mid})
+        self._late.not_sent(ids)
+        self._outcomes.taken.pop(mid, None)  # nor does it wait out a throttle of that link any more
+        self._background(self._outcomes.write(None, lambda: send_whole_again(self.store, mid, link, waited)))
+        self.wake()
+
     def _background(self, work: Awaitable[None]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
@@ -269,7 +281,7 @@ class Dispatcher:
         this step; the answer (or the wait for pacing) is the task's."""
         pacer = self.pacers[name]
         pacer.reserve()
-        self._choice.leaving(part, name)
+        self.choice.leaving(part, name)
         sending: _Sending = _WAIT
         if pacer.try_ready():
             try:
@@ -283,7 +295,8 @@ class Dispatcher:
 
     def _submitted(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
-        self._parts.pop(task, None)
+        if (part := self._parts.pop(task, None)) is not None:
+            self.choice.done(part)
 
     def _go(self, name: str, part: ClaimedPart) -> Awaitable[SubmitResult] | None:
         """Submit the part (its pacing done); None, its pacing token given back for the next part, when a
@@ -303,17 +316,7 @@ class Dispatcher:
             pacer.unready()
             return None
         self._late.sending_again(part.id, name)
-        sms = OutboundSms(
-            part_id=part.id,
-            source=part.source,
-            destination=part.destination,
-            data_coding=part.data_coding,
-            payload=part.payload,
-            text=part.text,
-            udh=part.udh,
-            validity=datetime.fromtimestamp(part.expires_at, UTC),
-        )
-        return self.links[name].send(sms)
+        return self.links[name].send(outbound(part))
 
     async def _submit(self, name: str, part: ClaimedPart, sending: _Sending) -> None:
         pacer = self.pacers[name]
@@ -335,7 +338,7 @@ class Dispatcher:
             # writes run in order, so nothing that depends on the outcome sees the part before the
             # outcome is durable.
             pacer.release(outcome, unsent=result.unsent)  # learns a throttle at once, for the others too
-            self._choice.answered(part, name, outcome)  # a throttled part of a long SMS waits for its link
+            self.choice.answered(part, name, outcome)  # a long SMS a link took a part of stays with it
             released = True
             self._fill()  # the next parts go out now, before anything is written
             await self._outcomes.record(name, part, result, pacer)

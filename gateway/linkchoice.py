@@ -8,12 +8,12 @@ SMSCs (the prefix link busy, the default link free) reach it with whatever origi
 on them, and an SMSC that rewrites it leaves the phone two halves. Kannel keeps them together the
 same way: it splits a message on the link it routed it to.
 
-A throttle is that SMSC asking us to slow down, not a fault of the link: a part of a long SMS
-throttled by its SMS's link, while another part of the SMS is taken or reserved there, waits out the
-pause on that link instead of failing over (`gateway.outcomes` notes the link in `avoid` unless an
-SMSC already accepted a part: the reserved ones went on by the first link, the throttled one by
-another, and the phone got two halves). A temporary error, or the link down, still moves the rest
-of the SMS, as for a link that drops partway.
+A part of a long SMS is tied to its SMS's link once that link's SMSC took another part of it (or
+holds one unanswered): a throttle, a temporary error or the session lost on it does not move it to
+another link, nor does the link going down (nor, after a start, the link not connected yet). It waits
+for that link, back in the queue while the link is down; an SMS that waited LONG_SMS_WAIT_SECONDS so
+goes again whole by another link under a new reference (`gateway.longsms`). An SMS none of whose
+parts the link took may still leave by another link, whole.
 
 A number under an exclusive prefix has no default link among its routes (`Router`): with its links
 down or full it waits here. A premium answer pinned to its vote's link still leaves by that link
@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
+from gateway.longsms import LONG_SMS_WAIT_SECONDS
 from gateway.routing import Router
 from gateway.store.records import ClaimedPart
 from smsc.base import LinkState, Outcome, SmscLink
@@ -36,24 +37,20 @@ from smsc.pacing import LinkPacer
 # Long SMS whose link is remembered: an entry outlives its message only until this many newer
 # long SMS have gone.
 LONG_SMS_KEPT = 4096
-# After a start the links connect in any order: for this long, the rest of a long SMS waits for the
-# link its first parts took even while that link is not up yet, instead of leaving by the first up.
-START_GRACE_SECONDS = 10.0
 
 
 @dataclass(slots=True)
 class _LongSms:
-    """The link a long SMS's parts leave by, and which of them are tied to it."""
+    """The link a long SMS's parts leave by, and what ties them to it."""
 
     link: str  # "": none has left yet
-    taken: bool = False  # the store says its SMSC took parts before this start
-    parts: set[int] = field(default_factory=set)  # those given to `link` since it became the SMS's
-    throttled: set[int] = field(default_factory=set)  # those whose last answer from `link` was a throttle
+    taken: bool = False  # the link's SMSC took a part (before this start: the store says so)
+    sending: set[int] = field(default_factory=set)  # parts handed to `link`, not answered yet
+    waiting: float | None = None  # since when parts wait for `link` down, none taken since
 
-    def waits_out(self, part_id: int) -> bool:
-        """Whether the part waits for the SMS's link although that link just turned it away: it was
-        throttled there, and another part of the SMS is taken or reserved there."""
-        return part_id in self.throttled and (self.taken or bool(self.parts - {part_id}))
+    def tied(self, part_id: int) -> bool:
+        """Whether the part leaves by `link` alone: its SMSC took another part, or holds one now."""
+        return self.taken or bool(self.sending - {part_id})
 
 
 class LinkChoice:
@@ -77,16 +74,12 @@ class LinkChoice:
         # premium answer may leave by any bind of its vote's account, as the short code is the
         # account's. Waiting for the vote's bind alone, it expired unsent while another was up.
         self._siblings = siblings
-        self._clock = clock
-        self._started = clock()
+        self._clock = clock  # the dispatcher's: how long a long SMS has waited for its link
         # message id -> the link its parts leave by
         self._long: OrderedDict[int, _LongSms] = OrderedDict()
 
     def _up(self, name: str) -> bool:
         return (link := self.links.get(name)) is not None and link.state == LinkState.ACTIVE
-
-    def _starting(self) -> bool:
-        return self._clock() - self._started < START_GRACE_SECONDS
 
     def _own(self, via: str) -> list[str]:
         """A part's own link and the other binds of its SMSC account that are configured."""
@@ -97,6 +90,11 @@ class LinkChoice:
         if part.via is not None and part.via in self.links:
             # else back to the queue for a while, not kept claimed
             return any(self._up(name) for name in self._own(part.via))
+        if part.udh and (sms := self._long.get(part.message_id)) and sms.link and sms.tied(part.id):
+            if self._bind(sms.link) is None:  # back to the queue, to wait for it (`moving`)
+                self._wait(sms)
+                return False
+            return True
         return any(self._up(name) for name in self.router.candidates(part.destination))
 
     def pick(self, part: ClaimedPart, avoid: AbstractSet[str]) -> str | None:
@@ -110,11 +108,11 @@ class LinkChoice:
             ready = [n for n in self._own(part.via) if self._up(n) and self.pacers[n].free()]
             return next((n for n in ready if n not in avoid), ready[0] if ready else None)
         if part.udh and (name := (sms := self._sms(part.message_id)).link):
-            if self._up(name) and (name not in avoid or sms.waits_out(part.id)):
-                # The link the SMS's other parts left by: wait for its window (or its throttle pause).
-                return name if self.pacers[name].free() else None
-            if name not in avoid and name in self.links and self._starting():
-                return None  # just started: it may not have connected yet
+            if sms.tied(part.id) or (self._up(name) and name not in avoid):
+                # The link the SMS's other parts left by: wait for its window (or its throttle pause,
+                # or for it to come back up); while it is down, another bind of its SMSC account.
+                bind = self._bind(name) if sms.tied(part.id) else name
+                return bind if bind is not None and self.pacers[bind].free() else None
         names = self.router.candidates(part.destination)
         fallback = None
         for name in names:
@@ -142,21 +140,55 @@ class LinkChoice:
         if len(self._long) > LONG_SMS_KEPT:
             self._long.popitem(last=False)
 
+    def _bind(self, name: str) -> str | None:
+        """The link up of `name` and the other binds of its SMSC account, `name` first: one SMSC,
+        which writes the originator of every part alike."""
+        return next((n for n in self._own(name) if self._up(n)), None)
+
+    def moving(self, part: ClaimedPart) -> tuple[str, float] | None:
+        """(the link it leaves, how long it waited) when the part's long SMS goes again whole by
+        another link (`gateway.longsms`): tied to a link down since LONG_SMS_WAIT_SECONDS or more, or
+        no longer configured (none of its parts on the wire), another link up for its number. A link
+        up that refuses its parts for now keeps them: it answers, and each part backs off there."""
+        sms = self._long.get(part.message_id) if part.udh else None
+        if sms is None or not sms.link or sms.waiting is None or sms.sending or not sms.tied(part.id):
+            return None
+        name, waited = sms.link, self._clock() - sms.waiting
+        if (waited < LONG_SMS_WAIT_SECONDS and name in self.links) or self._bind(name) is not None:
+            return None
+        if not any(self._up(n) for n in self.router.candidates(part.destination) if n != name):
+            return None
+        del self._long[part.message_id]  # its parts are all claimed again: the first picks a link
+        return name, waited
+
+    def waiting(self) -> int:
+        """How many long SMS wait for the link that took a part of them, that link down."""
+        return sum(1 for sms in self._long.values() if sms.waiting is not None)
+
+    def _wait(self, sms: _LongSms) -> None:
+        now = self._clock()
+        if sms.waiting is None or sms.waiting > now:  # or the clock stepped back
+            sms.waiting = now
+
     def leaving(self, part: ClaimedPart, name: str) -> None:
         """The part takes a window place of `name`: the next parts of a long SMS follow it."""
         if part.udh:
             sms = self._long.get(part.message_id)
-            if sms is None or sms.link != name:  # its first part, or the SMS failed over
+            if sms is None or name not in self._own(sms.link):  # its first part, or the SMS failed over
                 sms = self._long[part.message_id] = _LongSms(name)
-            sms.parts.add(part.id)
+            sms.sending.add(part.id)
             self._long.move_to_end(part.message_id)
             self._trim()
 
     def answered(self, part: ClaimedPart, name: str, outcome: Outcome) -> None:
-        """What the SMSC behind `name` answered to the part: after a throttle, the part of a long SMS
-        tied to that link waits for it (`pick`); after anything else it may fail over as before."""
-        if part.udh and (sms := self._long.get(part.message_id)) is not None and sms.link == name:
-            if outcome is Outcome.THROTTLED:
-                sms.throttled.add(part.id)
-            else:
-                sms.throttled.discard(part.id)
+        """What the SMSC behind `name` answered to the part: taken, the rest of its long SMS is tied
+        to that link, and its wait for the link (`moving`) starts again when the link next goes."""
+        if part.udh and (sms := self._long.get(part.message_id)) is not None and name in self._own(sms.link):
+            sms.sending.discard(part.id)
+            if outcome is Outcome.ACCEPTED:
+                sms.taken, sms.waiting = True, None
+
+    def done(self, part: ClaimedPart) -> None:
+        """The part's submit task ended (answered, or never sent: withheld, expired, stopped)."""
+        if part.udh and (sms := self._long.get(part.message_id)) is not None:
+            sms.sending.discard(part.id)

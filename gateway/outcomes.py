@@ -199,8 +199,9 @@ class OutcomeRecorder:
                 await self._lost_on_the_wire(name, part, result)
             else:
                 delay = retry_delay(part.attempts, self.retry_base)
-                # With another link available, fail over at once instead of waiting out the back-off.
-                if self._another_up(part, name):
+                # With another link available, fail over at once instead of waiting out the back-off;
+                # not the rest of a long SMS its link took a part of, which backs off for that link.
+                if self._another_up(part, name) and not self._joined_to(part, name):
                     delay = 0.0
                 error = result.error
                 await self.write(

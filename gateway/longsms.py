@@ -1,0 +1,63 @@
+"""A long SMS whose link is gone for good: the whole SMS goes again by another link, under a new
+reference.
+
+A phone joins the parts of a long SMS by their originator and reference. Parts of one SMS that
+left by two SMSCs reach it with whatever originator each SMSC writes (and a reference the other
+SMSC may use for an SMS of its own), each billed by its operator, their receipts split between the
+links: the phone is left with an SMS it cannot put together. So the rest of a long SMS an SMSC took a
+part of waits for that link (`gateway.linkchoice`), through a temporary error or a session lost,
+while the link is down or refuses the parts for now. Once it has waited LONG_SMS_WAIT_SECONDS since
+the first such part (the link took none of its parts meanwhile: a reconnect takes up to a minute) and
+another link up may take its number, the whole SMS goes again by that link, all its parts, under a
+new reference: the parts the first link took (a phone that got them holds an incomplete SMS it never
+shows whole; their receipts no longer count, and that operator bills them) are the known cost of the
+move, which nothing else can avoid once the first link is gone. An SMS a part of which failed, waits
+on hold or was cancelled is not moved: it ends as it would have.
+"""
+
+from __future__ import annotations
+
+import structlog
+
+from gateway.store.db import Store
+
+log = structlog.get_logger(__name__)
+
+# How long the rest of a long SMS waits for the link that took a part of it, down or refusing the
+# parts for now, before the whole SMS goes again by another link. Past the links' longest pause
+# between reconnects (a minute), so that an SMSC restarting or a network blip moves nothing.
+LONG_SMS_WAIT_SECONDS = 120.0
+MOVED_NOTE = "sent again whole under a new reference: link {} took part of it, then was gone for {:.0f} s"
+# Part states the whole SMS goes again from: those sent by the first link, and those still to go.
+_SENT = ("submitted", "delivered", "unreported")
+_MOVABLE = frozenset((*_SENT, "queued", "deferred", "active"))
+
+
+def send_whole_again(store: Store, message_id: int, link: str, waited: float) -> None:
+    """Inside a store write: the long SMS goes again whole, due now, under a new reference. Its parts
+    the dispatcher held claimed (none was on the wire: `LinkChoice.moving`) go back unsent, their
+    attempt not counted; a release of one of them that comes later finds it queued, and leaves it."""
+    conn, now = store.db.conn, store.clock()
+    row = conn.execute(
+        "SELECT recipient, parts_total, concat_ref FROM messages WHERE id = ?", (message_id,)
+    ).fetchone()
+    parts = conn.execute("SELECT id, seq, state FROM parts WHERE message_id = ?", (message_id,)).fetchall()
+    if row is None or row[2] is None or any(state not in _MOVABLE for _pid, _seq, state in parts):
+        for pid, _seq, state in parts:  # it ends as it would have; the parts claimed go back
+            if state == "active":
+                store.queue.release(pid, delay=1.0, count=False)
+        return
+    recipient, total, old_ref = row
+    ref = store.queue._next_concat_ref(recipient)
+    note = MOVED_NOTE.format(link, waited)
+    for pid, seq, state in parts:
+        conn.execute(
+            "UPDATE parts SET udh = ?, state = CASE WHEN state = 'queued' THEN state ELSE 'deferred' END,"
+            " next_attempt_at = ?, attempts = attempts - ?, link = NULL, smsc_id = NULL,"
+            " submitted_at = NULL, done_at = NULL, error = ? WHERE id = ?",
+            (bytes((5, 0, 3, ref, total, seq)), now, int(state == "active"), note, pid),
+        )
+    conn.execute("UPDATE messages SET concat_ref = ? WHERE id = ?", (ref, message_id))
+    sent = sum(1 for _pid, _seq, state in parts if state in _SENT)
+    log.warning("mt.long_sms_moved", message=message_id, link=link, sent_before=sent,
+                parts=total, reference=ref, old_reference=old_ref)  # fmt: skip
