@@ -20,10 +20,13 @@ from typing import Any
 
 from gateway.config import Config, parse_config
 from gateway.longsms import LONG_SMS_WAIT_SECONDS
+from smsc.cimd2.packet import Op, P, Packet
 from smsc.simulator.smpp_server import SmppSession
 from smsc.simulator.submitted import SubmittedSms
 from tests.conftest import config_text, mail, running_gateway
+from tests.fakes.cimd2 import ScriptedSmsc
 from tests.fakes.smsc import FakeSMSC, HappySMSC
+from tests.test_cimd2_general_error import next_submit
 from tests.test_policy import to
 
 NUMBER = "48601000123"
@@ -153,3 +156,33 @@ async def test_the_rest_leaves_by_another_bind_of_the_same_smsc_account_at_once(
     assert first == 1
     assert sorted(parts_seen(plus2)) == [(ref, 2), (ref, 3)]
     assert rows == [(1, "plus1"), (2, "plus2"), (3, "plus2")]
+
+
+async def test_a_cimd2_temporary_error_keeps_the_rest_on_its_link(tmp_path: Path) -> None:
+    # The CIMD2 equivalent: 900:6 (general system error) to part 2, a temporary error, on a CIMD2
+    # prefix link whose SMSC (scripted over TCP) took part 1; the SMPP default link is up meanwhile.
+    async with ScriptedSmsc() as plus, HappySMSC() as orange:
+        orange_link = f'\n[[smsc]]\nname = "orange"\ntype = "smpp"\nport = {orange.port}\n'
+        orange_link += 'system_id = "smsgw"\npassword = "secret"\n'
+        text = config_text(tmp_path, smsc_port=plus.port, smsc_extra='prefixes = ["+48601"]\n' + orange_link)
+        text = text.replace('name = "main"', 'name = "plus"', 1).replace('type = "smpp"', 'type = "cimd2"', 1)
+        async with running_gateway(parse_config(text, source="t", base_dir=tmp_path)) as gw:
+            conn = await plus.accept()
+            await conn.login()
+            await orange.wait_until(lambda: len(orange.sessions) == 1)
+            assert (await gw.send(mail([to(NUMBER)], LONG_TEXT))).error is None
+            seen = []
+            for answer in ("taken", "refused", "taken", "taken"):
+                submit = await next_submit(conn)
+                seen.append(bytes.fromhex(submit.get(P.UDH) or "")[-1])
+                if answer == "refused":
+                    conn.send(Packet.make(Op.SUBMIT_RESP, submit.number, (P.ERROR_CODE, 6),
+                                          (P.ERROR_TEXT, "general system error")))  # fmt: skip
+                    continue
+                conn.send(Packet.make(Op.SUBMIT_RESP, submit.number, (P.DESTINATION, f"+{NUMBER}"),
+                                      (P.SCTS, f"26112104562{len(seen)}")))  # fmt: skip
+            await gw.until(lambda: gw.states() == ["submitted"])
+            rows = [(seq, link) for seq, _state, link in part_rows(gw)]
+    assert orange.received == [], "parts of one SMS left by both links"
+    assert sorted(seen) == [1, 2, 2, 3]  # part 2 again by plus (after part 3 or before)
+    assert rows == [(1, "plus"), (2, "plus"), (3, "plus")]
