@@ -34,3 +34,23 @@ def wake_relay_faults(outbox: OutboxRepo) -> int:
             f" AND {WAKE_SQL}",
             (now, now, *WAKE_LIKES),
         ).rowcount
+
+
+def probe_relay_faults(outbox: OutboxRepo) -> int | None:
+    """At the start, the one mail deferred for a relay fault that was due first is due now; the id
+    of that mail, or None when none waits. A restart is when `[mail] relay` is fixed or pointed
+    elsewhere, and only a send that succeeds wakes the rest (`wake_relay_faults`): with no other
+    mail to send, the deferred mail sat out back-offs of up to an hour that were waiting for the
+    old relay. One mail, not all: a relay still down costs one attempt at each restart, not one
+    for every deferred mail."""
+    now = outbox.clock()
+    with outbox.transaction():
+        row = outbox.conn.execute(
+            f"SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_at > ? AND {WAKE_SQL}"
+            " ORDER BY next_attempt_at, id LIMIT 1",
+            (now, *WAKE_LIKES),
+        ).fetchone()
+        if row is None:
+            return None
+        outbox.conn.execute("UPDATE outbox SET next_attempt_at = ? WHERE id = ?", (now, row[0]))
+    return int(row[0])
