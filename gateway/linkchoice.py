@@ -1,7 +1,6 @@
 """Which link a claimed part leaves by: the first of its number's routes (`gateway.routing.Router`)
 that is up and has a free window place, passing over links that just refused it or are throttled
-unless no other is left; a part of a long SMS waits for the link its first part took while that
-link is up.
+unless no other is left; a part of a long SMS waits for the link its first part took.
 
 A phone joins the parts of a long SMS by their originator and reference: parts that left by two
 SMSCs (the prefix link busy, the default link free) reach it with whatever originator each SMSC puts
@@ -11,9 +10,10 @@ same way: it splits a message on the link it routed it to.
 A part of a long SMS is tied to its SMS's link once that link's SMSC took another part of it (or
 holds one unanswered): a throttle, a temporary error or the session lost on it does not move it to
 another link, nor does the link going down (nor, after a start, the link not connected yet). It waits
-for that link, back in the queue while the link is down; an SMS that waited LONG_SMS_WAIT_SECONDS so
-goes again whole by another link under a new reference (`gateway.longsms`). An SMS none of whose
-parts the link took may still leave by another link, whole.
+for that link, back in the queue while the link is down, or leaves by another bind of the same SMSC
+account (`smsc_account`: one SMSC, which writes every part alike); an SMS that waited
+LONG_SMS_WAIT_SECONDS so goes again whole by another link under a new reference (`gateway.longsms`).
+An SMS none of whose parts the link took may still leave by another link, whole.
 
 A number under an exclusive prefix has no default link among its routes (`Router`): with its links
 down or full it waits here. A premium answer pinned to its vote's link still leaves by that link
