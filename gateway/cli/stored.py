@@ -80,6 +80,35 @@ def stored_premium_loops(cfg: Config) -> list[tuple[str, str, str, str]]:
     return [(p, opt, addr, why) for p, opt, addr in rows if (why := loop_reason(cfg, addr)) is not None]
 
 
+def stored_premium_unconfigured(cfg: Config) -> list[str]:
+    """A line for each premium service bound to numbers `[premium]` no longer has, with the command
+    that mends it. A tariff renumbered in the config (7355 -> 7356) left such a service running on
+    the old number alone, and every vote to the new one went to the fallback address, check-config
+    and the start silent; `premium list` marks them too."""
+    configured = list(cfg.premium.tariffs)
+    query = "SELECT password, numbers FROM premium_services WHERE removed_at IS NULL AND numbers != ''"
+    lines = []
+    for password, numbers in sorted(_rows(cfg.db_path, query)):
+        bound = numbers.split()
+        gone = [n for n in bound if n not in configured]
+        if not gone:
+            continue
+        kept = [n for n in bound if n in configured]
+        runs = f"it still runs on {' '.join(kept)}" if kept else "it runs on no configured number"
+        fix = (
+            f"`smsgw premium set {password} --number …` (configured: {', '.join(configured)}) or"
+            f" `--all-numbers`, or put {' '.join(gone)} back in [premium] numbers"
+            if configured
+            else f"put {' '.join(gone)} back in [premium] numbers"
+        )
+        lines.append(
+            f"premium service {password}: number{'s' if len(gone) > 1 else ''} {' '.join(gone)}"
+            f" {'are' if len(gone) > 1 else 'is'} no longer configured in [premium]"
+            f" ({runs}; its SMS to other numbers go to the fallback address): {fix}"
+        )
+    return lines
+
+
 def stored_wide_networks(cfg: Config) -> list[tuple[str, str, str]]:
     """(account, network, why) for relay networks stored too wide to trust (`configdoubts`)."""
     from gateway.relaynets import wide_network_doubt
@@ -235,9 +264,11 @@ def start_warnings(cfg: Config) -> list[tuple[str, str]]:
     """(event, line) for what `smsgw run` logs of the database at its start, as check-config warns of
     it: an admin upgrading to 0.2.19 restarts and reads the start, not check-config, and a company
     whose wide network holds another's narrower one lost relay from there with no word of it."""
-    return [("config.account_not_applied", line) for line in unapplied_seeds(cfg)] + [
-        ("config.relay_networks_shared", line) for line in stored_overlaps(cfg)
-    ]
+    return (
+        [("config.account_not_applied", line) for line in unapplied_seeds(cfg)]
+        + [("config.relay_networks_shared", line) for line in stored_overlaps(cfg)]
+        + [("config.premium_number_gone", line) for line in stored_premium_unconfigured(cfg)]
+    )
 
 
 def _net(cidr: str) -> str:
@@ -290,6 +321,7 @@ def stored_warnings(cfg: Config) -> list[str]:
         f" its SMS are kept; give a mailbox elsewhere: `smsgw premium set {password} {option} …`"
         for password, option, address, why in stored_premium_loops(cfg)
     ]
+    lines += stored_premium_unconfigured(cfg)
     lines += [
         f"account {name}: {why}: `smsgw account set {name!r} --remove-network {cidr}`"
         for name, cidr, why in stored_wide_networks(cfg)

@@ -98,6 +98,7 @@ def cmd_list(cfg: Config, args: argparse.Namespace) -> int:
     store = open_store(cfg, must_exist=True)
     r = handlers.repo(store)
     services = r.services()
+    configured = cfg.premium.tariffs
     if not services:
         print("no premium services")
     for s in services:
@@ -109,8 +110,10 @@ def cmd_list(cfg: Config, args: argparse.Namespace) -> int:
             state = f"UNCONFIRMED, {u.kept} SMS kept"
             if u.refused is not None or u.expired_at is not None:
                 state += f": {u.why(when)}; {u.todo()}"
+        # A number the config no longer has: no MO comes to the service by it (`check-config` says so).
+        numbers = " ".join(n if n in configured else f"{n} (not configured)" for n in s.number_list)
         print(
-            f"{s.password}  account {account}  → {s.email}  numbers {' '.join(s.number_list) or 'all'}"
+            f"{s.password}  account {account}  → {s.email}  numbers {numbers or 'all'}"
             f"  reply ACL {', '.join(r.acl(s.id))}  {state}"
         )
     return 0
