@@ -62,6 +62,9 @@ class CommandLines:
     _ahead: deque[_Ahead] = field(default_factory=deque)
     _body: bool = False  # the lines now arriving are the body of the last DATA of `_ahead`
     overlong: bool = False
+    # Where the line over the cap that `feed` refused begins, in octets from the start of the piece it
+    # was given (negative: in the octets the reader holds); None when it refused for `overlong`.
+    refused_at: int | None = None
 
     def passed(self, data: bytes) -> None:
         """Input handed to the reader unread here (inside DATA): the offsets stay the reader's."""
@@ -80,6 +83,7 @@ class CommandLines:
         if self._ahead:
             self.settle(buffered)
         if self.overlong:
+            self.refused_at = None
             return False
         base, size = self._fed, len(data)
         self._fed = base + size
@@ -87,6 +91,7 @@ class CommandLines:
             return self._lines(data, base, bodies)
         # One whole command line, the usual piece: the loop's step for it, without the loop.
         if size > _LONGEST:
+            self.refused_at = 0
             return False
         first = data[0]
         if first in _R and data[:4].upper() == b"RCPT":
@@ -109,6 +114,7 @@ class CommandLines:
             crlf = data[end - 1] == 0x0D if end else self._cr
             self._partial, self._head = 0, b""
             if not self._line(head, length, crlf, base + end + 1, bodies):
+                self.refused_at = end + 1 - length
                 return False
             start = end + 1
         while start < size:
@@ -123,6 +129,7 @@ class CommandLines:
                 break
             length = end + 1 - start
             if length > _LONGEST:
+                self.refused_at = start
                 return False
             first = data[start]
             if first in _R and data[start : start + 4].upper() == b"RCPT":
@@ -186,7 +193,10 @@ class CommandLines:
             self._head = (self._head + data[start : start + _HEAD])[:_HEAD]
         self._partial += len(data) - start
         self._cr = data[-1] == 0x0D
-        return self._ended()
+        if self._ended():
+            return True
+        self.refused_at = len(data) - self._partial
+        return False
 
     def _ended(self) -> bool:
         if not self._body:

@@ -22,6 +22,7 @@ import structlog
 from acl.logins import client_key
 from gateway.bitelog import BiteLog
 from gateway.smtp import linelimits, replies
+from gateway.smtp.closing import ClosingSMTP
 from gateway.smtp.commandlines import CommandLines
 from gateway.smtp.eviction import (
     EVICT_SILENT_SECONDS,
@@ -30,7 +31,6 @@ from gateway.smtp.eviction import (
     STRANGER_DATA_MIN_RATE,
     who_gives_way,
 )
-from gateway.smtp.protocol import LeanSMTP
 from gateway.smtp.sessionlimits import (
     COMMAND_LINE_CAP,
     DATA_SECONDS_MAX,
@@ -112,7 +112,7 @@ class SessionGuard:
         return len(sessions)
 
 
-class GuardedSMTP(LeanSMTP):
+class GuardedSMTP(ClosingSMTP):
     """aiosmtpd's server held to the SessionGuard's limits; the listeners' classes build on it."""
 
     def __init__(self, *args: Any, guard: SessionGuard, data_size_limit: int, **kwargs: Any) -> None:
@@ -208,6 +208,8 @@ class GuardedSMTP(LeanSMTP):
     # ---- lines and commands ----------------------------------------------------------------
 
     def data_received(self, data: bytes) -> None:
+        if self.input_ended:  # at a line over the cap: the reader reads no further (`closing`)
+            return
         if self._in_data:
             self._progress = now = self.loop.time()
             if self._data_started:
@@ -240,7 +242,7 @@ class GuardedSMTP(LeanSMTP):
         bodies = self._tls_handshake_okay and not (self.require_starttls and not self._tls_protocol)
         count = self._count
         if not count.feed(data, len(self._reader._buffer), bodies=bodies):
-            self._close_with(replies.LINE_TOO_LONG, "command_line")
+            self._end_at_long_line(data, count.refused_at)
         elif count.lines <= self.guard.max_commands and count.rcpts <= RCPT_LINES_CAP:
             super().data_received(data)  # (not `overlong`: `feed` answers False for it)
         else:
@@ -249,7 +251,7 @@ class GuardedSMTP(LeanSMTP):
     def _too_many_commands(self) -> bool:
         count = self._count
         if count.overlong:  # a refused DATA's held lines, now commands, had one over the cap
-            self._close_with(replies.LINE_TOO_LONG, "command_line")
+            self._end_at_long_line(b"", None)
         elif count.lines <= self.guard.max_commands and count.rcpts <= RCPT_LINES_CAP:
             return False
         else:
@@ -377,22 +379,20 @@ class GuardedSMTP(LeanSMTP):
             self.guard.release(self._key)
             self._key = None
         self.guard.live.discard(self)
-        if self.transport is not None and not self.transport.is_closing():
-            reply = replies.SLOW_DATA_EVICTED if in_data else replies.IDLE_EVICTED
-            self.transport.write(self.take_held() + reply.encode("ascii") + b"\r\n")
-            self.transport.close()
+        self.say_and_close(replies.SLOW_DATA_EVICTED if in_data else replies.IDLE_EVICTED)
 
     def close_for_shutdown(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(self.take_held() + replies.SHUTTING_DOWN.encode("ascii") + b"\r\n")
-            self.transport.close()
+        self.say_and_close(replies.SHUTTING_DOWN)
+
+    def _end_at_long_line(self, data: bytes, at: int | None) -> None:
+        if not self.input_ended:  # 421 once the lines before the line are answered (`closing`)
+            self.guard.bite("command_line", ip=self._peer_ip())
+            self.end_input(data, at, replies.LINE_TOO_LONG)
 
     def _close_with(self, reply: str, limit: str, **fields: Any) -> None:
         """Answer and hang up at once, from the transport callback, without feeding the reader."""
         self.guard.bite(limit, ip=self._peer_ip(), **fields)
-        assert self.transport is not None
-        self.transport.write(self.take_held() + reply.encode("ascii") + b"\r\n")
-        self.transport.close()
+        self.say_and_close(reply)
 
     def _peer_ip(self) -> str | None:
         peer = self.session.peer if self.session is not None else None

@@ -1,0 +1,78 @@
+"""How a session closes with a reply of its own (`guard.GuardedSMTP`'s limits, a stop, an eviction): at
+once, or once the input before a command line over the cap is read and answered.
+
+Apart from the guard because it is how a session ends, not which limit bit. The guard sees a line over
+the cap as its bytes arrive, before aiosmtpd's reader has seen anything the same write held before it.
+Closing there at once dropped all of that unanswered: a client that wrote its EHLO and the line heard
+only the `421`, and a mail written whole before the line was neither answered nor taken, its client
+unable to tell whether it went. Now the reader keeps its input up to the line's start and meets the
+input's end there, as after a client's half-close (`protocol.LeanSMTP.eof_received`): the commands
+before the line are run and answered in order (a mail before it is taken and hears its `250`), and the
+first read past them ends the session with the `421`. The line, and anything after it, is never read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from gateway.smtp.protocol import LeanSMTP
+from gateway.smtp.sessionlimits import COMMAND_LINE_CAP
+
+_LONGEST = COMMAND_LINE_CAP + 2  # octets of the longest command line with its CR LF
+
+
+class ClosingSMTP(LeanSMTP):
+    """aiosmtpd's server that closes with a reply: at once, or once the input before a point is read."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._last_reply: str | None = None  # written once the input, ended early, is all read
+        super().__init__(*args, **kwargs)
+
+    @property
+    def input_ended(self) -> bool:
+        """Whether the input was ended early: what arrives from now on is not read."""
+        return self._last_reply is not None
+
+    def end_input(self, data: bytes, at: int | None, reply: str) -> None:
+        """End the reader's input `at` octets into `data`, a piece it was not given (negative: within
+        what it holds), or with None at the first line over the cap that it holds; `reply` closes
+        the session once the reader has read up to there."""
+        reader = self._reader
+        buffer: bytearray = reader._buffer  # type: ignore[attr-defined]
+        if at is None:
+            keep = first_long_line(buffer)
+        else:
+            keep = len(buffer) + at
+            if at > 0:
+                reader.feed_data(data[:at])
+        del buffer[keep:]
+        self._last_reply = reply
+        reader.feed_eof()
+
+    def say_and_close(self, reply: str) -> None:
+        """The replies held for a pipelined group, then `reply`, and the channel closed: from outside
+        the session's task (a transport callback, a timer, the daemon's stop), unless already closing."""
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(self.take_held() + reply.encode("ascii") + b"\r\n")
+            self.transport.close()
+
+    async def handle_exception(self, error: Exception) -> str:
+        if self._last_reply is not None and isinstance(error, asyncio.IncompleteReadError):
+            # The ended input is read: the reply goes out after those held for the lines before it.
+            self._held.append(self._last_reply.encode("ascii") + b"\r\n")
+        return await super().handle_exception(error)
+
+
+def first_long_line(buffer: bytes | bytearray) -> int:
+    """Where the first line of `buffer` over the command cap begins (one left unended counts once it
+    reaches the cap, as `commandlines.CommandLines` counts it); the buffer's length if none is."""
+    start, size = 0, len(buffer)
+    while start < size:
+        end = buffer.find(b"\n", start)
+        if end < 0:
+            return start if size - start >= _LONGEST else size
+        if end + 1 - start > _LONGEST:
+            return start
+        start = end + 1
+    return size
