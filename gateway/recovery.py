@@ -17,6 +17,7 @@ import structlog
 
 from gateway.config import Config
 from gateway.logsink import written_at_once
+from gateway.longsms import _MOVABLE as MOVABLE  # the part states a long SMS goes again whole from
 from gateway.relayfaults import probe_relay_faults
 from gateway.store import restoretmp
 from gateway.store.db import Store
@@ -64,12 +65,27 @@ def open_recovered(cfg: Config, clock: Callable[[], float], zone: ZoneInfo) -> S
     if gone := store.queue.gone_links_waiting({s.name for s in cfg.smsc}):
         # A link renamed: the reports of what it sent come by another name now. A link removed for
         # good: no link reaches its SMSC, and its SMS wait for reports that cannot come.
+        moving = moving_long_sms(store, set(gone))
+        waiting = {link: n - moving.get(link, 0) for link, n in gone.items() if n > moving.get(link, 0)}
         log.warning(
             "dlr.links_gone",
-            waiting=gone,
-            note="SMS sent by links no longer configured await their reports: a renamed link's come by"
-            " its new name and are matched on any link now; a link removed for good leaves them"
-            " 'submitted' until they expire as sent with no report (keep it configured until they are in)",
+            waiting=waiting,
+            **({"long_sms_sent_again": moving} if moving else {}),
+            note=(
+                "SMS sent by links no longer configured await their reports: a renamed link's come by"
+                " its new name and are matched on any link now; a link removed for good leaves them"
+                " 'submitted' until they expire as sent with no report (keep it configured until they"
+                " are in)"
+                if waiting
+                else "no SMS sent by links no longer configured awaits its report"
+            )
+            + (
+                "; long_sms_sent_again: parts of long SMS whose other parts are still to send: each such"
+                " SMS goes again whole by another link for its number (mt.long_sms_moved), and these"
+                " parts' reports no longer count"
+                if moving
+                else ""
+            ),
         )
         store.queue.gone_links = tuple(gone)
     return store
@@ -89,3 +105,20 @@ async def requeue_orphans(store: Store, dispatcher: Dispatcher) -> None:
     requeued = await store.write(store.queue.recover_active)
     if requeued:
         log.warning("dispatcher.requeued", parts=len(requeued), ids=requeued[:RECOVERED_LOGGED])
+
+
+def moving_long_sms(store: Store, gone: set[str]) -> dict[str, int]:
+    """Parts, by link, that a gone link took of long SMS with parts still to send: no report of them
+    is waited for, as the whole SMS goes again by another link (`gateway.longsms`, at once for a link
+    no longer configured). `dlr.links_gone` said that they stayed 'submitted' until they expired."""
+    rows = store.db.conn.execute(
+        "SELECT p.link, COUNT(*) FROM parts p JOIN messages m ON m.id = p.message_id"
+        " WHERE p.state = 'submitted' AND p.udh IS NOT NULL AND m.concat_ref IS NOT NULL"
+        " AND EXISTS (SELECT 1 FROM parts q WHERE q.message_id = p.message_id"
+        " AND q.state IN ('queued', 'deferred', 'active'))"
+        " AND NOT EXISTS (SELECT 1 FROM parts q WHERE q.message_id = p.message_id"
+        f" AND q.state NOT IN ({', '.join('?' for _ in MOVABLE)}))"
+        " GROUP BY p.link",
+        tuple(MOVABLE),
+    ).fetchall()
+    return {link: n for link, n in rows if link in gone}
