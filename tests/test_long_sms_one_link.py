@@ -79,8 +79,8 @@ def part_rows(gw: Any) -> list[tuple[int, str, str | None]]:
 async def test_a_part_refused_for_now_goes_again_by_the_link_that_took_part_one(tmp_path: Path) -> None:
     async with PartTwoTrouble("refuse") as plus, HappySMSC() as orange:
         async with running_gateway(prefix_and_default(tmp_path, plus, orange)) as gw:
-            await orange.wait_until(lambda: len(orange.sessions) == 1)
-            await plus.wait_until(lambda: len(plus.sessions) == 1)
+            await orange.wait_until(lambda: len(orange.sessions) == 1, timeout=20)
+            await plus.wait_until(lambda: len(plus.sessions) == 1, timeout=20)
             assert (await gw.send(mail([to(NUMBER)], LONG_TEXT))).error is None
             await gw.until(lambda: gw.states() == ["delivered"], timeout=20)
             rows = part_rows(gw)
@@ -95,8 +95,8 @@ async def test_the_rest_waits_for_its_link_back_after_a_cut_session(tmp_path: Pa
     # The session cut with part 2 on the wire: the link reconnects a moment later and takes the rest.
     async with PartTwoTrouble("drop") as plus, HappySMSC() as orange:
         async with running_gateway(prefix_and_default(tmp_path, plus, orange)) as gw:
-            await orange.wait_until(lambda: len(orange.sessions) == 1)
-            await plus.wait_until(lambda: len(plus.sessions) == 1)
+            await orange.wait_until(lambda: len(orange.sessions) == 1, timeout=20)
+            await plus.wait_until(lambda: len(plus.sessions) == 1, timeout=20)
             assert (await gw.send(mail([to(NUMBER)], LONG_TEXT))).error is None
             await gw.until(lambda: gw.states() == ["delivered"], timeout=30)
     assert plus.troubled == 1
@@ -112,8 +112,8 @@ async def test_a_link_gone_for_good_has_the_whole_sms_sent_again_by_the_other(tm
 
     async with PartTwoTrouble("gone") as plus, HappySMSC() as orange:
         async with running_gateway(prefix_and_default(tmp_path, plus, orange), clock=clock) as gw:
-            await orange.wait_until(lambda: len(orange.sessions) == 1)
-            await plus.wait_until(lambda: len(plus.sessions) == 1)
+            await orange.wait_until(lambda: len(orange.sessions) == 1, timeout=20)
+            await plus.wait_until(lambda: len(plus.sessions) == 1, timeout=20)
             assert (await gw.send(mail([to(NUMBER)], LONG_TEXT))).error is None
             # Part 1 taken by plus (its receipt may come before), which is then gone: the rest waits for it.
             await gw.until(lambda: plus.troubled == 1 and not plus.sessions)
@@ -144,7 +144,7 @@ async def test_the_rest_leaves_by_another_bind_of_the_same_smsc_account_at_once(
         text = text.replace('name = "main"', 'name = "plus1"', 1).replace("window = 10", "window = 1", 1)
         async with running_gateway(parse_config(text, source="t", base_dir=tmp_path)) as gw:
             for smsc in (plus1, plus2, orange):
-                await smsc.wait_until(lambda: len(smsc.sessions) == 1)  # noqa: B023
+                await smsc.wait_until(lambda: len(smsc.sessions) == 1, timeout=20)  # noqa: B023
             # plus1 is first in the routes and takes part 1; part 2's session goes with plus1.
             assert (await gw.send(mail([to(NUMBER)], LONG_TEXT))).error is None
             # Part 1's receipt may have gone with plus1's session: taken is enough.
@@ -169,7 +169,7 @@ async def test_a_cimd2_temporary_error_keeps_the_rest_on_its_link(tmp_path: Path
         async with running_gateway(parse_config(text, source="t", base_dir=tmp_path)) as gw:
             conn = await plus.accept()
             await conn.login()
-            await orange.wait_until(lambda: len(orange.sessions) == 1)
+            await orange.wait_until(lambda: len(orange.sessions) == 1, timeout=20)
             assert (await gw.send(mail([to(NUMBER)], LONG_TEXT))).error is None
             seen = []
             for answer in ("taken", "refused", "taken", "taken"):
