@@ -124,7 +124,9 @@ def unapplied_seeds(cfg: Config) -> list[str]:
     """What an `[[account]]` block names that its account, which exists, lacks: the block only
     creates a missing account (`adminrules.seed_accounts`), so a user or network added to it later
     was ignored without a word and the user's mail refused with 550. Each with the command that
-    applies it; one taken out on purpose stays said until it leaves the block too."""
+    applies it; one taken out on purpose stays said until it leaves the block too. A block whose
+    account the next start creates (a block renamed makes a new account) is read as that start will
+    leave it: a user another account holds stays there, which the start said only at the one after."""
     from gateway.configbase import quoted
 
     seeds = {seed.name: seed for seed in cfg.account}
@@ -139,11 +141,23 @@ def unapplied_seeds(cfg: Config) -> list[str]:
     trusted = {(name, _net(cidr)) for name, cidr in nets}
     senders = dict(_rows(cfg.db_path, "SELECT name, sender FROM accounts"))
     lines = []
-    for name in sorted(accounts & seeds.keys()):
+    for name in [n for n in seeds if n not in accounts]:  # made with the users no account holds, in order
+        for email in seeds[name].users:
+            owner.setdefault(email.casefold(), name)
+    for name in sorted(seeds):
         block = f"[[account]] {quoted(name)} names"
+        new = name not in accounts
         for email in seeds[name].users:
             held = owner.get(email.casefold())
             if held == name:
+                continue
+            if new:
+                lines.append(
+                    f"{block} user {email}, but it is account {held}'s and stays so when the start creates"
+                    f" account {name} (a renamed block makes a new account; the old one keeps its users and"
+                    f" networks): `smsgw user remove {email}` and `smsgw user add {email} --account {name!r}`"
+                    " once it exists, or take it out of the block"
+                )
                 continue
             where = f"it is account {held}'s" if held else "the account does not have it"
             apply = f"`smsgw user remove {email}` and " if held else ""
@@ -151,6 +165,8 @@ def unapplied_seeds(cfg: Config) -> list[str]:
                 f"{block} user {email}, but {where} (the block only creates a missing account):"
                 f" {apply}`smsgw user add {email} --account {name!r}`, or take it out of the block"
             )
+        if new:
+            continue
         for cidr in seeds[name].relay_networks:
             if (name, _net(cidr)) not in trusted:
                 lines.append(
@@ -243,15 +259,19 @@ def say_shared_senders(cfg: Config, name: str) -> None:
 def stored_overlaps(cfg: Config) -> list[str]:
     """Relay networks of two accounts that share addresses, stored before `account add` and `set`
     refused them (or by the panel or a config seed): each names both and what the relay does. With
-    no database yet, those the first start will seed from `[[account]]`: check-config before it, and
-    the first start (which warns before it seeds), said nothing of two blocks listing one network."""
+    those the next start will seed from `[[account]]` (all of them with no database yet): check-config
+    before it, and the start itself (which warns before it seeds), said nothing of two blocks listing
+    one network."""
     from gateway.relaynets import overlap_words, overlaps
 
     query = "SELECT a.name, n.cidr FROM account_networks n JOIN accounts a ON a.id = n.account_id"
-    if cfg.db_path.exists():
-        rows = _rows(cfg.db_path, query)
-    else:
-        rows = [(seed.name, cidr) for seed in cfg.account for cidr in seed.relay_networks]
+    rows = _rows(cfg.db_path, query)
+    # And the networks of the accounts the start will seed: a block renamed makes a second account
+    # on the old one's network, which the start said only at the one after.
+    accounts = {name for (name,) in _rows(cfg.db_path, "SELECT name FROM accounts")}
+    rows += [
+        (seed.name, cidr) for seed in cfg.account if seed.name not in accounts for cidr in seed.relay_networks
+    ]
     return [
         f"accounts {name} ({cidr}) and {other} ({other_cidr}) share relay network addresses, where the"
         f" relay port asks no password: {overlap_words(name, cidr, other, other_cidr)}; else give each"
