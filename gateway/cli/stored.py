@@ -95,6 +95,8 @@ def stored_premium_unconfigured(cfg: Config) -> list[str]:
             continue
         kept = [n for n in bound if n in configured]
         runs = f"it still runs on {' '.join(kept)}" if kept else "it runs on no configured number"
+        others = [n for n in configured if n not in kept]
+        votes = f"; its votes to {', '.join(others)} go to the fallback address" if others else ""
         fix = (
             f"`smsgw premium set {password} --number …` (configured: {', '.join(configured)}) or"
             f" `--all-numbers`, or put {' '.join(gone)} back in [premium] numbers"
@@ -104,7 +106,7 @@ def stored_premium_unconfigured(cfg: Config) -> list[str]:
         lines.append(
             f"premium service {password}: number{'s' if len(gone) > 1 else ''} {' '.join(gone)}"
             f" {'are' if len(gone) > 1 else 'is'} no longer configured in [premium]"
-            f" ({runs}; its SMS to other numbers go to the fallback address): {fix}"
+            f" ({runs}{votes}): {fix}"
         )
     return lines
 
