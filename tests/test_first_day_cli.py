@@ -58,6 +58,8 @@ def test_install_service_writes_a_layout_that_systemd_accepts(tmp_path: Path) ->
     text = unit.read_text()
     assert f"ExecStart={exec_cmd} --config /etc/smsgw/config.toml run --json-logs" in text
     assert f"RestartPreventExitStatus={common.EXIT_CONFIG}" in text
+    # journald's default rate limit would drop most of the log lines at a few hundred mails/s.
+    assert "LogRateLimitBurst=200000" in text and "LogRateLimitIntervalSec=30s" in text
     # Ports 25 and 587 by default: the capability drop-in comes with them.
     assert (root / "etc/systemd/system/smsgw.service.d/low-port.conf").read_text() == LOW_PORT_DROPIN
     config = root / "etc/smsgw/config.toml"
