@@ -24,7 +24,7 @@ from gateway.statusfile import read_status
 from gateway.store.admin import pinned_waiting
 from gateway.store.outboxhealth import STUCK_SECONDS, outbox_health
 from gateway.store.queueage import queue_oldest
-from gateway.web import users
+from gateway.web import premiumgone, users
 from gateway.web.attention import Trouble, daemon_troubles, quiet_held_parts
 from gateway.web.messages import held_note
 from gateway.web.repo import needing_attention, states_since
@@ -157,6 +157,7 @@ async def dashboard(request: Request, who: Who) -> Response:
         oldest_due = await web.counts.run(lambda conn: queue_oldest(conn, at))
         troubles = daemon_troubles(web, status, at, oldest_due)
     pinned, held = None, 0
+    configured = list(web.config.premium.tariffs)
     if any(link.get("state") != "active" for link in links.values()):
         # Only with a link down, as /healthz: the count reads every waiting part, on the reader thread.
         pinned, held = await web.counts.run(lambda conn: (pinned_waiting(conn), quiet_held_parts(conn, at)))
@@ -173,6 +174,10 @@ async def dashboard(request: Request, who: Who) -> Response:
         # Premium services keeping paid SMS for over a day for want of a confirmation.
         "unconfirmed": await web.counts.run(
             lambda conn: confirmation.attention(conn, scope, at, web.env.filters["when"], who.operator)
+        ),
+        # Services bound to numbers [premium] no longer has: their votes go to the fallback address.
+        "premium_gone": await web.counts.run(
+            lambda conn: premiumgone.attention(conn, scope, configured, who.operator)
         ),
         "held": held_note(web.tz),
         "links": links,

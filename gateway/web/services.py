@@ -29,7 +29,7 @@ from gateway.premium import cli as premium_cli
 from gateway.premium import handlers
 from gateway.premium.stats import Figures
 from gateway.store.accounts import NotFound
-from gateway.web import premiumread
+from gateway.web import premiumgone, premiumread
 from gateway.web.messages import BadQuery, _before
 from gateway.web.pages import Invalid
 from gateway.web.repo import account_answers
@@ -241,6 +241,7 @@ async def _premium_page(
     counts = [(f.sms, f.parts, f.price, f.commission) for f in traffic + moved]
     total = [sum(c[i] for c in counts) for i in range(4)]
     shown = web.env.filters["when"]
+    configured = list(web.config.premium.tariffs)
     listed = [
         {
             "s": s.service,
@@ -250,6 +251,8 @@ async def _premium_page(
             "stuck": s.waits is not None and (s.waits.refused is not None or s.waits.expired_at is not None),
             "why": s.waits.why(shown) if s.waits else "",
             "todo": s.waits.todo(who.operator, quote="") if s.waits else "",
+            # Numbers [premium] no longer has, marked as `premium list` marks them (`premiumgone`).
+            "gone": premiumgone.gone(s.service.number_list, configured),
         }
         for s in got.services
     ]
@@ -263,7 +266,7 @@ async def _premium_page(
         ],
         "more_corrections": len(corrections) == SHOWN,
         "month": month or request.query_params.get("month", ""),
-        "numbers": list(web.config.premium.tariffs),
+        "numbers": configured,
         "accounts": accounts.list_accounts() if who.operator else [],
         "typed": _typed(typed),
         "error": error,
