@@ -238,7 +238,7 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                 if (role == "operator" or user.role == "operator") and not who.operator:
                     raise Forbidden("only an operator grants or takes the operator role")
                 if user.id == who.user.id:
-                    raise Invalid("you cannot change your own role")
+                    raise Invalid("you cannot change your own role", "role")
                 if _RANK[role] > _RANK[user.role]:  # a promotion; lowering a role makes no credential
                     await confirm_admin(request, who, form, f"making {email} {role}")
                 await web.change(
