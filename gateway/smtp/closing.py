@@ -9,6 +9,10 @@ unable to tell whether it went. Now the reader keeps its input up to the line's 
 input's end there, as after a client's half-close (`protocol.LeanSMTP.eof_received`): the commands
 before the line are run and answered in order (a mail before it is taken and hears its `250`), and the
 first read past them ends the session with the `421`. The line, and anything after it, is never read.
+
+A count's limit (`max_commands_without_mail`, the RCPTs' cap) ends the input the same way, at the line
+that takes the count past it (`end_input_past_count`): a client that wrote the last commands within
+the limit and some past it in one write heard the `421` alone, those within it unanswered.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from gateway.smtp.commandlines import CommandLines
 from gateway.smtp.protocol import LeanSMTP
 from gateway.smtp.sessionlimits import COMMAND_LINE_CAP
 
@@ -50,6 +55,23 @@ class ClosingSMTP(LeanSMTP):
         self._last_reply = reply
         reader.feed_eof()
 
+    def end_input_past_count(self, data: bytes, count: CommandLines, reply: str) -> bool:
+        """End the input at the line that took `count` past a limit: in `data`, a piece not yet given
+        to the reader, or among a refused DATA's lines that the reader now holds first. Where no line
+        was placed (the count passed its limit as lines were read out of their order), at what the
+        reader holds; not again once ended so. False when the input was ended already."""
+        at, held = count.over_at, count.over_held
+        count.over_at = count.over_held = None
+        buffer: bytearray = self._reader._buffer  # type: ignore[attr-defined]
+        if held is not None:
+            at = line_start(buffer, held) - len(buffer)
+        elif self.input_ended:
+            return False
+        elif at is None:
+            at = -len(buffer)
+        self.end_input(data, at, reply)
+        return True
+
     def say_and_close(self, reply: str) -> None:
         """The replies held for a pipelined group, then `reply`, and the channel closed: from outside
         the session's task (a transport callback, a timer, the daemon's stop), unless already closing."""
@@ -76,3 +98,14 @@ def first_long_line(buffer: bytes | bytearray) -> int:
             return start
         start = end + 1
     return size
+
+
+def line_start(buffer: bytes | bytearray, lines: int) -> int:
+    """Where the line after the first `lines` lines of `buffer` begins; its length if it holds fewer."""
+    start = 0
+    for _ in range(lines):
+        end = buffer.find(b"\n", start)
+        if end < 0:
+            return len(buffer)
+        start = end + 1
+    return start

@@ -16,6 +16,10 @@ as in any other session (a close here was a `421`, and the client's retry met it
 bounded meanwhile, as the reader pauses the transport past twice its line limit. Should the DATA be
 refused, the lines become commands and one over the command cap closes the session.
 
+The count's limits close a session the same way: at the line that takes it past one (`over_at`, or
+`over_held` among a refused DATA's held lines), once the commands before that line are answered.
+A client that pipelined its last commands before the limit with those past it heard only the `421`.
+
 Lines are told as the reader tells them, or a body's line read as a command closes its session: a
 body ends at a "." line after a CR LF only (a bare LF before it is a line end to no one but the
 client), and a DATA line is whatever aiosmtpd runs as one, "DATA" and any blanks after a space.
@@ -27,7 +31,7 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from gateway.smtp.linelimits import COMMAND_LINE
-from gateway.smtp.sessionlimits import COMMAND_LINE_CAP
+from gateway.smtp.sessionlimits import COMMAND_LINE_CAP, RCPT_LINES_CAP
 
 # Octets kept of a line not yet ended: "RCPT", ".\r\n", and a DATA line with up to 512 octets of blanks
 # after it (aiosmtpd runs "DATA" followed by any blanks as DATA).
@@ -52,6 +56,8 @@ class CommandLines:
     """One session's count; the guard closes the session when `lines` or `rcpts` passes its limit, or
     when `overlong` (held body lines over the command cap turned out to be commands)."""
 
+    max_lines: int = 250  # the limits of `lines` and `rcpts`, for telling where a piece passes one
+    max_rcpts: int = RCPT_LINES_CAP
     lines: int = 0  # command lines since the session began or its last mail transaction, but RCPTs
     rcpts: int = 0  # RCPT lines since then
     _partial: int = 0  # octets of the line not yet ended
@@ -65,6 +71,10 @@ class CommandLines:
     # Where the line over the cap that `feed` refused begins, in octets from the start of the piece it
     # was given (negative: in the octets the reader holds); None when it refused for `overlong`.
     refused_at: int | None = None
+    # Where the line that took `lines` or `rcpts` past its limit begins, as `refused_at` (set by `feed`);
+    # or, when a refused DATA's held lines did (`data_refused`), how many of them come before it.
+    over_at: int | None = None
+    over_held: int | None = None
 
     def passed(self, data: bytes) -> None:
         """Input handed to the reader unread here (inside DATA): the offsets stay the reader's."""
@@ -80,8 +90,11 @@ class CommandLines:
         Called for every piece of input outside DATA, mostly one short command: the line ends are
         found with `find` on the piece itself, a command's first octets are looked at only where it
         may be a RCPT or a DATA, and a held body's lines are counted a run at a time up to its `.`."""
+        self.over_at = None
         if self._ahead:
             self.settle(buffered)
+            if self.over_held is not None:  # in lines the reader took as commands: what it holds goes
+                self.over_at, self.over_held = -buffered, None
         if self.overlong:
             self.refused_at = None
             return False
@@ -96,8 +109,12 @@ class CommandLines:
         first = data[0]
         if first in _R and data[:4].upper() == b"RCPT":
             self.rcpts += 1
+            if self.rcpts > self.max_rcpts:
+                self._past(0)
             return True
         self.lines += 1
+        if self.lines > self.max_lines:
+            self._past(0)
         if bodies and first in _D and _is_data(data):
             self._held(base + size)
         return True
@@ -116,6 +133,7 @@ class CommandLines:
             if not self._line(head, length, crlf, base + end + 1, bodies):
                 self.refused_at = end + 1 - length
                 return False
+            self._past(end + 1 - length)
             start = end + 1
         while start < size:
             if self._body:
@@ -134,8 +152,12 @@ class CommandLines:
             first = data[start]
             if first in _R and data[start : start + 4].upper() == b"RCPT":
                 self.rcpts += 1
+                if self.rcpts > self.max_rcpts:
+                    self._past(start)
             else:
                 self.lines += 1
+                if self.lines > self.max_lines:
+                    self._past(start)
                 if bodies and first in _D and _is_data(data[start : end + 1]):
                     self._held(base + end + 1)
             start = end + 1
@@ -160,6 +182,12 @@ class CommandLines:
             if bodies and length <= _HEAD and _is_data(head):
                 self._held(at)
         return True
+
+    def _past(self, at: int) -> None:
+        """The line beginning `at` octets into the piece took a count past its limit, if nothing in
+        the piece did before it."""
+        if self.over_at is None and (self.lines > self.max_lines or self.rcpts > self.max_rcpts):
+            self.over_at = at
 
     def _held(self, at: int) -> None:
         """A DATA line ends at input offset `at`: the lines after it are held as its body."""
@@ -217,6 +245,7 @@ class CommandLines:
         """At the start of a DATA command: the lines held after its line, now the reader's to read."""
         taken = self._fed - buffered  # just past its own line
         self.settle(buffered + 1)
+        self.over_held = None  # not the lines after this DATA: the guard places its limit later
         if not self._ahead or self._ahead[0].at != taken:
             return None  # a DATA line not told as one here (its lines were counted as commands)
         held = self._ahead.popleft()
@@ -226,7 +255,9 @@ class CommandLines:
     def data_refused(self, held: _Ahead | None) -> None:
         """A DATA answered with no 354: aiosmtpd reads the lines after it as commands."""
         if held is not None:
-            self.lines += held.lines
+            before, self.lines = self.lines, self.lines + held.lines
+            if before <= self.max_lines < self.lines:  # its line past the limit: that many come first
+                self.over_held = self.max_lines - before
             self.overlong = self.overlong or held.long
 
     def restart(self) -> None:
@@ -236,6 +267,7 @@ class CommandLines:
 
     def reset(self) -> None:
         self.lines = self.rcpts = 0
+        self.over_at = self.over_held = None
 
 
 def _is_data(line: bytes) -> bool:

@@ -131,7 +131,7 @@ class GuardedSMTP(ClosingSMTP):
         self._refusal: str | None = None
         self._in_data = False
         self._data_started = False
-        self._count = CommandLines()
+        self._count = CommandLines(guard.max_commands)
         self._taken = False  # the mail of the DATA under way was answered 250
         self._proven = False  # a mail of this session was taken: it gives way to nobody
         self._progress = 0.0  # the loop's time of the session's last step that moved a mail forward
@@ -241,21 +241,21 @@ class GuardedSMTP(ClosingSMTP):
             return
         bodies = self._tls_handshake_okay and not (self.require_starttls and not self._tls_protocol)
         count = self._count
-        if not count.feed(data, len(self._reader._buffer), bodies=bodies):
-            self._end_at_long_line(data, count.refused_at)
+        if not count.feed(data, len(self._reader._buffer), bodies=bodies) and count.over_at is None:
+            self._end_at_long_line(data, count.refused_at)  # (a line past the count's limit comes first)
         elif count.lines <= self.guard.max_commands and count.rcpts <= RCPT_LINES_CAP:
             super().data_received(data)  # (not `overlong`: `feed` answers False for it)
         else:
-            self._too_many_commands()
+            self._too_many_commands(data)
 
-    def _too_many_commands(self) -> bool:
+    def _too_many_commands(self, data: bytes = b"") -> bool:
         count = self._count
         if count.overlong:  # a refused DATA's held lines, now commands, had one over the cap
             self._end_at_long_line(b"", None)
         elif count.lines <= self.guard.max_commands and count.rcpts <= RCPT_LINES_CAP:
             return False
-        else:
-            self._close_with(replies.TOO_MANY_COMMANDS, "commands", commands=count.lines, rcpts=count.rcpts)
+        elif self.end_input_past_count(data, count, replies.TOO_MANY_COMMANDS):  # answered up to there
+            self.guard.bite("commands", ip=self._peer_ip(), commands=count.lines, rcpts=count.rcpts)
         return True
 
     async def smtp_DATA(self, arg: str) -> None:
