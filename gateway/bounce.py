@@ -183,11 +183,16 @@ class _Exact:
         return self.value
 
 
+# RFC 5322 2.1.2's line in a part sent as it is: the text quoted in a bounce may hold a longer word
+# (a URL), which a relay splits at 998 (Postfix), or refuses the mail for ("500 Line too long").
+_PLAIN_LINE_MAX = 78
+
+
 def _plain(human: str) -> MIMEText:
-    """The part a person reads: 7bit when ASCII, else quoted-printable, as the gateway's other
-    notices (`gateway.notify`): a base64 text part of a few lines scores as spam (rspamd
-    MIME_BASE64_TEXT_BOGUS) and no one reads it in the raw mail."""
-    if human.isascii():
+    """The part a person reads: 7bit when ASCII in short lines, else quoted-printable, as the
+    gateway's other notices (`gateway.notify`): a base64 text part of a few lines scores as spam
+    (rspamd MIME_BASE64_TEXT_BOGUS) and no one reads it in the raw mail."""
+    if human.isascii() and all(len(line) <= _PLAIN_LINE_MAX for line in human.splitlines()):
         return MIMEText(human, "plain", "us-ascii")
     charset = Charset("utf-8")
     charset.body_encoding = QP

@@ -150,7 +150,7 @@ async def test_an_sms_the_operator_kept_refusing_until_it_expired_bounces_with_t
     assert fields["Action"] == "failed" and fields["Status"] == "5.4.7"
     assert str(fields["Diagnostic-Code"]) == "X-SMSC; ESME_RSYSERR (0x08)"
     encoding, text = text_part(report)
-    assert encoding == "7bit"
+    assert encoding == "quoted-printable"  # ASCII, in lines over 78 (RFC 5322 2.1.1)
     assert "its last answer: the operator's system failed (ESME_RSYSERR, 0x08)\n" in text, text
     assert OPERATOR_REFUSED_ADVICE("en") in text
     assert "before it could be sent" not in text and "send it again if it is still needed." not in text
