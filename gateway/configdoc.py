@@ -109,9 +109,12 @@ MEANINGS: dict[str, str] = {
     " certificate checked against the system's CAs and must name the host in `relay`; false: never (a"
     " password then goes in clear, which check-config warns of)",
     "mail.relay_tls_ca_file": "CA certificate (PEM) that issued the relay's certificate, for a self-signed"
-    " or internal-CA relay (relative: to the config); with relay_starttls = true",
+    " or internal-CA relay (relative: to the config); with relay_starttls = true or relay_implicit_tls",
     "mail.relay_tls_verify": "false: take any certificate of the relay (the mail is still encrypted), only"
-    " for a relay on loopback or a trusted LAN; with relay_starttls = true",
+    " for a relay on loopback or a trusted LAN; with relay_starttls = true or relay_implicit_tls",
+    "mail.relay_implicit_tls": "true: TLS from the connection on (SMTPS, the relay's port 465), the"
+    " certificate checked as with relay_starttls = true, which is then left out; check-config warns of a"
+    " relay on port 465 without it",
     "mail.max_attempts": "tries per outgoing mail before it is marked failed (see `smsgw outbox list`);"
     " the back-off doubles from 30 s to an hour, so 125 tries take about five days",
     "smsc.name": "the link's name in logs, status and routing",

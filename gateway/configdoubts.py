@@ -14,6 +14,7 @@ from gateway.configcheck import tls_doubts
 from gateway.configgateway import MAX_PARTS, GatewaySection
 from gateway.configlinks import SmscSection
 from gateway.configloops import endpoints, is_this_machine, on_loopback
+from gateway.configservices import SMTPS_PORT
 from gateway.relaynets import wide_network_doubt
 
 # The walkthrough's made-up number, the model's default: no operator gives it to anyone.
@@ -169,6 +170,28 @@ def relay_password_doubts(cfg: Config) -> list[str]:
     ]
 
 
+def relay_tls_doubts(cfg: Config) -> list[str]:
+    """A relay on port 465 (SMTPS) without `relay_implicit_tls`: it waits for a TLS handshake that
+    never comes, and every mail was deferred after 30 s of silence, for five days; and the opposite,
+    TLS at the connection to a port that greets in plain text (25, 587)."""
+    mail = cfg.mail
+    if mail.capture_dir is not None:
+        return []
+    port = mail.relay_addr[1]
+    if port == SMTPS_PORT and not mail.relay_implicit_tls:
+        return [
+            f"[mail] relay: port {SMTPS_PORT} is SMTPS, where the relay waits for TLS from the connection"
+            " on and never greets a plain client: every mail would wait in the outbox; set"
+            " relay_implicit_tls = true (or relay to its STARTTLS port, 587 or 25)"
+        ]
+    if port in (25, 587) and mail.relay_implicit_tls:
+        return [
+            f"[mail] relay_implicit_tls: true to port {port}, which greets in plain text and offers"
+            f" STARTTLS: the handshake fails; leave relay_implicit_tls out (or relay to port {SMTPS_PORT})"
+        ]
+    return []
+
+
 def panel_doubts(cfg: Config) -> list[str]:
     """A panel on more than loopback: without TLS (and no proxy in front, `trusted_proxies`) its
     passwords, which are the users' SMTP AUTH passwords too, and its session cookie travel in
@@ -294,6 +317,7 @@ def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
         *[("config.relay_maildir", doubt) for doubt in maildir_doubts(cfg)],
         *[("config.relay_network_wide", doubt) for doubt in wide],
         *[("config.relay_password_clear", doubt) for doubt in relay_password_doubts(cfg)],
+        *[("config.relay_tls_port", doubt) for doubt in relay_tls_doubts(cfg)],
         *[("config.panel_exposed", doubt) for doubt in panel_doubts(cfg)],
         *[("config.simulator_exposed", doubt) for doubt in simulator_doubts(cfg)],
         *[("config.simulator_unused", doubt) for doubt in simulator_link_doubts(cfg)],

@@ -29,6 +29,8 @@ _HOSTNAME = re.compile(rf"(?=.{{1,253}}$)({_LABEL}\.)*{_LABEL}\.?")
 
 MAILDIR_PREFIX = "maildir:"
 WHEN_OFFERED = "when-offered"  # [mail] relay_starttls: opportunistic TLS to the relay
+# The port of SMTPS (RFC 8314 3.3): a relay there says nothing until the TLS handshake.
+SMTPS_PORT = 465
 
 
 class SmtpSection(_Section):
@@ -91,6 +93,9 @@ class MailSection(_Section):
     # only choices were no TLS or every outgoing mail deferred for five days.
     relay_tls_ca_file: Path | None = Field(None, strict=False)
     relay_tls_verify: bool = True
+    # TLS from the connection on (SMTPS, port 465, RFC 8314), verified as relay_tls_verify says: such
+    # a relay says nothing until the handshake, and each send waited 30 s for its greeting.
+    relay_implicit_tls: bool = False
     # 125 tries: the back-off reaches an hour after 7, so about five days, as mail servers keep trying
     # (12 gave up after 7 hours: one night's relay outage failed every bounce queued meanwhile).
     max_attempts: int = Field(125, ge=1)
@@ -105,10 +110,18 @@ class MailSection(_Section):
     def _tls_settings(self) -> MailSection:
         # A TLS setting that changes nothing would let an admin believe the relay is reached over TLS.
         tls_set = self.relay_tls_ca_file is not None or not self.relay_tls_verify
-        if tls_set and self.relay_starttls is not True:
+        if tls_set and self.relay_starttls is not True and not self.relay_implicit_tls:
             raise ValueError(
                 "relay_tls_ca_file and relay_tls_verify take effect only with relay_starttls = true"
+                " or relay_implicit_tls = true"
             )
+        if self.relay_implicit_tls and "relay_starttls" in self.model_fields_set:
+            raise ValueError(
+                "give relay_starttls or relay_implicit_tls = true, not both (implicit TLS starts at the"
+                " connection: there is no STARTTLS)"
+            )
+        if self.relay_implicit_tls and self.relay.startswith(MAILDIR_PREFIX):
+            raise ValueError('relay_implicit_tls is for a relay at HOST:PORT, not "maildir:"')
         if self.relay_tls_ca_file is not None and not self.relay_tls_verify:
             raise ValueError(
                 "give relay_tls_ca_file or relay_tls_verify = false, not both (false checks nothing)"

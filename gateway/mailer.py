@@ -35,6 +35,7 @@ from gateway.mailsessions import IDLE_SECONDS, MAILS_PER_SESSION, IdleSessions, 
 from gateway.mailtls import (
     HandshakeFailed,
     RelayCertificateError,
+    implicit_tls_hint,
     relay_ca_file,
     required_tls,
     starttls_if_offered,
@@ -120,7 +121,7 @@ class SmtpRelayMailer:
                 await _end(session.client, exc.__cause__ or exc)
                 log.debug("mail.relay_session_gone", after_mails=session.mails, error=repr(exc.__cause__))
         host, port = self.cfg.relay_addr
-        if self.cfg.relay_starttls != WHEN_OFFERED:
+        if self.cfg.relay_starttls != WHEN_OFFERED or self.cfg.relay_implicit_tls:
             await self._session(host, port, mail_from, rcpt, content, offered=False)
             return
         try:
@@ -169,6 +170,8 @@ class SmtpRelayMailer:
                 await client.login(self.cfg.relay_username, self.password)
         except BaseException as exc:
             await _end(client, exc)
+            if (hint := implicit_tls_hint(exc, port, self.cfg)) is not None:
+                raise hint from exc
             _raise_judged(exc, host, self.ca_file)
         await self._deliver(RelaySession(client), mail_from, rcpt, content, reused=False)
 
@@ -269,6 +272,11 @@ def _raise_judged(exc: BaseException, host: str, ca_file: Path | None) -> NoRetu
 def _judged(exc: Exception, host: str, ca_file: Path | None) -> Exception:
     if isinstance(exc, ssl.SSLCertVerificationError):
         return RelayCertificateError(untrusted(host, exc, ca_file))
+    if isinstance(exc, aiosmtplib.SMTPConnectError) and isinstance(
+        exc.__cause__, ssl.SSLCertVerificationError
+    ):
+        # Implicit TLS (`relay_implicit_tls`): the check fails within the connection.
+        return RelayCertificateError(untrusted(host, exc.__cause__, ca_file))
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         # The one recipient refused: for good only with a 5xx (a 450 greylisting or 452 is "later").
         refusals = exc.recipients

@@ -19,7 +19,7 @@ import aiosmtplib
 
 from gateway.config import Config
 from gateway.configbase import ConfigError
-from gateway.configservices import MailSection
+from gateway.configservices import SMTPS_PORT, MailSection
 
 
 class RelayCertificateError(Exception):
@@ -33,14 +33,30 @@ class RelayCertificateError(Exception):
 
 def required_tls(cfg: MailSection, ca_file: Path | None) -> dict[str, Any]:
     """The relay client's TLS settings: STARTTLS, verified as configured, only with `relay_starttls
-    = true`; "when-offered" starts it itself (`starttls_if_offered`), unverified."""
-    required = cfg.relay_starttls is True
+    = true`, TLS from the connection on with `relay_implicit_tls`; "when-offered" starts it itself
+    (`starttls_if_offered`), unverified."""
+    implicit = cfg.relay_implicit_tls
+    required = cfg.relay_starttls is True or implicit
     return {
-        "start_tls": required,
-        "use_tls": False,
+        "start_tls": required and not implicit,
+        "use_tls": implicit,
         "validate_certs": cfg.relay_tls_verify if required else False,
         "cert_bundle": str(ca_file) if ca_file is not None and required else None,
     }
+
+
+def implicit_tls_hint(exc: BaseException, port: int, cfg: MailSection) -> Exception | None:
+    """A greeting that never came from port 465 without `relay_implicit_tls`, said so: the relay
+    waits for a TLS handshake, and "Timed out waiting for server ready message" was all `smsgw
+    outbox list` showed for five days. The same type, so that the fault stays a timeout."""
+    if not isinstance(exc, aiosmtplib.SMTPConnectTimeoutError) or port != SMTPS_PORT:
+        return None
+    if cfg.relay_implicit_tls:
+        return None
+    return aiosmtplib.SMTPConnectTimeoutError(
+        f"{exc}: port {SMTPS_PORT} is SMTPS, TLS from the connection on; set [mail] relay_implicit_tls"
+        " = true (or relay to the STARTTLS port, 587 or 25)"
+    )
 
 
 class HandshakeFailed(Exception):

@@ -32,10 +32,11 @@ class RelayNotEncrypted(Exception):
 
 def clear_login_allowed(cfg: MailSection, password: str | None) -> bool:
     """Whether a session in clear may carry the relay login: no login to carry, STARTTLS required
-    (`true`: no session stays in clear) or turned off by the admin (`false`), or a loopback relay."""
+    (`true`, or TLS from the connection on: no session stays in clear) or turned off by the admin
+    (`false`), or a loopback relay."""
     if not (cfg.relay_username and password):
         return True
-    if cfg.relay_starttls != WHEN_OFFERED:
+    if cfg.relay_starttls != WHEN_OFFERED or cfg.relay_implicit_tls:
         return True
     return on_loopback(cfg.relay_addr[0])
 
