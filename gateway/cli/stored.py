@@ -286,10 +286,13 @@ def start_warnings(cfg: Config) -> list[tuple[str, str]]:
     """(event, line) for what `smsgw run` logs of the database at its start, as check-config warns of
     it: an admin upgrading to 0.2.19 restarts and reads the start, not check-config, and a company
     whose wide network holds another's narrower one lost relay from there with no word of it."""
+    from gateway.cli.droppeddomains import dropped_domains
+
     return (
         [("config.account_not_applied", line) for line in unapplied_seeds(cfg)]
         + [("config.relay_networks_shared", line) for line in stored_overlaps(cfg)]
         + [("config.premium_number_gone", line) for line in stored_premium_unconfigured(cfg)]
+        + [("config.domain_dropped", line) for line in dropped_domains(cfg)]
     )
 
 
@@ -325,6 +328,8 @@ def check_wal_first(cfg: Config) -> None:
 
 def stored_warnings(cfg: Config) -> list[str]:
     """What `check-config` warns of in the database, each with the command that mends it."""
+    from gateway.cli.droppeddomains import dropped_domains
+
     check_wal_first(cfg)
     lines = [
         # A € or a Greek letter fails every SMS at submit; a number typed with spaces goes out as a
@@ -350,4 +355,4 @@ def stored_warnings(cfg: Config) -> list[str]:
     ]
     lines += stored_overlaps(cfg)
     lines += [shared_sender_line(number, names) for number, names in shared_senders(cfg).items()]
-    return lines + unapplied_seeds(cfg)
+    return lines + unapplied_seeds(cfg) + dropped_domains(cfg)

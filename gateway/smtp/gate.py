@@ -22,6 +22,7 @@ from gateway.bitelog import FaultLog
 from gateway.config import Config
 from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Writes
+from gateway.smtp.formerdomains import held_domains
 from gateway.smtp.guard import SessionGuard
 from gateway.store.accountrecord import Account
 from gateway.store.accounts import User
@@ -63,6 +64,8 @@ class Gate:
     known_logins: KnownLoginsRepo = field(init=False)
     # A full disk refuses every mail: one line a second for all of them, not one each (`FaultLog`).
     store_log: FaultLog = field(init=False)
+    # Domains taken out of [gateway] domains that conversations still name (`formerdomains`).
+    former_domains: frozenset[str] = field(init=False)
 
     def __post_init__(self) -> None:
         smtp = self.config.smtp
@@ -81,6 +84,7 @@ class Gate:
         if daemon:
             self._load_known_good()
         self.store_log = FaultLog(log)
+        self.former_domains = held_domains(self.store, self.config.gateway.domains)
 
     def _load_known_good(self) -> None:
         """The clients each login succeeded from in the last 30 days, as written before the restart.

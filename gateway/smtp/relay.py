@@ -19,7 +19,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from acl.accounts import relay_sender_allowed, sender_user
 from gateway import accountrules, conversations, mailheaders, premium
-from gateway.smtp import dsnparams, mimefast, postmaster, recipients, replies
+from gateway.smtp import dsnparams, formerdomains, mimefast, postmaster, recipients, replies
 from gateway.smtp.addressing import (
     BadNumber,
     international_too,
@@ -145,8 +145,10 @@ class RelayHandler:
             local, domain = split_address(address)
         except BadNumber:
             return recipients.refused(envelope, address, replies.RELAY_DENIED.format(address))
-        if domain not in cfg.domains:
-            return recipients.refused(envelope, address, replies.RELAY_DENIED.format(address))
+        if domain not in cfg.domains:  # or no longer one of them: the address to write to instead
+            return recipients.refused(
+                envelope, address, formerdomains.refusal(self.gate, local, domain, address)
+            )
         target = premium.target(local)
         if target is not None:
             return self._premium_rcpt(envelope, address, target)
