@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 from gateway.config import Config
 from gateway.conversations.numbers import digit_forms, normalise
 from gateway.conversations.pool import pool_set
-from gateway.conversations.replymail import unthreaded
+from gateway.conversations.replymail import from_domain, unthreaded
 from gateway.conversations.rows import Conversation
 from gateway.mailcopy import fallback_for
 from gateway.store.db import Store
@@ -140,7 +140,7 @@ def mail_inbound(
     it goes on to `[replies] fallback_address` (`replymail.answer_refused`), as a user's answer does."""
     content = unthreaded(
         phone,
-        (answered.domain if answered else "") or cfg.gateway.domains[0],
+        from_domain(answered.domain if answered else None, cfg.gateway.domains),
         to.address,
         subject,
         text,

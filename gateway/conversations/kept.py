@@ -38,7 +38,7 @@ from gateway.conversations.handlers import own_number_as_stored
 from gateway.conversations.inbound import Inbound
 from gateway.conversations.keptrepo import Kept, own_note
 from gateway.conversations.numbers import display, normalise, stored_phone, unnamed
-from gateway.conversations.replymail import mail_user, unthreaded
+from gateway.conversations.replymail import from_domain, mail_user, unthreaded
 from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.mailcopy import fallback_for, mail_settings
 from gateway.store.db import Store
@@ -226,7 +226,7 @@ def _mail_inbound(
     why = inbound.told(f"no conversation took the answers of {phone} to {number} when they came")
     content = unthreaded(
         phone,
-        (answered.domain if answered else "") or cfg.gateway.domains[0],
+        from_domain(answered.domain if answered else None, cfg.gateway.domains),
         to.address,
         wording.KEPT_FALLBACK_SUBJECT(lang, phone=phone),
         text,

@@ -8,6 +8,7 @@ the refusal (`answer_refused`, registered with the outbox for both kinds).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -40,7 +41,7 @@ def mail_user(
     content = forwarded.sms_reply(
         phone=conv.phone,
         phone_display=display(conv.phone),
-        domain=conv.domain or cfg.gateway.domains[0],
+        domain=from_domain(conv.domain, cfg.gateway.domains),
         rcpt=conv.user_email,
         subject=conv.subject,
         text=text,
@@ -123,6 +124,14 @@ def unthreaded(
         lang=lang,
         contact=answered.name if answered else None,
     )
+
+
+def from_domain(stored: str | None, domains: Sequence[str]) -> str:
+    """The domain a phone's mail comes from: its conversation's while the gateway still serves it, else
+    the first. An answer From a domain dropped from `[gateway] domains` drew replies the gateway now
+    refuses (`gateway.smtp.formerdomains`), and each new answer gave out another such address."""
+    folded = {d.casefold() for d in domains}
+    return stored if stored and stored.casefold() in folded else domains[0]
 
 
 def _title(mail: RefusedMail, phone: str, number: str, lang: Language) -> str:
