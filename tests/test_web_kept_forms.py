@@ -196,6 +196,7 @@ async def test_what_is_not_kept(tmp_path: Path) -> None:
         assert 'name="kept"' not in r.text and 'id="kept"' not in r.text
         # One user's forms: the oldest goes past the bound.
         assert (await log_in(c, ADMIN, r.text)).status_code == 303
+        typed = fill_settings((await c.get("/account")).text)  # the new session's token
         pages = [await post_after_lunch(c, clock, base, "/account", typed)]
         for _ in range(keptforms.MAX_PER_USER):
             clock.advance(-LUNCH)  # the same lapsed session, posted again a moment later
@@ -213,6 +214,7 @@ async def test_what_is_not_kept(tmp_path: Path) -> None:
         # One that ran out longer ago than its owner is remembered.
         c.cookies.delete(SESSION_COOKIE)
         assert (await log_in(c, ADMIN)).status_code == 303
+        typed = fill_settings((await c.get("/account")).text)
         clock.advance(security.LAPSED_HOURS * 60 + security.IDLE_MINUTES)
         r = await post_after_lunch(c, clock, base, "/account", typed)
         assert 'name="kept"' not in r.text

@@ -1,12 +1,13 @@
 """A form posted after its session ran out, kept for its own user's next login.
 
 An admin who filled a form (an account's settings, a user's limits) and pressed Save after the idle
-time got the login page, and what they had typed was gone. Such a form is not taken (no session, so
-no CSRF check): it is kept here, in memory, under a random token that only the login page it gets
-carries, bound to the user whose session it was. A login with that token by that user hands it to
-the new session, and the form's page shows it filled in again, to be checked and sent by its user;
-a login by anyone else on that browser drops it unseen. Passwords and tokens are never kept; a form
-is kept for `KEEP_MINUTES` at most, for one login, and nothing of it is logged.
+time got the login page, and what they had typed was gone. Such a form is not taken (its session is
+over); when it carries that session's CSRF token it is kept here, in memory, under a random token
+that only the login page it gets carries, bound to the user whose session it was. A login with that
+token by that user hands it to the new session, and the form's page shows it filled in again, to be
+checked and sent by its user; a login by anyone else on that browser drops it unseen. Passwords and
+tokens are never kept; a form is kept for `KEEP_MINUTES` at most, for one login, and nothing of it
+is logged.
 """
 
 from __future__ import annotations

@@ -130,11 +130,13 @@ def _edits(form: _Form, fields: tuple[tuple[str, str], ...]) -> list[tuple[int, 
                 chosen = (el.select or "", el.text.strip() if value is None else value) in pairs
                 edits.append((el.start, el.end, el.with_attr("selected", None, chosen)))
             continue
-        if not name or name not in names or kind in _LEFT or (kind == "hidden" and name != "loaded"):
-            continue
-        if kind in ("checkbox", "radio"):
+        if kind in ("checkbox", "radio") and name and all(k != "disabled" for k, _ in el.attrs):
+            # Ticked as it was when posted, whether or not its name was: a box the user unticked is
+            # never posted, and left as rendered it showed the stored tick again, to be saved back.
             chosen = (name, el.get("value") or "on") in pairs
             edits.append((el.start, el.end, el.with_attr("checked", None, chosen)))
+            continue
+        if not name or name not in names or kind in _LEFT or (kind == "hidden" and name != "loaded"):
             continue
         values = [v for n, v in fields if n == name]
         n = seen[name] = seen.get(name, -1) + 1

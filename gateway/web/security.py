@@ -307,12 +307,13 @@ def login_url(request: Request) -> str:
     return "/login" if target == "/" else "/login?" + urlencode({"next": target}, safe="/")
 
 
-def form_page(request: Request) -> str:
+def form_page(request: Request) -> str | None:
     """The page a form was posted from (its Referer, which `same-origin` sends for the panel's own
-    pages), for a form posted after the session ended: the login goes back there; else the dashboard."""
+    pages), for a form posted after the session ended: the login goes back there. None without a
+    Referer of the panel (a browser or an extension that strips it, a proxy passing another Host)."""
     ref = urlsplit(request.headers.get("referer", ""))
-    if ref.netloc != request.url.netloc:
-        return "/"
+    if not ref.netloc or ref.netloc != request.url.netloc:
+        return None
     return local_path(ref.path + (f"?{ref.query}" if ref.query else ""))
 
 

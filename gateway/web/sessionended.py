@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Match
 
 from gateway.web.keptforms import Kept, fields_kept
 from gateway.web.refill import place, refill
-from gateway.web.security import SESSION_COOKIE, SESSION_ENDED, Session, form_page
+from gateway.web.security import SESSION_COOKIE, SESSION_ENDED, Session, form_page, local_path, same
 
 
 def target(request: Request) -> str:
@@ -23,23 +24,40 @@ def target(request: Request) -> str:
     return raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
 
 
+def page_of(request: Request) -> str | None:
+    """The page to show the form again on: the one it was posted from, else (no Referer of the panel)
+    the page it was posted to, which for the panel's own forms is the same page; None when that is
+    no page (a form posted elsewhere, such as a message's Cancel): the form is then not kept, and
+    the login page does not say it is (the login went to the dashboard, and the form was lost)."""
+    if (page := form_page(request)) is not None:
+        return page
+    scope = {"type": "http", "method": "GET", "path": request.url.path, "root_path": ""}
+    if any(route.matches(scope)[0] is Match.FULL for route in request.app.routes):
+        return local_path(target(request))
+    return None
+
+
 async def form_after_session(request: Request) -> Response:
     """The login page for a form posted with a session that ran out, the form kept when the session's
-    user is still who it was (the same password and role) and may still log in to the panel."""
+    user is still who it was (the same password and role) and may still log in to the panel, and the
+    form carries that session's token: a page of another origin of the same site (another port) can
+    send the lapsed cookie with its own form, but cannot read the token, so it cannot plant forms
+    that push the user's own out."""
     from gateway.web.app import login_form  # it imports the security module, which imports this
 
     web = request.app.state.web
-    page = form_page(request)
+    page = page_of(request)
     token = ""
     lapsed = web.sessions.lapsed(request.cookies.get(SESSION_COOKIE))
     user = web.store.accounts.find_user(lapsed.email) if lapsed is not None else None
     panel = user is not None and user.role in ("admin", "operator")
-    if lapsed is not None and user is not None and panel and lapsed.current(user):
-        fields = fields_kept((await request.form()).multi_items())
+    if page is not None and lapsed is not None and user is not None and panel and lapsed.current(user):
+        form = await request.form()
+        fields = fields_kept(form.multi_items()) if same(str(form.get("csrf", "")), lapsed.csrf) else None
         if fields:
             at = web.sessions.clock()
             token = web.sessions.kept.put(Kept(user.id, user.email, page, target(request), fields, at))
-    return await login_form(request, SESSION_ENDED, 401, page, ended=True, kept=token)
+    return await login_form(request, SESSION_ENDED, 401, page or "/", ended=True, kept=token)
 
 
 def put_back(request: Request, session: Session, response: Response) -> Response:
