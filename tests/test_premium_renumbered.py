@@ -44,7 +44,10 @@ def test_check_config_and_premium_list_name_a_service_on_a_number_no_longer_conf
     check_after, listed_after = run(config, "check-config"), run(config, "premium", "list")
     assert check.returncode == 0, check.stderr
     [line] = [line for line in check.stderr.splitlines() if "KP123" in line]
-    assert WARNING in line and "it runs on no configured number" in line, line
+    assert (
+        WARNING in line and "it runs on no configured number: every vote for it goes to the fallback" in line
+    ), line
+    assert "7955" not in line.split("(configured")[0], line  # a number it never ran on loses nothing
     assert "`smsgw premium set KP123 --number …` (configured: 7356, 7955) or `--all-numbers`" in line, line
     assert "numbers 7355 (not configured)" in listed.stdout, listed.stdout
     assert fixed.returncode == 0, fixed.stderr

@@ -70,10 +70,14 @@ async def test_the_dashboard_lists_the_service_needing_attention(web: WebContext
         assert one, page
         said = one.group(1)
         assert "number 7355 is no longer configured in <code>[premium]</code>" in said, said
-        assert "it still runs on 7155; its SMS to 7356 go to the fallback address" in said, said
+        assert "it still runs on 7155; votes for it on any other number go to the fallback address" in said, (
+            said
+        )
         assert "<code>smsgw premium set KP100 --number …</code> (configured: 7155, 7356)" in said, said
         two = re.search(r'<p class="bad" id="premium-number-KP200">(.*?)</p>', page, re.S)
-        assert two and "it runs on no configured number; its SMS to 7155, 7356 go to" in two.group(1)
+        assert two and "it runs on no configured number: every vote for it goes to the fallback" in two.group(
+            1
+        )
         assert 'id="premium-number-KP777"' not in page
     async with as_user(web, ADMIN) as c:
         page = (await c.get("/")).text

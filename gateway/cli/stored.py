@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway import statelock
+from gateway.premium import numbersgone
 
 if TYPE_CHECKING:
     from gateway.config import Config, SeedAccount
@@ -90,13 +91,8 @@ def stored_premium_unconfigured(cfg: Config) -> list[str]:
     lines = []
     for password, numbers in sorted(_rows(cfg.db_path, query)):
         bound = numbers.split()
-        gone = [n for n in bound if n not in configured]
-        if not gone:
+        if not (gone := numbersgone.gone(bound, configured)):
             continue
-        kept = [n for n in bound if n in configured]
-        runs = f"it still runs on {' '.join(kept)}" if kept else "it runs on no configured number"
-        others = [n for n in configured if n not in kept]
-        votes = f"; its votes to {', '.join(others)} go to the fallback address" if others else ""
         fix = (
             f"`smsgw premium set {password} --number …` (configured: {', '.join(configured)}) or"
             f" `--all-numbers`, or put {' '.join(gone)} back in [premium] numbers"
@@ -106,7 +102,7 @@ def stored_premium_unconfigured(cfg: Config) -> list[str]:
         lines.append(
             f"premium service {password}: number{'s' if len(gone) > 1 else ''} {' '.join(gone)}"
             f" {'are' if len(gone) > 1 else 'is'} no longer configured in [premium]"
-            f" ({runs}{votes}): {fix}"
+            f" ({numbersgone.still_runs(bound, configured)}): {fix}"
         )
     return lines
 

@@ -9,14 +9,11 @@ wrong, and the dashboard's "Needing attention" had no word of it.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 
 from markupsafe import Markup, escape
 
-
-def gone(bound: Sequence[str], configured: Collection[str]) -> list[str]:
-    """The numbers of `bound` (a service's own; none is every configured number) the config lacks."""
-    return [n for n in bound if n not in configured]
+from gateway.premium.numbersgone import gone, still_runs
 
 
 def _line(password: str, bound: list[str], configured: list[str], operator: bool) -> Markup:
@@ -24,10 +21,7 @@ def _line(password: str, bound: list[str], configured: list[str], operator: bool
         return sep.join(str(escape(n)) for n in numbers)
 
     lost = gone(bound, configured)
-    kept = [n for n in bound if n in configured]
-    runs = f"it still runs on {words(kept)}" if kept else "it runs on no configured number"
-    others = [n for n in configured if n not in kept]
-    votes = f"; its SMS to {words(others, ', ')} go to the fallback address" if others else ""
+    runs = escape(still_runs(bound, configured))
     are = "are" if len(lost) > 1 else "is"
     # What the store holds is escaped: the line is markup, for its commands' <code>.
     name = escape(password)
@@ -35,7 +29,7 @@ def _line(password: str, bound: list[str], configured: list[str], operator: bool
     if not operator:
         # The numbers and the service's binding are the operator's to change.
         return Markup(
-            f"{said} no longer among the gateway's premium numbers ({runs}{votes}): no SMS comes to the"
+            f"{said} no longer among the gateway's premium numbers ({runs}): no SMS comes to the"
             f" service by {'them' if len(lost) > 1 else 'it'}; the gateway's operator sets the service's"
             " numbers."
         )
@@ -45,7 +39,7 @@ def _line(password: str, bound: list[str], configured: list[str], operator: bool
         if configured
         else f"put {words(lost)} back in <code>[premium] numbers</code>"
     )
-    return Markup(f"{said} no longer configured in <code>[premium]</code> ({runs}{votes}): {fix}.")
+    return Markup(f"{said} no longer configured in <code>[premium]</code> ({runs}): {fix}.")
 
 
 def attention(
