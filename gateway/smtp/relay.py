@@ -36,6 +36,7 @@ from gateway.smtp.intake import IntakeRefused, read_mail
 from gateway.smtp.outcome import OutcomeUnknown
 from gateway.smtp.refusallog import RefusalLog
 from gateway.smtp.senderfix import admin_fix
+from gateway.smtp.verifyprobe import verify_probe
 from gateway.store.accountrecord import Account
 from gateway.store.db import StoreBusy, StoreReplaced
 
@@ -88,8 +89,9 @@ class RelayHandler:
         if user is not None and not address.isascii():
             address = sender  # its domain in the ASCII form the ACL holds: DSNs and answers go there
         account = store.accounts.account_by_id(user.account_id) if user else None
-        if not address and trusted:
-            # A bounce (empty envelope sender) from a client's mail server: recorded, never sent.
+        if trusted and (not address or (user is None and verify_probe(address))):
+            # A bounce (empty envelope sender) from a client's mail server, or its recipient
+            # verification's probe: recorded, never sent.
             envelope.mail_from = NULL_PATH
             envelope.mail_options.extend(mail_options)
             envelope.smsgw = Sender("", None, None)  # type: ignore[attr-defined]
