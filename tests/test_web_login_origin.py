@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 from markupsafe import escape
 
-from gateway.web.loginsite import ANOTHER_SITE, HIDDEN
+from gateway.web.loginsite import ANOTHER_SITE, HIDDEN, PROXY_PORT
 from gateway.web.server import WebServer
 from tests.web_helpers import ADMIN, HOST, PASSWORD, csrf_of, panel_store, web_context
 
@@ -54,7 +54,6 @@ async def test_a_login_from_another_origin_is_refused_without_sec_fetch_site(tmp
             "another site": {"origin": "https://evil.example"},
             "its https on another port": {"origin": f"https://127.0.0.1:{port + 1}"},
             "a page's address on another port": {"referer": "http://127.0.0.1:8081/attack.html"},
-            "an Origin of the panel's name on another port": {"origin": f"https://{HOST}:8443"},
             "an Origin no URL": {"origin": "javascript:alert(1)"},
         }
         for why, headers in refused.items():
@@ -91,3 +90,22 @@ async def test_the_panels_names_are_its_origins(tmp_path: Path) -> None:
         # Host without a port: the browser's scheme's own port; an http:// page is no https panel's.
         assert (await login(port, {"origin": f"https://{HOST}"}, host=HOST)).status_code == 303
         assert (await login(port, {"origin": f"http://{HOST}:8080"}, host=HOST)).status_code == 403
+
+
+async def test_a_tls_proxy_on_another_port_is_told_to_pass_the_browsers_host(tmp_path: Path) -> None:
+    """https://panel.test:8443 through a proxy that passes the backend's Host, or the name alone (nginx's
+    `proxy_set_header Host $host`): refused, as any port of the name would take another port's page,
+    and the page says what the proxy must pass instead; passed with its port, taken."""
+    async with served(tmp_path) as port:
+        hint = escape(PROXY_PORT.format(origin=f"https://{HOST}:8443"))
+        for host in (None, HOST):
+            r = await login(port, {"origin": f"https://{HOST}:8443"}, host=host)
+            assert r.status_code == 403 and hint in r.text, host
+            r = await login(port, {"referer": f"https://{HOST}:8443/login"}, host=host)
+            assert r.status_code == 403 and hint in r.text, host
+        # nginx's `proxy_set_header Host $http_host`: the browser's Host, its port included.
+        assert (await login(port, {"origin": f"https://{HOST}:8443"}, host=f"{HOST}:8443")).status_code == 303
+        r = await login(port, {"origin": f"https://{HOST}:8444"}, host=f"{HOST}:8443")
+        assert r.status_code == 403 and escape(ANOTHER_SITE) in r.text  # another port of the name
+        r = await login(port, {"origin": "https://elsewhere.example:8443"}, host=HOST)
+        assert r.status_code == 403 and escape(ANOTHER_SITE) in r.text  # not one of its names

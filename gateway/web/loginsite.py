@@ -26,6 +26,11 @@ HIDDEN = (
     "the browser did not say which page the login came from (Origin: null, no Referer): log in on"
     " the panel's own page, or allow it to send the panel's address"
 )
+PROXY_PORT = (
+    "the login came from {origin}, a port of the panel's name that the address the panel was reached by"
+    " does not show: a proxy on that port must pass the browser's Host on, its port included (nginx:"
+    " proxy_set_header Host $http_host)"
+)
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -54,6 +59,26 @@ def _own(url: str, request: Request) -> bool:
     return host in names and on_default and scheme in (request.url.scheme, "https")
 
 
+def _elsewhere(url: str, request: Request) -> str:
+    """Why `url`, not the panel's, is refused: a name of `[web] hostnames` on a port other than its
+    scheme's, reached by a Host without that port, is a TLS proxy on another port (8443) that passes
+    the backend's Host or its name alone (nginx's `$host`): refused all the same (any port of the
+    name would take another port's page, the very login this stops), but the page says what to set."""
+    parts = urlsplit(url)
+    host, scheme = (parts.hostname or "").rstrip("."), parts.scheme.lower()
+    names = {n.lower().rstrip(".") for n in request.app.state.web.config.web.hostnames}
+    header = request.headers.get("host", "")
+    rest = header.rpartition("]")[2] if header.startswith("[") else header
+    passed = host_of(header).lower().rstrip(".") == host and rest.count(":") == 1
+    try:
+        other_port = parts.port not in (None, _DEFAULT_PORTS.get(scheme))
+    except ValueError:
+        return ANOTHER_SITE
+    if host in names and scheme in _DEFAULT_PORTS and other_port and not passed:
+        return PROXY_PORT.format(origin=f"{scheme}://{host}:{parts.port}")
+    return ANOTHER_SITE
+
+
 def refused(request: Request) -> str | None:
     """Why a login must be refused as posted from elsewhere, None when it came from the panel."""
     site = request.headers.get("sec-fetch-site")
@@ -61,8 +86,8 @@ def refused(request: Request) -> str | None:
         return None if site in ("same-origin", "none") else ANOTHER_SITE
     origin = request.headers.get("origin")
     if origin and origin != "null":
-        return None if _own(origin, request) else ANOTHER_SITE
+        return None if _own(origin, request) else _elsewhere(origin, request)
     referer = request.headers.get("referer")
     if referer:
-        return None if _own(referer, request) else ANOTHER_SITE
+        return None if _own(referer, request) else _elsewhere(referer, request)
     return HIDDEN if origin == "null" else None
