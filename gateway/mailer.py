@@ -145,12 +145,37 @@ class SmtpRelayMailer:
             return
         self._tls_failing = None
 
+    async def probe(self) -> None:
+        """A session opened as a send opens it (connect, EHLO, STARTTLS and AUTH as configured) and
+        ended with QUIT, raising as a send would: whether the relay would take a mail now, for mail
+        deferred for its faults (`gateway.relayprobe`). No MAIL: nothing is sent, nothing counted."""
+        host, port = self.cfg.relay_addr
+        offered = self.cfg.relay_starttls == WHEN_OFFERED and not self.cfg.relay_implicit_tls
+        try:
+            client = await self._open(host, port, offered=offered)
+        except HandshakeFailed:
+            if not self.clear_login.allowed:
+                raise
+            client = await self._open(host, port, offered=False)  # a send goes in clear then
+        try:
+            if client.last_ehlo_response is None:  # not said yet: no STARTTLS, no login
+                await _greet(client)
+        except BaseException as exc:
+            await _end(client, exc)
+            raise
+        await quit_session(client, COMMAND_TIMEOUT)
+
     async def _session(
         self, host: str, port: int, mail_from: str, rcpt: str, content: bytes, *, offered: bool
     ) -> None:
-        """A new relay session, and the mail on it. `offered`: STARTTLS if the relay offers it,
-        unverified; a failed handshake raises `HandshakeFailed` for the caller to go again in clear,
-        and a session left in clear raises `RelayNotEncrypted` rather than send the password in it."""
+        """A new relay session, and the mail on it."""
+        client = await self._open(host, port, offered=offered)
+        await self._deliver(RelaySession(client), mail_from, rcpt, content, reused=False)
+
+    async def _open(self, host: str, port: int, *, offered: bool) -> aiosmtplib.SMTP:
+        """A new relay session, logged in where configured. `offered`: STARTTLS if the relay offers
+        it, unverified; a failed handshake raises `HandshakeFailed` for the caller to go again in
+        clear, and a session left in clear raises `RelayNotEncrypted` rather than send the password in it."""
         client = aiosmtplib.SMTP(
             hostname=host,
             port=port,
@@ -173,7 +198,7 @@ class SmtpRelayMailer:
             if (hint := implicit_tls_hint(exc, port, self.cfg)) is not None:
                 raise hint from exc
             _raise_judged(exc, host, self.ca_file)
-        await self._deliver(RelaySession(client), mail_from, rcpt, content, reused=False)
+        return client
 
     async def _deliver(
         self, session: RelaySession, mail_from: str, rcpt: str, content: bytes, *, reused: bool
@@ -215,6 +240,14 @@ class SmtpRelayMailer:
             login=self.cfg.relay_username,
             note=NULL_SENDER_REFUSED,
         )
+
+
+async def _greet(client: aiosmtplib.SMTP) -> None:
+    """EHLO, or HELO to a relay without ESMTP, which a send's transaction goes on with too."""
+    try:
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        await client.helo()
 
 
 async def _reset(client: aiosmtplib.SMTP) -> None:

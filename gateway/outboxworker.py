@@ -5,7 +5,7 @@ it failed and logs it for the admin. A relay that took the whole mail but never 
 have delivered it: such a mail is sent again a few times at most, each time logged as a possible
 duplicate (`UNANSWERED_SENDS`). An outcome the store refuses (a full disk) is kept and written
 again until it is on disk (`gateway.outboxrecord`); which failures are the relay's own is
-`gateway.relayfaults`.
+`gateway.relayfaults`, and what wakes the mail deferred for them `gateway.relayprobe`.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ from gateway.outboxbatch import (
 )
 from gateway.outboxrecord import OutcomeWriter
 from gateway.privacy.erasure import ERASED_MAIL, NOT_SENT
-from gateway.relayfaults import relay_fault, wake_relay_faults
+from gateway.relayfaults import relay_fault
+from gateway.relayprobe import RelayBack
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
 from gateway.store.outbox import ClaimedMail
@@ -73,13 +74,11 @@ class OutboxWorker:
         self._in_flight: list[int] = []  # the mail ids being sent, named if a stop has to give up on them
         self._marks: dict[int, SendMark] = {}  # whether each send's final dot has gone
         self._short = False  # the last claim took less than it asked for, though mail may be due
-        # A relay fault deferred mail since the last success (or before this start, unknown): the
-        # next success makes it due again (`wake_relay_faults`).
-        self._relay_faulted = True
         # A relay down defers every mail at each try: one line per kind of error a second, with
         # `suppressed=N`, not one per mail (42 mails made 83 lines in 70 s). On the store's clock, as
         # the back-off: a mail's tries a back-off apart are never one flood.
         self._deferred_log = FaultLog(MailLog(), clock=store.clock)
+        self.relay = RelayBack(store, mailer, self.wake, self._deferred_log)  # mail waiting for the relay
         self._outcomes = OutcomeWriter(store)  # the relay's answers not yet on disk
         # Recipients whose last send the relay answered: their due mail is claimed in batches
         # (`gateway.store.outboxclaim`); one not answered, or never yet, gets one mail at a time.
@@ -101,6 +100,7 @@ class OutboxWorker:
         sending: dict[asyncio.Task[None], int] = {}
         failure: BaseException | None = None
         looking: asyncio.Task[None] | None = None
+        probing = asyncio.create_task(self.relay.run(lambda: bool(sending) or self._stopping))
         try:
             while sending or (failure is None and not self._stopping):
                 beat()
@@ -135,11 +135,12 @@ class OutboxWorker:
             if failure is not None:
                 raise failure
         finally:
+            probing.cancel()
             if looking is not None:
                 looking.cancel()
             for task in sending:
                 task.cancel()  # the worker itself was cancelled: a stop gave up, or the daemon ends
-            await asyncio.gather(*sending, return_exceptions=True)
+            await asyncio.gather(*sending, probing, return_exceptions=True)
             self._track({})
 
     async def _claim(self, free: int) -> dict[asyncio.Task[None], int]:
@@ -224,8 +225,8 @@ class OutboxWorker:
         for outcome, recorded in zip(done, written, strict=True):
             if recorded and outcome.said is not None:
                 outcome.said(outcome.about)
-        if any(o.state == "sent" for o in done) and self._relay_faulted:
-            await self._relay_back()
+        if any(o.state == "sent" for o in done) and self.relay.faulted:
+            await self.relay.back()
 
     async def _write(self, states: dict[int, str], record: Callable[[], list[bool]]) -> list[bool]:
         """A batch's outcomes (mail id -> state) on disk, whatever the store's trouble meanwhile: the
@@ -278,7 +279,7 @@ class OutboxWorker:
             delay = mail_retry_delay(attempts)
             fault = relay_fault(exc)
             if fault is not None:
-                self._relay_faulted = True
+                self.relay.faulted = True
 
             def deferred(_about: dict[str, int], exc: Exception = exc) -> None:
                 self._deferred_log.warning(
@@ -298,23 +299,6 @@ class OutboxWorker:
             return Outcome(mail, "sent", named=True, said=sent)
         finally:
             self._marks.pop(mail_id, None)
-
-    async def _relay_back(self) -> None:
-        """The relay took a mail: what waited out a back-off for its faults goes now (the review
-        found mail waiting up to an hour after a 30-min outage, though the relay was back)."""
-        self._relay_faulted = False  # before the write: a fault meanwhile is seen by the next success
-        outbox = self.store.outbox
-        try:
-            due = await self.store.write(lambda: wake_relay_faults(outbox))
-        except Exception as exc:
-            if not store_trouble(exc) or self.store.db.replaced is not None:
-                raise
-            self._relay_faulted = True  # the next success tries again; this send is recorded already
-            self._deferred_log.warning("outbox.relay_back_unwritten", exc, error=repr(exc)[:200])
-            return
-        if due:
-            log.info("outbox.relay_back", due_again=due, note="mail deferred for the relay's faults goes now")
-            self.wake()
 
     async def _fail_erased(self, mail_id: int) -> None:
         """A mail erased whole fails without its kind's refusal handler (`finish_mail` would hand it

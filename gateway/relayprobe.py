@@ -1,0 +1,102 @@
+"""The relay back after an outage: mail deferred for its faults goes as soon as it answers again.
+
+A send the relay takes wakes that mail (`RelayBack.back`), but with nothing else to send the relay
+was never tried until the deferred mail's own back-off ran out: an answer from a phone went 87 s
+after a 130 s outage was over, half an hour late after one of 30 minutes, up to an hour after a
+long one. So while such mail waits and no send is going, the relay is probed every `PROBE_EVERY`
+seconds with a session that sends nothing (`SmtpRelayMailer.probe`: connect, EHLO, STARTTLS and
+AUTH as a send does them, QUIT); once it answers, the mail deferred first is due at once, and its
+send, taken, wakes the rest. One mail, not all: a relay that greets but still fails a send costs
+one attempt, and the probes after such a wake wait twice as long each time, up to an hour, so that
+the relay's answers to a probe cannot spend the five days' attempts of the deferred mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from gateway.bitelog import FaultLog
+from gateway.relayfaults import probe_relay_faults, relay_fault, waits_for_relay, wake_relay_faults
+from gateway.store.commit import store_trouble
+from gateway.store.db import Store
+
+log = structlog.get_logger(__name__)
+
+PROBE_EVERY = 30.0  # seconds between probes while mail waits for the relay
+PROBE_EVERY_MAX = 3600.0  # the mail's own back-off cap (`outboxbatch.mail_retry_delay`)
+
+
+class RelayBack:
+    """Whether a relay fault deferred mail since the relay last took one, and the wake-up of that
+    mail: by a send taken (`back`), or by a probe while nothing is sent (`run`)."""
+
+    def __init__(self, store: Store, mailer: object, wake: Callable[[], None], faults: FaultLog) -> None:
+        self.store = store
+        # The SMTP relay's (`SmtpRelayMailer.probe`); a capture directory has none.
+        self.probe: Callable[[], Awaitable[None]] | None = getattr(mailer, "probe", None)
+        self.wake = wake
+        self.faults = faults  # the worker's rate-limited log of repeated failures
+        # A relay fault deferred mail since the last success (or before this start, unknown): the
+        # next success makes it due again (`wake_relay_faults`).
+        self.faulted = True
+        self._probe_wakes = 0  # mail a probe woke since the relay last took a mail
+
+    async def back(self) -> None:
+        """The relay took a mail: what waited out a back-off for its faults goes now (mail waited up
+        to an hour after a 30-min outage, though the relay was back)."""
+        self.faulted = False  # before the write: a fault meanwhile is seen by the next success
+        self._probe_wakes = 0
+        outbox = self.store.outbox
+        try:
+            due = await self.store.write(lambda: wake_relay_faults(outbox))
+        except Exception as exc:
+            if not store_trouble(exc) or self.store.db.replaced is not None:
+                raise
+            self.faulted = True  # the next success tries again; this send is recorded already
+            self.faults.warning("outbox.relay_back_unwritten", exc, error=repr(exc)[:200])
+            return
+        if due:
+            log.info("outbox.relay_back", due_again=due, note="mail deferred for the relay's faults goes now")
+            self.wake()
+
+    def interval(self) -> float:
+        return min(PROBE_EVERY * 2**self._probe_wakes, PROBE_EVERY_MAX)
+
+    async def run(self, sending: Callable[[], bool]) -> None:
+        """Probes the relay while mail waits for it and `sending()` is false (a send going says
+        itself whether the relay is back), until cancelled with the worker."""
+        if self.probe is None:
+            return  # a capture directory: no relay to probe
+        while True:
+            await asyncio.sleep(self.interval())
+            if sending():
+                continue
+            try:
+                if waits_for_relay(self.store.outbox):
+                    await self._probe()
+            except Exception as exc:  # the store's trouble: the next probe looks again
+                self.faults.warning("outbox.relay_probe_unread", exc, error=repr(exc)[:200])
+
+    async def _probe(self) -> None:
+        assert self.probe is not None
+        try:
+            await self.probe()
+        except Exception as exc:
+            # Still down: the mail's deferral said so already, and says it again at its next try.
+            log.debug("outbox.relay_probe_failed", error=repr(exc)[:200], relay_fault=relay_fault(exc))
+            return
+        outbox = self.store.outbox
+        mail = await self.store.write(lambda: probe_relay_faults(outbox, probed=True))
+        if mail is None:
+            return
+        self._probe_wakes += 1
+        log.info(
+            "outbox.relay_answers",
+            mail=mail,
+            note="the relay answers again: the mail deferred for its faults first goes now, the rest"
+            " once it is taken",
+        )
+        self.wake()
