@@ -27,7 +27,6 @@ from gateway.claimahead import ClaimAhead, KeptParts
 from gateway.claims import OPTED_OUT, claimer
 from gateway.late_answers import LateAnswers
 from gateway.linkchoice import LinkChoice
-from gateway.longsms import send_whole_again
 from gateway.outbound import outbound
 from gateway.outcomes import RETRY_BASE_SECONDS, OutcomeRecorder
 from gateway.queuedepth import Backlog, QueueDepth
@@ -86,7 +85,7 @@ class Dispatcher:
         self._stops: set[str] | None = None  # STOPs recorded while a claim is under way
         self._late = LateAnswers(store, on_finished, pacing=self._pacing, avoid=self._avoid)
         self._outcomes = OutcomeRecorder(
-            store, on_finished, self.links, router, late=self._late, avoid=self._avoid, retry_base=retry_base
+            store, on_finished, self.choice, late=self._late, avoid=self._avoid, retry_base=retry_base
         )
         self._stopping = False
         # Monotonic: after the wall clock stepped back, a depth counted by the wall clock would stay
@@ -115,6 +114,7 @@ class Dispatcher:
         return self._depth.backlog
 
     async def run(self) -> None:
+        await self._outcomes.write(None, lambda: self.choice.learn_renamed(self.store))  # before a claim
         try:
             while not self._stopping:
                 beat()
@@ -262,8 +262,8 @@ class Dispatcher:
         held = [part, *self._ready, *(p for p in self._parts.values() if p.id in self._pacing)]
         self._take_back(ids := {p.id for p in held if p.message_id == mid})
         self._late.not_sent(ids)
-        self._outcomes.taken.pop(mid, None)  # nor does it wait out a throttle of that link any more
-        self._background(self._outcomes.write(None, lambda: send_whole_again(self.store, mid, link, waited)))
+        again = self.choice.send_again  # or not, a part of it held (`gateway.longsms`)
+        self._background(self._outcomes.write(None, lambda: again(self.store, mid, link, waited)))
         self.wake()
 
     def _background(self, work: Awaitable[None]) -> None:

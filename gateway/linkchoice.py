@@ -11,9 +11,12 @@ A part of a long SMS is tied to its SMS's link once that link's SMSC took anothe
 holds one unanswered): a throttle, a temporary error or the session lost on it does not move it to
 another link, nor does the link going down (nor, after a start, the link not connected yet). It waits
 for that link, back in the queue while the link is down, or leaves by another bind of the same SMSC
-account (`smsc_account`: one SMSC, which writes every part alike); an SMS that waited
-LONG_SMS_WAIT_SECONDS so goes again whole by another link under a new reference (`gateway.longsms`).
-An SMS none of whose parts the link took may still leave by another link, whole.
+account (`smsc_account`: one SMSC, which writes every part alike; a link renamed is one,
+`gateway.linkbinds`). An SMS that waited LONG_SMS_WAIT_SECONDS for its link down, no longer
+configured or refusing its parts for now (a temporary error or no answer; a throttle is waited out)
+goes again whole by another link under a new reference (`gateway.longsms`), which leaves that link
+aside while another is up. An SMS none of whose parts the link took may still leave by another link,
+whole.
 
 A number under an exclusive prefix has no default link among its routes (`Router`): with its links
 down or full it waits here. A premium answer pinned to its vote's link still leaves by that link
@@ -28,8 +31,11 @@ from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
-from gateway.longsms import LONG_SMS_WAIT_SECONDS
+from gateway.linkbinds import renamed_links
+from gateway.longsms import LONG_SMS_WAIT_SECONDS, send_whole_again
 from gateway.routing import Router
+from gateway.store.db import Store
+from gateway.store.partnotes import TIED_WAIT
 from gateway.store.records import ClaimedPart
 from smsc.base import LinkState, Outcome, SmscLink
 from smsc.pacing import LinkPacer
@@ -46,7 +52,8 @@ class _LongSms:
     link: str  # "": none has left yet
     taken: bool = False  # the link's SMSC took a part (before this start: the store says so)
     sending: set[int] = field(default_factory=set)  # parts handed to `link`, not answered yet
-    waiting: float | None = None  # since when parts wait for `link` down, none taken since
+    waiting: float | None = None  # since when parts wait for `link` down or refusing, none taken since
+    shunned: str = ""  # the link it was moved away from (`moving`): passed over while another is up
 
     def tied(self, part_id: int) -> bool:
         """Whether the part leaves by `link` alone: its SMSC took another part, or holds one now."""
@@ -75,21 +82,26 @@ class LinkChoice:
         # account's. Waiting for the vote's bind alone, it expired unsent while another was up.
         self._siblings = siblings
         self._clock = clock  # the dispatcher's: how long a long SMS has waited for its link
+        # A link no longer configured -> the configured link of the same SMSC bind (`gateway.linkbinds`).
+        self.renamed: dict[str, str] = {}
         # message id -> the link its parts leave by
         self._long: OrderedDict[int, _LongSms] = OrderedDict()
 
     def _up(self, name: str) -> bool:
         return (link := self.links.get(name)) is not None and link.state == LinkState.ACTIVE
 
-    def _own(self, via: str) -> list[str]:
-        """A part's own link and the other binds of its SMSC account that are configured."""
-        return [via, *(n for n in self._siblings().get(via, ()) if n in self.links)]
+    def own(self, via: str) -> list[str]:
+        """A part's own link and the other binds of its SMSC account that are configured; for a link
+        renamed since, the configured one of its bind first."""
+        base = via if via in self.links else self.renamed.get(via, via)
+        binds = (n for n in self._siblings().get(base, ()) if n in self.links)
+        return [via, *([base] if base != via else []), *binds]
 
     def routable(self, part: ClaimedPart) -> bool:
         """Whether a link that may take the part is up (its links may all be full)."""
         if part.via is not None and part.via in self.links:
             # else back to the queue for a while, not kept claimed
-            return any(self._up(name) for name in self._own(part.via))
+            return any(self._up(name) for name in self.own(part.via))
         if part.udh and (sms := self._long.get(part.message_id)) and sms.link and sms.tied(part.id):
             if self._bind(sms.link) is None:  # back to the queue, to wait for it (`moving`)
                 self._wait(sms)
@@ -105,15 +117,17 @@ class LinkChoice:
             # code is that operator's. Failed over by the phone's routes after a session lost on the
             # submit, it went out by another operator at once, and a possible duplicate (the first
             # copy's late answer is that link's). One that refused it just now goes last.
-            ready = [n for n in self._own(part.via) if self._up(n) and self.pacers[n].free()]
+            ready = [n for n in self.own(part.via) if self._up(n) and self.pacers[n].free()]
             return next((n for n in ready if n not in avoid), ready[0] if ready else None)
+        names = self.router.candidates(part.destination)
         if part.udh and (name := (sms := self._sms(part.message_id)).link):
             if sms.tied(part.id) or (self._up(name) and name not in avoid):
                 # The link the SMS's other parts left by: wait for its window (or its throttle pause,
                 # or for it to come back up); while it is down, another bind of its SMSC account.
                 bind = self._bind(name) if sms.tied(part.id) else name
                 return bind if bind is not None and self.pacers[bind].free() else None
-        names = self.router.candidates(part.destination)
+        elif part.udh and sms.shunned and self._other_smsc_up(part, sms.shunned):
+            names = [n for n in names if n not in self.own(sms.shunned)]  # moved away from it (`moving`)
         fallback = None
         for name in names:
             if not self._up(name) or not self.pacers[name].free():
@@ -143,26 +157,67 @@ class LinkChoice:
     def _bind(self, name: str) -> str | None:
         """The link up of `name` and the other binds of its SMSC account, `name` first: one SMSC,
         which writes the originator of every part alike."""
-        return next((n for n in self._own(name) if self._up(n)), None)
+        return next((n for n in self.own(name) if self._up(n)), None)
 
     def moving(self, part: ClaimedPart) -> tuple[str, float] | None:
         """(the link it leaves, how long it waited) when the part's long SMS goes again whole by
-        another link (`gateway.longsms`): tied to a link down since LONG_SMS_WAIT_SECONDS or more, or
-        no longer configured (none of its parts on the wire), another link up for its number. A link
-        up that refuses its parts for now keeps them: it answers, and each part backs off there."""
+        another link (`gateway.longsms`): tied to a link down, no longer configured or refusing its
+        parts for now (up, it answered each a temporary error or nothing) since LONG_SMS_WAIT_SECONDS
+        or more, none of its parts on the wire, and a link of another SMSC up for its number. Up and
+        refusing, it kept them for good: each part backed off there until held after 50 attempts."""
         sms = self._long.get(part.message_id) if part.udh else None
         if sms is None or not sms.link or sms.waiting is None or sms.sending or not sms.tied(part.id):
             return None
         name, waited = sms.link, self._clock() - sms.waiting
-        if (waited < LONG_SMS_WAIT_SECONDS and name in self.links) or self._bind(name) is not None:
+        if waited < LONG_SMS_WAIT_SECONDS:
             return None
-        if not any(self._up(n) for n in self.router.candidates(part.destination) if n != name):
+        if not self._other_smsc_up(part, name):
             return None
-        del self._long[part.message_id]  # its parts are all claimed again: the first picks a link
+        # Its parts are all claimed again: the first picks a link, the one it leaves last.
+        self._long[part.message_id] = _LongSms("", shunned=name)
         return name, waited
 
+    def waits_for(self, part: ClaimedPart) -> str | None:
+        """The link a part handed back unsent waits for (`routable` False) while a link of another SMSC
+        is up for its number: its SMS's, down or no longer configured. "No link up" misled."""
+        sms = self._long.get(part.message_id) if part.udh else None
+        if sms is None or not sms.link or not sms.tied(part.id) or self._bind(sms.link) is not None:
+            return None
+        return sms.link if self._other_smsc_up(part, sms.link) else None
+
+    def _other_smsc_up(self, part: ClaimedPart, name: str) -> bool:
+        """Whether a link up for the part's number is none of `name`'s SMSC binds."""
+        own = self.own(name)
+        return any(self._up(n) for n in self.router.candidates(part.destination) if n not in own)
+
+    def notes(self, parts: list[ClaimedPart]) -> dict[int, str]:
+        """The notes of parts handed back unsent that wait for their SMS's link (`waits_for`)."""
+        found = ((part.id, self.waits_for(part)) for part in parts if part.udh)
+        return {
+            pid: TIED_WAIT.format(name, "down" if name in self.links else "no longer configured")
+            for pid, name in found
+            if name is not None
+        }
+
+    def joined(self, part: ClaimedPart, name: str) -> bool:
+        """Whether the SMSC behind `name` (a bind of it, or the link by its old name) took a part of
+        the part's long SMS: it waits out that link's throttling and backs off for its refusals
+        (`gateway.outcomes`) rather than fail over. Not seen since the start: the store knows (a read
+        on this rare path)."""
+        return bool(part.udh) and (sms := self._sms(part.message_id)).taken and name in self.own(sms.link)
+
+    def send_again(self, store: Store, message_id: int, link: str, waited: float) -> None:
+        """Inside a store write: the long SMS `moving` let go of goes again whole (`gateway.longsms`);
+        should it stay as it was (a part of it held), its link is the store's again."""
+        if not send_whole_again(store, message_id, link, waited):
+            self._long.pop(message_id, None)
+
+    def learn_renamed(self, store: Store) -> None:
+        """Inside a store write, at the start: which links no longer configured were renamed."""
+        self.renamed = renamed_links(store, self.links)
+
     def waiting(self) -> int:
-        """How many long SMS wait for the link that took a part of them, that link down."""
+        """How many long SMS wait for the link that took a part of them, down or refusing them."""
         return sum(1 for sms in self._long.values() if sms.waiting is not None)
 
     def _wait(self, sms: _LongSms) -> None:
@@ -174,7 +229,7 @@ class LinkChoice:
         """The part takes a window place of `name`: the next parts of a long SMS follow it."""
         if part.udh:
             sms = self._long.get(part.message_id)
-            if sms is None or name not in self._own(sms.link):  # its first part, or the SMS failed over
+            if sms is None or name not in self.own(sms.link):  # its first part, or the SMS failed over
                 sms = self._long[part.message_id] = _LongSms(name)
             sms.sending.add(part.id)
             self._long.move_to_end(part.message_id)
@@ -182,11 +237,14 @@ class LinkChoice:
 
     def answered(self, part: ClaimedPart, name: str, outcome: Outcome) -> None:
         """What the SMSC behind `name` answered to the part: taken, the rest of its long SMS is tied
-        to that link, and its wait for the link (`moving`) starts again when the link next goes."""
-        if part.udh and (sms := self._long.get(part.message_id)) is not None and name in self._own(sms.link):
+        to that link, and its wait for the link (`moving`) starts again when the link next goes or
+        refuses; refused for now (or unanswered) with the SMS tied to it, the wait starts."""
+        if part.udh and (sms := self._long.get(part.message_id)) is not None and name in self.own(sms.link):
             sms.sending.discard(part.id)
             if outcome is Outcome.ACCEPTED:
                 sms.taken, sms.waiting = True, None
+            elif outcome in (Outcome.TEMPORARY, Outcome.UNANSWERED) and sms.tied(part.id):
+                self._wait(sms)
 
     def done(self, part: ClaimedPart) -> None:
         """The part's submit task ended (answered, or never sent: withheld, expired, stopped)."""

@@ -12,7 +12,9 @@ another link up may take its number, the whole SMS goes again by that link, all 
 new reference: the parts the first link took (a phone that got them holds an incomplete SMS it never
 shows whole; their receipts no longer count, and that operator bills them) are the known cost of the
 move, which nothing else can avoid once the first link is gone. An SMS a part of which failed, waits
-on hold or was cancelled is not moved: it ends as it would have.
+on hold or was cancelled is not moved: its parts that wait are left unclaimed (due at their expiry,
+`WITH_STUCK_PART`) until an admin's retry of the SMS sends it again whole or they expire; handed back
+for a second, they were claimed and handed back every second until their end.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import structlog
 
 from gateway.store.db import Store
+from gateway.store.partnotes import WITH_STUCK_PART
 
 log = structlog.get_logger(__name__)
 
@@ -33,20 +36,33 @@ _SENT = ("submitted", "delivered", "unreported")
 _MOVABLE = frozenset((*_SENT, "queued", "deferred", "active"))
 
 
-def send_whole_again(store: Store, message_id: int, link: str, waited: float) -> None:
+def send_whole_again(store: Store, message_id: int, link: str, waited: float) -> bool:
     """Inside a store write: the long SMS goes again whole, due now, under a new reference. Its parts
     the dispatcher held claimed (none was on the wire: `LinkChoice.moving`) go back unsent, their
-    attempt not counted; a release of one of them that comes later finds it queued, and leaves it."""
+    attempt not counted; a release of one of them that comes later finds it queued, and leaves it.
+    False when it stays as it was (module docstring)."""
     conn, now = store.db.conn, store.clock()
     row = conn.execute(
         "SELECT recipient, parts_total, concat_ref FROM messages WHERE id = ?", (message_id,)
     ).fetchone()
-    parts = conn.execute("SELECT id, seq, state FROM parts WHERE message_id = ?", (message_id,)).fetchall()
-    if row is None or row[2] is None or any(state not in _MOVABLE for _pid, _seq, state in parts):
-        for pid, _seq, state in parts:  # it ends as it would have; the parts claimed go back
+    sql = "SELECT id, seq, state, expires_at FROM parts WHERE message_id = ?"
+    found = conn.execute(sql, (message_id,)).fetchall()
+    parts = [(pid, seq, state) for pid, seq, state, _end in found]
+    if row is None or row[2] is None:  # no long SMS (any more): the parts claimed go back
+        for pid, _seq, state in parts:
             if state == "active":
                 store.queue.release(pid, delay=1.0, count=False)
-        return
+        return False
+    if (stuck := next((seq for _pid, seq, state in parts if state not in _MOVABLE), None)) is not None:
+        note = WITH_STUCK_PART.format(stuck)
+        for pid, _seq, state, end in found:  # it ends as it would have, or goes again by a retry
+            if state == "active":
+                store.queue.release(pid, delay=None, due=end, count=False, refusal=note)
+            elif state in ("queued", "deferred"):  # not claimed for nothing before then either
+                later = "UPDATE parts SET state = 'deferred', next_attempt_at = ? WHERE id = ?"
+                conn.execute(later, (end, pid))
+        log.info("mt.long_sms_not_moved", message=message_id, link=link, part=stuck)
+        return False
     recipient, total, old_ref = row
     ref = store.queue._next_concat_ref(recipient)
     note = MOVED_NOTE.format(link, waited)
@@ -61,3 +77,4 @@ def send_whole_again(store: Store, message_id: int, link: str, waited: float) ->
     sent = sum(1 for _pid, _seq, state in parts if state in _SENT)
     log.warning("mt.long_sms_moved", message=message_id, link=link, sent_before=sent,
                 parts=total, reference=ref, old_reference=old_ref)  # fmt: skip
+    return True

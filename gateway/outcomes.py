@@ -43,13 +43,14 @@ import structlog
 
 from gateway.bitelog import FaultLog
 from gateway.late_answers import LateAnswers
+from gateway.linkchoice import LinkChoice
+from gateway.longsms import LONG_SMS_WAIT_SECONDS
 from gateway.phoneorder import PhoneOrder
-from gateway.routing import Router
 from gateway.store.commit import store_trouble
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.store.partnotes import LINK_LOST, NO_LINK_UP
 from gateway.unanswered import attempts_spent
-from smsc.base import LinkState, Outcome, SmscLink, SubmitResult
+from smsc.base import LinkState, Outcome, SubmitResult
 from smsc.pacing import LinkPacer, backoff
 
 log = structlog.get_logger(__name__)
@@ -63,9 +64,6 @@ NO_LINK_DELAY = 1.0
 # as "expired", having waited with no word said.
 NO_ROUTE_NOTE = "no SMSC link serves {} any more (the links' prefixes changed after the mail was accepted)"
 MIN_THROTTLE_RETRY = 0.05
-# Long SMS a part of which an SMSC took, remembered for the throttling of their other parts: an
-# entry outlives its message only until this many newer ones were taken.
-TAKEN_KEPT = 4096
 # A part's known outcome whose write the store refused (a full disk, a lock held past its wait) is
 # written again after this pause, doubling up to RECORD_RETRY_MAX_SECONDS, until it is on disk.
 RECORD_RETRY_FIRST_SECONDS = 0.5
@@ -86,24 +84,26 @@ def retry_delay(attempts: int, base: float = RETRY_BASE_SECONDS) -> float:
 
 
 class OutcomeRecorder:
-    """Writes what became of the dispatcher's parts. `links` is the dispatcher's links by name,
+    """Writes what became of the dispatcher's parts. `choice` holds the dispatcher's links by name,
     `late` its unanswered submits and `avoid` its failover memory; all shared, not copied."""
 
     def __init__(
         self,
         store: Store,
         on_finished: Callable[[list[Finished]], None],
-        links: dict[str, SmscLink],
-        router: Router,
+        choice: LinkChoice,
         *,
         late: LateAnswers,
         avoid: dict[int, set[str]],
         retry_base: float = RETRY_BASE_SECONDS,
     ) -> None:
         self.store = store
+        # Which link a part goes by; a part of a long SMS tied to its link (`LinkChoice.joined`) waits
+        # out that link's throttling and backs off there (the phone joins the parts one SMSC sent alike).
+        self.choice = choice
         self.on_finished = on_finished
-        self.links = links
-        self.router = router
+        self.links = choice.links
+        self.router = choice.router
         self.late = late
         self.avoid = avoid
         self.retry_base = retry_base
@@ -112,9 +112,6 @@ class OutcomeRecorder:
         self.writing = 0
         # Every part retries its write while the disk is full: one line a second for all (`FaultLog`).
         self.retry_log = FaultLog(log)
-        # message id -> the link an SMSC took a part of that long SMS by, as answered (its write
-        # may not be committed yet when the SMSC throttles the next part a moment later).
-        self.taken: OrderedDict[int, str] = OrderedDict()
         # part id -> sessions lost in a row with it the oldest submit unanswered (module docstring).
         # Kept by this process only: after a restart a part starts afresh, as its re-send is
         # a possible duplicate anyway.
@@ -136,11 +133,6 @@ class OutcomeRecorder:
             self.late.silent.forget(part.id)  # a fault for now, but answered (`gateway.unanswered`)
         if result.outcome is Outcome.ACCEPTED:
             self.forget(part.id)
-            if part.udh:
-                self.taken[part.message_id] = name
-                self.taken.move_to_end(part.message_id)
-                if len(self.taken) > TAKEN_KEPT:
-                    self.taken.popitem(last=False)
             await self.write(
                 part.id,
                 lambda: self.on_finished(
@@ -155,7 +147,7 @@ class OutcomeRecorder:
                 log.warning("mt.unconfirmed", part=part.id, link=name)
         elif result.outcome is Outcome.THROTTLED:
             pause = max(pacer.pause_left(), MIN_THROTTLE_RETRY)
-            if self._another_up(part, name) and not self._joined_to(part, name):
+            if self._another_up(part, name) and not self.choice.joined(part, name):
                 # Another link takes it now. Due again when the pause ended, it went back to the
                 # same link, throttled again, for as long as the throttling lasted, while later SMS
                 # to the same phones went by the other link past it.
@@ -200,9 +192,10 @@ class OutcomeRecorder:
             else:
                 delay = retry_delay(part.attempts, self.retry_base)
                 # With another link available, fail over at once instead of waiting out the back-off;
-                # not the rest of a long SMS its link took a part of, which backs off for that link.
-                if self._another_up(part, name) and not self._joined_to(part, name):
-                    delay = 0.0
+                # not the rest of a long SMS its link took a part of, which backs off for that link, no
+                # longer than the SMS waits for it before it goes whole by the other (`gateway.longsms`).
+                if self._another_up(part, name):
+                    delay = min(delay, LONG_SMS_WAIT_SECONDS) if self.choice.joined(part, name) else 0.0
                 error = result.error
                 await self.write(
                     part.id, lambda: store.queue.release(part.id, delay=delay, error=error, count=True)
@@ -273,7 +266,9 @@ class OutcomeRecorder:
 
     async def settle_unsendable(self, parts: list[ClaimedPart], now: float) -> None:
         """Claimed parts that cannot go: expired ones end, those no configured link serves fail, the
-        rest (their links down or busy) go back to the queue without counting an attempt; in one write."""
+        rest (their links down or busy) go back to the queue without counting an attempt, noted
+        `NO_LINK_UP` or as waiting for their long SMS's link (`LinkChoice.notes`); in one write."""
+        notes = self.choice.notes(parts)
         unrouted = {p.id: p.destination for p in parts if p.expires_at > now and self._unrouted(p)}
         if unrouted:
             log.warning("mt.no_route", parts=len(unrouted), first=next(iter(unrouted.values())))
@@ -297,7 +292,11 @@ class OutcomeRecorder:
                     self.on_finished(self.final(part, "failed", NO_ROUTE_NOTE.format(part.destination)))
                 else:  # its expiry then says no link was up (`partnotes.expiry_note`)
                     self.store.queue.release(
-                        part.id, delay=NO_LINK_DELAY, count=False, due=due[part.id], refusal=NO_LINK_UP
+                        part.id,
+                        delay=NO_LINK_DELAY,
+                        count=False,
+                        due=due[part.id],
+                        refusal=notes.get(part.id, NO_LINK_UP),
                     )
 
         await self.write(None, settle)
@@ -371,16 +370,6 @@ class OutcomeRecorder:
             return False
         others = [n for n in self.router.candidates(part.destination) if n != name]
         return any(self.links[n].state == LinkState.ACTIVE for n in others if n in self.links)
-
-    def _joined_to(self, part: ClaimedPart, name: str) -> bool:
-        """A part of a long SMS whose other parts the SMSC behind `name` already took: it waits out
-        that link's throttling (`gateway.linkchoice`: the phone joins the parts by their
-        originator, which another SMSC may write otherwise). Taken before a restart: the store
-        knows (a read on this rare path)."""
-        if not part.udh:
-            return False
-        taken = self.taken.get(part.message_id) or self.store.queue.link_taken(part.message_id)
-        return taken == name
 
     def forget_losses(self, part_id: int) -> None:
         """The part ends no session (answered, held or ended): nothing waits for it any more."""

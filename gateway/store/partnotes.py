@@ -38,6 +38,16 @@ REFUSED_EXPIRED = "validity period expired after the operator refused it for the
 # expiry so: the cause is the gateway's links, which its admin can see to; "expired before it could be
 # sent ... send it again" sent the user into the same outage.
 NO_LINK_UP = "waiting for a link to the operator: none that serves this number was up"
+# A part of a long SMS handed back while the link that took another part of it is down (or no longer
+# configured) and a link of another SMSC is up (`LinkChoice.waits_for`): "no link up" was untrue, and
+# hid why it waits (`gateway.longsms`: the phone joins the parts one SMSC sent alike).
+TIED_WAIT = "waiting for link {}, which took another part of this SMS and is {}"
+# The parts of a long SMS that cannot go again whole by another link, since part {} of it failed,
+# waits on hold or was cancelled (`gateway.longsms`): they wait unclaimed for a retry or their end.
+WITH_STUCK_PART = (
+    "waiting for an admin's retry of this SMS: it cannot go again whole by another link while part {}"
+    " of it is held, failed or cancelled"
+)
 NO_LINK_EXPIRED = "validity period expired while no link to the operator serving this number was up"
 # How an SMSC's refusal the dispatcher keeps on a waiting part begins (`smsc.smpp.pdu.status_text`,
 # the CIMD2 link's `CIMD2 900:…`), alone or after a hold's "50 attempts failed; last: "

@@ -1,0 +1,50 @@
+"""Which configured link a link no longer configured was: the one with its SMSC bind (protocol,
+host, port and login), a link renamed.
+
+A long SMS whose part the old name's SMSC took waits for that link (`gateway.linkchoice`). Under a
+new name, the same SMSC went for gone: the whole SMS went again, under a new reference, to that very
+SMSC, and the phone got its first parts twice. The store keeps each link's bind under its name (the
+store's key/value table, keys `link_bind/NAME`), so that a start finds an old name's bind again; a name
+no configured link shares a bind with is a link removed, waited for as a link down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from gateway.configlinks import _host_key
+from gateway.store.db import Store
+from smsc.base import SmscLink
+
+PREFIX = "link_bind/"
+_AFTER = PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)  # the first key past the prefix's
+
+
+def bind_of(link: SmscLink) -> str | None:
+    """The link's SMSC bind as one string; None for a driver without settings (none in the daemon)."""
+    settings = getattr(link, "cfg", None)
+    if settings is None:
+        return None
+    protocol = type(link).__module__.split(".")[1] if type(link).__module__.startswith("smsc.") else "?"
+    return "|".join((protocol, _host_key(settings.host), str(settings.port), settings.system_id))
+
+
+def renamed_links(store: Store, links: Mapping[str, SmscLink]) -> dict[str, str]:
+    """Inside a store write: the links' binds noted under their names, and each name noted before that
+    is no longer configured -> the configured link of its bind (the first such)."""
+    conn = store.db.conn
+    binds = {name: bind for name, link in links.items() if (bind := bind_of(link)) is not None}
+    by_bind: dict[str, str] = {}
+    for name, bind in binds.items():
+        by_bind.setdefault(bind, name)
+    rows = conn.execute(
+        "SELECT substr(key, ?), value FROM billing_state WHERE key >= ? AND key < ?",
+        (len(PREFIX) + 1, PREFIX, _AFTER),
+    ).fetchall()
+    renamed = {old: by_bind[bind] for old, bind in rows if old not in links and bind in by_bind}
+    conn.executemany(
+        "INSERT INTO billing_state (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE value != excluded.value",
+        [(PREFIX + name, bind) for name, bind in binds.items()],
+    )
+    return renamed
