@@ -43,6 +43,7 @@ class Outcome:
     named: bool = False  # its log line names what the mail is about (`about`)
     said: Callable[[dict[str, int]], None] | None = None
     ends_batch: bool = False  # the recipient's next mails would fare alike: they wait their turn
+    relay_answered: bool = False  # not taken, but answered by a relay that works (the recipient's matter)
     about: dict[str, int] = field(default_factory=dict)  # filled by the record's write
 
 

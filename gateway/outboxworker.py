@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 
 import structlog
+from aiosmtplib import SMTPRecipientsRefused, SMTPResponseException
 
 from gateway.bitelog import FaultLog
 from gateway.mailer import LONGEST_SEND_SECONDS, Mailer
@@ -55,6 +56,10 @@ OTHER_PROCESS_LOOK = 0.5  # seconds between looks for another process's commit w
 # The worker is silent while every slot waits for a send; a send's own bound, and the store's
 # writes around it, are no hang (the supervisor withholds systemd's watchdog past this).
 STALL_AFTER_SECONDS = LONGEST_SEND_SECONDS + 60.0
+
+
+# A relay's own answer to a send (not a connection's failure): the relay is up, whatever it said.
+ANSWERS = (SMTPResponseException, SMTPRecipientsRefused)
 
 
 class OutboxWorker:
@@ -225,7 +230,8 @@ class OutboxWorker:
         for outcome, recorded in zip(done, written, strict=True):
             if recorded and outcome.said is not None:
                 outcome.said(outcome.about)
-        if any(o.state == "sent" for o in done) and self.relay.faulted:
+        # A mail taken, or refused for its recipient: the relay works again.
+        if self.relay.faulted and any(o.state == "sent" or o.relay_answered for o in done):
             await self.relay.back()
 
     async def _write(self, states: dict[int, str], record: Callable[[], list[bool]]) -> list[bool]:
@@ -261,7 +267,8 @@ class OutboxWorker:
             def failed(about: dict[str, int], error: str = str(exc)) -> None:
                 log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, **about)
 
-            return Outcome(mail, "failed", str(exc), named=True, said=failed)
+            answered = relay_fault(exc) is None
+            return Outcome(mail, "failed", str(exc), named=True, said=failed, relay_answered=answered)
         except PossiblyDeliveredError as exc:
             self._answered.discard(rcpt)
             delay = mail_retry_delay(attempts)
@@ -287,7 +294,10 @@ class OutboxWorker:
                     retry_in=delay, relay_fault=fault,
                 )  # fmt: skip
 
-            return Outcome(mail, "queued", error, retry_in=delay, said=deferred, ends_batch=True)
+            answered = fault is None and isinstance(exc, ANSWERS)  # the recipient's 4xx, greylisting
+            return Outcome(
+                mail, "queued", error, retry_in=delay, said=deferred, ends_batch=True, relay_answered=answered
+            )
         else:
             if len(self._answered) >= ANSWERED_KEPT:
                 self._answered.clear()

@@ -18,7 +18,6 @@ import structlog
 from gateway.config import Config
 from gateway.logsink import written_at_once
 from gateway.longsms import _MOVABLE as MOVABLE  # the part states a long SMS goes again whole from
-from gateway.relayfaults import probe_relay_faults
 from gateway.store import restoretmp
 from gateway.store.db import Store
 from gateway.store.queue import RECOVERED_LOGGED
@@ -55,13 +54,6 @@ def open_recovered(cfg: Config, clock: Callable[[], float], zone: ZoneInfo) -> S
     if mails := store.outbox.recover_mail():
         # Cut off during their send: each is logged as a possible duplicate when it goes again.
         log.warning("outbox.recovered", mails=mails, note="possible duplicates: the relay may have them")
-    if (probe := probe_relay_faults(store.outbox)) is not None:
-        log.info(
-            "outbox.relay_probe",
-            mail=probe,
-            note="mail waits for the relay's faults: this one goes now, and the rest as soon as the"
-            " relay (perhaps set up anew) takes it",
-        )
     if gone := store.queue.gone_links_waiting({s.name for s in cfg.smsc}):
         # A link renamed: the reports of what it sent come by another name now. A link removed for
         # good: no link reaches its SMSC, and its SMS wait for reports that cannot come.

@@ -9,6 +9,9 @@ AUTH as a send does them, QUIT); once it answers, the mail deferred first is due
 send, taken, wakes the rest. One mail, not all: a relay that greets but still fails a send costs
 one attempt, and the probes after such a wake wait twice as long each time, up to an hour, so that
 the relay's answers to a probe cannot spend the five days' attempts of the deferred mail.
+The first probe goes at the start: a relay fixed in the config and restarted is found at once,
+and one still down costs no mail an attempt however often the daemon restarts (a mail sent to find
+out cost one at each start).
 """
 
 from __future__ import annotations
@@ -68,10 +71,17 @@ class RelayBack:
     async def run(self, sending: Callable[[], bool]) -> None:
         """Probes the relay while mail waits for it and `sending()` is false (a send going says
         itself whether the relay is back), until cancelled with the worker."""
-        if self.probe is None:
-            return  # a capture directory: no relay to probe
+        if self.probe is None:  # a capture directory: no relay to probe, and none down
+            outbox = self.store.outbox
+            if (mail := await self.store.write(lambda: probe_relay_faults(outbox))) is not None:
+                log.info("outbox.relay_answers", mail=mail, note="mail deferred for the old relay's goes now")
+                self.wake()
+            return
+        first = True  # at the start: a relay fixed in the config and restarted is found at once
         while True:
-            await asyncio.sleep(self.interval())
+            if not first:
+                await asyncio.sleep(self.interval())
+            first = False
             if sending():
                 continue
             try:
