@@ -33,7 +33,7 @@ LONG_SMS_WAIT_SECONDS = 120.0
 MOVED_NOTE = "sent again whole under a new reference: link {} took part of it, then was gone for {:.0f} s"
 # Part states the whole SMS goes again from: those sent by the first link, and those still to go.
 _SENT = ("submitted", "delivered", "unreported")
-_MOVABLE = frozenset((*_SENT, "queued", "deferred", "active"))
+MOVABLE = frozenset((*_SENT, "queued", "deferred", "active"))
 
 
 def send_whole_again(store: Store, message_id: int, link: str, waited: float) -> bool:
@@ -53,7 +53,7 @@ def send_whole_again(store: Store, message_id: int, link: str, waited: float) ->
             if state == "active":
                 store.queue.release(pid, delay=1.0, count=False)
         return False
-    if (stuck := next((seq for _pid, seq, state in parts if state not in _MOVABLE), None)) is not None:
+    if (stuck := next((seq for _pid, seq, state in parts if state not in MOVABLE), None)) is not None:
         note = WITH_STUCK_PART.format(stuck)
         for pid, _seq, state, end in found:  # it ends as it would have, or goes again by a retry
             if state == "active":

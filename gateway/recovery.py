@@ -17,7 +17,7 @@ import structlog
 
 from gateway.config import Config
 from gateway.logsink import written_at_once
-from gateway.longsms import _MOVABLE as MOVABLE  # the part states a long SMS goes again whole from
+from gateway.longsms import MOVABLE  # the part states a long SMS goes again whole from
 from gateway.store import restoretmp
 from gateway.store.db import Store
 from gateway.store.queue import RECOVERED_LOGGED
@@ -72,9 +72,10 @@ def open_recovered(cfg: Config, clock: Callable[[], float], zone: ZoneInfo) -> S
                 else "no SMS sent by links no longer configured awaits its report"
             )
             + (
-                "; long_sms_sent_again: parts of long SMS whose other parts are still to send: each such"
-                " SMS goes again whole by another link for its number (mt.long_sms_moved), and these"
-                " parts' reports no longer count"
+                "; long_sms_sent_again: parts of long SMS whose other parts are still to send: the rest of"
+                " each goes on by the link's new name where it was renamed (the same SMSC bind); else,"
+                " after 2 minutes, the whole SMS goes again by another link for its number"
+                " (mt.long_sms_moved), and these parts' reports no longer count"
                 if moving
                 else ""
             ),
@@ -101,8 +102,9 @@ async def requeue_orphans(store: Store, dispatcher: Dispatcher) -> None:
 
 def moving_long_sms(store: Store, gone: set[str]) -> dict[str, int]:
     """Parts, by link, that a gone link took of long SMS with parts still to send: no report of them
-    is waited for, as the whole SMS goes again by another link (`gateway.longsms`, at once for a link
-    no longer configured). `dlr.links_gone` said that they stayed 'submitted' until they expired."""
+    is waited for, as the whole SMS goes again by another link (`gateway.longsms`, after 2 minutes
+    for a link no longer configured, unless it was renamed: then its rest goes on by the new name).
+    `dlr.links_gone` said that they stayed 'submitted' until they expired."""
     rows = store.db.conn.execute(
         "SELECT p.link, COUNT(*) FROM parts p JOIN messages m ON m.id = p.message_id"
         " WHERE p.state = 'submitted' AND p.udh IS NOT NULL AND m.concat_ref IS NOT NULL"

@@ -53,4 +53,4 @@ async def test_the_start_counts_a_long_sms_sent_again_whole_apart_from_the_sms_l
     assert moved["message"] == 1 and moved["sent_before"] == 1, moved
     assert gone["waiting"] == {"main": 1}, gone  # the short SMS alone waits for a report
     assert gone["long_sms_sent_again"] == {"main": 1}, gone
-    assert "goes again whole by another link" in gone["note"], gone
+    assert "the whole SMS goes again by another link" in gone["note"], gone
