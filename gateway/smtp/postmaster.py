@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import Envelope, Session
 
@@ -33,6 +33,9 @@ from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
 from gateway.smtp.mimefast import shape_refusal
 from gateway.smtp.received import received
 from gateway.store.db import Store
+
+if TYPE_CHECKING:
+    from gateway.smtp.gate import Sender
 from gateway.store.records import Acceptance
 
 # Recorded as the mail's reason for not becoming SMS, and said in the `250`.
@@ -65,6 +68,14 @@ _HOUR = (
 
 def is_postmaster(local: str) -> bool:
     return local.casefold() == "postmaster"
+
+
+def bounce_home(sender: Sender | None, cfg: Config, local: str, domain: str) -> bool:
+    """A bounce (from <>) to the gateway's From address, or to postmaster at a gateway domain (RFC 5321
+    4.5.1)."""
+    if sender is None or sender.mail_from:
+        return False
+    return is_postmaster(local) or f"{local}@{domain}".casefold() == cfg.mail.from_address.casefold()
 
 
 def take(envelope: Envelope, address: str, store: Store, client_ip: str | None) -> str:

@@ -36,7 +36,7 @@ from gateway.smtp.intake import IntakeRefused, read_mail
 from gateway.smtp.outcome import OutcomeUnknown
 from gateway.smtp.refusallog import RefusalLog
 from gateway.smtp.senderfix import admin_fix
-from gateway.smtp.verifyprobe import verify_probe
+from gateway.smtp.verifyprobe import probe_sender, taken
 from gateway.store.accountrecord import Account
 from gateway.store.db import StoreBusy, StoreReplaced
 
@@ -89,9 +89,10 @@ class RelayHandler:
         if user is not None and not address.isascii():
             address = sender  # its domain in the ASCII form the ACL holds: DSNs and answers go there
         account = store.accounts.account_by_id(user.account_id) if user else None
-        if trusted and (not address or (user is None and verify_probe(address))):
-            # A bounce (empty envelope sender) from a client's mail server, or its recipient
-            # verification's probe: recorded, never sent.
+        if user is None and (probe := probe_sender(store, address, trusted)) is not None:
+            return taken(envelope, probe, mail_options)  # a recipient verification's probe
+        if not address and trusted:
+            # A bounce (empty envelope sender) from a client's mail server: recorded, never sent.
             envelope.mail_from = NULL_PATH
             envelope.mail_options.extend(mail_options)
             envelope.smsgw = Sender("", None, None)  # type: ignore[attr-defined]
@@ -166,7 +167,7 @@ class RelayHandler:
             return replies.PREMIUM_ALONE
         if (alone := postmaster.refuses_others(envelope)) is not None:
             return alone
-        if sender is not None and not sender.mail_from and self._own_mailbox(local, domain):
+        if postmaster.bounce_home(sender, self.gate.config, local, domain):
             # R-1.7: bounces of the gateway's own mail come back to its From address (or an MTA's
             # postmaster); they are recorded and forwarded like any other. Only from <> (taken at
             # MAIL from trusted networks alone): a person's mail to postmaster went to the admin
@@ -208,6 +209,8 @@ class RelayHandler:
         if by := self.gate.store.policy.optout_by(number, None if account is None else account.id):
             optin = self.gate.config.gateway.optin_words
             return recipients.refused(envelope, address, replies.opted_out(address, optin, by), number)
+        if "probe" in envelope.__dict__:
+            return replies.OK_RCPT  # answered as for its users' mail, never taken (`verifyprobe`)
         numbers: list[str] = envelope.__dict__.setdefault("numbers", [])
         if number in numbers:
             asked: dict[str, dsnparams.RcptAsks] = envelope.__dict__.setdefault("dsn", {})
@@ -237,11 +240,6 @@ class RelayHandler:
             return national
         talks = conversations.handlers.repo(self.gate.store).talks_to(international, sender.mail_from)
         return international if talks else national
-
-    def _own_mailbox(self, local: str, domain: str) -> bool:
-        """The gateway's From address, or postmaster at a gateway domain (RFC 5321 4.5.1)."""
-        own = self.gate.config.mail.from_address.casefold()
-        return local.casefold() == "postmaster" or f"{local}@{domain}".casefold() == own
 
     def _premium_rcpt(self, envelope: Envelope, address: str, target: premium.Target) -> str:
         """An answer or confirmation address: known token, and alone in its mail (one answer, one SMS)."""
