@@ -31,6 +31,7 @@ import structlog
 from gateway.config import Config
 from gateway.configservices import WHEN_OFFERED, MailSection
 from gateway.filemodes import private_dir, write_private_bytes
+from gateway.mailauth import login_once
 from gateway.mailsessions import IDLE_SECONDS, MAILS_PER_SESSION, IdleSessions, RelaySession, quit_session
 from gateway.mailtls import (
     HandshakeFailed,
@@ -152,11 +153,11 @@ class SmtpRelayMailer:
         host, port = self.cfg.relay_addr
         offered = self.cfg.relay_starttls == WHEN_OFFERED and not self.cfg.relay_implicit_tls
         try:
-            client = await self._open(host, port, offered=offered)
+            client = await self._open(host, port, offered=offered, probe=True)
         except HandshakeFailed:
             if not self.clear_login.allowed:
                 raise
-            client = await self._open(host, port, offered=False)  # a send goes in clear then
+            client = await self._open(host, port, offered=False, probe=True)  # a send goes in clear then
         try:
             if client.last_ehlo_response is None:  # not said yet: no STARTTLS, no login
                 await _greet(client)
@@ -172,10 +173,11 @@ class SmtpRelayMailer:
         client = await self._open(host, port, offered=offered)
         await self._deliver(RelaySession(client), mail_from, rcpt, content, reused=False)
 
-    async def _open(self, host: str, port: int, *, offered: bool) -> aiosmtplib.SMTP:
+    async def _open(self, host: str, port: int, *, offered: bool, probe: bool = False) -> aiosmtplib.SMTP:
         """A new relay session, logged in where configured. `offered`: STARTTLS if the relay offers
         it, unverified; a failed handshake raises `HandshakeFailed` for the caller to go again in
-        clear, and a session left in clear raises `RelayNotEncrypted` rather than send the password in it."""
+        clear, and a session left in clear raises `RelayNotEncrypted` rather than send the password in it.
+        A `probe` tries one AUTH mechanism (`gateway.mailauth`)."""
         client = aiosmtplib.SMTP(
             hostname=host,
             port=port,
@@ -192,7 +194,10 @@ class SmtpRelayMailer:
                 elif not self.clear_login.allowed:
                     raise self.clear_login.refuse(NOT_OFFERED)
             if self.cfg.relay_username and self.password:
-                await client.login(self.cfg.relay_username, self.password)
+                if probe:
+                    await login_once(client, self.cfg.relay_username, self.password)
+                else:
+                    await client.login(self.cfg.relay_username, self.password)
         except BaseException as exc:
             await _end(client, exc)
             if (hint := implicit_tls_hint(exc, port, self.cfg)) is not None:

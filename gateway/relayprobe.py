@@ -11,7 +11,9 @@ one attempt, and the probes after such a wake wait twice as long each time, up t
 the relay's answers to a probe cannot spend the five days' attempts of the deferred mail.
 The first probe goes at the start: a relay fixed in the config and restarted is found at once,
 and one still down costs no mail an attempt however often the daemon restarts (a mail sent to find
-out cost one at each start).
+out cost one at each start). A probe the relay refuses our login or TLS is a failed login at the
+relay, which locks accounts and bans addresses: the probes after it back off too
+(`gateway.relayprobepace`), and each logs in with one mechanism, not every one the relay offers.
 """
 
 from __future__ import annotations
@@ -23,13 +25,11 @@ import structlog
 
 from gateway.bitelog import FaultLog
 from gateway.relayfaults import probe_relay_faults, relay_fault, waits_for_relay, wake_relay_faults
+from gateway.relayprobepace import PROBE_EVERY, PROBE_EVERY_MAX, REFUSED_SETUP
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
 
 log = structlog.get_logger(__name__)
-
-PROBE_EVERY = 30.0  # seconds between probes while mail waits for the relay
-PROBE_EVERY_MAX = 3600.0  # the mail's own back-off cap (`outboxbatch.mail_retry_delay`)
 
 
 class RelayBack:
@@ -46,12 +46,16 @@ class RelayBack:
         # next success makes it due again (`wake_relay_faults`).
         self.faulted = True
         self._probe_wakes = 0  # mail a probe woke since the relay last took a mail
+        # Probes refused our setup (login, TLS) since one last got through or the relay took a mail:
+        # a relay down in between changes nothing of it, so only a success clears it.
+        self._refused = 0
 
     async def back(self) -> None:
         """The relay took a mail: what waited out a back-off for its faults goes now (mail waited up
         to an hour after a 30-min outage, though the relay was back)."""
         self.faulted = False  # before the write: a fault meanwhile is seen by the next success
         self._probe_wakes = 0
+        self._refused = 0
         outbox = self.store.outbox
         try:
             due = await self.store.write(lambda: wake_relay_faults(outbox))
@@ -66,7 +70,9 @@ class RelayBack:
             self.wake()
 
     def interval(self) -> float:
-        return min(PROBE_EVERY * 2**self._probe_wakes, PROBE_EVERY_MAX)
+        """The wait before the next probe: PROBE_EVERY, twice as long for each mail a probe woke in
+        vain and each probe refused our setup, up to an hour."""
+        return min(PROBE_EVERY * 2 ** (self._probe_wakes + self._refused), PROBE_EVERY_MAX)
 
     async def run(self, sending: Callable[[], bool]) -> None:
         """Probes the relay while mail waits for it and `sending()` is false (a send going says
@@ -96,8 +102,17 @@ class RelayBack:
             await self.probe()
         except Exception as exc:
             # Still down: the mail's deferral said so already, and says it again at its next try.
-            log.debug("outbox.relay_probe_failed", error=repr(exc)[:200], relay_fault=relay_fault(exc))
+            kind = relay_fault(exc)
+            if kind in REFUSED_SETUP and self.interval() < PROBE_EVERY_MAX:
+                self._refused += 1
+            log.debug(
+                "outbox.relay_probe_failed",
+                error=repr(exc)[:200],
+                relay_fault=kind,
+                next_probe_in=self.interval(),
+            )
             return
+        self._refused = 0
         outbox = self.store.outbox
         mail = await self.store.write(lambda: probe_relay_faults(outbox, probed=True))
         if mail is None:
