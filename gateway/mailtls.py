@@ -48,15 +48,31 @@ def required_tls(cfg: MailSection, ca_file: Path | None) -> dict[str, Any]:
 def implicit_tls_hint(exc: BaseException, port: int, cfg: MailSection) -> Exception | None:
     """A greeting that never came from port 465 without `relay_implicit_tls`, said so: the relay
     waits for a TLS handshake, and "Timed out waiting for server ready message" was all `smsgw
-    outbox list` showed for five days. The same type, so that the fault stays a timeout."""
-    if not isinstance(exc, aiosmtplib.SMTPConnectTimeoutError) or port != SMTPS_PORT:
-        return None
+    outbox list` showed for five days. The same type, so that the fault stays a timeout. And the
+    other way round (`plain_text_hint`)."""
     if cfg.relay_implicit_tls:
+        return plain_text_hint(exc, port)
+    if not isinstance(exc, aiosmtplib.SMTPConnectTimeoutError) or port != SMTPS_PORT:
         return None
     return aiosmtplib.SMTPConnectTimeoutError(
         f"{exc}: port {SMTPS_PORT} is SMTPS, TLS from the connection on; set [mail] relay_implicit_tls"
         " = true (or relay to the STARTTLS port, 587 or 25)"
     )
+
+
+def plain_text_hint(exc: BaseException, port: int) -> Exception | None:
+    """A relay that answered a TLS handshake (`relay_implicit_tls`) with its plain-text greeting,
+    said so: OpenSSL's "[SSL: WRONG_VERSION_NUMBER]" was all `smsgw outbox list` showed while the
+    mail was retried for five days. The same type, so that the fault stays the relay's."""
+    if not isinstance(exc, aiosmtplib.SMTPConnectError):
+        return None
+    cause = exc.__cause__
+    if not isinstance(cause, ssl.SSLError) or cause.reason != "WRONG_VERSION_NUMBER":
+        return None
+    fix = "leave [mail] relay_implicit_tls out" + (
+        f", or use its SMTPS port ({SMTPS_PORT})" if port != SMTPS_PORT else ""
+    )
+    return aiosmtplib.SMTPConnectError(f"{exc}: the relay answered in plain text on port {port}: {fix}")
 
 
 class HandshakeFailed(Exception):
