@@ -205,7 +205,7 @@ def private_dir(path: Path, mode: int = PRIVATE_DIR) -> int | None:
                 pass  # made by another writer in between
     try:
         mode = path.stat().st_mode
-        if mode & _OTHERS:
+        if mode & _OTHERS and stat.S_ISDIR(mode):  # never a device a path names by mistake
             path.chmod(stat.S_IMODE(mode) & ~_OTHERS)
             log.warning(
                 "files.mode_tightened",

@@ -94,13 +94,15 @@ class PartLog:
 
     def _open(self) -> int:
         """Its owner's only whatever the umask (and narrowed once when an older run left it readable
-        by every user)."""
+        by every user). Only a regular file: a log of "/dev/null" narrowed, as root, the machine's
+        /dev/null to 0660, and every other user's write to it (apt's signature checks) failed."""
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW  # never through a link
         fd = os.open(self.path, flags, LOG_MODE)
         if not self._checked:
             self._checked = True
-            mode = stat.S_IMODE(os.fstat(fd).st_mode)
-            if mode & stat.S_IRWXO:
+            st = os.fstat(fd)
+            mode = stat.S_IMODE(st.st_mode)
+            if mode & stat.S_IRWXO and stat.S_ISREG(st.st_mode):
                 os.fchmod(fd, mode & ~stat.S_IRWXO)
                 log.warning("sim.log_mode_tightened", path=str(self.path), mode=f"{mode:04o}")
         return fd
