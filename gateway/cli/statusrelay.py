@@ -8,9 +8,14 @@ from typing import Any
 
 from gateway.adminrules import age
 from gateway.cli.terminal import one_line
-from gateway.relayfaultkinds import NULL_SENDER_REFUSED
+from gateway.relayfaultkinds import FAULT_TYPES, NULL_SENDER_REFUSED
+from gateway.relayprobepace import PROBE_EVERY, PROBE_EVERY_MAX, REFUSED_SETUP
 from gateway.store.outbox import relay_reply
 from gateway.store.outboxhealth import SILENT_SECONDS, STUCK_SECONDS, OutboxHealth
+
+# The kinds a probe of the relay (connect, EHLO, STARTTLS, AUTH, QUIT) sees gone
+# (`relayfaults.PROBE_LIKES`).
+PROBE_SEES = frozenset(FAULT_TYPES.values()) | {"closing"}
 
 
 def outbox_trouble(mail: OutboxHealth, now: float) -> bool:
@@ -54,17 +59,30 @@ def outbox_lines(mail: OutboxHealth, now: float) -> list[str]:
     elif oldest is not None and now - oldest > STUCK_SECONDS:
         # The relay takes other mail, or defers these recipients only: theirs to sort out, no trouble.
         # "Unreachable" only of a relay that was: one that answered 452 or 535 was reached.
-        if mail.fault_kind == "unreachable":
-            lines.append(
-                f"{'':9} the relay was unreachable for some mail, which waits for its next try{said}"
-            )
-        elif mail.fault_kind is not None:
-            lines.append(
-                f"{'':9} the relay failed some mail ({mail.fault_kind}), which waits for its next try{said}"
-            )
+        kind = mail.fault_kind
+        if kind == "unreachable":
+            lines.append(f"{'':9} the relay was unreachable for some mail, {_goes(kind)}{said}")
+        elif kind is not None:
+            lines.append(f"{'':9} the relay failed some mail ({kind}), {_goes(kind)}{said}")
         else:
             lines.append(f"{'':9} the relay defers some recipients{said}")
     return lines
+
+
+def _goes(kind: str) -> str:
+    """When mail deferred for the relay's fault of this kind goes (`gateway.relayprobe`): status said
+    it "waits for its next try", up to an hour away, while the probe sent it within 30 s of the
+    relay answering."""
+    if kind in REFUSED_SETUP:
+        return (
+            "which goes once a probe of the relay gets through (after each refusal the probes go twice"
+            f" as far apart, up to {age(PROBE_EVERY_MAX)}; a restart probes at once)"
+        )
+    if kind in PROBE_SEES:
+        return f"which goes within {age(PROBE_EVERY)} of the relay answering again (it is probed)"
+    if kind in ("busy", "login required"):
+        return "which goes as soon as the relay takes a mail"
+    return "which waits for its next try"  # our sender refused: a bounce taken proves nothing of it
 
 
 def failed_lines(mail: OutboxHealth) -> list[str]:

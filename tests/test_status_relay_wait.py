@@ -1,0 +1,60 @@
+"""`smsgw status` on mail deferred for the relay's faults while the relay takes mail again: when it
+goes. It said "waits for its next try" (up to an hour away) although mail deferred for what a probe
+sees goes within 30 s of the relay answering (`gateway.relayprobe`). Real database files."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.cli.statusrelay import outbox_lines
+from gateway.store.db import Store
+from gateway.store.outboxhealth import outbox_health
+
+DOWN = "SMTPConnectError('Error connecting to relay.example on port 25: Connection refused')"
+SILENT = "SMTPReadTimeoutError('Timed out waiting for server response')"
+LOGIN = "SMTPAuthenticationError(535, '5.7.8 Authentication credentials invalid')"
+BUSY = "SMTPSenderRefused(452, '4.5.3 Too many mails', 'smsgw@sms.example.com')"
+OUR_SENDER = "SMTPSenderRefused(553, '5.7.1 Sender not owned by user', 'smsgw@sms.example.com')"
+
+
+def status_lines(tmp_path: Path, error: str) -> str:
+    """An hour-old mail deferred for `error`, and a mail the relay took a minute ago."""
+    now = time.time()
+    store = Store.open(tmp_path / "smsgw.db")
+    try:
+        conn = store.db.conn
+        with store.db.transaction():
+            conn.execute(
+                "INSERT INTO outbox (kind, mail_from, rcpt, content, state, attempts, next_attempt_at,"
+                " created_at, last_error) VALUES ('reply', '', 'u@acme.example', x'', 'queued', 9, ?, ?, ?)",
+                (now + 1800, now - 3600, error),
+            )
+            conn.execute(
+                "INSERT INTO outbox (kind, mail_from, rcpt, content, state, next_attempt_at, created_at,"
+                " sent_at) VALUES ('notice', '', 'x@example.com', x'', 'sent', 0, ?, ?)",
+                (now - 90, now - 60),
+            )
+        health = outbox_health(conn, now)
+    finally:
+        store.close()
+    assert health.relay_ok and health.stuck_for(now) is None  # the relay takes mail: no trouble
+    return "\n".join(outbox_lines(health, now))
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (DOWN, "the relay was unreachable for some mail, which goes within 30 s of the relay answering"),
+        (SILENT, "(timeout), which goes within 30 s of the relay answering again (it is probed)"),
+        (LOGIN, "(login refused), which goes once a probe of the relay gets through"),
+        (BUSY, "(busy), which goes as soon as the relay takes a mail"),
+        (OUR_SENDER, "(our sender refused), which waits for its next try"),
+    ],
+    ids=["unreachable", "timeout", "login-refused", "busy", "our-sender-refused"],
+)
+def test_status_says_when_mail_deferred_for_the_relay_goes(tmp_path: Path, error: str, said: str) -> None:
+    lines = status_lines(tmp_path, error)
+    assert said in lines, lines
