@@ -1,14 +1,14 @@
 """Cutting a decoded email body down to what its author meant to send by SMS (R-1.3): the end marker,
 an account's cut-from phrases (the confidentiality clause its mail server appends), quoted earlier
-messages (reply attributions, Outlook header blocks, forward separators, `>` quotes, in English and
-Polish), signatures and sign-offs, and wasted whitespace. The rules are tables of regular
-expressions below, each with the label reported to the sender in `removed`. Policy: what a person
-writes above a quote is the message and everything from the quote down goes; a quote header at the
-very top with nothing above it is a forward, so its header is dropped and the forwarded text is kept;
-a `>` quote with new text below it (bottom-posting) keeps the new text. The gateway's own notes
-("[Not matched: …]") in forwarded material are dropped: they were written for staff, not a phone.
-The subject is made ready for the SMS here too (`sms_subject`): without the reply and forward
-prefixes, which only eat its 30 characters on the phone.
+messages (reply attributions, Outlook header blocks, forward separators, `>` quotes, in the
+languages `gateway.smtp.quoteheads` knows), signatures and sign-offs, and wasted whitespace. The
+rules are tables of regular expressions below, each with the label reported to the sender in
+`removed`. Policy: what a person writes above a quote is the message and everything from the quote
+down goes; a quote header at the very top with nothing above it is a forward, so its header is
+dropped and the forwarded text is kept; a `>` quote with new text below it (bottom-posting) keeps
+the new text. The gateway's own notes ("[Not matched: …]") in forwarded material are dropped: they
+were written for staff, not a phone. The subject is made ready for the SMS here too (`sms_subject`):
+without the reply and forward prefixes, which only eat its 30 characters on the phone.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from gateway.smtp.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
 from gateway.smtp.cutfrom import cut_at_phrase
 from gateway.smtp.meetingtext import cut_meeting_text
-from gateway.smtp.quoteheads import attribution_end, header_block_end
+from gateway.smtp.quoteheads import FORWARDED, QUOTED, attribution_end, dated, header_block_end  # noqa: F401
+from gateway.smtp.quoteheads import separator as _separator
 from gateway.smtp.signatures import SIGNATURE, cut_signature, is_signature_line  # noqa: F401  # SIGNATURE re-exported
 from gateway.smtp.textlinks import outlook_links
 from smsc.graphemes import visible
@@ -38,38 +39,13 @@ class Cleaned:
     all_below_cut: str | None = None
 
 
-QUOTED = "quoted reply"
 FORWARD_HEADER = "forward header"
 # A single attribution line ("Dnia … napisał:", "On … wrote:") opening the body with unquoted text
 # below: a forward's header, or the person's own first line; told apart from a header block, which
 # no one types (gateway.conversations.answers `no_new_text`).
 ATTRIBUTION = "attribution line"
-FORWARDED = "forwarded message"
 IMAGE_REF = "inline image reference"
 OWN_NOTE = "the gateway's note"
-
-# Separator lines that start a quoted or forwarded message; matched against the stripped line, case
-# folded. Yahoo runs the whole header block into the separator line, hence no `$` anchor.
-SEPARATORS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    (
-        QUOTED,
-        re.compile(
-            r"^-{2,}\s*(original message|wiadomość oryginalna|oryginalna wiadomość|ursprüngliche nachricht"
-            r"|message d'origine|original appointment|oryginalny termin)\s*-{2,}"
-        ),
-    ),
-    (
-        FORWARDED,
-        re.compile(
-            r"^-{2,}\s*(forwarded message|przekazana wiadomość|wiadomość przekazana|wiadomość przesłana dalej"
-            r"|treść przekazanej wiadomości|przesłana wiadomość|weitergeleitete nachricht|message transféré)"
-            r"\s*-{2,}"
-        ),
-    ),
-    (FORWARDED, re.compile(r"^(begin forwarded message|początek przekazywanej wiadomości)\s*:")),
-)
-# Whether any of SEPARATORS matches (none has flags of its own).
-_SEPARATOR_ANY = re.compile("|".join(f"(?:{p.pattern})" for _, p in SEPARATORS))
 
 _OUTLOOK_RULE = re.compile(r"^_{10,}$")
 # Cheap test that a line could start any quote header above (most lines of a mail cannot).
@@ -196,16 +172,6 @@ def _next_text(lines: list[str], start: int) -> int:
     return i
 
 
-def _separator(line: str) -> str | None:
-    folded = line.strip().casefold()
-    if _SEPARATOR_ANY.match(folded) is None:  # one match for the line that is none (nearly every one)
-        return None
-    for label, pattern in SEPARATORS:
-        if pattern.match(folded):
-            return label
-    return None
-
-
 def _quoted(line: str) -> bool:
     """A quote as mail programs write it: ">", "> text" or ">>text". A person's ">35 stopni" (or an
     mbox-escaped ">From") is text: no client quotes without a space or a second ">"."""
@@ -298,7 +264,9 @@ def _cut_quote_below(lines: list[str], removed: list[str]) -> list[str]:
                         lines = lines[:i] + lines[end:]
                         removed.append(QUOTED)
                         continue
-                    cut, label = quoted_next or not needs_quote, QUOTED
+                    # Last in the text with a date: the HTML quote it headed is gone already.
+                    closing = after >= len(lines) and dated(" ".join(lines[i:end]))
+                    cut, label = quoted_next or not needs_quote or closing, QUOTED
             if cut:
                 start = i
                 prev = i - 1
