@@ -338,7 +338,7 @@ class Dispatcher:
             # writes run in order, so nothing that depends on the outcome sees the part before the
             # outcome is durable.
             pacer.release(outcome, unsent=result.unsent)  # learns a throttle at once, for the others too
-            self.choice.answered(part, name, outcome)  # a long SMS a link took a part of stays with it
+            self.choice.answered(part, name, result)  # a long SMS a link took a part of stays with it
             released = True
             self._fill()  # the next parts go out now, before anything is written
             await self._outcomes.record(name, part, result, pacer)

@@ -13,10 +13,12 @@ another link, nor does the link going down (nor, after a start, the link not con
 for that link, back in the queue while the link is down, or leaves by another bind of the same SMSC
 account (`smsc_account`: one SMSC, which writes every part alike; a link renamed is one,
 `gateway.linkbinds`). An SMS that waited LONG_SMS_WAIT_SECONDS for its link down, no longer
-configured or refusing its parts for now (a temporary error or no answer; a throttle is waited out)
-goes again whole by another link under a new reference (`gateway.longsms`), which leaves that link
-aside while another is up. An SMS none of whose parts the link took may still leave by another link,
-whole.
+configured or refusing its parts for now (a temporary error; a throttle is waited out) goes again
+whole by another link under a new reference (`gateway.longsms`), which leaves that link aside while
+another is up. A part left unanswered starts no wait and nothing moves while its late answer may come:
+the SMSC may have it, and an SMS moved then reached the phone twice, billed by two operators; a link
+that goes on not answering is dropped by its window of timeouts, and then waits as one down. An SMS
+none of whose parts the link took may still leave by another link, whole.
 
 A number under an exclusive prefix has no default link among its routes (`Router`): with its links
 down or full it waits here. A premium answer pinned to its vote's link still leaves by that link
@@ -26,6 +28,7 @@ down or full it waits here. A premium answer pinned to its vote's link still lea
 from __future__ import annotations
 
 import time
+from asyncio import Future
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from collections.abc import Set as AbstractSet
@@ -37,7 +40,7 @@ from gateway.routing import Router
 from gateway.store.db import Store
 from gateway.store.partnotes import TIED_WAIT
 from gateway.store.records import ClaimedPart
-from smsc.base import LinkState, Outcome, SmscLink
+from smsc.base import LinkState, Outcome, SmscLink, SubmitResult
 from smsc.pacing import LinkPacer
 
 # Long SMS whose link is remembered: an entry outlives its message only until this many newer
@@ -53,6 +56,8 @@ class _LongSms:
     taken: bool = False  # the link's SMSC took a part (before this start: the store says so)
     sending: set[int] = field(default_factory=set)  # parts handed to `link`, not answered yet
     waiting: float | None = None  # since when parts wait for `link` down or refusing, none taken since
+    # Parts of it `link` left unanswered: their late answers, which may still come (`moving`).
+    late: dict[int, Future[SubmitResult | None]] = field(default_factory=dict)
     shunned: str = ""  # the link it was moved away from (`moving`): passed over while another is up
 
     def tied(self, part_id: int) -> bool:
@@ -162,11 +167,17 @@ class LinkChoice:
     def moving(self, part: ClaimedPart) -> tuple[str, float] | None:
         """(the link it leaves, how long it waited) when the part's long SMS goes again whole by
         another link (`gateway.longsms`): tied to a link down, no longer configured or refusing its
-        parts for now (up, it answered each a temporary error or nothing) since LONG_SMS_WAIT_SECONDS
-        or more, none of its parts on the wire, and a link of another SMSC up for its number. Up and
-        refusing, it kept them for good: each part backed off there until held after 50 attempts."""
+        parts for now (up, it answered each a temporary error) since LONG_SMS_WAIT_SECONDS or more,
+        none of its parts on the wire or waiting for a late answer, and a link of another SMSC up for
+        its number. Up and refusing, it kept them for good: each part backed off there until held
+        after 50 attempts."""
         sms = self._long.get(part.message_id) if part.udh else None
         if sms is None or not sms.link or sms.waiting is None or sms.sending or not sms.tied(part.id):
+            return None
+        if sms.late and any(not late.done() for late in sms.late.values()):
+            # A part's submit went unanswered and its answer may still come (`gateway.late_answers`):
+            # moved meanwhile, the SMSC that may have it goes on sending it while the other sends it
+            # again, under another reference; the phone gets two copies, billed by two operators.
             return None
         name, waited = sms.link, self._clock() - sms.waiting
         if waited < LONG_SMS_WAIT_SECONDS:
@@ -235,15 +246,24 @@ class LinkChoice:
             self._long.move_to_end(part.message_id)
             self._trim()
 
-    def answered(self, part: ClaimedPart, name: str, outcome: Outcome) -> None:
+    def answered(self, part: ClaimedPart, name: str, result: SubmitResult) -> None:
         """What the SMSC behind `name` answered to the part: taken, the rest of its long SMS is tied
         to that link, and its wait for the link (`moving`) starts again when the link next goes or
-        refuses; refused for now (or unanswered) with the SMS tied to it, the wait starts."""
+        refuses; refused for now with the SMS tied to it, the wait starts. Unanswered, it does not: the
+        part waits out the link's late-answer grace (longer than LONG_SMS_WAIT_SECONDS), so one lost
+        answer moved the whole SMS at the part's next claim, with the link never asked again and
+        the parts it took on the phone. A link that goes on not answering is dropped by its window of
+        timeouts, and then waits as a link down does."""
         if part.udh and (sms := self._long.get(part.message_id)) is not None and name in self.own(sms.link):
             sms.sending.discard(part.id)
+            outcome = result.outcome
+            if outcome is Outcome.UNANSWERED and result.late is not None:
+                sms.late[part.id] = result.late
+            else:
+                sms.late.pop(part.id, None)
             if outcome is Outcome.ACCEPTED:
                 sms.taken, sms.waiting = True, None
-            elif outcome in (Outcome.TEMPORARY, Outcome.UNANSWERED) and sms.tied(part.id):
+            elif outcome is Outcome.TEMPORARY and sms.tied(part.id):
                 self._wait(sms)
 
     def done(self, part: ClaimedPart) -> None:

@@ -1,0 +1,110 @@
+"""A part of a long SMS its link left unanswered: the SMS stays with that link.
+
+One lost submit answer (part 2 unanswered, the link up and answering all else) moved the whole SMS to
+another SMSC at part 2's re-send, after the late-answer grace: the phone had parts 1 and 2 from the
+first SMSC and all three again from the other, under another reference, billed by both operators.
+An unanswered submit no longer starts the wait for the link (`LinkChoice.answered`), and nothing
+moves while a late answer to a part of the SMS may still come (`LinkChoice.moving`), even once a
+temporary refusal started the wait.
+
+Real SMPP SMSCs (`tests/fakes/smsc.py`) over TCP, the daemon in-process, a real SMTP client and
+SQLite file; time moved by the injected clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from gateway.config import Config, parse_config
+from gateway.longsms import LONG_SMS_WAIT_SECONDS
+from smsc.simulator.smpp_server import SmppSession
+from smsc.simulator.submitted import SubmittedSms
+from tests.conftest import config_text, mail, running_gateway
+from tests.fakes.smsc import FakeSMSC, HappySMSC
+from tests.test_long_sms_one_link import LONG_TEXT, NUMBER, parts_seen
+from tests.test_long_sms_tied_wait import ESME_RSYSERR, Clock
+from tests.test_policy import to
+
+
+class Troubled(FakeSMSC):
+    """Leaves the first submit of part `silent` unanswered (a lost submit_resp) and refuses part
+    `refused` for now (ESME_RSYSERR) while `refusing()`; answers all else."""
+
+    def __init__(self, silent: int, refused: int = 0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.silent_part, self.refused_part = silent, refused
+        self.silent: list[int] = []
+        self.refused = 0
+        self.refusing: Callable[[], bool] = lambda: True
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        number = sms.udh[-1] if sms.udh else 0
+        if number == self.refused_part and self.refusing():
+            self.refused += 1
+            session.answer_submit(seq, None, status=ESME_RSYSERR)
+            return
+        if number == self.silent_part and not self.silent:
+            self.silent.append(seq)
+            return
+        await super().on_submit(session, seq, sms)
+
+
+def config(tmp_path: Path, plus: FakeSMSC, orange: FakeSMSC, window: int) -> Config:
+    """plus for +48601 sending `window` parts at a time, orange the default link. A whole window of
+    submits unanswered closes the session."""
+    orange_link = f'\n[[smsc]]\nname = "orange"\ntype = "smpp"\nport = {orange.port}\n'
+    orange_link += 'system_id = "smsgw"\npassword = "secret"\n'
+    text = config_text(tmp_path, smsc_port=plus.port, smsc_extra='prefixes = ["+48601"]\n' + orange_link)
+    text = text.replace('name = "main"', 'name = "plus"', 1).replace("window = 10", f"window = {window}", 1)
+    return parse_config(text, source="t", base_dir=tmp_path)
+
+
+def state_of(gw: Any, seq: int) -> str | None:
+    row = gw.store.db.conn.execute("SELECT state FROM parts WHERE seq = ?", (seq,)).fetchone()
+    return None if row is None else str(row[0])
+
+
+@pytest.mark.parametrize(("window", "silent"), [(1, 3), (2, 2)])
+async def test_one_unanswered_part_goes_again_by_its_link(tmp_path: Path, window: int, silent: int) -> None:
+    """Window 1, the last part unanswered: a whole window unanswered, the session is made again.
+    Window 2, part 2 unanswered: the session stays, part 3 taken before part 2's response timeout."""
+    clock = Clock()
+    async with Troubled(silent=silent) as plus, HappySMSC() as orange:
+        async with running_gateway(config(tmp_path, plus, orange, window), clock=clock) as gw:
+            await orange.wait_until(lambda: len(orange.sessions) == 1, timeout=20)
+            await plus.wait_until(lambda: len(plus.sessions) == 1, timeout=20)
+            assert (await gw.send(mail([to(NUMBER)], LONG_TEXT))).error is None
+            # The part unanswered (response timeout 5 s) waits out the late-answer grace (300 s), the
+            # other two taken.
+            others = [n for n in (1, 2, 3) if n != silent]
+            states = lambda: [state_of(gw, n) for n in (*others, silent)]  # noqa: E731
+            await gw.until(lambda: states() == ["delivered", "delivered", "deferred"], timeout=30)
+            assert plus.silent
+            clock.offset += 301  # the grace over with no answer: the part goes again
+            await gw.until(lambda: gw.states() == ["delivered"], timeout=60)
+    assert orange.received == []
+    reference = parts_seen(plus)[0][0]
+    assert sorted(set(parts_seen(plus))) == [(reference, n) for n in (1, 2, 3)]
+
+
+async def test_no_move_while_a_late_answer_may_come(tmp_path: Path) -> None:
+    clock = Clock()
+    async with Troubled(silent=3, refused=2) as plus, HappySMSC() as orange:
+        plus.refusing = lambda: clock.offset < LONG_SMS_WAIT_SECONDS
+        async with running_gateway(config(tmp_path, plus, orange, 2), clock=clock) as gw:
+            await orange.wait_until(lambda: len(orange.sessions) == 1, timeout=20)
+            await plus.wait_until(lambda: len(plus.sessions) == 1, timeout=20)
+            assert (await gw.send(mail([to(NUMBER)], LONG_TEXT))).error is None
+            # Part 2 refused for now starts the wait; part 3 then goes unanswered.
+            await gw.until(lambda: plus.silent and state_of(gw, 3) == "deferred", timeout=30)
+            assert gw.daemon.dispatcher.choice.waiting() == 1
+            # Past the wait: part 2 is due again, part 3's answer may still come.
+            clock.offset += LONG_SMS_WAIT_SECONDS + 1
+            await gw.until(lambda: state_of(gw, 2) == "delivered", timeout=30)
+            clock.offset += 300  # part 3's grace over: it goes again by plus
+            await gw.until(lambda: gw.states() == ["delivered"], timeout=60)
+    assert orange.received == []
