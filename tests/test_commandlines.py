@@ -35,8 +35,11 @@ def is_data(line: bytes) -> bool:
 @dataclass(slots=True)
 class _RefAhead:
     at: int
+    before: int = 0
+    rcpts: int = 0
     lines: int = 0
     long: bool = False
+    ended: bool = False
 
 
 @dataclass(slots=True)
@@ -77,14 +80,16 @@ class Reference:
                 held = self._ahead[-1]
                 held.lines += 1
                 held.long = held.long or length - 2 > COMMAND_LINE_CAP
-                self._body = not (self._crlf and length == 3 and head[:3] == b".\r\n")
+                if self._crlf and length == 3 and head[:3] == b".\r\n":  # as if its mail were taken
+                    held.ended, self._body = True, False
+                    self.lines = self.rcpts = 0
                 self._crlf = crlf
             elif head[:4].upper() == b"RCPT":
                 self.rcpts += 1
             else:
                 self.lines += 1
                 if bodies and length <= _HEAD and is_data(head):
-                    self._ahead.append(_RefAhead(base + end + 1))
+                    self._ahead.append(_RefAhead(base + end + 1, self.lines, self.rcpts))
                     self._body = self._crlf = True
             self._partial, self._head = 0, b""
             start = end + 1
@@ -113,10 +118,26 @@ class Reference:
         self._body = self._body and bool(self._ahead)
         return held
 
-    def data_refused(self, held: _RefAhead | None) -> None:
-        if held is not None:
-            self.lines += held.lines
-            self.overlong = self.overlong or held.long
+    def data_refused(self, held: _RefAhead | None, *, read: bool = False) -> None:
+        """Its count goes on from its DATA line; a body held to its end began it again after it."""
+        if held is None or (read and not held.ended):
+            return
+        lines = held.before + (0 if read else held.lines)
+        self.overlong = self.overlong or (not read and held.long)
+        if not held.ended:
+            self.lines = lines
+            return
+        # The next held DATA line's count, and the count now unless a "." line began it again since.
+        if self._ahead:
+            self._ahead[0].before += lines
+            self._ahead[0].rcpts += held.rcpts
+        if not self._ahead or not self._ahead[0].ended:
+            self.lines += lines
+            self.rcpts += held.rcpts
+
+    def taken(self, held: _RefAhead | None) -> None:
+        if held is None or not held.ended:
+            self.reset()
 
     def restart(self) -> None:
         self._ahead.clear()
@@ -127,7 +148,7 @@ class Reference:
 
 
 def state(count: CommandLines | Reference) -> tuple[object, ...]:
-    ahead = [(a.at, a.lines, a.long) for a in count._ahead]
+    ahead = [(a.at, a.before, a.rcpts, a.lines, a.long, a.ended) for a in count._ahead]
     return (
         count.lines,
         count.rcpts,
@@ -238,9 +259,13 @@ def replay(pieces: list[bytes], rng: random.Random) -> None:
             buffered = rng.randrange(0, ref._fed + 1)
             got, want = new.data_run(buffered), ref.data_run(buffered)
             assert (got and (got.at, got.lines, got.long)) == (want and (want.at, want.lines, want.long))
-            if rng.random() < 0.5:
-                new.data_refused(got)
-                ref.data_refused(want)
+            answer = rng.random()
+            if answer < 0.5:  # its 354 never came, or its mail was not taken
+                new.data_refused(got, read=answer < 0.25)
+                ref.data_refused(want, read=answer < 0.25)
+            elif answer < 0.75:
+                new.taken(got)
+                ref.taken(want)
         elif roll < 0.13:
             new.reset()
             ref.reset()
@@ -285,12 +310,16 @@ def test_a_one_write_session_cut_anywhere_counts_the_same(step: int) -> None:
 def test_held_bodies_are_counted_as_held_and_a_flood_after_them_as_commands() -> None:
     count = CommandLines()
     assert count.feed(ONE_WRITE, len(ONE_WRITE))
-    # EHLO, two MAILs, three DATAs, five NOOPs and the QUIT after the last body; the RCPTs apart.
-    assert (count.lines, count.rcpts) == (12, 2)
-    assert [(a.lines, a.long) for a in count._ahead] == [(303, False), (2, False), (2, True)]
+    # Each "." line begins the count again, as its mail's 250 will: the QUIT after the last body is one.
+    assert (count.lines, count.rcpts) == (1, 0)
+    # From each DATA line (EHLO, MAIL, DATA; MAIL, data; five NOOPs, DATA), its RCPTs apart.
+    ahead = [(a.before, a.rcpts, a.lines, a.long, a.ended) for a in count._ahead]
+    assert ahead == [(3, 1, 303, False, True), (2, 1, 2, False, True), (6, 0, 2, True, True)]
     count.settle(len(ONE_WRITE) - len(b"EHLO x\r\nMAIL FROM:<a@b>\r\nRCPT TO:<1@x>\r\nDATA\r\n"))
-    assert count.lines == 12 + 303  # the reader took the first DATA and nothing ran it: commands
+    # The reader took the first DATA and nothing ran it: its lines are commands, and the next DATA
+    # line's count goes on from them.
+    assert [(a.before, a.rcpts) for a in count._ahead] == [(3 + 303 + 2, 2), (6, 0)]
     assert not count.overlong
     # The reader took the rest with no DATA run: their lines are commands, one of them over the cap.
     assert count.feed(b"NOOP\r\n", 0) is False
-    assert (count.lines, count.overlong) == (12 + 303 + 2 + 2, True)
+    assert (count.lines, count.rcpts, count.overlong) == (12 + 303 + 2 + 2, 2, True)

@@ -64,7 +64,7 @@ class ClosingSMTP(LeanSMTP):
         count.over_at = count.over_held = None
         buffer: bytearray = self._reader._buffer  # type: ignore[attr-defined]
         if held is not None:
-            at = line_start(buffer, held) - len(buffer)
+            at = line_start(buffer, held, count.over_plain) - len(buffer)
         elif self.input_ended:
             return False
         elif at is None:
@@ -100,12 +100,17 @@ def first_long_line(buffer: bytes | bytearray) -> int:
     return size
 
 
-def line_start(buffer: bytes | bytearray, lines: int) -> int:
-    """Where the line after the first `lines` lines of `buffer` begins; its length if it holds fewer."""
-    start = 0
-    for _ in range(lines):
+def line_start(buffer: bytes | bytearray, lines: int, plain: int | None = None) -> int:
+    """Where the line after the first `lines` lines of `buffer` begins; its length if it holds fewer.
+    Past its first `plain` lines (a refused DATA's, commands now whatever they are), RCPT lines are not
+    among them, as `commandlines.CommandLines` counts them apart; with None, every line is."""
+    start = index = 0
+    while True:
+        counted = plain is None or index < plain or buffer[start : start + 4].upper() != b"RCPT"
+        if counted and not lines:
+            return start
         end = buffer.find(b"\n", start)
         if end < 0:
             return len(buffer)
-        start = end + 1
-    return start
+        lines -= counted
+        index, start = index + 1, end + 1

@@ -20,6 +20,11 @@ The count's limits close a session the same way: at the line that takes it past 
 `over_held` among a refused DATA's held lines), once the commands before that line are answered.
 A client that pipelined its last commands before the limit with those past it heard only the `421`.
 
+A held body's "." line begins the count again for the lines after it, as its mail's `250` does in the
+session; should the mail not be taken, they count on from its DATA line (`data_refused`), a refused
+DATA's held lines first. Counted on at receipt, mails written whole in one write heard the `421` as if
+none had been taken, and the lines after a refused DATA's "." came before its held lines.
+
 Lines are told as the reader tells them, or a body's line read as a command closes its session: a
 body ends at a "." line after a CR LF only (a bare LF before it is a line end to no one but the
 client), and a DATA line is whatever aiosmtpd runs as one, "DATA" and any blanks after a space.
@@ -47,8 +52,11 @@ class _Ahead:
     """A DATA line not yet run, and the lines after it up to its body's end (as far as they came)."""
 
     at: int  # the input's offset just past the DATA line
+    before: int = 0  # `lines` with the DATA line: where its held lines, read as commands, count from
+    rcpts: int = 0  # `rcpts` then
     lines: int = 0
     long: bool = False  # one of the lines is over COMMAND_LINE_CAP: as commands, they close the session
+    ended: bool = False  # its "." line came: the count after it began again, as after a mail taken
 
 
 @dataclass(slots=True)
@@ -58,7 +66,9 @@ class CommandLines:
 
     max_lines: int = 250  # the limits of `lines` and `rcpts`, for telling where a piece passes one
     max_rcpts: int = RCPT_LINES_CAP
-    lines: int = 0  # command lines since the session began or its last mail transaction, but RCPTs
+    # Command lines since the session began or its last mail transaction, but RCPTs; a held body's "."
+    # line begins them again, as its mail's 250 will (`data_refused` adds them back if it does not).
+    lines: int = 0
     rcpts: int = 0  # RCPT lines since then
     _partial: int = 0  # octets of the line not yet ended
     _head: bytes = b""  # its first octets
@@ -75,6 +85,7 @@ class CommandLines:
     # or, when a refused DATA's held lines did (`data_refused`), how many of them come before it.
     over_at: int | None = None
     over_held: int | None = None
+    over_plain: int = 0  # of the lines the reader holds, how many are a refused DATA's: RCPTs count there
 
     def passed(self, data: bytes) -> None:
         """Input handed to the reader unread here (inside DATA): the offsets stay the reader's."""
@@ -171,7 +182,8 @@ class CommandLines:
             held = self._ahead[-1]
             held.lines += 1
             held.long = held.long or length > _LONGEST
-            self._body = not (self._crlf and length == 3 and head[:3] == b".\r\n")
+            if self._crlf and length == 3 and head[:3] == b".\r\n":
+                self._ended()
             self._crlf = crlf
         elif length > _LONGEST:
             return False
@@ -191,8 +203,15 @@ class CommandLines:
 
     def _held(self, at: int) -> None:
         """A DATA line ends at input offset `at`: the lines after it are held as its body."""
-        self._ahead.append(_Ahead(at))
+        self._ahead.append(_Ahead(at, self.lines, self.rcpts))
         self._body = self._crlf = True
+
+    def _ended(self) -> None:
+        """The held body's "." line: the lines after it count from none, as once its mail is taken
+        the session's do. Counted on from its DATA line, six mails written whole in one write heard
+        `421 Too many commands` at the fifth, as if none had been taken."""
+        self._ahead[-1].ended, self._body = True, False
+        self.lines = self.rcpts = 0
 
     def _body_lines(self, data: bytes, start: int) -> int:
         """The held body's lines from `start` (a line's start) to its `.` line or to the last line
@@ -212,7 +231,8 @@ class CommandLines:
         held.lines += data.count(b"\n", start, stop)
         if stop - start > _LONGEST and not held.long:
             held.long = _has_long_line(data, start, stop)
-        self._body = not ended
+        if ended:
+            self._ended()
         return stop
 
     def _unended(self, data: bytes, start: int) -> bool:
@@ -221,12 +241,12 @@ class CommandLines:
             self._head = (self._head + data[start : start + _HEAD])[:_HEAD]
         self._partial += len(data) - start
         self._cr = data[-1] == 0x0D
-        if self._ended():
+        if self._within():
             return True
         self.refused_at = len(data) - self._partial
         return False
 
-    def _ended(self) -> bool:
+    def _within(self) -> bool:
         if not self._body:
             return self._partial < _LONGEST  # its LF yet to come
         held = self._ahead[-1]  # the line not yet ended is its body's
@@ -252,13 +272,50 @@ class CommandLines:
         self._body = self._body and bool(self._ahead)
         return held
 
-    def data_refused(self, held: _Ahead | None) -> None:
-        """A DATA answered with no 354: aiosmtpd reads the lines after it as commands."""
-        if held is not None:
-            before, self.lines = self.lines, self.lines + held.lines
-            if before <= self.max_lines < self.lines:  # its line past the limit: that many come first
-                self.over_held = self.max_lines - before
-            self.overlong = self.overlong or held.long
+    def data_refused(self, held: _Ahead | None, *, read: bool = False) -> None:
+        """A DATA answered with no 354 (aiosmtpd reads the lines after it as commands), or, `read`,
+        a mail not taken: the count goes on from its DATA line over the lines after it, as the
+        session's does. Where that takes it past a limit, `over_held` is how many lines the reader
+        holds before the one that does."""
+        if held is None or (read and not held.ended):
+            return  # (a body not held to its end: the count was never begun again)
+        if read:  # its lines were its body: the reader holds the lines after its "." first
+            held.lines, held.long = 0, False
+        lines, rcpts = held.before + held.lines, held.rcpts
+        self.overlong = self.overlong or held.long
+        if not held.ended:  # the lines after it are all held: the count is still the DATA line's
+            self.lines = lines
+            self._place(held, lines)
+            return
+        # The lines up to the next DATA line held (or all since, without one) count on from it.
+        after = self._ahead[0] if self._ahead else None
+        if after is not None:
+            after.before, after.rcpts = after.before + lines, after.rcpts + rcpts
+        if after is None or not after.ended:  # `lines` is still the count of those lines
+            self.lines, self.rcpts = self.lines + lines, self.rcpts + rcpts
+        total, rcpts = (self.lines, self.rcpts) if after is None else (after.before, after.rcpts)
+        self._place(held, total)
+        if rcpts > self.max_rcpts and self.over_held is None:  # (its line is not placed: at once)
+            self.over_held = 0
+
+    def _place(self, held: _Ahead, total: int) -> None:
+        """The count from `held`'s DATA line over the lines after it, `total` at most, passes its limit."""
+        if held.before <= self.max_lines < total and self.over_held is None:
+            self.over_held, self.over_plain = self.max_lines - held.before, held.lines
+
+    def taken(self, held: _Ahead | None) -> None:
+        """A mail taken: the count begins again past its "." line (already, for a body held to it)."""
+        if held is None or not held.ended:
+            self.reset()
+
+    def past(self) -> bool:
+        """Whether a limit is passed (or placed past), and the session is to close."""
+        return (
+            self.lines > self.max_lines
+            or self.rcpts > self.max_rcpts
+            or self.over_at is not None
+            or self.over_held is not None
+        )
 
     def restart(self) -> None:
         """After STARTTLS the reader drops what it held (RFC 3207 4.2): so do the held lines."""

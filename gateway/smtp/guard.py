@@ -34,7 +34,6 @@ from gateway.smtp.eviction import (
 from gateway.smtp.sessionlimits import (
     COMMAND_LINE_CAP,
     DATA_SECONDS_MAX,
-    RCPT_LINES_CAP,
     STRANGER_DATA_BUDGET,
 )
 
@@ -243,8 +242,8 @@ class GuardedSMTP(ClosingSMTP):
         count = self._count
         if not count.feed(data, len(self._reader._buffer), bodies=bodies) and count.over_at is None:
             self._end_at_long_line(data, count.refused_at)  # (a line past the count's limit comes first)
-        elif count.lines <= self.guard.max_commands and count.rcpts <= RCPT_LINES_CAP:
-            super().data_received(data)  # (not `overlong`: `feed` answers False for it)
+        elif not count.past():  # (nor `overlong`: `feed` answers False for it)
+            super().data_received(data)
         else:
             self._too_many_commands(data)
 
@@ -252,7 +251,7 @@ class GuardedSMTP(ClosingSMTP):
         count = self._count
         if count.overlong:  # a refused DATA's held lines, now commands, had one over the cap
             self._end_at_long_line(b"", None)
-        elif count.lines <= self.guard.max_commands and count.rcpts <= RCPT_LINES_CAP:
+        elif not count.past():
             return False
         elif self.end_input_past_count(data, count, replies.TOO_MANY_COMMANDS):  # answered up to there
             self.guard.bite("commands", ip=self._peer_ip(), commands=count.lines, rcpts=count.rcpts)
@@ -271,10 +270,10 @@ class GuardedSMTP(ClosingSMTP):
             if self._taken:
                 # A mail went through: the session is doing real work. Not after a refused one:
                 # rounds of NOOPs, 2,000 RCPTs and an empty mail made a session without end.
-                self._count.reset()
+                self._count.taken(held)
                 self._proven = True
-            elif not self._data_started:
-                self._count.data_refused(held)
+            else:  # its lines after the DATA line, or after its ".", count on from it
+                self._count.data_refused(held, read=self._data_started)
                 if self.transport is not None and not self.transport.is_closing():
                     self._too_many_commands()
 
