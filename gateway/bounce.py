@@ -33,7 +33,7 @@ from gateway.reasons import (
     smsc_code,
 )
 from gateway.smtp.dsnparams import ENVID_MAX, ORCPT_MAX, utf8_addr_xtext
-from gateway.store.partnotes import NO_LINK_EXPIRED
+from gateway.store.partnotes import NO_LINK_EXPIRED, TIED_EXPIRED
 from gateway.wording import Language
 
 # The bounced mail's Subject whole (longer is no subject a person wrote), folded over lines.
@@ -52,6 +52,10 @@ _ENCODED_ORCPT_MAX = 960
 _OPERATOR_EXPIRED = re.compile(
     r"^(?:part \d+ of \d+: |all \d+ parts: |both parts: )?(?:EXPIRED\b|CIMD2 061:2\b)"
 )
+# How the expiry of a part that waited for its long SMS's link down begins (`partnotes.TIED_EXPIRED`):
+# another link was up, but the parts must leave by the SMSC that took one (`gateway.linkchoice`), so
+# it is the gateway's outage all the same, for its admin to see to, not a phone out of reach.
+_TIED_EXPIRED_SAID = TIED_EXPIRED.split("{}", 1)[0]
 
 
 def dsn(
@@ -222,7 +226,7 @@ def _advice(state: str, reason: str, status: str) -> w.Phrase:
         return w.BOUNCE_ADVICE["route"]
     if REFUSED_EXPIRED_SAID in reason:  # the operator's fault: its admin takes it up, not a resend
         return bw.OPERATOR_REFUSED_ADVICE
-    if NO_LINK_EXPIRED in reason:  # the gateway's outage: its admin's to see to
+    if NO_LINK_EXPIRED in reason or _TIED_EXPIRED_SAID in reason:  # the gateway's outage: its admin's
         return bw.NO_LINK_ADVICE
     if state == "expired":
         return w.BOUNCE_ADVICE["expired"]

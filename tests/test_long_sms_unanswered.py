@@ -53,12 +53,13 @@ class Troubled(FakeSMSC):
         await super().on_submit(session, seq, sms)
 
 
-def config(tmp_path: Path, plus: FakeSMSC, orange: FakeSMSC, window: int) -> Config:
+def config(tmp_path: Path, plus: FakeSMSC, orange: FakeSMSC, window: int, **kw: Any) -> Config:
     """plus for +48601 sending `window` parts at a time, orange the default link. A whole window of
     submits unanswered closes the session."""
     orange_link = f'\n[[smsc]]\nname = "orange"\ntype = "smpp"\nport = {orange.port}\n'
     orange_link += 'system_id = "smsgw"\npassword = "secret"\n'
-    text = config_text(tmp_path, smsc_port=plus.port, smsc_extra='prefixes = ["+48601"]\n' + orange_link)
+    extra = 'prefixes = ["+48601"]\n' + orange_link
+    text = config_text(tmp_path, smsc_port=plus.port, smsc_extra=extra, **kw)
     text = text.replace('name = "main"', 'name = "plus"', 1).replace("window = 10", f"window = {window}", 1)
     return parse_config(text, source="t", base_dir=tmp_path)
 

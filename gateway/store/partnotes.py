@@ -49,6 +49,16 @@ WITH_STUCK_PART = (
     " of it is held, failed or cancelled"
 )
 NO_LINK_EXPIRED = "validity period expired while no link to the operator serving this number was up"
+# The expiries of a part last noted `TIED_WAIT` and `WITH_STUCK_PART`, naming the link that was down and
+# the part held: "expired before it could be sent" hid both, and sent the user to send it again into the
+# same outage, or past an SMS an admin had to see to.
+TIED_EXPIRED = (
+    "validity period expired while waiting for link {}, which took another part of this SMS and was {}"
+)
+STUCK_EXPIRED = (
+    "validity period expired while waiting for an admin's retry of this SMS: part {} of it was held,"
+    " failed or cancelled"
+)
 # How an SMSC's refusal the dispatcher keeps on a waiting part begins (`smsc.smpp.pdu.status_text`,
 # the CIMD2 link's `CIMD2 900:…`), alone or after a hold's "50 attempts failed; last: "
 # (`gateway.unanswered.attempts_spent`): SQL GLOB patterns, so that no other hold's or admin's note is
@@ -93,14 +103,23 @@ def expiry_note(column: str = "error") -> tuple[str, tuple[str | int, ...]]:
     arguments to bind with it: recovered after a stop, `RECOVERED_EXPIRED`; another note that its last
     submit may have reached the phone, `MAYBE_SENT_EXPIRED`; an SMSC's refusal for the time being,
     `REFUSED_EXPIRED` and that refusal (the cause the user and the admin need, R-6.3); handed back
-    with no link up, `NO_LINK_EXPIRED`; else `NEVER_SENT_EXPIRED`."""
+    with no link up, `NO_LINK_EXPIRED`; waiting for its long SMS's link down, `TIED_EXPIRED` naming
+    it; behind a part held, `STUCK_EXPIRED` naming that part; else `NEVER_SENT_EXPIRED`."""
     stopped = "(" + " OR ".join([f"instr({column}, ?) > 0"] * len(STOPPED_NOTES)) + ")"
     refused = "(" + " OR ".join([f"{column} GLOB ?"] * len(SMSC_REFUSAL_GLOBS)) + ")"
     last = f"substr({column}, CASE WHEN instr({column}, ?) > 0 THEN instr({column}, ?) + ? ELSE 1 END)"
+    # The link's name and state, or the part's number, cut out of the note.
+    tied = f"replace(substr({column}, ?), ?, ?)"
+    stuck = f"substr({column}, ?, instr({column}, ?) - ?)"
     sql = (
         f"CASE WHEN {stopped} THEN ? WHEN {maybe_sent_note(column)} THEN ?"
-        f" WHEN {refused} THEN ? || {last} WHEN {column} = ? THEN ? ELSE ? END"
+        f" WHEN {refused} THEN ? || {last} WHEN {column} = ? THEN ?"
+        f" WHEN {column} GLOB ? THEN ? || {tied} WHEN {column} GLOB ? THEN ? || {stuck} || ? ELSE ? END"
     )
+    tied_said = TIED_WAIT.split("{}", 1)[0]
+    tied_expired = TIED_EXPIRED.split("{}", 1)[0]
+    stuck_said, stuck_rest = WITH_STUCK_PART.split("{}")
+    stuck_expired, stuck_expired_rest = STUCK_EXPIRED.split("{}")
     args = (
         *STOPPED_NOTES,
         RECOVERED_EXPIRED,
@@ -113,6 +132,17 @@ def expiry_note(column: str = "error") -> tuple[str, tuple[str | int, ...]]:
         len(LAST_SAID),
         NO_LINK_UP,
         NO_LINK_EXPIRED,
+        TIED_WAIT.format("*", "*"),
+        tied_expired,
+        len(tied_said) + 1,
+        " and is ",
+        " and was ",
+        WITH_STUCK_PART.format("*"),
+        stuck_expired,
+        len(stuck_said) + 1,
+        stuck_rest,
+        len(stuck_said) + 1,
+        stuck_expired_rest,
         NEVER_SENT_EXPIRED,
     )
     return sql, args
