@@ -106,7 +106,8 @@ async def test_rcpt_to_the_dropped_domain_names_the_address_to_write_to(tmp_path
         moved(f"{PHONE}@{OLD}", OLD, f"{PHONE}@{DOMAIN}"),
         moved(f'"601 123 456"@{OLD}', OLD, f'"601 123 456"@{DOMAIN}'),
         moved(f"{confirm}@{OLD}", OLD, f"{confirm}@{DOMAIN}"),
-        moved(f"{confirm}@elsewhere.example", "elsewhere.example", f"{confirm}@{DOMAIN}"),
+        # The token alone tells it on a domain never served: not "no longer served" there.
+        (551, f"5.1.6 <{confirm}@elsewhere.example>: not served here; please try <{confirm}@{DOMAIN}>"),
     ], answers
     assert [code for code, _ in answers[4:]] == [550, 550], answers
     assert all("Relay access denied" in reply for _, reply in answers[4:]), answers

@@ -7,7 +7,9 @@ its answer mails come From (`+48601123456@sms.old.example`). A premium service's
 is kept without the domain of its address (the first of `[gateway] domains` when it was mailed), so a
 service waiting for its confirmation is named only as one that may be waiting on the dropped domain.
 The relay port answers such mail with the address to write to instead (`gateway.smtp.formerdomains`);
-this says so before the first reply bounces, and what keeps that mail coming in.
+this says so before the first reply bounces, and what keeps that mail coming in. Which domains those
+are is what the daemon's last start found (`gateway.smtp.domainsserved`): the conversations are read
+here only for domains it did not look at.
 """
 
 from __future__ import annotations
@@ -16,11 +18,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from gateway.cli.stored import _rows as read_rows
+from gateway.smtp import domainsserved
 
 if TYPE_CHECKING:
     from gateway.config import Config
 
-_HELD = "SELECT domain, COUNT(*), MAX(last_mt_at) FROM conversations GROUP BY domain ORDER BY domain"
 # Services whose confirmation is still out: not confirmed, a token neither used nor expired.
 _WAITING = (
     "SELECT s.password FROM premium_services s WHERE s.removed_at IS NULL AND s.verified_at IS NULL"
@@ -33,14 +35,14 @@ _NAMED = 5  # services named in the line; the rest are counted
 def dropped_domains(cfg: Config) -> list[str]:
     """A line for each domain no longer in `[gateway] domains` that stored conversations name, and
     one for the premium services whose confirmation may be out on it."""
-    served = {domain.lower().rstrip(".") for domain in cfg.gateway.domains}
-    held = [row for row in read_rows(cfg.db_path, _HELD) if row[0] and row[0].lower() not in served]
+    found = domainsserved.held(lambda query: read_rows(cfg.db_path, query), cfg.gateway.domains)
+    held = sorted((domain, n, last) for domain, (n, last) in found.items())
     if not held:
         return []
     new = cfg.gateway.domains[0]
     lines = [
-        f"[gateway] domains no longer has {domain}, which {n} stored conversation(s) name (the last"
-        f" answer mailed {datetime.fromtimestamp(last, UTC):%Y-%m-%d}): replies to their answer mails"
+        f"[gateway] domains no longer has {domain}, which {n} stored conversation(s) name (the last SMS"
+        f" sent in one {datetime.fromtimestamp(last, UTC):%Y-%m-%d}): replies to their answer mails"
         f" (From <number>@{domain}) are refused with the address to write to instead (<number>@{new});"
         f" keep {domain} in [gateway] domains while mail for it still comes here (its MX)"
         for domain, n, last in held

@@ -84,7 +84,7 @@ class Gate:
         if daemon:
             self._load_known_good()
         self.store_log = FaultLog(log)
-        self.former_domains = held_domains(self.store, self.config.gateway.domains)
+        self.former_domains = held_domains(self.store, self.config.gateway.domains, keep=daemon)
 
     def _load_known_good(self) -> None:
         """The clients each login succeeded from in the last 30 days, as written before the restart.
