@@ -35,7 +35,7 @@ from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from gateway.linkbinds import renamed_links
-from gateway.longsms import LONG_SMS_WAIT_SECONDS, send_whole_again
+from gateway.longsms import LONG_SMS_WAIT_SECONDS, moved_away, send_whole_again
 from gateway.routing import Router
 from gateway.store.db import Store
 from gateway.store.partnotes import TIED_WAIT
@@ -224,8 +224,14 @@ class LinkChoice:
             self._long.pop(message_id, None)
 
     def learn_renamed(self, store: Store) -> None:
-        """Inside a store write, at the start: which links no longer configured were renamed."""
+        """Inside a store write, at the start: which links no longer configured were renamed, and
+        which long SMS waiting to go again were moved away from a link (`moving`), passed over as
+        before the stop."""
         self.renamed = renamed_links(store, self.links)
+        for message_id, name in moved_away(store).items():
+            link = self._taken(message_id) or ""  # gone again by the other link meanwhile
+            self._long[message_id] = _LongSms(link, taken=bool(link), shunned=name)
+            self._trim()
 
     def waiting(self) -> int:
         """How many long SMS wait for the link that took a part of them, down or refusing them."""

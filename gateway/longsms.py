@@ -78,3 +78,17 @@ def send_whole_again(store: Store, message_id: int, link: str, waited: float) ->
     log.warning("mt.long_sms_moved", message=message_id, link=link, sent_before=sent,
                 parts=total, reference=ref, old_reference=old_ref)  # fmt: skip
     return True
+
+
+def moved_away(store: Store) -> dict[int, str]:
+    """Inside a store write, at a start: the long SMS moved away from a link whose parts still wait
+    to go again, by the link their note names (`MOVED_NOTE`). Kept in memory alone, the link was
+    forgotten by a restart right after the move, and the SMS could go back to it and move again."""
+    said, rest = MOVED_NOTE.split("{}", 1)
+    gone = rest.split("{", 1)[0]  # what follows the link's name
+    sql = (
+        "SELECT message_id, substr(error, ?, instr(error, ?) - ?) FROM parts"
+        " WHERE state IN ('queued', 'deferred') AND error GLOB ? GROUP BY message_id"
+    )
+    args = (len(said) + 1, gone, len(said) + 1, said + "*")
+    return {mid: link for mid, link in store.db.conn.execute(sql, args) if link}
