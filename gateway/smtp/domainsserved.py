@@ -68,7 +68,10 @@ def at_start(
     if known and now - kept.at >= FRESH_SECONDS:
         known = None  # its conversations may have gone since: read again
     if known or (known is not None and kept.served == ours and not kept.held):
-        return known, []  # the usual start, or the same domains dropped as the last: nothing to write
+        # The usual start, or the same domains dropped as the last: nothing to write but a domain added
+        # meanwhile (else, dropped in turn, it was never known as served: its mail heard no 551).
+        added = ours - (kept.served or set())
+        return known, [(SERVED_KEY, json.dumps(sorted((kept.served or set()) | ours)))] if added else []
     found = {} if known is not None else scanned(conn.execute(SCAN).fetchall(), ours)
     held_value = json.dumps({"at": now, "held": [[d, n, last] for d, (n, last) in sorted(found.items())]})
     return found, [(SERVED_KEY, json.dumps(sorted(ours | set(found)))), (HELD_KEY, held_value)]
