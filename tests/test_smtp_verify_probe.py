@@ -13,10 +13,13 @@ import smtplib
 from pathlib import Path
 
 from gateway.config import parse_config
+from gateway.events import GatewayEvents, Notifier
+from gateway.premium import handlers
 from gateway.smtp import replies
+from smsc.base import InboundSms
 from tests.conftest import DOMAIN, config_text, running_gateway
 from tests.test_session_limits import blocking
-from tests.test_smtp_replies import reply
+from tests.test_smtp_replies import CLIENT, PHONE, premium_config, reply
 
 PROBE = "double-bounce@mx.acme.example"
 NOTICE = (
@@ -72,3 +75,22 @@ async def test_postfix_notices_from_its_double_bounce_sender_still_reach_the_adm
     assert answers[:2] == [replies.OK_SENDER, replies.OK_RCPT] and answers[2].startswith("250"), answers
     assert [r[0] for r in rows] == [PROBE], rows  # forwarded as from that sender, not a bounce from <>
     assert "administrator" in str(rows[0][1]) or "postmaster" in str(rows[0][1]), rows
+
+
+async def test_a_probe_of_a_premium_answer_address_is_answered_never_taken(tmp_path: Path) -> None:
+    # Postfix verifies the answer address of a vote's mail when the client answers it: the probe
+    # hears it known, and a DATA after it is no premium answer from double-bounce@.
+    async with running_gateway(premium_config(tmp_path)) as gw:
+        store = gw.store
+        r = handlers.repo(store)
+        account = store.accounts.get_account("acme")
+        service = await store.write(lambda: r.add_service("KP123", account.id, CLIENT, [], [CLIENT]))
+        await store.write(lambda: r.update_service(service, verified_at=store.clock()))
+        events = GatewayEvents(store, Notifier(store, gw.config))
+        await events.on_deliver("main", InboundSms(source=PHONE, destination="7355", text="KP123 vote A"))
+        token = store.db.conn.execute("SELECT token FROM premium_mo").fetchone()[0]
+        to = f"premium-{token}@{DOMAIN}"
+        answers = await blocking(lambda: probed(gw.port, "127.0.0.1", [to], b"Subject: x\r\n\r\nThanks\r\n"))
+        taken = store.db.conn.execute("SELECT COUNT(*) FROM premium_answers").fetchone()[0]
+    assert answers[:2] == [replies.OK_SENDER, replies.OK_RCPT] and answers[2].startswith("503"), answers
+    assert taken == 0

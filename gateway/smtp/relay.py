@@ -248,6 +248,8 @@ class RelayHandler:
         if not premium.known(self.gate.store, target):
             log.info("premium.unknown_address", kind=target.kind)
             return replies.PREMIUM_UNKNOWN_ADDRESS.format(address)
+        if "probe" in envelope.__dict__:
+            return replies.OK_RCPT  # a verification probe's: answered, never taken (`verifyprobe`)
         envelope.__dict__["premium"] = target
         envelope.rcpt_tos.append(address)
         return replies.OK_RCPT
