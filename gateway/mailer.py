@@ -31,7 +31,7 @@ import structlog
 from gateway.config import Config
 from gateway.configservices import WHEN_OFFERED, MailSection
 from gateway.filemodes import private_dir, write_private_bytes
-from gateway.mailauth import login_once
+from gateway.mailauth import log_in
 from gateway.mailsessions import IDLE_SECONDS, MAILS_PER_SESSION, IdleSessions, RelaySession, quit_session
 from gateway.mailtls import (
     HandshakeFailed,
@@ -104,6 +104,9 @@ class SmtpRelayMailer:
         self.clear_login = ClearLoginGuard(cfg, password)
         self.sessions = IdleSessions(idle_seconds, mails_per_session)
         self._null_refused = False  # said once, until a mail with the null sender goes again
+        # The AUTH mechanism of the last login the relay took, a send's or a probe's: tried first by
+        # the next (`gateway.mailauth`).
+        self.auth_mechanism: str | None = None
 
     async def close(self) -> None:
         if closed := await self.sessions.close():
@@ -177,7 +180,7 @@ class SmtpRelayMailer:
         """A new relay session, logged in where configured. `offered`: STARTTLS if the relay offers
         it, unverified; a failed handshake raises `HandshakeFailed` for the caller to go again in
         clear, and a session left in clear raises `RelayNotEncrypted` rather than send the password in it.
-        A `probe` tries one AUTH mechanism (`gateway.mailauth`)."""
+        A `probe` gives up sooner on refused logins (`gateway.mailauth`)."""
         client = aiosmtplib.SMTP(
             hostname=host,
             port=port,
@@ -194,10 +197,9 @@ class SmtpRelayMailer:
                 elif not self.clear_login.allowed:
                     raise self.clear_login.refuse(NOT_OFFERED)
             if self.cfg.relay_username and self.password:
-                if probe:
-                    await login_once(client, self.cfg.relay_username, self.password)
-                else:
-                    await client.login(self.cfg.relay_username, self.password)
+                known = self.auth_mechanism
+                taken = await log_in(client, self.cfg.relay_username, self.password, known, probe=probe)
+                self.auth_mechanism = taken or known
         except BaseException as exc:
             await _end(client, exc)
             if (hint := implicit_tls_hint(exc, port, self.cfg)) is not None:
