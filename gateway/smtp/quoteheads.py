@@ -75,7 +75,7 @@ def separator(line: str) -> str | None:
 # (True) count only where `attribution_end` says.
 _WROTE = (
     r"wrote|writes|napisał|napisała|napisał\(a\)|pisze|schrieb|a écrit|escribió|ha scritto|escreveu"
-    r"|napsal|napsala|napsal\(a\)|napísal|napísala|написал|написала|написал\(а\)|пишет|пише|написав"
+    r"|napsal|napsala|napsal\(a\)|napísal|napísala|napísal\(a\)|написал|написала|написал\(а\)|пишет|пише|написав"
     r"|написав\(ла\)"
 )
 ATTRIBUTIONS: tuple[tuple[re.Pattern[str], bool], ...] = (
@@ -96,7 +96,7 @@ ATTRIBUTIONS: tuple[tuple[re.Pattern[str], bool], ...] = (
     (re.compile(r"^el\b.{0,300}\bescribió\s?:$"), False),
     (re.compile(r"^il\b.{0,300}\bha scritto\s?:$"), False),
     (re.compile(r"^op\b.{0,300}\b(schreef\b.{0,120}|geschreven\s?):$"), False),
-    (re.compile(r"^dne\b.{0,300}\b(napsal|napsala|napsal\(a\)|napísal|napísala)\s?:$"), False),
+    (re.compile(r"^dne\b.{0,300}\b(napsal|napsala|napsal\(a\)|napísal|napísala|napísal\(a\))\s?:$"), False),
     (re.compile(r"^em\b.{0,300}\bescreveu\s?:$"), False),
     # Outlook's Russian and Ukrainian "<date> пользователь "Иван" <i@x.ru> написал:"
     (
@@ -127,10 +127,51 @@ _ATTRIBUTION_START = re.compile(
 _ADDRESS = re.compile(r"[<\[(][^<>\[\]()\s@]{0,64}@[^<>\[\]()\s@]{1,255}[>\])]")
 
 
-def dated(text: str) -> bool:
-    """Whether an attribution's text names a date or time: every client writes one ("On Mon, Dec 5,
-    2026 at 10:00", "05.12.2026 10:00"), a person's own "On Monday the customer wrote:" has none."""
-    return any(ch.isdigit() for ch in text)
+# A time as every client writes it in an attribution ("10:00"; "10.00" only after a date with its
+# year, as "5.12" alone is a date a person writes).
+_TIME = re.compile(r"(?<![\d:.])\d{1,2}:[0-5]\d(?!\d)")
+_DOT_TIME = re.compile(
+    r"(?:\b\d{4}|\d{1,2}[./-]\d{1,2}[./-]\d{2})\D{1,20}?(?<![\d.:])(?:[01]?\d|2[0-3])\.[0-5]\d(?![\d.])"
+)
+# The start of Gmail's attribution where it has no start word: a weekday and a date with its year
+# ("пн, 5 дек. 2026 г. в 10:00, Иван <i@x.ru>:", "po 5. 12. 2026 v 10:00 …", "śr., 11 gru 2019 o …").
+_CLIENT_DATE_START = re.compile(
+    r"^(?:(?:пн|вт|ср|чт|пт|сб|вс|нд|po|út|ut|st|čt|št|pá|pi|so|ne|pon|wt|śr|czw|sob|niedz)\.?,?\s+)?"
+    r"(?:\d{4}-\d{1,2}-\d{1,2}|\d{1,2}(?:[./-]\s?|\s)\S{1,12}?[\s./-]\s?\d{2,4})\b"
+)
+
+
+def stamped(text: str) -> bool:
+    """Whether an attribution's text names a time or the sender's address, as every client's does
+    ("On Mon, Dec 5, 2026 at 10:00", "Op 05-12-2026 om 10:00 schreef Jan:", "El … <j@x.es> escribió:").
+    A date alone is no proof: a person's "Op 5 december schreef ik al:" or "Klient 5.12 pisze:" has one,
+    and cutting there took their own text from the SMS."""
+    return any(p.search(text) is not None for p in (_TIME, _DOT_TIME, _ADDRESS))
+
+
+def _sure(text: str, generic: bool) -> bool:
+    """Whether an attribution cuts the text below it with no `>` quote there. A generic one (no start
+    word of its own) must open as Gmail's does, with a date, and name a time and the address: a
+    person's "Reklamacja z 5.12 od klienta Jan Kowalski <jan@x.pl>:" has a date and an address too."""
+    if not generic:
+        return stamped(text)
+    return (
+        _CLIENT_DATE_START.match(text) is not None
+        and _ADDRESS.search(text) is not None
+        and (_TIME.search(text) is not None or _DOT_TIME.search(text) is not None)
+    )
+
+
+def closing(text: str) -> bool:
+    """Whether an attribution left last in a mail's text heads a quote gone already (an HTML reply's
+    blockquote is dropped before the text is read): it names a time or the address, and a generic
+    one opens with a date as Gmail's and Thunderbird's do ("05.12.2026 10:00, Иван пишет:"). A
+    person's closing "Please call Jan Kowalski <jan@x.pl>:" or "Klient 5.12 pisze:" stays."""
+    folded = text.casefold()
+    if not stamped(folded):
+        return False
+    specific = folded.endswith(":") and any(p.match(folded) for p, generic in ATTRIBUTIONS if not generic)
+    return specific or _CLIENT_DATE_START.match(folded) is not None
 
 
 # Header blocks of a quoted message (Outlook "From:/Sent:/To:/Subject:", Polish "Od:/Wysłano:/Do:/
@@ -212,10 +253,9 @@ def header_block_end(lines: list[str], start: int, *, after_rule: bool = False) 
 def attribution_end(lines: list[str], start: int) -> tuple[int, bool] | None:
     """(end index, needs a `>` quote after it) if an attribution starts at `start`, else None.
 
-    A rule's own start word ("On", "El", "Dne") alone is no proof: without a date, "On Monday the
-    customer wrote:" is a person's line above their own text, kept unless a `>` quote follows. A
-    generic one with a date and the sender's address ("пн, 5 дек. 2026 г. в 10:00, Иван <i@x.ru>:")
-    is as sure as any, so text below it unquoted (Outlook indents the quote instead) goes too."""
+    A rule's own start word ("On", "El", "Dne") alone is no proof: without a time or an address, "On
+    Monday the customer wrote:" is a person's line above their own text, kept unless a `>` quote
+    follows (`_sure`). One that is sure cuts unquoted text below it too (Outlook indents its quote)."""
     first = lines[start].strip().casefold()
     if not first:
         return None
@@ -227,8 +267,7 @@ def attribution_end(lines: list[str], start: int) -> tuple[int, bool] | None:
             wrote = _WROTE_TAIL.search(joined[-24:]) is not None
             for pattern, generic in ATTRIBUTIONS:
                 if (wrote or pattern is not _GENERIC_WROTE) and pattern.match(joined):
-                    sure = dated(joined) and (not generic or _ADDRESS.search(joined) is not None)
-                    return start + extra + 1, not sure
+                    return start + extra + 1, not _sure(joined, generic)
         nxt = start + extra + 1
         if nxt >= len(lines) or not lines[nxt].strip() or not _ATTRIBUTION_START.match(first):
             return None

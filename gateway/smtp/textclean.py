@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from gateway.smtp.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
 from gateway.smtp.cutfrom import cut_at_phrase
 from gateway.smtp.meetingtext import cut_meeting_text
-from gateway.smtp.quoteheads import FORWARDED, QUOTED, attribution_end, dated, header_block_end  # noqa: F401
+from gateway.smtp.quoteheads import FORWARDED, QUOTED, attribution_end, closing, header_block_end  # noqa: F401
 from gateway.smtp.quoteheads import separator as _separator
 from gateway.smtp.signatures import SIGNATURE, cut_signature, is_signature_line  # noqa: F401  # SIGNATURE re-exported
 from gateway.smtp.textlinks import outlook_links
@@ -264,9 +264,9 @@ def _cut_quote_below(lines: list[str], removed: list[str]) -> list[str]:
                         lines = lines[:i] + lines[end:]
                         removed.append(QUOTED)
                         continue
-                    # Last in the text with a date: the HTML quote it headed is gone already.
-                    closing = after >= len(lines) and dated(" ".join(lines[i:end]))
-                    cut, label = quoted_next or not needs_quote or closing, QUOTED
+                    # Last in the text: the HTML quote it headed is gone already.
+                    last = after >= len(lines) and closing(" ".join(line.strip() for line in lines[i:end]))
+                    cut, label = quoted_next or not needs_quote or last, QUOTED
             if cut:
                 start = i
                 prev = i - 1
