@@ -1,6 +1,8 @@
 """`smsgw status` on mail deferred for the relay's faults while the relay takes mail again: when it
 goes. It said "waits for its next try" (up to an hour away) although mail deferred for what a probe
-sees goes within 30 s of the relay answering (`gateway.relayprobe`). Real database files."""
+sees goes once the relay answers a probe (`gateway.relayprobe`), and not "within 30 s" of it: the
+probes go further apart after mail they woke failed again, which the database does not say. Real
+database files."""
 
 from __future__ import annotations
 
@@ -47,8 +49,8 @@ def status_lines(tmp_path: Path, error: str) -> str:
 @pytest.mark.parametrize(
     ("error", "said"),
     [
-        (DOWN, "the relay was unreachable for some mail, which goes within 30 s of the relay answering"),
-        (SILENT, "(timeout), which goes within 30 s of the relay answering again (it is probed)"),
+        (DOWN, "the relay was unreachable for some mail, which goes after the relay answers a probe"),
+        (SILENT, "(timeout), which goes after the relay answers a probe (every 30 s, less often after"),
         (LOGIN, "(login refused), which goes once a probe of the relay gets through"),
         (BUSY, "(busy), which goes as soon as the relay takes a mail"),
         (OUR_SENDER, "(our sender refused), which waits for its next try"),

@@ -71,15 +71,17 @@ def outbox_lines(mail: OutboxHealth, now: float) -> list[str]:
 
 def _goes(kind: str) -> str:
     """When mail deferred for the relay's fault of this kind goes (`gateway.relayprobe`): status said
-    it "waits for its next try", up to an hour away, while the probe sent it within 30 s of the
-    relay answering."""
+    it "waits for its next try", up to an hour away, while a probe sends it once the relay answers.
+    The probes' pace is the daemon's, not in the database status reads: 30 s apart, but twice as far
+    after each mail a probe woke in vain, up to an hour, so "within 30 s" would not hold."""
     if kind in REFUSED_SETUP:
         return (
             "which goes once a probe of the relay gets through (after each refusal the probes go twice"
             f" as far apart, up to {age(PROBE_EVERY_MAX)}; a restart probes at once)"
         )
     if kind in PROBE_SEES:
-        return f"which goes within {age(PROBE_EVERY)} of the relay answering again (it is probed)"
+        every = age(PROBE_EVERY)
+        return f"which goes after the relay answers a probe (every {every}, less often after failed tries)"
     if kind in ("busy", "login required"):
         return "which goes as soon as the relay takes a mail"
     return "which waits for its next try"  # our sender refused: a bounce taken proves nothing of it
