@@ -13,12 +13,14 @@ another link, nor does the link going down (nor, after a start, the link not con
 for that link, back in the queue while the link is down, or leaves by another bind of the same SMSC
 account (`smsc_account`: one SMSC, which writes every part alike; a link renamed is one,
 `gateway.linkbinds`). An SMS that waited LONG_SMS_WAIT_SECONDS for its link down, no longer
-configured or refusing its parts for now (a temporary error; a throttle is waited out) goes again
-whole by another link under a new reference (`gateway.longsms`), which leaves that link aside while
-another is up. A part left unanswered starts no wait and nothing moves while its late answer may come:
-the SMSC may have it, and an SMS moved then reached the phone twice, billed by two operators; a link
-that goes on not answering is dropped by its window of timeouts, and then waits as one down. An SMS
-none of whose parts the link took may still leave by another link, whole.
+configured or refusing its parts for now (a temporary error or no answer; a throttle is waited out)
+goes again whole by another link under a new reference (`gateway.longsms`), which leaves that link
+aside while another is up. Nothing moves while a late answer to a part may come, nor while a part
+left unanswered was not asked again: the SMSC may have it, and one lost answer moved the SMS, which
+reached the phone twice, billed by two operators. An SMSC that keeps its session up and answers no
+submit keeps the SMS no longer than its late answers last (the session ends at a window of them
+unanswered, or the grace runs out). An SMS none of whose parts the link took may still leave by
+another link, whole.
 
 A number under an exclusive prefix has no default link among its routes (`Router`): with its links
 down or full it waits here. A premium answer pinned to its vote's link still leaves by that link
@@ -58,6 +60,7 @@ class _LongSms:
     waiting: float | None = None  # since when parts wait for `link` down or refusing, none taken since
     # Parts of it `link` left unanswered: their late answers, which may still come (`moving`).
     late: dict[int, Future[SubmitResult | None]] = field(default_factory=dict)
+    silent: dict[int, int] = field(default_factory=dict)  # part -> its submits unanswered in a row
     shunned: str = ""  # the link it was moved away from (`moving`): passed over while another is up
 
     def tied(self, part_id: int) -> bool:
@@ -167,17 +170,19 @@ class LinkChoice:
     def moving(self, part: ClaimedPart) -> tuple[str, float] | None:
         """(the link it leaves, how long it waited) when the part's long SMS goes again whole by
         another link (`gateway.longsms`): tied to a link down, no longer configured or refusing its
-        parts for now (up, it answered each a temporary error) since LONG_SMS_WAIT_SECONDS or more,
-        none of its parts on the wire or waiting for a late answer, and a link of another SMSC up for
-        its number. Up and refusing, it kept them for good: each part backed off there until held
-        after 50 attempts."""
+        parts for now (up, it answered each a temporary error or nothing) since LONG_SMS_WAIT_SECONDS
+        or more, none of its parts on the wire or waiting for a late answer, none left unanswered once
+        and not asked again, and a link of another SMSC up for its number. Up and refusing (or
+        silent), it kept them for good: each part backed off there until held."""
         sms = self._long.get(part.message_id) if part.udh else None
         if sms is None or not sms.link or sms.waiting is None or sms.sending or not sms.tied(part.id):
             return None
-        if sms.late and any(not late.done() for late in sms.late.values()):
+        if any(not late.done() for late in sms.late.values()) or 1 in sms.silent.values():
             # A part's submit went unanswered and its answer may still come (`gateway.late_answers`):
             # moved meanwhile, the SMSC that may have it goes on sending it while the other sends it
             # again, under another reference; the phone gets two copies, billed by two operators.
+            # One unanswered submit is no sign of a stuck SMSC either (a window of one ends the
+            # session at it, which settles its late answer as none): the part goes to it once more.
             return None
         name, waited = sms.link, self._clock() - sms.waiting
         if waited < LONG_SMS_WAIT_SECONDS:
@@ -255,21 +260,23 @@ class LinkChoice:
     def answered(self, part: ClaimedPart, name: str, result: SubmitResult) -> None:
         """What the SMSC behind `name` answered to the part: taken, the rest of its long SMS is tied
         to that link, and its wait for the link (`moving`) starts again when the link next goes or
-        refuses; refused for now with the SMS tied to it, the wait starts. Unanswered, it does not: the
-        part waits out the link's late-answer grace (longer than LONG_SMS_WAIT_SECONDS), so one lost
-        answer moved the whole SMS at the part's next claim, with the link never asked again and
-        the parts it took on the phone. A link that goes on not answering is dropped by its window of
-        timeouts, and then waits as a link down does."""
+        refuses; refused for now or unanswered with the SMS tied to it, the wait starts. Started by
+        no answer alone, it never started: an SMSC that binds and answers keep-alives but no submit
+        kept the SMS, its parts sent to it until held, while another link was up. What `moving`
+        waits for first is kept: the late answer, and a part asked again after one unanswered."""
         if part.udh and (sms := self._long.get(part.message_id)) is not None and name in self.own(sms.link):
             sms.sending.discard(part.id)
             outcome = result.outcome
-            if outcome is Outcome.UNANSWERED and result.late is not None:
-                sms.late[part.id] = result.late
+            if outcome is Outcome.UNANSWERED:
+                sms.silent[part.id] = sms.silent.get(part.id, 0) + 1
+                if result.late is not None:
+                    sms.late[part.id] = result.late
             else:
+                sms.silent.pop(part.id, None)
                 sms.late.pop(part.id, None)
             if outcome is Outcome.ACCEPTED:
                 sms.taken, sms.waiting = True, None
-            elif outcome is Outcome.TEMPORARY and sms.tied(part.id):
+            elif outcome in (Outcome.TEMPORARY, Outcome.UNANSWERED) and sms.tied(part.id):
                 self._wait(sms)
 
     def done(self, part: ClaimedPart) -> None:

@@ -53,14 +53,18 @@ class Troubled(FakeSMSC):
         await super().on_submit(session, seq, sms)
 
 
-def config(tmp_path: Path, plus: FakeSMSC, orange: FakeSMSC, window: int, **kw: Any) -> Config:
+def config(
+    tmp_path: Path, plus: FakeSMSC, orange: FakeSMSC, window: int, plus_extra: str = "", **kw: Any
+) -> Config:
     """plus for +48601 sending `window` parts at a time, orange the default link. A whole window of
     submits unanswered closes the session."""
     orange_link = f'\n[[smsc]]\nname = "orange"\ntype = "smpp"\nport = {orange.port}\n'
     orange_link += 'system_id = "smsgw"\npassword = "secret"\n'
-    extra = 'prefixes = ["+48601"]\n' + orange_link
+    extra = 'prefixes = ["+48601"]\n' + plus_extra + orange_link
     text = config_text(tmp_path, smsc_port=plus.port, smsc_extra=extra, **kw)
     text = text.replace('name = "main"', 'name = "plus"', 1).replace("window = 10", f"window = {window}", 1)
+    if plus_extra:  # submits answered in time or not at all: their timeout kept short
+        text = text.replace("response_timeout_seconds = 5", "response_timeout_seconds = 0.5", 1)
     return parse_config(text, source="t", base_dir=tmp_path)
 
 
@@ -109,3 +113,44 @@ async def test_no_move_while_a_late_answer_may_come(tmp_path: Path) -> None:
             clock.offset += 300  # part 3's grace over: it goes again by plus
             await gw.until(lambda: gw.states() == ["delivered"], timeout=60)
     assert orange.received == []
+
+
+class StuckAfterPartOne(FakeSMSC):
+    """Takes part 1, then answers no submit at all, its session up: binds and keep-alives answered."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ignored = 0
+        self.by: list[SmppSession] = []  # the sessions submits came by
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        if session not in self.by:
+            self.by.append(session)
+        if sms.udh and sms.udh[-1] == 1 and not self.received:
+            await super().on_submit(session, seq, sms)
+            return
+        self.ignored += 1
+
+
+async def test_a_link_up_answering_no_submit_lets_the_sms_move(tmp_path: Path) -> None:
+    """The SMSC took part 1 and answers nothing since, its session up (keep-alives answered). An
+    unanswered submit started no wait for the link: parts 2 and 3 went to it until held, while orange
+    was up. Now the wait starts, and the SMS moves once no late answer can come: here when the
+    session ends at a window (10) of submits unanswered in a row, the fifth time each went."""
+    clock = Clock()
+    async with StuckAfterPartOne() as plus, HappySMSC() as orange:
+        grace = "late_answer_grace_seconds = 30\n"
+        async with running_gateway(config(tmp_path, plus, orange, 10, plus_extra=grace), clock=clock) as gw:
+            await orange.wait_until(lambda: len(orange.sessions) == 1, timeout=20)
+            await plus.wait_until(lambda: len(plus.sessions) == 1, timeout=20)
+            assert (await gw.send(mail([to(NUMBER)], LONG_TEXT))).error is None
+            deferred = lambda: state_of(gw, 2) == state_of(gw, 3) == "deferred"  # noqa: E731
+            for sent in range(1, 6):
+                await gw.until(lambda: plus.ignored == 2 * sent and deferred(), timeout=30)  # noqa: B023
+                assert orange.received == []
+                clock.offset += 60  # its grace over: each goes again
+            await gw.until(lambda: gw.states() == ["delivered"], timeout=60)
+    assert plus.ignored == 10
+    assert len(plus.by) == 1  # its session ended by the gateway at the tenth submit unanswered in a row
+    reference = parts_seen(orange)[0][0]
+    assert sorted(parts_seen(orange)) == [(reference, n) for n in (1, 2, 3)]
