@@ -33,7 +33,7 @@ from gateway.reasons import (
     smsc_code,
 )
 from gateway.smtp.dsnparams import ENVID_MAX, ORCPT_MAX, utf8_addr_xtext
-from gateway.store.partnotes import NO_LINK_EXPIRED, TIED_EXPIRED
+from gateway.store.partnotes import LINK_GONE, NO_LINK_EXPIRED, STUCK_EXPIRED, TIED_EXPIRED
 from gateway.wording import Language
 
 # The bounced mail's Subject whole (longer is no subject a person wrote), folded over lines.
@@ -56,6 +56,8 @@ _OPERATOR_EXPIRED = re.compile(
 # another link was up, but the parts must leave by the SMSC that took one (`gateway.linkchoice`), so
 # it is the gateway's outage all the same, for its admin to see to, not a phone out of reach.
 _TIED_EXPIRED_SAID = TIED_EXPIRED.split("{}", 1)[0]
+_TIED_GONE_SAID = TIED_EXPIRED.split("{}")[1] + LINK_GONE  # that link removed from the configuration
+_STUCK_EXPIRED_SAID = STUCK_EXPIRED.split("{}", 1)[0]
 
 
 def dsn(
@@ -226,8 +228,12 @@ def _advice(state: str, reason: str, status: str) -> w.Phrase:
         return w.BOUNCE_ADVICE["route"]
     if REFUSED_EXPIRED_SAID in reason:  # the operator's fault: its admin takes it up, not a resend
         return bw.OPERATOR_REFUSED_ADVICE
-    if NO_LINK_EXPIRED in reason or _TIED_EXPIRED_SAID in reason:  # the gateway's outage: its admin's
+    if _TIED_EXPIRED_SAID in reason:  # the link that took a part: back later, or gone for good
+        return bw.TIED_REMOVED_ADVICE if _TIED_GONE_SAID in reason else bw.TIED_DOWN_ADVICE
+    if NO_LINK_EXPIRED in reason:  # the gateway's outage: its admin's
         return bw.NO_LINK_ADVICE
+    if _STUCK_EXPIRED_SAID in reason:  # an admin's retry sends it: a resend of the user's too, twice
+        return bw.STUCK_ADVICE
     if state == "expired":
         return w.BOUNCE_ADVICE["expired"]
     if status == "5.4.7":  # the operator's own expiry: the phone stayed out of reach

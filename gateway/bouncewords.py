@@ -1,7 +1,7 @@
 """The lines of what to do in a bounce whose cause is neither the number nor the user's resend
 (`gateway.bounce._advice`), apart from `gateway.wording`, which is full: the operator refused the SMS
-for the time being until it expired, and the operator's own report that it expired at a phone that
-stayed out of reach. No I/O.
+for the time being until it expired, the operator's own report that it expired at a phone that
+stayed out of reach, and the long SMS that waited for a link or for an admin's retry. No I/O.
 """
 
 from __future__ import annotations
@@ -36,4 +36,35 @@ NO_LINK_ADVICE = Phrase(
     "Co zrobić: bramka przez cały okres ważności SMS-a nie miała działającego połączenia z operatorem dla"
     " tego numeru; proszę powiadomić administratora bramki i, jeśli SMS jest nadal potrzebny, wysłać go"
     " ponownie po przywróceniu połączenia.",
+)
+# Expired waiting for the link that took another part of the long SMS, down
+# (`gateway.store.partnotes.TIED_EXPIRED`): the rest could go by that link alone, the phone joining the
+# parts one SMSC sent alike; the admin sees to the link.
+TIED_DOWN_ADVICE = Phrase(
+    "What to do: the gateway's link that had sent part of this SMS was down for as long as it was valid,"
+    " and the rest could go by that link alone; please tell the gateway's administrator, and send it"
+    " again once the link is back, if it is still needed.",
+    "Co zrobić: połączenie bramki, którym wysłano część tego SMS-a, nie działało przez cały okres jego"
+    " ważności, a resztę można było wysłać tylko tym połączeniem; proszę powiadomić administratora"
+    " bramki i, jeśli SMS jest nadal potrzebny, wysłać go ponownie po przywróceniu połączenia.",
+)
+# The same with that link removed from the configuration (`LINK_GONE`): it will not come back, and a
+# resend goes whole by a link that is configured. "Once the link is back" sent the user waiting for it.
+TIED_REMOVED_ADVICE = Phrase(
+    "What to do: the gateway's link that had sent part of this SMS was removed from its configuration"
+    " before the rest could go; send it again if it is still needed: it goes whole by another link.",
+    "Co zrobić: połączenie bramki, którym wysłano część tego SMS-a, zostało usunięte z jej konfiguracji,"
+    " zanim reszta mogła zostać wysłana; jeśli SMS jest nadal potrzebny, proszę wysłać go ponownie:"
+    " zostanie wysłany w całości innym połączeniem.",
+)
+# Expired waiting for an admin's retry, a part of the long SMS held, failed or cancelled
+# (`gateway.store.partnotes.STUCK_EXPIRED`): the admin's retry sends it whole (a new validity). Told to
+# send it again, the user did while the admin retried it, and the phone got it twice.
+STUCK_ADVICE = Phrase(
+    "What to do: part of this SMS was held, failed or was cancelled at the gateway, and the rest waited"
+    " for its administrator; please ask the gateway's administrator, who retries it, rather than send"
+    " it again: the phone could get it twice.",
+    "Co zrobić: część tego SMS-a została wstrzymana, nie powiodła się lub została anulowana w bramce, a"
+    " reszta czekała na jej administratora; proszę zwrócić się do administratora bramki, który ponowi"
+    " wysyłkę, zamiast wysyłać SMS-a ponownie: telefon mógłby otrzymać go dwa razy.",
 )

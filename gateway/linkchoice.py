@@ -40,7 +40,7 @@ from gateway.linkbinds import renamed_links
 from gateway.longsms import LONG_SMS_WAIT_SECONDS, moved_away, send_whole_again
 from gateway.routing import Router
 from gateway.store.db import Store
-from gateway.store.partnotes import TIED_WAIT
+from gateway.store.partnotes import LINK_GONE, TIED_WAIT
 from gateway.store.records import ClaimedPart
 from smsc.base import LinkState, Outcome, SmscLink, SubmitResult
 from smsc.pacing import LinkPacer
@@ -210,7 +210,7 @@ class LinkChoice:
         """The notes of parts handed back unsent that wait for their SMS's link (`waits_for`)."""
         found = ((part.id, self.waits_for(part)) for part in parts if part.udh)
         return {
-            pid: TIED_WAIT.format(name, "down" if name in self.links else "no longer configured")
+            pid: TIED_WAIT.format(name, "down" if name in self.links else LINK_GONE)
             for pid, name in found
             if name is not None
         }

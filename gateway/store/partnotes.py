@@ -42,6 +42,8 @@ NO_LINK_UP = "waiting for a link to the operator: none that serves this number w
 # configured) and a link of another SMSC is up (`LinkChoice.waits_for`): "no link up" was untrue, and
 # hid why it waits (`gateway.longsms`: the phone joins the parts one SMSC sent alike).
 TIED_WAIT = "waiting for link {}, which took another part of this SMS and is {}"
+# What `TIED_WAIT` (and `TIED_EXPIRED`) says of such a link no longer in the configuration; else "down".
+LINK_GONE = "no longer configured"
 # The parts of a long SMS that cannot go again whole by another link, since part {} of it failed,
 # waits on hold or was cancelled (`gateway.longsms`): they wait unclaimed for a retry or their end.
 WITH_STUCK_PART = (
