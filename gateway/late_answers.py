@@ -17,7 +17,10 @@ one held at its last attempt is; the count of its sends starts again at any answ
 A late acceptance of a part taken meanwhile by its re-send (answered in time) gives it a second SMSC
 id (`QueueRepo.second_id`): both copies reached the SMSC, and the receipt of either may be the one
 saying the phone has it. Only logged, that copy's receipt matched nothing, and the other's failure
-failed the part and bounced the SMS the phone had.
+failed the part and bounced the SMS the phone had. A late answer to a part of a long SMS that went
+again whole by another link meanwhile (`gateway.longsms`, a new reference) is the old SMS's: logged,
+it settles nothing (the part was set sent by the link left, under the old reference, and never went
+with the rest).
 
 What this process saw is not all: a part whose submit went unanswered, or was on the wire when the
 connection went or the daemon died, carries a note saying so (`ClaimedPart.maybe_sent`). Claimed by a
@@ -33,6 +36,7 @@ from collections.abc import Callable, Iterable
 
 import structlog
 
+from gateway.longsms import reference_changed
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.store.partnotes import AWAITING_LATE
 from gateway.unanswered import SILENT_SMSC, SilentSends
@@ -128,7 +132,7 @@ class LateAnswers:
         self.may_have(part.id, name)
         log.warning("mt.unanswered", part=part.id, link=name, error=result.error, resend_in=wait)
         if result.late is not None:
-            self._start_watch(name, part.id, result.late, held=False)
+            self._start_watch(name, part.id, result.late, held=False, udh=part.udh)
 
     async def hold(self, name: str, part: ClaimedPart, result: SubmitResult, sends: int) -> None:
         """Hold the part the SMSC answered none of `sends` submits of (`gateway.unanswered`); its
@@ -139,23 +143,29 @@ class LateAnswers:
         self.may_have(part.id, name)  # its `queue retry` is a possible duplicate
         log.warning("mt.hold_unanswered", part=part.id, message=part.message_id, link=name, sends=sends,
                     reason=reason)  # fmt: skip
-        self.watch_held(name, part.id, result)
+        self.watch_held(name, part.id, result, udh=part.udh)
 
-    def watch_held(self, name: str, part_id: int, result: SubmitResult) -> None:
+    def watch_held(self, name: str, part_id: int, result: SubmitResult, *, udh: bytes = b"") -> None:
         """The part went on hold with its last submit unanswered (written already): take the SMSC's
         answer if it still comes (module docstring)."""
         if result.late is not None:
-            self._start_watch(name, part_id, result.late, held=True)
+            self._start_watch(name, part_id, result.late, held=True, udh=udh)
 
     def _start_watch(
-        self, name: str, part_id: int, late: asyncio.Future[SubmitResult | None], *, held: bool
+        self, name: str, part_id: int, late: asyncio.Future[SubmitResult | None], *, held: bool, udh: bytes
     ) -> None:
-        task = asyncio.create_task(self._watch(name, part_id, late, held=held))
+        task = asyncio.create_task(self._watch(name, part_id, late, held=held, udh=udh))
         self.watchers.add(task)
         task.add_done_callback(self.watchers.discard)
 
     async def _watch(
-        self, name: str, part_id: int, late: asyncio.Future[SubmitResult | None], *, held: bool = False
+        self,
+        name: str,
+        part_id: int,
+        late: asyncio.Future[SubmitResult | None],
+        *,
+        held: bool = False,
+        udh: bytes = b"",
     ) -> None:
         result = await late
         if result is None:
@@ -166,7 +176,12 @@ class LateAnswers:
         queue = self.store.queue
 
         def settle() -> str | None:
-            """What the answer did: "settled", "held" (a hold it leaves as it is), or None."""
+            """What the answer did: "settled", "held" (a hold it leaves as it is), "moved", or None."""
+            if udh and reference_changed(self.store, part_id, udh):
+                # Its long SMS went again whole by another link meanwhile (`gateway.longsms`), under a
+                # new reference: the copy answered is the old SMS's. Settled as this one, the part was
+                # set sent by the link left, with the old reference, and never went with the rest.
+                return "moved"
             pacing = part_id in self.pacing  # claimed again but not yet on the wire: cancel that
             if pacing or queue.is_waiting(part_id):  # also a held part a `queue retry` put back
                 self._apply(name, part_id, result, pacing=pacing)
@@ -194,6 +209,10 @@ class LateAnswers:
             log.info("mt.late_refusal_held", part=part_id, link=name, outcome=result.outcome.value)
         elif settled == "settled" and held:
             log.warning("mt.hold_settled_late", part=part_id, link=name, smsc_id=result.message_id)
+        elif settled == "moved" and result.outcome is Outcome.ACCEPTED:
+            log.warning("mt.possible_duplicate", part=part_id, link=name, smsc_id=result.message_id,
+                        reason="the SMSC answered after its long SMS had gone again whole by another link"
+                        " under a new reference: the phone may have this part twice")  # fmt: skip
         elif settled == "second id":
             log.warning("mt.possible_duplicate", part=part_id, link=name, smsc_id=result.message_id,
                         reason="the SMSC answered after the part had been sent again and taken:"

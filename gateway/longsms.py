@@ -80,6 +80,13 @@ def send_whole_again(store: Store, message_id: int, link: str, waited: float) ->
     return True
 
 
+def reference_changed(store: Store, part_id: int, udh: bytes) -> bool:
+    """Inside a store write: whether the part's long SMS went again whole (`send_whole_again`) since a
+    submit of it with `udh` went out: a late answer to that submit is the old SMS's, not the part's."""
+    row = store.db.conn.execute("SELECT udh FROM parts WHERE id = ?", (part_id,)).fetchone()
+    return row is not None and row[0] is not None and bytes(row[0]) != udh
+
+
 def moved_away(store: Store) -> dict[int, str]:
     """Inside a store write, at a start: the long SMS moved away from a link whose parts still wait
     to go again, by the link their note names (`MOVED_NOTE`). Kept in memory alone, the link was

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from gateway.config import Config, parse_config
+from gateway.linkchoice import _LongSms
 from gateway.longsms import LONG_SMS_WAIT_SECONDS
 from smsc.simulator.smpp_server import SmppSession
 from smsc.simulator.submitted import SubmittedSms
@@ -152,5 +153,49 @@ async def test_a_link_up_answering_no_submit_lets_the_sms_move(tmp_path: Path) -
             await gw.until(lambda: gw.states() == ["delivered"], timeout=60)
     assert plus.ignored == 10
     assert len(plus.by) == 1  # its session ended by the gateway at the tenth submit unanswered in a row
+    reference = parts_seen(orange)[0][0]
+    assert sorted(parts_seen(orange)) == [(reference, n) for n in (1, 2, 3)]
+
+
+class AnswersLater(StuckAfterPartOne):
+    """Takes part 1; keeps the submits of the others unanswered until `answer` is called."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.kept: dict[int, tuple[SmppSession, int, SubmittedSms]] = {}
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        ignored = self.ignored
+        await super().on_submit(session, seq, sms)
+        if self.ignored > ignored:
+            self.kept[sms.udh[-1]] = (session, seq, sms)
+
+    async def answer(self, number: int) -> None:
+        """Accept the kept submit of part `number` now (its receipt follows)."""
+        session, seq, sms = self.kept.pop(number)
+        await SmppSession.on_submit_sm(session, seq, sms)
+
+
+async def test_a_late_acceptance_after_the_move_is_the_old_sms(tmp_path: Path) -> None:
+    """The SMS moved (written) before the late acceptance of part 3's submit was: its settle found the
+    part waiting to go again under the new reference and set it sent by plus, under the old one; it
+    never went with the rest, and the phone had no whole SMS from either SMSC."""
+    clock = Clock()
+    async with AnswersLater() as plus, HappySMSC() as orange:
+        grace = "late_answer_grace_seconds = 30\n"
+        async with running_gateway(config(tmp_path, plus, orange, 10, plus_extra=grace), clock=clock) as gw:
+            await orange.wait_until(lambda: len(orange.sessions) == 1, timeout=20)
+            await plus.wait_until(lambda: len(plus.sessions) == 1, timeout=20)
+            assert (await gw.send(mail([to(NUMBER)], LONG_TEXT))).error is None
+            await gw.until(lambda: plus.ignored == 2 and state_of(gw, 2) == state_of(gw, 3) == "deferred")
+            # The move as `LinkChoice.moving` lets go of the SMS, its write first; then the answer.
+            choice, store = gw.daemon.dispatcher.choice, gw.store
+            mid = store.db.conn.execute("SELECT message_id FROM parts LIMIT 1").fetchone()[0]
+            choice._long[mid] = _LongSms("", shunned="plus")
+            await store.write(lambda: choice.send_again(store, mid, "plus", LONG_SMS_WAIT_SECONDS))
+            await plus.answer(3)
+            await gw.until(lambda: gw.states() == ["delivered"], timeout=30)
+            links = [row[0] for row in store.db.conn.execute("SELECT link FROM parts ORDER BY seq")]
+    assert links == ["orange"] * 3
     reference = parts_seen(orange)[0][0]
     assert sorted(parts_seen(orange)) == [(reference, n) for n in (1, 2, 3)]
