@@ -109,7 +109,8 @@ async def smpp_flood_from_a_client_that_does_not_read(tmp_path: Path) -> None:
                 await submit(good, "after the drop")
     assert peak <= LIMIT + READ_SIZE, peak
     [line] = events(logs, "sim.smpp.peer_not_reading")
-    assert line["system_id"] == "smsgw" and line["unsent"] > LIMIT
+    # Over the limit when the wait began; the kernel may take a few KB of it during the wait.
+    assert line["system_id"] == "smsgw" and line["buffered"] > LIMIT and line["unsent"] > 0
     assert line["error"] == "the client is not reading our answers"
     assert [s.text for s in server.received[-2:]] == ["still served", "after the drop"]
 
@@ -162,5 +163,6 @@ async def test_cimd2_client_that_floods_submits_and_reads_nothing_is_dropped(tmp
                 await good.close()
     assert peak <= LIMIT + 2 * READ_SIZE, peak  # checked after each read of up to 64 KB of submits
     [line] = events(logs, "sim.cimd2.peer_not_reading")
-    assert line["system_id"] == "smsgw" and line["unsent"] > LIMIT
+    # Over the limit when the wait began; the kernel may take a few KB of it during the wait.
+    assert line["system_id"] == "smsgw" and line["buffered"] > LIMIT and line["unsent"] > 0
     assert [s.text for s in server.received[-2:]] == ["still served"] * 2
