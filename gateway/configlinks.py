@@ -250,6 +250,12 @@ def _host_key(host: str) -> str:
     return "loopback" if host in LOOPBACK or host.startswith("127.") else host
 
 
+def bind_key(kind: str, host: str, port: int, system_id: str) -> tuple[str, str, str, str]:
+    """One SMSC account's bind: protocol, host, port and login (`receipt_siblings`, and a link
+    renamed, `gateway.linkbinds`)."""
+    return (kind, _host_key(host), str(port), system_id)
+
+
 def receipt_siblings(links: Sequence[SmscSection]) -> dict[str, tuple[str, ...]]:
     """For each link, the other links bound to the same SMSC account: more binds are how one gets
     more throughput from an operator, and its SMSC sends a receipt on any bind of the account, not
@@ -269,7 +275,7 @@ def receipt_siblings(links: Sequence[SmscSection]) -> dict[str, tuple[str, ...]]
 
     first: dict[tuple[str, ...], str] = {}
     for link in links:
-        keys = [(link.type, _host_key(link.host), str(link.port), link.system_id)]
+        keys: list[tuple[str, ...]] = [bind_key(link.type, link.host, link.port, link.system_id)]
         if link.smsc_account:
             keys.append(("smsc_account", link.smsc_account))
         for key in keys:

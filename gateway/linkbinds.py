@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from gateway.configlinks import _host_key
+from gateway.configlinks import bind_key
 from gateway.store.db import Store
 from smsc.base import SmscLink
 
@@ -21,12 +21,13 @@ _AFTER = PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)  # the first key past the prefix
 
 
 def bind_of(link: SmscLink) -> str | None:
-    """The link's SMSC bind as one string; None for a driver without settings (none in the daemon)."""
+    """The link's SMSC bind as one string (`configlinks.bind_key`, as binds of one account are told);
+    None for a driver without settings (none in the daemon)."""
     settings = getattr(link, "cfg", None)
     if settings is None:
         return None
-    protocol = type(link).__module__.split(".")[1] if type(link).__module__.startswith("smsc.") else "?"
-    return "|".join((protocol, _host_key(settings.host), str(settings.port), settings.system_id))
+    kind = type(link).__module__.split(".")[1] if type(link).__module__.startswith("smsc.") else "?"
+    return "|".join(bind_key(kind, settings.host, settings.port, settings.system_id))
 
 
 def renamed_links(store: Store, links: Mapping[str, SmscLink]) -> dict[str, str]:

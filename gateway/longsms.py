@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import structlog
 
+from gateway.store.accepting import concat_udh
 from gateway.store.db import Store
 from gateway.store.partnotes import WITH_STUCK_PART
 
@@ -64,14 +65,14 @@ def send_whole_again(store: Store, message_id: int, link: str, waited: float) ->
         log.info("mt.long_sms_not_moved", message=message_id, link=link, part=stuck)
         return False
     recipient, total, old_ref = row
-    ref = store.queue._next_concat_ref(recipient)
+    ref = store.queue.next_concat_ref(recipient)
     note = MOVED_NOTE.format(link, waited)
     for pid, seq, state in parts:
         conn.execute(
             "UPDATE parts SET udh = ?, state = CASE WHEN state = 'queued' THEN state ELSE 'deferred' END,"
             " next_attempt_at = ?, attempts = attempts - ?, link = NULL, smsc_id = NULL,"
             " submitted_at = NULL, done_at = NULL, error = ? WHERE id = ?",
-            (bytes((5, 0, 3, ref, total, seq)), now, int(state == "active"), note, pid),
+            (concat_udh(ref, total, seq), now, int(state == "active"), note, pid),
         )
     conn.execute("UPDATE messages SET concat_ref = ? WHERE id = ?", (ref, message_id))
     sent = sum(1 for _pid, _seq, state in parts if state in _SENT)

@@ -35,16 +35,21 @@ def login_order(client: aiosmtplib.SMTP, known: str | None) -> list[str]:
     return offered
 
 
+async def greet(client: aiosmtplib.SMTP) -> None:
+    """EHLO, or HELO to a relay without ESMTP, which a send's transaction goes on with too."""
+    try:
+        await client.ehlo()
+    except aiosmtplib.SMTPHeloError:
+        await client.helo()
+
+
 async def log_in(
     client: aiosmtplib.SMTP, username: str, password: str, known: str | None, *, probe: bool
 ) -> str | None:
     """Logs in, raising the last refusal as `login` does (with no mechanism offered, `login`'s own
     error); returns the mechanism taken, for the next login to try first."""
-    if client.last_ehlo_response is None and client.last_helo_response is None:
-        try:
-            await client.ehlo()
-        except aiosmtplib.SMTPHeloError:
-            await client.helo()  # no ESMTP: no AUTH either, which `login` says
+    if client.is_ehlo_or_helo_needed:
+        await greet(client)  # no ESMTP: no AUTH either, which `login` says
     order = login_order(client, known)
     if not order:
         await client.login(username, password)

@@ -31,7 +31,7 @@ import structlog
 from gateway.config import Config
 from gateway.configservices import WHEN_OFFERED, MailSection
 from gateway.filemodes import private_dir, write_private_bytes
-from gateway.mailauth import log_in
+from gateway.mailauth import greet, log_in
 from gateway.mailsessions import IDLE_SECONDS, MAILS_PER_SESSION, IdleSessions, RelaySession, quit_session
 from gateway.mailtls import (
     HandshakeFailed,
@@ -163,7 +163,7 @@ class SmtpRelayMailer:
             client = await self._open(host, port, offered=False, probe=True)  # a send goes in clear then
         try:
             if client.last_ehlo_response is None:  # not said yet: no STARTTLS, no login
-                await _greet(client)
+                await greet(client)
         except BaseException as exc:
             await _end(client, exc)
             raise
@@ -247,14 +247,6 @@ class SmtpRelayMailer:
             login=self.cfg.relay_username,
             note=NULL_SENDER_REFUSED,
         )
-
-
-async def _greet(client: aiosmtplib.SMTP) -> None:
-    """EHLO, or HELO to a relay without ESMTP, which a send's transaction goes on with too."""
-    try:
-        await client.ehlo()
-    except aiosmtplib.SMTPHeloError:
-        await client.helo()
 
 
 async def _reset(client: aiosmtplib.SMTP) -> None:

@@ -20,6 +20,7 @@ import aiosmtplib
 from aiosmtplib.protocol import SMTPProtocol
 
 from gateway.forwardcoding import seven_bit
+from gateway.mailauth import greet
 from gateway.mailheaders import ascii_address
 
 
@@ -228,10 +229,7 @@ def _lost_before_end() -> aiosmtplib.SMTPServerDisconnected:
 async def _greeted(client: aiosmtplib.SMTP) -> None:
     """EHLO (or HELO) done: the relay's extensions are known."""
     if client.is_ehlo_or_helo_needed:
-        try:
-            await client.ehlo()
-        except aiosmtplib.SMTPHeloError:
-            await client.helo()  # a relay without ESMTP: no extensions, so no parameters either
+        await greet(client)  # a relay without ESMTP: no extensions, so no parameters either
 
 
 def _mail_options(client: aiosmtplib.SMTP, content: bytes, size: int) -> list[str]:

@@ -130,8 +130,8 @@ def from_domain(stored: str | None, domains: Sequence[str]) -> str:
     """The domain a phone's mail comes from: its conversation's while the gateway still serves it, else
     the first. An answer From a domain dropped from `[gateway] domains` drew replies the gateway now
     refuses (`gateway.smtp.formerdomains`), and each new answer gave out another such address."""
-    folded = {d.casefold() for d in domains}
-    return stored if stored and stored.casefold() in folded else domains[0]
+    served = {d.lower().rstrip(".") for d in domains}  # as `gateway.smtp.domainsserved.normal`
+    return stored if stored and stored.lower().rstrip(".") in served else domains[0]
 
 
 def _title(mail: RefusedMail, phone: str, number: str, lang: Language) -> str:

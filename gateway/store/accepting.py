@@ -74,7 +74,7 @@ class AcceptingRepo(Repository):
             expires = start + a.validity_seconds
             if a.valid_until is not None:  # the mail's own expiry: never later
                 expires = min(expires, a.valid_until)
-            ref = self._next_concat_ref(m.recipient) if m.concatenated else None
+            ref = self.next_concat_ref(m.recipient) if m.concatenated else None
             rows.append(
                 (
                     *(email_id, a.account_id, m.recipient, m.source, m.text, m.coding, len(m.parts), ref),
@@ -94,7 +94,7 @@ class AcceptingRepo(Repository):
                         m.source,
                         p.data_coding,
                         p.payload,
-                        _concat_udh(ref, len(m.parts), p.seq) if ref is not None else p.udh,
+                        concat_udh(ref, len(m.parts), p.seq) if ref is not None else p.udh,
                         p.text,
                         m.via,
                     )
@@ -134,7 +134,7 @@ class AcceptingRepo(Repository):
             ids.append(mid)
         return ids
 
-    def _next_concat_ref(self, destination: str) -> int:
+    def next_concat_ref(self, destination: str) -> int:
         """A reference unique per destination (rotating), so a phone never mixes two long texts."""
         row = self.conn.execute(
             "INSERT INTO concat_refs (destination, next_ref) VALUES (?, 1)"
@@ -145,5 +145,6 @@ class AcceptingRepo(Repository):
         return int(row[0])
 
 
-def _concat_udh(ref: int, total: int, seq: int) -> bytes:
+def concat_udh(ref: int, total: int, seq: int) -> bytes:
+    """The 8-bit reference concatenation header (IEI 0, protocols.md) of part `seq` of `total`."""
     return bytes((5, 0, 3, ref & 0xFF, total, seq))
