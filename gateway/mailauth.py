@@ -3,23 +3,26 @@ the fewest failed logins.
 
 aiosmtplib's `login` tries every mechanism the relay offers, CRAM-MD5 first, until one is taken,
 as some relays offer ones they do not take: Dovecot keeping hashed passwords offers CRAM-MD5 and
-refuses every account with it, and takes PLAIN. So every send cost such a relay one failed login,
-and a probe that tried only the first mechanism was refused for good, backed off to an hour and
-never woke the mail deferred. Here the mechanism the last login taken used (a send's or a probe's)
-goes first, and on a TLS session PLAIN and LOGIN go before CRAM-MD5, which adds nothing under TLS.
-A send goes on through every mechanism offered, as aiosmtplib's `login`; a probe stops at its
-second refusal, or at a 535 to PLAIN or LOGIN (the password itself refused: every mechanism checks
-the same one), so a wrong password costs the relay one or two failed logins a probe, not three.
+refuses every account with it, and takes PLAIN; some Exchange and old Sendmail setups offer PLAIN
+and answer it 535, for every account or some, and take LOGIN. So every send cost such a relay one
+failed login, and a probe that gave up at the first refusal, or at a 535 to PLAIN, was refused for
+good, backed off to an hour and never woke the mail deferred, while every send went. Here the
+mechanism the last login taken used (a send's or a probe's) goes first, and on a TLS session PLAIN
+and LOGIN go before CRAM-MD5, which adds nothing under TLS: so after a restart, where the mechanism
+taken is forgotten, the first login over TLS costs a relay refusing CRAM-MD5 no failed login. In
+clear (a loopback relay, or `relay_starttls = false`) CRAM-MD5 still goes first, as the one mechanism
+keeping the password off the wire. A send goes on through every mechanism offered, as aiosmtplib's
+`login`; a probe, in the same order, stops at its second refusal, so a wrong password costs the relay
+at most two failed logins a probe, and the probes back off as for any refused login
+(`gateway.relayprobepace`).
 """
 
 from __future__ import annotations
 
 import aiosmtplib
 
-# The mechanisms that hand the relay the password itself: a 535 to one is the password's refusal,
-# where one to CRAM-MD5 may be the mechanism's (a relay keeping hashed passwords cannot check it).
+# The mechanisms that hand the relay the password itself, which TLS makes as safe as CRAM-MD5.
 CLEAR_PASSWORD = frozenset({"plain", "login"})
-CREDENTIALS_REFUSED = 535
 PROBE_REFUSALS = 2  # the most failed logins one probe costs the relay
 
 
@@ -59,11 +62,10 @@ async def log_in(
         try:
             await getattr(client, f"auth_{mechanism.replace('-', '')}")(username, password)
         except aiosmtplib.SMTPAuthenticationError as exc:
+            # Even a 535 to PLAIN may be the mechanism's and not the password's (a relay taking LOGIN
+            # alone): the next mechanism is tried, within a probe's limit.
             refusals.append(exc)
-            if probe and (
-                len(refusals) >= PROBE_REFUSALS
-                or (exc.code == CREDENTIALS_REFUSED and mechanism in CLEAR_PASSWORD)
-            ):
+            if probe and len(refusals) >= PROBE_REFUSALS:
                 break
             continue
         return mechanism

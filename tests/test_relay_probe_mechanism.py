@@ -134,7 +134,7 @@ async def test_a_probe_with_a_wrong_password_costs_at_most_two_failed_logins(tmp
             assert relay_fault(refused.value) == "login refused"
     finally:
         await relay.close()
-    # CRAM-MD5's refusal may be the mechanism's; PLAIN's is the password's: LOGIN is not tried.
+    # A probe stops at its second refusal (CRAM-MD5's, then PLAIN's): LOGIN is not tried.
     assert logins.sessions() == [["CRAM-MD5", "PLAIN"]] * 3 + [["CRAM-MD5", "PLAIN", "LOGIN"]]
 
 
