@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.configlinks import bind_key
+from gateway.linkprotocol import changed_protocols, protocol_of, send_again_at_start
 from gateway.store.db import Store
 from smsc.base import SmscLink
 
 PREFIX = "link_bind/"
-_AFTER = PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)  # the first key past the prefix's
+AFTER = PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)  # the first key past the prefix's
 
 
 def bind_of(link: SmscLink) -> str | None:
@@ -32,7 +33,8 @@ def bind_of(link: SmscLink) -> str | None:
 
 def renamed_links(store: Store, links: Mapping[str, SmscLink]) -> dict[str, str]:
     """Inside a store write: the links' binds noted under their names, and each name noted before that
-    is no longer configured -> the configured link of its bind (the first such)."""
+    is no longer configured -> the configured link of its bind (the first such). A link whose
+    protocol changed since gives up what its old bind had out (`gateway.linkprotocol`)."""
     conn = store.db.conn
     binds = {name: bind for name, link in links.items() if (bind := bind_of(link)) is not None}
     by_bind: dict[str, str] = {}
@@ -40,9 +42,12 @@ def renamed_links(store: Store, links: Mapping[str, SmscLink]) -> dict[str, str]
         by_bind.setdefault(bind, name)
     rows = conn.execute(
         "SELECT substr(key, ?), value FROM billing_state WHERE key >= ? AND key < ?",
-        (len(PREFIX) + 1, PREFIX, _AFTER),
+        (len(PREFIX) + 1, PREFIX, AFTER),
     ).fetchall()
     renamed = {old: by_bind[bind] for old, bind in rows if old not in links and bind in by_bind}
+    # A link of another protocol under the same name is another bind (`gateway.linkprotocol`).
+    if changed := changed_protocols(rows, {name: protocol_of(bind) for name, bind in binds.items()}):
+        send_again_at_start(store, changed)
     conn.executemany(
         "INSERT INTO billing_state (key, value) VALUES (?, ?)"
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE value != excluded.value",

@@ -325,6 +325,7 @@ def check_wal_first(cfg: Config) -> None:
 def stored_warnings(cfg: Config) -> list[str]:
     """What `check-config` warns of in the database, each with the command that mends it."""
     from gateway.cli.droppeddomains import dropped_domains
+    from gateway.linkprotocol import stored_changes
 
     check_wal_first(cfg)
     lines = [
@@ -351,4 +352,5 @@ def stored_warnings(cfg: Config) -> list[str]:
     ]
     lines += stored_overlaps(cfg)
     lines += [shared_sender_line(number, names) for number, names in shared_senders(cfg).items()]
+    lines += stored_changes(cfg)  # an [[smsc]] block of another protocol under its old name
     return lines + unapplied_seeds(cfg) + dropped_domains(cfg)

@@ -1,0 +1,80 @@
+"""An `[[smsc]]` block whose `type` changed (smpp <-> cimd2) under the same name while it had work out:
+another SMSC bind, as a new name would be. The rest of a long SMS its old bind took a part of went on
+by the new protocol's session under the old reference (to another SMSC, whose originator the phone may
+not join with the first part's), and nothing said that the reports awaited of the old bind can never
+come by the new session. The daemon against the built-in simulator (its SMPP and CIMD2 ports) over
+TCP and a real SQLite file."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, closing
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from gateway.cli.main import main
+from gateway.config import parse_config
+from gateway.configlinks import SimulatorSection
+from smsc.simulator import Simulator
+from tests.conftest import DOMAIN, config_text, mail, running_gateway
+
+
+@asynccontextmanager
+async def simulator(tmp_path: Path) -> AsyncIterator[Simulator]:
+    # Reports an hour late: the SMS sent before the change still await theirs at the restart.
+    cfg = SimulatorSection(smpp_port=0, cimd2_port=0, control_port=0, dlr_delay_seconds=3600)
+    sim = Simulator(cfg, tmp_path / "var" / "simulator.jsonl")
+    await sim.start()
+    try:
+        yield sim
+    finally:
+        await sim.stop()
+
+
+def parts_by(sim: Simulator, protocol: str) -> list[dict[str, object]]:
+    return [r for r in sim.core.records if r["protocol"] == protocol]
+
+
+async def test_a_link_switched_to_another_protocol_sends_a_half_sent_long_sms_again_whole_and_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with simulator(tmp_path) as sim:
+        assert sim.cimd2_port is not None
+        text = config_text(tmp_path, smsc_port=sim.smpp_port)
+        async with running_gateway(parse_config(text, base_dir=tmp_path)) as gw:
+            assert (await gw.send(mail(f"601123456@{DOMAIN}", "x" * 400))).error is None  # three parts
+            assert (await gw.send(mail(f"601123457@{DOMAIN}", "short"))).error is None
+            await gw.until(lambda: gw.states() == ["submitted", "submitted"])
+        # As when the daemon stopped right after the SMSC took the long SMS's first part.
+        with closing(sqlite3.connect(tmp_path / "state" / "smsgw.db")) as conn, conn:
+            conn.execute(
+                "UPDATE parts SET state = 'queued', link = NULL, smsc_id = NULL, submitted_at = NULL"
+                " WHERE message_id = 1 AND seq > 1"
+            )
+        (old_ref,) = {r["concat"]["ref"] for r in parts_by(sim, "smpp") if r["concat"]}  # type: ignore[index]
+        switched = text.replace('type = "smpp"', 'type = "cimd2"', 1).replace(
+            f"port = {sim.smpp_port}", f"port = {sim.cimd2_port}", 1
+        )
+        config = tmp_path / "config.toml"
+        config.write_text(switched)
+        capsys.readouterr()
+        assert main(["-c", str(config), "check-config"]) == 0
+        warning = 'smsgw: warning: [[smsc]] "main": at the next start, link main was SMPP and is CIMD2 now'
+        (warned,) = [line for line in capsys.readouterr().err.splitlines() if line.startswith(warning)]
+        assert "1 SMS it sent over SMPP await reports that only a session of SMPP brings" in warned
+        assert "1 long SMS it sent part of over SMPP go again whole under a new reference" in warned
+        with capture_logs() as logs:
+            async with running_gateway(parse_config(switched, base_dir=tmp_path)) as gw:
+                await gw.until(lambda: len(parts_by(sim, "cimd2")) == 3)
+                states = dict(gw.store.db.conn.execute("SELECT id, state FROM messages"))
+    (changed,) = [e for e in logs if e["event"] == "config.link_protocol_changed"]
+    assert changed["link"] == "main" and (changed["was"], changed["now"]) == ("smpp", "cimd2"), changed
+    assert changed["waiting"] == 1 and changed["long_sms_sent_again"] == 1, changed
+    cimd2 = parts_by(sim, "cimd2")
+    # The whole SMS again, under a new reference: not its last two parts under the first part's.
+    assert sorted(r["concat"]["seq"] for r in cimd2) == [1, 2, 3]  # type: ignore[index]
+    assert {r["concat"]["ref"] for r in cimd2} != {old_ref}  # type: ignore[index]
+    assert states[2] == "submitted"  # its report may yet come, if the old protocol is configured again
