@@ -11,7 +11,11 @@ true` instead of the id: on the last SMS the simulator accepted; a status "expir
 the last one its log file holds, "last" says that none came since it started, and a report on a
 message id finds its SMS in the log file (answered with `"from_log": true`). A report on an SMS
 whose final report the client already took is sent, and answered with `"already": {"status": ...,
-"at": ...}`: it changes nothing at the gateway. Errors come back
+"at": ...}`: it changes nothing at the gateway. `{"op": "drop"}` ends every logged-in session at once,
+as an SMSC's outage or restart would (`"system_id"` and `"protocol"` choose some), without the
+protocol's goodbye; the MO parts and reports a session had not had acknowledged are held for the next
+login, and the answer counts the sessions dropped (`"dropped": N`; 0 when none matched, which is no
+error: the client may be between sessions). Errors come back
 as `{"ok": false, "error": "..."}`; nothing a client sends can stop the server. `smsgw simulator
 ...` talks to it through `send_command`.
 """
@@ -23,7 +27,7 @@ import contextlib
 import json
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import structlog
 
@@ -33,6 +37,9 @@ from smsc.simulator.core import SimulatorCore
 from smsc.simulator.numbers import mo_segments
 from smsc.simulator.partlog import answer_numbers
 from smsc.simulator.receipts import DEFAULT_ERROR, FINAL_STATES, Detail
+
+if TYPE_CHECKING:
+    from smsc.simulator.serving import SessionBase
 
 log = structlog.get_logger(__name__)
 
@@ -108,7 +115,24 @@ async def execute(core: SimulatorCore, command: object) -> dict[str, Any]:
         if not isinstance(message_id, str) or not message_id:
             return {"ok": False, "error": "report needs a string message_id"}
         return await _report(core, message_id, *chosen)
+    if op == "drop":
+        return await _drop(core, command)
     return {"ok": False, "error": f"unknown op {op!r}"}
+
+
+async def _drop(core: SimulatorCore, command: dict[str, Any]) -> dict[str, Any]:
+    """End the sessions logged in that the command names: how a test or an admin stages an outage
+    on the wire while the simulator goes on (killing it lost what it held, and its ports)."""
+    protocol, system_id = command.get("protocol"), command.get("system_id")
+    if protocol not in (None, "smpp", "cimd2"):
+        return {"ok": False, "error": 'protocol must be null, "smpp" or "cimd2"'}
+    if system_id is not None and not isinstance(system_id, str):
+        return {"ok": False, "error": "system_id must be a string"}
+    sessions = core.logged_in(protocol, system_id)
+    for session in sessions:
+        await cast("SessionBase", session).close()  # the servers' sessions; held deliveries go back
+    log.info("sim.control.dropped", sessions=len(sessions), protocol=protocol, system_id=system_id)
+    return {"ok": True, "dropped": len(sessions)}
 
 
 def _chosen_state(status: object, error: object) -> tuple[ReportStatus, Detail | None] | str:

@@ -137,6 +137,10 @@ class SimulatorCore:
                 return s
         return None
 
+    def logged_in(self, protocol: str | None, system_id: str | None) -> list[SimSession]:
+        """The sessions logged in (of that protocol, with that system_id): the control port's "drop"."""
+        return [s for s in self._sessions if self._fits(s, protocol, system_id)]
+
     def _route(self, sent: _Sent) -> SimSession | None:
         """A receipt's session: its SMS's, while bound to receive, else the newest of its login (a
         transmitter's receipts go to a receiver, as an SMSC's do). The newest alone gave smsgw's
