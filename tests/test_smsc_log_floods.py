@@ -19,10 +19,10 @@ FLOOD = 2000
 AT_MOST_DURING = 3  # one line, plus one a second should the flood take longer than the interval
 
 
-def no_user_data(number: int) -> Packet:
-    """A deliver (20) the link refuses to hand up ("no user data"), and acknowledges."""
+def not_hex(number: int) -> Packet:
+    """A deliver (20) the link refuses to hand up ("034 is not hex"), and acknowledges."""
     return Packet.make(Op.DELIVER, number, (P.DESTINATION, "7155"), (P.ORIGINATOR, "+48601123456"),
-                       (P.SCTS, "261121045622"))  # fmt: skip
+                       (P.SCTS, "261121045622"), (P.USER_DATA_BINARY, "XYZ"))  # fmt: skip
 
 
 async def test_smpp_receipt_flood_that_matches_nothing_is_logged_a_few_lines_with_the_count() -> None:
@@ -56,7 +56,7 @@ async def test_cimd2_flood_of_unusable_deliveries_is_logged_a_few_lines_per_reas
     numbers = [2 * (n % 100) for n in range(FLOOD)]  # never twice in a row: no retransmission
     with structlog.testing.capture_logs() as logs:
         async with scripted() as (link, _ev, peer, _smsc):
-            flood = [encode(no_user_data(number)) for number in numbers]
+            flood = [encode(not_hex(number)) for number in numbers]
             flood[FLOOD // 2] = encode(mo(numbers[FLOOD // 2], source=""))
             peer.send(b"".join(flood))
             await settle(lambda: int(link.stats().extra["mo_rejected"]) == FLOOD, 30)
@@ -67,9 +67,9 @@ async def test_cimd2_flood_of_unusable_deliveries_is_logged_a_few_lines_per_reas
     assert 2 <= len(during) <= 2 * AT_MOST_DURING, len(during)
     by_reason = {
         reason: [e for e in lines if e["reason"] == reason]
-        for reason in ("no user data", "empty destination or originator address")
+        for reason in ("034 is not hex", "empty destination or originator address")
     }
-    assert occurrences(by_reason["no user data"]) == FLOOD - 1
+    assert occurrences(by_reason["034 is not hex"]) == FLOOD - 1
     assert occurrences(by_reason["empty destination or originator address"]) == 1
     assert len(lines) == sum(map(len, by_reason.values()))
 

@@ -247,7 +247,10 @@ def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundS
             data, data_coding = unpack_septets(data), 0
         text, _ = decode_user_data(data, data_coding, segment=segment, smpp=False)
     else:
-        return "no user data"
+        # Neither 033 nor 034: an SMS the phone sent empty, as SMPP's empty short_message (and an empty
+        # 033 or 034) is. Dropped with a 70, a premium one the phone paid for reached no one and was
+        # never recorded; handed up, it is recorded and mailed (a reply as "(the SMS was empty)").
+        text = ""
     if source.startswith("00") and source[2:].isdigit():
         source = "+" + source[2:]
     raw = {f"{c:03d}": v for c, v in packet.params}
