@@ -1,6 +1,6 @@
-"""One recipient's batch of mail as the outbox worker sends it (`gateway.outboxworker`): what became
-of each send (`Outcome`), written with the batch's others in one write (`record_outcome`), and how
-a failed send is said and retried. Apart from the worker's loop, which claims and runs the batches.
+"""What became of a send of the outbox worker (`gateway.outboxworker`): the `Outcome`, its write
+(`record_outcome`), and how a failed send is said and retried. Apart from the worker's loop, which
+claims the mail and runs the sends.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ ANSWERED_KEPT = 10_000
 
 @dataclass(eq=False)
 class Outcome:
-    """What became of one send, to be recorded with its batch's; `said` logs it once recorded."""
+    """What became of one send, to be recorded; `said` logs it once recorded."""
 
     mail: ClaimedMail
     state: str  # sent, failed, or queued again (after `retry_in` seconds)
@@ -42,19 +42,8 @@ class Outcome:
     unanswered: bool = False  # the relay took it whole without answering
     named: bool = False  # its log line names what the mail is about (`about`)
     said: Callable[[dict[str, int]], None] | None = None
-    ends_batch: bool = False  # the recipient's next mails would fare alike: they wait their turn
     relay_answered: bool = False  # not taken, but answered by a relay that works (the recipient's matter)
     about: dict[str, int] = field(default_factory=dict)  # filled by the record's write
-
-
-@dataclass(eq=False)
-class Batch:
-    """One slot's mails to one recipient: those not yet sent, and the outcomes not yet recorded."""
-
-    rest: list[ClaimedMail]
-    rcpt: str = ""
-    done: list[Outcome] = field(default_factory=list)
-    ended: bool = False
 
 
 class MailLog:
@@ -82,7 +71,7 @@ def error_text(exc: Exception) -> str:
 
 
 def record_outcome(outbox: OutboxRepo, o: Outcome) -> bool:
-    """One outcome's part of the batch's write; whether it was recorded (a failure is not, over
+    """One outcome's write; whether it was recorded (a failure is not, over
     the erasure of the mail meanwhile). `about` takes what the mail is about, so that a bounce's
     line names its message (`mail.sent`); a mail marked sent is never sent again after a crash."""
     mail_id = o.mail.id
@@ -120,10 +109,10 @@ def unanswered_outcome(mail: ClaimedMail, count: int, why: str, max_attempts: in
         def given_up(_about: dict[str, int]) -> None:
             log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts)
 
-        return Outcome(mail, "failed", error, unanswered=True, said=given_up, ends_batch=True)
+        return Outcome(mail, "failed", error, unanswered=True, said=given_up)
     error = f"{why}; sent again in {delay:g} s as a possible duplicate ({count} of {UNANSWERED_SENDS})"
 
     def deferred(_about: dict[str, int]) -> None:
         log.warning("mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=error, retry_in=delay)
 
-    return Outcome(mail, "queued", error, retry_in=delay, unanswered=True, said=deferred, ends_batch=True)
+    return Outcome(mail, "queued", error, retry_in=delay, unanswered=True, said=deferred)

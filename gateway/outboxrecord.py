@@ -38,17 +38,6 @@ class OutcomeWriter:
         self.store = store
         self.unwritten: dict[int, str] = {}
 
-    async def write_many(self, states: dict[int, str], work: Callable[[], T]) -> T:
-        """`write` for the outcomes of several mails (a batch's) in one write."""
-        first = next(iter(states), 0)
-        others = {i: st for i, st in states.items() if i != first}
-        self.unwritten.update(others)
-        try:
-            return await self.write(first, states.get(first, "put back"), work)
-        finally:
-            for mail_id in others:
-                self.unwritten.pop(mail_id, None)
-
     async def write(self, mail_id: int, state: str, work: Callable[[], T]) -> T:
         """Write `work` (the outcome `state` of mail `mail_id`), again and again while the store is
         in trouble. Logged once per mail when first refused, and once when it is on disk at last:

@@ -23,7 +23,6 @@ from gateway.mailtransaction import SEND_MARK, PermanentMailError, PossiblyDeliv
 from gateway.outboxbatch import (
     ANSWERED_KEPT,
     UNANSWERED_SENDS,
-    Batch,
     MailLog,
     Outcome,
     error_text,
@@ -85,10 +84,10 @@ class OutboxWorker:
         self._deferred_log = FaultLog(MailLog(), clock=store.clock)
         self.relay = RelayBack(store, mailer, self.wake, self._deferred_log)  # mail waiting for the relay
         self._outcomes = OutcomeWriter(store)  # the relay's answers not yet on disk
-        # Recipients whose last send the relay answered: their due mail is claimed in batches
+        # Recipients whose last send the relay answered: their due mail may take more than one slot
         # (`gateway.store.outboxclaim`); one not answered, or never yet, gets one mail at a time.
         self._answered: set[str] = set()
-        self._batches: set[Batch] = set()  # the batches being sent, for a stop that cannot wait
+        self._running: Counter[str] = Counter()  # recipient -> mails being sent to it
 
     def wake(self) -> None:
         self._wake.set()
@@ -96,7 +95,7 @@ class OutboxWorker:
     async def run(self) -> None:
         """Up to `concurrency` sends at a time; a send that ends frees its slot for the next mail due.
 
-        A batch claimed was sent whole before the next claim: one mail whose relay answered slowly
+        The mail of a claim was sent whole before the next claim: one mail whose relay answered slowly
         (a content filter; the final dot's answer is waited for up to DOT_REPLY_TIMEOUT) held back
         every answer and bounce queued meanwhile. Every send claimed ends and is recorded before a
         failure is raised or a stop lets go: a send left running would be sent again by the
@@ -153,16 +152,13 @@ class OutboxWorker:
         self._idle.clear()
         self._wake.clear()  # what was queued before the claim is in it
         answered, share = self._answered, max(1, self.concurrency - 1)  # a slot left for the others
-        running = Counter(batch.rcpt for batch in self._batches)
-        claim = self.store.outbox.claim_batches
-        batches = await self.store.write(lambda: claim(free, answered, running, share))
+        running = Counter(self._running)
+        claim = self.store.outbox.claim_mail
+        mails = await self.store.write(lambda: claim(free, answered, running, share))
         # Mail due may wait for a send to its recipient (`gateway.store.outboxclaim`): the next
         # claim is at a send's end, at new mail, or when mail comes due, not at once and again.
-        self._short = len(batches) < free
-        return {
-            asyncio.create_task(self._send_batch(batch), name=f"outbox-{batch[0].id}"): batch[0].id
-            for batch in batches
-        }
+        self._short = len(mails) < free
+        return {asyncio.create_task(self._send(mail), name=f"outbox-{mail.id}"): mail.id for mail in mails}
 
     def _track(self, sending: dict[asyncio.Task[None], int]) -> None:
         self._in_flight = sorted(sending.values())
@@ -195,49 +191,32 @@ class OutboxWorker:
     def _data_version(self) -> int:
         return int(self.store.db.conn.execute("PRAGMA data_version").fetchone()[0])
 
-    async def _send_batch(self, mails: list[ClaimedMail]) -> None:
-        """One recipient's mails on this slot in a row on its kept session (one, as `outboxclaim.BATCH`
-        has it), their outcomes recorded in one write; a deferral, an unanswered send or a stop ends it."""
-        batch = Batch(list(mails), mails[0].rcpt)
-        self._batches.add(batch)
+    async def _send(self, mail: ClaimedMail) -> None:
+        """One mail to the relay on this slot's kept session, and its outcome recorded."""
+        self._running[mail.rcpt] += 1
         try:
-            while batch.rest and not batch.ended:
-                outcome = await self._attempt(batch.rest.pop(0))
-                if outcome is None:
-                    continue
-                batch.done.append(outcome)
-                batch.ended = outcome.ends_batch or self._stopping
-            await self._flush(batch)
+            outcome = await self._attempt(mail)
+            if outcome is not None:
+                await self._record(outcome)
         finally:
-            self._batches.discard(batch)
+            self._running[mail.rcpt] -= 1
+            if not self._running[mail.rcpt]:
+                del self._running[mail.rcpt]
 
-    async def _flush(self, batch: Batch, *, once: bool = False) -> None:
-        """The batch's outcomes so far and its mails not sent, in one write; logged once written.
-        `once`: the stop's last word, not written again and again while the store refuses it."""
-        done, batch.done = batch.done, []
-        unsent, batch.rest = batch.rest, []
-        if not done and not unsent:
-            return
+    async def _record(self, outcome: Outcome) -> None:
+        """The outcome on disk, then logged; a mail taken, or refused for its recipient, tells that
+        the relay works again."""
         outbox = self.store.outbox
-
-        def record() -> list[bool]:
-            if unsent:
-                outbox.put_back(unsent)
-            return [record_outcome(outbox, o) for o in done]
-
-        states = {o.mail.id: o.state for o in done}
-        written = await (self.store.write(record) if once else self._write(states, record))
-        for outcome, recorded in zip(done, written, strict=True):
-            if recorded and outcome.said is not None:
-                outcome.said(outcome.about)
-        # A mail taken, or refused for its recipient: the relay works again.
-        if self.relay.faulted and any(o.state == "sent" or o.relay_answered for o in done):
+        recorded = await self._write(outcome.mail.id, outcome.state, lambda: record_outcome(outbox, outcome))
+        if recorded and outcome.said is not None:
+            outcome.said(outcome.about)
+        if self.relay.faulted and (outcome.state == "sent" or outcome.relay_answered):
             await self.relay.back()
 
-    async def _write(self, states: dict[int, str], record: Callable[[], list[bool]]) -> list[bool]:
-        """A batch's outcomes (mail id -> state) on disk, whatever the store's trouble meanwhile: the
-        relay's answers are known, and the mails must not go again for want of their record."""
-        return await self._outcomes.write_many(states, record)
+    async def _write(self, mail_id: int, state: str, record: Callable[[], bool]) -> bool:
+        """A send's outcome (`state`) on disk, whatever the store's trouble meanwhile: the relay's
+        answer is known, and the mail must not go again for want of its record."""
+        return await self._outcomes.write(mail_id, state, record)
 
     async def _attempt(self, mail: ClaimedMail) -> Outcome | None:
         """The mail to the relay, and what became of it, to be recorded; None: an erased mail,
@@ -282,7 +261,7 @@ class OutboxWorker:
                     log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts,
                               **about)  # fmt: skip
 
-                return Outcome(mail, "failed", error, named=True, said=gave_up, ends_batch=True)
+                return Outcome(mail, "failed", error, named=True, said=gave_up)
             delay = mail_retry_delay(attempts)
             fault = relay_fault(exc)
             if fault is not None:
@@ -295,9 +274,7 @@ class OutboxWorker:
                 )  # fmt: skip
 
             answered = fault is None and isinstance(exc, ANSWERS)  # the recipient's 4xx, greylisting
-            return Outcome(
-                mail, "queued", error, retry_in=delay, said=deferred, ends_batch=True, relay_answered=answered
-            )
+            return Outcome(mail, "queued", error, retry_in=delay, said=deferred, relay_answered=answered)
         else:
             if len(self._answered) >= ANSWERED_KEPT:
                 self._answered.clear()
@@ -346,19 +323,6 @@ class OutboxWorker:
             f" without an answer (after {UNANSWERED_SENDS} it is given up on as most likely arrived)",
         )
 
-    async def _flush_batches(self) -> None:
-        """A stop that gives up on the sends in progress records what their batches sent already and
-        puts back the mails they had not sent yet: only a mail on the wire is left `active`, for
-        the next start to send again as a possible duplicate."""
-        for batch in list(self._batches):
-            batch.ended = True
-            try:
-                await self._flush(batch, once=True)
-            except Exception as exc:
-                if not store_trouble(exc):
-                    raise
-                log.error("outbox.batch_unwritten", error=repr(exc)[:200])
-
     async def close(self) -> None:
         """At the daemon's stop, once no send is left: the relay sessions kept open between mails
         end with QUIT (`SmtpRelayMailer.close`), not with the process's exit."""
@@ -378,7 +342,6 @@ class OutboxWorker:
         except TimeoutError:
             log.warning("outbox.stop_timeout", mails=sorted(self._marks), waited=timeout)
             await self._count_cut_off()
-            await self._flush_batches()
             if unwritten := dict(self._outcomes.unwritten):
                 # The relay answered them, but the store still refuses the record: as after a crash,
                 # the next start sends them once more (those it took: possible duplicates).

@@ -129,7 +129,7 @@ async def test_a_send_whose_outcome_cannot_be_recorded_stops_the_worker_after_th
     tmp_path: Path,
 ) -> None:
     # The store fails recording one send (locked by another process past the wait, disk full): the
-    # worker stops so that the supervisor restarts it, but only after every send of the batch has
+    # worker stops so that the supervisor restarts it, but only after every other send has
     # ended and been recorded (a send left running would be sent again by the recovery), and
     # the unrecorded mail goes back to the queue before the restart (`before_restart`).
     from gateway.mailer import CaptureMailer
@@ -143,11 +143,11 @@ async def test_a_send_whose_outcome_cannot_be_recorded_stops_the_worker_after_th
     worker = OutboxWorker(store, CaptureMailer(tmp_path / "sent"))
     record = worker._write
 
-    async def record_failing_once(states: dict[int, str], work: Any) -> Any:
-        if ids[0] in states:
+    async def record_failing_once(mail_id: int, state: str, work: Any) -> Any:
+        if mail_id == ids[0]:
             raise OSError(28, "No space left on device")
         await asyncio.sleep(0.05)  # the others end after the failure
-        return await record(states, work)
+        return await record(mail_id, state, work)
 
     worker._write = record_failing_once  # type: ignore[method-assign]
     with pytest.raises(OSError, match="No space"):
@@ -274,11 +274,11 @@ async def test_every_send_that_cannot_be_recorded_is_said_once_and_none_left_unr
     worker = OutboxWorker(store, CaptureMailer(tmp_path / "sent"))
     record = worker._write
 
-    async def full_disk(states: dict[int, str], work: Any) -> Any:
-        if ids[2] not in states:
+    async def full_disk(mail_id: int, state: str, work: Any) -> Any:
+        if mail_id != ids[2]:
             raise OSError(28, "No space left on device")
         await asyncio.sleep(0.05)
-        return await record(states, work)
+        return await record(mail_id, state, work)
 
     worker._write = full_disk  # type: ignore[method-assign]
     unread: list[dict[str, Any]] = []

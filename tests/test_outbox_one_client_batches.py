@@ -3,7 +3,7 @@ mails, one per vote to one address, went one at a time, each with a claim write 
 of its own (10-15 mails/s over a relay that takes 1,900/s). An answered recipient's mail now goes
 on up to all but one send slot, each mail claimed and recorded as it goes (batches of several mails
 a slot were tried and measured no faster with eight slots, and left mails unrecorded for a crash,
-an erasure and a held dot to catch); a stop puts back what it had not sent, untouched.
+an erasure and a held dot to catch); a stop leaves what it had not sent untouched.
 """
 
 from __future__ import annotations
@@ -91,11 +91,11 @@ class StallsThird(Sink):
         return await super().handle_DATA(server, session, envelope)
 
 
-async def test_a_batch_a_stop_cuts_off_leaves_only_the_mail_on_the_wire_maybe_sent(tmp_path: Path) -> None:
-    # The client answered once; her next ten are one batch (two slots: one for her, one for the
-    # others). The stop gives up on the second of them, whose dot the relay holds: the first is
-    # recorded sent, the second stays as cut off after its dot, and the other eight are back in
-    # the queue as they were: no attempt counted, never a possible duplicate.
+async def test_a_stop_cutting_off_a_backlog_leaves_only_the_mail_on_the_wire_suspect(tmp_path: Path) -> None:
+    # The client answered once; her next ten go one at a time (two slots: one for her, one for
+    # the others). The stop gives up on the second of them, whose dot the relay holds: the first is
+    # recorded sent, the second stays as cut off after its dot, and the other eight are in the
+    # queue as they were: no attempt counted, never a possible duplicate.
     port = free_port()
     relay = StallsThird()
     store = Store.open(tmp_path / "db.sqlite")
@@ -138,10 +138,10 @@ async def test_a_batch_a_stop_cuts_off_leaves_only_the_mail_on_the_wire_maybe_se
     assert suspects == [(wire[0],)]  # the one a restart sends again as a possible duplicate
 
 
-async def test_mails_sent_before_a_slow_send_in_their_batch_are_recorded_meanwhile(tmp_path: Path) -> None:
-    # Batches of mails a slot wrote their outcomes at the batch's end: while the relay held one
-    # mail's dot (up to ten minutes), the mails sent before it were `active` on disk, and a crash
-    # then sent them again. Each is on disk as sent while the next one's dot is held.
+async def test_mails_sent_before_a_slow_send_to_their_address_are_recorded_meanwhile(tmp_path: Path) -> None:
+    # Batches of mails a slot (since removed) wrote their outcomes at the batch's end: while the
+    # relay held one mail's dot (up to ten minutes), the mails sent before it were `active` on disk,
+    # and a crash then sent them again. Each is on disk as sent while the next one's dot is held.
     port = free_port()
     relay = StallsThird()
     store = Store.open(tmp_path / "db.sqlite")
@@ -154,7 +154,7 @@ async def test_mails_sent_before_a_slow_send_in_their_batch_are_recorded_meanwhi
             running = asyncio.create_task(worker.run())
             await store.write(lambda: box.enqueue_mail("premium", SENDER, CLIENT, vote(0)))
             await until(lambda: len(relay.messages) == 1)
-            await asyncio.sleep(0.1)  # recorded: the client is answered, her next mails go in a batch
+            await asyncio.sleep(0.1)  # recorded: the client is answered, her next mails go one after another
             ids = await store.write(
                 lambda: [box.enqueue_mail("premium", SENDER, CLIENT, vote(n)) for n in range(1, 6)]
             )
@@ -175,8 +175,8 @@ async def test_mails_sent_before_a_slow_send_in_their_batch_are_recorded_meanwhi
     assert rows == [("sent", 1)] * 6
 
 
-def test_a_claim_reads_a_bounded_stretch_of_the_due_mail_for_a_recipients_batch(tmp_path: Path) -> None:
-    # The batch's look for a recipient's other due mail read every due mail (no index leads by the
+def test_a_claim_reads_a_bounded_stretch_of_the_due_mail_for_a_recipients_other_mail(tmp_path: Path) -> None:
+    # The look for a recipient's other due mail read every due mail (no index leads by the
     # recipient): with 50,000 due after a relay's outage, 19 ms of the loop at each claim for a
     # recipient with one mail. Counted in SQLite's steps, not in time.
     from gateway.store import outboxclaim
@@ -195,10 +195,31 @@ def test_a_claim_reads_a_bounded_stretch_of_the_due_mail_for_a_recipients_batch(
             return 0
 
         conn.set_progress_handler(count, 100)
-        batches = outboxclaim.claim_batches(conn, store.clock() + 1, 8, answered={CLIENT}, share=7)
+        ids = outboxclaim.claim_ids(conn, store.clock() + 1, 8, answered={CLIENT}, share=7)
         conn.set_progress_handler(None, 0)
     finally:
         store.close()
-    assert [first] in batches
+    assert first in ids
     # Counted every 100 SQLite steps: the read of all 20,000 due mails against its bounded stretch.
     assert steps[0] < 700, steps[0]  # 1,400 before, 260 now
+
+
+def test_a_claim_reads_no_row_twice_and_an_empty_one_writes_nothing(tmp_path: Path) -> None:
+    # Each claim read the due times of the mails it took by their keys (for putting back a batch's
+    # unsent mails, which one mail a slot never has), and an empty claim ran its update on no ids.
+    store = Store.open(tmp_path / "db.sqlite")
+    try:
+        store.outbox.enqueue_mail("reply", SENDER, CLIENT, vote(0))
+        seen: list[str] = []
+        store.db.conn.set_trace_callback(seen.append)
+        [mail] = store.outbox.claim_mail(8)
+        claim, seen[:] = list(seen), []
+        assert store.outbox.claim_mail(8) == []  # the one due is being sent
+        empty = list(seen)
+        store.db.conn.set_trace_callback(None)
+    finally:
+        store.close()
+    assert mail.rcpt == CLIENT
+    verbs = [" ".join(s.split()[:2]) for s in claim]
+    assert verbs == ["BEGIN IMMEDIATE", "SELECT rcpt,", "SELECT *", "UPDATE outbox", "COMMIT"], claim
+    assert not any(s.startswith("UPDATE") for s in empty), empty

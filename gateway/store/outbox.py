@@ -21,7 +21,7 @@ import structlog
 from gateway.store.clockstep import ClockStep
 from gateway.store.commit import store_trouble
 from gateway.store.counted import keep_counted
-from gateway.store.outboxclaim import RECOVERED_MAIL, claim_batches
+from gateway.store.outboxclaim import RECOVERED_MAIL, claim_ids
 from gateway.store.relayreply import relay_reply
 from gateway.store.repository import Repository
 from gateway.wording import Language
@@ -38,7 +38,6 @@ class ClaimedMail(NamedTuple):
     attempts: int
     maybe_sent: bool = False  # an earlier send was cut off and may have reached the relay
     unanswered: int = 0  # sends the relay took whole without answering (it may have the mail)
-    due_at: float = 0.0  # when it was due before its claim: a batch's mail put back unsent is again
 
 
 class MailSettings(NamedTuple):
@@ -188,58 +187,35 @@ class OutboxRepo(Repository):
             self.db.after_commit(self._queued)
             return cur.lastrowid
 
-    def claim_mail(self, limit: int) -> list[ClaimedMail]:
-        """The mail due, up to `limit`, one per recipient (`claim_batches` without batches)."""
-        return [mail for batch in self.claim_batches(limit) for mail in batch]
-
-    def claim_batches(
+    def claim_mail(
         self,
         limit: int,
         answered: Container[str] = (),
         running: Mapping[str, int] | None = None,
         share: int = 1,
-    ) -> list[list[ClaimedMail]]:
-        """The mail due, in up to `limit` batches, marked active: which, `gateway.store.outboxclaim`'s
-        (a batch is one recipient's; one suspect at a time). A mail whose recipient may no longer
-        have it (`on_claim`) is not among them: it fails in the same write, and its copy is queued.
-        `next_attempt_at` of a mail being sent is when its send began: `smsgw status` tells a relay
-        silent for minutes by it, and a send cut off goes back to the queue behind the mail queued
-        before it. Its own is kept (`ClaimedMail.due_at`) for a mail a stop puts back unsent."""
+    ) -> list[ClaimedMail]:
+        """The mail due, up to `limit`, marked active: which, `gateway.store.outboxclaim`'s (one per
+        recipient, or up to `share` for one the relay answered; one suspect at a time). A mail whose
+        recipient may no longer have it (`on_claim`) is not among them: it fails in the same write,
+        and its copy is queued. `next_attempt_at` of a mail being sent is when its send began:
+        `smsgw status` tells a relay silent for minutes by it, and a send cut off goes back to the
+        queue behind the mail queued before it."""
         now = self.clock()
         with self.transaction():
-            batches = claim_batches(self.conn, now, limit, answered, running, share)
-            ids = [i for batch in batches for i in batch]
-            marks = ",".join("?" * len(ids))
-            sql = f"SELECT id, next_attempt_at FROM outbox WHERE id IN ({marks})"
-            due = dict(self.conn.execute(sql, ids))
+            ids = claim_ids(self.conn, now, limit, answered, running, share)
+            if not ids:
+                return []
             rows = self.conn.execute(
                 "UPDATE outbox SET state = 'active', attempts = attempts + 1, next_attempt_at = ?"
-                f" WHERE id IN ({marks})"
+                f" WHERE id IN ({','.join('?' * len(ids))})"
                 " RETURNING id, kind, mail_from, rcpt, content, attempts, last_error IS ?, unanswered,"
                 " mo_ref, created_at",
                 (now, *ids, RECOVERED_MAIL),
             ).fetchall()
             by_id = {row[0]: row for row in rows}
-            claimed = [[by_id[i] for i in batch if i in by_id] for batch in batches]
-            claimed = [[r for r in b if not self._not_for(*r[:2], r[3], *r[8:10], now)] for b in claimed]
-        return [
-            [
-                ClaimedMail(*r[:6], maybe_sent=bool(r[6]) or r[7] > 0, unanswered=r[7], due_at=due[r[0]])
-                for r in batch
-            ]
-            for batch in claimed
-            if batch
-        ]
-
-    def put_back(self, mails: Iterable[ClaimedMail]) -> None:
-        """Mail claimed in a batch and never handed to the relay (a stop, or a deferral of the mail
-        before it) goes back to the queue as it was: no attempt counted, due when it was."""
-        with self.transaction():
-            self.conn.executemany(
-                "UPDATE outbox SET state = 'queued', attempts = attempts - 1, next_attempt_at = ?"
-                " WHERE id = ? AND state = 'active'",
-                [(mail.due_at, mail.id) for mail in mails],
-            )
+            claimed = [by_id[i] for i in ids if i in by_id]
+            claimed = [r for r in claimed if not self._not_for(*r[:2], r[3], *r[8:10], now)]
+        return [ClaimedMail(*r[:6], maybe_sent=bool(r[6]) or r[7] > 0, unanswered=r[7]) for r in claimed]
 
     def _not_for(
         self, mail_id: int, kind: str, rcpt: str, mo_ref: int | None, queued: float, now: float

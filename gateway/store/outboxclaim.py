@@ -11,12 +11,15 @@ cut off by a stop or crash (`ClaimedMail.maybe_sent`). Apart from `gateway.store
 marks what this picks.
 
 One mail at a time per address made one client's backlog (a TV vote's 50 mails/s to one address,
-one mail per vote) leave at 10-15 mails/s over a relay that takes 1,900/s: each mail cost a claim
-write and a result write queued behind the MO writes. A recipient whose last send the relay
-answered (the worker knows it: `answered`) now has up to BATCH of its due mails claimed in the same
-write, sent one after another on the slot's kept session and recorded in one write; a suspect mail
-still goes alone, and a recipient not yet answered gets one mail, so a relay that never answers an
-address's dot holds one slot with one mail, as before.
+one mail per vote) leave at 10-15 mails/s over a relay that takes 1,900/s. A recipient whose last
+send the relay answered (the worker knows it: `answered`) now has its due mails claimed on up to
+`share` slots at once, one mail a slot, each claimed and recorded as it goes; a suspect mail still
+goes alone, and a recipient not yet answered gets one slot, so a relay that never answers an
+address's dot holds one slot with one mail, as before. Twenty mails a slot, sent in a row and
+recorded in one write, were tried: with eight slots they drained one client's 3,000 mails no faster
+(108 against 106 mails/s: each send waits on the relay, and the writes of the slots share commits),
+and the mails not yet recorded were sent again after a crash, went out over an erasure (their
+content read at the claim) and waited behind a held dot for its ten minutes.
 """
 
 from __future__ import annotations
@@ -44,15 +47,9 @@ _DUE = (
 # Candidates read per look, for each slot to fill: mail to a recipient already chosen or being sent
 # is skipped, and the next look leaves out every recipient seen so far.
 LOOK_AHEAD = 4
-# Mails to one answered recipient claimed, sent and recorded together, a slot's batch. One: with
-# eight slots, batches of 20 drained one client's 3,000 mails no faster (108 against 106 mails/s:
-# each send waits on the relay, and the writes of the slots share commits), and a batch's mails not
-# yet recorded were sent again after a crash, went out over an erasure (their content read at the
-# claim) and waited behind a held dot for its ten minutes.
-BATCH = 1
 # Read off the due range in order (`outbox_due`), no further than SCAN rows: no index leads by the
 # recipient, and a recipient with one mail due among 50,000 (a relay back after an outage) read them
-# all at each claim, 28 ms of the loop. A batch is a saving, not a promise: one that finds fewer goes.
+# all at each claim, 28 ms of the loop. A look for more is a saving, not a promise: fewer found go.
 SCAN = 2000
 _MORE = (
     f"SELECT id FROM (SELECT id, rcpt, unanswered, last_error FROM outbox WHERE state = 'queued'"
@@ -61,44 +58,32 @@ _MORE = (
 )
 
 
-def claim_batches(
+def claim_ids(
     conn: sqlite3.Connection,
     now: float,
     limit: int,
     answered: Container[str] = (),
     running: Mapping[str, int] | None = None,
     share: int = 1,
-) -> list[list[int]]:
-    """Up to `limit` batches of due mail ids (`claim_ids` picks their first mails). A batch's first
-    mail not suspect and to a recipient in `answered` takes up to BATCH - 1 more of its recipient's
-    due mails that are not suspect, in the order they are due; and such a recipient's mail may fill
-    up to `share` slots, counting its batches already `running` (recipient -> batches): one slot
-    sent one address's mail at the pace of one session, 16 mails/s against a local relay."""
+) -> list[int]:
+    """Up to `limit` ids of due mail, one a slot: a first mail per recipient (`_first_mails`), and
+    for one not suspect to a recipient in `answered`, more of its recipient's due mails that are not
+    suspect, in the order they are due, on slots no first mail takes, up to `share` slots counting
+    its mails already `running` (recipient -> mails being sent): one slot sent one address's mail at
+    the pace of one session, 16 mails/s against a local relay."""
     running = running or {}
     open_rcpts = {r for r, n in running.items() if n < share and r in answered}
     firsts = _first_mails(conn, now, limit, open_rcpts)
     spare = limit - len(firsts)  # slots no first mail takes, for an answered recipient's backlog
-    batches: list[list[int]] = []
+    ids: list[int] = []
     for first, rcpt, suspect in firsts:
-        if suspect or rcpt not in answered:
-            batches.append([first])
-            continue
-        slots = 1 + min(spare, max(share - running.get(rcpt, 0) - 1, 0))
-        ids = [
-            first,
-            *(i for (i,) in conn.execute(_MORE, (now, rcpt, RECOVERED_MAIL, first, slots * BATCH - 1))),
-        ]
-        slots = min(slots, len(ids))
-        size = -(-len(ids) // slots)
-        chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
-        spare -= len(chunks) - 1
-        batches += chunks
-    return batches
-
-
-def claim_ids(conn: sqlite3.Connection, now: float, limit: int) -> list[int]:
-    """Up to `limit` ids of due mail, one per recipient, one suspect at most (`_first_mails`)."""
-    return [first for first, _rcpt, _suspect in _first_mails(conn, now, limit)]
+        ids.append(first)
+        more = 0 if suspect or rcpt not in answered else min(spare, share - running.get(rcpt, 0) - 1)
+        if more > 0:
+            found = [i for (i,) in conn.execute(_MORE, (now, rcpt, RECOVERED_MAIL, first, more))]
+            ids += found
+            spare -= len(found)
+    return ids
 
 
 def _first_mails(
@@ -109,7 +94,7 @@ def _first_mails(
     due row at each claim: 2 ms with 10,000 billing mails queued). A look that finds only excluded
     recipients is followed by one that leaves them out in the read itself, so many mails to one
     address cost the next claims a skip over them, not the slots of everyone behind them.
-    `open_rcpts`: recipients whose mail being sent leaves them a slot more (`claim_batches`)."""
+    `open_rcpts`: recipients whose mail being sent leaves them a slot more (`claim_ids`)."""
     active = conn.execute(
         f"SELECT rcpt, {SUSPECT} FROM outbox WHERE state = 'active'", (RECOVERED_MAIL,)
     ).fetchall()
