@@ -19,6 +19,9 @@ import re
 from smsc.base import Concat
 from smsc.encoding import Coding, parse_udh
 from smsc.gsmalphabet import GSM_BASIC_TABLE, gsm_decode
+from smsc.gsmshifts import DEFAULT, Shifts, marked, shifts_of
+from smsc.gsmshifts import decode as shifted_decode
+from smsc.gsmshifts import mend as mend_shifts
 
 # A character cut in two by the edge between two segments of a long MO (a phone may cut a surrogate
 # pair or an escape sequence): segments are decoded and stored one by one, so a cut half is kept as
@@ -34,9 +37,10 @@ _LONE_HALF = re.compile("[\ud800-\udfff]")
 # A segment's 8-bit octets: U+10F600 + octet, rendered by `mend_edges` run by run (`octets_text`).
 _OCTET = 0x10F600
 _OCTET_RUN = re.compile("[\U0010f600-\U0010f6ff]+")
-# Characters a phone sent that would read as those markers once joined: private use (no meaning
-# a mail reader could show), and "Kod: \U0010f641\U0010f642 ok" across two segments came out "Kod: AB ok".
-_MARKER_LIKE = re.compile("[\U0010f600-\U0010ffff]")
+# Characters a phone sent that would read as those markers (or `smsc.gsmshifts`' from U+10F500) once
+# joined: private use (no meaning a mail reader could show), and "Kod: \U0010f641\U0010f642 ok" across
+# two segments came out "Kod: AB ok".
+_MARKER_LIKE = re.compile("[\U0010f500-\U0010ffff]")
 _CONTINUATION = bytes(range(0x80, 0xC0))
 # 23.040 9.2.3.24's information elements a damaged UDH may start with: concatenation, special SMS
 # indication, application ports, SMSC control, EMS (0x0A-0x1F), language shifts (0x24, 0x25).
@@ -74,17 +78,25 @@ def _is_octets(data_coding: int, *, smpp: bool) -> bool:
 
 
 def decode_user_data(
-    data: bytes, data_coding: int, *, udhi: bool = False, segment: bool = False, smpp: bool = True
+    data: bytes,
+    data_coding: int,
+    *,
+    udhi: bool = False,
+    segment: bool = False,
+    smpp: bool = True,
+    shifts: Shifts = DEFAULT,
 ) -> tuple[str, Concat | None]:
     """Text and concat info of received user data (unpacked GSM, UTF-16BE or octets). Never raises.
 
     In a segment of a long text (a concat in the UDH, or `segment` for one the SAR TLVs number) a
     character cut at either edge is kept as a marker for `mend_edges`. `smpp` reads `data_coding` as
-    SMPP's table; False reads it as a bare GSM 03.38 DCS, as CIMD2's 030 is."""
+    SMPP's table; False reads it as a bare GSM 03.38 DCS, as CIMD2's 030 is. GSM text is read with
+    the national shift tables its UDH names, or `shifts` where the UDH came apart (CIMD2's 032)."""
     concat = None
     if udhi and udh_fits(data):
         end = 1 + data[0]
         concat = parse_udh(data[:end])
+        shifts = shifts_of(data[:end])
         data = data[end:]
     elif udhi and _damaged_udh(data):
         return damaged_text(bytes(data)), None
@@ -96,12 +108,20 @@ def decode_user_data(
         return octets_text(bytes(data)), concat
     alphabet = _alphabet(data_coding, smpp=smpp)
     if alphabet is Coding.GSM7:
-        if segment and _ends_in_escape(data):
-            return gsm_decode(data[:-1]) + EDGE_ESC, concat
-        return gsm_decode(data), concat
+        return gsm_text(data, shifts, segment=segment), concat
     if alphabet is Coding.UCS2:
         return _decode_ucs2(bytes(data), edges=segment), concat
     return bytes(data).decode("latin-1"), concat
+
+
+def gsm_text(data: bytes, shifts: Shifts = DEFAULT, *, segment: bool = False) -> str:
+    """Unpacked septets with the tables `shifts` names; one that names tables not here is read with
+    the default ones and says so, in a segment by a marker `mend_edges` makes that line once."""
+    if segment and _ends_in_escape(data):
+        text = shifted_decode(data[:-1], shifts) + (shifts.edge_escape() or EDGE_ESC)
+    else:
+        text = shifted_decode(data, shifts)
+    return marked(text, shifts, segment=segment)
 
 
 def udh_fits(data: bytes) -> bool:
@@ -222,7 +242,9 @@ def _decode_ucs2(data: bytes, *, edges: bool) -> str:
 def mend_edges(text: str) -> str:
     """Joined segments: characters cut at their edges made whole; a half with no other half (a
     segment missing, a phone's odd cut) becomes U+FFFD, an escape with no character a space. The
-    8-bit octets of adjacent segments are read as one run (`octets_text`)."""
+    8-bit octets of adjacent segments are read as one run (`octets_text`). National shift tables'
+    markers are `smsc.gsmshifts.mend`'s."""
+    text = mend_shifts(text)
     if _OCTET_RUN.search(text) is not None:
         text = _OCTET_RUN.sub(lambda m: _octet_run(m, text), text)
     if _EDGE_ANY.search(text) is None:

@@ -10,6 +10,7 @@ them, and the sender rules take the characters every SMSC reads alike. Pure, as 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 # 3GPP TS 23.038 default alphabet, indexed by code. 0x1B (ESC) is a placeholder: it is not a character
 # anyone can send, and gsm_char_ok() must not accept it.
@@ -48,6 +49,9 @@ _NON_LATIN1_GSM = re.compile(
 # Decoding keeps bytes >= 0x80 as Latin-1 (no entry), which is what SMSCs that misuse DC 0 mean.
 _DECODE = {code: ch for code, ch in enumerate(_BASIC_BY_CODE)}
 _DECODE_EXTENSION = {code: ch for ch, code in GSM_EXTENSION_TABLE.items()}
+# By code, for `smsc.gsmshifts`: the default tables beside the national ones a UDH may name.
+GSM_BASIC_BY_CODE: Mapping[int, str] = _DECODE
+GSM_EXTENSION_BY_CODE: Mapping[int, str] = _DECODE_EXTENSION
 _ESCAPE_RUN = re.compile("(\x1b[\\s\\S]?)")
 
 
@@ -69,20 +73,26 @@ def gsm_encode(text: str) -> bytes:
     return text.translate(_ENCODE).encode("latin-1")
 
 
-def _decode_escape(seq: str) -> str:
-    # 23.038 wants a receiver to show the base character for an escape it does not know; ESC ESC
-    # (reserved for a further table) and a trailing ESC have no base, so they become a space.
+def _decode_escape(seq: str, basic: Mapping[int, str], extension: Mapping[int, str]) -> str:
+    # 23.038 wants a receiver to show the base character for an escape it does not know (the locking
+    # shift table's, where one is named); ESC ESC (reserved for a further table) and a trailing ESC
+    # have no base, so they become a space.
     if len(seq) < 2 or seq[1] == "\x1b":
         return " "
     code = ord(seq[1])
-    return _DECODE_EXTENSION.get(code) or _DECODE.get(code, seq[1])
+    return extension.get(code) or basic.get(code, seq[1])
 
 
-def gsm_decode(data: bytes) -> str:
-    """Unpacked septets to text. Never raises: network bytes may be anything."""
+def gsm_decode(
+    data: bytes, basic: Mapping[int, str] = _DECODE, extension: Mapping[int, str] = _DECODE_EXTENSION
+) -> str:
+    """Unpacked septets to text. Never raises: network bytes may be anything. `basic` and `extension`
+    are the tables by code: a national locking and single shift table (`smsc.gsmshifts`) in their place."""
     text = bytes(data).decode("latin-1")
     if "\x1b" not in text:
-        return text.translate(_DECODE)
+        return text.translate(basic)
     pieces = _ESCAPE_RUN.split(text)
     # re.split with one capturing group alternates plain runs (even) and escape runs (odd).
-    return "".join(_decode_escape(p) if i % 2 else p.translate(_DECODE) for i, p in enumerate(pieces))
+    return "".join(
+        _decode_escape(p, basic, extension) if i % 2 else p.translate(basic) for i, p in enumerate(pieces)
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from smsc.decoding import EDGE_ESC
 from smsc.gsmalphabet import GSM_BASIC_TABLE, GSM_EXTENSION_TABLE, gsm_encode
+from smsc.gsmshifts import DEFAULT, Shifts
 
 ESC = 0x1B
 
@@ -53,10 +54,12 @@ def cimd_encode(text: str) -> str:
     return septets_to_cimd(text_to_septets(text))
 
 
-def cimd_decode(value: str, *, segment: bool = False) -> str:
+def cimd_decode(value: str, *, segment: bool = False, shifts: Shifts = DEFAULT) -> str:
     """033 as received → Unicode, never failing: combinations and plain bytes as Kannel reads them,
     bytes ≥ 0x80 as ISO-8859-1, an unknown `_xy` kept as written. In a segment of a long text an
-    escape ending it is kept as `EDGE_ESC`: its character starts the next segment."""
+    escape ending it is kept as `EDGE_ESC`: its character starts the next segment. The codes are
+    read with the national shift tables the UDH (032) names (`smsc.gsmshifts`)."""
+    basic, extension = (GSM_BASIC, GSM_EXTENSION) if shifts == DEFAULT else shifts.tables()
     out: list[str] = []
     escaped = False
     i, n = 0, len(value)
@@ -79,11 +82,11 @@ def cimd_decode(value: str, *, segment: bool = False) -> str:
             elif code == ESC:
                 out.append(" ")  # ESC ESC has no meaning; 23.038 suggests a space
             else:
-                out.append(GSM_EXTENSION.get(code, GSM_BASIC[code]))
+                out.append(extension.get(code) or basic[code])
         elif code == ESC:
             escaped = True
         else:
-            out.append(ch if code is None else GSM_BASIC[code])
+            out.append(ch if code is None else basic[code])
     if escaped and segment:
-        out.append(EDGE_ESC)
+        out.append(shifts.edge_escape() or EDGE_ESC)
     return "".join(out)

@@ -34,6 +34,7 @@ from smsc.cimd2.packet import (
 from smsc.cimd2.times import parse_time, validity_code
 from smsc.decoding import decode_user_data, is_gsm7, unpack_septets
 from smsc.encoding import parse_udh
+from smsc.gsmshifts import DEFAULT, marked, shifts_of
 from smsc.settings import LinkSettings
 
 # What a status report may quote of the SMS (protocols.md 1.9): never kept in its raw form.
@@ -224,10 +225,10 @@ def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundS
     data_coding = packet.get_int(P.DCS) or 0
     if not 0 <= data_coding <= 255:
         data_coding = 0
-    concat = None
+    concat, shifts = None, DEFAULT
     if udh := packet.get(P.UDH):
         try:
-            concat = parse_udh(bytes.fromhex(udh))
+            concat, shifts = parse_udh(bytes.fromhex(udh)), shifts_of(bytes.fromhex(udh))
         except ValueError:
             warn("cimd2.bad_udh", link=link, udh=udh[:40])
     # Read after the UDH: in a segment, a character cut at an edge is kept for the join to mend (a
@@ -235,7 +236,8 @@ def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundS
     segment = concat is not None and concat.total > 1
     text = packet.get(P.USER_DATA)
     if text is not None:
-        text = cimd_decode(text, segment=segment)
+        # GSM codes (protocols.md 1.11), read with the national shift tables 032 names.
+        text = marked(cimd_decode(text, segment=segment, shifts=shifts), shifts, segment=segment)
     elif (binary := packet.get(P.USER_DATA_BINARY)) is not None:
         try:
             data = bytes.fromhex(binary)
@@ -245,7 +247,7 @@ def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundS
             # Binary user data with a GSM DCS is the air interface's packed septets (protocols.md
             # 1.10): read as one character per octet, a STOP came out as 'SêΓ\n' and was missed.
             data, data_coding = unpack_septets(data), 0
-        text, _ = decode_user_data(data, data_coding, segment=segment, smpp=False)
+        text, _ = decode_user_data(data, data_coding, segment=segment, smpp=False, shifts=shifts)
     else:
         # Neither 033 nor 034: an SMS the phone sent empty, as SMPP's empty short_message (and an empty
         # 033 or 034) is. Dropped with a 70, a premium one the phone paid for reached no one and was
