@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult
 
+from gateway import mailauth
 from gateway.config import Config, load_config
 from gateway.mailer import SmtpRelayMailer
 from gateway.relayfaults import relay_fault
@@ -25,6 +26,12 @@ from tests.fakes.smsc import HappySMSC
 from tests.test_relay_fixed_restart import deferred_outbox
 
 CHALLENGE = "<2461.1012123456@relay.test>"
+
+
+@pytest.fixture(autouse=True)
+def fresh_turns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No mechanism refused by another test's relay on a port this one reuses."""
+    monkeypatch.setattr(mailauth, "PROBE_TURNS", mailauth.ProbeTurns())
 
 
 class Logins:
@@ -91,18 +98,21 @@ def mailer(tmp_path: Path, port: int, password: str) -> SmtpRelayMailer:
     return SmtpRelayMailer(login_config(tmp_path, port).mail, "gw.test", password)
 
 
-async def test_a_probe_goes_on_to_plain_after_cram_md5_refused_then_tries_plain_first(tmp_path: Path) -> None:
+async def test_the_probe_after_cram_md5_refused_tries_plain_then_tries_plain_first(tmp_path: Path) -> None:
     port = free_port()
     logins = Logins(accept=True)
     relay = mailer(tmp_path, port, "right")
     try:
         async with cram_relay(port, logins):
-            await relay.probe()  # as a send: CRAM-MD5 refused, PLAIN taken
+            with pytest.raises(Exception) as refused:
+                await relay.probe()  # in clear CRAM-MD5 goes first, refused
+            assert relay_fault(refused.value) == "login refused"
+            await relay.probe()  # the one after it: PLAIN, taken
             await relay.probe()  # the mechanism taken last goes first: no failed login
             await relay.send("gw@gw.test", "u@acme.example", b"Subject: x\r\n\r\nx\r\n")
     finally:
         await relay.close()
-    assert logins.sessions() == [["CRAM-MD5", "PLAIN"], ["PLAIN"], ["PLAIN"]]
+    assert logins.sessions() == [["CRAM-MD5"], ["PLAIN"], ["PLAIN"], ["PLAIN"]]
 
 
 async def test_a_probe_after_a_send_tries_the_mechanism_the_send_logged_in_with(tmp_path: Path) -> None:
@@ -118,7 +128,7 @@ async def test_a_probe_after_a_send_tries_the_mechanism_the_send_logged_in_with(
     assert logins.sessions() == [["CRAM-MD5", "PLAIN"], ["PLAIN"]]
 
 
-async def test_a_probe_with_a_wrong_password_costs_at_most_two_failed_logins(tmp_path: Path) -> None:
+async def test_a_probe_with_a_wrong_password_costs_one_failed_login(tmp_path: Path) -> None:
     port = free_port()
     logins = Logins(accept=False)
     relay = mailer(tmp_path, port, "wrong")
@@ -134,8 +144,8 @@ async def test_a_probe_with_a_wrong_password_costs_at_most_two_failed_logins(tmp
             assert relay_fault(refused.value) == "login refused"
     finally:
         await relay.close()
-    # A probe stops at its second refusal (CRAM-MD5's, then PLAIN's): LOGIN is not tried.
-    assert logins.sessions() == [["CRAM-MD5", "PLAIN"]] * 3 + [["CRAM-MD5", "PLAIN", "LOGIN"]]
+    # One mechanism a probe, the next after each refusal; a send tries them all.
+    assert logins.sessions() == [["CRAM-MD5"], ["PLAIN"], ["LOGIN"], ["CRAM-MD5", "PLAIN", "LOGIN"]]
 
 
 async def test_on_a_tls_session_plain_goes_before_cram_md5(tmp_path: Path) -> None:
@@ -151,7 +161,10 @@ async def test_on_a_tls_session_plain_goes_before_cram_md5(tmp_path: Path) -> No
     assert logins.sessions() == [["PLAIN"], ["PLAIN"]]
 
 
-async def test_mail_deferred_goes_once_probed_at_a_relay_whose_cram_md5_refuses(tmp_path: Path) -> None:
+async def test_mail_deferred_goes_once_probed_at_a_relay_whose_cram_md5_refuses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.relayprobe.PROBE_EVERY", 0.01)  # the probe after the refused one
     port = free_port()
     logins = Logins(accept=True)
     async with HappySMSC() as smsc, cram_relay(port, logins) as sink:

@@ -1,8 +1,9 @@
 """The relay probe against relays that offer mechanisms they refuse: one answering 535 to PLAIN and
 taking LOGIN (some Exchange and old Sendmail setups, for every account or some), and one taking
 CRAM-MD5 alone. A probe that gave up at the 535 to PLAIN was refused at every try, backed off to an
-hour and never woke the mail deferred, while every send went (it tries every mechanism). Real relays
-(aiosmtpd with AUTH, with STARTTLS or TLS from the connection on), a real database file.
+hour and never woke the mail deferred, while every send went (it tries every mechanism). A probe
+tries one mechanism, the next one after a refused probe's, so the next probe finds LOGIN. Real
+relays (aiosmtpd with AUTH, with STARTTLS or TLS from the connection on), a real database file.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from structlog.testing import capture_logs
 
+from gateway import mailauth
 from gateway.bitelog import FaultLog
 from gateway.mailer import SmtpRelayMailer
 from gateway.mailtls import relay_ca_file
@@ -37,6 +39,12 @@ from tests.test_relay_probe_mechanism import Logins, cram_relay, login_config, m
 PASSWORD = "right"
 CHALLENGE = "<1896.697170952@relay.test>"
 MAIL = b"Subject: x\r\n\r\nx\r\n"
+
+
+@pytest.fixture(autouse=True)
+def fresh_turns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No mechanism refused by another test's relay on a port this one reuses."""
+    monkeypatch.setattr(mailauth, "PROBE_TURNS", mailauth.ProbeTurns())
 
 
 class Takes:
@@ -112,7 +120,7 @@ async def picky_relay(
         await server.wait_closed()
 
 
-async def test_a_probe_goes_on_to_login_after_a_535_to_plain_and_tries_login_first_then(
+async def test_the_probe_after_a_535_to_plain_tries_login_and_login_goes_first_then(
     tmp_path: Path,
 ) -> None:
     port = free_port()
@@ -120,12 +128,15 @@ async def test_a_probe_goes_on_to_login_after_a_535_to_plain_and_tries_login_fir
     relay = mailer(tmp_path, port, PASSWORD)
     try:
         async with picky_relay(port, takes, offers=("PLAIN", "LOGIN")):
-            await relay.probe()  # PLAIN answered 535, LOGIN taken
+            with pytest.raises(Exception) as refused:
+                await relay.probe()  # PLAIN answered 535
+            assert relay_fault(refused.value) == "login refused"
+            await relay.probe()  # LOGIN, the one after PLAIN, taken
             await relay.probe()  # the mechanism taken last goes first: no failed login
             await relay.send("gw@gw.test", "u@acme.example", MAIL)
     finally:
         await relay.close()
-    assert takes.sessions() == [["PLAIN", "LOGIN"], ["LOGIN"], ["LOGIN"]]
+    assert takes.sessions() == [["PLAIN"], ["LOGIN"], ["LOGIN"], ["LOGIN"]]
 
 
 async def test_a_send_and_a_probe_log_in_alike_at_a_relay_refusing_plain(tmp_path: Path) -> None:
@@ -135,12 +146,15 @@ async def test_a_send_and_a_probe_log_in_alike_at_a_relay_refusing_plain(tmp_pat
     try:
         async with picky_relay(port, takes, offers=("PLAIN", "LOGIN")):
             await sending.send("gw@gw.test", "u@acme.example", MAIL)
-            await probing.probe()
+            with pytest.raises(Exception) as refused:
+                await probing.probe()  # knows nothing taken yet: PLAIN, refused
+            assert relay_fault(refused.value) == "login refused"
+            await probing.probe()  # the one after PLAIN
             await sending.probe()
     finally:
         await sending.close()
         await probing.close()
-    assert takes.sessions() == [["PLAIN", "LOGIN"], ["PLAIN", "LOGIN"], ["LOGIN"]]
+    assert takes.sessions() == [["PLAIN", "LOGIN"], ["PLAIN"], ["LOGIN"], ["LOGIN"]]
 
 
 async def test_over_starttls_a_probe_reaches_login_past_plain_before_cram_md5(tmp_path: Path) -> None:
@@ -149,14 +163,17 @@ async def test_over_starttls_a_probe_reaches_login_past_plain_before_cram_md5(tm
     relay = mailer(tmp_path, port, PASSWORD)
     try:
         async with picky_relay(port, takes, starttls=make_cert_pair(tmp_path / "tls")):
+            with pytest.raises(Exception) as refused:
+                await relay.probe()  # PLAIN, first over TLS, refused
+            assert relay_fault(refused.value) == "login refused"
             await relay.probe()
             await relay.probe()
     finally:
         await relay.close()
-    assert takes.sessions() == [["PLAIN", "LOGIN"], ["LOGIN"]]
+    assert takes.sessions() == [["PLAIN"], ["LOGIN"], ["LOGIN"]]
 
 
-async def test_a_wrong_password_costs_two_failed_logins_a_probe_and_backs_the_probes_off(
+async def test_a_wrong_password_costs_one_failed_login_a_probe_in_turn_and_backs_the_probes_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("gateway.relayprobe.PROBE_EVERY", 0.01)
@@ -179,10 +196,10 @@ async def test_a_wrong_password_costs_two_failed_logins_a_probe_and_backs_the_pr
     failed = [e for e in logs if e["event"] == "outbox.relay_probe_failed"]
     assert [e["relay_fault"] for e in failed] == ["login refused"] * 3
     assert [e["next_probe_in"] for e in failed] == [0.02, 0.04, 0.08]
-    assert takes.sessions() == [["PLAIN", "LOGIN"]] * 3
+    assert takes.sessions() == [["PLAIN"], ["LOGIN"], ["PLAIN"]]
 
 
-async def test_a_probe_against_cram_md5_refused_plain_and_login_refused_stops_at_two(tmp_path: Path) -> None:
+async def test_a_probe_over_tls_against_every_mechanism_refused_tries_plain_alone(tmp_path: Path) -> None:
     port = free_port()
     logins = Logins(accept=False)
     relay = mailer(tmp_path, port, "wrong")
@@ -193,7 +210,7 @@ async def test_a_probe_against_cram_md5_refused_plain_and_login_refused_stops_at
     finally:
         await relay.close()
     assert relay_fault(refused.value) == "login refused"
-    assert logins.sessions() == [["PLAIN", "LOGIN"]]
+    assert logins.sessions() == [["PLAIN"]]
 
 
 async def test_a_relay_taking_cram_md5_alone_costs_a_probe_in_clear_no_failed_login(tmp_path: Path) -> None:
@@ -241,7 +258,10 @@ async def test_a_first_probe_over_implicit_tls_tries_plain_before_refused_cram_m
     assert takes.sessions() == [["PLAIN"]]
 
 
-async def test_mail_deferred_goes_once_probed_at_a_relay_answering_535_to_plain(tmp_path: Path) -> None:
+async def test_mail_deferred_goes_once_probed_at_a_relay_answering_535_to_plain(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.relayprobe.PROBE_EVERY", 0.01)  # the probe after the refused one
     port = free_port()
     takes = Takes("LOGIN")
     async with HappySMSC() as smsc, picky_relay(port, takes, offers=("PLAIN", "LOGIN")) as sink:
@@ -250,4 +270,4 @@ async def test_mail_deferred_goes_once_probed_at_a_relay_answering_535_to_plain(
         async with running_gateway(cfg) as gw:
             await gw.until(lambda: len(sink.messages) >= len(down))
     assert sorted(rcpt for _, (rcpt,), _ in sink.messages) == [f"u{n}@acme.example" for n in range(3)]
-    assert takes.sessions()[0] == ["PLAIN", "LOGIN"]
+    assert takes.sessions()[:2] == [["PLAIN"], ["LOGIN"]]

@@ -1,0 +1,219 @@
+"""The relay login's refusals as the relay's fail2ban and lockouts see them (`gateway.mailauth`):
+a relay that hangs up after a 535 (Exchange does, after a failed AUTH), one that answers a wrong
+password at every mechanism, and one whose authentication fails for now (454). Real relays
+(aiosmtpd with AUTH), a real database file; the probes' pace read from `RelayBack` itself, an hour
+of it simulated by adding up the waits it chooses.
+
+The next mechanism tried on the closed connection made the 535 a "connection lost", which the
+probes do not back off for: some 120 failed logins an hour. Two mechanisms a probe were eight
+failed logins in the first ten minutes of probing, where fail2ban's Postfix SASL jail bans at five.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import aiosmtplib
+import pytest
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
+
+from gateway.bitelog import FaultLog
+from gateway.relayfaults import relay_fault
+from gateway.relayprobe import RelayBack
+from gateway.relayprobepace import PROBE_EVERY, PROBE_EVERY_MAX
+from gateway.store.db import Store
+from tests.conftest import Sink, free_port
+from tests.test_relay_fixed_restart import deferred_outbox
+from tests.test_relay_probe_mechanism import login_config, mailer
+
+PASSWORD = "right"
+MAIL = b"Subject: x\r\n\r\nx\r\n"
+FINDTIME = 600.0  # fail2ban's postfix-sasl jail: maxretry 5 in findtime 10 min
+MAXRETRY = 5
+
+
+@pytest.fixture(autouse=True)
+def fresh_turns(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gateway import mailauth
+
+    monkeypatch.setattr(mailauth, "PROBE_TURNS", mailauth.ProbeTurns())
+
+
+class Relay:
+    """The relay's authenticator: each AUTH's mechanism by session. `takes` with the right
+    password is taken; every other refused with `refusal`; `hang_up` closes the connection
+    right after a refusal, with no 421."""
+
+    def __init__(self, takes: str | None, *, refusal: str | None = None, hang_up: bool = False) -> None:
+        self.takes = takes
+        self.refusal = refusal
+        self.hang_up = hang_up
+        self.by_session: dict[tuple[str, int], list[str]] = {}
+
+    def __call__(self, _server: Any, session: Any, _envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        self.by_session.setdefault(session.peer, []).append(mechanism)
+        right = isinstance(data, LoginPassword) and data.password == PASSWORD.encode()
+        if right and mechanism == self.takes:
+            return AuthResult(success=True, handled=False)
+        return AuthResult(success=False, handled=False, message=self.refusal)
+
+    def sessions(self) -> list[list[str]]:
+        return list(self.by_session.values())
+
+    def attempts(self) -> int:
+        return sum(len(tried) for tried in self.by_session.values())
+
+
+def relay_class(relay: Relay) -> type[SMTP]:
+    class Refusing(SMTP):
+        async def smtp_AUTH(self, arg: str) -> None:
+            await super().smtp_AUTH(arg)
+            if relay.hang_up and not self.session.authenticated and self.transport is not None:
+                self.transport.close()  # the 535 written first, then the hang-up
+
+    return Refusing
+
+
+@asynccontextmanager
+async def auth_relay(port: int, relay: Relay) -> AsyncIterator[Sink]:
+    sink = Sink()
+    cls = relay_class(relay)
+    server = await asyncio.get_running_loop().create_server(
+        lambda: cls(
+            sink,
+            hostname="relay.test",
+            authenticator=relay,
+            auth_require_tls=False,
+            auth_exclude_mechanism=["CRAM-MD5"],
+        ),
+        "127.0.0.1",
+        port,
+    )
+    try:
+        yield sink
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+@pytest.fixture
+def probing(tmp_path: Path) -> Iterator[tuple[Path, int, Store]]:
+    port = free_port()
+    cfg = login_config(tmp_path, port)
+    deferred_outbox(cfg)  # mail deferred for the relay down: the probes' reason to go
+    store = Store.open(cfg.db_path)
+    try:
+        yield tmp_path, port, store
+    finally:
+        store.close()
+
+
+async def probe_an_hour(back: RelayBack, relay: Relay) -> list[float]:
+    """The times, in simulated seconds, of each failed login the probes cost the relay in an hour,
+    each probe going after the wait `RelayBack` chose after the one before."""
+    failed: list[float] = []
+    now = 0.0
+    while now < 3600.0:
+        before = relay.attempts()
+        await back._probe()
+        failed += [now] * (relay.attempts() - before)
+        now += back.interval()
+    return failed
+
+
+def most_in_findtime(failed: list[float]) -> int:
+    return max((sum(1 for t in failed if start <= t < start + FINDTIME) for start in failed), default=0)
+
+
+async def test_a_send_to_a_relay_hanging_up_after_a_535_is_refused_its_login_not_connection_lost(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    relay = Relay(takes=None, hang_up=True)
+    sending = mailer(tmp_path, port, "wrong")
+    try:
+        async with auth_relay(port, relay):
+            with pytest.raises(aiosmtplib.SMTPAuthenticationError) as refused:
+                await sending.send("gw@gw.test", "u@acme.example", MAIL)
+    finally:
+        await sending.close()
+    assert refused.value.code == 535
+    assert relay_fault(refused.value) == "login refused"
+    assert relay.sessions() == [["PLAIN"]]
+
+
+async def test_probes_of_a_relay_hanging_up_after_a_535_back_off(probing: tuple[Path, int, Store]) -> None:
+    tmp_path, port, store = probing
+    relay = Relay(takes=None, hang_up=True)
+    probe = mailer(tmp_path, port, "wrong")
+    back = RelayBack(store, probe, lambda: None, FaultLog())
+    try:
+        async with auth_relay(port, relay):
+            failed = await probe_an_hour(back, relay)
+    finally:
+        await probe.close()
+    # At 0, 60, 180, 420, 900 and 1860 s, the next 32 minutes on: not every 30 s, some 120 an hour.
+    assert failed == [0.0, 60.0, 180.0, 420.0, 900.0, 1860.0]
+    assert back.interval() == 64 * PROBE_EVERY <= PROBE_EVERY_MAX
+    assert most_in_findtime(failed) < MAXRETRY
+
+
+async def test_a_wrong_password_costs_fewer_failed_logins_than_fail2ban_bans_for(
+    probing: tuple[Path, int, Store],
+) -> None:
+    tmp_path, port, store = probing
+    relay = Relay(takes="LOGIN")
+    probe = mailer(tmp_path, port, "wrong")
+    back = RelayBack(store, probe, lambda: None, FaultLog())
+    try:
+        async with auth_relay(port, relay):
+            failed = await probe_an_hour(back, relay)
+    finally:
+        await probe.close()
+    first_ten_minutes = [t for t in failed if t < FINDTIME]
+    assert len(first_ten_minutes) <= 4 and most_in_findtime(failed) <= 4
+    # One mechanism a probe, in turn: each is tried again within the hour.
+    assert relay.sessions()[:4] == [["PLAIN"], ["LOGIN"], ["PLAIN"], ["LOGIN"]]
+
+
+async def test_a_relay_refusing_plain_and_taking_login_is_found_by_the_next_probe(
+    probing: tuple[Path, int, Store],
+) -> None:
+    tmp_path, port, store = probing
+    relay = Relay(takes="LOGIN")
+    probe = mailer(tmp_path, port, PASSWORD)
+    woken: list[bool] = []
+    back = RelayBack(store, probe, lambda: woken.append(True), FaultLog())
+    try:
+        async with auth_relay(port, relay):
+            await back._probe()  # PLAIN answered 535: refused, the next probe 60 s on
+            assert back.interval() == 2 * PROBE_EVERY and woken == []
+            await back._probe()  # LOGIN, taken: the mail deferred first goes
+            assert woken == [True]
+            await probe.probe()  # the mechanism taken goes first: no failed login
+    finally:
+        await probe.close()
+    assert relay.sessions() == [["PLAIN"], ["LOGIN"], ["LOGIN"]]
+
+
+async def test_a_454_ends_a_sends_login_and_backs_the_probes_off(probing: tuple[Path, int, Store]) -> None:
+    tmp_path, port, store = probing
+    relay = Relay(takes="LOGIN", refusal="454 4.7.0 Temporary authentication failure")
+    relay_mailer = mailer(tmp_path, port, PASSWORD)
+    back = RelayBack(store, relay_mailer, lambda: None, FaultLog())
+    try:
+        async with auth_relay(port, relay):
+            with pytest.raises(aiosmtplib.SMTPAuthenticationError) as refused:
+                await relay_mailer.send("gw@gw.test", "u@acme.example", MAIL)
+            await back._probe()
+    finally:
+        await relay_mailer.close()
+    # Failing for now at every mechanism: LOGIN after PLAIN's 454 would be one more failed login.
+    assert refused.value.code == 454
+    assert relay.sessions() == [["PLAIN"], ["PLAIN"]]
+    # Postfix logs a 454 as the failed SASL login fail2ban counts: the probes back off for it too.
+    assert back.interval() == 2 * PROBE_EVERY
