@@ -13,7 +13,8 @@ The first probe goes at the start: a relay fixed in the config and restarted is 
 and one still down costs no mail an attempt however often the daemon restarts (a mail sent to find
 out cost one at each start). A probe the relay refuses our login or TLS is a failed login at the
 relay, which locks accounts and bans addresses: the probes after it back off too
-(`gateway.relayprobepace`), and each costs it one or two failed logins (`gateway.mailauth`).
+(`gateway.relayprobepace`), and each costs it one failed login, the mechanisms offered taken in
+turn from one refused probe to the next (`gateway.mailauth`).
 """
 
 from __future__ import annotations
