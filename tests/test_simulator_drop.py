@@ -35,6 +35,10 @@ async def test_a_dropped_session_binds_again_and_a_report_injected_meanwhile_com
                 assert await drop(protocol="cimd2") == {"ok": True, "dropped": 0}
                 assert sim.core.logged_in(None, None) == [first]
                 assert (await drop(protocol="fax"))["ok"] is False
+                # A misspelt key chose nothing, and every session was dropped.
+                refused = await drop(sytem_id="someone else")
+                assert refused["ok"] is False and "sytem_id" in str(refused["error"]), refused
+                assert sim.core.logged_in(None, None) == [first]
                 assert await drop(system_id="smsgw") == {"ok": True, "dropped": 1}
                 await gw.until(lambda: sim.core.logged_in(None, None) not in ([], [first]))
                 assert (await gw.send(mail(f"601123456@{DOMAIN}", "Before the outage"))).error is None

@@ -14,8 +14,11 @@ whose final report the client already took is sent, and answered with `"already"
 "at": ...}`: it changes nothing at the gateway. `{"op": "drop"}` ends every logged-in session at once,
 as an SMSC's outage or restart would (`"system_id"` and `"protocol"` choose some), without the
 protocol's goodbye; the MO parts and reports a session had not had acknowledged are held for the next
-login, and the answer counts the sessions dropped (`"dropped": N`; 0 when none matched, which is no
-error: the client may be between sessions). Errors come back
+login, those the client had read but not yet answered too: they come again after it, as from a real
+SMSC's outage (the gateway takes such a report a second time as a repeat). The answer counts the
+sessions dropped (`"dropped": N`; 0 when none matched, which is no error: the client may be between
+sessions); a key other than "op", "protocol" and "system_id" is refused, as a misspelt one would drop
+every session. Errors come back
 as `{"ok": false, "error": "..."}`; nothing a client sends can stop the server. `smsgw simulator
 ...` talks to it through `send_command`.
 """
@@ -120,9 +123,15 @@ async def execute(core: SimulatorCore, command: object) -> dict[str, Any]:
     return {"ok": False, "error": f"unknown op {op!r}"}
 
 
+_DROP_KEYS = frozenset(("op", "protocol", "system_id"))
+
+
 async def _drop(core: SimulatorCore, command: dict[str, Any]) -> dict[str, Any]:
     """End the sessions logged in that the command names: how a test or an admin stages an outage
     on the wire while the simulator goes on (killing it lost what it held, and its ports)."""
+    if unknown := sorted(set(command) - _DROP_KEYS):
+        # A misspelt key ("sytem_id") chose nothing, and every session was dropped.
+        return {"ok": False, "error": f"drop takes op, protocol and system_id, not {', '.join(unknown)}"}
     protocol, system_id = command.get("protocol"), command.get("system_id")
     if protocol not in (None, "smpp", "cimd2"):
         return {"ok": False, "error": 'protocol must be null, "smpp" or "cimd2"'}
