@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from gateway.configlinks import bind_key
-from gateway.linkprotocol import changed_protocols, protocol_of, send_again_at_start
+from gateway.linkprotocol import changed_protocols, followers, protocol_of, send_again_at_start
 from gateway.store.db import Store
 from smsc.base import SmscLink
 
@@ -34,7 +34,9 @@ def bind_of(link: SmscLink) -> str | None:
 def renamed_links(store: Store, links: Mapping[str, SmscLink]) -> dict[str, str]:
     """Inside a store write: the links' binds noted under their names, and each name noted before that
     is no longer configured -> the configured link of its bind (the first such). A link whose
-    protocol changed since gives up what its old bind had out (`gateway.linkprotocol`)."""
+    protocol changed since is another bind: what its old bind had out goes under the name of the
+    link that has that bind now, or is given up (`gateway.linkprotocol`). Not in the map: a name
+    still configured is its own link's (`LinkChoice.own`), so its parts take the other name."""
     conn = store.db.conn
     binds = {name: bind for name, link in links.items() if (bind := bind_of(link)) is not None}
     by_bind: dict[str, str] = {}
@@ -45,9 +47,10 @@ def renamed_links(store: Store, links: Mapping[str, SmscLink]) -> dict[str, str]
         (len(PREFIX) + 1, PREFIX, AFTER),
     ).fetchall()
     renamed = {old: by_bind[bind] for old, bind in rows if old not in links and bind in by_bind}
-    # A link of another protocol under the same name is another bind (`gateway.linkprotocol`).
+    # A link of another protocol under the same name is another bind (`gateway.linkprotocol`): what
+    # its old bind had out follows that bind to the link that has it now, if one does.
     if changed := changed_protocols(rows, {name: protocol_of(bind) for name, bind in binds.items()}):
-        send_again_at_start(store, changed)
+        send_again_at_start(store, changed, followers(dict(rows), binds, changed))
     conn.executemany(
         "INSERT INTO billing_state (key, value) VALUES (?, ?)"
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value WHERE value != excluded.value",

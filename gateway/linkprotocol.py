@@ -1,25 +1,34 @@
 """A link whose `type` changed (smpp <-> cimd2) under the same name: another SMSC bind
 (`configlinks.bind_key` starts with the protocol), though nothing else tells it from the link it was.
 
-What the old bind had out stays the old bind's. The rest of a long SMS it took a part of went on by
-the new protocol's session under the first part's reference: to another SMSC (or another interface of
-one), whose originator the phone may not join with the first part's. It goes again whole, under a new
-reference, at the start (`gateway.longsms`): the old bind is gone for good, so it does not wait
+What the old bind had out stays the old bind's. When another configured block has that bind (the
+same protocol, host, port and login: the old block kept under a new name, the name given to the new
+protocol), it follows the bind there at the start: the SMS awaiting its reports and the long SMS it
+took part of are that block's, whose session brings the reports and sends the rest under the first
+part's reference, as for a link renamed (`gateway.linkbinds`). Left under the name, the reports came
+by the renamed block and matched nothing, and the long SMS went again whole.
+
+When no block has the old bind, the rest of a long SMS it took a part of went on by the new
+protocol's session under the first part's reference: to another SMSC (or another interface of one),
+whose originator the phone may not join with the first part's. It goes again whole, under a new
+reference, at the start (`gateway.longsms`): the old bind is gone, so it does not wait
 LONG_SMS_WAIT_SECONDS as for a link down. The reports awaited of what the old bind sent come only by a
 session of the old protocol: over the new one they never come, and those SMS end `unreported` when
-they expire, unless the block gets its old type back. Both are said at the start
+they expire, unless the block gets its old bind back. Both are said at the start
 (`config.link_protocol_changed`) and by `check-config`, which names the block and what to do instead:
-the new protocol under a block of its own, the old one kept until its reports are in.
+the new protocol under a block of its own, or the old block kept under a new name.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import structlog
 
-from gateway.longsms import send_whole_again
+from gateway.longsms import MOVABLE, send_whole_again
+from gateway.store.counted import keep_counted
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -28,16 +37,28 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 NOTE = "sent again whole under a new reference: link {} took part of it over {}, then became {}"
-# Long SMS a part of which left by the link (`?`) and parts of which are still to send.
-_HALF_SENT = (
+# Long SMS a part of which left by the link (`?`) and parts of which are still to send. A part failed,
+# held or cancelled keeps it as it is (`longsms.send_whole_again`).
+_HALF_SENT_ANY = (
     "SELECT DISTINCT p.message_id FROM parts p JOIN messages m ON m.id = p.message_id"
     " WHERE p.link = ? AND p.state IN ('submitted', 'delivered', 'unreported') AND m.concat_ref IS NOT NULL"
     " AND EXISTS (SELECT 1 FROM parts q WHERE q.message_id = p.message_id"
     " AND q.state IN ('queued', 'deferred', 'active'))"
 )
+# Those that go again whole: none of their parts is outside `longsms.MOVABLE`.
+_HALF_SENT = (
+    _HALF_SENT_ANY + " AND NOT EXISTS (SELECT 1 FROM parts q WHERE q.message_id = p.message_id"
+    f" AND q.state NOT IN ({', '.join(map(repr, sorted(MOVABLE)))}))"
+)
 # Parts of the link waiting for their reports, but those of a long SMS that goes again whole.
 _WAITING = (
     f"SELECT COUNT(*) FROM parts WHERE link = ? AND state = 'submitted' AND message_id NOT IN ({_HALF_SENT})"
+)
+# The parts that follow the old bind to the block that has it now: those awaiting reports, and the
+# sent parts of a long SMS with parts still to send (the link its rest waits for, `Queue.link_taken`).
+_FOLLOWING = (
+    "SELECT id, state FROM parts WHERE link = ? AND state IN ('submitted', 'delivered', 'unreported')"
+    f" AND (state = 'submitted' OR message_id IN ({_HALF_SENT_ANY}))"
 )
 NAMES = {"smpp": "SMPP", "cimd2": "CIMD2"}
 
@@ -62,40 +83,96 @@ def changed_protocols(
     }
 
 
-def send_again_at_start(store: Store, changed: Mapping[str, tuple[str, str]]) -> None:
-    """Inside a store write, at the start, before any claim: the long SMS each changed link's old bind
-    took part of go again whole, and what is left waiting for the old bind is logged."""
+def followers(stored: Mapping[str, str], binds: Mapping[str, str], changed: Iterable[str]) -> dict[str, str]:
+    """Changed link -> the configured link that has its old bind now (the first such), for those one
+    has. `stored`: name -> bind as last noted; `binds`: name -> bind as configured."""
+    by_bind: dict[str, str] = {}
+    for name, bind in binds.items():
+        by_bind.setdefault(bind, name)
+    return {name: by_bind[stored[name]] for name in changed if stored.get(name) in by_bind}
+
+
+def send_again_at_start(
+    store: Store, changed: Mapping[str, tuple[str, str]], followed: Mapping[str, str]
+) -> None:
+    """Inside a store write, at the start, before any claim: what each changed link's old bind had out
+    follows that bind to the link of `followed` that has it; else the long SMS it took part of go
+    again whole, and what is left waiting for it is logged."""
     conn = store.db.conn
+    # Read before anything moves: a link's old bind may be another changed link's new one.
+    following = {
+        name: (conn.execute(_FOLLOWING, (name, name)).fetchall(), _count(conn, _HALF_SENT_ANY, name))
+        for name in changed
+        if name in followed
+    }
     for name, (was, now) in changed.items():
+        if name in following:
+            continue
         moved = 0
-        for (message_id,) in conn.execute(_HALF_SENT, (name,)).fetchall():
-            if send_whole_again(store, message_id, name, 0.0):
+        for (message_id,) in conn.execute(_HALF_SENT_ANY, (name,)).fetchall():
+            if send_whole_again(store, message_id, name, 0.0):  # False: a part failed or held
                 # Not `longsms.MOVED_NOTE`: the next start would pass the new bind over for it.
                 note = NOTE.format(name, was, now)
                 conn.execute("UPDATE parts SET error = ? WHERE message_id = ?", (note, message_id))
                 moved += 1
         (waiting,) = conn.execute(_WAITING, (name, name)).fetchone()
+        said = consequences(name, was, now, waiting, moved)
         log.warning(
             "config.link_protocol_changed",
-            link=name,
-            was=was,
-            now=now,
-            waiting=waiting,
-            long_sms_sent_again=moved,
-            note=consequences(name, was, now, waiting, moved),
+            link=name, was=was, now=now, waiting=waiting, long_sms_sent_again=moved, note=said,
+        )  # fmt: skip
+    for name, (rows, long_sms) in following.items():
+        _follow(conn, name, followed[name], rows)
+        waiting = sum(1 for _pid, state in rows if state == "submitted")
+        was, now = changed[name]
+        log.warning(
+            "config.link_protocol_changed",
+            link=name, was=was, now=now, followed_by=followed[name], waiting=waiting,
+            long_sms_following=long_sms, long_sms_sent_again=0,
+            note=consequences(name, was, now, waiting, long_sms, followed[name]),
+        )  # fmt: skip
+
+
+def _count(conn: sqlite3.Connection, sql: str, name: str) -> int:
+    return len(conn.execute(sql, (name,)).fetchall())
+
+
+def _follow(conn: sqlite3.Connection, name: str, by: str, rows: list[tuple[int, str]]) -> None:
+    """The parts go under the name of the link that has their bind now: its receipts match them
+    (`QueueRepo.record_report` looks by link), and the rest of their long SMS waits for it."""
+    ids = [pid for pid, _state in rows]
+    for at in range(0, len(ids), 500):  # under SQLite's limit of parameters
+        chunk = ids[at : at + 500]
+        marks = ",".join("?" * len(chunk))
+        # A part in a final state stays counted under the name it went by: a count that fell reads
+        # as a counter reset (`gateway.store.counted`).
+        keep_counted(
+            conn,
+            "parts",
+            f"SELECT ?, state, COUNT(*) FROM parts WHERE id IN ({marks}) AND state != 'submitted'"
+            " GROUP BY state",
+            (name, *chunk),
         )
+        conn.execute(f"UPDATE parts SET link = ? WHERE id IN ({marks})", (by, *chunk))
 
 
-def consequences(name: str, was: str, now: str, waiting: int, long_sms: int) -> str:
+def consequences(name: str, was: str, now: str, waiting: int, long_sms: int, by: str | None = None) -> str:
     """What the change does to the work the old bind had out, and what keeps it."""
     old, new = NAMES.get(was, was), NAMES.get(now, now)
+    changed = f"link {name} was {old} and is {new} now, another SMSC bind under the same name"
+    if by is not None:
+        return (
+            f"{changed}; its {old} bind is link {by}'s now, and what it had out follows it there:"
+            f" the {waiting} SMS it sent over {old} await their reports by {by}, and the {long_sms} long"
+            f" SMS it sent part of go on by {by} under their reference (nothing goes again)"
+        )
     return (
-        f"link {name} was {old} and is {new} now, another SMSC bind under the same name:"
-        f" {waiting} SMS it sent over {old} await reports that only a session of {old} brings (they"
-        f" end 'unreported' when they expire, unless the block is {old} again);"
-        f" {long_sms} long SMS it sent part of over {old} go again whole under a new reference"
-        f" (their parts sent over {old} no longer count). A {new} link in an [[smsc]] block of its own,"
-        f" with this one kept as it was until its reports are in, loses neither"
+        f"{changed}: {waiting} SMS it sent over {old} await reports that only a session of {old} brings"
+        f" (they end 'unreported' when they expire, unless this block gets its {old} bind back: the"
+        f" same host, port and login); {long_sms} long SMS it sent part of over {old} go again whole"
+        f" under a new reference (their parts sent over {old} no longer count). A {new} link in an"
+        f" [[smsc]] block of its own, or this block kept as it is under a new name in the same change"
+        f" (what its {old} bind has out follows it there), loses neither"
     )
 
 
@@ -104,6 +181,7 @@ def stored_changes(cfg: Config) -> list[str]:
     as `gateway.cli.stored` reads the database)."""
     from gateway.cli.stored import _rows as read_rows
     from gateway.configbase import link_place
+    from gateway.configlinks import bind_key
     from gateway.linkbinds import AFTER, PREFIX
 
     stored = read_rows(
@@ -112,11 +190,18 @@ def stored_changes(cfg: Config) -> list[str]:
         f" WHERE key >= '{PREFIX}' AND key < '{AFTER}'",
     )
     changed = changed_protocols(stored, {link.name: link.type for link in cfg.smsc})
+    binds = {s.name: "|".join(bind_key(s.type, s.host, s.port, s.system_id)) for s in cfg.smsc}
+    followed = followers(dict(stored), binds, changed)
     lines = []
     for name, (was, now) in changed.items():
         quoted = name.replace("'", "''")  # the name's pattern allows none; kept safe all the same
-        ((waiting,),) = read_rows(cfg.db_path, _WAITING.replace("?", f"'{quoted}'")) or [(0,)]
-        long_sms = len(read_rows(cfg.db_path, _HALF_SENT.replace("?", f"'{quoted}'", 1)))
-        said = consequences(name, was, now, waiting, long_sms)
+        if (by := followed.get(name)) is not None:
+            waiting_sql = f"SELECT COUNT(*) FROM parts WHERE link = '{quoted}' AND state = 'submitted'"
+            ((waiting,),) = read_rows(cfg.db_path, waiting_sql) or [(0,)]
+            long_sms = len(read_rows(cfg.db_path, _HALF_SENT_ANY.replace("?", f"'{quoted}'")))
+        else:
+            ((waiting,),) = read_rows(cfg.db_path, _WAITING.replace("?", f"'{quoted}'")) or [(0,)]
+            long_sms = len(read_rows(cfg.db_path, _HALF_SENT.replace("?", f"'{quoted}'", 1)))
+        said = consequences(name, was, now, waiting, long_sms, by)
         lines.append(f"{link_place(name)}: at the next start, {said}")
     return lines

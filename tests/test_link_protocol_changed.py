@@ -19,6 +19,7 @@ from gateway.cli.main import main
 from gateway.config import parse_config
 from gateway.configlinks import SimulatorSection
 from smsc.simulator import Simulator
+from smsc.simulator.control import execute
 from tests.conftest import DOMAIN, config_text, mail, running_gateway
 
 
@@ -78,3 +79,86 @@ async def test_a_link_switched_to_another_protocol_sends_a_half_sent_long_sms_ag
     assert sorted(r["concat"]["seq"] for r in cimd2) == [1, 2, 3]  # type: ignore[index]
     assert {r["concat"]["ref"] for r in cimd2} != {old_ref}  # type: ignore[index]
     assert states[2] == "submitted"  # its report may yet come, if the old protocol is configured again
+
+
+async def half_sent(tmp_path: Path, sim: Simulator, rest: str = "queued") -> str:
+    """The SMPP link took a three-part SMS's first part (its other two `rest`, or one failed) and a
+    short SMS, whose reports are still to come; the config's text."""
+    text = config_text(tmp_path, smsc_port=sim.smpp_port)
+    async with running_gateway(parse_config(text, base_dir=tmp_path)) as gw:
+        assert (await gw.send(mail(f"601123456@{DOMAIN}", "x" * 400))).error is None
+        assert (await gw.send(mail(f"601123457@{DOMAIN}", "short"))).error is None
+        await gw.until(lambda: gw.states() == ["submitted", "submitted"])
+    with closing(sqlite3.connect(tmp_path / "state" / "smsgw.db")) as conn, conn:
+        conn.execute(
+            "UPDATE parts SET state = CASE seq WHEN 2 THEN ? ELSE 'queued' END, link = NULL,"
+            " smsc_id = NULL, submitted_at = NULL WHERE message_id = 1 AND seq > 1",
+            (rest,),
+        )
+    return text
+
+
+async def test_the_old_block_kept_under_a_new_name_keeps_what_its_bind_had_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The admin keeps the SMPP block as "main-smpp" and gives "main" to a CIMD2 block: the report of
+    the SMS "main" sent over SMPP came by main-smpp and matched nothing (the SMS ended unreported), and
+    the long SMS went again whole, though the SMSC bind that took its first part was still there."""
+    async with simulator(tmp_path) as sim:
+        text = await half_sent(tmp_path, sim)
+        (old_ref,) = {r["concat"]["ref"] for r in parts_by(sim, "smpp") if r["concat"]}  # type: ignore[index]
+        before = len(parts_by(sim, "smpp"))
+        kept = text.replace('name = "main"\ntype = "smpp"', 'name = "main-smpp"\ntype = "smpp"', 1)
+        cimd2 = f'[[smsc]]\nname = "main"\ntype = "cimd2"\nport = {sim.cimd2_port}\nsystem_id = "smsgw"\n'
+        both = kept.replace("[simulator]", cimd2 + 'password = "secret"\n\n[simulator]', 1)
+        config = tmp_path / "config.toml"
+        config.write_text(both)
+        capsys.readouterr()
+        assert main(["-c", str(config), "check-config"]) == 0
+        (warned,) = [line for line in capsys.readouterr().err.splitlines() if "was SMPP and is CIMD2" in line]
+        assert "its SMPP bind is link main-smpp's now" in warned, warned
+        assert "the 2 SMS it sent over SMPP await their reports by main-smpp" in warned, warned
+        assert "the 1 long SMS it sent part of go on by main-smpp" in warned, warned
+        with capture_logs() as logs:
+            async with running_gateway(parse_config(both, base_dir=tmp_path)) as gw:
+                # The rest of the long SMS by the bind that took its first part, under its reference.
+                await gw.until(lambda: len(parts_by(sim, "smpp")) == before + 2)
+                await gw.until(lambda: gw.states() == ["submitted", "submitted"])
+                sid = gw.store.db.conn.execute("SELECT smsc_id FROM parts WHERE message_id = 2").fetchone()[0]
+                answer = await execute(sim.core, {"op": "report", "message_id": sid, "status": "delivered"})
+                assert answer["ok"], answer
+                await gw.until(lambda: gw.states()[1] == "delivered")
+                links = {row[0] for row in gw.store.db.conn.execute("SELECT DISTINCT link FROM parts")}
+        rest = parts_by(sim, "smpp")[before:]
+        assert [(r["concat"]["ref"], r["concat"]["seq"]) for r in rest] == [(old_ref, 2), (old_ref, 3)]  # type: ignore[index]
+        assert parts_by(sim, "cimd2") == []
+        assert links == {"main-smpp"}
+        (changed,) = [e for e in logs if e["event"] == "config.link_protocol_changed"]
+        assert changed["followed_by"] == "main-smpp" and changed["long_sms_sent_again"] == 0, changed
+        assert (changed["waiting"], changed["long_sms_following"]) == (2, 1), changed
+        assert not [e for e in logs if e["event"] in ("dlr.unmatched", "mt.long_sms_moved", "dlr.links_gone")]
+
+
+async def test_a_long_sms_with_a_failed_part_is_not_counted_as_sent_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`longsms.send_whole_again` keeps a long SMS with a part failed as it is: check-config counted it
+    as sent again whole, and its first part's report as not awaited."""
+    async with simulator(tmp_path) as sim:
+        text = await half_sent(tmp_path, sim, rest="failed")
+        switched = text.replace('type = "smpp"', 'type = "cimd2"', 1).replace(
+            f"port = {sim.smpp_port}", f"port = {sim.cimd2_port}", 1
+        )
+        config = tmp_path / "config.toml"
+        config.write_text(switched)
+        capsys.readouterr()
+        assert main(["-c", str(config), "check-config"]) == 0
+        (warned,) = [line for line in capsys.readouterr().err.splitlines() if "was SMPP and is CIMD2" in line]
+        assert "2 SMS it sent over SMPP await reports" in warned, warned
+        assert "0 long SMS it sent part of over SMPP go again whole" in warned, warned
+        with capture_logs() as logs:
+            async with running_gateway(parse_config(switched, base_dir=tmp_path)) as gw:
+                await gw.until(lambda: any(e["event"] == "config.link_protocol_changed" for e in logs))
+        (changed,) = [e for e in logs if e["event"] == "config.link_protocol_changed"]
+        assert (changed["waiting"], changed["long_sms_sent_again"]) == (2, 0), changed
+        assert parts_by(sim, "cimd2") == []
