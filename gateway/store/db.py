@@ -28,7 +28,7 @@ from threading import get_ident
 from typing import TYPE_CHECKING, TypeVar
 
 from gateway.filemodes import STATE_DIR_MODE, prepare_private, private_dir
-from gateway.store import marker, walcheck
+from gateway.store import marker, startcheck, walcheck
 from gateway.store.accounts import AccountsRepo
 from gateway.store.admin import AdminRepo
 from gateway.store.cache import SettingsCache
@@ -133,6 +133,8 @@ class Db(Transactions):
         # flag and all; else the next start would take the WAL SQLite then deleted for a lost one.
         self._at_exit = weakref.finalize(self, _close_at_exit, conn, path)
         self.upgraded_from: int | None = None  # the schema version `open` upgraded the file from
+        # The daemon's: (version, when the check last passed), for the record of a clean stop.
+        self._stop_record: tuple[str, float] | None = None
 
     # ---- opening, integrity, migrations -------------------------------------------------------
 
@@ -168,9 +170,15 @@ class Db(Transactions):
 
         The daemon's start passes `progress` (`gateway.supervisor.StartProgress`): told of the check
         and of each migration, and called as SQLite's progress handler meanwhile, so that systemd
-        keeps extending the start while the work goes on, however long a large database takes.
+        keeps extending the start while the work goes on, however long a large database takes. Its
+        check is skipped for a file the daemon stopped cleanly and nothing changed since, checked
+        within a week (`startcheck`); its clean `close` records that for the next start.
         """
         existed = path.exists() and path.stat().st_size > 0
+        decision = None  # the daemon's start: whether to read the whole file (before anything touches it)
+        if existed and check and integrity and progress is not None:
+            decision = startcheck.decide(path, clock(), progress.version)
+        checking = existed and check and integrity and (decision is None or decision.check)
         if not existed:
             marker.refuse_lost(path)
         if not existed and not create:
@@ -189,19 +197,28 @@ class Db(Transactions):
                 conn.set_progress_handler(progress.tick, PROGRESS_EVERY_OPS)
                 # A lock wait in short turns (`migrate`), each of which extends the start too.
                 conn.execute(f"PRAGMA busy_timeout={max(int(progress.every * 1000), 50)}")
-                if existed:
+                if checking:
                     progress.checking()
-            if existed and check and integrity:
+            if checking:
+                started = time.monotonic()
                 ok = conn.execute("PRAGMA quick_check").fetchone()[0]
+                if decision is not None:
+                    startcheck.said(path, decision, time.monotonic() - started, ok)
                 if ok != "ok":
                     raise StoreUnusable(
                         f"database {path} failed its integrity check ({ok}); restore it from a backup or "
                         "move it aside after saving it for analysis. Refusing to start with an empty queue."
                     )
+            elif decision is not None:
+                startcheck.said(path, decision)
         except sqlite3.DatabaseError as exc:
             raise open_failure(path, exc) from exc
         db = cls(conn, path)
         db.clock = clock
+        if progress is not None and check and integrity:  # the daemon's: its clean stop is recorded
+            checked_at = decision.checked_at if decision is not None else None
+            db._stop_record = (progress.version, clock() if checked_at is None else checked_at)
+            db._trouble = startcheck.RunTrouble()
         if check:
             db.upgraded_from = migrate(db, existed, progress, BUSY_TIMEOUT_MS / 1000)
             marker.record(path, clock(), created=not existed)
@@ -278,6 +295,10 @@ class Db(Transactions):
             self._at_exit()  # the flag goes once SQLite deleted the WAL: every commit is in the file
         else:
             self._at_exit.detach()
+        if self._stop_record is not None:
+            version, checked_at = self._stop_record
+            failure = getattr(self._trouble, "first_failure", None)  # `startcheck.RunTrouble`'s
+            startcheck.record_stop(self.path, self.clock(), checked_at, version, self.replaced, failure)
         if self.replaced is not None and self.replaced != UNSYNCED:
             # After a failed fsync the WAL is the database's own: it holds every commit since the
             # last checkpoint, and the next start must replay it.
