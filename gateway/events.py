@@ -345,12 +345,12 @@ class GatewayEvents:
         conversations.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note)
 
     def _noted(self, mo_id: int, text: str, number: str, *, maybe_optout: bool) -> str | None:
-        """The notes that only describe the MO (a sentence that may be an opt-out, parts that did not
-        come), or None. They are decoration: one that fails is logged and left out, and the MO is
-        mailed all the same; a failure kept it `failed`, its text never mailed, the phone user's
-        answer lost for a wording."""
+        """The notes that only describe the MO (a national alphabet not read, a possible opt-out, parts
+        that did not come), or None: decoration, one that fails is logged and left out and the MO mailed
+        all the same (a failure kept it `failed`, the phone user's answer lost for a wording)."""
         notes: list[str | None] = []
         try:
+            notes.append(self.store.mo.alphabet_note(mo_id))  # said here, never in the text
             if maybe_optout:
                 notes.append(self._maybe_optout(number))
             # Parts are missing only as the rows say: a text may hold "[…]" (a quotation cut short)

@@ -12,6 +12,7 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from smsc import gsmshifts
 from smsc.cimd2.times import parse_time
 from smsc.decoding import mend_edges
 
@@ -44,6 +45,25 @@ def has_gap(text: str) -> bool:
     always holds a marker, but a phone user may write one too (a quotation cut with "[…]"), so
     only the parts it holds (`missing`) tell."""
     return _GAPS.search(text) is not None
+
+
+def unread(text: str) -> tuple[str, str | None]:
+    """A whole text as the store keeps it, and its note when the phone named national GSM tables not
+    read here (`smsc.gsmshifts.unread`): the text alone is what opt-out words, premium passwords and
+    the bill see; the note is for the mail (`alphabet_note`)."""
+    plain, languages = gsmshifts.unread(text)
+    return plain, gsmshifts.unread_note(languages)
+
+
+def joined_unread(segments: list[tuple[int, str]]) -> str | None:
+    """The note of a text `join` makes of `segments` (as `unread`'s): one for the whole SMS, whichever
+    of its parts named the tables and however its parts came in runs."""
+    return gsmshifts.unread_note(gsmshifts.unread("".join(text for _, text in segments))[1])
+
+
+def alphabet_note(stored: str | None) -> str | None:
+    """What the mail says of a text whose note `unread` or `joined_unread` gave; None for another."""
+    return gsmshifts.mail_note(stored)
 
 
 def join(segments: list[tuple[int, str]], total: int) -> str:

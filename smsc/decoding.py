@@ -37,10 +37,10 @@ _LONE_HALF = re.compile("[\ud800-\udfff]")
 # A segment's 8-bit octets: U+10F600 + octet, rendered by `mend_edges` run by run (`octets_text`).
 _OCTET = 0x10F600
 _OCTET_RUN = re.compile("[\U0010f600-\U0010f6ff]+")
-# Characters a phone sent that would read as those markers (or `smsc.gsmshifts`' from U+10F500) once
-# joined: private use (no meaning a mail reader could show), and "Kod: \U0010f641\U0010f642 ok" across
-# two segments came out "Kod: AB ok".
-_MARKER_LIKE = re.compile("[\U0010f500-\U0010ffff]")
+# Characters a phone sent that would read as those markers (or `smsc.gsmshifts`' from U+10F400) once
+# joined or stored: private use (no meaning a mail reader could show), and "Kod: \U0010f641\U0010f642
+# ok" across two segments came out "Kod: AB ok".
+_MARKER_LIKE = re.compile("[\U0010f400-\U0010ffff]")
 _CONTINUATION = bytes(range(0x80, 0xC0))
 # 23.040 9.2.3.24's information elements a damaged UDH may start with: concatenation, special SMS
 # indication, application ports, SMSC control, EMS (0x0A-0x1F), language shifts (0x24, 0x25).
@@ -116,7 +116,8 @@ def decode_user_data(
 
 def gsm_text(data: bytes, shifts: Shifts = DEFAULT, *, segment: bool = False) -> str:
     """Unpacked septets with the tables `shifts` names; one that names tables not here is read with
-    the default ones and says so, in a segment by a marker `mend_edges` makes that line once."""
+    the default ones, marked so for the store (`smsc.gsmshifts.marked`), which keeps that beside the
+    text for the mail to say."""
     if segment and _ends_in_escape(data):
         text = shifted_decode(data[:-1], shifts) + (shifts.edge_escape() or EDGE_ESC)
     else:
@@ -163,7 +164,7 @@ def octets_text(data: bytes) -> str:
         body = body[3:]
     text = _utf8(body)
     if text is not None and all(c.isprintable() or c in "\t\n\r" for c in text):
-        return text
+        return _MARKER_LIKE.sub("\ufffd", text)  # as in UCS-2: no marker of ours from a phone
     plain = sum(1 for b in body if 0x20 <= b < 0x7F or b in (9, 10, 13))
     if plain + sum(1 for b in body if b >= 0xA0) == len(body) and plain * 4 >= len(body) * 3:
         return body.decode("latin-1")
@@ -243,7 +244,8 @@ def mend_edges(text: str) -> str:
     """Joined segments: characters cut at their edges made whole; a half with no other half (a
     segment missing, a phone's odd cut) becomes U+FFFD, an escape with no character a space. The
     8-bit octets of adjacent segments are read as one run (`octets_text`). National shift tables'
-    markers are `smsc.gsmshifts.mend`'s."""
+    markers are `smsc.gsmshifts.mend`'s: it drops those of tables not here, which the store reads
+    before the join (`smsc.gsmshifts.unread`)."""
     text = mend_shifts(text)
     if _OCTET_RUN.search(text) is not None:
         text = _OCTET_RUN.sub(lambda m: _octet_run(m, text), text)

@@ -8,7 +8,9 @@ shift 0x47) came as "G" and "ı" (locking 0x07) as "ì", with nothing to tell th
 
 The tables of Turkish, Spanish (single shift only: A.3.2 is void) and Portuguese are here as data. The
 Indian ones (language 4-13) and ids 23.038 does not define are read with the default tables, and the
-text says so (`note`). The gsm0338 package has only the Spanish single shift table and no locking one.
+mail says so (`note`); the text stored is the SMS's alone, the languages kept beside it (`unread`), so
+that an opt-out word or a premium password is read as the phone sent it. The gsm0338 package has only
+the Spanish single shift table and no locking one.
 """
 
 from __future__ import annotations
@@ -74,13 +76,24 @@ SINGLE: dict[int, Mapping[int, str]] = {
 }
 
 # Kept in a segment's stored text until its segments are joined (`smsc.decoding.mend_edges`), in
-# plane 16's private use area below the markers `smsc.decoding` has: U+10F500 + language for a segment
-# read with the default tables in place of that language's; U+10F700 + language for an ESC that ended
-# a segment under a national single shift table (its character starts the next one).
+# plane 16's private use area below the markers `smsc.decoding` has: U+10F400 + language at the start
+# of a segment read with a national locking shift table (an ESC ending the segment before it stands
+# for the code of its first character, which only that table gives back); U+10F500 + language for a
+# text read with the default tables in place of that language's (whole texts carry it to the store
+# too, which keeps it beside the text: `unread`); U+10F700 + language for an ESC that ended a
+# segment under a national single shift table (its character starts the next one).
+_LOCKED = 0x10F400
 _UNREAD = 0x10F500
 _EDGE_ESC = 0x10F700
 UNREAD_ANY = re.compile("[\U0010f500-\U0010f5ff]")
-_EDGE_ESCAPED = re.compile("([\U0010f701-\U0010f7fe])([\\s\\S]?)")
+_LOCKED_ANY = re.compile("[\U0010f400-\U0010f4ff]")
+# An ESC that ended a segment (a national single shift table's, or the default one's before a segment
+# read with a national locking table), that segment's table, and the next one's first character.
+_EDGE_ESCAPED = re.compile(
+    "(?:([\U0010f701-\U0010f7fe])([\U0010f400-\U0010f4ff]?)|(\U0010f7ff)([\U0010f400-\U0010f4ff]))([\\s\\S]?)"
+)
+# What the store keeps beside the text of an MO read so (`gateway.store.mo`), until its mail says it.
+UNREAD_NOTE = "alphabet not read: "
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,45 +142,71 @@ def decode(data: bytes, shifts: Shifts) -> str:
 
 
 def marked(text: str, shifts: Shifts, *, segment: bool) -> str:
-    """Text read with `shifts`' tables, marked when some were not here: a whole text ends with the
-    `note`; a segment starts with a marker `mend` turns into it once its segments are joined."""
-    unread = shifts.unread()
-    if not segment:
-        return with_note(text, unread)
-    return "".join(chr(_UNREAD + n) for n in unread) + text
+    """Text read with `shifts`' tables, marked for the store: it starts with a marker of each language
+    whose tables were not here (`unread`), and a segment with one of its national locking table, which
+    `mend` reads and drops once its segments are joined."""
+    unread = "".join(chr(_UNREAD + n) for n in shifts.unread())
+    locked = segment and shifts.locking in LOCKING and LOCKING[shifts.locking] is not GSM_BASIC_BY_CODE
+    return unread + (chr(_LOCKED + shifts.locking) if locked else "") + text
 
 
 def note(languages: tuple[int, ...] | list[int]) -> str:
-    """The line a text read with the default tables in place of `languages`' ends with."""
-    names = ", ".join(LANGUAGES[n] if n < len(LANGUAGES) else f"unknown, id {n}" for n in languages)
-    return f"[The SMS used a national alphabet not supported here ({names}): some letters may be wrong.]"
+    """What the mail of a text read with the default tables in place of `languages`' says of it."""
+    return _said(_names(languages))
 
 
-def with_note(text: str, languages: tuple[int, ...] | list[int]) -> str:
-    """`text` and, on a line after it, the `note` of `languages` (none: `text` as it is)."""
-    if not languages:
-        return text
-    return f"{text}\n{note(languages)}" if text else note(languages)
+def _names(languages: tuple[int, ...] | list[int]) -> str:
+    return ", ".join(LANGUAGES[n] if n < len(LANGUAGES) else f"unknown, id {n}" for n in languages)
+
+
+def _said(names: str) -> str:
+    return f"The SMS used a national alphabet not supported here ({names}): some letters may be wrong"
+
+
+def unread(text: str) -> tuple[str, tuple[int, ...]]:
+    """A text (whole, or its segments' as stored) without its markers of tables not here, and their
+    languages: the store keeps the text as the phone wrote it, for opt-out words, passwords and the
+    bill, and the languages beside it (`unread_note`), for the mail alone."""
+    found = UNREAD_ANY.findall(text)
+    if not found:
+        return text, ()
+    return UNREAD_ANY.sub("", text), tuple(dict.fromkeys(ord(m) - _UNREAD for m in found))
+
+
+def unread_note(languages: tuple[int, ...]) -> str | None:
+    """The store's word for an MO read with the default tables in place of `languages`' (None: none)."""
+    return UNREAD_NOTE + _names(languages) if languages else None
+
+
+def mail_note(stored: str | None) -> str | None:
+    """What the mail says of an MO the store noted so (`unread_note`); None for any other note."""
+    if not stored or not stored.startswith(UNREAD_NOTE) or len(stored) == len(UNREAD_NOTE):
+        return None
+    return _said(stored[len(UNREAD_NOTE) :])
 
 
 def mend(text: str) -> str:
-    """Joined segments: an ESC that ended one under a national single shift table read with the first
-    character of the next; the markers of segments read with the default tables as one `note`."""
-    text = _EDGE_ESCAPED.sub(_mend_escape, text)
-    unread = [ord(m) - _UNREAD for m in UNREAD_ANY.findall(text)]
-    if not unread:
-        return text
-    return with_note(UNREAD_ANY.sub("", text), list(dict.fromkeys(unread)))
+    """Joined segments: an ESC that ended one read with the first character of the next, by the tables
+    each was read with; the markers of tables not here (said beside the text: `unread`) and of
+    national locking tables dropped."""
+    if UNREAD_ANY.search(text) is not None:
+        text = UNREAD_ANY.sub("", text)
+    if _EDGE_ESCAPED.search(text) is not None:
+        text = _EDGE_ESCAPED.sub(_mend_escape, text)
+    return _LOCKED_ANY.sub("", text) if _LOCKED_ANY.search(text) is not None else text
 
 
 def _mend_escape(m: re.Match[str]) -> str:
-    """The next segment's first character back to its code (through the same language's locking table,
-    which phones name with it, then the default one) and that code read from the single shift table."""
-    language, ch = ord(m[1]) - _EDGE_ESC, m[2]
+    """The next segment's first character back to its code through the locking table it was read with
+    (its marker; the default one without), and that code read from the single shift table of the
+    segment the ESC ended (the default one's for U+10F7FF)."""
+    single = 0 if m[3] else ord(m[1]) - _EDGE_ESC
+    locked = m[2] or m[4]
+    ch = m[5]
     if not ch:
         return " "  # 23.038: an ESC with nothing after it shows as a space
-    for table in (LOCKING.get(language, GSM_BASIC_BY_CODE), GSM_BASIC_BY_CODE):
-        code = next((c for c, known in table.items() if known == ch and c != 0x1B), None)
-        if code is not None:
-            return SINGLE[language].get(code, ch)
-    return ch
+    table = LOCKING.get(ord(locked) - _LOCKED, GSM_BASIC_BY_CODE) if locked else GSM_BASIC_BY_CODE
+    code = next((c for c, known in table.items() if known == ch and c != 0x1B), None)
+    if code is None:
+        return ch
+    return SINGLE.get(single, GSM_EXTENSION_BY_CODE).get(code, ch)

@@ -5,6 +5,11 @@ An MO is stored as it comes (`record_mo`). A segment of a long text waits for th
 whether one is the SMSC delivering an earlier copy again (`gateway.store.redelivery`) and which
 parts of the phone's SMS it holds (`gateway.store.moparts`). `MoRepo` is all of these, one
 repository (`store.mo`) over the one table.
+
+A text read with the default GSM tables in place of national ones the phone named (`reassembly.unread`)
+is stored as read, and that it was so in its note (`alphabet_note`) until it is handled: its mail
+says it, and the handlers' note takes its place. In the text, a STOP was no opt-out word, and a
+premium SMS of a password alone was billed and listed with the line as its message.
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
         """
         now = self.clock()
         written = rows if rows is not None else []
+        whole = not concat or concat[1] <= 1
+        # A segment keeps its markers for the join (`SegmentRepo._join_set` reads them there).
+        text, unread = reassembly.unread(text) if whole else (text, None)
         with self.transaction():
             if (
                 concat
@@ -65,7 +73,8 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
                 return None
             cur = self.conn.execute(
                 "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total,"
-                " concat_seq, state, received_at, repeated, smsc_time) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " concat_seq, state, received_at, repeated, smsc_time, note)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     link,
                     source,
@@ -73,15 +82,16 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
                     text,
                     data_coding,
                     *(concat or (None, None, None)),
-                    "segment" if concat and concat[1] > 1 else "new",
+                    "new" if whole else "segment",
                     now,
                     int(repeated),
                     smsc_time,
+                    unread,
                 ),
             )
             assert cur.lastrowid is not None
             written.append(cur.lastrowid)
-            if not concat or concat[1] <= 1:
+            if whole:
                 return cur.lastrowid
             wholes = self._join_segments(source, destination, concat[0], concat[1], now, force=False)
             written.extend(wholes)
@@ -164,6 +174,12 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
     def mark_failed(self, mo_id: int, note: str) -> None:
         """Its handling failed: kept for a person to look at (`smsgw mo`), not handed back to the SMSC."""
         self.conn.execute("UPDATE mo SET state = 'failed', note = ? WHERE id = ?", (note, mo_id))
+
+    def alphabet_note(self, mo_id: int) -> str | None:
+        """What the mail of a whole MO not yet handled says of national tables its text was not read
+        with (`reassembly.unread`), or None."""
+        row = self.conn.execute("SELECT note FROM mo WHERE id = ?", (mo_id,)).fetchone()
+        return reassembly.alphabet_note(row[0]) if row else None
 
     def mo_text(self, mo_id: int) -> tuple[str, str]:
         row = self.conn.execute("SELECT source, text FROM mo WHERE id = ?", (mo_id,)).fetchone()

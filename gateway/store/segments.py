@@ -224,11 +224,11 @@ class SegmentRepo(Repository):
         # phone's answer came, which is what it answers (`conversations.handlers.on_whole_mo`).
         cur = self.conn.execute(
             "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total, state,"
-            " received_at, acked_at, seqs, follows, smsc_time, parts_at)"
-            " VALUES (?,?,?,?,?,?,?,'new',?,?,?,?,?,?)",
+            " received_at, acked_at, seqs, follows, smsc_time, parts_at, note)"
+            " VALUES (?,?,?,?,?,?,?,'new',?,?,?,?,?,?,?)",
             (link, source, destination, reassembly.join(segments, total), coding, ref, total, now,
              now if force else None, None if complete else ",".join(map(str, sorted(seqs))), follows,
-             smsc_time, parts_at),
+             smsc_time, parts_at, reassembly.joined_unread(segments)),
         )  # fmt: skip
         assert cur.lastrowid is not None
         log.info(
