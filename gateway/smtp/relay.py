@@ -90,7 +90,8 @@ class RelayHandler:
             address = sender  # its domain in the ASCII form the ACL holds: DSNs and answers go there
         account = store.accounts.account_by_id(user.account_id) if user else None
         if user is None and (probe := probe_sender(store, address, trusted)) is not None:
-            return taken(envelope, probe, mail_options)  # a recipient verification's probe
+            if not (account := probe.account) or not account.suspended_at:  # else refused as its users
+                return taken(envelope, probe, mail_options)  # a recipient verification's probe
         if not address and trusted:
             # A bounce (empty envelope sender) from a client's mail server: recorded, never sent.
             envelope.mail_from = NULL_PATH
@@ -98,7 +99,7 @@ class RelayHandler:
             envelope.smsgw = Sender("", None, None)  # type: ignore[attr-defined]
             return replies.OK_SENDER
         verdict = relay_sender_allowed(
-            user.account_id if user else None, bool(account and account.suspended_at), trusted
+            account.id if account else None, bool(account and account.suspended_at), trusted
         )
         if not verdict.allowed:
             if not trusted:

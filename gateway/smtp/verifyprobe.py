@@ -31,13 +31,14 @@ def verify_probe(address: str) -> bool:
 
 def probe_sender(store: Store, address: str, trusted: frozenset[int]) -> Sender | None:
     """The probe's sender as RCPT judges it, for a probe from a client's network (`trusted`, no user
-    of that address); None: no probe, or one its account's suspension refuses as its users are."""
+    of that address); None: no probe. A suspended account's probe is no exception: MAIL refuses it as
+    its users (their suspension reply, at MAIL, or at RCPT with premium numbers), where it heard "Relay
+    access denied" and Postfix passed that on in each `unverified address` reply: the users and the
+    mail admin looked into network access instead of the suspension."""
     if not trusted or not verify_probe(address):
         return None
     [owner] = trusted if len(trusted) == 1 else [None]
     account = store.accounts.account_by_id(owner) if owner is not None else None
-    if account is not None and account.suspended_at:
-        return None
     return Sender(address, account, None)
 
 
