@@ -20,8 +20,8 @@ from collections.abc import Iterable
 from typing import Protocol, TypeVar
 
 # At the connection cap, a session without a login or a mail taken may give way to a new one once it
-# has made no progress for this long: a step that moves a mail forward (a first EHLO on a channel,
-# STARTTLS, a login, MAIL, RCPT, a body's bytes) counts, other bytes do not. A byte of a command line
+# has made no progress for this long: a step that moves a mail forward (an EHLO, STARTTLS, a login,
+# MAIL or RCPT answered as taken, a body's bytes) counts, other bytes do not. A byte of a command line
 # or a NOOP every few seconds held a slot as long as the client liked, so ten addresses dripping them
 # kept every Outlook user out with 421.
 EVICT_SILENT_SECONDS = 10.0
