@@ -24,7 +24,6 @@ import pytest
 from structlog.testing import capture_logs
 
 from gateway.smtp.accept import accept
-from gateway.store import startcheck
 from gateway.store.db import Store
 from gateway.supervisor import StartProgress
 from tests.conftest import DOMAIN, free_port, mail, send_blocking
@@ -34,6 +33,11 @@ from tests.test_store import acceptance
 from tests.test_store_damage import stale_index_entry
 
 DAY = 86400.0
+
+
+def stop_record(db: Path) -> Path:
+    """What the daemon's clean stop leaves beside the database (`gateway.store.startcheck`)."""
+    return db.with_name(f"{db.name}.stopped")
 
 
 def logged(config: Path, event: str) -> list[dict[str, Any]]:
@@ -67,7 +71,7 @@ async def test_a_clean_stop_lets_the_next_start_skip_the_whole_file_check(tmp_pa
     assert len(skipped) == 2, logged(config, "store.checked")
     assert all("stopped cleanly and unchanged since" in e["why"] for e in skipped), skipped
     assert not logged(config, "store.checking") and not logged(config, "store.checked")
-    assert startcheck.record_path(db).exists()  # the last stop's, for the next start
+    assert stop_record(db).exists()  # the last stop's, for the next start
     with closing(sqlite3.connect(db)) as conn:  # nothing was lost for it
         assert conn.execute("SELECT count(*) FROM parts WHERE state = 'queued'").fetchone()[0] == 3
 
@@ -77,9 +81,9 @@ async def test_a_damaged_page_after_a_crash_is_still_refused_at_start(tmp_path: 
     config = write_config(tmp_path, free_port(), smtp_port)
     db = tmp_path / "state" / "smsgw.db"
     await run_and_stop(config, smtp_port, "before", signal.SIGTERM)
-    assert startcheck.record_path(db).exists()
+    assert stop_record(db).exists()
     await run_and_stop(config, smtp_port, "killed", signal.SIGKILL)  # kill -9: no clean stop
-    assert not startcheck.record_path(db).exists()  # taken at its start: nothing vouches for the file
+    assert not stop_record(db).exists()  # taken at its start: nothing vouches for the file
     damage_table_root(db, "emails")
     res = await asyncio.to_thread(smsgw, config, "run")
     assert res.returncode == 3, res.stderr
@@ -148,7 +152,7 @@ def test_the_whole_file_is_read_at_least_once_a_week(tmp_path: Path) -> None:
 def test_an_upgrade_and_a_wal_written_by_another_program_are_checked(tmp_path: Path) -> None:
     db, now = tmp_path / "smsgw.db", 1_800_000_000.0
     daemon_start(db, now)
-    record = startcheck.record_path(db)
+    record = stop_record(db)
     record.write_text(record.read_text().replace("version = ", "version = 0.0.1-"))  # an older smsgw's
     upgraded = daemon_start(db, now + 60)
     assert upgraded[0]["event"] == "store.checked" and "an upgrade" in upgraded[0]["why"], upgraded
@@ -174,7 +178,7 @@ async def test_a_run_whose_write_met_damage_leaves_no_clean_stop(tmp_path: Path)
     s.close()
     stale_index_entry(db)  # SQLite answers "malformed" to a write that reaches it
     daemon_start(db, now)
-    assert startcheck.record_path(db).exists()
+    assert stop_record(db).exists()
     with capture_logs() as logs:
         s = Store.open(db, clock=lambda: now, group_fsync=True, progress=StartProgress(db, tmp_path, every=5))
         s.db.serve()
@@ -184,5 +188,5 @@ async def test_a_run_whose_write_met_damage_leaves_no_clean_stop(tmp_path: Path)
         s.close()
     said = [e for e in logs if e["event"] == "store.stop_not_recorded"]
     assert said and "a write failed during the run" in said[0]["why"], logs
-    assert not startcheck.record_path(db).exists()
+    assert not stop_record(db).exists()
     assert daemon_start(db, now + 60)[0]["event"] == "store.checked"
