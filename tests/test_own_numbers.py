@@ -174,6 +174,10 @@ def test_check_config_notes_own_numbers_matched_by_digits(tmp_path: Path) -> Non
     out = smsgw(path, "check-config")
     assert out.returncode == 0, out.stderr
     notes = [line.removeprefix("note: ") for line in out.stdout.splitlines() if line.startswith("note: ")]
+    # The pool sends instead of each number sender: said of each (test_check_config_stored_senders.py).
+    pooled = [n.split(":")[0] for n in notes if "[replies] pool is set" in n]
+    assert pooled == ["account acme", "account shop", "account valid"]
+    notes = [n for n in notes if "[replies] pool is set" not in n]
     unknown = "libphonenumber knows (region PL): answers are matched by digits, in whichever of"
     assert notes == [
         f"[gateway] default_sender '{OURS}' is no number {unknown} +48100200300, 0048100200300, 48100200300"

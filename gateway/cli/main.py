@@ -177,10 +177,10 @@ def cmd_accept_wal_loss(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
     from billing_reports.writer import billing_dir_problem
     from gateway.cli.common import EXIT_CONFIG
+    from gateway.cli.sendernotes import sender_notes
     from gateway.cli.stored import stored_warnings
     from gateway.configcheck import exposed_secrets, state_dir_problem
     from gateway.configdoubts import setup_doubts
-    from gateway.conversations import own_number_notes, unanswerable
 
     problem = state_dir_problem(cfg) or billing_dir_problem(cfg.billing_dir)
     if problem is not None:
@@ -192,7 +192,7 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
         f" domains {', '.join(cfg.gateway.domains)}"
     )
     # R-1.11 said once here, and at the start (`cmd_run`); every other command would only repeat it.
-    for line in [*unanswerable(cfg), *own_number_notes(cfg)]:
+    for line in sender_notes(cfg):  # the stored accounts' senders too
         print(f"note: {line}")
     for _, doubt in setup_doubts(cfg):
         print(f"smsgw: warning: {doubt}", file=sys.stderr)

@@ -26,12 +26,14 @@ def pool_sends(cfg: Config, sender: str | None) -> bool:
 UNUSED = "not used to send while [replies] pool is set: each conversation goes from its own pool number"
 
 
-def pool_note(cfg: Config, sender: str | None) -> str | None:
-    """`account set`'s note on a sender the pool stands in for, or None."""
+def pool_note(cfg: Config, sender: str | None, *, accounts: int = 1) -> str | None:
+    """`account set`'s note on a sender the pool stands in for, or None; check-config's, of the
+    `accounts` (how many) that send from it."""
     if not pool_sends(cfg, sender):
         return None
     number = sender or f"[gateway] default_sender {cfg.gateway.default_sender}"
+    whose = "the account's" if accounts == 1 else "their"
     return (
-        f"[replies] pool is set: the account's SMS go out from the pool's numbers, not from {number}"
+        f"[replies] pool is set: {whose} SMS go out from the pool's numbers, not from {number}"
         " (each conversation with a phone from its own number, so that its answers reach their user)"
     )

@@ -11,6 +11,7 @@ refusal (`gateway.conversations.replymail`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -69,10 +70,17 @@ def opening(
     return Opening(user_email, account_id, domains, pool, cfg.replies.window_seconds, region, names or {})
 
 
-def unanswerable(cfg: Config) -> list[str]:
-    """R-1.11 for `check-config` and the start: each configured sender a phone cannot answer."""
+def unanswerable(cfg: Config, accounts: Sequence[tuple[str, str | None]] | None = None) -> list[str]:
+    """R-1.11 for `check-config` and the start: each sender a phone cannot answer.
+
+    `accounts`: (who, sender) of the accounts to say it of; the config's `[[account]]` blocks when
+    None. check-config gives the stored ones too (`gateway.cli.sendernotes`): an account made with
+    `account add` or the panel sends from its sender as much as one a block made.
+    """
+    if accounts is None:
+        accounts = [(f"account {a.name}", a.sender) for a in cfg.account]
     senders = [("[gateway] default_sender", cfg.gateway.default_sender)]
-    senders += [(f"account {a.name}: sender", a.sender) for a in cfg.account if a.sender]
+    senders += [(f"{who}: sender", sender) for who, sender in accounts if sender]
     return [
         f"{where} {sender!r} is alphanumeric: phones cannot answer it, replies are impossible"
         for where, sender in senders

@@ -3,6 +3,8 @@ are matched by their digits (`numbers.own_form`), in the forms an SMSC writes th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import phonenumbers
 
 from gateway.config import Config
@@ -13,8 +15,11 @@ from gateway.smtp.addressing import BadNumber, to_e164
 SHORT_CODE = 8  # digits, without "+": a network-specific number, sent and answered as it is
 
 
-def own_number_notes(cfg: Config) -> list[str]:
+def own_number_notes(cfg: Config, accounts: Sequence[tuple[str, str | None]] | None = None) -> list[str]:
     """Our sender and pool numbers that libphonenumber rejects, each as a note for `check-config`.
+
+    `accounts`: (who, sender) of the accounts whose senders count; the config's `[[account]]` blocks
+    when None (check-config gives the stored accounts too, `gateway.cli.sendernotes`).
 
     Not refused: a new range, or the shipped +48100200300, works with the SMSC all the same. But an
     answer names such a number as the SMSC writes it, which cannot be read into E.164: it is matched
@@ -24,7 +29,9 @@ def own_number_notes(cfg: Config) -> list[str]:
     region = cfg.gateway.default_region
     unknown = f"is no number libphonenumber knows (region {region})"
     senders = [("[gateway] default_sender", cfg.gateway.default_sender)]
-    senders += [(f"account {a.name}: sender", a.sender) for a in cfg.account if a.sender]
+    if accounts is None:
+        accounts = [(f"account {a.name}", a.sender) for a in cfg.account]
+    senders += [(f"{who}: sender", sender) for who, sender in accounts if sender]
     # One note a number: accounts that send from the default sender's number add nothing to its note.
     first: dict[str, str] = {}
     for where, number in senders:
