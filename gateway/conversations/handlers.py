@@ -147,6 +147,7 @@ def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str
             text=m.text,
             refs=acceptance.thread_refs,
             name=o.names.get(m.recipient),
+            want_id=False,
         )
 
 

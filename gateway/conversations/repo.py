@@ -39,6 +39,23 @@ _MO_KEYS = (
 )
 
 
+# The MT upsert of `record_mt`, without and with the id read back.
+_RECORD_MT = (
+    "INSERT INTO conversations (phone, number, user_email, account_id, domain, header_message_id,"
+    " subject, text, started_at, last_mt_at, refs, name) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+    " ON CONFLICT (phone, user_email) DO UPDATE SET number = excluded.number,"
+    " account_id = excluded.account_id, domain = excluded.domain, refs = excluded.refs,"
+    " name = CASE WHEN conversations.last_mt_at < (SELECT created_at FROM users"
+    " WHERE email = excluded.user_email) THEN excluded.name"
+    " ELSE COALESCE(excluded.name, conversations.name) END,"
+    " header_message_id = excluded.header_message_id, subject = excluded.subject,"
+    " text = excluded.text, last_mt_at = excluded.last_mt_at,"
+    " started_at = CASE WHEN conversations.number = excluded.number"
+    " THEN conversations.started_at ELSE excluded.started_at END"
+)
+_RECORD_MT_ID = _RECORD_MT + " RETURNING id"
+
+
 class ConversationsRepo(KeptRepo):
     # ---- MT side ------------------------------------------------------------------------------
 
@@ -71,8 +88,11 @@ class ConversationsRepo(KeptRepo):
         text: str,
         refs: str | None = None,
         name: str | None = None,
+        want_id: bool = True,
     ) -> int:
-        """The conversation an accepted MT opens or continues; returns its id.
+        """The conversation an accepted MT opens or continues; returns its id (0 with `want_id`
+        False: SQLite builds a RETURNING's result in a temporary b-tree, a cost the accepting write,
+        which has no use for the id, need not pay for every mail).
 
         `name`: what the mail called the phone (`forwarded.contact_name`). A mail that names it
         none keeps the name an earlier one gave: a Reply to the answer mail is addressed to the
@@ -82,18 +102,7 @@ class ConversationsRepo(KeptRepo):
         now = self.clock()
         with self.transaction():
             row = self.conn.execute(
-                "INSERT INTO conversations (phone, number, user_email, account_id, domain, header_message_id,"
-                " subject, text, started_at, last_mt_at, refs, name) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-                " ON CONFLICT (phone, user_email) DO UPDATE SET number = excluded.number,"
-                " account_id = excluded.account_id, domain = excluded.domain, refs = excluded.refs,"
-                " name = CASE WHEN conversations.last_mt_at < (SELECT created_at FROM users"
-                " WHERE email = excluded.user_email) THEN excluded.name"
-                " ELSE COALESCE(excluded.name, conversations.name) END,"
-                " header_message_id = excluded.header_message_id, subject = excluded.subject,"
-                " text = excluded.text, last_mt_at = excluded.last_mt_at,"
-                " started_at = CASE WHEN conversations.number = excluded.number"
-                " THEN conversations.started_at ELSE excluded.started_at END"
-                " RETURNING id",
+                _RECORD_MT_ID if want_id else _RECORD_MT,
                 (
                     phone,
                     number,
@@ -109,7 +118,7 @@ class ConversationsRepo(KeptRepo):
                     name,
                 ),
             ).fetchone()
-            return int(row[0])
+            return int(row[0]) if want_id else 0
 
     def talks_to(self, phone: str, user_email: str) -> bool:
         """Whether the user has a conversation with the phone (open or not): whom a Reply means."""
