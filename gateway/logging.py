@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
 import structlog
+from structlog.contextvars import merge_contextvars
+from structlog.processors import format_exc_info
 
 from gateway import logsink
 from gateway.tornline import end_torn_line
@@ -61,25 +64,44 @@ def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutabl
     return event
 
 
+_LEVEL_NAMES = {"warn": "warning", "exception": "error"}  # structlog's `add_log_level` mapping
+
+
+def _json_line(logger: Any, name: str, event: MutableMapping[str, Any]) -> bytes:
+    """The JSON chain's steps as one: the context's fields, the level, the time stamp, the
+    redaction, an exception's text and the rendering, in that order, as the processors
+    `merge_contextvars`, `add_log_level`, `stamp_iso_utc`, `_redact`, `format_exc_info` and the
+    JSON renderer would run them. Each processor is a call of structlog's chain of its own, and
+    the daemon writes a line at INFO for every mail."""
+    event = merge_contextvars(logger, name, event)
+    event["level"] = _LEVEL_NAMES.get(name, name)
+    event["timestamp"] = logsink.iso_utc(time.time_ns())
+    event = _redact(logger, name, event)
+    if "exc_info" in event:
+        event = format_exc_info(logger, name, event)
+    return logsink.dumps(event)
+
+
 def configure(*, json: bool | None = None, level: str = "INFO") -> None:
     if json is None:
         json = not sys.stderr.isatty()
-    renderer: Any = (
-        structlog.processors.JSONRenderer(serializer=logsink.dumps)
-        if json
-        else structlog.dev.ConsoleRenderer()
-    )
     end_torn_line(sys.stderr)
     sink = logsink.new_sink(sys.stderr)
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
+    renderer: Any = structlog.dev.ConsoleRenderer()
+    chain: list[Any] = (
+        [_json_line]
+        if json
+        else [
+            merge_contextvars,
             structlog.processors.add_log_level,
             logsink.stamp_iso_utc,
             _redact,
-            structlog.processors.format_exc_info if json else structlog.processors.StackInfoRenderer(),
+            structlog.processors.StackInfoRenderer(),
             renderer,
-        ],
+        ]
+    )
+    structlog.configure(
+        processors=chain,
         wrapper_class=structlog.make_filtering_bound_logger(getattr(logging, level.upper(), logging.INFO)),
         logger_factory=lambda *_args: logsink.SinkLogger(sink),
         cache_logger_on_first_use=True,  # resolve each module logger once, not on every call
