@@ -95,3 +95,25 @@ async def test_the_statements_of_one_sms_sent_and_reported(tmp_path: Path) -> No
     with closing(sqlite3.connect(cfg.db_path)) as conn:
         for sql in per_sms:
             assert temporary_btrees(conn, sql) == 0, sql
+
+
+async def test_the_accepting_writes_conversation_and_the_dispatchers_wait(tmp_path: Path) -> None:
+    """Run for every mail and at every wait of the dispatcher: the conversation the mail opens (its
+    id is of no use to the accepting write: RETURNING held it in a temporary b-tree), and the next
+    due time (one MIN per waiting state instead of one over an IN list)."""
+    async with HappySMSC() as smsc:
+        path = tmp_path / "config.toml"
+        path.write_text(config_text(tmp_path, smsc_port=smsc.port))
+        cfg = load_config(path)
+        async with running_gateway(cfg) as gw:
+            seen: list[str] = []
+            gw.store.db.conn.set_trace_callback(seen.append)
+            assert (await gw.send(mail(to("601123456"), "Hello"))).error is None
+            await gw.until(lambda: "delivered" in gw.states())
+            gw.store.db.conn.set_trace_callback(None)
+    conversation = [sql for sql in seen if sql.startswith("INSERT INTO conversations")]
+    due = [sql for sql in seen if sql.startswith("SELECT MIN(") and "next_attempt_at" in sql]
+    assert len(conversation) == 1 and due, seen
+    with closing(sqlite3.connect(cfg.db_path)) as conn:
+        for sql in [*conversation, *due]:
+            assert temporary_btrees(conn, sql) == 0, sql
