@@ -22,6 +22,7 @@ import os
 import re
 import ssl
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NoReturn, Protocol
 
@@ -31,7 +32,7 @@ import structlog
 from gateway.config import Config
 from gateway.configservices import WHEN_OFFERED, MailSection
 from gateway.filemodes import private_dir, write_private_bytes
-from gateway.mailauth import greet, log_in
+from gateway.mailauth import LoginGate, greet, log_in
 from gateway.mailsessions import IDLE_SECONDS, MAILS_PER_SESSION, IdleSessions, RelaySession, quit_session
 from gateway.mailtls import (
     HandshakeFailed,
@@ -92,6 +93,7 @@ class SmtpRelayMailer:
         *,
         idle_seconds: float = IDLE_SECONDS,
         mails_per_session: int = MAILS_PER_SESSION,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.cfg = cfg
         self.hostname = hostname
@@ -107,6 +109,7 @@ class SmtpRelayMailer:
         # The AUTH mechanism of the last login the relay took, a send's or a probe's: tried first by
         # the next (`gateway.mailauth`).
         self.auth_mechanism: str | None = None
+        self.logins = LoginGate(clock, COMMAND_TIMEOUT)  # refused: no send logs in till a probe does
 
     async def close(self) -> None:
         if closed := await self.sessions.close():
@@ -180,7 +183,11 @@ class SmtpRelayMailer:
         """A new relay session, logged in where configured. `offered`: STARTTLS if the relay offers
         it, unverified; a failed handshake raises `HandshakeFailed` for the caller to go again in
         clear, and a session left in clear raises `RelayNotEncrypted` rather than send the password in it.
-        A `probe` gives up sooner on refused logins (`gateway.mailauth`)."""
+        A `probe` tries one mechanism; while the relay refuses our login, a send (and a probe before
+        its time) raises that refusal without connecting (`gateway.mailauth.LoginGate`)."""
+        login = bool(self.cfg.relay_username and self.password)
+        if login and (refused := self.logins.held(probe=probe)) is not None:
+            raise refused
         client = aiosmtplib.SMTP(
             hostname=host,
             port=port,
@@ -196,9 +203,10 @@ class SmtpRelayMailer:
                     self.clear_login.encrypted()
                 elif not self.clear_login.allowed:
                     raise self.clear_login.refuse(NOT_OFFERED)
-            if self.cfg.relay_username and self.password:
-                known = self.auth_mechanism
-                taken = await log_in(client, self.cfg.relay_username, self.password, known, probe=probe)
+            if login:
+                known, user, password = self.auth_mechanism, self.cfg.relay_username, self.password
+                assert user is not None and password is not None
+                taken = await log_in(client, user, password, known, probe=probe, gate=self.logins)
                 self.auth_mechanism = taken or known
         except BaseException as exc:
             await _end(client, exc)

@@ -1,15 +1,16 @@
 """How often the relay is probed while mail waits for it (`gateway.relayprobe`), apart from it and
 free of aiosmtplib, as `smsgw status` says it too.
 
-A probe logs in as a send does, with one AUTH mechanism (`gateway.mailauth`). A relay that refuses
+A probe logs in as a send does, with one AUTH mechanism (`gateway.mailauth`); after a refused
+login the probes alone log in, a send failing at once with that refusal. A relay that refuses
 our login, our TLS or its own certificate refuses it the same way at every probe until someone
 changes the relay or the config (the password is read at the start): a probe every 30 s was some
 120 failed logins an hour, and a relay with fail2ban (Postfix's SASL jail bans after about five in
 ten minutes) banned the gateway's address within minutes, an Exchange lockout the shared account.
 So after such a refusal (a 454 too: Postfix logs it as the failed login fail2ban counts) the probes
-go twice as far apart each time, up to an hour, until a probe or a send succeeds or the daemon
-restarts (where a changed config is read). A relay down, silent or closing costs no login: probed
-every 30 s.
+go twice as far apart each time, up to an hour, until a probe gets through, a mail is taken or the
+daemon restarts (where a changed config is read). A relay down, silent or closing (a 421, to AUTH
+too) costs no login: probed every 30 s.
 """
 
 from __future__ import annotations

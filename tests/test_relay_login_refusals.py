@@ -1,6 +1,7 @@
 """The relay login's refusals as the relay's fail2ban and lockouts see them (`gateway.mailauth`):
 a relay that hangs up after a 535 (Exchange does, after a failed AUTH), one that answers a wrong
-password at every mechanism, and one whose authentication fails for now (454). Real relays
+password at every mechanism, one whose authentication fails for now (454), and one closing (421
+to AUTH: an outage, not a refused login). Real relays
 (aiosmtpd with AUTH), a real database file; the probes' pace read from `RelayBack` itself, an hour
 of it simulated by adding up the waits it chooses.
 
@@ -21,6 +22,7 @@ import aiosmtplib
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
+from gateway import mailauth
 from gateway.bitelog import FaultLog
 from gateway.relayfaults import relay_fault
 from gateway.relayprobe import RelayBack
@@ -38,8 +40,6 @@ MAXRETRY = 5
 
 @pytest.fixture(autouse=True)
 def fresh_turns(monkeypatch: pytest.MonkeyPatch) -> None:
-    from gateway import mailauth
-
     monkeypatch.setattr(mailauth, "PROBE_TURNS", mailauth.ProbeTurns())
 
 
@@ -214,6 +214,73 @@ async def test_a_454_ends_a_sends_login_and_backs_the_probes_off(probing: tuple[
         await relay_mailer.close()
     # Failing for now at every mechanism: LOGIN after PLAIN's 454 would be one more failed login.
     assert refused.value.code == 454
-    assert relay.sessions() == [["PLAIN"], ["PLAIN"]]
+    # The probe right after the send's refused login says that refusal without logging in.
+    assert relay.sessions() == [["PLAIN"]]
     # Postfix logs a 454 as the failed SASL login fail2ban counts: the probes back off for it too.
     assert back.interval() == 2 * PROBE_EVERY
+
+
+class Closing(SMTP):
+    """Answers AUTH 421 and hangs up (shutting down, too busy), after `refusals` 535s a session."""
+
+    refusals = 0
+    answered = 0  # AUTH commands of this session (one protocol object a connection)
+
+    async def smtp_AUTH(self, arg: str) -> None:
+        self.answered += 1
+        if self.answered <= self.refusals:
+            await self.push("535 5.7.8 Authentication credentials invalid")
+            return
+        await self.push("421 4.3.2 Service shutting down, closing channel")
+        assert self.transport is not None
+        self.transport.close()
+
+
+@asynccontextmanager
+async def closing_relay(port: int, refusals: int = 0) -> AsyncIterator[None]:
+    cls = type("ClosingRelay", (Closing,), {"refusals": refusals})
+    server = await asyncio.get_running_loop().create_server(
+        lambda: cls(Sink(), hostname="relay.test", authenticator=lambda *_a: None, auth_require_tls=False),
+        "127.0.0.1",
+        port,
+    )
+    try:
+        yield
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+async def test_a_421_to_auth_is_the_relay_closing_not_a_refused_login(
+    probing: tuple[Path, int, Store],
+) -> None:
+    tmp_path, port, store = probing
+    relay_mailer = mailer(tmp_path, port, PASSWORD)
+    back = RelayBack(store, relay_mailer, lambda: None, FaultLog())
+    try:
+        async with closing_relay(port):
+            for _ in range(3):
+                await back._probe()
+            assert back.interval() == PROBE_EVERY  # an outage: probed every 30 s, not backed off
+            with pytest.raises(aiosmtplib.SMTPResponseException) as closing:
+                await relay_mailer.send("gw@gw.test", "u@acme.example", MAIL)
+            assert relay_fault(closing.value) == "closing"
+            with pytest.raises(aiosmtplib.SMTPResponseException) as again:  # no refusal held: it tries
+                await relay_mailer.send("gw@gw.test", "u@acme.example", MAIL)
+            assert relay_fault(again.value) == "closing"
+    finally:
+        await relay_mailer.close()
+    # No mechanism was refused: the probes' turn stays at the first.
+    assert mailauth.PROBE_TURNS.next(("127.0.0.1", port, "gw"), ["plain", "login"]) == "plain"
+
+
+async def test_a_421_after_a_refusal_ends_the_send_with_that_refusal(tmp_path: Path) -> None:
+    port = free_port()
+    relay_mailer = mailer(tmp_path, port, PASSWORD)
+    try:
+        async with closing_relay(port, refusals=1):
+            with pytest.raises(aiosmtplib.SMTPAuthenticationError) as refused:
+                await relay_mailer.send("gw@gw.test", "u@acme.example", MAIL)
+    finally:
+        await relay_mailer.close()
+    assert refused.value.code == 535 and relay_fault(refused.value) == "login refused"

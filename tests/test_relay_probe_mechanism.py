@@ -138,14 +138,14 @@ async def test_a_probe_with_a_wrong_password_costs_one_failed_login(tmp_path: Pa
                 with pytest.raises(Exception) as refused:
                     await relay.probe()
                 assert relay_fault(refused.value) == "login refused"
-            # A send goes on through every mechanism offered, as aiosmtplib's login does.
+            # A send after a refused login says that refusal without logging in (`LoginGate`).
             with pytest.raises(Exception) as refused:
                 await relay.send("gw@gw.test", "u@acme.example", b"Subject: x\r\n\r\nx\r\n")
             assert relay_fault(refused.value) == "login refused"
     finally:
         await relay.close()
-    # One mechanism a probe, the next after each refusal; a send tries them all.
-    assert logins.sessions() == [["CRAM-MD5"], ["PLAIN"], ["LOGIN"], ["CRAM-MD5", "PLAIN", "LOGIN"]]
+    # One mechanism a probe, the next after each refusal; the send none.
+    assert logins.sessions() == [["CRAM-MD5"], ["PLAIN"], ["LOGIN"]]
 
 
 async def test_on_a_tls_session_plain_goes_before_cram_md5(tmp_path: Path) -> None:
