@@ -184,7 +184,8 @@ class Queued:
     """What a `--send` did: mails queued, and what was held back because it was mailed before."""
 
     mails: int = 0
-    held: list[tuple[str, str]] = field(default_factory=list)  # (account or "summary", earlier mark)
+    # (the file not mailed, earlier mark): by path, as an account may be called "summary" too
+    held: list[tuple[Path, str]] = field(default_factory=list)
 
 
 # Writes a file's row of the audit trail, in the transaction that queues its mails: its account's
@@ -210,7 +211,7 @@ def queue_mails(
             continue
         key = _key(f)
         if not again and (before := mailed(store, files.month, key)) is not None:
-            done.held.append((f.account, before))
+            done.held.append((f.path, before))
             fates.append(fate(store, cfg, f, None, before))
             continue
         rcpts = recipients(store, cfg, f)
@@ -221,7 +222,7 @@ def queue_mails(
         done.mails += _queue(store, cfg, files.month, key, f.sha256, mails, again, at, row)
     if files.summary is not None and files.only is None:
         if not again and (before := mailed(store, files.month, "summary")) is not None:
-            done.held.append(("summary", before))
+            done.held.append((files.summary, before))
         else:
             sha, content = summary_mail(cfg, files, fates)
             rcpt = cfg.mail.admin_address

@@ -123,7 +123,10 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
                 ),
                 file=sys.stderr,
             )
-    if not args.again and (mark := job.summary_mailed_other(store, files)) is not None:
+    # A run for one account never mails the summary, --again or not: the operator keeps the old one.
+    if (not args.again or files.only is not None) and (
+        mark := job.summary_mailed_other(store, files)
+    ) is not None:
         assert files.summary is not None
         sha = hashlib.sha256(files.summary.read_bytes()).hexdigest()
         print(
@@ -139,6 +142,8 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
             why = f"a run of the whole month wrote one; the month has not ended: it ends {ends}"
         else:
             why = "a run of the whole month wrote one; the month is not billed yet"
+        if args.send:
+            why += "; not mailed: a run for one account mails that account's file alone"
         print(f"{files.summary}: summary rewritten with it ({why})")
     elif files.summary is not None:
         print(f"{files.summary}: summary of {len(files.accounts)} account(s)")
@@ -146,11 +151,11 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         return 0
     done = job.queue_mails(store, cfg, files, again=args.again, audit=_send_row(store, month, args.again))
     print(f"{done.mails} mail(s) queued")
-    for what, mark in done.held:
+    for path, mark in done.held:
         at = job.mailed_at(mark)
         when = f" on {datetime.fromtimestamp(at, tz):%Y-%m-%d %H:%M}" if at is not None else ""
         print(
-            f"{what}: {month} was already mailed{when}; not queued again (add --again to mail it again)",
+            f"{path}: {month} was already mailed{when}; not queued again (add --again to mail it again)",
             file=sys.stderr,
         )
     return EXIT_FAILURE if done.held else 0
