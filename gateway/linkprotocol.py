@@ -6,7 +6,9 @@ same protocol, host, port and login: the old block kept under a new name, the na
 protocol), it follows the bind there at the start: the SMS awaiting its reports and the long SMS it
 took part of are that block's, whose session brings the reports and sends the rest under the first
 part's reference, as for a link renamed (`gateway.linkbinds`). Left under the name, the reports came
-by the renamed block and matched nothing, and the long SMS went again whole.
+by the renamed block and matched nothing, and the long SMS went again whole. So do the premium answers
+pinned to the name and those to the premium SMS the old bind brought (`gateway.linkmoves`): pinned to
+the name, they left by the new protocol's bind, maybe another operator's, whose short code is not theirs.
 
 When no block has the old bind, the rest of a long SMS it took a part of went on by the new
 protocol's session under the first part's reference: to another SMSC (or another interface of one),
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from gateway.linkmoves import note_move
 from gateway.longsms import MOVABLE, send_whole_again
 from gateway.store.counted import keep_counted
 
@@ -60,6 +63,10 @@ _FOLLOWING = (
     "SELECT id, state FROM parts WHERE link = ? AND state IN ('submitted', 'delivered', 'unreported')"
     f" AND (state = 'submitted' OR message_id IN ({_HALF_SENT_ANY}))"
 )
+# Parts pinned to the link (`parts.via`: premium answers, which leave from the short code by the bind
+# their vote came by) that may still leave: those waiting or held, out or awaiting a report (a
+# session lost sends them again), and those a `queue retry` sends again. Not those delivered.
+_PINNED = "SELECT id FROM parts WHERE via = ? AND state NOT IN ('delivered', 'unreported')"
 NAMES = {"smpp": "SMPP", "cimd2": "CIMD2"}
 
 
@@ -105,6 +112,7 @@ def send_again_at_start(
         for name in changed
         if name in followed
     }
+    pinned = {name: [pid for (pid,) in conn.execute(_PINNED, (name,))] for name in following}
     for name, (was, now) in changed.items():
         if name in following:
             continue
@@ -123,12 +131,14 @@ def send_again_at_start(
         )  # fmt: skip
     for name, (rows, long_sms) in following.items():
         _follow(conn, name, followed[name], rows)
+        _repin(conn, followed[name], pinned[name])
+        note_move(conn, name, followed[name], store.clock())
         waiting = sum(1 for _pid, state in rows if state == "submitted")
         was, now = changed[name]
         log.warning(
             "config.link_protocol_changed",
             link=name, was=was, now=now, followed_by=followed[name], waiting=waiting,
-            long_sms_following=long_sms, long_sms_sent_again=0,
+            long_sms_following=long_sms, long_sms_sent_again=0, pinned_following=len(pinned[name]),
             note=consequences(name, was, now, waiting, long_sms, followed[name]),
         )  # fmt: skip
 
@@ -156,6 +166,14 @@ def _follow(conn: sqlite3.Connection, name: str, by: str, rows: list[tuple[int, 
         conn.execute(f"UPDATE parts SET link = ? WHERE id IN ({marks})", (by, *chunk))
 
 
+def _repin(conn: sqlite3.Connection, by: str, ids: list[int]) -> None:
+    """Pinned to the name, a premium answer left by the new protocol's bind (maybe another operator,
+    whose short code is not the premium number): it goes by the bind its vote came by."""
+    for at in range(0, len(ids), 500):  # under SQLite's limit of parameters
+        chunk = ids[at : at + 500]
+        conn.execute(f"UPDATE parts SET via = ? WHERE id IN ({','.join('?' * len(chunk))})", (by, *chunk))
+
+
 def consequences(name: str, was: str, now: str, waiting: int, long_sms: int, by: str | None = None) -> str:
     """What the change does to the work the old bind had out, and what keeps it."""
     old, new = NAMES.get(was, was), NAMES.get(now, now)
@@ -164,7 +182,8 @@ def consequences(name: str, was: str, now: str, waiting: int, long_sms: int, by:
         return (
             f"{changed}; its {old} bind is link {by}'s now, and what it had out follows it there:"
             f" the {waiting} SMS it sent over {old} await their reports by {by}, and the {long_sms} long"
-            f" SMS it sent part of go on by {by} under their reference (nothing goes again)"
+            f" SMS it sent part of go on by {by} under their reference (nothing goes again); the premium"
+            f" answers to what it received leave by {by} too"
         )
     return (
         f"{changed}: {waiting} SMS it sent over {old} await reports that only a session of {old} brings"

@@ -7,6 +7,7 @@ TCP and a real SQLite file."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, closing
@@ -20,7 +21,9 @@ from gateway.config import parse_config
 from gateway.configlinks import SimulatorSection
 from smsc.simulator import Simulator
 from smsc.simulator.control import execute
-from tests.conftest import DOMAIN, config_text, mail, running_gateway
+from tests.conftest import DOMAIN, config_text, mail, running_gateway, smtp_sink
+from tests.test_premium_answer_rules import Premium, premium
+from tests.test_premium_loop import reply_to, smtp
 
 
 @asynccontextmanager
@@ -162,3 +165,51 @@ async def test_a_long_sms_with_a_failed_part_is_not_counted_as_sent_again(
         (changed,) = [e for e in logs if e["event"] == "config.link_protocol_changed"]
         assert (changed["waiting"], changed["long_sms_sent_again"]) == (2, 0), changed
         assert parts_by(sim, "cimd2") == []
+
+
+async def test_premium_answers_leave_by_the_bind_their_vote_came_by(tmp_path: Path) -> None:
+    """A premium answer leaves by the link its vote came by (`parts.via`, from `mo.link`): after the SMPP
+    block was kept as "main-smpp" and "main" given to a CIMD2 block, an answer queued before the change
+    and one written after it to a vote the SMPP bind brought left by the CIMD2 bind, maybe another
+    operator's, whose short code is not the premium number. A vote the CIMD2 block brings after the
+    change is answered by it; a second start moves nothing again."""
+    async with premium(tmp_path) as w:
+        first = await w.vote("KP123 vote A")
+        second = await w.vote("KP123 vote B", phone="+48601123457")
+        assert (await smtp(w.gw.port, *reply_to(first, "Dziekujemy"))).error is None
+        await w.gw.until(lambda: len(w.sent()) == 1)
+        await w.gw.until(lambda: w.gw.states() == ["delivered"])
+        text = w.config.read_text()
+    # As when the daemon stopped before the SMSC took the answer: queued, pinned to the vote's link.
+    with closing(sqlite3.connect(tmp_path / "state" / "smsgw.db")) as conn, conn:
+        assert conn.execute("SELECT via FROM parts").fetchall() == [("main",)]
+        conn.execute("UPDATE messages SET state = 'queued'")
+        conn.execute("UPDATE parts SET state = 'queued', link = NULL, smsc_id = NULL, submitted_at = NULL")
+    (cimd2_port,) = re.findall(r"cimd2_port = (\d+)", text)
+    (relay,) = re.findall(r'relay = "127\.0\.0\.1:(\d+)"', text)
+    kept = text.replace('name = "main"\ntype = "smpp"', 'name = "main-smpp"\ntype = "smpp"', 1)
+    block = f'[[smsc]]\nname = "main"\ntype = "cimd2"\nport = {cimd2_port}\nsystem_id = "smsgw"\n'
+    both = kept.replace("[simulator]", block + 'password = "secret"\n\n[simulator]', 1)
+    cfg = parse_config(both, source="test", base_dir=tmp_path)
+    with capture_logs() as logs:
+        async with smtp_sink(int(relay)) as sink, running_gateway(cfg) as gw:  # type: ignore[arg-type]
+            w = Premium(gw, sink, w.config, [0.0])
+            await gw.until(lambda: len(w.sent()) == 1)  # the answer queued before the change
+            assert (await smtp(gw.port, *reply_to(second, "Tak"))).error is None
+            await gw.until(lambda: len(w.sent()) == 2)
+            third = await w.vote("KP123 vote C", phone="+48601123458", protocol="cimd2")
+            assert (await smtp(gw.port, *reply_to(third, "Nie"))).error is None
+            await gw.until(lambda: len(w.sent()) == 3)
+            sent = [(r["protocol"], r["destination"]) for r in w.sent()]
+            links = gw.store.db.conn.execute("SELECT link, via FROM parts ORDER BY message_id").fetchall()
+    assert sent == [("smpp", "+48601123456"), ("smpp", "+48601123457"), ("cimd2", "+48601123458")], sent
+    assert links == [("main-smpp", "main-smpp"), ("main-smpp", "main-smpp"), ("main", "main")], links
+    (changed,) = [e for e in logs if e["event"] == "config.link_protocol_changed"]
+    assert changed["followed_by"] == "main-smpp" and changed["pinned_following"] == 1, changed
+    with capture_logs() as logs:
+        async with smtp_sink(int(relay)), running_gateway(cfg) as gw:  # type: ignore[arg-type]
+            again = gw.store.db.conn.execute("SELECT link, via FROM parts ORDER BY message_id").fetchall()
+            moved = "SELECT COUNT(*) FROM billing_state WHERE key LIKE 'link_moved/%'"
+            (noted,) = gw.store.db.conn.execute(moved).fetchone()
+    assert again == links and noted == 1
+    assert not [e for e in logs if e["event"] == "config.link_protocol_changed"]

@@ -22,6 +22,7 @@ from acl.accounts import without_batv
 from gateway import accountrules, bouncetriage, forwarded, notify
 from gateway.config import Config
 from gateway.conversations.numbers import display
+from gateway.linkmoves import mo_link
 from gateway.premium import corrections, handlers, replylist, shortcode
 from gateway.smtp import replies
 from gateway.smtp.identical import identical_refusal, start_of_day
@@ -201,7 +202,8 @@ def answer(
         return refuse(refusal, "the phone opted out")
     # The answer leaves from the short code by the link the vote came by (its operator knows the
     # short code; a foreign phone that voted through it is reached by it), else by the phone's routes.
-    via = r.mo_link(pmo.mo_id)
+    # The bind, not the name: a block whose `type` changed since is another bind (`linkmoves`).
+    via = mo_link(store.db.conn, pmo.mo_id)
     if via not in {link.name for link in cfg.smsc}:
         via = None
         if not router_for(cfg).serves(pmo.phone):
