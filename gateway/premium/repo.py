@@ -283,11 +283,6 @@ class PremiumRepo(AnswersRepo):
         with self.transaction():
             self.conn.execute("UPDATE mo SET state = ?, note = ? WHERE id = ?", (state, note, mo_id))
 
-    def mo_link(self, mo_id: int) -> str | None:
-        """The link the vote came by; None once the retention purge has deleted its MO row."""
-        row = self.conn.execute("SELECT link FROM mo WHERE id = ?", (mo_id,)).fetchone()
-        return row[0] if row else None
-
     def by_token(self, token: str) -> PremiumMo | None:
         row = self.conn.execute(f"SELECT {_PMO} FROM premium_mo WHERE token = ?", (token,)).fetchone()
         return PremiumMo(*row) if row else None
