@@ -54,15 +54,16 @@ class RedeliveryRepo(Repository):
     def redelivery_of(self, mo_id: int) -> int | None:
         """The earlier copy of the same SMS when the whole MO `mo_id` is the SMSC delivering it again
         (see the module docstring), else None: a new SMS, however like an earlier one it is."""
-        source, destination, text, received_at, repeated, smsc_time = self.conn.execute(
-            "SELECT source, destination, text, received_at, repeated, smsc_time FROM mo WHERE id = ?",
+        source, destination, text, received_at, repeated, smsc_time, note = self.conn.execute(
+            "SELECT source, destination, text, received_at, repeated, smsc_time, note FROM mo WHERE id = ?",
             (mo_id,),
         ).fetchone()
         copies = (
             "SELECT id, acked_at, smsc_time FROM mo WHERE source = ? AND destination = ? AND received_at >= ?"
-            f" AND id < ? AND text = ? AND {_WHOLE}"
+            f" AND id < ? AND text IN (?, ?) AND {_WHOLE}"
         )
-        args = (source, destination, received_at - reassembly.REDELIVERY_SECONDS, mo_id, text)
+        before = _as_stored_by_0_2_25(text, note)
+        args = (source, destination, received_at - reassembly.REDELIVERY_SECONDS, mo_id, text, before)
         if smsc_time is not None:
             # Stamped by the SMSC: a copy with the same stamp is this SMS, even behind a new SMS of the
             # same text, and even one `repeated` marks (that mark judges by the time between copies).
@@ -85,3 +86,14 @@ class RedeliveryRepo(Repository):
         if acked_at is None or 0.0 <= received_at - acked_at <= REPEAT_AFTER_ACK_SECONDS:
             return int(earlier)
         return None
+
+
+def _as_stored_by_0_2_25(text: str, note: str | None) -> str:
+    """The text of an MO as 0.2.25 stored it: one read without national tables the phone named
+    (`reassembly.unread`) had the line its mail now says after it, in the text itself. A copy stored
+    so before an upgrade, its acknowledgement unconfirmed (a crash), is delivered again after it as
+    the text alone: the same SMS, not to be mailed, nor its STOP to act, again."""
+    said = reassembly.alphabet_note(note)
+    if said is None:
+        return text
+    return f"{text}\n[{said}.]" if text else f"[{said}.]"
