@@ -78,7 +78,9 @@ SINGLE: dict[int, Mapping[int, str]] = {
 # Kept in a segment's stored text until its segments are joined (`smsc.decoding.mend_edges`), in
 # plane 16's private use area below the markers `smsc.decoding` has: U+10F400 + language at the start
 # of a segment read with a national locking shift table (an ESC ending the segment before it stands
-# for the code of its first character, which only that table gives back); U+10F500 + language for a
+# for the code of its first character, which only that table gives back), U+10F400 alone for one
+# whose UDH names a national table but that was read with the default locking table (0.2.25 stored
+# no such marker: a part without one is read back as it did, `_mend_escape`); U+10F500 + language for a
 # text read with the default tables in place of that language's (whole texts carry it to the store
 # too, which keeps it beside the text: `unread`); U+10F700 + language for an ESC that ended a
 # segment under a national single shift table (its character starts the next one).
@@ -143,11 +145,13 @@ def decode(data: bytes, shifts: Shifts) -> str:
 
 def marked(text: str, shifts: Shifts, *, segment: bool) -> str:
     """Text read with `shifts`' tables, marked for the store: it starts with a marker of each language
-    whose tables were not here (`unread`), and a segment with one of its national locking table, which
-    `mend` reads and drops once its segments are joined."""
+    whose tables were not here (`unread`), and a segment whose UDH names a national table with one of
+    the locking table it was read with, which `mend` reads and drops once its segments are joined."""
     unread = "".join(chr(_UNREAD + n) for n in shifts.unread())
-    locked = segment and shifts.locking in LOCKING and LOCKING[shifts.locking] is not GSM_BASIC_BY_CODE
-    return unread + (chr(_LOCKED + shifts.locking) if locked else "") + text
+    if not segment or shifts == DEFAULT:
+        return unread + text
+    national = shifts.locking in LOCKING and LOCKING[shifts.locking] is not GSM_BASIC_BY_CODE
+    return unread + chr(_LOCKED + (shifts.locking if national else 0)) + text
 
 
 def note(languages: tuple[int, ...] | list[int]) -> str:
@@ -198,15 +202,22 @@ def mend(text: str) -> str:
 
 def _mend_escape(m: re.Match[str]) -> str:
     """The next segment's first character back to its code through the locking table it was read with
-    (its marker; the default one without), and that code read from the single shift table of the
-    segment the ESC ended (the default one's for U+10F7FF)."""
+    (its marker), and that code read from the single shift table of the segment the ESC ended (the
+    default one's for U+10F7FF). A segment without the marker was stored by 0.2.25 (a long SMS half
+    received at the upgrade), which read it with the ESC's language's locking table where it has one:
+    that table first, then the default one, as 0.2.25 joined it (the default alone read Portuguese
+    ESC 0x12, "Φ", as "ª": nine codes in all)."""
     single = 0 if m[3] else ord(m[1]) - _EDGE_ESC
     locked = m[2] or m[4]
     ch = m[5]
     if not ch:
         return " "  # 23.038: an ESC with nothing after it shows as a space
-    table = LOCKING.get(ord(locked) - _LOCKED, GSM_BASIC_BY_CODE) if locked else GSM_BASIC_BY_CODE
-    code = next((c for c, known in table.items() if known == ch and c != 0x1B), None)
-    if code is None:
-        return ch
-    return SINGLE.get(single, GSM_EXTENSION_BY_CODE).get(code, ch)
+    if locked:
+        tables = (LOCKING.get(ord(locked) - _LOCKED, GSM_BASIC_BY_CODE),)
+    else:  # a part 0.2.25 stored (no marker): its order, the ESC's language's locking table first
+        tables = (LOCKING.get(single, GSM_BASIC_BY_CODE), GSM_BASIC_BY_CODE)
+    for table in tables:
+        code = next((c for c, known in table.items() if known == ch and c != 0x1B), None)
+        if code is not None:
+            return SINGLE.get(single, GSM_EXTENSION_BY_CODE).get(code, ch)
+    return ch
