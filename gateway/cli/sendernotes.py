@@ -17,6 +17,9 @@ if TYPE_CHECKING:
     from gateway.config import Config
 
 _NO_BLOCK = object()  # a stored account without an [[account]] block of its name
+# Accounts a pool note names before "and N more": a thousand stored accounts sharing the default
+# sender made one note line of over 12,000 characters, the first names lost to the terminal's scroll.
+NAMED = 5
 
 
 def account_senders(cfg: Config) -> list[tuple[str, str | None]]:
@@ -53,5 +56,12 @@ def sender_notes(cfg: Config) -> list[str]:
         sharing.setdefault(sender, []).append(who)
     for sender, names in sharing.items():
         if (note := pool_note(cfg, sender, accounts=len(names))) is not None:
-            notes.append(f"{', '.join(names)}: {note}")
+            notes.append(f"{_named(names)}: {note}")
     return notes
+
+
+def _named(names: list[str]) -> str:
+    """The first `NAMED` of `names`, and how many more; `account list` names them all."""
+    if len(names) <= NAMED:
+        return ", ".join(names)
+    return f"{', '.join(names[:NAMED])} and {len(names) - NAMED} more"
