@@ -300,6 +300,9 @@ class Supervisor:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                from gateway.store.startcheck import note_damage  # here: the store imports this module
+
+                note_damage(exc)  # a read met a damaged file: the clean stop vouches for nothing
                 if self.stopping:
                     break
                 worker.restarts += 1

@@ -10,12 +10,14 @@ a file changed or replaced while stopped, an upgrade or a week since the last ch
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -24,8 +26,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from gateway.smtp.accept import accept
-from gateway.store.db import Store
-from gateway.supervisor import StartProgress
+from gateway.store.db import Store, StoreError
+from gateway.supervisor import StartProgress, Supervisor
 from tests.conftest import DOMAIN, free_port, mail, send_blocking
 from tests.test_process import smsgw, start_daemon, write_config
 from tests.test_start_integrity import damage_table_root
@@ -46,14 +48,24 @@ def logged(config: Path, event: str) -> list[dict[str, Any]]:
     return [e for e in found if e.get("event") == event]
 
 
-async def run_and_stop(config: Path, smtp_port: int, text: str, how: signal.Signals) -> None:
-    """A start of `smsgw run`, one mail accepted (no SMSC reachable: it stays queued), then `how`."""
+async def run_and_stop(
+    config: Path,
+    smtp_port: int,
+    text: str | None,
+    how: signal.Signals,
+    during: Callable[[], object] | None = None,
+) -> None:
+    """A start of `smsgw run`, a mail `text` accepted (no SMSC reachable: it stays queued), `during`,
+    then `how`."""
     proc = await start_daemon(config, smtp_port)
     try:
-        sent = await asyncio.to_thread(
-            send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", text), [f"601123456@{DOMAIN}"]
-        )
-        assert sent.error is None
+        if text is not None:
+            sent = await asyncio.to_thread(
+                send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", text), [f"601123456@{DOMAIN}"]
+            )
+            assert sent.error is None
+        if during is not None:
+            await asyncio.to_thread(during)
     finally:
         proc.send_signal(how)
         code = proc.wait(timeout=30)
@@ -68,8 +80,9 @@ async def test_a_clean_stop_lets_the_next_start_skip_the_whole_file_check(tmp_pa
     await run_and_stop(config, smtp_port, "second", signal.SIGTERM)  # the file existed: checked or not
     await run_and_stop(config, smtp_port, "third", signal.SIGTERM)
     skipped = logged(config, "store.check_skipped")
-    assert len(skipped) == 2, logged(config, "store.checked")
-    assert all("stopped cleanly and unchanged since" in e["why"] for e in skipped), skipped
+    assert len(skipped) == 3, logged(config, "store.checked")
+    assert "a new database" in skipped[0]["why"], skipped  # the first start created it
+    assert all("stopped cleanly and unchanged since" in e["why"] for e in skipped[1:]), skipped
     assert not logged(config, "store.checking") and not logged(config, "store.checked")
     assert stop_record(db).exists()  # the last stop's, for the next start
     with closing(sqlite3.connect(db)) as conn:  # nothing was lost for it
@@ -88,6 +101,8 @@ async def test_a_damaged_page_after_a_crash_is_still_refused_at_start(tmp_path: 
     res = await asyncio.to_thread(smsgw, config, "run")
     assert res.returncode == 3, res.stderr
     assert '"event":"store.checking"' in res.stderr  # the whole file read, and refused
+    # SQLite raised instead of answering: said as the check's result too, with why it ran.
+    assert '"result":"error: database disk image is malformed","event":"store.checked"' in res.stderr
     assert f"database {db} cannot be read (database disk image is malformed)" in res.stderr, res.stderr
 
 
@@ -190,3 +205,137 @@ async def test_a_run_whose_write_met_damage_leaves_no_clean_stop(tmp_path: Path)
     assert said and "a write failed during the run" in said[0]["why"], logs
     assert not stop_record(db).exists()
     assert daemon_start(db, now + 60)[0]["event"] == "store.checked"
+
+
+async def test_a_page_damaged_in_place_while_the_daemon_runs_is_refused_at_the_next_start(
+    tmp_path: Path,
+) -> None:
+    # A copy over the file in place, `dd conv=notrunc`, a restore tool: the stop's stat took the
+    # damage in as the daemon's own, and the next start skipped the check and served the file.
+    smtp_port = free_port()
+    config = write_config(tmp_path, free_port(), smtp_port)
+    db = tmp_path / "state" / "smsgw.db"
+    await run_and_stop(config, smtp_port, "first", signal.SIGTERM)
+    # No mail in this run: its closing checkpoint has no copy of the page to write over the damage.
+    await run_and_stop(config, smtp_port, None, signal.SIGTERM, lambda: damage_table_root(db, "emails"))
+    said = logged(config, "store.stop_not_recorded")
+    assert said and "written during the run by another program" in said[-1]["why"], said
+    assert not stop_record(db).exists()
+    res = await asyncio.to_thread(smsgw, config, "run")
+    assert res.returncode == 3, res.stderr
+    assert f"database {db} failed its integrity check" in res.stderr, res.stderr
+
+
+def rewrite_in_place(db: Path) -> None:
+    """One byte of the file written back as it was: its content the same, its stat not (as any
+    program's write into the file leaves it)."""
+    with db.open("r+b") as f:
+        f.seek(100)
+        byte = f.read(1)
+        f.seek(100)
+        f.write(byte)
+
+
+async def serve_with_checkpoints(
+    db: Path, now: float, meanwhile: Callable[[], object]
+) -> list[dict[str, Any]]:
+    """The daemon's open, mail accepted with the WAL checkpointed after every write (its own writes
+    of the file while serving), `meanwhile` between two of them, and its clean close."""
+    progress = StartProgress(db, db.parent, every=5)
+    with capture_logs() as logs:
+        s = Store.open(db, clock=lambda: now, group_fsync=True, progress=progress)
+        s.db.serve()
+        s.db.limit_wal(1)
+        for n in range(2):
+            if n:
+                meanwhile()
+            await accept(s, acceptance([f"+4860100000{n}"]))
+            while (task := s.db._checkpoint_task) is not None:
+                await task
+        s.close()
+    assert len([e for e in logs if e["event"] == "store.checkpointed"]) >= 2, logs
+    return [e for e in logs if e["event"] == "store.stop_not_recorded"]
+
+
+async def test_the_daemons_own_checkpoints_keep_the_clean_stop_another_programs_write_does_not(
+    tmp_path: Path,
+) -> None:
+    db, now = tmp_path / "smsgw.db", 1_800_000_000.0
+    daemon_start(db, now)
+    assert await serve_with_checkpoints(db, now, lambda: None) == []
+    assert stop_record(db).exists()
+    assert daemon_start(db, now + 60)[0]["event"] == "store.check_skipped"
+    # Written by another program between two of the daemon's checkpoints: the later one's stat
+    # would have vouched for it.
+    said = await serve_with_checkpoints(db, now + 120, lambda: rewrite_in_place(db))
+    assert said and "written during the run by another program" in said[0]["why"], said
+    assert not stop_record(db).exists()
+    assert daemon_start(db, now + 180)[0]["event"] == "store.checked"
+
+
+async def test_a_file_written_between_the_starts_look_and_its_open_is_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db, now = tmp_path / "smsgw.db", 1_800_000_000.0
+    s = Store.open(db, group_fsync=True)
+    s.db.serve()
+    await accept(s, acceptance(["+48601000001", "+48601000002"]))
+    s.close()
+    daemon_start(db, now)
+    assert stop_record(db).exists()
+    from gateway.store import walcheck
+
+    refuse = walcheck.refuse_lost_commits
+
+    def damaged_meanwhile(path: Path, at: float) -> None:  # runs between the record's look and the open
+        damage_table_root(path, "emails")
+        refuse(path, at)
+
+    monkeypatch.setattr(walcheck, "refuse_lost_commits", damaged_meanwhile)
+    with capture_logs() as logs, pytest.raises(StoreError, match=r"cannot be read|integrity check"):
+        progress = StartProgress(db, tmp_path, every=5)
+        Store.open(db, clock=lambda: now + 60, group_fsync=True, progress=progress)
+    checked = [e for e in logs if e["event"] == "store.checked"]
+    assert checked and "while this start opened it" in checked[0]["why"], logs
+
+
+async def test_a_read_meeting_damage_in_a_supervised_worker_leaves_no_clean_stop(tmp_path: Path) -> None:
+    db, now = tmp_path / "smsgw.db", 1_800_000_000.0
+    s = Store.open(db, group_fsync=True)
+    s.db.serve()
+    await accept(s, acceptance(["+48601000001", "+48601000002"]))
+    s.close()
+    # The daemon's open and close without its checkpoint thread: only the read tells of the damage.
+    s = Store.open(db, clock=lambda: now, progress=StartProgress(db, tmp_path, every=5))
+    damage_table_root(db, "emails")
+
+    async def reader() -> None:  # a read outside the store's write path, on a reader's connection
+        with closing(sqlite3.connect(db)) as conn:
+            conn.execute("SELECT * FROM emails").fetchall()
+
+    supervisor = Supervisor()
+    worker = supervisor.add("reader", reader)
+    running = asyncio.create_task(supervisor.run())
+    while not worker.restarts:
+        await asyncio.sleep(0.01)
+    supervisor.stopping = True
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
+    with capture_logs() as logs:
+        s.close()
+    said = [e for e in logs if e["event"] == "store.stop_not_recorded"]
+    assert said and "a read met damage during the run" in said[0]["why"], logs
+    assert not stop_record(db).exists()
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_record_checked_at_no_real_time_is_unreadable(tmp_path: Path, value: str) -> None:
+    # float() takes them, and nan passed the week's comparison for ever (each stop wrote it back).
+    db, now = tmp_path / "smsgw.db", 1_800_000_000.0
+    daemon_start(db, now)
+    record = stop_record(db)
+    lines = record.read_text().splitlines()
+    record.write_text("".join(f"checked = {value}\n" if x.startswith("checked") else x + "\n" for x in lines))
+    said = daemon_start(db, now + 30 * DAY)
+    assert said[0]["event"] == "store.checked" and "unreadable" in said[0]["why"], said

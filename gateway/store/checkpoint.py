@@ -46,6 +46,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
 from urllib.request import pathname2url
@@ -155,6 +156,8 @@ class Checkpointer:
         self.in_way = False
         # The next TRUNCATE may wait for readers (BUSY_MS): set by the loop before it asks for one.
         self.patient = True
+        # Around each checkpoint, the only writes of the database file while serving (`startcheck`).
+        self.writing: Callable[[], AbstractContextManager[None]] = nullcontext
 
     def run(self, mode: str) -> tuple[int, int, int]:
         """In the checkpoint thread: (busy, frames in the WAL, frames copied), as SQLite reports them."""
@@ -163,7 +166,8 @@ class Checkpointer:
             wait = (PINNED_BUSY_MS if self._pinned else BUSY_MS) if self.patient else GLANCE_BUSY_MS
             conn.execute(f"PRAGMA busy_timeout={wait}")
             self._tried_at = time.monotonic()
-        row = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+        with self.writing():
+            row = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         busy, frames, copied = int(row[0]), int(row[1]), int(row[2])
         if mode == "TRUNCATE":
             self._pinned = bool(busy)

@@ -135,6 +135,7 @@ class Db(Transactions):
         self.upgraded_from: int | None = None  # the schema version `open` upgraded the file from
         # The daemon's: (version, when the check last passed), for the record of a clean stop.
         self._stop_record: tuple[str, float] | None = None
+        self._own_writes: startcheck.OwnWrites | None = None
 
     # ---- opening, integrity, migrations -------------------------------------------------------
 
@@ -176,9 +177,8 @@ class Db(Transactions):
         """
         existed = path.exists() and path.stat().st_size > 0
         decision = None  # the daemon's start: whether to read the whole file (before anything touches it)
-        if existed and check and integrity and progress is not None:
-            decision = startcheck.decide(path, clock(), progress.version)
-        checking = existed and check and integrity and (decision is None or decision.check)
+        if check and integrity and progress is not None:
+            decision = startcheck.decide(path, clock(), progress.version) if existed else startcheck.NEW_FILE
         if not existed:
             marker.refuse_lost(path)
         if not existed and not create:
@@ -193,6 +193,8 @@ class Db(Transactions):
         prepare_private(path, Path(f"{path}-wal"), Path(f"{path}-shm"))
         try:
             conn = _connect(path, "NORMAL" if group_fsync else "FULL")
+            decision = startcheck.opened(path, decision) if decision is not None else None
+            checking = existed and check and integrity and (decision is None or decision.check)
             if progress is not None and check:
                 conn.set_progress_handler(progress.tick, PROGRESS_EVERY_OPS)
                 # A lock wait in short turns (`migrate`), each of which extends the start too.
@@ -200,10 +202,7 @@ class Db(Transactions):
                 if checking:
                     progress.checking()
             if checking:
-                started = time.monotonic()
-                ok = conn.execute("PRAGMA quick_check").fetchone()[0]
-                if decision is not None:
-                    startcheck.said(path, decision, time.monotonic() - started, ok)
+                ok = startcheck.quick_check(conn, path, decision)
                 if ok != "ok":
                     raise StoreUnusable(
                         f"database {path} failed its integrity check ({ok}); restore it from a backup or "
@@ -231,6 +230,9 @@ class Db(Transactions):
             conn.execute("PRAGMA wal_autocheckpoint=0")
             conn.execute(f"PRAGMA journal_size_limit={db.wal_limit}")
             db._checkpointer = Checkpointer(path)
+            if isinstance(db._trouble, startcheck.RunTrouble):  # the file as its last own write left it
+                db._own_writes = startcheck.OwnWrites(path, db._trouble)
+                db._checkpointer.writing = db._own_writes.writing
             db._wal_fd = os.open(f"{path}-wal", os.O_RDONLY)
             db._wal_identity = file_id(os.fstat(db._wal_fd))
             db._wal_sync = WalSync(db._wal_fd)
@@ -275,11 +277,20 @@ class Db(Transactions):
         self.wal_limit = limit_bytes
         self.conn.execute(f"PRAGMA journal_size_limit={limit_bytes}")
 
+    def note_damage(self, exc: BaseException) -> None:
+        """A read outside `write()` (a panel page) failed: when for a damaged file, the daemon's stop
+        records nothing and the next start reads the whole file."""
+        if isinstance(self._trouble, startcheck.RunTrouble):
+            self._trouble.note_damage(exc)
+
     def close(self) -> None:
         conn = self.conn
+        self.stop_guard()  # a WAL fsync answered after the close finds no WAL: not a deleted database
         if self._checkpointer is not None:
             self._checkpointer.close()
             self._checkpointer = None
+        if self._own_writes is not None:  # before the closing checkpoint writes the file
+            self._own_writes.look()
         if self._wal_sync is not None:  # before its descriptor closes (and may be reused)
             self._wal_sync.close()
             self._wal_sync = None
@@ -297,8 +308,8 @@ class Db(Transactions):
             self._at_exit.detach()
         if self._stop_record is not None:
             version, checked_at = self._stop_record
-            failure = getattr(self._trouble, "first_failure", None)  # `startcheck.RunTrouble`'s
-            startcheck.record_stop(self.path, self.clock(), checked_at, version, self.replaced, failure)
+            tainted = getattr(self._trouble, "tainted", None)  # `startcheck.RunTrouble`'s
+            startcheck.record_stop(self.path, self.clock(), checked_at, version, self.replaced, tainted)
         if self.replaced is not None and self.replaced != UNSYNCED:
             # After a failed fsync the WAL is the database's own: it holds every commit since the
             # last checkpoint, and the next start must replay it.

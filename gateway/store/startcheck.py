@@ -15,17 +15,30 @@ within CHECK_EVERY_DAYS; it removes the record before the file is opened, so a r
 is killed or loses power leaves none and the next start checks. The first start, a restored backup,
 an upgrade (another version), a file any other program wrote (including an `smsgw` command run while
 the daemon was stopped) are checked too. A run during which a write failed (damage, a constraint run,
-the disk) or the file was replaced leaves no record. What this cannot see is a page that goes bad
-on the disk while the file is not written to: the periodic check finds that, as it found it before
-at the next restart, which could be weeks away.
+the disk), a read met damage (`note_damage`) or the file was replaced leaves no record.
+
+The record is the file's stat at the stop, so it must not vouch for what others wrote into the file
+during the run (a copy over it in place, `dd conv=notrunc`, a restore tool): the daemon writes the
+file only in its own checkpoints, so `OwnWrites` notes its stat after each and compares before the
+next and at the stop; a difference leaves no record (it only costs the next start its check: an
+admin's `smsgw` command that checkpoints, too). The start compares the record with the file as the
+connection opened it, not only as it was before (a file copied in between). What this cannot see
+is a page that goes bad on the disk while the file is not written to, or a write within the same
+clock tick as one of the daemon's own: the periodic check finds those, as it found them before at
+the next restart, which could be weeks away.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
+import sqlite3
 import stat
+import threading
 import time
+import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +46,7 @@ import structlog
 
 from gateway.filemodes import write_private_bytes
 from gateway.store.rescue import fsync_path
-from gateway.store.trouble import WriteTrouble
+from gateway.store.trouble import WriteTrouble, damaged
 from gateway.store.walcheck import flag_path
 from gateway.store.walfile import wal_path
 
@@ -52,21 +65,79 @@ class Decision:
     check: bool
     why: str  # said in `store.checked` / `store.check_skipped`
     checked_at: float | None  # when the check last passed (a skip carries it to the next record)
+    seen: dict[str, str] | None = None  # a skip's: the file as the record names it
+
+
+NEW_FILE = Decision(False, "a new database, created by this start: nothing in it to check yet", None)
+
+_runs: weakref.WeakSet[RunTrouble] = weakref.WeakSet()  # the daemon stores open in this process
 
 
 class RunTrouble(WriteTrouble):
-    """`WriteTrouble` that also remembers, for the whole run, that a write failed: such a run's stop
-    leaves no record (a damaged page met by a write, a constraint run of a file copied under the
-    daemon, an I/O error), so that the next start reads the file."""
+    """`WriteTrouble` that also remembers, for the whole run, why its stop must not vouch for the
+    file (`tainted`): a write failed (a damaged page, a constraint run of a file copied under the
+    daemon, an I/O error), a read met damage, or another program wrote the file; the next start
+    then reads it. Set from any thread; the first reason is kept."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.first_failure: str | None = None
+        self.tainted: str | None = None
+        _runs.add(self)
+
+    def taint(self, why: str) -> None:
+        if self.tainted is None:
+            self.tainted = why
 
     def failed(self, exc: BaseException) -> int:
-        if self.first_failure is None:
-            self.first_failure = str(exc) or type(exc).__name__
+        self.taint(f"a write failed during the run ({str(exc) or type(exc).__name__})")
         return super().failed(exc)
+
+    def note_damage(self, exc: BaseException) -> None:
+        if damaged(exc):
+            self.taint(f"a read met damage during the run ({exc})")
+
+
+def note_damage(exc: BaseException) -> None:
+    """A failure met outside the store's write path (a worker's crash): when SQLite's word for a
+    damaged file, no daemon store of this process records a clean stop."""
+    if damaged(exc):
+        for run in list(_runs):
+            run.note_damage(exc)
+
+
+class OwnWrites:
+    """The database file as the daemon's own last write left it.
+
+    With its automatic checkpoints off, the daemon writes the file only in its checkpoint thread
+    (`writing`, around each) and at its close; anything else that changes the file's stat in
+    between (another program writing into it in place) taints the run, found before the next own
+    write or at the stop (`look`)."""
+
+    def __init__(self, db: Path, run: RunTrouble) -> None:
+        self.db = db
+        self.run = run
+        self._lock = threading.Lock()
+        self._noted = self._stat()
+
+    def _stat(self) -> tuple[int, ...] | None:
+        try:
+            st = os.stat(self.db)
+        except OSError:
+            return None
+        return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns
+
+    def look(self) -> None:
+        if self._stat() != self._noted:
+            self.run.taint("the file was written during the run by another program (in place, or replaced)")
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[None]:
+        with self._lock:
+            self.look()
+            try:
+                yield
+            finally:
+                self._noted = self._stat()
 
 
 def _identity(st: os.stat_result) -> dict[str, str]:
@@ -136,6 +207,8 @@ def _why_check(db: Path, fields: dict[str, str] | None, now: float, version: str
         checked = float(fields["checked"])
     except ValueError:
         return "the record of the last stop is unreadable"
+    if not math.isfinite(checked):  # nan passed every comparison: no check ever again
+        return "the record of the last stop is unreadable"
     age = now - checked
     if age >= CHECK_EVERY_DAYS * 86400:
         return f"last checked {_ago(age)} ago (every {CHECK_EVERY_DAYS} days)"
@@ -166,21 +239,51 @@ def decide(db: Path, now: float, version: str) -> Decision:
         return Decision(True, why, None)
     checked = float(fields["checked"]) if fields else now
     said = f"stopped cleanly and unchanged since; last checked {_ago(now - checked)} ago"
-    return Decision(False, said, checked)
+    seen = {key: fields[key] for key in ("file", "size", "mtime_ns", "ctime_ns")} if fields else None
+    return Decision(False, said, checked, seen)
+
+
+def opened(db: Path, decision: Decision) -> Decision:
+    """After the connection opened `db`: a skip stands only while the file is still the one the
+    record names (a copy put in place, or a write into it, between `decide` and the open is read)."""
+    if decision.check or decision.seen is None:
+        return decision
+    try:
+        now_there = _identity(os.stat(db))
+    except OSError as exc:
+        return Decision(True, f"the file cannot be read ({exc.strerror or exc})", None)
+    if now_there != decision.seen:
+        return Decision(True, "the file was replaced or written to while this start opened it", None)
+    return decision
+
+
+def quick_check(conn: sqlite3.Connection, db: Path, decision: Decision | None) -> str:
+    """`PRAGMA quick_check`'s answer, said in the log (`decision`: the daemon's) also when SQLite
+    raises instead of answering (a page it cannot even walk)."""
+    started = time.monotonic()
+    try:
+        ok: str = conn.execute("PRAGMA quick_check").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        if decision is not None:
+            said(db, decision, time.monotonic() - started, f"error: {exc}")
+        raise
+    if decision is not None:
+        said(db, decision, time.monotonic() - started, ok)
+    return ok
 
 
 def record_stop(
-    db: Path, now: float, checked_at: float, version: str, replaced: object, failure: str | None
+    db: Path, now: float, checked_at: float, version: str, replaced: object, tainted: str | None
 ) -> None:
-    """The daemon closed `db` (`replaced`: `Db.replaced`, None while the file was its own; `failure`:
-    the run's first failed write): when cleanly, with every frame in the file and the WAL gone, say
+    """The daemon closed `db` (`replaced`: `Db.replaced`, None while the file was its own; `tainted`:
+    `RunTrouble.tainted`): when cleanly, with every frame in the file and the WAL gone, say
     so for the next start. Otherwise nothing is written and the next start checks; a close that
     left the WAL (another process still had the file open) too. A failure to write only warns."""
     why = None
     if replaced is not None:
         why = "the file was replaced or a WAL fsync failed"
-    elif failure is not None:
-        why = f"a write failed during the run ({failure})"
+    elif tainted is not None:
+        why = tainted
     elif flag_path(db).exists() or wal_path(db).exists():
         why = "the WAL is still beside the database (another process has it open)"
     if why is not None:

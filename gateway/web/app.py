@@ -324,6 +324,7 @@ async def store_refused(request: Request, exc: Exception) -> Response:
     POST gave "Internal Server Error" and a traceback in the log, and the connection was dropped
     under the browser's next request; the CLI says "database or disk is full". Other failures of
     the database stay the server's errors."""
+    request.app.state.web.store.db.note_damage(exc)  # a damaged file: the stop vouches for nothing
     if not store_trouble(exc):
         raise exc
     why = DISK_FULL if disk_full(exc) else STORE_BUSY
