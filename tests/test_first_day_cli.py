@@ -88,7 +88,8 @@ def test_install_service_keeps_an_existing_config(tmp_path: Path) -> None:
               "--submission", "127.0.0.1:2587")  # fmt: skip
     assert res.returncode == 0 and "kept" in res.stdout
     assert config.read_text() == "# edited\n"
-    assert not (root / "etc/systemd/system/smsgw.service.d/low-port.conf").exists()
+    # The drop-in follows the kept config, not the flags: one it cannot read leaves it as it was.
+    assert (root / "etc/systemd/system/smsgw.service.d/low-port.conf").read_text() == LOW_PORT_DROPIN
 
 
 def test_install_service_never_points_the_relay_at_the_gateway(tmp_path: Path) -> None:

@@ -195,19 +195,25 @@ def _relay(
     return relay, ""
 
 
-def _writable(config: Path, root: Path, user: str, dry: bool) -> list[Path]:
-    """The directories outside /var/lib/smsgw the config on disk (a kept one too) has the daemon
-    write: made here, owned by the service's user, since systemd refuses to start a unit whose
-    ReadWritePaths= names a missing one."""
-    from gateway.cli.servicefiles import writable_paths
+def _on_disk(config: Path) -> Config | None:
+    """The config the service will run with, a kept one too: which directories the unit opens and
+    whether it needs the low-port drop-in follow it, not this run's flags."""
     from gateway.config import ConfigError, parse_config
 
     try:
-        cfg = parse_config(config.read_text(), source=str(config), base_dir=Path("/etc/smsgw"))
+        return parse_config(config.read_text(), source=str(config), base_dir=Path("/etc/smsgw"))
     except (OSError, ConfigError) as exc:
         print(f"warning: {exc}; the unit opens no directory outside /var/lib/smsgw")
-        return []
-    found = writable_paths(cfg)
+        return None
+
+
+def _writable(cfg: Config | None, root: Path, user: str, dry: bool) -> list[Path]:
+    """The directories outside /var/lib/smsgw the config on disk has the daemon write: made here,
+    owned by the service's user, since systemd refuses to start a unit whose ReadWritePaths= names a
+    missing one."""
+    from gateway.cli.servicefiles import writable_paths
+
+    found = writable_paths(cfg) if cfg is not None else []
     for directory in found:
         made = root / directory.relative_to("/")
         made.mkdir(parents=True, exist_ok=True)
@@ -218,8 +224,9 @@ def _writable(config: Path, root: Path, user: str, dry: bool) -> list[Path]:
 
 
 def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
+    from gateway.cli.lowport import place_low_port_dropin
     from gateway.cli.serviceexec import _reachable, own_command
-    from gateway.cli.servicefiles import CONFIG, LOW_PORT_DROPIN, panel_steps, render_unit
+    from gateway.cli.servicefiles import CONFIG, panel_steps, render_unit
     from gateway.configbase import _host_port
 
     root = args.root or Path("/")
@@ -239,7 +246,6 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
             listeners.append((key, _host_port(addr, key), addr))
         except ValueError as exc:
             raise CliError(str(exc), EXIT_USAGE) from exc
-    ports = [port for _, (_, port), _ in listeners]
     hostname = args.hostname or socket.getfqdn()
     relay, relay_note = _relay(args.relay, listeners, hostname.lower())
     admin = _admin_address(args)
@@ -263,7 +269,8 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
         (etc / "private").chmod(0o700)
         state.mkdir(parents=True, exist_ok=True)
         state.chmod(0o750)
-        writable = _writable(config, root, args.user, dry)
+        on_disk = _on_disk(config)
+        writable = _writable(on_disk, root, args.user, dry)
         units = root / "etc/systemd/system"
         _write(
             units / "smsgw.service",
@@ -271,11 +278,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
             0o644,
             keep=False,
         )
-        if min(ports) < 1024:
-            _write(units / "smsgw.service.d/low-port.conf", LOW_PORT_DROPIN, 0o644, keep=False)
-        elif (units / "smsgw.service.d/low-port.conf").exists():  # no port needs it any more
-            (units / "smsgw.service.d/low-port.conf").unlink()
-            print(f"removed {units / 'smsgw.service.d/low-port.conf'} (no port below 1024)")
+        place_low_port_dropin(units, on_disk)
         if not dry:
             uid, gid = pwd.getpwnam(args.user).pw_uid, grp.getgrnam(args.user).gr_gid
             os.chown(config, 0, gid)  # the service reads it; only root changes it
