@@ -49,6 +49,7 @@ from gateway.recovery import open_recovered, requeue_orphans
 from gateway.routing import Router
 from gateway.smtp.gate import Gate
 from gateway.smtp.listener import start_smtp_server
+from gateway.startundo import close_store, undo_start
 from gateway.store.db import Store, StoreUnusable
 from gateway.supervisor import Supervisor, sd_notify
 from gateway.tlscert import with_certificate
@@ -130,6 +131,8 @@ class Daemon:
                 " tls_key_file",
             )
         zone = ZoneInfo(cfg.gateway.timezone)
+        for link_cfg in cfg.smsc:  # a link's config error (its password file) before the store opens
+            self.links[link_cfg.name] = link_cfg.driver(cfg.base_dir)
         self.store = open_recovered(cfg, self.clock, zone)
         self.store.queue.siblings = receipt_siblings(cfg.smsc)
         self.store.queue.link_names = tuple(link.name for link in cfg.smsc)
@@ -155,7 +158,7 @@ class Daemon:
             try:
                 await self.simulator.start()  # it logs sim.started with its ports
             except OSError as exc:
-                self.store.close()
+                await close_store(self.store)
                 raise simulator_bind_error(self.simulator, exc) from exc
 
         outbox = OutboxWorker(
@@ -166,8 +169,6 @@ class Daemon:
         self.store.outbox.on_queued = outbox.wake  # every commit that queued mail wakes the worker
         notifier = Notifier(self.store, cfg, outbox.wake)
         events = GatewayEvents(self.store, notifier)
-        for link_cfg in cfg.smsc:
-            self.links[link_cfg.name] = link_cfg.driver(cfg.base_dir)
         router = Router(cfg.routes())
         dispatcher = Dispatcher(
             self.store,
@@ -234,13 +235,7 @@ class Daemon:
                     "web.listen", web_host, web_port, start_web(cfg, self.store, gate, dispatcher)
                 )
         except BaseException:
-            for server in self.servers:
-                server.close()
-            for sock in self.intake.listeners if self.intake else ():
-                sock.close()
-            if self.simulator is not None:
-                await self.simulator.stop()
-            self.store.close()
+            await undo_start(self)  # the start's queued writes committed before the store closes
             raise
 
         supervisor = Supervisor()

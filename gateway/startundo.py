@@ -1,0 +1,35 @@
+"""Letting go of a start that failed after the store opened (a port taken, the simulator's port taken).
+
+The start queues writes of its own before the listeners bind (the domains it served, recorded by the
+gate): closed under them, their WAL fsync was answered after the close had checkpointed and SQLite had
+deleted the WAL, and the file guard took the missing WAL for a deleted database ("restore the last
+backup") on a start whose only fault was a port. The queued writes are committed first, as at a
+normal stop, and only then is the store closed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gateway.daemon import Daemon
+    from gateway.store.db import Store
+
+
+async def close_store(store: Store) -> None:
+    """The writes queued so far committed (or failed, each to its caller), then the store closed."""
+    try:
+        await store.drain()
+    finally:
+        store.close()
+
+
+async def undo_start(daemon: Daemon) -> None:
+    """What the start opened before it failed is closed again, so that the process exits."""
+    for server in daemon.servers:
+        server.close()
+    for sock in daemon.intake.listeners if daemon.intake else ():
+        sock.close()
+    if daemon.simulator is not None:
+        await daemon.simulator.stop()
+    await close_store(daemon.store)
