@@ -118,7 +118,28 @@ async def test_a_file_changed_while_stopped_is_checked_at_start(tmp_path: Path) 
     await run_and_stop(config, smtp_port, "third", signal.SIGTERM)
     checked = logged(config, "store.checked")
     assert len(checked) == 1 and "changed since the last stop" in checked[0]["why"], checked
+    assert "an older smsgw" in checked[0]["why"]  # a run of 0.2.25 in between changes it too
     assert checked[0]["result"] == "ok"
+
+
+async def test_the_start_tells_a_crash_from_a_run_that_left_no_record(tmp_path: Path) -> None:
+    # smsgw 0.2.25 writes no record at its clean stop, and leaves no WAL flag then; kill -9 leaves one.
+    smtp_port = free_port()
+    config = write_config(tmp_path, free_port(), smtp_port)
+    db = tmp_path / "state" / "smsgw.db"
+    flag = db.with_name(f"{db.name}.wal-in-use")
+    await run_and_stop(config, smtp_port, "first", signal.SIGTERM)
+    stop_record(db).unlink()  # the clean stop of a version that writes none
+    assert not flag.exists()
+    await run_and_stop(config, smtp_port, "second", signal.SIGTERM)
+    await run_and_stop(config, smtp_port, "killed", signal.SIGKILL)
+    assert flag.exists() and not stop_record(db).exists()
+    await run_and_stop(config, smtp_port, "after", signal.SIGTERM)
+    why = [e["why"] for e in logged(config, "store.checked")]
+    assert len(why) == 2, why
+    assert why[0].startswith("the last run left no record"), why
+    assert "an older smsgw" in why[0] and "crashed" not in why[0]
+    assert why[1] == "no clean stop recorded (the last run crashed, was killed or lost power)"
 
 
 async def test_a_page_damaged_while_stopped_with_its_mtime_put_back_is_refused(tmp_path: Path) -> None:

@@ -14,8 +14,10 @@ holds, no WAL with frames nor a crash's WAL flag is beside the file, and the las
 within CHECK_EVERY_DAYS; it removes the record before the file is opened, so a run that crashes,
 is killed or loses power leaves none and the next start checks. The first start, a restored backup,
 an upgrade (another version), a file any other program wrote (including an `smsgw` command run while
-the daemon was stopped) are checked too. A run during which a write failed (damage, a constraint run,
-the disk), a read met damage (`note_damage`) or the file was replaced leaves no record.
+the daemon was stopped, or a run of an older smsgw, which writes no record) are checked too; the
+reason said tells a crash (the WAL flag a run that committed leaves beside the file) from a run that
+only left no record. A run during which a write failed (damage, a constraint run, the disk), a read
+met damage (`note_damage`) or the file was replaced leaves no record.
 
 The record is the file's stat at the stop, so it must not vouch for what others wrote into the file
 during the run (a copy over it in place, `dd conv=notrunc`, a restore tool): the daemon writes the
@@ -183,8 +185,10 @@ def _ago(seconds: float) -> str:
 
 def _why_check(db: Path, fields: dict[str, str] | None, now: float, version: str) -> str | None:
     """Why the file must be read whole; None when the record vouches for it."""
-    if fields is None:
-        return "no clean stop recorded (the first start, or the last run crashed, was killed or lost power)"
+    if fields is None:  # an older smsgw writes no record; its crash leaves the WAL flag as this one's does
+        if flag_path(db).exists():
+            return "no clean stop recorded (the last run crashed, was killed or lost power)"
+        return "the last run left no record (a first start with this version, an older smsgw, or a command)"
     if not fields.keys() >= set(_FIELDS):
         return "the record of the last stop is unreadable"
     if fields["version"] != version:
@@ -197,7 +201,7 @@ def _why_check(db: Path, fields: dict[str, str] | None, now: float, version: str
     if "file" in changed:
         return "the file was replaced since the last stop (a restored backup, a copy put in place)"
     if changed:
-        return "the file was changed since the last stop, by another program or command"
+        return "the file was changed since the last stop (another program, a command, or an older smsgw)"
     if flag_path(db).exists():
         return "a run committed since the last stop and did not close the database cleanly"
     with contextlib.suppress(FileNotFoundError):
