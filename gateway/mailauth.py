@@ -14,33 +14,38 @@ relay, or `relay_starttls = false`) CRAM-MD5 still goes first, as the one mechan
 password off the wire.
 
 A send goes on through every mechanism offered, as aiosmtplib's `login`, until a refusal that ends
-it (below). A probe tries one: the first in that order, and after a refusal, the one after the
-mechanism refused, in turn. So a relay refusing PLAIN and taking LOGIN is found by the next probe,
-and a wrong password costs the relay one failed login a probe: with the probes' back-off after a
-refusal (`gateway.relayprobepace`: 60, 120, 240 s) four in the first ten minutes, under fail2ban's
-five (Postfix's SASL jail). Two a probe were eight, and banned the gateway.
+it: the relay hung up after it (Exchange does, after a failed AUTH) or answers the next AUTH 421,
+where the next mechanism was tried on the closed connection and its "connection lost" replaced the
+535, so the probes never backed off; the mechanism refused is the one the relay last took (the
+password or the account is refused, not the mechanism); or the refusal is a 4xx (454: the relay's
+own authentication service failing for now, as for every mechanism). A 454 still counts as a failed
+login: Postfix logs it as the same failed SASL login that fail2ban counts. A 421 to the first AUTH is
+no refusal: the relay closing (shutting down, too busy), a fault of the relay's like a 421 to any
+command, which the probes keep probing every 30 s for.
 
-A refusal ends the login where going on would only cost another failed login or hide it: the relay
-hung up after it (Exchange does, after a failed AUTH) or answers the next AUTH 421, where the next
-mechanism was tried on the closed connection and its "connection lost" replaced the 535, so the
-probes never backed off; the mechanism refused is the one the relay last took (the password or the
-account is refused, not the mechanism); or the refusal is a 4xx (454: the relay's own authentication
-service failing for now, as for every mechanism). A 454 still counts as a refused login for the
-probes' back-off: Postfix logs it as the same failed SASL login that fail2ban counts. A 421 to the
-first AUTH is no refusal: the relay closing (shutting down, too busy), a fault of the relay's like
-a 421 to any command, which the probes keep probing every 30 s for.
-
-Each send tried its own login: with a wrong password and three mails queued, each mail at its own
-back-off on its own outbox slot cost the relay every mechanism offered, 29 failed logins in 100 s,
-where fail2ban bans the gateway's address at five in ten minutes and Exchange locks the account. So
-a mailer's logins go one at a time (`LoginGate`), and once the relay refused one no send logs in:
-each fails at once with that refusal, deferred as before (one attempt of the mail, its back-off
-unchanged), without connecting. The probes alone log in then, one mechanism each, and after a send's
-refusal no sooner after the last failed login than the probes' back-off (60, 120, 240 s... after the
-first, second, third failed login since one was taken: so a send's three refusals put the next probe
-four minutes on), which keeps any ten minutes to four failed logins with mail queued. A login taken
-clears it and the probe's wake brings the mail back; a restart forgets it, so a password fixed in
-the config goes at once.
+The logins of a mailer share what they learn (`RelayLogins`). Each send tried its own: with a wrong
+password and three mails queued, each mail on its own outbox slot and back-off cost the relay every
+mechanism offered, 29 failed logins in 100 s, where fail2ban bans the gateway's address at five in
+ten minutes and Exchange locks the account. So:
+- until a login is taken after a start, logins go one at a time: the mails due at once wait for the
+  first login's answer, and go on together with the mechanism it found (eight sends each trying
+  CRAM-MD5 first at a relay refusing it were eight failed logins at once);
+- once one is taken, sends log in three at a time at most, the mechanism taken first: a relay that
+  then refuses our password (an account locked, a password changed) costs three failed logins at
+  once, not one a send slot, and with the probes' pace below never five in ten minutes;
+- a login the relay refused whole (every mechanism tried, or the one it last took, or a probe's one)
+  holds the relay's refusal: no send logs in, each fails at once with it, deferred as before (one
+  attempt of the mail, on its own back-off) without connecting, said once in the log. A mechanism
+  refused within a login that then is taken holds nothing: sends starting meanwhile went on;
+- while held, the probes alone log in (`gateway.relayprobe`), one mechanism each: the one last taken
+  first, the others in turn only after a probe was refused that one, as a send's refusal of it while
+  an account is locked says nothing of the mechanism. After a send's refused login a probe logs in
+  no sooner than the probes' back-off after the last failed login (60, 120, 240 s... after the first,
+  second, third since one was taken: a send's three refusals put the next probe four minutes on); a
+  probe before that is stopped without connecting (`LoginHeld`), and is no refused probe for the
+  probes' own back-off. So mail flows at the first probe after the relay takes our login again;
+- a login taken clears the refusal, and the probe's wake brings the mail back; a restart forgets it,
+  so a password fixed in the config goes at once.
 """
 
 from __future__ import annotations
@@ -58,84 +63,118 @@ log = structlog.get_logger(__name__)
 # The mechanisms that hand the relay the password itself, which TLS makes as safe as CRAM-MD5.
 CLEAR_PASSWORD = frozenset({"plain", "login"})
 CLOSING = 421  # the relay ends the session (RFC 5321 3.8): after a refused login, or for itself
+# Logins at once with a mechanism known: three refused at once, then a probe 240 s on and the next
+# 480 s after it, are four failed logins in any ten minutes, under fail2ban's five.
+LOGINS_AT_ONCE = 3
 
 
-class ProbeTurns:
-    """The mechanism each relay and account last refused (a probe's, or a send's last), for the next
-    probe to try the one after it. Kept by the module rather than the mailer: one relay and one
-    account a daemon; a restart forgets it, and the probes begin again at the first mechanism."""
+class LoginHeld(Exception):
+    """A probe stopped before its time by the relay's refusal of a send's login, without connecting:
+    no failed login at the relay, so none for the probes' back-off either."""
 
-    def __init__(self) -> None:
-        self._refused: dict[tuple[str, int, str], str] = {}
-
-    def next(self, key: tuple[str, int, str], order: list[str]) -> str:
-        last = self._refused.get(key)
-        if last in order:
-            return order[(order.index(last) + 1) % len(order)]
-        return order[0]
-
-    def refused(self, key: tuple[str, int, str], mechanism: str) -> None:
-        self._refused[key] = mechanism
-
-    def taken(self, key: tuple[str, int, str]) -> None:
-        self._refused.pop(key, None)
+    def __init__(self, refusal: aiosmtplib.SMTPAuthenticationError, wait: float) -> None:
+        super().__init__(f"{refusal.code} {refusal.message}; the next login in {wait:.0f} s")
+        self.wait = wait
 
 
-PROBE_TURNS = ProbeTurns()
+class LoginTurnTimeout(Exception):
+    """A send that waited for its turn longer than one login takes (the gateway's own first login
+    after a start still going): no command of ours waited for the relay, so it is no relay timeout."""
 
 
-class LoginGate:
-    """A mailer's logins to its relay and account, one at a time, and the relay's last refusal of
-    them: while the relay refuses our login, a send fails at once with that refusal. One at a time, a
-    send waiting for another's login sees its refusal before it tries its own: three mails due at
-    once were three logins, each with every mechanism offered.
+class RelayLogins:
+    """What the logins of one mailer (one relay, one account) know: the mechanism last taken, the
+    relay's refusal while it refuses our login, the probes' turn and pace, and whose turn it is."""
 
-    The probes are paced by their own back-off (`gateway.relayprobe`), one failed login each; a send's
-    refusal, up to three failed logins (one a mechanism), the probes did not see: after one, a probe
-    logs in no sooner than that back-off after the last failed login (`gateway.relayprobepace`: 60 s
-    after the first since the relay took one, twice as long after each next, up to an hour), and
-    sooner says the refusal again without connecting."""
-
-    def __init__(self, clock: Callable[[], float], wait: float) -> None:
+    def __init__(self, clock: Callable[[], float], command_timeout: float) -> None:
         self.clock = clock
-        self.wait = wait  # for the login before this one: a relay that slow is timing out anyway
-        self.refusal: aiosmtplib.SMTPAuthenticationError | None = None
+        self.command_timeout = command_timeout
+        self.known: str | None = None  # the mechanism of the last login taken
+        self.held: aiosmtplib.SMTPAuthenticationError | None = None
         self.failed = 0  # failed logins since the relay last took one
         self.failed_at = 0.0
-        self.send_refused = False  # a send's login among them: the probes' back-off did not count it
-        self.turn = asyncio.Lock()
+        self.send_refused = False  # a send's among them: the probes' own back-off did not see it
+        self.turn: str | None = None  # the mechanism a probe was last refused, the next goes next
+        self._going = 0
+        self._changed = asyncio.Event()
 
     def next_login_at(self) -> float:
-        """When a probe may log in again after the relay refused the last login."""
+        """When a probe may log in after a send's refused login."""
         return self.failed_at + min(PROBE_EVERY * 2**self.failed, PROBE_EVERY_MAX)
 
-    def held(self, *, probe: bool) -> aiosmtplib.SMTPAuthenticationError | None:
-        """The relay's refusal, said again for a login that is not to go now: a send's while the relay
-        refuses our login, a probe's before its time."""
-        if self.refusal is None:
-            return None
-        if probe and (not self.send_refused or self.clock() >= self.next_login_at()):
-            return None
-        return aiosmtplib.SMTPAuthenticationError(self.refusal.code, self.refusal.message)
+    def check(self, *, probe: bool) -> None:
+        """Raises the relay's refusal for a login that is not to go now: a send's while held, a
+        probe's before its time after a send's refusal (`LoginHeld`)."""
+        if self.held is None:
+            return
+        said = aiosmtplib.SMTPAuthenticationError(self.held.code, self.held.message)
+        if not probe:
+            raise said
+        if self.send_refused and (wait := self.next_login_at() - self.clock()) > 0:
+            raise LoginHeld(said, wait)
 
-    def refused(self, exc: aiosmtplib.SMTPAuthenticationError, relay: str, *, probe: bool) -> None:
-        if self.refusal is None:
+    def probe_mechanism(self, order: list[str]) -> str:
+        """The one mechanism a probe tries: the first (the one last taken), or the one after the
+        mechanism the last refused probe tried."""
+        if self.turn in order:
+            return order[(order.index(self.turn) + 1) % len(order)]
+        return order[0]
+
+    def _may_go(self, probe: bool) -> bool:
+        """Alone until a login is taken and while the relay refuses ours (a probe's), else three."""
+        if self.held is not None and not probe:
+            return True  # to fail at once with it
+        return self._going < (LOGINS_AT_ONCE if self.known is not None and self.held is None else 1)
+
+    async def take_turn(self, *, probe: bool, mechanisms: int) -> None:
+        """Waits while the first login after a start goes (or three with a mechanism known), at most
+        as long as one login takes: each mechanism's answer within the command timeout, and one more."""
+        wait = self.command_timeout * (mechanisms + 1)
+        try:
+            async with asyncio.timeout(wait):
+                while not self._may_go(probe):
+                    await self._changed.wait()
+        except TimeoutError:
+            what = "first login to the relay" if self.known is None else "logins to the relay before it"
+            raise LoginTurnTimeout(f"waited {wait:g} s for the gateway's own {what}") from None
+        self._going += 1
+
+    def end_turn(self) -> None:
+        self._going -= 1
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    def failed_one(self, mechanism: str, *, probe: bool) -> None:
+        self.failed += 1
+        self.failed_at = self.clock()
+        if probe:
+            self.turn = mechanism
+
+    def refused(
+        self, exc: aiosmtplib.SMTPAuthenticationError, relay: str, mechanism: str, *, probe: bool
+    ) -> None:
+        """A login refused whole: sends fail at once with it until a probe's login is taken."""
+        if self.held is None:
             log.warning(
                 "mail.relay_login_refused",
                 relay=relay,
                 reply=f"{exc.code} {exc.message}",
+                mechanism=mechanism,
+                by="a probe" if probe else "a send",
                 note="no mail logs in until a probe's login is taken (the probes back off to an hour);"
                 " a password fixed in the config goes at once after a restart",
             )
-        self.refusal = exc
-        self.failed += 1
-        self.failed_at = self.clock()
+        self.held = exc
         self.send_refused = self.send_refused or not probe
 
-    def taken(self) -> None:
-        self.refusal = None
+    def taken(self, mechanism: str, relay: str) -> None:
+        if self.held is not None:
+            log.info("mail.relay_login_taken", relay=relay, mechanism=mechanism, note="mail logs in again")
+        self.known = mechanism
+        self.held = None
         self.failed = 0
         self.send_refused = False
+        self.turn = None
 
 
 def login_order(client: aiosmtplib.SMTP, known: str | None) -> list[str]:
@@ -159,30 +198,25 @@ async def greet(client: aiosmtplib.SMTP) -> None:
 
 
 async def log_in(
-    client: aiosmtplib.SMTP,
-    username: str,
-    password: str,
-    known: str | None,
-    *,
-    probe: bool,
-    gate: LoginGate,
-) -> str | None:
+    client: aiosmtplib.SMTP, username: str, password: str, *, probe: bool, logins: RelayLogins
+) -> None:
     """Logs in, raising the relay's refusal (with no mechanism offered, `login`'s own error), or the
-    one `gate` holds without trying; returns the mechanism taken, for the next login to try first."""
+    one `logins` holds without trying. The order is read once the turn is taken: a login waiting
+    for the first one tries the mechanism that one found."""
     if client.is_ehlo_or_helo_needed:
         await greet(client)  # no ESMTP: no AUTH either, which `login` says
-    order = login_order(client, known)
-    if not order:
+    if not client.supported_auth_methods:
         await client.login(username, password)
-        return None
-    async with asyncio.timeout(gate.wait):
-        await gate.turn.acquire()
+        return
+    await logins.take_turn(probe=probe, mechanisms=len(client.supported_auth_methods))
     try:
-        if (held := gate.held(probe=probe)) is not None:
-            raise held
-        return await _try_mechanisms(client, username, password, order, known, probe=probe, gate=gate)
+        logins.check(probe=probe)
+        order = login_order(client, logins.known)
+        if probe:
+            order = [logins.probe_mechanism(order)]
+        await _try_mechanisms(client, username, password, order, probe=probe, logins=logins)
     finally:
-        gate.turn.release()
+        logins.end_turn()
 
 
 async def _try_mechanisms(
@@ -190,15 +224,13 @@ async def _try_mechanisms(
     username: str,
     password: str,
     order: list[str],
-    known: str | None,
     *,
     probe: bool,
-    gate: LoginGate,
-) -> str:
-    key = (client.hostname or "", client.port or 0, username)
-    if probe:
-        order = [PROBE_TURNS.next(key, order)]
+    logins: RelayLogins,
+) -> None:
+    relay = f"{client.hostname}:{client.port}"
     refused: aiosmtplib.SMTPAuthenticationError | None = None
+    last = order[0]
     for mechanism in order:
         if refused is not None and not client.is_connected:
             break  # hung up after its refusal: that refusal says why, not the closed connection
@@ -210,10 +242,9 @@ async def _try_mechanisms(
                     break
                 # The relay closing, not refusing: said as a 421 to any other command is.
                 raise aiosmtplib.SMTPResponseException(exc.code, exc.message) from exc
-            refused = exc
-            gate.refused(exc, f"{key[0]}:{key[1]}", probe=probe)
-            PROBE_TURNS.refused(key, mechanism)
-            if exc.code < 500 or mechanism == known:
+            refused, last = exc, mechanism
+            logins.failed_one(mechanism, probe=probe)
+            if exc.code < 500 or mechanism == logins.known:
                 break  # 454: failing for now, whatever the mechanism; the known one: our password
             # Even a 535 to PLAIN may be the mechanism's and not the password's (a relay taking
             # LOGIN alone): a send tries the next mechanism.
@@ -222,8 +253,8 @@ async def _try_mechanisms(
             if refused is None:
                 raise
             break
-        PROBE_TURNS.taken(key)
-        gate.taken()
-        return mechanism
+        logins.taken(mechanism, relay)
+        return
     assert refused is not None
+    logins.refused(refused, relay, last, probe=probe)
     raise refused

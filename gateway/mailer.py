@@ -32,7 +32,7 @@ import structlog
 from gateway.config import Config
 from gateway.configservices import WHEN_OFFERED, MailSection
 from gateway.filemodes import private_dir, write_private_bytes
-from gateway.mailauth import LoginGate, greet, log_in
+from gateway.mailauth import RelayLogins, greet, log_in
 from gateway.mailsessions import IDLE_SECONDS, MAILS_PER_SESSION, IdleSessions, RelaySession, quit_session
 from gateway.mailtls import (
     HandshakeFailed,
@@ -106,10 +106,9 @@ class SmtpRelayMailer:
         self.clear_login = ClearLoginGuard(cfg, password)
         self.sessions = IdleSessions(idle_seconds, mails_per_session)
         self._null_refused = False  # said once, until a mail with the null sender goes again
-        # The AUTH mechanism of the last login the relay took, a send's or a probe's: tried first by
-        # the next (`gateway.mailauth`).
-        self.auth_mechanism: str | None = None
-        self.logins = LoginGate(clock, COMMAND_TIMEOUT)  # refused: no send logs in till a probe does
+        # The AUTH mechanism last taken, tried first by the next login; the relay's refusal, which no
+        # send logs in while it holds; whose turn it is (`gateway.mailauth`).
+        self.logins = RelayLogins(clock, COMMAND_TIMEOUT)
 
     async def close(self) -> None:
         if closed := await self.sessions.close():
@@ -184,10 +183,10 @@ class SmtpRelayMailer:
         it, unverified; a failed handshake raises `HandshakeFailed` for the caller to go again in
         clear, and a session left in clear raises `RelayNotEncrypted` rather than send the password in it.
         A `probe` tries one mechanism; while the relay refuses our login, a send (and a probe before
-        its time) raises that refusal without connecting (`gateway.mailauth.LoginGate`)."""
+        its time) raises that refusal without connecting (`gateway.mailauth.RelayLogins`)."""
         login = bool(self.cfg.relay_username and self.password)
-        if login and (refused := self.logins.held(probe=probe)) is not None:
-            raise refused
+        if login:
+            self.logins.check(probe=probe)
         client = aiosmtplib.SMTP(
             hostname=host,
             port=port,
@@ -204,10 +203,9 @@ class SmtpRelayMailer:
                 elif not self.clear_login.allowed:
                     raise self.clear_login.refuse(NOT_OFFERED)
             if login:
-                known, user, password = self.auth_mechanism, self.cfg.relay_username, self.password
+                user, password = self.cfg.relay_username, self.password
                 assert user is not None and password is not None
-                taken = await log_in(client, user, password, known, probe=probe, gate=self.logins)
-                self.auth_mechanism = taken or known
+                await log_in(client, user, password, probe=probe, logins=self.logins)
         except BaseException as exc:
             await _end(client, exc)
             if (hint := implicit_tls_hint(exc, port, self.cfg)) is not None:

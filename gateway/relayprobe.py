@@ -13,8 +13,10 @@ The first probe goes at the start: a relay fixed in the config and restarted is 
 and one still down costs no mail an attempt however often the daemon restarts (a mail sent to find
 out cost one at each start). A probe the relay refuses our login or TLS is a failed login at the
 relay, which locks accounts and bans addresses: the probes after it back off too
-(`gateway.relayprobepace`), and each costs it one failed login, the mechanisms offered taken in
-turn from one refused probe to the next (`gateway.mailauth`).
+(`gateway.relayprobepace`), and each costs it one failed login, the mechanism last taken first, the
+others in turn from one refused probe to the next (`gateway.mailauth`). After a send's refused
+login the probes log in no sooner than that back-off after the last failed login; one stopped
+before that connects to nothing and counts as no refused probe.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from gateway.bitelog import FaultLog
+from gateway.mailauth import LoginHeld
 from gateway.relayfaults import probe_relay_faults, relay_fault, waits_for_relay, wake_relay_faults
 from gateway.relayprobepace import PROBE_EVERY, PROBE_EVERY_MAX, REFUSED_SETUP
 from gateway.store.commit import store_trouble
@@ -101,6 +104,11 @@ class RelayBack:
         assert self.probe is not None
         try:
             await self.probe()
+        except LoginHeld as held:
+            # Stopped before its time after a send's refused login, without connecting: no failed
+            # login, so no refused probe either (counted, the probes after a 60 s lock went 451 s on).
+            log.debug("outbox.relay_probe_held", next_login_in=round(held.wait, 1))
+            return
         except Exception as exc:
             # Still down: the mail's deferral said so already, and says it again at its next try.
             kind = relay_fault(exc)

@@ -22,7 +22,6 @@ import aiosmtplib
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
-from gateway import mailauth
 from gateway.bitelog import FaultLog
 from gateway.relayfaults import relay_fault
 from gateway.relayprobe import RelayBack
@@ -36,11 +35,6 @@ PASSWORD = "right"
 MAIL = b"Subject: x\r\n\r\nx\r\n"
 FINDTIME = 600.0  # fail2ban's postfix-sasl jail: maxretry 5 in findtime 10 min
 MAXRETRY = 5
-
-
-@pytest.fixture(autouse=True)
-def fresh_turns(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(mailauth, "PROBE_TURNS", mailauth.ProbeTurns())
 
 
 class Relay:
@@ -203,21 +197,27 @@ async def test_a_relay_refusing_plain_and_taking_login_is_found_by_the_next_prob
 async def test_a_454_ends_a_sends_login_and_backs_the_probes_off(probing: tuple[Path, int, Store]) -> None:
     tmp_path, port, store = probing
     relay = Relay(takes="LOGIN", refusal="454 4.7.0 Temporary authentication failure")
-    relay_mailer = mailer(tmp_path, port, PASSWORD)
+    relay_mailer, probe_mailer = mailer(tmp_path, port, PASSWORD), mailer(tmp_path, port, PASSWORD)
     back = RelayBack(store, relay_mailer, lambda: None, FaultLog())
+    probe_back = RelayBack(store, probe_mailer, lambda: None, FaultLog())
     try:
         async with auth_relay(port, relay):
             with pytest.raises(aiosmtplib.SMTPAuthenticationError) as refused:
                 await relay_mailer.send("gw@gw.test", "u@acme.example", MAIL)
             await back._probe()
+            await probe_back._probe()
     finally:
         await relay_mailer.close()
+        await probe_mailer.close()
     # Failing for now at every mechanism: LOGIN after PLAIN's 454 would be one more failed login.
     assert refused.value.code == 454
-    # The probe right after the send's refused login says that refusal without logging in.
-    assert relay.sessions() == [["PLAIN"]]
-    # Postfix logs a 454 as the failed SASL login fail2ban counts: the probes back off for it too.
-    assert back.interval() == 2 * PROBE_EVERY
+    # The probe right after the send's refused login is stopped without connecting: no failed login,
+    # so no refused probe; the next logs in 60 s after the send's, the probes' back-off after one.
+    logins = relay_mailer.logins
+    assert back.interval() == PROBE_EVERY and logins.next_login_at() - logins.failed_at == 2 * PROBE_EVERY
+    # Postfix logs a 454 as the failed SASL login fail2ban counts: a probe's backs the probes off.
+    assert relay.sessions() == [["PLAIN"], ["PLAIN"]]
+    assert probe_back.interval() == 2 * PROBE_EVERY
 
 
 class Closing(SMTP):
@@ -270,8 +270,8 @@ async def test_a_421_to_auth_is_the_relay_closing_not_a_refused_login(
             assert relay_fault(again.value) == "closing"
     finally:
         await relay_mailer.close()
-    # No mechanism was refused: the probes' turn stays at the first.
-    assert mailauth.PROBE_TURNS.next(("127.0.0.1", port, "gw"), ["plain", "login"]) == "plain"
+    # No mechanism was refused: the probes' turn stays at the first, and nothing is held.
+    assert relay_mailer.logins.turn is None and relay_mailer.logins.held is None
 
 
 async def test_a_421_after_a_refusal_ends_the_send_with_that_refusal(tmp_path: Path) -> None:

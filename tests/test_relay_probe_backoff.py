@@ -19,7 +19,6 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult
 from structlog.testing import capture_logs
 
-from gateway import mailauth
 from gateway.bitelog import FaultLog
 from gateway.config import Config, load_config
 from gateway.mailer import SmtpRelayMailer
@@ -37,7 +36,6 @@ CAP = 0.08  # PROBE_EVERY_MAX, scaled
 def quick_probes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("gateway.relayprobe.PROBE_EVERY", EVERY)
     monkeypatch.setattr("gateway.relayprobe.PROBE_EVERY_MAX", CAP)
-    monkeypatch.setattr(mailauth, "PROBE_TURNS", mailauth.ProbeTurns())
 
 
 class Logins:

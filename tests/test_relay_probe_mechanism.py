@@ -16,7 +16,6 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import SMTP, AuthResult
 
-from gateway import mailauth
 from gateway.config import Config, load_config
 from gateway.mailer import SmtpRelayMailer
 from gateway.relayfaults import relay_fault
@@ -26,12 +25,6 @@ from tests.fakes.smsc import HappySMSC
 from tests.test_relay_fixed_restart import deferred_outbox
 
 CHALLENGE = "<2461.1012123456@relay.test>"
-
-
-@pytest.fixture(autouse=True)
-def fresh_turns(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No mechanism refused by another test's relay on a port this one reuses."""
-    monkeypatch.setattr(mailauth, "PROBE_TURNS", mailauth.ProbeTurns())
 
 
 class Logins:
@@ -138,7 +131,7 @@ async def test_a_probe_with_a_wrong_password_costs_one_failed_login(tmp_path: Pa
                 with pytest.raises(Exception) as refused:
                     await relay.probe()
                 assert relay_fault(refused.value) == "login refused"
-            # A send after a refused login says that refusal without logging in (`LoginGate`).
+            # A send after a refused login says that refusal without logging in (`RelayLogins`).
             with pytest.raises(Exception) as refused:
                 await relay.send("gw@gw.test", "u@acme.example", b"Subject: x\r\n\r\nx\r\n")
             assert relay_fault(refused.value) == "login refused"

@@ -22,7 +22,6 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 from structlog.testing import capture_logs
 
-from gateway import mailauth
 from gateway.bitelog import FaultLog
 from gateway.mailer import SmtpRelayMailer
 from gateway.mailtls import relay_ca_file
@@ -39,12 +38,6 @@ from tests.test_relay_probe_mechanism import Logins, cram_relay, login_config, m
 PASSWORD = "right"
 CHALLENGE = "<1896.697170952@relay.test>"
 MAIL = b"Subject: x\r\n\r\nx\r\n"
-
-
-@pytest.fixture(autouse=True)
-def fresh_turns(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No mechanism refused by another test's relay on a port this one reuses."""
-    monkeypatch.setattr(mailauth, "PROBE_TURNS", mailauth.ProbeTurns())
 
 
 class Takes:
