@@ -5,7 +5,8 @@ daemon's one event-loop thread is the bottleneck, so each step here is the cheap
 structlog default with the same output:
 - `dumps`: orjson instead of the json module; values orjson would render differently from before
   (dataclasses, datetimes) still go through `repr`, and anything orjson refuses (lone surrogates
-  from 8-bit SMTP input, integers beyond 64 bits) falls back to the json module.
+  from 8-bit SMTP input, integers beyond 64 bits) falls back to the json module; what neither
+  writes (a tuple as a key, a field holding itself) is written as its repr, keys included.
 - `stamp_iso_utc`: structlog's `TimeStamper(fmt="iso", utc=True)` text, with the date and time
   formatted once per second instead of once per line.
 - `LineSink`: lines logged on the event loop below WARNING are joined and written once per loop
@@ -46,7 +47,44 @@ def dumps(event: Any, **_kw: Any) -> bytes:
     try:
         return orjson.dumps(event, default=repr, option=_OPTIONS)
     except orjson.JSONEncodeError:
+        pass
+    try:
         return _ENCODE(event).encode("utf-8")
+    except Exception:
+        # A key JSON has no form for (a tuple), a field that holds itself, a repr that raises: the
+        # line is written with such parts as text, since a log call that raised would end the work
+        # it was only reporting on.
+        return _ENCODE(_encodable(event, set())).encode("utf-8")
+
+
+_KEYS = (str, int, float, bool)
+
+
+def _text(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception:
+        return f"<{type(value).__name__} without a repr>"
+
+
+def _encodable(value: Any, inside: set[int]) -> Any:
+    """`value` with every key the json module refuses, and every value it cannot write, as its repr."""
+    if value is None or isinstance(value, _KEYS):
+        return value
+    if not isinstance(value, (dict, list, tuple)):
+        return _text(value)
+    if id(value) in inside:
+        return _text(value)  # a container within itself: repr writes the inner one as {...} or [...]
+    inside.add(id(value))
+    try:
+        if isinstance(value, dict):
+            return {
+                key if key is None or isinstance(key, _KEYS) else _text(key): _encodable(item, inside)
+                for key, item in value.items()
+            }
+        return [_encodable(item, inside) for item in value]
+    finally:
+        inside.discard(id(value))
 
 
 def dumps_str(event: Any, **_kw: Any) -> str:

@@ -120,3 +120,41 @@ def test_configured_daemon_logging_binds_module_loggers_and_loses_no_line_at_exi
         ("last", "info", 2),
     ]
     assert all(r["timestamp"].endswith("Z") for r in lines)
+
+
+class NoRepr:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+def test_what_no_json_encoder_writes_goes_out_as_its_repr() -> None:
+    loop: dict[str, object] = {"n": 1}
+    loop["self"] = loop
+    event = {"event": "x", "d": {(2, 3): "b", 1: {frozenset({4}): [NoRepr()]}}, "loop": loop, "big": 2**70}
+    assert json.loads(dumps(event)) == {
+        "event": "x",
+        "d": {"(2, 3)": "b", "1": {"frozenset({4})": ["<NoRepr without a repr>"]}},
+        "loop": {"n": 1, "self": "{'n': 1, 'self': {...}}"},
+        "big": 2**70,
+    }
+
+
+def test_a_log_call_with_a_tuple_key_writes_its_line() -> None:
+    code = (
+        "from gateway.logging import configure\n"
+        "import logging, structlog\n"
+        "configure(json=True, level='INFO')\n"
+        "log = structlog.get_logger('t')\n"
+        "log.info('tuple key', d={(2, 3): 'b'}, password='p')\n"
+        "logging.getLogger('lib').warning('lib %s', 'x')\n"
+        "log.warning('after', n=1)\n"
+    )
+    cwd = Path(__file__).parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, cwd=cwd)
+    assert out.returncode == 0, out.stderr
+    lines = [json.loads(line) for line in out.stderr.splitlines()]
+    assert [(r["event"], r.get("d"), r.get("password")) for r in lines] == [
+        ("tuple key", {"(2, 3)": "b"}, "[redacted]"),
+        ("lib x", None, None),
+        ("after", None, None),
+    ]
