@@ -45,6 +45,8 @@ def place_low_port_dropin(units: Path, cfg: Config | None) -> None:
         why = "needed by " + ", ".join(low) if low else "though no listener of the config is below 1024"
         print(f"kept {path} (changed by hand; {why})")
         return
+    if low and current == LOW_PORT_DROPIN:
+        return  # as it should be: a re-run that changes nothing says nothing about it
     if low:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(LOW_PORT_DROPIN)

@@ -132,17 +132,6 @@ def _sender(given: str | None) -> tuple[str, str]:
     return json.dumps(sender), ""  # a TOML string: a name may hold a quote
 
 
-def _write(path: Path, text: str, mode: int, *, keep: bool) -> bool:
-    if keep and path.exists():
-        print(f"kept {path} (exists; --force replaces it)")
-        return False
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    path.chmod(mode)
-    print(f"wrote {path}")
-    return True
-
-
 def _not_written(exc: OSError, root: Path) -> str:
     """An install that could not write one of its files: which, why, and what to do about it."""
     where = exc.filename or root
@@ -195,38 +184,11 @@ def _relay(
     return relay, ""
 
 
-def _on_disk(config: Path) -> Config | None:
-    """The config the service will run with, a kept one too: which directories the unit opens and
-    whether it needs the low-port drop-in follow it, not this run's flags."""
-    from gateway.config import ConfigError, parse_config
-
-    try:
-        return parse_config(config.read_text(), source=str(config), base_dir=Path("/etc/smsgw"))
-    except (OSError, ConfigError) as exc:
-        print(f"warning: {exc}; the unit opens no directory outside /var/lib/smsgw")
-        return None
-
-
-def _writable(cfg: Config | None, root: Path, user: str, dry: bool) -> list[Path]:
-    """The directories outside /var/lib/smsgw the config on disk has the daemon write: made here,
-    owned by the service's user, since systemd refuses to start a unit whose ReadWritePaths= names a
-    missing one."""
-    from gateway.cli.servicefiles import writable_paths
-
-    found = writable_paths(cfg) if cfg is not None else []
-    for directory in found:
-        made = root / directory.relative_to("/")
-        made.mkdir(parents=True, exist_ok=True)
-        if not dry:
-            os.chown(made, pwd.getpwnam(user).pw_uid, grp.getgrnam(user).gr_gid)
-        print(f"{directory}: [gateway] billing_dir, writable for the service (ReadWritePaths=)")
-    return found
-
-
 def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     from gateway.cli.lowport import place_low_port_dropin
     from gateway.cli.serviceexec import _reachable, own_command
-    from gateway.cli.servicefiles import CONFIG, panel_steps, render_unit
+    from gateway.cli.servicefiles import CONFIG, panel_steps
+    from gateway.cli.serviceunit import config_on_disk, place_unit, write_file
     from gateway.configbase import _host_port
 
     root = args.root or Path("/")
@@ -260,7 +222,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     try:
         etc, state = root / "etc/smsgw", root / "var/lib/smsgw"
         config = etc / "config.toml"
-        if _write(config, text, 0o640, keep=not args.force) and args.admin_address is None:
+        if write_file(config, text, 0o640, keep=not args.force) and args.admin_address is None:
             print(
                 f"admin_address {admin}: billing summaries, notices and the answers no user gets go there"
                 " (--admin-address to choose)"
@@ -269,15 +231,9 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
         (etc / "private").chmod(0o700)
         state.mkdir(parents=True, exist_ok=True)
         state.chmod(0o750)
-        on_disk = _on_disk(config)
-        writable = _writable(on_disk, root, args.user, dry)
+        on_disk = config_on_disk(config)
         units = root / "etc/systemd/system"
-        _write(
-            units / "smsgw.service",
-            render_unit(args.exec or own_command(), "/etc/smsgw/config.toml", args.user, writable),
-            0o644,
-            keep=False,
-        )
+        place_unit(units, on_disk, args.exec or own_command(), args.user, root, dry)
         place_low_port_dropin(units, on_disk)
         if not dry:
             uid, gid = pwd.getpwnam(args.user).pw_uid, grp.getgrnam(args.user).gr_gid

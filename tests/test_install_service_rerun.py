@@ -1,0 +1,87 @@
+"""`smsgw install-service` run again: the unit keeps what the config on disk gave it, and files
+that stay as they were are not said as written.
+
+A re-run while the kept config did not load rewrote the unit without its ReadWritePaths= (no
+config, no directories), so after the admin fixed the config the daemon could not write its
+billing directory until install-service ran once more. Real files under `--root`, the command in a
+subprocess as an admin runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "gateway.cli"]
+ROOT = Path(__file__).resolve().parents[1]
+HIGH = ("--listen", "0.0.0.0:2525", "--submission", "0.0.0.0:2587")
+BILLING = "ReadWritePaths=/srv/smsgw/billing"
+
+
+def install(root: Path, *args: str) -> str:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("SMSGW_CONFIG", None)
+    res = subprocess.run(
+        [*CLI, "install-service", "--root", str(root), "--hostname", "gw.example.com", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def config(root: Path) -> Path:
+    return root / "etc/smsgw/config.toml"
+
+
+def unit(root: Path) -> Path:
+    return root / "etc/systemd/system/smsgw.service"
+
+
+def dropin(root: Path) -> Path:
+    return root / "etc/systemd/system/smsgw.service.d/low-port.conf"
+
+
+def with_billing_dir(root: Path) -> None:
+    text = config(root).read_text()
+    assert '# billing_dir = "/srv/smsgw/billing"' in text
+    config(root).write_text(text.replace('# billing_dir = "', 'billing_dir = "'))
+
+
+def test_a_config_that_cannot_be_read_leaves_the_unit_and_its_writable_paths(tmp_path: Path) -> None:
+    install(tmp_path, *HIGH)
+    with_billing_dir(tmp_path)
+    install(tmp_path, *HIGH)
+    before = unit(tmp_path).read_text()
+    assert BILLING in before
+    config(tmp_path).write_text(config(tmp_path).read_text() + "garbage = [\n")
+    out = install(tmp_path, *HIGH)
+    assert unit(tmp_path).read_text() == before
+    assert f"left {unit(tmp_path)} as it is" in out
+    assert f"wrote {unit(tmp_path)}" not in out
+
+
+def test_a_first_unit_under_a_config_that_cannot_be_read_says_what_it_lacks(tmp_path: Path) -> None:
+    config(tmp_path).parent.mkdir(parents=True)
+    config(tmp_path).write_text("[gateway\n")
+    out = install(tmp_path, *HIGH)
+    assert f"wrote {unit(tmp_path)}" in out
+    assert "ReadWritePaths=" not in unit(tmp_path).read_text()
+    assert "opens no directory outside /var/lib/smsgw" in out
+
+
+def test_a_re_run_that_changes_nothing_writes_nothing(tmp_path: Path) -> None:
+    first = install(tmp_path)  # port 25: the drop-in too
+    assert f"wrote {unit(tmp_path)}" in first and f"wrote {dropin(tmp_path)}" in first
+    files = {path: path.read_text() for path in (config(tmp_path), unit(tmp_path), dropin(tmp_path))}
+    for again in (install(tmp_path), install(tmp_path, "--force")):  # --force: the same config's text
+        assert "wrote" not in again
+        assert {path: path.read_text() for path in files} == files
+    changed = install(tmp_path, "--exec", "/usr/local/bin/smsgw")
+    assert f"wrote {unit(tmp_path)}" in changed and f"wrote {dropin(tmp_path)}" not in changed
+    assert "ExecStart=/usr/local/bin/smsgw " in unit(tmp_path).read_text()
