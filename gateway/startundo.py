@@ -4,22 +4,29 @@ The start queues writes of its own before the listeners bind (the domains it ser
 gate): closed under them, their WAL fsync was answered after the close had checkpointed and SQLite had
 deleted the WAL, and the file guard took the missing WAL for a deleted database ("restore the last
 backup") on a start whose only fault was a port. The queued writes are committed first, as at a
-normal stop, and only then is the store closed.
+normal stop, and only then is the store closed. The wait is short: with another process holding the
+database's write lock the writes would wait out the store's patience (30 s) before the port's error
+was said, and the next start writes them again anyway.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from gateway.daemon import Daemon
     from gateway.store.db import Store
 
+DRAIN_SECONDS = 3.0
+
 
 async def close_store(store: Store) -> None:
     """The writes queued so far committed (or failed, each to its caller), then the store closed."""
     try:
-        await store.drain()
+        await asyncio.wait_for(store.drain(), DRAIN_SECONDS)
+    except TimeoutError:
+        pass  # the database locked by another process: what is left is written by the next start
     finally:
         store.close()
 

@@ -106,3 +106,45 @@ def test_a_links_config_error_stops_the_start_before_the_store_opens(tmp_path: P
     assert res.returncode == EXIT_CONFIG, res.stderr
     assert "password_file" in last_line(res)
     assert not (tmp_path / "state" / "smsgw.db").exists()
+
+
+# Another process (a backup, an `smsgw` command) takes the database's write lock once the store is
+# open and keeps it 25 s: the start's queued write cannot commit while its port is taken.
+LOCKED_AFTER_OPEN = """
+import subprocess, sys as _sys
+import gateway.smtp.gate as _gate
+_LOCKER = (
+    "import sqlite3, sys, time\\n"
+    "c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=60)\\n"
+    "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(25)\\n"
+)
+_post_init = _gate.Gate.__post_init__
+def _locked(self):
+    locker = subprocess.Popen(
+        [_sys.executable, "-c", _LOCKER, str(self.store.path)],
+        stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    )
+    locker.stdout.readline()
+    _post_init(self)
+_gate.Gate.__post_init__ = _locked
+"""
+
+
+def test_a_start_failing_on_a_taken_port_says_so_soon_while_the_database_is_locked(
+    tmp_path: Path, held_port: int
+) -> None:
+    """The failed start's queued write waited out the store's patience (30 s) for the lock, silent and
+    deaf to SIGTERM, before the port was named; it now gives up on it after a few seconds (the next
+    start writes it again). The run's own time limit, below that patience, is what fails the old code."""
+    text = config_text(tmp_path, smsc_port=free_port())
+    text += f'\n[web]\nenabled = true\nlisten = "127.0.0.1:{held_port}"\n'
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    config.chmod(0o640)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("SMSGW_CONFIG", None)
+    command = [sys.executable, "-c", LOCKED_AFTER_OPEN + RUN, "--config", str(config), "run"]
+    res = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env=env, timeout=20)
+    assert res.returncode == EXIT_FAILURE, res.stderr
+    line = last_line(res)
+    assert "cannot listen" in line and "[web] listen" in line and str(held_port) in line, line
