@@ -297,6 +297,8 @@ class Daemon:
             self.intake.add_to(supervisor)
         supervised: asyncio.Task[None] | None = None
         vital = Vital(stop_now, shutdown.is_set)
+        if self.web is not None and self.web.task is not None:
+            vital.watch(self.web.task)  # its end left /healthz and /metrics silent, status saying healthy
         scheduler: Any = None
         watch: asyncio.Task[None] | None = None
         # From the ports bound on, every way out is the orderly stop: a start cancelled while it waits

@@ -1,5 +1,6 @@
 """The daemon's own tasks that no supervisor restarts (`gateway.supervisor.Supervisor.run` itself,
-the database file check), and what their end while the daemon runs means: the daemon stops."""
+the database file check, the panel's server), and what their end while the daemon runs means: the
+daemon stops."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ log = structlog.get_logger(__name__)
 
 class DaemonTaskLost(Exception):
     """One of the daemon's own tasks outside the supervisor's care (the supervisor itself, the
-    database file check) ended while it ran: `smsgw run` stops in order and exits with status 1, so
-    that systemd's `Restart=on-failure` starts it again whole."""
+    database file check, the panel's server) ended while it ran: `smsgw run` stops in order and exits
+    with status 1, so that systemd's `Restart=on-failure` starts it again whole."""
 
 
 class Vital:

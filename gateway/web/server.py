@@ -9,11 +9,13 @@ which also does the TLS handshake, so that a handshake is counted and timed like
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import secrets
 import socket
 import sqlite3
 import ssl
+from collections.abc import Iterator
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,18 @@ log = structlog.get_logger(__name__)
 
 
 class _Server(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # the daemon handles signals
+    """uvicorn's server without its signal handlers: the daemon owns SIGTERM and SIGINT.
+
+    uvicorn (0.29 on) takes them in `capture_signals` around `serve()`, where the old
+    `install_signal_handlers` hook is no longer called: a SIGTERM ended the panel by itself, racing
+    the daemon's own stop, and uvicorn raised the signal again once its handlers were put back.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+    def install_signal_handlers(self) -> None:  # uvicorn before 0.29
         pass
 
 
@@ -100,6 +113,9 @@ class WebServer:
         )
         for sock in sockets:
             sock.setblocking(False)
+        # Not a supervised worker: serve() closes the listening sockets on its way out, so a restart in
+        # place would bind the port again, which another process may hold by then. The daemon watches
+        # it as a vital task (`gateway.vital`): its end is logged and stops the daemon for systemd.
         self.task = asyncio.create_task(self.server.serve(sockets=sockets), name="web")
         while not self.server.started:
             if self.task.done():
@@ -122,6 +138,8 @@ class WebServer:
         self.server.should_exit = True
         with suppress(Exception):
             await asyncio.wait_for(self.task, 10)
+        for listening in getattr(self.server, "servers", ()):
+            listening.close()  # a serve() ended by an error skipped its shutdown: its ports still listened
         self.gate.close_all()
         await asyncio.to_thread(self.web.counts.close)
 
