@@ -54,7 +54,14 @@ def dumps(event: Any, **_kw: Any) -> bytes:
         # A key JSON has no form for (a tuple), a field that holds itself, a repr that raises: the
         # line is written with such parts as text, since a log call that raised would end the work
         # it was only reporting on.
-        return _ENCODE(_encodable(event, set())).encode("utf-8")
+        try:
+            return _ENCODE(_encodable(event, set())).encode("utf-8")
+        except RecursionError:  # nested deeper than the interpreter's stack: each field as its text
+            flat = {
+                k if isinstance(k, str) else _text(k): v if v is None or isinstance(v, _KEYS) else _text(v)
+                for k, v in dict(event).items()
+            }
+            return _ENCODE(flat).encode("utf-8")
 
 
 _KEYS = (str, int, float, bool)

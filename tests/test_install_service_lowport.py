@@ -96,3 +96,12 @@ def test_a_kept_config_that_cannot_be_read_leaves_the_drop_in_as_it_is(tmp_path:
     out = install(tmp_path, *HIGH)
     assert dropin(tmp_path).read_text() == LOW_PORT_DROPIN
     assert "left" in out and "as it is" in out
+
+
+def test_a_re_run_mends_the_drop_ins_mode_as_it_did_when_it_wrote_it_again(tmp_path: Path) -> None:
+    """A re-run that finds the drop-in's text as it should be writes nothing, but its mode is still
+    put back (a world-writable drop-in lets anyone give the service more rights)."""
+    install(tmp_path)
+    dropin(tmp_path).chmod(0o666)
+    install(tmp_path)
+    assert dropin(tmp_path).stat().st_mode & 0o777 == 0o644

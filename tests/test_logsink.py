@@ -158,3 +158,11 @@ def test_a_log_call_with_a_tuple_key_writes_its_line() -> None:
         ("lib x", None, None),
         ("after", None, None),
     ]
+
+
+def test_a_field_nested_deeper_than_the_stack_still_writes_its_line() -> None:
+    deep: list[object] = []
+    for _ in range(5000):
+        deep = [deep]
+    line = json.loads(dumps({"event": "x", "deep": deep, "n": 1}))
+    assert line["event"] == "x" and line["n"] == 1 and isinstance(line["deep"], str)

@@ -46,6 +46,7 @@ def place_low_port_dropin(units: Path, cfg: Config | None) -> None:
         print(f"kept {path} (changed by hand; {why})")
         return
     if low and current == LOW_PORT_DROPIN:
+        path.chmod(0o644)  # its mode mended as the unit's is, without a word
         return  # as it should be: a re-run that changes nothing says nothing about it
     if low:
         path.parent.mkdir(parents=True, exist_ok=True)
