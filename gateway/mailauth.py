@@ -33,15 +33,21 @@ ten minutes and Exchange locks the account. So:
 - once one is taken, sends log in three at a time at most, the mechanism taken first: a relay that
   then refuses our password (an account locked, a password changed) costs three failed logins at
   once, not one a send slot, and with the probes' pace below never five in ten minutes;
-- a login the relay refused whole (every mechanism tried, or the one it last took, or a probe's one)
+- a login the relay refused whole (every mechanism tried, or the one it last took, or a held probe's one)
   holds the relay's refusal: no send logs in, each fails at once with it, deferred as before (one
   attempt of the mail, on its own back-off) without connecting, said once in the log. A mechanism
   refused within a login that then is taken holds nothing: sends starting meanwhile went on;
-- while held, the probes alone log in (`gateway.relayprobe`), one mechanism each: the one last taken
-  first, the others in turn only after a probe was refused that one, as a send's refusal of it while
-  an account is locked says nothing of the mechanism. After a send's refused login a probe logs in
-  no sooner than the probes' back-off after the last failed login (60, 120, 240 s... after the first,
-  second, third since one was taken: a send's three refusals put the next probe four minutes on); a
+- a probe while nothing is held logs in as a send does (after a start, every mechanism in turn: it
+  goes alone anyway, and a probe of CRAM-MD5 alone, refused by a relay keeping hashed passwords,
+  held every send of a healthy relay for a minute, with a warning and mail deferred);
+- while held, the probes alone log in (`gateway.relayprobe`), one mechanism each: the one last taken,
+  always, as its refusal is the password's or the account's (an account locked for 15 minutes had
+  the probes try in turn mechanisms the relay had refused in a login it then took: mail went 15 to
+  45 minutes after the unlock, each such probe one more failed login); with none taken yet since the
+  start, the mechanisms offered in turn, never one refused within a login that then took another. A
+  probe logs in no sooner than the probes' back-off after the last failed login (60, 120, 240 s...
+  after the first, second, third since one was taken: a send's three refusals, or a first probe's
+  three mechanisms, put the next probe four minutes on, the one after it eight minutes later); a
   probe before that is stopped without connecting (`LoginHeld`), and is no refused probe for the
   probes' own back-off. So mail flows at the first probe after the relay takes our login again;
 - a login taken clears the refusal, and the probe's wake brings the mail back; a restart forgets it,
@@ -66,6 +72,14 @@ CLOSING = 421  # the relay ends the session (RFC 5321 3.8): after a refused logi
 # Logins at once with a mechanism known: three refused at once, then a probe 240 s on and the next
 # 480 s after it, are four failed logins in any ten minutes, under fail2ban's five.
 LOGINS_AT_ONCE = 3
+# The probes' back-off doubles up to PROBE_EVERY_MAX, reached by 2**7: a higher power of a failed
+# count that grows for ever while a password stays wrong overflows a float (OverflowError at 1024).
+MOST_DOUBLINGS = 7
+
+
+def probes_pace(refused: int) -> float:
+    """PROBE_EVERY, twice as long for each refusal, up to PROBE_EVERY_MAX."""
+    return min(PROBE_EVERY * 2 ** min(refused, MOST_DOUBLINGS), PROBE_EVERY_MAX)
 
 
 class LoginHeld(Exception):
@@ -77,9 +91,14 @@ class LoginHeld(Exception):
         self.wait = wait
 
 
-class LoginTurnTimeout(Exception):
-    """A send that waited for its turn longer than one login takes (the gateway's own first login
-    after a start still going): no command of ours waited for the relay, so it is no relay timeout."""
+class LoginTurnTimeout(aiosmtplib.SMTPTimeoutError):
+    """A send that waited for its turn longer than one login takes: the login going before it (the
+    gateway's own first after a start) kept waiting for the relay's answers. Said and kept as the
+    relay's timeout (`SMTPTimeoutError`), so that the mail goes again as soon as the relay takes a
+    mail, not after its own back-off of up to an hour (mail deferred for an outage is far into it)."""
+
+    def __repr__(self) -> str:
+        return f"SMTPTimeoutError({str(self)!r})"  # the kind the outbox keeps (`relayfaultkinds`)
 
 
 class RelayLogins:
@@ -93,32 +112,44 @@ class RelayLogins:
         self.held: aiosmtplib.SMTPAuthenticationError | None = None
         self.failed = 0  # failed logins since the relay last took one
         self.failed_at = 0.0
-        self.send_refused = False  # a send's among them: the probes' own back-off did not see it
         self.turn: str | None = None  # the mechanism a probe was last refused, the next goes next
+        # The probes' back-off after so many failed logins: `RelayBack.pace` where probes run.
+        self.pace: Callable[[int], float] = probes_pace
+        # Refused within a login that then took another: the mechanism's refusal, not the password's,
+        # so no probe's turn goes to it while this mailer lives.
+        self.spurned: set[str] = set()
         self._going = 0
         self._changed = asyncio.Event()
 
     def next_login_at(self) -> float:
-        """When a probe may log in after a send's refused login."""
-        return self.failed_at + min(PROBE_EVERY * 2**self.failed, PROBE_EVERY_MAX)
+        """When a probe may log in after a refused login: the probes' back-off after as many failed
+        logins as were made, whether by one probe, sends, or a first probe's every mechanism."""
+        return self.failed_at + self.pace(self.failed)
 
     def check(self, *, probe: bool) -> None:
         """Raises the relay's refusal for a login that is not to go now: a send's while held, a
-        probe's before its time after a send's refusal (`LoginHeld`)."""
+        probe's before its time (`LoginHeld`)."""
         if self.held is None:
             return
         said = aiosmtplib.SMTPAuthenticationError(self.held.code, self.held.message)
         if not probe:
             raise said
-        if self.send_refused and (wait := self.next_login_at() - self.clock()) > 0:
+        if (wait := self.next_login_at() - self.clock()) > 0:
             raise LoginHeld(said, wait)
 
-    def probe_mechanism(self, order: list[str]) -> str:
-        """The one mechanism a probe tries: the first (the one last taken), or the one after the
-        mechanism the last refused probe tried."""
-        if self.turn in order:
-            return order[(order.index(self.turn) + 1) % len(order)]
-        return order[0]
+    def probe_order(self, order: list[str]) -> list[str]:
+        """What a probe tries: while nothing is held, what a send would (the whole order, the one
+        last taken first and its refusal ending it); while held, one mechanism: the one last taken,
+        or with none taken (or it offered no more), the one after the mechanism the last refused
+        probe tried, skipping those refused within a login that then took another."""
+        if self.held is None:
+            return order
+        if self.known in order:
+            return [self.known]
+        turns = [mechanism for mechanism in order if mechanism not in self.spurned] or order
+        if self.turn in turns:
+            return [turns[(turns.index(self.turn) + 1) % len(turns)]]
+        return [turns[0]]
 
     def _may_go(self, probe: bool) -> bool:
         """Alone until a login is taken and while the relay refuses ours (a probe's), else three."""
@@ -165,15 +196,16 @@ class RelayLogins:
                 " a password fixed in the config goes at once after a restart",
             )
         self.held = exc
-        self.send_refused = self.send_refused or not probe
 
-    def taken(self, mechanism: str, relay: str) -> None:
+    def taken(self, mechanism: str, relay: str, refused: list[str]) -> None:
+        """A login taken with `mechanism` after `refused` (5xx to each, in this login)."""
         if self.held is not None:
             log.info("mail.relay_login_taken", relay=relay, mechanism=mechanism, note="mail logs in again")
         self.known = mechanism
+        self.spurned.update(refused)
+        self.spurned.discard(mechanism)
         self.held = None
         self.failed = 0
-        self.send_refused = False
         self.turn = None
 
 
@@ -213,7 +245,7 @@ async def log_in(
         logins.check(probe=probe)
         order = login_order(client, logins.known)
         if probe:
-            order = [logins.probe_mechanism(order)]
+            order = logins.probe_order(order)
         await _try_mechanisms(client, username, password, order, probe=probe, logins=logins)
     finally:
         logins.end_turn()
@@ -231,6 +263,7 @@ async def _try_mechanisms(
     relay = f"{client.hostname}:{client.port}"
     refused: aiosmtplib.SMTPAuthenticationError | None = None
     last = order[0]
+    tried: list[str] = []
     for mechanism in order:
         if refused is not None and not client.is_connected:
             break  # hung up after its refusal: that refusal says why, not the closed connection
@@ -243,6 +276,7 @@ async def _try_mechanisms(
                 # The relay closing, not refusing: said as a 421 to any other command is.
                 raise aiosmtplib.SMTPResponseException(exc.code, exc.message) from exc
             refused, last = exc, mechanism
+            tried.append(mechanism)
             logins.failed_one(mechanism, probe=probe)
             if exc.code < 500 or mechanism == logins.known:
                 break  # 454: failing for now, whatever the mechanism; the known one: our password
@@ -253,7 +287,7 @@ async def _try_mechanisms(
             if refused is None:
                 raise
             break
-        logins.taken(mechanism, relay)
+        logins.taken(mechanism, relay, tried)
         return
     assert refused is not None
     logins.refused(refused, relay, last, probe=probe)

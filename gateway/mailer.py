@@ -182,7 +182,7 @@ class SmtpRelayMailer:
         """A new relay session, logged in where configured. `offered`: STARTTLS if the relay offers
         it, unverified; a failed handshake raises `HandshakeFailed` for the caller to go again in
         clear, and a session left in clear raises `RelayNotEncrypted` rather than send the password in it.
-        A `probe` tries one mechanism; while the relay refuses our login, a send (and a probe before
+        While the relay refuses our login a `probe` tries one mechanism, and a send (and a probe before
         its time) raises that refusal without connecting (`gateway.mailauth.RelayLogins`)."""
         login = bool(self.cfg.relay_username and self.password)
         if login:

@@ -13,9 +13,10 @@ The first probe goes at the start: a relay fixed in the config and restarted is 
 and one still down costs no mail an attempt however often the daemon restarts (a mail sent to find
 out cost one at each start). A probe the relay refuses our login or TLS is a failed login at the
 relay, which locks accounts and bans addresses: the probes after it back off too
-(`gateway.relayprobepace`), and each costs it one failed login, the mechanism last taken first, the
-others in turn from one refused probe to the next (`gateway.mailauth`). After a send's refused
-login the probes log in no sooner than that back-off after the last failed login; one stopped
+(`gateway.relayprobepace`). A probe logs in as a send does until a login is refused; then each
+costs the relay one failed login, the mechanism last taken (with none taken since the start, the
+others in turn from one refused probe to the next: `gateway.mailauth`), no sooner than that
+back-off after the last failed login (a send's, or a first probe's every mechanism); one stopped
 before that connects to nothing and counts as no refused probe.
 """
 
@@ -53,6 +54,17 @@ class RelayBack:
         # Probes refused our setup (login, TLS) since one last got through or the relay took a mail:
         # a relay down in between changes nothing of it, so only a success clears it.
         self._refused = 0
+        # The last probe was stopped before its time (`LoginHeld`): the next goes at that time, not
+        # on the probes' own pace, which after a first probe's three failed logins ran behind it.
+        self._held_for: float | None = None
+        if (logins := getattr(mailer, "logins", None)) is not None:
+            logins.pace = self.pace  # a probe stopped before its time: by this pace, not another
+
+    @staticmethod
+    def pace(refused: int) -> float:
+        """PROBE_EVERY, twice as long for each refusal, up to PROBE_EVERY_MAX (2**7 reaches it: a
+        higher power of a count that grows for ever overflows a float)."""
+        return min(PROBE_EVERY * 2 ** min(refused, 7), PROBE_EVERY_MAX)
 
     async def back(self) -> None:
         """The relay took a mail: what waited out a back-off for its faults goes now (mail waited up
@@ -75,8 +87,11 @@ class RelayBack:
 
     def interval(self) -> float:
         """The wait before the next probe: PROBE_EVERY, twice as long for each mail a probe woke in
-        vain and each probe refused our setup, up to an hour."""
-        return min(PROBE_EVERY * 2 ** (self._probe_wakes + self._refused), PROBE_EVERY_MAX)
+        vain and each probe refused our setup, up to an hour; after a probe stopped before its time,
+        until that time."""
+        if self._held_for is not None:
+            return self._held_for
+        return self.pace(self._probe_wakes + self._refused)
 
     async def run(self, sending: Callable[[], bool]) -> None:
         """Probes the relay while mail waits for it and `sending()` is false (a send going says
@@ -102,11 +117,13 @@ class RelayBack:
 
     async def _probe(self) -> None:
         assert self.probe is not None
+        self._held_for = None
         try:
             await self.probe()
         except LoginHeld as held:
             # Stopped before its time after a send's refused login, without connecting: no failed
             # login, so no refused probe either (counted, the probes after a 60 s lock went 451 s on).
+            self._held_for = held.wait
             log.debug("outbox.relay_probe_held", next_login_in=round(held.wait, 1))
             return
         except Exception as exc:

@@ -1,8 +1,8 @@
 """How often the relay is probed while mail waits for it (`gateway.relayprobe`), apart from it and
 free of aiosmtplib, as `smsgw status` says it too.
 
-A probe logs in as a send does, with one AUTH mechanism (`gateway.mailauth`); after a refused
-login the probes alone log in, a send failing at once with that refusal. A relay that refuses
+A probe logs in as a send does (`gateway.mailauth`); after a refused login the probes alone log
+in, with one AUTH mechanism each, a send failing at once with that refusal. A relay that refuses
 our login, our TLS or its own certificate refuses it the same way at every probe until someone
 changes the relay or the config (the password is read at the start): a probe every 30 s was some
 120 failed logins an hour, and a relay with fail2ban (Postfix's SASL jail bans after about five in

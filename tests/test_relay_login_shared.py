@@ -105,7 +105,7 @@ async def test_mails_queued_at_a_start_cost_a_relay_refusing_cram_md5_one_failed
     assert "mail.deferred" not in events and "mail.relay_login_refused" not in events
 
 
-async def test_a_send_waiting_too_long_for_the_first_login_says_so_not_a_relay_timeout(
+async def test_a_send_waiting_too_long_for_the_first_login_says_so_and_goes_with_the_mail_taken(
     tmp_path: Path,
 ) -> None:
     class SlowAuth(SMTP):
@@ -120,17 +120,43 @@ async def test_a_send_waiting_too_long_for_the_first_login_says_so_not_a_relay_t
         "127.0.0.1",
         port,
     )
-    mailer = SmtpRelayMailer(login_config(tmp_path, port).mail, "gw.test", "right")
+    clock = Clock()
+    cfg = login_config(tmp_path, port)
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)
+    store = Store.open(cfg.db_path, clock=clock)
+    mailer = SmtpRelayMailer(cfg.mail, "gw.test", "right", clock=clock)
     mailer.logins.command_timeout = 0.02  # the wait for one login: 0.02 s an AUTH mechanism and one more
+    sends: list[Any] = []
+    real_send = mailer.send
+
+    async def send(mail_from: str, rcpt: str, content: bytes) -> None:
+        try:
+            await real_send(mail_from, rcpt, content)
+        except Exception as exc:
+            sends.append(exc)
+            raise
+
+    mailer.send = send  # type: ignore[method-assign]
+    worker = OutboxWorker(store, mailer, concurrency=2)
     try:
-        sends = [mailer.send("gw@gw.test", f"u{n}@acme.example", MAIL) for n in range(2)]
-        first, second = await asyncio.gather(*sends, return_exceptions=True)
+        for n in range(2):
+            store.outbox.enqueue_mail("reply", "gw@gw.test", f"u{n}@acme.example", MAIL)
+        await asyncio.gather(*await worker._claim(2))
+        rows = store.db.conn.execute("SELECT state, next_attempt_at, last_error FROM outbox ORDER BY id")
+        rows = [tuple(row) for row in rows]
     finally:
         await mailer.close()
+        store.close()
         server.close()
         await server.wait_closed()
-    assert first is None
+    [second] = sends
     assert isinstance(second, LoginTurnTimeout)
     assert "the gateway's own first login" in str(second)
-    assert relay_fault(second) is None  # not "timeout": the relay kept no command of ours waiting
+    # The login before it kept it waiting on the relay's answers: the relay's timeout, so the mail
+    # went again as soon as the relay took the first (not after its own back-off).
+    assert relay_fault(second) == "timeout"
+    assert sorted(state for state, _at, _error in rows) == ["queued", "sent"]
+    assert [(at, error) for state, at, error in rows if state == "queued"] == [
+        (clock.now, f"SMTPTimeoutError({str(second)!r})")
+    ]
     assert [mechanism for _t, mechanism in relay.taken] == ["PLAIN"]

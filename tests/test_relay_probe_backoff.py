@@ -89,10 +89,10 @@ async def test_probes_refused_their_login_back_off_and_each_logs_in_once(tmp_pat
                 await gw.until(lambda: len(probes_failed(logs)) >= 5)
     failed = probes_failed(logs)[:5]
     assert {e["relay_fault"] for e in failed} == {"login refused"}
-    # One failed login a probe: a 535 to PLAIN may be the mechanism's (a relay taking LOGIN alone), so
-    # the next probe tries LOGIN, and the one after PLAIN again.
+    # The first probe logs in as a first send, every mechanism; then one failed login a probe: a 535
+    # to PLAIN may be the mechanism's (a relay taking LOGIN alone), so the next tries LOGIN, in turn.
     sessions = list(logins.by_session.values())
-    assert sessions[:5] == [["PLAIN"], ["LOGIN"], ["PLAIN"], ["LOGIN"], ["PLAIN"]]
+    assert sessions[:5] == [["PLAIN", "LOGIN"], ["PLAIN"], ["LOGIN"], ["PLAIN"], ["LOGIN"]]
     # Twice as far apart after each refusal, up to the cap (an hour at real speed).
     assert [e["next_probe_in"] for e in failed] == [2 * EVERY, 4 * EVERY, CAP, CAP, CAP]
     assert sink.messages == []
@@ -104,7 +104,8 @@ async def test_a_success_resets_the_back_off_and_a_relay_down_keeps_it(tmp_path:
     cfg = login_config(tmp_path, port)
     deferred_outbox(cfg)
     store = Store.open(cfg.db_path)
-    mailer = SmtpRelayMailer(cfg.mail, "gw.test", "wrong")
+    now = [0.0]
+    mailer = SmtpRelayMailer(cfg.mail, "gw.test", "wrong", clock=lambda: now[0])
     woken: list[bool] = []
     relay = RelayBack(store, mailer, lambda: woken.append(True), FaultLog())
     try:
@@ -114,8 +115,10 @@ async def test_a_success_resets_the_back_off_and_a_relay_down_keeps_it(tmp_path:
             assert relay.interval() == EVERY
             async with login_relay(port, logins):
                 await relay._probe()
+                now[0] = mailer.logins.next_login_at()  # not stopped before its time
                 await relay._probe()
                 assert relay.interval() == 4 * EVERY
+            now[0] = mailer.logins.next_login_at()
             await relay._probe()  # down again: a relay restarted has not changed our login
             assert relay.interval() == 4 * EVERY
             async with login_relay(port, logins):

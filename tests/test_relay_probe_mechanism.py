@@ -17,6 +17,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult
 
 from gateway.config import Config, load_config
+from gateway.mailauth import LoginHeld
 from gateway.mailer import SmtpRelayMailer
 from gateway.relayfaults import relay_fault
 from tests.certs import make_cert_pair
@@ -91,21 +92,19 @@ def mailer(tmp_path: Path, port: int, password: str) -> SmtpRelayMailer:
     return SmtpRelayMailer(login_config(tmp_path, port).mail, "gw.test", password)
 
 
-async def test_the_probe_after_cram_md5_refused_tries_plain_then_tries_plain_first(tmp_path: Path) -> None:
+async def test_a_first_probe_goes_on_past_a_refused_cram_md5_then_tries_plain_first(tmp_path: Path) -> None:
     port = free_port()
     logins = Logins(accept=True)
     relay = mailer(tmp_path, port, "right")
     try:
         async with cram_relay(port, logins):
-            with pytest.raises(Exception) as refused:
-                await relay.probe()  # in clear CRAM-MD5 goes first, refused
-            assert relay_fault(refused.value) == "login refused"
-            await relay.probe()  # the one after it: PLAIN, taken
+            await relay.probe()  # in clear CRAM-MD5 goes first, refused; then PLAIN, as a send's login
             await relay.probe()  # the mechanism taken last goes first: no failed login
             await relay.send("gw@gw.test", "u@acme.example", b"Subject: x\r\n\r\nx\r\n")
     finally:
         await relay.close()
-    assert logins.sessions() == [["CRAM-MD5"], ["PLAIN"], ["PLAIN"], ["PLAIN"]]
+    assert logins.sessions() == [["CRAM-MD5", "PLAIN"], ["PLAIN"], ["PLAIN"]]
+    assert relay.logins.held is None
 
 
 async def test_a_probe_after_a_send_tries_the_mechanism_the_send_logged_in_with(tmp_path: Path) -> None:
@@ -121,24 +120,29 @@ async def test_a_probe_after_a_send_tries_the_mechanism_the_send_logged_in_with(
     assert logins.sessions() == [["CRAM-MD5", "PLAIN"], ["PLAIN"]]
 
 
-async def test_a_probe_with_a_wrong_password_costs_one_failed_login(tmp_path: Path) -> None:
+async def test_a_wrong_password_costs_a_first_probe_each_mechanism_then_one_a_probe(tmp_path: Path) -> None:
     port = free_port()
     logins = Logins(accept=False)
-    relay = mailer(tmp_path, port, "wrong")
+    now = [0.0]
+    relay = SmtpRelayMailer(login_config(tmp_path, port).mail, "gw.test", "wrong", clock=lambda: now[0])
     try:
         async with cram_relay(port, logins):
             for _ in range(3):
                 with pytest.raises(Exception) as refused:
                     await relay.probe()
                 assert relay_fault(refused.value) == "login refused"
+                with pytest.raises(LoginHeld):  # before the probes' back-off after those: no login
+                    await relay.probe()
+                now[0] = relay.logins.next_login_at()
             # A send after a refused login says that refusal without logging in (`RelayLogins`).
             with pytest.raises(Exception) as refused:
                 await relay.send("gw@gw.test", "u@acme.example", b"Subject: x\r\n\r\nx\r\n")
             assert relay_fault(refused.value) == "login refused"
     finally:
         await relay.close()
-    # One mechanism a probe, the next after each refusal; the send none.
-    assert logins.sessions() == [["CRAM-MD5"], ["PLAIN"], ["LOGIN"]]
+    # The first probe as a first send, every mechanism; then one a probe, the next after each
+    # refusal; the send none.
+    assert logins.sessions() == [["CRAM-MD5", "PLAIN", "LOGIN"], ["CRAM-MD5"], ["PLAIN"]]
 
 
 async def test_on_a_tls_session_plain_goes_before_cram_md5(tmp_path: Path) -> None:

@@ -113,7 +113,7 @@ async def picky_relay(
         await server.wait_closed()
 
 
-async def test_the_probe_after_a_535_to_plain_tries_login_and_login_goes_first_then(
+async def test_a_first_probe_goes_on_past_a_535_to_plain_to_login_and_login_goes_first_then(
     tmp_path: Path,
 ) -> None:
     port = free_port()
@@ -121,15 +121,12 @@ async def test_the_probe_after_a_535_to_plain_tries_login_and_login_goes_first_t
     relay = mailer(tmp_path, port, PASSWORD)
     try:
         async with picky_relay(port, takes, offers=("PLAIN", "LOGIN")):
-            with pytest.raises(Exception) as refused:
-                await relay.probe()  # PLAIN answered 535
-            assert relay_fault(refused.value) == "login refused"
-            await relay.probe()  # LOGIN, the one after PLAIN, taken
+            await relay.probe()  # PLAIN answered 535, LOGIN taken: as a send's first login
             await relay.probe()  # the mechanism taken last goes first: no failed login
             await relay.send("gw@gw.test", "u@acme.example", MAIL)
     finally:
         await relay.close()
-    assert takes.sessions() == [["PLAIN"], ["LOGIN"], ["LOGIN"], ["LOGIN"]]
+    assert takes.sessions() == [["PLAIN", "LOGIN"], ["LOGIN"], ["LOGIN"]]
 
 
 async def test_a_send_and_a_probe_log_in_alike_at_a_relay_refusing_plain(tmp_path: Path) -> None:
@@ -139,15 +136,13 @@ async def test_a_send_and_a_probe_log_in_alike_at_a_relay_refusing_plain(tmp_pat
     try:
         async with picky_relay(port, takes, offers=("PLAIN", "LOGIN")):
             await sending.send("gw@gw.test", "u@acme.example", MAIL)
-            with pytest.raises(Exception) as refused:
-                await probing.probe()  # knows nothing taken yet: PLAIN, refused
-            assert relay_fault(refused.value) == "login refused"
-            await probing.probe()  # the one after PLAIN
+            await probing.probe()  # knows nothing taken yet: PLAIN, refused, then LOGIN
+            await probing.probe()  # the one taken
             await sending.probe()
     finally:
         await sending.close()
         await probing.close()
-    assert takes.sessions() == [["PLAIN", "LOGIN"], ["PLAIN"], ["LOGIN"], ["LOGIN"]]
+    assert takes.sessions() == [["PLAIN", "LOGIN"], ["PLAIN", "LOGIN"], ["LOGIN"], ["LOGIN"]]
 
 
 async def test_over_starttls_a_probe_reaches_login_past_plain_before_cram_md5(tmp_path: Path) -> None:
@@ -156,17 +151,14 @@ async def test_over_starttls_a_probe_reaches_login_past_plain_before_cram_md5(tm
     relay = mailer(tmp_path, port, PASSWORD)
     try:
         async with picky_relay(port, takes, starttls=make_cert_pair(tmp_path / "tls")):
-            with pytest.raises(Exception) as refused:
-                await relay.probe()  # PLAIN, first over TLS, refused
-            assert relay_fault(refused.value) == "login refused"
-            await relay.probe()
+            await relay.probe()  # PLAIN, first over TLS, refused; LOGIN taken
             await relay.probe()
     finally:
         await relay.close()
-    assert takes.sessions() == [["PLAIN"], ["LOGIN"], ["LOGIN"]]
+    assert takes.sessions() == [["PLAIN", "LOGIN"], ["LOGIN"]]
 
 
-async def test_a_wrong_password_costs_one_failed_login_a_probe_in_turn_and_backs_the_probes_off(
+async def test_a_wrong_password_costs_one_failed_login_a_held_probe_in_turn_and_backs_the_probes_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("gateway.relayprobe.PROBE_EVERY", 0.01)
@@ -176,23 +168,28 @@ async def test_a_wrong_password_costs_one_failed_login_a_probe_in_turn_and_backs
     cfg = login_config(tmp_path, port)
     deferred_outbox(cfg)
     store = Store.open(cfg.db_path)
-    relay = mailer(tmp_path, port, "wrong")
+    now = [0.0]
+    relay = SmtpRelayMailer(cfg.mail, "gw.test", "wrong", clock=lambda: now[0])
     back = RelayBack(store, relay, lambda: None, FaultLog())
     try:
         async with picky_relay(port, takes, offers=("PLAIN", "LOGIN")):
             with capture_logs() as logs:
                 for _ in range(3):
                     await back._probe()
+                    now[0] = relay.logins.next_login_at()
     finally:
         await relay.close()
         store.close()
     failed = [e for e in logs if e["event"] == "outbox.relay_probe_failed"]
     assert [e["relay_fault"] for e in failed] == ["login refused"] * 3
     assert [e["next_probe_in"] for e in failed] == [0.02, 0.04, 0.08]
-    assert takes.sessions() == [["PLAIN"], ["LOGIN"], ["PLAIN"]]
+    # The first probe as a first send, both mechanisms; then one a probe, in turn.
+    assert takes.sessions() == [["PLAIN", "LOGIN"], ["PLAIN"], ["LOGIN"]]
 
 
-async def test_a_probe_over_tls_against_every_mechanism_refused_tries_plain_alone(tmp_path: Path) -> None:
+async def test_a_first_probe_over_tls_against_every_mechanism_refused_tries_each_plain_first(
+    tmp_path: Path,
+) -> None:
     port = free_port()
     logins = Logins(accept=False)
     relay = mailer(tmp_path, port, "wrong")
@@ -203,7 +200,7 @@ async def test_a_probe_over_tls_against_every_mechanism_refused_tries_plain_alon
     finally:
         await relay.close()
     assert relay_fault(refused.value) == "login refused"
-    assert logins.sessions() == [["PLAIN"]]
+    assert logins.sessions() == [["PLAIN", "LOGIN", "CRAM-MD5"]]
 
 
 async def test_a_relay_taking_cram_md5_alone_costs_a_probe_in_clear_no_failed_login(tmp_path: Path) -> None:
@@ -263,4 +260,4 @@ async def test_mail_deferred_goes_once_probed_at_a_relay_answering_535_to_plain(
         async with running_gateway(cfg) as gw:
             await gw.until(lambda: len(sink.messages) >= len(down))
     assert sorted(rcpt for _, (rcpt,), _ in sink.messages) == [f"u{n}@acme.example" for n in range(3)]
-    assert takes.sessions()[:2] == [["PLAIN"], ["LOGIN"]]
+    assert takes.sessions()[0] == ["PLAIN", "LOGIN"]
