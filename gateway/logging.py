@@ -20,6 +20,7 @@ interrupts (a few milliseconds), never a warning or an error.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterator, MutableMapping
@@ -42,12 +43,21 @@ _TEXT_KEYS = frozenset(
 
 # The verdict per field name, remembered: the names come from the code, so the set stays small, and
 # every log line pays a dictionary look-up per field instead of a lower() and five substring tests.
-_VERDICTS: dict[str, bool] = {}
+_VERDICTS: dict[str, bool | int] = {}
 _MAX_VERDICTS = 4096  # a bound all the same, should names ever come from input
 
 
-def _hidden(key: str) -> bool:
+# A CIMD2 SMSC's message id is its time stamp and the phone's number ("261205194652:48601123456"):
+# logged whole, a receipt's line kept a number `smsgw phone forget` cannot erase. The stamp stays.
+_ID_KEYS = frozenset({"smsc_id", "message_id"})
+_CIMD2_ID = re.compile(r"(\d{12}):\+?\d+")
+_ID = 2  # the verdict of an id field: its number masked
+
+
+def _hidden(key: str) -> bool | int:
     lowered = key.lower()
+    if lowered in _ID_KEYS:
+        return _ID
     return lowered in _TEXT_KEYS or any(s in lowered for s in _SECRET_KEYS)
 
 
@@ -59,7 +69,11 @@ def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutabl
             hide = _hidden(key)
             if len(verdicts) < _MAX_VERDICTS:
                 verdicts[key] = hide
-        if hide:
+        if hide is _ID:
+            value = event[key]
+            if isinstance(value, str) and (m := _CIMD2_ID.fullmatch(value)):
+                event[key] = f"{m.group(1)}:…"
+        elif hide:
             event[key] = "[redacted]"
     return event
 

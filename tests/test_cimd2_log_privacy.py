@@ -14,6 +14,7 @@ from typing import Any
 import structlog
 
 from gateway.config import parse_config
+from gateway.logging import _redact
 from smsc.base import Outcome
 from smsc.cimd2.link import Cimd2Link
 from smsc.cimd2.packet import Op, P, Packet
@@ -21,6 +22,7 @@ from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway
 from tests.fakes.cimd2 import RecordingEvents, ScriptedSmsc
 from tests.test_cimd2_general_error import closed_by_client, next_submit
 from tests.test_cimd2_link import scripted, section, sms
+from tests.test_two_way import two_way_config
 
 NUMBER = "601123456"  # the national part of +48601123456: in no log line, in whatever form written
 
@@ -115,3 +117,24 @@ def test_only_digit_runs_that_could_be_a_number_are_masked() -> None:
     assert without_numbers("+48 (601) 123-456 barred") == "<17 chars> barred"
     assert without_numbers("to 601.123.456 or 48601123456") == "to <11 chars> or <11 chars>"
     assert without_numbers("") == ""
+
+
+async def test_a_receipts_message_id_is_logged_without_the_number(tmp_path: Path) -> None:
+    """A CIMD2 SMSC's message id is its time stamp and the destination ("261205194652:48601123456"):
+    `dlr.recorded` (and `dlr.unmatched`, `dlr.repeated`, `mt.possible_duplicate`) logged it whole, a
+    number `smsgw phone forget` cannot erase. The log's redaction keeps the stamp and masks the rest;
+    the stored part keeps the whole id, which receipts are matched by."""
+    sink_port = free_port()
+    cfg = two_way_config(tmp_path, "cimd2", relay_port=sink_port)  # the built-in simulator's CIMD2 side
+    async with smtp_sink(sink_port):
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(cfg) as gw:
+                await gw.send(mail(f"{NUMBER}@{DOMAIN}", "Hello"))
+                await gw.until(lambda: gw.states() == ["delivered"])
+                [(smsc_id,)] = gw.store.db.conn.execute("SELECT smsc_id FROM parts")
+    assert smsc_id.endswith(":48601123456")
+    recorded = [e for e in logs if e["event"] == "dlr.recorded"]
+    assert recorded and leaks(recorded)  # the number is in the event as the code logs it…
+    written = [_redact(None, "", dict(e)) for e in recorded]
+    assert leaks(written) == [], written  # …and not in the line the log writes
+    assert written[0]["smsc_id"] == f"{smsc_id.split(':')[0]}:…"
