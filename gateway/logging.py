@@ -49,7 +49,7 @@ _MAX_VERDICTS = 4096  # a bound all the same, should names ever come from input
 
 # A CIMD2 SMSC's message id is its time stamp and the phone's number ("261205194652:48601123456"):
 # logged whole, a receipt's line kept a number `smsgw phone forget` cannot erase. The stamp stays.
-_ID_KEYS = frozenset({"smsc_id", "message_id"})
+_ID_KEYS = frozenset({"smsc_id", "message_id", "receipt_id"})
 _CIMD2_ID = re.compile(r"(\d{12}):\+?\d+")
 _ID = 2  # the verdict of an id field: its number masked
 

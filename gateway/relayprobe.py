@@ -36,6 +36,8 @@ from gateway.store.db import Store
 
 log = structlog.get_logger(__name__)
 
+HELD_FLOOR_SECONDS = 1.0  # the shortest wait for a probe the mailer held back
+
 
 class RelayBack:
     """Whether a relay fault deferred mail since the relay last took one, and the wake-up of that
@@ -90,7 +92,9 @@ class RelayBack:
         vain and each probe refused our setup, up to an hour; after a probe stopped before its time,
         until that time."""
         if self._held_for is not None:
-            return self._held_for
+            # At least a second: a timer firing a little early met a wait of a fraction of a
+            # millisecond, and the loop went round on it reading the store each time.
+            return max(self._held_for, HELD_FLOOR_SECONDS)
         return self.pace(self._probe_wakes + self._refused)
 
     async def run(self, sending: Callable[[], bool]) -> None:
@@ -105,7 +109,9 @@ class RelayBack:
         first = True  # at the start: a relay fixed in the config and restarted is found at once
         while True:
             if not first:
-                await asyncio.sleep(self.interval())
+                wait = self.interval()
+                self._held_for = None  # a held probe's time serves one wait, not each after it
+                await asyncio.sleep(wait)
             first = False
             if sending():
                 continue

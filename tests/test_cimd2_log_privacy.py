@@ -138,3 +138,11 @@ async def test_a_receipts_message_id_is_logged_without_the_number(tmp_path: Path
     written = [_redact(None, "", dict(e)) for e in recorded]
     assert leaks(written) == [], written  # …and not in the line the log writes
     assert written[0]["smsc_id"] == f"{smsc_id.split(':')[0]}:…"
+
+
+def test_every_field_naming_a_receipts_id_is_masked() -> None:
+    # `dlr.other_link` (a receipt come by another link: CIMD2 too) logs the id as `receipt_id`.
+    for key in ("smsc_id", "message_id", "receipt_id"):
+        assert _redact(None, "", {key: "261205194652:48601123456"})[key] == "261205194652:…"
+    assert _redact(None, "", {"message_id": "<abc.123@x>"})["message_id"] == "<abc.123@x>"
+    assert _redact(None, "", {"smsc_id": "0a1b2c3d"})["smsc_id"] == "0a1b2c3d"
