@@ -327,7 +327,7 @@ class Daemon:
                 watch.cancel()
             sd_notify("STOPPING=1")
             log.info("daemon.stopping")
-            gate.closing = True
+            stop_now()  # a failed start's stop is meant too: the panel's end then is no task lost
             # Before the first await: a worker that got systemd's SIGTERM too exits as asked, and its
             # end must find both flags set (not be logged as a crash and restarted).
             if self.intake is not None:
