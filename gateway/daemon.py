@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from gateway import statelock
+from gateway.accountsenders import log_unanswerable
 from gateway.adminrules import seed_accounts
 from gateway.banner import announce_ready
 from gateway.codestamp import CodeChanged
@@ -137,6 +138,7 @@ class Daemon:
         self.store.queue.siblings = receipt_siblings(cfg.smsc)
         self.store.queue.link_names = tuple(link.name for link in cfg.smsc)
         seed_accounts(self.store, cfg)
+        log_unanswerable(self.store, cfg)  # of the accounts stored, once: the seeded blocks among them
         if cfg.web.enabled:
             from gateway.web.server import first_operator
 

@@ -67,7 +67,6 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.codestamp import CodeChanged
     from gateway.configcheck import exposed_secrets, state_dir_problem
     from gateway.configdoubts import setup_doubts
-    from gateway.conversations import unanswerable
     from gateway.daemon import Daemon, ListenError
     from gateway.store.db import StoreError, StoreUnusable
     from gateway.store.walcheck import refuse_lost_commits
@@ -83,8 +82,6 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         log.warning(event, detail=doubt)
     if (billing := billing_dir_problem(cfg.billing_dir)) is not None:  # SMS go on; said at once
         log.warning("config.billing_dir_unwritable", detail=billing)
-    for line in unanswerable(cfg):  # R-1.11
-        log.warning("config.sender_unanswerable", detail=line)
     try:
         # Before the first read of the database (`start_warnings`): SQLite would hide a damaged WAL.
         refuse_lost_commits(cfg.db_path, time.time())
@@ -191,7 +188,7 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
         f"config OK: {len(cfg.smsc)} SMSC link(s), SMTP on {cfg.smtp.listen},"
         f" domains {', '.join(cfg.gateway.domains)}"
     )
-    # R-1.11 said once here, and at the start (`cmd_run`); every other command would only repeat it.
+    # R-1.11 said once here and at the start (`gateway.accountsenders`); any other command would repeat it.
     for line in sender_notes(cfg):  # the stored accounts' senders too
         print(f"note: {line}")
     for _, doubt in setup_doubts(cfg):

@@ -16,31 +16,19 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gateway.config import Config
 
-_NO_BLOCK = object()  # a stored account without an [[account]] block of its name
 # Accounts a pool note names before "and N more": a thousand stored accounts sharing the default
 # sender made one note line of over 12,000 characters, the first names lost to the terminal's scroll.
 NAMED = 5
 
 
 def account_senders(cfg: Config) -> list[tuple[str, str | None]]:
-    """(who, sender) for each account that sends, once each: a block and its stored account that
-    agree are said as the block; where they differ, the stored sender is the one used (the block
-    only creates a missing account, and `unapplied_seeds` names the difference)."""
+    """(who, sender) for each account that sends, once each (`gateway.accountsenders.merged`)."""
+    from gateway.accountsenders import merged
     from gateway.cli.stored import _rows, check_wal_first
 
     check_wal_first(cfg)  # before the first read, as `stored_warnings`: a lost WAL exits 3 unread
     rows = _rows(cfg.db_path, "SELECT name, sender FROM accounts ORDER BY name")
-    stored: dict[str, str | None] = {name: sender or None for name, sender in rows}
-    blocks: dict[str, str | None] = {seed.name: seed.sender or None for seed in cfg.account}
-    said = [
-        (f"account {name}", sender) for name, sender in blocks.items() if stored.get(name, sender) == sender
-    ]
-    said += [
-        (f"stored account {name}", sender)
-        for name, sender in stored.items()
-        if blocks.get(name, _NO_BLOCK) != sender
-    ]
-    return said
+    return merged(cfg, {name: sender or None for name, sender in rows})
 
 
 def sender_notes(cfg: Config) -> list[str]:

@@ -1,0 +1,49 @@
+"""Which sender each account sends from, said once an account: check-config's notes
+(`gateway.cli.sendernotes`) and the start's log (R-1.11) read them alike.
+
+A block only creates a missing account; most accounts are made with `smsgw account add` or the
+panel, and an account set apart from its block sends from what is stored. The start said its
+`config.sender_unanswerable` of the blocks alone: an account given `--sender ACME` was said by
+check-config but not in the log of the daemon that sends from it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import structlog
+
+if TYPE_CHECKING:
+    from gateway.config import Config
+    from gateway.store.db import Store
+
+log = structlog.get_logger(__name__)
+
+_NO_BLOCK = object()  # a stored account without an [[account]] block of its name
+
+
+def merged(cfg: Config, stored: Mapping[str, str | None]) -> list[tuple[str, str | None]]:
+    """(who, sender) for each account that sends, once each: a block and its stored account that
+    agree are said as the block; where they differ, the stored sender is the one used (the block
+    only creates a missing account, and `unapplied_seeds` names the difference)."""
+    blocks: dict[str, str | None] = {seed.name: seed.sender or None for seed in cfg.account}
+    said = [
+        (f"account {name}", sender) for name, sender in blocks.items() if stored.get(name, sender) == sender
+    ]
+    said += [
+        (f"stored account {name}", sender)
+        for name, sender in stored.items()
+        if blocks.get(name, _NO_BLOCK) != sender
+    ]
+    return said
+
+
+def log_unanswerable(store: Store, cfg: Config) -> None:
+    """`config.sender_unanswerable` for each sender phones cannot answer, once at the start, from the
+    daemon's own store after the blocks were seeded into it."""
+    from gateway.conversations import unanswerable
+
+    stored = {account.name: account.sender or None for account in store.accounts.list_accounts()}
+    for line in unanswerable(cfg, merged(cfg, stored)):
+        log.warning("config.sender_unanswerable", detail=line)
