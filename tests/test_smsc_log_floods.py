@@ -5,6 +5,7 @@ while the link's counts stay exact. Helpers are `test_hostile_smsc`'s."""
 
 from __future__ import annotations
 
+import pytest
 import structlog
 
 from smsc.base import Outcome
@@ -19,10 +20,14 @@ FLOOD = 2000
 AT_MOST_DURING = 3  # one line, plus one a second should the flood take longer than the interval
 
 
-def not_hex(number: int) -> Packet:
-    """A deliver (20) the link refuses to hand up ("034 is not hex"), and acknowledges."""
-    return Packet.make(Op.DELIVER, number, (P.DESTINATION, "7155"), (P.ORIGINATOR, "+48601123456"),
-                       (P.SCTS, "261121045622"), (P.USER_DATA_BINARY, "XYZ"))  # fmt: skip
+def unusable_report(number: int) -> Packet:
+    """A status report (23) the link refuses to hand up ("status report without 060 or 021"), and
+    acknowledges."""
+    return Packet.make(Op.STATUS_REPORT, number, (P.DESTINATION, "+48601123456"), (P.STATUS_CODE, "4"))
+
+
+def rejections(counts: dict[str, str]) -> int:
+    return int(counts["mo_rejected"]) + int(counts["reports_rejected"])
 
 
 async def test_smpp_receipt_flood_that_matches_nothing_is_logged_a_few_lines_with_the_count() -> None:
@@ -51,25 +56,25 @@ async def test_smpp_receipt_flood_that_matches_nothing_is_logged_a_few_lines_wit
 
 
 async def test_cimd2_flood_of_unusable_deliveries_is_logged_a_few_lines_per_reason() -> None:
-    # Each 20 the link cannot hand up made one cimd2.delivery_rejected warning. A flood of one reason
-    # must not hide the first line of another: an MO without an originator in the middle of it.
+    # Each 20 or 23 the link cannot hand up made one cimd2.delivery_rejected warning. A flood of one
+    # reason must not hide the first line of another: an MO without an originator in the middle of it.
     numbers = [2 * (n % 100) for n in range(FLOOD)]  # never twice in a row: no retransmission
     with structlog.testing.capture_logs() as logs:
         async with scripted() as (link, _ev, peer, _smsc):
-            flood = [encode(not_hex(number)) for number in numbers]
+            flood = [encode(unusable_report(number)) for number in numbers]
             flood[FLOOD // 2] = encode(mo(numbers[FLOOD // 2], source=""))
             peer.send(b"".join(flood))
-            await settle(lambda: int(link.stats().extra["mo_rejected"]) == FLOOD, 30)
+            await settle(lambda: rejections(link.stats().extra) == FLOOD, 30)
             during = events(logs, "cimd2.delivery_rejected")
-            rejected = link.stats().extra["mo_rejected"]
+            rejected = (link.stats().extra["reports_rejected"], link.stats().extra["mo_rejected"])
         lines = events(logs, "cimd2.delivery_rejected")
-    assert rejected == str(FLOOD)
+    assert rejected == (str(FLOOD - 1), "1")
     assert 2 <= len(during) <= 2 * AT_MOST_DURING, len(during)
     by_reason = {
         reason: [e for e in lines if e["reason"] == reason]
-        for reason in ("034 is not hex", "empty destination or originator address")
+        for reason in ("status report without 060 or 021", "empty destination or originator address")
     }
-    assert occurrences(by_reason["034 is not hex"]) == FLOOD - 1
+    assert occurrences(by_reason["status report without 060 or 021"]) == FLOOD - 1
     assert occurrences(by_reason["empty destination or originator address"]) == 1
     assert len(lines) == sum(map(len, by_reason.values()))
 
@@ -91,15 +96,24 @@ async def test_cimd2_retransmission_flood_is_logged_a_few_lines_with_the_count()
     assert [e["summary"] for e in lines if e.get("summary")] == [True]
 
 
-async def test_cimd2_flood_of_mos_with_an_unreadable_udh_is_logged_a_few_lines_with_the_count() -> None:
-    # Each 20 whose UDH (032) is not hex was handed up as text and made its own cimd2.bad_udh warning.
+@pytest.mark.parametrize(
+    ("extra", "event"),
+    [((P.UDH, "zz"), "cimd2.bad_udh"), ((P.USER_DATA_BINARY, "zz"), "cimd2.bad_user_data")],
+    ids=["udh", "034"],
+)
+async def test_cimd2_flood_of_mos_with_unreadable_hex_is_logged_a_few_lines_with_the_count(
+    extra: tuple[int, str], event: str
+) -> None:
+    # Each 20 whose UDH (032) is not hex was handed up as text and made its own cimd2.bad_udh warning;
+    # one whose 034 is not hex is handed up said to be damaged, with a warning of its own.
     numbers = [2 * (n % 100) for n in range(FLOOD)]
     with structlog.testing.capture_logs() as logs:
         async with scripted() as (_link, ev, peer, _smsc):
-            flood = [Packet.make(Op.DELIVER, n, *mo(n).params, (P.UDH, "zz")) for n in numbers]
+            params = [p for p in mo(0).params if extra[0] != P.USER_DATA_BINARY or p[0] != P.USER_DATA]
+            flood = [Packet.make(Op.DELIVER, n, *params, extra) for n in numbers]
             peer.send(b"".join(map(encode, flood)))
             await settle(lambda: len(ev.delivered) == FLOOD, 30)
-            during = len(events(logs, "cimd2.bad_udh"))
-        lines = events(logs, "cimd2.bad_udh")
+            during = len(events(logs, event))
+        lines = events(logs, event)
     assert 1 <= during <= AT_MOST_DURING, during
     assert occurrences(lines) == FLOOD

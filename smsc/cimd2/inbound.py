@@ -26,11 +26,11 @@ Choices the protocol leaves open, and why:
 - An MO's 70 counts as received once the SMSC answered a request of ours written after it (the SMSC
   reads the connection in order): an alive (40) follows acknowledgements for that when no other
   request does (`smsc.base.MoAcks`). In stop-and-wait it takes the window for one round trip.
-- An MO without a usable address (no originator, no destination) or with a 034 that is no hex is
-  acknowledged, logged and counted, but not handed up: refusing it would make the SMSC redeliver the
-  same unusable message forever. One with neither 033 nor 034 is no such message: the phone sent it
-  empty (and, to a premium number, paid for it), so it is handed up as the empty SMS it is, as SMPP's
-  empty short_message is (`parse_mo`).
+- An MO without a usable address (no originator, no destination) is acknowledged, logged and counted,
+  but not handed up: refusing it would make the SMSC redeliver the same unusable message forever. One
+  with neither 033 nor 034, or with a 034 that is no hex, is no such message: the phone sent it (and,
+  to a premium number, paid for it), so it is handed up, as the empty SMS it is or with a text saying
+  its data came damaged, as SMPP's empty short_message and damaged user data are (`parse_mo`).
 - A stop lets the deliveries already read be committed and answered before the logout (02), whose
   answer then confirms their 70s; a delivery read once the logout is on its way gets the negative
   answer, as SMPP's deliver_sm after an unbind does: a 70 written after the logout could never be

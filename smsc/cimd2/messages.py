@@ -242,12 +242,16 @@ def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundS
         try:
             data = bytes.fromhex(binary)
         except ValueError:
-            return "034 is not hex"
-        if is_gsm7(data_coding, smpp=False):
-            # Binary user data with a GSM DCS is the air interface's packed septets (protocols.md
-            # 1.10): read as one character per octet, a STOP came out as 'SêΓ\n' and was missed.
-            data, data_coding = unpack_septets(data), 0
-        text, _ = decode_user_data(data, data_coding, segment=segment, smpp=False, shifts=shifts)
+            # Acknowledged and dropped, a premium one the phone paid for was never recorded nor the
+            # operator told. Handed up as SMPP's damaged user data is: said to be so, with what came.
+            warn("cimd2.bad_user_data", link=link, length=len(binary))  # its length: no text in the log
+            text = unreadable_text(binary)
+        else:
+            if is_gsm7(data_coding, smpp=False):
+                # Binary user data with a GSM DCS is the air interface's packed septets (protocols.md
+                # 1.10): read as one character per octet, a STOP came out as 'SêΓ\n' and was missed.
+                data, data_coding = unpack_septets(data), 0
+            text, _ = decode_user_data(data, data_coding, segment=segment, smpp=False, shifts=shifts)
     else:
         # Neither 033 nor 034: an SMS the phone sent empty, as SMPP's empty short_message (and an empty
         # 033 or 034) is. Dropped with a 70, a premium one the phone paid for reached no one and was
@@ -270,6 +274,20 @@ def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundS
         source=source, destination=destination, text=text, data_coding=data_coding, concat=concat,
         received_at=received_at, raw=raw,
     )  # fmt: skip
+
+
+UNREADABLE_SHOWN = 600  # characters of a 034 that is no hex a mail shows: an SMSC's field has no limit
+
+
+def unreadable_text(binary: str) -> str:
+    """What a user is shown of an MO whose 034 is no hex: that it came damaged, and the field as the
+    SMSC wrote it (its start, for a long one), as `smsc.decoding.damaged_text` shows SMPP's octets."""
+    shown = binary if len(binary) <= UNREADABLE_SHOWN else binary[:UNREADABLE_SHOWN] + " …"
+    count = "1 character" if len(binary) == 1 else f"{len(binary)} characters"
+    return (
+        "[The SMS came damaged: its binary user data (034) is not hex; no text is left."
+        f" The 034 as the SMSC wrote it ({count}):]\n{shown}"
+    )
 
 
 def parse_report(packet: Packet, *, link: str, warn: Warn = log.warning) -> DeliveryReport | str:
