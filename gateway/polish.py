@@ -107,6 +107,20 @@ def _ago(n: str) -> str:
     return "dzisiaj" if n == "0" else f"{n} {'dzień' if n == '1' else 'dni'} temu"
 
 
+# The languages of the national GSM tables (`smsc.gsmshifts.LANGUAGES`) as Polish names them.
+_LANGUAGES_PL = {
+    "Turkish": "turecki", "Spanish": "hiszpański", "Portuguese": "portugalski", "Bengali": "bengalski",
+    "Gujarati": "gudżarati", "Hindi": "hindi", "Kannada": "kannada", "Malayalam": "malajalam",
+    "Oriya": "orija", "Punjabi": "pendżabski", "Tamil": "tamilski", "Telugu": "telugu", "Urdu": "urdu",
+}  # fmt: skip
+_UNKNOWN_TABLE = re.compile(r"\bunknown, id ([0-9]+)")
+
+
+def _languages(names: str) -> str:
+    names = _UNKNOWN_TABLE.sub(r"nieznany, id \1", names)
+    return ", ".join(_LANGUAGES_PL.get(name, name) for name in names.split(", "))
+
+
 _PHONE = r"(\+?[0-9][0-9 ]*[0-9]|\S+)"
 _NOTES_PL: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     (
@@ -165,6 +179,15 @@ _NOTES_PL: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = 
     (
         re.compile(r"the sender is not a phone number \(alphanumeric or malformed\): it cannot be answered"),
         lambda m: "nadawca nie jest numerem telefonu (nazwa lub błędny numer): nie można mu odpowiedzieć",
+    ),
+    (
+        re.compile(
+            r"The SMS used a national alphabet not supported here \(([^()]*)\): some letters may be wrong"
+        ),
+        lambda m: (
+            f"SMS napisano alfabetem narodowym, którego bramka nie obsługuje ({_languages(m[1])}):"
+            " niektóre litery mogą być błędne"
+        ),
     ),
     (
         re.compile(rf"{_PHONE} is now opted out: further SMS to it are refused"),
