@@ -311,8 +311,9 @@ class Daemon:
             supervised = vital.watch(asyncio.create_task(supervisor.run(), name="supervisor"))
             if self.intake is not None:
                 await self.intake.wait_ready(shutdown)
-            announce_ready(self, sub_why_off)
-            sd_notify("READY=1")
+            if not shutdown.is_set():  # stopped while the workers got ready: no "ready" before STOPPING
+                announce_ready(self, sub_why_off)
+                sd_notify("READY=1")
             self.ready.set()
             from gateway.scheduler import start_scheduler
 

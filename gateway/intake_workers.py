@@ -176,9 +176,13 @@ class IntakeWorkers:
         READY_SECONDS: connections wait in the kernel meanwhile."""
         ready = asyncio.ensure_future(asyncio.gather(*(s.ready.wait() for s in self.slots)))
         waits = {ready, asyncio.ensure_future((stop or asyncio.Event()).wait())}
-        done, _ = await asyncio.wait(waits, timeout=READY_SECONDS, return_when=asyncio.FIRST_COMPLETED)
-        for wait in waits:
-            wait.cancel()
+        try:
+            done, _ = await asyncio.wait(waits, timeout=READY_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            # Read to the end: a cancellation left unread is logged as an error, "never retrieved".
+            await asyncio.gather(*waits, return_exceptions=True)
         if not done:
             waiting = [s.name for s in self.slots if not s.ready.is_set()]
             log.warning("intake.workers_not_ready", workers=waiting, note="see worker.crashed above")
@@ -307,12 +311,7 @@ class IntakeWorkers:
             channel.close()
 
     def _accept(
-        self,
-        slot: Slot,
-        channel: Framed,
-        request_id: int,
-        args: tuple[Any, ...],
-        accepts: Accepts,
+        self, slot: Slot, channel: Framed, request_id: int, args: tuple[Any, ...], accepts: Accepts
     ) -> None:
         """The common write without a task of its own: it joins the next group commit at once and is
         answered from its future's callback (a task would wait a loop turn to start, and another
