@@ -62,7 +62,7 @@ from collections.abc import Callable
 import aiosmtplib
 import structlog
 
-from gateway.relayprobepace import PROBE_EVERY, PROBE_EVERY_MAX
+from gateway.relayprobepace import probes_pace
 
 log = structlog.get_logger(__name__)
 
@@ -72,14 +72,6 @@ CLOSING = 421  # the relay ends the session (RFC 5321 3.8): after a refused logi
 # Logins at once with a mechanism known: three refused at once, then a probe 240 s on and the next
 # 480 s after it, are four failed logins in any ten minutes, under fail2ban's five.
 LOGINS_AT_ONCE = 3
-# The probes' back-off doubles up to PROBE_EVERY_MAX, reached by 2**7: a higher power of a failed
-# count that grows for ever while a password stays wrong overflows a float (OverflowError at 1024).
-MOST_DOUBLINGS = 7
-
-
-def probes_pace(refused: int) -> float:
-    """PROBE_EVERY, twice as long for each refusal, up to PROBE_EVERY_MAX."""
-    return min(PROBE_EVERY * 2 ** min(refused, MOST_DOUBLINGS), PROBE_EVERY_MAX)
 
 
 class LoginHeld(Exception):
@@ -113,8 +105,6 @@ class RelayLogins:
         self.failed = 0  # failed logins since the relay last took one
         self.failed_at = 0.0
         self.turn: str | None = None  # the mechanism a probe was last refused, the next goes next
-        # The probes' back-off after so many failed logins: `RelayBack.pace` where probes run.
-        self.pace: Callable[[int], float] = probes_pace
         # Refused within a login that then took another: the mechanism's refusal, not the password's,
         # so no probe's turn goes to it while this mailer lives.
         self.spurned: set[str] = set()
@@ -124,7 +114,7 @@ class RelayLogins:
     def next_login_at(self) -> float:
         """When a probe may log in after a refused login: the probes' back-off after as many failed
         logins as were made, whether by one probe, sends, or a first probe's every mechanism."""
-        return self.failed_at + self.pace(self.failed)
+        return self.failed_at + probes_pace(self.failed)
 
     def check(self, *, probe: bool) -> None:
         """Raises the relay's refusal for a login that is not to go now: a send's while held, a

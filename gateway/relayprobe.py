@@ -30,7 +30,7 @@ import structlog
 from gateway.bitelog import FaultLog
 from gateway.mailauth import LoginHeld
 from gateway.relayfaults import probe_relay_faults, relay_fault, waits_for_relay, wake_relay_faults
-from gateway.relayprobepace import PROBE_EVERY, PROBE_EVERY_MAX, REFUSED_SETUP
+from gateway.relayprobepace import PROBE_EVERY_MAX, REFUSED_SETUP, probes_pace
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
 
@@ -59,14 +59,6 @@ class RelayBack:
         # The last probe was stopped before its time (`LoginHeld`): the next goes at that time, not
         # on the probes' own pace, which after a first probe's three failed logins ran behind it.
         self._held_for: float | None = None
-        if (logins := getattr(mailer, "logins", None)) is not None:
-            logins.pace = self.pace  # a probe stopped before its time: by this pace, not another
-
-    @staticmethod
-    def pace(refused: int) -> float:
-        """PROBE_EVERY, twice as long for each refusal, up to PROBE_EVERY_MAX (2**7 reaches it: a
-        higher power of a count that grows for ever overflows a float)."""
-        return min(PROBE_EVERY * 2 ** min(refused, 7), PROBE_EVERY_MAX)
 
     async def back(self) -> None:
         """The relay took a mail: what waited out a back-off for its faults goes now (mail waited up
@@ -95,7 +87,7 @@ class RelayBack:
             # At least a second: a timer firing a little early met a wait of a fraction of a
             # millisecond, and the loop went round on it reading the store each time.
             return max(self._held_for, HELD_FLOOR_SECONDS)
-        return self.pace(self._probe_wakes + self._refused)
+        return probes_pace(self._probe_wakes + self._refused)
 
     async def run(self, sending: Callable[[], bool]) -> None:
         """Probes the relay while mail waits for it and `sending()` is false (a send going says

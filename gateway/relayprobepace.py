@@ -17,6 +17,15 @@ from __future__ import annotations
 
 PROBE_EVERY = 30.0  # seconds between probes while mail waits for the relay
 PROBE_EVERY_MAX = 3600.0  # the mail's own back-off cap (`outboxbatch.mail_retry_delay`)
+# The back-off doubles up to PROBE_EVERY_MAX, reached by 2**7: a higher power of a failed count
+# that grows for ever while a password stays wrong overflows a float (OverflowError at 1024).
+MOST_DOUBLINGS = 7
+
+
+def probes_pace(refused: int) -> float:
+    """PROBE_EVERY, twice as long for each refusal (or failed login), up to PROBE_EVERY_MAX."""
+    return min(PROBE_EVERY * 2 ** min(refused, MOST_DOUBLINGS), PROBE_EVERY_MAX)
+
 
 # The relay's refusals of our setup that a probe sees (`gateway.relayfaultkinds`' kinds): the same
 # login, TLS or certificate is refused again until the relay or the config changes.

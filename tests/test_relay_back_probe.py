@@ -32,7 +32,7 @@ LOGIN_REFUSED = "SMTPAuthenticationError(535, '5.7.8 Authentication credentials 
 
 @pytest.fixture(autouse=True)
 def quick_probes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("gateway.relayprobe.PROBE_EVERY", 0.05)
+    monkeypatch.setattr("gateway.relayprobepace.PROBE_EVERY", 0.05)
 
 
 def events(logs: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:

@@ -34,8 +34,9 @@ CAP = 0.08  # PROBE_EVERY_MAX, scaled
 
 @pytest.fixture(autouse=True)
 def quick_probes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("gateway.relayprobe.PROBE_EVERY", EVERY)
+    monkeypatch.setattr("gateway.relayprobepace.PROBE_EVERY", EVERY)
     monkeypatch.setattr("gateway.relayprobe.PROBE_EVERY_MAX", CAP)
+    monkeypatch.setattr("gateway.relayprobepace.PROBE_EVERY_MAX", CAP)
 
 
 class Logins:

@@ -161,7 +161,7 @@ async def test_on_a_tls_session_plain_goes_before_cram_md5(tmp_path: Path) -> No
 async def test_mail_deferred_goes_once_probed_at_a_relay_whose_cram_md5_refuses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("gateway.relayprobe.PROBE_EVERY", 0.01)  # the probe after the refused one
+    monkeypatch.setattr("gateway.relayprobepace.PROBE_EVERY", 0.01)  # the probe after the refused one
     port = free_port()
     logins = Logins(accept=True)
     async with HappySMSC() as smsc, cram_relay(port, logins) as sink:

@@ -161,8 +161,9 @@ async def test_over_starttls_a_probe_reaches_login_past_plain_before_cram_md5(tm
 async def test_a_wrong_password_costs_one_failed_login_a_held_probe_in_turn_and_backs_the_probes_off(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("gateway.relayprobe.PROBE_EVERY", 0.01)
+    monkeypatch.setattr("gateway.relayprobepace.PROBE_EVERY", 0.01)
     monkeypatch.setattr("gateway.relayprobe.PROBE_EVERY_MAX", 0.08)
+    monkeypatch.setattr("gateway.relayprobepace.PROBE_EVERY_MAX", 0.08)
     port = free_port()
     takes = Takes("LOGIN")
     cfg = login_config(tmp_path, port)
@@ -251,7 +252,7 @@ async def test_a_first_probe_over_implicit_tls_tries_plain_before_refused_cram_m
 async def test_mail_deferred_goes_once_probed_at_a_relay_answering_535_to_plain(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("gateway.relayprobe.PROBE_EVERY", 0.01)  # the probe after the refused one
+    monkeypatch.setattr("gateway.relayprobepace.PROBE_EVERY", 0.01)  # the probe after the refused one
     port = free_port()
     takes = Takes("LOGIN")
     async with HappySMSC() as smsc, picky_relay(port, takes, offers=("PLAIN", "LOGIN")) as sink:
