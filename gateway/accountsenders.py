@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+# Accounts a note names before "and N more": a thousand stored accounts sharing the default sender
+# made one note line of over 12,000 characters, the first names lost to the terminal's scroll.
+NAMED = 5
 SAID_AT_START = 10  # senders said one a line in the start's log; check-config says them all
 _NO_BLOCK = object()  # a stored account without an [[account]] block of its name
 
@@ -40,19 +43,31 @@ def merged(cfg: Config, stored: Mapping[str, str | None]) -> list[tuple[str, str
     return said
 
 
+def by_sender(accounts: list[tuple[str, str | None]]) -> dict[str | None, list[str]]:
+    """Who sends from each sender, in the order first met."""
+    sharing: dict[str | None, list[str]] = {}
+    for who, sender in accounts:
+        sharing.setdefault(sender, []).append(who)
+    return sharing
+
+
+def named(names: list[str]) -> str:
+    """The first `NAMED` of `names`, and how many more; `account list` names them all."""
+    if len(names) <= NAMED:
+        return ", ".join(names)
+    return f"{', '.join(names[:NAMED])} and {len(names) - NAMED} more"
+
+
 def log_unanswerable(store: Store, cfg: Config) -> None:
     """`config.sender_unanswerable` for each sender phones cannot answer, once at the start, from the
     daemon's own store after the blocks were seeded into it."""
-    from gateway.cli.sendernotes import _named
     from gateway.conversations import unanswerable
 
     stored = {account.name: account.sender or None for account in store.accounts.list_accounts()}
     # One line a sender, naming a few of its accounts, and a few senders, then how many more: 1,000
     # accounts each given a brand name were 1,002 warnings (110 KB) at every start.
-    by_sender: dict[str | None, list[str]] = {}
-    for who, sender in merged(cfg, stored):
-        by_sender.setdefault(sender, []).append(who)
-    lines = unanswerable(cfg, [(_named(whos), sender) for sender, whos in by_sender.items()])
+    grouped = by_sender(merged(cfg, stored))
+    lines = unanswerable(cfg, [(named(whos), sender) for sender, whos in grouped.items()])
     for line in lines[:SAID_AT_START]:
         log.warning("config.sender_unanswerable", detail=line)
     if len(lines) > SAID_AT_START:

@@ -43,7 +43,7 @@ _TEXT_KEYS = frozenset(
 
 # The verdict per field name, remembered: the names come from the code, so the set stays small, and
 # every log line pays a dictionary look-up per field instead of a lower() and five substring tests.
-_VERDICTS: dict[str, bool | int] = {}
+_VERDICTS: dict[str, bool | str] = {}
 _MAX_VERDICTS = 4096  # a bound all the same, should names ever come from input
 
 
@@ -51,10 +51,10 @@ _MAX_VERDICTS = 4096  # a bound all the same, should names ever come from input
 # logged whole, a receipt's line kept a number `smsgw phone forget` cannot erase. The stamp stays.
 _ID_KEYS = frozenset({"smsc_id", "message_id", "receipt_id"})
 _CIMD2_ID = re.compile(r"(\d{12}):\+?\d+")
-_ID = 2  # the verdict of an id field: its number masked
+_ID = "id"  # the verdict of an id field: its number masked (compared by ==, before truth)
 
 
-def _hidden(key: str) -> bool | int:
+def _hidden(key: str) -> bool | str:
     lowered = key.lower()
     if lowered in _ID_KEYS:
         return _ID
@@ -69,7 +69,7 @@ def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutabl
             hide = _hidden(key)
             if len(verdicts) < _MAX_VERDICTS:
                 verdicts[key] = hide
-        if hide is _ID:
+        if hide == _ID:
             value = event[key]
             if isinstance(value, str) and (m := _CIMD2_ID.fullmatch(value)):
                 event[key] = f"{m.group(1)}:…"

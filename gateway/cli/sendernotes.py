@@ -16,10 +16,6 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from gateway.config import Config
 
-# Accounts a pool note names before "and N more": a thousand stored accounts sharing the default
-# sender made one note line of over 12,000 characters, the first names lost to the terminal's scroll.
-NAMED = 5
-
 
 def account_senders(cfg: Config) -> list[tuple[str, str | None]]:
     """(who, sender) for each account that sends, once each (`gateway.accountsenders.merged`)."""
@@ -33,23 +29,14 @@ def account_senders(cfg: Config) -> list[tuple[str, str | None]]:
 
 def sender_notes(cfg: Config) -> list[str]:
     """Each `note:` line check-config prints of the senders, the stored accounts' among them."""
+    from gateway.accountsenders import by_sender, named
     from gateway.cli.poolsender import pool_note
     from gateway.conversations import own_number_notes, unanswerable
 
     accounts = account_senders(cfg)
     notes = [*unanswerable(cfg, accounts), *own_number_notes(cfg, accounts)]
     # One pool note a sender: every account without a sender of its own sends from the default one.
-    sharing: dict[str | None, list[str]] = {}
-    for who, sender in accounts:
-        sharing.setdefault(sender, []).append(who)
-    for sender, names in sharing.items():
+    for sender, names in by_sender(accounts).items():
         if (note := pool_note(cfg, sender, accounts=len(names))) is not None:
-            notes.append(f"{_named(names)}: {note}")
+            notes.append(f"{named(names)}: {note}")
     return notes
-
-
-def _named(names: list[str]) -> str:
-    """The first `NAMED` of `names`, and how many more; `account list` names them all."""
-    if len(names) <= NAMED:
-        return ", ".join(names)
-    return f"{', '.join(names[:NAMED])} and {len(names) - NAMED} more"
