@@ -205,22 +205,21 @@ def stored_changes(cfg: Config) -> list[str]:
 
     stored = read_rows(
         cfg.db_path,
-        f"SELECT substr(key, {len(PREFIX) + 1}), value FROM billing_state"
-        f" WHERE key >= '{PREFIX}' AND key < '{AFTER}'",
+        f"SELECT substr(key, {len(PREFIX) + 1}), value FROM billing_state WHERE key >= ? AND key < ?",
+        (PREFIX, AFTER),
     )
     changed = changed_protocols(stored, {link.name: link.type for link in cfg.smsc})
     binds = {s.name: "|".join(bind_key(s.type, s.host, s.port, s.system_id)) for s in cfg.smsc}
     followed = followers(dict(stored), binds, changed)
     lines = []
     for name, (was, now) in changed.items():
-        quoted = name.replace("'", "''")  # the name's pattern allows none; kept safe all the same
         if (by := followed.get(name)) is not None:
-            waiting_sql = f"SELECT COUNT(*) FROM parts WHERE link = '{quoted}' AND state = 'submitted'"
-            ((waiting,),) = read_rows(cfg.db_path, waiting_sql) or [(0,)]
-            long_sms = len(read_rows(cfg.db_path, _HALF_SENT_ANY.replace("?", f"'{quoted}'")))
+            waiting_sql = "SELECT COUNT(*) FROM parts WHERE link = ? AND state = 'submitted'"
+            ((waiting,),) = read_rows(cfg.db_path, waiting_sql, (name,)) or [(0,)]
+            long_sms = len(read_rows(cfg.db_path, _HALF_SENT_ANY, (name,)))
         else:
-            ((waiting,),) = read_rows(cfg.db_path, _WAITING.replace("?", f"'{quoted}'")) or [(0,)]
-            long_sms = len(read_rows(cfg.db_path, _HALF_SENT.replace("?", f"'{quoted}'", 1)))
+            ((waiting,),) = read_rows(cfg.db_path, _WAITING, (name, name)) or [(0,)]
+            long_sms = len(read_rows(cfg.db_path, _HALF_SENT, (name,)))
         said = consequences(name, was, now, waiting, long_sms, by)
         lines.append(f"{link_place(name)}: at the next start, {said}")
     return lines

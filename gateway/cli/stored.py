@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from gateway.config import Config, SeedAccount
 
 
-def _rows(db_path: Path, query: str) -> list[tuple[Any, ...]]:
+def _rows(db_path: Path, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """The rows of a read-only query; none when there is no database or it cannot be read (an
     unreadable or not yet migrated one is `run`'s to report, with its exit status)."""
     from gateway.filemodes import refuse_unsafe_database
@@ -31,7 +31,7 @@ def _rows(db_path: Path, query: str) -> list[tuple[Any, ...]]:
         return []
     try:
         with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2) as conn:
-            return conn.execute(query).fetchall()
+            return conn.execute(query, params).fetchall()
     except sqlite3.Error:
         return []
 
