@@ -98,5 +98,7 @@ def moved_away(store: Store) -> dict[int, str]:
         "SELECT message_id, substr(error, ?, instr(error, ?) - ?) FROM parts"
         " WHERE state IN ('queued', 'deferred') AND error GLOB ? GROUP BY message_id"
     )
-    args = (len(said) + 1, gone, len(said) + 1, said + "*")
+    # The link's end in the pattern too: a protocol switch's note (`linkprotocol.NOTE`) begins with
+    # the same words, and its prefix came back as a link name to keep the SMS from.
+    args = (len(said) + 1, gone, len(said) + 1, f"{said}*{gone}*")
     return {mid: link for mid, link in store.db.conn.execute(sql, args) if link}
