@@ -311,7 +311,7 @@ class GatewayEvents:
         a premium number (R-4), else to its conversation's user (R-3), with a note of what the words
         did, of a sentence that may be an opt-out, or of parts that did not come."""
         cfg = self.notifier.config
-        source, text = self.store.mo.mo_text(mo_id)
+        source, text, unread = self.store.mo.mo_text(mo_id)
         form = optoutwords.form(text)
         # A copy the SMSC delivers again acted with its first delivery: a STOP delivered again after
         # the phone's START opted it out again behind its back (the handlers settle it `duplicate`).
@@ -338,23 +338,23 @@ class GatewayEvents:
         if optin and phone:
             note = self._opt_in(mo_id, source, self.optin_words[form])
         maybe = phone and not optout and not optin and optoutwords.may_be_optout(form, self.optout_words)
-        notes = [note, ended, self._noted(mo_id, text, source, maybe_optout=maybe)]
+        notes = [note, ended, self._noted(mo_id, text, source, unread, maybe_optout=maybe)]
         note = ". ".join(n for n in notes if n) or None
         if premium.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note) is not None:
             return
         conversations.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note)
 
-    def _noted(self, mo_id: int, text: str, number: str, *, maybe_optout: bool) -> str | None:
-        """The notes that only describe the MO (a national alphabet not read, a possible opt-out, parts
-        that did not come), or None: decoration, one that fails is logged and left out and the MO mailed
-        all the same (a failure kept it `failed`, the phone user's answer lost for a wording)."""
+    def _noted(
+        self, mo_id: int, text: str, number: str, unread: str | None, *, maybe_optout: bool
+    ) -> str | None:
+        """Notes only describing the MO (an alphabet not read, a possible opt-out, parts missing), or None:
+        one that fails is left out and the MO mailed all the same (not `failed` for a wording)."""
         notes: list[str | None] = []
         try:
-            notes.append(self.store.mo.alphabet_note(mo_id))  # said here, never in the text
+            notes.append(reassembly.alphabet_note(unread))  # said here, never in the text
             if maybe_optout:
                 notes.append(self._maybe_optout(number))
-            # Parts are missing only as the rows say: a text may hold "[…]" (a quotation cut short)
-            # or a typed marker of the phone user's own, and the marker test alone is the cheap one.
+            # Parts missing only as the rows say (a text may hold "[…]"); the marker test is the cheap one.
             if reassembly.has_gap(text) and (held := self.store.mo.held(mo_id)) is not None:
                 notes.append(reassembly.missing_note(*held))
         except Exception as exc:

@@ -33,7 +33,7 @@ def test_store_joins_out_of_order_and_duplicate_segments(tmp_path: Path) -> None
     assert s.mo.record_mo("l", "+48601123456", "+48100200300", "world", 0, (7, 3, 2)) is None
     assert s.mo.record_mo("l", "+48601123456", "+48100200300", "!", 0, (7, 3, 3)) is None
     mo = s.mo.record_mo("l", "+48601123456", "+48100200300", "hello ", 0, (7, 3, 1))
-    assert mo is not None and s.mo.mo_text(mo) == ("+48601123456", "hello world!")
+    assert mo is not None and s.mo.mo_text(mo)[:2] == ("+48601123456", "hello world!")
     # Same reference from another phone is another text.
     assert s.mo.record_mo("l", "+48601999999", "+48100200300", "x", 0, (7, 2, 1)) is None
 

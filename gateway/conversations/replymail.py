@@ -19,6 +19,7 @@ from gateway.config import Config
 from gateway.conversations.numbers import display
 from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.mailcopy import fallback_for
+from gateway.smtp.domainsserved import normal
 from gateway.store.db import Store
 from gateway.store.mo import MoRepo
 from gateway.store.outbox import NOT_SENT, Fallback, OutboxRepo, RefusedMail, on_refused
@@ -130,8 +131,7 @@ def from_domain(stored: str | None, domains: Sequence[str]) -> str:
     """The domain a phone's mail comes from: its conversation's while the gateway still serves it, else
     the first. An answer From a domain dropped from `[gateway] domains` drew replies the gateway now
     refuses (`gateway.smtp.formerdomains`), and each new answer gave out another such address."""
-    served = {d.lower().rstrip(".") for d in domains}  # as `gateway.smtp.domainsserved.normal`
-    return stored if stored and stored.lower().rstrip(".") in served else domains[0]
+    return stored if stored and normal(stored) in {normal(d) for d in domains} else domains[0]
 
 
 def _title(mail: RefusedMail, phone: str, number: str, lang: Language) -> str:

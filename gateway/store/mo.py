@@ -175,12 +175,8 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
         """Its handling failed: kept for a person to look at (`smsgw mo`), not handed back to the SMSC."""
         self.conn.execute("UPDATE mo SET state = 'failed', note = ? WHERE id = ?", (note, mo_id))
 
-    def alphabet_note(self, mo_id: int) -> str | None:
-        """What the mail of a whole MO not yet handled says of national tables its text was not read
-        with (`reassembly.unread`), or None."""
-        row = self.conn.execute("SELECT note FROM mo WHERE id = ?", (mo_id,)).fetchone()
-        return reassembly.alphabet_note(row[0]) if row else None
-
-    def mo_text(self, mo_id: int) -> tuple[str, str]:
-        row = self.conn.execute("SELECT source, text FROM mo WHERE id = ?", (mo_id,)).fetchone()
-        return row[0], row[1]
+    def mo_text(self, mo_id: int) -> tuple[str, str, str | None]:
+        """Source, text and note of an MO: a whole MO's note, until it is handled, names national
+        tables its text was not read with (`reassembly.alphabet_note` words it for the mail)."""
+        row = self.conn.execute("SELECT source, text, note FROM mo WHERE id = ?", (mo_id,)).fetchone()
+        return row[0], row[1], row[2]

@@ -228,7 +228,8 @@ def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundS
     concat, shifts = None, DEFAULT
     if udh := packet.get(P.UDH):
         try:
-            concat, shifts = parse_udh(bytes.fromhex(udh)), shifts_of(bytes.fromhex(udh))
+            header = bytes.fromhex(udh)
+            concat, shifts = parse_udh(header), shifts_of(header)
         except ValueError:
             warn("cimd2.bad_udh", link=link, udh=udh[:40])
     # Read after the UDH: in a segment, a character cut at an edge is kept for the join to mend (a
