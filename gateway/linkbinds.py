@@ -15,10 +15,10 @@ from collections.abc import Mapping
 from gateway.configlinks import bind_key
 from gateway.linkprotocol import changed_protocols, followers, protocol_of, send_again_at_start
 from gateway.store.db import Store
+from gateway.store.keyvalue import keys_under
 from smsc.base import SmscLink
 
 PREFIX = "link_bind/"
-AFTER = PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)  # the first key past the prefix's
 
 
 def bind_of(link: SmscLink) -> str | None:
@@ -42,10 +42,7 @@ def renamed_links(store: Store, links: Mapping[str, SmscLink]) -> dict[str, str]
     by_bind: dict[str, str] = {}
     for name, bind in binds.items():
         by_bind.setdefault(bind, name)
-    rows = conn.execute(
-        "SELECT substr(key, ?), value FROM billing_state WHERE key >= ? AND key < ?",
-        (len(PREFIX) + 1, PREFIX, AFTER),
-    ).fetchall()
+    rows = keys_under(conn, PREFIX)
     renamed = {old: by_bind[bind] for old, bind in rows if old not in links and bind in by_bind}
     # A link of another protocol under the same name is another bind (`gateway.linkprotocol`): what
     # its old bind had out follows that bind to the link that has it now, if one does.

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import sqlite3
 
+from gateway.store.keyvalue import keys_under
+
 PREFIX = "link_moved/"
-AFTER = PREFIX[:-1] + chr(ord(PREFIX[-1]) + 1)  # the first key past the prefix's
 
 
 def note_move(conn: sqlite3.Connection, name: str, by: str, now: float) -> None:
@@ -29,11 +30,7 @@ def note_move(conn: sqlite3.Connection, name: str, by: str, now: float) -> None:
 def _notes(conn: sqlite3.Connection) -> dict[str, list[tuple[float, int, str]]]:
     """Name -> (when, last MO id, link that has its old bind), earliest first."""
     notes: dict[str, list[tuple[float, int, str]]] = {}
-    rows = conn.execute(
-        "SELECT substr(key, ?), value FROM billing_state WHERE key >= ? AND key < ?",
-        (len(PREFIX) + 1, PREFIX, AFTER),
-    )
-    for rest, value in rows:
+    for rest, value in keys_under(conn, PREFIX):
         name, _, when = str(rest).rpartition("/")
         by, _, last = str(value).rpartition("|")
         notes.setdefault(name, []).append((float(when), int(last), by))

@@ -201,13 +201,10 @@ def stored_changes(cfg: Config) -> list[str]:
     from gateway.cli.stored import _rows as read_rows
     from gateway.configbase import link_place
     from gateway.configlinks import bind_key
-    from gateway.linkbinds import AFTER, PREFIX
+    from gateway.linkbinds import PREFIX
+    from gateway.store.keyvalue import under
 
-    stored = read_rows(
-        cfg.db_path,
-        f"SELECT substr(key, {len(PREFIX) + 1}), value FROM billing_state WHERE key >= ? AND key < ?",
-        (PREFIX, AFTER),
-    )
+    stored = read_rows(cfg.db_path, *under(PREFIX))
     changed = changed_protocols(stored, {link.name: link.type for link in cfg.smsc})
     binds = {s.name: "|".join(bind_key(s.type, s.host, s.port, s.system_id)) for s in cfg.smsc}
     followed = followers(dict(stored), binds, changed)

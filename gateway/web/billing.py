@@ -34,6 +34,7 @@ from billing_reports.files import is_incomplete
 from billing_reports.mailed import ends_with, file_sha256, kept_copy
 from billing_reports.monthly import Month
 from billing_reports.writer import SUMMARY, file_name, month_dir, months
+from gateway.store.keyvalue import keys_under
 from gateway.web import billingfiles
 from gateway.web.security import NotYours, Who, guarded
 
@@ -108,10 +109,8 @@ def _mailed(
 def _month_marks(request: Request, month: Month) -> dict[str, str]:
     """The month's marks of mail, by what they are of (an account's id, "summary"): one read."""
     prefix = repo.mailed_key(month, "")
-    rows = request.app.state.web.store.db.conn.execute(
-        "SELECT key, value FROM billing_state WHERE key >= ? AND key < ?", (prefix, prefix[:-1] + "0")
-    )
-    return {str(key)[len(prefix) :]: str(value) for key, value in rows}
+    rows = keys_under(request.app.state.web.store.db.conn, prefix)
+    return {str(rest): str(value) for rest, value in rows}
 
 
 def _regular(path: Path) -> bool:
