@@ -146,6 +146,11 @@ async def starts_with(config: Path, smtp_port: int, expected: list[str]) -> str:
     log = config.parent / "daemon.log"
     offset = log.stat().st_size if log.exists() else 0
     proc = await start_daemon(config, smtp_port)
+    # Ready before the stop: the relay port answers while the start still waits for its workers, and
+    # a stop then is never said ready (the start is given up, not announced).
+    deadline = time.monotonic() + 30
+    while '"daemon.ready"' not in log.read_text()[offset:] and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
     assert await asyncio.to_thread(proc.wait, 30) == 0
     out = log.read_text()[offset:]
