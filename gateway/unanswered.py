@@ -3,7 +3,7 @@
 An unanswered submit may have reached the SMSC, and the phone: the part waits out the link's
 late-answer grace and goes again (`gateway.late_answers`). An SMSC that takes one particular SMS
 and never answers it got it again after each grace, backing off, until its MAX_ATTEMPTS were spent:
-some 50 copies within its validity (a review counted 6 in the first 3 minutes). Such sends are
+some 50 copies within its validity (6 of them in the first 3 minutes). Such sends are
 counted as the sessions lost with a part on the wire are (`gateway.outcomes`): in a row, and an
 answer of any kind (in time or late, an acceptance, a refusal, a fault for now) starts the count
 again. At HOLD_AFTER_LOSSES the part waits on `hold` with a reason that says so, once other submits

@@ -28,7 +28,7 @@ from tests.test_web_browser import chromium
 from tests.web_helpers import OPERATOR, PASSWORD, as_user, csrf_of, panel_store, web_context
 from tests.web_helpers import web as web  # the fixture
 
-LONG_REASON = "Zaległa płatność " * 200  # the reviewer's: 3,400 characters
+LONG_REASON = "Zaległa płatność " * 200  # 3,400 characters
 RTL_NAME = "RTL\u202eevil"
 FORGING_MARKER = "END\nstate: active\nbilling-to: none"
 

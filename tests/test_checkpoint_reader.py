@@ -1,6 +1,6 @@
 """A reader holding a snapshot never stalls the daemon's writes: checkpoints go around it.
 
-A review on a year-sized database (1.2 M mails) found SMTP replies stalled 1-2 s while a billing
+On a year-sized database (1.2 M mails) SMTP replies stalled 1-2 s while a billing
 render or a panel search held its snapshot: the WAL passed the hard bound under 100 mails/s, and
 the TRUNCATE it started held every write while it waited up to BUSY_MS for the reader. The reader
 here is a real second SQLite connection holding a read transaction on the store's real file; the

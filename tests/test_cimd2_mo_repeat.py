@@ -97,7 +97,7 @@ async def test_a_vote_sent_again_with_its_060_out_of_turn_is_one_mail_and_one_ch
     ahead = [0.0]
     async with premium_cimd2(tmp_path, ahead) as (gw, conn, acks, sink):
         vote = deliver(4, PHONE, "KP123 A", STAMP)
-        if when == "after another MO":  # the review's sequence, in one write: 004, 002, 004
+        if when == "after another MO":  # the failing sequence, in one write: 004, 002, 004
             conn.send(encode(vote) + encode(deliver(2, OTHER, "KP123 B", STAMP)) + encode(vote))
         else:  # its 70 confirmed by the alive's answer, the same packet again 3 s on
             conn.send(encode(vote) + encode(deliver(2, OTHER, "KP123 B", STAMP)))

@@ -1,6 +1,6 @@
 """What one company's admin can do to another company through the panel: nothing.
 
-Found by a review against the real daemon: acme's admin, after one SMS to beta's customer, put that
+In earlier versions, against the real daemon: acme's admin, after one SMS to beta's customer, put that
 phone on the shared opt-out list as an admin's entry, and beta's mail to its customer got 550 for good
 (the phone's START left an admin's entry; the refusal told beta's staff the phone could answer START).
 And once the operator had moved one acme address to beta, beta's admin could add any unused address

@@ -1,6 +1,6 @@
 """A full state disk must not wedge the gateway: the WAL is cut back when space runs out.
 
-A review on a small state partition found every mail refused (`452 4.3.1`, rightly) and kept
+On a small state partition every mail was refused (`452 4.3.1`, rightly) and kept
 refused after the admin freed space: the WAL (`smsgw.db-wal`) took the room again, as no checkpoint
 starts before it reaches 16 MB. A 3 MB tmpfs held a 4 KB database and a 3 MB WAL; one outside
 `PRAGMA wal_checkpoint(TRUNCATE)` gave the room back at once.

@@ -46,7 +46,7 @@ def _subjects(n: int = 250, seed: int = 20261202) -> list[str]:
     """Random Polish subjects, from one word to longer than any cap, always the same ones."""
     rng = random.Random(seed)
     made = [" ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 45))) for _ in range(n)]
-    # The two the reviewer found, as the user wrote them and as the account is named.
+    # The two that failed first, as the user wrote them and as the account is named.
     return ["zapłata odpowiedź odpowiedź pilną pilną środę proszę ok", "Zażółć Gęślą", *made]
 
 

@@ -1,4 +1,4 @@
-"""Regressions for what a hostile SMSC review found: a peer that floods and never reads our answers, a
+"""Regressions against a hostile SMSC: a peer that floods and never reads our answers, a
 stray bind_transceiver_resp, an MO whose UDH runs past its data, and floods of error PDUs. Every test
 talks to the project's fake SMSCs over loopback TCP (or feeds the CIMD2 parser, whose unit it is)."""
 

@@ -1,4 +1,4 @@
-"""Regressions for the smaller findings of a hostile-SMSC review: a stray response of a command id SMPP
+"""Smaller regressions against a hostile SMSC: a stray response of a command id SMPP
 does not define, the words on parts refused after the SMSC's unbind, and what the logs of an unreadable
 receipt, a UDH that does not fit and CIMD2 garbage may say (lengths and names, no text, no number).
 The SMPP tests talk to the project's fake SMSCs over loopback TCP; the CIMD2 ones feed the real parser.

@@ -2,9 +2,9 @@
 
 A real SMTP client talks to the running daemon, a fake SMPP SMSC over TCP delivers, reports a
 failure (numbers ending 13) or refuses at submit (ending 0000), a real SMTP sink takes the bounces,
-and the log is what structlog writes (`capture_logs`). The review found that the id a client was
-given (`queued as 247`) led to no SMS's line, that refused senders were lost or counted on another
-sender's line, that mails refused at DATA left no line, and that MO lines carried phone numbers.
+and the log is what structlog writes (`capture_logs`). In earlier versions the id a client was
+given (`queued as 247`) led to no SMS's line, refused senders were lost or counted on another
+sender's line, mails refused at DATA left no line, and MO lines carried phone numbers.
 """
 
 from __future__ import annotations

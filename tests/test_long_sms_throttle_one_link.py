@@ -50,7 +50,7 @@ class FirstPartThrottled(FakeSMSC):
 
 
 def prefix_and_default(tmp_path: Path, plus: FakeSMSC, orange: HappySMSC) -> Config:
-    """plus for +48601 (not exclusive), orange the default link, as in the routing review."""
+    """plus for +48601 (not exclusive), orange the default link: a prefix route beside the default."""
     orange_link = f'\n[[smsc]]\nname = "orange"\ntype = "smpp"\nport = {orange.port}\n'
     orange_link += 'system_id = "smsgw"\npassword = "secret"\n'
     text = config_text(tmp_path, smsc_port=plus.port, smsc_extra='prefixes = ["+48601"]\n' + orange_link)

@@ -71,7 +71,7 @@ def mo_ids(gw: Any, state: str) -> list[int]:
 
 
 async def test_a_long_mo_is_counted_once_in_smsgw_mo_total(tmp_path: Path) -> None:
-    # The review's traffic: 3 answers, 2 SMS from a stranger, and one from a third phone in 3 parts.
+    # The traffic: 3 answers, 2 SMS from a stranger, and one from a third phone in 3 parts.
     relay = free_port()
     async with smtp_sink(relay), running_gateway(two_way_config(tmp_path, relay)) as gw:
         await texted(gw)

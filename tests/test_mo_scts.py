@@ -136,7 +136,7 @@ async def settled(gw: Running) -> None:
 async def test_a_vote_sent_again_after_an_ack_lost_with_its_connection_is_two_mails_and_two_charges(
     tmp_path: Path,
 ) -> None:
-    # (a) The reviewer's case: the SMSC took our 70 of the vote, but the connection dropped before it
+    # (a) A lost ack: the SMSC took our 70 of the vote, but the connection dropped before it
     # answered the alive written after it, so the ack is not known to have reached it. A minute later
     # the phone votes the same again: a new 060, a new SMS the operator charged the phone for.
     ahead = [0.0]

@@ -1,7 +1,7 @@
 """What an operator sees when the disk fills, another process locks the database, an SMSC throttles
 every submit, or the relay comes back: /healthz, /metrics, `smsgw status` and systemd's STATUS=.
 
-Each was found healthy-looking by a review against the real daemon: a full state_dir gave /healthz 200
+Each looked healthy against the real daemon: a full state_dir gave /healthz 200
 and status 0 once no mail had come for 30 s; a database held by an sqlite3 shell read as a hung
 daemon ("not answering") with worker crashes and tracebacks in the log; an SMSC answering every
 submit with ESME_RTHROTTLED left nothing delivered while status exited 0 and /metrics had no

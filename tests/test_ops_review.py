@@ -1,4 +1,4 @@
-"""Operations review: the admin's mail kept off the gateway's domains, numbers no link serves refused
+"""Operations: the admin's mail kept off the gateway's domains, numbers no link serves refused
 at RCPT (in the daemon and in an intake worker), and `smsgw run` as root in the service user's
 state directory refused."""
 

@@ -54,7 +54,7 @@ def own_config(tmp_path: Path, protocol: str, relay: int, pool: str = "") -> Any
 
 async def answer(gw: Any, protocol: str, destination: str, ton: int | None, text: str) -> None:
     """An MO from PHONE to `destination`, SMPP with the destination TON given (the simulator's own
-    `send-mo` picks 1 for "+…" and 2 for digits; TON 0 is what the reviewed SMSC sent), or CIMD2."""
+    `send-mo` picks 1 for "+…" and 2 for digits; TON 0 is what some SMSCs send), or CIMD2."""
     core = gw.daemon.simulator.core
     if protocol == "cimd2":
         assert await core.inject_mo(PHONE, destination, text, protocol="cimd2") == 1

@@ -43,7 +43,7 @@ def auth_login(port: int, tls: tuple[Path, Path], password: bytes) -> str:
 async def test_the_right_password_in_a_polish_code_page_logs_in(
     tmp_path: Path, tls_pair: Any, codepage: str
 ) -> None:
-    # The review's case: set as UTF-8, sent by Outlook/MailKit on a Polish machine; both mechanisms.
+    # Set as UTF-8, sent by Outlook/MailKit on a Polish machine; both mechanisms.
     async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
         await with_password(gw, STAFF, POLISH)
         port = gw.daemon.submission_port

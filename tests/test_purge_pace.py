@@ -1,6 +1,6 @@
 """The retention purge yields to intake: a pause after each chunk in proportion to the chunk's time.
 
-A review on a year of traffic (1.2 M mails) found a catch-up purge of nine months running its
+On a year of traffic (1.2 M mails) a catch-up purge of nine months ran its
 chunks (56-59 ms each) back to back for 24 minutes, intake falling from 60 to 7.8 mails/s. The purge
 here runs on the store's real SQLite file; the chunk's time comes from an injected clock that the
 store's writes move, the pauses go to an injected sleep; the last test runs on the real clock.

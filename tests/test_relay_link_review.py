@@ -1,4 +1,4 @@
-"""What a review of relay and link outages found: mail deferred for a relay that came back waited out
+"""Relay and link outages: mail deferred for a relay that came back waited out
 its back-off (up to an hour); a relay down logged one warning per mail per try; a wrong SMSC password
 said only "ESME_RINVPASWD (0x0E)"; an idle link stayed "slowed after throttling" for ever.
 

@@ -1,6 +1,6 @@
 """An admin's retry keeps quiet hours (SPEC R-2.4); a message lists the mails sent about its whole mail.
 
-A review found a bulk SMS held for the account's quiet hours (21:00-08:00) sent at 21:28 after an
+A bulk SMS held for the account's quiet hours (21:00-08:00) was sent at 21:28 after an
 operator's Hold then Retry on its message page: the retry made it due at once. It now goes when quiet
 hours end, and the CLI says so. And a 1000-character mail cut to the part limit, whose sender was mailed
 "text shortened", showed no mail sent about it on its message page or in `smsgw queue show`: only mails

@@ -183,7 +183,7 @@ def test_a_reply_of_nothing_but_the_company_signature_is_only_a_signature() -> N
 
 
 async def test_through_smtp_the_phone_gets_one_gsm_part_not_eight_ucs2(tmp_path: Path) -> None:
-    # The Outlook mail of the review, through a real SMTP client into the daemon and out to the
+    # The company's Outlook mail, through a real SMTP client into the daemon and out to the
     # built-in SMPP simulator: one part, GSM 7-bit (data_coding 0), the signature and disclaimer gone.
     cfg = two_way_config(tmp_path, "smpp", relay_port=free_port())
     raw = (DATA / "03_outlook_alt_pozdrawiam_comma_short_sig_disclaimer.eml").read_bytes()

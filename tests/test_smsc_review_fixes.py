@@ -1,4 +1,4 @@
-"""Regressions for the operator-link defects a review confirmed: each test talks to a real peer over
+"""Regressions for operator-link defects: each test talks to a real peer over
 loopback TCP where one can exist (fake SMPP SMSCs, a scripted CIMD2 SMSC, bare servers that misbehave
 as real SMSCs do), and reads pure functions directly where none can."""
 

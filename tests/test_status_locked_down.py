@@ -1,7 +1,7 @@
 """`smsgw status` with the daemon stopped and another process holding the database locked.
 
-A review held a stopped daemon's database as an sqlite3 shell does (`PRAGMA locking_mode=EXCLUSIVE;
-BEGIN EXCLUSIVE`): `status` and `status --json` each waited some 34 s in SQLite's busy wait, then
+With a stopped daemon's database held as an sqlite3 shell holds it (`PRAGMA locking_mode=EXCLUSIVE;
+BEGIN EXCLUSIVE`), `status` and `status --json` each waited some 34 s in SQLite's busy wait, then
 exited 1 ("runs with trouble") with stdout empty. A monitoring check timed out, or read a stopped
 gateway as running. Whether the daemon runs is told by its lock and status file, which need no
 database: 3, not running, with the holder's pid named, within a few seconds, and with `--json` one
@@ -26,7 +26,7 @@ from gateway.statelock import LOCK_FILE
 from tests.test_process import smsgw
 from tests.test_status_lock import HOLDER, fresh_status, process, state
 
-# What the review's sqlite3 shell did: exclusive locking mode, a write transaction left open.
+# What such an sqlite3 shell does: exclusive locking mode, a write transaction left open.
 LOCKER = """
 import sqlite3, sys
 c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)

@@ -1,4 +1,4 @@
-"""A review's findings on pacing, `smsgw status` and /metrics.
+"""What went wrong in pacing, `smsgw status` and /metrics.
 
 - `max_per_second` let about twice the cap out in the first second after a quiet spell (a full
   bucket of min(window, rate) and then the rate: 10 submits within 1.0 s at a cap of 5), while

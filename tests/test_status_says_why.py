@@ -1,6 +1,6 @@
 """`smsgw status --json`, systemd's STATUS= and /healthz say why they report trouble.
 
-A review found each reporting trouble without its reason: `status --json` exited 1 for an exclusive
+Each reported trouble without its reason: `status --json` exited 1 for an exclusive
 prefix whose link was down, or a premium answer pinned to a link down, with nothing in the JSON
 naming either; it gave `"daemon": null` where the text said "not answering: pid … last wrote …";
 and with no database it printed nothing at all. STATUS= said "links up 1/2" as for a harmless

@@ -1,6 +1,6 @@
 """An SMS the SMSC takes but never answers is held after a few copies; a late answer's id is the part's too.
 
-A review against a scripted SMPP SMSC found two things. An SMSC that never answered the submits of
+Against a scripted SMPP SMSC two things showed. An SMSC that never answered the submits of
 one SMS got it again after each response timeout and late-answer grace, backing off, until its 50
 attempts were spent: some 50 copies on the phone within the validity. Now the part is held at the
 fifth unanswered send in a row, once other SMS on the link were answered meanwhile (an SMSC that

@@ -1,6 +1,6 @@
 """The panel for screen-reader and low-vision users, as Chromium's accessibility tree gives it.
 
-A review with a screen reader's view of the panel found: a refused form's error never read (no
+A screen reader's view of the panel showed: a refused form's error never read (no
 role=alert, focus left on the page, the login's autofocus reading the Email field instead), a user
 row's error not saying whose row; every confirmation box named "sure"; the tables without a name,
 with empty column headers, and the dashboard's meters read as bare percentages; form field edges at

@@ -36,7 +36,7 @@ from tests.web_helpers import (
 )
 
 T0 = 1_780_000_000.0
-ACME, RIVAL = 180, 79  # 259 in all, as in the review: past two operator's pages, and an admin's one
+ACME, RIVAL = 180, 79  # 259 in all: past two operator's pages, and an admin's one
 
 
 def _seed(store: Store) -> dict[str, list[tuple[float, int, str]]]:

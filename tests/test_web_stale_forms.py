@@ -110,7 +110,7 @@ async def _with_admin(gw: Any) -> None:
 
 
 def _two_tabs(driver: Any, base: str) -> dict[str, str]:
-    """The review's steps: tab B loaded, tab A saves billing and quiet hours, tab B saves a marker."""
+    """The steps: tab B loaded, tab A saves billing and quiet hours, tab B saves a marker."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait

@@ -51,7 +51,7 @@ def role_of(web: WebContext, email: str) -> str:
 
 
 async def test_the_shared_pc_backdoor_needs_the_owners_password(tmp_path: Path) -> None:
-    # The review's three POSTs from the owner's open tab: the add still goes (a login with no
+    # Three POSTs from the owner's open tab: the add still goes (a login with no
     # password and the user role is no credential), the password and the admin role do not.
     async with admin_panel(tmp_path) as (web, _clock, c):
         assert FIELD in (await c.get("/users")).text
