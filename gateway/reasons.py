@@ -50,7 +50,7 @@ NUMBER_REFUSED = frozenset(
 
 # The gateway's own reasons, as the store writes them (gateway.store.queue, .settling, .partnotes,
 # .admin, gateway.claims, gateway.outcomes), in the words of each language: a Polish bounce quoted
-# them in English. `tests/test_dsn_review.py` walks every one the store writes. Kept as text here
+# them in English. `tests/test_dsn_wording.py` walks every one the store writes. Kept as text here
 # rather than imported: this module is no part of the store, and the test catches a text that drifts.
 # A part ended by the phone's STOP after its mail was accepted (`gateway.claims.OPTED_OUT`), as a
 # bounce tells it from a delivery that failed.

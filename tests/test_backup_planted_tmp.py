@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_backup_review import state_with_a_database
+from tests.test_backup_after_crash import state_with_a_database
 from tests.test_process import CLI, ROOT
 
 ROOT_RUN = os.geteuid() == 0

@@ -26,7 +26,7 @@ from gateway.store.db import Store
 from gateway.web.app import WebContext
 from tests.conftest import smsc_link
 from tests.test_disk_full_health import NO_LIMIT
-from tests.test_status_pacing_review import queue_pinned_answer
+from tests.test_status_pacing import queue_pinned_answer
 from tests.web_helpers import OPERATOR, add_mail, as_user, seeded_store, web_context
 
 

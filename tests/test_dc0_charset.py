@@ -14,7 +14,7 @@ from smsc.smpp.codec import DELIVER_SM, encode_sm
 from tests.conftest import mail, make_config, running_gateway
 from tests.fakes.smsc import HappySMSC
 from tests.test_policy import to
-from tests.test_smsc_review_fixes import smpp_link, sms
+from tests.test_smsc_link_defects import smpp_link, sms
 
 TEXT = "@ café {x} €Δ"
 

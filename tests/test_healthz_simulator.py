@@ -17,7 +17,7 @@ from gateway.config import Config, load_config
 from gateway.housekeeping import read_status
 from tests.conftest import config_text, free_port, running_gateway, smsc_link
 from tests.fakes.smsc import HappySMSC
-from tests.test_status_pacing_review import queue_pinned_answer
+from tests.test_status_pacing import queue_pinned_answer
 from tests.test_web_browser import WEB
 
 
@@ -67,7 +67,7 @@ async def test_the_link_to_the_simulator_down_is_503(tmp_path: Path) -> None:
 
 
 async def test_a_premium_answer_waiting_for_its_votes_link_down_is_503(tmp_path: Path) -> None:
-    # As `smsgw status` says (tests/test_status_pacing_review.py): the link "main" up takes +4951 too,
+    # As `smsgw status` says (tests/test_status_pacing.py): the link "main" up takes +4951 too,
     # but the answer may leave by its vote's link "b" alone, and that one is down.
     async with HappySMSC() as smsc:
         down = smsc_link("b", free_port(), 'prefixes = ["+4951"]')

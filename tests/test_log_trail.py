@@ -31,7 +31,7 @@ from tests.conftest import (
 )
 from tests.fakes.smsc import FakeSMSC
 from tests.test_session_limits import blocking
-from tests.test_smtp_abuse_review import refused_rcpts
+from tests.test_smtp_abuse import refused_rcpts
 
 FINAL = ("delivered", "failed", "expired", "cancelled", "unreported")
 

@@ -30,10 +30,10 @@ from gateway.smtp.replies import ENCRYPTED, RIGHTS_PROTECTED, SIGNED_OPAQUE
 from tests.conftest import DOMAIN, STAFF, free_port, running_gateway, smtp_sink
 from tests.test_cut_from import daemon_config
 from tests.test_intake import mail
-from tests.test_text_review import ics, outlook_invite
+from tests.test_text_from_clients import ics, outlook_invite
 
 DATA = Path(__file__).parent / "data" / "outlook_meetings"
-WHEN = "2026-12-07 10:00, Sala 204"  # what tests.test_text_review.ics() says, in Europe/Warsaw
+WHEN = "2026-12-07 10:00, Sala 204"  # what tests.test_text_from_clients.ics() says, in Europe/Warsaw
 TEAMS_PL = """Proszę przygotować dane za IV kwartał.
 
 ________________________________________________________________________________

@@ -25,7 +25,7 @@ from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
 from tests.conftest import config_text, running_gateway, smsc_link
 from tests.fakes.smsc import DisconnectingSMSC, FakeSMSC, HappySMSC
-from tests.test_status_pacing_review import queue_pinned_answer
+from tests.test_status_pacing import queue_pinned_answer
 from tests.test_supervision import until
 
 ESME_RSYSERR = 0x08  # a temporary refusal (smsc/smpp/pdu.py)

@@ -22,7 +22,7 @@ from smsc.smpp.submits import OVERFLOW_READINGS, Submits
 from tests.conftest import DOMAIN, mail, make_config, running_gateway
 from tests.fakes.smsc import FakeSMSC, ThrottlingSMSC
 from tests.test_pacing import FakeClock
-from tests.test_smsc_review_fixes import settings
+from tests.test_smsc_link_defects import settings
 
 # The behaviour promised, written out rather than imported: smsc.pacing.RATE_FLOOR.
 RATE_FLOOR = 1.0

@@ -32,7 +32,7 @@ from tests.fakes.smsc import HappySMSC, ThrottlingSMSC
 from tests.test_faults import to
 from tests.test_process import smsgw
 from tests.test_status_exit import link, main_active
-from tests.test_status_pacing_review import queue_pinned_answer
+from tests.test_status_pacing import queue_pinned_answer
 from tests.test_supervision import notify_socket, until
 from tests.test_web_browser import WEB
 

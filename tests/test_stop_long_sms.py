@@ -22,7 +22,7 @@ from gateway.store.settling import OPTED_OUT, _all_alike, _the_rest
 from tests.conftest import DOMAIN, Running, Sink, config_text, free_port, mail, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC, HeldSMSC
 from tests.test_claim_ahead import count
-from tests.test_dsn_review import dsns, human
+from tests.test_dsn_wording import dsns, human
 from tests.test_policy import Clock
 
 TWO = "601123461"  # a 2-part bulk SMS
