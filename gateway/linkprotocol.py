@@ -15,10 +15,14 @@ protocol's session under the first part's reference: to another SMSC (or another
 whose originator the phone may not join with the first part's. It goes again whole, under a new
 reference, at the start (`gateway.longsms`): the old bind is gone, so it does not wait
 LONG_SMS_WAIT_SECONDS as for a link down. The reports awaited of what the old bind sent come only by a
-session of the old protocol: over the new one they never come, and those SMS end `unreported` when
-they expire, unless the block gets its old bind back. Both are said at the start
-(`config.link_protocol_changed`) and by `check-config`, which names the block and what to do instead:
-the new protocol under a block of its own, or the old block kept under a new name.
+session of the old protocol: over the new one they never come, and those SMS end `unreported` a day
+after their validity (`QueueRepo.expire_batch`), unless the block gets its old bind back. The premium
+answers pinned to the name, and those still to come to the votes the old bind brought, leave by the new
+protocol's bind: right when it is the same operator's SMSC, else from a short code that is not its
+own. All of it is said at the start (`config.link_protocol_changed`) and by `check-config`, which
+names the block, how many SMS, long SMS and answers, and what to do instead: the new protocol under a
+block of its own, or the old block kept under a new name. What the switch moves stays counted once in
+`/metrics`, under the link that finished it (`gateway.linkcounted`).
 """
 
 from __future__ import annotations
@@ -29,9 +33,9 @@ from typing import TYPE_CHECKING
 
 import structlog
 
+from gateway.linkcounted import final_parts, keep, moving_to
 from gateway.linkmoves import note_move
 from gateway.longsms import MOVABLE, send_whole_again
-from gateway.store.counted import keep_counted
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -116,18 +120,21 @@ def send_again_at_start(
     for name, (was, now) in changed.items():
         if name in following:
             continue
-        moved = 0
+        moved, pinned_here = 0, _count(conn, _PINNED, name)
         for (message_id,) in conn.execute(_HALF_SENT_ANY, (name,)).fetchall():
+            counted = final_parts(conn, message_id)
             if send_whole_again(store, message_id, name, 0.0):  # False: a part failed or held
+                keep(conn, counted)  # its parts delivered before stay counted under the name
                 # Not `longsms.MOVED_NOTE`: the next start would pass the new bind over for it.
                 note = NOTE.format(name, was, now)
                 conn.execute("UPDATE parts SET error = ? WHERE message_id = ?", (note, message_id))
                 moved += 1
         (waiting,) = conn.execute(_WAITING, (name, name)).fetchone()
-        said = consequences(name, was, now, waiting, moved)
+        said = consequences(name, was, now, waiting, moved, pinned=pinned_here)
         log.warning(
             "config.link_protocol_changed",
-            link=name, was=was, now=now, waiting=waiting, long_sms_sent_again=moved, note=said,
+            link=name, was=was, now=now, waiting=waiting, long_sms_sent_again=moved,
+            pinned_answers=pinned_here, note=said,
         )  # fmt: skip
     for name, (rows, long_sms) in following.items():
         _follow(conn, name, followed[name], rows)
@@ -154,15 +161,7 @@ def _follow(conn: sqlite3.Connection, name: str, by: str, rows: list[tuple[int, 
     for at in range(0, len(ids), 500):  # under SQLite's limit of parameters
         chunk = ids[at : at + 500]
         marks = ",".join("?" * len(chunk))
-        # A part in a final state stays counted under the name it went by: a count that fell reads
-        # as a counter reset (`gateway.store.counted`).
-        keep_counted(
-            conn,
-            "parts",
-            f"SELECT ?, state, COUNT(*) FROM parts WHERE id IN ({marks}) AND state != 'submitted'"
-            " GROUP BY state",
-            (name, *chunk),
-        )
+        moving_to(conn, name, by, chunk)  # a part final already stays counted under `name` alone
         conn.execute(f"UPDATE parts SET link = ? WHERE id IN ({marks})", (by, *chunk))
 
 
@@ -174,8 +173,11 @@ def _repin(conn: sqlite3.Connection, by: str, ids: list[int]) -> None:
         conn.execute(f"UPDATE parts SET via = ? WHERE id IN ({','.join('?' * len(chunk))})", (by, *chunk))
 
 
-def consequences(name: str, was: str, now: str, waiting: int, long_sms: int, by: str | None = None) -> str:
-    """What the change does to the work the old bind had out, and what keeps it."""
+def consequences(
+    name: str, was: str, now: str, waiting: int, long_sms: int, by: str | None = None, *, pinned: int = 0
+) -> str:
+    """What the change does to the work the old bind had out, and what keeps it. `pinned`: the premium
+    answers pinned to the name, said when no block keeps the old bind (else they follow it)."""
     old, new = NAMES.get(was, was), NAMES.get(now, now)
     changed = f"link {name} was {old} and is {new} now, another SMSC bind under the same name"
     if by is not None:
@@ -185,13 +187,17 @@ def consequences(name: str, was: str, now: str, waiting: int, long_sms: int, by:
             f" SMS it sent part of go on by {by} under their reference (nothing goes again); the premium"
             f" answers to what it received leave by {by} too"
         )
+    answers = "answer" if pinned == 1 else "answers"
     return (
-        f"{changed}: {waiting} SMS it sent over {old} await reports that only a session of {old} brings"
-        f" (they end 'unreported' when they expire, unless this block gets its {old} bind back: the"
-        f" same host, port and login); {long_sms} long SMS it sent part of over {old} go again whole"
-        f" under a new reference (their parts sent over {old} no longer count). A {new} link in an"
-        f" [[smsc]] block of its own, or this block kept as it is under a new name in the same change"
-        f" (what its {old} bind has out follows it there), loses neither"
+        f"{changed}, and no block has its {old} bind: {waiting} SMS it sent over {old} await reports that"
+        f" only a session of {old} brings (they end 'unreported' a day after their validity, unless this"
+        f" block gets its {old} bind back: the same host, port and login); {long_sms} long SMS it sent"
+        f" part of over {old} go again whole under a new reference (their parts sent over {old} no longer"
+        f" count); {pinned} premium {answers} pinned to it that may still leave, and those still to come"
+        f" to the votes its {old} bind brought, leave by its {new} bind from the premium number, right"
+        f" only if that is the same operator's SMSC. A {new} link in an [[smsc]] block of its own, or this"
+        f" block kept as it is under a new name in the same change (what its {old} bind has out follows"
+        f" it there), loses none of these"
     )
 
 
@@ -217,6 +223,7 @@ def stored_changes(cfg: Config) -> list[str]:
         else:
             ((waiting,),) = read_rows(cfg.db_path, _WAITING, (name, name)) or [(0,)]
             long_sms = len(read_rows(cfg.db_path, _HALF_SENT, (name,)))
-        said = consequences(name, was, now, waiting, long_sms, by)
+        pinned = len(read_rows(cfg.db_path, _PINNED, (name,)))
+        said = consequences(name, was, now, waiting, long_sms, by, pinned=pinned)
         lines.append(f"{link_place(name)}: at the next start, {said}")
     return lines

@@ -44,7 +44,9 @@ class StoreCounts:
 # link or a link named '-'): the labels of a metric must not repeat.
 # What left a final state is added back (`purged_counts`, migration 31: rows the retention purge
 # deleted, SMS `smsgw queue retry` sent again): the counters fell by each night's purge, which
-# Prometheus reads as a counter reset and `rate()` as everything counted arriving at once.
+# Prometheus reads as a counter reset and `rate()` as everything counted arriving at once. A part's
+# entry may be negative: a part already final that a link type switch moved to another link's name
+# stays counted under the link that finished it, and is taken off the other (`gateway.linkcounted`).
 MESSAGES = (
     "SELECT COALESCE(a.name, '-'), g.state, SUM(g.n) FROM"
     " (SELECT account_id, state, COUNT(*) AS n FROM messages WHERE id > 0 GROUP BY account_id, state"
