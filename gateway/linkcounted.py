@@ -1,5 +1,6 @@
-"""The `/metrics` part counters through a link type switch (`gateway.linkprotocol`): each final part
-counted once, under the link that finished it, and no counter lower after the start than before it.
+"""The `/metrics` part counters through a link type switch (`gateway.linkprotocol`) and a long SMS sent
+again whole (`gateway.longsms`): each final part counted once, under the link that finished it, and no
+counter lower after the change than before it.
 
 `smsgw_parts_total{link,state}` counts the rows in a final state under their link, plus what left a
 final state (`purged_counts`, gateway/web/counts.py). A switch changes rows under the counters:
@@ -9,7 +10,10 @@ final state (`purged_counts`, gateway/web/counts.py). A switch changes rows unde
   kept counted under the old name, and counted again under the new one by its row, twice in all;
 - with none, a half-sent long SMS goes again whole (`gateway.longsms`): its parts delivered or
   unreported left those states, and the old name's counters fell at the start, which Prometheus reads
-  as a counter reset and `rate()` as everything ever counted arriving at once.
+  as a counter reset and `rate()` as everything ever counted arriving at once. A long SMS whose link
+  was down for LONG_SMS_WAIT_SECONDS goes again whole the same way (`gateway.linkchoice`), and its
+  link's counters fell likewise: `send_whole_again` keeps their counts on both paths (`final_parts`
+  before it resets the parts, `keep` after).
 
 So the start keeps what such a part counted under the name that finished it, and takes the row the
 follower gains off the follower's count (a negative `purged_counts` entry under its name): the sum

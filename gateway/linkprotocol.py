@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from gateway.linkcounted import final_parts, keep, moving_to
+from gateway.linkcounted import moving_to
 from gateway.linkmoves import note_move
 from gateway.longsms import MOVABLE, send_whole_again
 
@@ -122,9 +122,8 @@ def send_again_at_start(
             continue
         moved, pinned_here = 0, _count(conn, _PINNED, name)
         for (message_id,) in conn.execute(_HALF_SENT_ANY, (name,)).fetchall():
-            counted = final_parts(conn, message_id)
-            if send_whole_again(store, message_id, name, 0.0):  # False: a part failed or held
-                keep(conn, counted)  # its parts delivered before stay counted under the name
+            # False: a part failed or held. Moved, its parts finished before stay counted under the name.
+            if send_whole_again(store, message_id, name, 0.0):
                 # Not `longsms.MOVED_NOTE`: the next start would pass the new bind over for it.
                 note = NOTE.format(name, was, now)
                 conn.execute("UPDATE parts SET error = ? WHERE message_id = ?", (note, message_id))

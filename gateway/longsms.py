@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import structlog
 
+from gateway.linkcounted import final_parts, keep
 from gateway.store.accepting import concat_udh
 from gateway.store.db import Store
 from gateway.store.partnotes import WITH_STUCK_PART
@@ -67,6 +68,7 @@ def send_whole_again(store: Store, message_id: int, link: str, waited: float) ->
     recipient, total, old_ref = row
     ref = store.queue.next_concat_ref(recipient)
     note = MOVED_NOTE.format(link, waited)
+    counted = final_parts(conn, message_id)  # its parts delivered or unreported leave those states
     for pid, seq, state in parts:
         conn.execute(
             "UPDATE parts SET udh = ?, state = CASE WHEN state = 'queued' THEN state ELSE 'deferred' END,"
@@ -75,6 +77,7 @@ def send_whole_again(store: Store, message_id: int, link: str, waited: float) ->
             (concat_udh(ref, total, seq), now, int(state == "active"), note, pid),
         )
     conn.execute("UPDATE messages SET concat_ref = ? WHERE id = ?", (ref, message_id))
+    keep(conn, counted)  # and stay counted under the link that finished them: no counter falls
     sent = sum(1 for _pid, _seq, state in parts if state in _SENT)
     log.warning("mt.long_sms_moved", message=message_id, link=link, sent_before=sent,
                 parts=total, reference=ref, old_reference=old_ref)  # fmt: skip
