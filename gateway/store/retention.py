@@ -89,6 +89,7 @@ class Pace:
 
 
 _FINAL = f"({', '.join(repr(s) for s in FINAL_PART)})"
+_MO_UNHANDLED = "('new', 'segment')"  # smsgw_mo_waiting's states, not counted once gone
 # Older than the retention cutoff by more than the account's reply window (or the installation's).
 _OLD_CONVERSATION = (
     "last_mt_at < ? - COALESCE((SELECT a.reply_window_days * 86400 FROM accounts a"
@@ -156,7 +157,9 @@ def _purge_emails(store: Store, cutoff: float, after: Cursor, limit: int) -> tup
         marks = ",".join("?" * len(ids))
         msg_ids = f"SELECT id FROM messages WHERE email_id IN ({marks})"
         part_ids = f"SELECT id FROM parts WHERE message_id IN ({msg_ids})"
-        # What /metrics counts of them stays counted (`gateway.store.counted`).
+        # What /metrics counts of them stays counted (`gateway.store.counted`): a part's final state
+        # only, as a long SMS that failed may have a part still awaiting its report, a waiting state
+        # whose gauge would keep it for good.
         keep_counted(
             conn,
             "messages",
@@ -168,7 +171,7 @@ def _purge_emails(store: Store, cutoff: float, after: Cursor, limit: int) -> tup
             conn,
             "parts",
             f"SELECT COALESCE(link, ''), state, COUNT(*) FROM parts WHERE message_id IN ({msg_ids})"
-            " GROUP BY 1, 2",
+            f" AND state IN {_FINAL} GROUP BY 1, 2",
             tuple(ids),
         )
         conn.execute(f"DELETE FROM dlrs WHERE part_id IN ({part_ids})", ids)
@@ -186,10 +189,9 @@ def _purge_rows(store: Store, table: str, where: str, args: tuple[float, ...], l
     if not ids:
         return 0
     marks = ",".join("?" * len(ids))
-    if table == "mo":  # counted by /metrics (smsgw_mo_total)
-        keep_counted(
-            conn, "mo", f"SELECT '', state, COUNT(*) FROM mo WHERE id IN ({marks}) GROUP BY 2", tuple(ids)
-        )
+    if table == "mo":  # counted by /metrics (smsgw_mo_total); a state not handled yet is a gauge's
+        sql = f"SELECT '', state, COUNT(*) FROM mo WHERE id IN ({marks}) AND state NOT IN {_MO_UNHANDLED}"
+        keep_counted(conn, "mo", f"{sql} GROUP BY 2", tuple(ids))
     return conn.execute(f"DELETE FROM {table} WHERE id IN ({marks})", ids).rowcount
 
 
