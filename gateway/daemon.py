@@ -47,6 +47,7 @@ from gateway.mailer import Mailer, build_mailer
 from gateway.nocore import no_core_dumps
 from gateway.outboxworker import OutboxWorker
 from gateway.recovery import open_recovered, requeue_orphans
+from gateway.relayloginstatus import login_report
 from gateway.routing import Router
 from gateway.smtp.gate import Gate
 from gateway.smtp.listener import start_smtp_server
@@ -163,11 +164,8 @@ class Daemon:
                 await close_store(self.store)
                 raise simulator_bind_error(self.simulator, exc) from exc
 
-        outbox = OutboxWorker(
-            self.store,
-            self.mailer or build_mailer(cfg),
-            max_attempts=cfg.mail.max_attempts,
-        )
+        mailer = self.mailer or build_mailer(cfg)
+        outbox = OutboxWorker(self.store, mailer, max_attempts=cfg.mail.max_attempts)
         self.store.outbox.on_queued = outbox.wake  # every commit that queued mail wakes the worker
         notifier = Notifier(self.store, cfg, outbox.wake)
         events = GatewayEvents(self.store, notifier)
@@ -267,6 +265,7 @@ class Daemon:
                 "queued": dispatcher.backlog,
                 "outbox": self.store.admin.outbox_waiting()[0],
                 "auth_locks": gate.auth.locks(),  # for `smsgw auth list`
+                "relay_login": login_report(mailer),  # a refusal held: `smsgw status` says it
                 "intake_pids": self.intake.pids() if self.intake else {},
                 "store": self.store.db.trouble(),  # writes failing lately: `smsgw status` says so
                 # What it runs with: `smsgw status` judges the routes by these, not by a file edited since.

@@ -17,10 +17,11 @@ A send goes on through every mechanism offered, as aiosmtplib's `login`, until a
 it: the relay hung up after it (Exchange does, after a failed AUTH) or answers the next AUTH 421,
 where the next mechanism was tried on the closed connection and its "connection lost" replaced the
 535, so the probes never backed off; the mechanism refused is the one the relay last took (the
-password or the account is refused, not the mechanism); or the refusal is a 4xx (454: the relay's
-own authentication service failing for now, as for every mechanism). A 454 still counts as a failed
-login: Postfix logs it as the same failed SASL login that fail2ban counts. A 421 to the first AUTH is
-no refusal: the relay closing (shutting down, too busy), a fault of the relay's like a 421 to any
+password or the account is refused, not the mechanism); or the refusal is a 4xx (454, RFC 4954: the
+relay's own authentication failing for now, as for every mechanism). A 454 is no refusal of our
+password (`LoginFailingForNow`, and no refusal held: below), but it still counts as a failed login:
+Postfix logs it as the same failed SASL login that fail2ban counts. A 421 to the first AUTH is no
+refusal: the relay closing (shutting down, too busy), a fault of the relay's like a 421 to any
 command, which the probes keep probing every 30 s for.
 
 The logins of a mailer share what they learn (`RelayLogins`). Each send tried its own: with a wrong
@@ -40,18 +41,28 @@ ten minutes and Exchange locks the account. So:
 - a probe while nothing is held logs in as a send does (after a start, every mechanism in turn: it
   goes alone anyway, and a probe of CRAM-MD5 alone, refused by a relay keeping hashed passwords,
   held every send of a healthy relay for a minute, with a warning and mail deferred);
-- while held, the probes alone log in (`gateway.relayprobe`), one mechanism each: the one last taken,
-  always, as its refusal is the password's or the account's (an account locked for 15 minutes had
-  the probes try in turn mechanisms the relay had refused in a login it then took: mail went 15 to
-  45 minutes after the unlock, each such probe one more failed login); with none taken yet since the
-  start, the mechanisms offered in turn, never one refused within a login that then took another. A
-  probe logs in no sooner than the probes' back-off after the last failed login (60, 120, 240 s...
-  after the first, second, third since one was taken: a send's three refusals, or a first probe's
-  three mechanisms, put the next probe four minutes on, the one after it eight minutes later); a
-  probe before that is stopped without connecting (`LoginHeld`), and is no refused probe for the
-  probes' own back-off. So mail flows at the first probe after the relay takes our login again;
+- while held, the probes alone log in (`gateway.relayprobe`): the mechanism last taken first, always,
+  as its refusal is most likely the password's or the account's (an account locked for 15 minutes
+  had the probes try in turn mechanisms the relay had refused in a login it then took: mail went 15
+  to 45 minutes after the unlock, each such probe one more failed login); after its refusal the
+  others offered, never one refused within a login that then took another (until the probes are an
+  hour apart), each only while the ten minutes' budget has room (`gateway.relayloginbudget`): a
+  relay that stopped taking PLAIN while still offering it, and takes LOGIN, refused every probe
+  until a restart. A relay hanging up after the refusal (Exchange) gets the next probe with the
+  first of the others, then the one taken again. With none taken yet since the start, one mechanism
+  a probe, those offered in turn. A probe logs in no sooner than the probes' back-off after the last
+  failed login (60, 120, 240 s... after the first, second, third since one was taken: a send's
+  three refusals, or a first probe's three mechanisms, put the next probe four minutes on, the one
+  after it eight minutes later; a held probe's further mechanisms are paced by the budget alone),
+  nor before the budget has room; a probe before that is stopped without connecting (`LoginHeld`),
+  and is no refused probe for the probes' own back-off. So mail flows at the first probe after the
+  relay takes our login again;
+- a 454 holds no refusal: no login, a send's or a probe's, goes before the probes' back-off after it
+  (a send fails at once with it, deferred as the relay's fault, `LoginFailingForNow`), and then the
+  next goes, one at a time, as a login after a start does;
 - a login taken clears the refusal, and the probe's wake brings the mail back; a restart forgets it,
-  so a password fixed in the config goes at once.
+  so a password fixed in the config goes at once. What is held, since when, and the relay's words
+  are in the daemon's status file for `smsgw status` (`gateway.relayloginstatus`).
 """
 
 from __future__ import annotations
@@ -62,7 +73,9 @@ from collections.abc import Callable
 import aiosmtplib
 import structlog
 
-from gateway.relayprobepace import probes_pace
+from gateway.relayloginbudget import LoginBudget
+from gateway.relayloginstatus import FAILING, REFUSED, LoginEpisode, login_secrets, sanitised
+from gateway.relayprobepace import PROBE_EVERY_MAX, probes_pace
 
 log = structlog.get_logger(__name__)
 
@@ -81,6 +94,13 @@ class LoginHeld(Exception):
     def __init__(self, refusal: aiosmtplib.SMTPAuthenticationError, wait: float) -> None:
         super().__init__(f"{refusal.code} {refusal.message}; the next login in {wait:.0f} s")
         self.wait = wait
+
+
+class LoginFailingForNow(aiosmtplib.SMTPAuthenticationError):
+    """A 4xx to AUTH (454 4.7.0, RFC 4954's "temporary authentication failure"): the relay's own
+    authentication failing, for every mechanism, not a refusal of our password. Named apart in the
+    mail's kept error, so that status says which (`gateway.relayfaultkinds`); retried as a refused
+    login is (`SMTPAuthenticationError`), never failing the mail."""
 
 
 class LoginTurnTimeout(aiosmtplib.SMTPTimeoutError):
@@ -102,50 +122,85 @@ class RelayLogins:
         self.command_timeout = command_timeout
         self.known: str | None = None  # the mechanism of the last login taken
         self.held: aiosmtplib.SMTPAuthenticationError | None = None
-        self.failed = 0  # failed logins since the relay last took one
+        # A 454 since the last login taken (none held): no login before the probes' back-off after it.
+        self.failing: aiosmtplib.SMTPAuthenticationError | None = None
+        self.failed = 0  # failed logins since the relay last took one, for the probes' back-off
         self.failed_at = 0.0
+        self.budget = LoginBudget()  # every failed login, for the ten minutes' budget
+        self.episode: LoginEpisode | None = None  # the refusal held or the 454s, for status
         self.turn: str | None = None  # the mechanism a probe was last refused, the next goes next
         # Refused within a login that then took another: the mechanism's refusal, not the password's,
         # so no probe's turn goes to it while this mailer lives.
         self.spurned: set[str] = set()
+        # The relay hung up after the known one's refusal: the next held probe begins with this one.
+        self.lead: str | None = None
         self._going = 0
         self._changed = asyncio.Event()
 
     def next_login_at(self) -> float:
         """When a probe may log in after a refused login: the probes' back-off after as many failed
-        logins as were made, whether by one probe, sends, or a first probe's every mechanism."""
-        return self.failed_at + probes_pace(self.failed)
+        logins as were made, whether by one probe, sends, or a first probe's every mechanism, and
+        no sooner than the ten minutes' budget has room for one more."""
+        return max(self.failed_at + probes_pace(self.failed), self.budget.open_at())
 
     def check(self, *, probe: bool) -> None:
         """Raises the relay's refusal for a login that is not to go now: a send's while held, a
-        probe's before its time (`LoginHeld`)."""
-        if self.held is None:
+        probe's before its time (`LoginHeld`); after a 454, any login before its time."""
+        if self.held is None and self.failing is None:
             return
-        said = aiosmtplib.SMTPAuthenticationError(self.held.code, self.held.message)
+        wait = self.next_login_at() - self.clock()
+        if self.held is None and wait <= 0:
+            return  # the probes' back-off after a 454 is over: the next login goes, a send's too
+        cause = self.held or self.failing
+        assert cause is not None
+        kind = aiosmtplib.SMTPAuthenticationError if self.held is not None else LoginFailingForNow
+        said = kind(cause.code, cause.message)
         if not probe:
             raise said
-        if (wait := self.next_login_at() - self.clock()) > 0:
+        if wait > 0:
             raise LoginHeld(said, wait)
 
     def probe_order(self, order: list[str]) -> list[str]:
         """What a probe tries: while nothing is held, what a send would (the whole order, the one
-        last taken first and its refusal ending it); while held, one mechanism: the one last taken,
-        or with none taken (or it offered no more), the one after the mechanism the last refused
-        probe tried, skipping those refused within a login that then took another."""
+        last taken first and its refusal ending it); while held, the one last taken and then the
+        others (those refused within a login that then took another only once the probes are an
+        hour apart), or with none taken (or it offered no more), the one after the mechanism the
+        last refused probe tried, skipping those refused within a login that then took another."""
         if self.held is None:
             return order
         if self.known in order:
-            return [self.known]
+            early = probes_pace(self.failed) < PROBE_EVERY_MAX
+            others = [m for m in order if m != self.known and not (early and m in self.spurned)]
+            others.sort(key=lambda mechanism: mechanism in self.spurned)  # stable: the login's order
+            if self.lead in others:
+                others.remove(self.lead)
+                return [self.lead, self.known, *others]
+            return [self.known, *others]
         turns = [mechanism for mechanism in order if mechanism not in self.spurned] or order
         if self.turn in turns:
             return [turns[(turns.index(self.turn) + 1) % len(turns)]]
         return [turns[0]]
 
+    def goes_on(self, mechanism: str, *, probe: bool) -> bool:
+        """Whether a login whose `mechanism` the relay just refused (5xx) tries the next one: not
+        after the one it last took, our password refused (but a held probe's does, the relay may have
+        stopped taking it), and only while the ten minutes' budget has room for one more."""
+        if mechanism == self.known and not (probe and self.held is not None):
+            return False
+        return self.budget.room(self.clock()) > 0
+
+    def _sends_fail(self) -> bool:
+        """Whether a send fails at once with what is held, without waiting for a turn."""
+        return self.held is not None or (self.failing is not None and self.clock() < self.next_login_at())
+
     def _may_go(self, probe: bool) -> bool:
-        """Alone until a login is taken and while the relay refuses ours (a probe's), else three."""
-        if self.held is not None and not probe:
+        """Alone until a login is taken and while the relay refuses ours (a probe's) or fails it for
+        now, else three, or as many as the ten minutes' budget has room for (one at least)."""
+        if not probe and self._sends_fail():
             return True  # to fail at once with it
-        return self._going < (LOGINS_AT_ONCE if self.known is not None and self.held is None else 1)
+        if self.known is None or self.held is not None or self.failing is not None:
+            return self._going < 1
+        return self._going < max(1, min(LOGINS_AT_ONCE, self.budget.room(self.clock())))
 
     async def take_turn(self, *, probe: bool, mechanisms: int) -> None:
         """Waits while the first login after a start goes (or three with a mechanism known), at most
@@ -165,38 +220,79 @@ class RelayLogins:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def failed_one(self, mechanism: str, *, probe: bool) -> None:
-        self.failed += 1
-        self.failed_at = self.clock()
-        if probe:
+    def failed_one(self, mechanism: str | None, *, probe: bool, paced: bool = True) -> None:
+        """One failed login at the relay. `mechanism`: the probes' turn moves past it (None: a 454,
+        which judged no mechanism); `paced`: counted for the probes' back-off (a held probe's further
+        mechanisms are not: the budget alone paces them)."""
+        self.budget.spend(self.clock())
+        if paced:
+            self.failed += 1
+            self.failed_at = self.clock()
+        if probe and mechanism is not None:
             self.turn = mechanism
 
     def refused(
-        self, exc: aiosmtplib.SMTPAuthenticationError, relay: str, mechanism: str, *, probe: bool
+        self,
+        exc: aiosmtplib.SMTPAuthenticationError,
+        relay: str,
+        tried: list[str],
+        *,
+        probe: bool,
+        reply: str,
+        lead: str | None = None,
     ) -> None:
         """A login refused whole: sends fail at once with it until a probe's login is taken."""
         if self.held is None:
             log.warning(
                 "mail.relay_login_refused",
                 relay=relay,
-                reply=f"{exc.code} {exc.message}",
-                mechanism=mechanism,
+                reply=reply,
+                mechanism=tried[-1],
                 by="a probe" if probe else "a send",
                 note="no mail logs in until a probe's login is taken (the probes back off to an hour);"
                 " a password fixed in the config goes at once after a restart",
             )
-        self.held = exc
+            self.episode = LoginEpisode(REFUSED, self.clock(), "a probe" if probe else "a send")
+        assert self.episode is not None
+        self.episode.saw(tried, reply)
+        self.held, self.failing, self.lead = exc, None, lead
+
+    def failing_now(
+        self, exc: aiosmtplib.SMTPAuthenticationError, relay: str, mechanism: str, *, probe: bool, reply: str
+    ) -> None:
+        """A 454: the relay's authentication failing for now. No refusal of ours held (one held stays)."""
+        if self.held is not None:
+            return
+        if self.failing is None:
+            log.warning(
+                "mail.relay_login_failing",
+                relay=relay,
+                reply=reply,
+                by="a probe" if probe else "a send",
+                note="the relay's own authentication fails for now (RFC 4954 454), not our password: mail"
+                " stays queued; the next login goes after the probes' back-off",
+            )
+            self.episode = LoginEpisode(FAILING, self.clock(), "a probe" if probe else "a send")
+        assert self.episode is not None
+        self.episode.saw([mechanism], reply)
+        self.failing = exc
 
     def taken(self, mechanism: str, relay: str, refused: list[str]) -> None:
         """A login taken with `mechanism` after `refused` (5xx to each, in this login)."""
-        if self.held is not None:
+        if self.held is not None or self.failing is not None:
             log.info("mail.relay_login_taken", relay=relay, mechanism=mechanism, note="mail logs in again")
         self.known = mechanism
         self.spurned.update(refused)
         self.spurned.discard(mechanism)
-        self.held = None
+        self.held = self.failing = self.episode = self.lead = None
         self.failed = 0
         self.turn = None
+
+    def report(self) -> dict[str, object] | None:
+        """What `smsgw status` shows while a refusal is held or the relay's authentication fails."""
+        if self.episode is None:
+            return None
+        return self.episode.report(self.clock(), self.next_login_at(), self.failed)
 
 
 def login_order(client: aiosmtplib.SMTP, known: str | None) -> list[str]:
@@ -252,33 +348,46 @@ async def _try_mechanisms(
 ) -> None:
     relay = f"{client.hostname}:{client.port}"
     refused: aiosmtplib.SMTPAuthenticationError | None = None
-    last = order[0]
     tried: list[str] = []
+    held = probe and logins.held is not None  # a held probe: its further mechanisms are not paced
+    closed = False  # the relay hung up (or answered 421) after a refusal
     for mechanism in order:
         if refused is not None and not client.is_connected:
+            closed = True
             break  # hung up after its refusal: that refusal says why, not the closed connection
         try:
             await getattr(client, f"auth_{mechanism.replace('-', '')}")(username, password)
         except aiosmtplib.SMTPAuthenticationError as exc:
             if exc.code == CLOSING:
                 if refused is not None:
+                    closed = True
                     break
                 # The relay closing, not refusing: said as a 421 to any other command is.
                 raise aiosmtplib.SMTPResponseException(exc.code, exc.message) from exc
-            refused, last = exc, mechanism
+            reply = sanitised(f"{exc.code} {exc.message}", login_secrets(username, password))
+            if exc.code < 500:
+                # 454: failing for now, whatever the mechanism, and no word on our password.
+                logins.failed_one(None, probe=probe, paced=not (held and tried))
+                logins.failing_now(exc, relay, mechanism, probe=probe, reply=reply)
+                raise LoginFailingForNow(exc.code, exc.message) from exc
+            logins.failed_one(mechanism, probe=probe, paced=not (held and tried))
+            refused = exc
             tried.append(mechanism)
-            logins.failed_one(mechanism, probe=probe)
-            if exc.code < 500 or mechanism == logins.known:
-                break  # 454: failing for now, whatever the mechanism; the known one: our password
+            if not logins.goes_on(mechanism, probe=probe):
+                break  # the known one: our password; or the budget spent
             # Even a 535 to PLAIN may be the mechanism's and not the password's (a relay taking
             # LOGIN alone): a send tries the next mechanism.
             continue
         except aiosmtplib.SMTPServerDisconnected:
             if refused is None:
                 raise
+            closed = True
             break
         logins.taken(mechanism, relay, tried)
         return
     assert refused is not None
-    logins.refused(refused, relay, last, probe=probe)
+    untried = [mechanism for mechanism in order if mechanism not in tried]
+    lead = untried[0] if held and closed and tried[-1] == logins.known and untried else None
+    reply = sanitised(f"{refused.code} {refused.message}", login_secrets(username, password))
+    logins.refused(refused, relay, tried, probe=probe, reply=reply, lead=lead)
     raise refused

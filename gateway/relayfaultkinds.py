@@ -26,6 +26,9 @@ FAULT_TYPES: dict[str, str] = {
     # The relay's setup for us: our login refused (535), the session left in clear where the
     # password must not go, the relay's certificate failing its check. Not about any one mail.
     "SMTPAuthenticationError": "login refused",
+    # A 454 to AUTH (RFC 4954): the relay's own authentication failing for now, not our password
+    # (`gateway.mailauth.LoginFailingForNow`); a 454 kept before it was named apart reads as refused.
+    "LoginFailingForNow": "login failing for now",
     "RelayNotEncrypted": "no TLS for the login",
     "RelayCertificateError": "certificate refused",
 }

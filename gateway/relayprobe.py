@@ -13,11 +13,12 @@ The first probe goes at the start: a relay fixed in the config and restarted is 
 and one still down costs no mail an attempt however often the daemon restarts (a mail sent to find
 out cost one at each start). A probe the relay refuses our login or TLS is a failed login at the
 relay, which locks accounts and bans addresses: the probes after it back off too
-(`gateway.relayprobepace`). A probe logs in as a send does until a login is refused; then each
-costs the relay one failed login, the mechanism last taken (with none taken since the start, the
-others in turn from one refused probe to the next: `gateway.mailauth`), no sooner than that
-back-off after the last failed login (a send's, or a first probe's every mechanism); one stopped
-before that connects to nothing and counts as no refused probe.
+(`gateway.relayprobepace`), as after a 454 to AUTH. A probe logs in as a send does until a login is
+refused; then each costs the relay one failed login, the mechanism last taken (and after its
+refusal the others offered, while the ten minutes' budget has room; with none taken since the
+start, the others in turn from one refused probe to the next: `gateway.mailauth`), no sooner than
+that back-off after the last failed login (a send's, or a first probe's every mechanism); one
+stopped before that connects to nothing and counts as no refused probe.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ import structlog
 from gateway.bitelog import FaultLog
 from gateway.mailauth import LoginHeld
 from gateway.relayfaults import probe_relay_faults, relay_fault, waits_for_relay, wake_relay_faults
-from gateway.relayprobepace import PROBE_EVERY_MAX, REFUSED_SETUP, probes_pace
+from gateway.relayprobepace import BACKS_OFF, PROBE_EVERY_MAX, probes_pace
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
 
@@ -127,7 +128,7 @@ class RelayBack:
         except Exception as exc:
             # Still down: the mail's deferral said so already, and says it again at its next try.
             kind = relay_fault(exc)
-            if kind in REFUSED_SETUP and self.interval() < PROBE_EVERY_MAX:
+            if kind in BACKS_OFF and self.interval() < PROBE_EVERY_MAX:
                 self._refused += 1
             log.debug(
                 "outbox.relay_probe_failed",

@@ -7,10 +7,11 @@ our login, our TLS or its own certificate refuses it the same way at every probe
 changes the relay or the config (the password is read at the start): a probe every 30 s was some
 120 failed logins an hour, and a relay with fail2ban (Postfix's SASL jail bans after about five in
 ten minutes) banned the gateway's address within minutes, an Exchange lockout the shared account.
-So after such a refusal (a 454 too: Postfix logs it as the failed login fail2ban counts) the probes
-go twice as far apart each time, up to an hour, until a probe gets through, a mail is taken or the
-daemon restarts (where a changed config is read). A relay down, silent or closing (a 421, to AUTH
-too) costs no login: probed every 30 s.
+So after such a refusal the probes go twice as far apart each time, up to an hour, until a probe
+gets through, a mail is taken or the daemon restarts (where a changed config is read). A 454 to AUTH
+(the relay's authentication failing for now, RFC 4954) is no refusal of our setup, but the probes
+back off after it the same way: Postfix logs it as the failed login fail2ban counts. A relay down,
+silent or closing (a 421, to AUTH too) costs no login: probed every 30 s.
 """
 
 from __future__ import annotations
@@ -30,3 +31,6 @@ def probes_pace(refused: int) -> float:
 # The relay's refusals of our setup that a probe sees (`gateway.relayfaultkinds`' kinds): the same
 # login, TLS or certificate is refused again until the relay or the config changes.
 REFUSED_SETUP: frozenset[str] = frozenset({"login refused", "no TLS for the login", "certificate refused"})
+# A 454 to AUTH: the relay's trouble, for now, but each probe's login one more failed login at it.
+LOGIN_FAILING = "login failing for now"
+BACKS_OFF: frozenset[str] = REFUSED_SETUP | {LOGIN_FAILING}

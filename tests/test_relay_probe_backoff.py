@@ -37,6 +37,7 @@ def quick_probes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("gateway.relayprobepace.PROBE_EVERY", EVERY)
     monkeypatch.setattr("gateway.relayprobe.PROBE_EVERY_MAX", CAP)
     monkeypatch.setattr("gateway.relayprobepace.PROBE_EVERY_MAX", CAP)
+    monkeypatch.setattr("gateway.relayloginbudget.FINDTIME", 20 * EVERY)  # ten minutes, scaled
 
 
 class Logins:

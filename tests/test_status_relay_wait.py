@@ -18,6 +18,7 @@ from gateway.store.outboxhealth import outbox_health
 DOWN = "SMTPConnectError('Error connecting to relay.example on port 25: Connection refused')"
 SILENT = "SMTPReadTimeoutError('Timed out waiting for server response')"
 LOGIN = "SMTPAuthenticationError(535, '5.7.8 Authentication credentials invalid')"
+LOGIN_FAILING = "LoginFailingForNow(454, '4.7.0 Temporary authentication failure')"
 BUSY = "SMTPSenderRefused(452, '4.5.3 Too many mails', 'smsgw@sms.example.com')"
 OUR_SENDER = "SMTPSenderRefused(553, '5.7.1 Sender not owned by user', 'smsgw@sms.example.com')"
 
@@ -52,10 +53,11 @@ def status_lines(tmp_path: Path, error: str) -> str:
         (DOWN, "the relay was unreachable for some mail, which goes after the relay answers a probe"),
         (SILENT, "(timeout), which goes after the relay answers a probe (every 30 s, less often after"),
         (LOGIN, "(login refused), which goes once a probe of the relay gets through"),
+        (LOGIN_FAILING, "(login failing for now), which goes once the relay's authentication works again"),
         (BUSY, "(busy), which goes as soon as the relay takes a mail"),
         (OUR_SENDER, "(our sender refused), which waits for its next try"),
     ],
-    ids=["unreachable", "timeout", "login-refused", "busy", "our-sender-refused"],
+    ids=["unreachable", "timeout", "login-refused", "login-failing", "busy", "our-sender-refused"],
 )
 def test_status_says_when_mail_deferred_for_the_relay_goes(tmp_path: Path, error: str, said: str) -> None:
     lines = status_lines(tmp_path, error)

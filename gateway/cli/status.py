@@ -192,7 +192,14 @@ def _lock_error(text: str) -> bool:
 def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     """The status read from the open store, printed as text or JSON; its exit code."""
     from gateway.adminrules import age, quiet_held
-    from gateway.cli.statusrelay import failed_lines, outbox_json, outbox_lines, outbox_trouble
+    from gateway.cli.statusrelay import (
+        failed_lines,
+        outbox_json,
+        outbox_lines,
+        outbox_trouble,
+        relay_login_json,
+        relay_login_lines,
+    )
     from gateway.configdoubts import maildir_doubts
     from gateway.configlinks import receipt_siblings
     from gateway.routing import unserved
@@ -251,6 +258,8 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
             "daemon": daemon,
             "routes_unserved": waiting_routes,
             "config_changed": edited,
+            # A refusal of the relay login held (no send logs in), or its authentication failing for now.
+            "relay_login": relay_login_json(status) if down is None else None,
         }
         print(json.dumps(report, indent=2))
         return code
@@ -262,7 +271,7 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     if queue_stuck and due_for is not None:
         links = _links_words(status)
         print(f"{'':9} trouble: an SMS due has waited {age(due_for)} since {when(oldest_due)}{links}")
-    for line in outbox_lines(mail, now):
+    for line in outbox_lines(mail, now) + (relay_login_lines(status, now) if down is None else []):
         print(line)
     if maildir_doubts(cfg):  # a production gateway whose mail all lands in files (check-config says more)
         print(f"mail      relay {cfg.mail.relay} (nothing leaves this machine)")

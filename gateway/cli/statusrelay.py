@@ -1,15 +1,19 @@
 """`smsgw status`'s words on the outbox and the relay (`gateway.store.outboxhealth`): mail waiting,
-sends the relay has not answered, its last answer by kind, and mail given up on. Apart from
-`gateway.cli.status`, which prints them among the rest."""
+sends the relay has not answered, its last answer by kind, and mail given up on; and the relay login
+as the running daemon's status file tells it (`gateway.relayloginstatus`): a refusal held, or the
+relay's authentication failing for now. Apart from `gateway.cli.status`, which prints them among the
+rest."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from gateway.adminrules import age
+from gateway.cli.statusdaemon import when
 from gateway.cli.terminal import one_line
 from gateway.relayfaultkinds import FAULT_TYPES, NULL_SENDER_REFUSED
-from gateway.relayprobepace import PROBE_EVERY, PROBE_EVERY_MAX, REFUSED_SETUP
+from gateway.relayloginstatus import REFUSED
+from gateway.relayprobepace import LOGIN_FAILING, PROBE_EVERY, PROBE_EVERY_MAX, REFUSED_SETUP
 from gateway.store.outbox import relay_reply
 from gateway.store.outboxhealth import SILENT_SECONDS, STUCK_SECONDS, OutboxHealth
 
@@ -74,6 +78,12 @@ def _goes(kind: str) -> str:
     it "waits for its next try", up to an hour away, while a probe sends it once the relay answers.
     The probes' pace is the daemon's, not in the database status reads: 30 s apart, but twice as far
     after each mail a probe woke in vain, up to an hour, so "within 30 s" would not hold."""
+    if kind == LOGIN_FAILING:
+        return (
+            "which goes once the relay's authentication works again and a login gets through (its own"
+            " trouble, not our password; the logins go twice as far apart after each, up to"
+            f" {age(PROBE_EVERY_MAX)})"
+        )
     if kind in REFUSED_SETUP:
         return (
             "which goes once a probe of the relay gets through (after each refusal the probes go twice"
@@ -99,3 +109,37 @@ def failed_lines(mail: OutboxHealth) -> list[str]:
     if mail.null_refused:
         lines.append(f"{'':9} trouble: {mail.null_refused} bounce(s) refused: {NULL_SENDER_REFUSED}")
     return lines
+
+
+def relay_login_json(status: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The relay login's episode as the daemon's status file has it, with `since` (Unix time) for
+    its `for_seconds`; None while logins go."""
+    login = (status or {}).get("relay_login")
+    if status is None or not isinstance(login, dict):
+        return None
+    since = float(status.get("updated_at", 0)) - float(login.get("for_seconds", 0))
+    return {**login, "since": round(since, 1)}
+
+
+def relay_login_lines(status: dict[str, Any] | None, now: float) -> list[str]:
+    """`relay     login refused since …`: while held no send logs in, and mail waits saying only
+    that a probe has to get through."""
+    login = relay_login_json(status)
+    if status is None or login is None:
+        return []
+    mechanisms = ", ".join(str(m) for m in login.get("mechanisms") or ()) or "-"
+    said = one_line(login.get("reply") or "no reply")
+    since = f"since {when(login['since'])} ({age(max(now - login['since'], 0.0))})"
+    elapsed = now - float(status.get("updated_at", now))
+    next_in = age(max(float(login.get("next_login_in_seconds") or 0) - elapsed, 0.0))
+    failed = login.get("failed_logins", 0)
+    if login.get("state") == REFUSED:
+        return [
+            f"relay     login refused ({mechanisms}) {since}: {said}; no mail logs in until a probe's login"
+            f" is taken (the next in {next_in}, {failed} failed login(s) so far); a password fixed in the"
+            " config goes at once after a restart"
+        ]
+    return [
+        f"relay     login failing for now ({mechanisms}) {since}: {said}; the relay's own authentication"
+        f" trouble (RFC 4954), not our password: mail stays queued, the next login in {next_in}"
+    ]
