@@ -18,11 +18,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from structlog.testing import capture_logs
 
 from gateway.config import parse_config
+from gateway.linkcounted import final_parts, moving_to
+from gateway.store.db import Store
 from gateway.web import counts
 from smsc.simulator import Simulator
 from smsc.simulator.control import execute
 from tests.conftest import DOMAIN, Running, config_text, mail, running_gateway
 from tests.test_link_protocol_changed import parts_by, simulator
+from tests.test_purge_scale import OLD, _email
 
 WEB = '[web]\nenabled = true\nlisten = "127.0.0.1:0"\n'
 Counters = dict[tuple[str, str], float]
@@ -154,3 +157,41 @@ async def test_a_long_sms_sent_again_whole_keeps_its_delivered_part_counted(tmp_
     assert delivered[("main", "delivered")] == 4, delivered
     never_fell(delivered, ended)
     assert short == "unreported" and ended[("main", "unreported")] == 1, ended
+
+
+def steps_moving(tmp_path: Path, others: int) -> int:
+    """The SQLite VM steps (in hundreds) of keeping counted 10 delivered parts of main that go under
+    main-smpp, in a store with `others` delivered parts of another link; the counts checked."""
+    store = Store.open(tmp_path / f"moving-{others}.db")
+    try:
+        conn = store.db.conn
+        conn.execute("BEGIN")
+        for _ in range(10 + others):
+            _email(conn, OLD, "delivered")  # a part each
+        conn.execute("UPDATE parts SET link = 'other' WHERE id > (SELECT MIN(id) + 9 FROM parts)")
+        conn.execute("UPDATE parts SET link = 'main' WHERE link IS NULL")
+        ids = [pid for (pid,) in conn.execute("SELECT id FROM parts WHERE link = 'main'")]
+        ticks = [0]
+
+        def tick() -> int:
+            ticks[0] += 1
+            return 0  # go on
+
+        conn.set_progress_handler(tick, 100)
+        moving_to(conn, "main", "main-smpp", ids)
+        assert final_parts(conn, 1) == [("main", "delivered", 1)]
+        conn.set_progress_handler(None, 0)
+        conn.execute("COMMIT")
+        kept = conn.execute("SELECT label, state, n FROM purged_counts ORDER BY label").fetchall()
+        assert kept == [("main", "delivered", 10), ("main-smpp", "delivered", -10)], kept
+        return ticks[0]
+    finally:
+        store.close()
+
+
+def test_keeping_the_moved_parts_counted_reads_those_parts_alone(tmp_path: Path) -> None:
+    # The moved parts' final states were read by parts_due's range of every final part, each id
+    # looked for in it: every delivered SMS ever kept read twice for each 500 parts the switch moved.
+    small = steps_moving(tmp_path, 300)
+    large = steps_moving(tmp_path, 3000)
+    assert large <= small * 1.5 + 5, (small, large)
