@@ -303,3 +303,45 @@ async def test_a_purged_mo_part_never_joined_is_not_kept_as_waiting(tmp_path: Pa
     assert gone > 0  # the purge did delete MOs and kept what they counted
     assert after.get("segment", 0) == left
     assert after.get("mailed", 0) > 0
+
+
+async def test_waiting_states_an_older_purge_kept_counted_are_in_no_gauge(web: WebContext) -> None:
+    # An older purge kept a part awaiting its report as counted 'submitted' and an MO part never
+    # joined as 'segment': in a database it purged, the gauges stayed that much too high for good.
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from gateway.web.metrics import StoreCollector
+
+    def older_purge() -> None:
+        web.store.db.conn.execute(
+            "INSERT INTO purged_counts (metric, label, state, n) VALUES ('parts', 'main', 'submitted', 3),"
+            " ('parts', 'main', 'delivered', 5), ('mo', '', 'segment', 2), ('mo', '', 'new', 1),"
+            " ('mo', '', 'mailed', 4)"
+        )
+
+    await web.store.write(older_purge)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(StoreCollector(web, await web.counts.read()))
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in f.samples
+    }
+    conn = web.store.db.conn
+
+    def rows(sql: str) -> int:
+        return int(conn.execute(sql).fetchone()[0])
+
+    part = "SELECT COUNT(*) FROM parts WHERE link = 'main' AND state = "
+    waiting = samples.get(("smsgw_parts_waiting", (("link", "main"), ("state", "submitted"))), 0)
+    assert waiting == rows(part + "'submitted'")  # was 3 more
+    assert samples[("smsgw_parts_total", (("link", "main"), ("state", "delivered")))] == 5 + rows(
+        part + "'delivered'"
+    )
+    for state in ("segment", "new"):  # 2 and 1 more
+        mo = rows(f"SELECT COUNT(*) FROM mo WHERE state = '{state}'")
+        assert samples.get(("smsgw_mo_waiting", (("state", state),)), 0) == mo, state
+    assert samples[("smsgw_mo_total", (("outcome", "mailed"),))] == 4 + rows(
+        "SELECT COUNT(*) FROM mo WHERE state = 'mailed'"
+    )

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gateway.store.reader import ReadThread
+from gateway.store.settling import FINAL_PART
 
 FRESH_SECONDS = 5.0  # Prometheus scrapes every 15 s or more; an admin's reload sees 5 s old counts
 
@@ -47,6 +48,12 @@ class StoreCounts:
 # Prometheus reads as a counter reset and `rate()` as everything counted arriving at once. A part's
 # entry may be negative: a part already final that a link type switch moved to another link's name
 # stays counted under the link that finished it, and is taken off the other (`gateway.linkcounted`).
+# Only a counter's states are added back: a waiting state is a gauge's, of the rows there now. The
+# purge of releases up to 0.2.25 kept a part still awaiting its report (a long SMS failed) as counted
+# `submitted`, and an MO part never joined as `segment`: read back, those rows kept the gauges
+# smsgw_parts_waiting and smsgw_mo_waiting that much too high for good.
+_COUNTED_PART = f"state IN ({', '.join(map(repr, FINAL_PART))})"
+_COUNTED_MO = "state NOT IN ('new', 'segment')"  # `metrics.MO_UNFINISHED`, a gauge's
 MESSAGES = (
     "SELECT COALESCE(a.name, '-'), g.state, SUM(g.n) FROM"
     " (SELECT account_id, state, COUNT(*) AS n FROM messages WHERE id > 0 GROUP BY account_id, state"
@@ -57,12 +64,13 @@ MESSAGES = (
 PARTS = (
     "SELECT COALESCE(g.link, '-'), g.state, SUM(g.n) FROM"
     " (SELECT link, state, COUNT(*) AS n FROM parts WHERE id > 0 GROUP BY link, state"
-    "  UNION ALL SELECT NULLIF(label, ''), state, n FROM purged_counts WHERE metric = 'parts') g"
+    "  UNION ALL SELECT NULLIF(label, ''), state, n FROM purged_counts"
+    f"  WHERE metric = 'parts' AND {_COUNTED_PART}) g"
     " GROUP BY 1, 2"
 )
 MO = (
     "SELECT state, SUM(n) FROM (SELECT state, COUNT(*) AS n FROM mo GROUP BY state"
-    " UNION ALL SELECT state, n FROM purged_counts WHERE metric = 'mo') GROUP BY state"
+    f" UNION ALL SELECT state, n FROM purged_counts WHERE metric = 'mo' AND {_COUNTED_MO}) GROUP BY state"
 )
 
 
