@@ -52,6 +52,24 @@ async def readd(gw: Any, email: str = STAFF, account: str = "acme") -> None:
     await gw.store.write(lambda: gw.store.accounts.add_user(email, account))
 
 
+def no_probes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The relay is probed at the start only (nothing waits then), not every 30 s of the real clock.
+
+    A probe that finds the relay answering makes a deferred mail due at once (`gateway.relayprobe`):
+    one landing as the address changed hands was claimed for the leaver, and the relay, up again by
+    then, took it. Nothing here waits for a probe: `due_now` makes the deferred mail due."""
+    monkeypatch.setattr("gateway.relayprobepace.PROBE_EVERY", 3600.0)
+
+
+def waiting_out_backoff(gw: Any, now: float) -> bool:
+    """Every mail in the outbox deferred and waiting out its back-off: none being sent, none due.
+
+    The relay counts its `451` before the gateway records it, and a mail queued meanwhile may not be
+    tried yet: a send claimed then went on while the address changed hands and reached the leaver."""
+    rows = gw.store.db.conn.execute("SELECT state, next_attempt_at FROM outbox").fetchall()
+    return bool(rows) and all(state == "queued" and due > now for state, due in rows)
+
+
 def due_now(gw: Any) -> None:
     """Mail waiting out its back-off is due (what `smsgw outbox retry` does), not 30 s on."""
     with gw.store.outbox.transaction():
@@ -60,8 +78,9 @@ def due_now(gw: Any) -> None:
 
 
 async def test_an_answer_waiting_in_the_outbox_goes_to_the_fallback_once_the_address_changed_hands(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    no_probes(monkeypatch)
     port = free_port()
     async with (
         smtp_sink(port, FlakyRelay()) as relay,
@@ -85,7 +104,10 @@ async def test_an_answer_waiting_in_the_outbox_goes_to_the_fallback_once_the_add
         assert state == "fallback" and note.startswith(said) and note.endswith(f"; sent to {FALLBACK}"), note
 
 
-async def test_an_answer_waiting_for_a_removed_user_without_a_fallback_is_not_sent(tmp_path: Path) -> None:
+async def test_an_answer_waiting_for_a_removed_user_without_a_fallback_is_not_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_probes(monkeypatch)
     port = free_port()
     cfg = own_config(tmp_path, "smpp", port)
     cfg = cfg.model_copy(update={"replies": cfg.replies.model_copy(update={"fallback_address": None})})
@@ -222,6 +244,7 @@ async def test_a_mail_of_kept_answers_waiting_in_the_outbox_goes_to_the_fallback
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(housekeeping_module, "KEPT_INTERVAL", 0.05, raising=False)
+    no_probes(monkeypatch)
     now = [T0]
     port = free_port()
     cfg = flood_config(tmp_path, port, f'mails_per_phone_per_hour = 1\nfallback_address = "{FALLBACK}"')
@@ -234,10 +257,12 @@ async def test_a_mail_of_kept_answers_waiting_in_the_outbox_goes_to_the_fallback
             await answer(gw, f"odpowiedz {n}")
         now[0] += 3601  # the phone quiet for an hour: its two kept answers are mailed in one
         await gw.until(lambda: [k for k, *_ in outbox(gw)] == ["reply", "reply-kept"])
-        await gw.until(lambda: relay.deferred >= 2)
-        # A moment later, within the outbox's back-off (30 s): a minute made the deferred mails due
-        # before the address changed hands, and a retry begun then could reach anna once the relay
-        # came back (a CI run under load).
+        # Both tried since the hour passed and deferred, as recorded: waiting for the relay's second
+        # `451` let the kept answers' first send start as the address changed hands, and the relay,
+        # up again by then, took it for anna (CI runs under load).
+        await gw.until(lambda: waiting_out_backoff(gw, now[0]))
+        assert relay.deferred >= 2
+        # A moment later, within the outbox's back-off (30 s): nothing comes due before the hand-over.
         now[0] += 1
         await readd(gw)
         relay.down = False
