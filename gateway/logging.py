@@ -4,6 +4,11 @@ A redaction step replaces the value of any field whose name suggests a secret, s
 `log.info(..., password=...)` can never put a credential into the journal, and of any field named
 like a message text (`text=`, `body=`): SMS and mail contents belong to their senders, not to the
 journal. (Summaries such as a CIMD2 packet's `describe()` leave the text out themselves.)
+Known secrets are masked within the fields that carry a peer's words (`error=`, `reply=`, a
+traceback...: `_WORDS_KEYS`), where no test of the name can hide them: while the outbox worker
+runs, the relay password as typed and in base64, which a relay may echo in any reply
+(`hide_values`). Those fields alone, not every value: a scan of every value cost each line a
+third more, and the relay's replies come in those fields.
 
 A process killed in the middle of a write (SIGKILL, OOM) leaves its last line without a newline
 in a log file opened for appending; the next start first ends that line, so that its own first
@@ -32,6 +37,7 @@ from structlog.contextvars import merge_contextvars
 from structlog.processors import format_exc_info
 
 from gateway import logsink
+from gateway.secretmask import masked
 from gateway.tornline import end_torn_line
 
 _SECRET_KEYS = ("password", "secret", "token", "auth_data", "passwd")
@@ -52,13 +58,47 @@ _MAX_VERDICTS = 4096  # a bound all the same, should names ever come from input
 _ID_KEYS = frozenset({"smsc_id", "message_id", "receipt_id"})
 _CIMD2_ID = re.compile(r"(\d{12}):\+?\d+")
 _ID = "id"  # the verdict of an id field: its number masked (compared by ==, before truth)
+# Fields holding a peer's words (a relay's reply, an error's repr): known secrets masked in them.
+_WORDS_KEYS = frozenset(
+    {"error", "reply", "reason", "detail", "why", "said", "answer", "cause", "response", "message"}
+    | {"exception"}  # a traceback's text, of a line logged with its exception
+)
+_WORDS = "words"  # the verdict of such a field (compared by ==, as _ID)
+
+
+# The secrets' forms (`gateway.secretmask.secret_forms`) masked in the _WORDS_KEYS fields, by owner:
+# the outbox worker while it runs. Empty, such a field pays one truth test of a tuple.
+_HIDDEN_BY: dict[int, tuple[str, ...]] = {}
+_HIDDEN: tuple[str, ...] = ()
+
+
+def hide_values(owner: object, forms: tuple[str, ...]) -> None:
+    """Masks `forms` in the fields of a peer's words, for `owner` until it hands in none (each
+    owner's forms replace its own before)."""
+    global _HIDDEN
+    if forms:
+        _HIDDEN_BY[id(owner)] = forms
+    else:
+        _HIDDEN_BY.pop(id(owner), None)
+    _HIDDEN = tuple(sorted({f for fs in _HIDDEN_BY.values() for f in fs}, key=len, reverse=True))
+
+
+def _masked_after_format(
+    _logger: Any, _name: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A traceback's text (`exception`), rendered after `_redact` ran, masked as the other words."""
+    if _HIDDEN and isinstance(text := event.get("exception"), str):
+        event["exception"] = masked(text, _HIDDEN)
+    return event
 
 
 def _hidden(key: str) -> bool | str:
     lowered = key.lower()
     if lowered in _ID_KEYS:
         return _ID
-    return lowered in _TEXT_KEYS or any(s in lowered for s in _SECRET_KEYS)
+    if lowered in _TEXT_KEYS or any(s in lowered for s in _SECRET_KEYS):
+        return True
+    return _WORDS if lowered in _WORDS_KEYS or lowered.endswith(("_error", "_reply")) else False
 
 
 def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -69,11 +109,16 @@ def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutabl
             hide = _hidden(key)
             if len(verdicts) < _MAX_VERDICTS:
                 verdicts[key] = hide
+        if not hide:
+            continue
         if hide == _ID:
             value = event[key]
             if isinstance(value, str) and (m := _CIMD2_ID.fullmatch(value)):
                 event[key] = f"{m.group(1)}:…"
-        elif hide:
+        elif hide == _WORDS:
+            if _HIDDEN and isinstance(value := event[key], str):
+                event[key] = masked(value, _HIDDEN)
+        else:
             event[key] = "[redacted]"
     return event
 
@@ -92,7 +137,7 @@ def _json_line(logger: Any, name: str, event: MutableMapping[str, Any]) -> bytes
     event["timestamp"] = logsink.iso_utc(time.time_ns())
     event = _redact(logger, name, event)
     if "exc_info" in event:
-        event = format_exc_info(logger, name, event)
+        event = _masked_after_format(logger, name, format_exc_info(logger, name, event))
     return logsink.dumps(event)
 
 
@@ -136,6 +181,7 @@ def configure(*, json: bool | None = None, level: str = "INFO") -> None:
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info if json else structlog.processors.StackInfoRenderer(),
+                _masked_after_format,
                 structlog.processors.JSONRenderer(serializer=logsink.dumps_str) if json else renderer,
             ],
         )

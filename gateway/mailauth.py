@@ -62,7 +62,8 @@ ten minutes and Exchange locks the account. So:
   next goes, one at a time, as a login after a start does;
 - a login taken clears the refusal, and the probe's wake brings the mail back; a restart forgets it,
   so a password fixed in the config goes at once. What is held, since when, and the relay's words
-  are in the daemon's status file for `smsgw status` (`gateway.relayloginstatus`).
+  are in the daemon's status file for `smsgw status` (`gateway.relayloginstatus`). Those words are
+  one line with our password masked from where the reply becomes an error (`unsaid`) on.
 """
 
 from __future__ import annotations
@@ -74,7 +75,7 @@ import aiosmtplib
 import structlog
 
 from gateway.relayloginbudget import LoginBudget
-from gateway.relayloginstatus import FAILING, REFUSED, LoginEpisode, login_secrets, sanitised
+from gateway.relayloginstatus import FAILING, REFUSED, LoginEpisode, login_secrets, unsaid
 from gateway.relayprobepace import PROBE_EVERY_MAX, probes_pace
 
 log = structlog.get_logger(__name__)
@@ -347,6 +348,7 @@ async def _try_mechanisms(
     logins: RelayLogins,
 ) -> None:
     relay = f"{client.hostname}:{client.port}"
+    secrets = login_secrets(username, password)
     refused: aiosmtplib.SMTPAuthenticationError | None = None
     tried: list[str] = []
     held = probe and logins.held is not None  # a held probe: its further mechanisms are not paced
@@ -357,37 +359,39 @@ async def _try_mechanisms(
             break  # hung up after its refusal: that refusal says why, not the closed connection
         try:
             await getattr(client, f"auth_{mechanism.replace('-', '')}")(username, password)
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            if exc.code == CLOSING:
-                if refused is not None:
-                    closed = True
-                    break
-                # The relay closing, not refusing: said as a 421 to any other command is.
-                raise aiosmtplib.SMTPResponseException(exc.code, exc.message) from exc
-            reply = sanitised(f"{exc.code} {exc.message}", login_secrets(username, password))
-            if exc.code < 500:
-                # 454: failing for now, whatever the mechanism, and no word on our password.
-                logins.failed_one(None, probe=probe, paced=not (held and tried))
-                logins.failing_now(exc, relay, mechanism, probe=probe, reply=reply)
-                raise LoginFailingForNow(exc.code, exc.message) from exc
-            logins.failed_one(mechanism, probe=probe, paced=not (held and tried))
-            refused = exc
-            tried.append(mechanism)
-            if not logins.goes_on(mechanism, probe=probe):
-                break  # the known one: our password; or the budget spent
-            # Even a 535 to PLAIN may be the mechanism's and not the password's (a relay taking
-            # LOGIN alone): a send tries the next mechanism.
-            continue
+        except aiosmtplib.SMTPResponseException as exc:
+            answer = unsaid(exc, secrets)  # handled and raised from here on, never `exc`
         except aiosmtplib.SMTPServerDisconnected:
             if refused is None:
                 raise
             closed = True
             break
-        logins.taken(mechanism, relay, tried)
-        return
+        else:
+            logins.taken(mechanism, relay, tried)
+            return
+        if not isinstance(answer, aiosmtplib.SMTPAuthenticationError):
+            raise answer  # a reply aiosmtplib could not read ("Malformed SMTP response line: ...")
+        if answer.code == CLOSING:
+            if refused is not None:
+                closed = True
+                break
+            # The relay closing, not refusing: said as a 421 to any other command is.
+            raise aiosmtplib.SMTPResponseException(answer.code, answer.message)
+        reply = f"{answer.code} {answer.message}"
+        if answer.code < 500:
+            # 454: failing for now, whatever the mechanism, and no word on our password.
+            logins.failed_one(None, probe=probe, paced=not (held and tried))
+            logins.failing_now(answer, relay, mechanism, probe=probe, reply=reply)
+            raise LoginFailingForNow(answer.code, answer.message)
+        logins.failed_one(mechanism, probe=probe, paced=not (held and tried))
+        refused = answer
+        tried.append(mechanism)
+        if not logins.goes_on(mechanism, probe=probe):
+            break  # the known one: our password; or the budget spent
+        # Even a 535 to PLAIN may be the mechanism's and not the password's (a relay taking
+        # LOGIN alone): a send tries the next mechanism.
     assert refused is not None
     untried = [mechanism for mechanism in order if mechanism not in tried]
     lead = untried[0] if held and closed and tried[-1] == logins.known and untried else None
-    reply = sanitised(f"{refused.code} {refused.message}", login_secrets(username, password))
-    logins.refused(refused, relay, tried, probe=probe, reply=reply, lead=lead)
+    logins.refused(refused, relay, tried, probe=probe, reply=f"{refused.code} {refused.message}", lead=lead)
     raise refused

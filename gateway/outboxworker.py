@@ -18,6 +18,7 @@ import structlog
 from aiosmtplib import SMTPRecipientsRefused, SMTPResponseException
 
 from gateway.bitelog import FaultLog
+from gateway.logging import hide_values
 from gateway.mailer import LONGEST_SEND_SECONDS, Mailer
 from gateway.mailtransaction import SEND_MARK, PermanentMailError, PossiblyDeliveredError, SendMark
 from gateway.outboxbatch import (
@@ -33,7 +34,9 @@ from gateway.outboxbatch import (
 from gateway.outboxrecord import OutcomeWriter
 from gateway.privacy.erasure import ERASED_MAIL, NOT_SENT
 from gateway.relayfaults import relay_fault
+from gateway.relayloginstatus import relay_secrets
 from gateway.relayprobe import RelayBack
+from gateway.secretmask import masked, plain_line, secret_forms
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
 from gateway.store.outbox import ClaimedMail
@@ -88,9 +91,17 @@ class OutboxWorker:
         # (`gateway.store.outboxclaim`); one not answered, or never yet, gets one mail at a time.
         self._answered: set[str] = set()
         self._running: Counter[str] = Counter()  # recipient -> mails being sent to it
+        # The relay password's forms, masked in every error kept or logged (`gateway.secretmask`).
+        self._secrets = secret_forms(relay_secrets(mailer))
 
     def wake(self) -> None:
         self._wake.set()
+
+    def _kept(self, error: str) -> str:
+        """A failed send's error as the outbox keeps and the log says it: one plain line (a relay's
+        reply with CR, LF or a terminal's escape printed as several lines by `smsgw outbox list`),
+        the relay password masked where the relay echoed it in any reply of the session."""
+        return plain_line(masked(error, self._secrets))
 
     async def run(self) -> None:
         """Up to `concurrency` sends at a time; a send that ends frees its slot for the next mail due.
@@ -99,8 +110,16 @@ class OutboxWorker:
         (a content filter; the final dot's answer is waited for up to DOT_REPLY_TIMEOUT) held back
         every answer and bounce queued meanwhile. Every send claimed ends and is recorded before a
         failure is raised or a stop lets go: a send left running would be sent again by the
-        restart's recovery.
+        restart's recovery. While it runs the log masks the relay password too, in whatever line
+        would carry it (`gateway.logging.hide_values`).
         """
+        hide_values(self, self._secrets)
+        try:
+            await self._run()
+        finally:
+            hide_values(self, ())
+
+    async def _run(self) -> None:
         sending: dict[asyncio.Task[None], int] = {}
         failure: BaseException | None = None
         looking: asyncio.Task[None] | None = None
@@ -131,7 +150,8 @@ class OutboxWorker:
                     # the first is raised once the others are recorded, the rest said here.
                     exc = task.exception()
                     if exc is not None and failure is not None:
-                        log.warning("outbox.send_failed_too", task=task.get_name(), error=repr(exc))
+                        said = self._kept(repr(exc))
+                        log.warning("outbox.send_failed_too", task=task.get_name(), error=said)
                     failure = failure or exc
                 if looking is not None:
                     looking.cancel()
@@ -242,19 +262,19 @@ class OutboxWorker:
         try:
             await self.mailer.send(mail_from, rcpt, content)
         except PermanentMailError as exc:
+            answered, error = relay_fault(exc) is None, self._kept(str(exc))
 
-            def failed(about: dict[str, int], error: str = str(exc)) -> None:
+            def failed(about: dict[str, int], error: str = error) -> None:
                 log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, **about)
 
-            answered = relay_fault(exc) is None
-            return Outcome(mail, "failed", str(exc), named=True, said=failed, relay_answered=answered)
+            return Outcome(mail, "failed", error, named=True, said=failed, relay_answered=answered)
         except PossiblyDeliveredError as exc:
             self._answered.discard(rcpt)
             delay = mail_retry_delay(attempts)
-            return unanswered_outcome(mail, unanswered + 1, str(exc), self.max_attempts, delay)
+            return unanswered_outcome(mail, unanswered + 1, self._kept(str(exc)), self.max_attempts, delay)
         except Exception as exc:
             self._answered.discard(rcpt)
-            error = error_text(exc)
+            error = self._kept(error_text(exc))
             if attempts >= self.max_attempts:
 
                 def gave_up(about: dict[str, int]) -> None:

@@ -7,20 +7,29 @@ aiosmtplib, as the status command is.
 A held refusal was said once in the log (`mail.relay_login_refused`) and nowhere else: status showed
 mail waiting "which goes once a probe of the relay gets through", not that no send logged in, since
 when, with which mechanisms, nor what the relay answered.
+
+The relay's words are cleaned where its reply to AUTH becomes an error (`unsaid`), not only for
+status: kept whole, a relay echoing our password had it in the mail's error (`smsgw outbox list`,
+the panel), in the probe's log line and in every send failing with the refusal held.
 """
 
 from __future__ import annotations
 
 import base64
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from gateway.secretmask import masked, plain_line, secret_forms
+
+if TYPE_CHECKING:
+    from aiosmtplib import SMTPResponseException
+
+Reply = TypeVar("Reply", bound="SMTPResponseException")
 
 REFUSED = "refused"  # our login refused whole: no send logs in until a probe's login is taken
 FAILING = "failing for now"  # a 454: the relay's own authentication failing, not our password
 REPLY_MAX = 200  # characters of the relay's reply kept: a reply is a line, not a page
-SECRET_SHORTEST = 4  # a shorter password masked would garble every reply it is a part of
 
 
 @dataclass
@@ -52,24 +61,37 @@ class LoginEpisode:
 
 
 def sanitised(reply: str, secrets: Iterable[str] = ()) -> str:
-    """The relay's reply as one plain line: control, format (bidi) and separator characters made
-    spaces, runs of spaces one, at most REPLY_MAX characters; the password masked where the relay
-    echoed it, as typed or in base64 (AUTH LOGIN's answer, AUTH PLAIN's whole response)."""
-    for secret in secrets:
-        if len(secret) >= SECRET_SHORTEST:
-            reply = reply.replace(secret, "***")
-    cleaned = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in reply)
-    words = " ".join(cleaned.split())
-    return words if len(words) <= REPLY_MAX else words[: REPLY_MAX - 1] + "…"
+    """The relay's reply as one plain line (`gateway.secretmask.plain_line`), at most REPLY_MAX
+    characters; the password masked where the relay echoed it, as typed or in base64 (AUTH LOGIN's
+    answer, AUTH PLAIN's whole response), before the cut, which would leave a part of it."""
+    return plain_line(masked(reply, secret_forms(secrets)), REPLY_MAX)
+
+
+def unsaid(exc: Reply, secrets: Iterable[str]) -> Reply:
+    """The relay's reply to AUTH as it is kept, held, logged and raised (`gateway.mailauth`): one
+    plain line with the password masked (`sanitised`, as status shows it). A new error of the same
+    kind (aiosmtplib's `SMTPAuthenticationError`, or its `SMTPResponseException` for a reply it
+    could not read), raised without `exc` as its cause or context: the reply as the relay gave it
+    is in no mail's kept error, no log line and no traceback."""
+    return type(exc)(exc.code, sanitised(exc.message, secrets))
 
 
 def login_secrets(username: str, password: str) -> list[str]:
-    """The forms of the password a relay could echo in its reply to AUTH."""
+    """The forms of the password a relay could echo in its reply to AUTH. The base64 ones with and
+    without their padding: a relay echoing one without it still has it masked."""
+    plain = base64.b64encode(f"\0{username}\0{password}".encode()).decode("ascii")
+    alone = base64.b64encode(password.encode()).decode("ascii")
+    return [plain, plain.rstrip("="), alone, alone.rstrip("="), password]
 
-    def b64(text: str) -> str:
-        return base64.b64encode(text.encode("utf-8")).decode("ascii")
 
-    return [b64(f"\0{username}\0{password}"), b64(password), password]
+def relay_secrets(mailer: object) -> list[str]:
+    """The relay login's secrets of a mailer (`login_secrets`), none without a relay login (a
+    capture directory, a relay without a user name or password)."""
+    username = getattr(getattr(mailer, "cfg", None), "relay_username", None)
+    password = getattr(mailer, "password", None)
+    if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+        return []
+    return login_secrets(username, password)
 
 
 def login_report(mailer: object) -> dict[str, Any] | None:

@@ -1,0 +1,53 @@
+"""The relay password kept out of everything the gateway keeps, shows and logs.
+
+A relay may echo what it was sent in its reply to AUTH, or in any reply after it in the session:
+the password as typed, or in the base64 AUTH LOGIN sends it in, or AUTH PLAIN's whole response.
+That reply became a mail's kept error (`smsgw outbox list`, the panel), the probe's log line and a
+warning's field, and only `smsgw status` masked it. One masking (`masked`) serves all of them, with
+the forms the secrets take inside a kept error's repr (a password with a quote or a backslash is
+escaped there, and the plain form would not be found); and one plain line (`plain_line`), as a
+relay's reply with CR, LF or a terminal's escape in it must not print as more than a line of text.
+
+Free of aiosmtplib and of the log, which uses it too (`gateway.logging`).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+
+MASK = "***"
+SECRET_SHORTEST = 4  # a shorter secret masked would garble every text it is a part of
+
+
+def _escaped(secret: str) -> str:
+    """`secret` as repr() writes it inside quotes, its quotes themselves left bare."""
+    return "".join(c if c.isprintable() and c != "\\" else repr(c)[1:-1] for c in secret)
+
+
+def secret_forms(secrets: Iterable[str]) -> tuple[str, ...]:
+    """The texts to mask: each secret (SECRET_SHORTEST characters or more) and its forms in a
+    repr, longest first, so that a secret within a longer one leaves no part of the longer."""
+    forms: set[str] = set()
+    for secret in secrets:
+        if len(secret) < SECRET_SHORTEST:
+            continue
+        bare = _escaped(secret)
+        forms.update({secret, bare, bare.replace("'", "\\'"), bare.replace('"', '\\"')})
+    return tuple(sorted(forms, key=len, reverse=True))
+
+
+def masked(text: str, forms: Iterable[str]) -> str:
+    """`text` with each of `forms` (`secret_forms`) replaced by MASK."""
+    for form in forms:
+        if form in text:
+            text = text.replace(form, MASK)
+    return text
+
+
+def plain_line(text: str, limit: int | None = None) -> str:
+    """`text` as one plain line: control, format (bidi) and separator characters made spaces, runs
+    of spaces one; cut to `limit` characters, if given, with an ellipsis."""
+    cleaned = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
+    words = " ".join(cleaned.split())
+    return words if limit is None or len(words) <= limit else words[: limit - 1] + "…"
