@@ -57,10 +57,10 @@ _HALF_SENT = (
     _HALF_SENT_ANY + " AND NOT EXISTS (SELECT 1 FROM parts q WHERE q.message_id = p.message_id"
     f" AND q.state NOT IN ({', '.join(map(repr, sorted(MOVABLE)))}))"
 )
-# Parts of the link waiting for their reports, but those of a long SMS that goes again whole.
-_WAITING = (
-    f"SELECT COUNT(*) FROM parts WHERE link = ? AND state = 'submitted' AND message_id NOT IN ({_HALF_SENT})"
-)
+# SMS a part of which the link sent waits for its report, but a long SMS that goes again whole. The
+# SMS, not their parts: a long SMS sent whole, its three parts awaiting reports, was said as 3 SMS.
+_WAITING_ALL = "SELECT COUNT(DISTINCT message_id) FROM parts WHERE link = ? AND state = 'submitted'"
+_WAITING = f"{_WAITING_ALL} AND message_id NOT IN ({_HALF_SENT})"
 # The parts that follow the old bind to the block that has it now: those awaiting reports, and the
 # sent parts of a long SMS with parts still to send (the link its rest waits for, `Queue.link_taken`).
 _FOLLOWING = (
@@ -112,7 +112,11 @@ def send_again_at_start(
     conn = store.db.conn
     # Read before anything moves: a link's old bind may be another changed link's new one.
     following = {
-        name: (conn.execute(_FOLLOWING, (name, name)).fetchall(), _count(conn, _HALF_SENT_ANY, name))
+        name: (
+            conn.execute(_FOLLOWING, (name, name)).fetchall(),
+            conn.execute(_WAITING_ALL, (name,)).fetchone()[0],
+            _count(conn, _HALF_SENT_ANY, name),
+        )
         for name in changed
         if name in followed
     }
@@ -135,11 +139,10 @@ def send_again_at_start(
             link=name, was=was, now=now, waiting=waiting, long_sms_sent_again=moved,
             pinned_answers=pinned_here, note=said,
         )  # fmt: skip
-    for name, (rows, long_sms) in following.items():
+    for name, (rows, waiting, long_sms) in following.items():
         _follow(conn, name, followed[name], rows)
         _repin(conn, followed[name], pinned[name])
         note_move(conn, name, followed[name], store.clock())
-        waiting = sum(1 for _pid, state in rows if state == "submitted")
         was, now = changed[name]
         log.warning(
             "config.link_protocol_changed",
@@ -191,12 +194,12 @@ def consequences(
         f"{changed}, and no block has its {old} bind: {waiting} SMS it sent over {old} await reports that"
         f" only a session of {old} brings (they end 'unreported' a day after their validity, unless this"
         f" block gets its {old} bind back: the same host, port and login); {long_sms} long SMS it sent"
-        f" part of over {old} go again whole under a new reference (their parts sent over {old} no longer"
-        f" count); {pinned} premium {answers} pinned to it that may still leave, and those still to come"
-        f" to the votes its {old} bind brought, leave by its {new} bind from the premium number, right"
-        f" only if that is the same operator's SMSC. A {new} link in an [[smsc]] block of its own, or this"
-        f" block kept as it is under a new name in the same change (what its {old} bind has out follows"
-        f" it there), loses none of these"
+        f" part of over {old} go again whole under a new reference (their parts sent over {old} too; the"
+        f" reports of those no longer count); {pinned} premium {answers} pinned to it that may still"
+        f" leave, and those still to come to the votes its {old} bind brought, leave by its {new} bind"
+        f" from the premium number, right only if that is the same operator's SMSC. A {new} link in an"
+        f" [[smsc]] block of its own, or this block kept as it is under a new name in the same change"
+        f" (what its {old} bind has out follows it there), loses none of these"
     )
 
 
@@ -216,8 +219,7 @@ def stored_changes(cfg: Config) -> list[str]:
     lines = []
     for name, (was, now) in changed.items():
         if (by := followed.get(name)) is not None:
-            waiting_sql = "SELECT COUNT(*) FROM parts WHERE link = ? AND state = 'submitted'"
-            ((waiting,),) = read_rows(cfg.db_path, waiting_sql, (name,)) or [(0,)]
+            ((waiting,),) = read_rows(cfg.db_path, _WAITING_ALL, (name,)) or [(0,)]
             long_sms = len(read_rows(cfg.db_path, _HALF_SENT_ANY, (name,)))
         else:
             ((waiting,),) = read_rows(cfg.db_path, _WAITING, (name, name)) or [(0,)]

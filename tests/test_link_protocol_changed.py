@@ -213,3 +213,39 @@ async def test_premium_answers_leave_by_the_bind_their_vote_came_by(tmp_path: Pa
             (noted,) = gw.store.db.conn.execute(moved).fetchone()
     assert again == links and noted == 1
     assert not [e for e in logs if e["event"] == "config.link_protocol_changed"]
+
+
+@pytest.mark.parametrize("kept", [False, True], ids=["no-block-keeps-the-bind", "the-old-block-kept"])
+async def test_the_sms_awaiting_reports_are_counted_as_sms_not_parts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], kept: bool
+) -> None:
+    """A long SMS whose three parts the SMPP link sent, all awaiting their reports, and a short one: both
+    warnings said 4 SMS awaited their reports, counting the long SMS's parts."""
+    async with simulator(tmp_path) as sim:
+        text = config_text(tmp_path, smsc_port=sim.smpp_port)
+        async with running_gateway(parse_config(text, base_dir=tmp_path)) as gw:
+            assert (await gw.send(mail(f"601123456@{DOMAIN}", "x" * 400))).error is None
+            assert (await gw.send(mail(f"601123457@{DOMAIN}", "short"))).error is None
+            await gw.until(lambda: len(parts_by(sim, "smpp")) == 4)
+            await gw.until(lambda: gw.states() == ["submitted", "submitted"])
+        if kept:
+            renamed = text.replace('name = "main"\ntype = "smpp"', 'name = "main-smpp"\ntype = "smpp"', 1)
+            cimd2 = f'[[smsc]]\nname = "main"\ntype = "cimd2"\nport = {sim.cimd2_port}\nsystem_id = "smsgw"\n'
+            switched = renamed.replace("[simulator]", cimd2 + 'password = "secret"\n\n[simulator]', 1)
+            said = "the 2 SMS it sent over SMPP await their reports by main-smpp"
+        else:
+            switched = text.replace('type = "smpp"', 'type = "cimd2"', 1).replace(
+                f"port = {sim.smpp_port}", f"port = {sim.cimd2_port}", 1
+            )
+            said = "2 SMS it sent over SMPP await reports that only a session of SMPP brings"
+        config = tmp_path / "config.toml"
+        config.write_text(switched)
+        capsys.readouterr()
+        assert main(["-c", str(config), "check-config"]) == 0
+        (warned,) = [line for line in capsys.readouterr().err.splitlines() if "was SMPP and is CIMD2" in line]
+        assert said in warned, warned
+        with capture_logs() as logs:
+            async with running_gateway(parse_config(switched, base_dir=tmp_path)) as gw:
+                await gw.until(lambda: any(e["event"] == "config.link_protocol_changed" for e in logs))
+    (changed,) = [e for e in logs if e["event"] == "config.link_protocol_changed"]
+    assert changed["waiting"] == 2 and said in changed["note"], changed
