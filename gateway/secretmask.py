@@ -13,11 +13,15 @@ Free of aiosmtplib and of the log, which uses it too (`gateway.logging`).
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable
 
 MASK = "***"
 SECRET_SHORTEST = 4  # a shorter secret masked would garble every text it is a part of
+# A character repr() could not print, as it escapes it (`\x1b`, `\n`, `\u202e`); an escaped
+# backslash (`\\`) is matched whole so that what follows it is read as itself.
+_ESCAPED = re.compile(r"\\\\|\\(?:x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8}|[nrt])")
 
 
 def _escaped(secret: str) -> str:
@@ -46,8 +50,11 @@ def masked(text: str, forms: Iterable[str]) -> str:
 
 
 def plain_line(text: str, limit: int | None = None) -> str:
-    """`text` as one plain line: control, format (bidi) and separator characters made spaces, runs
-    of spaces one; cut to `limit` characters, if given, with an ellipsis."""
+    """`text` as one plain line: control, format (bidi) and separator characters made spaces, and
+    so their escapes in an error's repr (`smsgw status` reads the relay's reply back out of the
+    repr, escapes and all: a terminal's escape from a relay's 550 went to the terminal), runs of
+    spaces one; cut to `limit` characters, if given, with an ellipsis."""
+    text = _ESCAPED.sub(lambda m: m[0] if m[0] == "\\\\" else " ", text)
     cleaned = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
     words = " ".join(cleaned.split())
     return words if limit is None or len(words) <= limit else words[: limit - 1] + "…"

@@ -33,6 +33,7 @@ from gateway.mailer import SmtpRelayMailer
 from gateway.outboxworker import OutboxWorker
 from gateway.secretmask import secret_forms
 from gateway.store.db import Store
+from gateway.store.relayreply import relay_reply
 from tests.conftest import config_text, free_port
 from tests.fakes.smsc import HappySMSC
 from tests.test_process import CLI, ROOT, smsgw, until_listening
@@ -312,6 +313,8 @@ async def test_a_reply_after_auth_echoing_the_password_is_masked_in_the_kept_err
     for kept in (refused, later):
         assert telltale(kept) is None and "***" in kept, kept
         assert not any(c in kept for c in "\n\r\x1b\x07"), kept
+        # Nor as the repr's escapes, which `smsgw status` reads back into the characters themselves.
+        assert "\\x" not in kept and relay_reply(kept)[1].isprintable(), kept
     for line in logs:
         if line["event"] in {"mail.failed", "mail.deferred"}:
             assert telltale(str(line.get("error"))) is None, line
