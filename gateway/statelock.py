@@ -118,8 +118,7 @@ def _acquire(state_dir: Path, wait: float, waiter: UpgradeWaiter | None) -> int:
                 waiter.waiting(pid, upgrading)
             waited = True
             time.sleep(0.05)
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    _name_holder(fd, f"{os.getpid()}\n")
     if waited and waiter is not None:
         waiter.waited()
     return fd
@@ -138,9 +137,20 @@ def upgrade_lock(state_dir: Path, command: str) -> int:
             time.sleep(0.01)
         os.close(fd)
         raise StateDirBusy(state_dir, *holder) from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n{UPGRADING} {command}\n".encode(), 0)
+    _name_holder(fd, f"{os.getpid()}\n{UPGRADING} {command}\n")
     return fd
+
+
+def _name_holder(fd: int, text: str) -> None:
+    """The lock's file names its holder; on a write that fails (a full disk) the lock goes with the
+    error. Kept, it made the caller's next try meet its own lock, and a start on a full disk said
+    "smsgw is already running (another process)"."""
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text.encode(), 0)
+    except OSError:
+        os.close(fd)
+        raise
 
 
 def end_upgrade(fd: int) -> None:

@@ -307,6 +307,10 @@ def database_error(path: Path, exc: sqlite3.Error) -> str:
     if "locked" in text or "busy" in text:
         # Only after the whole busy wait: someone holds the write lock for longer than a write takes.
         return f"database {path}: {text}: the daemon or another smsgw command is writing; try again"
+    if "disk is full" in text:
+        from gateway.cli.diskroom import disk_room
+
+        return f"database {path}: {text}: {disk_room(path.parent) or 'free space on its filesystem'}"
     return f"database {path}: {text}"
 
 

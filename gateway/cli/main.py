@@ -63,6 +63,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from billing_reports.writer import billing_dir_problem
     from gateway.cli.binderror import also_in_use, bind_error
     from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, database_error, loop_runner, running_pid
+    from gateway.cli.diskroom import room_note
     from gateway.cli.stored import start_warnings
     from gateway.codestamp import CodeChanged
     from gateway.configcheck import exposed_secrets, state_dir_problem
@@ -113,14 +114,14 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         # help, and systemd restarting every 5 s for ever would only fill the journal (exit 3 is the
         # unit's RestartPreventExitStatus). A full disk or a lock at start is no such thing: exit 1.
         raise CliError(str(exc), EXIT_CONFIG) from exc
-    except StoreError as exc:
-        raise CliError(str(exc)) from exc
+    except StoreError as exc:  # an open failing on a full disk says an I/O error: the room said
+        raise CliError(f"{exc}{room_note(cfg.state_dir, exc)}") from exc
     except sqlite3.Error as exc:
         raise CliError(database_error(cfg.db_path, exc)) from exc
     except PermissionError as exc:
         raise CliError(f"cannot start: {exc.filename or ''}: permission denied for this user") from exc
     except OSError as exc:
-        raise CliError(f"cannot start: {exc}") from exc
+        raise CliError(f"cannot start: {exc}{room_note(cfg.state_dir, exc, ': ')}") from exc
     return 0
 
 
@@ -327,6 +328,7 @@ def _main(argv: Sequence[str] | None) -> int:
 
     from gateway import statelock
     from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, database_error, find_config, use_zone
+    from gateway.cli.diskroom import room_note
     from gateway.cli.terminal import Printable
     from gateway.config import ConfigError, load_config
     from gateway.logging import CLI_LOG_LEVEL, cli_console
@@ -381,7 +383,8 @@ def _main(argv: Sequence[str] | None) -> int:
         print(f"smsgw: a number given is too large ({exc})", file=sys.stderr)
         return EXIT_USAGE
     except (NotFound, Conflict, StoreError, argparse.ArgumentTypeError, ValueError) as exc:
-        print(f"smsgw: {exc}", file=sys.stderr)
+        where = cfg.state_dir if cfg is not None and isinstance(exc, StoreError) else None
+        print(f"smsgw: {exc}{room_note(where, exc)}", file=sys.stderr)  # an open on a full disk
         return EXIT_FAILURE
     except KeyboardInterrupt:
         return 130

@@ -1,0 +1,35 @@
+"""A full state disk said in words an admin can act on: SQLite says only "database or disk is
+full" (or, opening, "disk I/O error"), and a daemon that systemd restarted on a full disk said that,
+or a bare "No space left on device", at each start."""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+
+def disk_room(state_dir: Path, *, low_only: bool = False) -> str | None:
+    """The room left and what to do; with `low_only`, None unless the room is low (an error that
+    may or may not come of a full disk)."""
+    try:
+        st = os.statvfs(state_dir)
+    except OSError:
+        return None
+    from gateway.store.trouble import space_low  # only on an error: the CLI's start stays light
+
+    free = st.f_bavail * st.f_frsize
+    if low_only and not space_low(free, st.f_blocks * st.f_frsize):
+        return None
+    return (
+        f"{free:,} bytes free on the filesystem of {state_dir}: free space there (or grow it); nothing"
+        " accepted is lost, the queued mail goes out once there is room"
+    )
+
+
+def room_note(state_dir: Path | None, exc: BaseException, sep: str = "; ") -> str:
+    """`disk_room` to add to the words of `exc`: always for ENOSPC, else when the room is low."""
+    if state_dir is None:
+        return ""
+    room = disk_room(state_dir, low_only=not (isinstance(exc, OSError) and exc.errno == errno.ENOSPC))
+    return f"{sep}{room}" if room else ""
