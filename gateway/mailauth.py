@@ -185,10 +185,11 @@ class RelayLogins:
     def goes_on(self, mechanism: str, *, probe: bool) -> bool:
         """Whether a login whose `mechanism` the relay just refused (5xx) tries the next one: not
         after the one it last took, our password refused (but a held probe's does, the relay may have
-        stopped taking it), and only while the ten minutes' budget has room for one more."""
+        stopped taking it), and only while the ten minutes' budget has room for one more beside one
+        for each other login on its way (three sends at once each saw room and went on: six failed)."""
         if mechanism == self.known and not (probe and self.held is not None):
             return False
-        return self.budget.room(self.clock()) > 0
+        return self.budget.room(self.clock()) > self._going - 1
 
     def _sends_fail(self) -> bool:
         """Whether a send fails at once with what is held, without waiting for a turn."""
