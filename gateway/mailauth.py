@@ -14,15 +14,13 @@ relay, or `relay_starttls = false`) CRAM-MD5 still goes first, as the one mechan
 password off the wire.
 
 A send goes on through every mechanism offered, as aiosmtplib's `login`, until a refusal that ends
-it: the relay hung up after it (Exchange does, after a failed AUTH) or answers the next AUTH 421,
-where the next mechanism was tried on the closed connection and its "connection lost" replaced the
-535, so the probes never backed off; the mechanism refused is the one the relay last took (the
-password or the account is refused, not the mechanism); or the refusal is a 4xx (454, RFC 4954: the
-relay's own authentication failing for now, as for every mechanism). A 454 is no refusal of our
-password (`LoginFailingForNow`, and no refusal held: below), but it still counts as a failed login:
-Postfix logs it as the same failed SASL login that fail2ban counts. A 421 to the first AUTH is no
-refusal: the relay closing (shutting down, too busy), a fault of the relay's like a 421 to any
-command, which the probes keep probing every 30 s for.
+it: the relay hung up after it (Exchange does), answers the next AUTH 421, or stays silent or
+unreadable, where that 535 was replaced or lost and the probes never backed off; the refusal of the
+mechanism the relay last took (our password or account refused, not the mechanism); or a 4xx (454,
+RFC 4954: the relay's own authentication failing for now, for every mechanism: `LoginFailingForNow`,
+no refusal held, but a failed login all the same, as Postfix logs it for fail2ban). A 421 to the
+first AUTH is the relay closing (shutting down, too busy), as to any command: the probes keep their
+30 s for it.
 
 The logins of a mailer share what they learn (`RelayLogins`). Each send tried its own: with a wrong
 password and three mails queued, each mail on its own outbox slot and back-off cost the relay every
@@ -62,8 +60,7 @@ ten minutes and Exchange locks the account. So:
   next goes, one at a time, as a login after a start does;
 - a login taken clears the refusal, and the probe's wake brings the mail back; a restart forgets it,
   so a password fixed in the config goes at once. What is held, since when, and the relay's words
-  are in the daemon's status file for `smsgw status` (`gateway.relayloginstatus`). Those words are
-  one line with our password masked from where the reply becomes an error (`unsaid`) on.
+  (one line, our password masked: `unsaid`) are in the status file (`gateway.relayloginstatus`).
 """
 
 from __future__ import annotations
@@ -361,17 +358,20 @@ async def _try_mechanisms(
         try:
             await getattr(client, f"auth_{mechanism.replace('-', '')}")(username, password)
         except aiosmtplib.SMTPResponseException as exc:
-            answer = unsaid(exc, secrets)  # handled and raised from here on, never `exc`
-        except aiosmtplib.SMTPServerDisconnected:
-            if refused is None:
-                raise
-            closed = True
-            break
+            answer: Exception = unsaid(exc, secrets)  # handled and raised from here on, never `exc`
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError) as exc:
+            answer = exc
         else:
             logins.taken(mechanism, relay, tried)
             return
         if not isinstance(answer, aiosmtplib.SMTPAuthenticationError):
-            raise answer  # a reply aiosmtplib could not read ("Malformed SMTP response line: ...")
+            # Gone, silent or unreadable: an earlier refusal says why; a probe's turn moves past it.
+            if probe and isinstance(answer, aiosmtplib.SMTPResponseException):
+                logins.turn = mechanism
+            if refused is None:
+                raise answer
+            closed = True
+            break
         if answer.code == CLOSING:
             if refused is not None:
                 closed = True
@@ -389,8 +389,7 @@ async def _try_mechanisms(
         tried.append(mechanism)
         if not logins.goes_on(mechanism, probe=probe):
             break  # the known one: our password; or the budget spent
-        # Even a 535 to PLAIN may be the mechanism's and not the password's (a relay taking
-        # LOGIN alone): a send tries the next mechanism.
+        # A 535 to PLAIN may be the mechanism's, not the password's (a relay taking LOGIN alone).
     assert refused is not None
     untried = [mechanism for mechanism in order if mechanism not in tried]
     lead = untried[0] if held and closed and tried[-1] == logins.known and untried else None
