@@ -18,9 +18,9 @@ it: the relay hung up after it (Exchange does), answers the next AUTH 421, or st
 unreadable, where that 535 was replaced or lost and the probes never backed off; the refusal of the
 mechanism the relay last took (our password or account refused, not the mechanism); or a 4xx (454,
 RFC 4954: the relay's own authentication failing for now, for every mechanism: `LoginFailingForNow`,
-no refusal held, but a failed login all the same, as Postfix logs it for fail2ban). A 421 to the
-first AUTH is the relay closing (shutting down, too busy), as to any command: the probes keep their
-30 s for it.
+no refusal held, but a failed login all the same, as Postfix logs it for fail2ban). An exchange
+stopped at a 334 is cancelled and refused (`gateway.relayauthcancel`). A 421 to the first AUTH is
+the relay closing (shutting down, too busy), as to any command: the probes keep their 30 s for it.
 
 The logins of a mailer share what they learn (`RelayLogins`). Each send tried its own: with a wrong
 password and three mails queued, each mail on its own outbox slot and back-off cost the relay every
@@ -71,6 +71,7 @@ from collections.abc import Callable
 import aiosmtplib
 import structlog
 
+from gateway.relayauthcancel import AUTH_CONTINUE, cancelled
 from gateway.relayloginbudget import LoginBudget
 from gateway.relayloginstatus import FAILING, REFUSED, LoginEpisode, login_secrets, unsaid
 from gateway.relayprobepace import PROBE_EVERY_MAX, probes_pace
@@ -372,6 +373,8 @@ async def _try_mechanisms(
                 raise answer
             closed = True
             break
+        if answer.code == AUTH_CONTINUE:  # an exchange we cannot go on with: no 454 (`relayauthcancel`)
+            answer = await cancelled(client, mechanism, answer, secrets)
         if answer.code == CLOSING:
             if refused is not None:
                 closed = True

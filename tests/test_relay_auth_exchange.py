@@ -5,6 +5,13 @@ that refusal: nothing held, the mail sent again on its own back-off (30, 90, 210
 one more failed login of the mechanism refused, and the probes' turn never moved past the mechanism
 whose answer was unreadable.
 
+A CRAM-MD5 challenge that is not base64 (a relay sending its `<id@host>` as it is), read by
+aiosmtplib as an `SMTPAuthenticationError` with the continuation's code 334, was taken for a 454:
+the relay's authentication "failing for now" for every mechanism, the session left inside the
+exchange (our QUIT went to the relay as the answer to its challenge, a failed login there), and
+with CRAM-MD5 first in clear, every login after it the same: the mail stayed queued for good though
+the relay took PLAIN.
+
 Real relays (aiosmtpd on 127.0.0.1 with the exchanges scripted), a real database file, the real
 outbox worker and its `RelayBack` on the injected clock.
 """
@@ -103,6 +110,17 @@ async def run_worker(
         await mailer.close()
         store.close()
     return mailer, rows, len(sink.messages)
+
+
+async def test_a_challenge_that_is_no_base64_is_cancelled_and_plain_takes_the_mail(tmp_path: Path) -> None:
+    relay = Scripted(raw_challenge=True, garbled_plain=False)
+    mailer, rows, taken = await run_worker(tmp_path, relay)
+    # The first login (in clear CRAM-MD5 first) cancelled the exchange it could not answer, and went
+    # on to PLAIN on the same session: the mail went at once.
+    assert [(state, attempts) for state, attempts, _error in rows] == [("sent", 1)] and taken == 1
+    assert relay.after_challenge == [b"*"] and relay.failed == [] and relay.connections == [0.0]
+    assert relay.taken == [(0.0, "PLAIN")]
+    assert mailer.logins.known == "plain" and mailer.logins.failing is None
 
 
 async def test_a_reply_unread_after_a_refusal_holds_the_refusal_and_the_next_mechanism_gets_a_probe(
