@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gateway.secretmask import masked, plain_line, secret_forms
+from gateway.secretmask import masked, masked_words, plain_line, secret_forms
 
 if TYPE_CHECKING:
     from aiosmtplib import SMTPResponseException
@@ -63,8 +63,10 @@ class LoginEpisode:
 def sanitised(reply: str, secrets: Iterable[str] = ()) -> str:
     """The relay's reply as one plain line (`gateway.secretmask.plain_line`), at most REPLY_MAX
     characters; the password masked where the relay echoed it, as typed or in base64 (AUTH LOGIN's
-    answer, AUTH PLAIN's whole response), before the cut, which would leave a part of it."""
-    return plain_line(masked(reply, secret_forms(secrets)), REPLY_MAX)
+    answer, AUTH PLAIN's whole response), before the cut, which would leave a part of it; one
+    shorter than `secret_forms` takes where it stands as a word of its own (`masked_words`)."""
+    secrets = tuple(secrets)
+    return plain_line(masked_words(masked(reply, secret_forms(secrets)), secrets), REPLY_MAX)
 
 
 def unsaid(exc: Reply, secrets: Iterable[str]) -> Reply:

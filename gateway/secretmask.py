@@ -49,6 +49,17 @@ def masked(text: str, forms: Iterable[str]) -> str:
     return text
 
 
+def masked_words(text: str, secrets: Iterable[str]) -> str:
+    """`text` with each secret too short for `secret_forms` replaced by MASK where it stands as a
+    word of its own (no letter, digit or underscore either side): for the relay's reply to AUTH,
+    which echoed a password of three characters as typed, while a word merely holding its letters
+    stays whole."""
+    for secret in secrets:
+        if 0 < len(secret) < SECRET_SHORTEST:
+            text = re.sub(rf"(?<!\w){re.escape(secret)}(?!\w)", MASK, text)
+    return text
+
+
 def plain_line(text: str, limit: int | None = None) -> str:
     """`text` as one plain line: control, format (bidi) and separator characters made spaces, and
     so their escapes in an error's repr (`smsgw status` reads the relay's reply back out of the
