@@ -28,7 +28,7 @@ from threading import get_ident
 from typing import TYPE_CHECKING, TypeVar
 
 from gateway.filemodes import STATE_DIR_MODE, prepare_private, private_dir
-from gateway.store import marker, startcheck, walcheck
+from gateway.store import besidedaemon, marker, startcheck, walcheck
 from gateway.store.accounts import AccountsRepo
 from gateway.store.admin import AdminRepo
 from gateway.store.cache import SettingsCache
@@ -193,6 +193,8 @@ class Db(Transactions):
         prepare_private(path, Path(f"{path}-wal"), Path(f"{path}-shm"))
         try:
             conn = _connect(path, "NORMAL" if group_fsync else "FULL")
+            if not group_fsync:  # a command's: beside the daemon only the daemon's checkpoints write the file
+                besidedaemon.quiet_beside_daemon(conn, path)
             decision = startcheck.opened(path, decision) if decision is not None else None
             checking = existed and check and integrity and (decision is None or decision.check)
             if progress is not None and check:
@@ -299,8 +301,8 @@ class Db(Transactions):
                 os.fsync(self._wal_fd)
             os.close(self._wal_fd)
             self._wal_fd = None
-        if self.replaced is None and self._wal_noted:
-            walcheck.checkpoint_at_close(conn, self.path)
+        if self.replaced is None and self._wal_noted and not besidedaemon.daemon_runs(self.path):
+            walcheck.checkpoint_at_close(conn, self.path)  # beside the daemon, its checkpoints do it
         conn.close()
         if self.replaced in (None, UNSYNCED):  # after a failed fsync SQLite may still checkpoint at close
             self._at_exit()  # the flag goes once SQLite deleted the WAL: every commit is in the file

@@ -4,7 +4,8 @@ The check is what stops a damaged file at the start, with the file named, instea
 read (or after mail was lost). But it reads every page: 0.43 s with 100,000 SMS queued, 8-13 s on a
 year of traffic (3.9 GB), and a restart for a config change or an upgrade kept mail unanswered and
 the queue idle that long. A file the daemon itself closed cleanly, unchanged since, has nothing new
-to find: every page in it was written by SQLite through the connection that closed it.
+to find: every page in it was written by SQLite in the daemon's checkpoints (of its own commits and
+of the commands' run beside it, which stay in the WAL until then: `besidedaemon`).
 
 So the daemon's clean stop leaves `<db>.stopped` (`record_stop`) naming the file as it left it
 (device, inode, size, mtime and ctime: a copy put in place, a restore, a write by any program
@@ -22,12 +23,12 @@ met damage (`note_damage`) or the file was replaced leaves no record.
 The record is the file's stat at the stop, so it must not vouch for what others wrote into the file
 during the run (a copy over it in place, `dd conv=notrunc`, a restore tool): the daemon writes the
 file only in its own checkpoints, so `OwnWrites` notes its stat after each and compares before the
-next and at the stop; a difference leaves no record (it only costs the next start its check: an
-admin's `smsgw` command that checkpoints, too). The start compares the record with the file as the
-connection opened it, not only as it was before (a file copied in between). What this cannot see
-is a page that goes bad on the disk while the file is not written to, or a write within the same
-clock tick as one of the daemon's own: the periodic check finds those, as it found them before at
-the next restart, which could be weeks away.
+next and at the stop; a difference leaves no record (it only costs the next start its check: `smsgw
+phone forget`, which checkpoints its erasure into the file, too). The start compares the record
+with the file as the connection opened it, not only as it was before (a file copied in between).
+What this cannot see is a page that goes bad on the disk while the file is not written to, or a
+write within the same clock tick as one of the daemon's own: the periodic check finds those, as it
+found them before at the next restart, which could be weeks away.
 """
 
 from __future__ import annotations
