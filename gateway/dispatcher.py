@@ -23,6 +23,7 @@ from collections.abc import Set as AbstractSet
 
 import structlog
 
+from gateway.backgroundwrites import BackgroundWrites
 from gateway.claimahead import ClaimAhead, KeptParts
 from gateway.claims import OPTED_OUT, claimer
 from gateway.late_answers import LateAnswers
@@ -70,6 +71,7 @@ class Dispatcher:
         self.pacers = {name: pacer for name, (_link, pacer) in links.items()}
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._background = BackgroundWrites(self._tasks, on_failure=self._wake.set)  # a failure ends the run
         # submit tasks by the part they carry, so that a stop can tell those still waiting for pacing
         self._parts: dict[asyncio.Task[None], ClaimedPart] = {}
         self._avoid: dict[int, set[str]] = {}  # part id -> links that just failed it (failover)
@@ -114,10 +116,12 @@ class Dispatcher:
         return self._depth.backlog
 
     async def run(self) -> None:
+        self._background.started()
         await self._outcomes.write(None, lambda: self.choice.learn_renamed(self.store))  # before a claim
         try:
             while not self._stopping:
                 beat()
+                self._background.raise_failed()
                 now = self.clock()
                 self._depth.refresh()
                 self._fill()
@@ -202,15 +206,15 @@ class Dispatcher:
                 back_at = [(p, self._outcomes.order.handed_back(p, wait, at)) for p, wait in back]
                 self._pacing.difference_update(part.id for part, _wait in back)
                 self._late.not_sent(part.id for part, _wait in back)
-                self._background(self._outcomes.put_back(back_at, event="mt.overtaken"))
+                self._background(self._outcomes.put_back(back_at, event="mt.overtaken"), "overtaken")
         self._ready.extendleft(reversed(kept))
         if unsendable:
             self._pacing.difference_update(part.id for part in unsendable)
-            self._background(self._outcomes.settle_unsendable(unsendable, now))
+            self._background(self._outcomes.settle_unsendable(unsendable, now), "settle_unsendable")
         if later:
             self._pacing.difference_update(part.id for part, _wait in later)
             self._late.not_sent(part.id for part, _wait in later)
-            self._background(self._outcomes.put_back(later))
+            self._background(self._outcomes.put_back(later), "put_back")
         if len(self._ready) < self._windows.capacity() and not self._drained:
             self._wake.set()  # time for the next batch, while this one is being sent
 
@@ -226,7 +230,8 @@ class Dispatcher:
             return _NONE
         ids = stops.ids()
         self._take_back(ids)
-        self._background(self._outcomes.write(None, lambda: stops.end(self.store, self._end_claimed)))
+        ended = self._outcomes.write(None, lambda: stops.end(self.store, self._end_claimed))
+        self._background(ended, "withhold_stopped")
         self.wake()
         return ids
 
@@ -241,9 +246,9 @@ class Dispatcher:
             return
         self._take_back(stopped.keys())
         log.info("mt.opted_out", parts=sorted(stopped))
-        self._background(
-            self._outcomes.write(None, lambda: self._end_claimed(list(stopped.values()), "failed", OPTED_OUT))
-        )
+        parts = list(stopped.values())
+        ended = self._outcomes.write(None, lambda: self._end_claimed(parts, "failed", OPTED_OUT))
+        self._background(ended, "opted_out")
 
     def _take_back(self, ids: AbstractSet[int]) -> None:
         """Claimed parts that must not go after all: out of the ready queue, pacing waits cancelled."""
@@ -263,13 +268,8 @@ class Dispatcher:
         self._take_back(ids := {p.id for p in held if p.message_id == mid})
         self._late.not_sent(ids)
         again = self.choice.send_again  # or not, a part of it held (`gateway.longsms`)
-        self._background(self._outcomes.write(None, lambda: again(self.store, mid, link, waited)))
+        self._background(self._outcomes.write(None, lambda: again(self.store, mid, link, waited)), "move")
         self.wake()
-
-    def _background(self, work: Awaitable[None]) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
 
     def _end_claimed(self, parts: list[ClaimedPart], state: str, reason: str) -> None:
         """Inside a store write: claimed parts that will not be sent end together (their phone said
@@ -310,7 +310,7 @@ class Dispatcher:
         now = self.clock()
         if part.expires_at <= now:
             pacer.unready()
-            self._background(self._outcomes.settle_unsendable([part], now))
+            self._background(self._outcomes.settle_unsendable([part], now), "settle_unsendable")
             return None
         if self._late.settled_meanwhile(part.id):
             pacer.unready()
