@@ -35,7 +35,7 @@ from gateway.outboxrecord import OutcomeWriter
 from gateway.privacy.erasure import ERASED_MAIL, NOT_SENT
 from gateway.relayfaults import relay_fault
 from gateway.relayloginstatus import relay_secrets
-from gateway.relayprobe import RelayBack
+from gateway.relayprobe import RelayBack, probe_failure
 from gateway.secretmask import masked, plain_line, secret_forms
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
@@ -123,10 +123,14 @@ class OutboxWorker:
         sending: dict[asyncio.Task[None], int] = {}
         failure: BaseException | None = None
         looking: asyncio.Task[None] | None = None
-        probing = asyncio.create_task(self.relay.run(lambda: bool(sending) or self._stopping))
+        probe = self.relay.run(lambda: bool(sending) or self._stopping)
+        probing = asyncio.create_task(probe, name="outbox.relay_probe")
+        probing.add_done_callback(lambda _task: self.wake())  # its failure is read in the next turn
         try:
             while sending or (failure is None and not self._stopping):
                 beat()
+                if failure is None:
+                    failure = probe_failure(probing)  # raised once the sends in flight are recorded
                 claiming = failure is None and not self._stopping and len(sending) < self.concurrency
                 if claiming:
                     try:
@@ -165,6 +169,7 @@ class OutboxWorker:
             for task in sending:
                 task.cancel()  # the worker itself was cancelled: a stop gave up, or the daemon ends
             await asyncio.gather(*sending, probing, return_exceptions=True)
+            probe_failure(probing, unless=failure)  # one of its own after another failure: said, not raised
             self._track({})
 
     async def _claim(self, free: int) -> dict[asyncio.Task[None], int]:

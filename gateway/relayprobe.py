@@ -42,6 +42,24 @@ log = structlog.get_logger(__name__)
 HELD_FLOOR_SECONDS = 1.0  # the shortest wait for a probe the mailer held back
 
 
+def probe_failure(task: asyncio.Task[None], *, unless: BaseException | None = None) -> BaseException | None:
+    """The probe's end by an error (logged), which ends the outbox worker once its sends are recorded,
+    for the supervisor to start both again; None while it runs or when it ended well, or was cancelled.
+
+    Read only when the worker ended, the error was swallowed with the cancel of the others: a
+    capture directory's wake-up at the start that failed (a lock held past the write's patience) left
+    the mail deferred for the old relay waiting out its back-off of up to an hour, with no word."""
+    if not task.done() or task.cancelled() or (exc := task.exception()) is None or exc is unless:
+        return None
+    log.error(
+        "outbox.relay_probe_ended",
+        error=f"{type(exc).__name__}: {exc}"[:500],
+        note="the outbox worker ends and is started again with it",
+        exc_info=exc,
+    )
+    return exc
+
+
 class RelayBack:
     """Whether a relay fault deferred mail since the relay last took one, and the wake-up of that
     mail: by a send taken (`back`), or by a probe while nothing is sent (`run`)."""
