@@ -58,6 +58,7 @@ from smsc.cimd2.session import effective_window as effective_window  # tests imp
 from smsc.cimd2.spacing import Spacing, parked_places, wire_pacing
 from smsc.outage import Outage, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
+from smsc.sessiontasks import SessionTasks
 from smsc.settings import LinkSettings
 from smsc.tls import TlsFaults, TlsFileError, open_stream
 
@@ -307,9 +308,10 @@ class Cimd2Link:
                 self._failed(f"login refused: {code} {text}" + (f": {check}" if check else ""))
                 return "fatal" if fatal else "failed"
             self._conn = conn
+            watch = SessionTasks(conn, "cimd2.session_task_failed", self.name)
             tasks += [
-                asyncio.create_task(self._inbound.serve(conn)),
-                asyncio.create_task(self._requests.keepalive(conn)),
+                watch(self._inbound.serve(conn), "deliveries"),
+                watch(self._requests.keepalive(conn), "keepalive"),
             ]
             self._logged_in_at = asyncio.get_running_loop().time()
             self._outage.bound()
@@ -323,7 +325,7 @@ class Cimd2Link:
                 conn.closed,
                 conn.answered,
                 after,
-                lambda: tasks.append(asyncio.create_task(self._alive(conn))),
+                lambda: tasks.append(watch(self._alive(conn), "alive")),
             )
             self._held = held
             if held and (outage := self._outage.held()) is not None:

@@ -103,9 +103,14 @@ class Deliveries:
                 status = 0
         except Exception:
             log.exception("smpp.handler_failed", link=self.name, pdu=name)
-        # Not written when the transport is closing: it drops what is written to it without a word.
-        written = self.answer(name, seq, status)
-        if status == 0 and isinstance(item, InboundSms):
-            self.acks.written(item, arrived=arrived, ok=written)
-        elif isinstance(item, InboundSms):
-            self.acks.refused(item, arrived)
+        try:
+            # Not written when the transport is closing: it drops what is written to it without a word.
+            written = self.answer(name, seq, status)
+            if status == 0 and isinstance(item, InboundSms):
+                self.acks.written(item, arrived=arrived, ok=written)
+            elif isinstance(item, InboundSms):
+                self.acks.refused(item, arrived)
+        except Exception:
+            # Raised out of the task, it was said by nothing but asyncio's "Task exception was never
+            # retrieved", whenever the task was collected, with no link, PDU or traceback of ours.
+            log.exception("smpp.delivery_answer_failed", link=self.name, pdu=name, seq=seq, status=status)

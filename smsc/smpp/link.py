@@ -36,6 +36,7 @@ from smsc.base import (
 )
 from smsc.outage import Outage, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
+from smsc.sessiontasks import SessionTasks
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import SUBMIT_SM, encode_sm
 from smsc.smpp.connection import SmppConnection
@@ -299,7 +300,8 @@ class SmppLink:
             log.info("smpp.bound", link=self.name, host=cfg.host, port=cfg.port, system_id=cfg.system_id,
                      tls=cfg.tls is not None)  # fmt: skip
             self._tls_faults.bound()
-            tasks.append(asyncio.create_task(conn.keepalive_loop(), name=f"smpp-keepalive:{self.name}"))
+            watch = SessionTasks(conn, "smpp.session_task_failed", self.name)
+            tasks.append(watch(conn.keepalive_loop(), "keepalive"))
             self._bound_at = asyncio.get_running_loop().time()
             self._outage.bound()
             conn.answered.clear()
