@@ -183,6 +183,31 @@ def _simple(text: str) -> Message | None:
     # A folded field's lines are joined once it is complete: joined line by line, a header folded
     # into 250,000 lines (1 MB) took 7 s. Only folded fields keep a list of lines (most mails have
     # none): a list per field and a pass to join them cost every mail 2 % of its read.
+    if "\n " not in block and "\n\t" not in block and _UNFOLDED.fullmatch(block) is not None:
+        # Nearly every mail: no folded field and every line a field; one pass of the regex engine
+        # takes what the loop below takes line by line (a third of this function's cost).
+        headers = _FIELDS.findall(block)
+    else:
+        headers = _fields(block)
+        if headers is None:
+            return None
+    msg = IndexedMessage(policy=compat32)
+    msg._headers = headers  # type: ignore[attr-defined]  # as set_raw() appends them one by one
+    if msg.get_content_maintype() in ("multipart", "message"):
+        return None
+    msg.set_payload(text[end + 2 :])
+    return msg
+
+
+# A header block of unfolded fields alone, and each field's name and value as the loop of `_fields`
+# splits it: the name up to the first colon, the value without the blanks after it.
+_UNFOLDED = re.compile(r"(?:[\041-\071\073-\176]++:[^\n]*+\n)++")
+_FIELDS = re.compile(r"([\041-\071\073-\176]+):[ \t]*([^\n]*)\n")
+
+
+def _fields(block: str) -> list[tuple[str, str]] | None:
+    """The fields of a header block (LF line ends, its last line's LF included), folded ones
+    joined; None for a block the feed parser must read (a line that is no field)."""
     headers: list[tuple[str, str]] = []
     folded: dict[int, list[str]] = {}  # index in `headers` -> the field's lines so far
     field = _FIELD.match
@@ -202,12 +227,7 @@ def _simple(text: str) -> Message | None:
         headers.append((name, value.lstrip(" \t")))
     for at, lines in folded.items():
         headers[at] = (headers[at][0], "\n".join(lines))
-    msg = IndexedMessage(policy=compat32)
-    msg._headers = headers  # type: ignore[attr-defined]  # as set_raw() appends them one by one
-    if msg.get_content_maintype() in ("multipart", "message"):
-        return None
-    msg.set_payload(text[end + 2 :])
-    return msg
+    return headers
 
 
 LONG_PARAMS = 2000
