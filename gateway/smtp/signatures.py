@@ -89,6 +89,17 @@ def is_signature_line(text: str) -> bool:
     return _SIGNATURE_ANY.match(text) is not None
 
 
+def may_open_signature(line: str) -> bool:
+    """Whether `cut_signature` can cut a block that begins with this stripped line: a signature
+    line, a sign-off line or a one-line "--Bob". A body whose first line is none of them cannot be
+    all signature (`textclean.only_signature`), which then needs no cut to tell."""
+    return (
+        _SIGNATURE_ANY.match(line) is not None
+        or SIGN_OFF.match(line) is not None
+        or _DASH_SIGN_OFF.match(line) is not None
+    )
+
+
 def cut_signature(lines: list[str], removed: list[str]) -> list[str]:
     """The lines without their signature: from a signature line down, else a closing sign-off block
     (only when something was written above it and it is short; see `_sign_off_start`), else a
