@@ -7,6 +7,12 @@ admin configures a real one; mail clients then ask once to trust it. Relative `t
 `tls_key_file` names are looked up in `$CREDENTIALS_DIRECTORY` first (systemd `LoadCredential=`),
 so the key can stay readable by root only.
 
+The pair is written under temporary names and put in place only once both files are whole: openssl
+exits 0 when a write of its output fails (a full disk left an empty certificate beside the key), and
+the start after the admin freed the room met that pair, refused to load it and exited 3, which
+systemd does not restart. A full disk is an OSError (ENOSPC), so the start exits 1 and says the room
+left; an incomplete pair left by an earlier release is made again.
+
 Each context `tls_context` makes is remembered (weakly, with its files' state then), so that a
 renewed certificate is served without a restart (`gateway.tlsrenewal`); what a verifying mail
 server would refuse in one is `gateway.tlsdoubts`'.
@@ -14,9 +20,12 @@ server would refuse in one is `gateway.tlsdoubts`'.
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import ssl
 import subprocess
+import tempfile
 import warnings
 import weakref
 from dataclasses import dataclass
@@ -29,6 +38,7 @@ from gateway.filemodes import STATE_DIR_MODE, create_private, private_dir
 SELF_CERT = "selfsigned-cert.pem"
 SELF_KEY = "selfsigned-key.pem"
 VALID_DAYS = 825  # the longest validity Apple clients accept for a server certificate
+MIN_ROOM_BYTES = 64 * 1024  # less left beside a pair openssl did not write whole: the disk is full
 
 
 class CertError(Exception):
@@ -46,9 +56,12 @@ def selfsigned_paths(cfg: Config) -> tuple[Path, Path]:
 
 
 def make_selfsigned(cfg: Config, *, force: bool = False) -> tuple[Path, Path, bool]:
-    """Write the self-signed pair into state_dir unless present; returns (cert, key, created)."""
+    """Write the self-signed pair into state_dir unless a whole one is there; (cert, key, created).
+
+    OSError (ENOSPC where the disk is full) when the pair cannot be written: nothing is left under
+    its names then, so the next start makes it again."""
     cert, key = selfsigned_paths(cfg)
-    if cert.exists() and key.exists() and not force:
+    if cert.exists() and key.exists() and not force and not (incomplete(cert) or incomplete(key)):
         return cert, key, False
     private_dir(cfg.state_dir, STATE_DIR_MODE)  # as the daemon makes it
     name = cfg.gateway.hostname
@@ -57,20 +70,64 @@ def make_selfsigned(cfg: Config, *, force: bool = False) -> tuple[Path, Path, bo
             "cannot make a self-signed certificate: the openssl command is not installed; install it"
             " or set [smtp] tls_cert_file and tls_key_file"
         )
-    key.unlink(missing_ok=True)
-    create_private(key)  # 0600 before openssl writes the key into it
-    result = subprocess.run(
-        [
-            "openssl", "req", "-x509", "-nodes", "-days", str(VALID_DAYS),
-            "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-            "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={name}",
-            "-addext", f"subjectAltName=DNS:{name},DNS:localhost,IP:127.0.0.1",
-        ],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if result.returncode != 0:
-        raise CertError(f"openssl could not make a certificate: {result.stderr.strip()[-300:]}")
+    # A directory only this user reaches (mkdtemp: 0700), removed whatever happens.
+    work = Path(tempfile.mkdtemp(prefix=".selfsigned.", dir=cfg.state_dir))
+    try:
+        new_cert, new_key = work / SELF_CERT, work / SELF_KEY
+        create_private(new_key)  # 0600 before openssl writes the key into it
+        result = subprocess.run(
+            [
+                "openssl", "req", "-x509", "-nodes", "-days", str(VALID_DAYS),
+                "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+                "-keyout", str(new_key), "-out", str(new_cert), "-subj", f"/CN={name}",
+                "-addext", f"subjectAltName=DNS:{name},DNS:localhost,IP:127.0.0.1",
+            ],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode != 0 or incomplete(new_cert) or incomplete(new_key):
+            _refuse_unwritten(cfg.state_dir, result)
+        for made in (new_key, new_cert):
+            _fsync(made, os.O_RDONLY)  # a full disk may show only here (delayed allocation)
+        os.replace(new_key, key)
+        os.replace(new_cert, cert)
+        _fsync(cfg.state_dir, os.O_RDONLY | os.O_DIRECTORY)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
     return cert, key, True
+
+
+def incomplete(path: Path) -> bool:
+    """Whether a PEM file is empty or cut short (no END line): a write that failed, not an admin's
+    choice. A file that cannot be read is not: loading it says why."""
+    try:
+        return b"-----END " not in path.read_bytes()[-200:]
+    except OSError:
+        return False
+
+
+def _refuse_unwritten(state_dir: Path, result: subprocess.CompletedProcess[str]) -> None:
+    """openssl failed, or wrote a pair that is not whole: ENOSPC where the disk has no room left,
+    CertError otherwise."""
+    said = result.stderr.strip()[-300:]
+    try:
+        st = os.statvfs(state_dir)
+        full = st.f_bavail * st.f_frsize < MIN_ROOM_BYTES
+    except OSError:
+        full = False
+    if full or "No space left" in said:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(state_dir / SELF_CERT))
+    if result.returncode != 0:
+        raise CertError(f"openssl could not make a certificate: {said}")
+    raise CertError(f"openssl wrote an incomplete certificate or key: {said or 'it said nothing'}")
+
+
+def _fsync(path: Path, flags: int) -> None:
+    """The pair's files and their renames on disk before the start relies on them."""
+    fd = os.open(path, flags | os.O_CLOEXEC)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def with_certificate(cfg: Config) -> tuple[Config, str | None, bool]:

@@ -1,14 +1,19 @@
 """A command or a start on a full state disk says how much room is left and what to do, not only
-SQLite's "database or disk is full" (systemd restarted the daemon, each start said just that)."""
+SQLite's "database or disk is full" (systemd restarted the daemon, each start said just that), and
+leaves nothing behind that keeps the gateway down once the room is made."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 from gateway.store.db import Store
 from tests.conftest import config_text, free_port
 from tests.test_cli_errors import last_line, one_line, run, write_config
 from tests.test_disk_full_wal import fill, small_tmpfs
+from tests.test_process import start_daemon
+from tests.test_process import write_config as daemon_config
 
 
 def test_a_command_and_a_start_on_a_full_state_disk_say_the_room_left(tmp_path: Path) -> None:
@@ -27,3 +32,42 @@ def test_a_command_and_a_start_on_a_full_state_disk_say_the_room_left(tmp_path: 
     assert started.returncode != 0
     line = last_line(started)
     assert "bytes free on the filesystem of" in line and "nothing accepted is lost" in line, line
+
+
+async def test_a_first_start_on_a_full_disk_leaves_no_broken_certificate_and_the_next_start_runs(
+    tmp_path: Path,
+) -> None:
+    # openssl exits 0 when it cannot write its output: the key in its pages, an empty certificate
+    # beside it, and every start once the room was made exited 3 (systemd gave up) on that pair.
+    for pages in (1, 2, 3):  # the lock file's page, then the key's, then the certificate's
+        base = tmp_path / f"left-{pages}"
+        base.mkdir()
+        smtp_port = free_port()
+        config = daemon_config(base, free_port(), smtp_port)  # submission on: a self-signed pair made
+        state = base / "state"
+        with small_tmpfs(state, 4 * 1024 * 1024):
+            fill(state / "filler", pages * os.statvfs(state).f_frsize)
+            started = run(config, "run")
+            assert started.returncode == 1, started.stderr  # systemd starts it again
+            line = last_line(started)
+            assert "bytes free on the filesystem of" in line, line
+            (state / "filler").unlink()
+            proc = await start_daemon(config, smtp_port)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+            assert b"-----END CERTIFICATE-----" in (state / "selfsigned-cert.pem").read_bytes()
+
+
+async def test_an_incomplete_self_signed_pair_left_before_is_made_again(tmp_path: Path) -> None:
+    smtp_port = free_port()
+    config = daemon_config(tmp_path, free_port(), smtp_port)
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    (state / "selfsigned-key.pem").write_bytes(b"-----BEGIN PRIVATE KEY-----\nMIGHAgEAMBMGByqGSM49\n")
+    (state / "selfsigned-cert.pem").write_bytes(b"")  # as a full disk left it
+    proc = await start_daemon(config, smtp_port)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert b"-----END CERTIFICATE-----" in (state / "selfsigned-cert.pem").read_bytes()
+    assert b"-----END PRIVATE KEY-----" in (state / "selfsigned-key.pem").read_bytes()
+    assert not [p for p in os.listdir(state) if p.startswith(".selfsigned")]  # no work files left
