@@ -71,3 +71,16 @@ async def test_an_incomplete_self_signed_pair_left_before_is_made_again(tmp_path
     assert b"-----END CERTIFICATE-----" in (state / "selfsigned-cert.pem").read_bytes()
     assert b"-----END PRIVATE KEY-----" in (state / "selfsigned-key.pem").read_bytes()
     assert not [p for p in os.listdir(state) if p.startswith(".selfsigned")]  # no work files left
+
+
+def test_a_backup_on_a_full_state_disk_says_the_room_left(tmp_path: Path) -> None:
+    # SQLite cannot grow the -shm of the database it copies: "disk I/O error", said alone.
+    state = tmp_path / "state"
+    with small_tmpfs(state, 4 * 1024 * 1024):
+        config = write_config(tmp_path, config_text(tmp_path, smsc_port=free_port()))
+        Store.open(state / "smsgw.db").close()
+        fill(state / "filler", 0)
+        backup = run(config, "backup", str(tmp_path / "copy.db"))
+    assert backup.returncode == 1
+    said = one_line(backup)
+    assert "disk I/O error" in said and "bytes free on the filesystem of" in said, said

@@ -311,6 +311,10 @@ def database_error(path: Path, exc: sqlite3.Error) -> str:
         from gateway.cli.diskroom import disk_room
 
         return f"database {path}: {text}: {disk_room(path.parent) or 'free space on its filesystem'}"
+    if "disk i/o error" in text.lower():  # a full disk, where SQLite could not grow the -shm (a backup)
+        from gateway.cli.diskroom import room_note
+
+        return f"database {path}: {text}{room_note(path.parent, exc, ': ')}"
     return f"database {path}: {text}"
 
 
