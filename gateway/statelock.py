@@ -29,6 +29,7 @@ UPGRADING = "upgrading"  # the lock file's second line while a command upgrades:
 UPGRADE_WAIT_SECONDS = 3600.0  # how long a starting daemon waits for a command's upgrade
 _WRITE_WAIT_SECONDS = 1.0  # a holder that has the lock but has not written its pid yet
 _claimed: dict[Path, int] = {}  # state directory -> the lock `claim` took early for a `held` to come
+_mine: set[tuple[int, int]] = set()  # (device, inode) of each lock file this process holds locked
 
 
 class StateDirBusy(RuntimeError):
@@ -81,6 +82,7 @@ def held(state_dir: Path, *, wait: float = 0.0, waiter: UpgradeWaiter | None = N
     try:
         yield
     finally:
+        _mine.discard(_identity(fd))
         os.close(fd)  # drops the lock (the file stays: removing it would race the next holder)
 
 
@@ -119,6 +121,7 @@ def _acquire(state_dir: Path, wait: float, waiter: UpgradeWaiter | None) -> int:
             waited = True
             time.sleep(0.05)
     _name_holder(fd, f"{os.getpid()}\n")
+    _mine.add(_identity(fd))
     if waited and waiter is not None:
         waiter.waited()
     return fd
@@ -138,6 +141,7 @@ def upgrade_lock(state_dir: Path, command: str) -> int:
         os.close(fd)
         raise StateDirBusy(state_dir, *holder) from None
     _name_holder(fd, f"{os.getpid()}\n{UPGRADING} {command}\n")
+    _mine.add(_identity(fd))
     return fd
 
 
@@ -158,7 +162,20 @@ def end_upgrade(fd: int) -> None:
     try:
         os.ftruncate(fd, 0)
     finally:
+        _mine.discard(_identity(fd))
         os.close(fd)
+
+
+def _identity(fd: int) -> tuple[int, int]:
+    st = os.fstat(fd)
+    return st.st_dev, st.st_ino
+
+
+def holds(lock_file: os.stat_result) -> bool:
+    """Whether this process holds the lock on the file `lock_file` is the stat of (the daemon, or a
+    command upgrading the database), known here: /proc/locks names the holder by its pid in the PID
+    namespace of the /proc mounted, which is not always this process's own."""
+    return (lock_file.st_dev, lock_file.st_ino) in _mine
 
 
 def daemon_pid(state_dir: Path) -> int | None:

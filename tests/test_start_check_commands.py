@@ -18,9 +18,11 @@ import sys
 from contextlib import closing
 from pathlib import Path
 
-from gateway.store import besidedaemon
+import pytest
+
+from gateway.store import besidedaemon, walcheck
 from tests.conftest import DOMAIN, STAFF, free_port, mail, send_blocking
-from tests.test_process import smsgw, start_daemon, write_config
+from tests.test_process import CLI, ROOT, smsgw, start_daemon, until_listening, write_config
 from tests.test_start_check import logged, stop_record
 
 PASSWORD = "Correct-horse-battery-9\n" * 2
@@ -165,3 +167,55 @@ def test_only_another_process_holding_the_daemons_lock_is_the_daemon(tmp_path: P
     finally:
         holder.communicate("", timeout=10)
     assert not besidedaemon.daemon_runs(db)
+
+
+def in_own_pid_namespace() -> list[str]:
+    """The words that run a command in a PID namespace of its own under this /proc (`unshare`
+    without --mount-proc): /proc/locks there names the command's locks by their pids here."""
+    words = ["unshare", "--pid", "--fork", "--kill-child"]  # the daemon ends with it
+    tried = subprocess.run([*words, "true"], capture_output=True, text=True)
+    if tried.returncode != 0:
+        why = f"cannot make a PID namespace (needs root): {tried.stderr.strip()}"
+        if os.environ.get("CI", "").lower() in {"true", "1"}:
+            pytest.fail(f"{why}; CI must run this test, not skip it")
+        pytest.skip(why)
+    return words
+
+
+def forked(pid: int) -> int:
+    """The one child of `pid` (the daemon `unshare --fork` started), by its pid here."""
+    [child] = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return int(child)
+
+
+async def test_a_daemon_in_a_pid_namespace_of_its_own_still_checkpoints_at_its_clean_stop(
+    tmp_path: Path,
+) -> None:
+    # It read its own lock in /proc/locks under its pid out there, took itself for a daemon beside
+    # it, and skipped its closing checkpoint: the WAL was left full beside a reader open at the stop.
+    smtp_port = free_port()
+    config = write_config(tmp_path, free_port(), smtp_port)
+    db = tmp_path / "state" / "smsgw.db"
+    log = tmp_path / "daemon.log"
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [*in_own_pid_namespace(), *CLI, "--config", str(config), "run", "--json-logs"],
+            cwd=ROOT,
+            stdout=out,
+            stderr=out,
+        )
+    try:
+        await until_listening(proc, smtp_port, log)
+        msg = mail(f"601123456@{DOMAIN}", "queued")
+        assert (await asyncio.to_thread(send_blocking, smtp_port, msg, [f"601123456@{DOMAIN}"])).error is None
+        daemon = forked(proc.pid)
+        with closing(sqlite3.connect(db)) as reader:  # `smsgw status` of a monitoring check, say
+            assert reader.execute("SELECT count(*) FROM messages").fetchone() == (1,)
+            os.kill(daemon, signal.SIGTERM)
+            assert proc.wait(timeout=30) == 0
+            assert wal_pages(db) == 0  # its commits in the file, the WAL emptied as it closed
+            assert walcheck.CHECKPOINTED in walcheck.flag_path(db).read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)

@@ -19,7 +19,11 @@ The daemon is another process holding the state directory's lock (`statelock`; a
 the schema holds it too, briefly, and its own close checkpoints), found in /proc/locks without
 taking the lock: a shared lock taken to look (`statelock.daemon_pid`) at every command's open and
 close would make a daemon starting in that moment refuse, as if another one ran. Where /proc/locks
-cannot be read, a command checkpoints as before (the next start then checks, as it did).
+cannot be read, a command checkpoints as before (the next start then checks, as it did). Whether
+the holder is this process is asked of `statelock`, not told by the pid in /proc/locks: a daemon
+run in a PID namespace of its own under the host's /proc (`unshare --pid --fork`) read its own lock
+there under its host pid, took it for another process's, and its clean stop skipped its closing
+checkpoint (the WAL left full beside a reader open at the stop).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from gateway import statelock
 from gateway.statelock import LOCK_FILE
 from gateway.store import proclocks
 
@@ -36,17 +41,17 @@ def daemon_runs(db: Path) -> bool:
     """Whether another process holds the daemon's lock on the state directory of `db` now."""
     try:
         st = os.stat(db.parent / LOCK_FILE)  # the database's directory is the state directory
+        if statelock.holds(st):  # the daemon itself (or a command upgrading): its own close checkpoints
+            return False
         lines = proclocks.PROC_LOCKS.read_text(encoding="ascii", errors="replace").splitlines()
     except OSError:  # no daemon ever ran here, or not Linux: as before
         return False
     lock_file = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    me = str(os.getpid())
     for line in lines:
         # `6: FLOCK  ADVISORY  WRITE 1234 fe:00:5678 0 EOF` (a blocked waiter: `6: -> FLOCK ...`)
         fields = line.split()
-        if len(fields) > 5 and fields[1] != "->" and fields[1:4] == ["FLOCK", "ADVISORY", "WRITE"]:
-            if fields[5] == lock_file and fields[4] != me:
-                return True
+        if len(fields) > 5 and fields[1:4] == ["FLOCK", "ADVISORY", "WRITE"] and fields[5] == lock_file:
+            return True
     return False
 
 
