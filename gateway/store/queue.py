@@ -14,7 +14,6 @@ import structlog
 
 from gateway.store.accepting import AcceptingRepo
 from gateway.store.adminstops import CANCEL_ASKED
-from gateway.store.claimreads import CLAIMED, due_parts, ranked
 from gateway.store.clockstep import ClockStep
 from gateway.store.partnotes import MAYBE_SENT_NOTES, NO_LINK_UP, RECOVERED, expiry_note, maybe_sent_note
 from gateway.store.policy import SUSPENDED_HOLD
@@ -286,8 +285,6 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         undoes of the clock its SMS was accepted on (`ClockStep`, by the message's id): when the
         step back corrects a step forward, an SMS accepted before that forward step keeps the
         expiry it was given. The parts of an SMS accepted after the step (before the look that
-        # An admin's cancel asked while the part was claimed (`adminstops.CANCEL_ASKED`) stays in front:
-        # the claim ends the part by it. Replaced by RECOVERED, the part was sent though cancelled.
         found it) were stamped on the stepped clock and keep their times. A part held by quiet
         hours until a time still ahead keeps that time (and so its validity counted from it): quiet
         hours are read off the wall clock by design, also when an account's suspension holds the part.
@@ -316,6 +313,8 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         """Parts left `active` by a crash go back to the queue (they may have reached the SMSC); their
         ids, in order, for the log to name them (`RECOVERED_LOGGED`): an SMS a phone got twice is
         then found in the log by its part, and its re-send is a possible duplicate (`maybe_sent`)."""
+        # An admin's cancel asked while the part was claimed (`adminstops.CANCEL_ASKED`) stays in front:
+        # the claim ends the part by it. Replaced by RECOVERED, the part was sent though cancelled.
         with self.transaction():
             sql = (
                 "UPDATE parts SET state = 'queued', error = CASE WHEN instr(coalesce(error, ''), ?1) > 0"
