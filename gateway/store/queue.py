@@ -14,6 +14,7 @@ import structlog
 
 from gateway.store.accepting import AcceptingRepo
 from gateway.store.adminstops import CANCEL_ASKED
+from gateway.store.claimreads import CLAIMED, due_parts, ranked
 from gateway.store.clockstep import ClockStep
 from gateway.store.partnotes import MAYBE_SENT_NOTES, NO_LINK_UP, RECOVERED, expiry_note, maybe_sent_note
 from gateway.store.policy import SUSPENDED_HOLD
@@ -44,33 +45,15 @@ STALE_NOTICE_SECONDS = 7 * 24 * 3600.0
 # The parts still waiting to go, as the expiry's partial index (migration 55) is defined: a query
 # the index serves names its condition in this form.
 WAITING = "state = 'queued' OR state = 'deferred' OR state = 'hold'"
-# Due parts an account's claim reads beyond twice its `limit`, to take the oldest of them.
-CLAIM_MARGIN = 16
 # Parts ended per write by the daemon's expiry: each write holds the event loop.
 EXPIRE_BATCH = 200
 # The note of a part that expires while waiting to go: which of the three depends on its last note.
 _EXPIRY_NOTE, _EXPIRY_ARGS = expiry_note()
-_WAITING = "state IN ('queued', 'deferred')"  # parts_account_due's predicate, repeated where it is used
-# The due parts of one state (?3, now ?1) of every account, the ?4 oldest (by id) of its ?2 first
-# by due time, in one statement: `w` lists the accounts with parts waiting by skipping through the
-# index by account (one seek per account, the parts without an account first), and each one's due
-# parts are the start of its range of the same index. A statement per account of the accounts table
-# cost 12 ms a claim with 1,000 accounts, most of them with nothing waiting; this costs 0.4 ms with
-# 100 of them waiting.
-_DUE_BY_ACCOUNT = (
-    "WITH RECURSIVE w(a, n) AS (SELECT NULL, 0 UNION ALL"
-    " SELECT (SELECT account_id FROM parts INDEXED BY parts_account_due"
-    f" WHERE {_WAITING} AND account_id > coalesce(w.a, -9223372036854775808) ORDER BY account_id LIMIT 1),"
-    " n + 1 FROM w WHERE w.a IS NOT NULL OR w.n = 0)"
-    " SELECT p.id, p.account_id, p.next_attempt_at FROM w, parts p"
-    " WHERE (w.a IS NOT NULL OR w.n = 0) AND p.id IN (SELECT id FROM (SELECT id FROM parts"
-    f" INDEXED BY parts_account_due WHERE {_WAITING} AND account_id IS w.a AND state = ?3"
-    " AND next_attempt_at <= ?1 ORDER BY next_attempt_at, id LIMIT ?2) ORDER BY id LIMIT ?4)"
-)
 
 
 class QueueRepo(AcceptingRepo, ReportsRepo):
     _due_accounts = 1  # accounts with parts due at the last claim: how far the next one reads
+    _many_due: frozenset[str] = frozenset()  # states with more than FEW_DUE due at the last claim
     # ---- dispatching --------------------------------------------------------------------------
 
     def claim_due(self, limit: int, *, now: float | None = None) -> list[ClaimedPart]:
@@ -79,65 +62,55 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
 
         An account's k-th candidate takes turn k + (its parts already claimed and in flight): the
         window is shared out between the accounts that have mail due, even when claims come one part
-        at a time as the window frees up, and no memory of past turns is needed. Each account's
-        candidates come from the index of waiting parts by account and due time (migration 35), a
-        few index steps per account with parts waiting, however long the queue, whatever else of it
-        waits and however many accounts have nothing waiting (`_DUE_BY_ACCOUNT`).
+        at a time as the window frees up, and no memory of past turns is needed. The candidates come
+        from `gateway.store.claimreads`: a few index steps per account with parts waiting, however long
+        the queue, whatever else of it waits and however many accounts have nothing waiting.
         """
         now = self.clock() if now is None else now
-        waiting = "('queued', 'deferred')"
         with self.transaction():
-            turns: dict[int | None, int] = dict(
-                self.conn.execute(
-                    "SELECT account_id, COUNT(*) - 1 FROM parts WHERE state = 'active' GROUP BY account_id"
-                ).fetchall()
-            )
             # Of each account, as many as it can win (`limit` at most; about `limit` shared by the
             # accounts that had parts due at the last claim, plus the turns by which the others are
-            # ahead), the oldest among a few more by due time (see `_ranked`). Reading twice `limit`
-            # of every account, 100 accounts with a campaign each put 100,000 rows through Python
-            # at a claim of 500 (0.14-0.3 s of the event loop).
-            ahead = max(turns.values(), default=-1) + 1
+            # ahead), the oldest among a few more by due time. Reading twice `limit` of every account,
+            # 100 accounts with a campaign each put 100,000 rows through Python at a claim of 500
+            # (0.14-0.3 s of the event loop). With one account due at the last claim it can win all:
+            # the turns (a GROUP BY, a temporary b-tree) are read only when more than one has parts due.
+            turns = self._turns() if self._due_accounts > 1 else None
+            ahead = max(turns.values(), default=-1) + 1 if turns is not None else 0
             wins = min(limit, -(-2 * limit // self._due_accounts) + ahead)
-            found, cut = self._candidates(now, wins)
-            ids = _ranked(found, turns, limit)
+            found, cut, whole, self._many_due = due_parts(self.conn, now, wins, self._many_due)
+            if turns is None:
+                turns = self._turns() if len({a for a, _due in found.values()}) > 1 else {}
+            ids = ranked(found, turns, limit)
             if len(ids) < limit and cut and wins < limit:
                 # Fewer accounts with parts due than last time, and one of them has more than was read.
-                found, _cut = self._candidates(now, limit)
-                ids = _ranked(found, turns, limit)
+                found, _cut, whole, self._many_due = due_parts(self.conn, now, limit, self._many_due)
+                ids = ranked(found, turns, limit)
             self._due_accounts = max(1, len({account for account, _due in found.values()}))
             if not ids:
                 return []
-            rows = self.conn.execute(
+            claim = (
                 "UPDATE parts SET state = 'active', attempts = attempts + 1"
                 # `+state`: look the ids up by rowid; on the state index this walked the whole queue.
-                f" WHERE id IN ({','.join('?' * len(ids))}) AND +state IN {waiting}"
-                " RETURNING id, message_id, seq, attempts, destination, source, data_coding, payload, udh,"
+                f" WHERE id IN ({','.join('?' * len(ids))}) AND +state IN ('queued', 'deferred')"
+            )
+            if whole is not None:  # read whole with the candidates: no RETURNING (a temporary b-tree)
+                if self.conn.execute(claim, ids).rowcount != len(ids):
+                    raise RuntimeError("a due part read in this transaction was no longer waiting")
+                rows = [(*row[:3], row[3] + 1, *row[4:]) for row in map(whole.__getitem__, ids)]
+            else:
                 # `ClaimedPart.maybe_sent`, from the row being written anyway: no statement more.
-                f" text, expires_at, via, coalesce({maybe_sent_note()}, 0)",
-                (*ids, *MAYBE_SENT_NOTES),
-            ).fetchall()
+                rows = self.conn.execute(f"{claim} RETURNING {CLAIMED}", (*ids, *MAYBE_SENT_NOTES)).fetchall()
         parts = [ClaimedPart(*r[:-1], maybe_sent=bool(r[-1])) for r in rows]
         parts.sort(key=lambda p: (p.message_id, p.seq))
         return parts
 
-    def _candidates(self, now: float, wins: int) -> tuple[dict[int, tuple[int | None, float]], bool]:
-        """(id -> (account, due)) of up to `wins` due parts per account and state, and whether an
-        account may have had more. Oldest first among twice as many and CLAIM_MARGIN more by due
-        time, so that the oldest of an account's due parts are among them also when their due times
-        came out in another order. One state at a time: each reads its index range in order and
-        stops at its LIMIT; with both in one IN (...) SQLite sorts every due part of the range first."""
-        found: dict[int, tuple[int | None, float]] = {}
-        cut = False
-        for state in ("queued", "deferred"):
-            read: dict[int | None, int] = {}
-            for pid, account, due in self.conn.execute(
-                _DUE_BY_ACCOUNT, (now, 2 * wins + CLAIM_MARGIN, state, wins)
-            ):
-                found[pid] = (account, due)
-                read[account] = read.get(account, 0) + 1
-            cut = cut or wins in read.values()
-        return found, cut
+    def _turns(self) -> dict[int | None, int]:
+        """Each account's parts claimed and in flight, less one: the turn its first candidate takes."""
+        return dict(
+            self.conn.execute(
+                "SELECT account_id, COUNT(*) - 1 FROM parts WHERE state = 'active' GROUP BY account_id"
+            ).fetchall()
+        )
 
     def link_taken(self, message_id: int) -> str | None:
         """The link an SMSC took a part of this message by: where its other parts must go, also
@@ -387,20 +360,3 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                     f.quiet = f.state == UNREPORTED and expires_at < stale
                     finished.append(f)
         return finished, len(rows)
-
-
-def _ranked(
-    found: dict[int, tuple[int | None, float]], turns: dict[int | None, int], limit: int
-) -> list[int]:
-    """The ids to claim: an account's k-th candidate takes turn k + its parts in flight, and the
-    `limit` first turns win (by due time, then id, between accounts). Within an account, oldest first
-    among its due parts read (by id, the order they were accepted in), not by due time: a part that
-    waited out a link's loss or a throttle goes before the SMS to the same phone accepted after it,
-    however their due times came out (put back in two writes a moment apart, a phone got "Message 1,
-    3, 2")."""
-    taken = dict(turns)
-    ranked = []
-    for pid, (account, due) in sorted(found.items()):
-        turn = taken[account] = taken.get(account, -1) + 1
-        ranked.append((turn, due, pid))
-    return [pid for _turn, _due, pid in sorted(ranked)[:limit]]
