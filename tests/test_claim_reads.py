@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from gateway.smtp.accept import accept
+from gateway.store.adminstops import cancel_asked
 from gateway.store.db import ClaimedPart, Store
 from gateway.store.partnotes import MAYBE_SENT_NOTES
 from tests.test_store import Clock, acceptance
@@ -97,3 +98,39 @@ async def test_few_due_parts_are_claimed_as_the_per_account_statement_claims_the
         assert claims[0] == claims[1], (trial, limit, due_accounts)
         assert claims[0] or not due_now, trial
     store.close()
+
+
+async def test_the_claims_look_for_cancels_reads_the_parts_it_claimed_only(tmp_path: Path) -> None:
+    # With 300 SMS in flight (windows claimed ahead), the look for an admin's cancel among the eight
+    # just claimed walked the state index over all 300: its cost grew with the window, at every claim.
+    def steps(in_flight: int, name: str) -> int:
+        store = Store.open(tmp_path / name, clock=Clock())
+        conn = store.db.conn
+        conn.execute("INSERT INTO emails (mail_from, text, received_at) VALUES ('a@b', 't', 0)")
+        for pid in range(1, in_flight + 9):
+            conn.execute(
+                "INSERT INTO messages (id, email_id, recipient, source, text, coding, parts_total, state,"
+                " created_at, expires_at) VALUES (?, 1, '+48601000000', 's', 't', 0, 1, 'queued', 0, 9e9)",
+                (pid,),
+            )
+            conn.execute(
+                "INSERT INTO parts (id, message_id, seq, state, next_attempt_at, expires_at, destination,"
+                " source, data_coding, payload, udh, text) VALUES (?, ?, 1, 'active', 0, 9e9,"
+                " '+48601000000', 's', 0, x'41', x'', 't')",
+                (pid, pid),
+            )
+        counted = [0]
+
+        def tick() -> int:
+            counted[0] += 1
+            return 0
+
+        conn.set_progress_handler(tick, 1)
+        found = cancel_asked(conn, list(range(in_flight + 1, in_flight + 9)))
+        conn.set_progress_handler(None, 0)
+        store.close()
+        assert found == set()
+        return counted[0]
+
+    few, many = steps(8, "few.sqlite"), steps(300, "many.sqlite")
+    assert many < few + 20, (few, many)

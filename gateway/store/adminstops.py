@@ -56,7 +56,8 @@ def cancel_asked(conn: sqlite3.Connection, part_ids: list[int]) -> set[int]:
             pid
             for (pid,) in conn.execute(
                 f"SELECT id FROM parts WHERE id IN ({','.join('?' * len(chunk))})"
-                " AND state = 'active' AND instr(error, ?) > 0",
+                # `+state`: the ids by rowid; on the state index this read every part in flight.
+                " AND +state = 'active' AND instr(error, ?) > 0",
                 (*chunk, CANCEL_ASKED),
             )
         )
