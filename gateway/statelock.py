@@ -120,7 +120,7 @@ def _acquire(state_dir: Path, wait: float, waiter: UpgradeWaiter | None) -> int:
                 waiter.waiting(pid, upgrading)
             waited = True
             time.sleep(0.05)
-    _name_holder(fd, f"{os.getpid()}\n")
+    _name_holder(fd, f"{os.getpid()}\n", state_dir / LOCK_FILE)
     _mine.add(_identity(fd))
     if waited and waiter is not None:
         waiter.waited()
@@ -140,21 +140,30 @@ def upgrade_lock(state_dir: Path, command: str) -> int:
             time.sleep(0.01)
         os.close(fd)
         raise StateDirBusy(state_dir, *holder) from None
-    _name_holder(fd, f"{os.getpid()}\n{UPGRADING} {command}\n")
+    _name_holder(fd, f"{os.getpid()}\n{UPGRADING} {command}\n", state_dir / LOCK_FILE)
     _mine.add(_identity(fd))
     return fd
 
 
-def _name_holder(fd: int, text: str) -> None:
+def _name_holder(fd: int, text: str, path: Path) -> None:
     """The lock's file names its holder; on a write that fails (a full disk) the lock goes with the
     error. Kept, it made the caller's next try meet its own lock, and a start on a full disk said
     "smsgw is already running (another process)"."""
     try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, text.encode(), 0)
+        _write_whole(fd, text, path)
     except OSError:
         os.close(fd)
         raise
+
+
+def _write_whole(fd: int, text: str, path: Path) -> None:
+    """`text` as the whole of the lock file `path`, open on `fd`. Its error names the file: `smsgw
+    restore` on a full disk said only "No space left on device", no file and no room left."""
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text.encode(), 0)
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, str(path)) from exc
 
 
 def end_upgrade(fd: int) -> None:
@@ -295,8 +304,7 @@ def database_alone(state_dir: Path, wait: float) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     raise DatabaseInUse(_users(fd)) from None
                 time.sleep(0.05)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _write_whole(fd, f"{os.getpid()}\n", state_dir / USE_FILE)
         yield
         os.ftruncate(fd, 0)  # no pid of a finished restore named to the next refused command
     finally:

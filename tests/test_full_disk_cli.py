@@ -84,3 +84,17 @@ def test_a_backup_on_a_full_state_disk_says_the_room_left(tmp_path: Path) -> Non
     assert backup.returncode == 1
     said = one_line(backup)
     assert "disk I/O error" in said and "bytes free on the filesystem of" in said, said
+
+
+def test_a_restore_on_a_full_state_disk_names_the_file_and_says_the_room_left(tmp_path: Path) -> None:
+    # The lock file's pid could not be written: a bare "No space left on device", naming nothing.
+    state = tmp_path / "state"
+    with small_tmpfs(state, 4 * 1024 * 1024):
+        config = write_config(tmp_path, config_text(tmp_path, smsc_port=free_port()))
+        Store.open(state / "smsgw.db").close()
+        assert run(config, "backup", str(tmp_path / "copy.db")).returncode == 0
+        fill(state / "filler", 0)
+        restore = run(config, "restore", str(tmp_path / "copy.db"), stdin="y\n")
+    assert restore.returncode == 1
+    said = one_line(restore)
+    assert "smsgw.pid: No space left on device" in said and "bytes free on the filesystem of" in said, said

@@ -33,3 +33,11 @@ def room_note(state_dir: Path | None, exc: BaseException, sep: str = "; ") -> st
         return ""
     room = disk_room(state_dir, low_only=not (isinstance(exc, OSError) and exc.errno == errno.ENOSPC))
     return f"{sep}{room}" if room else ""
+
+
+def full_disk_note(exc: OSError) -> str:
+    """The room left, for a file error no command foresaw (`main`) that is a full disk naming its
+    file: `smsgw restore` on a full state disk said only "No space left on device"."""
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not exc.filename:
+        return ""
+    return room_note(Path(os.fsdecode(exc.filename)).parent, exc, ": ")

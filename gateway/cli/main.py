@@ -24,6 +24,7 @@ try:  # Ctrl-C while Python still imports (the first half second): exit 130 as `
 
     from gateway.cli.commands import Commands
     from gateway.cli.common import EXIT_FAILURE, CliError
+    from gateway.cli.diskroom import full_disk_note  # here: no import may be left for an EMFILE
     from gateway.cli.mainerrors import file_error, stray_arguments
 except KeyboardInterrupt:
     raise SystemExit(130) from None
@@ -299,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:  # before the command's own handling: its imports, the config's reading
         return 130
     except OSError as exc:  # a file error no command foresaw: one line naming the file, not a traceback
-        print(f"smsgw: {file_error(exc)}", file=sys.stderr)
+        print(f"smsgw: {file_error(exc)}{full_disk_note(exc)}", file=sys.stderr)
         return EXIT_FAILURE
 
 
