@@ -99,6 +99,10 @@ class Dispatcher:
         """An SMSC's answer (or a part's end) is known but not yet on disk."""
         return self._outcomes.writing > 0
 
+    def handed_unwritten(self) -> set[int]:
+        """Parts handed to a link whose answer and hold were refused: `active`, yet maybe at the SMSC."""
+        return self._outcomes.on_wire
+
     def wake(self) -> None:
         """Something may have come due (mail queued, a link up, a part released): claim again."""
         self._woken += 1
@@ -344,13 +348,8 @@ class Dispatcher:
             await self._outcomes.record(name, part, result, pacer)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
-            log.exception("mt.internal_error", part=part.id, link=name)
-            reason = f"internal error: {exc!r}"[:500]
-            try:
-                await self.store.write(lambda: self.store.queue.hold_part(part.id, reason))
-            except Exception:
-                log.exception("mt.hold_failed", part=part.id)
+        except Exception as exc:  # held; one past its pacing (`_go`) its link had, and the SMSC may have
+            await self._outcomes.hold_on_error(name, part, exc, handed=part.id not in self._pacing)
         finally:
             self._pacing.discard(part.id)
             if not released:

@@ -110,6 +110,7 @@ class OutcomeRecorder:
         # Writes not yet on disk: a part they are about is still `active` in the store although
         # its fate is known, so the requeue of a crashed dispatcher's parts waits for them.
         self.writing = 0
+        self.on_wire: set[int] = set()  # handed to a link; answer and hold refused (`hold_on_error`)
         # Every part retries its write while the disk is full: one line a second for all (`FaultLog`).
         self.retry_log = FaultLog(log)
         # part id -> sessions lost in a row with it the oldest submit unanswered (module docstring).
@@ -300,6 +301,18 @@ class OutcomeRecorder:
                     )
 
         await self.write(None, settle)
+
+    async def hold_on_error(self, name: str, part: ClaimedPart, exc: Exception, *, handed: bool) -> None:
+        """Held for a human. A hold refused too leaves it `active`: if `handed` to its link, the requeue of
+        a crashed run's parts (`on_wire`) puts it back as possibly sent, not as one never sent."""
+        log.error("mt.internal_error", part=part.id, link=name, exc_info=exc)
+        reason = f"internal error: {exc!r}"[:500]
+        try:
+            await self.store.write(lambda: self.store.queue.hold_part(part.id, reason))
+        except Exception:
+            log.exception("mt.hold_failed", part=part.id)
+            if handed:
+                self.on_wire.add(part.id)
 
     async def write(
         self, part_id: int | None, write: Callable[[], object], *, replayable: bool = False

@@ -92,12 +92,38 @@ async def requeue_orphans(store: Store, dispatcher: Dispatcher) -> None:
     the queue now instead. An answer whose write the store refused is retried after a pause
     (the same trouble may be what crashed the dispatcher): requeued before that, an SMS the
     SMSC had taken went out again.
+
+    Such a part was claimed ahead, or taken back by a write that failed (an admin's stop, a
+    long SMS moved): no SMSC had it in this run. It goes back as the dispatcher's stop puts
+    such parts back, its attempt undone and its note kept. Noted as recovered (possibly sent),
+    a suspension no longer held it, and its send was a false possible duplicate. Only a part
+    handed to its link whose answer and hold were both refused (`mt.hold_failed`) may be at
+    the SMSC: that one is noted as recovered, its attempt counted.
     """
     while dispatcher.answers_unwritten or any(p.in_flight for p in dispatcher.pacers.values()):
         await asyncio.sleep(0.05)
-    requeued = await store.write(store.queue.recover_active)
+    handed = dispatcher.handed_unwritten()
+    queue = store.queue
+
+    def put_back() -> tuple[list[int], list[int]]:
+        active = store.db.conn.execute("SELECT id FROM parts WHERE state = 'active' ORDER BY id")
+        unsent = [pid for (pid,) in active.fetchall() if pid not in handed]
+        for pid in unsent:
+            queue.release(pid, delay=0.0, count=False)
+        return unsent, queue.recover_active()  # what is left `active`: the handed ones
+
+    requeued, recovered = await store.write(put_back)
+    handed.clear()  # none is `active` any more
     if requeued:
         log.warning("dispatcher.requeued", parts=len(requeued), ids=requeued[:RECOVERED_LOGGED])
+    if recovered:
+        log.warning(
+            "dispatcher.recovered",
+            parts=len(recovered),
+            ids=recovered[:RECOVERED_LOGGED],
+            note="handed to a link, neither the answer nor a hold could be written: each goes again as a"
+            " possible duplicate",
+        )
 
 
 def moving_long_sms(store: Store, gone: set[str]) -> dict[str, int]:
