@@ -104,8 +104,10 @@ async def test_a_commit_beside_the_daemon_outlives_its_crash(tmp_path: Path) -> 
     proc = await start_daemon(config, smtp_port)
     try:
         await past_auto_checkpoint(db, smtp_port)
+        before = file_as_is(db)
         command(config, "user", "add", "bob@acme.example", "--account", "acme")
         command(config, "user", "passwd", STAFF, stdin=PASSWORD)
+        assert file_as_is(db) == before  # the commits are in the WAL alone as the daemon is killed
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
