@@ -92,6 +92,14 @@ def _masked_after_format(
     return event
 
 
+def _masked_rendered(_logger: Any, _name: str, line: Any) -> Any:
+    """The console's line, masked whole after its renderer: the console renders a traceback itself
+    (`ConsoleRenderer`'s exception formatter), so no field holds its text before, and a relay's
+    reply echoing the password in an exception's message reached a terminal's `smsgw run` as it
+    was. Whole lines cost nothing here: the console is for a person watching, not for volume."""
+    return masked(line, _HIDDEN) if _HIDDEN and isinstance(line, str) else line
+
+
 def _hidden(key: str) -> bool | str:
     lowered = key.lower()
     if lowered in _ID_KEYS:
@@ -157,6 +165,7 @@ def configure(*, json: bool | None = None, level: str = "INFO") -> None:
             _redact,
             structlog.processors.StackInfoRenderer(),
             renderer,
+            _masked_rendered,
         ]
     )
     structlog.configure(
@@ -183,6 +192,7 @@ def configure(*, json: bool | None = None, level: str = "INFO") -> None:
                 structlog.processors.format_exc_info if json else structlog.processors.StackInfoRenderer(),
                 _masked_after_format,
                 structlog.processors.JSONRenderer(serializer=logsink.dumps_str) if json else renderer,
+                _masked_rendered,
             ],
         )
     )
