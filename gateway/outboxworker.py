@@ -34,9 +34,8 @@ from gateway.outboxbatch import (
 from gateway.outboxrecord import OutcomeWriter
 from gateway.privacy.erasure import ERASED_MAIL, NOT_SENT
 from gateway.relayfaults import relay_fault
-from gateway.relayloginstatus import relay_secrets
 from gateway.relayprobe import RelayBack, probe_failure
-from gateway.secretmask import masked, plain_line, secret_forms
+from gateway.secretmask import masked, plain_line
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
 from gateway.store.outbox import ClaimedMail
@@ -91,8 +90,9 @@ class OutboxWorker:
         # (`gateway.store.outboxclaim`); one not answered, or never yet, gets one mail at a time.
         self._answered: set[str] = set()
         self._running: Counter[str] = Counter()  # recipient -> mails being sent to it
-        # The relay password's forms, masked in every error kept or logged (`gateway.secretmask`).
-        self._secrets = secret_forms(relay_secrets(mailer))
+        # The relay password's forms, masked in every error kept or logged (`gateway.secretmask`): the
+        # probe's, which masks its own failures with them.
+        self._secrets = self.relay.secrets
 
     def wake(self) -> None:
         self._wake.set()
