@@ -103,16 +103,7 @@ async def requeue_orphans(store: Store, dispatcher: Dispatcher) -> None:
     while dispatcher.answers_unwritten or any(p.in_flight for p in dispatcher.pacers.values()):
         await asyncio.sleep(0.05)
     handed = dispatcher.handed_unwritten()
-    queue = store.queue
-
-    def put_back() -> tuple[list[int], list[int]]:
-        active = store.db.conn.execute("SELECT id FROM parts WHERE state = 'active' ORDER BY id")
-        unsent = [pid for (pid,) in active.fetchall() if pid not in handed]
-        for pid in unsent:
-            queue.release(pid, delay=0.0, count=False)
-        return unsent, queue.recover_active()  # what is left `active`: the handed ones
-
-    requeued, recovered = await store.write(put_back)
+    requeued, recovered = await store.write(lambda: store.queue.requeue_crashed(handed))
     handed.clear()  # none is `active` any more
     if requeued:
         log.warning("dispatcher.requeued", parts=len(requeued), ids=requeued[:RECOVERED_LOGGED])

@@ -8,6 +8,7 @@ never comes ends `unreported`, a day after its validity: sent, delivery unconfir
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
 import structlog
@@ -295,6 +296,18 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
             )
             rows = self.conn.execute(sql, (CANCEL_ASKED, RECOVERED)).fetchall()
         return sorted(r[0] for r in rows)
+
+    def requeue_crashed(self, handed: AbstractSet[int]) -> tuple[list[int], list[int]]:
+        """After a dispatcher's crash, its parts left `active`: (put back, recovered) ids. One it never
+        handed to a link had no SMSC: back as its stop puts such parts back, its attempt undone and its
+        note kept (a suspension still holds it, its send is no possible duplicate). One `handed` to its
+        link, its answer and hold refused, may be at the SMSC: recovered as a possible duplicate."""
+        with self.transaction():
+            active = self.conn.execute("SELECT id FROM parts WHERE state = 'active' ORDER BY id").fetchall()
+            unsent = [pid for (pid,) in active if pid not in handed]
+            for pid in unsent:
+                self.release(pid, delay=0.0, count=False)
+            return unsent, self.recover_active()  # what is left `active`: the handed ones
 
     def note_no_link(self) -> None:
         """With no link up, parts about to expire unsent say so (`partnotes.NO_LINK_EXPIRED`, R-6.3)."""
