@@ -14,11 +14,11 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
+from gateway.store.counted import MO_UNFINISHED
 from gateway.store.db import Store
 from gateway.store.retention import purge_before
 from gateway.web import counts
 from gateway.web.app import WebContext
-from gateway.web.metrics import MO_UNFINISHED
 from tests import test_store
 from tests.conftest import DOMAIN, mail, make_config, running_gateway
 from tests.fakes.smsc import HappySMSC

@@ -16,6 +16,10 @@ from typing import Any
 # accepted again. Kept as "failed" alone, /metrics could not tell a retry's snapshot from a row the
 # purge deleted, and smsgw_messages_accepted_total rose by one with every retry.
 RETRIED = "retried:"
+# An MO's states while it waits to be handled: `smsgw_mo_waiting`, a gauge's, never kept counted once
+# the row is gone (the counters are of the other states).
+MO_UNFINISHED = ("new", "segment")
+MO_UNFINISHED_SQL = f"({', '.join(map(repr, MO_UNFINISHED))})"
 
 
 def keep_counted(conn: sqlite3.Connection, metric: str, rows: str, args: tuple[Any, ...] = ()) -> None:

@@ -35,7 +35,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from gateway.premium.repo import PremiumRepo
-from gateway.store.counted import keep_counted
+from gateway.store.counted import MO_UNFINISHED_SQL, keep_counted
 from gateway.store.db import Store
 from gateway.store.settling import FINAL_PART
 
@@ -89,7 +89,6 @@ class Pace:
 
 
 _FINAL = f"({', '.join(repr(s) for s in FINAL_PART)})"
-_MO_UNHANDLED = "('new', 'segment')"  # smsgw_mo_waiting's states, not counted once gone
 # Older than the retention cutoff by more than the account's reply window (or the installation's).
 _OLD_CONVERSATION = (
     "last_mt_at < ? - COALESCE((SELECT a.reply_window_days * 86400 FROM accounts a"
@@ -192,7 +191,7 @@ def _purge_rows(store: Store, table: str, where: str, args: tuple[float, ...], l
         return 0
     marks = ",".join("?" * len(ids))
     if table == "mo":  # counted by /metrics (smsgw_mo_total); a state not handled yet is a gauge's
-        sql = f"SELECT '', state, COUNT(*) FROM mo WHERE id IN ({marks}) AND state NOT IN {_MO_UNHANDLED}"
+        sql = f"SELECT '', state, COUNT(*) FROM mo WHERE id IN ({marks}) AND state NOT IN {MO_UNFINISHED_SQL}"
         keep_counted(conn, "mo", f"{sql} GROUP BY 2", tuple(ids))
     return conn.execute(f"DELETE FROM {table} WHERE id IN ({marks})", ids).rowcount
 

@@ -23,6 +23,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.store.counted import MO_UNFINISHED_SQL
 from gateway.store.reader import ReadThread
 from gateway.store.settling import FINAL_PART
 
@@ -53,7 +54,7 @@ class StoreCounts:
 # `submitted`, and an MO part never joined as `segment`: read back, those rows kept the gauges
 # smsgw_parts_waiting and smsgw_mo_waiting that much too high for good.
 _COUNTED_PART = f"state IN ({', '.join(map(repr, FINAL_PART))})"
-_COUNTED_MO = "state NOT IN ('new', 'segment')"  # `metrics.MO_UNFINISHED`, a gauge's
+_COUNTED_MO = f"state NOT IN {MO_UNFINISHED_SQL}"
 MESSAGES = (
     "SELECT COALESCE(a.name, '-'), g.state, SUM(g.n) FROM"
     " (SELECT account_id, state, COUNT(*) AS n FROM messages WHERE id > 0 GROUP BY account_id, state"

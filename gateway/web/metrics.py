@@ -30,7 +30,7 @@ from gateway.configlinks import receipt_siblings
 from gateway.routing import unserved
 from gateway.statusfile import size_words
 from gateway.store.admin import pinned_waiting
-from gateway.store.counted import RETRIED
+from gateway.store.counted import MO_UNFINISHED, RETRIED
 from gateway.store.queueage import queue_oldest
 from gateway.store.settling import FINAL_PART
 from gateway.store.trouble import disk_space, store_locked
@@ -41,7 +41,6 @@ WAITING = ("queued", "deferred", "active", "hold")
 # Counters only ever rise: a state a row leaves again (queued, active, …) is a gauge of its own. As
 # one counter family, every drained queue read as a counter reset to Prometheus, and
 # `sum(rate(smsgw_messages_total[5m]))` jumped by the queue's size each time.
-MO_UNFINISHED = ("new", "segment")
 # The parts a long MO was joined from: the whole they make is counted, under its outcome. Counted
 # too, each 3-part SMS read as 4 received (3 `joined` and 1 `mailed`), against the panel's count.
 MO_JOINED = "joined"
