@@ -12,7 +12,6 @@ worker and its `RelayBack` on the injected clock.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +24,7 @@ from gateway.outboxworker import OutboxWorker
 from gateway.store.db import Store
 from tests.conftest import Sink, free_port
 from tests.test_relay_login_gate import HOUR, MAIL, Clock, Relay, most_in_findtime, outbox_rows, run_until
+from tests.test_relay_login_refusals import auth_relay
 from tests.test_relay_probe_mechanism import login_config
 
 CHANGED = 1000.0  # the relay's setup and the account's password change
@@ -44,23 +44,8 @@ async def reconfigured_relay(port: int, relay: Relay, excluded: list[str]) -> As
             relay.failed.append((relay.clock(), "CRAM-MD5"))
             return AuthResult(success=False, handled=False)
 
-    sink = Sink()
-    server = await asyncio.get_running_loop().create_server(
-        lambda: Dovecot(
-            sink,
-            hostname="relay.test",
-            authenticator=relay,
-            auth_require_tls=False,
-            auth_exclude_mechanism=list(excluded),
-        ),
-        "127.0.0.1",
-        port,
-    )
-    try:
+    async with auth_relay(port, relay, Dovecot, excluded=excluded) as sink:
         yield sink
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def test_sends_going_on_at_once_share_the_budget_of_four_failed_logins(tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ the real outbox worker and its `RelayBack` on the injected clock.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -30,6 +29,7 @@ from gateway.relayfaults import relay_fault
 from gateway.store.db import Store
 from tests.conftest import Sink, free_port
 from tests.test_relay_login_gate import HOUR, MAIL, Clock, most_in_findtime, outbox_rows, run_until
+from tests.test_relay_login_refusals import auth_relay
 from tests.test_relay_probe_mechanism import login_config
 
 FAILING = "454 4.7.0 Temporary authentication failure"
@@ -64,23 +64,8 @@ async def backend_relay(port: int, backend: Backend) -> AsyncIterator[Sink]:
             backend.connections.append(backend.clock())
             super().connection_made(transport)
 
-    sink = Sink()
-    server = await asyncio.get_running_loop().create_server(
-        lambda: Relay(
-            sink,
-            hostname="relay.test",
-            authenticator=backend,
-            auth_require_tls=False,
-            auth_exclude_mechanism=["CRAM-MD5"],
-        ),
-        "127.0.0.1",
-        port,
-    )
-    try:
+    async with auth_relay(port, backend, Relay) as sink:
         yield sink
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def test_a_454_holds_no_refusal_and_the_send_after_the_back_off_logs_in(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ failed logins in the first ten minutes of probing, where fail2ban's Postfix SASL
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -74,16 +74,20 @@ def relay_class(relay: Relay) -> type[SMTP]:
 
 
 @asynccontextmanager
-async def auth_relay(port: int, relay: Relay) -> AsyncIterator[Sink]:
+async def auth_relay(
+    port: int, relay: Any, cls: type[SMTP] | None = None, excluded: Sequence[str] = ("CRAM-MD5",)
+) -> AsyncIterator[Sink]:
+    """A relay taking AUTH in clear on 127.0.0.1:`port`, `relay` its authenticator; `cls` the
+    protocol (default: `relay_class`, hanging up after a 535 when `relay.hang_up`)."""
     sink = Sink()
-    cls = relay_class(relay)
+    protocol = cls if cls is not None else relay_class(relay)
     server = await asyncio.get_running_loop().create_server(
-        lambda: cls(
+        lambda: protocol(
             sink,
             hostname="relay.test",
             authenticator=relay,
             auth_require_tls=False,
-            auth_exclude_mechanism=["CRAM-MD5"],
+            auth_exclude_mechanism=list(excluded),
         ),
         "127.0.0.1",
         port,

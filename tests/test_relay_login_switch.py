@@ -13,7 +13,6 @@ clock, the worker's claims and the probes each at the time it would choose.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -36,6 +35,7 @@ from tests.test_relay_login_gate import (
     relay_at,
     run_until,
 )
+from tests.test_relay_login_refusals import auth_relay
 from tests.test_relay_probe_mechanism import login_config
 
 SWITCH = 1000.0  # when the relay stops taking PLAIN
@@ -69,23 +69,8 @@ async def hanging_up_relay(port: int, relay: Relay) -> AsyncIterator[Sink]:
             if not self.session.authenticated and self.transport is not None:
                 self.transport.close()  # the 535 written first, then the hang-up
 
-    sink = Sink()
-    server = await asyncio.get_running_loop().create_server(
-        lambda: Exchange(
-            sink,
-            hostname="relay.test",
-            authenticator=relay,
-            auth_require_tls=False,
-            auth_exclude_mechanism=["CRAM-MD5"],
-        ),
-        "127.0.0.1",
-        port,
-    )
-    try:
+    async with auth_relay(port, relay, Exchange) as sink:
         yield sink
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def switch_away_from_plain(
