@@ -16,10 +16,6 @@ with the relay's TLS is `gateway.mailtls`', one mail's transaction on a session
 
 from __future__ import annotations
 
-import asyncio
-import itertools
-import os
-import re
 import ssl
 import time
 from collections.abc import Callable
@@ -29,9 +25,11 @@ from typing import NoReturn, Protocol
 import aiosmtplib
 import structlog
 
+from gateway.capturemail import OUTBOX_MAIL as OUTBOX_MAIL
+from gateway.capturemail import CaptureMailer as CaptureMailer
+from gateway.capturemail import MaildirError as MaildirError
 from gateway.config import Config
 from gateway.configservices import WHEN_OFFERED, MailSection
-from gateway.filemodes import private_dir, write_private_bytes
 from gateway.mailauth import RelayLogins, greet, log_in
 from gateway.mailsessions import IDLE_SECONDS, MAILS_PER_SESSION, IdleSessions, RelaySession, quit_session
 from gateway.mailtls import (
@@ -339,48 +337,6 @@ def _null_sender_refusal(exc: BaseException) -> bool:
         and 500 <= exc.code < 600
         and not setup_refusal(exc.code, exc.message)
     )
-
-
-class MaildirError(Exception):
-    """A mail the capture directory could not take, said naming `[mail] relay` and the path: the
-    bare OSError (`FileNotFoundError(2, 'No such file or directory')`, its repr dropping the file
-    name) was all `smsgw outbox list` showed. Tried again later like any failed send: a directory
-    on a mount that comes back takes the mail then."""
-
-
-class CaptureMailer:
-    """Writes each mail to `DIR/<time>-<n>-<rcpt>.eml`, readable by any mail client.
-
-    The file is written under a temporary name, fsynced and renamed, so a half-written file never
-    looks like a mail (as a Maildir delivery does). The envelope is kept in `Return-Path` and
-    `Delivered-To` lines at the top, as a local delivery agent adds them. Bounces and answers quote
-    SMS texts, so the files are 0600 and the directory 0700 whatever the umask, as a mailbox is.
-    """
-
-    def __init__(self, directory: Path) -> None:
-        self.directory = directory
-        self._seq = itertools.count(1)
-
-    async def send(self, mail_from: str, rcpt: str, content: bytes) -> None:
-        await asyncio.to_thread(self._write, mail_from, rcpt, content)
-
-    def _write(self, mail_from: str, rcpt: str, content: bytes) -> None:
-        try:
-            self._write_file(mail_from, rcpt, content)
-        except OSError as exc:
-            where = exc.filename if exc.filename is not None else self.directory
-            raise MaildirError(
-                f"[mail] relay maildir {self.directory}: cannot write {where}: {exc.strerror or exc}"
-            ) from exc
-
-    def _write_file(self, mail_from: str, rcpt: str, content: bytes) -> None:
-        private_dir(self.directory)
-        safe_rcpt = re.sub(r"[^A-Za-z0-9@._+-]", "_", rcpt)[:80] or "unknown"
-        name = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{next(self._seq):04d}-{safe_rcpt}.eml"
-        envelope = f"Return-Path: <{mail_from}>\nDelivered-To: {rcpt}\n".encode("ascii", "replace")
-        tmp = self.directory / f".{name}.tmp"
-        write_private_bytes(tmp, envelope + content)
-        tmp.replace(self.directory / name)
 
 
 def build_mailer(cfg: Config) -> Mailer:

@@ -19,7 +19,7 @@ from aiosmtplib import SMTPRecipientsRefused, SMTPResponseException
 
 from gateway.bitelog import FaultLog
 from gateway.logging import hide_values
-from gateway.mailer import LONGEST_SEND_SECONDS, Mailer
+from gateway.mailer import LONGEST_SEND_SECONDS, OUTBOX_MAIL, Mailer
 from gateway.mailtransaction import SEND_MARK, PermanentMailError, PossiblyDeliveredError, SendMark
 from gateway.outboxbatch import (
     ANSWERED_KEPT,
@@ -263,6 +263,7 @@ class OutboxWorker:
                 else "sent again: an earlier send was cut off (stop or crash) and may have reached the relay",
             )
         SEND_MARK.set(mark := SendMark())
+        OUTBOX_MAIL.set(mail_id)  # a maildir names its file by it: a re-send finds the first
         self._marks[mail_id] = mark
         try:
             await self.mailer.send(mail_from, rcpt, content)
