@@ -59,8 +59,10 @@ ten minutes and Exchange locks the account. So:
   (a send fails at once with it, deferred as the relay's fault, `LoginFailingForNow`), and then the
   next goes, one at a time, as a login after a start does;
 - a login taken clears the refusal, and the probe's wake brings the mail back; a restart forgets it,
-  so a password fixed in the config goes at once. What is held, since when, and the relay's words
-  (one line, our password masked: `unsaid`) are in the status file (`gateway.relayloginstatus`).
+  so a password fixed in the config goes at once, as the budget has room: its failed logins are
+  kept across restarts (`gateway.relayloginkept`). A 454 is over once a login is taken or a mail
+  goes (`mail_taken`). What is held, since when, and the relay's words (one line, our password
+  masked: `unsaid`) are in the status file (`gateway.relayloginstatus`).
 """
 
 from __future__ import annotations
@@ -73,43 +75,18 @@ import structlog
 
 from gateway.relayauthcancel import AUTH_CONTINUE, cancelled
 from gateway.relayloginbudget import LoginBudget
+from gateway.relaylogincommon import login_order, no_mechanism_in_common
+from gateway.relayloginerrors import LoginFailingForNow, LoginHeld, LoginTurnTimeout
+from gateway.relayloginkept import KeptLogins, budget_report, budget_spent
 from gateway.relayloginstatus import FAILING, REFUSED, LoginEpisode, login_secrets, unsaid
 from gateway.relayprobepace import PROBE_EVERY_MAX, probes_pace
 
 log = structlog.get_logger(__name__)
 
-# The mechanisms that hand the relay the password itself, which TLS makes as safe as CRAM-MD5.
-CLEAR_PASSWORD = frozenset({"plain", "login"})
 CLOSING = 421  # the relay ends the session (RFC 5321 3.8): after a refused login, or for itself
 # Logins at once with a mechanism known: three refused at once, then a probe 240 s on and the next
 # 480 s after it, are four failed logins in any ten minutes, under fail2ban's five.
 LOGINS_AT_ONCE = 3
-
-
-class LoginHeld(Exception):
-    """A probe stopped before its time by the relay's refusal of a send's login, without connecting:
-    no failed login at the relay, so none for the probes' back-off either."""
-
-    def __init__(self, refusal: aiosmtplib.SMTPAuthenticationError, wait: float) -> None:
-        super().__init__(f"{refusal.code} {refusal.message}; the next login in {wait:.0f} s")
-        self.wait = wait
-
-
-class LoginFailingForNow(aiosmtplib.SMTPAuthenticationError):
-    """A 4xx to AUTH (454 4.7.0, RFC 4954's "temporary authentication failure"): the relay's own
-    authentication failing, for every mechanism, not a refusal of our password. Named apart in the
-    mail's kept error, so that status says which (`gateway.relayfaultkinds`); retried as a refused
-    login is (`SMTPAuthenticationError`), never failing the mail."""
-
-
-class LoginTurnTimeout(aiosmtplib.SMTPTimeoutError):
-    """A send that waited for its turn longer than one login takes: the login going before it (the
-    gateway's own first after a start) kept waiting for the relay's answers. Said and kept as the
-    relay's timeout (`SMTPTimeoutError`), so that the mail goes again as soon as the relay takes a
-    mail, not after its own back-off of up to an hour (mail deferred for an outage is far into it)."""
-
-    def __repr__(self) -> str:
-        return f"SMTPTimeoutError({str(self)!r})"  # the kind the outbox keeps (`relayfaultkinds`)
 
 
 class RelayLogins:
@@ -126,6 +103,7 @@ class RelayLogins:
         self.failed = 0  # failed logins since the relay last took one, for the probes' back-off
         self.failed_at = 0.0
         self.budget = LoginBudget()  # every failed login, for the ten minutes' budget
+        self.kept: KeptLogins | None = None  # the budget across restarts (`gateway.relayloginkept`)
         self.episode: LoginEpisode | None = None  # the refusal held or the 454s, for status
         self.turn: str | None = None  # the mechanism a probe was last refused, the next goes next
         # Refused within a login that then took another: the mechanism's refusal, not the password's,
@@ -135,6 +113,16 @@ class RelayLogins:
         self.lead: str | None = None
         self._going = 0
         self._changed = asyncio.Event()
+
+    def keep(self, kept: KeptLogins) -> None:
+        """The budget's failed logins kept from before the start, and each one from now on."""
+        self.kept = kept
+        kept.restore(self.budget, self.clock())
+
+    def _budget_spent(self) -> bool:
+        """No login taken since the start and no room (with none held nor failing: failed logins
+        before a restart, `gateway.relayloginkept`); a login taken since has a mechanism that works."""
+        return self.known is None and self.budget.room(self.clock()) <= 0
 
     def next_login_at(self) -> float:
         """When a probe may log in after a refused login: the probes' back-off after as many failed
@@ -146,6 +134,8 @@ class RelayLogins:
         """Raises the relay's refusal for a login that is not to go now: a send's while held, a
         probe's before its time (`LoginHeld`); after a 454, any login before its time."""
         if self.held is None and self.failing is None:
+            if self._budget_spent():
+                raise budget_spent(self.kept, self.budget.open_at() - self.clock(), probe=probe)
             return
         wait = self.next_login_at() - self.clock()
         if self.held is None and wait <= 0:
@@ -220,11 +210,15 @@ class RelayLogins:
         self._changed.set()
         self._changed = asyncio.Event()
 
-    def failed_one(self, mechanism: str | None, *, probe: bool, paced: bool = True) -> None:
+    def failed_one(
+        self, mechanism: str | None, *, probe: bool, paced: bool = True, answer: Exception | None = None
+    ) -> None:
         """One failed login at the relay. `mechanism`: the probes' turn moves past it (None: a 454,
         which judged no mechanism); `paced`: counted for the probes' back-off (a held probe's further
         mechanisms are not: the budget alone paces them)."""
         self.budget.spend(self.clock())
+        if self.kept is not None and isinstance(answer, aiosmtplib.SMTPResponseException):
+            self.kept.spent(answer.code, f"{answer.code} {answer.message}")
         if paced:
             self.failed += 1
             self.failed_at = self.clock()
@@ -254,7 +248,7 @@ class RelayLogins:
             )
             self.episode = LoginEpisode(REFUSED, self.clock(), "a probe" if probe else "a send")
         assert self.episode is not None
-        self.episode.saw(tried, reply)
+        self.episode.saw(tried, reply, self.clock())
         self.held, self.failing, self.lead = exc, None, lead
 
     def failing_now(
@@ -274,7 +268,7 @@ class RelayLogins:
             )
             self.episode = LoginEpisode(FAILING, self.clock(), "a probe" if probe else "a send")
         assert self.episode is not None
-        self.episode.saw([mechanism], reply)
+        self.episode.saw([mechanism], reply, self.clock())
         self.failing = exc
 
     def taken(self, mechanism: str, relay: str, refused: list[str]) -> None:
@@ -288,23 +282,19 @@ class RelayLogins:
         self.failed = 0
         self.turn = None
 
+    def mail_taken(self) -> None:
+        """A mail the relay took, on a session logged in before: the relay's 454s (or its offering
+        no mechanism we speak) are over for status, and the next login goes when one is needed.
+        A refusal held stays: no send logs in until a probe's login is taken."""
+        if self.held is None and self.episode is not None:
+            self.failing = self.episode = None
+
     def report(self) -> dict[str, object] | None:
-        """What `smsgw status` shows while a refusal is held or the relay's authentication fails."""
+        """What `smsgw status` shows while a refusal is held, the relay's authentication fails, no
+        login can go (no mechanism in common), or the budget waits after a restart."""
         if self.episode is None:
-            return None
+            return budget_report(self.kept, self.budget, self.clock()) if self._budget_spent() else None
         return self.episode.report(self.clock(), self.next_login_at(), self.failed)
-
-
-def login_order(client: aiosmtplib.SMTP, known: str | None) -> list[str]:
-    """The mechanisms offered, in the order tried: `known` (the last one taken) first, then
-    aiosmtplib's order, with CRAM-MD5 last on a TLS session."""
-    offered = list(client.supported_auth_methods)
-    if client.get_transport_info("sslcontext") is not None:
-        offered.sort(key=lambda mechanism: mechanism not in CLEAR_PASSWORD)  # stable: PLAIN, LOGIN
-    if known in offered:
-        offered.remove(known)
-        offered.insert(0, known)
-    return offered
 
 
 async def greet(client: aiosmtplib.SMTP) -> None:
@@ -318,14 +308,13 @@ async def greet(client: aiosmtplib.SMTP) -> None:
 async def log_in(
     client: aiosmtplib.SMTP, username: str, password: str, *, probe: bool, logins: RelayLogins
 ) -> None:
-    """Logs in, raising the relay's refusal (with no mechanism offered, `login`'s own error), or the
+    """Logs in, raising the relay's refusal (with no mechanism in common, `NoLoginInCommon`), or the
     one `logins` holds without trying. The order is read once the turn is taken: a login waiting
     for the first one tries the mechanism that one found."""
     if client.is_ehlo_or_helo_needed:
         await greet(client)  # no ESMTP: no AUTH either, which `login` says
     if not client.supported_auth_methods:
-        await client.login(username, password)
-        return
+        raise no_mechanism_in_common(client, logins, probe=probe)
     await logins.take_turn(probe=probe, mechanisms=len(client.supported_auth_methods))
     try:
         logins.check(probe=probe)
@@ -384,10 +373,10 @@ async def _try_mechanisms(
         reply = f"{answer.code} {answer.message}"
         if answer.code < 500:
             # 454: failing for now, whatever the mechanism, and no word on our password.
-            logins.failed_one(None, probe=probe, paced=not (held and tried))
+            logins.failed_one(None, probe=probe, paced=not (held and tried), answer=answer)
             logins.failing_now(answer, relay, mechanism, probe=probe, reply=reply)
             raise LoginFailingForNow(answer.code, answer.message)
-        logins.failed_one(mechanism, probe=probe, paced=not (held and tried))
+        logins.failed_one(mechanism, probe=probe, paced=not (held and tried), answer=answer)
         refused = answer
         tried.append(mechanism)
         if not logins.goes_on(mechanism, probe=probe):

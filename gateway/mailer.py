@@ -52,6 +52,7 @@ from gateway.mailtransaction import (
 )
 from gateway.relayfaultkinds import NULL_SENDER_REFUSED
 from gateway.relaylogin import HANDSHAKE_FAILED, NOT_OFFERED, ClearLoginGuard
+from gateway.relayloginkept import KEPT_FILE, KeptLogins
 
 log = structlog.get_logger(__name__)
 
@@ -233,6 +234,7 @@ class SmtpRelayMailer:
             self._say_null_refused(exc, mail_from)
             _raise_judged(exc, self.cfg.relay_addr[0], self.ca_file)
         session.mails += 1
+        self.logins.mail_taken()  # a 454 of a login meanwhile is over: status says so no more
         if not mail_from:
             self._null_refused = False
         await self.sessions.keep(session)
@@ -344,6 +346,8 @@ def build_mailer(cfg: Config) -> Mailer:
     capture = cfg.mail.capture_dir
     if capture is not None:
         return CaptureMailer(cfg.path(capture))
-    return SmtpRelayMailer(
+    mailer = SmtpRelayMailer(
         cfg.mail, cfg.gateway.hostname, cfg.mail.relay_secret(cfg.base_dir), relay_ca_file(cfg)
     )
+    mailer.logins.keep(KeptLogins(cfg.state_dir / KEPT_FILE))  # the failed logins' budget, across restarts
+    return mailer

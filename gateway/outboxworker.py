@@ -35,7 +35,7 @@ from gateway.outboxrecord import OutcomeWriter
 from gateway.privacy.erasure import ERASED_MAIL, NOT_SENT
 from gateway.relayfaults import relay_fault
 from gateway.relayprobe import RelayBack, probe_failure
-from gateway.secretmask import masked, plain_line
+from gateway.secretmask import unsaid_line
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
 from gateway.store.outbox import ClaimedMail
@@ -101,7 +101,7 @@ class OutboxWorker:
         """A failed send's error as the outbox keeps and the log says it: one plain line (a relay's
         reply with CR, LF or a terminal's escape printed as several lines by `smsgw outbox list`),
         the relay password masked where the relay echoed it in any reply of the session."""
-        return plain_line(masked(error, self._secrets))
+        return unsaid_line(error, self._secrets)
 
     async def run(self) -> None:
         """Up to `concurrency` sends at a time; a send that ends frees its slot for the next mail due.
@@ -113,7 +113,7 @@ class OutboxWorker:
         restart's recovery. While it runs the log masks the relay password too, in whatever line
         would carry it (`gateway.logging.hide_values`).
         """
-        hide_values(self, self._secrets)
+        hide_values(self, self._secrets.forms)
         try:
             await self._run()
         finally:

@@ -31,6 +31,8 @@ FAULT_TYPES: dict[str, str] = {
     "LoginFailingForNow": "login failing for now",
     "RelayNotEncrypted": "no TLS for the login",
     "RelayCertificateError": "certificate refused",
+    # No AUTH mechanism the relay and smsgw both speak (`gateway.relaylogincommon`): no login tried.
+    "NoLoginInCommon": "no login in common",
 }
 # Replies that keep their code first in the repr (`SMTPResponseException(421, '...')`): 421 is the
 # relay closing the session (RFC 5321 3.8: shutting down, too busy), whatever command it answered.

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from gateway.secretmask import masked, masked_words, plain_line, secret_forms
+from gateway.secretmask import Secrets, unsaid_line
 
 if TYPE_CHECKING:
     from aiosmtplib import SMTPResponseException
@@ -29,6 +29,8 @@ Reply = TypeVar("Reply", bound="SMTPResponseException")
 
 REFUSED = "refused"  # our login refused whole: no send logs in until a probe's login is taken
 FAILING = "failing for now"  # a 454: the relay's own authentication failing, not our password
+NO_COMMON = "impossible"  # the relay offers no AUTH mechanism smsgw speaks: no login tried
+WAITING = "waiting"  # the ten minutes' budget spent, by failed logins before a restart too
 REPLY_MAX = 200  # characters of the relay's reply kept: a reply is a line, not a page
 
 
@@ -41,17 +43,22 @@ class LoginEpisode:
     by: str  # "a send" or "a probe"
     reply: str = ""  # the relay's last answer, sanitised
     mechanisms: list[str] = field(default_factory=list)  # those refused since, in the order tried
+    # The relay's last such answer: a 454 episode lasts from the first to a login taken or a mail
+    # sent, and the admin asks whether the relay still answers so, not only since when.
+    last: float | None = None
 
-    def saw(self, tried: Iterable[str], reply: str) -> None:
+    def saw(self, tried: Iterable[str], reply: str, at: float) -> None:
         for mechanism in tried:
             if (name := mechanism.upper()) not in self.mechanisms:
                 self.mechanisms.append(name)
         self.reply = reply
+        self.last = at
 
     def report(self, now: float, next_login_at: float, failed: int) -> dict[str, Any]:
         return {
             "state": self.state,
             "for_seconds": round(max(now - self.since, 0.0), 1),
+            "last_seconds_ago": round(max(now - (self.since if self.last is None else self.last), 0.0), 1),
             "by": self.by,
             "mechanisms": list(self.mechanisms),
             "reply": self.reply,
@@ -61,12 +68,9 @@ class LoginEpisode:
 
 
 def sanitised(reply: str, secrets: Iterable[str] = ()) -> str:
-    """The relay's reply as one plain line (`gateway.secretmask.plain_line`), at most REPLY_MAX
-    characters; the password masked where the relay echoed it, as typed or in base64 (AUTH LOGIN's
-    answer, AUTH PLAIN's whole response), before the cut, which would leave a part of it; one
-    shorter than `secret_forms` takes where it stands as a word of its own (`masked_words`)."""
-    secrets = tuple(secrets)
-    return plain_line(masked_words(masked(reply, secret_forms(secrets)), secrets), REPLY_MAX)
+    """The relay's reply as kept and shown (`gateway.secretmask.unsaid_line`), at most REPLY_MAX
+    characters: a reply is a line, not a page."""
+    return unsaid_line(reply, Secrets.of(secrets), REPLY_MAX)
 
 
 def unsaid(exc: Reply, secrets: Iterable[str]) -> Reply:

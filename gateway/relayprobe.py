@@ -29,11 +29,11 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from gateway.bitelog import FaultLog
-from gateway.mailauth import LoginHeld
 from gateway.relayfaults import probe_relay_faults, relay_fault, waits_for_relay, wake_relay_faults
+from gateway.relayloginerrors import LoginHeld
 from gateway.relayloginstatus import relay_secrets
 from gateway.relayprobepace import BACKS_OFF, PROBE_EVERY_MAX, probes_pace
-from gateway.secretmask import masked, plain_line, secret_forms
+from gateway.secretmask import Secrets, unsaid_line
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
 
@@ -72,7 +72,7 @@ class RelayBack:
         self.faults = faults  # the worker's rate-limited log of repeated failures
         # The relay password's forms: a probe's failure is logged with them masked, before the cut
         # to 200 characters that would leave a part of one the log's own masking cannot find.
-        self.secrets = secret_forms(relay_secrets(mailer))
+        self.secrets = Secrets.of(relay_secrets(mailer))
         # A relay fault deferred mail since the last success (or before this start, unknown): the
         # next success makes it due again (`wake_relay_faults`).
         self.faulted = True
@@ -155,7 +155,7 @@ class RelayBack:
                 self._refused += 1
             log.debug(
                 "outbox.relay_probe_failed",
-                error=plain_line(masked(repr(exc), self.secrets), 200),
+                error=unsaid_line(repr(exc), self.secrets, 200),
                 relay_fault=kind,
                 next_probe_in=self.interval(),
             )

@@ -30,7 +30,9 @@ def probes_pace(refused: int) -> float:
 
 # The relay's refusals of our setup that a probe sees (`gateway.relayfaultkinds`' kinds): the same
 # login, TLS or certificate is refused again until the relay or the config changes.
-REFUSED_SETUP: frozenset[str] = frozenset({"login refused", "no TLS for the login", "certificate refused"})
+REFUSED_SETUP: frozenset[str] = frozenset(
+    {"login refused", "no TLS for the login", "certificate refused", "no login in common"}
+)
 # A 454 to AUTH: the relay's trouble, for now, but each probe's login one more failed login at it.
 LOGIN_FAILING = "login failing for now"
 BACKS_OFF: frozenset[str] = REFUSED_SETUP | {LOGIN_FAILING}

@@ -6,13 +6,15 @@ rest."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from gateway.adminrules import age
 from gateway.cli.statusdaemon import when
 from gateway.cli.terminal import one_line
 from gateway.relayfaultkinds import FAULT_TYPES, NULL_SENDER_REFUSED
-from gateway.relayloginstatus import REFUSED
+from gateway.relayloginbudget import FINDTIME, MOST_FAILED
+from gateway.relayloginstatus import FAILING, NO_COMMON, REFUSED, WAITING
 from gateway.relayprobepace import LOGIN_FAILING, PROBE_EVERY, PROBE_EVERY_MAX, REFUSED_SETUP
 from gateway.store.outbox import relay_reply
 from gateway.store.outboxhealth import SILENT_SECONDS, STUCK_SECONDS, OutboxHealth
@@ -20,6 +22,8 @@ from gateway.store.outboxhealth import SILENT_SECONDS, STUCK_SECONDS, OutboxHeal
 # The kinds a probe of the relay (connect, EHLO, STARTTLS, AUTH, QUIT) sees gone
 # (`relayfaults.PROBE_LIKES`).
 PROBE_SEES = frozenset(FAULT_TYPES.values()) | {"closing"}
+STATES = (REFUSED, FAILING, NO_COMMON, WAITING)  # the relay login's states status has words for
+YEARS_100 = 100 * 365 * 86400.0  # seconds: a field beyond it is no age a status file can hold
 
 
 def outbox_trouble(mail: OutboxHealth, now: float) -> bool:
@@ -111,35 +115,114 @@ def failed_lines(mail: OutboxHealth) -> list[str]:
     return lines
 
 
-def relay_login_json(status: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The relay login's episode as the daemon's status file has it, with `since` (Unix time) for
-    its `for_seconds`; None while logins go."""
-    login = (status or {}).get("relay_login")
-    if status is None or not isinstance(login, dict):
+# The relay login's fields in the status file, and what each must be to be read (a hand-edited or
+# damaged file raised out of `smsgw status`, which then said nothing of the rest).
+_NUMBERS = ("for_seconds", "last_seconds_ago", "next_login_in_seconds", "failed_logins")
+_TEXTS = ("state", "by", "reply")
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    since = float(status.get("updated_at", 0)) - float(login.get("for_seconds", 0))
-    return {**login, "since": round(since, 1)}
+    return float(value) if math.isfinite(value) and abs(value) < YEARS_100 else None
+
+
+def _read_login(status: dict[str, Any]) -> tuple[dict[str, Any], list[str]] | None:
+    """The relay login's fields as read, and the names of those unreadable (left out); None while
+    logins go."""
+    login = status.get("relay_login")
+    if login is None:
+        return None
+    if not isinstance(login, dict):
+        return {}, ["relay_login"]
+    read: dict[str, Any] = {}
+    bad: list[str] = []
+    for name in _NUMBERS:
+        if name in login and (read_as := _number(login[name])) is None:
+            bad.append(name)
+        elif name in login:
+            read[name] = read_as
+    if login.get("state") not in STATES:
+        bad.append("state")
+    for name in _TEXTS:
+        if name in login and not isinstance(login[name], str):
+            bad.append(name)
+        elif name in login:
+            read[name] = login[name]
+    mechanisms = login.get("mechanisms", [])
+    if isinstance(mechanisms, list) and all(isinstance(m, str) for m in mechanisms):
+        read["mechanisms"] = mechanisms
+    else:
+        bad.append("mechanisms")
+    return read, bad
+
+
+def relay_login_json(status: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The relay login's episode as the daemon's status file has it, with `since` and `last_at`
+    (Unix times) for its `for_seconds` and `last_seconds_ago` (None where unreadable, named in
+    `unreadable`); None while logins go."""
+    found = _read_login(status or {})
+    if status is None or found is None:
+        return None
+    login, bad = found
+    written = _number(status.get("updated_at"))
+    if written is None:
+        bad.append("updated_at")
+    ago = {"since": login.get("for_seconds"), "last_at": login.get("last_seconds_ago")}
+    at = {k: None if v is None or written is None else round(written - v, 1) for k, v in ago.items()}
+    return {**login, **at, **({"unreadable": bad} if bad else {})}
 
 
 def relay_login_lines(status: dict[str, Any] | None, now: float) -> list[str]:
     """`relay     login refused since …`: while held no send logs in, and mail waits saying only
-    that a probe has to get through."""
+    that a probe has to get through; `login failing for now` after a 454, until a login is taken or
+    a mail goes; `login impossible` with no mechanism in common; `login waits` for the budget of
+    failed logins after a restart. A field the file does not hold readably is said, not raised."""
     login = relay_login_json(status)
     if status is None or login is None:
         return []
+    lines = []
+    if bad := login.get("unreadable"):
+        lines.append(f"relay     login: the status file's relay_login has unreadable {', '.join(bad)}")
+    if login.get("state") not in STATES:
+        return lines
     mechanisms = ", ".join(str(m) for m in login.get("mechanisms") or ()) or "-"
     said = one_line(login.get("reply") or "no reply")
-    since = f"since {when(login['since'])} ({age(max(now - login['since'], 0.0))})"
-    elapsed = now - float(status.get("updated_at", now))
-    next_in = age(max(float(login.get("next_login_in_seconds") or 0) - elapsed, 0.0))
-    failed = login.get("failed_logins", 0)
-    if login.get("state") == REFUSED:
-        return [
+    since = (
+        "since ?" if login["since"] is None else f"since {when(login['since'])} ({_age(login['since'], now)})"
+    )
+    written = _number(status.get("updated_at"))
+    elapsed = 0.0 if written is None else now - written
+    next_in = age(max((login.get("next_login_in_seconds") or 0.0) - elapsed, 0.0))
+    failed = int(login.get("failed_logins") or 0)
+    state = login["state"]
+    if state == REFUSED:
+        lines.append(
             f"relay     login refused ({mechanisms}) {since}: {said}; no mail logs in until a probe's login"
             f" is taken (the next in {next_in}, {failed} failed login(s) so far); a password fixed in the"
             " config goes at once after a restart"
-        ]
-    return [
-        f"relay     login failing for now ({mechanisms}) {since}: {said}; the relay's own authentication"
-        f" trouble (RFC 4954), not our password: mail stays queued, the next login in {next_in}"
-    ]
+        )
+    elif state == FAILING:
+        last = login["last_at"]
+        last = "" if last is None else f", the last at {when(last)} ({_age(last, now)} ago)"
+        lines.append(
+            f"relay     login failing for now ({mechanisms}) {since}{last}: {said}; the relay's own"
+            " authentication trouble (RFC 4954), not our password: mail stays queued until a login is"
+            f" taken or a mail goes, the next login in {next_in}"
+        )
+    elif state == NO_COMMON:
+        lines.append(
+            f"relay     login impossible {since}: {said}; mail stays queued until the relay offers one of"
+            " those, or [mail] relay_username is left out for a relay taking mail without a login"
+        )
+    else:
+        lines.append(
+            f"relay     login waits {since}: {failed} failed login(s) in the last {age(FINDTIME)}, before a"
+            f" restart too ({said}); the next in {next_in}, so that the relay's fail2ban or lockout sees"
+            f" no more than {MOST_FAILED}"
+        )
+    return lines
+
+
+def _age(at: float, now: float) -> str:
+    return age(max(now - at, 0.0))
