@@ -30,6 +30,7 @@ def _database(cfg: Config) -> dict[Path, str]:
 
 def _named(cfg: Config) -> dict[Path, str]:
     """The daemon's files by name, existing or not, with what a refusal calls each."""
+    from gateway.relayloginkept import KEPT_FILE
     from gateway.statelock import LOCK_FILE, USE_FILE
     from gateway.statusfile import START_FILE, STATUS_FILE
     from gateway.tlscert import SELF_CERT, SELF_KEY
@@ -40,6 +41,7 @@ def _named(cfg: Config) -> dict[Path, str]:
         USE_FILE: "the file commands lock while they have the database open",
         STATUS_FILE: "the daemon's status file",
         START_FILE: "the daemon's start status file",
+        KEPT_FILE: "the relay's failed logins of the last ten minutes",
         SELF_CERT: "the daemon's TLS certificate",
         SELF_KEY: "the daemon's TLS key",
         INITIAL_PASSWORD_FILE: "the web panel's initial password",
