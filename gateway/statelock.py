@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import fcntl
 import os
+import struct
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
 
@@ -121,7 +122,7 @@ def _acquire(state_dir: Path, wait: float, waiter: UpgradeWaiter | None) -> int:
             waited = True
             time.sleep(0.05)
     _name_holder(fd, f"{os.getpid()}\n", state_dir / LOCK_FILE)
-    _mine.add(_identity(fd))
+    _mark_held(fd)
     if waited and waiter is not None:
         waiter.waited()
     return fd
@@ -141,7 +142,7 @@ def upgrade_lock(state_dir: Path, command: str) -> int:
         os.close(fd)
         raise StateDirBusy(state_dir, *holder) from None
     _name_holder(fd, f"{os.getpid()}\n{UPGRADING} {command}\n", state_dir / LOCK_FILE)
-    _mine.add(_identity(fd))
+    _mark_held(fd)
     return fd
 
 
@@ -178,6 +179,47 @@ def end_upgrade(fd: int) -> None:
 def _identity(fd: int) -> tuple[int, int]:
     st = os.fstat(fd)
     return st.st_dev, st.st_ino
+
+
+def _mark_held(fd: int) -> None:
+    """Remember the lock as this process's, and put an OFD write lock beside the `flock`, which
+    another process can test for without taking anything (`held_by_another`). Where the kernel has
+    no OFD locks (not Linux, before 3.15) the `flock` alone holds and no command sees the holder."""
+    _mine.add(_identity(fd))
+    with suppress(AttributeError, OSError):
+        fcntl.fcntl(fd, fcntl.F_OFD_SETLK, _whole_file(fcntl.F_WRLCK))
+
+
+def _whole_file(kind: int) -> bytes:
+    """Linux's `struct flock` (l_type, l_whence, l_start, l_len, l_pid) for the whole file."""
+    return struct.pack(_FLOCK, kind, os.SEEK_SET, 0, 0, 0)
+
+
+_FLOCK = "hhxxxxqqi4x"
+
+
+def held_by_another(lock_file: Path) -> bool | None:
+    """Whether another process holds the state directory's lock, asked of the kernel without taking
+    anything (F_OFD_GETLK on the OFD lock `_mark_held` puts beside the `flock`); None where it cannot
+    tell (no lock file, not Linux).
+
+    /proc/locks told it before, read whole at every command's open of the database: 0.1 s with
+    20,000 locks on the machine. A shared `flock` taken to look, as `daemon_pid` does, would make a
+    daemon starting in that moment refuse as if another one ran. No pid is read either way: the
+    holder is this process when `holds` says so, whatever PID namespace /proc was mounted in."""
+    try:
+        fd = os.open(lock_file, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if holds(os.fstat(fd)):
+            return False  # OFD locks conflict across descriptors of one process too
+        answer = fcntl.fcntl(fd, fcntl.F_OFD_GETLK, _whole_file(fcntl.F_WRLCK))
+    except (AttributeError, OSError):
+        return None
+    finally:
+        os.close(fd)
+    return struct.unpack(_FLOCK, answer)[0] != fcntl.F_UNLCK
 
 
 def holds(lock_file: os.stat_result) -> bool:
