@@ -11,7 +11,11 @@ The pair is written under temporary names and put in place only once both files 
 exits 0 when a write of its output fails (a full disk left an empty certificate beside the key), and
 the start after the admin freed the room met that pair, refused to load it and exited 3, which
 systemd does not restart. A full disk is an OSError (ENOSPC), so the start exits 1 and says the room
-left; an incomplete pair left by an earlier release is made again.
+left; an incomplete pair left by an earlier release is made again. Two renames put a new pair in
+place, and no rename replaces two files at once: a crash between them (`smsgw tls selfsigned
+--force` killed, the power lost) left the new key beside the old certificate, and every start then
+refused the pair and exited 3. A pair whose key is not the certificate's is made again too, at the
+next start or command: being self-signed, nothing else can mend it.
 
 Each context `tls_context` makes is remembered (weakly, with its files' state then), so that a
 renewed certificate is served without a restart (`gateway.tlsrenewal`); what a verifying mail
@@ -62,7 +66,8 @@ def make_selfsigned(cfg: Config, *, force: bool = False) -> tuple[Path, Path, bo
     its names then, so the next start makes it again."""
     cert, key = selfsigned_paths(cfg)
     if cert.exists() and key.exists() and not force and not (incomplete(cert) or incomplete(key)):
-        return cert, key, False
+        if not mismatched(cert, key):
+            return cert, key, False
     private_dir(cfg.state_dir, STATE_DIR_MODE)  # as the daemon makes it
     name = cfg.gateway.hostname
     if not shutil.which("openssl"):
@@ -103,6 +108,19 @@ def incomplete(path: Path) -> bool:
         return b"-----END " not in path.read_bytes()[-200:]
     except OSError:
         return False
+
+
+def mismatched(cert: Path, key: Path) -> bool:
+    """Whether the key is not the certificate's (a crash between the renames of a new pair). A pair
+    that cannot be loaded for another reason is not: loading it says why."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(certfile=cert, keyfile=key)
+    except ssl.SSLError as exc:
+        return exc.reason == "KEY_VALUES_MISMATCH"
+    except OSError:
+        return False
+    return False
 
 
 def _refuse_unwritten(state_dir: Path, result: subprocess.CompletedProcess[str]) -> None:
@@ -185,10 +203,11 @@ def tls_context(
     try:
         ctx.load_cert_chain(certfile=cert_file, keyfile=key_file)
     except (ssl.SSLError, OSError) as exc:
+        remake = "; `smsgw tls selfsigned --force` makes a new pair" if cert_file.name == SELF_CERT else ""
         raise ConfigError(
             f"[{section}] tls_cert_file, tls_key_file: cannot load the TLS certificate {cert_file}"
             f" with the key {key_file}: {exc}"
-            " (PEM files expected; the key must match the certificate and not be encrypted)"
+            f" (PEM files expected; the key must match the certificate and not be encrypted){remake}"
         ) from exc
     served_contexts.append(Served(weakref.ref(ctx), cert_file, key_file, section, seen))
     return ctx
