@@ -238,8 +238,9 @@ class Daemon:
             await undo_start(self)  # the start's queued writes committed before the store closes
             raise
 
-        supervisor = Supervisor()
-        self.supervisor = supervisor
+        self.supervisor = supervisor = Supervisor()
+        if self.web is not None:  # /healthz judges the workers as `smsgw status` does
+            self.web.web.workers = supervisor.workers
         supervisor.add(
             "dispatcher", dispatcher.run, before_restart=lambda: requeue_orphans(self.store, dispatcher)
         )

@@ -16,6 +16,7 @@ import contextvars
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
@@ -222,6 +223,7 @@ class Worker:
     last_error: str | None = None
     last_error_at: float | None = None
     last_beat: float = field(default_factory=time.monotonic)
+    crashed_at: deque[float] = field(default_factory=lambda: deque(maxlen=16))  # monotonic, for /healthz
 
     def stalled(self, now: float) -> bool:
         limit = STALL_AFTER_SECONDS if self.stall_after is None else self.stall_after
@@ -308,6 +310,7 @@ class Supervisor:
                 worker.restarts += 1
                 worker.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 worker.last_error_at = time.time()
+                worker.crashed_at.append(time.monotonic())
                 worker.state = "restarting"
                 if time.monotonic() - started > 2 * BACKOFF_MAX_SECONDS:
                     backoff = BACKOFF_MIN_SECONDS  # it ran well for a while: a fresh fault, not a loop

@@ -11,7 +11,7 @@ import asyncio
 import re
 import secrets
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +39,7 @@ from gateway.config import Config
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
 from gateway.store.trouble import disk_full
+from gateway.supervisor import Worker
 from gateway.web.bodycap import BodyCap
 from gateway.web.counts import CountReader
 from gateway.web.hosts import KnownHosts, panel_names
@@ -98,6 +99,7 @@ class WebContext:
     wake: Callable[[], None] = lambda: None  # the dispatcher, after a retry
     smtp_replies: Callable[[], dict[str, int]] = dict  # reply code -> replies sent since start
     heartbeat: Heartbeat = field(default_factory=Heartbeat)  # /healthz's write, one a second
+    workers: Mapping[str, Worker] = field(default_factory=dict)  # the supervisor's, for /healthz
     login_log: LoginLog = field(default_factory=LoginLog)  # refused logins, one line a second per kind
     sessions: Sessions = field(init=False)
     repo: PanelRepo = field(init=False)

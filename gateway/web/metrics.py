@@ -35,6 +35,7 @@ from gateway.store.queueage import queue_oldest
 from gateway.store.settling import FINAL_PART
 from gateway.store.trouble import disk_space, store_locked
 from gateway.web.counts import StoreCounts
+from gateway.web.healthworkers import workers_trouble
 from gateway.web.security import same
 
 WAITING = ("queued", "deferred", "active", "hold")
@@ -234,8 +235,9 @@ async def metrics(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    """200 only when a write commits, no other write failed lately, and a link is bound for every
-    route and for the parts that may leave by one link alone (premium answers, as `smsgw status`).
+    """200 only when a write commits, no other write failed lately, no worker crash-loops or stalls,
+    and a link is bound for every route and for the parts that may leave by one link alone (premium
+    answers, as `smsgw status`).
 
     The heartbeat is a real write, but a small one: on a full disk it may still find room in a page
     while every mail, which needs new pages, is refused with 452. So the store's recent failures
@@ -258,6 +260,8 @@ async def healthz(request: Request) -> Response:
             f" under {size_words(space['floor_bytes'])}\n",
             status_code=503,
         )
+    if (trouble_said := workers_trouble(web.workers, time.monotonic())) is not None:
+        return PlainTextResponse(f"{trouble_said}\n", status_code=503)  # see gateway.web.healthworkers
     # The built-in simulator is an SMSC like any other: its link down, or a real link beside it,
     # leaves SMS waiting, and a load balancer must hear of it (it was once taken as always up).
     bound = {name for name, link in web.links().items() if link.get("state") == "active"}
