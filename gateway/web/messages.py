@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import sqlite3
 from collections.abc import AsyncIterator, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -77,23 +78,43 @@ def _day(value: str | None, field: str, tz: ZoneInfo, *, end: bool = False) -> f
     return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
 
 
-def _user(typed: str, who: Who, web: Any) -> str:
+# Only the addresses whose part before the "@" is the one typed: a range of the users' email index
+# (NOCASE, as LIKE), users first (CROSS JOIN). Joined the other way round, the planner read every user
+# of the admin's account by `users_account`: 200,000 of them for each search.
+_NAMED = (
+    "SELECT u.email FROM users u CROSS JOIN accounts a ON a.id = u.account_id"
+    " WHERE u.email LIKE ? ESCAPE '\\'{scope} ORDER BY a.name, u.email LIMIT ?"
+)
+HINTS = 5  # addresses named in one hint
+
+
+def addresses_named(conn: sqlite3.Connection, local: str, account: str | None) -> list[str]:
+    """The addresses `local@...` of the account (any account's for None), on the reader's thread:
+    read on the loop's connection, every user of the account was read, and SMTP and the links
+    stood still for as long (1-2 s at 200,000 users)."""
+    pattern = re.sub(r"([\\%_])", r"\\\1", local) + "@%"
+    if account is None:
+        return [row[0] for row in conn.execute(_NAMED.format(scope=""), (pattern, HINTS))]
+    sql = _NAMED.format(scope=" AND a.name = ?")
+    return [row[0] for row in conn.execute(sql, (pattern, account, HINTS))]
+
+
+async def _user(typed: str, who: Who, web: Any) -> str:
     """The sender searched for: a whole address. Part of one ("jan") found nothing and said only
     "No messages."; it is answered with the addresses it may mean, from the admin's own account
     (the operator's: any), or with how one is written."""
     if "@" in typed:
         return typed
-    local = typed.lower()
-    users = web.store.accounts.list_users(None if who.operator else who.user.account)
-    meant = [u.email for u in users if u.email.rpartition("@")[0].lower() == local]
+    account = None if who.operator else who.user.account
+    meant = await web.counts.run(lambda conn: addresses_named(conn, typed, account))
     shown = typed[:40]
     if meant:
-        raise BadQuery(f"user: {shown!r} is not a whole address: did you mean {' or '.join(meant[:5])}?")
+        raise BadQuery(f"user: {shown!r} is not a whole address: did you mean {' or '.join(meant)}?")
     example = f"{shown}@{who.user.email.rpartition('@')[2]}"
     raise BadQuery(f"user: {shown!r} is not a whole address: give it in full, e.g. {example}")
 
 
-def _filters(request: Request, who: Who) -> dict[str, Any]:
+async def _filters(request: Request, who: Who) -> dict[str, Any]:
     """The search's fields, or BadQuery saying which one is wrong: a number that is none, part of an
     address or a range ending before it starts found nothing, and the page said "No messages."."""
     q = request.query_params
@@ -116,7 +137,7 @@ def _filters(request: Request, who: Who) -> dict[str, Any]:
         raise BadQuery(f"to: {q['to']} is before from: {q['from']}: the dates end before they start")
     return {
         "number": number,
-        "user": _user(user, who, web) if user else None,
+        "user": await _user(user, who, web) if user else None,
         "since": since,
         "until": until,
         "state": state,
@@ -150,7 +171,7 @@ async def search(request: Request, who: Who) -> Response:
         "said": human_reason,
     }
     try:
-        filters = _filters(request, who)
+        filters = await _filters(request, who)
         before = _before(request.query_params.get("before", ""))
     except BadQuery as exc:
         return web.render(
@@ -229,7 +250,7 @@ def csv_separator(language: str) -> str:
 async def export(request: Request, who: Who) -> Response:
     web = request.app.state.web
     try:
-        filters = _filters(request, who)
+        filters = await _filters(request, who)
     except BadQuery as exc:
         ctx = {"who": who, "q": request.query_params, "states": STATES, "rows": [], "query": ""}
         return web.render(request, "messages.html", {**ctx, "error": str(exc), "bad": exc.field}, 400)
