@@ -176,7 +176,7 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
             if not who.operator:
                 from gateway.web.userdomains import within_account  # it imports this module (through pages)
 
-                within_account(accounts, acc.name, email)
+                await within_account(web, acc.id, email)
             try:
                 await web.change(who, acc.id, "user.add", email, lambda: accounts.add_user(email, acc.name))
             except Conflict:
