@@ -28,7 +28,7 @@ from threading import get_ident
 from typing import TYPE_CHECKING, TypeVar
 
 from gateway.filemodes import STATE_DIR_MODE, prepare_private, private_dir
-from gateway.store import besidedaemon, marker, startcheck, walcheck
+from gateway.store import besidedaemon, marker, sqlitemode, startcheck, walcheck
 from gateway.store.accounts import AccountsRepo
 from gateway.store.admin import AdminRepo
 from gateway.store.cache import SettingsCache
@@ -191,6 +191,8 @@ class Db(Transactions):
             private_dir(path.parent, STATE_DIR_MODE)
         # SQLite creates the file with 0644 less the umask and gives the -wal/-shm the file's mode.
         prepare_private(path, Path(f"{path}-wal"), Path(f"{path}-shm"))
+        if group_fsync:  # the daemon: each of its connections is used by one thread
+            sqlitemode.multi_thread()
         try:
             conn = _connect(path, "NORMAL" if group_fsync else "FULL")
             if not group_fsync:  # a command's: beside the daemon only the daemon's checkpoints write the file
