@@ -126,7 +126,10 @@ async def change_optout(request: Request, who: Who, form: FormData) -> Response:
     # The account whose page it was (the operator's too): its own entries are filed under it.
     acc = account_for(request, who, request.query_params.get("account"))
     if form.get("action") == "remove":
-        if not who.operator and "account" not in policy.optout_by(number, acc.id):
+        # The account's own entry by its unique index: `optout_by` also read the shared list, whole
+        # into the settings cache after each settings change (100,000 numbers on the loop, 50-90 ms).
+        mine = own_entries(web.store.db.conn, acc.id, before=None, number=number, limit=1)
+        if not who.operator and not mine:
             raise Forbidden(
                 "only the operator takes a number off the shared opt-out list; this account's admin"
                 " removes this account's own entries"
