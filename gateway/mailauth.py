@@ -60,9 +60,10 @@ ten minutes and Exchange locks the account. So:
   next goes, one at a time, as a login after a start does;
 - a login taken clears the refusal, and the probe's wake brings the mail back; a restart forgets it,
   so a password fixed in the config goes at once, as the budget has room: its failed logins are
-  kept across restarts (`gateway.relayloginkept`). A 454 is over once a login is taken or a mail
-  goes (`mail_taken`). What is held, since when, and the relay's words (one line, our password
-  masked: `unsaid`) are in the status file (`gateway.relayloginstatus`).
+  kept across restarts (`gateway.relayloginkept`). A 454 is over once a login is taken; a mail
+  going on a session logged in before ends it for status alone (`mail_taken`), the next login
+  still waiting out its back-off. What is held, since when, and the relay's words (one line, our
+  password masked: `unsaid`) are in the status file (`gateway.relayloginstatus`).
 """
 
 from __future__ import annotations
@@ -76,9 +77,9 @@ import structlog
 from gateway.relayauthcancel import AUTH_CONTINUE, cancelled
 from gateway.relayloginbudget import LoginBudget
 from gateway.relaylogincommon import login_order, no_mechanism_in_common
-from gateway.relayloginerrors import LoginFailingForNow, LoginHeld, LoginTurnTimeout
+from gateway.relayloginerrors import LoginFailingForNow, LoginHeld, LoginTurnTimeout, failing_for_now
 from gateway.relayloginkept import KeptLogins, budget_report, budget_spent
-from gateway.relayloginstatus import FAILING, REFUSED, LoginEpisode, login_secrets, unsaid
+from gateway.relayloginstatus import FAILING, REFUSED, LoginEpisode, login_by, login_secrets, unsaid
 from gateway.relayprobepace import PROBE_EVERY_MAX, probes_pace
 
 log = structlog.get_logger(__name__)
@@ -242,11 +243,11 @@ class RelayLogins:
                 relay=relay,
                 reply=reply,
                 mechanism=tried[-1],
-                by="a probe" if probe else "a send",
+                by=login_by(probe),
                 note="no mail logs in until a probe's login is taken (the probes back off to an hour);"
                 " a password fixed in the config goes at once after a restart",
             )
-            self.episode = LoginEpisode(REFUSED, self.clock(), "a probe" if probe else "a send")
+            self.episode = LoginEpisode(REFUSED, self.clock(), login_by(probe))
         assert self.episode is not None
         self.episode.saw(tried, reply, self.clock())
         self.held, self.failing, self.lead = exc, None, lead
@@ -257,16 +258,16 @@ class RelayLogins:
         """A 454: the relay's authentication failing for now. No refusal of ours held (one held stays)."""
         if self.held is not None:
             return
-        if self.failing is None:
+        if self.episode is None or self.episode.state != FAILING:  # none, or said over by a mail taken
             log.warning(
                 "mail.relay_login_failing",
                 relay=relay,
                 reply=reply,
-                by="a probe" if probe else "a send",
+                by=login_by(probe),
                 note="the relay's own authentication fails for now (RFC 4954 454), not our password: mail"
                 " stays queued; the next login goes after the probes' back-off",
             )
-            self.episode = LoginEpisode(FAILING, self.clock(), "a probe" if probe else "a send")
+            self.episode = LoginEpisode(FAILING, self.clock(), login_by(probe))
         assert self.episode is not None
         self.episode.saw([mechanism], reply, self.clock())
         self.failing = exc
@@ -284,10 +285,12 @@ class RelayLogins:
 
     def mail_taken(self) -> None:
         """A mail the relay took, on a session logged in before: the relay's 454s (or its offering
-        no mechanism we speak) are over for status, and the next login goes when one is needed.
-        A refusal held stays: no send logs in until a probe's login is taken."""
-        if self.held is None and self.episode is not None:
-            self.failing = self.episode = None
+        no mechanism we speak) are over for status. The 454's gate stays: a mail taken on a kept
+        session says nothing of the relay's authentication, and clearing it let one more login go
+        at each mail, past the probes' back-off and the ten minutes' budget (eight failed logins in
+        eight seconds). A refusal held stays: no send logs in until a probe's login is taken."""
+        if self.held is None:
+            self.episode = None
 
     def report(self) -> dict[str, object] | None:
         """What `smsgw status` shows while a refusal is held, the relay's authentication fails, no
@@ -371,7 +374,7 @@ async def _try_mechanisms(
             # The relay closing, not refusing: said as a 421 to any other command is.
             raise aiosmtplib.SMTPResponseException(answer.code, answer.message)
         reply = f"{answer.code} {answer.message}"
-        if answer.code < 500:
+        if failing_for_now(answer.code):
             # 454: failing for now, whatever the mechanism, and no word on our password.
             logins.failed_one(None, probe=probe, paced=not (held and tried), answer=answer)
             logins.failing_now(answer, relay, mechanism, probe=probe, reply=reply)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import aiosmtplib
 import structlog
 
-from gateway.relayloginstatus import NO_COMMON, LoginEpisode
+from gateway.relayloginstatus import FAILING, NO_COMMON, LoginEpisode, login_by
 from gateway.secretmask import plain_line
 
 if TYPE_CHECKING:
@@ -47,16 +47,17 @@ def no_mechanism_in_common(client: aiosmtplib.SMTP, logins: RelayLogins, *, prob
         clear = "" if client.get_transport_info("sslcontext") is not None else " on a session in clear"
         said = f"the relay offers no AUTH{clear}; smsgw logs in with {ours} as [mail] relay_username is set"
     episode = logins.episode
-    if logins.held is None and logins.failing is None and (episode is None or episode.reply != said):
+    # A 454's episode says the relay's trouble already; one a mail taken ended leaves its gate alone.
+    if logins.held is None and (episode is None or (episode.state != FAILING and episode.reply != said)):
         log.warning(
             "mail.relay_login_impossible",
             relay=f"{client.hostname}:{client.port}",
             reason=said,
-            by="a probe" if probe else "a send",
+            by=login_by(probe),
             note="mail stays queued: have the relay offer one of smsgw's mechanisms to the gateway, or"
             " leave [mail] relay_username out if the relay takes mail without a login",
         )
-        logins.episode = LoginEpisode(NO_COMMON, logins.clock(), "a probe" if probe else "a send")
+        logins.episode = LoginEpisode(NO_COMMON, logins.clock(), login_by(probe))
         logins.episode.saw((), said, logins.clock())
     elif episode is not None and episode.state == NO_COMMON:
         episode.saw((), said, logins.clock())

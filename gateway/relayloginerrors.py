@@ -7,6 +7,12 @@ from __future__ import annotations
 import aiosmtplib
 
 
+def failing_for_now(code: int) -> bool:
+    """Whether the relay's answer to AUTH is its own authentication failing for now (a 4xx, 454 in
+    RFC 4954), no word on our password, rather than a refusal (5xx)."""
+    return code < 500
+
+
 class LoginHeld(Exception):
     """A probe stopped before its time by the relay's refusal of a send's login, without connecting:
     no failed login at the relay, so none for the probes' back-off either."""

@@ -34,6 +34,11 @@ WAITING = "waiting"  # the ten minutes' budget spent, by failed logins before a 
 REPLY_MAX = 200  # characters of the relay's reply kept: a reply is a line, not a page
 
 
+def login_by(probe: bool) -> str:
+    """Whose login it was, as the log and the report say it."""
+    return "a probe" if probe else "a send"
+
+
 @dataclass
 class LoginEpisode:
     """A refusal held, or the relay's authentication failing, from its first failed login on."""

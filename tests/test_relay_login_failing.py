@@ -12,6 +12,7 @@ the real outbox worker and its `RelayBack` on the injected clock.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -130,3 +131,30 @@ async def test_mail_waits_out_a_454_queued_and_goes_once_the_backend_is_back(tmp
     # The backend back: the next login, on the probes' back-off, was taken and every mail went.
     assert [state for state, _n, _error in rows] == ["sent"] * 4 and len(sink.messages) == 4
     assert mailer.logins.known == "plain" and mailer.logins.failing is None
+
+
+async def test_mail_going_on_a_kept_session_opens_no_login_before_a_454s_back_off(tmp_path: Path) -> None:
+    # A mail taken on a session logged in before cleared the 454's gate: each such mail let one more
+    # login through at once, past the probes' back-off and the ten minutes' budget (eight in 8 s).
+    clock, port = Clock(), free_port()
+    backend = Backend(clock)
+    cfg = login_config(tmp_path, port)
+    mailer = SmtpRelayMailer(cfg.mail, "gw.test", "right", clock=clock, mails_per_session=1000)
+    outcomes: list[str] = []
+    try:
+        async with backend_relay(port, backend) as sink:
+            await mailer.send("gw@gw.test", "u@acme.example", MAIL)  # logged in; its session kept
+            backend.down = True  # the relay's authentication backend down: 454 to every AUTH
+            for step in range(60):
+                clock.now = 10.0 + 10 * step  # to 600 s: two sends at once, one on the session kept
+                sends = (mailer.send("gw@gw.test", "u@acme.example", MAIL) for _ in range(2))
+                done = await asyncio.gather(*sends, return_exceptions=True)
+                outcomes += [type(outcome).__name__ for outcome in done]
+    finally:
+        await mailer.close()
+    # Logins only at the probes' back-off after each 454 (60, 120, 240 s): four in the ten minutes.
+    assert backend.failed_at() == [10.0, 70.0, 190.0, 430.0]
+    assert most_in_findtime(backend.failed_at()) <= 4
+    assert outcomes.count("NoneType") == 60 and len(sink.messages) == 61  # the kept session's mail
+    assert set(outcomes) == {"NoneType", "LoginFailingForNow"}
+    assert mailer.logins.report() is None  # status: mail goes, the 454 said no more
