@@ -349,5 +349,8 @@ def build_mailer(cfg: Config) -> Mailer:
     mailer = SmtpRelayMailer(
         cfg.mail, cfg.gateway.hostname, cfg.mail.relay_secret(cfg.base_dir), relay_ca_file(cfg)
     )
-    mailer.logins.keep(KeptLogins(cfg.state_dir / KEPT_FILE))  # the failed logins' budget, across restarts
+    if cfg.mail.relay_username:  # the failed logins' budget across restarts, of this relay and account
+        host, port = cfg.mail.relay_addr
+        kept = KeptLogins(cfg.state_dir / KEPT_FILE, relay=f"{host}:{port}", user=cfg.mail.relay_username)
+        mailer.logins.keep(kept)
     return mailer

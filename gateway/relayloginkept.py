@@ -11,14 +11,22 @@ start: those within the last ten minutes fill the budget again. Until a login is
 start, none goes while the budget has no room: a send fails at once with the relay's last answer
 and the time the next login may go, as a refused login (or, after a 454, as the relay's
 authentication failing for now), and a probe waits for that time (`LoginHeld`). The refusal itself
-is not kept: a password fixed in the config goes at the first login the budget has room for. A wall
-clock stepped back leaves a failed login "in the future": counted as made just now, the budget
-errs on the relay's side.
+is not kept: a password fixed in the config goes at the first login the budget has room for.
+
+The file names the relay (host and port) and the account its failed logins were at, and is read
+only for the same two: an admin who moved `[mail] relay` or `relay_username` after a lockout had no
+login for up to ten minutes, every mail failing with the old relay's answer. A wall clock stepped
+back leaves a failed login "in the future": counted as made at the start that finds it, and written
+back so, the budget errs on the relay's side once (counted as made just now at every start, logins
+waited ten minutes after each, for as long as the clock stayed behind). A time that is no finite
+number (`Infinity`, an integer too large for a float) is dropped, never blocking the start nor
+every login.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -30,7 +38,7 @@ import structlog
 
 from gateway.filemodes import write_private_bytes
 from gateway.relayloginbudget import FINDTIME, MOST_FAILED, LoginBudget
-from gateway.relayloginerrors import LoginFailingForNow, LoginHeld
+from gateway.relayloginerrors import LoginFailingForNow, LoginHeld, failing_for_now
 from gateway.relayloginstatus import FAILING, REFUSED, WAITING
 
 log = structlog.get_logger(__name__)
@@ -39,17 +47,19 @@ KEPT_FILE = "relay-logins.json"
 
 
 class KeptLogins:
-    """The wall-clock times of the last MOST_FAILED failed logins, and the relay's answer to the
-    last, as the file has them; written at each failed login."""
+    """The wall-clock times of the last MOST_FAILED failed logins at `relay` ("host:port") as
+    `user`, and the relay's answer to the last, as the file has them; written at each failed login."""
 
-    def __init__(self, path: Path, wall: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: Path, *, relay: str, user: str, wall: Callable[[], float] = time.time) -> None:
         self.path = path
+        self.relay, self.user = relay, user
         self.wall = wall
         self.failed: list[float] = []
         self.state = REFUSED
         self.code = 535
         self.reply = ""
         self._unwritten = False  # said once in the log, until a write goes again
+        self._mended = False  # a time dropped as no finite number: the file written again
         self._read()
 
     def _read(self) -> None:
@@ -62,9 +72,12 @@ class KeptLogins:
             return
         if not isinstance(kept, dict):
             return
+        if kept.get("relay") != self.relay or kept.get("user") != self.user:
+            return  # another relay's or account's failed logins, or none named: nothing of ours
         failed = kept.get("failed")
         if isinstance(failed, list):
-            times = [float(t) for t in failed if isinstance(t, (int, float)) and not isinstance(t, bool)]
+            times = _finite(failed)
+            self._mended = len(times) != len(failed)
             self.failed = times[-MOST_FAILED:]
         if kept.get("state") in (REFUSED, FAILING):
             self.state = kept["state"]
@@ -75,10 +88,13 @@ class KeptLogins:
 
     def restore(self, budget: LoginBudget, now: float) -> int:
         """The failed logins of the last FINDTIME into `budget`, on the logins' clock (`now` its
-        reading); how many."""
+        reading); how many. One after the wall clock's reading is taken as made now, and kept so."""
         wall = self.wall()
-        ages = [max(wall - t, 0.0) for t in self.failed]
-        recent = [now - age for age in ages if age < FINDTIME]
+        clamped = [min(t, wall) for t in self.failed]
+        if clamped != self.failed or self._mended:
+            self.failed, self._mended = clamped, False
+            self._write()
+        recent = [now - (wall - t) for t in self.failed if wall - t < FINDTIME]
         for at in recent:
             budget.spend(at)
         return len(recent)
@@ -86,9 +102,19 @@ class KeptLogins:
     def spent(self, code: int, reply: str) -> None:
         """One failed login, its answer `code` and `reply` (cleaned already): written at once."""
         self.failed = [*self.failed, self.wall()][-MOST_FAILED:]
-        self.state = FAILING if code < 500 else REFUSED
+        self.state = FAILING if failing_for_now(code) else REFUSED
         self.code, self.reply = code, reply
-        data = {"failed": self.failed, "state": self.state, "code": code, "reply": reply}
+        self._write()
+
+    def _write(self) -> None:
+        data = {
+            "relay": self.relay,
+            "user": self.user,
+            "failed": self.failed,
+            "state": self.state,
+            "code": self.code,
+            "reply": self.reply,
+        }
         tmp = self.path.with_name(f".{self.path.name}.tmp")
         try:
             write_private_bytes(tmp, json.dumps(data).encode())
@@ -104,6 +130,22 @@ class KeptLogins:
                 )
             return
         self._unwritten = False
+
+
+def _finite(failed: list[Any]) -> list[float]:
+    """The times that are finite numbers: a damaged file's `Infinity` blocked every login for good,
+    and an integer too large for a float stopped the start."""
+    times: list[float] = []
+    for t in failed:
+        if isinstance(t, bool) or not isinstance(t, (int, float)):
+            continue
+        try:
+            at = float(t)
+        except OverflowError:
+            continue
+        if math.isfinite(at):
+            times.append(at)
+    return times
 
 
 def budget_spent(kept: KeptLogins | None, wait: float, *, probe: bool) -> Exception:

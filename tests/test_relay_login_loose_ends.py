@@ -89,7 +89,7 @@ async def test_the_kept_budget_opens_ten_minutes_after_the_failed_logins(tmp_pat
 
     def started(password: str) -> SmtpRelayMailer:
         mailer = SmtpRelayMailer(cfg.mail, "gw.test", password, clock=Clock())
-        mailer.logins.keep(KeptLogins(kept, wall=wall))
+        mailer.logins.keep(KeptLogins(kept, relay=f"127.0.0.1:{port}", user="gw", wall=wall))
         return mailer
 
     async with relay_at(port, relay) as sink:
