@@ -77,11 +77,14 @@ class CaptureMailer:
         data = envelope + content
         name = self._name(rcpt, data, mail_id)
         final = self.directory / name
+        tmp = self.directory / f".{name}.tmp"
         if mail_id is not None and final.exists():
-            _sync_dir(self.directory)  # the earlier send may have died before its own
+            # The earlier send may have died before its own sync, or after its link and before its
+            # temporary file went: that copy of the mail's text goes now, or stays for good.
+            tmp.unlink(missing_ok=True)
+            _sync_dir(self.directory)
             _already_there(mail_id, final)
             return
-        tmp = self.directory / f".{name}.tmp"
         write_private_bytes(tmp, data)
         try:
             placed = _place(tmp, final)

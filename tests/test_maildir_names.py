@@ -1,11 +1,17 @@
 """How a `maildir:` relay names its files: an outbox mail's re-send finds the file of its first send
-(the same row and the same bytes), and nothing else is taken for it. Real files in a real directory.
+(the same row and the same bytes), and nothing else is taken for it, also on a file system without
+hard links. Real files in a real directory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import os
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from gateway.capturemail import OUTBOX_MAIL, CaptureMailer
 
@@ -51,3 +57,28 @@ async def test_a_file_name_keeps_maildirs_rules_whatever_the_recipient(tmp_path:
     envelope = b"Return-Path: <gw@sms.example.com>\nDelivered-To: a:b/c@acme.example\n"
     assert path.read_bytes().startswith(envelope)
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize("refusal", [errno.EPERM, errno.EXDEV])
+async def test_without_hard_links_a_mail_is_renamed_into_place_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refusal: int
+) -> None:
+    # No file system without hard links can be mounted here (FAT, some network shares): `link`
+    # refuses as theirs does.
+    def no_links(*_args: Any, **_kwargs: Any) -> None:
+        raise OSError(refusal, os.strerror(refusal))
+
+    monkeypatch.setattr(os, "link", no_links)
+    directory = tmp_path / "mail"
+    mailer = CaptureMailer(directory)
+    await asyncio.create_task(send_as(mailer, 7, "staff@acme.example", ANSWER))
+    await asyncio.create_task(send_as(mailer, 7, "staff@acme.example", ANSWER))  # its re-send
+    other = ANSWER.replace(b"Tak", b"Nie")  # the id handed out again for another mail
+    await asyncio.create_task(send_as(mailer, 7, "staff@acme.example", other))
+    first, second = mails(directory)
+    assert sorted(path.read_bytes().split(b"\r\n\r\n")[1] for path in (first, second)) == [
+        b"Nie, bede o 10:00\r\n",
+        b"Tak, bede o 10:00\r\n",
+    ]
+    assert not list(directory.glob(".*")), "a temporary file was left behind"
+    assert first.stat().st_mode & 0o777 == 0o600

@@ -29,7 +29,8 @@ ANSWER = (
 )
 
 # The worker of a daemon, killed at `at`: once the file is in place ("placed", before the mark
-# sent) or once it is written under its temporary name ("written", before it is put in place).
+# sent), once it is written under its temporary name ("written", before it is put in place), or
+# once it is linked to its name ("linked", its temporary name, the SMS text, still there).
 _KILLED_WORKER = """
 import asyncio, os, signal, sys
 from pathlib import Path
@@ -51,10 +52,20 @@ class DiesOncePlaced(CaptureMailer):
         die()
 
 
-if at == "written":
-    import gateway.capturemail as capturemail
+import gateway.capturemail as capturemail
 
+placed = capturemail._place
+
+
+def place_then_die(tmp, final):
+    placed(tmp, final)
+    die()
+
+
+if at == "written":
     capturemail._place = lambda tmp, final: die()
+elif at == "linked":
+    capturemail._place = place_then_die
 
 
 async def main() -> None:
@@ -84,7 +95,7 @@ async def run_until_sent(store: Store, directory: Path, mail_id: int) -> None:
     await task
 
 
-@pytest.mark.parametrize("at", ["placed", "written"])
+@pytest.mark.parametrize("at", ["placed", "written", "linked"])
 async def test_a_mail_written_before_a_kill_is_not_written_again(tmp_path: Path, at: str) -> None:
     db, directory = tmp_path / "smsgw.db", tmp_path / "mail"
     store = Store.open(db)
@@ -99,7 +110,8 @@ async def test_a_mail_written_before_a_kill_is_not_written_again(tmp_path: Path,
         timeout=60,
     )
     assert killed.returncode == -signal.SIGKILL, killed.stderr.decode()
-    assert len(mails(directory)) == (1 if at == "placed" else 0)
+    assert len(mails(directory)) == (0 if at == "written" else 1)
+    assert len(list(directory.glob(".*.tmp"))) == (0 if at == "placed" else 1)
 
     store = Store.open(db)
     try:
@@ -114,4 +126,4 @@ async def test_a_mail_written_before_a_kill_is_not_written_again(tmp_path: Path,
     assert only.read_bytes().endswith(ANSWER)
     assert not list(directory.glob(".*")), "a temporary file was left behind"
     found = [e for e in logs if e["event"] == "mail.capture_exists"]
-    assert [e["mail"] for e in found] == ([mail_id] if at == "placed" else [])
+    assert [e["mail"] for e in found] == ([] if at == "written" else [mail_id])
