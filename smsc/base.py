@@ -155,6 +155,18 @@ class Concat:
     seq: int
 
 
+# What an SMSC pads an address with: blanks of a fixed-width field, a C string's NULs.
+ADDRESS_PADDING = " \t\r\n\x0b\x0c\x00"
+
+
+def unpadded(address: str) -> str:
+    """An MO's address without the blanks and NULs around it, as a driver hands it up: "7355 " was
+    no premium number (the paid SMS went to the fallback unbilled), " 48601123456" no phone (its
+    answer lost its conversation). Blanks inside stay: "+48 7355" is no number the gateway reads.
+    One of blanks alone stays as it came, for the gateway to record as the SMSC wrote it."""
+    return address.strip(ADDRESS_PADDING) or address
+
+
 @dataclass(frozen=True, slots=True)
 class InboundSms:
     """An MO as the SMSC handed it over; one segment if the phone sent a long text."""

@@ -20,7 +20,7 @@ from typing import Any
 
 import structlog
 
-from smsc.base import DeliveryReport, InboundSms, OutboundSms, Outcome, ReportStatus, SubmitResult
+from smsc.base import DeliveryReport, InboundSms, OutboundSms, Outcome, ReportStatus, SubmitResult, unpadded
 from smsc.cimd2.charset import cimd_decode, septets_to_cimd
 from smsc.cimd2.codes import STATUS_CODES, error_text, status_error_text
 from smsc.cimd2.packet import (
@@ -212,14 +212,15 @@ def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundS
     """A deliver (20) as `InboundSms`, or why it cannot be handed up. `warn` is the connection's
     throttled warning: an SMSC can send a bad UDH or status in every PDU. A valid 060 is also in
     `raw["smsc_time"]`, as the SMSC wrote it."""
-    destination, source = packet.get(P.DESTINATION) or "", packet.get(P.ORIGINATOR) or ""
+    # Read once without the blanks around them (`unpadded`): "7355 " was no premium number.
+    destination, source = unpadded(packet.get(P.DESTINATION) or ""), unpadded(packet.get(P.ORIGINATOR) or "")
     alphanumeric = False
     if not source and (alpha := packet.get(P.ALPHA_ORIGINATOR)):
         # A sender that is no number ("ORANGE") comes in 027 with no 023, in the CIMD character set as
         # 033 is. With 023 alone read, such an MO was answered 70 and dropped: the SMSC counted it
         # delivered. Taken as written, as SMPP's deliver_sm from TON 5: the gateway records it, and as
         # no phone it is never an opt-out nor answered.
-        source, alphanumeric = cimd_decode(alpha), True
+        source, alphanumeric = unpadded(cimd_decode(alpha)), True
     if not destination or not source:
         return "empty destination or originator address"
     data_coding = packet.get_int(P.DCS) or 0

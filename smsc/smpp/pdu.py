@@ -14,7 +14,7 @@ from typing import Any
 from smpplib import command_codes
 from smpplib import consts as smpp_consts
 
-from smsc.base import Concat, DeliveryReport, InboundSms, OutboundSms, Outcome
+from smsc.base import Concat, DeliveryReport, InboundSms, OutboundSms, Outcome, unpadded
 from smsc.decoding import decode_user_data
 from smsc.gsmalphabet import gsm_decode
 from smsc.receipts import parse_receipt
@@ -161,8 +161,8 @@ def _phone(addr: object, ton: object) -> str:
     the "00" goes first, as Kannel strips it. Others write a national number with its trunk "0"
     (`0601700101`) under TON 1: no country code starts with 0, so "+0601700101" was no phone either
     and a receipt naming it matched no SMS; such digits stay as written, for the gateway to read as a
-    national number of its `default_region`, as it reads CIMD2's."""
-    text = field_text(addr)
+    national number of its `default_region`, as it reads CIMD2's. Blanks around it go (`unpadded`)."""
+    text = unpadded(field_text(addr))
     if ton != 1 or not text.isdigit():
         return text
     if text.startswith("00"):
