@@ -207,10 +207,15 @@ def on_whole_mo(
     # Counted whenever the answer may be mailed: to its user, the fallback, or an inbound address
     # (without a fallback, a phone looping to a company's own number mailed the company each time).
     mailable = conv is not None or cfg.replies.fallback_address or inbound.any_address(r.conn)
-    if phone is not None and limit and not optout and mailable:
-        mailed, kept = r.mailed_from(phone, store.clock() - 3600)
+    # A sender that is no phone (a sender ID, an operator's short code) is held to it too, by its
+    # address as it came, letters of either case one sender: its A2P flood or service loop filled
+    # the fallback's mailbox, the outbox and the MO table. A premium SMS never reaches this limit
+    # (`premium.on_whole_mo` took it first): one the public paid for is never kept back.
+    sender = phone or mo.source
+    if limit and not optout and mailable:
+        mailed, kept = r.mailed_from(sender, store.clock() - 3600, any_case=phone is None)
         if mailed >= limit:
-            reason = f"more than {limit} answers from {phone} within an hour: kept here, not mailed"
+            reason = f"more than {limit} answers from {sender} within an hour: kept here, not mailed"
             # The caller's note (START, a possible opt-out, parts that never came) goes with it.
             r.settle_mo(mo_id, "throttled", conv.id if conv else None, kept_note(reason, note))
             _bill(store, mo_id, billed)
@@ -220,7 +225,7 @@ def on_whole_mo(
             return "throttled"
         if mailed == limit - 1:  # the last one mailed this hour says what happens to the next ones
             flood_note = (
-                f"{display(phone)} sent {limit} SMS within an hour: more within the hour are kept in the"
+                f"{display(sender)} sent {limit} SMS within an hour: more within the hour are kept in the"
                 " gateway, and come together in one mail once an hour passes without more"
             )
     if conv is not None:

@@ -225,7 +225,7 @@ def _mail_inbound(
     text = digest(phone, kept, shown, span, ZoneInfo(cfg.gateway.timezone), lang)
     why = inbound.told(f"no conversation took the answers of {phone} to {number} when they came")
     content = unthreaded(
-        phone,
+        caller,
         from_domain(answered.domain if answered else None, cfg.gateway.domains),
         to.address,
         wording.KEPT_FALLBACK_SUBJECT(lang, phone=phone),
@@ -303,9 +303,12 @@ def _mail_fallback(
 ) -> None:
     """The mail of kept answers no user gets, to the fallback address (nowhere else if refused)."""
     zone = ZoneInfo(to.settings.zone)
+    # A sender ID's or short code's answers come from the gateway's address, as each of its own
+    # did (`replymail.unthreaded`): "8080" from +8080@ had a Reply sent as an SMS to no phone.
+    caller = stored_phone(phone, "ZZ")  # a stored phone is E.164 with its "+": read alike anywhere
     content = forwarded.sms_reply(
-        phone=phone,
-        phone_display=display(phone),
+        phone=caller or "",
+        phone_display=display(caller) if caller else "SMS",
         domain=(answered.domain if answered else "") or to.settings.domain,
         rcpt=to.rcpt,
         subject=wording.KEPT_FALLBACK_SUBJECT(to.settings.language, phone=phone),

@@ -34,6 +34,21 @@ def own_note(note: str | None) -> str | None:
     return note.partition(OWN_NOTE)[2] or None if note else None
 
 
+_UPPER = str.maketrans("abcdefghijklmnopqrstuvwxyz", "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def ascii_lower(text: str) -> str:
+    """`text` as SQLite's `lower` writes it: ASCII letters alone folded."""
+    return text.translate(_LOWER)
+
+
+def case_span(text: str) -> tuple[str, str]:
+    """The least and greatest spellings of `text` in ASCII capitals and small letters: a capital
+    sorts before its small letter, so every spelling lies between the two."""
+    return text.translate(_UPPER), text.translate(_LOWER)
+
+
 class Kept(NamedTuple):
     """An answer kept past the hourly limit, as its mail lists it."""
 
@@ -47,6 +62,32 @@ class Kept(NamedTuple):
 
 class KeptRepo(ReplyPool):
     """The conversations repository's kept answers (`ConversationsRepo` builds on it)."""
+
+    def mailed_from(self, source: str, since: float, *, any_case: bool = False) -> tuple[int, int]:
+        """(answers mailed, answers kept for the hourly limit) from `source` since `since`. The first
+        late rest of an answer (`follows`) is that answer, counted once with its first parts; each
+        further one is a mail of its own and counts: a phone that opened sets of a 255-part SMS and
+        sent one part of each every few minutes had every part mailed, uncounted.
+
+        `any_case`: a sender ID's letters in either case are one sender ("PROMO", "Promo"), or
+        writing it anew each time got every SMS of a flood mailed. Read off `mo_copies` between the
+        ID in capitals and in small letters (every such spelling sorts there), as SQLite's `lower`
+        folds ASCII alone."""
+        where, args = "source = ?", [source]
+        if any_case:
+            where, args = (
+                "source BETWEEN ? AND ? AND lower(source) = ?",
+                [*case_span(source), ascii_lower(source)],
+            )
+        row = self.conn.execute(
+            "SELECT COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NULL),"
+            " COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NOT NULL),"
+            " COUNT(DISTINCT follows) FILTER (WHERE state IN ('mailed', 'fallback')),"
+            " COUNT(*) FILTER (WHERE state = 'throttled')"
+            f" FROM mo WHERE {where} AND received_at >= ?",
+            (*args, since),
+        ).fetchone()
+        return row[0] + row[1] - row[2], row[3]
 
     def kept_due(self, quiet_since: float, since: float, kinds: Sequence[str], limit: int) -> list[str]:
         """The phones with answers kept past the hourly limit since `since` (the reply window), none

@@ -229,21 +229,6 @@ class ConversationsRepo(KeptRepo):
                 (state, conversation_id, note, conversation_id, mo_id),
             )
 
-    def mailed_from(self, phone: str, since: float) -> tuple[int, int]:
-        """(answers mailed, answers kept for the hourly limit) from `phone` since `since`. The first
-        late rest of an answer (`follows`) is that answer, counted once with its first parts; each
-        further one is a mail of its own and counts: a phone that opened sets of a 255-part SMS and
-        sent one part of each every few minutes had every part mailed, uncounted."""
-        row = self.conn.execute(
-            "SELECT COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NULL),"
-            " COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NOT NULL),"
-            " COUNT(DISTINCT follows) FILTER (WHERE state IN ('mailed', 'fallback')),"
-            " COUNT(*) FILTER (WHERE state = 'throttled')"
-            " FROM mo WHERE source = ? AND received_at >= ?",
-            (phone, since),
-        ).fetchone()
-        return row[0] + row[1] - row[2], row[3]
-
     def rests_mailed(self, source: str, first: int, since: float) -> int:
         """How many late rests of the SMS whose first whole text is `first` (received at `since`)
         were mailed: by the phone's index (`mo_copies`), as `follows` has none of its own."""
