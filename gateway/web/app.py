@@ -41,6 +41,7 @@ from gateway.store.db import Store
 from gateway.store.trouble import disk_full
 from gateway.supervisor import Worker
 from gateway.web.bodycap import BodyCap
+from gateway.web.cookies import cookie, drop_cookie
 from gateway.web.counts import CountReader
 from gateway.web.hosts import KnownHosts, panel_names
 from gateway.web.keptforms import FIELD as KEPT
@@ -187,7 +188,7 @@ async def login_form(
     # The browser's pre-login token, if it has one, is kept: a new one for each GET /login made every
     # login tab but the last answer "the form expired" (two tabs, or a panel of several tabs after
     # the idle logout).
-    held = request.cookies.get(LOGIN_COOKIE, "")
+    held = cookie(request, LOGIN_COOKIE) or ""
     token = held if _LOGIN_TOKEN.fullmatch(held) else secrets.token_urlsafe(32)
     then = local_path(request.query_params.get("next") if then is None else then)
     if not error and who_is(request) is not None:
@@ -221,7 +222,7 @@ async def login(request: Request) -> Response:
     async def again(error: str, status_code: int) -> Response:
         return await login_form(request, error, status_code, then, kept=kept)
 
-    if not same(str(form.get("csrf", "")), request.cookies.get(LOGIN_COOKIE)):
+    if not same(str(form.get("csrf", "")), cookie(request, LOGIN_COOKIE)):
         return await again("the form expired; try again", 403)
     if why := login_refused(request):
         # Login CSRF: the token cannot tell a page of another origin of the same site; the browser's
@@ -267,7 +268,7 @@ async def login(request: Request) -> Response:
     if (back := web.sessions.kept.take(kept, user.id)) is not None and (new := web.sessions.get(token)):
         new.kept = back
     set_cookie(response, SESSION_COOKIE, token, secure=https(request))
-    response.delete_cookie(LOGIN_COOKIE, path="/")
+    drop_cookie(response, request, LOGIN_COOKIE)
     log.info("web.login", login=user.email, role=user.role)
     return response
 
@@ -275,9 +276,9 @@ async def login(request: Request) -> Response:
 @guarded()
 async def logout(request: Request, who: Who, form: Any) -> Response:
     web: WebContext = request.app.state.web
-    web.sessions.end(request.cookies.get(SESSION_COOKIE))
+    web.sessions.end(cookie(request, SESSION_COOKIE))
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    drop_cookie(response, request, SESSION_COOKIE)
     return response
 
 

@@ -2,7 +2,8 @@
 
 Sessions live in memory (a restart logs everyone out, which costs nothing on an admin panel) and
 are looked up by a random cookie that is HttpOnly, SameSite=Strict and Secure when the browser came
-over HTTPS (the panel's TLS or a trusted proxy's). A session ends after `IDLE_MINUTES` without a
+over HTTPS (the panel's TLS or a trusted proxy's), then named with the `__Host-` prefix
+(gateway/web/cookies.py). A session ends after `IDLE_MINUTES` without a
 request and at the latest `[web] session_hours` after the login; one login holds at most
 `MAX_PER_LOGIN` of them, so that nobody's logins push out anyone else's (the next login ends the
 one idle longest, never the one in use). Every request re-reads the user's row, so that removing a
@@ -30,6 +31,9 @@ from starlette.responses import RedirectResponse, Response
 
 from acl.passwords import password_stamp
 from gateway.store.accounts import User
+from gateway.web.cookies import cookie
+from gateway.web.cookies import https as https
+from gateway.web.cookies import set_cookie as set_cookie
 from gateway.web.headers import CSP as CSP
 from gateway.web.headers import HEADERS as HEADERS
 from gateway.web.headers import HSTS as HSTS
@@ -240,22 +244,6 @@ def same(a: str | None, b: str | None) -> bool:
     )
 
 
-def https(request: Request) -> bool:
-    """Whether the browser reached the panel over HTTPS: the panel's own TLS, or a TLS-terminating
-    proxy named in `[web] trusted_proxies` that says so in X-Forwarded-Proto (uvicorn takes the
-    scheme from that header from those proxies only, gateway/web/server.py). The cookie is then
-    Secure: a browser must never send it over plain HTTP, where anyone on the path reads it."""
-    return request.url.scheme == "https"
-
-
-def set_cookie(
-    response: Response, name: str, value: str, *, secure: bool, max_age: int | None = None
-) -> None:
-    response.set_cookie(
-        name, value, max_age=max_age, path="/", httponly=True, samesite="strict", secure=secure
-    )
-
-
 class Forbidden(Exception):
     """An authenticated user asked for something their role does not allow (403)."""
 
@@ -271,7 +259,7 @@ def who_is(request: Request) -> Who | None:
     """The logged-in admin or operator behind the request, None for anyone else: the guard of every
     page, and the menu of the error pages (a 404 showed a logged-in admin "Log in" and no menu)."""
     web = request.app.state.web
-    token = request.cookies.get(SESSION_COOKIE) or ""
+    token = cookie(request, SESSION_COOKIE) or ""
     session = web.sessions.get(token)
     if session is None:
         return None

@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match
 
+from gateway.web.cookies import cookie
 from gateway.web.keptforms import Kept, fields_kept
 from gateway.web.refill import place, refill
 from gateway.web.security import SESSION_COOKIE, SESSION_ENDED, Session, form_page, local_path, same
@@ -48,7 +49,7 @@ async def form_after_session(request: Request) -> Response:
     web = request.app.state.web
     page = page_of(request)
     token = ""
-    lapsed = web.sessions.lapsed(request.cookies.get(SESSION_COOKIE))
+    lapsed = web.sessions.lapsed(cookie(request, SESSION_COOKIE))
     user = web.store.accounts.find_user(lapsed.email) if lapsed is not None else None
     panel = user is not None and user.role in ("admin", "operator")
     if page is not None and lapsed is not None and user is not None and panel and lapsed.current(user):

@@ -26,6 +26,7 @@ from gateway.adminrules import (
     password_problem,
 )
 from gateway.store.accounts import Conflict, NotFound, User
+from gateway.web.cookies import cookie
 from gateway.web.initialpassword import INITIAL_PASSWORD_FILE, forget_replaced
 from gateway.web.messages import BadQuery
 from gateway.web.security import SESSION_COOKIE, Forbidden, NotYours, Who, after_post, guarded, notice
@@ -224,7 +225,7 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                     lambda: accounts.set_user(email, password_hash=digest),
                 )
                 if user.id == who.user.id:  # the admin's own other sessions end, this one stays
-                    web.sessions.keep(request.cookies.get(SESSION_COOKIE), digest)
+                    web.sessions.keep(cookie(request, SESSION_COOKIE), digest)
                 done = f"password set for {email}; log in on the submission port with this address"
                 state_dir = web.config.state_dir
                 if await off_loop(forget_replaced, state_dir, user.password_hash) is not None:
