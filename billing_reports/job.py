@@ -309,7 +309,7 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
     run tries it again, and the mails already queued are not queued again (their marks).
     """
     tz = ZoneInfo(cfg.gateway.timezone)
-    await store.write(lambda: rebill.run_begins(store, month))  # a step back from now on bills it again
+    await store.write(lambda: rebill.run_begins(store, month, tz))  # a step back from now on bills it again
     files = await asyncio.to_thread(
         write_month, store.path, cfg.state_dir, month, tz, keep_going=True, billing_dir=cfg.billing_dir
     )

@@ -14,10 +14,13 @@ import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
 from billing_reports import repo
+
+if TYPE_CHECKING:
+    from billing_reports.mtlate import Billed
 
 MT, REPLY, PREMIUM_MO, PREMIUM_ANSWER = "MT", "MO-reply", "premium-MO", "premium-answer"
 KINDS = (MT, REPLY, PREMIUM_MO, PREMIUM_ANSWER)
@@ -97,13 +100,16 @@ _MT_STATUS = {
 }
 
 
-def _mt(rows: Iterator[tuple]) -> Iterator[Line]:  # type: ignore[type-arg]
-    for ts, mid, mail_from, source, recipient, parts, state, reason, answer in rows:
+def _mt(rows: Iterator[tuple], billed: Billed) -> Iterator[Line]:  # type: ignore[type-arg]
+    """As billed: an MT that ended, or was sent again, after its month's bill is listed as the bill
+    listed it, and the change is a correction in a later month (`billing_reports.mtlate`)."""
+    for ts, mid, mail_from, source, recipient, parts, state, reason, answer, finished_at in rows:
         status = _MT_STATUS.get(state, "pending")
         if state == "cancelled":
             # The documented reason, whoever cancelled it: a script filtering on `cancelled` found
             # nothing in the `cancelled by admin` that `queue cancel` stores (the audit trail says who).
             reason = "cancelled"
+        status, reason = billed.line(mid, status, reason or "", finished_at)
         if answer is None:
             yield Line(
                 ts, 0, mid, MT, mail_from, source, recipient, parts, status, reason or "", None, None, None
@@ -187,11 +193,14 @@ def lines(conn: sqlite3.Connection, account_id: int | None, month: Month, tz: Zo
             key=lambda line: (line.ts, line.rank, line.row_id),
         )
         return
+    from billing_reports import mtlate  # it reads this module's lines and months
+
     yield from heapq.merge(
-        _mt(repo.mt_rows(conn, account_id, start, end)),
+        _mt(repo.mt_rows(conn, account_id, start, end), mtlate.Billed(conn, month, tz)),
         _replies(repo.reply_rows(conn, account_id, start, end), tz),
         _premium(repo.premium_rows(conn, account_id, start, end), tz),
         _corrections(repo.correction_rows(conn, account_id, start, end)),
+        mtlate.lines(conn, account_id, month, tz),
         key=lambda line: (line.ts, line.rank, line.row_id),
     )
 

@@ -29,7 +29,7 @@ import sqlite3
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from billing_reports import repo
+from billing_reports import mtlate, repo
 from billing_reports.monthly import Month
 from gateway.store.clockstep import ClockStep
 from gateway.store.db import Store
@@ -78,10 +78,14 @@ def stepped_back(store: Store, tz: ZoneInfo, step: ClockStep) -> list[Month]:
     return months
 
 
-def run_begins(store: Store, month: Month) -> None:
+def run_begins(store: Store, month: Month, tz: ZoneInfo | None = None) -> None:
     """Before the scheduled run reads the month's rows: from now on a step back may be one the
-    run's files do not show, and it is the step's write that knows (`stepped_back`)."""
-    repo.BillingRepo(store.db, store.clock).put(_UNDER_WAY, str(month))
+    run's files do not show, and it is the step's write that knows (`stepped_back`). With `tz`, the
+    time its MTs are billed as of, if its first bill (`mtlate.record_as_of`)."""
+    with store.db.transaction():
+        repo.BillingRepo(store.db, store.clock).put(_UNDER_WAY, str(month))
+        if tz is not None:
+            mtlate.record_as_of(store.db.conn, month, tz, store.clock())
 
 
 def run_ends(store: Store, month: Month) -> bool:

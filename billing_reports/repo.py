@@ -53,7 +53,7 @@ def mt_rows(conn: sqlite3.Connection, account_id: int, start: float, end: float)
         # removed, or a premium client's answer, has no ACL entry: the address in lower case.
         "SELECT m.created_at, m.id, COALESCE(u.email, lower(e.mail_from)), m.source, m.recipient,"
         " m.parts_total,"
-        " m.state, m.reason, pa.id FROM messages m INDEXED BY messages_billing"
+        " m.state, m.reason, pa.id, m.finished_at FROM messages m INDEXED BY messages_billing"
         " JOIN emails e ON e.id = m.email_id"
         " LEFT JOIN users u ON u.id = e.user_id"
         " LEFT JOIN premium_answers pa ON pa.message_id = m.id"

@@ -60,7 +60,7 @@ def _not_mailed(
 
 
 def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
-    from billing_reports import job
+    from billing_reports import job, mtlate
     from billing_reports import repo as billing_repo
     from billing_reports.files import RunUnderWay
     from billing_reports.render import pln
@@ -95,6 +95,9 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(f"{month} ended before this gateway had an account ({first}): nothing to bill")
     if (problem := billing_dir_problem(cfg.billing_dir)) is not None:
         raise CliError(problem, EXIT_CONFIG)  # the config's directory: exit 3, as for state_dir
+    if args.send:  # a bill that goes out: its MTs as they are now, later changes corrections
+        with store.db.transaction():
+            mtlate.record_as_of(store.db.conn, month, tz, store.clock())
     try:
         files = write_month(
             cfg.db_path, cfg.state_dir, month, tz, account=args.account, billing_dir=cfg.billing_dir

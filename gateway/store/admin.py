@@ -204,6 +204,9 @@ class AdminRepo(OutboxAdmin):
                 if cut
                 else start + max(row[1] - row[0], 3600.0)
             )
+            from billing_reports import mtlate  # billing reads the store, not the other way round
+
+            mtlate.retried(self.conn, message_id, now)  # of a billed month: a correction, not its line
             # What leaves a final state is counted as it was (`purged_counts`, as the purge counts
             # what it deletes): /metrics' counters of failed, expired and cancelled SMS fell by a
             # retry, which Prometheus reads as a counter reset, and `rate()` as a burst of them all.
