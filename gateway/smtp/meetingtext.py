@@ -66,6 +66,12 @@ def cut_meeting_text(text: str, lines: list[str], removed: list[str], *, invitat
     return _cut_invite_header(lines, removed, invitation)  # one look at the first line
 
 
+def opens_invite_header(line: str) -> bool:
+    """Whether a stripped line may open Outlook's invitation header ("When: …"): only then can
+    `cut_meeting_text` change a body of one line."""
+    return _WHEN.match(line) is not None
+
+
 def _next_text(lines: list[str], start: int) -> int:
     while start < len(lines) and not lines[start].strip():
         start += 1

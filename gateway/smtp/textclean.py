@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from gateway.smtp.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
 from gateway.smtp.cutfrom import cut_at_phrase
-from gateway.smtp.meetingtext import cut_meeting_text
+from gateway.smtp.meetingtext import cut_meeting_text, opens_invite_header
 from gateway.smtp.quoteheads import FORWARDED, QUOTED, attribution_end, closing, header_block_end  # noqa: F401
 from gateway.smtp.quoteheads import separator as _separator
 from gateway.smtp.signatures import (  # noqa: F401  # SIGNATURE re-exported
@@ -81,6 +81,9 @@ def clean_body(
     place, so Outlook's "When:/Where:" lines above the text go (`gateway.smtp.meetingtext`)."""
     removed: list[str] = []
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    if not cut_from and (not end_marker or end_marker not in text) and _one_plain_line(text, lines):
+        kept = collapse(lines)  # what every rule leaves of it (`_one_plain_line`)
+        return Cleaned(kept if visible(kept) else "", ())
     if "-----BEGIN PGP SIGNED MESSAGE-----" in text:
         lines = _strip_pgp_armor(lines, removed)
     all_below_end = False
@@ -107,6 +110,31 @@ def clean_body(
     kept = collapse(lines)
     # A body of invisible characters (a ZWNJ, a variation selector) is empty: the subject goes alone.
     return Cleaned(kept if visible(kept) else "", tuple(dict.fromkeys(removed)), all_below_end, all_below_cut)
+
+
+# What a line's first character must not be for `_one_plain_line`: a separator or "--" signature,
+# Outlook's rule, a `>` quote, a bracketed image or own note, a "~Name" or "{EMAILSIGNATURE}".
+_SPECIAL_FIRST = frozenset("-_>[{~*")
+
+
+def _one_plain_line(text: str, lines: list[str]) -> bool:
+    """Whether the body is one line of text (blank lines around it) that no cutting rule changes,
+    told by a few looks at it: most short mails are one such line, and the twelve rules cost some
+    eight times `collapse` alone. A rule that could apply needs something looked for here: a colon
+    at its end (an attribution), "<" (a link), "[" (an image reference), a first character of
+    `_SPECIAL_FIRST`, a separator, Outlook's "When:" line, an image reference, a signature line or
+    PGP armor (anywhere in the text); one line is never a header block (three fields), a quote below
+    text, a sign-off below text or a meeting's join block (its signs follow its first line). The end
+    marker and the account's cut-from phrases are the caller's to look for."""
+    filled = [line for line in lines if line]  # rstripped: a blank line is empty
+    if len(filled) != 1:
+        return False
+    line = filled[0].strip()
+    if line[0] in _SPECIAL_FIRST or line[-1] == ":" or "<" in line or "[" in line:
+        return False
+    if ":" in line and (_separator(line) or opens_invite_header(line) or _IMAGE_REF.match(line)):
+        return False
+    return not is_signature_line(line) and "-----BEGIN PGP SIGNED MESSAGE-----" not in text
 
 
 def only_signature(text: str) -> bool:
