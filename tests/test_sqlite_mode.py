@@ -75,3 +75,36 @@ def test_a_connection_already_open_keeps_the_mode_as_it_was(tmp_path: Path) -> N
 def test_a_commands_store_leaves_the_mode_alone(tmp_path: Path) -> None:
     got = _probe(tmp_path, "none", "command")
     assert isinstance(got["allocations"], int) and got["allocations"] > 0
+
+
+# SQLite with its memory statistics off before the daemon's store opens (a build's default, or
+# another library's doing): the allocation count is 0 with a connection open, which alone read as
+# "none open", and SQLite was shut down under that connection.
+_STATISTICS_OFF = """
+import ctypes, json, sqlite3
+import _sqlite3
+from gateway.store.sqlitemode import multi_thread
+
+lib = ctypes.CDLL(_sqlite3.__file__)
+lib.sqlite3_shutdown()
+lib.sqlite3_config(9, ctypes.c_int(0))
+lib.sqlite3_initialize()
+open_one = sqlite3.connect(":memory:")
+open_one.execute("CREATE TABLE t (x)")
+switched = multi_thread()
+open_one.execute("INSERT INTO t VALUES (1)")
+print(json.dumps({"switched": switched, "rows": open_one.execute("SELECT count(*) FROM t").fetchone()[0]}))
+"""
+
+
+def test_with_the_statistics_already_off_an_open_connection_keeps_the_mode_as_it_was() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", _STATISTICS_OFF],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+        check=True,
+    ).stdout
+    got = json.loads(out.strip().splitlines()[-1])
+    assert got == {"switched": False, "rows": 1}

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 import _sqlite3
 import ctypes
+import sqlite3
 import threading
 
 _SQLITE_OK = 0
 _CONFIG_MULTITHREAD = 2
+_CONFIG_SERIALIZED = 3
 _CONFIG_MEMSTATUS = 9
 _STATUS_MALLOC_COUNT = 9
 
@@ -49,6 +51,20 @@ def _allocations(lib: ctypes.CDLL) -> int:
     return current.value
 
 
+def _none_open(lib: ctypes.CDLL) -> bool:
+    """No connection open in the process, as far as SQLite's allocation count can tell: that count
+    is 0 with connections open when the statistics are off (a build's default, or switched off
+    before), so a connection of our own must show in it before its 0 is believed."""
+    if _allocations(lib) != 0:
+        return False
+    probe = sqlite3.connect(":memory:")
+    try:
+        counted = _allocations(lib) > 0
+    finally:
+        probe.close()
+    return counted and _allocations(lib) == 0
+
+
 def multi_thread() -> bool:
     """Whether SQLite now runs without connection and memory-statistics mutexes in this process.
 
@@ -59,7 +75,7 @@ def multi_thread() -> bool:
         if _switched:
             return True
         lib = _library()
-        if lib is None or _allocations(lib) != 0:
+        if lib is None or not _none_open(lib):
             return False
         if lib.sqlite3_shutdown() != _SQLITE_OK:
             return False
@@ -67,6 +83,8 @@ def multi_thread() -> bool:
             lib.sqlite3_config(_CONFIG_MULTITHREAD) == _SQLITE_OK
             and lib.sqlite3_config(_CONFIG_MEMSTATUS, ctypes.c_int(0)) == _SQLITE_OK
         )
+        if not _switched:  # half made: serialized again, as the process was
+            lib.sqlite3_config(_CONFIG_SERIALIZED)
         if lib.sqlite3_initialize() != _SQLITE_OK:
             raise RuntimeError("SQLite could not be initialised again")
         return _switched
