@@ -26,6 +26,7 @@ from typing import Any
 import structlog
 
 from gateway.bitelog import FaultLog
+from gateway.crashloop import loop_crashes
 
 log = structlog.get_logger(__name__)
 
@@ -230,8 +231,11 @@ class Worker:
         return self.state != "stopped" and now - self.last_beat > limit
 
     def snapshot(self, now: float) -> dict[str, Any]:
+        """For `smsgw status` (whose exit code a state other than running or starting makes 1) and
+        the dashboard: a worker running again between the crashes of a loop is "crash-looping"."""
+        looping = loop_crashes(self.crashed_at, now) > 0
         return {
-            "state": "stalled" if self.stalled(now) else self.state,
+            "state": "stalled" if self.stalled(now) else "crash-looping" if looping else self.state,
             "restarts": self.restarts,
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
@@ -310,10 +314,11 @@ class Supervisor:
                 worker.restarts += 1
                 worker.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 worker.last_error_at = time.time()
-                worker.crashed_at.append(time.monotonic())
                 worker.state = "restarting"
                 if time.monotonic() - started > 2 * BACKOFF_MAX_SECONDS:
                     backoff = BACKOFF_MIN_SECONDS  # it ran well for a while: a fresh fault, not a loop
+                if not _store_locked(exc):  # (counted, a backup's minute made /healthz say "crash-looping")
+                    worker.crashed_at.append(time.monotonic())
                 if _store_locked(exc):
                     # Another process holds the database (an sqlite3 shell, a backup): no crash of
                     # the worker, and its traceback says nothing; `smsgw status` names the lock.

@@ -1,11 +1,19 @@
-"""/healthz and the supervised workers: one crash-looping or stalled answers 503.
+"""/healthz and the supervised workers: 503 when the node cannot do its job, a warning line otherwise.
 
 `smsgw status` named a worker restarting (exit 1) while /healthz said "ok": a dispatcher failing at
 every claim left each SMS waiting, restarted every 30 s, and a load balancer went on sending mail to
 that gateway alone. One crash is not a loop: the worker is back within a second and /healthz stays
-200; a third within 5 minutes is, and 503 lasts until the worker has run 60 s without one (twice the
-longest back-off: the supervisor then takes the next crash for a fresh fault, not the same loop).
-A stalled worker (no beat past its limit, the systemd watchdog withheld) is 503 too, as in `status`.
+200; a third within 5 minutes is, and lasts until the worker has run 60 s without one
+(`gateway.crashloop`). A stalled worker (no beat past its limit, the systemd watchdog withheld) is
+in trouble too, as in `status`.
+
+503 tells a load balancer to send the mail elsewhere, so it means the node cannot do its job: the
+dispatcher in trouble (no SMS leaves), or every intake process in trouble (the relay port takes no
+mail). Any worker's loop answered 503 at first, and a node whose housekeeping looped, or one of four
+intake processes, was pulled while it still took and sent every SMS. The outbox (answers, bounces,
+notices to the senders) is judged as the relay it feeds, whose outage keeps /healthz 200: its mail
+waits on this node's disk whatever the balancer does, and SMS still leave. A loop of such a worker
+is a warning line in the 200 body, and `smsgw status` (the worker "crash-looping", exit 1).
 
 /healthz is public: the error's kind is said (`OperationalError`), not its text, which may name a
 file or a phone number; `smsgw status` and the log say the rest.
@@ -14,34 +22,55 @@ file or a phone number; `smsgw status` and the log say the rest.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 
-from gateway.supervisor import BACKOFF_MAX_SECONDS, Worker
+from gateway.crashloop import LOOP_WINDOW_SECONDS, loop_crashes
+from gateway.supervisor import Worker
 
-LOOP_CRASHES = 3  # this many crashes of one worker within LOOP_WINDOW_SECONDS: a loop
-LOOP_WINDOW_SECONDS = 300.0
-LOOP_OVER_SECONDS = 2 * BACKOFF_MAX_SECONDS  # run this long since its last crash: no longer looping
+ESSENTIAL = "dispatcher"  # in trouble: no SMS leaves this node
+INTAKE_PREFIX = "intake-"  # the relay port's processes (`gateway.intake_workers`): all in trouble, no mail
+
+
+@dataclass
+class WorkersHealth:
+    trouble: str | None = None  # what /healthz answers 503 with
+    warnings: list[str] = field(default_factory=list)  # workers in trouble that leave the node working
+
+    def body(self) -> str:
+        """The lines after "ok" in a 200."""
+        return "".join(f"warning: {said}\n" for said in self.warnings)
 
 
 def crash_loop(worker: Worker, now: float) -> int:
-    """The crashes of `worker` in the last LOOP_WINDOW_SECONDS when they make a loop at `now`
-    (monotonic time, the supervisor's), else 0."""
-    recent = [at for at in worker.crashed_at if now - at <= LOOP_WINDOW_SECONDS]
-    if len(recent) >= LOOP_CRASHES and now - recent[-1] < LOOP_OVER_SECONDS:
-        return len(recent)
-    return 0
+    """The crashes of `worker` that make the loop it is in at `now` (monotonic, the supervisor's), or 0."""
+    return loop_crashes(worker.crashed_at, now)
 
 
-def workers_trouble(workers: Mapping[str, Worker], now: float) -> str | None:
-    """What /healthz answers 503 with for the workers, or None when none is in trouble."""
-    for name, worker in sorted(workers.items()):
-        if worker.stalled(now):
-            return f"worker {name} stalled: no sign of life for {now - worker.last_beat:.0f} s"
-        if crashes := crash_loop(worker, now):
-            kind = (worker.last_error or "").partition(":")[0] or "an error"
-            state = "waiting to restart" if worker.state == "restarting" else "running again"
-            return (
-                f"worker {name} crash-looping: {crashes} crashes in the last"
-                f" {LOOP_WINDOW_SECONDS / 60:.0f} min, the last {now - worker.crashed_at[-1]:.0f} s ago"
-                f" ({kind}), {state}; smsgw status and the log say why"
-            )
+def worker_trouble(name: str, worker: Worker, now: float) -> str | None:
+    """Why `worker` is in trouble (stalled or crash-looping), or None."""
+    if worker.stalled(now):
+        return f"worker {name} stalled: no sign of life for {now - worker.last_beat:.0f} s"
+    if crashes := crash_loop(worker, now):
+        kind = (worker.last_error or "").partition(":")[0] or "an error"
+        state = "waiting to restart" if worker.state == "restarting" else "running again"
+        return (
+            f"worker {name} crash-looping: {crashes} crashes in the last"
+            f" {LOOP_WINDOW_SECONDS / 60:.0f} min, the last {now - worker.crashed_at[-1]:.0f} s ago"
+            f" ({kind}), {state}; smsgw status and the log say why"
+        )
     return None
+
+
+def workers_health(workers: Mapping[str, Worker], now: float) -> WorkersHealth:
+    """The workers' part of /healthz: a 503's words, or the warnings of a 200."""
+    said = {name: why for name, w in sorted(workers.items()) if (why := worker_trouble(name, w, now))}
+    intake = [name for name in workers if name.startswith(INTAKE_PREFIX)]
+    health = WorkersHealth()
+    if ESSENTIAL in said:
+        health.trouble = said.pop(ESSENTIAL)
+    elif intake and all(name in said for name in intake):
+        health.trouble = "no intake process takes mail: " + "; ".join(
+            said.pop(name) for name in sorted(intake)
+        )
+    health.warnings = list(said.values())
+    return health

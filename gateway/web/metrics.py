@@ -35,7 +35,7 @@ from gateway.store.queueage import queue_oldest
 from gateway.store.settling import FINAL_PART
 from gateway.store.trouble import disk_space, store_locked
 from gateway.web.counts import StoreCounts
-from gateway.web.healthworkers import workers_trouble
+from gateway.web.healthworkers import workers_health
 from gateway.web.security import same
 
 WAITING = ("queued", "deferred", "active", "hold")
@@ -235,8 +235,9 @@ async def metrics(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    """200 only when a write commits, no other write failed lately, no worker crash-loops or stalls,
-    and a link is bound for every route and for the parts that may leave by one link alone (premium
+    """200 only when a write commits, no other write failed lately, the dispatcher and the intake
+    processes (not all of them) neither crash-loop nor stall (`gateway.web.healthworkers`), and a
+    link is bound for every route and for the parts that may leave by one link alone (premium
     answers, as `smsgw status`).
 
     The heartbeat is a real write, but a small one: on a full disk it may still find room in a page
@@ -260,8 +261,9 @@ async def healthz(request: Request) -> Response:
             f" under {size_words(space['floor_bytes'])}\n",
             status_code=503,
         )
-    if (trouble_said := workers_trouble(web.workers, time.monotonic())) is not None:
-        return PlainTextResponse(f"{trouble_said}\n", status_code=503)  # see gateway.web.healthworkers
+    workers = workers_health(web.workers, time.monotonic())  # see gateway.web.healthworkers
+    if workers.trouble is not None:
+        return PlainTextResponse(f"{workers.trouble}\n", status_code=503)
     # The built-in simulator is an SMSC like any other: its link down, or a real link beside it,
     # leaves SMS waiting, and a load balancer must hear of it (it was once taken as always up).
     bound = {name for name, link in web.links().items() if link.get("state") == "active"}
@@ -274,7 +276,7 @@ async def healthz(request: Request) -> Response:
     routes = web.config.routes()
     if waiting := unserved(routes, bound.__contains__, pinned, receipt_siblings(web.config.smsc)):
         return PlainTextResponse(f"no link is bound for {', '.join(waiting)}\n", status_code=503)
-    return PlainTextResponse("ok\n")
+    return PlainTextResponse("ok\n" + workers.body())  # a worker looping that leaves the node working
 
 
 ROUTES = [
