@@ -17,6 +17,12 @@ place, and no rename replaces two files at once: a crash between them (`smsgw tl
 refused the pair and exited 3. A pair whose key is not the certificate's is made again too, at the
 next start or command: being self-signed, nothing else can mend it.
 
+A start and `smsgw tls selfsigned --force` at once took turns with no lock between them: the start
+found the command's pair torn between its renames and made a new one, then the command's second
+rename tore it again, and the start exited 3. Each now holds an exclusive `flock` on SELF_LOCK in
+state_dir from its look at the pair to its last rename. Under it, work directories of a run killed
+(-9, the power lost) while openssl ran are removed: each held a private key, and nothing else did.
+
 Each context `tls_context` makes is remembered (weakly, with its files' state then), so that a
 renewed certificate is served without a restart (`gateway.tlsrenewal`); what a verifying mail
 server would refuse in one is `gateway.tlsdoubts`'.
@@ -25,6 +31,7 @@ server would refuse in one is `gateway.tlsdoubts`'.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import shutil
 import ssl
@@ -32,6 +39,8 @@ import subprocess
 import tempfile
 import warnings
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +50,8 @@ from gateway.filemodes import STATE_DIR_MODE, create_private, private_dir
 
 SELF_CERT = "selfsigned-cert.pem"
 SELF_KEY = "selfsigned-key.pem"
+SELF_LOCK = ".tls-selfsigned.lock"  # not a `WORK_PREFIX` name: the leftovers' removal spares it
+WORK_PREFIX = ".selfsigned."  # a run's work directory in state_dir
 VALID_DAYS = 825  # the longest validity Apple clients accept for a server certificate
 MIN_ROOM_BYTES = 64 * 1024  # less left beside a pair openssl did not write whole: the disk is full
 
@@ -64,11 +75,43 @@ def make_selfsigned(cfg: Config, *, force: bool = False) -> tuple[Path, Path, bo
 
     OSError (ENOSPC where the disk is full) when the pair cannot be written: nothing is left under
     its names then, so the next start makes it again."""
-    cert, key = selfsigned_paths(cfg)
-    if cert.exists() and key.exists() and not force and not (incomplete(cert) or incomplete(key)):
-        if not mismatched(cert, key):
-            return cert, key, False
     private_dir(cfg.state_dir, STATE_DIR_MODE)  # as the daemon makes it
+    cert, key = selfsigned_paths(cfg)
+    _kept.add((cert.resolve(), key.resolve()))
+    with _pair_lock(cfg.state_dir):
+        _remove_leftovers(cfg.state_dir)
+        if cert.exists() and key.exists() and not force and not (incomplete(cert) or incomplete(key)):
+            if not mismatched(cert, key):
+                return cert, key, False
+        _generate(cfg, cert, key)
+    return cert, key, True
+
+
+# The pairs `make_selfsigned` keeps in this process: a pair that does not load names the command that
+# makes a new one only when it is one of these, not any file of the same name an admin configured.
+_kept: set[tuple[Path, Path]] = set()
+
+
+@contextmanager
+def _pair_lock(state_dir: Path) -> Iterator[None]:
+    """The pair's lock, waited for: another process is between its look and its last rename."""
+    fd = os.open(state_dir / SELF_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # the lock goes with it
+
+
+def _remove_leftovers(state_dir: Path) -> None:
+    """Work directories of a run that was killed: under the lock, no other run is using one."""
+    for entry in state_dir.glob(f"{WORK_PREFIX}*"):
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def _generate(cfg: Config, cert: Path, key: Path) -> None:
+    """A new pair by openssl, put in place once both files are whole."""
     name = cfg.gateway.hostname
     if not shutil.which("openssl"):
         raise CertError(
@@ -76,7 +119,7 @@ def make_selfsigned(cfg: Config, *, force: bool = False) -> tuple[Path, Path, bo
             " or set [smtp] tls_cert_file and tls_key_file"
         )
     # A directory only this user reaches (mkdtemp: 0700), removed whatever happens.
-    work = Path(tempfile.mkdtemp(prefix=".selfsigned.", dir=cfg.state_dir))
+    work = Path(tempfile.mkdtemp(prefix=WORK_PREFIX, dir=cfg.state_dir))
     try:
         new_cert, new_key = work / SELF_CERT, work / SELF_KEY
         create_private(new_key)  # 0600 before openssl writes the key into it
@@ -98,7 +141,6 @@ def make_selfsigned(cfg: Config, *, force: bool = False) -> tuple[Path, Path, bo
         _fsync(cfg.state_dir, os.O_RDONLY | os.O_DIRECTORY)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return cert, key, True
 
 
 def incomplete(path: Path) -> bool:
@@ -203,7 +245,8 @@ def tls_context(
     try:
         ctx.load_cert_chain(certfile=cert_file, keyfile=key_file)
     except (ssl.SSLError, OSError) as exc:
-        remake = "; `smsgw tls selfsigned --force` makes a new pair" if cert_file.name == SELF_CERT else ""
+        ours = (cert_file.resolve(), key_file.resolve()) in _kept
+        remake = "; `smsgw tls selfsigned --force` makes a new pair" if ours else ""
         raise ConfigError(
             f"[{section}] tls_cert_file, tls_key_file: cannot load the TLS certificate {cert_file}"
             f" with the key {key_file}: {exc}"
