@@ -168,3 +168,51 @@ def test_smsc_addresses_read_as_before() -> None:
             else:
                 want = reference(address, "PL") or reference("+" + address, "PL")
             assert got == (want[0] if want else None), (address, ton)
+
+
+def test_a_numbers_type_as_its_descriptions_in_turn_give_it() -> None:
+    """`_kind` tries the descriptions of a number's length as one alternation: the type is the one
+    phonenumbers' order of single matches gives, for every region's and global service's plan,
+    over their example numbers and random national numbers of every length they have."""
+    rng = random.Random(13)
+    keys: list[str | int] = [*REGIONS, *sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS)]
+    checked = 0
+    for key in keys:
+        plan = plainnumber._plan(key)
+        if plan is None:
+            continue
+        nsns = [f for f in example_forms_of(key) if f.isdigit()]
+        for length in range(2, 18):
+            nsns += [digits(rng, length) for _ in range(40)]
+        for nsn in nsns:
+            in_turn = (
+                plainnumber._kind_in_turn(nsn, plan)
+                if plainnumber._matches(nsn, plan.general)
+                else PhoneNumberType.UNKNOWN
+            )
+            assert plainnumber._kind(nsn, plan) == in_turn, (key, nsn)
+            checked += 1
+    assert checked > 100_000
+
+
+def example_forms_of(key: str | int) -> list[str]:
+    """The national numbers of a plan's examples, each type's."""
+    out = []
+    for kind in range(12):
+        if isinstance(key, int):
+            ex = phonenumbers.example_number_for_non_geo_entity(key) if kind == 0 else None
+        else:
+            ex = phonenumbers.example_number_for_type(key, kind)
+        if ex is not None:
+            out.append(phonenumbers.national_significant_number(ex))
+    return out
+
+
+def test_a_polish_mobile_numbers_descriptions_are_one_match() -> None:
+    plan = plainnumber._plan("PL")
+    assert plan is not None
+    assert plainnumber._kind("601123456", plan) == PhoneNumberType.MOBILE
+    pattern, kinds = plan.by_length[9]
+    assert pattern is not None and kinds[-1] == PhoneNumberType.MOBILE
+    assert plainnumber._kind("221234567", plan) == PhoneNumberType.FIXED_LINE
+    assert plainnumber._kind("800123456", plan) == PhoneNumberType.TOLL_FREE
