@@ -79,9 +79,14 @@ class SettingsCache:
         """Every opted-out number, or None when the list is too long to hold (ask per number)."""
         self._fresh()
         if not self._optouts_loaded:
-            rows = self._conn().execute("SELECT number FROM optouts LIMIT ?", (OPTOUTS_IN_MEMORY + 1,))
-            numbers = frozenset(r[0] for r in rows)
-            self._optouts = numbers if len(numbers) <= OPTOUTS_IN_MEMORY else None
+            # Counted first: a list too long to hold was read up to its first 100,001 numbers at
+            # each settings change (some 55 ms on the loop) only to be thrown away.
+            (count,) = self._conn().execute("SELECT count(*) FROM optouts").fetchone()
+            if count > OPTOUTS_IN_MEMORY:
+                self._optouts = None
+            else:
+                rows = self._conn().execute("SELECT number FROM optouts")
+                self._optouts = frozenset(r[0] for r in rows)
             self._optouts_loaded = self._generation is not None
             return self._optouts
         return self._optouts
