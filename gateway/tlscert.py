@@ -90,6 +90,13 @@ def make_selfsigned(cfg: Config, *, force: bool = False) -> tuple[Path, Path, bo
 # The pairs `make_selfsigned` keeps in this process: a pair that does not load names the command that
 # makes a new one only when it is one of these, not any file of the same name an admin configured.
 _kept: set[tuple[Path, Path]] = set()
+REMAKE = "`smsgw tls selfsigned --force` makes a new pair"
+
+
+def selfsigned_here(cert_file: Path, key_file: Path) -> bool:
+    """Whether the pair is the self-signed one this process made or kept in state_dir: only then is
+    `tls selfsigned --force` the way to mend it (a configured pair of the same name is the admin's)."""
+    return (cert_file.resolve(), key_file.resolve()) in _kept
 
 
 @contextmanager
@@ -245,8 +252,7 @@ def tls_context(
     try:
         ctx.load_cert_chain(certfile=cert_file, keyfile=key_file)
     except (ssl.SSLError, OSError) as exc:
-        ours = (cert_file.resolve(), key_file.resolve()) in _kept
-        remake = "; `smsgw tls selfsigned --force` makes a new pair" if ours else ""
+        remake = f"; {REMAKE}" if selfsigned_here(cert_file, key_file) else ""
         raise ConfigError(
             f"[{section}] tls_cert_file, tls_key_file: cannot load the TLS certificate {cert_file}"
             f" with the key {key_file}: {exc}"

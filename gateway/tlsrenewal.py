@@ -24,7 +24,7 @@ import structlog
 
 from gateway.config import Config
 from gateway.filemodes import create_private
-from gateway.tlscert import Served, Signature, files_signature, served_contexts
+from gateway.tlscert import REMAKE, Served, Signature, files_signature, selfsigned_here, served_contexts
 from gateway.tlsdoubts import CertFacts, certificate_facts, configured_certificates, file_facts
 
 RELOAD_CHECK_SECONDS = 60.0  # how often the served files are looked at for a renewal
@@ -151,6 +151,7 @@ async def reload_changed(
                 error=found.error,
                 note="the files changed but do not load as a pair (a key of another certificate, a file"
                 " still being copied): the old certificate is served; tried again every minute",
+                **({"fix": REMAKE} if selfsigned_here(served.cert_file, served.key_file) else {}),
             )
     return renewed
 

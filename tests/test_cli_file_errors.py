@@ -53,6 +53,7 @@ async def test_a_backup_over_the_live_wal_or_another_daemon_file_is_refused_and_
             str(state / "smsgw.pid"): "lock file",
             str(state / "status.json"): "status file",
             str(state / "relay-logins.json"): "relay's failed logins",  # none yet: by its name
+            str(state / ".tls-selfsigned.lock"): "self-signed TLS pair",
             str(state / "smsgw.db.id"): "a file of the daemon's state_dir",
             f"{state}/": "a file of the daemon's state_dir",  # a dated backup in it
         }

@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
-from gateway import tlscert
+from gateway import tlscert, tlsrenewal
 from gateway.config import ConfigError
 from tests.conftest import free_port, make_config, running_gateway
 
@@ -83,10 +84,24 @@ async def test_a_pair_torn_by_a_crash_in_force_is_made_again_and_the_start_serve
     assert not [p for p in os.listdir(cfg.state_dir) if p.startswith(tlscert.WORK_PREFIX)]
 
 
+async def test_a_running_daemon_serves_on_and_its_warning_names_the_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tlsrenewal, "RELOAD_CHECK_SECONDS", 0.2, raising=False)  # a minute in production
+    cfg = make_config(tmp_path, smsc_port=free_port())
+    with capture_logs() as logs:
+        async with running_gateway(cfg) as gw:
+            cert, key = tlscert.selfsigned_paths(cfg)
+            torn_force(monkeypatch, cfg)
+            await gw.until(lambda: any(e["event"] == "tls.certificate_not_renewed" for e in logs))
+    refused = [e for e in logs if e["event"] == "tls.certificate_not_renewed"]
+    assert refused[0]["fix"] == "`smsgw tls selfsigned --force` makes a new pair", refused
+    assert tlscert.mismatched(cert, key)  # the next start makes it again (above)
+
+
 def test_a_torn_pair_a_running_daemon_reloads_is_refused_naming_the_command(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The daemon serves on with the pair it loaded (`gateway.tlsrenewal`) and warns with these words.
     cfg = make_config(tmp_path, smsc_port=free_port())
     cert, key, _ = tlscert.make_selfsigned(cfg)
     torn_force(monkeypatch, cfg)

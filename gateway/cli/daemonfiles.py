@@ -33,7 +33,7 @@ def _named(cfg: Config) -> dict[Path, str]:
     from gateway.relayloginkept import KEPT_FILE
     from gateway.statelock import LOCK_FILE, USE_FILE
     from gateway.statusfile import START_FILE, STATUS_FILE
-    from gateway.tlscert import SELF_CERT, SELF_KEY
+    from gateway.tlscert import SELF_CERT, SELF_KEY, SELF_LOCK
     from gateway.web.initialpassword import INITIAL_PASSWORD_FILE
 
     own = {
@@ -44,6 +44,7 @@ def _named(cfg: Config) -> dict[Path, str]:
         KEPT_FILE: "the relay's failed logins of the last ten minutes",
         SELF_CERT: "the daemon's TLS certificate",
         SELF_KEY: "the daemon's TLS key",
+        SELF_LOCK: "the lock of the daemon's self-signed TLS pair",
         INITIAL_PASSWORD_FILE: "the web panel's initial password",
     }
     return _database(cfg) | {cfg.state_dir / name: what for name, what in own.items()}
