@@ -22,6 +22,7 @@ import pytest
 
 from gateway import housekeeping as housekeeping_module
 from gateway.config import parse_config
+from gateway.conversations import kept
 from smsc.cimd2.packet import Op, P
 from smsc.smpp.codec import DELIVER_SM, encode_sm
 from smsc.smpp.pdu import _phone
@@ -29,6 +30,7 @@ from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway
 from tests.fakes.smsc import HeldSMSC
 from tests.test_cimd2_addresses import deliver as cimd2_deliver
 from tests.test_cimd2_addresses import gateway_on_cimd2
+from tests.test_conversations import World
 from tests.test_two_way import parsed
 
 T0 = 1_800_000_000.0
@@ -110,13 +112,16 @@ async def test_a_sender_id_and_a_short_code_are_held_to_the_hourly_limit_as_a_ph
             before = len(sink.messages)
             now[0] += 3601  # an hour without more: what each sender kept goes in one mail
             await gw.until(lambda: all(s != "throttled" for _, _, s in rows(gw)))
-            await sink.wait(before + 3)
-        digests = {parsed(raw)["Subject"]: parsed(raw) for _, _, raw in sink.messages[before:]}
-        assert sorted(digests) == [
-            "SMS from 8080 kept during a flood",
-            "SMS from PROMO kept during a flood",
-            "SMS from promo kept during a flood",
-        ]
+            await sink.wait(before + 2)
+        # One digest for the sender ID whatever the case its kept answers came in ("promo", "PROMO"),
+        # as the hourly count held it: not a mail per spelling.
+        found = [parsed(raw) for _, _, raw in sink.messages[before:]]
+        digests = {m["Subject"]: m for m in found}
+        assert len(found) == 2
+        assert sorted(digests) == ["SMS from 8080 kept during a flood", "SMS from PROMO kept during a flood"]
+        promo = digests["SMS from PROMO kept during a flood"].get_content()
+        assert promo.startswith("2 answers from PROMO kept during a flood")
+        assert "promo 3" in promo and "promo 4" in promo
         service = digests["SMS from 8080 kept during a flood"]
         # From the gateway, not from "+8080@": a Reply would have been an SMS to no phone.
         assert service["From"].addresses[0].addr_spec == cfg.mail.from_address
@@ -181,3 +186,80 @@ async def test_a_cimd2_delivery_padded_with_blanks_is_read_without_them(tmp_path
 )
 def test_an_smpp_address_is_handed_up_without_the_blanks_around_it(written: str, ton: int, read: str) -> None:
     assert _phone(written.encode("latin-1"), ton) == read
+
+
+# ---- below the network: a sender ID's spellings are one sender's kept answers ----------------
+
+
+async def mail_due(w: World) -> int:
+    return await w.store.write(lambda: kept.mail_due(w.store, w.config))  # type: ignore[arg-type]
+
+
+def digests(w: World) -> list[str]:
+    return [m.get_content() for k, _, m in w.outbox() if k == kept.FALLBACK_KIND]
+
+
+async def test_a_sender_id_quiet_in_one_spelling_waits_while_it_floods_in_another(tmp_path: Path) -> None:
+    # "PROMO" was held with "promo" by the hourly count, but its kept answers were read by spelling:
+    # "PROMO", quiet for an hour, had a digest while "promo" still flooded, and "promo" one of its own.
+    w = World(tmp_path, f'fallback_address = "{OPS}"\nmails_per_phone_per_hour = 1')
+    await w.mo("promo 0", source="PROMO")  # mailed
+    w.now += 10
+    await w.mo("promo 1", source="PROMO")  # kept
+    w.now += 3000
+    await w.mo("promo 2", source="promo")  # kept: the same sender, written anew
+    w.now += 700  # "PROMO" quiet for an hour, "promo" not
+    assert await mail_due(w) == 0 and digests(w) == []
+    w.now += 3000
+    conn = w.store.db.conn
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        assert await mail_due(w) == 1
+    finally:
+        conn.set_trace_callback(None)
+    assert await mail_due(w) == 0
+    (body,) = digests(w)
+    assert body.startswith("2 answers from PROMO kept during a flood")
+    assert "promo 1" in body and "promo 2" in body
+    assert w.mo_states() == ["fallback"] * 3
+    # Read off the index of kept answers, the spellings as a range of it: never every MO.
+    reads = [s for s in statements if s.lstrip().startswith("SELECT") and "throttled" in s]
+    assert len(reads) >= 2
+    for sql in reads:
+        plan = " / ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql))
+        assert "mo_kept" in plan and "mo_state" not in plan, (sql, plan)
+        assert "LIMIT 20" not in sql or "TEMP B-TREE" not in plan, (sql, plan)  # the due senders: no sort
+
+
+async def test_a_sender_ids_older_kept_answers_stay_kept_in_every_spelling_after_its_last_mail(
+    tmp_path: Path,
+) -> None:
+    # Past the fifth hourly mail a sender's older kept answers stay kept (`kept_phones.closed_at`):
+    # recorded under one spelling, a new one in another ("PROMO") had them all mailed again, 50 an hour.
+    w = World(tmp_path, f'fallback_address = "{OPS}"\nmails_per_phone_per_hour = 1')
+    await w.mo("first", source="Promo")
+    w.now += 10
+    await w.mo("kept 0", source="Promo")
+    conn = w.store.db.conn
+    (seed,) = conn.execute("SELECT id FROM mo WHERE state = 'throttled'").fetchone()
+    cols = [r[1] for r in conn.execute("PRAGMA table_info(mo)") if r[1] not in ("id", "source", "text")]
+    with conn:
+        conn.executemany(
+            f"INSERT INTO mo (source, text, {', '.join(cols)}) SELECT ?, ?, {', '.join(cols)} FROM mo"
+            " WHERE id = ?",
+            [("promo" if n % 2 else "Promo", f"kept {n}", seed) for n in range(1, 300)],
+        )
+        conn.execute("UPDATE mo SET received_at = received_at + (id - ?) * 10 WHERE id > ?", (seed, seed))
+    w.now += 3000
+    for hour in range(1, 8):
+        w.now += 3601
+        assert await mail_due(w) == (1 if hour <= 5 else 0), hour
+    assert w.mo_states() == ["fallback"] * 251 + ["throttled"] * 50
+    await w.mo("a new one", source="promo")  # mailed: an hour passed
+    await w.mo("and another, kept", source="PROMO")  # now first of its spellings in the index
+    w.now += 3601
+    assert await mail_due(w) == 1
+    body = digests(w)[-1]
+    assert body.startswith("1 answer from PROMO kept during a flood at ")
+    assert "and another, kept" in body and "kept 299" not in body

@@ -49,6 +49,32 @@ def case_span(text: str) -> tuple[str, str]:
     return text.translate(_UPPER), text.translate(_LOWER)
 
 
+def sender_key(source: str) -> str:
+    """The sender a kept answer is mailed, closed and counted under: a stored phone (E.164, its "+")
+    as it is; any other sender (an ID, a short code) by its letters in small, as the hourly limit
+    holds "PROMO", "Promo" and "promo" as one sender, or each spelling had a digest of its own."""
+    return source if source.startswith("+") else ascii_lower(source)
+
+
+def spellings(source: str) -> tuple[str, list[str]]:
+    """The SQL condition (and its arguments) on `mo.source` for `source`'s answers: a phone's own
+    range of an index on `source`; a sender ID's spellings, all between it in capitals and in small
+    letters (`case_span`), so that index is still read as a range, not every row."""
+    if source.startswith("+"):
+        return "source = ?", [source]
+    return "source BETWEEN ? AND ? AND lower(source) = ?", [*case_span(source), ascii_lower(source)]
+
+
+# `sender_key` in SQL (SQLite's `lower` folds ASCII alone, as `ascii_lower` does).
+_KEY = "CASE WHEN {s} GLOB '+*' THEN {s} ELSE lower({s}) END"
+# The newest kept answer of a due sender: a phone's group, or all the spellings of a sender ID.
+_NEWEST = (
+    "CASE WHEN mo.source GLOB '+*' THEN MAX(received_at) ELSE (SELECT MAX(s.received_at)"
+    " FROM mo s INDEXED BY mo_kept WHERE s.state = 'throttled' AND s.source BETWEEN upper(mo.source)"
+    " AND lower(mo.source) AND lower(s.source) = lower(mo.source)) END"
+)
+
+
 class Kept(NamedTuple):
     """An answer kept past the hourly limit, as its mail lists it."""
 
@@ -73,12 +99,7 @@ class KeptRepo(ReplyPool):
         writing it anew each time got every SMS of a flood mailed. Read off `mo_copies` between the
         ID in capitals and in small letters (every such spelling sorts there), as SQLite's `lower`
         folds ASCII alone."""
-        where, args = "source = ?", [source]
-        if any_case:
-            where, args = (
-                "source BETWEEN ? AND ? AND lower(source) = ?",
-                [*case_span(source), ascii_lower(source)],
-            )
+        where, args = spellings(source) if any_case else ("source = ?", [source])
         row = self.conn.execute(
             "SELECT COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NULL),"
             " COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NOT NULL),"
@@ -95,28 +116,41 @@ class KeptRepo(ReplyPool):
         since: a phone still flooding, or one whose kept answers were mailed within the hour, waits.
         So does one whose last mail said its older ones stay kept (`kept_phones.closed_at`) until it
         keeps a new one. Read off `mo_kept` in phone order, without sorting: only the kept answers of
-        the window, never every MO; the last hour's kept mails off `outbox_age`."""
+        the window, never every MO; the last hour's kept mails off `outbox_age`.
+
+        A sender ID is one sender in all its spellings (`sender_key`), as the hourly limit held it:
+        due once, under its spelling that sorts first (capitals before small letters), when none of
+        them kept a new one within the hour; one spelling quiet while another floods had its own
+        digest. Its other spellings are read per group off `mo_kept`, never per row."""
         marks = ",".join("?" * len(kinds))
+        first_spelling = (
+            "NOT EXISTS (SELECT 1 FROM mo s INDEXED BY mo_kept WHERE s.state = 'throttled'"
+            " AND s.received_at > ? AND s.source >= upper(mo.source) AND s.source < mo.source"
+            " AND lower(s.source) = lower(mo.source))"
+        )
         rows = self.conn.execute(
             "SELECT source FROM mo INDEXED BY mo_kept WHERE state = 'throttled' AND received_at > ?"
-            " AND source NOT IN (SELECT m.source FROM outbox o JOIN mo m ON m.id = o.mo_ref"
+            f" AND {_KEY.format(s='source')} NOT IN (SELECT {_KEY.format(s='m.source')}"
+            " FROM outbox o JOIN mo m ON m.id = o.mo_ref"
             " WHERE o.state IN ('queued', 'active', 'sent', 'failed') AND o.created_at >= ?"
             f" AND o.kind IN ({marks}))"
-            " GROUP BY source HAVING MAX(received_at) < ?"
-            " AND MAX(received_at) > COALESCE("
-            "(SELECT k.closed_at FROM kept_phones k WHERE k.source = mo.source), 0)"
+            f" GROUP BY source HAVING (source GLOB '+*' OR {first_spelling}) AND {_NEWEST} < ?"
+            f" AND {_NEWEST} > COALESCE((SELECT k.closed_at FROM kept_phones k"
+            f" WHERE k.source = {_KEY.format(s='mo.source')}), 0)"
             " ORDER BY source LIMIT ?",
-            (since, quiet_since, *kinds, quiet_since, limit),
+            (since, quiet_since, *kinds, since, quiet_since, limit),
         )
         return [r[0] for r in rows]
 
     def kept_of(self, source: str, since: float, limit: int) -> list[Kept]:
         """The phone's oldest `limit` answers kept past the hourly limit after `since`, off `mo_kept`:
-        a phone with 20,000 kept has a mail's worth read, not all of them each hour."""
+        a phone with 20,000 kept has a mail's worth read, not all of them each hour. A sender ID's
+        are those of all its spellings (`spellings`): its range of the index, sorted."""
+        where, args = spellings(source)
         rows = self.conn.execute(
             "SELECT id, conversation_id, text, received_at, note, destination FROM mo INDEXED BY mo_kept"
-            " WHERE source = ? AND state = 'throttled' AND received_at > ? ORDER BY received_at, id LIMIT ?",
-            (source, since, limit),
+            f" WHERE {where} AND state = 'throttled' AND received_at > ? ORDER BY received_at, id LIMIT ?",
+            (*args, since, limit),
         )
         return [Kept(*r) for r in rows]
 
@@ -124,10 +158,11 @@ class KeptRepo(ReplyPool):
         """(how many, when the newest came) of one conversation's kept answers from the phone after
         `since`, for a mail that lists only the oldest: the phone's range of `mo_kept`, the
         conversation read per row."""
+        where, args = spellings(source)
         row = self.conn.execute(
-            "SELECT COUNT(*), MAX(received_at) FROM mo INDEXED BY mo_kept WHERE source = ?"
+            f"SELECT COUNT(*), MAX(received_at) FROM mo INDEXED BY mo_kept WHERE {where}"
             " AND state = 'throttled' AND received_at > ? AND conversation_id IS ?",
-            (source, since, conversation_id),
+            (*args, since, conversation_id),
         ).fetchone()
         return int(row[0]), float(row[1] or 0.0)
 
@@ -135,22 +170,25 @@ class KeptRepo(ReplyPool):
         """(number, how many, when the newest came) of the phone's kept answers no conversation took
         after `since`, per number they were sent to: those to an account's own number go to its
         inbound address, a mail per number, the rest together (`kept_span` for a cut read)."""
+        where, args = spellings(source)
         rows = self.conn.execute(
-            "SELECT destination, COUNT(*), MAX(received_at) FROM mo INDEXED BY mo_kept WHERE source = ?"
+            f"SELECT destination, COUNT(*), MAX(received_at) FROM mo INDEXED BY mo_kept WHERE {where}"
             " AND state = 'throttled' AND received_at > ? AND conversation_id IS NULL GROUP BY destination",
-            (source, since),
+            (*args, since),
         )
         return [(str(r[0]), int(r[1]), float(r[2] or 0.0)) for r in rows]
 
     def kept_phone(self, source: str) -> tuple[int, float | None]:
-        """(mails of the phone's kept answers in a row, before when its kept answers stay kept)."""
+        """(mails of the phone's kept answers in a row, before when its kept answers stay kept), a
+        sender ID's under its small letters (`sender_key`), whichever spelling names it."""
         row = self.conn.execute(
-            "SELECT mails, closed_at FROM kept_phones WHERE source = ?", (source,)
+            "SELECT mails, closed_at FROM kept_phones WHERE source = ?", (sender_key(source),)
         ).fetchone()
         return (0, None) if row is None else (int(row[0]), row[1])
 
     def kept_phone_mailed(self, source: str, mails: int, closed_at: float | None, at: float) -> None:
         """Record a run of the phone's kept mails; `mails` 0 and no `closed_at`: nothing left to count."""
+        source = sender_key(source)
         with self.transaction():
             if mails == 0 and closed_at is None:
                 self.conn.execute("DELETE FROM kept_phones WHERE source = ?", (source,))
@@ -201,11 +239,13 @@ class KeptRepo(ReplyPool):
             return moved
 
     def kept_mailed(self, source: str, note: str) -> list[Kept]:
-        """The kept answers one mail carried: those of the phone whose note starts with its own."""
+        """The kept answers one mail carried: those of the phone whose note starts with its own (of
+        a sender ID, in any spelling: one mail carried them all)."""
+        where, args = spellings(source)
         rows = self.conn.execute(
             "SELECT id, conversation_id, text, received_at, note, destination FROM mo"
-            " WHERE source = ? AND substr(note, 1, ?) = ? ORDER BY received_at, id",
-            (source, len(note), note),
+            f" WHERE {where} AND substr(note, 1, ?) = ? ORDER BY received_at, id",
+            (*args, len(note), note),
         )
         return [Kept(*r) for r in rows]
 
