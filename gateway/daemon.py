@@ -37,7 +37,7 @@ from gateway.codestamp import CodeChanged
 from gateway.config import Config
 from gateway.configlinks import receipt_siblings
 from gateway.dispatcher import Dispatcher
-from gateway.events import GatewayEvents, Notifier
+from gateway.events import GatewayEvents
 from gateway.fdlimit import raise_fd_limit
 from gateway.filemodes import STATE_DIR_MODE, planted, private_dir
 from gateway.housekeeping import STATUS_FILE, Housekeeping, remove_status
@@ -45,6 +45,7 @@ from gateway.intake_workers import IntakeWorkers, bind_listeners
 from gateway.linkstatus import LinkView
 from gateway.mailer import Mailer, build_mailer
 from gateway.nocore import no_core_dumps
+from gateway.notifier import Notifier
 from gateway.outboxworker import OutboxWorker
 from gateway.recovery import open_recovered, requeue_orphans
 from gateway.relayloginstatus import login_report

@@ -30,8 +30,9 @@ from gateway import reassembly, tlsrenewal
 from gateway.bitelog import FaultLog
 from gateway.cli.status import STORE_LOCKED
 from gateway.conversations import kept as kept_answers
-from gateway.events import GatewayEvents, Notifier
+from gateway.events import GatewayEvents
 from gateway.filemodes import write_private
+from gateway.notifier import Notifier
 from gateway.statusfile import STATUS_FILE as STATUS_FILE  # where it always was, for its readers
 from gateway.statusfile import read_status as read_status
 from gateway.statuswaits import WaitingLook

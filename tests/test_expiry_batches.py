@@ -11,8 +11,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from gateway.events import Notifier
 from gateway.housekeeping import Housekeeping
+from gateway.notifier import Notifier
 from gateway.smtp.accept import accept
 from gateway.store.db import Store
 from gateway.store.queue import EXPIRE_BATCH, RECEIPT_WAIT_SECONDS

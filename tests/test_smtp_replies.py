@@ -18,7 +18,8 @@ import pytest
 import structlog
 
 from gateway.config import parse_config
-from gateway.events import GatewayEvents, Notifier
+from gateway.events import GatewayEvents
+from gateway.notifier import Notifier
 from gateway.premium import handlers
 from gateway.smtp import replies
 from gateway.smtp.replies import SENDER_NOT_ASCII

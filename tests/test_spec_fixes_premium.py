@@ -13,7 +13,8 @@ import pytest
 
 from gateway.cli.common import open_store
 from gateway.config import parse_config
-from gateway.events import GatewayEvents, Notifier
+from gateway.events import GatewayEvents
+from gateway.notifier import Notifier
 from smsc.base import Ack, InboundSms
 from tests.test_premium import BASE, CLIENT, FALLBACK, PHONE, run_cli
 

@@ -166,7 +166,7 @@ def cmd_queue_cancel(cfg: Config, args: argparse.Namespace) -> int:
 
     from gateway.cli.audit import audited
     from gateway.cli.common import running_pid
-    from gateway.events import Notifier
+    from gateway.notifier import Notifier
     from gateway.store import adminstops
     from gateway.store.settling import FINAL_PART
 

@@ -277,7 +277,7 @@ class AdminRepo(OutboxAdmin):
         caller waits for its verdict). With no daemon running nothing holds them (`claimed="end"`):
         they end here, as waiting ones; the start would only have queued them again.
 
-        `tell` (the daemon's `gateway.events.Notifier`) is called inside this transaction with the
+        `tell` (the daemon's `gateway.notifier.Notifier`) is called inside this transaction with the
         message when the cancel finished it, as every other end of a message is told: its DSN is
         queued in the outbox with the state change, or neither (SPEC R-8.1, never in silence). A
         message already final (a failed long SMS whose other parts were cancelled with it) was told

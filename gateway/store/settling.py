@@ -97,7 +97,7 @@ class SettlingRepo(Repository):
     def _settle_message_of(self, part_id: int, now: float) -> list[Finished]:
         """Derive the message state from its parts; report it once when it becomes final.
 
-        `unreported` is reported as any final state; `gateway.events.Notifier` tells it apart (no
+        `unreported` is reported as any final state; `gateway.notifier.Notifier` tells it apart (no
         bounce, no failure counted, a notice only to an account that wants every outcome)."""
         row = self.conn.execute(
             "SELECT m.id, m.state, m.reason, m.parts_total, m.account_id, m.notify FROM messages m"
