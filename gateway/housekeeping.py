@@ -167,7 +167,7 @@ class Housekeeping:
             return 0
 
     def store_status(self) -> dict[str, Any]:
-        """The daemon's status, with a reader's pin on the WAL (`gateway.store.checkpoint.PinWatch`).
+        """The daemon's status, with a reader's pin on the WAL (`gateway.store.walpin.PinWatch`).
 
         Looked at here, every STATUS_INTERVAL: with no mail coming in, no commit would start the
         TRUNCATE that finds the reader gone, and the pin would be shown long after it ended."""

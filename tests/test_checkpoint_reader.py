@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import structlog.testing
 
-from gateway.store import checkpoint
+from gateway.store import checkpoint, walpin
 from gateway.store.db import Store
 from tests.test_disk_full_wal import fill, small_tmpfs
 from tests.test_supervision import events
@@ -98,11 +98,11 @@ async def test_a_reader_holding_a_snapshot_never_holds_the_writes(
                 # rounds apart, and none in the rounds past the 30 s (a CI run). The housekeeping
                 # worker's look (`recheck_pinned_wal`, each STATUS_INTERVAL) is what always comes.
                 assert store.db._checkpointer.pin.since is not None  # a TRUNCATE held off: counted
-                clock.now += checkpoint.WAL_PINNED_WARN_SECONDS + 1.0  # counted from that first one
+                clock.now += walpin.WAL_PINNED_WARN_SECONDS + 1.0  # counted from that first one
                 store.db.recheck_pinned_wal()
                 await checkpoint_settled(store)
                 [pinned] = events(logs, "store.wal_pinned")
-                assert pinned["for_seconds"] > checkpoint.WAL_PINNED_WARN_SECONDS
+                assert pinned["for_seconds"] > walpin.WAL_PINNED_WARN_SECONDS
                 assert store.db.wal_pinned() is not None
             # The reader gone: a passive finds the way clear, and a TRUNCATE (the next commit's past
             # the hard bound, or the housekeeping worker's look) cuts the WAL back and says so.

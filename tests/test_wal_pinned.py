@@ -23,7 +23,7 @@ import structlog.testing
 from gateway import housekeeping
 from gateway.config import load_config
 from gateway.housekeeping import Housekeeping, read_status
-from gateway.store import checkpoint
+from gateway.store import checkpoint, walpin
 from tests.conftest import Running, config_text, mail, running_gateway
 from tests.fakes.smsc import HappySMSC
 from tests.test_process import smsgw
@@ -39,7 +39,7 @@ async def test_a_reader_pinning_the_wal_is_warned_of_shown_and_cleared_when_it_e
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # raising=False: set where the module has them (a renamed one leaves the default, and the test fails).
-    monkeypatch.setattr(checkpoint, "WAL_PINNED_WARN_SECONDS", 1.0, raising=False)
+    monkeypatch.setattr(walpin, "WAL_PINNED_WARN_SECONDS", 1.0, raising=False)
     monkeypatch.setattr(checkpoint, "PINNED_RETRY_SECONDS", 0.3)
     monkeypatch.setattr(checkpoint, "BUSY_MS", 100)
     monkeypatch.setattr(housekeeping, "STATUS_INTERVAL", 0.2)
@@ -106,7 +106,7 @@ async def test_a_pinned_wal_past_the_size_bound_is_warned_of_at_once_and_cleared
     # the reader has gone on a quiet evening, no commit starts the TRUNCATE that would find it gone:
     # the housekeeping worker's look does, or the warning would stand until the next mail.
     monkeypatch.setattr(checkpoint, "BUSY_MS", 100)
-    monkeypatch.setattr(checkpoint, "WAL_PINNED_WARN_BYTES", 8 * LIMIT, raising=False)
+    monkeypatch.setattr(walpin, "WAL_PINNED_WARN_BYTES", 8 * LIMIT, raising=False)
     monkeypatch.setattr(checkpoint, "PINNED_RETRY_SECONDS", 0.05)  # each commit's TRUNCATE looks
     store, wal = await small_wal_store(tmp_path)
     worker = Housekeeping(store, None, None, dict, tmp_path / "status.json")  # type: ignore[arg-type]

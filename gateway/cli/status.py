@@ -305,7 +305,7 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
             " refused (452) once it is full: free space there (old logs, backups) or grow the filesystem"
             + wal_words(disk)  # the WAL, once large: what the daemon gives back itself
         )
-    if pinned := status.get("wal_pinned"):  # gateway.store.checkpoint.PinWatch
+    if pinned := status.get("wal_pinned"):  # gateway.store.walpin.PinWatch
         print(
             f"store     WAL pinned since {when(_began(status, pinned))}:"
             f" {pinned['wal_bytes'] / 1e6:.1f} MB and growing with every mail; a reader holds an old"

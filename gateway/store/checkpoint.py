@@ -14,7 +14,7 @@ that is still copying), so the file cannot grow without bound.
 
 A reader that holds a snapshot (an sqlite3 shell left in a transaction, a long report, a backup)
 keeps any checkpoint from cutting the WAL, which then grows with every mail until it ends (85 KB a
-mail: 132 MB in 25 s of load). Each TRUNCATE it holds off is counted (`PinWatch`): past
+mail: 132 MB in 25 s of load). Each TRUNCATE it holds off is counted (`walpin.PinWatch`): past
 `WAL_PINNED_WARN_SECONDS` or `WAL_PINNED_WARN_BYTES`, `store.wal_pinned` is logged as a warning,
 and `smsgw status` and systemd's STATUS= line show it until a TRUNCATE gets through.
 
@@ -54,6 +54,7 @@ from urllib.request import pathname2url
 import structlog
 
 from gateway.store.trouble import disk_full, wal_crowding
+from gateway.store.walpin import PinWatch
 
 log = structlog.get_logger(__name__)
 
@@ -77,11 +78,6 @@ PINNED_BUSY_MS = 50
 # While such a reader holds on, a TRUNCATE (writes held) is tried again only this often; the commits
 # in between checkpoint PASSIVE, holding nothing (else every commit would wait PINNED_BUSY_MS).
 PINNED_RETRY_SECONDS = 5.0
-# A reader that has held TRUNCATEs off this long (or let the WAL grow this large) is no backup's
-# snapshot of a moment: it is reported, then again at most every WAL_PINNED_REPEAT_SECONDS.
-WAL_PINNED_WARN_SECONDS = 30.0
-WAL_PINNED_WARN_BYTES = 256 * 1024 * 1024
-WAL_PINNED_REPEAT_SECONDS = 60.0
 # A TRUNCATE for space that failed (no room even for the pages it copies into the database file) is
 # tried again only this often, or at once when space was freed: meanwhile a full disk fails writes (452).
 SPACE_RETRY_SECONDS = 1.0
@@ -92,53 +88,6 @@ READER_FACTOR = 64
 GLANCE_BUSY_MS = 20
 READER_SPACE_SHARE = 4
 READER_CAUSE = "a reader holds an old snapshot (a billing render, a panel search or export, a backup)"
-
-
-class PinWatch:
-    """How long TRUNCATE checkpoints have found a reader in the way, and whether it was reported.
-
-    Only the event loop's thread uses it (`CheckpointScheduling._checkpoint`, `wal_pinned`): the
-    checkpoint thread just reports `busy`. A short read (most backups) ends unreported, the INFO
-    `store.checkpointed ... busy=1` lines its only trace, as before.
-    """
-
-    def __init__(self, monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.monotonic = monotonic
-        self.since: float | None = None  # the first TRUNCATE a reader held off, of this run
-        self.warned_at: float | None = None  # the last `store.wal_pinned` (None: not reported yet)
-
-    def busy(self, wal_bytes: int) -> None:
-        """A TRUNCATE met a reader it could not wait out: warn once the pin lasts, then each minute."""
-        now = self.monotonic()
-        if self.since is None:
-            self.since = now
-        lasted = now - self.since
-        if self.warned_at is None:
-            if lasted <= WAL_PINNED_WARN_SECONDS and wal_bytes <= WAL_PINNED_WARN_BYTES:
-                return
-        elif now - self.warned_at < WAL_PINNED_REPEAT_SECONDS:
-            return
-        self.warned_at = now
-        log.warning(
-            "store.wal_pinned",
-            wal_bytes=wal_bytes,
-            for_seconds=round(lasted, 1),
-            hint="a reader holds an old snapshot (an open sqlite3 shell, a long report or backup):"
-            " the WAL grows with every mail until it ends",
-        )
-
-    def ended(self, wal_bytes: int) -> None:
-        """A TRUNCATE got through: the reader is gone (said only if its pin was reported)."""
-        if self.since is not None and self.warned_at is not None:
-            lasted = self.monotonic() - self.since
-            log.info("store.wal_unpinned", wal_bytes=wal_bytes, for_seconds=round(lasted, 1))
-        self.since = self.warned_at = None
-
-    def report(self, wal_bytes: int) -> dict[str, Any] | None:
-        """For the status file, while the pin is reported; None otherwise."""
-        if self.since is None or self.warned_at is None:
-            return None
-        return {"wal_bytes": wal_bytes, "for_seconds": round(self.monotonic() - self.since, 1)}
 
 
 class Checkpointer:
