@@ -102,14 +102,15 @@ _MT_STATUS = {
 
 def _mt(rows: Iterator[tuple], billed: Billed) -> Iterator[Line]:  # type: ignore[type-arg]
     """As billed: an MT that ended, or was sent again, after its month's bill is listed as the bill
-    listed it, and the change is a correction in a later month (`billing_reports.mtlate`)."""
+    listed it, and the change is a correction in a later month (`billing_reports.mtlate`); the parts
+    a retry before the bill sent again are on its line, as the SMSC was paid for them."""
     for ts, mid, mail_from, source, recipient, parts, state, reason, answer, finished_at in rows:
         status = _MT_STATUS.get(state, "pending")
         if state == "cancelled":
             # The documented reason, whoever cancelled it: a script filtering on `cancelled` found
             # nothing in the `cancelled by admin` that `queue cancel` stores (the audit trail says who).
             reason = "cancelled"
-        status, reason = billed.line(mid, status, reason or "", finished_at)
+        status, reason, parts = billed.line(mid, ts, status, reason or "", finished_at, parts)
         if answer is None:
             yield Line(
                 ts, 0, mid, MT, mail_from, source, recipient, parts, status, reason or "", None, None, None
@@ -196,7 +197,7 @@ def lines(conn: sqlite3.Connection, account_id: int | None, month: Month, tz: Zo
     from billing_reports import mtlate  # it reads this module's lines and months
 
     yield from heapq.merge(
-        _mt(repo.mt_rows(conn, account_id, start, end), mtlate.Billed(conn, month, tz)),
+        _mt(repo.mt_rows(conn, account_id, start, end), mtlate.Billed(conn, account_id, month, tz)),
         _replies(repo.reply_rows(conn, account_id, start, end), tz),
         _premium(repo.premium_rows(conn, account_id, start, end), tz),
         _corrections(repo.correction_rows(conn, account_id, start, end)),

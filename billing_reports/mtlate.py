@@ -8,14 +8,18 @@ lists two lines of its kind, as a premium MO's correction does: one taking it ba
 it was billed with (negative sms and parts) and one under its new status, both with the reason
 `correction of the SMS of <date> <time> to <phone> (billed in YYYY-MM): <old> then <new>, <why>`.
 
-An admin's retry of an MT of a billed month sends its ended parts again, which the SMSC is paid for
-again: the retry's month lists a pair taking back the outcome billed and booking it `pending` with
-the parts sent again added, and the month its parts end in a pair booking that end. So whatever the
+An admin's retry sends the ended parts that had reached the SMSC again, which the SMSC is paid for
+again. One made before its month's bill adds them to the MT's line in that bill. One made after it:
+the retry's month lists a pair taking back the outcome billed and booking it `pending` with the
+parts sent again added, and the month its parts end in a pair booking that end. So whatever the
 SMSC was paid for is on exactly one bill, and the status counts of the months add up.
 
 No schema change: the row keeps being changed in place; the outcome billed is the row as of the
 bill's time (`finished_at` no later than it), and a retry, which resets the row, first keeps what it
-resets in billing_state (`retried`), as the months' times are kept there.
+resets in billing_state (`retried`), as the months' times are kept there: under the account, so
+that a month's run reads only that account's records by a range of the key, with the MT's
+`created_at`, as an id a purge freed is given again, and deleted with the MT by the purge (which
+keeps an MT that ended in a month not billed yet: `gateway.store.retention`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import structlog
 from billing_reports.monthly import _MT_STATUS, MT, PREMIUM_ANSWER, Line, Month
 
 _AS_OF = "mt_as_of/"  # + YYYY-MM: `<unix time of the bill> <month start> <month end>`
-_RETRIED = "mt_retried/"  # + message id: the retries of an MT of a billed month, as JSON
+_RETRIED = "mt_retried/"  # + account id / message id: the MT's retries, as JSON
 RANK = 5  # after the other kinds at the same second
 # How long before a month an MT billed pending may have been accepted and still end in it: the
 # longest validity (720 h) after the bill of the month before, with room for an expiry swept late.
@@ -48,15 +52,24 @@ def _span(conn: sqlite3.Connection, prefix: str) -> Iterator[tuple[str, str]]:
     )
 
 
-def record_as_of(conn: sqlite3.Connection, month: Month, tz: ZoneInfo, now: float) -> None:
+def record_as_of(conn: sqlite3.Connection, month: Month, tz: ZoneInfo, now: float) -> bool:
     """Before the rows of a bill that goes out are read (the scheduled run, `billing run --send`):
     the time its MTs are billed as of. The first bill's stays: the month written again, or mailed
-    again, shows what the account and the operator hold, and later changes are corrections."""
+    again, shows what the account and the operator hold, and later changes are corrections.
+    True if this call recorded it."""
     start, end = month.bounds(tz)
-    conn.execute(
-        "INSERT INTO billing_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
-        (f"{_AS_OF}{month}", f"{now!r} {start!r} {end!r}"),
+    return (
+        conn.execute(
+            "INSERT INTO billing_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
+            (f"{_AS_OF}{month}", f"{now!r} {start!r} {end!r}"),
+        ).rowcount
+        > 0
     )
+
+
+def forget_as_of(conn: sqlite3.Connection, month: Month) -> None:
+    """A bill time `record_as_of` recorded for a run that did not write the whole month."""
+    conn.execute("DELETE FROM billing_state WHERE key = ?", (f"{_AS_OF}{month}",))
 
 
 def _times(conn: sqlite3.Connection) -> list[tuple[float, float, float]]:
@@ -68,10 +81,27 @@ def _bill_time(times: list[tuple[float, float, float]], created_at: float) -> fl
     return next((t for t, start, end in times if start <= created_at < end), None)
 
 
-def _records(conn: sqlite3.Connection, message_id: int) -> list[dict[str, Any]]:
-    key = f"{_RETRIED}{message_id}"
-    row = conn.execute("SELECT value FROM billing_state WHERE key = ?", (key,)).fetchone()
-    return json.loads(row[0]) if row else []
+def retried_key(account_id: int, message_id: int) -> str:
+    return f"{_RETRIED}{account_id}/{message_id}"
+
+
+def _mine(value: str, created_at: float) -> list[dict[str, Any]]:
+    """The records of the MT made at `created_at`: none if they are another's whose id was given again."""
+    records: list[dict[str, Any]] = json.loads(value)
+    return records if records and records[0].get("c") == created_at else []
+
+
+def _account_records(conn: sqlite3.Connection, account_id: int) -> dict[int, str]:
+    """The account's records by message id, unparsed: a range of billing_state's key."""
+    prefix = f"{_RETRIED}{account_id}/"
+    return {int(k.removeprefix(prefix)): v for k, v in _span(conn, prefix)}
+
+
+def _split(records: list[dict[str, Any]], bill_time: float | None) -> tuple[int, list[dict[str, Any]]]:
+    """(parts sent again before the bill, on its lines; the records after it, its corrections)."""
+    if bill_time is None:
+        return sum(r["n"] for r in records), []
+    return sum(r["n"] for r in records if r["r"] <= bill_time), [r for r in records if r["r"] > bill_time]
 
 
 def _status(state: str) -> str:
@@ -92,52 +122,64 @@ def as_billed(
 
 
 def retried(conn: sqlite3.Connection, message_id: int, now: float) -> None:
-    """In an admin's retry of the MT, before its rows are reset: if its month was billed, what the
-    retry resets, the outcome billed (or corrected to) and the ended parts it sends again."""
+    """In an admin's retry of the MT, before its rows are reset, whether its month was billed or not:
+    what the retry resets, the outcome billed (or corrected to) and the parts it sends again.
+
+    Only an ended part that had reached the SMSC is paid for again: one cancelled while queued (or
+    because another part failed) or refused at its submit never went. A retry clears a part's
+    `submitted_at` and a submit sets it, so it says whether the part's last attempt went."""
     row = conn.execute(
-        "SELECT created_at, state, reason, finished_at, parts_total FROM messages WHERE id = ?", (message_id,)
-    ).fetchone()
-    if row is None or (bill_time := _bill_time(_times(conn), row[0])) is None:
-        return  # its month is still to be billed: its line shows what becomes of it
-    (again,) = conn.execute(
-        "SELECT COUNT(*) FROM parts WHERE message_id = ? AND state IN ('failed', 'expired', 'cancelled')",
+        "SELECT created_at, state, reason, finished_at, parts_total, account_id FROM messages WHERE id = ?",
         (message_id,),
     ).fetchone()
-    if not again:
-        return  # nothing ended is sent again: the bill's count of parts stands
-    records = _records(conn, message_id)
-    if records:
-        billed, billed_why, parts = "pending", "", records[-1]["p"] + records[-1]["n"]
+    if row is None or row[5] is None:
+        return  # no account, no bill
+    resets = conn.execute(
+        "SELECT COUNT(*), COUNT(CASE WHEN state IN ('failed', 'expired', 'cancelled')"
+        " AND submitted_at IS NOT NULL THEN 1 END) FROM parts WHERE message_id = ?"
+        " AND state IN ('hold', 'failed', 'expired', 'cancelled', 'deferred', 'queued')",
+        (message_id,),
+    ).fetchone()
+    if not resets[0]:
+        return  # nothing is reset: the row stays as billed
+    key = retried_key(row[5], message_id)
+    stored = conn.execute("SELECT value FROM billing_state WHERE key = ?", (key,)).fetchone()
+    records = _mine(stored[0], row[0]) if stored else []
+    bill_time = _bill_time(_times(conn), row[0])
+    before, after = _split(records, bill_time)
+    if after:
+        billed, billed_why, parts = "pending", "", after[-1]["p"] + after[-1]["n"]
     else:
         billed, billed_why = as_billed(bill_time, _status(row[1]), _reason(row[1], row[2]), row[3])
-        parts = row[4]
+        parts = row[4] + before
     records.append(
-        {"r": now, "b": billed, "bwhy": billed_why, "p": parts, "n": again, "s": _status(row[1]),
-         "why": _reason(row[1], row[2]), "f": row[3]}
+        {"r": now, "c": row[0], "b": billed, "bwhy": billed_why, "p": parts, "n": resets[1],
+         "s": _status(row[1]), "why": _reason(row[1], row[2]), "f": row[3]}
     )  # fmt: skip
     conn.execute(
         "INSERT INTO billing_state (key, value) VALUES (?, ?)"
         " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        (f"{_RETRIED}{message_id}", json.dumps(records)),
+        (key, json.dumps(records)),
     )
 
 
 class Billed:
-    """How a month's MT lines read as billed: the bill's time and the retries' first records."""
+    """How an account's MT lines of a month read as billed: the bill's time and the retries' records."""
 
-    def __init__(self, conn: sqlite3.Connection, month: Month, tz: ZoneInfo) -> None:
+    def __init__(self, conn: sqlite3.Connection, account_id: int, month: Month, tz: ZoneInfo) -> None:
         start = month.bounds(tz)[0]
         self.bill_time = _bill_time(_times(conn), start)
-        self.first: dict[int, tuple[str, str]] = {}
-        if self.bill_time is not None:
-            for key, value in _span(conn, _RETRIED):
-                record = json.loads(value)[0]
-                self.first[int(key.removeprefix(_RETRIED))] = (record["b"], record["bwhy"])
+        self.records = _account_records(conn, account_id)
 
-    def line(self, mid: int, status: str, reason: str, finished_at: float | None) -> tuple[str, str]:
-        if mid in self.first:
-            return self.first[mid]
-        return as_billed(self.bill_time, status, reason, finished_at)
+    def line(
+        self, mid: int, created_at: float, status: str, reason: str, finished_at: float | None, parts: int
+    ) -> tuple[str, str, int]:
+        """(status, reason, parts) billed: with the parts that retries before the bill sent again."""
+        records = _mine(self.records[mid], created_at) if mid in self.records else []
+        before, after = _split(records, self.bill_time)
+        if after:
+            return after[0]["b"], after[0]["bwhy"], parts + before
+        return (*as_billed(self.bill_time, status, reason, finished_at), parts + before)
 
 
 _COLUMNS = (
@@ -154,7 +196,7 @@ def lines(conn: sqlite3.Connection, account_id: int, month: Month, tz: ZoneInfo)
     times = _times(conn)
     if not times:
         return []
-    retries = {int(k.removeprefix(_RETRIED)): json.loads(v) for k, v in _span(conn, _RETRIED)}
+    retries = _account_records(conn, account_id)
     found: list[tuple[float, int, int, Line]] = []
     earliest = Month.containing(start, tz)
     for _ in range(_LOOK_BACK_MONTHS):
@@ -173,7 +215,8 @@ def lines(conn: sqlite3.Connection, account_id: int, month: Month, tz: ZoneInfo)
         if row[0] in seen or (bill_time := _bill_time(times, row[1])) is None:
             continue
         seen.add(row[0])
-        changes = _changes(row, bill_time, retries.get(row[0]), tz)
+        records = _mine(retries[row[0]], row[1]) if row[0] in retries else []
+        changes = _changes(row, bill_time, records, tz)
         for n, (at, was, parts, now, more, why) in enumerate(changes):
             if start <= at < end:
                 pair = _pair(row, at, was, parts, now, more, why, tz)
@@ -184,17 +227,20 @@ def lines(conn: sqlite3.Connection, account_id: int, month: Month, tz: ZoneInfo)
 
 
 def _changes(
-    row: tuple[Any, ...], bill_time: float, records: list[dict[str, Any]] | None, tz: ZoneInfo
+    row: tuple[Any, ...], bill_time: float, records: list[dict[str, Any]], tz: ZoneInfo
 ) -> Iterator[tuple[float, str, int, str, int, str]]:
     """(when, status before, parts before, status after, parts sent again, why) of each change of
-    the MT's outcome since its bill."""
+    the MT's outcome since its bill (the retries before it are in its line)."""
     _mid, _created, _user, _source, _to, parts_total, state, reason, finished_at, _answer = row
-    billed, parts = as_billed(bill_time, _status(state), _reason(state, reason), finished_at)[0], parts_total
-    for r in records or ():
+    before, after = _split(records, bill_time)
+    billed = as_billed(bill_time, _status(state), _reason(state, reason), finished_at)[0]
+    parts = parts_total + before
+    for r in after:
         if r["b"] == "pending" and r["s"] != "pending" and r["f"] is not None:
             yield r["f"], "pending", r["p"], r["s"], 0, _ended(r["s"], r["why"])
         when = datetime.fromtimestamp(r["r"], tz)
-        yield r["r"], r["s"], r["p"], "pending", r["n"], f"sent again by a retry on {when:%Y-%m-%d %H:%M:%S}"
+        again = "sent again" if r["n"] else "queued again, no part of it had reached the SMSC,"
+        yield r["r"], r["s"], r["p"], "pending", r["n"], f"{again} by a retry on {when:%Y-%m-%d %H:%M:%S}"
         billed, parts = "pending", r["p"] + r["n"]
     status = _status(state)
     if billed == "pending" and status != "pending" and finished_at is not None:

@@ -71,7 +71,9 @@ async def purge(store: Store, config: Config) -> int:
                 kept_from=kept_from.isoformat(),
                 older_than_days=days,
             )
-        removed = await retention.purge_before(store, cutoff, reply_window=config.replies.window_seconds)
+        removed = await retention.purge_before(
+            store, cutoff, reply_window=config.replies.window_seconds, unbilled_from=unbilled_start
+        )
         today = datetime.fromtimestamp(store.clock(), ZoneInfo(config.gateway.timezone)).date()
         await retention.forget_past_days(store, (today - timedelta(days=1)).isoformat())
         # Billing files of a month older than this say that its detail rows are gone.

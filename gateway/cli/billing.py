@@ -95,13 +95,16 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(f"{month} ended before this gateway had an account ({first}): nothing to bill")
     if (problem := billing_dir_problem(cfg.billing_dir)) is not None:
         raise CliError(problem, EXIT_CONFIG)  # the config's directory: exit 3, as for state_dir
+    fresh = False  # the month's bill time recorded by this run: kept once every file is written
     if args.send:  # a bill that goes out: its MTs as they are now, later changes corrections
         with store.db.transaction():
-            mtlate.record_as_of(store.db.conn, month, tz, store.clock())
+            fresh = mtlate.record_as_of(store.db.conn, month, tz, store.clock())
+    whole = False
     try:
         files = write_month(
             cfg.db_path, cfg.state_dir, month, tz, account=args.account, billing_dir=cfg.billing_dir
         )
+        whole = args.account is None
     except KeyboardInterrupt:
         # Exit 130 as for any Ctrl-C, but not in silence: some files are new, some not, no summary.
         print(_interrupted(cfg, month), file=sys.stderr)
@@ -113,6 +116,12 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
     except OSError as exc:
         where = exc.filename or cfg.billing_dir
         raise CliError(f"cannot write the billing files: {where}: {exc.strerror or exc}") from exc
+    finally:
+        if fresh and not whole:
+            # A failed or one-account run: the bill mailed later for the month is the one billed as of
+            # its own time, or a change between the two would be on neither.
+            with store.db.transaction():
+                mtlate.forget_as_of(store.db.conn, month)
     if files.redone:
         print(f"{month}: a run before this one stopped partway; every file of the month was written again")
     for f in files.accounts:

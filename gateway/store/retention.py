@@ -106,17 +106,27 @@ _WHOLE_RANGES = (
 
 
 async def purge_before(
-    store: Store, cutoff: float, *, chunk: int = CHUNK, reply_window: float = 0.0, pace: Pace | None = None
+    store: Store,
+    cutoff: float,
+    *,
+    chunk: int = CHUNK,
+    reply_window: float = 0.0,
+    pace: Pace | None = None,
+    unbilled_from: float | None = None,
 ) -> int:
     """Delete finished mail (and its messages, parts, DLRs) received before `cutoff`; return the count.
 
     Conversations are kept `reply_window` seconds (or their account's reply window) longer than the rest.
+    A mail with an SMS that ended at or after `unbilled_from` stays: a report or a retry after its
+    month's bill is a correction in the month it ended in, which the first month not billed may be.
     """
     write = (pace or Pace()).write
     removed = 0
     after: Cursor | None = START
     while after is not None:
-        count, after = await write(store, lambda a=after: _purge_emails(store, cutoff, a, chunk))
+        count, after = await write(
+            store, lambda a=after: _purge_emails(store, cutoff, a, chunk, unbilled_from)
+        )
         removed += count
     for table, where in _WHOLE_RANGES:
 
@@ -139,17 +149,21 @@ async def purge_before(
     return removed
 
 
-def _purge_emails(store: Store, cutoff: float, after: Cursor, limit: int) -> tuple[int, Cursor | None]:
+def _purge_emails(
+    store: Store, cutoff: float, after: Cursor, limit: int, unbilled_from: float | None = None
+) -> tuple[int, Cursor | None]:
     """The next `limit` emails received before `cutoff` (by emails_received, past `after`); those whose
-    messages are all final go with their messages, parts and DLRs. Returns (emails deleted, the cursor
-    to go on from, or None at the end of the range)."""
+    messages are all final, none of them since `unbilled_from`, go with their messages, parts, DLRs
+    and the records of their retries that billing keeps. Returns (emails deleted, the cursor to go on
+    from, or None at the end of the range)."""
     conn = store.db.conn
+    ended, since = ("", ()) if unbilled_from is None else (" OR m.finished_at >= ?", (unbilled_from,))
     seen = conn.execute(
         "SELECT e.received_at, e.id, NOT EXISTS ("
-        f" SELECT 1 FROM messages m WHERE m.email_id = e.id AND m.state NOT IN {_FINAL})"
+        f" SELECT 1 FROM messages m WHERE m.email_id = e.id AND (m.state NOT IN {_FINAL}{ended}))"
         " FROM emails e WHERE e.received_at < ? AND (e.received_at, e.id) > (?, ?)"
         " ORDER BY e.received_at, e.id LIMIT ?",
-        (cutoff, *after, limit),
+        (*since, cutoff, *after, limit),
     ).fetchall()
     ids = [email_id for _, email_id, finished in seen if finished]
     if ids:
@@ -176,6 +190,12 @@ def _purge_emails(store: Store, cutoff: float, after: Cursor, limit: int) -> tup
             tuple(ids),
         )
         conn.execute(f"DELETE FROM dlrs WHERE part_id IN ({part_ids})", ids)
+        # `billing_reports.mtlate.retried_key`: a new SMS given a freed id must not inherit them.
+        conn.execute(
+            "DELETE FROM billing_state WHERE key IN (SELECT 'mt_retried/' || account_id || '/' || id"
+            f" FROM messages WHERE email_id IN ({marks}) AND account_id IS NOT NULL)",
+            ids,
+        )
         conn.execute(f"DELETE FROM parts WHERE message_id IN ({msg_ids})", ids)
         conn.execute(f"DELETE FROM messages WHERE email_id IN ({marks})", ids)
         conn.execute(f"DELETE FROM emails WHERE id IN ({marks})", ids)
