@@ -29,8 +29,9 @@ from gateway.claims import OPTED_OUT, claimer
 from gateway.late_answers import LateAnswers
 from gateway.linkchoice import LinkChoice
 from gateway.outbound import outbound
-from gateway.outcomes import RETRY_BASE_SECONDS, OutcomeRecorder
+from gateway.outcomes import OutcomeRecorder
 from gateway.queuedepth import Backlog, QueueDepth
+from gateway.retryafter import RETRY_BASE_SECONDS
 from gateway.routing import Router
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.supervisor import beat

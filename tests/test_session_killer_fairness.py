@@ -19,7 +19,7 @@ from typing import Any
 import structlog
 
 from gateway.config import parse_config
-from gateway.outcomes import HOLD_AFTER_LOSSES
+from gateway.retryafter import HOLD_AFTER_LOSSES
 from gateway.store.db import Store
 from gateway.store.partnotes import MAYBE_SENT_EXPIRED
 from smsc.cimd2.packet import Op, P, Packet

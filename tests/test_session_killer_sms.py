@@ -18,7 +18,7 @@ import structlog
 
 from gateway.cli.mailview import mail_lines
 from gateway.config import Config, SimulatorSection, parse_config
-from gateway.outcomes import HOLD_AFTER_LOSSES, SUSPECT_AFTER_LOSSES
+from gateway.retryafter import HOLD_AFTER_LOSSES, SUSPECT_AFTER_LOSSES
 from gateway.store.mailrecord import mail_of_message, mail_record
 from smsc.cimd2.packet import P, Packet, address_digits
 from smsc.simulator.cimd2_server import Cimd2Server, Cimd2Session

@@ -22,7 +22,7 @@ import pytest
 import structlog
 
 from gateway.config import Config
-from gateway.outcomes import HOLD_AFTER_LOSSES
+from gateway.retryafter import HOLD_AFTER_LOSSES
 from smsc.base import ReportStatus
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
