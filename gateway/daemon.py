@@ -9,7 +9,7 @@ for the next start. The stop is triggered by an injectable event so tests drive 
 A database file deleted or replaced while the daemon runs stops it the same way (`StoreReplaced`,
 exit status 1): systemd's restart opens a replaced file in place, and exits 3 for a deleted one until
 its rescued copy is restored (`gateway.store.marker`). A listener that cannot bind raises
-`ListenError` naming the config key, not asyncio's bind error.
+`ListenError` naming the config key, not asyncio's bind error (`gateway.listening`).
 
 With `[smtp] intake_processes` ≥ 1 the relay port is served by supervised worker processes
 (`gateway/intake_workers.py`); the daemon binds their listening socket and keeps the rest.
@@ -24,7 +24,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -41,8 +41,9 @@ from gateway.events import GatewayEvents
 from gateway.fdlimit import raise_fd_limit
 from gateway.filemodes import STATE_DIR_MODE, planted, private_dir
 from gateway.housekeeping import STATUS_FILE, Housekeeping, remove_status
-from gateway.intake_workers import IntakeWorkers, bind_listeners
+from gateway.intake_workers import IntakeWorkers
 from gateway.linkstatus import LinkView
+from gateway.listening import open_listeners, simulator_bind_error
 from gateway.mailer import Mailer, build_mailer
 from gateway.nocore import no_core_dumps
 from gateway.notifier import Notifier
@@ -51,7 +52,6 @@ from gateway.recovery import open_recovered, requeue_orphans
 from gateway.relayloginstatus import login_report
 from gateway.routing import Router
 from gateway.smtp.gate import Gate
-from gateway.smtp.listener import start_smtp_server
 from gateway.startundo import close_store, undo_start
 from gateway.store.db import Store, StoreUnusable
 from gateway.supervisor import Supervisor, sd_notify
@@ -62,33 +62,9 @@ from smsc.base import LinkState, SmscLink
 from smsc.logthrottle import flush_all
 from smsc.pacing import LinkPacer
 
-if TYPE_CHECKING:
-    from smsc.simulator import Simulator
-
 log = structlog.get_logger(__name__)
 
 FILE_CHECK_SECONDS = 2.0  # how often an idle daemon looks whether its database file was replaced
-
-
-class ListenError(Exception):
-    """A configured listener could not bind; `key` is the setting to change."""
-
-    def __init__(self, key: str, host: str, port: int, cause: OSError) -> None:
-        super().__init__(f"{key}: {cause}")
-        self.key, self.host, self.port, self.cause = key, host, port, cause
-
-
-async def _bind(key: str, host: str, port: int, start: Any) -> Any:
-    try:
-        return await start
-    except OSError as exc:
-        raise ListenError(key, host, port, exc) from exc
-
-
-def simulator_bind_error(sim: Simulator, exc: OSError) -> ListenError:
-    """The simulator binds three ports: the error names the setting whose port failed."""
-    key = sim.binding
-    return ListenError(f"simulator.{key}", sim.cfg.host, getattr(sim.cfg, key), exc)
 
 
 @dataclass
@@ -197,44 +173,7 @@ class Daemon:
         try:
             gate = Gate(cfg, self.store, wake_dispatcher=dispatcher.wake, backlog=lambda: dispatcher.queue)
             self.gate = gate
-            host, port = cfg.smtp.listen_addr
-            if cfg.smtp.intake_processes:
-                try:
-                    listeners = bind_listeners(host, port)
-                except OSError as exc:
-                    raise ListenError("smtp.listen", host, port, exc) from exc
-                self.smtp_port = listeners[0].getsockname()[1]
-                self.intake = IntakeWorkers(
-                    cfg,
-                    listeners,
-                    writes=gate.writes,
-                    backlog=lambda: dispatcher.queue,
-                    replies=gate.replies,
-                    log_level=self.log_level,
-                    json_logs=self.json_logs,
-                )
-            else:
-                self.servers.append(
-                    await _bind("smtp.listen", host, port, start_smtp_server(gate, host, port))
-                )
-                self.smtp_port = self.servers[0].sockets[0].getsockname()[1]
-            from gateway.smtp import submission
-
-            sub = None
-            if sub_why_off is None:
-                sub_host, sub_port = cfg.smtp.submission_addr or ("", 0)
-                sub = await _bind("smtp.submission_listen", sub_host, sub_port, submission.start(gate))
-            if sub is not None:
-                self.servers.append(sub)
-                self.submission_port = sub.sockets[0].getsockname()[1]
-            self.web = None
-            if cfg.web.enabled:
-                from gateway.web.server import start_web
-
-                web_host, web_port = cfg.web.listen_addr
-                self.web = await _bind(
-                    "web.listen", web_host, web_port, start_web(cfg, self.store, gate, dispatcher)
-                )
+            await open_listeners(self, gate, dispatcher, sub_why_off)
         except BaseException:
             await undo_start(self)  # the start's queued writes committed before the store closes
             raise

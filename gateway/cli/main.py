@@ -69,7 +69,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.codestamp import CodeChanged
     from gateway.configcheck import exposed_secrets, state_dir_problem
     from gateway.configdoubts import setup_doubts
-    from gateway.daemon import Daemon, ListenError
+    from gateway.daemon import Daemon
+    from gateway.listening import ListenError
     from gateway.store.db import StoreError, StoreUnusable
     from gateway.store.walcheck import refuse_lost_commits
     from gateway.vital import DaemonTaskLost

@@ -29,7 +29,7 @@ def cmd_simulator_run(cfg: Config, args: argparse.Namespace) -> int:
     import signal
 
     from gateway import logging as gwlog
-    from gateway.daemon import simulator_bind_error
+    from gateway.listening import simulator_bind_error
     from smsc.simulator import Simulator
     from smsc.tls import TlsFileError
 
