@@ -48,62 +48,16 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import structlog
 
+from acl.attempts import REFUSED, Attempt, Lockout, Refused, UnlockRow
 from acl.counters import Counters, expire
 from acl.knowngood import KnownGood
-from acl.logins import (
-    Key,
-    client_key,
-    login_key,
-    shown_login,
-)
+from acl.logins import Key, client_key, login_key, shown_login
 
 log = structlog.get_logger(__name__)
-
-# What the store hands back for unlock requests newer than an id: (id, target, wall time it was made).
-UnlockRow = tuple[int, str, float]
-
-
-class Refused(Enum):
-    """Why an attempt was not even checked; the reply is the same for all, the log says which."""
-
-    PAIR = "login locked at this address"
-    ADDRESS = "address locked"
-    LOGIN = "login locked"
-    OVERALL = "too many failures overall"
-    BUSY = "as many checks in flight as failures allowed"  # not a lock: try again when they settle
-
-
-@dataclass(frozen=True, slots=True)
-class Attempt:
-    """A reserved guess; `settle` or `cancel` it exactly once.
-
-    `delay` is how long the caller must wait before checking the password: its turn in the lane
-    for fresh addresses while the overall rate is exceeded (0 otherwise). `overall` says whether
-    it holds a slot of the overall rate (a known-good pair does not).
-    """
-
-    keys: tuple[Key, Key, Key]
-    overall: bool = True
-    delay: float = 0.0
-
-
-@dataclass(frozen=True, slots=True)
-class Lockout:
-    """What a failure started: the counters it locked and for how long."""
-
-    seconds: float
-    pair: bool
-    address: bool
-    login: bool
-
-
-_REFUSED = {"pair": Refused.PAIR, "address": Refused.ADDRESS, "login": Refused.LOGIN}
 
 
 class AuthGuard:
@@ -234,7 +188,7 @@ class AuthGuard:
         if blocked is not None and self._read_unlocks():
             blocked = self._first_blocked(checked)
         if blocked is not None:
-            return _REFUSED[blocked[0]]
+            return REFUSED[blocked[0]]
         if self._first_full(checked) is not None:
             return Refused.BUSY
         delay = 0.0
