@@ -383,14 +383,9 @@ class Dispatcher:
         ready, self._ready = unsent + list(self._ready), deque()
         if ready:  # claimed ahead and never sent: back to the queue as they were
             self._pacing.difference_update(part.id for part in ready)
-            queue = self.store.queue
-
-            def put_back() -> None:
-                for part in ready:
-                    queue.release(part.id, delay=0.0, count=False)
-
+            queue, ids = self.store.queue, [part.id for part in ready]
             try:
-                await self.store.write(put_back)
+                await self.store.write(lambda: queue.requeue_unsent(ids))
             except Exception:  # they stay `active`; the next start puts them back
                 log.exception("dispatcher.put_back_failed", parts=len(ready))
         await self._depth.close()

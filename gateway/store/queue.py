@@ -8,6 +8,7 @@ never comes ends `unreported`, a day after its validity: sent, delivery unconfir
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING
 
@@ -305,9 +306,14 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         with self.transaction():
             active = self.conn.execute("SELECT id FROM parts WHERE state = 'active' ORDER BY id").fetchall()
             unsent = [pid for (pid,) in active if pid not in handed]
-            for pid in unsent:
-                self.release(pid, delay=0.0, count=False)
+            self.requeue_unsent(unsent)
             return unsent, self.recover_active()  # what is left `active`: the handed ones
+
+    def requeue_unsent(self, part_ids: Iterable[int]) -> None:
+        """Claimed parts no link ever had go back as they were, inside the caller's write: due now,
+        their attempt undone, their note kept (no RECOVERED: their send is no possible duplicate)."""
+        for pid in part_ids:
+            self.release(pid, delay=0.0, count=False)
 
     def note_no_link(self) -> None:
         """With no link up, parts about to expire unsent say so (`partnotes.NO_LINK_EXPIRED`, R-6.3)."""
