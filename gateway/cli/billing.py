@@ -92,7 +92,9 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         # Its files would be empty, and kept: `billing list` and the panel would show a month billed
         # from before the gateway had anyone to bill (an account with history is never deleted).
         first = "no account exists yet" if since is None else f"the first account was added {_day(since, tz)}"
-        raise CliError(f"{month} ended before this gateway had an account ({first}): nothing to bill")
+        # Not an error: a cron job billing each month must not report a quiet month as failed.
+        print(f"{month} ended before this gateway had an account ({first}): nothing to bill")
+        return 0
     if (problem := billing_dir_problem(cfg.billing_dir)) is not None:
         raise CliError(problem, EXIT_CONFIG)  # the config's directory: exit 3, as for state_dir
     fresh = False  # the month's bill time recorded by this run: kept once every file is written
