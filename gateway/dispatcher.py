@@ -7,8 +7,9 @@ a part with no usable link goes straight back to the queue without counting an a
 ahead go back the same way when the dispatcher stops, or when a busy link kept them while another had room
 (`claimahead.KeptParts`: no head-of-line blocking). A part of an account suspended after its claim is not
 sent: the dispatcher holds it as the suspension holds the waiting ones (`PolicyRepo.hold_claimed`), so that
-the resume sends it once. What each answer makes of the part is written by `gateway.outcomes`; anything
-unexpected puts the part on `hold` for a human, as Postfix's hold queue does.
+the resume sends it once. Each submit, from its window place to its answer, is `gateway.submits`'; what
+each answer makes of the part is written by `gateway.outcomes`; anything unexpected puts the part on `hold`
+for a human, as Postfix's hold queue does.
 
 A submit that went out and was not answered in time is not sent again at once: see `gateway.late_answers`.
 """
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 
 import structlog
@@ -28,31 +29,25 @@ from gateway.claimahead import ClaimAhead, KeptParts
 from gateway.claims import OPTED_OUT, claimer
 from gateway.late_answers import LateAnswers
 from gateway.linkchoice import LinkChoice
-from gateway.outbound import outbound
 from gateway.outcomes import OutcomeRecorder
 from gateway.queuedepth import Backlog, QueueDepth
 from gateway.retryafter import RETRY_BASE_SECONDS
 from gateway.routing import Router
 from gateway.store.db import ClaimedPart, Finished, Store
+from gateway.submits import Submits
 from gateway.supervisor import beat
 from gateway.suspensions import SuspensionWatch
-from smsc.base import Outcome, SmscLink, SubmitResult
+from smsc.base import SmscLink
 from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)
 
 
-class _Wait:
-    """A submit still waiting for its pacing (a throttle pause or a token)."""
-
-
-_WAIT = _Wait()
 _NONE: frozenset[int] = frozenset()
 _NO_LINKS: frozenset[str] = frozenset()
-_Sending = Awaitable[SubmitResult] | Exception | _Wait | None
 
 
-class Dispatcher:
+class Dispatcher(Submits):
     def __init__(
         self,
         store: Store,
@@ -280,84 +275,6 @@ class Dispatcher:
         """Inside a store write: claimed parts that will not be sent end together (their phone said
         STOP, R-2.4; an admin cancelled them), their senders told."""
         self.on_finished(self._outcomes.final_all(parts, state, reason))
-
-    def _start(self, name: str, part: ClaimedPart) -> None:
-        """Take a window place for the part and, when pacing allows it now, hand it to the link in
-        this step; the answer (or the wait for pacing) is the task's."""
-        pacer = self.pacers[name]
-        pacer.reserve()
-        self.choice.leaving(part, name)
-        sending: _Sending = _WAIT
-        if pacer.try_ready():
-            try:
-                sending = self._go(name, part)
-            except Exception as exc:  # raised in the task, which puts the part on hold
-                sending = exc
-        task = asyncio.create_task(self._submit(name, part, sending))
-        self._tasks.add(task)
-        self._parts[task] = part
-        task.add_done_callback(self._submitted)
-
-    def _submitted(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if (part := self._parts.pop(task, None)) is not None:
-            self.choice.done(part)
-
-    def _go(self, name: str, part: ClaimedPart) -> Awaitable[SubmitResult] | None:
-        """Submit the part (its pacing done); None, its pacing token given back for the next part, when a
-        late answer settled it, its account was suspended, or its validity ended while it waited (a window
-        of 10 at 0.4/s is 25 s; the SMSC got a validity_period already past: it ends as at the claim)."""
-        pacer = self.pacers[name]
-        if part.id in self._withhold_stopped():  # held by that look, not sent
-            pacer.unready()
-            return None
-        self._pacing.discard(part.id)
-        now = self.clock()
-        if part.expires_at <= now:
-            pacer.unready()
-            self._background(self._outcomes.settle_unsendable([part], now), "settle_unsendable")
-            return None
-        if self._late.settled_meanwhile(part.id):
-            pacer.unready()
-            return None
-        self._late.sending_again(part.id, name)
-        return self.links[name].send(outbound(part))
-
-    async def _submit(self, name: str, part: ClaimedPart, sending: _Sending) -> None:
-        pacer = self.pacers[name]
-        outcome: Outcome | None = None
-        released = False
-        try:
-            if sending is _WAIT:
-                await pacer.ready()
-                sending = self._go(name, part)
-            if isinstance(sending, Exception):
-                raise sending
-            if sending is None:
-                return
-            result = await sending
-            outcome = result.outcome
-            # The SMSC has answered, so its window place is free now rather than a group commit later.
-            # The outcome's write (`OutcomeRecorder.record`) is queued in this same step, with no
-            # await in between: a claim or a requeue of orphans is a write queued after it, and
-            # writes run in order, so nothing that depends on the outcome sees the part before the
-            # outcome is durable.
-            pacer.release(outcome, unsent=result.unsent)  # learns a throttle at once, for the others too
-            self.choice.answered(part, name, result)  # a long SMS a link took a part of stays with it
-            released = True
-            self._fill()  # the next parts go out now, before anything is written
-            await self._outcomes.record(name, part, result, pacer)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # held; one past its pacing (`_go`) its link had, and the SMSC may have
-            await self._outcomes.hold_on_error(name, part, exc, handed=part.id not in self._pacing)
-        finally:
-            self._pacing.discard(part.id)
-            if not released:
-                pacer.release(outcome)
-                self._fill()
-            if outcome is not None and outcome is not Outcome.ACCEPTED:
-                self.wake()  # the part is back in the queue (or settled): claim may find it due
 
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; give in-flight submits `timeout` to be answered (the daemon gives the links'
