@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.adminrules import DEMO_SENDER
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
 
+from gateway.cli.diskroom import room_note
 if TYPE_CHECKING:
     from gateway.config import Config
 
@@ -283,8 +284,9 @@ def cmd_tls_selfsigned(cfg: Config, args: argparse.Namespace) -> int:
             f"cannot write {exc.filename}: permission denied for this user; run the command as the"
             " service's user (e.g. `sudo -u smsgw smsgw tls selfsigned`) or fix the file's owner"
         ) from exc
-    except OSError as exc:
-        raise CliError(f"cannot write the certificate into {cfg.state_dir}: {exc.strerror or exc}") from exc
+    except OSError as exc:  # a full disk: the room left and what to do, as every command says it
+        said = f"cannot write the certificate into {cfg.state_dir}: {exc.strerror or exc}"
+        raise CliError(said + room_note(cfg.state_dir, exc)) from exc
     if not created:
         print(f"kept {cert} and {key} (exist; --force makes new ones)")
     else:
