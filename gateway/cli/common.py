@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from gateway import statelock
+from gateway.cli.commandpath import as_user
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -287,8 +288,8 @@ def refuse_root_in_service_dir(cfg: Config) -> None:
         except KeyError:  # a uid with no name
             name = str(owner)
         raise CliError(
-            f"state_dir {cfg.state_dir} belongs to user {name}: run this as that user"
-            f" (`sudo -u {name} smsgw ...`); files root makes there would lock the daemon out",
+            f"state_dir {cfg.state_dir} belongs to user {name}: run this as the {name} user"
+            f" (`{as_user(name, '...')}`); files root makes there would lock the daemon out",
             EXIT_USAGE,
         )
 
@@ -296,7 +297,7 @@ def refuse_root_in_service_dir(cfg: Config) -> None:
 def not_writable(path: Path) -> str:
     return (
         f"database {path} cannot be opened for writing by this user; run the command as the"
-        " service's user (e.g. `sudo -u smsgw smsgw ...`) or fix the owner of the state directory"
+        f" service's user (e.g. `{as_user('smsgw', '...')}`) or fix the owner of the state directory"
     )
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import pwd
 import sqlite3
 import sys
 import time
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from gateway import statelock
+from gateway.cli.commandpath import as_user
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
 from gateway.cli.daemonfiles import database_file
 
@@ -70,8 +72,16 @@ def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
     except PermissionError as exc:
         raise CliError(
             f"cannot write in {cfg.state_dir} ({exc.strerror}): run this as the owner of the state"
-            " directory (e.g. `sudo -u smsgw smsgw restore ...`)"
+            f" directory (e.g. `{as_user('smsgw', 'restore ...')}`)"
         ) from None
+
+
+def _user_name(uid: int) -> str:
+    """The name to give `sudo -u`: it takes a number only as `#uid`."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"'#{uid}'"
 
 
 # How long a restore waits for commands that have the database open (a monitoring `status`) to end.
@@ -99,9 +109,10 @@ def _restore(backup: Path, db: Path) -> int:
                 os.fchown(fd, old.st_uid, old.st_gid)
             os.fchmod(fd, PRIVATE)  # whatever the umask: it holds texts and password hashes
         except PermissionError:
+            owner = _user_name(old.st_uid) if old else "smsgw"
             raise CliError(
-                f"database {db} belongs to uid {old.st_uid if old else '?'}: run this as that user"
-                " (`sudo -u smsgw smsgw restore ...`), so that the restored file is the daemon's too"
+                f"database {db} belongs to uid {old.st_uid if old else '?'}: run this as the {owner} user"
+                f" (`{as_user(owner, 'restore ...')}`), so that the restored file is the daemon's too"
             ) from None
         finally:
             os.close(fd)

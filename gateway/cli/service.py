@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gateway.adminrules import DEMO_SENDER
+from gateway.cli.commandpath import as_user
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
-
 from gateway.cli.diskroom import room_note
+
 if TYPE_CHECKING:
     from gateway.config import Config
 
@@ -214,7 +215,8 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     admin = _admin_address(args)
     sender, sender_note = _sender(args.sender)
     text = CONFIG.format(
-        user=args.user, domain=args.domain, hostname=hostname, sender=sender, sender_note=sender_note,
+        user=args.user, command=args.exec or own_command(), domain=args.domain, hostname=hostname,
+        sender=sender, sender_note=sender_note,
         listen=args.listen, submission=args.submission, relay=relay, relay_note=relay_note, admin=admin,
     )  # fmt: skip
     _refuse_loops(text, admin)
@@ -282,7 +284,7 @@ def cmd_tls_selfsigned(cfg: Config, args: argparse.Namespace) -> int:
     except PermissionError as exc:  # state_dir is writable, but a file of an earlier pair is not ours
         raise CliError(
             f"cannot write {exc.filename}: permission denied for this user; run the command as the"
-            " service's user (e.g. `sudo -u smsgw smsgw tls selfsigned`) or fix the file's owner"
+            f" service's user (e.g. `{as_user('smsgw', 'tls selfsigned')}`) or fix the file's owner"
         ) from exc
     except OSError as exc:  # a full disk: the room left and what to do, as every command says it
         said = f"cannot write the certificate into {cfg.state_dir}: {exc.strerror or exc}"

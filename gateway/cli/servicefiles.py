@@ -110,7 +110,8 @@ LoadCredential=relay-password:/etc/smsgw/private/relay-password
 
 CONFIG = """\
 # smsgw configuration (written by `smsgw install-service`); every key: docs/config.md.
-# Check it with `smsgw check-config` after each change (as the smsgw user: sudo -u {user} smsgw check-config).
+# Check it with `smsgw check-config` after each change, as the {user} user (sudo's PATH has no venv):
+#   sudo -u {user} {command} --config /etc/smsgw/config.toml check-config
 
 [gateway]
 domains = ["{domain}"]

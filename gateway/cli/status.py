@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
+from gateway.cli.commandpath import as_user
 from gateway.cli.common import CliError, DaemonStarting, database_error, open_store
 from gateway.cli.statusdaemon import (
     STATUS_STALE_SECONDS as STATUS_STALE_SECONDS,  # (gateway.web.attention reads it here)
@@ -56,7 +57,7 @@ STATUS_CODES = (
     " min, or it has not written its status for 30 s (1 also when status itself fails, e.g. on a"
     " database this user may not open: stderr says why), also while it starts (checking or upgrading the"
     " database: status says which); 2 a usage error, also status run as root in the service user's"
-    " state_dir (run it as that user: sudo -u smsgw smsgw status); 3 it is not running: stopped, or"
+    f" state_dir (run it as the smsgw user: {as_user('smsgw', 'status')}); 3 it is not running: stopped, or"
     " exited without a clean stop (3 also while another process holds its database locked: status waits"
     " 2 s for it, then names that process's pid on stderr), or no database where state_dir points (no"
     " daemon ever ran there, e.g. a mistyped state_dir; 3 also for a config error, and for a database"

@@ -1,0 +1,99 @@
+"""What the CLI tells an admin to type as the service's user names smsgw by its full path.
+
+`sudo -u smsgw smsgw ...` (in `status --help`, the refusals to run as root in the service's state
+directory, restore's, and the config install-service writes) failed with "command not found": sudo
+runs with its `secure_path`, which has no virtualenv's bin directory in it.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import commandpath
+from tests.conftest import config_text, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def launcher(tmp_path: Path) -> Path:
+    """An `smsgw` script as pip installs one in a venv's bin directory, outside every PATH."""
+    script = tmp_path / "venv" / "bin" / "smsgw"
+    script.parent.mkdir(parents=True)
+    script.write_text(
+        f"#!{sys.executable}\nimport sys\nfrom gateway.cli.main import main\nsys.exit(main())\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+def smsgw(program: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`program` as sudo runs it: sudo's secure_path, in which no smsgw is found."""
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(ROOT)}
+    env["COLUMNS"] = "200"
+    return subprocess.run([str(program), *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def words(text: str) -> str:
+    return re.sub(r"\s+", " ", text)
+
+
+def test_status_help_names_the_smsgw_run_by_its_full_path(tmp_path: Path) -> None:
+    program = launcher(tmp_path)
+    said = words(smsgw(program, "status", "--help").stdout)
+    assert f"run it as the smsgw user: sudo -u smsgw {program} status" in said, said
+    assert "sudo -u smsgw smsgw" not in said
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the refusal is of root")
+def test_root_in_the_service_users_state_dir_is_told_the_full_path(tmp_path: Path) -> None:
+    program = launcher(tmp_path)
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(tmp_path, smsc_port=free_port()))
+    state = tmp_path / "state"
+    state.mkdir()
+    nobody = pwd.getpwnam("nobody")
+    os.chown(state, nobody.pw_uid, nobody.pw_gid)
+    for command in (["status"], ["tls", "selfsigned", "--force"], ["restore", str(config)]):
+        res = smsgw(program, "--config", str(config), *command)
+        assert res.returncode == 2, (command, res.stderr)
+        said = words(res.stderr)
+        assert f"run this as the nobody user (`sudo -u nobody {program} ...`)" in said, said
+
+
+def test_install_service_writes_the_command_to_check_the_config_as_its_user(tmp_path: Path) -> None:
+    program = launcher(tmp_path)
+    root = tmp_path / "root"
+    options = ["--root", str(root), "--user", "gw", "--exec", str(program), "--domain", "sms.acme.example"]
+    res = smsgw(program, "install-service", *options)
+    assert res.returncode == 0, res.stderr
+    text = (root / "etc/smsgw/config.toml").read_text()
+    assert "as the gw user" in text and "sudo -u gw smsgw" not in text, text[:400]
+    assert f"#   sudo -u gw {program} --config /etc/smsgw/config.toml check-config\n" in text, text[:400]
+    assert f"sudo -u gw {program} --config /etc/smsgw/config.toml check-config" in res.stdout
+
+
+def test_a_database_this_user_may_not_write_names_the_full_path(tmp_path: Path) -> None:
+    from gateway.cli.common import not_writable
+
+    said = not_writable(tmp_path / "smsgw.db")
+    assert f"`sudo -u smsgw {commandpath.installed_command()} ...`" in said, said
+    assert "sudo -u smsgw smsgw" not in said
+
+
+def test_the_documented_path_when_no_smsgw_of_its_own_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `python -m gateway.cli` from an interpreter with no smsgw script beside it, and none on PATH.
+    monkeypatch.setattr(sys, "argv", [str(ROOT / "gateway" / "cli" / "__main__.py")])
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python3"))
+    monkeypatch.setenv("PATH", str(tmp_path))
+    assert commandpath.installed_command() == "/opt/smsgw/venv/bin/smsgw"
+    (tmp_path / "smsgw").write_text("#!/bin/sh\n")
+    assert commandpath.installed_command() == str(tmp_path / "smsgw")  # the script beside the interpreter
