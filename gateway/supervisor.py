@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 
 from gateway.bitelog import FaultLog
-from gateway.crashloop import loop_crashes
+from gateway.crashloop import loop_crashes, note_crash
 
 log = structlog.get_logger(__name__)
 
@@ -225,6 +225,7 @@ class Worker:
     last_error_at: float | None = None
     last_beat: float = field(default_factory=time.monotonic)
     crashed_at: deque[float] = field(default_factory=lambda: deque(maxlen=16))  # monotonic, for /healthz
+    up_since: float | None = None  # the running start's time (monotonic); None while down
 
     def stalled(self, now: float) -> bool:
         limit = STALL_AFTER_SECONDS if self.stall_after is None else self.stall_after
@@ -233,7 +234,7 @@ class Worker:
     def snapshot(self, now: float) -> dict[str, Any]:
         """For `smsgw status` (whose exit code a state other than running or starting makes 1) and
         the dashboard: a worker running again between the crashes of a loop is "crash-looping"."""
-        looping = loop_crashes(self.crashed_at, now) > 0
+        looping = loop_crashes(self.crashed_at, now, self.up_since) > 0
         return {
             "state": "stalled" if self.stalled(now) else "crash-looping" if looping else self.state,
             "restarts": self.restarts,
@@ -282,7 +283,7 @@ class Supervisor:
         backoff = BACKOFF_MIN_SECONDS
         first = True
         while not self.stopping:
-            started = time.monotonic()
+            started = worker.up_since = time.monotonic()  # its run, for the loop's end (crashloop)
             try:
                 if not first and worker.before_restart is not None:
                     await worker.before_restart()
@@ -315,10 +316,8 @@ class Supervisor:
                 worker.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 worker.last_error_at = time.time()
                 worker.state = "restarting"
-                if time.monotonic() - started > 2 * BACKOFF_MAX_SECONDS:
+                if note_crash(worker, started, time.monotonic(), counted=not _store_locked(exc)):
                     backoff = BACKOFF_MIN_SECONDS  # it ran well for a while: a fresh fault, not a loop
-                if not _store_locked(exc):  # (counted, a backup's minute made /healthz say "crash-looping")
-                    worker.crashed_at.append(time.monotonic())
                 if _store_locked(exc):
                     # Another process holds the database (an sqlite3 shell, a backup): no crash of
                     # the worker, and its traceback says nothing; `smsgw status` names the lock.

@@ -1,15 +1,21 @@
 """When a worker's crashes make a loop (`gateway.crashloop`), and which loops /healthz answers 503
-for (`gateway.web.healthworkers`): three within 5 minutes, until the worker has gone a minute
-without one; 503 only for the dispatcher or every intake process. Judged at given times (the
-supervisor's monotonic clock) on the record the supervisor keeps of each crash;
-tests/test_healthz_workers.py has the real daemon.
+for (`gateway.web.healthworkers`): three within 5 minutes, until the worker has run a minute since
+its restart; 503 only for the dispatcher or every intake process. The schedules are the real
+supervisor's (`Supervisor._supervise`, its back-off included) on a virtual clock, the worker judged
+at every second of it; the rest on a record of crashes at given times. tests/test_healthz_workers.py
+has the real daemon.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
+import pytest
+
 from gateway import supervisor
 from gateway.crashloop import LOOP_OVER_SECONDS
-from gateway.supervisor import Worker
+from gateway.supervisor import Supervisor, Worker
 from gateway.web.healthworkers import workers_health
 
 
@@ -27,31 +33,108 @@ def looping(
     return worker
 
 
-def test_the_loop_is_three_crashes_until_the_worker_runs_a_minute() -> None:
-    worker = looping("dispatcher", 1000.0, 1001.0, beat=1002.0)  # restarted after 1 s, then 2 s: the back-off
-    assert workers_health({"dispatcher": worker}, 1002.0).trouble is None  # two crashes: not yet a loop
-    worker.crashed_at.append(1003.0)
-    worker.last_error = "ProcessEnded: pid 4242 killed by SIGKILL"
-    worker.last_beat = 1003.0 + LOOP_OVER_SECONDS - 1
-    assert workers_health({"dispatcher": worker}, 1003.0 + LOOP_OVER_SECONDS - 1).trouble == (
-        "worker dispatcher crash-looping: 3 crashes in the last 5 min, the last 59 s ago (ProcessEnded),"
+class Schedule:
+    """The supervisor's clock, moved second by second by its back-off and by the worker's runs (each
+    `runs` long, then a crash; running for good after the last), the dispatcher judged at each."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, *runs: float) -> None:
+        self.now = 1000.0
+        self.runs = list(runs)
+        self.pauses: list[float] = []
+        self.seen: list[tuple[float, str | None, str]] = []  # (when, /healthz's 503, status's state)
+        self.settled = asyncio.Event()  # the last run goes on for good
+        self.supervisor = Supervisor()
+        self.worker = self.supervisor.add("dispatcher", self.dispatcher)
+        clock = type("Clock", (), {"monotonic": lambda _: self.now, "time": lambda _: self.now})()
+        loop = type("Loop", (), {"sleep": self.pause, "__getattr__": lambda _, name: getattr(asyncio, name)})
+        monkeypatch.setattr(supervisor, "time", clock)
+        monkeypatch.setattr(supervisor, "asyncio", loop())
+
+    def tick(self, seconds: float) -> None:
+        for _ in range(int(seconds)):
+            self.now += 1
+            self.worker.last_beat = self.now  # beating all along: a loop, never a stall
+            said = workers_health({"dispatcher": self.worker}, self.now).trouble
+            self.seen.append((self.now, said, self.worker.snapshot(self.now)["state"]))
+
+    async def pause(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.tick(seconds)
+        await asyncio.sleep(0)
+
+    async def dispatcher(self) -> None:
+        if not self.runs:
+            self.settled.set()
+            await asyncio.Event().wait()
+        self.tick(self.runs.pop(0))
+        raise RuntimeError("claim failed")
+
+    async def __aenter__(self) -> Schedule:
+        self.task = asyncio.ensure_future(self.supervisor._supervise(self.worker))
+        await asyncio.wait_for(self.settled.wait(), 10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.supervisor.stopping = True
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+    def at(self, when: float) -> tuple[str | None, str]:
+        return next((said, state) for now, said, state in self.seen if now == when)
+
+
+async def test_a_worker_crashing_35_s_after_each_start_is_a_loop_at_every_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 35 s of work, a crash, the supervisor's pause (30 s at most): crashes 65 s apart, down nearly
+    # half the time, its back-off never reset. Counted crash to crash, each gap ended the loop.
+    async with Schedule(monkeypatch, *[35.0] * 12) as schedule:
+        pass
+    crashes = list(schedule.worker.crashed_at)
+    assert len(crashes) == 12 and crashes[-1] - crashes[-2] == 65.0 and schedule.pauses[-1] == 30.0
+    looping = [(now, said, state) for now, said, state in schedule.seen if crashes[2] < now < crashes[-1]]
+    assert looping and all(
+        (said or "").startswith("worker dispatcher crash-looping: ") and state == "crash-looping"
+        for now, said, state in looping
+    ), [(now, said, state) for now, said, state in looping if state != "crash-looping"][:3]
+    assert schedule.at(crashes[-1] - 1)[0] == (
+        "worker dispatcher crash-looping: 4 crashes in the last 5 min, the last 64 s ago (RuntimeError),"
         " running again; smsgw status and the log say why"
     )
-    worker.last_beat = 1003.0 + LOOP_OVER_SECONDS
-    assert workers_health({"dispatcher": worker}, 1003.0 + LOOP_OVER_SECONDS).trouble is None  # over
+
+
+async def test_the_loop_is_three_crashes_until_the_worker_runs_a_minute(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async with Schedule(monkeypatch, 1.0, 1.0, 1.0) as schedule:
+        # crashes at 1001, 1003 and 1006 (paused 1 s, 2 s, 4 s); running again since 1010
+        assert list(schedule.worker.crashed_at) == [1001.0, 1003.0, 1006.0]
+        assert schedule.at(1004.0) == (None, "restarting")  # two crashes: not yet a loop
+        assert schedule.at(1007.0)[1] == "crash-looping"
+        schedule.tick(LOOP_OVER_SECONDS)
+    assert schedule.at(1010.0 + LOOP_OVER_SECONDS - 1) == (
+        "worker dispatcher crash-looping: 3 crashes in the last 5 min, the last 63 s ago (RuntimeError),"
+        " running again; smsgw status and the log say why",
+        "crash-looping",
+    )  # 60 s after the last crash, but the pause before the restart was no run
+    assert schedule.at(1010.0 + LOOP_OVER_SECONDS) == (None, "running")  # it ran a minute: over
     assert LOOP_OVER_SECONDS == 2 * supervisor.BACKOFF_MAX_SECONDS  # the supervisor's back-off reset
 
 
-def test_one_crash_after_a_loop_ended_is_no_loop() -> None:
-    # Three crashes at the start, a quiet minute, then one fresh crash two minutes on: still within
-    # the 5 minutes of the first three, it was "4 crashes" and 503 at once.
-    worker = looping("dispatcher", 0.0, 2.0, 6.0, 186.0, beat=187.0)
-    assert workers_health({"dispatcher": worker}, 187.0).trouble is None
-    assert supervisor.Worker.snapshot(worker, 187.0)["state"] == "running"
-    worker.crashed_at.extend([187.0, 189.0])  # and two more at once: a loop again, of these three
-    worker.last_beat = 190.0
-    said = workers_health({"dispatcher": worker}, 190.0).trouble or ""
-    assert said.startswith("worker dispatcher crash-looping: 3 crashes"), said
+async def test_one_crash_after_a_loop_ended_is_no_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Three crashes at the start, a run of 100 s, then one fresh crash: still within the 5 minutes of
+    # the first three, it was "4 crashes" and 503 at once. Two more at once: a loop again, of three.
+    async with Schedule(monkeypatch, 1.0, 1.0, 1.0, 100.0, 1.0, 1.0) as schedule:
+        pass
+    crashes = list(schedule.worker.crashed_at)
+    assert crashes == [1110.0, 1112.0, 1115.0]  # the supervisor forgot those before the long run
+    assert schedule.pauses[3:] == [1.0, 2.0, 4.0]  # and its back-off started again
+    assert schedule.at(1111.0) == (None, "restarting")
+    assert schedule.at(1112.0) == (None, "running")
+    assert schedule.at(1114.0) == (None, "restarting")
+    said, state = schedule.at(1116.0)
+    assert said and said.startswith("worker dispatcher crash-looping: 3 crashes") and state == "crash-looping"
 
 
 def test_a_loop_at_the_longest_back_off_stays_a_loop() -> None:

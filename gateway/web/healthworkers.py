@@ -3,7 +3,7 @@
 `smsgw status` named a worker restarting (exit 1) while /healthz said "ok": a dispatcher failing at
 every claim left each SMS waiting, restarted every 30 s, and a load balancer went on sending mail to
 that gateway alone. One crash is not a loop: the worker is back within a second and /healthz stays
-200; a third within 5 minutes is, and lasts until the worker has run 60 s without one
+200; a third within 5 minutes is, and lasts until the worker has run 60 s since its restart
 (`gateway.crashloop`). A stalled worker (no beat past its limit, the systemd watchdog withheld) is
 in trouble too, as in `status`.
 
@@ -43,7 +43,7 @@ class WorkersHealth:
 
 def crash_loop(worker: Worker, now: float) -> int:
     """The crashes of `worker` that make the loop it is in at `now` (monotonic, the supervisor's), or 0."""
-    return loop_crashes(worker.crashed_at, now)
+    return loop_crashes(worker.crashed_at, now, worker.up_since)
 
 
 def worker_trouble(name: str, worker: Worker, now: float) -> str | None:
