@@ -22,6 +22,9 @@ found the command's pair torn between its renames and made a new one, then the c
 rename tore it again, and the start exited 3. Each now holds an exclusive `flock` on SELF_LOCK in
 state_dir from its look at the pair to its last rename. Under it, work directories of a run killed
 (-9, the power lost) while openssl ran are removed: each held a private key, and nothing else did.
+A whole matching pair is kept without waiting for the lock, and the lock is waited for at most
+LOCK_WAIT_SECONDS, saying so: a command stopped with Ctrl-Z (or an openssl that hung) held it, and
+every start waited for it for good, saying nothing, until systemd's start timeout killed it.
 
 Each context `tls_context` makes is remembered (weakly, with its files' state then), so that a
 renewed certificate is served without a restart (`gateway.tlsrenewal`); what a verifying mail
@@ -37,12 +40,15 @@ import shutil
 import ssl
 import subprocess
 import tempfile
+import time
 import warnings
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+import structlog
 
 from gateway.config import Config, ConfigError
 from gateway.configbase import credential_path
@@ -54,6 +60,10 @@ SELF_LOCK = ".tls-selfsigned.lock"  # not a `WORK_PREFIX` name: the leftovers' r
 WORK_PREFIX = ".selfsigned."  # a run's work directory in state_dir
 VALID_DAYS = 825  # the longest validity Apple clients accept for a server certificate
 MIN_ROOM_BYTES = 64 * 1024  # less left beside a pair openssl did not write whole: the disk is full
+LOCK_WAIT_SECONDS = 30.0  # for another process making the pair: openssl takes well under a second
+LOCK_RETRY_SECONDS = 0.1
+
+log = structlog.get_logger(__name__)
 
 
 class CertError(Exception):
@@ -78,13 +88,24 @@ def make_selfsigned(cfg: Config, *, force: bool = False) -> tuple[Path, Path, bo
     private_dir(cfg.state_dir, STATE_DIR_MODE)  # as the daemon makes it
     cert, key = selfsigned_paths(cfg)
     _kept.add((cert.resolve(), key.resolve()))
-    with _pair_lock(cfg.state_dir):
+    if not force and whole_pair(cert, key):  # renames put whole files in place: seen whole, it is
+        with _pair_lock(cfg.state_dir, wait=False) as held:
+            if held:  # else the holder's work directory is in use
+                _remove_leftovers(cfg.state_dir)
+        return cert, key, False
+    with _pair_lock(cfg.state_dir) as _:
         _remove_leftovers(cfg.state_dir)
-        if cert.exists() and key.exists() and not force and not (incomplete(cert) or incomplete(key)):
-            if not mismatched(cert, key):
-                return cert, key, False
+        if not force and whole_pair(cert, key):
+            return cert, key, False
         _generate(cfg, cert, key)
     return cert, key, True
+
+
+def whole_pair(cert: Path, key: Path) -> bool:
+    """Both files there, neither cut short, the key the certificate's."""
+    if not (cert.exists() and key.exists()) or incomplete(cert) or incomplete(key):
+        return False
+    return not mismatched(cert, key)
 
 
 # The pairs `make_selfsigned` keeps in this process: a pair that does not load names the command that
@@ -100,14 +121,65 @@ def selfsigned_here(cert_file: Path, key_file: Path) -> bool:
 
 
 @contextmanager
-def _pair_lock(state_dir: Path) -> Iterator[None]:
-    """The pair's lock, waited for: another process is between its look and its last rename."""
-    fd = os.open(state_dir / SELF_LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+def _pair_lock(state_dir: Path, *, wait: bool = True) -> Iterator[bool]:
+    """The pair's lock (whether it is held): another process holding it is between its look and its
+    last rename. Waited for up to LOCK_WAIT_SECONDS (`wait`), then CertError naming its holder."""
+    path = state_dir / SELF_LOCK
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        said = False
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not wait:
+                    yield False
+                    return
+                if time.monotonic() >= deadline:
+                    raise CertError(
+                        f"cannot make the self-signed certificate: {path} has been held for over"
+                        f" {LOCK_WAIT_SECONDS:g} s by {lock_holder(fd)}, which makes the pair (a"
+                        " `smsgw tls selfsigned` stopped or hung?); end it, or set [smtp] tls_cert_file"
+                        " and tls_key_file"
+                    ) from None
+                if not said:
+                    said = True
+                    log.warning(
+                        "tls.selfsigned_lock_wait",
+                        lock=str(path),
+                        holder=lock_holder(fd),
+                        wait_seconds=LOCK_WAIT_SECONDS,
+                        note="another process is making the self-signed pair: waiting for it to finish",
+                    )
+                time.sleep(LOCK_RETRY_SECONDS)
+        yield True
     finally:
         os.close(fd)  # the lock goes with it
+
+
+def lock_holder(fd: int) -> str:
+    """Who holds the flock on `fd`'s file, as /proc/locks tells it (Linux): its pid, its command
+    and whether it is stopped; "another process" where that cannot be read."""
+    st = os.fstat(fd)
+    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return "another process"
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == inode and fields[4].isdigit():
+            pid = fields[4]
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
+                stopped = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] in "Tt"
+            except (OSError, IndexError):
+                return f"process {pid}"
+            said = f"process {pid} ({command.decode(errors='replace')[:120]})"
+            return f"{said}, stopped" if stopped else said
+    return "another process"
 
 
 def _remove_leftovers(state_dir: Path) -> None:
