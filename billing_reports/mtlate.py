@@ -8,11 +8,13 @@ lists two lines of its kind, as a premium MO's correction does: one taking it ba
 it was billed with (negative sms and parts) and one under its new status, both with the reason
 `correction of the SMS of <date> <time> to <phone> (billed in YYYY-MM): <old> then <new>, <why>`.
 
-An admin's retry sends the ended parts that had reached the SMSC again, which the SMSC is paid for
-again. One made before its month's bill adds them to the MT's line in that bill. One made after it:
-the retry's month lists a pair taking back the outcome billed and booking it `pending` with the
-parts sent again added, and the month its parts end in a pair booking that end. So whatever the
-SMSC was paid for is on exactly one bill, and the status counts of the months add up.
+An admin's retry queues the MT's ended parts again; those of them that reach the SMSC are paid for
+again, which is known when the attempt the retry began ends. One that ended before its month's bill
+adds them to the MT's line in that bill. After it: the retry's month lists a pair taking back the
+outcome billed and booking it `pending` (the same parts), and the month the attempt ends in a pair
+booking that end with the parts that went added (or, cut short by another retry, that retry's
+pair adds them). So whatever the SMSC was paid for is on exactly one bill, and the status counts of
+the months add up.
 
 No schema change: the row keeps being changed in place; the outcome billed is the row as of the
 bill's time (`finished_at` no later than it), and a retry, which resets the row, first keeps what it
@@ -28,7 +30,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -41,6 +43,7 @@ RANK = 5  # after the other kinds at the same second
 # How long before a month an MT billed pending may have been accepted and still end in it: the
 # longest validity (720 h) after the bill of the month before, with room for an expiry swept late.
 _LOOK_BACK_MONTHS = 2
+_BATCH = 900  # ids a query names, under SQLite's default limit of 999 variables
 
 log = structlog.get_logger()
 
@@ -85,9 +88,9 @@ def retried_key(account_id: int, message_id: int) -> str:
     return f"{_RETRIED}{account_id}/{message_id}"
 
 
-def _mine(value: str, created_at: float) -> list[dict[str, Any]]:
+def _mine(value: str | list[dict[str, Any]], created_at: float) -> list[dict[str, Any]]:
     """The records of the MT made at `created_at`: none if they are another's whose id was given again."""
-    records: list[dict[str, Any]] = json.loads(value)
+    records: list[dict[str, Any]] = json.loads(value) if isinstance(value, str) else value
     return records if records and records[0].get("c") == created_at else []
 
 
@@ -95,13 +98,6 @@ def _account_records(conn: sqlite3.Connection, account_id: int) -> dict[int, str
     """The account's records by message id, unparsed: a range of billing_state's key."""
     prefix = f"{_RETRIED}{account_id}/"
     return {int(k.removeprefix(prefix)): v for k, v in _span(conn, prefix)}
-
-
-def _split(records: list[dict[str, Any]], bill_time: float | None) -> tuple[int, list[dict[str, Any]]]:
-    """(parts sent again before the bill, on its lines; the records after it, its corrections)."""
-    if bill_time is None:
-        return sum(r["n"] for r in records), []
-    return sum(r["n"] for r in records if r["r"] <= bill_time), [r for r in records if r["r"] > bill_time]
 
 
 def _status(state: str) -> str:
@@ -115,46 +111,59 @@ def _reason(state: str, reason: str | None) -> str:
 def as_billed(
     bill_time: float | None, status: str, reason: str, finished_at: float | None
 ) -> tuple[str, str]:
-    """An MT's status and reason as of its month's bill (`bill_time` None: not recorded, as it is)."""
-    if bill_time is not None and finished_at is not None and finished_at > bill_time:
+    """An MT's status and reason as of its month's bill (`bill_time` None: not recorded, as it is).
+    `pending` has no reason: a state's reason before its end (held by the admin) is kept nowhere, so
+    the month written again after it ended could not say it, and would differ from the file mailed."""
+    if status == "pending" or (bill_time is not None and finished_at is not None and finished_at > bill_time):
         return "pending", ""
     return status, reason
 
 
+def _reached(conn: sqlite3.Connection, last: dict[int, list[int]]) -> dict[int, int]:
+    """How many of the parts each MT's last retry queued again have reached the SMSC so far (a submit
+    sets `submitted_at`, a retry clears it), by message id; in batches under SQLite's 999 variables."""
+    found: dict[int, int] = {}
+    ids = [mid for mid, seqs in last.items() if seqs]
+    for i in range(0, len(ids), _BATCH):
+        batch = ids[i : i + _BATCH]
+        marks = ",".join("?" * len(batch))
+        for mid, seq in conn.execute(
+            f"SELECT message_id, seq FROM parts WHERE message_id IN ({marks}) AND submitted_at IS NOT NULL",
+            batch,
+        ):
+            found[mid] = found.get(mid, 0) + (seq in last[mid])
+    return found
+
+
 def retried(conn: sqlite3.Connection, message_id: int, now: float) -> None:
     """In an admin's retry of the MT, before its rows are reset, whether its month was billed or not:
-    what the retry resets, the outcome billed (or corrected to) and the parts it sends again.
-
-    Only an ended part that had reached the SMSC is paid for again: one cancelled while queued (or
-    because another part failed) or refused at its submit never went. A retry clears a part's
-    `submitted_at` and a submit sets it, so it says whether the part's last attempt went."""
+    how the attempt it ends stood (status, reason, end, and how many of the parts the retry before
+    it queued had reached the SMSC: only those were paid for again), and the parts it queues again.
+    A part cancelled while queued, or refused at its submit, never went; when those this retry
+    queues go is known when its attempt ends (`_reached`), read then or at the next retry."""
     row = conn.execute(
-        "SELECT created_at, state, reason, finished_at, parts_total, account_id FROM messages WHERE id = ?",
+        "SELECT created_at, state, reason, finished_at, account_id FROM messages WHERE id = ?",
         (message_id,),
     ).fetchone()
-    if row is None or row[5] is None:
+    if row is None or row[4] is None:
         return  # no account, no bill
-    resets = conn.execute(
-        "SELECT COUNT(*), COUNT(CASE WHEN state IN ('failed', 'expired', 'cancelled')"
-        " AND submitted_at IS NOT NULL THEN 1 END) FROM parts WHERE message_id = ?"
-        " AND state IN ('hold', 'failed', 'expired', 'cancelled', 'deferred', 'queued')",
-        (message_id,),
-    ).fetchone()
-    if not resets[0]:
+    seqs = [
+        seq
+        for (seq,) in conn.execute(
+            "SELECT seq FROM parts WHERE message_id = ?"
+            " AND state IN ('hold', 'failed', 'expired', 'cancelled', 'deferred', 'queued') ORDER BY seq",
+            (message_id,),
+        )
+    ]
+    if not seqs:
         return  # nothing is reset: the row stays as billed
-    key = retried_key(row[5], message_id)
+    key = retried_key(row[4], message_id)
     stored = conn.execute("SELECT value FROM billing_state WHERE key = ?", (key,)).fetchone()
     records = _mine(stored[0], row[0]) if stored else []
-    bill_time = _bill_time(_times(conn), row[0])
-    before, after = _split(records, bill_time)
-    if after:
-        billed, billed_why, parts = "pending", "", after[-1]["p"] + after[-1]["n"]
-    else:
-        billed, billed_why = as_billed(bill_time, _status(row[1]), _reason(row[1], row[2]), row[3])
-        parts = row[4] + before
+    reached = _reached(conn, {message_id: records[-1].get("q", [])}).get(message_id, 0) if records else 0
     records.append(
-        {"r": now, "c": row[0], "b": billed, "bwhy": billed_why, "p": parts, "n": resets[1],
-         "s": _status(row[1]), "why": _reason(row[1], row[2]), "f": row[3]}
+        {"r": now, "c": row[0], "s": _status(row[1]), "why": _reason(row[1], row[2]), "f": row[3],
+         "m": reached, "q": seqs}
     )  # fmt: skip
     conn.execute(
         "INSERT INTO billing_state (key, value) VALUES (?, ?)"
@@ -167,19 +176,57 @@ class Billed:
     """How an account's MT lines of a month read as billed: the bill's time and the retries' records."""
 
     def __init__(self, conn: sqlite3.Connection, account_id: int, month: Month, tz: ZoneInfo) -> None:
-        start = month.bounds(tz)[0]
+        start, end = month.bounds(tz)
         self.bill_time = _bill_time(_times(conn), start)
-        self.records = _account_records(conn, account_id)
+        self.records: dict[int, list[dict[str, Any]]] = {}
+        for mid, value in _account_records(conn, account_id).items():
+            records: list[dict[str, Any]] = json.loads(value)
+            if records and start <= records[0].get("c", 0.0) < end:
+                self.records[mid] = records
+        self.reached = _reached(conn, {mid: r[-1].get("q", []) for mid, r in self.records.items()})
 
     def line(
         self, mid: int, created_at: float, status: str, reason: str, finished_at: float | None, parts: int
     ) -> tuple[str, str, int]:
-        """(status, reason, parts) billed: with the parts that retries before the bill sent again."""
-        records = _mine(self.records[mid], created_at) if mid in self.records else []
-        before, after = _split(records, self.bill_time)
-        if after:
-            return after[0]["b"], after[0]["bwhy"], parts + before
-        return (*as_billed(self.bill_time, status, reason, finished_at), parts + before)
+        """(status, reason, parts) billed: with the parts sent again that reached the SMSC in attempts
+        ended before the bill."""
+        records = _mine(self.records.get(mid, []), created_at)
+        if not records:
+            return (*as_billed(self.bill_time, status, reason, finished_at), parts)
+        last = self.reached.get(mid, 0)
+        tries = attempts(records, status, reason, finished_at, last)
+        _k, billed, why, parts = bill(tries, self.bill_time, parts)
+        return billed, why, parts
+
+
+class Attempt(NamedTuple):
+    """One attempt of an MT: the first, or one a retry queued; `retried` the retry that ended it."""
+
+    status: str
+    why: str
+    finished: float | None
+    reached: int  # parts it sent again that reached the SMSC (the first's are its parts_total)
+    retried: float | None
+
+
+def attempts(
+    records: list[dict[str, Any]], status: str, why: str, finished_at: float | None, reached: int
+) -> list[Attempt]:
+    """The MT's attempts: those its retries ended, as each retry recorded it, and the one under way."""
+    ended = [Attempt(r["s"], r["why"], r["f"], r.get("m", 0), r["r"]) for r in records]
+    return [*ended, Attempt(status, why, finished_at, reached if records else 0, None)]
+
+
+def bill(tries: list[Attempt], bill_time: float | None, parts: int) -> tuple[int, str, str, int]:
+    """(the attempt under way at the bill, status and reason billed, parts billed): the parts of the
+    MT and those that attempts ended before the bill sent again to the SMSC."""
+    for k, a in enumerate(tries):
+        if a.retried is not None and (bill_time is None or a.retried <= bill_time):
+            parts += a.reached
+            continue
+        status, why = as_billed(bill_time, a.status, a.why, a.finished)
+        return k, status, why, parts + (a.reached if status != "pending" else 0)
+    raise AssertionError("the last attempt is never retried")
 
 
 _COLUMNS = (
@@ -196,7 +243,7 @@ def lines(conn: sqlite3.Connection, account_id: int, month: Month, tz: ZoneInfo)
     times = _times(conn)
     if not times:
         return []
-    retries = _account_records(conn, account_id)
+    retries = {mid: json.loads(v) for mid, v in _account_records(conn, account_id).items()}
     found: list[tuple[float, int, int, Line]] = []
     earliest = Month.containing(start, tz)
     for _ in range(_LOOK_BACK_MONTHS):
@@ -207,16 +254,24 @@ def lines(conn: sqlite3.Connection, account_id: int, month: Month, tz: ZoneInfo)
         " AND m.finished_at >= ? AND m.finished_at < ?",
         (account_id, earliest.start(tz).timestamp(), start, start, end),
     ).fetchall()
-    for mid in retries:
-        by_id = _COLUMNS.format(index="") + " WHERE m.id = ? AND m.account_id = ?"
-        rows += conn.execute(by_id, (mid, account_id))
+    # A retried MT whose retries and their ends all came before the month changes in it only if it
+    # ends in it: most are read by that end, not one by one.
+    changed = {m for m, r in retries.items() if any(max(x["r"], x["f"] or 0.0) >= start for x in r)}
+    older = [m for m in retries if m not in changed]
+    for ids, since in ((list(changed), None), (older, start)):
+        for i in range(0, len(ids), _BATCH):
+            batch = ids[i : i + _BATCH]
+            query = _COLUMNS.format(index="") + f" WHERE m.id IN ({','.join('?' * len(batch))})"
+            query += " AND m.account_id = ?" + ("" if since is None else " AND m.finished_at >= ?")
+            rows += conn.execute(query, (*batch, account_id, *(() if since is None else (since,))))
+    reached = _reached(conn, {r[0]: retries[r[0]][-1].get("q", []) for r in rows if r[0] in retries})
     seen = set()
     for row in rows:
         if row[0] in seen or (bill_time := _bill_time(times, row[1])) is None:
             continue
         seen.add(row[0])
         records = _mine(retries[row[0]], row[1]) if row[0] in retries else []
-        changes = _changes(row, bill_time, records, tz)
+        changes = _changes(row, bill_time, records, reached.get(row[0], 0), tz)
         for n, (at, was, parts, now, more, why) in enumerate(changes):
             if start <= at < end:
                 pair = _pair(row, at, was, parts, now, more, why, tz)
@@ -227,28 +282,33 @@ def lines(conn: sqlite3.Connection, account_id: int, month: Month, tz: ZoneInfo)
 
 
 def _changes(
-    row: tuple[Any, ...], bill_time: float, records: list[dict[str, Any]], tz: ZoneInfo
+    row: tuple[Any, ...], bill_time: float, records: list[dict[str, Any]], reached: int, tz: ZoneInfo
 ) -> Iterator[tuple[float, str, int, str, int, str]]:
-    """(when, status before, parts before, status after, parts sent again, why) of each change of
-    the MT's outcome since its bill (the retries before it are in its line)."""
+    """(when, status before, parts before, status after, parts added, why) of each change of the MT's
+    outcome since its bill: an attempt's end, adding the parts it sent again that reached the SMSC
+    (one that ended before the bill is on its line), and a retry, which queues parts again."""
     _mid, _created, _user, _source, _to, parts_total, state, reason, finished_at, _answer = row
-    before, after = _split(records, bill_time)
-    billed = as_billed(bill_time, _status(state), _reason(state, reason), finished_at)[0]
-    parts = parts_total + before
-    for r in after:
-        if r["b"] == "pending" and r["s"] != "pending" and r["f"] is not None:
-            yield r["f"], "pending", r["p"], r["s"], 0, _ended(r["s"], r["why"])
-        when = datetime.fromtimestamp(r["r"], tz)
-        again = "sent again" if r["n"] else "queued again, no part of it had reached the SMSC,"
-        yield r["r"], r["s"], r["p"], "pending", r["n"], f"{again} by a retry on {when:%Y-%m-%d %H:%M:%S}"
-        billed, parts = "pending", r["p"] + r["n"]
-    status = _status(state)
-    if billed == "pending" and status != "pending" and finished_at is not None:
-        yield finished_at, "pending", parts, status, 0, _ended(status, _reason(state, reason))
+    tries = attempts(records, _status(state), _reason(state, reason), finished_at, reached)
+    k, status, _why, parts = bill(tries, bill_time, parts_total)
+    counted = status != "pending"  # the attempt's parts that reached the SMSC are on the bill
+    for i, a in enumerate(tries[k:], k):
+        if status == "pending" and a.status != "pending" and a.finished is not None:
+            why = _ended(a.status, a.why, a.reached if i else None)
+            yield a.finished, "pending", parts, a.status, a.reached, why
+            status, parts, counted = a.status, parts + a.reached, True
+        if a.retried is None:
+            return
+        more = 0 if counted else a.reached  # an attempt cut short by the retry: what went of it
+        when = datetime.fromtimestamp(a.retried, tz)
+        why = f"queued again by a retry on {when:%Y-%m-%d %H:%M:%S}"
+        yield a.retried, status, parts, "pending", more, why
+        status, parts, counted = "pending", parts + more, False
 
 
-def _ended(status: str, why: str) -> str:
-    return f"it ended after its month was billed{f' ({why})' if why and status != 'delivered' else ''}"
+def _ended(status: str, why: str, reached: int | None) -> str:
+    """`reached`: of an attempt a retry began, how many parts it queued reached the SMSC."""
+    again = "" if reached is None else f"; {reached} part(s) queued again by the retry reached the SMSC"
+    return f"it ended after its month was billed{f' ({why})' if why and status != 'delivered' else ''}{again}"
 
 
 def _pair(

@@ -81,7 +81,8 @@ async def test_a_part_that_never_reached_the_smsc_is_not_billed_again(tmp_path: 
         assert sum(int(r["parts"]) for r in mailed + april) == 1
         got = [(r["parts"], r["status"]) for r in april]
         assert got == [("-1", "failed"), ("1", "pending"), ("-1", "pending"), ("1", "failed")]
-        assert "no part of it had reached the SMSC" in april[1]["reason"]
+        assert "queued again by a retry on 2027-04-02 10:00:00" in april[1]["reason"]
+        assert "0 part(s) queued again by the retry reached the SMSC" in april[3]["reason"]
 
 
 async def test_the_purge_keeps_an_sms_that_ended_in_a_month_not_billed(tmp_path: Path) -> None:
@@ -164,7 +165,7 @@ async def test_a_retry_before_the_bill_is_on_the_bill(tmp_path: Path) -> None:
         assert _sms(cfg, "2027-04") == []
 
 
-def test_billing_run_send_keeps_the_bill_time_only_of_a_whole_month(tmp_path: Path) -> None:
+def test_billing_run_send_forgets_the_bill_time_only_when_nothing_went(tmp_path: Path) -> None:
     from gateway.cli.main import main
     from tests.test_billing import add_account, mt, setup
 
@@ -172,12 +173,10 @@ def test_billing_run_send_keeps_the_bill_time_only_of_a_whole_month(tmp_path: Pa
     mt(store, add_account(store), at(2026, 2, 3))
     c = ["-c", str(path)]
     as_of = "SELECT COUNT(*) FROM billing_state WHERE key = 'mt_as_of/2026-02'"
-    assert main([*c, "billing", "run", "--month", "2026-02", "--account", "acme", "--send"]) == 0
-    assert store.db.conn.execute(as_of).fetchone()[0] == 0
-    (tmp_path / "state" / "billing" / "2026-02").rename(tmp_path / "kept")
+    (tmp_path / "state" / "billing").mkdir(parents=True, exist_ok=True)
     (tmp_path / "state" / "billing" / "2026-02").write_text("in the way")  # the month cannot be written
-    assert main([*c, "billing", "run", "--month", "2026-02", "--send", "--again"]) == 1
-    assert store.db.conn.execute(as_of).fetchone()[0] == 0
+    assert main([*c, "billing", "run", "--month", "2026-02", "--account", "acme", "--send"]) == 1
+    assert store.db.conn.execute(as_of).fetchone()[0] == 0  # nothing went out billed as of it
     (tmp_path / "state" / "billing" / "2026-02").unlink()
-    assert main([*c, "billing", "run", "--month", "2026-02", "--send", "--again"]) == 0
-    assert store.db.conn.execute(as_of).fetchone()[0] == 1
+    assert main([*c, "billing", "run", "--month", "2026-02", "--account", "acme", "--send"]) == 0
+    assert store.db.conn.execute(as_of).fetchone()[0] == 1  # acme's file went out as of it

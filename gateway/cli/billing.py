@@ -97,16 +97,16 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         return 0
     if (problem := billing_dir_problem(cfg.billing_dir)) is not None:
         raise CliError(problem, EXIT_CONFIG)  # the config's directory: exit 3, as for state_dir
-    fresh = False  # the month's bill time recorded by this run: kept once every file is written
+    fresh = False  # the month's bill time recorded by this run: kept unless no file of it could be written
     if args.send:  # a bill that goes out: its MTs as they are now, later changes corrections
         with store.db.transaction():
             fresh = mtlate.record_as_of(store.db.conn, month, tz, store.clock())
-    whole = False
+    written = False
     try:
         files = write_month(
             cfg.db_path, cfg.state_dir, month, tz, account=args.account, billing_dir=cfg.billing_dir
         )
-        whole = args.account is None
+        written = True
     except KeyboardInterrupt:
         # Exit 130 as for any Ctrl-C, but not in silence: some files are new, some not, no summary.
         print(_interrupted(cfg, month), file=sys.stderr)
@@ -119,9 +119,11 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         where = exc.filename or cfg.billing_dir
         raise CliError(f"cannot write the billing files: {where}: {exc.strerror or exc}") from exc
     finally:
-        if fresh and not whole:
-            # A failed or one-account run: the bill mailed later for the month is the one billed as of
-            # its own time, or a change between the two would be on neither.
+        if fresh and not written and not billing_repo.billed(store.db.conn, str(month)):
+            # Nothing went out billed as of it: the first bill mailed is billed as of its own time.
+            # Once any file went (one account's too), later runs write the month as of the same time,
+            # or a change between the two would be on the mailed file and then on a correction too,
+            # or on neither.
             with store.db.transaction():
                 mtlate.forget_as_of(store.db.conn, month)
     if files.redone:
