@@ -22,9 +22,9 @@ from tests.conftest import config_text, free_port
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def launcher(tmp_path: Path) -> Path:
+def launcher(tmp_path: Path, venv: str = "venv") -> Path:
     """An `smsgw` script as pip installs one in a venv's bin directory, outside every PATH."""
-    script = tmp_path / "venv" / "bin" / "smsgw"
+    script = tmp_path / venv / "bin" / "smsgw"
     script.parent.mkdir(parents=True)
     script.write_text(
         f"#!{sys.executable}\nimport sys\nfrom gateway.cli.main import main\nsys.exit(main())\n"
@@ -97,3 +97,17 @@ def test_the_documented_path_when_no_smsgw_of_its_own_is_found(
     assert commandpath.installed_command() == "/opt/smsgw/venv/bin/smsgw"
     (tmp_path / "smsgw").write_text("#!/bin/sh\n")
     assert commandpath.installed_command() == str(tmp_path / "smsgw")  # the script beside the interpreter
+
+
+def test_a_path_with_a_space_is_quoted_so_that_the_line_runs(tmp_path: Path) -> None:
+    # Unquoted, "sudo -u smsgw /srv/my venv/bin/smsgw status" ran "/srv/my".
+    program = launcher(tmp_path, "my venv")
+    said = words(smsgw(program, "status", "--help").stdout)
+    assert f"sudo -u smsgw '{program}' status" in said, said
+    root = tmp_path / "root"
+    options = ["--root", str(root), "--user", "gw", "--exec", str(program), "--domain", "sms.acme.example"]
+    res = smsgw(program, "install-service", *options)
+    assert res.returncode == 0, res.stderr
+    text = (root / "etc/smsgw/config.toml").read_text()
+    assert f"#   sudo -u gw '{program}' --config /etc/smsgw/config.toml check-config\n" in text, text[:400]
+    assert f"sudo -u gw '{program}' --config /etc/smsgw/config.toml check-config" in res.stdout

@@ -6,6 +6,7 @@ has no virtualenv's bin directory in it, so the command must name the program by
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import sys
 from pathlib import Path
@@ -28,5 +29,6 @@ def installed_command() -> str:
 
 
 def as_user(user: str, rest: str, command: str | None = None) -> str:
-    """`rest` (the command's arguments) as the line to type to run it as `user`."""
-    return f"sudo -u {user} {command or installed_command()} {rest}"
+    """`rest` (the command's arguments) as the line to type to run it as `user`; the program quoted
+    (a venv under "/srv/my venv" made the line run "/srv/my")."""
+    return f"sudo -u {user} {shlex.quote(command or installed_command())} {rest}"
