@@ -39,3 +39,13 @@ def test_no_account_at_all_says_so(cli: Any) -> None:
     assert code == 0 and out == [
         "2025-01 ended before this gateway had an account (no account exists yet): nothing to bill"
     ], (out, err)
+
+
+def test_an_account_named_for_a_month_before_the_first_is_refused_as_after_it(cli: Any) -> None:
+    # A typo in --account: refused after the installation, and it exited 0 "nothing to bill" before it.
+    cli.ok("account", "add", "ACME")
+    tz = ZoneInfo("Europe/Warsaw")
+    before = Month.containing(time.time(), tz).previous().previous()
+    code, out, err = cli("billing", "run", "--month", str(before), "--account", "NOSUCH")
+    assert code == 1, (out, err)
+    assert f"no account named 'NOSUCH' existed in {before}" in err and not out, (out, err)

@@ -92,6 +92,8 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         # Its files would be empty, and kept: `billing list` and the panel would show a month billed
         # from before the gateway had anyone to bill (an account with history is never deleted).
         first = "no account exists yet" if since is None else f"the first account was added {_day(since, tz)}"
+        if args.account is not None:  # a name asked for is one no account had then: a typo as after
+            raise CliError(f"no account named {args.account!r} existed in {month} ({first})")
         # Not an error: a cron job billing each month must not report a quiet month as failed.
         print(f"{month} ended before this gateway had an account ({first}): nothing to bill")
         return 0
