@@ -54,3 +54,11 @@ def loop_crashes(crashed_at: Iterable[float], now: float, up_since: float | None
         return 0
     recent = [at for at in crashed_at if now - at <= LOOP_WINDOW_SECONDS]
     return len(recent) if len(recent) >= LOOP_CRASHES else 0
+
+
+def note_stop(worker: Crashing) -> None:
+    """The worker stopped on purpose (the daemon's stop): no run, and no loop to report. Its last
+    start left `up_since` set, and a stop within LOOP_OVER_SECONDS of it read "crash-looping ...
+    running again" in the snapshot and /healthz."""
+    worker.up_since = None
+    worker.crashed_at.clear()

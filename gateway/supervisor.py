@@ -26,7 +26,7 @@ from typing import Any
 import structlog
 
 from gateway.bitelog import FaultLog
-from gateway.crashloop import loop_crashes, note_crash
+from gateway.crashloop import loop_crashes, note_crash, note_stop
 
 log = structlog.get_logger(__name__)
 
@@ -338,6 +338,7 @@ class Supervisor:
                 worker.last_beat = time.monotonic()  # the pause is ours, not a hang of the worker
                 backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
         worker.state = "stopped"
+        note_stop(worker)  # its crashes before the stop make no loop: "crash-looping, running again" lied
 
     def stalled(self) -> list[str]:
         now = time.monotonic()

@@ -43,6 +43,7 @@ class Schedule:
         self.pauses: list[float] = []
         self.seen: list[tuple[float, str | None, str]] = []  # (when, /healthz's 503, status's state)
         self.settled = asyncio.Event()  # the last run goes on for good
+        self.ended = asyncio.Event()  # ... until this, at the daemon's stop
         self.supervisor = Supervisor()
         self.worker = self.supervisor.add("dispatcher", self.dispatcher)
         clock = type("Clock", (), {"monotonic": lambda _: self.now, "time": lambda _: self.now})()
@@ -65,7 +66,8 @@ class Schedule:
     async def dispatcher(self) -> None:
         if not self.runs:
             self.settled.set()
-            await asyncio.Event().wait()
+            await self.ended.wait()
+            return
         self.tick(self.runs.pop(0))
         raise RuntimeError("claim failed")
 
@@ -135,6 +137,21 @@ async def test_one_crash_after_a_loop_ended_is_no_loop(monkeypatch: pytest.Monke
     assert schedule.at(1114.0) == (None, "restarting")
     said, state = schedule.at(1116.0)
     assert said and said.startswith("worker dispatcher crash-looping: 3 crashes") and state == "crash-looping"
+
+
+async def test_a_worker_stopped_after_a_loop_is_stopped_not_crash_looping(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Stopped by the daemon's stop within a minute of its last restart, the worker read "crash-looping
+    # ... running again" in the snapshot and /healthz: its last start was left as a run going on.
+    async with Schedule(monkeypatch, 1.0, 1.0, 1.0) as schedule:
+        assert schedule.worker.snapshot(schedule.now)["state"] == "crash-looping"
+        schedule.supervisor.stopping = True
+        schedule.ended.set()
+        await asyncio.wait_for(schedule.task, 10)
+        health = workers_health({"housekeeping": schedule.worker}, schedule.now)
+        assert schedule.worker.snapshot(schedule.now)["state"] == "stopped"
+        assert (health.trouble, health.warnings) == (None, [])
 
 
 def test_a_loop_at_the_longest_back_off_stays_a_loop() -> None:
