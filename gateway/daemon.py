@@ -54,6 +54,7 @@ from gateway.routing import Router
 from gateway.smtp.gate import Gate
 from gateway.startundo import close_store, undo_start
 from gateway.store.db import Store, StoreUnusable
+from gateway.submissionretry import SubmissionRetry
 from gateway.supervisor import Supervisor, sd_notify
 from gateway.tlscert import with_certificate
 from gateway.upgradewait import UpgradeWait
@@ -194,6 +195,10 @@ class Daemon:
             before_restart=lambda: self.store.write(self.store.outbox.recover_mail),
             stall_after=outbox.stall_after,
         )
+        # A submission port configured but off (its certificate's lock held at the start) is tried
+        # again while the daemon runs, and said meanwhile (status, /healthz): `gateway.submissionretry`.
+        self.submission = submission = SubmissionRetry(self, gate, sub_why_off)
+        submission.supervise(supervisor)
         status_path = cfg.state_dir / STATUS_FILE
         links = LinkView(dispatcher)
         housekeeping = Housekeeping(
@@ -209,6 +214,7 @@ class Daemon:
                 "relay_login": login_report(mailer),  # a refusal held: `smsgw status` says it
                 "intake_pids": self.intake.pids() if self.intake else {},
                 "store": self.store.db.trouble(),  # writes failing lately: `smsgw status` says so
+                "submission_off": submission.why_off,  # configured, not listening: status says why
                 # What it runs with: `smsgw status` judges the routes by these, not by a file edited since.
                 # [smtp] listen too: `smsgw send` reaches the daemon where it listens, not where the
                 # edited file says it will after a restart.

@@ -5,6 +5,7 @@ key, not asyncio's bind error.
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from gateway.intake_workers import IntakeWorkers, bind_listeners
@@ -60,15 +61,8 @@ async def open_listeners(daemon: Daemon, gate: Gate, dispatcher: Dispatcher, sub
     else:
         daemon.servers.append(await _bind("smtp.listen", host, port, start_smtp_server(gate, host, port)))
         daemon.smtp_port = daemon.servers[0].sockets[0].getsockname()[1]
-    from gateway.smtp import submission
-
-    sub = None
     if sub_why_off is None:
-        sub_host, sub_port = cfg.smtp.submission_addr or ("", 0)
-        sub = await _bind("smtp.submission_listen", sub_host, sub_port, submission.start(gate))
-    if sub is not None:
-        daemon.servers.append(sub)
-        daemon.submission_port = sub.sockets[0].getsockname()[1]
+        await open_submission(daemon, gate)
     daemon.web = None
     if cfg.web.enabled:
         from gateway.web.server import start_web
@@ -77,3 +71,16 @@ async def open_listeners(daemon: Daemon, gate: Gate, dispatcher: Dispatcher, sub
         daemon.web = await _bind(
             "web.listen", web_host, web_port, start_web(cfg, daemon.store, gate, dispatcher)
         )
+
+
+async def open_submission(daemon: Daemon, gate: Gate) -> asyncio.Server | None:
+    """Bind the submission port as `gate.config` has it (its certificate resolved), at the start or
+    later (`gateway.submissionretry`); the server goes on `daemon` (None: not configured)."""
+    from gateway.smtp import submission
+
+    host, port = gate.config.smtp.submission_addr or ("", 0)
+    sub = await _bind("smtp.submission_listen", host, port, submission.start(gate))
+    if sub is not None:
+        daemon.servers.append(sub)
+        daemon.submission_port = sub.sockets[0].getsockname()[1]
+    return sub

@@ -226,6 +226,7 @@ class Worker:
     last_beat: float = field(default_factory=time.monotonic)
     crashed_at: deque[float] = field(default_factory=lambda: deque(maxlen=16))  # monotonic, for /healthz
     up_since: float | None = None  # the running start's time (monotonic); None while down
+    warning: str | None = None  # what is amiss while it runs (`gateway.submissionretry`): /healthz says it
 
     def stalled(self, now: float) -> bool:
         limit = STALL_AFTER_SECONDS if self.stall_after is None else self.stall_after
@@ -337,8 +338,8 @@ class Supervisor:
                 await asyncio.sleep(backoff)
                 worker.last_beat = time.monotonic()  # the pause is ours, not a hang of the worker
                 backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
-        worker.state = "stopped"
         note_stop(worker)  # its crashes before the stop make no loop: "crash-looping, running again" lied
+        worker.state = "stopped"
 
     def stalled(self) -> list[str]:
         now = time.monotonic()

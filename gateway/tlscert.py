@@ -25,6 +25,8 @@ state_dir from its look at the pair to its last rename. Under it, work directori
 A whole matching pair is kept without waiting for the lock, and the lock is waited for at most
 LOCK_WAIT_SECONDS, saying so: a command stopped with Ctrl-Z (or an openssl that hung) held it, and
 every start waited for it for good, saying nothing, until systemd's start timeout killed it.
+A start that gave up left submission off for good, nothing saying so: the running daemon now tries
+again every minute without waiting for the lock (`gateway.submissionretry`), and says it is off.
 
 Each context `tls_context` makes is remembered (weakly, with its files' state then), so that a
 renewed certificate is served without a restart (`gateway.tlsrenewal`); what a verifying mail
@@ -80,11 +82,14 @@ def selfsigned_paths(cfg: Config) -> tuple[Path, Path]:
     return cfg.state_dir / SELF_CERT, cfg.state_dir / SELF_KEY
 
 
-def make_selfsigned(cfg: Config, *, force: bool = False) -> tuple[Path, Path, bool]:
+def make_selfsigned(
+    cfg: Config, *, force: bool = False, lock_wait: float | None = None
+) -> tuple[Path, Path, bool]:
     """Write the self-signed pair into state_dir unless a whole one is there; (cert, key, created).
 
     OSError (ENOSPC where the disk is full) when the pair cannot be written: nothing is left under
-    its names then, so the next start makes it again."""
+    its names then, so the next start makes it again. `lock_wait`: how long the lock is waited for
+    (None: LOCK_WAIT_SECONDS; 0, the running daemon's retry, not at all)."""
     private_dir(cfg.state_dir, STATE_DIR_MODE)  # as the daemon makes it
     cert, key = selfsigned_paths(cfg)
     _kept.add((cert.resolve(), key.resolve()))
@@ -93,7 +98,7 @@ def make_selfsigned(cfg: Config, *, force: bool = False) -> tuple[Path, Path, bo
             if held:  # else the holder's work directory is in use
                 _remove_leftovers(cfg.state_dir)
         return cert, key, False
-    with _pair_lock(cfg.state_dir) as _:
+    with _pair_lock(cfg.state_dir, seconds=lock_wait) as _:
         _remove_leftovers(cfg.state_dir)
         if not force and whole_pair(cert, key):
             return cert, key, False
@@ -121,13 +126,14 @@ def selfsigned_here(cert_file: Path, key_file: Path) -> bool:
 
 
 @contextmanager
-def _pair_lock(state_dir: Path, *, wait: bool = True) -> Iterator[bool]:
+def _pair_lock(state_dir: Path, *, wait: bool = True, seconds: float | None = None) -> Iterator[bool]:
     """The pair's lock (whether it is held): another process holding it is between its look and its
-    last rename. Waited for up to LOCK_WAIT_SECONDS (`wait`), then CertError naming its holder."""
+    last rename. Waited for up to `seconds` (LOCK_WAIT_SECONDS; `wait`), then CertError naming its holder."""
     path = state_dir / SELF_LOCK
+    seconds = LOCK_WAIT_SECONDS if seconds is None else seconds
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     try:
-        deadline = time.monotonic() + LOCK_WAIT_SECONDS
+        deadline = time.monotonic() + seconds
         said = False
         while True:
             try:
@@ -138,9 +144,10 @@ def _pair_lock(state_dir: Path, *, wait: bool = True) -> Iterator[bool]:
                     yield False
                     return
                 if time.monotonic() >= deadline:
+                    held = f"has been held for over {seconds:g} s" if seconds > 0 else "is held"
                     raise CertError(
-                        f"cannot make the self-signed certificate: {path} has been held for over"
-                        f" {LOCK_WAIT_SECONDS:g} s by {lock_holder(fd)}, which makes the pair (a"
+                        f"cannot make the self-signed certificate: {path} {held}"
+                        f" by {lock_holder(fd)}, which makes the pair (a"
                         " `smsgw tls selfsigned` stopped or hung?); end it, or set [smtp] tls_cert_file"
                         " and tls_key_file"
                     ) from None
@@ -150,7 +157,7 @@ def _pair_lock(state_dir: Path, *, wait: bool = True) -> Iterator[bool]:
                         "tls.selfsigned_lock_wait",
                         lock=str(path),
                         holder=lock_holder(fd),
-                        wait_seconds=LOCK_WAIT_SECONDS,
+                        wait_seconds=seconds,
                         note="another process is making the self-signed pair: waiting for it to finish",
                     )
                 time.sleep(LOCK_RETRY_SECONDS)
@@ -269,11 +276,12 @@ def _fsync(path: Path, flags: int) -> None:
         os.close(fd)
 
 
-def with_certificate(cfg: Config) -> tuple[Config, str | None, bool]:
+def with_certificate(cfg: Config, *, lock_wait: float | None = None) -> tuple[Config, str | None, bool]:
     """The config the listeners use, why submission is off (None: it is on), and whether a pair was made.
 
     Configured paths are resolved (credentials directory first) so that the listener reads the
-    right files; with none configured a self-signed pair in state_dir stands in.
+    right files; with none configured a self-signed pair in state_dir stands in (`lock_wait` as for
+    `make_selfsigned`: the running daemon's retry, `gateway.submissionretry`, waits for no lock).
     """
     smtp = cfg.smtp
     if smtp.submission_addr is None:
@@ -281,7 +289,7 @@ def with_certificate(cfg: Config) -> tuple[Config, str | None, bool]:
     created = False
     if smtp.tls_cert_file is None and smtp.tls_key_file is None:
         try:
-            cert, key, created = make_selfsigned(cfg)
+            cert, key, created = make_selfsigned(cfg, lock_wait=lock_wait)
         except CertError as exc:
             return cfg, str(exc), False
     elif smtp.tls_cert_file is None or smtp.tls_key_file is None:

@@ -53,7 +53,8 @@ STATUS_CODES = (
     "Exit status, as for `systemctl status`: 0 the daemon runs and nothing is wrong; 1 it runs with"
     " trouble: its store is failing or locked by another process, state_dir's disk is nearly full,"
     " a reader pins the WAL, an SMS due has waited over 10 min, a worker is stalled or restarting, no"
-    " SMSC link is up (or none for some prefix), the outbox's mail has waited for the relay over 30"
+    " SMSC link is up (or none for some prefix), the submission port is configured but off, the"
+    " outbox's mail has waited for the relay over 30"
     " min, or it has not written its status for 30 s (1 also when status itself fails, e.g. on a"
     " database this user may not open: stderr says why), also while it starts (checking or upgrading the"
     " database: status says which); 2 a usage error, also status run as root in the service user's"
@@ -107,6 +108,7 @@ def status_exit(
         or status.get("store_locked")
         or (status.get("disk") or {}).get("low")
         or status.get("wal_pinned")
+        or status.get("submission_off")  # configured, not listening: mail clients are refused
         or any(w.get("state") not in ("running", "starting") for w in workers)
         or not any(link.get("state") == "active" for link in links)
         or bool(routes and unserved(routes, _active(status), pinned, siblings))
@@ -288,6 +290,8 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
             f"config    {args.config} changed since the daemon started: restart it to apply;"
             " the routes below are those it runs with"
         )
+    if off := status.get("submission_off"):  # gateway.submissionretry: tried again every minute
+        print(f"submission off: {one_line(str(off))}")
     if trouble := status.get("store"):  # GroupCommit.trouble(): writes failed within the last 30 s
         print(
             f"store     failing since {when(_began(status, trouble))}: {one_line(str(trouble['error']))},"

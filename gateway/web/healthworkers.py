@@ -13,7 +13,8 @@ mail). Any worker's loop answered 503 at first, and a node whose housekeeping lo
 intake processes, was pulled while it still took and sent every SMS. The outbox (answers, bounces,
 notices to the senders) is judged as the relay it feeds, whose outage keeps /healthz 200: its mail
 waits on this node's disk whatever the balancer does, and SMS still leave. A loop of such a worker
-is a warning line in the 200 body, and `smsgw status` (the worker "crash-looping", exit 1).
+is a warning line in the 200 body, and `smsgw status` (the worker "crash-looping", exit 1). So is a
+worker's own `warning` (the submission port off since the start, `gateway.submissionretry`).
 
 /healthz is public: the error's kind is said (`OperationalError`), not its text, which may name a
 file or a phone number; `smsgw status` and the log say the rest.
@@ -47,7 +48,7 @@ def crash_loop(worker: Worker, now: float) -> int:
 
 
 def worker_trouble(name: str, worker: Worker, now: float) -> str | None:
-    """Why `worker` is in trouble (stalled or crash-looping), or None."""
+    """Why `worker` is in trouble (stalled, crash-looping, or its own `warning`), or None."""
     if worker.stalled(now):
         return f"worker {name} stalled: no sign of life for {now - worker.last_beat:.0f} s"
     if crashes := crash_loop(worker, now):
@@ -58,7 +59,7 @@ def worker_trouble(name: str, worker: Worker, now: float) -> str | None:
             f" {LOOP_WINDOW_SECONDS / 60:.0f} min, the last {now - worker.crashed_at[-1]:.0f} s ago"
             f" ({kind}), {state}; smsgw status and the log say why"
         )
-    return None
+    return worker.warning  # a worker's own word, public: the submission port off (gateway.submissionretry)
 
 
 def workers_health(workers: Mapping[str, Worker], now: float) -> WorkersHealth:
