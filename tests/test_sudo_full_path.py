@@ -36,7 +36,7 @@ def launcher(tmp_path: Path, venv: str = "venv") -> Path:
 def smsgw(program: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`program` as sudo runs it: sudo's secure_path, in which no smsgw is found."""
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "PYTHONPATH": str(ROOT)}
-    env["COLUMNS"] = "200"
+    env["COLUMNS"] = "100000"  # no wrapping (argparse breaks a line at a path's hyphen)
     return subprocess.run([str(program), *args], capture_output=True, text=True, env=env, timeout=60)
 
 
@@ -111,3 +111,6 @@ def test_a_path_with_a_space_is_quoted_so_that_the_line_runs(tmp_path: Path) -> 
     text = (root / "etc/smsgw/config.toml").read_text()
     assert f"#   sudo -u gw '{program}' --config /etc/smsgw/config.toml check-config\n" in text, text[:400]
     assert f"sudo -u gw '{program}' --config /etc/smsgw/config.toml check-config" in res.stdout
+    # The unit runs it too: unquoted, systemd ran "…/my" and the service never started.
+    unit = (root / "etc/systemd/system/smsgw.service").read_text()
+    assert f'ExecStart="{program}" --config /etc/smsgw/config.toml run' in unit, unit

@@ -213,6 +213,15 @@ def _unit_path(path: Path) -> str:
     return text.replace("%", "%%")
 
 
+def _unit_command(command: str) -> str:
+    """The program as ExecStart's first word: quoted when it has a blank, a quote or a backslash (a
+    venv under "/srv/my venv" made systemd run "/srv/my"); `%` and `$` doubled, which systemd would
+    read as a specifier and a variable."""
+    if any(c.isspace() or c in "\\\"'" for c in command):
+        command = '"' + command.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return command.replace("%", "%%").replace("$", "$$")
+
+
 def render_unit(
     exec_cmd: str = SHIPPED_EXEC,
     config: str = "/etc/smsgw/config.toml",
@@ -226,4 +235,6 @@ def render_unit(
             "# [gateway] billing_dir, outside the state directory that ProtectSystem=strict leaves writable\n"
             + lines
         )
-    return UNIT.format(exec=exec_cmd, config=config, user=user, exit_config=EXIT_CONFIG, writable=lines)
+    return UNIT.format(
+        exec=_unit_command(exec_cmd), config=config, user=user, exit_config=EXIT_CONFIG, writable=lines
+    )
