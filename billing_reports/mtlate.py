@@ -163,13 +163,31 @@ def retried(conn: sqlite3.Connection, message_id: int, now: float) -> None:
     reached = _reached(conn, {message_id: records[-1].get("q", [])}).get(message_id, 0) if records else 0
     records.append(
         {"r": now, "c": row[0], "s": _status(row[1]), "why": _reason(row[1], row[2]), "f": row[3],
-         "m": reached, "q": seqs}
+         "m": reached, "q": sorted({*seqs, *_on_the_way(conn, message_id, records, seqs)})}
     )  # fmt: skip
     conn.execute(
         "INSERT INTO billing_state (key, value) VALUES (?, ?)"
         " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
         (key, json.dumps(records)),
     )
+
+
+def _on_the_way(
+    conn: sqlite3.Connection, message_id: int, records: list[dict[str, Any]], seqs: list[int]
+) -> list[int]:
+    """The parts the retry before queued that have not reached the SMSC and this one does not reset:
+    claimed, on their way to it. Their submit ends no attempt of theirs, so this one's record counts it."""
+    queued = [s for s in (records[-1].get("q", []) if records else []) if s not in seqs]
+    if not queued:
+        return []
+    marks = ",".join("?" * len(queued))
+    return [
+        seq
+        for (seq,) in conn.execute(
+            f"SELECT seq FROM parts WHERE message_id = ? AND seq IN ({marks}) AND submitted_at IS NULL",
+            (message_id, *queued),
+        )
+    ]
 
 
 class Billed:
@@ -225,8 +243,15 @@ def bill(tries: list[Attempt], bill_time: float | None, parts: int) -> tuple[int
             parts += a.reached
             continue
         status, why = as_billed(bill_time, a.status, a.why, a.finished)
-        return k, status, why, parts + (a.reached if status != "pending" else 0)
+        return k, status, why, parts + (a.reached if _counted(a, status, bill_time) else 0)
     raise AssertionError("the last attempt is never retried")
+
+
+def _counted(a: Attempt, status: str, bill_time: float | None) -> bool:
+    """Whether the bill holds the parts the attempt sent again: once it has ended by then, whatever it
+    ended as. One the SMSC took but never reported on ends `unreported`, billed `pending`, and the SMSC
+    was paid for its submits all the same."""
+    return status != "pending" or (a.finished is not None and (bill_time is None or a.finished <= bill_time))
 
 
 _COLUMNS = (
@@ -290,18 +315,20 @@ def _changes(
     _mid, _created, _user, _source, _to, parts_total, state, reason, finished_at, _answer = row
     tries = attempts(records, _status(state), _reason(state, reason), finished_at, reached)
     k, status, _why, parts = bill(tries, bill_time, parts_total)
-    counted = status != "pending"  # the attempt's parts that reached the SMSC are on the bill
+    counted = _counted(tries[k], status, bill_time)  # the parts of it that reached the SMSC are billed
     for i, a in enumerate(tries[k:], k):
-        if status == "pending" and a.status != "pending" and a.finished is not None:
+        # An end after the bill: one that stays `pending` (unreported) is booked only for its parts.
+        if not counted and a.finished is not None and (a.status != "pending" or a.reached):
             why = _ended(a.status, a.why, a.reached if i else None)
-            yield a.finished, "pending", parts, a.status, a.reached, why
+            yield a.finished, status, parts, a.status, a.reached, why
             status, parts, counted = a.status, parts + a.reached, True
         if a.retried is None:
             return
         more = 0 if counted else a.reached  # an attempt cut short by the retry: what went of it
-        when = datetime.fromtimestamp(a.retried, tz)
-        why = f"queued again by a retry on {when:%Y-%m-%d %H:%M:%S}"
-        yield a.retried, status, parts, "pending", more, why
+        if status != "pending" or more:  # pending then pending with nothing added changes no count
+            when = datetime.fromtimestamp(a.retried, tz)
+            why = f"queued again by a retry on {when:%Y-%m-%d %H:%M:%S}"
+            yield a.retried, status, parts, "pending", more, why
         status, parts, counted = "pending", parts + more, False
 
 
