@@ -215,6 +215,7 @@ class Daemon:
                 "intake_pids": self.intake.pids() if self.intake else {},
                 "store": self.store.db.trouble(),  # writes failing lately: `smsgw status` says so
                 "submission_off": submission.why_off,  # configured, not listening: status says why
+                "relay_starttls_off": submission.relay_starttls_off,  # bound late, intake processes
                 # What it runs with: `smsgw status` judges the routes by these, not by a file edited since.
                 # [smtp] listen too: `smsgw send` reaches the daemon where it listens, not where the
                 # edited file says it will after a restart.

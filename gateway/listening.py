@@ -9,7 +9,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from gateway.intake_workers import IntakeWorkers, bind_listeners
-from gateway.smtp.listener import start_smtp_server
+from gateway.smtp.listener import serve, smtp_factory
 
 if TYPE_CHECKING:
     from gateway.daemon import Daemon
@@ -59,7 +59,9 @@ async def open_listeners(daemon: Daemon, gate: Gate, dispatcher: Dispatcher, sub
             json_logs=daemon.json_logs,
         )
     else:
-        daemon.servers.append(await _bind("smtp.listen", host, port, start_smtp_server(gate, host, port)))
+        # Kept: a certificate had after the start is offered on it (`gateway.submissionretry`).
+        daemon.relay_factory = factory = smtp_factory(gate)
+        daemon.servers.append(await _bind("smtp.listen", host, port, serve(factory, host, port)))
         daemon.smtp_port = daemon.servers[0].sockets[0].getsockname()[1]
     if sub_why_off is None:
         await open_submission(daemon, gate)

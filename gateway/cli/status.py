@@ -292,6 +292,8 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
         )
     if off := status.get("submission_off"):  # gateway.submissionretry: tried again every minute
         print(f"submission off: {one_line(str(off))}")
+    if relay_off := status.get("relay_starttls_off"):  # mail still flows, in clear: no exit 1
+        print(one_line(str(relay_off)))
     if trouble := status.get("store"):  # GroupCommit.trouble(): writes failed within the last 30 s
         print(
             f"store     failing since {when(_began(status, trouble))}: {one_line(str(trouble['error']))},"
