@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import pwd
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -105,7 +106,8 @@ def test_a_path_with_a_space_is_quoted_so_that_the_line_runs(tmp_path: Path) -> 
     said = words(smsgw(program, "status", "--help").stdout)
     assert f"sudo -u smsgw '{program}' status" in said, said
     root = tmp_path / "root"
-    options = ["--root", str(root), "--user", "gw", "--exec", str(program), "--domain", "sms.acme.example"]
+    exec_words = shlex.quote(str(program))  # --exec is a command line, as the unit's ExecStart
+    options = ["--root", str(root), "--user", "gw", "--exec", exec_words, "--domain", "sms.acme.example"]
     res = smsgw(program, "install-service", *options)
     assert res.returncode == 0, res.stderr
     text = (root / "etc/smsgw/config.toml").read_text()
@@ -114,3 +116,19 @@ def test_a_path_with_a_space_is_quoted_so_that_the_line_runs(tmp_path: Path) -> 
     # The unit runs it too: unquoted, systemd ran "…/my" and the service never started.
     unit = (root / "etc/systemd/system/smsgw.service").read_text()
     assert f'ExecStart="{program}" --config /etc/smsgw/config.toml run' in unit, unit
+
+
+def test_a_command_of_several_words_stays_several_words(tmp_path: Path) -> None:
+    # `python -m gateway.cli` (no smsgw script beside a system python): quoted whole, systemd looked
+    # for a program of that whole name (203/EXEC) and sudo for a command of it.
+    program = launcher(tmp_path)
+    root = tmp_path / "root"
+    command = f"{sys.executable} -m gateway.cli.main"
+    options = ["--root", str(root), "--user", "gw", "--exec", command, "--domain", "sms.acme.example"]
+    res = smsgw(program, "install-service", *options)
+    assert res.returncode == 0, res.stderr
+    unit = (root / "etc/systemd/system/smsgw.service").read_text()
+    assert f"ExecStart={command} --config /etc/smsgw/config.toml run" in unit, unit
+    text = (root / "etc/smsgw/config.toml").read_text()
+    assert f"#   sudo -u gw {command} --config /etc/smsgw/config.toml check-config\n" in text, text[:400]
+    assert f"sudo -u gw {command} --config /etc/smsgw/config.toml check-config" in res.stdout

@@ -17,7 +17,6 @@ import json
 import os
 import pwd
 import re
-import shlex
 import socket
 import subprocess
 from pathlib import Path
@@ -216,7 +215,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     admin = _admin_address(args)
     sender, sender_note = _sender(args.sender)
     text = CONFIG.format(
-        user=args.user, command=shlex.quote(args.exec or own_command()), domain=args.domain,
+        user=args.user, command=args.exec or own_command(), domain=args.domain,
         hostname=hostname,
         sender=sender, sender_note=sender_note,
         listen=args.listen, submission=args.submission, relay=relay, relay_note=relay_note, admin=admin,
@@ -250,7 +249,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     to_edit = (
         ["[[smsc]]", "domains"] + ["default_sender"] * bool(sender_note) + ["[mail] relay"] * bool(relay_note)
     )
-    command = shlex.quote(args.exec or own_command())  # the full path: sudo's PATH has no venv in it
+    command = args.exec or own_command()  # the full path, as shell words: sudo's PATH has no venv in it
     if not args.hostname and "." not in hostname:
         print(
             f"warning: this machine's name {hostname!r} has no domain; SMTP greets and bounces name it:"

@@ -16,9 +16,10 @@ from gateway.cli.common import EXIT_USAGE, CliError
 
 
 def own_command() -> str:
-    """How systemd should start this same smsgw: the venv's script beside this interpreter if present."""
+    """How systemd should start this same smsgw, as shell words (as `--exec` is given): the venv's
+    script beside this interpreter if present, each word quoted where it needs it."""
     script = Path(sys.executable).parent / "smsgw"
-    return str(script) if script.exists() else f"{sys.executable} -m gateway.cli"
+    return shlex.join([str(script)] if script.exists() else [sys.executable, "-m", "gateway.cli"])
 
 
 # What the unit's ProtectHome=yes hides from the service: empty directories to it, whatever the modes.

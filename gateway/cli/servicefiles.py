@@ -5,6 +5,7 @@ two equal."""
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -214,12 +215,20 @@ def _unit_path(path: Path) -> str:
 
 
 def _unit_command(command: str) -> str:
-    """The program as ExecStart's first word: quoted when it has a blank, a quote or a backslash (a
-    venv under "/srv/my venv" made systemd run "/srv/my"); `%` and `$` doubled, which systemd would
-    read as a specifier and a variable."""
-    if any(c.isspace() or c in "\\\"'" for c in command):
-        command = '"' + command.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return command.replace("%", "%%").replace("$", "$$")
+    """The command (shell words, as `--exec` is given) as ExecStart's words: a word with a blank, a
+    quote or a backslash double-quoted the systemd way (a venv under "/srv/my venv" made systemd run
+    "/srv/my"), `%` and `$` doubled, which systemd would read as a specifier and a variable."""
+    try:
+        words = shlex.split(command)
+    except ValueError:  # unbalanced quotes: one word, as written
+        words = [command]
+    return " ".join(_unit_word(word) for word in words)
+
+
+def _unit_word(word: str) -> str:
+    if not word or any(c.isspace() or c in "\\\"'" for c in word):
+        word = '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return word.replace("%", "%%").replace("$", "$$")
 
 
 def render_unit(
