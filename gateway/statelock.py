@@ -25,6 +25,8 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
 
+from gateway.store.proclocks import flock_holders
+
 LOCK_FILE = "smsgw.pid"
 UPGRADING = "upgrading"  # the lock file's second line while a command upgrades: `upgrading smsgw status`
 UPGRADE_WAIT_SECONDS = 3600.0  # how long a starting daemon waits for a command's upgrade
@@ -356,16 +358,7 @@ def database_alone(state_dir: Path, wait: float) -> Iterator[None]:
 def _users(fd: int) -> list[str]:
     """The processes holding a lock on the file of `fd`, each as `pid N (smsgw COMMAND)`, from
     /proc/locks (Linux); empty where it cannot be read."""
-    st = os.fstat(fd)
-    here = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    try:
-        with open("/proc/locks", encoding="ascii", errors="replace") as f:
-            lines = f.read().splitlines()
-    except OSError:
-        return []
-    locks = [line.split() for line in lines]  # `1: FLOCK  ADVISORY  READ  1234 08:01:5678 0 EOF`
-    pids = sorted({int(p[4]) for p in locks if len(p) > 5 and p[1] == "FLOCK" and p[5] == here})
-    return [f"pid {pid}{_command(pid)}" for pid in pids if pid != os.getpid()]
+    return [f"pid {pid}{_command(pid)}" for pid in flock_holders(fd) or () if pid != os.getpid()]
 
 
 def _command(pid: int) -> str:

@@ -55,6 +55,7 @@ import structlog
 from gateway.config import Config, ConfigError
 from gateway.configbase import credential_path
 from gateway.filemodes import STATE_DIR_MODE, create_private, private_dir
+from gateway.store.proclocks import flock_holders
 
 SELF_CERT = "selfsigned-cert.pem"
 SELF_KEY = "selfsigned-key.pem"
@@ -169,23 +170,16 @@ def _pair_lock(state_dir: Path, *, wait: bool = True, seconds: float | None = No
 def lock_holder(fd: int) -> str:
     """Who holds the flock on `fd`'s file, as /proc/locks tells it (Linux): its pid, its command
     and whether it is stopped; "another process" where that cannot be read."""
-    st = os.fstat(fd)
-    inode = f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
-    try:
-        lines = Path("/proc/locks").read_text().splitlines()
-    except OSError:
-        return "another process"
-    for line in lines:
-        fields = line.split()
-        if len(fields) > 5 and fields[1] == "FLOCK" and fields[5] == inode and fields[4].isdigit():
-            pid = fields[4]
-            try:
-                command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
-                stopped = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] in "Tt"
-            except (OSError, IndexError):
-                return f"process {pid}"
-            said = f"process {pid} ({command.decode(errors='replace')[:120]})"
-            return f"{said}, stopped" if stopped else said
+    for pid in flock_holders(fd) or ():
+        if pid == os.getpid():
+            continue
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
+            stopped = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] in "Tt"
+        except (OSError, IndexError):
+            return f"process {pid}"
+        said = f"process {pid} ({command.decode(errors='replace')[:120]})"
+        return f"{said}, stopped" if stopped else said
     return "another process"
 
 

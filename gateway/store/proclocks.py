@@ -12,6 +12,28 @@ from gateway.store.walfile import shm_path
 PROC_LOCKS = Path("/proc/locks")
 
 
+def _file_id(st: os.stat_result) -> str:
+    """A file as /proc/locks names it: `major:minor:inode`."""
+    return f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}"
+
+
+def _lines() -> list[str] | None:
+    try:
+        return PROC_LOCKS.read_text(encoding="ascii", errors="replace").splitlines()
+    except OSError:
+        return None
+
+
+def flock_holders(fd: int) -> list[int] | None:
+    """The processes holding a flock on the file of `fd` (a blocked waiter is none of them), in pid
+    order; None when /proc/locks cannot be read (not Linux)."""
+    here, lines = _file_id(os.fstat(fd)), _lines()
+    if lines is None:
+        return None
+    locks = [line.split() for line in lines]  # `1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF`
+    return sorted({int(p[4]) for p in locks if len(p) > 5 and p[1] == "FLOCK" and p[5] == here})
+
+
 def lock_entries(db: Path) -> list[tuple[str, bool]] | None:
     """(pid, waiting) of every lock /proc/locks lists on the database or its -shm, a blocked waiter's
     too; None when /proc/locks cannot be read (not Linux)."""
@@ -21,10 +43,9 @@ def lock_entries(db: Path) -> list[tuple[str, bool]] | None:
             st = os.stat(path)
         except OSError:
             continue
-        ids.add(f"{os.major(st.st_dev):02x}:{os.minor(st.st_dev):02x}:{st.st_ino}")
-    try:
-        lines = PROC_LOCKS.read_text(encoding="ascii", errors="replace").splitlines()
-    except OSError:
+        ids.add(_file_id(st))
+    lines = _lines()
+    if lines is None:
         return None
     found = []
     for line in lines:
