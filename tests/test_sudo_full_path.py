@@ -132,3 +132,17 @@ def test_a_command_of_several_words_stays_several_words(tmp_path: Path) -> None:
     text = (root / "etc/smsgw/config.toml").read_text()
     assert f"#   sudo -u gw {command} --config /etc/smsgw/config.toml check-config\n" in text, text[:400]
     assert f"sudo -u gw {command} --config /etc/smsgw/config.toml check-config" in res.stdout
+
+
+def test_an_exec_path_quoted_once_for_the_shell_is_refused_saying_how_to_quote_it(tmp_path: Path) -> None:
+    # `--exec "/srv/my venv/bin/smsgw"` is split at its blank: the unit ran "/srv/my" (203/EXEC).
+    program = launcher(tmp_path, "my venv")
+    options = ["--user", "gw", "--exec", str(program), "--domain", "sms.acme.example"]
+    res = smsgw(program, "install-service", *options)
+    assert res.returncode == 2, (res.stdout, res.stderr)
+    said = words(res.stderr)
+    assert f"{tmp_path}/my is no program this machine can run" in said, said
+    assert "quote a path with a blank in it" in said, said
+    # With --root (packaging: the files may lie elsewhere) it is a warning, and the unit is written.
+    res = smsgw(program, "install-service", "--root", str(tmp_path / "root"), *options)
+    assert res.returncode == 0 and "warning: --exec" in res.stdout, (res.stdout, res.stderr)

@@ -214,14 +214,15 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     relay, relay_note = _relay(args.relay, listeners, hostname.lower())
     admin = _admin_address(args)
     sender, sender_note = _sender(args.sender)
+    command = args.exec or own_command()  # shell words, by its full path: sudo's PATH has no venv in it
     text = CONFIG.format(
-        user=args.user, command=args.exec or own_command(), domain=args.domain,
+        user=args.user, command=command, domain=args.domain,
         hostname=hostname,
         sender=sender, sender_note=sender_note,
         listen=args.listen, submission=args.submission, relay=relay, relay_note=relay_note, admin=admin,
     )  # fmt: skip
     _refuse_loops(text, admin)
-    _reachable(args.exec or own_command(), dry)
+    _reachable(command, dry)
     _ensure_user(args.user, dry)
     try:
         etc, state = root / "etc/smsgw", root / "var/lib/smsgw"
@@ -237,7 +238,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
         state.chmod(0o750)
         on_disk = config_on_disk(config)
         units = root / "etc/systemd/system"
-        place_unit(units, on_disk, args.exec or own_command(), args.user, root, dry)
+        place_unit(units, on_disk, command, args.user, root, dry)
         place_low_port_dropin(units, on_disk)
         if not dry:
             uid, gid = pwd.getpwnam(args.user).pw_uid, grp.getgrnam(args.user).gr_gid
@@ -249,7 +250,6 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     to_edit = (
         ["[[smsc]]", "domains"] + ["default_sender"] * bool(sender_note) + ["[mail] relay"] * bool(relay_note)
     )
-    command = args.exec or own_command()  # the full path, as shell words: sudo's PATH has no venv in it
     if not args.hostname and "." not in hostname:
         print(
             f"warning: this machine's name {hostname!r} has no domain; SMTP greets and bounces name it:"
@@ -334,7 +334,10 @@ def add_service_commands(sub: Any) -> None:
         help="[gateway] default_sender: the number your operator gave you, which SMS go out from"
         f" (default: the walkthrough's made-up {DEMO_SENDER}, to be replaced)",
     )
-    ins.add_argument("--exec", help="command systemd runs (default: this smsgw)")
+    ins.add_argument(
+        "--exec",
+        help="command line systemd runs, shell words (quote a path with a blank; default: this smsgw)",
+    )
     ins.add_argument("--force", action="store_true", help="replace an existing config.toml")
     ins.set_defaults(func=cmd_install_service, needs_config=False)
 

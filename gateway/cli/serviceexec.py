@@ -8,6 +8,7 @@ apart from `gateway.cli.service`, which writes the files, because this only read
 
 from __future__ import annotations
 
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -59,10 +60,32 @@ def hidden_from_service(command: str) -> list[Path]:
 def _reachable(command: str, dry: bool) -> None:
     """Refuse a unit whose ExecStart the service cannot run (warn only with --root: packaging may
     put the files elsewhere)."""
-    hidden = hidden_from_service(command)
-    if not hidden:
+    if hidden := hidden_from_service(command):
+        why = _hidden_words(command, hidden)
+    elif (why := _not_a_program(command)) is None:
         return
-    why = (
+    if not dry:
+        raise CliError(why, EXIT_USAGE)
+    print(f"warning: {why}")
+
+
+def _not_a_program(command: str) -> str | None:
+    """Why `command`'s first word is no program here: `--exec "/srv/my venv/bin/smsgw"` (quoted for
+    the shell once) was split at its blank, and the unit ran "/srv/my" (203/EXEC)."""
+    try:
+        program = shlex.split(command)[0]
+    except (ValueError, IndexError):
+        program = ""
+    if program and os.path.isfile(program) and os.access(program, os.X_OK):
+        return None
+    return (
+        f"--exec {command!r}: {program or 'nothing'} is no program this machine can run. --exec is a command"
+        " line (shell words): quote a path with a blank in it, e.g. --exec \"'/srv/my venv/bin/smsgw'\""
+    )
+
+
+def _hidden_words(command: str, hidden: list[Path]) -> str:
+    return (
         f"the service cannot run {command}: {', '.join(map(str, hidden))}"
         f" {'lies' if len(hidden) == 1 else 'lie'} in a home directory"
         f" ({', '.join(map(str, PROTECTED_HOMES))}), which the unit's ProtectHome=yes hides from it (the"
@@ -71,6 +94,3 @@ def _reachable(command: str, dry: bool) -> None:
         " /opt/smsgw/venv/bin/pip install smsgw), and run install-service again with"
         " --exec /opt/smsgw/venv/bin/smsgw"
     )
-    if not dry:
-        raise CliError(why, EXIT_USAGE)
-    print(f"warning: {why}")
