@@ -199,11 +199,11 @@ class AdminRepo(OutboxAdmin):
                 raise ExpiresBeforeRelease(row[1], start)
             # Before the mail's own end, a retry keeps it (an hour from now sent a "meeting at 10" at
             # 11); any other gets a new validity from when it goes, at least an hour.
-            until = (
-                max(row[1], start + SHORTEST_VALIDITY_SECONDS)
-                if cut
-                else start + max(row[1] - row[0], 3600.0)
-            )
+            # The validity is the account's (or the config's), not the row's last end less its
+            # acceptance: after one retry that span included the days it waited, and the next retry
+            # of a 24 h SMS on day 40 gave it 11 days.
+            validity = hours * 3600 if hours else row[1] - row[0]
+            until = max(row[1], start + SHORTEST_VALIDITY_SECONDS) if cut else start + max(validity, 3600.0)
             from billing_reports import mtlate  # billing reads the store, not the other way round
 
             mtlate.retried(self.conn, message_id, now)  # of a billed month: a correction, not its line
