@@ -10,32 +10,20 @@ SQLite file; the dispatcher's end of the cancelled part is made to fail once (no
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 import structlog
 
-from gateway import suspensions
-from gateway.store.db import Store
 from tests.test_admin_stops_claimed import answer_all, claimed_ahead, claimed_not_sent, message
 from tests.test_claim_ahead import count
+from tests.test_suspension_kept_by_requeue import end_fails_once
 
 
 async def test_a_cancel_of_a_claimed_sms_holds_through_the_dispatchers_crash(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = suspensions.Stops.end
-    failed: list[bool] = []
-
-    def damaged_once(self: suspensions.Stops, store: Store, end: Any) -> None:
-        if self.cancelled and not failed:
-            failed.append(True)
-            raise sqlite3.DatabaseError("database disk image is malformed")
-        real(self, store, end)
-
-    monkeypatch.setattr(suspensions.Stops, "end", damaged_once)
+    failed = end_fails_once(monkeypatch, "cancelled")
     with structlog.testing.capture_logs() as logs:
         async with claimed_ahead(tmp_path) as (gw, smsc, _path):
             mid, number = claimed_not_sent(gw, smsc)[0]

@@ -25,19 +25,27 @@ from tests.test_admin_stops_claimed import SMS, WINDOW, answer_all, claimed_ahea
 from tests.test_claim_ahead import count
 
 
-async def test_a_suspension_holds_claimed_sms_through_the_dispatchers_crash(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def end_fails_once(monkeypatch: pytest.MonkeyPatch, stops: str) -> list[bool]:
+    """The dispatcher's end of its stopped parts (`Stops.end`) fails once, as a damaged page makes
+    it, the first time it has parts of the kind `stops` ("held", "cancelled"): its run crashes there
+    (no peer breaks a write on cue). The list returned is not empty once it has failed."""
     real = suspensions.Stops.end
     failed: list[bool] = []
 
     def damaged_once(self: suspensions.Stops, store: Store, end: Any) -> None:
-        if self.held and not failed:
+        if getattr(self, stops) and not failed:
             failed.append(True)
             raise sqlite3.DatabaseError("database disk image is malformed")
         real(self, store, end)
 
     monkeypatch.setattr(suspensions.Stops, "end", damaged_once)
+    return failed
+
+
+async def test_a_suspension_holds_claimed_sms_through_the_dispatchers_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    failed = end_fails_once(monkeypatch, "held")
     with structlog.testing.capture_logs() as logs:
         async with claimed_ahead(tmp_path) as (gw, smsc, _path):
             acme = gw.store.db.conn.execute("SELECT id FROM accounts WHERE name = 'acme'").fetchone()[0]
