@@ -24,6 +24,7 @@ from pathlib import Path
 import structlog
 
 from gateway.filemodes import private_dir, write_private_bytes
+from gateway.store.rescue import fsync_path
 
 log = structlog.get_logger(__name__)
 
@@ -82,7 +83,7 @@ class CaptureMailer:
             # The earlier send may have died before its own sync, or after its link and before its
             # temporary file went: that copy of the mail's text goes now, or stays for good.
             tmp.unlink(missing_ok=True)
-            _sync_dir(self.directory)
+            fsync_path(self.directory, os.O_RDONLY | os.O_DIRECTORY)
             _already_there(mail_id, final)
             return
         write_private_bytes(tmp, data)
@@ -90,7 +91,9 @@ class CaptureMailer:
             placed = _place(tmp, final)
         finally:
             tmp.unlink(missing_ok=True)
-        _sync_dir(self.directory)
+        # The new name on disk before the mail is marked sent: a power cut could lose the file of a mail
+        # the outbox holds as sent, and nothing would write it again.
+        fsync_path(self.directory, os.O_RDONLY | os.O_DIRECTORY)
         if not placed:
             assert mail_id is not None  # only a name made from the mail's id is taken already
             _already_there(mail_id, final)
@@ -118,16 +121,6 @@ def _place(tmp: Path, final: Path) -> bool:
             return False
         os.replace(tmp, final)
     return True
-
-
-def _sync_dir(directory: Path) -> None:
-    """The new name on disk before the mail is marked sent: without it a power cut could lose the
-    file of a mail the outbox holds as sent, and nothing would write it again."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _already_there(mail_id: int, final: Path) -> None:

@@ -56,6 +56,7 @@ from gateway.config import Config, ConfigError
 from gateway.configbase import credential_path
 from gateway.filemodes import STATE_DIR_MODE, create_private, private_dir
 from gateway.store.proclocks import flock_holders
+from gateway.store.rescue import fsync_path
 
 SELF_CERT = "selfsigned-cert.pem"
 SELF_KEY = "selfsigned-key.pem"
@@ -215,10 +216,10 @@ def _generate(cfg: Config, cert: Path, key: Path) -> None:
         if result.returncode != 0 or incomplete(new_cert) or incomplete(new_key):
             _refuse_unwritten(cfg.state_dir, result)
         for made in (new_key, new_cert):
-            _fsync(made, os.O_RDONLY)  # a full disk may show only here (delayed allocation)
+            fsync_path(made, os.O_RDONLY)  # a full disk may show only here (delayed allocation)
         os.replace(new_key, key)
         os.replace(new_cert, cert)
-        _fsync(cfg.state_dir, os.O_RDONLY | os.O_DIRECTORY)
+        fsync_path(cfg.state_dir, os.O_RDONLY | os.O_DIRECTORY)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -259,15 +260,6 @@ def _refuse_unwritten(state_dir: Path, result: subprocess.CompletedProcess[str])
     if result.returncode != 0:
         raise CertError(f"openssl could not make a certificate: {said}")
     raise CertError(f"openssl wrote an incomplete certificate or key: {said or 'it said nothing'}")
-
-
-def _fsync(path: Path, flags: int) -> None:
-    """The pair's files and their renames on disk before the start relies on them."""
-    fd = os.open(path, flags | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def with_certificate(cfg: Config, *, lock_wait: float | None = None) -> tuple[Config, str | None, bool]:
