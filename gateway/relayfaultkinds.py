@@ -84,7 +84,11 @@ FAULT_LIKES: list[str] = (
     + [f"{name}(421,%" for name in CLOSING_TYPES]
     + [f"{SENDER_REFUSED}(4%", f"{SENDER_REFUSED}({LOGIN_REQUIRED},%", f"{SENDER_REFUSED}(5%"]
 )
-FAULT_SQL = "(" + " OR ".join("last_error LIKE ?" for _ in FAULT_LIKES) + ")"
+# With its patterns written in: a LIKE whose pattern is bound has SQLite prepare the statement again
+# at every run (its plan may depend on the pattern), 0.3 ms (some 0.6 M instructions) at each look of
+# the outbox's health, every two seconds while mail waits for the relay.
+_WRITTEN_IN = (like.replace("'", "''") for like in FAULT_LIKES)
+FAULT_SQL = "(" + " OR ".join(f"last_error LIKE '{like}'" for like in _WRITTEN_IN) + ")"
 # The faults a mail the relay took proves gone (`relayfaults.wake_relay_faults`): all but a 5xx to our
 # own sender, which the relay's taking of a bounce (from <>) does not: woken by every bounce taken,
 # such mail used one attempt a bounce and failed in minutes, not after its five days' back-off.

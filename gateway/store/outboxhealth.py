@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from gateway.relayfaultkinds import FAULT_LIKES, NULL_SENDER_REFUSED, fault_kind
+from gateway.relayfaultkinds import FAULT_SQL, NULL_SENDER_REFUSED, fault_kind
 from gateway.store.outbox import relay_reply
 
 # A relay that has taken no mail for this long is down or refusing us (greylisting lets a mail
@@ -39,14 +39,6 @@ FAILED_SINCE = "SELECT COUNT(*) FROM outbox WHERE state = 'failed' AND sent_at >
 _DEFERRED_AT = "next_attempt_at - MIN(30.0 * (1 << MAX(MIN(attempts, 21) - 1, 0)), 3600.0)"
 
 
-def _quoted(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-# `relayfaultkinds.FAULT_SQL` with its patterns written in: a LIKE whose pattern is bound has SQLite
-# prepare the statement again at every run (its plan may depend on the pattern), 0.3 ms (some 0.6 M
-# instructions) at each look, every two seconds while mail waits for the relay.
-_FAULT_SQL = "(" + " OR ".join(f"last_error LIKE {_quoted(like)}" for like in FAULT_LIKES) + ")"
 # A failed mail's error that says the relay refuses the null sender.
 NULL_SENDER_MARK = NULL_SENDER_REFUSED.partition(" <>")[0]
 
@@ -118,7 +110,7 @@ def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
     ).fetchone()
     # The relay's own faults, by the one list the worker's wake-up reads too: the latest of them.
     fault = conn.execute(
-        f"SELECT last_error FROM outbox WHERE state = 'queued' AND {_FAULT_SQL}"
+        f"SELECT last_error FROM outbox WHERE state = 'queued' AND {FAULT_SQL}"
         f" ORDER BY {_DEFERRED_AT} DESC LIMIT 1"
     ).fetchone()
     # A refusal of the recipient (aiosmtplib's SMTPRecipientsRefused: 450 greylisted, 452 mailbox
@@ -128,7 +120,7 @@ def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
     # relay takes other mail: such mail was deferred for hours with status saying all was well.
     (for_itself,) = conn.execute(
         "SELECT COUNT(*) FROM outbox WHERE state = 'queued' AND created_at < ? AND last_error IS NOT NULL"
-        f" AND last_error NOT LIKE 'SMTPRecipientsRefused%' AND NOT {_FAULT_SQL}",
+        f" AND last_error NOT LIKE 'SMTPRecipientsRefused%' AND NOT {FAULT_SQL}",
         (now - STUCK_SECONDS,),
     ).fetchone()
     # Recipients' refusals excuse the relay only while it takes other mail: one that refuses every
