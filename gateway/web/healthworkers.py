@@ -42,16 +42,11 @@ class WorkersHealth:
         return "".join(f"warning: {said}\n" for said in self.warnings)
 
 
-def crash_loop(worker: Worker, now: float) -> int:
-    """The crashes of `worker` that make the loop it is in at `now` (monotonic, the supervisor's), or 0."""
-    return loop_crashes(worker.crashed_at, now, worker.up_since)
-
-
 def worker_trouble(name: str, worker: Worker, now: float) -> str | None:
     """Why `worker` is in trouble (stalled, crash-looping, or its own `warning`), or None."""
     if worker.stalled(now):
         return f"worker {name} stalled: no sign of life for {now - worker.last_beat:.0f} s"
-    if crashes := crash_loop(worker, now):
+    if crashes := loop_crashes(worker.crashed_at, now, worker.up_since):
         kind = (worker.last_error or "").partition(":")[0] or "an error"
         state = "waiting to restart" if worker.state == "restarting" else "running again"
         return (
