@@ -100,17 +100,25 @@ _MT_STATUS = {
 }
 
 
+def mt_status(state: str) -> str:
+    """An MT's billed status from its message state."""
+    return _MT_STATUS.get(state, "pending")
+
+
+def mt_reason(state: str, reason: str | None) -> str:
+    """The documented reason of a cancel, whoever cancelled it: a script filtering on `cancelled`
+    found nothing in the `cancelled by admin` that `queue cancel` stores (the audit trail says who)."""
+    return "cancelled" if state == "cancelled" else reason or ""
+
+
 def _mt(rows: Iterator[tuple], billed: Billed) -> Iterator[Line]:  # type: ignore[type-arg]
     """As billed: an MT that ended, or was sent again, after its month's bill is listed as the bill
     listed it, and the change is a correction in a later month (`billing_reports.mtlate`); the parts
     a retry before the bill sent again are on its line, as the SMSC was paid for them."""
     for ts, mid, mail_from, source, recipient, parts, state, reason, answer, finished_at in rows:
-        status = _MT_STATUS.get(state, "pending")
-        if state == "cancelled":
-            # The documented reason, whoever cancelled it: a script filtering on `cancelled` found
-            # nothing in the `cancelled by admin` that `queue cancel` stores (the audit trail says who).
-            reason = "cancelled"
-        status, reason, parts = billed.line(mid, ts, status, reason or "", finished_at, parts)
+        status, reason, parts = billed.line(
+            mid, ts, mt_status(state), mt_reason(state, reason), finished_at, parts
+        )
         if answer is None:
             yield Line(
                 ts, 0, mid, MT, mail_from, source, recipient, parts, status, reason or "", None, None, None

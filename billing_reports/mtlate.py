@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from billing_reports.monthly import _MT_STATUS, MT, PREMIUM_ANSWER, Line, Month
+from billing_reports.monthly import MT, PREMIUM_ANSWER, Line, Month, mt_reason, mt_status
 
 _AS_OF = "mt_as_of/"  # + YYYY-MM: `<unix time of the bill> <month start> <month end>`
 _RETRIED = "mt_retried/"  # + account id / message id: the MT's retries, as JSON
@@ -100,14 +100,6 @@ def _account_records(conn: sqlite3.Connection, account_id: int) -> dict[int, str
     return {int(k.removeprefix(prefix)): v for k, v in _span(conn, prefix)}
 
 
-def _status(state: str) -> str:
-    return _MT_STATUS.get(state, "pending")
-
-
-def _reason(state: str, reason: str | None) -> str:
-    return "cancelled" if state == "cancelled" else reason or ""
-
-
 def as_billed(
     bill_time: float | None, status: str, reason: str, finished_at: float | None
 ) -> tuple[str, str]:
@@ -162,7 +154,7 @@ def retried(conn: sqlite3.Connection, message_id: int, now: float) -> None:
     records = _mine(stored[0], row[0]) if stored else []
     reached = _reached(conn, {message_id: records[-1].get("q", [])}).get(message_id, 0) if records else 0
     records.append(
-        {"r": now, "c": row[0], "s": _status(row[1]), "why": _reason(row[1], row[2]), "f": row[3],
+        {"r": now, "c": row[0], "s": mt_status(row[1]), "why": mt_reason(row[1], row[2]), "f": row[3],
          "m": reached, "q": sorted({*seqs, *_on_the_way(conn, message_id, records, seqs)})}
     )  # fmt: skip
     conn.execute(
@@ -313,7 +305,7 @@ def _changes(
     outcome since its bill: an attempt's end, adding the parts it sent again that reached the SMSC
     (one that ended before the bill is on its line), and a retry, which queues parts again."""
     _mid, _created, _user, _source, _to, parts_total, state, reason, finished_at, _answer = row
-    tries = attempts(records, _status(state), _reason(state, reason), finished_at, reached)
+    tries = attempts(records, mt_status(state), mt_reason(state, reason), finished_at, reached)
     k, status, _why, parts = bill(tries, bill_time, parts_total)
     counted = _counted(tries[k], status, bill_time)  # the parts of it that reached the SMSC are billed
     for i, a in enumerate(tries[k:], k):
