@@ -20,6 +20,7 @@ from gateway.configbase import ConfigError, at, credential_path, link_place, quo
 from gateway.configlinks import SmscSection
 from gateway.configloops import mail_loop_problems
 from gateway.filemodes import mode_text, readable_by_others
+from gateway.sudoline import again_as, service_user
 from gateway.tlscert import credential_or_path, tls_context
 from gateway.tlsdoubts import configured_certificates, file_facts
 
@@ -103,7 +104,7 @@ def state_dir_problem(cfg: Config) -> str | None:
         if not os.access(path, os.W_OK | os.X_OK):
             return (
                 f"[gateway] state_dir: {path} is not writable by this user; run as the service's user"
-                f" (sudo -u smsgw ...) or fix its owner"
+                f" (`{again_as(service_user(path))}`) or fix its owner"
             )
         return None
     parent = path.parent
@@ -192,7 +193,7 @@ def file_problems(cfg: Config) -> tuple[list[str], list[str]]:
         elif isinstance(why, PermissionError):
             problems.append(
                 f"{need.setting}: cannot read {path}: permission denied for this user; check as the"
-                " service's user (sudo -u smsgw ...) or fix the file's owner or mode"
+                f" service's user (`{again_as(service_user(cfg.state_dir))}`) or fix the file's owner or mode"
             )
         else:
             problems.append(f"{need.setting}: cannot read {path}: {why.strerror or why}")
@@ -281,12 +282,12 @@ def write_path_problems(cfg: Config) -> list[str]:
             f"[mail] relay: the maildir {cfg.path(capture)} cannot be created: {blocked} is a file, not a"
             ' directory (e.g. relay = "maildir:var/mail")'
         )
-    elif capture is not None and (why := maildir_problem(cfg.path(capture))) is not None:
+    elif capture is not None and (why := maildir_problem(cfg.path(capture), cfg.state_dir)) is not None:
         problems.append(f'[mail] relay: the maildir {why} (e.g. relay = "maildir:var/mail")')
     return problems
 
 
-def maildir_problem(directory: Path) -> str | None:
+def maildir_problem(directory: Path, state_dir: Path | None = None) -> str | None:
     """Why the capture directory cannot be made or written in, found by doing it as the mailer will
     (`gateway.mailer.CaptureMailer`), or None.
 
@@ -316,7 +317,8 @@ def maildir_problem(directory: Path) -> str | None:
     except PermissionError as exc:
         return (
             f"{directory} cannot be {verb}: {target}: {exc.strerror} for this user; check as the"
-            " service's user (sudo -u smsgw ...) or choose a directory it may write"
+            f" service's user (`{again_as(service_user(state_dir or existing))}`) or choose a directory"
+            " it may write"
         )
     except OSError as exc:
         return f"{directory} cannot be {verb}: {target}: {exc.strerror or exc}"
