@@ -55,7 +55,7 @@ import structlog
 from gateway.config import Config, ConfigError
 from gateway.configbase import credential_path
 from gateway.filemodes import STATE_DIR_MODE, create_private, private_dir
-from gateway.store.proclocks import flock_holders
+from gateway.store.proclocks import flock_holders, process_command
 from gateway.store.rescue import fsync_path
 
 SELF_CERT = "selfsigned-cert.pem"
@@ -174,12 +174,12 @@ def lock_holder(fd: int) -> str:
     for pid in flock_holders(fd) or ():
         if pid == os.getpid():
             continue
+        command = process_command(pid)  # shell words, never a raw line break of a `python -c` script
         try:
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").strip()
             stopped = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] in "Tt"
         except (OSError, IndexError):
             return f"process {pid}"
-        said = f"process {pid} ({command.decode(errors='replace')[:120]})"
+        said = f"process {pid} ({command})" if command else f"process {pid}"
         return f"{said}, stopped" if stopped else said
     return "another process"
 

@@ -1,10 +1,12 @@
 """Which processes hold SQLite's locks on a database, read from /proc/locks: whether a WAL is a
 crash's leftover or in use (`gateway.store.walcheck`), and who holds the database (`smsgw status`).
-SQLite's connections lock the database file and its -shm for as long as they are open."""
+SQLite's connections lock the database file and its -shm for as long as they are open. A holder's
+command line, as an error names it, is `process_command`'s."""
 
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 
 from gateway.store.walfile import shm_path
@@ -66,3 +68,49 @@ def in_use(db: Path, *, others: bool = False) -> bool | None:
     if entries is None:
         return None
     return any(not (others and pid == str(os.getpid())) for pid, _ in entries)
+
+
+COMMAND_SHOWN = 120  # characters of a holder's command line: which program, not a page of arguments
+# Control characters as bash's $'...' writes them: the named ones by name, the rest by number.
+_ESCAPES = {"\n": "\\n", "\t": "\\t", "\r": "\\r", "\\": "\\\\", "'": "\\'"}
+
+
+def shell_word(word: str) -> str:
+    """`word` as a shell reads it back: quoted where needed (`shlex.quote`), and one holding a
+    control character (a `python -c` script's line breaks) in bash's `$'...'`, each such character
+    escaped, never raw: printed raw, it broke the error's line, or showed as a log's `\\x0a`."""
+    if word.isprintable():
+        return shlex.quote(word)
+    return "$'" + "".join(_ESCAPES.get(c) or (c if c.isprintable() else _number(ord(c))) for c in word) + "'"
+
+
+def _number(code: int) -> str:
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def command_line(argv: list[str], limit: int = COMMAND_SHOWN) -> str:
+    """`argv` as one line of shell words (`shell_word`), separated by spaces, at most about `limit`
+    characters: a word that does not fit is cut, still quoted whole, and `...` follows."""
+    shown: list[str] = []
+    room = limit
+    for word in argv:
+        said = shell_word(word)
+        if len(said) > room:
+            while word and len(said := shell_word(word)) > room:
+                word = word[: max(0, min(len(word) - 1, room))]
+            shown.append(f"{said}..." if word else "...")
+            break
+        shown.append(said)
+        room -= len(said) + 1
+    return " ".join(shown)
+
+
+def process_command(pid: int) -> str | None:
+    """The command line of the process `pid` as `command_line` writes it (its arguments as /proc
+    has them, each ended by a NUL), or None where /proc does not tell (gone, not Linux)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    argv = raw.decode(errors="replace").split("\0")
+    return command_line(argv[:-1] if argv and not argv[-1] else argv) or None
