@@ -101,6 +101,7 @@ class RelayLogins:
         self.held: aiosmtplib.SMTPAuthenticationError | None = None
         # A 454 since the last login taken (none held): no login before the probes' back-off after it.
         self.failing: aiosmtplib.SMTPAuthenticationError | None = None
+        self.failing_said: int | None = None  # the code of the 454s warned of, until a login is taken
         self.failed = 0  # failed logins since the relay last took one, for the probes' back-off
         self.failed_at = 0.0
         self.budget = LoginBudget()  # every failed login, for the ten minutes' budget
@@ -255,10 +256,15 @@ class RelayLogins:
     def failing_now(
         self, exc: aiosmtplib.SMTPAuthenticationError, relay: str, mechanism: str, *, probe: bool, reply: str
     ) -> None:
-        """A 454: the relay's authentication failing for now. No refusal of ours held (one held stays)."""
+        """A 454: the relay's authentication failing for now. No refusal of ours held (one held stays).
+
+        Warned once until a login is taken, again only for another code: a mail going on a session
+        logged in before ends the episode for status alone (`mail_taken`), and each 454 after it, one
+        a step of the probes' back-off, was warned anew, the relay failing as before."""
         if self.held is not None:
             return
-        if self.episode is None or self.episode.state != FAILING:  # none, or said over by a mail taken
+        if self.failing_said != exc.code:
+            self.failing_said = exc.code
             log.warning(
                 "mail.relay_login_failing",
                 relay=relay,
@@ -267,6 +273,7 @@ class RelayLogins:
                 note="the relay's own authentication fails for now (RFC 4954 454), not our password: mail"
                 " stays queued; the next login goes after the probes' back-off",
             )
+        if self.episode is None or self.episode.state != FAILING:  # none, or said over by a mail taken
             self.episode = LoginEpisode(FAILING, self.clock(), login_by(probe))
         assert self.episode is not None
         self.episode.saw([mechanism], reply, self.clock())
@@ -279,7 +286,7 @@ class RelayLogins:
         self.known = mechanism
         self.spurned.update(refused)
         self.spurned.discard(mechanism)
-        self.held = self.failing = self.episode = self.lead = None
+        self.held = self.failing = self.episode = self.lead = self.failing_said = None
         self.failed = 0
         self.turn = None
 
