@@ -25,11 +25,18 @@ def _number(cfg: Config, repo: ConversationsRepo, value: str | None) -> tuple[tu
 
     if value is None:
         return None, False
+    if sender_id(value):  # its dots, dashes and blanks are its own, not a number's separators
+        return (value.strip(),), False
     forms = written_forms(value, cfg.gateway.default_region)
     ours = {cfg.gateway.default_sender, *cfg.replies.pool_numbers, *cfg.premium.tariffs}
     ours.update(a.sender for a in cfg.account if a.sender)
     ours.update(repo.account_senders())
     return forms, not ours.isdisjoint(forms)
+
+
+def sender_id(value: str) -> bool:
+    """Whether `--number` is a sender ID ("PROMO", "Allegro.pl"): letters, which no phone number has."""
+    return any(c.isalpha() for c in value)
 
 
 def _repo(cfg: Config) -> ConversationsRepo:
@@ -43,7 +50,8 @@ def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
     since = since_time(cfg, args.since) if args.since else None
     repo = _repo(cfg)
     numbers, ours = _number(cfg, repo, args.number)
-    rows = repo.list_mo(since=since, numbers=numbers, limit=args.limit, ours=ours)
+    any_case = args.number is not None and sender_id(args.number)  # "PROMO" and "Promo" are one sender
+    rows = repo.list_mo(since=since, numbers=numbers, limit=args.limit, ours=ours, any_case=any_case)
     say_zone(rows, "no MO messages")
     for r in rows:
         who = f" → {r['user']}" if r["user"] else ""
@@ -138,7 +146,9 @@ def add_commands(sub: Any) -> None:
         metavar="WHEN",
         help="7d, 12h, 30m ago, or YYYY-MM-DD[ HH:MM] in [gateway] timezone (default: any time)",
     )
-    ml.add_argument("--number", help="the phone or our number (default: all)")
+    ml.add_argument(
+        "--number", help="the phone or our number, or a sender ID in any case (PROMO, Promo) (default: all)"
+    )
     ml.add_argument("--limit", type=list_limit, default=50, help="at most this many lines (default 50)")
     ml.set_defaults(func=cmd_mo_list)
     conv = sub.add_parser("conversation", help="who writes to which phone, from which number")

@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway.conversations import reached
 from gateway.conversations.holding import added_since, sent_by_holder
-from gateway.conversations.keptrepo import KeptRepo
+from gateway.conversations.keptrepo import KeptRepo, ascii_lower, case_span
 from gateway.conversations.rows import C_COLUMNS as _C_COLUMNS
 from gateway.conversations.rows import COLUMNS as _COLUMNS
 from gateway.conversations.rows import LIVE, SINCE, Conversation, Mo
@@ -249,10 +249,14 @@ class ConversationsRepo(KeptRepo):
         limit: int,
         ours: bool = False,
         before: int | None = None,
+        any_case: bool = False,
     ) -> list[dict[str, Any]]:
         """`numbers`: every form of one number (`numbers.written_forms`): the phone that wrote, or,
         `ours`, our number it wrote to. `before`: the MOs older than that id, the panel's next page
-        (a range of the rowid however deep, where OFFSET would walk every MO it skips).
+        (a range of the rowid however deep, where OFFSET would walk every MO it skips). `any_case`:
+        `numbers` is one sender that is no phone (a sender ID), found in every spelling of its
+        letters ("PROMO", "Promo"), as the hourly limit holds it (`keptrepo.spellings`), off
+        `mo_copies` between its capitals and its small letters.
 
         One end at a time: `source IN … OR destination IN …` was read as a walk over every MO kept
         (no index serves the OR), seconds on a year's MOs for a phone that wrote twice. A phone's
@@ -265,7 +269,10 @@ class ConversationsRepo(KeptRepo):
         if before is not None:
             where.append("m.id < ?")
             args.append(before)
-        if numbers:
+        if numbers and any_case and not ours:
+            where.append("m.source BETWEEN ? AND ? AND lower(m.source) = ?")
+            args += [*case_span(numbers[0]), ascii_lower(numbers[0])]
+        elif numbers:
             marks = ",".join("?" * len(numbers))
             where.append(f"m.{'destination' if ours else 'source'} IN ({marks})")
             args += [*numbers]
