@@ -65,7 +65,25 @@ def test_root_in_the_service_users_state_dir_is_told_the_full_path(tmp_path: Pat
         res = smsgw(program, "--config", str(config), *command)
         assert res.returncode == 2, (command, res.stderr)
         said = words(res.stderr)
-        assert f"run this as the nobody user (`sudo -u nobody {program} ...`)" in said, said
+        line = shlex.join(["sudo", "-u", "nobody", str(program), "--config", str(config), *command])
+        assert f"belongs to user nobody: run this as that user (`{line}`)" in said, said
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the refusal is of root")
+def test_a_state_dir_of_a_uid_with_no_name_is_told_as_sudo_takes_it(tmp_path: Path) -> None:
+    """sudo reads `-u 54321` as a user's name: a uid with no name is `'#54321'` (quoted: a shell takes
+    a word starting with # for a comment); the refusal said `sudo -u 54321 ...` and no command."""
+    program = launcher(tmp_path)
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(tmp_path, smsc_port=free_port()))
+    state = tmp_path / "state"
+    state.mkdir()
+    uid = next(n for n in range(54321, 60000) if not any(u.pw_uid == n for u in pwd.getpwall()))
+    os.chown(state, uid, uid)
+    res = smsgw(program, "--config", str(config), "status")
+    assert res.returncode == 2, res.stderr
+    line = f"sudo -u '#{uid}' {program} --config {config} status"
+    assert f"belongs to user uid {uid}: run this as that user (`{line}`)" in words(res.stderr), res.stderr
 
 
 def test_install_service_writes_the_command_to_check_the_config_as_its_user(tmp_path: Path) -> None:

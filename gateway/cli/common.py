@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from gateway import statelock
-from gateway.cli.commandpath import as_user
+from gateway.sudoline import again_as, service_user, sudo_name
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -285,11 +285,11 @@ def refuse_root_in_service_dir(cfg: Config) -> None:
     if owner != 0:
         try:
             name = pwd.getpwuid(owner).pw_name
-        except KeyError:  # a uid with no name
-            name = str(owner)
+        except KeyError:  # a uid with no name: sudo takes it as '#uid'
+            name = f"uid {owner}"
         raise CliError(
-            f"state_dir {cfg.state_dir} belongs to user {name}: run this as the {name} user"
-            f" (`{as_user(name, '...')}`); files root makes there would lock the daemon out",
+            f"state_dir {cfg.state_dir} belongs to user {name}: run this as that user"
+            f" (`{again_as(sudo_name(owner))}`); files root makes there would lock the daemon out",
             EXIT_USAGE,
         )
 
@@ -297,7 +297,8 @@ def refuse_root_in_service_dir(cfg: Config) -> None:
 def not_writable(path: Path) -> str:
     return (
         f"database {path} cannot be opened for writing by this user; run the command as the"
-        f" service's user (e.g. `{as_user('smsgw', '...')}`) or fix the owner of the state directory"
+        f" service's user (e.g. `{again_as(service_user(path.parent))}`) or fix the owner of the"
+        " state directory"
     )
 
 
