@@ -25,7 +25,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Protocol
 
-from gateway.store.proclocks import flock_holders
+from gateway.store.proclocks import command_line, flock_holders
 
 LOCK_FILE = "smsgw.pid"
 UPGRADING = "upgrading"  # the lock file's second line while a command upgrades: `upgrading smsgw status`
@@ -381,7 +381,8 @@ def process_words(pid: int) -> str:
 
 
 def command_words(argv: list[str]) -> str:
-    """`billing run` of an smsgw command's arguments, less --config: at most 60 characters."""
+    """`billing run` of an smsgw command's arguments, less --config: about 60 characters, as shell
+    words (a text's line break joined raw broke the line of the message naming the holder)."""
     words: list[str] = []
     args = iter(argv)
     for arg in args:
@@ -389,4 +390,4 @@ def command_words(argv: list[str]) -> str:
             next(args, None)  # its path
         elif not arg.startswith("--config="):
             words.append(arg)
-    return " ".join(words)[:60]
+    return command_line(words, 60)
