@@ -101,7 +101,7 @@ class RelayLogins:
         self.held: aiosmtplib.SMTPAuthenticationError | None = None
         # A 454 since the last login taken (none held): no login before the probes' back-off after it.
         self.failing: aiosmtplib.SMTPAuthenticationError | None = None
-        self.failing_said: int | None = None  # the code of the 454s warned of, until a login is taken
+        self.failing_said: set[int] = set()  # the 4xx codes warned of this episode (`failing_now`)
         self.failed = 0  # failed logins since the relay last took one, for the probes' back-off
         self.failed_at = 0.0
         self.budget = LoginBudget()  # every failed login, for the ten minutes' budget
@@ -249,6 +249,7 @@ class RelayLogins:
                 " a password fixed in the config goes at once after a restart",
             )
             self.episode = LoginEpisode(REFUSED, self.clock(), login_by(probe))
+            self.failing_said.clear()
         assert self.episode is not None
         self.episode.saw(tried, reply, self.clock())
         self.held, self.failing, self.lead = exc, None, lead
@@ -258,13 +259,13 @@ class RelayLogins:
     ) -> None:
         """A 454: the relay's authentication failing for now. No refusal of ours held (one held stays).
 
-        Warned once until a login is taken, again only for another code: a mail going on a session
-        logged in before ends the episode for status alone (`mail_taken`), and each 454 after it, one
-        a step of the probes' back-off, was warned anew, the relay failing as before."""
+        Each code warned once until a login is taken or a refusal or no mechanism in common is warned
+        of: a mail going on a kept session ends the episode for status alone (`mail_taken`), and each
+        454 the probes' back-off let through was warned anew; 454 and 432 alternating, at each login."""
         if self.held is not None:
             return
-        if self.failing_said != exc.code:
-            self.failing_said = exc.code
+        if exc.code not in self.failing_said:
+            self.failing_said.add(exc.code)
             log.warning(
                 "mail.relay_login_failing",
                 relay=relay,
@@ -286,9 +287,9 @@ class RelayLogins:
         self.known = mechanism
         self.spurned.update(refused)
         self.spurned.discard(mechanism)
-        self.held = self.failing = self.episode = self.lead = self.failing_said = None
-        self.failed = 0
-        self.turn = None
+        self.held = self.failing = self.episode = self.lead = None
+        self.failing_said.clear()
+        self.failed, self.turn = 0, None
 
     def mail_taken(self) -> None:
         """A mail the relay took, on a session logged in before: the relay's 454s (or its offering

@@ -58,6 +58,7 @@ def no_mechanism_in_common(client: aiosmtplib.SMTP, logins: RelayLogins, *, prob
             " leave [mail] relay_username out if the relay takes mail without a login",
         )
         logins.episode = LoginEpisode(NO_COMMON, logins.clock(), login_by(probe))
+        logins.failing_said.clear()  # a 454 after this is the relay's trouble anew: warned again
         logins.episode.saw((), said, logins.clock())
     elif episode is not None and episode.state == NO_COMMON:
         episode.saw((), said, logins.clock())
