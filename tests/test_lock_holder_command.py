@@ -19,6 +19,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from gateway import tlscert
+from gateway.store.proclocks import process_command
 from tests.conftest import free_port, make_config
 
 # Locks the file named by its argument, says so, and waits: its line breaks are the point.
@@ -68,3 +69,26 @@ def raises(cfg: object) -> BaseException:
     except BaseException as exc:
         return exc
     raise AssertionError("the pair was made under a lock another process holds")
+
+
+def test_a_holders_words_come_back_whole_from_bash() -> None:
+    # A NBSP (common in Polish text) and the other characters from 0x80 to 0xff were written as
+    # `\xHH`, which bash makes a byte: `$'w\xa0pon'` came back as b"w\xa0pon", not UTF-8's c2 a0.
+    words = [
+        "Spotkanie w\u00a0poniedziałek",
+        "a\u0085b",
+        "soft\u00adhyphen",
+        "line\nbreak\x7f",
+        "\U0001f600\n",
+    ]
+    argv = ["holder", "-c", "input()", *words]
+    with subprocess.Popen(argv, executable=sys.executable, stdin=subprocess.PIPE) as holder:
+        try:
+            said = process_command(holder.pid)
+        finally:
+            holder.kill()
+            holder.wait()
+    assert said is not None and "\\xa0" not in said and "\\xc2" not in said, said
+    env = {**os.environ, "LC_ALL": "C.UTF-8"}
+    back = subprocess.run(["bash", "-c", f"printf '%s\\0' {said}"], capture_output=True, env=env, check=True)
+    assert back.stdout.decode().split("\0")[:-1] == argv, (said, back.stdout)

@@ -85,7 +85,10 @@ def shell_word(word: str) -> str:
 
 
 def _number(code: int) -> str:
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+    """A character as bash's `$'...'` makes it again: `\\xHH` is a byte, so only below 0x80 (a NBSP
+    written `\\xa0` came back as the byte a0, not UTF-8's c2 a0); above, its code point, which bash
+    writes in the locale's encoding."""
+    return f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def command_line(argv: list[str], limit: int = COMMAND_SHOWN) -> str:
