@@ -4,9 +4,9 @@ Both run inside the caller's transaction. `on_accept` runs in the acceptance wri
 originating number chosen from the pool is the one the SMS is queued with; `on_whole_mo` runs in
 the write that stores the (whole, reassembled) MO, so the reply mail is queued atomically with it:
 a crash neither loses the answer nor mails it twice. The parts of a long answer that came after it
-was mailed without them follow it to the same user (`_late_parts`). A mail with an answer that the
-relay refuses for good goes on to `[replies] fallback_address`, in the write that records the
-refusal (`gateway.conversations.replymail`).
+was mailed without them follow it (`lateparts`). A mail with an answer that the relay refuses for
+good goes on to `[replies] fallback_address`, in the write that records the refusal
+(`gateway.conversations.replymail`).
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from billing_reports.repo import BillingRepo
 from gateway import accountrules, forwarded
 from gateway.config import Config
 from gateway.configbase import is_number_sender
-from gateway.conversations import inbound
+from gateway.conversations import inbound, lateparts
 from gateway.conversations.keptrepo import kept_note
 from gateway.conversations.numbers import digit_forms, display, normalise, own_form, stored_phone, unnamed
 from gateway.conversations.pool import e164_pool as _e164_pool
 from gateway.conversations.pool import pool_set as _pool_set
 from gateway.conversations.replymail import mail_fallback, mail_user
-from gateway.conversations.repo import Conversation, ConversationsRepo, Mo
+from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.mailcopy import mail_settings
-from gateway.reassembly import TIMEOUT_SECONDS, late_note
+from gateway.reassembly import TIMEOUT_SECONDS
 from gateway.store.db import Store
 from gateway.store.outbox import Fallback
 from gateway.store.records import Acceptance
@@ -168,8 +168,11 @@ def on_whole_mo(
         r.settle_mo(mo_id, "duplicate", None, f"the SMSC delivered the same SMS again (MO {earlier})")
         log.info("mo.duplicate", mo=mo_id, earlier=earlier)
         return "duplicate"
-    late = _late_parts(store, cfg, mo, phone)
-    if late is not None:
+    number = normalise(mo.destination, region)
+    if stored_phone(number, region) is None:  # a number the plan knows came in E.164, as stored
+        number = own_number_as_stored(r, cfg, phone, number)
+    late = lateparts.follow(store, cfg, mo, phone, number)
+    if isinstance(late, str):
         return late
     # A long answer is stored when joined: by the timeout, or after a restart, long after its parts
     # came. It is matched as of when its first part came, or one sent in the window's last minutes
@@ -179,11 +182,12 @@ def on_whole_mo(
     at = mo.parts_at
     if at is None:
         at = mo.received_at - (TIMEOUT_SECONDS if (mo.concat_total or 0) > 1 else 0.0)
-    number = normalise(mo.destination, region)
-    if stored_phone(number, region) is None:  # a number the plan knows came in E.164, as stored
-        number = own_number_as_stored(r, cfg, phone, number)
-    conv = r.match(phone, number, at, cfg.replies.window_seconds, region) if phone else None
-    gone = r.gone(conv) if conv is not None else None
+    if late is not None:  # the rest of an SMS whose first parts' user is gone: as an answer to theirs
+        conv, gone = late.answered, late.why
+        note = ". ".join(n for n in (late.note, note) if n)
+    else:
+        conv = r.match(phone, number, at, cfg.replies.window_seconds, region) if phone else None
+        gone = r.gone(conv) if conv is not None else None
     shared = False
     if conv is not None and gone is None and number in _pool_set(tuple(cfg.replies.pool), region):
         if others := r.sharing(conv, at, cfg.replies.window_seconds, region):
@@ -217,7 +221,7 @@ def on_whole_mo(
         if mailed >= limit:
             reason = f"more than {limit} answers from {sender} within an hour: kept here, not mailed"
             # The caller's note (START, a possible opt-out, parts that never came) goes with it.
-            r.settle_mo(mo_id, "throttled", conv.id if conv else None, kept_note(reason, note))
+            r.settle_mo(mo_id, "throttled", conv, kept_note(reason, note))
             _bill(store, mo_id, billed)
             # No number in the line (it outlives `smsgw phone forget`): `smsgw mo list` tells the MO's
             # phone, `smsgw mo list --number` the rest of what it sent.
@@ -236,7 +240,7 @@ def on_whole_mo(
             said = f"{display(conv.phone)} answered with an opt-out word: further SMS to it are refused"
             note = ". ".join(n for n in (said, note) if n)
         mail_user(store, cfg, conv, mo.text, note, mo_id)
-        r.settle_mo(mo_id, state, conv.id, note)
+        r.settle_mo(mo_id, state, conv, note)
         log.info("mo.mailed", mo=mo_id, conversation=conv.id, to=conv.user_email, optout=optout)
         return state
     if phone is None:
@@ -352,41 +356,3 @@ def own_number_as_stored(r: ConversationsRepo, cfg: Config, phone: str | None, d
         pool = _pool_set(tuple(cfg.replies.pool), region)
         found = next((f"+{f}" for f in digit_forms(destination, region) if f"+{f}" in pool), None)
     return found or destination
-
-
-def _late_parts(store: Store, cfg: Config, mo: Mo, phone: str | None) -> str | None:
-    """The parts of a long answer that came after its first ones were mailed without them go to
-    the user those went to, whoever texted the phone since; None when they are no such parts, or
-    that user is gone (then the usual rules apply, as to any answer).
-
-    The first late rest is no further answer: the hourly limit counted the SMS once, with its first
-    parts (`ConversationsRepo.mailed_from`). Kept (`throttled`) when those were kept too, so that
-    the user never gets the end without the start. A further late rest of the same SMS is a mail of
-    its own, counted and kept like an answer when the phone is at the limit: parts that each came a
-    timeout after the last were each mailed, past any limit.
-    """
-    earlier = store.mo.followed(mo.id)
-    if earlier is None or earlier.user_email is None or phone is None:
-        return None
-    r = repo(store)
-    conv = r.find(phone, earlier.user_email)
-    if conv is None or r.gone(conv) is not None:
-        return None
-    note = late_note(earlier.parts_at or earlier.received_at, ZoneInfo(cfg.gateway.timezone))
-    if earlier.state == "throttled":
-        r.settle_mo(
-            mo.id, "throttled", conv.id, kept_note(f"the late part of MO {earlier.id}, kept with it", note)
-        )
-        log.warning("mo.throttled", mo=mo.id, follows=earlier.id)  # the phone: `smsgw mo list`
-        return "throttled"
-    limit = cfg.replies.mails_per_phone_per_hour
-    further = bool(limit) and r.rests_mailed(mo.source, earlier.id, earlier.received_at) > 0
-    if further and r.mailed_from(phone, store.clock() - 3600)[0] >= limit:
-        reason = f"the late part of MO {earlier.id}; more than {limit} answers from {phone} within an hour:"
-        r.settle_mo(mo.id, "throttled", conv.id, kept_note(f"{reason} kept here, not mailed", note))
-        log.warning("mo.throttled", mo=mo.id, limit=limit, follows=earlier.id)
-        return "throttled"
-    mail_user(store, cfg, conv, mo.text, note, mo.id)
-    r.settle_mo(mo.id, "mailed", conv.id, f"the late part of MO {earlier.id}")
-    log.info("mo.mailed", mo=mo.id, conversation=conv.id, to=conv.user_email, follows=earlier.id)
-    return "mailed"

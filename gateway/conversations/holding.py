@@ -21,10 +21,17 @@ def added_since(added_at: float, since: float, now: float) -> bool:
 
 
 def sent_by_holder(conn: sqlite3.Connection, conv: Conversation) -> bool:
-    """Whether the user's latest mail to the conversation's phone is recorded under the user who
-    holds the address now: removing a user clears it from their mails (`emails.user_id`), and adding
-    one makes a new row, so this needs no clock. The times alone misled once the clock caught up with
-    a time of adding written while it ran ahead. Read only where the times say "added again"."""
+    """Whether the mail of the SMS the phone answers (`Conversation.sent_by`), or, when that is not
+    known, the user's latest mail to the conversation's phone, is recorded under the user who holds
+    the address now: removing a user clears it from their mails (`emails.user_id`), and adding one
+    makes a new row, so this needs no clock. The times alone misled once the clock caught up with a
+    time of adding written while it ran ahead. Read only where the times say "added again".
+
+    The latest mail is not the one answered while its SMS waits (quiet hours, an outage): the
+    successor's held SMS made the predecessor's answered one look like theirs."""
+    if conv.sent_by is not None:
+        sql = "SELECT 1 FROM users WHERE email = ? AND id = ?"
+        return conn.execute(sql, (conv.user_email, conv.sent_by)).fetchone() is not None
     row = conn.execute(
         "SELECT e.user_id = u.id FROM messages m JOIN emails e ON e.id = m.email_id"
         " JOIN users u ON u.email = e.mail_from WHERE m.recipient = ? AND e.mail_from = ?"

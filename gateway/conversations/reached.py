@@ -50,6 +50,8 @@ class Sent:
     sent_at: float | None
     header_message_id: str | None
     subject: str | None
+    account_id: int | None  # of its mail: the account the answer to it is traffic of (R-5.2)
+    user_id: int | None  # of its mail (`emails.user_id`): None once that user was removed
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +84,7 @@ def messages_to(
         "SELECT e.mail_from, m.source, m.text, m.created_at,"
         f" (SELECT MAX(p.submitted_at) FROM parts p WHERE p.message_id = m.id AND p.state IN {_REACHED}"
         "  AND p.submitted_at <= ?),"
-        " e.header_message_id, e.subject"
+        " e.header_message_id, e.subject, e.account_id, e.user_id"
         " FROM messages m INDEXED BY messages_recipient JOIN emails e ON e.id = m.email_id"
         f" WHERE m.recipient = ? AND m.created_at >= ? AND m.created_at <= ?"
         f" AND e.mail_from COLLATE NOCASE IN ({marks})"
@@ -172,9 +174,13 @@ def answered(
 
 def quoting(c: Conversation, s: Sent) -> Conversation:
     """The conversation as the reply mail shows it: the SMS the phone got quoted, the mail it came
-    in answered (the thread of a later mail whose SMS never went is not this answer's)."""
+    in answered (the thread of a later mail whose SMS never went is not this answer's), and that
+    mail's account and user. The row holds those of the latest mail accepted: the address given to
+    a successor, or its user moved to another company, and their SMS held, the answer to the old SMS
+    went to the new holder, on the new account's bill (`repo.gone` judges by these)."""
+    sent_by = s.user_id or 0
     if s.header_message_id == c.header_message_id and s.text == c.text:
-        return c
+        return replace(c, account_id=s.account_id, sent_by=sent_by)
     subject = s.subject
     if subject and (topic := forwarded.cut_topic(subject)) is not None:
         # The mail was a Reply to one of our reply mails, "RE: Re: <topic cut> (SMS from …)": its
@@ -189,4 +195,6 @@ def quoting(c: Conversation, s: Sent) -> Conversation:
         header_message_id=s.header_message_id,
         subject=subject,
         refs=None,
+        account_id=s.account_id,
+        sent_by=sent_by,
     )

@@ -218,15 +218,16 @@ class ConversationsRepo(KeptRepo):
         rows = self.conn.execute("SELECT DISTINCT sender FROM accounts WHERE sender IS NOT NULL")
         return [r[0] for r in rows]
 
-    def settle_mo(self, mo_id: int, state: str, conversation_id: int | None, note: str | None) -> None:
-        """What became of the MO, and the conversation it answers with that conversation's account
-        as it is now: the account is billed for the answer, whichever account the user sends from
-        later (`record_mt` moves the conversation along with the user)."""
+    def settle_mo(self, mo_id: int, state: str, conv: Conversation | None, note: str | None) -> None:
+        """What became of the MO, and the conversation it answers with the account of the SMS it
+        answers (`reached.quoting`): that account is billed for the answer, whichever account the
+        user sends from later. Not the row's account as it is now: `record_mt` moves it along with the
+        user's next mail before its SMS goes, and an answer to the old SMS was billed to the new one."""
+        conversation_id, account_id = (conv.id, conv.account_id) if conv is not None else (None, None)
         with self.transaction():
             self.conn.execute(
-                "UPDATE mo SET state = ?, conversation_id = ?, note = ?,"
-                " account_id = (SELECT account_id FROM conversations WHERE id = ?) WHERE id = ?",
-                (state, conversation_id, note, conversation_id, mo_id),
+                "UPDATE mo SET state = ?, conversation_id = ?, note = ?, account_id = ? WHERE id = ?",
+                (state, conversation_id, note, account_id, mo_id),
             )
 
     def rests_mailed(self, source: str, first: int, since: float) -> int:
@@ -341,7 +342,10 @@ def gone(conn: sqlite3.Connection, conv: Conversation, now: float) -> str | None
     added again after the SMS answered (a new employee given `biuro@`, or the same person moved
     to another company's account by a remove and an add): its new holder would be told "you
     wrote" the predecessor's SMS, and another company's customer's answer would reach them. An
-    SMS the new holder sends the phone opens the conversation again."""
+    SMS the new holder sends the phone opens the conversation again, once it reaches the phone.
+
+    `conv` as `match` gives it: with the account and user of the SMS the answer is to
+    (`reached.quoting`), which the row, moved on by a later mail whose SMS is held, no longer has."""
     held = holder(conn, conv.user_email)
     if held is None:
         return f"it answers {conv.user_email}, who is no longer a user of the gateway"

@@ -41,6 +41,11 @@ class Conversation:
     last_mt_at: float
     refs: str | None = None  # the References of the user's latest mail (`forwarded.thread_refs`)
     name: str | None = None  # what the user's mail called the phone (`forwarded.contact_name`)
+    # The user (`users.id`) whose mail brought the SMS the phone answers (`reached.quoting`), 0 when
+    # nobody holds that mail any more (its user removed since); None when not read: the row as stored.
+    # The row moves on with every mail accepted, before its SMS goes: only this says who sent the
+    # SMS an answer is to (`holding.sent_by_holder`), as `account_id` then says on whose account.
+    sent_by: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

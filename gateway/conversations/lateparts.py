@@ -1,0 +1,100 @@
+"""The parts of a long answer that came after its first ones were mailed without them (R-3.4).
+
+They are the rest of the same SMS: they go on in the first parts' thread, quoting what those
+answered, on the account those were billed to, whoever texted the phone since. Found by the
+conversation row as it is now, the rest followed the user's newer SMS: threaded under it and quoting
+it, billed to the account the user had moved to, mailed to the address's new holder. When the first
+parts' user is gone since, the rest goes where an answer to their SMS goes then (`Orphan`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from gateway.config import Config
+from gateway.conversations import reached
+from gateway.conversations.keptrepo import kept_note
+from gateway.conversations.replymail import mail_user
+from gateway.conversations.repo import ConversationsRepo
+from gateway.conversations.rows import SINCE, Conversation, Mo
+from gateway.reassembly import TIMEOUT_SECONDS, late_note
+from gateway.store.db import Store
+from gateway.store.moparts import Earlier
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Orphan:
+    """A late rest whose first parts' user may no longer have their answers (`ConversationsRepo.gone`):
+    it goes where an answer to the SMS they answered goes then, billed to that SMS's account."""
+
+    answered: Conversation
+    why: str
+    note: str  # what its mail says above it: which SMS it completes
+
+
+def follow(store: Store, cfg: Config, mo: Mo, phone: str | None, number: str) -> str | Orphan | None:
+    """The state of a late rest settled here (mailed or kept, as its first parts were); an `Orphan`
+    when their user is gone; None when `mo` is no late rest of an answer mailed or kept for a user
+    (then the usual rules apply, as to any answer). `number`: ours the phone wrote to, as stored.
+
+    The first late rest is no further answer: the hourly limit counted the SMS once, with its first
+    parts (`ConversationsRepo.mailed_from`). Kept (`throttled`) when those were kept too, so that
+    the user never gets the end without the start. A further late rest of the same SMS is a mail of
+    its own, counted and kept like an answer when the phone is at the limit: parts that each came a
+    timeout after the last were each mailed, past any limit.
+    """
+    earlier = store.mo.followed(mo.id)
+    if earlier is None or earlier.user_email is None or phone is None:
+        return None
+    r = ConversationsRepo(store.db, store.clock)
+    conv = as_answered(r, cfg, earlier, phone, number)
+    if conv is None:
+        return None
+    note = late_note(earlier.parts_at or earlier.received_at, ZoneInfo(cfg.gateway.timezone))
+    if (why := r.gone(conv)) is not None:
+        return Orphan(conv, why, note)
+    if earlier.state == "throttled":
+        r.settle_mo(
+            mo.id, "throttled", conv, kept_note(f"the late part of MO {earlier.id}, kept with it", note)
+        )
+        log.warning("mo.throttled", mo=mo.id, follows=earlier.id)  # the phone: `smsgw mo list`
+        return "throttled"
+    limit = cfg.replies.mails_per_phone_per_hour
+    further = bool(limit) and r.rests_mailed(mo.source, earlier.id, earlier.received_at) > 0
+    if further and r.mailed_from(phone, store.clock() - 3600)[0] >= limit:
+        reason = f"the late part of MO {earlier.id}; more than {limit} answers from {phone} within an hour:"
+        r.settle_mo(mo.id, "throttled", conv, kept_note(f"{reason} kept here, not mailed", note))
+        log.warning("mo.throttled", mo=mo.id, limit=limit, follows=earlier.id)
+        return "throttled"
+    mail_user(store, cfg, conv, mo.text, note, mo.id)
+    r.settle_mo(mo.id, "mailed", conv, f"the late part of MO {earlier.id}")
+    log.info("mo.mailed", mo=mo.id, conversation=conv.id, to=conv.user_email, follows=earlier.id)
+    return "mailed"
+
+
+def as_answered(
+    r: ConversationsRepo, cfg: Config, earlier: Earlier, phone: str, number: str
+) -> Conversation | None:
+    """The conversation as the first parts' mail showed it (`ConversationsRepo.match` as they came):
+    the user's latest SMS from `number` to reach the phone before then, quoted, on its mail's account
+    and of its user (`reached.quoting`). When those SMS are not known any more (purged), the row on
+    the account the first parts were billed to. None when the conversation is no longer kept, or its
+    id has been given to another phone's since."""
+    row = r.conversation_of(earlier.id)
+    if row is None or row.phone != phone:
+        return None
+    at = earlier.parts_at if earlier.parts_at is not None else earlier.received_at - TIMEOUT_SECONDS
+    (billed,) = r.conn.execute("SELECT account_id FROM mo WHERE id = ?", (earlier.id,)).fetchone()
+    conv = replace(row, number=number, account_id=billed)
+    window = cfg.replies.window_seconds
+    (since,) = r.conn.execute(
+        f"SELECT {SINCE} FROM conversations WHERE id = ?", (at, window, row.id)
+    ).fetchone()
+    scan = reached.messages_to(r.conn, phone, since - reached.HOLD_SECONDS, at, [row.user_email])
+    last = reached.last_reached(conv, since, scan, cfg.gateway.default_region)
+    return reached.quoting(conv, last) if isinstance(last, reached.Sent) else conv
