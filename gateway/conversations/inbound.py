@@ -116,11 +116,11 @@ def moved_until(conn: sqlite3.Connection, cfg: Config, number: str, account_id: 
 
 
 def told(reason: str) -> str:
-    """The reason as the company reads it: a former user is "no longer a user of this account",
-    never that they belong to another account now."""
+    """The reason (or an MO's note, which may carry it anywhere: "…; not sent to …: <reason>; sent
+    to …") as the company reads it: a former user is "no longer a user of this account", never that
+    they belong to another account now."""
     for left in _LEFT:
-        if reason.endswith(left) or f"{left}." in reason:
-            return reason.replace(left, ", who is no longer a user of this account")
+        reason = reason.replace(left, ", who is no longer a user of this account")
     return reason
 
 

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from billing_reports.monthly import Month
 from billing_reports.render import pln
 from gateway.cli.common import CliError
-from gateway.conversations import states
+from gateway.conversations import inbound, states
 from gateway.conversations.repo import ConversationsRepo
 from gateway.conversations.rows import COLUMNS, Conversation
 from gateway.premium import cli as premium_cli
@@ -122,6 +122,9 @@ async def conversations(request: Request, who: Who) -> Response:
         else:  # the account's: a user moved to another account leaves those of their time here behind
             # The answers to its users' SMS: the page showed whom the account wrote to, never what came back.
             mo = account_answers(web.store.db.conn, who.user.account_id, SHOWN + 1, before=start)
+            # Each note as the company reads it (`inbound.told`): raw, it said which former user of
+            # theirs another company has now.
+            mo = [{**m, "note": inbound.told(m["note"]) if m["note"] else m["note"]} for m in mo]
         last = mo[SHOWN - 1] if len(mo) > SHOWN else None
         if last is None:
             return mo, None
