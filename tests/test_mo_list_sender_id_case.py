@@ -72,3 +72,23 @@ def test_a_sender_id_is_found_through_the_index_of_sources(tmp_path: Path, analy
     assert "SCAN m" not in plan, plan
     assert {r["source"] for r in found} == {"PROMO", "Promo", "promo"} and len(found) == 50
     assert [r["id"] for r in found] == sorted((r["id"] for r in found), reverse=True)  # newest first
+
+
+def test_the_help_says_which_letters_are_found_in_any_case(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "a sender ID in any case": ASCII letters alone fold, as SQLite's lower() and the hourly limit
+    # fold them, so `--number żabka` finds no ŻABKA; the help now says so, and the listing agrees.
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=free_port()))
+    store = Store.open(tmp_path / "state" / "smsgw.db")
+    for i, sender in enumerate(["żabka", "żABKA", "ŻABKA"]):
+        store.mo.record_mo("main", sender, "+48100200300", f"sms {i}", 0, None)
+    store.close()
+    monkeypatch.setenv("COLUMNS", "100000")
+    cli = CLI(path, capsys)
+    with pytest.raises(SystemExit):
+        cli("mo", "list", "--help")
+    said = " ".join(capsys.readouterr().out.split())
+    assert "a sender ID, its ASCII letters in any case (PROMO, Promo; not other letters" in said, said
+    assert sources(cli.ok("mo", "list", "--number", "żabka")) == ["żABKA", "żabka"]  # no ŻABKA

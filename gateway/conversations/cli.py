@@ -147,7 +147,9 @@ def add_commands(sub: Any) -> None:
         help="7d, 12h, 30m ago, or YYYY-MM-DD[ HH:MM] in [gateway] timezone (default: any time)",
     )
     ml.add_argument(
-        "--number", help="the phone or our number, or a sender ID in any case (PROMO, Promo) (default: all)"
+        "--number",
+        help="the phone or our number, or a sender ID, its ASCII letters in any case (PROMO, Promo; not"
+        " other letters: Żabka finds no ŻABKA) (default: all)",
     )
     ml.add_argument("--limit", type=list_limit, default=50, help="at most this many lines (default 50)")
     ml.set_defaults(func=cmd_mo_list)
