@@ -31,6 +31,9 @@ LOCK_FILE = "smsgw.pid"
 UPGRADING = "upgrading"  # the lock file's second line while a command upgrades: `upgrading smsgw status`
 UPGRADE_WAIT_SECONDS = 3600.0  # how long a starting daemon waits for a command's upgrade
 _WRITE_WAIT_SECONDS = 1.0  # a holder that has the lock but has not written its pid yet
+# The lock file read whole: a pid, and a command's words of about 60 characters of up to 4 bytes each
+# (read to its 200th byte, such words lost their line's end, and a start took the holder for a daemon).
+_HOLDER_BYTES = 4096
 _claimed: dict[Path, int] = {}  # state directory -> the lock `claim` took early for a `held` to come
 _mine: set[tuple[int, int]] = set()  # (device, inode) of each lock file this process holds locked
 
@@ -295,7 +298,7 @@ def _pid_in(fd: int) -> int | None:
 def _holder_in(fd: int) -> tuple[int | None, str | None]:
     """The pid its holder wrote into a lock file (its first line), and the command's words when the
     holder is a command upgrading the database (`upgrade_lock`)."""
-    lines = os.pread(fd, 200, 0).decode("utf-8", "replace").split("\n")
+    lines = os.pread(fd, _HOLDER_BYTES, 0).decode("utf-8", "replace").split("\n")
     pid = int(lines[0]) if lines[0].strip().isdigit() else None
     second = lines[1].strip() if len(lines) > 2 else ""  # only a whole line: one being written may be cut
     if second == UPGRADING or second.startswith(UPGRADING + " "):
