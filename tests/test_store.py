@@ -435,11 +435,18 @@ def undo_migration_60(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_61(conn: sqlite3.Connection) -> None:
+    undo_migration_62(conn)
     for trigger in ("premium_mo_update_generation", "premium_mo_delete_generation"):
         conn.execute(f"DROP TRIGGER {trigger}")
     conn.execute("DROP TABLE premium_generation")
     for index in ("premium_mo_account_month", "premium_mo_month", "users_account"):
         conn.execute(f"DROP INDEX {index}")
+
+
+def undo_migration_62(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP INDEX parts_link_state_smsc")
+    conn.execute("CREATE INDEX parts_smsc ON parts(link, smsc_id)")
+    conn.execute("CREATE INDEX parts_counts ON parts(link, state) WHERE id > 0")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import re
 import structlog
 
 from gateway.store.receipthints import ReceiptHints
+from gateway.store.receiptkeys import EACH_STATE, TAIL_MIN, stamped_key
 from gateway.store.records import Finished
 from gateway.store.settling import SettlingRepo
 
@@ -67,7 +68,7 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
             stamp = key[0]
             tail = f"ltrim(substr(d.smsc_id, {len(stamp) + 2}), '0')"
             same_id = (
-                f"d.smsc_id >= ? AND d.smsc_id < ? AND (d.smsc_id = ? OR (length({tail}) >= {_TAIL_MIN}"
+                f"d.smsc_id >= ? AND d.smsc_id < ? AND (d.smsc_id = ? OR (length({tail}) >= {TAIL_MIN}"
                 f" AND substr(m.recipient, -length({tail})) = {tail}))"
             )
             id_args = (f"{stamp}:", f"{stamp};", smsc_id)
@@ -199,9 +200,9 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
                 part = (copy,)
             if part is None:
                 part = self.conn.execute(
-                    "SELECT p.id FROM parts p JOIN messages m ON m.id = p.message_id"
-                    f" WHERE p.link = ? AND {same_id} ORDER BY p.id DESC LIMIT 1",
-                    (link, *id_args),
+                    f"{EACH_STATE} SELECT MAX(p.id) FROM s CROSS JOIN parts p JOIN messages m"
+                    f" ON m.id = p.message_id WHERE p.link = ? AND p.state = s.state AND {same_id}",
+                    (link, link, link, *id_args),
                 ).fetchone()
             part_id = part[0] if part else None
             self._store_report(link, smsc_id, status, error, raw, part_id, now, digits)
@@ -360,30 +361,6 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
             "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ? AND state = 'submitted'",
             (state, error, now, part_id),
         )
-
-
-# CIMD2's key (`smsc.cimd2.messages`): the SMSC's 060 stamp and the phone's digits.
-_STAMPED = re.compile(r"([0-9]{10,20}):([0-9]{1,20})")
-# Fewer digits, once leading zeros are gone, are a short code's: matched by the key as written only.
-_TAIL_MIN = 7
-
-
-def stamped_key(smsc_id: str) -> tuple[str, str | None] | None:
-    """A CIMD2 key's 060 stamp, and the number its report wrote, without a leading "0" or "00",
-    to be matched as the end of the recipient's E.164 number; None for any other id.
-
-    The submit answer's key has the phone in E.164 (the SMS's recipient), the report's the number
-    however the SMSC wrote it: "601569013" and "0601569013" as well as "+48…" and "0048…". The
-    gateway reads the first with its `default_region` (the `phone` given), but not a national
-    number with a trunk "0" where the region has none, as in Poland. Each such report was kept
-    unmatched and its SMS waited `submitted` for two days, a failed one bounced to no one. Within
-    one 060 second the number's last digits tell the SMS apart: one phone's submits on a CIMD2
-    link go a second apart (`smsc.cimd2.spacing`)."""
-    m = _STAMPED.fullmatch(smsc_id)
-    if m is None:
-        return None
-    tail = m.group(2).lstrip("0")
-    return m.group(1), tail if len(tail) >= _TAIL_MIN else None
 
 
 def _oldest_first(

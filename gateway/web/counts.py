@@ -5,7 +5,7 @@ connection that would stop every SMTP session and link for as long, at every scr
 read instead on a thread of their own (`gateway.store.reader`). The dashboard's counts of the day and
 the CSV export read through the same thread (`run`), for the same reason.
 
-The counts read indexes of their own (migration 28), not the tables: from the tables a year of
+The counts read covering indexes (migrations 28 and 62), not the tables: from the tables a year of
 traffic (2 M messages, every part's payload read) took 14 s a scrape, past Prometheus's 10 s scrape
 timeout, and for as long the count's read snapshot kept the WAL from being checkpointed to its end,
 so the checkpoint after it held the daemon's writes (2 s a scrape). From the indexes: 0.6 s.
@@ -39,8 +39,9 @@ class StoreCounts:
     mo: list[tuple[str, int]]  # state, count
 
 
-# Each count reads its table's counts index (migration 28; `WHERE id > 0` is what lets a query use
-# it), grouped by the index's own columns so that the index's order does the grouping. The names and
+# Each count reads a covering index of its table (messages_counts, migration 28: `WHERE id > 0` is
+# what lets a query use it; parts_link_state_smsc, migration 62, which the receipts are matched by
+# too), grouped by the index's own columns so that the index's order does the grouping. The names and
 # '-' come after, on the few groups: grouped by COALESCE(a.name, '-'), the count joined and sorted
 # every row. The outer GROUP BY merges groups that read alike ('-': no account or a removed one, no
 # link or a link named '-'): the labels of a metric must not repeat.
