@@ -20,6 +20,13 @@ log = structlog.get_logger(__name__)
 
 # Bytes of answers the peer has not read yet beyond which the reader waits for them to drain.
 WRITE_BUFFER_LIMIT = 1 << 20
+# Bytes of the peer's requests read and not yet served, beyond which a link's reader reads no more
+# (SMPP's held PDUs, CIMD2's inbox by the memory its packets take) until half of them are served.
+# Below it the reader reads on while the deliveries wait for their handlers, so that the answers to
+# our requests are read as they come: behind a flood they waited in TCP, and a submit the SMSC had
+# answered went again as unanswered. Past it they wait there, but no response timer runs meanwhile
+# (`smsc.stalls.ReadPause`).
+HELD_LIMIT = 2 << 20
 
 
 def unread(writer: asyncio.StreamWriter) -> int:

@@ -7,6 +7,11 @@ ended the SMPP session (a CIMD2 one at the first), and the answers died with it;
 out the late-answer grace and went a second time. A timer that fires well past its time waits once
 more, briefly, and the reads run first; due again after that, it was not answered in the time the
 peer had.
+
+The same holds for a reader we stopped ourselves (`ReadPause`): at the bound of what the link keeps
+in memory for its deliveries (`smsc.backpressure.HELD_LIMIT`) the rest of a flood waits in TCP, and
+the answers to our requests wait behind it. A timer does not count that time, or an SMSC that pushed
+more MOs than we take at once saw each submit it had answered taken for unanswered and sent again.
 """
 
 from __future__ import annotations
@@ -25,19 +30,69 @@ PULSE_SECONDS = 0.25
 AFTER_STALL_SECONDS = 1.0
 
 
+class ReadPause:
+    """The time one connection's reader stood still for our sake, not the peer's; see the module
+    docstring. `begin` and `end` bracket each such wait."""
+
+    __slots__ = ("_loop", "_since", "_total")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._since: float | None = None
+        self._total = 0.0
+
+    @property
+    def paused(self) -> bool:
+        return self._since is not None
+
+    def begin(self) -> None:
+        if self._since is None:
+            self._since = self._loop.time()
+
+    def end(self) -> None:
+        if self._since is not None:
+            self._total += self._loop.time() - self._since
+            self._since = None
+
+    def total(self) -> float:
+        """Seconds paused so far, the pause under way included."""
+        since = self._since
+        return self._total if since is None else self._total + self._loop.time() - since
+
+
 class ResponseTimer:
     """`loop.call_later(seconds, expire)`, but a firing late by more than STALL_SECONDS waits
-    RECHECK_SECONDS once more before `expire` runs."""
+    RECHECK_SECONDS once more before `expire` runs, and the time `pause` stood still is added to its
+    own (its answer may be waiting behind it): while paused it looks again every RECHECK_SECONDS, and
+    after a pause it leaves the reads at least that long."""
 
-    __slots__ = ("_expire", "_handle", "_loop")
+    __slots__ = ("_deadline", "_expire", "_handle", "_loop", "_pause", "_paused")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, seconds: float, expire: Callable[[], object]) -> None:
-        self._loop, self._expire = loop, expire
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        seconds: float,
+        expire: Callable[[], object],
+        pause: ReadPause | None = None,
+    ) -> None:
+        self._loop, self._expire, self._pause = loop, expire, pause
+        self._deadline = loop.time() + seconds
+        self._paused = pause.total() if pause is not None else 0.0
         self._handle = loop.call_later(seconds, self._fire, False)
 
     def _fire(self, rechecked: bool) -> None:
-        if not rechecked and self._loop.time() - self._handle.when() > STALL_SECONDS:
-            self._handle = self._loop.call_later(RECHECK_SECONDS, self._fire, True)
+        loop, pause = self._loop, self._pause
+        if pause is not None:
+            paused = pause.total()
+            owed, self._paused = paused - self._paused, paused
+            if owed > 0.0 or pause.paused:
+                now = loop.time()
+                self._deadline = max(self._deadline + owed, now + RECHECK_SECONDS)
+                wait = RECHECK_SECONDS if pause.paused else self._deadline - now
+                self._handle = loop.call_later(wait, self._fire, rechecked)
+                return
+        if not rechecked and loop.time() - self._handle.when() > STALL_SECONDS:
+            self._handle = loop.call_later(RECHECK_SECONDS, self._fire, True)
             return
         self._expire()
 

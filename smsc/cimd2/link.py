@@ -366,10 +366,9 @@ class Cimd2Link:
         abort = False
         try:
             while data := await conn.reader.read(65536):
-                for packet in conn.parser.feed(data):
+                for packet in conn.parser.feed(data):  # our answers at once, deliveries to the inbox
                     self._on_packet(conn, packet)
-                    if not conn.room.is_set():  # the inbox is full: the rest waits in TCP
-                        await conn.room.wait()
+                await conn.inbox_room()  # past its bound: the rest waits in TCP
                 if overfull(conn.writer):
                     wait = self.cfg.response_timeout_seconds
                     if why := await stalled(conn.writer, wait, "cimd2.peer_not_reading", link=self.name):

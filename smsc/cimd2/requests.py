@@ -83,7 +83,8 @@ class Requests:
             conn.idle.clear()
             # A timer rather than wait_for: the answer wakes this task directly, one loop turn sooner.
             expire = partial(self._expire, conn, entry)  # not for a loop stood still (`smsc.stalls`)
-            timer = ResponseTimer(loop, patience or self.cfg.response_timeout_seconds, expire)
+            # Nor while the reader is paused: its answer may wait behind the deliveries (`Conn.inbox_room`).
+            timer = ResponseTimer(loop, patience or self.cfg.response_timeout_seconds, expire, conn.pause)
             try:
                 entry.written = conn.send(entry.packet)  # if not, the close has answered it with None
                 mark = acks.count if acks is not None else 0

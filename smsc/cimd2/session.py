@@ -3,6 +3,14 @@
 They die with the connection, so that a new login starts cleanly at packet number 001; the link
 (`link.py`) owns the protocol's behaviour on top of them. So do the connection's rate-limited
 warnings (`throttle`); a close drops what the SMSC left unread past `smsc.backpressure`'s limit.
+
+The SMSC's deliveries wait in the inbox for the link's `serve`, bounded by the memory their packets
+take (`smsc.backpressure.HELD_LIMIT`), not by their count: below it the reader reads on, so that
+the answers to our requests are read as they come. Behind a flood of deliveries (200,000 in one
+write were all queued at first; then, bounded at 128, the rest waited in TCP) the answer to a
+submit waited there too: its timer took it for unanswered, the session ended and the SMS went
+again. Past the bound the rest waits in TCP, and our response timers stand still meanwhile
+(`smsc.stalls.ReadPause`).
 """
 
 from __future__ import annotations
@@ -12,19 +20,24 @@ from dataclasses import dataclass
 
 import structlog
 
+from smsc import backpressure
 from smsc.backpressure import overfull
 from smsc.cimd2.packet import Cimd2Parser, Op, Packet, encode
 from smsc.logthrottle import LogThrottle
 from smsc.settings import LinkSettings
+from smsc.stalls import ReadPause
 
 log = structlog.get_logger(__name__)
 
 PACKET_NUMBERS = 128  # odd numbers 001-255: no more requests can be outstanding at once
 LAST_NUMBER = 255  # the highest odd packet number; the count wraps to 001 after it
-# Deliveries read and not yet handed up (`inbound.MAX_IN_FLIGHT` at most wait for their commits). A
-# flood of 200,000 was read at network speed and all queued; at the limit the reader waits until half
-# are handed up, and the rest waits in TCP.
-INBOX_LIMIT = 128
+# What a packet in the inbox takes, about (measured: an MO of four parameters some 680 bytes, one of
+# 600 parameters in 3.6 kB 39 kB): the inbox is bounded by it (see the module docstring).
+PACKET_BYTES, PARAM_BYTES = 320, 80
+
+
+def weight(packet: Packet) -> int:
+    return PACKET_BYTES + sum(PARAM_BYTES + len(value) for _, value in packet.params)
 
 
 def effective_window(cfg: LinkSettings) -> int:
@@ -62,8 +75,10 @@ class Conn:
         # any kind (alive and logout too): stop-and-wait unless configured, and 128 packet numbers.
         self.numbers = asyncio.Semaphore(window)
         self.inbox: asyncio.Queue[Packet] = asyncio.Queue()
+        self.inbox_bytes = 0  # their `weight`
         self.room = asyncio.Event()  # the inbox takes more: the reader may read on
         self.room.set()
+        self.pause = ReadPause(asyncio.get_running_loop())  # the reader waiting for `room`
         self.closed = asyncio.Event()
         self.idle = asyncio.Event()
         self.idle.set()
@@ -95,16 +110,29 @@ class Conn:
         return entry
 
     def deliver(self, packet: Packet) -> None:
-        """Queue an SMSC request for the link's `serve`; the reader waits for `room` after it."""
+        """Queue an SMSC request for the link's `serve`; past the bound the reader waits (`inbox_room`)."""
         self.inbox.put_nowait(packet)
-        if self.inbox.qsize() >= INBOX_LIMIT:
+        self.inbox_bytes += weight(packet)
+        if self.inbox_bytes >= backpressure.HELD_LIMIT:
             self.room.clear()
 
     async def next_delivery(self) -> Packet:
         packet = await self.inbox.get()
-        if self.inbox.qsize() <= INBOX_LIMIT // 2:
+        self.inbox_bytes -= weight(packet)
+        if self.inbox_bytes <= backpressure.HELD_LIMIT // 2:
             self.room.set()
         return packet
+
+    async def inbox_room(self) -> None:
+        """The reader's wait while the inbox is past its bound, until half of it is handed up; our
+        requests' timers stand still meanwhile: their answers wait in TCP behind the rest."""
+        if self.room.is_set():
+            return
+        self.pause.begin()
+        try:
+            await self.room.wait()
+        finally:
+            self.pause.end()
 
     def send(self, packet: Packet) -> bool:
         """Hand the packet to the socket; False when it cannot reach the wire (the connection is gone).

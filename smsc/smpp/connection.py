@@ -39,7 +39,7 @@ from smsc.smpp.codec import (
     generic_nack,
 )
 from smsc.smpp.deliveries import Deliveries, InboundHandler
-from smsc.smpp.framing import LinkDown, PduReader
+from smsc.smpp.framing import Held, LinkDown, PduReader
 from smsc.smpp.pdu import (
     COMMAND_NAMES,
     ESME_RINVBNDSTS,
@@ -50,6 +50,7 @@ from smsc.smpp.pdu import (
     status_text,
 )
 from smsc.smpp.submits import Submits
+from smsc.stalls import ReadPause, ResponseTimer
 
 log = structlog.get_logger(__name__)
 # smpplib writes a WARNING for every optional parameter it does not know and skips: one data_sm of
@@ -91,8 +92,11 @@ class SmppConnection(PduReader):
         self.closed = asyncio.Event()
         self.throttle = LogThrottle(log)
         self.deliveries = Deliveries(cfg, on_inbound, self.acks, self.send, self.throttle)
+        self.deliveries.on_answered = self.served
         self.tasks = self.deliveries.tasks  # handlers of MOs and receipts not yet answered
-        self.submits = Submits(cfg, self.closed, self.close, self.throttle)
+        self.held = Held()
+        self.pause = ReadPause(self.loop)
+        self.submits = Submits(cfg, self.closed, self.close, self.throttle, self.pause)
         self.reason = ""
         self.bind_seq: int | None = None
         self.bind_status: asyncio.Future[int | None] = self.loop.create_future()
@@ -150,6 +154,7 @@ class SmppConnection(PduReader):
         self.closed.set()
         self.bound = False
         self.submits.close(reason)
+        self.held.clear()
         if not self.bind_status.done():
             self.bind_status.set_result(None)
         self.unbound.set()
@@ -180,11 +185,25 @@ class SmppConnection(PduReader):
             self.keepalive_seq = self.seq.next_sequence()
             self.ack_marks.mark(self.keepalive_seq)
             self.send(encode(ENQUIRE_LINK, self.keepalive_seq))
-            try:
-                await asyncio.wait_for(self.keepalive.wait(), self.cfg.response_timeout_seconds)
-            except TimeoutError:
+            if not await self._keepalive_answered():
                 self.close("no enquire_link_resp", ours=True)
                 return
+
+    async def _keepalive_answered(self) -> bool:
+        """The enquire_link's answer within the response timeout, timed as a submit's is: not while
+        the reader is paused, when it may wait behind the requests held (`smsc.stalls`)."""
+        expired: list[bool] = []
+
+        def expire() -> None:
+            expired.append(True)
+            self.keepalive.set()
+
+        timer = ResponseTimer(self.loop, self.cfg.response_timeout_seconds, expire, self.pause)
+        try:
+            await self.keepalive.wait()
+        finally:
+            timer.cancel()
+        return not expired
 
     def probe(self) -> bool:
         """An enquire_link now, for `smsc.outage.session_held`: a session is up only once the SMSC

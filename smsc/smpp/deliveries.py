@@ -4,9 +4,10 @@ and answered only once the handler acknowledged it; an MO's acknowledgement is t
 the SMSC is known to have read it (`smsc.base.MoAcks`).
 
 At most `MAX_HANDLERS` wait for their handler at once. A flood of deliver_sm, each its own task, grew
-the daemon by 400 MB (150,000 receipts in one write); at the bound the connection reads no more
-until one is answered, and the rest waits in TCP, at the SMSC. A bound, not a queue: deliveries are
-still committed side by side.
+the daemon by 400 MB (150,000 receipts in one write); at the bound the connection holds the SMSC's
+requests as bytes (`smsc.smpp.framing.Held`), served in order as handlers finish, and past the
+bytes it holds the rest waits in TCP, at the SMSC. A bound, not a queue: deliveries are still
+committed side by side.
 """
 
 from __future__ import annotations
@@ -54,15 +55,18 @@ class Deliveries:
         self.throttle = throttle
         self.loop = asyncio.get_running_loop()
         self.tasks: set[asyncio.Task[None]] = set()  # handlers of MOs and receipts not yet answered
+        # When the delivery being taken was read, if it was held (`smsc.smpp.framing.Held`) rather than
+        # taken as it was read: its acknowledgement is late from then.
+        self.read_at: float | None = None
+        self.on_answered: Callable[[], None] = lambda: None  # a place is free: the connection's `served`
 
     @property
     def full(self) -> bool:
         return len(self.tasks) >= MAX_HANDLERS
 
-    async def room(self) -> None:
-        """Wait until fewer than `MAX_HANDLERS` deliveries wait for their handler."""
-        while self.full:
-            await asyncio.wait(set(self.tasks), return_when=asyncio.FIRST_COMPLETED)
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.tasks.discard(task)
+        self.on_answered()
 
     def answer(self, name: str, seq: int, status: int) -> bool:
         """Write the response to delivery `seq` (a deliver_sm or data_sm); False when it was not."""
@@ -74,7 +78,7 @@ class Deliveries:
         esm = getattr(pdu, "esm_class", 0) or 0
         data = getattr(pdu, "short_message", None) or getattr(pdu, "message_payload", None) or b""
         item: InboundSms | DeliveryReport | None
-        at = self.loop.time()
+        at = self.loop.time() if self.read_at is None else self.read_at
         # When it may have come in: long before it is read, if the loop stood still meanwhile.
         arrived = earliest(self.loop, at)
         if esm & ESM_RECEIPT_BITS:
@@ -93,7 +97,7 @@ class Deliveries:
             item = self.acks.arrived(inbound_sms(pdu, bytes(data), esm, self.cfg.dc0_charset), at, arrived)
         task = asyncio.create_task(self._answer(item, name, seq, arrived))
         self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+        task.add_done_callback(self._done)
         return True
 
     async def _answer(self, item: InboundSms | DeliveryReport, name: str, seq: int, arrived: float) -> None:

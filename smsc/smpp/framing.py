@@ -1,5 +1,13 @@
 """Reading one SMPP session's byte stream (`smsc.smpp.connection.SmppConnection`): PDUs framed
-from it, no more read while the deliveries wait at their bound or our answers do not drain.
+from it, the SMSC's requests held while the deliveries wait at their bound, and no more read while
+too many are held or our answers do not drain.
+
+The answers to our requests (submit_sm_resp, generic_nack, enquire_link_resp, any response) and the
+SMSC's enquire_link are served as they are read, ahead of the requests held: an SMSC that pushed more
+deliver_sm than the bound without waiting for our answers left its submit_sm_resp in TCP behind
+them, our timer took the submit for unanswered and it went to the phone twice. The held requests
+are served in order as handlers finish (`Held`); past `smsc.backpressure.HELD_LIMIT` of them the
+rest of the flood waits in TCP, and the response timers stand still meanwhile (`smsc.stalls.ReadPause`).
 
 Kept apart from the connection's protocol state because framing has its own failures: a length no
 PDU can have leaves no way to find the next boundary, and a peer that reads none of our answers is
@@ -10,14 +18,17 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
 
+from smsc import backpressure
 from smsc.backpressure import overfull, stalled
-from smsc.smpp.codec import MAX_PDU, generic_nack
+from smsc.smpp.codec import ENQUIRE_LINK, MAX_PDU, generic_nack
 from smsc.smpp.pdu import ESME_RINVCMDLEN
+from smsc.stalls import ReadPause
 
 if TYPE_CHECKING:
     from smsc.settings import LinkSettings
@@ -29,6 +40,54 @@ log = structlog.get_logger(__name__)
 
 class LinkDown(Exception):
     """The connection is unusable; it is closed and the link reconnects."""
+
+
+def served_at_once(raw: bytes) -> bool:
+    """A response (to a request of ours), or the SMSC's enquire_link: never held behind deliveries."""
+    return bool(raw[4] & 0x80) or struct.unpack_from(">I", raw, 4)[0] == ENQUIRE_LINK
+
+
+class Held:
+    """The SMSC's requests read while the deliveries waited at their bound, whole PDUs in the order
+    read, each with the loop time its read came in (what its acknowledgement's lateness counts from,
+    `smsc.base.MoAcks`). `room` is set while the reader may read on."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self._reads: deque[tuple[int, float]] = deque()  # (bytes held in all after the read, its time)
+        self._in = self._out = 0  # bytes ever held and served
+        self.room = asyncio.Event()
+        self.room.set()
+
+    def __len__(self) -> int:
+        return len(self.data)
+
+    def add(self, raw: bytes, at: float) -> None:
+        self.data += raw
+        self._in += len(raw)
+        if self._reads and self._reads[-1][1] == at:
+            self._reads[-1] = (self._in, at)
+        else:
+            self._reads.append((self._in, at))
+
+    def take(self) -> tuple[bytes, float]:
+        """The oldest request held and when it was read; `room` once half the limit is served."""
+        (length,) = struct.unpack_from(">I", self.data)
+        raw = bytes(self.data[:length])
+        del self.data[:length]
+        start, self._out = self._out, self._out + length
+        while self._reads[0][0] <= start:
+            self._reads.popleft()
+        if len(self.data) <= backpressure.HELD_LIMIT // 2:
+            self.room.set()
+        return raw, self._reads[0][1]
+
+    def clear(self) -> None:
+        """The connection is gone: what it held dies unanswered, and the SMSC delivers it again."""
+        self.data.clear()
+        self._reads.clear()
+        self._out = self._in
+        self.room.set()
 
 
 class PduReader:
@@ -50,6 +109,9 @@ class PduReader:
     # command_length says more than the SMSC sends swallows every later PDU, our answers among them,
     # while the bytes keep coming: neither the keep-alive (bytes do come) nor a garbage length says so.
     partial_since: float | None = None
+    held: Held
+    unbind_close: asyncio.TimerHandle | None = None  # `served`'s, after an unbind it served
+    pause: ReadPause  # while too much is held: response timers stand still (`smsc.stalls`)
     send: Callable[[bytes], bool]
     close: Callable[..., None]
     _dispatch: Callable[[bytes], None]
@@ -62,10 +124,8 @@ class PduReader:
                 self.buf += chunk
                 self.last_rx = self.loop.time()
                 self._frames()
-                while self.deliveries.full and not self.closed.is_set():  # the rest waits in TCP
-                    await self.deliveries.room()
-                    self.partial_since = None  # the rest of the head PDU waited for us, not the SMSC
-                    self._frames()
+                if len(self.held) >= backpressure.HELD_LIMIT:  # the rest waits in TCP
+                    await self._paused()
                 if self.peer_unbound_until is not None and not self.submits.pending:
                     raise LinkDown("unbind from SMSC")
                 if overfull(self.writer):  # read no more until our answers drain
@@ -86,6 +146,45 @@ class PduReader:
             reason = "reader failed"
         finally:
             self.close(reason, abort=abort)
+
+    async def _paused(self) -> None:
+        """Read no more until half the requests held are served; the timers of our requests, whose
+        answers wait in TCP too, stand still meanwhile. The rest of a PDU begun waited for us too."""
+        self.pause.begin()
+        try:
+            self.held.room.clear()
+            await self.held.room.wait()
+        finally:
+            self.pause.end()
+        self.partial_since = self.loop.time() if self.buf else None
+
+    def served(self) -> None:
+        """A delivery was answered: the requests held behind it are served now, not at the next read,
+        which may never come (the SMSC waits for those answers). A fault ends the connection as the
+        reader's would."""
+        if not self.held or self.closed.is_set():
+            return
+        try:
+            self._serve_held()
+            if self.peer_unbound_until is not None and not self.submits.pending:
+                raise LinkDown("unbind from SMSC")
+            if self.peer_unbound_until is not None and self.unbind_close is None:
+                # An unbind served here: the reader waits for bytes with no deadline (`_read`) yet.
+                self.unbind_close = self.loop.call_at(self.peer_unbound_until, self.close, "unbind from SMSC")
+        except LinkDown as exc:
+            self.close(str(exc))
+        except Exception:
+            log.exception("smpp.reader_failed", link=self.name)
+            self.close("reader failed")
+
+    def _serve_held(self) -> None:
+        held = self.held
+        while held and not self.closed.is_set() and not self.deliveries.full:
+            raw, self.deliveries.read_at = held.take()
+            try:
+                self._dispatch(raw)
+            finally:
+                self.deliveries.read_at = None
 
     async def _read(self) -> bytes:
         """The next bytes; after the SMSC's unbind only until its deadline (`_on_unbind`), and while a
@@ -113,9 +212,11 @@ class PduReader:
             raise LinkDown(why) from None
 
     def _frames(self) -> None:
-        """Serve the whole PDUs read while the deliveries waiting for their handler are not too many."""
-        buf = self.buf
-        while len(buf) >= 4 and not self.closed.is_set() and not self.deliveries.full:
+        """Serve the whole PDUs read: the SMSC's requests in order, held while the deliveries waiting
+        for their handler are too many (`served_at_once` never is)."""
+        self._serve_held()
+        buf, held, at = self.buf, self.held, self.last_rx
+        while len(buf) >= 4 and not self.closed.is_set():
             (length,) = struct.unpack_from(">I", buf)
             if not 16 <= length <= MAX_PDU:
                 # No way to find the next PDU boundary in a byte stream: say so and start afresh.
@@ -128,6 +229,9 @@ class PduReader:
             raw = bytes(buf[:length])
             del buf[:length]
             self.partial_since = None
-            self._dispatch(raw)
-        if buf and self.partial_since is None and not self.deliveries.full:
+            if (held or self.deliveries.full) and not served_at_once(raw):
+                held.add(raw, at)
+            else:
+                self._dispatch(raw)
+        if buf and self.partial_since is None:
             self.partial_since = self.loop.time()

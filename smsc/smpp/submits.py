@@ -20,7 +20,7 @@ from smsc.logthrottle import LogThrottle
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import decode_message_id
 from smsc.smpp.pdu import classify_status, normalise_message_id, status_text
-from smsc.stalls import ResponseTimer
+from smsc.stalls import ReadPause, ResponseTimer
 
 log = structlog.get_logger(__name__)
 
@@ -40,9 +40,15 @@ class Submits:
     its `throttle`, which a flood of stray answers goes through."""
 
     def __init__(
-        self, cfg: LinkSettings, closed: asyncio.Event, close: Callable[[str], None], throttle: LogThrottle
+        self,
+        cfg: LinkSettings,
+        closed: asyncio.Event,
+        close: Callable[[str], None],
+        throttle: LogThrottle,
+        pause: ReadPause | None = None,
     ) -> None:
         self.cfg, self.name = cfg, cfg.name
+        self.pause = pause  # the connection's reader, whose pauses the response timers do not count
         self.throttle = throttle
         self.loop = asyncio.get_running_loop()
         self._closed, self._close = closed, close
@@ -64,8 +70,10 @@ class Submits:
     def expect(self, seq: int, part: int = 0) -> asyncio.Future[SubmitResult]:
         """The future of submit `seq` (of part `part`), about to be written; its timer starts now."""
         future: asyncio.Future[SubmitResult] = self.loop.create_future()
-        # Not taken for silence when the loop itself stood still past it (`smsc.stalls`).
-        timer = ResponseTimer(self.loop, self.cfg.response_timeout_seconds, partial(self._expire, seq))
+        # Not taken for silence when the loop itself stood still past it, nor while the reader was
+        # paused with its answer maybe behind what it held (`smsc.stalls`).
+        seconds = self.cfg.response_timeout_seconds
+        timer = ResponseTimer(self.loop, seconds, partial(self._expire, seq), self.pause)
         self.pending[seq] = (future, timer)
         self.part_of[seq] = part
         return future
