@@ -25,7 +25,6 @@ interrupts (a few milliseconds), never a warning or an error.
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import time
 from collections.abc import Iterator, MutableMapping
@@ -54,9 +53,10 @@ _MAX_VERDICTS = 4096  # a bound all the same, should names ever come from input
 
 
 # A CIMD2 SMSC's message id is its time stamp and the phone's number ("261205194652:48601123456"):
-# logged whole, a receipt's line kept a number `smsgw phone forget` cannot erase. The stamp stays.
+# logged whole, a receipt's line kept a number `smsgw phone forget` cannot erase. The stamp stays,
+# whatever it is: what follows an id's last ':' is masked. Only a stamp of 12 digits was, and an
+# SMSC whose 060 has 14 (or 10, or is no number at all) had every phone of its receipts logged.
 _ID_KEYS = frozenset({"smsc_id", "message_id", "receipt_id"})
-_CIMD2_ID = re.compile(r"(\d{12}):\+?\d+")
 _ID = "id"  # the verdict of an id field: its number masked (compared by ==, before truth)
 # Fields holding a peer's words (a relay's reply, an error's repr): known secrets masked in them.
 _WORDS_KEYS = frozenset(
@@ -121,8 +121,8 @@ def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutabl
             continue
         if hide == _ID:
             value = event[key]
-            if isinstance(value, str) and (m := _CIMD2_ID.fullmatch(value)):
-                event[key] = f"{m.group(1)}:…"
+            if isinstance(value, str) and (cut := value.rfind(":") + 1) and cut < len(value):
+                event[key] = value[:cut] + "…"
         elif hide == _WORDS:
             if _HIDDEN and isinstance(value := event[key], str):
                 event[key] = masked(value, _HIDDEN)
