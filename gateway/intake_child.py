@@ -9,12 +9,13 @@ reads only (users, networks, opt-outs, quotas; SQLite's `query_only`): every wri
 disk. It never recovers, migrates or seeds anything, which the daemon did before starting it.
 
 Stopping (`q`, SIGTERM, or the channel closing because the daemon died): new commands get `421`,
-the listener closes, mails whose DATA is being accepted are answered (a write the daemon died
-before answering gets no reply at all, `gateway.smtp.outcome`: the client retries), and the
-process exits 0. No orphan outlives a daemon killed with -9. SIGINT is ignored: Ctrl-C in a
-terminal reaches the whole process group, and a worker that stopped on it at once, beside its
-daemon, closed its copy of the listener before the daemon's orderly stop, and clients then got a
-reset instead of `421`; the daemon stops it with `q`.
+the listener closes, mails whose DATA is being accepted are answered once the daemon has them on
+disk (a write the daemon died before answering gets no reply at all, `gateway.smtp.outcome`: the
+client retries), the other sessions hear `421`, and the process exits 0. No orphan outlives a
+daemon killed with -9. SIGINT is ignored: Ctrl-C in a terminal reaches the whole process group,
+and a worker that stopped on it at once, beside its daemon, closed its copy of the listener before
+the daemon's orderly stop, and clients then got a reset instead of `421`; the daemon stops it
+with `q`.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ from smsc.logthrottle import flush_all
 log = structlog.get_logger(__name__)
 
 HEARTBEAT_SECONDS = 1.0
-DRAIN_SECONDS = 10.0  # at stop: how long mails being accepted get to be answered
+# At stop, with the daemon gone: how long mails being accepted get to end (their writes fail at once).
+# While the daemon is there they are waited for without a bound of ours: see `_drain`.
+DRAIN_SECONDS = 10.0
 # How long a session waits for the daemon to answer one write: most of the SMTP idle timeout, so that
 # a daemon that is only slow still answers the same client (a 451 and the client's retry would make
 # a second SMS of a mail without a Message-ID, if the daemon then took the first), and a 451 just
@@ -230,19 +233,44 @@ class CountingHandler(RelayHandler):
 
     def __init__(self, gate: Gate) -> None:
         super().__init__(gate)
-        self.busy = 0
+        self.running: set[SMTP] = set()  # the sessions whose mail is being accepted
         self.idle = asyncio.Event()
         self.idle.set()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.busy += 1
+        self.running.add(server)
         self.idle.clear()
         try:
             return await super().handle_DATA(server, session, envelope)
         finally:
-            self.busy -= 1
-            if not self.busy:
+            self.running.discard(server)
+            if not self.running:
                 self.idle.set()
+
+    def drop_running(self) -> None:
+        """Close the connections of the mails still being accepted without a reply: each may be
+        committed, or not (`gateway.smtp.outcome`); a `421` would make its retry a second SMS."""
+        for server in list(self.running):
+            if server.transport is not None:
+                server.transport.abort()
+
+
+async def _drain(handler: CountingHandler, channel: Channel) -> None:
+    """Until every mail being accepted is answered. No bound of ours while the daemon is there: its
+    commit may be slow (a held fsync), and the daemon kills this process after its own STOP_SECONDS
+    (`gateway/intake_workers.py`), which then answers nothing. A bound here said `421` to a mail the
+    daemon went on to commit, and the client's retry of it made a second SMS. With the daemon gone
+    every write ends at once (`Channel._lost`); one still running after DRAIN_SECONDS has its
+    connection closed without a reply."""
+    idle = asyncio.ensure_future(handler.idle.wait())
+    await asyncio.wait([idle, channel.framed.closed], return_when=asyncio.FIRST_COMPLETED)
+    try:
+        await asyncio.wait_for(idle, DRAIN_SECONDS)
+    except TimeoutError:
+        log.warning(
+            "intake.worker_drain_timeout", in_progress=len(handler.running), reply="none: connection closed"
+        )
+        handler.drop_running()
 
 
 async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -> None:
@@ -295,10 +323,7 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
     gate.closing = True
     for server in servers:
         server.close()
-    try:
-        await asyncio.wait_for(handler.idle.wait(), DRAIN_SECONDS)
-    except TimeoutError:
-        log.warning("intake.worker_drain_timeout", in_progress=handler.busy)
+    await _drain(handler, channel)
     await asyncio.sleep(0)  # the last replies' writes, queued by the handlers just resumed
     if closed := gate.sessions.close_all():  # every answer is out: the idle ones hear 421, as in one process
         log.info("smtp.sessions_closed", sessions=closed)

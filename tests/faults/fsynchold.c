@@ -7,6 +7,9 @@
  * FSYNCHOLD_NEEDLE   optional: only a descriptor whose file holds these bytes matches (read with
  *                    pread on the descriptor itself; no other descriptor of the file is opened and
  *                    closed, which would drop the process's POSIX locks on it, SQLite's among them).
+ * FSYNCHOLD_AFTER    optional: "1" holds a matching call after the real one has returned, so the
+ *                    data is on the disk and the caller has not been told (a crash there is the
+ *                    one between the sync and the reply); the marker then says "<call>-done".
  *
  * Without the trigger file, and for any call that does not match, the real function runs at once.
  */
@@ -97,16 +100,29 @@ static int call_real(sync_fn *real, const char *name, int fd) {
     return (*real)(fd);
 }
 
-int fsync(int fd) {
+static int after(void) {
+    const char *value = getenv("FSYNCHOLD_AFTER");
+    return value != NULL && strcmp(value, "1") == 0;
+}
+
+static int held_call(sync_fn *real, const char *name, const char *done, int fd) {
     int saved = errno;
-    hold(fd, "fsync");
+    if (!after()) {
+        hold(fd, name);
+        errno = saved;
+        return call_real(real, name, fd);
+    }
+    int result = call_real(real, name, fd);
+    saved = errno;
+    hold(fd, done);
     errno = saved;
-    return call_real(&real_fsync, "fsync", fd);
+    return result;
+}
+
+int fsync(int fd) {
+    return held_call(&real_fsync, "fsync", "fsync-done", fd);
 }
 
 int fdatasync(int fd) {
-    int saved = errno;
-    hold(fd, "fdatasync");
-    errno = saved;
-    return call_real(&real_fdatasync, "fdatasync", fd);
+    return held_call(&real_fdatasync, "fdatasync", "fdatasync-done", fd);
 }
