@@ -20,7 +20,7 @@ from gateway.configbase import ConfigError, at, credential_path, link_place, quo
 from gateway.configlinks import SmscSection
 from gateway.configloops import mail_loop_problems
 from gateway.filemodes import mode_text, readable_by_others
-from gateway.sudoline import again_as, service_user
+from gateway.sudoline import check_as, owner_remedy
 from gateway.tlscert import credential_or_path, tls_context
 from gateway.tlsdoubts import configured_certificates, file_facts
 
@@ -102,10 +102,7 @@ def state_dir_problem(cfg: Config) -> str | None:
         if not path.is_dir():
             return f"[gateway] state_dir: {path} is a file, not a directory ({example})"
         if not os.access(path, os.W_OK | os.X_OK):
-            return (
-                f"[gateway] state_dir: {path} is not writable by this user; run as the service's user"
-                f" (`{again_as(service_user(path))}`) or fix its owner"
-            )
+            return f"[gateway] state_dir: {path} is not writable by this user; {owner_remedy(path)}"
         return None
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
@@ -191,10 +188,8 @@ def file_problems(cfg: Config) -> tuple[list[str], list[str]]:
                 f" config ({path}); give the unit {load} or fix the name"
             )
         elif isinstance(why, PermissionError):
-            problems.append(
-                f"{need.setting}: cannot read {path}: permission denied for this user; check as the"
-                f" service's user (`{again_as(service_user(cfg.state_dir))}`) or fix the file's owner or mode"
-            )
+            how = check_as(cfg.state_dir, "fix the file's owner or mode")
+            problems.append(f"{need.setting}: cannot read {path}: permission denied for this user; {how}")
         else:
             problems.append(f"{need.setting}: cannot read {path}: {why.strerror or why}")
     for link in cfg.smsc:  # a password the link could never log in with, read as `run` reads it
@@ -316,9 +311,8 @@ def maildir_problem(directory: Path, state_dir: Path | None = None) -> str | Non
         return None  # made by another writer in between (the daemon's first mail)
     except PermissionError as exc:
         return (
-            f"{directory} cannot be {verb}: {target}: {exc.strerror} for this user; check as the"
-            f" service's user (`{again_as(service_user(state_dir or existing))}`) or choose a directory"
-            " it may write"
+            f"{directory} cannot be {verb}: {target}: {exc.strerror} for this user;"
+            f" {check_as(state_dir or existing, 'choose a directory the service may write')}"
         )
     except OSError as exc:
         return f"{directory} cannot be {verb}: {target}: {exc.strerror or exc}"

@@ -1,47 +1,122 @@
-"""The line an admin types to run this very command again as the service's user, where a file or
-directory this user may not write or read stopped it (`gateway.configcheck`, `gateway.store.opening`).
+"""What to tell an admin where a file or directory this user may not use stopped this command
+(`gateway.configcheck`, `gateway.store.opening`, `gateway.cli.common`): the line to type to run it
+again as the user the path belongs to, or, where no such line can work, the owner or mode to change.
 
 Those hints said `(sudo -u smsgw ...)`: no program, no config, no command, so an admin copying one
-ran nothing, and a state directory owned by a user with no name (a uid from another machine's
-backup) was named by a bare number, which `sudo -u` reads as a user name. Here the line names the
-program by its full path (`gateway.cli.commandpath`: sudo's PATH has no venv in it), the config by
-its full path (sudo drops $SMSGW_CONFIG, and the service's user may not enter the directory a
-relative path starts from) and the command's own words.
+ran nothing. Here the line names the program by its full path (`gateway.cli.commandpath`: sudo's
+PATH has no venv in it), the config by its full path (sudo drops $SMSGW_CONFIG, and the service's
+user may not enter the directory a relative path starts from) and the command's own words, each as
+a shell reads it back (`proclocks.shell_word`: a text's line break escaped; quoted raw, it split
+the message's line). A config given as argparse takes it, by any prefix of `--config`, is found.
+
+A sudo line is said only where it can work: the path's owner has a name, and is neither root nor
+the user running now. A uid with no name (a backup restored from another machine) cannot be named
+to sudo (`sudo -u '#54321'` is refused while `runas_allow_unknown_id` is off, its default), and a
+path root owns, or this very user, is not opened by running as anyone else: the daemon, already its
+service's user, was told to run itself again as `smsgw`. There the hint says whose it is and what
+to change (`chown` to the user that runs the service, or the mode).
 """
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
-import shlex
 import sys
 from pathlib import Path
 
 from gateway.cli.commandpath import as_user
+from gateway.store.proclocks import shell_word
 
-SERVICE_USER = "smsgw"  # install-service's default user: named where no owner tells another
+SERVICE_USER = "smsgw"  # install-service's default user: named where nothing tells another
 VALUED_OPTIONS = ("--log-level",)  # the options before the command that take a value, but the config
 # What the process was started as when its arguments are smsgw's: the script, or `python -m gateway.cli`.
 _PROGRAMS = ("smsgw", *(os.path.join("gateway", "cli", name) for name in ("__main__.py", "main.py")))
+_SHORTEST = 3  # `--c`: argparse takes any prefix of a long option that names it alone
 
 
-def sudo_name(uid: int) -> str:
-    """The user `sudo -u` takes for `uid`: its name, or `#uid` for a uid with no name (sudo reads a
-    bare number as a name), quoted, as a shell takes a word starting with `#` for a comment."""
+def user_name(uid: int) -> str | None:
+    """The name of `uid` on this machine, or None for a uid with no name."""
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
-        return shlex.quote(f"#{uid}")
+        return None
 
 
-def service_user(path: Path) -> str:
-    """Whom to run as to use `path`: its owner (the state directory's is the service's user, who
-    made it), or SERVICE_USER where root or this very user owns it, neither of them the answer."""
+def sudo_line(owner_of: Path) -> str | None:
+    """This command as the user `owner_of` belongs to (`again_as`), where that user has a name and
+    is neither root nor this one (with no owner to see, as the user that runs the service, if this
+    machine has it); None where no sudo line can help."""
+    try:
+        uid = owner_of.stat().st_uid
+    except OSError:
+        try:
+            uid = pwd.getpwnam(runs_service()).pw_uid
+        except KeyError:
+            return None
+    name = user_name(uid)
+    return again_as(name) if name is not None and uid not in (0, os.geteuid()) else None
+
+
+def owner_remedy(path: Path, *, verb: str = "run", other: str = "fix its owner", mode: str = "u+rwx") -> str:
+    """What to do where this user may not use `path`, as the words after "...by this user; ":
+    run as its owner (`sudo_line`), or give it to the user that runs the service, or fix its mode."""
+    line = sudo_line(path)
+    if line is not None:
+        return f"{verb} as the service's user (`{line}`) or {other}"
     try:
         uid = path.stat().st_uid
     except OSError:
+        return f"{other} (the service runs as {runs_service()})"
+    owner = user_name(uid)
+    if owner is None:
+        return nameless(path, uid)
+    runs = runs_service()
+    if owner == runs:  # no other user to give it to: its mode keeps its owner out
+        chmod = f"chmod {mode} {shell_word(str(path))}"
+        return f"it belongs to {owner}, the user that runs the service: fix its mode (`{chmod}`)"
+    given = give(path, runs)
+    return f"it belongs to {owner}: give it to the user that runs the service (`{given}`) or fix its mode"
+
+
+def check_as(owner_of: Path, other: str) -> str:
+    """Check as the service's user (`sudo ...`) or OTHER, the service's user being `owner_of`'s
+    owner (the state directory's), where a sudo line can work; else OTHER, naming that user."""
+    line = sudo_line(owner_of)
+    if line is not None:
+        return f"check as the service's user (`{line}`) or {other}"
+    return f"{other} (the service runs as {runs_service()})"
+
+
+def nameless(path: Path, uid: int) -> str:
+    """`path` belongs to a uid with no user here: sudo cannot run as it, so the owner is to change."""
+    return (
+        f"{path} belongs to uid {uid}, which has no user on this machine (restored from another"
+        f" machine's backup?): give it to the user that runs the service (`{give(path, runs_service())}`)"
+    )
+
+
+def give(path: Path, user: str) -> str:
+    """The command that gives `path` and all in it to `user` and that user's group."""
+    return f"chown -R {shell_word(user)}: {shell_word(str(path))}"
+
+
+def runs_service(argv: list[str] | None = None) -> str:
+    """Who runs the service: this user where this command is the daemon (`smsgw run`, as its unit's
+    User=), else the user the config file is given to by its group (install-service makes it
+    root:USER), else SERVICE_USER."""
+    argv = sys.argv if argv is None else argv
+    words, config = _without_config(argv[1:]) if argv and argv[0].endswith(_PROGRAMS) else ([], None)
+    me = user_name(os.geteuid())
+    if _command(words) == "run" and me is not None and os.geteuid() != 0:  # root's unit has no User=
+        return me
+    config = config or _found_config()
+    try:
+        group = grp.getgrgid(os.stat(config).st_gid).gr_name if config else "root"
+        pwd.getpwnam(group)  # a user of that name: the group install-service's useradd made with it
+    except (OSError, KeyError):
         return SERVICE_USER
-    return SERVICE_USER if uid in (0, os.geteuid()) else sudo_name(uid)
+    return group if group != "root" else SERVICE_USER
 
 
 def again_as(user: str, argv: list[str] | None = None) -> str:
@@ -50,35 +125,62 @@ def again_as(user: str, argv: list[str] | None = None) -> str:
     smsgw command (one run in another program), as the CLI's other hints say it."""
     argv = sys.argv if argv is None else argv
     if not argv or not argv[0].endswith(_PROGRAMS):
-        return as_user(user, "...")
+        return as_user(shell_word(user), "...")
     words, config = _without_config(argv[1:])
     if config is None:
         config = _found_config()
     named = ["--config", os.path.abspath(config)] if config else []
-    return as_user(user, shlex.join([*named, *words]))
+    return as_user(shell_word(user), " ".join(shell_word(word) for word in [*named, *words]))
+
+
+def _option(arg: str, name: str) -> tuple[bool, str | None]:
+    """Whether `arg` is the long option `name` as argparse reads it (whole, or a prefix of at least
+    `_SHORTEST` characters: `--conf`), and its value where `arg` holds it (`--conf=x.toml`)."""
+    given, equals, value = arg.partition("=")
+    matches = len(given) >= _SHORTEST and name.startswith(given) and given.startswith("--")
+    return matches, (value if equals else None)
 
 
 def _without_config(args: list[str]) -> tuple[list[str], str | None]:
     """The command's words without its config option, and the config it names (the last, as argparse
     takes it), or None. `-c` only before the command, as the parser reads it: after it, a text may
-    start with "-c"; `--config` anywhere (`gateway.cli.commands.config_after`)."""
+    start with "-c"; `--config` (or a prefix of it) anywhere (`gateway.cli.commands.config_after`),
+    but after `--`, where every word is the command's as it stands."""
     words: list[str] = []
     config: str | None = None
     before = True  # the command's name not met yet
     rest = iter(args)
     for arg in rest:
-        if arg == "--config" or (before and arg == "-c"):
-            config = next(rest, config)
-        elif arg.startswith("--config="):
-            config = arg.partition("=")[2]
+        if arg == "--":
+            words += [arg, *rest]
+            break
+        is_config, value = _option(arg, "--config")
+        if is_config or (before and arg == "-c"):
+            config = value if value is not None else next(rest, config)
         elif before and arg.startswith("-c") and not arg.startswith("--"):
             config = arg[2:]  # `-c/etc/smsgw/config.toml`
         else:
             words.append(arg)
-            if before and arg in VALUED_OPTIONS:
+            if before and _valued(arg):
                 words += [value for value in (next(rest, None),) if value is not None]
             before = before and arg.startswith("-")
     return words, config
+
+
+def _command(words: list[str]) -> str | None:
+    """The command's name: the first of `words` that is no option (nor an option's value)."""
+    rest = iter(words)
+    for word in rest:
+        if not word.startswith("-"):
+            return word
+        if _valued(word):
+            next(rest, None)
+    return None
+
+
+def _valued(arg: str) -> bool:
+    """Whether `arg` is an option before the command whose value is the next word."""
+    return any(_option(arg, name) == (True, None) for name in VALUED_OPTIONS)
 
 
 def _found_config() -> str | None:

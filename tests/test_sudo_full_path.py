@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import sudoline
 from gateway.cli import commandpath
 from tests.conftest import config_text, free_port
 
@@ -70,9 +71,10 @@ def test_root_in_the_service_users_state_dir_is_told_the_full_path(tmp_path: Pat
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="the refusal is of root")
-def test_a_state_dir_of_a_uid_with_no_name_is_told_as_sudo_takes_it(tmp_path: Path) -> None:
-    """sudo reads `-u 54321` as a user's name: a uid with no name is `'#54321'` (quoted: a shell takes
-    a word starting with # for a comment); the refusal said `sudo -u 54321 ...` and no command."""
+def test_a_state_dir_of_a_uid_with_no_name_is_to_be_given_to_the_service_user(tmp_path: Path) -> None:
+    """sudo reads `-u 54321` as a user's name, and refuses `-u '#54321'` for a uid with no name while
+    `runas_allow_unknown_id` is off (its default): the line said could not work. The directory is to
+    be given to the service's user, then the command run as that user."""
     program = launcher(tmp_path)
     config = tmp_path / "config.toml"
     config.write_text(config_text(tmp_path, smsc_port=free_port()))
@@ -82,8 +84,64 @@ def test_a_state_dir_of_a_uid_with_no_name_is_told_as_sudo_takes_it(tmp_path: Pa
     os.chown(state, uid, uid)
     res = smsgw(program, "--config", str(config), "status")
     assert res.returncode == 2, res.stderr
-    line = f"sudo -u '#{uid}' {program} --config {config} status"
-    assert f"belongs to user uid {uid}: run this as that user (`{line}`)" in words(res.stderr), res.stderr
+    said = words(res.stderr)
+    assert (
+        f"state_dir {state} belongs to uid {uid}, which has no user on this machine (restored from another"
+        f" machine's backup?): give it to the user that runs the service (`chown -R smsgw: {state}`), then"
+        " run this as that user; files root makes there would lock the daemon out"
+    ) in said, said
+    assert "sudo" not in said, said
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the refusal is of root")
+def test_the_line_to_type_is_shell_words_on_one_line_with_the_config_however_abbreviated(
+    tmp_path: Path,
+) -> None:
+    # shlex.join quoted a line break raw (the message broke in two), and `--conf` (argparse takes any
+    # prefix naming one option) stayed in the line beside the config's full path.
+    program = launcher(tmp_path)
+    (tmp_path / "config.toml").write_text(config_text(tmp_path, smsc_port=free_port()))
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chown(state, 65534, 65534)
+    backup = "my\nbackup.db"
+    res = subprocess.run(
+        [str(program), "--log", "INFO", "--conf", "config.toml", "restore", "--", backup],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COLUMNS": "100000"},
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert res.returncode == 2, res.stderr
+    (said,) = res.stderr.splitlines()  # one line
+    typed = said.split("`")[1]
+    assert typed.startswith("sudo -u nobody "), said
+    back = subprocess.run(
+        ["bash", "-c", f"printf '%s\\0' {typed.removeprefix('sudo -u nobody ')}"], capture_output=True
+    )
+    config = str(tmp_path / "config.toml")
+    assert back.stdout.decode().split("\0")[:-1] == [
+        str(program),
+        "--config",
+        config,
+        "--log",
+        "INFO",
+        "restore",
+        "--",
+        backup,
+    ]
+
+
+def test_words_after_a_double_dash_are_the_commands() -> None:
+    # After `--` argparse reads every word as the command's: a text "--config" is no option there.
+    program = "/opt/smsgw/venv/bin/smsgw"
+    line = sudoline.again_as(
+        "smsgw", [program, "-c", "/etc/smsgw/config.toml", "send", "--", "--config", "x"]
+    )
+    assert line.endswith(" --config /etc/smsgw/config.toml send -- --config x"), line
+    line = sudoline.again_as("smsgw", [program, "--con=/etc/a.toml", "status", "--confi", "/etc/b.toml"])
+    assert line.endswith(" --config /etc/b.toml status"), line
 
 
 def test_install_service_writes_the_command_to_check_the_config_as_its_user(tmp_path: Path) -> None:
@@ -98,12 +156,14 @@ def test_install_service_writes_the_command_to_check_the_config_as_its_user(tmp_
     assert f"sudo -u gw {program} --config /etc/smsgw/config.toml check-config" in res.stdout
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="a directory of another user is made by root")
 def test_a_database_this_user_may_not_write_names_the_full_path(tmp_path: Path) -> None:
     from gateway.cli.common import not_writable
 
+    os.chown(tmp_path, 65534, 65534)
     said = not_writable(tmp_path / "smsgw.db")
-    assert f"`sudo -u smsgw {commandpath.installed_command()} ...`" in said, said
-    assert "sudo -u smsgw smsgw" not in said
+    assert f"`sudo -u nobody {commandpath.installed_command()} ...`" in said, said
+    assert "sudo -u nobody smsgw" not in said
 
 
 def test_the_documented_path_when_no_smsgw_of_its_own_is_found(

@@ -10,7 +10,6 @@ store only in the functions that use them: `smsgw --version` and `--help` need n
 from __future__ import annotations
 
 import os
-import pwd
 import sqlite3
 import sys
 import time
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from gateway import statelock
-from gateway.sudoline import again_as, service_user, sudo_name
+from gateway.sudoline import again_as, nameless, owner_remedy, user_name
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -282,23 +281,26 @@ def refuse_root_in_service_dir(cfg: Config) -> None:
         owner = cfg.state_dir.stat().st_uid
     except OSError:
         return  # none yet: whoever runs first makes it
-    if owner != 0:
-        try:
-            name = pwd.getpwuid(owner).pw_name
-        except KeyError:  # a uid with no name: sudo takes it as '#uid'
-            name = f"uid {owner}"
+    if owner == 0:
+        return
+    name = user_name(owner)
+    if name is None:  # sudo refuses a uid with no name ('#54321': runas_allow_unknown_id is off)
         raise CliError(
-            f"state_dir {cfg.state_dir} belongs to user {name}: run this as that user"
-            f" (`{again_as(sudo_name(owner))}`); files root makes there would lock the daemon out",
+            f"state_dir {nameless(cfg.state_dir, owner)}, then run this as that user; files root"
+            " makes there would lock the daemon out",
             EXIT_USAGE,
         )
+    raise CliError(
+        f"state_dir {cfg.state_dir} belongs to user {name}: run this as that user"
+        f" (`{again_as(name)}`); files root makes there would lock the daemon out",
+        EXIT_USAGE,
+    )
 
 
 def not_writable(path: Path) -> str:
     return (
-        f"database {path} cannot be opened for writing by this user; run the command as the"
-        f" service's user (e.g. `{again_as(service_user(path.parent))}`) or fix the owner of the"
-        " state directory"
+        f"database {path} cannot be opened for writing by this user;"
+        f" {owner_remedy(path.parent, verb='run the command', other='fix the owner of the state directory')}"
     )
 
 

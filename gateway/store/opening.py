@@ -27,12 +27,12 @@ def open_failure(path: Path, exc: sqlite3.DatabaseError) -> StoreError:
     """The error to raise for `exc`, met while opening (and checking) the database at `path`."""
     blocked = not_writable(path)
     if blocked is not None:  # not damage: no reason to send anyone to the backups
-        from gateway.sudoline import again_as, service_user  # the CLI's words: only where said
+        from gateway.sudoline import owner_remedy  # the CLI's words: only where said
 
+        how = owner_remedy(blocked, other="fix the owner")
         return StoreUnusable(
             f"database {path} cannot be opened: {blocked} is not writable by this user (SQLite"
-            " keeps its -wal and -shm files beside the database); run as the service's user"
-            f" (`{again_as(service_user(blocked))}`) or fix the owner"
+            f" keeps its -wal and -shm files beside the database); {how}"
         )
     if isinstance(exc, sqlite3.OperationalError):
         return StoreError(
