@@ -176,11 +176,16 @@ class ConversationsRepo(KeptRepo):
         ]
         if not live:
             return None
-        # A clock stepped back meanwhile: nothing came before the answer by the clock, so all counts.
-        until = at if any(c.last_mt_at <= at for c, _ in live) else float("inf")
         users = sorted({c.user_email for c, _ in live})
         start = min(since for _, since in live) - reached.HOLD_SECONDS
-        sent = reached.messages_to(self.conn, phone, start, until, users)
+        sent = reached.messages_to(self.conn, phone, start, at, users)
+        # Nothing of theirs accepted before the answer by the clock, nor any row: the clock stepped
+        # back meanwhile, so all counts. Not by the rows alone: they move on with every mail, and a
+        # long answer is matched when joined, a timeout after its first part came; the user's next
+        # SMS, sent in between, was taken as the one answered (another company's user, or the
+        # address's successor, got the answer to the old SMS, on their account).
+        if not sent.sent and all(c.last_mt_at > at for c, _ in live):
+            sent = reached.messages_to(self.conn, phone, start, float("inf"), users)
         return reached.answered(live, sent, at, region)
 
     def last_on(self, phone: str, number: str) -> Conversation | None:
