@@ -30,7 +30,6 @@ from gateway.conversations.pool import pool_set as _pool_set
 from gateway.conversations.replymail import mail_fallback, mail_user
 from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.mailcopy import mail_settings
-from gateway.reassembly import TIMEOUT_SECONDS
 from gateway.store.db import Store
 from gateway.store.outbox import Fallback
 from gateway.store.records import Acceptance
@@ -177,14 +176,14 @@ def on_whole_mo(
     # A long answer is stored when joined: by the timeout, or after a restart, long after its parts
     # came. It is matched as of when its first part came, or one sent in the window's last minutes
     # would miss its user, and one a colleague texted the phone after would go to the colleague.
-    # (Its row keeps the join time, which billing's month boundaries rely on.) A row stored before
-    # its parts' time was kept is matched as of the timeout before its join.
-    at = mo.parts_at
-    if at is None:
-        at = mo.received_at - (TIMEOUT_SECONDS if (mo.concat_total or 0) > 1 else 0.0)
-    if late is not None:  # the rest of an SMS whose first parts' user is gone: as an answer to theirs
-        conv, gone = late.answered, late.why
+    # (Its row keeps the join time, which billing's month boundaries rely on.) The late rest of one
+    # no user got is matched as its first parts were, as of when they came: matched as of its own
+    # time, it went to whoever texted the phone since (the address's new holder).
+    at = late.at if isinstance(late, lateparts.Unfollowed) else lateparts.answer_at(mo)
+    if late is not None:  # which SMS it completes, above it
         note = ". ".join(n for n in (late.note, note) if n)
+    if isinstance(late, lateparts.Orphan):  # its first parts' user is gone: as an answer to theirs
+        conv, gone = late.answered, late.why
     else:
         conv = r.match(phone, number, at, cfg.replies.window_seconds, region) if phone else None
         gone = r.gone(conv) if conv is not None else None

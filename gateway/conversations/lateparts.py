@@ -4,7 +4,11 @@ They are the rest of the same SMS: they go on in the first parts' thread, quotin
 answered, on the account those were billed to, whoever texted the phone since. Found by the
 conversation row as it is now, the rest followed the user's newer SMS: threaded under it and quoting
 it, billed to the account the user had moved to, mailed to the address's new holder. When the first
-parts' user is gone since, the rest goes where an answer to their SMS goes then (`Orphan`).
+parts' user is gone since, the rest goes where an answer to their SMS goes then (`Orphan`). When
+no user got the first parts (the fallback address, an account's inbound address, kept or recorded
+with no conversation), the rest is matched as they were, as of when they came (`Unfollowed`):
+matched as of its own time, it went to whoever texted the phone since, such as the address's new
+holder after the first parts went to the fallback because their user was gone.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from gateway.conversations.repo import ConversationsRepo
 from gateway.conversations.rows import SINCE, Conversation, Mo
 from gateway.reassembly import TIMEOUT_SECONDS, late_note
 from gateway.store.db import Store
-from gateway.store.moparts import Earlier
 
 log = structlog.get_logger(__name__)
 
@@ -37,9 +40,29 @@ class Orphan:
     note: str  # what its mail says above it: which SMS it completes
 
 
-def follow(store: Store, cfg: Config, mo: Mo, phone: str | None, number: str) -> str | Orphan | None:
+@dataclass(frozen=True, slots=True)
+class Unfollowed:
+    """A late rest whose first parts no user got, or whose conversation is no longer kept: matched
+    as an answer as of when the first parts came (`at`), as they were."""
+
+    at: float
+    note: str  # what its mail says above it: which SMS it completes
+
+
+def answer_at(mo: Mo) -> float:
+    """When the phone sent the answer `mo`, as its match judges it: when its first part came. A long
+    answer is stored when joined (by the timeout, or after a restart); one stored before its parts'
+    time was kept is taken as of the timeout before its join."""
+    if mo.parts_at is not None:
+        return mo.parts_at
+    return mo.received_at - (TIMEOUT_SECONDS if (mo.concat_total or 0) > 1 else 0.0)
+
+
+def follow(
+    store: Store, cfg: Config, mo: Mo, phone: str | None, number: str
+) -> str | Orphan | Unfollowed | None:
     """The state of a late rest settled here (mailed or kept, as its first parts were); an `Orphan`
-    when their user is gone; None when `mo` is no late rest of an answer mailed or kept for a user
+    when their user is gone; `Unfollowed` when no user got them; None when `mo` is no late rest
     (then the usual rules apply, as to any answer). `number`: ours the phone wrote to, as stored.
 
     The first late rest is no further answer: the hourly limit counted the SMS once, with its first
@@ -49,13 +72,17 @@ def follow(store: Store, cfg: Config, mo: Mo, phone: str | None, number: str) ->
     timeout after the last were each mailed, past any limit.
     """
     earlier = store.mo.followed(mo.id)
-    if earlier is None or earlier.user_email is None or phone is None:
-        return None
-    r = ConversationsRepo(store.db, store.clock)
-    conv = as_answered(r, cfg, earlier, phone, number)
-    if conv is None:
+    if earlier is None:
         return None
     note = late_note(earlier.parts_at or earlier.received_at, ZoneInfo(cfg.gateway.timezone))
+    # Its first whole text is a long SMS's: stored before its parts' time was kept, as of the timeout.
+    at = earlier.parts_at if earlier.parts_at is not None else earlier.received_at - TIMEOUT_SECONDS
+    if earlier.user_email is None or phone is None:
+        return Unfollowed(at, note)
+    r = ConversationsRepo(store.db, store.clock)
+    conv = as_answered(r, cfg, earlier.id, at, phone, number)
+    if conv is None:
+        return Unfollowed(at, note)
     if (why := r.gone(conv)) is not None:
         return Orphan(conv, why, note)
     if earlier.state == "throttled":
@@ -78,18 +105,18 @@ def follow(store: Store, cfg: Config, mo: Mo, phone: str | None, number: str) ->
 
 
 def as_answered(
-    r: ConversationsRepo, cfg: Config, earlier: Earlier, phone: str, number: str
+    r: ConversationsRepo, cfg: Config, mo_id: int, at: float, phone: str, number: str
 ) -> Conversation | None:
-    """The conversation as the first parts' mail showed it (`ConversationsRepo.match` as they came):
-    the user's latest SMS from `number` to reach the phone before then, quoted, on its mail's account
-    and of its user (`reached.quoting`). When those SMS are not known any more (purged), the row on
-    the account the first parts were billed to. None when the conversation is no longer kept, or its
-    id has been given to another phone's since."""
-    row = r.conversation_of(earlier.id)
+    """The conversation as the mail of the answer `mo_id`, sent by the phone at `at`, showed it
+    (`ConversationsRepo.match` as it came): the user's latest SMS from `number` to reach the phone
+    before then, quoted, on its mail's account and of its user (`reached.quoting`). When those SMS
+    are not known any more (purged), the row on the account the answer was billed to. None when the
+    conversation is no longer kept, or its id has been given to another's since (another phone's,
+    or an SMS found of another account than the one the answer was billed to)."""
+    row = r.conversation_of(mo_id)
     if row is None or row.phone != phone:
         return None
-    at = earlier.parts_at if earlier.parts_at is not None else earlier.received_at - TIMEOUT_SECONDS
-    (billed,) = r.conn.execute("SELECT account_id FROM mo WHERE id = ?", (earlier.id,)).fetchone()
+    (billed,) = r.conn.execute("SELECT account_id FROM mo WHERE id = ?", (mo_id,)).fetchone()
     conv = replace(row, number=number, account_id=billed)
     window = cfg.replies.window_seconds
     (since,) = r.conn.execute(
@@ -97,4 +124,8 @@ def as_answered(
     ).fetchone()
     scan = reached.messages_to(r.conn, phone, since - reached.HOLD_SECONDS, at, [row.user_email])
     last = reached.last_reached(conv, since, scan, cfg.gateway.default_region)
-    return reached.quoting(conv, last) if isinstance(last, reached.Sent) else conv
+    if not isinstance(last, reached.Sent):
+        return conv
+    if billed is not None and last.account_id != billed:
+        return None
+    return reached.quoting(conv, last)
