@@ -33,7 +33,7 @@ import structlog
 
 from gateway import forwarded, wording
 from gateway.config import Config
-from gateway.conversations import inbound
+from gateway.conversations import inbound, lateparts
 from gateway.conversations.handlers import own_number_as_stored
 from gateway.conversations.inbound import Inbound
 from gateway.conversations.keptrepo import Kept, own_note
@@ -134,14 +134,30 @@ def _inbound_of(
     is one account's alone with an inbound address: the rule its own mail would have followed
     (`inbound.owner_of`, the phone's last conversation on the number checked), so that a flood's
     kept first contacts reach the company its first ones reached, as their mail promised."""
-    region = cfg.gateway.default_region
-    caller = stored_phone(phone, region)
-    number = normalise(destination, region)
-    if stored_phone(number, region) is None:  # as the handler reads a number the plan does not know
-        number = own_number_as_stored(r, cfg, caller, number)
+    caller = stored_phone(phone, cfg.gateway.default_region)
+    number = _own_number(r, cfg, caller, destination)
     last = r.last_on(caller, number) if caller else None
     to = inbound.owner_of(r.conn, cfg, number, last)
     return (number, to) if to is not None else None
+
+
+def _own_number(r: ConversationsRepo, cfg: Config, caller: str | None, destination: str) -> str:
+    """Our number an answer was sent to, as the handler read it (`own_number_as_stored`)."""
+    number = normalise(destination, cfg.gateway.default_region)
+    if stored_phone(number, cfg.gateway.default_region) is None:  # one the plan does not know
+        number = own_number_as_stored(r, cfg, caller, number)
+    return number
+
+
+def _answered(r: ConversationsRepo, cfg: Config, phone: str, mo_id: int) -> Conversation | None:
+    """The conversation as the kept answer's own match gave it (`lateparts.as_answered`), which `gone`
+    judges. Judged by the row, moved on by later mails, the predecessor's customer's kept answers
+    reached the address's successor, and a user who wrote again had them under the newer SMS."""
+    caller, mo = stored_phone(phone, cfg.gateway.default_region), r.find_mo(mo_id)
+    if caller is None or mo is None:
+        return None
+    number = _own_number(r, cfg, caller, mo.destination)
+    return lateparts.as_answered(r, cfg, mo_id, lateparts.answer_at(mo), caller, number)
 
 
 def _mail_group(
@@ -163,9 +179,9 @@ def _mail_group(
     shown = _shown(kept, MAX_ANSWERS, MAX_CHARS)
     ids = [k.id for k in kept[:shown]]
     note = note_of(ids[0])
-    conv = None
-    if conversation_id is not None:
-        conv = r.kept_conversation(ids[0], stored_phone(phone, cfg.gateway.default_region))
+    span = Span(total, newest, store.clock(), last)
+    # As the first answer's match gave it: each later one answers the same SMS or a later one.
+    conv = _answered(r, cfg, phone, ids[0]) if conversation_id is not None else None
     if conversation_id is None:
         why = f"no conversation took the answers of {phone} when they came"
     elif conv is None:
@@ -173,14 +189,12 @@ def _mail_group(
     else:
         why = r.gone(conv) or ""
     if owner is not None:
-        return _mail_inbound(
-            store, cfg, r, phone, kept, shown, Span(total, newest, store.clock(), last), owner
-        )
+        return _mail_inbound(store, cfg, r, phone, kept, shown, span, owner)
     if conv is not None and not why:
         lang = cfg.gateway.language
-        text = digest(phone, kept, shown, Span(total, newest, store.clock(), last), tz, lang)
+        text = digest(phone, kept, shown, span, tz, lang)
         mail_user(store, cfg, conv, text, None, ids[0], kind=KIND)
-        r.settle_kept(ids, "mailed", conv.id, note)
+        r.settle_kept(ids, "mailed", conv, note)
         log.info(
             "mo.kept_mailed",
             mo=ids[0],
@@ -197,7 +211,6 @@ def _mail_group(
         log.warning("mo.kept_unmatched", mo=kept[0].id, answers=len(kept), reason=said)
         return 0, total > len(kept)
     to = Fallback(cfg.replies.fallback_address, mail_settings(cfg))
-    span = Span(total, newest, store.clock(), last)
     text = digest(phone, kept, shown, span, ZoneInfo(to.settings.zone), to.settings.language)
     _mail_fallback(store.outbox, to, phone, kept[:shown], text, f"Not matched: {why}", conv)
     r.settle_kept(ids, "fallback", None, f"{note}: {why}")

@@ -217,12 +217,16 @@ class KeptRepo(ReplyPool):
         ).fetchone()
         return Conversation(*row) if row else None
 
-    def settle_kept(self, ids: Sequence[int], state: str, conversation_id: int | None, note: str) -> int:
+    def settle_kept(self, ids: Sequence[int], state: str, conv: Conversation | None, note: str) -> int:
         """Kept answers mailed together (or recorded where they would have gone), in the write that
         queues their mail; only those still kept move. `/metrics` counts MOs by their final
         states and never falls: the kept ones stay counted as kept (`purged_counts`), as an MO
-        whose mail was refused later stays counted as mailed."""
+        whose mail was refused later stays counted as mailed.
+
+        `conv`: the conversation that takes them now, as their match gave it (`reached.quoting`),
+        with the account of the SMS they answer; its row's account is the user's latest mail's."""
         marks = ",".join("?" * len(ids))
+        conversation_id, account_id = (conv.id, conv.account_id) if conv is not None else (None, None)
         with self.transaction():
             # The answer's own note (`OWN_NOTE` on), which its mail prints, stays after the new one.
             moved = self.conn.execute(
@@ -230,9 +234,9 @@ class KeptRepo(ReplyPool):
                 " note = ? || CASE WHEN instr(note, ?) > 0 THEN substr(note, instr(note, ?)) ELSE '' END,"
                 # Billed as it was when it came (`BillingRepo.bill_answer`: an answer to a removed
                 # user's SMS is that account's traffic) unless a conversation takes it now.
-                " account_id = COALESCE((SELECT account_id FROM conversations WHERE id = ?), account_id)"
+                " account_id = COALESCE(?, account_id)"
                 f" WHERE id IN ({marks}) AND state = 'throttled'",
-                (state, conversation_id, note, OWN_NOTE, OWN_NOTE, conversation_id, *ids),
+                (state, conversation_id, note, OWN_NOTE, OWN_NOTE, account_id, *ids),
             ).rowcount
             if moved:
                 keep_counted(self.conn, "mo", "SELECT '', 'throttled', ?", (moved,))
