@@ -149,11 +149,16 @@ def _late(first_at: float | None, tz: ZoneInfo) -> str:
 
 
 def _replies(rows: Iterator[tuple], tz: ZoneInfo) -> Iterator[Line]:  # type: ignore[type-arg]
+    # Here, not above: `smsgw --help` reads `Month`, and must not import the config and the store for it.
+    from gateway.conversations.inbound import told
+
     for ts, mid, source, destination, parts, state, note, first_at in rows:
         # Joined to a conversation, an opt-out answer was mailed to its user like any other.
         delivered = state in ("mailed", "fallback", "optout")
         status = "delivered" if delivered else "pending" if state == "new" else "failed"
-        reason = note or "" if status != "delivered" else _late(first_at, tz)
+        # The company's file: a former user of theirs is "no longer a user of this account", never
+        # that another account has them now (`inbound.told`); the operator reads it raw in `mo list`.
+        reason = told(note or "") if status != "delivered" else _late(first_at, tz)
         yield Line(
             ts, 1, mid, REPLY, source, source, destination, parts, status, reason, None, None, None,
             0 if first_at is not None else 1,

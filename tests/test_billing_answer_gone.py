@@ -105,7 +105,8 @@ def test_without_a_fallback_the_answer_is_recorded_unmatched_and_still_billed(tm
     clock.now = at(2026, 2, 2, 11)
     store.accounts.remove_user(ANNA)
     assert t.answer(at(2026, 2, 2, 12)) == "unmatched"
-    reason = f"it answers {ANNA}, who is no longer a user of the gateway"
+    # The company's file says it as the company reads it (`inbound.told`); `mo list` says "of the gateway".
+    reason = f"it answers {ANNA}, who is no longer a user of this account"
     assert replies(cfg) == {"acme": [("2026-02-02 12:00:00", "failed", reason)]}
 
 
