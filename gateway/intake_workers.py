@@ -23,8 +23,8 @@ Choices, and why:
   so that its SMTP reply is the same. Two writers on one WAL file cost more CPU than one (lock
   retries, page rereads after the other's commits, smaller batches). The daemon's commit wakes
   its dispatcher (an accept that queued SMS) and outbox (after-commit hook) directly. The
-  worker's high-water check uses the backlog the daemon sends back on every heartbeat: as fresh
-  as the dispatcher's own count, which is refreshed once a second.
+  worker's high-water check uses the backlog the daemon sends with each heartbeat and, once the
+  dispatcher has counted anew (once a second), before its next answer: as fresh as in one process.
 - Supervision: each worker is a supervised task of the daemon (gateway/supervisor.py): a worker
   that exits, or sends no heartbeat for HEARTBEAT_TIMEOUT_SECONDS (READY_SECONDS while it starts;
   then it is killed), is logged and restarted with back-off. A crash loses nothing: a mail is
@@ -79,7 +79,7 @@ from gateway.config import Config, ConfigError
 from gateway.hangup import hup_ignored
 from gateway.intake_accepts import Accepts, Withdrawn
 from gateway.intake_channel import REQUEST_ID, Framed, error_to_wire, pack_request, unpack_request
-from gateway.intake_listeners import bind_listeners, signal_name
+from gateway.intake_listeners import bind_listeners, reap, signal_name
 from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Writes
 from gateway.smtp.fairaccept import Release
@@ -122,6 +122,7 @@ class Slot:
     starts: int = 0
     heartbeats: int = 0
     signalled: bool = False  # the running process was sent SIGTERM (it ignores SIGINT: the daemon's)
+    told: Backlog | None = None  # the backlog last sent to it
 
 
 class IntakeWorkers:
@@ -226,7 +227,7 @@ class IntakeWorkers:
         try:
             await self._serve(slot, ours)
         finally:
-            code = await self._reap(proc)
+            code = await reap(proc, STOP_SECONDS)
         if slot.signalled:
             loop = asyncio.get_running_loop()
             until = loop.time() + SIGNAL_GRACE_SECONDS
@@ -266,13 +267,13 @@ class IntakeWorkers:
                 beat()
                 slot.heartbeats += 1
                 self.replies.update(json.loads(payload))
-                channel.send(b"b", self.backlog().wire())
+                self._backlog_to(slot, channel)
             elif kind == _READY:
                 beat()
                 slot.ready.set()
                 if not serving.done():
                     serving.set_result(None)
-                channel.send(b"b", self.backlog().wire())
+                self._backlog_to(slot, channel)
                 self.release.ready(slot.name, partial(channel.send, b"g"))
             elif kind == _SIGNALLED:
                 slot.signalled = True
@@ -355,10 +356,19 @@ class IntakeWorkers:
             outcome = exc
         self._answer(slot, channel, request_id, name, outcome)
 
+    def _backlog_to(self, slot: Slot, channel: Framed, *, if_new: bool = False) -> None:
+        """The backlog, by which a worker judges the high-water mark: with its heartbeats, and a new count
+        before the next answer, which its client's next mail follows (by heartbeats, a second late)."""
+        backlog = self.backlog()
+        if not if_new or backlog is not slot.told:  # each count is a new object: one frame a count
+            slot.told = backlog
+            channel.send(b"b", backlog.wire())
+
     def _answer(
         self, slot: Slot, channel: Framed, request_id: int, name: str, outcome: BaseException | _Result
     ) -> None:
         """Send a write's result or error back; a worker gone meanwhile is logged and let be."""
+        self._backlog_to(slot, channel, if_new=True)
         if isinstance(outcome, _Result):
             answer: tuple[bool, object] = (True, outcome.value)  # Writes woke the dispatcher if SMS queued
         else:
@@ -372,15 +382,6 @@ class IntakeWorkers:
             # a committed acceptance from becoming a second SMS.
             log.warning("intake.answer_dropped", worker=slot.name, write=name, committed=answer[0])
 
-    async def _reap(self, proc: subprocess.Popen[bytes]) -> int:
-        """The exit status, killing the process if it outlives its channel by STOP_SECONDS."""
-        try:
-            return await asyncio.wait_for(asyncio.to_thread(proc.wait), STOP_SECONDS)
-        except TimeoutError:
-            log.error("intake.worker_killed", pid=proc.pid, after_seconds=STOP_SECONDS)
-            proc.kill()
-            return await asyncio.to_thread(proc.wait)
-
     async def stop(self) -> None:
         """Tell every worker to stop (`421`, drain, exit); kill those still running after STOP_SECONDS."""
         self.stopping = True
@@ -390,7 +391,7 @@ class IntakeWorkers:
         for slot in self.slots:
             if slot.channel is not None:
                 slot.channel.send(b"q")
-        await asyncio.gather(*(self._reap(proc) for proc in running))  # together: one STOP_SECONDS in all
+        await asyncio.gather(*(reap(proc, STOP_SECONDS) for proc in running))  # together: one bound for all
         # Writes the workers sent before they went: committed (or failed) before the store closes.
         # Bounded: a write that never finishes (a store gone bad) must not keep the daemon from stopping.
         if self._writing:
