@@ -174,7 +174,8 @@ class GatewayEvents:
         form = optoutwords.form(text)
         # A copy the SMSC delivers again acted with its first delivery: a STOP delivered again after
         # the phone's START opted it out again behind its back (the handlers settle it `duplicate`).
-        again = self.store.mo.redelivery_of(mo_id) is not None
+        earlier = self.store.mo.redelivery_of(mo_id)  # once an MO: the conversations' handler is told it
+        again = earlier is not None
         optout = form in self.optout_words and not again
         optin = form in self.optin_words and not again
         phone = stored_phone(source, cfg.gateway.default_region) is not None
@@ -201,7 +202,7 @@ class GatewayEvents:
         note = ". ".join(n for n in notes if n) or None
         if premium.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note) is not None:
             return
-        conversations.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note)
+        conversations.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note, earlier=earlier)
 
     def _noted(
         self, mo_id: int, text: str, number: str, unread: str | None, *, maybe_optout: bool

@@ -444,9 +444,15 @@ def undo_migration_61(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_62(conn: sqlite3.Connection) -> None:
+    undo_migration_63(conn)
     conn.execute("DROP INDEX parts_link_state_smsc")
     conn.execute("CREATE INDEX parts_smsc ON parts(link, smsc_id)")
     conn.execute("CREATE INDEX parts_counts ON parts(link, state) WHERE id > 0")
+
+
+def undo_migration_63(conn: sqlite3.Connection) -> None:
+    for index in ("mo_texts", "mo_stamps"):
+        conn.execute(f"DROP INDEX {index}")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

@@ -150,19 +150,31 @@ def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str
         )
 
 
+# `on_whole_mo`'s `earlier` when its caller did not ask `redelivery_of` (no MO has this id).
+ASK = -1
+
+
 def on_whole_mo(
-    store: Store, cfg: Config, mo_id: int, *, optout: bool = False, note: str | None = None
+    store: Store,
+    cfg: Config,
+    mo_id: int,
+    *,
+    optout: bool = False,
+    note: str | None = None,
+    earlier: int | None = ASK,
 ) -> str:
     """Inside the MO's write: mail a whole MO to its conversation's user, or to the fallback.
 
     Returns the state recorded on the MO: mailed, fallback, unmatched, optout, duplicate or throttled
-    (`fallback` also for one mailed to the account's inbound address, its note naming it).
+    (`fallback` also for one mailed to the account's inbound address, its note naming it). `earlier`
+    is what `redelivery_of(mo_id)` said, when the caller asked it already: once an MO is enough.
     """
     r = repo(store)
     mo = r.mo(mo_id)
     region = cfg.gateway.default_region
     phone = stored_phone(mo.source, region)
-    earlier = store.mo.redelivery_of(mo_id)
+    if earlier == ASK:
+        earlier = store.mo.redelivery_of(mo_id)
     if earlier is not None:
         r.settle_mo(mo_id, "duplicate", None, f"the SMSC delivered the same SMS again (MO {earlier})")
         log.info("mo.duplicate", mo=mo_id, earlier=earlier)
