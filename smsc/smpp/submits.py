@@ -54,7 +54,7 @@ class Submits:
         self._closed, self._close = closed, close
         self.pending: dict[int, tuple[asyncio.Future[SubmitResult], ResponseTimer]] = {}
         # Submits past their response timeout whose late answer is still wanted (see `_expire`).
-        self.late: dict[int, tuple[asyncio.Future[SubmitResult | None], asyncio.TimerHandle]] = {}
+        self.late: dict[int, tuple[asyncio.Future[SubmitResult | None], ResponseTimer]] = {}
         self.unanswered_in_a_row = 0  # submits timed out since the last submit_sm_resp or nack
         self.part_of: dict[int, int] = {}  # seq → the part it carries, while unanswered
         # A session that did not end on a submit: we end it (its bind lost, keep-alives or a window of
@@ -113,8 +113,11 @@ class Submits:
         else:
             late: asyncio.Future[SubmitResult | None] = self.loop.create_future()
             # Answers are taken for twice the grace: one in the second half still stops a re-send
-            # that waits for its turn, or at least names the duplicate.
-            self.late[seq] = (late, self.loop.call_later(2 * grace, self._settle_late, seq, None))
+            # that waits for its turn, or at least names the duplicate. Not counting the time the
+            # reader stood paused: the answer may be in TCP behind the MOs it left there, and thrown
+            # away as a stray once read, its SMS went twice with no duplicate named.
+            window = ResponseTimer(self.loop, 2 * grace, partial(self._settle_late, seq, None), self.pause)
+            self.late[seq] = (late, window)
             entry[0].set_result(SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace))
         # A whole window of submits unanswered: the session takes keep-alives but not SMS (a stuck
         # front end), and every place given back would only put one more submit on top of those the
