@@ -102,6 +102,26 @@ def test_a_lookup_reads_a_few_rows_whatever_one_phone_sent(
         store.close()
 
 
+def test_a_phones_word_sent_only_days_ago_is_not_read_back_through(tmp_path: Path) -> None:
+    """The phone's last copy of a word is older than a day: the lookup takes the newest and stops, not
+    reads every older one for one within the day (21,000 of one word: some 130,000 steps)."""
+    store = Store.open(tmp_path / "db.sqlite", clock=Clock())
+    try:
+        conn, now = store.db.conn, store.clock()
+        with store.db.transaction():
+            conn.executemany(
+                "INSERT INTO mo (link, source, destination, text, state, received_at, acked_at)"
+                f" VALUES ('main', '{PHONE}', '{NUMBER}', 'ALARM', 'mailed', ?, 0)",
+                [(now - 3 * 86400 + i,) for i in range(FLOOD)],
+            )
+        mo_id = store.mo.record_mo("main", PHONE, NUMBER, "ALARM", 0, None)
+        assert mo_id is not None
+        earlier, cost = steps(conn, lambda: store.mo.redelivery_of(mo_id))
+        assert (earlier, cost < STEPS) == (None, True), (earlier, cost)
+    finally:
+        store.close()
+
+
 def test_the_lookups_go_by_the_phones_texts_and_stamps(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "db.sqlite", clock=Clock())
     try:
