@@ -28,18 +28,33 @@ RECHECK_SECONDS = 0.5
 # (the reads it woke run in the next turns, a backlog of them over some).
 PULSE_SECONDS = 0.25
 AFTER_STALL_SECONDS = 1.0
+# The pause one response timer is credited at most, in response timeouts (`ReadPause.bound`), and why
+# the session ends past it.
+FLOOD_CREDIT = 5
+FLOODED = "SMSC flooding: the answers to our requests unreadable behind its MOs"
 
 
 class ReadPause:
     """The time one connection's reader stood still for our sake, not the peer's; see the module
     docstring. `begin` and `end` bracket each such wait."""
 
-    __slots__ = ("_loop", "_since", "_total")
+    __slots__ = ("_loop", "_since", "_total", "limit", "overrun")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
         self._since: float | None = None
         self._total = 0.0
+        # The most pause one timer is credited, and what runs past it (`bound`); none: no bound.
+        self.limit: float | None = None
+        self.overrun: Callable[[], object] | None = None
+
+    def bound(self, limit: float, overrun: Callable[[], object]) -> None:
+        """Credit a timer at most `limit` seconds of pause; past that `overrun` runs instead of its
+        expiry. An answer waits only behind what the peer wrote before it, which a reader taking MOs
+        at all reads in bounded time: a flood that never ends kept the reader paused almost always,
+        every timer and keep-alive was pushed back for ever and no submit failed over. The session
+        is then ended as the peer's doing, blaming no request (the MOs held are delivered again)."""
+        self.limit, self.overrun = limit, overrun
 
     @property
     def paused(self) -> bool:
@@ -64,9 +79,10 @@ class ResponseTimer:
     """`loop.call_later(seconds, expire)`, but a firing late by more than STALL_SECONDS waits
     RECHECK_SECONDS once more before `expire` runs, and the time `pause` stood still is added to its
     own (its answer may be waiting behind it): while paused it looks again every RECHECK_SECONDS, and
-    after a pause it leaves the reads at least that long."""
+    after a pause it leaves the reads at least that long; past the pause's `limit` of credit its
+    `overrun` runs instead (`ReadPause.bound`)."""
 
-    __slots__ = ("_deadline", "_expire", "_handle", "_loop", "_pause", "_paused")
+    __slots__ = ("_credited", "_deadline", "_expire", "_handle", "_loop", "_pause", "_paused")
 
     def __init__(
         self,
@@ -77,7 +93,7 @@ class ResponseTimer:
     ) -> None:
         self._loop, self._expire, self._pause = loop, expire, pause
         self._deadline = loop.time() + seconds
-        self._paused = pause.total() if pause is not None else 0.0
+        self._paused = self._credited = pause.total() if pause is not None else 0.0
         self._handle = loop.call_later(seconds, self._fire, False)
 
     def _fire(self, rechecked: bool) -> None:
@@ -85,6 +101,10 @@ class ResponseTimer:
         if pause is not None:
             paused = pause.total()
             owed, self._paused = paused - self._paused, paused
+            limit = pause.limit
+            if limit is not None and pause.overrun is not None and paused - self._credited > limit:
+                pause.overrun()
+                return
             if owed > 0.0 or pause.paused:
                 now = loop.time()
                 self._deadline = max(self._deadline + owed, now + RECHECK_SECONDS)

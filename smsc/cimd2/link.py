@@ -284,7 +284,7 @@ class Cimd2Link:
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        conn = Conn(reader, writer, self.window)
+        conn = Conn(reader, writer, self.window, cfg.response_timeout_seconds)
         self._inbound.opened(conn)
         tasks = [asyncio.create_task(self._read_loop(conn))]
         try:

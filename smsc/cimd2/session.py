@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from functools import partial
 
 import structlog
 
@@ -25,7 +26,7 @@ from smsc.backpressure import overfull
 from smsc.cimd2.packet import Cimd2Parser, Op, Packet, encode
 from smsc.logthrottle import LogThrottle
 from smsc.settings import LinkSettings
-from smsc.stalls import ReadPause
+from smsc.stalls import FLOOD_CREDIT, FLOODED, ReadPause
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +67,9 @@ class Conn:
     """One TCP session: its parser, outstanding requests and packet counter die with it, so that a
     new login starts cleanly at 001."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, window: int) -> None:
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, window: int, patience: float = 0.0
+    ) -> None:
         self.reader, self.writer = reader, writer
         self.parser = Cimd2Parser()
         self.throttle = LogThrottle(log)
@@ -79,6 +82,8 @@ class Conn:
         self.room = asyncio.Event()  # the inbox takes more: the reader may read on
         self.room.set()
         self.pause = ReadPause(asyncio.get_running_loop())  # the reader waiting for `room`
+        if patience > 0.0:  # the response timeout: a flood that never ends ends the session
+            self.pause.bound(FLOOD_CREDIT * patience, partial(self.close, FLOODED, ours=True))
         self.closed = asyncio.Event()
         self.idle = asyncio.Event()
         self.idle.set()

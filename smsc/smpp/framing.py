@@ -20,6 +20,7 @@ import asyncio
 import struct
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 
 import structlog
@@ -28,7 +29,7 @@ from smsc import backpressure
 from smsc.backpressure import overfull, stalled
 from smsc.smpp.codec import ENQUIRE_LINK, MAX_PDU, generic_nack
 from smsc.smpp.pdu import ESME_RINVCMDLEN
-from smsc.stalls import ReadPause
+from smsc.stalls import FLOOD_CREDIT, FLOODED, ReadPause
 
 if TYPE_CHECKING:
     from smsc.settings import LinkSettings
@@ -119,6 +120,8 @@ class PduReader:
     async def read_loop(self) -> None:
         reason = "closed by peer"
         abort = False
+        patience = FLOOD_CREDIT * self.cfg.response_timeout_seconds  # a flood that never ends ends it
+        self.pause.bound(patience, partial(self.close, FLOODED, ours=True))
         try:
             while chunk := await self._read():
                 self.buf += chunk
