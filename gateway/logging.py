@@ -25,6 +25,7 @@ interrupts (a few milliseconds), never a warning or an error.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections.abc import Iterator, MutableMapping
@@ -54,9 +55,12 @@ _MAX_VERDICTS = 4096  # a bound all the same, should names ever come from input
 
 # A CIMD2 SMSC's message id is its time stamp and the phone's number ("261205194652:48601123456"):
 # logged whole, a receipt's line kept a number `smsgw phone forget` cannot erase. The stamp stays,
-# whatever it is: what follows an id's last ':' is masked. Only a stamp of 12 digits was, and an
-# SMSC whose 060 has 14 (or 10, or is no number at all) had every phone of its receipts logged.
+# whatever it is: a run of digits after an id's last ':' is masked (only a stamp of 12 digits was,
+# and an SMSC whose 060 has 14, or 10, or none had every phone of its receipts logged). Only digits:
+# an SMPP SMSC's id ("msg:0A1B2C3D") or an e-mail's Message-ID ("<a@[IPv6:2001:db8::1]>") names no
+# phone, and masked whole after its last ':' it could no longer be found in the log.
 _ID_KEYS = frozenset({"smsc_id", "message_id", "receipt_id"})
+_PHONE_IN_ID = re.compile(r"(?<=:)\+?\d{5,}(?=:?\Z)")
 _ID = "id"  # the verdict of an id field: its number masked (compared by ==, before truth)
 # Fields holding a peer's words (a relay's reply, an error's repr): known secrets masked in them.
 _WORDS_KEYS = frozenset(
@@ -121,8 +125,8 @@ def _redact(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> Mutabl
             continue
         if hide == _ID:
             value = event[key]
-            if isinstance(value, str) and (cut := value.rfind(":") + 1) and cut < len(value):
-                event[key] = value[:cut] + "…"
+            if isinstance(value, str) and ":" in value:
+                event[key] = _PHONE_IN_ID.sub("…", value, count=1)
         elif hide == _WORDS:
             if _HIDDEN and isinstance(value := event[key], str):
                 event[key] = masked(value, _HIDDEN)
