@@ -27,7 +27,7 @@ import structlog
 
 from smsc import backpressure
 from smsc.backpressure import overfull, stalled
-from smsc.smpp.codec import ENQUIRE_LINK, MAX_PDU, generic_nack
+from smsc.smpp.codec import ENQUIRE_LINK, MAX_PDU, UNBIND, generic_nack
 from smsc.smpp.pdu import ESME_RINVCMDLEN
 from smsc.stalls import FLOOD_CREDIT, FLOODED, ReadPause
 
@@ -82,6 +82,16 @@ class Held:
         if len(self.data) <= backpressure.HELD_LIMIT // 2:
             self.room.set()
         return raw, self._reads[0][1]
+
+    def holds(self, command_id: int) -> bool:
+        """Whether a request of that kind waits among those held."""
+        data, at = self.data, 0
+        while at + 8 <= len(data):
+            length, command = struct.unpack_from(">II", data, at)
+            if command == command_id:
+                return True
+            at += length
+        return False
 
     def clear(self) -> None:
         """The connection is gone: what it held dies unanswered, and the SMSC delivers it again."""
@@ -139,6 +149,12 @@ class PduReader:
                     self.partial_since = None if not self.buf else self.loop.time()
             else:
                 if self.peer_unbound_until is not None:
+                    reason = "unbind from SMSC"
+                elif self.held.holds(UNBIND):
+                    # Its unbind waited behind the MOs held and the SMSC closed without our answer:
+                    # the end it announced (a restart, a failover), not one submit's doing.
+                    log.warning("smpp.unbind_by_smsc", link=self.name, unanswered=len(self.submits.pending))
+                    self.submits.ended_by_us = True
                     reason = "unbind from SMSC"
         except LinkDown as exc:
             reason = str(exc)
