@@ -247,13 +247,6 @@ class CountingHandler(RelayHandler):
             if not self.running:
                 self.idle.set()
 
-    def drop_running(self) -> None:
-        """Close the connections of the mails still being accepted without a reply: each may be
-        committed, or not (`gateway.smtp.outcome`); a `421` would make its retry a second SMS."""
-        for server in list(self.running):
-            if server.transport is not None:
-                server.transport.abort()
-
 
 async def _drain(handler: CountingHandler, channel: Channel) -> None:
     """Until every mail being accepted is answered. No bound of ours while the daemon is there: its
@@ -261,7 +254,7 @@ async def _drain(handler: CountingHandler, channel: Channel) -> None:
     (`gateway/intake_workers.py`), which then answers nothing. A bound here said `421` to a mail the
     daemon went on to commit, and the client's retry of it made a second SMS. With the daemon gone
     every write ends at once (`Channel._lost`); one still running after DRAIN_SECONDS has its
-    connection closed without a reply."""
+    connection closed without a reply by `close_all` (`gateway.smtp.stopping`)."""
     idle = asyncio.ensure_future(handler.idle.wait())
     await asyncio.wait([idle, channel.framed.closed], return_when=asyncio.FIRST_COMPLETED)
     try:
@@ -270,7 +263,6 @@ async def _drain(handler: CountingHandler, channel: Channel) -> None:
         log.warning(
             "intake.worker_drain_timeout", in_progress=len(handler.running), reply="none: connection closed"
         )
-        handler.drop_running()
 
 
 async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -> None:

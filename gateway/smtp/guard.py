@@ -21,7 +21,7 @@ import structlog
 
 from acl.logins import client_key
 from gateway.bitelog import BiteLog
-from gateway.smtp import linelimits, replies
+from gateway.smtp import linelimits, replies, stopping
 from gateway.smtp.closing import ClosingSMTP
 from gateway.smtp.commandlines import CommandLines
 from gateway.smtp.eviction import (
@@ -102,12 +102,17 @@ class SessionGuard:
         if self._per_address[key] <= 0:
             del self._per_address[key]
 
+    async def answered(self, within: float) -> int:
+        """At stop, once every write is done, before `close_all`: until each mail being answered has its
+        reply (`gateway.smtp.stopping`), `within` seconds at most. Returns how many still have none."""
+        return await stopping.answered(self.live, within)
+
     def close_all(self) -> int:
-        """At stop, once every write is done: each session still connected hears 421 and is closed,
-        instead of meeting a bare TCP close when the process exits. Returns how many there were."""
+        """At stop, after `answered`: each session still connected hears 421 and is closed (one still
+        owing its mail's outcome, without a reply: `gateway.smtp.stopping`). Returns how many."""
         sessions, self.live = list(self.live), set()
         for session in sessions:
-            session.close_for_shutdown()
+            stopping.close(session)
         return len(sessions)
 
 
@@ -379,9 +384,6 @@ class GuardedSMTP(ClosingSMTP):
             self._key = None
         self.guard.live.discard(self)
         self.say_and_close(replies.SLOW_DATA_EVICTED if in_data else replies.IDLE_EVICTED)
-
-    def close_for_shutdown(self) -> None:
-        self.say_and_close(replies.SHUTTING_DOWN)
 
     def _end_at_long_line(self, data: bytes, at: int | None) -> None:
         if not self.input_ended:  # 421 once the lines before the line are answered (`closing`)
