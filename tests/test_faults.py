@@ -31,7 +31,8 @@ def smtp_code(res: object) -> int | None:
 
 
 async def test_same_mail_twice_gives_one_sms(tmp_path: Path) -> None:
-    # F2 / R-1.8: a client retry after a lost 250 (same Message-ID and text) sends nothing new.
+    # F2 / R-1.8: a client retry after a lost 250 (same Message-ID and text) sends nothing new. The
+    # 250 lost to a kill -9 between the fsync and the reply: tests/test_stop_in_flight.py.
     async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
         msg = mail(to("601123456"), "Only once", Message_ID="<retry-1@acme.example>")
         first = await gw.send(msg)
