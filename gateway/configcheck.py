@@ -20,7 +20,8 @@ from gateway.configbase import ConfigError, at, credential_path, link_place, quo
 from gateway.configlinks import SmscSection
 from gateway.configloops import mail_loop_problems
 from gateway.filemodes import mode_text, readable_by_others
-from gateway.sudoline import check_as, owner_remedy
+from gateway.store.proclocks import shell_word
+from gateway.sudoline import check_as, owner_remedy, read_only, runs_service
 from gateway.tlscert import credential_or_path, tls_context
 from gateway.tlsdoubts import configured_certificates, file_facts
 
@@ -110,9 +111,12 @@ def state_dir_problem(cfg: Config) -> str | None:
     if not parent.is_dir():
         return f"[gateway] state_dir: {path} cannot be created: {parent} is a file ({example})"
     if not os.access(parent, os.W_OK | os.X_OK):
+        if (frozen := read_only(parent)) is not None:
+            return f"[gateway] state_dir: {path} does not exist and cannot be created: {frozen}"
+        made, user = shell_word(str(path)), shell_word(runs_service())
         return (
             f"[gateway] state_dir: {path} does not exist and cannot be created by this user"
-            f" ({parent} is not writable); create it: mkdir -p {path} && chown smsgw: {path}"
+            f" ({parent} is not writable); create it: mkdir -p {made} && chown {user}: {made}"
         )
     return None
 

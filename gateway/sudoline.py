@@ -58,9 +58,12 @@ def sudo_line(owner_of: Path) -> str | None:
     return again_as(name) if name is not None and uid not in (0, os.geteuid()) else None
 
 
-def owner_remedy(path: Path, *, verb: str = "run", other: str = "fix its owner", mode: str = "u+rwx") -> str:
+def owner_remedy(path: Path, *, verb: str = "run", other: str = "fix its owner") -> str:
     """What to do where this user may not use `path`, as the words after "...by this user; ":
-    run as its owner (`sudo_line`), or give it to the user that runs the service, or fix its mode."""
+    nothing of owners or modes on a read-only filesystem (`read_only`); else run as its owner
+    (`sudo_line`), or give it to the user that runs the service, or fix its mode."""
+    if (frozen := read_only(path)) is not None:
+        return frozen
     line = sudo_line(path)
     if line is not None:
         return f"{verb} as the service's user (`{line}`) or {other}"
@@ -73,10 +76,27 @@ def owner_remedy(path: Path, *, verb: str = "run", other: str = "fix its owner",
         return nameless(path, uid)
     runs = runs_service()
     if owner == runs:  # no other user to give it to: its mode keeps its owner out
-        chmod = f"chmod {mode} {shell_word(str(path))}"
+        chmod = f"chmod {'u+rwx' if path.is_dir() else 'u+rw'} {shell_word(str(path))}"
         return f"it belongs to {owner}, the user that runs the service: fix its mode (`{chmod}`)"
-    given = give(path, runs)
-    return f"it belongs to {owner}: give it to the user that runs the service (`{given}`) or fix its mode"
+    given = giving(path, runs)
+    return f"it belongs to {owner}: {given}" + ("" if _shared(_held_in(path)) else " or fix its mode")
+
+
+def read_only(path: Path) -> str | None:
+    """Why no owner or mode makes `path` writable, where its filesystem is mounted read-only (a
+    systemd unit's ProtectSystem=strict leaves only /var/lib/smsgw and its ReadWritePaths=
+    writable: install-service adds one for billing_dir alone); None where it is not."""
+    try:
+        if not os.statvfs(path).f_flag & os.ST_RDONLY:
+            return None
+    except OSError:
+        return None
+    where = shell_word(str(_held_in(path)))
+    return (
+        f"{path} is on a read-only filesystem, which no chown or chmod changes: under systemd"
+        f" (ProtectSystem=strict) add ReadWritePaths={where} to the unit, or keep state_dir under"
+        " /var/lib/smsgw"
+    )
 
 
 def check_as(owner_of: Path, other: str) -> str:
@@ -92,13 +112,72 @@ def nameless(path: Path, uid: int) -> str:
     """`path` belongs to a uid with no user here: sudo cannot run as it, so the owner is to change."""
     return (
         f"{path} belongs to uid {uid}, which has no user on this machine (restored from another"
-        f" machine's backup?): give it to the user that runs the service (`{give(path, runs_service())}`)"
+        f" machine's backup?): {giving(path, runs_service())}"
     )
 
 
-def give(path: Path, user: str) -> str:
-    """The command that gives `path` and all in it to `user` and that user's group."""
-    return f"chown -R {shell_word(user)}: {shell_word(str(path))}"
+def giving(path: Path, user: str) -> str:
+    """How to give `path` to `user`: `chown -R` of its directory (a file's: the database's -wal and
+    -shm are made beside it), only where that directory holds smsgw's files alone; a directory
+    shared with other things (/var/lib, /opt, the config's own) is not smsgw's to be given."""
+    held = _held_in(path)
+    if (why := _shared(held)) is not None:
+        return (
+            f"state_dir {held} {why}, not smsgw's to give: give smsgw a directory of its own"
+            ' (e.g. state_dir = "/var/lib/smsgw")'
+        )
+    given = f"`chown -R {shell_word(user)}: {shell_word(str(held))}`"
+    if held == path:
+        return f"give it to the user that runs the service ({given})"
+    beside = "with the -wal and -shm files beside it"
+    return f"give its directory, {beside}, to the user that runs the service ({given})"
+
+
+def _held_in(path: Path) -> Path:
+    """The directory whose owner decides whether `path` can be used: itself, or a file's."""
+    return path if path.is_dir() or not path.exists() else path.parent
+
+
+# What smsgw keeps in its state directory (`gateway.cli.daemonfiles`): its database and companions,
+# its lock, status and relay-login files, the self-signed pair and its work directories, billing/.
+_OWN_PREFIXES = ("smsgw.", ".selfsigned.")
+# Directories of the system's or of many: a state_dir set to one of them is never given away whole.
+_SYSTEM_DIRS = frozenset(
+    Path(p) for p in ("/", "/var", "/var/lib", "/opt", "/usr", "/usr/local", "/etc", "/home", "/srv", "/root")
+)
+
+
+def _own_names() -> frozenset[str]:
+    from gateway.relayloginkept import KEPT_FILE
+    from gateway.statusfile import START_FILE, STATUS_FILE
+    from gateway.tlscert import SELF_CERT, SELF_KEY, SELF_LOCK
+    from gateway.web.initialpassword import INITIAL_PASSWORD_FILE
+
+    names = (KEPT_FILE, START_FILE, STATUS_FILE, SELF_CERT, SELF_KEY, SELF_LOCK, INITIAL_PASSWORD_FILE)
+    return frozenset({*names, "billing"})
+
+
+def _shared(directory: Path) -> str | None:
+    """Why `directory` is no directory of smsgw's own (a system directory, the config's, or one with
+    anything in it but smsgw's files), or None where it is: `chown -R` of it gives away only smsgw's."""
+    try:
+        real = directory.resolve()
+    except (OSError, RuntimeError):
+        real = directory.absolute()
+    config = _config_of(sys.argv)
+    if real in _SYSTEM_DIRS:
+        return "is a system directory, shared with other things"
+    if config is not None and real == Path(config).resolve().parent:
+        return "is the config file's own directory, shared with other things"
+    own = _own_names()
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return None  # nothing to see in it: only its owner was asked
+    others = [name for name in names if name not in own and not name.startswith(_OWN_PREFIXES)]
+    if others:
+        return f"holds more than smsgw's files ({shell_word(sorted(others)[0])}...), shared with other things"
+    return None
 
 
 def runs_service(argv: list[str] | None = None) -> str:
@@ -106,17 +185,23 @@ def runs_service(argv: list[str] | None = None) -> str:
     User=), else the user the config file is given to by its group (install-service makes it
     root:USER), else SERVICE_USER."""
     argv = sys.argv if argv is None else argv
-    words, config = _without_config(argv[1:]) if argv and argv[0].endswith(_PROGRAMS) else ([], None)
+    words, _ = _without_config(argv[1:]) if argv and argv[0].endswith(_PROGRAMS) else ([], None)
     me = user_name(os.geteuid())
     if _command(words) == "run" and me is not None and os.geteuid() != 0:  # root's unit has no User=
         return me
-    config = config or _found_config()
+    config = _config_of(argv)
     try:
         group = grp.getgrgid(os.stat(config).st_gid).gr_name if config else "root"
         pwd.getpwnam(group)  # a user of that name: the group install-service's useradd made with it
     except (OSError, KeyError):
         return SERVICE_USER
     return group if group != "root" else SERVICE_USER
+
+
+def _config_of(argv: list[str]) -> str | None:
+    """The config this command reads: the one its arguments give, or the one it finds."""
+    given = _without_config(argv[1:])[1] if argv and argv[0].endswith(_PROGRAMS) else None
+    return given or _found_config()
 
 
 def again_as(user: str, argv: list[str] | None = None) -> str:
@@ -158,7 +243,7 @@ def _without_config(args: list[str]) -> tuple[list[str], str | None]:
         if is_config or (before and arg == "-c"):
             config = value if value is not None else next(rest, config)
         elif before and arg.startswith("-c") and not arg.startswith("--"):
-            config = arg[2:]  # `-c/etc/smsgw/config.toml`
+            config = arg[2:].removeprefix("=")  # `-c/etc/smsgw/config.toml`, `-c=...` (argparse splits on =)
         else:
             words.append(arg)
             if before and _valued(arg):

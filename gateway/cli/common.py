@@ -298,9 +298,15 @@ def refuse_root_in_service_dir(cfg: Config) -> None:
 
 
 def not_writable(path: Path) -> str:
+    """The database's words: the file itself where it is what this user may not write (its mode or
+    owner to fix, not its directory's), else its directory."""
+    from gateway.store.opening import not_writable as blocking
+
+    blocked = blocking(path) or path.parent
+    other = "fix the owner of the state directory" if blocked == path.parent else "fix the owner"
     return (
         f"database {path} cannot be opened for writing by this user;"
-        f" {owner_remedy(path.parent, verb='run the command', other='fix the owner of the state directory')}"
+        f" {owner_remedy(blocked, verb='run the command', other=other)}"
     )
 
 
