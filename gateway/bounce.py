@@ -21,6 +21,7 @@ from typing import Any
 
 from gateway import bouncewords as bw
 from gateway import mailheaders as h
+from gateway import mimewrite
 from gateway import wording as w
 from gateway.notify import stamp
 from gateway.reasons import (
@@ -169,7 +170,7 @@ def _report(
     headers.set_type("text/rfc822-headers")
     headers.set_payload(_original_headers(info, final))
     report.attach(headers)
-    return report.as_bytes()
+    return mimewrite.as_bytes(report)
 
 
 class _Exact:
@@ -266,15 +267,24 @@ def _original_headers(info: dict[str, Any], final: str) -> str:
     header here.) A non-ASCII Subject is written as an encoded word, as in the mail itself: the part
     stays 7-bit.
     """
-    original = EmailMessage(policy=h.POLICY)
     # The mail's own From header is not stored (table emails keeps the envelope sender alone): the
     # envelope sender stands in for it, the address the bounce goes back to anyway.
-    original["From"] = h.address(info["mail_from"])
-    original["To"] = final
+    fields = [("From", h.address(info["mail_from"])), ("To", final)]
     subject = h.text(info.get("subject") or "", limit=_ORIGINAL_SUBJECT_MAX)
     if subject:
-        original["Subject"] = subject
+        fields.append(("Subject", subject))
     msgid = h.msgid(info.get("header_message_id"))
     if msgid:
-        original["Message-ID"] = msgid
+        fields.append(("Message-ID", msgid))
+    if all(mimewrite.plain_line(name, value) for name, value in fields):
+        # As `_folded` writes them: each parse and fold by the email package gives the value back.
+        return "".join(f"{name}: {value}\n" for name, value in fields)
+    return _folded(fields)
+
+
+def _folded(fields: list[tuple[str, str]]) -> str:
+    """The fields as the email package writes them under `mailheaders.POLICY`."""
+    original = EmailMessage(policy=h.POLICY)
+    for name, value in fields:
+        original[name] = value
     return "".join(original.policy.fold(name, value) for name, value in original.items())

@@ -30,6 +30,7 @@ _MSGID_MAX = 250  # longer ids are not threading anyone's mail; leaving them out
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 _DOT_ATOM = rf"{_ATEXT}(?:\.{_ATEXT})*"
 _MSGID = re.compile(rf"{_DOT_ATOM}@(?:{_DOT_ATOM}|\[[!-Z^-~]*\])")  # RFC 5322 3.6.4, no folding
+_PLAIN_ADDRESS = re.compile(rf"{_DOT_ATOM}@{_DOT_ATOM}")
 _BRACKETED = re.compile(r"<([^<>]*)>")
 _AROUND_SEPARATORS = re.compile(r"\s*([@.])\s*")  # obsolete syntax allows white space here (RFC 5322 4.5.4)
 _SPACE = re.compile(r"\s")
@@ -215,13 +216,16 @@ def body(value: object) -> str:
 
 def text(value: object, limit: int = SUBJECT_MAX) -> str:
     """An unstructured header value (Subject, a quoted name): one line, printable, at most `limit`."""
-    chars = []
-    for c in _encodable(value):
-        if c.isspace() or unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp"):
-            chars.append(" ")
-        else:
-            chars.append(c)
-    s = " ".join("".join(chars).split())
+    if type(value) is str and value.isascii() and value.isprintable():
+        s = " ".join(value.split())  # what the loop below makes of it, without a look-up a character
+    else:
+        chars = []
+        for c in _encodable(value):
+            if c.isspace() or unicodedata.category(c) in ("Cc", "Cs", "Zl", "Zp"):
+                chars.append(" ")
+            else:
+                chars.append(c)
+        s = " ".join("".join(chars).split())
     if len(s) > limit:
         s = s[: max(limit - 1, 0)].rstrip() + "…"
     # The email package decodes RFC 2047 encoded words in a value it is given, line breaks and
@@ -305,6 +309,8 @@ def address(value: str | None, *, utf8: bool = False) -> str:
     ASCII by their RFCs) it becomes the empty group.
     """
     s = text(value or "", limit=320)
+    if _PLAIN_ADDRESS.fullmatch(s):
+        return s  # as `_addr_spec` writes a dot-atom on both sides of the @, without the parse
     if not s or " " in s or "@" not in s:
         return _NO_RECIPIENT
     spec = _addr_spec(s)
