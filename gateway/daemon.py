@@ -66,6 +66,7 @@ from smsc.pacing import LinkPacer
 log = structlog.get_logger(__name__)
 
 FILE_CHECK_SECONDS = 2.0  # how often an idle daemon looks whether its database file was replaced
+ANSWERED_SECONDS = 5.0  # at stop, for each mail written to be told its 250 before the rest hear 421
 
 
 @dataclass
@@ -309,6 +310,9 @@ class Daemon:
             if self.simulator is not None:
                 await self.simulator.stop()
             await self.store.drain()
+            # The drain may end on the loop turn its fsync's answer comes, before the mail's handler
+            # has written its 250: that session waits for it, not a 421 for a mail committed.
+            await gate.sessions.answered(ANSWERED_SECONDS)
             if closed := gate.sessions.close_all():  # every answer is out: the idle ones hear 421
                 log.info("smtp.sessions_closed", sessions=closed)
             self.store.close()
