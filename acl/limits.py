@@ -63,19 +63,29 @@ def period_keys(now: datetime) -> dict[str, str]:
     return {"monthly": month, "daily": f"{month}-{now.day:02d}"}
 
 
-def quotas(
-    *,
-    now: datetime,
-    user: tuple[int, str, int | None, int | None],  # id, email, monthly, daily
-    account: tuple[int, str, int | None, int | None],  # id, name, monthly, daily
-) -> list[Quota]:
-    keys = period_keys(now)
-    zone = getattr(now.tzinfo, "key", None) or now.tzname() or ""  # ZoneInfo's name, else "UTC"
-    out = []
-    for kind, (ident, name, monthly, daily) in (("user", user), ("account", account)):
-        for period, limit in (("monthly", monthly), ("daily", daily)):
-            out.append(Quota(f"{kind} {name}", f"{kind}:{ident}", period, keys[period], limit, zone))
-    return out
+# A quota's owner as a refusal names it, its usage scope, and its monthly and daily limit: what an
+# email carries from its session to the accepting write, where `quotas` makes the Quota objects only
+# for a limit that is set (most users and accounts have none). Four frozen objects a mail cost the
+# intake worker their building and pickling and the daemon their rebuilding (some 35,000 instructions).
+LimitRow = tuple[str, str, int | None, int | None]
+
+
+def zone_name(now: datetime) -> str:
+    """The name a refusal gives the time zone of the periods: ZoneInfo's key, else `tzname` ("UTC")."""
+    return getattr(now.tzinfo, "key", None) or now.tzname() or ""
+
+
+def quotas(rows: tuple[LimitRow, ...], periods: tuple[str, str], zone: str) -> tuple[Quota, ...]:
+    """The quotas of `rows` (user before account, month before day) in the `periods` (this month, today)."""
+    month, day = periods
+    return tuple(
+        quota
+        for owner, scope, monthly, daily in rows
+        for quota in (
+            Quota(owner, scope, "monthly", month, monthly, zone),
+            Quota(owner, scope, "daily", day, daily, zone),
+        )
+    )
 
 
 def first_exceeded(checks: list[tuple[Quota, int]], needed: int) -> Exceeded | None:

@@ -12,19 +12,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, tzinfo
+from dataclasses import dataclass
 
-from acl.limits import Quota, first_exceeded, period_keys, quotas
-from gateway import conversations, notify, premium, wording
+from gateway import conversations, premium
 from gateway.config import Config
 from gateway.smtp import latechecks, replies
-from gateway.smtp.identical import start_of_day
-from gateway.store.accountrecord import Account
-from gateway.store.accounts import NotFound, User
+from gateway.smtp.maillimits import Limits, quota_refusal
+from gateway.smtp.maillimits import limits_for as limits_for  # compose's, where the session reads them
+from gateway.store.accounts import NotFound
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, AcceptResult
-from gateway.wording import Language
 
 # A relay mail whose client's network was removed from its account while it was under way; the
 # family of `replies.SENDER_GONE`, which a user removed meanwhile gets.
@@ -42,66 +39,6 @@ class Notice:
     # Queued even when every number had the mail already (R-1.8): it tells of numbers this copy left
     # out, which the first copy's notices could not name (an expired mail's new numbers).
     on_duplicate: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """The DATA-time rules for one email, checked and charged inside its transaction."""
-
-    numbers: tuple[str, ...]
-    text: str
-    needed: int  # parts for all recipients
-    quotas: tuple[Quota, ...]
-    day_start: float  # identical texts are counted from here
-    identical_per_day: int
-    scopes: tuple[str, ...]  # usage counters charged: the account's, the user's
-    periods: tuple[str, ...]  # for this month and today
-    user_email: str | None  # told once per period when a limit refuses the mail
-    notice_from: str
-    hostname: str
-    # The SMS text the mail would have made with its subject, when a conversation dropped it:
-    # the identical-text rule counts both (else the first SMS, "Hi: text", and three "text" passed).
-    text_with_subject: str | None = None
-    message_id: str | None = None  # of the mail: a limit's notice answers it
-    zone: tzinfo | None = None  # [gateway] timezone, whose calendar the periods are of
-    language: Language = "en"  # [gateway] language: of the notice a limit sends
-    # The parts each of `numbers` gets, in their order (`needed` is their sum): a conversation's
-    # phone gets its answer without the subject, fewer parts than the others (compose).
-    per_number: tuple[int, ...] = ()
-    # The client address the relay port took the mail from on its network alone (no login): the
-    # accepting write checks that address is still one of the account's (`network_gone`).
-    relay_client: str | None = None
-    # [gateway] optin_words, which the opt-out reply names (a mail whose numbers all opted out since RCPT).
-    optin_words: tuple[str, ...] = ()
-
-    def at(self, now: float) -> Limits:
-        """The periods (and the identical texts' day) of `now`, the clock the write stamps the
-        mail's rows with. Composed a moment before a month's end and written after it, the mail
-        was charged to the old month's counter and billed in the new month (its `created_at`)."""
-        if self.zone is None:
-            return self
-        local = datetime.fromtimestamp(now, self.zone)
-        keys = period_keys(local)
-        periods = (keys["monthly"], keys["daily"])
-        if periods == self.periods:
-            return self
-        quotas = tuple(replace(q, key=keys[q.period]) for q in self.quotas)
-        return replace(self, quotas=quotas, periods=periods, day_start=start_of_day(local))
-
-    def without(self, reached: set[str]) -> Limits:
-        """The rules for the recipients an earlier copy of the mail did not reach (R-1.8): those it
-        reached get no SMS from this copy, so they are neither checked nor charged again."""
-        if not reached & set(self.numbers):
-            return self
-        # Each number left keeps its own count: an even share of a sum of different counts charged
-        # less than was sent (the conversation's phone reached, its 1 part was the share of each).
-        kept = [(n, c) for n, c in zip(self.numbers, self.per_number, strict=True) if n not in reached]
-        return replace(
-            self,
-            numbers=tuple(n for n, _ in kept),
-            per_number=tuple(c for _, c in kept),
-            needed=sum(c for _, c in kept),
-        )
 
 
 class Writes:
@@ -218,7 +155,7 @@ def accept_now(
             if late.refused is not None:
                 return AcceptResult(None, [], refused=late.refused)
             acceptance, limits, notices = late.acceptance, late.limits, late.notices
-        refusal = _refusal(store, limits) if limits.numbers else None
+        refusal = quota_refusal(store, limits) if limits.numbers else None
         if refusal is not None:
             return AcceptResult(None, [], refused=refusal)
     if opening is not None:
@@ -312,80 +249,3 @@ def network_gone(store: Store, account_id: int, client_ip: str) -> str | None:
     if account_id in store.accounts.relay_owners(client_ip):
         return None
     return NETWORK_GONE.format(ip=client_ip)
-
-
-def _refusal(store: Store, limits: Limits) -> str | None:
-    """The SMTP reply refusing the mail for a quota, or None; it tells the user once per period."""
-    # A quota without a limit can refuse nothing: its counter is charged, not read.
-    used = [(q, store.accounts.usage(q.scope, q.key)) for q in limits.quotas if q.limit is not None]
-    exceeded = first_exceeded(used, limits.needed)
-    if exceeded is None:
-        return None
-    q = exceeded.quota
-    # Once per period and per user: an account's limit refuses each of its users, and each of them
-    # is told once (remembered per limit alone, only the first user refused ever heard why).
-    told = q.scope if q.scope.startswith("user:") else f"{q.scope} {(limits.user_email or '').casefold()}"
-    if limits.user_email is not None and store.policy.first_limit_notice(told, q.key):
-        used_up = exceeded.used >= (q.limit or 0)
-        lang, (kind, _, name) = limits.language, q.owner.partition(" ")
-        period = wording.LIMIT_PERIOD[q.period](lang) if q.period in wording.LIMIT_PERIOD else q.period
-        owner = wording.LIMIT_OWNER[kind](lang, name=name) if kind in wording.LIMIT_OWNER else q.owner
-        subject = wording.LIMIT_REACHED_SUBJECT if used_up else wording.LIMIT_TOO_LOW_SUBJECT
-        store.outbox.enqueue_mail(
-            "limit",
-            limits.notice_from,
-            limits.user_email,
-            notify.notice(
-                sender=limits.notice_from,
-                rcpt=limits.user_email,
-                domain=limits.hostname,
-                subject=subject(lang, period=period, owner=owner),
-                content=wording.LIMIT_TEXT(
-                    lang, period=period, owner=owner, limit=q.limit, used=exceeded.used, needed=limits.needed
-                ),
-                in_reply_to=limits.message_id,
-            ),
-        )
-    return exceeded.reply()
-
-
-def limits_for(
-    cfg: Config,
-    *,
-    account: Account,
-    user: User | None,
-    numbers: list[str],
-    text: str,
-    parts: int,
-    now: datetime,
-    text_with_subject: str | None = None,
-    message_id: str | None = None,
-    relay_client: str | None = None,
-) -> Limits:
-    """The limits that apply to this email, read from the account and user before the transaction."""
-    keys = period_keys(now)
-    user_row = (user.id, user.email, user.monthly_limit, user.daily_limit) if user else (0, "-", None, None)
-    account_row = (account.id, account.name, account.monthly_limit, account.daily_limit)
-    all_quotas = quotas(now=now, user=user_row, account=account_row)
-    if user is None:
-        all_quotas = [q for q in all_quotas if not q.scope.startswith("user:")]
-    return Limits(
-        numbers=tuple(numbers),
-        text=text,
-        text_with_subject=text_with_subject,
-        needed=parts * len(numbers),
-        per_number=(parts,) * len(numbers),
-        quotas=tuple(all_quotas),
-        day_start=start_of_day(now),
-        identical_per_day=cfg.gateway.identical_per_day,
-        scopes=(f"account:{account.id}",) + ((f"user:{user.id}",) if user else ()),
-        periods=(keys["monthly"], keys["daily"]),
-        user_email=user.email if user else None,
-        notice_from=cfg.mail.from_address,
-        hostname=cfg.gateway.hostname,
-        message_id=message_id,
-        zone=now.tzinfo,
-        language=cfg.gateway.language,
-        relay_client=relay_client,
-        optin_words=tuple(cfg.gateway.optin_words),
-    )

@@ -78,17 +78,17 @@ def limits_now(store: Store, acceptance: Acceptance, limits: Limits) -> Limits:
     one) since MAIL read them, and the sessions between MAIL and DATA then spent past it."""
     key = (acceptance.account_id, acceptance.user_id)
     in_force = store.db.settings.get("limits in force", key, lambda: _in_force(store, *key))
-    for q in limits.quotas:
-        now = in_force.get(q.scope)
-        if now is not None and now[q.period != "monthly"] != q.limit:
+    for _owner, scope, monthly, daily in limits.limit_rows:
+        now = in_force.get(scope)
+        if now is not None and now != (monthly, daily):
             break
     else:
         return limits  # the common case: nothing changed since MAIL
-    quotas = []
-    for q in limits.quotas:
-        now = in_force.get(q.scope)
-        quotas.append(q if now is None else replace(q, limit=now[q.period != "monthly"]))
-    return replace(limits, quotas=tuple(quotas))
+    rows = []
+    for owner, scope, monthly, daily in limits.limit_rows:
+        now = in_force.get(scope)
+        rows.append((owner, scope, monthly, daily) if now is None else (owner, scope, now[0], now[1]))
+    return replace(limits, limit_rows=tuple(rows))
 
 
 def _in_force(
