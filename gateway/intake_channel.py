@@ -6,13 +6,15 @@ many SMTP sessions with a write in flight at once and the daemon answers each as
 is on disk, in whatever order that happens.
 
 worker → daemon: `R` serving; `h{json}` heartbeat, once a second, with the reply codes counted
-since the last one; `w<id><pickle>` a write: (operation name, arguments); `x<id>` the write `id`
+since the last one; `w<id><pickle>` a write: (operation name, arguments), an acceptance as
+`w<id>A<marshal>` (`gateway.intake_wire`); `x<id>` the write `id`
 asked back, its session's wait for it over (`gateway.intake_accepts`); `S` the worker got SIGTERM
 (its end is then no crash to restart).
 daemon → worker: `b<total> <everyone> <ids>` the queue backlog and the accounts the high-water
 mark refuses (`gateway.queuedepth.Backlog.wire`); `g` begin accepting (after `R`, when the
 other workers are ready too: `gateway.smtp.fairaccept.Release`); `q` stop;
-`a<id><pickle>` the answer to write `id`: (True, result) or (False, the error to raise);
+`a<id><pickle>` the answer to write `id`: (True, result) or (False, the error to raise), an
+acceptance's result as `a<id>R<marshal>`;
 `x<id>` write `id` taken back before it ran (the client hears `451`; a write that ran is answered
 with `a` as usual).
 
@@ -44,6 +46,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from acl.limits import Quota
+from gateway import intake_wire
 from gateway.conversations import Opening
 from gateway.smtp.accept import Limits, Notice
 from gateway.store.db import StoreBusy, StoreReplaced
@@ -114,7 +117,16 @@ _REDUCERS.update({cls: _by_fields(index, cls) for index, cls in enumerate(_CLASS
 _REDUCERS[ZoneInfo] = _zone
 
 
+_encode_accept, _decode_accept = intake_wire.codec(dict(zip(_CLASSES, _MAKERS, strict=False)))
+
+
 def pack_request(request_id: int, value: Any) -> bytes:
+    """A write or its answer: an acceptance and its answer in marshal's form (`gateway.intake_wire`),
+    whatever else (or an acceptance that form would not carry exactly) pickled."""
+    try:
+        return REQUEST_ID.pack(request_id) + _encode_accept(value)
+    except (intake_wire.Unfit, ValueError):
+        pass
     out = io.BytesIO()
     out.write(REQUEST_ID.pack(request_id))
     pickler = pickle.Pickler(out, PICKLE)
@@ -124,7 +136,12 @@ def pack_request(request_id: int, value: Any) -> bytes:
 
 
 def unpack_request(payload: bytes) -> tuple[int, Any]:
-    return REQUEST_ID.unpack_from(payload)[0], pickle.loads(memoryview(payload)[REQUEST_ID.size :])
+    body = memoryview(payload)[REQUEST_ID.size :]
+    value = _decode_accept(body) if body[0] in _WIRE_KINDS else pickle.loads(body)
+    return REQUEST_ID.unpack_from(payload)[0], value
+
+
+_WIRE_KINDS = (intake_wire.ACCEPT, intake_wire.RESULT)
 
 
 class Framed(asyncio.Protocol):
