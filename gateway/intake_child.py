@@ -39,6 +39,7 @@ from gateway import conversations, premium
 from gateway.codestamp import CODE_CHANGED, code_stamp
 from gateway.config import Config, ConfigError
 from gateway.intake_channel import GONE, REQUEST_ID, Framed, error_from_wire, pack_request, unpack_request
+from gateway.intake_workers import STOP_SECONDS
 from gateway.nocore import no_core_dumps
 from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Limits, Notice, Writes
@@ -58,8 +59,11 @@ log = structlog.get_logger(__name__)
 
 HEARTBEAT_SECONDS = 1.0
 # At stop, with the daemon gone: how long mails being accepted get to end (their writes fail at once).
-# While the daemon is there they are waited for without a bound of ours: see `_drain`.
 DRAIN_SECONDS = 10.0
+# At stop, with the daemon there: how long they are waited for. Just under the daemon's own bound, after
+# which it kills this process: the idle sessions (a mail server's kept connections) must still hear
+# `421` from `close_all`, not a reset, when a commit is held longer (`_drain`).
+HELD_DRAIN_SECONDS = STOP_SECONDS - 2.0
 # How long a session waits for the daemon to answer one write: most of the SMTP idle timeout, so that
 # a daemon that is only slow still answers the same client (a 451 and the client's retry would make
 # a second SMS of a mail without a Message-ID, if the daemon then took the first), and a 451 just
@@ -249,16 +253,17 @@ class CountingHandler(RelayHandler):
 
 
 async def _drain(handler: CountingHandler, channel: Channel) -> None:
-    """Until every mail being accepted is answered. No bound of ours while the daemon is there: its
-    commit may be slow (a held fsync), and the daemon kills this process after its own STOP_SECONDS
-    (`gateway/intake_workers.py`), which then answers nothing. A bound here said `421` to a mail the
-    daemon went on to commit, and the client's retry of it made a second SMS. With the daemon gone
-    every write ends at once (`Channel._lost`); one still running after DRAIN_SECONDS has its
-    connection closed without a reply by `close_all` (`gateway.smtp.stopping`)."""
+    """Until every mail being accepted is answered. While the daemon is there its commit may be slow
+    (a held fsync), and a bound of 10 s said `421` to a mail it went on to commit (the retry: a second
+    SMS): the wait ends just before the daemon kills this process, so that `close_all` still tells the
+    idle sessions `421` and closes a mail still running without a reply (`gateway.smtp.stopping`), as
+    the kill would. With the daemon gone every write ends at once (`Channel._lost`)."""
     idle = asyncio.ensure_future(handler.idle.wait())
-    await asyncio.wait([idle, channel.framed.closed], return_when=asyncio.FIRST_COMPLETED)
+    done, _ = await asyncio.wait(
+        [idle, channel.framed.closed], timeout=HELD_DRAIN_SECONDS, return_when=asyncio.FIRST_COMPLETED
+    )
     try:
-        await asyncio.wait_for(idle, DRAIN_SECONDS)
+        await asyncio.wait_for(idle, DRAIN_SECONDS if done else 0)
     except TimeoutError:
         log.warning(
             "intake.worker_drain_timeout", in_progress=len(handler.running), reply="none: connection closed"

@@ -173,3 +173,50 @@ async def test_sigkill_after_the_fsync_before_the_250_the_retry_sends_one_sms(
         await reap(proc, trigger, smtp_port)
     assert emails_with(tmp_path / "state" / "smsgw.db", text) == 1
     await sent_once(config, smsc_port, smtp_port, text, retry=raw)
+
+
+async def test_a_commit_held_past_the_daemons_patience_still_tells_the_idle_sessions_421(
+    tmp_path: Path,
+) -> None:
+    # The worker waits for a mail whose commit is held, but only until just before the daemon kills
+    # it (STOP_SECONDS): then the mail's connection is closed without a reply, as the kill would, and
+    # the idle sessions (a mail server's kept connections) hear 421, not the reset of a killed process.
+    shim = build_fsynchold(tmp_path)
+    smsc_port, smtp_port = free_port(), free_port()
+    config = write_config(tmp_path, smsc_port, smtp_port, intake_processes=1)
+    token = f"held-{uuid.uuid4().hex}"
+    raw = mail(f"601123456@{DOMAIN}", f"Held past the stop {token}").as_bytes(policy=email.policy.SMTP)
+    trigger, marker = tmp_path / "hold-fsync", tmp_path / "fsync-held"
+    proc = await start_daemon(config, smtp_port, env=held_env(shim, tmp_path, token), new_session=True)
+    writers: list[asyncio.StreamWriter] = []
+    try:
+        idle = []
+        for _ in range(3):
+            reader, writer = await asyncio.open_connection("127.0.0.1", smtp_port)
+            writers.append(writer)
+            assert (await smtp_reply(reader)).startswith(b"220")
+            writer.write(b"EHLO client.example\r\n")
+            assert (await smtp_reply(reader)).startswith(b"250")
+            idle.append(reader)
+        held_reader, writer = await open_data(smtp_port, f"601123456@{DOMAIN}")
+        writers.append(writer)
+        trigger.touch()
+        writer.write(raw + b".\r\n")
+        await writer.drain()
+        held = (await asyncio.to_thread(wait_for_text, marker, 20)).split()
+        assert held[1].endswith("/smsgw.db-wal"), f"the fsync held is not the WAL's: {held}"
+        proc.send_signal(signal.SIGTERM)
+        replies = [asyncio.ensure_future(smtp_reply(reader)) for reader in [*idle, held_reader]]
+        done, _ = await asyncio.wait(replies, timeout=HOLD_SECONDS)
+        assert not done, f"answered {[r.result() for r in done]!r} while the commit was held"
+        # Past the daemon's 20 s, the fsync still held: every connection has its ending by then.
+        answered = await asyncio.wait_for(asyncio.gather(*replies), 25.0 - HOLD_SECONDS)
+        assert [reply[:3] for reply in answered] == [b"421", b"421", b"421", b""], answered
+        trigger.unlink()
+        assert await asyncio.to_thread(proc.wait, 60) == 0
+    finally:
+        for writer in writers:
+            writer.close()
+        await reap(proc, trigger, smtp_port)
+    assert events(tmp_path, "intake.worker_killed") == []
+    assert [e.get("in_progress") for e in events(tmp_path, "intake.worker_drain_timeout")] == [1]
