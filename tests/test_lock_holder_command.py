@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -84,7 +85,11 @@ def test_a_holders_words_come_back_whole_from_bash() -> None:
     argv = ["holder", "-c", "input()", *words]
     with subprocess.Popen(argv, executable=sys.executable, stdin=subprocess.PIPE) as holder:
         try:
-            said = process_command(holder.pid)
+            # Right after the fork /proc may not yet show the new program's arguments (empty: None).
+            said, deadline = None, time.monotonic() + 10
+            while (said is None or "input()" not in said) and time.monotonic() < deadline:
+                said = process_command(holder.pid)
+                time.sleep(0.01)
         finally:
             holder.kill()
             holder.wait()
