@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -38,12 +39,22 @@ async def test_protocol_faults_of_a_link_that_stays_up_are_shown(tmp_path: Path)
                 conn.send(Packet(Op.NACK, 2 * n))  # NACKs to nothing of ours
             conn.send(Packet(Op.SUBMIT_RESP, 201))  # an answer to no request
 
-            def faults() -> dict[str, int]:
-                return ((read_status(cfg.state_dir) or {}).get("links", {}).get("main", {})).get(
-                    "faults"
-                ) or {}
+            def link() -> dict[str, Any]:
+                return (read_status(cfg.state_dir) or {}).get("links", {}).get("main", {})
 
-            await gw.until(lambda: faults().get("nacks") == 5 and "unexpected" in faults(), timeout=15)
+            def faults() -> dict[str, int]:
+                return link().get("faults") or {}
+
+            # The answers to nothing are read as they come, even those that come with the login's
+            # answer, before the session is marked active: the status file may say both only later.
+            await gw.until(
+                lambda: (
+                    faults().get("nacks") == 5
+                    and "unexpected" in faults()
+                    and link().get("state") == "active"
+                ),
+                timeout=15,
+            )
             status = await asyncio.to_thread(smsgw, path, "status")
             assert "link main: active" in status.stdout, status.stdout
             assert "protocol faults " in status.stdout and "nacks 5" in status.stdout, status.stdout
