@@ -179,9 +179,7 @@ def on_whole_mo(
         r.settle_mo(mo_id, "duplicate", None, f"the SMSC delivered the same SMS again (MO {earlier})")
         log.info("mo.duplicate", mo=mo_id, earlier=earlier)
         return "duplicate"
-    number = normalise(mo.destination, region)
-    if stored_phone(number, region) is None:  # a number the plan knows came in E.164, as stored
-        number = own_number_as_stored(r, cfg, phone, number)
+    number = own_number(r, cfg, phone, mo.destination)
     late = lateparts.follow(store, cfg, mo, phone, number)
     if isinstance(late, str):
         return late
@@ -346,6 +344,15 @@ def _last_sms(r: ConversationsRepo, cfg: Config, last: Conversation, at: float) 
     if last.last_mt_at < at - days * 86400:
         return f"{said}, past the reply window: not mailed to them, as the number may have changed hands"
     return f"{said}, within the reply window, but that SMS is not known to have reached the phone before"
+
+
+def own_number(r: ConversationsRepo, cfg: Config, phone: str | None, destination: str) -> str:
+    """Our number an answer was sent to, as stored: a number the plan knows in E.164, else as
+    `own_number_as_stored` finds it among ours."""
+    number = normalise(destination, cfg.gateway.default_region)
+    if stored_phone(number, cfg.gateway.default_region) is None:
+        number = own_number_as_stored(r, cfg, phone, number)
+    return number
 
 
 def own_number_as_stored(r: ConversationsRepo, cfg: Config, phone: str | None, destination: str) -> str:

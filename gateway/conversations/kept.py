@@ -34,10 +34,10 @@ import structlog
 from gateway import forwarded, wording
 from gateway.config import Config
 from gateway.conversations import inbound, lateparts
-from gateway.conversations.handlers import own_number_as_stored
+from gateway.conversations.handlers import own_number
 from gateway.conversations.inbound import Inbound
 from gateway.conversations.keptrepo import Kept, own_note
-from gateway.conversations.numbers import display, normalise, stored_phone, unnamed
+from gateway.conversations.numbers import display, stored_phone, unnamed
 from gateway.conversations.replymail import from_domain, mail_user, unthreaded
 from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.mailcopy import fallback_for, mail_settings
@@ -135,18 +135,10 @@ def _inbound_of(
     (`inbound.owner_of`, the phone's last conversation on the number checked), so that a flood's
     kept first contacts reach the company its first ones reached, as their mail promised."""
     caller = stored_phone(phone, cfg.gateway.default_region)
-    number = _own_number(r, cfg, caller, destination)
+    number = own_number(r, cfg, caller, destination)
     last = r.last_on(caller, number) if caller else None
     to = inbound.owner_of(r.conn, cfg, number, last)
     return (number, to) if to is not None else None
-
-
-def _own_number(r: ConversationsRepo, cfg: Config, caller: str | None, destination: str) -> str:
-    """Our number an answer was sent to, as the handler read it (`own_number_as_stored`)."""
-    number = normalise(destination, cfg.gateway.default_region)
-    if stored_phone(number, cfg.gateway.default_region) is None:  # one the plan does not know
-        number = own_number_as_stored(r, cfg, caller, number)
-    return number
 
 
 def _answered(r: ConversationsRepo, cfg: Config, phone: str, mo_id: int) -> Conversation | None:
@@ -156,7 +148,7 @@ def _answered(r: ConversationsRepo, cfg: Config, phone: str, mo_id: int) -> Conv
     caller, mo = stored_phone(phone, cfg.gateway.default_region), r.find_mo(mo_id)
     if caller is None or mo is None:
         return None
-    number = _own_number(r, cfg, caller, mo.destination)
+    number = own_number(r, cfg, caller, mo.destination)
     return lateparts.as_answered(r, cfg, mo_id, lateparts.answer_at(mo), caller, number)
 
 

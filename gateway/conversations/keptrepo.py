@@ -56,13 +56,13 @@ def sender_key(source: str) -> str:
     return source if source.startswith("+") else ascii_lower(source)
 
 
-def spellings(source: str) -> tuple[str, list[str]]:
+def spellings(source: str, column: str = "source") -> tuple[str, list[str]]:
     """The SQL condition (and its arguments) on `mo.source` for `source`'s answers: a phone's own
     range of an index on `source`; a sender ID's spellings, all between it in capitals and in small
     letters (`case_span`), so that index is still read as a range, not every row."""
     if source.startswith("+"):
-        return "source = ?", [source]
-    return "source BETWEEN ? AND ? AND lower(source) = ?", [*case_span(source), ascii_lower(source)]
+        return f"{column} = ?", [source]
+    return f"{column} BETWEEN ? AND ? AND lower({column}) = ?", [*case_span(source), ascii_lower(source)]
 
 
 # `sender_key` in SQL (SQLite's `lower` folds ASCII alone, as `ascii_lower` does).

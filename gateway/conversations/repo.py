@@ -16,7 +16,7 @@ from typing import Any
 
 from gateway.conversations import reached
 from gateway.conversations.holding import added_since, sent_by_holder
-from gateway.conversations.keptrepo import KeptRepo, ascii_lower, case_span
+from gateway.conversations.keptrepo import KeptRepo, spellings
 from gateway.conversations.rows import C_COLUMNS as _C_COLUMNS
 from gateway.conversations.rows import COLUMNS as _COLUMNS
 from gateway.conversations.rows import LIVE, SINCE, Conversation, Mo
@@ -276,8 +276,9 @@ class ConversationsRepo(KeptRepo):
             where.append("m.id < ?")
             args.append(before)
         if numbers and any_case and not ours:
-            where.append("m.source BETWEEN ? AND ? AND lower(m.source) = ?")
-            args += [*case_span(numbers[0]), ascii_lower(numbers[0])]
+            sql, spelled = spellings(numbers[0], "m.source")
+            where.append(sql)
+            args += spelled
         elif numbers:
             marks = ",".join("?" * len(numbers))
             where.append(f"m.{'destination' if ours else 'source'} IN ({marks})")
