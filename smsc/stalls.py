@@ -80,9 +80,10 @@ class ResponseTimer:
     RECHECK_SECONDS once more before `expire` runs, and the time `pause` stood still is added to its
     own (its answer may be waiting behind it): while paused it looks again every RECHECK_SECONDS, and
     after a pause it leaves the reads at least that long; past the pause's `limit` of credit its
-    `overrun` runs instead (`ReadPause.bound`)."""
+    `overrun` runs instead (`ReadPause.bound`), or, for a timer that is no request's (`ends_session`
+    false: a late answer's window, which a submit's own timer already stands for), its expiry."""
 
-    __slots__ = ("_credited", "_deadline", "_expire", "_handle", "_loop", "_pause", "_paused")
+    __slots__ = ("_credited", "_deadline", "_ends", "_expire", "_handle", "_loop", "_pause", "_paused")
 
     def __init__(
         self,
@@ -90,8 +91,10 @@ class ResponseTimer:
         seconds: float,
         expire: Callable[[], object],
         pause: ReadPause | None = None,
+        *,
+        ends_session: bool = True,
     ) -> None:
-        self._loop, self._expire, self._pause = loop, expire, pause
+        self._loop, self._expire, self._pause, self._ends = loop, expire, pause, ends_session
         self._deadline = loop.time() + seconds
         self._paused = self._credited = pause.total() if pause is not None else 0.0
         self._handle = loop.call_later(seconds, self._fire, False)
@@ -103,7 +106,7 @@ class ResponseTimer:
             owed, self._paused = paused - self._paused, paused
             limit = pause.limit
             if limit is not None and pause.overrun is not None and paused - self._credited > limit:
-                pause.overrun()
+                (pause.overrun if self._ends else self._expire)()
                 return
             if owed > 0.0 or pause.paused:
                 now = loop.time()

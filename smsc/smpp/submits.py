@@ -116,7 +116,9 @@ class Submits:
             # that waits for its turn, or at least names the duplicate. Not counting the time the
             # reader stood paused: the answer may be in TCP behind the MOs it left there, and thrown
             # away as a stray once read, its SMS went twice with no duplicate named.
-            window = ResponseTimer(self.loop, 2 * grace, partial(self._settle_late, seq, None), self.pause)
+            window = ResponseTimer(
+                self.loop, 2 * grace, partial(self._settle_late, seq, None), self.pause, ends_session=False
+            )
             self.late[seq] = (late, window)
             entry[0].set_result(SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace))
         # A whole window of submits unanswered: the session takes keep-alives but not SMS (a stuck
