@@ -174,7 +174,7 @@ class GatewayEvents:
         form = optoutwords.form(text)
         # A copy the SMSC delivers again acted with its first delivery: a STOP delivered again after
         # the phone's START opted it out again behind its back (the handlers settle it `duplicate`).
-        earlier = self.store.mo.redelivery_of(mo_id)  # once an MO: the conversations' handler is told it
+        earlier = self.store.mo.redelivery_of(mo_id)  # once an MO: both handlers are told it
         again = earlier is not None
         optout = form in self.optout_words and not again
         optin = form in self.optin_words and not again
@@ -200,7 +200,7 @@ class GatewayEvents:
         maybe = phone and not optout and not optin and optoutwords.may_be_optout(form, self.optout_words)
         notes = [note, ended, self._noted(mo_id, text, source, unread, maybe_optout=maybe)]
         note = ". ".join(n for n in notes if n) or None
-        if premium.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note) is not None:
+        if premium.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note, earlier=earlier) is not None:
             return
         conversations.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note, earlier=earlier)
 

@@ -468,7 +468,7 @@ async def test_an_answer_stays_with_the_account_whose_sms_it_answered(tmp_path: 
         clock.now = ts
         mo_id = store.mo.record_mo("main", phone, ours, text, 0, None)
         assert mo_id is not None
-        return handlers.on_whole_mo(store, cfg, mo_id)
+        return handlers.on_whole_mo(store, cfg, mo_id, earlier=store.mo.redelivery_of(mo_id))
 
     store.accounts.add_user("anna@acme.example", "acme")
     sms_from_anna(acme, at(2026, 2, 3, 9))

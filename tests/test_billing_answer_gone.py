@@ -44,7 +44,7 @@ class Traffic:
         text = f"Tak, {ts:.0f}"  # the same text again soon after would be the SMSC's redelivery
         mo_id = self.store.mo.record_mo("main", PHONE, self.number, text, 0, None)
         assert mo_id is not None
-        return handlers.on_whole_mo(self.store, self.cfg, mo_id)
+        return handlers.on_whole_mo(self.store, self.cfg, mo_id, earlier=self.store.mo.redelivery_of(mo_id))
 
 
 def replies(cfg: Any) -> dict[str, list[tuple[str, str, str]]]:

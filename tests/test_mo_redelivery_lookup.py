@@ -170,3 +170,23 @@ async def test_an_answer_is_looked_up_once(tmp_path: Path, monkeypatch: pytest.M
         await sink.wait(1)
         assert sink.messages[0][1] == [STAFF]
     assert len(asked) == 1, asked
+
+
+async def test_a_premium_vote_is_looked_up_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The events' handler asked, and the premium handler, which takes the MO first, asked again.
+    from tests.test_premium_bounces import config as premium_loop
+    from tests.test_premium_bounces import mailed_vote
+
+    asked: list[int] = []
+    lookup = RedeliveryRepo.redelivery_of
+
+    def counted(self: RedeliveryRepo, mo_id: int) -> int | None:
+        asked.append(mo_id)
+        return lookup(self, mo_id)
+
+    monkeypatch.setattr(RedeliveryRepo, "redelivery_of", counted)
+    relay = free_port()
+    path, cfg = premium_loop(tmp_path, relay, fallback=True)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        await mailed_vote(gw, path, sink)
+    assert len(asked) == 1, asked

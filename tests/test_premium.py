@@ -199,7 +199,7 @@ def test_money_sums_are_exact_in_grosze(
         w.store.mo.record_mo("main", f"+4860112{i:04d}", number, f"KP123 vote {i}", 0, None)
         mo_id = w.store.db.conn.execute("SELECT MAX(id) FROM mo").fetchone()[0]
         w.store.db.conn.execute("UPDATE mo SET concat_total = ? WHERE id = ?", (parts, mo_id))
-        handlers.on_whole_mo(w.store, w.config, mo_id)  # type: ignore[arg-type]
+        handlers.on_whole_mo(w.store, w.config, mo_id, earlier=w.store.mo.redelivery_of(mo_id))  # type: ignore[arg-type]
     rows = [
         (f.password, f.number, f.sms, f.parts, f.price, f.commission)
         for f in PremiumStats(w.store.db, w.store.clock).traffic(T0, T0 + 10_000)

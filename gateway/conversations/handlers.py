@@ -150,10 +150,6 @@ def on_accept(store: Store, o: Opening, acceptance: Acceptance, reached: set[str
         )
 
 
-# `on_whole_mo`'s `earlier` when its caller did not ask `redelivery_of` (no MO has this id).
-ASK = -1
-
-
 def on_whole_mo(
     store: Store,
     cfg: Config,
@@ -161,20 +157,18 @@ def on_whole_mo(
     *,
     optout: bool = False,
     note: str | None = None,
-    earlier: int | None = ASK,
+    earlier: int | None,
 ) -> str:
     """Inside the MO's write: mail a whole MO to its conversation's user, or to the fallback.
 
     Returns the state recorded on the MO: mailed, fallback, unmatched, optout, duplicate or throttled
     (`fallback` also for one mailed to the account's inbound address, its note naming it). `earlier`
-    is what `redelivery_of(mo_id)` said, when the caller asked it already: once an MO is enough.
+    is what `redelivery_of(mo_id)` said: the caller asks it once an MO, for every handler.
     """
     r = repo(store)
     mo = r.mo(mo_id)
     region = cfg.gateway.default_region
     phone = stored_phone(mo.source, region)
-    if earlier == ASK:
-        earlier = store.mo.redelivery_of(mo_id)
     if earlier is not None:
         r.settle_mo(mo_id, "duplicate", None, f"the SMSC delivered the same SMS again (MO {earlier})")
         log.info("mo.duplicate", mo=mo_id, earlier=earlier)

@@ -76,7 +76,13 @@ def password_of(r: PremiumRepo, text: str, number: str) -> tuple[str, str] | Non
 
 
 def on_whole_mo(
-    store: Store, cfg: Config, mo_id: int, *, optout: bool = False, note: str | None = None
+    store: Store,
+    cfg: Config,
+    mo_id: int,
+    *,
+    optout: bool = False,
+    note: str | None = None,
+    earlier: int | None,
 ) -> str | None:
     """Inside the MO's write: route an MO to a premium number; None when it is not premium traffic.
 
@@ -95,8 +101,7 @@ def on_whole_mo(
     if optout:
         said = f"{display(phone or source)} answered with an opt-out word: it is on the opt-out list now"
         note = ". ".join(n for n in (f"{said}, further SMS to it are refused", note) if n)
-    earlier = store.mo.redelivery_of(mo_id)
-    if earlier is not None:
+    if earlier is not None:  # `redelivery_of(mo_id)`, asked once an MO by the caller
         note = f"the SMSC delivered the same premium SMS again (MO {earlier}): not charged twice"
         r.mark_mo(mo_id, "duplicate", note)
         log.info("premium.duplicate", mo=mo_id, number=number, earlier=earlier)
