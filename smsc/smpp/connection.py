@@ -323,12 +323,7 @@ class SmppConnection(PduReader):
         or the next): they are taken until it closes, for `UNBIND_WAIT` at most, rather than thrown
         away and their parts sent again as possible duplicates. No submit is written meanwhile."""
         self._send_resp("unbind_resp", seq, 0)
-        log.warning("smpp.unbind_by_smsc", link=self.name, unanswered=len(self.submits.pending))
-        # An orderly end, the SMSC's decision, not one SMS's doing: the submits it leaves unanswered
-        # are not to blame (`SubmitResult.lost_behind` None), as for a session we end ourselves. Else
-        # an SMSC unbinding twice with submits out (a restart, a failover) suspected the oldest of
-        # them of ending sessions: it backed off, and at the fifth it waited on hold for a human.
-        self.submits.ended_by_us = True
+        self.submits.unbound_by_smsc()
         self.bound = False
         wait = min(UNBIND_WAIT, self.cfg.response_timeout_seconds)
         self.peer_unbound_until = self.loop.time() + wait

@@ -153,8 +153,7 @@ class PduReader:
                 elif self.held.holds(UNBIND):
                     # Its unbind waited behind the MOs held and the SMSC closed without our answer:
                     # the end it announced (a restart, a failover), not one submit's doing.
-                    log.warning("smpp.unbind_by_smsc", link=self.name, unanswered=len(self.submits.pending))
-                    self.submits.ended_by_us = True
+                    self.submits.unbound_by_smsc()
                     reason = "unbind from SMSC"
         except LinkDown as exc:
             reason = str(exc)

@@ -67,6 +67,15 @@ class Submits:
         # good went again all day on a busy link, each refusal pausing it and halving its rate.
         self.overflowed: OrderedDict[int, int] = OrderedDict()
 
+    def unbound_by_smsc(self) -> None:
+        """The SMSC ended the session with an unbind (answered, or held behind its MOs when it closed):
+        an orderly end, its decision, not one SMS's doing: the submits it leaves unanswered are not
+        to blame (`SubmitResult.lost_behind` None), as for a session we end ourselves. Else an SMSC
+        unbinding twice with submits out (a restart, a failover) suspected the oldest of them of
+        ending sessions: it backed off, and at the fifth it waited on hold for a human."""
+        log.warning("smpp.unbind_by_smsc", link=self.name, unanswered=len(self.pending))
+        self.ended_by_us = True
+
     def expect(self, seq: int, part: int = 0) -> asyncio.Future[SubmitResult]:
         """The future of submit `seq` (of part `part`), about to be written; its timer starts now."""
         future: asyncio.Future[SubmitResult] = self.loop.create_future()
