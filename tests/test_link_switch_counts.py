@@ -109,7 +109,9 @@ async def test_a_part_the_old_bind_finished_is_counted_once_under_its_link_after
             async with running_gateway(both, lambda: clock[0]) as gw:
                 at_start = await parts_total(gw)
                 await gw.until(lambda: len(parts_by(sim, "smpp")) == sent + 2)  # the rest, by main-smpp
-                await gw.until(lambda: gw.states() == ["submitted", "submitted"])
+                # The messages read submitted from before the stop; parts 2 and 3 once their answers came.
+                submitted = "SELECT COUNT(*) FROM parts WHERE state = 'submitted'"
+                await gw.until(lambda: gw.store.db.conn.execute(submitted).fetchone()[0] == 3)
                 await report(gw, sim, "true")
                 finished = await parts_total(gw)
             async with running_gateway(both, lambda: clock[0]) as gw:
@@ -140,7 +142,8 @@ async def test_a_long_sms_sent_again_whole_keeps_its_delivered_part_counted(tmp_
             async with running_gateway(parse_config(switched, base_dir=tmp_path), lambda: clock[0]) as gw:
                 at_start = await parts_total(gw)
                 await gw.until(lambda: len(parts_by(sim, "cimd2")) == 3)
-                await gw.until(lambda: gw.states()[0] == "submitted")
+                resent = "SELECT COUNT(*) FROM parts WHERE message_id = 1 AND state = 'submitted'"
+                await gw.until(lambda: gw.store.db.conn.execute(resent).fetchone()[0] == 3)
                 cimd2 = [str(r["message_id"]) for r in parts_by(sim, "cimd2")]
                 await report(gw, sim, "message_id = 1", cimd2)
                 delivered = await parts_total(gw)
