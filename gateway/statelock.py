@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Protocol
 
 from gateway.store.proclocks import command_line, flock_holders
+from gateway.sudoline import without_config
 
 LOCK_FILE = "smsgw.pid"
 UPGRADING = "upgrading"  # the lock file's second line while a command upgrades: `upgrading smsgw status`
@@ -384,13 +385,7 @@ def process_words(pid: int) -> str:
 
 
 def command_words(argv: list[str]) -> str:
-    """`billing run` of an smsgw command's arguments, less --config: about 60 characters, as shell
-    words (a text's line break joined raw broke the line of the message naming the holder)."""
-    words: list[str] = []
-    args = iter(argv)
-    for arg in args:
-        if arg in ("-c", "--config"):
-            next(args, None)  # its path
-        elif not arg.startswith("--config="):
-            words.append(arg)
-    return command_line(words, 60)
+    """`billing run` of an smsgw command's arguments, less --config as the CLI's parser reads it
+    (`gateway.sudoline.without_config`): about 60 characters, as shell words (a text's line break
+    joined raw broke the line of the message naming the holder)."""
+    return command_line(without_config(argv)[0], 60)

@@ -185,7 +185,7 @@ def runs_service(argv: list[str] | None = None) -> str:
     User=), else the user the config file is given to by its group (install-service makes it
     root:USER), else SERVICE_USER."""
     argv = sys.argv if argv is None else argv
-    words, _ = _without_config(argv[1:]) if argv and argv[0].endswith(_PROGRAMS) else ([], None)
+    words, _ = without_config(argv[1:]) if argv and argv[0].endswith(_PROGRAMS) else ([], None)
     me = user_name(os.geteuid())
     if _command(words) == "run" and me is not None and os.geteuid() != 0:  # root's unit has no User=
         return me
@@ -200,7 +200,7 @@ def runs_service(argv: list[str] | None = None) -> str:
 
 def _config_of(argv: list[str]) -> str | None:
     """The config this command reads: the one its arguments give, or the one it finds."""
-    given = _without_config(argv[1:])[1] if argv and argv[0].endswith(_PROGRAMS) else None
+    given = without_config(argv[1:])[1] if argv and argv[0].endswith(_PROGRAMS) else None
     return given or _found_config()
 
 
@@ -211,7 +211,7 @@ def again_as(user: str, argv: list[str] | None = None) -> str:
     argv = sys.argv if argv is None else argv
     if not argv or not argv[0].endswith(_PROGRAMS):
         return as_user(shell_word(user), "...")
-    words, config = _without_config(argv[1:])
+    words, config = without_config(argv[1:])
     if config is None:
         config = _found_config()
     named = ["--config", os.path.abspath(config)] if config else []
@@ -226,7 +226,7 @@ def _option(arg: str, name: str) -> tuple[bool, str | None]:
     return matches, (value if equals else None)
 
 
-def _without_config(args: list[str]) -> tuple[list[str], str | None]:
+def without_config(args: list[str]) -> tuple[list[str], str | None]:
     """The command's words without its config option, and the config it names (the last, as argparse
     takes it), or None. `-c` only before the command, as the parser reads it: after it, a text may
     start with "-c"; `--config` (or a prefix of it) anywhere (`gateway.cli.commands.config_after`),

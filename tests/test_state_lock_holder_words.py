@@ -30,6 +30,15 @@ def test_plain_words_and_the_length_cut_stay_readable() -> None:
     assert len(long) <= 64 and long.endswith("...") and long.startswith("send --text 'word"), long
 
 
+def test_the_config_is_left_out_as_the_parser_reads_it() -> None:
+    # The holder's words had their own reading of --config: an abbreviation (`--conf=`) or `-cFILE`
+    # stayed in, and a text after the command that is "-c" lost the word after it.
+    assert statelock.command_words(["--conf=/etc/x.toml", "billing", "run"]) == "billing run"
+    assert statelock.command_words(["-c/etc/x.toml", "billing", "run"]) == "billing run"
+    said = statelock.command_words(["send", "--to", "601123456", "--text", "-c", "x"])
+    assert said == "send --to 601123456 --text -c x", said
+
+
 class Waiter:
     """What a starting daemon tells systemd and its log while a command's upgrade holds the lock."""
 
