@@ -148,13 +148,9 @@ _SYSTEM_DIRS = frozenset(
 
 
 def _own_names() -> frozenset[str]:
-    from gateway.relayloginkept import KEPT_FILE
-    from gateway.statusfile import START_FILE, STATUS_FILE
-    from gateway.tlscert import SELF_CERT, SELF_KEY, SELF_LOCK
-    from gateway.web.initialpassword import INITIAL_PASSWORD_FILE
+    from gateway.cli.daemonfiles import own_files
 
-    names = (KEPT_FILE, START_FILE, STATUS_FILE, SELF_CERT, SELF_KEY, SELF_LOCK, INITIAL_PASSWORD_FILE)
-    return frozenset({*names, "billing"})
+    return frozenset({*own_files(), "billing"})
 
 
 def _shared(directory: Path) -> str | None:

@@ -28,15 +28,16 @@ def _database(cfg: Config) -> dict[Path, str]:
     return files
 
 
-def _named(cfg: Config) -> dict[Path, str]:
-    """The daemon's files by name, existing or not, with what a refusal calls each."""
+def own_files() -> dict[str, str]:
+    """The daemon's files in its state directory by name, with what a refusal calls each; the
+    sudo hints (`gateway.sudoline`) read the same names to tell smsgw's directory from a shared one."""
     from gateway.relayloginkept import KEPT_FILE
     from gateway.statelock import LOCK_FILE, USE_FILE
     from gateway.statusfile import START_FILE, STATUS_FILE
     from gateway.tlscert import SELF_CERT, SELF_KEY, SELF_LOCK
     from gateway.web.initialpassword import INITIAL_PASSWORD_FILE
 
-    own = {
+    return {
         LOCK_FILE: "the daemon's lock file",
         USE_FILE: "the file commands lock while they have the database open",
         STATUS_FILE: "the daemon's status file",
@@ -47,7 +48,11 @@ def _named(cfg: Config) -> dict[Path, str]:
         SELF_LOCK: "the lock of the daemon's self-signed TLS pair",
         INITIAL_PASSWORD_FILE: "the web panel's initial password",
     }
-    return _database(cfg) | {cfg.state_dir / name: what for name, what in own.items()}
+
+
+def _named(cfg: Config) -> dict[Path, str]:
+    """The daemon's files by name, existing or not, with what a refusal calls each."""
+    return _database(cfg) | {cfg.state_dir / name: what for name, what in own_files().items()}
 
 
 def _resolved(path: Path) -> Path:
