@@ -80,6 +80,7 @@ class OutboxWorker:
         self._in_flight: list[int] = []  # the mail ids being sent, named if a stop has to give up on them
         self._marks: dict[int, SendMark] = {}  # whether each send's final dot has gone
         self._short = False  # the last claim took less than it asked for, though mail may be due
+        self._claim_version = -1  # `PRAGMA data_version` before the last claim (`_idle_wait`)
         # A relay down defers every mail at each try: one line per kind of error a second, with
         # `suppressed=N`, not one per mail (42 mails made 83 lines in 70 s). On the store's clock, as
         # the back-off: a mail's tries a back-off apart are never one flood.
@@ -176,6 +177,7 @@ class OutboxWorker:
         # Busy from the claim on: mail claimed is sent and recorded before a stop lets go.
         self._idle.clear()
         self._wake.clear()  # what was queued before the claim is in it
+        self._claim_version = self._data_version()  # another process's commit after it: a look more
         answered, share = self._answered, max(1, self.concurrency - 1)  # a slot left for the others
         running = Counter(self._running)
         claim = self.store.outbox.claim_mail
@@ -198,12 +200,13 @@ class OutboxWorker:
 
     async def _idle_wait(self, timeout: float) -> None:
         """Until woken (a commit of this process queued mail) or `timeout`, or until another
-        process committed (`PRAGMA data_version`, read on the loop's connection twice a second):
-        mail a command queued (`premium add`'s confirmation, `billing run --send`) waited for the
-        next look, up to 5 s."""
+        process committed since the last claim began (`PRAGMA data_version`, read on the loop's
+        connection twice a second): mail a command queued (`premium add`'s confirmation, `billing
+        run --send`) waited for the next look, up to 5 s. Compared with what the claim saw, not with
+        a reading here: a command's commit between the claim and this wait was in neither."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        seen = self._data_version()
+        seen = self._claim_version
         while (left := end - loop.time()) > 0:
             try:
                 await asyncio.wait_for(self._wake.wait(), min(left, OTHER_PROCESS_LOOK))

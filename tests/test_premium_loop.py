@@ -155,3 +155,30 @@ async def test_mail_a_command_queued_leaves_without_waiting_for_the_outboxs_next
         assert await asyncio.to_thread(main, added) == 0
         await sink.wait(1, timeout=10)
         assert parsed(sink.messages[0][2])["Subject"] == "Confirm premium SMS service KP123"
+
+
+async def test_a_commands_mail_queued_between_the_claim_and_the_wait_leaves_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The outbox's idle wait compared the other process's commits with what it read as the wait
+    # began: `premium add` committing after the claim found nothing and before that reading (the
+    # daemon's first look, the command run at its start) was in neither, and its confirmation
+    # waited for the next look (5 s; 120 s here).
+    monkeypatch.setattr(outboxworker, "IDLE_LOOK", 120.0)
+    relay = free_port()
+    path, cfg = premium_config(tmp_path, "smpp", relay)
+    added = ["-c", str(path), "premium", "add", "KP123", "--account", "acme", "--email", CLIENT]
+    claim = outboxworker.OutboxWorker._claim
+    ran: list[int] = []
+
+    async def claim_then_command(self: outboxworker.OutboxWorker, free: int) -> object:
+        sending = await claim(self, free)
+        if not ran:
+            ran.append(await asyncio.to_thread(main, added))  # committed after the claim's read
+        return sending
+
+    monkeypatch.setattr(outboxworker.OutboxWorker, "_claim", claim_then_command)
+    async with smtp_sink(relay) as sink, running_gateway(cfg):  # type: ignore[arg-type]
+        await sink.wait(1, timeout=10)
+    assert ran == [0]
+    assert parsed(sink.messages[0][2])["Subject"] == "Confirm premium SMS service KP123"
