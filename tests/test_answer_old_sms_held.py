@@ -17,20 +17,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from billing_reports.monthly import Month
-from billing_reports.writer import write_month
 from smsc.simulator.control import send_command
-from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
+from tests.answer_world import POOL, WHY, World, world
+from tests.conftest import DOMAIN, STAFF, mail
 from tests.test_leaver_new_holder import readd
-from tests.test_own_numbers import FALLBACK, PHONE, own_config
+from tests.test_own_numbers import FALLBACK
 from tests.test_quiet_hours_view import window
-from tests.test_two_way import parsed
-
-POOL = '"+48500100200", "+48500100201"'
 
 
 async def sent_then_held(gw: Any, account: str) -> None:
@@ -52,55 +47,30 @@ async def sent_then_held(gw: Any, account: str) -> None:
     assert due > time.time() + 3600  # held until the window's end: the phone never got it
 
 
-async def phone_answers(gw: Any, sink: Any, text: str) -> tuple[list[str], str]:
+async def phone_answers(w: World, text: str) -> tuple[list[str], str]:
     """The phone answers the SMS it got; (recipients, body) of the mail that carries the answer."""
     command = {"op": "mo", "reply_to_last": True, "text": text}
-    assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
-    await gw.until(lambda: bool(answers(sink)), timeout=30)
-    [(rcpts, raw)] = answers(sink)
-    return rcpts, parsed(raw).get_content()
-
-
-def answers(sink: Any) -> list[tuple[list[str], bytes]]:
-    """The mails from the phone's address (the held SMS's notice is no answer)."""
-    return [
-        (rcpts, raw)
-        for _, rcpts, raw in sink.messages
-        if parsed(raw)["From"].addresses[0].addr_spec == f"{PHONE}@{DOMAIN}"
-    ]
-
-
-def account_id(gw: Any, name: str) -> int:
-    return int(gw.store.db.conn.execute("SELECT id FROM accounts WHERE name = ?", (name,)).fetchone()[0])
+    assert (await send_command("127.0.0.1", w.gw.daemon.simulator.control_port, command))["ok"]
+    await w.gw.until(lambda: bool(w.answers()), timeout=30)
+    [(rcpts, msg)] = w.answers()
+    return rcpts, msg.get_content()
 
 
 @pytest.mark.parametrize("pool", [POOL, ""], ids=["pool", "no-pool"])
 @pytest.mark.parametrize(
     ("account", "why"),
-    [
-        ("other", f"it answers {STAFF}, who belongs to another account since"),
-        ("acme", f"it answers an SMS {STAFF} sent before the address was added again as a user"),
-    ],
+    [("other", WHY["other-company"]), ("acme", WHY["successor"])],
     ids=["other-company", "successor"],
 )
 async def test_an_answer_to_the_old_sms_goes_to_the_fallback_while_the_new_holders_sms_is_held(
-    tmp_path: Path, pool: str, account: str, why: str
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pool: str, account: str, why: str
 ) -> None:
-    relay = free_port()
-    cfg = own_config(tmp_path, "smpp", relay, pool=pool)
-    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
-        await sent_then_held(gw, account)
-        rcpts, body = await phone_answers(gw, sink, "Invoice 77 paid, my card ends 4242")
+    async with world(tmp_path, monkeypatch, pool=pool, wall_clock=True) as w:
+        await sent_then_held(w.gw, account)
+        rcpts, body = await phone_answers(w, "Invoice 77 paid, my card ends 4242")
         assert rcpts == [FALLBACK], body
         assert "Invoice 77 paid" in body and "invoice 77 due" in body and "new promo" not in body
-        state, note, billed = gw.store.db.conn.execute("SELECT state, note, account_id FROM mo").fetchone()
+        state, note, billed, _ = w.last_mo()
         assert (state, note) == ("fallback", why)
-        assert billed == account_id(gw, "acme")  # the account whose SMS it answers, not the new holder's
-        tz = ZoneInfo(cfg.gateway.timezone)
-        files = write_month(gw.store.path, tmp_path / "state", Month.containing(time.time(), tz), tz)
-        assert {f.account: mo_lines(f.path.read_text()) for f in files.accounts} == {"acme": 1, "other": 0}
-
-
-def mo_lines(bill: str) -> int:
-    """The MO-reply lines of an account's billing file (not its totals)."""
-    return sum(1 for line in bill.splitlines() if line[:1].isdigit() and "\tMO-reply\t" in line)
+        assert billed == w.account_id("acme")  # the account whose SMS it answers, not the new holder's
+        assert w.billed() == {"acme": 1, "other": 0}

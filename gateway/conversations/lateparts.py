@@ -23,7 +23,7 @@ from gateway.conversations import reached
 from gateway.conversations.keptrepo import kept_note
 from gateway.conversations.replymail import mail_user
 from gateway.conversations.repo import ConversationsRepo
-from gateway.conversations.rows import SINCE, Conversation, Mo
+from gateway.conversations.rows import C_COLUMNS, C_SINCE, Conversation, Mo
 from gateway.reassembly import TIMEOUT_SECONDS, late_note
 from gateway.store.db import Store
 
@@ -113,15 +113,17 @@ def as_answered(
     are not known any more (purged), the row on the account the answer was billed to. None when the
     conversation is no longer kept, or its id has been given to another's since (another phone's,
     or an SMS found of another account than the one the answer was billed to)."""
-    row = r.conversation_of(mo_id)
-    if row is None or row.phone != phone:
-        return None
-    (billed,) = r.conn.execute("SELECT account_id FROM mo WHERE id = ?", (mo_id,)).fetchone()
-    conv = replace(row, number=number, account_id=billed)
-    window = cfg.replies.window_seconds
-    (since,) = r.conn.execute(
-        f"SELECT {SINCE} FROM conversations WHERE id = ?", (at, window, row.id)
+    # The conversation, the account the answer was billed to and the window's start, in one read.
+    found = r.conn.execute(
+        f"SELECT {C_COLUMNS}, m.account_id, {C_SINCE} FROM mo m JOIN conversations c"
+        " ON c.id = m.conversation_id WHERE m.id = ?",
+        (at, cfg.replies.window_seconds, mo_id),
     ).fetchone()
+    if found is None or found[1] != phone:
+        return None
+    *columns, billed, since = found
+    row = Conversation(*columns)
+    conv = replace(row, number=number, account_id=billed)
     scan = reached.messages_to(r.conn, phone, since - reached.HOLD_SECONDS, at, [row.user_email])
     last = reached.last_reached(conv, since, scan, cfg.gateway.default_region)
     if not isinstance(last, reached.Sent):

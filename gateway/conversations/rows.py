@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# The start of a conversation's reply window (R-3): its account's window, or the installation's
-# when the account has none, back from the first parameter ("now"); the second parameter is the
-# installation's window in seconds.
-SINCE = (
-    "? - COALESCE((SELECT a.reply_window_days * 86400 FROM accounts a"
-    " WHERE a.id = conversations.account_id), ?)"
-)
+
+def _since(table: str) -> str:
+    """The start of the reply window (R-3) of the conversation row `table`: its account's window, or
+    the installation's when the account has none, back from the first parameter ("now"); the second
+    parameter is the installation's window in seconds."""
+    account = f"SELECT a.reply_window_days * 86400 FROM accounts a WHERE a.id = {table}.account_id"
+    return f"? - COALESCE(({account}), ?)"
+
+
+SINCE = _since("conversations")
+C_SINCE = _since("c")  # the same, of the joined row `c`
 # A conversation whose mail came within its window (with "now" earlier by `reached.HOLD_SECONDS`:
 # one that may be live by when its SMS went, `ReplyPool._live`).
 LIVE = f"last_mt_at >= {SINCE}"
