@@ -451,8 +451,13 @@ def undo_migration_62(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_63(conn: sqlite3.Connection) -> None:
+    undo_migration_64(conn)
     for index in ("mo_texts", "mo_stamps"):
         conn.execute(f"DROP INDEX {index}")
+
+
+def undo_migration_64(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE mo DROP COLUMN answered_message_id")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

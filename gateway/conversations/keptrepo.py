@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import NamedTuple
 
+from gateway.conversations import reached
 from gateway.conversations.pool import ReplyPool
 from gateway.conversations.rows import C_COLUMNS as _C_COLUMNS
 from gateway.conversations.rows import Conversation
@@ -208,14 +209,15 @@ class KeptRepo(ReplyPool):
     def kept_conversation(self, mo_id: int, phone: str | None) -> Conversation | None:
         """The conversation a kept answer names, if it is still that answer's: of the answer's account
         (and of its phone, when known). An answer kept before migration 39 may name an id SQLite
-        has since given to another company's conversation, as `account_answers` guards the panel."""
+        has since given to another company's conversation, as `account_answers` guards the panel.
+        Quoting the SMS the answer answers (`reached.as_recorded`), as its mail did."""
         row = self.conn.execute(
-            f"SELECT {_C_COLUMNS} FROM mo m JOIN conversations c"
+            f"SELECT {_C_COLUMNS}, m.answered_message_id FROM mo m JOIN conversations c"
             " ON c.id = m.conversation_id AND c.account_id IS m.account_id"
             " WHERE m.id = ? AND (? IS NULL OR c.phone = ?)",
             (mo_id, phone, phone),
         ).fetchone()
-        return Conversation(*row) if row else None
+        return reached.as_recorded(self.conn, Conversation(*row[:-1]), row[-1]) if row else None
 
     def settle_kept(self, ids: Sequence[int], state: str, conv: Conversation | None, note: str) -> int:
         """Kept answers mailed together (or recorded where they would have gone), in the write that
@@ -226,7 +228,7 @@ class KeptRepo(ReplyPool):
         `conv`: the conversation that takes them now, as their match gave it (`reached.quoting`),
         with the account of the SMS they answer; its row's account is the user's latest mail's."""
         marks = ",".join("?" * len(ids))
-        conversation_id, account_id = (conv.id, conv.account_id) if conv is not None else (None, None)
+        taken = (conv.id, conv.account_id, conv.message_id) if conv is not None else (None, None, None)
         with self.transaction():
             # The answer's own note (`OWN_NOTE` on), which its mail prints, stays after the new one.
             moved = self.conn.execute(
@@ -234,9 +236,9 @@ class KeptRepo(ReplyPool):
                 " note = ? || CASE WHEN instr(note, ?) > 0 THEN substr(note, instr(note, ?)) ELSE '' END,"
                 # Billed as it was when it came (`BillingRepo.bill_answer`: an answer to a removed
                 # user's SMS is that account's traffic) unless a conversation takes it now.
-                " account_id = COALESCE(?, account_id)"
+                " account_id = COALESCE(?, account_id), answered_message_id = ?"
                 f" WHERE id IN ({marks}) AND state = 'throttled'",
-                (state, conversation_id, note, OWN_NOTE, OWN_NOTE, account_id, *ids),
+                (state, taken[0], note, OWN_NOTE, OWN_NOTE, taken[1], taken[2], *ids),
             ).rowcount
             if moved:
                 keep_counted(self.conn, "mo", "SELECT '', 'throttled', ?", (moved,))

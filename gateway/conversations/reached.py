@@ -52,6 +52,16 @@ class Sent:
     subject: str | None
     account_id: int | None  # of its mail: the account the answer to it is traffic of (R-5.2)
     user_id: int | None  # of its mail (`emails.user_id`): None once that user was removed
+    message_id: int  # its row (`messages.id`): what an answer to it records (`mo.answered_message_id`)
+
+
+# A `Sent`'s columns of `messages m` and its mail `emails e`; the one parameter bounds when it went.
+_SENT = (
+    "e.mail_from, m.source, m.text, m.created_at,"
+    f" (SELECT MAX(p.submitted_at) FROM parts p WHERE p.message_id = m.id AND p.state IN {_REACHED}"
+    "  AND p.submitted_at <= ?),"
+    " e.header_message_id, e.subject, e.account_id, e.user_id, m.id"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,11 +91,7 @@ def messages_to(
     ).fetchone()
     marks = ",".join("?" * len(users))
     rows = conn.execute(
-        "SELECT e.mail_from, m.source, m.text, m.created_at,"
-        f" (SELECT MAX(p.submitted_at) FROM parts p WHERE p.message_id = m.id AND p.state IN {_REACHED}"
-        "  AND p.submitted_at <= ?),"
-        " e.header_message_id, e.subject, e.account_id, e.user_id"
-        " FROM messages m INDEXED BY messages_recipient JOIN emails e ON e.id = m.email_id"
+        f"SELECT {_SENT} FROM messages m INDEXED BY messages_recipient JOIN emails e ON e.id = m.email_id"
         f" WHERE m.recipient = ? AND m.created_at >= ? AND m.created_at <= ?"
         f" AND e.mail_from COLLATE NOCASE IN ({marks})"
         " ORDER BY m.created_at DESC LIMIT ?",
@@ -180,7 +186,7 @@ def quoting(c: Conversation, s: Sent) -> Conversation:
     went to the new holder, on the new account's bill (`repo.gone` judges by these)."""
     sent_by = s.user_id or 0
     if s.header_message_id == c.header_message_id and s.text == c.text:
-        return replace(c, account_id=s.account_id, sent_by=sent_by)
+        return replace(c, account_id=s.account_id, sent_by=sent_by, message_id=s.message_id)
     subject = s.subject
     if subject and (topic := forwarded.cut_topic(subject)) is not None:
         # The mail was a Reply to one of our reply mails, "RE: Re: <topic cut> (SMS from …)": its
@@ -197,4 +203,21 @@ def quoting(c: Conversation, s: Sent) -> Conversation:
         refs=None,
         account_id=s.account_id,
         sent_by=sent_by,
+        message_id=s.message_id,
     )
+
+
+def as_recorded(conn: sqlite3.Connection, c: Conversation, message_id: int | None) -> Conversation:
+    """The conversation as an answer's mail showed it, from the SMS its MO recorded as answered
+    (`mo.answered_message_id`): a copy made later, of a mail the relay refused, quotes what the phone
+    answered, not the user's newer SMS the row has moved on to. The row as it is when the MO recorded
+    none (settled before migration 64, or its SMS not known then), or that SMS is purged since."""
+    if message_id is None:
+        return c
+    row = conn.execute(
+        f"SELECT {_SENT} FROM messages m JOIN emails e ON e.id = m.email_id"
+        " WHERE m.id = ? AND m.recipient = ?",
+        (float("inf"), message_id, c.phone),
+    ).fetchone()
+    # The user's own (a purge that emptied the table lets SQLite give the id again).
+    return quoting(c, Sent(*row)) if row and row[0].casefold() == c.user_email.casefold() else c

@@ -157,7 +157,7 @@ def answer_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
     to = mail.fallback
     said = mail.said
     if to is not None and mo is not None:
-        conv = r.conversation_of(mo.id)
+        conv = r.answered_in(mo.id)  # quoting the SMS the phone answered, not the user's newer one
         phone, number = (conv.phone, conv.number) if conv else (mo.source, mo.destination)
         mail_fallback(
             outbox,

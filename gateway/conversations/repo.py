@@ -158,6 +158,16 @@ class ConversationsRepo(KeptRepo):
         ).fetchone()
         return Conversation(*row) if row else None
 
+    def answered_in(self, mo_id: int) -> Conversation | None:
+        """`conversation_of`, quoting the SMS the MO answers (`reached.as_recorded`), as its mail did:
+        the row has moved on with the user's next mail to the phone since."""
+        row = self.conn.execute(
+            f"SELECT {_C_COLUMNS}, m.answered_message_id FROM mo m"
+            " JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?",
+            (mo_id,),
+        ).fetchone()
+        return reached.as_recorded(self.conn, Conversation(*row[:-1]), row[-1]) if row else None
+
     def match(self, phone: str, number: str, at: float, window: float, region: str) -> Conversation | None:
         """The conversation (phone, our number) whose SMS last reached the phone before `at`, when
         the answer came, within its window counted from when that SMS went (`reached.answered`): an
@@ -227,12 +237,14 @@ class ConversationsRepo(KeptRepo):
         """What became of the MO, and the conversation it answers with the account of the SMS it
         answers (`reached.quoting`): that account is billed for the answer, whichever account the
         user sends from later. Not the row's account as it is now: `record_mt` moves it along with the
-        user's next mail before its SMS goes, and an answer to the old SMS was billed to the new one."""
-        conversation_id, account_id = (conv.id, conv.account_id) if conv is not None else (None, None)
+        user's next mail before its SMS goes, and an answer to the old SMS was billed to the new one.
+        The SMS it answers is recorded too (`Conversation.message_id`), which a copy quotes later."""
+        ids = (conv.id, conv.account_id, conv.message_id) if conv is not None else (None, None, None)
         with self.transaction():
             self.conn.execute(
-                "UPDATE mo SET state = ?, conversation_id = ?, note = ?, account_id = ? WHERE id = ?",
-                (state, conversation_id, note, account_id, mo_id),
+                "UPDATE mo SET state = ?, conversation_id = ?, note = ?, account_id = ?,"
+                " answered_message_id = ? WHERE id = ?",
+                (state, ids[0], note, ids[1], ids[2], mo_id),
             )
 
     def rests_mailed(self, source: str, first: int, since: float) -> int:

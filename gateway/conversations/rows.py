@@ -50,6 +50,9 @@ class Conversation:
     # The row moves on with every mail accepted, before its SMS goes: only this says who sent the
     # SMS an answer is to (`holding.sent_by_holder`), as `account_id` then says on whose account.
     sent_by: int | None = None
+    # That SMS's row (`messages.id`), which the MO records (`mo.answered_message_id`): a copy of the
+    # answer made later quotes it (`reached.as_recorded`). None: the row as stored, or not known.
+    message_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,4 +65,12 @@ SINCE_61: list[str] = [
         WHERE text IS NOT NULL AND state NOT IN ('segment', 'joined');
     CREATE INDEX IF NOT EXISTS mo_stamps ON mo(source, smsc_time) WHERE smsc_time IS NOT NULL;
     """,
+    # 64: the SMS an answer answers (its `messages.id`), recorded when the MO is settled with its
+    # conversation (`ConversationsRepo.settle_mo`, `settle_kept`). The copy to the fallback address
+    # of an answer whose mail the relay refused was made from the conversation row as it is then,
+    # which the user's next mail to the phone moves on: it quoted that newer SMS as the one the
+    # phone answered. NULL for MOs settled before, whose copies quote the row as they did.
+    """
+    ALTER TABLE mo ADD COLUMN answered_message_id INTEGER;
+    """,
 ]
