@@ -117,15 +117,31 @@ class ReplyPool(Repository):
 def shared_with(
     conn: sqlite3.Connection, conv: Conversation, at: float, window: float, region: str
 ) -> list[Conversation]:
-    """`ReplyPool.sharing`'s conversations, on any connection: the panel reads it on its reader thread."""
+    """`ReplyPool.sharing`'s conversations, on any connection: the panel reads it on its reader thread.
+
+    Of another account by the SMS of theirs that last reached the phone, as `conv` is by the SMS it
+    answers (`reached.quoting`); by the row only where that is not known. The row's account is the
+    user's latest mail's, whose SMS may be held yet: a user moved here from the other company, who
+    texted the phone again, hid that company's SMS the phone had got, and the answer went to this
+    account's user as if the number were its alone."""
     reach = at - reached.HOLD_SECONDS  # live by when its SMS went, perhaps (`_live`)
     rows = conn.execute(
         f"SELECT {_COLUMNS}, {SINCE} FROM conversations WHERE phone = ? AND number = ? AND id != ?"
-        f" AND account_id IS NOT ? AND {LIVE}",
-        (at, window, conv.phone, conv.number, conv.id, conv.account_id, reach, window),
+        f" AND {LIVE}",
+        (at, window, conv.phone, conv.number, conv.id, reach, window),
     )
-    others = [(Conversation(*r[:-1]), float(r[-1])) for r in rows]
-    return _live(conn, conv.phone, others, at, region)
+    others = {c.id: (c, since) for c, since in ((Conversation(*r[:-1]), float(r[-1])) for r in rows)}
+    live = _live(conn, conv.phone, list(others.values()), at, region)
+    if not live:
+        return []
+    start = min(others[c.id][1] for c in live) - reached.HOLD_SECONDS
+    scan = reached.messages_to(conn, conv.phone, start, at, sorted({c.user_email for c in live}))
+
+    def account(c: Conversation) -> int | None:
+        last = reached.last_reached(c, others[c.id][1], scan, region)
+        return last.account_id if isinstance(last, reached.Sent) else c.account_id
+
+    return [c for c in live if account(c) != conv.account_id]
 
 
 def _live(
