@@ -54,3 +54,35 @@ async def test_a_company_admin_is_not_told_a_former_user_belongs_to_another_acco
     assert "Invoice 77 paid" in page and f"fallback: {TOLD}" in page, page
     assert "another account" not in page
     assert MOVED in operators
+
+
+async def test_an_answer_mailed_to_a_user_who_moved_and_wrote_again_is_not_said_mailed_to_none(
+    tmp_path: Path,
+) -> None:
+    # The conversation a mailed answer names follows its user to the new account when they write to
+    # the same phone from there: the join of the company's own rows then found no user, and the list
+    # said "mailed to None".
+    relay = free_port()
+    async with smtp_sink(relay) as sink, running_gateway(own_config(tmp_path, "smpp", relay)) as gw:
+        store = gw.store
+        await store.write(lambda: store.accounts.add_user(ACME_ADMIN, "acme", password_hash=password_hash()))
+        await store.write(lambda: store.accounts.set_user(ACME_ADMIN, role="admin"))
+        core = gw.daemon.simulator.core
+        assert (await gw.send(mail(f"601222222@{DOMAIN}", body="invoice 77 due"))).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        command = {"op": "mo", "reply_to_last": True, "text": "Invoice 77 paid"}
+        assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
+        await sink.wait(1, timeout=20)
+        await gw.until(lambda: store.db.conn.execute("SELECT state FROM mo").fetchone() == ("mailed",))
+        await readd(gw, STAFF, "other")
+        assert (await gw.send(mail(f"601222222@{DOMAIN}", body="new job, same phone"))).error is None
+        await gw.until(lambda: len(core.records) == 2)
+        web = web_context(tmp_path, store, f'[replies]\nfallback_address = "{FALLBACK}"\n')
+        try:
+            async with as_user(web, ACME_ADMIN) as c:
+                page = (await c.get("/conversations")).text
+        finally:
+            web.counts.close()
+    assert "Invoice 77 paid" in page, page
+    assert "mailed to None" not in page, page
+    assert "mailed to a former user of this account" in page, page
