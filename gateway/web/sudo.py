@@ -45,7 +45,11 @@ class NeedsPassword(ValueError):
 async def check_current_password(request: Request, user: User, given: str, wrong: str) -> None:
     """`user`'s own password, checked as a login is and counted against the same lockout: the panel
     left open on a shared PC otherwise gave whoever sat down the owner's panel and submission login
-    for good. `wrong` is what a wrong one is answered with."""
+    for good. `wrong` is what a wrong one is answered with. An empty field is no guess (a password
+    manager that left it blank): refused without counting, or three such posts locked the login out
+    of the panel and of the mail program's submission at that address."""
+    if not given:
+        raise NeedsPassword(wrong)
     web = request.app.state.web
     ip = request.client.host if request.client else None
     attempt = await web.guard.begin_waiting(ip, user.email)
