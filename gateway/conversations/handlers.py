@@ -219,10 +219,15 @@ def on_whole_mo(
     # the fallback's mailbox, the outbox and the MO table. A premium SMS never reaches this limit
     # (`premium.on_whole_mo` took it first): one the public paid for is never kept back.
     sender = phone or mo.source
-    if limit and not optout and mailable:
+    # A late rest is held as its first parts were (`lateparts.Limited`): kept with them, or counted
+    # with them (its first) and mailed past the limit.
+    kept_with, counted = (late.limited.kept_with, late.limited.counted) if late else (None, True)
+    if limit and not optout and mailable and (counted or kept_with is not None):
         mailed, kept = r.mailed_from(sender, store.clock() - 3600, any_case=phone is None)
-        if mailed >= limit:
+        if kept_with is not None or mailed >= limit:
             reason = f"more than {limit} answers from {sender} within an hour: kept here, not mailed"
+            if kept_with is not None:
+                reason = f"the late part of MO {kept_with}, kept with it"
             # The caller's note (START, a possible opt-out, parts that never came) goes with it.
             r.settle_mo(mo_id, "throttled", conv, kept_note(reason, note))
             _bill(store, mo_id, billed)

@@ -31,6 +31,16 @@ log = structlog.get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class Limited:
+    """How the hourly limit holds a late rest that goes on as an answer (`Orphan`, `Unfollowed`), as
+    it holds one that follows its first parts (`follow`): kept while they are kept (`kept_with`, their
+    MO), else the first rest counted with them and mailed past the limit (`counted` False)."""
+
+    kept_with: int | None
+    counted: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Orphan:
     """A late rest whose first parts' user may no longer have their answers (`ConversationsRepo.gone`):
     it goes where an answer to the SMS they answered goes then, billed to that SMS's account."""
@@ -38,6 +48,7 @@ class Orphan:
     answered: Conversation
     why: str
     note: str  # what its mail says above it: which SMS it completes
+    limited: Limited
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +58,7 @@ class Unfollowed:
 
     at: float
     note: str  # what its mail says above it: which SMS it completes
+    limited: Limited
 
 
 def answer_at(mo: Mo) -> float:
@@ -69,7 +81,10 @@ def follow(
     parts (`ConversationsRepo.mailed_from`). Kept (`throttled`) when those were kept too, so that
     the user never gets the end without the start. A further late rest of the same SMS is a mail of
     its own, counted and kept like an answer when the phone is at the limit: parts that each came a
-    timeout after the last were each mailed, past any limit.
+    timeout after the last were each mailed, past any limit. A rest that goes on as an answer
+    (`Orphan`, `Unfollowed`) is held alike (`Limited`): counted again as an answer of its own, it
+    was kept for an hour and mailed apart when its first parts were the phone's last answer allowed
+    that hour, and went before its first parts when those were kept.
     """
     earlier = store.mo.followed(mo.id)
     if earlier is None:
@@ -77,22 +92,23 @@ def follow(
     note = late_note(earlier.parts_at or earlier.received_at, ZoneInfo(cfg.gateway.timezone))
     # Its first whole text is a long SMS's: stored before its parts' time was kept, as of the timeout.
     at = earlier.parts_at if earlier.parts_at is not None else earlier.received_at - TIMEOUT_SECONDS
-    if earlier.user_email is None or phone is None:
-        return Unfollowed(at, note)
     r = ConversationsRepo(store.db, store.clock)
+    limit = cfg.replies.mails_per_phone_per_hour
+    further = bool(limit) and r.rests_mailed(mo.source, earlier.id, earlier.received_at) > 0
+    limited = Limited(earlier.id if earlier.state == "throttled" else None, further)
+    if earlier.user_email is None or phone is None:
+        return Unfollowed(at, note, limited)
     conv = as_answered(r, cfg, earlier.id, at, phone, number)
     if conv is None:
-        return Unfollowed(at, note)
+        return Unfollowed(at, note, limited)
     if (why := r.gone(conv)) is not None:
-        return Orphan(conv, why, note)
-    if earlier.state == "throttled":
+        return Orphan(conv, why, note, limited)
+    if limited.kept_with is not None:
         r.settle_mo(
             mo.id, "throttled", conv, kept_note(f"the late part of MO {earlier.id}, kept with it", note)
         )
         log.warning("mo.throttled", mo=mo.id, follows=earlier.id)  # the phone: `smsgw mo list`
         return "throttled"
-    limit = cfg.replies.mails_per_phone_per_hour
-    further = bool(limit) and r.rests_mailed(mo.source, earlier.id, earlier.received_at) > 0
     if further and r.mailed_from(phone, store.clock() - 3600)[0] >= limit:
         reason = f"the late part of MO {earlier.id}; more than {limit} answers from {phone} within an hour:"
         r.settle_mo(mo.id, "throttled", conv, kept_note(f"{reason} kept here, not mailed", note))
