@@ -69,6 +69,18 @@ class ReadPause:
             self._total += self._loop.time() - self._since
             self._since = None
 
+    async def wait(self, room: asyncio.Event) -> None:
+        """The reader's wait for `room` (its deliveries held past their bound until enough are handed
+        up), bracketed as a pause: the answers to our requests wait in TCP behind the rest meanwhile,
+        and no timer of theirs counts it. Both drivers' readers wait here."""
+        if room.is_set():
+            return
+        self.begin()
+        try:
+            await room.wait()
+        finally:
+            self.end()
+
     def total(self) -> float:
         """Seconds paused so far, the pause under way included."""
         since = self._since

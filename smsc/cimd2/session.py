@@ -77,8 +77,10 @@ class Conn:
         # The dispatcher paces submits to `stats().window`; this is the protocol's limit on requests of
         # any kind (alive and logout too): stop-and-wait unless configured, and 128 packet numbers.
         self.numbers = asyncio.Semaphore(window)
-        self.inbox: asyncio.Queue[Packet] = asyncio.Queue()
-        self.inbox_bytes = 0  # their `weight`
+        # Each with its `weight`, counted once as it comes in and taken off as it goes (a packet of
+        # hundreds of parameters was weighed twice, its values' lengths summed each time).
+        self.inbox: asyncio.Queue[tuple[Packet, int]] = asyncio.Queue()
+        self.inbox_bytes = 0  # their weights
         self.room = asyncio.Event()  # the inbox takes more: the reader may read on
         self.room.set()
         self.pause = ReadPause(asyncio.get_running_loop())  # the reader waiting for `room`
@@ -116,14 +118,15 @@ class Conn:
 
     def deliver(self, packet: Packet) -> None:
         """Queue an SMSC request for the link's `serve`; past the bound the reader waits (`inbox_room`)."""
-        self.inbox.put_nowait(packet)
-        self.inbox_bytes += weight(packet)
+        size = weight(packet)
+        self.inbox.put_nowait((packet, size))
+        self.inbox_bytes += size
         if self.inbox_bytes >= backpressure.HELD_LIMIT:
             self.room.clear()
 
     async def next_delivery(self) -> Packet:
-        packet = await self.inbox.get()
-        self.inbox_bytes -= weight(packet)
+        packet, size = await self.inbox.get()
+        self.inbox_bytes -= size
         if self.inbox_bytes <= backpressure.HELD_LIMIT // 2:
             self.room.set()
         return packet
@@ -131,13 +134,7 @@ class Conn:
     async def inbox_room(self) -> None:
         """The reader's wait while the inbox is past its bound, until half of it is handed up; our
         requests' timers stand still meanwhile: their answers wait in TCP behind the rest."""
-        if self.room.is_set():
-            return
-        self.pause.begin()
-        try:
-            await self.room.wait()
-        finally:
-            self.pause.end()
+        await self.pause.wait(self.room)
 
     def send(self, packet: Packet) -> bool:
         """Hand the packet to the socket; False when it cannot reach the wire (the connection is gone).

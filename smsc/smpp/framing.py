@@ -168,12 +168,8 @@ class PduReader:
     async def _paused(self) -> None:
         """Read no more until half the requests held are served; the timers of our requests, whose
         answers wait in TCP too, stand still meanwhile. The rest of a PDU begun waited for us too."""
-        self.pause.begin()
-        try:
-            self.held.room.clear()
-            await self.held.room.wait()
-        finally:
-            self.pause.end()
+        self.held.room.clear()
+        await self.pause.wait(self.held.room)
         self.partial_since = self.loop.time() if self.buf else None
 
     def served(self) -> None:
