@@ -1,10 +1,13 @@
 """What CIMD2's numeric codes mean: the texts of the error codes in 900, the login refusals a retry
-cannot fix, the status codes of 061 as `ReportStatus` and the reasons in 062. Kept apart from the wire
-codec (`packet.py`), which carries them as plain numbers and needs no `smsc.base` type; the link,
-`messages.py` and the simulator look their meaning up here.
+cannot fix (and what to check after those that are the credentials'), the status codes of 061 as
+`ReportStatus` and the reasons in 062. Kept apart from the wire codec (`packet.py`), which carries
+them as plain numbers and needs no `smsc.base` type; the link, `messages.py` and the simulator look
+their meaning up here.
 """
 
 from __future__ import annotations
+
+import json
 
 from smsc.base import ReportStatus
 
@@ -32,6 +35,16 @@ ERRORS: dict[int, str] = {
 }  # fmt: skip
 # Login refusals that a retry cannot fix: the account or the configuration is wrong (protocols.md 1.7).
 FATAL_LOGIN_ERRORS = frozenset({100, 101, 103, 106, 107, 108})
+# Those that mean the credentials (100 invalid login, 103 login refused by SMSC): the error's number
+# and the SMSC's words alone named no key to fix.
+LOGIN_REFUSALS = frozenset({100, 103})
+
+
+def login_check(name: str) -> str:
+    """What to check after a login refused for its credentials; never the password itself."""
+    link = json.dumps(name, ensure_ascii=False)  # as TOML quotes it (gateway.configbase.quoted)
+    return f"the SMSC refused the login: check [[smsc]] {link} system_id and password"
+
 
 # 061 → (meaning, mapped status); 1 and 5 are intermediate, as Kannel treats them.
 STATUS_CODES: dict[int, tuple[str, ReportStatus]] = {

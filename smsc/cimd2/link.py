@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import socket
 import time
 
@@ -47,7 +46,7 @@ from smsc.base import (
     Outcome,
     SubmitResult,
 )
-from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, error_text
+from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, LOGIN_REFUSALS, error_text, login_check
 from smsc.cimd2.inbound import InboundRequests
 from smsc.cimd2.messages import logged_error, login_params, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
@@ -56,6 +55,7 @@ from smsc.cimd2.requests import Requests, answered
 from smsc.cimd2.session import Conn
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
 from smsc.cimd2.spacing import Spacing, parked_places, wire_pacing
+from smsc.lateholds import Resends
 from smsc.outage import Outage, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.sessiontasks import SessionTasks
@@ -63,16 +63,6 @@ from smsc.settings import LinkSettings
 from smsc.tls import TlsFaults, TlsFileError, open_stream
 
 log = structlog.get_logger(__name__)
-
-# Login refusals that mean the credentials (100 invalid login, 103 login refused by SMSC): the
-# error's number and the SMSC's words alone named no key to fix.
-LOGIN_REFUSALS = frozenset({100, 103})
-
-
-def login_check(name: str) -> str:
-    """What to check after a login refused for its credentials; never the password itself."""
-    link = json.dumps(name, ensure_ascii=False)  # as TOML quotes it (gateway.configbase.quoted)
-    return f"the SMSC refused the login: check [[smsc]] {link} system_id and password"
 
 
 class Cimd2Link:
@@ -106,6 +96,9 @@ class Cimd2Link:
         self._spacing = Spacing()  # one phone's submits a second apart: their report keys differ
         self._parked = parked_places(cfg.max_per_second)
         self._wire = wire_pacing(cfg.max_per_second, self.window + self._parked)  # (those waited too)
+        # Re-sends held while an SMPP link may still read their earlier submit's answer: a CIMD2
+        # session leaves none such of its own, a response timeout ends it (`smsc.lateholds`).
+        self._resends = Resends(self.name)
 
     # --- SmscLink -------------------------------------------------------------------------------------
 
@@ -116,9 +109,16 @@ class Cimd2Link:
         self._task = asyncio.create_task(self._run(), name=f"cimd2:{self.name}")
 
     def send(self, sms: OutboundSms) -> asyncio.Future[SubmitResult]:
-        return asyncio.ensure_future(self.submit(sms))
+        held = self._resends.held(sms, self._send)
+        return held if held is not None else self._send(sms)
 
     async def submit(self, sms: OutboundSms) -> SubmitResult:
+        return await self.send(sms)
+
+    def _send(self, sms: OutboundSms) -> asyncio.Future[SubmitResult]:
+        return asyncio.ensure_future(self._submit(sms))
+
+    async def _submit(self, sms: OutboundSms) -> SubmitResult:
         conn = self._conn
         if conn is None or self.state is not LinkState.ACTIVE or self._stopping:
             return SubmitResult(Outcome.TEMPORARY, error="link not active", unsent=True)
@@ -178,6 +178,7 @@ class Cimd2Link:
     async def stop(self, *, drain: bool = True) -> None:
         self._stopping = True
         self._wake.set()
+        self._resends.stop()
         conn = self._conn
         if conn is not None and not conn.closed.is_set():
             if drain:

@@ -16,6 +16,7 @@ from functools import partial
 import structlog
 
 from smsc.base import Outcome, SubmitResult
+from smsc.lateholds import LateHold
 from smsc.logthrottle import LogThrottle
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import decode_message_id
@@ -53,8 +54,9 @@ class Submits:
         self.loop = asyncio.get_running_loop()
         self._closed, self._close = closed, close
         self.pending: dict[int, tuple[asyncio.Future[SubmitResult], ResponseTimer]] = {}
-        # Submits past their response timeout whose late answer is still wanted (see `_expire`).
-        self.late: dict[int, tuple[asyncio.Future[SubmitResult | None], ResponseTimer]] = {}
+        # Submits past their response timeout whose late answer is still wanted (see `_expire`), with
+        # the hold of their part's re-send while that answer may wait behind the paused reader.
+        self.late: dict[int, tuple[asyncio.Future[SubmitResult | None], ResponseTimer, LateHold | None]] = {}
         self.unanswered_in_a_row = 0  # submits timed out since the last submit_sm_resp or nack
         self.part_of: dict[int, int] = {}  # seq → the part it carries, while unanswered
         # A session that did not end on a submit: we end it (its bind lost, keep-alives or a window of
@@ -109,7 +111,7 @@ class Submits:
         the submit resolves UNANSWERED and its late answer is still taken, so that the dispatcher
         can settle the part instead of putting a second copy on the phone."""
         entry = self.pending.pop(seq, None)
-        self.part_of.pop(seq, None)
+        part = self.part_of.pop(seq, 0)
         if entry is None or entry[0].done():
             return
         grace = self.cfg.late_answer_grace_seconds
@@ -128,7 +130,11 @@ class Submits:
             window = ResponseTimer(
                 self.loop, 2 * grace, partial(self._settle_late, seq, None), self.pause, ends_session=False
             )
-            self.late[seq] = (late, window)
+            # Nor is the grace before a re-send, which the dispatcher counts on the clock: a re-send
+            # that comes while this answer may still wait behind the paused reader is held until it
+            # is read, the session ends or the grace has run unpaused (`smsc.lateholds`).
+            hold = LateHold(self.loop, part, grace, self.pause) if self.pause is not None else None
+            self.late[seq] = (late, window, hold)
             entry[0].set_result(SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace))
         # A whole window of submits unanswered: the session takes keep-alives but not SMS (a stuck
         # front end), and every place given back would only put one more submit on top of those the
@@ -142,8 +148,10 @@ class Submits:
         entry = self.late.pop(seq, None)
         if entry is None:
             return
-        future, timer = entry
+        future, timer, hold = entry
         timer.cancel()
+        if hold is not None:
+            hold.end(result)  # a re-send it holds is answered before the late answer is handed over
         if not future.done():
             future.set_result(result)
 
