@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from gateway.backgroundwrites import BackgroundWrites
 from gateway.late_answers import LateAnswers
@@ -14,6 +15,7 @@ from gateway.linkchoice import LinkChoice
 from gateway.outbound import outbound
 from gateway.outcomes import OutcomeRecorder
 from gateway.store.db import ClaimedPart
+from smsc import lateholds
 from smsc.base import Outcome, SmscLink, SubmitResult
 from smsc.pacing import LinkPacer
 
@@ -82,8 +84,18 @@ class Submits:
         if self._late.settled_meanwhile(part.id):
             pacer.unready()
             return None
-        self._late.sending_again(part.id, name)
-        return self.links[name].send(outbound(part))
+        if not lateholds.holding(part.id):
+            self._late.sending_again(part.id, name)
+            return self.links[name].send(outbound(part))
+        # Held by the link for its earlier submit's late answer: a possible duplicate only if written
+        # in the end (an answer that took the part meanwhile drops it, `smsc.lateholds`).
+        sent = self.links[name].send(outbound(part))
+        sent.add_done_callback(partial(self._written_again, part.id, name))
+        return sent
+
+    def _written_again(self, part_id: int, name: str, sent: asyncio.Future[SubmitResult]) -> None:
+        if not sent.cancelled() and sent.exception() is None and not sent.result().unsent:
+            self._late.sending_again(part_id, name)
 
     async def _submit(self, name: str, part: ClaimedPart, sending: _Sending) -> None:
         pacer = self.pacers[name]

@@ -52,6 +52,16 @@ def _holds(loop: asyncio.AbstractEventLoop) -> dict[int, LateHold]:
     return holds
 
 
+def holding(part: int) -> bool:
+    """Whether a re-send of `part` handed to a link now would be held (`Resends.held`): whether it goes
+    out is known only from its answer, and only then may it be said a possible duplicate."""
+    try:
+        hold = _HOLDS.get(asyncio.get_running_loop(), {}).get(part)
+    except RuntimeError:  # no loop running: nothing is held
+        return False
+    return hold is not None and hold.holding
+
+
 class LateHold:
     """The grace of one unanswered submit of `part` on a connection whose reader is `pause`; see the
     module docstring. Its connection calls `end` with the late answer, or None when none can come."""

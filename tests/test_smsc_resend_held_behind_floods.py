@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from gateway.events import GatewayEvents
 from smsc import backpressure
@@ -197,13 +198,17 @@ async def test_the_daemon_sends_the_sms_once_when_its_late_answer_comes_behind_a
     monkeypatch.setattr(GatewayEvents, "on_deliver", stuck)
     async with FloodThenLateSMSC(answer_after=1.2) as smsc:
         cfg = link_config(tmp_path, smsc.port, response_timeout_seconds=1.0, late_answer_grace_seconds=1.0)
-        async with running_gateway(cfg) as gw:
-            await gw.send(mail(to("601123456"), "Once only"))
-            db = gw.store.db.conn
-            await gw.until(lambda: db.execute("SELECT attempts FROM parts").fetchone()[0] == 2)
-            await asyncio.sleep(0.5)  # handed to the link by now: written at once, before the fix
-            gate.set()
-            await gw.until(lambda: gw.states() == ["delivered"])
-            unmatched = db.execute("SELECT COUNT(*) FROM dlrs WHERE part_id IS NULL").fetchone()[0]
+        with capture_logs() as logs:
+            async with running_gateway(cfg) as gw:
+                await gw.send(mail(to("601123456"), "Once only"))
+                db = gw.store.db.conn
+                await gw.until(lambda: db.execute("SELECT attempts FROM parts").fetchone()[0] == 2)
+                await asyncio.sleep(0.5)  # handed to the link by now: written at once, before the fix
+                gate.set()
+                await gw.until(lambda: gw.states() == ["delivered"])
+                unmatched = db.execute("SELECT COUNT(*) FROM dlrs WHERE part_id IS NULL").fetchone()[0]
     assert [s.text for s in smsc.received if s.text == "Once only"] == ["Once only"]
     assert unmatched == 0  # the second copy's receipt, before
+    # The re-send dropped was never written: no possible duplicate said or counted of it.
+    said = [e for e in logs if e["event"] in ("mt.possible_duplicate", "smsc.resend_dropped")]
+    assert [e["event"] for e in said] == ["smsc.resend_dropped"], said
