@@ -145,7 +145,10 @@ MEANINGS: dict[str, str] = {
     "smsc.max_per_second": "submits per second the contract allows",
     "smsc.enquire_link_seconds": "keep-alive on an idle link (SMPP enquire_link / CIMD2 alive)",
     "smsc.response_timeout_seconds": "an unanswered request after this counts as lost",
-    "smsc.late_answer_grace_seconds": "an unanswered submit waits this long before it is sent again",
+    "smsc.late_answer_grace_seconds": (
+        "an unanswered submit waits this long before it is sent again; longer, by at most five response"
+        " timeouts, while the link's reader stands paused behind a flood of MOs with its answer unread"
+    ),
     "smsc.reconnect_min_seconds": "first pause before reconnecting; doubles up to the maximum",
     "smsc.reconnect_max_seconds": "longest pause between reconnects; only a session that stayed up"
     " this long (or 30 s, if shorter) starts the pauses again from the first",
