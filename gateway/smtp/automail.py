@@ -11,9 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from email.message import Message
-from email.utils import parseaddr
+from typing import Literal
 
 from gateway.forwarded import REPLY_ID_MARK
+from gateway.smtp.ownnotice import OWN_NOTICE as OWN_NOTICE
+from gateway.smtp.ownnotice import QUOTED_FROM as QUOTED_FROM
+from gateway.smtp.ownnotice import RULE_FORWARD_HEADERS, from_own, own_notice
+from gateway.smtp.ownnotice import bare_address as bare_address
 from gateway.smtp.subjects import OWN_SUFFIX, sms_subject
 
 # Headers that on their own mark machine mail. Each entry: header name, predicate on the lowered value,
@@ -170,53 +174,6 @@ def walk_bounded(msg: Message, limit: int = 200) -> Iterable[Message]:
         yield part
 
 
-# Headers that Exchange and other servers put on mail a rule forwarded or redirected, not a person.
-_RULE_FORWARD_HEADERS = (
-    "x-ms-exchange-inbox-rules-loop",
-    "x-ms-exchange-organization-autoforwarded",
-    "auto-forwarded",
-    "x-auto-forwarded",
-)
-OWN_NOTICE = "the gateway's own notice, sent back by a mail rule"
-
-
-# The first header line of a quoted mail as mail clients write it in a forward (Outlook's English,
-# Polish, German, French), and the separator lines above it that nobody types.
-QUOTED_FROM = re.compile(r"^[ \t>*]*(?:from|od|von|de)[ \t]*:[ \t]*(.+)$", re.IGNORECASE | re.MULTILINE)
-_SEPARATOR = re.compile(
-    r"^\s*(?:[-_=*]{3,}.*|.*(?:original message|forwarded message|begin forwarded|wiadomość oryginalna"
-    r"|przekazana wiadomość|ursprüngliche nachricht|weitergeleitete nachricht).*)?\s*$",
-    re.IGNORECASE,
-)
-
-
-def bare_address(value: str) -> str:
-    return parseaddr(value)[1].strip().casefold()
-
-
-def own_notice(headers: dict[str, str], body: str, own_address: str | None) -> bool:
-    """A notice of the gateway (delivery confirmation, bounce) that a mail rule sent back to a phone:
-    redirected (its From is still the gateway's address), or forwarded by a rule (Exchange marks
-    those) with nothing typed above a quoted header block whose From is the gateway's. "Forward
-    everything to my phone" and `dlr_mail = all` made each confirmation an SMS, whose confirmation
-    was forwarded again, until the identical-SMS rule bit. Addresses compare whole: "it-sms@…" is
-    not "sms@…", and a colleague's mail that quotes a notice further down is still a person's."""
-    if not own_address:
-        return False
-    own = own_address.strip().casefold()
-    sender = headers.get("from", "")
-    # The address whole, only where it can be: parsing every staff mail's From cost 2 % of the
-    # relay worker's CPU, and a From that does not contain the address cannot be it.
-    if own in sender.casefold() and bare_address(sender) == own:
-        return True
-    if not any(h in headers for h in _RULE_FORWARD_HEADERS):
-        return False
-    quoted = QUOTED_FROM.search(body[:3000])
-    if quoted is None or bare_address(quoted.group(1)) != own:
-        return False
-    return all(_SEPARATOR.match(line) for line in body[: quoted.start()].splitlines())
-
-
 def machine_reason(
     msg: Message,
     subject: str,
@@ -238,6 +195,23 @@ def machine_reason(
     """
     if headers is None:
         headers = first_headers(msg)
+    reason = _quick_reason(msg, subject, tnef_class, own_address, headers)
+    if reason is False:
+        reason = _full_reason(msg, subject, body, tnef_class, own_address, headers)
+    if empty_sender:
+        return EMPTY_SENDER if reason is None or reason.startswith("bounce") else f"{reason}; {EMPTY_SENDER}"
+    return reason
+
+
+def _full_reason(
+    msg: Message,
+    subject: str,
+    body: str,
+    tnef_class: str | None,
+    own_address: str | None,
+    headers: dict[str, str],
+) -> str | None:
+    """Every rule in turn, the most specific first: `machine_reason` without the envelope sender."""
     reason = None
     if _recall(headers, subject, body, tnef_class):
         reason = "Outlook recall"
@@ -260,8 +234,6 @@ def machine_reason(
         reason = OWN_NOTICE
     if reason is None and _names_answer_mail(headers) and _responder_marked(headers):
         reason = AUTO_TO_ANSWER  # after MAILER-DAEMON: a bounce of the answer mail stays a bounce
-    if empty_sender:
-        return EMPTY_SENDER if reason is None or reason.startswith("bounce") else f"{reason}; {EMPTY_SENDER}"
     return reason
 
 
@@ -388,3 +360,41 @@ def is_bulk(msg: Message, headers: dict[str, str] | None = None) -> bool:
 
 
 _PRECEDENCE_NAMES = ("precedence", "x-precedence")
+
+
+# Every header name a rule above reads but From, which every mail has and `_quick_reason` reads as
+# the rules do; Outlook's own names by the prefix they share. X-Auto-Response-Suppress, In-Reply-To
+# and References are read only beside an out-of-office subject, which takes every rule, or beside a
+# responder's mark, which is one of these: a Reply to a thread stays on the quick path.
+_READ_NAMES = frozenset(
+    {name for name, _, _ in _HEADER_RULES}
+    | {*_OOF_SUPPORT_HEADERS, *RULE_FORWARD_HEADERS, *_RESPONDER_MARKS, *_PRECEDENCE_NAMES, "thread-index"}
+)
+_OUTLOOK_PREFIX = "x-ms-"  # every one of `_OUTLOOK_NAMES` starts so: a name holding it takes every rule
+_SUBJECT_RULES = re.compile(f"(?:{RECALL_SUBJECT.pattern})|(?:{OOF_SUBJECT.pattern})", re.IGNORECASE)
+
+
+def _quick_reason(
+    msg: Message, subject: str, tnef_class: str | None, own_address: str | None, headers: dict[str, str]
+) -> str | Literal[False] | None:
+    """The verdict of the rules for a mail with none of the headers they read but From, no MAPI
+    class, no Outlook mailer and a subject that no recall or out-of-office rule starts with: only a
+    report's MIME type and its From can then make it machine mail. False for any other mail, which
+    every rule reads (`_full_reason`). Nearly every staff mail is such a one, and the rules one by
+    one cost it 43 k instructions; `tests/test_automail_quick.py` holds the two to one verdict."""
+    if (
+        tnef_class
+        or not headers.keys().isdisjoint(_READ_NAMES)
+        or _OUTLOOK_PREFIX in "\n".join(headers)
+        or "microsoft outlook" in headers.get("x-mailer", "").lower()
+        or _SUBJECT_RULES.match(subject) is not None
+    ):
+        return False
+    ctype = msg.get_content_type()
+    if msg.is_multipart() or ctype == "multipart/report" or ctype in _REPORT_PARTS:
+        if (reason := _report(msg, None)) is not None:
+            return reason
+    sender = headers.get("from", "")
+    if MAILER_DAEMON_FROM.search(sender):
+        return MAILER_DAEMON
+    return OWN_NOTICE if from_own(sender, own_address) else None
