@@ -77,6 +77,9 @@ async def test_an_answer_mailed_to_a_user_who_moved_and_wrote_again_is_not_said_
         await readd(gw, STAFF, "other")
         assert (await gw.send(mail(f"601222222@{DOMAIN}", body="new job, same phone"))).error is None
         await gw.until(lambda: len(core.records) == 2)
+        # Begun anew for the new account: its panel showed when the user first wrote from acme.
+        started, last = store.db.conn.execute("SELECT started_at, last_mt_at FROM conversations").fetchone()
+        assert started == last, (started, last)
         web = web_context(tmp_path, store, f'[replies]\nfallback_address = "{FALLBACK}"\n')
         try:
             async with as_user(web, ACME_ADMIN) as c:

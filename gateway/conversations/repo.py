@@ -50,7 +50,10 @@ _RECORD_MT = (
     " ELSE COALESCE(excluded.name, conversations.name) END,"
     " header_message_id = excluded.header_message_id, subject = excluded.subject,"
     " text = excluded.text, last_mt_at = excluded.last_mt_at,"
+    # Begun again by a mail from another number or another account (its user moved there): the
+    # new company's panel showed the time its user had first written to the phone from the old one.
     " started_at = CASE WHEN conversations.number = excluded.number"
+    " AND conversations.account_id IS excluded.account_id"
     " THEN conversations.started_at ELSE excluded.started_at END"
 )
 _RECORD_MT_ID = _RECORD_MT + " RETURNING id"
