@@ -53,6 +53,7 @@ from gateway.relayloginstatus import login_report
 from gateway.routing import Router
 from gateway.smtp.gate import Gate
 from gateway.startundo import close_store, undo_start
+from gateway.stoptiming import ANSWERED_SECONDS
 from gateway.store.db import Store, StoreUnusable
 from gateway.submissionretry import SubmissionRetry
 from gateway.supervisor import Supervisor, sd_notify
@@ -66,7 +67,6 @@ from smsc.pacing import LinkPacer
 log = structlog.get_logger(__name__)
 
 FILE_CHECK_SECONDS = 2.0  # how often an idle daemon looks whether its database file was replaced
-ANSWERED_SECONDS = 5.0  # at stop, for each mail written to be told its 250 before the rest hear 421
 
 
 @dataclass

@@ -33,13 +33,11 @@ from contextlib import contextmanager
 from typing import Any, NoReturn
 
 import structlog
-from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from gateway import conversations, premium
 from gateway.codestamp import CODE_CHANGED, code_stamp
 from gateway.config import Config, ConfigError
 from gateway.intake_channel import GONE, REQUEST_ID, Framed, error_from_wire, pack_request, unpack_request
-from gateway.intake_workers import STOP_SECONDS
 from gateway.nocore import no_core_dumps
 from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Limits, Notice, Writes
@@ -49,6 +47,7 @@ from gateway.smtp.listener import smtp_factory
 from gateway.smtp.outcome import OutcomeUnknown
 from gateway.smtp.relay import RelayHandler
 from gateway.smtp.servers import relay_tls_context
+from gateway.stoptiming import HELD_DRAIN_SECONDS
 from gateway.store.commit import StoreBusy
 from gateway.store.db import Db, Store
 from gateway.store.records import Acceptance, AcceptResult
@@ -58,12 +57,6 @@ from smsc.logthrottle import flush_all
 log = structlog.get_logger(__name__)
 
 HEARTBEAT_SECONDS = 1.0
-# At stop, with the daemon gone: how long mails being accepted get to end (their writes fail at once).
-DRAIN_SECONDS = 10.0
-# At stop, with the daemon there: how long they are waited for. Just under the daemon's own bound, after
-# which it kills this process: the idle sessions (a mail server's kept connections) must still hear
-# `421` from `close_all`, not a reset, when a commit is held longer (`_drain`).
-HELD_DRAIN_SECONDS = STOP_SECONDS - 2.0
 # How long a session waits for the daemon to answer one write: most of the SMTP idle timeout, so that
 # a daemon that is only slow still answers the same client (a 451 and the client's retry would make
 # a second SMS of a mail without a Message-ID, if the daemon then took the first), and a 451 just
@@ -232,42 +225,15 @@ def open_store(cfg: Config) -> Store:
     return store
 
 
-class CountingHandler(RelayHandler):
-    """The relay handler, counting DATA commands in progress so that a stop answers them first."""
-
-    def __init__(self, gate: Gate) -> None:
-        super().__init__(gate)
-        self.running: set[SMTP] = set()  # the sessions whose mail is being accepted
-        self.idle = asyncio.Event()
-        self.idle.set()
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.running.add(server)
-        self.idle.clear()
-        try:
-            return await super().handle_DATA(server, session, envelope)
-        finally:
-            self.running.discard(server)
-            if not self.running:
-                self.idle.set()
-
-
-async def _drain(handler: CountingHandler, channel: Channel) -> None:
-    """Until every mail being accepted is answered. While the daemon is there its commit may be slow
-    (a held fsync), and a bound of 10 s said `421` to a mail it went on to commit (the retry: a second
-    SMS): the wait ends just before the daemon kills this process, so that `close_all` still tells the
-    idle sessions `421` and closes a mail still running without a reply (`gateway.smtp.stopping`), as
-    the kill would. With the daemon gone every write ends at once (`Channel._lost`)."""
-    idle = asyncio.ensure_future(handler.idle.wait())
-    done, _ = await asyncio.wait(
-        [idle, channel.framed.closed], timeout=HELD_DRAIN_SECONDS, return_when=asyncio.FIRST_COMPLETED
-    )
-    try:
-        await asyncio.wait_for(idle, DRAIN_SECONDS if done else 0)
-    except TimeoutError:
-        log.warning(
-            "intake.worker_drain_timeout", in_progress=len(handler.running), reply="none: connection closed"
-        )
+async def _answer_all(gate: Gate) -> None:
+    """Until every mail being accepted is answered and its reply has left, as in the daemon's own stop
+    (`gateway.smtp.stopping`). While the daemon is there its commit may be slow (a held fsync), and a
+    bound of 10 s said `421` to a mail it went on to commit (the retry: a second SMS): the wait ends
+    just before the daemon kills this process, so that `close_all` still tells the idle sessions `421`
+    and closes a mail still running without a reply, as the kill would. With the daemon gone every
+    write ends at once (`Channel._lost`)."""
+    if owed := await gate.sessions.answered(HELD_DRAIN_SECONDS):
+        log.warning("intake.worker_drain_timeout", in_progress=owed, reply="none: connection closed")
 
 
 async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -> None:
@@ -276,7 +242,7 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
     channel.withdraw_wait = min(WITHDRAW_WAIT_MAX, cfg.smtp.timeout_seconds * WITHDRAW_WAIT_SHARE)
     await channel.open()
     gate = Gate(cfg, store, writes=RemoteWrites(channel), backlog=lambda: channel.backlog)
-    handler = CountingHandler(gate)
+    handler = RelayHandler(gate)
 
     def stop() -> None:
         gate.closing = True  # before anything else: no further mail may be answered 250
@@ -320,8 +286,7 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
     gate.closing = True
     for server in servers:
         server.close()
-    await _drain(handler, channel)
-    await asyncio.sleep(0)  # the last replies' writes, queued by the handlers just resumed
+    await _answer_all(gate)
     if closed := gate.sessions.close_all():  # every answer is out: the idle ones hear 421, as in one process
         log.info("smtp.sessions_closed", sessions=closed)
         await asyncio.sleep(0)  # their 421 leaves before the process does

@@ -25,19 +25,19 @@ Choices, and why:
   its dispatcher (an accept that queued SMS) and outbox (after-commit hook) directly. The
   worker's high-water check uses the backlog the daemon sends with each heartbeat and, once the
   dispatcher has counted anew (once a second), before its next answer: as fresh as in one process.
-- Supervision: each worker is a supervised task of the daemon (gateway/supervisor.py): a worker
-  that exits, or sends no heartbeat for HEARTBEAT_TIMEOUT_SECONDS (READY_SECONDS while it starts;
-  then it is killed), is logged and restarted with back-off. A crash loses nothing: a mail is
-  answered `250` only once it is on disk, and an unanswered one is retried by its client (the
-  Message-ID keeps a mail committed just before the crash, its answer lost, from being queued twice).
-  Stopping the daemon sends `q` to every worker (which answers `421`, drains and exits) and kills
-  any still there after STOP_SECONDS; a worker whose daemon died (kill -9) sees its channel close
-  and stops too. Under systemd every process of the unit gets SIGTERM, which a worker handles
-  like `q` after telling the daemon (`S`): its end then waits SIGNAL_GRACE_SECONDS for the
-  daemon's own stop, and only without one is it a worker stopped alone, logged and restarted.
-  SIGINT, which Ctrl-C sends the terminal's whole process group, the worker ignores: the daemon
-  stops it with `q` in its own order, as when it alone is signalled (a worker that stopped at
-  once beside it got 6 of 629 sessions in flight reset instead of answered `421`).
+- Supervision: each worker is a supervised task of the daemon (gateway/supervisor.py): a worker that
+  exits, or sends no heartbeat for HEARTBEAT_TIMEOUT_SECONDS (READY_SECONDS while it starts; then it
+  is killed), is logged and restarted with back-off. A crash loses nothing: a mail is answered `250`
+  only once it is on disk, and an unanswered one is retried by its client (the Message-ID keeps a
+  mail committed just before the crash, its answer lost, from being queued twice). Stopping the
+  daemon sends `q` to every worker (which answers `421`, drains and exits) and kills any still there
+  after WORKER_STOP_SECONDS (`gateway.stoptiming`); a worker whose daemon died (kill -9) sees its
+  channel close and stops too. Under systemd every process of the unit gets SIGTERM, which a worker
+  handles like `q` after telling the daemon (`S`): its end then waits SIGNAL_GRACE_SECONDS for the
+  daemon's own stop, and only without one is it a worker stopped alone, logged and restarted. SIGINT,
+  which Ctrl-C sends the terminal's whole process group, the worker ignores: the daemon stops it with
+  `q` in its own order, as when it alone is signalled (a worker that stopped at once beside it got 6
+  of 629 sessions in flight reset, not told `421`).
 - STARTTLS: an SSL context cannot be handed to another process, so each worker loads the relay
   port's certificate itself (`gateway.smtp.servers.relay_tls_context`, the same code as in one
   process); the daemon loads it once first, so that a file no worker could use stops the start.
@@ -84,6 +84,7 @@ from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Writes
 from gateway.smtp.fairaccept import Release
 from gateway.smtp.servers import relay_tls_context
+from gateway.stoptiming import SIGNAL_GRACE_SECONDS, WORKER_STOP_SECONDS
 from gateway.store.db import StoreBusy, StoreReplaced
 from gateway.supervisor import ProcessEnded, Supervisor, beat
 
@@ -94,10 +95,6 @@ __all__ = ["IntakeWorkers", "Slot", "bind_listeners"]
 _CODE_ROOT = str(Path(__file__).resolve().parents[1])  # where this process's `gateway` was found
 
 HEARTBEAT_TIMEOUT_SECONDS = 30.0  # a worker silent for longer hangs: it is killed and restarted
-STOP_SECONDS = 20.0  # at daemon stop: a worker still running after this is killed
-# A worker stopped by a signal: how long its end waits for the daemon's own stop (systemd signals
-# every process of the unit) before it is taken for a worker stopped alone, and restarted.
-SIGNAL_GRACE_SECONDS = 3.0
 READY_SECONDS = 30.0  # the start waits this long for the workers to serve, then goes on
 _WRITE, _HEARTBEAT, _READY, _SIGNALLED, _WITHDRAW = b"w"[0], b"h"[0], b"R"[0], b"S"[0], b"x"[0]
 # Store errors the worker's SMTP handler answers itself (451, 452, 421); anything else is a bug.
@@ -227,7 +224,7 @@ class IntakeWorkers:
         try:
             await self._serve(slot, ours)
         finally:
-            code = await reap(proc, STOP_SECONDS)
+            code = await reap(proc, WORKER_STOP_SECONDS)
         if slot.signalled:
             loop = asyncio.get_running_loop()
             until = loop.time() + SIGNAL_GRACE_SECONDS
@@ -383,7 +380,7 @@ class IntakeWorkers:
             log.warning("intake.answer_dropped", worker=slot.name, write=name, committed=answer[0])
 
     async def stop(self) -> None:
-        """Tell every worker to stop (`421`, drain, exit); kill those still running after STOP_SECONDS."""
+        """Tell every worker to stop (`421`, drain, exit); kill those still running after its bound."""
         self.stopping = True
         for sock in self.listeners:
             sock.close()  # ours only: the workers' copies close as they stop
@@ -391,10 +388,11 @@ class IntakeWorkers:
         for slot in self.slots:
             if slot.channel is not None:
                 slot.channel.send(b"q")
-        await asyncio.gather(*(reap(proc, STOP_SECONDS) for proc in running))  # together: one bound for all
+        # Together: one bound for all.
+        await asyncio.gather(*(reap(proc, WORKER_STOP_SECONDS) for proc in running))
         # Writes the workers sent before they went: committed (or failed) before the store closes.
         # Bounded: a write that never finishes (a store gone bad) must not keep the daemon from stopping.
         if self._writing:
-            _done, stuck = await asyncio.wait(list(self._writing), timeout=STOP_SECONDS)
+            _done, stuck = await asyncio.wait(list(self._writing), timeout=WORKER_STOP_SECONDS)
             if stuck:
                 log.error("intake.writes_unfinished", writes=len(stuck))
