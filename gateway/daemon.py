@@ -47,13 +47,13 @@ from gateway.listening import open_listeners, simulator_bind_error
 from gateway.mailer import Mailer, build_mailer
 from gateway.nocore import no_core_dumps
 from gateway.notifier import Notifier
-from gateway.outboxworker import OutboxWorker
+from gateway.outboxworker import STOP_WAIT_SECONDS, OutboxWorker
 from gateway.recovery import open_recovered, requeue_orphans
 from gateway.relayloginstatus import login_report
 from gateway.routing import Router
 from gateway.smtp.gate import Gate
 from gateway.startundo import close_store, undo_start
-from gateway.stoptiming import ANSWERED_SECONDS
+from gateway.stoptiming import ANSWERED_SECONDS, LINK_STOP_SECONDS, STOP_BUDGET_SECONDS, StopBudget
 from gateway.store.db import Store, StoreUnusable
 from gateway.submissionretry import SubmissionRetry
 from gateway.supervisor import Supervisor, sd_notify
@@ -84,6 +84,7 @@ class Daemon:
     json_logs: bool | None = None
     intake: IntakeWorkers | None = None
     code_changed: bool = False  # an intake worker found the code on disk is not ours (`CodeChanged`)
+    stop_budget: float = STOP_BUDGET_SECONDS  # every bounded wait of the stop, in all (`gateway.stoptiming`)
 
     async def run(self, shutdown: asyncio.Event | None = None) -> None:
         no_core_dumps()  # the config in memory holds every secret; the intake workers inherit it too
@@ -278,6 +279,7 @@ class Daemon:
                 watch.cancel()
             sd_notify("STOPPING=1")
             log.info("daemon.stopping")
+            budget = StopBudget(self.stop_budget)
             stop_now()  # a failed start's stop is meant too: the panel's end then is no task lost
             # Before the first await: a worker that got systemd's SIGTERM too exits as asked, and its
             # end must find both flags set (not be logged as a crash and restarted).
@@ -289,19 +291,25 @@ class Daemon:
             web_stopped = asyncio.create_task(self.web.stop(), name="web-stop") if self.web else None
             for server in self.servers:
                 server.close()
-            if self.intake is not None:
-                await self.intake.stop()
+            # The workers end beside the dispatcher's stop, as the relay port's sessions in this process
+            # (N = 0) are answered beside it: each waits for its own peers (mail clients, the SMSCs), and
+            # one after the other, with a stalled disk, their bounds passed systemd's TimeoutStopSec.
+            intake_stopped = None
+            if self.intake is not None:  # `q` to the workers now; their end is waited for below
+                intake_stopped = asyncio.create_task(self.intake.stop(budget), name="intake-stop")
+            answers = max((s.response_timeout_seconds for s in cfg.smsc), default=9.0)
+            # Submits on the wire: their answers settle them.
+            await dispatcher.stop(timeout=budget.left("dispatcher", 1.0 + answers))
+            # Mail on its way to the relay is answered and recorded before the worker is cancelled (a
+            # send cut off is sent again by the next start), while the links unbind, all at once.
+            wait = budget.left("outbox", STOP_WAIT_SECONDS)
+            outbox_stopped = asyncio.create_task(outbox.stop(wait), name="outbox-stop")
+            await asyncio.gather(*(_stop_link(name, link, budget) for name, link in self.links.items()))
+            await outbox_stopped
+            if intake_stopped is not None:
+                await intake_stopped
             if web_stopped is not None:
                 await web_stopped
-            answers = max((s.response_timeout_seconds for s in cfg.smsc), default=9.0)
-            await dispatcher.stop(timeout=1.0 + answers)  # submits on the wire: their answers settle them
-            # Mail on its way to the relay is answered and recorded before the worker is cancelled (a
-            # send cut off is sent again by the next start), while the links unbind.
-            outbox_stopped = asyncio.create_task(outbox.stop(), name="outbox-stop")
-            for link in self.links.values():
-                with suppress(Exception):
-                    await asyncio.wait_for(link.stop(drain=True), 15)
-            await outbox_stopped
             if scheduler is not None:
                 scheduler.shutdown(wait=False)
             if supervised is not None:
@@ -343,6 +351,11 @@ class Daemon:
         # stdout; a changed config needs a restart), so it is logged and otherwise ignored.
         loop.add_signal_handler(signal.SIGHUP, _sighup)
         return event
+
+
+async def _stop_link(name: str, link: SmscLink, budget: StopBudget) -> None:
+    with suppress(Exception):
+        await asyncio.wait_for(link.stop(drain=True), budget.left(f"link {name}", LINK_STOP_SECONDS))
 
 
 def _sighup() -> None:

@@ -65,7 +65,7 @@ import sqlite3
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -84,7 +84,7 @@ from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Writes
 from gateway.smtp.fairaccept import Release
 from gateway.smtp.servers import relay_tls_context
-from gateway.stoptiming import SIGNAL_GRACE_SECONDS, WORKER_STOP_SECONDS
+from gateway.stoptiming import SIGNAL_GRACE_SECONDS, WORKER_STOP_SECONDS, StopBudget
 from gateway.store.db import StoreBusy, StoreReplaced
 from gateway.supervisor import ProcessEnded, Supervisor, beat
 
@@ -379,20 +379,22 @@ class IntakeWorkers:
             # a committed acceptance from becoming a second SMS.
             log.warning("intake.answer_dropped", worker=slot.name, write=name, committed=answer[0])
 
-    async def stop(self) -> None:
-        """Tell every worker to stop (`421`, drain, exit); kill those still running after its bound."""
+    def stop(self, budget: StopBudget | None = None) -> Coroutine[Any, Any, None]:
+        """`q` to every worker (`421`, drain, exit) now, as the daemon's ports close; returned: the wait."""
         self.stopping = True
         for sock in self.listeners:
             sock.close()  # ours only: the workers' copies close as they stop
         running = [s.proc for s in self.slots if s.proc is not None and s.proc.poll() is None]
-        for slot in self.slots:
-            if slot.channel is not None:
-                slot.channel.send(b"q")
-        # Together: one bound for all.
-        await asyncio.gather(*(reap(proc, WORKER_STOP_SECONDS) for proc in running))
-        # Writes the workers sent before they went: committed (or failed) before the store closes.
-        # Bounded: a write that never finishes (a store gone bad) must not keep the daemon from stopping.
+        for channel in filter(None, (slot.channel for slot in self.slots)):
+            channel.send(b"q")
+        return self._stopped(running, budget or StopBudget())
+
+    async def _stopped(self, running: list[subprocess.Popen[bytes]], budget: StopBudget) -> None:
+        within = budget.left("intake workers", WORKER_STOP_SECONDS)
+        await asyncio.gather(*(reap(proc, within) for proc in running))  # together: one bound for all
+        # Their writes sent before they went, committed (or failed) before the store closes: bounded too.
         if self._writing:
-            _done, stuck = await asyncio.wait(list(self._writing), timeout=WORKER_STOP_SECONDS)
+            within = budget.left("intake workers' writes", WORKER_STOP_SECONDS)
+            _done, stuck = await asyncio.wait(list(self._writing), timeout=within)
             if stuck:
                 log.error("intake.writes_unfinished", writes=len(stuck))

@@ -35,7 +35,9 @@ RestartSec=5
 # Exit status {exit_config}: a config error (or a port the config cannot have), or a database no restart can
 # open (damaged, newer than this smsgw, not writable by this user); a restart cannot fix it.
 RestartPreventExitStatus={exit_config}
-# Stopping waits for submits on the wire to be answered (up to the links' response timeout).
+# A stop ends its waits (mail being accepted, submits on the wire up to the links' response timeout,
+# mail to the relay) within 75 s, then writes its last rows and closes the database: only a disk
+# stalled past the 90 s meets the SIGKILL (a mail answered 250 is on the disk already).
 TimeoutStopSec=90
 KillSignal=SIGTERM
 User={user}
