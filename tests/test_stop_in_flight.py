@@ -179,7 +179,7 @@ async def test_a_commit_held_past_the_daemons_patience_still_tells_the_idle_sess
     tmp_path: Path,
 ) -> None:
     # The worker waits for a mail whose commit is held, but only until just before the daemon kills
-    # it (STOP_SECONDS): then the mail's connection is closed without a reply, as the kill would, and
+    # it (WORKER_STOP_SECONDS): then the mail's connection is closed without a reply, as the kill would, and
     # the idle sessions (a mail server's kept connections) hear 421, not the reset of a killed process.
     shim = build_fsynchold(tmp_path)
     smsc_port, smtp_port = free_port(), free_port()
