@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from smsc import gsmshifts
 from smsc.cimd2.times import parse_time
 from smsc.decoding import mend_edges
+from smsc.decoding import phone_parts as _phone_parts
 
 # The marker of texts joined before the markers named their parts: a bare "[…]" in the middle of a
 # word ("uszkodzona[…]czka") read as the customer's own ellipsis. Still read in stored texts (`merge`).
@@ -45,6 +46,13 @@ def has_gap(text: str) -> bool:
     always holds a marker, but a phone user may write one too (a quotation cut with "[…]"), so
     only the parts it holds (`missing`) tell."""
     return _GAPS.search(text) is not None
+
+
+def parts_sent(text: str, data_coding: int, *, smpp: bool) -> int:
+    """The parts a phone's split needed for a whole text that came with no concatenation (an SMSC
+    joined it: SMPP's message_payload), for the store, which reads no SMSC's alphabets itself
+    (`smsc.decoding.phone_parts`)."""
+    return _phone_parts(text, data_coding, smpp=smpp)
 
 
 def unread(text: str) -> tuple[str, str | None]:

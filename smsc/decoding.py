@@ -18,7 +18,7 @@ import re
 
 from smsc.base import Concat
 from smsc.encoding import Coding, parse_udh
-from smsc.gsmalphabet import GSM_BASIC_TABLE, gsm_decode
+from smsc.gsmalphabet import GSM_BASIC_TABLE, GSM_EXTENSION_TABLE, gsm_decode, non_gsm_chars
 from smsc.gsmshifts import DEFAULT, Shifts, marked, shifts_of
 from smsc.gsmshifts import decode as shifted_decode
 from smsc.gsmshifts import mend as mend_shifts
@@ -221,6 +221,82 @@ def unpack_septets(data: bytes) -> bytes:
     if data and len(data) % 7 == 0 and out[-1] in (0x0D, 0x00):
         del out[-1]
     return bytes(out)
+
+
+# A single SMS holds 140 octets; a part of a long one 6 less, for its concatenation header
+# (23.040; protocols.md 3.2): in the units of each alphabet, septets, octets and UTF-16 code units.
+_CAPACITY = {Coding.GSM7: (160, 153), None: (140, 134), Coding.UCS2: (70, 67)}
+# What `damaged_text` and `octets_text` store in place of octets that are no text: the count and hex
+# of those octets, from which the octets the phone sent are read back (`_rendered_octets`).
+_RENDERED = re.compile(
+    r"\[(?:A binary SMS of (\d+) bytes?, not text; in hex:\]\n|The SMS came damaged: its header \(UDH\)"
+    r" claims \d+ octets after the first, the SMS holds only \d+; no text is left\. Its (\d+) bytes?"
+    r" in hex:\]\n)((?:[0-9a-f]{2}[ \n])*[0-9a-f]{2})"
+)
+_ALL_ZERO = re.compile(r"\[A binary SMS of (\d+) bytes?, all zero\.\]")
+# CIMD2's 034 that is no hex, as `smsc.cimd2.messages.unreadable_text` words it: the field's length
+# says the octets it was to stand for, two characters each, which its shown start may cut.
+_NOT_HEX = re.compile(
+    r"\[The SMS came damaged: its binary user data \(034\) is not hex; no text is left\. The 034 as the"
+    r" SMSC wrote it \((\d+) characters?\):\]\n"
+)
+
+
+def phone_parts(text: str, data_coding: int, *, smpp: bool = True) -> int:
+    """The SMS parts a phone's split needed for a whole text that came with no concatenation: what the
+    operator charged the phone for it. An SMSC that joins a long SMS itself delivers it as one, its text
+    in SMPP's message_payload; counted as one part, a vote of two was billed at half its price.
+
+    `text` is as `decode_user_data` stored it, `data_coding` and `smpp` as given to it. The alphabet is
+    the one the DCS names: a UCS-2 text of GSM characters was sent as UCS-2. SMPP's own character sets
+    (IA5, Latin-1, Cyrillic...) are the SMSC's conversion of what the phone sent, which was GSM when
+    every character has a code there and UCS-2 otherwise, as a phone chooses. Octets read as text are
+    counted as UTF-8, which `octets_text` tries first: Latin-1 octets that read the same (an "é" that
+    is not UTF-8) are counted as more than they were. A UDH besides the concatenation (ports, language
+    shifts) that a phone's split repeats in every part is not known once joined, and is not counted."""
+    alphabet = _counted_alphabet(text, data_coding, smpp)
+    single, per_part = _CAPACITY[alphabet]
+    units = _units(text, alphabet)
+    return 1 if units <= single else -(-units // per_part)
+
+
+def _counted_alphabet(text: str, data_coding: int, smpp: bool) -> Coding | None:
+    if _is_octets(data_coding, smpp=smpp):
+        return None
+    alphabet = _alphabet(data_coding, smpp=smpp)
+    if alphabet is not None:
+        return alphabet
+    return Coding.UCS2 if non_gsm_chars(text) else Coding.GSM7
+
+
+def _units(text: str, alphabet: Coding | None) -> int:
+    """`text`'s length in the units of the alphabet it was sent in (None: octets): a rendering of
+    octets that are no text counts as those octets, in their alphabet's units, not as its words."""
+    octets = _rendered_octets(text)
+    if octets is not None:
+        return (octets + 1) // 2 if alphabet is Coding.UCS2 else octets
+    if alphabet is Coding.GSM7:
+        # A character outside the default tables is one septet: a national table's or an octet an SMSC
+        # sent as it was. An extension character is two, as the phone's escape made it.
+        return len(text) + sum(1 for ch in text if ch in GSM_EXTENSION_TABLE)
+    if alphabet is Coding.UCS2:
+        return len(text.encode("utf-16-le", "surrogatepass")) // 2
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
+def _rendered_octets(text: str) -> int | None:
+    """How many octets a text stored as `octets_text`'s binary or `damaged_text`'s rendering stands
+    for: its hex, when that holds the count it says (or CIMD2's 034 that is no hex, by its length);
+    None for any other text."""
+    if (m := _ALL_ZERO.fullmatch(text)) is not None:
+        return int(m[1])
+    if (m := _NOT_HEX.match(text)) is not None:
+        return int(m[1]) // 2
+    m = _RENDERED.fullmatch(text)
+    if m is None:
+        return None
+    octets = len(m[3]) // 3 + 1
+    return octets if octets == int(m[1] or m[2]) else None
 
 
 def _ends_in_escape(data: bytes) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.reassembly import parts_sent
 from gateway.store.repository import Repository
 
 
@@ -34,9 +35,20 @@ class MoPartsRepo(Repository):
     def parts(self, mo_id: int) -> int:
         """The parts of the phone's SMS a whole text holds: what the operator charged the phone for
         it. A set joined by the timeout holds fewer than it declared, and a late rest only its own;
-        the parts that never came are no one's to pay for."""
-        total, seqs = self.conn.execute("SELECT concat_total, seqs FROM mo WHERE id = ?", (mo_id,)).fetchone()
-        return len(seqs.split(",")) if seqs else max(int(total or 1), 1)
+        the parts that never came are no one's to pay for. A text that came with no concatenation
+        holds as many as the phone's split needed for it (`gateway.reassembly.parts_sent`): an SMSC
+        that joins a long SMS delivers it as one (SMPP's message_payload), and a vote of two parts
+        was billed as one."""
+        total, seqs, text, data_coding, smsc_time = self.conn.execute(
+            "SELECT concat_total, seqs, text, data_coding, smsc_time FROM mo WHERE id = ?", (mo_id,)
+        ).fetchone()
+        if seqs:
+            return len(seqs.split(","))
+        if total is not None and int(total) > 1:
+            return int(total)
+        # The DCS is read by the link's protocol: only CIMD2 gives the SMSC's stamp (migration 22),
+        # where 1-3 name the GSM alphabet that SMPP's data_coding gives IA5, binary and Latin-1.
+        return parts_sent(text, data_coding, smpp=smsc_time is None)
 
     def held(self, mo_id: int) -> tuple[int, set[int]] | None:
         """(the parts its SMS declared, those of them a whole MO holds); None once the retention
