@@ -28,7 +28,7 @@ from gateway.adminrules import account_name_problem
 from gateway.configbase import ConfigError, _Section, joined, plain_address, quoted
 from gateway.configerrors import describe
 from gateway.configfeatures import PremiumSection, RepliesSection
-from gateway.configgateway import GatewaySection, _sendable
+from gateway.configgateway import GatewaySection, _sendable, premium_sender_refusal
 from gateway.configlinks import SimulatorSection, SmscSection
 from gateway.configservices import MailSection, SmtpSection, WebSection
 
@@ -140,6 +140,13 @@ class Config(_Section):
                         f" listen on the same port {port}: give each its own port"
                     )
             seen.append((key, host, port))
+        return self
+
+    @model_validator(mode="after")
+    def _premium_senders(self) -> Config:
+        """No sender may be a premium number (`gateway.configgateway.premium_sender_refusal`)."""
+        if (problem := premium_sender_refusal(self)) is not None:
+            raise ValueError(problem)
         return self
 
     def routes(self) -> list[tuple[str, list[str], bool]]:

@@ -2,8 +2,9 @@
 
 Part of the configuration schema (gateway/config.py, which checks across sections). Its bounds
 (`MAX_VALIDITY_HOURS`, `MAX_PARTS`) are read by the CLI and the conversations as well, and the
-sender rule (`_sendable`) by the [[account]] seeds. `MAX_VALIDITY_HOURS` and the default sender are
-`gateway.adminrules`'s: the CLI's parsers say them without importing the config's schema.
+sender rule (`_sendable`) by the [[account]] seeds; the premium one (`premium_sender_refusal`) reads
+`[premium]` too, so the whole config's check asks it. `MAX_VALIDITY_HOURS` and the default sender
+are `gateway.adminrules`'s: the CLI's parsers say them without importing the config's schema.
 """
 
 from __future__ import annotations
@@ -11,15 +12,19 @@ from __future__ import annotations
 import codecs
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, field_validator
 
 from gateway.accountrules import SHORTEST_VALIDITY_SECONDS
 from gateway.adminrules import DEMO_SENDER, MAX_VALIDITY_HOURS, end_marker_problem
-from gateway.configbase import _Section, is_hostname
+from gateway.configbase import _Section, at, is_hostname, quoted
 from gateway.optoutwords import word_problem
 from gateway.senderrules import sender_problem
 from gateway.wording import Language
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 MAX_PARTS = 10  # R-1.4
 # The shortest validity, in hours as they are typed, rounded up to what is said: the shortest an SMSC can
@@ -184,6 +189,22 @@ def _sendable(sender: str) -> str:
     if problem is not None:
         raise ValueError(problem)
     return sender
+
+
+def premium_sender_refusal(cfg: Config) -> str | None:
+    """`[gateway] default_sender` or an `[[account]]` sender that is one of `[premium] numbers`
+    (`gateway.premium.senders`), named as the file writes it; None when none is. Asked across the
+    sections (the senders are read before `[premium]`), by the config's own check."""
+    if not cfg.premium.tariffs:
+        return None
+    from gateway.premium.senders import premium_sender_problem
+
+    places = [(at("[gateway]", "default_sender"), cfg.gateway.default_sender)]
+    places += [(at(f"[[account]] {quoted(seed.name)}", "sender"), seed.sender or "") for seed in cfg.account]
+    for place, sender in places:
+        if (problem := premium_sender_problem(cfg, sender)) is not None:
+            return f"{place}: {problem}"
+    return None
 
 
 def validity_problem(hours: float) -> str | None:

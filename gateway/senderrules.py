@@ -9,9 +9,13 @@ SMS of its account fail at submit, and those failures suspend the account.
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 from gateway.configbase import is_number_sender
 from smsc.gsmalphabet import GSM_BASIC_TABLE
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 
 def unanswerable_note(sender: str | None) -> str | None:
@@ -76,6 +80,16 @@ def sender_problem(sender: str) -> str | None:
             f" {ALPHANUMERIC_SENDER_MAX} (GSM 03.40): use a shorter name, or a number"
         )
     return None
+
+
+def sender_refusal(cfg: Config, sender: str) -> str | None:
+    """`sender_problem`, and a sender that is one of the gateway's premium numbers: an SMSC sends from
+    it well, but every phone answering pays a premium SMS that reaches nobody of the account
+    (`gateway.premium.senders`). The CLI and the panel ask this; the config asks the premium rule
+    across its sections (`gateway.configgateway.premium_sender_refusal`)."""
+    from gateway.premium.senders import premium_sender_problem
+
+    return sender_problem(sender) or premium_sender_problem(cfg, sender)
 
 
 def _odd_digits(sender: str, odd: str) -> str:

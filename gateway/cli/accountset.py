@@ -54,7 +54,7 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
     elif args.end_marker is not None and (problem := end_marker_problem(args.end_marker)) is not None:
         raise CliError(f"--end-marker: {problem}", EXIT_USAGE)
     if args.sender is not None:
-        settings["sender"] = args.sender = sender_value(args.sender)
+        settings["sender"] = args.sender = sender_value(cfg, args.sender)
     cut_from = _cut_from_change(args)
     if args.validity_hours is not None:
         settings["validity_hours"] = validity_hours_value(args.validity_hours)

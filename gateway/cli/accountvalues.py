@@ -24,15 +24,16 @@ def say_if_unanswerable(sender: str | None) -> None:
         print(f"note: {note}")
 
 
-def sender_value(value: str) -> str | None:
-    """`--sender`: refused when an SMSC would cut it; `default` (as the other options take it) or
-    empty goes back to `[gateway] default_sender`."""
-    from gateway.senderrules import sender_problem
+def sender_value(cfg: Config, value: str) -> str | None:
+    """`--sender`: refused when an SMSC would cut it, or when it is one of the gateway's premium
+    numbers (`senderrules.sender_refusal`); `default` (as the other options take it) or empty goes
+    back to `[gateway] default_sender`."""
+    from gateway.senderrules import sender_refusal
 
     sender = value.strip()
     if sender.lower() in ("", "default"):
         return None
-    problem = sender_problem(sender)
+    problem = sender_refusal(cfg, sender)
     if problem is not None:
         raise CliError(f"--sender: {problem}", EXIT_USAGE)
     return sender

@@ -37,7 +37,7 @@ def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
 
     args.relay_network = networks_value(args.relay_network)
     if args.sender is not None:
-        args.sender = sender_value(args.sender)
+        args.sender = sender_value(cfg, args.sender)
     store = open_store(cfg)
     with store.db.transaction():
         refuse_overlaps(store, args.name, args.relay_network, "--relay-network", shared=args.shared)

@@ -278,6 +278,14 @@ def stored_overlaps(cfg: Config) -> list[str]:
     ]
 
 
+def stored_premium_senders(cfg: Config) -> list[str]:
+    """Stored accounts sending from a premium number (`gateway.premium.senders`), imported when asked:
+    it reads numbers as the numbering plan does, which the other commands importing this never need."""
+    from gateway.premium.senders import stored_premium_senders as lines
+
+    return lines(cfg)
+
+
 def start_warnings(cfg: Config) -> list[tuple[str, str]]:
     """(event, line) for what `smsgw run` logs of the database at its start, as check-config warns of
     it: an admin upgrading to 0.2.19 restarts and reads the start, not check-config, and a company
@@ -288,6 +296,7 @@ def start_warnings(cfg: Config) -> list[tuple[str, str]]:
         [("config.account_not_applied", line) for line in unapplied_seeds(cfg)]
         + [("config.relay_networks_shared", line) for line in stored_overlaps(cfg)]
         + [("config.premium_number_gone", line) for line in stored_premium_unconfigured(cfg)]
+        + [("config.sender_premium", line) for line in stored_premium_senders(cfg)]
         + [("config.domain_dropped", line) for line in dropped_domains(cfg)]
     )
 
@@ -335,6 +344,7 @@ def stored_warnings(cfg: Config) -> list[str]:
         f" `smsgw account set {name!r} --sender …`"
         for name, problem in stored_sender_problems(cfg.db_path)
     ]
+    lines += stored_premium_senders(cfg)  # staff SMS from a premium number: each answer a paid SMS lost
     lines += [
         f'account {name}: {option} "{address}" would loop: {why}, so mail to it comes back to the'
         f" gateway; give a mailbox elsewhere: `smsgw account set {name!r} {option} …`"

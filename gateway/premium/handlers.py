@@ -29,10 +29,11 @@ import structlog
 
 from gateway import notify, reassembly
 from gateway.config import Config
-from gateway.conversations.numbers import display, own_form, stored_phone
+from gateway.conversations.numbers import display, stored_phone
 from gateway.mailcopy import mail_settings
 from gateway.premium import corrections, moves, passwords
 from gateway.premium.repo import PremiumMo, PremiumRepo, Service
+from gateway.premium.senders import premium_number
 from gateway.premium.votemail import LATE_PASSWORD, mail_to, to_client
 from gateway.store.db import Store
 
@@ -43,17 +44,6 @@ _KEPT = re.compile(r"kept until (\S+) confirms")
 
 def repo(store: Store) -> PremiumRepo:
     return PremiumRepo(store.db, store.clock)
-
-
-def premium_number(cfg: Config, destination: str) -> str | None:
-    """The configured premium number an MO was sent to, as configured; None: not premium traffic.
-
-    SMSCs write a short code as they write the gateway's other numbers: "+487355", "487355" or
-    "00487355" for 7355 (`own_form`); taken for an ordinary number, a paid vote was lost unrecorded."""
-    number = destination.removeprefix("+")
-    if number in cfg.premium.tariffs:
-        return number
-    return own_form(destination, cfg.premium.tariffs, cfg.gateway.default_region)
 
 
 def password_of(r: PremiumRepo, text: str, number: str) -> tuple[str, str] | None:

@@ -25,7 +25,7 @@ from gateway.adminrules import (
     mail_address_problem,
 )
 from gateway.config import Config
-from gateway.senderrules import sender_problem
+from gateway.senderrules import sender_refusal
 from gateway.web.accountoptouts import change_optout, optouts_view, parse_before
 from gateway.web.pages import Invalid, account_for, parse_limit
 from gateway.web.security import Who, after_post, guarded, notice
@@ -69,9 +69,9 @@ def _settings(form: FormData, operator: bool, cfg: Config) -> dict[str, Any]:
         )
         s["daily_limit"] = parse_limit(str(form.get("daily_limit", "")), "account daily limit", "daily_limit")
         sender = str(form.get("sender", "")).strip()
-        problem = sender_problem(sender) if sender else None
-        if problem is not None:
-            raise Invalid(problem, "sender")  # the CLI's rule: an SMSC would cut it short without a word
+        problem = sender_refusal(cfg, sender) if sender else None
+        if problem is not None:  # the CLI's rule: an SMSC would cut it short, or it is a premium number
+            raise Invalid(problem, "sender")
         s["sender"] = sender or None
         try:  # the CLI's `--countries`: a mistyped number abroad is costly, so the operator's to set
             s["countries"] = countries_list([str(form.get("countries", ""))])

@@ -16,7 +16,7 @@ from gateway.adminrules import (
 )
 from gateway.configbase import ConfigError
 from gateway.relaynets import network, network_refusal
-from gateway.senderrules import sender_problem, unanswerable_note
+from gateway.senderrules import sender_refusal, unanswerable_note
 from gateway.store.accounts import Conflict, NotFound
 from gateway.web.pages import Invalid, confirmed
 from gateway.web.security import Who, after_post, guarded, notice
@@ -74,8 +74,8 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
             except ConfigError as exc:
                 raise Invalid(str(exc), "networks") from exc
             sender = str(form.get("sender", "")).strip() or None
-            problem = sender_problem(sender) if sender else None
-            if problem is not None:  # else every SMS of the account fails, and the failures suspend it
+            problem = sender_refusal(web.config, sender) if sender else None
+            if problem is not None:  # else every SMS fails (suspending it) or each answer is a premium SMS
                 raise Invalid(problem, "sender")
             # As `smsgw account add` refuses it: a mail server in two accounts' networks sent as the
             # users of either, on the other's bill (the panel stored what the CLI refused).
