@@ -23,7 +23,7 @@ from gateway import accountrules, bouncetriage, forwarded, notify
 from gateway.config import Config
 from gateway.conversations.numbers import display
 from gateway.linkmoves import mo_link
-from gateway.premium import corrections, handlers, replylist, shortcode
+from gateway.premium import corrections, handlers, replylist, responders, shortcode
 from gateway.smtp import replies
 from gateway.smtp.identical import identical_refusal, start_of_day
 from gateway.smtp.intake import IntakeRefused, MailText
@@ -75,7 +75,8 @@ def confirm(
 
     Only a person's mail confirms. An out-of-office reply from the address proves nobody read the
     confirmation, whose text promises that nothing is sent unless someone answers it: automatic
-    mail of any kind is recorded (logged; a bounce forwarded with `raw`, the mail as received,
+    mail of any kind (a responder's too, by marks the staff mail's rules leave to a person:
+    `responders`) is recorded (logged; a bounce forwarded with `raw`, the mail as received,
     `mail_from`, its envelope sender, and `client_ip`, the server that sent it) and the token
     stays good.
     """
@@ -84,13 +85,20 @@ def confirm(
     if v is None:
         return replies.PREMIUM_UNKNOWN_ADDRESS.format("confirm")
     service = r.service(v.service_id)
-    if isinstance(mail, MailText) and mail.automatic:
-        about = [f"confirmation of premium service {service.password}", v.email]
-        sent = _forward_bounce(
-            store, cfg, mail, raw, (mail_from, client_ip), f"confirm-{token}", service.account_id, about
-        )
-        log.info("premium.confirm_ignored", service=service.password, reason=mail.automatic, forwarded=sent)
-        return replies.OK_NOT_SENT.format(f"{mail.automatic}; automatic mail, not a confirmation")
+    automatic = mail.automatic if isinstance(mail, MailText) else None
+    if not automatic:  # what is machine mail here but not on the way to a phone (`responders`)
+        subject = mail.subject if isinstance(mail, MailText) else None
+        automatic = responders.responder_reason(raw, subject, service.password) if raw else None
+    if automatic:
+        sent = False
+        if isinstance(mail, MailText) and mail.automatic:
+            about = [f"confirmation of premium service {service.password}", v.email]
+            sent_by = (mail_from, client_ip)
+            sent = _forward_bounce(
+                store, cfg, mail, raw, sent_by, f"confirm-{token}", service.account_id, about
+            )
+        log.info("premium.confirm_ignored", service=service.password, reason=automatic, forwarded=sent)
+        return replies.OK_NOT_SENT.format(f"{automatic}; automatic mail, not a confirmation")
     if service.removed_at is not None:
         if r.active_service(service.password) is not None:  # removed, and the password added again
             return replies.PREMIUM_CONFIRM_OF_EARLIER.format(service.password)
