@@ -68,3 +68,32 @@ async def test_the_late_rest_of_a_kept_answer_no_user_gets_is_kept_with_it(
         await joined(w, 2, 3)
         assert states(w.gw) == ["fallback", "throttled", "throttled"]  # not mailed before its start
         assert len(w.answers()) == 1
+
+
+async def test_the_rest_kept_with_first_parts_whose_user_left_goes_in_their_mail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first parts kept (hourly limit) in their user's conversation, the user gone before the rest
+    # came: the rest was kept with no conversation, and the kept answers went in two mails, the
+    # rest's saying that no conversation took it.
+    async with world(tmp_path, monkeypatch, replies=ONE_AN_HOUR) as w:
+        await w.texts("Umowa 77 do podpisu", "Umowa 77", "<first@acme.example>")
+        w.now[0] += 60
+        await answer(w.gw, "Ok")  # mailed to its user: the phone's one answer this hour
+        w.now[0] += 60
+        await joined(w, 1, 2)  # the long answer's first parts: kept
+        await readd(w.gw, STAFF, "other")  # the user leaves
+        w.now[0] += 60
+        await joined(w, 2, 3)
+        assert states(w.gw) == ["mailed", "throttled", "throttled"]
+        kept_in = w.gw.store.db.conn.execute(
+            "SELECT DISTINCT conversation_id FROM mo WHERE id > 1 AND state NOT IN ('segment', 'joined')"
+        ).fetchall()
+        w.now[0] += 2 * 3600  # the kept answers' mail is due
+        await w.gw.until(lambda: "throttled" not in states(w.gw), timeout=30)
+        await w.gw.until(lambda: len(w.answers()) >= 2, timeout=30)
+    kept = w.answers()[1:]
+    assert len(kept) == 1, [msg.get_content()[:300] for _, msg in kept]
+    assert kept[0][0] == [FALLBACK]
+    assert "podpisze jutro rano" in kept[0][1].get_content()
+    assert len(kept_in) == 1 and kept_in[0][0] is not None, kept_in  # both in the first parts' conversation

@@ -101,14 +101,17 @@ def follow(
     conv = as_answered(r, cfg, earlier.id, at, phone, number)
     if conv is None:
         return Unfollowed(at, note, limited)
-    if (why := r.gone(conv)) is not None:
-        return Orphan(conv, why, note, limited)
     if limited.kept_with is not None:
+        # Kept in its first parts' conversation, even with its user gone since: the kept answers'
+        # mail takes both halves where a gone user's go (kept as an orphan, with no conversation, the
+        # rest went in a mail of its own saying no conversation took it).
         r.settle_mo(
             mo.id, "throttled", conv, kept_note(f"the late part of MO {earlier.id}, kept with it", note)
         )
         log.warning("mo.throttled", mo=mo.id, follows=earlier.id)  # the phone: `smsgw mo list`
         return "throttled"
+    if (why := r.gone(conv)) is not None:
+        return Orphan(conv, why, note, limited)
     if further and r.mailed_from(phone, store.clock() - 3600)[0] >= limit:
         reason = f"the late part of MO {earlier.id}; more than {limit} answers from {phone} within an hour:"
         r.settle_mo(mo.id, "throttled", conv, kept_note(f"{reason} kept here, not mailed", note))
