@@ -26,7 +26,7 @@ from gateway.smtp.accept import Limits, Notice, limits_for
 from gateway.smtp.addressing import BadNumber, split_address, to_e164
 from gateway.smtp.charsets import decode_header
 from gateway.smtp.identical import identical_notice, identical_refusal, identical_today
-from gateway.smtp.intake import IntakeOptions, IntakeRefused, MailText, read_mail
+from gateway.smtp.intake import IntakeRefused, MailText, intake_options, read_mail
 from gateway.store.accountrecord import Account
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, NewMessage, NewPart
@@ -61,14 +61,15 @@ def compose(
     kept with its SMS for its bounce's Final-Recipient (RFC 3464). `relay_client`: the address the
     relay port took the mail from on its network alone, which the write checks again (`Limits`)."""
     account = sender.account
-    opts = IntakeOptions(
-        subject_max=cfg.gateway.subject_max,
-        separator=cfg.gateway.subject_separator,
-        end_marker=accountrules.end_marker(cfg, account),
-        cut_from=account.cut_from if account else (),
-        charset_fallbacks=tuple(cfg.gateway.charset_fallbacks),
-        own_address=cfg.mail.from_address,
-        zone=cfg.gateway.timezone,
+    gw = cfg.gateway
+    opts = intake_options(  # in the field order of IntakeOptions
+        gw.subject_max,
+        gw.subject_separator,
+        accountrules.end_marker(cfg, account),
+        account.cut_from if account else (),
+        tuple(gw.charset_fallbacks),
+        cfg.mail.from_address,
+        gw.timezone,
     )
     try:
         # The parse refuses a MIME structure past `mimebound`'s bounds before it parses anything
