@@ -19,9 +19,9 @@ Rules every driver follows (tested for each driver):
   the phone. The future resolves with the late answer, or with None once none can come (twice the
   grace of `retry_after` seconds is over, or the connection is gone: CIMD2 drops it at the
   timeout, so its `late` is None at once); the part waits `retry_after` and its re-send is logged
-  as a possible duplicate. A re-send that comes, by any link, while that late answer may still wait
-  unread behind the connection's paused reader is held by the link until it is read (`smsc.lateholds`):
-  one that settles the part answers the re-send TEMPORARY and `unsent`, before `late` resolves.
+  as a possible duplicate. While that late answer may still wait unread behind the connection's
+  paused reader, the part is not sent again by any link (`smsc.lateholds.holding`): the dispatcher
+  puts it back in the queue until the answer is read, the session ends or the grace has run unpaused.
 - A throttling / queue-full answer MUST be `Outcome.THROTTLED`; the driver does not pause itself:
   the link's `smsc.pacing.LinkPacer` (window, rate, throttle pauses) is the dispatcher's, and the
   dispatcher retries without counting a failure. A driver limits outstanding requests only for a
@@ -128,8 +128,7 @@ class SubmitResult:
     # taken it and a re-send may be a second copy on the phone (logged and counted, R-7.5).
     written: bool = False
     # TEMPORARY only: refused before anything was written (the link was not up: a part handed over
-    # as its connection went; a re-send held until its earlier submit's late answer settled it): no
-    # attempt was made, so none is counted and no back-off grows.
+    # as its connection went): no attempt was made, so none is counted and no back-off grows.
     unsent: bool = False
     # TEMPORARY and written only, when the SMSC dropped the session without a word (EOF, a reset)
     # with the submit unanswered: how many submits written before it in that session were

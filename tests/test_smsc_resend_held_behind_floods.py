@@ -1,11 +1,11 @@
 """A re-send after a submit went unanswered, while the SMSC's late answer to it waits in TCP behind a
 flood of MOs that keeps the link's reader paused: the grace the dispatcher waits (`retry_after`) runs
 on the clock, and the re-send went to the SMSC before the answer was read: the phone had the SMS
-twice, the late answer only naming the duplicate. The link now holds such a re-send until the answer
-is read (an acceptance answers it as unsent, nothing written), the session ends or the grace has run
-unpaused within the reader's bound (`smsc.lateholds`). Each test plays the dispatcher's part (send,
-UNANSWERED, wait `retry_after`, send again) against the simulator's SMPP server over loopback TCP,
-and the last has the daemon's dispatcher do it."""
+twice, the late answer only naming the duplicate. The part is now held (`smsc.lateholds.holding`)
+until the answer is read, the session ends or the grace has run unpaused within the reader's bound,
+and the dispatcher puts it back in the queue meanwhile, where a STOP recorded during the hold stops
+it. The first tests play the dispatcher's part against the simulator's SMPP server over loopback
+TCP; the last two have the daemon's dispatcher do it."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from structlog.testing import capture_logs
 from gateway.events import GatewayEvents
 from smsc import backpressure
 from smsc.base import Ack, InboundSms, LinkState, OutboundSms, Outcome, SubmitResult
+from smsc.lateholds import holding
 from smsc.settings import LinkSettings
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
@@ -32,6 +33,8 @@ from tests.test_answers_behind_mo_floods import GatedEvents
 from tests.test_late_answer import link_config, to
 
 FLOOD = 3000  # MOs, some 200 kB: past what one read takes, and the 4 kB the link is let hold
+GRACE = 3.0
+PART = 7
 
 
 class FloodThenLateSMSC(FakeSMSC):
@@ -61,14 +64,15 @@ class FloodThenLateSMSC(FakeSMSC):
 
 
 def sms() -> OutboundSms:
-    return OutboundSms(part_id=7, source="+48100200300", destination="+48601123456", data_coding=0,
+    return OutboundSms(part_id=PART, source="+48100200300", destination="+48601123456", data_coding=0,
                        payload=b"hi", text="hi")  # fmt: skip
 
 
 def settings(name: str, port: int) -> LinkSettings:
-    # The grace runs out while the reader is paused behind the flood, well within its bound (5 s).
+    # The flood pauses the reader well within the grace (3 s, from the response timeout at 1 s), and
+    # the grace then runs out within the reader's bound (5 response timeouts) only past it.
     return LinkSettings(name=name, port=port, system_id="smsgw", response_timeout_seconds=1.0,
-                        late_answer_grace_seconds=1.0, reconnect_min_seconds=0.05,
+                        late_answer_grace_seconds=GRACE, reconnect_min_seconds=0.05,
                         reconnect_max_seconds=0.2)  # fmt: skip
 
 
@@ -100,7 +104,7 @@ async def links(
 
 async def unanswered_then_paused(a: SmppLink) -> SubmitResult:
     """The dispatcher's part: the submit goes unanswered, the grace it says is waited out; by then the
-    SMSC's answer waits behind the MOs the paused reader left in TCP."""
+    SMSC's answer waits behind the MOs the paused reader left in TCP, and the part is held."""
     first = await a.submit(sms())
     assert first.outcome is Outcome.UNANSWERED and first.late is not None, first
     await asyncio.sleep(first.retry_after)
@@ -108,6 +112,7 @@ async def unanswered_then_paused(a: SmppLink) -> SubmitResult:
     assert conn is not None
     await until(lambda: conn.pause.paused)
     assert not first.late.done()
+    assert holding(PART)  # on the clock its grace is over: before, it went again now
     return first
 
 
@@ -117,98 +122,120 @@ async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
             await asyncio.sleep(0.02)
 
 
-async def test_a_resend_waits_for_the_late_answer_behind_the_flood_and_is_not_sent(
+async def test_the_part_is_held_until_its_late_answer_behind_the_flood_is_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     async with links(monkeypatch) as (smsc, events, a, _b):
         first = await unanswered_then_paused(a)
         assert first.late is not None
-        again = a.send(sms())
-        asyncio.get_running_loop().call_later(0.5, events.gate.set)  # the store takes the MOs again
-        resent = await asyncio.wait_for(again, 10)
+        events.gate.set()  # the store takes the MOs again: the reader reads on, to the answer
         late = await asyncio.wait_for(first.late, 10)
+        assert not holding(PART)
         await events.wait_until(lambda: len(events.delivered) == FLOOD, timeout=10)
         assert a._conn is not None and a.state is LinkState.ACTIVE
-    assert (resent.outcome, resent.unsent) == (Outcome.TEMPORARY, True), resent
     assert late is not None and late.outcome is Outcome.ACCEPTED and late.message_id, late
-    assert [s.text for s in smsc.received] == ["hi"]  # once on the SMSC, once on the phone
-
-
-async def test_a_resend_by_another_link_waits_for_the_late_answer_too(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # The dispatcher sends it again by another link first (the one that left it unanswered goes last).
-    async with links(monkeypatch, two=True) as (smsc, events, a, b):
-        first = await unanswered_then_paused(a)
-        assert first.late is not None
-        again = b.send(sms())
-        asyncio.get_running_loop().call_later(0.5, events.gate.set)
-        resent = await asyncio.wait_for(again, 10)
-        late = await asyncio.wait_for(first.late, 10)
-    assert (resent.outcome, resent.unsent) == (Outcome.TEMPORARY, True), resent
-    assert late is not None and late.outcome is Outcome.ACCEPTED, late
     assert [s.text for s in smsc.received] == ["hi"]
 
 
-async def test_a_held_resend_goes_once_the_session_with_the_late_answer_ends(
+async def test_the_hold_ends_with_the_session_that_could_bring_the_answer(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Link "a" stops (its store still stuck): its answer dies with the session, nothing more can
-    # come, and the re-send goes.
-    async with links(monkeypatch, two=True) as (smsc, _events, a, b):
+    # The link stops (its store still stuck): its answer dies with the session, nothing more can come.
+    async with links(monkeypatch) as (_smsc, _events, a, _b):
         first = await unanswered_then_paused(a)
         assert first.late is not None
-        again = b.send(sms())
-        await asyncio.sleep(0.2)
-        assert not again.done()  # held
         await a.stop(drain=False)
-        resent = await asyncio.wait_for(again, 10)
         assert await asyncio.wait_for(first.late, 10) is None
-    assert resent.outcome is Outcome.ACCEPTED, resent
-    assert [s.text for s in smsc.received] == ["hi", "hi"]
+        assert not holding(PART)
 
 
-async def test_a_held_resend_goes_when_the_reader_stays_paused_past_its_bound(
+async def test_the_hold_ends_when_the_reader_stays_paused_past_its_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The store stays stuck: the grace is credited the reader's pause up to its bound (five response
-    # timeouts), then the re-send goes. The session itself stays: no request of its waits.
-    async with links(monkeypatch, two=True) as (smsc, _events, a, b):
+    # timeouts), then the part may go. The session itself stays: no request of its waits.
+    async with links(monkeypatch) as (_smsc, _events, a, _b):
         conn = a._conn
         await unanswered_then_paused(a)
-        resent = await asyncio.wait_for(b.send(sms()), 20)
+        await asyncio.sleep(1.0)
+        assert holding(PART)  # past its grace on the clock, within the bound
+        await until(lambda: not holding(PART), timeout=20)
         assert conn is not None and conn.pause.paused and a._conn is conn
-    assert resent.outcome is Outcome.ACCEPTED, resent
-    assert [s.text for s in smsc.received] == ["hi", "hi"]
 
 
-async def test_the_daemon_sends_the_sms_once_when_its_late_answer_comes_behind_a_flood(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # The dispatcher claims the part again once its grace is over and hands it to the link, which
-    # holds it; the late acceptance, read once the store takes MOs again, settles the part.
+def stuck_store(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
+    """The daemon's MO commits stuck (a slow disk) until the event returned is set."""
     monkeypatch.setattr(backpressure, "HELD_LIMIT", 4096)
     gate = asyncio.Event()
     take = GatewayEvents.on_deliver
 
     async def stuck(self: GatewayEvents, link: str, sms: InboundSms) -> Ack:
-        await gate.wait()  # a store whose commits of MOs are stuck (a slow disk) until the gate opens
+        await gate.wait()
         return await take(self, link, sms)
 
     monkeypatch.setattr(GatewayEvents, "on_deliver", stuck)
+    return gate
+
+
+async def test_the_daemon_sends_the_sms_once_when_its_late_answer_comes_behind_a_flood(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Past its grace the dispatcher finds the part held and puts it back, again and again; the late
+    # acceptance, read once the store takes MOs again, settles it.
+    gate = stuck_store(monkeypatch)
     async with FloodThenLateSMSC(answer_after=1.2) as smsc:
-        cfg = link_config(tmp_path, smsc.port, response_timeout_seconds=1.0, late_answer_grace_seconds=1.0)
+        cfg = link_config(tmp_path, smsc.port, response_timeout_seconds=1.0, late_answer_grace_seconds=GRACE)
         with capture_logs() as logs:
             async with running_gateway(cfg) as gw:
                 await gw.send(mail(to("601123456"), "Once only"))
-                db = gw.store.db.conn
-                await gw.until(lambda: db.execute("SELECT attempts FROM parts").fetchone()[0] == 2)
-                await asyncio.sleep(0.5)  # handed to the link by now: written at once, before the fix
+                await gw.until(lambda: any(e["event"] == "mt.resend_held" for e in logs), timeout=20)
                 gate.set()
                 await gw.until(lambda: gw.states() == ["delivered"])
+                db = gw.store.db.conn
                 unmatched = db.execute("SELECT COUNT(*) FROM dlrs WHERE part_id IS NULL").fetchone()[0]
     assert [s.text for s in smsc.received if s.text == "Once only"] == ["Once only"]
     assert unmatched == 0  # the second copy's receipt, before
-    # The re-send dropped was never written: no possible duplicate said or counted of it.
-    said = [e for e in logs if e["event"] in ("mt.possible_duplicate", "smsc.resend_dropped")]
-    assert [e["event"] for e in said] == ["smsc.resend_dropped"], said
+    assert not [e for e in logs if e["event"] == "mt.possible_duplicate"]
+
+
+class FloodNoAnswerSMSC(FakeSMSC):
+    """Never answers the first submit_sm; `flood_after` seconds later writes a STOP from its phone,
+    then a flood of MOs from another phone. Later submits are answered at once."""
+
+    def __init__(self, flood_after: float, **kwargs: Any) -> None:
+        super().__init__(resend_timeout=600.0, **kwargs)
+        self.flood_after = flood_after
+        self.first: SmppSession | None = None
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        if self.first is not None:
+            await super().on_submit(session, seq, sms)
+            return
+        self.first = session
+        self.core.on_submit(sms, session)
+        self.server.record(sms)
+
+        async def flood() -> None:
+            await asyncio.sleep(self.flood_after)
+            await session.send_mo("+48601123456", "+48100200300", "STOP")
+            for i in range(FLOOD):
+                await session.send_mo("+48601000111", "+48100200300", f"mo {i}")
+
+        session.spawn(flood())
+
+
+async def test_a_stop_that_comes_during_the_hold_stops_the_resend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The answer never comes; the phone's STOP, first in the flood, is recorded while the part is
+    # held. Held in the link, the re-send went to the SMSC after the STOP once the hold ran out.
+    gate = stuck_store(monkeypatch)
+    async with FloodNoAnswerSMSC(flood_after=1.2) as smsc:
+        cfg = link_config(tmp_path, smsc.port, response_timeout_seconds=1.0, late_answer_grace_seconds=GRACE)
+        with capture_logs() as logs:
+            async with running_gateway(cfg) as gw:
+                await gw.send(mail(to("601123456"), "After STOP?"))
+                await gw.until(lambda: any(e["event"] == "mt.resend_held" for e in logs), timeout=20)
+                gate.set()
+                await gw.until(lambda: gw.states() == ["failed"], timeout=30)
+    assert [s.text for s in smsc.received if s.text == "After STOP?"] == ["After STOP?"]

@@ -55,7 +55,6 @@ from smsc.cimd2.requests import Requests, answered
 from smsc.cimd2.session import Conn
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
 from smsc.cimd2.spacing import Spacing, parked_places, wire_pacing
-from smsc.lateholds import Resends
 from smsc.outage import Outage, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.sessiontasks import SessionTasks
@@ -96,9 +95,6 @@ class Cimd2Link:
         self._spacing = Spacing()  # one phone's submits a second apart: their report keys differ
         self._parked = parked_places(cfg.max_per_second)
         self._wire = wire_pacing(cfg.max_per_second, self.window + self._parked)  # (those waited too)
-        # Re-sends held while an SMPP link may still read their earlier submit's answer: a CIMD2
-        # session leaves none such of its own, a response timeout ends it (`smsc.lateholds`).
-        self._resends = Resends(self.name)
 
     # --- SmscLink -------------------------------------------------------------------------------------
 
@@ -109,16 +105,9 @@ class Cimd2Link:
         self._task = asyncio.create_task(self._run(), name=f"cimd2:{self.name}")
 
     def send(self, sms: OutboundSms) -> asyncio.Future[SubmitResult]:
-        held = self._resends.held(sms, self._send)
-        return held if held is not None else self._send(sms)
+        return asyncio.ensure_future(self.submit(sms))
 
     async def submit(self, sms: OutboundSms) -> SubmitResult:
-        return await self.send(sms)
-
-    def _send(self, sms: OutboundSms) -> asyncio.Future[SubmitResult]:
-        return asyncio.ensure_future(self._submit(sms))
-
-    async def _submit(self, sms: OutboundSms) -> SubmitResult:
         conn = self._conn
         if conn is None or self.state is not LinkState.ACTIVE or self._stopping:
             return SubmitResult(Outcome.TEMPORARY, error="link not active", unsent=True)
@@ -178,7 +167,6 @@ class Cimd2Link:
     async def stop(self, *, drain: bool = True) -> None:
         self._stopping = True
         self._wake.set()
-        self._resends.stop()
         conn = self._conn
         if conn is not None and not conn.closed.is_set():
             if drain:

@@ -34,7 +34,6 @@ from smsc.base import (
     Outcome,
     SubmitResult,
 )
-from smsc.lateholds import Resends
 from smsc.outage import Outage, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.sessiontasks import SessionTasks
@@ -98,7 +97,6 @@ class SmppLink:
         self._tls_faults = TlsFaults(self.name, "smpp.tls_failed")
         # Parts whose 0x45 was read as a full window (`Submits.overflowed`).
         self._overflowed: OrderedDict[int, int] = OrderedDict()
-        self._resends = Resends(self.name)  # re-sends held for a late answer (`smsc.lateholds`)
         if len(cfg.system_id) > 15:
             log.warning("smpp.system_id_too_long", link=self.name, length=len(cfg.system_id), limit=15)
         if len(password) > 8:
@@ -117,13 +115,7 @@ class SmppLink:
 
     def send(self, sms: OutboundSms) -> asyncio.Future[SubmitResult]:
         """Write the submit_sm now, in the caller's step, and return the future of its answer: a
-        window place freed by an answer is filled again without waiting for a turn of the loop. A
-        re-send whose earlier submit's answer may wait unread behind a paused reader waits for it
-        first (`smsc.lateholds`)."""
-        held = self._resends.held(sms, self._send)
-        return held if held is not None else self._send(sms)
-
-    def _send(self, sms: OutboundSms) -> asyncio.Future[SubmitResult]:
+        window place freed by an answer is filled again without waiting for a turn of the loop."""
         conn = self._conn
         if self._stopping or self.state is not LinkState.ACTIVE or conn is None or not conn.bound:
             return _resolved(SubmitResult(Outcome.TEMPORARY, error=self._refusal(conn), unsent=True))
@@ -173,7 +165,6 @@ class SmppLink:
             return
         self._stopping = True
         self._wake.set()
-        self._resends.stop()
         conn = self._conn
         if conn is not None:
             wait = min(DRAIN_WAIT, self.cfg.response_timeout_seconds)

@@ -130,9 +130,9 @@ class Submits:
             window = ResponseTimer(
                 self.loop, 2 * grace, partial(self._settle_late, seq, None), self.pause, ends_session=False
             )
-            # Nor is the grace before a re-send, which the dispatcher counts on the clock: a re-send
-            # that comes while this answer may still wait behind the paused reader is held until it
-            # is read, the session ends or the grace has run unpaused (`smsc.lateholds`).
+            # Nor is the grace before a re-send, which the dispatcher counts on the clock: while this
+            # answer may still wait behind the paused reader the dispatcher keeps the part back, until
+            # it is read, the session ends or the grace has run unpaused (`smsc.lateholds`).
             hold = LateHold(self.loop, part, grace, self.pause) if self.pause is not None else None
             self.late[seq] = (late, window, hold)
             entry[0].set_result(SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace))
@@ -151,7 +151,7 @@ class Submits:
         future, timer, hold = entry
         timer.cancel()
         if hold is not None:
-            hold.end(result)  # a re-send it holds is answered before the late answer is handed over
+            hold.end()
         if not future.done():
             future.set_result(result)
 
