@@ -251,13 +251,26 @@ def phone_parts(text: str, data_coding: int, *, smpp: bool = True) -> int:
     the one the DCS names: a UCS-2 text of GSM characters was sent as UCS-2. SMPP's own character sets
     (IA5, Latin-1, Cyrillic...) are the SMSC's conversion of what the phone sent, which was GSM when
     every character has a code there and UCS-2 otherwise, as a phone chooses. Octets read as text are
-    counted as UTF-8, which `octets_text` tries first: Latin-1 octets that read the same (an "é" that
-    is not UTF-8) are counted as more than they were. A UDH besides the concatenation (ports, language
-    shifts) that a phone's split repeats in every part is not known once joined, and is not counted."""
+    counted as the fewer of their UTF-8 and Latin-1 readings (`_costs`). A UDH besides the concatenation
+    (ports, language shifts) that a phone's split repeats in every part is not known once joined, and
+    is not counted."""
     alphabet = _counted_alphabet(text, data_coding, smpp)
     single, per_part = _CAPACITY[alphabet]
-    units = _units(text, alphabet)
-    return 1 if units <= single else -(-units // per_part)
+    octets = _rendered_octets(text)
+    if octets is not None:  # octets that are no text: counted as those octets, in the alphabet's units
+        units = (octets + 1) // 2 if alphabet is Coding.UCS2 else octets
+        return 1 if units <= single else -(-units // per_part)
+    costs = _costs(text, alphabet)
+    if sum(costs) <= single:
+        return 1
+    # Filled as a phone's split fills them, which never cuts an escape pair or a surrogate pair: one
+    # across a boundary takes a part more than dividing the units gives (`smsc.encoding` alike).
+    parts, room = 1, per_part
+    for cost in costs:
+        if cost > room:
+            parts, room = parts + 1, per_part
+        room -= cost
+    return parts
 
 
 def _counted_alphabet(text: str, data_coding: int, smpp: bool) -> Coding | None:
@@ -269,19 +282,21 @@ def _counted_alphabet(text: str, data_coding: int, smpp: bool) -> Coding | None:
     return Coding.UCS2 if non_gsm_chars(text) else Coding.GSM7
 
 
-def _units(text: str, alphabet: Coding | None) -> int:
-    """`text`'s length in the units of the alphabet it was sent in (None: octets): a rendering of
-    octets that are no text counts as those octets, in their alphabet's units, not as its words."""
-    octets = _rendered_octets(text)
-    if octets is not None:
-        return (octets + 1) // 2 if alphabet is Coding.UCS2 else octets
+def _costs(text: str, alphabet: Coding | None) -> list[int]:
+    """Each character's units in the alphabet it was sent in (None: octets)."""
     if alphabet is Coding.GSM7:
         # A character outside the default tables is one septet: a national table's or an octet an SMSC
         # sent as it was. An extension character is two, as the phone's escape made it.
-        return len(text) + sum(1 for ch in text if ch in GSM_EXTENSION_TABLE)
+        return [2 if ch in GSM_EXTENSION_TABLE else 1 for ch in text]
     if alphabet is Coding.UCS2:
-        return len(text.encode("utf-16-le", "surrogatepass")) // 2
-    return len(text.encode("utf-8", "surrogatepass"))
+        return [2 if ch > "\uffff" else 1 for ch in text]
+    # Octets read as text: UTF-8 (what `octets_text` tries first) or Latin-1 (its fallback) cannot be
+    # told apart once stored, and the doubt is not billed: a Latin-1 SMS of 140 octets with accents,
+    # counted as UTF-8, was two parts to the phone's one.
+    try:
+        return [1] * len(text.encode("latin-1"))
+    except UnicodeEncodeError:
+        return [1] * len(text.encode("utf-8", "surrogatepass"))
 
 
 def _rendered_octets(text: str) -> int | None:

@@ -88,3 +88,19 @@ def test_cimd2_reads_1_to_3_as_the_gsm_alphabet() -> None:
     assert phone_parts("a" * 150, 2, smpp=False) == 1
     assert phone_parts("a" * 150, 2) == 2
     assert phone_parts("ó" * 150, 3, smpp=False) == 1
+
+
+def test_a_pair_across_a_part_boundary_takes_a_part_more_as_a_phone_splits_it() -> None:
+    # A phone never cuts an escape pair or a surrogate pair: one across a boundary moves to the next
+    # part. Divided by the units, 306 septets were two parts where the phone sent (and paid) three.
+    assert phone_parts("a" * 152 + "[" + "b" * 152, GSM) == 3
+    assert phone_parts("a" * 151 + "[" + "b" * 153, GSM) == 2  # the pair ends the first part
+    assert phone_parts("ż" * 66 + "😀" + "ż" * 66, UCS2) == 3
+    assert phone_parts("ż" * 65 + "😀" + "ż" * 67, UCS2) == 2
+
+
+def test_octets_read_as_text_are_not_billed_for_the_doubt_of_their_reading() -> None:
+    # A Latin-1 SMS of 140 octets with accents is stored as text: counted as UTF-8, each "é" was two
+    # octets and a one-part vote was billed as two.
+    assert phone_parts("glosuje na A " * 10 + "é" * 10, BINARY) == 1
+    assert phone_parts("x" * 141, BINARY) == 2
