@@ -21,6 +21,7 @@ from tests.test_premium_bounces import NOT_A_CONFIRMATION, add_service, config, 
 from tests.test_premium_loop import CLIENT
 
 SUBJECT = "Confirm premium SMS service KP123"  # the confirmation's, as the client's server quotes it
+LOOKS_AUTOMATIC = "550 5.7.1 This looks like an automatic reply"
 
 # (subject, headers besides From/To/Date/Message-ID): what the attack's responders sent.
 RESPONDERS = {
@@ -70,7 +71,10 @@ async def test_a_responders_answer_does_not_confirm_a_premium_address(
             db.execute("SELECT state FROM premium_mo").fetchone(),
         )
         sms = len(gw.daemon.simulator.core.records)
-    assert said.startswith(NOT_A_CONFIRMATION) and "not a confirmation" in said, said
+    if headers:  # a responder's mark: recorded, the responder told 250 (nothing for it to answer)
+        assert said.startswith(NOT_A_CONFIRMATION) and "not a confirmation" in said, said
+    else:  # the subject alone: perhaps a person's words, refused aloud so that they hear why
+        assert said.startswith(LOOKS_AUTOMATIC) and "another subject" in said, said
     assert after == ((None,), (None,), ("awaiting",))
     assert len(sink.messages) == 1  # the confirmation alone: no vote mailed, nothing forwarded
     assert sms == 0
@@ -99,3 +103,30 @@ async def test_a_persons_reply_from_outlook_still_confirms(tmp_path: Path) -> No
         state = db.execute("SELECT state FROM premium_mo").fetchone()
     assert said.startswith("250") and "not a confirmation" not in said, said
     assert state == ("mailed",)
+
+
+def nested(depth: int) -> bytes:
+    """A body of `depth` multiparts, each in the next: past what the intake reads (MIME nesting)."""
+    body = b"Content-Type: text/plain\r\n\r\nI am away\r\n"
+    for i in range(depth):
+        b = f"b{i}".encode()
+        body = b"Content-Type: multipart/mixed; boundary=" + b + b"\r\n\r\n--" + b + b"\r\n" + body
+        body += b"\r\n--" + b + b"--\r\n"
+    return body
+
+
+async def test_an_auto_submitted_mail_the_intake_refuses_to_read_does_not_confirm(tmp_path: Path) -> None:
+    # Its Auto-Submitted was read only for a mail the intake read: nested too deep to read, it confirmed.
+    relay = free_port()
+    path, cfg = config(tmp_path, relay, fallback=True)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        ask = await add_service(gw, path, sink)
+        confirm = ask["Reply-To"].addresses[0].addr_spec
+        head = (
+            f"From: {CLIENT}\r\nTo: {confirm}\r\nSubject: Re: {SUBJECT}\r\nAuto-Submitted: auto-replied\r\n"
+        )
+        raw = head.encode() + b"MIME-Version: 1.0\r\n" + nested(50)
+        said = await delivered(gw.port, raw, CLIENT, rcpt=confirm)
+        verified = gw.store.db.conn.execute("SELECT verified_at FROM premium_services").fetchone()
+    assert said.startswith(NOT_A_CONFIRMATION), said
+    assert verified == (None,)

@@ -89,6 +89,9 @@ def confirm(
     if not automatic:  # what is machine mail here but not on the way to a phone (`responders`)
         subject = mail.subject if isinstance(mail, MailText) else None
         automatic = responders.responder_reason(raw, subject, service.password) if raw else None
+    if automatic == responders.SUBJECT_GUESS:  # perhaps a person's words: they hear why (a bounce)
+        log.info("premium.confirm_refused", service=service.password, reason=automatic)
+        return replies.PREMIUM_CONFIRM_LOOKS_AUTOMATIC.format(service.password)
     if automatic:
         sent = False
         if isinstance(mail, MailText) and mail.automatic:

@@ -19,7 +19,7 @@ from email.parser import BytesParser
 from email.policy import compat32
 from typing import get_args
 
-from gateway.smtp.automail import OOF_SUBJECT, first_headers
+from gateway.smtp.automail import OOF_SUBJECT, first_headers, header_reason
 from gateway.wording import PREMIUM_CONFIRM_SUBJECT, Language
 
 _HEADERS = BytesParser(policy=compat32)
@@ -36,6 +36,8 @@ assert OOF_SUBJECT.pattern.startswith(r"^\s*("), "automail.OOF_SUBJECT's form ch
 RESPONDER_MARKS = ("x-ms-exchange-inbox-rules-loop", "x-loop")
 _PRECEDENCE_NAMES = ("precedence", "x-precedence")
 _PRECEDENCE_MACHINE = ("bulk", "junk", "list", "auto_reply", "auto-reply")
+# The one reason a person's words may give (no header says so): refused aloud, not in silence.
+SUBJECT_GUESS = "out-of-office reply (to the confirmation)"
 
 
 def confirm_stems(password: str) -> tuple[str, ...]:
@@ -61,10 +63,14 @@ def responder_reason(raw: bytes, subject: str | None, password: str) -> str | No
             word = str(value).strip().lower()
             if word.startswith(_PRECEDENCE_MACHINE):
                 return f"automatic reply (Precedence: {word.split()[0].split(';')[0]})"
+    if (reason := header_reason(headers)) is not None:
+        # Read by `automail` for a mail the intake read; one it refused (nesting too deep) came here
+        # with its Auto-Submitted unread, and confirmed.
+        return reason
     if subject is None:
         subject = _decoded(head.get("Subject", ""))
     if _oof_around_confirmation(subject, password):
-        return "out-of-office reply (to the confirmation)"
+        return SUBJECT_GUESS
     return None
 
 

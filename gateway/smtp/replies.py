@@ -198,6 +198,13 @@ PREMIUM_NO_ROUTE = "550 5.1.2 No SMSC link serves {}: this premium SMS cannot be
 PREMIUM_CONFIRMED = "250 2.0.0 OK: address confirmed for premium service {}, {} kept SMS mailed"
 PREMIUM_ALREADY_CONFIRMED = "250 2.0.0 OK: address already confirmed for premium service {}"
 PREMIUM_CONFIRM_EXPIRED = "550 5.7.1 This confirmation has expired; ask the operator to send a new one"
+# A confirmation whose subject alone reads as a responder's (an out-of-office word beside it): refused
+# aloud, not recorded in silence: a person who wrote "out of office from Monday" beside it hears why
+# (a responder's bounce of it goes to its empty envelope sender: nowhere).
+PREMIUM_CONFIRM_LOOKS_AUTOMATIC = (
+    "550 5.7.1 This looks like an automatic reply (an out-of-office word beside the confirmation's subject),"
+    " so it confirms nothing: to confirm premium service {}, answer the confirmation with another subject"
+)
 PREMIUM_CONFIRM_STALE = "550 5.7.1 This confirmation is for an address premium service {} no longer uses"
 # RFC 5321 4.5.1: postmaster's mail is forwarded to the admin address (gateway/smtp/postmaster.py);
 # the notice sender address takes bounces only, and a person answering a notice learns where to write.
