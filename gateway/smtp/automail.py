@@ -14,6 +14,7 @@ from email.message import Message
 from typing import Literal
 
 from gateway.forwarded import REPLY_ID_MARK
+from gateway.smtp.mimefast import first_headers as first_headers
 from gateway.smtp.ownnotice import OWN_NOTICE as OWN_NOTICE
 from gateway.smtp.ownnotice import QUOTED_FROM as QUOTED_FROM
 from gateway.smtp.ownnotice import RULE_FORWARD_HEADERS, from_own, own_notice
@@ -112,14 +113,6 @@ _RECALL_BODY = re.compile(
     re.IGNORECASE,
 )
 MAILER_DAEMON_FROM = re.compile(r"(^|[\s<\"])(mailer-daemon|mail delivery subsystem)@?", re.IGNORECASE)
-
-
-def first_headers(msg: Message) -> dict[str, str]:
-    """First value of every header, name lowered; raw (undecoded) values are enough for these rules."""
-    out: dict[str, str] = {}
-    for name, value in msg.raw_items():
-        out.setdefault(name.lower(), value)
-    return out
 
 
 _OUTLOOK_NAMES = ("x-ms-exchange", "x-ms-has-attach", "x-ms-tnef-correlator")
