@@ -11,14 +11,13 @@ itself. HTML and Outlook TNEF bodies are turned into text by gateway.smtp.htmlbo
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import Message
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from typing import Any, NamedTuple
 
+import pydantic
 import structlog
 
 from gateway import mailheaders
@@ -85,12 +84,10 @@ def intake_options(
     return IntakeOptions(subject_max, separator, end_marker, cut_from, charset_fallbacks, own_address, zone)
 
 
-class MailText(NamedTuple):
-    """What the gateway takes from one email; `text` is what goes to the phone.
+class MailText(pydantic.BaseModel):
+    """What the gateway takes from one email; `text` is what goes to the phone."""
 
-    A named tuple, immutable as the pydantic model it was, which validated every field of every mail
-    (18 k instructions of the intake worker's a mail, over a named tuple's making): `_read` makes
-    each of its type, which tests/test_mailtext_types.py holds to what that validation gave."""
+    model_config = pydantic.ConfigDict(frozen=True)
 
     message_id: str | None
     subject: str
@@ -110,11 +107,6 @@ class MailText(NamedTuple):
     # article's expiry in netnews): it may only shorten the validity, a past one is ignored.
     expiry_date: datetime | None = None
     expires: datetime | None = None
-
-    def model_copy(self, *, update: Mapping[str, Any] | None = None) -> MailText:
-        """This mail with `update`'s fields in place of its own, as pydantic's `model_copy` made it
-        (which did not validate them either)."""
-        return self._replace(**update) if update else self
 
 
 class IntakeRefused(Exception):
