@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gateway.privacy.erasure import PhoneErasure
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
 from tests.test_leaver_new_holder import readd
@@ -89,3 +90,29 @@ async def test_an_answer_mailed_to_a_user_who_moved_and_wrote_again_is_not_said_
     assert "Invoice 77 paid" in page, page
     assert "mailed to None" not in page, page
     assert "mailed to a former user of this account" in page, page
+
+
+async def test_an_answer_of_an_erased_phone_is_not_said_mailed_to_a_former_user(tmp_path: Path) -> None:
+    # `smsgw phone forget` deletes the phone's conversations: the answer's user is unknown then, but
+    # no former user of the account's; the list said "a former user of this account" of a current one.
+    relay = free_port()
+    async with smtp_sink(relay) as sink, running_gateway(own_config(tmp_path, "smpp", relay)) as gw:
+        store = gw.store
+        await store.write(lambda: store.accounts.add_user(ACME_ADMIN, "acme", password_hash=password_hash()))
+        await store.write(lambda: store.accounts.set_user(ACME_ADMIN, role="admin"))
+        core = gw.daemon.simulator.core
+        assert (await gw.send(mail(f"601222222@{DOMAIN}", body="invoice 77 due"))).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        command = {"op": "mo", "reply_to_last": True, "text": "Invoice 77 paid"}
+        assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
+        await sink.wait(1, timeout=20)
+        await gw.until(lambda: store.db.conn.execute("SELECT state FROM mo").fetchone() == ("mailed",))
+        await store.write(lambda: PhoneErasure(store.db.conn, "+48601222222").erase())
+        web = web_context(tmp_path, store, f'[replies]\nfallback_address = "{FALLBACK}"\n')
+        try:
+            async with as_user(web, ACME_ADMIN) as c:
+                page = (await c.get("/conversations")).text
+        finally:
+            web.counts.close()
+    assert "a former user" not in page, page
+    assert "mailed (its conversation is no longer kept)" in page, page

@@ -343,7 +343,7 @@ def kept_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:
     mos = MoRepo(outbox.db, outbox.clock)
     to = mail.fallback if mail.kind in (KIND, INBOUND_KIND) else None
     if to is not None and kept:
-        conv = r.kept_conversation(kept[0].id, None)  # settled with the conversation checked when mailed
+        conv = r.answered_in(kept[0].id, of_its_account=True)  # settled with it, checked when mailed
         span = Span(len(kept), kept[-1].received_at, outbox.clock(), False)
         text = digest(phone, kept, len(kept), span, ZoneInfo(to.settings.zone), to.settings.language)
         note = f"Not delivered to {mail.rcpt}: {mail.said}. Sent to the fallback address instead"

@@ -206,16 +206,18 @@ class KeptRepo(ReplyPool):
         with self.transaction():
             self.conn.execute("DELETE FROM kept_phones WHERE at < ?", (before,))
 
-    def kept_conversation(self, mo_id: int, phone: str | None) -> Conversation | None:
-        """The conversation a kept answer names, if it is still that answer's: of the answer's account
-        (and of its phone, when known). An answer kept before migration 39 may name an id SQLite
-        has since given to another company's conversation, as `account_answers` guards the panel.
-        Quoting the SMS the answer answers (`reached.as_recorded`), as its mail did."""
+    def answered_in(self, mo_id: int, *, of_its_account: bool = False) -> Conversation | None:
+        """The conversation the MO was mailed (or kept) in, if still kept, quoting the SMS the MO
+        answers (`reached.as_recorded`), as its mail did: the row has moved on with the user's next
+        mail to the phone since. `of_its_account`: only while the row is of the answer's account, for
+        a kept answer: one kept before migration 39 may name an id SQLite has since given to another
+        company's conversation, as `account_answers` guards the panel. A refused answer's copy takes
+        the row whatever its account now (its user moved since): the SMS quoted is the answer's."""
+        guard = " AND c.account_id IS m.account_id" if of_its_account else ""
         row = self.conn.execute(
             f"SELECT {_C_COLUMNS}, m.answered_message_id FROM mo m JOIN conversations c"
-            " ON c.id = m.conversation_id AND c.account_id IS m.account_id"
-            " WHERE m.id = ? AND (? IS NULL OR c.phone = ?)",
-            (mo_id, phone, phone),
+            f" ON c.id = m.conversation_id{guard} WHERE m.id = ?",
+            (mo_id,),
         ).fetchone()
         return reached.as_recorded(self.conn, Conversation(*row[:-1]), row[-1]) if row else None
 

@@ -4,7 +4,8 @@ They are the rest of the same SMS: they go on in the first parts' thread, quotin
 answered, on the account those were billed to, whoever texted the phone since. Found by the
 conversation row as it is now, the rest followed the user's newer SMS: threaded under it and quoting
 it, billed to the account the user had moved to, mailed to the address's new holder. When the first
-parts' user is gone since, the rest goes where an answer to their SMS goes then (`Orphan`). When
+parts' user is gone since, the rest goes where an answer to their SMS goes then (`Orphan`), unless
+they are kept (the hourly limit): the rest is then kept with them, and their mail takes both. When
 no user got the first parts (the fallback address, an account's inbound address, kept or recorded
 with no conversation), the rest is matched as they were, as of when they came (`Unfollowed`):
 matched as of its own time, it went to whoever texted the phone since, such as the address's new

@@ -161,16 +161,6 @@ class ConversationsRepo(KeptRepo):
         ).fetchone()
         return Conversation(*row) if row else None
 
-    def answered_in(self, mo_id: int) -> Conversation | None:
-        """`conversation_of`, quoting the SMS the MO answers (`reached.as_recorded`), as its mail did:
-        the row has moved on with the user's next mail to the phone since."""
-        row = self.conn.execute(
-            f"SELECT {_C_COLUMNS}, m.answered_message_id FROM mo m"
-            " JOIN conversations c ON c.id = m.conversation_id WHERE m.id = ?",
-            (mo_id,),
-        ).fetchone()
-        return reached.as_recorded(self.conn, Conversation(*row[:-1]), row[-1]) if row else None
-
     def match(self, phone: str, number: str, at: float, window: float, region: str) -> Conversation | None:
         """The conversation (phone, our number) whose SMS last reached the phone before `at`, when
         the answer came, within its window counted from when that SMS went (`reached.answered`): an

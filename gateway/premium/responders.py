@@ -19,7 +19,7 @@ from email.parser import BytesParser
 from email.policy import compat32
 from typing import get_args
 
-from gateway.smtp.automail import OOF_SUBJECT, first_headers, header_reason
+from gateway.smtp.automail import OOF_SUBJECT, PRECEDENCE_NAMES, RESPONDER_MARKS, first_headers, header_reason
 from gateway.wording import PREMIUM_CONFIRM_SUBJECT, Language
 
 _HEADERS = BytesParser(policy=compat32)
@@ -31,10 +31,8 @@ _HEAD_BYTES = 65536  # as the relay port reads a mail's author: the headers are 
 _OOF_WORDS = re.compile(r"(?<!\w)" + OOF_SUBJECT.pattern.removeprefix(r"^\s*"), re.IGNORECASE)
 assert OOF_SUBJECT.pattern.startswith(r"^\s*("), "automail.OOF_SUBJECT's form changed: read it again"
 
-# Headers responders put on their answers, as automail's `_RESPONDER_MARKS` (Exchange's inbox-rule
-# loop header, procmail's and vacation(1)'s X-Loop); Precedence is read apart, every field of it.
-RESPONDER_MARKS = ("x-ms-exchange-inbox-rules-loop", "x-loop")
-_PRECEDENCE_NAMES = ("precedence", "x-precedence")
+# The headers responders put on their answers are automail's (`RESPONDER_MARKS`: Exchange's
+# inbox-rule loop header, procmail's and vacation(1)'s X-Loop); Precedence is read apart, every field.
 _PRECEDENCE_MACHINE = ("bulk", "junk", "list", "auto_reply", "auto-reply")
 # The one reason a person's words may give (no header says so): refused aloud, not in silence.
 SUBJECT_GUESS = "out-of-office reply (to the confirmation)"
@@ -58,7 +56,7 @@ def responder_reason(raw: bytes, subject: str | None, password: str) -> str | No
     headers = first_headers(head)
     if (mark := next((name for name in RESPONDER_MARKS if name in headers), None)) is not None:
         return f"automatic reply ({_field_name(head, mark)})"
-    for name in _PRECEDENCE_NAMES:
+    for name in PRECEDENCE_NAMES:
         for value in head.get_all(name) or ():
             word = str(value).strip().lower()
             if word.startswith(_PRECEDENCE_MACHINE):

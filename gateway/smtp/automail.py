@@ -96,7 +96,7 @@ OOF_TO_ANSWER = "out-of-office reply (to the gateway's answer mail)"
 # A program's answer to one of the gateway's answer mails whatever its subject: an Exchange "reply
 # using a template" rule ("Thank you for your message"), a procmail autoresponder ("Re: …"),
 # vacation(1). It names the answer mail's id as a person's Reply does, so the second sign is a header
-# a person's mail does not carry (`_RESPONDER_MARKS`). A phone that answers automatically ("I'm
+# a person's mail does not carry (`RESPONDER_MARKS`). A phone that answers automatically ("I'm
 # driving") and such a responder sent each other billed SMS until the identical-text rule stopped it.
 AUTO_TO_ANSWER = "automatic reply (to the gateway's answer mail)"
 
@@ -301,13 +301,13 @@ def _names_answer_mail(headers: dict[str, str]) -> bool:
 # Headers responders put on their answers and a person's mail does not carry: Exchange's inbox-rule
 # loop header, procmail's X-Loop, vacation(1)'s Precedence: bulk. X-Auto-Response-Suppress is not
 # one: Outlook puts it on persons' mails, and a person's Reply to an answer mail must reach the phone.
-_RESPONDER_MARKS = ("x-ms-exchange-inbox-rules-loop", "x-loop")
+RESPONDER_MARKS = ("x-ms-exchange-inbox-rules-loop", "x-loop")
 
 
 def _responder_marked(headers: dict[str, str]) -> bool:
-    if any(name in headers for name in _RESPONDER_MARKS):
+    if any(name in headers for name in RESPONDER_MARKS):
         return True
-    return any(headers.get(name, "").strip().lower().startswith("bulk") for name in _PRECEDENCE_NAMES)
+    return any(headers.get(name, "").strip().lower().startswith("bulk") for name in PRECEDENCE_NAMES)
 
 
 def _oof_supported(headers: dict[str, str]) -> bool:
@@ -344,15 +344,15 @@ def is_bulk(msg: Message, headers: dict[str, str] | None = None) -> bool:
     Any of the mail's Precedence fields counts, and a list or junk one too: the first alone decides
     whether the mail is machine mail (`first_headers`), and `Precedence: normal` above a `Precedence:
     bulk` (two programs each adding theirs) sent a mass mailing in the quiet hours."""
-    if headers is not None and not any(name in headers for name in _PRECEDENCE_NAMES):
+    if headers is not None and not any(name in headers for name in PRECEDENCE_NAMES):
         return False  # `headers`: the message's `first_headers`, which name every field it has
     # Both names in one pass over the fields, each value as `get_all` gives it.
     fetch = msg.policy.header_fetch_parse
-    values = [fetch(k, v) for k, v in msg.raw_items() if k.lower() in _PRECEDENCE_NAMES]
+    values = [fetch(k, v) for k, v in msg.raw_items() if k.lower() in PRECEDENCE_NAMES]
     return any(str(v).strip().lower().startswith(("bulk", "list", "junk")) for v in values)
 
 
-_PRECEDENCE_NAMES = ("precedence", "x-precedence")
+PRECEDENCE_NAMES = ("precedence", "x-precedence")
 
 
 # Every header name a rule above reads but From, which every mail has and `_quick_reason` reads as
@@ -361,7 +361,7 @@ _PRECEDENCE_NAMES = ("precedence", "x-precedence")
 # responder's mark, which is one of these: a Reply to a thread stays on the quick path.
 _READ_NAMES = frozenset(
     {name for name, _, _ in _HEADER_RULES}
-    | {*_OOF_SUPPORT_HEADERS, *RULE_FORWARD_HEADERS, *_RESPONDER_MARKS, *_PRECEDENCE_NAMES, "thread-index"}
+    | {*_OOF_SUPPORT_HEADERS, *RULE_FORWARD_HEADERS, *RESPONDER_MARKS, *PRECEDENCE_NAMES, "thread-index"}
 )
 _OUTLOOK_PREFIX = "x-ms-"  # every one of `_OUTLOOK_NAMES` starts so: a name holding it takes every rule
 _SUBJECT_RULES = re.compile(f"(?:{RECALL_SUBJECT.pattern})|(?:{OOF_SUBJECT.pattern})", re.IGNORECASE)

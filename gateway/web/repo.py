@@ -137,7 +137,7 @@ def account_answers(
     return _rows(
         conn.execute(
             "SELECT m.id, m.received_at, m.source, m.destination, m.state, m.note, m.text,"
-            " c.user_email AS user FROM mo m INDEXED BY mo_billing"
+            " c.user_email AS user, m.conversation_id FROM mo m INDEXED BY mo_billing"
             # Of the answer's own account only: an answer kept past its conversation before
             # migration 39 may name an id SQLite gave since to another company's conversation.
             " LEFT JOIN conversations c ON c.id = m.conversation_id AND c.account_id IS m.account_id"

@@ -49,7 +49,7 @@ async def check_current_password(request: Request, user: User, given: str, wrong
     manager that left it blank): refused without counting, or three such posts locked the login out
     of the panel and of the mail program's submission at that address."""
     if not given:
-        raise NeedsPassword(wrong)
+        raise NeedsPassword("give your current password: the field was empty")
     web = request.app.state.web
     ip = request.client.host if request.client else None
     attempt = await web.guard.begin_waiting(ip, user.email)
