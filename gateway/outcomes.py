@@ -287,7 +287,7 @@ class OutcomeRecorder(LostSessions):
         return self.store.queue.end_parts([part.id for part in parts], state, error, link=link)
 
     async def put_back(
-        self, parts: list[tuple[ClaimedPart, float]], event: str = "mt.behind_suspect"
+        self, parts: list[tuple[ClaimedPart, float]], event: str | None = "mt.behind_suspect"
     ) -> None:
         """Claimed parts that wait for an older SMS to their phone (`due_after`) go back to the queue,
         due with it (the same time: one claim takes them in their order), their attempt not counted;
@@ -302,7 +302,8 @@ class OutcomeRecorder(LostSessions):
                 if not self.late.settled_meanwhile(part.id):  # else a late answer settled it
                     self.store.queue.release(part.id, delay=None, count=False, due=due)
 
-        log.info(event, parts=[part.id for part, _delay in parts])
+        if event is not None:  # None: said already (a part held for a late answer, at each look)
+            log.info(event, parts=[part.id for part, _delay in parts])
         await self.write(None, release)
 
     def _another_up(self, part: ClaimedPart, name: str) -> bool:

@@ -83,13 +83,15 @@ class Submits:
         if self._late.settled_meanwhile(part.id):
             pacer.unready()
             return None
-        if part.id in self._late.unanswered and lateholds.holding(part.id):
+        if part.id in self._late.unanswered and (hold := lateholds.holding(part.id)) is not None:
             # Its earlier submit's answer may still wait unread behind a paused reader: not handed to
             # a link but put back, due again shortly. Held in a link, it took a window place and went
             # past a STOP, a cancel or a suspension recorded meanwhile (`smsc.lateholds`).
             pacer.unready()
             back = [(part, self.clock() + lateholds.RECHECK_SECONDS)]
-            self._background(self._outcomes.put_back(back, event="mt.resend_held"), "resend_held")
+            said, hold.said = hold.said, True
+            put = self._outcomes.put_back(back, event=None if said else "mt.resend_held")
+            self._background(put, "resend_held")
             return None
         self._late.sending_again(part.id, name)
         return self.links[name].send(outbound(part))

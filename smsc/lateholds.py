@@ -36,15 +36,15 @@ _HOLDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, LateHold]
 )
 
 
-def holding(part: int) -> bool:
-    """Whether a re-send of `part` must wait for its earlier submit's late answer (see the module
-    docstring). Asked by the dispatcher of parts whose earlier submit went unanswered only."""
+def holding(part: int) -> LateHold | None:
+    """The hold a re-send of `part` must wait for, its earlier submit's late answer (see the module
+    docstring), or None. Asked by the dispatcher of parts whose earlier submit went unanswered only."""
     try:
         holds = _HOLDS.get(asyncio.get_running_loop())
     except RuntimeError:  # no loop running: nothing is held
-        return False
+        return None
     hold = holds.get(part) if holds else None
-    return hold is not None and hold.holding
+    return hold if hold is not None and hold.holding else None
 
 
 class LateHold:
@@ -52,12 +52,15 @@ class LateHold:
     module docstring. Its connection calls `end` when the late answer is read, or when none can come
     any more."""
 
-    __slots__ = ("_holds", "_pause", "_since", "_timer", "ended", "part")
+    __slots__ = ("_holds", "_pause", "_since", "_timer", "ended", "part", "said")
 
     def __init__(self, loop: asyncio.AbstractEventLoop, part: int, grace: float, pause: ReadPause) -> None:
         self.part, self._pause = part, pause
         self._since = pause.total()
         self.ended = False
+        # Whether the dispatcher has logged it put back: once a hold, not at each look (a flood's
+        # doing, up to five response timeouts of them a second).
+        self.said = False
         holds = _HOLDS.get(loop)
         if holds is None:
             holds = _HOLDS[loop] = {}
