@@ -30,8 +30,9 @@ from smsc.stalls import ReadPause, ResponseTimer
 # How soon a part put back for its hold is looked at again.
 RECHECK_SECONDS = 1.0
 
-# Per event loop, each part's hold: a part id names the same SMS on every link of the process.
-_HOLDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, LateHold]] = (
+# Per event loop, each part's holds: a part id names the same SMS on every link of the process, and a
+# part sent again unanswered by another link has one more (the first may still be held).
+_HOLDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, list[LateHold]]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -43,8 +44,10 @@ def holding(part: int) -> LateHold | None:
         holds = _HOLDS.get(asyncio.get_running_loop())
     except RuntimeError:  # no loop running: nothing is held
         return None
-    hold = holds.get(part) if holds else None
-    return hold if hold is not None and hold.holding else None
+    for hold in holds.get(part, ()) if holds else ():
+        if hold.holding:
+            return hold
+    return None
 
 
 class LateHold:
@@ -65,7 +68,8 @@ class LateHold:
         if holds is None:
             holds = _HOLDS[loop] = {}
         self._holds = holds
-        holds[part] = self  # the newest submit of the part: an older one's answer settles it too
+        # Beside an older one's: its answer may still wait behind another link's paused reader.
+        holds.setdefault(part, []).append(self)
         self._timer = ResponseTimer(loop, grace, self.end, pause, ends_session=False)
 
     @property
@@ -81,5 +85,8 @@ class LateHold:
             return
         self.ended = True
         self._timer.cancel()
-        if self._holds.get(self.part) is self:
-            del self._holds[self.part]
+        mine = self._holds.get(self.part, [])
+        if self in mine:
+            mine.remove(self)
+        if not mine:
+            self._holds.pop(self.part, None)

@@ -21,11 +21,12 @@ from structlog.testing import capture_logs
 from gateway.events import GatewayEvents
 from smsc import backpressure
 from smsc.base import Ack, InboundSms, LinkState, OutboundSms, Outcome, SubmitResult
-from smsc.lateholds import holding
+from smsc.lateholds import LateHold, holding
 from smsc.settings import LinkSettings
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
 from smsc.smpp.link import SmppLink
+from smsc.stalls import ReadPause
 from tests.conftest import mail, running_gateway
 from tests.fakes.events import EventRecorder
 from tests.fakes.smsc import FakeSMSC
@@ -238,3 +239,21 @@ async def test_a_stop_that_comes_during_the_hold_stops_the_resend(
                 gate.set()
                 await gw.until(lambda: gw.states() == ["failed"], timeout=30)
     assert [s.text for s in smsc.received if s.text == "After STOP?"] == ["After STOP?"]
+
+
+async def test_a_newer_hold_of_the_part_does_not_hide_one_still_holding() -> None:
+    # Sent again unanswered by another link whose reader never paused: the newer hold replaced the
+    # first, still waiting behind its paused reader, and the part went a third time.
+    loop = asyncio.get_running_loop()
+    paused, reading = ReadPause(loop), ReadPause(loop)
+    first = LateHold(loop, PART, GRACE, paused)
+    second = LateHold(loop, PART, GRACE, reading)
+    try:
+        paused.begin()  # the first link's reader stands still behind a flood
+        assert holding(PART) is first
+        first.end()  # its answer read
+        assert holding(PART) is None  # the second's reader never stood still: nothing holds
+    finally:
+        paused.end()
+        first.end()
+        second.end()
