@@ -13,7 +13,7 @@ from pathlib import Path
 
 from gateway.privacy.erasure import PhoneErasure
 from smsc.simulator.control import send_command
-from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
+from tests.conftest import DOMAIN, STAFF, Running, Sink, free_port, mail, running_gateway, smtp_sink
 from tests.test_leaver_new_holder import readd
 from tests.test_own_numbers import FALLBACK, own_config
 from tests.web_helpers import as_user, password_hash, web_context
@@ -57,6 +57,20 @@ async def test_a_company_admin_is_not_told_a_former_user_belongs_to_another_acco
     assert MOVED in operators
 
 
+async def answer_mailed(gw: Running, sink: Sink) -> None:
+    """Acme's admin; staff's SMS to the phone, and the phone's answer mailed to staff."""
+    store = gw.store
+    await store.write(lambda: store.accounts.add_user(ACME_ADMIN, "acme", password_hash=password_hash()))
+    await store.write(lambda: store.accounts.set_user(ACME_ADMIN, role="admin"))
+    core = gw.daemon.simulator.core
+    assert (await gw.send(mail(f"601222222@{DOMAIN}", body="invoice 77 due"))).error is None
+    await gw.until(lambda: len(core.records) == 1)
+    command = {"op": "mo", "reply_to_last": True, "text": "Invoice 77 paid"}
+    assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
+    await sink.wait(1, timeout=20)
+    await gw.until(lambda: store.db.conn.execute("SELECT state FROM mo").fetchone() == ("mailed",))
+
+
 async def test_an_answer_mailed_to_a_user_who_moved_and_wrote_again_is_not_said_mailed_to_none(
     tmp_path: Path,
 ) -> None:
@@ -65,16 +79,8 @@ async def test_an_answer_mailed_to_a_user_who_moved_and_wrote_again_is_not_said_
     # said "mailed to None".
     relay = free_port()
     async with smtp_sink(relay) as sink, running_gateway(own_config(tmp_path, "smpp", relay)) as gw:
-        store = gw.store
-        await store.write(lambda: store.accounts.add_user(ACME_ADMIN, "acme", password_hash=password_hash()))
-        await store.write(lambda: store.accounts.set_user(ACME_ADMIN, role="admin"))
-        core = gw.daemon.simulator.core
-        assert (await gw.send(mail(f"601222222@{DOMAIN}", body="invoice 77 due"))).error is None
-        await gw.until(lambda: len(core.records) == 1)
-        command = {"op": "mo", "reply_to_last": True, "text": "Invoice 77 paid"}
-        assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
-        await sink.wait(1, timeout=20)
-        await gw.until(lambda: store.db.conn.execute("SELECT state FROM mo").fetchone() == ("mailed",))
+        store, core = gw.store, gw.daemon.simulator.core
+        await answer_mailed(gw, sink)
         await readd(gw, STAFF, "other")
         assert (await gw.send(mail(f"601222222@{DOMAIN}", body="new job, same phone"))).error is None
         await gw.until(lambda: len(core.records) == 2)
@@ -98,15 +104,7 @@ async def test_an_answer_of_an_erased_phone_is_not_said_mailed_to_a_former_user(
     relay = free_port()
     async with smtp_sink(relay) as sink, running_gateway(own_config(tmp_path, "smpp", relay)) as gw:
         store = gw.store
-        await store.write(lambda: store.accounts.add_user(ACME_ADMIN, "acme", password_hash=password_hash()))
-        await store.write(lambda: store.accounts.set_user(ACME_ADMIN, role="admin"))
-        core = gw.daemon.simulator.core
-        assert (await gw.send(mail(f"601222222@{DOMAIN}", body="invoice 77 due"))).error is None
-        await gw.until(lambda: len(core.records) == 1)
-        command = {"op": "mo", "reply_to_last": True, "text": "Invoice 77 paid"}
-        assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
-        await sink.wait(1, timeout=20)
-        await gw.until(lambda: store.db.conn.execute("SELECT state FROM mo").fetchone() == ("mailed",))
+        await answer_mailed(gw, sink)
         await store.write(lambda: PhoneErasure(store.db.conn, "+48601222222").erase())
         web = web_context(tmp_path, store, f'[replies]\nfallback_address = "{FALLBACK}"\n')
         try:
