@@ -153,8 +153,8 @@ async def test_the_operator_needs_it_to_trust_relay_networks_for_a_new_account(t
 
 async def test_ones_own_new_password_still_needs_the_current_one_and_opens_the_window(tmp_path: Path) -> None:
     async with admin_panel(tmp_path) as (_web, clock, c):
-        r = await post(c, action="password", email=ADMIN, password="another pw 123")
-        assert r.status_code == 400 and "current password is not right" in error_of(r.text)
+        r = await post(c, action="password", email=ADMIN, password="another pw 123")  # no current one
+        assert r.status_code == 400 and "give your current password" in error_of(r.text)
         r = await post(
             c, action="password", email=ADMIN, password="another pw 123", current_password=PASSWORD
         )
