@@ -149,8 +149,8 @@ def test_the_lookups_go_by_the_phones_texts_and_stamps(tmp_path: Path) -> None:
     )
 
 
-async def test_an_answer_is_looked_up_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Through the daemon: the events' handler asked, and the conversations' handler asked again.
+def counted_lookups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The MOs `RedeliveryRepo.redelivery_of` is asked of, from now on, in order."""
     asked: list[int] = []
     lookup = RedeliveryRepo.redelivery_of
 
@@ -159,6 +159,12 @@ async def test_an_answer_is_looked_up_once(tmp_path: Path, monkeypatch: pytest.M
         return lookup(self, mo_id)
 
     monkeypatch.setattr(RedeliveryRepo, "redelivery_of", counted)
+    return asked
+
+
+async def test_an_answer_is_looked_up_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Through the daemon: the events' handler asked, and the conversations' handler asked again.
+    asked = counted_lookups(monkeypatch)
     relay = free_port()
     cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
     async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
@@ -177,14 +183,7 @@ async def test_a_premium_vote_is_looked_up_once(tmp_path: Path, monkeypatch: pyt
     from tests.test_premium_bounces import config as premium_loop
     from tests.test_premium_bounces import mailed_vote
 
-    asked: list[int] = []
-    lookup = RedeliveryRepo.redelivery_of
-
-    def counted(self: RedeliveryRepo, mo_id: int) -> int | None:
-        asked.append(mo_id)
-        return lookup(self, mo_id)
-
-    monkeypatch.setattr(RedeliveryRepo, "redelivery_of", counted)
+    asked = counted_lookups(monkeypatch)
     relay = free_port()
     path, cfg = premium_loop(tmp_path, relay, fallback=True)
     async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:

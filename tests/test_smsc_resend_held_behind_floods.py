@@ -27,7 +27,7 @@ from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
 from smsc.smpp.link import SmppLink
 from smsc.stalls import ReadPause
-from tests.conftest import mail, running_gateway
+from tests.conftest import Running, mail, running_gateway
 from tests.fakes.events import EventRecorder
 from tests.fakes.smsc import FakeSMSC
 from tests.test_answers_behind_mo_floods import GatedEvents
@@ -176,22 +176,32 @@ def stuck_store(monkeypatch: pytest.MonkeyPatch) -> asyncio.Event:
     return gate
 
 
+@asynccontextmanager
+async def held_in_daemon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smsc: FakeSMSC, text: str
+) -> AsyncIterator[tuple[Running, list[dict[str, Any]]]]:
+    """The daemon against `smsc` (its first submit unanswered, then a flood), its MO commits stuck
+    until the dispatcher has put the mail's part back held once; then the store takes MOs again."""
+    gate = stuck_store(monkeypatch)
+    cfg = link_config(tmp_path, smsc.port, response_timeout_seconds=1.0, late_answer_grace_seconds=GRACE)
+    with capture_logs() as logs:
+        async with running_gateway(cfg) as gw:
+            await gw.send(mail(to("601123456"), text))
+            await gw.until(lambda: any(e["event"] == "mt.resend_held" for e in logs), timeout=20)
+            gate.set()
+            yield gw, logs
+
+
 async def test_the_daemon_sends_the_sms_once_when_its_late_answer_comes_behind_a_flood(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Past its grace the dispatcher finds the part held and puts it back, again and again; the late
     # acceptance, read once the store takes MOs again, settles it.
-    gate = stuck_store(monkeypatch)
     async with FloodThenLateSMSC(answer_after=1.2) as smsc:
-        cfg = link_config(tmp_path, smsc.port, response_timeout_seconds=1.0, late_answer_grace_seconds=GRACE)
-        with capture_logs() as logs:
-            async with running_gateway(cfg) as gw:
-                await gw.send(mail(to("601123456"), "Once only"))
-                await gw.until(lambda: any(e["event"] == "mt.resend_held" for e in logs), timeout=20)
-                gate.set()
-                await gw.until(lambda: gw.states() == ["delivered"])
-                db = gw.store.db.conn
-                unmatched = db.execute("SELECT COUNT(*) FROM dlrs WHERE part_id IS NULL").fetchone()[0]
+        async with held_in_daemon(tmp_path, monkeypatch, smsc, "Once only") as (gw, logs):
+            await gw.until(lambda: gw.states() == ["delivered"])
+            db = gw.store.db.conn
+            unmatched = db.execute("SELECT COUNT(*) FROM dlrs WHERE part_id IS NULL").fetchone()[0]
     assert [s.text for s in smsc.received if s.text == "Once only"] == ["Once only"]
     assert unmatched == 0  # the second copy's receipt, before
     assert not [e for e in logs if e["event"] == "mt.possible_duplicate"]
@@ -229,15 +239,9 @@ async def test_a_stop_that_comes_during_the_hold_stops_the_resend(
 ) -> None:
     # The answer never comes; the phone's STOP, first in the flood, is recorded while the part is
     # held. Held in the link, the re-send went to the SMSC after the STOP once the hold ran out.
-    gate = stuck_store(monkeypatch)
     async with FloodNoAnswerSMSC(flood_after=1.2) as smsc:
-        cfg = link_config(tmp_path, smsc.port, response_timeout_seconds=1.0, late_answer_grace_seconds=GRACE)
-        with capture_logs() as logs:
-            async with running_gateway(cfg) as gw:
-                await gw.send(mail(to("601123456"), "After STOP?"))
-                await gw.until(lambda: any(e["event"] == "mt.resend_held" for e in logs), timeout=20)
-                gate.set()
-                await gw.until(lambda: gw.states() == ["failed"], timeout=30)
+        async with held_in_daemon(tmp_path, monkeypatch, smsc, "After STOP?") as (gw, _logs):
+            await gw.until(lambda: gw.states() == ["failed"], timeout=30)
     assert [s.text for s in smsc.received if s.text == "After STOP?"] == ["After STOP?"]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.privacy.erasure import PhoneErasure
+from gateway.store.db import Store
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, STAFF, Running, Sink, free_port, mail, running_gateway, smtp_sink
 from tests.test_leaver_new_holder import readd
@@ -71,6 +72,16 @@ async def answer_mailed(gw: Running, sink: Sink) -> None:
     await gw.until(lambda: store.db.conn.execute("SELECT state FROM mo").fetchone() == ("mailed",))
 
 
+async def acme_admins_page(tmp_path: Path, store: Store) -> str:
+    """The Answers page as acme's admin sees it, the panel's real app on the daemon's store."""
+    web = web_context(tmp_path, store, f'[replies]\nfallback_address = "{FALLBACK}"\n')
+    try:
+        async with as_user(web, ACME_ADMIN) as c:
+            return (await c.get("/conversations")).text
+    finally:
+        web.counts.close()
+
+
 async def test_an_answer_mailed_to_a_user_who_moved_and_wrote_again_is_not_said_mailed_to_none(
     tmp_path: Path,
 ) -> None:
@@ -87,12 +98,7 @@ async def test_an_answer_mailed_to_a_user_who_moved_and_wrote_again_is_not_said_
         # Begun anew for the new account: its panel showed when the user first wrote from acme.
         started, last = store.db.conn.execute("SELECT started_at, last_mt_at FROM conversations").fetchone()
         assert started == last, (started, last)
-        web = web_context(tmp_path, store, f'[replies]\nfallback_address = "{FALLBACK}"\n')
-        try:
-            async with as_user(web, ACME_ADMIN) as c:
-                page = (await c.get("/conversations")).text
-        finally:
-            web.counts.close()
+        page = await acme_admins_page(tmp_path, store)
     assert "Invoice 77 paid" in page, page
     assert "mailed to None" not in page, page
     assert "mailed to a former user of this account" in page, page
@@ -106,11 +112,6 @@ async def test_an_answer_of_an_erased_phone_is_not_said_mailed_to_a_former_user(
         store = gw.store
         await answer_mailed(gw, sink)
         await store.write(lambda: PhoneErasure(store.db.conn, "+48601222222").erase())
-        web = web_context(tmp_path, store, f'[replies]\nfallback_address = "{FALLBACK}"\n')
-        try:
-            async with as_user(web, ACME_ADMIN) as c:
-                page = (await c.get("/conversations")).text
-        finally:
-            web.counts.close()
+        page = await acme_admins_page(tmp_path, store)
     assert "a former user" not in page, page
     assert "mailed (its conversation is no longer kept)" in page, page
