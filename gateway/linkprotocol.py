@@ -206,7 +206,7 @@ def consequences(
 def stored_changes(cfg: Config) -> list[str]:
     """`check-config`'s lines for the links whose type is not the one the last start noted (read-only,
     as `gateway.cli.stored` reads the database)."""
-    from gateway.cli.stored import _rows as read_rows
+    from gateway.cli.stored import read_rows
     from gateway.configbase import link_place
     from gateway.configlinks import bind_key
     from gateway.linkbinds import PREFIX

@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from gateway.cli.stored import _rows as read_rows
+from gateway.cli.stored import read_rows
 from gateway.smtp import domainsserved
 
 if TYPE_CHECKING:

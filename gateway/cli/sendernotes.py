@@ -20,10 +20,10 @@ if TYPE_CHECKING:
 def account_senders(cfg: Config) -> list[tuple[str, str | None]]:
     """(who, sender) for each account that sends, once each (`gateway.accountsenders.merged`)."""
     from gateway.accountsenders import merged
-    from gateway.cli.stored import _rows, check_wal_first
+    from gateway.cli.stored import check_wal_first, read_rows
 
     check_wal_first(cfg)  # before the first read, as `stored_warnings`: a lost WAL exits 3 unread
-    rows = _rows(cfg.db_path, "SELECT name, sender FROM accounts ORDER BY name")
+    rows = read_rows(cfg.db_path, "SELECT name, sender FROM accounts ORDER BY name")
     return merged(cfg, {name: sender or None for name, sender in rows})
 
 

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from gateway.config import Config, SeedAccount
 
 
-def _rows(db_path: Path, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+def read_rows(db_path: Path, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """The rows of a read-only query; none when there is no database or it cannot be read (an
     unreadable or not yet migrated one is `run`'s to report, with its exit status)."""
     from gateway.filemodes import refuse_unsafe_database
@@ -45,7 +45,7 @@ def stored_sender_problems(db_path: Path) -> list[tuple[str, str]]:
     """
     from gateway.senderrules import sender_problem
 
-    rows = _rows(db_path, "SELECT name, sender FROM accounts WHERE sender IS NOT NULL")
+    rows = read_rows(db_path, "SELECT name, sender FROM accounts WHERE sender IS NOT NULL")
     return [(name, why) for name, sender in rows if (why := sender_problem(sender)) is not None]
 
 
@@ -62,7 +62,7 @@ def stored_address_loops(cfg: Config) -> list[tuple[str, str, str, str]]:
         " ON a.id = b.account_id UNION ALL SELECT name, '--notify-address', notify_address FROM accounts"
         " WHERE notify_address IS NOT NULL ORDER BY 1, 2, 3"
     )
-    rows = _rows(cfg.db_path, query)
+    rows = read_rows(cfg.db_path, query)
     return [(n, opt, addr, why) for n, opt, addr in rows if (why := loop_reason(cfg, addr)) is not None]
 
 
@@ -77,7 +77,7 @@ def stored_premium_loops(cfg: Config) -> list[tuple[str, str, str, str]]:
         " SELECT s.password, '--reply-acl', a.address FROM premium_reply_acl a JOIN premium_services s"
         " ON s.id = a.service_id WHERE s.removed_at IS NULL ORDER BY 1, 2, 3"
     )
-    rows = _rows(cfg.db_path, query)
+    rows = read_rows(cfg.db_path, query)
     return [(p, opt, addr, why) for p, opt, addr in rows if (why := loop_reason(cfg, addr)) is not None]
 
 
@@ -89,7 +89,7 @@ def stored_premium_unconfigured(cfg: Config) -> list[str]:
     configured = list(cfg.premium.tariffs)
     query = "SELECT password, numbers FROM premium_services WHERE removed_at IS NULL AND numbers != ''"
     lines = []
-    for password, numbers in sorted(_rows(cfg.db_path, query)):
+    for password, numbers in sorted(read_rows(cfg.db_path, query)):
         bound = numbers.split()
         if not (gone := numbersgone.gone(bound, configured)):
             continue
@@ -114,7 +114,7 @@ def stored_wide_networks(cfg: Config) -> list[tuple[str, str, str]]:
     query = (
         "SELECT a.name, n.cidr FROM account_networks n JOIN accounts a ON a.id = n.account_id ORDER BY 1, 2"
     )
-    rows = _rows(cfg.db_path, query)
+    rows = read_rows(cfg.db_path, query)
     return [(name, cidr, why) for name, cidr in rows if (why := wide_network_doubt(cidr)) is not None]
 
 
@@ -130,14 +130,16 @@ def unapplied_seeds(cfg: Config) -> list[str]:
     seeds = {seed.name: seed for seed in cfg.account}
     if not seeds:
         return []
-    accounts = {name for (name,) in _rows(cfg.db_path, "SELECT name FROM accounts")}
-    users = _rows(cfg.db_path, "SELECT u.email, a.name FROM users u JOIN accounts a ON a.id = u.account_id")
+    accounts = {name for (name,) in read_rows(cfg.db_path, "SELECT name FROM accounts")}
+    users = read_rows(
+        cfg.db_path, "SELECT u.email, a.name FROM users u JOIN accounts a ON a.id = u.account_id"
+    )
     owner = {email.casefold(): name for email, name in users}
-    nets = _rows(
+    nets = read_rows(
         cfg.db_path, "SELECT a.name, n.cidr FROM account_networks n JOIN accounts a ON a.id = n.account_id"
     )
     trusted = {(name, _net(cidr)) for name, cidr in nets}
-    senders = dict(_rows(cfg.db_path, "SELECT name, sender FROM accounts"))
+    senders = dict(read_rows(cfg.db_path, "SELECT name, sender FROM accounts"))
     lines = []
     for name in [n for n in seeds if n not in accounts]:  # made with the users no account holds, in order
         for email in seeds[name].users:
@@ -222,7 +224,7 @@ def shared_senders(cfg: Config) -> dict[str, list[str]]:
     # matched to our number by its digits, so those accounts share it too, and worse: the answer goes
     # to the form the SMSC wrote, whoever texted last.
     groups: list[tuple[set[str], list[str], list[str]]] = []  # (digit forms, as written, accounts)
-    for name, sender in _rows(cfg.db_path, "SELECT name, sender FROM accounts ORDER BY name"):
+    for name, sender in read_rows(cfg.db_path, "SELECT name, sender FROM accounts ORDER BY name"):
         number = (sender or cfg.gateway.default_sender).replace(" ", "")
         if not is_number_sender(number):
             continue
@@ -263,10 +265,10 @@ def stored_overlaps(cfg: Config) -> list[str]:
     from gateway.relaynets import overlap_words, overlaps
 
     query = "SELECT a.name, n.cidr FROM account_networks n JOIN accounts a ON a.id = n.account_id"
-    rows = _rows(cfg.db_path, query)
+    rows = read_rows(cfg.db_path, query)
     # And the networks of the accounts the start will seed: a block renamed makes a second account
     # on the old one's network, which the start said only at the one after.
-    accounts = {name for (name,) in _rows(cfg.db_path, "SELECT name FROM accounts")}
+    accounts = {name for (name,) in read_rows(cfg.db_path, "SELECT name FROM accounts")}
     rows += [
         (seed.name, cidr) for seed in cfg.account if seed.name not in accounts for cidr in seed.relay_networks
     ]
@@ -324,7 +326,7 @@ def check_wal_first(cfg: Config) -> None:
     try:
         if not db.exists():
             return
-        refuse_unsafe_database(db)  # a link or another user's file: `_rows` reads nothing either
+        refuse_unsafe_database(db)  # a link or another user's file: `read_rows` reads nothing either
         statelock.use_database(db.parent)  # held until the command ends (`smsgw restore`)
     except (OSError, statelock.DatabaseBeingRestored):
         return

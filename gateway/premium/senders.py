@@ -66,7 +66,7 @@ def stored_premium_senders(cfg: Config) -> list[str]:
     (`gateway.cli.stored`), after the caller's check of the WAL."""
     if not cfg.premium.tariffs:
         return []
-    from gateway.cli.stored import _rows
+    from gateway.cli.stored import read_rows
 
     query = "SELECT name, sender FROM accounts WHERE sender IS NOT NULL ORDER BY name"
-    return premium_sender_lines(cfg, _rows(cfg.db_path, query))
+    return premium_sender_lines(cfg, read_rows(cfg.db_path, query))
