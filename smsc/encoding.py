@@ -25,7 +25,7 @@ from typing import Literal
 
 from smsc.base import Concat
 from smsc.graphemes import Clusters, visible
-from smsc.gsmalphabet import _ENCODE, _EXTENSION_CHARS, _NON_GSM, _NON_LATIN1_GSM
+from smsc.gsmalphabet import _ENCODE, _EXTENSION_CHARS, _NON_GSM, _NON_LATIN1_GSM, basic_septets
 
 
 class Coding(enum.IntEnum):
@@ -337,6 +337,8 @@ def plan(
         raise ValueError("max_parts must be at least 1")
     if not text.isascii():  # ASCII is already NFC and has no surrogates; skip both passes
         text = unicodedata.normalize("NFC", _SURROGATE.sub("\ufffd", text))
+    if len(text) <= SINGLE_LIMIT[Coding.GSM7] and (one := _one_basic_sms(text, latin1)) is not None:
+        return one
     if not visible(text):
         raise EmptyText("the text is empty")
     unfit = _NON_LATIN1_GSM if latin1 else _NON_GSM
@@ -358,6 +360,18 @@ def plan(
                 return result
             return replace(_plan(text, mode, max_parts, (False, False), unfit), reason=result.reason)
     return _plan(text, mode, max_parts, (False, False), unfit)
+
+
+def _one_basic_sms(text: str, latin1: bool) -> Plan | None:
+    """The plan of a text of at most 160 characters, all in the GSM basic table and not all blank, as
+    `_plan` makes it (one part, nothing to choose), without its measuring and splitting; None for any
+    other text. Most mails are such a text: a short staff message in plain letters."""
+    payload = basic_septets(text, latin1)
+    # The basic table's only characters a phone draws nothing for are the space, CR and LF.
+    if payload is None or not text or text.isspace():
+        return None
+    part = Part(text, payload, len(payload))
+    return Plan(Coding.GSM7, (part,), False, False, "", None, False, False, text)
 
 
 def _plan(text: str, mode: Mode, max_parts: int, changed: tuple[bool, bool], unfit: re.Pattern[str]) -> Plan:

@@ -46,6 +46,14 @@ _NON_GSM = re.compile("[^" + "".join(re.escape(ch) for ch in sorted(_GSM_CHARS))
 _NON_LATIN1_GSM = re.compile(
     "[^" + "".join(re.escape(ch) for ch in sorted(_GSM_CHARS) if ord(ch) < 256) + "]"
 )
+# `basic_septets`: every basic character becomes its code (all below 0x80), every other one (of the
+# extension, ESC, a backtick, a tab) 0xFF in bytes and 0x80 in text, so that a text is basic exactly
+# when the result has none. ASCII is looked up as bytes, one C loop; other text in the str tables,
+# whose Latin-1 variant leaves the Greek capitals out, as `_NON_LATIN1_GSM` does.
+_ASCII_SEPTETS = bytes(GSM_BASIC_TABLE.get(chr(i), 0xFF) for i in range(256))
+_NOT_BASIC = {i: "\x80" for i in range(0x80)}
+_BASIC = _NOT_BASIC | {ord(ch): chr(code) for ch, code in GSM_BASIC_TABLE.items()}
+_BASIC_LATIN1 = _NOT_BASIC | {ord(ch): chr(code) for ch, code in GSM_BASIC_TABLE.items() if ord(ch) < 256}
 # Decoding keeps bytes >= 0x80 as Latin-1 (no entry), which is what SMSCs that misuse DC 0 mean.
 _DECODE = {code: ch for code, ch in enumerate(_BASIC_BY_CODE)}
 _DECODE_EXTENSION = {code: ch for ch, code in GSM_EXTENSION_TABLE.items()}
@@ -71,6 +79,17 @@ def gsm_encode(text: str) -> bytes:
     if bad is not None:
         raise ValueError(f"{bad.group()!r} at index {bad.start()} has no GSM 03.38 code")
     return text.translate(_ENCODE).encode("latin-1")
+
+
+def basic_septets(text: str, latin1: bool = False) -> bytes | None:
+    """`gsm_encode(text)` when every character is in the basic table (with `latin1`, one below 256),
+    else None: one pass for the planner's common text, where a search for a character outside the
+    alphabet and the encoding would be two."""
+    if text.isascii():
+        septets = text.encode("ascii").translate(_ASCII_SEPTETS)
+        return None if b"\xff" in septets else septets
+    mapped = text.translate(_BASIC_LATIN1 if latin1 else _BASIC)
+    return mapped.encode("ascii") if mapped.isascii() else None
 
 
 def _decode_escape(seq: str, basic: Mapping[int, str], extension: Mapping[int, str]) -> str:
