@@ -154,7 +154,7 @@ def plain_address(value: str) -> str:
     return value.strip()
 
 
-def _host_port(
+def host_port(
     value: str, what: str, example: str = "127.0.0.1:2525", *, listener: bool = True
 ) -> tuple[str, int]:
     """HOST:PORT. A listener may give port 0 (the system picks a free one: tests, `web.start`); an
@@ -187,7 +187,7 @@ def _host_port(
 
 
 def joined(host: str, port: int) -> str:
-    """HOST:PORT as `_host_port` reads it back (an IPv6 address in brackets)."""
+    """HOST:PORT as `host_port` reads it back (an IPv6 address in brackets)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 

@@ -16,9 +16,9 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from gateway.configbase import (
     SECRET,
     ConfigError,
-    _host_port,
     _Section,
     credential_path,
+    host_port,
     plain_address,
     quoted,
 )
@@ -55,7 +55,7 @@ class SmtpSection(_Section):
     @classmethod
     def _addr(cls, v: str | None) -> str | None:
         if v:  # "" turns the submission port off (TOML has no null)
-            _host_port(v, "a listen address")
+            host_port(v, "a listen address")
         return v
 
     @model_validator(mode="after")
@@ -69,11 +69,11 @@ class SmtpSection(_Section):
 
     @property
     def listen_addr(self) -> tuple[str, int]:
-        return _host_port(self.listen, "listen")
+        return host_port(self.listen, "listen")
 
     @property
     def submission_addr(self) -> tuple[str, int] | None:
-        return _host_port(self.submission_listen, "submission_listen") if self.submission_listen else None
+        return host_port(self.submission_listen, "submission_listen") if self.submission_listen else None
 
 
 class MailSection(_Section):
@@ -164,7 +164,7 @@ class MailSection(_Section):
             if not v.removeprefix(MAILDIR_PREFIX).strip():
                 raise ValueError('relay "maildir:" needs a directory, e.g. "maildir:var/mail"')
             return v
-        _host_port(v, "relay", "127.0.0.1:25", listener=False)
+        host_port(v, "relay", "127.0.0.1:25", listener=False)
         return v
 
     @field_validator("from_address", "admin_address")
@@ -181,7 +181,7 @@ class MailSection(_Section):
 
     @property
     def relay_addr(self) -> tuple[str, int]:
-        return _host_port(self.relay, "relay")
+        return host_port(self.relay, "relay")
 
 
 class WebSection(_Section):
@@ -214,7 +214,7 @@ class WebSection(_Section):
     @field_validator("listen")
     @classmethod
     def _addr(cls, v: str) -> str:
-        _host_port(v, "listen address")
+        host_port(v, "listen address")
         return v
 
     @field_validator("trusted_proxies")
@@ -235,4 +235,4 @@ class WebSection(_Section):
 
     @property
     def listen_addr(self) -> tuple[str, int]:
-        return _host_port(self.listen, "listen")
+        return host_port(self.listen, "listen")

@@ -519,9 +519,9 @@ def test_install_service_says_when_the_unit_could_not_run_its_execstart(tmp_path
 
 
 def test_install_service_refuses_an_execstart_hidden_from_the_service() -> None:
-    from gateway.cli.serviceexec import _reachable
+    from gateway.cli.serviceexec import refuse_unreachable
 
     with pytest.raises(common.CliError, match="ProtectHome=yes hides from it") as refused:
-        _reachable("/root/.local/bin/smsgw", dry=False)  # without --root nothing may be written
+        refuse_unreachable("/root/.local/bin/smsgw", dry=False)  # without --root nothing may be written
     assert refused.value.code == common.EXIT_USAGE
-    _reachable("/usr/bin/true", dry=False)
+    refuse_unreachable("/usr/bin/true", dry=False)

@@ -165,12 +165,12 @@ def _relay(
     itself (the default --listen 0.0.0.0:25); then its mail is kept as files until the admin names
     the mail server, since a relay that is the gateway would take every bounce back in, for ever.
     """
-    from gateway.configbase import _host_port
+    from gateway.configbase import host_port
     from gateway.configloops import same_host
 
     relay = given or LOCAL_RELAY
     try:
-        host, port = _host_port(relay, "--relay", LOCAL_RELAY, listener=False)
+        host, port = host_port(relay, "--relay", LOCAL_RELAY, listener=False)
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
     own = [f"{key} {addr}" for key, (h, p), addr in listeners if p == port and same_host(host, h, hostname)]
@@ -188,10 +188,10 @@ def _relay(
 
 def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     from gateway.cli.lowport import place_low_port_dropin
-    from gateway.cli.serviceexec import _reachable, own_command
+    from gateway.cli.serviceexec import own_command, refuse_unreachable
     from gateway.cli.servicefiles import CONFIG, panel_steps
     from gateway.cli.serviceunit import config_on_disk, place_unit, write_file
-    from gateway.configbase import _host_port
+    from gateway.configbase import host_port
 
     root = args.root or Path("/")
     dry = args.root is not None
@@ -207,7 +207,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     listeners = []
     for key, addr in (("--listen", args.listen), ("--submission", args.submission)):
         try:
-            listeners.append((key, _host_port(addr, key), addr))
+            listeners.append((key, host_port(addr, key), addr))
         except ValueError as exc:
             raise CliError(str(exc), EXIT_USAGE) from exc
     hostname = args.hostname or socket.getfqdn()
@@ -222,7 +222,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
         listen=args.listen, submission=args.submission, relay=relay, relay_note=relay_note, admin=admin,
     )  # fmt: skip
     _refuse_loops(text, admin)
-    _reachable(command, dry)
+    refuse_unreachable(command, dry)
     _ensure_user(args.user, dry)
     try:
         etc, state = root / "etc/smsgw", root / "var/lib/smsgw"

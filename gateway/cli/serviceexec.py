@@ -57,7 +57,7 @@ def hidden_from_service(command: str) -> list[Path]:
     return hidden
 
 
-def _reachable(command: str, dry: bool) -> None:
+def refuse_unreachable(command: str, dry: bool) -> None:
     """Refuse a unit whose ExecStart the service cannot run (warn only with --root: packaging may
     put the files elsewhere)."""
     if hidden := hidden_from_service(command):

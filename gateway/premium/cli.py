@@ -33,7 +33,7 @@ def _password(value: str) -> str:
         raise CliError(str(exc), EXIT_USAGE) from exc
 
 
-def _email(cfg: Config, value: str, what: str = "--email") -> str:
+def mail_address(cfg: Config, value: str, what: str = "--email") -> str:
     """A client's address, plain and off the gateway's domains: the confirmation and every SMS
     mailed to one there came back to the gateway, which refused it, so the service never confirmed
     and the public's paid SMS were kept for good."""
@@ -47,7 +47,7 @@ def _email(cfg: Config, value: str, what: str = "--email") -> str:
     return value.strip()
 
 
-def _numbers(cfg: Config, values: list[str] | None) -> list[str]:
+def premium_numbers(cfg: Config, values: list[str] | None) -> list[str]:
     configured = list(cfg.premium.tariffs)
     if not configured:
         raise CliError("no premium numbers are configured: add [premium] numbers = [...] to the config")
@@ -59,7 +59,7 @@ def _numbers(cfg: Config, values: list[str] | None) -> list[str]:
     return list(dict.fromkeys(values or ()))
 
 
-def _service(store: Store, password: str) -> Service:
+def named_service(store: Store, password: str) -> Service:
     from gateway.premium import handlers
 
     service = handlers.repo(store).active_service(_password(password))
@@ -72,9 +72,9 @@ def cmd_add(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.premium import handlers
 
     password = _password(args.password)
-    email = _email(cfg, args.email)
-    acl = [_email(cfg, a, "--reply-acl") for a in args.reply_acl] or [email]
-    numbers = _numbers(cfg, args.number)
+    email = mail_address(cfg, args.email)
+    acl = [mail_address(cfg, a, "--reply-acl") for a in args.reply_acl] or [email]
+    numbers = premium_numbers(cfg, args.number)
     store = open_store(cfg, must_exist=True)
     account = store.accounts.get_account(args.account)
     r = handlers.repo(store)
@@ -125,7 +125,7 @@ def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
 
     store = open_store(cfg, must_exist=True)
     with store.db.transaction():
-        service = _service(store, args.password)
+        service = named_service(store, args.password)
         handlers.repo(store).update_service(service.id, removed_at=store.clock())
         released = handlers.release_awaiting(
             store, cfg, service, "the service was removed before its address confirmed"
@@ -175,9 +175,9 @@ def cmd_verify(cfg: Config, args: argparse.Namespace) -> int:
 
     store = open_store(cfg, must_exist=True)
     if not args.resend:
-        return _confirmation_state(store, _service(store, args.password))
+        return _confirmation_state(store, named_service(store, args.password))
     with store.db.transaction():
-        service = _service(store, args.password)
+        service = named_service(store, args.password)
         if service.verified_at is not None:
             raise CliError(f"{service.email} already confirmed premium service {service.password}")
         account = store.accounts.account_by_id(service.account_id).name

@@ -21,12 +21,12 @@ if TYPE_CHECKING:
 
 def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.premium import handlers
-    from gateway.premium.cli import _email, _numbers, _service
+    from gateway.premium.cli import mail_address, named_service, premium_numbers
 
     store = open_store(cfg, must_exist=True)
     r = handlers.repo(store)
     with store.db.transaction():
-        service = _service(store, args.password)
+        service = named_service(store, args.password)
         before = r.acl(service.id)
         changes: dict[str, Any] = {}
         if args.account:
@@ -34,12 +34,12 @@ def cmd_set(cfg: Config, args: argparse.Namespace) -> int:
             if changes["account_id"] != service.account_id:
                 r.keep_as_it_was(service, before)  # who answers the votes it leaves behind
         if args.number or args.all_numbers:
-            changes["numbers"] = " ".join(_numbers(cfg, [] if args.all_numbers else args.number))
-        new_email = _email(cfg, args.email) if args.email else None
+            changes["numbers"] = " ".join(premium_numbers(cfg, [] if args.all_numbers else args.number))
+        new_email = mail_address(cfg, args.email) if args.email else None
         if new_email and new_email.casefold() != service.email.casefold():
             changes.update(email=new_email, verified_at=None)
         if args.reply_acl:
-            r.set_acl(service.id, [_email(cfg, a, "--reply-acl") for a in args.reply_acl])
+            r.set_acl(service.id, [mail_address(cfg, a, "--reply-acl") for a in args.reply_acl])
         elif "email" in changes:
             # The old address answered as the destination (`add` puts it on the list): the new one
             # takes its place, or every answer from the new address would be refused.

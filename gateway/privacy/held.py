@@ -9,7 +9,7 @@ from typing import Any
 
 from gateway.privacy.found import PhoneMails
 from gateway.privacy.naming import ERASED
-from gateway.privacy.rows import _marks, _rows
+from gateway.privacy.rows import dict_rows, marks
 
 # The parts of an SMS not sent yet: erasing them would send the marker, or a text the dispatcher
 # has in hand; the admin cancels them first (`smsgw queue cancel`).
@@ -52,7 +52,7 @@ class PhoneHoldings(PhoneMails):
 
     def _listed(self, query: tuple[str, tuple[object, ...]], order: str, limit: int) -> dict[str, Any]:
         sql, args = query
-        rows = _rows(self.conn.execute(f"{sql} ORDER BY {order} DESC LIMIT ?", (*args, limit)))
+        rows = dict_rows(self.conn.execute(f"{sql} ORDER BY {order} DESC LIMIT ?", (*args, limit)))
         return {"count": self.count(sql, args), "rows": rows}
 
     def holdings(self, limit: int) -> dict[str, Any]:
@@ -66,7 +66,7 @@ class PhoneHoldings(PhoneMails):
             "sent": self._listed(self._sent_sql(), "m.id", limit),
             "received": self._listed(self._received_sql(), "o.id", limit),
             "premium": self._listed(self._premium_sql(), "id", limit),
-            "conversations": _rows(
+            "conversations": dict_rows(
                 self.conn.execute(
                     "SELECT id, number, user_email, subject, started_at, last_mt_at FROM conversations"
                     " WHERE phone = ? ORDER BY last_mt_at DESC",
@@ -107,7 +107,7 @@ class PhoneHoldings(PhoneMails):
             (int(r[0]), str(r[1]))
             for r in self.conn.execute(
                 "SELECT m.id, MIN(p.state) FROM messages m JOIN parts p ON p.message_id = m.id"
-                f" WHERE m.recipient = ? AND p.state IN ({_marks(WAITING)}) GROUP BY m.id ORDER BY m.id",
+                f" WHERE m.recipient = ? AND p.state IN ({marks(WAITING)}) GROUP BY m.id ORDER BY m.id",
                 (self.number, *WAITING),
             )
         ]

@@ -16,11 +16,11 @@ from typing import Any
 from gateway.privacy.naming import Forms
 
 
-def _marks(values: Sequence[object]) -> str:
+def marks(values: Sequence[object]) -> str:
     return ", ".join("?" * len(values))
 
 
-def _rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+def dict_rows(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
     cols = [d[0] for d in cur.description]
     return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
 

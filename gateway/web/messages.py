@@ -144,7 +144,7 @@ async def _filters(request: Request, who: Who) -> dict[str, Any]:
     }
 
 
-def _before(value: str, what: str = "a message id") -> int | None:
+def parsed_before(value: str, what: str = "a message id") -> int | None:
     if not value:
         return None
     # isdigit would take "²" (int() refuses it); past SQLite's INTEGER the query overflows, and
@@ -172,7 +172,7 @@ async def search(request: Request, who: Who) -> Response:
     }
     try:
         filters = await _filters(request, who)
-        before = _before(request.query_params.get("before", ""))
+        before = parsed_before(request.query_params.get("before", ""))
     except BadQuery as exc:
         return web.render(
             request, "messages.html", {**ctx, "error": str(exc), "bad": exc.field, "query": ""}, 400
@@ -206,7 +206,7 @@ async def recorded(request: Request, who: Who) -> Response:
     web = request.app.state.web
     ctx: dict[str, Any] = {"who": who, "q": request.query_params, "recorded": []}
     try:
-        before = _before(request.query_params.get("before", ""), "a mail id")
+        before = parsed_before(request.query_params.get("before", ""), "a mail id")
     except BadQuery as exc:
         return web.render(request, "messages.html", {**ctx, "error": str(exc), "bad": exc.field}, 400)
     scope = who.scope

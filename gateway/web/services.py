@@ -30,7 +30,7 @@ from gateway.premium import handlers
 from gateway.premium.stats import Figures
 from gateway.store.accounts import NotFound
 from gateway.web import premiumgone, premiumread
-from gateway.web.messages import BadQuery, _before
+from gateway.web.messages import BadQuery, parsed_before
 from gateway.web.pages import Invalid
 from gateway.web.repo import account_answers
 from gateway.web.security import Forbidden, Who, after_post, guarded, notice
@@ -51,7 +51,7 @@ def _cursor(
     if not value:
         return None
     at, _, given = value.partition("_")
-    rowid = _before(given, what) if given else None
+    rowid = parsed_before(given, what) if given else None
     if not TIME.fullmatch(at) or rowid is None:
         raise BadQuery(f"{name}: {value[:40]!r} is not {what}")
     return float(at), rowid
@@ -64,7 +64,7 @@ def _received_from(value: str, operator: bool) -> tuple[float, int] | None:
     if not operator:
         return _cursor(value, "a position in the answers", "mo_before")
     try:
-        rowid = _before(value, "a position in the SMS received")
+        rowid = parsed_before(value, "a position in the SMS received")
     except BadQuery:
         raise BadQuery(f"mo_before: {value[:40]!r} is not a position in the SMS received") from None
     return None if rowid is None else (0.0, rowid)
@@ -298,10 +298,10 @@ async def premium_add(request: Request, who: Who, form: FormData) -> Response:
         password = premium_cli._password(str(form.get("password", "")))
         # The CLI's rules, in the form's words (its messages name --email, --number).
         at = "email"
-        email = premium_cli._email(cfg, str(form.get("email", "")), "mail address")
+        email = premium_cli.mail_address(cfg, str(form.get("email", "")), "mail address")
         at = "reply_acl"
         given = str(form.get("reply_acl", "")).replace(",", " ").split()
-        acl = [premium_cli._email(cfg, a, "answering address") for a in given] or [email]
+        acl = [premium_cli.mail_address(cfg, a, "answering address") for a in given] or [email]
         at = "number"
         ticked = [str(n) for n in form.getlist("number") if n]
         configured = list(cfg.premium.tariffs)
@@ -309,7 +309,7 @@ async def premium_add(request: Request, who: Who, form: FormData) -> Response:
             if configured and n not in configured:
                 raise Invalid(f"number {n} is not a configured premium number ({', '.join(configured)})")
         at = None  # the installation's numbers, not the form's
-        numbers = premium_cli._numbers(cfg, ticked)
+        numbers = premium_cli.premium_numbers(cfg, ticked)
         at = "account"
         name = str(form.get("account", "")).strip()
         try:
