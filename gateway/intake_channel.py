@@ -39,7 +39,6 @@ import pickle
 import sqlite3
 import struct
 from collections.abc import Callable
-from types import MemberDescriptorType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -51,6 +50,7 @@ from gateway.conversations import Opening
 from gateway.smtp.accept import Limits, Notice
 from gateway.store.db import StoreBusy, StoreReplaced
 from gateway.store.records import Acceptance, AcceptResult, NewMessage, NewPart
+from smsc.makers import maker
 
 log = structlog.get_logger(__name__)
 
@@ -71,44 +71,8 @@ _CLASSES: tuple[type, ...] = (Acceptance, NewMessage, NewPart, AcceptResult, Lim
 _ZONE = len(_CLASSES)
 
 
-def _maker(cls: type) -> Callable[..., Any]:
-    """What rebuilds an instance of `cls` from its fields' values, in their order.
-
-    A frozen dataclass's __init__ sets each field through `object.__setattr__` (its own __setattr__
-    refuses), and its slot descriptors' `__set__`, called from Python, cost as much: some 1,000
-    instructions a field, and the limits' 20 fields took 18 k of the 76 k the daemon spent reading a
-    mail's request. So a frozen slotted class's instance is made as one of a twin class with the
-    same slots and no __setattr__ of its own, whose attribute stores the interpreter does as cheaply
-    as a local's, and is then given its own class (`__class__` assignment, which CPython allows
-    between classes of the same slots): NewPart 5.1 k -> 2.9 k instructions, Limits 18.3 k -> 4.4 k.
-    A slotted class that is not frozen gets the same stores on itself, without the call of its
-    class and __init__. Either is the object __init__ makes as long as __init__ only stores its
-    arguments (no __post_init__, no field left out of it) in slots that are the fields alone, which
-    is checked here, at import, as is that the instance takes the class; any other class keeps its
-    __init__."""
-    params = cls.__dataclass_params__  # type: ignore[attr-defined]
-    fields = dataclasses.fields(cls)
-    if not params.init or hasattr(cls, "__post_init__") or not all(f.init for f in fields):
-        return cls  # an __init__ of its own, or one that does more than store its arguments
-    names = [f.name for f in fields]
-    if tuple(cls.__dict__.get("__slots__", ())) != tuple(names) or not all(
-        isinstance(cls.__dict__.get(name), MemberDescriptorType) for name in names
-    ):
-        return cls  # not slotted, or slotted with more than the fields (`__weakref__`)
-    made = type(f"_{cls.__name__}Twin", (), {"__slots__": tuple(names)}) if params.frozen else cls
-    scope: dict[str, Any] = {"_new": object.__new__, "_cls": cls, "_made": made}
-    args = ", ".join(f"v{i}" for i in range(len(names)))
-    sets = "".join(f"    o.{name} = v{i}\n" for i, name in enumerate(names))
-    cast = "    o.__class__ = _cls\n" if params.frozen else ""
-    exec(f"def make({args}):\n    o = _new(_made)\n{sets}{cast}    return o\n", scope)
-    make: Callable[..., Any] = scope["make"]
-    try:
-        probe = make(*range(len(names)))
-    except TypeError:  # a layout `__class__` assignment refuses
-        return cls
-    if type(probe) is not cls or [getattr(probe, name) for name in names] != list(range(len(names))):
-        return cls
-    return make
+# What rebuilds each record from its fields' values without its __init__ (`smsc.makers.maker`).
+_maker = maker
 
 
 _MAKERS: tuple[Callable[..., Any], ...] = (*map(_maker, _CLASSES), ZoneInfo._unpickle)  # type: ignore[attr-defined]

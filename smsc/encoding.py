@@ -26,6 +26,7 @@ from typing import Literal
 from smsc.base import Concat
 from smsc.graphemes import Clusters, visible
 from smsc.gsmalphabet import _ENCODE, _EXTENSION_CHARS, _NON_GSM, _NON_LATIN1_GSM, basic_septets
+from smsc.makers import maker
 
 
 class Coding(enum.IntEnum):
@@ -58,6 +59,8 @@ class Plan:
 
 
 Mode = Literal["concatenated", "separate"]
+# Plan(...) and Part(...) by position, without their frozen __init__ (`smsc.makers`)
+_made_plan, _made_part = maker(Plan), maker(Part)
 
 SINGLE_LIMIT: dict[Coding, int] = {Coding.GSM7: 160, Coding.UCS2: 70}
 PART_LIMIT: dict[Coding, int] = {Coding.GSM7: 153, Coding.UCS2: 67}  # with the 6-octet concat UDH
@@ -370,8 +373,8 @@ def _one_basic_sms(text: str, latin1: bool) -> Plan | None:
     # The basic table's only characters a phone draws nothing for are the space, CR and LF.
     if payload is None or not text or text.isspace():
         return None
-    part = Part(text, payload, len(payload))
-    return Plan(Coding.GSM7, (part,), False, False, "", None, False, False, text)
+    part = _made_part(text, payload, len(payload))
+    return _made_plan(Coding.GSM7, (part,), False, False, "", None, False, False, text)
 
 
 def _plan(text: str, mode: Mode, max_parts: int, changed: tuple[bool, bool], unfit: re.Pattern[str]) -> Plan:

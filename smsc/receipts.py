@@ -16,10 +16,14 @@ import structlog
 
 from smsc.base import DeliveryReport, ReportStatus
 from smsc.logthrottle import LogThrottle
+from smsc.makers import maker
 
 log = structlog.get_logger(__name__)
 # An SMSC sends the same broken receipt for every SMS: one line a second per kind of error.
 _unparseable = LogThrottle(log)
+# DeliveryReport(message_id, status, error, destination, done_at, raw) without its frozen __init__
+# (`smsc.makers`): one a receipt.
+_report = maker(DeliveryReport)
 
 # SMPP 3.4 message_state values and the receipt `stat:` words that share their meaning.
 MESSAGE_STATES: dict[int, str] = {
@@ -277,11 +281,4 @@ def _parse(
     # without the SMSC's quote of the SMS (`without_text`): no diagnosis, and stored it wrote back a
     # text erased at the phone's request when the receipt came after `smsgw phone forget`
     raw = kept or f"receipted_message_id:{raw_id} message_state:{stat}"
-    return DeliveryReport(
-        message_id=message_id,
-        status=status,
-        error=error,
-        destination=destination,
-        done_at=parse_receipt_date(fields.get("done_date")),
-        raw=raw,
-    )
+    return _report(message_id, status, error, destination, parse_receipt_date(fields.get("done_date")), raw)

@@ -9,6 +9,7 @@ a part.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
@@ -18,12 +19,18 @@ import structlog
 from smsc.base import Outcome, SubmitResult
 from smsc.lateholds import LateHold
 from smsc.logthrottle import LogThrottle
+from smsc.makers import maker
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import decode_message_id
 from smsc.smpp.pdu import classify_status, normalise_message_id, status_text
 from smsc.stalls import ReadPause, ResponseTimer
 
 log = structlog.get_logger(__name__)
+# An accepted submit's answer, one an SMS, without the frozen dataclass's __init__ (`smsc.makers`):
+# its outcome and message id, every other field at its default.
+_accepted = maker(SubmitResult)
+_ACCEPTED_REST = tuple(f.default for f in dataclasses.fields(SubmitResult)[2:])
+assert [f.name for f in dataclasses.fields(SubmitResult)[:2]] == ["outcome", "message_id"]
 
 DEFAULT_WINDOW = 10  # SMPP's customary window when the link's config sets none
 ESME_RSUBMITFAIL = 0x45
@@ -209,7 +216,7 @@ class Submits:
             mid = normalise_message_id(decode_message_id(raw), self.cfg.message_id_type, receipt=False)
             if not mid:
                 log.warning("smpp.empty_message_id", link=self.name, seq=seq)
-            result = SubmitResult(Outcome.ACCEPTED, message_id=mid or None)
+            result = _accepted(Outcome.ACCEPTED, mid or None, *_ACCEPTED_REST)
         if self.overflowed and result.outcome is not Outcome.THROTTLED:
             self.overflowed.pop(part, None)  # its end, one way or the other
         if late:
