@@ -139,19 +139,26 @@ def answered(
     SMS of any of them went, nor went before its window, is one taken whose SMS never left (the
     newest by its mail, as before): there is nobody else the phone can mean (an answer racing the
     write that records its SMS as submitted, or a part a crash caught mid-submit).
+
+    `live` may hold conversations past their windows too (accounts' windows differ): one whose SMS
+    went later than the best live one's displaced it, and the answer, most likely to that SMS, goes
+    to the fallback address (None), as with equal windows. Taken, another company's older SMS in a
+    longer window got the answer, quoted and billed as if never displaced.
     """
     best: tuple[float, int, Conversation] | None = None
     unsent: list[Conversation] = []
     later: list[Conversation] = []
-    passed = False  # a conversation whose SMS reached the phone (or may have) before its window
+    # When the latest SMS that reached the phone (or may have) before its window went, if any did.
+    passed: float | None = None
     for c, since in live:
         last = last_reached(c, since, scan, region)
         if last is None or last is False:
             if c.last_mt_at < since:  # nothing known to have gone since: judged by its mail
-                passed = passed or last is None
+                if last is None:
+                    passed = max(passed or c.last_mt_at, c.last_mt_at)
                 continue
         elif last.sent_at is not None and last.sent_at < since:  # its SMS went before the window
-            passed = True
+            passed = max(passed or last.sent_at, last.sent_at)
             continue
         if last is False:
             unsent.append(c)
@@ -167,8 +174,8 @@ def answered(
         if best is None or (key, c.id) > best[:2]:
             best = (key, c.id, conv)
     if best is not None:
-        return best[2]
-    if passed:
+        return None if passed is not None and passed > best[0] else best[2]
+    if passed is not None:
         # The phone got an SMS whose window has closed: that is what it answers (R-3.3, the fallback
         # address), not a colleague's or another company's SMS it never got (held for quiet hours,
         # queued behind an outage), whose user would read an answer to a text they never sent it.

@@ -19,7 +19,7 @@ from gateway.conversations.holding import added_since, sent_by_holder
 from gateway.conversations.keptrepo import KeptRepo, spellings
 from gateway.conversations.rows import C_COLUMNS as _C_COLUMNS
 from gateway.conversations.rows import COLUMNS as _COLUMNS
-from gateway.conversations.rows import LIVE, SINCE, Conversation, Mo
+from gateway.conversations.rows import LIVE, SINCE, WIDEST, Conversation, Mo
 from gateway.store.outbox import OutboxRepo, on_claim
 
 # The keys of a `list_mo` row; the `mail_` ones are of the MO's latest mail (None: it has none).
@@ -169,8 +169,13 @@ class ConversationsRepo(KeptRepo):
 
         `window` (seconds) applies to conversations whose account sets no reply window of its own;
         `region` reads the numbers SMS were sent from as the conversations store them.
+
+        Read back to the widest window of any account, each row with its own window's start: a
+        conversation whose account's window is short and closed may still have the SMS the phone got
+        last, which then displaced the others (`answered`). Read back only to each one's own window,
+        another company's older SMS, in a longer window, took the answer as if never displaced.
         """
-        sql = f"SELECT {_COLUMNS}, {SINCE} FROM conversations WHERE phone = ? AND number = ? AND {LIVE}"
+        sql = f"SELECT {_COLUMNS}, {SINCE} FROM conversations WHERE phone = ? AND number = ? AND {WIDEST}"
         # Its SMS may have gone up to its validity after its mail came: judged by that (`answered`).
         reach = at - reached.HOLD_SECONDS
         live = [

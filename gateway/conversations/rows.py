@@ -22,6 +22,10 @@ C_SINCE = _since("c")  # the same, of the joined row `c`
 # A conversation whose mail came within its window (with "now" earlier by `reached.HOLD_SECONDS`:
 # one that may be live by when its SMS went, `ReplyPool._live`).
 LIVE = f"last_mt_at >= {SINCE}"
+# One whose mail came within the widest reply window of any account, or the installation's if wider
+# (the parameters as `SINCE`'s): `ConversationsRepo.match` judges each by its own window, and one
+# past it may still hold the SMS the phone got last. The accounts' widest is read once a statement.
+WIDEST = "last_mt_at >= ? - MAX(?, COALESCE((SELECT MAX(reply_window_days) FROM accounts), 0) * 86400)"
 
 COLUMNS = (
     "id, phone, number, user_email, account_id, domain, header_message_id, subject, text,"

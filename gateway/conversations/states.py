@@ -110,7 +110,8 @@ def listed(
     user gets the phone's answers; `DISPLACED` for an open one whose phone's answer, were it to come
     now, `match` gives to another conversation on its number (a newer SMS from it reached the
     phone: with no pool, every user of a sender number; a pool number taken from a colleague):
-    both showed `open`, though only the newer one's user gets the answers. One a colleague displaced
+    both showed `open`, though only the newer one's user gets the answers; or to none, the newer SMS's
+    account's shorter window closed since (the fallback address gets them). One a colleague displaced
     is `DISPLACED` though another company shares the number: no answer is meant for it any more.
     `own`: the accounts' own reply windows in days (None: the config's)."""
     region = cfg.gateway.default_region
@@ -128,7 +129,13 @@ def listed(
             if key not in answers:
                 answers[key] = reading.match(c.phone, c.number, now, window, region)
             taker = answers[key]
-            displaced = taker is not None and taker.id != c.id
+            # None though this one is open: a newer SMS from its number reached the phone, and that
+            # SMS's account's shorter window has closed since (`reached.answered`): the answer goes to
+            # the fallback address, not to this user. Listed `open`, it seemed to await it.
+            if taker is None:
+                found.append(DISPLACED)
+                continue
+            displaced = taker.id != c.id
             # Another company's newer SMS on a pool number shares it (its answers go to the fallback
             # address, meant for either); a colleague's newer SMS displaced this one, shared or not:
             # listed "shared", the conversation a colleague had taken the number from seemed to
