@@ -192,7 +192,12 @@ def on_whole_mo(
         conv = r.match(phone, number, at, cfg.replies.window_seconds, region) if phone else None
         gone = r.gone(conv) if conv is not None else None
     shared = False
-    if conv is not None and gone is None and number in _pool_set(tuple(cfg.replies.pool), region):
+    # Before whether its user is gone: a shared number's answer is either company's, whoever holds
+    # the newest conversation's address now. Checked only once that user was gone, the answer was
+    # billed to, and listed in the panel of, the company whose user was removed or moved. A late rest
+    # of an answer its user got (`Orphan`) is the rest of an SMS that was theirs: it goes as they did.
+    orphan = isinstance(late, lateparts.Orphan)
+    if conv is not None and not orphan and number in _pool_set(tuple(cfg.replies.pool), region):
         if others := r.sharing(conv, at, cfg.replies.window_seconds, region):
             shared = True
             # The pool ran out and this number was given to a second company: the answer may be to
