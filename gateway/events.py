@@ -215,7 +215,13 @@ class GatewayEvents:
             if maybe_optout:
                 notes.append(self._maybe_optout(number))
             # Parts missing only as the rows say (a text may hold "[…]"); the marker test is the cheap one.
-            if reassembly.has_gap(text) and (held := self.store.mo.held(mo_id)) is not None:
+            # Not of a late part: its markers stand for the parts mailed before it, which its own note
+            # says (`reassembly.late_note`): "did not arrive" told of parts the user was mailed already.
+            if (
+                reassembly.has_gap(text)
+                and (held := self.store.mo.held(mo_id)) is not None
+                and self.store.mo.followed(mo_id) is None
+            ):
                 notes.append(reassembly.missing_note(*held))
         except Exception as exc:
             if store_trouble(exc) or not self.store.db.conn.in_transaction:

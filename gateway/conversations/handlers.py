@@ -174,7 +174,7 @@ def on_whole_mo(
         log.info("mo.duplicate", mo=mo_id, earlier=earlier)
         return "duplicate"
     number = own_number(r, cfg, phone, mo.destination)
-    late = lateparts.follow(store, cfg, mo, phone, number)
+    late = lateparts.follow(store, cfg, mo, phone, number, note)
     if isinstance(late, str):
         return late
     # A long answer is stored when joined: by the timeout, or after a restart, long after its parts

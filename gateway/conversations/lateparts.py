@@ -72,11 +72,13 @@ def answer_at(mo: Mo) -> float:
 
 
 def follow(
-    store: Store, cfg: Config, mo: Mo, phone: str | None, number: str
+    store: Store, cfg: Config, mo: Mo, phone: str | None, number: str, own: str | None = None
 ) -> str | Orphan | Unfollowed | None:
     """The state of a late rest settled here (mailed or kept, as its first parts were); an `Orphan`
     when their user is gone; `Unfollowed` when no user got them; None when `mo` is no late rest
     (then the usual rules apply, as to any answer). `number`: ours the phone wrote to, as stored.
+    `own`: the caller's note of the rest itself (an alphabet not supported, a START), said after
+    which SMS it completes: left out, the user's mail lost what the README promises on every one.
 
     The first late rest is no further answer: the hourly limit counted the SMS once, with its first
     parts (`ConversationsRepo.mailed_from`). Kept (`throttled`) when those were kept too, so that
@@ -90,7 +92,9 @@ def follow(
     earlier = store.mo.followed(mo.id)
     if earlier is None:
         return None
-    note = late_note(earlier.parts_at or earlier.received_at, ZoneInfo(cfg.gateway.timezone))
+    said = late_note(earlier.parts_at or earlier.received_at, ZoneInfo(cfg.gateway.timezone))
+    # What the rest's mail or kept row says: an `Orphan` or `Unfollowed` has the caller add `own`.
+    note = ". ".join(n for n in (said, own) if n)
     # Its first whole text is a long SMS's: stored before its parts' time was kept, as of the timeout.
     at = earlier.parts_at if earlier.parts_at is not None else earlier.received_at - TIMEOUT_SECONDS
     r = ConversationsRepo(store.db, store.clock)
@@ -98,10 +102,10 @@ def follow(
     further = bool(limit) and r.rests_mailed(mo.source, earlier.id, earlier.received_at) > 0
     limited = Limited(earlier.id if earlier.state == "throttled" else None, further)
     if earlier.user_email is None or phone is None:
-        return Unfollowed(at, note, limited)
+        return Unfollowed(at, said, limited)
     conv = as_answered(r, cfg, earlier.id, at, phone, number)
     if conv is None:
-        return Unfollowed(at, note, limited)
+        return Unfollowed(at, said, limited)
     if limited.kept_with is not None:
         # Kept in its first parts' conversation, even with its user gone since: the kept answers'
         # mail takes both halves where a gone user's go (kept as an orphan, with no conversation, the
@@ -112,14 +116,14 @@ def follow(
         log.warning("mo.throttled", mo=mo.id, follows=earlier.id)  # the phone: `smsgw mo list`
         return "throttled"
     if (why := r.gone(conv)) is not None:
-        return Orphan(conv, why, note, limited)
+        return Orphan(conv, why, said, limited)
     if further and r.mailed_from(phone, store.clock() - 3600)[0] >= limit:
         reason = f"the late part of MO {earlier.id}; more than {limit} answers from {phone} within an hour:"
         r.settle_mo(mo.id, "throttled", conv, kept_note(f"{reason} kept here, not mailed", note))
         log.warning("mo.throttled", mo=mo.id, limit=limit, follows=earlier.id)
         return "throttled"
     mail_user(store, cfg, conv, mo.text, note, mo.id)
-    r.settle_mo(mo.id, "mailed", conv, f"the late part of MO {earlier.id}")
+    r.settle_mo(mo.id, "mailed", conv, ". ".join(n for n in (f"the late part of MO {earlier.id}", own) if n))
     log.info("mo.mailed", mo=mo.id, conversation=conv.id, to=conv.user_email, follows=earlier.id)
     return "mailed"
 
