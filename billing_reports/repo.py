@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.request import pathname2url
 
+from gateway.store.moparts import COUNTED, COUNTED_WIDTH, counted
 from gateway.store.repository import Repository
 
 LAST_BILLED = "last_billed"
@@ -74,14 +75,24 @@ def reply_rows(
     billed before along.
     """
     rows = conn.execute(
-        f"SELECT {billed_at('mo')}, mo.id, mo.source, mo.destination, {_PARTS}, mo.state, mo.note,"
+        f"SELECT {billed_at('mo')}, mo.id, mo.source, mo.destination, {COUNTED}, mo.state, mo.note,"
         f" {billed_at('f')}, mo.received_at FROM mo INDEXED BY mo_billing LEFT JOIN mo f ON f.id = mo.follows"
         " WHERE mo.account_id = ? AND mo.received_at >= ? AND mo.received_at < ?"
         " AND mo.state NOT IN ('segment', 'joined', 'duplicate')"
         " ORDER BY mo.received_at, mo.id",
         (account_id, start, end + PARTS_BOUND_SECONDS),
     )
-    return in_billed_order(rows, start, end)
+    return in_billed_order(_with_parts(rows), start, end)
+
+
+def _with_parts(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """Rows with the `COUNTED` columns (from the fifth) made their count of parts, by the rule a
+    premium vote is billed by (`gateway.store.moparts.counted`), not a copy of it in SQL: that one
+    counted a long SMS the SMSC delivered joined (no concatenation) as one part, where the phone's
+    split, and the vote's bill, counted two."""
+    end = 4 + COUNTED_WIDTH
+    for row in rows:
+        yield (*row[:4], counted(*row[4:end]), *row[end:])
 
 
 # How long after its first part a long MO may be joined and still go by that part's time: a day, the
@@ -124,14 +135,6 @@ def in_billed_order(rows: Iterable[tuple[Any, ...]], start: float, end: float) -
             heapq.heappush(held, (row[0], row[1], row[:-1]))
     while held:
         yield heapq.heappop(held)[2]
-
-
-# The parts a whole MO holds: those that came (`seqs`) when the timeout joined it without some
-# (`gateway.store.mo.MoRepo.parts`), else all it declared.
-_PARTS = (
-    "CASE WHEN mo.seqs IS NOT NULL THEN length(mo.seqs) - length(replace(mo.seqs, ',', '')) + 1"
-    " ELSE COALESCE(mo.concat_total, 1) END"
-)
 
 
 def premium_rows(

@@ -102,6 +102,8 @@ class GatewayEvents:
         destination = normalise(sms.destination, region, sms.raw.get("dest_ton"))
 
         rows: list[int] = []
+        # Which table its DCS was read by, kept on the MO for counting its parts (`MoRepo.record_mo`).
+        protocol = next((s.type for s in self.notifier.config.smsc if s.name == link), None)
 
         def work() -> int | None:
             rows.clear()  # a piece may run again
@@ -109,7 +111,7 @@ class GatewayEvents:
             # it tells a copy delivered again from the same text sent again (`MoRepo.redelivery_of`).
             mo = store.mo.record_mo(
                 link, source, destination, sms.text, sms.data_coding, concat, rows,
-                repeated=sms.repeated, smsc_time=sms.raw.get("smsc_time"),
+                repeated=sms.repeated, smsc_time=sms.raw.get("smsc_time"), protocol=protocol,
             )  # fmt: skip
             if mo is not None:
                 self.whole_mo(mo)

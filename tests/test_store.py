@@ -457,7 +457,13 @@ def undo_migration_63(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_64(conn: sqlite3.Connection) -> None:
+    undo_migration_65(conn)
     conn.execute("ALTER TABLE mo DROP COLUMN answered_message_id")
+
+
+def undo_migration_65(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE mo DROP COLUMN parts")
+    conn.execute("ALTER TABLE mo DROP COLUMN protocol")
 
 
 def test_migration_17_keeps_each_answer_with_its_conversations_account(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import structlog
 from gateway import reassembly
 from gateway.store.clockstep import ClockStep
 from gateway.store.counted import keep_counted
-from gateway.store.moparts import MoPartsRepo
+from gateway.store.moparts import MoPartsRepo, whole_parts
 from gateway.store.redelivery import RedeliveryRepo
 from gateway.store.segments import SegmentRepo
 
@@ -41,13 +41,18 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
         *,
         repeated: bool = False,
         smsc_time: str | None = None,
+        protocol: str | None = None,
     ) -> int | None:
         """Store an MO; a segment of a long text is kept aside until its set is complete.
 
         Returns the id of the row that holds a whole text (`state = 'new'`), or None while a long
         text still waits for segments. `rows` gets the id of every row this delivery wrote (the
         whole text it completed too): those its acknowledgement stands for (`mark_acked`).
-        `smsc_time` is the SMSC's stamp of the SMS as it wrote it (see `gateway.store.redelivery`).
+        `smsc_time` is the SMSC's stamp of the SMS as it wrote it (see `gateway.store.redelivery`);
+        `protocol` the type of the link it came by ("smpp", "cimd2"), kept on the row: the link may be
+        renamed, removed or change protocol before the month is billed. A whole text is counted here
+        (`moparts.whole_parts`), with the protocol its DCS was read by, so that the month's billing
+        reads its parts without its text.
         """
         now = self.clock()
         written = rows if rows is not None else []
@@ -62,9 +67,9 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
             ):
                 cur = self.conn.execute(
                     "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total,"
-                    " concat_seq, state, note, received_at, smsc_time)"
-                    " VALUES (?,?,?,?,?,?,?,?,'duplicate',?,?,?)",
-                    (link, source, destination, text, data_coding, *concat, _AGAIN, now, smsc_time),
+                    " concat_seq, state, note, received_at, smsc_time, protocol)"
+                    " VALUES (?,?,?,?,?,?,?,?,'duplicate',?,?,?,?)",
+                    (link, source, destination, text, data_coding, *concat, _AGAIN, now, smsc_time, protocol),
                 )
                 assert cur.lastrowid is not None
                 written.append(cur.lastrowid)
@@ -73,8 +78,8 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
                 return None
             cur = self.conn.execute(
                 "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total,"
-                " concat_seq, state, received_at, repeated, smsc_time, note)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " concat_seq, state, received_at, repeated, smsc_time, note, protocol, parts)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     link,
                     source,
@@ -87,6 +92,8 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
                     int(repeated),
                     smsc_time,
                     unread,
+                    protocol,
+                    whole_parts(text, data_coding, protocol, smsc_time) if whole else None,
                 ),
             )
             assert cur.lastrowid is not None

@@ -12,6 +12,62 @@ from dataclasses import dataclass
 from gateway.reassembly import parts_sent
 from gateway.store.repository import Repository
 
+# The columns of table mo (alias `mo`) `counted` reads, in its arguments' order: for a reader that
+# counts rows of its own (`billing_reports.repo.reply_rows`), so that a reply's line and a premium
+# vote count by one rule. The text only for a row of no concatenation whose parts were not counted at
+# its receipt (from before migration 65): a month's rows are read without their texts.
+_COLUMNS = (
+    "mo.seqs",
+    "mo.concat_total",
+    "mo.parts",
+    "CASE WHEN mo.parts IS NULL AND COALESCE(mo.concat_total, 1) <= 1 THEN mo.text END",
+    "mo.data_coding",
+    "mo.protocol",
+    "mo.smsc_time",
+)
+COUNTED, COUNTED_WIDTH = ", ".join(_COLUMNS), len(_COLUMNS)
+_PROTOCOLS = frozenset({"smpp", "cimd2"})
+
+
+def read_as_smpp(protocol: str | None, smsc_time: str | None) -> bool:
+    """Whether an MO's DCS is read by SMPP's table (1-3: IA5, binary, Latin-1) rather than CIMD2's
+    (1-3: the GSM alphabet): by the protocol of the link it came by, kept on its row (migration 65);
+    a row without (older, its link's bind never noted) by CIMD2's stamp (060), which SMPP never
+    gives, though a CIMD2 SMSC may leave it out or write one that reads as no time."""
+    if protocol in _PROTOCOLS:
+        return protocol == "smpp"
+    return smsc_time is None
+
+
+def whole_parts(text: str, data_coding: int, protocol: str | None, smsc_time: str | None) -> int:
+    """The parts a phone's split needed for a whole text that came with no concatenation, counted at
+    its receipt (`MoRepo.record_mo`) and kept in `mo.parts`."""
+    return parts_sent(text, data_coding, smpp=read_as_smpp(protocol, smsc_time))
+
+
+def counted(
+    seqs: str | None,
+    total: int | None,
+    parts: int | None,
+    text: str | None,
+    data_coding: int,
+    protocol: str | None,
+    smsc_time: str | None,
+) -> int:
+    """The parts of the phone's SMS a whole MO holds (its `COUNTED` columns): what the operator
+    charged the phone for it, which a premium vote is billed at and a reply's billing line shows.
+    A set joined by the timeout holds fewer than it declared, and a late rest only its own (`seqs`);
+    the parts that never came are no one's to pay for. A text that came with no concatenation holds
+    as many as the phone's split needed for it (`whole_parts`): an SMSC that joins a long SMS
+    delivers it as one (SMPP's message_payload), and a vote of two parts was billed as one."""
+    if seqs:
+        return len(seqs.split(","))
+    if total is not None and int(total) > 1:
+        return int(total)
+    if parts is not None:
+        return int(parts)
+    return whole_parts(text or "", data_coding, protocol, smsc_time)
+
 
 @dataclass(frozen=True, slots=True)
 class Earlier:
@@ -33,22 +89,9 @@ class MoPartsRepo(Repository):
         return row[0] if row else None
 
     def parts(self, mo_id: int) -> int:
-        """The parts of the phone's SMS a whole text holds: what the operator charged the phone for
-        it. A set joined by the timeout holds fewer than it declared, and a late rest only its own;
-        the parts that never came are no one's to pay for. A text that came with no concatenation
-        holds as many as the phone's split needed for it (`gateway.reassembly.parts_sent`): an SMSC
-        that joins a long SMS delivers it as one (SMPP's message_payload), and a vote of two parts
-        was billed as one."""
-        total, seqs, text, data_coding, smsc_time = self.conn.execute(
-            "SELECT concat_total, seqs, text, data_coding, smsc_time FROM mo WHERE id = ?", (mo_id,)
-        ).fetchone()
-        if seqs:
-            return len(seqs.split(","))
-        if total is not None and int(total) > 1:
-            return int(total)
-        # The DCS is read by the link's protocol: only CIMD2 gives the SMSC's stamp (migration 22),
-        # where 1-3 name the GSM alphabet that SMPP's data_coding gives IA5, binary and Latin-1.
-        return parts_sent(text, data_coding, smpp=smsc_time is None)
+        """The parts of the phone's SMS a whole text holds (`counted`)."""
+        row = self.conn.execute(f"SELECT {COUNTED} FROM mo WHERE id = ?", (mo_id,)).fetchone()
+        return counted(*row)
 
     def held(self, mo_id: int) -> tuple[int, set[int]] | None:
         """(the parts its SMS declared, those of them a whole MO holds); None once the retention
