@@ -84,7 +84,7 @@ def replies(sink: Any) -> list[tuple[list[str], bytes]]:
 async def conversation_states(path: Path) -> dict[str, str]:
     listing = await asyncio.to_thread(smsgw, path, "conversation", "list")
     assert listing.returncode == 0, listing.stderr
-    # The state is the last word, or "displaced: answers go to the sender of a newer SMS …".
+    # The state is the last word, or "displaced: a newer SMS from this number takes its answers …".
     states = {}
     for line in listing.stdout.splitlines():
         words = line.split()

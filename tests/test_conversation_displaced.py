@@ -27,7 +27,10 @@ from tests.test_process import smsgw
 from tests.test_web_browser import WEB
 from tests.web_helpers import login, password_hash
 
-DISPLACED = "displaced: answers go to the sender of a newer SMS from this number"
+DISPLACED = (
+    "displaced: a newer SMS from this number takes its answers"
+    " (to that SMS's sender, to the fallback address once its window has passed)"
+)
 RIVAL = "bob@rival.example"
 
 

@@ -34,7 +34,10 @@ BETA = (
     f'\n[[account]]\nname = "beta"\nrelay_networks = ["127.0.0.0/8"]\n'
     f'users = ["{B0}", "{B1}", "{B2}", "{B3}"]\n'
 )
-DISPLACED = "displaced: answers go to the sender of a newer SMS from this number"
+DISPLACED = (
+    "displaced: a newer SMS from this number takes its answers"
+    " (to that SMS's sender, to the fallback address once its window has passed)"
+)
 
 
 def displaced_users(logs: list[dict[str, object]]) -> list[object]:

@@ -28,7 +28,10 @@ SHARED = "shared"
 DISPLACED = "displaced"
 # What `told` says of it: never whose newer SMS it was (a company admin would learn that another
 # company, or which colleague, texts their customer); the operator's page lists that row too.
-DISPLACED_TOLD = "displaced: answers go to the sender of a newer SMS from this number"
+DISPLACED_TOLD = (
+    "displaced: a newer SMS from this number takes its answers"
+    " (to that SMS's sender, to the fallback address once its window has passed)"
+)
 
 
 class _Reading(ConversationsRepo):
