@@ -5,7 +5,10 @@ each: tens of megabytes of log that hid everything else and cost more than the P
 connection keeps a `LogThrottle`: the first line of a kind goes out, the rest within `interval` are
 counted, and the next line of that kind (or `flush`, when the connection ends) says how many were
 held back. Kinds are counted apart, so that a flood of one never hides the first line of another.
-The gateway's limits log through it too (`gateway.bitelog`).
+The gateway's limits log through it too (`gateway.bitelog`). A throttle made with `burst` above 1
+lets that many lines of a kind out per interval before it holds the rest back: for an event an
+admin reads one by one in normal running (the store's `dlr.unmatched`), where a flood must still be
+a few lines and a count.
 
 A throttle made with `when_quiet` says a kind's held-back count once its interval has passed, on
 the running event loop, instead of waiting for the next line of that kind or the stop: the relay's
@@ -42,7 +45,8 @@ class LogThrottle:
     `clock` is injectable (monotonic seconds) so that tests need not sleep through the interval."""
 
     __slots__ = (
-        "__weakref__", "_clock", "_held", "_log", "_next", "_timer", "interval", "max_kinds", "when_quiet"
+        "__weakref__", "_clock", "_held", "_log", "_next", "_said", "_timer", "burst", "interval",
+        "max_kinds", "when_quiet",
     )  # fmt: skip
 
     def __init__(
@@ -53,12 +57,15 @@ class LogThrottle:
         *,
         when_quiet: bool = False,
         max_kinds: int | None = None,
+        burst: int = 1,
     ) -> None:
         self._log = logger
         self.interval = interval
         self._clock = clock
         self.when_quiet = when_quiet
         self.max_kinds = max_kinds
+        self.burst = burst
+        self._said: dict[str, int] = {}  # per kind, the lines said in its interval (`burst` above 1 only)
         self._timer: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
         self._next: dict[str, float] = {}
         # Per kind: (lines held back, level and event of the last one, its fields).
@@ -77,12 +84,18 @@ class LogThrottle:
         A held-back line keeps its fields, so the summary `flush` writes names the last of them."""
         key = kind or event
         now = self._clock()
+        others = False
         if self.max_kinds is not None and key not in self._next and len(self._next) >= self.max_kinds:
             self._forget_past(now)
             if len(self._next) >= self.max_kinds:
-                key, fields = f"{event}:others", {"others": True}
+                key, fields, others = f"{event}:others", {"others": True}, True
                 self._next.setdefault(key, now + self.interval)  # said when quiet, never at once
         if now < self._next.get(key, 0.0):
+            said = self._said.get(key, 1)
+            if said < self.burst and key not in self._held and not others:
+                self._said[key] = said + 1
+                getattr(self._log, level)(event, suppressed=0, **fields)
+                return
             held = self._held.get(key)
             self._held[key] = ((held[0] if held else 0) + 1, level, event, fields)
             if self.when_quiet:
@@ -91,6 +104,8 @@ class LogThrottle:
         held = self._held.pop(key, None)
         getattr(self._log, level)(event, suppressed=held[0] if held else 0, **fields)
         self._next[key] = now + self.interval
+        if self.burst > 1:
+            self._said[key] = 1
 
     def _say_later(self, delay: float) -> None:
         """One timer for the throttle, at the earliest held kind's end of interval."""
@@ -116,6 +131,8 @@ class LogThrottle:
             del self._held[key]
             getattr(self._log, level)(event, suppressed=count, summary=True, **fields)
             self._next[key] = now + self.interval  # the summary is the kind's line of this interval
+            if self.burst > 1:
+                self._said[key] = 1
         self._forget_past(now)
         if later is not None:
             self._say_later(later - now)
@@ -124,6 +141,7 @@ class LogThrottle:
         """Kinds whose interval has passed with nothing held: their next line goes out anyway."""
         for key in [k for k, until in self._next.items() if until <= now and k not in self._held]:
             del self._next[key]
+            self._said.pop(key, None)
 
     def flush(self) -> None:
         """Log the count of every kind still held back (the connection ends: no next line would say it)."""

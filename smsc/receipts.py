@@ -3,7 +3,8 @@
 The receipt format is vendor-specific, so the parser trusts the TLVs first (receipted_message_id,
 message_state, network_error_code) and then reads the text one field at a time with small regexes,
 as Kannel's fallback and Jasmin's `isDeliveryReceipt` do, rather than one rigid pattern. It returns
-None for anything that is not a usable receipt and never raises: the bytes come from the network.
+None for anything that is not a usable receipt (an id longer than SMPP 3.4 allows is no id) and never
+raises: the bytes come from the network.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import structlog
 from smsc.base import DeliveryReport, ReportStatus
 from smsc.logthrottle import LogThrottle
 from smsc.makers import maker
+from smsc.smpp.codec import MAX_MESSAGE_ID
 
 log = structlog.get_logger(__name__)
 # An SMSC sends the same broken receipt for every SMS: one line a second per kind of error.
@@ -247,11 +249,17 @@ def _parse(
         fields = read_fields(text) if text else {}
         kept = without_text(text.strip()) if text.strip() else ""
 
-    tlv_id = _as_text(tlvs.get("receipted_message_id"))
-    raw_id = tlv_id or fields.get("id")
+    tlv_id, text_id = _as_text(tlvs.get("receipted_message_id")), fields.get("id")
+    # Longer than SMPP 3.4 lets a message_id be, an id is none (`MAX_MESSAGE_ID`): kept, a 30 KB one
+    # was stored whole with each receipt, which matched nothing and stayed until the purge.
+    if tlv_id is not None and len(tlv_id) > MAX_MESSAGE_ID:
+        tlv_id = None
+    if text_id is not None and len(text_id) > MAX_MESSAGE_ID:
+        text_id = None
+    raw_id = tlv_id or text_id
     if not raw_id:
         return None
-    message_id = _message_key(tlv_id, fields.get("id"), normalise, normalise_tlv)
+    message_id = _message_key(tlv_id, text_id, normalise, normalise_tlv)
     if not message_id:
         return None
 

@@ -21,6 +21,7 @@ from gateway.store.receipthints import ReceiptHints
 from gateway.store.receiptkeys import EACH_STATE, TAIL_MIN, stamped_key
 from gateway.store.records import Finished
 from gateway.store.settling import SettlingRepo
+from smsc.logthrottle import LogThrottle
 
 log = structlog.get_logger(__name__)
 
@@ -31,6 +32,10 @@ _SECOND_ID = re.compile(
 )
 # The note of a part one copy of which failed while the other's receipt is still to come.
 COPY_FAILED_NOTE = "one copy failed ({}); the receipt of the other is awaited"
+# `dlr.unmatched` lines said per link and second before the rest are counted: an SMSC sends as many
+# receipts naming nothing as it likes (20,000 in one write were 20,000 lines), while in normal
+# running each of the few is worth its line.
+UNMATCHED_LINES = 5
 
 
 class ReportsRepo(ReceiptHints, SettlingRepo):
@@ -41,6 +46,8 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
     # Newest `received_at` of a receipt stored without a part, as far as this process knows: None
     # until read from the table once. Unmatched receipts come only from this process's links.
     _unmatched_at: float | None = None
+    # The store's `dlr.unmatched` lines, throttled per link (`UNMATCHED_LINES`); made at the first.
+    _unmatched_log: LogThrottle | None = None
 
     def _may_have_early_reports(self, now: float) -> bool:
         """Whether an unmatched receipt young enough to be matched may exist (else skip the search)."""
@@ -349,7 +356,11 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
         )
         if part_id is None:
             self._unmatched_at = max(self._unmatched_at or now, now)
-            log.info("dlr.unmatched", link=link, smsc_id=smsc_id, status=status)
+            if self._unmatched_log is None:
+                self._unmatched_log = LogThrottle(log, when_quiet=True, burst=UNMATCHED_LINES)
+            self._unmatched_log.info(
+                "dlr.unmatched", kind=f"dlr.unmatched {link}", link=link, smsc_id=smsc_id, status=status
+            )
             self._hint_id_form(link, smsc_id, now, stored.lastrowid)
             self._hint_other_link(link, smsc_id, now, digits)
 

@@ -2,17 +2,19 @@
 layout), their responses, enquire_link, unbind and generic_nack. smpplib builds each PDU from generic
 field descriptions and costs more CPU per SMS than the rest of a link's I/O; here a PDU is a
 few slices and struct calls. For valid input the bytes are exactly smpplib's, so binds and the rare
-commands stay with smpplib. Encoding enforces SMPP's maximum lengths the way smpplib does (over-long
-C-octet strings are cut); decoding accepts over-long strings, as smpplib did, because refusing an MO
-over one octet loses it. For the same reason a known optional parameter (TLV) of a length the
-standard does not give it is skipped (left None), as Kannel does, instead of refusing the receipt
-or MO whose text carries all that is needed. Decoding never raises: malformed bytes come back as a
-`PduError` whose status is the generic_nack to answer with.
+commands stay with smpplib; a data_sm the SMSC delivers is read here too (`decode_data_sm`).
+Encoding enforces SMPP's maximum lengths the way smpplib does (over-long C-octet strings are cut);
+decoding accepts over-long strings, as smpplib did, because refusing an MO over one octet loses it.
+For the same reason a known optional parameter (TLV) of a length the standard does not give it is
+skipped (left None), as Kannel does, instead of refusing the receipt or MO whose text carries all
+that is needed. Decoding never raises: malformed bytes come back as a `PduError` whose status is
+the generic_nack to answer with.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -29,6 +31,12 @@ ESME_RINVOPTPARSTREAM = 0xC0
 ESME_RUNKNOWNERR = 0xFF
 MAX_PDU = 70_000  # message_payload may carry up to 64 KB; anything longer is a broken stream
 MAX_SHORT_MESSAGE = 254
+# SMPP 3.4 gives message_id (and receipted_message_id, which repeats it) 65 octets with the NUL. A
+# longer one is no id: an SMSC's 30 KB receipted_message_id, or its 60,000-character submit_sm_resp
+# id, was stored whole as the id of a receipt or a part (2,000 receipts, 60 MB of database and as
+# much log). Decoding keeps what came, as it does for every C-octet string; the readers of ids
+# (`smsc.receipts`, `smsc.smpp.submits`) take a longer one for none.
+MAX_MESSAGE_ID = 64
 
 TAG_RECEIPTED_MESSAGE_ID, TAG_MESSAGE_STATE, TAG_NETWORK_ERROR_CODE = 0x001E, 0x0427, 0x0423
 TAG_MESSAGE_PAYLOAD = 0x0424
@@ -227,8 +235,21 @@ def decode_message_id(raw: bytes) -> str:
 def decode_sm(raw: bytes) -> ShortMessage | PduError:
     """A whole submit_sm or deliver_sm PDU (header included). Every mandatory field must be there;
     TLVs this module does not read are skipped, a known one with the wrong length is an error."""
+    return _guarded(_decode_sm, raw)
+
+
+def decode_data_sm(raw: bytes) -> ShortMessage | PduError:
+    """A whole data_sm PDU as a `ShortMessage` (its text in message_payload, short_message empty, the
+    fields data_sm lacks at their defaults), read as strictly as `decode_sm` reads a deliver_sm.
+    smpplib's lenient parse answered data_sm_resp OK to a body of two octets, or a message_payload
+    claiming more octets than came, and stored an empty or truncated MO from nobody; the same faults
+    in a deliver_sm were refused with a generic_nack, as they now are in a data_sm."""
+    return _guarded(_decode_data_sm, raw)
+
+
+def _guarded(decoder: Callable[[bytes], ShortMessage], raw: bytes) -> ShortMessage | PduError:
     try:
-        return _decode_sm(raw)
+        return decoder(raw)
     except _Malformed as exc:
         return PduError(exc.status, str(exc))
     except IndexError:
@@ -237,13 +258,41 @@ def decode_sm(raw: bytes) -> ShortMessage | PduError:
         return PduError(ESME_RUNKNOWNERR, f"undecodable: {exc!r}")
 
 
-def _decode_sm(raw: bytes) -> ShortMessage:
-    end = len(raw)
+def _addresses(raw: bytes, end: int) -> tuple[str, int, int, str, int, int, str, int]:
+    """service_type and both addresses, which start every deliver_sm, submit_sm and data_sm; the
+    position after them last."""
     service_type, pos = _cstring_at(raw, 16, end, "service_type")
     source_ton, source_npi = raw[pos], raw[pos + 1]
     source_addr, pos = _cstring_at(raw, pos + 2, end, "source_addr")
     dest_ton, dest_npi = raw[pos], raw[pos + 1]
     destination_addr, pos = _cstring_at(raw, pos + 2, end, "destination_addr")
+    return service_type, source_ton, source_npi, source_addr, dest_ton, dest_npi, destination_addr, pos
+
+
+def _decode_data_sm(raw: bytes) -> ShortMessage:
+    end = len(raw)
+    service_type, source_ton, source_npi, source_addr, dest_ton, dest_npi, destination_addr, pos = _addresses(
+        raw, end
+    )
+    tail = raw[pos : pos + 3]
+    if len(tail) < 3:
+        raise IndexError
+    esm_class, registered, data_coding = tail
+    # What data_sm lacks (protocol_id, priority, the times, replace flag, default message, short_message)
+    # at the values a deliver_sm without them has.
+    msg = ShortMessage(
+        service_type, source_ton, source_npi, source_addr, dest_ton, dest_npi, destination_addr,
+        esm_class, 0, 0, "", "", registered, 0, data_coding, 0, b"",
+    )  # fmt: skip
+    _read_tlvs(raw, pos + 3, end, msg)
+    return msg
+
+
+def _decode_sm(raw: bytes) -> ShortMessage:
+    end = len(raw)
+    service_type, source_ton, source_npi, source_addr, dest_ton, dest_npi, destination_addr, pos = _addresses(
+        raw, end
+    )
     esm_class, protocol_id, priority_flag = raw[pos], raw[pos + 1], raw[pos + 2]
     schedule, pos = _cstring_at(raw, pos + 3, end, "schedule_delivery_time")
     validity, pos = _cstring_at(raw, pos, end, "validity_period")
@@ -259,7 +308,12 @@ def _decode_sm(raw: bytes) -> ShortMessage:
         esm_class, protocol_id, priority_flag, schedule, validity, registered, replace_flag,
         data_coding, default_id, raw[pos : pos + sm_length],
     )  # fmt: skip
-    pos += sm_length
+    _read_tlvs(raw, pos + sm_length, end, msg)
+    return msg
+
+
+def _read_tlvs(raw: bytes, pos: int, end: int, msg: ShortMessage) -> None:
+    """The optional parameters from `pos` to the PDU's end into `msg`; see `decode_sm`."""
     while pos < end:
         if pos + 4 > end:
             raise _Malformed(ESME_RINVOPTPARSTREAM, "TLV header cut short")
@@ -282,7 +336,6 @@ def _decode_sm(raw: bytes) -> ShortMessage:
             else:
                 setattr(msg, name, int.from_bytes(value, "big"))
         pos += length
-    return msg
 
 
 def _cstring_at(raw: bytes, pos: int, end: int, name: str) -> tuple[str, int]:

@@ -34,6 +34,7 @@ from smsc.smpp.codec import (
     ENQUIRE_LINK,
     UNBIND,
     PduError,
+    decode_data_sm,
     decode_sm,
     encode,
     generic_nack,
@@ -54,7 +55,8 @@ from smsc.stalls import ReadPause, ResponseTimer
 
 log = structlog.get_logger(__name__)
 # smpplib writes a WARNING for every optional parameter it does not know and skips: one data_sm of
-# 17,000 vendor TLVs (68 kB) was 17,000 lines of the daemon's log. The PDU is served all the same.
+# 17,000 vendor TLVs (68 kB) was 17,000 lines of the daemon's log (data_sm is the codec's now; the
+# rare commands smpplib still reads may carry as many). The PDU is served all the same.
 logging.getLogger("smpplib.command").setLevel(logging.ERROR)
 
 UNBIND_WAIT = 2.0
@@ -270,12 +272,14 @@ class SmppConnection(PduReader):
             self._on_nack(seq, status)
             return
         pdu: Any = None
-        if name == "deliver_sm":
-            pdu = decode_sm(raw)
+        if name in ("deliver_sm", "data_sm"):
+            # data_sm as strictly as deliver_sm: smpplib's lenient parse took a body of two octets, or a
+            # payload claiming more octets than came, for an empty or cut MO and answered it OK.
+            pdu = decode_sm(raw) if name == "deliver_sm" else decode_data_sm(raw)
             if isinstance(pdu, PduError):
                 self._bad_pdu(name, seq, pdu.reason, pdu.status)
                 return
-        elif name not in _BODILESS:  # binds' responses, data_sm and the rare commands
+        elif name not in _BODILESS:  # binds' responses and the rare commands
             try:
                 pdu = pdus.parse_pdu(raw, client=self.seq, allow_unknown_opt_params=True)
             except UnknownCommandError:  # an SMPP command smpplib has no class for, e.g. cancel_sm

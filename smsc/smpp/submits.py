@@ -21,7 +21,7 @@ from smsc.lateholds import LateHold
 from smsc.logthrottle import LogThrottle
 from smsc.makers import maker
 from smsc.settings import LinkSettings
-from smsc.smpp.codec import decode_message_id
+from smsc.smpp.codec import MAX_MESSAGE_ID, decode_message_id
 from smsc.smpp.pdu import classify_status, normalise_message_id, status_text
 from smsc.stalls import ReadPause, ResponseTimer
 
@@ -213,9 +213,16 @@ class Submits:
         elif status:
             result = SubmitResult(classify_status(status), error=status_text(status))
         else:
-            mid = normalise_message_id(decode_message_id(raw), self.cfg.message_id_type, receipt=False)
-            if not mid:
-                log.warning("smpp.empty_message_id", link=self.name, seq=seq)
+            given = decode_message_id(raw)
+            if len(given) > MAX_MESSAGE_ID:
+                # Past SMPP 3.4's bound it is no id (`codec.MAX_MESSAGE_ID`): as with an empty one, the
+                # part is accepted with nothing to match a receipt to, rather than stored with 60 KB.
+                self.throttle.warning("smpp.overlong_message_id", link=self.name, seq=seq, length=len(given))
+                mid = ""
+            else:
+                mid = normalise_message_id(given, self.cfg.message_id_type, receipt=False)
+                if not mid:
+                    log.warning("smpp.empty_message_id", link=self.name, seq=seq)
             result = _accepted(Outcome.ACCEPTED, mid or None, *_ACCEPTED_REST)
         if self.overflowed and result.outcome is not Outcome.THROTTLED:
             self.overflowed.pop(part, None)  # its end, one way or the other
