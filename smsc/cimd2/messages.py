@@ -161,6 +161,13 @@ def submit_params(sms: OutboundSms, cfg: LinkSettings | None = None) -> list[tup
     return params
 
 
+# A key (060:digits) longer than this is none: a 060 of 12 digits and a number of 20 make 33. The bound
+# SMPP 3.4 gives a message_id (`smsc.smpp.codec.MAX_MESSAGE_ID`): a 060 or 021 of 4 KB, which a
+# packet can carry, was stored whole as a part's or an unmatched report's id.
+MAX_KEY = 64
+UNREADABLE_CODE_SHOWN = 16  # characters of a 900 that is no number a part's error quotes
+
+
 def submit_result(sms: OutboundSms, resp: Packet, *, link: str) -> SubmitResult:
     code = resp.get_int(P.ERROR_CODE)
     if resp.op == Op.GENERAL_ERROR:
@@ -175,7 +182,22 @@ def submit_result(sms: OutboundSms, resp: Packet, *, link: str) -> SubmitResult:
     if code:
         text = resp.get(P.ERROR_TEXT) or error_text(code)
         return SubmitResult(outcome_for_error(code), error=f"CIMD2 900:{code} {text}")
+    if code is None and (given := resp.get(P.ERROR_CODE)) is not None:
+        # A 900 that is no number (`900:E300`) still says the SMSC refused: read as no code, it
+        # left the part submitted with no key for its report. Its verdict unknown, the part is
+        # tried again (TEMPORARY), under the SMSC's 901 words; not as "CIMD2 900:<code>", which
+        # `gateway.reasons` would read as a code.
+        shown = without_numbers(given[:UNREADABLE_CODE_SHOWN])
+        text = resp.get(P.ERROR_TEXT) or "no 901 text"
+        return SubmitResult(Outcome.TEMPORARY, error=f"CIMD2 unreadable error code 900 {shown!r}: {text}")
     scts = resp.get(P.SCTS)
+    if scts and len(f"{scts}:{key_digits(sms.destination)}") > MAX_KEY:
+        # A 060 of up to 4 KB makes no key (`MAX_KEY`): the part is taken with none, as with no 060
+        # at all, rather than stored with it.
+        log.warning("cimd2.submit_response_overlong_060", link=link, length=len(scts))
+        return SubmitResult(
+            Outcome.ACCEPTED, error="SMSC gave an over-long 060 timestamp: no delivery report match"
+        )
     if resp.op != Op.SUBMIT_RESP or not scts:
         log.warning("cimd2.submit_response_without_060", link=link, packet=resp.describe())
         return SubmitResult(Outcome.ACCEPTED, error="SMSC gave no 060 timestamp: no delivery report match")
@@ -297,6 +319,8 @@ def parse_report(packet: Packet, *, link: str, warn: Warn = log.warning) -> Deli
     scts, destination = packet.get(P.SCTS), packet.get(P.DESTINATION)
     if not scts or not destination or not address_digits(destination):
         return "status report without 060 or 021"
+    if len(report_key(scts, destination)) > MAX_KEY:
+        return "status report whose 060 and 021 make a key too long to be one"
     code, reason = packet.get_int(P.STATUS_CODE), packet.get_int(P.STATUS_ERROR_CODE)
     meaning, status = STATUS_CODES.get(code or 0, ("unknown status", ReportStatus.PENDING))
     if code not in STATUS_CODES:

@@ -1,7 +1,8 @@
 """Our requests on one CIMD2 connection and the SMSC's answers to them, for a `Cimd2Link`.
 
 A request takes a packet number within the window (`Conn.numbers`), waits for its answer under the
-response timeout and is sent again when the SMSC NACKs it (99), up to `NACK_TRIES` sends. An answer
+response timeout and is sent again when the SMSC NACKs it (99), up to `NACK_TRIES` sends; then the
+connection goes and the request ends as never taken (`Pending.written` False). An answer
 confirms the MO acknowledgements written before its request (`smsc.base.MoAcks`); an alive (40)
 goes out when the connection has been idle for `enquire_link_seconds`. Its choices are the link's
 (`smsc.cimd2.link`): a response timeout drops the connection, as the state of an unanswered request
@@ -172,7 +173,13 @@ class Requests:
         if entry is None:
             conn.throttle.warning("cimd2.stray_nack", link=self.name, number=packet.number)
         elif entry.tries >= NACK_TRIES:
-            conn.close(f"{NACK_TRIES} NACKs for {entry.packet.header}", ours=True)
+            # A NACK says the SMSC did not process the packet: this request is no copy it may hold, so
+            # it ends unwritten before the close (a submit TEMPORARY, not written: sent again with no
+            # "possible duplicate" note). The others on the wire may be held: they stay written.
+            entry.written = False
+            conn.close(
+                f"{NACK_TRIES} NACKs (99) for {entry.packet.header}: the SMSC did not process it", ours=True
+            )
         else:
             entry.tries += 1
             log.warning("cimd2.nack_resend", link=self.name, number=entry.packet.number, tries=entry.tries)
