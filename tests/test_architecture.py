@@ -69,7 +69,11 @@ def test_repositories_import_only_the_store_and_plain_data() -> None:
     )
     offenders = []
     for path in (ROOT / "gateway" / "store").rglob("*.py"):
-        bad = {m for m in imports(path, type_checking=True) if m.startswith(banned) or m.startswith("smsc.")}
+        found = imports(path, type_checking=True)
+        # The log throttle is plain code that imports nothing (the drivers' home, as smsc may not import
+        # the gateway): the store's unmatched-receipt lines use it, no driver.
+        drivers = {m for m in found if m.startswith("smsc.")} - {"smsc.logthrottle"}
+        bad = {m for m in found if m.startswith(banned)} | drivers
         if bad:
             offenders.append(f"{path.name}: {sorted(bad)}")
     assert not offenders, offenders
