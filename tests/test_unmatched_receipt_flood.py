@@ -15,7 +15,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from gateway.config import parse_config
-from gateway.store.reports import UNMATCHED_LINES
+from gateway.store.reports import RAW_KEPT, UNMATCHED_LINES
 from smsc.logthrottle import LogThrottle
 from smsc.smpp.codec import DELIVER_SM, MAX_MESSAGE_ID, encode_sm
 from tests.conftest import Running, config_text, running_gateway
@@ -23,7 +23,7 @@ from tests.fakes.smsc import HappySMSC
 from tests.test_hostile_smsc import events, occurrences
 
 FLOOD = 1000
-TAG_RECEIPTED_MESSAGE_ID, TAG_MESSAGE_STATE = 0x001E, 0x0427
+TAG_RECEIPTED_MESSAGE_ID, TAG_MESSAGE_STATE, TAG_MESSAGE_PAYLOAD = 0x001E, 0x0427, 0x0424
 
 
 def receipt(seq: int, receipted_id: bytes) -> bytes:
@@ -75,6 +75,22 @@ async def test_receipts_whose_id_is_longer_than_smpp_allows_are_not_stored(tmp_p
             rows = stored(gw)
     assert rows == (1, MAX_MESSAGE_ID)  # only the one of 64 characters, SMPP's longest
     assert occurrences(events(logs, "smpp.bad_receipt")) == 20
+
+
+async def test_a_receipt_text_padded_past_any_reason_is_stored_cut(tmp_path: Path) -> None:
+    # A short, readable id and 60 KB of words outside `text:` in message_payload: the whole of it went
+    # into dlrs.raw, the same growth as the long ids by another field.
+    words = b"id:77777 sub:001 dlvrd:001 stat:DELIVRD err:000 " + b"pad:x " * 10_000
+    body = encode_sm(DELIVER_SM, 7000, esm_class=0x04, source_addr="48601123456", source_addr_ton=1,
+                     destination_addr="48100200300")[16:]  # fmt: skip
+    body += struct.pack(">HH", TAG_MESSAGE_PAYLOAD, len(words)) + words
+    async with daemon_and_smsc(tmp_path) as (gw, smsc):
+        smsc.send_raw(struct.pack(">IIII", 16 + len(body), DELIVER_SM, 0, 7000) + body)
+        await gw.until(lambda: stored(gw)[0] == 1, 20)
+        [(smsc_id, raw)] = gw.store.db.conn.execute("SELECT smsc_id, raw FROM dlrs").fetchall()
+    assert smsc_id == "77777"
+    assert raw.startswith("id:77777 sub:001 dlvrd:001 stat:DELIVRD err:000 pad:x")
+    assert len(raw) <= RAW_KEPT + 1 and raw.endswith("…")
 
 
 def test_a_throttle_with_a_burst_says_that_many_lines_a_kind_per_interval_then_the_count() -> None:

@@ -36,6 +36,10 @@ COPY_FAILED_NOTE = "one copy failed ({}); the receipt of the other is awaited"
 # receipts naming nothing as it likes (20,000 in one write were 20,000 lines), while in normal
 # running each of the few is worth its line.
 UNMATCHED_LINES = 5
+# Characters of a receipt's own words kept in dlrs.raw, for diagnosis (id, stat, err and the dates
+# take under 150): the SMSC decides its length, and 60 KB of padding each, a flood of them unmatched,
+# grew the database as fast as the over-long ids did.
+RAW_KEPT = 1000
 
 
 class ReportsRepo(ReceiptHints, SettlingRepo):
@@ -349,6 +353,8 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
         matched to no part keeps the phone it named (`digits` of its E.164 form): `smsgw phone
         forget` then leaves another phone's report alone that carries an SMSC id once given to its."""
         phone = f"+{digits}" if digits and part_id is None else None
+        if len(raw) > RAW_KEPT:
+            raw = raw[:RAW_KEPT] + "…"
         stored = self.conn.execute(
             "INSERT INTO dlrs (link, smsc_id, status, error, raw, part_id, received_at, phone)"
             " VALUES (?,?,?,?,?,?,?,?)",
