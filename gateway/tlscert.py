@@ -57,6 +57,7 @@ from gateway.configbase import credential_path
 from gateway.filemodes import STATE_DIR_MODE, create_private, private_dir
 from gateway.store.proclocks import flock_holders, process_command
 from gateway.store.rescue import fsync_path
+from smsc.tls import TlsFileError, refuse_passphrase
 
 SELF_CERT = "selfsigned-cert.pem"
 SELF_KEY = "selfsigned-key.pem"
@@ -238,10 +239,10 @@ def mismatched(cert: Path, key: Path) -> bool:
     that cannot be loaded for another reason is not: loading it says why."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     try:
-        ctx.load_cert_chain(certfile=cert, keyfile=key)
+        ctx.load_cert_chain(certfile=cert, keyfile=key, password=refuse_passphrase(key))
     except ssl.SSLError as exc:
         return exc.reason == "KEY_VALUES_MISMATCH"
-    except OSError:
+    except (OSError, TlsFileError):
         return False
     return False
 
@@ -316,7 +317,15 @@ def tls_context(
             ctx.minimum_version = ssl.TLSVersion.TLSv1
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
     try:
-        ctx.load_cert_chain(certfile=cert_file, keyfile=key_file)
+        # A key with a passphrase is refused, not asked for: OpenSSL's prompt held `run` at a terminal
+        # and failed "Invalid argument" under systemd, neither naming the key.
+        ctx.load_cert_chain(
+            certfile=cert_file,
+            keyfile=key_file,
+            password=refuse_passphrase(key_file, f"[{section}] tls_key_file"),
+        )
+    except TlsFileError as exc:
+        raise ConfigError(str(exc)) from None
     except (ssl.SSLError, OSError) as exc:
         remake = f"; {REMAKE}" if selfsigned_here(cert_file, key_file) else ""
         raise ConfigError(

@@ -26,6 +26,7 @@ from gateway.config import Config
 from gateway.filemodes import create_private
 from gateway.tlscert import REMAKE, Served, Signature, files_signature, selfsigned_here, served_contexts
 from gateway.tlsdoubts import CertFacts, certificate_facts, configured_certificates, file_facts
+from smsc.tls import TlsFileError, refuse_passphrase
 
 RELOAD_CHECK_SECONDS = 60.0  # how often the served files are looked at for a renewal
 WARN_EVERY_SECONDS = 86400.0  # a certificate near or past its end is said once a day
@@ -81,7 +82,9 @@ def _read_candidate(
         scratch = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         scratch.set_ciphers("DEFAULT:@SECLEVEL=0")  # a key the relay port's context takes passes here
         with _in_memory(found.cert, found.key) as (cert, key):
-            scratch.load_cert_chain(cert, key)
+            # A renewal to a key with a passphrase: OpenSSL asked for it on the daemon's terminal, and
+            # the watcher's thread waited there for good (a SIGTERM then waited for it too).
+            scratch.load_cert_chain(cert, key, password=_refuse(served))
         where = f"[{served.section}] tls_cert_file {served.cert_file}"
         found.facts = certificate_facts(
             found.cert, where, hostname if served.section == "smtp" else None, now
@@ -89,6 +92,11 @@ def _read_candidate(
     except (OSError, ssl.SSLError, ValueError) as exc:
         found.error = str(exc) or type(exc).__name__
     return found
+
+
+def _refuse(served: Served) -> Callable[[], str]:
+    """The refusal of an encrypted key, naming the configured file (not the memory file loaded)."""
+    return refuse_passphrase(served.key_file, f"[{served.section}] tls_key_file")
 
 
 def _apply(found: _Candidate) -> bool:
@@ -101,8 +109,8 @@ def _apply(found: _Candidate) -> bool:
         return False
     try:
         with _in_memory(found.cert, found.key) as (cert, key):
-            ctx.load_cert_chain(cert, key)
-    except (OSError, ssl.SSLError) as exc:  # checked a moment ago from the same bytes: not expected
+            ctx.load_cert_chain(cert, key, password=_refuse(served))
+    except (OSError, ssl.SSLError, TlsFileError) as exc:  # checked a moment ago from the same bytes
         found.error = str(exc)
         return False
     served.loaded, served.refused = found.signature, None

@@ -57,7 +57,9 @@ def _load_chain(ctx: ssl.SSLContext, cert_file: Path, key_file: Path | None) -> 
     try:
         # A key with a passphrase: OpenSSL would ask for it on the terminal, in the event loop, at
         # every connect (the daemon stood still); it is refused instead, as the docs want it plain.
-        ctx.load_cert_chain(certfile=cert_file, keyfile=key_file, password=_encrypted(key_file or cert_file))
+        ctx.load_cert_chain(
+            certfile=cert_file, keyfile=key_file, password=refuse_passphrase(key_file or cert_file)
+        )
     except TlsFileError:
         raise
     except (ssl.SSLError, OSError) as exc:
@@ -68,12 +70,15 @@ def _load_chain(ctx: ssl.SSLContext, cert_file: Path, key_file: Path | None) -> 
         ) from exc
 
 
-def _encrypted(key_file: Path) -> Callable[[], str]:
-    """The `password` callback of `load_cert_chain`: called only for an encrypted key, never answered."""
+def refuse_passphrase(key_file: Path, setting: str = "tls_key_file") -> Callable[[], str]:
+    """The `password` callback of every `load_cert_chain` (the links', the gateway's listeners'):
+    called only for an encrypted key, never answered. Without it OpenSSL asks for the passphrase on
+    the terminal (a daemon at a terminal stood still, one without failed "Invalid argument").
+    TlsFileError naming `setting` and the file."""
 
     def refuse() -> str:
         raise TlsFileError(
-            f"tls_key_file: the key {key_file} is encrypted (it has a passphrase): give the key"
+            f"{setting}: the key {key_file} is encrypted (it has a passphrase): give the key"
             f" unencrypted (openssl pkey -in {key_file.name} -out plain.key), readable by smsgw alone"
         )
 
