@@ -61,6 +61,8 @@ def names_our_mail(thread: Sequence[str], hosts: Sequence[str]) -> bool:
     """The ids of In-Reply-To and References name a mail the gateway made: a reply mail or fallback
     mail (`names_our_reply`), or a notice or bounce, whose ids end in one of `hosts` (`[gateway]
     hostname` for notices, the first of `[gateway] domains` for bounces: `our_hosts`)."""
+    if not thread:  # most mails answer none: nothing to fold the hosts for (a look at every mail)
+        return False
     own = tuple(f"@{host}".casefold() for host in hosts)
     return _names_reply_mail(thread) or any(ref.casefold().endswith(own) for ref in thread)
 
