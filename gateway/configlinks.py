@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
@@ -226,9 +226,26 @@ class SmscSection(_Section):
             raise ConfigError(f"{where}: the password in {path} {fault}")
         return secret
 
+    def password_reader(self, base_dir: Path | None = None) -> Callable[[], str]:
+        """`password_file` read at each bind, as the TLS files are at each connect: a corrected file
+        is used at the next attempt, without a restart. ValueError in `secret`'s words (the setting
+        and the file, never the password) when it cannot be used then."""
+
+        def read() -> str:
+            try:
+                return self.secret(base_dir)
+            except ConfigError as exc:
+                raise ValueError(str(exc)) from None
+
+        return read
+
     def driver(self, base_dir: Path | None = None) -> SmscLink:
-        """The link's driver (SMPP or CIMD2), with its settings and password."""
-        password = self.secret(base_dir)
+        """The link's driver (SMPP or CIMD2), with its settings and password (a file's read again at
+        each bind)."""
+        # Read now too: a file that cannot be used stops the start (and check-config).
+        password: str | Callable[[], str] = self.secret(base_dir)
+        if self.password_file is not None:
+            password = self.password_reader(base_dir)
         if problem := self.tls_problem(base_dir):  # the link would fail each connect on it
             raise ConfigError(problem)
         settings = self.driver_settings(base_dir)

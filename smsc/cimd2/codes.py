@@ -40,10 +40,11 @@ FATAL_LOGIN_ERRORS = frozenset({100, 101, 103, 106, 107, 108})
 LOGIN_REFUSALS = frozenset({100, 103})
 
 
-def login_check(name: str) -> str:
-    """What to check after a login refused for its credentials; never the password itself."""
+def login_check(name: str, password_key: str = "password") -> str:
+    """What to check after a login refused for its credentials; never the password itself.
+    `password_key`: the key it came from (`smsc.smpp.link.password_key`)."""
     link = json.dumps(name, ensure_ascii=False)  # as TOML quotes it (gateway.configbase.quoted)
-    return f"the SMSC refused the login: check [[smsc]] {link} system_id and password"
+    return f"the SMSC refused the login: check [[smsc]] {link} system_id and {password_key}"
 
 
 # 061 → (meaning, mapped status); 1 and 5 are intermediate, as Kannel treats them.

@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import socket
 import time
+from collections.abc import Callable
 
 import structlog
 
@@ -67,7 +68,7 @@ log = structlog.get_logger(__name__)
 class Cimd2Link:
     """A CIMD2 client link; see the module docstring for the protocol choices it makes."""
 
-    def __init__(self, cfg: LinkSettings, *, password: str) -> None:
+    def __init__(self, cfg: LinkSettings, *, password: str | Callable[[], str]) -> None:
         self.name = cfg.name
         self.state = LinkState.DISCONNECTED
         self.cfg = cfg
@@ -255,8 +256,14 @@ class Cimd2Link:
     async def _session(self) -> str:
         """Connect, log in and serve until the connection ends: "served", "failed" or "fatal"."""
         cfg = self.cfg
+        try:  # `password_file` read again at each login: a corrected file is used without a restart
+            password = self._password() if callable(self._password) else self._password
+        except (OSError, ValueError) as exc:  # the file's words: the key and the file, never the password
+            log.error("cimd2.password_unreadable", link=self.name, error=str(exc))
+            self._failed(str(exc))
+            return "fatal"
         try:
-            login = login_params(cfg.system_id, self._password)
+            login = login_params(cfg.system_id, password)
         except ValueError as exc:  # the same on every attempt: the configuration must change
             log.error("cimd2.login_not_encodable", link=self.name, error=str(exc))  # it quotes no character
             self._failed("login not encodable")
@@ -290,7 +297,8 @@ class Cimd2Link:
                 fatal = code in FATAL_LOGIN_ERRORS
                 text = resp.get(P.ERROR_TEXT) or error_text(code)
                 report = log.error if fatal else log.warning
-                check = login_check(self.name) if code in LOGIN_REFUSALS else None
+                key = "password_file" if callable(self._password) else "password"  # a reader is the file's
+                check = login_check(self.name, key) if code in LOGIN_REFUSALS else None
                 # The SMSC's words may quote a number (an account's MSISDN): not in the journal.
                 report("cimd2.login_refused", link=self.name, code=code, error=without_numbers(text),
                        fatal=fatal, **({"check": check} if check else {}))  # fmt: skip

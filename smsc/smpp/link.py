@@ -19,6 +19,7 @@ import socket
 import struct
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 import structlog
 from smpplib import smpp as pdus
@@ -55,15 +56,21 @@ log = structlog.get_logger(__name__)
 DRAIN_WAIT = 5.0
 
 
-def login_refused(name: str, status: int) -> str:
+def login_refused(name: str, status: int, password_key: str = "password") -> str:
     """A bind refused for its credentials (ESME_RBINDFAIL, ESME_RINVPASWD, ESME_RINVSYSID), in words
     and with the keys to check: "bind refused: ESME_RINVPASWD (0x0E)" alone named neither. Never the
     password itself: the line goes to the journal and `smsgw status`."""
     link = json.dumps(name, ensure_ascii=False)  # as TOML quotes it (gateway.configbase.quoted)
     return (
         f"bind refused: {status_text(status)}: the SMSC refused the login:"
-        f" check [[smsc]] {link} system_id and password"
+        f" check [[smsc]] {link} system_id and {password_key}"
     )
+
+
+def password_key(password: str | Callable[[], str]) -> str:
+    """The config key a link's password came from: a reader is `password_file`'s, read again at each
+    bind (a corrected file is used at the next attempt), a text is `password` itself."""
+    return "password_file" if callable(password) else "password"
 
 
 def _resolved(result: SubmitResult) -> asyncio.Future[SubmitResult]:
@@ -75,7 +82,7 @@ def _resolved(result: SubmitResult) -> asyncio.Future[SubmitResult]:
 class SmppLink:
     """A transceiver bind to one SMSC; see `smsc.base` for the rules every driver follows."""
 
-    def __init__(self, cfg: LinkSettings, *, password: str) -> None:
+    def __init__(self, cfg: LinkSettings, *, password: str | Callable[[], str]) -> None:
         self.cfg = cfg
         self.name = cfg.name
         self.state = LinkState.DISCONNECTED
@@ -99,7 +106,7 @@ class SmppLink:
         self._overflowed: OrderedDict[int, int] = OrderedDict()
         if len(cfg.system_id) > 15:
             log.warning("smpp.system_id_too_long", link=self.name, length=len(cfg.system_id), limit=15)
-        if len(password) > 8:
+        if isinstance(password, str) and len(password) > 8:
             log.warning("smpp.password_too_long", link=self.name, length=len(password), limit=8)
 
     # --- SmscLink -------------------------------------------------------------------------------------
@@ -253,6 +260,11 @@ class SmppLink:
         """Connect, bind and serve until the connection ends: ("served" | "failed" | "config", why)."""
         cfg = self.cfg
         try:
+            password = self._password() if callable(self._password) else self._password
+        except (OSError, ValueError) as exc:  # the file's words: the key and the file, never the password
+            log.error("smpp.password_unreadable", link=self.name, error=str(exc))
+            return "config", str(exc)
+        try:
             reader, writer = await open_stream(cfg.host, cfg.port, cfg.tls, cfg.response_timeout_seconds)
         except (OSError, TimeoutError, TlsFileError) as exc:
             return "failed", self._tls_faults.connect_failed(cfg, exc)  # a TLS fault: logged once
@@ -267,7 +279,7 @@ class SmppLink:
         try:
             try:
                 bind = pdus.make_pdu(
-                    "bind_transceiver", client=self._seq, system_id=cfg.system_id, password=self._password,
+                    "bind_transceiver", client=self._seq, system_id=cfg.system_id, password=password,
                     system_type=cfg.system_type, addr_ton=0, addr_npi=0, address_range="",
                 )  # fmt: skip
                 data = bind.generate()
@@ -292,7 +304,7 @@ class SmppLink:
             if status != 0:
                 error = f"bind refused: {status_text(status)}"
                 if status in BIND_CONFIG_ERRORS:
-                    error = login_refused(self.name, status)
+                    error = login_refused(self.name, status, password_key(self._password))
                     retry_in = cfg.reconnect_max_seconds
                     log.error("smpp.bind_refused", link=self.name, error=error, retry_in=retry_in)
                     return "config", error
