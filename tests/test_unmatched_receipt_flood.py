@@ -57,9 +57,9 @@ async def test_a_flood_of_unmatched_receipts_is_a_few_log_lines_and_the_count(tm
             await gw.until(lambda: stored(gw)[0] == FLOOD, 30)
             during = events(logs, "dlr.unmatched")
     lines = events(logs, "dlr.unmatched")
-    # A few lines a second (the flood may take more than one), and the count of the rest once quiet
-    # or at the stop: every receipt is accounted for.
-    assert UNMATCHED_LINES <= len(during) <= 4 * UNMATCHED_LINES, len(during)
+    # A few lines a second (the flood's length is the machine's: no bound but its own), and the count
+    # of the rest once quiet or at the stop: every receipt is accounted for.
+    assert UNMATCHED_LINES <= len(during) < FLOOD / 10, len(during)
     assert occurrences(lines) == FLOOD
     assert [e["smsc_id"] for e in lines[:2]] == ["0", "1"]  # "00000", "00001" as keys: each its own line
 

@@ -182,11 +182,12 @@ def submit_result(sms: OutboundSms, resp: Packet, *, link: str) -> SubmitResult:
     if code:
         text = resp.get(P.ERROR_TEXT) or error_text(code)
         return SubmitResult(outcome_for_error(code), error=f"CIMD2 900:{code} {text}")
-    if code is None and (given := resp.get(P.ERROR_CODE)) is not None:
+    if code is None and (given := resp.get(P.ERROR_CODE)) is not None and given.strip():
         # A 900 that is no number (`900:E300`) still says the SMSC refused: read as no code, it
         # left the part submitted with no key for its report. Its verdict unknown, the part is
         # tried again (TEMPORARY), under the SMSC's 901 words; not as "CIMD2 900:<code>", which
-        # `gateway.reasons` would read as a code.
+        # `gateway.reasons` would read as a code. A blank 900 says nothing: read as absent, as
+        # Kannel reads it (it refuses only a code above 0).
         shown = without_numbers(given[:UNREADABLE_CODE_SHOWN])
         text = resp.get(P.ERROR_TEXT) or "no 901 text"
         return SubmitResult(Outcome.TEMPORARY, error=f"CIMD2 unreadable error code 900 {shown!r}: {text}")

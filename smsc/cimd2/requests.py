@@ -173,10 +173,12 @@ class Requests:
         if entry is None:
             conn.throttle.warning("cimd2.stray_nack", link=self.name, number=packet.number)
         elif entry.tries >= NACK_TRIES:
-            # A NACK says the SMSC did not process the packet: this request is no copy it may hold, so
-            # it ends unwritten before the close (a submit TEMPORARY, not written: sent again with no
-            # "possible duplicate" note). The others on the wire may be held: they stay written.
-            entry.written = False
+            # A NACK says the SMSC did not process the packet. Alone on the wire, this request is no
+            # copy it may hold: it ends unwritten before the close (a submit TEMPORARY, not written:
+            # sent again with no "possible duplicate" note). With others outstanding, an SMSC that
+            # NACKs with the number it expects next (Kannel's reading, above) may have meant them,
+            # while a copy of this one is on its way: it stays written, as the others do.
+            entry.written = len(conn.pending) > 1
             conn.close(
                 f"{NACK_TRIES} NACKs (99) for {entry.packet.header}: the SMSC did not process it", ours=True
             )
