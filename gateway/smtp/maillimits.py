@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
+from typing import Any
 
 from acl.limits import LimitRow, Quota, first_exceeded, period_keys, quotas, zone_name
 from gateway import notify, wording
@@ -154,24 +155,50 @@ def limits_for(
         user_scope = f"user:{user.id}"
         rows = ((f"user {user.email}", user_scope, user.monthly_limit, user.daily_limit), *rows)
         scopes = (account_scope, user_scope)
-    return Limits(
-        numbers=tuple(numbers),
-        text=text,
-        text_with_subject=text_with_subject,
-        needed=parts * len(numbers),
-        per_number=(parts,) * len(numbers),
-        limit_rows=rows,
-        day_start=start_of_day(now),
-        identical_per_day=cfg.gateway.identical_per_day,
-        scopes=scopes,
-        periods=(keys["monthly"], keys["daily"]),
-        user_email=user.email if user else None,
-        notice_from=cfg.mail.from_address,
-        hostname=cfg.gateway.hostname,
-        message_id=message_id,
-        zone=now.tzinfo,
-        language=cfg.gateway.language,
-        relay_client=relay_client,
-        optin_words=tuple(cfg.gateway.optin_words),
-        zone_name=zone_name(now),
-    )
+    identical_per_day, notice_from, hostname, language, optin_words = _settings(cfg)
+    # What `Limits(...)` makes, by plain stores (`_Filled`): its frozen __init__ set each of the 19
+    # fields through `object.__setattr__`, some 1,000 instructions a field, for every mail.
+    o: Any = object.__new__(_Filled)
+    o.numbers = tuple(numbers)
+    o.text = text
+    o.needed = parts * len(numbers)
+    o.limit_rows = rows
+    o.day_start = start_of_day(now)
+    o.identical_per_day = identical_per_day
+    o.scopes = scopes
+    o.periods = (keys["monthly"], keys["daily"])
+    o.user_email = user.email if user else None
+    o.notice_from = notice_from
+    o.hostname = hostname
+    o.text_with_subject = text_with_subject
+    o.message_id = message_id
+    o.zone = now.tzinfo
+    o.language = language
+    o.per_number = (parts,) * len(numbers)
+    o.relay_client = relay_client
+    o.optin_words = optin_words
+    o.zone_name = zone_name(now)
+    o.__class__ = Limits
+    return o
+
+
+class _Filled:
+    """`Limits`' slots without its frozen __setattr__: an instance is filled by plain attribute
+    stores and then given the class `Limits` (CPython allows `__class__` assignment between classes
+    of the same slots). tests/test_limits_filled.py holds it to what `Limits(...)` makes."""
+
+    __slots__ = Limits.__slots__
+
+
+# The settings each mail's limits carry, read once per loaded config: a config is frozen (a changed
+# one is a new object), and five reads through its sections cost a mail more than its limits' rows.
+_read_for: list[tuple[Config, tuple[int, str, str, Language, tuple[str, ...]]]] = []
+
+
+def _settings(cfg: Config) -> tuple[int, str, str, Language, tuple[str, ...]]:
+    if _read_for and _read_for[0][0] is cfg:
+        return _read_for[0][1]
+    gw = cfg.gateway
+    settings = (gw.identical_per_day, cfg.mail.from_address, gw.hostname, gw.language, tuple(gw.optin_words))
+    _read_for[:] = [(cfg, settings)]
+    return settings
