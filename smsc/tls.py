@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import ssl
 from collections.abc import Callable
 from pathlib import Path
@@ -197,6 +198,32 @@ def connect_words(host: str, port: int, tls: LinkTls | None, exc: BaseException)
         if isinstance(exc, TimeoutError):
             return f"connect {host}:{port}: no connection or TLS handshake in time: {NO_TLS}"
     return connect_failure(host, port, exc)
+
+
+HEAD_SHOWN = 32  # characters of a foreign peer's first line quoted: enough to tell SMTP, HTTP or SSH
+
+
+def printable_head(head: bytes) -> str | None:
+    """A peer's first line when it is text (an SMTP or FTP banner, an HTTP answer, an SSH version, a
+    CIMD2 packet's fields after its STX), cut short and with nothing but printable ASCII; None for
+    binary bytes, which say nothing an admin could read."""
+    line = head.lstrip(b"\x00\x02").split(b"\n", 1)[0].rstrip(b"\r")
+    if len(line) < 4 or not all(32 <= b < 127 or b == 9 for b in line[:HEAD_SHOWN]):
+        return None
+    text = " ".join(line[:HEAD_SHOWN].decode("ascii").split())
+    return text + "\u2026" if len(line) > HEAD_SHOWN else text
+
+
+def foreign_peer(protocol: str, host: str, port: int, link: str, said: str) -> str:
+    """A link pointed at a port that speaks something else (a mail server, a web server, the other
+    protocol), in words with the keys to change: "unframeable bytes from peer" or "closed by the
+    SMSC" alone sent the admin looking at the SMSC. `said`: what it sent, as `printable_head` or in
+    words."""
+    quoted = json.dumps(link, ensure_ascii=False)  # as TOML quotes it (gateway.configbase.quoted)
+    return (
+        f"the peer at {host}:{port} does not speak {protocol} ({said}):"
+        f" check [[smsc]] {quoted} host, port and type"
+    )
 
 
 def alert_words(text: str) -> str:

@@ -60,7 +60,7 @@ from smsc.outage import Outage, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.sessiontasks import SessionTasks
 from smsc.settings import LinkSettings
-from smsc.tls import TlsFaults, TlsFileError, open_stream
+from smsc.tls import TlsFaults, TlsFileError, foreign_peer, open_stream
 
 log = structlog.get_logger(__name__)
 
@@ -287,6 +287,8 @@ class Cimd2Link:
             resp = await self._requests.request(conn, Op.LOGIN, login)
             if resp is None:  # a TLS 1.3 SMSC refuses our client certificate here, at the first read
                 why = self._tls_faults.closed(conn.reason, cfg.tls)
+                if (said := conn.parser.not_cimd2()) is not None:  # another service on this port
+                    why = foreign_peer("CIMD2", cfg.host, cfg.port, self.name, said)
                 log.warning("cimd2.login_failed", link=self.name, error=why or "no response")
                 self._failed(f"login: {why or 'no response'}")
                 return "failed"

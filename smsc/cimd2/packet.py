@@ -23,6 +23,7 @@ from smsc.cimd2.charset import (  # noqa: F401  # re-exported: the link, simulat
     text_to_septets,
 )
 from smsc.logthrottle import LogThrottle
+from smsc.tls import printable_head
 
 log = structlog.get_logger(__name__)
 
@@ -30,6 +31,7 @@ STX, ETX = 0x02, 0x03
 # Bytes without an ETX before the parser gives up on a frame (jcimd's limit). A longer packet is dropped
 # however TCP split it: taken whole when it came in one read, it was dropped when split before its ETX.
 MAX_PACKET = 4096
+HEAD_KEPT = 64  # first bytes of a session kept to say what a peer that is no CIMD2 SMSC sent
 FORBIDDEN = "\x00\x02\x03\t"  # may never appear inside a parameter value
 
 
@@ -291,12 +293,23 @@ class Cimd2Parser:
         self.errors = 0  # frames dropped or parsed with faults
         self.checksum_errors = 0
         self.discarded_bytes = 0
+        self.head = b""  # the session's first bytes, while no packet was read: `not_cimd2`
+
+    def not_cimd2(self) -> str | None:
+        """What the peer sent, in words, when it sent bytes and not one CIMD2 packet (an SMPP port
+        answers the login with a binary generic_nack, a mail server with its banner); None otherwise."""
+        if self.packets or not self.head:
+            return None
+        text = printable_head(self.head)
+        return f"it sent '{text}'" if text else f"it sent {len(self.head)} bytes, no CIMD2 packet"
 
     def flush_warnings(self) -> None:
         """The connection ends: say how many warnings of each kind were held back since the last line."""
         self._warn.flush()
 
     def feed(self, data: bytes) -> list[Packet]:
+        if not self.packets and len(self.head) < HEAD_KEPT:
+            self.head += data[: HEAD_KEPT - len(self.head)]
         try:
             return self._feed(data)
         except Exception:  # a parser bug must not take the link down; drop the buffer and go on

@@ -30,6 +30,7 @@ from smsc.backpressure import overfull, stalled
 from smsc.smpp.codec import ENQUIRE_LINK, MAX_PDU, UNBIND, generic_nack
 from smsc.smpp.pdu import ESME_RINVCMDLEN
 from smsc.stalls import FLOOD_CREDIT, FLOODED, ReadPause
+from smsc.tls import foreign_peer, printable_head
 
 if TYPE_CHECKING:
     from smsc.settings import LinkSettings
@@ -235,9 +236,14 @@ class PduReader:
             if not 16 <= length <= MAX_PDU:
                 # No way to find the next PDU boundary in a byte stream: say so and start afresh.
                 self.bad_pdus += 1
-                log.error("smpp.garbage", link=self.name, length=length, head=bytes(buf[:16]).hex())
+                why = "unframeable bytes from peer"
+                if (text := printable_head(bytes(buf[:256]))) is not None:  # a banner: another service
+                    why = foreign_peer("SMPP", self.cfg.host, self.cfg.port, self.name, f"it sent '{text}'")
+                log.error(
+                    "smpp.garbage", link=self.name, length=length, head=bytes(buf[:16]).hex(), error=why
+                )
                 self.send(generic_nack(0, ESME_RINVCMDLEN))
-                raise LinkDown("unframeable bytes from peer")
+                raise LinkDown(why)
             if len(buf) < length:
                 break
             raw = bytes(buf[:length])
