@@ -202,15 +202,15 @@ def first_operator(store: Store, cfg: Config) -> tuple[str, Path] | None:
         # Once there has been an operator, none is made at a start: the last one removed or demoted,
         # the first seeded address (re-added for a new employee, a client's user) became operator
         # over every account as soon as the admin gave it a mail password.
-        log.warning(
-            "web.no_operator",
-            note="nobody can use the panel's operator pages; `smsgw user set EMAIL --role operator`"
-            " makes one (with `smsgw user passwd EMAIL` if it has no password)",
-        )
+        _no_operator(conn)
         return None
     seeded = [email for acc in cfg.account for email in acc.users]
     user = store.accounts.find_user(seeded[0]) if seeded else None
     if user is None or user.password_hash:
+        # No [[account]] user to make the first operator of (the config install-service writes has
+        # none), or the admin gave it a password already: the panel then had no operator login and
+        # the start said nothing of it.
+        _no_operator(conn)
         return None
     password = secrets.token_urlsafe(12)
     path = cfg.state_dir / INITIAL_PASSWORD_FILE
@@ -218,6 +218,19 @@ def first_operator(store: Store, cfg: Config) -> tuple[str, Path] | None:
     store.accounts.set_user(user.email, role="operator", password_hash=hash_password(password))
     _mark_operator(store, user.email)
     return user.email, path
+
+
+def _no_operator(conn: sqlite3.Connection) -> None:
+    """Says at a start that nobody can use the panel's operator pages, with the commands that make
+    an operator: with no user at all, the account and the user first."""
+    make = "`smsgw user set EMAIL --role operator` makes one"
+    make += " (with `smsgw user passwd EMAIL` if it has no password)"
+    if conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is None:
+        make = (
+            "there is no user yet: `smsgw account add NAME`, `smsgw user add EMAIL --account NAME`,"
+            " `smsgw user set EMAIL --role operator` and `smsgw user passwd EMAIL` make one"
+        )
+    log.warning("web.no_operator", note=f"nobody can use the panel's operator pages; {make}")
 
 
 # The store's key/value table (`billing_state`; billing reads only its own keys): set once the
