@@ -5,10 +5,14 @@ claims the mail and runs the sends.
 
 from __future__ import annotations
 
+import re
+import socket
+import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import aiosmtplib
 import structlog
 
 from gateway.mailer import MaildirError
@@ -61,13 +65,45 @@ def error_text(exc: Exception) -> str:
 
     The repr names the kind of error for most (`TimeoutError()` has no message at all), but an
     OSError's drops the file it was about: a maildir's own error (`MaildirError`) is said whole, and
-    any other OSError keeps its file name.
+    any other OSError keeps its file name. A relay that cannot be reached is said in words
+    (`relay_unreachable`).
     """
     if isinstance(exc, MaildirError):
         return str(exc)
+    if isinstance(exc, aiosmtplib.SMTPConnectError) and (words := relay_unreachable(exc)):
+        return words
     if isinstance(exc, OSError) and exc.filename is not None:
         return f"{exc!r}: {exc.filename}"
     return repr(exc)
+
+
+# aiosmtplib's words for a connection that failed: the relay's host and port are in them alone.
+_CONNECTING = re.compile(r"(?:Error|Timed out) connecting to (?P<host>.+?) on port (?P<port>\d+)")
+
+
+def relay_unreachable(exc: Exception) -> str | None:
+    """A connection to the relay that failed, in words: "[mail] relay 127.0.0.1:4599: connection
+    refused", not aiosmtplib's "Error connecting to 127.0.0.1 on port 4599: [Errno 111] Connection
+    refused" in a repr. Kept in the exception type's call form, `SMTPConnectError('…')`: the outbox's
+    wake-up and health find the relay's faults by that head (`gateway.relayfaultkinds`)."""
+    found = _CONNECTING.match(str(exc))
+    where = f"[mail] relay {found['host']}:{found['port']}" if found else "[mail] relay"
+    cause = exc.__cause__
+    if isinstance(exc, aiosmtplib.SMTPConnectTimeoutError):
+        why = "no connection within the timeout" if found else "no greeting within the timeout"
+    elif isinstance(cause, socket.gaierror):  # the relay's name: unknown, or no DNS answer
+        why = f"the name does not resolve ({cause.strerror or cause})"
+    elif isinstance(cause, ConnectionRefusedError):
+        why = "connection refused"
+    elif isinstance(cause, aiosmtplib.SMTPServerDisconnected):
+        why = "it closed the connection before its greeting"
+    elif isinstance(cause, ssl.SSLError):  # said by its own words where it matters (`gateway.mailer`)
+        return None
+    elif isinstance(cause, OSError) and cause.strerror:
+        why = cause.strerror[:1].lower() + cause.strerror[1:]  # "no route to host", "network is unreachable"
+    else:
+        return None
+    return f"{type(exc).__name__}({f'{where}: {why}'!r})"
 
 
 def record_outcome(outbox: OutboxRepo, o: Outcome) -> bool:

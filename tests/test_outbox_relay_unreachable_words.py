@@ -1,0 +1,59 @@
+"""A relay that cannot be reached, in `smsgw outbox list` as words, not as a Python repr.
+
+A first day's admin with a wrong `[mail] relay` port read "SMTPConnectError('Error connecting to
+127.0.0.1 on port 4599: [Errno 111] Connection refused')". The outbox worker sends over real sockets
+to a port nobody listens on and to a name that does not resolve; the real CLI then lists the outbox.
+The exception's type stays the kept text's head: the outbox finds the mail waiting for the relay by
+it, and sends it as soon as the relay takes mail again (`test_relay_link_outages`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from gateway.configservices import MailSection
+from gateway.mailer import SmtpRelayMailer
+from gateway.outboxworker import OutboxWorker
+from gateway.relayfaultkinds import fault_kind
+from gateway.store.db import Store
+from tests.conftest import config_text, free_port
+from tests.test_config_checks import smsgw, write
+from tests.test_relay_link_outages import SENDER, body, until
+
+
+async def deferred_error(store: Store, relay: str, rcpt: str) -> str:
+    mailer = SmtpRelayMailer(MailSection(relay=relay), "gw.example", idle_seconds=0)
+    worker = OutboxWorker(store, mailer)
+    store.outbox.on_queued = worker.wake
+    task = asyncio.create_task(worker.run())
+    try:
+        store.outbox.enqueue_mail("answer", SENDER, rcpt, body(1))
+        sql = "SELECT last_error FROM outbox WHERE rcpt = ? AND attempts = 1 AND state = 'queued'"
+        await until(lambda: store.db.conn.execute(sql, (rcpt,)).fetchone() is not None, timeout=60)
+        return str(store.db.conn.execute(sql, (rcpt,)).fetchone()[0])
+    finally:
+        await worker.stop()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_an_unreachable_relay_is_said_in_words_in_outbox_list(tmp_path: Path) -> None:
+    config = write(tmp_path, config_text(tmp_path, smsc_port=free_port()))
+    (tmp_path / "state").mkdir()
+    port = free_port()  # nobody listens: connection refused
+    store = Store.open(tmp_path / "state" / "smsgw.db")
+    try:
+        refused = await deferred_error(store, f"127.0.0.1:{port}", "anna@acme.pl")
+        unknown = await deferred_error(store, "relay.nonexistent.invalid:25", "piotr@acme.pl")
+    finally:
+        store.close()
+    assert refused == f"SMTPConnectError('[mail] relay 127.0.0.1:{port}: connection refused')", refused
+    assert unknown.startswith(
+        "SMTPConnectError('[mail] relay relay.nonexistent.invalid:25: the name does not resolve ("
+    ), unknown
+    assert fault_kind(refused) == fault_kind(unknown) == "unreachable"  # still the relay's fault
+    listed = smsgw("--config", str(config), "outbox", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert f"last error: {refused}" in listed.stdout, listed.stdout
+    assert "Errno" not in listed.stdout and "Error connecting to" not in listed.stdout, listed.stdout
