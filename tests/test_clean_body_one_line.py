@@ -10,6 +10,7 @@ rules look for.
 from __future__ import annotations
 
 import ast
+import dataclasses
 import email
 from collections.abc import Iterator
 from email.message import Message
@@ -43,7 +44,15 @@ def by_every_rule(text: str, end_marker: str | None, cut_from: tuple[str, ...], 
 def check(text: str) -> None:
     for end_marker, cut_from, invitation in OPTIONS:
         fast = clean_body(text, end_marker, cut_from, invitation=invitation)
-        assert fast == by_every_rule(text, end_marker, cut_from, invitation), repr(text[:120])
+        full = by_every_rule(text, end_marker, cut_from, invitation)
+        assert fast == full, repr(text[:120])
+        # The shortcut's record is filled by plain stores (`textclean._plain`): the same record.
+        assert type(fast) is Cleaned and repr(fast) == repr(full) and hash(fast) == hash(full)
+        assert [type(getattr(fast, f.name)) for f in dataclasses.fields(Cleaned)] == [
+            type(getattr(full, f.name)) for f in dataclasses.fields(Cleaned)
+        ]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            fast.text = "changed"  # type: ignore[misc]
 
 
 def _parts(msg: Message) -> Iterator[str]:
@@ -137,6 +146,19 @@ LINES = [
     "a\tb  c\fd\ve",
     "",
     "   ",
+    # Around the line and at its ends: whitespace `strip` takes and `_SPACES` does not, a first
+    # character outside ASCII's graphic ones (visible or not), controls.
+    "\u3000 Serwer  padł \u3000",
+    "\t\tSerwer\t padł\t",
+    "\x1cSerwer\x1f",
+    "\x85ż\u2028",
+    "Żółw  x",
+    "\u00a0 a",
+    "\u200b\u200c x",
+    "\x00 x",
+    "\x7f",
+    "\U0001f600  ok",
+    "\ufe0f",
 ]
 
 
@@ -149,6 +171,15 @@ def test_generated_bodies(lines: list[str], end: str) -> None:
 @settings(max_examples=1500, deadline=None)
 @given(st.text(alphabet=st.sampled_from("Sent from my -_>[]<{}~*:ENDcid image\u200c\t .,\n"), max_size=40))
 def test_generated_text(text: str) -> None:
+    check(text)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.text(max_size=30)
+    | st.text(alphabet=st.sampled_from(" \t\f\v\r\n\x1c\x85\u2028\u3000\u00a0\u200bażA~!"), max_size=20)
+)
+def test_generated_whitespace_and_first_characters(text: str) -> None:
     check(text)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from gateway.smtp.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
 from gateway.smtp.cutfrom import cut_at_phrase
@@ -81,9 +82,8 @@ def clean_body(
     place, so Outlook's "When:/Where:" lines above the text go (`gateway.smtp.meetingtext`)."""
     removed: list[str] = []
     lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    if not cut_from and (not end_marker or end_marker not in text) and _one_plain_line(text, lines):
-        kept = collapse(lines)  # what every rule leaves of it (`_one_plain_line`)
-        return Cleaned(kept if visible(kept) else "", ())
+    if not cut_from and (not end_marker or end_marker not in text) and (line := _one_plain_line(text, lines)):
+        return _plain(line)  # what every rule leaves of it (`_one_plain_line`)
     if "-----BEGIN PGP SIGNED MESSAGE-----" in text:
         lines = _strip_pgp_armor(lines, removed)
     all_below_end = False
@@ -117,24 +117,48 @@ def clean_body(
 _SPECIAL_FIRST = frozenset("-_>[{~*")
 
 
-def _one_plain_line(text: str, lines: list[str]) -> bool:
-    """Whether the body is one line of text (blank lines around it) that no cutting rule changes,
-    told by a few looks at it: most short mails are one such line, and the twelve rules cost some
-    eight times `collapse` alone. A rule that could apply needs something looked for here: a colon
-    at its end (an attribution), "<" (a link), "[" (an image reference), a first character of
-    `_SPECIAL_FIRST`, a separator, Outlook's "When:" line, an image reference, a signature line or
-    PGP armor (anywhere in the text); one line is never a header block (three fields), a quote below
-    text, a sign-off below text or a meeting's join block (its signs follow its first line). The end
-    marker and the account's cut-from phrases are the caller's to look for."""
+def _one_plain_line(text: str, lines: list[str]) -> str | None:
+    """The body's one line of text (blank lines around it), stripped, when no cutting rule changes
+    it, else None; told by a few looks at it: most short mails are one such line, and the twelve
+    rules cost some eight times `collapse` alone. A rule that could apply needs something looked for
+    here: a colon at its end (an attribution), "<" (a link), "[" (an image reference), a first
+    character of `_SPECIAL_FIRST`, a separator, Outlook's "When:" line, an image reference, a
+    signature line or PGP armor (anywhere in the text); one line is never a header block (three
+    fields), a quote below text, a sign-off below text or a meeting's join block (its signs follow
+    its first line). The end marker and the account's cut-from phrases are the caller's to look for."""
     filled = [line for line in lines if line]  # rstripped: a blank line is empty
     if len(filled) != 1:
-        return False
+        return None
     line = filled[0].strip()
     if line[0] in _SPECIAL_FIRST or line[-1] == ":" or "<" in line or "[" in line:
-        return False
+        return None
     if ":" in line and (_separator(line) or opens_invite_header(line) or _IMAGE_REF.match(line)):
-        return False
-    return not is_signature_line(line) and "-----BEGIN PGP SIGNED MESSAGE-----" not in text
+        return None
+    return None if is_signature_line(line) or "-----BEGIN PGP SIGNED MESSAGE-----" in text else line
+
+
+class _CleanedFill:
+    __slots__ = Cleaned.__slots__  # `Cleaned`'s, without its frozen __setattr__ (`_plain`)
+
+
+def _plain(line: str) -> Cleaned:
+    """`Cleaned(collapse(lines) if visible(...) else "", ())` of a body whose one line, stripped, is
+    `line`, in fewer steps: the blank lines around it add nothing to `collapse` and its runs of
+    spaces lie inside it; a first character from "!" to "~" (ASCII's graphic ones) is visible; and
+    the frozen dataclass's __init__ set each field through `object.__setattr__` (some 1,000
+    instructions a field), so the record is filled by plain stores on a twin of its slots and given
+    its class. tests/test_clean_body_one_line.py holds it to every rule run in full."""
+    if "  " in line or "\t" in line or "\f" in line or "\v" in line:
+        line = _SPACES.sub(" ", line)
+    if not ("!" <= line[0] <= "~" or visible(line)):
+        line = ""
+    cleaned: Any = object.__new__(_CleanedFill)
+    cleaned.text = line
+    cleaned.removed = ()
+    cleaned.all_below_end = False
+    cleaned.all_below_cut = None
+    cleaned.__class__ = Cleaned
+    return cleaned
 
 
 def only_signature(text: str) -> bool:
