@@ -36,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import re
 import sqlite3
 import stat
 import threading
@@ -184,6 +185,21 @@ def _ago(seconds: float) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
+def _release(version: str) -> tuple[int, ...] | None:
+    """A version's release numbers ("0.2.30" of "0.2.30rc1"), None where it starts with none."""
+    found = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(n) for n in found.group().split(".")) if found else None
+
+
+def _which_way(last: str, this: str) -> str:
+    """The change of version since the last stop, as far as the two tell: an older smsgw started on
+    the file a newer one stopped was said to be "an upgrade"."""
+    before, now = _release(last), _release(this)
+    if before is None or now is None or before == now:
+        return "another version"
+    return "an upgrade" if before < now else "a downgrade"
+
+
 def _why_check(db: Path, fields: dict[str, str] | None, now: float, version: str) -> str | None:
     """Why the file must be read whole; None when the record vouches for it."""
     if fields is None:  # an older smsgw writes no record; its crash leaves the WAL flag as this one's does
@@ -193,7 +209,8 @@ def _why_check(db: Path, fields: dict[str, str] | None, now: float, version: str
     if not fields.keys() >= set(_FIELDS):
         return "the record of the last stop is unreadable"
     if fields["version"] != version:
-        return f"an upgrade: the last stop was of smsgw {fields['version']}, this is {version}"
+        last = fields["version"]
+        return f"{_which_way(last, version)}: the last stop was of smsgw {last}, this is {version}"
     try:
         now_there = _identity(os.stat(db))
     except OSError as exc:
