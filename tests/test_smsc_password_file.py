@@ -8,6 +8,7 @@ the refusal said "check ... system_id and password" though the key set was passw
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from structlog.testing import capture_logs
@@ -93,3 +94,26 @@ async def test_a_corrected_cimd2_password_file_is_used_at_the_next_login(tmp_pat
     words = 'the SMSC refused the login: check [[smsc]] "c2" system_id and password_file'
     assert error == f"login refused: 100 invalid login: {words}", error
     assert WRONG not in repr(logs) and RIGHT not in repr(logs)
+
+
+async def test_a_password_file_too_long_for_smpp_is_warned_of_once(tmp_path: Path) -> None:
+    # Read once at the build, the driver warned of its length; read at each bind, it still does,
+    # once, not at every reconnect.
+    secret_file = tmp_path / "smsc-password"
+    secret_file.write_text("longer-than-8\n")
+    async with HappySMSC(password=RIGHT) as smsc:
+        values = {"name": "main", "type": "smpp", "port": smsc.port, "system_id": "smsgw"}
+        values |= {"password_file": str(secret_file), **FAST}
+        link = SmscSection.model_validate(values).driver(tmp_path)
+        with capture_logs() as logs:
+            await link.start(RecordingEvents())
+            try:
+                for _ in range(600):  # a hang guard, not a timing assertion
+                    if link.stats().reconnects >= 2:
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                await link.stop(drain=False)
+    assert link.stats().reconnects >= 2
+    (said,) = [e for e in logs if e["event"] == "smpp.password_too_long"]
+    assert said["length"] == 13 and "longer-than-8" not in repr(logs)

@@ -106,8 +106,16 @@ class SmppLink:
         self._overflowed: OrderedDict[int, int] = OrderedDict()
         if len(cfg.system_id) > 15:
             log.warning("smpp.system_id_too_long", link=self.name, length=len(cfg.system_id), limit=15)
-        if isinstance(password, str) and len(password) > 8:
+        self._long_said = 0  # the length of a too long password last warned of (a file's: each change)
+        if isinstance(password, str):
+            self._too_long(password)
+
+    def _too_long(self, password: str) -> None:
+        """SMPP 3.4 cuts a password past 8 characters: said once, and again for a file changed to
+        another such password (its length, never the password)."""
+        if len(password) > 8 and len(password) != self._long_said:
             log.warning("smpp.password_too_long", link=self.name, length=len(password), limit=8)
+        self._long_said = len(password) if len(password) > 8 else 0
 
     # --- SmscLink -------------------------------------------------------------------------------------
 
@@ -264,6 +272,7 @@ class SmppLink:
         except (OSError, ValueError) as exc:  # the file's words: the key and the file, never the password
             log.error("smpp.password_unreadable", link=self.name, error=str(exc))
             return "config", str(exc)
+        self._too_long(password)
         try:
             reader, writer = await open_stream(cfg.host, cfg.port, cfg.tls, cfg.response_timeout_seconds)
         except (OSError, TimeoutError, TlsFileError) as exc:
