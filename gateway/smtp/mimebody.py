@@ -1,7 +1,8 @@
 """Which part of a MIME tree is the message a person reads: text/plain first, then HTML, the
 enclosed message, a GroupWise or Outlook Express shape, a multipart whose boundary never matched;
 what is left over (attachments, a TNEF winmail.dat, encryption, a meeting invitation's text/calendar)
-is noted for `gateway.smtp.intake`, and an invitation's title, start and place read (`invite`).
+is noted for `gateway.smtp.intake` (an invitation's title, start and place are read by
+`gateway.smtp.invitation`, imported here too).
 
 Its own module because walking the structure is one concern, bounded against hostile nesting, apart
 from what intake makes of the text found (subject, cutting, machine mail, refusals).
@@ -11,19 +12,33 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, tzinfo
 from email.message import Message
 from email.parser import Parser
 from email.policy import compat32
-from zoneinfo import ZoneInfo
 
+from gateway.configgateway import MAX_PARTS
 from gateway.smtp.charsets import content_charset, decode_text, payload_bytes, unflow
 from gateway.smtp.htmlbody import html_to_text, looks_like_html
+from gateway.smtp.invitation import Invite, answers_invitation, invite  # noqa: F401  # re-exported for intake
 
 _MAX_DEPTH = 30  # MIME nesting; deeper is hostile, not a mail client
 _MAX_OCTET = 65_536
 _MAX_SALVAGED = 200  # parts read from a multipart whose boundary never matched (`_salvage`)
 _STR_PARSER = Parser(policy=compat32)
+# One mail's HTML conversions, shared by all its parts (`_html_text`). Each part is read to its first
+# 500,000 characters (`htmlbody`), but nothing bounded the mail: 999 inline parts of 900 bytes of
+# tables (1 MB) held the event loop for 5.5 s, and twenty at once an intake worker past its
+# heartbeat. No further part is converted once the HTML text found holds four times what the
+# longest SMS does (`MAX_PARTS` of 153 characters; counted without white space, which the cutting
+# rules collapse): the SMS is cut as any long text is. Nor once the mail's HTML read is as much as
+# one part may be, nor past a hundred parts (Apple Mail's text around inline pictures is a part
+# between each two; empty ones cost 0.15 ms each and fill neither bound).
+_HTML_SHOWN_MAX = 4 * MAX_PARTS * 153
+_HTML_READ_MAX = 500_000
+_HTML_PARTS_MAX = 100
+HTML_NOT_READ = "HTML parts past the first {} not read"
+# C0 controls but tab, line ends and ESC (a script's coloured output): in text, bytes of a binary file.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f]")
 
 
 class TooDeep(RecursionError):
@@ -56,6 +71,9 @@ class BodyContext:
     # Inline text/calendar parts (an Outlook or Google invitation): their source is no text for a
     # phone, but the time and place they hold are what the invitation is for.
     calendars: list[Message] = field(default_factory=list)
+    html_parts: int = 0  # HTML parts converted, their characters, and the text's (`_html_text`)
+    html_read: int = 0
+    html_shown: int = 0
 
 
 def body(part: Message, ctx: BodyContext, depth: int) -> BodyText | None:
@@ -222,7 +240,11 @@ def _leaf_text(part: Message, ctx: BodyContext, *, allow_html: bool) -> BodyText
     if is_html or looks_like_html(text):
         if not allow_html:
             return None
-        return BodyText(html_to_text(text, ctx.notes), "html")
+        return BodyText(_html_text(text, ctx), "html")
+    if _binary(text):  # a binary file piped into mailx: six UCS-2 parts of noise on the phone
+        if allow_html:  # counted once: `_alternative` looks at a plain part twice
+            ctx.attachments += 1
+        return None
     params = str(part.get("content-type", "")).lower()
     if "flowed" in params and str(part.get_param("format", "") or "").lower() == "flowed":
         text = unflow(text, str(part.get_param("delsp", "") or "").lower() == "yes")
@@ -243,158 +265,30 @@ def octet_body(msg: Message, ctx: BodyContext) -> BodyText | None:
     if not data or len(data) > _MAX_OCTET or b"\x00" in data:
         return None
     text = decode_text(data, content_charset(msg), ctx.fallbacks)
-    if sum(ch < " " and ch not in "\t\n\r" for ch in text) > len(text) // 100:
+    if _binary(text):
         return None
     ctx.attachments = max(0, ctx.attachments - 1)
     ctx.notes.append("attachment read as text")
     return BodyText(text, "plain")
 
 
-@dataclass(frozen=True, slots=True)
-class Invite:
-    """What a phone needs of a meeting invitation (RFC 5545 VEVENT of an iTIP REQUEST)."""
-
-    summary: str
-    start: str  # "2026-12-07 10:00" in the gateway's zone, "2026-12-07" all day, "" unreadable
-    location: str
-
-    def line(self) -> str:
-        return ", ".join(p for p in (self.start, self.location) if p)
-
-
-_MAX_CALENDAR = 262_144  # an invitation with a long attendee list; beyond it only the start is read
-_MAX_FIELD = 200  # a title or place longer than this is no longer "short"
-_FOLD = re.compile(rb"\r?\n[ \t]")  # RFC 5545 3.1: folded at octets, possibly inside a UTF-8 letter
-_ESCAPE = re.compile(r"\\([\\;,nN])")
-_DATE_TIME = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})?(Z)?)?$")
-_IANA = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+)*")
-# Outlook names the zone as Windows does (CLDR windowsZones, territory 001); the zones Polish
-# senders and their partners are in. Another name is read as the wall time written.
-_WINDOWS_ZONES = {
-    "central european standard time": "Europe/Warsaw",
-    "central europe standard time": "Europe/Budapest",
-    "w. europe standard time": "Europe/Berlin",
-    "romance standard time": "Europe/Paris",
-    "gmt standard time": "Europe/London",
-    "greenwich standard time": "Atlantic/Reykjavik",
-    "utc": "UTC",
-    "coordinated universal time": "UTC",
-    "e. europe standard time": "Europe/Chisinau",
-    "fle standard time": "Europe/Kiev",
-    "gtb standard time": "Europe/Bucharest",
-    "russian standard time": "Europe/Moscow",
-    "eastern standard time": "America/New_York",
-    "central standard time": "America/Chicago",
-    "mountain standard time": "America/Denver",
-    "pacific standard time": "America/Los_Angeles",
-}
-
-
-def invite(part: Message, fallbacks: tuple[str, ...], zone: str) -> Invite | None:
-    """The title, start (in `zone`, the gateway's) and place of the first event of a text/calendar
-    part that invites (METHOD:REQUEST); None for a cancellation, an answer or anything unreadable.
-
-    Read by hand: the three fields need unfolding, unescaping and the TZID, UTC and all-day forms,
-    not a calendar library (none is a dependency); recurrence and alarms do not matter here."""
-    method, found = _calendar(part, fallbacks)
-    if method != "REQUEST" or not found:
-        return None
-    start = _start(*found["DTSTART"], zone) if "DTSTART" in found else ""
-    result = Invite(_text(found.get("SUMMARY")), start, _text(found.get("LOCATION")))
-    return result if result.summary or result.line() else None
-
-
-_SUBJECT_ALONE = frozenset({"REPLY", "CANCEL"})
-
-
-def answers_invitation(part: Message, fallbacks: tuple[str, ...]) -> bool:
-    """Whether a text/calendar part is an answer to an invitation or its cancellation (iTIP REPLY,
-    CANCEL): its mail's subject says all ("Accepted: Budget meeting", "Anulowano: Narada"), and the
-    text beside it is the calendar's boilerplate (Google's "Jan has accepted this invitation… /
-    Invitation from Google Calendar…", two parts), not something a person wrote."""
-    return _calendar(part, fallbacks)[0] in _SUBJECT_ALONE
-
-
-def _calendar(part: Message, fallbacks: tuple[str, ...]) -> tuple[str, dict[str, tuple[str, str]]]:
-    """The iTIP method (upper case; the VCALENDAR's METHOD, else the Content-Type's) and the first
-    event's SUMMARY, DTSTART and LOCATION as (parameters, value)."""
-    data = _FOLD.sub(b"", payload_bytes(part)[:_MAX_CALENDAR])
-    text = decode_text(data, content_charset(part) or "utf-8", fallbacks)
-    method = str(part.get_param("method", "") or "")
-    stack: list[str] = []
-    found: dict[str, tuple[str, str]] = {}
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        name, params, value = _content_line(line)
-        if name == "BEGIN":
-            stack.append(value.strip().upper())
-        elif name == "END":
-            if stack and stack[-1] == value.strip().upper():
-                stack.pop()
-            if value.strip().upper() == "VEVENT" and found:
-                break  # the first event; later ones are a recurrence's exceptions
-        elif stack == ["VCALENDAR"] and name == "METHOD":
-            method = value
-        elif stack[-1:] == ["VEVENT"] and name in ("SUMMARY", "DTSTART", "LOCATION"):
-            found.setdefault(name, (params, value))
-    return method.strip().upper(), found
-
-
-def _content_line(line: str) -> tuple[str, str, str]:
-    """(NAME, parameters, value) of `NAME;PARAM=...:value`; a colon inside a quoted parameter
-    (`ALTREP="http://..."`) is not the one before the value."""
-    if ":" not in line:
-        return "", "", ""
-    quoted = False
-    for i, ch in enumerate(line):
-        if ch == '"':
-            quoted = not quoted
-        elif ch == ":" and not quoted:
-            name, _, params = line[:i].partition(";")
-            return name.strip().upper(), params, line[i + 1 :]
-    return "", "", ""
-
-
-def _param(params: str, name: str) -> str:
-    m = re.search(rf'(?:^|;){name}=("[^"]*"|[^;]*)', params, re.IGNORECASE)
-    return m.group(1).strip().strip('"').strip() if m else ""
-
-
-def _text(prop: tuple[str, str] | None) -> str:
-    """A TEXT value unescaped (`\\,` `\\;` `\\\\` `\\n`), its lines joined with commas, on one line."""
-    if prop is None:
+def _html_text(markup: str, ctx: BodyContext) -> str:
+    """The text of one HTML part within the mail's budget (`_HTML_SHOWN_MAX` and the others); ""
+    past it, as a part with no text: the first part is always read."""
+    if (
+        ctx.html_shown >= _HTML_SHOWN_MAX
+        or ctx.html_read >= _HTML_READ_MAX
+        or ctx.html_parts >= _HTML_PARTS_MAX
+    ):
+        ctx.notes.append(HTML_NOT_READ.format(ctx.html_parts))
         return ""
-    value = _ESCAPE.sub(lambda m: "\n" if m.group(1) in "nN" else m.group(1), prop[1])
-    joined = ", ".join(" ".join(p.split()) for p in value.split("\n") if p.strip())
-    return joined[:_MAX_FIELD].strip()
+    text = html_to_text(markup, ctx.notes)
+    ctx.html_parts += 1
+    ctx.html_read += min(len(markup), _HTML_READ_MAX)
+    ctx.html_shown += len(text) - sum(map(text.count, " \n\t\r\xa0"))
+    return text
 
 
-def _start(params: str, value: str, zone: str) -> str:
-    m = _DATE_TIME.match(value.strip())
-    if m is None:
-        return ""
-    year, month, day, hour, minute, second, utc = m.groups()
-    try:
-        if hour is None or _param(params, "VALUE").upper() == "DATE":
-            return f"{date(int(year), int(month), int(day)):%Y-%m-%d}"  # all day: no zone to convert
-        when = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second or 0))
-    except ValueError:
-        return ""
-    written = UTC if utc else _zone(_param(params, "TZID"))
-    here = _zone(zone)
-    if written is not None and here is not None:  # a floating time or an unknown zone: as written
-        when = when.replace(tzinfo=written).astimezone(here)
-    return f"{when:%Y-%m-%d %H:%M}"
-
-
-def _zone(name: str) -> tzinfo | None:
-    """A Windows name, or an IANA zone, also at the end of a path ("/mozilla.org/…/Europe/Warsaw")."""
-    windows = _WINDOWS_ZONES.get(" ".join(name.split()).casefold())
-    parts = name.strip().split("/")
-    for key in [windows] if windows else ["/".join(parts[-n:]) for n in (3, 2, 1) if len(parts) >= n]:
-        if not _IANA.fullmatch(key):
-            continue
-        try:
-            return ZoneInfo(key)
-        except (KeyError, ValueError, OSError):  # not found (a KeyError), a bad key, an unreadable file
-            continue
-    return None
+def _binary(text: str) -> bool:
+    """Whether decoded bytes are no text: more than one character in a hundred a control one."""
+    return _CONTROL.search(text) is not None and len(_CONTROL.findall(text)) > len(text) // 100
