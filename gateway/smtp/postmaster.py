@@ -66,8 +66,14 @@ _HOUR = (
 )
 
 
+# RFC 2142's abuse@ is where complaints of spam are sent, as to postmaster@ of a problem with mail:
+# it was refused ("Relay access denied", from a user "not a valid phone number"). It goes the same
+# way, within the same hourly caps, and the forward names the address it was sent to.
+_ROLES = frozenset({"postmaster", "abuse"})
+
+
 def is_postmaster(local: str) -> bool:
-    return local.casefold() == "postmaster"
+    return local.casefold() in _ROLES
 
 
 def bounce_home(sender: Sender | None, cfg: Config, local: str, domain: str) -> bool:
