@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from aiosmtpd.smtp import syntax
 
 from acl.logins import client_key
 from gateway.bitelog import BiteLog
@@ -31,11 +32,7 @@ from gateway.smtp.eviction import (
     STRANGER_DATA_MIN_RATE,
     who_gives_way,
 )
-from gateway.smtp.sessionlimits import (
-    COMMAND_LINE_CAP,
-    DATA_SECONDS_MAX,
-    STRANGER_DATA_BUDGET,
-)
+from gateway.smtp.sessionlimits import COMMAND_LINE_CAP, DATA_SECONDS_MAX, STRANGER_DATA_BUDGET
 
 log = structlog.get_logger(__name__)
 
@@ -262,6 +259,7 @@ class GuardedSMTP(ClosingSMTP):
             self.guard.bite("commands", ip=self._peer_ip(), commands=count.lines, rcpts=count.rcpts)
         return True
 
+    @syntax("DATA")  # as aiosmtpd's: HELP lists only the commands that carry one
     async def smtp_DATA(self, arg: str) -> None:
         self._in_data, self._data_started, self._taken = True, False, False
         held = self._count.data_run(len(self._reader._buffer))  # its body, if it gets a 354
@@ -282,6 +280,7 @@ class GuardedSMTP(ClosingSMTP):
                 if self.transport is not None and not self.transport.is_closing():
                     self._too_many_commands()
 
+    @syntax("EHLO hostname")
     async def smtp_EHLO(self, hostname: str) -> None:
         """aiosmtpd's EHLO; the command line limits then follow what it advertised (`linelimits`) if it
         got its 250: a bare EHLO's `501` leaves the session's earlier EHLO (DSN and all) in force."""
