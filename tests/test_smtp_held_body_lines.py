@@ -117,7 +117,7 @@ async def test_a_dot_line_after_a_bare_lf_leaves_the_body_held_on_the_relay_port
         assert codes(answers) == expected, answers
         assert gw.store.admin.count_messages() == (1 if expected == TAKEN else 0)
         if expected == TOO_BIG:
-            assert replies.TOO_BIG in answers
+            assert replies.too_big(LIMIT) in answers
 
 
 @pytest.mark.parametrize("body, expected", list(AFTER_BARE_LF.values()), ids=list(AFTER_BARE_LF))

@@ -200,7 +200,7 @@ async def test_an_oversize_mail_on_one_line_gets_552(tmp_path: Path, tls_pair: A
 
         answers = await blocking(session)
         assert gw.store.db.conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0] == 0
-    assert answers == [replies.TOO_BIG, "250 2.0.0 OK"]
+    assert answers == [replies.too_big(4096), "250 2.0.0 OK"]
 
 
 # ---- enhanced status codes -----------------------------------------------------------------------

@@ -44,7 +44,10 @@ NOT_TRUSTED = (
 BAD_RCPT_SYNTAX = "501 5.1.3 <{}>: Bad recipient address syntax"
 TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
 NO_VALID_RCPT = "554 5.5.1 No valid recipients"
-TOO_BIG = "552 5.3.4 Message size exceeds fixed maximum message size"
+# Over `[smtp] max_message_bytes` (SIZE= at MAIL, or the DATA): "exceeds fixed maximum message
+# size" (aiosmtpd's) named no limit, and what makes a mail that big here is an attachment, which is
+# never sent anyway. `{}` is the limit (`too_big`, which the server fills in).
+TOO_BIG = "552 5.3.4 Mail over {} refused: attachments are not sent as SMS; send the text alone"
 EMPTY_TEXT = "554 5.6.0 Message has no text to send (empty subject and body)"
 ONLY_QUOTE = (
     "554 5.6.0 Message has no text to send (no subject; the body held only quoted text or a signature)"
@@ -223,3 +226,11 @@ OUTSIDE_COUNTRIES = (
     "550 5.7.1 <{address}>: {number} is a number of {region}; this account sends SMS only to numbers"
     " of {countries} (smsgw account set {account} --countries)"
 )
+
+
+def too_big(limit: int) -> str:
+    """`TOO_BIG` for a limit of `limit` bytes: "1 MB", "1.5 MB", "512 KB" (of 1,024)."""
+    for unit, size in (("MB", 1 << 20), ("KB", 1 << 10)):
+        if limit >= size:
+            return TOO_BIG.format(f"{limit / size:.1f}".removesuffix(".0") + f" {unit}")
+    return TOO_BIG.format(f"{limit} bytes")

@@ -69,6 +69,8 @@ class GatewaySMTP(GuardedSMTP):
         if status == _MALFORMED and self._path_refusal is not None:
             status, self._path_refusal = self._path_refusal, None
         status = self._REWRITE.get(status) or with_prefix_code(status)
+        if status == replies.TOO_BIG:  # aiosmtpd's wording rewritten; the limit is the server's
+            status = replies.too_big(self.data_size_limit)
         if not status.isascii() and _NOT_UTF8.search(status):
             # An argument aiosmtpd echoes (VRFY, HELP) with bytes that are no UTF-8: a reply
             # line is, and writing it would fail the session.
