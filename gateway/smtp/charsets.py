@@ -26,12 +26,15 @@ def _to_bytes(payload: str) -> bytes:
 
 
 _B64_CHARS = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+_CHARSET_OF_MAX = 200  # `content_charset`: longer values (rare, unbounded) are not kept
 
 
 def payload_bytes(part: Message) -> bytes:
     """Decoded content bytes. Base64 is decoded here, not by the email package, because a client that
     labels plain text as base64 must get its text through rather than decoded noise."""
     cte = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if cte in ("", "7bit", "8bit", "binary") and type(text := part._payload) is str and text.isascii():  # type: ignore[attr-defined]
+        return text.encode("ascii")  # what `get_payload(decode=True)` makes of an ASCII text sent as is
     if cte != "base64":
         decoded = part.get_payload(decode=True)
         return decoded if isinstance(decoded, bytes) else b""
@@ -59,9 +62,6 @@ def content_charset(part: Message) -> str | None:
     if type(value) is str and len(value) <= _CHARSET_OF_MAX:
         return _charset_of(value)
     return _declared(part)
-
-
-_CHARSET_OF_MAX = 200  # longer values (rare, unbounded) are not kept
 
 
 def _declared(part: Message) -> str | None:

@@ -103,7 +103,8 @@ def body(part: Message, ctx: BodyContext, depth: int) -> BodyText | None:
         return _mixed(parts, ctx, depth)
     if main == "multipart":
         return _salvage(part, ctx, depth)
-    if ctype in ("application/ms-tnef", "application/vnd.ms-tnef") or _filename(part) == "winmail.dat":
+    name = _filename(part)
+    if ctype in ("application/ms-tnef", "application/vnd.ms-tnef") or name == "winmail.dat":
         ctx.tnef.append(part)
         return None
     if ctype in ("application/pkcs7-mime", "application/x-pkcs7-mime"):
@@ -115,15 +116,14 @@ def body(part: Message, ctx: BodyContext, depth: int) -> BodyText | None:
     if ctype == "application/pgp-encrypted":
         ctx.encrypted = True
         return None
-    if ctype == "application/x-microsoft-rpmsg-message" or (
-        ctype == "application/octet-stream" and _filename(part) == "message.rpmsg"
-    ):
+    rpmsg = ctype == "application/octet-stream" and name == "message.rpmsg"
+    if ctype == "application/x-microsoft-rpmsg-message" or rpmsg:
         ctx.rights_protected = True
         return None
-    if ctype == "text/calendar" and (depth == 0 or not _is_attachment(part)):
+    if ctype == "text/calendar" and (depth == 0 or not _is_attachment(part, name)):
         _note_calendar(part, ctx)  # an .ics file attached to an ordinary mail stays an attachment
         return None
-    if _is_attachment(part):
+    if _is_attachment(part, name):
         ctx.attachments += 1
         return None
     if ctype in ("text/plain", "text/html", "application/plain"):
@@ -140,7 +140,7 @@ def _alternative(parts: list[Message], ctx: BodyContext, depth: int) -> BodyText
         if p.get_content_type() == "text/calendar":
             _note_calendar(p, ctx)
     for p in parts:
-        if p.get_content_type() == "text/plain" and not _is_attachment(p):
+        if p.get_content_type() == "text/plain" and not _is_attachment(p, _filename(p)):
             found = _leaf_text(p, ctx, allow_html=False)
             if found is not None and found.text.strip():
                 return found
@@ -214,9 +214,9 @@ def _smime_signed(part: Message) -> bool:
     return _SIGNED_DATA_OID in payload_bytes(part)[:32]
 
 
-def _is_attachment(part: Message) -> bool:
+def _is_attachment(part: Message, name: str | None) -> bool:  # name: its `_filename` (`body` reads it once)
     disposition = str(part.get("content-disposition", "")).split(";")[0].strip().lower()
-    return disposition == "attachment" or _filename(part) is not None
+    return disposition == "attachment" or name is not None
 
 
 def _filename(part: Message) -> str | None:
