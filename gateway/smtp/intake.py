@@ -2,7 +2,7 @@
 then an Outlook TNEF winmail.dat body, then an enclosed message), machine-mail classification
 (gateway.smtp.automail), transfer encodings, charsets, encoded-word subjects and format=flowed
 (gateway.smtp.charsets) and the cutting rules (gateway.smtp.textclean); a meeting invitation's time and
-place (gateway.smtp.mimebody.invite). This module owns the rule that network
+place (gateway.smtp.invitation.invite). This module owns the rule that network
 bytes never raise anything but IntakeRefused. It parses with the compat32 policy because
 policy.default costs about seven times as much per mail on the SMTP hot path, and decodes headers
 itself. HTML and Outlook TNEF bodies are turned into text by gateway.smtp.htmlbody.
@@ -24,7 +24,8 @@ from gateway import mailheaders
 from gateway.smtp import automail, displaynames, mimefast, replies
 from gateway.smtp.charsets import decode_header, normalize
 from gateway.smtp.htmlbody import read_tnef
-from gateway.smtp.mimebody import BodyContext, BodyText, Invite, answers_invitation, invite, octet_body
+from gateway.smtp.invitation import Invite, answers_invitation, invite
+from gateway.smtp.mimebody import BodyContext, BodyText, octet_body
 from gateway.smtp.mimebody import body as _body  # the name a test breaks the walk at
 from gateway.smtp.subjects import sms_subject
 from gateway.smtp.textclean import SIGNATURE, clean_body, only_signature

@@ -2,7 +2,7 @@
 enclosed message, a GroupWise or Outlook Express shape, a multipart whose boundary never matched;
 what is left over (attachments, a TNEF winmail.dat, encryption, a meeting invitation's text/calendar)
 is noted for `gateway.smtp.intake` (an invitation's title, start and place are read by
-`gateway.smtp.invitation`, imported here too).
+`gateway.smtp.invitation`).
 
 Its own module because walking the structure is one concern, bounded against hostile nesting, apart
 from what intake makes of the text found (subject, cutting, machine mail, refusals).
@@ -19,7 +19,6 @@ from email.policy import compat32
 from gateway.configgateway import MAX_PARTS
 from gateway.smtp.charsets import content_charset, decode_text, payload_bytes, unflow
 from gateway.smtp.htmlbody import html_to_text, looks_like_html
-from gateway.smtp.invitation import Invite, answers_invitation, invite  # noqa: F401  # re-exported for intake
 
 _MAX_DEPTH = 30  # MIME nesting; deeper is hostile, not a mail client
 _MAX_OCTET = 65_536
