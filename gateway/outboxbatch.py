@@ -15,6 +15,7 @@ from typing import Any
 import aiosmtplib
 import structlog
 
+from gateway.configbase import joined
 from gateway.mailer import MaildirError
 from gateway.privacy.erasure import NOT_SENT, erased_meanwhile
 from gateway.store.outbox import ClaimedMail, OutboxRepo
@@ -77,8 +78,15 @@ def error_text(exc: Exception) -> str:
     return repr(exc)
 
 
-# aiosmtplib's words for a connection that failed: the relay's host and port are in them alone.
-_CONNECTING = re.compile(r"(?:Error|Timed out) connecting to (?P<host>.+?) on port (?P<port>\d+)")
+# aiosmtplib's own words for a connection that failed (its `SMTP._create_connection`), matched whole:
+# the relay's host and port are in them alone. Any other text is ours (`gateway.mailtls`'s hints,
+# which name the setting to change) and is kept as it is.
+_CONNECTING = re.compile(
+    r"Error connecting to (?P<host>.+?) on port (?P<port>\d+): .*|Timed out connecting to (?P<host2>.+?)"
+    r" on port (?P<port2>\d+)",
+    re.DOTALL,
+)
+_NO_GREETING = "Timed out waiting for server ready message"
 
 
 def relay_unreachable(exc: Exception) -> str | None:
@@ -86,8 +94,14 @@ def relay_unreachable(exc: Exception) -> str | None:
     refused", not aiosmtplib's "Error connecting to 127.0.0.1 on port 4599: [Errno 111] Connection
     refused" in a repr. Kept in the exception type's call form, `SMTPConnectError('…')`: the outbox's
     wake-up and health find the relay's faults by that head (`gateway.relayfaultkinds`)."""
-    found = _CONNECTING.match(str(exc))
-    where = f"[mail] relay {found['host']}:{found['port']}" if found else "[mail] relay"
+    text = str(exc)
+    found = _CONNECTING.fullmatch(text)
+    if found is None and text != _NO_GREETING:
+        return None
+    where = "[mail] relay"
+    if found:
+        host, port = found["host"] or found["host2"], found["port"] or found["port2"]
+        where += f" {joined(host, int(port))}"  # an IPv6 address in brackets, as the setting reads
     cause = exc.__cause__
     if isinstance(exc, aiosmtplib.SMTPConnectTimeoutError):
         why = "no connection within the timeout" if found else "no greeting within the timeout"

@@ -12,8 +12,12 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import aiosmtplib
+
 from gateway.configservices import MailSection
 from gateway.mailer import SmtpRelayMailer
+from gateway.mailtls import implicit_tls_hint
+from gateway.outboxbatch import error_text
 from gateway.outboxworker import OutboxWorker
 from gateway.relayfaultkinds import fault_kind
 from gateway.store.db import Store
@@ -57,3 +61,29 @@ async def test_an_unreachable_relay_is_said_in_words_in_outbox_list(tmp_path: Pa
     assert listed.returncode == 0, listed.stderr
     assert f"last error: {refused}" in listed.stdout, listed.stdout
     assert "Errno" not in listed.stdout and "Error connecting to" not in listed.stdout, listed.stdout
+
+
+async def test_an_ipv6_relay_is_named_as_the_setting_writes_it(tmp_path: Path) -> None:
+    port = free_port()  # nobody listens on ::1 there either: connection refused
+    store = Store.open(tmp_path / "smsgw.db")
+    try:
+        refused = await deferred_error(store, f"[::1]:{port}", "anna@acme.pl")
+    finally:
+        store.close()
+    assert refused == f"SMTPConnectError('[mail] relay [::1]:{port}: connection refused')", refused
+
+
+def test_the_gateways_own_hints_are_kept_whole() -> None:
+    # A greeting that never came from port 465 names relay_implicit_tls (`gateway.mailtls`): the
+    # words of a relay that cannot be reached must not replace it (test_relay_implicit_tls runs it
+    # against a real SMTPS relay, where port 465 may be bound).
+    timeout = aiosmtplib.SMTPConnectTimeoutError("Timed out waiting for server ready message")
+    hint = implicit_tls_hint(timeout, 465, MailSection(relay="relay.acme.example:465"))
+    assert hint is not None
+    hint.__cause__ = timeout
+    kept = error_text(hint)
+    assert kept == repr(hint) and "set [mail] relay_implicit_tls = true" in kept, kept
+    # aiosmtplib's words alone are said anew, and only when they are the whole text.
+    assert error_text(timeout) == "SMTPConnectTimeoutError('[mail] relay: no greeting within the timeout')"
+    other = aiosmtplib.SMTPConnectTimeoutError("Timed out connecting to relay on port 25, then more")
+    assert error_text(other) == repr(other)
