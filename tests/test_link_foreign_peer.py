@@ -9,14 +9,16 @@ mail server's banner, a web server's answer, the SMPP fake SMSC for the CIMD2 li
 from __future__ import annotations
 
 import asyncio
+import struct
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from smpplib import smpp as pdus
 from structlog.testing import capture_logs
 
 from gateway.config import SmscSection
-from smsc.base import SmscLink
+from smsc.base import LinkState, SmscLink
 from tests.fakes.cimd2 import RecordingEvents
 from tests.fakes.smsc import HappySMSC
 
@@ -100,3 +102,38 @@ async def test_a_cimd2_link_at_a_mail_server_quotes_its_banner() -> None:
         error, _ = await last_error("cimd2", port)
     said = words(port, "it sent '220 gw.acme.example ESMTP Postfi\u2026'", "CIMD2")
     assert error == f"login: {said}", error
+
+
+async def test_a_bad_length_from_an_smsc_mid_session_quotes_none_of_its_bytes() -> None:
+    # An SMSC bug: a deliver_sm whose command_length is 40 short. The rest of it, the SMS's text and
+    # a number, is the next "PDU": no other service, and not to be quoted in the status and the log.
+    text = "Your PIN is 4829, ring me on +48601234567 please ok"
+    async with HappySMSC() as smsc:
+        values = {"name": "main", "type": "smpp", "port": smsc.port, "system_id": "smsgw", **FAST}
+        link: SmscLink = SmscSection.model_validate(values | {"password": "secret"}).driver()
+        with capture_logs() as logs:
+            await link.start(RecordingEvents())
+            try:
+                for _ in range(300):  # hang guards, not timing assertions
+                    if link.stats().state == LinkState.ACTIVE:
+                        break
+                    await asyncio.sleep(0.05)
+                pdu = pdus.make_pdu(
+                    "deliver_sm", client=None, sequence=77, service_type="", source_addr_ton=1,
+                    source_addr_npi=1, source_addr="48601234567", dest_addr_ton=1, dest_addr_npi=1,
+                    destination_addr="4812345", esm_class=0, data_coding=0, short_message=text.encode(),
+                )  # fmt: skip
+                data = bytearray(pdu.generate())
+                struct.pack_into(">I", data, 0, len(data) - 40)
+                smsc.send_raw(bytes(data))
+                error = None
+                for _ in range(300):
+                    if error := link.stats().last_error:
+                        break
+                    await asyncio.sleep(0.05)
+            finally:
+                await link.stop(drain=False)
+    assert error == "unframeable bytes from peer", error
+    (garbage,) = [e for e in logs if e["event"] == "smpp.garbage"]
+    assert garbage["error"] == error
+    assert "does not speak" not in repr(logs) and "ring me" not in repr(logs) and "601234567" not in error

@@ -121,6 +121,10 @@ class PduReader:
     # command_length says more than the SMSC sends swallows every later PDU, our answers among them,
     # while the bytes keep coming: neither the keep-alive (bytes do come) nor a garbage length says so.
     partial_since: float | None = None
+    # Whole PDUs framed on this connection: while none has been, bytes that cannot be framed are
+    # another service's (`foreign_peer`); after one, an SMSC's bad length, whose bytes are its PDUs'
+    # middles (an SMS's text, a number) and are not quoted.
+    framed: int = 0
     held: Held
     unbind_close: asyncio.TimerHandle | None = None  # `served`'s, after an unbind it served
     pause: ReadPause  # while too much is held: response timers stand still (`smsc.stalls`)
@@ -237,7 +241,8 @@ class PduReader:
                 # No way to find the next PDU boundary in a byte stream: say so and start afresh.
                 self.bad_pdus += 1
                 why = "unframeable bytes from peer"
-                if (text := printable_head(bytes(buf[:256]))) is not None:  # a banner: another service
+                text = None if self.framed else printable_head(bytes(buf[:256]))
+                if text is not None:  # a banner: another service
                     why = foreign_peer("SMPP", self.cfg.host, self.cfg.port, self.name, f"it sent '{text}'")
                 log.error(
                     "smpp.garbage", link=self.name, length=length, head=bytes(buf[:16]).hex(), error=why
@@ -248,6 +253,7 @@ class PduReader:
                 break
             raw = bytes(buf[:length])
             del buf[:length]
+            self.framed += 1
             self.partial_since = None
             if (held or self.deliveries.full) and not served_at_once(raw):
                 held.add(raw, at)
