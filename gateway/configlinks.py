@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
+import structlog
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from gateway.configbase import SECRET, ConfigError, KeyProblem, _Section, credential_path, link_place
@@ -20,6 +21,8 @@ from smsc.settings import LinkSettings, LinkTls
 
 if TYPE_CHECKING:
     from smsc.base import SmscLink
+
+log = structlog.get_logger(__name__)
 
 
 TLS_KEYS = ("tls_ca_file", "tls_verify", "tls_server_name", "tls_cert_file", "tls_key_file")
@@ -226,16 +229,35 @@ class SmscSection(_Section):
             raise ConfigError(f"{where}: the password in {path} {fault}")
         return secret
 
-    def password_reader(self, base_dir: Path | None = None) -> Callable[[], str]:
+    def password_reader(self, base_dir: Path | None = None, last: str = "") -> Callable[[], str]:
         """`password_file` read at each bind, as the TLS files are at each connect: a corrected file
         is used at the next attempt, without a restart. ValueError in `secret`'s words (the setting
-        and the file, never the password) when it cannot be used then."""
+        and the file, never the password) when it cannot be used then.
+
+        A file caught mid-rewrite (`echo pw > file`, an editor saving in place) is empty or gone for
+        a moment: a bind with '' was refused, a failed login the SMSC counts, and the link then waited
+        its longest pause. So a read that fails or gives '' after one that gave a password (`last`,
+        the start's) gives that one again, said once (no secret) until a read gives one again."""
+        kept, said = last, False
 
         def read() -> str:
+            nonlocal kept, said
             try:
-                return self.secret(base_dir)
+                secret = self.secret(base_dir)
             except ConfigError as exc:
-                raise ValueError(str(exc)) from None
+                if not kept:  # no password to fall back on: the link says the file's fault
+                    raise ValueError(str(exc)) from None
+                secret, fault = "", str(exc)
+            else:
+                fault = f"{link_place(self.name, 'password_file')}: {self.password_path(base_dir)} is empty"
+            if secret or not kept:
+                kept, said = secret, False
+                return secret
+            if not said:
+                log.warning("smsc.password_file_kept", link=self.name, error=fault,
+                            note="the link binds with the password last read from it")  # fmt: skip
+                said = True
+            return kept
 
         return read
 
@@ -245,7 +267,7 @@ class SmscSection(_Section):
         # Read now too: a file that cannot be used stops the start (and check-config).
         password: str | Callable[[], str] = self.secret(base_dir)
         if self.password_file is not None:
-            password = self.password_reader(base_dir)
+            password = self.password_reader(base_dir, last=password)
         if problem := self.tls_problem(base_dir):  # the link would fail each connect on it
             raise ConfigError(problem)
         settings = self.driver_settings(base_dir)

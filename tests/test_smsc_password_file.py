@@ -9,7 +9,9 @@ the refusal said "check ... system_id and password" though the key set was passw
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from structlog.testing import capture_logs
 
@@ -17,6 +19,7 @@ from gateway.config import SmscSection
 from gateway.linkstatus import LinkView
 from smsc.base import LinkState
 from smsc.cimd2.packet import Op, P, Packet
+from smsc.smpp.link import SmppLink
 from tests.conftest import make_config, running_gateway
 from tests.fakes.cimd2 import RecordingEvents, ScriptedSmsc
 from tests.fakes.smsc import HappySMSC
@@ -45,25 +48,89 @@ async def test_a_corrected_smpp_password_file_is_used_at_the_next_bind(tmp_path:
     assert WRONG not in repr(logs) and RIGHT not in repr(logs)  # never the password
 
 
-async def test_an_unreadable_password_file_at_a_bind_is_said_and_the_link_waits_for_it(
-    tmp_path: Path,
-) -> None:
+def password_file(tmp_path: Path) -> Path:
     secret_file = tmp_path / "smsc-password"
     secret_file.write_text(RIGHT + "\n")
+    secret_file.chmod(0o600)
+    return secret_file
+
+
+async def rebound_after(
+    tmp_path: Path, secret_file: Path, change: Callable[[], object]
+) -> tuple[str, list[dict[str, Any]]]:
+    """A link bound with `secret_file`'s password; `change` done to the file as the SMSC drops the
+    link, twice: the link's state and last error once it bound again or failed on the file, and its
+    log."""
     async with HappySMSC(password=RIGHT) as smsc:
         cfg = make_config(tmp_path, smsc_port=smsc.port)
         cfg.smsc[0] = cfg.smsc[0].model_copy(update={"password": None, "password_file": secret_file})
         with capture_logs() as logs:
             async with running_gateway(cfg) as gw:
                 links = LinkView(gw.daemon.dispatcher)
-                await gw.until(lambda: links()["main"]["state"] == LinkState.ACTIVE.value)
-                secret_file.unlink()  # moved away while the link is up: the next bind says so
-                smsc.drop_all()
-                await gw.until(lambda: "cannot read" in links()["main"]["last_error"])
-                error = links()["main"]["last_error"]
+                for bound in (1, 2, 3):
+                    await gw.until(
+                        lambda b=bound: (
+                            "password_file" in links()["main"]["last_error"]  # refused, unreadable
+                            or sum(e["event"] == "smpp.bound" for e in logs) >= b
+                        )
+                    )
+                    if "password_file" in links()["main"]["last_error"]:
+                        break
+                    if bound < 3:
+                        change()  # the file caught as the SMSC drops the link
+                        smsc.drop_all()
+                said = f"{links()['main']['state']}: {links()['main']['last_error']}"
+    return said, logs
+
+
+async def test_a_password_file_caught_empty_mid_rewrite_binds_with_the_last_password(tmp_path: Path) -> None:
+    # `echo pw > file` or an editor saving in place truncates it first: a bind at that moment sent
+    # '' and was refused (a failed login counted by the SMSC), then waited the longest pause.
+    secret_file = password_file(tmp_path)
+    said, logs = await rebound_after(tmp_path, secret_file, lambda: secret_file.write_text(""))
+    assert said.startswith(f"{LinkState.ACTIVE.value}: ") and "refused" not in said, said
+    (kept,) = [e for e in logs if e["event"] == "smsc.password_file_kept"]  # once, not at each bind
+    assert kept["log_level"] == "warning"
+    assert kept["error"] == f'[[smsc]] "main" password_file: {secret_file} is empty', kept
+    assert RIGHT not in repr(logs)
+
+
+async def test_a_password_file_gone_at_a_bind_binds_with_the_last_password(tmp_path: Path) -> None:
+    secret_file = password_file(tmp_path)
+    said, logs = await rebound_after(tmp_path, secret_file, lambda: secret_file.unlink(missing_ok=True))
+    assert said.startswith(f"{LinkState.ACTIVE.value}: ") and "cannot read" not in said, said
+    (kept,) = [e for e in logs if e["event"] == "smsc.password_file_kept"]
+    error = f'[[smsc]] "main" password_file: cannot read {secret_file}: No such file or directory'
+    assert kept["error"] == error, kept
+    assert RIGHT not in repr(logs)
+
+
+async def test_a_password_file_that_never_gave_a_password_is_the_links_error(tmp_path: Path) -> None:
+    # With no password read before (a reader of its own, not the start's), there is none to fall
+    # back on: the link says the file's fault and waits for it.
+    secret_file = tmp_path / "smsc-password"
+    async with HappySMSC(password=RIGHT) as smsc:
+        values = {"name": "main", "type": "smpp", "port": smsc.port, "system_id": "smsgw", **FAST}
+        section = SmscSection.model_validate(values | {"password_file": str(secret_file)})
+        link = SmppLink(section.driver_settings(tmp_path), password=section.password_reader(tmp_path))
+        with capture_logs() as logs:
+            await link.start(RecordingEvents())
+            try:
+                for _ in range(600):  # hang guards, not timing assertions
+                    if link.stats().last_error:
+                        break
+                    await asyncio.sleep(0.05)
+                error = link.stats().last_error
                 secret_file.write_text(RIGHT + "\n")
-                await gw.until(lambda: links()["main"]["state"] == LinkState.ACTIVE.value)
+                for _ in range(600):
+                    if link.stats().state == LinkState.ACTIVE:
+                        break
+                    await asyncio.sleep(0.05)
+                state = link.stats().state
+            finally:
+                await link.stop(drain=False)
     assert error == f'[[smsc]] "main" password_file: cannot read {secret_file}: No such file or directory'
+    assert state == LinkState.ACTIVE
     (said,) = [e for e in logs if e["event"] == "smpp.password_unreadable"][:1]
     assert said["log_level"] == "error" and said["error"] == error
     assert RIGHT not in repr(logs)
