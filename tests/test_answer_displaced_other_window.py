@@ -14,7 +14,9 @@ SQLite file, an injected clock.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -23,6 +25,7 @@ from gateway.web.services import conversations_page
 from tests.answer_world import World, world
 from tests.conftest import DOMAIN, STAFF, mail
 from tests.test_own_numbers import FALLBACK, answer
+from tests.test_quiet_hours_view import window
 from tests.test_two_way import BOB
 
 DAY = 86400.0
@@ -112,3 +115,93 @@ async def test_a_newer_sms_long_past_its_window_still_displaced_the_older_one(
         assert state == "fallback" and f"was {BOB}'s (other)" in note and billed is None, note
         told = listed(w)
         assert told[STAFF].startswith("displaced") and told[BOB] == "closed", told
+
+
+async def never_went(w: World, sender: str, account: str, body: str) -> None:
+    """`sender`'s bulk SMS to the phone, held for `account`'s quiet hours (set around the daemon's
+    clock), then cancelled by the admin: the phone never gets it, though the row moves on with its mail."""
+    gw, store = w.gw, w.gw.store
+    start, end = window(2, datetime.fromtimestamp(w.now[0], ZoneInfo("Europe/Warsaw")))
+    await store.write(lambda: store.accounts.update_account(account, quiet_start=start, quiet_end=end))
+    msg = mail(f"601222222@{DOMAIN}", body=body, subject=f"From {sender}", Precedence="bulk")
+    msg.replace_header("From", sender)
+    assert (await gw.send(msg, sender=sender)).error is None
+    [(held, due)] = store.db.conn.execute(
+        "SELECT m.id, p.next_attempt_at FROM messages m JOIN parts p ON p.message_id = m.id"
+        " WHERE m.text LIKE ?",
+        (f"%{body}%",),
+    ).fetchall()
+    assert due > w.now[0] + 3600  # held until the quiet hours end
+    await store.write(lambda: store.admin.cancel_message(held, claimed="end"))
+    await store.write(lambda: store.accounts.update_account(account, quiet_start=None, quiet_end=None))
+
+
+@pytest.mark.parametrize("day", [20, 38], ids=["past-its-window", "within-its-window"])
+async def test_a_newer_sms_still_displaced_the_older_one_when_its_users_next_sms_never_went(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, day: int
+) -> None:
+    """The other company's user mails the phone again on `day`; that SMS is cancelled unsent. The
+    answer on day 40 went to acme's user, quoting their day-0 SMS and billed to acme, as if the
+    other company's day-1 SMS (which the phone got after it) had never been sent: its row's latest
+    SMS read as unsent, and its older one that went was not looked for."""
+    async with world(tmp_path, monkeypatch) as w:
+        store = w.gw.store
+
+        def windows() -> None:
+            store.accounts.update_account("acme", reply_window_days=60)
+            store.accounts.update_account("other", reply_window_days=3)
+
+        await store.write(windows)
+        t0 = w.now[0]
+        await texted(w, STAFF, ANNA_SMS)
+        w.now[0] = t0 + DAY
+        await texted(w, BOB, BOB_SMS)
+        w.now[0] = t0 + day * DAY
+        await never_went(w, BOB, "other", "Other: one more offer")
+        w.now[0] = t0 + 40 * DAY
+        rcpts, body = await answered(w, "Dopiero teraz odpisuje", 1)
+        assert rcpts == [FALLBACK], body
+        assert ANNA_SMS not in body
+        state, note, billed, _ = w.last_mo()
+        assert state == "fallback" and billed is None, note
+
+
+async def test_an_answer_after_the_clock_stepped_back_goes_to_the_sms_just_sent_not_the_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other company's user texted the phone 40 days ago (their window: 7 days); acme's window
+    is 60. Acme's user texts it now, the clock steps back an hour, and the phone answers. The old
+    row, read back to acme's 60 days, stopped the read of acme's SMS to its end and was taken as the
+    SMS the phone answers, its window closed: the answer went to the fallback address."""
+    async with world(tmp_path, monkeypatch) as w:
+        store = w.gw.store
+        await store.write(lambda: store.accounts.update_account("acme", reply_window_days=60))
+        await texted(w, BOB, BOB_SMS)
+        w.now[0] += 40 * DAY
+        await texted(w, STAFF, ANNA_SMS)
+        w.now[0] -= 3600
+        rcpts, body = await answered(w, "Tak, dziekuje", 1)
+        assert rcpts == [STAFF], body
+        assert ANNA_SMS in body and BOB_SMS not in body
+        state, note, billed, _ = w.last_mo()
+        assert state == "mailed" and billed == w.account_id("acme"), note
+
+
+async def test_displaced_says_its_answers_are_recorded_only_when_there_is_no_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With no `[replies] fallback_address`, the other states say the answers are recorded only; a
+    displaced one promised them "to the fallback address"."""
+    async with world(tmp_path, monkeypatch) as w:
+        await texted(w, STAFF, ANNA_SMS)
+        w.now[0] += DAY
+        await texted(w, BOB, BOB_SMS)
+        conn = w.gw.store.db.conn
+        rows = conversations_page(conn, None)
+        found = states.listed(w.cfg, conn, rows, {}, w.now[0])
+        told = {
+            c.user_email: states.told(s, c, conn, None, w.now[0]) for c, s in zip(rows, found, strict=True)
+        }
+        assert told[STAFF].startswith("displaced"), told
+        assert "fallback address" not in told[STAFF].replace("fallback_address", ""), told
+        assert "recorded only" in told[STAFF] and "no [replies] fallback_address" in told[STAFF], told

@@ -27,9 +27,10 @@ from tests.test_process import smsgw
 from tests.test_web_browser import WEB
 from tests.web_helpers import login, password_hash
 
+# Its config sets no `[replies] fallback_address`: answers past the newer SMS's window are recorded only.
 DISPLACED = (
     "displaced: a newer SMS from this number takes its answers"
-    " (to that SMS's sender, to the fallback address once its window has passed)"
+    " (to that SMS's sender; once its window has passed, recorded only: no [replies] fallback_address)"
 )
 RIVAL = "bob@rival.example"
 

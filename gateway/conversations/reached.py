@@ -126,6 +126,25 @@ def last_reached(c: Conversation, since: float, scan: Scan, region: str) -> Sent
     return False if own and not scan.full else None
 
 
+def stepped_back(live: Sequence[tuple[Conversation, float]], scan: Scan, at: float) -> bool:
+    """Whether the clock stepped back since the rows of `live` (as `answered` takes them) were written:
+    nothing of theirs accepted before the answer by the clock, nor any row. Then `match` reads their SMS
+    to the end, not only to the answer. Not by the rows alone: they move on with every mail, and a long
+    answer is matched when joined, a timeout after its first part came; the user's next SMS, sent in
+    between, was taken as the one answered (another company's user, or the address's successor, got the
+    answer to the old SMS, on their account).
+
+    Of the rows within their own window's reach only (`LIVE`, as `answered`'s last resort): another's SMS
+    long past its window, read for the widest window, kept the read short, and the answer racing the
+    user's SMS went to the fallback address. None within reach: nothing to read further for."""
+    near = [(c, since - HOLD_SECONDS) for c, since in live if c.last_mt_at >= since - HOLD_SECONDS]
+    if not near or any(c.last_mt_at <= at for c, _ in near):
+        return False
+    mine = {c.user_email.casefold() for c, _ in near}
+    floor = min(reach for _, reach in near)
+    return not any(s.user_email.casefold() in mine and s.created_at >= floor for s in scan.sent)
+
+
 def answered(
     live: Sequence[tuple[Conversation, float]], scan: Scan, at: float, region: str
 ) -> Conversation | None:
@@ -143,22 +162,39 @@ def answered(
     `live` may hold conversations past their windows too (accounts' windows differ): one whose SMS
     went later than the best live one's displaced it, and the answer, most likely to that SMS, goes
     to the fallback address (None), as with equal windows. Taken, another company's older SMS in a
-    longer window got the answer, quoted and billed as if never displaced.
+    longer window got the answer, quoted and billed as if never displaced. So does one whose later
+    SMS never went (cancelled, expired): its latest SMS that did go counts, however old.
     """
     best: tuple[float, int, Conversation] | None = None
     unsent: list[Conversation] = []
     later: list[Conversation] = []
-    # When the latest SMS that reached the phone (or may have) before its window went, if any did.
+    # When the latest SMS that reached the phone (or may have) before its window went, if any did, of
+    # all rows: one that went after the best live one's displaced it.
     passed: float | None = None
+    # Whether such an SMS is of a row whose mail came within its own window's reach (`LIVE`): only those
+    # say the phone got an SMS whose window closed when no row is answered. Rows read back only for
+    # the widest window are long over; taken, an answer racing the write of its SMS as submitted (or
+    # after a clock stepped back) went to the fallback address, not to the user whose SMS it got.
+    near = False
     for c, since in live:
         last = last_reached(c, since, scan, region)
+        reach = c.last_mt_at >= since - HOLD_SECONDS
+        if last is False:
+            # None of its SMS from its window's reach on went (cancelled, expired, refused, or not yet):
+            # an older one that did may still have gone after another conversation's SMS, displacing it.
+            # Skipped, another company's SMS the phone got before it took the answer, on its bill.
+            older = last_reached(c, float("-inf"), scan, region)
+            if isinstance(older, Sent) and older.sent_at is not None:
+                passed = max(passed or older.sent_at, older.sent_at)
         if last is None or last is False:
             if c.last_mt_at < since:  # nothing known to have gone since: judged by its mail
                 if last is None:
                     passed = max(passed or c.last_mt_at, c.last_mt_at)
+                    near = near or reach
                 continue
         elif last.sent_at is not None and last.sent_at < since:  # its SMS went before the window
             passed = max(passed or last.sent_at, last.sent_at)
+            near = near or reach
             continue
         if last is False:
             unsent.append(c)
@@ -175,7 +211,7 @@ def answered(
             best = (key, c.id, conv)
     if best is not None:
         return None if passed is not None and passed > best[0] else best[2]
-    if passed is not None:
+    if near:
         # The phone got an SMS whose window has closed: that is what it answers (R-3.3, the fallback
         # address), not a colleague's or another company's SMS it never got (held for quiet hours,
         # queued behind an outage), whose user would read an answer to a text they never sent it.

@@ -170,7 +170,7 @@ class ConversationsRepo(KeptRepo):
         `window` (seconds) applies to conversations whose account sets no reply window of its own;
         `region` reads the numbers SMS were sent from as the conversations store them.
 
-        Read back to the widest window of any account, each row with its own window's start: a
+        Read back to the widest window of the accounts of its rows, each with its own window's start: a
         conversation whose account's window is short and closed may still have the SMS the phone got
         last, which then displaced the others (`answered`). Read back only to each one's own window,
         another company's older SMS, in a longer window, took the answer as if never displaced.
@@ -180,19 +180,14 @@ class ConversationsRepo(KeptRepo):
         reach = at - reached.HOLD_SECONDS
         live = [
             (Conversation(*r[:-1]), float(r[-1]))
-            for r in self.conn.execute(sql, (at, window, phone, number, reach, window))
+            for r in self.conn.execute(sql, (at, window, phone, number, reach, window, phone, number))
         ]
         if not live:
             return None
         users = sorted({c.user_email for c, _ in live})
         start = min(since for _, since in live) - reached.HOLD_SECONDS
         sent = reached.messages_to(self.conn, phone, start, at, users)
-        # Nothing of theirs accepted before the answer by the clock, nor any row: the clock stepped
-        # back meanwhile, so all counts. Not by the rows alone: they move on with every mail, and a
-        # long answer is matched when joined, a timeout after its first part came; the user's next
-        # SMS, sent in between, was taken as the one answered (another company's user, or the
-        # address's successor, got the answer to the old SMS, on their account).
-        if not sent.sent and all(c.last_mt_at > at for c, _ in live):
+        if reached.stepped_back(live, sent, at):  # the clock stepped back: all counts, to the end
             sent = reached.messages_to(self.conn, phone, start, float("inf"), users)
         return reached.answered(live, sent, at, region)
 

@@ -32,6 +32,12 @@ DISPLACED_TOLD = (
     "displaced: a newer SMS from this number takes its answers"
     " (to that SMS's sender, to the fallback address once its window has passed)"
 )
+# The same with no `[replies] fallback_address`: the answers past that window are only recorded, as
+# `told` says of the others; promised "to the fallback address", the admin looked for a mail never sent.
+DISPLACED_UNKEPT = (
+    "displaced: a newer SMS from this number takes its answers"
+    " (to that SMS's sender; once its window has passed, recorded only: no [replies] fallback_address)"
+)
 
 
 class _Reading(ConversationsRepo):
@@ -81,7 +87,7 @@ def told(
     go to the operator, not that another company's conversation shares it. A `DISPLACED` one says
     only that a newer SMS's sender gets its answers, whoever its user is now: they do not get them."""
     if state == DISPLACED:
-        return DISPLACED_TOLD
+        return DISPLACED_TOLD if fallback else DISPLACED_UNKEPT
     why = None if state == "closed" else gone(conn, c, now)
     elsewhere = "to the fallback address" if fallback else "recorded only (no [replies] fallback_address)"
     if state == SHARED:
