@@ -19,6 +19,7 @@ import structlog
 
 from gateway import conversations, optoutwords, premium, reassembly
 from gateway.bitelog import FaultLog
+from gateway.conversations import lateparts
 from gateway.conversations.numbers import display, normalise, stored_phone
 from gateway.notifier import Notifier
 from gateway.store.commit import store_trouble
@@ -217,14 +218,15 @@ class GatewayEvents:
             if maybe_optout:
                 notes.append(self._maybe_optout(number))
             # Parts missing only as the rows say (a text may hold "[…]"); the marker test is the cheap one.
-            # Not of a late part: its markers stand for the parts mailed before it, which its own note
-            # says (`reassembly.late_note`): "did not arrive" told of parts the user was mailed already.
-            if (
-                reassembly.has_gap(text)
-                and (held := self.store.mo.held(mo_id)) is not None
-                and self.store.mo.followed(mo_id) is None
-            ):
-                notes.append(reassembly.missing_note(*held))
+            if reassembly.has_gap(text) and (held := self.store.mo.held(mo_id)) is not None:
+                total, seqs = held
+                # A late part's markers stand for the parts mailed before it too, which its own note
+                # says (`reassembly.late_note`): "did not arrive" only of those that came in neither.
+                # Of all, it told of parts the user was mailed already; of none, a part that never
+                # came was said to have been mailed then.
+                if (earlier := self.store.mo.followed(mo_id)) is not None:
+                    seqs = seqs | lateparts.mailed_before(self.store, mo_id, number, earlier)
+                notes.append(reassembly.missing_note(total, seqs))
         except Exception as exc:
             if store_trouble(exc) or not self.store.db.conn.in_transaction:
                 raise  # the store's fault, not the note's: the SMSC delivers the MO again

@@ -65,3 +65,34 @@ async def test_a_late_part_says_its_alphabet_and_not_that_the_mailed_parts_are_m
         state, note, _, follows = w.last_mo()
         assert follows is not None and state == ("mailed" if to == "user" else "fallback"), note
         assert MISSING not in (note or ""), note
+
+
+async def test_a_late_part_says_which_part_never_came_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Part 1 of 3 is mailed by the timeout, part 2 comes late, part 3 never: the late part's mail
+    said only that the parts marked missing were mailed then, though part 3 never was."""
+    async with world(tmp_path, monkeypatch) as w:
+        await w.texts("Umowa 77 do podpisu", "Umowa 77", "<first@acme.example>")
+        core = w.gw.daemon.simulator.core
+
+        async def part(seq: int, text: bytes) -> None:
+            udh = bytes((5, 0, 3, 0x44, 3, seq))  # part `seq` of 3 under one reference
+            fields = dict(
+                address_fields(PHONE, w.ours), esm_class=0x40, data_coding=0, short_message=udh + text
+            )
+            await core._pick("smpp").send_part(tuple(fields.items()))
+
+        for seq, words, count in ((1, b"first words ", 1), (2, b"middle words ", 2)):
+            w.now[0] += 60
+            await part(seq, words)
+            await w.gw.until(lambda: w.segments() == 1)
+            w.now[0] += TIMEOUT_SECONDS + 1
+            await w.gw.until(lambda n=count: len(w.answers()) == n)
+        body = w.answers()[1][1].get_body(("plain",)).get_content()
+        assert "middle words" in body and LATE in body, body
+        assert "Part 3 of 3 of this SMS did not arrive" in body, body
+        assert "Part 1" not in body and "Parts 1" not in body, body  # mailed before it
+        state, note, _, follows = w.last_mo()
+        assert follows is not None and state == "mailed", note
+        assert "Part 3 of 3 of this SMS did not arrive" in (note or ""), note

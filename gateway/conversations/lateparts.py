@@ -27,6 +27,7 @@ from gateway.conversations.repo import ConversationsRepo
 from gateway.conversations.rows import C_COLUMNS, C_SINCE, Conversation, Mo
 from gateway.reassembly import TIMEOUT_SECONDS, late_note
 from gateway.store.db import Store
+from gateway.store.moparts import Earlier
 
 log = structlog.get_logger(__name__)
 
@@ -155,3 +156,19 @@ def as_answered(
     if billed is not None and last.account_id != billed:
         return None
     return reached.quoting(conv, last)
+
+
+def mailed_before(store: Store, mo_id: int, source: str, earlier: Earlier) -> set[int]:
+    """The parts of its SMS the texts before the late rest `mo_id` held: its first whole text's (`earlier`)
+    and those of its late rests before this one. The rest's gap markers stand for those too, which its
+    note says (`late_note`); a part in none of them never came, and its mail says so. Found by the
+    phone's index (`mo_copies`), as `ConversationsRepo.rests_mailed` finds the rests."""
+    rests = store.db.conn.execute(
+        "SELECT id FROM mo WHERE source = ? AND received_at >= ? AND follows = ? AND id < ?",
+        (source, earlier.received_at, earlier.id, mo_id),
+    )
+    held: set[int] = set()
+    for i in [earlier.id, *(r[0] for r in rests)]:
+        if (found := store.mo.held(i)) is not None:
+            held |= found[1]
+    return held
