@@ -81,7 +81,8 @@ def test_a_start_with_no_user_at_all_says_the_panel_has_no_operator_and_how_to_m
         "smsgw user passwd EMAIL",
     ):
         assert f"`{command}`" in note, note
-    # The commands as the note names them make an operator: the next start says nothing of it.
+    # The commands as the note names them make an operator. Without its password yet nobody can log
+    # in as it: the next start says so; once it has one, a start says nothing of it.
     email = "admin@acme.example"
     for args in (
         ("account", "add", "acme"),
@@ -91,4 +92,16 @@ def test_a_start_with_no_user_at_all_says_the_panel_has_no_operator_and_how_to_m
         done = smsgw("--config", str(config), *args)
         assert done.returncode == 0, done.stderr
     events = start_and_stop(config, panel, tmp_path / "daemon2.log")
+    (said,) = [e for e in events if e["event"] == "web.no_operator"]
+    note = str(said["note"])
+    assert note == (
+        "nobody can use the panel's operator pages; no operator has a password:"
+        " `smsgw user passwd EMAIL` gives one"
+    ), note
+    done = subprocess.run(
+        [*CLI, "--config", str(config), "user", "passwd", email],
+        input="a-long-operator-password\n", capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    events = start_and_stop(config, panel, tmp_path / "daemon3.log")
     assert not [e for e in events if e["event"] == "web.no_operator"], events

@@ -197,6 +197,11 @@ def first_operator(store: Store, cfg: Config) -> tuple[str, Path] | None:
     if store.accounts.has_role("operator"):
         if not _had_operator(conn):  # an install from before the mark: it has had one
             _mark_operator(store, "found")
+        # An operator nobody can log in as (`user set --role operator` without `user passwd`) is no
+        # operator of the panel's: the start said nothing of a login page nobody could pass.
+        sql = "SELECT 1 FROM users WHERE role = 'operator' AND COALESCE(password_hash, '') != '' LIMIT 1"
+        if conn.execute(sql).fetchone() is None:
+            _no_operator(conn, passwordless=True)
         return None
     if _had_operator(conn):
         # Once there has been an operator, none is made at a start: the last one removed or demoted,
@@ -220,12 +225,15 @@ def first_operator(store: Store, cfg: Config) -> tuple[str, Path] | None:
     return user.email, path
 
 
-def _no_operator(conn: sqlite3.Connection) -> None:
+def _no_operator(conn: sqlite3.Connection, *, passwordless: bool = False) -> None:
     """Says at a start that nobody can use the panel's operator pages, with the commands that make
-    an operator: with no user at all, the account and the user first."""
+    an operator: with no user at all, the account and the user first; with operators but none with
+    a password, the password."""
     make = "`smsgw user set EMAIL --role operator` makes one"
     make += " (with `smsgw user passwd EMAIL` if it has no password)"
-    if conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is None:
+    if passwordless:
+        make = "no operator has a password: `smsgw user passwd EMAIL` gives one"
+    elif conn.execute("SELECT 1 FROM users LIMIT 1").fetchone() is None:
         make = (
             "there is no user yet: `smsgw account add NAME`, `smsgw user add EMAIL --account NAME`,"
             " `smsgw user set EMAIL --role operator` and `smsgw user passwd EMAIL` make one"
