@@ -244,9 +244,10 @@ class PduReader:
                 text = None if self.framed else printable_head(bytes(buf[:256]))
                 if text is not None:  # a banner: another service
                     why = foreign_peer("SMPP", self.cfg.host, self.cfg.port, self.name, f"it sent '{text}'")
-                log.error(
-                    "smpp.garbage", link=self.name, length=length, head=bytes(buf[:16]).hex(), error=why
-                )
+                # Past the first PDU the bytes where a header was due are another PDU's rest, an SMS's
+                # text among them (an SMSC's wrong command_length): logged as their length alone.
+                head = None if self.framed else bytes(buf[:16]).hex()
+                log.error("smpp.garbage", link=self.name, length=length, head=head, error=why)
                 self.send(generic_nack(0, ESME_RINVCMDLEN))
                 raise LinkDown(why)
             if len(buf) < length:
