@@ -7,16 +7,22 @@ from datetime import UTC, datetime
 
 from gateway.store.records import ClaimedPart
 from smsc.base import OutboundSms
+from smsc.makers import maker
+
+# OutboundSms(part_id, source, destination, data_coding, payload, text, udh, validity, want_report)
+# by position without its frozen __init__ (`smsc.makers`): one a send of a part.
+_outbound = maker(OutboundSms)
 
 
 def outbound(part: ClaimedPart) -> OutboundSms:
-    return OutboundSms(
-        part_id=part.id,
-        source=part.source,
-        destination=part.destination,
-        data_coding=part.data_coding,
-        payload=part.payload,
-        text=part.text,
-        udh=part.udh,
-        validity=datetime.fromtimestamp(part.expires_at, UTC),
+    return _outbound(
+        part.id,
+        part.source,
+        part.destination,
+        part.data_coding,
+        part.payload,
+        part.text,
+        part.udh,
+        datetime.fromtimestamp(part.expires_at, UTC),
+        True,
     )

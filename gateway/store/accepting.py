@@ -7,6 +7,11 @@ from __future__ import annotations
 
 from gateway.store.records import Acceptance, AcceptResult
 from gateway.store.repository import Repository
+from smsc.makers import maker
+
+# AcceptResult(email_id, message_ids, duplicates, refused) without its frozen __init__ (`smsc.makers`):
+# one an accepted mail.
+_result = maker(AcceptResult)
 
 
 class AcceptingRepo(Repository):
@@ -107,7 +112,7 @@ class AcceptingRepo(Repository):
             " source, data_coding, payload, udh, text, via) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(mid, *part) for mid, message_parts in zip(ids, parts, strict=True) for part in message_parts],
         )
-        return AcceptResult(email_id, ids, duplicates=duplicates)
+        return _result(email_id, ids, duplicates, None)
 
     def _insert_messages(self, rows: list[tuple[object, ...]]) -> list[int]:
         """Insert message rows, in one statement when their recipients tell the new ids apart;

@@ -23,6 +23,7 @@ from gateway.store.policy import SUSPENDED_HOLD
 from gateway.store.records import ClaimedPart, Finished
 from gateway.store.reports import ReportsRepo
 from gateway.store.settling import UNREPORTED
+from smsc.makers import maker
 
 if TYPE_CHECKING:
     pass
@@ -51,6 +52,9 @@ WAITING = "state = 'queued' OR state = 'deferred' OR state = 'hold'"
 EXPIRE_BATCH = 200
 # The note of a part that expires while waiting to go: which of the three depends on its last note.
 _EXPIRY_NOTE, _EXPIRY_ARGS = expiry_note()
+# ClaimedPart(*columns, maybe_sent) by position without its frozen __init__ (`smsc.makers`): one a
+# claimed part, 13 fields set through object.__setattr__ otherwise.
+_claimed = maker(ClaimedPart)
 
 
 class QueueRepo(AcceptingRepo, ReportsRepo):
@@ -102,7 +106,7 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
             else:
                 # `ClaimedPart.maybe_sent`, from the row being written anyway: no statement more.
                 rows = self.conn.execute(f"{claim} RETURNING {CLAIMED}", (*ids, *MAYBE_SENT_NOTES)).fetchall()
-        parts = [ClaimedPart(*r[:-1], maybe_sent=bool(r[-1])) for r in rows]
+        parts = [_claimed(*r[:-1], bool(r[-1])) for r in rows]
         parts.sort(key=lambda p: (p.message_id, p.seq))
         return parts
 
