@@ -325,6 +325,7 @@ KEPT_FALLBACK_SUBJECT = Phrase(
 FORWARD_WHAT = {
     "bounce": Phrase("bounce", "zwrot poczty"),
     "mail to postmaster": Phrase("mail to postmaster", "wiadomość do postmastera"),
+    "mail to abuse": Phrase("mail to abuse", "wiadomość na adres abuse"),  # RFC 2142's, taken as postmaster's
 }
 FORWARD_SUBJECT = Phrase(
     "{What} received by the SMS gateway: {subject}", "Bramka SMS otrzymała {what}: {subject}"
@@ -354,9 +355,8 @@ FORWARD_TO = Phrase("To: {numbers}", "Do: {numbers}")
 FORWARD_ORIGINAL_SUBJECT = Phrase("Subject: {subject}", "Temat: {subject}")
 FORWARD_NONE = Phrase("(none)", "(brak)")
 
-# --- the accepted notice's labels: what was removed from a mail (gateway.smtp) and what forced
-# UCS-2 (smsc.encoding); kept in English where they are made (the code compares them), worded
-# here for the reader ---
+# --- the accepted notice's labels: what was removed from a mail (gateway.smtp) and what forced UCS-2
+# (smsc.encoding); kept in English where they are made (the code compares them), worded here ---
 _REMOVED_PL = {
     "quoted reply": "cytowana wiadomość",
     "forward header": "nagłówek przekazanej wiadomości",
@@ -369,12 +369,14 @@ _REMOVED_PL = {
     "HTML converted": "HTML zamieniony na tekst",
     "text of the attached message used": "użyto tekstu załączonej wiadomości",
     "attachment read as text": "załącznik odczytany jako tekst",
+    "HTML parts after the first not read": "nie odczytano części HTML po pierwszej",
     "rich-text body read to its first 400,000 bytes": "treść RTF odczytana do pierwszych 400 000 bajtów",
     "subject not sent (an answer in a conversation)": "temat pominięty (odpowiedź w rozmowie)",
 }
 _REMOVED_PL_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"attachments not sent \((\d+)\)"), "nie wysłano załączników ({0})"),
     (re.compile(r"text past (\d+) parts"), "tekst ponad {0} części"),
+    (re.compile(r"HTML parts past the first (\d+) not read"), "nie odczytano części HTML po pierwszych {0}"),
     (re.compile(r"(.+) forced UCS-2"), "z powodu znaków: {0}"),  # the SMS's coding (smsc.encoding)
     (re.compile(r"subject cut to (\d+) characters"), "temat skrócony do {0} znaków"),
     (re.compile(r"text below (.+)"), "tekst poniżej {0}"),

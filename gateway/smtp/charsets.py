@@ -88,7 +88,7 @@ _ALIASES: dict[str, str] = dict(
         "iso-8859-1=cp1252 iso8859-1=cp1252 iso_8859-1=cp1252 latin1=cp1252 latin-1=cp1252 us-ascii= ascii="
         " x-unknown= unknown= unknown-8bit= x-user-defined= default= unicode-1-1-utf-8=utf-8 utf8=utf-8"
         " cp-1250=cp1250 win-1250=cp1250 x-cp1250=cp1250 windows-1250=cp1250 iso-8859-8-i=iso-8859-8"
-        " ks_c_5601-1987=cp949 gb2312=gb18030 gbk=gb18030"
+        " ks_c_5601-1987=cp949 gb2312=gb18030 gbk=gb18030 ucs-2=utf-16 unicode=utf-16 unicode-1-1=utf-16"
     ).split()
 )
 _REFUSED_CODECS = frozenset({"undefined", "unicode_escape", "raw_unicode_escape", "idna", "punycode"})
@@ -134,8 +134,8 @@ def decode_text(data: bytes, declared: str | None, fallbacks: tuple[str, ...]) -
     "Ł" is common ("PÓŁNOC" in ISO-8859-2 is valid UTF-8), and the label is believed."""
     if data.startswith(codecs.BOM_UTF8):
         return data[3:].decode("utf-8", "replace")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return data.decode("utf-16", "replace")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)):  # UTF-32 LE's too
+        return data.decode("utf-32" if b"\0\0" in (data[:2], data[2:4]) else "utf-16", "replace")  # FFFE0000
     codec = _codec(declared)
     if data.isascii() and (codec is None or not codec.startswith(_NOT_ASCII_SAFE)):
         return data.decode("ascii")

@@ -157,14 +157,15 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         found = BodyText(tnef.text, tnef.kind)
         ctx.notes += ["Outlook TNEF body used", *(["RTF converted"] if tnef.kind == "rtf" else [])]
     if found is None and ctx.enclosed:
+        ctx.fresh_budget()
         found = _body(ctx.enclosed[0], ctx, 1)
-        if found is not None:
+        if found is not None and found.text.strip():
             ctx.notes.append("text of the attached message used")
     if found is None and not msg.is_multipart():
         found = octet_body(msg, ctx)
     if not subject and tnef is not None and tnef.subject:
         subject = tnef.subject
-    if found is not None and found.kind == "html":
+    if found is not None and found.kind == "html" and found.text.strip():
         ctx.notes.append("HTML converted")
     body_text = normalize(found.text[:_MAX_BODY]) if found else ""
     automatic = automail.machine_reason(
@@ -215,6 +216,8 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
             if cleaned.all_below_cut is not None and not cleaned.all_below_end:
                 raise IntakeRefused(ONLY_BELOW_CUT_REPLY.format(phrase=_shown_phrase(cleaned.all_below_cut)))
             raise IntakeRefused(ONLY_BELOW_END_REPLY if cleaned.all_below_end else ONLY_QUOTE_REPLY)
+        if ctx.html_skipped:  # its text may be in a part not read: not "no text", nor "only attachments"
+            raise IntakeRefused(replies.HTML_NOT_READ)
         raise IntakeRefused(ONLY_ATTACHMENTS_REPLY if ctx.attachments or ctx.tnef else EMPTY_REPLY)
     return MailText(
         message_id=_msgid(heads.get("message-id")),

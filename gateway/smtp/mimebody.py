@@ -30,14 +30,28 @@ _STR_PARSER = Parser(policy=compat32)
 # heartbeat. No further part is converted once the HTML text found holds four times what the
 # longest SMS does (`MAX_PARTS` of 153 characters; counted without white space, which the cutting
 # rules collapse): the SMS is cut as any long text is. Nor once the mail's HTML read is as much as
-# one part may be, nor past a hundred parts (Apple Mail's text around inline pictures is a part
-# between each two; empty ones cost 0.15 ms each and fill neither bound).
+# one part may be (a part is converted only as far as the budget lasts: two parts of 495,000 were
+# both converted whole), nor past a hundred parts of `_HTML_SMALL` or more. Apple Mail's text around
+# inline pictures is a near-empty part between each two: those cost 0.15 ms each, as their bytes
+# do, so they count toward the HTML read (as `_HTML_SMALL` at least, bounding their number) but
+# not toward the hundred, which left the text of the last of 110 such parts unread.
 _HTML_SHOWN_MAX = 4 * MAX_PARTS * 153
 _HTML_READ_MAX = 500_000
 _HTML_PARTS_MAX = 100
-HTML_NOT_READ = "HTML parts past the first {} not read"
+_HTML_SMALL = 512
 # C0 controls but tab, line ends and ESC (a script's coloured output): in text, bytes of a binary file.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f]")
+# A binary file decodes to ~11 % controls; a text may hold a few (a DOS ^Z at its end, a form feed,
+# a BEL, FileMaker's vertical tabs for line breaks): more than 16, and one character in 20, is binary.
+_BINARY_MIN = 16
+_BINARY_SHARE = 20
+
+
+def html_not_read(converted: int) -> str:
+    """The note for HTML parts the budget left unread, `converted` having been read."""
+    if converted == 1:
+        return "HTML parts after the first not read"
+    return f"HTML parts past the first {converted} not read"
 
 
 class TooDeep(RecursionError):
@@ -70,9 +84,16 @@ class BodyContext:
     # Inline text/calendar parts (an Outlook or Google invitation): their source is no text for a
     # phone, but the time and place they hold are what the invitation is for.
     calendars: list[Message] = field(default_factory=list)
-    html_parts: int = 0  # HTML parts converted, their characters, and the text's (`_html_text`)
+    html_parts: int = 0  # HTML parts converted, those not small, their characters, the text's
+    html_large: int = 0
     html_read: int = 0
     html_shown: int = 0
+    html_skipped: bool = False  # a part the budget left unread (`_html_text`): its text is unknown
+
+    def fresh_budget(self) -> None:
+        """An enclosed message read for want of text outside it gets a budget of its own: a forward's
+        560 KB outer HTML (an inline data: picture, no text) had spent the mail's on nothing."""
+        self.html_parts = self.html_large = self.html_read = self.html_shown = 0
 
 
 def body(part: Message, ctx: BodyContext, depth: int) -> BodyText | None:
@@ -239,7 +260,8 @@ def _leaf_text(part: Message, ctx: BodyContext, *, allow_html: bool) -> BodyText
     if is_html or looks_like_html(text):
         if not allow_html:
             return None
-        return BodyText(_html_text(text, ctx), "html")
+        shown = _html_text(text, ctx)
+        return None if shown is None else BodyText(shown, "html")
     if _binary(text):  # a binary file piped into mailx: six UCS-2 parts of noise on the phone
         if allow_html:  # counted once: `_alternative` looks at a plain part twice
             ctx.attachments += 1
@@ -271,23 +293,34 @@ def octet_body(msg: Message, ctx: BodyContext) -> BodyText | None:
     return BodyText(text, "plain")
 
 
-def _html_text(markup: str, ctx: BodyContext) -> str:
-    """The text of one HTML part within the mail's budget (`_HTML_SHOWN_MAX` and the others); ""
-    past it, as a part with no text: the first part is always read."""
-    if (
-        ctx.html_shown >= _HTML_SHOWN_MAX
-        or ctx.html_read >= _HTML_READ_MAX
-        or ctx.html_parts >= _HTML_PARTS_MAX
-    ):
-        ctx.notes.append(HTML_NOT_READ.format(ctx.html_parts))
-        return ""
+def _html_text(markup: str, ctx: BodyContext) -> str | None:
+    """The text of one HTML part within the mail's budget (`_HTML_SHOWN_MAX` and the others); None
+    past it: a part not read is no part without text (the walk goes on, intake does not say that
+    the text of an attached message was used, nor that the mail had none). The first part is always
+    read."""
+    left = _HTML_READ_MAX - ctx.html_read
+    if ctx.html_shown >= _HTML_SHOWN_MAX or left <= 0 or ctx.html_large >= _HTML_PARTS_MAX:
+        ctx.html_skipped = True
+        ctx.notes.append(html_not_read(ctx.html_parts))
+        return None
+    markup = markup[:left]
     text = html_to_text(markup, ctx.notes)
     ctx.html_parts += 1
-    ctx.html_read += min(len(markup), _HTML_READ_MAX)
+    ctx.html_large += len(markup) >= _HTML_SMALL
+    ctx.html_read += max(len(markup), _HTML_SMALL)
     ctx.html_shown += len(text) - sum(map(text.count, " \n\t\r\xa0"))
     return text
 
 
 def _binary(text: str) -> bool:
-    """Whether decoded bytes are no text: more than one character in a hundred a control one."""
-    return _CONTROL.search(text) is not None and len(_CONTROL.findall(text)) > len(text) // 100
+    """Whether decoded bytes are no text: more than `_BINARY_MIN` control characters and more than
+    one in `_BINARY_SHARE`. UTF-16 read a byte a character (undeclared, or under a label no codec
+    knows) has a NUL beside each letter, which normalising drops: those are not counted."""
+    controls = len(_CONTROL.findall(text))
+    if controls <= _BINARY_MIN:
+        return False
+    size, half = len(text), len(text) // 2
+    for nuls in (text[0::2].count("\x00"), text[1::2].count("\x00")):
+        if nuls * 5 >= half * 4:  # a NUL at four in five of the even (or odd) places: UTF-16's shape
+            controls, size = controls - nuls, size - nuls
+    return controls > max(_BINARY_MIN, size // _BINARY_SHARE)

@@ -68,7 +68,8 @@ _HOUR = (
 
 # RFC 2142's abuse@ is where complaints of spam are sent, as to postmaster@ of a problem with mail:
 # it was refused ("Relay access denied", from a user "not a valid phone number"). It goes the same
-# way, within the same hourly caps, and the forward names the address it was sent to.
+# way and within the same hourly caps (its record is a `FORWARDED` one, which is what the caps count),
+# but its forward says "mail to abuse", not "mail to postmaster".
 _ROLES = frozenset({"postmaster", "abuse"})
 
 
@@ -220,7 +221,7 @@ def forward(
         client_ip=client_ip,
         numbers=[address],
         raw=trace + raw,
-        what="mail to postmaster",
+        what=f"mail to {'abuse' if address.partition('@')[0].casefold() == 'abuse' else 'postmaster'}",
         lang=cfg.gateway.language,
     )
     # From <>, as a bounce's forward: nothing answers it, so no loop can start (RFC 3834).

@@ -45,10 +45,19 @@ BAD_RCPT_SYNTAX = "501 5.1.3 <{}>: Bad recipient address syntax"
 TOO_MANY_RCPT = "452 4.5.3 Too many recipients"
 NO_VALID_RCPT = "554 5.5.1 No valid recipients"
 # Over `[smtp] max_message_bytes` (SIZE= at MAIL, or the DATA): "exceeds fixed maximum message
-# size" (aiosmtpd's) named no limit, and what makes a mail that big here is an attachment, which is
-# never sent anyway. `{}` is the limit (`too_big`, which the server fills in).
-TOO_BIG = "552 5.3.4 Mail over {} refused: attachments are not sent as SMS; send the text alone"
+# size" (aiosmtpd's) named no limit. What makes a mail that big is usually an attachment, never sent
+# anyway, but it may be all text: the reply assumes neither. `{}` is the limit (`too_big`).
+TOO_BIG = (
+    "552 5.3.4 Mail over {} refused: an SMS carries only text (attachments are not sent); send a shorter mail"
+)
 EMPTY_TEXT = "554 5.6.0 Message has no text to send (empty subject and body)"
+# No subject, and the HTML parts read held no text, but the mail had more than one mail's budget
+# of HTML (`mimebody._html_text`): its text may be in the parts not read, so neither "empty" nor
+# "only attachments" is true.
+HTML_NOT_READ = (
+    "554 5.6.0 Message has no text to send (no subject; the HTML parts read held none, and later"
+    " HTML parts were not read: too many or too long)"
+)
 ONLY_QUOTE = (
     "554 5.6.0 Message has no text to send (no subject; the body held only quoted text or a signature)"
 )
@@ -229,8 +238,11 @@ OUTSIDE_COUNTRIES = (
 
 
 def too_big(limit: int) -> str:
-    """`TOO_BIG` for a limit of `limit` bytes: "1 MB", "1.5 MB", "512 KB" (of 1,024)."""
-    for unit, size in (("MB", 1 << 20), ("KB", 1 << 10)):
+    """`TOO_BIG` for a limit of `limit` bytes in decimal units rounded down, so that the limit said
+    is never more than the real one: "1 MB" for 1,048,576 and for 1,000,000, "1.5 MB" for 1,530,000,
+    "512 KB" for 512,000."""
+    for unit, size in (("MB", 1_000_000), ("KB", 1_000)):
         if limit >= size:
-            return TOO_BIG.format(f"{limit / size:.1f}".removesuffix(".0") + f" {unit}")
+            tenths = limit * 10 // size
+            return TOO_BIG.format(f"{tenths // 10}{f'.{tenths % 10}' if tenths % 10 else ''} {unit}")
     return TOO_BIG.format(f"{limit} bytes")
