@@ -189,7 +189,10 @@ async def test_abuse_is_taken_as_postmaster_is(tmp_path: Path, source: str, send
     assert said[0] == [replies.OK_RCPT] and said[1] is not None and said[1].startswith("250"), said
     assert sink.messages[0][0] == "<>" and sink.messages[0][1] == [ADMIN]
     assert f"abuse@{DOMAIN}".encode() in sink.messages[0][2] and messages == 0
-    # Named as the mail to abuse it is (the caps it shares with postmaster's are counted as such).
+    # Named as the mail to abuse it is (the caps it shares with postmaster's count it as theirs).
+    assert said[1] == replies.OK_NOT_SENT.format(
+        f"mail to abuse@{DOMAIN}, forwarded to the gateway's administrator"
+    ), said
     forward = sink.messages[0][2].decode()
     assert "Mail to abuse received" in " ".join(forward.split()) and "postmaster" not in forward.lower()
 

@@ -68,9 +68,17 @@ _HOUR = (
 
 # RFC 2142's abuse@ is where complaints of spam are sent, as to postmaster@ of a problem with mail:
 # it was refused ("Relay access denied", from a user "not a valid phone number"). It goes the same
-# way and within the same hourly caps (its record is a `FORWARDED` one, which is what the caps count),
-# but its forward says "mail to abuse", not "mail to postmaster".
+# way and within the same hourly caps: its record is a `FORWARDED` one, which is what the caps count
+# (and the 250 says; the server names the address there, `said_to`), but its forward is "mail to abuse".
 _ROLES = frozenset({"postmaster", "abuse"})
+
+
+def said_to(address: str, reply: str) -> str:
+    """`reply` (a 250 of `FORWARDED` or `LOOPED`) for a mail to `address`: an abuse@ mail was told it
+    was "mail to postmaster"."""
+    if address.partition("@")[0].casefold() != "abuse":
+        return reply
+    return reply.replace("(mail to postmaster", f"(mail to {address}", 1)
 
 
 def is_postmaster(local: str) -> bool:
@@ -221,7 +229,7 @@ def forward(
         client_ip=client_ip,
         numbers=[address],
         raw=trace + raw,
-        what=f"mail to {'abuse' if address.partition('@')[0].casefold() == 'abuse' else 'postmaster'}",
+        what="mail to abuse" if address.partition("@")[0].casefold() == "abuse" else "mail to postmaster",
         lang=cfg.gateway.language,
     )
     # From <>, as a bounce's forward: nothing answers it, so no loop can start (RFC 3834).

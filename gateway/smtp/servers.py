@@ -18,7 +18,7 @@ import structlog
 from aiosmtpd.smtp import TLSSetupException, syntax
 
 from gateway.config import Config
-from gateway.smtp import dsnparams, replies
+from gateway.smtp import dsnparams, postmaster, replies
 from gateway.smtp.addressing import BadNumber, is_number_local, number_path, split_address
 from gateway.smtp.guard import GuardedSMTP
 from gateway.smtp.stockreplies import REWRITE, with_prefix_code
@@ -60,6 +60,9 @@ class GatewaySMTP(GuardedSMTP):
     _path_refusal: str | None = None  # why `_getaddr` read no address, for the 553 that follows
     # The DSN request of the RCPT being read, for the handler's RCPT hook (None: none asked).
     rcpt_asks: dsnparams.RcptAsks | None = None
+    # The postmaster or abuse@ address the transaction's RCPT took: the 250 after DATA names it
+    # (`postmaster.said_to`), the envelope being gone by then.
+    _role_address: str | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("enable_SMTPUTF8", True)
@@ -71,6 +74,8 @@ class GatewaySMTP(GuardedSMTP):
         status = self._REWRITE.get(status) or with_prefix_code(status)
         if status == replies.TOO_BIG:  # aiosmtpd's wording rewritten; the limit is the server's
             status = replies.too_big(self.data_size_limit)
+        if self._role_address is not None and status.startswith("250 "):
+            status = postmaster.said_to(self._role_address, status)
         if not status.isascii() and _NOT_UTF8.search(status):
             # An argument aiosmtpd echoes (VRFY, HELP) with bytes that are no UTF-8: a reply
             # line is, and writing it would fail the session.
@@ -170,6 +175,8 @@ class GatewaySMTP(GuardedSMTP):
                 return
         envelope = self.envelope
         began = envelope is not None and not envelope.mail_from
+        if began:
+            self._role_address = None
         await super().smtp_MAIL(arg)
         if asks is not None and began and envelope is not None and envelope.mail_from:
             envelope.__dict__["dsn_mail"] = asks  # taken: the mail's RET and ENVID
@@ -190,6 +197,8 @@ class GatewaySMTP(GuardedSMTP):
             await super().smtp_RCPT(arg)
         finally:
             self.rcpt_asks = None
+        if self.envelope is not None and (taken := self.envelope.__dict__.get("postmaster")):
+            self._role_address = str(taken)
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         # aiosmtpd parses every MAIL/RCPT address with the email package's full header grammar,
