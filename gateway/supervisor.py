@@ -1,12 +1,11 @@
 """Supervised workers: restart with back-off on a crash, heartbeats, and the systemd watchdog.
 
-A worker that dies must never go unnoticed: a dispatcher that stopped after one transient
-database error would leave mail answered `250` and never sent. Each worker therefore runs in a
-supervise-and-restart loop inside one `asyncio.TaskGroup`; a crash is logged with its traceback
-(a worker's child process that ended, `ProcessEnded`, by its pid and status alone) and the worker
-starts again after a growing pause. Workers call `beat()` once per loop turn, and
-the systemd watchdog is pinged only while every worker has beaten recently, so a worker stuck
-for good (not crashing, just hanging) gets the whole daemon restarted by systemd.
+A worker that dies must never go unnoticed: a dispatcher that stopped after one transient database error
+would leave mail answered `250` and never sent. Each worker therefore runs in a supervise-and-restart loop
+inside one `asyncio.TaskGroup`; a crash is logged with its traceback (a worker's child process that ended,
+`ProcessEnded`, by its pid and status alone) and the worker starts again after a growing pause. Workers
+call `beat()` once per loop turn, and the systemd watchdog is pinged only while every worker has beaten
+recently, so a worker stuck for good (not crashing, just hanging) gets the whole daemon restarted.
 """
 
 from __future__ import annotations
@@ -41,31 +40,33 @@ STOOD_STILL_SECONDS = 5.0
 # 15 million messages outlasted the default TimeoutStartSec of 90 s, and every start was killed).
 CHECK_BYTES_PER_SECOND = 50e6
 START_CHECK_FREE_SECONDS = 10.0
-# While the check and the migrations go on, systemd is asked for this much more every
-# `watchdog_interval()` (half of WatchdogSec; 2 s without one).
+# While the check and migrations run, systemd is asked for this much more each `watchdog_interval()`.
 EXTEND_AHEAD_SECONDS = 30.0
 
-# A database locked by another process fails every worker's writes until it ends: one line a
-# minute (with how many were held back), not a crash with a traceback each.
+# A database locked by another process, or a full disk, fails every worker's writes until it ends: one
+# line a minute (with how many were held back), not a crash with a traceback each.
 _lock_faults = FaultLog(log, interval=60.0)
 
 _current: contextvars.ContextVar[Worker | None] = contextvars.ContextVar("smsgw_worker", default=None)
 
 
 class ProcessEnded(Exception):
-    """A worker's child process ended (killed, crashed, exited): its pid and status say what there
-    is to say. Logged with a traceback, every worker death showed the daemon's own `raise` of this,
-    which reads as a bug of the daemon where there is none."""
+    """A worker's child process ended (killed, crashed, exited): its pid and status say what there is to
+    say. Logged with a traceback, every worker death showed the daemon's own `raise`, read as a bug."""
 
     def __init__(self, message: str, **fields: Any) -> None:
         super().__init__(message)
         self.fields = fields  # pid, status or signal: logged as fields of `worker.crashed`
 
 
-def _store_locked(exc: BaseException) -> bool:
-    from gateway.store.trouble import store_locked
+def _store_waits(exc: BaseException) -> str | None:
+    """A write waiting on the store, no crash: a lock another process holds, or a full disk (tried
+    each second: once freed, sending waited up to 30 s of back-off, each retry with its traceback)."""
+    from gateway.store.trouble import disk_full, store_locked
 
-    return store_locked(exc)
+    if store_locked(exc):
+        return "worker.store_locked"
+    return "worker.disk_full" if disk_full(exc) else None
 
 
 def beat() -> None:
@@ -317,12 +318,13 @@ class Supervisor:
                 worker.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 worker.last_error_at = time.time()
                 worker.state = "restarting"
-                if note_crash(worker, started, time.monotonic(), counted=not _store_locked(exc)):
+                waits = _store_waits(exc)
+                if note_crash(worker, started, time.monotonic(), counted=waits is None):
                     backoff = BACKOFF_MIN_SECONDS  # it ran well for a while: a fresh fault, not a loop
-                if _store_locked(exc):
-                    # Another process holds the database (an sqlite3 shell, a backup): no crash of
-                    # the worker, and its traceback says nothing; `smsgw status` names the lock.
-                    _lock_faults.warning("worker.store_locked", exc, worker=worker.name, retry_in=backoff)
+                if waits is not None:
+                    # An sqlite3 shell or a backup holds the database, or the disk is full: its
+                    # traceback says nothing; `smsgw status` names the lock or the disk.
+                    _lock_faults.warning(waits, exc, worker=worker.name, retry_in=backoff)
                 elif isinstance(exc, ProcessEnded):
                     log.error(
                         "worker.crashed", worker=worker.name, error=str(exc), retry_in=backoff, **exc.fields
@@ -337,7 +339,8 @@ class Supervisor:
                     )
                 await asyncio.sleep(backoff)
                 worker.last_beat = time.monotonic()  # the pause is ours, not a hang of the worker
-                backoff = min(backoff * 2, BACKOFF_MAX_SECONDS)
+                full = waits == "worker.disk_full"  # each second: the store's own look frees it
+                backoff = BACKOFF_MIN_SECONDS if full else min(backoff * 2, BACKOFF_MAX_SECONDS)
         note_stop(worker)  # its crashes before the stop make no loop: "crash-looping, running again" lied
         worker.state = "stopped"
 
