@@ -25,17 +25,7 @@ import pytest
 
 from gateway.smtp import htmlbody, mimebody, replies
 from gateway.smtp.intake import IntakeRefused, read_mail
-from tests.conftest import DOMAIN, STAFF
-
-PHONE = f"601123456@{DOMAIN}"
-
-
-def simple(subject: str, content_type: str, body: bytes) -> bytes:
-    subject_line = f"Subject: {subject}\r\n" if subject else ""
-    return (
-        f"From: {STAFF}\r\nTo: {PHONE}\r\n{subject_line}MIME-Version: 1.0\r\n"
-        f"Content-Type: {content_type}\r\n\r\n"
-    ).encode() + body
+from tests.test_smtp_mail_reading_bounds import simple
 
 
 def multipart(subject: str, parts: list[bytes]) -> bytes:
