@@ -40,8 +40,10 @@ def multipart(subject: str, parts: list[bytes]) -> bytes:
         (b"Raport dzienny\r\nZamowienia: 14\r\n\x0c\r\n", "Zamowienia: 14"),
         (b"\x07ALARM: temperatura w serwerowni 35C\r\n", "ALARM: temperatura w serwerowni 35C"),
         ("Zamówienie 1234\x0bKlient: Jan Kowalski\x0bProszę oddzwonić".encode(), "Klient: Jan Kowalski"),
+        # Line breaks, however many: 18 short lines joined by vertical tabs were taken for binary.
+        ("\x0b".join(f"Stock {i:02d}: 5 pcs" for i in range(18)).encode(), "Stock 17: 5 pcs"),
     ],
-    ids=["dos-eof", "form-feed", "bel", "filemaker-vt"],
+    ids=["dos-eof", "form-feed", "bel", "filemaker-vt", "filemaker-vt-many"],
 )
 def test_a_few_control_characters_leave_a_text_a_text(body: bytes, expected: str) -> None:
     mail = read_mail(simple("", "text/plain; charset=utf-8", body))

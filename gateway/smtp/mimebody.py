@@ -39,8 +39,9 @@ _HTML_SHOWN_MAX = 4 * MAX_PARTS * 153
 _HTML_READ_MAX = 500_000
 _HTML_PARTS_MAX = 100
 _HTML_SMALL = 512
-# C0 controls but tab, line ends and ESC (a script's coloured output): in text, bytes of a binary file.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f]")
+# C0 controls but tab, line breaks (vertical tab and form feed too) and ESC (a script's coloured
+# output): in text, bytes of a binary file.
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 # A binary file decodes to ~11 % controls; a text may hold a few (a DOS ^Z at its end, a form feed,
 # a BEL, FileMaker's vertical tabs for line breaks): more than 16, and one character in 20, is binary.
 _BINARY_MIN = 16
