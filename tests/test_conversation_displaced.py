@@ -92,6 +92,8 @@ async def test_a_colleagues_newer_sms_from_the_same_number_displaces_the_convers
         page = await panel_page(gw, DEMO)
     assert by_user(page) == {STAFF: DISPLACED, DEMO: "open"}
     assert "displaced: a newer SMS from the same number reached the phone" in page  # the legend
+    # No fallback address here: the legend promised one for answers past the newer SMS's window.
+    assert "or are recorded only once that SMS" in page and "or to the fallback address" not in page
 
 
 async def test_another_companys_newer_sms_displaces_without_naming_it(tmp_path: Path) -> None:

@@ -171,6 +171,7 @@ async def conversations(request: Request, who: Who) -> Response:
             "paged": before is not None or phone is not None,
             "mo_query": urlencode({k: v for k, v in kept.items() if k != "mo_before"}),
             "mo_next": mo_next,
+            "fallback": fallback is not None,
         }
     )
     return web.render(request, "conversations.html", ctx)
