@@ -72,10 +72,7 @@ _ZONE = len(_CLASSES)
 
 
 # What rebuilds each record from its fields' values without its __init__ (`smsc.makers.maker`).
-_maker = maker
-
-
-_MAKERS: tuple[Callable[..., Any], ...] = (*map(_maker, _CLASSES), ZoneInfo._unpickle)  # type: ignore[attr-defined]
+_MAKERS: tuple[Callable[..., Any], ...] = (*map(maker, _CLASSES), ZoneInfo._unpickle)  # type: ignore[attr-defined]
 
 
 def _build(index: int, *values: Any) -> Any:

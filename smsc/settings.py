@@ -9,7 +9,7 @@ here too only for the submits a driver holds after that pacing (`smsc.cimd2.spac
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -82,3 +82,9 @@ class SimulatorSettings(Protocol):
     def reject_suffixes(self) -> Sequence[str]: ...
     @property
     def dlr_delay_seconds(self) -> float: ...
+
+
+def password_key(password: str | Callable[[], str]) -> str:
+    """The config key a link's password came from: a reader is `password_file`'s, read again at each
+    bind (a corrected file is used at the next attempt), a text is `password` itself."""
+    return "password_file" if callable(password) else "password"

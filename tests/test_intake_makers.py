@@ -1,4 +1,4 @@
-"""The records of a write are rebuilt in the daemon by `intake_channel._maker`, not by their __init__.
+"""The records of a write are rebuilt in the daemon by `smsc.makers.maker`, not by their __init__.
 
 A frozen slotted record is built as an instance of a twin class with the same slots and then given
 its own class, a slotted one that is not frozen by stores on an instance made without __init__:
@@ -20,9 +20,10 @@ import pytest
 
 from acl.limits import Quota
 from gateway.conversations import Opening
-from gateway.intake_channel import _CLASSES, _MAKERS, _maker
+from gateway.intake_channel import _CLASSES, _MAKERS
 from gateway.smtp.accept import Limits, Notice
 from gateway.store.records import Acceptance, AcceptResult, NewMessage, NewPart
+from smsc.makers import maker
 from tests.test_intake_wire import acceptance, limits, message, notice, opening, part, quota, same
 
 
@@ -112,4 +113,4 @@ class _OwnInit:
 def test_a_class_the_twin_would_not_reproduce_keeps_its_own_init(cls: type) -> None:
     # A slot beside the fields (`__weakref__`), a __post_init__, a field __init__ leaves out, no
     # slots at all, an __init__ of the class's own: none is rebuilt otherwise than by calling it.
-    assert _maker(cls) is cls
+    assert maker(cls) is cls

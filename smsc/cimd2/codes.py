@@ -42,7 +42,7 @@ LOGIN_REFUSALS = frozenset({100, 103})
 
 def login_check(name: str, password_key: str = "password") -> str:
     """What to check after a login refused for its credentials; never the password itself.
-    `password_key`: the key it came from (`smsc.smpp.link.password_key`)."""
+    `password_key`: the key it came from (`smsc.settings.password_key`)."""
     link = json.dumps(name, ensure_ascii=False)  # as TOML quotes it (gateway.configbase.quoted)
     return f"the SMSC refused the login: check [[smsc]] {link} system_id and {password_key}"
 

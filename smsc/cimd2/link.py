@@ -59,7 +59,7 @@ from smsc.cimd2.spacing import Spacing, parked_places, wire_pacing
 from smsc.outage import Outage, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.sessiontasks import SessionTasks
-from smsc.settings import LinkSettings
+from smsc.settings import LinkSettings, password_key
 from smsc.tls import TlsFaults, TlsFileError, foreign_peer, open_stream
 
 log = structlog.get_logger(__name__)
@@ -299,7 +299,7 @@ class Cimd2Link:
                 fatal = code in FATAL_LOGIN_ERRORS
                 text = resp.get(P.ERROR_TEXT) or error_text(code)
                 report = log.error if fatal else log.warning
-                key = "password_file" if callable(self._password) else "password"  # a reader is the file's
+                key = password_key(self._password)
                 check = login_check(self.name, key) if code in LOGIN_REFUSALS else None
                 # The SMSC's words may quote a number (an account's MSISDN): not in the journal.
                 report("cimd2.login_refused", link=self.name, code=code, error=without_numbers(text),

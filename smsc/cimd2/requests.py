@@ -2,7 +2,8 @@
 
 A request takes a packet number within the window (`Conn.numbers`), waits for its answer under the
 response timeout and is sent again when the SMSC NACKs it (99), up to `NACK_TRIES` sends; then the
-connection goes and the request ends as never taken (`Pending.written` False). An answer
+connection goes, the request ending as never taken (`Pending.written` False) when it was alone on the
+wire, and as written (perhaps held) with others outstanding. An answer
 confirms the MO acknowledgements written before its request (`smsc.base.MoAcks`); an alive (40)
 goes out when the connection has been idle for `enquire_link_seconds`. Its choices are the link's
 (`smsc.cimd2.link`): a response timeout drops the connection, as the state of an unanswered request

@@ -38,7 +38,7 @@ from smsc.base import (
 from smsc.outage import Outage, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.sessiontasks import SessionTasks
-from smsc.settings import LinkSettings
+from smsc.settings import LinkSettings, password_key
 from smsc.smpp.codec import SUBMIT_SM, encode_sm
 from smsc.smpp.connection import SmppConnection
 from smsc.smpp.pdu import BIND_CONFIG_ERRORS, BadDestination, Sequences, submit_fields
@@ -65,12 +65,6 @@ def login_refused(name: str, status: int, password_key: str = "password") -> str
         f"bind refused: {status_text(status)}: the SMSC refused the login:"
         f" check [[smsc]] {link} system_id and {password_key}"
     )
-
-
-def password_key(password: str | Callable[[], str]) -> str:
-    """The config key a link's password came from: a reader is `password_file`'s, read again at each
-    bind (a corrected file is used at the next attempt), a text is `password` itself."""
-    return "password_file" if callable(password) else "password"
 
 
 def _resolved(result: SubmitResult) -> asyncio.Future[SubmitResult]:
@@ -111,8 +105,8 @@ class SmppLink:
             self._too_long(password)
 
     def _too_long(self, password: str) -> None:
-        """SMPP 3.4 cuts a password past 8 characters: said once, and again for a file changed to
-        another such password (its length, never the password)."""
+        """SMPP 3.4 cuts a password past 8 characters: said once, and again for a file changed to a
+        too-long password of another length (the length is all it keeps, never the password)."""
         if len(password) > 8 and len(password) != self._long_said:
             log.warning("smpp.password_too_long", link=self.name, length=len(password), limit=8)
         self._long_said = len(password) if len(password) > 8 else 0
