@@ -5,6 +5,8 @@ claims the mail and runs the sends.
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import socket
 import ssl
@@ -87,6 +89,21 @@ _CONNECTING = re.compile(
     re.DOTALL,
 )
 _NO_GREETING = "Timed out waiting for server ready message"
+# asyncio's one error for a name whose every address failed in a different way (an IPv6 and an IPv4
+# address each refusing differ by the address): a plain OSError of their texts joined, no strerror.
+_MULTIPLE = "Multiple exceptions: "
+# An address's refusal: found by the connect call's wait, or at once by connect() ("Connection refused").
+_REFUSED = re.compile(
+    rf"\[Errno {errno.ECONNREFUSED}\] "
+    rf"(?:Connect call failed \([^()]*\)|{re.escape(os.strerror(errno.ECONNREFUSED))})"
+)
+
+
+def _every_address(text: str) -> list[str] | None:
+    """The texts of each address's error in asyncio's "Multiple exceptions: …", or None for another."""
+    if not text.startswith(_MULTIPLE):
+        return None
+    return re.split(r", (?=\[Errno \d+\] )", text.removeprefix(_MULTIPLE))
 
 
 def relay_unreachable(exc: Exception) -> str | None:
@@ -113,6 +130,10 @@ def relay_unreachable(exc: Exception) -> str | None:
         why = "it closed the connection before its greeting"
     elif isinstance(cause, ssl.SSLError):  # said by its own words where it matters (`gateway.mailer`)
         return None
+    elif isinstance(cause, OSError) and (parts := _every_address(str(cause))) is not None:
+        why = (
+            "connection refused" if all(_REFUSED.fullmatch(p) for p in parts) else "no address of it answered"
+        )
     elif isinstance(cause, OSError) and cause.strerror:
         why = cause.strerror[:1].lower() + cause.strerror[1:]  # "no route to host", "network is unreachable"
     else:

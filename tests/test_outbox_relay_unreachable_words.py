@@ -10,7 +10,10 @@ it, and sends it as soon as the relay takes mail again (`test_relay_link_outages
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
+from typing import Any
+from unittest.mock import patch
 
 import aiosmtplib
 
@@ -87,3 +90,46 @@ def test_the_gateways_own_hints_are_kept_whole() -> None:
     assert error_text(timeout) == "SMTPConnectTimeoutError('[mail] relay: no greeting within the timeout')"
     other = aiosmtplib.SMTPConnectTimeoutError("Timed out connecting to relay on port 25, then more")
     assert error_text(other) == repr(other)
+
+
+def both_families(name: str) -> Any:
+    """`socket.getaddrinfo` with `name` resolving to ::1 and 127.0.0.1, as a relay's name with an AAAA
+    and an A record does (no DNS here to hold such a name)."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kw: Any) -> Any:
+        if host != name:
+            return real(host, port, *args, **kw)
+        return real("::1", port, *args, **kw) + real("127.0.0.1", port, *args, **kw)
+
+    return patch.object(socket, "getaddrinfo", getaddrinfo)
+
+
+async def test_a_relay_name_whose_every_address_refuses_is_said_refused(tmp_path: Path) -> None:
+    # Each address's refusal differs by its address, so asyncio raises one OSError of them all,
+    # "Multiple exceptions: [Errno 111] Connect call failed ('::1', …), [Errno 111] …", with no
+    # strerror: the outbox kept that Python text whole.
+    port = free_port()  # nobody listens there, on ::1 or on 127.0.0.1
+    store = Store.open(tmp_path / "smsgw.db")
+    try:
+        with both_families("relay.both.example"):
+            refused = await deferred_error(store, f"relay.both.example:{port}", "anna@acme.pl")
+    finally:
+        store.close()
+    assert refused == f"SMTPConnectError('[mail] relay relay.both.example:{port}: connection refused')", (
+        refused
+    )
+    assert fault_kind(refused) == "unreachable"
+
+
+def test_a_relay_name_whose_addresses_fail_otherwise_is_said_unanswered() -> None:
+    # A refusal beside an unreachable network (no route from here to the relay's IPv6 address): no
+    # socket can be made to fail so, so the error is built as asyncio builds it.
+    cause = OSError(
+        "Multiple exceptions: [Errno 101] Network is unreachable,"
+        " [Errno 111] Connect call failed ('192.0.2.1', 25)"
+    )
+    exc = aiosmtplib.SMTPConnectError(f"Error connecting to relay.acme.example on port 25: {cause}")
+    exc.__cause__ = cause
+    said = error_text(exc)
+    assert said == "SMTPConnectError('[mail] relay relay.acme.example:25: no address of it answered')", said
