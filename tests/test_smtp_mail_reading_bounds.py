@@ -27,6 +27,7 @@ import pytest
 from gateway.configgateway import MAX_PARTS
 from gateway.smtp import mimebody, replies
 from gateway.smtp.intake import IntakeRefused, read_mail
+from gateway.smtp.postmaster import PER_CLIENT_PER_HOUR
 from gateway.wording import label_words
 from tests.conftest import DOMAIN, STAFF, free_port, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC
@@ -195,6 +196,25 @@ async def test_abuse_is_taken_as_postmaster_is(tmp_path: Path, source: str, send
     ), said
     forward = sink.messages[0][2].decode()
     assert "Mail to abuse received" in " ".join(forward.split()) and "postmaster" not in forward.lower()
+
+
+async def test_abuse_is_named_in_its_refusals_not_called_postmaster(tmp_path: Path) -> None:
+    # Past the hour's cap an abuse@ sender read "<abuse@…>: too much mail to postmaster", and beside
+    # other recipients "A mail to postmaster goes in a mail of its own".
+    abuse, relay = f"abuse@{DOMAIN}", free_port()
+    raw = f"From: {STRANGER}\r\nTo: {abuse}\r\nSubject: spam\r\n\r\nSMS spam again.\r\n".encode()
+    async with smtp_sink(relay), running_gateway(open_text(tmp_path, relay)) as gw:
+        taken = [await talk(gw.port, [abuse], raw, "127.0.0.2", STRANGER) for _ in range(PER_CLIENT_PER_HOUR)]
+        capped = await talk(gw.port, [abuse], raw, "127.0.0.2", STRANGER)
+        first = await talk(gw.port, [abuse, PHONE])  # from the customer's network: not capped
+        after = await talk(gw.port, [PHONE, abuse])
+        postmaster_first = await talk(gw.port, [f"postmaster@{DOMAIN}", PHONE])
+    assert all(data is not None and data.startswith("250") for _, data in taken), taken
+    busy = f"451 4.7.1 <{abuse}>: too much mail to abuse from your address in the last hour"
+    assert capped == ([f"{busy}, please try again later"], None), capped
+    alone = "452 4.5.3 A mail to abuse goes in a mail of its own"
+    assert first[0] == [replies.OK_RCPT, alone] and after[0] == [replies.OK_RCPT, alone], (first, after)
+    assert postmaster_first[0][1] == "452 4.5.3 A mail to postmaster goes in a mail of its own"
 
 
 def _help(port: int) -> list[str]:

@@ -305,7 +305,7 @@ async def test_the_count_reads_the_hours_forwards_not_all_mail_recorded(tmp_path
     assert large < 2 * small + 10, (small, large)
     assert "emails_postmaster" in plan, plan
     assert small_under is None and large_under is None
-    assert small_at_cap == large_at_cap == postmaster.BUSY.format(PM, postmaster.FROM_CLIENT)
+    assert small_at_cap == large_at_cap == postmaster.BUSY.format(PM, "postmaster", postmaster.FROM_CLIENT)
 
 
 async def test_an_ipv6_host_is_one_client_whichever_address_of_its_64_it_sends_from(tmp_path: Path) -> None:
@@ -319,5 +319,5 @@ async def test_an_ipv6_host_is_one_client_whichever_address_of_its_64_it_sends_f
     next_64 = postmaster.busy(s, PM, "2001:db8:1:3::1", False)
     other_ipv4 = postmaster.busy(s, PM, "::ffff:192.0.2.200", False)  # IPv4 by a dual-stack listener
     s.close()
-    assert same_64 == postmaster.BUSY.format(PM, postmaster.FROM_CLIENT)
+    assert same_64 == postmaster.BUSY.format(PM, "postmaster", postmaster.FROM_CLIENT)
     assert next_64 is None and other_ipv4 is None

@@ -53,7 +53,7 @@ _OTHERS = frozenset({"premium", "numbers", "info", "mailboxes"})
 PER_HOUR = 20
 PER_CLIENT_PER_HOUR = 5
 WINDOW_SECONDS = 3600.0
-BUSY = "451 4.7.1 <{}>: too much mail to postmaster {}in the last hour, please try again later"
+BUSY = "451 4.7.1 <{}>: too much mail to {} {}in the last hour, please try again later"  # `role`
 BUSY_DATA = "451 4.7.1 Too much mail to postmaster {}in the last hour, please try again later"
 FROM_CLIENT = "from your address "
 # The hour's forwards are read off the index of migration 36 (`emails_postmaster`), whose WHERE is
@@ -73,10 +73,15 @@ _HOUR = (
 _ROLES = frozenset({"postmaster", "abuse"})
 
 
+def role(address: str) -> str:
+    """Which of `_ROLES` a mail to `address` is to, as its replies and forward name it: an abuse@
+    sender was told of "mail to postmaster" (with whom it shares the caps, not the name)."""
+    return "abuse" if address.partition("@")[0].casefold() == "abuse" else "postmaster"
+
+
 def said_to(address: str, reply: str) -> str:
-    """`reply` (a 250 of `FORWARDED` or `LOOPED`) for a mail to `address`: an abuse@ mail was told it
-    was "mail to postmaster"."""
-    if address.partition("@")[0].casefold() != "abuse":
+    """`reply` (a 250 of `FORWARDED` or `LOOPED`) for a mail to `address`: abuse@ named whole."""
+    if role(address) == "postmaster":
         return reply
     return reply.replace("(mail to postmaster", f"(mail to {address}", 1)
 
@@ -86,8 +91,8 @@ def is_postmaster(local: str) -> bool:
 
 
 def bounce_home(sender: Sender | None, cfg: Config, local: str, domain: str) -> bool:
-    """A bounce (from <>) to the gateway's From address, or to postmaster at a gateway domain (RFC 5321
-    4.5.1)."""
+    """A bounce (from <>) to the gateway's From address, or to postmaster (RFC 5321 4.5.1) or abuse@
+    (RFC 2142) at a gateway domain."""
     if sender is None or sender.mail_from:
         return False
     return is_postmaster(local) or f"{local}@{domain}".casefold() == cfg.mail.from_address.casefold()
@@ -97,7 +102,7 @@ def take(envelope: Envelope, address: str, store: Store, client_ip: str | None) 
     """RCPT of postmaster from a sender with an address: alone in its mail, one forward however named,
     refused for a while past the hour's cap (`busy`)."""
     if _OTHERS & envelope.__dict__.keys():
-        return replies.POSTMASTER_ALONE
+        return replies.POSTMASTER_ALONE.format(role(address))
     if "postmaster" not in envelope.__dict__:
         sender = getattr(envelope, "smsgw", None)
         if refusal := busy(store, address, client_ip, sender is not None and sender.account is not None):
@@ -111,7 +116,7 @@ def busy(store: Store, address: str, client_ip: str | None, on_acl: bool) -> str
     """The refusal at RCPT of one more mail to postmaster this hour, or None: before the mail's bytes
     come. Sessions that pass it at once are counted again by `refused_in_write`."""
     over = _over_cap(store, client_ip, on_acl)
-    return None if over is None else BUSY.format(address, over)
+    return None if over is None else BUSY.format(address, role(address), over)
 
 
 def refused_in_write(store: Store, acceptance: Acceptance) -> str | None:
@@ -151,7 +156,8 @@ def _over_cap(store: Store, client_ip: str | None, on_acl: bool) -> str | None:
 
 def refuses_others(envelope: Envelope) -> str | None:
     """The reply to any other recipient of a mail that already names postmaster."""
-    return replies.POSTMASTER_ALONE if "postmaster" in envelope.__dict__ else None
+    taken = envelope.__dict__.get("postmaster")
+    return None if taken is None else replies.POSTMASTER_ALONE.format(role(str(taken)))
 
 
 def notices_only(cfg: Config, local: str, domain: str, address: str) -> str | None:
@@ -229,7 +235,7 @@ def forward(
         client_ip=client_ip,
         numbers=[address],
         raw=trace + raw,
-        what="mail to abuse" if address.partition("@")[0].casefold() == "abuse" else "mail to postmaster",
+        what=f"mail to {role(address)}",
         lang=cfg.gateway.language,
     )
     # From <>, as a bounce's forward: nothing answers it, so no loop can start (RFC 3834).

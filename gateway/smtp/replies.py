@@ -220,7 +220,8 @@ PREMIUM_CONFIRM_LOOKS_AUTOMATIC = (
 PREMIUM_CONFIRM_STALE = "550 5.7.1 This confirmation is for an address premium service {} no longer uses"
 # RFC 5321 4.5.1: postmaster's mail is forwarded to the admin address (gateway/smtp/postmaster.py);
 # the notice sender address takes bounces only, and a person answering a notice learns where to write.
-POSTMASTER_ALONE = "452 4.5.3 A mail to postmaster goes in a mail of its own"
+# Its role named: postmaster or abuse (`postmaster.role`).
+POSTMASTER_ALONE = "452 4.5.3 A mail to {} goes in a mail of its own"
 NOTICES_ONLY = (
     "550 5.7.1 <{}>: this address only sends the SMS gateway's notices and takes no mail;"
     " write to {} (the gateway's administrator)"
