@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
-from typing import Any
 
 from acl.limits import LimitRow, Quota, first_exceeded, period_keys, quotas, zone_name
 from gateway import notify, wording
@@ -20,6 +19,7 @@ from gateway.store.accountrecord import Account
 from gateway.store.accounts import User
 from gateway.store.db import Store
 from gateway.wording import Language
+from smsc.makers import maker
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +94,12 @@ class Limits:
         )
 
 
+# `Limits(...)` without its frozen __init__, which set each of the 19 fields through
+# `object.__setattr__` (some 1,000 instructions a field) for every mail: the fields in their order.
+# tests/test_limits_filled.py holds it to what `Limits(...)` makes.
+_make_limits = maker(Limits)
+
+
 def quota_refusal(store: Store, limits: Limits) -> str | None:
     """The SMTP reply refusing the mail for a quota, or None; it tells the user once per period."""
     # A quota without a limit can refuse nothing: its counter is charged, not read.
@@ -156,38 +162,27 @@ def limits_for(
         rows = ((f"user {user.email}", user_scope, user.monthly_limit, user.daily_limit), *rows)
         scopes = (account_scope, user_scope)
     identical_per_day, notice_from, hostname, language, optin_words = _settings(cfg)
-    # What `Limits(...)` makes, by plain stores (`_Filled`): its frozen __init__ set each of the 19
-    # fields through `object.__setattr__`, some 1,000 instructions a field, for every mail.
-    o: Any = object.__new__(_Filled)
-    o.numbers = tuple(numbers)
-    o.text = text
-    o.needed = parts * len(numbers)
-    o.limit_rows = rows
-    o.day_start = start_of_day(now)
-    o.identical_per_day = identical_per_day
-    o.scopes = scopes
-    o.periods = (keys["monthly"], keys["daily"])
-    o.user_email = user.email if user else None
-    o.notice_from = notice_from
-    o.hostname = hostname
-    o.text_with_subject = text_with_subject
-    o.message_id = message_id
-    o.zone = now.tzinfo
-    o.language = language
-    o.per_number = (parts,) * len(numbers)
-    o.relay_client = relay_client
-    o.optin_words = optin_words
-    o.zone_name = zone_name(now)
-    o.__class__ = Limits
-    return o
-
-
-class _Filled:
-    """`Limits`' slots without its frozen __setattr__: an instance is filled by plain attribute
-    stores and then given the class `Limits` (CPython allows `__class__` assignment between classes
-    of the same slots). tests/test_limits_filled.py holds it to what `Limits(...)` makes."""
-
-    __slots__ = Limits.__slots__
+    return _make_limits(
+        tuple(numbers),
+        text,
+        parts * len(numbers),
+        rows,
+        start_of_day(now),
+        identical_per_day,
+        scopes,
+        (keys["monthly"], keys["daily"]),
+        user.email if user else None,
+        notice_from,
+        hostname,
+        text_with_subject,
+        message_id,
+        now.tzinfo,
+        language,
+        (parts,) * len(numbers),
+        relay_client,
+        optin_words,
+        zone_name(now),
+    )
 
 
 # The settings each mail's limits carry, read once per loaded config: a config is frozen (a changed

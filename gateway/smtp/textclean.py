@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 from gateway.smtp.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
 from gateway.smtp.cutfrom import cut_at_phrase
@@ -30,6 +29,7 @@ from gateway.smtp.signatures import (  # noqa: F401  # SIGNATURE re-exported
 )
 from gateway.smtp.textlinks import outlook_links
 from smsc.graphemes import visible
+from smsc.makers import maker
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,8 +137,7 @@ def _one_plain_line(text: str, lines: list[str]) -> str | None:
     return None if is_signature_line(line) or "-----BEGIN PGP SIGNED MESSAGE-----" in text else line
 
 
-class _CleanedFill:
-    __slots__ = Cleaned.__slots__  # `Cleaned`'s, without its frozen __setattr__ (`_plain`)
+_make_cleaned = maker(Cleaned)  # `Cleaned(...)` without the frozen __init__'s cost (`_plain`)
 
 
 def _plain(line: str) -> Cleaned:
@@ -146,19 +145,13 @@ def _plain(line: str) -> Cleaned:
     `line`, in fewer steps: the blank lines around it add nothing to `collapse` and its runs of
     spaces lie inside it; a first character from "!" to "~" (ASCII's graphic ones) is visible; and
     the frozen dataclass's __init__ set each field through `object.__setattr__` (some 1,000
-    instructions a field), so the record is filled by plain stores on a twin of its slots and given
-    its class. tests/test_clean_body_one_line.py holds it to every rule run in full."""
+    instructions a field), so the record is made by `smsc.makers.maker` (plain stores).
+    tests/test_clean_body_one_line.py holds it to every rule run in full."""
     if "  " in line or "\t" in line or "\f" in line or "\v" in line:
         line = _SPACES.sub(" ", line)
     if not ("!" <= line[0] <= "~" or visible(line)):
         line = ""
-    cleaned: Any = object.__new__(_CleanedFill)
-    cleaned.text = line
-    cleaned.removed = ()
-    cleaned.all_below_end = False
-    cleaned.all_below_cut = None
-    cleaned.__class__ = Cleaned
-    return cleaned
+    return _make_cleaned(line, (), False, None)
 
 
 def only_signature(text: str) -> bool:
