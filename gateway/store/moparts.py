@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateway.reassembly import parts_sent
 from gateway.store.repository import Repository
 
 # The columns of table mo (alias `mo`) `counted` reads, in its arguments' order: for a reader that
@@ -42,6 +41,10 @@ def read_as_smpp(protocol: str | None, smsc_time: str | None) -> bool:
 def whole_parts(text: str, data_coding: int, protocol: str | None, smsc_time: str | None) -> int:
     """The parts a phone's split needed for a whole text that came with no concatenation, counted at
     its receipt (`MoRepo.record_mo`) and kept in `mo.parts`."""
+    # Imported here: the billing files' reader imports this module, and `smsgw --help` (which
+    # imports it through the premium commands) must not load the SMSC drivers' decoding with it.
+    from gateway.reassembly import parts_sent
+
     return parts_sent(text, data_coding, smpp=read_as_smpp(protocol, smsc_time))
 
 
