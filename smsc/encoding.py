@@ -70,20 +70,16 @@ PART_LIMIT: dict[Coding, int] = {Coding.GSM7: 153, Coding.UCS2: 67}  # with the 
 # all that keeps a text from GSM 03.38: one such apostrophe would otherwise send the whole text as UCS-2,
 # 70 characters per SMS instead of 160, and the plain character reads the same on every phone.
 PLAIN_PUNCTUATION: dict[str, str] = {
-    "’": "'",
-    "‘": "'",
-    "‚": "'",
-    "“": '"',
-    "”": '"',
-    "„": '"',
-    "–": "-",
-    "—": "-",
+    **dict.fromkeys("’‘‚", "'"),
+    **dict.fromkeys("“”„", '"'),
+    # Dashes, the non-breaking hyphen and the minus sign; Outlook's bullets (· in its Symbol-font
+    # list spans, • in text) turned a plain ASCII list into UCS-2, twice the parts.
+    **dict.fromkeys("–—\u2011\u2212·•", "-"),
     "…": "...",
-    "\u00a0": " ",  # no-break space
-    "\u2007": " ",  # figure space
-    "\u2009": " ",  # thin space
-    "\u202f": " ",  # narrow no-break space
+    **dict.fromkeys("\u00a0\u2007\u2009\u202f", " "),  # no-break, figure, thin, narrow no-break space
 }
+# Outlook's list item, a bullet and a run of (no-break) spaces, made plain is "- ", as a list is typed.
+_BULLET_RUN = re.compile(r"^[·•][^\S\n]+", re.MULTILINE)
 # Opt-in per account: keeps Polish text in GSM 03.38 (160/153 per part instead of 70/67). Every key is
 # outside the GSM alphabet, so transliterating GSM text never changes it.
 TRANSLITERATION: dict[str, str] = {
@@ -102,9 +98,10 @@ _BREAK_AT = re.compile(r"[^\S\u00a0\u2007\u202f]")  # one breakable whitespace c
 WORD_CUT_MAX = 30
 
 
-def plain_punctuation(text: str) -> str:
-    """The text with PLAIN_PUNCTUATION applied (after NFC, as plan() sees it)."""
-    return unicodedata.normalize("NFC", text).translate(_PLAIN)
+def plain_punctuation(text: str, nfc: bool = True) -> str:
+    """The text with PLAIN_PUNCTUATION and `_BULLET_RUN` applied (after NFC, as plan() sees it)."""
+    text = unicodedata.normalize("NFC", text) if nfc else text
+    return (_BULLET_RUN.sub("- ", text) if "·" in text or "•" in text else text).translate(_PLAIN)
 
 
 def transliterate_text(text: str) -> str:
@@ -266,7 +263,10 @@ def _shown(ch: str) -> str:
 
 
 def _reason(text: str, unfit: re.Pattern[str]) -> str:
-    return ", ".join(map(_shown, list(dict.fromkeys(unfit.findall(text)))[:3])) + " forced UCS-2"
+    # Punctuation that could be made plain did not force UCS-2 beside another culprit: "ą", not "·, ą".
+    found = list(dict.fromkeys(unfit.findall(text)))
+    found = [ch for ch in found if ch not in PLAIN_PUNCTUATION] or found
+    return ", ".join(map(_shown, found[:3])) + " forced UCS-2"
 
 
 def _assemble(
@@ -347,7 +347,7 @@ def plan(
     unfit = _NON_LATIN1_GSM if latin1 else _NON_GSM
     if unfit.search(text) is None:
         return _plan(text, mode, max_parts, (False, False), unfit)
-    plain = text if as_written else text.translate(_PLAIN)
+    plain = text if as_written else plain_punctuation(text, nfc=False)
     if plain != text and unfit.search(plain) is None:
         written = _plan(text, mode, max_parts, (False, False), unfit)
         result = _plan(plain, mode, max_parts, (False, True), unfit)
@@ -356,7 +356,7 @@ def plan(
             return result
         return written
     if transliterate:
-        changed = text.translate(_TRANSLIT)
+        changed = (text if plain == text else _BULLET_RUN.sub("- ", text)).translate(_TRANSLIT)
         if changed != text:
             result = _plan(changed, mode, max_parts, (changed != plain, plain != text), unfit)
             if result.coding is Coding.GSM7:

@@ -97,8 +97,12 @@ _HTML_SIGNATURES = (
 # Outlook's paragraphs: its style sheet gives p.MsoNormal no margin (inscriptis reads no style
 # sheet and gives every <p> a blank line above and below), so each line of the mail came out with a
 # blank line after it, a list of four items as seven lines. An inline margin still wins, and an
-# empty one (Outlook's blank line, "&nbsp;") keeps its margins: one blank line.
-_MSO_PARAGRAPHS = "//p[contains(concat(' ', normalize-space(@class), ' '), ' MsoNormal ')]"
+# empty one (Outlook's blank line, "&nbsp;") keeps its margins: one blank line. The items of its lists
+# (MsoListParagraph, MsoListParagraphCxSpFirst/Middle/Last) have no margin above or below either.
+_MSO_PARAGRAPHS = (
+    "//p[contains(concat(' ', normalize-space(@class), ' '), ' MsoNormal ')"
+    " or starts-with(normalize-space(@class), 'MsoListParagraph')]"
+)
 _NO_MARGIN = "margin-top:0em;margin-bottom:0em;"
 
 
