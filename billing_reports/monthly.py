@@ -187,11 +187,15 @@ def _premium(rows: Iterator[tuple], tz: ZoneInfo) -> Iterator[Line]:  # type: ig
 
 def _corrections(rows: Iterator[tuple]) -> Iterator[Line]:  # type: ignore[type-arg]
     """A premium MO of a billed month moved to another party: a line reversing it for the party
-    billed, one booking it for the new one, each saying which SMS it corrects (its own note)."""
+    billed, one booking it for the new one, each saying which SMS it corrects (its own note, in the
+    words of the company whose line it is: never the other company's name, `correctionnotes`)."""
+    from gateway.premium.correctionnotes import told
+
     for ts, cid, phone, number, parts, status, note, price, commission, sms in rows:
         yield Line(
-            ts, 4, cid, PREMIUM_MO, phone, phone, number, parts, status, note, price, commission, number, sms
-        )
+            ts, 4, cid, PREMIUM_MO, phone, phone, number, parts, status, told(note), price, commission,
+            number, sms,
+        )  # fmt: skip
 
 
 def lines(conn: sqlite3.Connection, account_id: int | None, month: Month, tz: ZoneInfo) -> Iterator[Line]:

@@ -36,8 +36,8 @@ async def test_the_old_mailbox_answers_its_votes_and_the_new_one_only_its_own(tm
         # beta's mailbox, holding the answer address somehow, is told whose vote it is.
         refused = await send(w.gw.port, *reply_to(old, "Beta here", BETA), BETA)
         assert refused == (
-            f"550 5.7.1 <{BETA}> may not answer this premium SMS: it came in for account acme before premium"
-            " service KP123 moved to account beta, whose users answer only the SMS received since"
+            f"550 5.7.1 <{BETA}> may not answer this premium SMS: it came in for another account before"
+            " premium service KP123 moved to account beta, whose users answer only the SMS received since"
         )
         assert w.answers()[-1] == ("refused", "received for account acme before KP123 moved to account beta")
         # acme's mailbox answers the vote it got, as `set` promised.

@@ -27,6 +27,7 @@ from zoneinfo import ZoneInfo
 from billing_reports import repo as billing
 from billing_reports.monthly import Month, premium_status
 from gateway.config import Config
+from gateway.premium import correctionnotes as notes
 from gateway.premium.repo import PremiumMo, PremiumRepo, Service
 from gateway.store.db import Clock, Db, Store
 
@@ -37,22 +38,41 @@ def billed_month(store: Store, cfg: Config, pmo: PremiumMo) -> Month | None:
     return month if billing.billed(store.db.conn, str(month)) else None
 
 
-def move(store: Store, cfg: Config, pmo: PremiumMo, to: Service | None, state: str, why: str) -> Month | None:
+def move(
+    store: Store,
+    cfg: Config,
+    pmo: PremiumMo,
+    to: Service | None,
+    state: str,
+    why: str,
+    told: tuple[str, str] = ("", ""),
+) -> Month | None:
     """Book `pmo` as `to`'s (None: no service's), counted as a premium MO in `state`, if its month
-    was billed; returns that month, or None (nothing booked: the caller changes the row itself)."""
+    was billed; returns that month, or None (nothing booked: the caller changes the row itself).
+
+    Between two accounts, each company's line says the move in its own words, with `told`'s reason
+    (the one it leaves's, the one it goes to's) for `why`, which names both; the operator reads the
+    note in full (`correctionnotes`)."""
     month = billed_month(store, cfg, pmo)
     if month is None:
         return None
     r = PremiumRepo(store.db, store.clock)
     current = owner(r, pmo)
-    old, new = _party(r, current.account_id), _party(r, to.account_id if to else None)
+    to_account = to.account_id if to else None
+    old, new = _party(r, current.account_id), _party(r, to_account)
     what = _what(store.db.conn, pmo, month, ZoneInfo(cfg.gateway.timezone))
     note = f"{what}: moved from {old} to {new}, {why}"
-    r.book_correction(pmo, current.account_id, current.service_id, -1, billed_status(r, pmo), note)
-    r.book_correction(
-        pmo, to.account_id if to else None, to.id if to else None, 1, premium_status(state), note
-    )
+    gone = came = note
+    if current.account_id is not None and to_account is not None and current.account_id != to_account:
+        gone = notes.both(_said(f"{what}: moved to another account", told[0]), note)
+        came = notes.both(_said(f"{what}: moved here from another account", told[1]), note)
+    r.book_correction(pmo, current.account_id, current.service_id, -1, billed_status(r, pmo), gone)
+    r.book_correction(pmo, to_account, to.id if to else None, 1, premium_status(state), came)
     return month
+
+
+def _said(moved: str, why: str) -> str:
+    return f"{moved}, {why}" if why else moved
 
 
 def restate(

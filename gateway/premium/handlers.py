@@ -280,7 +280,7 @@ def forward_awaiting(store: Store, cfg: Config, service: Service) -> int:
     for pmo in waiting:
         # Kept for the account the service had, it is the one's it has now, should it have moved
         # since (`moves`): the first before its restatement, which then finds the move's status.
-        rcpt, moved = moves.kept_to(store, cfg, pmo, service)
+        rcpt, moved, told = moves.kept_to(store, cfg, pmo, service)
         whole = _whole_in_late(r, pmo)
         # Billed `pending` already (its month ended before the address confirmed): the month written
         # again lists it so, and its delivery is booked now, as a correction (`corrections.restate`).
@@ -289,7 +289,7 @@ def forward_awaiting(store: Store, cfg: Config, service: Service) -> int:
         # "kept until X confirms" said so on after it had: in the billing file, and with a refusal
         # of this mail added to it ("kept until X confirms; the relay refused ...").
         note = _KEPT.sub(r"kept until \1 confirmed", pmo.note or "")
-        r.settle_mo(pmo.id, "mailed", "; ".join(n for n in (note, moved) if n) or None)
+        r.settle_mo(pmo.id, "mailed", "; ".join(n for n in (note, told) if n) or None)
         if not whole:
             to_client(store, cfg, r.by_id(pmo.id), rcpt)
         said = f"{pmo.password}: mailed to {rcpt} after confirmation"

@@ -18,6 +18,8 @@ service moved since. Those of an SMS still kept are kept with it, and move with 
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from gateway.config import Config
 from gateway.premium import corrections
 from gateway.premium.repo import PremiumMo, PremiumRepo, Service
@@ -52,25 +54,43 @@ def moved_away(first: PremiumMo | None, service: Service) -> bool:
     )
 
 
-def kept_to(store: Store, cfg: Config, pmo: PremiumMo, service: Service) -> tuple[str, str | None]:
+class Kept(NamedTuple):
+    """Where a kept SMS is mailed, and what a move did to it: `did` in full for the operator (`mo
+    list`), `told` for its row's note, which the billing file of the company whose row it is shows
+    (None both when nothing moved)."""
+
+    address: str
+    did: str | None = None
+    told: str | None = None
+
+
+def kept_to(store: Store, cfg: Config, pmo: PremiumMo, service: Service) -> Kept:
     """Once the service's address confirmed: where its kept SMS `pmo` is mailed, after re-binding
-    it to the service's account if it moved since the SMS came. Returns (address, what the move did
-    to it, for its notes; None when nothing moved)."""
+    it to the service's account if it moved since the SMS came.
+
+    Neither company is told the other's account name (`correctionnotes`): the one it leaves reads
+    that it moved to another account, the one it goes to that it moved here from another."""
     r = PremiumRepo(store.db, store.clock)
     first = r.first_of(pmo.id)
     first = corrections.owner(r, first) if first is not None else None
     if moved_away(first, service):
         assert first is not None
-        return first_address(r, first, service), None
+        return Kept(first_address(r, first, service))
     current = corrections.owner(r, pmo)
     if current.account_id is None or current.account_id == service.account_id:
-        return service.email, None
+        return Kept(service.email)
     old, new = r.account_name(current.account_id), r.account_name(service.account_id)
+    service_ = f"premium service {service.password}"
     did = f"kept for account {old}, billed to account {new}: {service.password} moved there before "
     did += "it was mailed"
-    if corrections.move(store, cfg, pmo, service, "mailed", did) is None:
+    gone = f"billed to it: {service_} moved there before it was mailed"
+    came = f"billed to this account: {service_} moved here before it was mailed"
+    if corrections.move(store, cfg, pmo, service, "mailed", did, (gone, came)) is None:
         r.rebind_mo(pmo.id, service.account_id)
-    return service.email, did
+        # The row is the new account's now, and its billing file shows the note should the mail fail.
+        return Kept(service.email, did, f"kept for another account, {came}")
+    # The row stays the billed account's, as billed; the correction's lines say the rest.
+    return Kept(service.email, did, f"{service_} moved to another account before it was mailed")
 
 
 def kept_count(r: PremiumRepo, service: Service) -> int:

@@ -16,10 +16,11 @@ from gateway.premium.repo import PremiumMo, PremiumRepo, Service
 from gateway.store.db import Store
 
 # The vote went to the earlier account's client; said so, or the new account's people, on the reply
-# list for the votes it gets now, could not tell why their answer was refused.
+# list for the votes it gets now, could not tell why their answer was refused. Not by that account's
+# name: one company is never told another's (the operator's log and the answer's record name it).
 PREMIUM_MOVED = (
-    "550 5.7.1 <{}> may not answer this premium SMS: it came in for account {} before premium service"
-    " {} moved to account {}, whose users answer only the SMS received since"
+    "550 5.7.1 <{}> may not answer this premium SMS: it came in for another account before premium"
+    " service {} moved to account {}, whose users answer only the SMS received since"
 )
 
 
@@ -51,4 +52,4 @@ def moved_refusal(
         return None
     now = store.accounts.account_by_id(service.account_id).name
     why = f"received for account {vote_account} before {service.password} moved to account {now}"
-    return PREMIUM_MOVED.format(author, vote_account, service.password, now), why
+    return PREMIUM_MOVED.format(author, service.password, now), why

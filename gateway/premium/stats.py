@@ -14,6 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from billing_reports.repo import PARTS_BOUND_SECONDS, billed_at
+from gateway.premium import correctionnotes as notes
 from gateway.store.repository import Repository
 
 
@@ -157,10 +158,13 @@ def moved(conn: sqlite3.Connection, start: float, end: float, account_id: int | 
 def corrections(
     conn: sqlite3.Connection, start: float, end: float, account_id: int | None = None, limit: int = -1
 ) -> list[Correction]:
-    """The correction lines booked in [start, end), in the billing file's order (time, then id)."""
+    """The correction lines booked in [start, end), in the billing file's order (time, then id).
+    Each note as its reader reads it (`correctionnotes`): the company its own line's words (with
+    `account_id`), the operator the full note naming every party."""
     scope, args = _scope("c.account_id", account_id)
+    note = notes.full if account_id is None else notes.told
     return [
-        Correction(*r)
+        Correction(*r[:-1], note(r[-1]))
         for r in conn.execute(
             "SELECT c.created_at, s.password, p.number, p.phone, c.sms, c.parts, c.price,"
             f" {_COMMISSION}, c.status, c.note FROM premium_corrections c"
