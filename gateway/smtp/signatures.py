@@ -58,6 +58,10 @@ _SIGN_OFF_PHRASE = (
     r"|łączę (pozdrowienia|wyrazy szacunku)|best regards|kind regards|warm regards|regards|best wishes|br"
     r"|thanks (and|&) (best |kind )?regards|mit freundlichen grüßen|viele grüße)"
 )
+# Typed without Polish letters too ("Z powazaniem", "Dziekuje i pozdrawiam", "Lacze pozdrowienia"):
+# each Polish letter of the phrases matches its plain letter as well ("[ęe]").
+_PLAIN_LETTER = dict(zip("ąćęłńóśźż", "acelnoszz", strict=True))
+_SIGN_OFF_PHRASE = re.sub("[ąćęłńóśźż]", lambda m: f"[{m[0]}{_PLAIN_LETTER[m[0]]}]", _SIGN_OFF_PHRASE)
 # A company's bilingual sign-off is two phrases on one line: "Pozdrawiam / Best regards",
 # "Z poważaniem | Kind regards".
 SIGN_OFF = re.compile(

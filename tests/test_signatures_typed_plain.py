@@ -1,0 +1,78 @@
+"""Signatures as an attack through a live daemon found them reaching the phone (R-1.3): Polish
+sign-offs typed without Polish letters ("Z powazaniem", "Dziekuje i pozdrawiam") were not cut.
+The guards of a sign-off block (list items below it, its length) stay as they were.
+
+At `clean_body`, as tests/test_signatures_real_mail.py reads bodies, and through a real SMTP client
+into the running daemon and out to its built-in SMPP simulator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.smtp.textclean import SIGNATURE, clean_body, only_signature
+from tests.conftest import DOMAIN, free_port, mail, running_gateway
+from tests.test_two_way import two_way_config
+
+TEXT = "Spotkanie o 10:00 w sali 204."
+PLAIN_SIGN_OFFS = [
+    "Z powazaniem",
+    "Z powazaniem,",
+    "Dziekuje i pozdrawiam",
+    "Dzieki, pozdrawiam",
+    "Dziekujemy i pozdrawiam serdecznie",
+    "Lacze pozdrowienia",
+    "Lacze wyrazy szacunku",
+    "Pozdrawiam serdecznie",
+    "Pozdrawiam goraco",
+    "Z POWAZANIEM",
+    "Z powazaniem / Kind regards",
+]
+
+
+@pytest.mark.parametrize("sign_off", PLAIN_SIGN_OFFS)
+def test_a_polish_sign_off_typed_without_polish_letters_is_cut(sign_off: str) -> None:
+    for below in ("Jan Kowalski", "Jan Kowalski\nACME Sp. z o.o.\ntel. +48 22 123 45 67\nwww.acme.pl"):
+        cleaned = clean_body(f"{TEXT}\n\n{sign_off}\n{below}")
+        assert (cleaned.text, SIGNATURE in cleaned.removed) == (TEXT, True)
+    assert only_signature(f"{sign_off}\nJan Kowalski")
+
+
+PLAIN_KEPT = [
+    # A list ending the text below the sign-off word: the person's text.
+    "Na jutro:\nZ powazaniem\n- Anna: slajdy\n- Piotr: budzet\n- Ewa: sala",
+    # Ten lines below it with no contact details: text, not a signature.
+    "Tekst\nDziekuje i pozdrawiam\n" + "\n".join(f"linia {n}" for n in range(10)),
+    # A long paragraph right below the word, no name between.
+    "Dzien dobry,\nLacze pozdrowienia\n" + "Bardzo dlugi tekst o tym, co bedzie jutro na spotkaniu. " * 3,
+    # Nothing above it: the message.
+    "Z powazaniem\nJan Kowalski",
+    # The word inside a sentence.
+    "Tekst\nZ powazaniem traktujemy kazde zgloszenie\nDo jutra",
+]
+
+
+@pytest.mark.parametrize("body", PLAIN_KEPT)
+def test_the_guards_of_a_sign_off_block_hold_for_the_plain_spellings(body: str) -> None:
+    cleaned = clean_body(body)
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == (body.strip(), False)
+
+
+async def phone_texts(tmp_path: Path, bodies: list[str]) -> list[str]:
+    """What the phones got for each body, sent without a subject to a number of its own."""
+    cfg = two_way_config(tmp_path, "smpp", relay_port=free_port())
+    numbers = [f"6011234{n + 20:02d}" for n in range(len(bodies))]  # none refused or failed
+    async with running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        for number, body in zip(numbers, bodies, strict=True):
+            assert (await gw.send(mail(f"{number}@{DOMAIN}", body))).error is None
+        await gw.until(lambda: len(core.records) >= len(bodies))
+    by_number = {str(r["destination"])[-9:]: str(r["text"]) for r in core.records}
+    return [by_number[number] for number in numbers]
+
+
+async def test_through_smtp_the_phone_gets_no_plain_spelled_sign_off(tmp_path: Path) -> None:
+    bodies = [f"{TEXT}\n\n{sign_off}\nJan Kowalski" for sign_off in ("Z powazaniem", "Dzieki, pozdrawiam")]
+    assert await phone_texts(tmp_path, bodies) == [TEXT, TEXT]
