@@ -71,6 +71,8 @@ class LateAnswers:
         # sent after all (refused late for now, claimed ahead and never handed to a link).
         self.noted: set[int] = set()
         self.settled: set[int] = set()  # parts in `pacing` that a late answer settled: not to be sent
+        # Each watched part's late answer, until its watch has written what it read (`answer_read`).
+        self.awaited: dict[int, asyncio.Future[SubmitResult | None]] = {}
         self.watchers: set[asyncio.Task[None]] = set()  # each waits for one late answer
         self.resent: Counter[str] = Counter()  # per link: parts sent again that it may have had
         self.silent = SilentSends()  # parts' submits unanswered in a row (`gateway.unanswered`)
@@ -81,6 +83,17 @@ class LateAnswers:
             self.settled.discard(part_id)
             return True
         return False
+
+    def answer_read(self, part_id: int) -> bool:
+        """Whether an answer settling the part was read and its write has not run yet. Reading it ends
+        the part's hold at once (`smsc.lateholds`), but the write that records it waits its turn behind
+        the store's others (an MO flood's commits): the dispatcher, finding the part due and nothing
+        holding it, sent it again meanwhile, and the write found it on the wire."""
+        late = self.awaited.get(part_id)
+        if late is None or not late.done() or late.cancelled() or late.exception() is not None:
+            return False
+        result = late.result()
+        return result is not None and result.outcome in SETTLING
 
     def claimed(self, parts: Iterable[ClaimedPart]) -> None:
         """Parts just claimed: those whose note says an SMSC may have an earlier submit of them, which
@@ -156,7 +169,14 @@ class LateAnswers:
     ) -> None:
         task = asyncio.create_task(self._watch(name, part_id, late, held=held, udh=udh))
         self.watchers.add(task)
-        task.add_done_callback(self.watchers.discard)
+        self.awaited[part_id] = late
+
+        def done(task: asyncio.Task[None]) -> None:
+            self.watchers.discard(task)
+            if self.awaited.get(part_id) is late:
+                del self.awaited[part_id]
+
+        task.add_done_callback(done)
 
     async def _watch(
         self,
@@ -182,7 +202,11 @@ class LateAnswers:
                 # new reference: the copy answered is the old SMS's. Settled as this one, the part was
                 # set sent by the link left, with the old reference, and never went with the rest.
                 return "moved"
-            pacing = part_id in self.pacing  # claimed again but not yet on the wire: cancel that
+            # Claimed again but not yet on the wire: cancel that. Not yet in `pacing` when the claim
+            # ran just before in the same batch of writes, or put back unsent for this answer and not
+            # yet released (`answer_read`): claimed, and not sent again since the submit went
+            # unanswered (`sending_again` forgets that as the part goes).
+            pacing = part_id in self.pacing or (part_id in self.unanswered and queue.is_claimed(part_id))
             if pacing or queue.is_waiting(part_id):  # also a held part a `queue retry` put back
                 self._apply(name, part_id, result, pacing=pacing)
                 return "settled"

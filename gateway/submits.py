@@ -83,16 +83,25 @@ class Submits:
         if self._late.settled_meanwhile(part.id):
             pacer.unready()
             return None
-        if part.id in self._late.unanswered and (hold := lateholds.holding(part.id)) is not None:
-            # Its earlier submit's answer may still wait unread behind a paused reader: not handed to
-            # a link but put back, due again shortly. Held in a link, it took a window place and went
-            # past a STOP, a cancel or a suspension recorded meanwhile (`smsc.lateholds`).
-            pacer.unready()
-            back = [(part, self.clock() + lateholds.RECHECK_SECONDS)]
-            said, hold.said = hold.said, True
-            put = self._outcomes.put_back(back, event=None if said else "mt.resend_held")
-            self._background(put, "resend_held")
-            return None
+        if part.id in self._late.unanswered:
+            hold = lateholds.holding(part.id)
+            read = hold is None and self._late.answer_read(part.id)
+            if hold is not None or read:
+                # Its earlier submit's answer may still wait unread behind a paused reader, or was
+                # read and waits to be written: not handed to a link but put back, due again shortly.
+                # Held in a link, it took a window place and went past a STOP, a cancel or a
+                # suspension recorded meanwhile (`smsc.lateholds`); sent, it went before the write
+                # that settles it (`LateAnswers.answer_read`).
+                pacer.unready()
+                event: str | None = None
+                if read:  # its answer's write settles it, before the put-back's or after
+                    event = "mt.resend_withheld"
+                elif hold is not None:
+                    said, hold.said = hold.said, True
+                    event = None if said else "mt.resend_held"
+                back = [(part, self.clock() + lateholds.RECHECK_SECONDS)]
+                self._background(self._outcomes.put_back(back, event=event), "resend_held")
+                return None
         self._late.sending_again(part.id, name)
         return self.links[name].send(outbound(part))
 

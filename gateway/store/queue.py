@@ -207,6 +207,11 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         sql = "SELECT 1 FROM parts WHERE id = ? AND state IN ('queued', 'deferred')"
         return self.conn.execute(sql, (part_id,)).fetchone() is not None
 
+    def is_claimed(self, part_id: int) -> bool:
+        """Whether the part is claimed for sending: on the wire, or about to be."""
+        sql = "SELECT 1 FROM parts WHERE id = ? AND state = 'active'"
+        return self.conn.execute(sql, (part_id,)).fetchone() is not None
+
     def is_held(self, part_id: int) -> bool:
         """Whether the part waits on hold for a human (its attempts spent, or suspected)."""
         sql = "SELECT 1 FROM parts WHERE id = ? AND state = 'hold'"
