@@ -1,6 +1,9 @@
 """Signatures as an attack through a live daemon found them reaching the phone (R-1.3): Polish
-sign-offs typed without Polish letters ("Z powazaniem", "Dziekuje i pozdrawiam") were not cut.
-The guards of a sign-off block (list items below it, its length) stay as they were.
+sign-offs typed without Polish letters ("Z powazaniem", "Dziekuje i pozdrawiam") were not cut, and
+a bare "--" line (no trailing space) cut everything below it, a list the person wrote too
+("Agenda:\n--\n1. budzet" reached the phone as "Agenda:"). The guards of a sign-off block (list
+items below it, its length) stay as they were, and hold for a bare "--" now; RFC 3676's "-- " with
+its space still starts a signature whatever follows.
 
 At `clean_body`, as tests/test_signatures_real_mail.py reads bodies, and through a real SMTP client
 into the running daemon and out to its built-in SMPP simulator.
@@ -14,6 +17,7 @@ import pytest
 
 from gateway.smtp.textclean import SIGNATURE, clean_body, only_signature
 from tests.conftest import DOMAIN, free_port, mail, running_gateway
+from tests.test_intake_hostile import HEAD, read_in_a_process
 from tests.test_two_way import two_way_config
 
 TEXT = "Spotkanie o 10:00 w sali 204."
@@ -76,3 +80,70 @@ async def phone_texts(tmp_path: Path, bodies: list[str]) -> list[str]:
 async def test_through_smtp_the_phone_gets_no_plain_spelled_sign_off(tmp_path: Path) -> None:
     bodies = [f"{TEXT}\n\n{sign_off}\nJan Kowalski" for sign_off in ("Z powazaniem", "Dzieki, pozdrawiam")]
     assert await phone_texts(tmp_path, bodies) == [TEXT, TEXT]
+
+
+AGENDA = "Agenda:\n--\n1. budzet\n2. plan\n3. kadry"
+SHORT_LINES = "\n".join(f"linia {n}" for n in range(10))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        AGENDA,
+        "Zakupy:\n--\n- mleko\n- chleb",
+        "Temat A\n--\n" + SHORT_LINES,  # longer than a sign-off block, no contact details
+        "Temat A\n\n--\n\nTemat B\n--\n* sala 204\n* sala 101",
+    ],
+)
+def test_a_bare_double_dash_above_a_list_or_a_long_block_is_the_persons_text(body: str) -> None:
+    cleaned = clean_body(body)
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == (body, False)
+    assert not only_signature(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Tekst\n--\nJan", "Tekst"),
+        ("Tekst\n--\nJan Kowalski\nACME Sp. z o.o.\ntel. +48 22 123 45 67", "Tekst"),
+        # Nine lines with contact details, and a disclaimer right below the delimiter: signatures.
+        (
+            "Tekst\n--\n"
+            + "\n".join(
+                [
+                    "Jan",
+                    "IT",
+                    "ACME",
+                    "ul. Prosta 1",
+                    "00-001 Warszawa",
+                    "tel. +48 22 123 45 67",
+                    "kom. +48 601 123 456",
+                    "fax +48 22 1",
+                    "www.acme.pl",
+                ]
+            ),
+            "Tekst",
+        ),
+        ("Tekst\n--\n" + "Ta wiadomość jest poufna i prawnie chroniona, proszę ją usunąć. " * 3, "Tekst"),
+        # The delimiter with its space: everything below it, a list too.
+        ("Agenda:\n-- \n1. budzet\n2. plan\n3. kadry", "Agenda:"),
+        # A list below a bare "--", then a signature: the signature goes, the list stays.
+        (AGENDA + "\n\nSent from my iPhone", AGENDA),
+        (AGENDA + "\n-- \nJan", AGENDA),
+    ],
+)
+def test_a_bare_double_dash_above_a_short_signature_still_cuts_it(body: str, expected: str) -> None:
+    cleaned = clean_body(body)
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == (expected, True)
+
+
+async def test_through_smtp_a_list_below_a_bare_double_dash_reaches_the_phone(tmp_path: Path) -> None:
+    bodies = [AGENDA, "Tekst\n--\nJan Kowalski", "Agenda:\n-- \n1. budzet\n2. plan"]
+    assert await phone_texts(tmp_path, bodies) == [AGENDA, "Tekst", "Agenda:"]
+
+
+def test_a_body_of_bare_double_dashes_is_read_at_once() -> None:
+    # Each bare "--" has too long a block below it until the last few: judged once each, not again
+    # above every cut (that was some 3,600 passes over 33,000 lines). Within intake's 100,000 characters.
+    body = b"Tekst\n" + b"--\n" * 33_000
+    assert read_in_a_process(HEAD + b"\n" + body).startswith("hi: Tekst")

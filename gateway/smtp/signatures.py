@@ -104,17 +104,32 @@ def may_open_signature(line: str) -> bool:
     )
 
 
-def cut_signature(lines: list[str], removed: list[str]) -> list[str]:
+def cut_signature(lines: list[str], removed: list[str], *, bare: bool = True) -> list[str]:
     """The lines without their signature: from a signature line down, else a closing sign-off block
     (only when something was written above it and it is short; see `_sign_off_start`), else a
-    one-line "--Bob"."""
-    for i, line in enumerate(lines):
-        if is_signature_line(line.strip()) and not _in_list(lines, i):
-            removed.append(SIGNATURE)
-            return cut_signature(lines[:i], removed)
+    one-line "--Bob". RFC 3676's "-- " (with its space: `textclean.clean_body` keeps that line as it
+    is) always starts a signature; a bare "--" only when what is below it passes the sign-off
+    block's guards, and only when `bare`."""
     last = len(lines) - 1
     while last >= 0 and not lines[last].strip():
         last -= 1
+    measures: _Measures | None = None
+    for i, line in enumerate(lines):
+        text = line.strip()
+        if not is_signature_line(text) or _in_list(lines, i):
+            continue
+        if text == "--" and not line.endswith(" "):
+            # A bare "--": the delimiter that lost its space, or the person's separator ("Agenda:\n--\n
+            # 1. budżet\n2. plan"). Cut as a sign-off block is, if at all: judged once against all
+            # the text below it (not again above a cut further down: 30,000 such lines would each
+            # be measured again after each cut).
+            if not bare:
+                continue
+            measures = measures or _Measures(lines, last)
+            if not measures.signature_block(i, last, disclaimer_right_below=True):
+                continue
+        removed.append(SIGNATURE)
+        return cut_signature(lines[:i], removed, bare=False)
     if last < 0:
         return lines
     ending = lines[last].strip()
@@ -146,34 +161,54 @@ def _sign_off_start(lines: list[str], last: int) -> int | None:
     starts = [i for i in range(first + 1, last + 1) if SIGN_OFF.match(lines[i].strip())]
     if not starts:
         return None
-    # Counts of non-empty lines, contact lines and list items before each index.
-    filled, contact, bullets = [0], [0], [0]
-    # The first line of the paragraph holding each line, and the first long line at or after each.
-    para = list(range(last + 2))
-    for j in range(last + 1):
-        text = lines[j].strip()
-        filled.append(filled[-1] + bool(text))
-        contact.append(contact[-1] + bool(text and _CONTACT.search(text)))
-        bullets.append(bullets[-1] + bool(text and _BULLET.match(text)))
-        if text and j > 0 and lines[j - 1].strip():
-            para[j] = para[j - 1]
-    long_at = [last + 1] * (last + 2)
-    for j in range(last, -1, -1):
-        long_at[j] = j if len(lines[j]) > SIGN_OFF_MAX_WIDTH else long_at[j + 1]
-    for i in starts:
-        long_line = long_at[i + 1]
-        # The long paragraph starts where it does, or at its long line when the sign-off is in it.
+    measures = _Measures(lines, last)
+    return next((i for i in starts if measures.signature_block(i, last, disclaimer_right_below=False)), None)
+
+
+class _Measures:
+    """Counts over the lines up to `last`, made in one pass each way, so that each candidate start
+    of a signature block is judged in constant time."""
+
+    def __init__(self, lines: list[str], last: int) -> None:
+        # Counts of non-empty lines, contact lines and list items before each index.
+        filled, contact, bullets = [0], [0], [0]
+        # The first line of the paragraph holding each line, and the first long line at or after each.
+        para = list(range(last + 2))
+        for j in range(last + 1):
+            text = lines[j].strip()
+            filled.append(filled[-1] + bool(text))
+            contact.append(contact[-1] + bool(text and _CONTACT.search(text)))
+            bullets.append(bullets[-1] + bool(text and _BULLET.match(text)))
+            if text and j > 0 and lines[j - 1].strip():
+                para[j] = para[j - 1]
+        long_at = [last + 1] * (last + 2)
+        for j in range(last, -1, -1):
+            long_at[j] = j if len(lines[j]) > SIGN_OFF_MAX_WIDTH else long_at[j + 1]
+        self.filled, self.contact, self.bullets, self.para, self.long_at = (
+            filled,
+            contact,
+            bullets,
+            para,
+            long_at,
+        )
+
+    def signature_block(self, i: int, last: int, *, disclaimer_right_below: bool) -> bool:
+        """Whether the lines below line `i` down to `last` may be a signature block: up to the first
+        long paragraph (its disclaimer, which goes with it), at most `SIGN_OFF_MAX_LINES` lines
+        (`SIGN_OFF_MAX_CONTACT_LINES` with two contact lines), two list items at most. A long
+        paragraph right below, with no name between, is a disclaimer only if `disclaimer_right_below`."""
+        filled, contact, para = self.filled, self.contact, self.para
+        long_line = self.long_at[i + 1]
+        # The long paragraph starts where it does, or at its long line when line `i` is in it.
         end = (para[long_line] if para[long_line] > i else long_line) if long_line <= last else last + 1
         block = filled[end] - filled[i + 1]
-        if long_line <= last and not block:
-            continue  # a long paragraph right below "Pozdrawiam" is what the person wrote
-        if bullets[end] - bullets[i + 1] >= 2:
-            continue  # a list ending the text
-        if block <= SIGN_OFF_MAX_LINES or (
+        if long_line <= last and not block and not disclaimer_right_below:
+            return False  # a long paragraph right below "Pozdrawiam" is what the person wrote
+        if self.bullets[end] - self.bullets[i + 1] >= 2:
+            return False  # a list ending the text
+        return block <= SIGN_OFF_MAX_LINES or (
             block <= SIGN_OFF_MAX_CONTACT_LINES and contact[end] - contact[i + 1] >= 2
-        ):
-            return i
-    return None
+        )
 
 
 def _in_list(lines: list[str], i: int) -> bool:

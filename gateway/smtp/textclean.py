@@ -81,7 +81,12 @@ def clean_body(
     line that starts with one of them. `invitation`: the mail's calendar part gives the time and
     place, so Outlook's "When:/Where:" lines above the text go (`gateway.smtp.meetingtext`)."""
     removed: list[str] = []
-    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    # RFC 3676's signature delimiter keeps its space: it always starts a signature, a bare "--" only
+    # when a sign-off block could stand below it (`signatures.cut_signature`).
+    lines = [
+        line if line == "-- " else line.rstrip()
+        for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    ]
     if not cut_from and (not end_marker or end_marker not in text) and (line := _one_plain_line(text, lines)):
         return _plain(line)  # what every rule leaves of it (`_one_plain_line`)
     if "-----BEGIN PGP SIGNED MESSAGE-----" in text:
