@@ -428,7 +428,8 @@ async def test_only_the_operator_sets_an_accounts_sender(web: WebContext) -> Non
         assert 'name="sender"' not in page and "Sender (set by the operator)" in page
         data = {**SETTINGS, "csrf": csrf_of(page), "sender": "+48100200300"}
         r = await c.post("/account", data=data, follow_redirects=True)
-        assert r.status_code == 200 and "account rival updated" in r.text
+        # Ignored, so nothing changed: not "updated", which read as if the sender had been set.
+        assert r.status_code == 200 and "account rival unchanged" in r.text
     assert accounts.get_account("rival").sender is None
     async with as_user(web, ADMIN) as c:  # an admin's save keeps the sender the operator set
         r = await c.post("/account", data={**SETTINGS, "csrf": csrf_of((await c.get("/account")).text)})

@@ -176,7 +176,9 @@ async def test_the_same_limit_set_on_both_pages_is_no_conflict(tmp_path: Path) -
         r = await admin.post("/users", data={**stale, "monthly_limit": "0500"})
         assert r.status_code == 303, r.text
         assert limits_of(gw.store) == (500, None)
-        assert [d for _, d in limits_set(gw.store)] == [f"{JAN} monthly=500", f"{JAN} nothing"]
+        # The second save changed nothing: said so, and no row, as `user set` writes none.
+        assert f"user {JAN} unchanged" in (await admin.get(r.headers["location"])).text
+        assert [d for _, d in limits_set(gw.store)] == [f"{JAN} monthly=500"]
 
 
 async def test_a_form_without_the_stamp_writes_both_limits_as_before(tmp_path: Path) -> None:

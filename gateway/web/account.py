@@ -259,35 +259,38 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
     typed = _shown(acc, [], form)
     accounts = web.store.accounts
 
-    def save() -> tuple[Edit, dict[str, Any]]:
+    def save() -> tuple[Edit, dict[str, Any], bool]:
         """Compared with the settings inside the write, so that no save lands between the look and it."""
         now = accounts.get_account(acc.name)
         current = _shown(now, accounts.billing_addresses(now.id), None)
         edit = compare(loaded, typed, current, names)
         if edit.meanwhile:
-            return edit, current
+            return edit, current, False
         mine = {k: v for k, v in new.items() if _field(k) in edit.touched}
         # A cleared setting is said so: the trail read "notify_address=None".
         changed = [_change(k, v) for k, v in mine.items() if getattr(now, k) != v]
         billing = "billing_to" in edit.touched
         if billing and sorted(a.lower() for a in billing_to) != accounts.billing_addresses(now.id):
             changed.append(f"billing_to={' '.join(billing_to) or 'none'}")
+        if not changed:
+            # As `account set`: a save of the settings as they were (or of fields this admin may not
+            # set, ignored) is no change to record, and "updated" read as if something had been.
+            return edit, current, False
         accounts.update_account(acc.name, **mine)
         if billing:
             accounts.set_billing_addresses(acc.name, billing_to)
         # web.change takes its audit text before the write runs; this one is known only inside it.
-        web.repo.audit(
-            who.user.email, acc.id, "account.set", f"{acc.name}: {', '.join(changed) or 'nothing'}"
-        )
-        return edit, current
+        web.repo.audit(who.user.email, acc.id, "account.set", f"{acc.name}: {', '.join(changed)}")
+        return edit, current, True
 
-    edit, current = await web.store.write(save, interactive=True)
+    edit, current, changed = await web.store.write(save, interactive=True)
     if edit.meanwhile:
         error = conflict_message(edit.meanwhile, current)
         shown = merged(typed, current, edit.touched)
         return await _page(request, who, error=error, status=409, conflict=(shown, current, edit.meanwhile))
-    log.info("web.changed", actor=who.user.email, action="account.set")
-    done = f"account {acc.name} updated"
+    if changed:
+        log.info("web.changed", actor=who.user.email, action="account.set")
+    done = f"account {acc.name} {'updated' if changed else 'unchanged: it had these settings already'}"
     after = web.store.accounts.get_account(acc.name)  # the limits as saved, this form's or not
     if note := limits_note(after.monthly_limit, after.daily_limit):
         done += f" (note: {note})"

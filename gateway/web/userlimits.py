@@ -70,7 +70,7 @@ async def save_limits(web: Any, who: Who, user: User, form: FormData) -> str:
     typed = {n: "" if v is None else str(v) for n, v in new.items()}
     accounts = web.store.accounts
 
-    def save() -> tuple[Edit, dict[str, str], User]:
+    def save() -> tuple[Edit, dict[str, str], User, bool]:
         """Compared with the limits inside the write, so that no save lands between the look and it."""
         now = accounts.find_user(email)
         if now is None:
@@ -78,23 +78,24 @@ async def save_limits(web: Any, who: Who, user: User, form: FormData) -> str:
         current = shown(now)
         edit = compare(loaded, typed, current, NAMES)
         if edit.meanwhile:
-            return edit, current, now
+            return edit, current, now, False
         mine = {n: new[n] for n in NAMES if n in edit.touched}
-        after = accounts.set_user(email, **mine)
         changed = [f"{AUDIT[n]}={v}" for n, v in mine.items() if getattr(now, n) != v]
-        web.repo.audit(
-            who.user.email, user.account_id, "user.limits", f"{email} {' '.join(changed) or 'nothing'}"
-        )
-        return edit, current, after
+        if not changed:  # as `user set`: limits saved as they were are no change to record
+            return edit, current, now, False
+        after = accounts.set_user(email, **mine)
+        web.repo.audit(who.user.email, user.account_id, "user.limits", f"{email} {' '.join(changed)}")
+        return edit, current, after, True
 
-    edit, current, after = await web.store.write(save, interactive=True)
+    edit, current, after, changed = await web.store.write(save, interactive=True)
     if edit.meanwhile:
         again = {**merged(typed, current, edit.touched), "action": "limits", "email": email}
         again[STAMP] = stamp(current, NAMES)
         said = conflict_message(edit.meanwhile, _said(current))
         raise StaleLimits(f"limits of {email}: {said}", again, tuple(edit.meanwhile))
-    log.info("web.changed", actor=who.user.email, action="user.limits")
-    done = f"user {email} updated"
+    if changed:
+        log.info("web.changed", actor=who.user.email, action="user.limits")
+    done = f"user {email} {'updated' if changed else 'unchanged: it had these limits already'}"
     if note := limits_note(after.monthly_limit, after.daily_limit):  # as saved, this form's or not
         done += f" (note: {note})"
     return done
