@@ -3,7 +3,9 @@ sign-offs typed without Polish letters ("Z powazaniem", "Dziekuje i pozdrawiam")
 a bare "--" line (no trailing space) cut everything below it, a list the person wrote too
 ("Agenda:\n--\n1. budzet" reached the phone as "Agenda:"). The guards of a sign-off block (list
 items below it, its length) stay as they were, and hold for a bare "--" now; RFC 3676's "-- " with
-its space still starts a signature whatever follows.
+its space still starts a signature whatever follows. Polish device footers were cut only for a fixed
+list of devices ("Wysłane z mojego Huawei" reached the phone): any device name of up to four words
+is taken now, as for "Sent from my".
 
 At `clean_body`, as tests/test_signatures_real_mail.py reads bodies, and through a real SMTP client
 into the running daemon and out to its built-in SMPP simulator.
@@ -147,3 +149,37 @@ def test_a_body_of_bare_double_dashes_is_read_at_once() -> None:
     # above every cut (that was some 3,600 passes over 33,000 lines). Within intake's 100,000 characters.
     body = b"Tekst\n" + b"--\n" * 33_000
     assert read_in_a_process(HEAD + b"\n" + body).startswith("hi: Tekst")
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        "Wysłane z mojego Huawei",
+        "Wysłane z mojego Redmi Note 8 Pro",
+        "Wysłano z mojego Xiaomi",
+        "Wysłane z mojego Galaxy S21 Ultra 5G",
+        "Wysłane z mojego smartfona Samsung Galaxy",
+        "Wysłane z mojego iPhone’a",
+    ],
+)
+def test_a_polish_device_footer_of_any_device_is_cut(footer: str) -> None:
+    cleaned = clean_body(f"{TEXT}\n\n{footer}")
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == (TEXT, True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # More than four words after "mojego": a sentence, not a device.
+        f"{TEXT}\nWysłane z mojego komputera w pracy, bo telefon padł.",
+        f"{TEXT}\nWysłane z Outlooka do klienta.",
+    ],
+)
+def test_a_sentence_that_begins_like_a_device_footer_stays(body: str) -> None:
+    cleaned = clean_body(body)
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == (body, False)
+
+
+async def test_through_smtp_a_polish_device_footer_stays_off_the_phone(tmp_path: Path) -> None:
+    bodies = [f"{TEXT}\n\nWysłane z mojego Huawei", f"{TEXT}\n\nWysłane z mojego Redmi Note 8 Pro"]
+    assert await phone_texts(tmp_path, bodies) == [TEXT, TEXT]

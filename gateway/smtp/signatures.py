@@ -23,8 +23,10 @@ SIGNATURE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|sent from outlook|sent from (mail|outlook) for \S+( \d+)?"
             r"|sent from yahoo mail( (for|on) \S+)?|sent with \S+ mail|get outlook for (ios|android)"
             r"|download outlook for (ios|android)|sent from samsung mobile|sent via blackberry\b.*"
-            r"|wysłan[eo] z (mojego )?(iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia|galaxy)"
-            r"\S*( \S+){0,3}"
+            # "Wysłane z mojego Huawei", "... Redmi Note 8 Pro": any device of up to four words, as
+            # "sent from my"; without "mojego" only a device word ("Wysłane z iPhone'a").
+            r"|wysłan[eo] z mojego \S+( \S+){0,3}"
+            r"|wysłan[eo] z (iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia|galaxy)\S*( \S+){0,3}"
             r"|wysłan[eo] z (aplikacji |programu )?outlook( (dla (systemu )?|for )\S+( \d+)?)?"
             r"|wysłan[eo] z aplikacji (mobilnej )?poczta\b.*"
             # Polish webmail's footers: "Wysłano z Poczty Onet", "Wysłane z aplikacji mobilnej Interia
