@@ -122,8 +122,10 @@ def _regular(path: Path) -> bool:
 
 
 def _disposition(filename: str) -> str:
-    """An attachment's name for every browser: RFC 6266's UTF-8 form, and an ASCII one for the rest."""
-    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\%' else "_" for c in filename)
+    """An attachment's name for every browser: RFC 6266's UTF-8 form, and an ASCII one for the rest.
+    A slash or backslash of the account's name is no folder of the file saved (`Łódź/A B` was
+    offered as `2026-12-__d_/A B.txt`): the browsers that read only the ASCII form take it as given."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\%/' else "_" for c in filename)
     if fallback == filename:
         return f'attachment; filename="{filename}"'
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
