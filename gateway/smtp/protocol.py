@@ -35,6 +35,7 @@ import aiosmtpd.smtp
 from aiosmtpd.smtp import MISSING, SMTP, _DataState
 
 from gateway import mailheaders as h
+from gateway.smtp import sessioninit
 
 _aiosmtpd_log = aiosmtpd.smtp.log  # "mail.log", where aiosmtpd reports a connection lost in DATA
 END_OF_DATA = b"\r\n.\r\n"
@@ -78,7 +79,7 @@ class LeanSMTP(SMTP):
         self._deadline = 0.0  # when the session times out
         self._armed = 0.0  # when the armed timer fires
         self._input_over = False  # the client half-closed and all it sent was read: ending
-        super().__init__(*args, **kwargs)
+        sessioninit.init(self, *args, **kwargs)  # aiosmtpd's __init__, its tables found once per class
         for name in GROUPABLE:  # aiosmtpd's command loop dispatches through this table
             method = self._smtp_methods.get(name)
             if method is not None:
