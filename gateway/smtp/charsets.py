@@ -219,19 +219,19 @@ def _likelier(data: bytes, text: str, codec: str, later: list[str]) -> str:
 
 # What a Western label shows for a Polish letter's byte in windows-1250 or ISO-8859-2 that is a symbol
 # there, not a letter ("ł" 0xB3 "³", "ą" 0xB9/0xB1 "¹"/"±", "ż" 0xBF "¿", "ś" 0xB6 "¶"...), between
-# two letters: a Polish word has them there all the time ("mi³y", "mo¿e"), a Western text never,
-# though it has them after one ("m³/h", "21C±0.5", "note¹", "JPY¥").
-_MISREAD = re.compile(r"(?<=[^\W\d_])[£¥¯³¹¿±¶¼¦¬¡](?=[^\W\d_])")
+# two letters ("mi³y", "mo¿e"): a Western text has them only after one ("m³/h", "21C±0.5", "note¹",
+# "JPY¥"), never "³" after three ("Pawe³", "zrobi³"; units are "m³", "cm³") or "¿" after two ("ju¿").
+_MISREAD = re.compile(r"(?<=[^\W\d_])[£¥¯³¹¿±¶¼¦¬¡](?=[^\W\d_])|(?<=[^\W\d_]{3})³|(?<=[^\W\d_]{2})¿")
 
 
 def _polish_under_western(data: bytes, text: str) -> str:
     """`text` (read as its Western label), or its windows-1250 / ISO-8859-2 reading when the label is
-    wrong: old systems and scripts label Polish text "windows-1252" or "iso-8859-1", and "Paweł
-    będzie" went out as "Pawe³ bêdzie". Taken only on strong evidence: at least two different
-    symbols where letters stand ("ê" is a letter in the label too), every character the readings
-    disagree on a Polish letter in the other, so "crème" ("crčme") or "año" keeps its label."""
+    wrong ("Paweł będzie" went out as "Pawe³ bêdzie"), on strong evidence: every character the readings
+    disagree on a Polish letter in the other ("crème", "crčme", keeps its label), and two different
+    symbols where letters stand, or one and two different Polish letters made in all ("Pawe³ bêdzie";
+    "Wiadomoœæ od Paw³a": windows-1252's "œ" of byte 0x9C is "ś"). "ê", "ñ", "œ" are letters there too."""
     hits = {m.group() for m in itertools.islice(_MISREAD.finditer(text), _WEIGHED)}
-    if len(hits) < 2:
+    if not hits:
         return text
     for other in ("cp1250", "iso8859-2"):
         try:
@@ -240,13 +240,13 @@ def _polish_under_western(data: bytes, text: str) -> str:
             continue
         if len(alternative) != len(text) or _C1.search(alternative) or _MISREAD.search(alternative):
             continue  # ISO-8859-2's "ą" is windows-1250's "±": the other reading leaves no such symbol
-        differing = (
+        made = {  # what the other reading makes of the characters the two disagree on
             alternative[m.start()]
             for m in itertools.islice(_NON_ASCII.finditer(text), _WEIGHED)
             if alternative[m.start()] != m.group()
-        )
-        if all(ch in _POLISH for ch in differing):
-            return alternative
+        }
+        if made <= _POLISH and (len(hits) >= 2 or len({ch.lower() for ch in made}) >= 2):
+            return _likelier(data, alternative, other, ["iso8859-2"])  # windows-1250's "¶" is ISO's "ś"
     return text
 
 
