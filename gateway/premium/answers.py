@@ -25,6 +25,7 @@ from gateway.conversations.numbers import display
 from gateway.linkmoves import mo_link
 from gateway.premium import corrections, handlers, replylist, responders, shortcode
 from gateway.smtp import replies
+from gateway.smtp.addressing import kind_words, number_kind
 from gateway.smtp.identical import identical_refusal, start_of_day
 from gateway.smtp.intake import IntakeRefused, MailText
 from gateway.smtp.recipients import router_for
@@ -33,6 +34,11 @@ from gateway.store.records import Acceptance, NewMessage, NewPart
 from smsc.encoding import EmptyText, plan
 
 log = structlog.get_logger(__name__)
+
+# The relay's words for such a number (`replies.NOT_SERVED`), which admins grep logs for.
+PREMIUM_NOT_SERVED = (
+    "550 5.1.1 {}: {} numbers are not served by this gateway: this premium SMS cannot be answered by SMS"
+)
 
 _EMPTY_SENDER = "bounce (empty envelope sender)"
 # Machine mail that is never an answer; auto-replies and out-of-office notices are.
@@ -206,6 +212,13 @@ def answer(
         return refuse(replies.PREMIUM_ANSWERED.format(used), "no free answers left")
     if isinstance(mail, IntakeRefused):
         return refuse(mail.reply, mail.reply)
+    # As the relay refuses them to everyone: a premium-rate or satellite number's SMS costs many times
+    # a mobile's and a toll-free one's reaches nobody, and a vote "from" one may be spoofed to have
+    # the client's answer (or its out-of-office) sent there at the operator's cost (SMS pumping).
+    if (kind := number_kind(pmo.phone)) not in cfg.gateway.number_types:
+        words = kind_words(kind)
+        refusal = PREMIUM_NOT_SERVED.format(display(pmo.phone), words)
+        return refuse(refusal, f"{words} numbers are not served ([gateway] number_types)")
     # A STOP since the vote ends every SMS to it; one from before it does not, as the phone
     # has paid for this answer since.
     if store.policy.opted_out_since(pmo.phone, pmo.received_at):

@@ -1,0 +1,42 @@
+"""A client's free answer goes only to the kinds of number the gateway sends SMS to at all (R-4.5,
+`[gateway] number_types`).
+
+A vote from a premium-rate, toll-free or satellite number (a spoofed one: SMS pumping) was answered
+at the operator's cost, though the relay refuses such numbers to everyone. Against real peers, as
+tests/test_premium_answer_rules.py: the daemon with its built-in simulator, the vote's mail read at a
+real SMTP sink and answered by a real SMTP client.
+"""
+
+from __future__ import annotations
+
+import smtplib
+from pathlib import Path
+
+import pytest
+
+from tests.test_premium_answer_rules import premium
+from tests.test_premium_loop import reply_to, smtp
+
+
+@pytest.mark.parametrize(
+    ("phone", "words"),
+    [
+        ("+48701234567", "premium-rate"),
+        ("+48800123456", "toll-free"),
+        ("+881612345678", "satellite and international-network"),
+    ],
+)
+async def test_no_answer_goes_to_a_kind_of_number_the_gateway_does_not_serve(
+    tmp_path: Path, phone: str, words: str
+) -> None:
+    async with premium(tmp_path) as w:
+        vote = await w.vote(phone=phone)
+        result = await smtp(w.gw.port, *reply_to(vote, "Thanks for your vote"))
+        assert isinstance(result.error, smtplib.SMTPDataError)  # type: ignore[attr-defined]
+        assert result.error.smtp_code == 550  # type: ignore[attr-defined]
+        said = result.error.smtp_error.decode()  # type: ignore[attr-defined]
+        assert said.startswith("5.1.1") and f"{words} numbers are not served by this gateway" in said
+        assert w.answers() == [("refused", f"{words} numbers are not served ([gateway] number_types)")]
+        db = w.gw.store.db.conn
+        assert db.execute("SELECT answers FROM premium_mo").fetchone() == (0,)  # nothing used up
+        assert db.execute("SELECT count(*) FROM messages").fetchone() == (0,) and w.sent() == []
