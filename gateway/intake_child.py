@@ -39,6 +39,7 @@ from gateway.codestamp import CODE_CHANGED, code_stamp
 from gateway.config import Config, ConfigError
 from gateway.intake_channel import GONE, REQUEST_ID, Framed, error_from_wire, pack_request, unpack_request
 from gateway.nocore import no_core_dumps
+from gateway.parentdeath import die_with_parent
 from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Limits, Notice, Writes
 from gateway.smtp.fairaccept import FairServer
@@ -316,6 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     from gateway import logging as gwlog
 
     no_core_dumps()  # before the config, every secret in it, comes down the pipe (inherited, and said again)
+    die_with_parent()  # a worker stopped when its daemon is killed would keep the relay port
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # from the start: `systemctl kill -s HUP` reaches us too
     # From the start too: Ctrl-C reaches the terminal's whole process group, and the daemon stops
     # this worker itself (`q`), after its own listener copy is closed (see the module's docstring).
