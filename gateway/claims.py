@@ -64,9 +64,31 @@ def stopped_claimed(store: Store, parts: list[ClaimedPart]) -> tuple[list[Claime
     optouts = store.db.settings.optouts()
     opted_out = store.policy.is_opted_out if optouts is None else optouts.__contains__
     stopped = [p for p in parts if opted_out(p.destination)]
+    if stopped:
+        stopped = _not_paid_for(store, stopped)
     stopped += _account_stopped(store, [p for p in parts if p not in stopped])
     asked = cancel_asked(store.db.conn, [p.id for p in parts if p not in stopped])
     return stopped, [p for p in parts if p.id in asked]
+
+
+def _not_paid_for(store: Store, listed: list[ClaimedPart]) -> list[ClaimedPart]:
+    """Of these parts to numbers on the shared list, those to end: all but a premium answer to a
+    vote that came after the STOP, which the phone paid for since and the answer address let
+    through (`premium.answers`); a STOP since that vote ends it as any other. Read only when a
+    claimed part's number is listed, so an ordinary claim reads nothing more."""
+    ids = list({p.message_id for p in listed})
+    marks = ",".join("?" * len(ids))
+    rows = store.db.conn.execute(
+        "SELECT a.message_id, m.received_at FROM premium_answers a"
+        " JOIN premium_mo m ON m.id = a.premium_mo_id"
+        f" WHERE a.message_id IN ({marks})",
+        ids,
+    )
+    votes = dict(rows.fetchall())
+    if not votes:
+        return listed
+    since = store.policy.opted_out_since
+    return [p for p in listed if p.message_id not in votes or since(p.destination, votes[p.message_id])]
 
 
 def _account_stopped(store: Store, parts: list[ClaimedPart]) -> list[ClaimedPart]:

@@ -220,10 +220,13 @@ def answer(
         refusal = PREMIUM_NOT_SERVED.format(display(pmo.phone), words)
         return refuse(refusal, f"{words} numbers are not served ([gateway] number_types)")
     # A STOP since the vote ends every SMS to it (R-2.4); one from before it does not, as the phone
-    # has paid for this answer since.
+    # has paid for this answer since. The same for the list of the vote's account's own admin.
     if store.policy.opted_out_since(pmo.phone, pmo.received_at):
         refusal = replies.opted_out(display(pmo.phone), cfg.gateway.optin_words)
         return refuse(refusal, "the phone opted out")
+    if _account_listed_since(store, account.id, pmo.phone, pmo.received_at):
+        refusal = replies.opted_out(display(pmo.phone), cfg.gateway.optin_words, ("account",))
+        return refuse(refusal, "the account's admin listed the phone")
     # The answer leaves from the short code by the link the vote came by (its operator knows the
     # short code; a foreign phone that voted through it is reached by it), else by the phone's routes.
     # The bind, not the name: a block whose `type` changed since is another bind (`linkmoves`).
@@ -306,6 +309,16 @@ def answer(
         )
     log.info("premium.answered", mo=pmo.mo_id, message=result.message_ids[0], cut=p.truncated)
     return replies.OK_QUEUED.format(result.email_id), True
+
+
+def _account_listed_since(store: Store, account_id: int, phone: str, since: float) -> bool:
+    """The account's admin listed the phone at or after `since` (the vote): the claim stops only
+    SMS accepted before an entry (`claims`), so an answer accepted now would go."""
+    row = store.db.conn.execute(
+        "SELECT 1 FROM account_optouts WHERE account_id = ? AND number = ? AND created_at >= ?",
+        (account_id, phone, since),
+    ).fetchone()
+    return row is not None
 
 
 def _bounce(mail: MailText, raw: bytes) -> bool:
