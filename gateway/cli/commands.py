@@ -13,6 +13,28 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+
+class Parser(argparse.ArgumentParser):
+    """The parser of `smsgw` and, as argparse makes subcommands' parsers of their parent's class, of
+    every command.
+
+    An address may begin with a dash (`-2+3@acme.pl`, which the panel takes): argparse read it as
+    an unknown option, and `smsgw user passwd -2+3@acme.pl` was refused with "the following
+    arguments are required: email", leaving no way to name such a user but the `--` nobody would
+    think of. No option holds an `@`, so an unknown one that does is taken as the address it is, as
+    a positional argument or an option's value (`--reply-acl -2+3@acme.pl`); a known option with
+    its value joined (`-c./a@b.toml`, `--email=x@y`) is still that option, and a misspelt one
+    (`--acount=x@y`) is still refused as unknown, not taken for an address."""
+
+    def _parse_optional(self, arg_string: str) -> Any:
+        found = super()._parse_optional(arg_string)  # (action, ...); a list of them from 3.12
+        local, at, _ = arg_string.partition("@")
+        if found is None or not at or (local.startswith("--") and "=" in local):
+            return found
+        unknown = all(option[0] is None for option in (found if isinstance(found, list) else [found]))
+        return None if unknown else found
+
+
 # The commands in the order `smsgw --help` lists them, in groups: the names (aliases too) each group
 # adds, and the module and function adding them. A test holds the names to what the functions add.
 COMMANDS: tuple[tuple[tuple[str, ...], str, str], ...] = (

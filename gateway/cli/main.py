@@ -22,7 +22,7 @@ try:  # Ctrl-C while Python still imports (the first half second): exit 130 as `
     from pathlib import Path
     from typing import TYPE_CHECKING
 
-    from gateway.cli.commands import Commands
+    from gateway.cli.commands import Commands, Parser
     from gateway.cli.common import EXIT_FAILURE, CliError
     from gateway.cli.diskroom import full_disk_note  # here: no import may be left for an EMFILE
     from gateway.cli.mainerrors import file_error, stray_arguments
@@ -208,7 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gateway import __version__
     from gateway.cli.common import CONFIG_ENV, LOG_LEVELS, SYSTEM_CONFIG
 
-    p = argparse.ArgumentParser(prog="smsgw", description="Email-to-SMS gateway")
+    p = Parser(prog="smsgw", description="Email-to-SMS gateway")  # an address may begin with "-"
     p.add_argument("--version", action="version", version=f"smsgw {__version__}")
     p.add_argument(
         "--log-level",
