@@ -12,7 +12,8 @@ import re
 SIGNATURE = "signature"
 
 # Lines from which everything below is a signature. "-- " loses its space in many clients and in HTML
-# conversion, so a bare "--" counts too.
+# conversion, so a bare "--" counts too, but only above what could be a signature block: a person
+# writes it as a separator too ("Agenda:\n--\n1. budżet"; `cut_signature`).
 SIGNATURE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (SIGNATURE, re.compile(r"^--\s*$")),
     (
@@ -186,19 +187,14 @@ class _Measures:
         long_at = [last + 1] * (last + 2)
         for j in range(last, -1, -1):
             long_at[j] = j if len(lines[j]) > SIGN_OFF_MAX_WIDTH else long_at[j + 1]
-        self.filled, self.contact, self.bullets, self.para, self.long_at = (
-            filled,
-            contact,
-            bullets,
-            para,
-            long_at,
-        )
+        self.filled, self.contact, self.bullets = filled, contact, bullets
+        self.para, self.long_at = para, long_at
 
     def signature_block(self, i: int, last: int, *, disclaimer_right_below: bool) -> bool:
         """Whether the lines below line `i` down to `last` may be a signature block: up to the first
         long paragraph (its disclaimer, which goes with it), at most `SIGN_OFF_MAX_LINES` lines
-        (`SIGN_OFF_MAX_CONTACT_LINES` with two contact lines), two list items at most. A long
-        paragraph right below, with no name between, is a disclaimer only if `disclaimer_right_below`."""
+        (`SIGN_OFF_MAX_CONTACT_LINES` with two contact lines), fewer than two of them list items. A
+        long paragraph right below, with no name between, is a disclaimer only if `disclaimer_right_below`."""
         filled, contact, para = self.filled, self.contact, self.para
         long_line = self.long_at[i + 1]
         # The long paragraph starts where it does, or at its long line when line `i` is in it.
