@@ -129,6 +129,7 @@ class World:
         ("\ufeffKP123 A", ("KP123", "A")),
         ("\u200b KP123 A", ("KP123", "A")),
         ("\u200eKP123 A", ("KP123", "A")),
+        ("KP123\u00a0tak", ("KP123", "tak")),  # a no-break space after it is no part of the message
     ],
 )
 def test_the_password_is_the_first_five_ascii_characters(text: str, expected: object) -> None:

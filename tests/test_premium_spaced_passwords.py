@@ -17,7 +17,19 @@ from tests.test_premium_answer_rules import premium
 from tests.test_two_way import parsed
 
 
-@pytest.mark.parametrize("text", ["KP 123 vote A", "KP-123 vote A", "kp. 123 vote A", " Kp_ :123: vote A"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "KP 123 vote A",
+        "KP-123 vote A",
+        "kp. 123 vote A",
+        " Kp_ :123: vote A",
+        # Polish typography's no-break spaces, as ads print a password and the public copies it.
+        "KP\u00a0123 vote A",
+        "KP\u202f123\u00a0vote A",
+        "KP\u2007123 vote A",
+    ],
+)
 async def test_a_password_written_with_a_gap_reaches_its_client(tmp_path: Path, text: str) -> None:
     async with premium(tmp_path) as w:
         vote = await w.vote(text)  # the mail to the client, subject KP123 · 7355 · the phone

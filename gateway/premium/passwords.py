@@ -15,10 +15,14 @@ from base64 import b32encode
 from typing import Literal, NamedTuple
 
 _PASSWORD = re.compile(r"KP[A-Z0-9]{3}", re.ASCII | re.IGNORECASE)
+# The no-break spaces of Polish typography (U+00A0, the narrow U+202F, the figure space U+2007):
+# an ad prints `KP 123` with one so that the line never breaks inside it, and the public copies it.
+_NO_BREAK = "\u00a0\u202f\u2007"
 # What may stand between the password and the message: `KP123 yes`, `KP123, yes`, `KP123:yes`.
-SEPARATORS = " \t\r\n,.;:!-_/"
+SEPARATORS = " \t\r\n,.;:!-_/" + _NO_BREAK
 # How the public writes a password with a gap in it: `KP 123`, `KP-123`, `kp. 123`, `KP_123`, `KP:123`.
-_SPACED = re.compile(r"KP[ \t\-._:]+([A-Z0-9]{3})(?![A-Z0-9])", re.ASCII | re.IGNORECASE)
+# ASCII for the letters and digits (see above); the gap may be a no-break space as well.
+_SPACED = re.compile(rf"KP[ \t\-._:{_NO_BREAK}]+([A-Z0-9]{{3}})(?![A-Z0-9])", re.ASCII | re.IGNORECASE)
 _TARGET = re.compile(r"(premium|confirm)-([a-z2-7]{24})", re.ASCII | re.IGNORECASE)
 
 
