@@ -6,6 +6,7 @@ paths it writes under, users named by two accounts; mail that would loop back in
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import sys
@@ -203,8 +204,7 @@ def file_problems(cfg: Config) -> tuple[list[str], list[str]]:
                 link.secret(cfg.base_dir)
             except ConfigError as exc:
                 problems.append(str(exc))
-    if (problem := _tls_pair_problem(cfg)) is not None:
-        problems.append(problem)
+    problems += _tls_pair_problems(cfg)
     # A link's TLS files as `run` loads them (each connect again), the simulator's as it listens.
     problems += [problem for link in cfg.smsc if (problem := link.tls_problem(cfg.base_dir)) is not None]
     if cfg.simulator.enabled:
@@ -218,20 +218,27 @@ def file_problems(cfg: Config) -> tuple[list[str], list[str]]:
     return problems, doubts
 
 
-def _tls_pair_problem(cfg: Config) -> str | None:
-    """A readable certificate and key that do not load together (a key of another certificate, not
-    PEM, encrypted): `run` refuses them, so `check-config` must not say OK."""
-    smtp = cfg.smtp
-    if smtp.tls_cert_file is None or smtp.tls_key_file is None:
-        return None
-    cert, key = credential_or_path(cfg, smtp.tls_cert_file), credential_or_path(cfg, smtp.tls_key_file)
-    if _unreadable(cert) is not None or _unreadable(key) is not None:
-        return None  # named above, or a credential only systemd hands over
-    try:
-        tls_context(cert, key, section="smtp")
-    except ConfigError as exc:
-        return str(exc)
-    return None
+def _tls_pair_problems(cfg: Config) -> list[str]:
+    """Readable certificates and keys that do not load together (a key of another certificate, not
+    PEM, encrypted): `run` refuses them, so `check-config` must not say OK. The SMTP pair may be a
+    systemd credential; the panel's is resolved beside the config only, as the panel reads it."""
+    pairs: list[tuple[str, Path, Path]] = []
+    smtp, web = cfg.smtp, cfg.web
+    if smtp.tls_cert_file is not None and smtp.tls_key_file is not None:
+        pairs.append(
+            ("smtp", credential_or_path(cfg, smtp.tls_cert_file), credential_or_path(cfg, smtp.tls_key_file))
+        )
+    if web.enabled and web.tls_cert_file is not None and web.tls_key_file is not None:
+        pairs.append(("web", cfg.path(web.tls_cert_file), cfg.path(web.tls_key_file)))
+    found = []
+    for section, cert, key in pairs:
+        if _unreadable(cert) is not None or _unreadable(key) is not None:
+            continue  # named above, or a credential only systemd hands over
+        try:
+            tls_context(cert, key, section=section)
+        except ConfigError as exc:
+            found.append(str(exc))
+    return found
 
 
 def tls_doubts(cfg: Config, now: float | None = None) -> list[str]:
@@ -319,6 +326,12 @@ def maildir_problem(directory: Path, state_dir: Path | None = None) -> str | Non
             f" {check_as(state_dir or existing, 'choose a directory the service may write')}"
         )
     except OSError as exc:
+        if exc.errno == errno.EROFS:  # as a state_dir is told: no owner or mode makes it writable
+            return (
+                f"{directory} cannot be {verb}: {target}: {exc.strerror}, which no chown or chmod changes:"
+                f" under systemd (ProtectSystem=strict) add ReadWritePaths={directory} to the"
+                " unit (install-service, run again, adds it), or keep the maildir under /var/lib/smsgw"
+            )
         return f"{directory} cannot be {verb}: {target}: {exc.strerror or exc}"
     return None
 

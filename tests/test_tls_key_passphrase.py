@@ -112,12 +112,23 @@ def at_terminal(args: list[str], within: float = 20.0) -> tuple[int | None, str]
 # ---- check-config and run --------------------------------------------------------------------------
 
 
-def test_check_config_refuses_an_encrypted_starttls_key_without_a_terminal(tmp_path: Path) -> None:
+def panel_tls_config(tmp_path: Path, cert: Path, key: Path) -> str:
+    """A config whose panel serves HTTPS with the pair given."""
+    web = f'enabled = true\nlisten = "127.0.0.1:0"\ntls_cert_file = "{cert}"\ntls_key_file = "{key}"'
+    return submission_config_text(tmp_path, 1, None) + f"\n[web]\n{web}\n"
+
+
+@pytest.mark.parametrize("section", ["smtp", "web"])
+def test_check_config_refuses_an_encrypted_key_without_a_terminal(tmp_path: Path, section: str) -> None:
+    # The panel's pair was not loaded at all: check-config said OK, and `run` then exited 3.
     cert, key = encrypted_pair(tmp_path)
-    config = write(tmp_path, submission_config_text(tmp_path, 1, (cert, key)))
+    if section == "smtp":
+        config = write(tmp_path, submission_config_text(tmp_path, 1, (cert, key)))
+    else:
+        config = write(tmp_path, panel_tls_config(tmp_path, cert, key))
     done = smsgw("--config", str(config), "check-config")
     assert done.returncode != 0, done.stdout
-    assert refusal("smtp", key) in done.stderr, done.stderr
+    assert refusal(section, key) in done.stderr, done.stderr
     assert PROMPT not in done.stdout + done.stderr and "Invalid argument" not in done.stderr
 
 
@@ -128,8 +139,7 @@ def test_run_exits_3_on_an_encrypted_key_without_a_terminal(tmp_path: Path, sect
     if section == "smtp":
         text = submission_config_text(tmp_path, 1, (cert, key))
     else:  # the panel's HTTPS
-        web = f'enabled = true\nlisten = "127.0.0.1:0"\ntls_cert_file = "{cert}"\ntls_key_file = "{key}"'
-        text = submission_config_text(tmp_path, 1, None) + f"\n[web]\n{web}\n"
+        text = panel_tls_config(tmp_path, cert, key)
     config = write(tmp_path, text)
     done = subprocess.run(
         [*CLI, "--config", str(config), "run"],
