@@ -195,21 +195,40 @@ def panel_steps(user: str, command: str, hostname: str) -> str:
     )
 
 
+def writable_dirs(cfg: Config) -> list[tuple[str, Path]]:
+    """The directories the daemon writes that the unit must open, each with the setting that names it:
+    ProtectSystem=strict makes every path outside its StateDirectory read-only. A billing_dir elsewhere
+    failed each month's billing run (EROFS), retried for a week, while the SMS went out as usual; a
+    state_dir elsewhere stopped the service at its start, a maildir relay's every mail and the
+    simulator's log (and the reports it owes, kept beside it) likewise. One inside another is opened
+    with it."""
+    wanted = [("[gateway] state_dir", cfg.state_dir), ("[gateway] billing_dir", cfg.billing_dir)]
+    if cfg.mail.capture_dir is not None:
+        wanted.append(('[mail] relay "maildir:"', cfg.path(cfg.mail.capture_dir)))
+    if cfg.simulator.enabled:
+        wanted.append(("[simulator] log", cfg.path(cfg.simulator.log).parent))
+    found: list[tuple[str, Path]] = []
+    for setting, path in wanted:
+        path = Path(os.path.normpath(path))
+        if path.is_relative_to(STATE_DIRECTORY) or any(path.is_relative_to(opened) for _, opened in found):
+            continue
+        _unit_path(path, setting)  # refused here, before install-service makes any of them
+        found = [(s, p) for s, p in found if not p.is_relative_to(path)] + [(setting, path)]
+    return found
+
+
 def writable_paths(cfg: Config) -> list[Path]:
-    """Directories the daemon writes that the unit must open: ProtectSystem=strict makes every path
-    outside its StateDirectory read-only, so a billing_dir elsewhere would fail each month's billing
-    run (EROFS), retried for a week, while the SMS went out as usual and nobody looked."""
-    billing = Path(os.path.normpath(cfg.billing_dir))
-    return [] if billing.is_relative_to(STATE_DIRECTORY) else [billing]
+    """The directories of `writable_dirs`, as the unit's ReadWritePaths= name them."""
+    return [path for _, path in writable_dirs(cfg)]
 
 
-def _unit_path(path: Path) -> str:
+def _unit_path(path: Path, setting: str = "ReadWritePaths=") -> str:
     """A path as a word of a unit file's list: `%` starts a specifier there, and a space or a quote
     would split or unquote it (refused: such a directory is a drop-in the admin writes)."""
     text = str(path)
     if not path.is_absolute() or any(c.isspace() or c in "\\\"'" or not c.isprintable() for c in text):
         raise CliError(
-            f"[gateway] billing_dir: {text!r} cannot be named in the unit: ReadWritePaths= needs an absolute"
+            f"{setting}: {text!r} cannot be named in the unit: ReadWritePaths= needs an absolute"
             " path without spaces, quotes or backslashes; choose another directory",
             EXIT_CONFIG,
         )
@@ -243,8 +262,8 @@ def render_unit(
     lines = "".join(f"ReadWritePaths={_unit_path(p)}\n" for p in writable)
     if lines:
         lines = (
-            "# [gateway] billing_dir, outside the state directory that ProtectSystem=strict leaves writable\n"
-            + lines
+            "# What the config has the daemon write outside the state directory, which ProtectSystem=strict\n"
+            "# leaves the only writable place\n" + lines
         )
     return UNIT.format(
         exec=_unit_command(exec_cmd), config=config, user=user, exit_config=EXIT_CONFIG, writable=lines

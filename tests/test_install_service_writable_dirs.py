@@ -1,0 +1,98 @@
+"""The unit `smsgw install-service` writes opens every directory the config has the daemon write
+outside /var/lib/smsgw, not billing_dir alone.
+
+ProtectSystem=strict leaves only the StateDirectory writable: a state_dir elsewhere stopped the service
+at its start, a `maildir:` relay elsewhere failed every mail (check-config said "Read-only file system"
+with no word of the unit), the simulator's log elsewhere its start. Real files under `--root`, the
+command in a subprocess as an admin runs it; check-config on a real read-only mount.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from gateway.cli.servicefiles import writable_paths
+from gateway.config import Config, parse_config
+from tests.conftest import config_text
+from tests.test_install_service_rerun import config, install, unit
+
+
+def _config(tmp_path: Path, state_dir: str, relay: str = "", simulator_log: str = "") -> Config:
+    text = config_text(tmp_path, smsc_port=2775)
+    text = text.replace(f'state_dir = "{tmp_path / "state"}"', f'state_dir = "{state_dir}"')
+    if relay:
+        text = text.replace(text[text.index('relay = "') :].split("\n")[0], f'relay = "{relay}"')
+    if simulator_log:
+        text = text.replace(
+            "[simulator]\nenabled = false", f'[simulator]\nenabled = true\nlog = "{simulator_log}"'
+        )
+    return parse_config(text, source="test", base_dir=Path("/etc/smsgw"))
+
+
+def test_state_dir_maildir_and_simulator_log_outside_the_state_directory_are_opened(tmp_path: Path) -> None:
+    inside = _config(tmp_path, "/var/lib/smsgw", "maildir:/var/lib/smsgw/mail", "/var/lib/smsgw/sim.jsonl")
+    assert writable_paths(inside) == []  # the shipped layout: StateDirectory= is writable
+    outside = _config(tmp_path, "/srv/smsgw", "maildir:/srv/mail", "/srv/sim/simulator.jsonl")
+    assert writable_paths(outside) == [Path("/srv/smsgw"), Path("/srv/mail"), Path("/srv/sim")]
+    # Its billing/ and a maildir within the state directory are opened with it; relative: beside the config.
+    nested = _config(tmp_path, "/srv/smsgw", "maildir:/srv/smsgw/mail", "var/simulator.jsonl")
+    assert writable_paths(nested) == [Path("/srv/smsgw"), Path("/etc/smsgw/var")]
+    wider = _config(
+        tmp_path, "/srv/smsgw/state", "", "/srv/smsgw/simulator.jsonl"
+    )  # the later holds the first
+    assert writable_paths(wider) == [Path("/srv/smsgw")]
+
+
+def test_install_service_opens_and_makes_the_state_dir_and_maildir_of_the_kept_config(tmp_path: Path) -> None:
+    install(tmp_path)
+    text = config(tmp_path).read_text()
+    relay = text[text.index('relay = "') :].split("\n")[0]
+    text = text.replace('state_dir = "/var/lib/smsgw"', 'state_dir = "/srv/smsgw"')
+    config(tmp_path).write_text(text.replace(relay, 'relay = "maildir:/srv/mail"'))
+    out = install(tmp_path)  # the config is kept; the unit is written again for it
+    written = unit(tmp_path).read_text()
+    assert "ReadWritePaths=/srv/smsgw\nReadWritePaths=/srv/mail\n" in written, written
+    assert "/srv/smsgw: [gateway] state_dir, writable for the service (ReadWritePaths=)" in out, out
+    assert '/srv/mail: [mail] relay "maildir:", writable for the service (ReadWritePaths=)' in out, out
+    assert (tmp_path / "srv/smsgw").is_dir() and (tmp_path / "srv/mail").is_dir()
+
+
+@pytest.fixture
+def read_only_mount(tmp_path: Path) -> Iterator[Path]:
+    """A real filesystem mounted read-only, as ProtectSystem=strict leaves /srv to a unit."""
+    if os.geteuid() != 0:
+        pytest.skip("a mount needs root")
+    point = tmp_path / "ro"
+    point.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(point)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"no mount here: {made.stderr.decode()}")
+    try:
+        yield point
+    finally:
+        subprocess.run(["umount", str(point)], check=True)
+
+
+def test_a_maildir_on_a_read_only_filesystem_is_told_the_units_read_write_paths(
+    read_only_mount: Path,
+) -> None:
+    from tests.test_config_checks import smsgw
+    from tests.test_sudo_hints_name_the_command import configured
+
+    mail = read_only_mount / "mail"
+    path = configured(read_only_mount.parent, relay=f"maildir:{mail}")
+    res = smsgw("--config", str(path), "check-config")
+    assert res.returncode == 3 and "Traceback" not in res.stderr, res.stderr
+    said = " ".join(res.stderr.split())
+    assert (
+        f"[mail] relay: the maildir {mail} cannot be created: {mail}: Read-only file system, which no chown"
+        f" or chmod changes: under systemd (ProtectSystem=strict) add ReadWritePaths={mail} to the unit"
+        " (install-service, run again, adds it), or keep the maildir under /var/lib/smsgw"
+    ) in said, said
