@@ -251,6 +251,8 @@ def load_config(path: Path, *, links_required: bool = True) -> Config:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror}") from exc
+    if (binary := _not_text(path, raw)) is not None:
+        raise ConfigError(binary)
     try:
         # utf-8-sig: Windows editors (Notepad) save UTF-8 with a byte order mark, which TOML refuses.
         text = raw.decode("utf-8-sig")
@@ -280,3 +282,19 @@ def _not_utf8(path: Path, raw: bytes, exc: UnicodeDecodeError) -> str:
         f"{path} is not UTF-8: byte 0x{raw[exc.start]:02x} at line {line}, column {column};"
         f" save it as UTF-8 (from Windows-1250: iconv -f cp1250 -t utf-8 {path} > {path}.utf8)"
     )
+
+
+def _not_text(path: Path, raw: bytes) -> str | None:
+    """What `path` is when it is no text at all, or None. `--config var/smsgw.db` (the database given
+    for the config) was told to convert it from Windows-1250 with iconv; an SQLite file of ASCII bytes
+    only decodes, and TOML then spoke of an invalid character. No text file holds a NUL byte but a
+    UTF-16 one (Notepad's "Unicode"), which is text to save again as UTF-8."""
+    if raw.startswith(b"SQLite format 3\0"):
+        return f"{path} is an SQLite database, not a config file (--config names the config.toml)"
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return (
+            f"{path} is UTF-16, not UTF-8: save it as UTF-8 (iconv -f utf-16 -t utf-8 {path} > {path}.utf8)"
+        )
+    if b"\0" in raw:
+        return f"{path} holds NUL bytes: a binary file, not a config file (--config names the config.toml)"
+    return None
