@@ -139,6 +139,12 @@ _NOTES_PL: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = 
     ),
     (re.compile(r"^Not forwarded to a client: "), lambda m: "Nie przekazano klientowi: "),
     (
+        re.compile(
+            rf"{_PHONE} is a (.+?) number, which this gateway sends no SMS to: this SMS cannot be answered"
+        ),
+        lambda m: f"Na numer {m[1]} ({m[2]}) bramka nie wysyła SMS-ów: na ten SMS nie można odpowiedzieć",
+    ),
+    (
         re.compile(r"no premium service has the password (\S+)"),
         lambda m: f"żadna usługa premium nie ma hasła {m[1]}",
     ),

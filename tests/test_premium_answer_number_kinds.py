@@ -10,12 +10,16 @@ real SMTP sink and answered by a real SMTP client.
 from __future__ import annotations
 
 import smtplib
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
+from gateway.polish import note_words
+from gateway.premium import votemail
+from tests.conftest import DOMAIN
 from tests.test_premium_answer_rules import premium
-from tests.test_premium_loop import reply_to, smtp
+from tests.test_premium_loop import CLIENT, smtp
 
 
 @pytest.mark.parametrize(
@@ -30,8 +34,19 @@ async def test_no_answer_goes_to_a_kind_of_number_the_gateway_does_not_serve(
     tmp_path: Path, phone: str, words: str
 ) -> None:
     async with premium(tmp_path) as w:
+        seen = len(w.sink.messages)
         vote = await w.vote(phone=phone)
-        result = await smtp(w.gw.port, *reply_to(vote, "Thanks for your vote"))
+        # The client's mail offers no answer address and says why; nothing answers it automatically.
+        assert vote["Reply-To"] is None and vote["Auto-Submitted"] == "auto-generated"
+        note = " ".join(vote.get_content().split())  # as one line, however it was wrapped
+        assert f"is a {words} number, which this gateway sends no SMS to" in note
+        assert not w.sink.messages[seen][0].startswith("premium-")  # nor is its envelope sender one
+        # An answer to its address all the same (one known from a mail of an earlier version).
+        token = w.gw.store.db.conn.execute("SELECT token FROM premium_mo").fetchone()[0]
+        answer = EmailMessage()
+        answer["From"], answer["Subject"] = CLIENT, f"Re: {vote['Subject']}"
+        answer.set_content("Thanks for your vote")
+        result = await smtp(w.gw.port, answer.as_bytes(), f"premium-{token}@{DOMAIN}")
         assert isinstance(result.error, smtplib.SMTPDataError)  # type: ignore[attr-defined]
         assert result.error.smtp_code == 550  # type: ignore[attr-defined]
         said = result.error.smtp_error.decode()  # type: ignore[attr-defined]
@@ -40,3 +55,10 @@ async def test_no_answer_goes_to_a_kind_of_number_the_gateway_does_not_serve(
         db = w.gw.store.db.conn
         assert db.execute("SELECT answers FROM premium_mo").fetchone() == (0,)  # nothing used up
         assert db.execute("SELECT count(*) FROM messages").fetchone() == (0,) and w.sent() == []
+
+
+def test_the_note_is_said_in_polish_for_a_polish_gateway() -> None:
+    note = votemail.UNSERVED.format("+48 701 234 567", "premium-rate")
+    assert note_words(note, "pl") == (
+        "Na numer +48 701 234 567 (premium-rate) bramka nie wysyła SMS-ów: na ten SMS nie można odpowiedzieć"
+    )

@@ -20,11 +20,15 @@ from gateway.conversations.numbers import display
 from gateway.mailcopy import fallback_for, mail_settings
 from gateway.premium import corrections, passwords
 from gateway.premium.repo import PremiumMo, PremiumRepo
+from gateway.smtp.addressing import kind_words, number_kind
 from gateway.store.db import Store
 from gateway.store.mo import MoRepo
 from gateway.store.outbox import Fallback, MailSettings, OutboxRepo, RefusedMail, on_refused
 
 log = structlog.get_logger(__name__)
+
+# Why the client's mail of a vote from a kind of number the gateway does not serve offers no answer.
+UNSERVED = "{} is a {} number, which this gateway sends no SMS to: this SMS cannot be answered"
 
 # The note of the parts of an SMS that brought its password late (`handlers._late_password`).
 LATE_PASSWORD = "its first part, with the password, came late; the rest went to the fallback address first"
@@ -35,7 +39,16 @@ def to_client(store: Store, cfg: Config, pmo: PremiumMo, email: str, *, note: st
     good, a copy goes to the premium fallback address (`_vote_refused`). `note`: what its words did
     (an opt-out or opt-in, `premium.handlers.on_whole_mo`)."""
     fallback = fallback_for(cfg, cfg.premium_fallback, email)
-    mail_to(store.outbox, mail_settings(cfg), pmo, email, answer=True, fallback=fallback, told=note)
+    # A phone of a kind the gateway sends no SMS to (a premium-rate or satellite number, perhaps
+    # spoofed) has every answer refused (`answers.answer`): its mail offers no answer address, and
+    # says why, rather than one whose answers (an out-of-office's too) each come back refused.
+    kind = number_kind(pmo.phone) if pmo.phone.startswith("+") else None
+    answerable = kind is None or kind in cfg.gateway.number_types
+    if kind is not None and not answerable:
+        why = UNSERVED.format(display(pmo.phone), kind_words(kind))
+        note = why if note is None else f"{note}. {why}"
+    s = mail_settings(cfg)
+    mail_to(store.outbox, s, pmo, email, answer=True, fallback=fallback, told=note, answerable=answerable)
 
 
 def mail_to(
@@ -47,15 +60,19 @@ def mail_to(
     answer: bool,
     fallback: Fallback | None = None,
     told: str | None = None,
+    answerable: bool = True,
 ) -> None:
     """By the settings given, not the config: a refused mail's copy is written by the outbox worker,
     with the settings its mail was queued under. `told`: a note for an answerable mail (a fallback
-    mail's is in its `pmo.note`)."""
+    mail's is in its `pmo.note`). `answerable`: False for the client's mail of a vote no answer can
+    be sent to (`to_client`), which offers no answer address."""
     tz = ZoneInfo(s.zone)
     # The late parts of an SMS are answered as the SMS: through its first mail's address.
     first = PremiumRepo(outbox.db, outbox.clock).first_of(pmo.id)
     token = pmo.token or (first.token if first is not None else None)
-    answer_address = passwords.address("premium", token, s.domain) if answer and token else None
+    answer_address = (
+        passwords.address("premium", token, s.domain) if answer and answerable and token else None
+    )
     note = told if answer else f"Not forwarded to a client: {pmo.note}"
     if (
         first is not None
