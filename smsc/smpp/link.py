@@ -39,9 +39,9 @@ from smsc.outage import Outage, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.sessiontasks import SessionTasks
 from smsc.settings import LinkSettings, password_key
-from smsc.smpp.codec import SUBMIT_SM, encode_sm
+from smsc.smpp.codec import encode_submit
 from smsc.smpp.connection import SmppConnection
-from smsc.smpp.pdu import BIND_CONFIG_ERRORS, BadDestination, Sequences, submit_fields
+from smsc.smpp.pdu import BIND_CONFIG_ERRORS, BadDestination, Sequences, submit_values
 
 # Callers import these `smsc.smpp.pdu` names from here.
 from smsc.smpp.pdu import classify_status as classify_status
@@ -130,7 +130,7 @@ class SmppLink:
             return _resolved(SubmitResult(Outcome.TEMPORARY, error=self._refusal(conn), unsent=True))
         try:
             seq = self._seq.next_sequence()
-            data = encode_sm(SUBMIT_SM, seq, **submit_fields(sms, self.cfg))
+            data = encode_submit(seq, *submit_values(sms, self.cfg))
         except (UnicodeError, ValueError, struct.error) as exc:
             self._errors += 1
             outcome = Outcome.REJECTED if isinstance(exc, BadDestination) else Outcome.MALFORMED

@@ -123,8 +123,23 @@ class BadDestination(ValueError):
     """The part's destination is not an E.164 number: no SMSC will take it, now or later."""
 
 
-def submit_fields(sms: OutboundSms, cfg: LinkSettings) -> dict[str, Any]:
-    """submit_sm fields for one part under smpplib's names, as `smsc.smpp.codec.encode_sm` takes them;
+# The submit_sm fields a part sets (`submit_values`), in `smsc.smpp.codec.encode_submit`'s order.
+SUBMIT_VALUES = (
+    "source_addr_ton",
+    "source_addr_npi",
+    "source_addr",
+    "destination_addr",
+    "esm_class",
+    "validity_period",
+    "registered_delivery",
+    "data_coding",
+    "short_message",
+)
+SubmitValues = tuple[int, int, str, str, int, str, int, int, bytes]
+
+
+def submit_values(sms: OutboundSms, cfg: LinkSettings) -> SubmitValues:
+    """The submit_sm fields one part sets (`SUBMIT_VALUES`), for `smsc.smpp.codec.encode_submit`;
     ValueError names what cannot be sent."""
     dest = sms.destination.removeprefix("+")
     if not dest.isdigit():
@@ -139,24 +154,32 @@ def submit_fields(sms: OutboundSms, cfg: LinkSettings) -> dict[str, Any]:
     short_message = sms.udh + payload
     if len(short_message) > 254:
         raise ValueError(f"short_message of {len(short_message)} octets exceeds 254")
+    return (
+        ton,
+        npi,
+        src,
+        dest,
+        ESM_UDHI if sms.udh else 0,
+        smpp_time(sms.validity) if sms.validity else "",
+        1 if sms.want_report else 0,
+        sms.data_coding,
+        short_message,
+    )
+
+
+def submit_fields(sms: OutboundSms, cfg: LinkSettings) -> dict[str, Any]:
+    """submit_sm fields for one part under smpplib's names, as `smsc.smpp.codec.encode_sm` takes them
+    (the link writes the same by position: `submit_values`); ValueError names what cannot be sent."""
     return {
         "service_type": "",
-        "source_addr_ton": ton,
-        "source_addr_npi": npi,
-        "source_addr": src,
         "dest_addr_ton": 1,
         "dest_addr_npi": 1,
-        "destination_addr": dest,
-        "esm_class": ESM_UDHI if sms.udh else 0,
         "protocol_id": 0,
         "priority_flag": 0,
         "schedule_delivery_time": "",
-        "validity_period": smpp_time(sms.validity) if sms.validity else "",
-        "registered_delivery": 1 if sms.want_report else 0,
         "replace_if_present_flag": 0,
-        "data_coding": sms.data_coding,
         "sm_default_msg_id": 0,
-        "short_message": short_message,
+        **dict(zip(SUBMIT_VALUES, submit_values(sms, cfg), strict=True)),
     }
 
 
