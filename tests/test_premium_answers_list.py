@@ -9,12 +9,14 @@ client to the running daemon, the listing is the CLI on its database.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from pathlib import Path
 
 import pytest
 import structlog
 
+from gateway.cli.main import main
 from gateway.premium import handlers
 from gateway.premium.repo import PremiumRepo
 from tests.test_premium_answer_rules import premium
@@ -40,14 +42,15 @@ async def test_refused_and_sent_answers_are_listed_newest_first_with_their_sende
             listed = capsys.readouterr().out.splitlines()
             await w.cli("premium", "answers", "kp123", "--refused", "--since", "1d")
             refused = capsys.readouterr().out.splitlines()
-            await w.cli("premium", "answers", "KP999")
-            none = capsys.readouterr().out
+            unknown = await asyncio.to_thread(main, ["-c", str(w.config), "premium", "answers", "KP999"])
+            none = capsys.readouterr()
     rows = [line for line in listed if "KP123" in line]
     assert len(rows) == 2
     assert CLIENT in rows[0] and PHONE in rows[0] and "7355" in rows[0] and " sent" in rows[0]
     assert EVE in rows[1] and PHONE in rows[1] and "refused: sender not on the reply ACL" in rows[1]
     assert [line for line in refused if "KP123" in line] == [rows[1]]
-    assert none.strip().endswith("no answers to premium SMS of KP999")
+    # A service never added is said to be none (exit 1), not to have no answers.
+    assert unknown == 1 and "smsgw: no premium service KP999\n" in none.err and "KP999" not in none.out
     said = [e for e in logs if e["event"] == "premium.answer_refused"]
     assert [(e["sender"], e["reason"]) for e in said] == [(EVE, "sender not on the reply ACL")]
 

@@ -10,7 +10,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from gateway.cli.argtypes import list_limit
-from gateway.cli.common import open_store, say_zone, since_time, when
+from gateway.cli.common import EXIT_USAGE, CliError, open_store, say_zone, since_time, when
 from gateway.cli.terminal import one_line
 
 if TYPE_CHECKING:
@@ -32,6 +32,23 @@ def _number(cfg: Config, repo: ConversationsRepo, value: str | None) -> tuple[tu
     ours.update(a.sender for a in cfg.account if a.sender)
     ours.update(repo.account_senders())
     return forms, not ours.isdisjoint(forms)
+
+
+def checked_number(cfg: Config, value: str) -> None:
+    """`conversation list --number` read as `queue list --number` reads a phone, before the database
+    is opened: `--number xyz` said "no conversations" and exit 0, as if no one had written to it.
+    Digits pass as they are (our own numbers, which the numbering plan may not know, +48 100 200 300),
+    as `written_forms` takes them; anything else is told what `queue list` tells of it, exit 2."""
+    import re
+
+    from gateway.smtp.addressing import SEPARATORS, BadNumber, to_e164
+
+    if re.fullmatch(r"(\+|00)?\d{3,}", SEPARATORS.sub("", value.strip())):
+        return
+    try:
+        to_e164(value.strip(), cfg.gateway.default_region)
+    except BadNumber as exc:
+        raise CliError(f"--number {value!r}: {exc}", EXIT_USAGE) from exc
 
 
 def sender_id(value: str) -> bool:
@@ -95,6 +112,8 @@ def cmd_conversation_list(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.conversations import states
     from gateway.conversations.repo import ConversationsRepo
 
+    if args.number is not None:
+        checked_number(cfg, args.number)
     store = open_store(cfg, must_exist=True)
     repo = ConversationsRepo(store.db, store.clock)
     numbers, ours = _number(cfg, repo, args.number)

@@ -198,7 +198,11 @@ def cmd_answers(cfg: Config, args: argparse.Namespace) -> int:
     password = _password(args.password) if args.password else None
     since = since_time(cfg, args.since) if args.since else None
     store = open_store(cfg, must_exist=True)
-    rows = handlers.repo(store).answers_list(password, since, args.refused, args.limit)
+    repo = handlers.repo(store)
+    rows = repo.answers_list(password, since, args.refused, args.limit)
+    if not rows and password is not None and not repo.had_password(password):
+        # Not "no answers" with exit 0, as though the service had none: a typo is told as `premium remove`.
+        raise CliError(f"no premium service {password}")
     if not rows:
         print(
             "no answers to premium SMS"

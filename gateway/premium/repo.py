@@ -55,6 +55,11 @@ class PremiumRepo(AnswersRepo):
         ).fetchone()
         return Service(*row) if row else None
 
+    def had_password(self, password: str) -> bool:
+        """Whether a service has had `password`, a removed one too: its answers stay listed."""
+        row = self.conn.execute("SELECT 1 FROM premium_services WHERE password = ? LIMIT 1", (password,))
+        return row.fetchone() is not None
+
     def services(self) -> list[Service]:
         return [
             Service(*r)
