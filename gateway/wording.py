@@ -161,10 +161,10 @@ ACCEPTED_TRANSLITERATED = Phrase(
     "Polskie litery zastąpiono literami bez znaków diakrytycznych, aby zmieścić się w tańszym alfabecie GSM.",
 )
 ACCEPTED_PLAIN_PUNCTUATION = Phrase(
-    "Typographic quotes, dashes and spaces were made plain (’ to ', “ ” to \", – to -, … to ...) to stay in"
-    " the cheaper GSM alphabet.",
-    "Typograficzne cudzysłowy, myślniki i spacje zastąpiono zwykłymi (’ na ', „ ” na \", – na -, … na ...),"
-    " aby zmieścić się w tańszym alfabecie GSM.",
+    "Typographic quotes, dashes, bullets and spaces were made plain (’ to ', “ ” to \", – to -, • to -, … to"
+    " ...) to stay in the cheaper GSM alphabet.",
+    "Typograficzne cudzysłowy, myślniki, punktory i spacje zastąpiono zwykłymi (’ na ', „ ” na \", – na -,"
+    " • na -, … na ...), aby zmieścić się w tańszym alfabecie GSM.",
 )
 ACCEPTED_REMOVED = Phrase(
     "Removed from the email before sending: {removed}.", "Przed wysłaniem usunięto z wiadomości: {removed}."

@@ -98,7 +98,7 @@ async def test_the_phone_gets_the_text_in_one_gsm_part_and_the_sender_is_told(
         await sink.wait(1)
         confirmation = body_of(sink.messages[0][2])
         assert "1 SMS part(s), GSM 03.38" in confirmation, confirmation
-        assert "Typographic quotes, dashes and spaces were made plain" in confirmation, confirmation
+        assert "Typographic quotes, dashes, bullets and spaces were made plain" in confirmation, confirmation
         assert "Polish letters" not in confirmation
 
         # Polish letters keep it UCS-2: the quotes go as written.
