@@ -36,6 +36,14 @@ _NEVER_TAKEN = (
     f" OR {maybe_sent_note('p.error')}))"
 )
 
+# The id of the oldest message still waiting to go (queued, or held: for quiet hours, a suspension,
+# an admin), each state's a seek in `messages_state` (its rowid follows the state); past every id
+# when none waits.
+_OLDEST_WAITING = (
+    "MIN(IFNULL((SELECT MIN(id) FROM messages WHERE state = 'queued'), 9223372036854775807),"
+    " IFNULL((SELECT MIN(id) FROM messages WHERE state = 'hold'), 9223372036854775807))"
+)
+
 # Ids per statement when the dispatcher asks about its claimed parts (SQLite's variable limit).
 _CHUNK = 500
 
@@ -155,7 +163,15 @@ class PolicyRepo(Repository):
 
     def identical_count(self, number: str, text: str, since: float, also: str | None = None) -> int:
         """SMS with this exact text (or `also`, the same mail's other form) to this number since
-        `since` that were not refused or cancelled.
+        `since` that were not refused or cancelled, and those of earlier days still waiting to go.
+
+        The day is the one the SMS reach the phone on: three held for quiet hours at 23:00 and three
+        more accepted at 00:30 all went at 08:00, six in a day, when only the day's mail counted; the
+        same with SMS a link outage or a suspension kept waiting past midnight. The waiting ones are
+        read from this number's range of `messages_recipient_id` from the oldest message waiting at
+        all (`_OLDEST_WAITING`): a few rows while the queue moves. Its whole range before `since`,
+        the history of a phone with thousands of SMS, cost milliseconds a mail; a message held for
+        weeks (an admin's hold, a long validity) still makes the range that long until it ends.
 
         The rule is the operator's, on what reaches its SMSC: an SMS no SMSC took (refused at
         submit, expired unsent, ended by the phone's STOP) is not counted, or three refused at
@@ -164,10 +180,14 @@ class PolicyRepo(Repository):
         time, or one whose unanswered submit may have reached the phone (`maybe_sent_note`). The
         parts are read only for a failed or expired message among the few of this number's range of
         `messages_recipient`, through `parts_message`."""
+        key = (number, since, text, text if also is None else also)
         return self.conn.execute(
-            "SELECT COUNT(*) FROM messages m WHERE recipient = ? AND created_at >= ? AND text IN (?, ?)"
+            "SELECT COUNT(*) + (SELECT COUNT(*) FROM messages INDEXED BY messages_recipient_id"
+            f" WHERE recipient = ? AND id >= {_OLDEST_WAITING} AND created_at < ? AND text IN (?, ?)"
+            " AND (state = 'queued' OR state = 'hold'))"
+            " FROM messages m WHERE recipient = ? AND created_at >= ? AND text IN (?, ?)"
             f" AND state <> 'cancelled' AND NOT ({_NEVER_TAKEN})",
-            (number, since, text, text if also is None else also, *MAYBE_SENT_NOTES),
+            (*key, *key, *MAYBE_SENT_NOTES),
         ).fetchone()[0]
 
     def first_limit_notice(self, scope: str, period: str) -> bool:

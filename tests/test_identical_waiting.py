@@ -1,0 +1,77 @@
+"""R-2.4's "at most 3 identical SMS a day to one phone" counts the day the SMS reach the phone: SMS
+of an earlier day still waiting to go (held for quiet hours, queued behind a link outage, held by
+an admin) count toward today, whatever day their mail was accepted. Counted by the day of the mail
+alone, three held at 23:00 and three more accepted at 00:30 all went at 08:00.
+
+Through real SMTP sessions against a running gateway with an injected clock, and a fake SMPP SMSC
+over TCP (or none listening, for the outage).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from tests.conftest import mail, make_config, running_gateway
+from tests.fakes.ports import free_port
+from tests.fakes.smsc import HappySMSC
+from tests.test_policy import code, error_text, to
+from tests.test_quiet_hours import WARSAW, Clock
+
+REFUSED = (
+    "5.7.1 More than 3 identical SMS to +48601123456 today are not allowed (operator anti-spam rule);"
+    " change the text or send it tomorrow"
+)
+
+
+async def test_sms_held_over_midnight_for_quiet_hours_count_toward_the_day_they_go(tmp_path: Path) -> None:
+    clock = Clock(datetime(2026, 12, 7, 23, 0, tzinfo=WARSAW))  # Monday
+    async with HappySMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, timezone="Europe/Warsaw")
+        async with running_gateway(cfg, clock) as gw:
+            await gw.store.write(
+                lambda: gw.store.accounts.update_account("acme", quiet_start="21:00", quiet_end="08:00")
+            )
+            for i in range(3):  # held until Tuesday 08:00
+                res = await gw.send(
+                    mail(to("601123456"), "Same text", Precedence="bulk", Message_ID=f"<m{i}@a>")
+                )
+                assert res.error is None
+            clock.t = datetime(2026, 12, 8, 0, 30, tzinfo=WARSAW).timestamp()  # Tuesday
+            res = await gw.send(mail(to("601123456"), "Same text", Precedence="bulk", Message_ID="<t0@a>"))
+            assert (code(res), error_text(res)) == (550, REFUSED)
+            # A mail to two numbers goes to the other one only (the check before its rows are written).
+            res = await gw.send(
+                mail([to("601123456"), to("601123457")], "Same text", Precedence="bulk", Message_ID="<t1@a>")
+            )
+            assert res.error is None and not res.refused
+            assert (await gw.send(mail(to("601123456"), "Other text", Precedence="bulk"))).error is None
+            clock.t = datetime(2026, 12, 8, 8, 1, tzinfo=WARSAW).timestamp()
+            gw.daemon.dispatcher.wake()
+            await smsc.wait_for(5)
+            got = sorted((s.destination, s.text) for s in smsc.received)
+    assert got == [("+48601123456", "Other text")] + [("+48601123456", "Same text")] * 3 + [
+        ("+48601123457", "Same text")
+    ], got
+
+
+async def test_sms_left_waiting_over_midnight_by_a_link_outage_count_until_they_end(tmp_path: Path) -> None:
+    # No SMSC listens: Monday's three wait. On Tuesday they count, held by an admin too; one the
+    # admin cancels will never go, and the next identical mail is taken.
+    clock = Clock(datetime(2026, 12, 7, 23, 50, tzinfo=WARSAW))
+    cfg = make_config(tmp_path, smsc_port=free_port(), timezone="Europe/Warsaw")
+    async with running_gateway(cfg, clock) as gw:
+        for i in range(3):
+            assert (await gw.send(mail(to("601123456"), "Same text", Message_ID=f"<m{i}@a>"))).error is None
+        clock.t = datetime(2026, 12, 8, 0, 10, tzinfo=WARSAW).timestamp()
+        res = await gw.send(mail(to("601123456"), "Same text", Message_ID="<t0@a>"))
+        assert (code(res), error_text(res)) == (550, REFUSED)
+        first, second = [
+            r[0] for r in gw.store.db.conn.execute("SELECT id FROM messages ORDER BY id LIMIT 2")
+        ]
+        assert await gw.store.write(lambda: gw.store.admin.hold_message(first)) == 1
+        res = await gw.send(mail(to("601123456"), "Same text", Message_ID="<t1@a>"))
+        assert (code(res), error_text(res)) == (550, REFUSED)
+        assert await gw.store.write(lambda: gw.store.admin.cancel_message(second)) == 1
+        assert (await gw.send(mail(to("601123456"), "Same text", Message_ID="<t2@a>"))).error is None
+        assert gw.states() == ["hold", "cancelled", "queued", "queued"]
