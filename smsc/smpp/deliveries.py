@@ -17,18 +17,20 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
-from smpplib import command_codes
 
 from smsc.base import Ack, DeliveryReport, InboundSms, MoAcks
 from smsc.decoding import udh_fits
 from smsc.logthrottle import LogThrottle
 from smsc.receipts import receipt_field_names
 from smsc.settings import LinkSettings
-from smsc.smpp.codec import encode
+from smsc.smpp.codec import DATA_SM_RESP, DELIVER_SM_RESP, encode_resp
 from smsc.smpp.pdu import ESM_RECEIPT_BITS, ESM_UDHI, ESME_RX_T_APPN, delivery_report, inbound_sms
 from smsc.stalls import earliest
 
 log = structlog.get_logger(__name__)
+# The answer to each kind of delivery, written by `encode_resp` itself: `encode` would first find the
+# command's fields and check the ones given, for every receipt.
+_RESPONSES = {"deliver_sm": DELIVER_SM_RESP, "data_sm": DATA_SM_RESP}
 
 MAX_HANDLERS = 100
 _RECEIPT_TLVS = ("receipted_message_id", "message_state")  # what makes a receipt, named in its log line
@@ -70,7 +72,7 @@ class Deliveries:
 
     def answer(self, name: str, seq: int, status: int) -> bool:
         """Write the response to delivery `seq` (a deliver_sm or data_sm); False when it was not."""
-        return self.send(encode(command_codes.commands[name + "_resp"], seq, status))
+        return self.send(encode_resp(_RESPONSES[name], seq, status))
 
     def take(self, pdu: Any, name: str, seq: int) -> bool:
         """Hand one delivery to the handler; False when it was a receipt that cannot be read (it is
