@@ -361,7 +361,7 @@ class RelayHandler:
 
     async def _info(self, envelope: Envelope, sender: Sender) -> str:
         """Answer info@ with limits and use; machine mail to info@ is ignored so no loop can start."""
-        if sender.account is None:
+        if sender.account is None or sender.user is None:  # R-2.3: a user's (a probe's sender is none)
             return replies.OK
         raw = envelope.original_content or b""
         try:
