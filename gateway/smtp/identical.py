@@ -1,6 +1,6 @@
 """R-2.4's operator rule: more than `identical_per_day` SMS with the same text to one number in a day
-are not sent (F13). The day is the one they reach the phone on: SMS of an earlier day still waiting
-(held for quiet hours, queued behind an outage, held) count toward today (`identical_count`).
+are not sent (F13). SMS of an earlier day still waiting (held for quiet hours, queued behind an
+outage, held) count toward today too (`identical_count`).
 
 Checked twice. `compose` leaves the numbers that have had theirs out of a mail to several numbers
 before the rows and notices are built, so that a group mail goes to the others and its confirmation

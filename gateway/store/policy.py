@@ -165,11 +165,13 @@ class PolicyRepo(Repository):
         """SMS with this exact text (or `also`, the same mail's other form) to this number since
         `since` that were not refused or cancelled, and those of earlier days still waiting to go.
 
-        The day is the one the SMS reach the phone on: three held for quiet hours at 23:00 and three
-        more accepted at 00:30 all went at 08:00, six in a day, when only the day's mail counted; the
-        same with SMS a link outage or a suspension kept waiting past midnight. The waiting ones are
-        read from this number's range of `messages_recipient_id` from the oldest message waiting at
-        all (`_OLDEST_WAITING`): a few rows while the queue moves. Its whole range before `since`,
+        SMS still waiting count toward the day they may go: three held for quiet hours at 23:00 and
+        three more accepted at 00:30 all went at 08:00, six in a day, when only the day's mail
+        counted; the same with SMS a link outage or a suspension kept waiting past midnight. Once
+        sent they count toward their mail's day only (no index says when an SMS left): three more
+        accepted after the 08:00 release still go that day. The waiting ones are read from this
+        number's range of `messages_recipient_id` from the oldest message waiting at all
+        (`_OLDEST_WAITING`): a few rows while the queue moves. Its whole range before `since`,
         the history of a phone with thousands of SMS, cost milliseconds a mail; a message held for
         weeks (an admin's hold, a long validity) still makes the range that long until it ends.
 
