@@ -56,6 +56,7 @@ from smsc.cimd2.requests import Requests, answered
 from smsc.cimd2.session import Conn
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
 from smsc.cimd2.spacing import Spacing, parked_places, wire_pacing
+from smsc.linkturns import ended, rest, run_turns
 from smsc.outage import Outage, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.sessiontasks import SessionTasks
@@ -79,6 +80,7 @@ class Cimd2Link:
         self._conn: Conn | None = None
         self._stopping = False
         self._wake = asyncio.Event()  # cuts a back-off sleep short on stop()
+        self._failures = 0  # turns in a row that failed: `backoff`
         self._logged_in_at: float | None = None  # loop time of this session's login: `reconnect_attempt`
         self._held = False  # this session held (`session_held`): only such a one resets the back-off
         self._last_error, self._last_error_at = "", None  # `LinkStats.last_error`
@@ -102,7 +104,7 @@ class Cimd2Link:
     async def start(self, events: LinkEvents) -> None:
         self._events = events
         self._inbound.events = events
-        self._stopping = False
+        self._stopping, self._failures = False, 0
         self._task = asyncio.create_task(self._run(), name=f"cimd2:{self.name}")
 
     def send(self, sms: OutboundSms) -> asyncio.Future[SubmitResult]:
@@ -180,9 +182,7 @@ class Cimd2Link:
                 await self._requests.request(conn, Op.LOGOUT, [], patience=patience)
             conn.close("stopped", ours=True)
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await ended(self._task, self.name, "cimd2")
             self._task = None
         self._set_state(LinkState.STOPPED)
 
@@ -222,36 +222,39 @@ class Cimd2Link:
                 log.exception("cimd2.on_state_failed", link=self.name)
 
     async def _run(self) -> None:
-        failures = 0
-        state = LinkState.CONNECTING
-        while not self._stopping:
-            self._set_state(state)
-            self._logged_in_at, self._held = None, False
-            try:
-                result = await self._session()
-            except Exception:  # a bug here must not end the link for good: log it and reconnect
-                log.exception("cimd2.session_failed", link=self.name)
-                result = "failed"
-            if self._stopping:
-                break
-            cfg = self.cfg
-            now = asyncio.get_running_loop().time()
-            logged_in_for = None if self._logged_in_at is None or not self._held else now - self._logged_in_at
-            self._outage.ended()
-            failures = reconnect_attempt(failures, logged_in_for, cfg.reconnect_max_seconds)
-            delay = (
-                cfg.reconnect_max_seconds
-                if result == "fatal"
-                else (backoff(failures, cfg.reconnect_min_seconds, cfg.reconnect_max_seconds))
-            )
-            self._set_state(LinkState.DISCONNECTED if result == "fatal" else LinkState.RECONNECTING)
-            # Once an attempt, with the outage's length: a 30-s blip and a 20-min outage read apart.
-            down_for = outage_words(self._outage.down_for() or 0.0)
-            log.info("cimd2.reconnect_in", link=self.name, seconds=delay, down_for=down_for)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
-            self._counts["reconnects"] += 1
-            state = LinkState.RECONNECTING
+        stopping, longest = (lambda: self._stopping), self.cfg.reconnect_max_seconds
+        await run_turns(self.name, "cimd2", self._turn, self._turn_failed, stopping, self._wake, longest)
+
+    def _turn_failed(self, error: str) -> None:
+        self._failed(f"link task failed: {error}")
+        self._counts["reconnects"] += 1
+        self._set_state(LinkState.RECONNECTING)
+
+    async def _turn(self, first: bool) -> None:
+        """One session, then the wait before the next (`smsc.linkturns`)."""
+        self._set_state(LinkState.CONNECTING if first else LinkState.RECONNECTING)
+        self._logged_in_at, self._held = None, False
+        try:
+            result = await self._session()
+        except Exception:  # a bug here must not end the link for good: log it and reconnect
+            log.exception("cimd2.session_failed", link=self.name)
+            result = "failed"
+        if self._stopping:
+            return
+        cfg = self.cfg
+        now = asyncio.get_running_loop().time()
+        logged_in_for = None if self._logged_in_at is None or not self._held else now - self._logged_in_at
+        self._outage.ended()
+        self._failures = reconnect_attempt(self._failures, logged_in_for, cfg.reconnect_max_seconds)
+        delay = cfg.reconnect_max_seconds
+        if result != "fatal":
+            delay = backoff(self._failures, cfg.reconnect_min_seconds, cfg.reconnect_max_seconds)
+        self._set_state(LinkState.DISCONNECTED if result == "fatal" else LinkState.RECONNECTING)
+        # Once an attempt, with the outage's length: a 30-s blip and a 20-min outage read apart.
+        down_for = outage_words(self._outage.down_for() or 0.0)
+        log.info("cimd2.reconnect_in", link=self.name, seconds=delay, down_for=down_for)
+        await rest(self._wake, delay)
+        self._counts["reconnects"] += 1
 
     async def _session(self) -> str:
         """Connect, log in and serve until the connection ends: "served", "failed" or "fatal"."""

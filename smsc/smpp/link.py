@@ -35,6 +35,7 @@ from smsc.base import (
     Outcome,
     SubmitResult,
 )
+from smsc.linkturns import ended, rest, run_turns
 from smsc.outage import Outage, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
 from smsc.sessiontasks import SessionTasks
@@ -90,6 +91,7 @@ class SmppLink:
         self._wake = asyncio.Event()  # cuts a back-off sleep short on stop()
         self._drained = asyncio.Event()
         self._in_flight = 0
+        self._failures = 0  # turns in a row that failed: `backoff`
         self._bound_at: float | None = None  # loop time of this session's bind: see `reconnect_attempt`
         self._held = False  # this session held (`session_held`): only such a one resets the back-off
         self._submitted = self._throttled = self._errors = self._bad_pdus = self._reconnects = 0
@@ -188,9 +190,7 @@ class SmppLink:
             await conn.unbind()
             conn.close("link stopped")
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await ended(self._task, self.name, "smpp")
         self._set_state(LinkState.STOPPED)
 
     def stats(self) -> LinkStats:
@@ -224,39 +224,42 @@ class SmppLink:
                 log.exception("smpp.on_state_failed", link=self.name)
 
     async def _run(self) -> None:
+        stopping, longest = (lambda: self._stopping), self.cfg.reconnect_max_seconds
+        await run_turns(self.name, "smpp", self._turn, self._turn_failed, stopping, self._wake, longest)
+
+    def _turn_failed(self, error: str) -> None:
+        self._last_error, self._last_error_at = f"link task failed: {error}", time.time()
+        self._reconnects += 1
+        self._set_state(LinkState.RECONNECTING)
+
+    async def _turn(self, first: bool) -> None:
+        """One session, then the wait before the next (`smsc.linkturns`)."""
         cfg = self.cfg
-        failures = 0
-        state = LinkState.CONNECTING
-        while not self._stopping:
-            self._set_state(state)
-            self._bound_at, self._held = None, False
-            try:
-                result, reason = await self._session()
-            except Exception:  # a bug here must not end the link for good: log it and reconnect
-                log.exception("smpp.session_failed", link=self.name)
-                result, reason = "failed", "session failed"
-            if self._stopping:
-                break
-            self._last_error, self._last_error_at = reason or result, time.time()
-            self._outage.ended()
-            now = asyncio.get_running_loop().time()
-            bound_for = None if self._bound_at is None or not self._held else now - self._bound_at
-            failures = reconnect_attempt(failures, bound_for, cfg.reconnect_max_seconds)
-            if result == "config":
-                delay = cfg.reconnect_max_seconds
-            else:
-                delay = backoff(failures, cfg.reconnect_min_seconds, cfg.reconnect_max_seconds)
-            if result != "config":  # a configuration error was logged as such
-                # Once an attempt, with the outage's length: a 30-s blip and a 20-min outage read apart.
-                down_for = outage_words(self._outage.down_for() or 0.0)
-                log.warning(
-                    "smpp.link_down", link=self.name, reason=reason, retry_in=delay, down_for=down_for
-                )
-            state = LinkState.RECONNECTING
-            self._set_state(state)
-            self._reconnects += 1
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+        self._set_state(LinkState.CONNECTING if first else LinkState.RECONNECTING)
+        self._bound_at, self._held = None, False
+        try:
+            result, reason = await self._session()
+        except Exception:  # a bug here must not end the link for good: log it and reconnect
+            log.exception("smpp.session_failed", link=self.name)
+            result, reason = "failed", "session failed"
+        if self._stopping:
+            return
+        self._last_error, self._last_error_at = reason or result, time.time()
+        self._outage.ended()
+        now = asyncio.get_running_loop().time()
+        bound_for = None if self._bound_at is None or not self._held else now - self._bound_at
+        self._failures = reconnect_attempt(self._failures, bound_for, cfg.reconnect_max_seconds)
+        if result == "config":
+            delay = cfg.reconnect_max_seconds
+        else:
+            delay = backoff(self._failures, cfg.reconnect_min_seconds, cfg.reconnect_max_seconds)
+        if result != "config":  # a configuration error was logged as such
+            # Once an attempt, with the outage's length: a 30-s blip and a 20-min outage read apart.
+            down_for = outage_words(self._outage.down_for() or 0.0)
+            log.warning("smpp.link_down", link=self.name, reason=reason, retry_in=delay, down_for=down_for)
+        self._set_state(LinkState.RECONNECTING)
+        self._reconnects += 1
+        await rest(self._wake, delay)
 
     async def _session(self) -> tuple[str, str]:
         """Connect, bind and serve until the connection ends: ("served" | "failed" | "config", why)."""
