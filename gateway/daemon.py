@@ -50,12 +50,13 @@ from gateway.outboxworker import STOP_WAIT_SECONDS, OutboxWorker
 from gateway.recovery import open_recovered, requeue_orphans
 from gateway.relayloginstatus import login_report
 from gateway.routing import Router
+from gateway.sdnotify import sd_notify
 from gateway.smtp.gate import Gate
 from gateway.startundo import close_store, undo_start
 from gateway.stoptiming import ANSWERED_SECONDS, LINK_STOP_SECONDS, STOP_BUDGET_SECONDS, StopBudget
 from gateway.store.db import Store, StoreUnusable
 from gateway.submissionretry import SubmissionRetry
-from gateway.supervisor import Supervisor, sd_notify
+from gateway.supervisor import Supervisor
 from gateway.tlscert import with_certificate
 from gateway.upgradewait import UpgradeWait
 from gateway.vital import DaemonTaskLost, Vital

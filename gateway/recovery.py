@@ -18,10 +18,10 @@ import structlog
 from gateway.config import Config
 from gateway.logsink import written_at_once
 from gateway.longsms import MOVABLE  # the part states a long SMS goes again whole from
+from gateway.startprogress import StartProgress
 from gateway.store import restoretmp
 from gateway.store.db import Store
 from gateway.store.queue import RECOVERED_LOGGED
-from gateway.supervisor import StartProgress
 
 if TYPE_CHECKING:
     from gateway.dispatcher import Dispatcher

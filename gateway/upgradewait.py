@@ -21,7 +21,7 @@ from gateway import statelock
 
 if TYPE_CHECKING:
     from gateway.config import Config
-    from gateway.supervisor import StartProgress
+    from gateway.startprogress import StartProgress
 
 log = structlog.get_logger(__name__)
 
@@ -39,7 +39,8 @@ class UpgradeWait:
         self._progress: StartProgress | None = None
 
     def waiting(self, pid: int | None, upgrading: str) -> None:
-        from gateway.supervisor import StartProgress, sd_notify
+        from gateway.sdnotify import sd_notify
+        from gateway.startprogress import StartProgress
 
         if self._progress is None:
             self._progress = StartProgress(self.db, self.state_dir)

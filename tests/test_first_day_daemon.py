@@ -205,13 +205,13 @@ async def test_a_large_database_asks_systemd_for_time_to_check_it_before_ready(
     # The start reads the whole database (PRAGMA quick_check) before READY=1: 5 s cold for 745 MB,
     # so a store of some 15 million messages outlasted TimeoutStartSec (90 s) and every start was
     # killed. Here a small database stands for a large one: the assumed read speed is made tiny.
-    from gateway import supervisor
+    from gateway import startprogress
     from gateway.store.db import Store
 
     config = make_config(tmp_path, smsc_port=free_port())
     Store.open(config.db_path).close()
     size = config.db_path.stat().st_size
-    monkeypatch.setattr(supervisor, "CHECK_BYTES_PER_SECOND", size / 20)  # a 20 s read
+    monkeypatch.setattr(startprogress, "CHECK_BYTES_PER_SECOND", size / 20)  # a 20 s read
     path = tmp_path / "notify"
     monkeypatch.setenv("NOTIFY_SOCKET", str(path))
     async with notify_socket(path) as received, running_gateway(config):

@@ -197,7 +197,7 @@ def test_a_new_database_waits_out_a_held_write_lock_at_the_start(tmp_path: Path)
     # The first start on a new database: its first write (the schema's version table) waited only
     # the start's short busy timeout, once (2 s without systemd's watchdog), and the start failed
     # with "database is locked" while a backup or a shell held the lock a moment longer.
-    from gateway.supervisor import StartProgress
+    from gateway.startprogress import StartProgress
 
     path = tmp_path / "state" / "smsgw.db"
     path.parent.mkdir()

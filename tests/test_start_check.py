@@ -26,8 +26,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from gateway.smtp.accept import accept
+from gateway.startprogress import StartProgress
 from gateway.store.db import Store, StoreError
-from gateway.supervisor import StartProgress, Supervisor
+from gateway.supervisor import Supervisor
 from tests.conftest import DOMAIN, free_port, mail, send_blocking
 from tests.test_process import smsgw, start_daemon, write_config
 from tests.test_start_integrity import damage_table_root

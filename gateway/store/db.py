@@ -59,7 +59,7 @@ from gateway.store.transactions import Transactions
 from gateway.store.walsync import WalSync
 
 if TYPE_CHECKING:
-    from gateway.supervisor import StartProgress
+    from gateway.startprogress import StartProgress
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -169,7 +169,7 @@ class Db(Transactions):
         A missing or empty database is created only where none existed before (`marker`): one that
         was deleted, or a volume that holds its marker but not it, is refused, never made anew.
 
-        The daemon's start passes `progress` (`gateway.supervisor.StartProgress`): told of the check
+        The daemon's start passes `progress` (`gateway.startprogress.StartProgress`): told of the check
         and of each migration, and called as SQLite's progress handler meanwhile, so that systemd
         keeps extending the start while the work goes on, however long a large database takes. Its
         check is skipped for a file the daemon stopped cleanly and nothing changed since, checked

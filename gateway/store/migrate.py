@@ -15,8 +15,8 @@ from gateway.store.fileguard import StoreUnusable
 from gateway.store.schema import MIGRATIONS, SCHEMA_VERSION
 
 if TYPE_CHECKING:
+    from gateway.startprogress import StartProgress
     from gateway.store.db import Db
-    from gateway.supervisor import StartProgress
 
 log = structlog.get_logger(__name__)
 

@@ -17,7 +17,7 @@ from contextlib import closing
 from pathlib import Path
 
 from gateway.filemodes import create_private
-from gateway.supervisor import sd_notify
+from gateway.sdnotify import sd_notify
 
 RESCUE_STEP_PAGES = 4096  # 16 MB of 4 KiB pages: well under a second per step
 
