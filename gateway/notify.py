@@ -17,6 +17,7 @@ from email.message import EmailMessage, Message
 from email.utils import format_datetime, make_msgid
 from typing import Any, NamedTuple, TypeVar
 
+from gateway import confirmwords as cw
 from gateway import mailheaders as h
 from gateway import wording as w
 from gateway.reasons import human_reason
@@ -206,7 +207,7 @@ def confirmation(
     for shape, numbers in _alike(sent).items():
         said = "; ".join(w.label_words(label, lang) for label in (shape.why, shape.cut) if label)
         encoding = shape.coding + (f" ({said})" if said else "")
-        lines.append(w.ACCEPTED_LINE(lang, number=", ".join(numbers), parts=shape.parts, encoding=encoding))
+        lines.append(cw.accepted_line(lang, numbers, shape.parts, encoding))
     notes = []
     if transliterated:
         notes.append(w.ACCEPTED_TRANSLITERATED(lang))

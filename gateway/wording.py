@@ -153,9 +153,6 @@ ACCEPTED_TEXT = Phrase(
     "Your email was accepted and will be sent as SMS:",
     "Wiadomość e-mail została przyjęta i zostanie wysłana jako SMS:",
 )
-ACCEPTED_LINE = Phrase(
-    "  {number}: {parts} SMS part(s), {encoding}", "  {number}: części SMS-a: {parts}, {encoding}"
-)
 ACCEPTED_TRANSLITERATED = Phrase(
     "Polish letters were replaced by plain ones to stay in the cheaper GSM alphabet.",
     "Polskie litery zastąpiono literami bez znaków diakrytycznych, aby zmieścić się w tańszym alfabecie GSM.",

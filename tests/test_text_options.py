@@ -90,6 +90,6 @@ async def test_confirmation_names_parts_encoding_and_cuts(tmp_path: Path) -> Non
                 email.message_from_bytes(sink.messages[0][2], policy=policy.default).get_body().get_content()
             )
             # Numbers whose SMS are alike share a line: a mail to 50 numbers stays short.
-            assert "  +48601123456, +48601123457: 1 SMS part(s), UCS-2" in text, text
+            assert "  +48601123456, +48601123457: 1 SMS part each (2 in all), UCS-2" in text, text
             assert "forced UCS-2" in text
             assert "signature" in text
