@@ -244,8 +244,10 @@ def _advice(state: str, reason: str, status: str) -> w.Phrase:
 
 def _status(state: str, reason: str) -> str:
     """The RFC 3463 status: 5.4.7 for an expiry, else the first SMSC code `_STATUS_BY_CODE` knows
-    among the parts' reasons, else 5.4.7 for the operator's report that it expired, else 5.0.0 (the
-    cause is the SMSC's, which it names in its own terms)."""
+    among the parts' reasons, else 5.7.1 for an opt-out, else 5.4.7 for the operator's report that it
+    expired, else 5.0.0 (the cause is the SMSC's, which it names in its own terms, or an admin's
+    cancel, which no X.7 policy of the recipient's refused: X.7.0 would read as one to a bounce
+    processor)."""
     if state == "expired":
         return "5.4.7"
     pieces = reason.split("; ")
@@ -253,6 +255,10 @@ def _status(state: str, reason: str) -> str:
         status = _STATUS_BY_CODE.get(smsc_code(piece) or "")
         if status is not None:
             return status
+    if OPTED_OUT_SAID in reason:
+        # X.7.1 "delivery not authorized, message refused", as the RCPT of an opted-out number hears
+        # it (`550 5.7.1 … opted out`): the same refusal, whether the STOP came before the mail or after.
+        return "5.7.1"
     if any(_OPERATOR_EXPIRED.match(piece) for piece in pieces):
         return "5.4.7"
     return "5.0.0"
