@@ -22,6 +22,17 @@ from gateway.store.redelivery import REPEAT_AFTER_ACK_SECONDS
 # late the part came. A part that fits neither is a set of its own, mailed at its timeout, as the
 # late part of its SMS when it brings only parts that SMS lacked (`SegmentRepo._late_rest_of`).
 PARTS_APART_SECONDS = 30.0
+# How far apart the phone may have sent the parts of one SMS by the SMSC's stamps, beyond
+# `PARTS_APART_SECONDS`, when the part is stamped in the order of its place among the set's (the
+# phone sends part 1, then 2, ...) and makes the set whole, or the timeout's pass joins it: a phone
+# on a poor signal retries a part for a minute or more. Split by the 30 s window alone, its answer
+# was mailed as two halves with gaps five minutes later, a premium vote's second half to the
+# fallback address, where SMPP (no stamps) joined them at once. The reassembly timeout's default:
+# a part sent later than that would have found its set mailed. A new SMS under the reused
+# reference starts again at part 1, whose place the waiting set holds, and its part 1 stamped
+# after the waiting set's part 2 is out of order; only a new SMS whose own first parts were lost
+# too is taken for the rest of the waiting one, as it is without stamps.
+PARTS_SENT_APART_SECONDS = reassembly.TIMEOUT_SECONDS
 # The most segments one key (phone, our number, reference, total) keeps waiting: beyond it, the
 # timeout's pass joins its oldest sets early, with gap markers (mailed, not dropped). Twice the
 # longest SMS (255 parts): no phone sends that much under one reference within a timeout, but a
@@ -33,38 +44,48 @@ _stamp = reassembly.stamp_seconds
 
 class _Newest:
     """What `_sets` keeps of the newest set to tell whether a part belongs to it: the places it
-    holds (and the last of them), when its last part came, and the span of its stamps (None once a
-    part of it has none)."""
+    holds (and the last of them), when its last part came, and the stamp of each place (None once
+    a part of it has none)."""
 
     def __init__(self, home: list[tuple]) -> None:
         self.home, self.places, self.top, self.last_at = home, set[int](), 0, float("-inf")
-        self.stamps: tuple[float, float] | None = (float("inf"), float("-inf"))
+        # The span as well as each place's: read for every part, kept as they come (one pass).
+        self.stamps: dict[int, float] | None = {}
+        self.low, self.high = float("inf"), float("-inf")
 
     def add(self, seq: int, at: float, stamp: float | None) -> None:
         self.places.add(seq)
         self.top = max(self.top, seq)
         self.last_at = max(self.last_at, at)
         if self.stamps is not None:
-            self.stamps = None if stamp is None else (min(self.stamps[0], stamp), max(self.stamps[1], stamp))
+            if stamp is None:
+                self.stamps = None
+            else:
+                self.stamps[seq] = min(stamp, self.stamps.get(seq, stamp))
+                self.low, self.high = min(self.low, stamp), max(self.high, stamp)
 
     def takes(self, seq: int, at: float, stamp: float | None, total: int, loose: bool) -> bool:
         """Whether a part of a place this set has free belongs to it (`PARTS_APART_SECONDS`)."""
         if seq in self.places:
             return False
+        whole = len(self.places) + 1 == total
         if stamp is not None and self.stamps is not None:
-            low, high = self.stamps
-            return low - PARTS_APART_SECONDS <= stamp <= high + PARTS_APART_SECONDS
+            low, high = self.low, self.high
+            if low - PARTS_APART_SECONDS <= stamp <= high + PARTS_APART_SECONDS:
+                return True
+            # Sent apart: its set's only if the phone sent it in its place's order and it is the
+            # last part the set waits for, or no more are coming (`PARTS_SENT_APART_SECONDS`).
+            return (
+                (loose or whole)
+                and low - PARTS_SENT_APART_SECONDS <= stamp <= high + PARTS_SENT_APART_SECONDS
+                and all(s <= stamp if p < seq else s >= stamp for p, s in self.stamps.items())
+            )
         # Without stamps, a late part that makes the set whole is the part the SMSC delivered
         # again (a part we could not store, one whose acknowledgement a dropped connection lost):
         # R-3.4 joins parts out of order. Split off, both halves were mailed with gaps, a premium
         # vote's second half went to the fallback address, and a whole SMS billed as failed. At
         # the timeout (`loose`) every free place is taken, as no more parts are coming.
-        return (
-            loose
-            or at - self.last_at <= PARTS_APART_SECONDS
-            or seq > self.top
-            or len(self.places) + 1 == total
-        )
+        return loose or at - self.last_at <= PARTS_APART_SECONDS or seq > self.top or whole
 
 
 def _again(held: tuple, at: float, stamp: str | None) -> bool:
@@ -90,7 +111,9 @@ def _sets(rows: list[tuple], total: int, *, loose: bool = False) -> list[list[tu
 
     A copy of a part a set holds (same place and text, `_again`) is that set's. A part whose place
     the newest set has free joins it when it came with that set's parts, continues them
-    (`PARTS_APART_SECONDS`), makes it whole, or `loose` (the timeout's pass). Any other part starts
+    (`PARTS_APART_SECONDS`), makes it whole, or `loose` (the timeout's pass); where both carry the
+    SMSC's stamps, when the phone sent it with them, or in order and within
+    `PARTS_SENT_APART_SECONDS` while it makes the set whole or `loose`. Any other part starts
     a new set: the phone reused the reference (one octet, constant on some devices). Joined to an
     older set by a free place alone, the first half of a new SMS was mailed with the second half
     of one whose first part was lost. Without the SMSC's stamps, a new SMS's first part that makes
