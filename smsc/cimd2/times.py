@@ -13,14 +13,34 @@ def format_time(moment: datetime) -> str:
     return moment.strftime("%y%m%d%H%M%S")
 
 
-def parse_time(value: str | None) -> datetime | None:
-    """A 12-digit CIMD2 time read as UTC, or None when absent or malformed."""
-    if not value or len(value) != 12 or not value.isdigit():
+def stamp_digits(value: str | None) -> str | None:
+    """A CIMD2 time as its 12 digits (yymmddhhmmss), or None when absent or malformed.
+
+    Blanks around it are dropped, and a 14-digit one's century ("20261206153000"): an SMSC that
+    pads the field or writes the year in full still names the SMS by it. Read as no time, an MO
+    it delivered again after its acknowledgement was taken for a new one and mailed twice. A zone
+    is not read: the protocol's time has none (the SMSC's local time), and a field carrying more
+    is no time the gateway can compare."""
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) == 14 and value[:2] in ("19", "20"):
+        value = value[2:]
+    if len(value) != 12 or not value.isdigit():
         return None
     try:
-        return datetime.strptime(value, "%y%m%d%H%M%S").replace(tzinfo=UTC)
+        datetime.strptime(value, "%y%m%d%H%M%S")
     except ValueError:
         return None
+    return value
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """A CIMD2 time (`stamp_digits`) read as UTC, or None when absent or malformed."""
+    digits = stamp_digits(value)
+    if digits is None:
+        return None
+    return datetime.strptime(digits, "%y%m%d%H%M%S").replace(tzinfo=UTC)
 
 
 def validity_seconds(code: int) -> int:
