@@ -72,22 +72,18 @@ def _file_mail(
     name: str,
     path: Path,
     content: bytes | None,
+    now: float | None,
 ) -> bytes:
-    """One billing file's mail: `text(True)` above the file attached, or `text(False)` and where
-    the file lies on the gateway, if the mail with it (or the file itself: `content` None, left
-    unread) would be past MAIL_SIZE_LIMIT."""
-    head = {
-        "sender": cfg.mail.from_address,
-        "rcpt": rcpt,
-        "domain": cfg.gateway.domains[0],
-        "subject": subject,
-    }
+    """One billing file's mail, dated `now` (`notify.mail_date`): `text(True)` above the file attached,
+    or `text(False)` and where the file lies on the gateway, if the mail with it (or the file itself:
+    `content` None, left unread) would be past MAIL_SIZE_LIMIT."""
+    head = dict(sender=cfg.mail.from_address, rcpt=rcpt, domain=cfg.gateway.domains[0], subject=subject)
     if content is not None:
-        mail = notify.billing_file(**head, summary=text(True), filename=name, content=content)
+        mail = notify.billing_file(**head, now=now, summary=text(True), filename=name, content=content)
         if len(mail) <= MAIL_SIZE_LIMIT:
             return mail
     msg = EmailMessage(policy=mailheaders.POLICY)
-    notify.stamp(msg, **head, auto="auto-generated")
+    notify.stamp(msg, **head, now=now, auto="auto-generated")
     where = w.BILLING_TOO_BIG(
         cfg.gateway.language, size=path.stat().st_size, limit=MAIL_SIZE_LIMIT, path=path
     )
@@ -115,6 +111,7 @@ def account_mails(
     month: Month,
     f: AccountFile,
     rcpts: list[str],
+    now: float | None = None,
     *,
     clash: bool = False,
     replaces: str | None = None,
@@ -137,7 +134,7 @@ def account_mails(
     def text(attached: bool) -> str:
         return prior + _body(month, tz, f, name if attached else None, lang)
 
-    return [(rcpt, _file_mail(cfg, rcpt, subject, text, name, f.path, content)) for rcpt in rcpts]
+    return [(rcpt, _file_mail(cfg, rcpt, subject, text, name, f.path, content, now)) for rcpt in rcpts]
 
 
 def fate(
@@ -159,7 +156,9 @@ def fate(
     return (w.BILLING_FATE_OWN if own else w.BILLING_FATE_NOBODY)(lang, account=name)
 
 
-def summary_mail(cfg: Config, files: MonthFiles, fates: list[str]) -> tuple[str, bytes]:
+def summary_mail(
+    cfg: Config, files: MonthFiles, fates: list[str], now: float | None = None
+) -> tuple[str, bytes]:
     """(sha256 of the summary file, its mail to the operator); no database (runs in a worker thread).
     `fates`: a line per account saying what became of its file (`fate`)."""
     path = files.summary
@@ -176,7 +175,7 @@ def summary_mail(cfg: Config, files: MonthFiles, fates: list[str]) -> tuple[str,
             lang, month=files.month, the_summary=the_summary, fates="\n".join(fates)
         )
 
-    return sha, _file_mail(cfg, cfg.mail.admin_address, subject, text, name, path, content)
+    return sha, _file_mail(cfg, cfg.mail.admin_address, subject, text, name, path, content, now)
 
 
 @dataclass
@@ -217,14 +216,14 @@ def queue_mails(
         rcpts = recipients(store, cfg, f)
         fates.append(fate(store, cfg, f, rcpts))
         replaces = mailed_other(store, files.month, f) if again else None
-        mails = account_mails(cfg, files.month, f, rcpts, clash=f.account in clashing, replaces=replaces)
+        mails = account_mails(cfg, files.month, f, rcpts, at, clash=f.account in clashing, replaces=replaces)
         row = None if audit is None else lambda f=f, m=mails: audit(f, [rcpt for rcpt, _ in m])
         done.mails += _queue(store, cfg, files.month, key, f.sha256, mails, again, at, row)
     if files.summary is not None and files.only is None:
         if not again and (before := mailed(store, files.month, "summary")) is not None:
             done.held.append((files.summary, before))
         else:
-            sha, content = summary_mail(cfg, files, fates)
+            sha, content = summary_mail(cfg, files, fates, at)
             rcpt = cfg.mail.admin_address
             row = None if audit is None else lambda: audit(None, [rcpt])
             done.mails += _queue(store, cfg, files.month, "summary", sha, [(rcpt, content)], again, at, row)
@@ -330,7 +329,9 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
         rcpts, clash = recipients(store, cfg, f), f.account in clashing
         fates.append(fate(store, cfg, f, rcpts))
         replaces = before if again else None  # (`before` is then another version's: see above)
-        built = await asyncio.to_thread(account_mails, cfg, month, f, rcpts, clash=clash, replaces=replaces)
+        built = await asyncio.to_thread(
+            account_mails, cfg, month, f, rcpts, at, clash=clash, replaces=replaces
+        )
         queued += await store.write(
             lambda f=f, b=built, a=before is not None: _queue(store, cfg, month, _key(f), f.sha256, b, a, at)
         )
@@ -341,7 +342,7 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
     summary_before = mailed(store, month, "summary")
     if files.accounts and (summary_before is None or (again and summary_mailed_other(store, files))):
         # (a month before the first account, a new installation's, is not mailed)
-        sha, summary = await asyncio.to_thread(summary_mail, cfg, files, fates)
+        sha, summary = await asyncio.to_thread(summary_mail, cfg, files, fates, at)
         rcpt, a = cfg.mail.admin_address, summary_before is not None
         queued += await store.write(
             lambda: _queue(store, cfg, month, "summary", sha, [(rcpt, summary)], a, at)

@@ -62,7 +62,14 @@ _STUCK_EXPIRED_SAID = STUCK_EXPIRED.split("{}", 1)[0]
 
 
 def dsn(
-    info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, domain: str, lang: Language = "en"
+    info: dict[str, Any],
+    *,
+    sender: str,
+    rcpt: str,
+    reporting_mta: str,
+    domain: str,
+    lang: Language = "en",
+    now: float | None = None,
 ) -> bytes:
     """A bounce for one SMS message (all its parts), naming the number and the reason (R-6.3).
     `lang`: of the text a person reads and the Subject; the report's fields stay as RFC 3464 has them."""
@@ -87,11 +94,18 @@ def dsn(
         outcome["Diagnostic-Code"] = f"X-SMSC; {h.ascii_text(said_by_smsc, limit=900)}"
     subject = w.BOUNCE_SUBJECT(lang, number=number)
     where = dict(sender=sender, rcpt=rcpt, reporting_mta=reporting_mta, domain=domain)
-    return _report(info, human, subject, outcome, **where)
+    return _report(info, human, subject, outcome, now=now, **where)
 
 
 def success_dsn(
-    info: dict[str, Any], *, sender: str, rcpt: str, reporting_mta: str, domain: str, lang: Language = "en"
+    info: dict[str, Any],
+    *,
+    sender: str,
+    rcpt: str,
+    reporting_mta: str,
+    domain: str,
+    lang: Language = "en",
+    now: float | None = None,
 ) -> bytes:
     """The delivery receipt a mail program asked for with `NOTIFY=SUCCESS` (RFC 3461 6.2): a DSN like
     a bounce, so that the program matches it to its mail (ENVID, ORCPT) and shows it as a receipt,
@@ -112,7 +126,7 @@ def success_dsn(
         action = "delivered"
     outcome = {"Action": action, "Status": "2.0.0"}
     where = dict(sender=sender, rcpt=rcpt, reporting_mta=reporting_mta, domain=domain)
-    return _report(info, human, subject, outcome, **where)
+    return _report(info, human, subject, outcome, now=now, **where)
 
 
 def _report(
@@ -121,6 +135,7 @@ def _report(
     subject: str,
     outcome: dict[str, str],
     *,
+    now: float | None,
     sender: str,
     rcpt: str,
     reporting_mta: str,
@@ -136,6 +151,7 @@ def _report(
     report = MIMEMultipart("report", report_type="delivery-status")
     stamp(
         report,
+        now=now,
         sender=sender,
         rcpt=rcpt,
         subject=subject,

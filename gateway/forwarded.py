@@ -12,15 +12,15 @@ import re
 import secrets
 import unicodedata
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from email.message import EmailMessage, Message
-from email.utils import format_datetime, make_msgid
+from email.utils import make_msgid
 
 from gateway import mailheaders as h
 from gateway import wording as w
 from gateway.forwardcoding import as_file
 from gateway.mailcards import cards
-from gateway.notify import stamp
+from gateway.notify import mail_date, stamp
 from gateway.polish import note_words, reason_words
 from gateway.smtp.addressing import reply_address
 from gateway.smtp.subjects import OWN_SUFFIX, REPLY_PREFIX
@@ -107,6 +107,7 @@ def contact_name(value: str | None) -> str | None:
 
 def sms_reply(
     *,
+    now: float | None = None,
     phone: str,
     phone_display: str,
     domain: str,
@@ -178,7 +179,7 @@ def sms_reply(
     msg["Subject"] = title
     if topic:
         msg["Thread-Topic"] = topic
-    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Date"] = mail_date(now)
     msg["Message-ID"] = make_msgid(idstring=REPLY_ID_MARK, domain=host or None)  # answers name it
     msg["Auto-Submitted"] = "auto-generated"
     ref = h.msgid(in_reply_to)
@@ -226,6 +227,7 @@ def answer_body(text: str, lang: Language = "en") -> str:
 
 def premium_mo(
     *,
+    now: float | None = None,
     sender: str,
     rcpt: str,
     domain: str,
@@ -253,7 +255,7 @@ def premium_mo(
     msg["From"] = f"SMS gateway <{h.address(sender)}>"
     msg["To"] = h.recipient(msg, rcpt)
     msg["Subject"] = h.text(f"{password or '?'} · {number} · {phone}")
-    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Date"] = mail_date(now)
     msg["Message-ID"] = make_msgid(domain=h.text(domain, limit=200).replace(" ", "") or None)
     if answer_address:
         msg["Reply-To"] = h.address(answer_address)
@@ -288,6 +290,7 @@ _NOT_8BIT = re.compile(rb"[^\n]{999}|\x00")
 
 def bounce_forward(
     *,
+    now: float | None = None,
     sender: str,
     rcpt: str,
     domain: str,
@@ -346,7 +349,7 @@ def bounce_forward(
     title = w.FORWARD_SUBJECT(
         lang, What=named[:1].upper() + named[1:], what=named, subject=subject or w.NO_SUBJECT(lang)
     )
-    stamp(msg, sender=sender, rcpt=rcpt, subject=title, domain=domain)
+    stamp(msg, now=now, sender=sender, rcpt=rcpt, subject=title, domain=domain)
     msg[FORWARD_MARK] = what.split()[-1]  # "bounce", "postmaster"
     msg.set_content(h.body("\n".join(lines) + "\n"), cte="quoted-printable")  # 7-bit in any language
     msg.make_mixed()

@@ -59,15 +59,16 @@ class Notifier:
         mail, gw = self.config.mail, self.config.gateway
         if told and not as_dsn:
             content = notify.delivered_notice(
-                info, sender=mail.from_address, rcpt=rcpt, domain=gw.hostname, lang=gw.language
-            )
+                info, sender=mail.from_address, rcpt=rcpt, domain=gw.hostname, lang=gw.language,
+                now=self.store.clock(),
+            )  # fmt: skip
             kind = f.state
             sender = mail.from_address
         else:
             build = bounce.success_dsn if told else bounce.dsn
             content = build(
                 info, sender=mail.from_address, rcpt=rcpt, reporting_mta=gw.hostname, domain=gw.domains[0],
-                lang=gw.language,
+                lang=gw.language, now=self.store.clock(),
             )  # fmt: skip
             kind, sender = "dsn", ""
         if why is not None:
@@ -121,6 +122,7 @@ class Notifier:
                 account=name,
                 reason=wording.SUSPENDED_REASON(gw.language, **said),
                 lang=gw.language,
+                now=self.store.clock(),
             ),
         )
 

@@ -30,6 +30,7 @@ _Said = TypeVar("_Said", bound=tuple[Any, ...])
 def stamp(
     msg: Message,
     *,
+    now: float | None = None,
     sender: str,
     rcpt: str,
     subject: str,
@@ -43,13 +44,20 @@ def stamp(
     msg["From"] = f"SMS gateway <{h.address(sender)}>"
     msg["To"] = h.recipient(msg, rcpt)
     msg["Subject"] = h.text(subject)
-    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Date"] = mail_date(now)
     msg["Message-ID"] = make_msgid(domain=h.text(domain, limit=200).replace(" ", "") or None)
     msg["Auto-Submitted"] = auto
     ref = h.msgid(in_reply_to)
     if ref is not None:
         msg["In-Reply-To"] = ref
         msg["References"] = ref
+
+
+def mail_date(now: float | None) -> str:
+    """The Date header at `now`, the daemon's clock (`Store.clock`) as in every time it records: the
+    host's, read here, dated a mail apart from the rest of its record (a clock set by a test, or one
+    the daemon keeps from going back). None, for a mail built alone, takes the host's."""
+    return format_datetime(datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC))
 
 
 def plain(msg: EmailMessage, content: str) -> bytes:
@@ -68,7 +76,13 @@ def set_text(msg: EmailMessage, content: str) -> None:
 
 
 def delivered_notice(
-    info: dict[str, Any], *, sender: str, rcpt: str, domain: str, lang: Language = "en"
+    info: dict[str, Any],
+    *,
+    now: float | None = None,
+    sender: str,
+    rcpt: str,
+    domain: str,
+    lang: Language = "en",
 ) -> bytes:
     """A delivery, or an `unreported` end: the SMSC took the SMS and its report never came. That one
     is no bounce (it most likely reached the phone) but says plainly that nobody confirmed it."""
@@ -85,6 +99,7 @@ def delivered_notice(
     msg = EmailMessage(policy=h.POLICY)
     stamp(
         msg,
+        now=now,
         sender=sender,
         rcpt=rcpt,
         subject=subject,
@@ -104,6 +119,7 @@ class Cut(NamedTuple):
 
 def truncation_notice(
     *,
+    now: float | None = None,
     sender: str,
     rcpt: str,
     domain: str,
@@ -120,7 +136,7 @@ def truncation_notice(
     the mail client files it with it rather than as a conversation of its own."""
     msg = EmailMessage(policy=h.POLICY)
     subject = w.SHORTENED_SUBJECT(lang, subject=subject)
-    stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
+    stamp(msg, now=now, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
     paragraphs = []
     for cut, numbers in _alike(cuts).items():
         preview = cut.dropped if len(cut.dropped) <= 400 else cut.dropped[:400] + "…"
@@ -132,6 +148,7 @@ def truncation_notice(
 
 def held_notice(
     *,
+    now: float | None = None,
     sender: str,
     rcpt: str,
     domain: str,
@@ -148,7 +165,7 @@ def held_notice(
     SMS then expires unsent: "will be sent at 07:00" told the sender of an SMS that never went."""
     msg = EmailMessage(policy=h.POLICY)
     subject = w.HELD_SUBJECT(lang, until=f"{until:%H:%M}", subject=subject)
-    stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
+    stamp(msg, now=now, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
     when = f"{until:%Y-%m-%d %H:%M %Z}".strip()
     numbers = ", ".join(recipients)
     if expires is not None and expires < until:
@@ -158,11 +175,18 @@ def held_notice(
 
 
 def suspended_notice(
-    *, sender: str, rcpt: str, domain: str, account: str, reason: str, lang: Language = "en"
+    *,
+    now: float | None = None,
+    sender: str,
+    rcpt: str,
+    domain: str,
+    account: str,
+    reason: str,
+    lang: Language = "en",
 ) -> bytes:
     msg = EmailMessage(policy=h.POLICY)
     subject = w.SUSPENDED_SUBJECT(lang, account=account)
-    stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
+    stamp(msg, now=now, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
     return plain(msg, w.SUSPENDED_TEXT(lang, account=account, reason=reason))
 
 
@@ -178,6 +202,7 @@ class Shape(NamedTuple):
 
 def confirmation(
     *,
+    now: float | None = None,
     sender: str,
     rcpt: str,
     domain: str,
@@ -197,6 +222,7 @@ def confirmation(
     msg = EmailMessage(policy=h.POLICY)
     stamp(
         msg,
+        now=now,
         sender=sender,
         rcpt=rcpt,
         subject=w.ACCEPTED_SUBJECT(lang, subject=subject),
@@ -236,17 +262,25 @@ def _alike(per_number: Mapping[str, _Said]) -> dict[_Said, list[str]]:
 
 
 def notice(
-    *, sender: str, rcpt: str, domain: str, subject: str, content: str, in_reply_to: str | None = None
+    *,
+    now: float | None = None,
+    sender: str,
+    rcpt: str,
+    domain: str,
+    subject: str,
+    content: str,
+    in_reply_to: str | None = None,
 ) -> bytes:
     """A plain notice: limit reached (R-2.4), the info@ answer (R-2.3), and others without a form;
     `in_reply_to` is the Message-ID of the mail it is about, if any."""
     msg = EmailMessage(policy=h.POLICY)
-    stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
+    stamp(msg, now=now, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
     return plain(msg, content)
 
 
 def premium_verification(
     *,
+    now: float | None = None,
     sender: str,
     rcpt: str,
     domain: str,
@@ -260,7 +294,7 @@ def premium_verification(
     """R-4.3: ask the service's address to confirm before any premium SMS is mailed to it."""
     msg = EmailMessage(policy=h.POLICY)
     subject = w.PREMIUM_CONFIRM_SUBJECT(lang, password=password)
-    stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
+    stamp(msg, now=now, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
     msg["Reply-To"] = h.address(confirm_address)
     return plain(
         msg,
@@ -277,6 +311,7 @@ def premium_verification(
 
 def premium_answer_cut(
     *,
+    now: float | None = None,
     sender: str,
     rcpt: str,
     domain: str,
@@ -288,14 +323,22 @@ def premium_answer_cut(
 ) -> bytes:
     """R-4.5: the free answer holds one SMS; tell the answering address what the phone got."""
     msg = EmailMessage(policy=h.POLICY)
-    stamp(msg, sender=sender, rcpt=rcpt, subject=w.PREMIUM_CUT_SUBJECT(lang, phone=phone), domain=domain,
-           in_reply_to=in_reply_to)  # fmt: skip
+    subject = w.PREMIUM_CUT_SUBJECT(lang, phone=phone)
+    stamp(msg, now=now, sender=sender, rcpt=rcpt, subject=subject, domain=domain, in_reply_to=in_reply_to)
     preview = dropped if len(dropped) <= 400 else dropped[:400] + "…"
     return plain(msg, w.PREMIUM_CUT_TEXT(lang, phone=phone, sent=sent, preview=preview))
 
 
 def billing_file(
-    *, sender: str, rcpt: str, domain: str, subject: str, summary: str, filename: str, content: bytes
+    *,
+    now: float | None = None,
+    sender: str,
+    rcpt: str,
+    domain: str,
+    subject: str,
+    summary: str,
+    filename: str,
+    content: bytes,
 ) -> bytes:
     """R-5.1: a monthly billing file as a `text/plain; charset=utf-8` attachment, a summary above it.
 
@@ -303,7 +346,7 @@ def billing_file(
     checksum on its last line still matches.
     """
     msg = EmailMessage(policy=h.POLICY)
-    stamp(msg, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
+    stamp(msg, now=now, sender=sender, rcpt=rcpt, subject=subject, domain=domain, auto="auto-generated")
     set_text(msg, summary)
     msg.add_attachment(
         h.body(content.decode("utf-8", "replace")),

@@ -139,11 +139,13 @@ async def test_a_run_failing_after_the_files_are_written_mails_each_file_once(
     failed = threading.Event()
     real = job.account_mails
 
-    def broken(cfg: Any, month: Month, f: Any, rcpts: list[str], **kw: Any) -> list[tuple[str, bytes]]:
+    def broken(
+        cfg: Any, month: Month, f: Any, rcpts: list[str], *a: Any, **kw: Any
+    ) -> list[tuple[str, bytes]]:
         if f.account == "beta":  # acme's mails are queued by now, beta's never will be in this run
             failed.set()
             raise OSError("injected: the disk went away")
-        return real(cfg, month, f, rcpts, **kw)
+        return real(cfg, month, f, rcpts, *a, **kw)
 
     async with smtp_sink(relay) as sink:
         monkeypatch.setattr(job, "account_mails", broken)

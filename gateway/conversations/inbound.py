@@ -149,6 +149,7 @@ def mail_inbound(
         zone=cfg.gateway.timezone,
         sender=cfg.mail.from_address,
         lang=cfg.gateway.language,
+        now=store.clock(),
     )
     fallback = fallback_for(cfg, cfg.replies.fallback_address, to.address)
     store.outbox.enqueue_mail(

@@ -240,6 +240,7 @@ def _mail_inbound(
         zone=cfg.gateway.timezone,
         sender=cfg.mail.from_address,
         lang=lang,
+        now=store.clock(),
     )
     fallback = fallback_for(cfg, cfg.replies.fallback_address, to.address)
     store.outbox.enqueue_mail(
@@ -326,6 +327,7 @@ def _mail_fallback(
         gateway_address=to.settings.sender,
         lang=to.settings.language,
         contact=answered.name if answered else None,
+        now=outbox.clock(),
     )
     outbox.enqueue_mail(FALLBACK_KIND, to.settings.sender, to.rcpt, content, mo_ref=kept[0].id)
 

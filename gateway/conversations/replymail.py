@@ -53,6 +53,7 @@ def mail_user(
         note=note,
         lang=cfg.gateway.language,
         contact=conv.name,
+        now=store.clock(),
     )
     fallback = fallback_for(cfg, cfg.replies.fallback_address, conv.user_email)
     store.outbox.enqueue_mail(
@@ -88,6 +89,7 @@ def mail_fallback(
         zone=to.settings.zone,
         sender=to.settings.sender,
         lang=to.settings.language,
+        now=outbox.clock(),
     )
     outbox.enqueue_mail("reply-fallback", to.settings.sender, to.rcpt, content, mo_ref=mo_id)
 
@@ -104,6 +106,7 @@ def unthreaded(
     zone: str,
     sender: str,
     lang: Language,
+    now: float | None = None,
 ) -> bytes:
     """An answer's mail to an address that wrote no mail it answers (the fallback, an account's
     inbound address): from the phone, the SMS it most likely answers (`answered`) quoted as its
@@ -123,6 +126,7 @@ def unthreaded(
         note=note,
         gateway_address=sender,
         lang=lang,
+        now=now,
         contact=answered.name if answered else None,
     )
 

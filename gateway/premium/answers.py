@@ -304,6 +304,7 @@ def answer(
                 dropped=p.dropped,
                 in_reply_to=msgid,
                 lang=cfg.gateway.language,
+                now=store.clock(),
             ),
             message_ref=result.message_ids[0],  # it quotes the answer to the phone
         )
@@ -383,6 +384,7 @@ def _forward_bounce(
         numbers=about,
         raw=raw,
         lang=cfg.gateway.language,
+        now=store.clock(),
     )
     store.outbox.enqueue_mail(
         "bounce-forward", "", fallback, content, premium_ref=premium_ref, email_ref=recorded.email_id

@@ -372,6 +372,7 @@ def ask_verification(store: Store, cfg: Config, service: Service, account_name: 
         numbers=service.number_list or list(cfg.premium.tariffs),
         expires_at=datetime.fromtimestamp(store.clock() + lifetime, tz),
         lang=cfg.gateway.language,
+        now=store.clock(),
     )
     store.outbox.enqueue_mail("premium-verify", cfg.mail.from_address, service.email, content)
     log.info("premium.verification_sent", service=service.password, to=service.email)

@@ -98,6 +98,7 @@ def mail_to(
         text=pmo.text,
         received_at=datetime.fromtimestamp(pmo.received_at, tz),
         note=note,
+        now=outbox.clock(),
         # The footer says how long an answer may be: as the answer will be sent (`answers.answer`).
         transliterated=answer_address is not None
         and pmo.account_id is not None

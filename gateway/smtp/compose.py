@@ -131,6 +131,7 @@ def compose(
                     cfg.gateway.language, subject=mail.subject, numbers=", ".join(numbers)
                 ),
                 in_reply_to=mail.message_id,
+                now=now.timestamp(),
             )
             return automatic, None, [Notice("not-sent", cfg.mail.from_address, notices_to, told)], None
         fallback = cfg.replies.fallback_address
@@ -149,6 +150,7 @@ def compose(
             numbers=[*numbers, *mailboxes],
             raw=raw,
             lang=cfg.gateway.language,
+            now=now.timestamp(),
         )
         return automatic, None, [Notice("bounce-forward", "", fallback, forward)], None
     planned = partial(
@@ -206,7 +208,9 @@ def compose(
             not_sent.append(
                 (
                     "not-sent",
-                    identical_notice(cfg, notices_to, mail.subject, numbers, blocked, mail.message_id),
+                    identical_notice(
+                        cfg, notices_to, mail.subject, numbers, blocked, mail.message_id, now=now.timestamp()
+                    ),
                 )
             )
     source = account.sender or cfg.gateway.default_sender
@@ -241,6 +245,7 @@ def compose(
         domain=cfg.gateway.hostname,
         in_reply_to=mail.message_id,
         lang=cfg.gateway.language,
+        now=now.timestamp(),
     )
 
     # Notices to the sender, queued in the same transaction as the mail they describe.

@@ -94,8 +94,10 @@ def identical_notice(
     sent: Sequence[str],
     blocked: Sequence[str],
     in_reply_to: str | None = None,
+    *,
+    now: float | None = None,
 ) -> bytes:
-    """What the sender of a group mail hears of the numbers left out."""
+    """What the sender of a group mail hears of the numbers left out, dated `now` (`notify.mail_date`)."""
     limit, lang = cfg.gateway.identical_per_day, cfg.gateway.language
     return notify.notice(
         sender=cfg.mail.from_address,
@@ -108,4 +110,5 @@ def identical_notice(
             lang, sent=", ".join(sent), blocked=", ".join(blocked), limit=limit
         ),
         in_reply_to=in_reply_to,
+        now=now,
     )

@@ -57,4 +57,5 @@ def info_reply(
         subject=wording.USAGE_SUBJECT(lang),
         content=body,
         in_reply_to=in_reply_to,
+        now=now.timestamp(),
     )

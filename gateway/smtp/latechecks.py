@@ -198,5 +198,6 @@ def _notice(
         ),
         content=text(lang, **values),
         in_reply_to=limits.message_id,
+        now=store.clock(),
     )
     return Notice("not-sent", limits.notice_from, to, content)

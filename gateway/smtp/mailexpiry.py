@@ -65,6 +65,7 @@ def expired_notice(
             expiry=shown(expiry, now) if expiry is not None else "",
         ),
         in_reply_to=mail.message_id,
+        now=now.timestamp(),
     )
 
 

@@ -132,6 +132,7 @@ def quota_refusal(store: Store, limits: Limits) -> str | None:
                     lang, period=period, owner=owner, limit=q.limit, used=exceeded.used, needed=limits.needed
                 ),
                 in_reply_to=limits.message_id,
+                now=store.clock(),
             ),
         )
     return exceeded.reply()

@@ -224,7 +224,8 @@ def forward(
         return acceptance, []
     admin = cfg.mail.admin_address
     address = str(envelope.__dict__["postmaster"])
-    trace = received(session, client_ip, cfg.gateway.hostname, address, now or datetime.now(UTC))
+    now = (now or datetime.now(UTC)).astimezone(UTC)  # the store's clock, in UTC as trace lines are
+    trace = received(session, client_ip, cfg.gateway.hostname, address, now)
     content = forwarded.bounce_forward(
         sender=cfg.mail.from_address,
         rcpt=admin,
@@ -237,6 +238,7 @@ def forward(
         raw=trace + raw,
         what=f"mail to {role(address)}",
         lang=cfg.gateway.language,
+        now=now.timestamp(),
     )
     # From <>, as a bounce's forward: nothing answers it, so no loop can start (RFC 3834).
     return acceptance, [Notice("postmaster-forward", "", admin, content)]

@@ -305,7 +305,9 @@ class RelayHandler:
             return reply
         if sender is not None and "postmaster" in envelope.__dict__:
             raw = envelope.original_content or b""
-            record, forward = postmaster.forward(self.gate.config, envelope, sender, raw, client_ip, session)
+            record, forward = postmaster.forward(
+                self.gate.config, envelope, sender, raw, client_ip, session, now=self.gate.now()
+            )
             result = await self.gate.writes.accept(record, None, forward)
             if result.refused is not None:
                 return result.refused  # past the hour's cap, counted again in the write
