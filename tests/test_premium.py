@@ -607,8 +607,8 @@ async def test_a_quote_only_answer_is_refused(tmp_path: Path) -> None:
 
 
 def test_only_the_token_names_an_answer() -> None:
-    assert passwords.target("premium-" + "a" * 24) == ("premium", "a" * 24)
-    assert passwords.target("CONFIRM-" + "A2" * 12) == ("confirm", "a2" * 12)
+    assert passwords.target("premium-" + "a" * 24) == passwords.Target("premium", "a" * 24)
+    assert passwords.target("CONFIRM-" + "A2" * 12) == passwords.Target("confirm", "a2" * 12)
     for bad in ("premium-" + "a" * 23, "premium-" + "1" * 24, "info", "48601123456"):
         assert passwords.target(bad) is None
 

@@ -28,7 +28,7 @@ from gateway.smtp import replies
 from gateway.smtp.addressing import kind_words, number_kind
 from gateway.smtp.identical import identical_refusal, start_of_day
 from gateway.smtp.intake import IntakeRefused, MailText
-from gateway.smtp.recipients import router_for
+from gateway.smtp.recipients import as_given, router_for
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, NewMessage, NewPart
 from smsc.encoding import EmptyText, plan
@@ -135,12 +135,15 @@ def answer(
     *,
     raw: bytes = b"",
     client_ip: str | None = None,
+    rcpt: str | None = None,
 ) -> tuple[str, bool]:
     """R-4.5: one free SMS from the premium number to the phone, or a recorded refusal.
 
     `raw` is the mail as received: a bounce (the client's mailbox refused the premium SMS mailed
     from this address) is handed to the fallback address with it attached. `client_ip`, the
-    server that sent it, is recorded with the answer and named in a bounce's forward.
+    server that sent it, is recorded with the answer and named in a bounce's forward. `rcpt`, the
+    answer address as the client gave it, and the mail's subject are kept as a staff mail's are: the
+    report of the answer's SMS names them, not the phone's number at the gateway's domain.
     """
     r = handlers.repo(store)
     pmo = r.by_token(token)
@@ -265,7 +268,7 @@ def answer(
         user_id=None,
         header_message_id=msgid,
         dedup_key=None,
-        subject="",
+        subject=mail.subject,
         text=p.text,
         messages=[
             NewMessage(
@@ -275,6 +278,7 @@ def answer(
                 int(p.coding),
                 [NewPart(1, int(p.coding), part.payload, b"", part.text)],
                 via=via,
+                rcpt=as_given(rcpt),
             )
         ],
         validity_seconds=accountrules.validity_seconds(cfg, account),

@@ -78,7 +78,9 @@ async def _on_mail(
         )
         return decided, False
     return await store.write(
-        lambda: answer(store, cfg, target.token, mail_from, author, mail, raw=raw, client_ip=client_ip),
+        lambda: answer(
+            store, cfg, target.token, mail_from, author, mail, raw=raw, client_ip=client_ip, rcpt=target.rcpt
+        ),
         interactive=True,
     )
 

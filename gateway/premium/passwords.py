@@ -82,6 +82,9 @@ def new_token() -> str:
 class Target(NamedTuple):
     kind: Literal["premium", "confirm"]
     token: str
+    # The RCPT as the client gave it (its case, its domain), set at RCPT: an answer's SMS keeps it, as
+    # a staff mail's SMS keeps theirs, for its bounce to name the address the client wrote to.
+    rcpt: str | None = None
 
 
 def target(local: str) -> Target | None:

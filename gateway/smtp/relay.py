@@ -251,7 +251,7 @@ class RelayHandler:
             return replies.PREMIUM_UNKNOWN_ADDRESS.format(address)
         if "probe" in envelope.__dict__:
             return replies.OK_RCPT  # a verification probe's: answered, never taken (`verifyprobe`)
-        envelope.__dict__["premium"] = target
+        envelope.__dict__["premium"] = target._replace(rcpt=address)
         envelope.rcpt_tos.append(address)
         return replies.OK_RCPT
 

@@ -29,8 +29,8 @@ class NewMessage:
     concatenated: bool = False  # parts need a concat UDH built from a per-destination reference
     state: str = "queued"
     not_before: float | None = None  # quiet hours: held until then, validity counted from then
-    # The address the client named this number by at RCPT (`601120000@…`, as given): its bounce's
-    # Final-Recipient (RFC 3464 2.3.2). None where no RCPT asked for the SMS (a premium answer).
+    # The address the client named this number by at RCPT (`601120000@…`, a premium answer's
+    # `premium-…@…`, as given): its bounce's Final-Recipient (RFC 3464 2.3.2). None where none was kept.
     rcpt: str | None = None
     # The mail itself asked to wait for quiet hours (Precedence: bulk, a mailing list's headers), not
     # only its account's `bulk` setting: turning that setting off releases the others at once.
