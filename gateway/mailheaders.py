@@ -23,7 +23,7 @@ from email.message import Message
 from email.policy import EmailPolicy
 from typing import Any
 
-from smsc.encoding import transliterate_text
+from smsc.plainchars import transliterate_text
 
 SUBJECT_MAX = 120  # characters; a subject longer than that is cut with an ellipsis
 _MSGID_MAX = 250  # longer ids are not threading anyone's mail; leaving them out is safer

@@ -22,7 +22,7 @@ from gateway import mailheaders as h
 from gateway import wording as w
 from gateway.reasons import human_reason
 from gateway.wording import Language
-from smsc.encoding import transliterate_text
+from smsc.plainchars import transliterate_text
 
 _Said = TypeVar("_Said", bound=tuple[Any, ...])
 

@@ -27,6 +27,7 @@ from smsc.base import Concat
 from smsc.graphemes import Clusters, visible
 from smsc.gsmalphabet import _ENCODE, _EXTENSION_CHARS, _NON_GSM, _NON_LATIN1_GSM, basic_septets
 from smsc.makers import maker
+from smsc.plainchars import PLAIN_PUNCTUATION, TRANSLIT, bullets, plain_punctuation
 
 
 class Coding(enum.IntEnum):
@@ -65,30 +66,6 @@ _made_plan, _made_part = maker(Plan), maker(Part)
 SINGLE_LIMIT: dict[Coding, int] = {Coding.GSM7: 160, Coding.UCS2: 70}
 PART_LIMIT: dict[Coding, int] = {Coding.GSM7: 153, Coding.UCS2: 67}  # with the 6-octet concat UDH
 
-# Typographic punctuation that phones' mail apps write for plain ASCII ("smart punctuation": didn’t,
-# “front desk”, –, …, no-break spaces before units). Made plain without any account setting when it is
-# all that keeps a text from GSM 03.38: one such apostrophe would otherwise send the whole text as UCS-2,
-# 70 characters per SMS instead of 160, and the plain character reads the same on every phone.
-PLAIN_PUNCTUATION: dict[str, str] = {
-    **dict.fromkeys("’‘‚", "'"),
-    **dict.fromkeys("“”„", '"'),
-    # Dashes, the non-breaking hyphen and the minus sign; Outlook's bullets (· in its Symbol-font
-    # list spans, • in text) turned a plain ASCII list into UCS-2, twice the parts.
-    **dict.fromkeys("–—\u2011\u2212·•", "-"),
-    "…": "...",
-    **dict.fromkeys("\u00a0\u2007\u2009\u202f", " "),  # no-break, figure, thin, narrow no-break space
-}
-# Outlook's list item, a bullet and a run of (no-break) spaces, made plain is "- ", as a list is typed.
-_BULLET_RUN = re.compile(r"^[·•][^\S\n]+", re.MULTILINE)
-# Opt-in per account: keeps Polish text in GSM 03.38 (160/153 per part instead of 70/67). Every key is
-# outside the GSM alphabet, so transliterating GSM text never changes it.
-TRANSLITERATION: dict[str, str] = {
-    **dict(zip("ąćęłńóśźżĄĆĘŁŃÓŚŹŻ", "acelnoszzACELNOSZZ", strict=True)),
-    **PLAIN_PUNCTUATION,
-}
-
-_TRANSLIT = str.maketrans(TRANSLITERATION)
-_PLAIN = str.maketrans(PLAIN_PUNCTUATION)
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # Longest prefix ending in a breakable whitespace character; no-break spaces are excluded on purpose.
 _BREAK = re.compile(r"(?s).*[^\S\u00a0\u2007\u202f]")
@@ -96,17 +73,6 @@ _BREAK_AT = re.compile(r"[^\S\u00a0\u2007\u202f]")  # one breakable whitespace c
 # A cut text moves back to the end of a word at most this many characters: a longer "word" (a link,
 # "xxxx…" filling the part) would be dropped whole where the part had room for most of it.
 WORD_CUT_MAX = 30
-
-
-def plain_punctuation(text: str, nfc: bool = True) -> str:
-    """The text with PLAIN_PUNCTUATION and `_BULLET_RUN` applied (after NFC, as plan() sees it)."""
-    text = unicodedata.normalize("NFC", text) if nfc else text
-    return (_BULLET_RUN.sub("- ", text) if "·" in text or "•" in text else text).translate(_PLAIN)
-
-
-def transliterate_text(text: str) -> str:
-    """Apply TRANSLITERATION after NFC, so that decomposed input (a + U+0328) is caught as well."""
-    return unicodedata.normalize("NFC", text).translate(_TRANSLIT)
 
 
 def concat_udh(ref: int, total: int, seq: int) -> bytes:
@@ -265,7 +231,7 @@ def _shown(ch: str) -> str:
 def _reason(text: str, unfit: re.Pattern[str]) -> str:
     # Punctuation that could be made plain did not force UCS-2 beside another culprit: "ą", not "·, ą".
     found = list(dict.fromkeys(unfit.findall(text)))
-    found = [ch for ch in found if ch not in PLAIN_PUNCTUATION] or found
+    found = [ch for ch in found if ch not in PLAIN_PUNCTUATION and ch != "·"] or found
     return ", ".join(map(_shown, found[:3])) + " forced UCS-2"
 
 
@@ -356,7 +322,7 @@ def plan(
             return result
         return written
     if transliterate:
-        changed = (text if plain == text else _BULLET_RUN.sub("- ", text)).translate(_TRANSLIT)
+        changed = (text if plain == text else bullets(text)).translate(TRANSLIT)
         if changed != text:
             result = _plan(changed, mode, max_parts, (changed != plain, plain != text), unfit)
             if result.coding is Coding.GSM7:

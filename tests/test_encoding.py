@@ -10,7 +10,7 @@ from gsm0338.charset import BASIC_CHARACTER_SET, BASIC_CHARACTER_SET_EXTENSION
 
 from smsc.base import Concat
 from smsc.decoding import decode_user_data, mend_edges
-from smsc.encoding import TRANSLITERATION, Coding, EmptyText, concat_udh, parse_udh, plan, transliterate_text
+from smsc.encoding import Coding, EmptyText, concat_udh, parse_udh, plan
 from smsc.gsmalphabet import (
     GSM_BASIC_TABLE,
     GSM_EXTENSION_TABLE,
@@ -19,6 +19,7 @@ from smsc.gsmalphabet import (
     gsm_encode,
     non_gsm_chars,
 )
+from smsc.plainchars import TRANSLITERATION, transliterate_text
 
 _NAMELESS = {"LINE FEED": "\n", "CARRIAGE RETURN": "\r", "FORM FEED": "\x0c"}
 

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 from gateway import reassembly
 from smsc.decoding import decode_user_data
-from smsc.encoding import Coding, EmptyText, Plan, plain_punctuation, plan, transliterate_text
+from smsc.encoding import Coding, EmptyText, Plan, plan
 from smsc.gsmalphabet import gsm_decode, gsm_encode
+from smsc.plainchars import plain_punctuation, transliterate_text
 
 # Written out here rather than imported, so that the tests do not share the module's tables.
 GSM_BASIC = (

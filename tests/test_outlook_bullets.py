@@ -55,6 +55,14 @@ def test_outlook_bullets_hyphens_and_minus_are_made_plain_in_one_gsm_part(text: 
         assert p.plain_punctuation and not p.transliterated
 
 
+@pytest.mark.parametrize("text", ["Pole: 2·3 m = 6 m2", "Ens veiem al col·legi", "a·b"])
+def test_a_middle_dot_inside_a_word_or_a_number_stays_as_written(text: str) -> None:
+    # Made "-" anywhere, "2·3" (two by three) reached the phone as "2-3" (two to three).
+    for transliterate in (False, True):
+        p = plan(text, transliterate=transliterate)
+        assert (p.coding, p.text, p.reason) == (Coding.UCS2, text, "· forced UCS-2")
+
+
 def test_a_list_that_stays_ucs2_keeps_its_bullets_and_the_note_names_the_polish_letter() -> None:
     text = "Plan:\n· zażółć"
     p = plan(text)

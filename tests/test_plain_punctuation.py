@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from smsc.encoding import PLAIN_PUNCTUATION, TRANSLITERATION, Coding, plan
+from smsc.encoding import Coding, plan
+from smsc.plainchars import PLAIN_PUNCTUATION, TRANSLITERATION
 from tests.conftest import DOMAIN, free_port, mail, running_gateway, smtp_sink
 from tests.test_cut_from import body_of, daemon_config, smsgw
 from tests.test_premium_answer_rules import premium
