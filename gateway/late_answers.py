@@ -73,6 +73,7 @@ class LateAnswers:
         self.settled: set[int] = set()  # parts in `pacing` that a late answer settled: not to be sent
         # Each watched part's late answer, until its watch has written what it read (`answer_read`).
         self.awaited: dict[int, asyncio.Future[SubmitResult | None]] = {}
+        self.withheld: set[int] = set()  # those of them put back for it, logged once (`withheld_once`)
         self.watchers: set[asyncio.Task[None]] = set()  # each waits for one late answer
         self.resent: Counter[str] = Counter()  # per link: parts sent again that it may have had
         self.silent = SilentSends()  # parts' submits unanswered in a row (`gateway.unanswered`)
@@ -94,6 +95,14 @@ class LateAnswers:
             return False
         result = late.result()
         return result is not None and result.outcome in SETTLING
+
+    def withheld_once(self, part_id: int) -> str | None:
+        """The event to log for the part put back for its answer read (`answer_read`): once, not at
+        each look a second while the store is behind (an MO flood's commits)."""
+        if part_id in self.withheld:
+            return None
+        self.withheld.add(part_id)
+        return "mt.resend_withheld"
 
     def claimed(self, parts: Iterable[ClaimedPart]) -> None:
         """Parts just claimed: those whose note says an SMSC may have an earlier submit of them, which
@@ -175,6 +184,7 @@ class LateAnswers:
             self.watchers.discard(task)
             if self.awaited.get(part_id) is late:
                 del self.awaited[part_id]
+                self.withheld.discard(part_id)
 
         task.add_done_callback(done)
 

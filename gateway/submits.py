@@ -95,7 +95,7 @@ class Submits:
                 pacer.unready()
                 event: str | None = None
                 if read:  # its answer's write settles it, before the put-back's or after
-                    event = "mt.resend_withheld"
+                    event = self._late.withheld_once(part.id)
                 elif hold is not None:
                     said, hold.said = hold.said, True
                     event = None if said else "mt.resend_held"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from gateway.late_answers import LateAnswers
 from gateway.store.db import Store
 from tests.conftest import mail, running_gateway
 from tests.fakes.smsc import LateAnswerSMSC
@@ -73,3 +74,31 @@ async def test_a_late_answer_read_but_not_yet_written_keeps_the_part_from_going_
     # Put back first, the look that kept it back is no attempt; settled while claimed, it counts as a
     # re-send cancelled while paced does (`test_late_answer_cancels_a_resend_still_waiting_for_its_turn`).
     assert attempts == (1 if first == "release" else 2)
+
+
+async def test_a_part_kept_back_for_its_answer_is_logged_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The answer's write waits while the dispatcher looks at the part again and again (each second, as
+    # behind an MO flood's commits): one line for the part, not one a look.
+    writes = GatedWrites(monkeypatch, "settle")
+    looks: list[int] = []
+    read = LateAnswers.answer_read
+
+    def counted(self: LateAnswers, part_id: int) -> bool:
+        found = read(self, part_id)
+        if found:
+            looks.append(part_id)
+        return found
+
+    monkeypatch.setattr(LateAnswers, "answer_read", counted)
+    async with LateAnswerSMSC(answer_after=0.6) as smsc:
+        cfg = link_config(tmp_path, smsc.port, response_timeout_seconds=0.3, late_answer_grace_seconds=1.0)
+        with capture_logs() as logs:
+            async with running_gateway(cfg) as gw:
+                await gw.send(mail(to("601123456"), "Once only"))
+                await gw.until(lambda: len(looks) >= 3, timeout=30)
+                writes.gates["settle"].set()
+                await gw.until(lambda: gw.states() == ["delivered"])
+    assert [s.text for s in smsc.received] == ["Once only"]
+    assert len([e for e in logs if e["event"] == "mt.resend_withheld"]) == 1

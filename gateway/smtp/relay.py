@@ -297,23 +297,21 @@ class RelayHandler:
             if full:
                 return replies.QUEUE_FULL
             raw, target = envelope.original_content or b"", envelope.__dict__["premium"]
-            # The client's address goes with the write, as in an acceptance: a bounce's forward
-            # names the server that sent it, and the mail is recorded with it. The envelope as
-            # received: a BATV-tagged answer from a user's address has its reports at the tagged one.
+            # The client's address goes with the write (a bounce's forward names the server that sent it);
+            # the envelope as received: a BATV-tagged answer has its reports at the tagged address.
             envelope_from = sender.envelope or sender.mail_from
             reply, _queued = await self.gate.writes.premium(target, envelope_from, raw, client_ip)
             return reply
         if sender is not None and "postmaster" in envelope.__dict__:
             raw = envelope.original_content or b""
-            record, forward = postmaster.forward(
-                self.gate.config, envelope, sender, raw, client_ip, session, now=self.gate.now()
-            )
-            result = await self.gate.writes.accept(record, None, forward)
+            at = self.gate.now()
+            record, fwd = postmaster.forward(self.gate.config, envelope, sender, raw, client_ip, session, at)
+            result = await self.gate.writes.accept(record, None, fwd)
             if result.refused is not None:
                 return result.refused  # past the hour's cap, counted again in the write
             if result.email_id is None:
                 return replies.OK_DUPLICATE
-            log.info("smtp.postmaster_forwarded" if forward else "smtp.postmaster_looped")
+            log.info("smtp.postmaster_forwarded" if fwd else "smtp.postmaster_looped")
             return replies.OK_NOT_SENT.format(record.automatic)
         if sender is None or not (numbers or wants_info or mailboxes):
             return replies.NO_VALID_RCPT
