@@ -14,6 +14,8 @@ import asyncio
 import email
 import html
 import smtplib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from email import policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -29,7 +31,17 @@ from gateway.config import Config, parse_config
 from gateway.smtp.textclean import clean_body
 from gateway.store.db import Store
 from gateway.web.server import WebServer
-from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway, smtp_sink
+from tests.conftest import (
+    DOMAIN,
+    STAFF,
+    Running,
+    Sink,
+    config_text,
+    free_port,
+    mail,
+    running_gateway,
+    smtp_sink,
+)
 from tests.web_helpers import csrf_of, web_context
 
 CLAUSE_PL = (
@@ -65,6 +77,21 @@ def smsgw(capsys: pytest.CaptureFixture[str], path: Path, *args: str) -> tuple[i
     code = main(["-c", str(path), *args])
     out, err = capsys.readouterr()
     return code, out, err
+
+
+@asynccontextmanager
+async def confirming(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> AsyncIterator[tuple[Running, Sink]]:
+    """The daemon with its simulator (`gw.daemon.simulator.core.records`: what each phone got), a sink
+    as its relay, and acme's confirmations on, set by the CLI as an admin sets them: what a mail
+    became is read at the phone and in the mail its sender is told."""
+    relay = free_port()
+    cfg, path = daemon_config(tmp_path, relay)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        code, _, err = smsgw(capsys, path, "account", "set", "acme", "--confirm", "on")
+        assert code == 0, err
+        yield gw, sink
 
 
 def html_mail(body_html: str, subject: str) -> EmailMessage:

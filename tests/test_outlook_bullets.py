@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from smsc.encoding import Coding, plan
-from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
-from tests.test_cut_from import body_of, daemon_config, smsgw
+from tests.conftest import DOMAIN, STAFF, mail
+from tests.test_cut_from import body_of, confirming
 
 LIST = "Plan na jutro:\n·         restart serwera A o 22:00\n·         backup bazy o 23:00"
 PLAIN_LIST = "Plan na jutro:\n- restart serwera A o 22:00\n- backup bazy o 23:00"
@@ -84,12 +84,8 @@ def _html(markup: str) -> EmailMessage:
 async def test_the_phone_gets_an_outlook_list_in_one_gsm_part_from_text_and_from_html(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    relay = free_port()
-    cfg, path = daemon_config(tmp_path, relay)
-    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+    async with confirming(tmp_path, capsys) as (gw, sink):
         core = gw.daemon.simulator.core
-        code, _, err = smsgw(capsys, path, "account", "set", "acme", "--confirm", "on")
-        assert code == 0, err
         assert (await gw.send(mail(f"601123456@{DOMAIN}", LIST))).error is None
         await gw.until(lambda: len(core.records) >= 1)
         await sink.wait(1)

@@ -17,8 +17,8 @@ import pytest
 
 from smsc.encoding import Coding, plan
 from smsc.plainchars import PLAIN_PUNCTUATION, TRANSLITERATION
-from tests.conftest import DOMAIN, free_port, mail, running_gateway, smtp_sink
-from tests.test_cut_from import body_of, daemon_config, smsgw
+from tests.conftest import DOMAIN, mail
+from tests.test_cut_from import body_of, confirming
 from tests.test_premium_answer_rules import premium
 from tests.test_premium_loop import reply_to, smtp
 
@@ -86,12 +86,8 @@ def test_as_written_keeps_every_character_as_a_phone_sends_it() -> None:
 async def test_the_phone_gets_the_text_in_one_gsm_part_and_the_sender_is_told(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    relay = free_port()
-    cfg, path = daemon_config(tmp_path, relay)
-    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+    async with confirming(tmp_path, capsys) as (gw, sink):
         core = gw.daemon.simulator.core
-        code, _, err = smsgw(capsys, path, "account", "set", "acme", "--confirm", "on")
-        assert code == 0, err
         assert (await gw.send(mail(f"601123456@{DOMAIN}", LONG_IPHONE))).error is None
         await gw.until(lambda: len(core.records) >= 1)
         await asyncio.sleep(0.3)  # a second part would have come by now

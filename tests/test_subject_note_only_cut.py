@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from gateway.smtp.intake import read_mail
-from tests.conftest import DOMAIN, free_port, mail, running_gateway, smtp_sink
-from tests.test_cut_from import body_of, daemon_config, smsgw
+from tests.conftest import DOMAIN, mail
+from tests.test_cut_from import body_of, confirming
 from tests.test_intake import mail as raw_mail
 
 CUT = "subject cut to 30 characters"
@@ -44,12 +44,8 @@ def test_a_subject_past_the_limit_is_still_said_cut() -> None:
 async def test_the_confirmation_does_not_say_an_uncut_subject_was_cut(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    relay = free_port()
-    cfg, path = daemon_config(tmp_path, relay)
-    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+    async with confirming(tmp_path, capsys) as (gw, sink):
         core = gw.daemon.simulator.core
-        code, _, err = smsgw(capsys, path, "account", "set", "acme", "--confirm", "on")
-        assert code == 0, err
         assert (await gw.send(mail(f"601123456@{DOMAIN}", "Serwer stoi.", subject="Uwaga:"))).error is None
         await gw.until(lambda: len(core.records) >= 1)
         await sink.wait(1)
