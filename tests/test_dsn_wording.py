@@ -108,6 +108,7 @@ async def test_queue_cancel_of_a_held_bulk_sms_bounces_once_to_its_sender(tmp_pa
     [(sender, rcpts, report)] = bounces
     assert sender in ("", "<>") and rcpts == [STAFF]  # a DSN's empty envelope sender
     assert str(report["Subject"]) == "Undelivered SMS to +48601123456"
+    assert recipient_fields(report)["Status"] == "5.0.0"  # the operator's one-off act, no policy refusal
     text = human(report)
     assert text.startswith(
         "Your SMS to +48601123456 was cancelled.\n\nReason: cancelled by the administrator\n"

@@ -22,7 +22,7 @@ from gateway.store.settling import OPTED_OUT, _all_alike, _the_rest
 from tests.conftest import DOMAIN, Running, Sink, config_text, free_port, mail, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC, HeldSMSC
 from tests.test_claim_ahead import count
-from tests.test_dsn_wording import dsns, human
+from tests.test_dsn_wording import dsns, human, recipient_fields
 from tests.test_policy import Clock
 
 TWO = "601123461"  # a 2-part bulk SMS
@@ -95,6 +95,9 @@ async def test_a_long_sms_held_for_quiet_hours_and_stopped_by_its_phone_bounces_
         said = human(report)
         assert "the number went on the opt-out list (a STOP, or an admin)" in said, said
         assert "being sent" not in said, said
+        # The same refusal at RCPT is `550 5.7.1 … opted out`: 5.0.0 read as a failure of no known cause.
+        fields = recipient_fields(report)
+        assert fields["Status"] == "5.7.1" and fields["Diagnostic-Code"] is None, fields  # no SMSC's word
 
 
 async def test_a_held_long_sms_to_a_number_the_admin_opted_out_is_said_once_for_all_its_parts(
