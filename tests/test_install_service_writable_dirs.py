@@ -9,8 +9,6 @@ command in a subprocess as an admin runs it; check-config on a real read-only mo
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +18,7 @@ from gateway.cli.servicefiles import writable_paths
 from gateway.config import Config, parse_config
 from tests.conftest import config_text
 from tests.test_install_service_rerun import config, install, unit
+from tests.test_owner_hints_give_only_smsgws import mounted_read_only
 
 
 def _config(tmp_path: Path, state_dir: str, relay: str = "", simulator_log: str = "") -> Config:
@@ -65,19 +64,7 @@ def test_install_service_opens_and_makes_the_state_dir_and_maildir_of_the_kept_c
 @pytest.fixture
 def read_only_mount(tmp_path: Path) -> Iterator[Path]:
     """A real filesystem mounted read-only, as ProtectSystem=strict leaves /srv to a unit."""
-    if os.geteuid() != 0:
-        pytest.skip("a mount needs root")
-    point = tmp_path / "ro"
-    point.mkdir()
-    made = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(point)], capture_output=True
-    )
-    if made.returncode != 0:
-        pytest.skip(f"no mount here: {made.stderr.decode()}")
-    try:
-        yield point
-    finally:
-        subprocess.run(["umount", str(point)], check=True)
+    yield from mounted_read_only(tmp_path / "ro")
 
 
 def test_a_maildir_on_a_read_only_filesystem_is_told_the_units_read_write_paths(

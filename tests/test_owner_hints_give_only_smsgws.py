@@ -44,9 +44,14 @@ def state_at(config: Path, state: str) -> None:
 @pytest.fixture
 def read_only_mount(world: Path) -> Iterator[Path]:
     """A real filesystem mounted read-only (as ProtectSystem=strict leaves /srv and /opt to a unit)."""
+    yield from mounted_read_only(world / "ro")
+
+
+def mounted_read_only(point: Path) -> Iterator[Path]:
+    """A small tmpfs mounted read-only at `point` for the test's length (skipped where no mount can be
+    made: not root, or no mount permitted)."""
     if os.geteuid() != 0:
         pytest.skip("a mount needs root")
-    point = world / "ro"
     point.mkdir()
     made = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", str(point)], capture_output=True
