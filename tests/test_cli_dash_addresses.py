@@ -47,3 +47,25 @@ def test_a_misspelt_option_is_still_refused_not_taken_for_an_address(cli: CLI) -
         cli("user", "add", "--acount=x@y.pl")
     assert exited.value.code == 2
     assert "the following arguments are required: email" in cli.capsys.readouterr().err
+
+
+@pytest.mark.parametrize("address", ["-helpdesk@acme.pl", "-h.nowak@acme.pl", "-h@acme.pl"])
+def test_an_address_beginning_with_the_help_flag_is_an_address(
+    cli: CLI, monkeypatch: pytest.MonkeyPatch, address: str
+) -> None:
+    # argparse matched `-h` with the rest joined and refused "ignored explicit argument".
+    cli.ok("account", "add", "acme")
+    cli.ok("user", "add", address, "--account", "acme")
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password 1\n"))
+    cli.ok("user", "passwd", address)
+    cli.ok("user", "set", address, "--daily-limit", "5")
+    assert any(address in line for line in cli.ok("account", "show", "acme"))
+
+
+def test_help_joined_to_the_config_flag_is_still_both_options(cli: CLI) -> None:
+    # `-hc FILE` is `-h` then `-c FILE`: a walk over joined flags that ends in an option taking a
+    # value keeps them options, so the address reading stays with what argparse would refuse.
+    with pytest.raises(SystemExit) as exited:
+        cli("-hc./a@b.toml", "status")
+    assert exited.value.code == 0
+    assert "usage:" in cli.capsys.readouterr().out

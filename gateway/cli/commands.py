@@ -31,8 +31,29 @@ class Parser(argparse.ArgumentParser):
         local, at, _ = arg_string.partition("@")
         if found is None or not at or (local.startswith("--") and "=" in local):
             return found
-        unknown = all(option[0] is None for option in (found if isinstance(found, list) else [found]))
+        options = found if isinstance(found, list) else [found]
+        unknown = all(option[0] is None or self._flags_refuse(option) for option in options)
         return None if unknown else found
+
+    def _flags_refuse(self, option: tuple[Any, ...]) -> bool:
+        """Whether argparse would refuse a short flag taking no value with letters joined to it.
+
+        `-helpdesk@acme.pl` matches `-h` with "elpdesk@acme.pl" joined: argparse reads the letters
+        as more flags (`-e`, `-l`, ...) until one takes a value, and refuses the argument ("ignored
+        explicit argument") at the first letter that is no option. Walked here the same way, so an
+        address beginning with a flag's letter is the address it is, while `-hc./a@b.toml` (help,
+        then the config file) is still those two options. The joined value is the last item of the
+        tuple on every version (a separator comes before it from 3.13)."""
+        action, option_string, explicit = option[0], option[1], option[-1]
+        if action.nargs != 0 or not explicit or option_string.startswith(2 * option_string[0]):
+            return False
+        for letter in explicit:
+            action = self._option_string_actions.get(option_string[0] + letter)
+            if action is None:
+                return True
+            if action.nargs != 0:
+                return False
+        return False
 
 
 # The commands in the order `smsgw --help` lists them, in groups: the names (aliases too) each group
