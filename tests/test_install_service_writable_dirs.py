@@ -9,15 +9,18 @@ command in a subprocess as an admin runs it; check-config on a real read-only mo
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from gateway.cli.common import CliError
 from gateway.cli.servicefiles import writable_paths
 from gateway.config import Config, parse_config
 from tests.conftest import config_text
-from tests.test_install_service_rerun import config, install, unit
+from tests.test_install_service_rerun import CLI, ROOT, config, install, unit
 from tests.test_owner_hints_give_only_smsgws import mounted_read_only
 
 
@@ -83,3 +86,33 @@ def test_a_maildir_on_a_read_only_filesystem_is_told_the_units_read_write_paths(
         f" or chmod changes: under systemd (ProtectSystem=strict) add ReadWritePaths={mail} to the unit"
         " (install-service, run again, adds it), or keep the maildir under /var/lib/smsgw"
     ) in said, said
+
+
+def test_a_simulator_log_directly_in_var_log_is_refused_naming_a_directory_of_its_own(tmp_path: Path) -> None:
+    # /var/log opened whole is still root's (755): the smsgw user could not create the log, the
+    # simulator's start failed, and install-service had said it "writable for the service".
+    with pytest.raises(CliError, match=r"choose a directory of its own, e\.g\. /var/log/smsgw"):
+        writable_paths(_config(tmp_path, "/var/lib/smsgw", "", "/var/log/simulator.jsonl"))
+    with pytest.raises(CliError, match=r"\[gateway\] state_dir: /srv is a directory of the system's"):
+        writable_paths(_config(tmp_path, "/srv"))
+    assert writable_paths(_config(tmp_path, "/var/lib/smsgw", "", "/var/log/smsgw/simulator.jsonl")) == [
+        Path("/var/log/smsgw")
+    ]
+    install(tmp_path)
+    text = config(tmp_path).read_text()
+    simulator = '[simulator]\nenabled = false\nlog = "/var/lib/smsgw/simulator.jsonl"'
+    assert simulator in text
+    config(tmp_path).write_text(
+        text.replace(simulator, '[simulator]\nenabled = true\nlog = "/var/log/sim.jsonl"')
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("SMSGW_CONFIG", None)
+    res = subprocess.run(
+        [*CLI, "install-service", "--root", str(tmp_path), "--hostname", "gw.example.com"],
+        capture_output=True, text=True, cwd=ROOT, env=env, timeout=60,
+    )  # fmt: skip
+    assert res.returncode == 3, res
+    said = " ".join(res.stderr.split())
+    assert "[simulator] log: /var/log is a directory of the system's" in said, said
+    assert "e.g. /var/log/smsgw" in said and "Traceback" not in said, said
+    assert "/var/log" not in unit(tmp_path).read_text()

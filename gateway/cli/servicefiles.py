@@ -212,9 +212,28 @@ def writable_dirs(cfg: Config) -> list[tuple[str, Path]]:
         path = Path(os.path.normpath(path))
         if path.is_relative_to(STATE_DIRECTORY) or any(path.is_relative_to(opened) for _, opened in found):
             continue
+        _refuse_shared(path, setting)
         _unit_path(path, setting)  # refused here, before install-service makes any of them
         found = [(s, p) for s, p in found if not p.is_relative_to(path)] + [(setting, path)]
     return found
+
+
+# Directories of the system's or of many, which a setting may name (a simulator log in /var/log).
+_SHARED = frozenset(
+    Path(p) for p in "/ /var /var/lib /var/log /var/tmp /tmp /srv /opt /etc /home /usr /mnt /root".split()
+)
+
+
+def _refuse_shared(path: Path, setting: str) -> None:
+    """A file directly in one of the system's directories (a simulator log in /var/log) is refused:
+    opening the whole of /var/log to the service still left the log unwritten (root's, 755, and not
+    to be given to smsgw), so the simulator's start failed while install-service said it writable."""
+    if path in _SHARED:
+        raise CliError(
+            f"{setting}: {path} is a directory of the system's, which the service may not write in (nor"
+            f" be given): choose a directory of its own, e.g. {path / 'smsgw'}",
+            EXIT_CONFIG,
+        )
 
 
 def writable_paths(cfg: Config) -> list[Path]:

@@ -22,11 +22,6 @@ if TYPE_CHECKING:
     from gateway.config import Config
 
 UNIT = Path("smsgw.service")
-# Directories of the system's or of many, which a setting may name (a simulator log in /var/log): opened
-# for the service, but never chowned to its user.
-_SHARED = frozenset(
-    Path(p) for p in "/ /var /var/lib /var/log /var/tmp /tmp /srv /opt /etc /home /usr /mnt /root".split()
-)
 
 
 def write_file(path: Path, text: str, mode: int, *, keep: bool) -> bool:
@@ -63,7 +58,7 @@ def config_on_disk(config: Path) -> Config | None:
 
 def _writable(cfg: Config, root: Path, user: str, dry: bool) -> list[Path]:
     """The directories outside /var/lib/smsgw the config on disk has the daemon write: made here,
-    owned by the service's user (one of the system's keeps its owner), since systemd refuses to start
+    owned by the service's user, since systemd refuses to start
     a unit whose ReadWritePaths= names a missing one."""
     from gateway.cli.servicefiles import writable_dirs
 
@@ -71,11 +66,9 @@ def _writable(cfg: Config, root: Path, user: str, dry: bool) -> list[Path]:
     for setting, directory in found:
         made = root / directory.relative_to("/")
         made.mkdir(parents=True, exist_ok=True)
-        shared = directory in _SHARED  # a simulator log in /var/log: that directory is not given to smsgw
-        if not dry and not shared:
+        if not dry:  # never one of the system's (`writable_dirs` refuses those)
             os.chown(made, pwd.getpwnam(user).pw_uid, grp.getgrnam(user).gr_gid)
-        kept = "; its owner left as it is" if shared else ""
-        print(f"{directory}: {setting}, writable for the service (ReadWritePaths=){kept}")
+        print(f"{directory}: {setting}, writable for the service (ReadWritePaths=)")
     return [directory for _, directory in found]
 
 
