@@ -1,6 +1,7 @@
 """The confirmation said "subject cut to 30 characters" for a subject "Uwaga:" that was not cut: its
-trailing colon goes before the separator (": "), and that was taken for a cut. The note is given
-for a subject longer than the limit only.
+trailing colon goes before the separator (": "), and that was taken for a cut. Past the limit by
+that colon alone ("x" * 30 + ":") it was said cut too, though every letter was sent. The note is
+given only when more than the trailing punctuation went.
 
 At read_mail, as tests/test_intake.py reads mails, and through a running daemon: a real SMTP client
 to its listener, the confirmation at a real SMTP sink.
@@ -35,7 +36,10 @@ def test_a_subject_that_only_loses_its_trailing_punctuation_is_not_said_cut(subj
 
 
 def test_a_subject_past_the_limit_is_still_said_cut() -> None:
+    # Past the limit by its trailing colon alone: every letter is sent, so nothing is said cut.
     m = read_mail(raw_mail("body", subject="x" * 30 + ":"))
+    assert (m.text, CUT in m.removed) == ("x" * 30 + ": body", False)
+    m = read_mail(raw_mail("body", subject="x" * 31 + ":"))
     assert (m.text, CUT in m.removed) == ("x" * 30 + ": body", True)
     m = read_mail(raw_mail("body", subject="Awaria serwera w serwerowni nr 2: pilne"))
     assert (m.text, CUT in m.removed) == ("Awaria serwera w serwerowni nr: body", True)

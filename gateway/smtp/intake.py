@@ -200,9 +200,10 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     # Zabbix alert): it goes whole, split and capped as any text. subject_max 0 still leaves it out.
     whole = not kept and opts.subject_max > 0
     short = topic if whole else _cut_subject(topic, opts.subject_max)
-    # Only a subject longer than the limit was cut: "Uwaga:" loses its colon before the separator
-    # (": "), and the sender was told it had been cut to 30 characters.
-    if short and not whole and len(topic) > opts.subject_max:
+    # Only a subject that lost more than its trailing punctuation was cut: "Uwaga:" loses its colon
+    # before the separator (": "), and so does a 31-character "x" * 30 + ":", which keeps every letter;
+    # the sender was told either had been cut to 30 characters.
+    if short and not whole and short != topic.rstrip(" ,;:-–("):
         removed.append(f"subject cut to {opts.subject_max} characters")
     text = opts.separator.join(p for p in (short, kept) if p)
     encrypted = (ctx.encrypted and not kept) or "-----BEGIN PGP MESSAGE-----" in body_text
