@@ -41,6 +41,7 @@ from gateway.store.db import Store
 from gateway.store.outboxhealth import outbox_health
 from gateway.store.queue import EXPIRE_BATCH
 from gateway.store.reader import ReadThread
+from gateway.store.segmentsets import PARTS_APART_SECONDS
 from gateway.store.trouble import LockWatch, disk_space, store_locked
 from gateway.supervisor import beat, notify_status
 
@@ -262,7 +263,8 @@ class Housekeeping:
         return step if step > CLOCK_STEP_SECONDS else 0.0
 
     async def expire(self) -> None:
-        """Parts past their validity fail (bounces queued with them); stale MO segments are joined.
+        """Parts past their validity fail (bounces queued with them); stale MO segments are joined,
+        and those made whole by a part sent apart once it waited `PARTS_APART_SECONDS`.
 
         Parts whose delivery report never came end `unreported`: no bounce for those (the SMSC took
         them); the notifier confirms them only to an account that asks for every outcome.
@@ -289,6 +291,11 @@ class Housekeeping:
             beat()
 
         def work() -> None:
+            # Parts sent apart wait `PARTS_APART_SECONDS` for their own SMS's other parts; after a
+            # start as long, for those the SMSC held through the downtime.
+            if self.started_at <= store.clock() - PARTS_APART_SECONDS:
+                for mo_id in store.mo.join_sent_apart():
+                    self.events.whole_mo(mo_id)
             older_than = store.clock() - self.reassembly_timeout
             if self.started_at > older_than:
                 return

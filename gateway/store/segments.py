@@ -144,6 +144,7 @@ class SegmentRepo(Repository):
         *,
         force: bool,
         older_than: float | None = None,
+        apart: bool = False,
     ) -> list[int]:
         """Join the waiting sets of (phone, our number, reference, total) that are whole, or, `force`
         (the timeout), with gap markers those whose newest part came at `older_than` or before (all,
@@ -157,7 +158,8 @@ class SegmentRepo(Repository):
 
         Without `force`, the part just stored is the key's newest row: whether it repeats a part
         joined already is read now (`segmentrepeats.mark`). A set of nothing but such parts is
-        dropped, not joined (`segmentrepeats.repeated_set`)."""
+        dropped, not joined (`segmentrepeats.repeated_set`). `apart` (a look of the housekeeping,
+        `join_sent_apart`) joins every set that is whole once parts sent apart have joined theirs."""
         forms = self._to_forms(source, destination)
         rows = self.conn.execute(
             "SELECT id, concat_seq, text, link, destination, data_coding, smsc_time, received_at, acked_at,"
@@ -165,13 +167,17 @@ class SegmentRepo(Repository):
             f" AND destination IN ({_marks(forms)}) ORDER BY id",
             (source, ref, total, *forms),
         ).fetchall()
-        if not force and rows:
+        if not force and not apart and rows:
             rows[-1] = segmentrepeats.mark(self.conn, rows[-1], source, forms, ref, total)
-        sets = _sets(rows, total, loose=force)
-        if not force:  # a new part goes to the newest set: only that one can have become whole
-            sets = sets[-1:] if sets and reassembly.complete([(r[1], r[2]) for r in sets[-1]], total) else []
-        else:
+        sets = _sets(rows, total, loose=force, ripe_before=now - PARTS_APART_SECONDS)
+        if force:
             sets = _due(sets, older_than, len(rows))
+        else:  # a new part goes to the newest set: only that one can have become whole
+            sets = [
+                s
+                for s in (sets if apart else sets[-1:])
+                if reassembly.complete([(r[1], r[2]) for r in s], total)
+            ]
         joined = []
         for each in sets:
             if segmentrepeats.repeated_set(self.conn, each, source, forms, ref, total):
@@ -181,7 +187,7 @@ class SegmentRepo(Repository):
             if copies and rest and self._follows(source, ref, total, rest):
                 segmentrepeats.drop_set(self.conn, copies, total)  # the rest is the SMS's late rest
                 each = rest
-            joined.append(self._join_set(source, ref, total, each, now, force=force))
+            joined.append(self._join_set(source, ref, total, each, now, force=force or apart))
         return joined
 
     def _follows(self, source: str, ref: int, total: int, rows: list[tuple]) -> bool:
@@ -307,6 +313,26 @@ class SegmentRepo(Repository):
                 joined += self._join_segments(
                     source, destination, ref, total, now, force=True, older_than=older_than
                 )
+        return joined
+
+    def join_sent_apart(self) -> list[int]:
+        """The long MOs made whole by a part the phone sent apart from the others (by the SMSC's
+        stamps, `segmentsets.PARTS_SENT_APART_SECONDS`), joined once no part of its own SMS can
+        still come, `PARTS_APART_SECONDS` after it came: taken as it came, part 2 of a new SMS
+        under the reused reference made the waiting part 1 of another whole before its own part 1
+        came. Only keys whose stamped waiting rows hold every place are read."""
+        now = self.clock()
+        came_before = now - PARTS_APART_SECONDS
+        joined = []
+        with self.transaction():
+            keys = self.conn.execute(
+                "SELECT source, MIN(destination), concat_ref, concat_total FROM mo WHERE state = 'segment'"
+                f" AND smsc_time IS NOT NULL GROUP BY source, concat_ref, concat_total, {TO_KEY}"
+                " HAVING COUNT(DISTINCT concat_seq) >= concat_total AND MIN(received_at) <= ?",
+                (came_before,),
+            ).fetchall()
+            for source, destination, ref, total in keys:
+                joined += self._join_segments(source, destination, ref, total, now, force=False, apart=True)
         return joined
 
 

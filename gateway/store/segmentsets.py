@@ -24,14 +24,19 @@ from gateway.store.redelivery import REPEAT_AFTER_ACK_SECONDS
 PARTS_APART_SECONDS = 30.0
 # How far apart the phone may have sent the parts of one SMS by the SMSC's stamps, beyond
 # `PARTS_APART_SECONDS`, when the part is stamped in the order of its place among the set's (the
-# phone sends part 1, then 2, ...) and makes the set whole, or the timeout's pass joins it: a phone
-# on a poor signal retries a part for a minute or more. Split by the 30 s window alone, its answer
-# was mailed as two halves with gaps five minutes later, a premium vote's second half to the
-# fallback address, where SMPP (no stamps) joined them at once. The reassembly timeout's default:
-# a part sent later than that would have found its set mailed. A new SMS under the reused
-# reference starts again at part 1, whose place the waiting set holds, and its part 1 stamped
-# after the waiting set's part 2 is out of order; only a new SMS whose own first parts were lost
-# too is taken for the rest of the waiting one, as it is without stamps.
+# phone sends part 1, then 2, ...): a phone on a poor signal retries a part for a minute or more.
+# Split by the 30 s window alone, its answer was mailed as two halves with gaps five minutes later,
+# a premium vote's second half to the fallback address. The reassembly timeout's default: a part
+# sent later than that would have found its set mailed. Such a part is taken only once no part of
+# its own SMS can still come: `PARTS_APART_SECONDS` after it came (the SMSC delivers one SMS's parts
+# a second or two apart, in any order), or at the timeout, and never while a later part at a place
+# the set holds carries a stamp within `PARTS_APART_SECONDS` of its own (that is its SMS's part).
+# Taken as it came, part 2 of a new SMS under the reused reference that the SMSC delivered before
+# its part 1 made the waiting set whole: the phone's second vote was glued to the first half of one
+# whose second half was lost and charged as one, and the new SMS mailed alone with a gap. A new
+# SMS's part 1 finds its place taken, or, stamped after the waiting set's part 2, out of order;
+# only a new SMS whose own first parts were lost too is taken for the rest of the waiting one, as
+# it is without stamps.
 PARTS_SENT_APART_SECONDS = reassembly.TIMEOUT_SECONDS
 # The most segments one key (phone, our number, reference, total) keeps waiting: beyond it, the
 # timeout's pass joins its oldest sets early, with gap markers (mailed, not dropped). Twice the
@@ -64,8 +69,12 @@ class _Newest:
                 self.stamps[seq] = min(stamp, self.stamps.get(seq, stamp))
                 self.low, self.high = min(self.low, stamp), max(self.high, stamp)
 
-    def takes(self, seq: int, at: float, stamp: float | None, total: int, loose: bool) -> bool:
-        """Whether a part of a place this set has free belongs to it (`PARTS_APART_SECONDS`)."""
+    def takes(
+        self, seq: int, at: float, stamp: float | None, total: int, loose: bool, later: _Later | None
+    ) -> bool:
+        """Whether a part of a place this set has free belongs to it (`PARTS_APART_SECONDS`);
+        `later` answers for the rows after it, given once no part of its own SMS can still come
+        (`_sets`)."""
         if seq in self.places:
             return False
         whole = len(self.places) + 1 == total
@@ -73,12 +82,13 @@ class _Newest:
             low, high = self.low, self.high
             if low - PARTS_APART_SECONDS <= stamp <= high + PARTS_APART_SECONDS:
                 return True
-            # Sent apart: its set's only if the phone sent it in its place's order and it is the
-            # last part the set waits for, or no more are coming (`PARTS_SENT_APART_SECONDS`).
+            # Sent apart: its set's only if the phone sent it in its place's order, no more of
+            # its own SMS can come, and none that came after it is (`PARTS_SENT_APART_SECONDS`).
             return (
-                (loose or whole)
+                later is not None
                 and low - PARTS_SENT_APART_SECONDS <= stamp <= high + PARTS_SENT_APART_SECONDS
                 and all(s <= stamp if p < seq else s >= stamp for p, s in self.stamps.items())
+                and not later.near(self.places, stamp)
             )
         # Without stamps, a late part that makes the set whole is the part the SMSC delivered
         # again (a part we could not store, one whose acknowledgement a dropped connection lost):
@@ -86,6 +96,28 @@ class _Newest:
         # vote's second half went to the fallback address, and a whole SMS billed as failed. At
         # the timeout (`loose`) every free place is taken, as no more parts are coming.
         return loose or at - self.last_at <= PARTS_APART_SECONDS or seq > self.top or whole
+
+
+class _Later:
+    """The stamped rows of one key by place, to tell whether a row after the one at `index` holds a
+    place of a set with a stamp near its own: that row is a part of the same SMS as it, which the
+    set's part at that place is not. Read only when a part sent apart is weighed (rare)."""
+
+    def __init__(self, rows: list[tuple]) -> None:
+        self.rows, self.index = rows, 0
+        self.by_place: dict[int, list[tuple[int, float]]] | None = None
+
+    def near(self, places: set[int], stamp: float) -> bool:
+        if self.by_place is None:
+            self.by_place = {}
+            for i, row in enumerate(self.rows):
+                if (held := _stamp(row[6])) is not None:
+                    self.by_place.setdefault(row[1], []).append((i, held))
+        return any(
+            i > self.index and abs(s - stamp) <= PARTS_APART_SECONDS
+            for p in places
+            for i, s in self.by_place.get(p, ())
+        )
 
 
 def _again(held: tuple, at: float, stamp: str | None) -> bool:
@@ -104,7 +136,9 @@ def _again(held: tuple, at: float, stamp: str | None) -> bool:
     return acked_at is None or 0.0 <= at - acked_at <= REPEAT_AFTER_ACK_SECONDS
 
 
-def _sets(rows: list[tuple], total: int, *, loose: bool = False) -> list[list[tuple]]:
+def _sets(
+    rows: list[tuple], total: int, *, loose: bool = False, ripe_before: float | None = None
+) -> list[list[tuple]]:
     """The waiting segments of one key (rows of id, seq, text, link, destination, coding, smsc_time,
     received_at, acked_at), in arrival order, split into the SMS they belong to, in one pass (a
     key can hold many: a modem's alarms under one reference, each missing a part).
@@ -113,7 +147,8 @@ def _sets(rows: list[tuple], total: int, *, loose: bool = False) -> list[list[tu
     the newest set has free joins it when it came with that set's parts, continues them
     (`PARTS_APART_SECONDS`), makes it whole, or `loose` (the timeout's pass); where both carry the
     SMSC's stamps, when the phone sent it with them, or in order and within
-    `PARTS_SENT_APART_SECONDS` while it makes the set whole or `loose`. Any other part starts
+    `PARTS_SENT_APART_SECONDS` once no part of its own SMS can still come: `loose`, or it came at
+    `ripe_before` or before (`PARTS_APART_SECONDS` ago), and none came after it. Any other part starts
     a new set: the phone reused the reference (one octet, constant on some devices). Joined to an
     older set by a free place alone, the first half of a new SMS was mailed with the second half
     of one whose first part was lost. Without the SMSC's stamps, a new SMS's first part that makes
@@ -122,13 +157,18 @@ def _sets(rows: list[tuple], total: int, *, loose: bool = False) -> list[list[tu
     sets: list[list[tuple]] = []
     held: dict[tuple[int, str], tuple[list[tuple], tuple]] = {}  # the latest row of each place and text
     newest: _Newest | None = None
-    for row in rows:
+    later: _Later | None = None
+    for index, row in enumerate(rows):
         seq, text, smsc_time, at = row[1], row[2], row[6], row[7]
         stamp = _stamp(smsc_time)
         copy = held.get((seq, text))
+        ripe = loose or (ripe_before is not None and at <= ripe_before)
+        if ripe and stamp is not None:
+            later = later or _Later(rows)
+            later.index = index
         if copy is not None and _again(copy[1], at, smsc_time):
             home = copy[0]
-        elif newest is not None and newest.takes(seq, at, stamp, total, loose):
+        elif newest is not None and newest.takes(seq, at, stamp, total, loose, later if ripe else None):
             home = newest.home
         else:
             sets.append(home := [])
