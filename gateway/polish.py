@@ -121,6 +121,23 @@ def _languages(names: str) -> str:
     return ", ".join(_LANGUAGES_PL.get(name, name) for name in names.split(", "))
 
 
+# The kinds of number as `gateway.smtp.addressing.kind_words` says them, in Polish (a test holds
+# every kind to a word here): "(premium-rate)" left English in a Polish note.
+KINDS_PL = {
+    "fixed-line": "stacjonarny",
+    "mobile": "komórkowy",
+    "fixed-line or mobile": "stacjonarny lub komórkowy",
+    "toll-free": "bezpłatny, infolinia",
+    "premium-rate": "o podwyższonej opłacie",
+    "shared-cost": "o współdzielonej opłacie",
+    "VoIP": "VoIP",
+    "personal": "osobisty",
+    "pager": "pager",
+    "universal access (UAN)": "numer dostępowy UAN",
+    "voicemail": "poczta głosowa",
+    "satellite and international-network": "satelitarny lub sieci międzynarodowej",
+}
+
 _PHONE = r"(\+?[0-9][0-9 ]*[0-9]|\S+)"
 _NOTES_PL: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
     (
@@ -142,7 +159,10 @@ _NOTES_PL: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = 
         re.compile(
             rf"{_PHONE} is a (.+?) number, which this gateway sends no SMS to: this SMS cannot be answered"
         ),
-        lambda m: f"Na numer {m[1]} ({m[2]}) bramka nie wysyła SMS-ów: na ten SMS nie można odpowiedzieć",
+        lambda m: (
+            f"Na numer {m[1]} ({KINDS_PL.get(m[2], m[2])}) bramka nie wysyła SMS-ów:"
+            " na ten SMS nie można odpowiedzieć"
+        ),
     ),
     (
         re.compile(r"no premium service has the password (\S+)"),

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.polish import note_words
+from gateway.polish import KINDS_PL, note_words
 from gateway.premium import votemail
+from gateway.smtp.addressing import GLOBAL, NUMBER_KINDS, kind_words
 from tests.conftest import DOMAIN
 from tests.test_premium_answer_rules import premium
 from tests.test_premium_loop import CLIENT, smtp
@@ -60,5 +61,13 @@ async def test_no_answer_goes_to_a_kind_of_number_the_gateway_does_not_serve(
 def test_the_note_is_said_in_polish_for_a_polish_gateway() -> None:
     note = votemail.UNSERVED.format("+48 701 234 567", "premium-rate")
     assert note_words(note, "pl") == (
-        "Na numer +48 701 234 567 (premium-rate) bramka nie wysyła SMS-ów: na ten SMS nie można odpowiedzieć"
+        "Na numer +48 701 234 567 (o podwyższonej opłacie) bramka nie wysyła SMS-ów:"
+        " na ten SMS nie można odpowiedzieć"
     )
+    said = note_words(votemail.UNSERVED.format("+881 612 345 678", kind_words(GLOBAL)), "pl")
+    assert "(satelitarny lub sieci międzynarodowej)" in said
+    assert "(bezpłatny, infolinia)" in note_words(votemail.UNSERVED.format("+800", "toll-free"), "pl")
+
+
+def test_every_kind_of_number_has_a_polish_word() -> None:
+    assert sorted(KINDS_PL) == sorted(kind_words(kind) for kind in NUMBER_KINDS)
