@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from smsc.cimd2 import times
 from smsc.cimd2.messages import parse_mo
 from smsc.cimd2.packet import Op, P, Packet, encode
 from smsc.cimd2.times import parse_time, stamp_digits
@@ -65,3 +66,22 @@ def test_an_mo_with_a_padded_060_carries_its_12_digits_for_the_gateway() -> None
     assert not isinstance(sms, str)
     assert sms.raw["smsc_time"] == "261203120000"
     assert sms.received_at == datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+def test_an_mo_s_060_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Checked, then read twice more (its digits, then the time), every MO's 060 was parsed three times:
+    # nearly a third of reading a deliver. No peer can count the parses: the parser is wrapped.
+    parsed: list[str] = []
+
+    class Counted(datetime):
+        @classmethod
+        def strptime(cls, date_string: str, format: str) -> datetime:
+            parsed.append(date_string)
+            return datetime.strptime(date_string, format)
+
+    monkeypatch.setattr(times, "datetime", Counted)
+    sms = parse_mo(deliver(2, PHONE, "A", " 20261203120000"), link="main")
+    assert not isinstance(sms, str)
+    assert sms.received_at == datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    assert sms.raw["smsc_time"] == "261203120000"
+    assert parsed == ["261203120000"]

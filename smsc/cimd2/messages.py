@@ -31,7 +31,7 @@ from smsc.cimd2.packet import (
     address_digits,
     without_numbers,
 )
-from smsc.cimd2.times import parse_time, stamp_digits, validity_code
+from smsc.cimd2.times import parse_time, read_stamp, validity_code
 from smsc.decoding import decode_user_data, is_gsm7, unpack_septets
 from smsc.encoding import parse_udh
 from smsc.gsmshifts import DEFAULT, marked, shifts_of
@@ -234,7 +234,7 @@ def report_key(scts: str, destination: str) -> str:
 def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundSms | str:
     """A deliver (20) as `InboundSms`, or why it cannot be handed up. `warn` is the connection's
     throttled warning: an SMSC can send a bad UDH or status in every PDU. A valid 060 is also in
-    `raw["smsc_time"]`, as its 12 digits (`stamp_digits`)."""
+    `raw["smsc_time"]`, as its 12 digits (`read_stamp`)."""
     # Read once without the blanks around them (`unpadded`): "7355 " was no premium number.
     destination, source = unpadded(packet.get(P.DESTINATION) or ""), unpadded(packet.get(P.ORIGINATOR) or "")
     alphanumeric = False
@@ -289,8 +289,7 @@ def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundS
         # TON 5 for the gateway's reading (`gateway.events`): a sender ID of digits alone ("601123456")
         # read as a number made its STOP opt a real subscriber out.
         raw["source_ton"] = "5"
-    scts = stamp_digits(packet.get(P.SCTS))
-    received_at = parse_time(scts)
+    scts, received_at = read_stamp(packet.get(P.SCTS)) or (None, None)
     if scts is not None:
         # Also under a name of no protocol's, for the gateway: a copy the SMSC delivers again carries
         # the same 060, the same text sent again by the phone a new one. Its 12 digits, whatever
