@@ -33,3 +33,23 @@ def test_premium_answers_of_a_service_never_added_says_there_is_none(cli: CLI) -
     cli.ok("premium", "remove", "KP123")  # its answers stay listed: still known
     assert cli.ok("premium", "answers", "KP123") == ["no answers to premium SMS of KP123"]
     assert cli.ok("premium", "answers") == ["no answers to premium SMS"]
+
+
+def test_a_number_as_a_mails_recipient_is_read_by_every_list_as_queue_list_reads_it(cli: CLI) -> None:
+    # `conversation list` refused the @domain form `queue list` takes (exit 2), and `mo list` read it
+    # as a sender ID and found nothing: one reading for all of them, the address's local part.
+    cli.ok("account", "add", "acme")
+    from gateway.config import parse_config
+    from gateway.store.db import Store
+
+    cfg = parse_config(cli.path.read_text(), source="test", base_dir=cli.path.parent)
+    store = Store.open(cfg.db_path)
+    store.mo.record_mo("main", "+48601123456", "+48100200300", "a phone's SMS", 0, None)
+    store.close()
+    for typed in ("601123456@sms.example.com", '"601 123 456"@sms.example.com', "+48 601 123 456"):
+        assert cli.ok("queue", "list", "--number", typed) == ["no messages matching the filters"], typed
+        assert cli.ok("conversation", "list", "--number", typed) == ["no conversations"], typed
+        out = cli.ok("mo", "list", "--number", typed)
+        assert len(out) == 1 and "+48601123456" in out[0], (typed, out)
+    code, _, err = cli("conversation", "list", "--number", "xyz@sms.example.com")
+    assert code == 2 and err.startswith("smsgw: --number 'xyz@sms.example.com': a phone number only"), err

@@ -25,6 +25,7 @@ def _number(cfg: Config, repo: ConversationsRepo, value: str | None) -> tuple[tu
 
     if value is None:
         return None, False
+    value = phone_part(value)
     if sender_id(value):  # its dots, dashes and blanks are its own, not a number's separators
         return (value.strip(),), False
     forms = written_forms(value, cfg.gateway.default_region)
@@ -32,6 +33,20 @@ def _number(cfg: Config, repo: ConversationsRepo, value: str | None) -> tuple[tu
     ours.update(a.sender for a in cfg.account if a.sender)
     ours.update(repo.account_senders())
     return forms, not ours.isdisjoint(forms)
+
+
+def phone_part(value: str) -> str:
+    """`--number` as a mail's recipient too (`601123456@sms.example.com`, `"601 123 456"@domain`),
+    as `queue list --number` takes it: its local part. `conversation list` refused that form (exit 2)
+    and `mo list` read it as a sender ID and found nothing; a sender ID holds no "@"."""
+    from gateway.smtp.addressing import BadNumber, split_address
+
+    if "@" not in value:
+        return value
+    try:
+        return split_address(value)[0]
+    except BadNumber as exc:
+        raise CliError(f"--number {value!r}: {exc}", EXIT_USAGE) from exc
 
 
 def checked_number(cfg: Config, value: str) -> None:
@@ -43,10 +58,11 @@ def checked_number(cfg: Config, value: str) -> None:
 
     from gateway.smtp.addressing import SEPARATORS, BadNumber, to_e164
 
-    if re.fullmatch(r"(\+|00)?\d{3,}", SEPARATORS.sub("", value.strip())):
+    local = phone_part(value).strip()
+    if re.fullmatch(r"(\+|00)?\d{3,}", SEPARATORS.sub("", local)):
         return
     try:
-        to_e164(value.strip(), cfg.gateway.default_region)
+        to_e164(local, cfg.gateway.default_region)
     except BadNumber as exc:
         raise CliError(f"--number {value!r}: {exc}", EXIT_USAGE) from exc
 
@@ -65,9 +81,10 @@ def _repo(cfg: Config) -> ConversationsRepo:
 
 def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
     since = since_time(cfg, args.since) if args.since else None
+    number = None if args.number is None else phone_part(args.number)
     repo = _repo(cfg)
-    numbers, ours = _number(cfg, repo, args.number)
-    any_case = args.number is not None and sender_id(args.number)  # "PROMO" and "Promo" are one sender
+    numbers, ours = _number(cfg, repo, number)
+    any_case = number is not None and sender_id(number)  # "PROMO" and "Promo" are one sender
     rows = repo.list_mo(since=since, numbers=numbers, limit=args.limit, ours=ours, any_case=any_case)
     say_zone(rows, "no MO messages")
     for r in rows:
