@@ -183,3 +183,32 @@ def test_a_sentence_that_begins_like_a_device_footer_stays(body: str) -> None:
 async def test_through_smtp_a_polish_device_footer_stays_off_the_phone(tmp_path: Path) -> None:
     bodies = [f"{TEXT}\n\nWysłane z mojego Huawei", f"{TEXT}\n\nWysłane z mojego Redmi Note 8 Pro"]
     assert await phone_texts(tmp_path, bodies) == [TEXT, TEXT]
+
+
+# A mailing list's footer below RFC 3676's "-- ": nine short lines, one contact line, too long for a
+# signature block, so a bare "--" above it fails against it; once the "-- " cut it is gone.
+LIST_FOOTER = "\n".join(
+    [
+        "Lista dyskusyjna Zarzad",
+        "Otrzymujesz te wiadomosc,",
+        "bo zapisano Cie na liste.",
+        "Aby sie wypisac,",
+        "odpowiedz slowem STOP.",
+        "Archiwum listy",
+        "jest dostepne w intranecie.",
+        "Moderator listy",
+        "lista-zarzad@example.org",
+    ]
+)
+SIGNED_ABOVE_A_LIST_FOOTER = f"Spotkanie jutro o 10.\n--\nAnna Kowalska\n-- \n{LIST_FOOTER}"
+
+
+def test_a_bare_double_dash_above_a_list_footer_is_judged_again_below_its_cut() -> None:
+    cleaned = clean_body(SIGNED_ABOVE_A_LIST_FOOTER)
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie jutro o 10.", True)
+    # Above the list footer a list below a bare "--" still stays.
+    assert clean_body(f"{AGENDA}\n-- \n{LIST_FOOTER}").text == AGENDA
+
+
+async def test_through_smtp_a_signature_above_a_list_footer_stays_off_the_phone(tmp_path: Path) -> None:
+    assert await phone_texts(tmp_path, [SIGNED_ABOVE_A_LIST_FOOTER]) == ["Spotkanie jutro o 10."]

@@ -133,7 +133,8 @@ def cut_signature(lines: list[str], removed: list[str], *, bare: bool = True) ->
     (only when something was written above it and it is short; see `_sign_off_start`), else a
     one-line "--Bob". RFC 3676's "-- " (with its space: `textclean.clean_body` keeps that line as it
     is) always starts a signature; a bare "--" only when what is below it passes the sign-off
-    block's guards, and only when `bare`."""
+    block's guards, and only when `bare`: false below a cut at a bare "--", true below one at "-- ",
+    so that a bare "--" above a list's footer is judged again against what is left above that cut."""
     last = len(lines) - 1
     while last >= 0 and not lines[last].strip():
         last -= 1
@@ -144,16 +145,21 @@ def cut_signature(lines: list[str], removed: list[str], *, bare: bool = True) ->
             continue
         if text == "--" and not line.endswith(" "):
             # A bare "--": the delimiter that lost its space, or the person's separator ("Agenda:\n--\n
-            # 1. budżet\n2. plan"). Cut as a sign-off block is, if at all: judged once against all
-            # the text below it (not again above a cut further down: 30,000 such lines would each
-            # be measured again after each cut).
+            # 1. budżet\n2. plan"). Cut as a sign-off block is, if at all: judged against all the
+            # text below it, and not again above a cut at a bare "--" further down (30,000 such
+            # lines would each be measured again after each cut).
             if not bare:
                 continue
             measures = measures or _Measures(lines, last)
             if not measures.signature_block(i, last, disclaimer_right_below=True):
                 continue
+            removed.append(SIGNATURE)
+            return cut_signature(lines[:i], removed, bare=False)
+        # Below a cut at "-- " a bare "--" above it is judged again, against what is left: it failed
+        # against the footer ("Tekst\n--\nAnna\n-- \n<a 9-line list footer>"). Still linear: no other
+        # line above this one was taken, so only bare "--" lines can be, and then measuring stops.
         removed.append(SIGNATURE)
-        return cut_signature(lines[:i], removed, bare=False)
+        return cut_signature(lines[:i], removed, bare=bare)
     if last < 0:
         return lines
     ending = lines[last].strip()
