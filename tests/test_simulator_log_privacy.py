@@ -29,7 +29,9 @@ async def test_the_simulators_sms_mo_and_report_lines_stay_out_of_the_daemons_lo
             sent = await gw.send(mail(f"601123456@{DOMAIN}", body="Nowa oferta", subject="Oferta"))
             assert sent.error is None
             await gw.until(lambda: len(core.records) == 1)
-            await gw.until(lambda: any(e["event"] == "message.state" for e in logs))
+            # The report's own line, asserted below: the first `message.state` is the submit's, which
+            # may come before the simulator sends the report (its delay, a slow machine).
+            await gw.until(lambda: any(e["event"] == "sim.report_sent" for e in logs))
             answered = await send_command(
                 "127.0.0.1",
                 gw.daemon.simulator.control_port,
