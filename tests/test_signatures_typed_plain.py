@@ -212,3 +212,47 @@ def test_a_bare_double_dash_above_a_list_footer_is_judged_again_below_its_cut() 
 
 async def test_through_smtp_a_signature_above_a_list_footer_stays_off_the_phone(tmp_path: Path) -> None:
     assert await phone_texts(tmp_path, [SIGNED_ABOVE_A_LIST_FOOTER]) == ["Spotkanie jutro o 10."]
+
+
+# "Wysłane z mojego" and any words: a device footer, or a sentence the person wrote. Everything below
+# a signature line goes, so such a line cut what followed it ("Dzień dobry," alone reached the phone).
+SENTENCES_LIKE_A_DEVICE_FOOTER = [
+    "Dzień dobry,\nWysłane z mojego prywatnego adresu.\n"
+    "Jutro nie będzie mnie w biurze, proszę dzwonić na 601 123 456.",
+    "Dzień dobry,\nwysłane z mojego konta firmowego.\nProszę potwierdzić odbiór do piątku.",
+]
+DISCLAIMER = "Ta wiadomość jest poufna i prawnie chroniona, jeśli nie jest do Ciebie, usuń ją. " * 2
+
+
+@pytest.mark.parametrize("body", SENTENCES_LIKE_A_DEVICE_FOOTER)
+def test_a_sentence_like_a_device_footer_keeps_the_text_below_it(body: str) -> None:
+    cleaned = clean_body(body)
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == (body, False)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # Any device: at the end, above a disclaimer only, or above a "-- " list footer.
+        (f"{TEXT}\n\nWysłane z mojego Huawei", TEXT),
+        (f"{TEXT}\n\nWysłane z mojego Huawei\n\n{DISCLAIMER}", TEXT),
+        (f"{TEXT}\n\nWysłane z mojego Redmi Note 8 Pro\n-- \n{LIST_FOOTER}", TEXT),
+        # A known device word, with "mojego" or without, whatever stands below it.
+        (f"{TEXT}\n\nWysłane z mojego Galaxy\nJan", TEXT),
+        (f"{TEXT}\n\nWysłane z mojego smartfona Samsung\nJan Kowalski", TEXT),
+        (f"{TEXT}\n\nWysłane z iPhone'a\nJan", TEXT),
+    ],
+)
+def test_a_device_footer_still_ends_the_text(body: str, expected: str) -> None:
+    cleaned = clean_body(body)
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == (expected, True)
+
+
+async def test_through_smtp_a_sentence_like_a_device_footer_reaches_the_phone_whole(tmp_path: Path) -> None:
+    # One SMS part each (`phone_texts` reads one record a number).
+    kept = [
+        "Hej,\nWysłane z mojego prywatnego adresu.\nJutro dzwoń na 601 123 456.",
+        "Hej,\nwysłane z mojego konta firmowego.\nPotwierdź odbiór.",
+    ]
+    bodies = [*kept, f"{TEXT}\n\nWysłane z mojego Huawei\n\n{DISCLAIMER}"]
+    assert await phone_texts(tmp_path, bodies) == [*kept, TEXT]

@@ -11,37 +11,43 @@ import re
 
 SIGNATURE = "signature"
 
+# The link after an app's name: "<url>" in the text part, "(url)" once an HTML-only mail's link
+# target is shown (gateway.smtp.htmlbody).
+_FOOTER_END = r"\s*(<[^>]*>|\(https?://[^\s()]*\))?\.?$"
+# "Wysłane z mojego Huawei", "... Redmi Note 8 Pro": any device of up to four words. A sentence may
+# begin so too ("Wysłane z mojego prywatnego adresu.\nJutro nie będzie mnie w biurze, …"), and all
+# below a signature line goes: such a line starts one only where nothing but a disclaimer (a long
+# paragraph) stands below it (`cut_signature`). The known device words below cut as they always did.
+_ANY_DEVICE = re.compile(r"^(?i:wysłan[eo] z mojego \S+( \S+){0,3})" + _FOOTER_END)
+# App and device footers: everything below them is a signature.
+_FOOTER = re.compile(
+    r"^(?i:sent from my \S+( \S+){0,3}"
+    r"|sent from my \S+( \S+){0,3} with \S+ mail\.?( please excuse my brevity)?"
+    r"|sent from outlook|sent from (mail|outlook) for \S+( \d+)?"
+    r"|sent from yahoo mail( (for|on) \S+)?|sent with \S+ mail|get outlook for (ios|android)"
+    r"|download outlook for (ios|android)|sent from samsung mobile|sent via blackberry\b.*"
+    # With or without "mojego", a known device word ("Wysłane z iPhone'a", "... z mojego Galaxy").
+    r"|wysłan[eo] z (mojego )?(iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia|galaxy)"
+    r"\S*( \S+){0,3}"
+    r"|wysłan[eo] z (aplikacji |programu )?outlook( (dla (systemu )?|for )\S+( \d+)?)?"
+    r"|wysłan[eo] z aplikacji (mobilnej )?poczta\b.*"
+    # Polish webmail's footers: "Wysłano z Poczty Onet", "Wysłane z aplikacji mobilnej Interia
+    # Poczta", "Wysłane z aplikacji WP Poczta", "Wysłano z Interia Poczta dla Androida".
+    r"|wysłan[eo] z (poczty|aplikacji( mobilnej)?( poczta)?) (onet|interia|wp|o2)(\.pl)?( poczta)?"
+    r"( (dla|na|for) (systemu )?\S+)?"
+    r"|wysłan[eo] z (onet|interia|wp|o2)(\.pl)? poczt[ay]( (dla|na|for) (systemu )?\S+)?"
+    r"|pobierz (aplikację |program )?outlook (dla (systemu )?|for )(ios|android)"
+    r"|von meinem \S+ gesendet)" + _FOOTER_END
+)
+
 # Lines from which everything below is a signature. "-- " loses its space in many clients and in HTML
 # conversion, so a bare "--" counts too, but only above what could be a signature block: a person
-# writes it as a separator too ("Agenda:\n--\n1. budżet"; `cut_signature`).
+# writes it as a separator too ("Agenda:\n--\n1. budżet"; `cut_signature`). `_ANY_DEVICE` only above
+# nothing but a disclaimer.
 SIGNATURE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (SIGNATURE, re.compile(r"^--\s*$")),
-    (
-        SIGNATURE,
-        re.compile(
-            r"^(?i:sent from my \S+( \S+){0,3}"
-            r"|sent from my \S+( \S+){0,3} with \S+ mail\.?( please excuse my brevity)?"
-            r"|sent from outlook|sent from (mail|outlook) for \S+( \d+)?"
-            r"|sent from yahoo mail( (for|on) \S+)?|sent with \S+ mail|get outlook for (ios|android)"
-            r"|download outlook for (ios|android)|sent from samsung mobile|sent via blackberry\b.*"
-            # "Wysłane z mojego Huawei", "... Redmi Note 8 Pro": any device of up to four words, as
-            # "sent from my"; without "mojego" only a device word ("Wysłane z iPhone'a").
-            r"|wysłan[eo] z mojego \S+( \S+){0,3}"
-            r"|wysłan[eo] z (iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia|galaxy)\S*( \S+){0,3}"
-            r"|wysłan[eo] z (aplikacji |programu )?outlook( (dla (systemu )?|for )\S+( \d+)?)?"
-            r"|wysłan[eo] z aplikacji (mobilnej )?poczta\b.*"
-            # Polish webmail's footers: "Wysłano z Poczty Onet", "Wysłane z aplikacji mobilnej Interia
-            # Poczta", "Wysłane z aplikacji WP Poczta", "Wysłano z Interia Poczta dla Androida".
-            r"|wysłan[eo] z (poczty|aplikacji( mobilnej)?( poczta)?) (onet|interia|wp|o2)(\.pl)?( poczta)?"
-            r"( (dla|na|for) (systemu )?\S+)?"
-            r"|wysłan[eo] z (onet|interia|wp|o2)(\.pl)? poczt[ay]( (dla|na|for) (systemu )?\S+)?"
-            r"|pobierz (aplikację |program )?outlook (dla (systemu )?|for )(ios|android)"
-            r"|von meinem \S+ gesendet)"
-            # The link after the app's name: "<url>" in the text part, "(url)" once an HTML-only
-            # mail's link target is shown (gateway.smtp.htmlbody).
-            r"\s*(<[^>]*>|\(https?://[^\s()]*\))?\.?$",
-        ),
-    ),
+    (SIGNATURE, _FOOTER),
+    (SIGNATURE, _ANY_DEVICE),
     (SIGNATURE, re.compile(r"^\{EMAILSIGNATURE\}$")),
     (SIGNATURE, re.compile(r"^-- ?[A-Z][\w.' -]{0,40}$")),  # "-- Greg": the delimiter and a name on one line
 )
@@ -133,8 +139,9 @@ def cut_signature(lines: list[str], removed: list[str], *, bare: bool = True) ->
     (only when something was written above it and it is short; see `_sign_off_start`), else a
     one-line "--Bob". RFC 3676's "-- " (with its space: `textclean.clean_body` keeps that line as it
     is) always starts a signature; a bare "--" only when what is below it passes the sign-off
-    block's guards, and only when `bare`: false below a cut at a bare "--", true below one at "-- ",
-    so that a bare "--" above a list's footer is judged again against what is left above that cut."""
+    block's guards, a "Wysłane z mojego <any device>" only above nothing but a disclaimer, and
+    either only when `bare`: false below a cut at either, true below one at "-- ", so that a bare
+    "--" above a list's footer is judged again against what is left above that cut."""
     last = len(lines) - 1
     while last >= 0 and not lines[last].strip():
         last -= 1
@@ -143,15 +150,21 @@ def cut_signature(lines: list[str], removed: list[str], *, bare: bool = True) ->
         text = line.strip()
         if not is_signature_line(text) or _in_list(lines, i):
             continue
-        if text == "--" and not line.endswith(" "):
+        dashes = text == "--" and not line.endswith(" ")
+        if dashes or (_ANY_DEVICE.match(text) and not _FOOTER.match(text)):
             # A bare "--": the delimiter that lost its space, or the person's separator ("Agenda:\n--\n
             # 1. budżet\n2. plan"). Cut as a sign-off block is, if at all: judged against all the
-            # text below it, and not again above a cut at a bare "--" further down (30,000 such
-            # lines would each be measured again after each cut).
+            # text below it, and not again above a cut at one such line further down (30,000 such
+            # lines would each be measured again after each cut). A device footer or a sentence
+            # ("Wysłane z mojego prywatnego adresu.\nJutro …"): only nothing but a disclaimer below.
             if not bare:
                 continue
             measures = measures or _Measures(lines, last)
-            if not measures.signature_block(i, last, disclaimer_right_below=True):
+            if not (
+                measures.signature_block(i, last, disclaimer_right_below=True)
+                if dashes
+                else measures.nothing_but_disclaimer(i, last)
+            ):
                 continue
             removed.append(SIGNATURE)
             return cut_signature(lines[:i], removed, bare=False)
@@ -222,10 +235,9 @@ class _Measures:
         long paragraph (its disclaimer, which goes with it), at most `SIGN_OFF_MAX_LINES` lines
         (`SIGN_OFF_MAX_CONTACT_LINES` with two contact lines), fewer than two of them list items. A
         long paragraph right below, with no name between, is a disclaimer only if `disclaimer_right_below`."""
-        filled, contact, para = self.filled, self.contact, self.para
+        filled, contact = self.filled, self.contact
         long_line = self.long_at[i + 1]
-        # The long paragraph starts where it does, or at its long line when line `i` is in it.
-        end = (para[long_line] if para[long_line] > i else long_line) if long_line <= last else last + 1
+        end = self._block_end(i, last)
         block = filled[end] - filled[i + 1]
         if long_line <= last and not block and not disclaimer_right_below:
             return False  # a long paragraph right below "Pozdrawiam" is what the person wrote
@@ -234,6 +246,16 @@ class _Measures:
         return block <= SIGN_OFF_MAX_LINES or (
             block <= SIGN_OFF_MAX_CONTACT_LINES and contact[end] - contact[i + 1] >= 2
         )
+
+    def nothing_but_disclaimer(self, i: int, last: int) -> bool:
+        """Whether nothing stands below line `i` down to `last` but a long paragraph (a disclaimer)."""
+        return self.filled[self._block_end(i, last)] == self.filled[i + 1]
+
+    def _block_end(self, i: int, last: int) -> int:
+        """Where the block below line `i` ends: at the first long paragraph below it, else past `last`.
+        The long paragraph starts where it does, or at its long line when line `i` is in it."""
+        long_line, para = self.long_at[i + 1], self.para
+        return (para[long_line] if para[long_line] > i else long_line) if long_line <= last else last + 1
 
 
 def _in_list(lines: list[str], i: int) -> bool:
