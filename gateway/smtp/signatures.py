@@ -98,7 +98,7 @@ _DASH_SIGN_OFF = re.compile(r"^(-{2,3}\s?\S.{0,30}|~\s?[A-Z][\w .'-]{0,30})$")
 
 # The first three characters, ASCII-lowercased, of every line beginning with a letter that one of the
 # three patterns of `may_open_signature` can match. A first line that starts otherwise cannot open a
-# signature, and a look here costs a fifth of the three matches (run for every mail, by
+# signature, and a look here costs a quarter of the three matches (run for every mail, by
 # `textclean.only_signature`). Lines beginning "-", "~" or "{", or with a character beyond ASCII in
 # their first three (re's IGNORECASE reads "ſ" as "s"), take the full check. "BR" is a sign-off alone
 # on its line, or followed by spaces, punctuation or a name's capital ("BR,Anna"): "br" and "br" with
