@@ -1,26 +1,21 @@
-"""The administrator's first day, as commands in a subprocess: installing, finding the config, mistakes."""
+"""The administrator's first day, as commands in a subprocess: installing, finding the config, mistakes.
+Ports, and what a new admin met walking through the README, have modules of their own
+(test_first_day_cli_ports.py, test_first_day_cli_readme.py); `run` and `write_config` stay here."""
 
 from __future__ import annotations
 
 import argparse
-import errno
-import json
 import os
 import shutil
-import socket
 import sqlite3
 import stat
 import subprocess
 import sys
-import time
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway import statelock
-from gateway.cli import binderror, common
+from gateway.cli import common
 from gateway.cli.main import build_parser
 from gateway.cli.servicefiles import CREDENTIALS_DROPIN, LOW_PORT_DROPIN, render_unit
 from gateway.store.db import Store
@@ -229,97 +224,6 @@ def test_unknown_choices_are_refused(tmp_path: Path, args: list[str]) -> None:
     assert res.returncode == 2 and "invalid choice" in res.stderr
 
 
-# ---- ports ------------------------------------------------------------------------------------
-
-
-def test_a_busy_port_is_one_clear_line(tmp_path: Path) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        config = write_config(tmp_path, smtp_port=port)
-        res = run("--config", str(config), "run")
-    assert res.returncode == 1
-    assert f'cannot listen on [smtp] listen = "127.0.0.1:{port}": the port is already in use' in res.stderr
-    assert "a mail server" in res.stderr
-    assert "Traceback" not in res.stderr and "CancelledError" not in res.stderr
-
-
-def test_every_busy_port_is_named_in_one_start(tmp_path: Path) -> None:
-    # The start stopped at the first busy port: with the shipped ports held by another smsgw an
-    # admin learnt of the six busy ones in six starts. The free ones must not be named, nor the
-    # daemon's own listeners bound before the failing one.
-    with socket.socket() as smtp, socket.socket() as submission:
-        for taken in (smtp, submission):
-            taken.bind(("127.0.0.1", 0))
-            taken.listen()
-        port, sub_port = smtp.getsockname()[1], submission.getsockname()[1]
-        config = write_config(tmp_path, smtp_port=port)
-        text = config.read_text().replace(
-            'submission_listen = "127.0.0.1:0"', f'submission_listen = "127.0.0.1:{sub_port}"'
-        )
-        config.write_text(text + f'\n[web]\nenabled = true\nlisten = "127.0.0.1:{free_port()}"\n')
-        res = run("--config", str(config), "run")
-    assert res.returncode == 1, res.stderr
-    line = " ".join(res.stderr.split())
-    assert f'cannot listen on [smtp] listen = "127.0.0.1:{port}": the port is already in use' in line, line
-    assert line.count("in use") == 2, line
-    assert f'; also in use: [smtp] submission_listen = "127.0.0.1:{sub_port}"' in line, line
-    assert "[web]" not in line, line
-
-
-def test_a_busy_simulator_port_names_the_link_that_must_move_with_it(tmp_path: Path) -> None:
-    # The README said to move a busy port in [simulator]; moving only smpp_port left the shipped
-    # `[[smsc]] "simulator"` link connecting to the old port, to whatever held it. The message was
-    # also written `simulator.smpp_port = "127.0.0.1:2775"` and asked about "a mail server".
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        config = tmp_path / "config.toml"
-        text = config_text(tmp_path, smsc_port=port).replace(
-            "[simulator]\nenabled = false\n",
-            f"[simulator]\nenabled = true\nsmpp_port = {port}\ncimd2_port = 0\ncontrol_port = 0\n",
-        )
-        config.write_text(text.replace('name = "main"', 'name = "simulator"'))
-        config.chmod(0o640)
-        res = run("--config", str(config), "run")
-    assert res.returncode == 1, res.stderr
-    line = " ".join(res.stderr.split())
-    assert f"cannot listen on [simulator] smpp_port = {port}: the port is already in use" in line, line
-    assert f'[[smsc]] "simulator" connects to this port (port = {port})' in line, line
-    assert "give it the port you choose for [simulator] smpp_port too" in line, line
-    assert "mail server" not in line and "another SMSC" in line, line
-
-
-@pytest.mark.parametrize("key", ["smpp_port", "control_port", "cimd2_port"])
-def test_simulator_run_says_which_simulator_port_is_busy(tmp_path: Path, key: str) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        config = write_config(tmp_path)
-        ports = {"smpp_port": 0, "control_port": 0, "cimd2_port": 0, key: port}
-        lines = "".join(f"{k} = {v}\n" for k, v in ports.items())
-        config.write_text(config.read_text().replace("[simulator]\n", "[simulator]\n" + lines, 1))
-        res = run("--config", str(config), "simulator", "run")
-    assert res.returncode == 1, res.stderr
-    assert f"[simulator] {key} = {port}:" in res.stderr and "already in use" in res.stderr
-    assert "mail server" not in res.stderr and "[[smsc]]" not in res.stderr  # no link connects to it
-    assert "Traceback" not in res.stderr
-
-
-def test_low_ports_and_unwritable_databases_are_explained() -> None:
-    # Root may bind any port and write any file, so these two are checked on the wording.
-    denied = OSError(errno.EACCES, "Permission denied")
-    assert "CAP_NET_BIND_SERVICE" in binderror.bind_error("smtp.listen", "0.0.0.0", 25, denied)
-    text = common.database_error(
-        Path("/x/smsgw.db"), sqlite3.OperationalError("attempt to write a readonly database")
-    )
-    # No sudo line where it cannot work (no such user here): the owner to fix, and as whom it runs.
-    assert "fix the owner of the state directory" in text and "smsgw" in text, text
-
-
 # ---- help and version -------------------------------------------------------------------------
 
 
@@ -396,132 +300,3 @@ def test_a_user_who_sent_mail_is_removed_and_the_next_user_starts_from_zero(tmp_
         assert store.accounts.usage(f"account:{acme}", "2026-03") == 7  # the account's stay
     finally:
         store.close()
-
-
-# ---- what a new admin met walking through the README --------------------------------------------
-
-
-def test_times_are_shown_in_the_configured_zone_not_the_machines(tmp_path: Path) -> None:
-    # The panel, the billing files and the mails say [gateway] timezone; a shell in UTC must not
-    # make the CLI show the same event an hour off.
-    config = write_config(tmp_path, timezone="Europe/Warsaw")
-    at = datetime(2026, 11, 30, 19, 51, 2, tzinfo=ZoneInfo("Europe/Warsaw")).timestamp()
-    store = Store.open(tmp_path / "state" / "smsgw.db")
-    store.policy.add_optout("+48601123456", word="STOP", source="sms")
-    store.outbox.enqueue_mail("bounce", "smsgw@x", "anna@acme.example", b"x")
-    store.close()
-    with sqlite3.connect(tmp_path / "state" / "smsgw.db") as conn:
-        email = conn.execute(
-            "INSERT INTO emails (mail_from, text, received_at) VALUES ('anna@acme.example', 'x', ?)", (at,)
-        ).lastrowid
-        conn.execute(
-            "INSERT INTO messages (email_id, recipient, source, text, coding, parts_total, state,"
-            " created_at, expires_at) VALUES (?, '+48601123456', '+48100200300', 'x', 0, 1, 'queued', ?, ?)",
-            (email, at, at + 86400),
-        )
-        conn.execute(
-            "INSERT INTO mo (link, source, destination, text, state, received_at)"
-            " VALUES ('main', '+48601123456', '+48100200300', 'hi', 'mailed', ?)",
-            (at,),
-        )
-        conn.execute("UPDATE optouts SET created_at = ?", (at,))
-        conn.execute("UPDATE outbox SET next_attempt_at = ?", (at,))
-    for command in (["queue", "list"], ["outbox", "list"], ["optout", "list"], ["mo", "list"]):
-        res = run("--config", str(config), *command, env={"TZ": "UTC"})
-        assert res.returncode == 0, res.stderr
-        assert "2026-11-30 19:51:02" in res.stdout, (command, res.stdout)
-
-
-def test_mo_list_since_a_date_means_the_date_in_the_configured_zone(tmp_path: Path) -> None:
-    # Auckland is 13 h ahead of a UTC shell: read there, "since 1 March" would skip its first 13 h.
-    zone = ZoneInfo("Pacific/Auckland")
-    config = write_config(tmp_path, timezone=zone.key)
-    Store.open(tmp_path / "state" / "smsgw.db").close()
-    with sqlite3.connect(tmp_path / "state" / "smsgw.db") as conn:
-        for text, at in (
-            ("late-february", datetime(2026, 2, 28, 23, 0, tzinfo=zone)),
-            ("early-march", datetime(2026, 3, 1, 5, 0, tzinfo=zone)),
-        ):
-            conn.execute(
-                "INSERT INTO mo (link, source, destination, text, state, received_at)"
-                " VALUES ('main', '+48601123456', '+48100200300', ?, 'mailed', ?)",
-                (text, at.timestamp()),
-            )
-    march, february = "2026-03-01 05:00:00", "2026-02-28 23:00:00"
-    for since, listed in (("2026-03-01", [march]), ("2026-02-28 22:00", [march, february])):
-        res = run("--config", str(config), "mo", "list", "--since", since, env={"TZ": "UTC"})
-        assert res.returncode == 0, res.stderr
-        assert [" ".join(line.split()[1:3]) for line in res.stdout.splitlines()] == listed, res.stdout
-
-
-def test_a_second_run_names_the_running_daemon(tmp_path: Path) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        config = write_config(tmp_path, smtp_port=port)
-        (tmp_path / "state").mkdir()
-        status = tmp_path / "state" / "status.json"
-        # The running daemon's status file and lock; this test's process stands in for it (a live pid
-        # in the status file alone is no daemon: a killed one's pid may be reused, test_status_lock).
-        status.write_text(json.dumps({"pid": os.getpid(), "updated_at": time.time(), "links": {}}))
-        with statelock.held(tmp_path / "state"):
-            res = run("--config", str(config), "run")
-        assert res.returncode == 1
-        assert f"smsgw is already running (pid {os.getpid()})" in res.stderr
-        assert "ss -ltnp" not in res.stderr and "Traceback" not in res.stderr
-        # A status file left by a daemon that was killed: the port is busy for another reason.
-        dead = subprocess.Popen(["true"])
-        dead.wait()
-        status.write_text(json.dumps({"pid": dead.pid, "updated_at": time.time(), "links": {}}))
-        res = run("--config", str(config), "run")
-    assert res.returncode == 1
-    assert "already running" not in res.stderr and "the port is already in use" in res.stderr
-
-
-def test_outbox_list_fits_its_widest_kind(tmp_path: Path) -> None:
-    config = write_config(tmp_path)
-    store = Store.open(tmp_path / "state" / "smsgw.db")
-    for kind in ("dsn", "premium-verify", "premium-fallback"):
-        store.outbox.enqueue_mail(kind, "smsgw@x", "anna@acme.example", b"x")
-    store.close()
-    res = run("--config", str(config), "outbox", "list")
-    assert res.returncode == 0, res.stderr
-    lines = res.stdout.splitlines()
-    assert len(lines) == 3
-    assert len({line.index(" to anna@") for line in lines}) == 1, res.stdout
-
-
-def test_install_service_says_when_the_unit_could_not_run_its_execstart(tmp_path: Path) -> None:
-    # smsgw installed in a home directory (pyenv, pip --user, a venv there) wrote ExecStart=/root/...
-    # without a word: ProtectHome=yes hides /root and /home from the service, whose start failed 203/EXEC.
-    root = tmp_path / "root"
-    args = ("install-service", "--root", str(root), "--hostname", "gw.example", "--force")
-    res = run(*args, "--exec", "/home/alice/venv/bin/smsgw")
-    assert res.returncode == 0, res.stderr  # --root: packaging may put it elsewhere; said, not refused
-    home = "/home/alice/venv/bin/smsgw"
-    said = f"warning: the service cannot run {home}: {home} lies in a home directory"
-    assert said in res.stdout and "ProtectHome=yes" in res.stdout, res.stdout
-    assert "--exec /opt/smsgw/venv/bin/smsgw" in res.stdout
-    # A script outside the home directories whose interpreter is in one (a venv made from a pyenv python).
-    script = tmp_path / "opt/smsgw/venv/bin/smsgw"
-    script.parent.mkdir(parents=True)
-    script.write_text("#!/root/.pyenv/versions/3.11.7/bin/python3\nimport sys\n")
-    script.chmod(0o755)
-    res = run(*args, "--exec", str(script))
-    assert (
-        f"warning: the service cannot run {script}: /root/.pyenv/versions/3.11.7/bin/python3 lies"
-        in res.stdout
-    )
-    script.write_text("#!/usr/bin/python3\nimport sys\n")
-    res = run(*args, "--exec", str(script))
-    assert res.returncode == 0 and "ProtectHome" not in res.stdout, res.stdout
-
-
-def test_install_service_refuses_an_execstart_hidden_from_the_service() -> None:
-    from gateway.cli.serviceexec import refuse_unreachable
-
-    with pytest.raises(common.CliError, match="ProtectHome=yes hides from it") as refused:
-        refuse_unreachable("/root/.local/bin/smsgw", dry=False)  # without --root nothing may be written
-    assert refused.value.code == common.EXIT_USAGE
-    refuse_unreachable("/usr/bin/true", dry=False)
