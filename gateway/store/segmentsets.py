@@ -77,7 +77,6 @@ class _Newest:
         (`_sets`)."""
         if seq in self.places:
             return False
-        whole = len(self.places) + 1 == total
         if stamp is not None and self.stamps is not None:
             low, high = self.low, self.high
             if low - PARTS_APART_SECONDS <= stamp <= high + PARTS_APART_SECONDS:
@@ -95,6 +94,7 @@ class _Newest:
         # R-3.4 joins parts out of order. Split off, both halves were mailed with gaps, a premium
         # vote's second half went to the fallback address, and a whole SMS billed as failed. At
         # the timeout (`loose`) every free place is taken, as no more parts are coming.
+        whole = len(self.places) + 1 == total
         return loose or at - self.last_at <= PARTS_APART_SECONDS or seq > self.top or whole
 
 
