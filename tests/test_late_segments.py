@@ -5,6 +5,8 @@ others by the timeout. That part is the rest of the same SMS: it goes where the 
 and is charged for itself only. The timeout itself does not run while the gateway cannot receive.
 Everything runs on a real SQLite file with an injected clock: through `GatewayEvents` and the
 `Housekeeping` worker below the network, and once through the daemon and its built-in simulator.
+The late part of a two-way answer and what late parts are billed have modules of their own
+(test_late_segments_answers.py, test_late_segments_billing.py), the helpers staying here.
 """
 
 from __future__ import annotations
@@ -14,19 +16,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from billing_reports.monthly import Month
-from billing_reports.writer import write_month
 from gateway import housekeeping as housekeeping_module
 from gateway.housekeeping import Housekeeping
 from gateway.premium import handlers, passwords
-from gateway.premium.stats import PremiumStats
 from gateway.reassembly import TIMEOUT_SECONDS, gap
 from smsc.base import Concat, LinkState
 from smsc.simulator.smpp_texts import address_fields, mo_parts
-from tests.billing_reader import read
 from tests.conftest import free_port, running_gateway, smtp_sink
 from tests.test_conversations import World as TwoWayWorld
-from tests.test_premium import CLIENT, PHONE, T0, World
+from tests.test_premium import CLIENT, PHONE, World
 from tests.test_premium_loop import premium_config
 from tests.test_two_way import parsed
 
@@ -56,6 +54,17 @@ async def first_two_parts_timed_out(w: World, *, acked: bool = True) -> Housekee
     for seq in (1, 2):
         await vote(w, seq, acked=acked)
     w.now += TIMEOUT_SECONDS + 1
+    await hk.expire()
+    return hk
+
+
+async def answer_to_anna_timed_out(w: TwoWayWorld, timeout: float = TIMEOUT_SECONDS) -> Housekeeping:
+    """Anna's SMS, answered by a 3-part SMS whose parts 1-2 the timeout mailed to her without part 3."""
+    hk = housekeeping(w, timeout)
+    w.send("anna@acme.example", subject="Meeting", text="At 10?")
+    for seq, piece in ((1, "Yes, "), (2, "at ten, ")):
+        await w.mo(piece, concat=Concat(ref=5, total=3, seq=seq))
+    w.now += timeout + 1
     await hk.expire()
     return hk
 
@@ -231,100 +240,6 @@ async def test_a_new_sms_under_a_reused_reference_is_never_taken_for_a_late_rest
     assert secret == ["other@client.example"]
 
 
-async def answer_to_anna_timed_out(w: TwoWayWorld) -> Housekeeping:
-    """Anna's SMS, answered by a 3-part SMS whose parts 1-2 the timeout mailed to her without part 3."""
-    hk = housekeeping(w)
-    w.send("anna@acme.example", subject="Meeting", text="At 10?")
-    for seq, piece in ((1, "Yes, "), (2, "at ten, ")):
-        await w.mo(piece, concat=Concat(ref=5, total=3, seq=seq))
-    w.now += TIMEOUT_SECONDS + 1
-    await hk.expire()
-    return hk
-
-
-async def test_a_late_part_of_an_answer_reaches_the_user_it_answers(tmp_path: Path) -> None:
-    # Anna's SMS is answered by a long SMS whose part 3 comes after the timeout mailed parts 1-2
-    # to her. Bob texted the phone since (without a pool, the latest sender takes new answers):
-    # the rest of Anna's answer still goes to Anna, threaded like the first mail, never to Bob.
-    w = TwoWayWorld(tmp_path, 'mails_per_phone_per_hour = 1\nfallback_address = "ops@example.com"')
-    hk = await answer_to_anna_timed_out(w)
-    w.now += 60
-    w.send("bob@acme.example", subject="Lunch", text="Lunch?")
-    w.now += 60
-    await w.mo("see you there", concat=Concat(ref=5, total=3, seq=3))
-    w.now += TIMEOUT_SECONDS + 1
-    await hk.expire()
-    assert w.mo_states() == ["mailed", "mailed"]
-    (_, to_first, first), (kind, to_late, late) = w.outbox()
-    assert (kind, to_first, to_late) == ("reply", "anna@acme.example", "anna@acme.example")
-    assert first.get_content().startswith(f"Yes, at ten,  {gap(3, 3, 3)}")
-    late_text = late.get_content()
-    assert late_text.startswith(f"{gap(1, 2, 3)} see you there") and "came late" in late_text
-    assert late["In-Reply-To"] == first["In-Reply-To"] and late["Subject"] == first["Subject"]
-    # The SMSC's copy of it is a duplicate: no third mail.
-    await w.mo("see you there", concat=Concat(ref=5, total=3, seq=3))
-    assert len(w.outbox()) == 2
-
-
-async def test_a_late_part_follows_its_answer_under_the_longest_timeout_allowed(tmp_path: Path) -> None:
-    # `reassembly_timeout_seconds` at a day: the redelivery window was counted back from the late
-    # part's join, itself a day after the part came, and so never reached the first join. The part
-    # became a new answer and went to Bob, who had texted the phone since.
-    day = 86400.0
-    w = TwoWayWorld(tmp_path, f"reassembly_timeout_seconds = {day}")
-    hk = housekeeping(w, day)
-    w.send("anna@acme.example", subject="Meeting", text="At 10?")
-    for seq, piece in ((1, "Yes, "), (2, "at ten, ")):
-        await w.mo(piece, concat=Concat(ref=5, total=3, seq=seq))
-    w.now += day + 1
-    await hk.expire()
-    w.now += 60
-    w.send("bob@acme.example", subject="Lunch", text="Lunch?")
-    w.now += 60
-    await w.mo("see you there", concat=Concat(ref=5, total=3, seq=3))
-    w.now += day + 1
-    await hk.expire()
-    assert w.mo_states() == ["mailed", "mailed"]
-    # (The SMS themselves expired unsent over the two days: their failure notices are no answers.)
-    (_, to_first, first), (_, to_late, late) = [m for m in w.outbox() if m[0] == "reply"]
-    assert (to_first, to_late) == ("anna@acme.example", "anna@acme.example")
-    assert late["In-Reply-To"] == first["In-Reply-To"]
-    late_text = late.get_content()
-    assert late_text.startswith(f"{gap(1, 2, 3)} see you there") and "came late" in late_text
-
-
-async def test_the_late_part_of_an_answer_is_no_further_answer_for_the_hourly_limit(tmp_path: Path) -> None:
-    # Two answers an hour may be mailed; the late part of the first counted as the second, and the
-    # phone's next answer was held back.
-    w = TwoWayWorld(tmp_path, "mails_per_phone_per_hour = 2")
-    hk = await answer_to_anna_timed_out(w)
-    await w.mo("see you there", concat=Concat(ref=5, total=3, seq=3))
-    w.now += TIMEOUT_SECONDS + 1
-    await hk.expire()
-    await w.mo("And bring the slides")
-    assert w.mo_states() == ["mailed", "mailed", "mailed"]
-
-
-async def test_late_parts_a_timeout_apart_do_not_get_past_the_hourly_limit(tmp_path: Path) -> None:
-    # A phone opens two sets of a 10-part SMS and sends one part of each every six minutes: every
-    # part came a timeout after the last and was mailed as a late rest, uncounted (20 mails in
-    # 55 minutes under a limit of 2). The first late rest of each SMS is that SMS, counted with it;
-    # further ones count, and at the limit they are kept, as answers are.
-    w = TwoWayWorld(tmp_path, "mails_per_phone_per_hour = 2")
-    w.send("anna@acme.example")
-    hk = housekeeping(w)
-    for seq in range(1, 11):
-        for ref in (1, 2):
-            w.now += 1
-            await w.mo(f"ref{ref} part{seq} ", concat=Concat(ref=ref, total=10, seq=seq))
-        w.now += TIMEOUT_SECONDS + 1
-        await hk.expire()
-    assert len([m for m in w.outbox() if m[0] == "reply"]) == 4
-    assert w.mo_states() == ["mailed"] * 4 + ["throttled"] * 16
-    notes = [n for (n,) in w.store.db.conn.execute("SELECT note FROM mo WHERE state = 'throttled'")]
-    assert all(n.startswith("the late part of MO ") and "kept here, not mailed" in n for n in notes)
-
-
 async def test_a_late_part_through_the_daemon_and_its_simulator(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -387,45 +302,6 @@ def entries(text: str, kind: str) -> list[list[str]]:
     return [line.split("\t") for line in text.splitlines() if line[:1].isdigit() and f"\t{kind}\t" in line]
 
 
-async def test_a_late_part_bills_its_parts_and_money_but_no_second_sms(tmp_path: Path) -> None:
-    # R-5.2, one line per SMS: the late part of a vote was a second premium-MO line with nothing
-    # tying it to the first, and every total counted 2 SMS for one. A long two-way answer joined
-    # without a part was billed all its declared parts, on each of its two lines (2 SMS, 6 parts).
-    w = World(tmp_path)
-    w.service()
-    hk = await first_two_parts_timed_out(w)
-    w.now += 3600
-    await vote(w, 3)
-    w.now += TIMEOUT_SECONDS + 1
-    await hk.expire()
-    tz = ZoneInfo(w.config.gateway.timezone)
-    (account,) = write_month(w.store.path, tmp_path / "state", Month.containing(T0, tz), tz).accounts
-    text = account.path.read_text()
-    read(account.path.read_bytes())  # the end line counts the lines, the late one too
-    lines = entries(text, "premium-MO")
-    assert [(cols[6], cols[8], cols[9]) for cols in lines] == [("2", "", "6.00"), ("1", lines[1][8], "3.00")]
-    assert lines[1][8].startswith("late part of the SMS of ")
-    total = next(line for line in text.splitlines() if line.startswith("total\tkind\tpremium-MO\t"))
-    assert total.split("\t")[3:5] == ["1", "3"]  # one SMS, three parts
-    stats = PremiumStats(w.store.db, w.store.clock).traffic(0, w.now + 1)
-    assert [(f.sms, f.parts) for f in stats] == [(1, 3)]
-
-
-async def test_a_long_answer_is_billed_for_the_parts_that_came_once(tmp_path: Path) -> None:
-    w = TwoWayWorld(tmp_path)
-    hk = await answer_to_anna_timed_out(w)
-    await w.mo("see you there", concat=Concat(ref=5, total=3, seq=3))
-    w.now += TIMEOUT_SECONDS + 1
-    await hk.expire()
-    tz = ZoneInfo(w.config.gateway.timezone)
-    files = write_month(w.store.path, tmp_path / "state", Month.containing(w.now, tz), tz).accounts
-    text = "".join(f.path.read_text() for f in files)
-    replies = entries(text, "MO-reply")
-    assert [cols[6] for cols in replies] == ["2", "1"]
-    total = next(line for line in text.splitlines() if line.startswith("total\tkind\tMO-reply\t"))
-    assert total.split("\t")[3:5] == ["1", "3"]
-
-
 def _minute(w: World | TwoWayWorld, at: float) -> str:
     from datetime import datetime
 
@@ -439,13 +315,8 @@ async def test_the_late_parts_note_names_when_the_phone_sent_the_sms_not_when_it
     # which the phone had sent at 14:27:18 (five minutes earlier with the default timeout; a day
     # with the longest). The note names when the first part came, for answers and premium votes.
     w = TwoWayWorld(tmp_path, f"reassembly_timeout_seconds = {86400.0}")
-    hk = housekeeping(w, 86400.0)
-    w.send("anna@acme.example", subject="Meeting", text="At 10?")
     sent = w.now
-    for seq, piece in ((1, "Yes, "), (2, "at ten, ")):
-        await w.mo(piece, concat=Concat(ref=5, total=3, seq=seq))
-    w.now += 86400.0 + 1
-    await hk.expire()
+    hk = await answer_to_anna_timed_out(w, 86400.0)
     joined = w.now
     w.now += 60
     await w.mo("see you there", concat=Concat(ref=5, total=3, seq=3))
