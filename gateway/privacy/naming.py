@@ -26,9 +26,7 @@ import phonenumbers
 from gateway import mailheaders
 from gateway.conversations.numbers import display
 from gateway.notify import set_text
-
-# What an erased text, and the phone's number in a mail that keeps the rest, are replaced by.
-ERASED = "[erased at the phone's request]"
+from gateway.store.retrystart import ERASED  # the store's marker: its retry refuses such a text
 
 # Between the groups of a number as a person writes it ("+48 601 123 456", "+1 201-555-0123"): a
 # space or a dash, a header folded there, a quoted-printable soft line break.

@@ -17,6 +17,11 @@ from zoneinfo import ZoneInfo
 from acl.quiet import release_time
 from gateway.store.retryrules import MailExpired
 
+# What an erased text, and the phone's number in a mail that keeps the rest, are replaced by
+# (`smsgw phone forget`, `gateway.privacy`). Kept here, by the retry that must refuse a text so
+# marked, so that the feature reads it from the store and the store imports no feature.
+ERASED = "[erased at the phone's request]"
+
 
 def retry_start(conn: sqlite3.Connection, message_id: int, now: float, zone: tzinfo | None) -> float:
     """When the retried message's parts are due: `now`, or the end of the quiet window now is in, for a
@@ -38,9 +43,6 @@ def text_erased(conn: sqlite3.Connection, message_id: int) -> bool:
     message is never sent again. The erasure writes the marker into the SMS and every part in the write
     that empties their payloads, so the marker finds every one; an empty payload alone is no sign
     (acceptance refuses an empty text, and rows written by hand may have none)."""
-    # Here, not at the top: gateway.privacy's commands open the store, which imports this module.
-    from gateway.privacy.repo import ERASED
-
     row = conn.execute(
         "SELECT 1 FROM messages m WHERE m.id = ? AND (m.text = ? OR EXISTS (SELECT 1 FROM parts p"
         " WHERE p.message_id = m.id AND p.text = ?))",
