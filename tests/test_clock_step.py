@@ -3,7 +3,9 @@
 Next tries are stamped in wall-clock time; without a correction, everything waiting would stay
 "not due" for as long as the step while new mail overtakes it. The housekeeping worker compares the
 wall clock with the monotonic clock and moves the waits by the step (quiet-hours holds excepted:
-they are wall-clock times by design). Times go through the daemon's injected clock.
+they are wall-clock times by design). Times go through the daemon's injected clock. Steps forward
+and their corrections, and MOs after a step, have modules of their own (test_clock_step_forward.py,
+test_clock_step_mo.py), the helpers staying here.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ from gateway.smtp.accept import accept
 from gateway.store.db import Store
 from tests.conftest import DOMAIN, free_port, mail, make_config, running_gateway
 from tests.fakes.smsc import HappySMSC
-from tests.test_conversations import World as TwoWayWorld
-from tests.test_premium import World as PremiumWorld
 from tests.test_store import Clock, acceptance
 
 HOUR = 3600.0
@@ -248,111 +248,6 @@ async def accepted(store: Store) -> int:
     return int(store.db.conn.execute("SELECT MAX(id) FROM parts").fetchone()[0])
 
 
-async def test_a_step_forward_and_its_correction_leave_validities_as_they_were(tmp_path: Path) -> None:
-    # The clock runs 2 h ahead for a while (a wrong NTP answer, a VM's clock) and is put right.
-    # Moved back by the whole correction, the SMS accepted before the clock ran ahead would
-    # expire 2 h early ("validity period expired before it could be sent"); the one accepted
-    # while it was ahead was stamped 2 h ahead, and moves back by the whole step.
-    clock, mono, store, hk = await looking(tmp_path)
-    before = await accepted(store)
-    first = due_at(store, before)
-    with capture_logs() as forward:
-        assert await step(hk, clock, mono, 2 * HOUR) == 0.0  # nothing moves: it may be time that passed
-    assert due_at(store, before) == first
-    during = await accepted(store)
-    ahead = due_at(store, during)
-    with capture_logs() as back:
-        assert await step(hk, clock, mono, -2 * HOUR) == pytest.approx(2 * HOUR)
-    assert due_at(store, before) == pytest.approx((first[0] - 2 * HOUR, first[1]), abs=0.01)
-    assert due_at(store, during) == pytest.approx((ahead[0] - 2 * HOUR, ahead[1] - 2 * HOUR), abs=0.01)
-    assert await store.write(store.queue.expire_due) == []
-    assert max(due_at(store, p)[0] for p in (before, during)) <= clock.t  # both due: none waits the step
-    clock.t = first[1] - 1.0
-    assert await store.write(store.queue.expire_due) == []  # an hour after it was accepted, and not before
-    clock.t += 2.0
-    assert len(await store.write(store.queue.expire_due)) == 1
-    states = store.db.conn.execute("SELECT id, state FROM parts ORDER BY id").fetchall()
-    assert states == [(before, "expired"), (during, "queued")]
-    assert [(e["event"], e["seconds"]) for e in forward] == [("clock.stepped_forward", 2 * HOUR)]
-    assert back[0]["undoes_forward"] == pytest.approx(2 * HOUR)
-    store.close()
-
-
-async def test_a_step_back_undoes_the_latest_steps_forward_and_moves_the_rest(tmp_path: Path) -> None:
-    # Forward 1 h, forward 1 h, back 3 h: one hour of the step back is the clock's own, on top of
-    # correcting both. Each validity moves back by what the step undoes of the clock it was
-    # stamped on.
-    clock, mono, store, hk = await looking(tmp_path)
-    a = await accepted(store)  # on the right clock
-    assert await step(hk, clock, mono, HOUR) == 0.0
-    b = await accepted(store)  # 1 h ahead
-    assert await step(hk, clock, mono, HOUR) == 0.0
-    c = await accepted(store)  # 2 h ahead
-    expiry = {p: due_at(store, p)[1] for p in (a, b, c)}
-    assert await step(hk, clock, mono, -3 * HOUR) == pytest.approx(3 * HOUR)
-    moved = {p: expiry[p] - due_at(store, p)[1] for p in (a, b, c)}
-    assert moved == pytest.approx({a: HOUR, b: 2 * HOUR, c: 3 * HOUR}, abs=0.01)
-    # Both corrected: a later step back is the clock's alone, and moves every validity by all of it.
-    assert await step(hk, clock, mono, -HOUR) == pytest.approx(HOUR)
-    assert expiry[a] - due_at(store, a)[1] == pytest.approx(2 * HOUR, abs=0.01)
-    store.close()
-
-
-async def test_the_same_vote_sent_again_after_a_step_back_is_charged_again(tmp_path: Path) -> None:
-    # The phone votes, the SMSC reads our acknowledgement, the clock steps back an hour, and a
-    # minute later the phone votes again: a new SMS it paid for, not the SMSC's copy of the first
-    # (which on the stepped clock seemed to come an hour before that acknowledgement).
-    w = PremiumWorld(tmp_path)
-    w.service()
-    mono = Monotonic()
-    hk = housekeeping(w.store, mono)
-    await hk.check_clock()
-    await w.mo("KP123 A")
-    w.now += 2.0 - HOUR
-    mono.t += 2.0
-    assert await hk.check_clock() == pytest.approx(HOUR)
-    w.now += 60.0
-    mono.t += 60.0
-    await w.mo("KP123 A")
-    assert [r[0] for r in w.premium_mo()] == ["mailed", "mailed"]
-    assert len(w.outbox("premium")) == 2
-
-
-async def test_the_same_vote_sent_again_before_a_step_back_is_seen_is_charged_again(tmp_path: Path) -> None:
-    # The housekeeping looks every few seconds: an MO can come between the step and that look.
-    # Stamped before its copy's acknowledgement, it is no repeat of the SMSC's (that comes after).
-    w = PremiumWorld(tmp_path)
-    w.service()
-    await w.mo("KP123 A")
-    w.now += 1.0 - HOUR
-    await w.mo("KP123 A")
-    assert [r[0] for r in w.premium_mo()] == ["mailed", "mailed"]
-
-
-async def test_after_a_step_back_the_hourly_mail_limit_counts_the_last_hour(tmp_path: Path) -> None:
-    # Two answers, then 70 minutes later the clock steps back an hour: on the stepped clock the
-    # two would seem 10 minutes old, and a third answer would be kept by the limit of 2 an hour.
-    w = TwoWayWorld(tmp_path, "mails_per_phone_per_hour = 2")
-    w.send("anna@acme.example")
-    mono = Monotonic()
-    hk = housekeeping(w.store, mono)
-    await hk.check_clock()
-    for text in ("Tak", "Będę"):
-        await w.mo(text)
-        w.now += 60.0
-        mono.t += 60.0
-    w.now += 68 * 60.0
-    mono.t += 68 * 60.0
-    assert await hk.check_clock() == 0.0
-    w.now += 2.0 - HOUR
-    mono.t += 2.0
-    with capture_logs() as logs:
-        assert await hk.check_clock() == pytest.approx(HOUR)
-    await w.mo("Jednak o 11")
-    assert w.mo_states() == ["mailed", "mailed", "mailed"]
-    assert logs[0]["mos"] == 2
-
-
 def mo_times(store: Store, mo_id: int) -> tuple[float, float | None]:
     return store.db.conn.execute("SELECT received_at, acked_at FROM mo WHERE id = ?", (mo_id,)).fetchone()
 
@@ -362,28 +257,6 @@ async def received(store: Store, text: str) -> int:
     mo_id = await store.write(lambda: store.mo.record_mo("smsc", "+48601", "+48100", text, 0, None))
     assert mo_id is not None
     return mo_id
-
-
-async def test_a_step_back_then_forward_then_back_moves_each_validity_by_its_clock(tmp_path: Path) -> None:
-    # Back 1 h, forward 30 min, back 30 min (the forward step corrected). The first step back
-    # moved the validity of the SMS accepted before it, but its acceptance time still reads on the
-    # clock before that step: compared with the clock's readings, it seemed accepted while the
-    # clock was 30 min ahead, and the correction took 30 min more off its life.
-    clock, mono, store, hk = await looking(tmp_path)
-    first = await accepted(store)
-    expiry = due_at(store, first)[1]
-    assert await step(hk, clock, mono, -HOUR) == pytest.approx(HOUR)
-    assert due_at(store, first)[1] == pytest.approx(expiry - HOUR, abs=0.01)
-    clock.t += 1.0 + HOUR / 2
-    mono.t += 1.0
-    ahead = await accepted(store)  # stamped 30 min ahead, before the look sees the step
-    ahead_expiry = due_at(store, ahead)[1]
-    assert await step(hk, clock, mono, 0.0) == 0.0  # the look finds the step forward: nothing moves
-    assert await step(hk, clock, mono, -HOUR / 2) == pytest.approx(HOUR / 2)
-    assert due_at(store, first)[1] == pytest.approx(expiry - HOUR, abs=0.01)
-    assert due_at(store, ahead)[1] == pytest.approx(ahead_expiry - HOUR / 2, abs=0.01)
-    assert await store.write(store.queue.expire_due) == []
-    store.close()
 
 
 async def test_rows_stamped_between_a_step_back_and_the_look_keep_their_times(tmp_path: Path) -> None:
