@@ -1,4 +1,9 @@
-"""Fault matrix rows that need a running gateway (RELIABILITY.md F2, F5, F7, F8, F16)."""
+"""Fault matrix rows that need a running gateway (RELIABILITY.md F2, F5, F7, F8).
+
+Automatic mail (F15, F16) and the daemon stopping under traffic (F10) have modules of their own
+(test_faults_automatic_mail.py, test_faults_stop.py); `to` and `smtp_code`, which other modules
+import, stay here.
+"""
 
 from __future__ import annotations
 
@@ -210,149 +215,6 @@ async def test_a_failed_fsync_answers_451_stops_and_the_restart_takes_the_retry(
             assert (await gw.send(msg)).error is None
             await gw.until(lambda: gw.states() == ["delivered"])
             assert gw.store.admin.count_messages() == 1
-
-
-async def test_automatic_mail_is_recorded_never_sent(tmp_path: Path) -> None:
-    # F16: an auto-reply gets 250 (no bounce loop) but produces no SMS; it is kept for audit.
-    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
-        res = await gw.send(mail(to("601123456"), "I am out of office", Auto_Submitted="auto-replied"))
-        assert res.error is None
-        # A later human mail is the marker: an SMS for the auto-reply would be queued before it.
-        await gw.send(mail(to("601123457"), "Marker"))
-        await smsc.wait_until(lambda: any(s.text == "Marker" for s in smsc.received))
-        assert [s.text for s in smsc.received] == ["Marker"]
-        row = gw.store.db.conn.execute("SELECT automatic FROM emails ORDER BY id").fetchone()
-        assert row is not None and "auto" in row[0].lower()
-
-
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "emails"
-
-
-def _corpus(name: str, *, drop: str | None = None) -> bytes:
-    """A corpus mail as received, optionally without one header (a sign some senders leave out)."""
-    raw = (CORPUS / name).read_bytes()
-    if drop is None:
-        return raw
-    head, sep, body = raw.partition(b"\n\n")
-    lines = [ln for ln in head.split(b"\n") if not ln.lower().startswith(drop.lower().encode() + b":")]
-    assert len(lines) < len(head.split(b"\n")), f"{name} has no {drop}"
-    return b"\n".join(lines) + sep + body
-
-
-def _recall_with_tnef() -> bytes:
-    """An Outlook recall as Exchange sends it to SMTP, from a French Outlook: the MAPI class in
-    winmail.dat is its only sign the gateway knows (the wording is in no language it reads)."""
-    from tests.test_intake import multipart, part, tnef_blob, winmail
-
-    raw = multipart(
-        "mixed",
-        part("text/plain", "Anna Nowak souhaite rappeler le message << Offer >>."),
-        winmail(tnef_blob("IPM.Outlook.Recall")),
-        subject="Recall: Offer",
-    )
-    return raw.replace(b"From: Jan <jan@example.com>", f"From: {STAFF}".encode())
-
-
-def _headed(header: str) -> bytes:
-    msg = mail(to("601123456"), "Thank you for your message, we will answer soon")
-    name, _, value = header.partition(": ")
-    msg[name] = value
-    return msg.as_bytes()
-
-
-@pytest.mark.parametrize(
-    "kind",
-    [
-        "tnef recall",
-        "Precedence: junk",
-        "Precedence: list",
-        "Precedence: auto_reply",
-        "bounce_flanker_office365_ndr.eml",
-        "bounce_flanker_mailbox_full.eml",
-        "bounce_flanker_mailbox_full.eml without Auto-Submitted",
-        "flanker_mdn_read_receipt.eml",
-    ],
-)
-async def test_recalls_reports_and_automatic_mail_give_no_sms(tmp_path: Path, kind: str) -> None:
-    # F15 / F16 beyond `Auto-Submitted: auto-replied`: an Outlook recall known only by its TNEF
-    # class, the Precedence values of automatic mail, a DSN (multipart/report; also one without
-    # Auto-Submitted, so that the report type alone must tell it), an MDN. Each is answered 250
-    # (no bounce loop), recorded as automatic, and sends nothing.
-    if kind == "tnef recall":
-        raw = _recall_with_tnef()
-    elif kind.startswith("Precedence"):
-        raw = _headed(kind)
-    elif kind.endswith(" without Auto-Submitted"):
-        raw = _corpus(kind.split()[0], drop="Auto-Submitted")
-    else:
-        raw = _corpus(kind)
-    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
-        assert (await gw.send(raw, [to("601123456")])).error is None
-        await gw.send(mail(to("601123457"), "Marker"))
-        await smsc.wait_until(lambda: any(s.text == "Marker" for s in smsc.received))
-        assert [s.text for s in smsc.received] == ["Marker"]
-        rows = gw.store.db.conn.execute("SELECT automatic FROM emails ORDER BY id").fetchall()
-        assert len(rows) == 2 and rows[0][0] and rows[1][0] is None, rows
-
-
-async def test_a_stopping_daemon_tells_connected_clients_421(tmp_path: Path) -> None:
-    # RFC 5321 3.8: a session still open when the daemon stops hears 421 before the close, not a
-    # bare TCP close (a mail server then retries at once instead of reporting a broken connection).
-    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
-        reader, writer = await asyncio.open_connection("127.0.0.1", gw.port)
-        assert (await reader.readline()).startswith(b"220")
-        writer.write(b"EHLO client.example\r\n")
-        while not (line := await reader.readline()).startswith(b"250 "):
-            assert line.startswith(b"250-")
-        gw.stop.set()
-        await asyncio.wait_for(gw.task, 30)
-        assert (await asyncio.wait_for(reader.read(), 5)).startswith(replies.SHUTTING_DOWN.encode())
-        writer.close()
-
-
-async def test_a_submit_answered_while_the_daemon_stops_is_not_sent_again(tmp_path: Path) -> None:
-    # SIGTERM with a submit on the wire: its answer, coming within the link's response timeout (here
-    # 11 s, past the dispatcher's former 10 s), settles the part; given up, the part would stay
-    # `active` and the next start would send it a second time.
-    async with HeldSMSC() as smsc:
-        cfg = make_config(tmp_path, smsc_port=smsc.port)
-        cfg = cfg.model_copy(
-            update={"smsc": [cfg.smsc[0].model_copy(update={"response_timeout_seconds": 15})]}
-        )
-        async with running_gateway(cfg) as gw:
-            assert (await gw.send(mail(to("601123456"), "On the wire at stop"))).error is None
-            await smsc.wait_for(1)
-            gw.stop.set()
-            await asyncio.sleep(11)
-            smsc.answer(1)
-            await asyncio.wait_for(gw.task, 30)
-        with closing(sqlite3.connect(cfg.gateway.state_dir / "smsgw.db")) as db:
-            assert db.execute("SELECT state FROM parts").fetchall() == [("submitted",)]
-
-
-async def test_submits_waiting_for_a_slow_links_pacing_go_back_to_the_queue_at_stop(tmp_path: Path) -> None:
-    # A link allowed one SMS per 5 s: three of four parts wait for their token. At SIGTERM they have
-    # not reached the SMSC, so they go back to the queue at once; waiting for their tokens held the
-    # stop for 15 s and sent them while stopping.
-    async with HappySMSC() as smsc:
-        cfg = make_config(tmp_path, smsc_port=smsc.port)
-        cfg = cfg.model_copy(update={"smsc": [cfg.smsc[0].model_copy(update={"max_per_second": 0.2})]})
-        async with running_gateway(cfg) as gw:
-            numbers = ["601123456", "601123457", "601123458", "601123459"]
-            assert (await gw.send(mail([to(n) for n in numbers], "Paced"))).error is None
-            await smsc.wait_for(1)
-            await asyncio.sleep(0.3)
-            started = time.monotonic()
-            gw.stop.set()
-            await asyncio.wait_for(gw.task, 30)
-            took = time.monotonic() - started
-        assert len(smsc.received) == 1
-        assert took < 4, took
-        with closing(sqlite3.connect(cfg.gateway.state_dir / "smsgw.db")) as db:
-            states = sorted(state for (state,) in db.execute("SELECT state FROM parts"))
-            attempts = sorted(n for (n,) in db.execute("SELECT attempts FROM parts"))
-        assert states == ["deferred", "deferred", "deferred", "delivered"]
-        assert attempts == [0, 0, 0, 1]
 
 
 async def test_an_smsc_answer_the_store_cannot_take_yet_is_written_once_it_can(tmp_path: Path) -> None:
