@@ -1,10 +1,13 @@
-"""The daemon as a real process: kill -9 mid-DATA, before the fsync, after 250; SIGTERM; config; CLI."""
+"""The daemon as a real process: SIGTERM; config; CLI; a second daemon on the same state directory.
+
+kill -9 mid-DATA, before the fsync, after 250 and with a submit unanswered has a module of its own
+(test_process_sigkill.py). The helpers here (running the CLI and the daemon as processes, a raw
+SMTP session, the fsync-holding shim) serve many other modules.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import email.policy
 import os
 import shutil
 import signal
@@ -12,7 +15,6 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
 from contextlib import closing
 from pathlib import Path
 
@@ -20,7 +22,7 @@ import pytest
 
 from gateway.store.db import Store
 from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking
-from tests.fakes.smsc import HappySMSC, SilentSMSC
+from tests.fakes.smsc import HappySMSC
 
 CLI = [sys.executable, "-m", "gateway.cli"]
 ROOT = Path(__file__).resolve().parents[1]
@@ -186,28 +188,6 @@ def wait_for_text(path: Path, timeout: float) -> str:
     return path.read_text()
 
 
-async def test_sigkill_after_250_sends_the_sms_exactly_once(tmp_path: Path) -> None:
-    # F3: 250 means on disk; after kill -9 and a restart the queued SMS goes out once.
-    smsc_port, smtp_port = free_port(), free_port()
-    config = write_config(tmp_path, smsc_port, smtp_port)
-    proc = await start_daemon(config, smtp_port)  # no SMSC yet: nothing can be submitted
-    res = await asyncio.to_thread(
-        send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", "Survive a crash"), [f"601123456@{DOMAIN}"]
-    )
-    assert res.error is None
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    async with HappySMSC(port=smsc_port) as smsc:
-        proc = await start_daemon(config, smtp_port)
-        try:
-            await smsc.wait_for(1, timeout=20)
-            await send_marker(smsc, smtp_port)
-            assert [s.text for s in smsc.received] == ["Survive a crash", "Marker"]
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
-
-
 async def test_sigterm_stops_cleanly_and_keeps_the_queue(tmp_path: Path) -> None:
     # F10: SIGTERM exits 0; mail accepted but not yet sent is still queued afterwards.
     smsc_port, smtp_port = free_port(), free_port()
@@ -256,146 +236,6 @@ def test_shipped_config_is_valid() -> None:
     # The README's first command runs on the shipped config.
     out = smsgw(ROOT / "config.toml", "check-config")
     assert out.returncode == 0, out.stderr
-
-
-async def test_sigkill_mid_data_keeps_nothing_of_the_unfinished_mail(tmp_path: Path) -> None:
-    # Killed while the body is still arriving (the end of data never sent): after restart nothing of
-    # that mail exists, and the client's retry is sent exactly once. Whether a 250 can come before the
-    # fsync is the next test's question.
-    smsc_port, smtp_port = free_port(), free_port()
-    config = write_config(tmp_path, smsc_port, smtp_port)
-    proc = await start_daemon(config, smtp_port)
-    _reader, writer = await open_data(smtp_port, f"601123456@{DOMAIN}")
-    writer.write(b"Subject: half\r\n\r\nThis mail never ends")
-    await writer.drain()
-    await asyncio.sleep(0.3)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    writer.close()
-    async with HappySMSC(port=smsc_port) as smsc:
-        proc = await start_daemon(config, smtp_port)
-        try:
-            res = await asyncio.to_thread(
-                send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", "The retry"), [f"601123456@{DOMAIN}"]
-            )
-            assert res.error is None
-            await smsc.wait_for(1, timeout=20)  # a stored partial mail would have been queued first
-            assert [s.text for s in smsc.received] == ["The retry"]
-            with closing(sqlite3.connect(tmp_path / "state" / "smsgw.db")) as db:
-                assert db.execute("SELECT COUNT(*) FROM emails").fetchone() == (1,)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
-
-
-@pytest.mark.parametrize("intake_processes", [0, 1], ids=["relay-in-daemon", "relay-in-worker"])
-async def test_sigkill_before_the_fsync_no_250_and_the_retry_sends_one_sms(
-    tmp_path: Path, intake_processes: int
-) -> None:
-    # F1: the whole mail has arrived and is committed, but the fsync of the WAL does not return
-    # (tests/faults/fsynchold.c holds it from outside the daemon). Until it returns the client must
-    # hear nothing; killed with -9 then, the daemon never said 250, nor anything else: the connection
-    # drops (a relay worker whose daemon is gone cannot know whether the mail was committed, and a
-    # 451 would make a retry without a Message-ID a second SMS). The client retries the same mail.
-    # The committed copy survives a process kill (the page cache has it), so after the restart the
-    # retry must be answered 250 and recognised as that mail: one SMS, not two.
-    shim = build_fsynchold(tmp_path)
-    smsc_port, smtp_port = free_port(), free_port()
-    config = write_config(tmp_path, smsc_port, smtp_port, intake_processes=intake_processes)
-    db_path = tmp_path / "state" / "smsgw.db"
-    rcpt = f"601123456@{DOMAIN}"
-    token = f"held-{uuid.uuid4().hex}"
-    text = f"Held fsync {token}"
-    raw = mail(rcpt, text, Message_ID=f"<{token}@client.example>").as_bytes(policy=email.policy.SMTP)
-    trigger, marker = tmp_path / "hold-fsync", tmp_path / "fsync-held"
-    env = {
-        **os.environ,
-        "LD_PRELOAD": " ".join(filter(None, [str(shim), os.environ.get("LD_PRELOAD")])),
-        "FSYNCHOLD_TRIGGER": str(trigger),
-        "FSYNCHOLD_MARKER": str(marker),
-        # Only a file holding this mail is held: an fsync of other work (the outbox's polling
-        # write, a billing file) goes through, so the fsync held is the one this mail waits for.
-        "FSYNCHOLD_NEEDLE": token,
-    }
-    proc = await start_daemon(config, smtp_port, env=env, new_session=True)  # no SMSC: nothing is sent
-    writer: asyncio.StreamWriter | None = None
-    try:
-        reader, writer = await open_data(smtp_port, rcpt)
-        trigger.touch()
-        writer.write(raw + b".\r\n")
-        await writer.drain()
-        held = (await asyncio.to_thread(wait_for_text, marker, 20)).split()
-        assert held[1].endswith("/smsgw.db-wal"), f"the fsync held is not the WAL's: {held}"
-        try:
-            early = await asyncio.wait_for(smtp_reply(reader), timeout=1.0)
-        except TimeoutError:
-            early = None
-        assert early is None, f"the end of data was answered {early!r} while the WAL fsync had not returned"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        late = await asyncio.wait_for(smtp_reply(reader), timeout=20)
-        assert late == b"", f"after the kill the client heard {late!r}"
-    finally:
-        if writer is not None:
-            writer.close()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)  # the daemon and any worker of it still running
-        proc.wait()
-        trigger.unlink(missing_ok=True)
-        # The worker dies a moment after the daemon: its copy of the listening socket would take the
-        # restarted daemon's first connections (start_daemon's probe, then the retry, reset).
-        await until_refused(smtp_port)
-    with closing(sqlite3.connect(f"{db_path.as_uri()}?mode=ro", uri=True)) as db:
-        # Committed before its fsync: the retry below meets a copy of itself already queued.
-        assert db.execute("SELECT COUNT(*) FROM emails").fetchone() == (1,)
-    async with HappySMSC(port=smsc_port) as smsc:
-        proc = await start_daemon(config, smtp_port)
-        try:
-            res = await asyncio.to_thread(send_blocking, smtp_port, raw, [rcpt])
-            assert res.error is None and res.refused == {}
-            await smsc.wait_for(1, timeout=20)
-            await send_marker(smsc, smtp_port)
-            assert [s.text for s in smsc.received] == [text, "Marker"]
-            with closing(sqlite3.connect(db_path)) as db:
-                assert db.execute("SELECT COUNT(*) FROM emails WHERE text = ?", (text,)).fetchone() == (1,)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
-
-
-async def test_sigkill_with_a_submit_unanswered_resends_it_once_and_logs_it(tmp_path: Path) -> None:
-    # F4: killed after submit_sm went out and before its answer was recorded: after restart the part
-    # is sent again (at-least-once, at most one extra), logged as a possible duplicate, and its DLR
-    # still settles the message.
-    smtp_port = free_port()
-    async with SilentSMSC() as silent:
-        config = write_config(tmp_path, silent.port, smtp_port)
-        proc = await start_daemon(config, smtp_port)
-        res = await asyncio.to_thread(
-            send_blocking, smtp_port, mail(f"601123456@{DOMAIN}", "In flight"), [f"601123456@{DOMAIN}"]
-        )
-        assert res.error is None
-        await silent.wait_for(1, timeout=20)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        port = silent.port
-    async with HappySMSC(port=port) as smsc:
-        proc = await start_daemon(config, smtp_port)
-        try:
-            await smsc.wait_for(1, timeout=20)
-            db = sqlite3.connect(tmp_path / "state" / "smsgw.db")
-            for _ in range(200):
-                if db.execute("SELECT state FROM messages").fetchall() == [("delivered",)]:
-                    break
-                await asyncio.sleep(0.05)
-            assert db.execute("SELECT state FROM messages").fetchall() == [("delivered",)]
-            await send_marker(smsc, smtp_port)
-            assert [s.text for s in smsc.received] == ["In flight", "Marker"]
-            # The re-send itself, not only the start's count of recovered parts, says so.
-            assert '"event":"mt.possible_duplicate"' in (tmp_path / "daemon.log").read_text()
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
 
 
 async def test_a_second_daemon_on_the_same_state_dir_is_refused_even_on_other_ports(tmp_path: Path) -> None:
