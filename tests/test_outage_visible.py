@@ -9,14 +9,14 @@ link -` with no why; `queue list --state deferred` was refused for a state `stat
 
 A real daemon with its panel against a real SMPP server (the simulator's) that is killed and started
 again on the same port; `smsgw` as a separate process on the same SQLite file; the panel through a real
-HTTP client, its "more than a minute" judged by the injected clock of the store.
+HTTP client, its "more than a minute" judged by the injected clock of the store. A link whose SMSC
+takes each bind and then fails it has a module of its own (test_outage_visible_flapping.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
-import struct
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -26,14 +26,12 @@ from structlog.testing import capture_logs
 
 from gateway.config import SimulatorSection, load_config
 from gateway.housekeeping import read_status
-from gateway.linkstatus import LinkView, links_down
+from gateway.linkstatus import LinkView
 from smsc.base import LinkState
 from smsc.cimd2.link import Cimd2Link
-from smsc.cimd2.packet import Op, Packet
-from smsc.simulator.cimd2_server import Cimd2Server, Cimd2Session
+from smsc.simulator.cimd2_server import Cimd2Server
 from smsc.simulator.core import SimulatorCore, SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
-from smsc.smpp.link import SmppLink
 from tests.conftest import STAFF, config_text, mail, running_gateway
 from tests.fakes.cimd2 import RecordingEvents
 from tests.fakes.ports import free_port
@@ -213,9 +211,6 @@ async def test_a_deferred_part_says_its_next_try_and_why_and_queue_list_takes_th
 
 
 async def test_a_cimd2_link_keeps_since_when_it_is_down_and_logs_its_return(tmp_path: Path) -> None:
-    from gateway.config import SimulatorSection
-    from tests.fakes.cimd2 import RecordingEvents
-
     port = free_port()
     core = SimulatorCore(SimulatorSection(system_id="smsgw", password="secret"), tmp_path / "sim.jsonl")
     server = Cimd2Server(core, port=port, retry_delay=0.02)
@@ -242,176 +237,3 @@ async def test_a_cimd2_link_keeps_since_when_it_is_down_and_logs_its_return(tmp_
     [again] = [e for e in logs if e["event"] == "cimd2.up_again"]
     assert again["attempts"] >= 4, again
     assert re.fullmatch(r"link c2 up again after \d+ s down \(\d+ attempts\)", again["summary"]), again
-
-
-# --- a flapping link: the SMSC takes each bind (login) and drops it at once ---------------------------
-
-
-class _DropsEachBind(SmppSession):
-    """Cuts the connection 50 ms after each bind while its server is `flapping` (a bind limit reached,
-    a suspended account): the link is bound, briefly, and can never send."""
-
-    async def dispatch(self, raw: bytes) -> None:
-        await super().dispatch(raw)
-        if self.mode is not None and getattr(self.server, "flapping", False):
-            asyncio.get_running_loop().call_later(0.05, self.writer.transport.abort)
-
-
-class _DropsEachLogin(Cimd2Session):
-    """`_DropsEachBind` for CIMD2: each login taken, the connection cut 50 ms later."""
-
-    def _on_login(self, packet: Packet) -> None:
-        super()._on_login(packet)
-        if self.logged_in and getattr(self.server, "flapping", False):
-            asyncio.get_running_loop().call_later(0.05, self.writer.transport.abort)
-
-
-async def _flaps_then_holds(
-    link: SmppLink | Cimd2Link, server: object, events: RecordingEvents, logs: list[dict[str, object]]
-) -> None:
-    """While the SMSC drops each session 50 ms after it began, the link stays down since the first drop
-    with its attempts counted and no "up again"; once a session holds, one "up again" says it all."""
-    prefix = "smpp" if isinstance(link, SmppLink) else "cimd2"
-    await events.wait_for(lambda: link.stats().down_since is not None)
-    since = link.stats().down_since
-    binds = sum(1 for s in events.states if s is LinkState.ACTIVE)
-    await events.wait_for(lambda: sum(1 for s in events.states if s is LinkState.ACTIVE) >= binds + 3)
-    await events.wait_for(lambda: link.state is not LinkState.ACTIVE)
-    # Bound again and again, each time for 50 ms: never up, still down since the first drop.
-    assert link.stats().down_since == since
-    assert link.stats().down_attempts >= 4, link.stats()
-    assert not [e for e in logs if e["event"] == f"{prefix}.up_again"], logs
-    # A link down since then (not since its last flap) is the dashboard's "Needing attention" later.
-    view = {"main": {"state": "reconnecting", "down_since": link.stats().down_since, "queued": 0}}
-    assert [d.name for d in links_down(view, [], since + 61, str)] == ["main"]
-    attempts = link.stats().down_attempts
-    server.flapping = False  # type: ignore[attr-defined]
-    await events.wait_for(lambda: link.stats().down_since is None)
-    [again] = [e for e in logs if e["event"] == f"{prefix}.up_again"]
-    assert again["attempts"] >= attempts + 1, (again, attempts)
-    assert link.state is LinkState.ACTIVE
-
-
-async def test_an_smpp_link_whose_smsc_drops_each_bind_stays_down_until_a_session_holds() -> None:
-    from tests.test_smpp_link import running_link
-
-    async with HappySMSC() as smsc:
-        smsc.server.session_class = _DropsEachBind
-        smsc.server.flapping = True  # type: ignore[attr-defined]
-        events = RecordingEvents()
-        with capture_logs() as logs:
-            async with running_link(
-                smsc.port, events=events, active=False, reconnect_min_seconds=0.05, reconnect_max_seconds=0.5
-            ) as (link, _):
-                await _flaps_then_holds(link, smsc.server, events, logs)
-
-
-async def test_a_cimd2_link_whose_smsc_drops_each_login_stays_down_until_a_session_holds(
-    tmp_path: Path,
-) -> None:
-    core = SimulatorCore(SimulatorSection(system_id="smsgw", password="secret"), tmp_path / "sim.jsonl")
-    server = Cimd2Server(core, retry_delay=0.02)
-    server.session_class = _DropsEachLogin
-    server.flapping = True  # type: ignore[attr-defined]
-    await server.start()
-    link = Cimd2Link(
-        section(server.port, reconnect_min_seconds=0.05, reconnect_max_seconds=0.5), password="secret"
-    )
-    events = RecordingEvents()
-    with capture_logs() as logs:
-        await link.start(events)
-        try:
-            await _flaps_then_holds(link, server, events, logs)
-        finally:
-            await link.stop()
-            await server.stop()
-            await core.close()
-
-
-# --- a link whose SMSC takes each bind (login) and then answers nothing -----------------------------
-
-ENQUIRE_LINK = 0x00000015
-
-
-class _SilentAfterBind(SmppSession):
-    """While its server is `silent`, answers the bind and then nothing of ours (hung behind a live TCP
-    socket, or a firewall that lets the bind through): each session ends when its first enquire_link
-    goes unanswered, just after the 30-s mark (the default enquire_link interval is 30 s too)."""
-
-    async def dispatch(self, raw: bytes) -> None:
-        if self.mode is not None and getattr(self.server, "silent", False):
-            if struct.unpack_from(">I", raw, 4)[0] == ENQUIRE_LINK:
-                return
-        await super().dispatch(raw)
-
-
-class _SilentAfterLogin(Cimd2Session):
-    """`_SilentAfterBind` for CIMD2: the login answered, then no alive (40)."""
-
-    def dispatch(self, packet: Packet) -> None:
-        if self.logged_in and packet.op == Op.ALIVE and getattr(self.server, "silent", False):
-            return
-        super().dispatch(packet)
-
-
-async def _silent_then_answers(
-    link: SmppLink | Cimd2Link, server: object, events: RecordingEvents, logs: list[dict[str, object]]
-) -> None:
-    """Sessions that outlive the 'held' mark (0.5 s) but in which nothing of ours is answered (the
-    enquire_link at 0.5 s times out 0.3 s later) leave the link down since the first drop, with no
-    "up again" and a back-off that grows; once the SMSC answers, one "up again" says it all."""
-    prefix = "smpp" if isinstance(link, SmppLink) else "cimd2"
-    await events.wait_for(lambda: link.stats().down_since is not None)
-    since = link.stats().down_since
-    binds = sum(1 for s in events.states if s is LinkState.ACTIVE)
-    await events.wait_for(lambda: sum(1 for s in events.states if s is LinkState.ACTIVE) >= binds + 3)
-    await events.wait_for(lambda: link.state is not LinkState.ACTIVE)
-    assert link.stats().down_since == since
-    assert link.stats().down_attempts >= 4, link.stats()
-    assert not [e for e in logs if e["event"] == f"{prefix}.up_again"], logs
-    # Each such session proves nothing to the back-off either: the pause doubles each time.
-    down = "smpp.link_down" if prefix == "smpp" else "cimd2.reconnect_in"
-    waits = [e["retry_in" if prefix == "smpp" else "seconds"] for e in logs if e["event"] == down]
-    assert waits == [min(0.05 * 2**i, 0.5) for i in range(len(waits))], waits
-    attempts = link.stats().down_attempts
-    server.silent = False  # type: ignore[attr-defined]
-    await events.wait_for(lambda: link.stats().down_since is None)
-    [again] = [e for e in logs if e["event"] == f"{prefix}.up_again"]
-    assert again["attempts"] >= attempts + 1, (again, attempts)
-    assert link.state is LinkState.ACTIVE
-
-
-async def test_an_smpp_link_whose_smsc_answers_nothing_after_each_bind_stays_down() -> None:
-    from tests.test_smpp_link import running_link
-
-    async with HappySMSC() as smsc:
-        smsc.server.session_class = _SilentAfterBind
-        smsc.server.silent = True  # type: ignore[attr-defined]
-        events = RecordingEvents()
-        with capture_logs() as logs:
-            async with running_link(
-                smsc.port, events=events, active=False, reconnect_min_seconds=0.05,
-                reconnect_max_seconds=0.5, enquire_link_seconds=0.5, response_timeout_seconds=0.3,
-            ) as (link, _):  # fmt: skip
-                await _silent_then_answers(link, smsc.server, events, logs)
-
-
-async def test_a_cimd2_link_whose_smsc_answers_nothing_after_each_login_stays_down(tmp_path: Path) -> None:
-    core = SimulatorCore(SimulatorSection(system_id="smsgw", password="secret"), tmp_path / "sim.jsonl")
-    server = Cimd2Server(core, retry_delay=0.02)
-    server.session_class = _SilentAfterLogin
-    server.silent = True  # type: ignore[attr-defined]
-    await server.start()
-    cfg = section(
-        server.port, reconnect_min_seconds=0.05, reconnect_max_seconds=0.5, enquire_link_seconds=0.5,
-        response_timeout_seconds=0.3,
-    )  # fmt: skip
-    link, events = Cimd2Link(cfg, password="secret"), RecordingEvents()
-    with capture_logs() as logs:
-        await link.start(events)
-        try:
-            await _silent_then_answers(link, server, events, logs)
-        finally:
-            await link.stop()
-            await server.stop()
-            await core.close()
