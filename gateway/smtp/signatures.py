@@ -1,53 +1,27 @@
 """Signatures and sign-offs at the end of a mail body (R-1.3), for gateway.smtp.textclean: the lines
-from which everything below is a signature ("-- ", "Sent from my iPhone"), a short "Pozdrawiam" /
-"Regards" block closing the text (with the disclaimer below it, if any), and a one-line "--Bob". A
-list written with "-- " items or ending the text is the person's text, and a postscript below the
-name is written to be read: they stay.
+from which everything below is a signature ("-- ", "Sent from my iPhone" above nothing but a name,
+contact details or a disclaimer), a short "Pozdrawiam" / "Regards" block closing the text (with the
+disclaimer below it, if any), and a one-line "--Bob". A list written with "-- " items or ending the
+text is the person's text, a postscript below the name is written to be read, and so is what a
+person typed below a phone's footer (`gateway.smtp.footers`): they stay.
 """
 
 from __future__ import annotations
 
 import re
 
-SIGNATURE = "signature"
+from gateway.smtp.footers import ANY_DEVICE, KNOWN_FOOTER, is_contact_line, is_disclaimer, is_name_line
 
-# The link after an app's name: "<url>" in the text part, "(url)" once an HTML-only mail's link
-# target is shown (gateway.smtp.htmlbody).
-_FOOTER_END = r"\s*(<[^>]*>|\(https?://[^\s()]*\))?\.?$"
-# "Wysłane z mojego Huawei", "... Redmi Note 8 Pro": any device of up to four words. A sentence may
-# begin so too ("Wysłane z mojego prywatnego adresu.\nJutro nie będzie mnie w biurze, …"), and all
-# below a signature line goes: such a line starts one only where nothing but a disclaimer (a long
-# paragraph) stands below it (`cut_signature`). The known device words below cut as they always did.
-_ANY_DEVICE = re.compile(r"^(?i:wysłan[eo] z mojego \S+( \S+){0,3})" + _FOOTER_END)
-# App and device footers: everything below them is a signature.
-_FOOTER = re.compile(
-    r"^(?i:sent from my \S+( \S+){0,3}"
-    r"|sent from my \S+( \S+){0,3} with \S+ mail\.?( please excuse my brevity)?"
-    r"|sent from outlook|sent from (mail|outlook) for \S+( \d+)?"
-    r"|sent from yahoo mail( (for|on) \S+)?|sent with \S+ mail|get outlook for (ios|android)"
-    r"|download outlook for (ios|android)|sent from samsung mobile|sent via blackberry\b.*"
-    # With or without "mojego", a known device word ("Wysłane z iPhone'a", "... z mojego Galaxy").
-    r"|wysłan[eo] z (mojego )?(iphone'?a|ipada|iphone|ipad|telefonu|smartfona|urządzenia|galaxy)"
-    r"\S*( \S+){0,3}"
-    r"|wysłan[eo] z (aplikacji |programu )?outlook( (dla (systemu )?|for )\S+( \d+)?)?"
-    r"|wysłan[eo] z aplikacji (mobilnej )?poczta\b.*"
-    # Polish webmail's footers: "Wysłano z Poczty Onet", "Wysłane z aplikacji mobilnej Interia
-    # Poczta", "Wysłane z aplikacji WP Poczta", "Wysłano z Interia Poczta dla Androida".
-    r"|wysłan[eo] z (poczty|aplikacji( mobilnej)?( poczta)?) (onet|interia|wp|o2)(\.pl)?( poczta)?"
-    r"( (dla|na|for) (systemu )?\S+)?"
-    r"|wysłan[eo] z (onet|interia|wp|o2)(\.pl)? poczt[ay]( (dla|na|for) (systemu )?\S+)?"
-    r"|pobierz (aplikację |program )?outlook (dla (systemu )?|for )(ios|android)"
-    r"|von meinem \S+ gesendet)" + _FOOTER_END
-)
+SIGNATURE = "signature"
 
 # Lines from which everything below is a signature. "-- " loses its space in many clients and in HTML
 # conversion, so a bare "--" counts too, but only above what could be a signature block: a person
-# writes it as a separator too ("Agenda:\n--\n1. budżet"; `cut_signature`). `_ANY_DEVICE` only above
-# nothing but a disclaimer.
+# writes it as a separator too ("Agenda:\n--\n1. budżet"; `cut_signature`). An app's or a phone's
+# footer only above nothing but signature material (`_Measures.footer_ends_text`).
 SIGNATURE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (SIGNATURE, re.compile(r"^--\s*$")),
-    (SIGNATURE, _FOOTER),
-    (SIGNATURE, _ANY_DEVICE),
+    (SIGNATURE, KNOWN_FOOTER),
+    (SIGNATURE, ANY_DEVICE),
     (SIGNATURE, re.compile(r"^\{EMAILSIGNATURE\}$")),
     (SIGNATURE, re.compile(r"^-- ?[A-Z][\w.' -]{0,40}$")),  # "-- Greg": the delimiter and a name on one line
 )
@@ -139,40 +113,55 @@ def cut_signature(lines: list[str], removed: list[str], *, bare: bool = True) ->
     (only when something was written above it and it is short; see `_sign_off_start`), else a
     one-line "--Bob". RFC 3676's "-- " (with its space: `textclean.clean_body` keeps that line as it
     is) always starts a signature; a bare "--" only when what is below it passes the sign-off
-    block's guards, a "Wysłane z mojego <any device>" only above nothing but a disclaimer, and
-    either only when `bare`: false below a cut at either, true below one at "-- ", so that a bare
-    "--" above a list's footer is judged again against what is left above that cut."""
+    block's guards, an app's or a phone's footer only above nothing but signature material
+    (`_Measures.footer_ends_text`), and either only when `bare`: false below a cut at either, true
+    below one at "-- ", so that a bare "--" above a list's footer is judged again against what is
+    left above that cut. A known footer (`footers.KNOWN_FOOTER`) with the person's text below it
+    goes alone: "Sent from my iPhone\n\nTak" sends "Tak"."""
     last = len(lines) - 1
     while last >= 0 and not lines[last].strip():
         last -= 1
     measures: _Measures | None = None
+    footers: list[int] = []  # known footers with the person's text below them
     for i, line in enumerate(lines):
         text = line.strip()
         if not is_signature_line(text) or _in_list(lines, i):
             continue
         dashes = text == "--" and not line.endswith(" ")
-        if dashes or (_ANY_DEVICE.match(text) and not _FOOTER.match(text)):
+        known = not dashes and KNOWN_FOOTER.match(text) is not None
+        if dashes or known or ANY_DEVICE.match(text):
             # A bare "--": the delimiter that lost its space, or the person's separator ("Agenda:\n--\n
             # 1. budżet\n2. plan"). Cut as a sign-off block is, if at all: judged against all the
             # text below it, and not again above a cut at one such line further down (30,000 such
-            # lines would each be measured again after each cut). A device footer or a sentence
-            # ("Wysłane z mojego prywatnego adresu.\nJutro …"): only nothing but a disclaimer below.
-            if not bare:
-                continue
-            measures = measures or _Measures(lines, last)
-            if not (
-                measures.signature_block(i, last, disclaimer_right_below=True)
-                if dashes
-                else measures.nothing_but_disclaimer(i, last)
-            ):
-                continue
-            removed.append(SIGNATURE)
-            return cut_signature(lines[:i], removed, bare=False)
+            # lines would each be measured again after each cut). A footer: a phone's or app's line,
+            # or a sentence ("Wysłane z mojego prywatnego adresu.\nJutro …"), with the person's reply
+            # typed below it ("Sent from my iPhone\n\nTak"): only signature material below. One
+            # that failed was judged against all that is below it, so not again above a later cut.
+            if bare:
+                measures = measures or _Measures(lines, last)
+                if (
+                    measures.signature_block(i, last, disclaimer_right_below=True)
+                    if dashes
+                    else measures.footer_ends_text(i)
+                ):
+                    removed.append(SIGNATURE)
+                    return cut_signature(lines[:i], removed, bare=False)
+            if known:
+                footers.append(i)
+            continue
         # Below a cut at "-- " a bare "--" above it is judged again, against what is left: it failed
         # against the footer ("Tekst\n--\nAnna\n-- \n<a 9-line list footer>"). Still linear: no other
-        # line above this one was taken, so only bare "--" lines can be, and then measuring stops.
+        # line above this one was taken, so only bare "--" lines and footers can be, and then
+        # measuring stops.
         removed.append(SIGNATURE)
         return cut_signature(lines[:i], removed, bare=bare)
+    if footers:
+        removed.append(SIGNATURE)
+        dropped = set(footers)
+        lines = [line for i, line in enumerate(lines) if i not in dropped]
+        last = len(lines) - 1
+        while last >= 0 and not lines[last].strip():
+            last -= 1
     if last < 0:
         return lines
     ending = lines[last].strip()
@@ -229,6 +218,10 @@ class _Measures:
             long_at[j] = j if len(lines[j]) > SIGN_OFF_MAX_WIDTH else long_at[j + 1]
         self.filled, self.contact, self.bullets = filled, contact, bullets
         self.para, self.long_at = para, long_at
+        self.lines, self.last = lines, last
+        self.text_at: list[int] = []  # read when a footer is judged (`_read_below`)
+        self.stop_at: list[int] = []
+        self.filled_at: list[int] = []
 
     def signature_block(self, i: int, last: int, *, disclaimer_right_below: bool) -> bool:
         """Whether the lines below line `i` down to `last` may be a signature block: up to the first
@@ -247,15 +240,71 @@ class _Measures:
             block <= SIGN_OFF_MAX_CONTACT_LINES and contact[end] - contact[i + 1] >= 2
         )
 
-    def nothing_but_disclaimer(self, i: int, last: int) -> bool:
-        """Whether nothing stands below line `i` down to `last` but a long paragraph (a disclaimer)."""
-        return self.filled[self._block_end(i, last)] == self.filled[i + 1]
+    def footer_ends_text(self, i: int) -> bool:
+        """Whether nothing but signature material stands below footer line `i`, down to RFC 3676's
+        "-- " or a disclaimer (`footers.is_disclaimer`: a long paragraph of the person's is no
+        disclaimer), which go with it: names, contact details, rules, other footers and sign-offs;
+        or a company's signature, a name first and two contact lines in at most
+        `SIGN_OFF_MAX_CONTACT_LINES` lines, no list. The first call reads each line once."""
+        if not self.text_at:
+            self._read_below()
+        stop, first = self.stop_at[i + 1], self.filled_at[i + 1]
+        if self.text_at[i + 1] >= stop:
+            return True
+        filled, contact, bullets = self.filled, self.contact, self.bullets
+        return (
+            is_name_line(self.lines[first].strip())
+            and contact[stop] - contact[i + 1] >= 2
+            and filled[stop] - filled[i + 1] <= SIGN_OFF_MAX_CONTACT_LINES
+            and bullets[stop] - bullets[i + 1] < 2
+        )
+
+    def _read_below(self) -> None:
+        """For each line: the first line at or after it that is the person's text, that starts what
+        goes whatever it holds ("-- " or a disclaimer's paragraph), and that is not blank."""
+        lines, n = self.lines, self.last + 1
+        disclaimer = [False] * n
+        j = 0
+        while j < n:
+            k = j
+            while k < n and lines[k].strip():
+                k += 1
+            if k > j and is_disclaimer("\n".join(lines[j:k])):
+                disclaimer[j:k] = [True] * (k - j)
+            j = k + 1
+        text_at, stop_at, filled_at = [n] * (n + 1), [n] * (n + 1), [n] * (n + 1)
+        for j in range(n - 1, -1, -1):
+            text = lines[j].strip()
+            text_at[j] = j if text and not _signature_material(text) else text_at[j + 1]
+            stop_at[j] = j if lines[j] == "-- " or disclaimer[j] else stop_at[j + 1]
+            filled_at[j] = j if text else filled_at[j + 1]
+        self.text_at, self.stop_at, self.filled_at = text_at, stop_at, filled_at
 
     def _block_end(self, i: int, last: int) -> int:
         """Where the block below line `i` ends: at the first long paragraph below it, else past `last`.
         The long paragraph starts where it does, or at its long line when line `i` is in it."""
         long_line, para = self.long_at[i + 1], self.para
         return (para[long_line] if para[long_line] > i else long_line) if long_line <= last else last + 1
+
+
+# Separator rules ("_____", "=====") between a footer and what the mail system appended.
+_RULE = re.compile(r"^[-_=*~#.]{3,}$")
+# An image left of a signature's logo ("[cid:image001.png@01D9…]", "[image: logo]").
+_IMAGE = re.compile(r"^\[?(cid:\S+|image:[^\]]*)\]?$", re.IGNORECASE)
+
+
+def _signature_material(text: str) -> bool:
+    """Whether a stripped line below a footer may belong to a signature: another footer or signature
+    line, a sign-off, a name, contact details, a rule, a logo; anything else is the person's text."""
+    return (
+        _SIGNATURE_ANY.match(text) is not None
+        or SIGN_OFF.match(text) is not None
+        or _DASH_SIGN_OFF.match(text) is not None
+        or is_name_line(text)
+        or is_contact_line(text)
+        or _RULE.match(text) is not None
+        or _IMAGE.match(text) is not None
+    )
 
 
 def _in_list(lines: list[str], i: int) -> bool:

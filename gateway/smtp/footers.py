@@ -1,0 +1,138 @@
+"""The lines mail apps and phones put below what a person wrote ("Sent from my iPhone", "Get Outlook
+for iOS", "Wysłane z mojego Huawei"), and what may stand below such a line without being the person's
+text: a name, contact details, a disclaimer (R-1.3). `gateway.smtp.signatures` decides with them
+where a signature starts.
+
+Two kinds of footer, one rule for English and Polish alike. A known footer (an app's line, or a
+phone named by a device word: "iPhone", "telefonu", "Galaxy S21") is never a sentence of anyone's:
+where the person's text stands below it, that line alone goes. "Sent from my" / "Wysłane z mojego"
+and any words may begin a sentence ("Wysłane z mojego prywatnego adresu."): that line is a footer
+only where nothing but signature material stands below it.
+"""
+
+from __future__ import annotations
+
+import re
+
+# The link after an app's name: "<url>" in the text part, "(url)" once an HTML-only mail's link
+# target is shown (gateway.smtp.htmlbody).
+_FOOTER_END = r"\s*(<[^>]*>|\(https?://[^\s()]*\))?\.?$"
+
+# A phone's or tablet's name in its footer, English or Polish and inflected ("iPhone'a", "iPhone’a",
+# "telefonu", "smartfona", "urządzenia mobilnego").
+_DEVICE = (
+    r"(iphone|ipad|ipod|phone|mobile|mobiln|cell|smartphone|tablet|device|handheld|android|blackberry"
+    r"|samsung|galaxy|huawei|honor|xiaomi|redmi|poco|motorola|nokia|oppo|realme|oneplus|xperia|pixel"
+    r"|telefon|smartfon|komórk|urządzeni)\S*"
+)
+# Carrier and model names around it ("Verizon Wireless 4G LTE smartphone", "Galaxy S21 Ultra 5G",
+# "iPad mini"): a capital or a digit, or a model's word.
+_MODEL = r"((?-i:[A-Z0-9])\S*|mini|pro|max|plus|lite|ultra|wireless|" + _DEVICE + ")"
+# The apology many add ("Sent from my phone, sorry for typos.", "... Please excuse my brevity.").
+_EXCUSE = (
+    r"([\s,.;:–—-]*((please |pls |kindly )?(excuse|forgive|pardon|ignore) (my |any |the )?"
+    r"|sorry (for|about) (my |any |the )?|przepraszam za (ewentualne )?|wybacz(cie)? (mi )?)"
+    r"(brevity|typos?|spelling|errors?|mistakes?|autocorrect\S*|literówki|błędy|zwięzłość|skrótowość)"
+    r"( (and|&|or|i) (any |the )?\S+)?)?"
+)
+_KNOWN_DEVICE = (
+    r"(sent from (my )?|wysłan[eo] z (mojego )?)((?-i:[A-Z0-9])\S* ){0,4}"
+    + _DEVICE
+    + r"( "
+    + _MODEL
+    + r"){0,4}"
+    + _EXCUSE
+)
+# Lines no one writes as a sentence of their own: mail apps' footers and phones named by a device word.
+KNOWN_FOOTER = re.compile(
+    r"^(?i:" + _KNOWN_DEVICE + r"|sent from my \S+( \S+){0,3} with \S+ mail\.?( please excuse my brevity)?"
+    r"|sent from outlook|sent from (mail|outlook) for \S+( \d+)?"
+    r"|sent from yahoo mail( (for|on) \S+)?|sent with \S+ mail|get outlook for (ios|android)"
+    r"|download outlook for (ios|android)|sent from samsung mobile|sent via blackberry\b.*"
+    r"|wysłan[eo] z (aplikacji |programu )?outlook( (dla (systemu )?|for )\S+( \d+)?)?"
+    r"|wysłan[eo] z aplikacji (mobilnej )?poczta\b.*"
+    # Polish webmail's footers: "Wysłano z Poczty Onet", "Wysłane z aplikacji mobilnej Interia
+    # Poczta", "Wysłane z aplikacji WP Poczta", "Wysłano z Interia Poczta dla Androida".
+    r"|wysłan[eo] z (poczty|aplikacji( mobilnej)?( poczta)?) (onet|interia|wp|o2)(\.pl)?( poczta)?"
+    r"( (dla|na|for) (systemu )?\S+)?"
+    r"|wysłan[eo] z (onet|interia|wp|o2)(\.pl)? poczt[ay]( (dla|na|for) (systemu )?\S+)?"
+    r"|pobierz (aplikację |program )?outlook (dla (systemu )?|for )(ios|android)"
+    r"|von meinem \S+ gesendet)" + _FOOTER_END
+)
+# "Sent from my" / "Wysłane z mojego" and any device of up to four words ("... Redmi Note 8 Pro"), or
+# a sentence that begins so.
+ANY_DEVICE = re.compile(r"^(?i:(sent from my|wysłan[eo] z mojego) \S+( \S+){0,3})" + _FOOTER_END)
+
+# Words of the notices a mail server or a signature appends: confidentiality, the company's register
+# entry (a Polish company must give it in its mail), personal data, viruses, printing. Two different
+# ones make a paragraph a disclaimer; a person's own paragraph seldom holds two, however long it is.
+_DISCLAIMER_WORDS = (
+    r"\bpoufn",
+    r"\badresat",
+    r"\bodbiorc",
+    r"\bprzeznaczon\w* (wyłącznie |tylko )?dla\b",
+    r"\bprawnie chronion",
+    r"\btajemnic",
+    r"\b(zabronion|zakazan)",
+    r"\b(rozpowszechniani|kopiowani|ujawniani|rozprowadzani)",
+    r"\b(omyłkowo|przez pomyłkę|w wyniku błędu)",
+    r"\b(danych osobowych|rodo|administratorem)\b",
+    r"\b(krs|nip|regon)\b",
+    r"\b(kapitał\w* zakładow|sąd\w* rejonow|krajowego rejestru|z siedzibą)",
+    r"\bconfidential",
+    r"\bprivileged",
+    r"\bintended (solely )?(only )?(for|recipient)",
+    r"\baddressee",
+    r"\bin error\b",
+    r"\bunauthori[sz]ed",
+    r"\b(disclos|dissemina|distribut)\w*",
+    r"\bprohibited",
+    r"\bnotify the sender",
+    r"\b(anti-?)?virus",
+    r"\b(personal data|gdpr|privacy)",
+    r"\b(registered (office|in|number|address)|company (number|no))\b",
+    r"\b(before printing|wydrukiem|drukowani|environment|środowisk)",
+    r"\b(vertraulich|empfänger|irrtümlich|handelsregister|amtsgericht|geschäftsführer)",
+)
+_DISCLAIMER = re.compile("|".join(f"(?P<w{n}>{w})" for n, w in enumerate(_DISCLAIMER_WORDS)), re.IGNORECASE)
+
+
+def is_disclaimer(paragraph: str) -> bool:
+    """Whether a paragraph reads as a notice the mail system appended, not as the person's text."""
+    seen: set[str | None] = set()
+    for match in _DISCLAIMER.finditer(paragraph):
+        seen.add(match.lastgroup)
+        if len(seen) >= 2:
+            return True
+    return False
+
+
+# A line of contact details alone: phones, addresses, links, with or without labels ("tel. +48 22
+# 123 45 67 | kom. 601 123 456", "www.acme.pl", "<https://poczta.wp.pl>"). The possessive runs keep a
+# long line of digits and spaces from being tried at each split.
+_CONTACT_ITEM = (
+    r"((tel|telefon|phone|kom|mob|mobile|gsm|fax|t|m|f|e|e-?mail|mail|www|web)\.?:?\s*+)?"
+    r"(\+?\(?\d(?:[ ()./-]*+\d){6,}+|<?(https?://|www\.)[^\s<>]++>?|<?[\w.+-]++@[\w-]+(\.[\w-]+)++>?)"
+)
+_CONTACT_LINE = re.compile(rf"^(?i:{_CONTACT_ITEM}(\s*+[|,;/•·]?\s*+{_CONTACT_ITEM})*+)\.?$")
+CONTACT_LINE_MAX = 200
+
+
+def is_contact_line(text: str) -> bool:
+    """Whether a stripped line holds contact details and nothing else."""
+    return len(text) <= CONTACT_LINE_MAX and _CONTACT_LINE.match(text) is not None
+
+
+# A person's name ("Jan", "Jan Kowalski", "Anna K."): a capital and a small letter, up to three words.
+_NAME_LINE = re.compile(r"^[A-ZĄĆĘŁŃÓŚŹŻ][a-ząćęłńóśźż][\w'-]*+(\s[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+){0,2},?$")
+# One word below a phone's footer is a name, unless it is one of the short answers people send from
+# a phone, typed below the footer of a reply ("Sent from my iPhone\n\nTak\n\n> ...").
+_ANSWERS = frozenset(
+    "tak nie ok okej dobrze jasne super zgoda dzięki dzieki dziękuję dziekuje potwierdzam będę bede jadę"
+    " jade jutro dzisiaj zaraz później pozniej yes no sure thanks fine great done agreed confirmed".split()
+)
+
+
+def is_name_line(text: str) -> bool:
+    """Whether a stripped line is a name as a signature gives it."""
+    return _NAME_LINE.match(text) is not None and (" " in text or text.rstrip(",").lower() not in _ANSWERS)

@@ -1,0 +1,171 @@
+"""What a person typed below a phone's or an app's footer reaches the phone (R-1.3).
+
+"Sent from my iPhone" and its kin cut everything below them, so a reply typed under the footer of a
+reply ("Sent from my iPhone\\n\\nTak\\n\\n> ...") reached the phone as nothing, "Sent from my phone, sorry
+for typos.\\n\\nMeeting moved to 3pm." as nothing, and a Polish device footer above a paragraph longer
+than 100 characters took that paragraph for a disclaimer ("Wysłane z mojego Huawei.\\n\\n<the
+paragraph>" sent only the greeting above). One rule now holds for both languages: a footer ends the
+text above nothing but signature material (a name, contact details, rules, other footers, a
+disclaimer that reads as one); a known footer with the person's text below goes alone, and "Sent
+from my" / "Wysłane z mojego" with words no phone has may be a sentence and stays with its text.
+
+At `clean_body` and `only_signature`, as the other signature tests read bodies, and through a real
+SMTP client into the running daemon and out to its built-in SMPP simulator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.smtp.textclean import SIGNATURE, clean_body, only_signature
+from tests.conftest import DOMAIN, free_port, mail, running_gateway
+from tests.test_two_way import two_way_config
+
+LONG_TEXT = (
+    "Jutro nie będzie mnie w biurze, proszę dzwonić na 601 123 456 albo pisać na adres służbowy, "
+    "odpowiem w poniedziałek."
+)
+DISCLAIMER = (
+    "Treść tej wiadomości jest poufna i prawnie chroniona. Odbiorcą może być jedynie jej adresat. "
+    "This e-mail is confidential and may be privileged. If you are not the intended recipient, delete it."
+)
+# As a mail server appends it to a plain text part: wrapped at 72 columns, no line over 100.
+WRAPPED_DISCLAIMER = (
+    "Treść tej wiadomości jest poufna i prawnie chroniona. Odbiorcą może\n"
+    "być jedynie jej adresat z wyłączeniem dostępu osób trzecich. Jeżeli\n"
+    "nie jest Pan/Pani adresatem tej wiadomości, proszę ją usunąć.\n"
+    "This e-mail is confidential and may be legally privileged. If you are\n"
+    "not the intended recipient, please delete it and notify the sender.\n"
+    "ACME Sp. z o.o., ul. Prosta 1, 00-001 Warszawa, KRS 0000123456,\n"
+    "NIP 123-456-78-90, kapitał zakładowy 50 000 zł.\n"
+    "Please consider the environment before printing this e-mail."
+)
+COMPANY = (
+    "Jan Kowalski\nKierownik Działu Sprzedaży | Sales Manager\nACME Sp. z o.o.\n"
+    "ul. Prosta 1, 00-001 Warszawa\ntel. +48 22 123 45 67 | kom. +48 601 123 456\nwww.acme.pl"
+)
+QUOTE = "On 5 Dec 2026, at 10:00, Anna Nowak <anna@example.com> wrote:\n\n> Czy potwierdza Pan termin?"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # The reply typed below the footer of a reply, above the quote.
+        (f"\nSent from my iPhone\n\nTak\n\n{QUOTE}", "Tak"),
+        (f"Wysłane z mojego iPhone'a\n\nPotwierdzam, będę o 10.\n\n{QUOTE}", "Potwierdzam, będę o 10."),
+        ("Sent from my phone, sorry for typos.\n\nMeeting moved to 3pm.", "Meeting moved to 3pm."),
+        ("Sent from my iPhone\n\nMeeting moved to 3pm.\n\nPozdrawiam\nJan", "Meeting moved to 3pm."),
+        (
+            "Will be late.\n\nSent from my iPhone\n\nMeeting moved to 3pm.",
+            "Will be late.\n\nMeeting moved to 3pm.",
+        ),
+        # A forward whose footer the forwarded text carries, and the person's line below it.
+        (
+            "---------- Forwarded message ---------\nFrom: Anna Nowak <anna@example.com>\n"
+            "Date: Sat, 5 Dec 2026 at 10:00\nSubject: Paczka\nTo: <biuro@example.com>\n\n"
+            "Klient prosi o telefon.\n\nSent from my iPhone\n\nZadzwonię jutro rano.",
+            "Klient prosi o telefon.\n\nZadzwonię jutro rano.",
+        ),
+        ("Tekst\n\nGet Outlook for iOS\n\nJeszcze jedno: sala 204.", "Tekst\n\nJeszcze jedno: sala 204."),
+        # A known phone above a long paragraph that is no disclaimer: the paragraph stays.
+        (f"Dzień dobry,\n\nWysłane z mojego Huawei.\n\n{LONG_TEXT}", f"Dzień dobry,\n\n{LONG_TEXT}"),
+        (f"Dzień dobry,\n\nWysłane z telefonu\n{LONG_TEXT}", f"Dzień dobry,\n\n{LONG_TEXT}"),
+    ],
+)
+def test_the_text_below_a_known_footer_stays_and_the_footer_goes(body: str, expected: str) -> None:
+    cleaned = clean_body(body)
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == (expected, True)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        # "Wysłane z mojego" and words no phone has, above a long paragraph of the person's.
+        f"Dzień dobry,\nWysłane z mojego prywatnego adresu.\n\n{LONG_TEXT}",
+        f"Dzień dobry,\nWysłane z mojego prywatnego adresu.\n{LONG_TEXT}",
+        "Hi,\nSent from my home office today.\nCall me on the landline.",
+    ],
+)
+def test_a_sentence_that_begins_like_a_footer_keeps_its_text(body: str) -> None:
+    cleaned = clean_body(body)
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == (body, False)
+
+
+@pytest.mark.parametrize(
+    "footer",
+    [
+        "Sent from my iPhone",
+        "Sent from my Samsung Galaxy smartphone.",
+        "Sent from my Verizon Wireless 4G LTE smartphone",
+        "Sent from my phone, sorry for typos.",
+        "Wysłane z mojego Huawei",
+        "Wysłane z mojego iPhone'a",
+        "Wysłano z Poczty Onet",
+        "Get Outlook for iOS",
+    ],
+)
+@pytest.mark.parametrize(
+    "below",
+    [
+        "",
+        "Jan",
+        "Jan Kowalski",
+        COMPANY,
+        DISCLAIMER,
+        WRAPPED_DISCLAIMER,
+        f"Jan Kowalski\n\n{WRAPPED_DISCLAIMER}",
+    ],
+)
+def test_a_footer_above_a_signature_or_a_disclaimer_still_ends_the_text(footer: str, below: str) -> None:
+    cleaned = clean_body(f"Spotkanie o 10:00.\n\n{footer}\n\n{below}")
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie o 10:00.", True)
+
+
+def test_a_reply_typed_below_the_footer_is_no_bare_signature() -> None:
+    # A body of nothing but the footer, or the footer and a name, was written by no one; one with
+    # the person's answer below the footer was (a reply of "Tak" was taken for no new text).
+    assert not only_signature("Sent from my iPhone\n\nTak")
+    assert not only_signature("Wysłane z mojego iPhone'a\n\nBędę o 10.")
+    assert only_signature("Sent from my iPhone\n\nJan Kowalski")
+    assert only_signature(f"Wysłane z mojego Huawei\n\n{WRAPPED_DISCLAIMER}")
+
+
+async def phone_got(tmp_path: Path, bodies: list[str]) -> list[str]:
+    """What each phone got, its parts joined in order, for each body sent with no subject."""
+    cfg = two_way_config(tmp_path, "smpp", relay_port=free_port())
+    numbers = [f"6011235{n + 10:02d}" for n in range(len(bodies))]
+
+    def parts(number: str) -> list[dict[str, object]]:
+        found = [r for r in core.records if str(r["destination"]).endswith(number)]
+        return sorted(found, key=lambda r: r["concat"]["seq"] if r["concat"] else 0)  # type: ignore[index]
+
+    def whole(number: str) -> bool:
+        got = parts(number)
+        return bool(got) and (got[0]["concat"] is None or len(got) == got[0]["concat"]["total"])  # type: ignore[index]
+
+    async with running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        for number, body in zip(numbers, bodies, strict=True):
+            assert (await gw.send(mail(f"{number}@{DOMAIN}", body))).error is None
+        await gw.until(lambda: all(whole(n) for n in numbers))
+        return ["".join(str(r["text"]) for r in parts(n)) for n in numbers]
+
+
+async def test_through_smtp_the_text_below_a_footer_reaches_the_phone(tmp_path: Path) -> None:
+    bodies = [
+        f"\nSent from my iPhone\n\nTak\n\n{QUOTE}",
+        "Sent from my phone, sorry for typos.\n\nMeeting moved to 3pm.",
+        f"Dzień dobry,\n\nWysłane z mojego Huawei.\n\n{LONG_TEXT}",
+        f"Dzień dobry,\nWysłane z mojego prywatnego adresu.\n\n{LONG_TEXT}",
+        # What stays off the phone still does.
+        f"Spotkanie o 10:00.\n\nSent from my iPhone\n\n{COMPANY}\n\n{WRAPPED_DISCLAIMER}",
+    ]
+    assert await phone_got(tmp_path, bodies) == [
+        "Tak",
+        "Meeting moved to 3pm.",
+        f"Dzień dobry,\n\n{LONG_TEXT}",
+        f"Dzień dobry,\nWysłane z mojego prywatnego adresu.\n\n{LONG_TEXT}",
+        "Spotkanie o 10:00.",
+    ]
