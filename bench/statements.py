@@ -18,6 +18,7 @@ execution grow with them is one whose cost grows with the tables. Numbers ending
 simulator's fail_suffixes), and every `--mo-every`th mail a phone answers (the control port), so
 the failure and MO paths run; /metrics is scraped every 2 s as Prometheus would. `--save FILE`
 writes the per-shape figures, `--compare FILE` prints them beside a saved run's.
+The preload is in statements_preload.py, the counting and the printed figures in statements_count.py.
 
 Usage: python bench/statements.py [--messages 2000] [--connections 8] [--top 40]
                                   [--history 500000] [--backlog 100000] [--save F] [--compare F]
@@ -31,7 +32,6 @@ import asyncio
 import collections
 import json
 import os
-import random
 import re
 import shutil
 import signal
@@ -50,172 +50,11 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 from e2e import config, count_lines, free_port, number, sender, spawn  # noqa: E402
+from statements_count import TICK, Counter, report, report_steps  # noqa: E402
+from statements_preload import preload  # noqa: E402
 
-from gateway.adminrules import seed_accounts  # noqa: E402
 from gateway.config import load_config  # noqa: E402
 from gateway.daemon import Daemon  # noqa: E402
-from gateway.store.db import Store  # noqa: E402
-
-_STRING = re.compile(r"'(?:[^']|'')*'")
-_BLOB = re.compile(r"\bX'[0-9A-F]*'", re.IGNORECASE)
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])")
-_LIST = re.compile(r"\((?:\s*\?\s*,)+\s*\?\s*\)")
-_SPACE = re.compile(r"\s+")
-
-
-def normalise(sql: str) -> str:
-    """One key per statement shape: bound values (expanded into the text by SQLite) become `?`."""
-    sql = _BLOB.sub("?", sql)
-    sql = _STRING.sub("?", sql)
-    sql = _NUMBER.sub("?", sql)
-    sql = _LIST.sub("(?…)", sql)
-    return _SPACE.sub(" ", sql).strip()
-
-
-TICK = 10  # VM instructions per progress-handler call
-
-
-class Counter:
-    """Statements per shape (the trace callback) and the VM instructions each shape ran (the
-    progress handler: a tick goes to the statement begun last, right for one connection on one
-    thread unless a cursor is read while another statement runs, which the daemon does not do)."""
-
-    def __init__(self) -> None:
-        self.on = False
-        self.counts: collections.Counter[str] = collections.Counter()
-        self.steps: collections.Counter[str] = collections.Counter()
-        self.last = "(before any statement)"
-        self.samples: dict[str, str] = {}  # one statement as executed, per shape
-
-    def __call__(self, sql: str) -> None:
-        if self.on:
-            key = normalise(sql)
-            self.counts[key] += 1
-            self.last = key
-            if key not in self.samples:
-                self.samples[key] = sql
-
-    def tick(self) -> int:
-        if self.on:
-            self.steps[self.last] += TICK
-        return 0
-
-
-EMAIL = (
-    "INSERT INTO emails (id, account_id, user_id, mail_from, client_ip, header_message_id, subject, text,"
-    " received_at) VALUES (?,?,?,?,?,?,?,?,?)"
-)
-MESSAGE = (
-    "INSERT INTO messages (id, email_id, account_id, recipient, source, text, coding, parts_total, state,"
-    " created_at, expires_at, finished_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-PART = (
-    "INSERT INTO parts (id, message_id, seq, state, attempts, next_attempt_at, expires_at, destination,"
-    " source, data_coding, payload, udh, text, link, smsc_id, submitted_at, done_at)"
-    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
-)
-
-
-def preload(db: Path, cfg_path: Path, history: int, backlog: int) -> None:
-    """`history` finished messages of the bench account and `backlog` waiting ones, by direct SQL in
-    big transactions, before the daemon opens the file (the store creates and migrates it first)."""
-    cfg = load_config(cfg_path)
-    store = Store.open(db)
-    seed_accounts(store, cfg)
-    account = store.accounts.get_account("bench").id
-    user = store.db.conn.execute("SELECT id, email FROM users WHERE account_id = ?", (account,)).fetchone()
-    store.close()
-    rnd = random.Random(1)
-    now = time.time()
-    conn = sqlite3.connect(db, isolation_level=None)
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = OFF")
-    conn.execute("PRAGMA foreign_keys = OFF")
-    (email0,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM emails").fetchone()
-    (message0,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()
-    (part0,) = conn.execute("SELECT COALESCE(MAX(id), 0) FROM parts").fetchone()
-    text = "History message. The meeting is moved to 10:00, room 4."
-    span = 6 * 86400.0  # inside the retention: the purge must not delete it during the run
-    chunk = 50_000
-    t0 = time.perf_counter()
-    for start in range(0, history, chunk):
-        emails, messages, parts, dlrs, outbox, convs, mos = [], [], [], [], [], [], []
-        for i in range(start, min(history, start + chunk)):
-            at = now - span + span * i / max(history, 1)
-            eid, mid, pid = email0 + i + 1, message0 + i + 1, part0 + i + 1
-            r = rnd.random()
-            state = "delivered" if r < 0.90 else "failed" if r < 0.97 else "expired"
-            phone = f"+4869{i % 1_000_000:07d}"
-            emails.append(
-                (eid, account, user[0], user[1], "127.0.0.1", f"<h{i}@acme.example>", f"H {i}", text, at)
-            )
-            messages.append(
-                (mid, eid, account, phone, "+48100200300", text, 0, 1, state, at, at + 86400, at + 5)
-            )
-            smsc_id = f"hist-{i}" if state != "expired" else None
-            parts.append(
-                (pid, mid, 1, state, 1, at, at + 86400, phone, "+48100200300", 0, text.encode(), b"", text,
-                 "sim" if smsc_id else None, smsc_id, at + 1 if smsc_id else None, at + 5)
-            )  # fmt: skip
-            if smsc_id:
-                dlrs.append(("sim", smsc_id, "DELIVRD" if state == "delivered" else "UNDELIV", pid, at + 5))
-            if state != "delivered":
-                outbox.append(("dsn", "<>", user[1], b"bounce", "sent", 1, at + 6, mid, at + 6, at + 7))
-            if i % 5 == 0:
-                convs.append((phone, "+48100200300", user[1], account, "sms.example.com", text, at, at))
-            if i % 50 == 0:
-                mos.append(("sim", phone, "+48100200300", "ok", "mailed", at + 60, at + 60, account))
-        with conn:
-            conn.execute("BEGIN")
-            conn.executemany(EMAIL, emails)
-            conn.executemany(MESSAGE, messages)
-            conn.executemany(PART, parts)
-            conn.executemany(
-                "INSERT INTO dlrs (link, smsc_id, status, part_id, received_at) VALUES (?,?,?,?,?)", dlrs
-            )
-            conn.executemany(
-                "INSERT INTO outbox (kind, mail_from, rcpt, content, state, attempts, next_attempt_at,"
-                " message_ref, created_at, sent_at) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                outbox,
-            )
-            conn.executemany(
-                "INSERT INTO conversations (phone, number, user_email, account_id, domain, text, started_at,"
-                " last_mt_at) VALUES (?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                convs,
-            )
-            conn.executemany(
-                "INSERT INTO mo (link, source, destination, text, state, received_at, acked_at, account_id)"
-                " VALUES (?,?,?,?,?,?,?,?)",
-                mos,
-            )
-            conn.execute("COMMIT")
-    # The backlog: the account's campaign, waiting a month (deferred), so that no link sends it.
-    base = email0 + history
-    for start in range(0, backlog, chunk):
-        emails, messages, parts = [], [], []
-        for i in range(start, min(backlog, start + chunk)):
-            eid, mid, pid = base + i + 1, message0 + history + i + 1, part0 + history + i + 1
-            phone = f"+4868{i % 1_000_000:07d}"
-            emails.append(
-                (eid, account, user[0], user[1], "127.0.0.1", f"<b{i}@acme.example>", f"B {i}", text, now)
-            )
-            messages.append(
-                (mid, eid, account, phone, "+48100200300", text, 0, 1, "queued", now, now + 60 * 86400, None)
-            )
-            parts.append(
-                (pid, mid, 1, "deferred", 0, now + 30 * 86400, now + 60 * 86400, phone, "+48100200300", 0,
-                 text.encode(), b"", text, None, None, None, None)
-            )  # fmt: skip
-        with conn:
-            conn.execute("BEGIN")
-            conn.executemany(EMAIL, emails)
-            conn.executemany(MESSAGE, messages)
-            conn.executemany(PART, parts)
-            conn.execute("COMMIT")
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    took = time.perf_counter() - t0
-    print(f"preloaded {history} finished and {backlog} waiting messages of account bench in {took:.1f} s")
 
 
 async def scrape(port: int, stop: asyncio.Event) -> list[float]:
@@ -274,11 +113,7 @@ def scans(db: Path, samples: dict[str, str]) -> list[tuple[str, str]]:
                 plan = conn.execute(f"EXPLAIN QUERY PLAN {sql}").fetchall()
             except sqlite3.Error:
                 continue
-            found += [
-                (key, row[3])
-                for row in plan
-                if re.match(r"SCAN (?!\d+ CONSTANT ROWS)|USE TEMP B-TREE", str(row[3]))
-            ]
+            found += [(key, row[3]) for row in plan if NOTED_PLAN.match(str(row[3]))]
     return found
 
 
@@ -382,63 +217,6 @@ async def run(args: argparse.Namespace) -> None:
             await asyncio.wait_for(task, 60)
             sim.terminate()
             sim.wait(30)
-
-
-def report_steps(counter: Counter, n: int, top: int, compare: str | None) -> None:
-    """The shapes by VM instructions per execution and in total (with a saved run's beside them)."""
-    old: dict[str, list[int]] = json.loads(Path(compare).read_text())["shapes"] if compare else {}
-    total = sum(counter.steps.values())
-    print(f"\n  SQLite VM instructions per mail: {total / n:,.0f} (counted every {TICK})")
-    per_exec = {k: counter.steps[k] / c for k, c in counter.counts.items() if c}
-
-    def was(key: str) -> str:
-        if key not in old or not old[key][0]:
-            return ""
-        return f"{old[key][1] / old[key][0]:>10,.0f}"
-
-    head = f"{'steps/exec':>10} {'was':>10}" if old else f"{'steps/exec':>10}"
-    print(f"\n  by steps per execution\n  {head}  {'execs':>7}  statement")
-    for key, steps in sorted(per_exec.items(), key=lambda kv: -kv[1])[:top]:
-        print(f"  {steps:>10,.0f} {was(key)}  {counter.counts[key]:>7}  {key[:140]}")
-    print(f"\n  by total steps\n  {'per mail':>10}  {'steps/exec':>10}  {'execs':>7}  statement")
-    for key, steps in counter.steps.most_common(top):
-        c = counter.counts.get(key, 0)
-        print(f"  {steps / n:>10,.0f}  {steps / c if c else 0:>10,.0f}  {c:>7}  {key[:140]}")
-    if old:
-        grown = [
-            (per_exec[k] / max(old[k][1] / old[k][0], TICK), k)
-            for k in per_exec
-            if k in old and old[k][0] and per_exec[k] >= 200
-        ]
-        print("\n  grown against the saved run (steps per execution, this / that, of those ≥ 200 now)")
-        for ratio, key in sorted(grown, reverse=True)[:top]:
-            print(f"  {ratio:>8.1f}×  {per_exec[key]:>10,.0f}  {key[:140]}")
-
-
-def report(
-    counts: collections.Counter[str],
-    n: int,
-    sent: int,
-    took: float,
-    fsyncs: collections.Counter[str] | None,
-    top: int,
-) -> None:
-    total = sum(counts.values())
-    begins = sum(c for sql, c in counts.items() if sql.upper().startswith("BEGIN"))
-    print(f"{n} single-recipient mails → {sent} SMS with delivery reports in {took:.1f} s")
-    print(f"  SQL statements per mail:  {total / n:6.2f}")
-    print(f"  transactions per mail:    {begins / n:6.2f}")
-    if fsyncs is None:
-        print("  fsyncs per mail:          (strace not available)")
-    else:
-        detail = ", ".join(f"{k} {v / n:.3f}" for k, v in sorted(fsyncs.items()))
-        print(f"  fsyncs per mail:          {sum(fsyncs.values()) / n:6.3f}  ({detail or 'none'})")
-    print("\n  per mail  statement")
-    for sql, c in counts.most_common(top):
-        print(f"  {c / n:8.3f}  {sql[:150]}")
-    rest = counts.most_common()[top:]
-    if rest:
-        print(f"  {sum(c for _s, c in rest) / n:8.3f}  ({len(rest)} other statements)")
 
 
 def main() -> None:
