@@ -16,6 +16,7 @@ DATA in one write (RFC 2920), as mail servers do, and the difference is printed.
 Usage: python bench/e2e.py [--messages 5000] [--connections 8] [--rate 100] [--queued 100000]
                            [--log-level WARNING --log-level INFO] [--intake-processes N] [--pipelining]
 With `--intake-processes N` the relay runs in N worker processes; the CPU figure then adds theirs.
+The load generator is in e2e_client.py, what is read of /proc and of the database in e2e_procfs.py.
 It is a benchmark, not a test: it asserts nothing and only prints.
 """
 
@@ -26,7 +27,6 @@ import asyncio
 import os
 import platform
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -38,7 +38,11 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-SENDER = "bench@acme.example"
+sys.path.insert(0, str(ROOT))  # run as a script, only bench/ itself is on the path
+
+from bench.e2e_client import SENDER, number, sender  # noqa: E402
+from bench.e2e_procfs import children as children  # noqa: E402 (instructions.py reads e2e.children)
+from bench.e2e_procfs import count_lines, cpu_seconds, cpu_split, db_bytes, rss_mb  # noqa: E402
 
 
 def loop_runner() -> Callable[..., Any]:
@@ -109,20 +113,6 @@ users = ["{SENDER}"]
 """
 
 
-def message(i: int, rcpts: list[str]) -> bytes:
-    """A typical short staff mail, as an Outlook-like client sends it (CRLF, 8bit UTF-8 text)."""
-    return (
-        f"From: {SENDER}\r\nTo: {', '.join(rcpts)}\r\nSubject: Bench {i}\r\n"
-        f"Message-ID: <bench-{i}-{time.time_ns()}@acme.example>\r\nMIME-Version: 1.0\r\n"
-        "Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n"
-        f"Benchmark message number {i}. The meeting is moved to 10:00, room 4.\r\n"
-    ).encode()
-
-
-def number(i: int) -> str:
-    return f"+4860{i % 10_000_000:07d}@sms.example.com"
-
-
 async def spawn(
     cfg: Path, command: list[str], port: int, settle: float = 0.0, log_level: str = "WARNING"
 ) -> subprocess.Popen[bytes]:
@@ -175,131 +165,6 @@ async def listening(port: int, seconds: float = 20.0) -> bool:
         w.close()
         return True
     return False
-
-
-def rss_mb(pid: int) -> tuple[float, float]:
-    fields = dict(
-        line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line
-    )
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process: steadier than wall-clock rates on a shared machine."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def children(pid: int) -> list[int]:
-    """The daemon's child processes (intake workers), which the CPU figure must include."""
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
-
-
-def cpu_split(pid: int) -> tuple[float, float]:
-    """CPU seconds of the daemon's own process and of its intake workers together."""
-    workers = 0.0
-    for child in children(pid):
-        try:
-            workers += cpu_seconds(child)
-        except OSError:
-            pass
-    return cpu_seconds(pid), workers
-
-
-def db_bytes(path: Path) -> int:
-    """The bytes of the database's pages in use, as a reader sees it (the WAL's commits included):
-    what a mail adds to the disk once checkpointed, for sizing the state directory."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        (pages,), (free,), (size,) = (
-            conn.execute(f"PRAGMA {pragma}").fetchone()
-            for pragma in ("page_count", "freelist_count", "page_size")
-        )
-        return (pages - free) * size
-    finally:
-        conn.close()
-
-
-def count_lines(path: Path) -> int:
-    try:
-        with path.open("rb") as f:
-            return sum(1 for _ in f)
-    except FileNotFoundError:
-        return 0
-
-
-class Client:
-    """A deliberately thin SMTP client (one reply per command, no parsing beyond the code), so that
-    the load generator costs far less CPU than the gateway it measures."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-
-    @classmethod
-    async def connect(cls, port: int) -> Client:
-        client = cls(*await asyncio.open_connection("127.0.0.1", port))
-        await client.reply()
-        await client.command(b"EHLO bench.example")
-        return client
-
-    async def reply(self) -> bytes:
-        while True:
-            line = await self.reader.readline()
-            if not line:
-                raise ConnectionError("server closed the connection")
-            if line[3:4] != b"-":
-                return line
-
-    async def command(self, line: bytes, expect: bytes = b"2") -> bytes:
-        self.writer.write(line + b"\r\n")
-        answer = await self.reply()
-        if not answer.startswith(expect):
-            raise RuntimeError(f"{line!r} -> {answer!r}")
-        return answer
-
-    async def group(self, lines: list[bytes]) -> None:
-        """RFC 2920: MAIL, RCPT… and DATA in one write, then every reply checked in order."""
-        self.writer.write(b"".join(line + b"\r\n" for line in lines))
-        for line in lines:
-            answer = await self.reply()
-            if not answer.startswith(b"354" if line == b"DATA" else b"2"):
-                raise RuntimeError(f"{line!r} -> {answer!r}")
-
-
-async def sender(
-    port: int,
-    jobs: list[tuple[int, list[str]]],
-    latencies: list[float] | None = None,
-    interval: float = 0.0,
-    pipelining: bool = False,
-) -> None:
-    client = await Client.connect(port)
-    next_at = time.perf_counter()
-    for i, rcpts in jobs:
-        if interval:
-            next_at += interval
-            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
-        data = message(i, rcpts)
-        envelope = [f"MAIL FROM:<{SENDER}>".encode(), *(f"RCPT TO:<{r}>".encode() for r in rcpts), b"DATA"]
-        if pipelining:
-            await client.group(envelope)
-        else:
-            for line in envelope[:-1]:
-                await client.command(line)
-            await client.command(b"DATA", expect=b"354")
-        t0 = time.perf_counter()
-        client.writer.write(data.replace(b"\r\n.", b"\r\n..") + b".\r\n")
-        answer = await client.reply()
-        if latencies is not None:
-            latencies.append(time.perf_counter() - t0)
-        if not answer.startswith(b"250"):
-            raise RuntimeError(f"DATA -> {answer!r}")
-    await client.command(b"QUIT")
-    client.writer.close()
 
 
 @asynccontextmanager
