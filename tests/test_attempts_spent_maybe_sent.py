@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from billing_reports import mtlate
 from gateway import housekeeping
 from gateway.config import Config, parse_config
 from gateway.outcomes import MAX_ATTEMPTS
@@ -136,7 +137,12 @@ async def test_a_queue_retry_of_it_is_logged_as_a_possible_duplicate(tmp_path: P
             async with DisconnectingSMSC(after=0, times=1, port=port) as smsc:
                 await gw.until(lambda: gw.states() == ["hold"], timeout=15)
                 [(part, message)] = gw.store.db.conn.execute("SELECT id, message_id FROM parts")
-                assert await gw.store.write(lambda: gw.store.admin.retry_message(message)) == 1
+                assert (
+                    await gw.store.write(
+                        lambda: gw.store.admin.retry_message(message, before_reset=mtlate.retried)
+                    )
+                    == 1
+                )
                 await gw.until(lambda: gw.states() in (["submitted"], ["delivered"]), timeout=15)
                 assert len(smsc.received) == 1  # the copy the first session took is not known to it
     duplicates = [e for e in logs if e["event"] == "mt.possible_duplicate"]

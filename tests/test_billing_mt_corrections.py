@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from billing_reports import job
+from billing_reports import job, mtlate
 from billing_reports.monthly import Month
 from billing_reports.writer import write_month
 from gateway.config import parse_config
@@ -85,7 +85,7 @@ async def test_a_retry_after_the_bill_books_the_parts_sent_again(tmp_path: Path)
         mailed = (cfg.state_dir / "billing" / "2027-03" / "acme.txt").read_bytes()
         assert _sms(cfg, "2027-03") == [("+48601123457", "2", "failed")]
         now[0] = at(2027, 4, 2, 10)
-        await gw.store.write(lambda: gw.store.admin.retry_message(mid))
+        await gw.store.write(lambda: gw.store.admin.retry_message(mid, before_reset=mtlate.retried))
         gw.daemon.dispatcher.wake()
         sent = "SELECT COUNT(*) FROM parts WHERE state='submitted'"
         await gw.until(lambda: db.execute(sent).fetchone()[0] == 2)

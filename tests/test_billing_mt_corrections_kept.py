@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from billing_reports import job
+from billing_reports import job, mtlate
 from billing_reports.monthly import Month
 from gateway import scheduler
 from gateway.config import parse_config
@@ -54,7 +54,7 @@ async def _report(gw: Any, status: str) -> None:
 
 
 async def _retry(gw: Any, mid: int) -> None:
-    await gw.store.write(lambda: gw.store.admin.retry_message(mid))
+    await gw.store.write(lambda: gw.store.admin.retry_message(mid, before_reset=mtlate.retried))
     gw.daemon.dispatcher.wake()
 
 
@@ -72,7 +72,7 @@ async def test_a_part_that_never_reached_the_smsc_is_not_billed_again(tmp_path: 
         assert await job.run_due(gw.store, cfg) == [Month(2027, 3)]
         mailed = _sms(cfg, "2027-03")
         now[0] = at(2027, 4, 2, 10)
-        await gw.store.write(lambda: gw.store.admin.retry_message(mid))
+        await gw.store.write(lambda: gw.store.admin.retry_message(mid, before_reset=mtlate.retried))
         now[0] = at(2027, 4, 3, 10)
         await gw.store.write(lambda: gw.store.admin.cancel_message(mid, claimed="end"))
         now[0] = at(2027, 5, 1, 0, 5)

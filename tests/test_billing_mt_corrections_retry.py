@@ -9,7 +9,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from billing_reports import job
+from billing_reports import job, mtlate
 from billing_reports.monthly import Month
 from billing_reports.writer import write_month
 from gateway.store.db import Store
@@ -59,7 +59,7 @@ def test_parts_a_retry_sent_are_billed_when_its_attempt_ends_unreported(tmp_path
     _report(store, mid, 1, "failed")  # part 2 is never reported on: March bills it failed, 2 parts
     _bill(store, cfg, clock, at(2027, 4, 1, 0, 5), Month(2027, 3))
     clock.now = at(2027, 4, 5)
-    assert store.admin.retry_message(mid) == 1
+    assert store.admin.retry_message(mid, before_reset=mtlate.retried) == 1
     _go(store, ["took"])  # the SMSC takes part 1 again: paid for again
     clock.now = at(2027, 4, 8)
     store.queue.expire_due()  # no report by the end of its validity: `unreported`, billed pending
@@ -84,11 +84,12 @@ def test_a_part_on_its_way_when_the_admin_retries_again_is_billed(tmp_path: Path
     _report(store, mid, 1, "delivered")  # part 2 refused: the SMS failed in March, 3 parts billed
     _bill(store, cfg, clock, at(2027, 4, 1, 0, 5), Month(2027, 3))
     clock.now = at(2027, 4, 5)
-    assert store.admin.retry_message(mid) == 2  # parts 2 and 3 queued again
+    assert store.admin.retry_message(mid, before_reset=mtlate.retried) == 2  # parts 2 and 3 queued again
     wire, busy = store.queue.claim_due(10)
     store.queue.release(busy.id, delay=600.0)  # part 3 handed back: the link is busy
     clock.now = at(2027, 4, 5, 0, 1)
-    assert store.admin.retry_message(mid) == 1  # the admin pushes part 3 while part 2 is on the wire
+    # The admin pushes part 3 while part 2 is on the wire.
+    assert store.admin.retry_message(mid, before_reset=mtlate.retried) == 1
     store.queue.mark_submitted(wire.id, "main", "s2", mid)  # the SMSC took part 2
     _go(store, ["took"])
     _report(store, mid, 2, "delivered")
@@ -107,7 +108,7 @@ def test_a_retry_of_an_sms_billed_pending_books_no_empty_pair(tmp_path: Path) ->
     store.admin.hold_message(mid)  # part 2 held over the month's end: billed pending
     _bill(store, cfg, clock, at(2027, 4, 1, 0, 5), Month(2027, 3))
     clock.now = at(2027, 4, 2)
-    assert store.admin.retry_message(mid) == 1
+    assert store.admin.retry_message(mid, before_reset=mtlate.retried) == 1
     _go(store, ["took"])
     _report(store, mid, 1, "delivered")
     _report(store, mid, 2, "delivered")

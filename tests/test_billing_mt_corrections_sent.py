@@ -77,7 +77,7 @@ def test_a_retry_after_one_accounts_file_was_mailed_is_a_correction(tmp_path: Pa
     )
     mailed = _file(cfg, month)
     clock.now = time.time() + 60
-    store.admin.retry_message(mid)
+    store.admin.retry_message(mid, before_reset=mtlate.retried)
     clock.now += 60
     _settle(store, mid, "delivered", clock.now)
     clock.now += 60
@@ -94,15 +94,16 @@ def test_parts_queued_again_that_never_went_are_not_billed(tmp_path: Path) -> No
     before = _mt(store, acme, at(2027, 3, 11), "failed", [("failed", at(2027, 3, 11))])
     went = _mt(store, acme, at(2027, 3, 12), "failed", [("delivered", at(2027, 3, 12)), ("failed", 1.0)])
     clock.now = at(2027, 3, 20)
-    store.admin.retry_message(before)  # queued again before the bill; it expires in the queue
+    # Queued again before the bill; it expires in the queue.
+    store.admin.retry_message(before, before_reset=mtlate.retried)
     _settle(store, before, "expired", at(2027, 3, 21), submitted=False)
     clock.now = at(2027, 4, 1, 0, 5)
     assert asyncio.run(job.run_due(store, cfg)) == [Month(2027, 3)]
     march = read(_file(cfg, "2027-03")).sms
     assert [(r["parts"], r["status"]) for r in march] == [("1", "failed"), ("1", "expired"), ("2", "failed")]
     clock.now = at(2027, 4, 2, 10)
-    store.admin.retry_message(after)  # the link is down: nothing is submitted
-    store.admin.retry_message(went)
+    store.admin.retry_message(after, before_reset=mtlate.retried)  # the link is down: nothing is submitted
+    store.admin.retry_message(went, before_reset=mtlate.retried)
     clock.now = at(2027, 4, 3, 10)
     store.admin.cancel_message(after, claimed="end")  # the admin gives up: the part never went again
     _settle(store, went, "delivered", at(2027, 4, 3, 11))  # this one went, and is paid for again
@@ -116,7 +117,8 @@ def test_parts_queued_again_that_never_went_are_not_billed(tmp_path: Path) -> No
     assert "queued again by a retry on 2027-04-02 10:00:00" in april[1]["reason"]
     assert "1 part(s) queued again by the retry reached the SMSC" in april[7]["reason"]
     clock.now = at(2027, 5, 5)
-    store.admin.retry_message(went)  # a record keeps what the attempt before it sent: April stays
+    # A record keeps what the attempt before it sent: April stays.
+    store.admin.retry_message(went, before_reset=mtlate.retried)
     write_month(cfg.db_path, cfg.state_dir, Month(2027, 4), TZ)
     assert read(_file(cfg, "2027-04")).sms == april
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import structlog
 
+from billing_reports import mtlate
 from gateway.config import Config
 from gateway.outcomes import MAX_ATTEMPTS
 from smsc.simulator.core import SubmittedSms
@@ -90,7 +91,12 @@ async def test_a_late_acceptance_settles_a_part_held_at_its_last_attempt(tmp_pat
                 assert gw.store.db.conn.execute(unmatched).fetchone()[0] == 0
                 # Nothing for a `queue retry` to send again: the phone gets one copy.
                 [(message,)] = gw.store.db.conn.execute("SELECT id FROM messages")
-                assert await gw.store.write(lambda: gw.store.admin.retry_message(message)) == 0
+                assert (
+                    await gw.store.write(
+                        lambda: gw.store.admin.retry_message(message, before_reset=mtlate.retried)
+                    )
+                    == 0
+                )
                 await asyncio.sleep(0.3)
                 assert len(smsc.received) == 1
     assert [e["part"] for e in logs if e["event"] == "mt.hold"] == [part]

@@ -21,6 +21,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from billing_reports import mtlate
 from gateway.config import Config, parse_config
 from gateway.longsms import LONG_SMS_WAIT_SECONDS
 from gateway.store.partnotes import TIED_WAIT, WITH_STUCK_PART
@@ -163,7 +164,7 @@ async def test_a_long_sms_with_a_part_on_hold_waits_for_a_retry_and_then_moves(t
             sql = "SELECT state, error, next_attempt_at >= expires_at FROM parts WHERE seq = 3"
             await gw.until(lambda: conn.execute(sql).fetchone() == ("deferred", WITH_STUCK_PART.format(2), 1))
             assert second.received == []
-            await gw.store.write(lambda: gw.store.admin.retry_message(1))
+            await gw.store.write(lambda: gw.store.admin.retry_message(1, before_reset=mtlate.retried))
             gw.daemon.dispatcher.wake()
             await gw.until(lambda: choice.waiting() == 1)  # the gone link, waited for again
             clock.offset += LONG_SMS_WAIT_SECONDS + 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from billing_reports import mtlate
 from tests.test_conversations import World
 
 ANNA = "anna@acme.example"
@@ -28,6 +29,6 @@ def test_a_retried_part_keeps_nothing_of_its_last_attempt(tmp_path: Path) -> Non
     )
     conn.execute("UPDATE messages SET state = 'failed', finished_at = ?", (w.now - 30,))
     (mid,) = conn.execute("SELECT id FROM messages").fetchone()
-    assert w.store.admin.retry_message(mid) == 1
+    assert w.store.admin.retry_message(mid, before_reset=mtlate.retried) == 1
     row = conn.execute("SELECT state, smsc_id, submitted_at, done_at, error FROM parts").fetchone()
     assert row == ("queued", OLD_ID, None, None, None)  # the id stays: the SMSC took it once

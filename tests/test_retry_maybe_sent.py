@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from billing_reports import mtlate
 from gateway.config import Config, parse_config
 from gateway.store.db import Store
 from gateway.store.partnotes import AWAITING_LATE, LINK_LOST, MAYBE_SENT_EXPIRED, RETRIED_MAYBE_SENT
@@ -134,12 +135,12 @@ def test_an_admins_hold_or_cancel_keeps_the_note_for_the_retry_and_the_expiry(tm
     assert store.admin.hold_message(message) == 1
     [(error,)] = conn.execute("SELECT error FROM parts")
     assert error.startswith("held by admin; ") and AWAITING_LATE in error
-    assert store.admin.retry_message(message) == 1
+    assert store.admin.retry_message(message, before_reset=mtlate.retried) == 1
     assert claimed_again()
 
     store.queue.release(part, delay=0.0, error=f"bind lost; {LINK_LOST}", count=True)
     assert store.admin.cancel_message(message) == 1
-    assert store.admin.retry_message(message) == 1
+    assert store.admin.retry_message(message, before_reset=mtlate.retried) == 1
     assert claimed_again()
 
     # Held by the admin and left to expire: delivery unknown, not "expired before it could be sent".
@@ -151,7 +152,7 @@ def test_an_admins_hold_or_cancel_keeps_the_note_for_the_retry_and_the_expiry(tm
 
     # A part with no such note is sent again as a first send.
     conn.execute("UPDATE parts SET state = 'failed', error = 'UNDELIV err:001'")
-    assert store.admin.retry_message(message) == 1
+    assert store.admin.retry_message(message, before_reset=mtlate.retried) == 1
     assert conn.execute("SELECT error FROM parts").fetchone() == (None,)
     assert not claimed_again()
 

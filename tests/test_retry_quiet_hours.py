@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
+from billing_reports import mtlate
 from gateway.config import load_config
 from gateway.store.retrystart import ExpiresBeforeRelease
 from tests.conftest import DOMAIN, STAFF, config_text, mail, running_gateway
@@ -193,12 +194,18 @@ async def test_a_retry_refuses_a_bulk_sms_whose_mail_expires_before_quiet_hours_
             clock.offset += datetime(2026, 12, 4, 21, 28, tzinfo=WARSAW).timestamp() - clock()
             hours = gw.config.gateway.validity_hours
             with pytest.raises(ExpiresBeforeRelease) as refused:
-                await store.write(lambda: store.admin.retry_message(message, default_validity_hours=hours))
+                await store.write(
+                    lambda: store.admin.retry_message(
+                        message, before_reset=mtlate.retried, default_validity_hours=hours
+                    )
+                )
             said = refused.value.said("Europe/Warsaw")
             assert said.startswith(
                 "its validity ends at 2026-12-04 22:00 CET, before the account's quiet hours"
             )
             assert "let it go at 08:00" in said
-            n = await store.write(lambda: store.admin.retry_message(message, ignore_expiry=True))
+            n = await store.write(
+                lambda: store.admin.retry_message(message, before_reset=mtlate.retried, ignore_expiry=True)
+            )
             assert n == 1
             assert abs(_due(store, message) - datetime(2026, 12, 5, 8, 0, tzinfo=WARSAW).timestamp()) < 1

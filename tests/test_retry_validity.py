@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from billing_reports import mtlate
 from gateway.store.db import Store
 
 DAY = 86400.0
@@ -49,7 +50,10 @@ def test_each_retry_gives_the_accounts_validity_from_when_it_goes(tmp_path: Path
             )
         for day in (10, 40):
             clock.now = T0 + day * DAY
-            assert store.admin.retry_message(message, default_validity_hours=24) == 1
+            assert (
+                store.admin.retry_message(message, before_reset=mtlate.retried, default_validity_hours=24)
+                == 1
+            )
             ends = conn.execute(
                 "SELECT m.expires_at, p.expires_at FROM messages m JOIN parts p ON p.message_id = m.id"
             ).fetchone()

@@ -20,6 +20,7 @@ import re
 import time
 from pathlib import Path
 
+from billing_reports import mtlate
 from gateway.cli.status import _allowed
 from gateway.config import load_config, parse_config
 from gateway.statusfile import read_status
@@ -207,7 +208,7 @@ async def test_a_retry_does_not_raise_messages_accepted(web: WebContext) -> None
             store.db.conn.execute("UPDATE parts SET state = 'failed' WHERE message_id = ?", (mid,))
 
     for _ in range(2):
-        assert await store.write(lambda: store.admin.retry_message(mid)) == 1
+        assert await store.write(lambda: store.admin.retry_message(mid, before_reset=mtlate.retried)) == 1
         await store.write(fail_again)
     after = await scrape()
     # One SMS accepted (besides the fixture's), retried twice: accepted did not move.

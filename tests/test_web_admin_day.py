@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from billing_reports import mtlate
 from gateway.premium import handlers
 from gateway.store.db import Store
 from gateway.web.app import WebContext
@@ -194,7 +195,7 @@ def test_store_retry_leaves_a_message_with_nothing_to_send_alone(tmp_path: Path)
             store.db.conn.execute(
                 "UPDATE messages SET state = 'delivered', finished_at = 1 WHERE id = ?", (mid,)
             )
-        assert store.admin.retry_message(mid) == 0
+        assert store.admin.retry_message(mid, before_reset=mtlate.retried) == 0
         info = store.admin.message_info(mid)
         assert info["state"] == "delivered"
     finally:

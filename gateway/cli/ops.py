@@ -104,6 +104,7 @@ NOTHING_TO_RETRY = {
 
 
 def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
+    from billing_reports import mtlate
     from gateway.cli.audit import audited
     from gateway.reasons import refused_for_good
     from gateway.store.mailrecord import message_detail
@@ -118,6 +119,7 @@ def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
         with store.db.transaction():
             n = admin.retry_message(
                 args.id,
+                before_reset=mtlate.retried,  # billing's record of the attempt the retry ends
                 default_validity_hours=cfg.gateway.validity_hours,
                 ignore_expiry=args.ignore_expiry,
             )

@@ -152,9 +152,20 @@ class AdminRepo(OutboxAdmin):
         return recorded_mail(self.conn, None, limit=limit)
 
     def retry_message(
-        self, message_id: int, *, default_validity_hours: float | None = None, ignore_expiry: bool = False
+        self,
+        message_id: int,
+        *,
+        before_reset: Callable[[sqlite3.Connection, int, float], None],
+        default_validity_hours: float | None = None,
+        ignore_expiry: bool = False,
     ) -> int:
         """Admin: send a held, failed or expired message again (new validity from when it goes).
+
+        `before_reset(conn, message_id, now)` runs in the retry's transaction before its rows are
+        reset: billing's record of the attempt the retry ends (`billing_reports.mtlate.retried`), which
+        a month billed already needs for its correction. Passed by the caller (the CLI, the panel)
+        rather than imported: billing reads the store, and the store imports no feature built on it.
+        Required, so that no caller can retry a message without it.
 
         It goes now, or, a bulk SMS of an account in its quiet hours, when they end (`retry_start`).
         `MailExpired` for a message its mail's own expiry ended, once that date has passed (or will have
@@ -204,9 +215,7 @@ class AdminRepo(OutboxAdmin):
             # of a 24 h SMS on day 40 gave it 11 days.
             validity = hours * 3600 if hours else row[1] - row[0]
             until = max(row[1], start + SHORTEST_VALIDITY_SECONDS) if cut else start + max(validity, 3600.0)
-            from billing_reports import mtlate  # billing reads the store, not the other way round
-
-            mtlate.retried(self.conn, message_id, now)  # of a billed month: a correction, not its line
+            before_reset(self.conn, message_id, now)  # of a billed month: a correction, not its line
             # What leaves a final state is counted as it was (`purged_counts`, as the purge counts
             # what it deletes): /metrics' counters of failed, expired and cancelled SMS fell by a
             # retry, which Prometheus reads as a counter reset, and `rate()` as a burst of them all.

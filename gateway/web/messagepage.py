@@ -14,6 +14,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
+from billing_reports import mtlate
 from gateway.adminrules import SQLITE_INT_MAX, quiet_held
 from gateway.privacy.repo import ERASED
 from gateway.reasons import human_reason, refused_for_good
@@ -99,7 +100,9 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
             error = f"not sent again: {why_not}; it would be refused again"
             return web.render(request, "message.html", _page(msg, who, error=error), 409)
         hours = web.config.gateway.validity_hours  # the CLI's rule: a mail's passed Expiry-Date refuses it
-        work = lambda: admin.retry_message(msg["id"], default_validity_hours=hours)  # noqa: E731
+        work = lambda: admin.retry_message(  # noqa: E731
+            msg["id"], before_reset=mtlate.retried, default_validity_hours=hours
+        )
     elif action == "hold":
         work = lambda: admin.hold_message(msg["id"])  # noqa: E731
     elif action == "cancel":
