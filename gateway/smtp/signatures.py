@@ -10,7 +10,14 @@ from __future__ import annotations
 
 import re
 
-from gateway.smtp.footers import ANY_DEVICE, KNOWN_FOOTER, is_contact_line, is_disclaimer, is_name_line
+from gateway.smtp.footers import (
+    ANY_DEVICE,
+    KNOWN_FOOTER,
+    has_disclaimer_word,
+    is_contact_line,
+    is_disclaimer,
+    is_name_line,
+)
 
 SIGNATURE = "signature"
 
@@ -137,8 +144,11 @@ def cut_signature(lines: list[str], removed: list[str], *, bare: bool = True) ->
             # or a sentence ("Wysłane z mojego prywatnego adresu.\nJutro …"), with the person's reply
             # typed below it ("Sent from my iPhone\n\nTak"): only signature material below. One
             # that failed was judged against all that is below it, so not again above a later cut.
+            if bare and i == last and not dashes:
+                removed.append(SIGNATURE)  # a footer ending the text: most mails from a phone
+                return cut_signature(lines[:i], removed, bare=False)
             if bare:
-                measures = measures or _Measures(lines, last)
+                measures = measures or _Measures(lines, last, i)
                 if (
                     measures.signature_block(i, last, disclaimer_right_below=True)
                     if dashes
@@ -193,15 +203,16 @@ def _sign_off_start(lines: list[str], last: int) -> int | None:
     starts = [i for i in range(first + 1, last + 1) if SIGN_OFF.match(lines[i].strip())]
     if not starts:
         return None
-    measures = _Measures(lines, last)
+    measures = _Measures(lines, last, starts[0])
     return next((i for i in starts if measures.signature_block(i, last, disclaimer_right_below=False)), None)
 
 
 class _Measures:
     """Counts over the lines up to `last`, made in one pass each way, so that each candidate start
-    of a signature block is judged in constant time."""
+    of a signature block is judged in constant time. Disclaimers are looked for from line `first`
+    down, the first candidate: the text above it is never below one."""
 
-    def __init__(self, lines: list[str], last: int) -> None:
+    def __init__(self, lines: list[str], last: int, first: int) -> None:
         # Counts of non-empty lines, contact lines and list items before each index.
         filled, contact, bullets = [0], [0], [0]
         # The first line of the paragraph holding each line, and the first long line at or after each.
@@ -213,27 +224,42 @@ class _Measures:
             bullets.append(bullets[-1] + bool(text and _BULLET.match(text)))
             if text and j > 0 and lines[j - 1].strip():
                 para[j] = para[j - 1]
-        long_at = [last + 1] * (last + 2)
+        # A disclaimer's paragraph reads as one (`footers.is_disclaimer`), whatever its width; it
+        # starts at its first line that is long or holds one of its words.
+        notice = [False] * (last + 1)
+        j = para[first] if first <= last else last + 1
+        while j <= last:
+            k = j
+            while k <= last and lines[k].strip():
+                k += 1
+            if k > j and is_disclaimer("\n".join(lines[j:k])):
+                for n in range(j, k):
+                    notice[n] = len(lines[n]) > SIGN_OFF_MAX_WIDTH or has_disclaimer_word(lines[n])
+            j = k + 1
+        long_at, notice_at, rfc_at = ([last + 1] * (last + 2) for _ in range(3))
         for j in range(last, -1, -1):
             long_at[j] = j if len(lines[j]) > SIGN_OFF_MAX_WIDTH else long_at[j + 1]
+            notice_at[j] = j if notice[j] else notice_at[j + 1]
+            rfc_at[j] = j if lines[j] == "-- " else rfc_at[j + 1]
         self.filled, self.contact, self.bullets = filled, contact, bullets
-        self.para, self.long_at = para, long_at
-        self.lines, self.last = lines, last
+        self.para, self.long_at, self.notice_at, self.rfc_at = para, long_at, notice_at, rfc_at
+        self.lines, self.last, self.first = lines, last, first
         self.text_at: list[int] = []  # read when a footer is judged (`_read_below`)
-        self.stop_at: list[int] = []
-        self.filled_at: list[int] = []
 
     def signature_block(self, i: int, last: int, *, disclaimer_right_below: bool) -> bool:
         """Whether the lines below line `i` down to `last` may be a signature block: up to the first
-        long paragraph (its disclaimer, which goes with it), at most `SIGN_OFF_MAX_LINES` lines
+        disclaimer (which goes with it), at most `SIGN_OFF_MAX_LINES` short lines
         (`SIGN_OFF_MAX_CONTACT_LINES` with two contact lines), fewer than two of them list items. A
-        long paragraph right below, with no name between, is a disclaimer only if `disclaimer_right_below`."""
+        long line that is no disclaimer is the person's text ("Pozdrawiam\nJan\n\n<a paragraph
+        more>"), and so is a disclaimer right below, with no name between, unless
+        `disclaimer_right_below`."""
         filled, contact = self.filled, self.contact
-        long_line = self.long_at[i + 1]
         end = self._block_end(i, last)
         block = filled[end] - filled[i + 1]
-        if long_line <= last and not block and not disclaimer_right_below:
-            return False  # a long paragraph right below "Pozdrawiam" is what the person wrote
+        if end <= last and not block and not disclaimer_right_below:
+            return False  # a disclaimer right below "Pozdrawiam" is what the person wrote
+        if self.long_at[i + 1] < end:
+            return False  # a long line of the person's
         if self.bullets[end] - self.bullets[i + 1] >= 2:
             return False  # a list ending the text
         return block <= SIGN_OFF_MAX_LINES or (
@@ -242,16 +268,17 @@ class _Measures:
 
     def footer_ends_text(self, i: int) -> bool:
         """Whether nothing but signature material stands below footer line `i`, down to RFC 3676's
-        "-- " or a disclaimer (`footers.is_disclaimer`: a long paragraph of the person's is no
-        disclaimer), which go with it: names, contact details, rules, other footers and sign-offs;
-        or a company's signature, a name first and two contact lines in at most
-        `SIGN_OFF_MAX_CONTACT_LINES` lines, no list. The first call reads each line once."""
+        "-- " or a disclaimer (a long paragraph of the person's is none), which go with it: names,
+        contact details, rules, other footers and sign-offs; or a company's signature, a name first
+        and two contact lines in at most `SIGN_OFF_MAX_CONTACT_LINES` lines, no list. The first call
+        reads each line once."""
         if not self.text_at:
             self._read_below()
-        stop, first = self.stop_at[i + 1], self.filled_at[i + 1]
+        stop = min(self._block_end(i, self.last), self.rfc_at[i + 1])
         if self.text_at[i + 1] >= stop:
             return True
         filled, contact, bullets = self.filled, self.contact, self.bullets
+        first = next(j for j in range(i + 1, stop) if self.lines[j].strip())  # the text found is one
         return (
             is_name_line(self.lines[first].strip())
             and contact[stop] - contact[i + 1] >= 2
@@ -260,31 +287,20 @@ class _Measures:
         )
 
     def _read_below(self) -> None:
-        """For each line: the first line at or after it that is the person's text, that starts what
-        goes whatever it holds ("-- " or a disclaimer's paragraph), and that is not blank."""
+        """For each line from `first` down, the first line at or after it that is the person's text."""
         lines, n = self.lines, self.last + 1
-        disclaimer = [False] * n
-        j = 0
-        while j < n:
-            k = j
-            while k < n and lines[k].strip():
-                k += 1
-            if k > j and is_disclaimer("\n".join(lines[j:k])):
-                disclaimer[j:k] = [True] * (k - j)
-            j = k + 1
-        text_at, stop_at, filled_at = [n] * (n + 1), [n] * (n + 1), [n] * (n + 1)
-        for j in range(n - 1, -1, -1):
+        text_at = [n] * (n + 1)
+        for j in range(n - 1, self.first - 1, -1):
             text = lines[j].strip()
             text_at[j] = j if text and not _signature_material(text) else text_at[j + 1]
-            stop_at[j] = j if lines[j] == "-- " or disclaimer[j] else stop_at[j + 1]
-            filled_at[j] = j if text else filled_at[j + 1]
-        self.text_at, self.stop_at, self.filled_at = text_at, stop_at, filled_at
+        self.text_at = text_at
 
     def _block_end(self, i: int, last: int) -> int:
-        """Where the block below line `i` ends: at the first long paragraph below it, else past `last`.
-        The long paragraph starts where it does, or at its long line when line `i` is in it."""
-        long_line, para = self.long_at[i + 1], self.para
-        return (para[long_line] if para[long_line] > i else long_line) if long_line <= last else last + 1
+        """Where the block below line `i` ends: at the first disclaimer below it, else past `last`.
+        The disclaimer starts where its paragraph does, or at its first line of a disclaimer's when
+        line `i` is in it ("Pozdrawiam\nJan\nTreść tej wiadomości jest poufna…")."""
+        notice, para = self.notice_at[i + 1], self.para
+        return (para[notice] if para[notice] > i else notice) if notice <= last else last + 1
 
 
 # Separator rules ("_____", "=====") between a footer and what the mail system appended.
