@@ -72,18 +72,37 @@ def dsn(
     now: float | None = None,
 ) -> bytes:
     """A bounce for one SMS message (all its parts), naming the number and the reason (R-6.3).
-    `lang`: of the text a person reads and the Subject; the report's fields stay as RFC 3464 has them."""
+    `lang`: of the text a person reads and the Subject; the report's fields stay as RFC 3464 has them.
+    Several SMS of one mail failing together make one bounce (`gateway.bouncegroup`), of these pieces."""
+    human = failure_lines(info, lang) + sms_text(info, lang)
+    subject = w.BOUNCE_SUBJECT(lang, number=h.text(info["recipient"], limit=64))
+    where = dict(sender=sender, rcpt=rcpt, reporting_mta=reporting_mta, domain=domain)
+    return report(info, human, subject, [(info, failure_outcome(info))], now=now, **where)
+
+
+def failure_lines(info: dict[str, Any], lang: Language) -> str:
+    """What a person reads of one failed SMS: that its number was not reached, why, what to do."""
     number = h.text(info["recipient"], limit=64)
     what = w.BOUNCE_STATE.get(info["state"], w.BOUNCE_STATE["failed"])
-    reason = h.text(info.get("reason") or w.BOUNCE_NO_REASON("en"), limit=900)
     said = h.text(info.get("reason") or w.BOUNCE_NO_REASON(lang), limit=900)
     status = _status(info["state"], info.get("reason") or "")
     human = f"{what(lang, number=number)}\n\n{w.BOUNCE_REASON(lang, reason=human_reason(said, lang))}\n"
-    human += f"{_advice(info['state'], info.get('reason') or '', status)(lang)}\n"
-    if info.get("dsn_ret") != "hdrs":
-        # RET=HDRS (RFC 3461 4.3): the client wants the headers back, not the content (the SMS text).
-        human += f"\n{w.BOUNCE_TEXT(lang, parts=info['parts_total'])}\n\n{h.body(info['text'])}\n"
-    outcome = {"Action": "failed", "Status": status}
+    return human + f"{_advice(info['state'], info.get('reason') or '', status)(lang)}\n"
+
+
+def sms_text(info: dict[str, Any], lang: Language) -> str:
+    """The SMS text given back, after a blank line; none with RET=HDRS (RFC 3461 4.3): the client
+    wants the headers back, not the content."""
+    if info.get("dsn_ret") == "hdrs":
+        return ""
+    return f"\n{w.BOUNCE_TEXT(lang, parts=info['parts_total'])}\n\n{h.body(info['text'])}\n"
+
+
+def failure_outcome(info: dict[str, Any]) -> dict[str, str]:
+    """The per-recipient fields of one failed SMS past its recipient: Action, Status, and what the
+    SMSC said, if it said anything."""
+    reason = h.text(info.get("reason") or w.BOUNCE_NO_REASON("en"), limit=900)
+    outcome = {"Action": "failed", "Status": _status(info["state"], info.get("reason") or "")}
     if from_smsc(info.get("reason")):
         # RFC 3464 2.3.6: the diagnostic type is a registered one (smtp) or an X- token, and the field
         # stays plain: a non-ASCII character would make the email package encode the whole field as
@@ -92,9 +111,7 @@ def dsn(
         # an expiry after the operator's refusals gives the refusal (`ESME_RSYSERR (0x08)`).
         said_by_smsc = reason.replace(REFUSED_EXPIRED_SAID, "")
         outcome["Diagnostic-Code"] = f"X-SMSC; {h.ascii_text(said_by_smsc, limit=900)}"
-    subject = w.BOUNCE_SUBJECT(lang, number=number)
-    where = dict(sender=sender, rcpt=rcpt, reporting_mta=reporting_mta, domain=domain)
-    return _report(info, human, subject, outcome, now=now, **where)
+    return outcome
 
 
 def success_dsn(
@@ -126,14 +143,14 @@ def success_dsn(
         action = "delivered"
     outcome = {"Action": action, "Status": "2.0.0"}
     where = dict(sender=sender, rcpt=rcpt, reporting_mta=reporting_mta, domain=domain)
-    return _report(info, human, subject, outcome, now=now, **where)
+    return report(info, human, subject, [(info, outcome)], now=now, **where)
 
 
-def _report(
+def report(
     info: dict[str, Any],
     human: str,
     subject: str,
-    outcome: dict[str, str],
+    recipients: list[tuple[dict[str, Any], dict[str, str]]],
     *,
     now: float | None,
     sender: str,
@@ -141,16 +158,15 @@ def _report(
     reporting_mta: str,
     domain: str,
 ) -> bytes:
-    """The multipart/report of RFC 3464 about one SMS message: `human` for the person, the
-    delivery-status fields with the recipient's `outcome` (Action, Status, …) for a program, and the
-    mail's headers, threaded with the mail it reports on."""
-    number = h.text(info["recipient"], limit=64)
+    """The multipart/report of RFC 3464 about the SMS of one mail (`info`, the first): `human` for the
+    person, the delivery-status fields with each SMS's `outcome` (Action, Status, …) for a program,
+    one field group a recipient, and the mail's headers, threaded with the mail it reports on."""
     # compat32, not `h.POLICY`: the generator folds the delivery-status fields by the report's policy,
     # and `policy.default` turns a long Diagnostic-Code into encoded words, which RFC 3464 2.3.6 rules
     # out. compat32 encodes a non-ASCII Subject whole (`email.header.Header`), losing no space.
-    report = MIMEMultipart("report", report_type="delivery-status")
+    mail = MIMEMultipart("report", report_type="delivery-status")
     stamp(
-        report,
+        mail,
         now=now,
         sender=sender,
         rcpt=rcpt,
@@ -158,14 +174,28 @@ def _report(
         domain=domain,
         in_reply_to=info.get("header_message_id"),
     )
-    report.attach(_plain(human))
+    mail.attach(_plain(human))
     per_message = Message()
     if info.get("envid"):  # RFC 3464 2.2.1: the client's ENVID, decoded (checked ASCII at MAIL)
         per_message["Original-Envelope-Id"] = _Exact(h.ascii_exact(info["envid"], limit=ENVID_MAX))
     per_message["Reporting-MTA"] = f"dns; {h.text(reporting_mta, limit=200)}"
     per_message["Arrival-Date"] = format_datetime(datetime.fromtimestamp(info["created_at"], UTC))
+    blocks = [_per_recipient(one, outcome, domain) for one, outcome in recipients]
+    delivery = Message()
+    delivery.set_type("message/delivery-status")
+    delivery.set_payload([per_message, *(block for block, _final in blocks)])
+    mail.attach(delivery)
+    headers = Message()
+    headers.set_type("text/rfc822-headers")
+    headers.set_payload(_original_headers(info, ", ".join(final for _block, final in blocks)))
+    mail.attach(headers)
+    return mimewrite.as_bytes(mail)
+
+
+def _per_recipient(info: dict[str, Any], outcome: dict[str, str], domain: str) -> tuple[Message, str]:
+    """One SMS's per-recipient field group (RFC 3464 2.3), and its Final-Recipient's address."""
     per_recipient = Message()
-    final = _final_recipient(info, number, domain)
+    final = _final_recipient(info, h.text(info["recipient"], limit=64), domain)
     if info.get("orcpt"):  # RFC 3464 2.3.1: the RCPT's ORCPT, `type; address` decoded from xtext
         kind, _, original = str(info["orcpt"]).partition(";")
         # RFC 6533 3: 7-bit utf-8-addr-xtext in a message/delivery-status. A row stored before the
@@ -178,15 +208,7 @@ def _report(
     per_recipient["Final-Recipient"] = f"rfc822; {final}"
     for name, value in outcome.items():
         per_recipient[name] = value
-    delivery = Message()
-    delivery.set_type("message/delivery-status")
-    delivery.set_payload([per_message, per_recipient])
-    report.attach(delivery)
-    headers = Message()
-    headers.set_type("text/rfc822-headers")
-    headers.set_payload(_original_headers(info, final))
-    report.attach(headers)
-    return mimewrite.as_bytes(report)
+    return per_recipient, final
 
 
 class _Exact:

@@ -1,7 +1,8 @@
 """The lines of what to do in a bounce whose cause is neither the number nor the user's resend
 (`gateway.bounce._advice`), apart from `gateway.wording`, which is full: the operator refused the SMS
 for the time being until it expired, the operator's own report that it expired at a phone that
-stayed out of reach, and the long SMS that waited for a link or for an admin's retry. No I/O.
+stayed out of reach, and the long SMS that waited for a link or for an admin's retry; and the
+Subject and first line of one bounce for several numbers of one mail. No I/O.
 """
 
 from __future__ import annotations
@@ -67,4 +68,14 @@ STUCK_ADVICE = Phrase(
     "Co zrobić: część tego SMS-a została wstrzymana, nie powiodła się lub została anulowana w bramce, a"
     " reszta czekała na jej administratora; proszę zwrócić się do administratora bramki, który ponowi"
     " wysyłkę, zamiast wysyłać SMS-a ponownie: telefon mógłby otrzymać go dwa razy.",
+)
+
+# --- one bounce for several SMS of one mail (`gateway.bouncegroup`) ---
+# Counted in the way `wording.PARTS` counts parts in Polish ("liczba …: n"): no plural forms to pick.
+GROUP_SUBJECT = Phrase("Undelivered SMS to {count} numbers", "Niedostarczone SMS-y (liczba numerów: {count})")
+GROUP_INTRO = Phrase(
+    "Your SMS could not be delivered to {count} of the numbers your mail was sent to; each is listed"
+    " below with the reason.",
+    "Nie udało się dostarczyć SMS-a pod część numerów, na które wysłano wiadomość (liczba numerów:"
+    " {count}); poniżej każdy z nich z przyczyną.",
 )

@@ -1,7 +1,8 @@
 """Mail about SMS that reached their final state: to whom, and as what (a notice or a DSN).
 
 Called inside the transaction that finished the message, so that a crash can neither lose the
-bounce nor send it twice. An account that fails beyond its share is suspended here too (R-2.4).
+bounce nor send it twice. The failures of one mail share one bounce (`gateway.bouncegroup`). An
+account that fails beyond its share is suspended here too (R-2.4).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 import structlog
 
 from gateway import bounce, notify, wording
+from gateway.bouncegroup import BounceGroups
 from gateway.config import Config
 from gateway.newholder import readdressed, said_first
 from gateway.store.accounts import NotFound
@@ -28,6 +30,7 @@ class Notifier:
         self.store = store
         self.config = config
         self.wake_mailer = wake_mailer
+        self.bounces = BounceGroups(store, config)
 
     def __call__(self, finished: list[Finished]) -> None:
         """The account's `dlr_mail` and `notify_address` decide who is told, as they always did. A mail
@@ -47,6 +50,7 @@ class Notifier:
             for rcpt, as_dsn, why in readdressed(self.store, self.config, info, _mails(info, told)):
                 self._enqueue(f, info, rcpt, told, as_dsn, why)
                 queued = True
+        self.bounces.finished(finished)
         if queued:  # a finished message that mailed nobody gives the mailer nothing to look for
             self.wake_mailer()
 
@@ -57,7 +61,11 @@ class Notifier:
         as the plain notice a person reads. DSNs go out with an empty envelope sender (RFC 3461 6.2) so
         that they can never bounce back. `why`: first in the text read, why it came (`newholder`)."""
         mail, gw = self.config.mail, self.config.gateway
-        if told and not as_dsn:
+        if not told:
+            self.bounces.enqueue(f.message_id, info, rcpt, why)
+            log.info("notify.queued", message=f.message_id, state=f.state, to=rcpt, dsn=True)
+            return
+        if not as_dsn:
             content = notify.delivered_notice(
                 info, sender=mail.from_address, rcpt=rcpt, domain=gw.hostname, lang=gw.language,
                 now=self.store.clock(),
@@ -65,8 +73,7 @@ class Notifier:
             kind = f.state
             sender = mail.from_address
         else:
-            build = bounce.success_dsn if told else bounce.dsn
-            content = build(
+            content = bounce.success_dsn(
                 info, sender=mail.from_address, rcpt=rcpt, reporting_mta=gw.hostname, domain=gw.domains[0],
                 lang=gw.language, now=self.store.clock(),
             )  # fmt: skip

@@ -90,8 +90,11 @@ async def test_a_confirmation_long_past_its_day_is_not_mailed(tmp_path: Path) ->
     states = dict(store.db.conn.execute("SELECT state, COUNT(*) FROM messages GROUP BY state").fetchall())
     assert states == {"expired": 3, "unreported": 3}
     kinds = [r[0] for r in store.db.conn.execute("SELECT kind FROM outbox ORDER BY id")]
-    # Three bounces for the SMS never sent, one notice for the SMS of yesterday; none a month late.
-    assert sorted(kinds) == ["dsn"] * 3 + ["unreported"], kinds
+    # One bounce naming the three SMS of the mail never sent (`gateway.bouncegroup`), one notice for
+    # the SMS of yesterday; none a month late.
+    assert sorted(kinds) == ["dsn-group", "unreported"], kinds
+    (bounced,) = store.db.conn.execute("SELECT bounced FROM outbox WHERE kind = 'dsn-group'").fetchone()
+    assert len(bounced.split(",")) == 3
     store.close()
 
 

@@ -275,8 +275,15 @@ def undo_migration_64(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_65(conn: sqlite3.Connection) -> None:
+    undo_migration_66(conn)
     conn.execute("ALTER TABLE mo DROP COLUMN parts")
     conn.execute("ALTER TABLE mo DROP COLUMN protocol")
+
+
+def undo_migration_66(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE outbox DROP COLUMN bounced")
+    conn.execute("DROP INDEX outbox_naming")
+    conn.execute("CREATE INDEX outbox_naming ON outbox(kind) WHERE kind IN ('not-sent', 'bounce-forward')")
 
 
 async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> None:

@@ -21,9 +21,10 @@ from gateway.privacy.mailsearch import NumberDigits
 from gateway.privacy.naming import national_forms
 from gateway.privacy.rows import PhoneRows
 
-# The kinds of mail that may name a phone no row of it stands behind, as migration 54's index is
-# written (SQLite takes a partial index only for a query that repeats its predicate).
-_NAMING = "kind IN ('not-sent', 'bounce-forward')"
+# The kinds of mail that may name a phone no row of it stands behind, as migration 66's index is
+# written (SQLite takes a partial index only for a query that repeats its predicate): a bounce of
+# several numbers (`dsn-group`) is about its mail, not one SMS.
+_NAMING = "kind IN ('not-sent', 'bounce-forward', 'dsn-group')"
 # The records of mails recorded and never sent, as migration 21's index is written.
 _RECORDED = "automatic IS NOT NULL"
 

@@ -96,4 +96,16 @@ SINCE_61: list[str] = [
         AND link IN (SELECT substr(key, 11) FROM billing_state
             WHERE key >= 'link_bind/' AND key < 'link_bind0' AND value LIKE 'cimd2|%');
     """,
+    # 66: the failures of one mail share one bounce (`gateway.bouncegroup`): a mail to forty numbers of
+    # which twelve failed made twelve bounces. `bounced` holds the SMS ids (comma-separated, in the
+    # order they failed) a bounce not yet sent names, so that the next failure of its mail rewrites
+    # it with them all; NULL for every other mail and for bounces queued before. A bounce of several
+    # numbers has the kind `dsn-group` and names no single SMS (`message_ref`): erasing a phone's data
+    # finds it by what it says, as the other mails naming several numbers, so that index takes it in.
+    """
+    ALTER TABLE outbox ADD COLUMN bounced TEXT;
+    DROP INDEX IF EXISTS outbox_naming;
+    CREATE INDEX IF NOT EXISTS outbox_naming ON outbox(kind)
+        WHERE kind IN ('not-sent', 'bounce-forward', 'dsn-group');
+    """,
 ]

@@ -1,0 +1,118 @@
+"""One bounce for the SMS of one mail that failed together, not one a number.
+
+A staff member mailed one message to forty numbers; twelve failed and twelve bounces came, one a
+number. RFC 3464 has one report carry a field group per recipient: the failures of one mail to one
+address are now one multipart/report, its text naming each number with its reason and advice in the
+words of the bounce of one (`gateway.bounce`), the SMS text given back once, and one per-recipient
+field group a number. A single failure is the bounce it always was.
+
+The hold rule (`gateway.store.outboxgroups`, where the rows are): a failure while other SMS of its
+mail are still in flight waits up to `HOLD_SECONDS` (60 s, on the gateway's clock) for them; the
+bounce goes when none is left in flight, or when that time from the first failure is up, whichever
+comes first. A failure after its mail's bounce was taken for sending gets a bounce of its own. The
+account's failure share (R-2.4 suspension) counts failed SMS, as before: it never counted bounces.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+
+from gateway import bouncewords as bw
+from gateway.bounce import dsn, failure_lines, failure_outcome, report, sms_text
+from gateway.config import Config
+from gateway.newholder import said_first
+from gateway.store import outboxgroups as groups
+from gateway.store.db import Finished, Store
+from gateway.store.retrystart import ERASED  # a phone's data erased: its number named no more
+from gateway.wording import Language
+
+log = structlog.get_logger(__name__)
+
+
+def group_dsn(
+    infos: list[dict[str, Any]],
+    *,
+    sender: str,
+    rcpt: str,
+    reporting_mta: str,
+    domain: str,
+    lang: Language = "en",
+    now: float | None = None,
+) -> bytes:
+    """The bounce of the failed SMS `infos` (`AdminRepo.message_info`) of one mail, in the order
+    they failed; of one, `bounce.dsn` as it is."""
+    where = dict(sender=sender, rcpt=rcpt, reporting_mta=reporting_mta, domain=domain)
+    if len(infos) == 1:
+        return dsn(infos[0], lang=lang, now=now, **where)
+    count = len(infos)
+    lines = "\n".join(failure_lines(info, lang) for info in infos)
+    human = f"{bw.GROUP_INTRO(lang, count=count)}\n\n{lines}{sms_text(infos[0], lang)}"
+    outcomes = [(info, failure_outcome(info)) for info in infos]
+    return report(infos[0], human, bw.GROUP_SUBJECT(lang, count=count), outcomes, now=now, **where)
+
+
+class BounceGroups:
+    """Queues the Notifier's bounces, one a mail and address, in the transaction that failed the SMS.
+
+    `held`: the mails whose bounce waits for SMS in flight, by when it waits until, so that a
+    delivery costs no read while none waits. Kept in memory only: after a restart, a held bounce
+    goes when its time is up, at most `HOLD_SECONDS` late."""
+
+    def __init__(self, store: Store, config: Config) -> None:
+        self.store = store
+        self.config = config
+        self.held: dict[int, float] = {}
+
+    def enqueue(self, message_id: int, info: dict[str, Any], rcpt: str, why: str | None) -> None:
+        """The bounce of failed SMS `message_id` to `rcpt`: into its mail's unsent bounce to that
+        address, else a new one, held while other SMS of the mail are in flight."""
+        outbox = self.store.outbox
+        conn, now = outbox.conn, self.store.clock()
+        email_id = groups.email_of(conn, message_id)
+        assert email_id is not None  # it ended in this very transaction
+        flying = groups.in_flight(conn, email_id)
+        due = now + groups.HOLD_SECONDS if flying else now
+        if flying:
+            self.held[email_id] = max(self.held.get(email_id, due), due)
+        elif self.held.pop(email_id, None) is not None:
+            groups.release(outbox, email_id)  # its bounces to other addresses too
+        group = groups.open_bounce(conn, email_id, rcpt)
+        if group is not None:
+            members = [m for m in group.members if m != message_id]
+            infos = [i for i in map(self._info, members) if i is not None and i["text"] != ERASED]
+            members = [i["id"] for i in infos] + [message_id]
+            content = self._content([*infos, info], rcpt, why, now)
+            if groups.grow_bounce(outbox, group.id, content, members, due):
+                log.info("notify.bounce_grown", mail=group.id, message=message_id, numbers=len(members))
+                return
+        content = self._content([info], rcpt, why, now)
+        groups.add_bounce(outbox, rcpt, content, message_id, email_id, due)
+
+    def finished(self, finished: list[Finished]) -> None:
+        """Held bounces go at once when the last SMS in flight of their mail ended (delivered, say)."""
+        if not self.held:
+            return
+        now = self.store.clock()
+        self.held = {email: until for email, until in self.held.items() if until > now}
+        conn = self.store.outbox.conn
+        for f in finished:
+            email_id = groups.email_of(conn, f.message_id)
+            if email_id in self.held and not groups.in_flight(conn, email_id):
+                del self.held[email_id]
+                groups.release(self.store.outbox, email_id)
+
+    def _info(self, message_id: int) -> dict[str, Any] | None:
+        try:
+            return self.store.admin.message_info(message_id)
+        except KeyError:  # purged since (a retention shorter than a minute): it goes unnamed
+            return None
+
+    def _content(self, infos: list[dict[str, Any]], rcpt: str, why: str | None, now: float) -> bytes:
+        mail, gw = self.config.mail, self.config.gateway
+        content = group_dsn(
+            infos, sender=mail.from_address, rcpt=rcpt, reporting_mta=gw.hostname, domain=gw.domains[0],
+            lang=gw.language, now=now,
+        )  # fmt: skip
+        return content if why is None else said_first(content, why)
