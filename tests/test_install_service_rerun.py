@@ -20,17 +20,21 @@ HIGH = ("--listen", "0.0.0.0:2525", "--submission", "0.0.0.0:2587")
 BILLING = "ReadWritePaths=/srv/smsgw/billing"
 
 
-def install(root: Path, *args: str) -> str:
+def run(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     env.pop("SMSGW_CONFIG", None)
-    res = subprocess.run(
-        [*CLI, "install-service", "--root", str(root), "--hostname", "gw.example.com", *args],
+    return subprocess.run(
+        [*CLI, "install-service", "--root", str(root), *args],
         capture_output=True,
         text=True,
         cwd=ROOT,
         env=env,
         timeout=60,
     )
+
+
+def install(root: Path, *args: str) -> str:
+    res = run(root, "--hostname", "gw.example.com", *args)
     assert res.returncode == 0, res.stderr
     return res.stdout
 
@@ -85,3 +89,26 @@ def test_a_re_run_that_changes_nothing_writes_nothing(tmp_path: Path) -> None:
     changed = install(tmp_path, "--exec", "/usr/local/bin/smsgw")
     assert f"wrote {unit(tmp_path)}" in changed and f"wrote {dropin(tmp_path)}" not in changed
     assert "ExecStart=/usr/local/bin/smsgw " in unit(tmp_path).read_text()
+
+
+def test_a_re_run_keeps_the_user_and_command_of_the_installed_unit(tmp_path: Path) -> None:
+    # The upgrade notes' re-run, without the first install's options: it rebuilt the unit with
+    # User=smsgw, whose service could not open the database smsgate had written.
+    command = "'/srv/my venv%/bin/smsgw'"
+    install(tmp_path, *HIGH, "--user", "smsgate", "--exec", command)
+    first = unit(tmp_path).read_text()
+    assert "User=smsgate\nGroup=smsgate\n" in first
+    assert 'ExecStart="/srv/my venv%%/bin/smsgw" --config' in first
+    with_billing_dir(tmp_path)
+    again = install(tmp_path, *HIGH)
+    written = unit(tmp_path).read_text()
+    assert "User=smsgate\nGroup=smsgate\n" in written and BILLING in written
+    assert 'ExecStart="/srv/my venv%%/bin/smsgw" --config' in written
+    assert "kept User=smsgate" in again
+    assert "sudo -u smsgate '/srv/my venv%/bin/smsgw' --config" in again
+    # Another user named outright is refused by name, and nothing is written.
+    refused = run(tmp_path, "--hostname", "gw.example.com", *HIGH, "--user", "smsgw")
+    assert refused.returncode == 2
+    assert "runs the service as smsgate; --user smsgw would change it" in refused.stderr
+    assert unit(tmp_path).read_text() == written
+    assert "wrote" not in install(tmp_path, *HIGH, "--user", "smsgate")

@@ -190,6 +190,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     from gateway.cli.lowport import place_low_port_dropin
     from gateway.cli.serviceexec import own_command, refuse_unreachable
     from gateway.cli.servicefiles import CONFIG, panel_steps
+    from gateway.cli.servicekept import keep_unit_choices
     from gateway.cli.serviceunit import config_on_disk, place_unit, write_file
     from gateway.configbase import host_port
 
@@ -203,6 +204,8 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
         raise CliError(
             "install-service writes to /etc and creates a user: run it as root (or give --root DIR)"
         )
+    units = root / "etc/systemd/system"
+    keep_unit_choices(args, units)  # a re-run keeps the installed unit's user and command
     _checked_names(args)
     listeners = []
     for key, addr in (("--listen", args.listen), ("--submission", args.submission)):
@@ -237,7 +240,6 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
         state.mkdir(parents=True, exist_ok=True)
         state.chmod(0o750)
         on_disk = config_on_disk(config)
-        units = root / "etc/systemd/system"
         place_unit(units, on_disk, command, args.user, root, dry)
         place_low_port_dropin(units, on_disk)
         if not dry:
@@ -307,8 +309,8 @@ def add_service_commands(sub: Any) -> None:
     ins.add_argument("--root", type=Path, help="write under this directory instead of / (no user, no chown)")
     ins.add_argument(
         "--user",
-        default="smsgw",
-        help="the system user the daemon runs as, created if missing (default smsgw)",
+        help="the system user the daemon runs as, created if missing (default: the installed unit's,"
+        " else smsgw)",
     )
     ins.add_argument(
         "--domain", default="sms.example.com", help="the mail domain users send to (NUMBER@DOMAIN)"
@@ -336,7 +338,8 @@ def add_service_commands(sub: Any) -> None:
     )
     ins.add_argument(
         "--exec",
-        help="command line systemd runs, shell words (quote a path with a blank; default: this smsgw)",
+        help="command line systemd runs, shell words (quote a path with a blank; default: the installed"
+        " unit's, else this smsgw)",
     )
     ins.add_argument("--force", action="store_true", help="replace an existing config.toml")
     ins.set_defaults(func=cmd_install_service, needs_config=False)

@@ -1,0 +1,74 @@
+"""What `smsgw install-service` run again keeps: the installed unit's user and command.
+
+The upgrade notes ask for a re-run (a new ReadWritePaths=, the low-port drop-in). It rebuilt the unit
+from the command's defaults: a service installed with `--user smsgate` came back as User=smsgw, whose
+files in state_dir (the database, 0600) stayed smsgate's, so the next start exited 3 and systemd did
+not restart it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from gateway.cli.common import EXIT_USAGE, CliError
+
+DEFAULT_USER = "smsgw"
+
+
+def installed(units: Path) -> tuple[str | None, str | None]:
+    """The User= and the command of ExecStart= (shell words, as `--exec` takes them) the installed
+    unit runs with, its drop-ins' later lines winning as systemd reads them; None for one not there."""
+    unit = units / "smsgw.service"
+    files = [unit, *sorted((units / "smsgw.service.d").glob("*.conf"))] if unit.exists() else []
+    user = command = None
+    for path in files:
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError):
+            continue
+        for line in text.splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "User" and value.strip():
+                user = value.strip()
+            elif key.strip() == "ExecStart":
+                command = _command_of(value.strip())  # an empty one resets, as for systemd
+    return user, command
+
+
+def _command_of(exec_start: str) -> str | None:
+    """The words before `--config` of an ExecStart line as written by `render_unit`, its `%%` and
+    `$$` undone; None when the line is not one of those."""
+    try:
+        words = shlex.split(exec_start)
+    except ValueError:
+        return None
+    if "--config" not in words or words.index("--config") == 0:
+        return None
+    return shlex.join(w.replace("%%", "%").replace("$$", "$") for w in words[: words.index("--config")])
+
+
+def keep_unit_choices(args: argparse.Namespace, units: Path) -> None:
+    """`args.user` and `args.exec` as the installed unit has them where not given; a different
+    `--user` is refused: the files the old user wrote would stay closed to the new one."""
+    user, command = installed(units)
+    if args.user is None:
+        args.user = user or DEFAULT_USER
+        if user is not None:
+            print(f"kept User={user} of the installed unit (--user would change it)")
+    elif user is not None and args.user != user:
+        raise CliError(
+            f"the installed unit runs the service as {user}; --user {args.user} would change it, and the"
+            f" files {user} wrote in state_dir (the database, readable by it alone) would stay closed to"
+            f" {args.user}: the service could not start. Leave --user out (or give --user {user}) to keep"
+            f" it; to move the service to {args.user}, stop it, `chown -R {args.user}:{args.user}` its"
+            f" state_dir and the directories the unit's ReadWritePaths= name, remove"
+            f" {units / 'smsgw.service'} and run install-service again",
+            EXIT_USAGE,
+        )
+    if args.exec is None and command is not None:
+        args.exec = command
+        print(f"kept the installed unit's command {command} (--exec would change it)")
+    elif args.exec is not None and command is not None and args.exec != command:
+        print(f"the unit ran {command}; ExecStart now runs {args.exec}")
