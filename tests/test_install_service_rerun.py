@@ -112,3 +112,40 @@ def test_a_re_run_keeps_the_user_and_command_of_the_installed_unit(tmp_path: Pat
     assert "runs the service as smsgate; --user smsgw would change it" in refused.stderr
     assert unit(tmp_path).read_text() == written
     assert "wrote" not in install(tmp_path, *HIGH, "--user", "smsgate")
+
+
+def test_a_re_run_over_a_finished_config_says_what_that_config_still_needs(tmp_path: Path) -> None:
+    install(tmp_path, *HIGH)
+    text = config(tmp_path).read_text()
+    for old, new in (
+        ('host = "smsc.operator.example"', 'host = "192.0.2.10"'),
+        ('default_sender = "+48100200300"', 'default_sender = "+48601000111"'),
+        ('state_dir = "/var/lib/smsgw"', 'state_dir = "/srv/smsgw"'),
+        ('domains = ["sms.example.com"]', 'domains = ["sms.acme.pl"]'),
+    ):
+        assert old in text
+        text = text.replace(old, new)
+    config(tmp_path).write_text(text)
+    (tmp_path / "etc/smsgw/private/smsc-password").write_text("secret\n")
+    (tmp_path / "srv/smsgw").mkdir(parents=True)
+    (tmp_path / "srv/smsgw/web-initial-password").write_text("x\n")
+    res = run(tmp_path, *HIGH)  # no --hostname: the kept config's is the one that counts
+    assert res.returncode == 0, res.stderr
+    out = res.stdout
+    for first_install_only in (
+        "uncomment [[account]]",
+        "--force",
+        "enable --now",
+        "/var/lib/smsgw/web-",
+        "edit",
+    ):
+        assert first_install_only not in out.replace("(exists; --force replaces it)", "")
+    assert "still to set" not in out
+    assert "the panel's first password is in /srv/smsgw/web-initial-password" in out
+    assert "systemctl daemon-reload && systemctl restart smsgw" in out
+    # What it still has of the template is named, each thing alone.
+    config(tmp_path).write_text(text.replace('"+48601000111"', '"+48100200300"'))
+    (tmp_path / "etc/smsgw/private/smsc-password").unlink()
+    out = install(tmp_path, *HIGH)
+    assert "still to set in /etc/smsgw/config.toml: default_sender (+48100200300 is made up); the SMSC" in out
+    assert "[[smsc]]" not in out and "domains" not in out

@@ -190,7 +190,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     from gateway.cli.lowport import place_low_port_dropin
     from gateway.cli.serviceexec import own_command, refuse_unreachable
     from gateway.cli.servicefiles import CONFIG, panel_steps
-    from gateway.cli.servicekept import keep_unit_choices
+    from gateway.cli.servicekept import keep_unit_choices, rerun_steps
     from gateway.cli.serviceunit import config_on_disk, place_unit, write_file
     from gateway.configbase import host_port
 
@@ -230,6 +230,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
     try:
         etc, state = root / "etc/smsgw", root / "var/lib/smsgw"
         config = etc / "config.toml"
+        kept = config.exists() and not args.force
         if write_file(config, text, 0o640, keep=not args.force) and args.admin_address is None:
             print(
                 f"admin_address {admin}: billing summaries, notices and the answers no user gets go there"
@@ -249,6 +250,9 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
             os.chown(state, uid, gid)
     except OSError as exc:  # a --root on a read-only disk, or under a file: said, not a traceback
         raise CliError(_not_written(exc, root)) from None
+    if kept:
+        print(rerun_steps(on_disk, root, args.user, command))
+        return 0
     to_edit = (
         ["[[smsc]]", "domains"] + ["default_sender"] * bool(sender_note) + ["[mail] relay"] * bool(relay_note)
     )

@@ -1,9 +1,12 @@
-"""What `smsgw install-service` run again keeps: the installed unit's user and command.
+"""What `smsgw install-service` run again keeps: the installed unit's user and command, and next steps
+that follow the config on disk instead of the first install's checklist.
 
 The upgrade notes ask for a re-run (a new ReadWritePaths=, the low-port drop-in). It rebuilt the unit
 from the command's defaults: a service installed with `--user smsgate` came back as User=smsgw, whose
 files in state_dir (the database, 0600) stayed smsgate's, so the next start exited 3 and systemd did
-not restart it.
+not restart it. And its closing words were the first install's: set the SMSC, uncomment [[account]],
+`--force` (which replaces the whole config), `enable --now` (which leaves a running service on the
+old unit).
 """
 
 from __future__ import annotations
@@ -11,8 +14,12 @@ from __future__ import annotations
 import argparse
 import shlex
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gateway.cli.common import EXIT_USAGE, CliError
+
+if TYPE_CHECKING:
+    from gateway.config import Config
 
 DEFAULT_USER = "smsgw"
 
@@ -72,3 +79,61 @@ def keep_unit_choices(args: argparse.Namespace, units: Path) -> None:
         print(f"kept the installed unit's command {command} (--exec would change it)")
     elif args.exec is not None and command is not None and args.exec != command:
         print(f"the unit ran {command}; ExecStart now runs {args.exec}")
+
+
+def _still_to_set(cfg: Config, root: Path) -> list[str]:
+    """What the kept config still has of the template: the first install's list, each only while so."""
+    from gateway.adminrules import DEMO_SENDER
+    from gateway.configdoubts import TEMPLATE_SMSC_HOST
+
+    found = [f"[[smsc]] {link.name}'s host" for link in cfg.smsc if link.host == TEMPLATE_SMSC_HOST]
+    found += [f"domains ({d} is an example)" for d in cfg.gateway.domains if _example(d)]
+    if cfg.gateway.default_sender == DEMO_SENDER:
+        found.append(f"default_sender ({DEMO_SENDER} is made up)")
+    if cfg.mail.capture_dir is not None:
+        found.append("[mail] relay (mail is kept in files)")
+    for link in cfg.smsc:
+        name = link.password_file
+        if link.password is None and name is not None and not name.is_absolute():
+            private = root / "etc/smsgw/private" / name
+            if not private.exists():
+                found.append(
+                    f"the SMSC password in /etc/smsgw/private/{name} (systemd/smsgw-credentials.conf)"
+                )
+    return found
+
+
+def _example(domain: str) -> bool:
+    domain = domain.lower().rstrip(".")
+    return domain == "example.com" or domain.endswith(".example.com")
+
+
+def rerun_steps(cfg: Config | None, root: Path, user: str, command: str) -> str:
+    """The closing words of a re-run that kept the config: what it still lacks, read from it, and a
+    restart, since `enable --now` leaves a running service on the unit it started with."""
+    from gateway.web.initialpassword import INITIAL_PASSWORD_FILE
+
+    run = f"sudo -u {user} {command} --config /etc/smsgw/config.toml"
+    lines: list[str] = []
+    if cfg is None:
+        lines.append(
+            "next: fix /etc/smsgw/config.toml until check-config passes, then run install-service again"
+        )
+    else:
+        if "." not in cfg.gateway.hostname:
+            lines.append(
+                f"warning: [gateway] hostname {cfg.gateway.hostname!r} has no domain; SMTP greets and bounces"
+                " name it: set it in /etc/smsgw/config.toml (e.g. gw.example.com)"
+            )
+        if to_set := _still_to_set(cfg, root):
+            lines.append(f"still to set in /etc/smsgw/config.toml: {'; '.join(to_set)}")
+        password = cfg.state_dir / INITIAL_PASSWORD_FILE
+        if (root / password.relative_to("/")).exists():
+            lines.append(f"the panel's first password is in {password} (sudo cat {password})")
+    lines += [
+        "next (the config was kept):",
+        f"  {run} check-config",
+        "  systemctl daemon-reload && systemctl restart smsgw    # a running service takes the unit so",
+        "  systemctl status smsgw",
+    ]
+    return "\n".join(lines)
