@@ -21,6 +21,11 @@ from gateway.smtp.footers import (
 
 SIGNATURE = "signature"
 
+# A name as a signature gives it: up to three capitalised words ("Greg", "Jan Kowalski", "Anna K.").
+# Possessive runs (*+): the punctuation classes overlap, and with backtracking a sign-off word
+# followed by 40,000 spaces and one other character took seconds to refuse (quadratic).
+_NAME = r"[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+(\s+[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+){0,2}"
+
 # Lines from which everything below is a signature. "-- " loses its space in many clients and in HTML
 # conversion, so a bare "--" counts too, but only above what could be a signature block: a person
 # writes it as a separator too ("Agenda:\n--\n1. budżet"; `cut_signature`). An app's or a phone's
@@ -30,7 +35,9 @@ SIGNATURE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (SIGNATURE, KNOWN_FOOTER),
     (SIGNATURE, ANY_DEVICE),
     (SIGNATURE, re.compile(r"^\{EMAILSIGNATURE\}$")),
-    (SIGNATURE, re.compile(r"^-- ?[A-Z][\w.' -]{0,40}$")),  # "-- Greg": the delimiter and a name on one line
+    # "-- Greg": the delimiter and a name on one line, capitalised words only: "-- Sala 204 zamiast 101"
+    # is the person's line, and all below it went.
+    (SIGNATURE, re.compile(rf"^-- ?{_NAME}$")),
 )
 
 _SIGNATURE_ANY = re.compile("|".join(f"(?:{p.pattern})" for _, p in SIGNATURE_STARTS))
@@ -38,9 +45,6 @@ _SIGNATURE_ANY = re.compile("|".join(f"(?:{p.pattern})" for _, p in SIGNATURE_ST
 # Sign-off lines ("Pozdrawiam," / "Z poważaniem," + name, title, phone). Cut only when something was
 # written above and only a short block of short lines follows, so that a longer text that merely
 # contains such a word is never lost.
-# Possessive runs (*+): the punctuation classes overlap, and with backtracking a sign-off word
-# followed by 40,000 spaces and one other character took seconds to refuse (quadratic).
-_NAME = r"[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+(\s+[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+){0,2}"
 _SIGN_OFF_PHRASE = (
     r"(pozdrawiam( serdecznie| cieplutko| gorąco| wszystkich)?|serdecznie pozdrawiam"
     r"|(dziękuję|dziękujemy|dzięki)(,| i) pozdrawiam( serdecznie)?|z pozdrowieniami"
@@ -74,8 +78,9 @@ _BULLET = re.compile(r"^([-*•·–+]\s|\d{1,2}[.)]\s)")
 _LIST_ITEM = re.compile(r"^--\s?\S")
 # "PS. Sala 204 zamiast 101.", "P.S.: ...", "PS ..."
 _POSTSCRIPT = re.compile(r"^(?i:p\.?\s?s\b)[.:]?")
-# A one-line sign-off at the very end: "--Bob", "---/dev/il", "~Danielle".
-_DASH_SIGN_OFF = re.compile(r"^(-{2,3}\s?\S.{0,30}|~\s?[A-Z][\w .'-]{0,30})$")
+# A one-line sign-off at the very end: "--Bob", "---/dev/il", "~Danielle": a name or a path after the
+# dashes, not whatever follows them ("--> sala 204", "-- 50 zł netto", "--- przerwa ---" were cut).
+_DASH_SIGN_OFF = re.compile(rf"^(-{{2,3}}\s?({_NAME}|/[\w./-]{{1,30}})|~\s?{_NAME})$")
 
 # The first three characters, ASCII-lowercased, of every line beginning with a letter that one of the
 # three patterns of `may_open_signature` can match. A first line that starts otherwise cannot open a

@@ -1,0 +1,63 @@
+"""A line of dashes and words is a signature only when the words are a name (R-1.3).
+
+The one-line sign-off at the end ("--Bob", "---/dev/il", "~Danielle") took any line that began
+with two or three dashes or a tilde, and "-- " followed by a capital started a signature whatever
+came after it: "--> sala 204", "-- 50 zł netto", "--- przerwa ---" and "~Minus 5 stopni" were cut
+from the end of a text, and "-- Sala 204 zamiast 101" cut everything below it. A name (capitalised
+words) or a path after the dashes is a signature still.
+
+At `clean_body`, as the other signature tests read bodies, and through a real SMTP client into the
+running daemon and out to its built-in SMPP simulator.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.smtp.textclean import SIGNATURE, clean_body
+from tests.test_signatures_footer_text import phone_got
+
+KEPT = [
+    "Zmiana sali:\nsala 101\n--> sala 204",
+    "Plan:\n10:00 start\n--- przerwa ---",
+    "Cena:\n-- 50 zł netto",
+    "Wynik meczu\n--2:1 dla nas",
+    "Temperatura jutro\n~minus 5 stopni",
+    "Temperatura jutro\n~Minus 5 stopni",
+    "Zmiana:\n-- Sala 204 zamiast 101\nProszę przekazać dalej.",
+    "Zmiana:\n-- godz. 10:00\nSala 204.",
+]
+
+
+@pytest.mark.parametrize("body", KEPT)
+def test_dashes_before_words_that_are_no_name_stay(body: str) -> None:
+    cleaned = clean_body(body)
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == (body, False)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ("Spotkanie jutro.\n--Anna", "Spotkanie jutro."),
+        ("Spotkanie jutro.\n-- Anna Nowak", "Spotkanie jutro."),
+        ("Isn't that the case?\n\n---/dev/il", "Isn't that the case?"),
+        ("Hello\n\n~Danielle", "Hello"),
+        ("Hello\n\n~ Łukasz", "Hello"),
+        ("Text\n-- Greg\nGreg Allen\nSenior Engineer", "Text"),
+        ("Text\n-- Jan Kowalski\nKierownik IT\nACME Sp. z o.o.", "Text"),
+    ],
+)
+def test_dashes_before_a_name_still_end_the_text(body: str, expected: str) -> None:
+    cleaned = clean_body(body)
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == (expected, True)
+
+
+async def test_through_smtp_a_line_of_dashes_and_words_reaches_the_phone(tmp_path: Path) -> None:
+    bodies = [
+        "Zmiana sali:\nsala 101\n--> sala 204",
+        "Zmiana:\n-- Sala 204 zamiast 101\nPrzekaz dalej.",
+        "Jutro.\n--Anna",
+    ]
+    assert await phone_got(tmp_path, bodies) == [*bodies[:2], "Jutro."]
