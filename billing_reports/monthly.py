@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from zoneinfo import ZoneInfo
 
 from billing_reports import repo
+from gateway.premium import billrows
 
 if TYPE_CHECKING:
     from billing_reports.mtlate import Billed
@@ -206,8 +207,8 @@ def lines(conn: sqlite3.Connection, account_id: int | None, month: Month, tz: Zo
     start, end = month.bounds(tz)
     if account_id is None:
         yield from heapq.merge(
-            _premium(repo.premium_rows(conn, None, start, end), tz),
-            _corrections(repo.correction_rows(conn, None, start, end)),
+            _premium(billrows.premium_rows(conn, None, start, end), tz),
+            _corrections(billrows.correction_rows(conn, None, start, end)),
             key=lambda line: (line.ts, line.rank, line.row_id),
         )
         return
@@ -216,8 +217,8 @@ def lines(conn: sqlite3.Connection, account_id: int | None, month: Month, tz: Zo
     yield from heapq.merge(
         _mt(repo.mt_rows(conn, account_id, start, end), mtlate.Billed(conn, account_id, month, tz)),
         _replies(repo.reply_rows(conn, account_id, start, end), tz),
-        _premium(repo.premium_rows(conn, account_id, start, end), tz),
-        _corrections(repo.correction_rows(conn, account_id, start, end)),
+        _premium(billrows.premium_rows(conn, account_id, start, end), tz),
+        _corrections(billrows.correction_rows(conn, account_id, start, end)),
         mtlate.lines(conn, account_id, month, tz),
         key=lambda line: (line.ts, line.rank, line.row_id),
     )

@@ -36,6 +36,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from billing_reports.monthly import MT, PREMIUM_ANSWER, Line, Month, mt_reason, mt_status
+from gateway.premium.queries import answer_join
 
 _AS_OF = "mt_as_of/"  # + YYYY-MM: `<unix time of the bill> <month start> <month end>`
 _RETRIED = "mt_retried/"  # + account id / message id: the MT's retries, as JSON
@@ -249,7 +250,7 @@ def _counted(a: Attempt, status: str, bill_time: float | None) -> bool:
 _COLUMNS = (
     "SELECT m.id, m.created_at, COALESCE(u.email, lower(e.mail_from)), m.source, m.recipient, m.parts_total,"
     " m.state, m.reason, m.finished_at, pa.id FROM messages m {index} JOIN emails e ON e.id = m.email_id"
-    " LEFT JOIN users u ON u.id = e.user_id LEFT JOIN premium_answers pa ON pa.message_id = m.id"
+    " LEFT JOIN users u ON u.id = e.user_id" + answer_join("m", "pa")
 )
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.request import pathname2url
 
+from gateway.premium.queries import answer_join
 from gateway.store.moparts import COUNTED, COUNTED_WIDTH, counted
 from gateway.store.repository import Repository
 
@@ -57,7 +58,7 @@ def mt_rows(conn: sqlite3.Connection, account_id: int, start: float, end: float)
         " m.state, m.reason, pa.id, m.finished_at FROM messages m INDEXED BY messages_billing"
         " JOIN emails e ON e.id = m.email_id"
         " LEFT JOIN users u ON u.id = e.user_id"
-        " LEFT JOIN premium_answers pa ON pa.message_id = m.id"
+        f"{answer_join('m', 'pa')}"
         " WHERE m.account_id = ? AND m.created_at >= ? AND m.created_at < ?"
         " ORDER BY m.created_at, m.id",
         (account_id, start, end),
@@ -105,7 +106,7 @@ def _with_parts(rows: Iterable[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
 # every MO is in exactly one month, and a month's rows are still read by `received_at` on its index,
 # in [start, end + the bound), since the time billed is never earlier than that (`in_billed_order`).
 # `run_due` holds a month's scheduled run while a part from its last day still waits to be joined.
-# Premium MOs go by the same rule (`premium_rows`, `premium stats`, corrections' month in
+# Premium MOs go by the same rule (`gateway.premium.billrows`, `premium stats`, corrections' month in
 # `gateway.premium.corrections`), on the `parts_at` their money record keeps (migration 60): the
 # purge deletes the row of table mo and keeps that record, and a month's premium lines and figures
 # must read the same after it.
@@ -135,46 +136,6 @@ def in_billed_order(rows: Iterable[tuple[Any, ...]], start: float, end: float) -
             heapq.heappush(held, (row[0], row[1], row[:-1]))
     while held:
         yield heapq.heappop(held)[2]
-
-
-def premium_rows(
-    conn: sqlite3.Connection, account_id: int | None, start: float, end: float
-) -> Iterator[tuple[Any, ...]]:
-    """Premium MOs with their money (grosze); `account_id` None: those no service claimed. Last, the
-    billing status it was billed with when it moved after its month was billed (None if it never
-    did): its first correction's reversal names it (`gateway.premium.corrections`)."""
-    who = "account_id = ?" if account_id is not None else "account_id IS NULL"
-    span = (start, end + PARTS_BOUND_SECONDS)
-    rows = conn.execute(
-        f"SELECT {billed_at('p')}, p.id, p.phone, p.number, p.parts, p.state, p.note, p.price,"
-        # A late part names its SMS's first premium MO on its own row (migration 23): money records
-        # both, which the purge keeps, unlike the rows of table mo that `mo.follows` links; so is
-        # when a long one's first part came (migration 60).
-        f" p.commission, {billed_at('f')}, (SELECT c.status FROM premium_corrections c"
-        " INDEXED BY premium_corrections_mo WHERE c.premium_mo_id = p.id ORDER BY c.id LIMIT 1),"
-        " p.received_at FROM premium_mo p INDEXED BY premium_mo_billing"
-        " LEFT JOIN premium_mo f ON f.id = p.follows"
-        f" WHERE p.{who} AND p.received_at >= ? AND p.received_at < ?"
-        " ORDER BY p.received_at, p.id",
-        (account_id, *span) if account_id is not None else span,
-    )
-    return in_billed_order(rows, start, end)
-
-
-def correction_rows(
-    conn: sqlite3.Connection, account_id: int | None, start: float, end: float
-) -> Iterator[tuple[Any, ...]]:
-    """Premium MOs moved to or from the account (`account_id` None: no service) in [start, end), by
-    when the move was booked (`gateway.premium.corrections`), with their signed counts and money."""
-    who = "c.account_id = ?" if account_id is not None else "c.account_id IS NULL"
-    args = (account_id, start, end) if account_id is not None else (start, end)
-    return conn.execute(
-        "SELECT c.created_at, c.id, p.phone, p.number, c.parts, c.status, c.note, c.price, c.commission,"
-        " c.sms FROM premium_corrections c INDEXED BY premium_corrections_billing"
-        " JOIN premium_mo p ON p.id = c.premium_mo_id"
-        f" WHERE {who} AND c.created_at >= ? AND c.created_at < ? ORDER BY c.created_at, c.id",
-        args,
-    )
 
 
 def parts_waiting(conn: sqlite3.Connection, end: float) -> bool:

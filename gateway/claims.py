@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import structlog
 
+from gateway.premium.queries import votes_answered
 from gateway.store.admin import CANCELLED_BY_ADMIN
 from gateway.store.adminstops import cancel_asked
 from gateway.store.db import ClaimedPart, Store
@@ -76,15 +77,7 @@ def _not_paid_for(store: Store, listed: list[ClaimedPart]) -> list[ClaimedPart]:
     vote that came after the STOP, which the phone paid for since and the answer address let
     through (`premium.answers`); a STOP since that vote ends it as any other. Read only when a
     claimed part's number is listed, so an ordinary claim reads nothing more."""
-    ids = list({p.message_id for p in listed})
-    marks = ",".join("?" * len(ids))
-    rows = store.db.conn.execute(
-        "SELECT a.message_id, m.received_at FROM premium_answers a"
-        " JOIN premium_mo m ON m.id = a.premium_mo_id"
-        f" WHERE a.message_id IN ({marks})",
-        ids,
-    )
-    votes = dict(rows.fetchall())
+    votes = votes_answered(store.db.conn, list({p.message_id for p in listed}))
     if not votes:
         return listed
     since = store.policy.opted_out_since

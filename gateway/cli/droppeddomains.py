@@ -17,18 +17,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from gateway.cli.stored import read_rows
+from gateway.cli.stored import read_by, read_rows
+from gateway.premium.queries import confirmations_out
 from gateway.smtp import domainsserved
 
 if TYPE_CHECKING:
     from gateway.config import Config
 
-# Services whose confirmation is still out: not confirmed, a token neither used nor expired.
-_WAITING = (
-    "SELECT s.password FROM premium_services s WHERE s.removed_at IS NULL AND s.verified_at IS NULL"
-    " AND EXISTS (SELECT 1 FROM premium_verifications v WHERE v.service_id = s.id AND v.used_at IS NULL"
-    " AND v.expires_at > (julianday('now') - 2440587.5) * 86400.0) ORDER BY s.password"
-)
 _NAMED = 5  # services named in the line; the rest are counted
 
 
@@ -47,7 +42,7 @@ def dropped_domains(cfg: Config) -> list[str]:
         f" keep {domain} in [gateway] domains while mail for it still comes here (its MX)"
         for domain, n, last in held
     ]
-    waiting = [password for (password,) in read_rows(cfg.db_path, _WAITING)]
+    waiting = read_by(cfg.db_path, confirmations_out)  # passwords, of services confirming now
     if waiting:
         names = ", ".join(waiting[:_NAMED]) + (
             f" and {len(waiting) - _NAMED} more" if len(waiting) > _NAMED else ""

@@ -7,19 +7,28 @@ from __future__ import annotations
 
 import ipaddress
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from gateway import statelock
-from gateway.premium import numbersgone
+from gateway.premium import numbersgone, queries
 
 if TYPE_CHECKING:
     from gateway.config import Config, SeedAccount
+
+T = TypeVar("T")
 
 
 def read_rows(db_path: Path, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """The rows of a read-only query; none when there is no database or it cannot be read (an
     unreadable or not yet migrated one is `run`'s to report, with its exit status)."""
+    return read_by(db_path, lambda conn: conn.execute(query, params).fetchall())
+
+
+def read_by(db_path: Path, read: Callable[[sqlite3.Connection], list[T]]) -> list[T]:
+    """What `read` returns of a read-only connection to the database (a feature's own query, as
+    `gateway.premium.queries`), as `read_rows` reads: nothing when it cannot be read."""
     from gateway.filemodes import refuse_unsafe_database
 
     if not db_path.exists():
@@ -31,7 +40,7 @@ def read_rows(db_path: Path, query: str, params: tuple[Any, ...] = ()) -> list[t
         return []
     try:
         with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=2) as conn:
-            return conn.execute(query, params).fetchall()
+            return read(conn)
     except sqlite3.Error:
         return []
 
@@ -72,12 +81,7 @@ def stored_premium_loops(cfg: Config) -> list[tuple[str, str, str, str]]:
     comes back to the gateway and is refused, so the service never confirms and its SMS are kept."""
     from gateway.configloops import loop_reason
 
-    query = (
-        "SELECT password, '--email', email FROM premium_services WHERE removed_at IS NULL UNION ALL"
-        " SELECT s.password, '--reply-acl', a.address FROM premium_reply_acl a JOIN premium_services s"
-        " ON s.id = a.service_id WHERE s.removed_at IS NULL ORDER BY 1, 2, 3"
-    )
-    rows = read_rows(cfg.db_path, query)
+    rows = read_by(cfg.db_path, queries.service_addresses)
     return [(p, opt, addr, why) for p, opt, addr in rows if (why := loop_reason(cfg, addr)) is not None]
 
 
@@ -87,9 +91,8 @@ def stored_premium_unconfigured(cfg: Config) -> list[str]:
     the old number alone, and every vote to the new one went to the fallback address, check-config
     and the start silent; `premium list` marks them too."""
     configured = list(cfg.premium.tariffs)
-    query = "SELECT password, numbers FROM premium_services WHERE removed_at IS NULL AND numbers != ''"
     lines = []
-    for password, numbers in sorted(read_rows(cfg.db_path, query)):
+    for password, numbers in sorted(read_by(cfg.db_path, queries.bound_numbers)):
         bound = numbers.split()
         if not (gone := numbersgone.gone(bound, configured)):
             continue

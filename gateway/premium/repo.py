@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.premium.answersrepo import USED_ANSWERS, AnswersRepo
+from gateway.premium.queries import SERVICE_COLUMNS as _SERVICE
+from gateway.premium.queries import live_services
 from gateway.premium.rows import PremiumMo, Service, Verification
 from gateway.store.mo import MoRepo
 
-_SERVICE = "id, password, account_id, email, numbers, verified_at, created_at, removed_at"
 _PMO = (
     "id, mo_id, number, phone, service_id, account_id, password, parts, price, commission, text, state,"
     " note, token, answers, received_at, forwarded_at"
@@ -61,12 +62,7 @@ class PremiumRepo(AnswersRepo):
         return row.fetchone() is not None
 
     def services(self) -> list[Service]:
-        return [
-            Service(*r)
-            for r in self.conn.execute(
-                f"SELECT {_SERVICE} FROM premium_services WHERE removed_at IS NULL ORDER BY password"
-            )
-        ]
+        return live_services(self.conn)
 
     def update_service(self, service_id: int, **values: Any) -> None:
         allowed = {"account_id", "email", "numbers", "verified_at", "removed_at"}

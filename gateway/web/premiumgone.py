@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from markupsafe import Markup, escape
 
 from gateway.premium.numbersgone import gone, still_runs
+from gateway.premium.queries import bound_numbers
 
 
 def _line(password: str, bound: list[str], configured: list[str], operator: bool) -> Markup:
@@ -47,12 +48,7 @@ def attention(
 ) -> list[tuple[str, Markup]]:
     """(password, line) for each live service in scope (every one for None) bound to a number the
     config no longer has: the dashboard's "Needing attention" lines, with the mend."""
-    scope, args = ("", ()) if account_id is None else (" AND account_id = ?", (account_id,))
-    rows = conn.execute(
-        "SELECT password, numbers FROM premium_services WHERE removed_at IS NULL AND numbers != ''"
-        f"{scope} ORDER BY password",
-        args,
-    ).fetchall()
+    rows = bound_numbers(conn, account_id)
     wanted = list(configured)
     return [
         (password, _line(password, numbers.split(), wanted, operator))

@@ -26,16 +26,15 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from billing_reports.repo import PARTS_BOUND_SECONDS, billed
-from gateway.premium import confirmation
+from gateway.premium import confirmation, queries
 from gateway.premium.repo import Service
 from gateway.premium.stats import Correction, Figures, corrections, grouped, moved, named
 
-_SERVICE = "id, password, account_id, email, numbers, verified_at, created_at, removed_at"
 KEPT = 64  # groupings kept, by database, month and scope: billed months', and open months' apart
 
 Row = tuple[int | None, str, int, int, int, int]
@@ -81,38 +80,13 @@ class PremiumRead:
 def services(conn: sqlite3.Connection, account_id: int | None, now: float) -> list[Listed]:
     """The live services in scope (every one for the operator's None), each with what the page
     shows of it, by a query per kind of thing rather than per service."""
-    scope, args = ("", ()) if account_id is None else (" AND account_id = ?", (account_id,))
-    live = [
-        Service(*r)
-        for r in conn.execute(
-            f"SELECT {_SERVICE} FROM premium_services WHERE removed_at IS NULL{scope} ORDER BY password", args
-        )
-    ]
+    live = queries.live_services(conn, account_id)
     if not live:
         return []
     names = dict(conn.execute("SELECT id, name FROM accounts").fetchall())
-    acl: defaultdict[int, list[str]] = defaultdict(list)
-    for service_id, address in conn.execute(
-        "SELECT a.service_id, a.address FROM premium_reply_acl a"
-        " JOIN premium_services s ON s.id = a.service_id"
-        f" WHERE s.removed_at IS NULL{scope.replace('account_id', 's.account_id')}"
-        " ORDER BY a.service_id, a.address",
-        args,
-    ):
-        acl[service_id].append(address)
-    # Only an unconfirmed service keeps votes (`premium_mo_awaiting`: the awaiting ones alone).
-    waiting = [s.id for s in live if not s.verified_at]
-    kept: dict[int, int] = {}
-    for i in range(0, len(waiting), 500):
-        ids = waiting[i : i + 500]
-        kept.update(
-            conn.execute(
-                "SELECT service_id, COUNT(*) FROM premium_mo INDEXED BY premium_mo_awaiting"
-                f" WHERE state = 'awaiting' AND service_id IN ({','.join('?' * len(ids))})"
-                " GROUP BY service_id",
-                ids,
-            ).fetchall()
-        )
+    acl = queries.live_acls(conn, account_id)
+    # Only an unconfirmed service keeps votes.
+    kept = queries.awaiting_counts(conn, [s.id for s in live if not s.verified_at])
     listed = []
     for s in live:
         held = 0 if s.verified_at else kept.get(s.id, 0)
@@ -130,13 +104,6 @@ def _identity(conn: sqlite3.Connection) -> tuple[object, ...] | None:
     except OSError:
         return None
     return (path, st.st_dev, st.st_ino)
-
-
-def _mark(conn: sqlite3.Connection, vote: int) -> tuple[object, ...] | None:
-    """What tells the vote of that id from another's: a restored copy holds other votes under ids
-    the kept figures have read."""
-    row = conn.execute("SELECT mo_id, received_at FROM premium_mo WHERE id = ?", (vote,)).fetchone()
-    return None if row is None else tuple(row)
 
 
 def _keep(store: OrderedDict[tuple[object, ...], Any], key: tuple[object, ...], value: object) -> None:
@@ -177,15 +144,15 @@ def _extended(
     stored before changed. The generation is read before the votes: a change committed in between
     leaves the figures kept under the old value, which the next load finds changed."""
     _, start, end = month
-    (generation,) = conn.execute("SELECT value FROM premium_generation").fetchone()
-    last = conn.execute("SELECT MAX(id) FROM premium_mo").fetchone()[0] or 0
+    generation = queries.generation(conn)
+    last = queries.last_vote(conn)
     with _lock:
         kept = _open.get(key)
     if (
         kept is not None
         and kept.generation == generation
         and kept.last <= last
-        and (_mark(conn, kept.last) == kept.mark)
+        and (queries.vote_mark(conn, kept.last) == kept.mark)
     ):
         figures = dict(kept.rows)
         added = grouped(conn, start, end, account_id, after=kept.last, upto=last) if kept.last < last else []
@@ -195,7 +162,7 @@ def _extended(
     for service_id, number, sms, parts, price, commission in added:
         was = figures.get((service_id, number), (0, 0, 0, 0))
         figures[(service_id, number)] = (was[0] + sms, was[1] + parts, was[2] + price, was[3] + commission)
-    _keep(_open, key, _Open(generation, last, _mark(conn, last), figures))
+    _keep(_open, key, _Open(generation, last, queries.vote_mark(conn, last), figures))
     return [(service_id, number, *sums) for (service_id, number), sums in figures.items()]
 
 
