@@ -64,6 +64,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from billing_reports.writer import billing_dir_problem
     from gateway.cli.binderror import also_in_use, bind_error
     from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, database_error, loop_runner, running_pid
+    from gateway.cli.demoaccount import demo_doubts
     from gateway.cli.diskroom import room_note
     from gateway.cli.stored import start_warnings
     from gateway.codestamp import CodeChanged
@@ -92,6 +93,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(str(exc), EXIT_CONFIG) from exc
     for event, line in start_warnings(cfg):
         log.warning(event, detail=line)
+    for line in demo_doubts(cfg):
+        log.warning("config.demo_left", detail=line)
     runner = loop_runner()
     try:
         daemon = Daemon(cfg, config_path=args.config.resolve(), log_level=args.log_level)
@@ -177,6 +180,7 @@ def cmd_accept_wal_loss(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
     from billing_reports.writer import billing_dir_problem
     from gateway.cli.common import EXIT_CONFIG
+    from gateway.cli.demoaccount import demo_doubts
     from gateway.cli.sendernotes import sender_notes
     from gateway.cli.stored import stored_warnings
     from gateway.configcheck import exposed_secrets, state_dir_problem
@@ -196,7 +200,7 @@ def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
         print(f"note: {line}")
     for _, doubt in setup_doubts(cfg):
         print(f"smsgw: warning: {doubt}", file=sys.stderr)
-    for line in stored_warnings(cfg):
+    for line in [*stored_warnings(cfg), *demo_doubts(cfg)]:
         print(f"smsgw: warning: {line}", file=sys.stderr)
     return 0
 
