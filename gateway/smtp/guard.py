@@ -11,7 +11,6 @@ sessions so that a flood of refusals does not become a flood of log lines.
 from __future__ import annotations
 
 import asyncio
-import functools
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from aiosmtpd.smtp import syntax
 
 from acl.logins import client_key
 from gateway.bitelog import BiteLog
-from gateway.smtp import linelimits, replies, stopping
+from gateway.smtp import linelimits, replies, sessioninit, stopping
 from gateway.smtp.closing import ClosingSMTP
 from gateway.smtp.commandlines import CommandLines
 from gateway.smtp.eviction import (
@@ -147,7 +146,6 @@ class GuardedSMTP(ClosingSMTP):
                 self._smtp_methods[name] = self._watched(name, method)
 
     def _watched(self, name: str, method: Any) -> Any:
-        @functools.wraps(method)  # keeps aiosmtpd's syntax attributes, which HELP reads
         async def run(arg: str | None) -> None:
             # A repeated EHLO on the same channel moves nothing forward; the one after STARTTLS does.
             fresh = name not in ("EHLO", "HELO") or (self.session is not None and not self.session.host_name)
@@ -157,7 +155,7 @@ class GuardedSMTP(ClosingSMTP):
             finally:
                 self._command = None
 
-        return run
+        return sessioninit.wrapped(run, method)  # keeps aiosmtpd's syntax attributes, which HELP reads
 
     # ---- connections -----------------------------------------------------------------------
 

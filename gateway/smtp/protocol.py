@@ -27,7 +27,6 @@ so the per-line overheads of aiosmtpd that buy nothing here are cut:
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from typing import Any
 
@@ -86,7 +85,6 @@ class LeanSMTP(SMTP):
                 self._smtp_methods[name] = self._grouped(method)
 
     def _grouped(self, method: Any) -> Any:
-        @functools.wraps(method)  # keeps aiosmtpd's syntax attributes, which HELP reads
         async def run(arg: str | None) -> None:
             self._groupable = True
             try:
@@ -94,7 +92,7 @@ class LeanSMTP(SMTP):
             finally:
                 self._groupable = False
 
-        return run
+        return sessioninit.wrapped(run, method)  # keeps aiosmtpd's syntax attributes, which HELP reads
 
     # ---- replies -------------------------------------------------------------------------------
 
