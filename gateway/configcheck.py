@@ -106,6 +106,11 @@ def state_dir_problem(cfg: Config) -> str | None:
         if not os.access(path, os.W_OK | os.X_OK):
             return f"[gateway] state_dir: {path} is not writable by this user; {owner_remedy(path)}"
         return None
+    if path.is_symlink():  # dangling: mkdir fails on it, and `run` stopped with a bare ENOENT
+        return (
+            f"[gateway] state_dir: {path} is a link to {os.readlink(path)}, which does not exist (a disk"
+            " not mounted?); mount it or create that directory, or name another state_dir"
+        )
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent

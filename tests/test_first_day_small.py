@@ -1,0 +1,20 @@
+"""Small answers of an administrator's first day that said too little or the wrong thing: each
+command run as the admin runs it (the real CLI in a subprocess, a real SQLite file in tmp_path)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.test_config_checks import EXIT_CONFIG, config_file, smsgw
+
+
+def test_a_state_dir_that_is_a_dangling_link_is_said_as_such(tmp_path: Path) -> None:
+    # check-config passed it, and `run` stopped with a bare "No such file or directory: .../smsgw.pid"
+    # and exit 1, which systemd restarts every 5 s instead of stopping on 3.
+    config = config_file(tmp_path)
+    (tmp_path / "state").symlink_to(tmp_path / "nowhere")
+    state, nowhere = tmp_path / "state", tmp_path / "nowhere"
+    said = f"[gateway] state_dir: {state} is a link to {nowhere}, which does not exist"
+    for command in ("check-config", "run"):
+        res = smsgw("--config", str(config), command)
+        assert res.returncode == EXIT_CONFIG and said in res.stderr, (command, res.stderr)
