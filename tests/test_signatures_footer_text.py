@@ -69,6 +69,7 @@ QUOTE = "On 5 Dec 2026, at 10:00, Anna Nowak <anna@example.com> wrote:\n\n> Czy 
             "Klient prosi o telefon.\n\nZadzwonię jutro rano.",
         ),
         ("Tekst\n\nGet Outlook for iOS\n\nJeszcze jedno: sala 204.", "Tekst\n\nJeszcze jedno: sala 204."),
+        ("Tekst\n\nWysłane z telefonu służbowego\n\nTak, będę.", "Tekst\n\nTak, będę."),
         # A known phone above a long paragraph that is no disclaimer: the paragraph stays.
         (f"Dzień dobry,\n\nWysłane z mojego Huawei.\n\n{LONG_TEXT}", f"Dzień dobry,\n\n{LONG_TEXT}"),
         (f"Dzień dobry,\n\nWysłane z telefonu\n{LONG_TEXT}", f"Dzień dobry,\n\n{LONG_TEXT}"),
@@ -102,6 +103,8 @@ def test_a_sentence_that_begins_like_a_footer_keeps_its_text(body: str) -> None:
         "Sent from my phone, sorry for typos.",
         "Wysłane z mojego Huawei",
         "Wysłane z mojego iPhone'a",
+        "Wysłane z telefonu służbowego",
+        "Wysłano z mojego Xiaomi Redmi Note 9",
         "Wysłano z Poczty Onet",
         "Get Outlook for iOS",
     ],

@@ -27,8 +27,8 @@ _DEVICE = (
     r"|telefon|smartfon|komórk|urządzeni)\S*"
 )
 # Carrier and model names around it ("Verizon Wireless 4G LTE smartphone", "Galaxy S21 Ultra 5G",
-# "iPad mini"): a capital or a digit, or a model's word.
-_MODEL = r"((?-i:[A-Z0-9])\S*|mini|pro|max|plus|lite|ultra|wireless|" + _DEVICE + ")"
+# "iPad mini", "telefonu służbowego"): a capital or a digit, or a model's word.
+_MODEL = r"((?-i:[A-Z0-9])\S*|mini|pro|max|plus|lite|ultra|wireless|służbow\S*|" + _DEVICE + ")"
 # The apology many add ("Sent from my phone, sorry for typos.", "... Please excuse my brevity.").
 _EXCUSE = (
     r"([\s,.;:–—-]*((please |pls |kindly )?(excuse|forgive|pardon|ignore) (my |any |the )?"
@@ -60,9 +60,14 @@ KNOWN_FOOTER = re.compile(
     r"|pobierz (aplikację |program )?outlook (dla (systemu )?|for )(ios|android)"
     r"|von meinem \S+ gesendet)" + _FOOTER_END
 )
-# "Sent from my" / "Wysłane z mojego" and any device of up to four words ("... Redmi Note 8 Pro"), or
-# a sentence that begins so.
-ANY_DEVICE = re.compile(r"^(?i:(sent from my|wysłan[eo] z mojego) \S+( \S+){0,3})" + _FOOTER_END)
+# "Sent from my" / "Wysłane z mojego" and any device of up to four words ("... Redmi Note 8 Pro"), a
+# device word and any three ("Wysłane z telefonu służbowego"), or a sentence that begins so.
+ANY_DEVICE = re.compile(
+    r"^(?i:((sent from my|wysłan[eo] z mojego) \S+|(sent from|wysłan[eo] z) "
+    + _DEVICE
+    + r")( \S+){0,3})"
+    + _FOOTER_END
+)
 
 # Words of the notices a mail server or a signature appends: confidentiality, the company's register
 # entry (a Polish company must give it in its mail), personal data, viruses, printing. Two different
