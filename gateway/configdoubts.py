@@ -302,6 +302,19 @@ def tls_verify_doubts(cfg: Config) -> list[str]:
     ]
 
 
+def password_doubts(cfg: Config) -> list[str]:
+    """An operator's link with no password at all binds with an empty one: check-config passed it and
+    only `smsgw status` said, later, that the SMSC refused the login. A link on loopback is a
+    simulator or a test SMSC, which may take any login."""
+    return [
+        f"{link_place(link.name, 'password')}: neither password nor password_file is set, so the link"
+        " logs in with an empty password, which an operator's SMSC refuses; set password_file (or"
+        " password) to the one your operator gave you"
+        for link in cfg.smsc
+        if link.password is None and link.password_file is None and not on_loopback(link.host)
+    ]
+
+
 def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
     """(event, text) for each doubt: `run` logs the event, `check-config` prints the text."""
     wide = [
@@ -326,6 +339,7 @@ def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
         *[("config.premium_sender_prefix", doubt) for doubt in _premium_doubts(cfg)],
         *[("tls.certificate_doubt", doubt) for doubt in tls_doubts(cfg)],
         *[("config.smsc_tls_unverified", doubt) for doubt in tls_verify_doubts(cfg)],
+        *[("config.smsc_no_password", doubt) for doubt in password_doubts(cfg)],
     ]
 
 

@@ -18,3 +18,15 @@ def test_a_state_dir_that_is_a_dangling_link_is_said_as_such(tmp_path: Path) -> 
     for command in ("check-config", "run"):
         res = smsgw("--config", str(config), command)
         assert res.returncode == EXIT_CONFIG and said in res.stderr, (command, res.stderr)
+
+
+def test_an_operators_link_without_a_password_is_warned_of(tmp_path: Path) -> None:
+    # It passed check-config; `smsgw status` said later that the SMSC refused the login.
+    config = config_file(tmp_path, ('name = "main"', 'name = "main"\nhost = "192.0.2.10"'))
+    text = config.read_text()
+    for line in [line for line in text.splitlines() if line.startswith("password")]:
+        text = text.replace(line + "\n", "")
+    config.write_text(text)
+    res = smsgw("--config", str(config), "check-config")
+    assert res.returncode == 0, res.stderr
+    assert '[[smsc]] "main" password: neither password nor password_file is set' in res.stderr, res.stderr
