@@ -15,13 +15,15 @@ SMTP client into the running daemon and out to its built-in SMPP simulator.
 
 from __future__ import annotations
 
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from gateway.smtp.textclean import SIGNATURE, clean_body, only_signature
-from tests.conftest import DOMAIN, free_port, mail, running_gateway
-from tests.test_two_way import two_way_config
+from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
+from tests.test_reply_no_new_text import config, mo, refused_as_empty, sent_after
+from tests.test_two_way import parsed, two_way_config
 
 LONG_TEXT = (
     "Jutro nie będzie mnie w biurze, proszę dzwonić na 601 123 456 albo pisać na adres służbowy, "
@@ -172,3 +174,33 @@ async def test_through_smtp_the_text_below_a_footer_reaches_the_phone(tmp_path: 
         f"Dzień dobry,\nWysłane z mojego prywatnego adresu.\n\n{LONG_TEXT}",
         "Spotkanie o 10:00.",
     ]
+
+
+def iphone_reply(got: EmailMessage, typed: str) -> EmailMessage:
+    """iPhone Mail's Reply with the cursor put below its footer: the footer, what was typed, the quote."""
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = STAFF, got["From"], f"Re: {got['Subject']}"
+    msg["In-Reply-To"] = msg["References"] = got["Message-ID"]
+    quoted = "".join(f"> {line}\n" for line in got.get_content().splitlines())
+    msg.set_content(
+        f"\nSent from my iPhone\n\n{typed}\n\nOn 3 Dec 2026, at 10:00, {got['From']} wrote:\n\n{quoted}"
+    )
+    return msg
+
+
+async def test_through_smtp_a_reply_typed_below_the_footer_answers_the_customer(tmp_path: Path) -> None:
+    # The reply was taken for one with nothing written ("holds no new text") and refused.
+    cfg, relay = config(tmp_path)
+    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
+        core = gw.daemon.simulator.core
+        assert (
+            await gw.send(mail(f"601123456@{DOMAIN}", body="Jutro o 10?", subject="Wizyta"))
+        ).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        await mo(gw, reply_to_last=True, text="Czy moze byc 11?")
+        await sink.wait(1)
+        answer = parsed(sink.messages[0][2])
+        before = len(core.records)
+        assert refused_as_empty(await gw.send(iphone_reply(answer, "")))
+        assert (await gw.send(iphone_reply(answer, "Tak, 11 pasuje"))).error is None
+        assert await sent_after(gw, before) == ["Tak, 11 pasuje"]
