@@ -121,6 +121,7 @@ def test_a_sentence_that_begins_like_a_footer_keeps_its_text(body: str) -> None:
         DISCLAIMER,
         WRAPPED_DISCLAIMER,
         f"Jan Kowalski\n\n{WRAPPED_DISCLAIMER}",
+        "\u200b\nJan Kowalski",  # a zero-width space an HTML part left: nothing a phone shows
     ],
 )
 def test_a_footer_above_a_signature_or_a_disclaimer_still_ends_the_text(footer: str, below: str) -> None:

@@ -18,6 +18,7 @@ from gateway.smtp.footers import (
     is_disclaimer,
     is_name_line,
 )
+from smsc.graphemes import visible
 
 SIGNATURE = "signature"
 
@@ -316,9 +317,11 @@ _IMAGE = re.compile(r"^\[?(cid:\S+|image:[^\]]*)\]?$", re.IGNORECASE)
 
 def _signature_material(text: str) -> bool:
     """Whether a stripped line below a footer may belong to a signature: another footer or signature
-    line, a sign-off, a name, contact details, a rule, a logo; anything else is the person's text."""
+    line, a sign-off, a name, contact details, a rule, a logo, or nothing a phone shows (a zero-width
+    space left of HTML); anything else is the person's text."""
     return (
-        _SIGNATURE_ANY.match(text) is not None
+        not visible(text)
+        or _SIGNATURE_ANY.match(text) is not None
         or SIGN_OFF.match(text) is not None
         or _DASH_SIGN_OFF.match(text) is not None
         or is_name_line(text)
