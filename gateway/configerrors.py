@@ -85,8 +85,11 @@ def _near_key(loc: tuple[int | str, ...], root: type[BaseModel]) -> str | None:
     model = _section_model(loc, root)
     if model is None:
         return None
-    found = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.75)
-    return found[0] if found else None
+    key, known = str(loc[-1]), list(model.model_fields)
+    found = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+    # A key written short (`fallback` for fallback_address) is too far for difflib: the only one it begins.
+    begun = [name for name in known if name.startswith(f"{key}_")]
+    return found[0] if found else begun[0] if len(begun) == 1 else None
 
 
 def _table_name(name: str, as_list: bool) -> str:
@@ -112,12 +115,16 @@ def _unknown_table(loc: tuple[int | str, ...], root: type[BaseModel], given: Any
 
 
 def _home(key: str, root: type[BaseModel]) -> str | None:
-    """The table a key written above every table header belongs to (`domains` in `[gateway]`)."""
-    for name, field in root.model_fields.items():
-        model = field.annotation
-        if isinstance(model, type) and issubclass(model, BaseModel) and key in model.model_fields:
-            return f"[{name}]"
-    return None
+    """The table a key written outside its own belongs to (`domains` in `[gateway]`); each, when
+    several have it (`listen`: `[smtp] or [web]`)."""
+    homes = [
+        f"[{name}]"
+        for name, field in root.model_fields.items()
+        if isinstance(model := field.annotation, type)
+        and issubclass(model, BaseModel)
+        and key in model.model_fields
+    ]
+    return " or ".join(homes) or None
 
 
 def _table(loc: tuple[int | str, ...], data: Any) -> tuple[str, tuple[int | str, ...]]:
@@ -284,8 +291,11 @@ def describe(err: ValidationError, root: type[BaseModel], data: Any = None) -> s
             lines.append(f"{dotted}: unknown key above the first table: it belongs under {home}")
         elif e["type"] == "extra_forbidden":
             near = _near_key(loc, root)
+            table, key = _place(loc, data)
+            home = None if near else _home(str(loc[-1]), root)  # `admin_address` under [gateway]
             lines.append(
-                f"{at(*_place(loc, data))}: unknown key" + (f" (did you mean {near}?)" if near else "")
+                f"{at(table, key)}: unknown key"
+                + (f" (did you mean {near}?)" if near else f" here: it belongs under {home}" if home else "")
             )
         elif (worded := _wrong_kind(e, root, data)) is not None:
             lines.append(worded)

@@ -30,3 +30,14 @@ def test_an_operators_link_without_a_password_is_warned_of(tmp_path: Path) -> No
     res = smsgw("--config", str(config), "check-config")
     assert res.returncode == 0, res.stderr
     assert '[[smsc]] "main" password: neither password nor password_file is set' in res.stderr, res.stderr
+
+
+def test_a_key_in_another_table_is_said_with_the_table_it_belongs_in(tmp_path: Path) -> None:
+    # `admin_address` under [gateway] was only "unknown key"; `fallback` under [replies] got no
+    # "did you mean" (too far from fallback_address for the spelling match).
+    config = config_file(tmp_path, ("[gateway]\n", '[gateway]\nadmin_address = "it@acme.example"\n'))
+    config.write_text(config.read_text() + '\n[replies]\nfallback = "it@acme.example"\n')
+    res = smsgw("--config", str(config), "check-config")
+    assert res.returncode == EXIT_CONFIG, res.stderr
+    assert "[gateway] admin_address: unknown key here: it belongs under [mail]" in res.stderr, res.stderr
+    assert "[replies] fallback: unknown key (did you mean fallback_address?)" in res.stderr, res.stderr
