@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from gateway.conversations import states
-from gateway.web.services import conversations_page
+from gateway.conversations.queries import conversations_page
 from tests.answer_world import World, world
 from tests.conftest import DOMAIN, STAFF, mail
 from tests.test_own_numbers import FALLBACK, answer
@@ -56,7 +56,7 @@ def listed(w: World) -> dict[str, str]:
     """The operator's conversation states (as `conversation list` and the panel tell them) as user → state."""
     conn = w.gw.store.db.conn
     own = {int(i): days for i, days in conn.execute("SELECT id, reply_window_days FROM accounts")}
-    rows = conversations_page(conn, None)
+    rows = conversations_page(conn, None, limit=100)
     found = states.listed(w.cfg, conn, rows, own, w.now[0])
     return {
         c.user_email: states.told(s, c, conn, FALLBACK, w.now[0]) for c, s in zip(rows, found, strict=True)
@@ -197,7 +197,7 @@ async def test_displaced_says_its_answers_are_recorded_only_when_there_is_no_fal
         w.now[0] += DAY
         await texted(w, BOB, BOB_SMS)
         conn = w.gw.store.db.conn
-        rows = conversations_page(conn, None)
+        rows = conversations_page(conn, None, limit=100)
         found = states.listed(w.cfg, conn, rows, {}, w.now[0])
         told = {
             c.user_email: states.told(s, c, conn, None, w.now[0]) for c, s in zip(rows, found, strict=True)

@@ -219,7 +219,7 @@ def test_a_page_is_one_index_range_however_deep(tmp_path: Path) -> None:
         for scope in (None, 1):
             for before in (None, (T0, 5)):
                 planned = Planned(store.db.conn)
-                services.conversations_page(planned, scope, before=before)  # type: ignore[arg-type]
+                services.conversations_page(planned, scope, limit=services.SHOWN, before=before)  # type: ignore[arg-type]
                 steps = planned.steps
                 assert "TEMP B-TREE" not in steps and "USING INDEX conversations_" in steps, (scope, steps)
                 assert (before is None) == ("last_mt_at<" not in steps), steps  # a range, not a scan

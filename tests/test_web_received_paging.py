@@ -17,9 +17,9 @@ from typing import Any
 
 import httpx
 
+from gateway.conversations.queries import account_answers
 from gateway.conversations.repo import ConversationsRepo
 from gateway.store.db import Store
-from gateway.web.repo import account_answers
 from tests.test_web_conversations_paging import _panel
 from tests.web_helpers import ADMIN, OPERATOR, OTHER_ADMIN, PASSWORD, login
 

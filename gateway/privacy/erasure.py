@@ -25,6 +25,8 @@ from typing import NamedTuple
 
 import structlog
 
+from gateway.conversations import queries as conversations
+from gateway.premium import queries as premium
 from gateway.privacy.found import PhoneMails
 from gateway.privacy.naming import ERASED, without_number
 
@@ -198,26 +200,7 @@ class PhoneErasure(PhoneMails):
             f"UPDATE parts SET text = ?, payload = X'' WHERE message_id IN ({mine})", (ERASED, n)
         ).rowcount
         sent = c.execute("UPDATE messages SET text = ? WHERE recipient = ?", (ERASED, n)).rowcount
-        premium = "SELECT id FROM premium_mo WHERE phone = ?"
-        answers = c.execute(
-            f"UPDATE premium_answers SET text = ? WHERE text IS NOT NULL AND premium_mo_id IN ({premium})",
-            (ERASED, n),
-        ).rowcount
-        # Kept until the client's address confirms: left so, the confirmation would mail the marker.
-        c.execute(
-            "UPDATE mo SET note = ? WHERE id IN"
-            " (SELECT mo_id FROM premium_mo WHERE phone = ? AND state = 'awaiting')",
-            (AWAITING_NOTE, n),
-        )
-        awaiting = c.execute(
-            "UPDATE premium_mo SET state = ?, note = ? WHERE phone = ? AND state = 'awaiting'",
-            (PREMIUM_ERASED, AWAITING_NOTE, n),
-        ).rowcount
-        premium_sms = c.execute("UPDATE premium_mo SET text = ? WHERE phone = ?", (ERASED, n)).rowcount
-        # An MO keeps no conversation id once its conversation is gone: SQLite gives a deleted
-        # highest id to the next conversation, another company's (migration 39).
-        conversations = "SELECT id FROM conversations WHERE phone = ?"
-        c.execute(f"UPDATE mo SET conversation_id = NULL WHERE conversation_id IN ({conversations})", (n,))
+        answers, awaiting, premium_sms = premium.erase_phone(c, n, ERASED, PREMIUM_ERASED, AWAITING_NOTE)
         kept = c.execute(
             "UPDATE mo SET state = 'failed', note = ? WHERE source = ? AND state = 'throttled'",
             (KEPT_NOTE, n),
@@ -226,8 +209,7 @@ class PhoneErasure(PhoneMails):
         # marker and mailed; gone, the parts coming later make an incomplete SMS of their own.
         segments = c.execute("DELETE FROM mo WHERE source = ? AND state = 'segment'", (n,)).rowcount
         received = c.execute("UPDATE mo SET text = ? WHERE source = ?", (ERASED, n)).rowcount
-        gone = c.execute("DELETE FROM conversations WHERE phone = ?", (n,)).rowcount
-        c.execute("DELETE FROM kept_phones WHERE source = ?", (n,))
+        gone = conversations.forget_phone(c, n)
         return Erased(
             sms_sent=sent,
             sms_parts=parts,

@@ -17,6 +17,7 @@ import sqlite3
 from typing import NamedTuple
 
 from gateway.conversations.numbers import display
+from gateway.premium.queries import PHONE_VOTES
 from gateway.privacy.mailsearch import NumberDigits
 from gateway.privacy.naming import national_forms
 from gateway.privacy.rows import PhoneRows
@@ -69,7 +70,7 @@ class PhoneMails(PhoneRows):
             "SELECT id FROM outbox WHERE message_ref IN (SELECT id FROM messages WHERE recipient = ?)"
             " UNION SELECT id FROM outbox WHERE mo_ref IN (SELECT id FROM mo WHERE source = ?)"
             f" UNION SELECT id FROM outbox WHERE email_ref IN ({own})"
-            " UNION SELECT id FROM outbox WHERE premium_ref IN (SELECT id FROM premium_mo WHERE phone = ?)"
+            f" UNION SELECT id FROM outbox WHERE premium_ref IN ({PHONE_VOTES})"
         )
         return {int(r[0]) for r in self.conn.execute(sql, (n, n, *own_args, n))}
 
@@ -134,8 +135,7 @@ class PhoneMails(PhoneRows):
         records |= {m.email_ref for m in named if m.email_ref is not None and not m.others} - shared
         # A premium SMS's bounce names its premium SMS: its record is found through the forward.
         for email_ref, content in self.conn.execute(
-            "SELECT email_ref, content FROM outbox WHERE premium_ref IN"
-            " (SELECT id FROM premium_mo WHERE phone = ?)"
+            f"SELECT email_ref, content FROM outbox WHERE premium_ref IN ({PHONE_VOTES})"
             " AND kind = 'bounce-forward' AND email_ref IS NOT NULL",
             (self.number,),
         ):

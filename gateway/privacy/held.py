@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gateway.conversations import queries as conversations
+from gateway.premium import queries as premium
 from gateway.privacy.found import PhoneMails
 from gateway.privacy.naming import ERASED
 from gateway.privacy.rows import dict_rows, marks
@@ -24,21 +26,6 @@ class PhoneHoldings(PhoneMails):
             "SELECT m.id, m.created_at, a.name AS account, e.mail_from, m.source, m.state, m.parts_total,"
             " m.text FROM messages m LEFT JOIN accounts a ON a.id = m.account_id"
             " LEFT JOIN emails e ON e.id = m.email_id WHERE m.recipient = ?",
-            (self.number,),
-        )
-
-    def _received_sql(self) -> tuple[str, tuple[object, ...]]:
-        return (
-            "SELECT o.id, o.received_at, o.destination, o.state, o.text, c.user_email AS user FROM mo o"
-            " LEFT JOIN conversations c ON c.id = o.conversation_id"
-            " WHERE o.source = ? AND o.state <> 'segment'",
-            (self.number,),
-        )
-
-    def _premium_sql(self) -> tuple[str, tuple[object, ...]]:
-        return (
-            "SELECT id, received_at, number, password, parts, price, state, answers, text FROM premium_mo"
-            " WHERE phone = ?",
             (self.number,),
         )
 
@@ -64,24 +51,16 @@ class PhoneHoldings(PhoneMails):
         ).fetchone()
         return {
             "sent": self._listed(self._sent_sql(), "m.id", limit),
-            "received": self._listed(self._received_sql(), "o.id", limit),
-            "premium": self._listed(self._premium_sql(), "id", limit),
-            "conversations": dict_rows(
-                self.conn.execute(
-                    "SELECT id, number, user_email, subject, started_at, last_mt_at FROM conversations"
-                    " WHERE phone = ? ORDER BY last_mt_at DESC",
-                    (self.number,),
-                )
-            ),
+            "received": self._listed(conversations.answers_from(n), "o.id", limit),
+            "premium": self._listed(premium.phone_votes(n), "id", limit),
+            "conversations": conversations.phone_conversations(self.conn, n),
             "optout": None if optout is None else dict(zip(("word", "source", "at"), optout, strict=True)),
             "kept": {
                 "answers": int(kept),
-                "state": self._one("SELECT COUNT(*) FROM kept_phones WHERE source = ?", n),
+                "state": conversations.kept_state(self.conn, n),
             },
             "segments": self._one("SELECT COUNT(*) FROM mo WHERE source = ? AND state = 'segment'", n),
-            "awaiting": self._one(
-                "SELECT COUNT(*) FROM premium_mo WHERE phone = ? AND state = 'awaiting'", n
-            ),
+            "awaiting": premium.awaiting_from(self.conn, n),
             "mails": self._listed(self._mails_sql(), "id", limit),
             "reports_unmatched": self.count(*self._unmatched_sql()),
             "records": self._records_held(),

@@ -123,31 +123,6 @@ def optouts_page(
     return _rows(conn.execute(sql + " ORDER BY o.rowid DESC LIMIT ?", (*args, limit)))
 
 
-def account_answers(
-    conn: sqlite3.Connection, account_id: int, limit: int, before: tuple[float, int] | None = None
-) -> list[dict[str, Any]]:
-    """The SMS phones sent in answer to the account's users, newest first: those matched to one of
-    its conversations (`mo.account_id`, kept when the MO was matched: the account whose SMS it
-    answered, R-5.2), whatever became of them since (mailed, its mail refused and sent to the
-    fallback, kept by the hourly limit, an opt-out). An MO matched to nobody, or on a pool number
-    two companies shared (which one it answers cannot be told), has no account: the operator's.
-    Premium SMS have their own page and no account here. By index mo_billing, in its order, whose
-    entries end with the id: `before` (`received_at`, id of the last shown) is one range of it."""
-    after = "" if before is None else " AND (m.received_at, m.id) < (?, ?)"
-    return _rows(
-        conn.execute(
-            "SELECT m.id, m.received_at, m.source, m.destination, m.state, m.note, m.text,"
-            " c.user_email AS user, m.conversation_id FROM mo m INDEXED BY mo_billing"
-            # Of the answer's own account only: an answer kept past its conversation before
-            # migration 39 may name an id SQLite gave since to another company's conversation.
-            " LEFT JOIN conversations c ON c.id = m.conversation_id AND c.account_id IS m.account_id"
-            f" WHERE m.account_id = ? AND m.state NOT IN ('segment', 'joined'){after}"
-            " ORDER BY m.received_at DESC, m.id DESC LIMIT ?",
-            (account_id, *(before or ()), limit),
-        )
-    )
-
-
 class PanelRepo(Repository):
     def search_messages(self, account_id: int | None, **filters: Any) -> list[dict[str, Any]]:
         return search_messages(self.conn, account_id, **filters)

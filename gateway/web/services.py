@@ -23,8 +23,9 @@ from billing_reports.monthly import Month
 from billing_reports.render import pln
 from gateway.cli.common import CliError
 from gateway.conversations import inbound, states
+from gateway.conversations.queries import account_answers, conversations_page
 from gateway.conversations.repo import ConversationsRepo
-from gateway.conversations.rows import COLUMNS, Conversation
+from gateway.conversations.rows import Conversation
 from gateway.premium import cli as premium_cli
 from gateway.premium import handlers
 from gateway.premium.stats import Figures
@@ -32,7 +33,6 @@ from gateway.store.accounts import NotFound
 from gateway.web import premiumgone, premiumread
 from gateway.web.messages import BadQuery, parsed_before
 from gateway.web.pages import Invalid
-from gateway.web.repo import account_answers
 from gateway.web.security import Forbidden, Who, after_post, guarded, notice
 
 SHOWN = 100
@@ -68,33 +68,6 @@ def _received_from(value: str, operator: bool) -> tuple[float, int] | None:
     except BadQuery:
         raise BadQuery(f"mo_before: {value[:40]!r} is not a position in the SMS received") from None
     return None if rowid is None else (0.0, rowid)
-
-
-def conversations_page(
-    conn: sqlite3.Connection,
-    account_id: int | None,
-    *,
-    before: tuple[float, int] | None = None,
-    phone: str | None = None,
-    limit: int = SHOWN,
-) -> list[Conversation]:
-    """Newest first, a page at a time by (`last_mt_at`, id) after `before`, as the message search
-    pages by id: page 1000 is one index range, as page 1 is. By account through its index
-    (`conversations_account`, whose entries end with the id), the operator's by `conversations_age`,
-    a phone's through `conversations_user_phone` (its few, sorted)."""
-    where, args = ["1"], []
-    if account_id is not None:
-        where.append("account_id = ?")
-        args.append(account_id)
-    if phone is not None:
-        where.append("phone = ?")
-        args.append(phone)
-    if before is not None:
-        where.append("(last_mt_at, id) < (?, ?)")
-        args += [*before]
-    sql = f"SELECT {COLUMNS} FROM conversations WHERE {' AND '.join(where)}"
-    rows = conn.execute(sql + " ORDER BY last_mt_at DESC, id DESC LIMIT ?", (*args, limit))
-    return [Conversation(*r) for r in rows]
 
 
 def _phone(request: Request) -> str | None:
