@@ -27,9 +27,12 @@ from smsc.smpp.pdu import classify_status
 _RECEIPT = re.compile(r"^(?P<prefix>part \d+ of \d+: )?(?P<stat>[A-Z]{7})(?: err:(?P<err>\w+))?(?P<rest>.*)$")
 # An SMPP refusal at submit (`ESME_RINVDSTADR (0x0B)`, smsc.smpp.pdu.status_text) as office staff
 # read it (`gateway.smscwords.SMPP_WORDS`); the name and code stay beside the words for whoever asks
-# the operator.
+# the operator. An SMSC may refuse a submit with a generic_nack instead of its submit_sm_resp
+# (`generic_nack ESME_RINVDSTADR (0x0B)`, smsc.smpp.submits): the same refusal, read alike (its words,
+# its bounce status, whether a retry can help), the PDU named with the code.
 _SMPP_REFUSAL = re.compile(
-    r"^(?P<prefix>part \d+ of \d+: )?(?P<name>ESME_\w+) \((?P<code>0x[0-9A-F]+)\)(?P<rest>.*)$"
+    r"^(?P<prefix>part \d+ of \d+: )?(?P<nack>generic_nack )?(?P<name>ESME_\w+)"
+    r" \((?P<code>0x[0-9A-F]+)\)(?P<rest>.*)$"
 )
 # A CIMD2 refusal at submit (`CIMD2 900:300 incorrect destination address`) or failed report
 # (`CIMD2 061:3 delivery failed 062:1 unknown subscriber`, smsc/cimd2/messages.py): its code.
@@ -226,7 +229,8 @@ def human_reason(reason: str, lang: Language = "en") -> str:
         if refusal is not None and refusal["name"] in SMPP_WORDS:
             words, name = SMPP_WORDS[refusal["name"]](lang), refusal["name"]
             prefix = _part_prefix(refusal["prefix"], lang)
-            out.append(f"{prefix}{words} ({name}, {refusal['code']}){refusal['rest']}")
+            said = f"{refusal['nack'] or ''}{name}, {refusal['code']}"
+            out.append(f"{prefix}{words} ({said}){refusal['rest']}")
             continue
         m = _RECEIPT.match(piece)
         if m is None or m["stat"] not in STAT_WORDS:

@@ -27,6 +27,12 @@ STAT_WORDS = {
 _NUMBER_FORMAT = Phrase("the operator refused the number's format", "operator odrzucił format numeru")
 _SENDER_FORMAT = Phrase("the operator refused the sender's format", "operator odrzucił format nadawcy")
 _MESSAGE_REFUSED = Phrase("the operator refused the message", "operator odrzucił wiadomość")
+# A PDU of ours the SMSC could not read (SMPP 0x02, 0x03, 0xC0–0xC4; CIMD2 1–3, 8): the gateway's form,
+# not the text nor the number, so the bounce says so rather than quote the bare code.
+_MALFORMED = Phrase(
+    "the operator could not read the message as the gateway sent it",
+    "operator nie zdołał odczytać wiadomości w postaci wysłanej przez bramkę",
+)
 SMPP_WORDS = {
     "ESME_RINVDSTADR": Phrase(
         "the operator refused the number as invalid", "operator odrzucił numer jako nieprawidłowy"
@@ -49,6 +55,13 @@ SMPP_WORDS = {
     "ESME_RX_R_APPN": _MESSAGE_REFUSED,
     "ESME_RMSGQFUL": Phrase("the operator's queue was full", "kolejka operatora była pełna"),
     "ESME_RSYSERR": Phrase("the operator's system failed", "wystąpił błąd systemu operatora"),
+    "ESME_RINVCMDLEN": _MALFORMED,
+    "ESME_RINVCMDID": _MALFORMED,
+    "ESME_RINVOPTPARSTREAM": _MALFORMED,
+    "ESME_ROPTPARNOTALLWD": _MALFORMED,
+    "ESME_RINVPARLEN": _MALFORMED,
+    "ESME_RMISSINGOPTPARAM": _MALFORMED,
+    "ESME_RINVOPTPARAMVAL": _MALFORMED,
 }
 
 # CIMD2 (protocols.md 1.7, 1.9): a refusal at submit (`CIMD2 900:300 incorrect destination address`, the
@@ -58,10 +71,6 @@ SMPP_WORDS = {
 _CIMD2_SUBMIT = re.compile(r"CIMD2 (?P<general>general error \(98\), )?900:(?P<code>\d+) ?(?P<text>.*)")
 _CIMD2_REPORT = re.compile(r"CIMD2 061:(?P<status>\d+) [^:]*?(?: 062:(?P<reason>\d+) .*)?")
 _SYSTEM = SMPP_WORDS["ESME_RSYSERR"]
-_MALFORMED = Phrase(
-    "the operator could not read the message as the gateway sent it",
-    "operator nie zdołał odczytać wiadomości w postaci wysłanej przez bramkę",
-)
 _TEXT_FORM = Phrase("the operator refused the text's encoding", "operator odrzucił kodowanie tekstu")
 CIMD2_SUBMIT_WORDS: dict[int, Phrase] = {
     1: _MALFORMED, 2: _MALFORMED, 3: _MALFORMED, 8: _MALFORMED,

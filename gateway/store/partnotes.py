@@ -64,11 +64,14 @@ STUCK_EXPIRED = (
 # How an SMSC's refusal the dispatcher keeps on a waiting part begins (`smsc.smpp.pdu.status_text`,
 # the CIMD2 link's `CIMD2 900:…`), alone or after a hold's "50 attempts failed; last: "
 # (`gateway.unanswered.attempts_spent`): SQL GLOB patterns, so that no other hold's or admin's note is
-# taken for one. `LAST_SAID` starts the refusal in the hold's note.
+# taken for one. `LAST_SAID` starts the refusal in the hold's note. An SMPP refusal may come in a
+# generic_nack (`generic_nack ESME_RSYSERR (0x08)`, `smsc.smpp.submits`): the operator's all the same.
 SMSC_REFUSAL_GLOBS = (
     "ESME_*",
+    "generic_nack ESME_*",
     "CIMD2 *",
     "[0-9]* attempts failed; last: ESME_*",
+    "[0-9]* attempts failed; last: generic_nack ESME_*",
     "[0-9]* attempts failed; last: CIMD2 *",
 )
 LAST_SAID = "; last: "
