@@ -168,8 +168,10 @@ def host_port(
     if "://" in value or shown != value:
         login = ", its login in keys of its own" if "@" in value else ""
         usage += f" (the host and port alone, not a URL{login})"
-    if not sep or not (port.isascii() and port.isdigit()) or not 0 <= int(port) <= 65535:
+    if not sep or not (port.isascii() and port.isdigit()):
         raise ValueError(usage)
+    if int(port) > 65535:  # the shape is right: the number alone is wrong, and said so
+        raise ValueError(f'{what} {shown!r}: port {int(port)} is over 65535, the highest; e.g. "{example}"')
     if int(port) == 0 and not listener:
         raise ValueError(
             f"{what} needs a port from 1 to 65535 (port 0 cannot be connected to), got {shown!r}"

@@ -41,3 +41,13 @@ def test_a_key_in_another_table_is_said_with_the_table_it_belongs_in(tmp_path: P
     assert res.returncode == EXIT_CONFIG, res.stderr
     assert "[gateway] admin_address: unknown key here: it belongs under [mail]" in res.stderr, res.stderr
     assert "[replies] fallback: unknown key (did you mean fallback_address?)" in res.stderr, res.stderr
+
+
+def test_a_port_over_65535_is_said_as_that(tmp_path: Path) -> None:
+    # "a listen address must be HOST:PORT such as ..." for an address of that very shape.
+    config = config_file(tmp_path)
+    text = config.read_text()
+    listen = next(line for line in text.splitlines() if line.startswith("listen = "))
+    config.write_text(text.replace(listen, 'listen = "127.0.0.1:99999"', 1))
+    res = smsgw("--config", str(config), "check-config")
+    assert res.returncode == EXIT_CONFIG and "port 99999 is over 65535" in res.stderr, res.stderr
