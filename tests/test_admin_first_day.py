@@ -208,6 +208,21 @@ def test_account_add_does_not_create_a_database_in_a_mistyped_state_dir(tmp_path
 # ---- small answers that misled ----------------------------------------------------------------------
 
 
+def test_user_add_of_a_user_of_another_account_names_it_and_the_move(cli: CLI) -> None:
+    """It said only "exists already": neither where, nor that a user moves by remove and add."""
+    cli.ok("account", "add", "ACME")
+    cli.ok("account", "add", "Beta")
+    cli.ok("user", "add", "anna@acme.example", "--account", "ACME")
+    code, _, err = cli("user", "add", "anna@acme.example", "--account", "Beta")
+    assert code == 1, err
+    assert (
+        "user 'anna@acme.example' exists already, in account ACME; to move it: smsgw user remove"
+        " anna@acme.example && smsgw user add anna@acme.example --account Beta" in err
+    ), err
+    code, _, err = cli("user", "add", "anna@acme.example", "--account", "ACME")
+    assert code == 1 and "exists already, in that account" in err and "move" not in err, err
+
+
 def test_user_list_of_a_mistyped_account_says_so(cli: CLI) -> None:
     cli.ok("account", "add", "ACME")
     cli.ok("user", "add", "anna@acme.example", "--account", "ACME")

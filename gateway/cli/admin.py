@@ -13,6 +13,7 @@ daemon never reads.
 from __future__ import annotations
 
 import argparse
+import shlex
 from typing import TYPE_CHECKING, Any
 
 from gateway.adminrules import SUSPENSION_REASON_DEFAULT, SUSPENSION_REASON_MAX
@@ -143,6 +144,16 @@ def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
         # domain they come back to it and are refused, and the user never sees one.
         raise CliError(f"EMAIL {problem}", EXIT_USAGE)
     store = open_store(cfg, must_exist=True)
+    store.accounts.get_account(args.account)  # a missing one is said first, as add_user says it
+    if (known := store.accounts.find_user(args.email)) is not None:  # the store says only "exists"
+        there = "that account" if known.account == args.account else f"account {known.account}"
+        move = (
+            ""
+            if known.account == args.account
+            else f"; to move it: smsgw user remove {known.email} && smsgw user add {known.email}"
+            f" --account {shlex.quote(args.account)} (its password, role and limits go with the removal)"
+        )
+        raise CliError(f"user {known.email!r} exists already, in {there}{move}")
     with store.db.transaction():
         user = store.accounts.add_user(args.email, args.account)
         audited(store, user.account_id, "user.add", f"{user.email} (account {user.account})")
