@@ -31,6 +31,7 @@ from gateway.reasons import (
     REFUSED_EXPIRED_SAID,
     from_smsc,
     human_reason,
+    refused_for_good,
     smsc_code,
 )
 from gateway.smtp.dsnparams import ENVID_MAX, ORCPT_MAX, utf8_addr_xtext
@@ -255,10 +256,12 @@ def _final_recipient(info: dict[str, Any], number: str, domain: str) -> str:
 
 def _advice(state: str, reason: str, status: str) -> w.Phrase:
     """The one line of what to do (`wording.BOUNCE_ADVICE`), by the kind of failure: a number the
-    operator refused, a cancel, an opt-out, a number no link serves any more, an expiry, else a
-    delivery that failed at the phone."""
+    operator refused, an SMS it refused for good for anything else, a cancel, an opt-out, a number no
+    link serves any more, an expiry, else a delivery that failed at the phone."""
     if status == "5.1.1":
         return w.BOUNCE_ADVICE["number"]
+    if refused_for_good(reason) is not None:  # its sender, text or form: not sent again, even by the admin
+        return bw.REFUSED_FOR_GOOD_ADVICE
     if state == "cancelled":
         return w.BOUNCE_ADVICE["cancelled"]
     if OPTED_OUT_SAID in reason:

@@ -1,8 +1,8 @@
 """The lines of what to do in a bounce whose cause is neither the number nor the user's resend
 (`gateway.bounce._advice`), apart from `gateway.wording`, which is full: the operator refused the SMS
-for the time being until it expired, the operator's own report that it expired at a phone that
-stayed out of reach, and the long SMS that waited for a link or for an admin's retry; and the
-Subject and first line of one bounce for several numbers of one mail. No I/O.
+for good as the gateway sends it, or for the time being until it expired, the operator's own report
+that it expired at a phone that stayed out of reach, and the long SMS that waited for a link or for
+an admin's retry; and the Subject and first line of one bounce for several numbers of one mail. No I/O.
 """
 
 from __future__ import annotations
@@ -18,6 +18,18 @@ OPERATOR_REFUSED_ADVICE = Phrase(
     "Co zrobić: operator odrzucał SMS-a przez cały okres jego ważności (usterka lub limit wysyłki po"
     " jego stronie); proszę powiadomić administratora bramki, który wyjaśni to z operatorem. Jeśli SMS"
     " jest nadal potrzebny, proszę wysłać go ponownie po usunięciu problemu.",
+)
+# The operator refused the SMS at submit for good for what the gateway sends (its sender, a status
+# the gateway's form or text brings on: ESME_RINVSRCADR, ESME_RINVMSGLEN, ESME_RX_P_APPN, a CIMD2 3xx),
+# not its number (`gateway.reasons.refused_for_good`): the admin's retry is refused for it, and "try
+# again later" sent the user into the same refusal.
+REFUSED_FOR_GOOD_ADVICE = Phrase(
+    "What to do: the operator refuses this SMS as the gateway sends it (its sender, text or form), so"
+    " sending it again as it is will not help; please tell the gateway's administrator, who can take it"
+    " up with the operator.",
+    "Co zrobić: operator nie przyjmuje tego SMS-a w postaci, w jakiej wysyła go bramka (nadawca, treść"
+    " lub forma), więc ponowne wysłanie go bez zmian nic nie da; proszę powiadomić administratora"
+    " bramki, który wyjaśni to z operatorem.",
 )
 # The operator reported the SMS expired (SMPP stat EXPIRED, CIMD2 061:2): the phone was off or out of
 # reach for its whole validity. "Try again later" was the advice for a phone off a moment.
