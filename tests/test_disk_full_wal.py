@@ -25,15 +25,16 @@ import pytest
 import structlog.testing
 
 from gateway.smtp import replies
-from gateway.store import trouble
+from gateway.store import checkpoint, trouble
 from smsc.base import LinkState
-from tests.conftest import Running, mail, make_config, running_gateway
+from tests.conftest import Running, free_port, mail, make_config, running_gateway
 from tests.fakes.smsc import HappySMSC
 from tests.test_faults import smtp_code, to
 
 MB = 1024 * 1024
 DISK = 8 * MB  # the state directory's filesystem
 ROOM = 300 * 1024  # what the filler leaves: a few mails' worth of WAL
+PAGE = 4096  # a tmpfs page: less than the WAL's header and first frame need
 BODY = "A message that fills the disk, one part after another. " * 12  # 5 SMS parts
 
 
@@ -157,6 +158,31 @@ async def test_a_mail_the_full_disk_refused_is_taken_once_a_checkpoint_gives_roo
     assert done and done[0]["busy"] == 0, done
     # The refusal was real and is counted (as /healthz and status tell it), though the mail was taken.
     assert any(e["event"] == "store.commit_failed" for e in logs)
+
+
+async def test_a_full_disk_an_emptied_wal_gives_no_room_is_not_cut_back_for_every_mail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On ext4 a commit that finds the disk full leaves the WAL the bytes it began (56: a header, no
+    # frame), and a TRUNCATE succeeds on it, giving back nothing a commit can use. Only a TRUNCATE
+    # that failed or left a WAL held the next one off, so every refused mail logged
+    # store.checkpoint and store.checkpointed (681 lines for 300 mails). Here the disk keeps one
+    # page: each commit fills it with the start of its WAL and fails, as there.
+    monkeypatch.setattr(checkpoint, "SPACE_RETRY_SECONDS", 3600.0)  # no second try within the test
+    state = tmp_path / "state"
+    with small_tmpfs(state, DISK), structlog.testing.capture_logs() as logs:
+        async with running_gateway(make_config(tmp_path, smsc_port=free_port())) as gw:
+            with closing(sqlite3.connect(gw.config.db_path)) as outside:  # an empty WAL, as after one
+                assert outside.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0] == 0
+            # The status file, rewritten in place once there is no room, must not take that page.
+            await gw.until(lambda: (state / "status.json").exists())
+            fill(state / "filler", PAGE)
+            codes = [await send(gw, i) for i in range(10)]
+    assert codes == [452] * 10
+    asked = [e for e in logs if e["event"] == "store.checkpoint"]
+    assert [e["why"] for e in asked] == ["disk full"], asked
+    done = [e for e in logs if e["event"] == "store.checkpointed"]
+    assert len(done) == 1 and done[0]["busy"] == 0, done
 
 
 def test_the_wal_is_cut_back_once_it_crowds_the_disk() -> None:

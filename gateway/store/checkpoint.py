@@ -172,12 +172,16 @@ class CheckpointScheduling:
     # The last TRUNCATE for space that failed: its monotonic time, and the free bytes it was asked at.
     _space_failed: tuple[float, int] = (float("-inf"), 0)
     _space_asked_free = 0
+    # A TRUNCATE for space cut the WAL to nothing and no commit has gone through since: when a write
+    # then finds the disk full again, all it gave back was the failed write's own bytes.
+    _space_cut = False
     _deferring = False  # `store.checkpoint_deferred` said for the reader in the way now
     _past_reader_bound = False  # ... and the warning that writes are held for it
 
     def _maybe_checkpoint(self) -> None:
         """Start a checkpoint in its thread once the WAL has grown past `wal_limit` (one fstat), or
         takes room the disk is short of (a statvfs, once it is sizeable)."""
+        self._space_cut = False  # a commit went through: a TRUNCATE for space may help again
         if self._checkpointer is None or self._wal_fd is None:
             return
         size = os.fstat(self._wal_fd).st_size
@@ -254,6 +258,14 @@ class CheckpointScheduling:
         failed_at, failed_free = self._space_failed
         if time.monotonic() - failed_at < SPACE_RETRY_SECONDS and room["free_bytes"] <= failed_free:
             return False  # it found no room a moment ago, and none was freed since
+        if full is not None and self._space_cut:
+            # No commit got through since the last one emptied the WAL: it gave back no room a
+            # commit could use (often the WAL held only what a failed write had begun, 56 bytes on
+            # ext4, no frame), so as for one that failed, not again for a second. Else every
+            # refused mail cut back an empty WAL and logged two lines, not a line a second a kind.
+            self._space_cut = False
+            self._space_failed = (time.monotonic(), room["free_bytes"])
+            return False
         why = room.pop("why")
         self._space_asked_free = room["free_bytes"]
         log.warning("store.checkpoint", mode="TRUNCATE", why=why, wal_bytes=size, **room)
@@ -319,6 +331,8 @@ class CheckpointScheduling:
                 left = os.fstat(self._wal_fd).st_size
                 if why is not None and left:  # a reader in the way: no room came back
                     self._space_failed = (time.monotonic(), self._space_asked_free)
+                elif why is not None:
+                    self._space_cut = True  # the next commit tells whether that gave room back
                 if busy:
                     checkpointer.pin.busy(left)
                 else:
