@@ -40,6 +40,7 @@ from smsc.smpp.codec import (
     generic_nack,
 )
 from smsc.smpp.deliveries import Deliveries, InboundHandler
+from smsc.smpp.enquiries import Enquiries
 from smsc.smpp.framing import Held, LinkDown, PduReader
 from smsc.smpp.pdu import (
     COMMAND_NAMES,
@@ -108,6 +109,7 @@ class SmppConnection(PduReader):
         self.peer_unbound_until: float | None = None  # the SMSC's unbind came: its answers read until then
         self.keepalive_seq: int | None = None
         self.keepalive = asyncio.Event()
+        self.enquiries = Enquiries()
         # Set by each answer to a request of ours once bound (`smsc.outage.session_held`): an SMSC that
         # takes the bind and then answers nothing has not come up.
         self.answered = asyncio.Event()
@@ -186,6 +188,7 @@ class SmppConnection(PduReader):
             self.keepalive.clear()
             self.keepalive_seq = self.seq.next_sequence()
             self.ack_marks.mark(self.keepalive_seq)
+            self.enquiries.sent(self.keepalive_seq)
             self.send(encode(ENQUIRE_LINK, self.keepalive_seq))
             if not await self._keepalive_answered():
                 self.close("no enquire_link_resp", ours=True)
@@ -220,6 +223,7 @@ class SmppConnection(PduReader):
             return False
         seq = self.seq.next_sequence()
         self.ack_marks.mark(seq)
+        self.enquiries.sent(seq)
         return self.send(encode(ENQUIRE_LINK, seq))
 
     # --- what was read (`smsc.smpp.framing` frames it) ----------------------------------------------
@@ -299,7 +303,13 @@ class SmppConnection(PduReader):
         elif name == "enquire_link":
             self._send_resp("enquire_link_resp", seq, 0)
         elif name == "enquire_link_resp":
-            if seq == self.keepalive_seq:
+            # One answering none of ours by number (an SMSC that answers with 0) is said, and while a
+            # keep-alive waits it is its answer all the same: ignored, it dropped the session each idle
+            # period as "no enquire_link_resp".
+            if not (ours := self.enquiries.answered(seq)):
+                self.throttle.info("smpp.unexpected_response", link=self.name, command=name, seq=seq,
+                                   status=status_text(status))  # fmt: skip
+            if self.keepalive_seq is not None and (seq == self.keepalive_seq or not ours):
                 self.keepalive_seq = None
                 self.keepalive.set()
         elif self.peer_unbound_until is not None and is_request:
