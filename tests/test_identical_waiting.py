@@ -1,7 +1,9 @@
 """R-2.4's "at most 3 identical SMS a day to one phone" counts the day the SMS reach the phone: SMS
 of an earlier day still waiting to go (held for quiet hours, queued behind a link outage, held by
 an admin) count toward today, whatever day their mail was accepted. Counted by the day of the mail
-alone, three held at 23:00 and three more accepted at 00:30 all went at 08:00.
+alone, three held at 23:00 and three more accepted at 00:30 all went at 08:00. Once they go they
+count toward the day they went: counted by their mail's day again, three more accepted after the
+08:00 release reached the phone that day too, six in one day.
 
 Through real SMTP sessions against a running gateway with an injected clock, and a fake SMPP SMSC
 over TCP (or none listening, for the outage).
@@ -75,3 +77,51 @@ async def test_sms_left_waiting_over_midnight_by_a_link_outage_count_until_they_
         assert await gw.store.write(lambda: gw.store.admin.cancel_message(second)) == 1
         assert (await gw.send(mail(to("601123456"), "Same text", Message_ID="<t2@a>"))).error is None
         assert gw.states() == ["hold", "cancelled", "queued", "queued"]
+
+
+async def test_sms_held_overnight_count_toward_the_day_they_went_once_sent(tmp_path: Path) -> None:
+    # Three held at 23:00 go at 08:00 on Tuesday: three more accepted after that reached the phone too.
+    clock = Clock(datetime(2026, 12, 7, 23, 0, tzinfo=WARSAW))  # Monday
+    async with HappySMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, timezone="Europe/Warsaw")
+        async with running_gateway(cfg, clock) as gw:
+            await gw.store.write(
+                lambda: gw.store.accounts.update_account("acme", quiet_start="21:00", quiet_end="08:00")
+            )
+            for i in range(3):  # held until Tuesday 08:00
+                res = await gw.send(
+                    mail(to("601123456"), "Same text", Precedence="bulk", Message_ID=f"<m{i}@a>")
+                )
+                assert res.error is None
+            clock.t = datetime(2026, 12, 8, 8, 1, tzinfo=WARSAW).timestamp()
+            gw.daemon.dispatcher.wake()
+            await smsc.wait_for(3)
+            await gw.until(lambda: set(gw.states()) <= {"submitted", "delivered"})
+            clock.t = datetime(2026, 12, 8, 9, 0, tzinfo=WARSAW).timestamp()
+            res = await gw.send(mail(to("601123456"), "Same text", Precedence="bulk", Message_ID="<t0@a>"))
+            assert (code(res), error_text(res)) == (550, REFUSED)
+            res = await gw.send(
+                mail([to("601123456"), to("601123457")], "Same text", Precedence="bulk", Message_ID="<t1@a>")
+            )
+            assert res.error is None and not res.refused
+            await smsc.wait_for(4)
+            # Wednesday: Tuesday's three do not count, whatever day their mail came.
+            clock.t = datetime(2026, 12, 9, 8, 30, tzinfo=WARSAW).timestamp()
+            res = await gw.send(mail(to("601123456"), "Same text", Precedence="bulk", Message_ID="<w0@a>"))
+            assert res.error is None
+            await smsc.wait_for(5)
+            got = sorted((s.destination, s.text) for s in smsc.received)
+    assert got == [("+48601123456", "Same text")] * 4 + [("+48601123457", "Same text")], got
+
+
+async def test_a_long_sms_sent_counts_once_whatever_its_parts(tmp_path: Path) -> None:
+    # Counted by its parts' submit times, a 2-part SMS is one SMS of the three, not two.
+    text = "Same long text " * 12  # 180 characters: 2 parts
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        for i in range(3):
+            res = await gw.send(mail(to("601123456"), text, Message_ID=f"<l{i}@a>"))
+            assert res.error is None, i
+            await smsc.wait_for(2 * (i + 1))
+            await gw.until(lambda n=i + 1: gw.states().count("delivered") == n)
+        res = await gw.send(mail(to("601123456"), text, Message_ID="<l3@a>"))
+        assert (code(res), error_text(res)) == (550, REFUSED)

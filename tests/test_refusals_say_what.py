@@ -128,7 +128,8 @@ async def test_identical_text_counts_only_sms_an_smsc_took_and_says_what_to_do(t
             "5.7.1 More than 3 identical SMS to +48601123413 today are not allowed (operator anti-spam rule);"
             " change the text or send it tomorrow"
         )
-        # The count stays a short range of one number's messages, the parts read by their index.
+        # The count stays short ranges of one number's parts by when they went (each message then read
+        # by id) and of its messages, the parts of a failed one read by their index.
         conn, said_sql = gw.store.db.conn, []
         conn.set_trace_callback(said_sql.append)
         try:
@@ -137,6 +138,8 @@ async def test_identical_text_counts_only_sms_an_smsc_took_and_says_what_to_do(t
             conn.set_trace_callback(None)
         (sql,) = [s for s in said_sql if "COUNT(*)" in s]
         details = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+        assert any("COVERING INDEX parts_sent (destination=? AND submitted_at>?)" in d for d in details)
+        assert any("USING INTEGER PRIMARY KEY (rowid=?)" in d for d in details), details
         assert any("USING INDEX messages_recipient (recipient=? AND created_at>?)" in d for d in details)
         assert any("USING INDEX parts_message" in d for d in details), details
         assert not any(d.startswith("SCAN") for d in details), details

@@ -281,9 +281,14 @@ def undo_migration_65(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_66(conn: sqlite3.Connection) -> None:
+    undo_migration_67(conn)
     conn.execute("ALTER TABLE outbox DROP COLUMN bounced")
     conn.execute("DROP INDEX outbox_naming")
     conn.execute("CREATE INDEX outbox_naming ON outbox(kind) WHERE kind IN ('not-sent', 'bounce-forward')")
+
+
+def undo_migration_67(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP INDEX parts_sent")
 
 
 async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> None:

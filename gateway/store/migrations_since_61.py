@@ -108,4 +108,19 @@ SINCE_61: list[str] = [
     CREATE INDEX IF NOT EXISTS outbox_naming ON outbox(kind)
         WHERE kind IN ('not-sent', 'bounce-forward', 'dsn-group');
     """,
+    # 67: the identical-text rule (`PolicyRepo.identical_count`) counts an SMS toward the day it
+    # reached an SMSC, which only its parts' `submitted_at` says and no index held: it counted the sent
+    # ones toward their mail's day, so three held overnight for quiet hours and three more accepted
+    # after the 08:00 release all reached the phone that day. `parts_sent` holds a number's parts by
+    # their submit time, with their message ids, and only those an SMSC took (a part waits without
+    # an entry): EXPLAIN QUERY PLAN of the count reads `SEARCH s USING COVERING INDEX parts_sent
+    # (destination=? AND submitted_at>?)`, then each message by its rowid, and still no SCAN. Each
+    # part costs 6 more steps of SQLite's machine at its insert and 15 at its submit, none at its
+    # receipt (89/103/104 before); the count, one index range more a recipient, cost 170 steps
+    # instead of 113 for a phone with 5 SMS a day, 7,200 instead of 3,400 for one with 500 (30 days
+    # kept, 100,000 of other phones). Built at the upgrade: 0.9 s of CPU, 34 MB, with a million parts.
+    """
+    CREATE INDEX IF NOT EXISTS parts_sent ON parts(destination, submitted_at, message_id)
+        WHERE submitted_at IS NOT NULL;
+    """,
 ]

@@ -28,12 +28,15 @@ def _may_hold(error: str = "error") -> str:
     return f"({error} IS NULL OR NOT {maybe_sent_note(error)})"
 
 
-# A failed or expired message none of whose parts an SMSC took or may have taken, on `messages m`
-# (bind `MAYBE_SENT_NOTES` for its marks): it never left the gateway.
-_NEVER_TAKEN = (
-    "(m.state = 'failed' OR m.state = 'expired') AND NOT EXISTS (SELECT 1 FROM parts p"
-    " WHERE p.message_id = m.id AND (p.smsc_id IS NOT NULL OR p.submitted_at IS NOT NULL"
-    f" OR {maybe_sent_note('p.error')}))"
+# A failed or expired message, on `messages m`, that an SMSC took or may have taken though none of
+# its parts has a submit time (bind `MAYBE_SENT_NOTES` for its marks): a part's SMSC id kept through
+# an admin's retry that was then refused, or a note that its unanswered submit may have reached the
+# phone. A part with a submit time is counted by that time instead (`PolicyRepo.identical_count`).
+_TAKEN_UNTIMED = (
+    "(m.state = 'failed' OR m.state = 'expired')"
+    " AND NOT EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.id AND p.submitted_at IS NOT NULL)"
+    " AND EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.id"
+    f" AND (p.smsc_id IS NOT NULL OR {maybe_sent_note('p.error')}))"
 )
 
 # The id of the oldest message still waiting to go (queued, or held: for quiet hours, a suspension,
@@ -162,34 +165,45 @@ class PolicyRepo(Repository):
         return [dict(zip(("number", "word", "source", "created_at"), r, strict=True)) for r in cur]
 
     def identical_count(self, number: str, text: str, since: float, also: str | None = None) -> int:
-        """SMS with this exact text (or `also`, the same mail's other form) to this number since
-        `since` that were not refused or cancelled, and those of earlier days still waiting to go.
+        """SMS with this exact text (or `also`, the same mail's other form) to this number that count
+        toward the day starting at `since`: those that reached an SMSC since then, and those still
+        waiting to go.
 
-        SMS still waiting count toward the day they may go: three held for quiet hours at 23:00 and
-        three more accepted at 00:30 all went at 08:00, six in a day, when only the day's mail
-        counted; the same with SMS a link outage or a suspension kept waiting past midnight. Once
-        sent they count toward their mail's day only (no index says when an SMS left): three more
-        accepted after the 08:00 release still go that day. The waiting ones are read from this
-        number's range of `messages_recipient_id` from the oldest message waiting at all
-        (`_OLDEST_WAITING`): a few rows while the queue moves. Its whole range before `since`,
-        the history of a phone with thousands of SMS, cost milliseconds a mail; a message held for
-        weeks (an admin's hold, a long validity) still makes the range that long until it ends.
+        The rule is the operator's, on what reaches its SMSC in a day, so an SMS counts toward the day
+        it reaches (or will reach) it, whatever day its mail came: three held for quiet hours at 23:00
+        and three more accepted the next day all went that day, six to one phone, whether the three
+        more came at 00:30 (by their mail's day the held ones did not count while they waited) or
+        after the 08:00 release (by their mail's day the sent ones counted toward the day before).
 
-        The rule is the operator's, on what reaches its SMSC: an SMS no SMSC took (refused at
-        submit, expired unsent, ended by the phone's STOP) is not counted, or three refused at
-        submit refused the fourth mail as "more than 3 identical SMS" when none had left. Taken is
-        the store's own notion: a part with an SMSC id (kept through an admin's retry) or a submit
-        time, or one whose unanswered submit may have reached the phone (`maybe_sent_note`). The
-        parts are read only for a failed or expired message among the few of this number's range of
-        `messages_recipient`, through `parts_message`."""
-        key = (number, since, text, text if also is None else also)
+        - Waiting to go (held for quiet hours, queued behind an outage or pacing, held by a suspension
+          or an admin): toward today, from this number's range of `messages_recipient_id` from the
+          oldest message waiting at all (`_OLDEST_WAITING`), a few rows while the queue moves; a
+          message held for weeks (an admin's hold, a long validity) makes the range that long.
+        - Gone: by when its parts reached an SMSC (a long SMS whose parts went either side of
+          midnight counts toward both days), from this number's parts submitted since `since`
+          (`parts_sent`, migration 67, which holds their message ids), each with its message read by
+          id; a long SMS counts once, by its first part of the day, and one an admin cancelled not
+          at all.
+        - Failed or expired with a part an SMSC took that has no submit time (`_TAKEN_UNTIMED`): when
+          it may have gone is not kept, so its mail's day, from this number's messages accepted
+          since `since` (`messages_recipient`), the parts looked up only for those failed or expired.
+
+        An SMS no SMSC took (refused at submit, expired unsent, ended by the phone's STOP) is counted
+        in none, or three refused at submit refused the fourth mail as "more than 3 identical SMS"
+        when none had left."""
+        texts = (text, text if also is None else also)
         return self.conn.execute(
             "SELECT COUNT(*) + (SELECT COUNT(*) FROM messages INDEXED BY messages_recipient_id"
-            f" WHERE recipient = ? AND id >= {_OLDEST_WAITING} AND created_at < ? AND text IN (?, ?)"
+            f" WHERE recipient = ? AND id >= {_OLDEST_WAITING} AND text IN (?, ?)"
             " AND (state = 'queued' OR state = 'hold'))"
-            " FROM messages m WHERE recipient = ? AND created_at >= ? AND text IN (?, ?)"
-            f" AND state <> 'cancelled' AND NOT ({_NEVER_TAKEN})",
-            (*key, *key, *MAYBE_SENT_NOTES),
+            " + (SELECT COUNT(*) FROM parts s INDEXED BY parts_sent JOIN messages g ON g.id = s.message_id"
+            " WHERE s.destination = ? AND s.submitted_at >= ? AND g.text IN (?, ?)"
+            " AND g.state <> 'queued' AND g.state <> 'hold' AND g.state <> 'cancelled'"
+            " AND (g.parts_total = 1 OR NOT EXISTS (SELECT 1 FROM parts o WHERE o.message_id = s.message_id"
+            " AND o.submitted_at >= ? AND o.id < s.id)))"
+            " FROM messages m INDEXED BY messages_recipient WHERE recipient = ? AND created_at >= ?"
+            f" AND text IN (?, ?) AND {_TAKEN_UNTIMED}",
+            (number, *texts, number, since, *texts, since, number, since, *texts, *MAYBE_SENT_NOTES),
         ).fetchone()[0]
 
     def first_limit_notice(self, scope: str, period: str) -> bool:
