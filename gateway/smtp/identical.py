@@ -1,6 +1,7 @@
 """R-2.4's operator rule: more than `identical_per_day` SMS with the same text to one number in a day
-are not sent (F13). SMS of an earlier day still waiting (held for quiet hours, queued behind an
-outage, held) count toward today too (`identical_count`).
+are not sent (F13). An SMS counts toward the day it reaches the SMSC (`identical_count`): one sent
+toward the day it went, whatever day its mail came, one still waiting (held for quiet hours, queued
+behind an outage, held) toward today.
 
 Checked twice. `compose` leaves the numbers that have had theirs out of a mail to several numbers
 before the rows and notices are built, so that a group mail goes to the others and its confirmation
