@@ -391,5 +391,10 @@ _lock_faults = FaultLog(log, interval=60.0)
 
 
 def remove_status(path: Path) -> None:
-    """On a clean stop: `smsgw status` then says "not running" at once, not after the file goes stale."""
-    path.unlink(missing_ok=True)
+    """On a clean stop: `smsgw status` then says "not running" at once, not after the file goes stale.
+    A state directory remounted read-only refused it, which cut the stop short (no `daemon.stopped`,
+    held log counts lost) and ended it with "cannot start: ...status.json", hiding the real trouble."""
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("status.remove_failed", path=str(path), error=str(exc))

@@ -13,10 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
+import structlog.testing
 
 from gateway.config import load_config
 from gateway.housekeeping import STATUS_FILE, read_status
-from tests.conftest import config_text, free_port, running_gateway
+from tests.conftest import config_text, free_port, make_config, running_gateway, unwritable
 from tests.fakes.smsc import HappySMSC
 from tests.test_cli_help import help_text
 from tests.test_disk_full_health import refuse_a_mail
@@ -86,6 +87,24 @@ async def test_a_failing_store_is_on_the_status_line_and_status_exits_1(
             res = await asyncio.to_thread(smsgw, config, "status")
     assert "store     failing since " in res.stdout, res.stdout
     assert res.returncode == 1, res.stdout + res.stderr
+
+
+async def test_a_status_file_the_stop_cannot_remove_does_not_cut_the_stop_short(tmp_path: Path) -> None:
+    # A state directory remounted read-only after I/O errors: the stop's unlink of status.json
+    # raised, so the held log counts and daemon.stopped were never logged and the stop ended with
+    # "smsgw: cannot start: [Errno 30] Read-only file system: '.../status.json'" and exit 1.
+    with structlog.testing.capture_logs() as logs:
+        async with running_gateway(make_config(tmp_path, smsc_port=free_port())) as gw:
+            status = gw.config.state_dir / STATUS_FILE
+            await gw.until(status.exists)
+            with unwritable(gw.config.state_dir):
+                gw.stop.set()
+                await asyncio.wait_for(asyncio.shield(gw.task), 30)  # ends without an error
+            assert status.exists()
+    events = [e["event"] for e in logs]
+    assert "status.remove_failed" in events and events[-1] == "daemon.stopped", events[-5:]
+    failed = next(e for e in logs if e["event"] == "status.remove_failed")
+    assert failed["path"] == str(status) and failed["log_level"] == "warning", failed
 
 
 def link(name: str, port: int, prefixes: str = "") -> str:
