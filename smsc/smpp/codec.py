@@ -46,17 +46,6 @@ _HEADER = struct.Struct(">IIII")
 _TLV_HEAD = struct.Struct(">HH")
 _TLV_U8 = struct.Struct(">HHB")
 _TLV_U16 = struct.Struct(">HHH")
-_OCTETS, _CSTRING = 0, -1
-# Tags read from submit_sm/deliver_sm: (attribute, value size in octets, or _OCTETS / _CSTRING).
-_TLV_READS: dict[int, tuple[str, int]] = {
-    TAG_RECEIPTED_MESSAGE_ID: ("receipted_message_id", _CSTRING),
-    TAG_MESSAGE_STATE: ("message_state", 1),
-    TAG_NETWORK_ERROR_CODE: ("network_error_code", 3),
-    TAG_MESSAGE_PAYLOAD: ("message_payload", _OCTETS),
-    TAG_SAR_MSG_REF_NUM: ("sar_msg_ref_num", 2),
-    TAG_SAR_TOTAL_SEGMENTS: ("sar_total_segments", 1),
-    TAG_SAR_SEGMENT_SEQNUM: ("sar_segment_seqnum", 1),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,13 +284,26 @@ def _guarded(decoder: Callable[[bytes], ShortMessage], raw: bytes) -> ShortMessa
 
 def _addresses(raw: bytes, end: int) -> tuple[str, int, int, str, int, int, str, int]:
     """service_type and both addresses, which start every deliver_sm, submit_sm and data_sm; the
-    position after them last."""
-    service_type, pos = _cstring_at(raw, 16, end, "service_type")
-    source_ton, source_npi = raw[pos], raw[pos + 1]
-    source_addr, pos = _cstring_at(raw, pos + 2, end, "source_addr")
-    dest_ton, dest_npi = raw[pos], raw[pos + 1]
-    destination_addr, pos = _cstring_at(raw, pos + 2, end, "destination_addr")
-    return service_type, source_ton, source_npi, source_addr, dest_ton, dest_npi, destination_addr, pos
+    position after them last. The C-octet strings are read inline, not by `_cstring_at`: a receipt
+    has five, and the calls cost more than the reading."""
+    find = raw.find
+    nul = find(b"\0", 16, end)
+    if nul < 0:
+        raise _Malformed(ESME_RINVCMDLEN, "service_type has no NUL before the end of the PDU")
+    service_type = raw[16:nul].decode("latin-1") if nul > 16 else ""
+    source_ton, source_npi = raw[nul + 1], raw[nul + 2]
+    pos = nul + 3
+    nul = find(b"\0", pos, end)
+    if nul < 0:
+        raise _Malformed(ESME_RINVCMDLEN, "source_addr has no NUL before the end of the PDU")
+    source_addr = raw[pos:nul].decode("latin-1")
+    dest_ton, dest_npi = raw[nul + 1], raw[nul + 2]
+    pos = nul + 3
+    nul = find(b"\0", pos, end)
+    if nul < 0:
+        raise _Malformed(ESME_RINVCMDLEN, "destination_addr has no NUL before the end of the PDU")
+    destination_addr = raw[pos:nul].decode("latin-1")
+    return service_type, source_ton, source_npi, source_addr, dest_ton, dest_npi, destination_addr, nul + 1
 
 
 def _decode_data_sm(raw: bytes) -> ShortMessage:
@@ -315,12 +317,10 @@ def _decode_data_sm(raw: bytes) -> ShortMessage:
     esm_class, registered, data_coding = tail
     # What data_sm lacks (protocol_id, priority, the times, replace flag, default message, short_message)
     # at the values a deliver_sm without them has.
-    msg = ShortMessage(
+    return ShortMessage(
         service_type, source_ton, source_npi, source_addr, dest_ton, dest_npi, destination_addr,
-        esm_class, 0, 0, "", "", registered, 0, data_coding, 0, b"",
+        esm_class, 0, 0, "", "", registered, 0, data_coding, 0, b"", *_tlvs(raw, pos + 3, end),
     )  # fmt: skip
-    _read_tlvs(raw, pos + 3, end, msg)
-    return msg
 
 
 def _decode_sm(raw: bytes) -> ShortMessage:
@@ -329,52 +329,70 @@ def _decode_sm(raw: bytes) -> ShortMessage:
         raw, end
     )
     esm_class, protocol_id, priority_flag = raw[pos], raw[pos + 1], raw[pos + 2]
-    schedule, pos = _cstring_at(raw, pos + 3, end, "schedule_delivery_time")
-    validity, pos = _cstring_at(raw, pos, end, "validity_period")
+    pos += 3
+    nul = raw.find(b"\0", pos, end)
+    if nul < 0:
+        raise _Malformed(ESME_RINVCMDLEN, "schedule_delivery_time has no NUL before the end of the PDU")
+    schedule = raw[pos:nul].decode("latin-1") if nul > pos else ""
+    pos = nul + 1
+    nul = raw.find(b"\0", pos, end)
+    if nul < 0:
+        raise _Malformed(ESME_RINVCMDLEN, "validity_period has no NUL before the end of the PDU")
+    validity = raw[pos:nul].decode("latin-1") if nul > pos else ""
+    pos = nul + 1
     tail = raw[pos : pos + 5]
     if len(tail) < 5:
         raise IndexError
     registered, replace_flag, data_coding, default_id, sm_length = tail
     pos += 5
-    if pos + sm_length > end:
+    sm_end = pos + sm_length
+    if sm_end > end:
         raise _Malformed(ESME_RINVMSGLEN, f"sm_length {sm_length} runs past the end of the PDU")
-    msg = ShortMessage(
+    return ShortMessage(
         service_type, source_ton, source_npi, source_addr, dest_ton, dest_npi, destination_addr,
         esm_class, protocol_id, priority_flag, schedule, validity, registered, replace_flag,
-        data_coding, default_id, raw[pos : pos + sm_length],
+        data_coding, default_id, raw[pos:sm_end], *(_tlvs(raw, sm_end, end) if sm_end < end else _NO_TLVS),
     )  # fmt: skip
-    _read_tlvs(raw, pos + sm_length, end, msg)
-    return msg
 
 
-def _read_tlvs(raw: bytes, pos: int, end: int, msg: ShortMessage) -> None:
-    """The optional parameters from `pos` to the PDU's end into `msg`; see `decode_sm`."""
+# `ShortMessage`'s TLV fields, in its order, as a PDU without optional parameters leaves them.
+_NO_TLVS: tuple[None, ...] = (None,) * 7
+
+
+def _tlvs(
+    raw: bytes, pos: int, end: int
+) -> tuple[int | None, int | None, int | None, bytes | None, bytes | None, int | None, str | None]:
+    """The optional parameters from `pos` to the PDU's end, in `ShortMessage`'s order; see `decode_sm`.
+    A tag given twice keeps its last value; one of a length the standard does not give it keeps what
+    an earlier one gave (None if none did). The receipts' two tags are looked for first."""
+    ref = total = seqnum = payload = network_error = state = receipted = None
     while pos < end:
         if pos + 4 > end:
             raise _Malformed(ESME_RINVOPTPARSTREAM, "TLV header cut short")
         tag, length = _TLV_HEAD.unpack_from(raw, pos)
         pos += 4
-        if pos + length > end:
+        stop = pos + length
+        if stop > end:
             raise _Malformed(ESME_RINVOPTPARSTREAM, f"TLV 0x{tag:04X} runs past the end of the PDU")
-        read = _TLV_READS.get(tag)
-        if read is not None:
-            name, size = read
-            value = raw[pos : pos + length]
-            if size == _OCTETS:
-                setattr(msg, name, value)
-            elif size == _CSTRING:
-                setattr(msg, name, value.split(b"\0", 1)[0].decode("latin-1"))
-            elif length != size:
-                pass  # a length the standard does not give it: skipped, see the module doc
-            elif size == 3:  # network_error_code: network type + error, read by smsc.receipts
-                setattr(msg, name, value)
-            else:
-                setattr(msg, name, int.from_bytes(value, "big"))
-        pos += length
-
-
-def _cstring_at(raw: bytes, pos: int, end: int, name: str) -> tuple[str, int]:
-    nul = raw.find(b"\0", pos, end)
-    if nul < 0:
-        raise _Malformed(ESME_RINVCMDLEN, f"{name} has no NUL before the end of the PDU")
-    return raw[pos:nul].decode("latin-1"), nul + 1
+        if tag == TAG_RECEIPTED_MESSAGE_ID:
+            nul = raw.find(b"\0", pos, stop)
+            receipted = raw[pos : stop if nul < 0 else nul].decode("latin-1")
+        elif tag == TAG_MESSAGE_STATE:
+            if length == 1:
+                state = raw[pos]
+        elif tag == TAG_NETWORK_ERROR_CODE:  # network type + error, read by smsc.receipts
+            if length == 3:
+                network_error = raw[pos:stop]
+        elif tag == TAG_MESSAGE_PAYLOAD:
+            payload = raw[pos:stop]
+        elif tag == TAG_SAR_MSG_REF_NUM:
+            if length == 2:
+                ref = raw[pos] << 8 | raw[pos + 1]
+        elif tag == TAG_SAR_TOTAL_SEGMENTS:
+            if length == 1:
+                total = raw[pos]
+        elif tag == TAG_SAR_SEGMENT_SEQNUM:
+            if length == 1:
+                seqnum = raw[pos]
+        pos = stop
+    return ref, total, seqnum, payload, network_error, state, receipted
