@@ -51,6 +51,7 @@ def test_billing_run_list_and_show_use_the_configured_directory(
     assert main([*c, "billing", "list"]) == 0
     assert capsys.readouterr().out.splitlines() == [
         "2026-02: 1 account file(s) + summary",
+        "  2026-02 is not billed yet; a run of the whole month wrote its files",  # by hand, not sent
         f"  {books / 'acme.txt'}",
     ]
     assert main([*c, "billing", "show", "--month", "2026-02", "--account", "acme"]) == 0

@@ -112,6 +112,12 @@ def test_billing_show_says_whether_the_month_was_billed(tmp_path: Path) -> None:
     assert f"{this_month} has not ended (it ends {ends} Europe/Warsaw)" in res.stderr, res.stderr
     assert "no account named 'DEMO' was in it (did you mean 'demo'?)" in res.stderr
     assert f"gets its file at `smsgw billing run --month {this_month}`" in res.stderr
+    # Its files are listed and shown as written, with the same words: a snapshot, not a bill.
+    res = cli(config, "billing", "show", "--month", str(this_month), "--account", "demo")
+    assert res.returncode == 0 and f"note: {this_month} has not ended (it ends {ends}" in res.stderr
+    listed = cli(config, "billing", "list").stdout
+    assert f"  {this_month} has not ended (it ends {ends}" in listed, listed
+    assert "  2026-02 is not billed yet; a run of the whole month wrote its files" in listed, listed
 
     # A month that ended, run by hand, not billed yet.
     res = cli(config, "billing", "show", "--month", "2026-02", "--account", "DEMO")
@@ -123,4 +129,7 @@ def test_billing_show_says_whether_the_month_was_billed(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     res = cli(config, "billing", "show", "--month", "2026-02", "--account", "DEMO")
     assert res.returncode == 1 and "2026-02 was billed, and no account named 'DEMO'" in res.stderr
+    res = cli(config, "billing", "show", "--month", "2026-02", "--account", "demo")
+    assert res.returncode == 0 and res.stderr == "", res.stderr
+    assert "2026-02 is not billed" not in cli(config, "billing", "list").stdout
     assert "billing run" not in res.stderr

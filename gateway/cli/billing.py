@@ -230,6 +230,8 @@ def cmd_billing_list(cfg: Config, args: argparse.Namespace) -> int:
             )
         else:
             print(f"{d.name}: {len(names)} account file(s){summary}")
+            if summary and not (said := _written(cfg, _month(d.name)))[1]:  # a run by hand: no bill
+                print(f"  {said[0]}")
         if d.name in again:
             print(f"  {again[d.name]}")
         for name in names:
@@ -292,6 +294,9 @@ def cmd_billing_show(cfg: Config, args: argparse.Namespace) -> int:
             f" others; `smsgw billing run --month {path.parent.name}` writes the month again",
             file=sys.stderr,
         )
+    written, billed = _written(cfg, _month(args.month))
+    if not billed:  # the file reads as a bill: that it is a run by hand of a month not billed goes beside it
+        print(f"smsgw: note: {written}", file=sys.stderr)
     with open(path, "rb") as f:
         while chunk := f.read(1 << 16):
             sys.stdout.buffer.write(chunk)
