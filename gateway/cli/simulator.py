@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.cli.argtypes import bounded_int
 from gateway.cli.binderror import bind_error
-from gateway.cli.common import EXIT_USAGE, LOG_LEVEL_HELP, LOG_LEVELS, CliError, loop_runner
+from gateway.cli.common import EXIT_FAILURE, EXIT_USAGE, LOG_LEVEL_HELP, LOG_LEVELS, CliError, loop_runner
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -150,6 +150,7 @@ def cmd_simulator_send_report(cfg: Config, args: argparse.Namespace) -> int:
     print(f"report {args.status}{err} for message {message_id} sent")
     if isinstance(already := answer.get("already"), dict):
         print(report_too_late(cfg, already))
+        return EXIT_FAILURE  # a script (or the admin's `&&`) must not go on as if the SMS now failed
     elif answer.get("from_log"):
         log = cfg.path(cfg.simulator.log)
         print(
