@@ -42,7 +42,7 @@ from smsc.sessiontasks import SessionTasks
 from smsc.settings import LinkSettings, password_key
 from smsc.smpp.codec import encode_submit
 from smsc.smpp.connection import SmppConnection
-from smsc.smpp.pdu import BIND_CONFIG_ERRORS, BadDestination, Sequences, submit_values
+from smsc.smpp.pdu import BIND_CONFIG_ERRORS, ESME_RBINDFAIL, BadDestination, Sequences, submit_values
 
 # Callers import these `smsc.smpp.pdu` names from here.
 from smsc.smpp.pdu import classify_status as classify_status
@@ -58,13 +58,24 @@ DRAIN_WAIT = 5.0
 
 
 def login_refused(name: str, status: int, password_key: str = "password") -> str:
-    """A bind refused for its credentials (ESME_RBINDFAIL, ESME_RINVPASWD, ESME_RINVSYSID), in words
-    and with the keys to check: "bind refused: ESME_RINVPASWD (0x0E)" alone named neither. Never the
-    password itself: the line goes to the journal and `smsgw status`."""
+    """A bind refused for its credentials (ESME_RINVPASWD, ESME_RINVSYSID), in words and with the keys
+    to check: "bind refused: ESME_RINVPASWD (0x0E)" alone named neither. Never the password itself:
+    the line goes to the journal and `smsgw status`."""
     link = json.dumps(name, ensure_ascii=False)  # as TOML quotes it (gateway.configbase.quoted)
     return (
         f"bind refused: {status_text(status)}: the SMSC refused the login:"
         f" check [[smsc]] {link} system_id and {password_key}"
+    )
+
+
+def bind_failed(name: str, password_key: str = "password") -> str:
+    """ESME_RBINDFAIL in words: the SMSC did not say why, and blaming the credentials alone sent the
+    admin to a password that was right while the SMSC still held our old session or its limit."""
+    link = json.dumps(name, ensure_ascii=False)
+    return (
+        f"bind refused: {status_text(ESME_RBINDFAIL)}: the SMSC refused the bind without saying why"
+        " (a limit on sessions, an address it does not allow, a session of ours it still holds, or"
+        f" the login: [[smsc]] {link} system_id and {password_key})"
     )
 
 
@@ -314,6 +325,8 @@ class SmppLink:
                     retry_in = cfg.reconnect_max_seconds
                     log.error("smpp.bind_refused", link=self.name, error=error, retry_in=retry_in)
                     return "config", error
+                if status == ESME_RBINDFAIL:
+                    error = bind_failed(self.name, password_key(self._password))
                 return "failed", error
             log.info("smpp.bound", link=self.name, host=cfg.host, port=cfg.port, system_id=cfg.system_id,
                      tls=cfg.tls is not None)  # fmt: skip

@@ -38,7 +38,10 @@ STATUS_OUTCOMES: dict[int, Outcome] = {
     0xC0: Outcome.MALFORMED, 0xC1: Outcome.MALFORMED, 0xC2: Outcome.MALFORMED,
     0xC3: Outcome.MALFORMED, 0xC4: Outcome.MALFORMED,
 }  # fmt: skip  # every other status: Outcome.REJECTED
-BIND_CONFIG_ERRORS = frozenset({0x0D, 0x0E, 0x0F})  # wrong credentials: retrying soon cannot help
+BIND_CONFIG_ERRORS = frozenset({0x0E, 0x0F})  # password or system_id refused: retrying soon cannot help
+# "Bind failed", no more: operators send it for a limit on sessions, an address not allowed, a session
+# of ours not yet dropped, as well as for a login. Retried on the ordinary back-off, like ESME_RALYBND.
+ESME_RBINDFAIL = 0x0D
 
 ESME_RINVCMDLEN, ESME_RINVCMDID, ESME_RINVBNDSTS = 0x02, 0x03, 0x04
 ESME_RX_T_APPN, ESME_RUNKNOWNERR = 0x64, 0xFF
