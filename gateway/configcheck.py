@@ -298,7 +298,7 @@ def write_path_problems(cfg: Config) -> list[str]:
     return problems
 
 
-def maildir_problem(directory: Path, state_dir: Path | None = None) -> str | None:
+def maildir_problem(directory: Path, state_dir: Path | None = None, what: str = "the maildir") -> str | None:
     """Why the capture directory cannot be made or written in, found by doing it as the mailer will
     (`gateway.mailer.CaptureMailer`), or None.
 
@@ -335,7 +335,7 @@ def maildir_problem(directory: Path, state_dir: Path | None = None) -> str | Non
             return (
                 f"{directory} cannot be {verb}: {target}: {exc.strerror}, which no chown or chmod changes:"
                 f" under systemd (ProtectSystem=strict) add ReadWritePaths={directory} to the"
-                " unit (install-service, run again, adds it), or keep the maildir under /var/lib/smsgw"
+                f" unit (install-service, run again, adds it), or keep {what} under /var/lib/smsgw"
             )
         return f"{directory} cannot be {verb}: {target}: {exc.strerror or exc}"
     return None

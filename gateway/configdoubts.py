@@ -3,6 +3,7 @@ and that hurt (the refusals are `gateway.configcheck`'s)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -315,6 +316,27 @@ def password_doubts(cfg: Config) -> list[str]:
     ]
 
 
+def simulator_log_doubts(cfg: Config) -> list[str]:
+    """A simulator log the daemon cannot write (a read-only mount, another user's directory): it
+    passed check-config, and the simulator ran without its log and without keeping the reports it
+    owes (`sim.log_write_failed`, `sim.owed_not_kept`). Said, not refused: the SMS still go. A file
+    standing in the way is `write_path_problems`' (refused before any doubt is said)."""
+    from gateway.configcheck import maildir_problem
+
+    log = cfg.path(cfg.simulator.log)
+    if not cfg.simulator.enabled or log.is_dir():  # a directory, or a file in the way: refused before
+        return []
+    why = maildir_problem(log.parent, cfg.state_dir, what="the simulator's log")
+    if why is None and log.exists() and not os.access(log, os.W_OK):
+        why = f"{log} is not writable by this user"
+    if why is None:
+        return []
+    return [
+        f"[simulator] log: {why}; the simulator then logs no SMS (`smsgw simulator send-report` and"
+        " send-mo --reply-to-last find none after a restart) and keeps no report it owes across one"
+    ]
+
+
 def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
     """(event, text) for each doubt: `run` logs the event, `check-config` prints the text."""
     wide = [
@@ -340,6 +362,7 @@ def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
         *[("tls.certificate_doubt", doubt) for doubt in tls_doubts(cfg)],
         *[("config.smsc_tls_unverified", doubt) for doubt in tls_verify_doubts(cfg)],
         *[("config.smsc_no_password", doubt) for doubt in password_doubts(cfg)],
+        *[("config.simulator_log_unwritable", doubt) for doubt in simulator_log_doubts(cfg)],
     ]
 
 

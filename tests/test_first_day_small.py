@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import unwritable
 from tests.test_config_checks import EXIT_CONFIG, config_file, smsgw
 
 
@@ -51,3 +52,18 @@ def test_a_port_over_65535_is_said_as_that(tmp_path: Path) -> None:
     config.write_text(text.replace(listen, 'listen = "127.0.0.1:99999"', 1))
     res = smsgw("--config", str(config), "check-config")
     assert res.returncode == EXIT_CONFIG and "port 99999 is over 65535" in res.stderr, res.stderr
+
+
+def test_a_simulator_log_that_cannot_be_written_is_warned_of(tmp_path: Path) -> None:
+    # It passed check-config; the daemon then logged sim.log_write_failed and sim.owed_not_kept.
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    simulator = f'[simulator]\nenabled = true\nlog = "{locked}/sim.jsonl"\n'
+    config = config_file(tmp_path, ("[simulator]\nenabled = false\n", simulator))
+    res = smsgw("--config", str(config), "check-config")
+    assert res.returncode == 0 and "[simulator] log" not in res.stderr, res.stderr
+    with unwritable(locked):  # as a read-only mount is to the service
+        res = smsgw("--config", str(config), "check-config")
+    assert res.returncode == 0, res.stderr
+    assert f"[simulator] log: {locked} cannot be written in" in res.stderr, res.stderr
+    assert "keeps no report it owes" in res.stderr
