@@ -16,6 +16,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+_BOOTTIME = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)  # Linux's; the monotonic one elsewhere
+# A wall clock this far from the boot time elapsed was stepped; NTP's slewing (0.5 ms/s at most) stays
+# below it for hours, and the time a link went down is then read again in the clock's new reading.
+STEP_SECONDS = 5.0
+
+
+def boottime() -> float:
+    """Seconds since boot, suspend included: elapsed time no step of the wall clock moves (NTP at
+    boot, an admin's `date -s`, a VM restored), nor a suspend hides, as it does from the monotonic clock."""
+    return time.clock_gettime(_BOOTTIME)
+
 
 @dataclass(slots=True)
 class Outage:
@@ -30,24 +41,42 @@ class Outage:
     counting each such bind as the end of the outage logged "up again after 0 s down" every few
     seconds while `down since` never grew past the last flap, so a link useless for hours never
     reached "Needing attention". The driver calls `bound` when a session logs in, `held` once it
-    held, whose answer it logs once, and `ended` after each session."""
+    held, whose answer it logs once, and `ended` after each session.
+
+    Lengths are measured on `elapsed` (boot time), not the wall clock: a link down 90 s was logged
+    "down_for 48.0 h" after the clock was stepped 2 days ahead. The wall time it went down (`since`)
+    stays as read then until the clock is found stepped: then it is read again from the time elapsed,
+    so that `status` and the panel say the same length, and the time in the clock's present reading."""
 
     clock: Callable[[], float] = time.time
-    since: float | None = None
+    elapsed: Callable[[], float] = boottime
     attempts: int = 0  # sessions tried since `since` that did not come up (or did not hold)
-    _bound_at: float | None = field(default=None, init=False, repr=False)  # this session's login
+    _down_at: float | None = field(default=None, init=False, repr=False)  # `elapsed` when it went down
+    _down_wall: float = field(default=0.0, init=False, repr=False)  # ... and the wall clock (`since`)
+    _bound_at: float | None = field(default=None, init=False, repr=False)  # this session's login, `elapsed`
     _held: bool = field(default=False, init=False, repr=False)  # this session held
+
+    @property
+    def since(self) -> float | None:
+        """The wall time the link went down (None while up), the same at each look but after a step."""
+        down_for = self.down_for()
+        if down_for is None:
+            return None
+        read = self.clock() - down_for
+        if abs(read - self._down_wall) > STEP_SECONDS:
+            self._down_wall = read
+        return self._down_wall
 
     def bound(self) -> None:
         """A session logged in: not yet up, until it held."""
-        self._bound_at, self._held = self.clock(), False
+        self._bound_at, self._held = self.elapsed(), False
 
     def ended(self) -> None:
         """A session ended: a link that was up went down now; one that was down tried once more."""
         was_up = self._held
         self._bound_at, self._held = None, False
-        if was_up or self.since is None:
-            self.since = self.clock()
+        if was_up or self._down_at is None:
+            self._down_at, self._down_wall = self.elapsed(), self.clock()
             self.attempts = 0 if was_up else 1
         else:
             self.attempts += 1
@@ -57,16 +86,16 @@ class Outage:
         how many attempts (this one too), or None when it was not down (its first session, or one
         after a stop)."""
         self._held = True
-        bound_at = self.clock() if self._bound_at is None else self._bound_at
-        if self.since is None:
+        bound_at = self.elapsed() if self._bound_at is None else self._bound_at
+        if self._down_at is None:
             return None
-        outage = (max(0.0, bound_at - self.since), self.attempts + 1)
-        self.since, self.attempts = None, 0
+        outage = (max(0.0, bound_at - self._down_at), self.attempts + 1)
+        self._down_at, self.attempts = None, 0
         return outage
 
     def down_for(self) -> float | None:
         """Seconds since the link went down, or None while it is up."""
-        return None if self.since is None else max(0.0, self.clock() - self.since)
+        return None if self._down_at is None else max(0.0, self.elapsed() - self._down_at)
 
 
 async def session_held(
