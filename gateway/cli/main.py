@@ -178,31 +178,9 @@ def cmd_accept_wal_loss(cfg: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(cfg: Config, args: argparse.Namespace) -> int:
-    from billing_reports.writer import billing_dir_problem
-    from gateway.cli.common import EXIT_CONFIG
-    from gateway.cli.demoaccount import demo_doubts
-    from gateway.cli.sendernotes import sender_notes
-    from gateway.cli.stored import stored_warnings
-    from gateway.configcheck import exposed_secrets, state_dir_problem
-    from gateway.configdoubts import setup_doubts
+    from gateway.cli.checkconfig import check_config
 
-    problem = state_dir_problem(cfg) or billing_dir_problem(cfg.billing_dir)
-    if problem is not None:
-        raise CliError(problem, EXIT_CONFIG)
-    for exposed in exposed_secrets(cfg, args.config):
-        print(f"smsgw: warning: {exposed.line()}", file=sys.stderr)
-    print(
-        f"config OK: {len(cfg.smsc)} SMSC link(s), SMTP on {cfg.smtp.listen},"
-        f" domains {', '.join(cfg.gateway.domains)}"
-    )
-    # R-1.11 said once here and at the start (`gateway.accountsenders`); any other command would repeat it.
-    for line in sender_notes(cfg):  # the stored accounts' senders too
-        print(f"note: {line}")
-    for _, doubt in setup_doubts(cfg):
-        print(f"smsgw: warning: {doubt}", file=sys.stderr)
-    for line in [*stored_warnings(cfg), *demo_doubts(cfg)]:
-        print(f"smsgw: warning: {line}", file=sys.stderr)
-    return 0
+    return check_config(cfg, args)
 
 
 # ---- parser -----------------------------------------------------------------------------------
