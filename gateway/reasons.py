@@ -29,9 +29,11 @@ _RECEIPT = re.compile(r"^(?P<prefix>part \d+ of \d+: )?(?P<stat>[A-Z]{7})(?: err
 # read it (`gateway.smscwords.SMPP_WORDS`); the name and code stay beside the words for whoever asks
 # the operator. An SMSC may refuse a submit with a generic_nack instead of its submit_sm_resp
 # (`generic_nack ESME_RINVDSTADR (0x0B)`, smsc.smpp.submits): the same refusal, read alike (its words,
-# its bounce status, whether a retry can help), the PDU named with the code.
+# its bounce status, whether a retry can help), the PDU named with the code. A status SMPP 3.4 leaves
+# to the SMSC (0x400-0x4FF) reads `UNKNOWN (0x401)`: read as a receipt's stat UNKNOWN, it said "lost
+# track of by the operator" of a refusal.
 _SMPP_REFUSAL = re.compile(
-    r"^(?P<prefix>part \d+ of \d+: )?(?P<nack>generic_nack )?(?P<name>ESME_\w+)"
+    r"^(?P<prefix>part \d+ of \d+: )?(?P<nack>generic_nack )?(?P<name>ESME_\w+|UNKNOWN)"
     r" \((?P<code>0x[0-9A-F]+)\)(?P<rest>.*)$"
 )
 # A CIMD2 refusal at submit (`CIMD2 900:300 incorrect destination address`) or failed report

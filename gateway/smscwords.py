@@ -62,6 +62,11 @@ SMPP_WORDS = {
     "ESME_RINVPARLEN": _MALFORMED,
     "ESME_RMISSINGOPTPARAM": _MALFORMED,
     "ESME_RINVOPTPARAMVAL": _MALFORMED,
+    # A status of the SMSC's own (`smsc.smpp.pdu.status_text`): a refusal, its meaning the operator's.
+    "UNKNOWN": Phrase(
+        "the operator refused the message with a code of its own",
+        "operator odrzucił wiadomość z własnym kodem błędu",
+    ),
 }
 
 # CIMD2 (protocols.md 1.7, 1.9): a refusal at submit (`CIMD2 900:300 incorrect destination address`, the
