@@ -13,10 +13,9 @@ import re
 from gateway.smtp.footers import (
     ANY_DEVICE,
     KNOWN_FOOTER,
-    has_disclaimer_word,
     is_contact_line,
-    is_disclaimer,
     is_name_line,
+    notice_start,
 )
 from smsc.graphemes import visible
 
@@ -230,27 +229,27 @@ class _Measures:
             bullets.append(bullets[-1] + bool(text and _BULLET.match(text)))
             if text and j > 0 and lines[j - 1].strip():
                 para[j] = para[j - 1]
-        # A disclaimer's paragraph reads as one (`footers.is_disclaimer`), whatever its width; it
-        # starts at its first line that is long or holds one of its words.
+        # A disclaimer's paragraph reads as one (`footers.notice_start`), whatever its width; it
+        # starts at its first line that is long or holds one of its words, and runs to its end.
         notice = [False] * (last + 1)
         j = para[first] if first <= last else last + 1
         while j <= last:
             k = j
             while k <= last and lines[k].strip():
                 k += 1
-            if k > j and is_disclaimer("\n".join(lines[j:k])):
-                for n in range(j, k):
-                    notice[n] = len(lines[n]) > SIGN_OFF_MAX_WIDTH or has_disclaimer_word(lines[n])
+            start = notice_start(lines[j:k], SIGN_OFF_MAX_WIDTH) if k > j else None
+            if start is not None:
+                notice[j + start : k] = [True] * (k - j - start)
             j = k + 1
-        long_at, notice_at, rfc_at = ([last + 1] * (last + 2) for _ in range(3))
+        long_at, notice_at = [last + 1] * (last + 2), [last + 1] * (last + 2)
         for j in range(last, -1, -1):
             long_at[j] = j if len(lines[j]) > SIGN_OFF_MAX_WIDTH else long_at[j + 1]
             notice_at[j] = j if notice[j] else notice_at[j + 1]
-            rfc_at[j] = j if lines[j] == "-- " else rfc_at[j + 1]
         self.filled, self.contact, self.bullets = filled, contact, bullets
-        self.para, self.long_at, self.notice_at, self.rfc_at = para, long_at, notice_at, rfc_at
+        self.para, self.long_at, self.notice_at = para, long_at, notice_at
         self.lines, self.last, self.first = lines, last, first
         self.text_at: list[int] = []  # read when a footer is judged (`_read_below`)
+        self.rfc_at: list[int] = []
 
     def signature_block(self, i: int, last: int, *, disclaimer_right_below: bool) -> bool:
         """Whether the lines below line `i` down to `last` may be a signature block: up to the first
@@ -293,13 +292,15 @@ class _Measures:
         )
 
     def _read_below(self) -> None:
-        """For each line from `first` down, the first line at or after it that is the person's text."""
+        """For each line from `first` down, the first line at or after it that is the person's text,
+        and the first RFC 3676 "-- "."""
         lines, n = self.lines, self.last + 1
-        text_at = [n] * (n + 1)
+        text_at, rfc_at = [n] * (n + 1), [n] * (n + 1)
         for j in range(n - 1, self.first - 1, -1):
             text = lines[j].strip()
             text_at[j] = j if text and not _signature_material(text) else text_at[j + 1]
-        self.text_at = text_at
+            rfc_at[j] = j if lines[j] == "-- " else rfc_at[j + 1]
+        self.text_at, self.rfc_at = text_at, rfc_at
 
     def _block_end(self, i: int, last: int) -> int:
         """Where the block below line `i` ends: at the first disclaimer below it, else past `last`.
