@@ -117,8 +117,17 @@ async def test_operator_account_create_answers_a_page_that_reloads(web: WebConte
     async with as_user(web, OPERATOR) as c:
         token = csrf_of((await c.get("/operator/accounts")).text)
         r = await c.post("/operator/accounts", data={"csrf": token, "action": "add", "name": "beta"})
-        await _saved(c, r, "/operator/accounts", "account beta added (networks: none)")
+        # R-3.2's note, as `smsgw account add` gives it: the panel said nothing of the shared number.
+        shared = (
+            "accounts acme, beta, rival all send from +48100200300 and [replies] pool is empty: a phone's"
+            " answer goes to whoever texted it last, of any of these accounts; give each its own"
+            " `smsgw account set NAME --sender …`, or set [replies] pool"
+        )
+        await _saved(c, r, "/operator/accounts", f"account beta added (networks: none) (note: {shared})")
         assert [a.name for a in web.store.accounts.list_accounts()].count("beta") == 1
+        own = {"csrf": token, "action": "add", "name": "gamma", "sender": "+48500100200"}
+        r = await c.post("/operator/accounts", data=own)
+        await _saved(c, r, "/operator/accounts", "account gamma added (networks: none)")
         r = await c.post("/operator/accounts", data={"csrf": token, "action": "add", "name": "beta"})
         assert r.status_code == 400 and "exists already" in _error(r.text)
 

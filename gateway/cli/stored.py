@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -218,6 +218,11 @@ def shared_senders(cfg: Config) -> dict[str, list[str]]:
     texted it last, of whichever account: another company's customer's reply in this company's
     mailbox. Accounts without a sender of their own share `[gateway] default_sender`, the
     walkthrough's demo account among them, and nothing said so."""
+    return senders_shared(cfg, read_rows(cfg.db_path, "SELECT name, sender FROM accounts ORDER BY name"))
+
+
+def senders_shared(cfg: Config, accounts: Iterable[tuple[str, str | None]]) -> dict[str, list[str]]:
+    """`shared_senders` of (name, stored sender) pairs: the panel has them from its own connection."""
     from gateway.configbase import is_number_sender
     from gateway.conversations.numbers import digit_forms
 
@@ -227,7 +232,7 @@ def shared_senders(cfg: Config) -> dict[str, list[str]]:
     # matched to our number by its digits, so those accounts share it too, and worse: the answer goes
     # to the form the SMSC wrote, whoever texted last.
     groups: list[tuple[set[str], list[str], list[str]]] = []  # (digit forms, as written, accounts)
-    for name, sender in read_rows(cfg.db_path, "SELECT name, sender FROM accounts ORDER BY name"):
+    for name, sender in accounts:
         number = (sender or cfg.gateway.default_sender).replace(" ", "")
         if not is_number_sender(number):
             continue

@@ -14,6 +14,7 @@ from gateway.adminrules import (
     suspend,
     suspension_reason_problem,
 )
+from gateway.cli.stored import senders_shared, shared_sender_line
 from gateway.configbase import ConfigError
 from gateway.relaynets import network, network_refusal
 from gateway.senderrules import sender_refusal, unanswerable_note
@@ -92,8 +93,13 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
                 lambda: store.accounts.add_account(name, networks=nets, sender=sender),
             )
             done = f"account {acc.name} added (networks: {', '.join(acc.networks) or 'none'})"
-            others = (a.name for a in store.accounts.list_accounts())
+            every = store.accounts.list_accounts()
+            others = (a.name for a in every)
             notes = [n for n in (lookalike_note(others, acc.name), unanswerable_note(sender), *carved) if n]
+            shared = senders_shared(web.config, ((a.name, a.sender) for a in every))  # as the CLI
+            notes += [
+                shared_sender_line(number, names) for number, names in shared.items() if acc.name in names
+            ]
             if notes:  # as the CLI says them
                 done += f" (note: {'; '.join(notes)})"
         elif action in ("suspend", "resume"):
