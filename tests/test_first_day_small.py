@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import unwritable
+from tests.conftest import free_port, unwritable
 from tests.test_config_checks import EXIT_CONFIG, config_file, smsgw
 
 
@@ -67,3 +67,35 @@ def test_a_simulator_log_that_cannot_be_written_is_warned_of(tmp_path: Path) -> 
     assert res.returncode == 0, res.stderr
     assert f"[simulator] log: {locked} cannot be written in" in res.stderr, res.stderr
     assert "keeps no report it owes" in res.stderr
+
+
+async def test_check_config_names_a_listener_port_another_program_holds(tmp_path: Path) -> None:
+    # "config OK" while the port was taken; `run` then stopped on it. Tried only with no daemon on
+    # the state directory: a running daemon holds its own ports.
+    import asyncio
+    import signal
+    import socket
+
+    from tests.test_process import start_daemon
+
+    smtp = free_port()
+    config = config_file(tmp_path)
+    text = config.read_text()
+    listen = next(line for line in text.splitlines() if line.startswith("listen = "))
+    config.write_text(text.replace(listen, f'listen = "127.0.0.1:{smtp}"', 1))
+    (tmp_path / "state").mkdir(exist_ok=True)
+    with socket.socket() as other:
+        other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        other.bind(("127.0.0.1", smtp))
+        other.listen()
+        res = await asyncio.to_thread(smsgw, "--config", str(config), "check-config")
+    assert res.returncode == 0, res.stderr
+    said = f'cannot listen on [smtp] listen = "127.0.0.1:{smtp}": the port is already in use (another smsgw'
+    assert said in res.stderr, res.stderr
+    daemon = await start_daemon(config, smtp)
+    try:
+        res = await asyncio.to_thread(smsgw, "--config", str(config), "check-config")
+        assert res.returncode == 0 and "already in use" not in res.stderr, res.stderr
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        daemon.wait(timeout=30)

@@ -111,3 +111,15 @@ def also_in_use(cfg: Config, key: str) -> str:
         if name != failed and port and _in_use(host, port)
     ]
     return f"; also in use: {', '.join(busy)}" if busy else ""
+
+
+def busy_listeners(cfg: Config) -> list[str]:
+    """check-config's words for each listener whose port another program holds, as `run` would stop
+    on it: "config OK" was said while every configured port was taken. Only with no daemon on this
+    state directory (the caller's to know): a running daemon holds its own ports."""
+    return [
+        bind_error(key, host, port, OSError(errno.EADDRINUSE, "in use"), cfg)
+        for name, host, port in cfg.listeners()
+        if port and _in_use(host, port)
+        for key in [name.strip("[").replace("] ", ".")]  # `[smtp] listen` as bind_error's `smtp.listen`
+    ]

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 def check_config(cfg: Config, args: argparse.Namespace) -> int:
     """Exit 3 with the first refusal; else "config OK" and every warning and note, exit 0."""
     from billing_reports.writer import billing_dir_problem
-    from gateway.cli.common import EXIT_CONFIG
+    from gateway.cli.binderror import busy_listeners
+    from gateway.cli.common import EXIT_CONFIG, running_pid
     from gateway.cli.demoaccount import demo_doubts
     from gateway.cli.sendernotes import sender_notes
     from gateway.cli.stored import stored_warnings
@@ -44,4 +45,7 @@ def check_config(cfg: Config, args: argparse.Namespace) -> int:
         print(f"smsgw: warning: {doubt}", file=sys.stderr)
     for line in [*stored_warnings(cfg), *demo_doubts(cfg)]:
         print(f"smsgw: warning: {line}", file=sys.stderr)
+    if running_pid(cfg) is None:  # a bind tried only where no daemon holds the ports as its own
+        for line in busy_listeners(cfg):
+            print(f"smsgw: warning: {line}", file=sys.stderr)
     return 0
