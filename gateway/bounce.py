@@ -188,7 +188,7 @@ def report(
     mail.attach(delivery)
     headers = Message()
     headers.set_type("text/rfc822-headers")
-    headers.set_payload(_original_headers(info, ", ".join(final for _block, final in blocks)))
+    headers.set_payload(_original_headers(info, [final for _block, final in blocks]))
     mail.attach(headers)
     return mimewrite.as_bytes(mail)
 
@@ -305,33 +305,44 @@ def _status(state: str, reason: str) -> str:
     return "5.0.0"
 
 
-def _original_headers(info: dict[str, Any], final: str) -> str:
+def _original_headers(info: dict[str, Any], finals: list[str]) -> str:
     """The text/rfc822-headers part: what is kept of the mail that bounced (RFC 3462).
 
     Only its envelope sender, Subject and Message-ID are stored, so only those are given, and the
-    address it was sent to as the client gave it at RCPT (`final`); the Subject is what a person
-    recognises their mail by. (An SMTP DSN request's ORCPT is the report's Original-Recipient, not a
-    header here.) A non-ASCII Subject is written as an encoded word, as in the mail itself: the part
-    stays 7-bit.
+    addresses it was sent to as the client gave them at RCPT (`finals`, those the report is about);
+    the Subject is what a person recognises their mail by. (An SMTP DSN request's ORCPT is the
+    report's Original-Recipient, not a header here.) A non-ASCII Subject is written as an encoded
+    word, as in the mail itself: the part stays 7-bit.
     """
     # The mail's own From header is not stored (table emails keeps the envelope sender alone): the
     # envelope sender stands in for it, the address the bounce goes back to anyway.
-    fields = [("From", h.address(info["mail_from"])), ("To", final)]
+    fields = [("From", h.address(info["mail_from"])), ("To", finals[0])]
     subject = h.text(info.get("subject") or "", limit=_ORIGINAL_SUBJECT_MAX)
     if subject:
         fields.append(("Subject", subject))
     msgid = h.msgid(info.get("header_message_id"))
     if msgid:
         fields.append(("Message-ID", msgid))
+    if len(finals) > 1 and all(mimewrite.plain_line("To", final) for final in finals):
+        # Several addresses, one a line: the email package parsed the whole list again at each
+        # bounce of a mail rewritten for one more failed number, most of the time it took (30 ms
+        # at 50 numbers). An address is plain as `_final_recipient` writes it.
+        written = _written([field for field in fields if field[0] != "To"])
+        return written[0] + "To: " + ",\n ".join(finals) + "\n" + "".join(written[1:])
+    return "".join(_written(fields))
+
+
+def _written(fields: list[tuple[str, str]]) -> list[str]:
+    """Each field as a header line or lines."""
     if all(mimewrite.plain_line(name, value) for name, value in fields):
         # As `_folded` writes them: each parse and fold by the email package gives the value back.
-        return "".join(f"{name}: {value}\n" for name, value in fields)
+        return [f"{name}: {value}\n" for name, value in fields]
     return _folded(fields)
 
 
-def _folded(fields: list[tuple[str, str]]) -> str:
+def _folded(fields: list[tuple[str, str]]) -> list[str]:
     """The fields as the email package writes them under `mailheaders.POLICY`."""
     original = EmailMessage(policy=h.POLICY)
     for name, value in fields:
         original[name] = value
-    return "".join(original.policy.fold(name, value) for name, value in original.items())
+    return [original.policy.fold(name, value) for name, value in original.items()]

@@ -64,6 +64,16 @@ class BounceGroups:
         self.store = store
         self.config = config
         self.held: dict[int, float] = {}
+        # The bounces grown in this call of the Notifier, by their outbox id, with their address and
+        # why (`newholder`), written once at its end (`finished`): rewritten at each failure, the
+        # mails of an expiry batch of one mail cost the square of its numbers (2.7 s for 50). And
+        # the failed SMS read in the call, not read again for it.
+        self._grown: dict[int, tuple[str, str | None]] = {}
+        self._infos: dict[int, dict[str, Any]] = {}
+
+    def begin(self) -> None:
+        """A new call of the Notifier: nothing left of one whose transaction rolled back."""
+        self._grown, self._infos = {}, {}
 
     def enqueue(self, message_id: int, info: dict[str, Any], rcpt: str, why: str | None) -> None:
         """The bounce of failed SMS `message_id` to `rcpt`: into its mail's unsent bounce to that
@@ -78,23 +88,32 @@ class BounceGroups:
             self.held[email_id] = max(self.held.get(email_id, due), due)
         elif self.held.pop(email_id, None) is not None:
             groups.release(outbox, email_id)  # its bounces to other addresses too
+        self._infos[message_id] = info
         group = groups.open_bounce(conn, email_id, rcpt)
         if group is not None:
-            members = [m for m in group.members if m != message_id]
-            infos = [i for i in map(self._info, members) if i is not None and i["text"] != ERASED]
-            members = [i["id"] for i in infos] + [message_id]
-            content = self._content([*infos, info], rcpt, why, now)
-            if groups.grow_bounce(outbox, group.id, content, members, due):
+            members = [m for m in group.members if m != message_id] + [message_id]
+            if groups.grow_bounce(outbox, group.id, members, due):
+                self._grown[group.id] = (rcpt, why)
                 log.info("notify.bounce_grown", mail=group.id, message=message_id, numbers=len(members))
                 return
         content = self._content([info], rcpt, why, now)
         groups.add_bounce(outbox, rcpt, content, message_id, email_id, due)
 
     def finished(self, finished: list[Finished]) -> None:
-        """Held bounces go at once when the last SMS in flight of their mail ended (delivered, say)."""
+        """The end of the Notifier's call, in its transaction: each bounce grown in it written; held
+        bounces go at once when the last SMS in flight of their mail ended (delivered, say)."""
+        grown, infos = self._grown, self._infos
+        self.begin()
+        now = self.store.clock()
+        for mail_id, (rcpt, why) in grown.items():
+            members = groups.members_of(self.store.outbox.conn, mail_id)
+            read = (infos.get(m) or self._info(m) for m in members)
+            kept = [i for i in read if i is not None and i["text"] != ERASED]
+            if kept:
+                content = self._content(kept, rcpt, why, now)
+                groups.rewrite(self.store.outbox, mail_id, content, [i["id"] for i in kept])
         if not self.held:
             return
-        now = self.store.clock()
         self.held = {email: until for email, until in self.held.items() if until > now}
         conn = self.store.outbox.conn
         for f in finished:

@@ -38,6 +38,7 @@ class Notifier:
         about the envelope sender alone, to whom DSNs go (`_mails`): it never takes a notice from a
         notify address, nor sends one there."""
         queued = False
+        self.bounces.begin()
         for f in finished:
             # `unreported`: the SMSC took it and only its report never came, so it most likely reached
             # the phone; like a delivery it is no failure and is mailed only to those who want all.

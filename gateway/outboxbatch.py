@@ -38,6 +38,11 @@ UNANSWERED_SENDS = 3
 ANSWERED_KEPT = 10_000
 
 
+# What a mail's log line names it about (`record_outcome`): its SMS, MO, mail; a bounce of several
+# SMS of one mail (`gateway.bouncegroup`) names them all, as `messages`.
+About = dict[str, int | list[int]]
+
+
 @dataclass(eq=False)
 class Outcome:
     """What became of one send, to be recorded; `said` logs it once recorded."""
@@ -48,9 +53,9 @@ class Outcome:
     retry_in: float | None = None
     unanswered: bool = False  # the relay took it whole without answering
     named: bool = False  # its log line names what the mail is about (`about`)
-    said: Callable[[dict[str, int]], None] | None = None
+    said: Callable[[About], None] | None = None
     relay_answered: bool = False  # not taken, but answered by a relay that works (the recipient's matter)
-    about: dict[str, int] = field(default_factory=dict)  # filled by the record's write
+    about: About = field(default_factory=dict)  # filled by the record's write
 
 
 class MailLog:
@@ -144,15 +149,18 @@ def relay_unreachable(exc: Exception) -> str | None:
 def record_outcome(outbox: OutboxRepo, o: Outcome) -> bool:
     """One outcome's write; whether it was recorded (a failure is not, over
     the erasure of the mail meanwhile). `about` takes what the mail is about, so that a bounce's
-    line names its message (`mail.sent`); a mail marked sent is never sent again after a crash."""
+    line names its message, or its messages (`mail.sent`); a mail marked sent is never sent again
+    after a crash."""
     mail_id = o.mail.id
     if o.state != "sent" and erased_meanwhile(outbox.conn, mail_id):
         log.warning("mail.not_sent", mail=mail_id, error=o.error, reason=NOT_SENT)
         return False
     if o.named:  # a mail's end only, not each SMS's: one read by the row's key
-        sql = "SELECT message_ref, mo_ref, email_ref FROM outbox WHERE id = ?"
-        refs = outbox.conn.execute(sql, (mail_id,)).fetchone() or (None, None, None)
+        sql = "SELECT message_ref, mo_ref, email_ref, bounced FROM outbox WHERE id = ?"
+        *refs, bounced = outbox.conn.execute(sql, (mail_id,)).fetchone() or (None, None, None, None)
         o.about.update((k, v) for k, v in zip(("message", "mo", "email"), refs, strict=True) if v)
+        if bounced and "," in bounced:
+            o.about["messages"] = [int(m) for m in bounced.split(",")]
     outbox.finish_mail(mail_id, o.state, o.error, o.retry_in, unanswered=o.unanswered)
     return True
 
@@ -177,13 +185,13 @@ def unanswered_outcome(mail: ClaimedMail, count: int, why: str, max_attempts: in
             f" likely arrived; `smsgw outbox retry {mail_id}` sends it once more)"
         )
 
-        def given_up(_about: dict[str, int]) -> None:
+        def given_up(_about: About) -> None:
             log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts)
 
         return Outcome(mail, "failed", error, unanswered=True, said=given_up)
     error = f"{why}; sent again in {delay:g} s as a possible duplicate ({count} of {UNANSWERED_SENDS})"
 
-    def deferred(_about: dict[str, int]) -> None:
+    def deferred(_about: About) -> None:
         log.warning("mail.deferred", mail=mail_id, kind=kind, to=rcpt, error=error, retry_in=delay)
 
     return Outcome(mail, "queued", error, retry_in=delay, unanswered=True, said=deferred)

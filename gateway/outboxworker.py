@@ -24,6 +24,7 @@ from gateway.mailtransaction import SEND_MARK, PermanentMailError, PossiblyDeliv
 from gateway.outboxbatch import (
     ANSWERED_KEPT,
     UNANSWERED_SENDS,
+    About,
     MailLog,
     Outcome,
     error_text,
@@ -273,7 +274,7 @@ class OutboxWorker:
         except PermanentMailError as exc:
             answered, error = relay_fault(exc) is None, self._kept(str(exc))
 
-            def failed(about: dict[str, int], error: str = error) -> None:
+            def failed(about: About, error: str = error) -> None:
                 log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, **about)
 
             return Outcome(mail, "failed", error, named=True, said=failed, relay_answered=answered)
@@ -286,7 +287,7 @@ class OutboxWorker:
             error = self._kept(error_text(exc))
             if attempts >= self.max_attempts:
 
-                def gave_up(about: dict[str, int]) -> None:
+                def gave_up(about: About) -> None:
                     log.error("mail.failed", mail=mail_id, kind=kind, to=rcpt, error=error, attempts=attempts,
                               **about)  # fmt: skip
 
@@ -296,7 +297,7 @@ class OutboxWorker:
             if fault is not None:
                 self.relay.faulted = True
 
-            def deferred(_about: dict[str, int], exc: Exception = exc) -> None:
+            def deferred(_about: About, exc: Exception = exc) -> None:
                 self._deferred_log.warning(
                     "mail.deferred", exc, mail=mail_id, mail_kind=kind, to=rcpt, error=error,
                     retry_in=delay, relay_fault=fault,
@@ -309,7 +310,7 @@ class OutboxWorker:
                 self._answered.clear()
             self._answered.add(rcpt)
 
-            def sent(about: dict[str, int]) -> None:
+            def sent(about: About) -> None:
                 log.info("mail.sent", mail=mail_id, kind=kind, to=rcpt, **about)
 
             return Outcome(mail, "sent", named=True, said=sent)

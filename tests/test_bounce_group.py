@@ -131,6 +131,10 @@ async def test_the_failures_of_one_mail_make_one_bounce_naming_each_number(tmp_p
     statuses = {str(b["Final-Recipient"]).split("; ")[1]: str(b["Status"]) for b in status.get_payload()[1:]}
     assert statuses[REJECTED] == "5.1.1" and statuses[UNDELIVERABLE] == "5.0.0"
     assert report["To"] == STAFF and report["In-Reply-To"]
+    (quoted,) = [p for p in report.walk() if p.get_content_type() == "text/rfc822-headers"]
+    original = message_from_bytes(quoted.get_payload(decode=True), policy=policy.default)
+    assert [a.addr_spec for a in original["To"].addresses] == finals(report)  # the numbers it is about
+    assert str(original["Subject"]) == "Meeting"
 
 
 async def test_a_bounce_waits_for_the_sms_in_flight_and_goes_when_the_last_ends(tmp_path: Path) -> None:

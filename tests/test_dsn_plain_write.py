@@ -173,7 +173,7 @@ def test_the_quoted_headers_are_those_the_email_package_folds() -> None:
             fields.append(("Subject", subject))
         if msgid := h.msgid(info.get("header_message_id")):
             fields.append(("Message-ID", msgid))
-        assert bounce._original_headers(info, final) == quoted_by_package(fields), repr(fields)
+        assert bounce._original_headers(info, [final]) == quoted_by_package(fields), repr(fields)
         short += all(mimewrite.plain_line(name, value) for name, value in fields)
     assert short > 300
     # An encoded word is read by the parse (none gets here: `text` and `msgid` break them up).

@@ -1,15 +1,16 @@
 """The outbox rows of bounces that may take in more numbers of the same mail (`gateway.bouncegroup`).
 
 A mail to forty numbers of which twelve fail made twelve bounces; now the failures of one mail to one
-address share one outbox row while it is unsent: the first failure inserts it, each next one rewrites
-its content and adds its SMS to the row's `bounced` (migration 66), in the write that fails the SMS.
+address share one outbox row while it is unsent: the first failure inserts it, each next one adds its
+SMS to the row's `bounced` (migration 66), and the content is rewritten once at the end of the write
+that failed them (`gateway.bouncegroup`).
 One row, one mail: there is nothing to claim together and nothing to mark sent together, so a crash
 can neither send a number's bounce twice nor lose it (the row is the truth, as for every other mail).
 A row is joinable while nobody tried to send it (`queued`, no attempt): once the outbox worker took
 it, the next failure starts a row of its own.
 
 The hold: a failure while other SMS of its mail are still in flight (in no final state) is due
-`HOLD_SECONDS` later; it goes at once when the last of them ends, whichever comes first.
+`HOLD_SECONDS` later, or at once when the last of them ends, whichever comes first.
 """
 
 from __future__ import annotations
@@ -83,19 +84,35 @@ def add_bounce(
         return cur.lastrowid
 
 
-def grow_bounce(outbox: OutboxRepo, mail_id: int, content: bytes, members: list[int], due: float) -> bool:
-    """The bounce `mail_id` rewritten to name `members`; due at `due` if that is sooner. A bounce of
-    several SMS is about the mail, not one of them (`message_ref` none, `email_ref` kept): each SMS's
-    record lists it. False if it was claimed meanwhile (then the caller queues a bounce of its own)."""
+def grow_bounce(outbox: OutboxRepo, mail_id: int, members: list[int], due: float) -> bool:
+    """The bounce `mail_id` to name `members`, due at `due` if that is sooner; its content is
+    rewritten by `rewrite`, once for all the failures of one write. A bounce of several SMS is about
+    the mail, not one of them (`message_ref` none, `email_ref` kept): each SMS's record lists it.
+    False if it was claimed meanwhile (then the caller queues a bounce of its own)."""
+    with outbox.transaction():
+        return bool(
+            outbox.conn.execute(
+                f"UPDATE outbox SET kind = ?, bounced = ?, message_ref = NULL,"
+                f" next_attempt_at = MIN(next_attempt_at, ?) WHERE id = ? AND {_JOINABLE}",
+                (GROUP_KIND, ",".join(map(str, members)), due, mail_id),
+            ).rowcount
+        )
+
+
+def members_of(conn: sqlite3.Connection, mail_id: int) -> list[int]:
+    row = conn.execute(f"SELECT bounced FROM outbox WHERE id = ? AND {_JOINABLE}", (mail_id,)).fetchone()
+    return [] if row is None else [int(m) for m in str(row[0]).split(",") if m]
+
+
+def rewrite(outbox: OutboxRepo, mail_id: int, content: bytes, members: list[int]) -> None:
+    """The content of a grown bounce, naming `members` (those still to be named)."""
     with outbox.transaction():
         changed = outbox.conn.execute(
-            f"UPDATE outbox SET kind = ?, content = ?, bounced = ?, message_ref = NULL,"
-            f" next_attempt_at = MIN(next_attempt_at, ?) WHERE id = ? AND {_JOINABLE}",
-            (GROUP_KIND, content, ",".join(map(str, members)), due, mail_id),
+            f"UPDATE outbox SET content = ?, bounced = ? WHERE id = ? AND {_JOINABLE}",
+            (content, ",".join(map(str, members)), mail_id),
         ).rowcount
         if changed:
             outbox.db.after_commit(outbox._queued)  # deduplicated: one wake-up a commit
-        return bool(changed)
 
 
 def release(outbox: OutboxRepo, email_id: int) -> int:
