@@ -21,12 +21,16 @@ from gateway.configbase import ConfigError, at, credential_path, link_place, quo
 from gateway.configlinks import SmscSection
 from gateway.configloops import mail_loop_problems
 from gateway.filemodes import mode_text, readable_by_others
+from gateway.readonlyfs import filesystem_read_only
 from gateway.store.proclocks import shell_word
 from gateway.sudoline import check_as, owner_remedy, read_only, runs_service
 from gateway.tlscert import credential_or_path, tls_context
 from gateway.tlsdoubts import configured_certificates, file_facts
 
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
+# A filesystem read-only itself (remounted so after I/O errors, or mounted so), not only for a
+# ProtectSystem unit (`gateway.readonlyfs`): the unit's ReadWritePaths= would not help.
+READ_ONLY_FS = "its filesystem is mounted read-only (after I/O errors? see dmesg): remount it read-write"
 
 
 class Exposure(NamedTuple):
@@ -271,11 +275,13 @@ def _unreadable(path: Path) -> OSError | None:
         return exc
 
 
-def write_path_problems(cfg: Config) -> list[str]:
+def write_path_problems(cfg: Config, passing: list[str] | None = None) -> list[str]:
     """Paths the daemon writes under (besides `state_dir`) that a file stands in the way of.
 
     `run` would stop on the simulator's log with an unnamed "File exists", and a capture directory
     under a file would fail every mail, retried for days; both are said naming the key instead.
+    A maildir whose filesystem is read-only itself (`READ_ONLY_FS`) goes to `passing`: no config
+    change is wanted, and the start is to be tried again once it is writable.
     """
     problems: list[str] = []
     if cfg.simulator.enabled:
@@ -294,7 +300,10 @@ def write_path_problems(cfg: Config) -> list[str]:
             ' directory (e.g. relay = "maildir:var/mail")'
         )
     elif capture is not None and (why := maildir_problem(cfg.path(capture), cfg.state_dir)) is not None:
-        problems.append(f'[mail] relay: the maildir {why} (e.g. relay = "maildir:var/mail")')
+        if why.endswith(READ_ONLY_FS) and passing is not None:
+            passing.append(f"[mail] relay: the maildir {why}")
+        else:
+            problems.append(f'[mail] relay: the maildir {why} (e.g. relay = "maildir:var/mail")')
     return problems
 
 
@@ -331,6 +340,8 @@ def maildir_problem(directory: Path, state_dir: Path | None = None, what: str = 
             f" {check_as(state_dir or existing, 'choose a directory the service may write')}"
         )
     except OSError as exc:
+        if exc.errno == errno.EROFS and filesystem_read_only(existing):
+            return f"{directory} cannot be {verb}: {target}: {exc.strerror}: {READ_ONLY_FS}"
         if exc.errno == errno.EROFS:  # as a state_dir is told: no owner or mode makes it writable
             return (
                 f"{directory} cannot be {verb}: {target}: {exc.strerror}, which no chown or chmod changes:"
@@ -369,8 +380,13 @@ def check_files(cfg: Config) -> None:
     """ConfigError naming every file the daemon would fail to open at start, every path it would
     fail to write under, and every setting that sends its mail back into it; doubts go to stderr."""
     problems, doubts = file_problems(cfg)
-    problems = [*mail_loop_problems(cfg), *write_path_problems(cfg), *seed_problems(cfg), *problems]
+    passing: list[str] = []
+    problems = [*mail_loop_problems(cfg), *write_path_problems(cfg, passing), *seed_problems(cfg), *problems]
     for doubt in doubts:
         print(f"smsgw: warning: {doubt}", file=sys.stderr)
     if problems:
-        raise ConfigError("; ".join(problems))
+        raise ConfigError("; ".join([*problems, *passing]))
+    if passing:  # exit 1, not 3 (which the unit does not restart on): no config change is wanted
+        from gateway.cli.common import CliError
+
+        raise CliError("; ".join(passing))

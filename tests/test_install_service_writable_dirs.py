@@ -19,6 +19,7 @@ import pytest
 from gateway.cli.common import CliError
 from gateway.cli.servicefiles import writable_paths
 from gateway.config import Config, parse_config
+from gateway.readonlyfs import filesystem_read_only
 from tests.conftest import config_text
 from tests.test_install_service_rerun import CLI, ROOT, config, install, unit
 from tests.test_owner_hints_give_only_smsgws import mounted_read_only
@@ -66,18 +67,40 @@ def test_install_service_opens_and_makes_the_state_dir_and_maildir_of_the_kept_c
 
 @pytest.fixture
 def read_only_mount(tmp_path: Path) -> Iterator[Path]:
-    """A real filesystem mounted read-only, as ProtectSystem=strict leaves /srv to a unit."""
+    """A real filesystem mounted read-only, as the kernel leaves one after I/O errors."""
     yield from mounted_read_only(tmp_path / "ro")
 
 
-def test_a_maildir_on_a_read_only_filesystem_is_told_the_units_read_write_paths(
-    read_only_mount: Path,
+@pytest.fixture
+def protected_mount(tmp_path: Path) -> Iterator[Path]:
+    """A writable filesystem seen through a read-only bind mount, as ProtectSystem=strict leaves /srv
+    to a unit (statvfs says read-only for both this and `read_only_mount`)."""
+    if os.geteuid() != 0:
+        pytest.skip("a mount needs root")
+    disk, view = tmp_path / "disk", tmp_path / "ro"
+    disk.mkdir()
+    view.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], check=True)
+    try:
+        subprocess.run(["mount", "--bind", str(disk), str(view)], check=True)
+        try:
+            subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], check=True)
+            yield view
+        finally:
+            subprocess.run(["umount", str(view)], check=True)
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+def test_a_maildir_on_a_read_only_bind_mount_is_told_the_units_read_write_paths(
+    protected_mount: Path,
 ) -> None:
     from tests.test_config_checks import smsgw
     from tests.test_sudo_hints_name_the_command import configured
 
-    mail = read_only_mount / "mail"
-    path = configured(read_only_mount.parent, relay=f"maildir:{mail}")
+    assert os.statvfs(protected_mount).f_flag & os.ST_RDONLY and not filesystem_read_only(protected_mount)
+    mail = protected_mount / "mail"
+    path = configured(protected_mount.parent, relay=f"maildir:{mail}")
     res = smsgw("--config", str(path), "check-config")
     assert res.returncode == 3 and "Traceback" not in res.stderr, res.stderr
     said = " ".join(res.stderr.split())
@@ -86,6 +109,28 @@ def test_a_maildir_on_a_read_only_filesystem_is_told_the_units_read_write_paths(
         f" or chmod changes: under systemd (ProtectSystem=strict) add ReadWritePaths={mail} to the unit"
         " (install-service, run again, adds it), or keep the maildir under /var/lib/smsgw"
     ) in said, said
+
+
+@pytest.mark.parametrize("command", ["check-config", "run"])
+def test_a_maildir_on_a_filesystem_read_only_itself_exits_1_saying_to_remount_it(
+    read_only_mount: Path, command: str
+) -> None:
+    # A filesystem the kernel remounted read-only after I/O errors: exit 3 (which the unit does not
+    # restart on) with advice of ReadWritePaths= and ProtectSystem, which cannot help.
+    from tests.test_config_checks import smsgw
+    from tests.test_sudo_hints_name_the_command import configured
+
+    assert filesystem_read_only(read_only_mount)
+    mail = read_only_mount / "mail"
+    path = configured(read_only_mount.parent, relay=f"maildir:{mail}")
+    res = smsgw("--config", str(path), command)
+    assert res.returncode == 1 and "Traceback" not in res.stderr, res.stderr
+    said = " ".join(res.stderr.split())
+    assert (
+        f"smsgw: [mail] relay: the maildir {mail} cannot be created: {mail}: Read-only file system: its"
+        " filesystem is mounted read-only (after I/O errors? see dmesg): remount it read-write"
+    ) in said, said
+    assert "ReadWritePaths" not in said and "ProtectSystem" not in said, said
 
 
 def test_a_simulator_log_directly_in_var_log_is_refused_naming_a_directory_of_its_own(tmp_path: Path) -> None:

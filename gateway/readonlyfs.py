@@ -1,0 +1,37 @@
+"""Whether a filesystem is read-only itself, or only as this process sees it mounted.
+
+`statvfs` says ST_RDONLY for both, and they need opposite remedies. systemd's ProtectSystem=strict
+gives a unit read-only bind mounts of a filesystem that stays writable: only the unit's
+ReadWritePaths= helps, and a restart never does. A filesystem the kernel remounted read-only after
+I/O errors (ext4's errors=remount-ro), or one mounted read-only, is read-only for every process:
+the disk or the mount wants the admin, and the service starts again once it is writable.
+/proc/self/mountinfo tells them apart: each mount's own options, and after the "-" those of the
+filesystem under it (its superblock), which every mount of it shares.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+MOUNTINFO = Path("/proc/self/mountinfo")
+
+
+def filesystem_read_only(path: Path, mountinfo: Path = MOUNTINFO) -> bool:
+    """The filesystem holding `path` is read-only under every mount of it; False where it is
+    writable, where only this mount is read-only, or where it cannot be told (no /proc, no such
+    path, a device mountinfo does not list)."""
+    try:
+        st = os.stat(path)
+        lines = mountinfo.read_text().splitlines()
+    except OSError:
+        return False
+    device = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
+    for line in lines:
+        fields = line.split()
+        if len(fields) < 3 or fields[2] != device or "-" not in fields:
+            continue
+        tail = fields[fields.index("-") + 1 :]  # fstype, source, the superblock's options
+        if len(tail) >= 3:
+            return "ro" in tail[2].split(",")
+    return False
