@@ -89,3 +89,17 @@ async def test_through_smtp_an_afterthought_arrives_and_a_wrapped_disclaimer_doe
         f"Spotkanie o 10.\n\nPozdrawiam\n{SIGNATURE_9}\n\n{LONG_WRAPPED}",
     ]
     assert await phone_got(tmp_path, bodies) == [bodies[0], "Spotkanie o 10."]
+
+
+GROUP_FOOTER = (
+    'You received this message because you are subscribed to the Google Groups "Zarzad" group.\n'
+    "To unsubscribe from this group and stop receiving emails from it, send an email to "
+    "zarzad+unsubscribe@googlegroups.com."
+)
+
+
+@pytest.mark.parametrize("above", ["--", "Pozdrawiam\nJan", "Sent from my iPhone", "Wysłane z mojego Huawei"])
+def test_a_mailing_lists_footer_goes_with_the_signature(above: str) -> None:
+    # Its lines are long and no confidentiality clause: a notice still, as it was taken before.
+    cleaned = clean_body(f"Spotkanie o 10.\n{above}\n\n{GROUP_FOOTER}")
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie o 10.", True)

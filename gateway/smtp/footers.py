@@ -70,8 +70,9 @@ ANY_DEVICE = re.compile(
 )
 
 # Words of the notices a mail server or a signature appends: confidentiality, the company's register
-# entry (a Polish company must give it in its mail), personal data, viruses, printing. Two different
-# ones make a paragraph a disclaimer; a person's own paragraph seldom holds two, however long it is.
+# entry (a Polish company must give it in its mail), personal data, viruses, printing, mailing lists.
+# Two different ones make a paragraph a disclaimer; a person's own paragraph seldom holds two, however
+# long it is.
 _DISCLAIMER_WORDS: tuple[tuple[str, ...], ...] = (
     ("poufn",),
     ("adresat", "adressat"),  # German "Adressat" too
@@ -100,6 +101,10 @@ _DISCLAIMER_WORDS: tuple[tuple[str, ...], ...] = (
     (r"registered (office|in|number|address)\b", r"company (number|no)\b"),
     ("before printing", "wydrukiem", "drukowani", "environment", "środowisk"),
     ("vertraulich", "empfänger", "irrtümlich", "handelsregister", "amtsgericht", "geschäftsführer"),
+    # A mailing list's footer ("You received this message because you are subscribed to the Google
+    # Groups …", "Aby wypisać się z listy …").
+    ("subscribed", "unsubscrib", "wypisa", "wypisz", "zapisan"),
+    ("googlegroups", "mailing list", "listinfo", "lista dyskusyjn", "listy dyskusyjn"),
 )
 _DISCLAIMER_KIND = tuple(re.compile("|".join(words)) for words in _DISCLAIMER_WORDS)
 # The kinds each word may begin, by the word's first three letters (or the whole of a shorter one:
