@@ -103,3 +103,16 @@ def test_a_mailing_lists_footer_goes_with_the_signature(above: str) -> None:
     # Its lines are long and no confidentiality clause: a notice still, as it was taken before.
     cleaned = clean_body(f"Spotkanie o 10.\n{above}\n\n{GROUP_FOOTER}")
     assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie o 10.", True)
+
+
+# An HTML signature's table as its text part gives it: the company's details on one long line.
+STRIP = (
+    "ACME Sp. z o.o. | ul. Prosta 1, 00-001 Warszawa | tel. +48 22 123 45 67 | kom. +48 601 123 456 | "
+    "www.acme.pl"
+)
+
+
+@pytest.mark.parametrize("above", ["--", "Pozdrawiam", "Sent from my iPhone\n", "Wysłane z mojego Huawei\n"])
+def test_a_long_line_of_contact_details_is_the_signatures(above: str) -> None:
+    cleaned = clean_body(f"Spotkanie o 10.\n\n{above}\nJan Kowalski\n{STRIP}")
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie o 10.", True)

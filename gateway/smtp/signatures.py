@@ -220,7 +220,8 @@ class _Measures:
     def __init__(self, lines: list[str], last: int, first: int) -> None:
         # Counts of non-empty lines, contact lines and list items before each index.
         filled, contact, bullets = [0], [0], [0]
-        # The first line of the paragraph holding each line, and the first long line at or after each.
+        # The first line of the paragraph holding each line, and the first long line of text at or after
+        # each.
         para = list(range(last + 2))
         for j in range(last + 1):
             text = lines[j].strip()
@@ -243,13 +244,17 @@ class _Measures:
             j = k + 1
         long_at, notice_at = [last + 1] * (last + 2), [last + 1] * (last + 2)
         for j in range(last, -1, -1):
-            long_at[j] = j if len(lines[j]) > SIGN_OFF_MAX_WIDTH else long_at[j + 1]
+            # A long line of contact details is a signature's (a company's strip of address, phones and
+            # web on one line); without any, the person's.
+            texts = len(lines[j]) > SIGN_OFF_MAX_WIDTH and contact[j + 1] == contact[j]
+            long_at[j] = j if texts else long_at[j + 1]
             notice_at[j] = j if notice[j] else notice_at[j + 1]
         self.filled, self.contact, self.bullets = filled, contact, bullets
         self.para, self.long_at, self.notice_at = para, long_at, notice_at
         self.lines, self.last, self.first = lines, last, first
         self.text_at: list[int] = []  # read when a footer is judged (`_read_below`)
         self.rfc_at: list[int] = []
+        self.details_from: list[int] = []
 
     def signature_block(self, i: int, last: int, *, disclaimer_right_below: bool) -> bool:
         """Whether the lines below line `i` down to `last` may be a signature block: up to the first
@@ -275,32 +280,33 @@ class _Measures:
         """Whether nothing but signature material stands below footer line `i`, down to RFC 3676's
         "-- " or a disclaimer (a long paragraph of the person's is none), which go with it: names,
         contact details, rules, other footers and sign-offs; or a company's signature, a name first
-        and two contact lines in at most `SIGN_OFF_MAX_CONTACT_LINES` lines, no list. The first call
-        reads each line once."""
+        and two contact details (on one line or two: "ACME | ul. Prosta 1 | tel. …") in at most
+        `SIGN_OFF_MAX_CONTACT_LINES` lines, no list. The first call reads each line once."""
         if not self.text_at:
             self._read_below()
         stop = min(self._block_end(i, self.last), self.rfc_at[i + 1])
         if self.text_at[i + 1] >= stop:
             return True
-        filled, contact, bullets = self.filled, self.contact, self.bullets
+        filled, details, bullets = self.filled, self.details_from, self.bullets
         first = next(j for j in range(i + 1, stop) if self.lines[j].strip())  # the text found is one
         return (
             is_name_line(self.lines[first].strip())
-            and contact[stop] - contact[i + 1] >= 2
+            and details[i + 1] - details[stop] >= 2
             and filled[stop] - filled[i + 1] <= SIGN_OFF_MAX_CONTACT_LINES
             and bullets[stop] - bullets[i + 1] < 2
         )
 
     def _read_below(self) -> None:
         """For each line from `first` down, the first line at or after it that is the person's text,
-        and the first RFC 3676 "-- "."""
+        the first RFC 3676 "-- ", and how many contact details stand from it down."""
         lines, n = self.lines, self.last + 1
-        text_at, rfc_at = [n] * (n + 1), [n] * (n + 1)
+        text_at, rfc_at, details_from = [n] * (n + 1), [n] * (n + 1), [0] * (n + 1)
         for j in range(n - 1, self.first - 1, -1):
             text = lines[j].strip()
             text_at[j] = j if text and not _signature_material(text) else text_at[j + 1]
             rfc_at[j] = j if lines[j] == "-- " else rfc_at[j + 1]
-        self.text_at, self.rfc_at = text_at, rfc_at
+            details_from[j] = details_from[j + 1] + sum(1 for _ in _CONTACT.finditer(text))
+        self.text_at, self.rfc_at, self.details_from = text_at, rfc_at, details_from
 
     def _block_end(self, i: int, last: int) -> int:
         """Where the block below line `i` ends: at the first disclaimer below it, else past `last`.
