@@ -54,7 +54,6 @@ SQL_LEFT = {
 }
 # Store modules that still import a feature, and why.
 IMPORTS_LEFT = {
-    "gateway/store/outboxadmin.py": "the erased mail's marker and refusal (gateway.privacy); not moved yet",
     "gateway/store/retention.py": "the purge of premium texts (gateway.premium); the scheduler could pass it",
 }
 

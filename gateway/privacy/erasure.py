@@ -23,19 +23,14 @@ import json
 import sqlite3
 from typing import NamedTuple
 
-import structlog
-
 from gateway.conversations import queries as conversations
 from gateway.premium import queries as premium
 from gateway.privacy.found import PhoneMails
 from gateway.privacy.naming import ERASED, without_number
+from gateway.store.erasedmail import ERASED_MAIL, ERASED_WHY  # the store's: its outbox retry refuses one
 
 # A mail about the phone not yet sent is not sent once its text is erased; why, as `outbox list` shows it.
-ERASED_WHY = "its text was erased at the phone's request"
 NOT_SENT = f"not sent: {ERASED_WHY}"
-# An outbox mail erased whole holds this and nothing else: no From, Subject, Date or Message-ID. Sent,
-# its recipient got a mail of that one line (the outbox worker and `smsgw outbox retry` refuse it).
-ERASED_MAIL = ERASED.encode()
 KEPT_NOTE = "kept past the hourly limit; erased at the phone's request before it was mailed"
 # A premium SMS kept until its client's address confirms: ended, never forwarded (verification
 # forwards the state 'awaiting' only: `premium.handlers.forward_awaiting`). Its billing facts stay.
@@ -65,32 +60,6 @@ class Erased(NamedTuple):
     mails_unsent: int  # the records of mails to it alone never sent as SMS (bounces, out-of-office replies)
     reports_unmatched: int  # delivery reports never matched to an SMS: as the SMSC wrote them
     records_named: int  # the records of such mails naming other numbers too: its number replaced
-
-
-class MailErased(ValueError):
-    """`smsgw outbox retry ID` of a mail erased at the phone's request: refused, saying why (exit 1)."""
-
-
-def refuse_erased(conn: sqlite3.Connection, mail_id: int | None) -> int:
-    """The mails erased whole a retry leaves: `MailErased` for the one named, else how many of all
-    are left out (said in a warning, which the CLI shows). Sent again, each went as the marker's
-    one line without a header, to the staff member or the client the phone's text was for."""
-    if mail_id is not None:
-        row = conn.execute(
-            "SELECT 1 FROM outbox WHERE id = ? AND state IN ('queued', 'failed') AND content = ?",
-            (mail_id, ERASED_MAIL),
-        ).fetchone()
-        if row is not None:
-            raise MailErased(f"mail {mail_id} is not sent again: {ERASED_WHY}")
-        return 0
-    (skipped,) = conn.execute(
-        "SELECT COUNT(*) FROM outbox WHERE state IN ('queued', 'failed') AND content = ?", (ERASED_MAIL,)
-    ).fetchone()
-    if skipped:
-        structlog.get_logger(__name__).warning(
-            "outbox.retry_skipped", erased=skipped, note=f"{skipped} mail(s) not sent again: {ERASED_WHY}"
-        )
-    return int(skipped)
 
 
 def erased_meanwhile(conn: sqlite3.Connection, mail_id: int) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.store.erasedmail import ERASED_MAIL, refuse_erased
 from gateway.store.repository import Repository
 
 
@@ -17,8 +18,6 @@ class OutboxAdmin(Repository):
         sends the relay took without answering has most likely arrived: it keeps their count, so that its next
         send is logged as a possible duplicate and one more such send gives it up again, and it goes only when
         named (`outbox_most_likely_arrived`). An erased one, never (`refuse_erased`)."""
-        from gateway.privacy.erasure import ERASED_MAIL, refuse_erased  # here: it opens the store
-
         sql = (
             "UPDATE outbox SET attempts = CASE WHEN state = 'failed' THEN 0 ELSE attempts END,"
             " state = 'queued', next_attempt_at = ? WHERE state IN ('queued', 'failed') AND content <> ?"
@@ -36,7 +35,5 @@ class OutboxAdmin(Repository):
     def outbox_most_likely_arrived(self) -> list[int]:
         """The failed mails `retry_outbox` of all leaves: the relay took each whole without answering.
         Not an erased one: `outbox retry ID`, which the CLI then offers, refuses it."""
-        from gateway.privacy.erasure import ERASED_MAIL
-
         sql = "SELECT id FROM outbox WHERE state = 'failed' AND unanswered > 0 AND content <> ? ORDER BY id"
         return [r[0] for r in self.conn.execute(sql, (ERASED_MAIL,))]
