@@ -49,8 +49,6 @@ SQL_LEFT = {
     "gateway/store/premiumholds.py": STORE_SQL + " (a removed account's services)",
     "gateway/store/retention.py": STORE_SQL + " (the purge of old conversations)",
     "gateway/store/segments.py": STORE_SQL + " (the numbers a phone's parts may be addressed to)",
-    "gateway/smtp/domainsserved.py": "the domains conversations name; not moved yet",
-    "gateway/smtp/formerdomains.py": "the domains premium rows name; not moved yet",
 }
 # Store modules that still import a feature, and why.
 IMPORTS_LEFT = {

@@ -14,6 +14,11 @@ from typing import Any
 
 from gateway.conversations.rows import COLUMNS, Conversation
 
+# The domains the conversations name, each with how many and the time of the last SMS sent in one: what a
+# start reads to tell a domain taken out of `[gateway] domains` (`gateway.smtp.domainsserved`), which
+# runs it through a function of its own, on the daemon's connection or check-config's read-only one.
+DOMAINS_NAMED = "SELECT domain, COUNT(*), MAX(last_mt_at) FROM conversations GROUP BY domain ORDER BY domain"
+
 
 def _dicts(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
     cols = [d[0] for d in cur.description]

@@ -26,9 +26,25 @@ _ANSWER_JOIN = " LEFT JOIN premium_answers {alias} ON {alias}.message_id = {mess
 _BATCH = 500
 
 
+# A premium address's token still answered, by the address's kind: a removed service's confirmation is
+# not (DATA refuses it), the SMS it received before its removal are (within the reply window).
+_TOKEN_ANSWERED = {
+    "premium": "SELECT 1 FROM premium_mo t LEFT JOIN premium_services s ON s.id = t.service_id"
+    " WHERE t.token = ? AND (s.removed_at IS NULL OR t.received_at < s.removed_at)",
+    "confirm": "SELECT 1 FROM premium_verifications t LEFT JOIN premium_services s"
+    " ON s.id = t.service_id WHERE t.token = ? AND s.removed_at IS NULL",
+}
+
+
 def answer_join(message: str = "m", alias: str = "pa") -> str:
     """SQL: the free premium answer an SMS of `messages` (as `message`) is, joined as `alias`."""
     return _ANSWER_JOIN.format(message=message, alias=alias)
+
+
+def token_answered(conn: sqlite3.Connection, kind: str, token: str) -> bool:
+    """Whether mail to the premium address of `kind` ('premium': an SMS's answers, 'confirm': a
+    service's confirmation) and `token` is still taken (`gateway.smtp.formerdomains`)."""
+    return conn.execute(_TOKEN_ANSWERED[kind], (token,)).fetchone() is not None
 
 
 def live_services(conn: sqlite3.Connection, account_id: int | None = None) -> list[Service]:

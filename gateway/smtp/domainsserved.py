@@ -22,10 +22,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.conversations.queries import DOMAINS_NAMED
+
 SERVED_KEY = "domains_served"
 HELD_KEY = "domains_held"
 KEYS = f"SELECT key, value FROM billing_state WHERE key IN ('{SERVED_KEY}', '{HELD_KEY}')"
-SCAN = "SELECT domain, COUNT(*), MAX(last_mt_at) FROM conversations GROUP BY domain ORDER BY domain"
+SCAN = DOMAINS_NAMED  # the conversations' query (their package's): each domain, its count, its last SMS
 # How long what a start found stands for the next starts with the same domains dropped: their
 # conversations only go (after their reply window), so the count it says is at most this old.
 FRESH_SECONDS = 86_400.0

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from gateway import premium
+from gateway.premium import queries
 from gateway.smtp import domainsserved, replies
 
 if TYPE_CHECKING:
@@ -38,15 +39,6 @@ log = structlog.get_logger(__name__)
 
 MOVED = "551 5.1.6 <{}>: {} is no longer served by this gateway; please try <{}>"
 NOT_HERE = "551 5.1.6 <{}>: not served here; please try <{}>"
-
-# A premium token still answered: a removed service's confirmation is not (DATA refuses it), the SMS
-# it received before its removal are (within the reply window, `premium.answers`).
-_LIVE = {
-    "premium": "SELECT 1 FROM premium_mo t LEFT JOIN premium_services s ON s.id = t.service_id"
-    " WHERE t.token = ? AND (s.removed_at IS NULL OR t.received_at < s.removed_at)",
-    "confirm": "SELECT 1 FROM premium_verifications t LEFT JOIN premium_services s"
-    " ON s.id = t.service_id WHERE t.token = ? AND s.removed_at IS NULL",
-}
 
 
 def held_domains(store: Store, served: Iterable[str], *, keep: bool = False) -> frozenset[str]:
@@ -107,4 +99,4 @@ def _premium_address(gate: Gate, local: str) -> bool | None:
     target = premium.target(local)
     if target is None:
         return None
-    return gate.store.db.conn.execute(_LIVE[target.kind], (target.token,)).fetchone() is not None
+    return queries.token_answered(gate.store.db.conn, target.kind, target.token)
