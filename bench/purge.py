@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway.store import retention  # noqa: E402
+from gateway import retentionpurge  # noqa: E402
 from gateway.store.db import Store  # noqa: E402
 
 DAY = 86400.0
@@ -87,7 +87,7 @@ async def purge(path: Path) -> None:
 
     watcher = asyncio.create_task(watch_loop())
     started = time.perf_counter()
-    removed = await retention.purge_before(store, time.time() - 90 * DAY)
+    removed = await retentionpurge.purge_before(store, time.time() - 90 * DAY)
     elapsed = time.perf_counter() - started
     done.set()
     await watcher

@@ -25,7 +25,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from billing_reports import job as billing
 from billing_reports.monthly import Month, due_months
 from billing_reports.repo import LAST_BILLED, BillingRepo
-from gateway import tlsrenewal
+from gateway import retentionpurge, tlsrenewal
 from gateway.config import Config
 from gateway.store import retention
 from gateway.store.db import Store
@@ -71,7 +71,7 @@ async def purge(store: Store, config: Config) -> int:
                 kept_from=kept_from.isoformat(),
                 older_than_days=days,
             )
-        removed = await retention.purge_before(
+        removed = await retentionpurge.purge_before(
             store, cutoff, reply_window=config.replies.window_seconds, unbilled_from=unbilled_start
         )
         today = datetime.fromtimestamp(store.clock(), ZoneInfo(config.gateway.timezone)).date()

@@ -15,8 +15,8 @@ import pytest
 from gateway import housekeeping as housekeeping_module
 from gateway.config import parse_config
 from gateway.premium import handlers
+from gateway.retentionpurge import purge_before
 from gateway.store.db import Store
-from gateway.store.retention import purge_before
 from smsc.simulator.smpp_texts import address_fields, mo_parts
 from tests.billing_reader import read
 from tests.billing_world import cli

@@ -242,7 +242,7 @@ async def test_segments_out_of_order_with_one_missing_are_mailed_with_a_gap(tmp_
 
 
 async def test_conversations_are_purged_after_window_plus_retention(tmp_path: Path) -> None:
-    from gateway.store.retention import purge_before
+    from gateway.retentionpurge import purge_before
 
     w = World(tmp_path)
     w.send("anna@acme.example")

@@ -47,13 +47,10 @@ SQL_LEFT = {
     "gateway/store/admin.py": STORE_SQL + " (a premium answer's envelope in `message_info`)",
     "gateway/store/moparts.py": STORE_SQL + " (the user of the SMS a late part follows)",
     "gateway/store/premiumholds.py": STORE_SQL + " (a removed account's services)",
-    "gateway/store/retention.py": STORE_SQL + " (the purge of old conversations)",
     "gateway/store/segments.py": STORE_SQL + " (the numbers a phone's parts may be addressed to)",
 }
 # Store modules that still import a feature, and why.
-IMPORTS_LEFT = {
-    "gateway/store/retention.py": "the purge of premium texts (gateway.premium); the scheduler could pass it",
-}
+IMPORTS_LEFT: dict[str, str] = {}
 
 
 def _modules() -> Iterator[tuple[str, ast.Module]]:

@@ -21,7 +21,7 @@ import pytest
 from gateway import housekeeping as housekeeping_module
 from gateway.cli.main import main
 from gateway.config import Config, parse_config
-from gateway.store.retention import purge_before
+from gateway.retentionpurge import purge_before
 from smsc.simulator.control import send_command
 from tests.conftest import Sink, free_port, running_gateway, smtp_sink
 from tests.test_answers_context import OPS, PHONE, answers_config, mails, texted

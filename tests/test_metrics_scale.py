@@ -15,9 +15,9 @@ from contextlib import closing
 from pathlib import Path
 
 from billing_reports import mtlate
+from gateway.retentionpurge import purge_before
 from gateway.store.counted import MO_UNFINISHED
 from gateway.store.db import Store
-from gateway.store.retention import purge_before
 from gateway.web import counts
 from gateway.web.app import WebContext
 from tests import test_store

@@ -220,7 +220,7 @@ def test_money_sums_are_exact_in_grosze(
 
 
 async def test_retention_blanks_old_texts_and_keeps_the_money(tmp_path: Path) -> None:
-    from gateway.store.retention import purge_before
+    from gateway.retentionpurge import purge_before
 
     w = World(tmp_path)
     w.service()

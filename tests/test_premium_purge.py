@@ -18,8 +18,8 @@ from billing_reports.writer import write_month
 from gateway.premium import handlers
 from gateway.premium.stats import PremiumStats
 from gateway.reassembly import TIMEOUT_SECONDS, gap
+from gateway.retentionpurge import purge_before
 from gateway.store.db import Store
-from gateway.store.retention import purge_before
 from tests.billing_reader import read
 from tests.test_late_segments import entries, first_two_parts_timed_out, vote
 from tests.test_premium import T0, World

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from gateway.conversations.repo import ConversationsRepo
-from gateway.store.retention import purge_before
+from gateway.retentionpurge import purge_before
 from tests.test_conversations import World
 from tests.test_pool_exhausted import ANNA, CAROL, DAY, users, went
 

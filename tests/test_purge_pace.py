@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from gateway import retentionpurge
 from gateway.store import retention
 from gateway.store.db import Store
 from tests.test_retention import seed_old_mail
@@ -67,7 +68,7 @@ async def test_each_chunk_is_followed_by_nine_times_its_own_time(tmp_path: Path)
 
     pace = retention.Pace(monotonic=clock, sleep=sleep)
     try:
-        removed = await retention.purge_before(store, CUTOFF, pace=pace)
+        removed = await retentionpurge.purge_before(store, CUTOFF, pace=pace)
         assert removed == 3 * retention.CHUNK + 5 and count(store, "emails") == 0
         assert count(store, "dlrs") == 0  # the DLRs' phase ran too, paced as the rest
         # Every write of the purge, the emails' four chunks and the later phases, paused after.
@@ -88,7 +89,7 @@ async def test_a_chunk_slowed_by_a_stall_elsewhere_waits_a_bounded_time(tmp_path
         pauses.append(seconds)
 
     try:
-        await retention.purge_before(store, CUTOFF, pace=retention.Pace(monotonic=clock, sleep=sleep))
+        await retentionpurge.purge_before(store, CUTOFF, pace=retention.Pace(monotonic=clock, sleep=sleep))
         assert pauses and set(pauses) == {retention.PAUSE_MAX_SECONDS}
         assert count(store, "emails") == 0
     finally:
@@ -111,7 +112,7 @@ async def test_on_the_real_clock_the_purge_takes_a_bounded_share_of_the_time(tmp
     store.write = timed  # type: ignore[method-assign]
     try:
         started = time.monotonic()
-        assert await retention.purge_before(store, CUTOFF) == emails
+        assert await retentionpurge.purge_before(store, CUTOFF) == emails
         elapsed = time.monotonic() - started
         assert len(busy) >= math.ceil(emails / retention.CHUNK)
         # Back to back the purge had the store all the time (share 1.0); now about DUTY of it.

@@ -17,8 +17,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from gateway.retentionpurge import purge_before
 from gateway.store.db import Store
-from gateway.store.retention import purge_before
 
 T = TypeVar("T")
 

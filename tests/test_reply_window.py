@@ -14,9 +14,9 @@ import pytest
 from gateway import conversations
 from gateway.cli.main import main
 from gateway.reassembly import TIMEOUT_SECONDS
+from gateway.retentionpurge import purge_before
 from gateway.smtp.accept import accept_now
 from gateway.store.records import Acceptance, NewMessage, NewPart
-from gateway.store.retention import purge_before
 from smsc.base import Concat
 from tests.test_conversations import BASE, DAY, PHONE, SENDER, World
 

@@ -13,8 +13,8 @@ from typing import TypeVar
 
 import pytest
 
+from gateway import retentionpurge
 from gateway.smtp.accept import accept
-from gateway.store import retention
 from gateway.store.db import Acceptance, NewMessage, NewPart, Store
 
 T = TypeVar("T")
@@ -309,7 +309,7 @@ async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> 
             [("+48601123456",), ("+48601123457",)],
         )
     clock.t += 91 * 86400
-    assert await retention.purge_before(s, clock.t - 90 * 86400) == 1
+    assert await retentionpurge.purge_before(s, clock.t - 90 * 86400) == 1
     assert [r[0] for r in s.db.conn.execute("SELECT recipient FROM messages")] == ["+48601123457"]
     assert s.db.conn.execute("SELECT destination FROM concat_refs").fetchall() == [("+48601123457",)]
     assert s.db.conn.execute("SELECT COUNT(*) FROM dlrs").fetchone()[0] == 0

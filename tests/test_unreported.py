@@ -22,9 +22,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from billing_reports import monthly
-from gateway import housekeeping
+from gateway import housekeeping, retentionpurge
 from gateway.smtp.accept import accept
-from gateway.store import retention
 from gateway.store.db import Store
 from gateway.store.schema import SCHEMA_VERSION
 from tests.conftest import DOMAIN, STAFF, free_port, mail, make_config, running_gateway, smtp_sink
@@ -127,7 +126,7 @@ async def test_the_retention_purges_an_unreported_message(store: Store) -> None:
     later(store, VALIDITY + DAY)
     store.queue.expire_due()
     later(store, 91 * DAY)
-    assert await retention.purge_before(store, store.clock() - 90 * DAY) == 1
+    assert await retentionpurge.purge_before(store, store.clock() - 90 * DAY) == 1
     assert store.db.conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0] == 0
 
 

@@ -1,5 +1,6 @@
-"""The conversations' reads (and the one erasure) that other parts of the gateway make, on their own
-connections or in their own writes: the panel's pages, the phone commands of `gateway.privacy`.
+"""The conversations' reads (and the erasure and the retention purge) that other parts of the gateway
+make, on their own connections or in their own writes: the panel's pages, the phone commands of
+`gateway.privacy`, the start's domains (`gateway.smtp.domainsserved`), the purge (`gateway.retentionpurge`).
 
 Here, in the package that owns the tables (`conversations`, `kept_phones`), so that the tables' SQL
 has one home (ARCHITECTURE.md section 3): a change of them is made and read in one package.
@@ -12,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from gateway.conversations.rows import COLUMNS, Conversation
+from gateway.conversations.rows import COLUMNS, SINCE, Conversation
 
 # The domains the conversations name, each with how many and the time of the last SMS sent in one: what a
 # start reads to tell a domain taken out of `[gateway] domains` (`gateway.smtp.domainsserved`), which
@@ -119,3 +120,35 @@ def forget_phone(conn: sqlite3.Connection, phone: str) -> int:
     gone = conn.execute("DELETE FROM conversations WHERE phone = ?", (phone,)).rowcount
     conn.execute("DELETE FROM kept_phones WHERE source = ?", (phone,))
     return int(gone)
+
+
+def purge_old(
+    conn: sqlite3.Connection, cutoff: float, reply_window: float, after: tuple[float, int], limit: int
+) -> tuple[float, int] | None:
+    """The retention purge's share (`gateway.store.retention.FeaturePurge`): the next `limit`
+    conversations older than the shortest reply window allows (by conversations_age, past `after`);
+    those past their own account's window (`reply_window` for one without) go. Returns the cursor
+    to go on from, or None at the end of the range.
+
+    The window is the account's, read per row, so it cannot bound an index range itself; the
+    shortest of all windows can, and the rows between it and a longer window are kept and passed.
+    """
+    shortest = conn.execute("SELECT MIN(reply_window_days) * 86400 FROM accounts").fetchone()[0]
+    window = reply_window if shortest is None else min(reply_window, shortest)
+    seen = conn.execute(
+        "SELECT last_mt_at, id FROM conversations WHERE last_mt_at < ? AND (last_mt_at, id) > (?, ?)"
+        " ORDER BY last_mt_at, id LIMIT ?",
+        (cutoff - window, *after, limit),
+    ).fetchall()
+    if seen:
+        ids = [conversation_id for _, conversation_id in seen]
+        # Not one an answer still kept names (mo_conversation): its id would go to the next
+        # conversation made, whoever's, and the answer would name that one's user. It goes once the
+        # answer has gone, at a later run.
+        conn.execute(
+            f"DELETE FROM conversations WHERE id IN ({','.join('?' * len(ids))}) AND last_mt_at < {SINCE}"
+            " AND NOT EXISTS (SELECT 1 FROM mo INDEXED BY mo_conversation"
+            " WHERE mo.conversation_id = conversations.id)",
+            (*ids, cutoff, reply_window),
+        )
+    return (seen[-1][0], seen[-1][1]) if len(seen) == limit else None

@@ -1,6 +1,7 @@
 """The premium tables' reads that other parts of the gateway make, on connections of their own or in
 their own writes: the panel's reader, check-config's read-only file, billing's reader, the claim
-of the SMS queue, the phone commands of `gateway.privacy`.
+of the SMS queue, the phone commands of `gateway.privacy`, RCPT to a former domain, and the texts the
+retention purge empties (`gateway.retentionpurge`).
 
 Here, in the package that owns the tables (`premium_*`), so that the tables' SQL has one home
 (ARCHITECTURE.md section 3): a change of them is made and read in one package. Functions of a
@@ -197,3 +198,24 @@ def erase_phone(
     ).rowcount
     texts = conn.execute("UPDATE premium_mo SET text = ? WHERE phone = ?", (marker, phone)).rowcount
     return int(answers), int(awaiting), int(texts)
+
+
+def purge_texts(
+    conn: sqlite3.Connection, cutoff: float, reply_window: float, after: tuple[float, int], limit: int
+) -> tuple[float, int] | None:
+    """The retention purge's share (`gateway.store.retention.FeaturePurge`): up to `limit` texts each of
+    settled premium SMS and of free answers older than `cutoff` go; the rows, money records, stay, and
+    an SMS still awaiting its client's address keeps its text. The rows changed are passed over by
+    their empty texts, so `after` is only handed back (the reply window is the conversations'):
+    returned while a chunk found a full `limit`, None once it found fewer."""
+    n = conn.execute(
+        "UPDATE premium_mo SET text = '' WHERE id IN (SELECT id FROM premium_mo WHERE received_at < ?"
+        " AND state != 'awaiting' AND text != '' LIMIT ?)",
+        (cutoff, limit),
+    ).rowcount
+    n += conn.execute(
+        "UPDATE premium_answers SET text = NULL WHERE id IN (SELECT id FROM premium_answers"
+        " WHERE created_at < ? AND text IS NOT NULL LIMIT ?)",
+        (cutoff, limit),
+    ).rowcount
+    return after if n >= limit else None

@@ -349,20 +349,6 @@ class PremiumRepo(AnswersRepo):
 
     # ---- retention ------------------------------------------------------------------------------
 
-    def forget_texts(self, before: float, limit: int) -> int:
-        """Retention: texts of settled premium MOs and answers older than `before` go; money stays."""
-        n = self.conn.execute(
-            "UPDATE premium_mo SET text = '' WHERE id IN (SELECT id FROM premium_mo WHERE received_at < ?"
-            " AND state != 'awaiting' AND text != '' LIMIT ?)",
-            (before, limit),
-        ).rowcount
-        n += self.conn.execute(
-            "UPDATE premium_answers SET text = NULL WHERE id IN (SELECT id FROM premium_answers"
-            " WHERE created_at < ? AND text IS NOT NULL LIMIT ?)",
-            (before, limit),
-        ).rowcount
-        return n
-
     def by_id(self, pmo_id: int) -> PremiumMo:
         return PremiumMo(
             *self.conn.execute(f"SELECT {_PMO} FROM premium_mo WHERE id = ?", (pmo_id,)).fetchone()

@@ -7,7 +7,8 @@ a message an admin re-queued a moment before is never deleted. Monthly usage tot
 Conversations (R-3) go once their last SMS is older than the retention plus the reply window (the
 account's own, if it sets one), so an answer that may still arrive always finds its conversation.
 Premium MOs and answers (R-4) are money records and stay; only their texts go (an MO still waiting
-for its client keeps its text). A phone's concatenation counter goes with its last message.
+for its client keeps its text). Those two are their packages' queries, which the caller passes in
+(`gateway.retentionpurge`). A phone's concatenation counter goes with its last message.
 A day's usage counter, read only on its own day, goes two days later (`forget_past_days`).
 
 Every chunk reads an index range of old rows only, never the rest of a table: a chunk that walked
@@ -30,11 +31,11 @@ catch-up takes longer (95 emails a second under 90 mails/s of intake, 1,075 back
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
-from gateway.premium.repo import PremiumRepo
 from gateway.store.counted import MO_UNFINISHED_SQL, keep_counted
 from gateway.store.db import Store
 from gateway.store.settling import FINAL_PART
@@ -51,6 +52,10 @@ PAUSE_MAX_SECONDS = 2.0
 
 Cursor = tuple[float, int]  # (time, id) of the last row a chunk looked at, in its index's order
 START: Cursor = (float("-inf"), 0)
+# A feature's share of the purge, given by the caller (`gateway.retentionpurge`) so that the store imports no
+# feature and names none of its tables: (connection, cutoff, reply window, cursor, chunk) -> the
+# cursor to go on from, None at the end. Each call is one chunk, the store's next write, paced as the rest.
+FeaturePurge = Callable[[sqlite3.Connection, float, float, Cursor, int], Cursor | None]
 T = TypeVar("T")
 
 
@@ -89,11 +94,6 @@ class Pace:
 
 
 _FINAL = f"({', '.join(repr(s) for s in FINAL_PART)})"
-# Older than the retention cutoff by more than the account's reply window (or the installation's).
-_OLD_CONVERSATION = (
-    "last_mt_at < ? - COALESCE((SELECT a.reply_window_days * 86400 FROM accounts a"
-    " WHERE a.id = conversations.account_id), ?)"
-)
 # Tables whose every row in the time range goes: each chunk takes the first `chunk` rows of the
 # range in its index (mo_received, outbox_age), unordered, so none is read twice. DLRs that matched
 # no part are found by dlrs_part (part_id IS NULL), oldest first: only the last chunk reads the
@@ -113,10 +113,13 @@ async def purge_before(
     reply_window: float = 0.0,
     pace: Pace | None = None,
     unbilled_from: float | None = None,
+    features: Sequence[FeaturePurge],
 ) -> int:
     """Delete finished mail (and its messages, parts, DLRs) received before `cutoff`; return the count.
 
-    Conversations are kept `reply_window` seconds (or their account's reply window) longer than the rest.
+    The `features` purge their own rows in turn (conversations, kept `reply_window` seconds or their
+    account's reply window longer than the rest; premium texts), after the mail and before the
+    concatenation counters. Required, not defaulted: a purge that left them out would keep them for good.
     A mail with an SMS that ended at or after `unbilled_from` stays: a report or a retry after its
     month's bill is a correction in the month it ended in, which the first month not billed may be.
     """
@@ -135,14 +138,12 @@ async def purge_before(
 
         while await write(store, piece) >= chunk:
             pass
-    after = START
-    while after is not None:
-        after = await write(
-            store, lambda a=after: _purge_conversations(store, cutoff, reply_window, a, chunk)
-        )
-    premium = PremiumRepo(store.db, store.clock)
-    while await write(store, lambda: premium.forget_texts(cutoff, chunk)) >= chunk:
-        pass
+    for feature in features:
+        after = START
+        while after is not None:
+            after = await write(
+                store, lambda f=feature, a=after: f(store.db.conn, cutoff, reply_window, a, chunk)
+            )
     rowid = 0
     while rowid := await write(store, lambda a=rowid: _purge_concat_refs(store, a, chunk)):
         pass
@@ -214,38 +215,6 @@ def _purge_rows(store: Store, table: str, where: str, args: tuple[float, ...], l
         sql = f"SELECT '', state, COUNT(*) FROM mo WHERE id IN ({marks}) AND state NOT IN {MO_UNFINISHED_SQL}"
         keep_counted(conn, "mo", f"{sql} GROUP BY 2", tuple(ids))
     return conn.execute(f"DELETE FROM {table} WHERE id IN ({marks})", ids).rowcount
-
-
-def _purge_conversations(
-    store: Store, cutoff: float, reply_window: float, after: Cursor, limit: int
-) -> Cursor | None:
-    """The next `limit` conversations older than the shortest reply window allows (by
-    conversations_age, past `after`); those past their own account's window go. Returns the cursor
-    to go on from, or None at the end of the range.
-
-    The window is the account's, read per row, so it cannot bound an index range itself; the
-    shortest of all windows can, and the rows between it and a longer window are kept and passed.
-    """
-    conn = store.db.conn
-    shortest = conn.execute("SELECT MIN(reply_window_days) * 86400 FROM accounts").fetchone()[0]
-    window = reply_window if shortest is None else min(reply_window, shortest)
-    seen = conn.execute(
-        "SELECT last_mt_at, id FROM conversations WHERE last_mt_at < ? AND (last_mt_at, id) > (?, ?)"
-        " ORDER BY last_mt_at, id LIMIT ?",
-        (cutoff - window, *after, limit),
-    ).fetchall()
-    if seen:
-        ids = [conversation_id for _, conversation_id in seen]
-        # Not one an answer still kept names (mo_conversation): its id would go to the next
-        # conversation made, whoever's, and the answer would name that one's user. It goes once the
-        # answer has gone, at a later run.
-        conn.execute(
-            f"DELETE FROM conversations WHERE id IN ({','.join('?' * len(ids))}) AND {_OLD_CONVERSATION}"
-            " AND NOT EXISTS (SELECT 1 FROM mo INDEXED BY mo_conversation"
-            " WHERE mo.conversation_id = conversations.id)",
-            (*ids, cutoff, reply_window),
-        )
-    return (seen[-1][0], seen[-1][1]) if len(seen) == limit else None
 
 
 def _purge_concat_refs(store: Store, after: int, limit: int) -> int:
