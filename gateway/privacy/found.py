@@ -26,6 +26,9 @@ from gateway.privacy.rows import PhoneRows
 # written (SQLite takes a partial index only for a query that repeats its predicate): a bounce of
 # several numbers (`dsn-group`) is about its mail, not one SMS.
 _NAMING = "kind IN ('not-sent', 'bounce-forward', 'dsn-group')"
+# The kinds among them whose `email_ref` is the record of a mail never sent (a bounce received, an
+# out-of-office reply), not a mail of the user's.
+_OF_RECORDS = ("not-sent", "bounce-forward")
 # The records of mails recorded and never sent, as migration 21's index is written.
 _RECORDED = "automatic IS NOT NULL"
 
@@ -131,8 +134,12 @@ class PhoneMails(PhoneRows):
         records = {r.id for r in found if not r.others}
         shared = {r.id for r in found if r.others}
         # A bounce's own record, and an out-of-office reply's, whose notice names the phone alone:
-        # recorded before the mails' numbers were, such a record names them nowhere itself.
-        records |= {m.email_ref for m in named if m.email_ref is not None and not m.others} - shared
+        # recorded before the mails' numbers were, such a record names them nowhere itself. A bounce
+        # the gateway wrote about a mail of several numbers refers to the user's own mail instead,
+        # which the numbers it reached keep: never erased through it.
+        records |= {
+            m.email_ref for m in named if m.kind in _OF_RECORDS and m.email_ref is not None and not m.others
+        } - shared
         # A premium SMS's bounce names its premium SMS: its record is found through the forward.
         for email_ref, content in self.conn.execute(
             f"SELECT email_ref, content FROM outbox WHERE premium_ref IN ({PHONE_VOTES})"
