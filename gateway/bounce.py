@@ -316,7 +316,7 @@ def _original_headers(info: dict[str, Any], finals: list[str]) -> str:
     """
     # The mail's own From header is not stored (table emails keeps the envelope sender alone): the
     # envelope sender stands in for it, the address the bounce goes back to anyway.
-    fields = [("From", h.address(info["mail_from"])), ("To", finals[0])]
+    fields = [("From", h.address(info["mail_from"])), ("To", ", ".join(finals))]
     subject = h.text(info.get("subject") or "", limit=_ORIGINAL_SUBJECT_MAX)
     if subject:
         fields.append(("Subject", subject))
