@@ -1,4 +1,5 @@
-"""One bounce for the SMS of one mail that failed together, not one a number.
+"""One bounce for the SMS of one mail that failed together, not one a number; and one confirmation
+for those delivered (`gateway.notifygroup`), by the same rows and rule.
 
 A staff member mailed one message to forty numbers; twelve failed and twelve bounces came, one a
 number. RFC 3464 has one report carry a field group per recipient: the failures of one mail to one
@@ -11,11 +12,13 @@ mail are still in flight waits up to `HOLD_SECONDS` (60 s, on the gateway's cloc
 bounce goes when none is left in flight, or when that time from the first failure is up, whichever
 comes first. A failure after its mail's bounce was taken for sending gets a bounce of its own. The
 account's failure share (R-2.4 suspension) counts failed SMS, as before: it never counted bounces.
+A delivery the account's rule or the RCPT's NOTIFY=SUCCESS has mailed is held and grouped alike, as
+a notice or a receipt (`Form`), never in the bounce's row (`outboxgroups.open_group`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 
@@ -23,12 +26,17 @@ from gateway import bouncewords as bw
 from gateway.bounce import dsn, failure_lines, failure_outcome, report, sms_text
 from gateway.config import Config
 from gateway.newholder import said_first
+from gateway.notifygroup import group_notice, group_success_dsn
 from gateway.store import outboxgroups as groups
 from gateway.store.db import Finished, Store
 from gateway.store.retrystart import ERASED  # a phone's data erased: its number named no more
 from gateway.wording import Language
 
 log = structlog.get_logger(__name__)
+
+# What a row tells: a failure's bounce (a DSN), a delivery's plain notice (`dlr_mail = all`), or the
+# receipt a mail program asked for with NOTIFY=SUCCESS (a DSN).
+Form = Literal["bounce", "notice", "receipt"]
 
 
 def group_dsn(
@@ -53,10 +61,11 @@ def group_dsn(
     return report(infos[0], human, bw.GROUP_SUBJECT(lang, count=count), outcomes, now=now, **where)
 
 
-class BounceGroups:
-    """Queues the Notifier's bounces, one a mail and address, in the transaction that failed the SMS.
+class ReportGroups:
+    """Queues the Notifier's bounces and confirmations, one of each form a mail and address, in the
+    transaction that ended the SMS.
 
-    `held`: the mails whose bounce waits for SMS in flight, by when it waits until, so that a
+    `held`: the mails whose report waits for SMS in flight, by when it waits until, so that a
     delivery costs no read while none waits. Kept in memory only: after a restart, a held bounce
     goes when its time is up, at most `HOLD_SECONDS` late."""
 
@@ -68,16 +77,18 @@ class BounceGroups:
         # why (`newholder`), written once at its end (`finished`): rewritten at each failure, the
         # mails of an expiry batch of one mail cost the square of its numbers (2.7 s for 50). And
         # the failed SMS read in the call, not read again for it.
-        self._grown: dict[int, tuple[str, str | None]] = {}
+        self._grown: dict[int, tuple[str, str | None, Form]] = {}
         self._infos: dict[int, dict[str, Any]] = {}
 
     def begin(self) -> None:
         """A new call of the Notifier: nothing left of one whose transaction rolled back."""
         self._grown, self._infos = {}, {}
 
-    def enqueue(self, message_id: int, info: dict[str, Any], rcpt: str, why: str | None) -> None:
-        """The bounce of failed SMS `message_id` to `rcpt`: into its mail's unsent bounce to that
-        address, else a new one, held while other SMS of the mail are in flight."""
+    def enqueue(
+        self, message_id: int, info: dict[str, Any], rcpt: str, why: str | None, form: Form = "bounce"
+    ) -> None:
+        """The report (`form`) of ended SMS `message_id` to `rcpt`: into its mail's unsent report of
+        that form to that address, else a new one, held while other SMS of the mail are in flight."""
         outbox = self.store.outbox
         conn, now = outbox.conn, self.store.clock()
         email_id = groups.email_of(conn, message_id)
@@ -89,15 +100,17 @@ class BounceGroups:
         elif self.held.pop(email_id, None) is not None:
             groups.release(outbox, email_id)  # its bounces to other addresses too
         self._infos[message_id] = info
-        group = groups.open_bounce(conn, email_id, rcpt)
+        kind, mail_from = self._kind(form, info["state"])
+        group = groups.open_group(conn, email_id, rcpt, mail_from, told=form != "bounce")
         if group is not None:
             members = [m for m in group.members if m != message_id] + [message_id]
-            if groups.grow_bounce(outbox, group.id, members, due):
-                self._grown[group.id] = (rcpt, why)
-                log.info("notify.bounce_grown", mail=group.id, message=message_id, numbers=len(members))
+            if groups.grow_group(outbox, group.id, members, due):
+                self._grown[group.id] = (rcpt, why, form)
+                event = "notify.bounce_grown" if form == "bounce" else "notify.confirmation_grown"
+                log.info(event, mail=group.id, message=message_id, numbers=len(members))
                 return
-        content = self._content([info], rcpt, why, now)
-        groups.add_bounce(outbox, rcpt, content, message_id, email_id, due)
+        content = self._content([info], rcpt, why, now, form)
+        groups.add_group(outbox, kind, mail_from, rcpt, content, message_id, email_id, due)
 
     def finished(self, finished: list[Finished]) -> None:
         """The end of the Notifier's call, in its transaction: each bounce grown in it written; held
@@ -105,12 +118,12 @@ class BounceGroups:
         grown, infos = self._grown, self._infos
         self.begin()
         now = self.store.clock()
-        for mail_id, (rcpt, why) in grown.items():
+        for mail_id, (rcpt, why, form) in grown.items():
             members = groups.members_of(self.store.outbox.conn, mail_id)
             read = (infos.get(m) or self._info(m) for m in members)
             kept = [i for i in read if i is not None and i["text"] != ERASED]
             if kept:
-                content = self._content(kept, rcpt, why, now)
+                content = self._content(kept, rcpt, why, now, form)
                 groups.rewrite(self.store.outbox, mail_id, content, [i["id"] for i in kept])
         if not self.held:
             return
@@ -128,10 +141,23 @@ class BounceGroups:
         except KeyError:  # purged since (a retention shorter than a minute): it goes unnamed
             return None
 
-    def _content(self, infos: list[dict[str, Any]], rcpt: str, why: str | None, now: float) -> bytes:
+    def _kind(self, form: Form, state: str) -> tuple[str, str]:
+        """The kind and envelope sender of a report of one SMS, as they always were: a DSN from the null
+        sender (RFC 3461 6.2), a notice from the gateway's address, of the kind of the SMS's end."""
+        return ("dsn", "") if form != "notice" else (state, self.config.mail.from_address)
+
+    def _content(
+        self, infos: list[dict[str, Any]], rcpt: str, why: str | None, now: float, form: Form
+    ) -> bytes:
         mail, gw = self.config.mail, self.config.gateway
-        content = group_dsn(
-            infos, sender=mail.from_address, rcpt=rcpt, reporting_mta=gw.hostname, domain=gw.domains[0],
-            lang=gw.language, now=now,
-        )  # fmt: skip
+        if form == "notice":
+            content = group_notice(
+                infos, sender=mail.from_address, rcpt=rcpt, domain=gw.hostname, lang=gw.language, now=now
+            )
+        else:
+            build = group_dsn if form == "bounce" else group_success_dsn
+            content = build(
+                infos, sender=mail.from_address, rcpt=rcpt, reporting_mta=gw.hostname, domain=gw.domains[0],
+                lang=gw.language, now=now,
+            )  # fmt: skip
         return content if why is None else said_first(content, why)

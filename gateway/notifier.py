@@ -1,7 +1,8 @@
 """Mail about SMS that reached their final state: to whom, and as what (a notice or a DSN).
 
 Called inside the transaction that finished the message, so that a crash can neither lose the
-bounce nor send it twice. The failures of one mail share one bounce (`gateway.bouncegroup`). An
+bounce nor send it twice. The failures of one mail share one bounce, and its deliveries one
+confirmation to each address that is told of them (`gateway.bouncegroup`). An
 account that fails beyond its share is suspended here too (R-2.4).
 """
 
@@ -12,10 +13,10 @@ from typing import Any
 
 import structlog
 
-from gateway import bounce, notify, wording
-from gateway.bouncegroup import BounceGroups
+from gateway import notify, wording
+from gateway.bouncegroup import Form, ReportGroups
 from gateway.config import Config
-from gateway.newholder import readdressed, said_first
+from gateway.newholder import readdressed
 from gateway.store.accounts import NotFound
 from gateway.store.db import Finished, Store
 from gateway.store.settling import UNREPORTED
@@ -30,7 +31,7 @@ class Notifier:
         self.store = store
         self.config = config
         self.wake_mailer = wake_mailer
-        self.bounces = BounceGroups(store, config)
+        self.bounces = ReportGroups(store, config)
 
     def __call__(self, finished: list[Finished]) -> None:
         """The account's `dlr_mail` and `notify_address` decide who is told, as they always did. A mail
@@ -60,29 +61,11 @@ class Notifier:
     ) -> None:
         """A failure is always mailed as a DSN; a delivery as one when a mail program asked for it, else
         as the plain notice a person reads. DSNs go out with an empty envelope sender (RFC 3461 6.2) so
-        that they can never bounce back. `why`: first in the text read, why it came (`newholder`)."""
-        mail, gw = self.config.mail, self.config.gateway
-        if not told:
-            self.bounces.enqueue(f.message_id, info, rcpt, why)
-            log.info("notify.queued", message=f.message_id, state=f.state, to=rcpt, dsn=True)
-            return
-        if not as_dsn:
-            content = notify.delivered_notice(
-                info, sender=mail.from_address, rcpt=rcpt, domain=gw.hostname, lang=gw.language,
-                now=self.store.clock(),
-            )  # fmt: skip
-            kind = f.state
-            sender = mail.from_address
-        else:
-            content = bounce.success_dsn(
-                info, sender=mail.from_address, rcpt=rcpt, reporting_mta=gw.hostname, domain=gw.domains[0],
-                lang=gw.language, now=self.store.clock(),
-            )  # fmt: skip
-            kind, sender = "dsn", ""
-        if why is not None:
-            content = said_first(content, why)
-        self.store.outbox.enqueue_mail(kind, sender, rcpt, content, f.message_id)
-        log.info("notify.queued", message=f.message_id, state=f.state, to=rcpt, dsn=as_dsn or not told)
+        that they can never bounce back. `why`: first in the text read, why it came (`newholder`).
+        Each into its mail's one report of that form to that address (`gateway.bouncegroup`)."""
+        form: Form = "bounce" if not told else "receipt" if as_dsn else "notice"
+        self.bounces.enqueue(f.message_id, info, rcpt, why, form)
+        log.info("notify.queued", message=f.message_id, state=f.state, to=rcpt, dsn=form != "notice")
 
     def _tells_delivered(self, finished: Finished) -> bool:
         """Whether a delivery may be mailed: its RCPT's NOTIFY asked for SUCCESS (read with the message

@@ -1,16 +1,22 @@
-"""The outbox rows of bounces that may take in more numbers of the same mail (`gateway.bouncegroup`).
+"""The outbox rows of reports that may take in more numbers of the same mail (`gateway.bouncegroup`).
 
-A mail to forty numbers of which twelve fail made twelve bounces; now the failures of one mail to one
-address share one outbox row while it is unsent: the first failure inserts it, each next one adds its
-SMS to the row's `bounced` (migration 66), and the content is rewritten once at the end of the write
-that failed them (`gateway.bouncegroup`).
+A mail to forty numbers of which twelve fail made twelve bounces, and with confirmations on, its
+deliveries twenty-eight receipts; now the failures of one mail to one address share one outbox row
+while it is unsent, and so do its confirmations (a plain delivered notice, or an RFC 3461
+NOTIFY=SUCCESS DSN): the first SMS inserts it, each next one adds its SMS to the row's `bounced`
+(migration 66: the SMS the row names, whatever it tells of them), and the content is rewritten once at
+the end of the write that ended them (`gateway.bouncegroup`).
+A row's family is told by what it is and what its SMS are: its envelope sender (empty for a DSN, the
+gateway's address for a notice) and whether its first SMS was delivered (a confirmation) or not (a
+bounce), so that a bounce never takes in a delivery, nor a receipt a plain notice, and the kinds stay
+as they were (`GROUP_KIND` once a row names several numbers).
 One row, one mail: there is nothing to claim together and nothing to mark sent together, so a crash
-can neither send a number's bounce twice nor lose it (the row is the truth, as for every other mail).
+can neither send a number's report twice nor lose it (the row is the truth, as for every other mail).
 A row is joinable while nobody tried to send it (`queued`, no attempt): once the outbox worker took
-it, the next failure starts a row of its own.
+it, the next SMS starts a row of its own.
 
-The hold: a failure while other SMS of its mail are still in flight (in no final state) is due
-`HOLD_SECONDS` later, or at once when the last of them ends, whichever comes first.
+The hold: an SMS that ends while other SMS of its mail are still in flight (in no final state) is
+told `HOLD_SECONDS` later, or at once when the last of them ends, whichever comes first.
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ import sqlite3
 from typing import NamedTuple
 
 from gateway.store.outbox import OutboxRepo
-from gateway.store.settling import FINAL_PART
+from gateway.store.settling import FINAL_PART, UNREPORTED
 
 # How long a bounce waits for other failures of its mail: the SMS of one mail mostly end within
 # seconds of each other (one submit burst, reports within a minute); a bounce later than that is news
@@ -28,20 +34,28 @@ HOLD_SECONDS = 60.0
 # The most numbers one bounce names: each failure rewrites the whole mail, and a mail to thousands of
 # numbers failing whole (an operator's outage) made each write read and build them all again.
 GROUP_MAX = 50
-# The kind of a bounce that names more than one number: found by what it says when a phone's data is
-# erased (`gateway.privacy.found`), as it is about several SMS and so about none by `message_ref`.
+# The kind of a report that names more than one number, a bounce or a confirmation: found by what it
+# says when a phone's data is erased (`gateway.privacy.found`, off migration 66's index of kinds), as it
+# is about several SMS and so about none by `message_ref`.
 GROUP_KIND = "dsn-group"
+# The ends of an SMS a confirmation tells of (`unreported`: the SMSC took it, no report came); any other
+# final state is a bounce's.
+TOLD = ("delivered", UNREPORTED)
 
 _FINAL = ", ".join(f"'{state}'" for state in FINAL_PART)
 # The latest first: the SMS of a mail end about in the order they were queued, so that one still in
 # flight is found among the last few, not after reading every one that ended.
 _IN_FLIGHT = f"SELECT 1 FROM messages WHERE email_id = ? AND state NOT IN ({_FINAL}) ORDER BY id DESC LIMIT 1"
 _JOINABLE = "bounced IS NOT NULL AND state = 'queued' AND attempts = 0"
+# Whether the row's first SMS (its leading id: SQLite's CAST reads the digits before the comma) was told
+# as delivered: the family of the row, beside its envelope sender.
+_TOLD_STATES = ", ".join(f"'{state}'" for state in TOLD)
+_TOLD = f"(SELECT state IN ({_TOLD_STATES}) FROM messages WHERE id = CAST(bounced AS INTEGER))"
 
 
-class OpenBounce(NamedTuple):
+class OpenGroup(NamedTuple):
     id: int
-    members: list[int]  # the SMS it names, in the order they failed
+    members: list[int]  # the SMS it names, in the order they ended
 
 
 def email_of(conn: sqlite3.Connection, message_id: int) -> int | None:
@@ -54,41 +68,51 @@ def in_flight(conn: sqlite3.Connection, email_id: int) -> bool:
     return conn.execute(_IN_FLIGHT, (email_id,)).fetchone() is not None
 
 
-def open_bounce(conn: sqlite3.Connection, email_id: int, rcpt: str) -> OpenBounce | None:
-    """The unsent bounce of the mail to `rcpt` that may take in another number, if any."""
+def open_group(
+    conn: sqlite3.Connection, email_id: int, rcpt: str, mail_from: str, told: bool
+) -> OpenGroup | None:
+    """The unsent report of the mail to `rcpt` from `mail_from` that may take in another number, if
+    any: a confirmation (`told`), else a bounce."""
     row = conn.execute(
-        f"SELECT id, bounced FROM outbox WHERE email_ref = ? AND rcpt = ? AND {_JOINABLE}"
-        " ORDER BY id DESC LIMIT 1",
-        (email_id, rcpt),
+        f"SELECT id, bounced FROM outbox WHERE email_ref = ? AND rcpt = ? AND {_JOINABLE} AND mail_from = ?"
+        f" AND {_TOLD} = ? ORDER BY id DESC LIMIT 1",
+        (email_id, rcpt, mail_from, int(told)),
     ).fetchone()
     if row is None:
         return None
     members = [int(m) for m in str(row[1]).split(",") if m]
-    return OpenBounce(int(row[0]), members) if len(members) < GROUP_MAX else None
+    return OpenGroup(int(row[0]), members) if len(members) < GROUP_MAX else None
 
 
-def add_bounce(
-    outbox: OutboxRepo, rcpt: str, content: bytes, message_id: int, email_id: int, due: float
+def add_group(
+    outbox: OutboxRepo,
+    kind: str,
+    mail_from: str,
+    rcpt: str,
+    content: bytes,
+    message_id: int,
+    email_id: int,
+    due: float,
 ) -> int:
-    """A bounce of one SMS, as `OutboxRepo.enqueue_mail` queues one (kind `dsn`, null sender), due at
-    `due`, its SMS in `bounced` so that the next failure of the mail can join it."""
+    """A report of one SMS, as `OutboxRepo.enqueue_mail` queues one (a bounce: kind `dsn`, the null
+    sender), due at `due`, its SMS in `bounced` so that the next SMS of the mail can join it."""
     now = outbox.clock()
     with outbox.transaction():
         cur = outbox.conn.execute(
             "INSERT INTO outbox (kind, mail_from, rcpt, content, next_attempt_at, message_ref, created_at,"
-            " email_ref, bounced) VALUES ('dsn', '', ?, ?, ?, ?, ?, ?, ?)",
-            (rcpt, content, due, message_id, now, email_id, str(message_id)),
+            " email_ref, bounced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (kind, mail_from, rcpt, content, due, message_id, now, email_id, str(message_id)),
         )
         assert cur.lastrowid is not None
         outbox.db.after_commit(outbox._queued)  # deduplicated: one wake-up a commit
         return cur.lastrowid
 
 
-def grow_bounce(outbox: OutboxRepo, mail_id: int, members: list[int], due: float) -> bool:
-    """The bounce `mail_id` to name `members`, due at `due` if that is sooner; its content is
-    rewritten by `rewrite`, once for all the failures of one write. A bounce of several SMS is about
+def grow_group(outbox: OutboxRepo, mail_id: int, members: list[int], due: float) -> bool:
+    """The report `mail_id` to name `members`, due at `due` if that is sooner; its content is
+    rewritten by `rewrite`, once for all the SMS of one write. A report of several SMS is about
     the mail, not one of them (`message_ref` none, `email_ref` kept): each SMS's record lists it.
-    False if it was claimed meanwhile (then the caller queues a bounce of its own)."""
+    False if it was claimed meanwhile (then the caller queues a report of its own)."""
     with outbox.transaction():
         return bool(
             outbox.conn.execute(
@@ -105,7 +129,7 @@ def members_of(conn: sqlite3.Connection, mail_id: int) -> list[int]:
 
 
 def rewrite(outbox: OutboxRepo, mail_id: int, content: bytes, members: list[int]) -> None:
-    """The content of a grown bounce, naming `members` (those still to be named)."""
+    """The content of a grown report, naming `members` (those still to be named)."""
     with outbox.transaction():
         changed = outbox.conn.execute(
             f"UPDATE outbox SET content = ?, bounced = ? WHERE id = ? AND {_JOINABLE}",
@@ -116,7 +140,8 @@ def rewrite(outbox: OutboxRepo, mail_id: int, content: bytes, members: list[int]
 
 
 def release(outbox: OutboxRepo, email_id: int) -> int:
-    """The held bounces of a mail with no SMS in flight any more made due now; how many."""
+    """The held reports of a mail (bounces and confirmations) with no SMS in flight any more made due
+    now; how many."""
     now = outbox.clock()
     with outbox.transaction():
         if in_flight(outbox.conn, email_id):

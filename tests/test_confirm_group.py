@@ -1,0 +1,224 @@
+"""One confirmation for the SMS of one mail that were delivered, not one a number (R-6.3, RFC 3464).
+
+A staff member mailed thirty numbers with confirmations on and got thirty mails. The deliveries of one
+mail to one address now make one mail: the plain delivered notice of `dlr_mail = all` names each
+number delivered, and the receipt a mail program asked for with NOTIFY=SUCCESS is one report with a
+field group a number. The failures of the mail are not in it: they have their one bounce. A delivery
+while other SMS of the mail are in flight waits for them up to `HOLD_SECONDS`, as a failure does.
+
+Real peers: a real SMTP client, the daemon (in this process with an injected clock, or as a process
+killed with SIGKILL), the simulator's core over SMPP reporting some numbers undeliverable, a real SMTP
+server taking what the gateway mails, a real SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+from gateway.config import parse_config
+from gateway.store.outboxgroups import GROUP_KIND
+from smsc.base import ReportStatus
+from tests.conftest import (
+    DOMAIN,
+    STAFF,
+    config_text,
+    free_port,
+    mail,
+    make_config,
+    running_gateway,
+    send_blocking,
+    smtp_sink,
+)
+from tests.fakes.smsc import FakeSMSC
+from tests.test_bounce_group import _db_rows, _StalledRelay, _until, finals, human, number, smsc_id, state_of
+from tests.test_dsn_notify import transaction
+from tests.test_intake_workers import stop
+from tests.test_mail_expiry import Clock
+from tests.test_process import smsgw, start_daemon
+
+DELIVERED = [f"601123400@{DOMAIN}", f"601123401@{DOMAIN}", f"601123402@{DOMAIN}"]
+UNDELIVERABLE = f"601123413@{DOMAIN}"  # the SMSC takes it and reports it undeliverable
+NOTICES = "kind IN ('delivered', 'unreported', 'dsn-group') AND mail_from <> ''"
+
+
+async def every_outcome(gw: Any) -> None:
+    """The account on `dlr_mail = all`: a delivered notice for each SMS delivered."""
+    await gw.store.write(lambda: gw.store.accounts.update_account("acme", dlr_mail="all"))
+
+
+def outbound(sink: Any) -> list[tuple[str, EmailMessage]]:
+    """Each mail the gateway sent, with its envelope sender."""
+    out = []
+    for sender, _rcpts, raw in sink.messages:
+        msg = message_from_bytes(raw, policy=policy.default)
+        assert isinstance(msg, EmailMessage)
+        out.append((sender, msg))
+    return out
+
+
+def subjects(sink: Any) -> list[str]:
+    return sorted(str(msg["Subject"]) for _sender, msg in outbound(sink))
+
+
+def text_of(msg: EmailMessage) -> str:
+    body = msg.get_body(("plain",))
+    assert body is not None
+    return str(body.get_content())
+
+
+async def test_the_deliveries_of_one_mail_make_one_notice_naming_each_number(tmp_path: Path) -> None:
+    # Under `dlr_mail = all`: one notice for the three delivered, one bounce for the one that failed.
+    sink_port = free_port()
+    to = [DELIVERED[0], UNDELIVERABLE, DELIVERED[1], DELIVERED[2]]
+    async with FakeSMSC(fail_suffixes=["13"]) as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            await every_outcome(gw)
+            assert (await gw.send(mail(to, "Meeting moved to 15:00", subject="Meeting"))).error is None
+            await gw.until(lambda: sorted(gw.states()) == ["delivered", "delivered", "delivered", "failed"])
+            await sink.wait(2, timeout=30)
+            await asyncio.sleep(0.5)  # a third mail would be queued by now
+            conn = gw.store.db.conn
+            [(kind, message_ref, bounced)] = conn.execute(
+                f"SELECT kind, message_ref, bounced FROM outbox WHERE {NOTICES}"
+            ).fetchall()
+    assert subjects(sink) == ["SMS delivered to 3 numbers", f"Undelivered SMS to {number(UNDELIVERABLE)}"]
+    [(sender, notice)] = [(s, m) for s, m in outbound(sink) if m.get_content_type() == "text/plain"]
+    assert sender == cfg.mail.from_address and notice["To"] == STAFF and notice["In-Reply-To"]
+    assert kind == GROUP_KIND and message_ref is None and len(bounced.split(",")) == 3
+    text = text_of(notice)
+    assert text.startswith("Your SMS reached 3 of the numbers your mail was sent to")
+    for address in DELIVERED:  # each in the words of the notice of one
+        assert f"Your SMS to {number(address)} was delivered (1 part(s))." in text, text
+    assert number(UNDELIVERABLE) not in text  # its bounce names it
+
+
+async def test_notify_success_receipts_of_one_mail_make_one_report(tmp_path: Path) -> None:
+    # A mail program's NOTIFY=SUCCESS,FAILURE on every RCPT, the account on its default (failures):
+    # one receipt with a field group a delivered number, and the failure's bounce apart.
+    sink_port = free_port()
+    to = [DELIVERED[0], UNDELIVERABLE, DELIVERED[1]]
+    async with FakeSMSC(fail_suffixes=["13"]) as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg) as gw:
+            rcpts = [(address, ["NOTIFY=SUCCESS,FAILURE", f"ORCPT=rfc822;{address}"]) for address in to]
+            body = mail(to, "Gate code 4711", subject="Gate").as_bytes()
+            said = await asyncio.to_thread(transaction, gw.port, ["ENVID=gate-1"], rcpts, body)
+            assert said["DATA"][0] == 250, said
+            await gw.until(lambda: sorted(gw.states()) == ["delivered", "delivered", "failed"])
+            await sink.wait(2, timeout=30)
+            await asyncio.sleep(0.5)
+    assert subjects(sink) == ["SMS delivered to 2 numbers", f"Undelivered SMS to {number(UNDELIVERABLE)}"]
+    [(sender, receipt)] = [(s, m) for s, m in outbound(sink) if "delivered to" in str(m["Subject"])]
+    assert sender == "<>" and receipt.get_content_type() == "multipart/report"  # RFC 3461 6.2
+    assert finals(receipt) == [DELIVERED[0], DELIVERED[1]]
+    (status,) = [p for p in receipt.walk() if p.get_content_type() == "message/delivery-status"]
+    per_message, *blocks = status.get_payload()
+    assert str(per_message["Original-Envelope-Id"]) == "gate-1"
+    assert [(str(b["Action"]), str(b["Status"])) for b in blocks] == [("delivered", "2.0.0")] * 2
+    assert [str(b["Original-Recipient"]) for b in blocks] == [f"rfc822; {a}" for a in DELIVERED[:2]]
+    text = human(receipt)
+    assert all(f"Your SMS to {number(a)} was delivered" in text for a in DELIVERED[:2]), text
+    assert number(UNDELIVERABLE) not in text and "Gate code 4711" not in text  # no content with a success
+
+
+async def test_a_confirmation_waits_for_the_sms_in_flight_and_goes_when_the_last_ends(tmp_path: Path) -> None:
+    # The reports come when the test injects them (the simulator's own would come in an hour).
+    sink_port, clock = free_port(), Clock()
+    first, second = DELIVERED[:2]
+    async with FakeSMSC(dlr_delay_seconds=3600) as smsc, smtp_sink(sink_port) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
+        async with running_gateway(cfg, clock) as gw:
+            await every_outcome(gw)
+            conn = gw.store.db.conn
+            assert (await gw.send(mail([first, second], "Pickup at 14:00"))).error is None
+            await gw.until(lambda: smsc_id(conn, first) is not None and smsc_id(conn, second) is not None)
+            assert await smsc.inject_report(str(smsc_id(conn, first)), ReportStatus.DELIVERED)
+            await gw.until(lambda: state_of(conn, first) == "delivered")
+            rows = f"SELECT kind, state, attempts, next_attempt_at FROM outbox WHERE {NOTICES}"
+            await gw.until(lambda: len(conn.execute(rows).fetchall()) == 1)
+            [(kind, state, attempts, due)] = conn.execute(rows).fetchall()
+            assert (kind, state, attempts) == ("delivered", "queued", 0) and due > clock()  # held
+            assert sink.messages == []
+            assert await smsc.inject_report(str(smsc_id(conn, second)), ReportStatus.DELIVERED)
+            await sink.wait(1, timeout=30)  # the clock did not move: the last delivery let it go
+            await asyncio.sleep(0.5)
+    [(_sender, notice)] = outbound(sink)
+    assert str(notice["Subject"]) == "SMS delivered to 2 numbers"
+    assert all(number(a) in text_of(notice) for a in (first, second))
+
+
+async def test_a_daemon_killed_while_sending_the_confirmation_sends_it_once_naming_each_number(
+    tmp_path: Path,
+) -> None:
+    smtp_port, relay_port = free_port(), free_port()
+    config, db = tmp_path / "config.toml", tmp_path / "state" / "smsgw.db"
+    async with FakeSMSC() as smsc:
+        config.write_text(
+            config_text(tmp_path, smsc_port=smsc.port, smtp_port=smtp_port, relay_port=relay_port)
+        )
+        stalled = _StalledRelay()
+        relay = await asyncio.start_server(stalled, "127.0.0.1", relay_port)
+        proc = await start_daemon(config, smtp_port, new_session=True)
+        try:
+            told = await asyncio.to_thread(smsgw, config, "account", "set", "acme", "--dlr-mail", "all")
+            assert told.returncode == 0, told.stderr
+            result = await asyncio.to_thread(
+                send_blocking, smtp_port, mail(DELIVERED, "Gate code 4711"), DELIVERED
+            )
+            assert result.error is None
+            states = "SELECT state FROM messages"
+            await _until(lambda: [s for (s,) in _db_rows(db, states)] == ["delivered"] * 3, "every SMS ended")
+            # The deliveries are stored, and their notice is in its send, which the relay holds.
+            active = f"SELECT 1 FROM outbox WHERE {NOTICES} AND state = 'active'"
+            await _until(lambda: bool(_db_rows(db, active)), "the notice being sent")
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            await asyncio.to_thread(proc.wait, 30)
+            relay.close()
+            for writer in stalled.writers:
+                writer.close()
+            await relay.wait_closed()
+        async with smtp_sink(relay_port) as sink:
+            proc = await start_daemon(config, smtp_port)
+            try:
+                await sink.wait(1, timeout=30)
+                sent = f"SELECT state FROM outbox WHERE {NOTICES}"
+                await _until(
+                    lambda: [s for (s,) in _db_rows(db, sent)] == ["sent"], "the notice recorded sent"
+                )
+                await asyncio.sleep(0.5)
+            finally:
+                await stop(proc)
+    [(_sender, notice)] = outbound(sink)  # once, and every number in it
+    assert str(notice["Subject"]) == "SMS delivered to 3 numbers"
+    assert all(number(a) in text_of(notice) for a in DELIVERED)
+
+
+async def test_erasing_one_number_of_a_queued_confirmation_leaves_the_others_in_it(tmp_path: Path) -> None:
+    # A confirmation of several numbers is about its mail, not one SMS: `smsgw phone forget` finds it
+    # by what it says, takes the phone's number out, and it still goes to tell of the others.
+    path = tmp_path / "config.toml"
+    kept, erased = DELIVERED[:2]
+    async with FakeSMSC() as smsc:
+        path.write_text(config_text(tmp_path, smsc_port=smsc.port))  # nothing listens at the relay
+        cfg = parse_config(path.read_text(), source=str(path), base_dir=tmp_path)
+        async with running_gateway(cfg) as gw:
+            await every_outcome(gw)
+            conn = gw.store.db.conn
+            assert (await gw.send(mail([kept, erased], "Gate code 4711"))).error is None
+            await gw.until(lambda: gw.states() == ["delivered", "delivered"])
+            rows = f"SELECT kind, state FROM outbox WHERE {NOTICES}"
+            await gw.until(lambda: conn.execute(rows).fetchall() == [(GROUP_KIND, "queued")])
+            forgot = await asyncio.to_thread(smsgw, path, "phone", "forget", number(erased), "--yes")
+            [(state, content)] = conn.execute(f"SELECT state, content FROM outbox WHERE {NOTICES}")
+    assert forgot.returncode == 0, forgot.stderr
+    assert "  erased: its number in 1 outbox mail naming other numbers too" in forgot.stdout.splitlines()
+    assert state == "queued"
+    assert number(erased)[3:].encode() not in content and number(kept).encode() in content
