@@ -31,7 +31,16 @@ def warn_of_lookalikes(store: Store, name: str) -> None:
 
 def cmd_account_remove(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.cli.audit import audited
+    from gateway.conversations import queries as conversations
+    from gateway.premium import queries as premium
     from gateway.store.accounts import Conflict
+    from gateway.store.accountshares import AccountShare
+
+    # What of the features' rows holds the account, and what of them goes with it: the store names none.
+    features = (
+        AccountShare(conversations.account_holds),
+        AccountShare(premium.account_holds, premium.delete_gone_services),
+    )
 
     store = open_store(cfg, must_exist=True)
     try:
@@ -42,7 +51,7 @@ def cmd_account_remove(cfg: Config, args: argparse.Namespace) -> int:
             acc = store.accounts.get_account(args.name)
             detach = "UPDATE audit SET account_id = NULL WHERE account_id = ? AND actor LIKE 'cli:%'"
             store.db.conn.execute(detach, (acc.id,))
-            store.accounts.remove_account(args.name)
+            store.accounts.remove_account(args.name, features)
             audited(store, None, "account.remove", args.name)  # of no account: it is gone
     except Conflict as exc:
         raise CliError(

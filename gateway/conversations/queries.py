@@ -152,3 +152,9 @@ def purge_old(
             (*ids, cutoff, reply_window),
         )
     return (seen[-1][0], seen[-1][1]) if len(seen) == limit else None
+
+
+def account_holds(conn: sqlite3.Connection, account_id: int) -> list[str]:
+    """What of the conversations keeps an account from `account remove` (`gateway.store.accountshares`)."""
+    row = conn.execute("SELECT 1 FROM conversations WHERE account_id = ? LIMIT 1", (account_id,)).fetchone()
+    return ["conversations"] if row else []

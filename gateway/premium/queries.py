@@ -219,3 +219,33 @@ def purge_texts(
         (cutoff, limit),
     ).rowcount
     return after if n >= limit else None
+
+
+# A condition on a `premium_services` row: removed, and named by no vote (a money record or a correction).
+_GONE_SERVICE = (
+    "removed_at IS NOT NULL"
+    " AND NOT EXISTS (SELECT 1 FROM premium_mo p WHERE p.service_id = premium_services.id)"
+    " AND NOT EXISTS (SELECT 1 FROM premium_corrections c WHERE c.service_id = premium_services.id)"
+)
+
+
+def account_holds(conn: sqlite3.Connection, account_id: int) -> list[str]:
+    """What of the premium rows keeps an account from `account remove` (`gateway.store.accountshares`):
+    a service live or with votes, and the votes. A service removed before any vote named it holds
+    nothing: added by mistake and removed, it kept the account while `premium list` showed none."""
+    service = f"SELECT 1 FROM premium_services WHERE account_id = ? AND NOT ({_GONE_SERVICE}) LIMIT 1"
+    vote = "SELECT 1 FROM premium_mo WHERE account_id = ? LIMIT 1"
+    return [
+        what
+        for sql, what in ((service, "premium services"), (vote, "premium votes"))
+        if conn.execute(sql, (account_id,)).fetchone()
+    ]
+
+
+def delete_gone_services(conn: sqlite3.Connection, account_id: int) -> None:
+    """In the account's removal, once nothing holds it: its services that hold nothing, with their
+    reply lists and confirmation tokens."""
+    gone = f"SELECT id FROM premium_services WHERE account_id = ? AND {_GONE_SERVICE}"
+    for table in ("premium_reply_acl", "premium_verifications"):
+        conn.execute(f"DELETE FROM {table} WHERE service_id IN ({gone})", (account_id,))
+    conn.execute(f"DELETE FROM premium_services WHERE account_id = ? AND {_GONE_SERVICE}", (account_id,))

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from acl.quiet import release_time
 from gateway.relaynets import relay_owners
 from gateway.store.accountrecord import ACCOUNT_COLS, ACCOUNT_SETTINGS, Account, account_from_row
+from gateway.store.accountshares import AccountShare
 from gateway.store.policy import SUSPENDED_HOLD
-from gateway.store.premiumholds import GONE_SERVICE, delete_gone_services
 from gateway.store.repository import Repository
 
 if TYPE_CHECKING:
@@ -64,17 +64,15 @@ USER_COLUMNS = (
 USERS_FROM = "users u JOIN accounts a ON a.id = u.account_id LEFT JOIN user_role_keys k ON k.user_id = u.id"
 
 
-# What keeps an account from `remove_account`, as (table, what it is to the admin).
+# What keeps an account from `remove_account`, as (table, what it is to the admin): the features' rows
+# (conversations, premium services and votes) are told between these and the audit trail.
 _ACCOUNT_HOLDS = (
     ("users", "users (remove them first: `smsgw user list --account {name}`)"),
     ("messages", "SMS"),
     ("emails", "mail taken or refused"),
     ("mo", "answers from phones"),
-    ("conversations", "conversations"),
-    ("premium_services", "premium services"),  # live or with votes (`premiumholds`)
-    ("premium_mo", "premium votes"),
-    ("audit", "panel actions in its audit trail"),
 )
+_AUDIT_HOLDS = ("audit", "panel actions in its audit trail")
 
 
 class AccountsRepo(Repository):
@@ -130,7 +128,7 @@ class AccountsRepo(Repository):
         hint = f"did you mean {alike[0]!r}?" if len(alike) == 1 else otherwise
         return f"no account named {name!r}" + (f" ({hint})" if hint else "")
 
-    def remove_account(self, name: str) -> None:
+    def remove_account(self, name: str, features: Sequence[AccountShare]) -> None:
         """Delete an account that nothing refers to: one added by mistake (a typo, a name that differs
         from another's in case only).
 
@@ -142,19 +140,13 @@ class AccountsRepo(Repository):
         pass to the next account given its id.
         Its networks and billing addresses go with it (ON DELETE CASCADE), and so do its usage
         counters and limit notices, keyed by its id, which SQLite hands to the next account added.
+        The `features` say what of their rows holds it, and delete theirs that go with it.
         """
         with self.changing_settings():
             acc = self.get_account(name)
-            has = [
-                what.format(name=acc.name)
-                for table, what in _ACCOUNT_HOLDS
-                if self.conn.execute(
-                    f"SELECT 1 FROM {table} WHERE account_id = ?"
-                    + (f" AND NOT ({GONE_SERVICE})" if table == "premium_services" else "")
-                    + " LIMIT 1",
-                    (acc.id,),
-                ).fetchone()
-            ]
+            own = [what.format(name=acc.name) for table, what in _ACCOUNT_HOLDS if self._holds(table, acc.id)]
+            theirs = [what for feature in features for what in feature.holds(self.conn, acc.id)]
+            has = own + theirs + ([_AUDIT_HOLDS[1]] if self._holds(_AUDIT_HOLDS[0], acc.id) else [])
             billed = [  # (`billing_reports.repo.mailed_key`: "mailed/YYYY-MM/<id>")
                 str(row[0])
                 for row in self.conn.execute(
@@ -167,11 +159,19 @@ class AccountsRepo(Repository):
                 has.append(f"a bill mailed for {', '.join(billed)} (its billing history)")
             if has:
                 raise Conflict(f"account {acc.name!r} is not removed: it has {', '.join(has)}")
-            delete_gone_services(self.conn, acc.id)
+            for feature in features:
+                if feature.release is not None:
+                    feature.release(self.conn, acc.id)
             scope = f"account:{acc.id}"
             self.conn.execute("DELETE FROM usage WHERE scope = ?", (scope,))
             self.conn.execute("DELETE FROM limit_notices WHERE scope = ?", (scope,))
             self.conn.execute("DELETE FROM accounts WHERE id = ?", (acc.id,))
+
+    def _holds(self, table: str, account_id: int) -> bool:
+        return (
+            self.conn.execute(f"SELECT 1 FROM {table} WHERE account_id = ? LIMIT 1", (account_id,)).fetchone()
+            is not None
+        )
 
     def account_by_id(self, account_id: int) -> Account:
         return self.db.settings.get("account", account_id, lambda: self._account_by_id(account_id))
