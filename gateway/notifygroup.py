@@ -32,8 +32,16 @@ from gateway.wording import Language, Phrase
 GROUP_SUBJECT = Phrase("SMS delivered to {count} numbers", "Doręczono SMS-y (liczba numerów: {count})")
 GROUP_INTRO = Phrase(
     "Your SMS reached {count} of the numbers your mail was sent to; each is listed below.",
-    "SMS dotarł pod część numerów, na które wysłano wiadomość (liczba numerów: {count}); poniżej każdy"
-    " z nich.",
+    "SMS został doręczony pod {count} z numerów, na które wysłano wiadomość; poniżej każdy z nich.",
+)
+# Some of them `unreported`: the SMSC took them and no report came, so "delivered" would claim what
+# nobody confirmed (the notice of one such SMS says "sent" too).
+SENT_SUBJECT = Phrase("SMS sent to {count} numbers", "Wysłano SMS-y (liczba numerów: {count})")
+SENT_INTRO = Phrase(
+    "Your SMS went to {count} of the numbers your mail was sent to; each is listed below with what is"
+    " known of its delivery.",
+    "SMS został wysłany pod {count} z numerów, na które wysłano wiadomość; poniżej każdy z nich z tym,"
+    " co wiadomo o jego doręczeniu.",
 )
 
 
@@ -50,9 +58,8 @@ def group_notice(
     order they ended; of one, `notify.delivered_notice` as it is."""
     if len(infos) == 1:
         return delivered_notice(infos[0], sender=sender, rcpt=rcpt, domain=domain, lang=lang, now=now)
-    count = len(infos)
+    subject, intro = _heading(infos, lang)
     msg = EmailMessage(policy=h.POLICY)
-    subject = GROUP_SUBJECT(lang, count=count)
     first = infos[0]
     stamp(
         msg,
@@ -64,7 +71,7 @@ def group_notice(
         in_reply_to=first.get("header_message_id"),
     )
     lines = "\n".join(_told(info, lang) for info in infos)
-    return plain(msg, f"{GROUP_INTRO(lang, count=count)}\n\n{lines}")
+    return plain(msg, f"{intro}\n\n{lines}")
 
 
 def group_success_dsn(
@@ -82,10 +89,18 @@ def group_success_dsn(
     where = dict(sender=sender, rcpt=rcpt, reporting_mta=reporting_mta, domain=domain)
     if len(infos) == 1:
         return success_dsn(infos[0], lang=lang, now=now, **where)
-    count = len(infos)
-    human = f"{GROUP_INTRO(lang, count=count)}\n\n" + "\n".join(_told(info, lang) for info in infos)
+    subject, intro = _heading(infos, lang)
+    human = f"{intro}\n\n" + "\n".join(_told(info, lang) for info in infos)
     outcomes = [(info, _outcome(info)) for info in infos]
-    return report(infos[0], human, GROUP_SUBJECT(lang, count=count), outcomes, now=now, **where)
+    return report(infos[0], human, subject, outcomes, now=now, **where)
+
+
+def _heading(infos: list[dict[str, Any]], lang: Language) -> tuple[str, str]:
+    """The Subject and first line: "delivered" only when every report said so."""
+    count = len(infos)
+    if any(info.get("state") == "unreported" for info in infos):
+        return SENT_SUBJECT(lang, count=count), SENT_INTRO(lang, count=count)
+    return GROUP_SUBJECT(lang, count=count), GROUP_INTRO(lang, count=count)
 
 
 def _told(info: dict[str, Any], lang: Language) -> str:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import parse_config
+from gateway.notifygroup import group_notice, group_success_dsn
 from gateway.store.outboxgroups import GROUP_KIND
 from smsc.base import ReportStatus
 from tests.conftest import (
@@ -222,3 +223,32 @@ async def test_erasing_one_number_of_a_queued_confirmation_leaves_the_others_in_
     assert "  erased: its number in 1 outbox mail naming other numbers too" in forgot.stdout.splitlines()
     assert state == "queued"
     assert number(erased)[3:].encode() not in content and number(kept).encode() in content
+
+
+def test_a_confirmation_naming_an_unreported_sms_says_sent_not_delivered() -> None:
+    # An SMS the SMSC took whose report never came is confirmed as the notice of one confirms it:
+    # sent, delivery unconfirmed; the Subject of the mail naming it claims no delivery either.
+    def info(id_: int, state: str) -> dict[str, Any]:
+        recipient = number(DELIVERED[id_])
+        return dict(id=id_, recipient=recipient, parts_total=1, state=state, reason=None, created_at=0.0,
+                    header_message_id="<m1@acme.example>", mail_from=STAFF, rcpt=DELIVERED[id_])  # fmt: skip
+
+    where = dict(sender="smsgw@gw.example", rcpt=STAFF)
+    both = [info(0, "delivered"), info(1, "unreported")]
+    notice = message_from_bytes(
+        group_notice(both, domain="gw.example", now=0.0, **where), policy=policy.default
+    )
+    receipt = message_from_bytes(
+        group_success_dsn(both, reporting_mta="gw.example", domain=DOMAIN, now=0.0, **where),
+        policy=policy.default,
+    )
+    assert isinstance(notice, EmailMessage) and isinstance(receipt, EmailMessage)
+    assert str(notice["Subject"]) == str(receipt["Subject"]) == "SMS sent to 2 numbers"
+    assert "its delivery is unconfirmed" in text_of(notice)
+    (status,) = [p for p in receipt.walk() if p.get_content_type() == "message/delivery-status"]
+    assert [str(b["Action"]) for b in status.get_payload()[1:]] == ["delivered", "relayed"]
+    delivered = [info(0, "delivered"), info(2, "delivered")]
+    alike = message_from_bytes(
+        group_notice(delivered, domain="gw.example", now=0.0, **where), policy=policy.default
+    )
+    assert str(alike["Subject"]) == "SMS delivered to 2 numbers"
