@@ -44,7 +44,6 @@ FEATURES = ("billing_reports", "gateway.privacy", "gateway.premium", "gateway.co
 STORE_SQL = "the store's own query reads the feature's rows; moved, the store would import the feature"
 SQL_LEFT = {
     "gateway/store/admin.py": STORE_SQL + " (a premium answer's envelope in `message_info`)",
-    "gateway/store/moparts.py": STORE_SQL + " (the user of the SMS a late part follows)",
     "gateway/store/segments.py": STORE_SQL + " (the numbers a phone's parts may be addressed to)",
 }
 # Store modules that still import a feature, and why.

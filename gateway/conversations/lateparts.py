@@ -102,7 +102,7 @@ def follow(
     limit = cfg.replies.mails_per_phone_per_hour
     further = bool(limit) and r.rests_mailed(mo.source, earlier.id, earlier.received_at) > 0
     limited = Limited(earlier.id if earlier.state == "throttled" else None, further)
-    if earlier.user_email is None or phone is None:
+    if phone is None or r.conversation_of(earlier.id) is None:  # mailed to no user, or its conversation gone
         return Unfollowed(at, said, limited)
     conv = as_answered(r, cfg, earlier.id, at, phone, number)
     if conv is None:

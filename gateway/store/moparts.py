@@ -79,7 +79,6 @@ class Earlier:
     id: int
     state: str
     received_at: float
-    user_email: str | None  # of the conversation it was mailed to, if any
     # When its first part came (`mo.parts_at`): the time of the SMS the late parts' mail names. Its
     # join's time (`received_at`) is the timeout later, 5 minutes with the default.
     parts_at: float | None = None
@@ -109,9 +108,8 @@ class MoPartsRepo(Repository):
         """The first whole text of the SMS whose late parts the whole text `mo_id` holds, else None:
         the late rest goes where that one went, not where its own gap-marked text would lead."""
         row = self.conn.execute(
-            "SELECT m.id, m.state, m.received_at, c.user_email, m.parts_at"
-            " FROM mo l JOIN mo m ON m.id = l.follows"
-            " LEFT JOIN conversations c ON c.id = m.conversation_id WHERE l.id = ?",
+            "SELECT m.id, m.state, m.received_at, m.parts_at"
+            " FROM mo l JOIN mo m ON m.id = l.follows WHERE l.id = ?",
             (mo_id,),
         ).fetchone()
         return Earlier(*row) if row else None
