@@ -116,3 +116,52 @@ STRIP = (
 def test_a_long_line_of_contact_details_is_the_signatures(above: str) -> None:
     cleaned = clean_body(f"Spotkanie o 10.\n\n{above}\nJan Kowalski\n{STRIP}")
     assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie o 10.", True)
+
+
+# Notices of one topic each, as companies append them between the signature and the disclaimer or
+# alone: a personal data clause (RODO) and a note on printing, in both languages. Each held the words
+# of one kind only, so it read as the person's paragraph, and the signature above it and the
+# disclaimer below it reached the phone with it (up to 10 parts for "Spotkanie o 10.").
+RODO = (
+    "Zgodnie z art. 13 ust. 1 i 2 rozporządzenia Parlamentu Europejskiego i Rady (UE) 2016/679 (RODO) "
+    "informujemy, że administratorem Pani/Pana danych osobowych jest ACME Sp. z o.o."
+)
+# A short one, as many append it: the clause's "2016/679" reads as a phone number, which made a long
+# line of it a company's strip of contact details (`signatures._Measures`) and hid the fault.
+RODO_SHORT = (
+    "Informujemy, że administratorem Pani/Pana danych osobowych jest ACME Sp. z o.o. Dane są "
+    "przetwarzane w celu realizacji zamówienia."
+)
+ECO = "Please consider the environment before printing this email."
+ECO_PL = (
+    "Zanim wydrukujesz tę wiadomość, zastanów się, czy naprawdę jest to konieczne. Dbajmy razem o "
+    "środowisko naturalne."
+)
+ECO_PL_SHORT = "Dbajmy o środowisko. Nie drukuj tej wiadomości, jeśli nie musisz."
+
+
+@pytest.mark.parametrize("notice", [RODO, RODO_SHORT, ECO, ECO_PL, ECO_PL_SHORT])
+def test_a_one_topic_notice_reads_as_one(notice: str) -> None:
+    assert is_disclaimer(notice)
+
+
+@pytest.mark.parametrize(
+    "notice", [RODO_SHORT, ECO_PL, f"{ECO_PL}\n\n{DISCLAIMER}", f"{RODO_SHORT}\n\n{DISCLAIMER}"]
+)
+@pytest.mark.parametrize("above", ["Pozdrawiam\n" + SIGNATURE_9, "Best regards,\nJan", "--\n" + SIGNATURE_9])
+def test_a_one_topic_notice_goes_with_the_signature_above_it(above: str, notice: str) -> None:
+    cleaned = clean_body(f"Spotkanie o 10.\n\n{above}\n\n{notice}")
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie o 10.", True)
+
+
+@pytest.mark.parametrize("notice", [RODO, ECO, ECO_PL])
+def test_a_one_topic_notice_below_a_phones_footer_goes_with_it(notice: str) -> None:
+    cleaned = clean_body(f"Spotkanie o 10.\n\nSent from my iPhone\n\n{notice}")
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie o 10.", True)
+
+
+async def test_through_smtp_a_signature_with_a_personal_data_clause_stays_off_the_phone(
+    tmp_path: Path,
+) -> None:
+    body = f"Spotkanie o 10.\n\nPozdrawiam\n{SIGNATURE_9}\n\n{RODO_SHORT}\n\n{DISCLAIMER}"
+    assert await phone_got(tmp_path, [body]) == ["Spotkanie o 10."]

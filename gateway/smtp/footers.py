@@ -83,7 +83,10 @@ _DISCLAIMER_WORDS: tuple[tuple[str, ...], ...] = (
     ("zabronion", "zakazan"),
     ("rozpowszechniani", "kopiowani", "ujawniani", "rozprowadzani"),
     ("omyłkowo", "przez pomyłkę", "w wyniku błędu"),
-    ("danych osobowych", r"rodo\b", "administratorem"),
+    # A personal data clause (RODO) names the data and their controller, or the regulation: two kinds,
+    # so that the standard clause reads as a notice on its own.
+    ("danych osobowych",),
+    (r"rodo\b", "administratorem", "rozporządzeni"),
     (r"krs\b", r"nip\b", r"regon\b"),
     (r"kapitał\w* zakładow", r"sąd\w* rejonow", "krajowego rejestru", "z siedzibą"),
     ("confidential",),
@@ -99,7 +102,10 @@ _DISCLAIMER_WORDS: tuple[tuple[str, ...], ...] = (
     ("scanned", "skanowan", "przeskanowan"),
     ("personal data", "gdpr", "privacy"),
     (r"registered (office|in|number|address)\b", r"company (number|no)\b"),
-    ("before printing", "wydrukiem", "drukowani", "environment", "środowisk"),
+    # "Please consider the environment before printing this e-mail": printing and the environment, two
+    # kinds, for the same reason.
+    ("before printing", "wydrukiem", "drukowani", "wydrukuj", "drukuj"),
+    ("environment", "środowisk"),
     ("vertraulich", "empfänger", "irrtümlich", "handelsregister", "amtsgericht", "geschäftsführer"),
     # A mailing list's footer ("You received this message because you are subscribed to the Google
     # Groups …", "Aby wypisać się z listy …").
