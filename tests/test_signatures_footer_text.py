@@ -205,3 +205,32 @@ async def test_through_smtp_a_reply_typed_below_the_footer_answers_the_customer(
         assert refused_as_empty(await gw.send(iphone_reply(answer, "")))
         assert (await gw.send(iphone_reply(answer, "Tak, 11 pasuje"))).error is None
         assert await sent_after(gw, before) == ["Tak, 11 pasuje"]
+
+
+# What a mail server or a list appends below the footer of a phone or an app, which is no sentence of
+# anyone's. Each reached the phone with the text above it (1 part became 2-5): a notice with one word
+# of its kind or in lines under 50 characters, a list's footer below its rule, a company's signature
+# opening with its logo, the name with a title or a role, or in capitals.
+APPENDED = [
+    "This message is intended only for the addressee.",
+    "Ta wiadomość może zawierać informacje poufne.",
+    "ACME Sp. z o.o.\nSąd Rejonowy dla m.st. Warszawy\nKRS: 0000123456\nNIP: 1234567890\nREGON: 123456789",
+    "_______________________________________________\nUsers mailing list\nUsers@lists.example.org\n"
+    "https://lists.example.org/mailman/listinfo/users",
+    f"[cid:image001.png@01D9A1B2.C3D4E5F0]\n{COMPANY}",
+    "Jan Kowalski | Kierownik Projektu\nACME Sp. z o.o.\ntel. +48 22 123 45 67\nwww.acme.pl",
+    "JAN KOWALSKI\nACME Sp. z o.o.\ntel. +48 22 123 45 67\nwww.acme.pl",
+    "mgr inż. Jan Kowalski\nACME Sp. z o.o.\ntel. +48 22 123 45 67\nwww.acme.pl",
+]
+
+
+@pytest.mark.parametrize("footer", ["Sent from my iPhone", "Wysłane z mojego Huawei", "Get Outlook for iOS"])
+@pytest.mark.parametrize("below", APPENDED)
+def test_what_a_server_appends_below_a_known_footer_goes_with_it(footer: str, below: str) -> None:
+    cleaned = clean_body(f"Spotkanie o 10:00.\n\n{footer}\n\n{below}")
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie o 10:00.", True)
+
+
+async def test_through_smtp_a_lists_footer_and_a_logo_signature_stay_off_the_phone(tmp_path: Path) -> None:
+    bodies = [f"Spotkanie o 10:00.\n\nSent from my iPhone\n{below}" for below in APPENDED[3:5]]
+    assert await phone_got(tmp_path, bodies) == ["Spotkanie o 10:00.", "Spotkanie o 10:00."]

@@ -138,6 +138,28 @@ def _disclaimer_words(text: str) -> Iterator[tuple[int, int]]:
 NOTICE_LINE_MIN = 50
 
 
+# Below a known footer, which is no sentence of anyone's, a server's notice may be short: "This message
+# is intended only for the addressee.", "Ta wiadomość może zawierać informacje poufne.", a company's
+# register entry line by line ("KRS: 0000123456\nNIP: …"). There a few short lines with one word of
+# these kinds read as one; elsewhere a person may write them ("Przesyłam poufne dane.").
+_SHORT_NOTICE_KINDS = frozenset(
+    n
+    for n, words in enumerate(_DISCLAIMER_WORDS)
+    if {"poufn", "adresat", r"krs\b", "confidential", "addressee"} & set(words)
+    or words[0].startswith("intended")
+)
+SHORT_NOTICE_MAX_LINES = 8
+
+
+def is_short_notice(lines: list[str]) -> bool:
+    """Whether a few short lines below a known footer read as a notice: one word of a
+    confidentiality clause or a register entry, or two of any notice."""
+    if len(lines) > SHORT_NOTICE_MAX_LINES or max(map(len, lines)) >= NOTICE_LINE_MIN:
+        return False  # a longer one reads as a notice or not as anywhere else (`notice_start`)
+    kinds = {kind for _, kind in _disclaimer_words("\n".join(lines))}
+    return len(kinds) >= 2 or not kinds.isdisjoint(_SHORT_NOTICE_KINDS)
+
+
 def is_disclaimer(paragraph: str) -> bool:
     """Whether a paragraph reads as a notice the mail system appended, not as the person's text."""
     return notice_start(paragraph.split("\n"), len(paragraph) + 1) is not None
@@ -190,3 +212,15 @@ _ANSWERS = frozenset(
 def is_name_line(text: str) -> bool:
     """Whether a stripped line is a name as a signature gives it."""
     return _NAME_LINE.match(text) is not None and (" " in text or text.rstrip(",").lower() not in _ANSWERS)
+
+
+# The first line of a company's signature may carry a title or a role, or be in capitals ("mgr inż. Jan
+# Kowalski", "Jan Kowalski | Kierownik Projektu", "JAN KOWALSKI").
+_TITLES = re.compile(r"^(?i:(mgr|inż|dr|hab|prof|lek|doc|ing|mr|mrs|ms)\.?\s+)+")
+_CAPITALS_NAME = re.compile(r"^[A-ZĄĆĘŁŃÓŚŹŻ][A-ZĄĆĘŁŃÓŚŹŻ'-]+(\s[A-ZĄĆĘŁŃÓŚŹŻ][A-ZĄĆĘŁŃÓŚŹŻ.'-]*+){1,2}$")
+
+
+def is_signature_name(text: str) -> bool:
+    """Whether a stripped line opens a company's signature with the person's name."""
+    name = _TITLES.sub("", text.split(" | ")[0].strip())
+    return is_name_line(name) or _CAPITALS_NAME.match(name) is not None

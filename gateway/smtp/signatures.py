@@ -15,6 +15,8 @@ from gateway.smtp.footers import (
     KNOWN_FOOTER,
     is_contact_line,
     is_name_line,
+    is_short_notice,
+    is_signature_name,
     notice_start,
 )
 from smsc.graphemes import visible
@@ -157,7 +159,7 @@ def cut_signature(lines: list[str], removed: list[str], *, bare: bool = True) ->
                 if (
                     measures.signature_block(i, last, disclaimer_right_below=True)
                     if dashes
-                    else measures.footer_ends_text(i)
+                    else measures.footer_ends_text(i, known=known)
                 ):
                     removed.append(SIGNATURE)
                     return cut_signature(lines[:i], removed, bare=False)
@@ -253,6 +255,7 @@ class _Measures:
         self.para, self.long_at, self.notice_at = para, long_at, notice_at
         self.lines, self.last, self.first = lines, last, first
         self.text_at: list[int] = []  # read when a footer is judged (`_read_below`)
+        self.text_below_known_at: list[int] = []
         self.rfc_at: list[int] = []
         self.details_from: list[int] = []
 
@@ -276,37 +279,68 @@ class _Measures:
             block <= SIGN_OFF_MAX_CONTACT_LINES and contact[end] - contact[i + 1] >= 2
         )
 
-    def footer_ends_text(self, i: int) -> bool:
+    def footer_ends_text(self, i: int, *, known: bool) -> bool:
         """Whether nothing but signature material stands below footer line `i`, down to RFC 3676's
-        "-- " or a disclaimer (a long paragraph of the person's is none), which go with it: names,
-        contact details, rules, other footers and sign-offs; or a company's signature, a name first
-        and two contact details (on one line or two: "ACME | ul. Prosta 1 | tel. …") in at most
-        `SIGN_OFF_MAX_CONTACT_LINES` lines, no list. The first call reads each line once."""
+        "-- ", a mailing list's rule or a disclaimer (a long paragraph of the person's is none), which
+        go with it: names, contact details, rules, other footers and sign-offs, and below a `known`
+        footer a short notice too (`footers.is_short_notice`); or a company's signature, a name first
+        (after its logo, with a title or a role: `footers.is_signature_name`) and two contact details
+        (on one line or two: "ACME | ul. Prosta 1 | tel. …") in at most `SIGN_OFF_MAX_CONTACT_LINES`
+        lines, no list. The first call reads each line once."""
         if not self.text_at:
             self._read_below()
         stop = min(self._block_end(i, self.last), self.rfc_at[i + 1])
-        if self.text_at[i + 1] >= stop:
+        if (self.text_below_known_at if known else self.text_at)[i + 1] >= stop:
             return True
         filled, details, bullets = self.filled, self.details_from, self.bullets
-        first = next(j for j in range(i + 1, stop) if self.lines[j].strip())  # the text found is one
+        # The first line that says something: a logo or a rule above the name says nothing. The text
+        # found is one.
+        first = next(j for j in range(i + 1, stop) if _says(self.lines[j].strip()))
         return (
-            is_name_line(self.lines[first].strip())
+            is_signature_name(self.lines[first].strip())
             and details[i + 1] - details[stop] >= 2
             and filled[stop] - filled[i + 1] <= SIGN_OFF_MAX_CONTACT_LINES
             and bullets[stop] - bullets[i + 1] < 2
         )
 
     def _read_below(self) -> None:
-        """For each line from `first` down, the first line at or after it that is the person's text,
-        the first RFC 3676 "-- ", and how many contact details stand from it down."""
+        """For each line from `first` down, the first line at or after it that is the person's text
+        (below any footer, and below a known one, where a short notice is none), the first RFC 3676
+        "-- " or a mailing list's rule ("____" above "Users mailing list", which a list's server
+        appends below the sender's footer), and how many contact details stand from it down."""
         lines, n = self.lines, self.last + 1
         text_at, rfc_at, details_from = [n] * (n + 1), [n] * (n + 1), [0] * (n + 1)
+        known_at = [n] * (n + 1)
+        notice = self._short_notices()
         for j in range(n - 1, self.first - 1, -1):
             text = lines[j].strip()
-            text_at[j] = j if text and not _signature_material(text) else text_at[j + 1]
-            rfc_at[j] = j if lines[j] == "-- " else rfc_at[j + 1]
+            texts = bool(text) and not _signature_material(text)
+            text_at[j] = j if texts else text_at[j + 1]
+            known_at[j] = j if texts and not notice[j] else known_at[j + 1]
+            rfc_at[j] = j if lines[j] == "-- " or _LIST_RULE.match(text) else rfc_at[j + 1]
             details_from[j] = details_from[j + 1] + sum(1 for _ in _CONTACT.finditer(text))
         self.text_at, self.rfc_at, self.details_from = text_at, rfc_at, details_from
+        self.text_below_known_at = known_at
+
+    def _short_notices(self) -> list[bool]:
+        """Which lines from `first` down are in a short notice (`footers.is_short_notice`): a run of
+        non-empty lines between empty ones and signature lines, so that a footer's own paragraph
+        is read from below it."""
+        lines, n = self.lines, self.last + 1
+        notice = [False] * (n + 1)
+        j = self.first
+        while j < n:
+            k = j
+            while k < n and lines[k].strip() and not (k > j and is_signature_line(lines[k].strip())):
+                k += 1
+            if k == j:
+                j += 1
+                continue
+            start = j + is_signature_line(lines[j].strip())
+            if start < k and is_short_notice(lines[start:k]):
+                notice[start:k] = [True] * (k - start)
+            j = k
+        return notice
 
     def _block_end(self, i: int, last: int) -> int:
         """Where the block below line `i` ends: at the first disclaimer below it, else past `last`.
@@ -318,6 +352,9 @@ class _Measures:
 
 # Separator rules ("_____", "=====") between a footer and what the mail system appended.
 _RULE = re.compile(r"^[-_=*~#.]{3,}$")
+# The long one a mailing list's server puts above its footer (Mailman: 47 "_"), below which nothing is
+# the sender's: "..." or "***" on a line may be a person's.
+_LIST_RULE = re.compile(r"^(_{10,}|-{10,}|={10,})$")
 # An image left of a signature's logo ("[cid:image001.png@01D9…]", "[image: logo]").
 _IMAGE = re.compile(r"^\[?(cid:\S+|image:[^\]]*)\]?$", re.IGNORECASE)
 
@@ -336,6 +373,11 @@ def _signature_material(text: str) -> bool:
         or _RULE.match(text) is not None
         or _IMAGE.match(text) is not None
     )
+
+
+def _says(text: str) -> bool:
+    """Whether a stripped line shows something other than a logo or a rule."""
+    return bool(text) and visible(text) and not _IMAGE.match(text) and not _RULE.match(text)
 
 
 def _in_list(lines: list[str], i: int) -> bool:
