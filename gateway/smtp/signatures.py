@@ -385,6 +385,8 @@ def _in_list(lines: list[str], i: int) -> bool:
     above or below): a list the person wrote, not a signature."""
     if not _LIST_ITEM.match(lines[i].strip()):
         return False  # the "--" delimiter itself, or a signature of another form
-    below = next((x.strip() for x in lines[i + 1 :] if x.strip()), "")
-    above = next((x.strip() for x in reversed(lines[:i]) if x.strip()), "")
+    # Walked by index from line `i`: a copy of the lines below and above it for each such line made
+    # 25,000 "--A" lines (100,000 characters) take over a second on the event loop.
+    below = next((t for j in range(i + 1, len(lines)) if (t := lines[j].strip())), "")
+    above = next((t for j in range(i - 1, -1, -1) if (t := lines[j].strip())), "")
     return bool(_LIST_ITEM.match(below) or _LIST_ITEM.match(above))
