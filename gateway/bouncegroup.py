@@ -18,6 +18,7 @@ a notice or a receipt (`Form`), never in the bounce's row (`outboxgroups.open_gr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 import structlog
@@ -25,7 +26,7 @@ import structlog
 from gateway import bouncewords as bw
 from gateway.bounce import dsn, failure_lines, failure_outcome, report, sms_text
 from gateway.config import Config
-from gateway.newholder import said_first
+from gateway.newholder import said_before, said_first
 from gateway.notifygroup import group_notice, group_success_dsn
 from gateway.store import outboxgroups as groups
 from gateway.store.db import Finished, Store
@@ -37,6 +38,13 @@ log = structlog.get_logger(__name__)
 # What a row tells: a failure's bounce (a DSN), a delivery's plain notice (`dlr_mail = all`), or the
 # receipt a mail program asked for with NOTIFY=SUCCESS (a DSN).
 Form = Literal["bounce", "notice", "receipt"]
+# The ends of an SMS each form tells of: a report names an SMS only while it is in one of them (an
+# admin's retry of a failed one takes it out, `outboxgroups.take_out`; one retried meanwhile is left out).
+_TELLS: dict[Form, tuple[str, ...]] = {
+    "bounce": groups.BOUNCED,
+    "notice": groups.TOLD,
+    "receipt": groups.TOLD,
+}
 
 
 def group_dsn(
@@ -119,21 +127,42 @@ class ReportGroups:
         self.begin()
         now = self.store.clock()
         for mail_id, (rcpt, why, form) in grown.items():
-            members = groups.members_of(self.store.outbox.conn, mail_id)
-            read = (infos.get(m) or self._info(m) for m in members)
-            kept = [i for i in read if i is not None and i["text"] != ERASED]
-            if kept:
-                content = self._content(kept, rcpt, why, now, form)
-                groups.rewrite(self.store.outbox, mail_id, content, [i["id"] for i in kept])
-        if not self.held:
-            return
-        self.held = {email: until for email, until in self.held.items() if until > now}
-        conn = self.store.outbox.conn
-        for f in finished:
-            email_id = groups.email_of(conn, f.message_id)
-            if email_id in self.held and not groups.in_flight(conn, email_id):
-                del self.held[email_id]
-                groups.release(self.store.outbox, email_id)
+            self._build(mail_id, groups.members_of(self.store.outbox.conn, mail_id), rcpt, why, form, infos)
+        if self.held:
+            self.held = {email: until for email, until in self.held.items() if until > now}
+            conn = self.store.outbox.conn
+            for f in finished:
+                email_id = groups.email_of(conn, f.message_id)
+                if email_id in self.held and not groups.in_flight(conn, email_id):
+                    del self.held[email_id]
+                    groups.release(self.store.outbox, email_id)
+
+    def rebuild(self, mail_ids: list[int]) -> None:
+        """The unsent reports `mail_ids` built again from the SMS they name now (`outboxgroups.take_out`
+        took a retried one out), to the same address, with the line saying why it goes there if the
+        report had one."""
+        for mail_id in mail_ids:
+            if (row := groups.unsent(self.store.outbox.conn, mail_id)) is not None:
+                form: Form = "notice" if row.mail_from else "receipt" if row.told else "bounce"
+                self._build(mail_id, row.members, row.rcpt, said_before(row.content), form, {})
+
+    def _build(
+        self,
+        mail_id: int,
+        members: list[int],
+        rcpt: str,
+        why: str | None,
+        form: Form,
+        infos: dict[int, dict[str, Any]],
+    ) -> None:
+        """The report `mail_id` written naming those of `members` that still end as it tells (a failed
+        SMS an admin retried meanwhile is no failure), whose text is not erased."""
+        read = (infos.get(m) or self._info(m) for m in members)
+        kept = [i for i in read if i is not None and i["text"] != ERASED and i["state"] in _TELLS[form]]
+        if kept:
+            content = self._content(kept, rcpt, why, self.store.clock(), form)
+            kind, _sender = self._kind(form, kept[0]["state"])
+            groups.rewrite(self.store.outbox, mail_id, content, [i["id"] for i in kept], kind)
 
     def _info(self, message_id: int) -> dict[str, Any] | None:
         try:
@@ -161,3 +190,10 @@ class ReportGroups:
                 lang=gw.language, now=now,
             )  # fmt: skip
         return content if why is None else said_first(content, why)
+
+
+def regroup(store: Store, config: Config) -> Callable[[list[int]], None]:
+    """What an admin's retry (`AdminRepo.retry_message`) calls in its transaction with the unsent
+    reports that still name other SMS after it took the retried one out: each built again without it.
+    Passed by the caller (the CLI, the panel), which holds the configuration the words come from."""
+    return ReportGroups(store, config).rebuild

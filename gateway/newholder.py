@@ -19,6 +19,10 @@ from gateway.store.db import Store
 
 log = structlog.get_logger(__name__)
 
+# How the line saying why a report came here begins: a report built again (an admin's retry took an
+# SMS out of it, `gateway.bouncegroup.regroup`) reads it back from the report as it was (`said_before`).
+WHY_START = "This report is about an SMS sent by "
+
 
 def readdressed(
     store: Store, config: Config, info: dict[str, Any], mails: list[tuple[str, bool]]
@@ -45,7 +49,7 @@ def readdressed(
             continue
         account = f" of account {info['account']}" if info["account"] else ""
         why = (
-            f"This report is about an SMS sent by {rcpt}{account}. That address was added again as a"
+            f"{WHY_START}{rcpt}{account}. That address was added again as a"
             " user after the mail came (someone else may hold it now), so the report comes here instead."
         )
         out.append((to, dsn, why))
@@ -84,3 +88,14 @@ def said_first(content: bytes, line: str) -> bytes:
     del part["Content-Transfer-Encoding"]
     part.set_payload(f"{line}\n\n{text}", "utf-8")
     return msg.as_bytes()
+
+
+def said_before(content: bytes) -> str | None:
+    """The line `said_first` put first in the report `content`, if it did."""
+    msg = message_from_bytes(content, policy=compat32)
+    part = next((p for p in msg.walk() if p.get_content_type() == "text/plain"), None)
+    raw = None if part is None else part.get_payload(decode=True)
+    if part is None or not isinstance(raw, bytes):
+        return None
+    text = raw.decode(part.get_content_charset() or "utf-8", errors="replace")
+    return text.split("\n\n", 1)[0] if text.startswith(WHY_START) else None

@@ -105,6 +105,7 @@ NOTHING_TO_RETRY = {
 
 def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
     from billing_reports import mtlate
+    from gateway.bouncegroup import regroup
     from gateway.cli.audit import audited
     from gateway.reasons import refused_for_good
     from gateway.store.mailrecord import message_detail
@@ -122,6 +123,7 @@ def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
                 before_reset=mtlate.retried,  # billing's record of the attempt the retry ends
                 default_validity_hours=cfg.gateway.validity_hours,
                 ignore_expiry=args.ignore_expiry,
+                regroup=regroup(store, cfg),  # its mail's unsent bounce naming it, built without it
             )
             if n:  # as the panel: no row of a retry that did nothing
                 audited(store, admin.message_info(args.id)["account_id"], "message.retry", str(args.id))

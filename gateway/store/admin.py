@@ -12,7 +12,7 @@ from datetime import tzinfo
 from typing import TYPE_CHECKING, Any
 
 from gateway.accountrules import SHORTEST_VALIDITY_SECONDS
-from gateway.store import adminstops
+from gateway.store import adminstops, outboxgroups
 from gateway.store.counted import RETRIED, keep_counted
 from gateway.store.outboxadmin import OutboxAdmin
 from gateway.store.partnotes import MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, maybe_sent_note
@@ -158,6 +158,7 @@ class AdminRepo(OutboxAdmin):
         before_reset: Callable[[sqlite3.Connection, int, float], None],
         default_validity_hours: float | None = None,
         ignore_expiry: bool = False,
+        regroup: Callable[[list[int]], None] | None = None,
     ) -> int:
         """Admin: send a held, failed or expired message again (new validity from when it goes).
 
@@ -185,7 +186,13 @@ class AdminRepo(OutboxAdmin):
         phone on the opt-out list (its claim would end it again, and its sender get a second bounce),
         `AccountSuspended` for one of a suspended account (held again at its claim):
         checked here, in the retry's own transaction, so that no caller (CLI, panel) can queue them
-        (`gateway.store.retryrules`)."""
+        (`gateway.store.retryrules`).
+
+        A bounce of its mail not yet sent (held for the mail's other SMS in flight) stops naming it,
+        in this transaction: it is no failure now, and once delivered it was reported undelivered. A
+        bounce of it alone is dropped; one naming other SMS too is built again by `regroup`
+        (`gateway.bouncegroup.regroup`, the caller's, as it holds the words' configuration; without it
+        the bounce's text still names the SMS, as for callers with no such bounce to rewrite)."""
         now = self.clock()
         with self.transaction():
             row = self.conn.execute(
@@ -255,6 +262,8 @@ class AdminRepo(OutboxAdmin):
                     " WHERE id = ?",
                     (until, message_id),
                 )
+                if (left := outboxgroups.take_out(self.conn, message_id)) and regroup is not None:
+                    regroup(left)
         return n
 
     def hold_message(self, message_id: int, reason: str = "held by admin") -> int:

@@ -41,6 +41,9 @@ GROUP_KIND = "dsn-group"
 # The ends of an SMS a confirmation tells of (`unreported`: the SMSC took it, no report came); any other
 # final state is a bounce's.
 TOLD = ("delivered", UNREPORTED)
+# The ends a bounce tells of: an SMS a bounce named that is in none of them now was sent again by an
+# admin (`AdminRepo.retry_message` takes it out of an unsent one) and is no failure to report.
+BOUNCED = tuple(state for state in FINAL_PART if state not in TOLD)
 
 _FINAL = ", ".join(f"'{state}'" for state in FINAL_PART)
 # The latest first: the SMS of a mail end about in the order they were queued, so that one still in
@@ -56,6 +59,12 @@ _TOLD = f"(SELECT state IN ({_TOLD_STATES}) FROM messages WHERE id = CAST(bounce
 class OpenGroup(NamedTuple):
     id: int
     members: list[int]  # the SMS it names, in the order they ended
+
+
+def members(bounced: object) -> list[int]:
+    """The SMS a row names, in the order they ended: `outbox.bounced` (migration 66) holds their ids,
+    comma-separated; NULL for a mail that is no such report. The one reader of that column."""
+    return [int(m) for m in str(bounced).split(",") if m] if bounced else []
 
 
 def email_of(conn: sqlite3.Connection, message_id: int) -> int | None:
@@ -80,8 +89,8 @@ def open_group(
     ).fetchone()
     if row is None:
         return None
-    members = [int(m) for m in str(row[1]).split(",") if m]
-    return OpenGroup(int(row[0]), members) if len(members) < GROUP_MAX else None
+    named = members(row[1])
+    return OpenGroup(int(row[0]), named) if len(named) < GROUP_MAX else None
 
 
 def add_group(
@@ -124,16 +133,41 @@ def grow_group(outbox: OutboxRepo, mail_id: int, members: list[int], due: float)
 
 
 def members_of(conn: sqlite3.Connection, mail_id: int) -> list[int]:
+    """The SMS the unsent report `mail_id` names (none once it was taken for sending): those a write
+    grew it by are read back with the ones it named before, to build it once for all."""
     row = conn.execute(f"SELECT bounced FROM outbox WHERE id = ? AND {_JOINABLE}", (mail_id,)).fetchone()
-    return [] if row is None else [int(m) for m in str(row[0]).split(",") if m]
+    return [] if row is None else members(row[0])
 
 
-def rewrite(outbox: OutboxRepo, mail_id: int, content: bytes, members: list[int]) -> None:
-    """The content of a grown report, naming `members` (those still to be named)."""
+class Unsent(NamedTuple):
+    rcpt: str
+    mail_from: str
+    content: bytes
+    members: list[int]
+    told: bool  # a confirmation, else a bounce
+
+
+def unsent(conn: sqlite3.Connection, mail_id: int) -> Unsent | None:
+    """The report `mail_id` while nobody tried to send it (its content may still be rewritten), else
+    None: once taken for sending it goes as it was built."""
+    row = conn.execute(
+        f"SELECT rcpt, mail_from, content, bounced, {_TOLD} FROM outbox WHERE id = ? AND {_JOINABLE}",
+        (mail_id,),
+    ).fetchone()
+    if row is None:
+        return None
+    return Unsent(str(row[0]), str(row[1]), bytes(row[2]), members(row[3]), bool(row[4]))
+
+
+def rewrite(outbox: OutboxRepo, mail_id: int, content: bytes, named: list[int], kind: str) -> None:
+    """The content of a grown report, naming `named` (those still to be named): of one SMS, `kind` is
+    that of its report alone and the row is about that SMS (`message_ref`), as if it never grew."""
+    about = named[0] if len(named) == 1 else None
     with outbox.transaction():
         changed = outbox.conn.execute(
-            f"UPDATE outbox SET content = ?, bounced = ? WHERE id = ? AND {_JOINABLE}",
-            (content, ",".join(map(str, members)), mail_id),
+            "UPDATE outbox SET content = ?, bounced = ?, kind = ?, message_ref = ?"
+            f" WHERE id = ? AND {_JOINABLE}",
+            (content, ",".join(map(str, named)), kind if about is not None else GROUP_KIND, about, mail_id),
         ).rowcount
         if changed:
             outbox.db.after_commit(outbox._queued)  # deduplicated: one wake-up a commit
@@ -154,3 +188,27 @@ def release(outbox: OutboxRepo, email_id: int) -> int:
         if moved:
             outbox.db.after_commit(outbox._queued)  # deduplicated: one wake-up a commit
         return moved
+
+
+def take_out(conn: sqlite3.Connection, message_id: int) -> list[int]:
+    """An admin's retry of `message_id`, in its transaction: the SMS out of every unsent report of its
+    mail naming it, since it is no failure (nor delivery) to report any more; a report naming it alone
+    is deleted (never tried, nothing refers to it). The reports still naming other SMS, whose content
+    names this one too until it is built again (`gateway.bouncegroup.regroup`)."""
+    left: list[int] = []
+    rows = conn.execute(
+        "SELECT id, bounced FROM outbox INDEXED BY outbox_email_ref WHERE email_ref ="
+        f" (SELECT email_id FROM messages WHERE id = ?) AND {_JOINABLE}",
+        (message_id,),
+    ).fetchall()
+    for mail_id, bounced in rows:
+        named = members(bounced)
+        if message_id not in named:
+            continue
+        rest = [m for m in named if m != message_id]
+        if not rest:
+            conn.execute("DELETE FROM outbox WHERE id = ?", (mail_id,))
+            continue
+        conn.execute("UPDATE outbox SET bounced = ? WHERE id = ?", (",".join(map(str, rest)), mail_id))
+        left.append(int(mail_id))
+    return left

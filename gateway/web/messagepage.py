@@ -100,8 +100,11 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
             error = f"not sent again: {why_not}; it would be refused again"
             return web.render(request, "message.html", _page(msg, who, error=error), 409)
         hours = web.config.gateway.validity_hours  # the CLI's rule: a mail's passed Expiry-Date refuses it
+        from gateway.bouncegroup import regroup  # here, as `Notifier` below: a retry's alone
+
+        again = regroup(web.store, web.config)  # its mail's unsent bounce naming it, built without it
         work = lambda: admin.retry_message(  # noqa: E731
-            msg["id"], before_reset=mtlate.retried, default_validity_hours=hours
+            msg["id"], before_reset=mtlate.retried, default_validity_hours=hours, regroup=again
         )
     elif action == "hold":
         work = lambda: admin.hold_message(msg["id"])  # noqa: E731
