@@ -84,13 +84,22 @@ class ReportGroups:
         # The bounces grown in this call of the Notifier, by their outbox id, with their address and
         # why (`newholder`), written once at its end (`finished`): rewritten at each failure, the
         # mails of an expiry batch of one mail cost the square of its numbers (2.7 s for 50). And
-        # the failed SMS read in the call, not read again for it.
+        # the failed SMS read in the call, not read again for it. And whether a mail has SMS in
+        # flight, read once a call: every SMS handed to the Notifier is final already, and nothing in
+        # the call moves another into flight or out of it; read at each failure, the last failures of
+        # a mail all in a final state read every one of its SMS each (1.4 ms at 5,000 numbers).
         self._grown: dict[int, tuple[str, str | None, Form]] = {}
         self._infos: dict[int, dict[str, Any]] = {}
+        self._flying: dict[int, bool] = {}
 
     def begin(self) -> None:
         """A new call of the Notifier: nothing left of one whose transaction rolled back."""
-        self._grown, self._infos = {}, {}
+        self._grown, self._infos, self._flying = {}, {}, {}
+
+    def _in_flight(self, email_id: int) -> bool:
+        if (flying := self._flying.get(email_id)) is None:
+            flying = self._flying[email_id] = groups.in_flight(self.store.outbox.conn, email_id)
+        return flying
 
     def enqueue(
         self, message_id: int, info: dict[str, Any], rcpt: str, why: str | None, form: Form = "bounce"
@@ -101,7 +110,7 @@ class ReportGroups:
         conn, now = outbox.conn, self.store.clock()
         email_id = groups.email_of(conn, message_id)
         assert email_id is not None  # it ended in this very transaction
-        flying = groups.in_flight(conn, email_id)
+        flying = self._in_flight(email_id)
         due = now + groups.HOLD_SECONDS if flying else now
         if flying:
             self.held[email_id] = max(self.held.get(email_id, due), due)
@@ -123,8 +132,9 @@ class ReportGroups:
     def finished(self, finished: list[Finished]) -> None:
         """The end of the Notifier's call, in its transaction: each bounce grown in it written; held
         bounces go at once when the last SMS in flight of their mail ended (delivered, say)."""
-        grown, infos = self._grown, self._infos
+        grown, infos, flying = self._grown, self._infos, self._flying
         self.begin()
+        self._flying = flying  # this call's still: its releases below
         now = self.store.clock()
         for mail_id, (rcpt, why, form) in grown.items():
             self._build(mail_id, groups.members_of(self.store.outbox.conn, mail_id), rcpt, why, form, infos)
@@ -133,9 +143,10 @@ class ReportGroups:
             conn = self.store.outbox.conn
             for f in finished:
                 email_id = groups.email_of(conn, f.message_id)
-                if email_id in self.held and not groups.in_flight(conn, email_id):
+                if email_id in self.held and not self._in_flight(email_id):
                     del self.held[email_id]
                     groups.release(self.store.outbox, email_id)
+        self._flying = {}
 
     def rebuild(self, mail_ids: list[int]) -> None:
         """The unsent reports `mail_ids` built again from the SMS they name now (`outboxgroups.take_out`
