@@ -234,3 +234,32 @@ def test_what_a_server_appends_below_a_known_footer_goes_with_it(footer: str, be
 async def test_through_smtp_a_lists_footer_and_a_logo_signature_stay_off_the_phone(tmp_path: Path) -> None:
     bodies = [f"Spotkanie o 10:00.\n\nSent from my iPhone\n{below}" for below in APPENDED[3:5]]
     assert await phone_got(tmp_path, bodies) == ["Spotkanie o 10:00.", "Spotkanie o 10:00."]
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # "Wysłane z mojego" and a small letter no device's name begins with: the person's sentence,
+        # and the sign-off or the name below it goes as it would below any sentence. The sign-off and
+        # name were read as signature material below a footer, so the sentence went with them: the
+        # first mail was refused as holding no text, the others lost their last line.
+        ("Wysłane z mojego nowego konta.\n\nPozdrawiam\nJan", "Wysłane z mojego nowego konta."),
+        (
+            "Cześć,\nto jest test bramki SMS.\nWysłane z mojego nowego konta.\n\nPozdrawiam\nJan",
+            "Cześć,\nto jest test bramki SMS.\nWysłane z mojego nowego konta.",
+        ),
+        (
+            "Faktura w załączniku.\nWysłane z mojego prywatnego adresu.\n\nJan Kowalski",
+            "Faktura w załączniku.\nWysłane z mojego prywatnego adresu.\n\nJan Kowalski",
+        ),
+        ("Hi,\nSent from my home office today.\n\nRegards,\nBob", "Hi,\nSent from my home office today."),
+    ],
+)
+def test_a_sentence_that_begins_like_a_footer_stays_above_a_sign_off(body: str, expected: str) -> None:
+    assert clean_body(body).text == expected
+
+
+async def test_through_smtp_a_sentence_that_begins_like_a_footer_reaches_the_phone(tmp_path: Path) -> None:
+    # It was refused as a mail with no text.
+    body = "Wysłane z mojego nowego konta.\n\nPozdrawiam\nJan"
+    assert await phone_got(tmp_path, [body]) == ["Wysłane z mojego nowego konta."]

@@ -69,6 +69,13 @@ ANY_DEVICE = re.compile(
     + _FOOTER_END
 )
 
+# "Sent from my" / "Wysłane z mojego" and a small letter that begins no device's name ("Wysłane z mojego
+# nowego konta.", "Sent from my home office today."): a sentence as often as a footer, unlike a model's
+# capital or digit or a device word ("Wysłane z mojego iPhone'a"), which `_KNOWN_DEVICE` reads too.
+MAY_BE_SENTENCE = re.compile(
+    r"^(?i:sent from my|wysłan[eo] z mojego) (?!(?i:" + _DEVICE + r"))[a-ząćęłńóśźż]"
+)
+
 # Words of the notices a mail server or a signature appends: confidentiality, the company's register
 # entry (a Polish company must give it in its mail), personal data, viruses, printing, mailing lists.
 # Two different ones make a paragraph a disclaimer; a person's own paragraph seldom holds two, however

@@ -13,6 +13,7 @@ import re
 from gateway.smtp.footers import (
     ANY_DEVICE,
     KNOWN_FOOTER,
+    MAY_BE_SENTENCE,
     is_contact_line,
     is_name_line,
     is_short_notice,
@@ -159,7 +160,7 @@ def cut_signature(lines: list[str], removed: list[str], *, bare: bool = True) ->
                 if (
                     measures.signature_block(i, last, disclaimer_right_below=True)
                     if dashes
-                    else measures.footer_ends_text(i, known=known)
+                    else measures.footer_ends_text(i, known=known, sentence=bool(MAY_BE_SENTENCE.match(text)))
                 ):
                     removed.append(SIGNATURE)
                     return cut_signature(lines[:i], removed, bare=False)
@@ -279,17 +280,21 @@ class _Measures:
             block <= SIGN_OFF_MAX_CONTACT_LINES and contact[end] - contact[i + 1] >= 2
         )
 
-    def footer_ends_text(self, i: int, *, known: bool) -> bool:
+    def footer_ends_text(self, i: int, *, known: bool, sentence: bool = False) -> bool:
         """Whether nothing but signature material stands below footer line `i`, down to RFC 3676's
         "-- ", a mailing list's rule or a disclaimer (a long paragraph of the person's is none), which
         go with it: names, contact details, rules, other footers and sign-offs, and below a `known`
         footer a short notice too (`footers.is_short_notice`); or a company's signature, a name first
         (after its logo, with a title or a role: `footers.is_signature_name`) and two contact details
         (on one line or two: "ACME | ul. Prosta 1 | tel. …") in at most `SIGN_OFF_MAX_CONTACT_LINES`
-        lines, no list. The first call reads each line once."""
+        lines, no list. A line that may be a `sentence` ("Wysłane z mojego nowego konta.") ends the
+        text only above nothing but a disclaimer: a sign-off below it is the person's, as the line
+        itself is ("...\n\nPozdrawiam\nJan" sent nothing). The first call reads each line once."""
         if not self.text_at:
             self._read_below()
         stop = min(self._block_end(i, self.last), self.rfc_at[i + 1])
+        if sentence:
+            return self.filled[stop] == self.filled[i + 1]
         if (self.text_below_known_at if known else self.text_at)[i + 1] >= stop:
             return True
         filled, details, bullets = self.filled, self.details_from, self.bullets
