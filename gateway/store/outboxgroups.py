@@ -180,8 +180,12 @@ def release(outbox: OutboxRepo, email_id: int) -> int:
     with outbox.transaction():
         if in_flight(outbox.conn, email_id):
             return 0
+        # By the mail's index: without statistics SQLite took outbox_due (state, next_attempt_at) for
+        # `state = 'queued'` and read every queued mail waiting for a retry at each release (26 ms with
+        # 200,000 of them deferred).
         moved = outbox.conn.execute(
-            f"UPDATE outbox SET next_attempt_at = ? WHERE email_ref = ? AND {_JOINABLE}"
+            "UPDATE outbox INDEXED BY outbox_email_ref SET next_attempt_at = ?"
+            f" WHERE email_ref = ? AND {_JOINABLE}"
             " AND next_attempt_at > ?",
             (now, email_id, now),
         ).rowcount
