@@ -47,7 +47,7 @@ def payload_bytes(part: Message) -> bytes:
         return base64.b64decode(compact + b"=" * (-len(compact) % 4), validate=True)
     except (binascii.Error, ValueError):
         pass
-    if b" " in raw.strip() or len(compact) < 16 or not _B64_CHARS.fullmatch(compact):
+    if raw.strip().find(b" ") >= 0 or len(compact) < 16 or not _B64_CHARS.fullmatch(compact):
         return raw
     return base64.b64decode(compact[: len(compact) // 4 * 4])
 

@@ -109,7 +109,9 @@ class _Ends:
 
     def __init__(self, text: bytes) -> None:
         self.text = text
-        self.cr = b"\r" in text  # `intake` made CRLF LF: a CR left is a lone one, in hostile mail alone
+        # `intake` made CRLF LF: a CR left is a lone one, in hostile mail alone. `find`, not `in`, here
+        # and below: bytes' `in` formats a TypeError first (see protocol._unstuffed).
+        self.cr = text.find(b"\r") >= 0
         self.found: list[int | None] = [None] * len(_BLOCK_ENDS)  # None: not looked for yet; -1: none left
 
     def after(self, start: int) -> int:
@@ -130,7 +132,7 @@ def _heads(text: bytes, start: int, ends: _Ends) -> str | int:
         block = text[start:end]
         if (refused := _head(block, ends.cr)) is not None:
             return refused
-        if found < 0 or b"message/" not in block.lower():
+        if found < 0 or block.lower().find(b"message/") < 0:
             return end
         start = found + 2
 

@@ -284,7 +284,7 @@ def octet_body(msg: Message, ctx: BodyContext) -> BodyText | None:
     if msg.get_content_maintype() == "text" and msg.get_content_type() != "text/plain":
         return None
     data = payload_bytes(msg)
-    if not data or len(data) > _MAX_OCTET or b"\x00" in data:
+    if not data or len(data) > _MAX_OCTET or data.find(b"\x00") >= 0:  # `find`: see protocol._unstuffed
         return None
     text = decode_text(data, content_charset(msg), ctx.fallbacks)
     if _binary(text):

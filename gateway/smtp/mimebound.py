@@ -26,7 +26,8 @@ _DECLARED = rb'(?i)\bboundary[ \t]*=[ \t]*(?:"([^"\r\n]*)"|([^\s;"]+))'
 def refusal(raw: bytes) -> str | None:
     """The reply refusing `raw` for its MIME structure, or None (nearly every mail: two counts)."""
     # A line may end at a lone CR too: the feed parser reads 26,000 parts so ended as any.
-    lines = raw.count(b"\n--") + (raw.count(b"\r--") if b"\r" in raw else 0)
+    # (`find`, not `in`: bytes' `in` formats a TypeError first, see protocol._unstuffed.)
+    lines = raw.count(b"\n--") + (raw.count(b"\r--") if raw.find(b"\r") >= 0 else 0)
     if lines <= MAX_PARTS and raw.lower().count(b"boundary") <= _MAX_DEPTH:
         return None  # neither more delimiter lines nor more nesting possible than allowed
     declared = {quoted or token for quoted, token in re.findall(_DECLARED, raw)} - {b""}
