@@ -213,5 +213,7 @@ async def test_an_account_added_in_the_panel_gets_the_clis_notes(web: WebContext
         assert said.startswith("account Acme added (networks: none) (note: account 'acme' exists"), said
         assert "its name differing in case only" in said
         assert "sender 'AcmeShop' is alphanumeric: phones cannot answer it" in said
-        r = await c.post("/operator/accounts", data={"csrf": token, "action": "add", "name": "gamma"})
+        # A sender of its own: no note at all, not even the shared number's.
+        own = {"csrf": token, "action": "add", "name": "gamma", "sender": "+48500100200"}
+        r = await c.post("/operator/accounts", data=own)
         assert _done((await c.get(r.headers["location"])).text) == "account gamma added (networks: none)"
