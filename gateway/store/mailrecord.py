@@ -172,19 +172,24 @@ def message_detail(conn: sqlite3.Connection, message_id: int, now: float) -> dic
             (message_id,),
         )
     )
-    msg["mails"] = _rows(conn.execute(_MAILS, (message_id, msg["email_id"])))
+    msg["mails"] = _rows(conn.execute(_MAILS, (message_id, msg["email_id"], message_id)))
     return msg
 
 
-# The mails sent about an SMS: those about it alone (a DSN, a delivery report: `message_ref`), and those
-# about the whole mail it came in (held for quiet hours, text shortened, confirmation, numbers not sent:
-# `email_ref` alone), which each of the mail's SMS lists once, marked so (`about`, and in `kind`, which
-# the page and `queue show` print). Only the first were read: a text cut to the part limit, whose sender
-# was told so, showed no mail sent about it. Each branch by its own partial index.
+# The mails sent about an SMS: those about it alone (a DSN, a delivery report: `message_ref`), those
+# about the whole mail it came in (held for quiet hours, text shortened, confirmation, numbers not
+# sent: `email_ref` alone), which each of the mail's SMS lists once, marked so (`about`, and in `kind`,
+# which the page and `queue show` print), and a report naming several of the mail's SMS (a bounce or a
+# confirmation of several numbers, migration 66's `bounced`), listed under the SMS it names alone:
+# under every SMS of the mail, a delivered one showed the bounce as if it had bounced. Only the first
+# were read: a text cut to the part limit, whose sender was told so, showed no mail sent about it.
+# Each branch by its own partial index. Binds: the message, its mail, the message.
 _MAILS = (
     "SELECT id, kind, rcpt, state, created_at, sent_at, 'sms' AS about FROM outbox WHERE message_ref = ?"
-    " UNION ALL SELECT id, kind || ' (about the whole mail)', rcpt, state, created_at, sent_at, 'mail'"
-    " FROM outbox WHERE email_ref = ? AND message_ref IS NULL ORDER BY id"
+    " UNION ALL SELECT id, CASE WHEN bounced IS NULL THEN kind || ' (about the whole mail)' ELSE kind END,"
+    " rcpt, state, created_at, sent_at, CASE WHEN bounced IS NULL THEN 'mail' ELSE 'sms' END"
+    " FROM outbox WHERE email_ref = ? AND message_ref IS NULL"
+    " AND (bounced IS NULL OR instr(',' || bounced || ',', ',' || ? || ',') > 0) ORDER BY id"
 )
 
 
