@@ -62,6 +62,7 @@ from gateway.upgradewait import UpgradeWait
 from gateway.vital import DaemonTaskLost, Vital
 from smsc.base import LinkState, SmscLink
 from smsc.logthrottle import flush_all
+from smsc.outage import boottime
 from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)
@@ -75,6 +76,9 @@ class Daemon:
     mailer: Mailer | None = None
     config_path: Path | None = None  # named in the start banner
     clock: Callable[[], float] = time.time  # injectable so tests move time instead of sleeping
+    # The time passed that tells a step of the wall clock (`Housekeeping.check_clock`): boot time. A
+    # clock injected without it is its own: a test that moves it forward means time passed, not a step.
+    elapsed: Callable[[], float] | None = None
     store: Store = field(init=False)
     links: dict[str, SmscLink] = field(default_factory=dict)
     servers: list[asyncio.Server] = field(default_factory=list)
@@ -224,6 +228,7 @@ class Daemon:
                 "config": {"digest": cfg.digest, "routes": cfg.routes(), "smtp_listen": cfg.smtp.listen_addr},
             },
             status_path,
+            elapsed=self.elapsed or (boottime if self.clock is time.time else self.clock),
             reassembly_timeout=cfg.replies.reassembly_timeout_seconds,
             links_up=lambda: (
                 not dispatcher.links

@@ -36,7 +36,7 @@ from gateway.notifier import Notifier
 from gateway.statusfile import STATUS_FILE as STATUS_FILE  # where it always was, for its readers
 from gateway.statusfile import read_status as read_status
 from gateway.statuswaits import WaitingLook
-from gateway.store.clockstep import ClockStep, Marks, first_after, read_marks
+from gateway.store.clockstep import ClockStep, Marks, extend_validities, first_after, left_ahead, read_marks
 from gateway.store.db import Store
 from gateway.store.outboxhealth import outbox_health
 from gateway.store.queue import EXPIRE_BATCH
@@ -44,6 +44,7 @@ from gateway.store.reader import ReadThread
 from gateway.store.segmentsets import PARTS_APART_SECONDS
 from gateway.store.trouble import LockWatch, disk_space, store_locked
 from gateway.supervisor import beat, notify_status
+from smsc.outage import boottime
 
 log = structlog.get_logger(__name__)
 
@@ -51,8 +52,8 @@ EXPIRY_INTERVAL = 15.0
 STATUS_INTERVAL = 2.0
 # How often the answers kept past the hourly mail limit are looked at (`gateway.conversations.kept`).
 KEPT_INTERVAL = 60.0
-# A wall clock behind its last reading plus the monotonic time since by more than this was stepped
-# back (NTP at boot, an admin, a VM restored); NTP's slewing and timer jitter stay far below it.
+# A wall clock off its last reading plus the boot time since by more than this was stepped (NTP at
+# boot, an admin, a VM restored); NTP's slewing and timer jitter stay far below it.
 # Above STATUS_INTERVAL, so that a clock standing still (a test's frozen clock) is not taken for one
 # stepping back at every look; a smaller step costs waiting parts at most these seconds.
 CLOCK_STEP_SECONDS = 5.0
@@ -70,7 +71,8 @@ class Housekeeping:
         status: Callable[[], dict[str, Any]],
         status_path: Path,
         *,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = boottime,  # through a suspend too: time passed, no step
+        elapsed: Callable[[], float] | None = None,  # the clock check's alone; `monotonic` when not given
         reassembly_timeout: float = reassembly.TIMEOUT_SECONDS,
         links_up: Callable[[], bool] | None = None,
     ) -> None:
@@ -82,6 +84,9 @@ class Housekeeping:
         self.status = status
         self.status_path = status_path
         self.monotonic = monotonic
+        # The daemon under a test's clock counts its moves as time passed (`Daemon.elapsed`), while
+        # the waits between chores and the lock's duration still run on real time.
+        self.elapsed = elapsed or monotonic
         self._said = ""
         self.lock_watch = LockWatch(monotonic)
         # What waits, for STATUS=, read off the loop (`_status_loop`); closed with the status task.
@@ -195,37 +200,39 @@ class Housekeeping:
         look back from the clock: the SMSC's redelivery, the hourly mail limit per phone). After a
         step back of an hour, parts and mail waiting would not be due for an hour while new mail
         overtakes them, SMS would live an hour longer than their validity, and a phone's SMS sent
-        again would be taken for the SMSC's copy of the first. The monotonic clock does not step,
-        so the wall clock's expected reading is the last one plus the monotonic time since.
+        again would be taken for the SMSC's copy of the first. Boot time does not step (`elapsed`),
+        so the wall clock's expected reading is the last one plus the boot time since.
 
         Which rows a step came after is told by their ids (`gateway.store.clockstep`), read at
         every look: a row written between the step and this look already carries the stepped
         clock and is not moved, and the stored times, which earlier steps moved or left, are not
         compared with the clock's readings.
 
-        A step forward is left as it is: it cannot be told from time that passed unseen (a pause
-        the monotonic clock did not count). It makes waits end early, as after a long pause, and
-        it also expires every SMS whose validity ends within it: right for time that passed, early
-        (a false "validity period expired") for a clock that ran ahead, which nothing tells until
-        a step back corrects it. So a step forward is remembered until then: moving every validity
-        by the whole step back that corrects it would shorten again, by the step, those of SMS
-        accepted before the forward step, and moving none would lengthen, by as much, those of SMS
-        accepted while the clock was ahead (stamped on it). An SMS accepted before the forward step
-        therefore keeps the expiry it was given (unless it ran out while the clock was ahead), one
-        accepted after it moves back by the whole step, and the waits move by the whole step
-        (`gateway.store.clockstep.ClockStep`). Remembered in this object only: a restart between
-        the two steps takes the step back for one of its own.
+        A step forward is told from time that passed by the boot time, which runs on through a
+        suspend: left as it was, it expired every SMS whose validity ended within it (a false
+        "validity period expired": 5 SMS, accepted with 250 on a clock 2 days behind, bounced 2 s
+        after NTP corrected it, never sent). Their validities move with it (`extend_validities`),
+        so the end the SMSC is given (SMPP's absolute time, CIMD2's time left) is as far ahead of
+        its clock as the sender was promised, never already past; waits end early, costing a try
+        sooner. A VM paused or resumed from a saved state by its host counts no boot time either:
+        the step its resume brings is taken for a clock that was behind, and its SMS live the pause
+        beyond their validity: sent late rather than bounced as never sent. A step forward is
+        remembered for the step back that corrects it, which moves the times that say when
+        something happened (acceptance, MOs) by only what it undoes of the clock they were stamped
+        on (`gateway.store.clockstep.ClockStep`), validities and waits by the whole step. Remembered
+        in this object only: a restart between the two steps takes the step back for one of its own.
         Returns the step back found (0 when none).
         """
         store = self.store
         # Read together, with no await between: rows up to these ids were stamped before this reading.
-        wall, mono, marks = store.clock(), self.monotonic(), read_marks(store.db.conn)
+        wall, mono, marks = store.clock(), self.elapsed(), read_marks(store.db.conn)
         last = self._readings
         step = 0.0 if last is None else last[0] + (mono - last[1]) - wall
         if last is not None and step < -CLOCK_STEP_SECONDS:
             after = first_after(store.db.conn, last[2], marks, False, (last[0] + wall) / 2)
+            parts = await store.write(lambda: extend_validities(store.db.conn, -step, after.messages, wall))
             self._ahead = (*self._ahead, (after, -step))[-_AHEAD_KEPT:]
-            log.warning("clock.stepped_forward", seconds=round(-step, 3))
+            log.warning("clock.stepped_forward", seconds=round(-step, 3), parts=parts)
         elif last is not None and step > CLOCK_STEP_SECONDS:
             ahead, earlier, between = self._ahead, last[2], (last[0] + wall) / 2
             config = getattr(self.notifier, "config", None)
@@ -238,7 +245,7 @@ class Housekeeping:
                 if config is not None:  # before the MOs move: which cross a billed month's end
                     billed_again[:] = rebill.stepped_back(store, ZoneInfo(config.gateway.timezone), moved)
                 return (
-                    store.queue.shift_for_clock_step(moved),
+                    store.queue.shift_for_clock_step(ClockStep(step, moved.after)),  # validities went ahead
                     store.outbox.shift_for_clock_step(moved),
                     store.mo.shift_for_clock_step(moved),
                 )
@@ -250,7 +257,7 @@ class Housekeeping:
                 log.warning("billing.month_to_bill_again", month=str(month), clock_back_seconds=round(step))
             self.started_at -= step  # on the clock's new reading, like the MOs' times
             undone = sum(forward for _, forward in ahead)
-            self._ahead = _left_ahead(ahead, step)
+            self._ahead = left_ahead(ahead, step, CLOCK_STEP_SECONDS)
             log.warning(
                 "clock.stepped_back",
                 seconds=round(step, 3),
@@ -303,18 +310,6 @@ class Housekeeping:
                 self.events.whole_mo(mo_id)
 
         await store.write(work)
-
-
-def _left_ahead(ahead: tuple[tuple[Marks, float], ...], back: float) -> tuple[tuple[Marks, float], ...]:
-    """The steps forward a step back of `back` seconds leaves uncorrected: it undoes the latest
-    first. A rest within the jitter is dropped: no step forward is taken for one that small."""
-    kept = list(ahead)
-    while kept and back > 0.0:
-        since, forward = kept.pop()
-        if forward - back > CLOCK_STEP_SECONDS:
-            kept.append((since, forward - back))
-        back -= forward
-    return tuple(kept)
 
 
 def status_line(status: dict[str, Any], unserved: Sequence[str] = (), queue_stuck: bool = False) -> str:

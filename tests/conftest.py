@@ -232,8 +232,11 @@ class Running:
 
 
 @asynccontextmanager
-async def running_gateway(config: Config, clock: Callable[[], float] | None = None) -> AsyncIterator[Running]:
-    daemon = Daemon(config, clock=clock) if clock else Daemon(config)
+async def running_gateway(
+    config: Config, clock: Callable[[], float] | None = None, elapsed: Callable[[], float] | None = None
+) -> AsyncIterator[Running]:
+    # `elapsed`: the time passed that tells the clock's steps; an injected clock's own when not given.
+    daemon = Daemon(config, clock=clock, elapsed=elapsed) if clock else Daemon(config, elapsed=elapsed)
     stop = asyncio.Event()
     task = asyncio.create_task(daemon.run(stop))
     ready = asyncio.create_task(daemon.ready.wait())

@@ -22,6 +22,7 @@ from billing_reports.repo import LAST_BILLED, BillingRepo
 from gateway.config import Config, parse_config
 from gateway.housekeeping import Housekeeping
 from gateway.store.db import Store
+from smsc.outage import boottime
 from tests.billing_world import at, billing_mails, cli, last_billed
 from tests.conftest import DOMAIN, Sink, config_text, free_port, mail, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC
@@ -70,7 +71,7 @@ async def test_october_is_billed_again_with_what_a_step_back_brought_into_it(tmp
         clock.set(at(2027, 11, 1, 0, 2))  # an hour ahead: really 23:02 on October 31st
         first = Sink()
         with capture_logs() as logs:
-            async with smtp_sink(relay, first), running_gateway(cfg, clock=clock) as gw:
+            async with smtp_sink(relay, first), running_gateway(cfg, clock=clock, elapsed=boottime) as gw:
                 await gw.until(lambda: last_billed(gw.store) == "2027-10", timeout=30)
                 await first.wait(1)
                 await smsc.inject_mo("48601111222", "48100200300", "Yes, the answer")

@@ -18,14 +18,17 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from gateway import housekeeping as housekeeping_module
 from gateway.housekeeping import Housekeeping
 from gateway.smtp.accept import accept
 from gateway.store.db import Store
+from smsc.outage import boottime
 from tests.conftest import DOMAIN, free_port, mail, make_config, running_gateway
 from tests.fakes.smsc import HappySMSC
 from tests.test_store import Clock, acceptance
 
 HOUR = 3600.0
+DAY = 24 * HOUR
 
 
 def to(number: str) -> str:
@@ -33,7 +36,7 @@ def to(number: str) -> str:
 
 
 class SteppingClock:
-    """The gateway's wall clock: real time plus an offset the test steps (monotonic time runs on)."""
+    """The gateway's wall clock: real time plus an offset the test steps; boot time runs on (`elapsed`)."""
 
     def __init__(self) -> None:
         self.offset = 0.0
@@ -67,7 +70,7 @@ async def test_sms_queued_before_a_step_back_go_when_the_smsc_comes_up(tmp_path:
     smsc_port = free_port()
     cfg = make_config(tmp_path, smsc_port=smsc_port)
     with capture_logs() as logs:
-        async with running_gateway(cfg, clock) as gw:
+        async with running_gateway(cfg, clock, boottime) as gw:
             numbers = [to(f"60113000{i}") for i in range(1, 4)]
             assert (await gw.send(mail(numbers, "Queued before the step"), numbers)).error is None
             await asyncio.sleep(2.5)  # the housekeeping has a reading from before the step
@@ -83,13 +86,39 @@ async def test_sms_queued_before_a_step_back_go_when_the_smsc_comes_up(tmp_path:
     assert steps[0]["parts"] == 3
 
 
+async def test_sms_queued_before_a_step_forward_are_not_expired_by_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The link down, five SMS waiting, the clock stepped 2 days ahead (no time passed on the boot
+    # clock): all five expired within 2 s, each with a DSN "validity period expired while no link
+    # was up", and were never sent. Their validities move with the step; the SMSC gets them all.
+    monkeypatch.setattr(housekeeping_module, "EXPIRY_INTERVAL", 0.5)  # an expiry pass at every look
+    clock = SteppingClock()
+    smsc_port = free_port()
+    cfg = make_config(tmp_path, smsc_port=smsc_port)
+    with capture_logs() as logs:
+        async with running_gateway(cfg, clock, boottime) as gw:
+            numbers = [to(f"60113100{i}") for i in range(1, 6)]
+            assert (await gw.send(mail(numbers, "Queued before the step"), numbers)).error is None
+            await asyncio.sleep(2.5)  # the housekeeping has a reading from before the step
+            clock.offset += 2 * DAY
+            await gw.until(lambda: any(e["event"] == "clock.stepped_forward" for e in logs))
+            await asyncio.sleep(2.5)  # expiry passes after the step
+            assert "expired" not in gw.states(), gw.states()
+            async with HappySMSC(port=smsc_port) as smsc:
+                await smsc.wait_for(5, timeout=10)
+                assert [s.text for s in smsc.received] == ["Queued before the step"] * 5
+    steps = [e for e in logs if e["event"] == "clock.stepped_forward"]
+    assert len(steps) == 1 and 2 * DAY - 5 < steps[0]["seconds"] < 2 * DAY + 5 and steps[0]["parts"] == 5
+
+
 async def test_a_queue_above_high_water_before_a_step_back_accepts_mail_again_once_it_drains(
     tmp_path: Path,
 ) -> None:
     clock = SteppingClock()
     smsc_port = free_port()
     cfg = make_config(tmp_path, smsc_port=smsc_port, queue_high_water=3)
-    async with running_gateway(cfg, clock) as gw:
+    async with running_gateway(cfg, clock, boottime) as gw:
         numbers = [to(f"60113000{i}") for i in range(1, 4)]
         assert (await gw.send(mail(numbers, "Fill the queue"), numbers)).error is None
         await gw.until(lambda: gw.daemon.dispatcher.backlog >= 3, timeout=5)

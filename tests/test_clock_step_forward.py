@@ -1,9 +1,10 @@
-"""The wall clock stepped forward and then back: each validity moves by the clock it was stamped on.
+"""The wall clock stepped forward and then back: each validity ends as its SMS's real time says.
 
-A step forward moves nothing (it may be time that passed); the step back that corrects it undoes it
-first, so an SMS accepted before the clock ran ahead keeps its validity, and one accepted while it
-was ahead moves back by the whole step. Runs on a real SQLite file with injected wall and monotonic
-clocks, below the network.
+A step forward that no boot time passed in moves the validities of the SMS accepted before it, or
+they expired at once, never sent; the step back that corrects it moves every validity back by the
+whole step, so an SMS accepted before the clock ran ahead keeps its validity, and one accepted while
+it was ahead (stamped on it) moves back by the whole step. Runs on a real SQLite file with injected
+wall and boot-time clocks, below the network; the daemon's own in test_clock_step.py.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ async def test_a_step_forward_and_its_correction_leave_validities_as_they_were(t
     before = await accepted(store)
     first = due_at(store, before)
     with capture_logs() as forward:
-        assert await step(hk, clock, mono, 2 * HOUR) == 0.0  # nothing moves: it may be time that passed
-    assert due_at(store, before) == first
+        assert await step(hk, clock, mono, 2 * HOUR) == 0.0  # only a step back is returned
+    assert due_at(store, before) == (first[0], first[1] + 2 * HOUR)  # the wait is left: due sooner
     during = await accepted(store)
     ahead = due_at(store, during)
     with capture_logs() as back:
@@ -41,22 +42,28 @@ async def test_a_step_forward_and_its_correction_leave_validities_as_they_were(t
     assert len(await store.write(store.queue.expire_due)) == 1
     states = store.db.conn.execute("SELECT id, state FROM parts ORDER BY id").fetchall()
     assert states == [(before, "expired"), (during, "queued")]
-    assert [(e["event"], e["seconds"]) for e in forward] == [("clock.stepped_forward", 2 * HOUR)]
+    assert [(e["event"], e["seconds"], e["parts"]) for e in forward] == [
+        ("clock.stepped_forward", 2 * HOUR, 1)
+    ]
     assert back[0]["undoes_forward"] == pytest.approx(2 * HOUR)
     store.close()
 
 
 async def test_a_step_back_undoes_the_latest_steps_forward_and_moves_the_rest(tmp_path: Path) -> None:
     # Forward 1 h, forward 1 h, back 3 h: one hour of the step back is the clock's own, on top of
-    # correcting both. Each validity moves back by what the step undoes of the clock it was
-    # stamped on.
+    # correcting both. Each validity ends up moved back, from what it was given, by what the step
+    # undoes of the clock its SMS was stamped on.
     clock, mono, store, hk = await looking(tmp_path)
+    expiry: dict[int, float] = {}
     a = await accepted(store)  # on the right clock
+    expiry[a] = due_at(store, a)[1]
     assert await step(hk, clock, mono, HOUR) == 0.0
     b = await accepted(store)  # 1 h ahead
+    expiry[b] = due_at(store, b)[1]
     assert await step(hk, clock, mono, HOUR) == 0.0
     c = await accepted(store)  # 2 h ahead
-    expiry = {p: due_at(store, p)[1] for p in (a, b, c)}
+    expiry[c] = due_at(store, c)[1]
+    assert due_at(store, a)[1] == pytest.approx(expiry[a] + 2 * HOUR, abs=0.01)  # with both steps
     assert await step(hk, clock, mono, -3 * HOUR) == pytest.approx(3 * HOUR)
     moved = {p: expiry[p] - due_at(store, p)[1] for p in (a, b, c)}
     assert moved == pytest.approx({a: HOUR, b: 2 * HOUR, c: 3 * HOUR}, abs=0.01)

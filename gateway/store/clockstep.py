@@ -17,6 +17,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from gateway.store.policy import SUSPENDED_HOLD
+
 # The tables whose rows' times move with a step, and the time each row was stamped with on writing.
 _STAMPED = {"messages": "created_at", "mo": "received_at", "outbox": "created_at"}
 
@@ -69,12 +71,11 @@ class ClockStep:
     stepped clock already and keeps its times. A wait (a next try) of a row written before it
     moves back by the whole step: it was stamped on the clock before the step, and one that ends
     early costs a try sooner, never a message. A time that says when something happened (an SMS
-    accepted, and the validity counted from it; an MO received) moves by what the step undoes of
-    the clock it was stamped on: a step back that corrects forward steps seen earlier (`ahead`,
-    which nobody moved, since a step forward is taken for time that passed) moves a time stamped
-    before them by only the rest, and one stamped after them by the whole step. Moved by the whole
-    step, an SMS accepted before a step of 2 h forward and its correction would expire 2 h early;
-    left unmoved, one accepted in between would live 2 h longer than its validity.
+    accepted, an MO received) moves by what the step undoes of the clock it was stamped on: a step
+    back that corrects forward steps seen earlier (`ahead`, which left those times as they were)
+    moves a time stamped before them by only the rest, and one stamped after them by the whole
+    step. Validities are moved by a step forward (`extend_validities`), so they move back by the
+    whole step: the housekeeping hands the queue its step without `ahead`.
     """
 
     seconds: float  # the step back
@@ -98,3 +99,34 @@ class ClockStep:
         if not args:
             return "?", [max(left, 0.0)]
         return sql + " ELSE ? END", [*args, max(left, 0.0)]
+
+
+def extend_validities(conn: sqlite3.Connection, seconds: float, first_message: int, now: float) -> int:
+    """The wall clock stepped forward by `seconds` that did not pass (`gateway.housekeeping`, told
+    by boot time): the validities of SMS accepted before it (ids below `first_message`) move with
+    it, or each whose validity ends within the step expires at once, never sent ("validity period
+    expired while no link was up", 5 SMS 2 s after a step of 2 days). Waits are left: one ending
+    early costs a try sooner, never a message. A quiet-hours hold still ahead of the clock (`now`)
+    keeps its validity, counted from that hour, as a step back leaves it (`QueueRepo.shift_for_clock_step`).
+    Returns how many parts moved. Run inside the caller's write."""
+    return conn.execute(
+        "UPDATE parts SET expires_at = expires_at + ? WHERE message_id < ?"
+        " AND state IN ('queued', 'deferred', 'active', 'hold', 'submitted')"
+        " AND NOT (state = 'queued' AND next_attempt_at > ?)"
+        " AND NOT (state = 'hold' AND error = ? AND attempts = 0 AND next_attempt_at > ?)",
+        (seconds, first_message, now, SUSPENDED_HOLD, now),
+    ).rowcount
+
+
+def left_ahead(
+    ahead: tuple[tuple[Marks, float], ...], back: float, jitter: float
+) -> tuple[tuple[Marks, float], ...]:
+    """The steps forward a step back of `back` seconds leaves uncorrected: it undoes the latest
+    first. A rest within the `jitter` is dropped: no step forward is taken for one that small."""
+    kept = list(ahead)
+    while kept and back > 0.0:
+        since, forward = kept.pop()
+        if forward - back > jitter:
+            kept.append((since, forward - back))
+        back -= forward
+    return tuple(kept)
