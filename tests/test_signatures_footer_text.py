@@ -263,3 +263,21 @@ async def test_through_smtp_a_sentence_that_begins_like_a_footer_reaches_the_pho
     # It was refused as a mail with no text.
     body = "Wysłane z mojego nowego konta.\n\nPozdrawiam\nJan"
     assert await phone_got(tmp_path, [body]) == ["Wysłane z mojego nowego konta."]
+
+
+# Answers of a name's or a contact's shape, typed below the footer of a reply: each was read as the
+# signature below the footer, and the reply was refused as holding no new text.
+ANSWERS = ["Pasuje", "Przyjdę", "Oczywiście", "Noted", "Tak Jutro", "601 123 456", "jan.kowalski@gmail.com"]
+
+
+@pytest.mark.parametrize("answer", ANSWERS)
+@pytest.mark.parametrize("footer", ["Sent from my iPhone", "Wysłane z iPhone’a", "Get Outlook for iOS"])
+def test_a_one_line_answer_below_the_footer_of_a_reply_stays(footer: str, answer: str) -> None:
+    for quote in (QUOTE, "> Czy potwierdza Pan termin?"):
+        cleaned = clean_body(f"\n{footer}\n\n{answer}\n\n{quote}")
+        assert (cleaned.text, SIGNATURE in cleaned.removed) == (answer, True)
+
+
+async def test_through_smtp_a_one_line_answer_below_the_footer_reaches_the_phone(tmp_path: Path) -> None:
+    bodies = [f"\nSent from my iPhone\n\n{answer}\n\n{QUOTE}" for answer in ("Pasuje", "601 123 456")]
+    assert await phone_got(tmp_path, bodies) == ["Pasuje", "601 123 456"]

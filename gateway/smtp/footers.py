@@ -13,7 +13,9 @@ only where nothing but signature material stands below it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+
+from smsc.graphemes import visible
 
 # The link after an app's name: "<url>" in the text part, "(url)" once an HTML-only mail's link
 # target is shown (gateway.smtp.htmlbody).
@@ -167,6 +169,26 @@ def is_short_notice(lines: list[str]) -> bool:
     return len(kinds) >= 2 or not kinds.isdisjoint(_SHORT_NOTICE_KINDS)
 
 
+def short_notice_lines(lines: list[str], first: int, end: int, opens: Callable[[str], bool]) -> list[bool]:
+    """Which of the lines from `first` up to `end` are in a short notice (`is_short_notice`): a run of
+    non-empty lines between empty ones and lines that `opens` a signature, so that a footer's own
+    paragraph is read from below the footer."""
+    notice = [False] * (end + 1)
+    j = first
+    while j < end:
+        k = j
+        while k < end and lines[k].strip() and not (k > j and opens(lines[k].strip())):
+            k += 1
+        if k == j:
+            j += 1
+            continue
+        start = j + opens(lines[j].strip())
+        if start < k and is_short_notice(lines[start:k]):
+            notice[start:k] = [True] * (k - start)
+        j = k
+    return notice
+
+
 def is_disclaimer(paragraph: str) -> bool:
     """Whether a paragraph reads as a notice the mail system appended, not as the person's text."""
     return notice_start(paragraph.split("\n"), len(paragraph) + 1) is not None
@@ -231,3 +253,17 @@ def is_signature_name(text: str) -> bool:
     """Whether a stripped line opens a company's signature with the person's name."""
     name = _TITLES.sub("", text.split(" | ")[0].strip())
     return is_name_line(name) or _CAPITALS_NAME.match(name) is not None
+
+
+# Separator rules ("_____", "=====") between a footer and what the mail system appended.
+RULE = re.compile(r"^[-_=*~#.]{3,}$")
+# The long one a mailing list's server puts above its footer (Mailman: 47 "_"), below which nothing is
+# the sender's: "..." or "***" on a line may be a person's.
+LIST_RULE = re.compile(r"^(_{10,}|-{10,}|={10,})$")
+# An image left of a signature's logo ("[cid:image001.png@01D9…]", "[image: logo]").
+IMAGE = re.compile(r"^\[?(cid:\S+|image:[^\]]*)\]?$", re.IGNORECASE)
+
+
+def says_something(text: str) -> bool:
+    """Whether a stripped line shows something other than a logo or a rule."""
+    return bool(text) and visible(text) and not IMAGE.match(text) and not RULE.match(text)

@@ -12,13 +12,17 @@ import re
 
 from gateway.smtp.footers import (
     ANY_DEVICE,
+    IMAGE,
     KNOWN_FOOTER,
+    LIST_RULE,
     MAY_BE_SENTENCE,
+    RULE,
     is_contact_line,
     is_name_line,
-    is_short_notice,
     is_signature_name,
     notice_start,
+    says_something,
+    short_notice_lines,
 )
 from smsc.graphemes import visible
 
@@ -123,7 +127,9 @@ def may_open_signature(line: str) -> bool:
     )
 
 
-def cut_signature(lines: list[str], removed: list[str], *, bare: bool = True) -> list[str]:
+def cut_signature(
+    lines: list[str], removed: list[str], *, bare: bool = True, reply: bool = False
+) -> list[str]:
     """The lines without their signature: from a signature line down, else a closing sign-off block
     (only when something was written above it and it is short; see `_sign_off_start`), else a
     one-line "--Bob". RFC 3676's "-- " (with its space: `textclean.clean_body` keeps that line as it
@@ -132,12 +138,15 @@ def cut_signature(lines: list[str], removed: list[str], *, bare: bool = True) ->
     (`_Measures.footer_ends_text`), and either only when `bare`: false below a cut at either, true
     below one at "-- ", so that a bare "--" above a list's footer is judged again against what is
     left above that cut. A known footer (`footers.KNOWN_FOOTER`) with the person's text below it
-    goes alone: "Sent from my iPhone\n\nTak" sends "Tak"."""
+    goes alone: "Sent from my iPhone\n\nTak" sends "Tak". In a `reply` (a quote was cut below the
+    text) a known footer opening the text above one line of a name's or a contact's shape goes alone
+    too: that line is the answer typed below the footer ("Pasuje", "601 123 456"), not a signature."""
     last = len(lines) - 1
     while last >= 0 and not lines[last].strip():
         last -= 1
     measures: _Measures | None = None
     footers: list[int] = []  # known footers with the person's text below them
+    answer = _answer_below_footer(lines, last) if reply and bare else None
     for i, line in enumerate(lines):
         text = line.strip()
         if not is_signature_line(text) or _in_list(lines, i):
@@ -152,6 +161,9 @@ def cut_signature(lines: list[str], removed: list[str], *, bare: bool = True) ->
             # or a sentence ("Wysłane z mojego prywatnego adresu.\nJutro …"), with the person's reply
             # typed below it ("Sent from my iPhone\n\nTak"): only signature material below. One
             # that failed was judged against all that is below it, so not again above a later cut.
+            if known and answer == i:
+                footers.append(i)
+                continue
             if bare and i == last and not dashes:
                 removed.append(SIGNATURE)  # a footer ending the text: most mails from a phone
                 return cut_signature(lines[:i], removed, bare=False)
@@ -193,6 +205,20 @@ def cut_signature(lines: list[str], removed: list[str], *, bare: bool = True) ->
         ps = next((j for j in range(i + 1, last + 1) if _POSTSCRIPT.match(lines[j].strip())), None)
         return lines[:i] + (["", *lines[ps : last + 1]] if ps is not None else [])
     return lines
+
+
+def _answer_below_footer(lines: list[str], last: int) -> int | None:
+    """The line of a known footer that opens the text when only one line stands below it and that
+    line has a name's or a contact's shape: in a reply, the answer typed below the footer of the
+    reply ("Sent from my iPhone\n\nPasuje\n\n> ..." was refused as holding no new text). One look
+    down the lines."""
+    filled = [j for j in range(last + 1) if lines[j].strip()]
+    if len(filled) != 2 or not KNOWN_FOOTER.match(lines[filled[0]].strip()):
+        return None
+    below = lines[filled[1]].strip()
+    if SIGN_OFF.match(below):
+        return None  # "Pozdrawiam" below the footer: no answer
+    return filled[0] if is_name_line(below) or is_contact_line(below) else None
 
 
 def _sign_off_start(lines: list[str], last: int) -> int | None:
@@ -300,7 +326,7 @@ class _Measures:
         filled, details, bullets = self.filled, self.details_from, self.bullets
         # The first line that says something: a logo or a rule above the name says nothing. The text
         # found is one.
-        first = next(j for j in range(i + 1, stop) if _says(self.lines[j].strip()))
+        first = next(j for j in range(i + 1, stop) if says_something(self.lines[j].strip()))
         return (
             is_signature_name(self.lines[first].strip())
             and details[i + 1] - details[stop] >= 2
@@ -316,36 +342,16 @@ class _Measures:
         lines, n = self.lines, self.last + 1
         text_at, rfc_at, details_from = [n] * (n + 1), [n] * (n + 1), [0] * (n + 1)
         known_at = [n] * (n + 1)
-        notice = self._short_notices()
+        notice = short_notice_lines(lines, self.first, n, is_signature_line)
         for j in range(n - 1, self.first - 1, -1):
             text = lines[j].strip()
             texts = bool(text) and not _signature_material(text)
             text_at[j] = j if texts else text_at[j + 1]
             known_at[j] = j if texts and not notice[j] else known_at[j + 1]
-            rfc_at[j] = j if lines[j] == "-- " or _LIST_RULE.match(text) else rfc_at[j + 1]
+            rfc_at[j] = j if lines[j] == "-- " or LIST_RULE.match(text) else rfc_at[j + 1]
             details_from[j] = details_from[j + 1] + sum(1 for _ in _CONTACT.finditer(text))
         self.text_at, self.rfc_at, self.details_from = text_at, rfc_at, details_from
         self.text_below_known_at = known_at
-
-    def _short_notices(self) -> list[bool]:
-        """Which lines from `first` down are in a short notice (`footers.is_short_notice`): a run of
-        non-empty lines between empty ones and signature lines, so that a footer's own paragraph
-        is read from below it."""
-        lines, n = self.lines, self.last + 1
-        notice = [False] * (n + 1)
-        j = self.first
-        while j < n:
-            k = j
-            while k < n and lines[k].strip() and not (k > j and is_signature_line(lines[k].strip())):
-                k += 1
-            if k == j:
-                j += 1
-                continue
-            start = j + is_signature_line(lines[j].strip())
-            if start < k and is_short_notice(lines[start:k]):
-                notice[start:k] = [True] * (k - start)
-            j = k
-        return notice
 
     def _block_end(self, i: int, last: int) -> int:
         """Where the block below line `i` ends: at the first disclaimer below it, else past `last`.
@@ -353,15 +359,6 @@ class _Measures:
         line `i` is in it ("Pozdrawiam\nJan\nTreść tej wiadomości jest poufna…")."""
         notice, para = self.notice_at[i + 1], self.para
         return (para[notice] if para[notice] > i else notice) if notice <= last else last + 1
-
-
-# Separator rules ("_____", "=====") between a footer and what the mail system appended.
-_RULE = re.compile(r"^[-_=*~#.]{3,}$")
-# The long one a mailing list's server puts above its footer (Mailman: 47 "_"), below which nothing is
-# the sender's: "..." or "***" on a line may be a person's.
-_LIST_RULE = re.compile(r"^(_{10,}|-{10,}|={10,})$")
-# An image left of a signature's logo ("[cid:image001.png@01D9…]", "[image: logo]").
-_IMAGE = re.compile(r"^\[?(cid:\S+|image:[^\]]*)\]?$", re.IGNORECASE)
 
 
 def _signature_material(text: str) -> bool:
@@ -375,14 +372,9 @@ def _signature_material(text: str) -> bool:
         or _DASH_SIGN_OFF.match(text) is not None
         or is_name_line(text)
         or is_contact_line(text)
-        or _RULE.match(text) is not None
-        or _IMAGE.match(text) is not None
+        or RULE.match(text) is not None
+        or IMAGE.match(text) is not None
     )
-
-
-def _says(text: str) -> bool:
-    """Whether a stripped line shows something other than a logo or a rule."""
-    return bool(text) and visible(text) and not _IMAGE.match(text) and not _RULE.match(text)
 
 
 def _in_list(lines: list[str], i: int) -> bool:

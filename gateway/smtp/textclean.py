@@ -106,9 +106,11 @@ def clean_body(
     if FORWARD_HEADER in removed or ATTRIBUTION in removed:
         lines = _drop_own_notes(lines, removed)
     lines = cut_meeting_text(text, lines, removed, invitation=invitation)
+    quoted = len(lines)
     lines = _cut_quote_below(lines, removed)
     lines = _drop_quoted_lines(lines, removed)
-    lines = cut_signature(lines, removed)
+    # In a reply, a line typed below a phone's footer is the answer, whatever its shape.
+    lines = cut_signature(lines, removed, reply=len(lines) < quoted)
     lines = _drop_image_refs(lines, removed)
     # After the cuts: the targets' budget goes to what is sent, not to a quote or a signature.
     lines = outlook_links(lines)
