@@ -142,10 +142,26 @@ def test_a_re_run_over_a_finished_config_says_what_that_config_still_needs(tmp_p
         assert first_install_only not in out.replace("(exists; --force replaces it)", "")
     assert "still to set" not in out
     assert "the panel's first password is in /srv/smsgw/web-initial-password" in out
-    assert "systemctl daemon-reload && systemctl restart smsgw" in out
+    assert "systemctl daemon-reload && systemctl enable smsgw && systemctl restart smsgw" in out
     # What it still has of the template is named, each thing alone.
     config(tmp_path).write_text(text.replace('"+48601000111"', '"+48100200300"'))
     (tmp_path / "etc/smsgw/private/smsc-password").unlink()
     out = install(tmp_path, *HIGH)
     assert "still to set in /etc/smsgw/config.toml: default_sender (+48100200300 is made up); the SMSC" in out
     assert "[[smsc]]" not in out and "domains" not in out
+
+
+def test_a_re_run_while_the_config_is_being_fixed_leads_to_an_enabled_service(tmp_path: Path) -> None:
+    # An admin who re-ran install-service before ever enabling the service was told a restart only:
+    # started once, it stayed stopped after the next boot. A config that did not load got the
+    # restart too, below the words asking to fix it first.
+    first = install(tmp_path, *HIGH)
+    assert "systemctl daemon-reload && systemctl enable --now smsgw" in first
+    good = config(tmp_path).read_text()
+    config(tmp_path).write_text(good + "bogus_key = 1\n")
+    broken = install(tmp_path, *HIGH)
+    assert "fix /etc/smsgw/config.toml until check-config passes, then run install-service again" in broken
+    assert "systemctl" not in broken
+    config(tmp_path).write_text(good)
+    fixed = install(tmp_path, *HIGH)
+    assert "systemctl daemon-reload && systemctl enable smsgw && systemctl restart smsgw" in fixed

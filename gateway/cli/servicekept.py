@@ -110,30 +110,30 @@ def _example(domain: str) -> bool:
 
 def rerun_steps(cfg: Config | None, root: Path, user: str, command: str) -> str:
     """The closing words of a re-run that kept the config: what it still lacks, read from it, and a
-    restart, since `enable --now` leaves a running service on the unit it started with."""
+    restart, since `enable --now` leaves a running service on the unit it started with. The enable
+    stays in: an admin who re-ran while fixing the config may never have enabled the service, and a
+    restart alone would leave it stopped after the next boot. A config that does not load gets no
+    restart at all: the service would exit on it, and the re-run that follows the fix says it."""
     from gateway.web.initialpassword import INITIAL_PASSWORD_FILE
 
+    if cfg is None:
+        return "next: fix /etc/smsgw/config.toml until check-config passes, then run install-service again"
     run = f"sudo -u {user} {command} --config /etc/smsgw/config.toml"
     lines: list[str] = []
-    if cfg is None:
+    if "." not in cfg.gateway.hostname:
         lines.append(
-            "next: fix /etc/smsgw/config.toml until check-config passes, then run install-service again"
+            f"warning: [gateway] hostname {cfg.gateway.hostname!r} has no domain; SMTP greets and bounces"
+            " name it: set it in /etc/smsgw/config.toml (e.g. gw.example.com)"
         )
-    else:
-        if "." not in cfg.gateway.hostname:
-            lines.append(
-                f"warning: [gateway] hostname {cfg.gateway.hostname!r} has no domain; SMTP greets and bounces"
-                " name it: set it in /etc/smsgw/config.toml (e.g. gw.example.com)"
-            )
-        if to_set := _still_to_set(cfg, root):
-            lines.append(f"still to set in /etc/smsgw/config.toml: {'; '.join(to_set)}")
-        password = cfg.state_dir / INITIAL_PASSWORD_FILE
-        if (root / password.relative_to("/")).exists():
-            lines.append(f"the panel's first password is in {password} (sudo cat {password})")
+    if to_set := _still_to_set(cfg, root):
+        lines.append(f"still to set in /etc/smsgw/config.toml: {'; '.join(to_set)}")
+    password = cfg.state_dir / INITIAL_PASSWORD_FILE
+    if (root / password.relative_to("/")).exists():
+        lines.append(f"the panel's first password is in {password} (sudo cat {password})")
     lines += [
         "next (the config was kept):",
         f"  {run} check-config",
-        "  systemctl daemon-reload && systemctl restart smsgw    # a running service takes the unit so",
+        "  systemctl daemon-reload && systemctl enable smsgw && systemctl restart smsgw",
         "  systemctl status smsgw",
     ]
     return "\n".join(lines)
