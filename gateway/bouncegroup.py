@@ -56,15 +56,18 @@ def group_dsn(
     domain: str,
     lang: Language = "en",
     now: float | None = None,
+    of: int | None = None,
 ) -> bytes:
     """The bounce of the failed SMS `infos` (`AdminRepo.message_info`) of one mail, in the order
-    they failed; of one, `bounce.dsn` as it is."""
+    they failed; of one, `bounce.dsn` as it is. `of`: how many SMS the mail became, if known: when
+    this bounce names them all, it says that none was delivered."""
     where = dict(sender=sender, rcpt=rcpt, reporting_mta=reporting_mta, domain=domain)
     if len(infos) == 1:
         return dsn(infos[0], lang=lang, now=now, **where)
     count = len(infos)
     lines = "\n".join(failure_lines(info, lang) for info in infos)
-    human = f"{bw.GROUP_INTRO(lang, count=count)}\n\n{lines}{sms_text(infos[0], lang)}"
+    intro = bw.ALL_FAILED_INTRO if of == count else bw.GROUP_INTRO
+    human = f"{intro(lang, count=count)}\n\n{lines}{sms_text(infos[0], lang)}"
     outcomes = [(info, failure_outcome(info)) for info in infos]
     return report(infos[0], human, bw.GROUP_SUBJECT(lang, count=count), outcomes, now=now, **where)
 
@@ -194,11 +197,16 @@ class ReportGroups:
             content = group_notice(
                 infos, sender=mail.from_address, rcpt=rcpt, domain=gw.hostname, lang=gw.language, now=now
             )
-        else:
-            build = group_dsn if form == "bounce" else group_success_dsn
-            content = build(
+        elif form == "receipt":
+            content = group_success_dsn(
                 infos, sender=mail.from_address, rcpt=rcpt, reporting_mta=gw.hostname, domain=gw.domains[0],
                 lang=gw.language, now=now,
+            )  # fmt: skip
+        else:
+            of = groups.mail_size(self.store.outbox.conn, infos[0]["id"]) if len(infos) > 1 else None
+            content = group_dsn(
+                infos, sender=mail.from_address, rcpt=rcpt, reporting_mta=gw.hostname, domain=gw.domains[0],
+                lang=gw.language, now=now, of=of,
             )  # fmt: skip
         return content if why is None else said_first(content, why)
 

@@ -91,3 +91,11 @@ GROUP_INTRO = Phrase(
     "Nie udało się dostarczyć SMS-a pod część numerów, na które wysłano wiadomość (liczba numerów:"
     " {count}); poniżej każdy z nich z przyczyną.",
 )
+# Every number the mail went to failed, each named in this one bounce: "część numerów" (some of the
+# numbers) said otherwise, in Polish (`GROUP_INTRO`'s "{count} of the numbers" read as some of them).
+ALL_FAILED_INTRO = Phrase(
+    "Your SMS could not be delivered to any of the {count} numbers your mail was sent to; each is listed"
+    " below with the reason.",
+    "Nie udało się dostarczyć SMS-a pod żaden z numerów, na które wysłano wiadomość (liczba numerów:"
+    " {count}); poniżej każdy z nich z przyczyną.",
+)

@@ -72,6 +72,15 @@ def email_of(conn: sqlite3.Connection, message_id: int) -> int | None:
     return None if row is None else int(row[0])
 
 
+def mail_size(conn: sqlite3.Connection, message_id: int) -> int:
+    """How many SMS the mail of `message_id` became (off its index of SMS by mail)."""
+    sql = (
+        "SELECT COUNT(*) FROM messages INDEXED BY messages_email"
+        " WHERE email_id = (SELECT email_id FROM messages WHERE id = ?)"
+    )
+    return int(conn.execute(sql, (message_id,)).fetchone()[0])
+
+
 def in_flight(conn: sqlite3.Connection, email_id: int) -> bool:
     """Whether an SMS of the mail is still in no final state."""
     return conn.execute(_IN_FLIGHT, (email_id,)).fetchone() is not None
