@@ -21,6 +21,7 @@ from gateway.configbase import joined
 from gateway.mailer import MaildirError
 from gateway.privacy.erasure import NOT_SENT, erased_meanwhile
 from gateway.store.outbox import ClaimedMail, OutboxRepo
+from gateway.store.outboxgroups import members
 from smsc.pacing import backoff
 
 log = structlog.get_logger("gateway.outboxworker")
@@ -159,8 +160,8 @@ def record_outcome(outbox: OutboxRepo, o: Outcome) -> bool:
         sql = "SELECT message_ref, mo_ref, email_ref, bounced FROM outbox WHERE id = ?"
         *refs, bounced = outbox.conn.execute(sql, (mail_id,)).fetchone() or (None, None, None, None)
         o.about.update((k, v) for k, v in zip(("message", "mo", "email"), refs, strict=True) if v)
-        if bounced and "," in bounced:
-            o.about["messages"] = [int(m) for m in bounced.split(",")]
+        if len(named := members(bounced)) > 1:  # a report of several SMS names each
+            o.about["messages"] = named
     outbox.finish_mail(mail_id, o.state, o.error, o.retry_in, unanswered=o.unanswered)
     return True
 

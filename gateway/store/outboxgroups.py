@@ -31,8 +31,9 @@ from gateway.store.settling import FINAL_PART, UNREPORTED
 # seconds of each other (one submit burst, reports within a minute); a bounce later than that is news
 # the sender waits for. From the first failure, never prolonged: no number's bounce waits longer.
 HOLD_SECONDS = 60.0
-# The most numbers one bounce names: each failure rewrites the whole mail, and a mail to thousands of
-# numbers failing whole (an operator's outage) made each write read and build them all again.
+# The most numbers one report names: a write that grows it builds it whole again (once, at the write's
+# end), and a mail to thousands of numbers failing whole (an operator's outage) made each such write
+# read and build them all; past this many, the next SMS of the mail start a report of their own.
 GROUP_MAX = 50
 # The kind of a report that names more than one number, a bounce or a confirmation: found by what it
 # says when a phone's data is erased (`gateway.privacy.found`, off migration 66's index of kinds), as it
