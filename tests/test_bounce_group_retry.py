@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from email.message import EmailMessage
 from pathlib import Path
 
 from gateway.config import parse_config
+from gateway.newholder import WHY_START, said_before, said_first
 from smsc.base import ReportStatus
 from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway, smtp_sink
 from tests.fakes.smsc import FakeSMSC
@@ -94,3 +96,37 @@ async def test_a_held_bounce_of_several_numbers_is_built_again_without_the_one_r
     assert finals(report) == [U2]
     assert str(report["Subject"]) == f"Undelivered SMS to {number(U2)}"
     assert number(U1) not in human(report) and number(U1)[3:] not in report.as_string()
+
+
+async def test_a_delivered_sms_is_not_sent_again_and_stays_in_its_held_confirmation(tmp_path: Path) -> None:
+    # The confirmation's side of the same window: a delivered (or unreported) SMS has nothing a retry
+    # sends again, so nothing takes it out of the confirmation waiting for the mail's other SMS.
+    path, sink_port = tmp_path / "config.toml", free_port()
+    async with FakeSMSC(dlr_delay_seconds=3600) as smsc, smtp_sink(sink_port):
+        path.write_text(config_text(tmp_path, smsc_port=smsc.port, relay_port=sink_port))
+        cfg = parse_config(path.read_text(), source=str(path), base_dir=tmp_path)
+        async with running_gateway(cfg, Clock()) as gw:
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", dlr_mail="all"))
+            conn = gw.store.db.conn
+            assert (await gw.send(mail([D, U1], "Pickup at 14:00", subject="Pickup"))).error is None
+            await gw.until(lambda: all(smsc_id(conn, a) for a in (U1, D)))
+            assert await smsc.inject_report(str(smsc_id(conn, D)), ReportStatus.DELIVERED)
+            held = "SELECT kind, state, bounced FROM outbox WHERE mail_from <> ''"
+            await gw.until(lambda: len(conn.execute(held).fetchall()) == 1)
+            before = conn.execute(held).fetchall()
+            refused = await asyncio.to_thread(smsgw, path, "queue", "retry", str(message_id(conn, D)))
+            assert refused.returncode != 0 and "nothing sent again" in refused.stderr, refused.stderr
+            assert (
+                conn.execute(held).fetchall() == before == [("delivered", "queued", str(message_id(conn, D)))]
+            )
+
+
+def test_the_line_saying_why_a_report_came_here_is_read_back_when_it_is_built_again() -> None:
+    # `regroup` keeps the line `newholder.readdressed` put first (a report sent to the account's notify
+    # address because the sender's address was given to someone else).
+    plain = EmailMessage()
+    plain["Subject"] = "Undelivered SMS to 2 numbers"
+    plain.set_content("Your SMS could not be delivered to 2 of the numbers your mail was sent to.")
+    why = f"{WHY_START}ola@acme.example of account acme. That address was added again as a user."
+    assert said_before(said_first(plain.as_bytes(), why)) == why
+    assert said_before(plain.as_bytes()) is None
