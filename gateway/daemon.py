@@ -235,6 +235,7 @@ class Daemon:
                 or any(link.state == LinkState.ACTIVE for link in dispatcher.links.values())
             ),
         )
+        housekeeping.validities_moved = dispatcher.validities_moved  # a clock step moved them in the store
         self.housekeeping = housekeeping
         supervisor.add("housekeeping", housekeeping.run)
 

@@ -17,10 +17,12 @@ A submit that went out and was not answered in time is not sent again at once: s
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections import deque
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
+from dataclasses import replace
 
 import structlog
 
@@ -81,6 +83,7 @@ class Dispatcher(Submits):
         self._pacing: set[int] = set()  # claimed parts not yet handed to their link
         self._suspensions = SuspensionWatch(store)  # and opt-outs, cancels
         self._stops: set[str] | None = None  # STOPs recorded while a claim is under way
+        self._moves = 0  # the validities the store moved (`validities_moved`) so far
         self._late = LateAnswers(store, on_finished, pacing=self._pacing, avoid=self._avoid)
         self._outcomes = OutcomeRecorder(
             store, on_finished, self.choice, late=self._late, avoid=self._avoid, retry_base=retry_base
@@ -130,8 +133,11 @@ class Dispatcher(Submits):
                     self._wake.clear()
                     woken = self._woken
                     self._stops = set()
+                    moves = self._moves
                     claim = claimer(self.store, self._end_claimed, limit, now)
                     taken, claimed = await self.store.write(claim, replayable=True)
+                    if moves != self._moves:  # read before the clock check's write, maybe
+                        claimed = self._reread(claimed)
                     # Nothing more is due until something is queued, released or comes due.
                     self._drained = taken < limit and woken == self._woken
                     self._outcomes.order.claimed(claimed)  # the SMS after them to their phones go now (F5)
@@ -249,6 +255,29 @@ class Dispatcher(Submits):
         parts = list(stopped.values())
         ended = self._outcomes.write(None, lambda: self._end_claimed(parts, "failed", OPTED_OUT))
         self._background(ended, "opted_out")
+
+    def validities_moved(self) -> None:
+        """The clock check moved the validities of waiting parts with a step (`Housekeeping.check_clock`),
+        the claimed ones' too: those not yet handed to a link take theirs from the store again. With
+        the validity read at their claim, a step forward of 2 days expired every part claimed ahead
+        as its window place freed ("validity period expired", never sent), and a part that went was
+        given the SMSC an end its clock had passed. Called on the loop, after the write."""
+        self._moves += 1  # and a claim under way reads them again when it returns
+        self._ready = deque(self._reread(list(self._ready)))
+        pacing = {task: part for task, part in self._parts.items() if part.id in self._pacing}
+        fresh = {part.id: part for part in self._reread(list(pacing.values()))}
+        for task, part in pacing.items():
+            self._parts[task] = fresh[part.id]  # `_submit` hands its link this copy
+
+    def _reread(self, parts: list[ClaimedPart]) -> list[ClaimedPart]:
+        """The parts with their validities as the store has them now (a part it no longer has as it
+        was claimed keeps its own: what settled it says what becomes of it)."""
+        if not parts:
+            return parts
+        ids = json.dumps([part.id for part in parts])
+        sql = "SELECT id, expires_at FROM parts WHERE id IN (SELECT value FROM json_each(?))"
+        stored: dict[int, float] = dict(self.store.db.conn.execute(sql, (ids,)).fetchall())
+        return [replace(part, expires_at=stored.get(part.id, part.expires_at)) for part in parts]
 
     def _take_back(self, ids: AbstractSet[int]) -> None:
         """Claimed parts that must not go after all: out of the ready queue, pacing waits cancelled."""

@@ -87,6 +87,7 @@ class Housekeeping:
         # The daemon under a test's clock counts its moves as time passed (`Daemon.elapsed`), while
         # the waits between chores and the lock's duration still run on real time.
         self.elapsed = elapsed or monotonic
+        self.validities_moved: Callable[[], None] = lambda: None  # the dispatcher's, for what it holds
         self._said = ""
         self.lock_watch = LockWatch(monotonic)
         # What waits, for STATUS=, read off the loop (`_status_loop`); closed with the status task.
@@ -266,6 +267,8 @@ class Housekeeping:
                 mos=mos,
                 **({"undoes_forward": round(min(undone, step), 3)} if undone else {}),
             )
+        if last is not None and abs(step) > CLOCK_STEP_SECONDS:
+            self.validities_moved()  # the parts claimed ahead were read before the step's write
         self._readings = (wall, mono, marks)
         return step if step > CLOCK_STEP_SECONDS else 0.0
 

@@ -112,6 +112,8 @@ class Submits:
         try:
             if sending is _WAIT:
                 await pacer.ready()
+                task = asyncio.current_task()
+                part = self._parts.get(task, part) if task is not None else part  # `validities_moved`
                 sending = self._go(name, part)
             if isinstance(sending, Exception):
                 raise sending

@@ -1,0 +1,97 @@
+"""The wall clock stepped forward while a link is up and a backlog goes out through it.
+
+The step moves the validities of the SMS accepted before it (`gateway.housekeeping.check_clock`); the
+parts the dispatcher has claimed ahead are held in memory with the validity read at their claim, so
+it takes the moved one too, or they end "validity period expired" when a window place frees, and the
+SMSC is given an end the clock has passed. Runs the daemon against a fake SMSC over TCP, on a wall
+clock the test steps and the real boot time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from gateway import housekeeping as housekeeping_module
+from smsc.outage import boottime
+from smsc.simulator.smpp_server import SmppSession
+from smsc.simulator.submitted import SubmittedSms
+from tests.conftest import free_port, mail, make_config, running_gateway
+from tests.fakes.smsc import HappySMSC
+from tests.test_clock_step import DAY, SteppingClock, to
+
+
+class GatedSMSC(HappySMSC):
+    """Takes every submit and answers none until `open()`: the window stays full, and the parts
+    claimed ahead of it wait in the dispatcher's memory while the clock steps."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.held: list[tuple[SmppSession, int, SubmittedSms]] | None = []
+        self.validities: list[str] = []
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        self.validities.append(sms.validity)
+        if self.held is not None:
+            self.held.append((session, seq, sms))  # not awaited here: the session reads on meanwhile
+            return
+        await super().on_submit(session, seq, sms)
+
+    async def open(self) -> None:
+        held, self.held = self.held or [], None
+        for session, seq, sms in held:
+            await super().on_submit(session, seq, sms)
+
+
+def waiting(conn: sqlite3.Connection) -> int:
+    """Parts not yet sent, expired or otherwise ended."""
+    row = conn.execute("SELECT count(*) FROM parts WHERE state IN ('queued', 'deferred', 'active')")
+    return int(row.fetchone()[0])
+
+
+def smpp_time(text: str) -> datetime:
+    """An SMPP absolute time (YYMMDDhhmmsstnnp) as an aware datetime."""
+    at = datetime.strptime(text[:12], "%y%m%d%H%M%S").replace(tzinfo=UTC)
+    offset = timedelta(minutes=15 * int(text[13:15]))
+    return at - offset if text[15] == "+" else at + offset
+
+
+async def test_parts_claimed_ahead_when_the_clock_steps_forward_are_sent_once_not_expired(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 40 SMS to one link with a window of 10: 10 on the wire unanswered, 20 claimed ahead in the
+    # dispatcher's memory, the rest queued; then the clock steps 2 days ahead (no boot time passed).
+    # The queued ones got their validities moved, the 20 held kept theirs and expired one by one as
+    # the answers freed places, each bounced "validity period expired", never sent.
+    monkeypatch.setattr(housekeeping_module, "EXPIRY_INTERVAL", 0.3)  # an expiry pass at every look
+    monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.3)  # the step is seen soon
+    clock = SteppingClock()
+    smsc_port = free_port()
+    cfg = make_config(tmp_path, smsc_port=smsc_port)
+    numbers = [to(f"60114{i:04d}") for i in range(40)]
+    with capture_logs() as logs:
+        async with GatedSMSC(port=smsc_port) as smsc, running_gateway(cfg, clock, boottime) as gw:
+            assert (await gw.send(mail(numbers, "Sent across the step"), numbers)).error is None
+            dispatcher = gw.daemon.dispatcher
+            await gw.until(lambda: len(smsc.validities) == 10 and len(dispatcher._ready) > 0, timeout=10)
+            assert "queued" in gw.states(), gw.states()  # a backlog beyond what is claimed ahead
+            await asyncio.sleep(0.7)  # the housekeeping has a reading from before the step
+            clock.offset += 2 * DAY
+            await gw.until(lambda: any(e["event"] == "clock.stepped_forward" for e in logs), timeout=10)
+            await asyncio.sleep(0.7)  # expiry passes after the step
+            await smsc.open()
+            await gw.until(lambda: not waiting(gw.store.db.conn), timeout=20)
+            stepped_now = datetime.fromtimestamp(clock(), UTC)
+            ended = dict(gw.store.db.conn.execute("SELECT state, count(*) FROM parts GROUP BY state"))
+    assert "expired" not in ended, ended
+    assert sorted(Counter(s.destination for s in smsc.received).values()) == [1] * 40  # each sent once
+    assert len(smsc.validities) == 40
+    later = smsc.validities[10:]  # sent after the step: an end still ahead of the SMSC's clock
+    assert all(smpp_time(v) > stepped_now for v in later), (later, stepped_now)
