@@ -84,3 +84,35 @@ def test_a_long_list_of_dash_lines_is_read_once() -> None:
     _CountedLines.copied = 0
     assert cut_signature(lines, []) == lines
     assert _CountedLines.copied <= 2 * len(lines)
+
+
+# How people sign after dashes beyond capitalised words: a title first, a company, a phone or a smile
+# after the name, a phone's footer, a nickname, a web address. Each reached the phone since d05cbc2b.
+SIGNED = [
+    "--jan",
+    "-- Jan Kowalski - ACME",
+    "-- Jan Kowalski, ACME",
+    "-- Dr hab. Jan Kowalski",
+    "-- mgr inż. Jan Kowalski",
+    "--Jan 601 123 456",
+    "-- Ania :)",
+    "-- Sent from my iPhone",
+    "-- www.acme.pl",
+]
+
+
+@pytest.mark.parametrize("line", SIGNED)
+def test_a_signed_dash_line_ends_the_text(line: str) -> None:
+    cleaned = clean_body(f"Spotkanie jutro.\n\n{line}")
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie jutro.", True)
+
+
+@pytest.mark.parametrize("line", [line for line in SIGNED if " " in line and "www" not in line])
+def test_a_signed_dash_line_above_a_signature_starts_it(line: str) -> None:
+    cleaned = clean_body(f"Spotkanie jutro.\n\n{line}\nACME Sp. z o.o.\ntel. +48 601 123 456\nwww.acme.pl")
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie jutro.", True)
+
+
+async def test_through_smtp_a_signed_dash_line_stays_off_the_phone(tmp_path: Path) -> None:
+    bodies = [f"Jutro.\n{line}" for line in ("-- Jan Kowalski - ACME", "--jan")]
+    assert await phone_got(tmp_path, bodies) == ["Jutro.", "Jutro."]

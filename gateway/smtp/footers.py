@@ -232,7 +232,7 @@ def is_contact_line(text: str) -> bool:
 _NAME_LINE = re.compile(r"^[A-ZĄĆĘŁŃÓŚŹŻ][a-ząćęłńóśźż][\w'-]*+(\s[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+){0,2},?$")
 # One word below a phone's footer is a name, unless it is one of the short answers people send from
 # a phone, typed below the footer of a reply ("Sent from my iPhone\n\nTak\n\n> ...").
-_ANSWERS = frozenset(
+SHORT_ANSWERS = frozenset(
     "tak nie ok okej dobrze jasne super zgoda dzięki dzieki dziękuję dziekuje potwierdzam będę bede jadę"
     " jade jutro dzisiaj zaraz później pozniej yes no sure thanks fine great done agreed confirmed".split()
 )
@@ -240,7 +240,9 @@ _ANSWERS = frozenset(
 
 def is_name_line(text: str) -> bool:
     """Whether a stripped line is a name as a signature gives it."""
-    return _NAME_LINE.match(text) is not None and (" " in text or text.rstrip(",").lower() not in _ANSWERS)
+    return _NAME_LINE.match(text) is not None and (
+        " " in text or text.rstrip(",").lower() not in SHORT_ANSWERS
+    )
 
 
 # The first line of a company's signature may carry a title or a role, or be in capitals ("mgr inż. Jan

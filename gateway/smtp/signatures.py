@@ -17,6 +17,7 @@ from gateway.smtp.footers import (
     LIST_RULE,
     MAY_BE_SENTENCE,
     RULE,
+    SHORT_ANSWERS,
     is_contact_line,
     is_name_line,
     is_signature_name,
@@ -32,6 +33,13 @@ SIGNATURE = "signature"
 # Possessive runs (*+): the punctuation classes overlap, and with backtracking a sign-off word
 # followed by 40,000 spaces and one other character took seconds to refuse (quadratic).
 _NAME = r"[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+(\s+[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+){0,2}"
+# A name after "--" as people sign so: titles before it ("-- mgr inż. Jan Kowalski", "-- Dr hab. Jan
+# Kowalski"), a company ("-- Jan Kowalski - ACME", ", ACME Sp. z o.o."), a phone ("--Jan 601 123 456")
+# or a smile ("-- Ania :)") after it; or a phone's footer ("-- Sent from my iPhone").
+_COMPANY = r"\s*+[-–,|]\s*+[A-ZĄĆĘŁŃÓŚŹŻ0-9][\w.&'-]*+(\s+[A-ZĄĆĘŁŃÓŚŹŻ][\w.&'-]*+|\s+(z|o\.o\.|i|&))*+"
+_AFTER_NAME = rf"({_COMPANY}|\s++\+?\(?\d(?:[ ()./-]*+\d){{6,}}+|\s*+[:;]-?[)D(P])?"
+_TITLES = r"((?i:mgr|inż|dr|hab|prof|lek|doc)\.?\s+){0,3}+"
+_DASH_NAME = _TITLES + _NAME + _AFTER_NAME + "|" + KNOWN_FOOTER.pattern.removeprefix("^")
 
 # Lines from which everything below is a signature. "-- " loses its space in many clients and in HTML
 # conversion, so a bare "--" counts too, but only above what could be a signature block: a person
@@ -44,7 +52,7 @@ SIGNATURE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (SIGNATURE, re.compile(r"^\{EMAILSIGNATURE\}$")),
     # "-- Greg": the delimiter and a name on one line, capitalised words only: "-- Sala 204 zamiast 101"
     # is the person's line, and all below it went.
-    (SIGNATURE, re.compile(rf"^-- ?{_NAME}$")),
+    (SIGNATURE, re.compile(rf"^-- ?({_DASH_NAME})$")),
 )
 
 _SIGNATURE_ANY = re.compile("|".join(f"(?:{p.pattern})" for _, p in SIGNATURE_STARTS))
@@ -87,7 +95,11 @@ _LIST_ITEM = re.compile(r"^--\s?\S")
 _POSTSCRIPT = re.compile(r"^(?i:p\.?\s?s\b)[.:]?")
 # A one-line sign-off at the very end: "--Bob", "---/dev/il", "~Danielle": a name or a path after the
 # dashes, not whatever follows them ("--> sala 204", "-- 50 zł netto", "--- przerwa ---" were cut).
-_DASH_SIGN_OFF = re.compile(rf"^(-{{2,3}}\s?({_NAME}|/[\w./-]{{1,30}})|~\s?{_NAME})$")
+# So do a nickname after dashes with no space ("--jan", not "--tak") and a web address ("-- www.acme.pl").
+_NICK = r"(?!(" + "|".join(sorted(SHORT_ANSWERS)) + r")$)[a-ząćęłńóśźż]{2,15}"
+_DASH_SIGN_OFF = re.compile(
+    rf"^(-{{2,3}}\s?({_DASH_NAME}|/[\w./-]{{1,30}}|(www\.|https?://)\S++)|--{_NICK}|~\s?{_NAME})$"
+)
 
 # The first three characters, ASCII-lowercased, of every line beginning with a letter that one of the
 # three patterns of `may_open_signature` can match. A first line that starts otherwise cannot open a
@@ -210,15 +222,14 @@ def cut_signature(
 def _answer_below_footer(lines: list[str], last: int) -> int | None:
     """The line of a known footer that opens the text when only one line stands below it and that
     line has a name's or a contact's shape: in a reply, the answer typed below the footer of the
-    reply ("Sent from my iPhone\n\nPasuje\n\n> ..." was refused as holding no new text). One look
-    down the lines."""
+    reply ("Sent from my iPhone\n\nPasuje\n\n> ..." was refused as holding no new text), not a
+    sign-off ("Pozdrawiam")."""
     filled = [j for j in range(last + 1) if lines[j].strip()]
     if len(filled) != 2 or not KNOWN_FOOTER.match(lines[filled[0]].strip()):
         return None
     below = lines[filled[1]].strip()
-    if SIGN_OFF.match(below):
-        return None  # "Pozdrawiam" below the footer: no answer
-    return filled[0] if is_name_line(below) or is_contact_line(below) else None
+    answers = not SIGN_OFF.match(below) and (is_name_line(below) or is_contact_line(below))
+    return filled[0] if answers else None
 
 
 def _sign_off_start(lines: list[str], last: int) -> int | None:
