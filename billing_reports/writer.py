@@ -29,6 +29,7 @@ from billing_reports.monthly import STATUSES, Month, lines
 from billing_reports.render import Header, Rendering, Sum, clean, pln, printable
 from gateway.adminrules import SUMMARY_LABELS
 from gateway.filemodes import mode_text, owner_name
+from gateway.readonlyfs import READ_ONLY_FS, filesystem_read_only
 
 SUMMARY = "_summary.txt"  # account files are `<name>.txt`; a name starting with "_" is escaped
 UNCLAIMED = "(premium MO without a service)"  # the summary's line for premium MOs no service claimed
@@ -172,6 +173,8 @@ def billing_dir_problem(billing_dir: Path) -> str | None:
         )
     if os.access(existing, os.W_OK | os.X_OK):
         return _foreign_problem(key, existing) if existing == billing_dir else None
+    if filesystem_read_only(existing):  # no unit line helps: remounted read-only after I/O errors?
+        return f"{key}: {existing}: {READ_ONLY_FS}"
     if os.statvfs(existing).f_flag & os.ST_RDONLY:
         return (
             f"{key}: {existing} is on a read-only file system; under systemd the unit must name"

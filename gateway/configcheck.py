@@ -21,16 +21,13 @@ from gateway.configbase import ConfigError, at, credential_path, link_place, quo
 from gateway.configlinks import SmscSection
 from gateway.configloops import mail_loop_problems
 from gateway.filemodes import mode_text, readable_by_others
-from gateway.readonlyfs import filesystem_read_only
+from gateway.readonlyfs import READ_ONLY_FS, filesystem_read_only
 from gateway.store.proclocks import shell_word
 from gateway.sudoline import check_as, owner_remedy, read_only, runs_service
 from gateway.tlscert import credential_or_path, tls_context
 from gateway.tlsdoubts import configured_certificates, file_facts
 
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"
-# A filesystem read-only itself (remounted so after I/O errors, or mounted so), not only for a
-# ProtectSystem unit (`gateway.readonlyfs`): the unit's ReadWritePaths= would not help.
-READ_ONLY_FS = "its filesystem is mounted read-only (after I/O errors? see dmesg): remount it read-write"
 
 
 class Exposure(NamedTuple):

@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 
 MOUNTINFO = Path("/proc/self/mountinfo")
+# Said of a path whose filesystem is read-only itself: the unit's ReadWritePaths= would not help.
+READ_ONLY_FS = "its filesystem is mounted read-only (after I/O errors? see dmesg): remount it read-write"
 
 
 def filesystem_read_only(path: Path, mountinfo: Path = MOUNTINFO) -> bool:
@@ -35,3 +37,12 @@ def filesystem_read_only(path: Path, mountinfo: Path = MOUNTINFO) -> bool:
         if len(tail) >= 3:
             return "ro" in tail[2].split(",")
     return False
+
+
+def refusal_exit(problem: str) -> int:
+    """The exit code of a refusal before the start: 3 (which the unit's RestartPreventExitStatus=
+    does not restart on) where the config must change, 1 where the words end in `READ_ONLY_FS`: the
+    config is right, and the service is to start again by itself once the filesystem is writable."""
+    from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE
+
+    return EXIT_FAILURE if problem.endswith(READ_ONLY_FS) else EXIT_CONFIG

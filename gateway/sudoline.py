@@ -26,6 +26,7 @@ import sys
 from pathlib import Path
 
 from gateway.cli.commandpath import as_user
+from gateway.readonlyfs import READ_ONLY_FS, filesystem_read_only
 from gateway.store.proclocks import shell_word
 
 SERVICE_USER = "smsgw"  # install-service's default user: named where nothing tells another
@@ -85,12 +86,16 @@ def owner_remedy(path: Path, *, verb: str = "run", other: str = "fix its owner")
 def read_only(path: Path) -> str | None:
     """Why no owner or mode makes `path` writable, where its filesystem is mounted read-only (a
     systemd unit's ProtectSystem=strict leaves only /var/lib/smsgw and its ReadWritePaths=
-    writable: install-service adds one for billing_dir alone); None where it is not."""
+    writable: install-service adds one for billing_dir alone); None where it is not. A filesystem
+    read-only itself (remounted so after I/O errors) is told to be remounted, in words ending in
+    `READ_ONLY_FS` (`refusal_exit`: exit 1, restarted): no unit line makes it writable."""
     try:
         if not os.statvfs(path).f_flag & os.ST_RDONLY:
             return None
     except OSError:
         return None
+    if filesystem_read_only(path):
+        return f"{path}: {READ_ONLY_FS}"
     where = shell_word(str(_held_in(path)))
     return (
         f"{path} is on a read-only filesystem, which no chown or chmod changes: under systemd"

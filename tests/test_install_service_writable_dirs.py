@@ -22,7 +22,7 @@ from gateway.config import Config, parse_config
 from gateway.readonlyfs import filesystem_read_only
 from tests.conftest import config_text
 from tests.test_install_service_rerun import CLI, ROOT, config, install, unit
-from tests.test_owner_hints_give_only_smsgws import mounted_read_only
+from tests.test_owner_hints_give_only_smsgws import bound_read_only, mounted_read_only
 
 
 def _config(tmp_path: Path, state_dir: str, relay: str = "", simulator_log: str = "") -> Config:
@@ -75,21 +75,7 @@ def read_only_mount(tmp_path: Path) -> Iterator[Path]:
 def protected_mount(tmp_path: Path) -> Iterator[Path]:
     """A writable filesystem seen through a read-only bind mount, as ProtectSystem=strict leaves /srv
     to a unit (statvfs says read-only for both this and `read_only_mount`)."""
-    if os.geteuid() != 0:
-        pytest.skip("a mount needs root")
-    disk, view = tmp_path / "disk", tmp_path / "ro"
-    disk.mkdir()
-    view.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], check=True)
-    try:
-        subprocess.run(["mount", "--bind", str(disk), str(view)], check=True)
-        try:
-            subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], check=True)
-            yield view
-        finally:
-            subprocess.run(["umount", str(view)], check=True)
-    finally:
-        subprocess.run(["umount", str(disk)], check=True)
+    yield from bound_read_only(tmp_path)
 
 
 def test_a_maildir_on_a_read_only_bind_mount_is_told_the_units_read_write_paths(
@@ -131,6 +117,26 @@ def test_a_maildir_on_a_filesystem_read_only_itself_exits_1_saying_to_remount_it
         " filesystem is mounted read-only (after I/O errors? see dmesg): remount it read-write"
     ) in said, said
     assert "ReadWritePaths" not in said and "ProtectSystem" not in said, said
+
+
+def test_a_billing_dir_on_a_filesystem_read_only_itself_exits_1_saying_to_remount_it(
+    read_only_mount: Path,
+) -> None:
+    # As for the maildir: check-config said to name it in the unit's ReadWritePaths=, and exited 3.
+    from tests.test_config_checks import smsgw
+    from tests.test_sudo_hints_name_the_command import configured
+
+    books = read_only_mount / "books"
+    path = configured(read_only_mount.parent)
+    path.write_text(path.read_text().replace("[gateway]\n", f'[gateway]\nbilling_dir = "{books}"\n', 1))
+    res = smsgw("--config", str(path), "check-config")
+    said = " ".join(res.stderr.split())
+    assert res.returncode == 1 and "Traceback" not in said, said
+    assert (
+        f"smsgw: [gateway] billing_dir: {read_only_mount}: its filesystem is mounted read-only (after I/O"
+        " errors? see dmesg): remount it read-write"
+    ) in said, said
+    assert "ReadWritePaths" not in said, said
 
 
 def test_a_simulator_log_directly_in_var_log_is_refused_naming_a_directory_of_its_own(tmp_path: Path) -> None:

@@ -43,8 +43,15 @@ def state_at(config: Path, state: str) -> None:
 
 @pytest.fixture
 def read_only_mount(world: Path) -> Iterator[Path]:
-    """A real filesystem mounted read-only (as ProtectSystem=strict leaves /srv and /opt to a unit)."""
+    """A real filesystem mounted read-only, as the kernel leaves one after I/O errors."""
     yield from mounted_read_only(world / "ro")
+
+
+@pytest.fixture
+def protected_mount(world: Path) -> Iterator[Path]:
+    """A writable filesystem seen through a read-only bind mount, as ProtectSystem=strict leaves /srv
+    and /opt to a unit."""
+    yield from bound_read_only(world)
 
 
 def mounted_read_only(point: Path) -> Iterator[Path]:
@@ -62,6 +69,28 @@ def mounted_read_only(point: Path) -> Iterator[Path]:
         yield point
     finally:
         subprocess.run(["umount", str(point)], check=True)
+
+
+def bound_read_only(under: Path) -> Iterator[Path]:
+    """`under`/ro: a read-only bind mount of a writable tmpfs (statvfs says read-only for it and for
+    `mounted_read_only` alike; only /proc/self/mountinfo tells them apart)."""
+    if os.geteuid() != 0:
+        pytest.skip("a mount needs root")
+    disk, view = under / "disk", under / "ro"
+    disk.mkdir()
+    view.mkdir()
+    made = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)], capture_output=True)
+    if made.returncode != 0:
+        pytest.skip(f"no mount here: {made.stderr.decode()}")
+    try:
+        subprocess.run(["mount", "--bind", str(disk), str(view)], check=True)
+        try:
+            subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], check=True)
+            yield view
+        finally:
+            subprocess.run(["umount", str(view)], check=True)
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
 
 
 @pytest.mark.parametrize("state", ["/var/lib", "/opt", "."])
@@ -99,22 +128,44 @@ def test_a_state_dir_holding_anothers_files_is_not_given_but_one_of_smsgws_files
     assert f"state_dir {state} holds more than smsgw's files (other-app.db...)" in said, said
 
 
-def test_a_state_dir_on_a_read_only_filesystem_is_told_so_not_a_chmod(read_only_mount: Path) -> None:
+def test_a_state_dir_on_a_read_only_filesystem_is_told_so_not_a_chmod(protected_mount: Path) -> None:
+    world = protected_mount.parent
+    program = launcher(world)
+    config = configured(world)
+    state_at(config, str(protected_mount))
+    res = smsgw(program, world, "check-config", user=[])
+    said = words(res.stderr)
+    assert (
+        f"[gateway] state_dir: {protected_mount} is not writable by this user; {protected_mount} is on a"
+        f" read-only filesystem, which no chown or chmod changes: under systemd (ProtectSystem=strict) add"
+        f" ReadWritePaths={protected_mount} to the unit, or keep state_dir under /var/lib/smsgw"
+    ) in said, said
+    assert "`chmod" not in said and "`chown" not in said and res.returncode == 3, said
+    state_at(config, str(protected_mount / "smsgw"))  # to be created there
+    said = words(smsgw(program, world, "check-config", user=[]).stderr)
+    assert f"cannot be created: {protected_mount} is on a read-only filesystem" in said, said
+    assert "mkdir" not in said, said
+
+
+@pytest.mark.parametrize("command", ["check-config", "run"])
+def test_a_state_dir_on_a_filesystem_read_only_itself_exits_1_saying_to_remount_it(
+    read_only_mount: Path, command: str
+) -> None:
+    # Remounted read-only after I/O errors: ProtectSystem words and exit 3, which the unit does not
+    # restart on, so the service stayed stopped after the disk was fixed.
     world = read_only_mount.parent
     program = launcher(world)
     config = configured(world)
-    state_at(config, str(read_only_mount))
-    said = words(smsgw(program, world, "check-config", user=[]).stderr)
-    assert (
-        f"[gateway] state_dir: {read_only_mount} is not writable by this user; {read_only_mount} is on a"
-        f" read-only filesystem, which no chown or chmod changes: under systemd (ProtectSystem=strict) add"
-        f" ReadWritePaths={read_only_mount} to the unit, or keep state_dir under /var/lib/smsgw"
-    ) in said, said
-    assert "`chmod" not in said and "`chown" not in said, said
-    state_at(config, str(read_only_mount / "smsgw"))  # to be created there
-    said = words(smsgw(program, world, "check-config", user=[]).stderr)
-    assert f"cannot be created: {read_only_mount} is on a read-only filesystem" in said, said
-    assert "mkdir" not in said, said
+    remount = "its filesystem is mounted read-only (after I/O errors? see dmesg): remount it read-write"
+    for state, said_of in (
+        (read_only_mount, f"is not writable by this user; {read_only_mount}: "),
+        (read_only_mount / "smsgw", f"does not exist and cannot be created: {read_only_mount}: "),
+    ):
+        state_at(config, str(state))
+        res = smsgw(program, world, command, user=[])
+        said = words(res.stderr)
+        assert res.returncode == 1 and f"[gateway] state_dir: {state} {said_of}{remount}" in said, said
+        assert "ReadWritePaths" not in said and "ProtectSystem" not in said and "mkdir" not in said, said
 
 
 def test_a_state_dir_to_create_names_the_service_user_and_quotes_its_path(world: Path) -> None:

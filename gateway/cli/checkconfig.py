@@ -22,16 +22,17 @@ def check_config(cfg: Config, args: argparse.Namespace) -> int:
     """Exit 3 with the first refusal; else "config OK" and every warning and note, exit 0."""
     from billing_reports.writer import billing_dir_problem
     from gateway.cli.binderror import busy_listeners
-    from gateway.cli.common import EXIT_CONFIG, running_pid
+    from gateway.cli.common import running_pid
     from gateway.cli.demoaccount import demo_doubts
     from gateway.cli.sendernotes import sender_notes
     from gateway.cli.stored import stored_warnings
     from gateway.configcheck import exposed_secrets, state_dir_problem
     from gateway.configdoubts import setup_doubts
+    from gateway.readonlyfs import refusal_exit
 
     problem = state_dir_problem(cfg) or billing_dir_problem(cfg.billing_dir)
     if problem is not None:
-        raise CliError(problem, EXIT_CONFIG)
+        raise CliError(problem, refusal_exit(problem))  # a filesystem read-only itself: 1, not 3
     for exposed in exposed_secrets(cfg, args.config):
         print(f"smsgw: warning: {exposed.line()}", file=sys.stderr)
     print(

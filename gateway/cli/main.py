@@ -72,13 +72,14 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.configdoubts import setup_doubts
     from gateway.daemon import Daemon
     from gateway.listening import ListenError
+    from gateway.readonlyfs import refusal_exit
     from gateway.store.db import StoreError, StoreUnusable
     from gateway.store.walcheck import refuse_lost_commits
     from gateway.vital import DaemonTaskLost
 
     problem = state_dir_problem(cfg)
-    if problem is not None:
-        raise CliError(problem, EXIT_CONFIG)
+    if problem is not None:  # a filesystem read-only itself exits 1: the unit starts it again
+        raise CliError(problem, refusal_exit(problem))
     log = structlog.get_logger(__name__)
     for exposed in exposed_secrets(cfg, args.config):  # a log line like any other (JSON under systemd)
         log.warning("config.secret_readable", **exposed._asdict())
