@@ -71,3 +71,25 @@ def test_the_stored_demo_account_is_named_after_its_block_is_deleted(tmp_path: P
     with closing(sqlite3.connect(tmp_path / "var/smsgw.db")) as conn, conn:
         conn.execute("UPDATE accounts SET suspended_at = 1 WHERE name = 'demo'")
     assert "account demo" not in warnings(config)  # a suspended account sends nothing
+
+
+def test_a_stored_demo_account_closed_by_the_admin_is_not_named_for_its_block(tmp_path: Path) -> None:
+    # The block makes the account at the first start only; its network and user, once removed,
+    # stay removed. The warning still said them, from the block, after the admin had closed both.
+    config = real_operator(tmp_path)
+    for args in (
+        ("account", "add", "demo", "--relay-network", "127.0.0.0/8"),  # as the first start makes it
+        ("user", "add", "demo@example.com", "--account", "demo"),
+    ):
+        res = run("--config", str(config), *args)
+        assert res.returncode == 0, res.stderr
+    assert DEMO in warnings(config)
+    for args in (
+        ("account", "set", "demo", "--remove-network", "127.0.0.0/8"),
+        ("user", "remove", "demo@example.com"),
+    ):
+        res = run("--config", str(config), *args)
+        assert res.returncode == 0, res.stderr
+    said = warnings(config)
+    assert "account demo" not in said, said
+    assert "[gateway] domains: sms.example.com is an example domain" in said  # the config's own, still

@@ -33,13 +33,16 @@ def _loopback(cidr: str) -> bool:
 
 
 def _accounts(cfg: Config) -> dict[str, tuple[set[str], set[str]]]:
-    """name -> (users, relay networks) of the blocks and the stored accounts not suspended alike."""
+    """name -> (users, relay networks) of the stored accounts not suspended, and of the blocks of
+    accounts not stored yet. A block only makes a missing account (`adminrules.seed_accounts`): once
+    stored, what the admin removed from it stays removed, and the block's lists would be said of it
+    still after `account set --remove-network` and `user remove`."""
     from gateway.cli.stored import read_rows
 
     found: dict[str, tuple[set[str], set[str]]] = {}
-    suspended = {name for (name,) in read_rows(cfg.db_path, _SUSPENDED)}
+    stored = {name for (name,) in read_rows(cfg.db_path, _STORED)}
     for seed in cfg.account:
-        if seed.name not in suspended:
+        if seed.name not in stored:
             found.setdefault(seed.name, (set(), set()))
             found[seed.name][0].update(seed.users)
             found[seed.name][1].update(seed.relay_networks)
@@ -50,7 +53,7 @@ def _accounts(cfg: Config) -> dict[str, tuple[set[str], set[str]]]:
     return found
 
 
-_SUSPENDED = "SELECT name FROM accounts WHERE suspended_at IS NOT NULL"
+_STORED = "SELECT name FROM accounts"
 _USERS = (
     "SELECT a.name, u.email FROM users u JOIN accounts a ON a.id = u.account_id WHERE a.suspended_at IS NULL"
 )
