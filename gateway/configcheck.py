@@ -21,7 +21,7 @@ from gateway.configbase import ConfigError, at, credential_path, link_place, quo
 from gateway.configlinks import SmscSection
 from gateway.configloops import mail_loop_problems
 from gateway.filemodes import mode_text, readable_by_others
-from gateway.readonlyfs import READ_ONLY_FS, filesystem_read_only
+from gateway.readonlyfs import NOT_MOUNTED, READ_ONLY_FS, filesystem_read_only
 from gateway.store.proclocks import shell_word
 from gateway.sudoline import check_as, owner_remedy, read_only, runs_service
 from gateway.tlscert import credential_or_path, tls_context
@@ -108,10 +108,8 @@ def state_dir_problem(cfg: Config) -> str | None:
             return f"[gateway] state_dir: {path} is not writable by this user; {owner_remedy(path)}"
         return None
     if path.is_symlink():  # dangling: mkdir fails on it, and `run` stopped with a bare ENOENT
-        return (
-            f"[gateway] state_dir: {path} is a link to {os.readlink(path)}, which does not exist (a disk"
-            " not mounted?); mount it or create that directory, or name another state_dir"
-        )
+        # Exit 1 (`refusal_exit`): a disk mounted late (`nofail`, network storage) is waited for.
+        return f"[gateway] state_dir: {path} is a link to {os.readlink(path)}, {NOT_MOUNTED}"
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent

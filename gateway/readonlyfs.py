@@ -1,4 +1,5 @@
-"""Whether a filesystem is read-only itself, or only as this process sees it mounted.
+"""Whether a filesystem is read-only itself, or only as this process sees it mounted; and whether a
+refusal before the start waits for a disk (exit 1) rather than for a config change (exit 3).
 
 `statvfs` says ST_RDONLY for both, and they need opposite remedies. systemd's ProtectSystem=strict
 gives a unit read-only bind mounts of a filesystem that stays writable: only the unit's
@@ -17,6 +18,12 @@ from pathlib import Path
 MOUNTINFO = Path("/proc/self/mountinfo")
 # Said of a path whose filesystem is read-only itself: the unit's ReadWritePaths= would not help.
 READ_ONLY_FS = "its filesystem is mounted read-only (after I/O errors? see dmesg): remount it read-write"
+# Said of a state_dir that is a link to nothing: its disk may be mounted late (`nofail`, network
+# storage), and the service is to start once it is there.
+NOT_MOUNTED = (
+    "which does not exist (a disk not mounted yet?); mount it, create that directory"
+    " or name another state_dir"
+)
 
 
 def filesystem_read_only(path: Path, mountinfo: Path = MOUNTINFO) -> bool:
@@ -41,8 +48,9 @@ def filesystem_read_only(path: Path, mountinfo: Path = MOUNTINFO) -> bool:
 
 def refusal_exit(problem: str) -> int:
     """The exit code of a refusal before the start: 3 (which the unit's RestartPreventExitStatus=
-    does not restart on) where the config must change, 1 where the words end in `READ_ONLY_FS`: the
-    config is right, and the service is to start again by itself once the filesystem is writable."""
+    does not restart on) where the config must change, 1 where the words end in `READ_ONLY_FS` or
+    `NOT_MOUNTED`: the config is right, and the service is to start again by itself once the
+    filesystem is writable or the disk is mounted."""
     from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE
 
-    return EXIT_FAILURE if problem.endswith(READ_ONLY_FS) else EXIT_CONFIG
+    return EXIT_FAILURE if problem.endswith((READ_ONLY_FS, NOT_MOUNTED)) else EXIT_CONFIG
