@@ -167,3 +167,12 @@ def test_a_simulator_log_directly_in_var_log_is_refused_naming_a_directory_of_it
     assert "[simulator] log: /var/log is a directory of the system's" in said, said
     assert "e.g. /var/log/smsgw" in said and "Traceback" not in said, said
     assert "/var/log" not in unit(tmp_path).read_text()
+
+
+def test_the_readme_says_check_config_exits_1_for_a_disk_to_remount_or_mount() -> None:
+    # The README's command table said "0 with warnings; 3 refused" alone: an admin scripting
+    # check-config, or reading why the unit restarted, met an exit 1 it did not name.
+    readme = (ROOT / "README.md").read_text()
+    row = readme[readme.index("| `check-config` |") :].split("\n")[0]
+    assert "0 with warnings; 3 refused; 1 where" in row and "remount it read-write" in row, row
+    assert "a link to a disk not mounted yet" in row, row

@@ -1,6 +1,8 @@
 """`smsgw check-config`: the config as `run` would take it, and what it may do that hurts.
 
-The refusals are the config's own and `gateway.configcheck`'s (exit 3); the rest is said as warnings
+The refusals are the config's own and `gateway.configcheck`'s: exit 3, or 1 where a directory's
+filesystem is read-only itself or state_dir's disk is not mounted (`gateway.readonlyfs.refusal_exit`:
+the unit restarts the service on 1, not on 3, and no config change is wanted); the rest is said as warnings
 and notes, each with what to do: the config's doubts (`gateway.configdoubts`), the stored accounts'
 (`gateway.cli.stored`, `gateway.cli.demoaccount`), the senders' notes. Apart from `gateway.cli.main`,
 which keeps the parser and the start, since it grew past what one module may hold.
@@ -19,7 +21,8 @@ if TYPE_CHECKING:
 
 
 def check_config(cfg: Config, args: argparse.Namespace) -> int:
-    """Exit 3 with the first refusal; else "config OK" and every warning and note, exit 0."""
+    """Exit 3 (1: a disk to remount or mount) with the first refusal; else "config OK" and every
+    warning and note, exit 0."""
     from billing_reports.writer import billing_dir_problem
     from gateway.cli.binderror import busy_listeners
     from gateway.cli.common import running_pid
