@@ -104,7 +104,7 @@ def test_a_re_run_keeps_the_user_and_command_of_the_installed_unit(tmp_path: Pat
     written = unit(tmp_path).read_text()
     assert "User=smsgate\nGroup=smsgate\n" in written and BILLING in written
     assert 'ExecStart="/srv/my venv%%/bin/smsgw" --config' in written
-    assert "kept User=smsgate" in again
+    assert "kept User=smsgate of the installed unit (another --user is refused)" in again
     assert "sudo -u smsgate '/srv/my venv%/bin/smsgw' --config" in again
     # Another user named outright is refused by name, and nothing is written.
     refused = run(tmp_path, "--hostname", "gw.example.com", *HIGH, "--user", "smsgw")

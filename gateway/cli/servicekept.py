@@ -63,7 +63,8 @@ def keep_unit_choices(args: argparse.Namespace, units: Path) -> None:
     if args.user is None:
         args.user = user or DEFAULT_USER
         if user is not None:
-            print(f"kept User={user} of the installed unit (--user would change it)")
+            # Not "--user would change it": another --user is refused below, saying what to do instead.
+            print(f"kept User={user} of the installed unit (another --user is refused)")
     elif user is not None and args.user != user:
         raise CliError(
             f"the installed unit runs the service as {user}; --user {args.user} would change it, and the"
