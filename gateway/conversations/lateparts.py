@@ -102,10 +102,10 @@ def follow(
     limit = cfg.replies.mails_per_phone_per_hour
     further = bool(limit) and r.rests_mailed(mo.source, earlier.id, earlier.received_at) > 0
     limited = Limited(earlier.id if earlier.state == "throttled" else None, further)
-    if phone is None or r.conversation_of(earlier.id) is None:  # mailed to no user, or its conversation gone
+    if phone is None:  # mailed to no user
         return Unfollowed(at, said, limited)
     conv = as_answered(r, cfg, earlier.id, at, phone, number)
-    if conv is None:
+    if conv is None:  # its conversation gone
         return Unfollowed(at, said, limited)
     if limited.kept_with is not None:
         # Kept in its first parts' conversation, even with its user gone since: the kept answers'
