@@ -284,7 +284,7 @@ def _guarded(decoder: Callable[[bytes], ShortMessage], raw: bytes) -> ShortMessa
 
 def _addresses(raw: bytes, end: int) -> tuple[str, int, int, str, int, int, str, int]:
     """service_type and both addresses, which start every deliver_sm, submit_sm and data_sm; the
-    position after them last. The C-octet strings are read inline, not by `_cstring_at`: a receipt
+    position after them last. The C-octet strings are read inline, not by a call a string: a receipt
     has five, and the calls cost more than the reading."""
     find = raw.find
     nul = find(b"\0", 16, end)
