@@ -235,7 +235,8 @@ class Daemon:
                 or any(link.state == LinkState.ACTIVE for link in dispatcher.links.values())
             ),
         )
-        housekeeping.validities_moved = dispatcher.validities_moved  # a clock step moved them in the store
+        housekeeping.steps.moved = dispatcher.validities_moved  # a clock step moved them in the store
+        dispatcher.step_unseen = housekeeping.steps.ahead  # none expires on a step not yet handled
         self.housekeeping = housekeeping
         supervisor.add("housekeeping", housekeeping.run)
 

@@ -84,6 +84,8 @@ class Dispatcher(Submits):
         self._suspensions = SuspensionWatch(store)  # and opt-outs, cancels
         self._stops: set[str] | None = None  # STOPs recorded while a claim is under way
         self._moves = 0  # the validities the store moved (`validities_moved`) so far
+        # A step forward of the wall clock the clock check has yet to handle (`gateway.clocksteps`).
+        self.step_unseen: Callable[[], bool] = lambda: False
         self._late = LateAnswers(store, on_finished, pacing=self._pacing, avoid=self._avoid)
         self._outcomes = OutcomeRecorder(
             store, on_finished, self.choice, late=self._late, avoid=self._avoid, retry_base=retry_base
@@ -191,6 +193,9 @@ class Dispatcher(Submits):
         while self._ready and self._windows.free() > 0:
             part = self._ready.popleft()
             if part.expires_at <= now:
+                if self.step_unseen():  # its validity may move with the step: kept until the check
+                    self._ready.appendleft(part)
+                    break
                 unsendable.append(part)
                 continue
             if (due := self._outcomes.order.due_after(part, now)) is not None:
@@ -216,7 +221,9 @@ class Dispatcher(Submits):
         self._ready.extendleft(reversed(kept))
         if unsendable:
             self._pacing.difference_update(part.id for part in unsendable)
-            self._background(self._outcomes.settle_unsendable(unsendable, now), "settle_unsendable")
+            # Its links down as the clock stepped ahead, none ends expired before the check moved it.
+            at = float("-inf") if self.step_unseen() else now
+            self._background(self._outcomes.settle_unsendable(unsendable, at), "settle_unsendable")
         if later:
             self._pacing.difference_update(part.id for part, _wait in later)
             self._late.not_sent(part.id for part, _wait in later)
@@ -268,6 +275,7 @@ class Dispatcher(Submits):
         fresh = {part.id: part for part in self._reread(list(pacing.values()))}
         for task, part in pacing.items():
             self._parts[task] = fresh[part.id]  # `_submit` hands its link this copy
+        self._wake.set()  # those held for the check (`step_unseen`) go now
 
     def _reread(self, parts: list[ClaimedPart]) -> list[ClaimedPart]:
         """The parts with their validities as the store has them now (a part it no longer has as it

@@ -29,6 +29,7 @@ from billing_reports.monthly import Month
 from gateway import reassembly, tlsrenewal
 from gateway.bitelog import FaultLog
 from gateway.cli.status import STORE_LOCKED
+from gateway.clocksteps import StepWatch
 from gateway.conversations import kept as kept_answers
 from gateway.events import GatewayEvents
 from gateway.filemodes import write_private
@@ -87,7 +88,7 @@ class Housekeeping:
         # The daemon under a test's clock counts its moves as time passed (`Daemon.elapsed`), while
         # the waits between chores and the lock's duration still run on real time.
         self.elapsed = elapsed or monotonic
-        self.validities_moved: Callable[[], None] = lambda: None  # the dispatcher's, for what it holds
+        self.steps = StepWatch(store.clock, self.elapsed, CLOCK_STEP_SECONDS)  # for the dispatcher
         self._said = ""
         self.lock_watch = LockWatch(monotonic)
         # What waits, for STATUS=, read off the loop (`_status_loop`); closed with the status task.
@@ -268,8 +269,8 @@ class Housekeeping:
                 **({"undoes_forward": round(min(undone, step), 3)} if undone else {}),
             )
         if last is not None and abs(step) > CLOCK_STEP_SECONDS:
-            self.validities_moved()  # the parts claimed ahead were read before the step's write
-        self._readings = (wall, mono, marks)
+            self.steps.moved()  # the parts claimed ahead were read before the step's write
+        self._readings, self.steps.last = (wall, mono, marks), (wall, mono)
         return step if step > CLOCK_STEP_SECONDS else 0.0
 
     async def expire(self) -> None:

@@ -43,6 +43,7 @@ class Submits:
     _fill: Callable[[], None]
     _withhold_stopped: Callable[[], frozenset[int] | set[int]]
     wake: Callable[[], None]
+    step_unseen: Callable[[], bool]
 
     def _start(self, name: str, part: ClaimedPart) -> None:
         """Take a window place for the part and, when pacing allows it now, hand it to the link in
@@ -78,7 +79,10 @@ class Submits:
         now = self.clock()
         if part.expires_at <= now:
             pacer.unready()
-            self._background(self._outcomes.settle_unsendable([part], now), "settle_unsendable")
+            if self.step_unseen():  # its validity may move with the step: claimed again after the check
+                self._background(self._outcomes.put_back([(part, self.clock())], event=None), "step_unseen")
+            else:
+                self._background(self._outcomes.settle_unsendable([part], now), "settle_unsendable")
             return None
         if self._late.settled_meanwhile(part.id):
             pacer.unready()
