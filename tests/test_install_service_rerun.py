@@ -149,6 +149,10 @@ def test_a_re_run_over_a_finished_config_says_what_that_config_still_needs(tmp_p
     out = install(tmp_path, *HIGH)
     assert "still to set in /etc/smsgw/config.toml: default_sender (+48100200300 is made up); the SMSC" in out
     assert "[[smsc]]" not in out and "domains" not in out
+    # Beside the config, where the daemon reads a bare name with no credential, it is set too.
+    (tmp_path / "etc/smsgw/smsc-password").write_text("secret\n")
+    out = install(tmp_path, *HIGH)
+    assert "still to set in /etc/smsgw/config.toml: default_sender (+48100200300 is made up)\n" in out, out
 
 
 def test_a_re_run_while_the_config_is_being_fixed_leads_to_an_enabled_service(tmp_path: Path) -> None:

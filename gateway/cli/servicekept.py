@@ -96,8 +96,10 @@ def _still_to_set(cfg: Config, root: Path) -> list[str]:
     for link in cfg.smsc:
         name = link.password_file
         if link.password is None and name is not None and not name.is_absolute():
-            private = root / "etc/smsgw/private" / name
-            if not private.exists():
+            # The credential's file, or where the daemon reads a bare name without one: beside the
+            # config (`configbase.credential_path`), which the admin may have chosen instead.
+            places = (root / "etc/smsgw/private" / name, root / "etc/smsgw" / name)
+            if not any(place.exists() for place in places):
                 found.append(
                     f"the SMSC password in /etc/smsgw/private/{name} (systemd/smsgw-credentials.conf)"
                 )
