@@ -85,10 +85,11 @@ def keep_unit_choices(args: argparse.Namespace, units: Path) -> None:
 def _still_to_set(cfg: Config, root: Path) -> list[str]:
     """What the kept config still has of the template: the first install's list, each only while so."""
     from gateway.adminrules import DEMO_SENDER
+    from gateway.cli.demoaccount import is_example
     from gateway.configdoubts import TEMPLATE_SMSC_HOST
 
     found = [f"[[smsc]] {link.name}'s host" for link in cfg.smsc if link.host == TEMPLATE_SMSC_HOST]
-    found += [f"domains ({d} is an example)" for d in cfg.gateway.domains if _example(d)]
+    found += [f"domains ({d} is an example)" for d in cfg.gateway.domains if is_example(d)]
     if cfg.gateway.default_sender == DEMO_SENDER:
         found.append(f"default_sender ({DEMO_SENDER} is made up)")
     if cfg.mail.capture_dir is not None:
@@ -104,11 +105,6 @@ def _still_to_set(cfg: Config, root: Path) -> list[str]:
                     f"the SMSC password in /etc/smsgw/private/{name} (systemd/smsgw-credentials.conf)"
                 )
     return found
-
-
-def _example(domain: str) -> bool:
-    domain = domain.lower().rstrip(".")
-    return domain == "example.com" or domain.endswith(".example.com")
 
 
 def rerun_steps(cfg: Config | None, root: Path, user: str, command: str) -> str:
