@@ -21,7 +21,7 @@ from aiosmtpd.smtp import syntax
 
 from acl.logins import client_key
 from gateway.bitelog import BiteLog
-from gateway.smtp import linelimits, replies, sessioninit, stopping
+from gateway.smtp import ehloreply, linelimits, replies, sessioninit, stopping
 from gateway.smtp.closing import ClosingSMTP
 from gateway.smtp.commandlines import CommandLines
 from gateway.smtp.eviction import (
@@ -284,7 +284,7 @@ class GuardedSMTP(ClosingSMTP):
         got its 250: a bare EHLO's `501` leaves the session's earlier EHLO (DSN and all) in force."""
         self._advertised = []
         try:
-            await super().smtp_EHLO(hostname)
+            await ehloreply.ehlo(self, hostname)  # aiosmtpd's, its lines' work done once per class
         finally:
             keywords, self._advertised = self._advertised, None
         if keywords:  # its 250 lines' keywords
