@@ -25,7 +25,8 @@ With `--top N` the N functions (C level: the interpreter, SQLite, the JSON rende
 most instructions of their own are printed per process, from callgrind_annotate.
 
 Usage: python bench/instructions.py [--messages 300] [--warmup 50] [--intake-processes 1]
-                                    [--log-level INFO] [--connections 1] [--top 0] [--keep DIR]
+                                    [--log-level INFO] [--connections 1] [--connection-per-mail]
+                                    [--top 0] [--keep DIR]
 It is a benchmark, not a test: it asserts nothing and only prints. Needs valgrind (Debian: valgrind).
 """
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import platform
 import re
@@ -150,9 +152,14 @@ async def run(args: argparse.Namespace, out: Path) -> None:
             w, n = args.warmup, args.messages
             conns = args.connections
 
+            async def one_by_one(jobs: list[tuple[int, list[str]]]) -> None:
+                for job in jobs:  # a connection of its own for each mail, as relay MTAs often send
+                    await e2e.sender(smtp, [job])
+
             async def send(first: int, count: int) -> None:
                 jobs = [(i, [e2e.number(i)]) for i in range(first, first + count)]
-                await asyncio.gather(*(e2e.sender(smtp, jobs[k::conns]) for k in range(conns)))
+                each = one_by_one if args.connection_per_mail else functools.partial(e2e.sender, smtp)
+                await asyncio.gather(*(each(jobs[k::conns]) for k in range(conns)))
 
             await send(0, w)
             await wait_reported(db, w, 600)
@@ -174,7 +181,8 @@ async def run(args: argparse.Namespace, out: Path) -> None:
             sim.terminate()
             sim.wait(30)
     print(
-        f"instructions per mail+SMS+DLR: {n} mails after {w} of warm-up, {conns} connection(s),"
+        f"instructions per mail+SMS+DLR: {n} mails after {w} of warm-up, {conns} connection(s)"
+        f"{' at a time, one per mail' if args.connection_per_mail else ''},"
         f" daemon logging at {args.log_level}, {args.intake_processes} intake worker(s)"
         f" ({wall:.0f} s under callgrind)"
     )
@@ -194,6 +202,11 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--connections", type=int, default=1)
+    ap.add_argument(
+        "--connection-per-mail",
+        action="store_true",
+        help="open a connection for each mail (at most --connections at a time), as relay MTAs often do",
+    )
     ap.add_argument("--intake-processes", type=int, default=1)
     ap.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
     ap.add_argument("--top", type=int, default=0, help="print the N costliest functions per process")
