@@ -116,14 +116,19 @@ def _unknown_table(loc: tuple[int | str, ...], root: type[BaseModel], given: Any
 
 def _home(key: str, root: type[BaseModel]) -> str | None:
     """The table a key written outside its own belongs to (`domains` in `[gateway]`); each, when
-    several have it (`listen`: `[smtp] or [web]`)."""
-    homes = [
-        f"[{name}]"
-        for name, field in root.model_fields.items()
-        if isinstance(model := field.annotation, type)
-        and issubclass(model, BaseModel)
-        and key in model.model_fields
-    ]
+    several have it (`listen`: `[smtp] or [web]`). A list of tables counts as its model's
+    (`window`: `[[smsc]]`): taking bare models only, a link's key under [gateway] was a bare
+    "unknown key"."""
+    homes = []
+    for name, field in root.model_fields.items():
+        todo: list[Any] = [field.annotation]
+        while todo:  # the model itself, or inside list[...] / ... | None
+            t = todo.pop()
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                if key in t.model_fields:
+                    homes.append(_table_name(name, _is_list(field)))
+                break
+            todo.extend(get_args(t))
     return " or ".join(homes) or None
 
 

@@ -46,6 +46,10 @@ def test_a_key_in_another_table_is_said_with_the_table_it_belongs_in(tmp_path: P
     assert res.returncode == EXIT_CONFIG, res.stderr
     assert "[gateway] admin_address: unknown key here: it belongs under [mail]" in res.stderr, res.stderr
     assert "[replies] fallback: unknown key (did you mean fallback_address?)" in res.stderr, res.stderr
+    # A key of a list of tables too: `window` under [gateway] was a bare "unknown key".
+    config.write_text(config.read_text().replace("[gateway]\n", "[gateway]\nwindow = 5\n", 1))
+    res = smsgw("--config", str(config), "check-config")
+    assert "[gateway] window: unknown key here: it belongs under [[smsc]]" in res.stderr, res.stderr
 
 
 def test_a_port_over_65535_is_said_as_that(tmp_path: Path) -> None:
