@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import logging
 import ssl
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -191,12 +192,13 @@ def init(
     _members(handler, names.handler_auth, False, self._auth_methods)
     for m in auth_exclude_mechanism or []:
         self._auth_methods.pop(m, None)
-    log.info(
-        "Available AUTH mechanisms: "
-        + " ".join(
-            m + "(builtin)" if impl.is_builtin else m for m, impl in sorted(self._auth_methods.items())
+    if log.isEnabledFor(logging.INFO):  # the line is made for nothing at the daemon's WARNING: ~10 k
+        log.info(
+            "Available AUTH mechanisms: "
+            + " ".join(
+                m + "(builtin)" if impl.is_builtin else m for m, impl in sorted(self._auth_methods.items())
+            )
         )
-    )
     self._handle_hooks = {hook: getattr(handler, name) for hook, name in names.hooks}
     ehlo_hook = self._handle_hooks.get("EHLO")
     if ehlo_hook is None:
