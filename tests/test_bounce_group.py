@@ -29,6 +29,7 @@ from smsc.base import ReportStatus
 from tests.conftest import (
     DOMAIN,
     STAFF,
+    Sink,
     config_text,
     free_port,
     mail,
@@ -212,45 +213,69 @@ async def _until(predicate: Any, what: str, timeout: float = 30) -> None:
     raise AssertionError(f"not within {timeout:.0f} s: {what}")
 
 
+async def sent_once_across_a_sigkill(
+    tmp_path: Path,
+    smsc_port: int,
+    to: list[str],
+    *,
+    ended: list[str],
+    kinds: str,
+    what: str,
+    first: tuple[str, ...] = (),
+) -> Sink:
+    """Kills the daemon (a process) while it sends the mail telling of a mail's SMS, then starts it again.
+
+    The daemon runs `smsgw` with the arguments `first` (when given), takes a mail to `to`, and once
+    every SMS has ended (`ended`, sorted) and the outbox mail of `kinds` (`what` it is) is in its
+    send, held by a relay that never greets, it is killed with SIGKILL: its send was neither done
+    nor given up, which is what a restart must not turn into a second copy or a lost one. Started
+    again with a real SMTP server at the relay, it sends; that server, with what came, is returned
+    after a moment in which a second copy would have come too.
+    """
+    smtp_port, relay_port = free_port(), free_port()
+    config, db = tmp_path / "config.toml", tmp_path / "state" / "smsgw.db"
+    config.write_text(config_text(tmp_path, smsc_port=smsc_port, smtp_port=smtp_port, relay_port=relay_port))
+    stalled = _StalledRelay()
+    relay = await asyncio.start_server(stalled, "127.0.0.1", relay_port)
+    proc = await start_daemon(config, smtp_port, new_session=True)
+    try:
+        if first:
+            told = await asyncio.to_thread(smsgw, config, *first)
+            assert told.returncode == 0, told.stderr
+        result = await asyncio.to_thread(send_blocking, smtp_port, mail(to, "Gate code 4711"), to)
+        assert result.error is None
+        states = "SELECT state FROM messages ORDER BY state"
+        await _until(lambda: [s for (s,) in _db_rows(db, states)] == ended, "every SMS ended")
+        active = f"SELECT 1 FROM outbox WHERE {kinds} AND state = 'active'"
+        await _until(lambda: bool(_db_rows(db, active)), f"the {what} being sent")
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        await asyncio.to_thread(proc.wait, 30)
+        relay.close()
+        for writer in stalled.writers:
+            writer.close()
+        await relay.wait_closed()
+    async with smtp_sink(relay_port) as sink:
+        proc = await start_daemon(config, smtp_port)
+        try:
+            await sink.wait(1, timeout=30)
+            sent = f"SELECT state FROM outbox WHERE {kinds}"
+            await _until(lambda: all_sent(_db_rows(db, sent)), f"the {what} recorded sent")
+            await asyncio.sleep(0.5)
+        finally:
+            await stop(proc)
+    return sink
+
+
 async def test_a_daemon_killed_while_sending_the_bounce_sends_it_once_naming_each_number(
     tmp_path: Path,
 ) -> None:
-    smtp_port, relay_port = free_port(), free_port()
-    config, db = tmp_path / "config.toml", tmp_path / "state" / "smsgw.db"
     to = [REJECTED, UNDELIVERABLE, DELIVERED, ALSO_UNDELIVERABLE]
     async with FakeSMSC(fail_suffixes=["13"], reject_suffixes=["77"]) as smsc:
-        config.write_text(
-            config_text(tmp_path, smsc_port=smsc.port, smtp_port=smtp_port, relay_port=relay_port)
+        ended = ["delivered", "failed", "failed", "failed"]
+        sink = await sent_once_across_a_sigkill(
+            tmp_path, smsc.port, to, ended=ended, kinds=BOUNCES, what="bounce"
         )
-        stalled = _StalledRelay()
-        relay = await asyncio.start_server(stalled, "127.0.0.1", relay_port)
-        proc = await start_daemon(config, smtp_port, new_session=True)
-        try:
-            result = await asyncio.to_thread(send_blocking, smtp_port, mail(to, "Gate code 4711"), to)
-            assert result.error is None
-            states = "SELECT state FROM messages ORDER BY state"
-            await _until(
-                lambda: [s for (s,) in _db_rows(db, states)] == ["delivered", "failed", "failed", "failed"],
-                "every SMS ended",
-            )
-            # The failures are stored, and their bounce is in its send, which the relay holds.
-            active = f"SELECT 1 FROM outbox WHERE {BOUNCES} AND state = 'active'"
-            await _until(lambda: bool(_db_rows(db, active)), "the bounce being sent")
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            await asyncio.to_thread(proc.wait, 30)
-            relay.close()
-            for writer in stalled.writers:
-                writer.close()
-            await relay.wait_closed()
-        async with smtp_sink(relay_port) as sink:
-            proc = await start_daemon(config, smtp_port)
-            try:
-                await sink.wait(1, timeout=30)
-                sent = f"SELECT state FROM outbox WHERE {BOUNCES}"
-                await _until(lambda: all_sent(_db_rows(db, sent)), "the bounces recorded sent")
-            finally:
-                await stop(proc)
     [report] = bounces(sink)  # once, and every failed number in it
     assert sorted(finals(report)) == sorted([REJECTED, UNDELIVERABLE, ALSO_UNDELIVERABLE])
 

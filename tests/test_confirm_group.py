@@ -14,8 +14,6 @@ server taking what the gateway mails, a real SQLite file.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -33,15 +31,13 @@ from tests.conftest import (
     mail,
     make_config,
     running_gateway,
-    send_blocking,
     smtp_sink,
 )
 from tests.fakes.smsc import FakeSMSC
-from tests.test_bounce_group import _db_rows, _StalledRelay, _until, finals, human, number, smsc_id, state_of
+from tests.test_bounce_group import finals, human, number, sent_once_across_a_sigkill, smsc_id, state_of
 from tests.test_dsn_notify import transaction
-from tests.test_intake_workers import stop
 from tests.test_mail_expiry import Clock
-from tests.test_process import smsgw, start_daemon
+from tests.test_process import smsgw
 
 DELIVERED = [f"601123400@{DOMAIN}", f"601123401@{DOMAIN}", f"601123402@{DOMAIN}"]
 UNDELIVERABLE = f"601123413@{DOMAIN}"  # the SMSC takes it and reports it undeliverable
@@ -158,45 +154,16 @@ async def test_a_confirmation_waits_for_the_sms_in_flight_and_goes_when_the_last
 async def test_a_daemon_killed_while_sending_the_confirmation_sends_it_once_naming_each_number(
     tmp_path: Path,
 ) -> None:
-    smtp_port, relay_port = free_port(), free_port()
-    config, db = tmp_path / "config.toml", tmp_path / "state" / "smsgw.db"
     async with FakeSMSC() as smsc:
-        config.write_text(
-            config_text(tmp_path, smsc_port=smsc.port, smtp_port=smtp_port, relay_port=relay_port)
+        sink = await sent_once_across_a_sigkill(
+            tmp_path,
+            smsc.port,
+            DELIVERED,
+            ended=["delivered"] * 3,
+            kinds=NOTICES,
+            what="notice",
+            first=("account", "set", "acme", "--dlr-mail", "all"),
         )
-        stalled = _StalledRelay()
-        relay = await asyncio.start_server(stalled, "127.0.0.1", relay_port)
-        proc = await start_daemon(config, smtp_port, new_session=True)
-        try:
-            told = await asyncio.to_thread(smsgw, config, "account", "set", "acme", "--dlr-mail", "all")
-            assert told.returncode == 0, told.stderr
-            result = await asyncio.to_thread(
-                send_blocking, smtp_port, mail(DELIVERED, "Gate code 4711"), DELIVERED
-            )
-            assert result.error is None
-            states = "SELECT state FROM messages"
-            await _until(lambda: [s for (s,) in _db_rows(db, states)] == ["delivered"] * 3, "every SMS ended")
-            # The deliveries are stored, and their notice is in its send, which the relay holds.
-            active = f"SELECT 1 FROM outbox WHERE {NOTICES} AND state = 'active'"
-            await _until(lambda: bool(_db_rows(db, active)), "the notice being sent")
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)
-            await asyncio.to_thread(proc.wait, 30)
-            relay.close()
-            for writer in stalled.writers:
-                writer.close()
-            await relay.wait_closed()
-        async with smtp_sink(relay_port) as sink:
-            proc = await start_daemon(config, smtp_port)
-            try:
-                await sink.wait(1, timeout=30)
-                sent = f"SELECT state FROM outbox WHERE {NOTICES}"
-                await _until(
-                    lambda: [s for (s,) in _db_rows(db, sent)] == ["sent"], "the notice recorded sent"
-                )
-                await asyncio.sleep(0.5)
-            finally:
-                await stop(proc)
     [(_sender, notice)] = outbound(sink)  # once, and every number in it
     assert str(notice["Subject"]) == "SMS delivered to 3 numbers"
     assert all(number(a) in text_of(notice) for a in DELIVERED)
