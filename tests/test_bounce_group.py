@@ -17,7 +17,8 @@ import asyncio
 import os
 import signal
 import sqlite3
-from contextlib import closing
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, closing
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -29,6 +30,7 @@ from smsc.base import ReportStatus
 from tests.conftest import (
     DOMAIN,
     STAFF,
+    Running,
     Sink,
     config_text,
     free_port,
@@ -138,52 +140,56 @@ async def test_the_failures_of_one_mail_make_one_bounce_naming_each_number(tmp_p
     assert str(original["Subject"]) == "Meeting"
 
 
-async def test_a_bounce_waits_for_the_sms_in_flight_and_goes_when_the_last_ends(tmp_path: Path) -> None:
-    # The reports come when the test injects them (the simulator's own would come in an hour).
-    sink_port, clock = free_port(), Clock()
-    to = [REJECTED, UNDELIVERABLE, DELIVERED]
+@asynccontextmanager
+async def reports_held(tmp_path: Path, clock: Clock) -> AsyncIterator[tuple[FakeSMSC, Sink, Running]]:
+    """The gateway in this process on `clock`, an SMSC refusing numbers ending 77 at submit whose
+    reports come only when the test injects them (its own would come in an hour, past any hold),
+    and a real SMTP server at the relay taking the bounces."""
+    sink_port = free_port()
     async with (
         FakeSMSC(reject_suffixes=["77"], dlr_delay_seconds=3600) as smsc,
         smtp_sink(sink_port) as sink,
     ):
         cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
         async with running_gateway(cfg, clock) as gw:
-            conn = gw.store.db.conn
-            assert (await gw.send(mail(to, "Pickup at 14:00"))).error is None
-            await gw.until(
-                lambda: smsc_id(conn, UNDELIVERABLE) is not None and smsc_id(conn, DELIVERED) is not None
-            )
-            await gw.until(lambda: state_of(conn, REJECTED) == "failed" and len(outbox_rows(conn)) == 1)
-            [(kind, state, attempts, due, _ref)] = outbox_rows(conn)
-            assert (kind, state, attempts) == ("dsn", "queued", 0) and due > clock()  # held
-            assert await smsc.inject_report(str(smsc_id(conn, UNDELIVERABLE)), ReportStatus.FAILED)
-            await gw.until(lambda: state_of(conn, UNDELIVERABLE) == "failed")
-            [(kind, state, attempts, due, _ref)] = outbox_rows(conn)
-            assert (kind, state, attempts) == (GROUP_KIND, "queued", 0) and due > clock()  # joined, held
-            assert len(named(conn)) == 2 and sink.messages == []
-            assert await smsc.inject_report(str(smsc_id(conn, DELIVERED)), ReportStatus.DELIVERED)
-            await sink.wait(1, timeout=30)  # the clock did not move: the delivery let it go
+            yield smsc, sink, gw
+
+
+async def test_a_bounce_waits_for_the_sms_in_flight_and_goes_when_the_last_ends(tmp_path: Path) -> None:
+    clock = Clock()
+    to = [REJECTED, UNDELIVERABLE, DELIVERED]
+    async with reports_held(tmp_path, clock) as (smsc, sink, gw):
+        conn = gw.store.db.conn
+        assert (await gw.send(mail(to, "Pickup at 14:00"))).error is None
+        await gw.until(
+            lambda: smsc_id(conn, UNDELIVERABLE) is not None and smsc_id(conn, DELIVERED) is not None
+        )
+        await gw.until(lambda: state_of(conn, REJECTED) == "failed" and len(outbox_rows(conn)) == 1)
+        [(kind, state, attempts, due, _ref)] = outbox_rows(conn)
+        assert (kind, state, attempts) == ("dsn", "queued", 0) and due > clock()  # held
+        assert await smsc.inject_report(str(smsc_id(conn, UNDELIVERABLE)), ReportStatus.FAILED)
+        await gw.until(lambda: state_of(conn, UNDELIVERABLE) == "failed")
+        [(kind, state, attempts, due, _ref)] = outbox_rows(conn)
+        assert (kind, state, attempts) == (GROUP_KIND, "queued", 0) and due > clock()  # joined, held
+        assert len(named(conn)) == 2 and sink.messages == []
+        assert await smsc.inject_report(str(smsc_id(conn, DELIVERED)), ReportStatus.DELIVERED)
+        await sink.wait(1, timeout=30)  # the clock did not move: the delivery let it go
     [report] = bounces(sink)
     assert finals(report) == [REJECTED, UNDELIVERABLE]
     assert str(report["Subject"]) == "Undelivered SMS to 2 numbers"
 
 
 async def test_a_bounce_held_for_sms_in_flight_goes_when_its_time_is_up(tmp_path: Path) -> None:
-    sink_port, clock = free_port(), Clock()
-    async with (
-        FakeSMSC(reject_suffixes=["77"], dlr_delay_seconds=3600) as smsc,
-        smtp_sink(sink_port) as sink,
-    ):
-        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
-        async with running_gateway(cfg, clock) as gw:
-            conn = gw.store.db.conn
-            assert (await gw.send(mail([REJECTED, DELIVERED], "Pickup at 14:00"))).error is None
-            await gw.until(lambda: state_of(conn, REJECTED) == "failed" and len(outbox_rows(conn)) == 1)
-            [(_kind, state, _attempts, due, _ref)] = outbox_rows(conn)
-            assert state == "queued" and due > clock() and sink.messages == []
-            clock.skew += HOLD_SECONDS + 1
-            await sink.wait(1, timeout=30)
-            assert state_of(conn, DELIVERED) != "delivered"  # still in flight: it went on its time
+    clock = Clock()
+    async with reports_held(tmp_path, clock) as (_smsc, sink, gw):
+        conn = gw.store.db.conn
+        assert (await gw.send(mail([REJECTED, DELIVERED], "Pickup at 14:00"))).error is None
+        await gw.until(lambda: state_of(conn, REJECTED) == "failed" and len(outbox_rows(conn)) == 1)
+        [(_kind, state, _attempts, due, _ref)] = outbox_rows(conn)
+        assert state == "queued" and due > clock() and sink.messages == []
+        clock.skew += HOLD_SECONDS + 1
+        await sink.wait(1, timeout=30)
+        assert state_of(conn, DELIVERED) != "delivered"  # still in flight: it went on its time
     [report] = bounces(sink)  # the bounce of one, as it always was
     assert finals(report) == [REJECTED]
     assert str(report["Subject"]) == f"Undelivered SMS to {number(REJECTED)}"
