@@ -11,10 +11,12 @@ over TCP (or none listening, for the outage).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 
-from tests.conftest import mail, make_config, running_gateway
+from tests.conftest import Running, mail, make_config, running_gateway
 from tests.fakes.ports import free_port
 from tests.fakes.smsc import HappySMSC
 from tests.test_policy import code, error_text, to
@@ -26,7 +28,10 @@ REFUSED = (
 )
 
 
-async def test_sms_held_over_midnight_for_quiet_hours_count_toward_the_day_they_go(tmp_path: Path) -> None:
+@asynccontextmanager
+async def three_held_overnight(tmp_path: Path) -> AsyncIterator[tuple[Clock, HappySMSC, Running]]:
+    """Monday 23:00 in Warsaw, acme's quiet hours 21:00-08:00: three identical bulk SMS to one phone
+    accepted and held until Tuesday 08:00, the day they count toward once they go."""
     clock = Clock(datetime(2026, 12, 7, 23, 0, tzinfo=WARSAW))  # Monday
     async with HappySMSC() as smsc:
         cfg = make_config(tmp_path, smsc_port=smsc.port, timezone="Europe/Warsaw")
@@ -39,19 +44,24 @@ async def test_sms_held_over_midnight_for_quiet_hours_count_toward_the_day_they_
                     mail(to("601123456"), "Same text", Precedence="bulk", Message_ID=f"<m{i}@a>")
                 )
                 assert res.error is None
-            clock.t = datetime(2026, 12, 8, 0, 30, tzinfo=WARSAW).timestamp()  # Tuesday
-            res = await gw.send(mail(to("601123456"), "Same text", Precedence="bulk", Message_ID="<t0@a>"))
-            assert (code(res), error_text(res)) == (550, REFUSED)
-            # A mail to two numbers goes to the other one only (the check before its rows are written).
-            res = await gw.send(
-                mail([to("601123456"), to("601123457")], "Same text", Precedence="bulk", Message_ID="<t1@a>")
-            )
-            assert res.error is None and not res.refused
-            assert (await gw.send(mail(to("601123456"), "Other text", Precedence="bulk"))).error is None
-            clock.t = datetime(2026, 12, 8, 8, 1, tzinfo=WARSAW).timestamp()
-            gw.daemon.dispatcher.wake()
-            await smsc.wait_for(5)
-            got = sorted((s.destination, s.text) for s in smsc.received)
+            yield clock, smsc, gw
+
+
+async def test_sms_held_over_midnight_for_quiet_hours_count_toward_the_day_they_go(tmp_path: Path) -> None:
+    async with three_held_overnight(tmp_path) as (clock, smsc, gw):
+        clock.t = datetime(2026, 12, 8, 0, 30, tzinfo=WARSAW).timestamp()  # Tuesday
+        res = await gw.send(mail(to("601123456"), "Same text", Precedence="bulk", Message_ID="<t0@a>"))
+        assert (code(res), error_text(res)) == (550, REFUSED)
+        # A mail to two numbers goes to the other one only (the check before its rows are written).
+        res = await gw.send(
+            mail([to("601123456"), to("601123457")], "Same text", Precedence="bulk", Message_ID="<t1@a>")
+        )
+        assert res.error is None and not res.refused
+        assert (await gw.send(mail(to("601123456"), "Other text", Precedence="bulk"))).error is None
+        clock.t = datetime(2026, 12, 8, 8, 1, tzinfo=WARSAW).timestamp()
+        gw.daemon.dispatcher.wake()
+        await smsc.wait_for(5)
+        got = sorted((s.destination, s.text) for s in smsc.received)
     assert got == [("+48601123456", "Other text")] + [("+48601123456", "Same text")] * 3 + [
         ("+48601123457", "Same text")
     ], got
@@ -81,36 +91,25 @@ async def test_sms_left_waiting_over_midnight_by_a_link_outage_count_until_they_
 
 async def test_sms_held_overnight_count_toward_the_day_they_went_once_sent(tmp_path: Path) -> None:
     # Three held at 23:00 go at 08:00 on Tuesday: three more accepted after that reached the phone too.
-    clock = Clock(datetime(2026, 12, 7, 23, 0, tzinfo=WARSAW))  # Monday
-    async with HappySMSC() as smsc:
-        cfg = make_config(tmp_path, smsc_port=smsc.port, timezone="Europe/Warsaw")
-        async with running_gateway(cfg, clock) as gw:
-            await gw.store.write(
-                lambda: gw.store.accounts.update_account("acme", quiet_start="21:00", quiet_end="08:00")
-            )
-            for i in range(3):  # held until Tuesday 08:00
-                res = await gw.send(
-                    mail(to("601123456"), "Same text", Precedence="bulk", Message_ID=f"<m{i}@a>")
-                )
-                assert res.error is None
-            clock.t = datetime(2026, 12, 8, 8, 1, tzinfo=WARSAW).timestamp()
-            gw.daemon.dispatcher.wake()
-            await smsc.wait_for(3)
-            await gw.until(lambda: set(gw.states()) <= {"submitted", "delivered"})
-            clock.t = datetime(2026, 12, 8, 9, 0, tzinfo=WARSAW).timestamp()
-            res = await gw.send(mail(to("601123456"), "Same text", Precedence="bulk", Message_ID="<t0@a>"))
-            assert (code(res), error_text(res)) == (550, REFUSED)
-            res = await gw.send(
-                mail([to("601123456"), to("601123457")], "Same text", Precedence="bulk", Message_ID="<t1@a>")
-            )
-            assert res.error is None and not res.refused
-            await smsc.wait_for(4)
-            # Wednesday: Tuesday's three do not count, whatever day their mail came.
-            clock.t = datetime(2026, 12, 9, 8, 30, tzinfo=WARSAW).timestamp()
-            res = await gw.send(mail(to("601123456"), "Same text", Precedence="bulk", Message_ID="<w0@a>"))
-            assert res.error is None
-            await smsc.wait_for(5)
-            got = sorted((s.destination, s.text) for s in smsc.received)
+    async with three_held_overnight(tmp_path) as (clock, smsc, gw):
+        clock.t = datetime(2026, 12, 8, 8, 1, tzinfo=WARSAW).timestamp()
+        gw.daemon.dispatcher.wake()
+        await smsc.wait_for(3)
+        await gw.until(lambda: set(gw.states()) <= {"submitted", "delivered"})
+        clock.t = datetime(2026, 12, 8, 9, 0, tzinfo=WARSAW).timestamp()
+        res = await gw.send(mail(to("601123456"), "Same text", Precedence="bulk", Message_ID="<t0@a>"))
+        assert (code(res), error_text(res)) == (550, REFUSED)
+        res = await gw.send(
+            mail([to("601123456"), to("601123457")], "Same text", Precedence="bulk", Message_ID="<t1@a>")
+        )
+        assert res.error is None and not res.refused
+        await smsc.wait_for(4)
+        # Wednesday: Tuesday's three do not count, whatever day their mail came.
+        clock.t = datetime(2026, 12, 9, 8, 30, tzinfo=WARSAW).timestamp()
+        res = await gw.send(mail(to("601123456"), "Same text", Precedence="bulk", Message_ID="<w0@a>"))
+        assert res.error is None
+        await smsc.wait_for(5)
+        got = sorted((s.destination, s.text) for s in smsc.received)
     assert got == [("+48601123456", "Same text")] * 4 + [("+48601123457", "Same text")], got
 
 
