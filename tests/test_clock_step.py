@@ -19,6 +19,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from gateway import housekeeping as housekeeping_module
+from gateway.config import Config
 from gateway.housekeeping import Housekeeping
 from gateway.smtp.accept import accept
 from gateway.store.db import Store
@@ -45,6 +46,13 @@ class SteppingClock:
         return time.time() + self.offset
 
 
+def on_a_stepping_clock(tmp_path: Path, **config: Any) -> tuple[SteppingClock, int, Config]:
+    """A wall clock the test steps, and the gateway's config for an SMSC port nothing listens on
+    until the test starts its SMSC there: the link is down until the test says."""
+    smsc_port = free_port()
+    return SteppingClock(), smsc_port, make_config(tmp_path, smsc_port=smsc_port, **config)
+
+
 class Monotonic:
     def __init__(self) -> None:
         self.t = 500.0
@@ -66,9 +74,7 @@ def due_at(store: Store, part_id: int) -> tuple[float, float]:
 async def test_sms_queued_before_a_step_back_go_when_the_smsc_comes_up(tmp_path: Path) -> None:
     # Three SMS wait for a link that is down; the clock steps back an hour; the SMSC comes up.
     # Stamped "due at 12:00" and read at 11:00, they waited an hour while newer mail overtook them.
-    clock = SteppingClock()
-    smsc_port = free_port()
-    cfg = make_config(tmp_path, smsc_port=smsc_port)
+    clock, smsc_port, cfg = on_a_stepping_clock(tmp_path)
     with capture_logs() as logs:
         async with running_gateway(cfg, clock, boottime) as gw:
             numbers = [to(f"60113000{i}") for i in range(1, 4)]
@@ -93,9 +99,7 @@ async def test_sms_queued_before_a_step_forward_are_not_expired_by_it(
     # clock): all five expired within 2 s, each with a DSN "validity period expired while no link
     # was up", and were never sent. Their validities move with the step; the SMSC gets them all.
     monkeypatch.setattr(housekeeping_module, "EXPIRY_INTERVAL", 0.5)  # an expiry pass at every look
-    clock = SteppingClock()
-    smsc_port = free_port()
-    cfg = make_config(tmp_path, smsc_port=smsc_port)
+    clock, smsc_port, cfg = on_a_stepping_clock(tmp_path)
     with capture_logs() as logs:
         async with running_gateway(cfg, clock, boottime) as gw:
             numbers = [to(f"60113100{i}") for i in range(1, 6)]
@@ -115,9 +119,7 @@ async def test_sms_queued_before_a_step_forward_are_not_expired_by_it(
 async def test_a_queue_above_high_water_before_a_step_back_accepts_mail_again_once_it_drains(
     tmp_path: Path,
 ) -> None:
-    clock = SteppingClock()
-    smsc_port = free_port()
-    cfg = make_config(tmp_path, smsc_port=smsc_port, queue_high_water=3)
+    clock, smsc_port, cfg = on_a_stepping_clock(tmp_path, queue_high_water=3)
     async with running_gateway(cfg, clock, boottime) as gw:
         numbers = [to(f"60113000{i}") for i in range(1, 4)]
         assert (await gw.send(mail(numbers, "Fill the queue"), numbers)).error is None

@@ -23,9 +23,9 @@ from gateway import housekeeping as housekeeping_module
 from smsc.outage import boottime
 from smsc.simulator.smpp_server import SmppSession
 from smsc.simulator.submitted import SubmittedSms
-from tests.conftest import free_port, mail, make_config, running_gateway
+from tests.conftest import mail, running_gateway
 from tests.fakes.smsc import HappySMSC
-from tests.test_clock_step import DAY, SteppingClock, to
+from tests.test_clock_step import DAY, on_a_stepping_clock, to
 
 
 class GatedSMSC(HappySMSC):
@@ -72,9 +72,7 @@ async def test_parts_claimed_ahead_when_the_clock_steps_forward_are_sent_once_no
     # the answers freed places, each bounced "validity period expired", never sent.
     monkeypatch.setattr(housekeeping_module, "EXPIRY_INTERVAL", 0.3)  # an expiry pass at every look
     monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.3)  # the step is seen soon
-    clock = SteppingClock()
-    smsc_port = free_port()
-    cfg = make_config(tmp_path, smsc_port=smsc_port)
+    clock, smsc_port, cfg = on_a_stepping_clock(tmp_path)
     numbers = [to(f"60114{i:04d}") for i in range(40)]
     with capture_logs() as logs:
         async with GatedSMSC(port=smsc_port) as smsc, running_gateway(cfg, clock, boottime) as gw:
@@ -107,9 +105,7 @@ async def test_parts_going_out_when_the_clock_steps_forward_are_held_until_the_s
     # answers kept freeing places, and each part popped for one was found past its validity on the
     # stepped clock and expired, never sent: a few dozen of them.
     monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 3.0)  # a look only now and then
-    clock = SteppingClock()
-    smsc_port = free_port()
-    cfg = make_config(tmp_path, smsc_port=smsc_port)
+    clock, smsc_port, cfg = on_a_stepping_clock(tmp_path)
     numbers = [to(f"60115{i:04d}") for i in range(100)]
     with capture_logs() as logs:
         async with (
@@ -134,9 +130,7 @@ async def test_parts_claimed_ahead_when_the_link_drops_just_after_a_step_forward
     # parts claimed ahead went back to the queue, each found past its validity on the stepped clock
     # and expired, never sent, although the check moved the validities of the others a moment later.
     monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 3.0)  # a look only now and then
-    clock = SteppingClock()
-    smsc_port = free_port()
-    cfg = make_config(tmp_path, smsc_port=smsc_port)
+    clock, smsc_port, cfg = on_a_stepping_clock(tmp_path)
     numbers = [to(f"60116{i:04d}") for i in range(40)]
     with capture_logs() as logs:
         async with running_gateway(cfg, clock, boottime) as gw:
