@@ -47,6 +47,7 @@ def test_the_holder_of_the_pairs_lock_is_named_by_its_command_in_shell_words(
         try:
             assert holder.stdout is not None and holder.stdout.readline() == "\n"
             os.kill(holder.pid, signal.SIGSTOP)
+            stopped(holder.pid)  # the signal is delivered later than kill() returns
             got: list[BaseException] = []
             with capture_logs() as logs:
                 thread = threading.Thread(target=lambda: got.append(raises(cfg)), daemon=True)
@@ -62,6 +63,15 @@ def test_the_holder_of_the_pairs_lock_is_named_by_its_command_in_shell_words(
     assert "\n" not in said and "\\x0a" not in said, said
     (wait,) = [e for e in logs if e["event"] == "tls.selfsigned_lock_wait"]
     assert wait["holder"] == named, wait
+
+
+def stopped(pid: int) -> None:
+    """Once the kernel shows `pid` stopped, as the lock's message reads it (/proc's state `T`)."""
+    for _ in range(500):
+        if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "T":
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} not stopped after 5 s")
 
 
 def raises(cfg: object) -> BaseException:
