@@ -6,7 +6,7 @@ from test_kept_answers.py by subject (it was over 400 lines)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -41,13 +41,20 @@ async def kept_mail_refused(gw: Any, relay: RefusingRelay, now: list[float]) -> 
     assert states(gw) == ["mailed"] + ["failed"] * 3
 
 
-async def test_a_refused_mail_of_kept_answers_sent_on_a_retry_tells_each_answer_it_was_mailed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # Anna's mailbox was gone when the mail of three kept answers came (550 at RCPT, no fallback):
-    # each said it reached nobody. Her mailbox made again, the admin ran `smsgw outbox retry` and
-    # the mail went, but only its first answer turned `mailed`: the other two stayed `failed` in
-    # her history, `smsgw conversation`, the panel and /metrics, though she had them.
+class Retried(NamedTuple):
+    refused: list[str]  # the answers' notes when the mail was refused
+    notes: list[str]  # and after the retry sent it
+    states: list[str]
+    counted: dict[str, int]
+    relay: RefusingRelay
+
+
+async def refused_then_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], purged: bool
+) -> Retried:
+    """The mail of three kept answers refused (Anna's mailbox gone, no fallback), her mailbox made
+    again and `smsgw outbox retry --all` run; with `purged`, the retention purge deleted the mail's
+    first answer (the oldest) in between."""
     monkeypatch.setattr(housekeeping_module, "KEPT_INTERVAL", 0.05, raising=False)
     monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.05)
     now = [T0]
@@ -57,23 +64,37 @@ async def test_a_refused_mail_of_kept_answers_sent_on_a_retry_tells_each_answer_
     cli_config.write_text(config_text(tmp_path, smsc_port=free_port()))  # the same state_dir
     relay = RefusingRelay()
     kept_mail = "SELECT state FROM outbox WHERE kind = 'reply-kept'"
+    kept = "SELECT note FROM mo WHERE id > ? ORDER BY id"
+    first = 2 if purged else 1  # the answers' MOs after the one mailed and, if purged, the first kept
     async with smtp_sink(port, relay):
         async with running_gateway(cfg, lambda: now[0]) as gw:
             conn = gw.store.db.conn
             await kept_mail_refused(gw, relay, now)
-            refused = [n for (n,) in conn.execute("SELECT note FROM mo WHERE id > 1 ORDER BY id")]
-            assert all(n.startswith("kept past the hourly limit") and "550 5.1.1" in n for n in refused)
+            refused = [n for (n,) in conn.execute(kept, (first,))]
+            if purged:
+                await gw.store.write(lambda: conn.execute("DELETE FROM mo WHERE id = 2"))
         relay.gone.clear()  # made again
         assert CLI(cli_config, capsys).ok("outbox", "retry", "--all")[0].startswith("1 mail(s)")
         async with running_gateway(cfg, lambda: now[0]) as gw:
             conn = gw.store.db.conn
             await gw.until(lambda: conn.execute(kept_mail).fetchall() == [("sent",)])
-            assert states(gw) == ["mailed"] * 4
-            notes = [n for (n,) in conn.execute("SELECT note FROM mo WHERE id > 1 ORDER BY id")]
-            assert notes == [f"{n}; mailed to {STAFF} after all, on a retry" for n in refused]
-            counted = dict(count(conn).mo)
-    assert counted["failed"] == 3 and counted["mailed"] >= 4  # the counters did not fall
-    body = parsed(relay.messages[-1][2]).get_content()
+            notes = [n for (n,) in conn.execute(kept, (first,))]
+            return Retried(refused, notes, states(gw), dict(count(conn).mo), relay)
+
+
+async def test_a_refused_mail_of_kept_answers_sent_on_a_retry_tells_each_answer_it_was_mailed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Anna's mailbox was gone when the mail of three kept answers came (550 at RCPT, no fallback):
+    # each said it reached nobody. Her mailbox made again, the admin ran `smsgw outbox retry` and
+    # the mail went, but only its first answer turned `mailed`: the other two stayed `failed` in
+    # her history, `smsgw conversation`, the panel and /metrics, though she had them.
+    got = await refused_then_retried(tmp_path, monkeypatch, capsys, purged=False)
+    assert all(n.startswith("kept past the hourly limit") and "550 5.1.1" in n for n in got.refused)
+    assert got.states == ["mailed"] * 4
+    assert got.notes == [f"{n}; mailed to {STAFF} after all, on a retry" for n in got.refused]
+    assert got.counted["failed"] == 3 and got.counted["mailed"] >= 4  # the counters did not fall
+    body = parsed(got.relay.messages[-1][2]).get_content()
     assert all(f"\nanswer {n}\n" in body or body.endswith(f"\nanswer {n}") for n in range(3))
 
 
@@ -82,30 +103,9 @@ async def test_a_retried_mail_of_kept_answers_whose_first_answer_was_purged_tell
 ) -> None:
     # The retention purge deleted the mail's first answer (the oldest) before `smsgw outbox retry`
     # sent it: the others were found by that answer's phone alone, so none of them turned `mailed`.
-    monkeypatch.setattr(housekeeping_module, "KEPT_INTERVAL", 0.05, raising=False)
-    monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.05)
-    now = [T0]
-    port = free_port()
-    cfg = flood_config(tmp_path, port, "mails_per_phone_per_hour = 1")
-    cli_config = tmp_path / "cli.toml"
-    cli_config.write_text(config_text(tmp_path, smsc_port=free_port()))  # the same state_dir
-    relay = RefusingRelay()
-    kept_mail = "SELECT state FROM outbox WHERE kind = 'reply-kept'"
-    async with smtp_sink(port, relay):
-        async with running_gateway(cfg, lambda: now[0]) as gw:
-            conn = gw.store.db.conn
-            await kept_mail_refused(gw, relay, now)
-            refused = [n for (n,) in conn.execute("SELECT note FROM mo WHERE id > 2 ORDER BY id")]
-            # as the purge deletes an MO older than the others
-            await gw.store.write(lambda: conn.execute("DELETE FROM mo WHERE id = 2"))
-        relay.gone.clear()
-        assert CLI(cli_config, capsys).ok("outbox", "retry", "--all")[0].startswith("1 mail(s)")
-        async with running_gateway(cfg, lambda: now[0]) as gw:
-            conn = gw.store.db.conn
-            await gw.until(lambda: conn.execute(kept_mail).fetchall() == [("sent",)])
-            assert states(gw) == ["mailed"] * 3
-            notes = [n for (n,) in conn.execute("SELECT note FROM mo WHERE id > 2 ORDER BY id")]
-            assert notes == [f"{n}; mailed to {STAFF} after all, on a retry" for n in refused]
+    got = await refused_then_retried(tmp_path, monkeypatch, capsys, purged=True)
+    assert got.states == ["mailed"] * 3
+    assert got.notes == [f"{n}; mailed to {STAFF} after all, on a retry" for n in got.refused]
 
 
 async def test_a_refused_mail_of_kept_answers_whose_first_answer_was_purged_goes_on_to_the_fallback(
