@@ -105,6 +105,7 @@ class Cimd2Link:
         self._events = events
         self._inbound.events = events
         self._stopping, self._failures = False, 0
+        self._wake.clear()  # set by `stop`: left set, a link started again skipped every back-off
         self._task = asyncio.create_task(self._run(), name=f"cimd2:{self.name}")
 
     def send(self, sms: OutboundSms) -> asyncio.Future[SubmitResult]:
