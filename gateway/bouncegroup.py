@@ -124,7 +124,7 @@ class ReportGroups:
         group = groups.open_group(conn, email_id, rcpt, mail_from, told=form != "bounce")
         if group is not None:
             members = [m for m in group.members if m != message_id] + [message_id]
-            if groups.grow_group(outbox, group.id, members, due):
+            if groups.grow_group(outbox, group.id, members, due, told=form != "bounce"):
                 self._grown[group.id] = (rcpt, why, form)
                 event = "notify.bounce_grown" if form == "bounce" else "notify.confirmation_grown"
                 log.info(event, mail=group.id, message=message_id, numbers=len(members))
@@ -176,7 +176,9 @@ class ReportGroups:
         if kept:
             content = self._content(kept, rcpt, why, self.store.clock(), form)
             kind, _sender = self._kind(form, kept[0]["state"])
-            groups.rewrite(self.store.outbox, mail_id, content, [i["id"] for i in kept], kind)
+            groups.rewrite(
+                self.store.outbox, mail_id, content, [i["id"] for i in kept], kind, told=form != "bounce"
+            )
 
     def _info(self, message_id: int) -> dict[str, Any] | None:
         try:

@@ -21,7 +21,7 @@ from typing import Any
 
 from gateway.config import parse_config
 from gateway.notifygroup import group_notice, group_success_dsn
-from gateway.store.outboxgroups import GROUP_KIND
+from gateway.store.outboxgroups import CONFIRM_GROUP_KIND
 from smsc.base import ReportStatus
 from tests.conftest import (
     DOMAIN,
@@ -41,7 +41,7 @@ from tests.test_process import smsgw
 
 DELIVERED = [f"601123400@{DOMAIN}", f"601123401@{DOMAIN}", f"601123402@{DOMAIN}"]
 UNDELIVERABLE = f"601123413@{DOMAIN}"  # the SMSC takes it and reports it undeliverable
-NOTICES = "kind IN ('delivered', 'unreported', 'dsn-group') AND mail_from <> ''"
+NOTICES = "kind IN ('delivered', 'unreported', 'notify-group') AND mail_from <> ''"
 
 
 async def every_outcome(gw: Any) -> None:
@@ -88,7 +88,7 @@ async def test_the_deliveries_of_one_mail_make_one_notice_naming_each_number(tmp
     assert subjects(sink) == ["SMS delivered to 3 numbers", f"Undelivered SMS to {number(UNDELIVERABLE)}"]
     [(sender, notice)] = [(s, m) for s, m in outbound(sink) if m.get_content_type() == "text/plain"]
     assert sender == cfg.mail.from_address and notice["To"] == STAFF and notice["In-Reply-To"]
-    assert kind == GROUP_KIND and message_ref is None and len(bounced.split(",")) == 3
+    assert kind == CONFIRM_GROUP_KIND and message_ref is None and len(bounced.split(",")) == 3
     text = text_of(notice)
     assert text.startswith("Your SMS reached 3 of the numbers your mail was sent to")
     for address in DELIVERED:  # each in the words of the notice of one
@@ -183,7 +183,7 @@ async def test_erasing_one_number_of_a_queued_confirmation_leaves_the_others_in_
             assert (await gw.send(mail([kept, erased], "Gate code 4711"))).error is None
             await gw.until(lambda: gw.states() == ["delivered", "delivered"])
             rows = f"SELECT kind, state FROM outbox WHERE {NOTICES}"
-            await gw.until(lambda: conn.execute(rows).fetchall() == [(GROUP_KIND, "queued")])
+            await gw.until(lambda: conn.execute(rows).fetchall() == [(CONFIRM_GROUP_KIND, "queued")])
             forgot = await asyncio.to_thread(smsgw, path, "phone", "forget", number(erased), "--yes")
             [(state, content)] = conn.execute(f"SELECT state, content FROM outbox WHERE {NOTICES}")
     assert forgot.returncode == 0, forgot.stderr

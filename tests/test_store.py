@@ -288,7 +288,16 @@ def undo_migration_66(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_67(conn: sqlite3.Connection) -> None:
+    undo_migration_68(conn)
     conn.execute("DROP INDEX parts_sent")
+
+
+def undo_migration_68(conn: sqlite3.Connection) -> None:
+    conn.execute("UPDATE outbox SET kind = 'dsn-group' WHERE kind = 'notify-group'")
+    conn.execute("DROP INDEX outbox_naming")
+    conn.execute(
+        "CREATE INDEX outbox_naming ON outbox(kind) WHERE kind IN ('not-sent', 'bounce-forward', 'dsn-group')"
+    )
 
 
 async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> None:

@@ -22,10 +22,10 @@ from gateway.privacy.mailsearch import NumberDigits
 from gateway.privacy.naming import national_forms
 from gateway.privacy.rows import PhoneRows
 
-# The kinds of mail that may name a phone no row of it stands behind, as migration 66's index is
-# written (SQLite takes a partial index only for a query that repeats its predicate): a bounce of
-# several numbers (`dsn-group`) is about its mail, not one SMS.
-_NAMING = "kind IN ('not-sent', 'bounce-forward', 'dsn-group')"
+# The kinds of mail that may name a phone no row of it stands behind, as migration 68's index is
+# written (SQLite takes a partial index only for a query that repeats its predicate): a bounce or a
+# confirmation of several numbers (`dsn-group`, `notify-group`) is about its mail, not one SMS.
+_NAMING = "kind IN ('not-sent', 'bounce-forward', 'dsn-group', 'notify-group')"
 # The kinds among them whose `email_ref` is the record of a mail never sent (a bounce received, an
 # out-of-office reply), not a mail of the user's.
 _OF_RECORDS = ("not-sent", "bounce-forward")

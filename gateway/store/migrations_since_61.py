@@ -123,4 +123,29 @@ SINCE_61: list[str] = [
     CREATE INDEX IF NOT EXISTS parts_sent ON parts(destination, submitted_at, message_id)
         WHERE submitted_at IS NOT NULL;
     """,
+    # 68: a confirmation naming several numbers (`gateway.notifygroup`: "SMS delivered to N numbers")
+    # had the kind of a bounce naming several, `dsn-group`: `queue show`, the panel, `outbox list`
+    # and the log called it a bounce. It has its own, `notify-group` (`outboxgroups.CONFIRM_GROUP_KIND`),
+    # found when a phone's data is erased as the grouped bounce is, so the index of such kinds names
+    # it. Those queued or sent before are told by what the row holds: a plain notice comes from the
+    # gateway's address (a bounce from the null sender); a NOTIFY=SUCCESS receipt is a report whose
+    # fields say `Action: delivered` or `relayed` and never `failed` (a bounce's say `failed`, and
+    # only a bounce gives the SMS text back, which might hold any words); one whose content was erased
+    # at a phone's request says neither, and goes by its first SMS's end, as the rows are grouped. One
+    # pass over the rows of that kind, off the index of kinds (its predicate repeated: SQLite takes a
+    # partial index only for a statement that names it; without, a scan of the whole outbox).
+    """
+    DROP INDEX IF EXISTS outbox_naming;
+    CREATE INDEX IF NOT EXISTS outbox_naming ON outbox(kind)
+        WHERE kind IN ('not-sent', 'bounce-forward', 'dsn-group', 'notify-group');
+    UPDATE outbox SET kind = 'notify-group'
+        WHERE kind IN ('not-sent', 'bounce-forward', 'dsn-group', 'notify-group') AND kind = 'dsn-group'
+        AND (mail_from <> ''
+            OR (instr(content, CAST('Action: failed' AS BLOB)) = 0
+                AND (instr(content, CAST('Action: delivered' AS BLOB)) > 0
+                    OR instr(content, CAST('Action: relayed' AS BLOB)) > 0))
+            OR (instr(content, CAST('Action: ' AS BLOB)) = 0
+                AND (SELECT state IN ('delivered', 'unreported') FROM messages
+                    WHERE id = CAST(bounced AS INTEGER))));
+    """,
 ]

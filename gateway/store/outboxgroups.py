@@ -9,7 +9,8 @@ the end of the write that ended them (`gateway.bouncegroup`).
 A row's family is told by what it is and what its SMS are: its envelope sender (empty for a DSN, the
 gateway's address for a notice) and whether its first SMS was delivered (a confirmation) or not (a
 bounce), so that a bounce never takes in a delivery, nor a receipt a plain notice, and the kinds stay
-as they were (`GROUP_KIND` once a row names several numbers).
+as they were (once a row names several numbers, `GROUP_KIND` for a bounce, `CONFIRM_GROUP_KIND` for a
+confirmation).
 One row, one mail: there is nothing to claim together and nothing to mark sent together, so a crash
 can neither send a number's report twice nor lose it (the row is the truth, as for every other mail).
 A row is joinable while nobody tried to send it (`queued`, no attempt): once the outbox worker took
@@ -35,10 +36,12 @@ HOLD_SECONDS = 60.0
 # end), and a mail to thousands of numbers failing whole (an operator's outage) made each such write
 # read and build them all; past this many, the next SMS of the mail start a report of their own.
 GROUP_MAX = 50
-# The kind of a report that names more than one number, a bounce or a confirmation: found by what it
-# says when a phone's data is erased (`gateway.privacy.found`, off migration 66's index of kinds), as it
-# is about several SMS and so about none by `message_ref`.
+# The kinds of a report that names more than one number, a bounce and a confirmation (migration 68: a
+# confirmation had the bounce's, and `queue show`, the panel, `outbox list` and the log called it a
+# bounce): found by what they say when a phone's data is erased (`gateway.privacy.found`, off the
+# index of kinds), as each is about several SMS and so about none by `message_ref`.
 GROUP_KIND = "dsn-group"
+CONFIRM_GROUP_KIND = "notify-group"
 # The ends of an SMS a confirmation tells of (`unreported`: the SMSC took it, no report came); any other
 # final state is a bounce's.
 TOLD = ("delivered", UNREPORTED)
@@ -60,6 +63,11 @@ _TOLD = f"(SELECT state IN ({_TOLD_STATES}) FROM messages WHERE id = CAST(bounce
 class OpenGroup(NamedTuple):
     id: int
     members: list[int]  # the SMS it names, in the order they ended
+
+
+def group_kind(told: bool) -> str:
+    """The kind of a report naming several numbers: a confirmation's (`told`), else a bounce's."""
+    return CONFIRM_GROUP_KIND if told else GROUP_KIND
 
 
 def members(bounced: object) -> list[int]:
@@ -127,17 +135,17 @@ def add_group(
         return cur.lastrowid
 
 
-def grow_group(outbox: OutboxRepo, mail_id: int, members: list[int], due: float) -> bool:
-    """The report `mail_id` to name `members`, due at `due` if that is sooner; its content is
-    rewritten by `rewrite`, once for all the SMS of one write. A report of several SMS is about
-    the mail, not one of them (`message_ref` none, `email_ref` kept): each SMS's record lists it.
-    False if it was claimed meanwhile (then the caller queues a report of its own)."""
+def grow_group(outbox: OutboxRepo, mail_id: int, members: list[int], due: float, told: bool) -> bool:
+    """The report `mail_id` (a confirmation if `told`) to name `members`, due at `due` if that is
+    sooner; its content is rewritten by `rewrite`, once for all the SMS of one write. A report of
+    several SMS is about the mail, not one of them (`message_ref` none, `email_ref` kept): each SMS's
+    record lists it. False if it was claimed meanwhile (then the caller queues a report of its own)."""
     with outbox.transaction():
         return bool(
             outbox.conn.execute(
                 f"UPDATE outbox SET kind = ?, bounced = ?, message_ref = NULL,"
                 f" next_attempt_at = MIN(next_attempt_at, ?) WHERE id = ? AND {_JOINABLE}",
-                (GROUP_KIND, ",".join(map(str, members)), due, mail_id),
+                (group_kind(told), ",".join(map(str, members)), due, mail_id),
             ).rowcount
         )
 
@@ -169,15 +177,24 @@ def unsent(conn: sqlite3.Connection, mail_id: int) -> Unsent | None:
     return Unsent(str(row[0]), str(row[1]), bytes(row[2]), members(row[3]), bool(row[4]))
 
 
-def rewrite(outbox: OutboxRepo, mail_id: int, content: bytes, named: list[int], kind: str) -> None:
-    """The content of a grown report, naming `named` (those still to be named): of one SMS, `kind` is
-    that of its report alone and the row is about that SMS (`message_ref`), as if it never grew."""
+def rewrite(
+    outbox: OutboxRepo, mail_id: int, content: bytes, named: list[int], kind: str, told: bool
+) -> None:
+    """The content of a grown report (a confirmation if `told`), naming `named` (those still to be
+    named): of one SMS, `kind` is that of its report alone and the row is about that SMS
+    (`message_ref`), as if it never grew."""
     about = named[0] if len(named) == 1 else None
     with outbox.transaction():
         changed = outbox.conn.execute(
             "UPDATE outbox SET content = ?, bounced = ?, kind = ?, message_ref = ?"
             f" WHERE id = ? AND {_JOINABLE}",
-            (content, ",".join(map(str, named)), kind if about is not None else GROUP_KIND, about, mail_id),
+            (
+                content,
+                ",".join(map(str, named)),
+                kind if about is not None else group_kind(told),
+                about,
+                mail_id,
+            ),
         ).rowcount
         if changed:
             outbox.db.after_commit(outbox._queued)  # deduplicated: one wake-up a commit
