@@ -12,6 +12,7 @@ import re
 
 from gateway.smtp.footers import (
     ANY_DEVICE,
+    CONTACT,
     IMAGE,
     KNOWN_FOOTER,
     LIST_RULE,
@@ -83,10 +84,7 @@ SIGN_OFF_MAX_WIDTH = 100
 # web: 9 lines): up to this many lines when two of them are contact details, which a text the person
 # wrote below a sign-off word seldom is.
 SIGN_OFF_MAX_CONTACT_LINES = 14
-_CONTACT = re.compile(
-    r"(?i:\b(tel|telefon|phone|kom|mob|mobile|gsm|fax)\b\.?:?\s*\+?\(?\d|www\.|https?://|\S@[\w-]+\.\w"
-    r"|\+?\(?\d[\d ()./-]{6,}\d|\b\d{2}-\d{3}\b)"
-)
+_CONTACT = CONTACT  # a phone, not a number shaped like one (`footers.PHONE`)
 # Items of a list ("- mleko", "1. Serwer", "• sala 204"): a signature has none, a text may end with them.
 _BULLET = re.compile(r"^([-*•·–+]\s|\d{1,2}[.)]\s)")
 # A "-- Name" line followed by another "-- ..." line is a list the person wrote, not a signature.
