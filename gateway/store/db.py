@@ -304,7 +304,11 @@ class Db(Transactions):
             os.close(self._wal_fd)
             self._wal_fd = None
         if self.replaced is None and self._wal_noted and not besidedaemon.daemon_runs(self.path):
-            walcheck.checkpoint_at_close(conn, self.path)  # beside the daemon, its checkpoints do it
+            # Beside the daemon, its checkpoints do it. One that failed (a full disk) is why the stop
+            # vouches for nothing: the WAL it leaves was taken for another process's.
+            failed = walcheck.checkpoint_at_close(conn, self.path)
+            if failed is not None and isinstance(self._trouble, startcheck.RunTrouble):
+                self._trouble.closing_checkpoint_failed(failed)
         conn.close()
         if self.replaced in (None, UNSYNCED):  # after a failed fsync SQLite may still checkpoint at close
             self._at_exit()  # the flag goes once SQLite deleted the WAL: every commit is in the file

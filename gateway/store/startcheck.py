@@ -49,6 +49,7 @@ from pathlib import Path
 import structlog
 
 from gateway.filemodes import write_private_bytes
+from gateway.store.fileguard import UNSYNCED
 from gateway.store.rescue import fsync_path
 from gateway.store.trouble import WriteTrouble, damaged
 from gateway.store.walcheck import flag_path
@@ -99,6 +100,9 @@ class RunTrouble(WriteTrouble):
     def note_damage(self, exc: BaseException) -> None:
         if damaged(exc):
             self.taint(f"a read met damage during the run ({exc})")
+
+    def closing_checkpoint_failed(self, error: str) -> None:
+        self.taint(f"the checkpoint at the stop failed ({error}): its frames are still in the WAL")
 
 
 def note_damage(exc: BaseException) -> None:
@@ -294,6 +298,16 @@ def quick_check(conn: sqlite3.Connection, db: Path, decision: Decision | None) -
     return ok
 
 
+# What `Db.replaced` holds, as the stop names it (`fileguard`: `store.file_replaced`'s `how`, and
+# `store.fsync_failed`): one phrase for all named a failed fsync for a file that was deleted.
+_REPLACED = {
+    "replaced": "the file was replaced during the run",
+    "WAL file replaced": "the WAL file was replaced during the run",
+    "deleted": "the file was deleted during the run",
+    UNSYNCED: "a WAL fsync failed during the run",
+}
+
+
 def record_stop(
     db: Path, now: float, checked_at: float, version: str, replaced: object, tainted: str | None
 ) -> None:
@@ -303,7 +317,7 @@ def record_stop(
     left the WAL (another process still had the file open) too. A failure to write only warns."""
     why = None
     if replaced is not None:
-        why = "the file was replaced or a WAL fsync failed"
+        why = _REPLACED.get(str(replaced), f"the file was {replaced} during the run")
     elif tainted is not None:
         why = tainted
     elif flag_path(db).exists() or wal_path(db).exists():

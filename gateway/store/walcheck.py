@@ -195,30 +195,32 @@ def note_closed(db: Path, *, wal_gone: bool = False) -> None:
         log.warning("store.wal_flag_failed", path=str(flag), error=exc.strerror or str(exc))
 
 
-def checkpoint_at_close(conn: sqlite3.Connection, db: Path) -> None:
+def checkpoint_at_close(conn: sqlite3.Connection, db: Path) -> str | None:
     """Before a connection that committed closes: every frame into the database and the WAL emptied,
     then the flag goes. Without this, a reader still open (a thread's, a `smsgw backup`) would keep
     SQLite from deleting the WAL at this close, and delete it at its own, later, with the flag left
     behind: the next start would refuse. While another process has the database open, the flag stays
     but says `closed = checkpointed`: a WAL missing then lost nothing of this run, and another smsgw
-    process that commits rewrites the flag at its first commit."""
+    process that commits rewrites the flag at its first commit. Returns SQLite's error when the
+    checkpoint failed (a full disk), for the daemon's stop to name as why it vouches for nothing."""
     try:
         busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     except sqlite3.Error as exc:
         log.warning("store.checkpoint_failed", mode="TRUNCATE", error=str(exc))
-        return
+        return str(exc) or type(exc).__name__
     wal = wal_path(db)
     if busy or (wal.exists() and wal.stat().st_size):
-        return
+        return None
     if in_use(db, others=True) is False:
         note_closed(db, wal_gone=True)
-        return
+        return None
     flag = flag_path(db)
     try:
         text = flag.read_text(encoding="utf-8", errors="replace")
         write_private_bytes(flag, f"{text}{CHECKPOINTED}\n".encode())
     except OSError as exc:
         log.warning("store.wal_flag_failed", path=str(flag), error=exc.strerror or str(exc))
+    return None
 
 
 # ---- the check ------------------------------------------------------------------------------------------
