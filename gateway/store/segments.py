@@ -30,7 +30,7 @@ import phonenumbers
 import structlog
 
 from gateway import reassembly
-from gateway.store import segmentrepeats
+from gateway.store import segmentrepeats, segmentsets
 from gateway.store.redelivery import REPEAT_AFTER_ACK_SECONDS
 from gateway.store.repository import Repository
 from gateway.store.segmentsets import MAX_WAITING_SEGMENTS, PARTS_APART_SECONDS, _due, _sets, _stamp
@@ -266,12 +266,12 @@ class SegmentRepo(Repository):
         gone before any late part was joined; it went out as a new answer, perhaps to a colleague
         who texted the phone since, instead of following its SMS.
 
-        Where both carry the SMSC's stamp (`smsc_time`, the earliest of their parts'), stamps more
-        than `PARTS_APART_SECONDS` apart are two SMS: the phone sent the late parts with the others."""
+        Where both carry the SMSC's stamp (`smsc_time`, the earliest of their parts'), the late parts
+        are that SMS's as a waiting set takes a part (`_sent_with`)."""
         forms = self._to_forms(source, destination)
         row = self.conn.execute(
-            "SELECT id, COALESCE(follows, id), smsc_time FROM mo INDEXED BY mo_incomplete WHERE source = ?"
-            " AND concat_ref = ? AND concat_total = ? AND seqs IS NOT NULL"
+            "SELECT id, COALESCE(follows, id), smsc_time, seqs FROM mo INDEXED BY mo_incomplete"
+            " WHERE source = ? AND concat_ref = ? AND concat_total = ? AND seqs IS NOT NULL"
             f" AND destination IN ({_marks(forms)}) AND received_at >= ?"
             " ORDER BY id DESC LIMIT 1",
             (source, ref, total, *forms, parts_at - reassembly.REDELIVERY_SECONDS),
@@ -279,7 +279,7 @@ class SegmentRepo(Repository):
         if row is None:
             return None
         mine, theirs = _stamp(smsc_time), _stamp(row[2])
-        if mine is not None and theirs is not None and abs(mine - theirs) > PARTS_APART_SECONDS:
+        if mine is not None and theirs is not None and not _sent_with(mine, theirs, seqs, row[3]):
             return None
         first = int(row[1])
         had: set[int] = set()
@@ -334,6 +334,19 @@ class SegmentRepo(Repository):
             for source, destination, ref, total in keys:
                 joined += self._join_segments(source, destination, ref, total, now, force=False, apart=True)
         return joined
+
+
+def _sent_with(mine: float, theirs: float, seqs: set[int], held: str) -> bool:
+    """Whether late parts `seqs` stamped `mine` (their earliest) are the rest of a text stamped `theirs`
+    that holds the places `held`, as `segmentsets._Newest.takes` judges a part while its SMS waits:
+    sent with its parts, or apart within `PARTS_SENT_APART_SECONDS` in the order of their places (the
+    phone sends part 1, then 2, ...; a phone on a poor signal retries a part for a minute or more).
+    Held to `PARTS_APART_SECONDS` here, such a part joined its SMS while that waited, but once the
+    timeout had mailed it went out as an answer of its own, to whoever had texted the phone since."""
+    if abs(mine - theirs) <= PARTS_APART_SECONDS:
+        return True
+    after = min(seqs, default=0) > min((int(x) for x in held.split(",") if x), default=0)
+    return abs(mine - theirs) <= segmentsets.PARTS_SENT_APART_SECONDS and (mine > theirs) == after
 
 
 def _marks(values: tuple[str, ...]) -> str:
