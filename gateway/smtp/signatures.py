@@ -26,6 +26,7 @@ from gateway.smtp.footers import (
     says_something,
     short_notice_lines,
 )
+from gateway.smtp.signofftail import is_banner, kept_below
 from smsc.graphemes import visible
 
 SIGNATURE = "signature"
@@ -89,8 +90,6 @@ _CONTACT = CONTACT  # a phone, not a number shaped like one (`footers.PHONE`)
 _BULLET = re.compile(r"^([-*•·–+]\s|\d{1,2}[.)]\s)")
 # A "-- Name" line followed by another "-- ..." line is a list the person wrote, not a signature.
 _LIST_ITEM = re.compile(r"^--\s?\S")
-# "PS. Sala 204 zamiast 101.", "P.S.: ...", "PS ..."
-_POSTSCRIPT = re.compile(r"^(?i:p\.?\s?s\b)[.:]?")
 # A one-line sign-off at the very end: "--Bob", "---/dev/il", "~Danielle": a name or a path after the
 # dashes, not whatever follows them ("--> sala 204", "-- 50 zł netto", "--- przerwa ---" were cut).
 # So do a nickname after dashes with no space ("--jan", not "--tak") and a web address ("-- www.acme.pl").
@@ -211,9 +210,8 @@ def cut_signature(
     i = _sign_off_start(lines, last)
     if i is not None:
         removed.append(SIGNATURE)
-        # A postscript below the name is written to be read: it stays.
-        ps = next((j for j in range(i + 1, last + 1) if _POSTSCRIPT.match(lines[j].strip())), None)
-        return lines[:i] + (["", *lines[ps : last + 1]] if ps is not None else [])
+        # A postscript or a sentence of the person's below the name is written to be read: it stays.
+        return lines[:i] + kept_below(lines, i, last)
     return lines
 
 
@@ -284,7 +282,9 @@ class _Measures:
         for j in range(last, -1, -1):
             # A long line of contact details is a signature's (a company's strip of address, phones and
             # web on one line); without any, the person's.
+            # A company's banner is none either ("Join us at Booth 42 at Expo 2027 …", `signofftail`).
             texts = len(lines[j]) > SIGN_OFF_MAX_WIDTH and contact[j + 1] == contact[j]
+            texts = texts and not is_banner(lines[j])
             long_at[j] = j if texts else long_at[j + 1]
             notice_at[j] = j if notice[j] else notice_at[j + 1]
         self.filled, self.contact, self.bullets = filled, contact, bullets
