@@ -54,7 +54,9 @@ PER_HOUR = 20
 PER_CLIENT_PER_HOUR = 5
 WINDOW_SECONDS = 3600.0
 BUSY = "451 4.7.1 <{}>: too much mail to {} {}in the last hour, please try again later"  # `role`
+# After DATA, from the write (`refused_in_write`), which knows no address: `said_to` names abuse@.
 BUSY_DATA = "451 4.7.1 Too much mail to postmaster {}in the last hour, please try again later"
+_BUSY_DATA_TO = "Too much mail to postmaster "
 FROM_CLIENT = "from your address "
 # The hour's forwards are read off the index of migration 36 (`emails_postmaster`), whose WHERE is
 # this literal: SQLite takes a partial index only for a query that repeats its predicate, and a
@@ -80,10 +82,12 @@ def role(address: str) -> str:
 
 
 def said_to(address: str, reply: str) -> str:
-    """`reply` (a 250 of `FORWARDED` or `LOOPED`) for a mail to `address`: abuse@ named whole."""
+    """`reply` (a 250 of `FORWARDED` or `LOOPED`, or `BUSY_DATA`) for a mail to `address`: abuse@
+    named whole (past the cap after DATA, an abuse@ sender was told of too much mail to postmaster)."""
     if role(address) == "postmaster":
         return reply
-    return reply.replace("(mail to postmaster", f"(mail to {address}", 1)
+    named = reply.replace("(mail to postmaster", f"(mail to {address}", 1)
+    return named.replace(_BUSY_DATA_TO, f"Too much mail to {address} ", 1)
 
 
 def is_postmaster(local: str) -> bool:

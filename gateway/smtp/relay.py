@@ -307,8 +307,8 @@ class RelayHandler:
             at = self.gate.now()
             record, fwd = postmaster.forward(self.gate.config, envelope, sender, raw, client_ip, session, at)
             result = await self.gate.writes.accept(record, None, fwd)
-            if result.refused is not None:
-                return result.refused  # past the hour's cap, counted again in the write
+            if result.refused is not None:  # past the hour's cap, counted again in the write
+                return postmaster.said_to(str(envelope.__dict__["postmaster"]), result.refused)
             if result.email_id is None:
                 return replies.OK_DUPLICATE
             log.info("smtp.postmaster_forwarded" if fwd else "smtp.postmaster_looped")
