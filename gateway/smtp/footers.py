@@ -132,7 +132,7 @@ for _n, _words in enumerate(_DISCLAIMER_WORDS):
 _WORD = re.compile(r"\w+")
 
 
-def _disclaimer_words(text: str) -> Iterator[tuple[int, int]]:
+def disclaimer_words(text: str) -> Iterator[tuple[int, int]]:
     """Where each disclaimer's word in the text starts and its kind (an index of `_DISCLAIMER_WORDS`)."""
     low = text.lower()
     for word in _WORD.finditer(low):
@@ -165,7 +165,7 @@ def is_short_notice(lines: list[str]) -> bool:
     confidentiality clause or a register entry, or two of any notice."""
     if len(lines) > SHORT_NOTICE_MAX_LINES or max(map(len, lines)) >= NOTICE_LINE_MIN:
         return False  # a longer one reads as a notice or not as anywhere else (`notice_start`)
-    kinds = {kind for _, kind in _disclaimer_words("\n".join(lines))}
+    kinds = {kind for _, kind in disclaimer_words("\n".join(lines))}
     return len(kinds) >= 2 or not kinds.isdisjoint(_SHORT_NOTICE_KINDS)
 
 
@@ -203,7 +203,7 @@ def notice_start(lines: list[str], long: int) -> int | None:
     text = "\n".join(lines)
     seen: set[int] = set()
     first = len(text)
-    for at, kind in _disclaimer_words(text):
+    for at, kind in disclaimer_words(text):
         first = min(first, at)
         seen.add(kind)
         if len(seen) >= 2:

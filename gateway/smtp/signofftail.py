@@ -1,15 +1,17 @@
 """What stands below a sign-off and a name (R-1.3), for `gateway.smtp.signatures`: when a closing
-"Pozdrawiam\nJan" block is cut, a postscript ("PS. Sala 204.") and everything below it stays, but a
-company's banner ("Odwiedź nasz sklep www.example.pl — rabat 20% na wszystko!", "Join us at Booth 42 at
-Expo 2027") and a notice do not: written to be read, the postscript; the banner cost the phone up to
-10 parts.
+"Pozdrawiam\nJan" block is cut, what the person wrote below it stays and a company's banner does not.
+A postscript ("PS. Sala 204.") and everything below it but banners and notices, and a short sentence
+of the person's own in a paragraph of its own ("Pozdrawiam\nJan\n\nOddzwonię po 15."): both are
+written to be read. A title, a company, an address or a phone is no sentence (no full stop at its end,
+or a company's "Sp. z o.o." / "Inc." there, or contact details in it), nor is a line of a notice the
+mail server appends, nor an advertisement ("Join us at Booth 42 at Expo 2027!"): up to 10 parts.
 """
 
 from __future__ import annotations
 
 import re
 
-from gateway.smtp.footers import is_disclaimer
+from gateway.smtp.footers import ANY_DEVICE, CONTACT, KNOWN_FOOTER, disclaimer_words, is_disclaimer
 
 # "PS. Sala 204 zamiast 101.", "P.S.: ...", "PS ..."
 POSTSCRIPT = re.compile(r"^(?i:p\.?\s?s\b)[.:]?")
@@ -45,10 +47,53 @@ def is_banner(text: str) -> bool:
     return sum(1 for kind in _PROMOTION_KINDS if kind.search(text)) >= 2
 
 
+# A sentence ends so; a smile may follow it ("Do jutra :)").
+_SENTENCE_END = re.compile(r"([.!?…]|[.!?…]?\s*[:;]-?[)D])$")
+# A company's form or a degree at a line's end ends no sentence: "ACME Sp. z o.o.", "ACME S.A.", "ACME
+# Inc.", "Jan Kowalski, PhD." (a word with a dot inside is an abbreviation: "o.o.", "S.A.").
+_ABBREVIATIONS = frozenset(
+    "inc ltd co corp llc plc gmbh ag sa sp spółka phd mba msc bsc md cpa esq jr sr".split()
+)
+# The mail itself spoken of: "Wiadomość wygenerowana automatycznie.", "Please do not reply to this
+# email.", "Think before you print." A system's line, not the person's.
+_ABOUT_THE_MAIL = re.compile(
+    r"(?i:\b(this|the) (e-?mail|message)\b|\b(ta|tej|tę|niniejsz\w*) wiadomo[śs]\w*"
+    r"|\bwiadomo[śs]\w* (został|wygenerowan|wysłan|automatyczn)|\bnie odpowiada\w*|do not reply"
+    r"|before (you )?print)"
+)
+# A sentence of the person's is short: a longer paragraph below the name is judged by the width rule
+# of `signatures._Measures` (a line over 100 characters is the person's) or is a notice.
+_SENTENCE_MAX = 200
+_SENTENCE_MAX_LINES = 3
+
+
+def is_own_sentence(lines: list[str]) -> bool:
+    """Whether a paragraph (its stripped, non-empty lines) below a sign-off and a name is a short
+    sentence of the person's: words ending with a full stop, "!" or "?", with no contact details,
+    no company's form or degree at its end, and not a phone's footer or a notice about the mail."""
+    if not lines or len(lines) > _SENTENCE_MAX_LINES:
+        return False
+    text = " ".join(lines)
+    if len(text) > _SENTENCE_MAX or " | " in text or not _SENTENCE_END.search(text):
+        return False
+    words = text.split()
+    if len(words) < 2 or not words[0][0].isalpha():
+        return False
+    last = _SENTENCE_END.sub("", words[-1])
+    if "." in last or last.lower() in _ABBREVIATIONS:
+        return False  # "ACME Sp. z o.o.", "ACME Inc."
+    if CONTACT.search(text) or _ABOUT_THE_MAIL.search(text) or next(disclaimer_words(text), None):
+        return False
+    if is_banner(text):
+        return False
+    return not any(KNOWN_FOOTER.match(line) or ANY_DEVICE.match(line) for line in lines)
+
+
 def kept_below(lines: list[str], i: int, last: int) -> list[str]:
     """The lines below sign-off line `i`, down to `last`, that stay when its block is cut: from the
     first postscript line down, but for the banners and notices below it (`is_banner`,
-    `footers.is_disclaimer`); each kept paragraph after a blank line."""
+    `footers.is_disclaimer`), and above it each paragraph of its own (a blank line above it) that is
+    a sentence of the person's (`is_own_sentence`); each kept paragraph after a blank line."""
     kept: list[str] = []
     postscript = False
     j = i + 1
@@ -67,5 +112,7 @@ def kept_below(lines: list[str], i: int, last: int) -> list[str]:
         elif (ps := next((k for k in range(j, end) if POSTSCRIPT.match(lines[k].strip())), None)) is not None:
             postscript = True
             kept += ["", *lines[ps:end]]
+        elif j > i + 1 and not lines[j - 1].strip() and is_own_sentence(paragraph):
+            kept += ["", *lines[j:end]]
         j = end
     return kept
