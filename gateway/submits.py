@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 from gateway.backgroundwrites import BackgroundWrites
 from gateway.late_answers import LateAnswers
@@ -98,16 +99,33 @@ class Submits:
                 # that settles it (`LateAnswers.answer_read`).
                 pacer.unready()
                 event: str | None = None
+                due = self.clock() + lateholds.RECHECK_SECONDS
                 if read:  # its answer's write settles it, before the put-back's or after
                     event = self._late.withheld_once(part.id)
                 elif hold is not None:
                     said, hold.said = hold.said, True
                     event = None if said else "mt.resend_held"
-                back = [(part, self.clock() + lateholds.RECHECK_SECONDS)]
+                    # Due when the hold ends at the latest, and at once when it ends sooner: due again
+                    # each second, it was claimed and put back, two writes a second while it held.
+                    due = self.clock() + hold.left()
+                    hold.when_ended(partial(self._hold_ended, part.id, due))
+                back = [(part, due)]
                 self._background(self._outcomes.put_back(back, event=event), "resend_held")
                 return None
         self._late.sending_again(part.id, name)
         return self.links[name].send(outbound(part))
+
+    def _hold_ended(self, part_id: int, due: float) -> None:
+        """The hold a part was put back for, due at `due`, ended: it is due now, and so are the later
+        SMS to its phone put back to go after it (`PhoneOrder`), not when the hold could have ended
+        at the latest. Written after that put-back, queued before."""
+        queue = self._outcomes.store.queue
+
+        async def write() -> None:
+            await self._outcomes.write(part_id, lambda: queue.due_now(part_id, behind_at=due))
+            self.wake()
+
+        self._background(write(), "hold_ended")
 
     async def _submit(self, name: str, part: ClaimedPart, sending: _Sending) -> None:
         pacer = self.pacers[name]

@@ -12,22 +12,27 @@ and the phone had the SMS twice: the late answer only named the duplicate.
 So such a submit leaves a `LateHold` for its part: the grace once more, as a timer that does not run
 while the reader is paused (`ResponseTimer`), and is credited no more pause than the reader's bound.
 While it runs, once that reader stood still after the submit went unanswered, the part is `holding`:
-the dispatcher does not hand it to any link but puts it back in the queue, due again in
-RECHECK_SECONDS (`gateway.submits`). Kept out of the links, the part takes no window place while it
-waits, and a STOP, a cancel or a suspension recorded meanwhile stops it as any part in the queue. The
-hold ends when the answer is read (one that took the part settles it: no re-send at all), when the
-session ends (no answer can come any more) or when its timer runs out. A reader that never stood
-still holds nothing: the grace on the clock is the grace it had.
+the dispatcher does not hand it to any link but puts it back in the queue, due when the hold ends at
+the latest (`left`), and due at once when it ends sooner (`when_ended`, `gateway.submits`): due again
+each RECHECK_SECONDS, it was claimed and put back, two writes a second, for as long as the hold
+lasted (minutes of a flood). Kept out of the links, the part takes no window place while it waits,
+and a STOP, a cancel or a suspension recorded meanwhile stops it as any part in the queue. The hold
+ends when the answer is read (one that took the part settles it: no re-send at all), when the session
+ends (no answer can come any more) or when its timer runs out. A reader that never stood still holds
+nothing: the grace on the clock is the grace it had.
 """
 
 from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Callable
 
+from smsc import stalls
 from smsc.stalls import ReadPause, ResponseTimer
 
-# How soon a part put back for its hold is looked at again.
+# How soon a part put back for an answer read, whose write is still to come, is looked at again; and
+# the shortest wait of one put back for its hold.
 RECHECK_SECONDS = 1.0
 
 # Per event loop, each part's holds: a part id names the same SMS on every link of the process, and a
@@ -55,11 +60,27 @@ class LateHold:
     module docstring. Its connection calls `end` when the late answer is read, or when none can come
     any more."""
 
-    __slots__ = ("_holds", "_pause", "_since", "_timer", "ended", "part", "said")
+    __slots__ = (
+        "_calls",
+        "_grace",
+        "_holds",
+        "_latest",
+        "_loop",
+        "_pause",
+        "_since",
+        "_timer",
+        "ended",
+        "part",
+        "said",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, part: int, grace: float, pause: ReadPause) -> None:
-        self.part, self._pause = part, pause
+        self.part, self._pause, self._loop, self._grace = part, pause, loop, grace
         self._since = pause.total()
+        # The latest its timer can run out: the grace, and the most pause it is credited (`ReadPause.bound`).
+        credit = pause.limit if pause.limit is not None else grace
+        self._latest = loop.time() + grace + credit + stalls.RECHECK_SECONDS
+        self._calls: list[Callable[[], object]] = []
         self.ended = False
         # Whether the dispatcher has logged it put back: once a hold, not at each look (a flood's
         # doing, up to five response timeouts of them a second).
@@ -78,6 +99,20 @@ class LateHold:
         pause = self._pause
         return not self.ended and (pause.paused or pause.total() > self._since)
 
+    def left(self) -> float:
+        """Seconds until the hold ends at the latest, however long the reader stays paused; past that
+        (its reader's pause unbounded), the grace once more. `when_ended` says so when it ends sooner."""
+        left = self._latest - self._loop.time()
+        return left if left >= RECHECK_SECONDS else self._grace
+
+    def when_ended(self, call: Callable[[], object]) -> None:
+        """`call()` in a loop turn of its own once the hold ends (the answer read, the session gone or
+        the grace run out): the dispatcher makes the part it put back due at once."""
+        if self.ended:
+            self._loop.call_soon(call)
+        else:
+            self._calls.append(call)
+
     def end(self) -> None:
         """The answer was read, or none can come: the part may go again (or that answer settled it
         before the dispatcher looks at it again)."""
@@ -90,3 +125,6 @@ class LateHold:
             mine.remove(self)
         if not mine:
             self._holds.pop(self.part, None)
+        for call in self._calls:  # not in the caller's step: a link's reader or its session's end
+            self._loop.call_soon(call)
+        self._calls.clear()

@@ -217,14 +217,23 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         sql = "SELECT 1 FROM parts WHERE id = ? AND state = 'hold'"
         return self.conn.execute(sql, (part_id,)).fetchone() is not None
 
-    def due_now(self, part_id: int) -> None:
-        """A waiting part may go at once (its wait for a late answer ended with a refusal)."""
+    def due_now(self, part_id: int, *, behind_at: float | None = None) -> None:
+        """A waiting part may go at once (its wait for a late answer ended with a refusal, or its hold
+        for one, `smsc.lateholds`). `behind_at`: when it was due, the later SMS to its phone put back
+        due with it (`PhoneOrder`), which go now too."""
+        now = self.clock()
         with self.transaction():
             self.conn.execute(
                 "UPDATE parts SET next_attempt_at = MIN(next_attempt_at, ?) WHERE id = ?"
                 " AND state IN ('queued', 'deferred')",
-                (self.clock(), part_id),
+                (now, part_id),
             )
+            if behind_at is not None and behind_at > now:
+                self.conn.execute(
+                    "UPDATE parts SET next_attempt_at = ? WHERE state IN ('queued', 'deferred')"
+                    " AND next_attempt_at = ? AND destination = (SELECT destination FROM parts WHERE id = ?)",
+                    (now, behind_at, part_id),
+                )
 
     def mark_part_final(
         self, part_id: int, state: str, error: str | None, *, link: str | None = None

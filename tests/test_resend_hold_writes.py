@@ -1,0 +1,106 @@
+"""A part held for its earlier submit's late answer (`smsc.lateholds`) waits in the queue until its hold
+ends, not claimed and put back every second: the daemon against a fake SMSC over loopback TCP that
+leaves the first submit unanswered and then floods MOs ahead of its late answer, the store taking no
+MO for a while (the reader stays paused, the part held).
+
+Defect: the dispatcher put a held part back due again in one second, so that for as long as the hold
+lasted (up to the pause a hold is credited, five response timeouts: minutes at the default) the part
+was claimed and put back, two writes each second. It is now put back due when the hold ends at the
+latest, and made due at once when the hold ends sooner (the session gone, its grace run out).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from smsc.simulator.core import SubmittedSms
+from smsc.simulator.smpp_server import SmppSession
+from smsc.smpp import framing
+from tests.conftest import mail, running_gateway
+from tests.fakes.smsc import FakeSMSC
+from tests.test_late_answer import link_config, to
+from tests.test_smsc_resend_held_behind_floods import FLOOD, GRACE, FloodThenLateSMSC, stuck_store
+
+
+class FloodNoAnswerSMSC(FakeSMSC):
+    """Never answers the first submit_sm; `flood_after` seconds later floods MOs from another phone
+    on that session. Later submits are answered at once."""
+
+    def __init__(self, flood_after: float) -> None:
+        super().__init__(resend_timeout=600.0)  # no MO goes out twice meanwhile
+        self.flood_after = flood_after
+        self.first: SmppSession | None = None
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        if self.first is not None:
+            await super().on_submit(session, seq, sms)
+            return
+        self.first = session
+        self.core.on_submit(sms, session)
+        self.server.record(sms)
+
+        async def flood() -> None:
+            await asyncio.sleep(self.flood_after)
+            for i in range(FLOOD):
+                await session.send_mo("+48601000111", "+48100200300", f"mo {i}")
+
+        session.spawn(flood())
+
+
+HELD_FOR = 4.0  # seconds the store takes no MO once the part is held: the reader stays paused
+# A claim of the part (`QueueRepo.claim_due`), as the loop's connection runs it.
+CLAIM = re.compile(r"UPDATE parts SET state = 'active'.* WHERE id IN \(1\)")
+
+
+async def test_a_held_part_is_not_claimed_again_each_second_while_its_hold_lasts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gate = stuck_store(monkeypatch)
+    monkeypatch.setattr(framing, "FLOOD_CREDIT", 30)  # 30 s of credit: the hold outlasts the look
+    statements: list[str] = []
+    async with FloodThenLateSMSC(answer_after=1.2) as smsc:
+        cfg = link_config(tmp_path, smsc.port, response_timeout_seconds=1.0, late_answer_grace_seconds=GRACE)
+        with capture_logs() as logs:
+            async with running_gateway(cfg) as gw:
+                await gw.send(mail(to("601123456"), "Once only"))
+                await gw.until(lambda: any(e["event"] == "mt.resend_held" for e in logs), timeout=20)
+                gw.store.db.conn.set_trace_callback(statements.append)
+                await asyncio.sleep(HELD_FOR)
+                gw.store.db.conn.set_trace_callback(None)
+                gate.set()
+                await gw.until(lambda: gw.states() == ["delivered"])
+    assert [s.text for s in smsc.received if s.text == "Once only"] == ["Once only"]
+    assert len([e for e in logs if e["event"] == "mt.resend_held"]) == 1
+    # Claimed while held over the look: before, each second (4); now not until the hold ends.
+    claims = [s for s in statements if CLAIM.search(s)]
+    assert claims == [], len(claims)
+
+
+async def test_a_hold_that_ends_early_sends_the_part_and_the_sms_behind_it_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The session goes while the part is held (no answer can come): the part is due at once, not when
+    # its hold could have ended at the latest (the grace and 30 s of credit on), and so is a later
+    # SMS to its phone put back to go after it, in their order.
+    gate = stuck_store(monkeypatch)
+    monkeypatch.setattr(framing, "FLOOD_CREDIT", 30)
+    async with FloodNoAnswerSMSC(flood_after=1.2) as smsc:
+        cfg = link_config(tmp_path, smsc.port, response_timeout_seconds=1.0, late_answer_grace_seconds=GRACE)
+        with capture_logs() as logs:
+            async with running_gateway(cfg) as gw:
+                await gw.send(mail(to("601123456"), "Once only"))
+                await gw.until(lambda: any(e["event"] == "mt.resend_held" for e in logs), timeout=20)
+                await gw.send(mail(to("601123456"), "Then this"))
+                await gw.until(lambda: any(e["event"] == "mt.behind_suspect" for e in logs))
+                smsc.drop_all()
+                gate.set()  # the reader reads on, to the session's end
+                # Within the wait's 20 s: left due when the hold could have ended, they went 30 s on.
+                await gw.until(
+                    lambda: [s.text for s in smsc.received] == ["Once only", "Once only", "Then this"]
+                )
+    assert [e["part"] for e in logs if e["event"] == "mt.possible_duplicate"] == [1]
