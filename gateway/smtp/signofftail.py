@@ -21,30 +21,38 @@ POSTSCRIPT = re.compile(r"^(?i:p\.?\s?s\b)[.:]?")
 # a link or a web address is one, and so is a paragraph with words of two of these kinds: an
 # invitation, an offer, an event, the company's channels, its prizes, its "we". A person's own sentence
 # seldom holds two ("Zapraszam jutro na 10.", "Feel free to call.").
-_PROMOTION_KINDS = tuple(
-    re.compile(words, re.IGNORECASE)
-    for words in (
-        r"\b(odwiedź|odwiedz|zapraszamy|visit|join us|meet us|see us|follow us|obserwuj nas|polub nas"
-        r"|(sprawdź|sprawdz|zobacz|poznaj|odkryj|zajrzyj|check out|discover) (nasz|our|now))",
-        r"\b(rabat|zniżk|znizk|promocj|wyprzeda|okazj|gratis|darmow|bezpłatn|bezplatn|discount|on sale"
-        r"|special offer|free (entry|shipping|delivery|trial|demo)|taniej|nowość|nowosc)|\d\s?%",
-        r"\b(booth|stoisk|expo|targ(i|ach|ów|ow)\b|konferencj|conference|webinar|summit|trade fair)",
-        r"\b(sklep|shop|newsletter|facebook|linkedin|instagram|twitter|youtube|tiktok|obserwuj|polub"
-        r"|subscri|subskryb)",
-        r"\b(hiring|rekrutujemy|award|nagrod|laureat|winner)",
-        # The company speaking: "our", "nasz", "we're".
-        r"\b(our|we're|we are|nasz\w*)\b",
-    )
+_PROMOTION_KINDS = (
+    r"odwiedź|odwiedz|zapraszamy|visit|join us|meet us|see us|follow us|obserwuj nas|polub nas"
+    r"|(?:sprawdź|sprawdz|zobacz|poznaj|odkryj|zajrzyj|check out|discover) (?:nasz|our|now)",
+    r"rabat|zniżk|znizk|promocj|wyprzeda|okazj|gratis|darmow|bezpłatn|bezplatn|discount|on sale"
+    r"|special offer|free (?:entry|shipping|delivery|trial|demo)|taniej|nowość|nowosc",
+    r"booth|stoisk|expo|targ(?:i|ach|ów|ow)\b|konferencj|conference|webinar|summit|trade fair",
+    r"sklep|shop|newsletter|facebook|linkedin|instagram|twitter|youtube|tiktok|obserwuj|polub|subscri|subskryb",
+    r"hiring|rekrutujemy|award|nagrod|laureat|winner",
+    # The company speaking: "our", "nasz", "we're".
+    r"(?:our|we're|we are|nasz\w*)\b",
 )
-_LINK = re.compile(r"(?i:https?://|www\.|\b[\w-]+\.(pl|com|eu|net|org|io|de|uk|info|biz|shop)\b)")
+# One pass over the lowercased paragraph: a link ("https://", "www.", "example.pl"), a percentage (an
+# offer's), or a word of a kind, the kind its group's name.
+_BANNER = re.compile(
+    r"(?P<link>https?://|www\.|(?<=\w)\.(?:pl|com|eu|net|org|io|de|uk|info|biz|shop)\b)|(?P<k1p>\d ?%)|\b(?:"
+    + "|".join(f"(?P<k{n}>{words})" for n, words in enumerate(_PROMOTION_KINDS))
+    + ")"
+)
 
 
 def is_banner(text: str) -> bool:
     """Whether a paragraph below a sign-off and a name is a company's banner: a link or a web address
     in it, or words of two kinds of `_PROMOTION_KINDS`."""
-    if _LINK.search(text):
-        return True
-    return sum(1 for kind in _PROMOTION_KINDS if kind.search(text)) >= 2
+    kinds: set[str] = set()
+    for found in _BANNER.finditer(text.lower()):
+        kind = found.lastgroup
+        if kind == "link":
+            return True
+        kinds.add("k1" if kind == "k1p" else str(kind))
+        if len(kinds) >= 2:
+            return True
+    return False
 
 
 # A sentence ends so; a smile may follow it ("Do jutra :)").
@@ -74,17 +82,17 @@ def is_own_sentence(lines: list[str]) -> bool:
     if not lines or len(lines) > _SENTENCE_MAX_LINES:
         return False
     text = " ".join(lines)
-    if len(text) > _SENTENCE_MAX or " | " in text or not _SENTENCE_END.search(text):
-        return False
+    if len(text) > _SENTENCE_MAX or " | " in text or not _SENTENCE_END.search(text, len(text) - 5):
+        return False  # the end is looked at alone: a search from each position costs per character
     words = text.split()
     if len(words) < 2 or not words[0][0].isalpha():
         return False
     last = _SENTENCE_END.sub("", words[-1])
     if "." in last or last.lower() in _ABBREVIATIONS:
         return False  # "ACME Sp. z o.o.", "ACME Inc."
-    if CONTACT.search(text) or _ABOUT_THE_MAIL.search(text) or next(disclaimer_words(text), None):
+    if is_banner(text) or CONTACT.search(text) or _ABOUT_THE_MAIL.search(text):
         return False
-    if is_banner(text):
+    if next(disclaimer_words(text), None) is not None:
         return False
     return not any(KNOWN_FOOTER.match(line) or ANY_DEVICE.match(line) for line in lines)
 
