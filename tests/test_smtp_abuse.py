@@ -1,6 +1,7 @@
 """Hostile SMTP load that got through the session limits: strangers trickling bodies to postmaster
 filled the connection cap, a stranger's refused RCPTs and a user's 452s each logged a line, stalled
-STARTTLS handshakes were not capped and held for 60 s, and MIME nested past the walker's bound lost
+STARTTLS handshakes were not capped and held for 60 s (then one address could hold every slot of the
+cap), and MIME nested past the walker's bound lost
 its text without a word. Real SMTP clients (smtplib, raw sockets, TLS) against the real listeners.
 """
 
@@ -18,12 +19,12 @@ import pytest
 import structlog
 
 from gateway.config import parse_config
-from gateway.smtp import replies, servers
+from gateway.smtp import replies, servers, tlsslots
 from tests.certs import make_cert_pair
 from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway
 from tests.test_session_limits import answered, at_data, blocking, closed, dial, last_reply, read_reply
 from tests.test_spec_smtp_postmaster import open_text
-from tests.test_submission import submission_config
+from tests.test_submission import client_tls, connect, reply, submission_config
 
 RCPT = f"601123456@{DOMAIN}"
 POSTMASTER = f"postmaster@{DOMAIN}"
@@ -218,9 +219,9 @@ async def test_mime_nested_past_the_walkers_bound_is_refused_not_sent_without_it
     assert deep.error.smtp_code == 554 and b"MIME nesting too deep" in deep.error.smtp_error
 
 
-def starttls_stalled(port: int) -> tuple[socket.socket, str]:
+def starttls_stalled(port: int, source: str = "127.0.0.1") -> tuple[socket.socket, str]:
     """A session that said STARTTLS and, after its reply, nothing (no ClientHello)."""
-    s = dial(port)
+    s = dial(port, source)
     read_reply(s)
     s.sendall(b"EHLO x\r\n")
     while read_reply(s).startswith("250-"):
@@ -256,6 +257,89 @@ async def test_stalled_tls_handshakes_are_capped_per_port_and_cut_after_the_hand
     assert cut
     assert later.startswith("220")
     assert [e["limit"] for e in logs if e["event"] == "smtp.limit_hit"] == ["tls_handshakes"]
+
+
+def tls_login_ready(port: int, tls: Any, source: str) -> str:
+    """A mail program's STARTTLS from `source`: what its EHLO over TLS hears, or the error it met."""
+    c = connect(port, source)
+    try:
+        c.ehlo("outlook.test")
+        c.starttls(context=client_tls(tls))
+        c.ehlo("outlook.test")
+        return reply(c.noop())
+    except smtplib.SMTPException as exc:
+        return repr(exc)
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("listener", ["submission", "relay"])
+async def test_one_address_holding_every_tls_slot_gives_one_up_to_another_address_at_once(
+    tmp_path: Path, tls_pair: Any, monkeypatch: pytest.MonkeyPatch, listener: str
+) -> None:
+    # One address may open 50 connections (the per-address cap), the port's 50 handshake slots: with
+    # each one stalled after STARTTLS and reconnected when cut, every other client heard 454 4.7.0
+    # and no user could log in. Its handshakes here are fresh (under the stall bound): an address that
+    # replaces its own before they are old gets no more than one past them either.
+    monkeypatch.setattr(servers, "TLS_HANDSHAKES_MAX", 4, raising=False)
+    with structlog.testing.capture_logs() as logs:
+        async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+            port = gw.daemon.submission_port if listener == "submission" else gw.port
+
+            def session() -> tuple[list[str], str, str, int]:
+                stalled = [starttls_stalled(port, "127.0.0.1") for _ in range(4)]
+                other = tls_login_ready(port, tls_pair, "127.0.0.2")
+                _more, again = starttls_stalled(port, "127.0.0.1")  # the slot the other one left
+                cut = sum(answered(s) for s, _r in stalled)  # dropped by now: `other` went on after it
+                for s in [*(s for s, _r in stalled), _more]:
+                    s.close()
+                return [r[:3] for _s, r in stalled], other, again[:3], cut
+
+            answers, other, again, cut = await blocking(session)
+    assert answers == ["220"] * 4
+    assert other.startswith("250"), other
+    assert cut == 1
+    assert again == "220"
+    assert [e["limit"] for e in logs if e["event"] == "smtp.limit_hit"] == ["tls_handshake_evicted"]
+
+
+async def test_stalled_handshakes_of_many_addresses_give_way_once_past_the_stall_bound(
+    tmp_path: Path, tls_pair: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One stalled handshake from each of several addresses: none holds more than another, so each
+    # keeps its slot until it has run past the bound a real handshake never reaches.
+    monkeypatch.setattr(servers, "TLS_HANDSHAKES_MAX", 3, raising=False)
+    monkeypatch.setattr(tlsslots, "STALLED_SECONDS", 0.5, raising=False)
+    async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+        port = gw.daemon.submission_port
+
+        def session() -> tuple[str, str]:
+            stalled = [starttls_stalled(port, f"127.0.0.{n}") for n in (1, 2, 3)]
+            _early, early = starttls_stalled(port, "127.0.0.4")
+            _early.close()
+            time.sleep(0.6)  # past the (shortened) stall bound
+            later = tls_login_ready(port, tls_pair, "127.0.0.4")
+            for s, _r in stalled:
+                s.close()
+            return early, later
+
+        early, later = await blocking(session)
+    assert early == replies.TLS_BUSY
+    assert later.startswith("250"), later
+
+
+def test_at_the_tls_cap_the_biggest_holder_gives_way_never_an_address_holding_as_few() -> None:
+    slots: tlsslots.HandshakeSlots[str] = tlsslots.HandshakeSlots()
+    for name, key in [("a1", "A"), ("a2", "A"), ("a3", "A"), ("b1", "B")]:
+        assert slots.taken(name, key, 0.0, 4) == (True, None)
+    assert slots.taken("a4", "A", 0.1, 4) == (False, None)  # its own address holds the most
+    assert slots.taken("b2", "B", 0.1, 4) == (True, "a1")  # A held two more than B: its oldest
+    assert slots.taken("c1", "C", 0.2, 4) == (True, "a2")  # A and B hold two each: the older
+    assert slots.taken("d1", "D", 0.3, 4) == (True, "b1")
+    assert slots.taken("e1", "E", 0.5, 4) == (False, None)  # one each, none stalled yet
+    assert slots.taken("e1", "E", tlsslots.STALLED_SECONDS + 0.05, 4) == (True, "a3")
+    slots.release("a3")  # its session's own release, after it gave way: nothing more
+    assert len(slots) == 4 and [slots.held(k) for k in "ABCDE"] == [0, 1, 1, 1, 1]
 
 
 async def test_a_session_evicted_in_its_tls_handshake_ends_as_a_lost_connection(

@@ -36,6 +36,7 @@ from gateway.smtp.intake import IntakeRefused, read_mail
 from gateway.smtp.outcome import OutcomeUnknown
 from gateway.smtp.refusallog import RefusalLog
 from gateway.smtp.senderfix import admin_fix
+from gateway.smtp.tlsslots import HandshakeSlots
 from gateway.smtp.verifyprobe import probe_sender, taken
 from gateway.store.accountrecord import Account
 from gateway.store.db import StoreBusy, StoreReplaced
@@ -59,7 +60,7 @@ class RelayHandler:
         # most one a second per kind and sender, with the count of those held back (`RefusalLog`).
         self.refused = RefusalLog()
         self.refusals = self.refused.throttle
-        self.tls_handshakes = 0  # STARTTLS handshakes of this port under way (servers.GatewaySMTP)
+        self.tls_handshakes: HandshakeSlots[SMTP] = HandshakeSlots()  # this port's, under way (servers)
 
     async def handle_EHLO(
         self, server: SMTP, session: Session, envelope: Envelope, hostname: str, responses: list[str]

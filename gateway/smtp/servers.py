@@ -17,11 +17,13 @@ from typing import Any, ClassVar
 import structlog
 from aiosmtpd.smtp import TLSSetupException, syntax
 
+from acl.logins import client_key
 from gateway.config import Config
 from gateway.smtp import dsnparams, postmaster, replies
 from gateway.smtp.addressing import BadNumber, is_number_local, number_path, split_address
 from gateway.smtp.guard import GuardedSMTP
 from gateway.smtp.stockreplies import REWRITE, with_prefix_code
+from gateway.smtp.tlsslots import HandshakeSlots
 from gateway.tlscert import credential_or_path, tls_context
 
 log = structlog.get_logger(__name__)
@@ -31,6 +33,7 @@ log = structlog.get_logger(__name__)
 # STARTTLS sessions that stalled (nothing after STARTTLS, half a ClientHello) for asyncio's default of
 # 60 s each took the daemon from 139 to 478 MB for good. Past the cap STARTTLS hears 454 (RFC 3207 4:
 # the client may try again later, or go on without TLS); a real client's handshake takes milliseconds.
+# At the cap an address holding more slots than the newcomer's gives one way (`tlsslots`).
 TLS_HANDSHAKES_MAX = 50
 TLS_HANDSHAKE_SECONDS = 10.0
 # A path without quoting, comments or source routes: dot-atom local part and a plain domain.
@@ -101,9 +104,10 @@ class GatewaySMTP(GuardedSMTP):
 
     @syntax("STARTTLS", when="tls_context")
     async def smtp_STARTTLS(self, arg: str) -> None:
-        """aiosmtpd's STARTTLS (1.4.6), with the port's cap on handshakes under way, a 10 s bound on
-        each (`TLS_HANDSHAKES_MAX`, `TLS_HANDSHAKE_SECONDS`), and a handshake the connection's close
-        cut short (a session evicted at the cap meanwhile) ending the session as a lost connection.
+        """aiosmtpd's STARTTLS (1.4.6), with the port's cap on handshakes under way (shared out by
+        address at the cap: `tlsslots`), a 10 s bound on each (`TLS_HANDSHAKES_MAX`,
+        `TLS_HANDSHAKE_SECONDS`), and a handshake the connection's close cut short (a session
+        evicted at the cap meanwhile) ending the session as a lost connection.
         asyncio wakes the handshake's waiter without an error then, and aiosmtpd went on reading a
         closed channel: the session's task stayed pending until the idle timeout, or was destroyed
         pending ("Task was destroyed but it is pending! ... _handle_client()")."""
@@ -118,16 +122,27 @@ class GatewaySMTP(GuardedSMTP):
         if not self.tls_context:
             await self.push("454 TLS not available")
             return
-        handler = self.event_handler
-        if handler.tls_handshakes >= TLS_HANDSHAKES_MAX:
-            self.guard.bite("tls_handshakes", ip=self._peer_ip(), under_way=handler.tls_handshakes)
+        slots: HandshakeSlots[Any] = self.event_handler.tls_handshakes
+        key = self._key or client_key(self._peer_ip())
+        taken, gone = slots.taken(self, key, self.loop.time(), TLS_HANDSHAKES_MAX)
+        if not taken:
+            self.guard.bite("tls_handshakes", ip=self._peer_ip(), under_way=len(slots), held=slots.held(key))
             await self.push(replies.TLS_BUSY)
             return
-        handler.tls_handshakes += 1
+        if gone is not None:
+            gone.cut_handshake()
         try:
             await self._handshake()
         finally:
-            handler.tls_handshakes -= 1
+            slots.release(self)
+
+    def cut_handshake(self) -> None:
+        """Give this session's STARTTLS slot to a newcomer (`tlsslots`): the connection is dropped, as
+        after a handshake past its bound; the session then ends as a lost connection (`_handshake`)."""
+        self.guard.bite("tls_handshake_evicted", ip=self._peer_ip())
+        below = self._original_transport or self.transport  # None until the 220 went out
+        if below is not None:
+            below.abort()
 
     async def _handshake(self) -> None:
         await self.push("220 Ready to start TLS")
