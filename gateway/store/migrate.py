@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from gateway.store import freshscript
+from gateway.store import freshscript, upgraderoom
 from gateway.store.fileguard import StoreUnusable
 from gateway.store.schema import MIGRATIONS, SCHEMA_VERSION
 
@@ -77,6 +77,9 @@ def migrate(
             ran += 1
             step("store.migrated", version=freshscript.VERSION, path=str(db.path), script=True)
         version = _version(db)  # or as another process made it meanwhile
+    if not created and version < SCHEMA_VERSION:
+        # Before the first migration commits: a disk filled by the upgrade's checkpoint took no mail.
+        upgraderoom.refuse_short_room(db.conn, db.path, version, SCHEMA_VERSION)
     for number in range(version, SCHEMA_VERSION):
         if progress is not None and not created:
             progress.upgrading(number, SCHEMA_VERSION)

@@ -1,0 +1,118 @@
+"""The free space an upgrade of the schema needs, looked at before its first migration commits.
+
+A migration that builds an index (or rewrites rows) writes its pages twice: into the WAL at its
+commit, then into the database file at the next checkpoint. Migration 67 keeps some 33 MB a
+million parts, and its peak is twice that. With the kept size free and not twice it, the upgrade
+committed, the first checkpoint failed, every mail got 452 from then on, and `smsgw status` said
+only "starting": the disk filled after the upgrade, not during it, where a refusal is clean.
+
+So the pending migrations' writes are estimated from what they read (their tables' rows, counted
+on the smallest index where SQLite can; the text of the rows an index copies), and the upgrade is
+refused before anything commits when the state directory has less than twice that free, plus a
+margin for the daemon's own first writes. The estimates err on the high side (some 40 bytes an
+entry of parts_sent, where a million parts measured 33): a refusal names the room to make, while
+an upgrade that fills the disk leaves a gateway that runs and takes no mail.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.store.fileguard import StoreError
+
+# What each migration writes, by the version it reaches, in bytes: one SQL giving it from the
+# database as it is before the upgrade (a table or column missing there reads as nothing: an
+# upgrade from far back, whose tables are empty or small). Migrations that only add a column or a
+# small table are absent: they write a few pages.
+_WRITES: dict[int, tuple[str, str]] = {
+    61: (
+        "indexes of the premium votes and of the users",
+        "SELECT (SELECT count(*) FROM premium_mo) * 2 * 72 + (SELECT count(*) FROM users) * 24",
+    ),
+    62: ("an index of the parts' links", "SELECT count(*) * 48 FROM parts"),
+    63: (
+        "indexes of the MOs' texts and stamps",
+        "SELECT total(length(source) + length(destination) + length(text)) + count(*) * 48 FROM mo",
+    ),
+    # Rows rewritten in place: each page holding one is written whole, so a row costs a page at most
+    # and the whole table (its rows' sizes) at the most.
+    65: (
+        "the MOs' protocol, on the rows of CIMD2 links",
+        "SELECT min(total(CASE WHEN smsc_time IS NULL AND seqs IS NULL AND COALESCE(concat_total, 1) <= 1"
+        " AND link IN (SELECT substr(key, 11) FROM billing_state"
+        " WHERE key >= 'link_bind/' AND key < 'link_bind0' AND value LIKE 'cimd2|%')"
+        " THEN 4096 ELSE 0 END), total(length(text) + 128)) FROM mo",
+    ),
+    66: (
+        "an index of the outbox's kinds",
+        "SELECT count(*) * 32 FROM outbox WHERE kind IN ('not-sent', 'bounce-forward', 'dsn-group')",
+    ),
+    67: ("an index of the parts by their submit time", "SELECT count(*) * 40 FROM parts"),
+    68: (
+        "an index of the outbox's kinds and its grouped confirmations",
+        "SELECT count(*) * 32 + total(CASE WHEN kind = 'dsn-group' THEN length(content) + 512 ELSE 0 END)"
+        " FROM outbox WHERE kind IN ('not-sent', 'bounce-forward', 'dsn-group')",
+    ),
+}
+
+# Room for the daemon's first writes after the upgrade, before its first checkpoint.
+MARGIN_BYTES = 4 * 1024 * 1024
+# An upgrade writing less than this is not looked at: it fits in the pages of a disk's last MB, and
+# a failure on a disk full to the byte is a clean one (nothing committed, exit 1, the room said).
+CHECKED_FROM_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeWrites:
+    total: int  # bytes the pending migrations write, once
+    largest: int  # the version reached by the migration writing most
+    what: str  # what that one builds
+    its_bytes: int
+
+
+def upgrade_writes(conn: sqlite3.Connection, version: int, to: int) -> UpgradeWrites | None:
+    """What the migrations from `version` to `to` write; None when none of them writes much."""
+    total, largest = 0, (0, 0, "")
+    for reached in range(version + 1, to + 1):
+        if reached not in _WRITES:
+            continue
+        what, sql = _WRITES[reached]
+        try:
+            size = int(conn.execute(sql).fetchone()[0] or 0)
+        except sqlite3.OperationalError:  # no such table or column yet: a database from far back
+            continue
+        total += size
+        if size > largest[1]:
+            largest = (reached, size, what)
+    if total * 2 < CHECKED_FROM_BYTES:
+        return None
+    return UpgradeWrites(total, largest[0], largest[2], largest[1])
+
+
+def refuse_short_room(conn: sqlite3.Connection, path: Path, version: int, to: int) -> None:
+    """Raise `StoreError` (exit 1: a restart once there is room runs the upgrade) when the
+    filesystem of the database at `path` has less free than the upgrade from `version` to `to`
+    needs at its peak; nothing is committed by then."""
+    from gateway.statusfile import size_words
+
+    writes = upgrade_writes(conn, version, to)
+    if writes is None:
+        return
+    try:
+        st = os.statvfs(path.parent)
+    except OSError:
+        return
+    free = st.f_bavail * st.f_frsize
+    need = 2 * writes.total + MARGIN_BYTES
+    if free >= need:
+        return
+    raise StoreError(
+        f"upgrading the database {path} from schema version {version} to {to} needs about"
+        f" {size_words(need)} free on the filesystem of {path.parent}, and {size_words(free)} is:"
+        f" migration {writes.largest} builds {writes.what} (about {size_words(writes.its_bytes)}),"
+        " written to the WAL and then as much again into the database file; nothing was changed:"
+        " free space there (or grow the filesystem) and start again"
+    )

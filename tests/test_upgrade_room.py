@@ -1,0 +1,73 @@
+"""An upgrade whose index does not fit twice in the state directory's free space is refused before
+anything commits, naming the room it needs: with the kept size free and not twice it, migration 67
+committed into the WAL, the first checkpoint filled the disk, and every mail got 452 after it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+from gateway.store.db import Store
+from gateway.store.schema import SCHEMA_VERSION
+from tests.conftest import config_text, free_port
+from tests.test_cli_errors import last_line, run, write_config
+from tests.test_disk_full_wal import fill, small_tmpfs
+from tests.test_store import undo_migration_67
+
+PARTS = 150_000  # parts_sent of these takes some 4.5 MB (30 bytes an entry)
+MB = 1024 * 1024
+
+
+def _database_at_66(path: Path) -> None:
+    """A database at schema 66 (before parts_sent) holding PARTS sent parts."""
+    Store.open(path).close()
+    with sqlite3.connect(path) as conn:
+        undo_migration_67(conn)
+        conn.execute("UPDATE schema_version SET version = 66")
+        conn.execute("PRAGMA foreign_keys=OFF")
+        conn.executemany(
+            "INSERT INTO parts(id, message_id, seq, state, next_attempt_at, expires_at, destination, source,"
+            " data_coding, payload, udh, text, link, smsc_id, submitted_at)"
+            " VALUES (?, ?, 1, 'delivered', 0, 0, ?, '+48100200300', 0, x'00', x'', 'hi', 'main', ?, ?)",
+            (
+                (i, i, f"+48{600000000 + i * 7919 % 299999999}", f"{i:08x}", 1.7e9 + i)
+                for i in range(1, PARTS + 1)
+            ),
+        )
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _schema(path: Path) -> int:
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
+
+
+def test_an_upgrade_whose_index_fits_once_and_not_twice_is_refused_and_runs_once_there_is_room(
+    tmp_path: Path,
+) -> None:
+    source = tmp_path / "src.db"
+    _database_at_66(source)
+    state = tmp_path / "state"
+    config = write_config(tmp_path, config_text(tmp_path, smsc_port=free_port()))
+    with small_tmpfs(state, source.stat().st_size + 16 * MB):
+        shutil.copyfile(source, state / "smsgw.db")
+        (state / "smsgw.db").chmod(0o640)
+        # Room for the index once (its WAL) and not for its copy into the file after it.
+        fill(state / "filler", 7 * MB)
+        listed = run(config, "account", "list")
+        assert listed.returncode == 1, listed.stderr
+        assert _schema(state / "smsgw.db") == 66, listed.stderr  # nothing committed, not even to the WAL
+        said = last_line(listed)
+        assert "needs about" in said and "free on the filesystem of" in said, said
+        assert "migration 67" in said and "nothing was changed" in said, said
+        started = run(config, "run")
+        assert started.returncode == 1
+        assert "needs about" in last_line(started)
+        assert _schema(state / "smsgw.db") == 66
+        os.unlink(state / "filler")
+        again = run(config, "account", "list")
+        assert again.returncode == 0, again.stderr
+        assert _schema(state / "smsgw.db") == SCHEMA_VERSION
