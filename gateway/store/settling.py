@@ -17,6 +17,8 @@ settles its message here, inside the transaction that changed the part.
 
 from __future__ import annotations
 
+from functools import partial
+
 import structlog
 
 from gateway.store.records import Finished
@@ -91,7 +93,7 @@ class SettlingRepo(Repository):
             row = self.conn.execute(sql + " RETURNING account_id, notify", args).fetchone()
             if row is None:
                 return None
-        (log.info if final else log.debug)("message.state", message=message_id, state=state)
+        self._said(message_id, state, None, final)
         return [Finished(message_id, state, None, row[0], notify=row[1])] if final and row else []
 
     def _settle_message_of(self, part_id: int, now: float) -> list[Finished]:
@@ -164,12 +166,22 @@ class SettlingRepo(Repository):
         # The final state is the message's canonical line; "submitted" is already in each part's
         # `mt.submitted` line (with the SMSC's id), so at INFO it would only double the log. Its reason
         # goes with it: an SMSC's UNDELIV was in a DEBUG line alone, and the INFO log never said why.
-        if reason is None:
-            (log.info if final else log.debug)("message.state", message=mid, state=state)
-        else:
-            log.info("message.state", message=mid, state=state, reason=reason)
+        self._said(mid, state, reason, final)
         finished = Finished(mid, state, reason, account_id, notify=notify)
         return [finished] if final and current not in FINAL_PART else []
+
+    def _said(self, message_id: int, state: str, reason: str | None, final: bool) -> None:
+        """The message's `message.state` line, once its transaction commits: said before, on a full
+        disk it went out at each retry of a write that never committed ("delivered" seven times for
+        an SMS the database still had `submitted`), which a log-based check took for the outcome."""
+        if not final and reason is None:
+            log.debug("message.state", message=message_id, state=state)
+            return
+        fields = {"message": message_id, "state": state} | ({} if reason is None else {"reason": reason})
+        if not self.conn.in_transaction:  # (an autocommit caller's statement is committed already)
+            log.info("message.state", **fields)
+            return
+        self.db.after_commit(partial(log.info, "message.state", **fields))
 
     def _restate(self, message_id: int, reason: str) -> None:
         """Bring a failed message's reason up to date with its other parts, without telling anyone.
