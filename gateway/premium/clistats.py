@@ -21,7 +21,9 @@ _MOVED = "corrections booked in {month} (SMS of billed months moved to another p
 
 
 def _figures(label: str | None, number: str, sms: int, parts: int, price: int, commission: int) -> str:
-    return f"{label or '(none)':<10}{number:<8}{sms:>7}{parts:>7}{pln(price):>12}{pln(commission):>12}"
+    # A space between every two fields, not widths alone: at 7 digits the counts of a TV vote ran
+    # together ("9000011800001" for 900001 MOs and 1800001 parts), as a script splitting them read it.
+    return f"{label or '(none)':<10} {number:<8} {sms:>7} {parts:>7} {pln(price):>12} {pln(commission):>12}"
 
 
 def cmd_stats(cfg: Config, args: argparse.Namespace) -> int:
@@ -39,7 +41,7 @@ def cmd_stats(cfg: Config, args: argparse.Namespace) -> int:
     rows = figures.traffic(start, end)
     moved = figures.moved(start, end)
     print(f"premium SMS {args.month} (PLN net; price and commission per SMS part)")
-    print(f"{'service':<10}{'number':<8}{'MOs':>7}{'parts':>7}{'price':>12}{'commission':>12}")
+    print(f"{'service':<10} {'number':<8} {'MOs':>7} {'parts':>7} {'price':>12} {'commission':>12}")
     totals = [0, 0, 0, 0]
     for title, lines in (("", rows), (_MOVED.format(month=args.month), moved)):
         if title and lines:
@@ -48,7 +50,7 @@ def cmd_stats(cfg: Config, args: argparse.Namespace) -> int:
             label = f"{f.password}*" if f.password and f.removed else f.password
             print(_figures(label, f.number, f.sms, f.parts, f.price, f.commission))
             totals = [a + b for a, b in zip(totals, (f.sms, f.parts, f.price, f.commission), strict=True)]
-    print(f"{'total':<18}{totals[0]:>7}{totals[1]:>7}{pln(totals[2]):>12}{pln(totals[3]):>12}")
+    print(f"{'total':<19} {totals[0]:>7} {totals[1]:>7} {pln(totals[2]):>12} {pln(totals[3]):>12}")
     if any(f.removed for f in rows + moved):
         print("* a removed service")
     if moved:
