@@ -154,6 +154,7 @@ class Supervisor:
         _current.set(worker)
         backoff = BACKOFF_MIN_SECONDS
         first = True
+        waited: str | None = None  # the last failure's store wait (`_store_waits`), if it was one
         while not self.stopping:
             started = worker.up_since = time.monotonic()  # its run, for the loop's end (crashloop)
             try:
@@ -162,7 +163,10 @@ class Supervisor:
                 worker.last_beat = time.monotonic()
                 worker.state = "running"
                 if not first:
-                    log.warning("worker.restarted", worker=worker.name, restarts=worker.restarts)
+                    # After a store wait, each second on a full disk: its own line (a minute's) says so.
+                    (log.debug if waited else log.warning)(
+                        "worker.restarted", worker=worker.name, restarts=worker.restarts
+                    )
                 first = False
                 try:
                     await worker.factory()
@@ -188,7 +192,7 @@ class Supervisor:
                 worker.last_error = f"{type(exc).__name__}: {exc}"[:500]
                 worker.last_error_at = time.time()
                 worker.state = "restarting"
-                waits = _store_waits(exc)
+                waits = waited = _store_waits(exc)
                 if note_crash(worker, started, time.monotonic(), counted=waits is None):
                     backoff = BACKOFF_MIN_SECONDS  # it ran well for a while: a fresh fault, not a loop
                 if waits is not None:
