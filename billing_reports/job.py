@@ -340,8 +340,8 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
             log.error("billing.account_failed", month=str(month), account=bad.account, error=bad.line())
         raise MonthIncomplete(files, month_dir(cfg.state_dir, month, cfg.billing_dir))
     summary_before = mailed(store, month, "summary")
-    if files.accounts and (summary_before is None or (again and summary_mailed_other(store, files))):
-        # (a month before the first account, a new installation's, is not mailed)
+    due = summary_before is None or (again and summary_mailed_other(store, files))
+    if due and (files.accounts or files.unclaimed):  # before the first account: the fallback's paid votes
         sha, summary = await asyncio.to_thread(summary_mail, cfg, files, fates, at)
         rcpt, a = cfg.mail.admin_address, summary_before is not None
         queued += await store.write(

@@ -236,16 +236,22 @@ def due_months(
     Without a record of a billed month, billing starts with the month of the first SMS or MO
     (`used`), or the month just ended if that is later or there was none: a daemon that was down
     over its first month end must still bill that month, while accounts made long before any
-    traffic need no run of empty bills. Never a month that ended before the first account was
-    made (`since`): a new installation's first start would otherwise bill, and list in the panel,
-    an empty month from before it existed.
+    traffic need no run of empty bills. A month that ended before the first account was made
+    (`since`), or with no account yet, only if it had traffic: a new installation's first start
+    would otherwise bill, and list in the panel, an empty month from before it existed; while paid
+    votes that came to the fallback before the first account (their money on the summary's line for
+    premium MOs without a service, as `billing run` by hand lists them) were never billed at all.
     """
     latest = Month.containing(now, tz).previous()
     if last_billed is None:
-        if since is None or since >= latest.bounds(tz)[1]:
+        end = latest.bounds(tz)[1]
+        if used is not None and used < end:
+            month = Month.containing(used, tz)
+        elif since is not None and since < end:
+            month = latest
+        else:
             return []
-        month = latest if used is None else Month.containing(max(since, used), tz)
-        last_billed = (month if month <= latest else latest).previous()
+        last_billed = month.previous()
     due = []
     month = last_billed.next()
     while month <= latest:

@@ -76,6 +76,7 @@ class MonthFiles:
     # A file written with other bytes than the ones mailed, and where the mailed one is kept.
     kept: dict[Path, Path] = field(default_factory=dict)
     redone: bool = False  # a run before this one was stopped partway through the month (`INCOMPLETE`)
+    unclaimed: bool = False  # the summary lists premium MOs no service claimed (the operator's money)
 
 
 class MonthIncomplete(OSError):
@@ -307,8 +308,9 @@ def write_month(
             if keep_going:
                 return files
             raise MonthIncomplete(files, directory, summary=with_summary)
+        listed = 0  # the summary's lines of premium MOs no service claimed
         if with_summary:
-            unclaimed, listed = Sum(), 0
+            unclaimed = Sum()
             for line in lines(conn, None, month, tz):
                 unclaimed.add(line)
                 listed += 1
@@ -324,7 +326,7 @@ def write_month(
             settle_mailed(summary, mark, sha, made, tz, kept, file_sha256, dirs)
             mark_complete(directory)
         conn.execute("COMMIT")
-        return MonthFiles(month, done, summary, only=account, kept=kept, redone=redone)
+        return MonthFiles(month, done, summary, only=account, kept=kept, redone=redone, unclaimed=listed > 0)
     finally:
         conn.close()
         if held is not None:
