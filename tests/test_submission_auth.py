@@ -7,6 +7,7 @@ test_submission.py; split from it by subject (it was over 400 lines)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import smtplib
 import threading
@@ -215,3 +216,57 @@ async def test_password_check_runs_off_the_event_loop(
 
         assert (await blocking(session))[0] == 235
     assert threads and all(t is not threading.main_thread() for t in threads)
+
+
+def read_to_end(sock: Any) -> bytes:
+    """Everything the server writes until it closes the connection."""
+    got = b""
+    try:
+        while chunk := sock.recv(65536):
+            got += chunk
+    except OSError:  # a reset, or TLS cut without its close_notify: closed all the same
+        pass
+    return got
+
+
+async def test_lines_pipelined_behind_a_lockout_are_neither_run_nor_answered(
+    tmp_path: Path, tls_pair: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The lockout's 421 closed the channel and aiosmtpd went on with the lines the client had written
+    # behind it: the answers written to the closed TLS channel raised AttributeError, logged at error
+    # level with a traceback (smtp.internal_error, aiosmtpd's "Exception in handle_exception()"),
+    # and a guess at another login among those lines was checked and counted, never answered.
+    caplog.set_level(logging.INFO)
+    with structlog.testing.capture_logs() as logs:
+        async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+            await with_password(gw)
+            await gw.store.write(lambda: gw.store.accounts.add_user(COLLEAGUE, "acme"))
+            port, live = gw.daemon.submission_port, gw.daemon.gate.sessions.live
+            hold = threading.Event()
+
+            def session() -> bytes:
+                with secure(port, tls_pair) as c:
+                    lines = [f"AUTH PLAIN {plain(STAFF, f'guess{i}')}" for i in range(3)]
+                    lines += ["NOOP", f"AUTH PLAIN {plain(COLLEAGUE, 'guess')}", "NOOP"]
+                    c.sock.sendall("".join(line + "\r\n" for line in lines).encode())
+                    got = read_to_end(c.sock)
+                    hold.wait(30)  # the connection stays: the session must end of itself
+                    return got
+
+            client = asyncio.ensure_future(blocking(session))
+            while not live and not client.done():
+                await asyncio.sleep(0.01)
+            tasks = [s._handler_coroutine for s in live]
+            for _ in range(300):  # until the session's task ends (a bound, not a timing): 3 s at most
+                if client.done() or all(t is not None and t.done() for t in tasks):
+                    break
+                await asyncio.sleep(0.01)
+            ended = all(t is not None and t.done() for t in tasks)
+            hold.set()
+            got = (await client).decode()
+    assert [line[:3] for line in got.split("\r\n")] == ["535", "535", "421", ""], got
+    assert got.split("\r\n")[2].startswith(replies.AUTH_LOCKED)
+    assert ended
+    assert [e.get("login") for e in logs if e["event"] == "submission.auth_failed"] == [STAFF] * 3
+    assert [e for e in logs if e.get("log_level") in ("error", "critical")] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -37,7 +37,7 @@ class ClosingSMTP(LeanSMTP):
     @property
     def input_ended(self) -> bool:
         """Whether the input was ended early: what arrives from now on is not read."""
-        return self._last_reply is not None
+        return self._last_reply is not None or self._input_dropped
 
     def end_input(self, data: bytes, at: int | None, reply: str) -> None:
         """End the reader's input `at` octets into `data`, a piece it was not given (negative: within

@@ -316,6 +316,7 @@ class GuardedSMTP(ClosingSMTP):
         finally:
             if self.transport is not None and not self.transport.is_closing():
                 self.transport.close()
+            self.drop_input()
 
     def _set_line_limit(self, limit: int) -> None:
         # StreamReader has no public setter; its `_limit` is what readuntil and flow control use.

@@ -80,6 +80,7 @@ class LeanSMTP(SMTP):
         self._deadline = 0.0  # when the session times out
         self._armed = 0.0  # when the armed timer fires
         self._input_over = False  # the client half-closed and all it sent was read: ending
+        self._input_dropped = False  # the session closed its channel: nothing more is read (`drop_input`)
         sessioninit.init(self, *args, **kwargs)  # aiosmtpd's __init__, its tables found once per class
         for name in GROUPABLE:  # aiosmtpd's command loop dispatches through this table
             method = self._smtp_methods.get(name)
@@ -105,6 +106,13 @@ class LeanSMTP(SMTP):
     async def push(self, status: str | bytes) -> None:
         if self._input_over:
             await asyncio.sleep(0)  # the session's cancellation, which `handle_exception` asked for
+            return
+        transport = self.transport
+        if transport is not None and transport.is_closing():
+            # Closed (a 421, a lockout, an eviction): a write to a closed TLS channel raised
+            # AttributeError, logged as an internal error. The client's lines behind are not run.
+            self._held.clear()
+            self.drop_input()
             return
         if isinstance(status, str):
             status = self._reply_text(status)
@@ -254,6 +262,17 @@ class LeanSMTP(SMTP):
         reader = getattr(self, "_reader", None)
         return reader is not None and reader._buffer.find(b"\n") >= 0  # not `in`: see _unstuffed
 
+    def drop_input(self) -> None:
+        """The session closed its channel: the lines the client wrote behind, read or still coming, are
+        neither run nor answered (a guess at another login behind a lockout's 421 was checked and
+        counted). The command loop's next read meets the input's end and the session ends there
+        (`handle_exception`), as after a half-close."""
+        self._input_dropped = True
+        reader = getattr(self, "_reader", None)
+        if reader is not None:
+            reader._buffer.clear()
+            reader.feed_eof()
+
     def take_held(self) -> bytes:
         """The replies held so far, for a caller that writes straight to the transport."""
         held = b"".join(self._held)
@@ -288,7 +307,7 @@ class LeanSMTP(SMTP):
         self._input_over = True
         assert self._handler_coroutine is not None
         self._handler_coroutine.cancel()
-        if self.transport is not None:
+        if self.transport is not None and not self.transport.is_closing():  # closing: see `push`
             self.transport.write(self.take_held())
             self.transport.close()
         return ""

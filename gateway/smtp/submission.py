@@ -98,7 +98,9 @@ class SubmissionSMTP(GatewaySMTP):
         """Refuse with the time the lock has left, and close: the user learns when to try again and
         that the admin can lift it, instead of retrying the right password into a longer lock."""
         await self.push(AUTH_LOCKED_FOR.format(minutes=max(1, math.ceil(seconds / 60))))
-        if self.transport is not None:
+        # The 421 closed the channel (`GuardedSMTP.push`); a TLS channel closed twice drops its
+        # protocol, and every later write to it raised AttributeError.
+        if self.transport is not None and not self.transport.is_closing():
             self.transport.close()
 
     @syntax("AUTH <mechanism>")
