@@ -18,6 +18,7 @@ import pytest
 import structlog
 
 from gateway.smtp import replies, submitter
+from gateway.smtp.sessionlimits import COMMAND_LINE_CAP
 from tests.conftest import STAFF, mail, running_gateway
 from tests.fakes.smsc import HappySMSC
 from tests.test_submission import (
@@ -270,3 +271,32 @@ async def test_lines_pipelined_behind_a_lockout_are_neither_run_nor_answered(
     assert [e.get("login") for e in logs if e["event"] == "submission.auth_failed"] == [STAFF] * 3
     assert [e for e in logs if e.get("log_level") in ("error", "critical")] == []
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_an_auth_answer_over_the_line_cap_is_no_wrong_password(tmp_path: Path, tls_pair: Any) -> None:
+    # A 334's answer past the 12,288-octet cap ends the input there, and the empty read that followed
+    # was checked as a password: 535, then the cap's 421, and a "wrong password" counted for the user
+    # (three locked them out at that address). At the user-name prompt it even got the password one.
+    long_line = b"A" * (COMMAND_LINE_CAP + 100) + b"\r\n"
+    with structlog.testing.capture_logs() as logs:
+        async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
+            await with_password(gw)
+            port = gw.daemon.submission_port
+
+            def sessions() -> tuple[list[str], str]:
+                answers = []
+                for command in ["LOGIN " + b64(STAFF)] * 3 + ["LOGIN", "PLAIN"]:
+                    with secure(port, tls_pair) as c:
+                        assert c.docmd("AUTH", command)[0] == 334
+                        c.sock.sendall(long_line)
+                        answers.append(read_to_end(c.sock).decode())
+                try:
+                    with secure(port, tls_pair) as c:
+                        return answers, reply(c.login(STAFF, PASSWORD))
+                except smtplib.SMTPException as exc:  # locked out: 421 and the close
+                    return answers, repr(exc)
+
+            answers, login = await blocking(sessions)
+    assert answers == [replies.LINE_TOO_LONG + "\r\n"] * 5
+    assert login == replies.AUTH_OK
+    assert [e for e in logs if e["event"] in ("submission.auth_failed", "submission.locked_out")] == []
