@@ -12,6 +12,13 @@ from smsc.makers import maker
 # AcceptResult(email_id, message_ids, duplicates, refused) without its frozen __init__ (`smsc.makers`):
 # one an accepted mail.
 _result = maker(AcceptResult)
+# A message's row; `_MESSAGE` for one, made once (not joined and hashed anew at every mail).
+_MESSAGES = (
+    "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total,"
+    " concat_ref, state, created_at, expires_at, dedup_key, rcpt, bulk, notify, orcpt) VALUES "
+)
+_ONE = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+_MESSAGE = _MESSAGES + _ONE
 
 
 class AcceptingRepo(Repository):
@@ -118,11 +125,7 @@ class AcceptingRepo(Repository):
         """Insert message rows, in one statement when their recipients tell the new ids apart;
         returns the ids in the order of `rows`. The RCPT address is a column of the same rows, not a
         statement of its own: each statement per mail costs the event loop that accepts every mail."""
-        sql = (
-            "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total,"
-            " concat_ref, state, created_at, expires_at, dedup_key, rcpt, bulk, notify, orcpt) VALUES "
-        )
-        one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+        sql, one = _MESSAGES, _ONE
         recipients = [row[2] for row in rows]
         if len(rows) > 1 and len(set(recipients)) == len(rows):
             # RETURNING gives no promise about order: the recipient tells which id is whose.
@@ -134,7 +137,7 @@ class AcceptingRepo(Repository):
             return [by_recipient[r] for r in recipients]
         ids = []
         for row in rows:
-            mid = self.conn.execute(sql + one, row).lastrowid
+            mid = self.conn.execute(_MESSAGE, row).lastrowid
             assert mid is not None
             ids.append(mid)
         return ids

@@ -73,6 +73,8 @@ _ACCOUNT_HOLDS = (
     ("mo", "answers from phones"),
 )
 _AUDIT_HOLDS = ("audit", "panel actions in its audit trail")
+_USAGE: dict[int, str] = {}
+_ADD = " ON CONFLICT(scope, period) DO UPDATE SET parts = parts + excluded.parts"
 
 
 class AccountsRepo(Repository):
@@ -373,15 +375,14 @@ class AccountsRepo(Repository):
         return self.conn.execute("SELECT 1 FROM users WHERE role = ? LIMIT 1", (role,)).fetchone() is not None
 
     def add_usage(self, scopes: list[str], periods: list[str], parts: int) -> None:
-        """Charge `parts` to every (scope, period) counter, in one statement."""
-        rows = [(scope, period, parts) for scope in scopes for period in periods]
-        if not rows:
-            return
-        self.conn.execute(
-            f"INSERT INTO usage (scope, period, parts) VALUES {', '.join(['(?, ?, ?)'] * len(rows))}"
-            " ON CONFLICT(scope, period) DO UPDATE SET parts = parts + excluded.parts",
-            [value for row in rows for value in row],
-        )
+        """Charge `parts` to every (scope, period) counter, in one statement, whose text is made once per
+        number of counters (`_USAGE`): made and hashed anew for the statement cache at every mail."""
+        values = [value for scope in scopes for period in periods for value in (scope, period, parts)]
+        if (sql := _USAGE.get(len(values))) is None and values:
+            marks = ", ".join(["(?, ?, ?)"] * (len(values) // 3))
+            sql = _USAGE[len(values)] = f"INSERT INTO usage (scope, period, parts) VALUES {marks}{_ADD}"
+        if sql is not None:
+            self.conn.execute(sql, values)
 
     def usage(self, scope: str, period: str) -> int:
         row = self.conn.execute(
