@@ -38,8 +38,8 @@ def unbilled_from(store: Store, config: Config) -> tuple[Month, float]:
     """The oldest month the billing still has to list, and its start (R-5.2).
 
     The same rule as the billing run's (`due_months`): the month after the last one billed, or
-    without that record the month just ended (if an account existed in it); the month under way
-    when none is due.
+    without that record the month of the first SMS or MO (also one before the first account), else
+    the month just ended if an account existed in it; the month under way when none is due.
     """
     tz = ZoneInfo(config.gateway.timezone)
     billing = BillingRepo(store.db, store.clock)
