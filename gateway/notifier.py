@@ -38,6 +38,8 @@ class Notifier:
         program's own request per recipient with SMTP DSN (RFC 3461 NOTIFY, `Finished.notify`) is
         about the envelope sender alone, to whom DSNs go (`_mails`): it never takes a notice from a
         notify address, nor sends one there."""
+        if not finished:
+            return  # a submit's answer ends nothing: no report to begin or finish (twice a mail)
         queued = False
         self.bounces.begin()
         for f in finished:
