@@ -197,10 +197,7 @@ class SegmentRepo(Repository):
         seqs = {r[1] for r in rows if 1 <= r[1] <= total}
         if len(seqs) == total:
             return False
-        stamps = [r[6] for r in rows]
-        stamp = None if None in stamps else min(stamps)
-        at = min(r[7] for r in rows)
-        return self._late_rest_of(source, rows[0][4], ref, total, seqs, at, stamp) is not None
+        return self._late_rest_of(source, rows[0][4], ref, total, rows) is not None
 
     def _join_set(
         self, source: str, ref: int, total: int, rows: list[tuple], now: float, *, force: bool
@@ -213,11 +210,7 @@ class SegmentRepo(Repository):
         seqs = {seq for seq, _ in segments if 1 <= seq <= total}
         complete = len(seqs) == total
         parts_at = min(r[7] for r in rows)
-        follows = (
-            None
-            if complete
-            else self._late_rest_of(source, destination, ref, total, seqs, parts_at, smsc_time)
-        )
+        follows = None if complete else self._late_rest_of(source, destination, ref, total, rows)
         # A part marked as repeating one joined already that is joined after all (a new SMS: an
         # alarm sent again) loses the mark: the panel and `mo list` said it was a copy of one mailed.
         self.conn.executemany(
@@ -247,17 +240,10 @@ class SegmentRepo(Repository):
         return cur.lastrowid
 
     def _late_rest_of(
-        self,
-        source: str,
-        destination: str,
-        ref: int,
-        total: int,
-        seqs: set[int],
-        parts_at: float,
-        smsc_time: str | None,
+        self, source: str, destination: str, ref: int, total: int, rows: list[tuple]
     ) -> int | None:
-        """The first whole text of the incomplete SMS that `seqs` (a set joined by the timeout, its
-        first part come at `parts_at`) completes in part, or None: the latest one of this phone,
+        """The first whole text of the incomplete SMS that the segment `rows` (a set joined by the
+        timeout) complete in part, or None: the latest one of this phone,
         number and reference joined at most the redelivery window before these parts came, when
         they are all among those it still lacks.
 
@@ -266,8 +252,10 @@ class SegmentRepo(Repository):
         gone before any late part was joined; it went out as a new answer, perhaps to a colleague
         who texted the phone since, instead of following its SMS.
 
-        Where both carry the SMSC's stamp (`smsc_time`, the earliest of their parts'), the late parts
-        are that SMS's as a waiting set takes a part (`_sent_with`)."""
+        Where both carry the SMSC's stamps, the late parts are that SMS's as a waiting set takes a
+        part (`segmentsets.continues`)."""
+        seqs = {r[1] for r in rows if 1 <= r[1] <= total}
+        parts_at = min(r[7] for r in rows)
         forms = self._to_forms(source, destination)
         row = self.conn.execute(
             "SELECT id, COALESCE(follows, id), smsc_time, seqs FROM mo INDEXED BY mo_incomplete"
@@ -278,21 +266,51 @@ class SegmentRepo(Repository):
         ).fetchone()
         if row is None:
             return None
-        mine, theirs = _stamp(smsc_time), _stamp(row[2])
-        if mine is not None and theirs is not None and not _sent_with(mine, theirs, seqs, row[3]):
-            return None
         first = int(row[1])
-        had: set[int] = set()
-        # By the same key as above (its partial index): `follows` alone has none, and a scan of
-        # every MO would hold the store's one writer.
-        held_rows = self.conn.execute(
-            "SELECT seqs FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ?"
-            " AND seqs IS NOT NULL AND (id = ? OR follows = ?)",
+        held = self._held(source, forms, ref, total, first)
+        if not seqs or seqs & {seq for seq, _ in held}:
+            return None
+        late = [(r[1], stamp) for r in rows if 1 <= r[1] <= total and (stamp := _stamp(r[6])) is not None]
+        sent = [(seq, stamp) for seq, stamp in held if stamp is not None]
+        if len(sent) == len(held) and len(late) == sum(1 <= r[1] <= total for r in rows):
+            return first if segmentsets.continues(sent, late, total) else None
+        return first
+
+    def _held(
+        self, source: str, forms: tuple[str, ...], ref: int, total: int, first: int
+    ) -> list[tuple[int, float | None]]:
+        """The parts the SMS whose first whole text is `first` holds (that text's and its late
+        rests'), each with the SMSC's stamp (None where its text has none). A text's own segments,
+        joined into it, are those of its places that came from its first part to its join, the
+        earliest stamped at or after the text's (its earliest part's): another SMS under the reused
+        reference may have come between. A place whose segment is gone (purged) stands at the text's."""
+        held: list[tuple[int, float | None]] = []
+        # By the same key as `_late_rest_of`'s (its partial index): `follows` alone has none, and a
+        # scan of every MO would hold the store's one writer.
+        wholes = self.conn.execute(
+            "SELECT id, seqs, smsc_time, parts_at, received_at FROM mo WHERE source = ? AND concat_ref = ?"
+            " AND concat_total = ? AND seqs IS NOT NULL AND (id = ? OR follows = ?)",
             (source, ref, total, first, first),
-        )
-        for (held,) in held_rows:
-            had.update(int(x) for x in (held or "").split(",") if x)
-        return first if seqs and not seqs & had else None
+        ).fetchall()
+        for whole, seqs, smsc_time, parts_at, joined_at in wholes:
+            places = {int(x) for x in seqs.split(",") if x}
+            if (earliest := _stamp(smsc_time)) is None:
+                held += [(seq, None) for seq in places]
+                continue
+            own: dict[int, float] = {}
+            parts = self.conn.execute(
+                # Named: without statistics the planner read `mo_state`, every part ever joined.
+                "SELECT concat_seq, smsc_time FROM mo INDEXED BY mo_segments WHERE source = ?"
+                f" AND concat_ref = ? AND concat_total = ? AND concat_seq IN ({','.join('?' * len(places))})"
+                f" AND state = 'joined' AND destination IN ({_marks(forms)}) AND id < ?"
+                " AND received_at BETWEEN ? AND ?",
+                (source, ref, total, *places, *forms, whole, parts_at, joined_at),
+            )
+            for seq, stamp in parts:
+                if (mine := _stamp(stamp)) is not None and earliest <= mine < own.get(seq, float("inf")):
+                    own[seq] = mine
+            held += [(seq, own.get(seq, earliest)) for seq in places]
+        return held
 
     def join_stale_segments(self, older_than: float) -> list[int]:
         """Incomplete long MOs are joined with gap markers, never dropped, once no part of theirs
@@ -334,19 +352,6 @@ class SegmentRepo(Repository):
             for source, destination, ref, total in keys:
                 joined += self._join_segments(source, destination, ref, total, now, force=False, apart=True)
         return joined
-
-
-def _sent_with(mine: float, theirs: float, seqs: set[int], held: str) -> bool:
-    """Whether late parts `seqs` stamped `mine` (their earliest) are the rest of a text stamped `theirs`
-    that holds the places `held`, as `segmentsets._Newest.takes` judges a part while its SMS waits:
-    sent with its parts, or apart within `PARTS_SENT_APART_SECONDS` in the order of their places (the
-    phone sends part 1, then 2, ...; a phone on a poor signal retries a part for a minute or more).
-    Held to `PARTS_APART_SECONDS` here, such a part joined its SMS while that waited, but once the
-    timeout had mailed it went out as an answer of its own, to whoever had texted the phone since."""
-    if abs(mine - theirs) <= PARTS_APART_SECONDS:
-        return True
-    after = min(seqs, default=0) > min((int(x) for x in held.split(",") if x), default=0)
-    return abs(mine - theirs) <= segmentsets.PARTS_SENT_APART_SECONDS and (mine > theirs) == after
 
 
 def _marks(values: tuple[str, ...]) -> str:

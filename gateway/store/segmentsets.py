@@ -120,6 +120,25 @@ class _Later:
         )
 
 
+def continues(held: list[tuple[int, float]], late: list[tuple[int, float]], total: int) -> bool:
+    """Whether late parts (place, stamp), come after their SMS was mailed without them, are the rest
+    of the SMS whose mailed parts hold `held`, as a set that still waited would take them once no
+    part of their own SMS can come (`_Newest.takes`): a part sent within `PARTS_SENT_APART_SECONDS`
+    of its SMS's last part is its part whatever its first part's stamp, and one stamped before a
+    part of a later place is not. Judged by the first part's stamp alone, the third part of an
+    answer sent 5 minutes after its first (4 after the second) went to whoever had texted the phone
+    since, and a part 2 stamped after the part 3 mailed was taken for that SMS's."""
+    newest = _Newest([])
+    for seq, stamp in held:
+        newest.add(seq, 0.0, stamp)
+    for seq, stamp in late:
+        if seq not in newest.places:
+            if not newest.takes(seq, 0.0, stamp, total, False, _Later([])):
+                return False
+            newest.add(seq, 0.0, stamp)
+    return True
+
+
 def _again(held: tuple, at: float, stamp: str | None) -> bool:
     """Whether a part of the same place and text as `held` (a waiting row) is the SMSC delivering
     `held` again, as for a part of a set joined already (`SegmentRepo._joined_already`). Where both
