@@ -19,7 +19,7 @@ import structlog
 
 from gateway import conversations, optoutwords, premium, reassembly
 from gateway.bitelog import FaultLog
-from gateway.conversations import lateparts
+from gateway.conversations import lateparts, waiting
 from gateway.conversations.numbers import display, normalise, stored_phone
 from gateway.notifier import Notifier
 from gateway.store.commit import store_trouble
@@ -167,6 +167,11 @@ class GatewayEvents:
                 raise
             log.exception("mo.handling_failed", mo=mo_id)
             self.store.mo.mark_failed(mo_id, f"internal error: {exc!r}"[:500])
+
+    async def resume_waiting(self) -> int:
+        """The answers that waited for the SMSC's answer to a submit to their phone, handled once it
+        came (`gateway.conversations.waiting`), by the housekeeping each turn."""
+        return await waiting.resume(self.store, self.notifier.config)
 
     def _handle_whole_mo(self, mo_id: int) -> None:
         """Opt-out and opt-in words act on it (R-2.4), then it is mailed to its client when it went to

@@ -132,6 +132,7 @@ class Housekeeping:
                 if last_kept is None or now - last_kept >= KEPT_INTERVAL:
                     last_kept = now
                     await self.mail_kept()
+                await self.events.resume_waiting()  # answers that waited for a submit's answer
             except Exception as exc:
                 if not store_locked(exc):
                     raise

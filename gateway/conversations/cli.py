@@ -156,6 +156,7 @@ MO_STATES = (
     "throttled",
     "failed",
     "premium",
+    "waiting",
     "new",
 )
 
@@ -175,7 +176,8 @@ def add_commands(sub: Any) -> None:
         " word: the number is on the opt-out list), duplicate (the SMSC delivered it again),"
         " throttled (kept past the phone's hourly limit), failed (it could not be mailed, or handling"
         " it failed: the note says why), premium (a premium-rate SMS: `smsgw premium` tells the"
-        " rest), new (not handled yet).",
+        " rest), waiting (the phone answered before the SMSC answered the submit of an SMS to it: mailed"
+        " once that answer comes), new (not handled yet).",
     )
     ml.add_argument(
         "--since",

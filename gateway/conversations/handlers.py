@@ -22,11 +22,12 @@ from billing_reports.repo import BillingRepo
 from gateway import accountrules, forwarded
 from gateway.config import Config
 from gateway.configbase import is_number_sender
-from gateway.conversations import inbound, lateparts
+from gateway.conversations import inbound, lateparts, waiting
 from gateway.conversations.keptrepo import kept_note
 from gateway.conversations.numbers import digit_forms, display, normalise, own_form, stored_phone, unnamed
 from gateway.conversations.pool import e164_pool as _e164_pool
 from gateway.conversations.pool import pool_set as _pool_set
+from gateway.conversations.reached import Sent, answer_of
 from gateway.conversations.replymail import mail_fallback, mail_user
 from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.mailcopy import mail_settings
@@ -158,12 +159,16 @@ def on_whole_mo(
     optout: bool = False,
     note: str | None = None,
     earlier: int | None,
+    awaited: int | None = None,
 ) -> str:
     """Inside the MO's write: mail a whole MO to its conversation's user, or to the fallback.
 
     Returns the state recorded on the MO: mailed, fallback, unmatched, optout, duplicate or throttled
     (`fallback` also for one mailed to the account's inbound address, its note naming it). `earlier`
     is what `redelivery_of(mo_id)` said: the caller asks it once an MO, for every handler.
+
+    `waiting` when an SMS to the phone from its number waits for the SMSC's answer to its submit: it
+    is handled again once that is answered (`waiting.resume_due`, with that SMS as `awaited`).
     """
     r = repo(store)
     mo = r.mo(mo_id)
@@ -189,7 +194,13 @@ def on_whole_mo(
     if isinstance(late, lateparts.Orphan):  # its first parts' user is gone: as an answer to theirs
         conv, gone = late.answered, late.why
     else:
-        conv = r.match(phone, number, at, cfg.replies.window_seconds, region) if phone else None
+        found: Conversation | Sent | None = None
+        if phone:
+            window, wait = cfg.replies.window_seconds, late is None
+            found = answer_of(r.conn, phone, number, at, window, region, wait=wait, awaited=awaited)
+        if isinstance(found, Sent):  # the SMS it may answer waits for its submit's answer
+            return waiting.keep(store, mo_id, found.message_id, note)
+        conv = found
         gone = r.gone(conv) if conv is not None else None
     shared = False
     # Before whether its user is gone: a shared number's answer is either company's, whoever holds

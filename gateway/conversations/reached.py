@@ -13,14 +13,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from gateway import forwarded
 from gateway.configgateway import MAX_VALIDITY_HOURS
 from gateway.conversations.numbers import normalise
-
-if TYPE_CHECKING:
-    from gateway.conversations.rows import Conversation
+from gateway.conversations.rows import COLUMNS, SINCE, WIDEST, Conversation
+from gateway.store.partnotes import MAYBE_SENT_NOTES, maybe_sent_note
 
 # A part in one of these states was taken by an SMSC: the phone got it, or may have.
 _REACHED = "('submitted', 'delivered', 'unreported')"
@@ -53,14 +51,27 @@ class Sent:
     account_id: int | None  # of its mail: the account the answer to it is traffic of (R-5.2)
     user_id: int | None  # of its mail (`emails.user_id`): None once that user was removed
     message_id: int  # its row (`messages.id`): what an answer to it records (`mo.answered_message_id`)
+    # A part of it whose submit the SMSC has not answered yet (`UNANSWERED`): when it was due at its
+    # claim (handed to a link no earlier), or -1e308 for one whose last submit went unanswered and that
+    # waits to go again (it went before any answer); None when no part waits for an answer.
+    unanswered: float | None = None
 
 
-# A `Sent`'s columns of `messages m` and its mail `emails e`; the one parameter bounds when it went.
+# A part handed to a link whose submit the SMSC has not answered (claimed, `active`), or whose submit
+# went unanswered (a lost session, a time-out, a crash: a maybe-sent note) and that waits to go again:
+# the phone may have it already, or may not (`waiting`). Binds: `MAYBE_SENT_NOTES`.
+UNANSWERED = (
+    "(SELECT MIN(CASE WHEN p.state = 'active' THEN p.next_attempt_at ELSE -1e308 END) FROM parts p"
+    " WHERE p.message_id = m.id AND (p.state = 'active'"
+    f" OR (p.state IN ('queued', 'deferred') AND {maybe_sent_note('p.error')})))"
+)
+# A `Sent`'s columns of `messages m` and its mail `emails e`; the first parameter bounds when it went,
+# the others are `UNANSWERED`'s.
 _SENT = (
     "e.mail_from, m.source, m.text, m.created_at,"
     f" (SELECT MAX(p.submitted_at) FROM parts p WHERE p.message_id = m.id AND p.state IN {_REACHED}"
     "  AND p.submitted_at <= ?),"
-    " e.header_message_id, e.subject, e.account_id, e.user_id, m.id"
+    f" e.header_message_id, e.subject, e.account_id, e.user_id, m.id, {UNANSWERED}"
 )
 
 
@@ -95,7 +106,7 @@ def messages_to(
         f" WHERE m.recipient = ? AND m.created_at >= ? AND m.created_at <= ?"
         f" AND e.mail_from COLLATE NOCASE IN ({marks})"
         " ORDER BY m.created_at DESC LIMIT ?",
-        (until, phone, floor[0] if floor else since, until, *users, SCAN_LIMIT),
+        (until, *MAYBE_SENT_NOTES, phone, floor[0] if floor else since, until, *users, SCAN_LIMIT),
     ).fetchall()
     return Scan([Sent(*r) for r in rows], floor is not None or len(rows) >= SCAN_LIMIT)
 
@@ -124,6 +135,95 @@ def last_reached(c: Conversation, since: float, scan: Scan, region: str) -> Sent
     # that went: "none went" then would hand its answer to a colleague whose SMS the scan did not
     # reach at all.
     return False if own and not scan.full else None
+
+
+def unanswered(live: Sequence[tuple[Conversation, float]], scan: Scan, at: float, region: str) -> Sent | None:
+    """The newest SMS to the phone from the conversations' number, accepted before the answer came, with
+    a part handed to a link before then whose submit the SMSC has not answered yet: the answer waits
+    for that (`waiting`). An SMSC that answers a submit seconds late delivers the phone's answer to it
+    meanwhile (as a receipt may overtake the answer): matched then, that SMS did not count as sent,
+    and the answer went to whoever texted the phone before, of whatever company. Counted as sent,
+    one the SMSC then refused, or that a throttle handed back, would take the answer to that SMS.
+
+    A part due after the answer came was claimed after it: the phone cannot have answered it."""
+    if not live:
+        return None
+    number = live[0][0].number
+    waiting = [
+        s
+        for s in scan.sent
+        if s.unanswered is not None
+        and s.unanswered <= at
+        and s.created_at <= at
+        and normalise(s.source, region) == number
+    ]
+    return max(waiting, key=lambda s: (s.created_at, s.message_id), default=None)
+
+
+def awaited_went(conn: sqlite3.Connection, scan: Scan, message_id: int, at: float) -> Scan:
+    """The scan with the SMS an answer waited for (`unanswered`) counted as sent when the answer came,
+    if the SMSC took a part of it since: that part was handed to the link before the answer came (an
+    SMS whose submit was answered after the phone answered it went no later than the phone's answer).
+    Not taken (refused, expired, still unanswered past the wait): the scan as it was."""
+    found = conn.execute(
+        f"SELECT 1 FROM parts WHERE message_id = ? AND state IN {_REACHED} LIMIT 1", (message_id,)
+    ).fetchone()
+    if found is None:
+        return scan
+    sent = [
+        replace(s, sent_at=max(s.sent_at or at, at)) if s.message_id == message_id else s for s in scan.sent
+    ]
+    return Scan(sent, scan.full)
+
+
+def answer_of(
+    conn: sqlite3.Connection,
+    phone: str,
+    number: str,
+    at: float,
+    window: float,
+    region: str,
+    *,
+    wait: bool = True,
+    awaited: int | None = None,
+) -> Conversation | Sent | None:
+    """The conversation (phone, our number) whose SMS last reached the phone before `at`, when
+    the answer came, within its window counted from when that SMS went (`answered`): an SMS
+    accepted but never sent (held, cancelled, expired, refused) answers nothing, nor does one sent
+    after the answer.
+
+    `window` (seconds) applies to conversations whose account sets no reply window of its own;
+    `region` reads the numbers SMS were sent from as the conversations store them.
+
+    Read back to the widest window of the accounts of its rows, each with its own window's start: a
+    conversation whose account's window is short and closed may still have the SMS the phone got
+    last, which then displaced the others (`answered`). Read back only to each one's own window,
+    another company's older SMS, in a longer window, took the answer as if never displaced.
+
+    `wait`: an SMS to the phone from the number whose submit the SMSC has not answered yet, which the
+    answer may be to, is returned instead (`unanswered`): the answer waits for it (`waiting`).
+    `awaited`: such an SMS (its `messages.id`) waited for, counted as sent when the answer came if the
+    SMSC took it since (`awaited_went`).
+    """
+    sql = f"SELECT {COLUMNS}, {SINCE} FROM conversations WHERE phone = ? AND number = ? AND {WIDEST}"
+    # Its SMS may have gone up to its validity after its mail came: judged by that (`answered`).
+    reach = at - HOLD_SECONDS
+    live = [
+        (Conversation(*r[:-1]), float(r[-1]))
+        for r in conn.execute(sql, (at, window, phone, number, reach, window, phone, number))
+    ]
+    if not live:
+        return None
+    users = sorted({c.user_email for c, _ in live})
+    start = min(since for _, since in live) - HOLD_SECONDS
+    sent = messages_to(conn, phone, start, at, users)
+    if stepped_back(live, sent, at):  # the clock stepped back: all counts, to the end
+        sent = messages_to(conn, phone, start, float("inf"), users)
+    if awaited is not None:
+        sent = awaited_went(conn, sent, awaited, at)
+    elif wait and (flying := unanswered(live, sent, at, region)) is not None:
+        return flying
+    return answered(live, sent, at, region)
 
 
 def stepped_back(live: Sequence[tuple[Conversation, float]], scan: Scan, at: float) -> bool:
@@ -260,7 +360,7 @@ def as_recorded(conn: sqlite3.Connection, c: Conversation, message_id: int | Non
     row = conn.execute(
         f"SELECT {_SENT} FROM messages m JOIN emails e ON e.id = m.email_id"
         " WHERE m.id = ? AND m.recipient = ?",
-        (float("inf"), message_id, c.phone),
+        (float("inf"), *MAYBE_SENT_NOTES, message_id, c.phone),
     ).fetchone()
     # The user's own (a purge that emptied the table lets SQLite give the id again).
     return quoting(c, Sent(*row)) if row and row[0].casefold() == c.user_email.casefold() else c

@@ -19,7 +19,7 @@ from gateway.conversations.holding import added_since, sent_by_holder
 from gateway.conversations.keptrepo import KeptRepo, spellings
 from gateway.conversations.rows import C_COLUMNS as _C_COLUMNS
 from gateway.conversations.rows import COLUMNS as _COLUMNS
-from gateway.conversations.rows import LIVE, SINCE, WIDEST, Conversation, Mo
+from gateway.conversations.rows import LIVE, Conversation, Mo
 from gateway.store.outbox import OutboxRepo, on_claim
 
 # The keys of a `list_mo` row; the `mail_` ones are of the MO's latest mail (None: it has none).
@@ -162,34 +162,10 @@ class ConversationsRepo(KeptRepo):
         return Conversation(*row) if row else None
 
     def match(self, phone: str, number: str, at: float, window: float, region: str) -> Conversation | None:
-        """The conversation (phone, our number) whose SMS last reached the phone before `at`, when
-        the answer came, within its window counted from when that SMS went (`reached.answered`): an
-        SMS accepted but never sent (held, cancelled, expired, refused) answers nothing, nor does
-        one sent after the answer.
-
-        `window` (seconds) applies to conversations whose account sets no reply window of its own;
-        `region` reads the numbers SMS were sent from as the conversations store them.
-
-        Read back to the widest window of the accounts of its rows, each with its own window's start: a
-        conversation whose account's window is short and closed may still have the SMS the phone got
-        last, which then displaced the others (`answered`). Read back only to each one's own window,
-        another company's older SMS, in a longer window, took the answer as if never displaced.
-        """
-        sql = f"SELECT {_COLUMNS}, {SINCE} FROM conversations WHERE phone = ? AND number = ? AND {WIDEST}"
-        # Its SMS may have gone up to its validity after its mail came: judged by that (`answered`).
-        reach = at - reached.HOLD_SECONDS
-        live = [
-            (Conversation(*r[:-1]), float(r[-1]))
-            for r in self.conn.execute(sql, (at, window, phone, number, reach, window, phone, number))
-        ]
-        if not live:
-            return None
-        users = sorted({c.user_email for c, _ in live})
-        start = min(since for _, since in live) - reached.HOLD_SECONDS
-        sent = reached.messages_to(self.conn, phone, start, at, users)
-        if reached.stepped_back(live, sent, at):  # the clock stepped back: all counts, to the end
-            sent = reached.messages_to(self.conn, phone, start, float("inf"), users)
-        return reached.answered(live, sent, at, region)
+        """`reached.answer_of`, an SMS whose submit is unanswered taken as not sent (`conversation list`)."""
+        found = reached.answer_of(self.conn, phone, number, at, window, region, wait=False)
+        assert not isinstance(found, reached.Sent)
+        return found
 
     def last_on(self, phone: str, number: str) -> Conversation | None:
         """The conversation whose SMS to `phone` from `number` came last, live or not (while kept):

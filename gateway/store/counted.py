@@ -18,7 +18,7 @@ from typing import Any
 RETRIED = "retried:"
 # An MO's states while it waits to be handled: `smsgw_mo_waiting`, a gauge's, never kept counted once
 # the row is gone (the counters are of the other states).
-MO_UNFINISHED = ("new", "segment")
+MO_UNFINISHED = ("new", "segment", "waiting")  # waiting: for a submit's answer (`conversations.waiting`)
 MO_UNFINISHED_SQL = f"({', '.join(map(repr, MO_UNFINISHED))})"
 
 
