@@ -279,13 +279,15 @@ _THREAD_ID = re.compile(r"<([^<>\s]{1,250})>")
 
 
 def _thread(*values: str) -> tuple[str, ...]:
-    """The bracketed ids of threading headers, each once; at most 50 (enough to know a thread)."""
+    """The bracketed ids of threading headers, each once; at most 50 (enough to know a thread): the
+    first and the newest 49. The first 50 of a long thread's References lost the newest ids, the mail
+    replied to among them, and the answers' References jumped from the thread's middle to the user's."""
     ids: list[str] = []
     for value in values:
         text = str(value)
         if "<" in text:  # most mails start a thread: no id to look for
             ids += _THREAD_ID.findall(text)
-    return tuple(dict.fromkeys(ids))[:50] if ids else ()
+    return tuple((kept := list(dict.fromkeys(ids)))[:1] + kept[1:][-49:]) if ids else ()
 
 
 def _expires(heads: dict[str, str], name: str) -> datetime | None:
