@@ -53,15 +53,26 @@ _names: dict[tuple[type, type], _Names] = {}
 _ehlo_kinds: dict[Any, str | None] = {}
 
 
+# Whether a set of attribute names, in their order, holds none named like what the walks look for.
+# A server's own attributes when `init` runs are the same names at every connection of its class, and
+# the handler's too: looking each name over cost some 21 k instructions a connection. Bounded, for
+# objects whose attributes change.
+_PLAIN_KEPT_MAX = 64
+_plain_names: dict[tuple[str, ...], bool] = {}
+
+
 def _plain(obj: Any) -> bool:
     """Whether `dir(obj)` is its class's names and those of its own attributes alone, and none of
     these is named like what the walks look for."""
     if type(obj).__dir__ is not object.__dir__:
         return False
-    for name in getattr(obj, "__dict__", ()):
-        if name.startswith(_PREFIXES):
-            return False
-    return True
+    names = tuple(getattr(obj, "__dict__", ()))
+    plain = _plain_names.get(names)
+    if plain is None:
+        plain = not any(name.startswith(_PREFIXES) for name in names)
+        if len(_plain_names) < _PLAIN_KEPT_MAX:
+            _plain_names[names] = plain
+    return plain
 
 
 def _members(obj: Any, names: list[str], builtin: bool, into: dict[str, Any]) -> None:
