@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from smsc import lateholds
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
 from smsc.smpp import framing
-from tests.conftest import mail, running_gateway
+from tests.conftest import Running, mail, running_gateway
 from tests.fakes.smsc import FakeSMSC
 from tests.test_late_answer import link_config, to
 from tests.test_smsc_resend_held_behind_floods import FLOOD, GRACE, FloodThenLateSMSC, stuck_store
@@ -97,10 +98,26 @@ async def test_a_hold_that_ends_early_sends_the_part_and_the_sms_behind_it_at_on
                 await gw.until(lambda: any(e["event"] == "mt.resend_held" for e in logs), timeout=20)
                 await gw.send(mail(to("601123456"), "Then this"))
                 await gw.until(lambda: any(e["event"] == "mt.behind_suspect" for e in logs))
+                # Both wait in the queue for the hold's latest end (due again each second before).
+                await gw.until(lambda: len(held_to(gw)) == 2)
+                held = held_to(gw)
                 smsc.drop_all()
                 gate.set()  # the reader reads on, to the session's end
-                # Within the wait's 20 s: left due when the hold could have ended, they went 30 s on.
+                # Bounds a hang only: the order and the store tell the outcome.
                 await gw.until(
-                    lambda: [s.text for s in smsc.received] == ["Once only", "Once only", "Then this"]
+                    lambda: [s.text for s in smsc.received] == ["Once only", "Once only", "Then this"],
+                    timeout=120,
                 )
+                due = dict(gw.store.db.conn.execute("SELECT id, next_attempt_at FROM parts").fetchall())
     assert [e["part"] for e in logs if e["event"] == "mt.possible_duplicate"] == [1]
+    # Made due when the session ended, not left due at the hold's latest end (as they were before).
+    assert all(due[part] < latest for part, latest in held.items()), (due, held)
+
+
+def held_to(gw: Running) -> dict[int, float]:
+    """The parts waiting in the queue due beyond the dispatcher's next look, by id: when they are due."""
+    rows = gw.store.db.conn.execute(
+        "SELECT id, next_attempt_at FROM parts WHERE state IN ('queued', 'deferred') AND next_attempt_at > ?",
+        (gw.store.clock() + lateholds.RECHECK_SECONDS,),
+    )
+    return dict(rows.fetchall())
