@@ -106,7 +106,8 @@ async def timed_out(gw: Running, ahead: list[float], whole: int) -> None:
 
 
 def stamp(seconds: int) -> str:
-    """The 060 stamp `seconds` after 12:00:00 on the day the test's SMS were sent."""
+    """The 060 stamp `seconds` after 12:00:00 on a fixed day: the stamps are compared only with each
+    other, never with the clock."""
     return f"26120612{seconds // 60:02d}{seconds % 60:02d}"
 
 

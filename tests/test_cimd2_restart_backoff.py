@@ -1,5 +1,6 @@
-"""A CIMD2 link started again after `stop()` (an admin's restart of the link) waits out its back-off
-between sessions as a link started once does, against the built-in simulator over TCP.
+"""A CIMD2 link object started again after `stop()` waits out its back-off between sessions as a link
+started once does, against the built-in simulator over TCP. The daemon starts each link once today:
+this guards the link's own contract, for any caller that starts one again.
 
 Defect: `stop()` sets the event that cuts a back-off wait short, and a second `start()` left it set:
 every wait of the restarted link returned at once, and a link whose SMSC dropped each session logged
