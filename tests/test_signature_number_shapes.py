@@ -93,3 +93,25 @@ async def test_through_smtp_the_persons_line_with_an_order_number_arrives(tmp_pa
         "tel. +48 22 123 45 67 | kom. 601-123-456",
     ]
     assert await phone_got(tmp_path, bodies) == [bodies[0], "Spotkanie o 10."]
+
+
+def test_a_phone_is_read_from_a_bounded_run() -> None:
+    """The run PHONE reads from each start is bounded: when its check after the run fails ("12 12 12 …
+    1/", "1 1 1 … zł"), the search starts again at each digit after a space, and a run read from there
+    to the end of the line made the search quadratic (a 90 kB body held an intake worker 40 s). Its
+    shape is asserted, not its time: what it consumes (the lookarounds read nothing) is at most
+    15 digits with separators of up to 3 characters between them."""
+    from re import _parser  # type: ignore[attr-defined]
+
+    from gateway.smtp.footers import PHONE
+
+    assert _parser.parse(PHONE).getwidth()[1] <= 2 + 15 + 14 * 3
+
+
+def test_a_100_kb_line_of_numbers_below_the_name_is_read() -> None:
+    from gateway.smtp.intake import read_mail
+
+    line = "12 " * 33_000 + "1/"
+    body = f"Dzien dobry\r\n\r\nPozdrawiam\r\nJan\r\n\r\n{line}\r\n"
+    head = "From: a@b.pl\r\nTo: 601123456@sms.example\r\nSubject: x\r\nContent-Type: text/plain\r\n\r\n"
+    assert read_mail((head + body).encode()).body == body.replace("\r\n", "\n").strip()
