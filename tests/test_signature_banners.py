@@ -5,7 +5,7 @@ www.example.pl — rabat 20% na wszystko!", "Join us at Booth 42 at Expo 2027". 
 characters was taken for the person's own line, so the whole sign-off block stayed, and below a
 postscript everything stayed: the SMS cost up to 10 parts for a line no one wrote to the phone. A
 paragraph there with a link or a web address, or with words of two kinds of a promotion (an invitation,
-an offer, an event, the company's channels, its prizes, its "we"), is a banner and goes; the
+an offer, an event, the company's channels, its prizes), is a banner and goes; the
 postscript stays, and so does a long line of the person's.
 
 At `clean_body`, as the other signature tests read bodies, and through a real SMTP client into the
@@ -108,3 +108,25 @@ async def test_through_smtp_a_banner_stays_off_the_phone(tmp_path: Path) -> None
         "Meeting tomorrow.",
         "Spotkanie jutro.\n\nPS. Oddzwonię po 15.",
     ]
+
+
+# A person's long line that names a shop's domain or says "our", "nasz", "przy okazji": not a banner.
+PERSONS_LONG = [
+    "Zamówienie złożyłem na allegro.pl, ale paczka nie dotarła, więc proszę o kontakt z kurierem jeszcze "
+    "dziś po południu.",
+    "Przy okazji: nasz przegląd serwerów przesuwam na czwartek, bo w środę jestem na konferencji w "
+    "Krakowie cały dzień.",
+    "Our quarterly review moves to Thursday because I am at the conference in Berlin all Wednesday, sorry "
+    "for the mess.",
+]
+
+
+@pytest.mark.parametrize("line", PERSONS_LONG)
+def test_a_persons_long_line_naming_a_shop_or_our_stays(line: str) -> None:
+    for body in (
+        f"Spotkanie o 10.\n\nPozdrawiam\nJan\n\n{line}",
+        f"Spotkanie o 10.\n\nPozdrawiam\nJan\n{line}",
+        f"Spotkanie o 10.\n--\n{line}",
+    ):
+        cleaned = clean_body(body)
+        assert (cleaned.text, SIGNATURE in cleaned.removed) == (body, False)

@@ -282,9 +282,9 @@ class _Measures:
         for j in range(last, -1, -1):
             # A long line of contact details is a signature's (a company's strip of address, phones and
             # web on one line); without any, the person's.
-            # A company's banner is none either ("Join us at Booth 42 at Expo 2027 …", `signofftail`).
+            # A company's banner is none either ("Join us at Booth 42 at Expo 2027 …"), a shop's domain is.
             texts = len(lines[j]) > SIGN_OFF_MAX_WIDTH and contact[j + 1] == contact[j]
-            texts = texts and not is_banner(lines[j])
+            texts = texts and not is_banner(lines[j], domains=False)
             long_at[j] = j if texts else long_at[j + 1]
             notice_at[j] = j if notice[j] else notice_at[j + 1]
         self.filled, self.contact, self.bullets = filled, contact, bullets

@@ -19,18 +19,17 @@ POSTSCRIPT = re.compile(r"^(?i:p\.?\s?s\b)[.:]?")
 # A banner below a signature: a company's advertisement, not the person's ("Odwiedź nasz sklep
 # www.example.pl — rabat 20% na wszystko!", "Join us at Booth 42 at Expo 2027"). A paragraph there with
 # a link or a web address is one, and so is a paragraph with words of two of these kinds: an
-# invitation, an offer, an event, the company's channels, its prizes, its "we". A person's own sentence
-# seldom holds two ("Zapraszam jutro na 10.", "Feel free to call.").
+# invitation, an offer, an event, the company's channels, its prizes. A person's own sentence seldom
+# holds two ("Zapraszam jutro na 10.", "Feel free to call."). Not a kind: the company's "our", "nasz"
+# or "we're" and "okazj" ("przy okazji", by the way), which a person writes as often as a banner does.
 _PROMOTION_KINDS = (
     r"odwiedź|odwiedz|zapraszamy|visit|join us|meet us|see us|follow us|obserwuj nas|polub nas"
     r"|(?:sprawdź|sprawdz|zobacz|poznaj|odkryj|zajrzyj|check out|discover) (?:nasz|our|now)",
-    r"rabat|zniżk|znizk|promocj|wyprzeda|okazj|gratis|darmow|bezpłatn|bezplatn|discount|on sale"
+    r"rabat|zniżk|znizk|promocj|wyprzeda|gratis|darmow|bezpłatn|bezplatn|discount|on sale"
     r"|special offer|free (?:entry|shipping|delivery|trial|demo)|taniej|nowość|nowosc",
     r"booth|stoisk|expo|targ(?:i|ach|ów|ow)\b|konferencj|conference|webinar|summit|trade fair",
     r"sklep|shop|newsletter|facebook|linkedin|instagram|twitter|youtube|tiktok|obserwuj|polub|subscri|subskryb",
     r"hiring|rekrutujemy|award|nagrod|laureat|winner",
-    # The company speaking: "our", "nasz", "we're".
-    r"(?:our|we're|we are|nasz\w*)\b",
 )
 # One pass over the lowercased paragraph: a link ("https://", "www.", "example.pl"), a percentage (an
 # offer's), or a word of a kind, the kind its group's name.
@@ -41,12 +40,15 @@ _BANNER = re.compile(
 )
 
 
-def is_banner(text: str) -> bool:
+def is_banner(text: str, *, domains: bool = True) -> bool:
     """Whether a paragraph below a sign-off and a name is a company's banner: a link or a web address
-    in it, or words of two kinds of `_PROMOTION_KINDS`."""
+    in it, or words of two kinds of `_PROMOTION_KINDS`. Without `domains` a bare "example.pl" is none:
+    a person's long line names a shop ("Zamówienie złożyłem na allegro.pl, ale…")."""
     kinds: set[str] = set()
     for found in _BANNER.finditer(text.lower()):
         kind = found.lastgroup
+        if kind == "link" and not domains and found[0][0] == ".":
+            continue
         if kind == "link":
             return True
         kinds.add("k1" if kind == "k1p" else str(kind))
