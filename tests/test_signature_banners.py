@@ -130,3 +130,17 @@ def test_a_persons_long_line_naming_a_shop_or_our_stays(line: str) -> None:
     ):
         cleaned = clean_body(body)
         assert (cleaned.text, SIGNATURE in cleaned.removed) == (body, False)
+
+
+@pytest.mark.parametrize(
+    "paragraph",
+    [
+        "PPS. Link do spotkania: https://meet.google.com/abc-defg-hij",
+        "P.P.S. Zapraszamy na konferencję w piątek, sala 204.",
+        "PPS. Zamówienie złożyłem na allegro.pl.",
+        "Link do spotkania: https://meet.google.com/abc-defg-hij",
+    ],
+)
+def test_a_later_postscript_or_a_link_below_a_postscript_stays(paragraph: str) -> None:
+    body = f"Spotkanie o 10.\n\nPozdrawiam\nJan\n\nPS. Agenda w załączniku.\n\n{paragraph}"
+    assert clean_body(body).text == f"Spotkanie o 10.\n\nPS. Agenda w załączniku.\n\n{paragraph}"

@@ -13,8 +13,8 @@ import re
 
 from gateway.smtp.footers import ANY_DEVICE, CONTACT, KNOWN_FOOTER, disclaimer_words, is_disclaimer
 
-# "PS. Sala 204 zamiast 101.", "P.S.: ...", "PS ..."
-POSTSCRIPT = re.compile(r"^(?i:p\.?\s?s\b)[.:]?")
+# "PS. Sala 204 zamiast 101.", "P.S.: ...", "PS ...", and a later one: "PPS. ...", "P.P.S. ..."
+POSTSCRIPT = re.compile(r"^(?i:p\.?\s?(?:p\.?\s?)*s\b)[.:]?")
 
 # A banner below a signature: a company's advertisement, not the person's ("Odwiedź nasz sklep
 # www.example.pl — rabat 20% na wszystko!", "Join us at Booth 42 at Expo 2027"). A paragraph there with
@@ -40,16 +40,18 @@ _BANNER = re.compile(
 )
 
 
-def is_banner(text: str, *, domains: bool = True) -> bool:
+def is_banner(text: str, *, domains: bool = True, link_alone: bool = True) -> bool:
     """Whether a paragraph below a sign-off and a name is a company's banner: a link or a web address
     in it, or words of two kinds of `_PROMOTION_KINDS`. Without `domains` a bare "example.pl" is none:
-    a person's long line names a shop ("Zamówienie złożyłem na allegro.pl, ale…")."""
+    a person's long line names a shop ("Zamówienie złożyłem na allegro.pl, ale…"). Without
+    `link_alone` a link is one kind more: below a postscript the person gives one ("Link:
+    https://meet.google.com/…")."""
     kinds: set[str] = set()
     for found in _BANNER.finditer(text.lower()):
         kind = found.lastgroup
         if kind == "link" and not domains and found[0][0] == ".":
             continue
-        if kind == "link":
+        if kind == "link" and link_alone:
             return True
         kinds.add("k1" if kind == "k1p" else str(kind))
         if len(kinds) >= 2:
@@ -101,9 +103,10 @@ def is_own_sentence(lines: list[str]) -> bool:
 
 def kept_below(lines: list[str], i: int, last: int) -> list[str]:
     """The lines below sign-off line `i`, down to `last`, that stay when its block is cut: from the
-    first postscript line down, but for the banners and notices below it (`is_banner`,
-    `footers.is_disclaimer`), and above it each paragraph of its own (a blank line above it) that is
-    a sentence of the person's (`is_own_sentence`); each kept paragraph after a blank line."""
+    first postscript line down, but for the banners (where a link alone makes none) and notices below
+    it (`is_banner`, `footers.is_disclaimer`) that open with no postscript of their own ("PPS."), and
+    above it each paragraph of its own (a blank line above it) that is a sentence of the person's
+    (`is_own_sentence`); each kept paragraph after a blank line."""
     kept: list[str] = []
     postscript = False
     j = i + 1
@@ -117,7 +120,8 @@ def kept_below(lines: list[str], i: int, last: int) -> list[str]:
         paragraph = [line.strip() for line in lines[j:end]]
         if postscript:
             text = "\n".join(paragraph)
-            if not is_banner(text) and not is_disclaimer(text):
+            banner = is_banner(text, link_alone=False) or is_disclaimer(text)
+            if POSTSCRIPT.match(paragraph[0]) or not banner:
                 kept += ["", *lines[j:end]]
         elif (ps := next((k for k in range(j, end) if POSTSCRIPT.match(lines[k].strip())), None)) is not None:
             postscript = True
