@@ -81,3 +81,18 @@ async def test_through_smtp_the_sentence_below_the_name_arrives(tmp_path: Path) 
         "Spotkanie o 10.\n\nOddzwonię po 15.",
         "Spotkanie o 10.",
     ]
+
+
+@pytest.mark.parametrize("tagline", ["Quality you can trust.", "Stay hungry, stay foolish.", "Think green!"])
+def test_a_subject_only_alert_with_a_tagline_below_the_signature_sends_the_subject(tagline: str) -> None:
+    """Outlook's automatic signature under a subject-only alert is no text of the person's, a tagline
+    ending it with a full stop or not: the subject alone is sent, as before sentences below the name
+    were kept."""
+    from gateway.smtp.intake import read_mail
+
+    body = f"Pozdrawiam\r\nJan Kowalski\r\nACME Sp. z o.o.\r\n\r\n{tagline}\r\n"
+    raw = (
+        "From: jan@acme.pl\r\nTo: 601123456@sms.example\r\nSubject: Serwer padl w serwerowni B\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n\r\n{body}"
+    ).encode()
+    assert read_mail(raw).text == "Serwer padl w serwerowni B"

@@ -137,7 +137,7 @@ def may_open_signature(line: str) -> bool:
 
 
 def cut_signature(
-    lines: list[str], removed: list[str], *, bare: bool = True, reply: bool = False
+    lines: list[str], removed: list[str], *, bare: bool = True, reply: bool = False, own: bool = True
 ) -> list[str]:
     """The lines without their signature: from a signature line down, else a closing sign-off block
     (only when something was written above it and it is short; see `_sign_off_start`), else a
@@ -149,7 +149,8 @@ def cut_signature(
     left above that cut. A known footer (`footers.KNOWN_FOOTER`) with the person's text below it
     goes alone: "Sent from my iPhone\n\nTak" sends "Tak". In a `reply` (a quote was cut below the
     text) a known footer opening the text above one line of a name's or a contact's shape goes alone
-    too: that line is the answer typed below the footer ("Pasuje", "601 123 456"), not a signature."""
+    too: that line is the answer typed below the footer ("Pasuje", "601 123 456"), not a signature.
+    Without `own` a short sentence below the name is signature too (`signofftail.kept_below`)."""
     last = len(lines) - 1
     while last >= 0 and not lines[last].strip():
         last -= 1
@@ -175,7 +176,7 @@ def cut_signature(
                 continue
             if bare and i == last and not dashes:
                 removed.append(SIGNATURE)  # a footer ending the text: most mails from a phone
-                return cut_signature(lines[:i], removed, bare=False)
+                return cut_signature(lines[:i], removed, bare=False, own=own)
             if bare:
                 measures = measures or _Measures(lines, last, i)
                 if (
@@ -184,7 +185,7 @@ def cut_signature(
                     else measures.footer_ends_text(i, known=known, sentence=bool(MAY_BE_SENTENCE.match(text)))
                 ):
                     removed.append(SIGNATURE)
-                    return cut_signature(lines[:i], removed, bare=False)
+                    return cut_signature(lines[:i], removed, bare=False, own=own)
             if known:
                 footers.append(i)
             continue
@@ -193,7 +194,7 @@ def cut_signature(
         # line above this one was taken, so only bare "--" lines and footers can be, and then
         # measuring stops.
         removed.append(SIGNATURE)
-        return cut_signature(lines[:i], removed, bare=bare)
+        return cut_signature(lines[:i], removed, bare=bare, own=own)
     if footers:
         removed.append(SIGNATURE)
         dropped = set(footers)
@@ -211,7 +212,7 @@ def cut_signature(
     if i is not None:
         removed.append(SIGNATURE)
         # A postscript or a sentence of the person's below the name is written to be read: it stays.
-        return lines[:i] + kept_below(lines, i, last)
+        return lines[:i] + kept_below(lines, i, last, own=own)
     return lines
 
 

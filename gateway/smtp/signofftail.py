@@ -101,12 +101,12 @@ def is_own_sentence(lines: list[str]) -> bool:
     return not any(KNOWN_FOOTER.match(line) or ANY_DEVICE.match(line) for line in lines)
 
 
-def kept_below(lines: list[str], i: int, last: int) -> list[str]:
+def kept_below(lines: list[str], i: int, last: int, *, own: bool = True) -> list[str]:
     """The lines below sign-off line `i`, down to `last`, that stay when its block is cut: from the
     first postscript line down, but for the banners (where a link alone makes none) and notices below
     it (`is_banner`, `footers.is_disclaimer`) that open with no postscript of their own ("PPS."), and
-    above it each paragraph of its own (a blank line above it) that is a sentence of the person's
-    (`is_own_sentence`); each kept paragraph after a blank line."""
+    above it, with `own`, each paragraph of its own (a blank line above it) that is a sentence of the
+    person's (`is_own_sentence`); each kept paragraph after a blank line."""
     kept: list[str] = []
     postscript = False
     j = i + 1
@@ -126,7 +126,7 @@ def kept_below(lines: list[str], i: int, last: int) -> list[str]:
         elif (ps := next((k for k in range(j, end) if POSTSCRIPT.match(lines[k].strip())), None)) is not None:
             postscript = True
             kept += ["", *lines[ps:end]]
-        elif j > i + 1 and not lines[j - 1].strip() and is_own_sentence(paragraph):
+        elif own and j > i + 1 and not lines[j - 1].strip() and is_own_sentence(paragraph):
             kept += ["", *lines[j:end]]
         j = end
     return kept

@@ -162,16 +162,16 @@ def _plain(line: str) -> Cleaned:
 
 
 def only_signature(text: str) -> bool:
-    """Whether a cleaned body is nothing but a sign-off or signature ("Pozdrawiam\nAnna Nowak", the
-    automatic signature Outlook puts above the quote of a Reply). `cut_signature` keeps such a
-    block when nothing stands above it, since then it may be what a person wrote; in a reply it
-    means that nothing was. Only a body whose first line may open a signature can be one: each cut
-    of `cut_signature` that takes the first line starts at it (an "x" stands above it here)."""
+    """Whether a cleaned body is nothing but a sign-off or signature ("Pozdrawiam\nAnna Nowak", the automatic
+    signature Outlook puts above the quote of a Reply, a tagline below it too: "Quality you can trust.").
+    `cut_signature` keeps such a block when nothing stands above it, since then it may be what a person
+    wrote; in a reply it means that nothing was. Only a body whose first line may open a signature can be
+    one: each cut of `cut_signature` that takes the first line starts at it (an "x" stands above it here)."""
     lines = text.split("\n")
     first = next((stripped for line in lines if (stripped := line.strip())), None)
     if first is None or not may_open_signature(first):
         return False  # nearly every mail: one look at one line instead of a cut
-    return not any(line.strip() for line in cut_signature(["", "x", *lines], [])[2:])
+    return not any(line.strip() for line in cut_signature(["", "x", *lines], [], own=False)[2:])
 
 
 def collapse(lines: list[str]) -> str:
