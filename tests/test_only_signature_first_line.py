@@ -19,9 +19,10 @@ from tests.test_golden import CORPUS
 
 
 def by_the_cut(text: str) -> bool:
-    """`only_signature` as the cut alone answers it."""
+    """`only_signature` as the cut alone answers it, a short sentence below the name signature too."""
     lines = text.split("\n")
-    return bool(text.strip()) and not any(line.strip() for line in cut_signature(["", "x", *lines], [])[2:])
+    cut = cut_signature(["", "x", *lines], [], own=False)
+    return bool(text.strip()) and not any(line.strip() for line in cut[2:])
 
 
 LINES = [
@@ -92,9 +93,9 @@ def test_corpus_bodies_as_cleaned_and_as_written() -> None:
 def test_the_cut_is_not_run_for_a_body_that_starts_with_text(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[int] = []
 
-    def counted(lines: list[str], removed: list[str]) -> list[str]:
+    def counted(lines: list[str], removed: list[str], *, own: bool = True) -> list[str]:
         calls.append(1)
-        return cut_signature(lines, removed)
+        return cut_signature(lines, removed, own=own)
 
     monkeypatch.setattr(textclean, "cut_signature", counted)
     assert not only_signature("Spotkanie o 10:00.\nPozdrawiam\nAnna")
