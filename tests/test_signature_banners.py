@@ -144,3 +144,23 @@ def test_a_persons_long_line_naming_a_shop_or_our_stays(line: str) -> None:
 def test_a_later_postscript_or_a_link_below_a_postscript_stays(paragraph: str) -> None:
     body = f"Spotkanie o 10.\n\nPozdrawiam\nJan\n\nPS. Agenda w załączniku.\n\n{paragraph}"
     assert clean_body(body).text == f"Spotkanie o 10.\n\nPS. Agenda w załączniku.\n\n{paragraph}"
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Obserwuj nas!",
+        "Polub nas.",
+        "Zobacz nasz katalog!",
+        "Check out our new catalogue.",
+        "Discover our range.",
+        "Sprawdź naszą ofertę.",
+        "Odkryj nasze produkty.",
+        "Poznaj nasz zespół!",
+    ],
+)
+def test_an_invitation_to_the_companys_own_is_a_banner(line: str) -> None:
+    cleaned = clean_body(f"Spotkanie o 10.\n\nPozdrawiam\nJan\n\n{line}")
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie o 10.", True)
+    cleaned = clean_body(f"Spotkanie o 10.\n\nPozdrawiam\nJan\n\nPS. Sala 204.\n\n{line}")
+    assert cleaned.text == "Spotkanie o 10.\n\nPS. Sala 204."

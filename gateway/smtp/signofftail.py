@@ -53,6 +53,8 @@ def is_banner(text: str, *, domains: bool = True, link_alone: bool = True) -> bo
             continue
         if kind == "link" and link_alone:
             return True
+        if kind == "k0" and found[0].endswith((" nas", " nasz", " our")):
+            return True  # an invitation to the company's own: "Obserwuj nas!", "Check out our catalogue."
         kinds.add("k1" if kind == "k1p" else str(kind))
         if len(kinds) >= 2:
             return True
