@@ -56,6 +56,10 @@ def test_a_long_line_with_a_reference_below_the_name_stays(reference: str) -> No
         "(22) 123-45-67",
         "Jan Kowalski, Kierownik Działu Sprzedaży, ACME Sp. z o.o., Warszawa, Polska, 601123456 lub "
         "22.123.45.67",
+        "Jan Kowalski, Dyrektor Handlowy, ACME Sp. z o.o., ul. Prosta 1, Warszawa, Polska, komórka służbowa: "
+        "601123456.",
+        "John Smith, Senior Account Executive, ACME Corporation, 123 Main Street, New York, NY 10001, "
+        "212.555.1234",
     ],
 )
 def test_a_long_line_of_a_companys_phones_still_goes(line: str) -> None:
@@ -77,6 +81,10 @@ def test_a_long_line_of_a_companys_phones_still_goes(line: str) -> None:
         ("nr 2024.11.0001234", []),
         ("22.123.45.67 lub 601.123.456", ["22.123.45.67", "601.123.456"]),
         ("10.05.2018 r.", []),
+        # A full stop after a phone, the US's dotted one.
+        ("zadzwoń 601123456.", ["601123456"]),
+        ("212.555.1234", ["212.555.1234"]),
+        ("Mobile: 212.555.1234.", ["Mobile: 2"]),
         ("1 234 567,89 zł", []),
     ],
 )
