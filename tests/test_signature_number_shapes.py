@@ -85,6 +85,11 @@ def test_a_long_line_of_a_companys_phones_still_goes(line: str) -> None:
         ("zadzwoń 601123456.", ["601123456"]),
         ("212.555.1234", ["212.555.1234"]),
         ("Mobile: 212.555.1234.", ["Mobile: 2"]),
+        # A word after a phone that begins as a currency does: not an amount.
+        ("601 123 456 Europe Office", ["601 123 456"]),
+        ("+48 22 123 45 67 Złota 44", ["+48 22 123 45 67"]),
+        ("1 250 000 złotych", []),
+        ("1 250 000 euro", []),
         ("1 234 567,89 zł", []),
     ],
 )

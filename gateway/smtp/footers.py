@@ -217,16 +217,18 @@ def notice_start(lines: list[str], long: int) -> int | None:
 # (Rozporządzenie 2016/679)", "FV/2024/11/0012", "nr 2024/11/123456", "Dz.U.2018.1000": a "/", or a
 # letter, "/" or "." just before or after it; a dot between a group of four digits or more and another
 # group: "decyzja nr 2024.11.0001234", where a phone's are of two or three: "22.123.45.67", but for
-# the last of the US's "212.555.1234" and a full stop after a phone: "601123456."), a date ("10.05.2018",
-# "2018-05-10") or an amount ("12 500.00 zł", "1 234 567,89"). Read as contact details, one made a long
-# line of the person's below "Pozdrawiam\nJan" signature material, and the line was cut with the signature.
+# the last of the US's "212.555.1234" and a full stop after a phone: "601123456."), a date in one piece
+# ("10.05.2018", "2018-05-10"; a range of dates or hours, "12.05 - 14.05.2027", "8.00 - 16.00", still
+# reads as a phone) or an amount ("12 500.00 zł", "1 234 567,89", not "601 123 456 Europe"). Read as
+# contact details, one made a long line of the person's below "Pozdrawiam\nJan" signature material,
+# and the line was cut with the signature.
 # The run is bounded (E.164's 15 digits, separators of up to 3 characters): when the check after it fails,
 # the search starts again at each digit that follows a space, and an unbounded run read from each such
 # start to its end ("12 12 12 … 1/", 90 kB) cost time quadratic in the line's length.
 PHONE = (
     r"(?<![\w/.,+-])(?!\d{1,4}[.-]\d{1,2}[.-]\d{2,4}(?!\d)|\d{4,}\.\d|[\d.]*?\.\d{4}(?=\.?\d))"
     r"\+?\(?\d(?:[ ().-]{0,3}+\d){6,14}+"
-    r"(?![\w/]|[.,]\d|\s*+(?i:zł|pln|eur|usd|gbp|chf|€|\$|%))"
+    r"(?![\w/]|[.,]\d|\s*+(?i:(?:zł(?:oty|ote|otych|otego)?|pln|eur(?:o|os)?|usd|gbp|chf)\b|€|\$|%))"
 )
 # Contact details within a line: a labelled phone, a web or mail address, a phone, a postal code.
 CONTACT = re.compile(
