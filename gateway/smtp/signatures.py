@@ -85,7 +85,6 @@ SIGN_OFF_MAX_WIDTH = 100
 # web: 9 lines): up to this many lines when two of them are contact details, which a text the person
 # wrote below a sign-off word seldom is.
 SIGN_OFF_MAX_CONTACT_LINES = 14
-_CONTACT = CONTACT  # a phone, not a number shaped like one (`footers.PHONE`)
 # Items of a list ("- mleko", "1. Serwer", "• sala 204"): a signature has none, a text may end with them.
 _BULLET = re.compile(r"^([-*•·–+]\s|\d{1,2}[.)]\s)")
 # A "-- Name" line followed by another "-- ..." line is a list the person wrote, not a signature.
@@ -263,7 +262,7 @@ class _Measures:
         for j in range(last + 1):
             text = lines[j].strip()
             filled.append(filled[-1] + bool(text))
-            contact.append(contact[-1] + bool(text and _CONTACT.search(text)))
+            contact.append(contact[-1] + bool(text and CONTACT.search(text)))
             bullets.append(bullets[-1] + bool(text and _BULLET.match(text)))
             if text and j > 0 and lines[j - 1].strip():
                 para[j] = para[j - 1]
@@ -359,7 +358,7 @@ class _Measures:
             text_at[j] = j if texts else text_at[j + 1]
             known_at[j] = j if texts and not notice[j] else known_at[j + 1]
             rfc_at[j] = j if lines[j] == "-- " or LIST_RULE.match(text) else rfc_at[j + 1]
-            details_from[j] = details_from[j + 1] + sum(1 for _ in _CONTACT.finditer(text))
+            details_from[j] = details_from[j + 1] + sum(1 for _ in CONTACT.finditer(text))
         self.text_at, self.rfc_at, self.details_from = text_at, rfc_at, details_from
         self.text_below_known_at = known_at
 

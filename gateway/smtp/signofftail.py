@@ -128,7 +128,7 @@ def kept_below(lines: list[str], i: int, last: int, *, own: bool = True) -> list
         elif (ps := next((k for k in range(j, end) if POSTSCRIPT.match(lines[k].strip())), None)) is not None:
             postscript = True
             kept += ["", *lines[ps:end]]
-        elif own and j > i + 1 and not lines[j - 1].strip() and is_own_sentence(paragraph):
+        elif own and j > i + 1 and is_own_sentence(paragraph):  # j > i + 1: below a blank line
             kept += ["", *lines[j:end]]
         j = end
     return kept
