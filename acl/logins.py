@@ -8,6 +8,7 @@ same terms.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -32,8 +33,13 @@ MAX_LOGIN = 320
 _MASK_KEY = secrets.token_bytes(32)
 
 
+@functools.lru_cache(maxsize=1024)
 def client_key(ip: str | None) -> str:
-    """The unit a client is counted by: its IPv4 address, or its /64 (one host usually holds a whole /64)."""
+    """The unit a client is counted by: its IPv4 address, or its /64 (one host usually holds a whole /64).
+
+    Kept per address (bounded, so a flood of new addresses costs only what each did before): parsing
+    and writing it back with `ipaddress` cost some 31 k instructions, at every connection a relay's
+    few MTAs open from the same addresses again and again."""
     if not ip:
         return "?"
     addr = client_address(ip)

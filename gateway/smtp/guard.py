@@ -11,7 +11,6 @@ sessions so that a flood of refusals does not become a flood of log lines.
 from __future__ import annotations
 
 import asyncio
-import functools
 import traceback
 from collections import Counter
 from dataclasses import dataclass, field
@@ -38,11 +37,6 @@ log = structlog.get_logger(__name__)
 
 # Commands whose success moves a mail forward, and the reply code that tells the success.
 _PROGRESS = {"EHLO": "250", "HELO": "250", "STARTTLS": "220", "AUTH": "235", "MAIL": "250", "RCPT": "250"}
-# A connection's count key from its address, as `client_key` reads it: parsing the address with
-# `ipaddress` and writing it back cost some 31 k instructions a connection, and a relay's few MTAs
-# bring one mail a connection from the same addresses again and again. The key is the address's
-# alone; the cache is bounded, so a flood of new addresses only costs what each did before.
-_count_key = functools.lru_cache(maxsize=1024)(client_key)
 
 
 @dataclass(slots=True)
@@ -172,7 +166,7 @@ class GuardedSMTP(ClosingSMTP):
             self._count.restart()
         if self._original_transport is None and self._key is None and self._refusal is None:
             peer = transport.get_extra_info("peername")
-            key = _count_key(str(peer[0]) if isinstance(peer, tuple) and peer else None)
+            key = client_key(str(peer[0]) if isinstance(peer, tuple) and peer else None)
             self._refusal = self.guard.admit(key)
             if self._refusal is None:
                 self._key = key
