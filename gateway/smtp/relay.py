@@ -1,9 +1,8 @@
 """The SMTP side: aiosmtpd hooks that decide per command and hand DATA to intake and the store.
 
 Verdicts come as early as possible (client network and sender at MAIL, each number at RCPT) so that a mail
-client learns which recipients failed and why; DATA answers `250` only after the store committed every SMS of
-the mail. Any unexpected fault answers `451 4.3.0`: a bug must make the client retry, never turn into a bounce
-or leak internals.
+client learns which recipients failed and why; DATA answers `250` only once the store committed every SMS of
+the mail. An unexpected fault answers `451 4.3.0`: a bug makes the client retry, never a bounce or a leak.
 """
 
 from __future__ import annotations
