@@ -47,6 +47,13 @@ def seed_old_mail(conn: sqlite3.Connection, emails: int) -> None:
             " VALUES ('main', ?, 'delivered', ?, ?)",
             [(str(i), i, OLD) for i in ids],
         )
+        # Billed long since, as a running gateway bills each month: the purge holds a month not billed
+        # (billing starts at the first traffic's month), and these tests are about the purge itself.
+        conn.execute(
+            "INSERT INTO billing_state (key, value) VALUES ('last_billed', ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            (time.strftime("%Y-%m", time.gmtime(OLD + 32 * 86400)),),
+        )
     except BaseException:
         conn.execute("ROLLBACK")
         raise
