@@ -19,39 +19,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from smsc import lateholds
-from smsc.simulator.core import SubmittedSms
-from smsc.simulator.smpp_server import SmppSession
 from smsc.smpp import framing
 from tests.conftest import Running, mail, running_gateway
-from tests.fakes.smsc import FakeSMSC
 from tests.test_late_answer import link_config, to
-from tests.test_smsc_resend_held_behind_floods import FLOOD, GRACE, FloodThenLateSMSC, stuck_store
-
-
-class FloodNoAnswerSMSC(FakeSMSC):
-    """Never answers the first submit_sm; `flood_after` seconds later floods MOs from another phone
-    on that session. Later submits are answered at once."""
-
-    def __init__(self, flood_after: float) -> None:
-        super().__init__(resend_timeout=600.0)  # no MO goes out twice meanwhile
-        self.flood_after = flood_after
-        self.first: SmppSession | None = None
-
-    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
-        if self.first is not None:
-            await super().on_submit(session, seq, sms)
-            return
-        self.first = session
-        self.core.on_submit(sms, session)
-        self.server.record(sms)
-
-        async def flood() -> None:
-            await asyncio.sleep(self.flood_after)
-            for i in range(FLOOD):
-                await session.send_mo("+48601000111", "+48100200300", f"mo {i}")
-
-        session.spawn(flood())
-
+from tests.test_smsc_resend_held_behind_floods import GRACE, FloodNoAnswerSMSC, FloodThenLateSMSC, stuck_store
 
 HELD_FOR = 4.0  # seconds the store takes no MO once the part is held: the reader stays paused
 # A claim of the part (`QueueRepo.claim_due`), as the loop's connection runs it.
@@ -90,7 +61,7 @@ async def test_a_hold_that_ends_early_sends_the_part_and_the_sms_behind_it_at_on
     # SMS to its phone put back to go after it, in their order.
     gate = stuck_store(monkeypatch)
     monkeypatch.setattr(framing, "FLOOD_CREDIT", 30)
-    async with FloodNoAnswerSMSC(flood_after=1.2) as smsc:
+    async with FloodNoAnswerSMSC(flood_after=1.2, stop_first=False) as smsc:
         cfg = link_config(tmp_path, smsc.port, response_timeout_seconds=1.0, late_answer_grace_seconds=GRACE)
         with capture_logs() as logs:
             async with running_gateway(cfg) as gw:

@@ -215,12 +215,14 @@ async def test_the_daemon_sends_the_sms_once_when_its_late_answer_comes_behind_a
 
 
 class FloodNoAnswerSMSC(FakeSMSC):
-    """Never answers the first submit_sm; `flood_after` seconds later writes a STOP from its phone,
-    then a flood of MOs from another phone. Later submits are answered at once."""
+    """Never answers the first submit_sm; `flood_after` seconds later writes a STOP from its phone
+    (with `stop_first`, as by default), then a flood of MOs from another phone. Later submits are
+    answered at once."""
 
-    def __init__(self, flood_after: float, **kwargs: Any) -> None:
-        super().__init__(resend_timeout=600.0, **kwargs)
+    def __init__(self, flood_after: float, *, stop_first: bool = True, **kwargs: Any) -> None:
+        super().__init__(resend_timeout=600.0, **kwargs)  # no MO goes out twice meanwhile
         self.flood_after = flood_after
+        self.stop_first = stop_first
         self.first: SmppSession | None = None
 
     async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
@@ -233,7 +235,8 @@ class FloodNoAnswerSMSC(FakeSMSC):
 
         async def flood() -> None:
             await asyncio.sleep(self.flood_after)
-            await session.send_mo("+48601123456", "+48100200300", "STOP")
+            if self.stop_first:
+                await session.send_mo("+48601123456", "+48100200300", "STOP")
             for i in range(FLOOD):
                 await session.send_mo("+48601000111", "+48100200300", f"mo {i}")
 
