@@ -14,6 +14,8 @@ server taking what the gateway mails, a real SQLite file.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -26,6 +28,7 @@ from smsc.base import ReportStatus
 from tests.conftest import (
     DOMAIN,
     STAFF,
+    Running,
     config_text,
     free_port,
     mail,
@@ -47,6 +50,21 @@ NOTICES = "kind IN ('delivered', 'unreported', 'notify-group') AND mail_from <> 
 async def every_outcome(gw: Any) -> None:
     """The account on `dlr_mail = all`: a delivered notice for each SMS delivered."""
     await gw.store.write(lambda: gw.store.accounts.update_account("acme", dlr_mail="all"))
+
+
+@asynccontextmanager
+async def confirmed_unsent(path: Path, to: list[str]) -> AsyncIterator[Running]:
+    """The daemon on the config it writes at `path`, acme on `dlr_mail = all`, its mail to `to`
+    delivered: nothing listens at the relay, so the confirmation of them waits in the outbox."""
+    async with FakeSMSC() as smsc:
+        text = config_text(path.parent, smsc_port=smsc.port)
+        await asyncio.to_thread(path.write_text, text)  # for the CLI
+        cfg = parse_config(text, source=str(path), base_dir=path.parent)
+        async with running_gateway(cfg) as gw:
+            await every_outcome(gw)
+            assert (await gw.send(mail(to, "Gate code 4711"))).error is None
+            await gw.until(lambda: gw.states() == ["delivered"] * len(to))
+            yield gw
 
 
 def outbound(sink: Any) -> list[tuple[str, EmailMessage]]:
@@ -174,18 +192,12 @@ async def test_erasing_one_number_of_a_queued_confirmation_leaves_the_others_in_
     # by what it says, takes the phone's number out, and it still goes to tell of the others.
     path = tmp_path / "config.toml"
     kept, erased = DELIVERED[:2]
-    async with FakeSMSC() as smsc:
-        path.write_text(config_text(tmp_path, smsc_port=smsc.port))  # nothing listens at the relay
-        cfg = parse_config(path.read_text(), source=str(path), base_dir=tmp_path)
-        async with running_gateway(cfg) as gw:
-            await every_outcome(gw)
-            conn = gw.store.db.conn
-            assert (await gw.send(mail([kept, erased], "Gate code 4711"))).error is None
-            await gw.until(lambda: gw.states() == ["delivered", "delivered"])
-            rows = f"SELECT kind, state FROM outbox WHERE {NOTICES}"
-            await gw.until(lambda: conn.execute(rows).fetchall() == [(CONFIRM_GROUP_KIND, "queued")])
-            forgot = await asyncio.to_thread(smsgw, path, "phone", "forget", number(erased), "--yes")
-            [(state, content)] = conn.execute(f"SELECT state, content FROM outbox WHERE {NOTICES}")
+    async with confirmed_unsent(path, [kept, erased]) as gw:
+        conn = gw.store.db.conn
+        rows = f"SELECT kind, state FROM outbox WHERE {NOTICES}"
+        await gw.until(lambda: conn.execute(rows).fetchall() == [(CONFIRM_GROUP_KIND, "queued")])
+        forgot = await asyncio.to_thread(smsgw, path, "phone", "forget", number(erased), "--yes")
+        [(state, content)] = conn.execute(f"SELECT state, content FROM outbox WHERE {NOTICES}")
     assert forgot.returncode == 0, forgot.stderr
     assert "  erased: its number in 1 outbox mail naming other numbers too" in forgot.stdout.splitlines()
     assert state == "queued"

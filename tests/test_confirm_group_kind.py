@@ -15,17 +15,15 @@ import asyncio
 from pathlib import Path
 
 from gateway.bouncegroup import group_dsn
-from gateway.config import parse_config
 from gateway.notifygroup import group_notice, group_success_dsn
 from gateway.smtp.accept import accept
 from gateway.store.db import Store
 from gateway.store.erasedmail import ERASED_MAIL
 from gateway.store.outboxgroups import CONFIRM_GROUP_KIND, GROUP_KIND
-from tests.conftest import DOMAIN, STAFF, config_text, mail, running_gateway
-from tests.fakes.smsc import FakeSMSC
+from tests.conftest import DOMAIN, STAFF
 from tests.test_bounce_group_record import sections_of
 from tests.test_bounce_group_retry import message_id
-from tests.test_confirm_group import DELIVERED, NOTICES, every_outcome
+from tests.test_confirm_group import DELIVERED, NOTICES, confirmed_unsent
 from tests.test_process import smsgw
 from tests.test_store import Clock, acceptance, undo_migration_68
 
@@ -33,19 +31,13 @@ from tests.test_store import Clock, acceptance, undo_migration_68
 async def test_a_confirmation_of_several_numbers_is_listed_as_one_not_as_a_bounce(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     to = DELIVERED[:2]
-    async with FakeSMSC() as smsc:
-        path.write_text(config_text(tmp_path, smsc_port=smsc.port))  # nothing listens at the relay
-        cfg = parse_config(path.read_text(), source=str(path), base_dir=tmp_path)
-        async with running_gateway(cfg) as gw:
-            await every_outcome(gw)
-            conn = gw.store.db.conn
-            assert (await gw.send(mail(to, "Gate code 4711"))).error is None
-            await gw.until(lambda: gw.states() == ["delivered", "delivered"])
-            rows = f"SELECT kind FROM outbox WHERE {NOTICES}"
-            await gw.until(lambda: conn.execute(rows).fetchall() == [(CONFIRM_GROUP_KIND,)])
-            ids = [message_id(conn, address) for address in to]
-            listed = await asyncio.to_thread(smsgw, path, "outbox", "list")
-            shown = await asyncio.to_thread(smsgw, path, "queue", "show", str(ids[0]))
+    async with confirmed_unsent(path, to) as gw:
+        conn = gw.store.db.conn
+        rows = f"SELECT kind FROM outbox WHERE {NOTICES}"
+        await gw.until(lambda: conn.execute(rows).fetchall() == [(CONFIRM_GROUP_KIND,)])
+        ids = [message_id(conn, address) for address in to]
+        listed = await asyncio.to_thread(smsgw, path, "outbox", "list")
+        shown = await asyncio.to_thread(smsgw, path, "queue", "show", str(ids[0]))
     assert listed.returncode == 0 and shown.returncode == 0, (listed.stderr, shown.stderr)
     [line] = [line for line in listed.stdout.splitlines() if STAFF in line]
     assert f" {CONFIRM_GROUP_KIND} to {STAFF}" in line and GROUP_KIND not in listed.stdout, listed.stdout
