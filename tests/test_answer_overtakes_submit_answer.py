@@ -54,6 +54,16 @@ class Setup:
         assert (await self.gw.send(msg, sender=sender)).error is None
         await self.gw.until(lambda: len(self.core.records) == sent + 1)
 
+    async def acme_then_other(self, delay: float = DELAY, *, refused: bool = False) -> None:
+        """acme's SMS to the phone delivered, then other's: the SMSC has it, its submit's answer comes
+        `delay` s late (a refusal with `refused`)."""
+        await self.texts(STAFF, "ACME offer: 10% off")
+        await self.gw.until(lambda: self.gw.states() == ["delivered"])
+        if refused:
+            self.core.cfg = self.core.cfg.model_copy(update={"reject_suffixes": ["601222222"]})
+        self.delay_submit_answers(delay)
+        await self.texts(BOB, "Other invoice 12 due")
+
     async def phone_answers(self, text: str) -> tuple[list[str], str]:
         """The phone answers the last SMS the SMSC took; (recipients, body) of the mail with it."""
         command = {"op": "mo", "reply_to_last": True, "text": text, "protocol": self.protocol}
@@ -87,10 +97,7 @@ async def test_an_answer_before_the_submit_answer_goes_to_the_sms_it_answers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
 ) -> None:
     async with setup(tmp_path, monkeypatch, protocol) as s:
-        await s.texts(STAFF, "ACME offer: 10% off")
-        await s.gw.until(lambda: s.gw.states() == ["delivered"])
-        s.delay_submit_answers(DELAY)
-        await s.texts(BOB, "Other invoice 12 due")  # the SMSC has it; its answer comes in DELAY s
+        await s.acme_then_other()
         rcpts, body = await s.phone_answers("Invoice 12 paid")
         assert rcpts == [BOB], body
         assert "Invoice 12 paid" in body and "Other invoice 12 due" in body and "ACME offer" not in body
@@ -103,11 +110,7 @@ async def test_an_answer_before_a_refusal_goes_to_the_sms_the_phone_got(
 ) -> None:
     # Counted as sent before the SMSC answered, the refused SMS would take the answer to acme's.
     async with setup(tmp_path, monkeypatch, protocol) as s:
-        await s.texts(STAFF, "ACME offer: 10% off")
-        await s.gw.until(lambda: s.gw.states() == ["delivered"])
-        s.core.cfg = s.core.cfg.model_copy(update={"reject_suffixes": ["601222222"]})
-        s.delay_submit_answers(DELAY)
-        await s.texts(BOB, "Other invoice 12 due")
+        await s.acme_then_other(refused=True)
         rcpts, body = await s.phone_answers("Thanks for the offer")
         assert rcpts == [STAFF], body
         assert "ACME offer" in body and "Other invoice" not in body
@@ -122,10 +125,7 @@ async def test_an_answer_after_the_session_dropped_with_the_submit_unanswered_wa
     # The SMSC took BOB's SMS and the session dropped before its answer: the part waits to go again,
     # and the phone's answer comes after the next login, before the SMSC answered the re-send.
     async with setup(tmp_path, monkeypatch, protocol) as s:
-        await s.texts(STAFF, "ACME offer: 10% off")
-        await s.gw.until(lambda: s.gw.states() == ["delivered"])
-        s.delay_submit_answers(DELAY)
-        await s.texts(BOB, "Other invoice 12 due")
+        await s.acme_then_other()
         control = s.gw.daemon.simulator.control_port
         assert (await send_command("127.0.0.1", control, {"op": "drop"}))["ok"]
         part = "SELECT state FROM parts WHERE message_id = 2"
@@ -151,10 +151,7 @@ async def test_an_answer_waiting_through_a_restart_is_mailed_once(
     async with smtp_sink(port) as sink:
         async with running_gateway(cfg) as gw:
             s = Setup(gw, sink, "smpp")
-            await s.texts(STAFF, "ACME offer: 10% off")
-            await gw.until(lambda: gw.states() == ["delivered"])
-            s.delay_submit_answers(60)  # answered by no SMSC of this run
-            await s.texts(BOB, "Other invoice 12 due")
+            await s.acme_then_other(60)  # answered by no SMSC of this run
             command = {"op": "mo", "reply_to_last": True, "text": "Invoice 12 paid"}
             assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
             await gw.until(lambda: s.mo()[0] == "waiting")
