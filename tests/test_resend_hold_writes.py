@@ -16,13 +16,11 @@ import re
 from pathlib import Path
 
 import pytest
-from structlog.testing import capture_logs
 
 from smsc import lateholds
-from smsc.smpp import framing
-from tests.conftest import Running, mail, running_gateway
-from tests.test_late_answer import link_config, to
-from tests.test_smsc_resend_held_behind_floods import GRACE, FloodNoAnswerSMSC, FloodThenLateSMSC, stuck_store
+from tests.conftest import Running, mail
+from tests.test_late_answer import to
+from tests.test_smsc_resend_held_behind_floods import FloodNoAnswerSMSC, FloodThenLateSMSC, held_and_stuck
 
 HELD_FOR = 4.0  # seconds the store takes no MO once the part is held: the reader stays paused
 # A claim of the part (`QueueRepo.claim_due`), as the loop's connection runs it.
@@ -32,20 +30,15 @@ CLAIM = re.compile(r"UPDATE parts SET state = 'active'.* WHERE id IN \(1\)")
 async def test_a_held_part_is_not_claimed_again_each_second_while_its_hold_lasts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    gate = stuck_store(monkeypatch)
-    monkeypatch.setattr(framing, "FLOOD_CREDIT", 30)  # 30 s of credit: the hold outlasts the look
     statements: list[str] = []
     async with FloodThenLateSMSC(answer_after=1.2) as smsc:
-        cfg = link_config(tmp_path, smsc.port, response_timeout_seconds=1.0, late_answer_grace_seconds=GRACE)
-        with capture_logs() as logs:
-            async with running_gateway(cfg) as gw:
-                await gw.send(mail(to("601123456"), "Once only"))
-                await gw.until(lambda: any(e["event"] == "mt.resend_held" for e in logs), timeout=20)
-                gw.store.db.conn.set_trace_callback(statements.append)
-                await asyncio.sleep(HELD_FOR)
-                gw.store.db.conn.set_trace_callback(None)
-                gate.set()
-                await gw.until(lambda: gw.states() == ["delivered"])
+        # Its 30 s of flood credit: the hold outlasts the look.
+        async with held_and_stuck(tmp_path, monkeypatch, smsc, "Once only") as (gw, logs, gate):
+            gw.store.db.conn.set_trace_callback(statements.append)
+            await asyncio.sleep(HELD_FOR)
+            gw.store.db.conn.set_trace_callback(None)
+            gate.set()
+            await gw.until(lambda: gw.states() == ["delivered"])
     assert [s.text for s in smsc.received if s.text == "Once only"] == ["Once only"]
     assert len([e for e in logs if e["event"] == "mt.resend_held"]) == 1
     # Claimed while held over the look: before, each second (4); now not until the hold ends.
@@ -59,27 +52,21 @@ async def test_a_hold_that_ends_early_sends_the_part_and_the_sms_behind_it_at_on
     # The session goes while the part is held (no answer can come): the part is due at once, not when
     # its hold could have ended at the latest (the grace and 30 s of credit on), and so is a later
     # SMS to its phone put back to go after it, in their order.
-    gate = stuck_store(monkeypatch)
-    monkeypatch.setattr(framing, "FLOOD_CREDIT", 30)
     async with FloodNoAnswerSMSC(flood_after=1.2, stop_first=False) as smsc:
-        cfg = link_config(tmp_path, smsc.port, response_timeout_seconds=1.0, late_answer_grace_seconds=GRACE)
-        with capture_logs() as logs:
-            async with running_gateway(cfg) as gw:
-                await gw.send(mail(to("601123456"), "Once only"))
-                await gw.until(lambda: any(e["event"] == "mt.resend_held" for e in logs), timeout=20)
-                await gw.send(mail(to("601123456"), "Then this"))
-                await gw.until(lambda: any(e["event"] == "mt.behind_suspect" for e in logs))
-                # Both wait in the queue for the hold's latest end (due again each second before).
-                await gw.until(lambda: len(held_to(gw)) == 2)
-                held = held_to(gw)
-                smsc.drop_all()
-                gate.set()  # the reader reads on, to the session's end
-                # Bounds a hang only: the order and the store tell the outcome.
-                await gw.until(
-                    lambda: [s.text for s in smsc.received] == ["Once only", "Once only", "Then this"],
-                    timeout=120,
-                )
-                due = dict(gw.store.db.conn.execute("SELECT id, next_attempt_at FROM parts").fetchall())
+        async with held_and_stuck(tmp_path, monkeypatch, smsc, "Once only") as (gw, logs, gate):
+            await gw.send(mail(to("601123456"), "Then this"))
+            await gw.until(lambda: any(e["event"] == "mt.behind_suspect" for e in logs))
+            # Both wait in the queue for the hold's latest end (due again each second before).
+            await gw.until(lambda: len(held_to(gw)) == 2)
+            held = held_to(gw)
+            smsc.drop_all()
+            gate.set()  # the reader reads on, to the session's end
+            # Bounds a hang only: the order and the store tell the outcome.
+            await gw.until(
+                lambda: [s.text for s in smsc.received] == ["Once only", "Once only", "Then this"],
+                timeout=120,
+            )
+            due = dict(gw.store.db.conn.execute("SELECT id, next_attempt_at FROM parts").fetchall())
     assert [e["part"] for e in logs if e["event"] == "mt.possible_duplicate"] == [1]
     # Made due when the session ended, not left due at the hold's latest end (as they were before).
     assert all(due[part] < latest for part, latest in held.items()), (due, held)

@@ -183,6 +183,16 @@ async def held_in_daemon(
 ) -> AsyncIterator[tuple[Running, list[dict[str, Any]]]]:
     """The daemon against `smsc` (its first submit unanswered, then a flood), its MO commits stuck
     until the dispatcher has put the mail's part back held once; then the store takes MOs again."""
+    async with held_and_stuck(tmp_path, monkeypatch, smsc, text) as (gw, logs, gate):
+        gate.set()
+        yield gw, logs
+
+
+@asynccontextmanager
+async def held_and_stuck(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, smsc: FakeSMSC, text: str
+) -> AsyncIterator[tuple[Running, list[dict[str, Any]], asyncio.Event]]:
+    """As `held_in_daemon`, the store left stuck: it takes MOs again once the test sets the gate."""
     gate = stuck_store(monkeypatch)
     # The reader stands paused from the flood on: through the grace (3 s, the store stuck) and then
     # while the store commits what it held and reads on to the answer. With five response timeouts
@@ -194,8 +204,7 @@ async def held_in_daemon(
         async with running_gateway(cfg) as gw:
             await gw.send(mail(to("601123456"), text))
             await gw.until(lambda: any(e["event"] == "mt.resend_held" for e in logs), timeout=20)
-            gate.set()
-            yield gw, logs
+            yield gw, logs, gate
 
 
 async def test_the_daemon_sends_the_sms_once_when_its_late_answer_comes_behind_a_flood(
