@@ -11,33 +11,17 @@ of the real one.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
-from gateway.config import parse_config
 from gateway.reassembly import TIMEOUT_SECONDS, gap
 from smsc.cimd2.packet import Op, P, Packet, encode
-from tests.conftest import (
-    DOMAIN,
-    STAFF,
-    Running,
-    Sink,
-    config_text,
-    free_port,
-    mail,
-    running_gateway,
-    smtp_sink,
-)
-from tests.fakes.cimd2 import PeerConnection, ScriptedSmsc
-from tests.test_cimd2_report_keys import Operator
+from tests.conftest import DOMAIN, STAFF, Running, Sink, mail
+from tests.test_cimd2_report_keys import Operator, gateway_and_smsc
 from tests.test_mo_redelivery import PHONE, SENDER
 
 BOB = "bob@acme.example"
@@ -57,31 +41,6 @@ def body(sink: Sink, i: int) -> tuple[EmailMessage, str]:
     plain = msg.get_body(("plain",))
     assert plain is not None
     return msg, plain.get_content()
-
-
-@asynccontextmanager
-async def two_way_cimd2(
-    tmp_path: Path, ahead: list[float]
-) -> AsyncIterator[tuple[Running, PeerConnection, Operator, Sink]]:
-    """The gateway on a CIMD2 link to a scripted SMSC that answers every submit, Anna and Bob users of
-    acme, its clock `ahead[0]` seconds ahead of the real one, and the sink of its mail."""
-    relay = free_port()
-    async with ScriptedSmsc() as peer, smtp_sink(relay) as sink:
-        text = config_text(tmp_path, smsc_port=peer.port, relay_port=relay)
-        text = text.replace('type = "smpp"', 'type = "cimd2"').replace("window = 10\n", "")
-        text = text.replace(f'users = ["{STAFF}"]', f'users = ["{STAFF}", "{BOB}"]')
-        cfg = parse_config(text, source="test", base_dir=tmp_path)
-        async with running_gateway(cfg, clock=lambda: time.time() + ahead[0]) as gw:
-            conn = await peer.accept()
-            await conn.login()
-            operator = Operator(conn)
-            serving = asyncio.create_task(operator.serve())
-            try:
-                yield gw, conn, operator, sink
-            finally:
-                serving.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await serving
 
 
 async def texted(gw: Running, operator: Operator, sender: str, n: int) -> None:
@@ -119,7 +78,12 @@ async def answered_in_two(
     the timeout again. The sink of its mails, and the whole texts' (id, follows)."""
     ahead = [0.0]
     texts = {1: FIRST, 2: SECOND}
-    async with two_way_cimd2(tmp_path, ahead) as (gw, conn, operator, sink):
+
+    def clock() -> float:  # ahead of the real one by `ahead[0]` s
+        return time.time() + ahead[0]
+
+    async with gateway_and_smsc(tmp_path, clock=clock, users=(STAFF, BOB)) as (gw, operator, sink):
+        conn = operator.conn
         await texted(gw, operator, STAFF, 1)
         conn.send(encode(part(2, first_seq, texts[first_seq], stamp(0))))
         await timed_out(gw, ahead, 1)

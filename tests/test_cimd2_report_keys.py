@@ -116,16 +116,23 @@ class Operator:
 
 @contextlib.asynccontextmanager
 async def gateway_and_smsc(
-    tmp_path: Path, echo: Callable[[str], str] = lambda number: number, rate: int = 1000
+    tmp_path: Path,
+    echo: Callable[[str], str] = lambda number: number,
+    rate: int = 1000,
+    *,
+    clock: Callable[[], float] | None = None,
+    users: tuple[str, ...] = (STAFF,),
 ) -> AsyncIterator[tuple[Running, Operator, Sink]]:
-    """The daemon with one CIMD2 link as shipped (stop-and-wait: no `window`) to a scripted SMSC."""
+    """The daemon with one CIMD2 link as shipped (stop-and-wait: no `window`) to a scripted SMSC, on
+    `clock` if given, `users` the acme account's."""
     sink_port = free_port()
     async with ScriptedSmsc() as peer, smtp_sink(sink_port) as sink:
         text = config_text(tmp_path, smsc_port=peer.port, relay_port=sink_port)
         text = text.replace('type = "smpp"', 'type = "cimd2"').replace("window = 10\n", "")
         text = text.replace("max_per_second = 1000", f"max_per_second = {rate}")
+        text = text.replace(f'users = ["{STAFF}"]', "users = [" + ", ".join(f'"{u}"' for u in users) + "]")
         cfg = parse_config(text, source="test", base_dir=tmp_path)
-        async with running_gateway(cfg) as gw:
+        async with running_gateway(cfg, clock=clock) as gw:
             conn = await peer.accept()
             await conn.login()
             operator = Operator(conn, echo)
