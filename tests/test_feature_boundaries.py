@@ -5,7 +5,8 @@ fails when:
 
 - a module outside `gateway/premium/` names a premium table, or one outside `gateway/conversations/`
   a conversations table, in an SQL string, or as a table name on its own in a tuple or list (a name
-  put into SQL later); the schema and the migrations, which create every table, aside;
+  put into SQL later); the schema and the migrations, which create every table, and the migrations'
+  estimates of what they write, aside;
 - a module of `gateway/store/` imports a feature package, at the top or inside a function.
 
 What is still left is listed below with why; an entry no longer needed fails too, so the lists only
@@ -35,8 +36,12 @@ OWNED = {
     ),
     "gateway/conversations/": ("conversations", "kept_phones"),
 }
-# Where every table is created, feature tables among them: the store's schema and migrations.
-SCHEMA = re.compile(r"gateway/store/(migrations\w*|freshscript|freshschema|schema)\.py")
+# Where every table is created, feature tables among them: the store's schema and migrations; and
+# the migrations' estimates of what each writes (`upgraderoom`), which count the rows of the tables
+# a migration indexes (premium_mo for 61) before it runs, as the migrations name them: the estimates
+# are one per migration, so they sit beside the migrations and not in a feature, which the store
+# would then import.
+SCHEMA = re.compile(r"gateway/store/(migrations\w*|freshscript|freshschema|schema|upgraderoom)\.py")
 SQL = re.compile(r"\b(SELECT|INSERT|UPDATE|DELETE|FROM|JOIN|INTO|WHERE)\b")
 FEATURES = ("billing_reports", "gateway.privacy", "gateway.premium", "gateway.conversations")
 
