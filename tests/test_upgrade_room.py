@@ -9,12 +9,13 @@ import shutil
 import sqlite3
 from pathlib import Path
 
+from gateway.store import upgraderoom
 from gateway.store.db import Store
 from gateway.store.schema import SCHEMA_VERSION
 from tests.conftest import config_text, free_port
 from tests.test_cli_errors import last_line, run, write_config
 from tests.test_disk_full_wal import fill, small_tmpfs
-from tests.test_store import undo_migration_67
+from tests.test_store import undo_migration_66, undo_migration_67, undo_migration_68
 
 PARTS = 150_000  # parts_sent of these takes some 4.5 MB (30 bytes an entry)
 MB = 1024 * 1024
@@ -71,3 +72,29 @@ def test_an_upgrade_whose_index_fits_once_and_not_twice_is_refused_and_runs_once
         again = run(config, "account", "list")
         assert again.returncode == 0, again.stderr
         assert _schema(state / "smsgw.db") == SCHEMA_VERSION
+
+
+def _at(path: Path, version: int) -> sqlite3.Connection:
+    """A database at schema 65 or 67, empty: the store runs no ANALYZE, so the plans do not depend on rows."""
+    Store.open(path).close()
+    conn = sqlite3.connect(path)
+    (undo_migration_66 if version == 65 else undo_migration_68)(conn)
+    conn.execute("UPDATE schema_version SET version = ?", (version,))
+    return conn
+
+
+def test_the_estimates_of_an_upgrade_from_65_or_67_read_the_outbox_through_its_index(tmp_path: Path) -> None:
+    """At 65 the index of the outbox's kinds names two of them: an estimate naming a third scanned the
+    whole outbox, each row with its mail, on every upgrade from 0.2.32 (longer than the migration)."""
+    for version in (65, 67):
+        conn = _at(tmp_path / f"at{version}.db", version)
+        asked: list[str] = []
+        conn.set_trace_callback(asked.append)
+        upgraderoom.upgrade_writes(conn, version, SCHEMA_VERSION)
+        conn.set_trace_callback(None)
+        assert asked, version
+        for sql in asked:
+            plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")]
+            scans = [step for step in plan if step.startswith("SCAN") and "USING COVERING INDEX" not in step]
+            assert scans == [], (version, sql, plan)
+        conn.close()
