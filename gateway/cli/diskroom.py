@@ -9,18 +9,28 @@ import os
 from pathlib import Path
 
 
-def disk_room(state_dir: Path, *, low_only: bool = False) -> str | None:
+def disk_room(state_dir: Path, *, low_only: bool = False, stops: str = "") -> str | None:
     """The room left and what to do; with `low_only`, None unless the room is low (an error that
-    may or may not come of a full disk)."""
+    may or may not come of a full disk). With `stops` too (what a full disk stops), in the words of
+    `status` on a daemon's disk: the disk's size and the floor it is under, so that the admin sees
+    how far it is from room rather than a count of bytes alone."""
     try:
         st = os.statvfs(state_dir)
     except OSError:
         return None
-    from gateway.store.trouble import space_low  # only on an error: the CLI's start stays light
+    from gateway.store.trouble import space_floor, space_low  # only on an error: the CLI's start stays light
 
-    free = st.f_bavail * st.f_frsize
-    if low_only and not space_low(free, st.f_blocks * st.f_frsize):
+    free, total = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
+    if low_only and not space_low(free, total):
         return None
+    if low_only and stops:
+        from gateway.statusfile import size_words
+
+        return (
+            f"state_dir {state_dir} is nearly full, {size_words(free)} free of {size_words(total)} (under"
+            f" {size_words(space_floor(total))}): {stops}; free space there (old logs, backups) or grow the"
+            " filesystem"
+        )
     return (
         f"{free:,} bytes free on the filesystem of {state_dir}: free space there (or grow it); nothing"
         " accepted is lost, the queued mail goes out once there is room"

@@ -108,20 +108,12 @@ def low_room(state_dir: Path) -> str | None:
     """The state directory's disk, when nearly full, for a daemon that holds its lock and has no
     status file: one started on a full disk (after an upgrade, which leaves none to overwrite in
     place) cannot write it, refuses every mail with 452, and status said only "starting"."""
-    from gateway.statusfile import size_words
-    from gateway.store.trouble import space_floor, space_low
+    from gateway.cli.diskroom import disk_room
 
-    try:
-        st = os.statvfs(state_dir)
-    except OSError:
-        return None
-    free, total = st.f_bavail * st.f_frsize, st.f_blocks * st.f_frsize
-    if not space_low(free, total):
-        return None
-    return (
-        f"state_dir {state_dir} is nearly full, {size_words(free)} free of {size_words(total)} (under"
-        f" {size_words(space_floor(total))}): a daemon on a full disk cannot write its status and refuses"
-        " new mail (452); free space there (old logs, backups) or grow the filesystem"
+    return disk_room(
+        state_dir,
+        low_only=True,
+        stops="a daemon on a full disk cannot write its status and refuses new mail (452)",
     )
 
 
