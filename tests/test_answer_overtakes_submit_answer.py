@@ -8,10 +8,15 @@ taken, the SMS counts as sent; refused, as never sent.
 
 A real daemon with its built-in SMSC simulator over SMPP and CIMD2 (its submit answers delayed),
 real SMTP in, a real relay sink out, the SQLite file.
+
+No phone answers an SMS within seconds of its submit: an answer that comes sooner is to an older SMS,
+and goes to it, not to the newer one in flight. The phone here answers once `REPLY` s have passed (the
+gateway's bound, shortened), before the SMSC answers the submit.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,14 +26,17 @@ from typing import Any
 import pytest
 
 from gateway import housekeeping as housekeeping_module
+from gateway.conversations import reached
 from smsc.simulator.control import send_command
 from tests.answer_world import answers
 from tests.conftest import DOMAIN, STAFF, Sink, free_port, mail, running_gateway, smtp_sink
 from tests.test_own_numbers import own_config
 from tests.test_two_way import BOB
 
-# How long the simulator keeps the answer to a submit: the phone answers within it.
-DELAY = 3.0
+# How soon after an SMS's part was due the phone may answer it (`reached.REPLY_SECONDS`, shortened), and
+# how long the simulator keeps the answer to a submit: the phone answers between the two.
+REPLY = 1.0
+DELAY = REPLY + 3.0
 
 
 @dataclass
@@ -64,8 +72,11 @@ class Setup:
         self.delay_submit_answers(delay)
         await self.texts(BOB, "Other invoice 12 due")
 
-    async def phone_answers(self, text: str) -> tuple[list[str], str]:
-        """The phone answers the last SMS the SMSC took; (recipients, body) of the mail with it."""
+    async def phone_answers(self, text: str, *, at_once: bool = False) -> tuple[list[str], str]:
+        """The phone answers the last SMS the SMSC took, once it could have read it (`at_once`: at
+        once, so to an older one); (recipients, body) of the mail with it."""
+        if not at_once:
+            await asyncio.sleep(REPLY + 0.2)
         command = {"op": "mo", "reply_to_last": True, "text": text, "protocol": self.protocol}
         assert (await send_command("127.0.0.1", self.gw.daemon.simulator.control_port, command))["ok"]
         await self.gw.until(lambda: bool(answers(self.sink)), timeout=30)
@@ -86,6 +97,7 @@ async def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str) 
     """acme's STAFF and other's BOB on the shipped default sender (no pool): the phone's answers to
     both come to one number."""
     monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.05)
+    monkeypatch.setattr(reached, "REPLY_SECONDS", REPLY)
     port = free_port()
     cfg = own_config(tmp_path, protocol, port)
     async with smtp_sink(port) as sink, running_gateway(cfg) as gw:
@@ -143,6 +155,7 @@ async def test_an_answer_waiting_through_a_restart_is_mailed_once(
     # The wait is in the MO's row: the daemon stopped while the submit's answer was still due, the
     # next start's first look mails it, once, to the user whose SMS the SMSC took.
     monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.05)
+    monkeypatch.setattr(reached, "REPLY_SECONDS", REPLY)
     port = free_port()
     cfg = own_config(tmp_path, "smpp", port)
     # Its re-send after the start waits for a late answer this long, not the shipped 5 minutes.
@@ -152,6 +165,7 @@ async def test_an_answer_waiting_through_a_restart_is_mailed_once(
         async with running_gateway(cfg) as gw:
             s = Setup(gw, sink, "smpp")
             await s.acme_then_other(60)  # answered by no SMSC of this run
+            await asyncio.sleep(REPLY + 0.2)
             command = {"op": "mo", "reply_to_last": True, "text": "Invoice 12 paid"}
             assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
             await gw.until(lambda: s.mo()[0] == "waiting")
@@ -163,3 +177,17 @@ async def test_an_answer_waiting_through_a_restart_is_mailed_once(
             [(rcpts, msg)] = answers(sink)
             assert rcpts == [BOB], msg.get_content()
             assert s.mo() == ("mailed", "other")
+
+
+@pytest.mark.parametrize("protocol", ["smpp", "cimd2"])
+async def test_an_answer_at_once_while_a_newer_sms_is_in_flight_goes_to_the_sms_the_phone_got(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    # other's SMS went to the SMSC a moment ago: the phone cannot have read it yet, so its answer is
+    # to acme's. Waited for, the answer went to BOB once the SMSC took his SMS, on other's bill.
+    async with setup(tmp_path, monkeypatch, protocol) as s:
+        await s.acme_then_other()
+        rcpts, body = await s.phone_answers("Yes please, I take the 10% offer", at_once=True)
+        assert rcpts == [STAFF], body
+        assert "ACME offer" in body and "Other invoice" not in body
+        assert s.mo() == ("mailed", "acme")

@@ -35,6 +35,12 @@ _REACHED = "('submitted', 'delivered', 'unreported')"
 HOLD_SECONDS = MAX_VALIDITY_HOURS * 3600.0
 SCAN_LIMIT = 500
 WALK_LIMIT = 5 * SCAN_LIMIT
+# No phone answers an SMS within seconds of its submit: it must be delivered, read and typed. An answer
+# that comes sooner after an SMS's part was due is to an older SMS, and waiting for the newer one gave it
+# to that SMS's user, of whatever company (`unanswered`). The limit: the claim time is not stored, so a
+# part claimed late behind a backlog counts from when it was due, and an answer to an older SMS may
+# still wait for it.
+REPLY_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +151,8 @@ def unanswered(live: Sequence[tuple[Conversation, float]], scan: Scan, at: float
     and the answer went to whoever texted the phone before, of whatever company. Counted as sent,
     one the SMSC then refused, or that a throttle handed back, would take the answer to that SMS.
 
-    A part due after the answer came was claimed after it: the phone cannot have answered it."""
+    A part due after the answer came was claimed after it, and one due less than `REPLY_SECONDS` before
+    it was too recent to be read and answered: the phone cannot have answered either."""
     if not live:
         return None
     number = live[0][0].number
@@ -153,7 +160,7 @@ def unanswered(live: Sequence[tuple[Conversation, float]], scan: Scan, at: float
         s
         for s in scan.sent
         if s.unanswered is not None
-        and s.unanswered <= at
+        and s.unanswered <= at - REPLY_SECONDS
         and s.created_at <= at
         and normalise(s.source, region) == number
     ]
