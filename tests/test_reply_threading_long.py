@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gateway import forwarded
+from gateway.conversations.answers import names_our_mail
+from gateway.smtp.intake import read_mail
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, free_port, mail, running_gateway, smtp_sink
 from tests.test_two_way import parsed, two_way_config
@@ -38,3 +41,19 @@ async def test_an_answer_to_a_mail_with_60_references_ends_with_the_mail_replied
     assert answer["In-Reply-To"] == MINE
     refs = str(answer["References"]).split()
     assert refs[0] == REFS[0] and refs[-2:] == [REFS[-1], MINE], refs
+
+
+def test_a_reply_deep_in_a_long_thread_begun_with_one_of_our_mails_is_known_as_a_reply_to_ours() -> None:
+    # The thread's root (References' first id) is one of our reply mails; the user replies to the
+    # newest of 60. The ids kept were In-Reply-To's first, so the root went, and the Reply to our mail
+    # was read as anyone's (its quote of the phone's answer not refused, its subject sent).
+    ours = f"<1.{forwarded.REPLY_ID_MARK}@{DOMAIN}>"
+    refs = [ours, *(f"<r{i}@example.com>" for i in range(1, 60))]
+    raw = (
+        f"From: anna@acme.example\r\nTo: 601123456@{DOMAIN}\r\nSubject: Spotkanie\r\n"
+        f"Message-ID: {MINE}\r\nIn-Reply-To: {refs[-1]}\r\nReferences: {' '.join(refs)}\r\n"
+        "\r\nCzy 10:00 pasuje?\r\n"
+    ).encode()
+    thread = read_mail(raw).thread
+    assert ours[1:-1] in thread and refs[-1][1:-1] in thread, thread
+    assert names_our_mail(thread, [DOMAIN])

@@ -231,7 +231,8 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         bulk=automail.is_bulk(msg, heads),
         removed=removed,
         in_reply_to=_msgid(heads.get("in-reply-to")),
-        thread=_thread(heads.get("in-reply-to", ""), heads.get("references", "")),
+        # References first: its first id is the thread's root, kept by the cut (read for membership only).
+        thread=_thread(heads.get("references", ""), heads.get("in-reply-to", "")),
         references=_thread(heads.get("references", "")),
         named=displaynames.named(heads.get("to", ""), heads.get("cc", ""), fallbacks),
         expiry_date=_expires(heads, "expiry-date"),
