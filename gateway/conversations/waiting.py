@@ -17,6 +17,8 @@ table read: the common answer costs no statement for this.
 
 from __future__ import annotations
 
+from functools import partial
+
 import structlog
 
 from gateway import optoutwords
@@ -58,7 +60,9 @@ def keep(store: Store, mo_id: int, message_id: int, note: str | None) -> str:
         (WAITING, note, message_id, mo_id),
     )
     look_again(store)
-    log.info("mo.waiting", mo=mo_id, message=message_id)
+    # Once committed: said before, a write whose COMMIT failed (a full disk) and was tried again logged it
+    # at each try, for an MO the database never held as waiting.
+    store.db.after_commit(partial(log.info, "mo.waiting", mo=mo_id, message=message_id))
     return WAITING
 
 
