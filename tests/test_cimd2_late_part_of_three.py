@@ -12,6 +12,7 @@ ahead of the real one.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ import pytest
 from gateway.reassembly import TIMEOUT_SECONDS
 from smsc.cimd2.packet import Op, P, Packet, encode
 from tests.conftest import STAFF, Running
-from tests.test_cimd2_late_part_sent_apart import BOB, body, stamp, texted, two_way_cimd2
+from tests.test_cimd2_late_part_sent_apart import BOB, body, stamp, texted
+from tests.test_cimd2_report_keys import gateway_and_smsc
 from tests.test_mo_redelivery import PHONE, SENDER
 
 TEXTS = {1: "Tak, bedziemy o dziesiatej, ale prosze", 2: " przygotowac sale na pietrze,", 3: " i kawe."}
@@ -50,7 +52,12 @@ async def answered(
     her; Bob texted the phone; then the part `late` (place, stamp), and the timeout again. Each
     mail's recipients, the whole texts' (id, follows), and the second mail's text."""
     ahead = [0.0]
-    async with two_way_cimd2(tmp_path, ahead) as (gw, conn, operator, sink):
+
+    def clock() -> float:  # ahead of the real one by `ahead[0]` s
+        return time.time() + ahead[0]
+
+    async with gateway_and_smsc(tmp_path, clock=clock, users=(STAFF, BOB)) as (gw, operator, sink):
+        conn = operator.conn
         await texted(gw, operator, STAFF, 1)
         for number, (seq, at) in enumerate(mailed.items()):
             conn.send(encode(part(2 + 2 * number, seq, at)))
