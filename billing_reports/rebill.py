@@ -47,8 +47,9 @@ def stepped_back(store: Store, tz: ZoneInfo, step: ClockStep) -> list[Month]:
     clock now reads (or an MO is moved back) into, recorded to be billed again, oldest first. The
     month the scheduled run is billing counts as billed (`run_begins`).
 
-    Never a month before the first account's: a clock reset to 1970 would have every month since
-    billed again for nothing in them."""
+    Never a month before the first account's or the first traffic's, whichever came first: a clock
+    reset to 1970 would have every month since billed again for nothing in them, while a month of paid
+    votes to the fallback before any account was billed (`monthly.due_months`) and is billed again."""
     conn, now = store.db.conn, store.clock()
     running = repo.state(conn, _UNDER_WAY)  # its files may be out, or be written from the rows before
     marks = sorted({Month.parse(v) for v in (repo.state(conn, repo.LAST_BILLED), running) if v is not None})
@@ -57,8 +58,9 @@ def stepped_back(store: Store, tz: ZoneInfo, step: ClockStep) -> list[Month]:
     billed = marks[-1]
     if now < billed.bounds(tz)[1]:
         first = Month.containing(now, tz)
-        if (since := repo.installed_at(conn)) is not None:
-            first = max(first, Month.containing(since, tz))
+        known = [t for t in (repo.installed_at(conn), repo.first_use(conn)) if t is not None]
+        if known:
+            first = max(first, Month.containing(min(known), tz))
         if first > billed:  # billed before the first account: nothing of it to bill again
             return []
     elif crossed := [m for m in marks if store.mo.moved_over(step, m.bounds(tz)[1])]:

@@ -188,7 +188,8 @@ def usage_parts(conn: sqlite3.Connection, account_id: int, month: str) -> int:
 
 def installed_at(conn: sqlite3.Connection) -> float | None:
     """When the first account was made: a month before it is billed only if it had traffic
-    (`monthly.due_months`), and a clock stepped back bills no month before it again (`rebill`)."""
+    (`monthly.due_months`), and a clock stepped back bills no month before it or the first traffic
+    again (`rebill`)."""
     row = conn.execute("SELECT MIN(created_at) FROM accounts").fetchone()
     return None if row is None or row[0] is None else float(row[0])
 

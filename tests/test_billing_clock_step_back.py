@@ -163,3 +163,25 @@ async def test_an_answer_moved_back_over_a_billed_months_end_bills_that_month_ag
     assert warned == (["2027-10"] if crosses else [])
     assert last_billed(store) == ("2027-09" if crosses else "2027-10")
     store.close()
+
+
+async def test_a_month_billed_for_votes_before_the_first_account_is_billed_again_after_a_step_back(
+    tmp_path: Path,
+) -> None:
+    # Paid votes came to the fallback in October, before any account: October was billed for them
+    # (`due_months` bills from the first traffic's month). The first account is made on November 1st
+    # at 00:30 by a clock an hour ahead; NTP steps it back to 23:40 on October 31st. An answer received
+    # now is October's, and October's file must be written again, though the first account is younger.
+    store, clock, mono, hk = served(tmp_path)
+    clock.t = at(2027, 10, 20, 12)
+    await received(store, "KP100 Tak")
+    await store.write(lambda: BillingRepo(store.db, store.clock).put(LAST_BILLED, "2027-10"))
+    clock.t = at(2027, 11, 1, 0, 30)
+    made = "INSERT INTO accounts (name, created_at) VALUES ('acme', ?)"
+    await store.write(lambda: store.db.conn.execute(made, (clock.t,)))
+    await hk.check_clock()
+    with capture_logs() as logs:
+        assert await look(hk, clock, mono, 10.0, -0.85 * HOUR) == pytest.approx(0.85 * HOUR)
+    assert [e["month"] for e in logs if e["event"] == "billing.month_to_bill_again"] == ["2027-10"]
+    assert last_billed(store) == "2027-09"
+    store.close()
