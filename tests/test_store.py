@@ -293,11 +293,16 @@ def undo_migration_67(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_68(conn: sqlite3.Connection) -> None:
+    undo_migration_69(conn)
     conn.execute("UPDATE outbox SET kind = 'dsn-group' WHERE kind = 'notify-group'")
     conn.execute("DROP INDEX outbox_naming")
     conn.execute(
         "CREATE INDEX outbox_naming ON outbox(kind) WHERE kind IN ('not-sent', 'bounce-forward', 'dsn-group')"
     )
+
+
+def undo_migration_69(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE parts DROP COLUMN claimed_at")
 
 
 async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> None:

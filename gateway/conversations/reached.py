@@ -36,10 +36,9 @@ HOLD_SECONDS = MAX_VALIDITY_HOURS * 3600.0
 SCAN_LIMIT = 500
 WALK_LIMIT = 5 * SCAN_LIMIT
 # No phone answers an SMS within seconds of its submit: it must be delivered, read and typed. An answer
-# that comes sooner after an SMS's part was due is to an older SMS, and waiting for the newer one gave it
-# to that SMS's user, of whatever company (`unanswered`). The limit: the claim time is not stored, so a
-# part claimed late behind a backlog counts from when it was due, and an answer to an older SMS may
-# still wait for it.
+# that comes sooner after an SMS's part was claimed is to an older SMS, and waiting for the newer one gave
+# it to that SMS's user, of whatever company (`unanswered`). By its claim (`parts.claimed_at`), not by
+# when it was due: one claimed late behind a backlog or an outage went long after it was due.
 REPLY_SECONDS = 5.0
 
 
@@ -57,9 +56,9 @@ class Sent:
     account_id: int | None  # of its mail: the account the answer to it is traffic of (R-5.2)
     user_id: int | None  # of its mail (`emails.user_id`): None once that user was removed
     message_id: int  # its row (`messages.id`): what an answer to it records (`mo.answered_message_id`)
-    # A part of it whose submit the SMSC has not answered yet (`UNANSWERED`): when it was due at its
-    # claim (handed to a link no earlier), or -1e308 for one whose last submit went unanswered and that
-    # waits to go again (it went before any answer); None when no part waits for an answer.
+    # A part of it whose submit the SMSC has not answered yet (`UNANSWERED`): when it was claimed (handed
+    # to a link no earlier), or -1e308 for one whose last submit went unanswered and that waits to go
+    # again (it went before any answer); None when no part waits for an answer.
     unanswered: float | None = None
 
 
@@ -67,7 +66,10 @@ class Sent:
 # went unanswered (a lost session, a time-out, a crash: a maybe-sent note) and that waits to go again:
 # the phone may have it already, or may not (`waiting`). Binds: `MAYBE_SENT_NOTES`.
 UNANSWERED = (
-    "(SELECT MIN(CASE WHEN p.state = 'active' THEN p.next_attempt_at ELSE -1e308 END) FROM parts p"
+    # Claimed before migration 69 (none is, once a start has put back what the last run left claimed):
+    # when it was due.
+    "(SELECT MIN(CASE WHEN p.state = 'active' THEN COALESCE(p.claimed_at, p.next_attempt_at) ELSE -1e308 END)"
+    " FROM parts p"
     " WHERE p.message_id = m.id AND (p.state = 'active'"
     f" OR (p.state IN ('queued', 'deferred') AND {maybe_sent_note('p.error')})))"
 )
@@ -151,8 +153,8 @@ def unanswered(live: Sequence[tuple[Conversation, float]], scan: Scan, at: float
     and the answer went to whoever texted the phone before, of whatever company. Counted as sent,
     one the SMSC then refused, or that a throttle handed back, would take the answer to that SMS.
 
-    A part due after the answer came was claimed after it, and one due less than `REPLY_SECONDS` before
-    it was too recent to be read and answered: the phone cannot have answered either."""
+    A part claimed after the answer came, or less than `REPLY_SECONDS` before it, was too recent to be
+    read and answered: the phone cannot have answered it."""
     if not live:
         return None
     number = live[0][0].number

@@ -148,4 +148,14 @@ SINCE_61: list[str] = [
                 AND (SELECT state IN ('delivered', 'unreported') FROM messages
                     WHERE id = CAST(bounced AS INTEGER))));
     """,
+    # 69: when a part was claimed (`QueueRepo.claim_due`), written in the statement that claims it: an
+    # answer that comes before the SMSC's answer to a submit waits for it (`conversations.waiting`), and
+    # no phone answers an SMS within seconds of its going (`reached.REPLY_SECONDS`). Without the claim
+    # time, a part claimed late behind a backlog or an outage counted from when it was due: an answer
+    # to an older SMS that came just after the part went waited for it, and went to its user. While
+    # its note says an earlier submit may have reached the phone, a claim keeps the time of the one
+    # that went unanswered: the phone may have had it since. NULL for parts claimed before.
+    """
+    ALTER TABLE parts ADD COLUMN claimed_at REAL;
+    """,
 ]
