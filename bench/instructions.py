@@ -21,12 +21,16 @@ Two things cost more here than on the CPU: `rep stosb`/`rep movsb` count one ins
 byte, so memset and memcpy of SQLite's pages (ephemeral tables of `IN (…)` lists with more than
 two values, RETURNING) weigh several times their real share; compare like with like.
 
+`--drop NAME` (repeatable) drops that index from the state's database before the daemon starts under
+callgrind (a first start, native, makes the schema): what an index costs, measured on a scratch
+database; `bench/walpages.py` tells the WAL frames it writes.
+
 With `--top N` the N functions (C level: the interpreter, SQLite, the JSON renderer, libc…) with the
 most instructions of their own are printed per process, from callgrind_annotate.
 
 Usage: python bench/instructions.py [--messages 300] [--warmup 50] [--intake-processes 1]
                                     [--log-level INFO] [--connections 1] [--connection-per-mail]
-                                    [--top 0] [--keep DIR]
+                                    [--top 0] [--keep DIR] [--drop INDEX]
 It is a benchmark, not a test: it asserts nothing and only prints. Needs valgrind (Debian: valgrind).
 """
 
@@ -51,6 +55,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import e2e
 
 TOTALS = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.M)
+
+
+async def without_indexes(cfg: Path, smtp: int, names: list[str]) -> None:
+    """The state's database made by a first start of the daemon, then these indexes dropped."""
+    if not names:
+        return
+    first = await e2e.spawn(cfg, ["run"], smtp)
+    first.terminate()
+    first.wait(60)
+    conn = sqlite3.connect(cfg.parent / "smsgw.db")
+    try:
+        for name in names:
+            conn.execute(f'DROP INDEX "{name}"')
+        conn.commit()
+    finally:
+        conn.close()
 
 
 async def start_daemon(cfg: Path, port: int, log_level: str, out: Path) -> subprocess.Popen[bytes]:
@@ -143,6 +163,7 @@ async def run(args: argparse.Namespace, out: Path) -> None:
         smtp, smpp = e2e.free_port(), e2e.free_port()
         cfg = state / "config.toml"
         cfg.write_text(e2e.config(state, smtp, smpp))
+        await without_indexes(cfg, smtp, args.drop)
         sim = await e2e.spawn(cfg, ["simulator", "run"], smpp)
         daemon = None
         try:
@@ -184,6 +205,7 @@ async def run(args: argparse.Namespace, out: Path) -> None:
         f"instructions per mail+SMS+DLR: {n} mails after {w} of warm-up, {conns} connection(s)"
         f"{' at a time, one per mail' if args.connection_per_mail else ''},"
         f" daemon logging at {args.log_level}, {args.intake_processes} intake worker(s)"
+        f"{', dropped: ' + ', '.join(args.drop) if args.drop else ''}"
         f" ({wall:.0f} s under callgrind)"
     )
     total = 0
@@ -210,6 +232,7 @@ def main() -> None:
     ap.add_argument("--intake-processes", type=int, default=1)
     ap.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
     ap.add_argument("--top", type=int, default=0, help="print the N costliest functions per process")
+    ap.add_argument("--drop", action="append", default=[], help="drop this index first (scratch only)")
     ap.add_argument("--keep", type=Path, help="keep callgrind's files here (for callgrind_annotate)")
     args = ap.parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
