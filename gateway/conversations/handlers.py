@@ -196,7 +196,8 @@ def on_whole_mo(
     else:
         found: Conversation | Sent | None = None
         if phone:
-            window, wait = cfg.replies.window_seconds, late is None
+            window = cfg.replies.window_seconds
+            wait = waiting.wait_seconds(cfg) if late is None else None
             found = answer_of(r.conn, phone, number, at, window, region, wait=wait, awaited=awaited)
         if isinstance(found, Sent):  # the SMS it may answer waits for its submit's answer
             return waiting.keep(store, mo_id, found.message_id, note)

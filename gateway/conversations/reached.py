@@ -57,19 +57,20 @@ class Sent:
     user_id: int | None  # of its mail (`emails.user_id`): None once that user was removed
     message_id: int  # its row (`messages.id`): what an answer to it records (`mo.answered_message_id`)
     # A part of it whose submit the SMSC has not answered yet (`UNANSWERED`): when it was claimed (handed
-    # to a link no earlier), or -1e308 for one whose last submit went unanswered and that waits to go
-    # again (it went before any answer); None when no part waits for an answer.
+    # to a link no earlier), for one whose last submit went unanswered and that waits to go again when
+    # that submit was; None when no part waits for an answer.
     unanswered: float | None = None
 
 
 # A part handed to a link whose submit the SMSC has not answered (claimed, `active`), or whose submit
 # went unanswered (a lost session, a time-out, a crash: a maybe-sent note) and that waits to go again:
-# the phone may have it already, or may not (`waiting`). Binds: `MAYBE_SENT_NOTES`.
+# the phone may have it already, or may not (`waiting`), since it was claimed (`parts.claimed_at`, kept
+# from that submit on). Binds: `MAYBE_SENT_NOTES`.
 UNANSWERED = (
-    # Claimed before migration 69 (none is, once a start has put back what the last run left claimed):
-    # when it was due.
-    "(SELECT MIN(CASE WHEN p.state = 'active' THEN COALESCE(p.claimed_at, p.next_attempt_at) ELSE -1e308 END)"
-    " FROM parts p"
+    # Claimed before migration 69: an active part by when it was due (none is, once a start has put back
+    # what the last run left claimed); one waiting to go again not at all, its submit's time unknown.
+    "(SELECT MIN(CASE WHEN p.state = 'active' THEN COALESCE(p.claimed_at, p.next_attempt_at)"
+    " ELSE p.claimed_at END) FROM parts p"
     " WHERE p.message_id = m.id AND (p.state = 'active'"
     f" OR (p.state IN ('queued', 'deferred') AND {maybe_sent_note('p.error')})))"
 )
@@ -145,7 +146,9 @@ def last_reached(c: Conversation, since: float, scan: Scan, region: str) -> Sent
     return False if own and not scan.full else None
 
 
-def unanswered(live: Sequence[tuple[Conversation, float]], scan: Scan, at: float, region: str) -> Sent | None:
+def unanswered(
+    live: Sequence[tuple[Conversation, float]], scan: Scan, at: float, region: str, longest: float
+) -> Sent | None:
     """The newest SMS to the phone from the conversations' number, accepted before the answer came, with
     a part handed to a link before then whose submit the SMSC has not answered yet: the answer waits
     for that (`waiting`). An SMSC that answers a submit seconds late delivers the phone's answer to it
@@ -154,7 +157,15 @@ def unanswered(live: Sequence[tuple[Conversation, float]], scan: Scan, at: float
     one the SMSC then refused, or that a throttle handed back, would take the answer to that SMS.
 
     A part claimed after the answer came, or less than `REPLY_SECONDS` before it, was too recent to be
-    read and answered: the phone cannot have answered it."""
+    read and answered: the phone cannot have answered it.
+
+    Nor is one claimed `longest` (`waiting.wait_seconds`) or more before the answer waited for: by then
+    its submit's answer, its late answer and the answer to its re-send have come, if they come at all.
+    A part still unanswered then went unanswered and waits to go again behind its link down (or an SMSC
+    that answers none): nothing the wait could learn says whether the phone got it, and the wait ended
+    as it would, with the SMS not counted as sent. Waited for, every answer from the phone for as long
+    as the link stayed down went that way, each that much later; the answer goes to the SMS the phone
+    is known to have got."""
     if not live:
         return None
     number = live[0][0].number
@@ -162,7 +173,7 @@ def unanswered(live: Sequence[tuple[Conversation, float]], scan: Scan, at: float
         s
         for s in scan.sent
         if s.unanswered is not None
-        and s.unanswered <= at - REPLY_SECONDS
+        and at - longest < s.unanswered <= at - REPLY_SECONDS
         and s.created_at <= at
         and normalise(s.source, region) == number
     ]
@@ -193,7 +204,7 @@ def answer_of(
     window: float,
     region: str,
     *,
-    wait: bool = True,
+    wait: float | None = None,
     awaited: int | None = None,
 ) -> Conversation | Sent | None:
     """The conversation (phone, our number) whose SMS last reached the phone before `at`, when
@@ -209,8 +220,9 @@ def answer_of(
     last, which then displaced the others (`answered`). Read back only to each one's own window,
     another company's older SMS, in a longer window, took the answer as if never displaced.
 
-    `wait`: an SMS to the phone from the number whose submit the SMSC has not answered yet, which the
-    answer may be to, is returned instead (`unanswered`): the answer waits for it (`waiting`).
+    `wait`, the longest an answer waits (`waiting.wait_seconds`): an SMS to the phone from the number
+    whose submit the SMSC has not answered yet, which the answer may be to, is returned instead
+    (`unanswered`): the answer waits for it (`waiting`). None: none is waited for.
     `awaited`: such an SMS (its `messages.id`) waited for, counted as sent when the answer came if the
     SMSC took it since (`awaited_went`).
     """
@@ -230,7 +242,7 @@ def answer_of(
         sent = messages_to(conn, phone, start, float("inf"), users)
     if awaited is not None:
         sent = awaited_went(conn, sent, awaited, at)
-    elif wait and (flying := unanswered(live, sent, at, region)) is not None:
+    elif wait is not None and (flying := unanswered(live, sent, at, region, wait)) is not None:
         return flying
     return answered(live, sent, at, region)
 

@@ -163,7 +163,7 @@ class ConversationsRepo(KeptRepo):
 
     def match(self, phone: str, number: str, at: float, window: float, region: str) -> Conversation | None:
         """`reached.answer_of`, an SMS whose submit is unanswered taken as not sent (`conversation list`)."""
-        found = reached.answer_of(self.conn, phone, number, at, window, region, wait=False)
+        found = reached.answer_of(self.conn, phone, number, at, window, region)
         assert not isinstance(found, reached.Sent)
         return found
 
