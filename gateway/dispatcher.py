@@ -153,10 +153,16 @@ class Dispatcher(Submits):
                     if not self._drained:
                         await asyncio.sleep(0)  # more may be due; let the submits go first
                         continue
-                due = self.store.queue.next_due_at()
-                timeout = 1.0 if due is None else min(max(due - self.clock(), 0.01), 1.0)
-                if self._windows.free() == 0:
-                    timeout = min(timeout, 0.2)
+                if self._windows.capacity() == 0:
+                    # No link up: nothing is claimed until one comes up, which wakes the dispatcher. By
+                    # the due time of parts due already it looked again every 10 ms for as long as
+                    # the links stayed down (a read of the queue each time).
+                    timeout = 1.0
+                else:
+                    due = self.store.queue.next_due_at()
+                    timeout = 1.0 if due is None else min(max(due - self.clock(), 0.01), 1.0)
+                    if self._windows.free() == 0:
+                        timeout = min(timeout, 0.2)
                 if not await self._wait(timeout):
                     self._drained = False  # a part may have come due
         finally:

@@ -1,0 +1,34 @@
+"""With no link up the dispatcher waits for one to come up (the link's coming up wakes it), instead of
+looking again by the due time of the parts already due: that was every 10 ms, a read of the queue each
+time, for as long as the links stayed down. A real daemon whose only SMPP link's binds are refused
+until the simulator's server starts on its port; a real SQLite file, whose statements are counted."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from gateway.config import load_config
+from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway
+from tests.fakes.smsc import HappySMSC
+
+
+async def test_with_no_link_up_the_dispatcher_waits_for_one_instead_of_looking_every_10_ms(
+    tmp_path: Path,
+) -> None:
+    port = free_port()  # the only link's binds are refused
+    text = config_text(tmp_path, smsc_port=port)
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    path.chmod(0o640)
+    async with running_gateway(load_config(path)) as gw:
+        rcpts = [f"60100000{i}@{DOMAIN}" for i in range(3)]
+        assert (await gw.send(mail(rcpts, "Due, and no link to take it"), rcpts)).error is None
+        conn, looks = gw.store.db.conn, []
+        conn.set_trace_callback(lambda sql: looks.append(sql) if "SELECT MIN(due)" in sql else None)
+        await asyncio.sleep(2)
+        conn.set_trace_callback(None)
+        assert len(looks) <= 6, len(looks)  # one a second at most; by the parts' due time, ~100 a second
+        async with HappySMSC(port=port) as main:
+            await main.wait_for(3, timeout=20)
+            await gw.until(lambda: gw.states() == ["delivered"] * 3)
