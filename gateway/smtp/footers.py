@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
+from gateway.smtp.numbershapes import CONTACT, PHONE, has_contact  # noqa: F401  # re-exported: CONTACT, PHONE
 from smsc.graphemes import visible
 
 # The link after an app's name: "<url>" in the text part, "(url)" once an HTML-only mail's link
@@ -121,6 +122,9 @@ _DISCLAIMER_WORDS: tuple[tuple[str, ...], ...] = (
     ("subscribed", "unsubscrib", "wypisa", "wypisz", "zapisan"),
     ("googlegroups", "mailing list", "listinfo", "lista dyskusyjn", "listy dyskusyjn"),
 )
+# The kind of a company's register entry: one of them names a number in a sentence of the person's too
+# ("Faktura na NIP 525-000-00-00.", `signofftail.is_own_sentence`).
+REGISTER_KIND = next(n for n, words in enumerate(_DISCLAIMER_WORDS) if r"nip\b" in words)
 _DISCLAIMER_KIND = tuple(re.compile("|".join(words)) for words in _DISCLAIMER_WORDS)
 # The kinds each word may begin, by the word's first three letters (or the whole of a shorter one:
 # "in error", "z siedzibą"): a kind's pattern is tried only where a word of the text begins so, and a
@@ -212,31 +216,6 @@ def notice_start(lines: list[str], long: int) -> int | None:
     return None
 
 
-# A phone number within a line: "+48 601 123 456", "tel. 22 123 45 67", "601-123-456", "(22) 123-45-67".
-# Not a number shaped like one: a legal reference, an invoice's or an order's number ("RODO
-# (Rozporządzenie 2016/679)", "FV/2024/11/0012", "nr 2024/11/123456", "Dz.U.2018.1000": a "/", or a
-# letter, "/" or "." just before or after it; a dot between a group of four digits or more and another
-# group: "decyzja nr 2024.11.0001234", where a phone's are of two or three: "22.123.45.67", but for
-# the last of the US's "212.555.1234" and a full stop after a phone: "601123456."), a date in one piece
-# ("10.05.2018", "2018-05-10"; a range of dates or hours, "12.05 - 14.05.2027", "8.00 - 16.00", still
-# reads as a phone) or an amount ("12 500.00 zł", "1 234 567,89", not "601 123 456 Europe"). Read as
-# contact details, one made a long line of the person's below "Pozdrawiam\nJan" signature material,
-# and the line was cut with the signature.
-# The run is bounded (E.164's 15 digits, separators of up to 3 characters): when the check after it fails,
-# the search starts again at each digit that follows a space, and an unbounded run read from each such
-# start to its end ("12 12 12 … 1/", 90 kB) cost time quadratic in the line's length.
-PHONE = (
-    r"(?<![\w/.,+-])(?!\d{1,4}[.-]\d{1,2}[.-]\d{2,4}(?!\d)|\d{4,}\.\d|[\d.]*?\.\d{4}(?=\.?\d))"
-    r"\+?\(?\d(?:[ ().-]{0,3}+\d){6,14}+"
-    r"(?![\w/]|[.,]\d|\s*+(?i:(?:zł(?:oty|ote|otych|otego)?|pln|eur(?:o|os)?|usd|gbp|chf)\b|€|\$|%))"
-)
-# Contact details within a line: a labelled phone, a web or mail address, a phone, a postal code.
-CONTACT = re.compile(
-    r"(?i:\b(tel|telefon|phone|kom|mob|mobile|gsm|fax)\b\.?:?\s*\+?\(?\d|www\.|https?://|\S@[\w-]+\.\w"
-    rf"|{PHONE}|\b\d{{2}}-\d{{3}}\b)"
-)
-
-
 # A line of contact details alone: phones, addresses, links, with or without labels ("tel. +48 22
 # 123 45 67 | kom. 601 123 456", "www.acme.pl", "<https://poczta.wp.pl>"). The possessive runs keep a
 # long line of digits and spaces from being tried at each split.
@@ -249,8 +228,9 @@ CONTACT_LINE_MAX = 200
 
 
 def is_contact_line(text: str) -> bool:
-    """Whether a stripped line holds contact details and nothing else."""
-    return len(text) <= CONTACT_LINE_MAX and _CONTACT_LINE.match(text) is not None
+    """Whether a stripped line holds contact details and nothing else: not a line of one number that
+    is no phone (a date, a bank account, a PESEL: `numbershapes`), which `_CONTACT_ITEM` reads as one."""
+    return len(text) <= CONTACT_LINE_MAX and _CONTACT_LINE.match(text) is not None and has_contact(text)
 
 
 # A person's name ("Jan", "Jan Kowalski", "Anna K."): a capital and a small letter, up to three words.

@@ -12,7 +12,6 @@ import re
 
 from gateway.smtp.footers import (
     ANY_DEVICE,
-    CONTACT,
     IMAGE,
     KNOWN_FOOTER,
     LIST_RULE,
@@ -26,6 +25,7 @@ from gateway.smtp.footers import (
     says_something,
     short_notice_lines,
 )
+from gateway.smtp.numbershapes import contact_details, has_contact
 from gateway.smtp.signofftail import is_banner, kept_below
 from smsc.graphemes import visible
 
@@ -262,7 +262,7 @@ class _Measures:
         for j in range(last + 1):
             text = lines[j].strip()
             filled.append(filled[-1] + bool(text))
-            contact.append(contact[-1] + bool(text and CONTACT.search(text)))
+            contact.append(contact[-1] + bool(text and has_contact(text)))
             bullets.append(bullets[-1] + bool(text and _BULLET.match(text)))
             if text and j > 0 and lines[j - 1].strip():
                 para[j] = para[j - 1]
@@ -358,7 +358,7 @@ class _Measures:
             text_at[j] = j if texts else text_at[j + 1]
             known_at[j] = j if texts and not notice[j] else known_at[j + 1]
             rfc_at[j] = j if lines[j] == "-- " or LIST_RULE.match(text) else rfc_at[j + 1]
-            details_from[j] = details_from[j + 1] + sum(1 for _ in CONTACT.finditer(text))
+            details_from[j] = details_from[j + 1] + sum(1 for _ in contact_details(text))
         self.text_at, self.rfc_at, self.details_from = text_at, rfc_at, details_from
         self.text_below_known_at = known_at
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-from gateway.smtp.footers import ANY_DEVICE, CONTACT, KNOWN_FOOTER, disclaimer_words, is_disclaimer
+from gateway.smtp.footers import ANY_DEVICE, KNOWN_FOOTER, REGISTER_KIND, disclaimer_words, is_disclaimer
+from gateway.smtp.numbershapes import has_contact, is_register_entry
 
 # "PS. Sala 204 zamiast 101.", "P.S.: ...", "PS ...", and a later one: "PPS. ...", "P.P.S. ..."
 POSTSCRIPT = re.compile(r"^(?i:p\.?\s?(?:p\.?\s?)*s\b)[.:]?")
@@ -94,12 +95,12 @@ def is_own_sentence(lines: list[str]) -> bool:
     if len(words) < 2 or not words[0][0].isalpha():
         return False
     last = _SENTENCE_END.sub("", words[-1])
-    if "." in last or last.lower() in _ABBREVIATIONS:
-        return False  # "ACME Sp. z o.o.", "ACME Inc."
-    if is_banner(text) or CONTACT.search(text) or _ABOUT_THE_MAIL.search(text):
+    if ("." in last and any(c.isalpha() for c in last)) or last.lower() in _ABBREVIATIONS:
+        return False  # "ACME Sp. z o.o.", "ACME Inc.", but not a date: "… w dniach 12.11-15.11.2026."
+    if is_banner(text) or has_contact(text) or _ABOUT_THE_MAIL.search(text) or is_register_entry(text):
         return False
-    if next(disclaimer_words(text), None) is not None:
-        return False
+    if any(kind != REGISTER_KIND for _, kind in disclaimer_words(text)):
+        return False  # a notice's word; a register's names a number in a sentence too ("Faktura na NIP …")
     return not any(KNOWN_FOOTER.match(line) or ANY_DEVICE.match(line) for line in lines)
 
 
