@@ -13,6 +13,7 @@ import re
 
 from gateway.smtp.footers import ANY_DEVICE, KNOWN_FOOTER, REGISTER_KIND, disclaimer_words, is_disclaimer
 from gateway.smtp.numbershapes import has_contact, is_register_entry
+from gateway.smtp.taglines import is_tagline
 
 # "PS. Sala 204 zamiast 101.", "P.S.: ...", "PS ...", and a later one: "PPS. ...", "P.P.S. ..."
 POSTSCRIPT = re.compile(r"^(?i:p\.?\s?(?:p\.?\s?)*s\b)[.:]?")
@@ -85,7 +86,8 @@ _SENTENCE_MAX_LINES = 3
 def is_own_sentence(lines: list[str]) -> bool:
     """Whether a paragraph (its stripped, non-empty lines) below a sign-off and a name is a short
     sentence of the person's: words ending with a full stop, "!" or "?", with no contact details,
-    no company's form or degree at its end, and not a phone's footer or a notice about the mail."""
+    no company's form or degree at its end, and not a phone's footer, a notice about the mail or a
+    company's tagline (`taglines.is_tagline`)."""
     if not lines or len(lines) > _SENTENCE_MAX_LINES:
         return False
     text = " ".join(lines)
@@ -101,6 +103,8 @@ def is_own_sentence(lines: list[str]) -> bool:
         return False
     if any(kind != REGISTER_KIND for _, kind in disclaimer_words(text)):
         return False  # a notice's word; a register's names a number in a sentence too ("Faktura na NIP …")
+    if is_tagline(text):
+        return False  # a company's slogan: "Quality you can trust."
     return not any(KNOWN_FOOTER.match(line) or ANY_DEVICE.match(line) for line in lines)
 
 
