@@ -3,8 +3,9 @@
 Each link has one `smsc.pacing.LinkPacer` (window, rate, throttle pauses); drivers only report outcomes.
 Parts are claimed ahead of the windows of the links that are up (`gateway.claimahead`, in batches), so that
 a place freed by an answer is given the next part in the same step, with no claim or other write in between;
-a part with no usable link goes straight back to the queue without counting an attempt, and parts claimed
-ahead go back the same way when the dispatcher stops, or when a busy link kept them while another had room
+a part with no usable link goes straight back to the queue without counting an attempt, there to wait
+unclaimed until a link of its route comes up (`gateway.linkwaits`), and parts claimed ahead go back the
+same way when the dispatcher stops, or when a busy link kept them while another had room
 (`claimahead.KeptParts`: no head-of-line blocking). A part of an account suspended after its claim is not
 sent: the dispatcher holds it as the suspension holds the waiting ones (`PolicyRepo.hold_claimed`), so that
 the resume sends it once. Each submit, from its window place to its answer, is `gateway.submits`'; what
@@ -31,6 +32,7 @@ from gateway.claimahead import ClaimAhead, KeptParts
 from gateway.claims import OPTED_OUT, claimer
 from gateway.late_answers import LateAnswers
 from gateway.linkchoice import LinkChoice
+from gateway.linkwaits import Unparking
 from gateway.outcomes import OutcomeRecorder
 from gateway.queuedepth import Backlog, QueueDepth
 from gateway.retryafter import RETRY_BASE_SECONDS
@@ -39,7 +41,7 @@ from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.submits import Submits
 from gateway.supervisor import beat
 from gateway.suspensions import SuspensionWatch
-from smsc.base import SmscLink
+from smsc.base import LinkState, SmscLink
 from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)
@@ -91,6 +93,10 @@ class Dispatcher(Submits):
             store, on_finished, self.choice, late=self._late, avoid=self._avoid, retry_base=retry_base
         )
         self._stopping = False
+        # The links up at the last look: when one comes up, the parts that wait for a link
+        # (`gateway.linkwaits`) and one of them may take are due in the next claims.
+        self._seen_up: frozenset[str] = _NO_LINKS
+        self._unparking = Unparking(store, self.choice.could_go)
         # Monotonic: after the wall clock stepped back, a depth counted by the wall clock would stay
         # frozen for the whole step (new mail refused as "queue full").
         self._depth = QueueDepth(store.db.path, queue_high_water)
@@ -123,12 +129,15 @@ class Dispatcher(Submits):
     async def run(self) -> None:
         self._background.started()
         await self._outcomes.write(None, lambda: self.choice.learn_renamed(self.store))  # before a claim
+        # After a crash the claim that was to make them due may not have run: looked at again.
+        self._seen_up = _NO_LINKS
         try:
             while not self._stopping:
                 beat()
                 self._background.raise_failed()
                 now = self.clock()
                 self._depth.refresh()
+                self._look_for_links_up()
                 self._fill()
                 limit = self._windows.room(len(self._ready))
                 if limit > 0 and not self._drained:
@@ -136,12 +145,13 @@ class Dispatcher(Submits):
                     woken = self._woken
                     self._stops = set()
                     moves = self._moves
-                    claim = claimer(self.store, self._end_claimed, limit, now)
+                    claim = self._unparking.claiming(now, claimer(self.store, self._end_claimed, limit, now))
                     taken, claimed = await self.store.write(claim, replayable=True)
                     if moves != self._moves:  # read before the clock check's write, maybe
                         claimed = self._reread(claimed)
-                    # Nothing more is due until something is queued, released or comes due.
-                    self._drained = taken < limit and woken == self._woken
+                    # Nothing more is due until something is queued, released or comes due (or the parts
+                    # waiting for a link are looked at further).
+                    self._drained = taken < limit and woken == self._woken and self._unparking.after is None
                     self._outcomes.order.claimed(claimed)  # the SMS after them to their phones go now (F5)
                     self._ready.extend(self._outcomes.order.suspects_last(claimed))
                     self._pacing.update(part.id for part in claimed)
@@ -172,6 +182,15 @@ class Dispatcher(Submits):
                 self._pacing.difference_update(part.id for part in self._ready)
                 self._late.not_sent(part.id for part in self._ready)
                 self._ready.clear()
+
+    def _look_for_links_up(self) -> None:
+        """Note the links that came up since the last look: the next claim makes due the parts waiting
+        for a link that one may take (`gateway.linkwaits`), and claims them in the same write."""
+        up = frozenset(name for name, link in self.links.items() if link.state == LinkState.ACTIVE)
+        if up - self._seen_up:
+            self._unparking.came_up(self.clock())
+            self._drained = False  # what it makes due is claimed at once
+        self._seen_up = up
 
     async def _wait(self, timeout: float) -> bool:
         """Whether a wake came before the timeout."""

@@ -117,6 +117,15 @@ class LinkChoice:
             return True
         return any(self._up(name) for name in self.router.candidates(part.destination))
 
+    def could_go(self, destination: str, via: str | None) -> bool:
+        """Whether a link up may take a part to `destination` (pinned to `via`): its own links for a
+        pinned one, else its number's routes. A throttled link is up; a long SMS's tie to the link that
+        took a part of it is left to the claim (`routable`), so that it may still go whole by another
+        link (`moving`). The parts no such link serves wait unclaimed for one (`gateway.linkwaits`)."""
+        if via is not None and via in self.links:
+            return any(self._up(name) for name in self.own(via))
+        return any(self._up(name) for name in self.router.candidates(destination))
+
     def pick(self, part: ClaimedPart, avoid: AbstractSet[str]) -> str | None:
         """The link to send the part by now; None while its links are full (or down)."""
         if part.via is not None and part.via in self.links:

@@ -41,6 +41,7 @@ from collections.abc import Callable
 
 import structlog
 
+from gateway import linkwaits
 from gateway.bitelog import FaultLog
 from gateway.late_answers import LateAnswers
 from gateway.linkchoice import LinkChoice
@@ -202,21 +203,33 @@ class OutcomeRecorder(LostSessions):
     async def settle_unsendable(self, parts: list[ClaimedPart], now: float) -> None:
         """Claimed parts that cannot go: expired ones end, those no configured link serves fail, the
         rest (their links down or busy) go back to the queue without counting an attempt, noted
-        `NO_LINK_UP` or as waiting for their long SMS's link (`LinkChoice.notes`); in one write."""
+        `NO_LINK_UP` or as waiting for their long SMS's link (`LinkChoice.notes`); in one write. Those
+        no link up may take wait there unclaimed until one comes up (`gateway.linkwaits`)."""
         notes = self.choice.notes(parts)
         unrouted = {p.id: p.destination for p in parts if p.expires_at > now and self._unrouted(p)}
         if unrouted:
             log.warning("mt.no_route", parts=len(unrouted), first=next(iter(unrouted.values())))
+        # No link up may take them: they wait unclaimed until one comes up (`gateway.linkwaits`); not a
+        # long SMS waiting for its own link while another SMSC's is up, which may go whole by that one.
+        could_go = self.choice.could_go
+        waits = {
+            p.id
+            for p in parts
+            if p.expires_at > now and p.id not in unrouted and p.id not in notes
+            if not could_go(p.destination, p.via)
+        }
+        parked: list[int] = []
         # One due time for the parts handed back together, and none before an earlier SMS to the same
         # phone handed back a moment ago (F5).
         at = self.store.clock()
         due = {
             p.id: self.order.handed_back(p, NO_LINK_DELAY, at)
             for p in parts
-            if p.expires_at > now and p.id not in unrouted
+            if p.expires_at > now and p.id not in unrouted and p.id not in waits
         }
 
         def settle() -> None:
+            parked.clear()  # written again after a failed commit
             for part in parts:
                 if self.late.settled_meanwhile(part.id):
                     continue  # a late answer to its earlier submit settled it: nothing to end or requeue
@@ -225,16 +238,21 @@ class OutcomeRecorder(LostSessions):
                     self.on_finished(self.store.queue.expire_unsent(part.id))
                 elif part.id in unrouted:
                     self.on_finished(self.final(part, "failed", NO_ROUTE_NOTE.format(part.destination)))
+                elif part.id in waits and not could_go(part.destination, part.via):  # none came up since
+                    linkwaits.park(self.store.db.conn, part.id, NO_LINK_UP)
+                    parked.append(part.id)
                 else:  # its expiry then says no link was up (`partnotes.expiry_note`)
                     self.store.queue.release(
                         part.id,
                         delay=NO_LINK_DELAY,
                         count=False,
-                        due=due[part.id],
+                        due=due.get(part.id, at),
                         refusal=notes.get(part.id, NO_LINK_UP),
                     )
 
         await self.write(None, settle)
+        if parked:  # once a part and outage: not claimed again while it waits
+            log.info("mt.waiting_for_link", parts=len(parked), first=parked[0])
 
     async def hold_on_error(self, name: str, part: ClaimedPart, exc: Exception, *, handed: bool) -> None:
         """Held for a human. A hold refused too leaves it `active`: if `handed` to its link, the requeue of

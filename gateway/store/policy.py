@@ -360,9 +360,14 @@ class PolicyRepo(Repository):
             released = {
                 mid
                 for (mid,) in self.conn.execute(
-                    "UPDATE parts SET state = 'queued', error = NULL WHERE state = 'hold' AND error = ?"
+                    # One held while it waited for a link (due at its validity's end, `gateway.linkwaits`)
+                    # is due now: queued so, it passed for a quiet-hours hold, and waited for its end
+                    # with its link up.
+                    "UPDATE parts SET state = 'queued', error = NULL, next_attempt_at = CASE"
+                    " WHEN next_attempt_at = expires_at THEN ? ELSE next_attempt_at END"
+                    " WHERE state = 'hold' AND error = ?"
                     " AND message_id IN (SELECT id FROM messages WHERE account_id = ?) RETURNING message_id",
-                    (SUSPENDED_HOLD, account_id),
+                    (self.clock(), SUSPENDED_HOLD, account_id),
                 )
             }
             self._set_state(released, "queued", None)

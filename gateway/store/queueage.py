@@ -13,12 +13,16 @@ from typing import Any
 # DUE_SLACK_SECONDS counts (a throttle's pause, a retry's back-off); a part held for quiet hours or
 # a later send is not waiting yet.
 DUE_SLACK_SECONDS = 60.0
+# A part waiting for a link of its route to come up is due at its validity's end (`gateway.linkwaits`)
+# and waits all the same: the second branch, the deferred parts due later, counts it.
 QUEUE_OLDEST = (
-    "SELECT MIN(m.created_at) FROM parts p JOIN messages m ON m.id = p.message_id"
-    " WHERE p.state IN ('queued', 'deferred', 'active') AND p.next_attempt_at <= ?"
+    "SELECT MIN(oldest) FROM (SELECT MIN(m.created_at) AS oldest FROM parts p JOIN messages m"
+    " ON m.id = p.message_id WHERE p.state IN ('queued', 'deferred', 'active') AND p.next_attempt_at <= ?1"
+    " UNION ALL SELECT MIN(m.created_at) FROM parts p JOIN messages m ON m.id = p.message_id"
+    " WHERE p.state = 'deferred' AND p.next_attempt_at > ?1 AND p.next_attempt_at = p.expires_at)"
 )
 
 
 def queue_oldest(conn: Any, now: float) -> float | None:
-    """When the oldest SMS with a part due at `now` was accepted (None: nothing is due)."""
+    """When the oldest SMS with a part due at `now`, or waiting for a link, was accepted (None: none)."""
     return conn.execute(QUEUE_OLDEST, (now + DUE_SLACK_SECONDS,)).fetchone()[0]

@@ -1,0 +1,110 @@
+"""Parts that wait, unclaimed, for a link of their route to come up.
+
+A part claimed while no link that may take it is up (its operator's link down, another link up) went
+back to the queue due a second later, and was claimed and put back again every second for as long as
+the link stayed down: a write a second per batch of waiting parts, the whole queue for that operator
+walked through the claim again and again (1,000 SMS: some 60,000 part updates a minute), for an hour's
+outage with 100,000 queued. Such a part now waits `deferred` with its next attempt at its validity's
+end (`park`): no claim takes it before, the expiry ends it on time with its bounce as before, and its
+note says what it waits for (`partnotes.NO_LINK_UP`), for `queue show` and the expiry's bounce. When a
+link comes up, the dispatcher makes due, in the write of its next claim, those a link now up may take
+(`unpark`): read from the store, so the parts a stop left waiting are found again by the next start.
+
+The next attempt at the validity's end tells such a part: nothing else puts a waiting part's next
+attempt exactly there (a back-off is counted from the refusal). A clock step that moves one but not
+the other only makes the part due once more, to be claimed and put back to wait again.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from typing import TypeVar
+
+import structlog
+
+from gateway.store.db import Store
+from gateway.store.partnotes import MAYBE_SENT_NOTES, maybe_sent_note
+
+T = TypeVar("T")
+# Whether a link up may take a part to this number, pinned to this link (`LinkChoice.could_go`).
+CouldGo = Callable[[str, str | None], bool]
+
+log = structlog.get_logger(__name__)
+
+# The parts waiting so (`park`), as a condition on `parts`.
+PARKED = "state = 'deferred' AND next_attempt_at = expires_at"
+# Waiting parts looked at in one write once a link came up (`unpark`).
+UNPARK_ROWS = 2000
+
+
+def park(conn: sqlite3.Connection, part_id: int, note: str) -> None:
+    """Inside a store write: the claimed part waits for a link of its route, unclaimed until one comes up
+    or its validity ends; its attempt undone (it was never sent) and `note` its last, unless its note
+    says an earlier submit may have reached the phone (that doubt outlives it), as `QueueRepo.release`."""
+    conn.execute(
+        "UPDATE parts SET state = 'deferred', next_attempt_at = expires_at,"
+        f" error = CASE WHEN COALESCE({maybe_sent_note()}, 0) THEN error ELSE ? END,"
+        " attempts = attempts - 1 WHERE id = ? AND state = 'active'",
+        (*MAYBE_SENT_NOTES, note, part_id),
+    )
+
+
+def unpark(
+    conn: sqlite3.Connection,
+    could_go: Callable[[str, str | None], bool],
+    now: float,
+    after: tuple[float, int],
+) -> tuple[int, tuple[float, int] | None]:
+    """Inside a store write: of the parts waiting for a link (`park`) past `after` (their next attempt,
+    their id), in that order, the next UNPARK_ROWS; those a link up may take now, by their number and
+    pinned link (`LinkChoice.could_go`), are due at `now`. Returns how many, and where the next call
+    goes on (None: none left). A batch a write: 100,000 parts at once held the event loop 1.2 s."""
+    rows = conn.execute(
+        "SELECT next_attempt_at, id, destination, via FROM parts INDEXED BY parts_due"
+        " WHERE state = 'deferred' AND (next_attempt_at, id) > (?, ?) AND next_attempt_at = expires_at"
+        " ORDER BY next_attempt_at, id LIMIT ?",
+        (*after, UNPARK_ROWS),
+    ).fetchall()
+    on = (rows[-1][0], rows[-1][1]) if len(rows) == UNPARK_ROWS else None
+    ids = [part_id for _due, part_id, destination, via in rows if could_go(destination, via)]
+    if not ids:
+        return 0, on
+    woken = conn.execute(
+        # `+state`: the ids looked up by rowid; on the state index this walked every deferred part.
+        "UPDATE parts SET next_attempt_at = ? WHERE id IN (SELECT value FROM json_each(?))"
+        " AND +state = 'deferred' AND next_attempt_at = expires_at",
+        (now, json.dumps(ids)),
+    ).rowcount
+    return woken, on
+
+
+class Unparking:
+    """The dispatcher's walk through the parts waiting for a link, a batch in each of its claims, from
+    the start again whenever a link comes up (`came_up`)."""
+
+    def __init__(self, store: Store, could_go: CouldGo) -> None:
+        self.store = store
+        self.could_go = could_go
+        self.after: tuple[float, int] | None = None  # where the walk goes on; None: no walk
+
+    def came_up(self, now: float) -> None:
+        """A link came up: every waiting part may now have one."""
+        self.after = (now, 0)
+
+    def claiming(self, now: float, claim: Callable[[], T]) -> Callable[[], T]:
+        """The claim (`gateway.claims.claimer`) as a store write that first makes due the next batch
+        of waiting parts a link up may take: claimed in the same write, with no delay and no write
+        more. Unchanged with no walk under way."""
+        after = self.after
+        if after is None:
+            return claim
+
+        def write() -> T:
+            woken, self.after = unpark(self.store.db.conn, self.could_go, now, after)
+            if woken:
+                log.info("mt.link_waits_ended", parts=woken)
+            return claim()
+
+        return write

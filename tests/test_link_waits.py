@@ -1,0 +1,181 @@
+"""SMS whose route's links are down wait unclaimed for one to come up (`gateway.linkwaits`).
+
+They were claimed and put back every second for as long as the link stayed down (a write a second,
+the whole waiting queue walked through again and again). A real daemon against the simulator's SMPP
+server over TCP: the prefix link "main" (+4860, exclusive) has nothing listening on its port (its binds
+are refused), the default link "backup" is up; a real SQLite file, whose statements are counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from gateway import linkwaits
+from gateway.config import Config, load_config
+from gateway.linkwaits import PARKED, park
+from gateway.smtp.accept import accept
+from gateway.store.db import Store
+from gateway.store.partnotes import NO_LINK_EXPIRED, NO_LINK_UP
+from gateway.store.queueage import queue_oldest
+from smsc.base import LinkState
+from tests.conftest import DOMAIN, Running, config_text, free_port, mail, running_gateway, smsc_link
+from tests.fakes.smsc import HappySMSC, ThrottlingSMSC
+from tests.test_store import Clock, acceptance
+
+N = 12
+
+
+def two_links(tmp_path: Path, port_main: int, port_other: int, other: str = "", main: str = "") -> Config:
+    """main (+4860, exclusive unless `main` says otherwise) and the link "backup" (`other`: its keys)."""
+    text = config_text(
+        tmp_path, smsc_port=port_main, smsc_extra=main or 'prefixes = ["+4860"]\nexclusive = true'
+    )
+    text += smsc_link("backup", port_other, other or "max_per_second = 1000")
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    path.chmod(0o640)
+    return load_config(path)
+
+
+async def queue_for_main(gw: Running, n: int = N) -> None:
+    rcpts = [f"60{i:07d}@{DOMAIN}" for i in range(n)]
+    res = await gw.send(mail(rcpts, "The plant is closed today"), rcpts)
+    assert res.error is None and not res.refused
+
+
+def count(gw: Running, where: str) -> int:
+    return int(gw.store.db.conn.execute(f"SELECT COUNT(*) FROM parts WHERE {where}").fetchone()[0])
+
+
+def up(gw: Running, name: str) -> Callable[[], bool]:
+    return lambda: gw.daemon.dispatcher.links[name].state == LinkState.ACTIVE
+
+
+def counting(conn: sqlite3.Connection, shape: str) -> list[str]:
+    """The statements run on `conn` from now on that contain `shape`."""
+    seen: list[str] = []
+    conn.set_trace_callback(lambda sql: seen.append(sql) if shape in sql else None)
+    return seen
+
+
+async def test_parts_wait_unclaimed_while_their_link_is_down_and_go_once_it_is_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(linkwaits, "UNPARK_ROWS", 5)  # made due over three claims when main comes up
+    port_main = free_port()  # nothing listens: main's binds are refused
+    async with HappySMSC() as backup:
+        async with running_gateway(two_links(tmp_path, port_main, backup.port)) as gw:
+            await gw.until(up(gw, "backup"))
+            await queue_for_main(gw)
+            await gw.until(lambda: count(gw, PARKED) == N)
+            assert count(gw, f"error = '{NO_LINK_UP}'") == N  # `queue show` says why they wait
+            oldest = gw.store.db.conn.execute("SELECT MIN(created_at) FROM messages").fetchone()[0]
+            assert queue_oldest(gw.store.db.conn, gw.store.clock()) == oldest  # status's queue age
+            claims = counting(gw.store.db.conn, "SET state = 'active'")
+            waited = 0
+            while waited < 3:  # some dispatcher looks, each second
+                await asyncio.sleep(0.5)
+                waited += 0.5
+            gw.store.db.conn.set_trace_callback(None)
+            assert claims == []  # none claimed again: before, each second
+            assert count(gw, PARKED) == N and count(gw, "attempts = 0") == N
+            assert backup.received == []
+            async with HappySMSC(port=port_main) as main:
+                await main.wait_for(N, timeout=20)
+                await gw.until(lambda: gw.states() == ["delivered"] * N)
+                assert sorted(s.destination for s in main.received) == [f"+4860{i:07d}" for i in range(N)]
+            assert backup.received == []
+
+
+async def test_parts_waiting_for_a_link_stay_waiting_across_a_restart_and_go_once(tmp_path: Path) -> None:
+    port_main = free_port()
+    async with HappySMSC() as backup:
+        cfg = two_links(tmp_path, port_main, backup.port)
+        async with running_gateway(cfg) as gw:
+            await gw.until(up(gw, "backup"))
+            await queue_for_main(gw)
+            await gw.until(lambda: count(gw, PARKED) == N)
+        async with running_gateway(cfg) as gw:  # main still down
+            await gw.until(up(gw, "backup"))
+            await asyncio.sleep(1.5)
+            assert count(gw, PARKED) == N and backup.received == []
+            async with HappySMSC(port=port_main) as main:
+                await main.wait_for(N, timeout=20)
+                await gw.until(lambda: gw.states() == ["delivered"] * N)
+                assert len({s.destination for s in main.received}) == len(main.received) == N
+    assert backup.received == []
+
+
+async def test_a_route_with_one_of_two_links_down_goes_by_the_other_at_once(tmp_path: Path) -> None:
+    # main and backup both serve +4860; main is down: every SMS goes by backup, none waits.
+    extra = 'prefixes = ["+4860"]\nmax_per_second = 1000'
+    async with HappySMSC() as backup:
+        cfg = two_links(tmp_path, free_port(), backup.port, other=extra, main='prefixes = ["+4860"]')
+        async with running_gateway(cfg) as gw:
+            await gw.until(up(gw, "backup"))
+            await queue_for_main(gw)
+            await backup.wait_for(N, timeout=20)
+            await gw.until(lambda: gw.states() == ["delivered"] * N)
+            assert count(gw, f"error = '{NO_LINK_UP}'") == 0
+
+
+async def test_a_throttling_link_is_up_its_parts_do_not_wait_for_a_link(tmp_path: Path) -> None:
+    # main binds and answers ESME_RTHROTTLED past 4 a second: its parts are throttled, never parked.
+    async with ThrottlingSMSC(accept_per_second=4) as main, HappySMSC() as backup:
+        async with running_gateway(two_links(tmp_path, main.port, backup.port)) as gw:
+            await gw.until(lambda: up(gw, "backup")() and up(gw, "main")())
+            parked = counting(gw.store.db.conn, "next_attempt_at = expires_at,")
+            await queue_for_main(gw)
+            await gw.until(lambda: gw.states() == ["delivered"] * N, timeout=30)
+            gw.store.db.conn.set_trace_callback(None)
+            assert main.throttled > 0 and parked == [] and backup.received == []
+
+
+async def test_a_part_waiting_for_a_link_expires_at_its_validity_saying_no_link_up(
+    tmp_path: Path,
+) -> None:
+    clock = Clock()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    try:
+        await accept(store, acceptance(["+48601123456"]))
+        (part,) = store.queue.claim_due(10)
+        with store.queue.transaction():
+            park(store.db.conn, part.id, NO_LINK_UP)
+        clock.t = part.expires_at - 1
+        assert store.queue.claim_due(10) == []  # not due before its validity ends
+        assert store.queue.expire_due() == []
+        clock.t = part.expires_at
+        (finished,) = store.queue.expire_due()
+        row = store.db.conn.execute("SELECT state, error FROM parts WHERE id = ?", (part.id,)).fetchone()
+        assert tuple(row) == ("expired", NO_LINK_EXPIRED)
+        assert finished.state == "expired"
+    finally:
+        store.db.close()
+
+
+async def test_a_part_held_by_a_suspension_while_it_waited_for_a_link_is_due_at_the_resume(
+    tmp_path: Path,
+) -> None:
+    # Resumed as `queued` with its next attempt at its validity's end, it passed for a quiet-hours hold
+    # and waited for its end, never claimed, with its link up.
+    clock = Clock()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    try:
+        account = store.accounts.add_account("acme")
+        sms = acceptance(["+48601123456"])
+        sms.account_id = account.id
+        await accept(store, sms)
+        (part,) = store.queue.claim_due(10)
+        with store.queue.transaction():
+            park(store.db.conn, part.id, NO_LINK_UP)
+        assert store.policy.suspend_account(account.id, "unpaid") == 1
+        clock.t += 60
+        assert store.policy.resume_account(account.id) == 1
+        assert [p.id for p in store.queue.claim_due(10)] == [part.id]
+    finally:
+        store.db.close()
