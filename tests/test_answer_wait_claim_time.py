@@ -16,14 +16,21 @@ from pathlib import Path
 
 import pytest
 
+from gateway.conversations import reached
 from gateway.smtp.accept import accept
 from gateway.store.db import Store
 from gateway.store.partnotes import LINK_LOST
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, STAFF, mail
-from tests.test_answer_overtakes_submit_answer import DELAY, REPLY, Setup, setup
+from tests.test_answer_overtakes_submit_answer import Setup, setup
 from tests.test_store import Clock, acceptance
 from tests.test_two_way import BOB
+
+# How soon after an SMS went the phone may answer it (`reached.REPLY_SECONDS`, shortened): the phone
+# answers within it of the SMS's claim, after it from when it was due. The SMSC answers the submit after
+# the phone's answer, within the link's response timeout (5 s).
+REPLY = 3.0
+DELAY = 4.0
 
 
 async def link_down(s: Setup) -> str:
@@ -41,6 +48,7 @@ async def test_an_answer_right_after_an_sms_held_by_an_outage_went_goes_to_the_s
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
 ) -> None:
     async with setup(tmp_path, monkeypatch, protocol) as s:
+        monkeypatch.setattr(reached, "REPLY_SECONDS", REPLY)
         await s.texts(STAFF, "ACME offer: 10% off")
         await s.gw.until(lambda: s.gw.states() == ["delivered"])
         password = await link_down(s)
