@@ -135,5 +135,36 @@ def kept_below(lines: list[str], i: int, last: int, *, own: bool = True) -> list
             kept += ["", *lines[ps:end]]
         elif own and j > i + 1 and is_own_sentence(paragraph):  # j > i + 1: below a blank line
             kept += ["", *lines[j:end]]
+        elif own and j == i + 1 and (sentences := _sentences_by_the_name(paragraph)):
+            kept += ["", *sentences]
         j = end
     return kept
+
+
+# The name and a full stop opening a sentence on its line: "Jan. Oddzwonię jutro.", "Anna Nowak. Do jutra!"
+_NAME_THEN_TEXT = re.compile(
+    r"[A-ZĄĆĘŁŃÓŚŹŻ][a-ząćęłńóśźż]++(?: [A-ZĄĆĘŁŃÓŚŹŻ][a-ząćęłńóśźż]++)?\.\s++(?=\S)"
+)
+
+
+def _sentences_by_the_name(paragraph: list[str]) -> list[str]:
+    """The person's sentences in the paragraph right below the sign-off (the name's, its stripped
+    lines): what follows the name on its line ("Jan. Oddzwonię jutro."), and its last line when that is
+    a sentence written as one, its words after the first in small letters ("Jan\nOddzwonię jutro
+    rano."). A title, a company or an address there has no full stop ("Kierownik projektu") or its
+    words in capitals ("Dział Obsługi Klienta."); without its full stop a sentence cannot be told from
+    a title, and goes with them."""
+    found: list[str] = []
+    if named := _NAME_THEN_TEXT.match(paragraph[0]):
+        rest = paragraph[0][named.end() :]
+        if _in_sentence_case(rest) and is_own_sentence([rest]):
+            found.append(rest)
+    last = paragraph[-1]
+    if (len(paragraph) > 1 or not named) and _in_sentence_case(last) and is_own_sentence([last]):
+        found.append(last)
+    return found
+
+
+def _in_sentence_case(text: str) -> bool:
+    """Whether a word after the first begins with a small letter, as in a sentence and not a title."""
+    return any(word[:1].islower() for word in text.split()[1:])
