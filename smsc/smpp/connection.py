@@ -283,7 +283,7 @@ class SmppConnection(PduReader):
             if isinstance(pdu, PduError):
                 self._bad_pdu(name, seq, pdu.reason, pdu.status)
                 return
-        elif name not in _BODILESS:  # binds' responses and the rare commands
+        elif name not in _BODILESS and name not in _BIND_RESPS:  # the rare commands
             try:
                 pdu = pdus.parse_pdu(raw, client=self.seq, allow_unknown_opt_params=True)
             except UnknownCommandError:  # an SMPP command smpplib has no class for, e.g. cancel_sm
@@ -295,11 +295,7 @@ class SmppConnection(PduReader):
                 self._bad_pdu(name, seq, repr(exc), ESME_RUNKNOWNERR if is_request else None)
                 return
         if name in _BIND_RESPS:
-            if seq == self.bind_seq and not self.bind_status.done():
-                self._on_bind_resp(status)
-            else:  # a stray or repeated answer (even an error) does not undo a bind already made
-                self.throttle.info("smpp.unexpected_response", link=self.name, command=name, seq=seq,
-                                   status=status_text(status))  # fmt: skip
+            self._on_bind_resp(name, seq, status)
         elif name == "enquire_link":
             self._send_resp("enquire_link_resp", seq, 0)
         elif name == "enquire_link_resp":
@@ -363,12 +359,19 @@ class SmppConnection(PduReader):
             self.submits.ended_by_us = True
             raise LinkDown("bind lost on a live connection")
 
-    def _on_bind_resp(self, status: int) -> None:
-        # Bound from this PDU on, not from when the session task next runs: a deliver_sm in the
-        # same read as the bind_transceiver_resp is served, not refused as "not bound".
+    def _on_bind_resp(self, name: str, seq: int, status: int) -> None:
+        """The header's status alone: smpplib's strict parse refused a body with a NUL of padding or an
+        odd sc_interface_version, and the link stayed down. While our bind waits, one with another number
+        (an SMSC answering with 0) is its answer; after it, a stray one (even an error) undoes nothing.
+        Bound from this PDU on: a deliver_sm in the same read is served, not refused as "not bound"."""
+        if self.bind_seq is None or self.bind_status.done():
+            self.throttle.info("smpp.unexpected_response", link=self.name, command=name, seq=seq,
+                               status=status_text(status))  # fmt: skip
+            return
+        if seq != self.bind_seq:
+            log.warning("smpp.bind_resp_sequence", link=self.name, seq=seq, expected=self.bind_seq)
         self.bound = status == 0
-        if not self.bind_status.done():
-            self.bind_status.set_result(status)
+        self.bind_status.set_result(status)
 
     def _send_resp(self, name: str, seq: int, status: int) -> None:
         self.send(encode(command_codes.commands[name], seq, status))
