@@ -25,6 +25,7 @@ from gateway.store.queueage import queue_oldest
 from smsc.base import LinkState
 from tests.conftest import DOMAIN, Running, config_text, free_port, mail, running_gateway, smsc_link
 from tests.fakes.smsc import HappySMSC, ThrottlingSMSC
+from tests.test_process import smsgw
 from tests.test_store import Clock, acceptance
 
 N = 12
@@ -76,6 +77,12 @@ async def test_parts_wait_unclaimed_while_their_link_is_down_and_go_once_it_is_u
             assert count(gw, f"error = '{NO_LINK_UP}'") == N  # `queue show` says why they wait
             oldest = gw.store.db.conn.execute("SELECT MIN(created_at) FROM messages").fetchone()[0]
             assert queue_oldest(gw.store.db.conn, gw.store.clock()) == oldest  # status's queue age
+            first = gw.store.db.conn.execute("SELECT MIN(id) FROM messages").fetchone()[0]
+            shown = await asyncio.to_thread(smsgw, tmp_path / "config.toml", "queue", "show", str(first))
+            waiting = [line for line in shown.stdout.splitlines() if line.startswith("  waiting: ")]
+            said = "  waiting: next try when a link for it comes up (its validity ends "
+            assert len(waiting) == N and all(line.startswith(said) for line in waiting), shown.stdout
+            assert "no link up for +48600000000 (link main " in waiting[0], waiting
             claims = counting(gw.store.db.conn, "SET state = 'active'")
             waited = 0
             while waited < 3:  # some dispatcher looks, each second

@@ -60,11 +60,12 @@ def why_waiting(cfg: Config, conn: sqlite3.Connection, record: dict[str, Any]) -
     if not parts:
         return {}
     ids = [p["id"] for _, p in parts]
-    due = dict(
-        conn.execute(
-            f"SELECT id, next_attempt_at FROM parts WHERE id IN ({','.join('?' * len(ids))})", ids
-        ).fetchall()
-    )
+    due = {
+        pid: (at, ends)
+        for pid, at, ends in conn.execute(
+            f"SELECT id, next_attempt_at, expires_at FROM parts WHERE id IN ({','.join('?' * len(ids))})", ids
+        )
+    }
     status = read_status(cfg.state_dir)
     now = time.time()
     down = daemon_state(status, now, lock_holder(cfg))
@@ -74,7 +75,12 @@ def why_waiting(cfg: Config, conn: sqlite3.Connection, record: dict[str, Any]) -
         said = []
         if p["state"] == "deferred":
             reason = ", after the error above" if p["error"] else ""  # the part's line words it
-            said.append(f"next try {when(due.get(p['id']))}{reason}")
+            at, ends = due.get(p["id"], (None, None))
+            # Due at its validity's end, it waits for a link of its route (`gateway.linkwaits`): that
+            # time is no try, but its end.
+            waits = at is not None and at == ends
+            nxt = f"when a link for it comes up (its validity ends {when(ends)})" if waits else when(at)
+            said.append(f"next try {nxt}{reason}")
         if links is None:
             said.append(f"the daemon is {down}")
         elif (no_link := waiting_for(recipient, links, cfg.routes(), now, when)) is not None:
