@@ -98,6 +98,16 @@ def test_a_companys_register_entries_and_phones_still_go() -> None:
         assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie o 10.", True)
 
 
+@pytest.mark.parametrize("number", ["61 1090 1014 0000 0712 1981 2874", "85010112345", "12.11.2026"])
+def test_a_number_typed_below_a_phones_footer_stays(number: str) -> None:
+    """A line of one number below "Sent from my iPhone" read as a line of contact details, signature
+    material below the footer, and went with it: a bank account, a PESEL or a date is the answer."""
+    cleaned = clean_body(f"Numer konta?\n\nSent from my iPhone\n\n{number}")
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == (f"Numer konta?\n\n{number}", True)
+    cleaned = clean_body("Numer konta?\n\nSent from my iPhone\n\nJan Kowalski\n+48 601 123 456")
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Numer konta?", True)
+
+
 @pytest.mark.parametrize(
     ("text", "found"),
     [
