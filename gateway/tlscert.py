@@ -86,27 +86,50 @@ def selfsigned_paths(cfg: Config) -> tuple[Path, Path]:
 
 
 def make_selfsigned(
-    cfg: Config, *, force: bool = False, lock_wait: float | None = None
+    cfg: Config, *, force: bool = False, lock_wait: float | None = None, renamed: bool = False
 ) -> tuple[Path, Path, bool]:
     """Write the self-signed pair into state_dir unless a whole one is there; (cert, key, created).
 
     OSError (ENOSPC where the disk is full) when the pair cannot be written: nothing is left under
     its names then, so the next start makes it again. `lock_wait`: how long the lock is waited for
-    (None: LOCK_WAIT_SECONDS; 0, the running daemon's retry, not at all)."""
+    (None: LOCK_WAIT_SECONDS; 0, the running daemon's retry, not at all). `renamed` (the start): a
+    pair made for another [gateway] hostname is made again for this one, said at WARNING: kept, it
+    was served for the old name after the admin changed it, and mail clients warned of it and mail
+    servers that verify it refused it, nothing saying why."""
     private_dir(cfg.state_dir, STATE_DIR_MODE)  # as the daemon makes it
     cert, key = selfsigned_paths(cfg)
     _kept.add((cert.resolve(), key.resolve()))
-    if not force and whole_pair(cert, key):  # renames put whole files in place: seen whole, it is
+    if not force and whole_pair(cert, key) and not (renamed and _named_other(cfg, cert)):
+        # renames put whole files in place: seen whole, it is
         with _pair_lock(cfg.state_dir, wait=False) as held:
             if held:  # else the holder's work directory is in use
                 _remove_leftovers(cfg.state_dir)
         return cert, key, False
     with _pair_lock(cfg.state_dir, seconds=lock_wait) as _:
         _remove_leftovers(cfg.state_dir)
-        if not force and whole_pair(cert, key):
+        old = _named_other(cfg, cert) if renamed else None
+        if not force and whole_pair(cert, key) and old is None:
             return cert, key, False
         _generate(cfg, cert, key)
+    if old is not None and not force:
+        log.warning(
+            "tls.selfsigned_renamed",
+            cert=str(cert),
+            old_names=", ".join(old),
+            hostname=cfg.gateway.hostname,
+            note="the self-signed pair in state_dir was made for another [gateway] hostname: made again"
+            " for this one; mail clients that trusted the old one ask to trust it once more",
+        )
     return cert, key, True
+
+
+def _named_other(cfg: Config, cert: Path) -> tuple[str, ...] | None:
+    """The names of the pair's certificate when none is [gateway] hostname (`gateway.tlsdoubts`,
+    imported here: it reads certificates with the cryptography package, which a start without the
+    self-signed pair never loads)."""
+    from gateway.tlsdoubts import other_names
+
+    return other_names(cert, cfg.gateway.hostname)
 
 
 def whole_pair(cert: Path, key: Path) -> bool:
@@ -276,7 +299,7 @@ def with_certificate(cfg: Config, *, lock_wait: float | None = None) -> tuple[Co
     created = False
     if smtp.tls_cert_file is None and smtp.tls_key_file is None:
         try:
-            cert, key, created = make_selfsigned(cfg, lock_wait=lock_wait)
+            cert, key, created = make_selfsigned(cfg, lock_wait=lock_wait, renamed=True)
         except CertError as exc:
             return cfg, str(exc), False
     elif smtp.tls_cert_file is None or smtp.tls_key_file is None:

@@ -18,10 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.config import Config
-from gateway.tlscert import credential_or_path
+from gateway.tlscert import credential_or_path, selfsigned_here, selfsigned_paths
 
 if TYPE_CHECKING:
     from cryptography import x509
+
+# What the self-signed pair is called where it is said: it is in no setting, and "[smtp] tls_cert_file"
+# sent the admin to look for a line the config does not have.
+SELF_SIGNED = "the self-signed pair in state_dir"
 
 # A certificate this close to its end is said every day: certbot renews at 30 days left, so one
 # still this close has a renewal that is failing, and the admin has two weeks to see to it.
@@ -149,14 +153,55 @@ def file_facts(path: Path, where: str, hostname: str | None, now: float) -> Cert
         return f"{where}: {path} holds no PEM certificate ({exc})"
 
 
+def other_names(cert: Path, hostname: str) -> tuple[str, ...] | None:
+    """The names of the certificate in `cert` when none of them is `hostname`, else None (also for a
+    file that cannot be read as one: loading it says why). For the self-signed pair, which the
+    gateway made for the [gateway] hostname of its day."""
+    try:
+        names = _names(read_chain(cert.read_bytes())[0])
+    except (OSError, ValueError):
+        return None
+    if not names or any(name_covers(n, hostname) for n in names):
+        return None
+    # localhost and 127.0.0.1 are in every pair the gateway makes: the name it was made for is the rest.
+    own = tuple(n for n in names if n not in ("localhost", "127.0.0.1"))
+    return own or names
+
+
+def selfsigned_other_name(cfg: Config) -> str | None:
+    """What `check-config` says of a self-signed pair in state_dir made for another [gateway]
+    hostname, where the start serves that pair (submission on, no certificate configured): the start
+    makes it again (`gateway.tlscert.make_selfsigned`), and mail clients then ask to trust it again."""
+    smtp = cfg.smtp
+    if smtp.submission_addr is None or smtp.tls_cert_file is not None or smtp.tls_key_file is not None:
+        return None
+    cert, _ = selfsigned_paths(cfg)
+    old = other_names(cert, cfg.gateway.hostname)
+    if old is None:
+        return None
+    return (
+        f"{SELF_SIGNED} ({cert}) is for {', '.join(old)}; the start makes a new one for"
+        f" {cfg.gateway.hostname} ([gateway] hostname), which mail clients ask to trust once more"
+    )
+
+
+def setting_of(section: str, cert: Path, key: Path) -> str:
+    """Where a served certificate comes from, as the admin finds it: its setting, or the self-signed
+    pair the gateway made in state_dir when none is set."""
+    return SELF_SIGNED if selfsigned_here(cert, key) else f"[{section}] tls_cert_file"
+
+
 def configured_certificates(cfg: Config) -> list[tuple[str, Path, str | None]]:
     """(setting, file, host name to check or None) of each certificate the daemon serves from the
-    config: [smtp] for the relay port's STARTTLS and submission, [web] for the panel."""
+    config: [smtp] for the relay port's STARTTLS and submission, [web] for the panel. The daemon's
+    config names the self-signed pair it serves in [smtp] (`gateway.tlscert.with_certificate`): that
+    one is said as the pair in state_dir, which is in no setting."""
     found: list[tuple[str, Path, str | None]] = []
     smtp = cfg.smtp
     if smtp.tls_cert_file is not None:
         cert = credential_or_path(cfg, smtp.tls_cert_file)
-        found.append(("[smtp] tls_cert_file", cert, cfg.gateway.hostname))
+        key = credential_or_path(cfg, smtp.tls_key_file) if smtp.tls_key_file is not None else cert
+        found.append((setting_of("smtp", cert, key), cert, cfg.gateway.hostname))
     web = cfg.web
     if web.enabled and web.tls_cert_file is not None:
         found.append(("[web] tls_cert_file", cfg.path(web.tls_cert_file), None))  # a name of its own

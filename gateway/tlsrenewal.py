@@ -25,7 +25,7 @@ import structlog
 from gateway.config import Config
 from gateway.filemodes import create_private
 from gateway.tlscert import REMAKE, Served, Signature, files_signature, selfsigned_here, served_contexts
-from gateway.tlsdoubts import CertFacts, certificate_facts, configured_certificates, file_facts
+from gateway.tlsdoubts import CertFacts, certificate_facts, configured_certificates, file_facts, setting_of
 from smsc.tls import TlsFileError, refuse_passphrase
 
 RELOAD_CHECK_SECONDS = 60.0  # how often the served files are looked at for a renewal
@@ -85,7 +85,7 @@ def _read_candidate(
             # A renewal to a key with a passphrase: OpenSSL asked for it on the daemon's terminal, and
             # the watcher's thread waited there for good (a SIGTERM then waited for it too).
             scratch.load_cert_chain(cert, key, password=_refuse(served))
-        where = f"[{served.section}] tls_cert_file {served.cert_file}"
+        where = f"{setting_of(served.section, served.cert_file, served.key_file)} {served.cert_file}"
         found.facts = certificate_facts(
             found.cert, where, hostname if served.section == "smtp" else None, now
         )

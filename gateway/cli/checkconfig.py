@@ -32,6 +32,7 @@ def check_config(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.configcheck import exposed_secrets, state_dir_problem
     from gateway.configdoubts import setup_doubts
     from gateway.readonlyfs import refusal_exit
+    from gateway.tlsdoubts import selfsigned_other_name
 
     problem = state_dir_problem(cfg) or billing_dir_problem(cfg.billing_dir)
     if problem is not None:
@@ -47,6 +48,8 @@ def check_config(cfg: Config, args: argparse.Namespace) -> int:
         print(f"note: {line}")
     for _, doubt in setup_doubts(cfg):
         print(f"smsgw: warning: {doubt}", file=sys.stderr)
+    if (renamed := selfsigned_other_name(cfg)) is not None:  # a note: the start mends it itself
+        print(f"note: {renamed}")
     for line in [*stored_warnings(cfg), *demo_doubts(cfg)]:
         print(f"smsgw: warning: {line}", file=sys.stderr)
     if running_pid(cfg) is None:  # a bind tried only where no daemon holds the ports as its own

@@ -276,6 +276,7 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
 def cmd_tls_selfsigned(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.configcheck import state_dir_problem
     from gateway.tlscert import CertError, make_selfsigned
+    from gateway.tlsdoubts import other_names
 
     # `sudo smsgw tls selfsigned --force` made a key only root could read: the next start of the
     # service exited 3, which systemd does not restart.
@@ -296,7 +297,13 @@ def cmd_tls_selfsigned(cfg: Config, args: argparse.Namespace) -> int:
     except OSError as exc:  # a full disk: the room left and what to do, as every command says it
         said = f"cannot write the certificate into {cfg.state_dir}: {exc.strerror or exc}"
         raise CliError(said + room_note(cfg.state_dir, exc)) from exc
-    if not created:
+    if not created and (old := other_names(cert, cfg.gateway.hostname)) is not None:
+        print(
+            f"kept {cert} and {key}, made for {', '.join(old)}, not for {cfg.gateway.hostname} ([gateway]"
+            " hostname): mail clients warn of it and mail servers that verify it refuse it;"
+            " `smsgw tls selfsigned --force` makes new ones for it"
+        )
+    elif not created:
         print(f"kept {cert} and {key} (exist; --force makes new ones)")
     else:
         print(f"wrote {cert} and {key} (for {cfg.gateway.hostname})")
