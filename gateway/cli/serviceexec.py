@@ -8,10 +8,13 @@ apart from `gateway.cli.service`, which writes the files, because this only read
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import sys
+from importlib import metadata
 from pathlib import Path
+from urllib.parse import unquote, urlparse
 
 from gateway.cli.common import EXIT_USAGE, CliError
 
@@ -91,6 +94,41 @@ def _hidden_words(command: str, hidden: list[Path]) -> str:
         f" ({', '.join(map(str, PROTECTED_HOMES))}), which the unit's ProtectHome=yes hides from it (the"
         " start would fail with 203/EXEC). Install smsgw where the service can read it, with a python outside"
         " the home directories (e.g. /usr/bin/python3 -m venv /opt/smsgw/venv &&"
-        " /opt/smsgw/venv/bin/pip install smsgw), and run install-service again with"
+        f" /opt/smsgw/venv/bin/pip install {installed_from()}), and run install-service again with"
         " --exec /opt/smsgw/venv/bin/smsgw"
     )
+
+
+UNKNOWN_SOURCE = "/path/to/smsgw"
+
+
+def installed_from() -> str:
+    """The source directory this smsgw runs from or was installed from, as one shell word, for
+    `pip install` to install it again elsewhere: smsgw is on no package index, and the hint's
+    `pip install smsgw` failed as pasted. UNKNOWN_SOURCE where neither is known (a wheel)."""
+    here = Path(__file__).resolve().parents[2]  # the directory holding the gateway package
+    if _smsgw_source(here):  # run from the source tree, or installed editable from it
+        return shlex.quote(str(here))
+    try:
+        found = recorded_source(metadata.distribution("smsgw"))
+    except metadata.PackageNotFoundError:
+        found = None
+    return shlex.quote(found) if found is not None else UNKNOWN_SOURCE
+
+
+def recorded_source(dist: metadata.Distribution) -> str | None:
+    """The local directory (or archive) pip installed `dist` from, as PEP 610's direct_url.json
+    records it; None for one from an index or a remote URL."""
+    try:
+        recorded = json.loads(dist.read_text("direct_url.json") or "{}")
+    except ValueError:
+        return None
+    parsed = urlparse(recorded.get("url", "") if isinstance(recorded, dict) else "")
+    return unquote(parsed.path) if parsed.scheme == "file" and parsed.path else None
+
+
+def _smsgw_source(directory: Path) -> bool:
+    try:
+        return 'name = "smsgw"' in (directory / "pyproject.toml").read_text()
+    except OSError:
+        return False
