@@ -49,7 +49,7 @@ from smsc.smpp.pdu import classify_status as classify_status
 from smsc.smpp.pdu import normalise_message_id as normalise_message_id
 from smsc.smpp.pdu import source_address as source_address
 from smsc.smpp.pdu import status_text as status_text
-from smsc.smpp.submits import DEFAULT_WINDOW
+from smsc.smpp.submits import DEFAULT_WINDOW, QueueFull
 from smsc.tls import TlsFaults, TlsFileError, open_stream
 
 log = structlog.get_logger(__name__)
@@ -111,6 +111,7 @@ class SmppLink:
         self._tls_faults = TlsFaults(self.name, "smpp.tls_failed")
         # Parts whose 0x45 was read as a full window (`Submits.overflowed`).
         self._overflowed: OrderedDict[int, int] = OrderedDict()
+        self._queue_full = QueueFull()  # parts answered ESME_RMSGQFUL (`Submits.queue_full`)
         if len(cfg.system_id) > 15:
             log.warning("smpp.system_id_too_long", link=self.name, length=len(cfg.system_id), limit=15)
         self._long_said = 0  # the length of a too long password last warned of (a file's: each change)
@@ -291,6 +292,7 @@ class SmppLink:
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = SmppConnection(cfg, reader, writer, self._seq, self._handle_inbound, self._acked)
         conn.submits.overflowed = self._overflowed  # the link's: a reconnect does not reset it
+        conn.submits.queue_full = self._queue_full
         self._conn = conn
         tasks = [asyncio.create_task(conn.read_loop(), name=f"smpp-read:{self.name}")]
         try:

@@ -38,8 +38,38 @@ ESME_RSUBMITFAIL = 0x45
 # twice while the rate comes down); after that it is the SMSC's refusal of that SMS.
 OVERFLOW_READINGS = 3
 # Parts whose 0x45 was read as a full window, kept at most: one that never comes back to this link
-# (sent by another, expired, its next submit unanswered) is forgotten with the oldest.
+# (sent by another, expired, its next submit unanswered) is forgotten with the oldest. The same bound
+# holds the parts answered ESME_RMSGQFUL (`QueueFull`).
 OVERFLOWS_KEPT = 1000
+ESME_RMSGQFUL = 0x14
+_OWN_QUEUE = -1  # `QueueFull.parts`: the part's 0x14 was read as its phone's queue
+
+
+class QueueFull:
+    """Whose queue an ESME_RMSGQFUL (0x14) speaks of: the SMSC's, or one phone's store-and-forward queue.
+
+    protocols.md 2.8 reads it as ESME_RTHROTTLED (Kannel, vumi), and so it is at a part's first: the
+    link pauses and slows down. But an SMSC also says it of one phone (off for days, its queue full)
+    while taking every other SMS: read as a throttle each time, that one phone paused the link and
+    halved its rate at each of its retries, for its whole validity, and the link went at 1-2 SMS/s.
+    A part answered 0x14 again after the link's SMSC accepted other submits since its last is that
+    phone's: its own temporary failure (back-off, counted attempts), the link left alone; and so on
+    for that part until it is answered otherwise. The link's, kept across its connections."""
+
+    def __init__(self) -> None:
+        self.accepted = 0  # submits accepted on the link, for telling whether others went meanwhile
+        # part id → `accepted` at its last 0x14, or _OWN_QUEUE once read as its phone's.
+        self.parts: OrderedDict[int, int] = OrderedDict()
+
+    def outcome(self, part: int) -> Outcome:
+        """A 0x14 to `part`: THROTTLED (the SMSC's queue) or TEMPORARY (that phone's)."""
+        seen = self.parts.pop(part, None)
+        own = part != 0 and seen is not None and (seen == _OWN_QUEUE or self.accepted > seen)
+        if part:
+            self.parts[part] = _OWN_QUEUE if own else self.accepted
+            if len(self.parts) > OVERFLOWS_KEPT:
+                self.parts.popitem(last=False)
+        return Outcome.TEMPORARY if own else Outcome.THROTTLED
 
 
 class Submits:
@@ -75,6 +105,7 @@ class Submits:
         # connections): past OVERFLOW_READINGS it is the SMSC's refusal. Else one SMS it refused for
         # good went again all day on a busy link, each refusal pausing it and halving its rate.
         self.overflowed: OrderedDict[int, int] = OrderedDict()
+        self.queue_full = QueueFull()  # the link's too (`smsc.smpp.link`)
 
     def unbound_by_smsc(self) -> None:
         """The SMSC ended the session with an unbind (answered, or held behind its MOs when it closed):
@@ -174,9 +205,14 @@ class Submits:
 
     def on_nack(self, seq: int, status: int) -> bool:
         """A generic_nack: True when it answered one of the submits."""
-        outcome = classify_status(status) if status else Outcome.TEMPORARY
-        result = SubmitResult(outcome, error="generic_nack " + status_text(status))
         part = self.part_of.pop(seq, 0)
+        if status == ESME_RMSGQFUL:  # a stray's or a late one's part is 0: THROTTLED, nothing kept
+            outcome = self.queue_full.outcome(part)
+        else:
+            outcome = classify_status(status) if status else Outcome.TEMPORARY
+            if self.queue_full.parts:
+                self.queue_full.parts.pop(part, None)
+        result = SubmitResult(outcome, error="generic_nack " + status_text(status))
         if self._resolve(seq, result):
             self.unanswered_in_a_row = 0
         elif seq in self.late:
@@ -210,9 +246,12 @@ class Submits:
             if len(self.overflowed) > OVERFLOWS_KEPT:
                 self.overflowed.popitem(last=False)
             result = SubmitResult(Outcome.THROTTLED, error=status_text(status) + " with a full window")
+        elif status == ESME_RMSGQFUL:
+            result = SubmitResult(self.queue_full.outcome(part), error=status_text(status))
         elif status:
             result = SubmitResult(classify_status(status), error=status_text(status))
         else:
+            self.queue_full.accepted += 1
             given = decode_message_id(raw)
             if len(given) > MAX_MESSAGE_ID:
                 # Past SMPP 3.4's bound it is no id (`codec.MAX_MESSAGE_ID`): as with an empty one, the
@@ -226,6 +265,8 @@ class Submits:
             result = _accepted(Outcome.ACCEPTED, mid or None, *_ACCEPTED_REST)
         if self.overflowed and result.outcome is not Outcome.THROTTLED:
             self.overflowed.pop(part, None)  # its end, one way or the other
+        if self.queue_full.parts and status != ESME_RMSGQFUL:
+            self.queue_full.parts.pop(part, None)
         if late:
             log.warning("smpp.late_submit_resp", link=self.name, seq=seq, status=status_text(status))
             self._settle_late(seq, result)

@@ -1,0 +1,91 @@
+"""ESME_RMSGQFUL (0x14) said of one phone (its store-and-forward queue at the SMSC full) while the
+SMSC takes every other SMS. Read as the SMSC's own queue full, a throttle, each time, that one phone
+paused the link and halved its rate at every retry, for the SMS's whole validity: the link went at
+1-2 SMS/s. A part's first 0x14 is still a throttle (protocols.md 2.8); its next, once others were
+accepted since, is that part's temporary failure (`smsc.smpp.submits.QueueFull`)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from smsc.base import Outcome
+from smsc.logthrottle import LogThrottle
+from smsc.simulator.core import SubmittedSms
+from smsc.simulator.smpp_server import SmppSession
+from smsc.smpp.submits import Submits
+from tests.conftest import DOMAIN, mail, make_config, running_gateway
+from tests.fakes.smsc import FakeSMSC
+from tests.test_smsc_link_defects import settings
+
+ESME_RMSGQFUL = 0x14
+
+
+class QueueFullSMSC(FakeSMSC):
+    """Answers ESME_RMSGQFUL to every submit to a number ending in `full`; takes every other one."""
+
+    def __init__(self, full: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.full, self.refused = full, 0
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        if sms.destination.endswith(self.full):
+            self.refused += 1
+            session.answer_submit(seq, None, status=ESME_RMSGQFUL)
+        else:
+            await super().on_submit(session, seq, sms)
+
+
+async def test_one_phones_full_queue_does_not_slow_the_link_for_the_others(tmp_path: Path) -> None:
+    numbers = [f"601150099@{DOMAIN}"] + [f"60116{i:04d}@{DOMAIN}" for i in range(20)]
+    async with (
+        QueueFullSMSC(full="99") as smsc,
+        running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw,
+    ):
+        conn = gw.store.db.conn
+
+        def delivered() -> int:
+            return conn.execute("SELECT COUNT(*) FROM parts WHERE state = 'delivered'").fetchone()[0]
+
+        await gw.send(mail(numbers, "Queue notice"), numbers)
+        await gw.until(lambda: delivered() == 20 and smsc.refused >= 5, timeout=60)
+        pacer = gw.daemon.dispatcher.pacers["main"]
+        throttled = gw.daemon.dispatcher.links["main"].stats().throttled
+        attempts, state = conn.execute(
+            "SELECT attempts, state FROM parts WHERE destination LIKE '%99'"
+        ).fetchone()
+    # Its first 0x14 (and one more, should the part come back before another was accepted) paused
+    # the link and halved its rate; none after: the rest are the part's own, counted, backing off.
+    assert throttled <= 2 < smsc.refused, (throttled, smsc.refused)
+    assert pacer.rate >= pacer.max_rate / 4, (pacer.rate, pacer.max_rate)
+    assert attempts >= smsc.refused - throttled - 1 and state in ("queued", "deferred", "active"), state
+
+
+async def test_the_rule_part_by_part() -> None:
+    # With the connection's bookkeeping alone (no peer needed to order the answers): a part's 0x14
+    # with nothing accepted since its last stays a throttle (the SMSC's queue, or a quiet link);
+    # once another went meanwhile it is the part's, and stays so; any other answer forgets it.
+    submits = Submits(
+        settings("smpp", 1), asyncio.Event(), lambda _reason: None, LogThrottle(structlog.get_logger())
+    )
+
+    async def answer(seq: int, part: int, status: int) -> Outcome:
+        future = submits.expect(seq, part=part)
+        submits.on_resp(seq, status, b"id\0")
+        return (await future).outcome
+
+    assert await answer(1, 7, ESME_RMSGQFUL) is Outcome.THROTTLED
+    assert await answer(2, 7, ESME_RMSGQFUL) is Outcome.THROTTLED  # nothing accepted in between
+    assert await answer(3, 8, 0) is Outcome.ACCEPTED
+    assert await answer(4, 7, ESME_RMSGQFUL) is Outcome.TEMPORARY
+    assert await answer(5, 7, ESME_RMSGQFUL) is Outcome.TEMPORARY  # still that phone's
+    assert await answer(6, 9, ESME_RMSGQFUL) is Outcome.THROTTLED  # another part: its first
+    future = submits.expect(7, part=7)
+    submits.on_nack(7, ESME_RMSGQFUL)  # a generic_nack saying it is read alike
+    assert (await future).outcome is Outcome.TEMPORARY
+    assert await answer(8, 7, 0) is Outcome.ACCEPTED
+    assert list(submits.queue_full.parts) == [9]  # part 7 is forgotten once answered otherwise
+    submits.close("test")
