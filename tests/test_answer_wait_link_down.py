@@ -29,8 +29,9 @@ from gateway.store.partnotes import LINK_LOST
 from smsc.simulator.control import send_command
 from tests.answer_world import answers
 from tests.conftest import STAFF, free_port, running_gateway, smtp_sink
-from tests.test_answer_overtakes_submit_answer import REPLY, Setup
+from tests.test_answer_overtakes_submit_answer import DELAY, REPLY, Setup
 from tests.test_own_numbers import own_config
+from tests.test_two_way import BOB
 
 OTHER = {"smpp": "cimd2", "cimd2": "smpp"}
 
@@ -53,12 +54,14 @@ class Outage:
         self.clock = clock
         self.answers_by = answers_by
         self.bound = waiting.wait_seconds(s.gw.config)
+        self.password = ""  # the simulator's, while it refuses the link's logins
 
     async def unanswered_then_down(self) -> None:
         """acme's SMS delivered; other's taken by the SMSC, which does not answer its submit before the
         link drops; the link's logins refused from then on."""
         s = self.s
         await s.acme_then_other(60)
+        self.password = s.core.cfg.password
         s.core.cfg = s.core.cfg.model_copy(update={"password": "changed"})
         command = {"op": "drop", "protocol": s.protocol}
         assert (await send_command("127.0.0.1", s.gw.daemon.simulator.control_port, command))["ok"]
@@ -114,7 +117,6 @@ async def test_an_answer_long_after_the_lost_submit_goes_at_once_to_the_sms_the_
         await o.unanswered_then_down()
         o.clock.seconds += o.bound + 10  # the link down since longer than that submit could stay unanswered
         await o.phone_answers("Thanks for the offer")
-        assert o.s.mo()[0] != "waiting"  # stored and handled in one write
         await o.s.gw.until(lambda: bool(answers(o.s.sink)))
         [(rcpts, msg)] = answers(o.s.sink)
         assert rcpts == [STAFF], msg.get_content()
@@ -138,3 +140,21 @@ async def test_an_answer_soon_after_the_lost_submit_waits_no_longer_than_that_su
         assert rcpts == [STAFF], msg.get_content()
         assert o.s.mo() == ("mailed", "acme")
         assert o.still_waits_to_go()
+
+
+@pytest.mark.parametrize("protocol", ["smpp", "cimd2"])
+async def test_an_answer_while_the_sms_goes_again_after_the_outage_waits_for_that_submit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    # Back on the wire the SMS counts again however long ago it was cut off: the phone answers it after
+    # its re-send, before the SMSC answers that submit, and the answer goes to it once the SMSC took it.
+    async with outage(tmp_path, monkeypatch, protocol) as o:
+        await o.unanswered_then_down()
+        o.clock.seconds += o.bound + 10
+        o.s.delay_submit_answers(DELAY)
+        o.s.core.cfg = o.s.core.cfg.model_copy(update={"password": o.password})  # the link is back
+        await o.s.gw.until(lambda: len(o.s.core.records) == 3, timeout=30)
+        rcpts, body = await o.s.phone_answers("Invoice 12 paid")
+        assert rcpts == [BOB], body
+        assert "Other invoice 12 due" in body and "ACME offer" not in body
+        assert o.s.mo() == ("mailed", "other")

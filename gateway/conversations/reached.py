@@ -65,12 +65,17 @@ class Sent:
 # A part handed to a link whose submit the SMSC has not answered (claimed, `active`), or whose submit
 # went unanswered (a lost session, a time-out, a crash: a maybe-sent note) and that waits to go again:
 # the phone may have it already, or may not (`waiting`), since it was claimed (`parts.claimed_at`, kept
-# from that submit on). Binds: `MAYBE_SENT_NOTES`.
+# from that submit on). Binds: the time after which that submit must have been claimed, `MAYBE_SENT_NOTES`.
+# That is `waiting.wait_seconds` before the answer: its late answer and its re-send's answer come within
+# that, if at all. Claimed earlier, it waits behind its link down (or an SMSC that answers nothing):
+# nothing a wait can learn says whether the phone got it, and the wait ended with it not counted as
+# sent. Counted, it held every answer from the phone that long while the link was down, for that end.
+# A part handed to a link counts however long ago it was first claimed: its submit is answered soon.
 UNANSWERED = (
     # Claimed before migration 69: an active part by when it was due (none is, once a start has put back
     # what the last run left claimed); one waiting to go again not at all, its submit's time unknown.
     "(SELECT MIN(CASE WHEN p.state = 'active' THEN COALESCE(p.claimed_at, p.next_attempt_at)"
-    " ELSE p.claimed_at END) FROM parts p"
+    " WHEN p.claimed_at > ? THEN p.claimed_at END) FROM parts p"
     " WHERE p.message_id = m.id AND (p.state = 'active'"
     f" OR (p.state IN ('queued', 'deferred') AND {maybe_sent_note('p.error')})))"
 )
@@ -94,12 +99,19 @@ class Scan:
 
 
 def messages_to(
-    conn: sqlite3.Connection, phone: str, since: float, until: float, users: Sequence[str]
+    conn: sqlite3.Connection,
+    phone: str,
+    since: float,
+    until: float,
+    users: Sequence[str],
+    resend_since: float = float("inf"),
 ) -> Scan:
     """The SMS `users` sent the phone within [since, until], newest first, with when each went, if
     it did. Only theirs: an alerting system's thousands to the same phone would fill the scan.
 
-    A long SMS counts from its latest part to go (any part sent means the phone got some of it).
+    A long SMS counts from its latest part to go (any part sent means the phone got some of it). A part
+    that waits to go again after its submit went unanswered counts as unanswered (`Sent.unanswered`)
+    when that submit was claimed after `resend_since` (`UNANSWERED`).
     """
     # Past the newest WALK_LIMIT SMS of anyone to the phone, none is read: the bound is found on the
     # index alone, then only the SMS from it on are read, each with its mail's sender.
@@ -109,13 +121,13 @@ def messages_to(
         " ORDER BY created_at DESC LIMIT 1 OFFSET ?",
         (phone, since, until, WALK_LIMIT - 1),
     ).fetchone()
-    marks = ",".join("?" * len(users))
+    marks, low = ",".join("?" * len(users)), floor[0] if floor else since
     rows = conn.execute(
         f"SELECT {_SENT} FROM messages m INDEXED BY messages_recipient JOIN emails e ON e.id = m.email_id"
         f" WHERE m.recipient = ? AND m.created_at >= ? AND m.created_at <= ?"
         f" AND e.mail_from COLLATE NOCASE IN ({marks})"
         " ORDER BY m.created_at DESC LIMIT ?",
-        (until, *MAYBE_SENT_NOTES, phone, floor[0] if floor else since, until, *users, SCAN_LIMIT),
+        (until, resend_since, *MAYBE_SENT_NOTES, phone, low, until, *users, SCAN_LIMIT),
     ).fetchall()
     return Scan([Sent(*r) for r in rows], floor is not None or len(rows) >= SCAN_LIMIT)
 
@@ -146,9 +158,7 @@ def last_reached(c: Conversation, since: float, scan: Scan, region: str) -> Sent
     return False if own and not scan.full else None
 
 
-def unanswered(
-    live: Sequence[tuple[Conversation, float]], scan: Scan, at: float, region: str, longest: float
-) -> Sent | None:
+def unanswered(live: Sequence[tuple[Conversation, float]], scan: Scan, at: float, region: str) -> Sent | None:
     """The newest SMS to the phone from the conversations' number, accepted before the answer came, with
     a part handed to a link before then whose submit the SMSC has not answered yet: the answer waits
     for that (`waiting`). An SMSC that answers a submit seconds late delivers the phone's answer to it
@@ -157,15 +167,8 @@ def unanswered(
     one the SMSC then refused, or that a throttle handed back, would take the answer to that SMS.
 
     A part claimed after the answer came, or less than `REPLY_SECONDS` before it, was too recent to be
-    read and answered: the phone cannot have answered it.
-
-    Nor is one claimed `longest` (`waiting.wait_seconds`) or more before the answer waited for: by then
-    its submit's answer, its late answer and the answer to its re-send have come, if they come at all.
-    A part still unanswered then went unanswered and waits to go again behind its link down (or an SMSC
-    that answers none): nothing the wait could learn says whether the phone got it, and the wait ended
-    as it would, with the SMS not counted as sent. Waited for, every answer from the phone for as long
-    as the link stayed down went that way, each that much later; the answer goes to the SMS the phone
-    is known to have got."""
+    read and answered: the phone cannot have answered it. Nor is one that waits to go again long after
+    its submit went unanswered, behind its link down (`UNANSWERED`, read so by `messages_to`)."""
     if not live:
         return None
     number = live[0][0].number
@@ -173,7 +176,7 @@ def unanswered(
         s
         for s in scan.sent
         if s.unanswered is not None
-        and at - longest < s.unanswered <= at - REPLY_SECONDS
+        and s.unanswered <= at - REPLY_SECONDS
         and s.created_at <= at
         and normalise(s.source, region) == number
     ]
@@ -237,12 +240,13 @@ def answer_of(
         return None
     users = sorted({c.user_email for c, _ in live})
     start = min(since for _, since in live) - HOLD_SECONDS
-    sent = messages_to(conn, phone, start, at, users)
+    resend = at - wait if wait is not None else float("inf")
+    sent = messages_to(conn, phone, start, at, users, resend)
     if stepped_back(live, sent, at):  # the clock stepped back: all counts, to the end
-        sent = messages_to(conn, phone, start, float("inf"), users)
+        sent = messages_to(conn, phone, start, float("inf"), users, resend)
     if awaited is not None:
         sent = awaited_went(conn, sent, awaited, at)
-    elif wait is not None and (flying := unanswered(live, sent, at, region, wait)) is not None:
+    elif wait is not None and (flying := unanswered(live, sent, at, region)) is not None:
         return flying
     return answered(live, sent, at, region)
 
@@ -381,7 +385,7 @@ def as_recorded(conn: sqlite3.Connection, c: Conversation, message_id: int | Non
     row = conn.execute(
         f"SELECT {_SENT} FROM messages m JOIN emails e ON e.id = m.email_id"
         " WHERE m.id = ? AND m.recipient = ?",
-        (float("inf"), *MAYBE_SENT_NOTES, message_id, c.phone),
+        (float("inf"), float("inf"), *MAYBE_SENT_NOTES, message_id, c.phone),
     ).fetchone()
     # The user's own (a purge that emptied the table lets SQLite give the id again).
     return quoting(c, Sent(*row)) if row and row[0].casefold() == c.user_email.casefold() else c
