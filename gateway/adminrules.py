@@ -41,6 +41,13 @@ def password_problem(password: str) -> str | None:
         return f"password too short: at least {MIN_PASSWORD_LENGTH} characters"
     if not password.strip():  # eight spaces passed the length, as the login of panel and submission
         return "a password of spaces only is refused: give letters, digits or other characters too"
+    # Twelve zero-width spaces (Cf) are not whitespace to strip() and passed: a password nobody can
+    # see, type back or tell from another, pasted by mistake or planted as a "blank" one.
+    if all(unicodedata.category(c)[0] == "Z" or unicodedata.category(c) in ("Cc", "Cf") for c in password):
+        return (
+            "a password of invisible characters only (zero-width or other spaces, control or format"
+            " characters) is refused: give letters, digits or other characters too"
+        )
     return None
 
 

@@ -116,6 +116,36 @@ def test_the_cli_refuses_a_password_of_spaces_only(cli: Any, monkeypatch: pytest
     assert code == 2 and "a password of spaces only is refused" in err
 
 
+INVISIBLE = "\u200b" * 12  # zero-width spaces (Cf): not whitespace to str.strip()
+HIDDEN = "\u200b\u2060\u00a0\u3000\u2028\x7f\u200e\ufeff"  # one of each kind: Cf, Zs, Zl, Cc
+
+
+@pytest.mark.parametrize("password", [INVISIBLE, HIDDEN])
+async def test_a_password_of_invisible_characters_only_is_refused(web: WebContext, password: str) -> None:
+    before = web.store.accounts.find_user(PLAIN).password_hash
+    async with as_user(web, ADMIN) as c:
+        token = csrf_of((await c.get("/users")).text)
+        data = {"csrf": token, "action": "password", "email": PLAIN, "password": password}
+        r = await c.post("/users", data=data)
+        assert r.status_code == 400 and "a password of invisible characters only" in r.text
+        # One visible character among them is a password like any other.
+        data.update(password=password + "x", current_password=PASSWORD)  # setting another's asks for it
+        assert (await c.post("/users", data=data)).status_code == 303
+    assert web.store.accounts.find_user(PLAIN).password_hash != before
+
+
+def test_the_cli_refuses_a_password_of_invisible_characters_only(
+    cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert cli("account", "add", "acme")[0] == 0
+    assert cli("user", "add", "carol@acme.example", "--account", "acme")[0] == 0
+    monkeypatch.setattr(sys, "stdin", io.StringIO(INVISIBLE + "\n"))
+    code, _, err = cli("user", "passwd", "carol@acme.example")
+    assert code == 2 and "a password of invisible characters only" in err and "nothing changed" in err
+    monkeypatch.setattr(sys, "stdin", io.StringIO(INVISIBLE + "ok\n"))
+    assert cli("user", "passwd", "carol@acme.example")[0] == 0
+
+
 async def test_a_new_admin_without_a_password_is_told_to_get_one(web: WebContext, cli: Any) -> None:
     async with as_user(web, ADMIN) as c:
         token = csrf_of((await c.get("/users")).text)
