@@ -17,14 +17,17 @@ from gateway.smscwords import PART_PREFIX, SMPP_WORDS, STAT_WORDS, cimd2_words
 from gateway.wording import Language
 from smsc.base import Outcome
 from smsc.cimd2.messages import outcome_for_error
+from smsc.receipts import STAT_SPELLINGS
 from smsc.smpp.pdu import classify_status
 
 # A receipt's stat word as a person reads it; the stat and err code stay after the words. The err
 # code is the operator's own (SMPP 3.4 leaves it to the SMSC): read as "unreachable until it
 # expired", err:001 told staff of a phone out of reach for days about an SMS refused in the same
 # second by an operator for whom 001 means something else. Only the stat is put in words
-# (`gateway.smscwords.STAT_WORDS`).
-_RECEIPT = re.compile(r"^(?P<prefix>part \d+ of \d+: )?(?P<stat>[A-Z]{7})(?: err:(?P<err>\w+))?(?P<rest>.*)$")
+# (`gateway.smscwords.STAT_WORDS`). The word is read whole, and one spelt out (`UNDELIVERED`,
+# `smsc.receipts.STAT_SPELLINGS`) as the seven letters it spells: its first seven read
+# "(UNDELIV)ERED" in the bounce.
+_RECEIPT = re.compile(r"^(?P<prefix>part \d+ of \d+: )?(?P<stat>[A-Z]+)\b(?: err:(?P<err>\w+))?(?P<rest>.*)$")
 # An SMPP refusal at submit (`ESME_RINVDSTADR (0x0B)`, smsc.smpp.pdu.status_text) as office staff
 # read it (`gateway.smscwords.SMPP_WORDS`); the name and code stay beside the words for whoever asks
 # the operator. An SMSC may refuse a submit with a generic_nack instead of its submit_sm_resp
@@ -235,10 +238,11 @@ def human_reason(reason: str, lang: Language = "en") -> str:
             out.append(f"{prefix}{words} ({said}){refusal['rest']}")
             continue
         m = _RECEIPT.match(piece)
-        if m is None or m["stat"] not in STAT_WORDS:
+        stat = None if m is None else STAT_SPELLINGS.get(m["stat"], m["stat"])
+        if m is None or stat not in STAT_WORDS:
             out.append(piece)
             continue
-        text = STAT_WORDS[m["stat"]](lang)
+        text = STAT_WORDS[stat](lang)
         code = f"{m['stat']} err:{m['err']}" if m["err"] else m["stat"]
         out.append(f"{_part_prefix(m['prefix'], lang)}{text} ({code}){m['rest']}")
     said = "; ".join(out)

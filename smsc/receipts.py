@@ -41,6 +41,19 @@ MESSAGE_STATES: dict[int, str] = {
 
 # Kannel's mapping: ACCEPTD is formally final but operators use it as "taken by the network".
 _PENDING_STATS = frozenset({"ENROUTE", "ACCEPTD", "BUFFRED", "ACKED", "1", "6"})
+# Stat words some SMSCs spell out instead of SMPP 3.4's seven letters (appendix B), read as the word
+# they spell; Kannel also takes BUFFERD for BUFFRED. Only DELIVRD was delivered: `stat:DELIVERED`
+# bounced a delivered SMS (Kannel fails it too; Jasmin reads the first seven letters, "DELIVER").
+# The receipt's error keeps the SMSC's own word (`gateway.reasons` words it alike).
+STAT_SPELLINGS = {
+    "DELIVERED": "DELIVRD",
+    "UNDELIVERED": "UNDELIV",
+    "UNDELIVERABLE": "UNDELIV",
+    "ACCEPTED": "ACCEPTD",
+    "REJECTED": "REJECTD",
+    "BUFFERED": "BUFFRED",
+    "BUFFERD": "BUFFRED",
+}
 _DELIVERED_STATS = frozenset({"DELIVRD", "2"})
 
 # A field's value may follow its colon after blanks, but never the next field's name: `stat: err:000`
@@ -76,6 +89,7 @@ _STANDARD_KEYS = ("id", "sub", "dlvrd", "submit_date", "done_date", "stat", "err
 def classify_stat(stat: str) -> ReportStatus:
     """Map a receipt `stat:` word (or a message_state number as text) to a ReportStatus."""
     word = stat.strip().upper()
+    word = STAT_SPELLINGS.get(word, word)
     if word in _DELIVERED_STATS:
         return ReportStatus.DELIVERED
     if word in _PENDING_STATS:
