@@ -173,8 +173,11 @@ class Dispatcher(Submits):
                     timeout = 1.0 if due is None else min(max(due - self.clock(), 0.01), 1.0)
                     if self._windows.free() == 0:
                         timeout = min(timeout, 0.2)
-                if not await self._wait(timeout):
-                    self._drained = False  # a part may have come due
+                if not await self._wait(timeout) and self._drained:
+                    # A part may have come due (or been made due by another process): claimed if one
+                    # has. Claimed each second regardless, an idle gateway wrote a transaction a second.
+                    due = self.store.queue.next_due_at() if self._windows.capacity() else None
+                    self._drained = due is None or due > self.clock()
         finally:
             if not self._stopping:
                 # A crash: the parts claimed ahead stay `active` until the requeue of orphans that
