@@ -98,6 +98,23 @@ def test_a_companys_register_entries_and_phones_still_go() -> None:
         assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie o 10.", True)
 
 
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "NIP 525-000-00-00.",
+        "KRS 0000123456, NIP PL5250000000.",
+        "Konto: mBank 61 1090 1014 0000 0712 1981 2874.",
+        "Nr konta: 61 1090 1014 0000 0712 1981 2874.",
+        "IBAN PL61 1090 1014 0000 0712 1981 2874.",
+    ],
+)
+def test_a_companys_entry_in_a_paragraph_of_its_own_still_goes(entry: str) -> None:
+    """With its numbers no longer contact details, a company's register entry or bank account below the
+    name, ending with a full stop, is still no sentence of the person's."""
+    cleaned = clean_body(f"Spotkanie o 10.\n\nPozdrawiam\nJan Kowalski\nACME Sp. z o.o.\n\n{entry}")
+    assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie o 10.", True)
+
+
 @pytest.mark.parametrize("number", ["61 1090 1014 0000 0712 1981 2874", "85010112345", "12.11.2026"])
 def test_a_number_typed_below_a_phones_footer_stays(number: str) -> None:
     """A line of one number below "Sent from my iPhone" read as a line of contact details, signature

@@ -80,16 +80,19 @@ CONTACT = re.compile(
     rf"(?i:\b({_PHONE_LABEL})\b\.?:?\s*\+?\(?\d|www\.|https?://|\S@[\w-]+\.\w|{PHONE}|\b\d{{2}}-\d{{3}}\b)"
 )
 
-# A paragraph of register entries alone ("NIP 525-000-00-00.", "KRS 0000123456, NIP PL5250000000."): a
-# company's, however it ends, where a sentence that names one is the person's ("Faktura na NIP …").
-_REGISTER_ONLY = re.compile(
-    rf"(?i:(?:[\W_]*+(?:{_REGISTERS}|vat(?:[ -]?(?:id|eu))?)\b[\s:.#]*+(?:pl)?[\d -]*+)++)[\W_]*+"
+# A paragraph of a company's entries alone, a register's or its bank account's ("NIP 525-000-00-00.",
+# "KRS 0000123456, NIP PL5250000000.", "Konto: mBank 61 1090 … 2874."): a company's however it ends,
+# where a sentence that names one is the person's ("Faktura na NIP …", "Przelew proszę na konto …").
+_ENTRY = (
+    rf"(?:(?:nr|numer)\.?\s++)?(?:{_REGISTERS}|vat(?:[ -]?(?:id|eu))?|kont[aoau]|rachun(?:ek|ku)\w*+"
+    r"|iban|swift|bic|account(?: no| number)?)\b[\s:.#]*+(?:[^\W\d_]{1,20}+\s++)?(?:[a-z]{2} ?)?[\d -]*+"
 )
+_ENTRIES_ONLY = re.compile(rf"(?i:(?:[\W_]*+{_ENTRY})++)[\W_]*+")
 
 
 def is_register_entry(text: str) -> bool:
-    """Whether a paragraph is nothing but register entries and their numbers."""
-    return _REGISTER_ONLY.fullmatch(text) is not None
+    """Whether a paragraph is nothing but a company's register entries or bank account and their numbers."""
+    return _ENTRIES_ONLY.fullmatch(text) is not None
 
 
 _PESEL_WEIGHTS = (1, 3, 7, 9, 1, 3, 7, 9, 1, 3)
