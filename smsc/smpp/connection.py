@@ -360,10 +360,9 @@ class SmppConnection(PduReader):
             raise LinkDown("bind lost on a live connection")
 
     def _on_bind_resp(self, name: str, seq: int, status: int) -> None:
-        """The header's status alone: smpplib's strict parse refused a body with a NUL of padding or an
-        odd sc_interface_version, and the link stayed down. While our bind waits, one with another number
-        (an SMSC answering with 0) is its answer; after it, a stray one (even an error) undoes nothing.
-        Bound from this PDU on: a deliver_sm in the same read is served, not refused as "not bound"."""
+        """The header's status alone (smpplib refused a body with a NUL of padding or an odd version TLV,
+        and the link stayed down). While our bind waits, one with another number (an SMSC answering 0) is
+        its answer; a stray one undoes nothing. Bound from here: a deliver_sm in the same read is served."""
         if self.bind_seq is None or self.bind_status.done():
             self.throttle.info("smpp.unexpected_response", link=self.name, command=name, seq=seq,
                                status=status_text(status))  # fmt: skip
@@ -384,7 +383,8 @@ class SmppConnection(PduReader):
             self.send(generic_nack(seq, nack_status))
 
     def _on_nack(self, seq: int, status: int) -> None:
-        self.throttle.warning("smpp.generic_nack", link=self.name, seq=seq, status=status_text(status))
+        if not self.enquiries.refused(seq, self.name, status_text(status)):  # not an enquire_link of ours
+            self.throttle.warning("smpp.generic_nack", link=self.name, seq=seq, status=status_text(status))
         if self.submits.on_nack(seq, status):
             return
         if seq == self.keepalive_seq:

@@ -7,17 +7,32 @@ as the proof of life it is rather than drop a live session at every idle period.
 
 from __future__ import annotations
 
+import structlog
+
+log = structlog.get_logger(__name__)
 # Kept at most: an SMSC that answers none by number would otherwise grow the set by each probe.
 _KEPT = 32
+
+
+class Refusals:
+    """Whether the link's SMSC was found answering our enquire_link with a generic_nack (the link's,
+    across its connections): `Enquiries.refused` warns of it once, and later connections say it at INFO."""
+
+    __slots__ = ("warned",)
+
+    def __init__(self) -> None:
+        self.warned = False
 
 
 class Enquiries:
     """The sequence numbers of our enquire_links written on one connection and not yet answered."""
 
-    __slots__ = ("_seqs",)
+    __slots__ = ("_said", "_seqs", "refusals")
 
     def __init__(self) -> None:
         self._seqs: dict[int, None] = {}  # in the order written, the oldest dropped first
+        self.refusals = Refusals()  # the link's (`smsc.smpp.link`)
+        self._said = False
 
     def sent(self, seq: int) -> None:
         self._seqs[seq] = None
@@ -30,3 +45,18 @@ class Enquiries:
             del self._seqs[seq]
             return True
         return False
+
+    def refused(self, seq: int, link: str, status: str) -> bool:
+        """A generic_nack for `seq`: whether it answers an enquire_link of ours (an SMSC that does not
+        take the command and answers it ESME_RINVCMDID). An answer all the same: the session lives. It
+        comes for every keep-alive for ever, which was a WARNING each time: said once a connection, at
+        INFO after the link's first."""
+        if not self.answered(seq):
+            return False
+        if self._said:
+            return True
+        self._said = True
+        say = log.info if self.refusals.warned else log.warning
+        self.refusals.warned = True
+        say("smpp.enquire_link_refused", link=link, seq=seq, status=status, said="once a connection")
+        return True

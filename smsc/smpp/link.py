@@ -42,6 +42,7 @@ from smsc.sessiontasks import SessionTasks
 from smsc.settings import LinkSettings, password_key
 from smsc.smpp.codec import encode_submit
 from smsc.smpp.connection import SmppConnection
+from smsc.smpp.enquiries import Refusals
 from smsc.smpp.pdu import BIND_CONFIG_ERRORS, ESME_RBINDFAIL, BadDestination, Sequences, submit_values
 
 # Callers import these `smsc.smpp.pdu` names from here.
@@ -112,6 +113,7 @@ class SmppLink:
         # Parts whose 0x45 was read as a full window (`Submits.overflowed`).
         self._overflowed: OrderedDict[int, int] = OrderedDict()
         self._queue_full = QueueFull()  # parts answered ESME_RMSGQFUL (`Submits.queue_full`)
+        self._enquiry_refusals = Refusals()  # enquire_link answered with a generic_nack: warned once
         if len(cfg.system_id) > 15:
             log.warning("smpp.system_id_too_long", link=self.name, length=len(cfg.system_id), limit=15)
         self._long_said = 0  # the length of a too long password last warned of (a file's: each change)
@@ -293,6 +295,7 @@ class SmppLink:
         conn = SmppConnection(cfg, reader, writer, self._seq, self._handle_inbound, self._acked)
         conn.submits.overflowed = self._overflowed  # the link's: a reconnect does not reset it
         conn.submits.queue_full = self._queue_full
+        conn.enquiries.refusals = self._enquiry_refusals
         self._conn = conn
         tasks = [asyncio.create_task(conn.read_loop(), name=f"smpp-read:{self.name}")]
         try:
