@@ -186,8 +186,9 @@ async def test_a_form_sent_after_the_session_ended_goes_to_the_login_and_back(we
         login = {"email": ADMIN, "password": "correct horse 1", "csrf": csrf_of(r.text), "next": "/account"}
         back = await c.post("/login", data=login)
         assert back.status_code == 303 and back.headers["location"] == "/account"
-        # A page of another site as the Referer: back to the page the form was posted to, never there.
-        c.cookies.delete(SESSION_COOKIE)
+        # A page of another site as the Referer, with the ended session's cookie (a same-site page's
+        # form carries it): back to the page the form was posted to, never there.
+        c.cookies.set(SESSION_COOKIE, "ended long ago")
         r = await c.post("/account", data=data, headers={"referer": "http://elsewhere.example/account"})
         assert r.status_code == 401 and 'name="next" value="/account"' in r.text and "elsewhere" not in r.text
     async with client(web) as c:
@@ -198,6 +199,43 @@ async def test_a_form_sent_after_the_session_ended_goes_to_the_login_and_back(we
         assert (
             script.text.count("setItem(") == 1 and "setItem(LOGIN, form.elements.email.value)" in script.text
         )
+
+
+ELSEWHERE = (
+    {"sec-fetch-site": "cross-site", "origin": "https://attacker.example"},
+    {"origin": "https://attacker.example"},  # a browser that sends no Sec-Fetch-Site
+    {"referer": "https://attacker.example/page"},  # nor Origin
+)
+
+
+@pytest.mark.parametrize("headers", ELSEWHERE)
+async def test_a_form_from_another_site_is_said_to_be_that_not_an_ended_session(
+    web: WebContext, headers: dict[str, str]
+) -> None:
+    # Another site's page posts the panel's form: the browser sends no session cookie with it
+    # (SameSite=Strict), though the admin is logged in in that browser. "Your session had ended"
+    # (401) sent them to log in again for nothing; it is now said for what it is, 403, nothing done.
+    async with as_user(web, ADMIN) as c:
+        token = csrf_of((await c.get("/account")).text)
+        session = c.cookies[SESSION_COOKIE]
+        c.cookies.delete(SESSION_COOKIE)
+        data = {**SETTINGS, "csrf": token, "end_marker": "-- planted"}
+        r = await c.post("/account", data=data, headers=headers)
+        assert r.status_code == 403, r.text
+        assert "this form came from a page of another site, so it was not sent" in r.text
+        assert "session had ended" not in r.text and "data-session-ended" not in r.text
+        assert web.store.accounts.get_account("acme").end_marker is None
+        c.cookies.set(SESSION_COOKIE, session)  # the admin's session went on all along
+        assert (await c.get("/account")).status_code == 200
+        # Posted from the panel's own page with no cookie (the browser dropped it): the session's end.
+        c.cookies.delete(SESSION_COOKIE)
+        own = {
+            "sec-fetch-site": "same-origin",
+            "origin": f"http://{HOST}",
+            "referer": f"http://{HOST}/account",
+        }
+        r = await c.post("/account", data=data, headers=own)
+        assert r.status_code == 401 and "your session had ended, so the form was not sent" in r.text
 
 
 async def test_an_address_at_a_domain_another_account_holds_is_refused_on_the_users_page(

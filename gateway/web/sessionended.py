@@ -3,7 +3,9 @@
 The form is not taken (there is no session to check its CSRF token against) and nothing is sent or
 changed: the login page says so and carries the kept form's token (gateway/web/keptforms.py). After
 that user's login the form's page shows it filled in again (gateway/web/refill.py), once, for its
-user to check and send; never sent by itself.
+user to check and send; never sent by itself. A form another site's page posted carries no session
+cookie at all (SameSite=Strict), however alive the session: it is answered as what it is, not as a
+session that ended.
 """
 
 from __future__ import annotations
@@ -14,8 +16,14 @@ from starlette.routing import Match
 
 from gateway.web.cookies import cookie
 from gateway.web.keptforms import Kept, fields_kept
+from gateway.web.loginsite import refused as from_elsewhere
 from gateway.web.refill import place, refill
 from gateway.web.security import SESSION_COOKIE, SESSION_ENDED, Session, form_page, local_path, same
+
+ANOTHER_SITE = (
+    "this form came from a page of another site, so it was not sent and nothing was changed:"
+    " to do this, use the form on the panel's own page"
+)
 
 
 def target(request: Request) -> str:
@@ -47,6 +55,11 @@ async def form_after_session(request: Request) -> Response:
     from gateway.web.app import login_form  # it imports the security module, which imports this
 
     web = request.app.state.web
+    if not cookie(request, SESSION_COOKIE) and from_elsewhere(request) is not None:
+        # A form another site's page posted: the session cookie (SameSite=Strict) never goes with it,
+        # however alive the session is in this browser. "Your session had ended" sent an admin who
+        # was logged in to log in again, and the form was not theirs to keep anyway.
+        return web.render(request, "error.html", {"message": ANOTHER_SITE, "who": None}, 403)
     page = page_of(request)
     token = ""
     lapsed = web.sessions.lapsed(cookie(request, SESSION_COOKIE))
