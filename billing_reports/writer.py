@@ -156,13 +156,18 @@ def _foreign_problem(key: str, billing_dir: Path) -> str | None:
     return None
 
 
-def billing_dir_problem(billing_dir: Path) -> str | None:
+def billing_dir_problem(billing_dir: Path, *, daemon: bool = False) -> str | None:
     """Why the month's files could not be written under `billing_dir`, said before a month ends.
 
     Otherwise the first sign is the billing run failing at 00:05 on the 1st, retried hourly for a
     week. Under systemd's ProtectSystem=strict a directory outside the state directory is read-only
     unless the unit names it in ReadWritePaths=, and access(2) then says so (EROFS) here too.
+    `daemon`: said by the service itself, which running as the service's user cannot help (its log
+    told it `sudo -u smsgw ...`); the directory's owner or mode is what to change.
     """
+    from gateway.store.proclocks import shell_word
+    from gateway.sudoline import runs_service
+
     key = "[gateway] billing_dir"
     existing = billing_dir
     while not existing.exists() and existing != existing.parent:
@@ -181,6 +186,12 @@ def billing_dir_problem(billing_dir: Path) -> str | None:
             f"{key}: {existing} is on a read-only file system; under systemd the unit must name"
             f" {billing_dir} in ReadWritePaths= (a drop-in: systemctl edit smsgw)"
         )
+    user, made = shell_word(runs_service()), shell_word(str(billing_dir))
+    if existing == billing_dir and daemon:
+        return (
+            f"{key}: {billing_dir} is not writable by this user, the one the service runs as; give it to"
+            f" this user (`chown {user}: {made}`) or fix its mode"
+        )
     if existing == billing_dir:
         return (
             f"{key}: {billing_dir} is not writable by this user; run as the service's user"
@@ -188,7 +199,7 @@ def billing_dir_problem(billing_dir: Path) -> str | None:
         )
     return (
         f"{key}: {billing_dir} does not exist and cannot be created by this user ({existing} is not"
-        f" writable); create it: mkdir -p {billing_dir} && chown smsgw: {billing_dir}"
+        f" writable); create it: mkdir -p {made} && chown {user}: {made}"
     )
 
 

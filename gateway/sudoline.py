@@ -30,6 +30,11 @@ from gateway.readonlyfs import READ_ONLY_FS, filesystem_read_only
 from gateway.store.proclocks import shell_word
 
 SERVICE_USER = "smsgw"  # install-service's default user: named where nothing tells another
+# Where an installed smsgw unit is (install-service's, or a package's): none there, no service user.
+UNITS = tuple(
+    Path(d, "smsgw.service")
+    for d in ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+)
 VALUED_OPTIONS = ("--log-level",)  # the options before the command that take a value, but the config
 # What the process was started as when its arguments are smsgw's: the script, or `python -m gateway.cli`.
 _PROGRAMS = ("smsgw", *(os.path.join("gateway", "cli", name) for name in ("__main__.py", "main.py")))
@@ -184,19 +189,23 @@ def _shared(directory: Path) -> str | None:
 def runs_service(argv: list[str] | None = None) -> str:
     """Who runs the service: this user where this command is the daemon (`smsgw run`, as its unit's
     User=), else the user the config file is given to by its group (install-service makes it
-    root:USER), else SERVICE_USER."""
+    root:USER), else this user where no unit is installed (the daemon is then started by hand, by a
+    user other than root as themself: check-config told `chown smsgw:` where `run` told the user's
+    own name), else SERVICE_USER."""
     argv = sys.argv if argv is None else argv
     words, _ = without_config(argv[1:]) if argv and argv[0].endswith(_PROGRAMS) else ([], None)
-    me = user_name(os.geteuid())
-    if _command(words) == "run" and me is not None and os.geteuid() != 0:  # root's unit has no User=
+    me = user_name(os.geteuid()) if os.geteuid() != 0 else None  # root's unit has no User=
+    if _command(words) == "run" and me is not None:
         return me
     config = _config_of(argv)
     try:
         group = grp.getgrgid(os.stat(config).st_gid).gr_name if config else "root"
         pwd.getpwnam(group)  # a user of that name: the group install-service's useradd made with it
     except (OSError, KeyError):
-        return SERVICE_USER
-    return group if group != "root" else SERVICE_USER
+        group = "root"
+    if group != "root":
+        return group
+    return me if me is not None and not any(unit.exists() for unit in UNITS) else SERVICE_USER
 
 
 def _config_of(argv: list[str]) -> str | None:

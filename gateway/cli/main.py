@@ -85,7 +85,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         log.warning("config.secret_readable", **exposed._asdict())
     for event, doubt in setup_doubts(cfg):
         log.warning(event, detail=doubt)
-    if (billing := billing_dir_problem(cfg.billing_dir)) is not None:  # SMS go on; said at once
+    if (billing := billing_dir_problem(cfg.billing_dir, daemon=True)) is not None:  # SMS go on; said at once
         log.warning("config.billing_dir_unwritable", detail=billing)
     try:
         # Before the first read of the database (`start_warnings`): SQLite would hide a damaged WAL.

@@ -1,0 +1,66 @@
+"""Permission hints name the user that runs the daemon, and the daemon is not told to become itself.
+
+With no unit installed the daemon is started by hand, as the user starting it: `run` said
+`chown nobody:` where check-config, for the same state directory, said `(the service runs as smsgw)`
+and `chown smsgw:`. And the daemon's own `config.billing_dir_unwritable` told it to run as the
+service's user (`sudo -u smsgw ...`), though it is the service. The CLI and the daemon run here as
+processes, as the user nobody, on real directories.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.test_owner_hints_give_only_smsgws import state_at
+from tests.test_sudo_full_path import launcher, words
+from tests.test_sudo_hints_name_the_command import as_nobody, configured, smsgw, world  # noqa: F401
+
+UNITS = [
+    Path(d, "smsgw.service")
+    for d in ("/etc/systemd/system", "/usr/lib/systemd/system", "/lib/systemd/system")
+]
+pytestmark = pytest.mark.skipif(
+    any(unit.exists() for unit in UNITS), reason="an installed unit names the service's user"
+)
+
+
+def test_check_config_names_the_user_running_it_as_run_does_with_no_unit_installed(world: Path) -> None:  # noqa: F811
+    program = launcher(world)
+    config = configured(world)
+    parent = world / "roots"
+    parent.mkdir(mode=0o755)
+    state_at(config, str(parent / "state"))
+    for command in ("check-config", "run"):
+        said = words(smsgw(program, world, command, user=as_nobody()).stderr)
+        assert f"create it: mkdir -p {parent / 'state'} && chown nobody: {parent / 'state'}" in said, said
+        assert "chown smsgw:" not in said and "runs as smsgw" not in said, said
+
+
+def test_the_daemons_billing_dir_warning_does_not_tell_it_to_run_as_another_user(world: Path) -> None:  # noqa: F811
+    program = launcher(world)
+    config = configured(world)
+    state = world / "state"
+    state.mkdir(mode=0o700)
+    os.chown(state, 65534, 65534)
+    books = world / "books"  # root's: the daemon, as nobody, cannot write the month's files there
+    books.mkdir(mode=0o755)
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen()  # the relay port taken: the start ends, after its warnings
+    port = held.getsockname()[1]
+    text = config.read_text().replace("[gateway]\n", f'[gateway]\nbilling_dir = "{books}"\n', 1)
+    config.write_text(text.replace('listen = "127.0.0.1:0"', f'listen = "127.0.0.1:{port}"', 1))
+    with held:
+        done = smsgw(program, world, "run", user=as_nobody())
+    said = done.stdout + done.stderr
+    logged = [json.loads(line) for line in said.splitlines() if line.startswith("{")]
+    found = [e["detail"] for e in logged if e["event"] == "config.billing_dir_unwritable"]
+    assert done.returncode != 0 and found, said
+    warning = words(found[0])
+    assert f"{books} is not writable by this user, the one the service runs as" in warning, warning
+    assert f"`chown nobody: {books}`" in warning and "sudo" not in warning, warning
