@@ -9,7 +9,20 @@ expired, and holds it while a step forward waits for the check, which then tells
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import structlog
+
+from gateway.bitelog import FaultLog
+from gateway.store.clockstep import Marks, Reading, save_reading, saved_reading
+
+if TYPE_CHECKING:
+    from gateway.store.db import Store
+
+log = structlog.get_logger(__name__)
+_faults = FaultLog(log, interval=60.0)  # a disk that stays full: one line a minute
 
 
 class StepWatch:
@@ -28,3 +41,61 @@ class StepWatch:
         seems past now may be moved by the check's next look. Two clock readings, no store."""
         last = self.last
         return last is not None and self.clock() - (last[0] + self.elapsed() - last[1]) > self.jitter
+
+
+# How often a reading is kept while no row is written: the rows the next start finds written after
+# the kept ids are placed by their time against the middle of the two readings (`first_after`).
+KEEP_EVERY = 60.0
+
+
+class KeptReading:
+    """The clock check's reading, kept in the store for the daemon's next start.
+
+    Boot time was read from nothing kept: each start took its first look as its first reading, so a
+    step made while the daemon was stopped (an admin correcting a clock that was behind, a crash
+    during an NTP sync) was never seen. A step forward of 2 days expired every SMS queued and
+    accepted with 250 at the start, bounced as "validity period expired while no link was up" 0.3 s
+    before the link bound; a step back made them wait the whole step, said to be held for quiet
+    hours. Seeded from the kept reading, the first look handles such a step as one made while the
+    daemon ran, and `StepWatch` holds the dispatcher's expiries until it has.
+
+    Within one boot only: boot time starts again at a boot, and the time the machine was off is
+    measured by no clock that does not step, so a wall clock ahead of the kept reading may be that
+    time passing, and is taken for it, as before. A wall clock behind the kept reading, though, was
+    certainly stepped back: by at least the difference, which the first look then moves the waits
+    by (as if no time had passed meanwhile: never too far, so no wait ends past its time)."""
+
+    def __init__(self, boot: str | None, jitter: float) -> None:
+        self.boot = boot  # None: not kept (a clock a test injects for boot time, no boot id)
+        self.jitter = jitter
+        self.saved: tuple[float, Marks] | None = None  # (wall, ids) last kept
+
+    def load(self, conn: sqlite3.Connection, wall: float, elapsed: float) -> Reading | None:
+        """The reading the first look measures from, with the steps forward it still remembers."""
+        found = saved_reading(conn) if self.boot is not None else None
+        if found is None:
+            return None
+        boot, reading = found
+        if boot == self.boot:
+            return reading
+        if wall < reading.wall - self.jitter:  # behind the last run's clock after a reboot
+            return Reading(reading.wall, elapsed, reading.marks)
+        return None
+
+    def due(self, wall: float, marks: Marks) -> bool:
+        saved = self.saved
+        return self.boot is not None and (saved is None or saved[1] != marks or wall - saved[0] >= KEEP_EVERY)
+
+    async def keep(self, store: Store, reading: Reading) -> None:
+        """Keep `reading` in a write of its own. A failure (a full disk, the database locked by
+        another process) only costs the next start a staler reading: it must not stop the chores."""
+        try:
+            await store.write(lambda: self.save(store.db.conn, reading))
+        except Exception as exc:
+            _faults.warning("clock.reading_not_kept", exc, error=str(exc))
+
+    def save(self, conn: sqlite3.Connection, reading: Reading) -> None:
+        """Keep `reading`, inside the caller's write (that of a step's moves, with them)."""
+        if self.boot is not None:
+            save_reading(conn, self.boot, reading)
+            self.saved = (reading.wall, reading.marks)

@@ -17,7 +17,7 @@ import errno
 import json
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,22 +28,31 @@ from billing_reports import rebill
 from billing_reports.monthly import Month
 from gateway import reassembly, tlsrenewal
 from gateway.bitelog import FaultLog
-from gateway.cli.status import STORE_LOCKED
-from gateway.clocksteps import StepWatch
+from gateway.clocksteps import KeptReading, StepWatch
 from gateway.conversations import kept as kept_answers
 from gateway.events import GatewayEvents
 from gateway.filemodes import write_private
 from gateway.notifier import Notifier
 from gateway.statusfile import STATUS_FILE as STATUS_FILE  # where it always was, for its readers
 from gateway.statusfile import read_status as read_status
+from gateway.statusline import status_line as status_line  # where it always was, for its readers
 from gateway.statuswaits import WaitingLook
-from gateway.store.clockstep import ClockStep, Marks, extend_validities, first_after, left_ahead, read_marks
+from gateway.store.clockstep import (
+    ClockStep,
+    Marks,
+    Reading,
+    extend_validities,
+    first_after,
+    left_ahead,
+    read_marks,
+)
 from gateway.store.db import Store
 from gateway.store.outboxhealth import outbox_health
 from gateway.store.queue import EXPIRE_BATCH
 from gateway.store.reader import ReadThread
 from gateway.store.segmentsets import PARTS_APART_SECONDS
 from gateway.store.trouble import LockWatch, disk_space, store_locked
+from gateway.store.walcheck import boot_id
 from gateway.supervisor import beat, notify_status
 from smsc.outage import boottime
 
@@ -94,12 +103,15 @@ class Housekeeping:
         # What waits, for STATUS=, read off the loop (`_status_loop`); closed with the status task.
         self.waiting = WaitingLook(ReadThread(store.db.path, "status-reads"))
         self._last_status: dict[str, Any] = {}
-        # The last (wall, monotonic) reading and the highest row ids then; kept across a restart of
-        # the worker, so that a step during its pause is still seen.
-        self._readings: tuple[float, float, Marks] | None = None
-        # Steps forward no step back has corrected yet, oldest first: (the first row ids written
-        # after the step, its seconds). Kept across a restart of the worker, like the readings.
-        self._ahead: tuple[tuple[Marks, float], ...] = ()
+        # The last (wall, monotonic) reading and the highest row ids then, and the steps forward no
+        # step back has corrected yet, oldest first: (the first row ids written after the step, its
+        # seconds). Kept across a restart of the worker, and of the daemon in the store (`kept`), so
+        # that a step during a pause, or while it was stopped, is still seen; only with real boot time.
+        self.kept = KeptReading(boot_id() if self.elapsed is boottime else None, CLOCK_STEP_SECONDS)
+        seed = self.kept.load(store.db.conn, store.clock(), self.elapsed())
+        self._readings = (seed.wall, seed.elapsed, seed.marks) if seed else None
+        self._ahead: tuple[tuple[Marks, float], ...] = seed.ahead if seed else ()
+        self.steps.last = (seed.wall, seed.elapsed) if seed else None  # the dispatcher waits for the look
         # The daemon's start, kept likewise: the reassembly timeout counts from no earlier (`expire`).
         self.started_at = store.clock()
 
@@ -222,9 +234,9 @@ class Housekeeping:
         beyond their validity: sent late rather than bounced as never sent. A step forward is
         remembered for the step back that corrects it, which moves the times that say when
         something happened (acceptance, MOs) by only what it undoes of the clock they were stamped
-        on (`gateway.store.clockstep.ClockStep`), validities and waits by the whole step. Remembered
-        in this object only: a restart between the two steps takes the step back for one of its own.
-        Returns the step back found (0 when none).
+        on (`gateway.store.clockstep.ClockStep`), validities and waits by the whole step. The
+        reading, and the steps remembered, are kept in the store for the next start (`kept`), in
+        the write that moves the rows for a step. Returns the step back found (0 when none).
         """
         store = self.store
         # Read together, with no await between: rows up to these ids were stamped before this reading.
@@ -233,8 +245,14 @@ class Housekeeping:
         step = 0.0 if last is None else last[0] + (mono - last[1]) - wall
         if last is not None and step < -CLOCK_STEP_SECONDS:
             after = first_after(store.db.conn, last[2], marks, False, (last[0] + wall) / 2)
-            parts = await store.write(lambda: extend_validities(store.db.conn, -step, after.messages, wall))
-            self._ahead = (*self._ahead, (after, -step))[-_AHEAD_KEPT:]
+            ahead = (*self._ahead, (after, -step))[-_AHEAD_KEPT:]
+
+            def extend() -> int:
+                self.kept.save(store.db.conn, Reading(wall, mono, marks, ahead))
+                return extend_validities(store.db.conn, -step, after.messages, wall)
+
+            parts = await store.write(extend)
+            self._ahead = ahead
             log.warning("clock.stepped_forward", seconds=round(-step, 3), parts=parts)
         elif last is not None and step > CLOCK_STEP_SECONDS:
             ahead, earlier, between = self._ahead, last[2], (last[0] + wall) / 2
@@ -247,6 +265,8 @@ class Housekeeping:
                 moved = ClockStep(step, first_after(store.db.conn, earlier, marks, True, between), ahead)
                 if config is not None:  # before the MOs move: which cross a billed month's end
                     billed_again[:] = rebill.stepped_back(store, ZoneInfo(config.gateway.timezone), moved)
+                left = left_ahead(ahead, step, CLOCK_STEP_SECONDS)
+                self.kept.save(store.db.conn, Reading(wall, mono, marks, left))
                 return (
                     store.queue.shift_for_clock_step(ClockStep(step, moved.after)),  # validities went ahead
                     store.outbox.shift_for_clock_step(moved),
@@ -271,6 +291,8 @@ class Housekeeping:
             )
         if last is not None and abs(step) > CLOCK_STEP_SECONDS:
             self.steps.moved()  # the parts claimed ahead were read before the step's write
+        elif self.kept.due(wall, marks):
+            await self.kept.keep(store, Reading(wall, mono, marks, self._ahead))
         self._readings, self.steps.last = (wall, mono, marks), (wall, mono)
         return step if step > CLOCK_STEP_SECONDS else 0.0
 
@@ -315,38 +337,6 @@ class Housekeeping:
                 self.events.whole_mo(mo_id)
 
         await store.write(work)
-
-
-def status_line(status: dict[str, Any], unserved: Sequence[str] = (), queue_stuck: bool = False) -> str:
-    """What `systemctl status` shows: parts waiting, links up, mail waiting, workers and store in trouble.
-
-    During 100 s of full disk every mail got 452 while this said "queued 0, links up 1/1, outbox 0":
-    the store's trouble is named too. No counts or durations in it (failed writes, the WAL's size):
-    the line is sent only when it changes, and the journal keeps each one. "links up 1/2" reads the
-    same for a spare link down and for one whose prefix no other link takes: the routes whose SMS
-    wait (`unserved`, as `smsgw status` words them) are named, and a queue that stands."""
-    links = status.get("links", {})
-    up = sum(1 for link in links.values() if link.get("state") == "active")
-    line = f"queued {status.get('queued', 0)}, links up {up}/{len(links)}, outbox {status.get('outbox', 0)}"
-    if unserved:
-        line += f", no link up for {', '.join(unserved)}"
-    if queue_stuck:
-        line += ", queue stuck"
-    troubled = [n for n, w in status.get("workers", {}).items() if w.get("state") not in (None, "running")]
-    if troubled:
-        line += f", workers not running: {', '.join(sorted(troubled))}"
-    if trouble := status.get("store"):
-        # SQLite's or the OS's words ("database or disk is full"), never a path or user data.
-        line += f", store failing: {' '.join(str(trouble.get('error', '')).split())[:60]}"
-    if status.get("wal_pinned"):
-        line += ", WAL pinned by a reader"
-    if status.get("store_locked"):
-        line += f", {STORE_LOCKED}"
-    if (disk := status.get("disk")) and disk.get("low"):
-        line += ", state_dir nearly full"
-    if status.get("relay_stuck"):
-        line += ", relay not taking mail"
-    return line
 
 
 def write_status(path: Path, data: dict[str, Any]) -> None:

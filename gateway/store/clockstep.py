@@ -14,6 +14,8 @@ and `ClockStep` turns them into how far each row's times move.
 
 from __future__ import annotations
 
+import json
+import math
 import sqlite3
 from dataclasses import dataclass
 
@@ -130,3 +132,56 @@ def left_ahead(
             kept.append((since, forward - back))
         back -= forward
     return tuple(kept)
+
+
+# The clock check's last reading, kept in the store's key/value table for the daemon's next start
+# (`gateway.clocksteps.KeptReading`): a step made while the daemon was stopped is then told as one
+# made while it ran. A row of its own in an existing table: no schema change, and a restored backup
+# brings the reading it was taken with (its wall clock and boot time still differ by the same).
+READING_KEY = "clock_reading"
+Ahead = tuple[tuple[Marks, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A look of the clock check: the wall clock, boot time and the highest ids read together, and
+    the steps forward no step back has corrected yet (`ClockStep.ahead`)."""
+
+    wall: float
+    elapsed: float
+    marks: Marks
+    ahead: Ahead = ()
+
+
+def save_reading(conn: sqlite3.Connection, boot: str, reading: Reading) -> None:
+    """Keep `reading`, taken in the boot `boot` names. Run inside the caller's write."""
+    value = {
+        "boot": boot,
+        "wall": reading.wall,
+        "elapsed": reading.elapsed,
+        "marks": _fields(reading.marks),
+        "ahead": [[_fields(since), seconds] for since, seconds in reading.ahead],
+    }
+    conn.execute(
+        "INSERT INTO billing_state (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (READING_KEY, json.dumps(value)),
+    )
+
+
+def saved_reading(conn: sqlite3.Connection) -> tuple[str, Reading] | None:
+    """The boot and the reading kept last; None without one, or with one that cannot be read (the
+    first look then takes its own, as a start always did)."""
+    row = conn.execute("SELECT value FROM billing_state WHERE key = ?", (READING_KEY,)).fetchone()
+    if row is None:
+        return None
+    try:
+        value = json.loads(row[0])
+        ahead = tuple((Marks(*(int(i) for i in since)), float(s)) for since, s in value["ahead"])
+        marks = Marks(*(int(i) for i in value["marks"]))
+        reading = Reading(float(value["wall"]), float(value["elapsed"]), marks, ahead)
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not all(map(math.isfinite, (reading.wall, reading.elapsed, *(s for _, s in ahead)))):
+        return None  # nan passes no comparison: no step would ever be seen against it
+    return str(value["boot"]), reading
