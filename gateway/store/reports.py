@@ -192,6 +192,14 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
                         "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ?",
                         (state, error, now, part[0]),
                     )
+                    if others := [row[0] for row in rows if row[1] == part[1] and row[0] != part[0]]:
+                        # Its SMS's other parts the SMSC gave the same id on that link: one that numbers
+                        # a long SMS once sends one receipt for it (they waited to end `unreported`).
+                        self.conn.execute(
+                            "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE link = (SELECT link"
+                            f" FROM parts WHERE id = ?) AND id IN ({','.join('?' * len(others))})",
+                            (state, error, now, part[0], *others),
+                        )
                 elif (again := self._repeated(links, smsc_id, status, now, digits)) is not None:
                     self._store_report(link, smsc_id, status, error, raw, again, now, digits)
                     log.info("dlr.repeated", link=link, smsc_id=smsc_id, status=status, part=again)
