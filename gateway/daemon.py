@@ -242,6 +242,9 @@ class Daemon:
 
         def stop_now() -> None:
             gate.closing = True  # before anything else: no further mail may be answered 250
+            # A worker that ends because of what stops the daemon (an intake worker on changed code)
+            # returns before the stop below runs: its supervisor then logged the stop as its crash.
+            supervisor.stopping = True
             shutdown.set()
 
         def code_changed() -> None:
