@@ -31,6 +31,7 @@ from gateway.configfeatures import PremiumSection, RepliesSection
 from gateway.configgateway import GatewaySection, _sendable, premium_sender_refusal
 from gateway.configlinks import SimulatorSection, SmscSection
 from gateway.configservices import MailSection, SmtpSection, WebSection
+from gateway.tomlerrors import toml_error
 
 
 class SeedAccount(_Section):
@@ -232,7 +233,7 @@ def parse_config(
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{source}: not valid TOML: {exc}") from exc
+        raise ConfigError(f"{source}: not valid TOML: {toml_error(text, exc)}") from exc
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
