@@ -106,6 +106,8 @@ def state_dir_problem(cfg: Config) -> str | None:
             return f"[gateway] state_dir: {path} is a file, not a directory ({example})"
         if not os.access(path, os.W_OK | os.X_OK):
             return f"[gateway] state_dir: {path} is not writable by this user; {owner_remedy(path)}"
+        if filesystem_read_only(path):  # made so by errors (`emergency_ro`): access() calls it writable
+            return f"[gateway] state_dir: {path} is not writable: {READ_ONLY_FS}"
         return None
     if path.is_symlink():  # dangling: mkdir fails on it, and `run` stopped with a bare ENOENT
         # Exit 1 (`refusal_exit`): a disk mounted late (`nofail`, network storage) is waited for.
@@ -115,7 +117,7 @@ def state_dir_problem(cfg: Config) -> str | None:
         parent = parent.parent
     if not parent.is_dir():
         return f"[gateway] state_dir: {path} cannot be created: {parent} is a file ({example})"
-    if not os.access(parent, os.W_OK | os.X_OK):
+    if not os.access(parent, os.W_OK | os.X_OK) or filesystem_read_only(parent):
         if (frozen := read_only(parent)) is not None:
             return f"[gateway] state_dir: {path} does not exist and cannot be created: {frozen}"
         made, user = shell_word(str(path)), shell_word(runs_service())

@@ -7,7 +7,9 @@ ReadWritePaths= helps, and a restart never does. A filesystem the kernel remount
 I/O errors (ext4's errors=remount-ro), or one mounted read-only, is read-only for every process:
 the disk or the mount wants the admin, and the service starts again once it is writable.
 /proc/self/mountinfo tells them apart: each mount's own options, and after the "-" those of the
-filesystem under it (its superblock), which every mount of it shares.
+filesystem under it (its superblock), which every mount of it shares. Current kernels show an ext4
+that errors made read-only as `emergency_ro` there, not `ro` (`rw,errors=remount-ro,emergency_ro`),
+and `statvfs` and `access()` then call it writable while every write fails with EROFS.
 """
 
 from __future__ import annotations
@@ -16,6 +18,10 @@ import os
 from pathlib import Path
 
 MOUNTINFO = Path("/proc/self/mountinfo")
+# The superblock options that make a filesystem read-only for every process: mounted so, or made so
+# by errors (ext4's `emergency_ro`; taken for writable, a maildir relay on it was told to add
+# ReadWritePaths= with exit 3, which the unit never restarts, and `run` stopped at its pid file).
+_READ_ONLY = frozenset({"ro", "emergency_ro"})
 # Said of a path whose filesystem is read-only itself: the unit's ReadWritePaths= would not help.
 READ_ONLY_FS = "its filesystem is mounted read-only (after I/O errors? see dmesg): remount it read-write"
 # Said of a state_dir that is a link to nothing: its disk may be mounted late (`nofail`, network
@@ -26,13 +32,13 @@ NOT_MOUNTED = (
 )
 
 
-def filesystem_read_only(path: Path, mountinfo: Path = MOUNTINFO) -> bool:
+def filesystem_read_only(path: Path, mountinfo: Path | None = None) -> bool:
     """The filesystem holding `path` is read-only under every mount of it; False where it is
     writable, where only this mount is read-only, or where it cannot be told (no /proc, no such
     path, a device mountinfo does not list)."""
     try:
         st = os.stat(path)
-        lines = mountinfo.read_text().splitlines()
+        lines = (mountinfo or MOUNTINFO).read_text().splitlines()
     except OSError:
         return False
     device = f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}"
@@ -42,7 +48,7 @@ def filesystem_read_only(path: Path, mountinfo: Path = MOUNTINFO) -> bool:
             continue
         tail = fields[fields.index("-") + 1 :]  # fstype, source, the superblock's options
         if len(tail) >= 3:
-            return "ro" in tail[2].split(",")
+            return not _READ_ONLY.isdisjoint(tail[2].split(","))
     return False
 
 

@@ -94,13 +94,14 @@ def read_only(path: Path) -> str | None:
     writable: install-service adds one for billing_dir alone); None where it is not. A filesystem
     read-only itself (remounted so after I/O errors) is told to be remounted, in words ending in
     `READ_ONLY_FS` (`refusal_exit`: exit 1, restarted): no unit line makes it writable."""
+    # Before statvfs, which calls an ext4 that errors made read-only (`emergency_ro`) writable.
+    if filesystem_read_only(path):
+        return f"{path}: {READ_ONLY_FS}"
     try:
         if not os.statvfs(path).f_flag & os.ST_RDONLY:
             return None
     except OSError:
         return None
-    if filesystem_read_only(path):
-        return f"{path}: {READ_ONLY_FS}"
     where = shell_word(str(_held_in(path)))
     return (
         f"{path} is on a read-only filesystem, which no chown or chmod changes: under systemd"
