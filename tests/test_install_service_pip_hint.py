@@ -8,6 +8,7 @@ placeholder to fill in.
 from __future__ import annotations
 
 import json
+import shlex
 from importlib.metadata import PathDistribution
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def test_the_protecthome_hint_installs_from_the_source_tree_it_runs_from(tmp_pat
     res = run(*args, "--exec", "/home/alice/venv/bin/smsgw")
     assert res.returncode == 0, res.stderr
     assert "ProtectHome=yes" in res.stdout, res.stdout
-    assert f"/opt/smsgw/venv/bin/pip install {ROOT})" in res.stdout, res.stdout
+    assert f"/opt/smsgw/venv/bin/pip install {shlex.quote(str(ROOT))})" in res.stdout, res.stdout
     assert "pip install smsgw" not in res.stdout
 
 
