@@ -43,6 +43,7 @@ from gateway.supervisor import Worker
 from gateway.web.bodycap import BodyCap
 from gateway.web.cookies import cookie, drop_cookie
 from gateway.web.counts import CountReader
+from gateway.web.csvexport import ExportSlots
 from gateway.web.hosts import KnownHosts, panel_names
 from gateway.web.keptforms import FIELD as KEPT
 from gateway.web.keptforms import KEEP_MINUTES
@@ -105,6 +106,7 @@ class WebContext:
     sessions: Sessions = field(init=False)
     repo: PanelRepo = field(init=False)
     counts: CountReader = field(init=False)  # /metrics, off the loop
+    exports: ExportSlots = field(default_factory=ExportSlots)  # CSV exports running, panel-wide
     env: Environment = field(init=False)
 
     def __post_init__(self) -> None:

@@ -8,8 +8,6 @@ itself; a message of another account is answered 404, like one that does not exi
 
 from __future__ import annotations
 
-import csv
-import io
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -20,13 +18,22 @@ from zoneinfo import ZoneInfo
 
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway.adminrules import MESSAGE_STATES, SQLITE_INT_MAX, quiet_held
 from gateway.reasons import human_reason
 from gateway.store.admin import recorded_mail
 from gateway.store.mailrecord import date_window
+from gateway.web.csvexport import (
+    BUSY,
+    RETRY_AFTER_SECONDS,
+    ExportResponse,
+    as_csv,
+    csv_separator,
+    cut_line,
+    header,
+)
 from gateway.web.messagepage import detail, queue_action
 from gateway.web.repo import PAGE
 from gateway.web.repo import search_messages as search_messages_on
@@ -35,7 +42,6 @@ from gateway.web.security import Who, guarded
 STATES = MESSAGE_STATES  # a message's own states: parts are "deferred" or "active", messages never
 CSV_MAX = 100_000  # rows in one export; narrow the search for more
 CSV_BATCH = 1000  # rows per query and per chunk sent: one trip to the reader's thread each
-BOM = "\ufeff"  # Excel reads a CSV without it as the system's code page: "Łódź" came out garbled
 
 
 class RowId(Convertor[int]):
@@ -231,21 +237,6 @@ def _csv_name(request: Request, web: Any) -> str:
     return re.sub(r"[^A-Za-z0-9@.+_-]", "_", "-".join(parts)) + ".csv"
 
 
-def inert(text: str | None) -> str:
-    """A cell Excel or LibreOffice will not run as a formula (OWASP's CSV injection advice): text
-    from outside (a sender `=cmd|'/C calc'!A0@rival.example`, an SMSC's error) that starts like one
-    gets a leading apostrophe, which the spreadsheet shows as text and hides."""
-    value = text or ""
-    return f"'{value}" if value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
-
-
-def csv_separator(language: str) -> str:
-    """The separator Excel splits a double-clicked CSV by in the office's locale: Polish Windows has
-    `;` as its list separator (the decimal one is `,`), and a comma-separated file opened there as one
-    column of whole lines."""
-    return ";" if language == "pl" else ","
-
-
 @guarded()
 async def export(request: Request, who: Who) -> Response:
     web = request.app.state.web
@@ -254,13 +245,15 @@ async def export(request: Request, who: Who) -> Response:
     except BadQuery as exc:
         ctx = {"who": who, "q": request.query_params, "states": STATES, "rows": [], "query": ""}
         return web.render(request, "messages.html", {**ctx, "error": str(exc), "bad": exc.field}, 400)
+    slots = web.exports
+    if not slots.take():  # gateway/web/csvexport.py: each export slows every page while it runs
+        busy = web.render(request, "error.html", {"message": BUSY.format(n=slots.most), "who": who}, 503)
+        busy.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return busy
     scope, tz = who.scope, web.tz
+    separator = csv_separator(web.config.gateway.language)
 
     async def lines() -> AsyncIterator[str]:
-        out = io.StringIO()
-        writer = csv.writer(out, delimiter=csv_separator(web.config.gateway.language))
-        out.write(BOM)
-        writer.writerow(["id", "created", "account", "from", "recipient", "state", "parts", "reason"])
         sent, before = 0, None
         # The ids the dates' messages lie between, looked up once (a month's index entries, tens
         # of ms): looked up for each batch, a month's export read them a hundred times over.
@@ -269,46 +262,35 @@ async def export(request: Request, who: Who) -> Response:
         )
         while sent < CSV_MAX:
             want = min(CSV_BATCH, CSV_MAX - sent)
-            rows = await web.counts.run(
-                lambda conn, b=before, n=want: search_messages_on(
-                    conn, scope, **filters, before_id=b, limit=n, window=window
+            # Read and made into CSV in one call on the reader's thread: the loop only sends it.
+            batch = await web.counts.run(
+                lambda conn, b=before, n=want, first=sent == 0: as_csv(
+                    search_messages_on(conn, scope, **filters, before_id=b, limit=n, window=window),
+                    tz,
+                    separator,
+                    header(separator) if first else "",
                 )
             )
-            for r in rows:
-                writer.writerow(
-                    [
-                        r["id"],
-                        datetime.fromtimestamp(r["created_at"], tz).isoformat(timespec="seconds"),
-                        inert(r["account"]),
-                        inert(r["mail_from"]),
-                        r["recipient"],  # E.164 as the gateway wrote it: digits after a "+"
-                        r["state"],
-                        r["parts_total"],
-                        # In words, as the pages say it ("the operator refused the number as
-                        # invalid (ESME_RINVDSTADR)"): a bare code told an admin nothing.
-                        inert(human_reason(r["reason"]) if r["reason"] else ""),
-                    ]
-                )
-            sent += len(rows)
-            if len(rows) < want:
-                yield out.getvalue()
+            sent += batch.rows
+            yield batch.text
+            if batch.rows < want:
                 return
-            before = rows[-1]["id"]
-            yield out.getvalue()
-            out.seek(0)
-            out.truncate()
-        more = await web.counts.run(
-            lambda conn: search_messages_on(conn, scope, **filters, before_id=before, limit=1, window=window)
-        )
-        if more:  # said in the file itself: a cut file must not pass for the whole search
-            writer.writerow(
-                [f"# cut at {CSV_MAX} rows: narrow the search (dates or state or number) for the rest"]
+            before = batch.last_id
+        yield await web.counts.run(
+            lambda conn: (
+                cut_line(CSV_MAX, separator)
+                if search_messages_on(conn, scope, **filters, before_id=before, limit=1, window=window)
+                else ""
             )
-        yield out.getvalue()
+        )
 
-    name = _csv_name(request, web)
-    headers = {"content-disposition": f'attachment; filename="{name}"'}
-    return StreamingResponse(lines(), media_type="text/csv; charset=utf-8", headers=headers)
+    try:
+        name = _csv_name(request, web)
+        headers = {"content-disposition": f'attachment; filename="{name}"'}
+        return ExportResponse(lines(), slots, media_type="text/csv; charset=utf-8", headers=headers)
+    except BaseException:
+        slots.give_back()  # no answer to give it back when sent
+        raise
 
 
 ROUTES = [
