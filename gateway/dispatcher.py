@@ -145,7 +145,8 @@ class Dispatcher(Submits):
                     woken = self._woken
                     self._stops = set()
                     moves = self._moves
-                    claim = self._unparking.claiming(now, claimer(self.store, self._end_claimed, limit, now))
+                    claim = claimer(self.store, self._end_claimed, limit, now)
+                    claim = self._unparking.claiming(now, limit, claim)
                     taken, claimed = await self.store.write(claim, replayable=True)
                     if moves != self._moves:  # read before the clock check's write, maybe
                         claimed = self._reread(claimed)

@@ -43,9 +43,10 @@ async def test_parts_waiting_behind_an_sms_whose_link_is_down_are_said_once(tmp_
             numbers = [to(f"6011{i:05d}") for i in range(BEFORE)]
             assert (await gw.send(mail(numbers, "Waiting for our link"))).error is None
             assert (await gw.send(mail(to("601123456"), LONG))).error is None
-        # All due at once, as after an outage (the first start handed them back at different times).
+        # All due at once, as after an outage (the first start may have left them waiting for the link,
+        # due at their validity's end, or due at different times).
         with sqlite3.connect(cfg.db_path) as conn:
-            conn.execute("UPDATE parts SET next_attempt_at = (SELECT MIN(next_attempt_at) FROM parts)")
+            conn.execute("UPDATE parts SET next_attempt_at = (SELECT MIN(created_at) FROM messages)")
         with capture_logs() as logs:
 
             def behind() -> list[dict[str, object]]:
