@@ -12,7 +12,9 @@ link comes up, the dispatcher makes due, in the write of its next claim, those a
 
 The next attempt at the validity's end tells such a part: nothing else puts a waiting part's next
 attempt exactly there (a back-off is counted from the refusal). A clock step that moves one but not
-the other only makes the part due once more, to be claimed and put back to wait again.
+the other only makes the part due once more, to be claimed and put back to wait again. A suspension
+holds it as any waiting part, and its resume makes it due (`PolicyRepo.resume_account`); the queue's
+age counts it (`gateway.store.queueage`).
 """
 
 from __future__ import annotations
