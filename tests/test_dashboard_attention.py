@@ -167,6 +167,10 @@ async def test_parts_held_for_quiet_hours_are_not_told_as_waiting_for_the_link(t
         store.db.conn.execute(
             "UPDATE parts SET next_attempt_at = ? WHERE destination LIKE '+48601%'", (store.clock() + 3600,)
         )
+        # Held for quiet hours only under an account that has them.
+        store.db.conn.execute(
+            "UPDATE accounts SET quiet_start = '22:00', quiet_end = '07:00' WHERE name = 'acme'"
+        )
     store.db.serve()
     exclusive = smsc_link("main", 2775) + smsc_link("ext", 2776, 'prefixes = ["+4951"]\nexclusive = true')
     web = web_context(tmp_path, store, exclusive)

@@ -34,11 +34,17 @@ def recorded(store: Store, account: str, sender: str, subject: str) -> None:
 
 
 def hold_for_quiet_hours(store: Store, message_id: int) -> None:
-    """The message's parts wait, never tried, until after now: what quiet hours make of a bulk SMS."""
+    """The message's parts wait, never tried, until after now: what quiet hours make of a bulk SMS
+    (under an account that has quiet hours: any other's part due later was not held by them)."""
     with store.db.transaction():
         store.db.conn.execute(
             "UPDATE parts SET next_attempt_at = ? WHERE message_id = ?",
             (store.clock() + 6 * 3600, message_id),
+        )
+        store.db.conn.execute(
+            "UPDATE accounts SET quiet_start = '22:00', quiet_end = '07:00'"
+            " WHERE id = (SELECT account_id FROM messages WHERE id = ?)",
+            (message_id,),
         )
 
 

@@ -66,7 +66,7 @@ def cmd_queue_list(cfg: Config, args: argparse.Namespace) -> int:
         note = (
             one_line(human_reason(r["reason"]))
             if r["reason"]
-            else quiet_held(r["held_until"], ZoneInfo(cfg.gateway.timezone))
+            else quiet_held(r["held_until"], ZoneInfo(cfg.gateway.timezone), store.clock())
         )
         reason = f"  ({note})" if note else ""
         print(

@@ -270,7 +270,7 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
         shown = ", ".join(f"{k} {v}" for k, v in sorted(by_state.items())) or "none"
         print(f"{what:9} {shown}")
         if what == "parts" and held:  # queued, and not to go before the window ends
-            print(f"{'':9} {held} of them {quiet_held(release, ZoneInfo(cfg.gateway.timezone))}")
+            print(f"{'':9} {held} of them {quiet_held(release, ZoneInfo(cfg.gateway.timezone), now)}")
     if queue_stuck and due_for is not None:
         links = _links_words(status)
         print(f"{'':9} trouble: an SMS due has waited {age(due_for)} since {when(oldest_due)}{links}")

@@ -29,8 +29,15 @@ if TYPE_CHECKING:
 # are due at once, recovered ones were due when claimed, a part tried has its attempt counted and one waiting
 # to be tried again is `deferred` (a resume keeps each part's due time: a held one is still held).
 # So no column is needed to tell it; the bind parameter is the clock's now. As in
-# `QueueRepo.shift_for_clock_step`, which leaves these parts where they are.
-QUIET_HELD = "p.state = 'queued' AND p.attempts = 0 AND p.next_attempt_at > ?"
+# `QueueRepo.shift_for_clock_step`, which leaves these parts where they are. Only under an account
+# with quiet hours (a window turned off releases its parts): a step back of the wall clock the clock
+# check did not see leaves any part due later than now, and those were said to be held for quiet
+# hours by `status`, `queue list` and the panel.
+QUIET_HELD = (
+    "p.state = 'queued' AND p.attempts = 0 AND p.next_attempt_at > ?"
+    " AND EXISTS (SELECT 1 FROM messages qm JOIN accounts qa ON qa.id = qm.account_id"
+    " WHERE qm.id = p.message_id AND qa.quiet_start IS NOT NULL)"
+)
 # The release time of a message held for quiet hours, NULL for any other (bind: now). Only a
 # queued message can be held so: the other states cost nothing (no probe of its parts). INDEXED
 # BY: without statistics SQLite probes parts_due instead, every part held, for each message listed.
