@@ -51,7 +51,7 @@ KEEP_EVERY = 60.0
 class KeptReading:
     """The clock check's reading, kept in the store for the daemon's next start.
 
-    Boot time was read from nothing kept: each start took its first look as its first reading, so a
+    Without it, each start took its first look as its first reading, and a
     step made while the daemon was stopped (an admin correcting a clock that was behind, a crash
     during an NTP sync) was never seen. A step forward of 2 days expired every SMS queued and
     accepted with 250 at the start, bounced as "validity period expired while no link was up" 0.3 s
@@ -63,7 +63,7 @@ class KeptReading:
     measured by no clock that does not step, so a wall clock ahead of the kept reading may be that
     time passing, and is taken for it, as before. A wall clock behind the kept reading, though, was
     certainly stepped back: by at least the difference, which the first look then moves the waits
-    by (as if no time had passed meanwhile: never too far, so no wait ends past its time)."""
+    and validities by (as if no time had passed meanwhile: never too far, so none ends early)."""
 
     def __init__(self, boot: str | None, jitter: float) -> None:
         self.boot = boot  # None: not kept (a clock a test injects for boot time, no boot id)
@@ -93,9 +93,10 @@ class KeptReading:
             await store.write(lambda: self.save(store.db.conn, reading))
         except Exception as exc:
             _faults.warning("clock.reading_not_kept", exc, error=str(exc))
+        else:
+            self.saved = (reading.wall, reading.marks)
 
     def save(self, conn: sqlite3.Connection, reading: Reading) -> None:
         """Keep `reading`, inside the caller's write (that of a step's moves, with them)."""
         if self.boot is not None:
             save_reading(conn, self.boot, reading)
-            self.saved = (reading.wall, reading.marks)

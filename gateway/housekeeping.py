@@ -113,7 +113,7 @@ class Housekeeping:
         self._ahead: tuple[tuple[Marks, float], ...] = seed.ahead if seed else ()
         self.steps.last = (seed.wall, seed.elapsed) if seed else None  # the dispatcher waits for the look
         # The daemon's start, kept likewise: the reassembly timeout counts from no earlier (`expire`).
-        self.started_at = store.clock()
+        self.started_at, self._started = store.clock(), self.elapsed()
 
     async def run(self) -> None:
         """The status file every STATUS_INTERVAL, in a task of its own, and the chores that write.
@@ -278,7 +278,11 @@ class Housekeeping:
             parts, mails, mos = await store.write(shift)
             for month in billed_again:  # its file went out without what the step brought back into it
                 log.warning("billing.month_to_bill_again", month=str(month), clock_back_seconds=round(step))
-            self.started_at -= step  # on the clock's new reading, like the MOs' times
+            # On the clock's new reading, like the MOs' times; a start read after a step made while
+            # the daemon was stopped is on it already (it does not read as the kept reading's clock).
+            on_old = abs(last[0] + self._started - last[1] - self.started_at) < CLOCK_STEP_SECONDS
+            if self._started <= last[1] or on_old:
+                self.started_at -= step
             undone = sum(forward for _, forward in ahead)
             self._ahead = left_ahead(ahead, step, CLOCK_STEP_SECONDS)
             log.warning(
