@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.store import failureshare
 from gateway.store.partnotes import MAYBE_SENT_NOTES, maybe_sent_note
 from gateway.store.repository import Repository
 
@@ -225,37 +226,10 @@ class PolicyRepo(Repository):
 
         The messages before a resume are what the admin looked at when lifting the suspension:
         counting them again would suspend the account at its next failure (and mail the admin
-        again). The bound is a message id, so each read stays a short range of an index.
+        again). The bound is a message id, so each read stays a short range of an index
+        (`gateway.store.failureshare`, which says what counts and how it is read).
         """
-        # An SMS that expired before any SMSC took a part of it says nothing of the account's
-        # numbers: the links were down. Counted, an outage longer than the validity suspended
-        # every account that sent meanwhile.
-        # One arm per final state, each a short range of `messages_counts` (account, state, id;
-        # `id > 0` lets the planner use that partial index): one range over `messages_account`
-        # walked past every message still waiting, 73 ms a failure with 100k queued for the account.
-        # The expired arm starts at the oldest of the newest `last` delivered and failed (when there
-        # are that many): an older one cannot be among the last `last`. Its EXISTS keeps none of
-        # those that expired in the queue, so without that bound it walked every one of them of the
-        # retention at each failure (15,000 of 500,000 messages: 0.4 M VM steps a failed SMS).
-        # `id > {after}` before `id > 0`: of two lower bounds SQLite ends the range at the first.
-        arm = (
-            "SELECT id, state FROM (SELECT id, state FROM messages m WHERE account_id = :account"
-            " AND state = '{state}' AND id > {after} AND id > 0{more} ORDER BY id DESC LIMIT :last)"
-        )
-        after = "COALESCE((SELECT resumed_after_message FROM accounts WHERE id = :account), 0)"
-        took_part = " AND EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.id AND p.smsc_id IS NOT NULL)"
-        settled = " UNION ALL ".join(
-            arm.format(state=state, after=after, more="") for state in ("delivered", "failed")
-        )
-        floor = f"MAX({after}, (SELECT CASE WHEN COUNT(*) = :last THEN MIN(id) ELSE 0 END FROM settled))"
-        expired = arm.format(state="expired", after=floor, more=took_part)
-        failed, judged = self.conn.execute(  # counted in SQLite: 500 rows to Python per failure cost
-            f"WITH settled AS MATERIALIZED (SELECT id, state FROM ({settled} ORDER BY id DESC LIMIT :last))"
-            " SELECT COUNT(*) FILTER (WHERE state != 'delivered'), COUNT(*)"
-            f" FROM (SELECT id, state FROM settled UNION ALL {expired} ORDER BY id DESC LIMIT :last)",
-            {"account": account_id, "last": last},
-        ).fetchone()
-        return failed, judged
+        return failureshare.failure_share(self.conn, account_id, last)
 
     def suspend_account(self, account_id: int, reason: str, *, new_reason: bool = False) -> int:
         """Stop the account's sending: new mail is refused at SMTP, and every SMS it still has
