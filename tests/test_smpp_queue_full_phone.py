@@ -64,10 +64,26 @@ async def test_one_phones_full_queue_does_not_slow_the_link_for_the_others(tmp_p
     assert attempts >= smsc.refused - throttled - 1 and state in ("queued", "deferred", "active"), state
 
 
+async def test_a_phone_alone_on_an_idle_link_throttles_it_once(tmp_path: Path) -> None:
+    # Nothing else to send: no other submit can be accepted between its 0x14s, and read as throttles
+    # they took the idle link down to 1 SMS/s, the rate the next traffic met. Nothing else throttled
+    # meanwhile either: its second is its phone's.
+    async with (
+        QueueFullSMSC(full="99") as smsc,
+        running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw,
+    ):
+        await gw.send(mail(f"601150099@{DOMAIN}", "Alone"), [f"601150099@{DOMAIN}"])
+        await gw.until(lambda: smsc.refused >= 4, timeout=60)
+        throttled = gw.daemon.dispatcher.links["main"].stats().throttled
+        attempts = gw.store.db.conn.execute("SELECT attempts FROM parts").fetchone()[0]
+    assert throttled == 1, (throttled, smsc.refused)
+    assert attempts >= 2
+
+
 async def test_the_rule_part_by_part() -> None:
-    # With the connection's bookkeeping alone (no peer needed to order the answers): a part's 0x14
-    # with nothing accepted since its last stays a throttle (the SMSC's queue, or a quiet link);
-    # once another went meanwhile it is the part's, and stays so; any other answer forgets it.
+    # With the connection's bookkeeping alone (no peer needed to order the answers): a part's next
+    # 0x14 is the SMSC's queue (a throttle) only when other submits were throttled since its last and
+    # none accepted; else it is that phone's, and stays so; any other answer forgets the part.
     submits = Submits(
         settings("smpp", 1), asyncio.Event(), lambda _reason: None, LogThrottle(structlog.get_logger())
     )
@@ -77,15 +93,19 @@ async def test_the_rule_part_by_part() -> None:
         submits.on_resp(seq, status, b"id\0")
         return (await future).outcome
 
-    assert await answer(1, 7, ESME_RMSGQFUL) is Outcome.THROTTLED
-    assert await answer(2, 7, ESME_RMSGQFUL) is Outcome.THROTTLED  # nothing accepted in between
-    assert await answer(3, 8, 0) is Outcome.ACCEPTED
-    assert await answer(4, 7, ESME_RMSGQFUL) is Outcome.TEMPORARY
-    assert await answer(5, 7, ESME_RMSGQFUL) is Outcome.TEMPORARY  # still that phone's
-    assert await answer(6, 9, ESME_RMSGQFUL) is Outcome.THROTTLED  # another part: its first
+    assert await answer(1, 7, ESME_RMSGQFUL) is Outcome.THROTTLED  # its first
+    assert await answer(2, 9, ESME_RMSGQFUL) is Outcome.THROTTLED  # another's first
+    assert await answer(3, 7, ESME_RMSGQFUL) is Outcome.THROTTLED  # others refused too, none taken
+    assert await answer(4, 8, 0) is Outcome.ACCEPTED
+    assert await answer(5, 7, ESME_RMSGQFUL) is Outcome.TEMPORARY  # another was taken meanwhile
+    assert await answer(6, 7, ESME_RMSGQFUL) is Outcome.TEMPORARY  # still that phone's
     future = submits.expect(7, part=7)
     submits.on_nack(7, ESME_RMSGQFUL)  # a generic_nack saying it is read alike
     assert (await future).outcome is Outcome.TEMPORARY
     assert await answer(8, 7, 0) is Outcome.ACCEPTED
-    assert list(submits.queue_full.parts) == [9]  # part 7 is forgotten once answered otherwise
+    # Alone: refused twice with nothing else answered meanwhile (the one submit a pause lets out,
+    # pause after pause, before any other could be accepted): its phone's at the second.
+    assert await answer(9, 10, ESME_RMSGQFUL) is Outcome.THROTTLED
+    assert await answer(10, 10, ESME_RMSGQFUL) is Outcome.TEMPORARY
+    assert list(submits.queue_full.parts) == [9, 10]  # part 7 is forgotten once answered otherwise
     submits.close("test")

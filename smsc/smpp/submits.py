@@ -42,7 +42,7 @@ OVERFLOW_READINGS = 3
 # holds the parts answered ESME_RMSGQFUL (`QueueFull`).
 OVERFLOWS_KEPT = 1000
 ESME_RMSGQFUL = 0x14
-_OWN_QUEUE = -1  # `QueueFull.parts`: the part's 0x14 was read as its phone's queue
+_UNSEEN = (-1, -1)  # `QueueFull.parts`: no 0x14 yet for the part
 
 
 class QueueFull:
@@ -52,21 +52,28 @@ class QueueFull:
     link pauses and slows down. But an SMSC also says it of one phone (off for days, its queue full)
     while taking every other SMS: read as a throttle each time, that one phone paused the link and
     halved its rate at each of its retries, for its whole validity, and the link went at 1-2 SMS/s.
-    A part answered 0x14 again after the link's SMSC accepted other submits since its last is that
-    phone's: its own temporary failure (back-off, counted attempts), the link left alone; and so on
-    for that part until it is answered otherwise. The link's, kept across its connections."""
+    A part answered 0x14 again is that phone's, its own temporary failure (back-off, counted
+    attempts) with the link left alone, when the SMSC accepted other submits since the part's last
+    0x14, or throttled none of them: only when it throttled others and took none is it the SMSC's.
+    Not "accepted in between" alone: the part due first at the end of the pause is the one submit
+    the pause lets out, and its 0x14 then came before any other could be accepted, pause after pause
+    down to the slowest rate. Once the phone's, so it stays for that part until it is answered
+    otherwise. The link's, kept across its connections."""
 
     def __init__(self) -> None:
-        self.accepted = 0  # submits accepted on the link, for telling whether others went meanwhile
-        # part id → `accepted` at its last 0x14, or _OWN_QUEUE once read as its phone's.
-        self.parts: OrderedDict[int, int] = OrderedDict()
+        # Submits the link's SMSC accepted, and those it throttled (0x58, 0x14, 0x45 for a full window).
+        self.accepted = self.throttled = 0
+        # part id -> (`accepted`, `throttled`) at its last 0x14, or None once read as its phone's.
+        self.parts: OrderedDict[int, tuple[int, int] | None] = OrderedDict()
 
     def outcome(self, part: int) -> Outcome:
         """A 0x14 to `part`: THROTTLED (the SMSC's queue) or TEMPORARY (that phone's)."""
-        seen = self.parts.pop(part, None)
-        own = part != 0 and seen is not None and (seen == _OWN_QUEUE or self.accepted > seen)
+        seen = self.parts.pop(part, _UNSEEN) if part else _UNSEEN
+        own = seen is None or (seen is not _UNSEEN and (self.accepted > seen[0] or self.throttled == seen[1]))
+        if not own:
+            self.throttled += 1
         if part:
-            self.parts[part] = _OWN_QUEUE if own else self.accepted
+            self.parts[part] = None if own else (self.accepted, self.throttled)
             if len(self.parts) > OVERFLOWS_KEPT:
                 self.parts.popitem(last=False)
         return Outcome.TEMPORARY if own else Outcome.THROTTLED
@@ -210,6 +217,7 @@ class Submits:
             outcome = self.queue_full.outcome(part)
         else:
             outcome = classify_status(status) if status else Outcome.TEMPORARY
+            self.queue_full.throttled += outcome is Outcome.THROTTLED
             if self.queue_full.parts:
                 self.queue_full.parts.pop(part, None)
         result = SubmitResult(outcome, error="generic_nack " + status_text(status))
@@ -246,10 +254,13 @@ class Submits:
             if len(self.overflowed) > OVERFLOWS_KEPT:
                 self.overflowed.popitem(last=False)
             result = SubmitResult(Outcome.THROTTLED, error=status_text(status) + " with a full window")
+            self.queue_full.throttled += 1
         elif status == ESME_RMSGQFUL:
             result = SubmitResult(self.queue_full.outcome(part), error=status_text(status))
         elif status:
             result = SubmitResult(classify_status(status), error=status_text(status))
+            if result.outcome is Outcome.THROTTLED:
+                self.queue_full.throttled += 1
         else:
             self.queue_full.accepted += 1
             given = decode_message_id(raw)
