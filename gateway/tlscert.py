@@ -232,7 +232,7 @@ def _generate(cfg: Config, cert: Path, key: Path) -> None:
             [
                 "openssl", "req", "-x509", "-nodes", "-days", str(VALID_DAYS),
                 "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                "-keyout", str(new_key), "-out", str(new_cert), "-subj", f"/CN={name}",
+                "-keyout", str(new_key), "-out", str(new_cert), "-subj", f"/CN={common_name(name)}",
                 "-addext", f"subjectAltName=DNS:{name},DNS:localhost,IP:127.0.0.1",
             ],
             capture_output=True, text=True, check=False,
@@ -246,6 +246,13 @@ def _generate(cfg: Config, cert: Path, key: Path) -> None:
         fsync_path(cfg.state_dir, os.O_RDONLY | os.O_DIRECTORY)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def common_name(hostname: str) -> str:
+    """The pair's CN: OpenSSL refuses one over 64 characters, where a hostname may have 253, and no
+    pair was made for a longer one (submission off, openssl failing again each minute). Peers check
+    the subjectAltName, which has the whole name; the CN is then its first label (63 at most)."""
+    return hostname if len(hostname) <= 64 else hostname.split(".", 1)[0]
 
 
 def incomplete(path: Path) -> bool:

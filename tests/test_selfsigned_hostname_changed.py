@@ -80,6 +80,19 @@ async def test_the_start_makes_the_pair_again_for_the_new_hostname_and_serves_it
     assert said[0]["log_level"] == "warning"
 
 
+async def test_a_hostname_over_64_characters_gets_a_pair_and_submission_stays_on(tmp_path: Path) -> None:
+    # OpenSSL refuses a CN over 64 characters; a hostname may have up to 253. The old pair was made
+    # again for such a name, openssl failed, and submission went off.
+    long = "mail-to-sms-gateway-for-the-regional-office.warszawa-mokotow.example.com"
+    assert len(long) == 72
+    cert, _, before = old_pair(tmp_path)
+    path = config_for(tmp_path, long)
+    cfg = parse_config(path.read_text(), source=str(path), base_dir=tmp_path)
+    async with running_gateway(cfg) as gw:
+        assert cert.read_bytes() != before and names(cert) == [long, "localhost"]
+        assert await asyncio.to_thread(starttls_as, gw.daemon.submission_port, cert, long) == 250
+
+
 async def test_a_pair_the_admin_configured_is_not_made_again(tmp_path: Path) -> None:
     cert, key, before = old_pair(tmp_path)
     path = config_for(tmp_path, NEW, configured_copy(tmp_path, cert, key))
