@@ -10,11 +10,6 @@ from pathlib import Path
 from gateway.store.db import Store
 from gateway.store.records import Acceptance
 
-PARTIAL = (
-    "DROP INDEX emails_dedup",
-    "CREATE INDEX emails_dedup ON emails(dedup_key) WHERE automatic IS NOT NULL",
-)
-
 
 def record(store: Store, key: str, automatic: str | None) -> None:
     mail = Acceptance(
@@ -62,10 +57,11 @@ def test_only_machine_mail_rows_answer(tmp_path: Path) -> None:
 
 
 def test_its_statement_takes_a_dedup_index_of_machine_mail_alone(tmp_path: Path) -> None:
+    # Migration 70 made the index partial: a person's mail's key is not in it.
     store = Store.open(tmp_path / "db.sqlite")
     conn = store.db.conn
-    for sql in PARTIAL:
-        conn.execute(sql)
+    (made,) = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'emails_dedup'").fetchone()
+    assert made.endswith("WHERE automatic IS NOT NULL"), made
     record(store, "k1", "bounce")
     assert store.queue.recorded_before("k1")
     (sql,) = statements(conn, lambda: store.queue.recorded_before("k1"))

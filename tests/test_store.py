@@ -302,7 +302,13 @@ def undo_migration_68(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_69(conn: sqlite3.Connection) -> None:
+    undo_migration_70(conn)
     conn.execute("ALTER TABLE parts DROP COLUMN claimed_at")
+
+
+def undo_migration_70(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP INDEX emails_dedup")
+    conn.execute("CREATE INDEX emails_dedup ON emails(dedup_key)")
 
 
 async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> None:

@@ -5,13 +5,12 @@ Written by `python -m gateway.store.freshschema`; do not edit by hand.
 
 # ruff: noqa: E501
 
-VERSION = 69
+VERSION = 70
 STATEMENTS: tuple[str, ...] = (
     "CREATE TABLE accounts (\n        id INTEGER PRIMARY KEY,\n        name TEXT NOT NULL UNIQUE,\n        sender TEXT,                              -- originating address; NULL = installation default\n        split_mode TEXT NOT NULL DEFAULT 'concatenated',\n        transliterate INTEGER NOT NULL DEFAULT 0,\n        overflow TEXT NOT NULL DEFAULT 'truncate',\n        validity_hours REAL,\n        end_marker TEXT,\n        confirm INTEGER NOT NULL DEFAULT 0,       -- acceptance confirmation email (R-1.9)\n        dlr_mail TEXT NOT NULL DEFAULT 'failed',  -- none | failed | all\n        notify_address TEXT,                      -- designated address for bounces instead of the sender\n        monthly_limit INTEGER,\n        daily_limit INTEGER,\n        bulk INTEGER NOT NULL DEFAULT 0,\n        quiet_start TEXT,\n        quiet_end TEXT,\n        suspended_at REAL,\n        suspended_reason TEXT,\n        created_at REAL NOT NULL\n    , reply_window_days REAL, resumed_after_message INTEGER, cut_from TEXT, auto_generated TEXT NOT NULL DEFAULT 'record', inbound_address TEXT, countries TEXT)",
     "CREATE TABLE account_networks (\n        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n        cidr TEXT NOT NULL,\n        PRIMARY KEY (account_id, cidr)\n    )",
     "CREATE TABLE users (\n        id INTEGER PRIMARY KEY,\n        email TEXT NOT NULL UNIQUE COLLATE NOCASE,\n        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n        password_hash TEXT,\n        monthly_limit INTEGER,\n        daily_limit INTEGER,\n        created_at REAL NOT NULL\n    , role TEXT NOT NULL DEFAULT 'user')",
     "CREATE TABLE emails (\n        id INTEGER PRIMARY KEY,\n        account_id INTEGER REFERENCES accounts(id),\n        user_id INTEGER REFERENCES users(id),\n        mail_from TEXT NOT NULL,\n        client_ip TEXT,\n        header_message_id TEXT,\n        dedup_key TEXT,\n        subject TEXT,\n        text TEXT NOT NULL,\n        automatic TEXT,                           -- machine mail reason: recorded, never sent\n        removed TEXT,\n        received_at REAL NOT NULL\n    , envelope TEXT, dsn_ret TEXT, envid TEXT, numbers TEXT)",
-    "CREATE INDEX emails_dedup ON emails(dedup_key)",
     "CREATE TABLE messages (\n        id INTEGER PRIMARY KEY,\n        email_id INTEGER NOT NULL REFERENCES emails(id),\n        account_id INTEGER REFERENCES accounts(id),\n        recipient TEXT NOT NULL,\n        source TEXT NOT NULL,\n        text TEXT NOT NULL,\n        coding INTEGER NOT NULL,\n        parts_total INTEGER NOT NULL,\n        concat_ref INTEGER,\n        state TEXT NOT NULL,\n        reason TEXT,\n        created_at REAL NOT NULL,\n        expires_at REAL NOT NULL,\n        finished_at REAL,\n        dedup_key TEXT\n    , rcpt TEXT, bulk INTEGER, notify TEXT, orcpt TEXT)",
     "CREATE UNIQUE INDEX messages_dedup ON messages(dedup_key, recipient) WHERE dedup_key IS NOT NULL",
     "CREATE INDEX messages_state ON messages(state)",
@@ -128,4 +127,5 @@ STATEMENTS: tuple[str, ...] = (
     "CREATE INDEX mo_stamps ON mo(source, smsc_time) WHERE smsc_time IS NOT NULL",
     "CREATE INDEX parts_sent ON parts(destination, submitted_at, message_id)\n        WHERE submitted_at IS NOT NULL",
     "CREATE INDEX outbox_naming ON outbox(kind)\n        WHERE kind IN ('not-sent', 'bounce-forward', 'dsn-group', 'notify-group')",
+    "CREATE INDEX emails_dedup ON emails(dedup_key) WHERE automatic IS NOT NULL",
 )
