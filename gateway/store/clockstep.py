@@ -185,3 +185,37 @@ def saved_reading(conn: sqlite3.Connection) -> tuple[str, Reading] | None:
     if not all(map(math.isfinite, (reading.wall, reading.elapsed, *(s for _, s in ahead)))):
         return None  # nan passes no comparison: no step would ever be seen against it
     return str(value["boot"]), reading
+
+
+def shift_parts(conn: sqlite3.Connection, now: float, step: ClockStep) -> int:
+    """The wall clock stepped back: move the deadlines of parts stamped before `step` with it.
+
+    A part's next attempt and validity were stamped on the clock before the step; left as they
+    are, every part waiting would stay "not due" for as long as the step (an hour's queue
+    stalled while new mail overtakes it) and would be given an hour more life than its validity
+    promised (the validity also goes to the SMSC as an absolute time, read on the SMSC's clock).
+    Both are real-time durations, so they move by the step. A validity moves by what the step
+    undoes of the clock its SMS was accepted on (`ClockStep`, by the message's id): when the
+    step back corrects a step forward, an SMS accepted before that forward step keeps the
+    expiry it was given. The parts of an SMS accepted after the step (before the look that
+    found it) were stamped on the stepped clock and keep their times. A part held by quiet
+    hours until a time still ahead keeps that time (and so its validity counted from it): quiet
+    hours are read off the wall clock by design, also when an account's suspension holds the part.
+    Only that hold has a queued part's next attempt ahead of the clock: new, recovered and
+    retried parts are queued due at once.
+    """
+    before = now + step.seconds  # the clock's reading without the step
+    validity, args = step.back_by("messages", "parts.message_id")
+    return conn.execute(
+        "UPDATE parts SET next_attempt_at = next_attempt_at - ?,"
+        f" expires_at = expires_at - ({validity})"
+        " WHERE message_id < ?"
+        # A part the SMSC took waits for its report until a day after its validity, and one
+        # taken without a message id until its validity ends (`expire_due`).
+        " AND state IN ('queued', 'deferred', 'active', 'hold', 'submitted')"
+        " AND NOT (state = 'queued' AND next_attempt_at > ?)"
+        # The same hold under an account's suspension: never tried, due ahead. A retry's
+        # wait the suspension held has an attempt behind it and moves.
+        " AND NOT (state = 'hold' AND error = ? AND attempts = 0 AND next_attempt_at > ?)",
+        (step.seconds, *args, step.first("messages"), before, SUSPENDED_HOLD, before),
+    ).rowcount
