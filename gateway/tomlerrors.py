@@ -3,7 +3,9 @@
 A key given twice in one table (`window = 5` twice in an [[smsc]], after a paste) was said only as
 TOML's own `Cannot overwrite a value (at line 78, column 11)`: no key named, nor that it was given
 twice. The key, its table as every message names it (`gateway.configbase.at`), and both lines are
-read back from the text here; any other TOML error keeps TOML's own words.
+read back from the text here; any other TOML error keeps TOML's own words. Lines are counted as TOML
+counts them, at "\n" only. A line inside a multi-line string that looks like a key or a header is
+read as one: the first line named can then be in the string (TOML's own line is still right).
 """
 
 from __future__ import annotations
@@ -28,26 +30,42 @@ def toml_error(text: str, exc: tomllib.TOMLDecodeError) -> str:
     where = _WHERE.search(said)
     if where is None:
         return said
-    lines = text.splitlines()
+    lines = text.split("\n")  # as tomllib counts: U+2028 or NEL (splitlines() splits there) ends no line
     number = int(where.group(1))
     if not 0 < number <= len(lines):
         return said
     if said.startswith("Cannot overwrite a value") and (key := _KEY.match(lines[number - 1])):
         return _key_twice(lines, number, _bare(key.group(1))) or said
     if said.startswith("Cannot declare") and (header := _HEADER.match(lines[number - 1])):
-        table = f"[{_bare(header.group(2))}]"
-        first = next((n for n, line in _headers(lines, number - 1) if line == table), None)
-        if first is not None:
-            return (
-                f"the table {table} is given twice, at line {first} and again at line {number}: put its keys"
-                f" under one {table}"
-            )
+        return _table_twice(lines, number, _bare(header.group(2))) or said
     return said
+
+
+def _table_twice(lines: list[str], number: int, name: str) -> str | None:
+    """`[x]` at line `number` declared before: in the same [[array]] element, or as that array
+    itself (a second link typed `[smsc]` after `[[smsc]]`, where merging it into the first would be
+    the wrong advice). None where the first line is not found."""
+    above = _headers(lines, number - 1)
+    arrays = [n for n, table, array in above if array and table == name]
+    if arrays:
+        return (
+            f"[{name}] at line {number}: {name} is an array of tables ([[{name}]] at line {arrays[-1]});"
+            f" write [[{name}]] for another one"
+        )
+    # A sub-table of an [[array]] element is declared anew in each element: only the element's own count.
+    start = max((n for n, table, array in above if array and name.startswith(f"{table}.")), default=0)
+    first = next((n for n, table, array in above if n > start and not array and table == name), None)
+    if first is None:
+        return None
+    return (
+        f"the table [{name}] is given twice, at line {first} and again at line {number}: put its keys"
+        f" under one [{name}]"
+    )
 
 
 def _key_twice(lines: list[str], number: int, key: str) -> str | None:
     """`[[smsc]] "main" window is given twice, ...`, or None where the first line is not found."""
-    start = next((n for n, _ in reversed(_headers(lines, number - 1))), 0)  # the table's header line
+    start = next((n for n, _, _ in reversed(_headers(lines, number - 1))), 0)  # the table's header line
     first = next(
         (n for n in range(start + 1, number) if (m := _KEY.match(lines[n - 1])) and _bare(m.group(1)) == key),
         None,
@@ -61,13 +79,13 @@ def _key_twice(lines: list[str], number: int, key: str) -> str | None:
     )
 
 
-def _headers(lines: list[str], before: int) -> list[tuple[int, str]]:
-    """(line number, `[table]` as written without its array brackets) of each table header above
-    line `before` + 1."""
+def _headers(lines: list[str], before: int) -> list[tuple[int, str, bool]]:
+    """(line number, table name as messages write it, whether it is an `[[array]]` header) of each
+    table header above line `before` + 1."""
     found = []
     for n, line in enumerate(lines[:before], start=1):
         if header := _HEADER.match(line):
-            found.append((n, f"[{_bare(header.group(2))}]"))
+            found.append((n, _bare(header.group(2)), header.group(1) == "[["))
     return found
 
 

@@ -39,3 +39,40 @@ def test_a_table_given_twice_is_named_with_both_lines(tmp_path: Path) -> None:
     res = smsgw(written(tmp_path, text), "check-config")
     assert res.returncode == 3, res.stderr
     assert f"the table [smtp] is given twice, at line {first} and again at line {again}" in res.stderr
+
+
+def test_a_second_link_typed_as_a_table_is_told_to_be_an_array_element(tmp_path: Path) -> None:
+    # `[smsc]` after `[[smsc]]` was told "put its keys under one [smsc]": merged into the first link.
+    text = config_text(tmp_path, smsc_port=free_port()) + '\n[smsc]\nname = "backup"\nport = 2776\n'
+    lines = text.split("\n")
+    first, again = lines.index("[[smsc]]") + 1, lines.index("[smsc]") + 1
+    res = smsgw(written(tmp_path, text), "check-config")
+    assert res.returncode == 3, res.stderr
+    assert (
+        f"[smsc] at line {again}: smsc is an array of tables ([[smsc]] at line {first}); write [[smsc]]"
+        " for another one"
+    ) in res.stderr, res.stderr
+    assert "put its keys under one" not in res.stderr
+
+
+def test_a_sub_table_twice_in_a_later_link_names_that_links_first_one(tmp_path: Path) -> None:
+    # Each [[smsc]] declares its own [smsc.tls]: the first link's one is legal, not the first line.
+    second = '[[smsc]]\nname = "backup"\n[smsc.tls]\nca_file = "a.pem"\n[smsc.tls]\nca_file = "b.pem"\n'
+    text = config_text(tmp_path, smsc_port=free_port(), smsc_extra='[smsc.tls]\nca_file = "c.pem"') + second
+    lines = text.split("\n")
+    tls = [n for n, line in enumerate(lines, start=1) if line == "[smsc.tls]"]
+    assert len(tls) == 3
+    res = smsgw(written(tmp_path, text), "check-config")
+    assert res.returncode == 3, res.stderr
+    assert f"the table [smsc.tls] is given twice, at line {tls[1]} and again at line {tls[2]}" in res.stderr
+
+
+def test_lines_are_counted_at_line_feeds_only_as_toml_counts_them(tmp_path: Path) -> None:
+    # A U+2028 in a comment is no line end to TOML; counted as one, the lines named were off by one
+    # and the message fell back to TOML's own words or named the wrong line.
+    text = config_text(tmp_path, smsc_port=free_port())
+    text = text.replace("[smtp]\n", "[smtp]\n# x below\u2028see the README\nx = 2\nx = 3\n", 1)
+    first = text.split("\n").index("x = 2") + 1
+    res = smsgw(written(tmp_path, text), "check-config")
+    assert res.returncode == 3, res.stderr
+    assert f"[smtp] x is given twice, at line {first} and again at line {first + 1}" in res.stderr, res.stderr
