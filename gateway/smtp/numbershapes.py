@@ -90,6 +90,17 @@ _ENTRY = (
 _ENTRIES_ONLY = re.compile(rf"(?i:(?:[\W_]*+{_ENTRY})++)[\W_]*+")
 
 
+# A run of seven digits or more in a line, whatever it is: a phone, a register's or an account's number,
+# an office's hours ("8.00 - 16.00"). A long signature holds such lines where a person's text seldom
+# does; bounded as `PHONE` is, so that each start reads a bounded stretch.
+_NUMBER_RUN = re.compile(r"\d(?:[ ().:-]{0,3}+\d){6,14}+")
+
+
+def holds_number(text: str) -> bool:
+    """Whether a line holds contact details or a run of seven digits or more (`_NUMBER_RUN`)."""
+    return _NUMBER_RUN.search(text) is not None or has_contact(text)
+
+
 def is_register_entry(text: str) -> bool:
     """Whether a paragraph is nothing but a company's register entries or bank account and their numbers."""
     return _ENTRIES_ONLY.fullmatch(text) is not None

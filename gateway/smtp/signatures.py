@@ -25,7 +25,7 @@ from gateway.smtp.footers import (
     says_something,
     short_notice_lines,
 )
-from gateway.smtp.numbershapes import contact_details, has_contact
+from gateway.smtp.numbershapes import contact_details, has_contact, holds_number
 from gateway.smtp.signofftail import is_banner, kept_below
 from smsc.graphemes import visible
 
@@ -254,8 +254,9 @@ class _Measures:
     down, the first candidate: the text above it is never below one."""
 
     def __init__(self, lines: list[str], last: int, first: int) -> None:
-        # Counts of non-empty lines, contact lines and list items before each index.
-        filled, contact, bullets = [0], [0], [0]
+        # Counts of non-empty lines, contact lines, lines with a long number (a company's register,
+        # account or hours: a long signature's, but no contact details) and list items before each index.
+        filled, contact, numbered, bullets = [0], [0], [0], [0]
         # The first line of the paragraph holding each line, and the first long line of text at or after
         # each.
         para = list(range(last + 2))
@@ -263,6 +264,7 @@ class _Measures:
             text = lines[j].strip()
             filled.append(filled[-1] + bool(text))
             contact.append(contact[-1] + bool(text and has_contact(text)))
+            numbered.append(numbered[-1] + bool(text and holds_number(text)))
             bullets.append(bullets[-1] + bool(text and _BULLET.match(text)))
             if text and j > 0 and lines[j - 1].strip():
                 para[j] = para[j - 1]
@@ -287,7 +289,7 @@ class _Measures:
             texts = texts and not is_banner(lines[j], domains=False)
             long_at[j] = j if texts else long_at[j + 1]
             notice_at[j] = j if notice[j] else notice_at[j + 1]
-        self.filled, self.contact, self.bullets = filled, contact, bullets
+        self.filled, self.contact, self.numbered, self.bullets = filled, contact, numbered, bullets
         self.para, self.long_at, self.notice_at = para, long_at, notice_at
         self.lines, self.last, self.first = lines, last, first
         self.text_at: list[int] = []  # read when a footer is judged (`_read_below`)
@@ -298,11 +300,11 @@ class _Measures:
     def signature_block(self, i: int, last: int, *, disclaimer_right_below: bool) -> bool:
         """Whether the lines below line `i` down to `last` may be a signature block: up to the first
         disclaimer (which goes with it), at most `SIGN_OFF_MAX_LINES` short lines
-        (`SIGN_OFF_MAX_CONTACT_LINES` with two contact lines), fewer than two of them list items. A
-        long line that is no disclaimer is the person's text ("Pozdrawiam\nJan\n\n<a paragraph
-        more>"), and so is a disclaimer right below, with no name between, unless
+        (`SIGN_OFF_MAX_CONTACT_LINES` with two of contact details or long numbers), fewer than two of
+        them list items. A long line that is no disclaimer is the person's text ("Pozdrawiam\nJan\n\n<a
+        paragraph more>"), and so is a disclaimer right below, with no name between, unless
         `disclaimer_right_below`."""
-        filled, contact = self.filled, self.contact
+        filled, numbered = self.filled, self.numbered
         end = self._block_end(i, last)
         block = filled[end] - filled[i + 1]
         if end <= last and not block and not disclaimer_right_below:
@@ -312,7 +314,7 @@ class _Measures:
         if self.bullets[end] - self.bullets[i + 1] >= 2:
             return False  # a list ending the text
         return block <= SIGN_OFF_MAX_LINES or (
-            block <= SIGN_OFF_MAX_CONTACT_LINES and contact[end] - contact[i + 1] >= 2
+            block <= SIGN_OFF_MAX_CONTACT_LINES and numbered[end] - numbered[i + 1] >= 2
         )
 
     def footer_ends_text(self, i: int, *, known: bool, sentence: bool = False) -> bool:

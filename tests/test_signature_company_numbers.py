@@ -1,0 +1,40 @@
+"""A company's numbers below the name are signature material (R-1.3), though no phones.
+
+A register's number (KRS, NIP, REGON), a bank account, an office's hours and a department's phone
+were contact lines to the long signature's rule (up to 14 lines with two of them) before numbers that
+are no phones stopped being contact details; then a 9-14-line company signature reached the phone
+whole, "Pozdrawiam" included, on every mail of that company. Below the name a paragraph of a
+company's registers, account, hours or EU funding notice goes as well; the person's own sentence
+there, with or without a number, stays.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.smtp.textclean import SIGNATURE, clean_body
+
+TEXT = "Potwierdzam odbiór."
+HEAD = "Pozdrawiam\nJan Kowalski\nKierownik Sprzedaży\nDział Handlowy\nACME Sp. z o.o.\nul. Prosta 1\nWarszawa"
+
+LONG_SIGNATURES = [
+    f"{HEAD}\nKRS 0000123456\nNIP 5250000000\nREGON 012345678\nKapitał zakładowy 50 000 zł",
+    f"{HEAD}\nmBank S.A.\n61 1090 1014 0000 0712 1981 2874\nPL27 1140 2004 0000 3002 0135 5387\nSWIFT BREXPLPW",
+    f"{HEAD}\nPoniedziałek - piątek\n8.00 - 16.00\nSobota\n9.00 - 13.00",
+    f"{HEAD}\nZamówienia: 601 123 456\nReklamacje: 22 123 45 67\nFaktury: 22 123 45 68",
+]
+
+
+@pytest.mark.parametrize("signature", LONG_SIGNATURES)
+def test_a_long_company_signature_of_numbers_goes_whole(signature: str) -> None:
+    assert 9 <= len(signature.splitlines()) - 1 <= 14
+    cleaned = clean_body(f"{TEXT}\n\n{signature}")
+    assert cleaned.text == TEXT
+    assert SIGNATURE in cleaned.removed
+
+
+def test_eleven_lines_of_the_persons_below_a_sign_off_with_one_number_stay() -> None:
+    # One line with a number is no company's signature: the person's list below "Pozdrawiam" stays.
+    lines = "\n".join(f"Punkt {n} do omówienia" for n in range(1, 11))
+    body = f"{TEXT}\n\nPozdrawiam\n{lines}\nKonto 61 1090 1014 0000 0712 1981 2874"
+    assert clean_body(body).text == body
