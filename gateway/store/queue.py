@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
-from typing import TYPE_CHECKING
 
 import structlog
 
@@ -23,9 +22,6 @@ from gateway.store.records import ClaimedPart, Finished
 from gateway.store.reports import ReportsRepo
 from gateway.store.settling import UNREPORTED
 from smsc.makers import maker
-
-if TYPE_CHECKING:
-    pass
 
 log = structlog.get_logger(__name__)
 
