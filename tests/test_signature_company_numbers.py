@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.smtp.numbershapes import has_contact
 from gateway.smtp.textclean import SIGNATURE, clean_body
 
 TEXT = "Potwierdzam odbiór."
@@ -38,3 +39,33 @@ def test_eleven_lines_of_the_persons_below_a_sign_off_with_one_number_stay() -> 
     lines = "\n".join(f"Punkt {n} do omówienia" for n in range(1, 11))
     body = f"{TEXT}\n\nPozdrawiam\n{lines}\nKonto 61 1090 1014 0000 0712 1981 2874"
     assert clean_body(body).text == body
+
+
+DEPARTMENT_PHONES = [
+    "Zamówienia: 601 123 456",
+    "Reklamacje: 22 123 45 67",
+    "InPost: 722 444 000",
+    "Infolinia DPD 22 577 55 55",
+    "Faktury: 22-123-45-68",
+]
+
+
+@pytest.mark.parametrize("line", DEPARTMENT_PHONES)
+def test_a_phone_in_groups_after_a_departments_name_is_a_phone(line: str) -> None:
+    # A department's or a carrier's name is a company's label for its phone; only an unbroken run
+    # after it is a parcel's or an order's number.
+    assert has_contact(line)
+    body = f"{TEXT}\n\nPozdrawiam\nJan Kowalski\n\n{line}."
+    assert clean_body(body).text == TEXT
+    strip = f"ACME Sp. z o.o. | {line} | ul. Prosta 1, 00-001 Warszawa | Godziny pracy biura: pon.-pt. 8-16"
+    assert len(strip) > 100
+    assert clean_body(f"{TEXT}\n\nPozdrawiam\nJan Kowalski\n{strip}").text == TEXT
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    ["Zamówienie 612345678 wysłane.", "Paczka nr 612345678 jest w drodze.", "Kwota 1 234 567 do zapłaty."],
+)
+def test_a_parcels_or_an_orders_number_below_the_name_stays_the_persons(sentence: str) -> None:
+    body = f"{TEXT}\n\nPozdrawiam\nJan\n\n{sentence}"
+    assert clean_body(body).text == f"{TEXT}\n\n{sentence}"

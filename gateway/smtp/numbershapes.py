@@ -56,24 +56,39 @@ PHONE = (
     r"(?![\w/]|[.,]\d|\s*+(?i:(?:zł(?:oty|ote|otych|otego)?|pln|eur(?:o|os)?|usd|gbp|chf)\b|€|\$|%))"
 )
 # Words that say what the number after them is: a register's (and one word more: "NIP firmy", "PESEL
-# pacjenta"), a bank account's, a parcel's or its carrier's, an order's, an invoice's, a case's, an
-# amount. Between them and the number: up to three of "nr", "numer", "o numerze", "to", "is", "jest",
-# "wynosi" and punctuation ("Numer paczki: 612345678", "paczka o numerze 612345678", "nr konta to …").
+# pacjenta"), a bank account's, an amount's, and a parcel's or its carrier's, an order's, an invoice's,
+# a case's. Between them and the number: up to three of "nr", "numer", "o numerze", "to", "is",
+# "jest", "wynosi" and punctuation ("Numer paczki: 612345678", "paczka o numerze 612345678", "nr konta
+# to …").
 _REGISTERS = r"pesel|nip|regon|krs|bdo"
-_NAMED = (
-    r"iban|swift|bic|vat(?:[ -]?(?:id|eu))?|kont[aoau]|rachun(?:ek|ku)\w*+|account|acct|paczk\w*+"
-    r"|przesy[łl]k\w*+|dpd|dhl|inpost|gls|ups|fedex|zam[óo]wieni\w*+|order|tracking|przewozow\w*+|awb"
-    r"|faktur\w*+|invoice|zg[łl]oszeni\w*+|ticket|spraw[aęy]|reklamacj\w*+|umow\w*+|polis\w*+|kwot\w*+"
-    r"|koszt\w*+|cen[aęy]|budżet\w*+|budzet\w*+|warto[śs][ćc]\w*+|sum[aęy]|saldo|total|amount|price"
-    r"|do zapłaty"
+_ACCOUNTS = r"iban|swift|bic|vat(?:[ -]?(?:id|eu))?|kont[aoau]|rachun(?:ek|ku)\w*+|account|acct"
+_AMOUNTS = (
+    r"kwot\w*+|koszt\w*+|cen[aęy]|budżet\w*+|budzet\w*+|warto[śs][ćc]\w*+|sum[aęy]|saldo|total|amount"
+    r"|price|do zapłaty"
+)
+# A department's or a carrier's name is also a company's label for its phone ("Reklamacje: 22 123 45
+# 67", "InPost: 722 444 000"): after these a number in groups is a phone, and only an unbroken run
+# (a parcel's, an order's number: "paczka 612345678") is named.
+_DEPARTMENTS = (
+    r"paczk\w*+|przesy[łl]k\w*+|dpd|dhl|inpost|gls|ups|fedex|zam[óo]wieni\w*+|order|tracking"
+    r"|przewozow\w*+|awb|faktur\w*+|invoice|zg[łl]oszeni\w*+|ticket|spraw[aęy]|reklamacj\w*+|umow\w*+"
+    r"|polis\w*+"
 )
 _GAP = r"(?:[\s:#.=]{1,3}+(?:nr|numer\w*+|o|no|number|to|is|jest|wynosi)\b){0,3}+[\s:#.=-]{0,3}+"
 _PHONE_LABEL = r"tel|telefon|phone|kom|mob|mobile|gsm|fax"
-# The name, its words and the punctuation right before a number: looked for only before what reads as
-# a phone (most lines hold none), within `_NAMED_REACH` characters.
-_NAMED_BEFORE = re.compile(
-    rf"(?i:\b(?:(?:{_REGISTERS})\b(?:\s++(?!(?:{_PHONE_LABEL})\b)[^\W\d_]{{1,15}}+)?|(?:{_NAMED}))\b{_GAP})\Z"
-)
+
+
+def _named_before(names: str) -> re.Pattern[str]:
+    """The name, its words and the punctuation right before a number: looked for only before what
+    reads as a phone (most lines hold none), within `_NAMED_REACH` characters."""
+    register = rf"(?:{_REGISTERS})\b(?:\s++(?!(?:{_PHONE_LABEL})\b)[^\W\d_]{{1,15}}+)?"
+    return re.compile(rf"(?i:\b(?:{register}|(?:{names}))\b{_GAP})\Z")
+
+
+_NAMED_BEFORE = _named_before(f"{_ACCOUNTS}|{_AMOUNTS}|{_DEPARTMENTS}")
+_NAMED_BEFORE_GROUPS = _named_before(f"{_ACCOUNTS}|{_AMOUNTS}")
+# A number written in groups, as a phone is ("22 123 45 67", "601-123-456").
+_GROUPED = re.compile(r"\d[ ().-]+\d")
 _NAMED_REACH = 60
 # Contact details within a line: a labelled phone, a web or mail address, a phone, a postal code.
 CONTACT = re.compile(
@@ -124,11 +139,12 @@ _NUMBER_STARTS = frozenset("0123456789+(")
 
 def contact_details(text: str) -> Iterator[str]:
     """The contact details in a line, as `CONTACT` finds them, but for the numbers it reads as phones
-    that are named as something else ("paczka 612345678") or are a PESEL."""
+    that are named as something else ("paczka 612345678", "nr konta 61 1090 …") or are a PESEL."""
     for found in CONTACT.finditer(text):
         number = found[0][0] in _NUMBER_STARTS
         at = found.start()
-        if number and (_is_pesel(found[0]) or _NAMED_BEFORE.search(text, max(0, at - _NAMED_REACH), at)):
+        named = _NAMED_BEFORE_GROUPS if _GROUPED.search(found[0]) else _NAMED_BEFORE
+        if number and (_is_pesel(found[0]) or named.search(text, max(0, at - _NAMED_REACH), at)):
             continue
         yield found[0]
 
