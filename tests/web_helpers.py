@@ -147,11 +147,12 @@ def add_mail(store: Store, account: str, sender: str, number: str, text: str) ->
             (email_id, acc.id, number, text, store.clock(), store.clock() + 3600),
         ).lastrowid
         conn.execute(
-            "INSERT INTO parts (message_id, seq, state, next_attempt_at, expires_at, destination, source,"
-            " data_coding, payload, udh, text)"
-            " VALUES (?, 1, 'queued', ?, ?, ?, '+48100200300', 0, x'', x'', ?)",
+            "INSERT INTO parts (message_id, account_id, seq, state, next_attempt_at, expires_at, destination,"
+            " source, data_coding, payload, udh, text)"
+            " VALUES (?, ?, 1, 'queued', ?, ?, ?, '+48100200300', 0, x'', x'', ?)",
             (
                 message_id,
+                acc.id,
                 store.clock(),
                 store.clock() + 3600,
                 number,
