@@ -14,14 +14,16 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from gateway.clocksteps import KeptReading
 from gateway.store.clockstep import Marks, Reading, save_reading, saved_reading
 from gateway.store.db import Store
 from smsc.outage import boottime
-from tests.conftest import mail, running_gateway
+from tests.conftest import config_text, mail, running_gateway
 from tests.fakes.smsc import HappySMSC
+from tests.test_account_show import CLI
 from tests.test_clock_step import DAY, HOUR, on_a_stepping_clock, to
 from tests.test_store import Clock
 
@@ -43,10 +45,14 @@ async def test_sms_queued_before_a_step_forward_made_while_stopped_are_sent(tmp_
     assert steps[0]["parts"] == 3
 
 
-async def test_sms_queued_before_a_step_back_made_while_stopped_are_due_at_once(tmp_path: Path) -> None:
+async def test_sms_queued_before_a_step_back_made_while_stopped_are_due_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Stamped due at 12:00 and read at 11:00 after the step, they waited an hour (said to be
     # "held for quiet hours" by status and queue list) while new mail overtook them.
     clock, smsc_port, cfg = on_a_stepping_clock(tmp_path)
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=smsc_port))
     numbers = [to(f"60114100{i}") for i in range(1, 3)]
     async with running_gateway(cfg, clock, boottime) as gw:
         assert (await gw.send(mail(numbers, "Queued before the stop"), numbers)).error is None
@@ -56,6 +62,8 @@ async def test_sms_queued_before_a_step_back_made_while_stopped_are_due_at_once(
         async with running_gateway(cfg, clock, boottime) as gw:
             await gw.until(lambda: any(e["event"] == "clock.stepped_back" for e in logs), timeout=15)
             assert gw.store.admin.quiet_held() == (0, None)  # nothing waits for a later hour
+            code, listed, err = await asyncio.to_thread(CLI(path, capsys), "queue", "list")
+            assert code == 0 and len(listed) >= 2 and "quiet hours" not in "\n".join(listed), (listed, err)
             # The start was read on the stepped clock: not taken back an hour, as if the daemon had
             # run that long (it holds back joining the segments the SMSC kept through the downtime).
             assert gw.daemon.housekeeping.started_at > clock() - 60
