@@ -139,14 +139,14 @@ def months(billing_dir: Path) -> list[Month]:
     return sorted(found, key=lambda m: (m.year, m.month))
 
 
-def _foreign_problem(key: str, billing_dir: Path) -> str | None:
+def _foreign_problem(key: str, billing_dir: Path, chown: str) -> str | None:
     """Another user's billing_dir, or one every user may write: the run refuses it
     (`billing_reports.files.safe_dir`), so `check-config` and the start say so first."""
     st = billing_dir.stat()
     if st.st_uid not in (os.geteuid(), 0):
         return (
             f"{key}: {billing_dir} belongs to user {owner_name(st.st_uid)}, who could make the bills land in"
-            f" files they read; give it to this user: chown smsgw: {billing_dir}"
+            f" files they read; give it to the user that runs the service: {chown}"
         )
     if st.st_mode & stat.S_IWOTH:
         return (
@@ -166,7 +166,7 @@ def billing_dir_problem(billing_dir: Path, *, daemon: bool = False) -> str | Non
     told it `sudo -u smsgw ...`); the directory's owner or mode is what to change.
     """
     from gateway.store.proclocks import shell_word
-    from gateway.sudoline import runs_service
+    from gateway.sudoline import runs_service, sudo_line
 
     key = "[gateway] billing_dir"
     existing = billing_dir
@@ -177,8 +177,9 @@ def billing_dir_problem(billing_dir: Path, *, daemon: bool = False) -> str | Non
             f"{key}: {billing_dir} cannot be created: {existing} is a file, not a directory"
             ' (e.g. billing_dir = "/srv/smsgw/billing")'
         )
+    user, made = shell_word(runs_service()), shell_word(str(billing_dir))
     if os.access(existing, os.W_OK | os.X_OK):
-        return _foreign_problem(key, existing) if existing == billing_dir else None
+        return _foreign_problem(key, existing, f"chown {user}: {made}") if existing == billing_dir else None
     if filesystem_read_only(existing):  # no unit line helps: remounted read-only after I/O errors?
         return f"{key}: {existing}: {READ_ONLY_FS}"
     if os.statvfs(existing).f_flag & os.ST_RDONLY:
@@ -186,17 +187,16 @@ def billing_dir_problem(billing_dir: Path, *, daemon: bool = False) -> str | Non
             f"{key}: {existing} is on a read-only file system; under systemd the unit must name"
             f" {billing_dir} in ReadWritePaths= (a drop-in: systemctl edit smsgw)"
         )
-    user, made = shell_word(runs_service()), shell_word(str(billing_dir))
-    if existing == billing_dir and daemon:
-        return (
-            f"{key}: {billing_dir} is not writable by this user, the one the service runs as; give it to"
-            f" this user (`chown {user}: {made}`) or fix its mode"
+    if existing == billing_dir:  # the daemon, the service's user, is never told to run as itself
+        owner = owner_name(billing_dir.stat().st_uid)
+        line = sudo_line(billing_dir) if not daemon and owner == runs_service() else None
+        fix = (
+            f"run as the service's user (`{line}`)"
+            if line
+            else f"give it to the user that runs the service (`chown {user}: {made}`)"
         )
-    if existing == billing_dir:
-        return (
-            f"{key}: {billing_dir} is not writable by this user; run as the service's user"
-            " (sudo -u smsgw ...) or fix its owner"
-        )
+        who = ", the one the service runs as" if daemon else ""
+        return f"{key}: {billing_dir} is not writable by this user{who}; {fix} or fix its mode"
     return (
         f"{key}: {billing_dir} does not exist and cannot be created by this user ({existing} is not"
         f" writable); create it: mkdir -p {made} && chown {user}: {made}"

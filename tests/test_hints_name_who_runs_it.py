@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import test_sudo_hints_name_the_command as named
 from tests.test_owner_hints_give_only_smsgws import state_at
 from tests.test_sudo_full_path import launcher, words
 from tests.test_sudo_hints_name_the_command import as_nobody, configured, smsgw, world  # noqa: F401
@@ -64,3 +65,38 @@ def test_the_daemons_billing_dir_warning_does_not_tell_it_to_run_as_another_user
     warning = words(found[0])
     assert f"{books} is not writable by this user, the one the service runs as" in warning, warning
     assert f"`chown nobody: {books}`" in warning and "sudo" not in warning, warning
+
+
+@pytest.mark.parametrize("whose", ["root's", "another user's", "the service's"])
+def test_check_config_names_the_user_running_it_for_a_billing_dir_it_cannot_use(
+    world: Path,  # noqa: F811
+    whose: str,
+) -> None:
+    # Both said `smsgw` while the same command's state_dir hints said `nobody`: `sudo -u smsgw ...`
+    # for a directory it may not write, `chown smsgw:` for another user's.
+    program = launcher(world)
+    config = configured(world)
+    state = world / "state"
+    state.mkdir(mode=0o700)
+    os.chown(state, 65534, 65534)
+    books = world / "books"
+    if whose == "root's":  # not writable by nobody
+        books.mkdir(mode=0o755)
+        expected = (
+            f"not writable by this user; give it to the user that runs the service (`chown nobody: {books}`"
+        )
+    elif whose == "the service's":  # the config given to its group, as install-service does
+        service = named.another_user()
+        books.mkdir(mode=0o755)
+        os.chown(books, service.pw_uid, -1)
+        os.chown(config, -1, service.pw_gid)
+        expected = f"not writable by this user; run as the service's user (`sudo -u {service.pw_name} "
+    else:  # writable, but another's, who could plant links in it: the run refuses it
+        books.mkdir()
+        books.chmod(0o777)
+        os.chown(books, named.another_user().pw_uid, -1)
+        expected = f"give it to the user that runs the service: chown nobody: {books}"
+    config.write_text(config.read_text().replace("[gateway]\n", f'[gateway]\nbilling_dir = "{books}"\n', 1))
+    said = words(smsgw(program, world, "check-config", user=as_nobody()).stderr)
+    assert expected in said, said
+    assert "chown smsgw" not in said and "sudo -u smsgw" not in said, said
