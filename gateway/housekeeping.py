@@ -274,7 +274,8 @@ class Housekeeping:
                 )
 
             # One write for all: a failed one leaves the last reading, so the next look finds the step
-            # again; nothing but this object records the step, and it changes only once the write did.
+            # again; nothing but this object and the reading kept in the same write record the step,
+            # and the object changes only once the write did.
             parts, mails, mos = await store.write(shift)
             for month in billed_again:  # its file went out without what the step brought back into it
                 log.warning("billing.month_to_bill_again", month=str(month), clock_back_seconds=round(step))
