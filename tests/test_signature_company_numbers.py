@@ -69,3 +69,41 @@ def test_a_phone_in_groups_after_a_departments_name_is_a_phone(line: str) -> Non
 def test_a_parcels_or_an_orders_number_below_the_name_stays_the_persons(sentence: str) -> None:
     body = f"{TEXT}\n\nPozdrawiam\nJan\n\n{sentence}"
     assert clean_body(body).text == f"{TEXT}\n\n{sentence}"
+
+
+COMPANY_PARAGRAPHS = [
+    "ACME Sp. z o.o., KRS 0000123456, NIP 5250000000.",
+    "ACME Sp. z o.o.\nKRS: 0000123456, NIP: 5250000000, REGON: 012345678.",
+    "Rachunek bankowy: PKO BP 61 1090 1014 0000 0712 1981 2874.",
+    "Numer konta: 61 1090 1014 0000 0712 1981 2874 (mBank).",
+    "Bank Pekao S.A. 61 1090 1014 0000 0712 1981 2874.",
+    "PL61 1090 1014 0000 0712 1981 2874.",
+    "Dane do przelewu: ACME Sp. z o.o., 61 1090 1014 0000 0712 1981 2874.",
+    "Biuro czynne pon.-pt. w godz. 8.00 - 16.00.",
+    "Zamówienia przyjmujemy do godz. 14.00.",
+    "Projekt współfinansowany przez Unię Europejską w latach 2014-2020.",
+    "W latach 2020-2026 realizujemy projekt współfinansowany ze środków UE.",
+    "Zarejestrowana w KRS pod numerem 0000123456.",
+]
+
+
+@pytest.mark.parametrize("paragraph", COMPANY_PARAGRAPHS)
+def test_a_companys_paragraph_below_the_name_goes(paragraph: str) -> None:
+    for signature in ("Pozdrawiam\nJan Kowalski", "Z poważaniem,\nAnna Nowak\nKierownik Sprzedaży"):
+        cleaned = clean_body(f"{TEXT}\n\n{signature}\n\n{paragraph}")
+        assert (cleaned.text, SIGNATURE in cleaned.removed) == (TEXT, True)
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "Przelew proszę na konto PL61 1090 1014 0000 0712 1981 2874.",
+        "Faktura na NIP 5250000000 jest gotowa.",
+        "Jutro jestem w biurze od 8.00.",
+        "Wniosek o dofinansowanie wysłałem wczoraj.",
+        "Sklep był dziś otwarty krócej.",
+    ],
+)
+def test_the_persons_sentence_of_an_account_or_hours_below_the_name_stays(sentence: str) -> None:
+    cleaned = clean_body(f"{TEXT}\n\nPozdrawiam\nJan\n\n{sentence}")
+    assert cleaned.text == f"{TEXT}\n\n{sentence}"

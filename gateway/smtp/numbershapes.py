@@ -96,13 +96,19 @@ CONTACT = re.compile(
 )
 
 # A paragraph of a company's entries alone, a register's or its bank account's ("NIP 525-000-00-00.",
-# "KRS 0000123456, NIP PL5250000000.", "Konto: mBank 61 1090 … 2874."): a company's however it ends,
-# where a sentence that names one is the person's ("Faktura na NIP …", "Przelew proszę na konto …").
-_ENTRY = (
-    rf"(?:(?:nr|numer)\.?\s++)?(?:{_REGISTERS}|vat(?:[ -]?(?:id|eu))?|kont[aoau]|rachun(?:ek|ku)\w*+"
-    r"|iban|swift|bic|account(?: no| number)?)\b[\s:.#]*+(?:[^\W\d_]{1,20}+\s++)?(?:[a-z]{2} ?)?[\d -]*+"
+# "KRS 0000123456, NIP PL5250000000.", "Konto: mBank 61 1090 … 2874.", "Numer konta: 61 1090 … 2874
+# (mBank).", "Rachunek bankowy: PKO BP 61 1090 …"), a bare account too, the company's or its bank's
+# name with its legal form before them ("ACME Sp. z o.o., KRS …", "Bank Pekao S.A. 61 1090 …"): a
+# company's however it ends, where a sentence that names one is the person's ("Faktura na NIP …",
+# "Przelew proszę na konto …").
+_LABELLED = (
+    rf"(?:(?:nr|numer)\.?\s++)?(?:{_REGISTERS}|{_ACCOUNTS}(?: no| number)?)\b[\s:.#]*+"
+    r"(?:(?:[^\W\d_]{1,20}+[\s:]++){1,4}+(?=(?:[a-z]{2} ?)?\d)|(?:[^\W\d_]{1,20}+\s++)?)"
+    r"(?:[a-z]{2} ?)?[\d -]*+(?:\([^\W\d_]{1,20}+\))?"
 )
-_ENTRIES_ONLY = re.compile(rf"(?i:(?:[\W_]*+{_ENTRY})++)[\W_]*+")
+_ACCOUNT = r"(?:[a-z]{2} ?)?\d\d(?: ?\d{4}){4,7}+(?!\d)"
+_COMPANY = r"(?:[^\W\d_][\w&'-]*+\.?\s++){1,5}?(?:sp\. z o\.o\.|s\.a\.|sp\. [jk]\.|sp\.[jk]\.)"
+_ENTRIES_ONLY = re.compile(rf"(?i:(?:{_COMPANY})?(?:[\W_]*+(?:{_LABELLED}|{_ACCOUNT}))++)[\W_]*+")
 
 
 # A run of seven digits or more in a line, whatever it is: a phone, a register's or an account's number,

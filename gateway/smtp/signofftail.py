@@ -77,6 +77,30 @@ _ABOUT_THE_MAIL = re.compile(
     r"|\bwiadomo[śs]\w* (został|wygenerowan|wysłan|automatyczn)|\bnie odpowiada\w*|do not reply"
     r"|before (you )?print)"
 )
+# A company's notice below the name, of any length: its office's hours ("Biuro czynne pon.-pt. w godz.
+# 8.00 - 16.00.", "Zamówienia przyjmujemy do godz. 14.00."), an EU funding notice ("Projekt
+# współfinansowany ze środków UE …"), its registration ("Zarejestrowana w KRS pod numerem …") or its
+# bank account as a company asks for payment ("Wpłaty prosimy kierować na rachunek …", "Dane do
+# przelewu: …"). The person asks in the first person singular ("Przelew proszę na konto …"). Each
+# alternative reads a bounded stretch.
+_COMPANY_NOTICE = re.compile(
+    r"(?i:\b(?:czynn[eay]|otwart[eay]|przyjmujemy|pracujemy|godziny (?:pracy|otwarcia)|office hours"
+    r"|opening hours)\b.{0,40}?(?:\b(?:pon|mon|godz)\b|\d{1,2}[.:]\d\d)"
+    r"|\b(?:współ|do)?finansowan\w*+ (?:ze środków|z funduszy|z ue\b|przez uni|z unii|w ramach)"
+    r"|\bco-?(?:financed|funded) by|european (?:regional development|social) fund|europejskiego funduszu"
+    r"|\bfundusz\w*+ (?:europejsk|spójności)|\bprogram\w*+ operacyjn"
+    r"|\b(?:zarejestrowan|wpisan)\w*+ (?:w|do|przez) (?:krs|krajow|rejestr|sąd|ewidencj|centraln)"
+    r"|\b(?:wpłat\w*+|należnoś\w*+|płatnoś\w*+) prosimy|\bprosimy (?:kierować|wpłacać|dokonywać)"
+    r"|\bdane do przelewu)"
+)
+
+
+def is_company_notice(text: str) -> bool:
+    """Whether a paragraph or a line below the name is a company's notice (`_COMPANY_NOTICE`):
+    signature material however long, and no sentence of the person's."""
+    return _COMPANY_NOTICE.search(text) is not None
+
+
 # A sentence of the person's is short: a longer paragraph below the name is judged by the width rule
 # of `signatures._Measures` (a line over 100 characters is the person's) or is a notice.
 _SENTENCE_MAX = 200
@@ -101,6 +125,8 @@ def is_own_sentence(lines: list[str]) -> bool:
         return False  # "ACME Sp. z o.o.", "ACME Inc.", but not a date: "… w dniach 12.11-15.11.2026."
     if is_banner(text) or has_contact(text) or _ABOUT_THE_MAIL.search(text) or is_register_entry(text):
         return False
+    if is_company_notice(text):
+        return False  # a company's hours, funding, registration or account: "Biuro czynne pon.-pt. …"
     if any(kind != REGISTER_KIND for _, kind in disclaimer_words(text)):
         return False  # a notice's word; a register's names a number in a sentence too ("Faktura na NIP …")
     if is_tagline(text):
