@@ -16,11 +16,14 @@ from gateway.smtp.numbershapes import has_contact
 from gateway.smtp.textclean import SIGNATURE, clean_body
 
 TEXT = "Potwierdzam odbiór."
-HEAD = "Pozdrawiam\nJan Kowalski\nKierownik Sprzedaży\nDział Handlowy\nACME Sp. z o.o.\nul. Prosta 1\nWarszawa"
+HEAD = (
+    "Pozdrawiam\nJan Kowalski\nKierownik Sprzedaży\nDział Handlowy\nACME Sp. z o.o.\nul. Prosta 1\nWarszawa"
+)
+ACCOUNTS = "61 1090 1014 0000 0712 1981 2874\nPL27 1140 2004 0000 3002 0135 5387"
 
 LONG_SIGNATURES = [
     f"{HEAD}\nKRS 0000123456\nNIP 5250000000\nREGON 012345678\nKapitał zakładowy 50 000 zł",
-    f"{HEAD}\nmBank S.A.\n61 1090 1014 0000 0712 1981 2874\nPL27 1140 2004 0000 3002 0135 5387\nSWIFT BREXPLPW",
+    f"{HEAD}\nmBank S.A.\n{ACCOUNTS}\nSWIFT BREXPLPW",
     f"{HEAD}\nPoniedziałek - piątek\n8.00 - 16.00\nSobota\n9.00 - 13.00",
     f"{HEAD}\nZamówienia: 601 123 456\nReklamacje: 22 123 45 67\nFaktury: 22 123 45 68",
 ]
@@ -107,3 +110,27 @@ def test_a_companys_paragraph_below_the_name_goes(paragraph: str) -> None:
 def test_the_persons_sentence_of_an_account_or_hours_below_the_name_stays(sentence: str) -> None:
     cleaned = clean_body(f"{TEXT}\n\nPozdrawiam\nJan\n\n{sentence}")
     assert cleaned.text == f"{TEXT}\n\n{sentence}"
+
+
+LONG_COMPANY_LINES = [
+    "Projekt współfinansowany ze środków Europejskiego Funduszu Rozwoju Regionalnego w ramach Programu"
+    " Operacyjnego w latach 2014-2020",
+    "Wpłaty prosimy kierować na rachunek ACME Sp. z o.o. w mBank S.A. 61 1090 1014 0000 0712 1981 2874"
+    " z dopiskiem numeru faktury",
+    "Biuro Obsługi Klienta ACME czynne od poniedziałku do piątku w godz. 8.00 - 16.00, w soboty w godz."
+    " 9.00 - 13.00",
+]
+
+
+@pytest.mark.parametrize("line", LONG_COMPANY_LINES)
+def test_a_long_company_line_under_the_name_goes_with_the_signature(line: str) -> None:
+    # A long line without contact details is the person's text, which keeps the whole signature; a
+    # company's notice is none.
+    assert len(line) > 100
+    text = "Potwierdzam odbiór towaru, faktura do końca tygodnia."
+    for below in (
+        f"Pozdrawiam\nJan Kowalski\n{line}",
+        f"Pozdrawiam\nJan Kowalski\nACME Sp. z o.o.\n\n{line}",
+    ):
+        cleaned = clean_body(f"{text}\n\n{below}")
+        assert (cleaned.text, SIGNATURE in cleaned.removed) == (text, True)

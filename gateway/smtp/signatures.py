@@ -26,7 +26,7 @@ from gateway.smtp.footers import (
     short_notice_lines,
 )
 from gateway.smtp.numbershapes import contact_details, has_contact, holds_number
-from gateway.smtp.signofftail import is_banner, kept_below
+from gateway.smtp.signofftail import is_banner, is_company_notice, kept_below
 from smsc.graphemes import visible
 
 SIGNATURE = "signature"
@@ -283,10 +283,10 @@ class _Measures:
         long_at, notice_at = [last + 1] * (last + 2), [last + 1] * (last + 2)
         for j in range(last, -1, -1):
             # A long line of contact details is a signature's (a company's strip of address, phones and
-            # web on one line); without any, the person's.
-            # A company's banner is none either ("Join us at Booth 42 at Expo 2027 …"), a shop's domain is.
+            # web on one line); without any, the person's, but for a company's banner or notice ("Join us
+            # at Booth 42 …", "Projekt współfinansowany ze środków UE …"; a shop's domain is neither).
             texts = len(lines[j]) > SIGN_OFF_MAX_WIDTH and contact[j + 1] == contact[j]
-            texts = texts and not is_banner(lines[j], domains=False)
+            texts = texts and not is_banner(lines[j], domains=False) and not is_company_notice(lines[j])
             long_at[j] = j if texts else long_at[j + 1]
             notice_at[j] = j if notice[j] else notice_at[j + 1]
         self.filled, self.contact, self.numbered, self.bullets = filled, contact, numbered, bullets
