@@ -52,7 +52,7 @@ from gateway.stoptiming import HELD_DRAIN_SECONDS
 from gateway.store.commit import StoreBusy
 from gateway.store.db import Db, Store
 from gateway.store.records import Acceptance, AcceptResult
-from gateway.tlsrenewal import watch_served
+from gateway.tlsrenewal import keep_handed, watch_served
 from smsc.logthrottle import flush_all
 
 log = structlog.get_logger(__name__)
@@ -258,6 +258,7 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
     # SIGTERM only: systemd sends it to every process of the unit. SIGINT (Ctrl-C in the daemon's
     # terminal) is the daemon's to act on (`main` ignores it here), which then sends `q`.
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, signalled)
+    keep_handed(cfg)  # the self-signed pair named as the daemon names it
     try:
         tls = relay_tls_context(cfg)
     except ConfigError as exc:

@@ -98,7 +98,7 @@ def make_selfsigned(
     servers that verify it refused it, nothing saying why."""
     private_dir(cfg.state_dir, STATE_DIR_MODE)  # as the daemon makes it
     cert, key = selfsigned_paths(cfg)
-    _kept.add((cert.resolve(), key.resolve()))
+    kept.add((cert.resolve(), key.resolve()))
     if not force and whole_pair(cert, key) and not (renamed and _named_other(cfg, cert)):
         # renames put whole files in place: seen whole, it is
         with _pair_lock(cfg.state_dir, wait=False) as held:
@@ -141,14 +141,14 @@ def whole_pair(cert: Path, key: Path) -> bool:
 
 # The pairs `make_selfsigned` keeps in this process: a pair that does not load names the command that
 # makes a new one only when it is one of these, not any file of the same name an admin configured.
-_kept: set[tuple[Path, Path]] = set()
+kept: set[tuple[Path, Path]] = set()  # (and the daemon's handed to an intake worker)
 REMAKE = "`smsgw tls selfsigned --force` makes a new pair"
 
 
 def selfsigned_here(cert_file: Path, key_file: Path) -> bool:
     """Whether the pair is the self-signed one this process made or kept in state_dir: only then is
     `tls selfsigned --force` the way to mend it (a configured pair of the same name is the admin's)."""
-    return (cert_file.resolve(), key_file.resolve()) in _kept
+    return (cert_file.resolve(), key_file.resolve()) in kept
 
 
 @contextmanager

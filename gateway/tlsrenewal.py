@@ -24,7 +24,16 @@ import structlog
 
 from gateway.config import Config
 from gateway.filemodes import create_private
-from gateway.tlscert import REMAKE, Served, Signature, files_signature, selfsigned_here, served_contexts
+from gateway.tlscert import (
+    REMAKE,
+    Served,
+    Signature,
+    files_signature,
+    kept,
+    selfsigned_here,
+    selfsigned_paths,
+    served_contexts,
+)
 from gateway.tlsdoubts import CertFacts, certificate_facts, configured_certificates, file_facts, setting_of
 from smsc.tls import TlsFileError, refuse_passphrase
 
@@ -232,6 +241,16 @@ _report: dict[str, Any] = {}
 def report() -> dict[str, Any]:
     """The certificates' state for the status file: {setting: {not_after, serial, doubts}}."""
     return {where: dict(facts) for where, facts in _report.items()}
+
+
+def keep_handed(cfg: Config) -> None:
+    """In an intake worker, which never runs `make_selfsigned`: the [smtp] pair the daemon handed it
+    (resolved by `with_certificate`) at the self-signed pair's paths in state_dir is that pair. Its
+    renewal lines then name it as the daemon and `status` do (`setting_of`), with `REMAKE` as the
+    fix, not as a "[smtp] tls_cert_file" the config does not have."""
+    cert, key = (path.resolve() for path in selfsigned_paths(cfg))
+    if (cfg.smtp.tls_cert_file, cfg.smtp.tls_key_file) == (cert, key):
+        kept.add((cert, key))
 
 
 async def watch_served(hostname: str | None = None) -> None:

@@ -10,6 +10,7 @@ handshake are real; a pair the admin configured is never touched.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import smtplib
 import ssl
@@ -21,7 +22,8 @@ from gateway import tlscert, tlsrenewal
 from gateway.config import parse_config
 from gateway.tlsdoubts import configured_certificates
 from tests.conftest import config_text, free_port, running_gateway
-from tests.test_process import smsgw
+from tests.test_intake_workers import log_events, stop, until, worker_config_text
+from tests.test_process import smsgw, start_daemon
 
 OLD, NEW = "old.example.com", "sms.example.net"
 SELF_SIGNED = "the self-signed pair in state_dir"
@@ -137,3 +139,41 @@ def test_check_config_says_nothing_of_the_pair_when_a_certificate_is_configured(
     checked = smsgw(config_for(tmp_path, NEW, configured_copy(tmp_path, cert, key)), "check-config")
     assert checked.returncode == 0, checked.stderr
     assert "the start makes a new one" not in checked.stdout
+
+
+async def test_an_intake_worker_names_the_renewed_pair_as_the_daemon_does(tmp_path: Path) -> None:
+    # A worker never makes the pair, so its renewal lines named it "[smtp] tls_cert_file", a setting
+    # the config does not have, while the daemon's said the pair in state_dir. Both look at the
+    # files every 0.2 s here (a minute in production), set before any of their code runs.
+    quick = tmp_path / "quick"
+    quick.mkdir()
+    (quick / "sitecustomize.py").write_text(
+        "from gateway import tlsrenewal\ntlsrenewal.RELOAD_CHECK_SECONDS = 0.2\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, (str(quick), os.environ.get("PYTHONPATH")))),
+    }
+    smtp_port = free_port()
+    path = tmp_path / "config.toml"
+    path.write_text(worker_config_text(tmp_path, free_port(), smtp_port, 1, hostname=OLD))
+    proc = await start_daemon(path, smtp_port, env=env)
+    try:
+        await until(lambda: bool(log_events(tmp_path, "intake.worker_serving")), "the worker serving")
+        path.write_text(path.read_text().replace(OLD, NEW))  # the admin edits it and makes a new pair
+        forced = await asyncio.to_thread(smsgw, path, "tls", "selfsigned", "--force")
+        assert forced.returncode == 0, forced.stderr
+
+        def doubts(by_worker: bool) -> list[str]:
+            found = log_events(tmp_path, "tls.certificate_doubt")
+            return [
+                str(e["detail"]) for e in found if ("worker" in e) == by_worker and NEW in str(e["detail"])
+            ]
+
+        await until(
+            lambda: bool(doubts(True) and doubts(False)), "the renewal seen by the daemon and its worker"
+        )
+        for detail in doubts(True) + doubts(False):
+            assert detail.startswith(f"{SELF_SIGNED} "), detail
+    finally:
+        await stop(proc)
