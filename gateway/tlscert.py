@@ -125,8 +125,7 @@ def make_selfsigned(
 
 def _named_other(cfg: Config, cert: Path) -> tuple[str, ...] | None:
     """The names of the pair's certificate when none is [gateway] hostname (`gateway.tlsdoubts`,
-    imported here: it reads certificates with the cryptography package, which a start without the
-    self-signed pair never loads)."""
+    imported here: it imports this module at its top)."""
     from gateway.tlsdoubts import other_names
 
     return other_names(cert, cfg.gateway.hostname)
