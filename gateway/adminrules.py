@@ -335,14 +335,14 @@ def billing_addresses(cfg: Config, given: list[str]) -> list[str]:
     return addresses
 
 
-def quiet_held(held_until: float | None, zone: tzinfo, now: float | None = None) -> str:
+def quiet_held(held_until: float | None, zone: tzinfo, now: float) -> str:
     """What a message held for quiet hours waits for (R-2.4), or "": the CLI and the panel say it
     alike. A window is shorter than a day, so the hour says when, on the wall clock the window is
     set in (`[gateway] timezone`); with the date where it is not today by `now` (the clock's)."""
     if held_until is None:
         return ""
     release = datetime.fromtimestamp(held_until, zone)
-    today = now is None or release.date() == datetime.fromtimestamp(now, zone).date()
+    today = release.date() == datetime.fromtimestamp(now, zone).date()
     return f"held for quiet hours until {release:{'%H:%M' if today else '%Y-%m-%d %H:%M'}}"
 
 

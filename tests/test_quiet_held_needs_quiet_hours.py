@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from gateway.adminrules import quiet_held
 from gateway.smtp.accept import accept
 from gateway.store.db import Store
+from gateway.web.messages import held_note
 from tests.test_store import Clock, acceptance
 
 HOUR = 3600.0
@@ -44,3 +45,9 @@ def test_a_release_on_another_day_is_said_with_its_date() -> None:
     assert quiet_held(now + 600, WARSAW, now) == "held for quiet hours until 23:23"
     assert quiet_held(now + 8 * HOUR, WARSAW, now) == "held for quiet hours until 2023-11-15 07:13"
     assert quiet_held(None, WARSAW, now) == ""
+
+
+def test_the_panels_lists_say_the_date_of_a_release_on_another_day() -> None:
+    # The panel's message lists and dashboard said the hour alone, whatever the day.
+    now = 1_700_000_000.0
+    assert held_note(WARSAW, lambda: now)(now + 8 * HOUR) == "held for quiet hours until 2023-11-15 07:13"

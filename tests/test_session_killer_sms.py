@@ -101,7 +101,8 @@ async def stalled_link_goes_on(cfg: Config, poisoned: Any) -> None:
             assert email is not None
             record = mail_record(db, email, time.time())
             assert record is not None
-            shown = "\n".join(mail_lines(record, shown=message, zone=ZoneInfo(cfg.gateway.timezone)))
+            zone = ZoneInfo(cfg.gateway.timezone)
+            shown = "\n".join(mail_lines(record, shown=message, zone=zone, now=time.time()))
             assert KILLER in shown
             part = db.execute("SELECT id FROM parts ORDER BY id LIMIT 1").fetchone()[0]
     held = [e for e in logs if e["event"] == "mt.hold_session_killer"]

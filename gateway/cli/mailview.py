@@ -40,7 +40,8 @@ def cmd_queue_show(cfg: Config, args: argparse.Namespace) -> int:
     say_zone([record], "")
     zone = ZoneInfo(cfg.gateway.timezone)
     waiting = why_waiting(cfg, conn, record)
-    for line in mail_lines(record, shown=None if args.mail else args.id, zone=zone, waiting=waiting):
+    shown = None if args.mail else args.id
+    for line in mail_lines(record, shown=shown, zone=zone, now=store.clock(), waiting=waiting):
         print(line)
     return 0
 
@@ -91,7 +92,12 @@ def why_waiting(cfg: Config, conn: sqlite3.Connection, record: dict[str, Any]) -
 
 
 def mail_lines(
-    record: dict[str, Any], *, shown: int | None, zone: ZoneInfo, waiting: dict[int, str] | None = None
+    record: dict[str, Any],
+    *,
+    shown: int | None,
+    zone: ZoneInfo,
+    now: float,
+    waiting: dict[int, str] | None = None,
 ) -> list[str]:
     """The record as `key: value` lines, as `account show` prints an account; `shown` marks the
     message asked for among its mail's SMS; `waiting` says why a part still to go waits (`why_waiting`)."""
@@ -121,7 +127,7 @@ def mail_lines(
         lines.append("sms: none")
     for m in record["messages"]:
         lines += _sms_lines(
-            m, asked=m["id"] == shown, zone=zone, mail_text=record["text"], waiting=waiting or {}
+            m, asked=m["id"] == shown, zone=zone, now=now, mail_text=record["text"], waiting=waiting or {}
         )
     return lines
 
@@ -132,7 +138,7 @@ def _block(text: str | None) -> list[str]:
 
 
 def _sms_lines(
-    m: dict[str, Any], *, asked: bool, zone: ZoneInfo, mail_text: str, waiting: dict[int, str]
+    m: dict[str, Any], *, asked: bool, zone: ZoneInfo, now: float, mail_text: str, waiting: dict[int, str]
 ) -> list[str]:
     """One SMS: its own text only where it is not the mail's (cut to the part limit, transliterated),
     so that a mail to ten numbers does not print its text eleven times."""
@@ -140,7 +146,7 @@ def _sms_lines(
     from gateway.reasons import human_reason
     from gateway.smtp.dsnparams import notices_asked
 
-    held = quiet_held(m["held_until"], zone)
+    held = quiet_held(m["held_until"], zone, now)
     state = f"{m['state']} ({held})" if held else m["state"]
     lines = [
         "",

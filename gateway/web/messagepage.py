@@ -33,7 +33,7 @@ def _message(request: Request, who: Who) -> dict[str, Any]:
     msg = web.repo.message_detail(mid)
     if msg is None or not who.sees(msg["account_id"]):
         raise NotYours
-    msg["held"] = quiet_held(msg["held_until"], web.tz)
+    msg["held"] = quiet_held(msg["held_until"], web.tz, web.store.clock())
     return msg
 
 

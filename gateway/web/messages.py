@@ -160,9 +160,9 @@ def parsed_before(value: str, what: str = "a message id") -> int | None:
     return int(value)
 
 
-def held_note(tz: ZoneInfo) -> Callable[[float | None], str]:
+def held_note(tz: ZoneInfo, clock: Callable[[], float]) -> Callable[[float | None], str]:
     """For the templates: what a message held for quiet hours waits for (R-2.4), or nothing."""
-    return lambda held_until: quiet_held(held_until, tz)
+    return lambda held_until: quiet_held(held_until, tz, clock())
 
 
 @guarded()
@@ -173,7 +173,7 @@ async def search(request: Request, who: Who) -> Response:
         "q": request.query_params,
         "states": STATES,
         "rows": [],
-        "held": held_note(web.tz),
+        "held": held_note(web.tz, web.store.clock),
         "said": human_reason,
     }
     try:

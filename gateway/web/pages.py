@@ -179,7 +179,7 @@ async def dashboard(request: Request, who: Who) -> Response:
         "premium_gone": await web.counts.run(
             lambda conn: premiumgone.attention(conn, scope, configured, who.operator)
         ),
-        "held": held_note(web.tz),
+        "held": held_note(web.tz, web.store.clock),
         "links": links,
         # Since when each link not up is down: the last error's time moves with each retry.
         "down": {
