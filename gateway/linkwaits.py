@@ -28,6 +28,7 @@ import structlog
 
 from gateway.store.db import Store
 from gateway.store.partnotes import MAYBE_SENT_NOTES, maybe_sent_note
+from gateway.store.queueage import parked
 
 T = TypeVar("T")
 # Whether a link up may take a part to this number, pinned to this link (`LinkChoice.could_go`).
@@ -35,8 +36,8 @@ CouldGo = Callable[[str, str | None], bool]
 
 log = structlog.get_logger(__name__)
 
-# The parts waiting so (`park`), as a condition on `parts`.
-PARKED = "state = 'deferred' AND next_attempt_at = expires_at"
+# The parts waiting so (`park`), as a condition on `parts` (`gateway.store.queueage.parked`).
+PARKED = parked()
 # Waiting parts looked at in one write once a link came up (`unpark`).
 UNPARK_ROWS = 2000
 
@@ -64,7 +65,7 @@ def unpark(
     first submit after a link came up waits for no more (2,000 made due at once added some 10 ms)."""
     rows = conn.execute(
         "SELECT next_attempt_at, id, destination, via FROM parts INDEXED BY parts_due"
-        " WHERE state = 'deferred' AND (next_attempt_at, id) > (?, ?) AND next_attempt_at = expires_at"
+        f" WHERE {PARKED} AND (next_attempt_at, id) > (?, ?)"
         " ORDER BY next_attempt_at, id LIMIT ?",
         (*after, UNPARK_ROWS),
     ).fetchall()
@@ -79,9 +80,9 @@ def unpark(
     if not ids:
         return 0, on
     woken = conn.execute(
-        # `+state`: the ids looked up by rowid; on the state index this walked every deferred part.
+        # `+`: the ids looked up by rowid; on the state index this walked every deferred part.
         "UPDATE parts SET next_attempt_at = ? WHERE id IN (SELECT value FROM json_each(?))"
-        " AND +state = 'deferred' AND next_attempt_at = expires_at",
+        f" AND {parked('+')}",
         (now, json.dumps(ids)),
     ).rowcount
     return woken, on

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.cli.common import CliError, open_store, say_zone, when
 from gateway.cli.terminal import one_line
+from gateway.store.queueage import parked
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -61,10 +62,11 @@ def why_waiting(cfg: Config, conn: sqlite3.Connection, record: dict[str, Any]) -
     if not parts:
         return {}
     ids = [p["id"] for _, p in parts]
+    marks = ",".join("?" * len(ids))
     due = {
-        pid: (at, ends)
-        for pid, at, ends in conn.execute(
-            f"SELECT id, next_attempt_at, expires_at FROM parts WHERE id IN ({','.join('?' * len(ids))})", ids
+        pid: (at, ends, bool(waits))
+        for pid, at, ends, waits in conn.execute(
+            f"SELECT id, next_attempt_at, expires_at, {parked()} FROM parts WHERE id IN ({marks})", ids
         )
     }
     status = read_status(cfg.state_dir)
@@ -76,10 +78,9 @@ def why_waiting(cfg: Config, conn: sqlite3.Connection, record: dict[str, Any]) -
         said = []
         if p["state"] == "deferred":
             reason = ", after the error above" if p["error"] else ""  # the part's line words it
-            at, ends = due.get(p["id"], (None, None))
-            # Due at its validity's end, it waits for a link of its route (`gateway.linkwaits`): that
-            # time is no try, but its end.
-            waits = at is not None and at == ends
+            at, ends, waits = due.get(p["id"], (None, None, False))
+            # Waiting for a link of its route (`gateway.linkwaits`), it is due at its validity's end:
+            # that time is no try, but its end.
             nxt = f"when a link for it comes up (its validity ends {when(ends)})" if waits else when(at)
             said.append(f"next try {nxt}{reason}")
         if links is None:

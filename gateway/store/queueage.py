@@ -7,19 +7,30 @@ from __future__ import annotations
 
 from typing import Any
 
+
+def parked(table: str = "") -> str:
+    """The condition on `parts` of a part waiting unclaimed for a link of its route to come up
+    (`gateway.linkwaits`): deferred, due at its validity's end. `table` goes before each column: an
+    alias and a dot ("p."), or "+" to keep the indexes off them. The one rule for all code that reads
+    or moves these times: such a part's due time is no try, and code that moves one of the two times
+    and not the other (a clock step, a release from quiet hours) loses it for its link's coming up,
+    or takes it for a part due later (a quiet-hours hold)."""
+    return f"{table}state = 'deferred' AND {table}next_attempt_at = {table}expires_at"
+
+
 # The oldest SMS with a part due: read off parts_due (the due parts' range), each due part's message
 # by its key. Its message's acceptance, not the part's due time: a part an SMSC throttles is due
 # again a moment later, so its due time never ages while nothing is delivered. Due within
 # DUE_SLACK_SECONDS counts (a throttle's pause, a retry's back-off); a part held for quiet hours or
 # a later send is not waiting yet.
 DUE_SLACK_SECONDS = 60.0
-# A part waiting for a link of its route to come up is due at its validity's end (`gateway.linkwaits`)
-# and waits all the same: the second branch, the deferred parts due later, counts it.
+# A part waiting for a link of its route to come up is due at its validity's end (`parked`) and waits
+# all the same: the second branch, the deferred parts due later, counts it.
 QUEUE_OLDEST = (
     "SELECT MIN(oldest) FROM (SELECT MIN(m.created_at) AS oldest FROM parts p JOIN messages m"
     " ON m.id = p.message_id WHERE p.state IN ('queued', 'deferred', 'active') AND p.next_attempt_at <= ?1"
     " UNION ALL SELECT MIN(m.created_at) FROM parts p JOIN messages m ON m.id = p.message_id"
-    " WHERE p.state = 'deferred' AND p.next_attempt_at > ?1 AND p.next_attempt_at = p.expires_at)"
+    f" WHERE p.next_attempt_at > ?1 AND {parked('p.')})"
 )
 
 
