@@ -292,10 +292,10 @@ class Daemon:
             budget = StopBudget(self.stop_budget)
             stop_now()  # a failed start's stop is meant too: the panel's end then is no task lost
             # Before the first await: a worker that got systemd's SIGTERM too exits as asked, and its
-            # end must find both flags set (not be logged as a crash and restarted).
+            # end must find both flags set (not be logged as a crash and restarted): the supervisor's
+            # is set by stop_now.
             if self.intake is not None:
                 self.intake.stopping = True
-            supervisor.stopping = True
             # The panel's stop waits up to 10 s for a request under way: meanwhile the mail ports,
             # closed after it, went on answering 250 (F10: stop accepting at once).
             web_stopped = asyncio.create_task(self.web.stop(), name="web-stop") if self.web else None
