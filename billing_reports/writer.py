@@ -139,15 +139,18 @@ def months(billing_dir: Path) -> list[Month]:
     return sorted(found, key=lambda m: (m.year, m.month))
 
 
-def _foreign_problem(key: str, billing_dir: Path, chown: str) -> str | None:
+def _foreign_problem(key: str, billing_dir: Path, fix: str, theirs: bool) -> str | None:
     """Another user's billing_dir, or one every user may write: the run refuses it
-    (`billing_reports.files.safe_dir`), so `check-config` and the start say so first."""
+    (`billing_reports.files.safe_dir`), so `check-config` and the start say so first. `theirs`: the
+    service's user's, refused only to another user (root's `check-config`), which `fix` runs as it."""
     st = billing_dir.stat()
     if st.st_uid not in (os.geteuid(), 0):
-        return (
-            f"{key}: {billing_dir} belongs to user {owner_name(st.st_uid)}, who could make the bills land in"
-            f" files they read; give it to the user that runs the service: {chown}"
+        why = (
+            "the service's user, whose directory a run by this user refuses"
+            if theirs
+            else "who could make the bills land in files they read"
         )
+        return f"{key}: {billing_dir} belongs to user {owner_name(st.st_uid)}, {why}; {fix}"
     if st.st_mode & stat.S_IWOTH:
         return (
             f"{key}: {billing_dir} is writable by every user ({mode_text(st.st_mode)}): another user could"
@@ -178,8 +181,13 @@ def billing_dir_problem(billing_dir: Path, *, daemon: bool = False) -> str | Non
             ' (e.g. billing_dir = "/srv/smsgw/billing")'
         )
     user, made = shell_word(runs_service()), shell_word(str(billing_dir))
+    # The service's user's own directory, for a command another user runs: run it as the service's user.
+    theirs = not daemon and owner_name(existing.stat().st_uid) == runs_service()
+    line = sudo_line(existing) if theirs else None
+    given = f"give it to the user that runs the service (`chown {user}: {made}`)"
+    fix = f"run as the service's user (`{line}`)" if line else given
     if os.access(existing, os.W_OK | os.X_OK):
-        return _foreign_problem(key, existing, f"chown {user}: {made}") if existing == billing_dir else None
+        return _foreign_problem(key, existing, fix, line is not None) if existing == billing_dir else None
     if filesystem_read_only(existing):  # no unit line helps: remounted read-only after I/O errors?
         return f"{key}: {existing}: {READ_ONLY_FS}"
     if os.statvfs(existing).f_flag & os.ST_RDONLY:
@@ -188,13 +196,6 @@ def billing_dir_problem(billing_dir: Path, *, daemon: bool = False) -> str | Non
             f" {billing_dir} in ReadWritePaths= (a drop-in: systemctl edit smsgw)"
         )
     if existing == billing_dir:  # the daemon, the service's user, is never told to run as itself
-        owner = owner_name(billing_dir.stat().st_uid)
-        line = sudo_line(billing_dir) if not daemon and owner == runs_service() else None
-        fix = (
-            f"run as the service's user (`{line}`)"
-            if line
-            else f"give it to the user that runs the service (`chown {user}: {made}`)"
-        )
         who = ", the one the service runs as" if daemon else ""
         return f"{key}: {billing_dir} is not writable by this user{who}; {fix} or fix its mode"
     return (

@@ -95,8 +95,28 @@ def test_check_config_names_the_user_running_it_for_a_billing_dir_it_cannot_use(
         books.mkdir()
         books.chmod(0o777)
         os.chown(books, named.another_user().pw_uid, -1)
-        expected = f"give it to the user that runs the service: chown nobody: {books}"
+        expected = f"files they read; give it to the user that runs the service (`chown nobody: {books}`)"
     config.write_text(config.read_text().replace("[gateway]\n", f'[gateway]\nbilling_dir = "{books}"\n', 1))
     said = words(smsgw(program, world, "check-config", user=as_nobody()).stderr)
     assert expected in said, said
     assert "chown smsgw" not in said and "sudo -u smsgw" not in said, said
+
+
+def test_root_is_told_to_check_the_services_own_billing_dir_as_the_service(world: Path) -> None:  # noqa: F811
+    # As installed: the config given to the service's group, its directories to the service's user.
+    # Root's check-config said "chown USER:" to the user who owned it already.
+    program = launcher(world)
+    config = configured(world)
+    service = named.another_user()
+    os.chown(config, -1, service.pw_gid)
+    state, books = world / "state", world / "books"
+    for made in (state, books):
+        made.mkdir(mode=0o750)
+        os.chown(made, service.pw_uid, service.pw_gid)
+    config.write_text(config.read_text().replace("[gateway]\n", f'[gateway]\nbilling_dir = "{books}"\n', 1))
+    said = words(smsgw(program, world, "check-config", user=[]).stderr)
+    assert (
+        f"{books} belongs to user {service.pw_name}, the service's user, whose directory a run by this user"
+        f" refuses; run as the service's user (`sudo -u {service.pw_name} "
+    ) in said, said
+    assert f"chown {service.pw_name}:" not in said, said
