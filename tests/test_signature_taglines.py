@@ -39,6 +39,9 @@ SIGN_OFFS = ["Pozdrawiam\nJan", "Regards,\nJohn Smith", "Z poważaniem\nJan Kowa
         "Najlepsze rozwiązania dla Twojej firmy!",
         "Razem budujemy przyszłość.",
         "Connecting people since 1987.",
+        "Siła jakości i zaufania.",
+        "Lider na świecie.",
+        "25 years of quality.",
     ],
 )
 def test_a_tagline_below_the_name_goes(tagline: str) -> None:
@@ -62,6 +65,11 @@ def test_a_tagline_below_the_name_goes(tagline: str) -> None:
         "Our partner will call you.",
         "Best regards to your team!",
         "Is this the best partner for us?",
+        # A past verb, the first person in "-am", "światło" (no "świat"), a year the person names
+        "Zielone światło od zarządu.",
+        "Nasz partner z Gdańska potwierdził.",
+        "Our partner confirmed.",
+        "Od 1998 r. mieszkam tutaj.",
     ],
 )
 def test_the_persons_sentence_with_a_slogans_words_stays(sentence: str) -> None:
