@@ -10,9 +10,10 @@ note says what it waits for (`partnotes.NO_LINK_UP`), for `queue show` and the e
 link comes up, the dispatcher makes due, in the write of its next claim, those a link now up may take
 (`unpark`): read from the store, so the parts a stop left waiting are found again by the next start.
 
-The next attempt at the validity's end tells such a part: nothing else puts a waiting part's next
-attempt exactly there (a back-off is counted from the refusal). A clock step that moves one but not
-the other only makes the part due once more, to be claimed and put back to wait again. A suspension
+The next attempt at the validity's end tells such a part (`gateway.store.queueage.parked`): nothing
+else puts a waiting part's next attempt exactly there (a back-off is counted from the refusal). A clock
+step moves both times of such a part alike (`clockstep.extend_validities`, `clockstep.shift_parts`), so
+that it is still found when its link comes up. A suspension
 holds it as any waiting part, and its resume makes it due (`PolicyRepo.resume_account`); the queue's
 age counts it (`gateway.store.queueage`).
 """

@@ -19,6 +19,7 @@ from gateway import linkwaits
 from gateway.config import Config, load_config
 from gateway.linkwaits import PARKED, park
 from gateway.smtp.accept import accept
+from gateway.store.clockstep import extend_validities
 from gateway.store.db import Store
 from gateway.store.partnotes import NO_LINK_EXPIRED, NO_LINK_UP
 from gateway.store.queueage import queue_oldest
@@ -183,6 +184,35 @@ async def test_a_part_held_by_a_suspension_while_it_waited_for_a_link_is_due_at_
         assert store.policy.suspend_account(account.id, "unpaid") == 1
         clock.t += 60
         assert store.policy.resume_account(account.id) == 1
+        assert [p.id for p in store.queue.claim_due(10)] == [part.id]
+    finally:
+        store.db.close()
+
+
+async def test_a_part_waiting_for_a_link_is_found_when_it_comes_up_after_a_step_forward(
+    tmp_path: Path,
+) -> None:
+    # The clock check moved its validity by a step forward that did not pass and left its next attempt:
+    # no longer due at its validity's end, it was not found when its link came up, and waited out its
+    # old validity (up to a day) with its link up.
+    clock = Clock()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    try:
+        await accept(store, acceptance(["+48601123456"]))
+        (part,) = store.queue.claim_due(10)
+        with store.queue.transaction():
+            park(store.db.conn, part.id, NO_LINK_UP)
+        clock.t += 600  # NTP steps the clock forward 10 minutes during the outage
+        first = part.message_id + 1
+        with store.queue.transaction():
+            assert extend_validities(store.db.conn, 600, first, clock.t) == 1
+        row = store.db.conn.execute("SELECT next_attempt_at, expires_at FROM parts").fetchone()
+        assert tuple(row) == (part.expires_at + 600, part.expires_at + 600)
+        with store.queue.transaction():  # a link comes up: the walk from the start (`Unparking`)
+            assert linkwaits.unpark(store.db.conn, lambda _to, _via: True, clock.t, (clock.t, 0), 10) == (
+                1,
+                None,
+            )
         assert [p.id for p in store.queue.claim_due(10)] == [part.id]
     finally:
         store.db.close()

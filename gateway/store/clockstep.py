@@ -20,6 +20,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from gateway.store.policy import SUSPENDED_HOLD
+from gateway.store.queueage import parked
 
 # The tables whose rows' times move with a step, and the time each row was stamped with on writing.
 _STAMPED = {"messages": "created_at", "mo": "received_at", "outbox": "created_at"}
@@ -108,15 +109,20 @@ def extend_validities(conn: sqlite3.Connection, seconds: float, first_message: i
     by boot time): the validities of SMS accepted before it (ids below `first_message`) move with
     it, or each whose validity ends within the step expires at once, never sent ("validity period
     expired while no link was up", 5 SMS 2 s after a step of 2 days). Waits are left: one ending
-    early costs a try sooner, never a message. A quiet-hours hold still ahead of the clock (`now`)
-    keeps its validity, counted from that hour, as a step back leaves it (`QueueRepo.shift_for_clock_step`).
+    early costs a try sooner, never a message; but not the wait for a link (`queueage.parked`), due
+    at its validity's end and found so when its link comes up: left, it waited out its old validity
+    with its link up. A quiet-hours hold still ahead of the clock (`now`) keeps its validity, counted
+    from that hour, as a step back leaves it (`QueueRepo.shift_for_clock_step`).
     Returns how many parts moved. Run inside the caller's write."""
+    # The right-hand sides read the row as it was: the CASE sees the times before either moved.
     return conn.execute(
-        "UPDATE parts SET expires_at = expires_at + ? WHERE message_id < ?"
+        "UPDATE parts SET expires_at = expires_at + ?1,"
+        f" next_attempt_at = CASE WHEN {parked()} THEN next_attempt_at + ?1 ELSE next_attempt_at END"
+        " WHERE message_id < ?2"
         " AND state IN ('queued', 'deferred', 'active', 'hold', 'submitted')"
-        " AND NOT (state = 'queued' AND next_attempt_at > ?)"
-        " AND NOT (state = 'hold' AND error = ? AND attempts = 0 AND next_attempt_at > ?)",
-        (seconds, first_message, now, SUSPENDED_HOLD, now),
+        " AND NOT (state = 'queued' AND next_attempt_at > ?3)"
+        " AND NOT (state = 'hold' AND error = ?4 AND attempts = 0 AND next_attempt_at > ?3)",
+        (seconds, first_message, now, SUSPENDED_HOLD),
     ).rowcount
 
 
