@@ -38,7 +38,22 @@ def toml_error(text: str, exc: tomllib.TOMLDecodeError) -> str:
         return _key_twice(lines, number, _bare(key.group(1))) or said
     if said.startswith("Cannot declare") and (header := _HEADER.match(lines[number - 1])):
         return _table_twice(lines, number, _bare(header.group(2))) or said
+    header = _HEADER.match(lines[number - 1])
+    if said.startswith("Cannot overwrite a value") and header is not None and header.group(1) == "[[":
+        return _array_after_table(lines, number, _bare(header.group(2))) or said
     return said
+
+
+def _array_after_table(lines: list[str], number: int, name: str) -> str | None:
+    """`[[x]]` at line `number` after a `[x]`: the first link typed `[smsc]`, the second `[[smsc]]`
+    (TOML's own words were `Cannot overwrite a value`). None where no such `[x]` is found."""
+    first = next((n for n, table, array in _headers(lines, number - 1) if not array and table == name), None)
+    if first is None:
+        return None
+    return (
+        f"[{name}] at line {first} and [[{name}]] at line {number}: {name} is an array of tables; write"
+        f" [[{name}]] at line {first} too"
+    )
 
 
 def _table_twice(lines: list[str], number: int, name: str) -> str | None:

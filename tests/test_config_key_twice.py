@@ -76,3 +76,17 @@ def test_lines_are_counted_at_line_feeds_only_as_toml_counts_them(tmp_path: Path
     res = smsgw(written(tmp_path, text), "check-config")
     assert res.returncode == 3, res.stderr
     assert f"[smtp] x is given twice, at line {first} and again at line {first + 1}" in res.stderr, res.stderr
+
+
+def test_a_first_link_typed_as_a_table_is_told_to_be_an_array_element_too(tmp_path: Path) -> None:
+    # `[smsc]` for the first link and `[[smsc]]` for the second kept TOML's `Cannot overwrite a value`.
+    text = config_text(tmp_path, smsc_port=free_port()).replace("[[smsc]]\n", "[smsc]\n", 1)
+    text += '\n[[smsc]]\nname = "backup"\nport = 2776\n'
+    lines = text.split("\n")
+    first, again = lines.index("[smsc]") + 1, lines.index("[[smsc]]") + 1
+    res = smsgw(written(tmp_path, text), "check-config")
+    assert res.returncode == 3, res.stderr
+    assert (
+        f"[smsc] at line {first} and [[smsc]] at line {again}: smsc is an array of tables; write [[smsc]]"
+        f" at line {first} too"
+    ) in res.stderr, res.stderr
