@@ -216,3 +216,31 @@ async def test_a_part_waiting_for_a_link_is_found_when_it_comes_up_after_a_step_
         assert [p.id for p in store.queue.claim_due(10)] == [part.id]
     finally:
         store.db.close()
+
+
+async def test_a_part_a_suspension_holds_while_it_waits_for_a_link_keeps_its_validity_through_quiet_hours(
+    tmp_path: Path,
+) -> None:
+    # Held due at its validity's end and never tried, it passed for a quiet-hours hold: a new window
+    # (now outside it) released it due now with its validity ending now, and the next sweep expired it.
+    clock = Clock()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    try:
+        account = store.accounts.add_account("acme")
+        sms = acceptance(["+48601123456"])
+        sms.account_id = account.id
+        await accept(store, sms)
+        (part,) = store.queue.claim_due(10)
+        with store.queue.transaction():
+            park(store.db.conn, part.id, NO_LINK_UP)
+        assert store.policy.suspend_account(account.id, "unpaid") == 1
+        clock.t += 60
+        store.accounts.update_account("acme", quiet_start="03:00", quiet_end="04:00")
+        clock.t += 1
+        assert store.queue.expire_due() == []
+        ends = store.db.conn.execute("SELECT expires_at FROM parts").fetchone()[0]
+        assert ends == part.expires_at
+        assert store.policy.resume_account(account.id) == 1
+        assert [p.id for p in store.queue.claim_due(10)] == [part.id]
+    finally:
+        store.db.close()

@@ -10,6 +10,7 @@ from typing import Any
 
 from gateway.store import failureshare
 from gateway.store.partnotes import MAYBE_SENT_NOTES, maybe_sent_note
+from gateway.store.queueage import parked
 from gateway.store.repository import Repository
 
 # The note on a part the account's suspension holds: resuming releases exactly these (an admin's
@@ -255,13 +256,18 @@ class PolicyRepo(Repository):
                         (reason, account_id),
                     )
                 return 0
+            # One waiting for a link (`queueage.parked`) is held due now: due at its validity's end, never
+            # tried, it passed for a quiet-hours hold, which a change of the window released with its
+            # validity ended (expired unsent) and a clock step left unmoved; and the resume sends it.
             held = {
                 mid
                 for (mid,) in self.conn.execute(
-                    "UPDATE parts SET state = 'hold', error = ? WHERE state IN ('queued', 'deferred')"
+                    "UPDATE parts SET state = 'hold', error = ?,"
+                    f" next_attempt_at = CASE WHEN {parked()} THEN ? ELSE next_attempt_at END"
+                    " WHERE state IN ('queued', 'deferred')"
                     f" AND message_id IN (SELECT id FROM messages WHERE account_id = ? AND {_UNFINISHED})"
                     f" AND {_may_hold()} RETURNING message_id",
-                    (SUSPENDED_HOLD, account_id, *_MAY_HOLD_ARGS),
+                    (SUSPENDED_HOLD, self.clock(), account_id, *_MAY_HOLD_ARGS),
                 )
             }
             self._set_state(held, "hold", SUSPENDED_HOLD)
@@ -334,9 +340,9 @@ class PolicyRepo(Repository):
             released = {
                 mid
                 for (mid,) in self.conn.execute(
-                    # One held while it waited for a link (due at its validity's end, `gateway.linkwaits`)
-                    # is due now: queued so, it passed for a quiet-hours hold, and waited for its end
-                    # with its link up.
+                    # One a suspension held while it waited for a link before `suspend_account` made
+                    # such parts due (due at its validity's end) is due now: queued so, it passed for a
+                    # quiet-hours hold, and waited for its end with its link up.
                     "UPDATE parts SET state = 'queued', error = NULL, next_attempt_at = CASE"
                     " WHEN next_attempt_at = expires_at THEN ? ELSE next_attempt_at END"
                     " WHERE state = 'hold' AND error = ?"
