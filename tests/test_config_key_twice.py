@@ -90,3 +90,17 @@ def test_a_first_link_typed_as_a_table_is_told_to_be_an_array_element_too(tmp_pa
         f"[smsc] at line {first} and [[smsc]] at line {again}: smsc is an array of tables; write [[smsc]]"
         f" at line {first} too"
     ) in res.stderr, res.stderr
+
+
+def test_a_line_of_an_array_of_arrays_is_no_table_header(tmp_path: Path) -> None:
+    # `  ["48", "main"],` was read as the header of a table `["48", "main"]`, and the key given twice
+    # after it named in that table, or not found at all when its first line was above the array.
+    text = config_text(tmp_path, smsc_port=free_port())
+    text = text.replace("[smtp]\n", '[smtp]\nwindow = 1\npairs = [\n  ["48", "main"]\n]\nwindow = 2\n', 1)
+    lines = text.split("\n")
+    first, again = lines.index("window = 1") + 1, lines.index("window = 2") + 1
+    res = smsgw(written(tmp_path, text), "check-config")
+    assert res.returncode == 3, res.stderr
+    assert f"[smtp] window is given twice, at line {first} and again at line {again}" in res.stderr, (
+        res.stderr
+    )
