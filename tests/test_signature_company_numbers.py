@@ -134,3 +134,13 @@ def test_a_long_company_line_under_the_name_goes_with_the_signature(line: str) -
     ):
         cleaned = clean_body(f"{text}\n\n{below}")
         assert (cleaned.text, SIGNATURE in cleaned.removed) == (text, True)
+
+
+def test_the_persons_long_line_naming_office_hours_stays() -> None:
+    # The person asks in the first person: the line with a notice's words is the person's.
+    line = (
+        "Biuro czynne 9:00-17:00 od poniedziałku. Proszę o potwierdzenie, bo bez tego nie zdążymy z"
+        " realizacją w tym tygodniu."
+    )
+    body = f"Spotkanie o 10.\n\nPozdrawiam\nJan\n{line}"
+    assert clean_body(body).text == body

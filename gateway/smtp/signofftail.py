@@ -95,10 +95,19 @@ _COMPANY_NOTICE = re.compile(
 )
 
 
+# The person speaking in the first person singular or asking: a line with a notice's words and these
+# is the person's ("Biuro czynne 9:00-17:00 od poniedziałku. Proszę o potwierdzenie, …").
+_FIRST_PERSON = re.compile(
+    r"(?i:\b(?:\w{3,}(?:uję|ię)|będę|mogę|chcę|idę|jadę|\w+(?:łem|łam)|proszę|prosze|please|mnie|ja"
+    r"|jestem|mam|i'm|i'll|me|my)\b)|\bI\b"
+)
+
+
 def is_company_notice(text: str) -> bool:
-    """Whether a paragraph or a line below the name is a company's notice (`_COMPANY_NOTICE`):
-    signature material however long, and no sentence of the person's."""
-    return _COMPANY_NOTICE.search(text) is not None
+    """Whether a paragraph or a line below the name is a company's notice (`_COMPANY_NOTICE`) where
+    the person does not speak (`_FIRST_PERSON`): signature material however long, and no sentence of
+    the person's."""
+    return _COMPANY_NOTICE.search(text) is not None and _FIRST_PERSON.search(text) is None
 
 
 # A sentence of the person's is short: a longer paragraph below the name is judged by the width rule
