@@ -121,10 +121,15 @@ class LinkChoice:
         """Whether a link up may take a part to `destination` (pinned to `via`): its own links for a
         pinned one, else its number's routes. A throttled link is up; a long SMS's tie to the link that
         took a part of it is left to the claim (`routable`), so that it may still go whole by another
-        link (`moving`). The parts no such link serves wait unclaimed for one (`gateway.linkwaits`)."""
+        link (`moving`). The parts no such link serves wait unclaimed for one (`gateway.linkwaits`).
+        A number no link configured serves (its route taken out of the config) may go: its claim
+        fails it at once as such (`OutcomeRecorder`); kept waiting for a link that would never come,
+        it bounced a day later as if its link had been down."""
         if via is not None and via in self.links:
             return any(self._up(name) for name in self.own(via))
-        return any(self._up(name) for name in self.router.candidates(destination))
+        return not self.router.serves(destination) or any(
+            self._up(name) for name in self.router.candidates(destination)
+        )
 
     def pick(self, part: ClaimedPart, avoid: AbstractSet[str]) -> str | None:
         """The link to send the part by now; None while its links are full (or down)."""

@@ -119,6 +119,27 @@ async def test_parts_waiting_for_a_link_stay_waiting_across_a_restart_and_go_onc
     assert backup.received == []
 
 
+async def test_parts_waiting_for_a_link_whose_route_is_removed_fail_at_once_after_the_restart(
+    tmp_path: Path,
+) -> None:
+    # Restarted with no link for +4860 configured, they waited for a link that never comes, said so by
+    # `queue show`, and bounced a day later as if their link had been down.
+    port_main = free_port()
+    async with HappySMSC() as backup:
+        async with running_gateway(two_links(tmp_path, port_main, backup.port)) as gw:
+            await gw.until(up(gw, "backup"))
+            await queue_for_main(gw)
+            await gw.until(lambda: count(gw, PARKED) == N)
+        elsewhere = 'prefixes = ["+4870"]'
+        cfg = two_links(
+            tmp_path, port_main, backup.port, other=f"{elsewhere}\nmax_per_second = 1000", main=elsewhere
+        )
+        async with running_gateway(cfg) as gw:
+            await gw.until(lambda: gw.states() == ["failed"] * N, timeout=20)
+            assert count(gw, "error LIKE 'no SMSC link serves%'") == N
+    assert backup.received == []
+
+
 async def test_a_route_with_one_of_two_links_down_goes_by_the_other_at_once(tmp_path: Path) -> None:
     # main and backup both serve +4860; main is down: every SMS goes by backup, none waits.
     extra = 'prefixes = ["+4860"]\nmax_per_second = 1000'
