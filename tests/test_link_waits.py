@@ -54,6 +54,10 @@ def count(gw: Running, where: str) -> int:
     return int(gw.store.db.conn.execute(f"SELECT COUNT(*) FROM parts WHERE {where}").fetchone()[0])
 
 
+def claim_times(gw: Running) -> list[tuple[int, float]]:
+    return [tuple(row) for row in gw.store.db.conn.execute("SELECT id, claimed_at FROM parts ORDER BY id")]
+
+
 def up(gw: Running, name: str) -> Callable[[], bool]:
     return lambda: gw.daemon.dispatcher.links[name].state == LinkState.ACTIVE
 
@@ -108,9 +112,13 @@ async def test_parts_waiting_for_a_link_stay_waiting_across_a_restart_and_go_onc
             await gw.until(up(gw, "backup"))
             await queue_for_main(gw)
             await gw.until(lambda: count(gw, PARKED) == N)
+            claimed = claim_times(gw)
         async with running_gateway(cfg) as gw:  # main still down
             await gw.until(up(gw, "backup"))
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(1.5)  # some dispatcher looks, each second
+            # Found waiting again and none claimed (each claim stamps its time): a part claimed and put
+            # back is waiting at almost any instant.
+            assert claim_times(gw) == claimed
             assert count(gw, PARKED) == N and backup.received == []
             async with HappySMSC(port=port_main) as main:
                 await main.wait_for(N, timeout=20)
