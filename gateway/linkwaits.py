@@ -13,9 +13,10 @@ link comes up, the dispatcher makes due, in the write of its next claim, those a
 The next attempt at the validity's end tells such a part (`gateway.store.queueage.parked`): nothing
 else puts a waiting part's next attempt exactly there (a back-off is counted from the refusal). A clock
 step moves both times of such a part alike (`clockstep.extend_validities`, `clockstep.shift_parts`), so
-that it is still found when its link comes up. A suspension
-holds it as any waiting part, and its resume makes it due (`PolicyRepo.resume_account`); the queue's
-age counts it (`gateway.store.queueage`).
+that it is still found when its link comes up. A suspension holds it due now
+(`PolicyRepo.suspend_account`): held due at its validity's end and never tried, it passed for a
+quiet-hours hold, whose release ended its validity; the resume sends it. The queue's age counts it
+(`gateway.store.queueage`).
 """
 
 from __future__ import annotations
