@@ -4,13 +4,15 @@
 stood above the sign-off: the name's paragraph went whole, as a signature's lines stand there (a
 title, a company, an address, a phone), and only a paragraph of its own below it could be the
 person's sentence. What follows the name on its line after a full stop, and the paragraph's last line
-when it is a sentence written as one (a full stop, its words after the first in small letters), are
-the person's. A title, a company or an address there still goes: it has no full stop ("Kierownik
-projektu"), its words in capitals ("Dział Obsługi Klienta."), a company's form ("ACME Sp. z o.o.") or
-contact details. So does a sentence without its full stop ("Jan\\nOddzwonię jutro rano"): its shape
-is a title's, and the signatures in the corpus and in tests/data/signatures hold only such lines
-below the name. The sign-off, the name and the sentence on one line ("Pozdrawiam, Jan. Oddzwonię
-jutro.") are no sign-off block and stay whole, as before.
+when it is a sentence written as one (a full stop, its words after the first in small letters) with
+a word of the person's ("oddzwonię", "zostawiłem", "jutro"), are the person's. A title, a company or
+an address there still goes: it has no full stop ("Kierownik projektu"), its words in capitals
+("Dział Obsługi Klienta."), a company's form ("ACME Sp. z o.o."), contact details, or no word of the
+person's ("Kierownik działu sprzedaży.", "Radca prawny.", "Zawsze na czas."). So does a sentence
+without its full stop ("Jan\\nOddzwonię jutro rano"): its shape is a title's, and the signatures in
+the corpus and in tests/data/signatures hold only such lines below the name. The sign-off, the name
+and the sentence on one line ("Pozdrawiam, Jan. Oddzwonię jutro.") are no sign-off block and stay
+whole, as before.
 
 At `clean_body`, as the other signature tests read bodies, and through a real SMTP client into the
 running daemon and out to its built-in SMPP simulator.
@@ -57,6 +59,14 @@ def test_the_persons_sentence_in_the_names_paragraph_stays(below: str, sentence:
         "Jan Kowalski.\nQuality you can trust.",
         "Jan Kowalski\nul. Prosta 1, 00-001 Warszawa.",
         "Jan Kowalski\ntel. +48 601 123 456.",
+        # Written as sentences, but with no word of the person's in them, or an address
+        "Jan Kowalski\nKierownik działu sprzedaży.",
+        "Jan Kowalski\nSpecjalista ds. obsługi klienta.",
+        "Jan Kowalski\nRadca prawny.",
+        "Jan Kowalski\nACME Sp. z o.o.\nul. Prosta 1 lok. 5, Warszawa.",
+        "Jan Kowalski\nJakość, której możesz zaufać.",
+        "Jan Kowalski\nZawsze na czas.",
+        "Jan Kowalski\nInfolinia czynna 24/7.",
     ],
 )
 def test_the_signatures_lines_in_the_names_paragraph_still_go(below: str) -> None:

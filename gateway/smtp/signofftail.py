@@ -13,7 +13,7 @@ import re
 
 from gateway.smtp.footers import ANY_DEVICE, KNOWN_FOOTER, REGISTER_KIND, disclaimer_words, is_disclaimer
 from gateway.smtp.numbershapes import has_contact, is_register_entry
-from gateway.smtp.taglines import is_tagline
+from gateway.smtp.taglines import PERSON_WORDS, is_tagline
 
 # "PS. Sala 204 zamiast 101.", "P.S.: ...", "PS ...", and a later one: "PPS. ...", "P.P.S. ..."
 POSTSCRIPT = re.compile(r"^(?i:p\.?\s?(?:p\.?\s?)*s\b)[.:]?")
@@ -185,19 +185,35 @@ _NAME_THEN_TEXT = re.compile(
 def _sentences_by_the_name(paragraph: list[str]) -> list[str]:
     """The person's sentences in the paragraph right below the sign-off (the name's, its stripped
     lines): what follows the name on its line ("Jan. Oddzwonię jutro."), and its last line when that is
-    a sentence written as one, its words after the first in small letters ("Jan\nOddzwonię jutro
-    rano."). A title, a company or an address there has no full stop ("Kierownik projektu") or its
-    words in capitals ("Dział Obsługi Klienta."); without its full stop a sentence cannot be told from
-    a title, and goes with them."""
+    a sentence written as one, its words after the first in small letters, with a person's word
+    (`_persons_line`: "Jan\nOddzwonię jutro rano."). A title, a company or an address there has no
+    full stop ("Kierownik projektu") or its words in capitals ("Dział Obsługi Klienta."); without its
+    full stop a sentence cannot be told from a title, and goes with them."""
     found: list[str] = []
     if named := _NAME_THEN_TEXT.match(paragraph[0]):
         rest = paragraph[0][named.end() :]
         if _in_sentence_case(rest) and is_own_sentence([rest]):
             found.append(rest)
     last = paragraph[-1]
-    if (len(paragraph) > 1 or not named) and _in_sentence_case(last) and is_own_sentence([last]):
+    if (len(paragraph) > 1 or not named) and _in_sentence_case(last) and _persons_line(last):
         found.append(last)
     return found
+
+
+# An address's street, avenue, estate or square: "ul. Prosta 1 lok. 5, Warszawa."
+_ADDRESS = re.compile(r"(?i:(?:^|\s)(?:ul|al|os|pl)\.\s)")
+
+
+def _persons_line(text: str) -> bool:
+    """Whether the name's paragraph's last line is the person's: a sentence (`is_own_sentence`) with
+    the person's word in it (`taglines.PERSON_WORDS`: "oddzwonię", "zostawiłem", "jutro", "see you"),
+    and no address. A title, an address or a slogan is written as a sentence too ("Kierownik działu
+    sprzedaży.", "Radca prawny.", "Zawsze na czas."), and the signature's lines reached the phone."""
+    return (
+        PERSON_WORDS.search(text.lower()) is not None
+        and _ADDRESS.search(text) is None
+        and is_own_sentence([text])
+    )
 
 
 def _in_sentence_case(text: str) -> bool:
