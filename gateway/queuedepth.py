@@ -23,7 +23,7 @@ from pathlib import Path
 
 import structlog
 
-from gateway.store.admin import waiting_by_account
+from gateway.store.queueage import waiting_by_account
 from gateway.store.reader import ReadThread
 
 log = structlog.get_logger(__name__)

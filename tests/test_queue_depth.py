@@ -12,8 +12,8 @@ from pathlib import Path
 from gateway.config import parse_config
 from gateway.queuedepth import Backlog, QueueDepth, judge
 from gateway.smtp.accept import accept
-from gateway.store.admin import waiting_by_account
 from gateway.store.db import Store
+from gateway.store.queueage import waiting_by_account
 from tests.conftest import config_text, free_port, mail, make_config, running_gateway
 from tests.test_fair_claim import BETA, BOB
 from tests.test_faults import smtp_code, to

@@ -16,6 +16,7 @@ from gateway.store import adminstops, outboxgroups
 from gateway.store.counted import RETRIED, keep_counted
 from gateway.store.outboxadmin import OutboxAdmin
 from gateway.store.partnotes import MAYBE_SENT_NOTES, RETRIED_MAYBE_SENT, maybe_sent_note
+from gateway.store.queueage import waiting_parts
 from gateway.store.records import Finished
 from gateway.store.retryrules import MailExpired, TextErased, opted_out_recipient, suspended_account
 from gateway.store.retrystart import ExpiresBeforeRelease, retry_start, text_erased
@@ -382,26 +383,3 @@ class AdminRepo(OutboxAdmin):
         return self.conn.execute(
             "SELECT id, target, created_at FROM auth_unlocks WHERE id > ? ORDER BY id", (last_id,)
         ).fetchall()
-
-
-def waiting_parts(conn: sqlite3.Connection) -> int:
-    """Parts not yet handed to an SMSC for good: a walk of every one (the daemon counts it off the
-    event loop, `gateway.queuedepth`)."""
-    sql = "SELECT COUNT(*) FROM parts WHERE state IN ('queued', 'deferred', 'active')"
-    return int(conn.execute(sql).fetchone()[0])
-
-
-def waiting_by_account(conn: sqlite3.Connection) -> dict[int | None, int]:
-    """`waiting_parts` by account: the waiting ones from the index by account (a walk of every one,
-    in account order, so grouped without a sort), those in flight (a window's worth) by state."""
-    counts: dict[int | None, int] = dict(
-        conn.execute(
-            "SELECT account_id, COUNT(*) FROM parts INDEXED BY parts_account_due"
-            " WHERE state IN ('queued', 'deferred') GROUP BY account_id"
-        ).fetchall()
-    )
-    for account, n in conn.execute(
-        "SELECT account_id, COUNT(*) FROM parts WHERE state = 'active' GROUP BY account_id"
-    ):
-        counts[account] = counts.get(account, 0) + n
-    return counts

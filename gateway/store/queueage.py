@@ -1,10 +1,13 @@
-"""How long the oldest SMS due has waited: `smsgw status`, /healthz's queue look, the dashboard and
-/metrics read it alike. Apart from the panel's metrics module, whose web stack (starlette,
-prometheus_client: some 200 ms of imports) the daemon's status look had to import, lazily, at the
-moment something was first queued: a stall of the event loop at a moment no one chose."""
+"""What waits in the queue: which parts wait for a link (`parked`), how many parts wait
+(`waiting_parts`: the banner, the queue's depth) and how long the oldest SMS due has waited (`smsgw
+status`, /healthz's queue look, the dashboard and /metrics read it alike). Apart from the panel's
+metrics module, whose web stack (starlette, prometheus_client: some 200 ms of imports) the daemon's
+status look had to import, lazily, at the moment something was first queued: a stall of the event
+loop at a moment no one chose."""
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 
@@ -37,3 +40,26 @@ QUEUE_OLDEST = (
 def queue_oldest(conn: Any, now: float) -> float | None:
     """When the oldest SMS with a part due at `now`, or waiting for a link, was accepted (None: none)."""
     return conn.execute(QUEUE_OLDEST, (now + DUE_SLACK_SECONDS,)).fetchone()[0]
+
+
+def waiting_parts(conn: sqlite3.Connection) -> int:
+    """Parts not yet handed to an SMSC for good: a walk of every one (the daemon counts it off the
+    event loop, `gateway.queuedepth`)."""
+    sql = "SELECT COUNT(*) FROM parts WHERE state IN ('queued', 'deferred', 'active')"
+    return int(conn.execute(sql).fetchone()[0])
+
+
+def waiting_by_account(conn: sqlite3.Connection) -> dict[int | None, int]:
+    """`waiting_parts` by account: the waiting ones from the index by account (a walk of every one,
+    in account order, so grouped without a sort), those in flight (a window's worth) by state."""
+    counts: dict[int | None, int] = dict(
+        conn.execute(
+            "SELECT account_id, COUNT(*) FROM parts INDEXED BY parts_account_due"
+            " WHERE state IN ('queued', 'deferred') GROUP BY account_id"
+        ).fetchall()
+    )
+    for account, n in conn.execute(
+        "SELECT account_id, COUNT(*) FROM parts WHERE state = 'active' GROUP BY account_id"
+    ):
+        counts[account] = counts.get(account, 0) + n
+    return counts
