@@ -29,7 +29,7 @@ from gateway.store.partnotes import LINK_LOST
 from smsc.simulator.control import send_command
 from tests.answer_world import answers
 from tests.conftest import STAFF, free_port, running_gateway, smtp_sink
-from tests.test_answer_overtakes_submit_answer import DELAY, REPLY, Setup
+from tests.test_answer_overtakes_submit_answer import DELAY, REPLY, Setup, patient
 from tests.test_own_numbers import own_config
 from tests.test_two_way import BOB
 
@@ -87,7 +87,7 @@ async def outage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str)
     monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.05)
     monkeypatch.setattr(reached, "REPLY_SECONDS", REPLY)
     port = free_port()
-    cfg = own_config(tmp_path, protocol, port)
+    cfg = patient(own_config(tmp_path, protocol, port))
     main = cfg.smsc[0].model_copy(update={"prefixes": ["+4860"], "exclusive": True})
     sim = cfg.simulator
     other = OTHER[protocol]
