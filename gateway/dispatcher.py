@@ -21,12 +21,13 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import replace
 
 import structlog
 
+from gateway import handoffs
 from gateway.backgroundwrites import BackgroundWrites
 from gateway.claimahead import ClaimAhead, KeptParts
 from gateway.claims import OPTED_OUT, claimer
@@ -41,7 +42,7 @@ from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.submits import Submits
 from gateway.supervisor import beat
 from gateway.suspensions import SuspensionWatch
-from smsc.base import LinkState, SmscLink
+from smsc.base import LinkState, SmscLink, SubmitResult
 from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)
@@ -83,6 +84,7 @@ class Dispatcher(Submits):
         self._drained = False  # the last claim found no more due parts; claim again when woken
         self._woken = 0  # wakes so far, so that one during a claim is not taken for "drained"
         self._pacing: set[int] = set()  # claimed parts not yet handed to their link
+        self.handoffs = handoffs.watch(str(store.db.path))  # when each went: the answer wait's
         self._suspensions = SuspensionWatch(store)  # and opt-outs, cancels
         self._stops: set[str] | None = None  # STOPs recorded while a claim is under way
         self._moves = 0  # the validities the store moved (`validities_moved`) so far
@@ -156,6 +158,7 @@ class Dispatcher(Submits):
                     self._outcomes.order.claimed(claimed)  # the SMS after them to their phones go now (F5)
                     self._ready.extend(self._outcomes.order.suspects_last(claimed))
                     self._pacing.update(part.id for part in claimed)
+                    self.handoffs.claimed(claimed, now)
                     self._late.claimed(claimed)  # an earlier submit an SMSC may have: logged when sent
                     for number in self._stops:  # a STOP recorded while the claim was on its way
                         self.opted_out(number)
@@ -259,6 +262,16 @@ class Dispatcher(Submits):
             self._background(self._outcomes.put_back(later), "put_back")
         if len(self._ready) < self._windows.capacity() and not self._drained:
             self._wake.set()  # time for the next batch, while this one is being sent
+
+    def _go(self, name: str, part: ClaimedPart) -> Awaitable[SubmitResult] | None:
+        if (sending := super()._go(name, part)) is not None:
+            self.handoffs.handed(part, name, self.links[name].stats().window, self.clock())
+        return sending
+
+    def _submitted(self, task: asyncio.Task[None]) -> None:
+        if (part := self._parts.get(task)) is not None:  # cut off, it may be on the phone
+            self.handoffs.ended(part.id, part.id in self._late.unanswered, self.clock())
+        super()._submitted(task)
 
     def _withhold_stopped(self) -> frozenset[int] | set[int]:
         """Take back the claimed parts not yet sent that an admin's change since the last look stops
@@ -372,6 +385,7 @@ class Dispatcher(Submits):
             except Exception:  # they stay `active`; the next start puts them back
                 log.exception("dispatcher.put_back_failed", parts=len(ready))
         await self._depth.close()
+        handoffs.unwatch(str(self.store.db.path), self.handoffs)
 
     def possible_duplicates(self, link: str) -> int:
         """Parts sent again since start that an SMSC may have had before (`LateAnswers.resent`)."""

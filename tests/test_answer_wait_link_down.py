@@ -61,12 +61,20 @@ class Outage:
         link drops; the link's logins refused from then on."""
         s = self.s
         await s.acme_then_other(60)
+        await self.cut_off()
+
+    async def cut_off(self) -> None:
+        """The link drops with the part's submit on the wire, its logins refused from now on."""
+        s = self.s
         self.password = s.core.cfg.password
         s.core.cfg = s.core.cfg.model_copy(update={"password": "changed"})
         command = {"op": "drop", "protocol": s.protocol}
         assert (await send_command("127.0.0.1", s.gw.daemon.simulator.control_port, command))["ok"]
-        cut = "SELECT instr(error, ?) > 0 FROM parts WHERE message_id = 2"
+        cut = "SELECT state != 'active' AND instr(error, ?) > 0 FROM parts WHERE message_id = 2"
         await s.gw.until(lambda: s.gw.store.db.conn.execute(cut, (LINK_LOST,)).fetchone() == (1,))
+
+    def link_back(self) -> None:
+        self.s.core.cfg = self.s.core.cfg.model_copy(update={"password": self.password})
 
     async def phone_answers(self, text: str) -> None:
         command = {"op": "mo", "reply_to_last": True, "text": text, "protocol": self.answers_by}
@@ -157,4 +165,30 @@ async def test_an_answer_while_the_sms_goes_again_after_the_outage_waits_for_tha
         rcpts, body = await o.s.phone_answers("Invoice 12 paid")
         assert rcpts == [BOB], body
         assert "Other invoice 12 due" in body and "ACME offer" not in body
+        assert o.s.mo() == ("mailed", "other")
+
+
+@pytest.mark.parametrize("protocol", ["smpp", "cimd2"])
+async def test_an_answer_soon_after_a_resend_cut_off_again_waits_for_the_next_resend(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> None:
+    # A flapping link: the SMS cut off long ago goes again when the link is back, and is cut off again.
+    # The phone may have it from either send, and its answer comes just after the last: it waits within
+    # that submit's bound, and goes to the SMS once the next send is taken. Counted from the first send,
+    # it went at once to acme's, the SMS the phone was known to have got.
+    async with outage(tmp_path, monkeypatch, protocol) as o:
+        await o.unanswered_then_down()
+        o.clock.seconds += o.bound + 10
+        o.link_back()
+        await o.s.gw.until(lambda: len(o.s.core.records) == 3, timeout=30)  # its submit left unanswered
+        await o.cut_off()
+        await o.phone_answers("Invoice 12 paid")
+        assert o.s.mo()[0] == "waiting"
+        assert answers(o.s.sink) == []
+        o.s.delay_submit_answers(0.0)
+        o.link_back()
+        await o.s.gw.until(lambda: bool(answers(o.s.sink)), timeout=30)
+        [(rcpts, msg)] = answers(o.s.sink)
+        assert rcpts == [BOB], msg.get_content()
+        assert "Other invoice 12 due" in msg.get_content() and "ACME offer" not in msg.get_content()
         assert o.s.mo() == ("mailed", "other")

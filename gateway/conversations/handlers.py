@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from billing_reports.repo import BillingRepo
-from gateway import accountrules, forwarded
+from gateway import accountrules, forwarded, handoffs
 from gateway.config import Config
 from gateway.configbase import is_number_sender
 from gateway.conversations import inbound, lateparts, waiting
@@ -198,7 +198,10 @@ def on_whole_mo(
         if phone:
             window = cfg.replies.window_seconds
             wait = waiting.wait_seconds(cfg) if late is None else None
-            found = answer_of(r.conn, phone, number, at, window, region, wait=wait, awaited=awaited)
+            handed = handoffs.of(str(store.db.path))
+            found = answer_of(
+                r.conn, phone, number, at, window, region, wait=wait, awaited=awaited, handed=handed
+            )
         if isinstance(found, Sent):  # the SMS it may answer waits for its submit's answer
             return waiting.keep(store, mo_id, found.message_id, note)
         conv = found

@@ -16,8 +16,10 @@ from dataclasses import dataclass, replace
 
 from gateway import forwarded
 from gateway.configgateway import MAX_VALIDITY_HOURS
+from gateway.conversations import inflight
 from gateway.conversations.numbers import normalise
 from gateway.conversations.rows import COLUMNS, SINCE, WIDEST, Conversation
+from gateway.handoffs import Handoffs
 from gateway.store.partnotes import MAYBE_SENT_NOTES, maybe_sent_note
 
 # A part in one of these states was taken by an SMSC: the phone got it, or may have.
@@ -35,10 +37,11 @@ _REACHED = "('submitted', 'delivered', 'unreported')"
 HOLD_SECONDS = MAX_VALIDITY_HOURS * 3600.0
 SCAN_LIMIT = 500
 WALK_LIMIT = 5 * SCAN_LIMIT
-# No phone answers an SMS within seconds of its submit: it must be delivered, read and typed. An answer
-# that comes sooner after an SMS's part was claimed is to an older SMS, and waiting for the newer one gave
-# it to that SMS's user, of whatever company (`unanswered`). By its claim (`parts.claimed_at`), not by
-# when it was due: one claimed late behind a backlog or an outage went long after it was due.
+# No phone answers an SMS within seconds of its going: it must be delivered, read and typed. An answer
+# that comes sooner after an SMS's part was handed to its link is to an older SMS, and waiting for the
+# newer one gave it to that SMS's user, of whatever company (`unanswered`). By its hand-off
+# (`inflight.may_have_since`), neither when it was due nor when it was claimed: one claimed late behind an
+# outage went long after it was due, and one claimed ahead of a full window seconds after its claim.
 REPLY_SECONDS = 5.0
 
 
@@ -56,31 +59,23 @@ class Sent:
     account_id: int | None  # of its mail: the account the answer to it is traffic of (R-5.2)
     user_id: int | None  # of its mail (`emails.user_id`): None once that user was removed
     message_id: int  # its row (`messages.id`): what an answer to it records (`mo.answered_message_id`)
-    # A part of it whose submit the SMSC has not answered yet (`UNANSWERED`): when it was claimed (handed
-    # to a link no earlier), for one whose last submit went unanswered and that waits to go again when
-    # that submit was; None when no part waits for an answer.
+    # Whether a part of it may wait for the SMSC's answer to its submit (`UNANSWERED`): its claim time (the
+    # due time, claimed before migration 69); None when none may. What counts is `inflight`'s.
     unanswered: float | None = None
 
 
-# A part handed to a link whose submit the SMSC has not answered (claimed, `active`), or whose submit
-# went unanswered (a lost session, a time-out, a crash: a maybe-sent note) and that waits to go again:
-# the phone may have it already, or may not (`waiting`), since it was claimed (`parts.claimed_at`, kept
-# from that submit on). Binds: the time after which that submit must have been claimed, `MAYBE_SENT_NOTES`.
-# That is `waiting.wait_seconds` before the answer: its late answer and its re-send's answer come within
-# that, if at all. Claimed earlier, it waits behind its link down (or an SMSC that answers nothing):
-# nothing a wait can learn says whether the phone got it, and the wait ended with it not counted as
-# sent. Counted, it held every answer from the phone that long while the link was down, for that end.
-# A part handed to a link counts however long ago it was first claimed: its submit is answered soon.
+# A part whose submit the SMSC has not answered: claimed (`active`), or waiting to go again after its
+# submit went unanswered (a lost session, a time-out, a crash: a maybe-sent note) with that submit's claim
+# known. Only whether an SMS has one, read with every scan: most have none, and only the answer wait asks
+# since when the phone may have it, of those that have (`inflight.may_have_since`). Binds
+# `MAYBE_SENT_NOTES`.
 UNANSWERED = (
-    # Claimed before migration 69: an active part by when it was due (none is, once a start has put back
-    # what the last run left claimed); one waiting to go again not at all, its submit's time unknown.
-    "(SELECT MIN(CASE WHEN p.state = 'active' THEN COALESCE(p.claimed_at, p.next_attempt_at)"
-    " WHEN p.claimed_at > ? THEN p.claimed_at END) FROM parts p"
+    "(SELECT MIN(COALESCE(p.claimed_at, p.next_attempt_at)) FROM parts p"
     " WHERE p.message_id = m.id AND (p.state = 'active'"
-    f" OR (p.state IN ('queued', 'deferred') AND {maybe_sent_note('p.error')})))"
+    f" OR (p.state IN ('queued', 'deferred') AND p.claimed_at NOTNULL AND {maybe_sent_note('p.error')})))"
 )
 # A `Sent`'s columns of `messages m` and its mail `emails e`; the first parameter bounds when it went,
-# the others are `UNANSWERED`'s.
+# `MAYBE_SENT_NOTES` follow for `UNANSWERED`.
 _SENT = (
     "e.mail_from, m.source, m.text, m.created_at,"
     f" (SELECT MAX(p.submitted_at) FROM parts p WHERE p.message_id = m.id AND p.state IN {_REACHED}"
@@ -104,14 +99,11 @@ def messages_to(
     since: float,
     until: float,
     users: Sequence[str],
-    resend_since: float = float("inf"),
 ) -> Scan:
     """The SMS `users` sent the phone within [since, until], newest first, with when each went, if
     it did. Only theirs: an alerting system's thousands to the same phone would fill the scan.
 
-    A long SMS counts from its latest part to go (any part sent means the phone got some of it). A part
-    that waits to go again after its submit went unanswered counts as unanswered (`Sent.unanswered`)
-    when that submit was claimed after `resend_since` (`UNANSWERED`).
+    A long SMS counts from its latest part to go (any part sent means the phone got some of it).
     """
     # Past the newest WALK_LIMIT SMS of anyone to the phone, none is read: the bound is found on the
     # index alone, then only the SMS from it on are read, each with its mail's sender.
@@ -127,7 +119,7 @@ def messages_to(
         f" WHERE m.recipient = ? AND m.created_at >= ? AND m.created_at <= ?"
         f" AND e.mail_from COLLATE NOCASE IN ({marks})"
         " ORDER BY m.created_at DESC LIMIT ?",
-        (until, resend_since, *MAYBE_SENT_NOTES, phone, low, until, *users, SCAN_LIMIT),
+        (until, *MAYBE_SENT_NOTES, phone, low, until, *users, SCAN_LIMIT),
     ).fetchall()
     return Scan([Sent(*r) for r in rows], floor is not None or len(rows) >= SCAN_LIMIT)
 
@@ -158,7 +150,15 @@ def last_reached(c: Conversation, since: float, scan: Scan, region: str) -> Sent
     return False if own and not scan.full else None
 
 
-def unanswered(live: Sequence[tuple[Conversation, float]], scan: Scan, at: float, region: str) -> Sent | None:
+def unanswered(
+    conn: sqlite3.Connection,
+    live: Sequence[tuple[Conversation, float]],
+    scan: Scan,
+    at: float,
+    region: str,
+    wait: float,
+    handed: Handoffs | None,
+) -> Sent | None:
     """The newest SMS to the phone from the conversations' number, accepted before the answer came, with
     a part handed to a link before then whose submit the SMSC has not answered yet: the answer waits
     for that (`waiting`). An SMSC that answers a submit seconds late delivers the phone's answer to it
@@ -166,27 +166,35 @@ def unanswered(live: Sequence[tuple[Conversation, float]], scan: Scan, at: float
     and the answer went to whoever texted the phone before, of whatever company. Counted as sent,
     one the SMSC then refused, or that a throttle handed back, would take the answer to that SMS.
 
-    A part claimed after the answer came, or less than `REPLY_SECONDS` before it, was too recent to be
-    read and answered: the phone cannot have answered it. Nor is one that waits to go again long after
-    its submit went unanswered, behind its link down (`UNANSWERED`, read so by `messages_to`)."""
+    A part handed after the answer came, or less than `REPLY_SECONDS` before it, was too recent to be
+    read and answered: the phone cannot have answered it; nor one claimed and not handed yet. Nor is one
+    that waits to go again longer than `wait` after its last submit, behind its link down
+    (`inflight.may_have_since`, with `handed`, the dispatcher's hand-offs)."""
     if not live:
         return None
     number = live[0][0].number
-    waiting = [
+    latest = at - REPLY_SECONDS
+    maybe = [
         s
         for s in scan.sent
+        # Its claim is no later than its hand-off: one claimed since handed no part before.
         if s.unanswered is not None
-        and s.unanswered <= at - REPLY_SECONDS
+        and s.unanswered <= latest
         and s.created_at <= at
         and normalise(s.source, region) == number
     ]
-    return max(waiting, key=lambda s: (s.created_at, s.message_id), default=None)
+    for s in sorted(maybe, key=lambda s: (s.created_at, s.message_id), reverse=True):
+        since = inflight.may_have_since(conn, s.message_id, at, wait, handed)
+        if since is not None and since <= latest:
+            return replace(s, unanswered=since)
+    return None
 
 
 def awaited_went(conn: sqlite3.Connection, scan: Scan, message_id: int, at: float) -> Scan:
     """The scan with the SMS an answer waited for (`unanswered`) counted as sent when the answer came,
-    if the SMSC took a part of it since: that part was handed to the link before the answer came (an
-    SMS whose submit was answered after the phone answered it went no later than the phone's answer).
+    if the SMSC took a part of it since: the answer waited for it only with a part handed to its link
+    before the answer came, or one an earlier submit of which may have reached the phone then
+    (`inflight`); an SMS taken after the phone answered it went no later than the phone's answer.
     Not taken (refused, expired, still unanswered past the wait): the scan as it was."""
     found = conn.execute(
         f"SELECT 1 FROM parts WHERE message_id = ? AND state IN {_REACHED} LIMIT 1", (message_id,)
@@ -209,6 +217,7 @@ def answer_of(
     *,
     wait: float | None = None,
     awaited: int | None = None,
+    handed: Handoffs | None = None,
 ) -> Conversation | Sent | None:
     """The conversation (phone, our number) whose SMS last reached the phone before `at`, when
     the answer came, within its window counted from when that SMS went (`answered`): an SMS
@@ -225,7 +234,8 @@ def answer_of(
 
     `wait`, the longest an answer waits (`waiting.wait_seconds`): an SMS to the phone from the number
     whose submit the SMSC has not answered yet, which the answer may be to, is returned instead
-    (`unanswered`): the answer waits for it (`waiting`). None: none is waited for.
+    (`unanswered`): the answer waits for it (`waiting`). None: none is waited for. `handed`: when the
+    running dispatcher handed each part to its link (`gateway.handoffs`; None: none runs here).
     `awaited`: such an SMS (its `messages.id`) waited for, counted as sent when the answer came if the
     SMSC took it since (`awaited_went`).
     """
@@ -240,13 +250,12 @@ def answer_of(
         return None
     users = sorted({c.user_email for c, _ in live})
     start = min(since for _, since in live) - HOLD_SECONDS
-    resend = at - wait if wait is not None else float("inf")
-    sent = messages_to(conn, phone, start, at, users, resend)
+    sent = messages_to(conn, phone, start, at, users)
     if stepped_back(live, sent, at):  # the clock stepped back: all counts, to the end
-        sent = messages_to(conn, phone, start, float("inf"), users, resend)
+        sent = messages_to(conn, phone, start, float("inf"), users)
     if awaited is not None:
         sent = awaited_went(conn, sent, awaited, at)
-    elif wait is not None and (flying := unanswered(live, sent, at, region)) is not None:
+    elif wait is not None and (flying := unanswered(conn, live, sent, at, region, wait, handed)) is not None:
         return flying
     return answered(live, sent, at, region)
 
@@ -385,7 +394,7 @@ def as_recorded(conn: sqlite3.Connection, c: Conversation, message_id: int | Non
     row = conn.execute(
         f"SELECT {_SENT} FROM messages m JOIN emails e ON e.id = m.email_id"
         " WHERE m.id = ? AND m.recipient = ?",
-        (float("inf"), float("inf"), *MAYBE_SENT_NOTES, message_id, c.phone),
+        (float("inf"), *MAYBE_SENT_NOTES, message_id, c.phone),
     ).fetchone()
     # The user's own (a purge that emptied the table lets SQLite give the id again).
     return quoting(c, Sent(*row)) if row and row[0].casefold() == c.user_email.casefold() else c

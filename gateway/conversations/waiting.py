@@ -10,7 +10,7 @@ So the MO is kept `waiting` (the SMS it waits for in `answered_message_id`, the 
 `note`), in the write that stored it: a crash loses nothing, and the first look after the start
 handles it, once. The housekeeping looks each turn (`resume_due`) and matches it once that SMS's
 submit was answered or ended, or once it waited as long as that submit can stay unanswered
-(`wait_seconds`, from when the answer came, or from the submit of a part that waits to go again):
+(`wait_seconds`, from when the answer came, or from the last submit of a part that waits to go again):
 taken by the SMSC, the SMS counts as sent when the answer came (it was handed to the link before);
 refused, expired or still unanswered, as not sent. Only while one may wait is the table read: the
 common answer costs no statement for this.
@@ -22,12 +22,12 @@ from functools import partial
 
 import structlog
 
-from gateway import optoutwords
+from gateway import handoffs, optoutwords
 from gateway.config import Config
+from gateway.conversations import inflight
 from gateway.conversations.numbers import stored_phone
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
-from gateway.store.partnotes import MAYBE_SENT_NOTES, maybe_sent_note
 from gateway.store.trouble import store_locked
 
 log = structlog.get_logger(__name__)
@@ -36,17 +36,6 @@ WAITING = "waiting"
 # Whether an MO may be waiting in a database (by its path) in this process: at the start (one a crash
 # left), and after one was kept. The housekeeping reads the table only then, not every turn.
 _settled: set[str] = set()
-
-# Whether the SMS waited for still has a part whose submit is unanswered (`reached.UNANSWERED`): one
-# handed to a link, or one that waits to go again whose unanswered submit was claimed less than the wait
-# before (`wait_seconds`; claimed before migration 69: by when the answer came). Past that it waits
-# behind its link down, and nothing the wait could learn says whether the phone got it: the answer goes
-# to the SMS the phone is known to have got, as `reached.unanswered` takes an answer that comes then.
-_STILL = (
-    "SELECT 1 FROM parts p WHERE p.message_id = ? AND (p.state = 'active'"
-    f" OR (p.state IN ('queued', 'deferred') AND {maybe_sent_note('p.error')}"
-    " AND COALESCE(p.claimed_at, ?) > ?)) LIMIT 1"
-)
 
 
 def wait_seconds(cfg: Config) -> float:
@@ -84,12 +73,22 @@ def resume_due(store: Store, cfg: Config) -> int:
     rows = conn.execute(
         "SELECT id, received_at, answered_message_id, note, source, text FROM mo WHERE state = ?", (WAITING,)
     ).fetchall()
-    latest = store.clock() - wait_seconds(cfg)
+    now, wait = store.clock(), wait_seconds(cfg)
+    handed = handoffs.of(str(store.db.path))
     words = {optoutwords.plain(w) for w in cfg.gateway.optout_words}
     done = 0
     for mo_id, received_at, message_id, note, source, text in rows:
-        still = (message_id, *MAYBE_SENT_NOTES, received_at, latest)
-        if received_at > latest and conn.execute(_STILL, still).fetchone():
+        # Whether the SMS waited for still has a part whose submit is unanswered: one claimed, or one
+        # that waits to go again within the wait of its last submit (claimed before migration 69: of
+        # when the answer came). Past that it waits behind its link down, and nothing the wait could
+        # learn says whether the phone got it: the answer goes to the SMS the phone is known to have
+        # got, as `reached.unanswered` takes an answer that comes then.
+        if received_at > now - wait and (
+            inflight.may_have_since(
+                conn, message_id, now, wait, handed, claimed_unknown=received_at, claimed_ahead=True
+            )
+            is not None
+        ):
             continue
         # An opt-out word was acted on when it came; its mail says so now (a copy delivered again
         # never waits: it is settled `duplicate` before).

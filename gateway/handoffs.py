@@ -1,0 +1,122 @@
+"""When this process handed each part to its link: when the phone may have had it since, for the answer
+wait (`gateway.conversations.reached`, `waiting`).
+
+The dispatcher claims parts up to two windows ahead of its links (`gateway.claimahead`): a part may sit
+claimed for seconds behind a slow or throttled link before it goes, so its claim (`parts.claimed_at`) is
+not when it went. Counted from its claim, an answer to an older SMS that came before the newer one had
+even reached the SMSC waited for it, and went to its user, of whatever company. Kept here in memory, on
+the loop, by the dispatcher: no write a part. A part claimed and not handed yet is not here: the phone
+cannot have it, unless an earlier submit of it may have reached it (its note says so). After a restart
+nothing is here: its claim time is all that is known (a part the last run left claimed is claimed again,
+its note saying it may have reached the phone).
+
+Each part's entry holds two times, since they answer two questions. The first submit the phone may have
+(the first handed since the part was claimed with no such note): an answer sooner than `REPLY_SECONDS`
+after it is to an older SMS. The last submit: a part that waits to go again holds answers as long as that
+submit could stay unanswered (`waiting.wait_seconds`); its re-send may still be taken and say the phone
+has it, while counted from the first, a re-send cut off again on a flapping link held no answer at all,
+which went at once to the SMS the phone got before, another company's maybe.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from gateway.store.records import ClaimedPart
+
+# Entries of parts no longer in flight nor cut off are dropped as their submits end; a part whose state
+# this cannot see (one that expired waiting to go again) is dropped once its last hand-off is this old:
+# longer than any answer waits for a submit (`waiting.wait_seconds`: twice a link's response time-out and
+# its late answer's grace).
+FORGET_SECONDS = 24 * 3600.0
+_PRUNE_AT = 10_000
+
+
+@dataclass(slots=True)
+class Handed:
+    """A part's hand-offs: the first the phone may have (None: one before this process started) and
+    the last."""
+
+    first: float | None
+    last: float
+
+
+class Handoffs:
+    """The hand-offs of one store's parts by this process's dispatcher."""
+
+    def __init__(self) -> None:
+        self.parts: dict[int, Handed] = {}
+        self._limit = _PRUNE_AT
+        self._link: dict[int, str] = {}  # part id -> the link it was handed to, until its submit ends
+        self._wire: dict[str, int] = {}  # link -> its parts on the wire (by this count)
+        self._parked: dict[str, deque[ClaimedPart]] = {}  # link -> parts it holds beyond its window
+
+    def claimed(self, parts: Iterable[ClaimedPart], now: float) -> None:
+        """Parts just claimed: one whose note says no earlier submit may have reached the phone is not
+        on it, whatever an earlier hand-off said (a throttle handed it back unsent)."""
+        for part in parts:
+            if not part.maybe_sent:
+                self.parts.pop(part.id, None)
+        if len(self.parts) > self._limit:
+            old = now - FORGET_SECONDS
+            self.parts = {pid: h for pid, h in self.parts.items() if h.last > old}
+            self._limit = max(_PRUNE_AT, 2 * len(self.parts))
+
+    def handed(self, part: ClaimedPart, link: str, window: int, now: float) -> None:
+        """The part was given to `link`, whose wire takes `window` submits at once. A CIMD2 link takes
+        more, which wait in it for their turn (`smsc.cimd2.spacing`): such a part goes when one before
+        it is answered (in the order handed; its phone's second may reorder them by a second)."""
+        self._link[part.id] = link
+        if self._wire.get(link, 0) < window:
+            self._wire[link] = self._wire.get(link, 0) + 1
+            self._went(part, now)
+        else:
+            self._parked.setdefault(link, deque()).append(part)
+
+    def _went(self, part: ClaimedPart, now: float) -> None:
+        known = self.parts.get(part.id)
+        if part.maybe_sent and known is not None:
+            known.last = now
+        else:
+            self.parts[part.id] = Handed(None if part.maybe_sent else now, now)
+
+    def ended(self, part_id: int, cut_off: bool, now: float) -> None:
+        """Its submit was answered or ended; `cut_off`, unanswered: the phone may have it, and it goes
+        again (its entry stays). The next part its link held beyond its window goes now."""
+        link = self._link.pop(part_id, None)
+        if link is None:
+            return
+        parked = self._parked.get(link)
+        if parked and any(p.id == part_id for p in parked):  # it never left the link
+            self._parked[link] = deque(p for p in parked if p.id != part_id)
+            return
+        if not cut_off:
+            self.parts.pop(part_id, None)
+        self._wire[link] = max(self._wire.get(link, 0) - 1, 0)
+        if parked:
+            self._wire[link] += 1
+            self._went(parked.popleft(), now)
+
+
+# By the store's path, as `waiting` keeps its own: the dispatcher's, while one runs in this process.
+_running: dict[str, Handoffs] = {}
+
+
+def watch(path: str) -> Handoffs:
+    """A dispatcher starts on the store at `path`: a new record (what an earlier one had is not this
+    run's: the parts it left claimed go again, their notes saying they may have reached the phone)."""
+    handoffs = _running[path] = Handoffs()
+    return handoffs
+
+
+def unwatch(path: str, handoffs: Handoffs) -> None:
+    """The dispatcher stopped: none hands parts any more."""
+    if _running.get(path) is handoffs:
+        del _running[path]
+
+
+def of(path: str) -> Handoffs | None:
+    """The running dispatcher's record; None when none runs here (the claim time is then taken)."""
+    return _running.get(path)
