@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.conversations import reached
+from gateway.conversations import inflight, reached
 from gateway.smtp.accept import accept
+from gateway.store.clockstep import ClockStep, Marks
 from gateway.store.db import Store
 from gateway.store.partnotes import LINK_LOST
 from smsc.simulator.control import send_command
@@ -86,3 +87,26 @@ async def test_a_claim_keeps_the_time_of_an_earlier_submit_that_may_have_reached
     claimed = "SELECT claimed_at FROM parts WHERE id = ?"
     assert store.db.conn.execute(claimed, (cut.id,)).fetchone() == (first,)
     assert store.db.conn.execute(claimed, (throttled.id,)).fetchone() == (clock.t,)
+
+
+async def test_a_clock_step_back_moves_the_claim_time_with_the_waits(tmp_path: Path) -> None:
+    # Accepted during an outage, claimed when the link came back and cut off; the clock steps back 300 s
+    # (NTP), the part goes again and the phone answers 10 s later, before the SMSC answers the re-send.
+    # The phone may have the SMS since the first submit: the answer waits. Left ahead of the clock, the
+    # claim time held no answer for the whole step.
+    clock = Clock()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    await accept(store, acceptance(["+48601123456"]))
+    clock.t += 600
+    (part,) = store.queue.claim_due(10)
+    store.queue.release(part.id, delay=0.0, error=LINK_LOST)
+    clock.t += 10 - 300
+    store.queue.shift_for_clock_step(ClockStep(300.0, Marks(10**9, 10**9, 10**9)))
+    claimed = "SELECT claimed_at FROM parts WHERE id = ?"
+    assert store.db.conn.execute(claimed, (part.id,)).fetchone() == (clock.t - 10,)
+    clock.t += 30
+    assert [p.id for p in store.queue.claim_due(10)] == [part.id]
+    at = clock.t + 10
+    since = inflight.may_have_since(store.db.conn, part.message_id, at, 360.0, None)
+    assert since is not None and since <= at - reached.REPLY_SECONDS
+    store.close()

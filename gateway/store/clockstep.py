@@ -209,11 +209,17 @@ def shift_parts(conn: sqlite3.Connection, now: float, step: ClockStep) -> int:
     hours are read off the wall clock by design, also when an account's suspension holds the part.
     Only that hold has a queued part's next attempt ahead of the clock: new, recovered and
     retried parts are queued due at once.
+
+    Its claim time (`parts.claimed_at`, when its submit may have reached the phone: the answer wait's,
+    `conversations.inflight`) moves by the whole step too, as a reading of the clock before it. Left
+    ahead of the clock, a part cut off before the step and sent again after it held no answer for as
+    long as the step: the phone's answer to it, overtaking the SMSC's answer to the re-send, went at
+    once to the user of the SMS the phone had before, of whatever company. NULL stays NULL.
     """
     before = now + step.seconds  # the clock's reading without the step
     validity, args = step.back_by("messages", "parts.message_id")
     return conn.execute(
-        "UPDATE parts SET next_attempt_at = next_attempt_at - ?,"
+        "UPDATE parts SET next_attempt_at = next_attempt_at - ?, claimed_at = claimed_at - ?,"
         f" expires_at = expires_at - ({validity})"
         " WHERE message_id < ?"
         # A part the SMSC took waits for its report until a day after its validity, and one
@@ -223,5 +229,5 @@ def shift_parts(conn: sqlite3.Connection, now: float, step: ClockStep) -> int:
         # The same hold under an account's suspension: never tried, due ahead. A retry's
         # wait the suspension held has an attempt behind it and moves.
         " AND NOT (state = 'hold' AND error = ? AND attempts = 0 AND next_attempt_at > ?)",
-        (step.seconds, *args, step.first("messages"), before, SUSPENDED_HOLD, before),
+        (step.seconds, step.seconds, *args, step.first("messages"), before, SUSPENDED_HOLD, before),
     ).rowcount
