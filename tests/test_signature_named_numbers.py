@@ -140,6 +140,10 @@ def test_a_number_typed_below_a_phones_footer_stays(number: str) -> None:
         ("DE89 3704 0044 0532 0130 00", []),
         ("85010112345", []),
         ("525-000-00-00", []),
+        ("525-00-00-000", []),  # not a postal code's "00-000"
+        ("ul. Prosta 1, 00-001 Warszawa", ["00-001"]),
+        ("1 250 000 £", []),
+        ("zł 601 123 456", []),
         ("NIP: 5250000000", []),
         ("REGON 012345678", []),
         ("Numer paczki: 612345678", []),

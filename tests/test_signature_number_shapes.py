@@ -94,7 +94,7 @@ def test_a_long_line_of_a_companys_phones_still_goes(line: str) -> None:
     ],
 )
 def test_what_reads_as_a_phone(text: str, found: list[str]) -> None:
-    from gateway.smtp.footers import CONTACT  # here: the other tests run against the code before it
+    from gateway.smtp.numbershapes import CONTACT  # here: the other tests run against the code before it
 
     assert [m[0] for m in CONTACT.finditer(text)] == found
 
@@ -116,7 +116,7 @@ def test_a_phone_is_read_from_a_bounded_run() -> None:
     15 digits with separators of up to 3 characters between them."""
     from re import _parser  # type: ignore[attr-defined]
 
-    from gateway.smtp.footers import PHONE
+    from gateway.smtp.numbershapes import PHONE
 
     assert _parser.parse(PHONE).getwidth()[1] <= 2 + 15 + 14 * 3
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from gateway.smtp.numbershapes import CONTACT, PHONE, has_contact  # noqa: F401  # re-exported: CONTACT, PHONE
+from gateway.smtp.numbershapes import has_contact
 from smsc.graphemes import visible
 
 # The link after an app's name: "<url>" in the text part, "(url)" once an HTML-only mail's link

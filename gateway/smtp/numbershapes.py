@@ -36,13 +36,19 @@ _NO_PHONE_AHEAD = (
     r"|\d{1,3}(?: \d{3}){1,4}+[.,]\d\d?(?!\d)"  # an amount with its grosze: "1 234 567.89"
     r"|\d{1,3}(?: \d{3}){0,2} 000 000(?!\d)"  # a round amount: "12 000 000"
 )
+# A currency, before an amount or after it ("€1 234 567", "EUR 1 234 567", "1 250 000 złotych"): its
+# sign or its code, and after the amount the code's words ("złotych", "euro").
+_CURRENCY_SIGNS = "€$£"
+_CURRENCY_CODES = ("zł", "pln", "eur", "usd", "gbp", "chf")
+# Before a phone each code is its own lookbehind: one of alternatives needs them of one width.
+_NO_CURRENCY_BEHIND = "".join(f"(?<!{code} )" for code in _CURRENCY_CODES)
 # What may not stand right before a phone: a letter, digit, "/", ".", ",", "+", "-" or "#" (a
 # reference's or an order's "#612345678"); a currency ("€1 234 567", "EUR 1 234 567"); a group of
 # four digits (a bank account's: its first run is too long for a phone, and each run from a later
 # group was one); a digit and ":" (the minutes of "9:00"); a range's dash after a digit ("2020 -
 # 2026", "9.00 - 17.00").
 _NO_PHONE_BEHIND = (
-    r"(?<![\w/.,+#€$£-])(?<![€$£] )(?<!(?:eur|pln|usd|gbp|chf) )(?<!\d{4} )(?<!\d:)"
+    rf"(?<![\w/.,+#{_CURRENCY_SIGNS}-])(?<![{_CURRENCY_SIGNS}] ){_NO_CURRENCY_BEHIND}(?<!\d{{4}} )(?<!\d:)"
     r"(?<!\d [-–] )(?<!\d[-–] )(?<!\d–)"
 )
 # The run is bounded (E.164's 15 digits, separators of up to 3 characters): when the check after it
@@ -53,7 +59,7 @@ _NO_PHONE_BEHIND = (
 PHONE = (
     rf"{_NO_PHONE_BEHIND}(?!{_NO_PHONE_AHEAD})"
     r"\+?\(?\d(?:[ ().-]{0,3}+\d){6,14}+"
-    r"(?![\w/]|[.,]\d|\s*+(?i:(?:zł(?:oty|ote|otych|otego)?|pln|eur(?:o|os)?|usd|gbp|chf)\b|€|\$|%))"
+    rf"(?![\w/]|[.,]\d|\s*+(?i:(?:{'|'.join(_CURRENCY_CODES)})(?:oty|ote|otych|otego|os?)?\b|[{_CURRENCY_SIGNS}%]))"
 )
 # Words that say what the number after them is: a register's (and one word more: "NIP firmy", "PESEL
 # pacjenta"), a bank account's, an amount's, and a parcel's or its carrier's, an order's, an invoice's,
@@ -91,8 +97,10 @@ _NAMED_BEFORE_GROUPS = _named_before(f"{_ACCOUNTS}|{_AMOUNTS}")
 _GROUPED = re.compile(r"\d[ ().-]+\d")
 _NAMED_REACH = 60
 # Contact details within a line: a labelled phone, a web or mail address, a phone, a postal code.
+# A postal code stands alone: "00-001", not the tail of a NIP's groups ("525-00-00-000").
 CONTACT = re.compile(
-    rf"(?i:\b({_PHONE_LABEL})\b\.?:?\s*\+?\(?\d|www\.|https?://|\S@[\w-]+\.\w|{PHONE}|\b\d{{2}}-\d{{3}}\b)"
+    rf"(?i:\b({_PHONE_LABEL})\b\.?:?\s*\+?\(?\d|www\.|https?://|\S@[\w-]+\.\w|{PHONE}"
+    r"|(?<![\d-])\d{2}-\d{3}(?![\d-]))"
 )
 
 # A paragraph of a company's entries alone, a register's or its bank account's ("NIP 525-000-00-00.",

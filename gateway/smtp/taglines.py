@@ -34,9 +34,8 @@ _SLOGAN = re.compile(
 )
 # The years a slogan names, which are the one number it holds; a company's founding year is a slogan's
 # alone ("Connecting people since 1987.").
-_YEARS = re.compile(
-    r"\b(?:since|od|est\.?|founded|za[łl]o[żz]on\w*) (?:\d{4}|\d{1,3} lat)\w*|\b\d{1,3} (?:lat|years)\b"
-)
+_FOUNDING = r"since|est\.?|founded|za[łl]o[żz]on\w*"
+_YEARS = re.compile(rf"\b(?:{_FOUNDING}|od) (?:\d{{4}}|\d{{1,3}} lat)\w*|\b\d{{1,3}} (?:lat|years)\b")
 # The words of a person's sentence that a slogan has not: the person ("I", "mnie", "będę", "oddzwonię",
 # "mieszkam", "zostawiłem"), thanks or a request, a day or an hour, a verb saying what is, was or will
 # be ("is ready", "potwierdził", "confirmed", "will call"), wishes and greetings. Also what keeps the
@@ -58,7 +57,8 @@ PERSON_WORDS = re.compile(
 )
 # A question or a number but a year is a person's too.
 _PERSONS_MARKS = re.compile(r"[?\d]")
-_FOUNDED = re.compile(r"\b(?:since|est\.?|founded) \d{4}\b|\bod \d{4} r|\bod \d{1,3} lat\b")
+# Of the years, those naming a founding: a slogan's alone ("Connecting people since 1987.").
+_FOUNDED = re.compile(rf"\b(?:{_FOUNDING}) \d{{4}}\b|\bod \d{{4}} r|\bod \d{{1,3}} lat\b")
 # English "I", told from Polish "i" (and) by its capital.
 _I = re.compile(r"\bI\b")
 _TAGLINE_MAX_WORDS = 8
