@@ -175,6 +175,47 @@ class Daemon:
         events.on_link_up = dispatcher.wake
         events.on_optout = dispatcher.opted_out
         self.dispatcher = dispatcher
+        status_path = cfg.state_dir / STATUS_FILE
+        links = LinkView(dispatcher)
+        housekeeping = Housekeeping(
+            self.store,
+            notifier,
+            events,
+            lambda: {  # read once the workers run: everything it names is bound by then
+                "links": links(),
+                "workers": supervisor.snapshot(),
+                "queued": dispatcher.backlog,
+                "outbox": self.store.admin.outbox_waiting()[0],
+                "auth_locks": gate.auth.locks(),  # for `smsgw auth list`
+                "relay_login": login_report(mailer),  # a refusal held: `smsgw status` says it
+                "intake_pids": self.intake.pids() if self.intake else {},
+                "store": self.store.db.trouble(),  # writes failing lately: `smsgw status` says so
+                "submission_off": submission.why_off,  # configured, not listening: status says why
+                "relay_starttls_off": submission.relay_starttls_off,  # bound late, intake processes
+                # What it runs with: `smsgw status` judges the routes by these, not by a file edited since.
+                # [smtp] listen too: `smsgw send` reaches the daemon where it listens, not where the
+                # edited file says it will after a restart.
+                "config": {"digest": cfg.digest, "routes": cfg.routes(), "smtp_listen": cfg.smtp.listen_addr},
+            },
+            status_path,
+            elapsed=self.elapsed or (boottime if self.clock is time.time else self.clock),
+            reassembly_timeout=cfg.replies.reassembly_timeout_seconds,
+            links_up=lambda: (
+                not dispatcher.links
+                or any(link.state == LinkState.ACTIVE for link in dispatcher.links.values())
+            ),
+        )
+        housekeeping.steps.moved = dispatcher.validities_moved  # a clock step moved them in the store
+        dispatcher.step_unseen = housekeeping.steps.ahead  # none expires on a step not yet handled
+        self.housekeeping = housekeeping
+        if housekeeping.steps.last is not None:  # seeded from the kept reading: a step may wait
+            # Before anything can write (mail, the panel, the links): a step made while the daemon
+            # was stopped moves only rows stamped before it. Failed (the store locked by another
+            # process), the worker's looks try again, and its rows are still told by their ids.
+            try:
+                await housekeeping.check_clock()
+            except Exception as exc:
+                log.warning("clock.first_look_failed", error=str(exc))
         # Listeners before links: a port that cannot be bound stops the start before any SMSC
         # session exists, and what was opened so far is closed again so that the process exits.
         try:
@@ -205,39 +246,6 @@ class Daemon:
         # again while the daemon runs, and said meanwhile (status, /healthz): `gateway.submissionretry`.
         self.submission = submission = SubmissionRetry(self, gate, sub_why_off)
         submission.supervise(supervisor)
-        status_path = cfg.state_dir / STATUS_FILE
-        links = LinkView(dispatcher)
-        housekeeping = Housekeeping(
-            self.store,
-            notifier,
-            events,
-            lambda: {
-                "links": links(),
-                "workers": supervisor.snapshot(),
-                "queued": dispatcher.backlog,
-                "outbox": self.store.admin.outbox_waiting()[0],
-                "auth_locks": gate.auth.locks(),  # for `smsgw auth list`
-                "relay_login": login_report(mailer),  # a refusal held: `smsgw status` says it
-                "intake_pids": self.intake.pids() if self.intake else {},
-                "store": self.store.db.trouble(),  # writes failing lately: `smsgw status` says so
-                "submission_off": submission.why_off,  # configured, not listening: status says why
-                "relay_starttls_off": submission.relay_starttls_off,  # bound late, intake processes
-                # What it runs with: `smsgw status` judges the routes by these, not by a file edited since.
-                # [smtp] listen too: `smsgw send` reaches the daemon where it listens, not where the
-                # edited file says it will after a restart.
-                "config": {"digest": cfg.digest, "routes": cfg.routes(), "smtp_listen": cfg.smtp.listen_addr},
-            },
-            status_path,
-            elapsed=self.elapsed or (boottime if self.clock is time.time else self.clock),
-            reassembly_timeout=cfg.replies.reassembly_timeout_seconds,
-            links_up=lambda: (
-                not dispatcher.links
-                or any(link.state == LinkState.ACTIVE for link in dispatcher.links.values())
-            ),
-        )
-        housekeeping.steps.moved = dispatcher.validities_moved  # a clock step moved them in the store
-        dispatcher.step_unseen = housekeeping.steps.ahead  # none expires on a step not yet handled
-        self.housekeeping = housekeeping
         supervisor.add("housekeeping", housekeeping.run)
 
         def stop_now() -> None:

@@ -112,6 +112,9 @@ class Housekeeping:
         self._readings = (seed.wall, seed.elapsed, seed.marks) if seed else None
         self._ahead: tuple[tuple[Marks, float], ...] = seed.ahead if seed else ()
         self.steps.last = (seed.wall, seed.elapsed) if seed else None  # the dispatcher waits for the look
+        # A look seeded across the downtime places no row by its time (`first_after`): those up to the
+        # ids read here, before anything writes (`gateway.daemon`), came before a step made meanwhile.
+        self._start = read_marks(store.db.conn) if seed else None
         # The daemon's start, kept likewise: the reassembly timeout counts from no earlier (`expire`).
         self.started_at, self._started = store.clock(), self.elapsed()
 
@@ -243,8 +246,10 @@ class Housekeeping:
         wall, mono, marks = store.clock(), self.elapsed(), read_marks(store.db.conn)
         last = self._readings
         step = 0.0 if last is None else last[0] + (mono - last[1]) - wall
+        start = self._start  # a seeded first look: no row placed by its time
+        earlier, later = (start, start) if start is not None else (last[2] if last else marks, marks)
         if last is not None and step < -CLOCK_STEP_SECONDS:
-            after = first_after(store.db.conn, last[2], marks, False, (last[0] + wall) / 2)
+            after = first_after(store.db.conn, earlier, later, False, (last[0] + wall) / 2)
             ahead = (*self._ahead, (after, -step))[-_AHEAD_KEPT:]
 
             def extend() -> int:
@@ -255,14 +260,14 @@ class Housekeeping:
             self._ahead = ahead
             log.warning("clock.stepped_forward", seconds=round(-step, 3), parts=parts)
         elif last is not None and step > CLOCK_STEP_SECONDS:
-            ahead, earlier, between = self._ahead, last[2], (last[0] + wall) / 2
+            ahead, between = self._ahead, (last[0] + wall) / 2
             config = getattr(self.notifier, "config", None)
             billed_again: list[Month] = []
 
             def shift() -> tuple[int, int, int]:
                 # The rows after the step are found in the write that moves the rest: one written
                 # after this look, before the write, came after the step too (up to `marks`).
-                moved = ClockStep(step, first_after(store.db.conn, earlier, marks, True, between), ahead)
+                moved = ClockStep(step, first_after(store.db.conn, earlier, later, True, between), ahead)
                 if config is not None:  # before the MOs move: which cross a billed month's end
                     billed_again[:] = rebill.stepped_back(store, ZoneInfo(config.gateway.timezone), moved)
                 left = left_ahead(ahead, step, CLOCK_STEP_SECONDS)
@@ -298,7 +303,7 @@ class Housekeeping:
             self.steps.moved()  # the parts claimed ahead were read before the step's write
         elif self.kept.due(wall, marks):
             await self.kept.keep(store, Reading(wall, mono, marks, self._ahead))
-        self._readings, self.steps.last = (wall, mono, marks), (wall, mono)
+        self._readings, self.steps.last, self._start = (wall, mono, marks), (wall, mono), None
         return step if step > CLOCK_STEP_SECONDS else 0.0
 
     async def expire(self) -> None:

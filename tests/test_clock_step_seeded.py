@@ -1,0 +1,122 @@
+"""The first look of a start, seeded from the kept reading (`gateway.clocksteps.KeptReading`), when the
+wall clock stepped while the daemon was stopped for longer than the step.
+
+The first look placed the rows written between the kept reading and itself by the middle of the two
+readings (`first_after`), which holds only while the step is longer than the time between the looks:
+across a downtime it is not. Stopped 2 hours and stepped back 1 hour, an SMS accepted after the start
+(before the first look) had its validity cut by the hour and expired at once, and a retry written in
+the last seconds before the stop stayed unmoved and waited the step's length. Rows are told by the
+ids read at the start instead, and the start takes that look before it opens the listeners. Real
+SQLite store; the wall clock and boot time injected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from structlog.testing import capture_logs
+
+from gateway import daemon as daemon_module
+from gateway import housekeeping as housekeeping_module
+from gateway.store.clockstep import Reading, read_marks, save_reading
+from gateway.store.db import Store
+from smsc.outage import boottime
+from tests.conftest import mail, running_gateway
+from tests.test_clock_step import HOUR, Monotonic, accepted, due_at, housekeeping, on_a_stepping_clock, to
+from tests.test_store import Clock
+
+
+def kept_boot(monkeypatch: pytest.MonkeyPatch, elapsed: Any) -> None:
+    """`elapsed` taken for boot time, in one boot: the housekeeping keeps and loads its reading."""
+    monkeypatch.setattr(housekeeping_module, "boottime", elapsed)
+    monkeypatch.setattr(housekeeping_module, "boot_id", lambda: "boot-a")
+
+
+async def test_an_sms_accepted_after_the_start_keeps_its_validity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, mono = Clock(), Monotonic()
+    kept_boot(monkeypatch, mono)
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    store.db.serve()
+    before_stop = await accepted(store)
+    with store.db.conn:
+        save_reading(store.db.conn, "boot-a", Reading(clock.t, mono.t, read_marks(store.db.conn)))
+    was_before = due_at(store, before_stop)
+    mono.t += 2 * HOUR  # stopped 2 hours; meanwhile the clock is stepped back 1 hour
+    clock.t += 2 * HOUR - HOUR
+    hk = housekeeping(store, mono)  # the start
+    after_start = await accepted(store)  # before the first look (one that failed: the store locked)
+    was_after = due_at(store, after_start)
+    assert await hk.check_clock() == pytest.approx(HOUR)
+    assert due_at(store, after_start) == pytest.approx(was_after, abs=0.01)  # on the stepped clock
+    assert due_at(store, before_stop) == pytest.approx((was_before[0] - HOUR, was_before[1] - HOUR), abs=0.01)
+    # The SMS accepted before the stop had its hour (2 passed); the one accepted after the start has it still.
+    assert [f.message_id for f in await store.write(store.queue.expire_due)] == [1]
+    store.close()
+
+
+async def test_a_retry_written_after_the_kept_reading_moves_with_a_step_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, mono = Clock(), Monotonic()
+    kept_boot(monkeypatch, mono)
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    store.db.serve()
+    with store.db.conn:  # the last look before the stop kept its reading
+        save_reading(store.db.conn, "boot-a", Reading(clock.t, mono.t, read_marks(store.db.conn)))
+    clock.t += 1.0
+    mono.t += 1.0
+    part = await accepted(store)  # in the last second before the stop; tried, to be retried in 15 min
+    with store.db.conn:
+        store.db.conn.execute(
+            "UPDATE parts SET state = 'deferred', attempts = 1, next_attempt_at = ? WHERE id = ?",
+            (clock.t + 900, part),
+        )
+    was = due_at(store, part)
+    mono.t += 999.0  # stopped ~1000 s; meanwhile the clock is stepped back 600 s
+    clock.t += 999.0 - 600.0
+    hk = housekeeping(store, mono)
+    assert await hk.check_clock() == pytest.approx(600.0)
+    assert due_at(store, part) == pytest.approx((was[0] - 600.0, was[1] - 600.0), abs=0.01)
+    store.close()
+
+
+class BootClock:
+    """Boot time with the downtime a test adds to it."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return boottime() + self.offset
+
+
+async def test_the_start_looks_at_the_clock_before_it_listens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, _, cfg = on_a_stepping_clock(tmp_path)  # no link up: the SMS wait
+    boot = BootClock()
+    kept_boot(monkeypatch, boot)
+    numbers = [to(f"60114200{i}") for i in range(1, 3)]
+    async with running_gateway(cfg, clock, boot) as gw:
+        assert (await gw.send(mail(numbers, "Queued before the stop"), numbers)).error is None
+    boot.offset += 2 * HOUR  # stopped 2 hours; meanwhile the clock is stepped back 1 hour
+    clock.offset += HOUR
+    said_before_listening: list[str] = []
+    listen = daemon_module.open_listeners
+
+    async def spied(*args: Any) -> None:
+        said_before_listening.extend(e["event"] for e in logs)
+        await listen(*args)
+
+    monkeypatch.setattr(daemon_module, "open_listeners", spied)
+    with capture_logs() as logs:
+        async with running_gateway(cfg, clock, boot) as gw:
+            await asyncio.sleep(0)
+    assert "clock.stepped_back" in said_before_listening, said_before_listening
+    steps = [e for e in logs if e["event"] == "clock.stepped_back"]
+    assert len(steps) == 1 and steps[0]["parts"] == 2, steps  # accepted after the kept reading or not
