@@ -172,7 +172,7 @@ class Daemon:
             retry_base=cfg.gateway.retry_base_seconds,
             queue_high_water=cfg.gateway.queue_high_water,
         )
-        events.on_link_up = dispatcher.wake
+        events.on_link_up = dispatcher.link_up
         events.on_optout = dispatcher.opted_out
         self.dispatcher = dispatcher
         status_path = cfg.state_dir / STATUS_FILE

@@ -95,9 +95,11 @@ class Dispatcher(Submits):
             store, on_finished, self.choice, late=self._late, avoid=self._avoid, retry_base=retry_base
         )
         self._stopping = False
-        # The links up at the last look: when one comes up, the parts that wait for a link
-        # (`gateway.linkwaits`) and one of them may take are due in the next claims.
+        # The links up at the last look, and how many times one had come up by then (`link_up`): when one
+        # comes up, the parts that wait for a link (`gateway.linkwaits`) and one of them may take are due
+        # in the next claims.
         self._seen_up: frozenset[str] = _NO_LINKS
+        self._ups = self._ups_seen = 0
         self._unparking = Unparking(store, self.choice.could_go)
         # Monotonic: after the wall clock stepped back, a depth counted by the wall clock would stay
         # frozen for the whole step (new mail refused as "queue full").
@@ -117,6 +119,13 @@ class Dispatcher(Submits):
         self._woken += 1
         self._drained = False
         self._wake.set()
+
+    def link_up(self) -> None:
+        """A link came up (`events.on_link_up`): counted, for the next look. The links up compared
+        between two looks miss one that went down and came up again between them, and the parts no
+        link up could take meanwhile stayed waiting for it with it up."""
+        self._ups += 1
+        self.wake()
 
     @property
     def backlog(self) -> int:
@@ -194,10 +203,10 @@ class Dispatcher(Submits):
         """Note the links that came up since the last look: the next claim makes due the parts waiting
         for a link that one may take (`gateway.linkwaits`), and claims them in the same write."""
         up = frozenset(name for name, link in self.links.items() if link.state == LinkState.ACTIVE)
-        if up - self._seen_up:
+        if up - self._seen_up or self._ups != self._ups_seen:
             self._unparking.came_up(self.clock())
             self._drained = False  # what it makes due is claimed at once
-        self._seen_up = up
+        self._seen_up, self._ups_seen = up, self._ups
 
     async def _wait(self, timeout: float) -> bool:
         """Whether a wake came before the timeout."""

@@ -148,6 +148,32 @@ async def test_parts_waiting_for_a_link_whose_route_is_removed_fail_at_once_afte
     assert backup.received == []
 
 
+async def test_a_part_waiting_for_a_link_that_went_down_and_up_between_two_looks_goes(tmp_path: Path) -> None:
+    # The dispatcher compared the links up at two looks: the same, so a part no link up could take in
+    # between (put to wait by a submit's answer on another link, say) waited for its link with it up.
+    async with HappySMSC() as main, HappySMSC() as backup:
+        async with running_gateway(two_links(tmp_path, main.port, backup.port)) as gw:
+            await gw.until(lambda: up(gw, "backup")() and up(gw, "main")())
+            await queue_for_main(gw, 1)
+            await gw.until(lambda: gw.states() == ["delivered"])
+
+            def waits_for_main() -> None:  # as a part put to wait while main was down is left
+                conn, now = gw.store.db.conn, gw.store.clock()
+                conn.execute(
+                    "UPDATE parts SET state = 'deferred', next_attempt_at = ?1, expires_at = ?1, error = ?2,"
+                    " smsc_id = NULL, link = NULL",
+                    (now + 3600, NO_LINK_UP),
+                )
+                conn.execute("UPDATE messages SET state = 'queued', finished_at = NULL")
+
+            await gw.store.write(waits_for_main)
+            main.drop_all()  # and main comes up again at once, before the dispatcher looks (each second)
+            await gw.until(lambda: not up(gw, "main")())
+            await main.wait_for(2, timeout=10)
+            await gw.until(lambda: gw.states() == ["delivered"])
+    assert backup.received == []
+
+
 async def test_a_route_with_one_of_two_links_down_goes_by_the_other_at_once(tmp_path: Path) -> None:
     # main and backup both serve +4860; main is down: every SMS goes by backup, none waits.
     extra = 'prefixes = ["+4860"]\nmax_per_second = 1000'
