@@ -18,9 +18,14 @@ import json
 import math
 import sqlite3
 from dataclasses import dataclass
+from typing import Any
+
+import structlog
 
 from gateway.store.policy import SUSPENDED_HOLD
 from gateway.store.queueage import parked
+
+log = structlog.get_logger(__name__)
 
 # The tables whose rows' times move with a step, and the time each row was stamped with on writing.
 _STAMPED = {"messages": "created_at", "mo": "received_at", "outbox": "created_at"}
@@ -177,20 +182,37 @@ def save_reading(conn: sqlite3.Connection, boot: str, reading: Reading) -> None:
 
 def saved_reading(conn: sqlite3.Connection) -> tuple[str, Reading] | None:
     """The boot and the reading kept last; None without one, or with one that cannot be read (the
-    first look then takes its own, as a start always did)."""
+    first look then takes its own, as a start always did). Read at every start: a value damaged or
+    edited by hand, whatever its shape, must not stop the daemon from starting (every start failed
+    until the row was deleted), so it is said once and left to be overwritten by the next keep."""
     row = conn.execute("SELECT value FROM billing_state WHERE key = ?", (READING_KEY,)).fetchone()
     if row is None:
         return None
     try:
-        value = json.loads(row[0])
-        ahead = tuple((Marks(*(int(i) for i in since)), float(s)) for since, s in value["ahead"])
-        marks = Marks(*(int(i) for i in value["marks"]))
-        reading = Reading(float(value["wall"]), float(value["elapsed"]), marks, ahead)
-    except (ValueError, KeyError, TypeError):
+        return _read(row[0])
+    except Exception as exc:  # any shape: a missing key, 1e400 (OverflowError), deep nesting (RecursionError)
+        log.warning("clock.reading_unreadable", error=f"{type(exc).__name__}: {exc}"[:200])
         return None
+
+
+def _read(text: str) -> tuple[str, Reading]:
+    value = json.loads(text)
+    boot = str(value["boot"])
+    ahead = tuple((_marks(since), float(seconds)) for since, seconds in value["ahead"])
+    reading = Reading(float(value["wall"]), float(value["elapsed"]), _marks(value["marks"]), ahead)
     if not all(map(math.isfinite, (reading.wall, reading.elapsed, *(s for _, s in ahead)))):
-        return None  # nan passes no comparison: no step would ever be seen against it
-    return str(value["boot"]), reading
+        raise ValueError("not a finite time")  # nan passes no comparison: no step would ever be seen
+    if reading.elapsed < 0.0:
+        raise ValueError("boot time before the boot")
+    return boot, reading
+
+
+def _marks(ids: Any) -> Marks:
+    """Row ids as SQLite keeps them: one beyond its integers failed every step's search (OverflowError)."""
+    values = [int(i) for i in ids]
+    if len(values) != len(_STAMPED) or not all(0 <= i < 2**63 for i in values):
+        raise ValueError("not a row id per table")
+    return Marks(*values)
 
 
 def shift_parts(conn: sqlite3.Connection, now: float, step: ClockStep) -> int:

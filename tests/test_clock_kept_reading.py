@@ -1,0 +1,80 @@
+"""The clock check's reading kept in the store for the next start (`gateway.clocksteps.KeptReading`),
+as the start finds it: damaged, edited by hand, or from the same boot yet ahead of its boot time.
+
+A value that could not be read stopped every start (a missing key, a mark of 1e400, deep nesting
+escaped the read) until the row was deleted by hand; it is said once and ignored. Real SQLite store;
+the wall clock and boot time injected.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from gateway.store.clockstep import READING_KEY, saved_reading
+from gateway.store.db import Store
+from tests.conftest import running_gateway
+from tests.test_clock_step import Monotonic, housekeeping, on_a_stepping_clock
+from tests.test_clock_step_seeded import BootClock, kept_boot
+from tests.test_store import Clock
+
+GOOD = {"boot": "boot-a", "wall": 1_700_000_000.0, "elapsed": 400.0, "marks": [0, 0, 0], "ahead": []}
+CORRUPT = {
+    "no boot": json.dumps({k: v for k, v in GOOD.items() if k != "boot"}),
+    "a mark of 1e400": json.dumps(GOOD).replace('"marks": [0', '"marks": [1e400'),
+    "a mark beyond SQLite's integers": json.dumps({**GOOD, "marks": [2**63, 0, 0]}),
+    "a negative mark": json.dumps({**GOOD, "marks": [-1, 0, 0]}),
+    "deep nesting": "[" * 100_000 + "]" * 100_000,
+    "a list": "[]",
+    "not JSON": "{",
+    "two marks": json.dumps({**GOOD, "marks": [0, 0]}),
+    "an infinite wall clock": json.dumps(GOOD).replace("1700000000.0", "1e400"),
+    "a negative boot time": json.dumps({**GOOD, "elapsed": -1e9}),
+    "ahead not pairs": json.dumps({**GOOD, "ahead": [[1, 2, 3]]}),
+}
+
+
+def kept(store: Store, text: str) -> None:
+    with store.db.conn:
+        store.db.conn.execute(
+            "INSERT INTO billing_state (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (READING_KEY, text),
+        )
+
+
+@pytest.mark.parametrize("text", CORRUPT.values(), ids=CORRUPT.keys())
+async def test_a_reading_that_cannot_be_read_is_said_and_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
+) -> None:
+    clock, mono = Clock(), Monotonic()
+    kept_boot(monkeypatch, mono)
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    store.db.serve()
+    kept(store, text)
+    with capture_logs() as logs:
+        hk = housekeeping(store, mono)  # the start
+    assert hk._readings is None and hk.steps.last is None
+    assert [e["event"] for e in logs] == ["clock.reading_unreadable"]
+    assert await hk.check_clock() == 0.0  # its own first reading, kept over the damaged one
+    found = saved_reading(store.db.conn)
+    assert found is not None and found[0] == "boot-a" and found[1].wall == clock.t
+    store.close()
+
+
+async def test_the_daemon_starts_with_a_reading_that_cannot_be_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, _, cfg = on_a_stepping_clock(tmp_path)
+    boot = BootClock()
+    kept_boot(monkeypatch, boot)
+    async with running_gateway(cfg, clock, boot):
+        pass
+    store = Store.open(cfg.db_path, clock=clock)
+    kept(store, CORRUPT["a mark of 1e400"])
+    store.close()
+    async with running_gateway(cfg, clock, boot) as gw:
+        assert gw.daemon.housekeeping.kept.boot == "boot-a"
