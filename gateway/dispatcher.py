@@ -274,7 +274,7 @@ class Dispatcher(Submits):
 
     def _go(self, name: str, part: ClaimedPart) -> Awaitable[SubmitResult] | None:
         if (sending := super()._go(name, part)) is not None:
-            self.handoffs.handed(part, name, self.links[name].stats().window, self.clock())
+            self.handoffs.handed(part, name, self.links[name], self.clock())  # the phone may have it
         return sending
 
     def _submitted(self, task: asyncio.Task[None]) -> None:

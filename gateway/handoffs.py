@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gateway.store.records import ClaimedPart
+from smsc.base import SmscLink
 
 # Entries of parts no longer in flight nor cut off are dropped as their submits end; a part whose state
 # this cannot see (one that expired waiting to go again) is dropped once its last hand-off is this old:
@@ -52,6 +53,7 @@ class Handoffs:
         self._link: dict[int, str] = {}  # part id -> the link it was handed to, until its submit ends
         self._wire: dict[str, int] = {}  # link -> its parts on the wire (by this count)
         self._parked: dict[str, deque[ClaimedPart]] = {}  # link -> parts it holds beyond its window
+        self._windows: dict[str, int] = {}
 
     def claimed(self, parts: Iterable[ClaimedPart], now: float) -> None:
         """Parts just claimed: one whose note says no earlier submit may have reached the phone is not
@@ -64,10 +66,13 @@ class Handoffs:
             self.parts = {pid: h for pid, h in self.parts.items() if h.last > old}
             self._limit = max(_PRUNE_AT, 2 * len(self.parts))
 
-    def handed(self, part: ClaimedPart, link: str, window: int, now: float) -> None:
-        """The part was given to `link`, whose wire takes `window` submits at once. A CIMD2 link takes
-        more, which wait in it for their turn (`smsc.cimd2.spacing`): such a part goes when one before
-        it is answered (in the order handed; its phone's second may reorder them by a second)."""
+    def handed(self, part: ClaimedPart, link: str, smsc: SmscLink, now: float) -> None:
+        """The part was given to `link`, whose wire takes its window of submits at once (read once: the
+        dispatcher's places are too). A CIMD2 link takes more, which wait in it for their turn
+        (`smsc.cimd2.spacing`): such a part goes when one before it is answered (in the order handed; its
+        phone's second may reorder them by a second)."""
+        if (window := self._windows.get(link)) is None:
+            window = self._windows[link] = smsc.stats().window
         self._link[part.id] = link
         if self._wire.get(link, 0) < window:
             self._wire[link] = self._wire.get(link, 0) + 1
