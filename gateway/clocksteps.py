@@ -76,7 +76,11 @@ class KeptReading:
         if found is None:
             return None
         boot, reading = found
-        if boot == self.boot:
+        # Boot time never runs back within a boot: a kept one ahead of it is from no run of this one
+        # (a VM reverted to a memory snapshot, its state directory on a disk the snapshot does not
+        # hold). Taken for this boot's, the clock read as stepped forward by the difference, and
+        # every validity was extended by it (30 days); it is judged as another boot's.
+        if boot == self.boot and reading.elapsed <= elapsed + self.jitter:
             return reading
         if wall < reading.wall - self.jitter:  # behind the last run's clock after a reboot
             return Reading(reading.wall, elapsed, reading.marks)

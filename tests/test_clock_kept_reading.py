@@ -2,8 +2,11 @@
 as the start finds it: damaged, edited by hand, or from the same boot yet ahead of its boot time.
 
 A value that could not be read stopped every start (a missing key, a mark of 1e400, deep nesting
-escaped the read) until the row was deleted by hand; it is said once and ignored. Real SQLite store;
-the wall clock and boot time injected.
+escaped the read) until the row was deleted by hand; it is said once and ignored. A reading of the
+same boot with a boot time ahead of the current one (a VM reverted to a memory snapshot, its state
+directory outside the snapshot) read as a step forward of the difference, and extended every
+validity by it; it is judged as another boot's. Real SQLite store; the wall clock and boot time
+injected.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from gateway.store.clockstep import READING_KEY, saved_reading
+from gateway.clocksteps import KeptReading
+from gateway.store.clockstep import READING_KEY, Marks, Reading, read_marks, save_reading, saved_reading
 from gateway.store.db import Store
 from tests.conftest import running_gateway
-from tests.test_clock_step import Monotonic, housekeeping, on_a_stepping_clock
+from tests.test_clock_step import DAY, HOUR, Monotonic, accepted, due_at, housekeeping, on_a_stepping_clock
 from tests.test_clock_step_seeded import BootClock, kept_boot
 from tests.test_store import Clock
 
@@ -78,3 +82,34 @@ async def test_the_daemon_starts_with_a_reading_that_cannot_be_read(
     store.close()
     async with running_gateway(cfg, clock, boot) as gw:
         assert gw.daemon.housekeeping.kept.boot == "boot-a"
+
+
+async def test_a_reading_of_this_boot_ahead_of_its_boot_time_is_no_step_forward(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, mono = Clock(), Monotonic()
+    kept_boot(monkeypatch, mono)
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    store.db.serve()
+    part = await accepted(store)
+    with store.db.conn:  # kept 30 days of boot time on: no run of this boot has reached it
+        save_reading(store.db.conn, "boot-a", Reading(clock.t, mono.t + 30 * DAY, read_marks(store.db.conn)))
+    was = due_at(store, part)
+    hk = housekeeping(store, mono)
+    assert await hk.check_clock() == 0.0
+    assert due_at(store, part) == pytest.approx(was, abs=0.01)  # its validity not extended by 30 days
+    store.close()
+
+
+def test_a_reading_of_this_boot_ahead_of_its_boot_time_is_judged_as_another_boots(tmp_path: Path) -> None:
+    store = Store.open(tmp_path / "db.sqlite", clock=Clock())
+    with store.db.conn:
+        save_reading(store.db.conn, "boot-a", Reading(1_000_000.0, 50.0 + DAY, Marks(7, 3, 2)))
+    kept = KeptReading("boot-a", 5.0)
+    assert kept.load(store.db.conn, 1_000_000.0 + 60.0, 50.0) is None  # a wall clock ahead: time passed
+    behind = kept.load(store.db.conn, 1_000_000.0 - HOUR, 50.0)  # behind: stepped back, no time passed
+    assert behind == Reading(1_000_000.0, 50.0, Marks(7, 3, 2))
+    with store.db.conn:  # within the jitter: this boot's, as it was kept
+        save_reading(store.db.conn, "boot-a", Reading(1_000_000.0, 53.0, Marks(7, 3, 2)))
+    assert kept.load(store.db.conn, 1_000_000.0 + 60.0, 50.0) == Reading(1_000_000.0, 53.0, Marks(7, 3, 2))
+    store.close()
