@@ -41,6 +41,10 @@ SHAPES = {
     "spaces": "1.1" + " " * 50,
     "slogan": "quality trust ",  # each short paragraph a tagline to read (`gateway.smtp.taglines`)
     "letters-e": "ę" * 30 + " ",  # "\\w+ę" reads a word again from each of its letters
+    "letters-am": "a" * 30 + "am ",  # "\\w{3,}am" as well, in the name's paragraph's last line
+    "notice": "czynne ",  # a company's notice: each start reads up to 40 characters for its hours
+    "company": "ACME Sp. z o.o. ",  # a company's name before its register entries
+    "account": "Konto mBank ",  # an account's label, and words before its number
 }
 
 

@@ -103,10 +103,15 @@ _FIRST_PERSON = re.compile(
 )
 
 
+_NOTICE_MAX = 1000
+
+
 def is_company_notice(text: str) -> bool:
     """Whether a paragraph or a line below the name is a company's notice (`_COMPANY_NOTICE`) where
     the person does not speak (`_FIRST_PERSON`): signature material however long, and no sentence of
     the person's."""
+    if len(text) > _NOTICE_MAX:
+        return False  # a paragraph's width: a notice is a few lines, and a longer line is the person's
     return _COMPANY_NOTICE.search(text) is not None and _FIRST_PERSON.search(text) is None
 
 
@@ -209,10 +214,11 @@ def _persons_line(text: str) -> bool:
     the person's word in it (`taglines.PERSON_WORDS`: "oddzwonię", "zostawiłem", "jutro", "see you"),
     and no address. A title, an address or a slogan is written as a sentence too ("Kierownik działu
     sprzedaży.", "Radca prawny.", "Zawsze na czas."), and the signature's lines reached the phone."""
+    # The sentence first: it is at most 200 characters, and "\w{3,}am" reads a long word from each letter.
     return (
-        PERSON_WORDS.search(text.lower()) is not None
+        is_own_sentence([text])
+        and PERSON_WORDS.search(text.lower()) is not None
         and _ADDRESS.search(text) is None
-        and is_own_sentence([text])
     )
 
 
