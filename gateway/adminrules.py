@@ -43,12 +43,25 @@ def password_problem(password: str) -> str | None:
         return "a password of spaces only is refused: give letters, digits or other characters too"
     # Twelve zero-width spaces (Cf) are not whitespace to strip() and passed: a password nobody can
     # see, type back or tell from another, pasted by mistake or planted as a "blank" one.
-    if all(unicodedata.category(c)[0] == "Z" or unicodedata.category(c) in ("Cc", "Cf") for c in password):
+    if all(_invisible(c) for c in password):
         return (
             "a password of invisible characters only (zero-width or other spaces, control or format"
-            " characters) is refused: give letters, digits or other characters too"
+            " characters, blank fillers, lone combining marks) is refused: give letters, digits or other"
+            " characters too"
         )
     return None
+
+
+# Blanks that are letters or symbols to Unicode, the usual "invisible name" characters: the Hangul
+# fillers (Lo) and the braille blank (So).
+_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+
+
+def _invisible(char: str) -> bool:
+    """Shows nothing on its own: a space or separator (Z*), a control or format character, a blank, or
+    a combining mark with nothing to sit on (Mn, Me: the grapheme joiner, a variation selector)."""
+    category = unicodedata.category(char)
+    return category[0] == "Z" or category in ("Cc", "Cf", "Mn", "Me") or char in _BLANKS
 
 
 def no_password_note(role: str, password_hash: str | None) -> str:

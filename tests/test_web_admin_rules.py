@@ -118,9 +118,12 @@ def test_the_cli_refuses_a_password_of_spaces_only(cli: Any, monkeypatch: pytest
 
 INVISIBLE = "\u200b" * 12  # zero-width spaces (Cf): not whitespace to str.strip()
 HIDDEN = "\u200b\u2060\u00a0\u3000\u2028\x7f\u200e\ufeff"  # one of each kind: Cf, Zs, Zl, Cc
+# Hangul fillers (Lo), the braille blank (So), lone combining marks: the grapheme joiner and a
+# variation selector (Mn), an enclosing circle (Me).
+BLANK = "\u3164\uffa0\u115f\u1160\u2800\u034f\ufe0f\u20dd"
 
 
-@pytest.mark.parametrize("password", [INVISIBLE, HIDDEN])
+@pytest.mark.parametrize("password", [INVISIBLE, HIDDEN, BLANK, "\u3164" * 12, "\u2800" * 12])
 async def test_a_password_of_invisible_characters_only_is_refused(web: WebContext, password: str) -> None:
     before = web.store.accounts.find_user(PLAIN).password_hash
     async with as_user(web, ADMIN) as c:
