@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import structlog
 
@@ -187,7 +187,9 @@ class OutcomeRecorder(LostSessions):
                 # With another link available, fail over at once instead of waiting out the back-off;
                 # not the rest of a long SMS its link took a part of, which backs off for that link, no
                 # longer than the SMS waits for it before it goes whole by the other (`gateway.longsms`).
-                if self._another_up(part, name):
+                # Not to a link that just failed it too: both refusing (a phone's full queue, 0x08
+                # on each), it went straight back to this one, and 50 attempts were spent in a second.
+                if self._another_up(part, name, self.avoid[part.id]):
                     delay = min(delay, LONG_SMS_WAIT_SECONDS) if self.choice.joined(part, name) else 0.0
                 error = result.error
                 await self.write(
@@ -347,12 +349,12 @@ class OutcomeRecorder(LostSessions):
         while len(said) > SAID_BEHIND_KEPT:  # parts that ended without a word here (a cancel, a restart)
             said.popitem(last=False)
 
-    def _another_up(self, part: ClaimedPart, name: str) -> bool:
-        """Whether a link other than `name` that may take the part is up (not for a part that
-        waits for its own link, `ClaimedPart.via`)."""
+    def _another_up(self, part: ClaimedPart, name: str, tried: Collection[str] = ()) -> bool:
+        """Whether a link other than `name` and those `tried` that may take the part is up (not for a
+        part that waits for its own link, `ClaimedPart.via`)."""
         if part.via in self.links:
             return False
-        others = [n for n in self.router.candidates(part.destination) if n != name]
+        others = [n for n in self.router.candidates(part.destination) if n != name and n not in tried]
         return any(self.links[n].state == LinkState.ACTIVE for n in others if n in self.links)
 
     def _unrouted(self, part: ClaimedPart) -> bool:

@@ -12,12 +12,13 @@ from typing import Any
 
 import structlog
 
+from gateway.config import parse_config
 from smsc.base import Outcome
 from smsc.logthrottle import LogThrottle
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
 from smsc.smpp.submits import Submits
-from tests.conftest import DOMAIN, mail, make_config, running_gateway
+from tests.conftest import DOMAIN, config_text, mail, make_config, running_gateway, smsc_link
 from tests.fakes.smsc import FakeSMSC
 from tests.test_smsc_link_defects import settings
 
@@ -25,16 +26,17 @@ ESME_RMSGQFUL = 0x14
 
 
 class QueueFullSMSC(FakeSMSC):
-    """Answers ESME_RMSGQFUL to every submit to a number ending in `full`; takes every other one."""
+    """Answers ESME_RMSGQFUL (or `status`) to every submit to a number ending in `full`; takes every
+    other one."""
 
-    def __init__(self, full: str, **kwargs: Any) -> None:
+    def __init__(self, full: str, status: int = ESME_RMSGQFUL, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.full, self.refused = full, 0
+        self.full, self.status, self.refused = full, status, 0
 
     async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
         if sms.destination.endswith(self.full):
             self.refused += 1
-            session.answer_submit(seq, None, status=ESME_RMSGQFUL)
+            session.answer_submit(seq, None, status=self.status)
         else:
             await super().on_submit(session, seq, sms)
 
@@ -109,3 +111,26 @@ async def test_the_rule_part_by_part() -> None:
     assert await answer(10, 10, ESME_RMSGQFUL) is Outcome.TEMPORARY
     assert list(submits.queue_full.parts) == [9, 10]  # part 7 is forgotten once answered otherwise
     submits.close("test")
+
+
+async def test_a_part_both_links_refuse_backs_off(tmp_path: Path) -> None:
+    # Refused by one link, it fails over to the other at once; refused there too, it backs off. It
+    # went straight back to the first instead, and again, and 50 attempts were spent in a second:
+    # on hold, "50 attempts failed", for a temporary fault both links had (here ESME_RSYSERR).
+    async with QueueFullSMSC(full="99", status=0x08) as a, QueueFullSMSC(full="99", status=0x08) as b:
+        text = config_text(tmp_path, smsc_port=a.port) + smsc_link("backup", b.port)
+        text = text.replace("retry_base_seconds = 0.2", "retry_base_seconds = 30")
+        async with running_gateway(parse_config(text, source="t", base_dir=tmp_path)) as gw:
+            links = gw.daemon.dispatcher.links.values()
+            await gw.until(lambda: all(link.state.value == "active" for link in links))
+            conn = gw.store.db.conn
+
+            def part() -> tuple[str, int, float]:
+                return conn.execute("SELECT state, attempts, next_attempt_at FROM parts").fetchone()
+
+            await gw.send(mail(f"601150099@{DOMAIN}", "Both refuse"), [f"601150099@{DOMAIN}"])
+            # Its back-off (30 s after the first attempt) shows as a next attempt well ahead.
+            await gw.until(lambda: part()[0] == "hold" or part()[2] > gw.store.clock() + 10)
+            state, attempts, _at = part()
+    assert state != "hold" and attempts <= 3, (state, attempts, a.refused, b.refused)
+    assert a.refused + b.refused <= 3, (a.refused, b.refused)
