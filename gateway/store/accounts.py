@@ -24,11 +24,12 @@ if TYPE_CHECKING:
     from gateway.store.db import Db
 
 # The parts a change of quiet hours moves: those held for the window (`admin.QUIET_HELD`),
-# also under a suspension, which keeps each part's due time for the resume. Binds: the
-# suspension's note (:note), now (:now). `state IN` first: the range of index parts_due, not every part.
+# also under a suspension, which keeps each part's due time for the resume; not one a suspension held
+# due at its validity's end as it waited for a link (`queueage.parked`), which it would end. Binds:
+# the suspension's note (:note), now (:now). `state IN` first: the range of index parts_due, not every part.
 _HELD_FOR_QUIET = (
     "p.state IN ('queued', 'hold') AND (p.state = 'queued' OR p.error = :note)"
-    " AND p.attempts = 0 AND p.next_attempt_at > :now"
+    " AND p.attempts = 0 AND p.next_attempt_at > :now AND p.next_attempt_at < p.expires_at"
 )
 
 
@@ -228,9 +229,8 @@ class AccountsRepo(Repository):
         now = self.clock()
         release = release_time(datetime.fromtimestamp(now, self.zone), start, end)
         until = now if release is None else release.timestamp()
-        # Set-based, in SQLite: a row each from Python held the write lock (and SMTP) for 0.8 s
-        # per 50,000 held parts; those already due at `until` (a window changed at its start)
-        # are not touched.
+        # Set-based, in SQLite: a row each from Python held the write lock (and SMTP) for 0.8 s per 50,000
+        # held parts; those already due at `until` (a window changed at its start) are not touched.
         held = (
             "FROM parts p JOIN messages m ON m.id = p.message_id"
             f" WHERE m.account_id = :account AND {_HELD_FOR_QUIET} AND p.next_attempt_at != :until"
