@@ -194,6 +194,7 @@ async def exports_at_once(tmp_path: Path) -> None:
             assert head.split(b" ")[1] == b"503", head
             assert b"\r\nretry-after: 30\r\n" in head.lower() + b"\r\n"
             assert b"2 CSV exports are being made right now, the most the panel makes at once" in page
+            assert b"try again in 30 seconds" in page  # the wait Retry-After names
             # One client hangs up: its slot comes back, and the next export is made.
             held.pop().close()
             for _ in range(500):

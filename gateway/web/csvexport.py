@@ -32,9 +32,10 @@ HEADER = ["id", "created", "account", "from", "recipient", "state", "parts", "re
 # batches behind theirs on the one reader thread, and everyone's pages with them.
 EXPORTS_AT_ONCE = 2
 RETRY_AFTER_SECONDS = 30  # a 100,000-row export takes seconds; its client may read it slower
+# The wait the page names is Retry-After's: "a minute" said twice what the header did.
 BUSY = (
     "{n} CSV exports are being made right now, the most the panel makes at once (each slows every"
-    " page while it runs): try again in a minute"
+    f" page while it runs): try again in {RETRY_AFTER_SECONDS} seconds"
 )
 
 
