@@ -40,6 +40,12 @@ SIGN_OFFS = ["Pozdrawiam", "Regards,", "Z poważaniem,"]
         ("Jan Kowalski\nKlucze zostawiłem na portierni.", "Klucze zostawiłem na portierni."),
         ("John Smith\nSee you at the meeting.", "See you at the meeting."),
         ("Jan Kowalski\nKierownik projektu\nWracam w poniedziałek.", "Wracam w poniedziałek."),
+        # A number, a short answer or a "no" in the line, with no other word of the person's
+        ("Jan Kowalski\nPaczka 612345678 już w drodze.", "Paczka 612345678 już w drodze."),
+        ("Jan Kowalski\nKod do bramy 1234.", "Kod do bramy 1234."),
+        ("Jan Kowalski\nOK, pasuje.", "OK, pasuje."),
+        ("Jan Kowalski\nNie dam rady.", "Nie dam rady."),
+        ("John Smith\nWe accept your offer.", "We accept your offer."),
     ],
 )
 def test_the_persons_sentence_in_the_names_paragraph_stays(below: str, sentence: str) -> None:

@@ -205,19 +205,24 @@ def _sentences_by_the_name(paragraph: list[str]) -> list[str]:
     return found
 
 
+# More of the person's in that line, which a title or a slogan has not: a number of three digits or
+# more ("Kod do bramy 1234.", "Paczka 612345678 już w drodze."), a short answer or a "no" ("OK,
+# pasuje.", "Nie dam rady.", "We accept your offer.").
+_ANSWER = re.compile(r"\d{3}|(?i:\b(?:ok|okej|pasuj\w*|zgoda|gra|nie|agree\w*|accept\w*)\b)")
 # An address's street, avenue, estate or square: "ul. Prosta 1 lok. 5, Warszawa."
 _ADDRESS = re.compile(r"(?i:(?:^|\s)(?:ul|al|os|pl)\.\s)")
 
 
 def _persons_line(text: str) -> bool:
     """Whether the name's paragraph's last line is the person's: a sentence (`is_own_sentence`) with
-    the person's word in it (`taglines.PERSON_WORDS`: "oddzwonię", "zostawiłem", "jutro", "see you"),
-    and no address. A title, an address or a slogan is written as a sentence too ("Kierownik działu
-    sprzedaży.", "Radca prawny.", "Zawsze na czas."), and the signature's lines reached the phone."""
+    the person's word in it (`taglines.PERSON_WORDS`: "oddzwonię", "zostawiłem", "jutro", "see you";
+    `_ANSWER`), and no address. A title, an address or a slogan is written as a sentence too
+    ("Kierownik działu sprzedaży.", "Radca prawny.", "Zawsze na czas."), and the signature's lines
+    reached the phone."""
     # The sentence first: it is at most 200 characters, and "\w{3,}am" reads a long word from each letter.
     return (
         is_own_sentence([text])
-        and PERSON_WORDS.search(text.lower()) is not None
+        and (PERSON_WORDS.search(text.lower()) is not None or _ANSWER.search(text) is not None)
         and _ADDRESS.search(text) is None
     )
 
