@@ -152,6 +152,23 @@ class OutcomeRecorder(LostSessions):
                 part.id, lambda: store.queue.release(part.id, delay=pause, count=False, due=due, refusal=said)
             )
             log.info("mt.throttled", part=part.id, link=name, retry_in=pause)
+        elif result.outcome is Outcome.TEMPORARY and result.retry_after:
+            # A full queue that may be the SMSC's as well as the phone's (SMPP's 0x14 with nothing else
+            # answered meanwhile, `smsc.smpp.submits.QueueFull`): no attempt counted, as for a
+            # throttle, since a full SMSC counted attempts up to a hold; the link is not paused, since
+            # one phone's full queue took an idle link down to its slowest rate.
+            self.avoid.setdefault(part.id, set()).add(name)
+            delay = result.retry_after
+            if self._another_up(part, name, self.avoid[part.id]) and not self.choice.joined(part, name):
+                delay = 0.0
+            due = self.order.handed_back(part, delay, store.clock())
+            said = result.error
+            await self.write(
+                part.id, lambda: store.queue.release(part.id, delay=delay, count=False, due=due, refusal=said)
+            )
+            log.info(
+                "mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay, counted=False
+            )
         elif result.outcome is Outcome.TEMPORARY and result.unsent:
             # Handed to a link as its connection went, and refused before a byte was written: back
             # to the queue with its turn and its attempts as they were (a flapping link counted

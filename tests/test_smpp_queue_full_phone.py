@@ -2,7 +2,8 @@
 SMSC takes every other SMS. Read as the SMSC's own queue full, a throttle, each time, that one phone
 paused the link and halved its rate at every retry, for the SMS's whole validity: the link went at
 1-2 SMS/s. A part's first 0x14 is still a throttle (protocols.md 2.8); its next, once others were
-accepted since, is that part's temporary failure (`smsc.smpp.submits.QueueFull`)."""
+accepted since, is that part's temporary failure; with nothing else answered since, an uncounted
+retry that leaves the link unpaused (`smsc.smpp.submits.QueueFull`)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+import pytest
 import structlog
 
 from gateway.config import parse_config
-from smsc.base import Outcome
+from smsc.base import Outcome, SubmitResult
 from smsc.logthrottle import LogThrottle
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
+from smsc.smpp import submits
 from smsc.smpp.submits import Submits
 from tests.conftest import DOMAIN, config_text, mail, make_config, running_gateway, smsc_link
 from tests.fakes.smsc import FakeSMSC
@@ -66,20 +69,46 @@ async def test_one_phones_full_queue_does_not_slow_the_link_for_the_others(tmp_p
     assert attempts >= smsc.refused - throttled - 1 and state in ("queued", "deferred", "active"), state
 
 
-async def test_a_phone_alone_on_an_idle_link_throttles_it_once(tmp_path: Path) -> None:
+async def test_a_phone_alone_on_an_idle_link_throttles_it_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Nothing else to send: no other submit can be accepted between its 0x14s, and read as throttles
-    # they took the idle link down to 1 SMS/s, the rate the next traffic met. Nothing else throttled
-    # meanwhile either: its second is its phone's.
+    # they took the idle link down to 1 SMS/s, the rate the next traffic met. Read as the phone's,
+    # the same answers from an SMSC whose own queue is full (it cannot be told apart) counted
+    # attempts, backed off to 15 minutes and put the SMS on hold in some 10 hours. So after its first
+    # they are neither: retried uncounted, the link left unpaused; and once the queue empties, it goes.
+    monkeypatch.setattr(submits, "UNSURE_FIRST_SECONDS", 0.05)
     async with (
         QueueFullSMSC(full="99") as smsc,
         running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw,
     ):
+        conn = gw.store.db.conn
         await gw.send(mail(f"601150099@{DOMAIN}", "Alone"), [f"601150099@{DOMAIN}"])
-        await gw.until(lambda: smsc.refused >= 4, timeout=60)
+        await gw.until(lambda: smsc.refused >= 5, timeout=60)
+        pacer = gw.daemon.dispatcher.pacers["main"]
         throttled = gw.daemon.dispatcher.links["main"].stats().throttled
-        attempts = gw.store.db.conn.execute("SELECT attempts FROM parts").fetchone()[0]
-    assert throttled == 1, (throttled, smsc.refused)
-    assert attempts >= 2
+        attempts, throttles = conn.execute("SELECT attempts FROM parts").fetchone()[0], pacer.throttles
+        smsc.full = "no longer"
+        await gw.until(lambda: conn.execute("SELECT state FROM parts").fetchone()[0] == "delivered")
+    assert throttled == 1 and throttles <= 1, (throttled, throttles, smsc.refused)
+    assert attempts == 0, attempts
+
+
+async def test_a_full_phone_with_two_links_counts_no_attempt(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each link throttles its first; after that nothing else is answered on either meanwhile, so its
+    # 0x14s are uncertain: retried uncounted, never on hold for "50 attempts failed".
+    monkeypatch.setattr(submits, "UNSURE_FIRST_SECONDS", 0.05)
+    async with QueueFullSMSC(full="99") as a, QueueFullSMSC(full="99") as b:
+        text = config_text(tmp_path, smsc_port=a.port) + smsc_link("backup", b.port)
+        async with running_gateway(parse_config(text, source="t", base_dir=tmp_path)) as gw:
+            links = gw.daemon.dispatcher.links.values()
+            await gw.until(lambda: all(link.state.value == "active" for link in links))
+            await gw.send(mail(f"601150099@{DOMAIN}", "Both full"), [f"601150099@{DOMAIN}"])
+            await gw.until(lambda: a.refused + b.refused >= 6, timeout=60)
+            state, attempts = gw.store.db.conn.execute("SELECT state, attempts FROM parts").fetchone()
+    assert state != "hold" and attempts == 0, (state, attempts, a.refused, b.refused)
 
 
 async def test_the_rule_part_by_part() -> None:
@@ -91,9 +120,12 @@ async def test_the_rule_part_by_part() -> None:
     )
 
     async def answer(seq: int, part: int, status: int) -> Outcome:
+        return (await answered(seq, part, status)).outcome
+
+    async def answered(seq: int, part: int, status: int) -> SubmitResult:
         future = submits.expect(seq, part=part)
         submits.on_resp(seq, status, b"id\0")
-        return (await future).outcome
+        return await future
 
     assert await answer(1, 7, ESME_RMSGQFUL) is Outcome.THROTTLED  # its first
     assert await answer(2, 9, ESME_RMSGQFUL) is Outcome.THROTTLED  # another's first
@@ -106,9 +138,15 @@ async def test_the_rule_part_by_part() -> None:
     assert (await future).outcome is Outcome.TEMPORARY
     assert await answer(8, 7, 0) is Outcome.ACCEPTED
     # Alone: refused twice with nothing else answered meanwhile (the one submit a pause lets out,
-    # pause after pause, before any other could be accepted): its phone's at the second.
+    # pause after pause, before any other could be accepted): the SMSC's queue or the phone's, it
+    # cannot be told; retried uncounted after a wait that grows, until others are taken meanwhile.
     assert await answer(9, 10, ESME_RMSGQFUL) is Outcome.THROTTLED
-    assert await answer(10, 10, ESME_RMSGQFUL) is Outcome.TEMPORARY
+    first, second = await answered(10, 10, ESME_RMSGQFUL), await answered(11, 10, ESME_RMSGQFUL)
+    assert first.outcome is second.outcome is Outcome.TEMPORARY
+    assert 0 < first.retry_after < second.retry_after, (first, second)
+    assert await answer(12, 8, 0) is Outcome.ACCEPTED
+    counted = await answered(13, 10, ESME_RMSGQFUL)
+    assert counted.outcome is Outcome.TEMPORARY and not counted.retry_after  # the phone's now
     assert list(submits.queue_full.parts) == [9, 10]  # part 7 is forgotten once answered otherwise
     submits.close("test")
 

@@ -20,6 +20,7 @@ from smsc.base import Outcome, SubmitResult
 from smsc.lateholds import LateHold
 from smsc.logthrottle import LogThrottle
 from smsc.makers import maker
+from smsc.pacing import MAX_THROTTLE_PAUSE, backoff
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import MAX_MESSAGE_ID, decode_message_id
 from smsc.smpp.pdu import classify_status, normalise_message_id, status_text
@@ -42,7 +43,10 @@ OVERFLOW_READINGS = 3
 # holds the parts answered ESME_RMSGQFUL (`QueueFull`).
 OVERFLOWS_KEPT = 1000
 ESME_RMSGQFUL = 0x14
-_UNSEEN = (-1, -1)  # `QueueFull.parts`: no 0x14 yet for the part
+_UNSEEN = (-1, -1, 0)  # `QueueFull.parts`: no 0x14 yet for the part
+# A 0x14 that may be the SMSC's queue or the phone's (`QueueFull`): the part is retried, uncounted,
+# after this wait, doubling with each such reading up to the longest throttle pause.
+UNSURE_FIRST_SECONDS = 1.0
 
 
 class QueueFull:
@@ -52,31 +56,44 @@ class QueueFull:
     link pauses and slows down. But an SMSC also says it of one phone (off for days, its queue full)
     while taking every other SMS: read as a throttle each time, that one phone paused the link and
     halved its rate at each of its retries, for its whole validity, and the link went at 1-2 SMS/s.
-    A part answered 0x14 again is that phone's, its own temporary failure (back-off, counted
-    attempts) with the link left alone, when the SMSC accepted other submits since the part's last
-    0x14, or throttled none of them: only when it throttled others and took none is it the SMSC's.
-    Not "accepted in between" alone: the part due first at the end of the pause is the one submit
-    the pause lets out, and its 0x14 then came before any other could be accepted, pause after pause
-    down to the slowest rate. Once the phone's, so it stays for that part until it is answered
-    otherwise. The link's, kept across its connections."""
+    A part answered 0x14 again when the SMSC accepted other submits since its last 0x14 is that
+    phone's: its own temporary failure (back-off, counted attempts), the link left alone; once the
+    phone's, so it stays for that part until it is answered otherwise. When the SMSC throttled others
+    since and took none, it is the SMSC's queue: a throttle again. When it answered nothing else
+    meanwhile (the part alone on the link, the one submit a pause lets out), either may be full: the
+    part is retried without counting an attempt, after a wait that doubles up to MAX_THROTTLE_PAUSE,
+    and the link is neither paused nor slowed. Read as the phone's, a full SMSC queue with one SMS
+    waiting cost it counted attempts, a 15-minute back-off and a hold after some 10 hours; read as a
+    throttle, that one phone took an idle link down to its slowest rate. The limit: SMS to two or
+    more full phones, with nothing else to send, each throttle the others' readings, so the link
+    stays throttled while they retry. The link's, kept across its connections."""
 
     def __init__(self) -> None:
         # Submits the link's SMSC accepted, and those it throttled (0x58, 0x14, 0x45 for a full window).
         self.accepted = self.throttled = 0
-        # part id -> (`accepted`, `throttled`) at its last 0x14, or None once read as its phone's.
-        self.parts: OrderedDict[int, tuple[int, int] | None] = OrderedDict()
+        # part id -> (`accepted`, `throttled`, uncertain readings in a row) at its last 0x14, or None
+        # once read as its phone's.
+        self.parts: OrderedDict[int, tuple[int, int, int] | None] = OrderedDict()
 
-    def outcome(self, part: int) -> Outcome:
-        """A 0x14 to `part`: THROTTLED (the SMSC's queue) or TEMPORARY (that phone's)."""
+    def outcome(self, part: int) -> tuple[Outcome, float]:
+        """A 0x14 to `part`: THROTTLED (the SMSC's queue), TEMPORARY (that phone's), or TEMPORARY with
+        the wait of an uncounted retry (`SubmitResult.retry_after`) when it cannot be told which."""
         seen = self.parts.pop(part, _UNSEEN) if part else _UNSEEN
-        own = seen is None or (seen is not _UNSEEN and (self.accepted > seen[0] or self.throttled == seen[1]))
-        if not own:
+        wait = 0.0
+        kept: tuple[int, int, int] | None
+        if seen is None or (seen is not _UNSEEN and self.accepted > seen[0]):
+            outcome, kept = Outcome.TEMPORARY, None
+        elif seen is not _UNSEEN and self.throttled == seen[1]:
+            outcome, kept = Outcome.TEMPORARY, (self.accepted, self.throttled, seen[2] + 1)
+            wait = backoff(seen[2] + 1, UNSURE_FIRST_SECONDS, MAX_THROTTLE_PAUSE)
+        else:
             self.throttled += 1
+            outcome, kept = Outcome.THROTTLED, (self.accepted, self.throttled, 0)
         if part:
-            self.parts[part] = None if own else (self.accepted, self.throttled)
+            self.parts[part] = kept
             if len(self.parts) > OVERFLOWS_KEPT:
                 self.parts.popitem(last=False)
-        return Outcome.TEMPORARY if own else Outcome.THROTTLED
+        return outcome, wait
 
 
 class Submits:
@@ -213,14 +230,15 @@ class Submits:
     def on_nack(self, seq: int, status: int) -> bool:
         """A generic_nack: True when it answered one of the submits."""
         part = self.part_of.pop(seq, 0)
+        wait = 0.0
         if status == ESME_RMSGQFUL:  # a stray's or a late one's part is 0: THROTTLED, nothing kept
-            outcome = self.queue_full.outcome(part)
+            outcome, wait = self.queue_full.outcome(part)
         else:
             outcome = classify_status(status) if status else Outcome.TEMPORARY
             self.queue_full.throttled += outcome is Outcome.THROTTLED
             if self.queue_full.parts:
                 self.queue_full.parts.pop(part, None)
-        result = SubmitResult(outcome, error="generic_nack " + status_text(status))
+        result = SubmitResult(outcome, error="generic_nack " + status_text(status), retry_after=wait)
         if self._resolve(seq, result):
             self.unanswered_in_a_row = 0
         elif seq in self.late:
@@ -256,7 +274,8 @@ class Submits:
             result = SubmitResult(Outcome.THROTTLED, error=status_text(status) + " with a full window")
             self.queue_full.throttled += 1
         elif status == ESME_RMSGQFUL:
-            result = SubmitResult(self.queue_full.outcome(part), error=status_text(status))
+            outcome, wait = self.queue_full.outcome(part)
+            result = SubmitResult(outcome, error=status_text(status), retry_after=wait)
         elif status:
             result = SubmitResult(classify_status(status), error=status_text(status))
             if result.outcome is Outcome.THROTTLED:
