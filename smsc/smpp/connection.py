@@ -383,7 +383,7 @@ class SmppConnection(PduReader):
             self.send(generic_nack(seq, nack_status))
 
     def _on_nack(self, seq: int, status: int) -> None:
-        if not self.enquiries.refused(seq, self.name, status_text(status)):  # not an enquire_link of ours
+        if not self.enquiries.refused(seq, self.name, status):  # not an enquire_link of ours refused
             self.throttle.warning("smpp.generic_nack", link=self.name, seq=seq, status=status_text(status))
         if self.submits.on_nack(seq, status):
             return

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import structlog
 
+from smsc.smpp.pdu import status_text
+
 log = structlog.get_logger(__name__)
+ESME_RINVCMDID = 0x03
 # Kept at most: an SMSC that answers none by number would otherwise grow the set by each probe.
 _KEPT = 32
 
@@ -46,17 +49,19 @@ class Enquiries:
             return True
         return False
 
-    def refused(self, seq: int, link: str, status: str) -> bool:
-        """A generic_nack for `seq`: whether it answers an enquire_link of ours (an SMSC that does not
-        take the command and answers it ESME_RINVCMDID). An answer all the same: the session lives. It
-        comes for every keep-alive for ever, which was a WARNING each time: said once a connection, at
-        INFO after the link's first."""
-        if not self.answered(seq):
+    def refused(self, seq: int, link: str, status: int) -> bool:
+        """A generic_nack for `seq`: whether it answers an enquire_link of ours with ESME_RINVCMDID (an
+        SMSC that does not take the command). An answer all the same: the session lives. It comes for
+        every keep-alive for ever, which was a WARNING each time: said once a connection, at INFO after
+        the link's first. Another status (ESME_RSYSERR, ESME_RTHROTTLED) answers it too, but is trouble
+        at the SMSC, not the command refused: False, said as any generic_nack is, not silenced."""
+        if not self.answered(seq) or status != ESME_RINVCMDID:
             return False
         if self._said:
             return True
         self._said = True
         say = log.info if self.refusals.warned else log.warning
         self.refusals.warned = True
-        say("smpp.enquire_link_refused", link=link, seq=seq, status=status, said="once a connection")
+        said = status_text(status)
+        say("smpp.enquire_link_refused", link=link, seq=seq, status=said, said="once a connection")
         return True
