@@ -44,8 +44,28 @@ class StepWatch:
 
 
 # How often a reading is kept while no row is written: the rows the next start finds written after
-# the kept ids are placed by their time against the middle of the two readings (`first_after`).
+# the kept ids are placed by their time as if no time had passed since it (`seam`).
 KEEP_EVERY = 60.0
+
+
+def seam(
+    last_wall: float, wall: float, step: float, marks: Marks, start: Marks | None
+) -> tuple[Marks, float]:
+    """The ids up to which rows may have been written before a step the look reading `wall` and
+    `marks` found (`step`: the seconds back), and the time that places those written since the
+    last look, which read `last_wall` (`first_after`). Within one run the looks are seconds apart,
+    and the middle of their readings does.
+
+    The first look of a start, seeded from the kept reading (`start`: the ids read at the start,
+    before anything could write), measures across the downtime, where that middle placed the rows
+    the wrong way round once the daemon was stopped for longer than the step (stopped 2 hours,
+    stepped back 1: an SMS accepted after the start had its validity cut by the hour and expired at
+    once, and mail from the seconds before the stop waited the hour). Rows written after the start
+    carry the stepped clock and come after it; those written in the seconds between the kept reading
+    and the stop are placed as if no time had passed since that reading."""
+    if start is None:
+        return marks, (last_wall + wall) / 2
+    return start, last_wall - step / 2
 
 
 class KeptReading:

@@ -28,7 +28,7 @@ from billing_reports import rebill
 from billing_reports.monthly import Month
 from gateway import reassembly, tlsrenewal
 from gateway.bitelog import FaultLog
-from gateway.clocksteps import KeptReading, StepWatch
+from gateway.clocksteps import KeptReading, StepWatch, seam
 from gateway.conversations import kept as kept_answers
 from gateway.events import GatewayEvents
 from gateway.filemodes import write_private
@@ -112,8 +112,7 @@ class Housekeeping:
         self._readings = (seed.wall, seed.elapsed, seed.marks) if seed else None
         self._ahead: tuple[tuple[Marks, float], ...] = seed.ahead if seed else ()
         self.steps.last = (seed.wall, seed.elapsed) if seed else None  # the dispatcher waits for the look
-        # A look seeded across the downtime places no row by its time (`first_after`): those up to the
-        # ids read here, before anything writes (`gateway.daemon`), came before a step made meanwhile.
+        # The ids before anything writes (`gateway.daemon`): later rows carry a step made while stopped.
         self._start = read_marks(store.db.conn) if seed else None
         # The daemon's start, kept likewise: the reassembly timeout counts from no earlier (`expire`).
         self.started_at, self._started = store.clock(), self.elapsed()
@@ -246,10 +245,11 @@ class Housekeeping:
         wall, mono, marks = store.clock(), self.elapsed(), read_marks(store.db.conn)
         last = self._readings
         step = 0.0 if last is None else last[0] + (mono - last[1]) - wall
-        start = self._start  # a seeded first look: no row placed by its time
-        earlier, later = (start, start) if start is not None else (last[2] if last else marks, marks)
+        earlier, later, between = marks, marks, 0.0
+        if last is not None:  # the rows a step may have come after, and the time that places them
+            earlier, (later, between) = last[2], seam(last[0], wall, step, marks, self._start)
         if last is not None and step < -CLOCK_STEP_SECONDS:
-            after = first_after(store.db.conn, earlier, later, False, (last[0] + wall) / 2)
+            after = first_after(store.db.conn, earlier, later, False, between)
             ahead = (*self._ahead, (after, -step))[-_AHEAD_KEPT:]
 
             def extend() -> int:
@@ -260,7 +260,7 @@ class Housekeeping:
             self._ahead = ahead
             log.warning("clock.stepped_forward", seconds=round(-step, 3), parts=parts)
         elif last is not None and step > CLOCK_STEP_SECONDS:
-            ahead, between = self._ahead, (last[0] + wall) / 2
+            ahead = self._ahead
             config = getattr(self.notifier, "config", None)
             billed_again: list[Month] = []
 

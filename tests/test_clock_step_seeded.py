@@ -85,6 +85,32 @@ async def test_a_retry_written_after_the_kept_reading_moves_with_a_step_back(
     store.close()
 
 
+async def test_an_sms_accepted_after_a_step_back_in_the_seconds_before_the_stop_keeps_its_validity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # NTP steps the clock back 600 s half a second after the last look kept its reading; an SMS is
+    # accepted on the stepped clock, and the daemon crashes before its next look. Taken for a row
+    # written before the step, its validity would be cut by 600 s.
+    clock, mono = Clock(), Monotonic()
+    kept_boot(monkeypatch, mono)
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    store.db.serve()
+    before_step = await accepted(store)
+    with store.db.conn:
+        save_reading(store.db.conn, "boot-a", Reading(clock.t, mono.t, read_marks(store.db.conn)))
+    clock.t += 0.5 - 600.0
+    mono.t += 0.5
+    after_step = await accepted(store)
+    was_before, was_after = due_at(store, before_step), due_at(store, after_step)
+    mono.t += 999.0  # stopped ~1000 s
+    clock.t += 999.0
+    hk = housekeeping(store, mono)
+    assert await hk.check_clock() == pytest.approx(600.0)
+    assert due_at(store, after_step) == pytest.approx(was_after, abs=0.01)
+    assert due_at(store, before_step) == pytest.approx(tuple(t - 600.0 for t in was_before), abs=0.01)
+    store.close()
+
+
 class BootClock:
     """Boot time with the downtime a test adds to it."""
 
