@@ -278,8 +278,7 @@ class Dispatcher(Submits):
         return sending
 
     def _submitted(self, task: asyncio.Task[None]) -> None:
-        if (part := self._parts.get(task)) is not None:  # cut off, it may be on the phone
-            self.handoffs.ended(part.id, part.id in self._late.unanswered, self.clock())
+        self.handoffs.ended(self._parts.get(task), self._late.unanswered, self.clock())
         super()._submitted(task)
 
     def _withhold_stopped(self) -> frozenset[int] | set[int]:

@@ -21,7 +21,7 @@ which went at once to the SMS the phone got before, another company's maybe.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 
 from gateway.store.records import ClaimedPart
@@ -87,17 +87,17 @@ class Handoffs:
         else:
             self.parts[part.id] = Handed(None if part.maybe_sent else now, now)
 
-    def ended(self, part_id: int, cut_off: bool, now: float) -> None:
-        """Its submit was answered or ended; `cut_off`, unanswered: the phone may have it, and it goes
-        again (its entry stays). The next part its link held beyond its window goes now."""
-        link = self._link.pop(part_id, None)
-        if link is None:
+    def ended(self, part: ClaimedPart | None, cut_off: Container[int], now: float) -> None:
+        """Its submit was answered or ended; one in `cut_off` (unanswered: the phone may have it, and it
+        goes again) keeps its entry. The next part its link held beyond its window goes now."""
+        if part is None or (link := self._link.pop(part.id, None)) is None:
             return
+        part_id = part.id
         parked = self._parked.get(link)
         if parked and any(p.id == part_id for p in parked):  # it never left the link
             self._parked[link] = deque(p for p in parked if p.id != part_id)
             return
-        if not cut_off:
+        if part_id not in cut_off:
             self.parts.pop(part_id, None)
         self._wire[link] = max(self._wire.get(link, 0) - 1, 0)
         if parked:
