@@ -87,6 +87,12 @@ COMPANY_PARAGRAPHS = [
     "Projekt współfinansowany przez Unię Europejską w latach 2014-2020.",
     "W latach 2020-2026 realizujemy projekt współfinansowany ze środków UE.",
     "Zarejestrowana w KRS pod numerem 0000123456.",
+    # Read as phones before, no longer: a company's name without its legal form, a register's
+    # abbreviation, a bank's name alone, an account in each currency
+    "Firma ACME, NIP 525-000-00-00.",
+    "Nr rej. BDO 000012345.",
+    "ACME Sp. z o.o.\nmBank 61 1090 1014 0000 0712 1981 2874.",
+    "Konto w PLN: PL61 1090 1014 0000 0712 1981 2874, w EUR: PL27 1140 2004 0000 3002 0135 5387.",
 ]
 
 

@@ -109,13 +109,19 @@ CONTACT = re.compile(
 # name with its legal form before them ("ACME Sp. z o.o., KRS …", "Bank Pekao S.A. 61 1090 …"): a
 # company's however it ends, where a sentence that names one is the person's ("Faktura na NIP …",
 # "Przelew proszę na konto …").
+_IN_CURRENCY = rf"(?:[,;]?\s++(?:w|in)\s++(?:{'|'.join(_CURRENCY_CODES)}):?\s++(?:[a-z]{{2}} ?)?[\d ]*+)*+"
 _LABELLED = (
-    rf"(?:(?:nr|numer)\.?\s++)?(?:{_REGISTERS}|{_ACCOUNTS}(?: no| number)?)\b[\s:.#]*+"
+    rf"(?:(?:nr|numer)\.?\s++(?:rej\.?\s++)?)?(?:{_REGISTERS}|{_ACCOUNTS}(?: no| number)?)\b[\s:.#]*+"
     r"(?:(?:[^\W\d_]{1,20}+[\s:]++){1,4}+(?=(?:[a-z]{2} ?)?\d)|(?:[^\W\d_]{1,20}+\s++)?)"
-    r"(?:[a-z]{2} ?)?[\d -]*+(?:\([^\W\d_]{1,20}+\))?"
+    rf"(?:[a-z]{{2}} ?)?[\d -]*+(?:\([^\W\d_]{{1,20}}+\))?{_IN_CURRENCY}"
 )
-_ACCOUNT = r"(?:[a-z]{2} ?)?\d\d(?: ?\d{4}){4,7}+(?!\d)"
-_COMPANY = r"(?:[^\W\d_][\w&'-]*+\.?\s++){1,5}?(?:sp\. z o\.o\.|s\.a\.|sp\. [jk]\.|sp\.[jk]\.)"
+# A bare account, a bank's name may stand before it ("mBank 61 1090 …"); after either, an account
+# in another currency (", w EUR: PL27 …").
+_ACCOUNT = rf"(?:[^\W\d_]{{1,20}}+\s++)?(?:[a-z]{{2}} ?)?\d\d(?: ?\d{{4}}){{4,7}}+(?!\d){_IN_CURRENCY}"
+_COMPANY = (
+    r"(?:(?:[^\W\d_][\w&'-]*+\.?\s++){1,5}?(?:sp\. z o\.o\.|s\.a\.|sp\. [jk]\.|sp\.[jk]\.)"
+    r"|(?:firma|company)\s++(?:[^\W\d_][\w&'-]*+\s*+){1,3}?(?=,))"
+)
 _ENTRIES_ONLY = re.compile(rf"(?i:(?:{_COMPANY})?(?:[\W_]*+(?:{_LABELLED}|{_ACCOUNT}))++)[\W_]*+")
 
 
