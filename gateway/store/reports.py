@@ -19,8 +19,8 @@ import structlog
 
 from gateway.store.receipthints import ReceiptHints
 from gateway.store.receiptkeys import EACH_STATE, TAIL_MIN, stamped_key
+from gateway.store.receiptspread import ReceiptSpread
 from gateway.store.records import Finished
-from gateway.store.settling import SettlingRepo
 from smsc.logthrottle import LogThrottle
 
 log = structlog.get_logger(__name__)
@@ -42,7 +42,7 @@ UNMATCHED_LINES = 5
 RAW_KEPT = 1000
 
 
-class ReportsRepo(ReceiptHints, SettlingRepo):
+class ReportsRepo(ReceiptHints, ReceiptSpread):
     # Seconds an unmatched receipt may wait for the submit answer that names its id; the daemon
     # sets it from `[gateway] early_dlr_max_age_minutes`.
     early_dlr_max_age: float = 600.0
@@ -200,6 +200,9 @@ class ReportsRepo(ReceiptHints, SettlingRepo):
                             f" FROM parts WHERE id = ?) AND id IN ({','.join('?' * len(others))})",
                             (state, error, now, part[0], *others),
                         )
+                elif (spread := self._spread_part(links, smsc_id, now, digits)) is not None:
+                    self._store_report(link, smsc_id, status, error, raw, spread, now, digits)
+                    return self._take_spread(spread, state, error, now)  # a part's own receipt after all
                 elif (again := self._repeated(links, smsc_id, status, now, digits)) is not None:
                     self._store_report(link, smsc_id, status, error, raw, again, now, digits)
                     log.info("dlr.repeated", link=link, smsc_id=smsc_id, status=status, part=again)
