@@ -29,7 +29,8 @@ STATUS_OUTCOMES: dict[int, Outcome] = {
     0x00: Outcome.ACCEPTED,
     0x58: Outcome.THROTTLED,  # ESME_RTHROTTLED
     # ESME_RMSGQFUL: the SMSC's queue, not our message (vumi PR #636); or one phone's, when the SMSC
-    # says it again of a part while it takes others (`smsc.smpp.submits.QueueFull`).
+    # says it again of a part and took others meanwhile; either, when it answered nothing else
+    # meanwhile (`smsc.smpp.submits.QueueFull`).
     0x14: Outcome.THROTTLED,
     0x08: Outcome.TEMPORARY,  # ESME_RSYSERR
     # ESME_RINVBNDSTS: the SMSC lost our bind, not the part; the connection closes and rebinds
