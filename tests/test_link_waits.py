@@ -9,9 +9,11 @@ are refused), the default link "backup" is up; a real SQLite file, whose stateme
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
@@ -23,6 +25,7 @@ from gateway.store.clockstep import extend_validities
 from gateway.store.db import Store
 from gateway.store.partnotes import NO_LINK_EXPIRED, NO_LINK_UP
 from gateway.store.queueage import queue_oldest
+from gateway.store.records import ClaimedPart
 from smsc.base import LinkState
 from tests.conftest import DOMAIN, Running, config_text, free_port, mail, running_gateway, smsc_link
 from tests.fakes.smsc import HappySMSC, ThrottlingSMSC
@@ -199,16 +202,37 @@ async def test_a_throttling_link_is_up_its_parts_do_not_wait_for_a_link(tmp_path
             assert main.throttled > 0 and parked == [] and backup.received == []
 
 
-async def test_a_part_waiting_for_a_link_expires_at_its_validity_saying_no_link_up(
-    tmp_path: Path,
-) -> None:
+class Parked(NamedTuple):
+    clock: Clock
+    store: Store
+    part: ClaimedPart
+    account_id: int | None
+
+
+@contextlib.asynccontextmanager
+async def one_parked(tmp_path: Path, account: str = "") -> AsyncIterator[Parked]:
+    """One SMS to +48601123456 (the named account's, if any) claimed and parked waiting for a link,
+    in a real SQLite file on an injected clock, closed after."""
     clock = Clock()
     store = Store.open(tmp_path / "db.sqlite", clock=clock)
     try:
-        await accept(store, acceptance(["+48601123456"]))
+        sms = acceptance(["+48601123456"])
+        account_id = store.accounts.add_account(account).id if account else None
+        if account_id is not None:
+            sms.account_id = account_id
+        await accept(store, sms)
         (part,) = store.queue.claim_due(10)
         with store.queue.transaction():
             park(store.db.conn, part.id, NO_LINK_UP)
+        yield Parked(clock, store, part, account_id)
+    finally:
+        store.db.close()
+
+
+async def test_a_part_waiting_for_a_link_expires_at_its_validity_saying_no_link_up(
+    tmp_path: Path,
+) -> None:
+    async with one_parked(tmp_path) as (clock, store, part, _):
         clock.t = part.expires_at - 1
         assert store.queue.claim_due(10) == []  # not due before its validity ends
         assert store.queue.expire_due() == []
@@ -217,8 +241,6 @@ async def test_a_part_waiting_for_a_link_expires_at_its_validity_saying_no_link_
         row = store.db.conn.execute("SELECT state, error FROM parts WHERE id = ?", (part.id,)).fetchone()
         assert tuple(row) == ("expired", NO_LINK_EXPIRED)
         assert finished.state == "expired"
-    finally:
-        store.db.close()
 
 
 async def test_a_part_held_by_a_suspension_while_it_waited_for_a_link_is_due_at_the_resume(
@@ -226,22 +248,11 @@ async def test_a_part_held_by_a_suspension_while_it_waited_for_a_link_is_due_at_
 ) -> None:
     # Resumed as `queued` with its next attempt at its validity's end, it passed for a quiet-hours hold
     # and waited for its end, never claimed, with its link up.
-    clock = Clock()
-    store = Store.open(tmp_path / "db.sqlite", clock=clock)
-    try:
-        account = store.accounts.add_account("acme")
-        sms = acceptance(["+48601123456"])
-        sms.account_id = account.id
-        await accept(store, sms)
-        (part,) = store.queue.claim_due(10)
-        with store.queue.transaction():
-            park(store.db.conn, part.id, NO_LINK_UP)
-        assert store.policy.suspend_account(account.id, "unpaid") == 1
+    async with one_parked(tmp_path, "acme") as (clock, store, part, account_id):
+        assert store.policy.suspend_account(account_id, "unpaid") == 1
         clock.t += 60
-        assert store.policy.resume_account(account.id) == 1
+        assert store.policy.resume_account(account_id) == 1
         assert [p.id for p in store.queue.claim_due(10)] == [part.id]
-    finally:
-        store.db.close()
 
 
 async def test_a_part_waiting_for_a_link_is_found_when_it_comes_up_after_a_step_forward(
@@ -250,13 +261,7 @@ async def test_a_part_waiting_for_a_link_is_found_when_it_comes_up_after_a_step_
     # The clock check moved its validity by a step forward that did not pass and left its next attempt:
     # no longer due at its validity's end, it was not found when its link came up, and waited out its
     # old validity (up to a day) with its link up.
-    clock = Clock()
-    store = Store.open(tmp_path / "db.sqlite", clock=clock)
-    try:
-        await accept(store, acceptance(["+48601123456"]))
-        (part,) = store.queue.claim_due(10)
-        with store.queue.transaction():
-            park(store.db.conn, part.id, NO_LINK_UP)
+    async with one_parked(tmp_path) as (clock, store, part, _):
         clock.t += 600  # NTP steps the clock forward 10 minutes during the outage
         first = part.message_id + 1
         with store.queue.transaction():
@@ -269,8 +274,6 @@ async def test_a_part_waiting_for_a_link_is_found_when_it_comes_up_after_a_step_
                 None,
             )
         assert [p.id for p in store.queue.claim_due(10)] == [part.id]
-    finally:
-        store.db.close()
 
 
 async def test_a_part_a_suspension_holds_while_it_waits_for_a_link_keeps_its_validity_through_quiet_hours(
@@ -278,27 +281,16 @@ async def test_a_part_a_suspension_holds_while_it_waits_for_a_link_keeps_its_val
 ) -> None:
     # Held due at its validity's end and never tried, it passed for a quiet-hours hold: a new window
     # (now outside it) released it due now with its validity ending now, and the next sweep expired it.
-    clock = Clock()
-    store = Store.open(tmp_path / "db.sqlite", clock=clock)
-    try:
-        account = store.accounts.add_account("acme")
-        sms = acceptance(["+48601123456"])
-        sms.account_id = account.id
-        await accept(store, sms)
-        (part,) = store.queue.claim_due(10)
-        with store.queue.transaction():
-            park(store.db.conn, part.id, NO_LINK_UP)
-        assert store.policy.suspend_account(account.id, "unpaid") == 1
+    async with one_parked(tmp_path, "acme") as (clock, store, part, account_id):
+        assert store.policy.suspend_account(account_id, "unpaid") == 1
         clock.t += 60
         store.accounts.update_account("acme", quiet_start="03:00", quiet_end="04:00")
         clock.t += 1
         assert store.queue.expire_due() == []
         ends = store.db.conn.execute("SELECT expires_at FROM parts").fetchone()[0]
         assert ends == part.expires_at
-        assert store.policy.resume_account(account.id) == 1
+        assert store.policy.resume_account(account_id) == 1
         assert [p.id for p in store.queue.claim_due(10)] == [part.id]
-    finally:
-        store.db.close()
 
 
 async def test_a_part_held_due_at_its_validity_end_by_a_suspension_is_no_quiet_hours_hold(
@@ -306,23 +298,12 @@ async def test_a_part_held_due_at_its_validity_end_by_a_suspension_is_no_quiet_h
 ) -> None:
     # As a suspension held a part waiting for a link before it made such parts due: a new quiet-hours
     # window (now outside it) released it with its validity ending now, and the next sweep expired it.
-    clock = Clock()
-    store = Store.open(tmp_path / "db.sqlite", clock=clock)
-    try:
-        account = store.accounts.add_account("acme")
-        sms = acceptance(["+48601123456"])
-        sms.account_id = account.id
-        await accept(store, sms)
-        (part,) = store.queue.claim_due(10)
-        with store.queue.transaction():
-            park(store.db.conn, part.id, NO_LINK_UP)
-        assert store.policy.suspend_account(account.id, "unpaid") == 1
+    async with one_parked(tmp_path, "acme") as (clock, store, part, account_id):
+        assert store.policy.suspend_account(account_id, "unpaid") == 1
         with store.queue.transaction():
             store.db.conn.execute("UPDATE parts SET next_attempt_at = expires_at")
         store.accounts.update_account("acme", quiet_start="03:00", quiet_end="04:00")
         clock.t += 1
         assert store.queue.expire_due() == []
-        assert store.policy.resume_account(account.id) == 1
+        assert store.policy.resume_account(account_id) == 1
         assert [p.id for p in store.queue.claim_due(10)] == [part.id]
-    finally:
-        store.db.close()
