@@ -9,10 +9,7 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-from acl.passwords import hash_password
-from tests.conftest import make_config, running_gateway
-from tests.fakes.smsc import HappySMSC
-from tests.test_web_browser import WEB, chromium
+from tests.web_helpers import admin_in_chromium
 
 ADMIN, PASSWORD = "boss@acme.example", "admin password 1"
 
@@ -52,20 +49,8 @@ def _measure(driver: Any, base: str) -> dict[str, Any]:
 async def test_the_cut_from_box_is_as_wide_as_the_other_fields_and_shows_its_placeholder(
     tmp_path: Path,
 ) -> None:
-    with chromium() as driver:
-        async with (
-            HappySMSC() as smsc,
-            running_gateway(make_config(tmp_path, smsc_port=smsc.port, extra=WEB)) as gw,
-        ):
-            store = gw.store
-            digest = hash_password(PASSWORD)
-
-            def admin() -> None:
-                store.accounts.add_user(ADMIN, "acme", password_hash=digest)
-                store.accounts.set_user(ADMIN, role="admin")
-
-            await store.write(admin)
-            shown = await asyncio.to_thread(_measure, driver, f"http://127.0.0.1:{gw.daemon.web.port}")
+    async with admin_in_chromium(tmp_path, ADMIN, PASSWORD) as (driver, base, _):
+        shown = await asyncio.to_thread(_measure, driver, base)
     assert shown["window"] >= 1200, shown  # the panel's usual width, not a phone's
     assert abs(shown["box"] - shown["marker"]) < 1, shown
     same_family, size, other_size = shown["font"]

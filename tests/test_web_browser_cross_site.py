@@ -16,10 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from acl.passwords import hash_password
-from tests.conftest import make_config, running_gateway
-from tests.fakes.smsc import HappySMSC
-from tests.test_web_browser import WEB, chromium
+from tests.web_helpers import admin_in_chromium
 
 ADMIN, PASSWORD = "boss@acme.example", "admin password 1"
 
@@ -86,23 +83,10 @@ def _visit(driver: Any, base: str, elsewhere: str) -> tuple[str, str]:
 
 
 async def test_a_form_another_site_posts_is_said_to_come_from_there(tmp_path: Path) -> None:
-    with chromium() as driver:
-        async with (
-            HappySMSC() as smsc,
-            running_gateway(make_config(tmp_path, smsc_port=smsc.port, extra=WEB)) as gw,
-        ):
-            store = gw.store
-            digest = hash_password(PASSWORD)
-
-            def admin() -> None:
-                store.accounts.add_user(ADMIN, "acme", password_hash=digest)
-                store.accounts.set_user(ADMIN, role="admin")
-
-            await store.write(admin)
-            base = f"http://127.0.0.1:{gw.daemon.web.port}"
-            with other_site(base) as elsewhere:
-                said, whoami = await asyncio.to_thread(_visit, driver, base, elsewhere)
-            marker = store.accounts.get_account("acme").end_marker
+    async with admin_in_chromium(tmp_path, ADMIN, PASSWORD) as (driver, base, gw):
+        with other_site(base) as elsewhere:
+            said, whoami = await asyncio.to_thread(_visit, driver, base, elsewhere)
+        marker = gw.store.accounts.get_account("acme").end_marker
     assert said.startswith("this form came from a page of another site, so it was not sent"), said
     assert ADMIN in whoami  # logged in all along
     assert marker is None  # nothing changed

@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -20,6 +21,9 @@ from gateway.conversations.repo import ConversationsRepo
 from gateway.premium.repo import PremiumRepo
 from gateway.store.db import Store
 from gateway.web.app import WebContext, build_app
+from tests.conftest import Running, make_config, running_gateway
+from tests.fakes.smsc import HappySMSC
+from tests.test_web_browser import WEB, chromium
 
 PASSWORD = "correct horse 1"
 HOST = "panel.test"  # the panel's name in the tests' requests, one of its `[web] hostnames`
@@ -183,3 +187,25 @@ async def web(tmp_path: Path) -> AsyncIterator[WebContext]:
     yield web
     web.counts.close()
     store.close()
+
+
+@asynccontextmanager
+async def admin_in_chromium(
+    tmp_path: Path, email: str, password: str
+) -> AsyncIterator[tuple[Any, str, Running]]:
+    """A real headless Chromium and the daemon with `email` an admin of acme whose password is
+    `password`, for the browser tests that log a company admin in: the driver, the panel's address and
+    the daemon."""
+    with chromium() as driver:
+        async with (
+            HappySMSC() as smsc,
+            running_gateway(make_config(tmp_path, smsc_port=smsc.port, extra=WEB)) as gw,
+        ):
+            digest = hash_password(password)
+
+            def admin() -> None:
+                gw.store.accounts.add_user(email, "acme", password_hash=digest)
+                gw.store.accounts.set_user(email, role="admin")
+
+            await gw.store.write(admin)
+            yield driver, f"http://127.0.0.1:{gw.daemon.web.port}", gw
