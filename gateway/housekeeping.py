@@ -301,7 +301,7 @@ class Housekeeping:
             )
         if last is not None and abs(step) > CLOCK_STEP_SECONDS:
             self.steps.moved()  # the parts claimed ahead were read before the step's write
-        elif self.kept.due(wall, marks):
+        elif self._start is None and self.kept.due(wall, marks):  # no start waits: the worker's keeps it
             await self.kept.keep(store, Reading(wall, mono, marks, self._ahead))
         self._readings, self.steps.last, self._start = (wall, mono, marks), (wall, mono), None
         return step if step > CLOCK_STEP_SECONDS else 0.0

@@ -13,6 +13,7 @@ SQLite store; the wall clock and boot time injected.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -146,3 +147,40 @@ async def test_the_start_looks_at_the_clock_before_it_listens(
     assert "clock.stepped_back" in said_before_listening, said_before_listening
     steps = [e for e in logs if e["event"] == "clock.stepped_back"]
     assert len(steps) == 1 and steps[0]["parts"] == 2, steps  # accepted after the kept reading or not
+
+
+async def test_a_start_with_no_step_opens_its_listeners_while_another_process_holds_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The start's look kept its reading in a write that waits for the lock: another process's write
+    # held the listeners (and READY) for that wait, 30 s, and the reading was not kept anyway.
+    clock, _, cfg = on_a_stepping_clock(tmp_path)
+    boot = BootClock()
+    kept_boot(monkeypatch, boot)
+    async with running_gateway(cfg, clock, boot) as gw:
+        while gw.daemon.housekeeping is None or gw.daemon.housekeeping.kept.saved is None:
+            await asyncio.sleep(0.1)  # the worker's look keeps a reading: the next start is seeded
+    other = sqlite3.connect(cfg.db_path, isolation_level=None, check_same_thread=False)
+    built = housekeeping_module.Housekeeping.__init__
+
+    def then_locked(self: Any, *args: Any, **kwargs: Any) -> None:
+        built(self, *args, **kwargs)
+        other.execute("BEGIN IMMEDIATE")  # another process writes (sqlite3, a backup) from here
+
+    listen = daemon_module.open_listeners
+
+    async def released(*args: Any) -> None:
+        said_before_listening.extend(e["event"] for e in logs)
+        other.execute("ROLLBACK")
+        await listen(*args)
+
+    said_before_listening: list[str] = []
+    monkeypatch.setattr(housekeeping_module.Housekeeping, "__init__", then_locked)
+    monkeypatch.setattr(daemon_module, "open_listeners", released)
+    with capture_logs() as logs:
+        async with running_gateway(cfg, clock, boot) as gw:
+            while gw.daemon.housekeeping.kept.saved is None:
+                await asyncio.sleep(0.1)  # kept by the worker's look once the lock is gone
+    other.close()
+    assert "clock.reading_not_kept" not in said_before_listening, said_before_listening
+    assert not [e for e in logs if e["event"].startswith("clock.")], logs
