@@ -21,8 +21,8 @@ from gateway.clocksteps import KeptReading
 from gateway.store.clockstep import READING_KEY, Marks, Reading, read_marks, save_reading, saved_reading
 from gateway.store.db import Store
 from tests.conftest import running_gateway
-from tests.test_clock_step import DAY, HOUR, Monotonic, accepted, due_at, housekeeping, on_a_stepping_clock
-from tests.test_clock_step_seeded import BootClock, kept_boot
+from tests.test_clock_step import DAY, HOUR, accepted, due_at, housekeeping, on_a_stepping_clock
+from tests.test_clock_step_seeded import BootClock, kept_boot, one_boot_store
 from tests.test_store import Clock
 
 GOOD = {"boot": "boot-a", "wall": 1_700_000_000.0, "elapsed": 400.0, "marks": [0, 0, 0], "ahead": []}
@@ -54,10 +54,7 @@ def kept(store: Store, text: str) -> None:
 async def test_a_reading_that_cannot_be_read_is_said_and_ignored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str
 ) -> None:
-    clock, mono = Clock(), Monotonic()
-    kept_boot(monkeypatch, mono)
-    store = Store.open(tmp_path / "db.sqlite", clock=clock)
-    store.db.serve()
+    clock, mono, store = one_boot_store(tmp_path, monkeypatch)
     kept(store, text)
     with capture_logs() as logs:
         hk = housekeeping(store, mono)  # the start
@@ -87,10 +84,7 @@ async def test_the_daemon_starts_with_a_reading_that_cannot_be_read(
 async def test_a_reading_of_this_boot_ahead_of_its_boot_time_is_no_step_forward(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock, mono = Clock(), Monotonic()
-    kept_boot(monkeypatch, mono)
-    store = Store.open(tmp_path / "db.sqlite", clock=clock)
-    store.db.serve()
+    clock, mono, store = one_boot_store(tmp_path, monkeypatch)
     part = await accepted(store)
     with store.db.conn:  # kept 30 days of boot time on: no run of this boot has reached it
         save_reading(store.db.conn, "boot-a", Reading(clock.t, mono.t + 30 * DAY, read_marks(store.db.conn)))

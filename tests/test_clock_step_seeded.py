@@ -36,16 +36,27 @@ def kept_boot(monkeypatch: pytest.MonkeyPatch, elapsed: Any) -> None:
     monkeypatch.setattr(housekeeping_module, "boot_id", lambda: "boot-a")
 
 
-async def test_an_sms_accepted_after_the_start_keeps_its_validity(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def one_boot_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Clock, Monotonic, Store]:
+    """A real SQLite store, serving, on an injected wall clock and boot time (`kept_boot`)."""
     clock, mono = Clock(), Monotonic()
     kept_boot(monkeypatch, mono)
     store = Store.open(tmp_path / "db.sqlite", clock=clock)
     store.db.serve()
-    before_stop = await accepted(store)
+    return clock, mono, store
+
+
+def keep_reading(store: Store, clock: Clock, mono: Monotonic) -> None:
+    """The reading a look keeps for the next start, taken now."""
     with store.db.conn:
         save_reading(store.db.conn, "boot-a", Reading(clock.t, mono.t, read_marks(store.db.conn)))
+
+
+async def test_an_sms_accepted_after_the_start_keeps_its_validity(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, mono, store = one_boot_store(tmp_path, monkeypatch)
+    before_stop = await accepted(store)
+    keep_reading(store, clock, mono)
     was_before = due_at(store, before_stop)
     mono.t += 2 * HOUR  # stopped 2 hours; meanwhile the clock is stepped back 1 hour
     clock.t += 2 * HOUR - HOUR
@@ -63,12 +74,8 @@ async def test_an_sms_accepted_after_the_start_keeps_its_validity(
 async def test_a_retry_written_after_the_kept_reading_moves_with_a_step_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock, mono = Clock(), Monotonic()
-    kept_boot(monkeypatch, mono)
-    store = Store.open(tmp_path / "db.sqlite", clock=clock)
-    store.db.serve()
-    with store.db.conn:  # the last look before the stop kept its reading
-        save_reading(store.db.conn, "boot-a", Reading(clock.t, mono.t, read_marks(store.db.conn)))
+    clock, mono, store = one_boot_store(tmp_path, monkeypatch)
+    keep_reading(store, clock, mono)  # the last look before the stop kept its reading
     clock.t += 1.0
     mono.t += 1.0
     part = await accepted(store)  # in the last second before the stop; tried, to be retried in 15 min
@@ -92,13 +99,9 @@ async def test_an_sms_accepted_after_a_step_back_in_the_seconds_before_the_stop_
     # NTP steps the clock back 600 s half a second after the last look kept its reading; an SMS is
     # accepted on the stepped clock, and the daemon crashes before its next look. Taken for a row
     # written before the step, its validity would be cut by 600 s.
-    clock, mono = Clock(), Monotonic()
-    kept_boot(monkeypatch, mono)
-    store = Store.open(tmp_path / "db.sqlite", clock=clock)
-    store.db.serve()
+    clock, mono, store = one_boot_store(tmp_path, monkeypatch)
     before_step = await accepted(store)
-    with store.db.conn:
-        save_reading(store.db.conn, "boot-a", Reading(clock.t, mono.t, read_marks(store.db.conn)))
+    keep_reading(store, clock, mono)
     clock.t += 0.5 - 600.0
     mono.t += 0.5
     after_step = await accepted(store)
