@@ -266,7 +266,7 @@ class Housekeeping:
 
             def shift() -> tuple[int, int, int]:
                 # The rows after the step are found in the write that moves the rest: one written
-                # after this look, before the write, came after the step too (up to `marks`).
+                # after this look, before the write, came after the step too (up to `later`).
                 moved = ClockStep(step, first_after(store.db.conn, earlier, later, True, between), ahead)
                 if config is not None:  # before the MOs move: which cross a billed month's end
                     billed_again[:] = rebill.stepped_back(store, ZoneInfo(config.gateway.timezone), moved)

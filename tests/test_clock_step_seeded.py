@@ -23,6 +23,7 @@ from structlog.testing import capture_logs
 from gateway import daemon as daemon_module
 from gateway import housekeeping as housekeeping_module
 from gateway.store.clockstep import Reading, read_marks, save_reading
+from gateway.store.commit import StoreBusy
 from gateway.store.db import Store
 from smsc.outage import boottime
 from tests.conftest import mail, running_gateway
@@ -187,3 +188,43 @@ async def test_a_start_with_no_step_opens_its_listeners_while_another_process_ho
     other.close()
     assert "clock.reading_not_kept" not in said_before_listening, said_before_listening
     assert not [e for e in logs if e["event"].startswith("clock.")], logs
+
+
+async def test_a_first_look_that_failed_leaves_the_step_to_the_workers_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The start's look failed (the store locked by another process): the listeners open all the same,
+    # and the worker's look applies the step once, still telling the rows by the ids read at the start.
+    clock, _, cfg = on_a_stepping_clock(tmp_path)  # no link up: the SMS wait
+    boot = BootClock()
+    kept_boot(monkeypatch, boot)
+    numbers = [to(f"60114200{i}") for i in range(1, 3)]
+    async with running_gateway(cfg, clock, boot) as gw:
+        assert (await gw.send(mail(numbers, "Queued before the stop"), numbers)).error is None
+    boot.offset += 2 * HOUR  # stopped 2 hours; meanwhile the clock is stepped back 1 hour
+    clock.offset += HOUR
+    look = housekeeping_module.Housekeeping.check_clock
+    looks: list[int] = []
+
+    async def first_one_locked(self: housekeeping_module.Housekeeping) -> float:
+        looks.append(1)
+        if len(looks) == 1:
+            raise StoreBusy("database is locked by another process")
+        return await look(self)
+
+    monkeypatch.setattr(housekeeping_module.Housekeeping, "check_clock", first_one_locked)
+    later = [to("601142009")]
+    with capture_logs() as logs:
+        async with running_gateway(cfg, clock, boot) as gw:
+            assert (await gw.send(mail(later, "Accepted after the start"), later)).error is None
+            newest = "SELECT expires_at FROM parts ORDER BY id DESC LIMIT 1"
+            was = gw.daemon.store.db.conn.execute(newest).fetchone()
+            while not any(e["event"] == "clock.stepped_back" for e in logs):
+                await asyncio.sleep(0.1)
+            assert gw.daemon.store.db.conn.execute(newest).fetchone() == was  # on the stepped clock
+    assert [e["event"] for e in logs if e["event"].startswith("clock.")] == [
+        "clock.first_look_failed",
+        "clock.stepped_back",
+    ]
+    steps = [e for e in logs if e["event"] == "clock.stepped_back"]
+    assert steps[0]["parts"] == 2, steps  # the two queued before the stop, not the one after the start

@@ -49,12 +49,12 @@ def read_marks(conn: sqlite3.Connection) -> Marks:
 
 
 def first_after(conn: sqlite3.Connection, earlier: Marks, later: Marks, back: bool, between: float) -> Marks:
-    """The first id of each table written after a step that came between the looks that read
-    `earlier` and `later`. Rows written between the looks before the step read at least the first
-    look's clock and at most its reading plus the monotonic time since; those written after it are
-    off by the step, so `between` (the middle of the two looks' readings) tells them apart as long
-    as the step is longer than the time between the looks. The second look's ids bound the search:
-    a row written after it came after the step, whatever it reads.
+    """The first id of each table written after a step that came after the look that read
+    `earlier`. Rows written before the step read at least that look's clock and at most its reading
+    plus the monotonic time since; those written after it are off by the step, so `between` (the
+    time that places them, `gateway.clocksteps.seam`) tells them apart. The `later` ids bound the
+    search: a row written after them came after the step, whatever it reads (within a run the next
+    look's ids; on a start's first look, the ids read at the start, before anything could write).
     """
     below = "<" if back else ">"
     ids = []
