@@ -228,34 +228,38 @@ async def test_a_slow_start_is_no_silence_but_a_serving_worker_that_falls_silent
     task.result()
 
 
-async def test_a_worker_started_on_upgraded_code_stops_the_daemon_to_start_again(tmp_path: Path) -> None:
-    # `pip install -U` replaces the files under a running daemon; a worker started after that (a
-    # crash, a kill) ran the new code against the old daemon's channel: every start crashed on the
-    # pickled records, 451 to all relay mail, and the daemon, alive and beating, was never restarted.
+async def stop_on_upgraded_code(tmp_path: Path) -> int:
+    """The daemon run from a copy of its code with one intake worker, that code changed under it and
+    the worker killed so that its next start finds the change: the daemon's exit status. Its log is
+    tmp_path / "daemon.log"."""
     code = tmp_path / "code"
     for package in ("gateway", "smsc", "acl", "billing_reports"):
         shutil.copytree(ROOT / package, code / package, ignore=shutil.ignore_patterns("__pycache__"))
-    smtp_port = free_port()
     async with HappySMSC() as smsc:
-        path = worker_config(tmp_path, smsc.port, smtp_port, 1)
-        log = tmp_path / "daemon.log"
-        with log.open("ab") as out:
+        path = worker_config(tmp_path, smsc.port, free_port(), 1)
+        with (tmp_path / "daemon.log").open("ab") as out:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "gateway.cli", "--config", str(path), "run", "--json-logs"],
                 cwd=code, stdout=out, stderr=out, env={**os.environ, "PYTHONPATH": str(code)},
             )  # fmt: skip
         try:
             await until(lambda: len(log_events(tmp_path, "intake.worker_serving")) == 1, "the worker serving")
-            (code / "gateway" / "intake_channel.py").write_text(
-                (code / "gateway" / "intake_channel.py").read_text() + "\n# upgraded\n"
-            )
+            upgraded = code / "gateway" / "intake_channel.py"
+            upgraded.write_text(upgraded.read_text() + "\n# upgraded\n")
             (worker,) = worker_pids(tmp_path)
-            os.kill(worker, signal.SIGKILL)
-            # Exit 1: systemd's Restart=on-failure starts the daemon again, on the new code.
-            assert await asyncio.to_thread(proc.wait, 60) == 1
+            os.kill(worker, signal.SIGKILL)  # its next start finds the code changed
+            return await asyncio.to_thread(proc.wait, 60)
         finally:
             if proc.poll() is None:
                 proc.kill()
+
+
+async def test_a_worker_started_on_upgraded_code_stops_the_daemon_to_start_again(tmp_path: Path) -> None:
+    # `pip install -U` replaces the files under a running daemon; a worker started after that (a
+    # crash, a kill) ran the new code against the old daemon's channel: every start crashed on the
+    # pickled records, 451 to all relay mail, and the daemon, alive and beating, was never restarted.
+    # Exit 1: systemd's Restart=on-failure starts the daemon again, on the new code.
+    assert await stop_on_upgraded_code(tmp_path) == 1
     changed = log_events(tmp_path, "intake.code_changed")
     assert [e.get("worker_code") is not None for e in changed] == [True, False]  # the worker's, the daemon's
     assert len(worker_pids(tmp_path)) == 2  # not restarted again and again
