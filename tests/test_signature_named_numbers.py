@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from gateway.smtp.textclean import SIGNATURE, clean_body
+from tests.test_signature_number_shapes import PHONES, assert_stays_below_the_name
 from tests.test_signatures_footer_text import phone_got
 
 # Each in a long line of the person's (over 100 characters) and in a short sentence of its own.
@@ -53,12 +54,7 @@ def _long(number: str) -> str:
 def test_the_persons_long_line_with_a_number_below_the_name_stays(number: str) -> None:
     line = _long(number)
     assert len(line) > 100
-    for body in (
-        f"Dzień dobry,\nprzesyłam dokumenty.\n\nPozdrawiam\nJan\n\n{line}",
-        f"Dzień dobry,\nprzesyłam dokumenty.\n\nPozdrawiam\nJan\n{line}",
-    ):
-        cleaned = clean_body(body)
-        assert (cleaned.text, SIGNATURE in cleaned.removed) == (body, False)
+    assert_stays_below_the_name(line)
 
 
 @pytest.mark.parametrize("number", NUMBERS)
@@ -128,10 +124,7 @@ def test_a_number_typed_below_a_phones_footer_stays(number: str) -> None:
 @pytest.mark.parametrize(
     ("text", "found"),
     [
-        ("+48 601 123 456", ["+48 601 123 456"]),
-        ("tel. 22 123 45 67", ["tel. 2", "123 45 67"]),
-        ("601-123-456", ["601-123-456"]),
-        ("(22) 123-45-67", ["(22) 123-45-67"]),
+        *PHONES,
         ("0048 601 123 456", ["0048 601 123 456"]),
         ("48601123456", ["48601123456"]),  # a phone with its country code, not a PESEL
         ("kurier 612345678", ["612345678"]),
