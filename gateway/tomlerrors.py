@@ -4,8 +4,10 @@ A key given twice in one table (`window = 5` twice in an [[smsc]], after a paste
 TOML's own `Cannot overwrite a value (at line 78, column 11)`: no key named, nor that it was given
 twice. The key, its table as every message names it (`gateway.configbase.at`), and both lines are
 read back from the text here; any other TOML error keeps TOML's own words. Lines are counted as TOML
-counts them, at "\n" only. A line inside a multi-line string that looks like a key or a header is
-read as one: the first line named can then be in the string (TOML's own line is still right).
+counts them, at "\n" only. A line inside a multi-line string that looks like a key is read as one:
+the first line named can then be in the string (TOML's own line is still right). A header is read
+only on a line that starts outside every open array, inline table and multi-line string: `["48"]`,
+the last line of a multi-line array of arrays, is a value, not a table.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import tomllib
 from gateway.configbase import at, quoted
 
 _WHERE = re.compile(r"\(at line (\d+), column \d+\)")
-_DOTTED = r"""(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*')(?:\s*\.\s*(?:[A-Za-z0-9_\-]+|"[^"]*"|'[^']*'))*"""
+_QUOTED = r"""(?:"(?:[^"\\]|\\.)*"|'[^']*')"""  # a basic string may hold `\"`
+_PART = rf"(?:[A-Za-z0-9_\-]+|{_QUOTED})"
+_DOTTED = rf"{_PART}(?:\s*\.\s*{_PART})*"
 # A header is alone on its line: `  ["48", "main"],` in an array of arrays is a value, not a table.
 _HEADER = re.compile(rf"^\s*(\[\[?)\s*({_DOTTED})\s*\]\]?\s*(?:#.*)?$")
 _KEY = re.compile(rf"^\s*({_DOTTED})\s*=")
@@ -98,8 +102,8 @@ def _headers(lines: list[str], before: int) -> list[tuple[int, str, bool]]:
     """(line number, table name as messages write it, whether it is an `[[array]]` header) of each
     table header above line `before` + 1."""
     found = []
-    for n, line in enumerate(lines[:before], start=1):
-        if header := _HEADER.match(line):
+    for n, (line, top) in enumerate(zip(lines[:before], _tops(lines), strict=False), start=1):
+        if top and (header := _HEADER.match(line)):
             found.append((n, _bare(header.group(2)), header.group(1) == "[["))
     return found
 
@@ -114,14 +118,46 @@ def _table_at(lines: list[str], start: int) -> str:
     table = _bare(header.group(2))
     if header.group(1) == "[":
         return f"[{table}]"
-    for line in lines[start:]:
-        if _HEADER.match(line):
+    for line, top in zip(lines[start:], _tops(lines)[start:], strict=True):
+        if top and _HEADER.match(line):
             break
         if name := _NAME.match(line):
             return f"[[{table}]] {quoted(name.group(1) if name.group(1) is not None else name.group(2))}"
     return f"[[{table}]] (line {start})"
 
 
+def _tops(lines: list[str]) -> list[bool]:
+    """Whether each line starts outside every open array, inline table and multi-line string: only
+    such a line can be a header. Brackets are counted outside strings and comments."""
+    tops, depth, within = [], 0, ""  # within: the quote of the multi-line string the line is in
+    for line in lines:
+        tops.append(depth == 0 and not within)
+        i, quote = 0, within
+        while i < len(line):
+            if quote:
+                if quote[0] == '"' and line[i] == "\\":
+                    i += 2
+                elif line.startswith(quote, i):
+                    i += len(quote)
+                    while len(quote) == 3 and line.startswith(quote[0], i):  # `""""`: a quote, then the end
+                        i += 1
+                    quote = ""
+                else:
+                    i += 1
+                continue
+            if line[i] == "#":
+                break
+            if line[i] in "\"'":
+                quote = line[i] * 3 if line.startswith(line[i] * 3, i) else line[i]
+                i += len(quote)
+                continue
+            depth += (line[i] in "[{") - (line[i] in "]}")
+            depth = max(depth, 0)
+            i += 1
+        within = quote if len(quote) == 3 else ""  # a one-line string ends at its line's end
+    return tops
+
+
 def _bare(key: str) -> str:
     """A dotted key as messages write it: its parts without the blanks around the dots."""
-    return ".".join(part.strip() for part in re.split(r"\s*\.\s*(?=(?:[^\"']|\"[^\"]*\"|'[^']*')*$)", key))
+    return ".".join(part.strip() for part in re.split(rf"\s*\.\s*(?=(?:[^\"']|{_QUOTED})*$)", key))

@@ -104,3 +104,26 @@ def test_a_line_of_an_array_of_arrays_is_no_table_header(tmp_path: Path) -> None
     assert f"[smtp] window is given twice, at line {first} and again at line {again}" in res.stderr, (
         res.stderr
     )
+
+
+def test_the_last_line_of_an_array_of_arrays_is_no_table_header(tmp_path: Path) -> None:
+    # `  ["48"]`, a one-element array closing the list, was still read as the header of a table `["48"]`.
+    text = config_text(tmp_path, smsc_port=free_port())
+    text = text.replace("[smtp]\n", '[smtp]\npairs = [\n  ["48"]\n]\nwindow = 1\nwindow = 2\n', 1)
+    first = text.split("\n").index("window = 1") + 1
+    res = smsgw(written(tmp_path, text), "check-config")
+    assert res.returncode == 3, res.stderr
+    assert f"[smtp] window is given twice, at line {first} and again at line {first + 1}" in res.stderr, (
+        res.stderr
+    )
+
+
+def test_a_table_whose_quoted_name_holds_an_escaped_quote_is_named(tmp_path: Path) -> None:
+    # `["b\"c"]` was no header: the key given twice in it was named in the table above, from its line.
+    text = config_text(tmp_path, smsc_port=free_port()) + '\n["b\\"c"]\nx = 2\nx = 3\n'
+    first = text.split("\n").index("x = 2") + 1
+    res = smsgw(written(tmp_path, text), "check-config")
+    assert res.returncode == 3, res.stderr
+    assert f'["b\\"c"] x is given twice, at line {first} and again at line {first + 1}' in res.stderr, (
+        res.stderr
+    )
