@@ -51,16 +51,16 @@ async def panel(tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
         yield f"http://127.0.0.1:{gw.daemon.web.port}", password
 
 
-def _log_in(driver: Any, base: str, password: str) -> None:
+def _log_in(driver: Any, base: str, password: str, email: str = STAFF) -> None:
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
 
     driver.get(base + "/login")
-    WebDriverWait(driver, 15).until(ec.presence_of_element_located((By.ID, "email"))).send_keys(STAFF)
+    WebDriverWait(driver, 15).until(ec.presence_of_element_located((By.ID, "email"))).send_keys(email)
     driver.find_element(By.ID, "password").send_keys(password)
     driver.find_element(By.ID, "login").click()
-    WebDriverWait(driver, 15).until(ec.text_to_be_present_in_element((By.ID, "whoami"), STAFF))
+    WebDriverWait(driver, 15).until(ec.text_to_be_present_in_element((By.ID, "whoami"), email))
 
 
 async def _in_browser(tmp_path: Path, visit: Callable[[Any, str, str], None]) -> None:

@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from tests.test_web_accessibility import _log_in
 from tests.web_helpers import admin_in_chromium
 
 ADMIN, PASSWORD = "boss@acme.example", "admin password 1"
@@ -68,11 +69,7 @@ def _visit(driver: Any, base: str, elsewhere: str) -> tuple[str, str]:
     from selenium.webdriver.support.ui import WebDriverWait
 
     wait = WebDriverWait(driver, 15)
-    driver.get(base + "/login")
-    wait.until(ec.presence_of_element_located((By.ID, "email"))).send_keys(ADMIN)
-    driver.find_element(By.ID, "password").send_keys(PASSWORD)
-    driver.find_element(By.ID, "login").click()
-    wait.until(ec.text_to_be_present_in_element((By.ID, "whoami"), ADMIN))
+    _log_in(driver, base, PASSWORD, ADMIN)
     driver.get(elsewhere)
     wait.until(ec.url_to_be(base + "/account"))  # the other site's form posted
     wait.until(ec.presence_of_element_located((By.TAG_NAME, "h1")))
