@@ -21,7 +21,7 @@ import asyncio
 import json
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import replace
 
@@ -42,7 +42,7 @@ from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.submits import Submits
 from gateway.supervisor import beat
 from gateway.suspensions import SuspensionWatch
-from smsc.base import LinkState, SmscLink, SubmitResult
+from smsc.base import LinkState, SmscLink
 from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)
@@ -272,13 +272,11 @@ class Dispatcher(Submits):
         if len(self._ready) < self._windows.capacity() and not self._drained:
             self._wake.set()  # time for the next batch, while this one is being sent
 
-    def _go(self, name: str, part: ClaimedPart) -> Awaitable[SubmitResult] | None:
-        if (sending := super()._go(name, part)) is not None:
-            self.handoffs.handed(part, name, self.links[name], self.clock())  # the phone may have it
-        return sending
+    def _on_wire(self, part: ClaimedPart) -> Callable[[], None]:
+        return self.handoffs.handing(part, self.clock)  # the phone may have it once its submit is written
 
     def _submitted(self, task: asyncio.Task[None]) -> None:
-        self.handoffs.ended(self._parts.get(task), self._late.unanswered, self.clock())
+        self.handoffs.ended(self._parts.get(task), self._late.unanswered)
         super()._submitted(task)
 
     def _withhold_stopped(self) -> frozenset[int] | set[int]:

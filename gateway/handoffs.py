@@ -1,17 +1,17 @@
-"""When this process handed each part to its link: when the phone may have had it since, for the answer
+"""When this process's links wrote each part's submit: when the phone may have had it since, for the answer
 wait (`gateway.conversations.reached`, `waiting`).
 
 The dispatcher claims parts up to two windows ahead of its links (`gateway.claimahead`): a part may sit
 claimed for seconds behind a slow or throttled link before it goes, so its claim (`parts.claimed_at`) is
 not when it went. Counted from its claim, an answer to an older SMS that came before the newer one had
 even reached the SMSC waited for it, and went to its user, of whatever company. Kept here in memory, on
-the loop, by the dispatcher: no write a part. A part claimed and not handed yet is not here: the phone
+the loop, by the dispatcher: no write per part. A part claimed and not written yet is not here: the phone
 cannot have it, unless an earlier submit of it may have reached it (its note says so). After a restart
 nothing is here: its claim time is all that is known (a part the last run left claimed is claimed again,
 its note saying it may have reached the phone).
 
 Each part's entry holds two times, since they answer two questions. The first submit the phone may have
-(the first handed since the part was claimed with no such note): an answer sooner than `REPLY_SECONDS`
+(the first written since the part was claimed with no such note): an answer sooner than `REPLY_SECONDS`
 after it is to an older SMS. The last submit: a part that waits to go again holds answers as long as that
 submit could stay unanswered (`waiting.wait_seconds`); its re-send may still be taken and say the phone
 has it, while counted from the first, a re-send cut off again on a flapping link held no answer at all,
@@ -20,12 +20,10 @@ which went at once to the SMS the phone got before, another company's maybe.
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Container, Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 
 from gateway.store.records import ClaimedPart
-from smsc.base import SmscLink
 
 # Entries of parts no longer in flight nor cut off are dropped as their submits end; a part whose state
 # this cannot see (one that expired waiting to go again) is dropped once its last hand-off is this old:
@@ -50,10 +48,7 @@ class Handoffs:
     def __init__(self) -> None:
         self.parts: dict[int, Handed] = {}
         self._limit = _PRUNE_AT
-        self._link: dict[int, str] = {}  # part id -> the link it was handed to, until its submit ends
-        self._wire: dict[str, int] = {}  # link -> its parts on the wire (by this count)
-        self._parked: dict[str, deque[ClaimedPart]] = {}  # link -> parts it holds beyond its window
-        self._windows: dict[str, int] = {}
+        self._out: dict[int, bool] = {}  # part id -> its submit written yet, until the submit ends
 
     def claimed(self, parts: Iterable[ClaimedPart], now: float) -> None:
         """Parts just claimed: one whose note says no earlier submit may have reached the phone is not
@@ -66,43 +61,28 @@ class Handoffs:
             self.parts = {pid: h for pid, h in self.parts.items() if h.last > old}
             self._limit = max(_PRUNE_AT, 2 * len(self.parts))
 
-    def handed(self, part: ClaimedPart, link: str, smsc: SmscLink, now: float) -> None:
-        """The part was given to `link`, whose wire takes its window of submits at once (read once: the
-        dispatcher's places are too). A CIMD2 link takes more, which wait in it for their turn
-        (`smsc.cimd2.spacing`): such a part goes when one before it is answered (in the order handed; its
-        phone's second may reorder them by a second)."""
-        if (window := self._windows.get(link)) is None:
-            window = self._windows[link] = smsc.stats().window
-        self._link[part.id] = link
-        if self._wire.get(link, 0) < window:
-            self._wire[link] = self._wire.get(link, 0) + 1
-            self._went(part, now)
-        else:
-            self._parked.setdefault(link, deque()).append(part)
+    def handing(self, part: ClaimedPart, clock: Callable[[], float]) -> Callable[[], None]:
+        """The part is being given to its link: the callback the link calls once it writes the submit.
+        A link may hold a part a while before it writes it (CIMD2: its phone's second,
+        `smsc.cimd2.spacing`), letting parts to other phones go first, so only the link can say which
+        of the parts it holds are on the wire."""
+        self._out.setdefault(part.id, False)
+        return lambda: self._went(part, clock())
 
     def _went(self, part: ClaimedPart, now: float) -> None:
+        self._out[part.id] = True
         known = self.parts.get(part.id)
         if part.maybe_sent and known is not None:
             known.last = now
         else:
             self.parts[part.id] = Handed(None if part.maybe_sent else now, now)
 
-    def ended(self, part: ClaimedPart | None, cut_off: Container[int], now: float) -> None:
+    def ended(self, part: ClaimedPart | None, cut_off: Container[int]) -> None:
         """Its submit was answered or ended; one in `cut_off` (unanswered: the phone may have it, and it
-        goes again) keeps its entry. The next part its link held beyond its window goes now."""
-        if part is None or (link := self._link.pop(part.id, None)) is None:
-            return
-        part_id = part.id
-        parked = self._parked.get(link)
-        if parked and any(p.id == part_id for p in parked):  # it never left the link
-            self._parked[link] = deque(p for p in parked if p.id != part_id)
-            return
-        if part_id not in cut_off:
-            self.parts.pop(part_id, None)
-        self._wire[link] = max(self._wire.get(link, 0) - 1, 0)
-        if parked:
-            self._wire[link] += 1
-            self._went(parked.popleft(), now)
+        goes again) keeps its entry, and so does one whose submit was never written (what an earlier
+        submit of it left still holds)."""
+        if part is not None and self._out.pop(part.id, False) and part.id not in cut_off:
+            self.parts.pop(part.id, None)
 
 
 # By the store's path, as `waiting` keeps its own: the dispatcher's, while one runs in this process.

@@ -113,7 +113,11 @@ class Submits:
                 self._background(self._outcomes.put_back(back, event=event), "resend_held")
                 return None
         self._late.sending_again(part.id, name)
-        return self.links[name].send(outbound(part))
+        return self.links[name].send(outbound(part), self._on_wire(part))
+
+    def _on_wire(self, part: ClaimedPart) -> Callable[[], None] | None:
+        """What the link calls once it writes the part's submit (`Dispatcher` records when it went)."""
+        return None
 
     def _hold_ended(self, part_id: int, due: float) -> None:
         """The hold a part was put back for, due at `due`, ended: it is due now, and so are the later

@@ -96,6 +96,10 @@ class ReportStatus(enum.Enum):
     PENDING = "pending"  # intermediate (ENROUTE, ACCEPTD, buffered): no state change
 
 
+# Called by a link once it writes a submit: it may hold one a while first (`smsc.cimd2.spacing`).
+OnWire = Callable[[], None]
+
+
 @dataclass(frozen=True, slots=True)
 class OutboundSms:
     """One SMS part as it goes on the air.
@@ -334,7 +338,7 @@ class SmscLink(Protocol):
 
     async def submit(self, sms: OutboundSms) -> SubmitResult: ...
 
-    def send(self, sms: OutboundSms) -> asyncio.Future[SubmitResult]: ...
+    def send(self, sms: OutboundSms, on_wire: OnWire | None = None) -> asyncio.Future[SubmitResult]: ...
 
     async def stop(self, *, drain: bool = True) -> None: ...
 

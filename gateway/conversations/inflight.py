@@ -1,15 +1,15 @@
 """The parts of an SMS whose submit the SMSC has not answered yet, and since when the phone may have them:
 what an answer that overtakes that answer waits for (`reached.unanswered`, `waiting`).
 
-A part counts from when it was handed to its link (`gateway.handoffs`, the running dispatcher's memory),
-not from its claim: claimed ahead of a full window, it may wait seconds before it goes. One claimed and
-not handed yet is not on the phone, unless an earlier submit of it may be (its note says so: then from the
-first of those). One waiting to go again after its submit went unanswered (a lost session, a time-out, a
-crash) holds an answer only within `wait` of its last submit: its re-send may still be taken and say the
-phone has it; past that, nothing the wait can learn says so. With no dispatcher here (after a restart
-nothing is known of the last run's hand-offs) the claim time stands for both (`parts.claimed_at`, kept
-from the first submit that may have reached the phone); claimed before migration 69, an active part by
-when it was due, and one waiting to go again not at all.
+A part counts from when its link wrote its submit (`gateway.handoffs`, the running dispatcher's memory),
+not from its claim: claimed ahead of a full window, or held in its link for its phone's second, it may
+wait seconds before it goes. One claimed and not written yet is not on the phone, unless an earlier submit
+of it may be (its note says so: then from the first of those). One waiting to go again after its submit
+went unanswered (a lost session, a time-out, a crash) holds an answer only within `wait` of its last
+submit: its re-send may still be taken and say the phone has it; past that, nothing the wait can learn
+says so. With no dispatcher here (after a restart nothing is known of the last run's hand-offs) the claim
+time stands for both (`parts.claimed_at`, kept from the first submit that may have reached the phone);
+claimed before migration 69, an active part by when it was due, and one waiting to go again not at all.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def may_have_since(
         known = handed.parts.get(part_id) if handed is not None else None
         first = known.first if known is not None and known.first is not None else claimed
         if active:
-            if known is None and handed is not None and not noted:  # claimed, not handed yet
+            if known is None and handed is not None and not noted:  # claimed, not written yet
                 if claimed_ahead:
                     since.append(at)
                 continue

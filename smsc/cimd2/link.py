@@ -39,14 +39,7 @@ from collections.abc import Callable
 import structlog
 
 from smsc.backpressure import overfull, stalled
-from smsc.base import (
-    LinkEvents,
-    LinkState,
-    LinkStats,
-    OutboundSms,
-    Outcome,
-    SubmitResult,
-)
+from smsc.base import LinkEvents, LinkState, LinkStats, OnWire, OutboundSms, Outcome, SubmitResult
 from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, LOGIN_REFUSALS, error_text, login_check
 from smsc.cimd2.inbound import InboundRequests
 from smsc.cimd2.messages import logged_error, login_params, submit_params, submit_result
@@ -108,10 +101,10 @@ class Cimd2Link:
         self._wake.clear()  # set by `stop`: left set, a link started again skipped every back-off
         self._task = asyncio.create_task(self._run(), name=f"cimd2:{self.name}")
 
-    def send(self, sms: OutboundSms) -> asyncio.Future[SubmitResult]:
-        return asyncio.ensure_future(self.submit(sms))
+    def send(self, sms: OutboundSms, on_wire: OnWire | None = None) -> asyncio.Future[SubmitResult]:
+        return asyncio.ensure_future(self.submit(sms, on_wire))
 
-    async def submit(self, sms: OutboundSms) -> SubmitResult:
+    async def submit(self, sms: OutboundSms, on_wire: OnWire | None = None) -> SubmitResult:
         conn = self._conn
         if conn is None or self.state is not LinkState.ACTIVE or self._stopping:
             return SubmitResult(Outcome.TEMPORARY, error="link not active", unsent=True)
@@ -127,7 +120,7 @@ class Cimd2Link:
             conn = self._conn  # after the phone's wait: the session may have gone meanwhile
             if conn is None or self.state is not LinkState.ACTIVE or self._stopping:
                 return SubmitResult(Outcome.TEMPORARY, error="link not active", unsent=True)
-            entry = await self._requests.exchange(conn, Op.SUBMIT, params)
+            entry = await self._requests.exchange(conn, Op.SUBMIT, params, written=on_wire)
             if entry is not None and entry.written:
                 self._spacing.answered(turn)
         if entry is None:

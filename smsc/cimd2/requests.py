@@ -70,10 +70,12 @@ class Requests:
         *,
         patience: float | None = None,
         unless: Callable[[], bool] | None = None,
+        written: Callable[[], None] | None = None,
     ) -> Pending | None:
         """`request`, returning the finished request (its answer, or None, in `future`) so that a
         submit can tell one the SMSC may hold (`written`) from one that never left; None when the
         connection was gone before a packet number was taken, or `unless()` held once it could be.
+        `written()` is called once the packet is written (the SMSC may have it from then on).
         An answer confirms the MO acknowledgements written before the request."""
         async with conn.numbers:
             if conn.closed.is_set() or (unless is not None and unless()):
@@ -89,6 +91,8 @@ class Requests:
             timer = ResponseTimer(loop, patience or self.cfg.response_timeout_seconds, expire, conn.pause)
             try:
                 entry.written = conn.send(entry.packet)  # if not, the close has answered it with None
+                if entry.written and written is not None:
+                    written()
                 mark = acks.count if acks is not None else 0
                 conn.last_request = loop.time()
                 await entry.future

@@ -31,6 +31,7 @@ from smsc.base import (
     LinkEvents,
     LinkState,
     LinkStats,
+    OnWire,
     OutboundSms,
     Outcome,
     SubmitResult,
@@ -138,7 +139,7 @@ class SmppLink:
     async def submit(self, sms: OutboundSms) -> SubmitResult:
         return await self.send(sms)
 
-    def send(self, sms: OutboundSms) -> asyncio.Future[SubmitResult]:
+    def send(self, sms: OutboundSms, on_wire: OnWire | None = None) -> asyncio.Future[SubmitResult]:
         """Write the submit_sm now, in the caller's step, and return the future of its answer: a
         window place freed by an answer is filled again without waiting for a turn of the loop."""
         conn = self._conn
@@ -152,6 +153,8 @@ class SmppLink:
             outcome = Outcome.REJECTED if isinstance(exc, BadDestination) else Outcome.MALFORMED
             return _resolved(SubmitResult(outcome, error=str(exc)))
         future = conn.send_submit(seq, data, sms.part_id)
+        if on_wire is not None and not future.done():  # written: one not written is answered at once
+            on_wire()
         self._in_flight += 1
         self._drained.clear()
         future.add_done_callback(self._answered)
