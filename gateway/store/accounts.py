@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # The parts a change of quiet hours moves: those held for the window (`admin.QUIET_HELD`),
 # also under a suspension, which keeps each part's due time for the resume; not one a suspension held
-# due at its validity's end as it waited for a link (`queueage.parked`), which it would end. Binds:
+# due at its validity's end as it waited for a link (`queueage.parked()`), which it would end. Binds:
 # the suspension's note (:note), now (:now). `state IN` first: the range of index parts_due, not every part.
 _HELD_FOR_QUIET = (
     "p.state IN ('queued', 'hold') AND (p.state = 'queued' OR p.error = :note)"
