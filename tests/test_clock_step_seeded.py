@@ -164,7 +164,7 @@ async def test_a_start_with_no_step_opens_its_listeners_while_another_process_ho
     async with running_gateway(cfg, clock, boot) as gw:
         while gw.daemon.housekeeping is None or gw.daemon.housekeeping.kept.saved is None:
             await asyncio.sleep(0.1)  # the worker's look keeps a reading: the next start is seeded
-    other = sqlite3.connect(cfg.db_path, isolation_level=None, check_same_thread=False)
+    other = sqlite3.connect(cfg.db_path, isolation_level=None)
     built = housekeeping_module.Housekeeping.__init__
 
     def then_locked(self: Any, *args: Any, **kwargs: Any) -> None:
