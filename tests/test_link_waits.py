@@ -291,19 +291,3 @@ async def test_a_part_a_suspension_holds_while_it_waits_for_a_link_keeps_its_val
         assert ends == part.expires_at
         assert store.policy.resume_account(account_id) == 1
         assert [p.id for p in store.queue.claim_due(10)] == [part.id]
-
-
-async def test_a_part_held_due_at_its_validity_end_by_a_suspension_is_no_quiet_hours_hold(
-    tmp_path: Path,
-) -> None:
-    # As a suspension held a part waiting for a link before it made such parts due: a new quiet-hours
-    # window (now outside it) released it with its validity ending now, and the next sweep expired it.
-    async with one_parked(tmp_path, "acme") as (clock, store, part, account_id):
-        assert store.policy.suspend_account(account_id, "unpaid") == 1
-        with store.queue.transaction():
-            store.db.conn.execute("UPDATE parts SET next_attempt_at = expires_at")
-        store.accounts.update_account("acme", quiet_start="03:00", quiet_end="04:00")
-        clock.t += 1
-        assert store.queue.expire_due() == []
-        assert store.policy.resume_account(account_id) == 1
-        assert [p.id for p in store.queue.claim_due(10)] == [part.id]

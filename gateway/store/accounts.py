@@ -24,12 +24,12 @@ if TYPE_CHECKING:
     from gateway.store.db import Db
 
 # The parts a change of quiet hours moves: those held for the window (`admin.QUIET_HELD`),
-# also under a suspension, which keeps each part's due time for the resume; not one a suspension held
-# due at its validity's end as it waited for a link (`queueage.parked()`), which it would end. Binds:
-# the suspension's note (:note), now (:now). `state IN` first: the range of index parts_due, not every part.
+# also under a suspension, which keeps each part's due time for the resume (a part waiting for a link,
+# `queueage.parked()`, is held due now: no such hold). Binds: the suspension's note (:note), now
+# (:now). `state IN` first: the range of index parts_due, not every part.
 _HELD_FOR_QUIET = (
     "p.state IN ('queued', 'hold') AND (p.state = 'queued' OR p.error = :note)"
-    " AND p.attempts = 0 AND p.next_attempt_at > :now AND p.next_attempt_at < p.expires_at"
+    " AND p.attempts = 0 AND p.next_attempt_at > :now"
 )
 
 

@@ -340,14 +340,10 @@ class PolicyRepo(Repository):
             released = {
                 mid
                 for (mid,) in self.conn.execute(
-                    # One a suspension held while it waited for a link before `suspend_account` made
-                    # such parts due (due at its validity's end, `queueage.parked()`'s rule) is due now:
-                    # queued so, it passed for a quiet-hours hold, and waited for its end with its link up.
-                    "UPDATE parts SET state = 'queued', error = NULL, next_attempt_at = CASE"
-                    " WHEN next_attempt_at = expires_at THEN ? ELSE next_attempt_at END"
+                    "UPDATE parts SET state = 'queued', error = NULL"
                     " WHERE state = 'hold' AND error = ?"
                     " AND message_id IN (SELECT id FROM messages WHERE account_id = ?) RETURNING message_id",
-                    (self.clock(), SUSPENDED_HOLD, account_id),
+                    (SUSPENDED_HOLD, account_id),
                 )
             }
             self._set_state(released, "queued", None)
