@@ -86,3 +86,16 @@ def test_accepted_socket_as_accept_gives_it(loop: str, monkeypatch: pytest.Monke
             family
         )
         assert conn.fileno() == -1  # closed with its transport: no descriptor left behind
+
+
+def test_a_copy_of_an_accepted_socket_keeps_its_family_and_type() -> None:
+    # `dup()` makes one of the socket's own class (`self.__class__`): with the family and type set only
+    # after the accept made it, reading them on the copy raised AttributeError.
+    with listener(socket.AF_INET) as sock, socket.create_connection(sock.getsockname()[:2]):
+        fd, _peer = sock._accept()  # as `FairServer._accept_one` takes it
+        with (
+            fairaccept._Accepted(socket.AF_INET, socket.SOCK_STREAM, 0, fileno=fd) as conn,
+            conn.dup() as copy,
+        ):
+            assert (copy.family, copy.type) == (socket.AF_INET, socket.SOCK_STREAM)
+            assert type(copy.family) is socket.AddressFamily

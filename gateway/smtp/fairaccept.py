@@ -48,6 +48,13 @@ class _Accepted(socket.socket):
 
     __slots__ = ("_kept_family", "_kept_type")
 
+    def __init__(
+        self, family: socket.AddressFamily, type: socket.SocketKind, proto: int = 0, fileno: int | None = None
+    ) -> None:
+        # Set here, not by the accept after it: `dup()` makes one of this class too (`self.__class__`).
+        super().__init__(family, type, proto, fileno)
+        self._kept_family, self._kept_type = family, type
+
     @property
     def family(self) -> socket.AddressFamily:
         return self._kept_family
@@ -125,7 +132,6 @@ class FairServer:
             return
         family, kind, proto = self._kind
         conn = _Accepted(family, kind, proto, fileno=fd)
-        conn._kept_family, conn._kept_type = family, kind
         # (`accept` makes it blocking only after a listening socket with a timeout; this one has none)
         conn.setblocking(False)
         task = self._loop.create_task(self._open(conn))
