@@ -131,9 +131,12 @@ _ENTRIES_ONLY = re.compile(rf"(?i:(?:{_COMPANY})?(?:[\W_]*+(?:{_LABELLED}|{_ACCO
 _NUMBER_RUN = re.compile(r"\d(?:[ ().:-]{0,3}+\d){6,14}+")
 
 
-def holds_number(text: str) -> bool:
-    """Whether a line holds contact details or a run of seven digits or more (`_NUMBER_RUN`)."""
-    return _NUMBER_RUN.search(text) is not None or has_contact(text)
+def holds_number(text: str, contact: bool | None = None) -> bool:
+    """Whether a line holds contact details or a run of seven digits or more (`_NUMBER_RUN`); `contact`:
+    `has_contact(text)` when the caller has it already (each line of a mail is measured for both)."""
+    if _NUMBER_RUN.search(text) is not None:
+        return True
+    return has_contact(text) if contact is None else contact
 
 
 def is_register_entry(text: str) -> bool:

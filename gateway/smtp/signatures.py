@@ -263,8 +263,8 @@ class _Measures:
         for j in range(last + 1):
             text = lines[j].strip()
             filled.append(filled[-1] + bool(text))
-            contact.append(contact[-1] + bool(text and has_contact(text)))
-            numbered.append(numbered[-1] + bool(text and holds_number(text)))
+            contact.append(contact[-1] + (has := bool(text and has_contact(text))))
+            numbered.append(numbered[-1] + (has or bool(text and holds_number(text, has))))
             bullets.append(bullets[-1] + bool(text and _BULLET.match(text)))
             if text and j > 0 and lines[j - 1].strip():
                 para[j] = para[j - 1]
