@@ -83,6 +83,7 @@ MAY_BE_SENTENCE = re.compile(
 # entry (a Polish company must give it in its mail), personal data, viruses, printing, mailing lists.
 # Two different ones make a paragraph a disclaimer; a person's own paragraph seldom holds two, however
 # long it is.
+_REGISTER_WORDS = (r"krs\b", r"nip\b", r"regon\b")
 _DISCLAIMER_WORDS: tuple[tuple[str, ...], ...] = (
     ("poufn",),
     ("adresat", "adressat"),  # German "Adressat" too
@@ -97,7 +98,7 @@ _DISCLAIMER_WORDS: tuple[tuple[str, ...], ...] = (
     # so that the standard clause reads as a notice on its own.
     ("danych osobowych",),
     (r"rodo\b", "administratorem", "rozporządzeni"),
-    (r"krs\b", r"nip\b", r"regon\b"),
+    _REGISTER_WORDS,
     (r"kapitał\w* zakładow", r"sąd\w* rejonow", "krajowego rejestru", "z siedzibą"),
     ("confidential",),
     ("privileged",),
@@ -124,7 +125,7 @@ _DISCLAIMER_WORDS: tuple[tuple[str, ...], ...] = (
 )
 # The kind of a company's register entry: one of them names a number in a sentence of the person's too
 # ("Faktura na NIP 525-000-00-00.", `signofftail.is_own_sentence`).
-REGISTER_KIND = next(n for n, words in enumerate(_DISCLAIMER_WORDS) if r"nip\b" in words)
+REGISTER_KIND = _DISCLAIMER_WORDS.index(_REGISTER_WORDS)
 _DISCLAIMER_KIND = tuple(re.compile("|".join(words)) for words in _DISCLAIMER_WORDS)
 # The kinds each word may begin, by the word's first three letters (or the whole of a shorter one:
 # "in error", "z siedzibą"): a kind's pattern is tried only where a word of the text begins so, and a
