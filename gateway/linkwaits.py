@@ -1,14 +1,15 @@
 """Parts that wait, unclaimed, for a link of their route to come up.
 
-A part claimed while no link that may take it is up (its operator's link down, another link up) went
-back to the queue due a second later, and was claimed and put back again every second for as long as
-the link stayed down: a write a second per batch of waiting parts, the whole queue for that operator
-walked through the claim again and again (1,000 SMS: some 60,000 part updates a minute), for an hour's
-outage with 100,000 queued. Such a part now waits `deferred` with its next attempt at its validity's
-end (`park`): no claim takes it before, the expiry ends it on time with its bounce as before, and its
-note says what it waits for (`partnotes.NO_LINK_UP`), for `queue show` and the expiry's bounce. When a
-link comes up, the dispatcher makes due, in the write of its next claim, those a link now up may take
-(`unpark`): read from the store, so the parts a stop left waiting are found again by the next start.
+A part claimed while no link that may take it is up (its operator's link down, another link up) went back
+to the queue due a second later, and was claimed and put back again every second for as long as the link
+stayed down: a write a second per batch of waiting parts, the whole queue for that operator walked
+through the claim again and again (1,000 SMS: some 60,000 part updates a minute), for an hour's outage
+with 100,000 queued. Such a part now waits `deferred` with its next attempt at its validity's end
+(`QueueRepo.release(at_expiry=True)`): no claim takes it before, the expiry ends it on time with its
+bounce as before, and its note says what it waits for (`partnotes.NO_LINK_UP`), for `queue show` and the
+expiry's bounce. When a link comes up, the dispatcher makes due, in the write of its next claim, those a
+link now up may take (`unpark`): read from the store, so the parts a stop left waiting are found again by
+the next start.
 
 The next attempt at the validity's end tells such a part (`gateway.store.queueage.parked`): nothing
 else puts a waiting part's next attempt exactly there (a back-off is counted from the refusal). A clock
@@ -29,7 +30,6 @@ from typing import TypeVar
 import structlog
 
 from gateway.store.db import Store
-from gateway.store.partnotes import MAYBE_SENT_NOTES, maybe_sent_note
 from gateway.store.queueage import parked
 
 T = TypeVar("T")
@@ -38,28 +38,17 @@ CouldGo = Callable[[str, str | None], bool]
 
 log = structlog.get_logger(__name__)
 
-# The parts waiting so (`park`), as a condition on `parts` (`gateway.store.queueage.parked`).
+# The parts waiting so (put back by `QueueRepo.release(at_expiry=True)`), as a condition on `parts`
+# (`gateway.store.queueage.parked`).
 PARKED = parked()
 # Waiting parts looked at in one write once a link came up (`unpark`).
 UNPARK_ROWS = 2000
 
 
-def park(conn: sqlite3.Connection, part_id: int, note: str) -> None:
-    """Inside a store write: the claimed part waits for a link of its route, unclaimed until one comes up
-    or its validity ends; its attempt undone (it was never sent) and `note` its last, unless its note
-    says an earlier submit may have reached the phone (that doubt outlives it), as `QueueRepo.release`."""
-    conn.execute(
-        "UPDATE parts SET state = 'deferred', next_attempt_at = expires_at,"
-        f" error = CASE WHEN COALESCE({maybe_sent_note()}, 0) THEN error ELSE ? END,"
-        " attempts = attempts - 1 WHERE id = ? AND state = 'active'",
-        (*MAYBE_SENT_NOTES, note, part_id),
-    )
-
-
 def unpark(
     conn: sqlite3.Connection, could_go: CouldGo, now: float, after: tuple[float, int], most: int
 ) -> tuple[int, tuple[float, int] | None]:
-    """Inside a store write: of the parts waiting for a link (`park`) past `after` (their next attempt,
+    """Inside a store write: of the parts waiting for a link past `after` (their next attempt,
     their id), in that order, the next UNPARK_ROWS are looked at, and up to `most` of them that a link
     up may take now, by their number and pinned link (`LinkChoice.could_go`), are due at `now`.
     Returns how many, and where the next call goes on (None: none left). A batch a write: 100,000 parts

@@ -41,7 +41,6 @@ from collections.abc import Callable, Collection
 
 import structlog
 
-from gateway import linkwaits
 from gateway.bitelog import FaultLog
 from gateway.late_answers import LateAnswers
 from gateway.linkchoice import LinkChoice
@@ -258,7 +257,7 @@ class OutcomeRecorder(LostSessions):
                 elif part.id in unrouted:
                     self.on_finished(self.final(part, "failed", NO_ROUTE_NOTE.format(part.destination)))
                 elif part.id in waits and not could_go(part.destination, part.via):  # none came up since
-                    linkwaits.park(self.store.db.conn, part.id, NO_LINK_UP)
+                    self.store.queue.release(part.id, delay=None, refusal=NO_LINK_UP, at_expiry=True)
                     parked.append(part.id)
                 else:  # its expiry then says no link was up (`partnotes.expiry_note`)
                     self.store.queue.release(

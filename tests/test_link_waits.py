@@ -19,7 +19,7 @@ import pytest
 
 from gateway import linkwaits
 from gateway.config import Config, load_config
-from gateway.linkwaits import PARKED, park
+from gateway.linkwaits import PARKED
 from gateway.smtp.accept import accept
 from gateway.store.clockstep import extend_validities
 from gateway.store.db import Store
@@ -223,7 +223,7 @@ async def one_parked(tmp_path: Path, account: str = "") -> AsyncIterator[Parked]
         await accept(store, sms)
         (part,) = store.queue.claim_due(10)
         with store.queue.transaction():
-            park(store.db.conn, part.id, NO_LINK_UP)
+            store.queue.release(part.id, delay=None, refusal=NO_LINK_UP, at_expiry=True)
         yield Parked(clock, store, part, account_id)
     finally:
         store.db.close()

@@ -150,8 +150,10 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         count: bool = False,
         due: float | None = None,
         refusal: str | None = None,
+        at_expiry: bool = False,
     ) -> None:
         """Put a claimed part back; `count=False` undoes the attempt (link down, throttled).
+        `at_expiry`: due at its validity's end, waiting for a link of its route (`gateway.linkwaits`).
 
         `refusal`: a cause for the time being (a throttle, no link up) noted as the part's last,
         unless its note says an earlier submit may have reached the phone (that doubt outlives it).
@@ -166,10 +168,11 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         with self.transaction():
             if refusal is not None:
                 self.conn.execute(
-                    "UPDATE parts SET state = 'deferred', next_attempt_at = COALESCE(?, next_attempt_at),"
+                    "UPDATE parts SET state = 'deferred',"
+                    " next_attempt_at = CASE WHEN ? THEN expires_at ELSE COALESCE(?, next_attempt_at) END,"
                     f" error = CASE WHEN COALESCE({maybe_sent_note()}, 0) THEN error ELSE ? END,"
                     " attempts = attempts - ? WHERE id = ? AND state = 'active'",
-                    (due, *MAYBE_SENT_NOTES, refusal, 0 if count else 1, part_id),
+                    (at_expiry, due, *MAYBE_SENT_NOTES, refusal, 0 if count else 1, part_id),
                 )
                 return
             self.conn.execute(
