@@ -148,6 +148,9 @@ class Daemon:
                 await close_store(self.store)
                 raise simulator_bind_error(self.simulator, exc) from exc
 
+        for link in self.links.values():  # a CIMD2 part's relative validity counts on the expiries' clock
+            if hasattr(link, "clock"):
+                link.clock = self.clock
         mailer = self.mailer or build_mailer(cfg)
         outbox = OutboxWorker(self.store, mailer, max_attempts=cfg.mail.max_attempts)
         self.store.outbox.on_queued = outbox.wake  # every commit that queued mail wakes the worker

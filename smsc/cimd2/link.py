@@ -68,6 +68,9 @@ class Cimd2Link:
         self.cfg = cfg
         self.window = effective_window(cfg)
         self._password = password
+        # The daemon's clock (epoch seconds), which a part's expiry is set by: its relative validity
+        # is counted on it (`submit_params`). The daemon gives its own; the host's until then.
+        self.clock: Callable[[], float] = time.time
         self._events: LinkEvents | None = None
         self._task: asyncio.Task[None] | None = None
         self._conn: Conn | None = None
@@ -109,7 +112,7 @@ class Cimd2Link:
         if conn is None or self.state is not LinkState.ACTIVE or self._stopping:
             return SubmitResult(Outcome.TEMPORARY, error="link not active", unsent=True)
         try:
-            params = submit_params(sms, self.cfg)
+            params = submit_params(sms, self.cfg, self.clock())
             encode(Packet(Op.SUBMIT, 1, params))  # refuse unsendable values before touching the wire
         except ValueError as exc:
             log.error("cimd2.submit_malformed", link=self.name, part_id=sms.part_id, error=str(exc))

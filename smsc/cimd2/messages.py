@@ -13,9 +13,9 @@ One phone's submits go a second apart (`smsc.cimd2.spacing`), so that no two of 
 from __future__ import annotations
 
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Any
 
 import structlog
@@ -129,9 +129,14 @@ def sub_address(source: str, prefix: str | None, *, link: str) -> str | None:
     return None
 
 
-def submit_params(sms: OutboundSms, cfg: LinkSettings | None = None) -> list[tuple[int, str]]:
+def submit_params(
+    sms: OutboundSms, cfg: LinkSettings | None = None, now: float | None = None
+) -> list[tuple[int, str]]:
     """The submit (03) parameters for one part; ValueError names what cannot be sent. `cfg` gives the
-    link's `sender_prefix` (`sub_address`); without it a numeric sender goes whole in 023."""
+    link's `sender_prefix` (`sub_address`); without it a numeric sender goes whole in 023. `now` (epoch
+    seconds) is the daemon's clock, which the part's expiry was set by: the relative validity is the
+    time left on that clock, not the host's (a daemon on another clock told the SMSC days too few or
+    too many). Without it, the host's clock."""
     params: list[tuple[int, str]] = [(P.DESTINATION, sms.destination)]
     if _NUMERIC.fullmatch(sms.source):
         prefix, link = (cfg.sender_prefix, cfg.name) if cfg is not None else (None, "")
@@ -142,7 +147,7 @@ def submit_params(sms: OutboundSms, cfg: LinkSettings | None = None) -> list[tup
             raise ValueError(f"alphanumeric originator {sms.source!r} is longer than 11 characters")
         params.append((P.ALPHA_ORIGINATOR, sms.source))
     if sms.validity is not None:
-        seconds = (sms.validity - datetime.now(UTC)).total_seconds()
+        seconds = sms.validity.timestamp() - (time.time() if now is None else now)
         params.append((P.VALIDITY_RELATIVE, str(validity_code(seconds))))
     params.append((P.STATUS_REPORT_REQUEST, "14" if sms.want_report else "0"))
     if sms.udh:
