@@ -338,6 +338,10 @@ class Daemon:
             await outbox.close()  # the relay hears QUIT on the sessions kept for the next mail
             if self.simulator is not None:
                 await self.simulator.stop()
+            try:  # the workers ended: kept now, the next start places no row of this run by its time
+                await housekeeping.check_clock(keep=True)
+            except Exception as exc:
+                log.warning("clock.last_look_failed", error=str(exc))
             await self.store.drain()
             # The drain may end on the loop turn its fsync's answer comes, before the mail's handler
             # has written its 250: that session waits for it, not a 421 for a mail committed.

@@ -210,7 +210,7 @@ class Housekeeping:
                 status["relay_stuck"] = {"for_seconds": round(stuck, 1), "said": mail.said}
         return status
 
-    async def check_clock(self) -> float:
+    async def check_clock(self, keep: bool = False) -> float:
         """Catch the wall clock stepping, and move what the store stamped on it with a step back.
 
         Next tries and validities are stamped in wall-clock time, and so are MOs (the windows that
@@ -238,8 +238,8 @@ class Housekeeping:
         something happened (acceptance, MOs) by only what it undoes of the clock they were stamped
         on (`gateway.store.clockstep.ClockStep`), validities and waits by the whole step. The
         reading, and the steps remembered, are kept in the store for the next start (`kept`), in
-        the write that moves the rows for a step. Returns the step back found (0 when none).
-        """
+        the write that moves the rows for a step, else once a minute, or now with `keep` (a stop's
+        last look: the next start places no row of this run by its time). Returns the step back."""
         store = self.store
         # Read together, with no await between: rows up to these ids were stamped before this reading.
         wall, mono, marks = store.clock(), self.elapsed(), read_marks(store.db.conn)
@@ -301,7 +301,7 @@ class Housekeeping:
             )
         if last is not None and abs(step) > CLOCK_STEP_SECONDS:
             self.steps.moved()  # the parts claimed ahead were read before the step's write
-        elif self._start is None and self.kept.due(wall, marks):  # no start waits: the worker's keeps it
+        elif keep or (self._start is None and self.kept.due(wall)):  # no start waits: the worker's keeps it
             await self.kept.keep(store, Reading(wall, mono, marks, self._ahead))
         self._readings, self.steps.last, self._start = (wall, mono, marks), (wall, mono), None
         return step if step > CLOCK_STEP_SECONDS else 0.0

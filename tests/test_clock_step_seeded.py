@@ -206,11 +206,11 @@ async def test_a_first_look_that_failed_leaves_the_step_to_the_workers_look(
     look = housekeeping_module.Housekeeping.check_clock
     looks: list[int] = []
 
-    async def first_one_locked(self: housekeeping_module.Housekeeping) -> float:
+    async def first_one_locked(self: housekeeping_module.Housekeeping, keep: bool = False) -> float:
         looks.append(1)
         if len(looks) == 1:
             raise StoreBusy("database is locked by another process")
-        return await look(self)
+        return await look(self, keep)
 
     monkeypatch.setattr(housekeeping_module.Housekeeping, "check_clock", first_one_locked)
     later = [to("601142009")]
