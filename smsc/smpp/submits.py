@@ -64,12 +64,17 @@ class QueueFull:
     part is retried without counting an attempt, after a wait that doubles up to MAX_THROTTLE_PAUSE,
     and the link is neither paused nor slowed. Read as the phone's, a full SMSC queue with one SMS
     waiting cost it counted attempts, a 15-minute back-off and a hold after some 10 hours; read as a
-    throttle, that one phone took an idle link down to its slowest rate. The limit: SMS to two or
-    more full phones, with nothing else to send, each throttle the others' readings, so the link
-    stays throttled while they retry. The link's, kept across its connections."""
+    throttle, that one phone took an idle link down to its slowest rate. Only a refusal that says
+    something new of the SMSC counts as others throttled (`throttled`): a 0x58, a 0x45 for a full
+    window, a part's first 0x14; not a part's repeated one. Counting those, SMS to two or more full
+    phones with nothing else to send each took the others' repeats for the SMSC throttling: the link
+    stayed paused and at its slowest rate while they retried, and the SMS arriving later met it so. A
+    throttle more for each first 0x14 of another answered since its last, and they retry at their own
+    pace, as one alone does. The link's, kept across its connections."""
 
     def __init__(self) -> None:
-        # Submits the link's SMSC accepted, and those it throttled (0x58, 0x14, 0x45 for a full window).
+        # Submits the link's SMSC accepted, and those it throttled (0x58, 0x45 for a full window, a
+        # part's first 0x14: a repeated one is no news of the SMSC).
         self.accepted = self.throttled = 0
         # part id -> (`accepted`, `throttled`, uncertain readings in a row) at its last 0x14, or None
         # once read as its phone's.
@@ -87,7 +92,7 @@ class QueueFull:
             outcome, kept = Outcome.TEMPORARY, (self.accepted, self.throttled, seen[2] + 1)
             wait = backoff(seen[2] + 1, UNSURE_FIRST_SECONDS, MAX_THROTTLE_PAUSE)
         else:
-            self.throttled += 1
+            self.throttled += seen is _UNSEEN
             outcome, kept = Outcome.THROTTLED, (self.accepted, self.throttled, 0)
         if part:
             self.parts[part] = kept
