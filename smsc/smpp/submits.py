@@ -100,6 +100,22 @@ class QueueFull:
                 self.parts.popitem(last=False)
         return outcome, wait
 
+    def read(self, part: int, status: int) -> tuple[Outcome, float]:
+        """The outcome of a refusal `status` of `part`'s submit, in a submit_sm_resp or a generic_nack
+        alike, and the wait of an uncounted retry (`outcome`)."""
+        if status == ESME_RMSGQFUL:  # a stray's or a late one's part is 0: THROTTLED, nothing kept
+            return self.outcome(part)
+        outcome = classify_status(status) if status else Outcome.TEMPORARY
+        self.answered(part, outcome)
+        return outcome, 0.0
+
+    def answered(self, part: int, outcome: Outcome) -> None:
+        """A submit answered otherwise than 0x14: counted, and `part`'s readings forgotten."""
+        self.accepted += outcome is Outcome.ACCEPTED
+        self.throttled += outcome is Outcome.THROTTLED
+        if self.parts:
+            self.parts.pop(part, None)
+
 
 class Submits:
     """One connection's outstanding submits; see the module docstring. `closed` and `close` are the
@@ -235,14 +251,7 @@ class Submits:
     def on_nack(self, seq: int, status: int) -> bool:
         """A generic_nack: True when it answered one of the submits."""
         part = self.part_of.pop(seq, 0)
-        wait = 0.0
-        if status == ESME_RMSGQFUL:  # a stray's or a late one's part is 0: THROTTLED, nothing kept
-            outcome, wait = self.queue_full.outcome(part)
-        else:
-            outcome = classify_status(status) if status else Outcome.TEMPORARY
-            self.queue_full.throttled += outcome is Outcome.THROTTLED
-            if self.queue_full.parts:
-                self.queue_full.parts.pop(part, None)
+        outcome, wait = self.queue_full.read(part, status)
         result = SubmitResult(outcome, error="generic_nack " + status_text(status), retry_after=wait)
         if self._resolve(seq, result):
             self.unanswered_in_a_row = 0
@@ -277,16 +286,12 @@ class Submits:
             if len(self.overflowed) > OVERFLOWS_KEPT:
                 self.overflowed.popitem(last=False)
             result = SubmitResult(Outcome.THROTTLED, error=status_text(status) + " with a full window")
-            self.queue_full.throttled += 1
-        elif status == ESME_RMSGQFUL:
-            outcome, wait = self.queue_full.outcome(part)
-            result = SubmitResult(outcome, error=status_text(status), retry_after=wait)
+            self.queue_full.answered(part, Outcome.THROTTLED)
         elif status:
-            result = SubmitResult(classify_status(status), error=status_text(status))
-            if result.outcome is Outcome.THROTTLED:
-                self.queue_full.throttled += 1
+            outcome, wait = self.queue_full.read(part, status)
+            result = SubmitResult(outcome, error=status_text(status), retry_after=wait)
         else:
-            self.queue_full.accepted += 1
+            self.queue_full.answered(part, Outcome.ACCEPTED)
             given = decode_message_id(raw)
             if len(given) > MAX_MESSAGE_ID:
                 # Past SMPP 3.4's bound it is no id (`codec.MAX_MESSAGE_ID`): as with an empty one, the
@@ -300,8 +305,6 @@ class Submits:
             result = _accepted(Outcome.ACCEPTED, mid or None, *_ACCEPTED_REST)
         if self.overflowed and result.outcome is not Outcome.THROTTLED:
             self.overflowed.pop(part, None)  # its end, one way or the other
-        if self.queue_full.parts and status != ESME_RMSGQFUL:
-            self.queue_full.parts.pop(part, None)
         if late:
             log.warning("smpp.late_submit_resp", link=self.name, seq=seq, status=status_text(status))
             self._settle_late(seq, result)
