@@ -138,33 +138,19 @@ class OutcomeRecorder(LostSessions):
             if result.message_id is None:  # nothing to match a receipt to: expires unconfirmed
                 log.warning("mt.unconfirmed", part=part.id, link=name)
         elif result.outcome is Outcome.THROTTLED:
-            pause = max(pacer.pause_left(), MIN_THROTTLE_RETRY)
-            if self._another_up(part, name) and not self.choice.joined(part, name):
-                # Another link takes it now. Due again when the pause ended, it went back to the
-                # same link, throttled again, for as long as the throttling lasted, while later SMS
-                # to the same phones went by the other link past it.
-                self.avoid.setdefault(part.id, set()).add(name)
-                pause = 0.0
-            due = self.order.handed_back(part, pause, store.clock())
-            said = result.error  # the throttle, should it be the last the part hears before it expires
-            await self.write(
-                part.id, lambda: store.queue.release(part.id, delay=pause, count=False, due=due, refusal=said)
+            pause = await self._retry_uncounted(
+                name, part, result, max(pacer.pause_left(), MIN_THROTTLE_RETRY)
             )
             log.info("mt.throttled", part=part.id, link=name, retry_in=pause)
         elif result.outcome is Outcome.TEMPORARY and result.retry_after:
             # A full queue that may be the SMSC's as well as the phone's (SMPP's 0x14 with nothing else
-            # answered meanwhile, `smsc.smpp.submits.QueueFull`): no attempt counted, as for a
-            # throttle, since a full SMSC counted attempts up to a hold; the link is not paused, since
-            # one phone's full queue took an idle link down to its slowest rate.
-            self.avoid.setdefault(part.id, set()).add(name)
-            delay = result.retry_after
-            if self._another_up(part, name, self.avoid[part.id]) and not self.choice.joined(part, name):
-                delay = 0.0
-            due = self.order.handed_back(part, delay, store.clock())
-            said = result.error
-            await self.write(
-                part.id, lambda: store.queue.release(part.id, delay=delay, count=False, due=due, refusal=said)
-            )
+            # answered meanwhile but other parts' repeated 0x14s, `smsc.smpp.submits.QueueFull`): no
+            # attempt counted, as for a throttle, since a full SMSC counted attempts up to a hold; the
+            # link is not paused, since full phones' queues took an idle link down to its slowest rate.
+            # Nor does it go at once to another link that refused it so too.
+            tried = self.avoid.setdefault(part.id, set())
+            tried.add(name)
+            delay = await self._retry_uncounted(name, part, result, result.retry_after, tried)
             log.info(
                 "mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay, counted=False
             )
@@ -217,6 +203,24 @@ class OutcomeRecorder(LostSessions):
             await self.write(part.id, lambda: self.on_finished(self.final(part, "failed", error, link=name)))
             log.info("mt.failed", part=part.id, message=part.message_id, link=name,
                      outcome=result.outcome.value, error=result.error)  # fmt: skip
+
+    async def _retry_uncounted(
+        self, name: str, part: ClaimedPart, result: SubmitResult, wait: float, tried: Collection[str] = ()
+    ) -> float:
+        """Back to the queue after `wait`, no attempt counted, `result`'s refusal noted (the last the
+        part hears, should it expire); at once when another link up (not one `tried`) may take it, and
+        the link noted in `avoid`. Due again when the wait ended, it went back to the same link, refused
+        again, for as long as that lasted, while later SMS to the same phones went by the other past it.
+        Not the rest of a long SMS its link took a part of (`LinkChoice.joined`). Returns the wait."""
+        if self._another_up(part, name, tried) and not self.choice.joined(part, name):
+            self.avoid.setdefault(part.id, set()).add(name)
+            wait = 0.0
+        due = self.order.handed_back(part, wait, self.store.clock())
+        said, queue = result.error, self.store.queue
+        await self.write(
+            part.id, lambda: queue.release(part.id, delay=wait, count=False, due=due, refusal=said)
+        )
+        return wait
 
     async def settle_unsendable(self, parts: list[ClaimedPart], now: float) -> None:
         """Claimed parts that cannot go: expired ones end, those no configured link serves fail, the
