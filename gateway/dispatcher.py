@@ -42,7 +42,7 @@ from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.submits import Submits
 from gateway.supervisor import beat
 from gateway.suspensions import SuspensionWatch
-from smsc.base import LinkState, SmscLink
+from smsc.base import SmscLink
 from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)
@@ -95,10 +95,9 @@ class Dispatcher(Submits):
             store, on_finished, self.choice, late=self._late, avoid=self._avoid, retry_base=retry_base
         )
         self._stopping = False
-        # The links up at the last look, and how many times one had come up by then (`link_up`): when one
-        # comes up, the parts that wait for a link (`gateway.linkwaits`) and one of them may take are due
-        # in the next claims.
-        self._seen_up: frozenset[str] = _NO_LINKS
+        # How many times a link has come up (`link_up`), and how many of those the last look saw: when
+        # one comes up, the parts that wait for a link (`gateway.linkwaits`) and one of them may take are
+        # due in the next claims.
         self._ups = self._ups_seen = 0
         self._unparking = Unparking(store, self.choice.could_go)
         # Monotonic: after the wall clock stepped back, a depth counted by the wall clock would stay
@@ -140,8 +139,9 @@ class Dispatcher(Submits):
     async def run(self) -> None:
         self._background.started()
         await self._outcomes.write(None, lambda: self.choice.learn_renamed(self.store))  # before a claim
-        # After a crash the claim that was to make them due may not have run: looked at again.
-        self._seen_up = _NO_LINKS
+        # After a crash the claim that was to make them due may not have run, or been rolled back after
+        # the walk moved on past them: looked at again, as if a link had come up.
+        self._ups_seen = self._ups - 1
         try:
             while not self._stopping:
                 beat()
@@ -200,13 +200,13 @@ class Dispatcher(Submits):
                 self._ready.clear()
 
     def _look_for_links_up(self) -> None:
-        """Note the links that came up since the last look: the next claim makes due the parts waiting
+        """Note whether a link came up since the last look (`link_up`'s count: a link that went down
+        and came up again between two looks is counted too): the next claim makes due the parts waiting
         for a link that one may take (`gateway.linkwaits`), and claims them in the same write."""
-        up = frozenset(name for name, link in self.links.items() if link.state == LinkState.ACTIVE)
-        if up - self._seen_up or self._ups != self._ups_seen:
+        if self._ups != self._ups_seen:
             self._unparking.came_up(self.clock())
             self._drained = False  # what it makes due is claimed at once
-        self._seen_up, self._ups_seen = up, self._ups
+        self._ups_seen = self._ups
 
     async def _wait(self, timeout: float) -> bool:
         """Whether a wake came before the timeout."""
