@@ -35,6 +35,17 @@ class StepWatch:
         self.last: tuple[float, float] | None = None  # (wall, elapsed) at the check's last look
         # The dispatcher's: validities moved by a step, those it holds in memory too.
         self.moved: Callable[[], None] = lambda: None
+        # Its hand-off times (`gateway.handoffs.Handoffs.stepped_back`): the seconds of a step back, the
+        # boot time of the look before it, and the time that places what was read between the two.
+        self.back: Callable[[float, float, float], None] = lambda seconds, since, between: None
+
+    def handled(self, step: float, between: float, start: bool) -> None:
+        """The clock check handled a step (`step`: the seconds back, below 0 forward), its writes done;
+        `last` is still the look before it. A start's look (`start`) measured from the kept reading:
+        what this run holds came after the step, which was made while the daemon was stopped."""
+        self.moved()
+        if step > 0.0 and self.last is not None and not start:
+            self.back(step, self.last[1], between)
 
     def ahead(self) -> bool:
         """Whether the wall clock has stepped forward since the check's last look: a validity that

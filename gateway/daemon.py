@@ -209,6 +209,8 @@ class Daemon:
             ),
         )
         housekeeping.steps.moved = dispatcher.validities_moved  # a clock step moved them in the store
+        housekeeping.steps.back = dispatcher.handoffs.stepped_back  # and the hand-off times it holds
+        dispatcher.handoffs.elapsed = housekeeping.elapsed  # read beside them: which side of a step
         dispatcher.step_unseen = housekeeping.steps.ahead  # none expires on a step not yet handled
         self.housekeeping = housekeeping
         if housekeeping.steps.last is not None:  # seeded from the kept reading: a step may wait

@@ -16,6 +16,10 @@ after it is to an older SMS. The last submit: a part that waits to go again hold
 submit could stay unanswered (`waiting.wait_seconds`); its re-send may still be taken and say the phone
 has it, while counted from the first, a re-send cut off again on a flapping link held no answer at all,
 which went at once to the SMS the phone got before, another company's maybe.
+
+Both are wall-clock readings, like the stored claim time, and a step of the clock back moves them as it
+moves that (`stepped_back`): left on the clock before it, an answer after a step back of a minute read
+as coming a minute before its SMS went, and was taken for an older SMS's.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass
 
 from gateway.store.records import ClaimedPart
+from smsc.outage import boottime
 
 # Entries of parts no longer in flight nor cut off are dropped as their submits end; a part whose state
 # this cannot see (one that expired waiting to go again) is dropped once its last hand-off is this old:
@@ -36,10 +41,12 @@ _PRUNE_AT = 10_000
 @dataclass(slots=True)
 class Handed:
     """A part's hand-offs: the first the phone may have (None: one before this process started) and
-    the last."""
+    the last, each with the boot time it was read at (which side of a clock step it came, `stepped_back`)."""
 
     first: float | None
     last: float
+    first_at: float = 0.0
+    last_at: float = 0.0
 
 
 class Handoffs:
@@ -49,6 +56,7 @@ class Handoffs:
         self.parts: dict[int, Handed] = {}
         self._limit = _PRUNE_AT
         self._out: dict[int, bool] = {}  # part id -> its submit written yet, until the submit ends
+        self.elapsed: Callable[[], float] = boottime  # the clock check's (`gateway.daemon`)
 
     def claimed(self, parts: Iterable[ClaimedPart], now: float) -> None:
         """Parts just claimed: one whose note says no earlier submit may have reached the phone is not
@@ -67,15 +75,27 @@ class Handoffs:
         `smsc.cimd2.spacing`), letting parts to other phones go first, so only the link can say which
         of the parts it holds are on the wire."""
         self._out.setdefault(part.id, False)
-        return lambda: self._went(part, clock())
+        return lambda: self._went(part, clock(), self.elapsed())
 
-    def _went(self, part: ClaimedPart, now: float) -> None:
+    def _went(self, part: ClaimedPart, now: float, at: float) -> None:
         self._out[part.id] = True
         known = self.parts.get(part.id)
         if part.maybe_sent and known is not None:
-            known.last = now
+            known.last, known.last_at = now, at
         else:
-            self.parts[part.id] = Handed(None if part.maybe_sent else now, now)
+            self.parts[part.id] = Handed(None if part.maybe_sent else now, now, at, at)
+
+    def stepped_back(self, seconds: float, since: float, between: float) -> None:
+        """The clock check handled a step back of `seconds` (`gateway.clocksteps.StepWatch.handled`):
+        the times read before it move back by the whole step, as the parts' claim times do
+        (`gateway.store.clockstep.shift_parts`). Those read before the check's last look (`since`, its
+        boot time) came before the step; those read since are placed by their time, as the store's
+        rows written since are (`first_after`): one below `between` already reads the stepped clock."""
+        for handed in self.parts.values():
+            if handed.first is not None and (handed.first_at <= since or handed.first >= between):
+                handed.first -= seconds
+            if handed.last_at <= since or handed.last >= between:
+                handed.last -= seconds
 
     def ended(self, part: ClaimedPart | None, cut_off: Container[int]) -> None:
         """Its submit was answered or ended; one in `cut_off` (unanswered: the phone may have it, and it

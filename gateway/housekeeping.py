@@ -300,7 +300,7 @@ class Housekeeping:
                 **({"undoes_forward": round(min(undone, step), 3)} if undone else {}),
             )
         if last is not None and abs(step) > CLOCK_STEP_SECONDS:
-            self.steps.moved()  # the parts claimed ahead were read before the step's write
+            self.steps.handled(step, between, self._start is not None)  # claimed ahead: read before the write
         elif keep or (self._start is None and self.kept.due(wall)):  # no start waits: the worker's keeps it
             await self.kept.keep(store, Reading(wall, mono, marks, self._ahead))
         self._readings, self.steps.last, self._start = (wall, mono, marks), (wall, mono), None
