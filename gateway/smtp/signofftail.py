@@ -13,7 +13,7 @@ import re
 
 from gateway.smtp.footers import ANY_DEVICE, KNOWN_FOOTER, REGISTER_KIND, disclaimer_words, is_disclaimer
 from gateway.smtp.numbershapes import has_contact, is_register_entry
-from gateway.smtp.taglines import PERSON_WORDS, is_tagline
+from gateway.smtp.taglines import is_tagline, persons_shape
 
 # "PS. Sala 204 zamiast 101.", "P.S.: ...", "PS ...", and a later one: "PPS. ...", "P.P.S. ..."
 POSTSCRIPT = re.compile(r"^(?i:p\.?\s?(?:p\.?\s?)*s\b)[.:]?")
@@ -75,7 +75,7 @@ _ABBREVIATIONS = frozenset(
 _ABOUT_THE_MAIL = re.compile(
     r"(?i:\b(this|the) (e-?mail|message)\b|\b(ta|tej|tę|niniejsz\w*) wiadomo[śs]\w*"
     r"|\bwiadomo[śs]\w* (został|wygenerowan|wysłan|automatyczn)|\bnie odpowiada\w*|do not reply"
-    r"|before (you )?print)"
+    r"|before (you )?print|\ball rights reserved|\bprawa zastrze[żz]one|copyright)"
 )
 # A company's notice below the name, of any length: its office's hours ("Biuro czynne pon.-pt. w godz.
 # 8.00 - 16.00.", "Zamówienia przyjmujemy do godz. 14.00."), an EU funding notice ("Projekt
@@ -207,22 +207,26 @@ def _sentences_by_the_name(paragraph: list[str]) -> list[str]:
 
 # More of the person's in that line, which a title or a slogan has not: a number of three digits or
 # more ("Kod do bramy 1234.", "Paczka 612345678 już w drodze."), a short answer or a "no" ("OK,
-# pasuje.", "Nie dam rady.", "We accept your offer.").
-_ANSWER = re.compile(r"\d{3}|(?i:\b(?:ok|okej|pasuj\w*|zgoda|gra|nie|agree\w*|accept\w*)\b)")
+# pasuje.", "Nie dam rady.", "We accept your offer.", "Termin aktualny.", "Wszystko w porządku.").
+_ANSWER = re.compile(
+    r"\d{3}|(?i:\b(?:ok|okej|pasuj\w*|zgoda|gra|nie|agree\w*|accept\w*|aktualn\w*|nieaktualn\w*"
+    r"|porz[ąa]dku|bez zmian|noted|fine|sure)\b)"
+)
 # An address's street, avenue, estate or square: "ul. Prosta 1 lok. 5, Warszawa."
 _ADDRESS = re.compile(r"(?i:(?:^|\s)(?:ul|al|os|pl)\.\s)")
 
 
 def _persons_line(text: str) -> bool:
     """Whether the name's paragraph's last line is the person's: a sentence (`is_own_sentence`) with
-    the person's word in it (`taglines.PERSON_WORDS`: "oddzwonię", "zostawiłem", "jutro", "see you";
-    `_ANSWER`), and no address. A title, an address or a slogan is written as a sentence too
+    the person's word, a verb or the hour of an arrangement in it (`taglines.persons_shape`:
+    "oddzwonię", "zostawiłem", "jutro", "see you", "potwierdza", "przesunięte na 12:00"; `_ANSWER`),
+    and no address. A title, an address or a slogan is written as a sentence too
     ("Kierownik działu sprzedaży.", "Radca prawny.", "Zawsze na czas."), and the signature's lines
     reached the phone."""
     # The sentence first: it is at most 200 characters, and "\w{3,}am" reads a long word from each letter.
     return (
         is_own_sentence([text])
-        and (PERSON_WORDS.search(text.lower()) is not None or _ANSWER.search(text) is not None)
+        and (persons_shape(text) or _ANSWER.search(text) is not None)
         and _ADDRESS.search(text) is None
     )
 
