@@ -159,19 +159,19 @@ def _foreign_problem(key: str, billing_dir: Path, fix: str, theirs: bool) -> str
     return None
 
 
-def billing_dir_problem(billing_dir: Path, *, daemon: bool = False) -> str | None:
+def billing_dir_problem(billing_dir: Path, *, daemon: bool | None = None) -> str | None:
     """Why the month's files could not be written under `billing_dir`, said before a month ends.
 
     Otherwise the first sign is the billing run failing at 00:05 on the 1st, retried hourly for a
     week. Under systemd's ProtectSystem=strict a directory outside the state directory is read-only
     unless the unit names it in ReadWritePaths=, and access(2) then says so (EROFS) here too.
-    `daemon`: said by the service itself, which running as the service's user cannot help (its log
-    told it `sudo -u smsgw ...`); the directory's owner or mode is what to change.
+    `daemon`: said by the service itself (by default, whether this process is `smsgw run`), which is
+    told no sudo line (`gateway.sudoline.sudo_line`).
     """
     from gateway.store.proclocks import shell_word
-    from gateway.sudoline import runs_service, sudo_line
+    from gateway.sudoline import runs_service, sudo_line, the_daemon
 
-    key = "[gateway] billing_dir"
+    key, daemon = "[gateway] billing_dir", the_daemon() if daemon is None else daemon
     existing = billing_dir
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent  # (a path under a file does not exist either: ENOTDIR)
@@ -182,8 +182,8 @@ def billing_dir_problem(billing_dir: Path, *, daemon: bool = False) -> str | Non
         )
     user, made = shell_word(runs_service()), shell_word(str(billing_dir))
     # The service's user's own directory, for a command another user runs: run it as the service's user.
-    theirs = not daemon and owner_name(existing.stat().st_uid) == runs_service()
-    line = sudo_line(existing) if theirs else None
+    theirs = owner_name(existing.stat().st_uid) == runs_service()
+    line = sudo_line(existing, daemon=daemon) if theirs else None
     given = f"give it to the user that runs the service (`chown {user}: {made}`)"
     fix = f"run as the service's user (`{line}`)" if line else given
     if os.access(existing, os.W_OK | os.X_OK):

@@ -49,10 +49,21 @@ def user_name(uid: int) -> str | None:
         return None
 
 
-def sudo_line(owner_of: Path) -> str | None:
+def the_daemon(argv: list[str] | None = None) -> bool:
+    """Whether this process is the daemon (`smsgw run`, `argv` default its own): the service itself."""
+    argv = sys.argv if argv is None else argv
+    return bool(argv) and argv[0].endswith(_PROGRAMS) and _command(without_config(argv[1:])[0]) == "run"
+
+
+def sudo_line(owner_of: Path, *, daemon: bool | None = None) -> str | None:
     """This command as the user `owner_of` belongs to (`again_as`), where that user has a name and
     is neither root nor this one (with no owner to see, as the user that runs the service, if this
-    machine has it); None where no sudo line can help."""
+    machine has it); None where no sudo line can help. Never to the daemon (`daemon`, by default
+    `the_daemon()`): it is the service, and its hint is read in its log, where running a command as
+    another user starts no daemon as that user; what to change is the path's owner or mode. Its
+    state_dir hint named `sudo -u` where the directory was another user's."""
+    if the_daemon() if daemon is None else daemon:
+        return None
     try:
         uid = owner_of.stat().st_uid
     except OSError:
@@ -193,10 +204,8 @@ def runs_service(argv: list[str] | None = None) -> str:
     root:USER), else this user where no unit is installed (the daemon is then started by hand, by a
     user other than root as themself: check-config told `chown smsgw:` where `run` told the user's
     own name), else SERVICE_USER."""
-    argv = sys.argv if argv is None else argv
-    words, _ = without_config(argv[1:]) if argv and argv[0].endswith(_PROGRAMS) else ([], None)
     me = user_name(os.geteuid()) if os.geteuid() != 0 else None  # root's unit has no User=
-    if _command(words) == "run" and me is not None:
+    if the_daemon(argv) and me is not None:
         return me
     config = _config_of(argv)
     try:

@@ -1,0 +1,47 @@
+"""The daemon is told no sudo line, by one rule (`gateway.sudoline.sudo_line`) for every hint.
+
+The rule lived in the billing_dir check alone: the daemon's state_dir hint (`owner_remedy`, as
+`state_dir_problem` says it at `smsgw run`) still told it to run as the directory's owner
+(`sudo -u nobody ...`), though it is the service: what to change is the owner or the mode. The same
+hint to another command keeps its line. In process, on a real directory given to the user nobody.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from gateway.sudoline import owner_remedy, sudo_line, the_daemon
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="gives a directory to another user")
+NOBODY = 65534
+
+
+def nobodys(tmp_path: Path) -> Path:
+    path = tmp_path / "state"
+    path.mkdir(mode=0o700)
+    os.chown(path, NOBODY, NOBODY)
+    return path
+
+
+def as_command(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, command: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/smsgw", "--config", str(tmp_path / "config.toml"), command])
+
+
+def test_the_daemons_state_dir_hint_names_no_sudo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = nobodys(tmp_path)
+    as_command(monkeypatch, tmp_path, "run")
+    assert the_daemon() and sudo_line(path) is None
+    said = owner_remedy(path)
+    assert "sudo" not in said and "chown" in said, said
+
+
+def test_another_commands_hint_keeps_its_sudo_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = nobodys(tmp_path)
+    as_command(monkeypatch, tmp_path, "check-config")
+    assert not the_daemon()
+    assert "sudo -u nobody" in owner_remedy(path)
+    assert sudo_line(path, daemon=True) is None  # the billing_dir check's own say, by the same rule
