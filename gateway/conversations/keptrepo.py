@@ -9,6 +9,7 @@ on it.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -208,7 +209,7 @@ class KeptRepo(ReplyPool):
 
     def answered_in(self, mo_id: int, *, of_its_account: bool = False) -> Conversation | None:
         """The conversation the MO was mailed (or kept) in, if still kept, quoting the SMS the MO
-        answers (`reached.as_recorded`), as its mail did: the row has moved on with the user's next
+        answers (`as_recorded`), as its mail did: the row has moved on with the user's next
         mail to the phone since. `of_its_account`: only while the row is of the answer's account, for
         a kept answer: one kept before migration 39 may name an id SQLite has since given to another
         company's conversation, as `account_answers` guards the panel. A refused answer's copy takes
@@ -219,7 +220,7 @@ class KeptRepo(ReplyPool):
             f" ON c.id = m.conversation_id{guard} WHERE m.id = ?",
             (mo_id,),
         ).fetchone()
-        return reached.as_recorded(self.conn, Conversation(*row[:-1]), row[-1]) if row else None
+        return as_recorded(self.conn, Conversation(*row[:-1]), row[-1]) if row else None
 
     def settle_kept(self, ids: Sequence[int], state: str, conv: Conversation | None, note: str) -> int:
         """Kept answers mailed together (or recorded where they would have gone), in the write that
@@ -268,3 +269,21 @@ class KeptRepo(ReplyPool):
             (first, len(note), note),
         ).fetchone()
         return (str(row[0]), self.kept_mailed(row[0], note)) if row else None
+
+
+def as_recorded(conn: sqlite3.Connection, c: Conversation, message_id: int | None) -> Conversation:
+    """The conversation as an answer's mail showed it, from the SMS its MO recorded as answered
+    (`mo.answered_message_id`): a copy made later, of a mail the relay refused, quotes what the phone
+    answered, not the user's newer SMS the row has moved on to. The row as it is when the MO recorded
+    none (settled before migration 64, or its SMS not known then), or that SMS is purged since."""
+    if message_id is None:
+        return c
+    row = conn.execute(
+        f"SELECT {reached.SENT} FROM messages m JOIN emails e ON e.id = m.email_id"
+        " WHERE m.id = ? AND m.recipient = ?",
+        (float("inf"), message_id, c.phone),
+    ).fetchone()
+    # The user's own (a purge that emptied the table lets SQLite give the id again).
+    return (
+        reached.quoting(c, reached.Sent(*row)) if row and row[0].casefold() == c.user_email.casefold() else c
+    )

@@ -66,22 +66,23 @@ class Sent:
 
 # A part whose submit the SMSC has not answered: claimed (`active`), or waiting to go again after its
 # submit went unanswered (a lost session, a time-out, a crash: a maybe-sent note) with that submit's claim
-# known. Only whether an SMS has one, read with every scan: most have none, and only the answer wait asks
-# since when the phone may have it, of those that have (`inflight.may_have_since`). Binds
-# `MAYBE_SENT_NOTES`.
+# known. Only whether an SMS has one, read by the scans that ask (`messages_to`'s `in_flight`): most SMS
+# have none, and only the answer wait asks since when the phone may have it, of those that have
+# (`inflight.may_have_since`). Binds `MAYBE_SENT_NOTES`.
 UNANSWERED = (
     "(SELECT MIN(COALESCE(p.claimed_at, p.next_attempt_at)) FROM parts p"
     " WHERE p.message_id = m.id AND (p.state = 'active'"
     f" OR (p.state IN ('queued', 'deferred') AND p.claimed_at NOTNULL AND {maybe_sent_note('p.error')})))"
 )
-# A `Sent`'s columns of `messages m` and its mail `emails e`; the first parameter bounds when it went,
-# `MAYBE_SENT_NOTES` follow for `UNANSWERED`.
-_SENT = (
+# A `Sent`'s columns of `messages m` and its mail `emails e`, its `unanswered` NULL; the one parameter
+# bounds when it went. `SENT_FLYING` reads `UNANSWERED` instead, `MAYBE_SENT_NOTES` bound after it.
+SENT = (
     "e.mail_from, m.source, m.text, m.created_at,"
     f" (SELECT MAX(p.submitted_at) FROM parts p WHERE p.message_id = m.id AND p.state IN {_REACHED}"
     "  AND p.submitted_at <= ?),"
-    f" e.header_message_id, e.subject, e.account_id, e.user_id, m.id, {UNANSWERED}"
+    " e.header_message_id, e.subject, e.account_id, e.user_id, m.id, NULL"
 )
+SENT_FLYING = SENT.removesuffix("NULL") + UNANSWERED
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +100,12 @@ def messages_to(
     since: float,
     until: float,
     users: Sequence[str],
+    *,
+    in_flight: bool = False,
 ) -> Scan:
     """The SMS `users` sent the phone within [since, until], newest first, with when each went, if
     it did. Only theirs: an alerting system's thousands to the same phone would fill the scan.
+    `in_flight`: with `Sent.unanswered`, a look more at each one's parts, which only the answer wait reads.
 
     A long SMS counts from its latest part to go (any part sent means the phone got some of it).
     """
@@ -114,12 +118,13 @@ def messages_to(
         (phone, since, until, WALK_LIMIT - 1),
     ).fetchone()
     marks, low = ",".join("?" * len(users)), floor[0] if floor else since
+    columns, notes = (SENT_FLYING, MAYBE_SENT_NOTES) if in_flight else (SENT, ())
     rows = conn.execute(
-        f"SELECT {_SENT} FROM messages m INDEXED BY messages_recipient JOIN emails e ON e.id = m.email_id"
+        f"SELECT {columns} FROM messages m INDEXED BY messages_recipient JOIN emails e ON e.id = m.email_id"
         f" WHERE m.recipient = ? AND m.created_at >= ? AND m.created_at <= ?"
         f" AND e.mail_from COLLATE NOCASE IN ({marks})"
         " ORDER BY m.created_at DESC LIMIT ?",
-        (until, *MAYBE_SENT_NOTES, phone, low, until, *users, SCAN_LIMIT),
+        (until, *notes, phone, low, until, *users, SCAN_LIMIT),
     ).fetchall()
     return Scan([Sent(*r) for r in rows], floor is not None or len(rows) >= SCAN_LIMIT)
 
@@ -250,13 +255,14 @@ def answer_of(
         return None
     users = sorted({c.user_email for c, _ in live})
     start = min(since for _, since in live) - HOLD_SECONDS
-    sent = messages_to(conn, phone, start, at, users)
+    flying = wait is not None and awaited is None  # only `unanswered` reads it
+    sent = messages_to(conn, phone, start, at, users, in_flight=flying)
     if stepped_back(live, sent, at):  # the clock stepped back: all counts, to the end
-        sent = messages_to(conn, phone, start, float("inf"), users)
+        sent = messages_to(conn, phone, start, float("inf"), users, in_flight=flying)
     if awaited is not None:
         sent = awaited_went(conn, sent, awaited, at)
-    elif wait is not None and (flying := unanswered(conn, live, sent, at, region, wait, handed)) is not None:
-        return flying
+    elif wait is not None and (waited := unanswered(conn, live, sent, at, region, wait, handed)) is not None:
+        return waited
     return answered(live, sent, at, region)
 
 
@@ -382,19 +388,3 @@ def quoting(c: Conversation, s: Sent) -> Conversation:
         sent_by=sent_by,
         message_id=s.message_id,
     )
-
-
-def as_recorded(conn: sqlite3.Connection, c: Conversation, message_id: int | None) -> Conversation:
-    """The conversation as an answer's mail showed it, from the SMS its MO recorded as answered
-    (`mo.answered_message_id`): a copy made later, of a mail the relay refused, quotes what the phone
-    answered, not the user's newer SMS the row has moved on to. The row as it is when the MO recorded
-    none (settled before migration 64, or its SMS not known then), or that SMS is purged since."""
-    if message_id is None:
-        return c
-    row = conn.execute(
-        f"SELECT {_SENT} FROM messages m JOIN emails e ON e.id = m.email_id"
-        " WHERE m.id = ? AND m.recipient = ?",
-        (float("inf"), *MAYBE_SENT_NOTES, message_id, c.phone),
-    ).fetchone()
-    # The user's own (a purge that emptied the table lets SQLite give the id again).
-    return quoting(c, Sent(*row)) if row and row[0].casefold() == c.user_email.casefold() else c

@@ -60,7 +60,7 @@ class Conversation:
     # SMS an answer is to (`holding.sent_by_holder`), as `account_id` then says on whose account.
     sent_by: int | None = None
     # That SMS's row (`messages.id`), which the MO records (`mo.answered_message_id`): a copy of the
-    # answer made later quotes it (`reached.as_recorded`). None: the row as stored, or not known.
+    # answer made later quotes it (`keptrepo.as_recorded`). None: the row as stored, or not known.
     message_id: int | None = None
 
 
