@@ -15,7 +15,9 @@ ISO 9001:2015."), a prize with its year ("Laureat Gazel Biznesu 2023."), the not
 the standard or the year a prize is the person's news ("Nagroda dla zespołu!"), and a person's word
 keeps any of them ("Please don't print it yet.").
 
-An office's hours are a company's notice below the name, and the person's message above it.
+An office's hours are a company's notice below the name, and the person's message above it; below the
+name too when the person names today or tomorrow ("Jutro biuro czynne 9:00-17:00."), which a notice
+printed under every mail cannot, or speaks ("…, zapraszam.").
 
 At `clean_body`, as the other signature tests read bodies, and through a real SMTP client into the
 running daemon and out to its built-in SMPP simulator.
@@ -126,6 +128,38 @@ def test_a_title_or_a_companys_habit_in_the_names_paragraph_still_goes(line: str
         assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie o 10.", True)
 
 
+@pytest.mark.parametrize(
+    "hours",
+    [
+        "Jutro biuro czynne 9:00-17:00.",
+        "Dziś biuro czynne do 14:00.",
+        "Biuro czynne 9:00-17:00, zapraszam.",
+        "Tomorrow office hours 9:00-13:00.",
+    ],
+)
+def test_the_persons_word_of_todays_hours_below_the_name_stays(hours: str) -> None:
+    for sign_off in SIGN_OFFS:
+        for gap in ("\n\n", "\n"):
+            cleaned = clean_body(f"Spotkanie o 10.\n\n{sign_off}{gap}{hours}")
+            assert (cleaned.text, SIGNATURE in cleaned.removed) == (f"Spotkanie o 10.\n\n{hours}", True)
+
+
+@pytest.mark.parametrize(
+    "hours",
+    [
+        "Biuro czynne pon.-pt. 8.00 - 16.00.",
+        "Zamówienia przyjmujemy do godz. 14.00, w piątek do 12.00.",
+        "Office hours: Mon-Fri 9:00-17:00.",
+        "Biuro otwarte pon.-pt. 9:00-17:00, sob. 10:00-14:00.",
+    ],
+)
+def test_an_offices_standing_hours_below_the_name_go(hours: str) -> None:
+    for sign_off in SIGN_OFFS:
+        for gap in ("\n\n", "\n"):
+            cleaned = clean_body(f"Spotkanie o 10.\n\n{sign_off}{gap}{hours}")
+            assert (cleaned.text, SIGNATURE in cleaned.removed) == ("Spotkanie o 10.", True)
+
+
 @pytest.mark.parametrize("hours", ["Biuro czynne 9:00-17:00", "W sobotę biuro czynne 9:00-17:00."])
 def test_office_hours_above_the_name_are_the_persons_message(hours: str) -> None:
     for sign_off in SIGN_OFFS:
@@ -140,6 +174,7 @@ async def test_through_smtp_the_person_arrives_and_the_claims_stay_off_the_phone
         "Spotkanie o 10.\n\nPozdrawiam\nJan Kowalski\nACME Sp. z o.o.\n\nCertyfikat ISO 9001:2015.",
         "Spotkanie o 10.\n\nPozdrawiam\nJan\n\nLaureat Gazel Biznesu 2023.\n\nSave paper - do not print.",
         "Biuro czynne 9:00-17:00\n\nPozdrawiam\nJan",
+        "Spotkanie o 10.\n\nPozdrawiam\nJan\n\nJutro biuro czynne 9:00-17:00.",
     ]
     assert await phone_got(tmp_path, bodies) == [
         "Spotkanie o 10.\n\nSpotkanie przesunięte na 12:00.",
@@ -147,4 +182,5 @@ async def test_through_smtp_the_person_arrives_and_the_claims_stay_off_the_phone
         "Spotkanie o 10.",
         "Spotkanie o 10.",
         "Biuro czynne 9:00-17:00",
+        "Spotkanie o 10.\n\nJutro biuro czynne 9:00-17:00.",
     ]

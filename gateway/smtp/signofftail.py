@@ -96,10 +96,12 @@ _COMPANY_NOTICE = re.compile(
 
 
 # The person speaking in the first person singular or asking: a line with a notice's words and these
-# is the person's ("Biuro czynne 9:00-17:00 od poniedziałku. Proszę o potwierdzenie, …").
+# is the person's ("Biuro czynne 9:00-17:00 od poniedziałku. Proszę o potwierdzenie, …"). So is one
+# naming today or tomorrow, which a notice printed under every mail cannot ("Jutro biuro czynne
+# 9:00-17:00."; a weekday it may: "Zamówienia przyjmujemy do 14.00, w piątek do 12.00.").
 _FIRST_PERSON = re.compile(
     r"(?i:\b(?:\w{3,}(?:uję|ię)|będę|mogę|chcę|idę|jadę|\w+(?:łem|łam)|proszę|prosze|please|mnie|ja"
-    r"|jestem|mam|i'm|i'll|me|my)\b)|\bI\b"
+    r"|jestem|mam|i'm|i'll|me|my|zapraszam|jutr\w*|pojutrze|dziś|dzis|dzisiaj|today|tomorrow|tonight)\b)|\bI\b"
 )
 
 
