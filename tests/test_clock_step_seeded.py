@@ -22,12 +22,22 @@ from structlog.testing import capture_logs
 
 from gateway import daemon as daemon_module
 from gateway import housekeeping as housekeeping_module
+from gateway.config import Config
 from gateway.store.clockstep import Reading, read_marks, save_reading
 from gateway.store.commit import StoreBusy
 from gateway.store.db import Store
 from smsc.outage import boottime
 from tests.conftest import mail, running_gateway
-from tests.test_clock_step import HOUR, Monotonic, accepted, due_at, housekeeping, on_a_stepping_clock, to
+from tests.test_clock_step import (
+    HOUR,
+    Monotonic,
+    SteppingClock,
+    accepted,
+    due_at,
+    housekeeping,
+    on_a_stepping_clock,
+    to,
+)
 from tests.test_store import Clock
 
 
@@ -72,47 +82,41 @@ async def test_an_sms_accepted_after_the_start_keeps_its_validity(
     store.close()
 
 
-async def test_a_retry_written_after_the_kept_reading_moves_with_a_step_back(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clock, mono, store = one_boot_store(tmp_path, monkeypatch)
-    keep_reading(store, clock, mono)  # the last look before the stop kept its reading
-    clock.t += 1.0
-    mono.t += 1.0
-    part = await accepted(store)  # in the last second before the stop; tried, to be retried in 15 min
+async def retried(store: Store, at: float) -> int:
+    """An SMS accepted now, tried, to be retried 15 min after `at`: its part's id."""
+    part = await accepted(store)
     with store.db.conn:
         store.db.conn.execute(
             "UPDATE parts SET state = 'deferred', attempts = 1, next_attempt_at = ? WHERE id = ?",
-            (clock.t + 900, part),
+            (at + 900, part),
         )
-    was = due_at(store, part)
-    mono.t += 999.0  # stopped ~1000 s; meanwhile the clock is stepped back 600 s
-    clock.t += 999.0 - 600.0
-    hk = housekeeping(store, mono)
-    assert await hk.check_clock() == pytest.approx(600.0)
-    assert due_at(store, part) == pytest.approx((was[0] - 600.0, was[1] - 600.0), abs=0.01)
-    store.close()
+    return part
 
 
-async def test_an_sms_accepted_after_a_step_back_in_the_seconds_before_the_stop_keeps_its_validity(
+async def test_rows_written_after_the_kept_reading_are_placed_by_a_step_back_in_the_seconds_before_the_stop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # NTP steps the clock back 600 s half a second after the last look kept its reading; an SMS is
-    # accepted on the stepped clock, and the daemon crashes before its next look. Taken for a row
-    # written before the step, its validity would be cut by 600 s.
+    # The last look kept its reading; a retry is written 0.3 s later; NTP steps the clock back 600 s
+    # 0.2 s after that, an SMS is accepted on the stepped clock, and the daemon crashes before its next
+    # look. Taken for one written after the step, the retry stayed unmoved and waited the step's length;
+    # taken for one written before it, the SMS had its validity cut by 600 s.
     clock, mono, store = one_boot_store(tmp_path, monkeypatch)
     before_step = await accepted(store)
     keep_reading(store, clock, mono)
-    clock.t += 0.5 - 600.0
-    mono.t += 0.5
+    clock.t += 0.3
+    mono.t += 0.3
+    retry = await retried(store, clock.t)
+    clock.t += 0.2 - 600.0
+    mono.t += 0.2
     after_step = await accepted(store)
-    was_before, was_after = due_at(store, before_step), due_at(store, after_step)
+    was = {part: due_at(store, part) for part in (before_step, retry, after_step)}
     mono.t += 999.0  # stopped ~1000 s
     clock.t += 999.0
     hk = housekeeping(store, mono)
     assert await hk.check_clock() == pytest.approx(600.0)
-    assert due_at(store, after_step) == pytest.approx(was_after, abs=0.01)
-    assert due_at(store, before_step) == pytest.approx(tuple(t - 600.0 for t in was_before), abs=0.01)
+    assert due_at(store, after_step) == pytest.approx(was[after_step], abs=0.01)
+    for moved in (before_step, retry):
+        assert due_at(store, moved) == pytest.approx(tuple(t - 600.0 for t in was[moved]), abs=0.01)
     store.close()
 
 
@@ -126,17 +130,26 @@ class BootClock:
         return boottime() + self.offset
 
 
-async def test_the_start_looks_at_the_clock_before_it_listens(
+async def stepped_back_while_stopped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    clock, _, cfg = on_a_stepping_clock(tmp_path)  # no link up: the SMS wait
+) -> tuple[SteppingClock, Config, BootClock]:
+    """A daemon run with two SMS queued (no link up: they wait) stopped 2 hours, the clock stepped
+    back 1 hour meanwhile: the clock, config and boot time to start it again on."""
+    clock, _, cfg = on_a_stepping_clock(tmp_path)
     boot = BootClock()
     kept_boot(monkeypatch, boot)
     numbers = [to(f"60114200{i}") for i in range(1, 3)]
     async with running_gateway(cfg, clock, boot) as gw:
         assert (await gw.send(mail(numbers, "Queued before the stop"), numbers)).error is None
-    boot.offset += 2 * HOUR  # stopped 2 hours; meanwhile the clock is stepped back 1 hour
+    boot.offset += 2 * HOUR
     clock.offset += HOUR
+    return clock, cfg, boot
+
+
+async def test_the_start_looks_at_the_clock_before_it_listens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock, cfg, boot = await stepped_back_while_stopped(tmp_path, monkeypatch)
     said_before_listening: list[str] = []
     listen = daemon_module.open_listeners
 
@@ -146,7 +159,7 @@ async def test_the_start_looks_at_the_clock_before_it_listens(
 
     monkeypatch.setattr(daemon_module, "open_listeners", spied)
     with capture_logs() as logs:
-        async with running_gateway(cfg, clock, boot) as gw:
+        async with running_gateway(cfg, clock, boot):
             await asyncio.sleep(0)
     assert "clock.stepped_back" in said_before_listening, said_before_listening
     steps = [e for e in logs if e["event"] == "clock.stepped_back"]
@@ -195,14 +208,7 @@ async def test_a_first_look_that_failed_leaves_the_step_to_the_workers_look(
 ) -> None:
     # The start's look failed (the store locked by another process): the listeners open all the same,
     # and the worker's look applies the step once, still telling the rows by the ids read at the start.
-    clock, _, cfg = on_a_stepping_clock(tmp_path)  # no link up: the SMS wait
-    boot = BootClock()
-    kept_boot(monkeypatch, boot)
-    numbers = [to(f"60114200{i}") for i in range(1, 3)]
-    async with running_gateway(cfg, clock, boot) as gw:
-        assert (await gw.send(mail(numbers, "Queued before the stop"), numbers)).error is None
-    boot.offset += 2 * HOUR  # stopped 2 hours; meanwhile the clock is stepped back 1 hour
-    clock.offset += HOUR
+    clock, cfg, boot = await stepped_back_while_stopped(tmp_path, monkeypatch)
     look = housekeeping_module.Housekeeping.check_clock
     looks: list[int] = []
 
