@@ -15,13 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway import housekeeping as housekeeping_module
-from gateway.conversations import reached
-from smsc.simulator.control import send_command
-from tests.answer_world import answers
-from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
-from tests.test_answer_overtakes_submit_answer import DELAY, REPLY, Setup, patient
-from tests.test_own_numbers import own_config
+from tests.conftest import DOMAIN, STAFF, mail
+from tests.test_answer_overtakes_submit_answer import REPLY
+from tests.test_answer_wait_overtaken import phone_answers, window_of_one
 from tests.test_two_way import BOB
 
 
@@ -29,17 +25,8 @@ from tests.test_two_way import BOB
 async def test_an_answer_while_the_newer_sms_waits_claimed_behind_a_full_window_goes_to_the_sms_the_phone_had(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
 ) -> None:
-    monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.05)
-    monkeypatch.setattr(reached, "REPLY_SECONDS", REPLY)
-    port = free_port()
-    cfg = patient(own_config(tmp_path, protocol, port))
-    cfg = cfg.model_copy(update={"smsc": [cfg.smsc[0].model_copy(update={"window": 1})]})
-    async with smtp_sink(port) as sink, running_gateway(cfg) as gw:
-        s = Setup(gw, sink, protocol)
-        await s.texts(STAFF, "ACME offer: 10% off")
-        await gw.until(lambda: gw.states() == ["delivered"])
-        source, destination = s.core.last_sms()  # the phone's answer to acme's SMS goes back by these
-        s.delay_submit_answers(DELAY)
+    async with window_of_one(tmp_path, monkeypatch, protocol) as (s, source, destination):
+        gw = s.gw
         # acme's SMS to another phone fills the window; BOB's to the phone is claimed ahead of it.
         elsewhere = mail(f"601333333@{DOMAIN}", body="ACME other", subject=f"From {STAFF}")
         elsewhere.replace_header("From", STAFF)
@@ -54,14 +41,7 @@ async def test_an_answer_while_the_newer_sms_waits_claimed_behind_a_full_window_
         await gw.until(lambda: gw.store.clock() > claimed + REPLY + 0.5)  # long enough, had it gone
         # The phone answers acme's SMS before BOB's has reached the SMSC: it cannot have BOB's.
         assert len(s.core.records) == 2
-        command = {"op": "mo", "source": source, "destination": destination, "text": "Yes, the 10% offer"}
-        command["protocol"] = protocol
-        assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
-        await gw.until(lambda: bool(answers(sink)), timeout=3 * DELAY)
-        [(rcpts, answer)] = answers(sink)
-        assert rcpts == [STAFF], answer.get_content()
-        assert "ACME offer" in answer.get_content() and "Other invoice" not in answer.get_content()
+        rcpts, answer = await phone_answers(s, source, destination, "Yes, the 10% offer")
+        assert rcpts == [STAFF], answer
+        assert "ACME offer" in answer and "Other invoice" not in answer
         assert s.mo() == ("mailed", "acme")
-        s.delay_submit_answers(
-            0.0
-        )  # BOB's, still held by the link, is answered at once: the stop ends sooner

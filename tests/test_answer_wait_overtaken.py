@@ -13,6 +13,8 @@ delayed), real SMTP in, a real relay sink out, the SQLite file.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,39 @@ from tests.test_two_way import BOB
 PHONE, OTHER_PHONE = "+48601222222", "+48601333333"
 
 
+@asynccontextmanager
+async def window_of_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
+) -> AsyncIterator[tuple[Setup, str, str]]:
+    """The daemon on one link with a window of one SMS, acme's SMS to the phone delivered, the SMSC's
+    answers to submits `DELAY` s late from then on: the set-up, and the source and destination the
+    phone's answer to acme's SMS goes back by. At the end the link's session is dropped: the stop then
+    puts back what its link holds instead of waiting out the answers still delayed (a `DELAY` a test)."""
+    monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.05)
+    monkeypatch.setattr(reached, "REPLY_SECONDS", REPLY)
+    port = free_port()
+    cfg = patient(own_config(tmp_path, protocol, port))
+    cfg = cfg.model_copy(update={"smsc": [cfg.smsc[0].model_copy(update={"window": 1})]})
+    async with smtp_sink(port) as sink, running_gateway(cfg) as gw:
+        s = Setup(gw, sink, protocol)
+        await s.texts(STAFF, "ACME offer: 10% off")
+        await gw.until(lambda: gw.states() == ["delivered"])
+        source, destination = s.core.last_sms()
+        s.delay_submit_answers(DELAY)
+        yield s, source, destination
+        drop = {"op": "drop", "protocol": protocol}
+        assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, drop))["ok"]
+
+
+async def phone_answers(s: Setup, source: str, destination: str, text: str) -> tuple[list[str], str]:
+    """The phone's answer to acme's SMS: the recipients and text of the one mail that brings it."""
+    command = {"op": "mo", "source": source, "destination": destination, "text": text, "protocol": s.protocol}
+    assert (await send_command("127.0.0.1", s.gw.daemon.simulator.control_port, command))["ok"]
+    await s.gw.until(lambda: bool(answers(s.sink)), timeout=3 * DELAY)
+    [(rcpts, answer)] = answers(s.sink)
+    return rcpts, answer.get_content()
+
+
 @pytest.mark.parametrize(
     ("protocol", "third", "answered"),
     [
@@ -39,17 +74,8 @@ PHONE, OTHER_PHONE = "+48601222222", "+48601333333"
 async def test_an_answer_waits_for_the_sms_its_link_wrote_not_the_one_handed_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str, third: str, answered: str
 ) -> None:
-    monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.05)
-    monkeypatch.setattr(reached, "REPLY_SECONDS", REPLY)
-    port = free_port()
-    cfg = patient(own_config(tmp_path, protocol, port))
-    cfg = cfg.model_copy(update={"smsc": [cfg.smsc[0].model_copy(update={"window": 1})]})
-    async with smtp_sink(port) as sink, running_gateway(cfg) as gw:
-        s = Setup(gw, sink, protocol)
-        await s.texts(STAFF, "ACME offer: 10% off")
-        await gw.until(lambda: gw.states() == ["delivered"])
-        source, destination = s.core.last_sms()  # the phone's answer to acme's SMS goes back by these
-        s.delay_submit_answers(DELAY)
+    async with window_of_one(tmp_path, monkeypatch, protocol) as (s, source, destination):
+        gw = s.gw
         # acme's 2-part SMS to another phone, its first part on the wire; then BOB's to the phone.
         long = mail(f"601333333@{DOMAIN}", body="ACME other " + "x" * 200, subject=f"From {STAFF}")
         long.replace_header("From", STAFF)
@@ -62,10 +88,5 @@ async def test_an_answer_waits_for_the_sms_its_link_wrote_not_the_one_handed_fir
         assert s.core.records[-1]["destination"] == third
         went = gw.store.clock()
         await gw.until(lambda: gw.store.clock() > went + REPLY + 0.5)  # the phone could have read it
-        command = {"op": "mo", "source": source, "destination": destination, "text": "Got it"}
-        command["protocol"] = protocol
-        assert (await send_command("127.0.0.1", gw.daemon.simulator.control_port, command))["ok"]
-        await gw.until(lambda: bool(answers(sink)), timeout=3 * DELAY)
-        [(rcpts, answer)] = answers(sink)
-        s.delay_submit_answers(0.0)  # what the links still hold is answered at once: the stop ends sooner
-        assert rcpts == [answered], answer.get_content()
+        rcpts, answer = await phone_answers(s, source, destination, "Got it")
+        assert rcpts == [answered], answer
