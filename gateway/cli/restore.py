@@ -7,7 +7,10 @@ see it. Done with the old `smsgw.db-wal` left beside it, SQLite replays the old 
 So the command holds the state directory's lock (no daemon can run or start meanwhile) and the
 lock of the database's users (no other command has it open, none opens it meanwhile), checks the
 backup whole (`PRAGMA integrity_check`), and installs it by rename. The database it replaces is
-kept beside it, with its WAL, under another name: restoring the wrong file loses nothing.
+kept beside it, with its WAL, under another name: restoring the wrong file loses nothing. What
+that database knows went out after the backup was taken (SMS the SMSC took, mails sent, ids handed
+out) is carried into the copy first, when it is the same database grown on
+(`gateway.store.restorecarry`): else the phones got those SMS twice.
 
 The order of the steps is chosen for a crash in the middle: until the final rename, `smsgw.db` is
 either the old database with its WAL or missing, and a missing one (its marker `smsgw.db.id` made
@@ -117,7 +120,8 @@ def _restore(backup: Path, db: Path) -> int:
         finally:
             os.close(fd)
         version, messages = _copy_checked(backup, tmp)
-        _record_restore(tmp, backup, version, messages)
+        carried = _carry(backup, tmp, db if old is not None else None)
+        _record_restore(tmp, backup, version, messages, carried)
         fsync_path(tmp, os.O_RDONLY)
         # Protected before the swap: a crash in it leaves no `smsgw.db`, which the next start
         # must refuse rather than create anew (`gateway.store.marker`).
@@ -135,8 +139,29 @@ def _restore(backup: Path, db: Path) -> int:
     print(f"restored {backup} to {db} (schema version {version}, {messages} messages)")
     if aside is not None:
         print(f"the database it replaced is kept as {aside}; delete it once the restore is confirmed")
-    print("start the daemon (systemctl start smsgw); SMS queued in the backup go out again")
+    print(carried)
+    if carried.startswith("nothing carried"):
+        print("start the daemon (systemctl start smsgw); SMS queued in the backup go out again")
+    else:
+        print("start the daemon (systemctl start smsgw); SMS queued in the backup and not sent since go out")
     return 0
+
+
+def _carry(backup: Path, copy: Path, replaced: Path | None) -> str:
+    """What the copy takes over from the database it replaces (`gateway.store.restorecarry`), said
+    in one line: what, or why nothing."""
+    from gateway.cli.backup import copy_write_failed
+    from gateway.store import restorecarry
+
+    try:
+        # As a URI, so that the replaced database is attached as one (read-only) on every SQLite build.
+        with closing(sqlite3.connect(f"file:{quote(str(copy))}", uri=True, isolation_level=None)) as conn:
+            carried = restorecarry.carry(conn, replaced)
+    except sqlite3.Error as exc:
+        if copy_write_failed(exc):
+            raise CliError(no_room(backup, copy, exc)) from None
+        raise CliError(f"cannot write into the copy ({exc}); nothing was changed") from None
+    return carried if isinstance(carried, str) else carried.said()
 
 
 def _copy_checked(backup: Path, tmp: Path) -> tuple[int, int]:
@@ -177,7 +202,7 @@ def _copy_checked(backup: Path, tmp: Path) -> tuple[int, int]:
     return int(version), int(messages)
 
 
-def _record_restore(copy: Path, backup: Path, version: int, messages: int) -> None:
+def _record_restore(copy: Path, backup: Path, version: int, messages: int, carried: str) -> None:
     """The restore's row in the audit trail of the database it installs, written into the copy
     before it is put in place: the trail then says that its later rows follow a restore, by whom,
     and of which backup. The backup by its file name alone: a row is shown in the panel, where a
@@ -188,7 +213,7 @@ def _record_restore(copy: Path, backup: Path, version: int, messages: int) -> No
     from gateway.cli.backup import copy_write_failed
     from gateway.store import audit
 
-    detail = f"from {backup.name} (schema version {version}, {messages} messages)"
+    detail = f"from {backup.name} (schema version {version}, {messages} messages); {carried}"
     try:
         with closing(sqlite3.connect(copy)) as conn:
             if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit'").fetchone():
@@ -250,7 +275,8 @@ def add_restore_commands(sub: Any) -> None:
         help="put a backup in place of the database (the daemon stopped)",
         description="Replace the database with BACKUP (a `smsgw backup` copy or a rescued copy): refused"
         " while the daemon runs; the backup is checked whole first (PRAGMA integrity_check); the"
-        " database it replaces is kept beside it as smsgw.db.before-restore-<UTC time>, with its WAL.",
+        " database it replaces is kept beside it as smsgw.db.before-restore-<UTC time>, with its WAL;"
+        " what it shows sent since the backup (SMS, mails, mail ids) is not sent or handed out again.",
     )
     r.add_argument("backup", metavar="BACKUP", help="the backup file to restore")
     r.set_defaults(func=cmd_restore)

@@ -1,0 +1,215 @@
+"""`smsgw restore` of a backup older than the database it replaces: what went since is not sent again,
+and the mail ids handed out since are not handed out again.
+
+Restored as it was, every SMS that waited in the backup went out again at the next start, though the
+replaced database showed the SMSC had taken it (the phone got it twice), and the next mail got the id
+of one accepted after the backup (a sender's "queued as N" named another mail).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking
+from tests.test_account_show import CLI
+from tests.test_process import smsgw, start_daemon
+
+# The simulator holds each receipt DELAY seconds: the daemon is stopped with them still owed.
+from tests.test_simulator_pending_reports import DELAY, simulator_section, until
+
+NUMBERS = ["601000001", "601000002"]
+PHONES = ["+48601000001", "+48601000002"]  # as the simulator logs them
+
+
+def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
+    with closing(sqlite3.connect(db)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+def part_states(db: Path) -> list[str]:
+    return [str(r[0]) for r in rows(db, "SELECT state FROM parts ORDER BY id")]
+
+
+def waiting(db: Path) -> int:
+    return sum(state in ("queued", "deferred", "active") for state in part_states(db))
+
+
+def simulated(tmp_path: Path) -> list[str]:
+    """The SMS the built-in simulator took, one a part, by destination."""
+    log = tmp_path / "sim.jsonl"
+    lines = log.read_text().splitlines() if log.exists() else []
+    return sorted(str(json.loads(line).get("destination", line)) for line in lines)
+
+
+async def send(smtp_port: int, text: str) -> None:
+    rcpts = [f"{n}@{DOMAIN}" for n in NUMBERS]
+    result = await asyncio.to_thread(send_blocking, smtp_port, mail(rcpts, text), rcpts)
+    assert result.error is None and not result.refused
+
+
+async def test_a_restore_sends_nothing_again_and_hands_out_no_mail_id_again(tmp_path: Path) -> None:
+    smpp, smtp_port = free_port(), free_port()
+    config = tmp_path / "config.toml"
+    base = config_text(tmp_path, smsc_port=smpp, smtp_port=smtp_port)
+    config.write_text(base)  # no SMSC yet: the first SMS wait in the queue, and in the backup
+    db = tmp_path / "state" / "smsgw.db"
+    proc = await start_daemon(config, smtp_port)
+    try:
+        await send(smtp_port, "Waiting in the backup")
+        backup = tmp_path / "backup.db"
+        assert (await asyncio.to_thread(smsgw, config, "backup", str(backup))).returncode == 0
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    config.write_text(
+        base.replace(
+            "[simulator]\nenabled = false\n", simulator_section(tmp_path, smpp, free_port(), enabled=True)
+        )
+    )
+    proc = await start_daemon(config, smtp_port)
+    try:
+        await send(smtp_port, "Accepted after the backup")
+        # Every part taken by the SMSC, no receipt in yet: they land after the restore.
+        await until(lambda: part_states(db) == ["submitted"] * 4, DELAY - 1, f"submitted: {part_states(db)}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    assert simulated(tmp_path) == sorted(PHONES * 2)
+    (newest,) = rows(db, "SELECT MAX(id) FROM emails")[0]
+    sent = rows(db, "SELECT id, link, smsc_id FROM parts WHERE message_id IN (1, 2) ORDER BY id")
+
+    res = await asyncio.to_thread(smsgw, config, "restore", str(backup))
+    assert res.returncode == 0, res.stderr
+    carried = rows(db, "SELECT id, link, smsc_id FROM parts ORDER BY id")
+
+    proc = await start_daemon(config, smtp_port)
+    try:
+        await until(lambda: part_states(db) == ["delivered"] * 2, DELAY + 20, f"delivered: {part_states(db)}")
+        sent_again = simulated(tmp_path)
+        await send(smtp_port, "After the restore")
+        await until(lambda: len(part_states(db)) == 4 and waiting(db) == 0, 20, f"sent: {part_states(db)}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    # Each SMS once: the ones sent before the restore were not sent again.
+    assert sent_again == sorted(PHONES * 2)
+    assert simulated(tmp_path) == sorted(PHONES * 3)
+    assert rows(db, "SELECT state FROM messages WHERE id IN (1, 2)") == [("delivered",), ("delivered",)]
+    (after,) = rows(db, "SELECT id FROM emails WHERE text LIKE '%After the restore%'")
+    assert after[0] == newest + 1  # not the id of the mail accepted after the backup
+    assert carried == sent  # the link and SMSC id their receipts are found by
+    said = "carried from the replaced database: 2 SMS already sent, 0 mails already sent;"
+    said += f" ids continue after {newest}"
+    assert said in res.stdout, res.stdout
+    assert said in str(rows(db, "SELECT detail FROM audit WHERE action = 'database.restore'"))
+    # Asked after, the id of the mail that went with the restore says so.
+    shown = await asyncio.to_thread(smsgw, config, "queue", "show", "--mail", str(newest))
+    assert shown.returncode == 0, shown.stderr
+    assert "recorded, not sent as SMS: accepted after the backup that was restored" in shown.stdout, (
+        shown.stdout
+    )
+
+
+def test_a_damaged_replaced_database_is_restored_over_as_before_saying_why_nothing_was_carried(
+    tmp_path: Path, capsys: object
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=2775))
+    (tmp_path / "state").mkdir()
+    cli = CLI(path, capsys)  # type: ignore[arg-type]
+    cli.ok("account", "add", "ACME")
+    backup = tmp_path / "backup.db"
+    cli.ok("backup", str(backup))
+    cli.ok("account", "add", "LATER")
+    db = tmp_path / "state" / "smsgw.db"
+    with closing(sqlite3.connect(db)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    size = db.stat().st_size
+    with db.open("r+b") as f:  # pages past the first overwritten: a damaged database
+        f.seek(4096)
+        f.write(b"\xa5" * (size - 4096))
+    code, out, err = cli("restore", str(backup))
+    assert code == 0, err
+    assert any(line.startswith("nothing carried from the replaced database: ") for line in out), out
+    assert any("SMS queued in the backup go out again" in line for line in out), out
+    assert [r[0] for r in rows(db, "SELECT name FROM accounts")] == ["ACME"]
+
+
+def test_an_outbox_mail_sent_since_the_backup_is_not_sent_again(tmp_path: Path, capsys: object) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=2775))
+    (tmp_path / "state").mkdir()
+    cli = CLI(path, capsys)  # type: ignore[arg-type]
+    cli.ok("account", "add", "ACME")
+    db = tmp_path / "state" / "smsgw.db"
+    with closing(sqlite3.connect(db)) as conn:  # a receipt's mail waiting, as the daemon queues one
+        conn.execute(
+            "INSERT INTO outbox (kind, mail_from, rcpt, content, next_attempt_at, created_at)"
+            " VALUES ('dlr', '', 'anna@acme.example', x'00', 1, 1)"
+        )
+        conn.commit()
+    backup = tmp_path / "backup.db"
+    cli.ok("backup", str(backup))
+    with closing(sqlite3.connect(db)) as conn:  # and sent after the backup was taken
+        conn.execute("UPDATE outbox SET state = 'sent', attempts = 1, sent_at = 2")
+        conn.commit()
+    out = cli.ok("restore", str(backup))
+    assert "carried from the replaced database: 0 SMS already sent, 1 mails already sent" in out, out
+    assert rows(db, "SELECT state, attempts, sent_at FROM outbox") == [("sent", 1, 2.0)]
+
+
+def test_a_database_of_another_installation_is_restored_over_as_before(
+    tmp_path: Path, capsys: object
+) -> None:
+    configs = []
+    for name in ("ours", "theirs"):
+        (tmp_path / name / "state").mkdir(parents=True)
+        configs.append(tmp_path / name / "config.toml")
+        configs[-1].write_text(config_text(tmp_path / name, smsc_port=2775))
+    ours, theirs = (CLI(path, capsys) for path in configs)  # type: ignore[arg-type]
+    ours.ok("account", "add", "ACME")
+    theirs.ok("account", "add", "ACME")  # the same name, another account
+    db = tmp_path / "theirs" / "state" / "smsgw.db"
+    with closing(sqlite3.connect(db)) as conn:  # created at another time, in another database
+        conn.execute("UPDATE accounts SET created_at = created_at + 1")
+        conn.commit()
+    backup = tmp_path / "backup.db"
+    ours.ok("backup", str(backup))
+    out = theirs.ok("restore", str(backup))
+    why = "nothing carried from the replaced database: it is not the same database as the backup's"
+    assert any(line.startswith(why) for line in out), out
+    assert any("SMS queued in the backup go out again" in line for line in out), out
+
+
+async def test_receipts_got_since_the_backup_end_the_sms_that_waited_for_them(tmp_path: Path) -> None:
+    smpp, smtp_port = free_port(), free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(
+        config_text(tmp_path, smsc_port=smpp, smtp_port=smtp_port).replace(
+            "[simulator]\nenabled = false\n", simulator_section(tmp_path, smpp, free_port(), enabled=True)
+        )
+    )
+    db = tmp_path / "state" / "smsgw.db"
+    backup = tmp_path / "backup.db"
+    proc = await start_daemon(config, smtp_port)
+    try:
+        await send(smtp_port, "Waiting for its receipt in the backup")
+        await until(lambda: part_states(db) == ["submitted"] * 2, DELAY - 1, f"submitted: {part_states(db)}")
+        assert (await asyncio.to_thread(smsgw, config, "backup", str(backup))).returncode == 0
+        await until(lambda: part_states(db) == ["delivered"] * 2, DELAY + 20, f"delivered: {part_states(db)}")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    assert part_states(backup) == ["submitted"] * 2
+    res = await asyncio.to_thread(smsgw, config, "restore", str(backup))
+    assert res.returncode == 0, res.stderr
+    # Not `submitted` until their validity and a day, then `unreported` and billed as pending.
+    assert part_states(db) == ["delivered"] * 2
+    assert rows(db, "SELECT state FROM messages ORDER BY id") == [("delivered",), ("delivered",)]
+    said = "carried from the replaced database: 0 SMS already sent, 0 mails already sent, 2 delivery reports"
+    assert said in res.stdout, res.stdout
