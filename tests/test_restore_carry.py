@@ -138,6 +138,9 @@ def test_a_damaged_replaced_database_is_restored_over_as_before_saying_why_nothi
     assert any(line.startswith("nothing carried from the replaced database: ") for line in out), out
     assert any("SMS queued in the backup go out again" in line for line in out), out
     assert [r[0] for r in rows(db, "SELECT name FROM accounts")] == ["ACME"]
+    (detail,) = rows(db, "SELECT detail FROM audit WHERE action = 'database.restore'")[0]
+    assert "; nothing carried from the replaced database: " in str(detail)
+    assert str(tmp_path) not in str(detail)  # the panel shows the trail: no path of the server's
 
 
 def test_an_outbox_mail_sent_since_the_backup_is_not_sent_again(tmp_path: Path, capsys: object) -> None:

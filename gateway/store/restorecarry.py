@@ -112,8 +112,8 @@ def _unusable(copy: sqlite3.Connection) -> str | None:
     """Why the replaced database is not one to carry from: damaged, not smsgw's, or not the same
     database as the backup's (another installation's, or one started afresh since)."""
     (check,) = copy.execute("PRAGMA old.quick_check(1)").fetchone()
-    if check != "ok":
-        return f"it is damaged ({check})"
+    if check != "ok":  # one line, without the attached database's name SQLite puts first
+        return f"it is damaged ({' '.join(str(check).replace('*** in database old ***', '').split())})"
     tables = {r[0] for r in copy.execute("SELECT name FROM old.sqlite_master WHERE type = 'table'")}
     if not {"schema_version", "emails", "messages", "parts", "outbox", "accounts"} <= tables:
         return "it is no smsgw database"
