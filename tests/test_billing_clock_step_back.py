@@ -185,3 +185,35 @@ async def test_a_month_billed_for_votes_before_the_first_account_is_billed_again
     assert [e["month"] for e in logs if e["event"] == "billing.month_to_bill_again"] == ["2027-10"]
     assert last_billed(store) == "2027-09"
     store.close()
+
+
+async def test_a_paid_vote_moved_back_over_a_billed_months_end_is_billed_in_that_month(
+    tmp_path: Path,
+) -> None:
+    # A vote to a premium number at 00:20 on November 1st by a clock an hour ahead, mailed to its
+    # client a second later; the step back makes it 23:20 on October 31st. Its money record, which
+    # the billing files and `premium stats` read, moves with its MO: left, the vote stayed in
+    # November's bill while `mo list` and the re-billing of October put it in October.
+    store, clock, mono, hk = served(tmp_path)
+    await store.write(lambda: BillingRepo(store.db, store.clock).put(LAST_BILLED, "2027-10"))
+    clock.t = at(2027, 11, 1, 0, 0)
+    await hk.check_clock()
+    await look(hk, clock, mono, at(2027, 11, 1, 0, 20) - clock.t)
+    mo_id = await received(store, "KP100 Tak")
+    vote = (
+        "INSERT INTO premium_mo (mo_id, number, phone, parts, price, commission, text, state, received_at,"
+        " forwarded_at, parts_at) VALUES (?, '7155', '+48601', 1, 100, 40, 'Tak', 'mailed', ?, ?, ?)"
+    )
+    await store.write(lambda: store.db.conn.execute(vote, (mo_id, clock.t, clock.t + 1, clock.t)))
+    await look(hk, clock, mono, at(2027, 11, 1, 1, 10) - clock.t)
+    with capture_logs() as logs:
+        assert await look(hk, clock, mono, 10.0, -HOUR) == pytest.approx(HOUR)
+    assert [e["month"] for e in logs if e["event"] == "billing.month_to_bill_again"] == ["2027-10"]
+    (mo_at,) = store.db.conn.execute("SELECT received_at FROM mo WHERE id = ?", (mo_id,)).fetchone()
+    paid = store.db.conn.execute(
+        "SELECT received_at, parts_at, forwarded_at FROM premium_mo WHERE mo_id = ?", (mo_id,)
+    ).fetchone()
+    expected = at(2027, 11, 1, 0, 20) - HOUR
+    assert mo_at == pytest.approx(expected)
+    assert paid == pytest.approx((expected, expected, expected + 1))
+    store.close()

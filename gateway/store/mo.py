@@ -127,6 +127,17 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
         back, args = step.back_by("mo", "id")
         where, bounds = self._moving(step)
         with self.transaction():
+            # A premium SMS's own row, which its billing lines and `premium stats` read, moves with
+            # its MO (first: the MO's times choose the rows); left, a vote received while the clock
+            # ran ahead stayed in the next month's bill while `mo list` and the re-billing moved it.
+            premium_back, premium_args = step.back_by("mo", "mo_id")
+            self.conn.execute(
+                f"UPDATE premium_mo SET received_at = received_at - ({premium_back}),"
+                f" parts_at = parts_at - ({premium_back}), forwarded_at = forwarded_at"
+                f" - (CASE WHEN forwarded_at >= received_at THEN {premium_back} ELSE 0 END)"
+                f" WHERE mo_id IN (SELECT id FROM mo WHERE {where})",
+                (*premium_args, *premium_args, *premium_args, *bounds),
+            )
             return self.conn.execute(
                 f"UPDATE mo SET received_at = received_at - ({back}), parts_at = parts_at - ({back}),"
                 f" acked_at = acked_at"
