@@ -9,9 +9,13 @@ room for one colleague's typos without stopping the others.
 The login's count and the overall rate can be driven by anyone: whoever knows an address can lock
 that login everywhere, and a few addresses guessing at random fill the overall rate for every user
 of every company. Both therefore spare a client from which the login has lately succeeded (a
-"known good" pair: the owner's office, home or phone). Such a client is still held by the pair and
-address caps, which only failures from that very address can reach, so someone sharing it (a
-colleague behind the same NAT) gets no more guesses than a mistyper before being locked there.
+"known good" pair: the owner's office, home or phone). The address's lock spares it too: an
+office's colleagues are many logins at one address, and seven of them retrying a stale password
+three times each reached its cap and locked out everyone there, whoever had logged in from it
+minutes before. A known-good pair is held by its own cap alone, which only failures of that login
+from that very address can reach, so someone sharing it (a colleague behind the same NAT) gets no
+more guesses at it than a mistyper before being locked there. Its failures still count towards the
+address's and the login's caps, which go on holding every client not known good.
 
 The overall rate is there to bound the scrypt work and the guesses spread thinly over many logins;
 refusing everybody is not needed for that. Past the rate, an address with failures in the window
@@ -176,14 +180,14 @@ class AuthGuard:
 
         Nothing awaits between the checks and the reservation, so parallel sessions on the event
         loop cannot all pass the check before any of them is counted. A known-good pair skips the
-        login's lock and the overall cap (see the module's docstring), never the pair's nor the
-        address's.
+        login's and the address's locks and the overall cap (see the module's docstring), never
+        the pair's.
         """
         address, who = client_key(ip), login_key(login)
         keys: tuple[Key, Key, Key] = (("pair", address, who), ("address", address, ""), ("login", "", who))
         now = self.clock()
         trusted = self._good.trusted(address, who, now)
-        checked = keys[:2] if trusted else keys
+        checked = keys[:1] if trusted else keys
         blocked = self._first_blocked(checked)
         if blocked is not None and self._read_unlocks():
             blocked = self._first_blocked(checked)

@@ -86,15 +86,6 @@ class SubmissionSMTP(GatewaySMTP):
         self._digest_key = secrets.token_bytes(32)
         self._last_failed: bytes | None = None
 
-    async def _handle_client(self) -> None:
-        # A locked-out address is refused at the greeting, before it can say anything.
-        ip = _peer_ip(self.session)
-        if (seconds := self.auth_guard.address_locked_for(ip)) > 0:
-            log.info("submission.refused_locked", ip=ip)
-            await self._lock_out(seconds)
-            return
-        await super()._handle_client()
-
     async def _lock_out(self, seconds: float) -> None:
         """Refuse with the time the lock has left, and close: the user learns when to try again and
         that the admin can lift it, instead of retrying the right password into a longer lock."""
@@ -110,9 +101,10 @@ class SubmissionSMTP(GatewaySMTP):
         if arg:
             mechanism, sep, rest = arg.strip().partition(" ")
             arg = mechanism.upper() + sep + rest
-        if (seconds := self.auth_guard.address_locked_for(_peer_ip(self.session))) > 0:
-            await self._lock_out(seconds)
-            return
+        # A locked address is refused in `_check`, once the login is known, not here nor at the
+        # greeting: a login that succeeded from it lately passes its lock (acl/lockout.py), and an
+        # office behind one NAT whose colleagues' stale passwords reached the address's cap was
+        # refused whole at connect, those who had just logged in included.
         await super().smtp_AUTH(arg)
 
     async def challenge_auth(
