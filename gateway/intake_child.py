@@ -48,6 +48,7 @@ from gateway.smtp.listener import smtp_factory
 from gateway.smtp.outcome import OutcomeUnknown
 from gateway.smtp.relay import RelayHandler
 from gateway.smtp.servers import relay_tls_context
+from gateway.smtp.unknownlog import install as hide_unknown_words
 from gateway.stoptiming import HELD_DRAIN_SECONDS
 from gateway.store.commit import StoreBusy
 from gateway.store.db import Db, Store
@@ -267,6 +268,7 @@ async def serve(cfg: Config, listeners: list[socket.socket], channel: Channel) -
         # nobody. Mail in clear beats no mail: the port serves without STARTTLS, and says why.
         log.error("smtp.relay_tls_unusable", error=str(exc), serving="without STARTTLS")
         tls = None
+    hide_unknown_words()  # aiosmtpd's log of an unknown command word, as in the daemon (a password's base64)
     factory = smtp_factory(gate, handler, tls_context=tls)
     shared = cfg.smtp.intake_processes > 1
     servers = [FairServer(factory, sock, shared=shared) for sock in listeners]

@@ -9,6 +9,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from gateway.intake_workers import IntakeWorkers, bind_listeners
+from gateway.smtp import unknownlog
 from gateway.smtp.listener import serve, smtp_factory
 
 if TYPE_CHECKING:
@@ -42,6 +43,7 @@ def simulator_bind_error(sim: Simulator, exc: OSError) -> ListenError:
 async def open_listeners(daemon: Daemon, gate: Gate, dispatcher: Dispatcher, sub_why_off: str | None) -> None:
     """Bind every listener the config asks for; the ports and servers go on `daemon`."""
     cfg = daemon.config
+    unknownlog.install()  # the relay port's and submission's sessions here; each worker installs its own
     host, port = cfg.smtp.listen_addr
     if cfg.smtp.intake_processes:
         try:
