@@ -78,7 +78,8 @@ MEANINGS: dict[str, str] = {
         " of 535 and that login is locked at that address (others behind the same NAT go on)"
     ),
     "smtp.auth_max_failures_per_address": (
-        "failed logins of any login from one address (IPv6: /64) before the address is locked"
+        "failed logins of any login from one address (IPv6: /64) before the address is locked for"
+        " logins that have not succeeded from it in the last 30 days"
     ),
     "smtp.auth_max_failures_per_login": (
         "failed logins of one login from any address before the login is locked everywhere"

@@ -22,7 +22,7 @@ NO_USER = "a login that names no user"  # an unlock's audit row, for a login tha
 
 KINDS = {
     "pair": "this login from this address",
-    "address": "every login from this address",
+    "address": "every login from this address but those that succeeded from it lately",
     "login": "this login from every address",
 }
 
