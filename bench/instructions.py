@@ -95,7 +95,7 @@ async def start_daemon(cfg: Path, port: int, log_level: str, out: Path) -> subpr
         ],
         cwd=e2e.ROOT,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=(out / "daemon.stderr").open("wb"),  # why it ended, if it does (kept with --keep)
     )
     # On a loaded machine the worker's first answer may be an EOF (a worker started again after a
     # heartbeat missed under valgrind): the greeting is asked again until the wait is over.
