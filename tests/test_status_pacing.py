@@ -71,8 +71,9 @@ async def test_no_second_at_the_smsc_holds_more_submits_than_max_per_second(tmp_
             numbers = [f"60113{i:04d}@{DOMAIN}" for i in range(12)]
             assert (await gw.send(mail(numbers, "Campaign"), numbers)).error is None
             await smsc.wait_for(12, timeout=20)
-    # 0.98 s rather than 1.0: arrival times at the SMSC jitter by the loopback's scheduling.
-    assert busiest_second(smsc.times, 0.98) <= 5, [round(t - smsc.times[0], 3) for t in smsc.times]
+    # 0.9 s rather than 1.0: arrival times at the SMSC jitter by the loopback's scheduling (a first
+    # burst read 37 ms late on a loaded machine); the fault this catches put 9 within 0.8 s.
+    assert busiest_second(smsc.times, 0.9) <= 5, [round(t - smsc.times[0], 3) for t in smsc.times]
     # ... and the cap is used, not undercut: 5 at once, 5 a second later, 2 a second after that.
     assert smsc.times[-1] - smsc.times[0] < 2.6
 
