@@ -2,9 +2,9 @@
 
 A clock running an hour ahead (a hardware clock in local time read as UTC, before NTP syncs) bills
 October at its reading of 00:05 on November 1st; NTP then steps it back to 23:05 on October 31st.
-The SMS accepted in the rest of that hour carry October's dates, and so do MOs the step moves back
-over the month's end (`MoRepo.shift_for_clock_step`): October's file, mailed already, does not list
-them, November's starts at its midnight, and they were billed nowhere.
+The SMS accepted in the rest of that hour carry October's dates, and so do MOs and SMS the step moves
+back over the month's end (`MoRepo.shift_for_clock_step`, `senttimes.shift_sent`): October's file,
+mailed already, does not list them, November's starts at its midnight, and they were billed nowhere.
 
 So the housekeeping's write that moves the rows for the step (`stepped_back`) records such a month
 as to be billed again and puts `last_billed` back before it: the scheduled run bills it again when
@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 
 from billing_reports import mtlate, repo
 from billing_reports.monthly import Month
+from gateway.store import senttimes
 from gateway.store.clockstep import ClockStep
 from gateway.store.db import Store
 
@@ -42,6 +43,11 @@ def _key(month: Month) -> str:
     return f"{_PREFIX}{month}"
 
 
+def _moved_over(store: Store, step: ClockStep, end: float) -> bool:
+    """Whether the step moves an MO, or an SMS's acceptance (`senttimes.shift_sent`), back over `end`."""
+    return store.mo.moved_over(step, end) or senttimes.moved_over(store.db.conn, step, end)
+
+
 def stepped_back(store: Store, tz: ZoneInfo, step: ClockStep) -> list[Month]:
     """In the write that moves the rows for a step back, before they move: the billed months the
     clock now reads (or an MO is moved back) into, recorded to be billed again, oldest first. The
@@ -51,6 +57,7 @@ def stepped_back(store: Store, tz: ZoneInfo, step: ClockStep) -> list[Month]:
     reset to 1970 would have every month since billed again for nothing in them, while a month of paid
     votes to the fallback before any account was billed (`monthly.due_months`) and is billed again."""
     conn, now = store.db.conn, store.clock()
+    mtlate.stepped_back(conn, step, *senttimes.moving(conn, now, step)[:2])  # whether billed or not
     running = repo.state(conn, _UNDER_WAY)  # its files may be out, or be written from the rows before
     marks = sorted({Month.parse(v) for v in (repo.state(conn, repo.LAST_BILLED), running) if v is not None})
     if not marks:
@@ -63,7 +70,7 @@ def stepped_back(store: Store, tz: ZoneInfo, step: ClockStep) -> list[Month]:
             first = max(first, Month.containing(min(known), tz))
         if first > billed:  # billed before the first account: nothing of it to bill again
             return []
-    elif crossed := [m for m in marks if store.mo.moved_over(step, m.bounds(tz)[1])]:
+    elif crossed := [m for m in marks if _moved_over(store, step, m.bounds(tz)[1])]:
         first = crossed[0]
     else:
         return []

@@ -20,6 +20,7 @@ from gateway.store.clockstep import ClockStep, shift_parts
 from gateway.store.partnotes import MAYBE_SENT_NOTES, NO_LINK_UP, RECOVERED, expiry_note, maybe_sent_note
 from gateway.store.records import ClaimedPart, Finished
 from gateway.store.reports import ReportsRepo
+from gateway.store.senttimes import shift_sent
 from gateway.store.settling import UNREPORTED
 from smsc.makers import maker
 
@@ -29,6 +30,10 @@ log = structlog.get_logger(__name__)
 # with this error until its validity ends, then expires with a bounce telling that delivery is unknown.
 UNCONFIRMED = "accepted by the SMSC without a message id, so no delivery report can be matched"
 UNCONFIRMED_EXPIRED = "delivery unknown: " + UNCONFIRMED
+# A release that undoes its claim's attempt (bind `not count`) undoes its last claim time too: that submit
+# never reached the phone (never written, or refused), and the wait after a restart counts from the one
+# before (`conversations.inflight`). Left, each claim of a part waiting for its link down held answers anew.
+_UNCLAIMED = "last_claimed_at = CASE WHEN ? THEN prior_claimed_at ELSE last_claimed_at END"
 # Ids of recovered parts named in the log line (`recover_active`); the count names them all.
 RECOVERED_LOGGED = 50
 # An SMSC reports a part by the end of its validity at the latest (the expiry is a report too); a day
@@ -97,10 +102,15 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                 # first: most parts have no note, and skip the note's six looks (22 VM steps a part).
                 ", claimed_at = COALESCE(CASE WHEN error NOTNULL"
                 f" AND {maybe_sent_note()} THEN claimed_at END, ?)"
+                # And this claim's own: when the re-send of such a part went, the wait's bound after a
+                # restart (`conversations.inflight`; the running dispatcher's hand-offs are lost by then),
+                # the one before kept for a release that undoes this claim (its submit never went).
+                ", prior_claimed_at = last_claimed_at, last_claimed_at = ?"
                 # `+state`: look the ids up by rowid; on the state index this walked the whole queue.
                 f" WHERE id IN ({','.join('?' * len(ids))}) AND +state IN ('queued', 'deferred')"
             )
-            claimed = (*MAYBE_SENT_NOTES, self.clock(), *ids)
+            at = self.clock()
+            claimed = (*MAYBE_SENT_NOTES, at, at, *ids)
             if whole is not None:  # read whole with the candidates: no RETURNING (a temporary b-tree)
                 if self.conn.execute(claim, claimed).rowcount != len(ids):
                     raise RuntimeError("a due part read in this transaction was no longer waiting")
@@ -171,14 +181,15 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                     "UPDATE parts SET state = 'deferred',"
                     " next_attempt_at = CASE WHEN ? THEN expires_at ELSE COALESCE(?, next_attempt_at) END,"
                     f" error = CASE WHEN COALESCE({maybe_sent_note()}, 0) THEN error ELSE ? END,"
-                    " attempts = attempts - ? WHERE id = ? AND state = 'active'",
-                    (at_expiry, due, *MAYBE_SENT_NOTES, refusal, 0 if count else 1, part_id),
+                    f" attempts = attempts - ?, {_UNCLAIMED} WHERE id = ? AND state = 'active'",
+                    (at_expiry, due, *MAYBE_SENT_NOTES, refusal, 0 if count else 1, not count, part_id),
                 )
                 return
             self.conn.execute(
                 "UPDATE parts SET state = 'deferred', next_attempt_at = COALESCE(?, next_attempt_at),"
-                " error = COALESCE(?, error), attempts = attempts - ? WHERE id = ? AND state = 'active'",
-                (due, error, 0 if count else 1, part_id),
+                f" error = COALESCE(?, error), attempts = attempts - ?, {_UNCLAIMED}"
+                " WHERE id = ? AND state = 'active'",
+                (due, error, 0 if count else 1, not count, part_id),
             )
 
     def mark_submitted(
@@ -276,9 +287,11 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
 
     def shift_for_clock_step(self, step: ClockStep) -> int:
         """The wall clock stepped back: move the deadlines of parts stamped before `step` with it
-        (`clockstep.shift_parts`). Returns how many parts moved."""
+        (`clockstep.shift_parts`; validities by the whole step: a step forward moved them), and when
+        their SMS were accepted and went (`senttimes.shift_sent`). Returns how many parts moved."""
         with self.transaction():
-            return shift_parts(self.conn, self.clock(), step)
+            shift_sent(self.conn, self.clock(), step)
+            return shift_parts(self.conn, self.clock(), ClockStep(step.seconds, step.after))
 
     def recover_active(self) -> list[int]:
         """Parts left `active` by a crash go back to the queue (they may have reached the SMSC); their
