@@ -307,8 +307,14 @@ def undo_migration_69(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_70(conn: sqlite3.Connection) -> None:
+    undo_migration_71(conn)
     conn.execute("DROP INDEX emails_dedup")
     conn.execute("CREATE INDEX emails_dedup ON emails(dedup_key)")
+
+
+def undo_migration_71(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE parts DROP COLUMN last_claimed_at")
+    conn.execute("ALTER TABLE parts DROP COLUMN prior_claimed_at")
 
 
 async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> None:

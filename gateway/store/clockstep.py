@@ -232,8 +232,9 @@ def shift_parts(conn: sqlite3.Connection, now: float, step: ClockStep) -> int:
     Only that hold has a queued part's next attempt ahead of the clock: new, recovered and
     retried parts are queued due at once.
 
-    Its claim time (`parts.claimed_at`, when its submit may have reached the phone: the answer wait's,
-    `conversations.inflight`) moves by the whole step too, as a reading of the clock before it. Left
+    Its claim times (`parts.claimed_at`, when its submit may have reached the phone, and
+    `last_claimed_at`, its last submit's, with `prior_claimed_at`, the one before: the answer wait's,
+    `conversations.inflight`) move by the whole step too, as readings of the clock before it. Left
     ahead of the clock, a part cut off before the step and sent again after it held no answer for as
     long as the step: the phone's answer to it, overtaking the SMSC's answer to the re-send, went at
     once to the user of the SMS the phone had before, of whatever company. NULL stays NULL.
@@ -242,6 +243,7 @@ def shift_parts(conn: sqlite3.Connection, now: float, step: ClockStep) -> int:
     validity, args = step.back_by("messages", "parts.message_id")
     return conn.execute(
         "UPDATE parts SET next_attempt_at = next_attempt_at - ?, claimed_at = claimed_at - ?,"
+        " last_claimed_at = last_claimed_at - ?, prior_claimed_at = prior_claimed_at - ?,"
         f" expires_at = expires_at - ({validity})"
         " WHERE message_id < ?"
         # A part the SMSC took waits for its report until a day after its validity, and one
@@ -251,5 +253,5 @@ def shift_parts(conn: sqlite3.Connection, now: float, step: ClockStep) -> int:
         # The same hold under an account's suspension: never tried, due ahead. A retry's
         # wait the suspension held has an attempt behind it and moves.
         " AND NOT (state = 'hold' AND error = ? AND attempts = 0 AND next_attempt_at > ?)",
-        (step.seconds, step.seconds, *args, step.first("messages"), before, SUSPENDED_HOLD, before),
+        (*(step.seconds,) * 4, *args, step.first("messages"), before, SUSPENDED_HOLD, before),
     ).rowcount

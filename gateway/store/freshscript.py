@@ -5,7 +5,7 @@ Written by `python -m gateway.store.freshschema`; do not edit by hand.
 
 # ruff: noqa: E501
 
-VERSION = 70
+VERSION = 71
 STATEMENTS: tuple[str, ...] = (
     "CREATE TABLE accounts (\n        id INTEGER PRIMARY KEY,\n        name TEXT NOT NULL UNIQUE,\n        sender TEXT,                              -- originating address; NULL = installation default\n        split_mode TEXT NOT NULL DEFAULT 'concatenated',\n        transliterate INTEGER NOT NULL DEFAULT 0,\n        overflow TEXT NOT NULL DEFAULT 'truncate',\n        validity_hours REAL,\n        end_marker TEXT,\n        confirm INTEGER NOT NULL DEFAULT 0,       -- acceptance confirmation email (R-1.9)\n        dlr_mail TEXT NOT NULL DEFAULT 'failed',  -- none | failed | all\n        notify_address TEXT,                      -- designated address for bounces instead of the sender\n        monthly_limit INTEGER,\n        daily_limit INTEGER,\n        bulk INTEGER NOT NULL DEFAULT 0,\n        quiet_start TEXT,\n        quiet_end TEXT,\n        suspended_at REAL,\n        suspended_reason TEXT,\n        created_at REAL NOT NULL\n    , reply_window_days REAL, resumed_after_message INTEGER, cut_from TEXT, auto_generated TEXT NOT NULL DEFAULT 'record', inbound_address TEXT, countries TEXT)",
     "CREATE TABLE account_networks (\n        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n        cidr TEXT NOT NULL,\n        PRIMARY KEY (account_id, cidr)\n    )",
@@ -15,7 +15,7 @@ STATEMENTS: tuple[str, ...] = (
     "CREATE UNIQUE INDEX messages_dedup ON messages(dedup_key, recipient) WHERE dedup_key IS NOT NULL",
     "CREATE INDEX messages_state ON messages(state)",
     "CREATE INDEX messages_recipient ON messages(recipient, created_at)",
-    "CREATE TABLE parts (\n        id INTEGER PRIMARY KEY,\n        message_id INTEGER NOT NULL REFERENCES messages(id),\n        seq INTEGER NOT NULL,\n        state TEXT NOT NULL,\n        attempts INTEGER NOT NULL DEFAULT 0,\n        next_attempt_at REAL NOT NULL,\n        expires_at REAL NOT NULL,\n        destination TEXT NOT NULL,\n        source TEXT NOT NULL,\n        data_coding INTEGER NOT NULL,\n        payload BLOB NOT NULL,\n        udh BLOB NOT NULL,\n        text TEXT NOT NULL,\n        link TEXT,\n        smsc_id TEXT,\n        submitted_at REAL,\n        done_at REAL,\n        error TEXT\n    , via TEXT, account_id INTEGER, claimed_at REAL)",
+    "CREATE TABLE parts (\n        id INTEGER PRIMARY KEY,\n        message_id INTEGER NOT NULL REFERENCES messages(id),\n        seq INTEGER NOT NULL,\n        state TEXT NOT NULL,\n        attempts INTEGER NOT NULL DEFAULT 0,\n        next_attempt_at REAL NOT NULL,\n        expires_at REAL NOT NULL,\n        destination TEXT NOT NULL,\n        source TEXT NOT NULL,\n        data_coding INTEGER NOT NULL,\n        payload BLOB NOT NULL,\n        udh BLOB NOT NULL,\n        text TEXT NOT NULL,\n        link TEXT,\n        smsc_id TEXT,\n        submitted_at REAL,\n        done_at REAL,\n        error TEXT\n    , via TEXT, account_id INTEGER, claimed_at REAL, last_claimed_at REAL, prior_claimed_at REAL)",
     "CREATE INDEX parts_due ON parts(state, next_attempt_at)",
     "CREATE INDEX parts_message ON parts(message_id)",
     "CREATE TABLE dlrs (\n        id INTEGER PRIMARY KEY,\n        link TEXT NOT NULL,\n        smsc_id TEXT NOT NULL,\n        status TEXT NOT NULL,\n        error TEXT,\n        raw TEXT,\n        part_id INTEGER REFERENCES parts(id),\n        received_at REAL NOT NULL\n    , phone TEXT)",

@@ -168,4 +168,18 @@ SINCE_61: list[str] = [
     DROP INDEX IF EXISTS emails_dedup;
     CREATE INDEX emails_dedup ON emails(dedup_key) WHERE automatic IS NOT NULL;
     """,
+    # 71: when a part was last claimed, written by the statement that claims it, beside `claimed_at`
+    # (which keeps the first claim while the part's note says an earlier submit may have reached the
+    # phone). A part waiting to go again holds an answer within the wait of its last submit
+    # (`conversations.inflight`); the running dispatcher knows that submit, but after a crash or a stop
+    # only the stored times are left, and the first claim stood for the last: a part sent again just
+    # before a crash held no answer, which went at once to the SMS the phone had before, another
+    # company's maybe. A claim whose submit never reached the phone (no link up, a throttle, claimed
+    # ahead and put back) is undone as its attempt is: `prior_claimed_at`, the last claim before it,
+    # comes back (else every claim of a part waiting for its link down held answers for the wait).
+    # NULL for parts claimed before: their claim time stands for both, as before.
+    """
+    ALTER TABLE parts ADD COLUMN last_claimed_at REAL;
+    ALTER TABLE parts ADD COLUMN prior_claimed_at REAL;
+    """,
 ]

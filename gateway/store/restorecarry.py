@@ -146,7 +146,8 @@ def _carry_parts(copy: sqlite3.Connection) -> tuple[int, int]:
         f"SELECT o.id, o.message_id, c.state = 'submitted', {', '.join('o.' + c for c in cols)}"
         f" FROM parts c JOIN old.parts o ON {_SAME_PART} WHERE {which}"
     ).fetchall()
-    unclaimed = ", claimed_at = NULL" if "claimed_at" in ours else ""
+    claims = ("claimed_at", "last_claimed_at", "prior_claimed_at")
+    unclaimed = "".join(f", {c} = NULL" for c in claims if c in ours)
     copy.executemany(
         f"UPDATE parts SET {', '.join(c + ' = ?' for c in cols)}{unclaimed} WHERE id = ?",
         [(*r[3:], r[0]) for r in rows],
