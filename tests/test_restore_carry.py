@@ -103,7 +103,7 @@ async def test_a_restore_sends_nothing_again_and_hands_out_no_mail_id_again(tmp_
     (after,) = rows(db, "SELECT id FROM emails WHERE text LIKE '%After the restore%'")
     assert after[0] == newest + 1  # not the id of the mail accepted after the backup
     assert carried == sent  # the link and SMSC id their receipts are found by
-    said = "carried from the replaced database: 2 SMS already sent, 0 mails already sent;"
+    said = "carried from the replaced database: 2 SMS already sent, 0 cancelled, 0 mails already sent;"
     said += f" ids continue after {newest}"
     assert said in res.stdout, res.stdout
     assert said in str(rows(db, "SELECT detail FROM audit WHERE action = 'database.restore'"))
@@ -162,7 +162,9 @@ def test_an_outbox_mail_sent_since_the_backup_is_not_sent_again(tmp_path: Path, 
         conn.execute("UPDATE outbox SET state = 'sent', attempts = 1, sent_at = 2")
         conn.commit()
     out = cli.ok("restore", str(backup))
-    assert "carried from the replaced database: 0 SMS already sent, 1 mails already sent" in out, out
+    assert (
+        "carried from the replaced database: 0 SMS already sent, 0 cancelled, 1 mails already sent" in out
+    ), out
     assert rows(db, "SELECT state, attempts, sent_at FROM outbox") == [("sent", 1, 2.0)]
 
 
@@ -214,5 +216,59 @@ async def test_receipts_got_since_the_backup_end_the_sms_that_waited_for_them(tm
     # Not `submitted` until their validity and a day, then `unreported` and billed as pending.
     assert part_states(db) == ["delivered"] * 2
     assert rows(db, "SELECT state FROM messages ORDER BY id") == [("delivered",), ("delivered",)]
-    said = "carried from the replaced database: 0 SMS already sent, 0 mails already sent, 2 delivery reports"
+    said = "carried from the replaced database: 0 SMS already sent, 0 cancelled, 0 mails already sent,"
+    said += " 2 delivery reports"
     assert said in res.stdout, res.stdout
+
+
+async def send_one(smtp_port: int, number: str, text: str) -> None:
+    rcpt = f"{number}@{DOMAIN}"
+    result = await asyncio.to_thread(send_blocking, smtp_port, mail(rcpt, text), [rcpt])
+    assert result.error is None and not result.refused
+
+
+async def test_an_sms_cancelled_since_the_backup_stays_cancelled_and_a_long_sms_counts_once(
+    tmp_path: Path,
+) -> None:
+    # Restored as queued, an SMS the admin stopped after the backup went out at the next start; and
+    # one 3-part SMS sent since was said as "3 SMS already sent".
+    smpp, smtp_port = free_port(), free_port()
+    config = tmp_path / "config.toml"
+    base = config_text(tmp_path, smsc_port=smpp, smtp_port=smtp_port)
+    config.write_text(base)  # no SMSC yet: both wait in the queue, and in the backup
+    db = tmp_path / "state" / "smsgw.db"
+    long_text = "A long SMS in three parts, sent after the backup. " * 8
+    proc = await start_daemon(config, smtp_port)
+    try:
+        await send_one(smtp_port, NUMBERS[0], "Stopped by the admin after the backup. " * 10)
+        await send_one(smtp_port, NUMBERS[1], long_text)
+        assert rows(db, "SELECT id, parts_total FROM messages ORDER BY id") == [(1, 3), (2, 3)]
+        backup = tmp_path / "backup.db"
+        assert (await asyncio.to_thread(smsgw, config, "backup", str(backup))).returncode == 0
+        cancel = await asyncio.to_thread(smsgw, config, "queue", "cancel", "1")
+        assert cancel.returncode == 0, cancel.stderr
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    config.write_text(
+        base.replace(
+            "[simulator]\nenabled = false\n", simulator_section(tmp_path, smpp, free_port(), enabled=True)
+        )
+    )
+    proc = await start_daemon(config, smtp_port)
+    try:
+        await until(
+            lambda: part_states(db) == ["cancelled"] * 3 + ["submitted"] * 3, DELAY - 1, f"{part_states(db)}"
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    assert simulated(tmp_path) == [PHONES[1]] * 3
+
+    res = await asyncio.to_thread(smsgw, config, "restore", str(backup))
+    assert res.returncode == 0, res.stderr
+    said = "carried from the replaced database: 1 SMS already sent, 1 cancelled, 0 mails already sent"
+    assert said in res.stdout, res.stdout
+    assert said in str(rows(db, "SELECT detail FROM audit WHERE action = 'database.restore'"))
+    assert part_states(db) == ["cancelled"] * 3 + ["submitted"] * 3
+    assert rows(db, "SELECT state FROM messages ORDER BY id") == [("cancelled",), ("submitted",)]

@@ -9,12 +9,14 @@ backup's, grown on since, the copy is given what the SMSC and the mail servers w
 
 - a part waiting in the backup that the replaced database shows handed to an SMSC keeps that state,
   its link and SMSC id (so that its receipt still finds it), and its message the replaced state;
+  one the replaced database shows cancelled stays cancelled (else the SMS an admin stopped after
+  the backup went out at the next start);
   one waiting for its receipt in the backup that the replaced database got takes the receipt's end;
 - an outbox mail waiting in the backup that the replaced database shows sent is sent;
 - the mail ids go on after the replaced database's: its newest mail, accepted after the backup and
   gone with the restore, is kept as a recorded mail with no text (the ids are SQLite's rowids, one
   more than the largest in the table, so a row must hold the place), which also tells whoever asks
-  after that id what became of it; every AUTOINCREMENT sequence is raised to the replaced one's;
+  after that id what became of it;
 - the long-SMS reference counters continue where the replaced database left them, so that a
   phone does not join a new SMS's segments to the ones sent since the backup.
 
@@ -31,10 +33,11 @@ from urllib.parse import quote
 
 # Waiting in the backup: the daemon started on it would send them.
 _PART_WAITING = "('queued', 'deferred', 'hold', 'active')"
-# In the replaced database, handed to an SMSC: accepted (submitted_at set), or answered by it.
+# In the replaced database, handed to an SMSC: accepted (submitted_at set), or answered by it; or
+# cancelled (by an admin, or with a failed part of its message), which must not go either.
 _PART_HANDED = (
-    "o.state IN ('submitted', 'delivered', 'unreported', 'failed', 'expired')"
-    " AND (o.submitted_at IS NOT NULL OR o.link IS NOT NULL)"
+    "(o.state = 'cancelled' OR (o.state IN ('submitted', 'delivered', 'unreported', 'failed', 'expired')"
+    " AND (o.submitted_at IS NOT NULL OR o.link IS NOT NULL)))"
 )
 # Waiting for its receipt in the backup, which the replaced database got: the same SMSC id on the
 # same link, and an end. Else it stayed `submitted` until its validity and a day, then `unreported`.
@@ -56,13 +59,14 @@ GONE_WITH_RESTORE = "accepted after the backup that was restored; it went with t
 
 @dataclass(frozen=True)
 class Carried:
-    sms: int
+    sms: int  # messages, not parts: a 3-part SMS is one to whoever reads the line
+    cancelled: int  # messages cancelled since, none of whose parts went
     reports: int  # receipts the replaced database got for SMS the backup shows waiting for one
     mails: int
     ids_after: int | None  # the replaced database's newest mail id, when it was newer than the copy's
 
     def said(self) -> str:
-        what = f"{self.sms} SMS already sent, {self.mails} mails already sent"
+        what = f"{self.sms} SMS already sent, {self.cancelled} cancelled, {self.mails} mails already sent"
         if self.reports:
             what += f", {self.reports} delivery reports"
         if self.ids_after is not None:
@@ -134,8 +138,9 @@ def _unusable(copy: sqlite3.Connection) -> str | None:
     return None
 
 
-def _carry_parts(copy: sqlite3.Connection) -> tuple[int, int]:
-    """Parts the replaced database knows more of: (sent since the backup, reported since)."""
+def _carry_parts(copy: sqlite3.Connection) -> tuple[int, int, int]:
+    """Parts the replaced database knows more of: (messages sent since the backup, messages cancelled
+    since with none of their parts sent, parts reported since)."""
     # Only the columns both have: a backup from before an upgrade lacks the ones added since (the
     # daemon's start migrates the copy after).
     ours = {r[1] for r in copy.execute("PRAGMA main.table_info(parts)")}
@@ -143,22 +148,24 @@ def _carry_parts(copy: sqlite3.Connection) -> tuple[int, int]:
     cols = [c for c in _PART_COLUMNS if c in ours & theirs]
     which = f"(c.state IN {_PART_WAITING} AND {_PART_HANDED}) OR ({_PART_REPORTED})"
     rows = copy.execute(
-        f"SELECT o.id, o.message_id, c.state = 'submitted', {', '.join('o.' + c for c in cols)}"
+        f"SELECT o.id, o.message_id, c.state = 'submitted', o.state = 'cancelled',"
+        f" {', '.join('o.' + c for c in cols)}"
         f" FROM parts c JOIN old.parts o ON {_SAME_PART} WHERE {which}"
     ).fetchall()
     claims = ("claimed_at", "last_claimed_at", "prior_claimed_at")
     unclaimed = "".join(f", {c} = NULL" for c in claims if c in ours)
     copy.executemany(
         f"UPDATE parts SET {', '.join(c + ' = ?' for c in cols)}{unclaimed} WHERE id = ?",
-        [(*r[3:], r[0]) for r in rows],
+        [(*r[4:], r[0]) for r in rows],
     )
     copy.executemany(
         "UPDATE messages SET (state, reason, finished_at) ="
         " (SELECT state, reason, finished_at FROM old.messages WHERE id = ?) WHERE id = ?",
         [(m, m) for m in sorted({r[1] for r in rows})],
     )
-    reported = sum(r[2] for r in rows)
-    return len(rows) - reported, reported
+    sent = {r[1] for r in rows if not r[2] and not r[3]}
+    cancelled = {r[1] for r in rows if r[3]} - sent
+    return len(sent), len(cancelled), sum(r[2] for r in rows)
 
 
 def _carry_mails(copy: sqlite3.Connection) -> int:
@@ -174,12 +181,8 @@ def _carry_mails(copy: sqlite3.Connection) -> int:
 
 
 def _continue_ids(copy: sqlite3.Connection) -> int | None:
-    """Raise the copy's id counters to the replaced database's; the newest mail id when the copy's
-    was lower (the one a sender was told last)."""
-    has = "SELECT 1 FROM {}.sqlite_master WHERE name = 'sqlite_sequence'"
-    if copy.execute(has.format("old")).fetchone() and copy.execute(has.format("main")).fetchone():
-        for name, seq in copy.execute("SELECT name, seq FROM old.sqlite_sequence").fetchall():
-            copy.execute("UPDATE main.sqlite_sequence SET seq = MAX(seq, ?) WHERE name = ?", (seq, name))
+    """Continue the long-SMS references and the mail ids after the replaced database's; the newest
+    mail id when the copy's was lower (the one a sender was told last)."""
     copy.execute(
         "INSERT INTO main.concat_refs (destination, next_ref)"
         " SELECT destination, next_ref FROM old.concat_refs WHERE true"
