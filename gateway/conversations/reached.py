@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 
 from gateway import forwarded
 from gateway.configgateway import MAX_VALIDITY_HOURS
-from gateway.conversations import inflight
+from gateway.conversations import inflight, recent
 from gateway.conversations.numbers import normalise
 from gateway.conversations.rows import COLUMNS, SINCE, WIDEST, Conversation
 from gateway.handoffs import Handoffs
@@ -223,6 +223,7 @@ def answer_of(
     wait: float | None = None,
     awaited: int | None = None,
     handed: Handoffs | None = None,
+    unread: bool = True,
 ) -> Conversation | Sent | None:
     """The conversation (phone, our number) whose SMS last reached the phone before `at`, when
     the answer came, within its window counted from when that SMS went (`answered`): an SMS
@@ -242,7 +243,9 @@ def answer_of(
     (`unanswered`): the answer waits for it (`waiting`). None: none is waited for. `handed`: when the
     running dispatcher handed each part to its link (`gateway.handoffs`; None: none runs here).
     `awaited`: such an SMS (its `messages.id`) waited for, counted as sent when the answer came if the
-    SMSC took it since (`awaited_went`).
+    SMSC took it since (`awaited_went`). `unread`: an SMS that went within `REPLY_SECONDS` before `at`
+    is not yet read when an older one had reached the phone (`recent.read_late`); the list of
+    conversations, which asks whom an answer goes to once a new SMS could be read, counts it (False).
     """
     sql = f"SELECT {COLUMNS}, {SINCE} FROM conversations WHERE phone = ? AND number = ? AND {WIDEST}"
     # Its SMS may have gone up to its validity after its mail came: judged by that (`answered`).
@@ -259,6 +262,8 @@ def answer_of(
     sent = messages_to(conn, phone, start, at, users, in_flight=flying)
     if stepped_back(live, sent, at):  # the clock stepped back: all counts, to the end
         sent = messages_to(conn, phone, start, float("inf"), users, in_flight=flying)
+    elif unread:  # an SMS that went just before the answer is not what it answers (after a step, all are)
+        sent = recent.read_late(conn, sent, at, number, region, handed)
     if awaited is not None:
         sent = awaited_went(conn, sent, awaited, at)
     elif wait is not None and (waited := unanswered(conn, live, sent, at, region, wait, handed)) is not None:

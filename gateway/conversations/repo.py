@@ -162,8 +162,9 @@ class ConversationsRepo(KeptRepo):
         return Conversation(*row) if row else None
 
     def match(self, phone: str, number: str, at: float, window: float, region: str) -> Conversation | None:
-        """`reached.answer_of`, an SMS whose submit is unanswered taken as not sent (`conversation list`)."""
-        found = reached.answer_of(self.conn, phone, number, at, window, region)
+        """`reached.answer_of`, an SMS whose submit is unanswered taken as not sent, one that went a moment
+        ago as read (`conversation list`)."""
+        found = reached.answer_of(self.conn, phone, number, at, window, region, unread=False)
         assert not isinstance(found, reached.Sent)
         return found
 
