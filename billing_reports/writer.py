@@ -165,13 +165,13 @@ def billing_dir_problem(billing_dir: Path, *, daemon: bool | None = None) -> str
     Otherwise the first sign is the billing run failing at 00:05 on the 1st, retried hourly for a
     week. Under systemd's ProtectSystem=strict a directory outside the state directory is read-only
     unless the unit names it in ReadWritePaths=, and access(2) then says so (EROFS) here too.
-    `daemon`: said by the service itself (by default, whether this process is `smsgw run`), which is
-    told no sudo line (`gateway.sudoline.sudo_line`).
+    `daemon`: said by the service itself (by default, whether this process is `smsgw run` as systemd
+    started it), which is told no sudo line (`gateway.sudoline.sudo_line`).
     """
     from gateway.store.proclocks import shell_word
-    from gateway.sudoline import runs_service, sudo_line, the_daemon
+    from gateway.sudoline import runs_service, sudo_line, the_service
 
-    key, daemon = "[gateway] billing_dir", the_daemon() if daemon is None else daemon
+    key, daemon = "[gateway] billing_dir", the_service() if daemon is None else daemon
     existing = billing_dir
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent  # (a path under a file does not exist either: ENOTDIR)

@@ -12,9 +12,11 @@ the message's line). A config given as argparse takes it, by any prefix of `--co
 A sudo line is said only where it can work: the path's owner has a name, and is neither root nor
 the user running now. A uid with no name (a backup restored from another machine) cannot be named
 to sudo (`sudo -u '#54321'` is refused while `runas_allow_unknown_id` is off, its default), and a
-path root owns, or this very user, is not opened by running as anyone else: the daemon, already its
-service's user, was told to run itself again as `smsgw`. There the hint says whose it is and what
-to change (`chown` to the user that runs the service, or the mode).
+path root owns, or this very user, is not opened by running as anyone else: the daemon systemd
+started, already its service's user, was told to run itself again as `smsgw`. There the hint says
+whose it is and what to change (`chown` to the user that runs the service, or the mode). A daemon
+an admin started by hand as another user keeps its sudo line: told to chown the service's state
+directory to that user, the admin broke the installed service.
 """
 
 from __future__ import annotations
@@ -55,14 +57,20 @@ def the_daemon(argv: list[str] | None = None) -> bool:
     return bool(argv) and argv[0].endswith(_PROGRAMS) and _command(without_config(argv[1:])[0]) == "run"
 
 
+def the_service(argv: list[str] | None = None) -> bool:
+    """Whether this process is the daemon as systemd started it: systemd gives every unit's run an
+    INVOCATION_ID. A daemon run by hand (`smsgw run` in a terminal) is told what a command is."""
+    return the_daemon(argv) and "INVOCATION_ID" in os.environ
+
+
 def sudo_line(owner_of: Path, *, daemon: bool | None = None) -> str | None:
     """This command as the user `owner_of` belongs to (`again_as`), where that user has a name and
     is neither root nor this one (with no owner to see, as the user that runs the service, if this
-    machine has it); None where no sudo line can help. Never to the daemon (`daemon`, by default
-    `the_daemon()`): it is the service, and its hint is read in its log, where running a command as
-    another user starts no daemon as that user; what to change is the path's owner or mode. Its
-    state_dir hint named `sudo -u` where the directory was another user's."""
-    if the_daemon() if daemon is None else daemon:
+    machine has it); None where no sudo line can help. Never to the service (`daemon`, by default
+    `the_service()`): its hint is read in its log, where running a command as another user starts
+    no daemon as that user; what to change is the path's owner or mode. Its state_dir hint named
+    `sudo -u` where the directory was another user's."""
+    if the_service() if daemon is None else daemon:
         return None
     try:
         uid = owner_of.stat().st_uid
