@@ -52,6 +52,7 @@ from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.store.partnotes import NO_LINK_UP
 from gateway.unanswered import attempts_spent
 from smsc.base import LinkState, Outcome, SubmitResult
+from smsc.cimd2.packet import without_numbers
 from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)
@@ -70,6 +71,13 @@ RECORD_RETRY_MAX_SECONDS = 30.0
 # A part put back behind an older SMS to its phone is said at INFO once (`Outcomes.put_back`).
 BEHIND_SUSPECT = "mt.behind_suspect"
 SAID_BEHIND_KEPT = 10_000
+
+
+def logged(error: str | None) -> str | None:
+    """A link's error as the INFO log shows it: a phone number the SMSC quoted in its own words masked
+    (`without_numbers`), so that `phone forget` leaves none in the journal. The part and the bounce
+    keep the words whole."""
+    return None if error is None else without_numbers(error)
 
 
 class OutcomeRecorder(LostSessions):
@@ -151,9 +159,8 @@ class OutcomeRecorder(LostSessions):
             tried = self.avoid.setdefault(part.id, set())
             tried.add(name)
             delay = await self._retry_uncounted(name, part, result, result.retry_after, tried)
-            log.info(
-                "mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay, counted=False
-            )
+            log.info("mt.deferred", part=part.id, link=name, error=logged(result.error), retry_in=delay,
+                     counted=False)  # fmt: skip
         elif result.outcome is Outcome.TEMPORARY and result.unsent:
             # Handed to a link as its connection went, and refused before a byte was written: back
             # to the queue with its turn and its attempts as they were (a flapping link counted
@@ -162,7 +169,8 @@ class OutcomeRecorder(LostSessions):
             delay = 0.0 if self._another_up(part, name) else NO_LINK_DELAY
             due = self.order.handed_back(part, delay, store.clock())  # not before an earlier SMS to its phone
             await self.write(part.id, lambda: store.queue.release(part.id, delay=delay, count=False, due=due))
-            log.info("mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay, unsent=True)
+            log.info("mt.deferred", part=part.id, link=name, error=logged(result.error), retry_in=delay,
+                     unsent=True)  # fmt: skip
         elif result.outcome in (Outcome.TEMPORARY, Outcome.UNANSWERED):
             # Another link takes it first next time; a premium answer's only if its account's (above).
             self.avoid.setdefault(part.id, set()).add(name)
@@ -170,7 +178,9 @@ class OutcomeRecorder(LostSessions):
                 reason = attempts_spent(self.late, name, part, result)
                 self.forget_losses(part.id)  # no suspect any more: the later SMS to its phone go now
                 await self.write(part.id, lambda: store.queue.hold_part(part.id, reason))
-                log.warning("mt.hold", part=part.id, link=name, error=result.error, reason=reason)
+                log.warning(
+                    "mt.hold", part=part.id, link=name, error=logged(result.error), reason=logged(reason)
+                )
                 if result.outcome is Outcome.UNANSWERED:
                     # Its answer may still come: an acceptance settles it (its receipt then matches, and
                     # no `queue retry` sends a second copy); a refusal leaves it held.
@@ -197,12 +207,12 @@ class OutcomeRecorder(LostSessions):
                 await self.write(
                     part.id, lambda: store.queue.release(part.id, delay=delay, error=error, count=True)
                 )
-                log.info("mt.deferred", part=part.id, link=name, error=result.error, retry_in=delay)
+                log.info("mt.deferred", part=part.id, link=name, error=logged(result.error), retry_in=delay)
         else:
             error = result.error or result.outcome.value
             await self.write(part.id, lambda: self.on_finished(self.final(part, "failed", error, link=name)))
             log.info("mt.failed", part=part.id, message=part.message_id, link=name,
-                     outcome=result.outcome.value, error=result.error)  # fmt: skip
+                     outcome=result.outcome.value, error=logged(result.error))  # fmt: skip
 
     async def _retry_uncounted(
         self, name: str, part: ClaimedPart, result: SubmitResult, wait: float, tried: Collection[str] = ()

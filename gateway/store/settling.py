@@ -23,6 +23,7 @@ import structlog
 
 from gateway.store.records import Finished
 from gateway.store.repository import Repository
+from smsc.cimd2.packet import without_numbers
 
 log = structlog.get_logger(__name__)
 
@@ -177,7 +178,9 @@ class SettlingRepo(Repository):
         if not final and reason is None:
             log.debug("message.state", message=message_id, state=state)
             return
-        fields = {"message": message_id, "state": state} | ({} if reason is None else {"reason": reason})
+        # The SMSC's words may quote the phone: masked in the log (`without_numbers`), whole in the row.
+        shown = {} if reason is None else {"reason": without_numbers(reason)}
+        fields = {"message": message_id, "state": state} | shown
         if not self.conn.in_transaction:  # (an autocommit caller's statement is committed already)
             log.info("message.state", **fields)
             return
@@ -192,7 +195,8 @@ class SettlingRepo(Repository):
         part's is final with it), and only when its other parts move: no statement for a single SMS.
         """
         self.conn.execute("UPDATE messages SET reason = ? WHERE id = ?", (reason, message_id))
-        log.info("message.reason", message=message_id, reason=reason)  # a later part's failure, said
+        # A later part's failure, said (the SMSC's words without the number they may quote).
+        log.info("message.reason", message=message_id, reason=without_numbers(reason))
 
     def _unconfirmed(self, message_id: int, total: int, unreported: int) -> str:
         """The reason of an `unreported` message: which parts went without a report, when not all."""
