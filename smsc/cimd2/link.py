@@ -42,7 +42,7 @@ from smsc.backpressure import overfull, stalled
 from smsc.base import LinkEvents, LinkState, LinkStats, OnWire, OutboundSms, Outcome, SubmitResult
 from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, LOGIN_REFUSALS, error_text, login_check
 from smsc.cimd2.inbound import InboundRequests
-from smsc.cimd2.messages import logged_error, login_params, submit_params, submit_result
+from smsc.cimd2.messages import Once, logged_error, login_params, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
 from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode, without_numbers
 from smsc.cimd2.requests import Requests, answered
@@ -92,6 +92,7 @@ class Cimd2Link:
         self._requests = Requests(self.name, self._counts, cfg, lambda conn: self._inbound.acks(conn))
         self._inbound = InboundRequests(self.name, self._counts, self._requests.exchange)
         self._spacing = Spacing()  # one phone's submits a second apart: their report keys differ
+        self._unstamped = Once(log.warning)  # a 060 that is no time, said once per link (`submit_result`)
         self._parked = parked_places(cfg.max_per_second)
         self._wire = wire_pacing(cfg.max_per_second, self.window + self._parked)  # (those waited too)
 
@@ -138,7 +139,7 @@ class Cimd2Link:
             error = f"no submit response ({conn.reason or 'link lost'})"
             behind = entry.lost_behind if entry.written else None
             return SubmitResult(Outcome.TEMPORARY, error=error, written=entry.written, lost_behind=behind)
-        result = submit_result(sms, resp, link=self.name)
+        result = submit_result(sms, resp, link=self.name, unstamped=self._unstamped)
         if result.outcome is Outcome.ACCEPTED:
             self._counts["submitted"] += 1
         elif result.outcome is Outcome.THROTTLED:

@@ -5,7 +5,8 @@ rules are the protocol's meaning rather than its conversation, and they need no 
 
 CIMD2 has no message id. The key for DLR matching is `"{060 timestamp}:{destination digits}"`: the
 submit response's 060 with the phone in E.164 (the SMS's recipient), the status report's 060 with the
-number as its 021 wrote it (`report_key`). The store matches the two within the 060 second by the
+number as its 021 wrote it (`report_key`), each 060 as its 12 digits (`stamp_digits`); a submit
+answered with a 060 that is no full time gets no key. The store matches the two within the 060 second by the
 number's last digits (`gateway.store.reports.stamped_key`), as an SMSC writes one phone several ways.
 One phone's submits go a second apart (`smsc.cimd2.spacing`), so that no two of them share a key.
 """
@@ -31,7 +32,7 @@ from smsc.cimd2.packet import (
     address_digits,
     without_numbers,
 )
-from smsc.cimd2.times import parse_time, read_stamp, validity_code
+from smsc.cimd2.times import parse_time, read_stamp, stamp_digits, validity_code
 from smsc.decoding import decode_user_data, is_gsm7, unpack_septets
 from smsc.encoding import parse_udh
 from smsc.gsmshifts import DEFAULT, marked, shifts_of
@@ -173,7 +174,9 @@ MAX_KEY = 64
 UNREADABLE_CODE_SHOWN = 16  # characters of a 900 that is no number a part's error quotes
 
 
-def submit_result(sms: OutboundSms, resp: Packet, *, link: str) -> SubmitResult:
+def submit_result(
+    sms: OutboundSms, resp: Packet, *, link: str, unstamped: Warn = log.warning
+) -> SubmitResult:
     code = resp.get_int(P.ERROR_CODE)
     if resp.op == Op.GENERAL_ERROR:
         # Only a submit response (53) with a 900 judges the message; a 98 says the SMSC could not
@@ -207,9 +210,34 @@ def submit_result(sms: OutboundSms, resp: Packet, *, link: str) -> SubmitResult:
     if resp.op != Op.SUBMIT_RESP or not scts:
         log.warning("cimd2.submit_response_without_060", link=link, packet=resp.describe())
         return SubmitResult(Outcome.ACCEPTED, error="SMSC gave no 060 timestamp: no delivery report match")
+    if (stamp := stamp_digits(scts)) is None:
+        # A 060 that is no full yymmddhhmmss (no seconds, a zone, letters) names no one SMS: with an
+        # SMSC writing minutes, two SMS to one phone in a minute shared a key, each took the other's
+        # report, and a delivered one was bounced. Taken with no key, as with no 060: it ends
+        # `unreported`, never wrongly. `unstamped` is the link's warning, said once per link.
+        unstamped("cimd2.submit_060_not_a_time", link=link, length=len(scts), packet=resp.describe(),
+                  effect="no SMS on this link can be matched to its delivery report")  # fmt: skip
+        return SubmitResult(
+            Outcome.ACCEPTED, error="SMSC gave a 060 that is no full time: no delivery report match"
+        )
     # The phone in E.164, as the gateway addressed it, not the 021 echoed: an SMSC that answers with
-    # the national "601569013" reports "+48601569013", or the other way round (`report_key`).
-    return SubmitResult(Outcome.ACCEPTED, message_id=f"{scts}:{key_digits(sms.destination)}")
+    # the national "601569013" reports "+48601569013", or the other way round (`report_key`). The
+    # stamp as its 12 digits (`stamp_digits`), as a report's is: one the SMSC wrote with its century
+    # in one and not the other matched nothing.
+    return SubmitResult(Outcome.ACCEPTED, message_id=f"{stamp}:{key_digits(sms.destination)}")
+
+
+class Once:
+    """A warning said the first time only, for what one link's SMSC does with every packet (a 060
+    that is no time): one line says it; thousands say no more."""
+
+    def __init__(self, warn: Warn) -> None:
+        self._warn, self._said = warn, False
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        if not self._said:
+            self._said = True
+            self._warn(event, **fields)
 
 
 def logged_error(error: str | None, resp: Packet) -> str | None:
@@ -230,10 +258,12 @@ def key_digits(address: str) -> str:
 
 
 def report_key(scts: str, destination: str) -> str:
-    """A status report's key: its 060 and its 021 as `key_digits` reads it. The number may be in a
-    form other than the submit answer's E.164 one; the gateway, which knows the `default_region`,
-    reads it (`gateway.events`), and the store matches it by the number's end within the second."""
-    return f"{scts}:{key_digits(destination)}"
+    """A status report's key: its 060 as its 12 digits (`stamp_digits`, as the submit answer's) and its
+    021 as `key_digits` reads it. The number may be in a form other than the submit answer's E.164
+    one; the gateway, which knows the `default_region`, reads it (`gateway.events`), and the store
+    matches it by the number's end within the second. A 060 that is no full time stays as written:
+    no submit's key has such a stamp, so the report is kept unmatched and logged as such."""
+    return f"{stamp_digits(scts) or scts}:{key_digits(destination)}"
 
 
 def parse_mo(packet: Packet, *, link: str, warn: Warn = log.warning) -> InboundSms | str:
