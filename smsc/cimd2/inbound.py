@@ -25,7 +25,9 @@ Choices the protocol leaves open, and why:
   (`gateway.store.mo`), as it knows a copy delivered on the next session.
 - An MO's 70 counts as received once the SMSC answered a request of ours written after it (the SMSC
   reads the connection in order): an alive (40) follows acknowledgements for that when no other
-  request does (`smsc.base.MoAcks`). In stop-and-wait it takes the window for one round trip.
+  request does (`smsc.base.MoAcks`). In stop-and-wait it takes the window for one round trip. A NACK
+  (99) of a 70 not yet confirmed refuses it (`nacked`): the SMSC delivers that MO again, and the copy
+  is the same SMS, as after a 70 of ours that went unread.
 - An MO without a usable address (no originator, no destination) is acknowledged, logged and counted,
   but not handed up: refusing it would make the SMSC redeliver the same unusable message forever. One
   with neither 033 nor 034, or with a 034 that is no hex, is no such message: the phone sent it (and,
@@ -44,6 +46,7 @@ import contextlib
 from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import structlog
@@ -94,8 +97,12 @@ class _Acks:
     """One connection's MO acknowledgements (`MoAcks`), the loop time each delivery waiting in its
     inbox was read, and the deliveries handed up, in arrival order, until each is answered."""
 
-    def __init__(self, acks: MoAcks) -> None:
-        self.acks = acks
+    def __init__(self, report: Callable[[InboundSms, bool], None], prod: Callable[[], bool]) -> None:
+        self.acks = MoAcks(partial(self._report, report), prod)
+        # The MO each 70 still unconfirmed was written for, by its number, and those of them the SMSC
+        # NACKed (99): their acknowledgement is reported unconfirmed, whatever answer follows (`nacked`).
+        self.written: dict[int, tuple[InboundSms, float]] = {}  # with the time it arrived
+        self.nacked: set[int] = set()  # `id` of each such MO, while its report is due
         self.arrivals: deque[tuple[float, float]] = deque()  # (read, earliest arrival) per delivery
         self.settled = asyncio.Event()  # no delivery is waiting in the inbox or being handled
         self.settled.set()
@@ -104,6 +111,14 @@ class _Acks:
         self.previous: _Delivery | None = None  # the delivery read last: a retransmission repeats it
         self.room = asyncio.Semaphore(MAX_IN_FLIGHT)
         self.tasks: set[asyncio.Task[None]] = set()
+
+    def _report(self, report: Callable[[InboundSms, bool], None], sms: InboundSms, confirmed: bool) -> None:
+        for number in [n for n, (written, _at) in self.written.items() if written is sms]:
+            del self.written[number]
+        if id(sms) in self.nacked:
+            self.nacked.discard(id(sms))
+            confirmed = False
+        report(sms, confirmed)
 
 
 class InboundRequests:
@@ -119,7 +134,7 @@ class InboundRequests:
         self._prods: set[asyncio.Task[Pending | None]] = set()
 
     def opened(self, conn: Conn) -> None:
-        self._acks[conn] = _Acks(MoAcks(self._acked, lambda: self._prod(conn)))
+        self._acks[conn] = _Acks(self._acked, lambda: self._prod(conn))
 
     def ended(self, conn: Conn) -> None:
         """The connection is over: what it did not confirm is reported unconfirmed, and deliveries still
@@ -154,6 +169,24 @@ class InboundRequests:
         """The connection's acknowledgements, which an answer to any request of ours confirms."""
         session = self._acks.get(conn)
         return session.acks if session is not None else None
+
+    def nacked(self, conn: Conn, packet: Packet) -> bool:
+        """A NACK (99) of an MO's 70 whose reading is not yet confirmed: the SMSC did not take our
+        acknowledgement and delivers the MO again. Taken as refused (`MoAcks.refused`), that copy is
+        known as the same SMS; read as a stray NACK, the 70 was confirmed by the next answer and the
+        copy, with no 060 to name it, was recorded (a vote charged) twice. False for any other."""
+        session = self._acks.get(conn)
+        if session is None or packet.number in conn.pending:  # (a NACK of a request of ours)
+            return False
+        if (acked := session.written.pop(packet.number, None)) is None:
+            return False
+        sms, arrived = acked
+        self._counts["nacks"] += 1
+        session.nacked.add(id(sms))
+        session.acks.refused(sms, arrived)
+        conn.throttle.warning("cimd2.ack_nacked", link=self.name, number=packet.number,
+                              destination=sms.destination)  # fmt: skip
+        return True
 
     def request(self, conn: Conn, packet: Packet) -> None:
         """Called by the reader, which waits only for the inbox's room (`Conn.deliver`): deliveries queue
@@ -300,6 +333,8 @@ class InboundRequests:
         if ack is Ack.OK:
             written = conn.send(Packet(answer_op, packet.number))
             if isinstance(item, InboundSms) and current:
+                if written:  # its NACK, if the SMSC sends one, carries this number (`nacked`)
+                    session.written[packet.number] = (item, delivery.arrived)
                 session.acks.written(item, arrived=delivery.arrived, ok=written)
             elif isinstance(item, InboundSms):  # the session is over: no acknowledgement can be confirmed
                 self._acked(item, False)

@@ -387,7 +387,8 @@ class Cimd2Link:
     def _on_packet(self, conn: Conn, packet: Packet) -> None:
         try:
             if packet.op == Op.NACK:
-                self._requests.on_nack(conn, packet)
+                if not self._inbound.nacked(conn, packet):  # one of our 70s, or of our requests
+                    self._requests.on_nack(conn, packet)
             elif packet.is_response:
                 self._requests.answer(conn, packet)
             else:
