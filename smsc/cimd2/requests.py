@@ -28,7 +28,7 @@ import structlog
 
 from smsc.base import MoAcks
 from smsc.cimd2.codes import error_text
-from smsc.cimd2.packet import OPERATIONS, Op, P, Packet
+from smsc.cimd2.packet import OPERATIONS, Op, P, Packet, address_digits
 from smsc.cimd2.session import LAST_NUMBER, Conn, Pending
 from smsc.settings import LinkSettings
 from smsc.stalls import ResponseTimer
@@ -36,6 +36,7 @@ from smsc.stalls import ResponseTimer
 log = structlog.get_logger(__name__)
 
 NACK_TRIES = 3  # sends of one request when the SMSC keeps answering 99 (Kannel's count)
+TAIL = 7  # last digits of a phone an answer's 021 must share with its request's (one form or another)
 
 
 class Requests:
@@ -125,19 +126,41 @@ class Requests:
 
     def answer(self, conn: Conn, packet: Packet) -> None:
         """A response of the SMSC: it finishes the request of its number, if one of that operation
-        waits for it; any other is counted and logged, but a general error (98) ends the session."""
+        waits for it, or the one request alone on the wire that it names under another number
+        (`_misnumbered`); any other is counted and logged, but a general error (98) ends the session."""
         entry = conn.pending.get(packet.number)
         fits = entry is not None and packet.op in (entry.packet.op + 50, Op.GENERAL_ERROR)
         if entry is None or entry.future.done() or not fits:
             entry = None
         if packet.op == Op.GENERAL_ERROR:
             self._general_error(conn, packet, entry)
-        elif entry is None:
+            return
+        if entry is None and (entry := self._misnumbered(conn, packet)) is not None:
+            conn.throttle.warning("cimd2.misnumbered_response", link=self.name, packet=packet.describe(),
+                                  taken_for=entry.packet.header)  # fmt: skip
+        if entry is None:
             self._counts["unexpected"] += 1
             conn.throttle.warning("cimd2.unexpected_response", link=self.name, packet=packet.describe())
         else:
+            conn.last_answer = packet.number
             entry.future.set_result(packet)
             conn.answered.set()
+
+    @staticmethod
+    def _misnumbered(conn: Conn, packet: Packet) -> Pending | None:
+        """The one request outstanding, when `packet` is an answer of its kind under another number of
+        ours: an SMSC whose count is off answers (and takes) each submit under a number we did not
+        send. Dropped, the submit timed out and went to the phone again and again, each copy taken.
+        As `on_nack` renumbers for a NACK alone on the wire. Only one that names the request's phone
+        (021, as an acceptance does), and no copy of the last answer taken: a stray refusal naming
+        no phone, or another's, answers something else (dropped, the submit is sent again)."""
+        if len(conn.pending) != 1 or packet.number % 2 == 0 or packet.number > LAST_NUMBER:
+            return None
+        (entry,) = conn.pending.values()
+        if entry.future.done() or packet.op != entry.packet.op + 50 or packet.number == conn.last_answer:
+            return None
+        said, ours = address_digits(packet.get(P.DESTINATION) or ""), entry.packet.get(P.DESTINATION) or ""
+        return entry if said and said[-TAIL:] == address_digits(ours)[-TAIL:] else None
 
     def _general_error(self, conn: Conn, packet: Packet, entry: Pending | None) -> None:
         """A 98: the SMSC no longer holds this session's state, so it ends here and the link logs in

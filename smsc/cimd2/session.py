@@ -97,6 +97,7 @@ class Conn:
         # Set by each answer to a request of ours (`smsc.outage.session_held`; the link clears it at the
         # login): an SMSC that takes the login and then answers nothing has not come up.
         self.answered = asyncio.Event()
+        self.last_answer = 0  # the number of the last answer taken: a copy of it answers nothing new
         self._next = 1
 
     def allocate(self) -> int:
