@@ -11,9 +11,11 @@ nor a company's habit ("Zamówienia realizowane w 24h.", "Technologia, która in
 
 A company's claims reached the phone at the cost of a part: a certificate with its standard ("Certyfikat
 ISO 9001:2015."), a prize with its year ("Laureat Gazel Biznesu 2023."), the notice against printing
-("Save paper - do not print."), a promise of constancy ("Zawsze na czas.") and its copyright. Without
-the standard or the year a prize is the person's news ("Nagroda dla zespołu!"), and a person's word
-keeps any of them ("Please don't print it yet.").
+("Save paper - do not print."), a promise of constancy ("Zawsze na czas.") and its copyright notice.
+Without the standard or the year a prize is the person's news ("Nagroda dla zespołu!"), so is one whose
+year the sentence goes on from ("Laureat konkursu 2024 to nasz Tomek!"), the word "copyright" without
+a notice's sign or year ("Please check the copyright on the photos."), and a person's word keeps any
+of them ("Please don't print it yet.").
 
 An office's hours are a company's notice below the name, and the person's message above it; below the
 name too when the person names today or tomorrow ("Jutro biuro czynne 9:00-17:00."), which a notice
@@ -78,6 +80,9 @@ def test_the_persons_sentence_with_a_verb_is_no_tagline(sentence: str) -> None:
         "Zawsze w terminie.",
         "Always on time.",
         "Wszystkie prawa zastrzeżone.",
+        "Copyright © 2024 ACME Sp. z o.o.",
+        "(c) 2024 ACME S.A.",
+        "Gazele Biznesu 2021, 2022, 2023.",
     ],
 )
 def test_a_companys_claim_below_the_name_goes(claim: str) -> None:
@@ -98,6 +103,13 @@ def test_a_companys_claim_below_the_name_goes(claim: str) -> None:
         "Please don't print it yet.",
         "Zawsze chętnie.",
         "Zawsze na czas, obiecuję.",
+        # The word "copyright" is no notice without a notice's shape (the sign, a year).
+        "Please check the copyright on the photos before posting.",
+        "Zdjęcia mają copyright, nie publikuj ich.",
+        # A prize's year the sentence goes on from, or an exclaimed one, is the person's news.
+        "Laureat konkursu 2024 to nasz Tomek!",
+        "Laureat konkursu 2024 to nasz Tomek.",
+        "Nagroda 2023 dla naszego działu!",
     ],
 )
 def test_the_persons_sentence_with_a_claims_words_stays(sentence: str) -> None:

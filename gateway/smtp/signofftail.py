@@ -71,11 +71,15 @@ _ABBREVIATIONS = frozenset(
     "inc ltd co corp llc plc gmbh ag sa sp spółka phd mba msc bsc md cpa esq jr sr".split()
 )
 # The mail itself spoken of: "Wiadomość wygenerowana automatycznie.", "Please do not reply to this
-# email.", "Think before you print." A system's line, not the person's.
+# email.", "Think before you print." A system's line, not the person's. So is a copyright notice, by
+# its shape (the sign, or the word before the sign or a year: "Copyright © ACME", "(c) 2024 ACME",
+# "All rights reserved."): the word alone is a person's too ("Please check the copyright on the
+# photos before posting.").
 _ABOUT_THE_MAIL = re.compile(
     r"(?i:\b(this|the) (e-?mail|message)\b|\b(ta|tej|tę|niniejsz\w*) wiadomo[śs]\w*"
     r"|\bwiadomo[śs]\w* (został|wygenerowan|wysłan|automatyczn)|\bnie odpowiada\w*|do not reply"
-    r"|before (you )?print|\ball rights reserved|\bprawa zastrze[żz]one|copyright)"
+    r"|before (you )?print|\ball rights reserved|\bprawa zastrze[żz]one"
+    r"|\bcopyright\s*(?:©|\(c\)|(?:19|20)\d\d)|©|\(c\)\s*(?:19|20)\d\d)"
 )
 # A company's notice below the name, of any length: its office's hours ("Biuro czynne pon.-pt. w godz.
 # 8.00 - 16.00.", "Zamówienia przyjmujemy do godz. 14.00."), an EU funding notice ("Projekt

@@ -108,11 +108,13 @@ _PRINT = re.compile(
     r"\b(?:(?:do not|don'?t|nie) (?:print|drukuj)\w*|save paper|oszcz[ęe]dzaj papier|go green)\b"
 )
 # The numbers a claim holds: a standard's ("ISO 9001:2015") and the year of a prize right after its
-# name, but not the year an arrangement names ("Certyfikat ważny do 2025.", "Nagroda za 2023 …").
+# name, ending the claim ("Laureat Gazel Biznesu 2023.", "… 2022, 2023."), but not the year an
+# arrangement names ("Certyfikat ważny do 2025.", "Nagroda za 2023 …") nor one a sentence goes on
+# from ("Laureat konkursu 2024 to nasz Tomek!": the person's news).
 _CLAIMS_NUMBERS = re.compile(
     r"\b(?:iso|pn|en)[ /-]?\d{4,5}(?:[:-]\d{4})?\b"
     r"|(?<!\bdo )(?<!\bby )(?<!\buntil )(?<!\bprzed )(?<!\bza )(?<!\bw )(?<!\bin )(?<!\bna )(?<!\bfor )"
-    r"\b(?:19|20)\d\d\b"
+    r"\b(?:19|20)\d\d\b(?=(?:\s*(?:,|-|/|&|i|and|oraz)\s*(?:19|20)\d\d)*(?:\s*r\.?)?[\s.…]*$)"
 )
 # A question or a number but a year is a person's too.
 _PERSONS_MARKS = re.compile(r"[?\d]")
@@ -155,7 +157,9 @@ def is_tagline(text: str) -> bool:
     low = text.lower()
     unyeared = _YEARS.sub("", low)
     claim = _PRINT.search(low) is not None or (
-        _CLAIM_WORDS.search(low) is not None and _CLAIMS_NUMBERS.search(unyeared) is not None
+        _CLAIM_WORDS.search(low) is not None
+        and _CLAIMS_NUMBERS.search(unyeared) is not None
+        and not low.rstrip().endswith(("!", "?"))  # exclaimed or asked: the person's news
     )
     if claim:
         unyeared = _CLAIMS_NUMBERS.sub("", unyeared)  # "Certyfikat ISO 9001:2015.", "Laureat … 2023."
