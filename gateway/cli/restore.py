@@ -8,8 +8,8 @@ So the command holds the state directory's lock (no daemon can run or start mean
 lock of the database's users (no other command has it open, none opens it meanwhile), checks the
 backup whole (`PRAGMA integrity_check`), and installs it by rename. The database it replaces is
 kept beside it, with its WAL, under another name: restoring the wrong file loses nothing. What
-that database knows went out after the backup was taken (SMS the SMSC took, mails sent, ids handed
-out) is carried into the copy first, when it is the same database grown on
+that database knows went out after the backup was taken (SMS the SMSC took or an admin cancelled,
+mails sent, ids handed out) is carried into the copy first, when it is the same database grown on
 (`gateway.store.restorecarry`): else the phones got those SMS twice.
 
 The order of the steps is chosen for a crash in the middle: until the final rename, `smsgw.db` is
@@ -143,7 +143,10 @@ def _restore(backup: Path, db: Path) -> int:
     if carried.startswith("nothing carried"):
         print("start the daemon (systemctl start smsgw); SMS queued in the backup go out again")
     else:
-        print("start the daemon (systemctl start smsgw); SMS queued in the backup and not sent since go out")
+        print(
+            "start the daemon (systemctl start smsgw);"
+            " SMS queued in the backup and not sent or cancelled since go out"
+        )
     return 0
 
 
