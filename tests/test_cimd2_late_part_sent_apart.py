@@ -90,6 +90,7 @@ async def answered_in_two(
         await sink.wait(1)  # Anna's answer, with a gap where the other part stands
         ahead[0] += 60
         await texted(gw, operator, BOB, 2)  # Bob texts the phone since: new answers are his
+        ahead[0] += 10  # ... once the phone has had it a while: none is answered within 5 s of going
         conn.send(encode(part(4, late_seq, texts[late_seq], stamp(apart))))
         await timed_out(gw, ahead, 2)
         await sink.wait(2)
