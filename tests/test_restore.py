@@ -106,7 +106,8 @@ async def test_restore_is_refused_while_the_daemon_runs_and_installs_the_backup_
     assert f"restored {backup} to {db} (schema version " in res.stdout
     (aside,) = state.glob("smsgw.db.before-restore-*[0-9Z]")
     assert f"kept as {aside}" in res.stdout
-    assert messages(db) == ["Before the backup"]
+    # The mail accepted after the backup, its SMS still queued, is carried from the replaced database.
+    assert messages(db) == ["Before the backup", "After the backup"]
     assert stat.S_IMODE(db.stat().st_mode) == 0o600
     assert not {"smsgw.db-wal", "smsgw.db-shm"} & {p.name for p in state.iterdir()}
     assert not list(state.glob(".*tmp"))
@@ -118,7 +119,7 @@ async def test_restore_is_refused_while_the_daemon_runs_and_installs_the_backup_
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 30) == 0
-    assert messages(db) == ["Before the backup", "After the restore"]
+    assert messages(db) == ["Before the backup", "After the backup", "After the restore"]
     with closing(sqlite3.connect(db)) as c:
         assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 

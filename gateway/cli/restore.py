@@ -10,11 +10,13 @@ backup whole (`PRAGMA integrity_check`), and installs it by rename. The database
 kept beside it, with its WAL, under another name: restoring the wrong file loses nothing. What
 that database knows went out after the backup was taken (SMS the SMSC took or an admin cancelled,
 mails sent, ids handed out) is carried into the copy first, when it is the same database grown on
-(`gateway.store.restorecarry`): else the phones got those SMS twice.
+(`gateway.store.restorecarry`): else the phones got those SMS twice. So is what it still owed: mail
+accepted after the backup and not yet sent as SMS, and bounces not sent yet.
 
 The order of the steps is chosen for a crash in the middle: until the final rename, `smsgw.db` is
 either the old database with its WAL or missing, and a missing one (its marker `smsgw.db.id` made
-sure of first) stops the next start loudly instead of giving it an empty database.
+sure of first) stops the next start loudly instead of giving it an empty database; the restore run
+again carries from the database set aside, whose name was written down before it was moved.
 """
 
 from __future__ import annotations
@@ -101,7 +103,14 @@ def _restore(backup: Path, db: Path) -> int:
     for left, pid, size in restoretmp.remove_unfinished(db):
         why = f"left unfinished by a restore (pid {pid}) no longer running"
         print(f"smsgw: removed {left} ({size / 1e6:.1f} MB), {why}", file=sys.stderr)
-    old = db.stat() if db.exists() else None
+    # A restore cut off between setting the old database aside and the swap left no `smsgw.db`: the
+    # database set aside is the one replaced, and what it shows sent is carried from it again.
+    replaced = db if db.exists() else _noted_aside(db)
+    if replaced is not None and replaced != db:
+        for suffix in COMPANIONS:  # cut off between the database's rename and its WAL's: joined again
+            if Path(f"{db}{suffix}").exists() and not Path(f"{replaced}{suffix}").exists():
+                os.rename(f"{db}{suffix}", f"{replaced}{suffix}")
+    old = replaced.stat() if replaced is not None else None
     tmp = restoretmp.copy_path(db, os.getpid())  # a dot: no rescued copy, no backup
     aside: Path | None = None
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE)
@@ -120,13 +129,18 @@ def _restore(backup: Path, db: Path) -> int:
         finally:
             os.close(fd)
         version, messages = _copy_checked(backup, tmp)
-        carried = _carry(backup, tmp, db if old is not None else None)
-        _record_restore(tmp, backup, version, messages, carried)
+        carried = _carry(backup, tmp, replaced)
+        if replaced is not None and replaced != db:
+            cut = f"{db.name} was missing (a restore cut off before its swap), {replaced.name} read"
+            said = f"{cut}: {carried}"
+        else:
+            said = carried
+        _record_restore(tmp, backup, version, messages, said)
         fsync_path(tmp, os.O_RDONLY)
         # Protected before the swap: a crash in it leaves no `smsgw.db`, which the next start
         # must refuse rather than create anew (`gateway.store.marker`).
         marker.record(db, time.time(), created=False)
-        if old is not None or any(Path(f"{db}{s}").exists() for s in COMPANIONS):
+        if db.exists() or any(Path(f"{db}{s}").exists() for s in COMPANIONS):
             # A WAL without its database too (a restore cut off between its renames, a damaged file
             # moved away by hand): SQLite replays any `-wal` beside a database into it at its open.
             aside = _set_aside(db)
@@ -134,12 +148,13 @@ def _restore(backup: Path, db: Path) -> int:
         walcheck.flag_path(db).unlink(missing_ok=True)  # it spoke of the WAL set aside with the old file
         os.replace(tmp, db)
         fsync_path(db.parent, os.O_RDONLY | os.O_DIRECTORY)
+        aside_note(db).unlink(missing_ok=True)
     finally:
         tmp.unlink(missing_ok=True)
     print(f"restored {backup} to {db} (schema version {version}, {messages} messages)")
     if aside is not None:
         print(f"the database it replaced is kept as {aside}; delete it once the restore is confirmed")
-    print(carried)
+    print(said)
     if carried.startswith("nothing carried"):
         print("start the daemon (systemctl start smsgw); SMS queued in the backup go out again")
     else:
@@ -264,11 +279,38 @@ def _set_aside(db: Path) -> Path:
         n += 1
         aside = db.with_name(f"{db.name}.before-restore-{stamp}-{n}")
     if db.exists():
+        # Where it goes, written down first: a restore cut off before the swap leaves no `smsgw.db`,
+        # and the next one carries from this file instead of from nothing (every SMS the backup
+        # shows queued went out again, though this file shows them sent).
+        note = aside_note(db)
+        with open(note, "w", encoding="utf-8") as f:
+            f.write(aside.name + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        fsync_path(db.parent, os.O_RDONLY | os.O_DIRECTORY)
         os.rename(db, aside)
     for suffix in COMPANIONS:
         if Path(f"{db}{suffix}").exists():
             os.rename(f"{db}{suffix}", f"{aside}{suffix}")
     fsync_path(db.parent, os.O_RDONLY | os.O_DIRECTORY)
+    return aside
+
+
+def aside_note(db: Path) -> Path:
+    """The file naming where a restore is moving the database it replaces, until the swap is done."""
+    return db.with_name(f".{db.name}.restore-aside")
+
+
+def _noted_aside(db: Path) -> Path | None:
+    """The database a restore cut off before its swap set aside, when `db` is missing: named by the
+    note it left (only a name beside `db`, never a path elsewhere)."""
+    try:
+        name = aside_note(db).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    aside = db.with_name(name)
+    if not name.startswith(f"{db.name}.before-restore-") or "/" in name or not aside.is_file():
+        return None
     return aside
 
 
@@ -279,7 +321,8 @@ def add_restore_commands(sub: Any) -> None:
         description="Replace the database with BACKUP (a `smsgw backup` copy or a rescued copy): refused"
         " while the daemon runs; the backup is checked whole first (PRAGMA integrity_check); the"
         " database it replaces is kept beside it as smsgw.db.before-restore-<UTC time>, with its WAL;"
-        " what it shows sent since the backup (SMS, mails, mail ids) is not sent or handed out again.",
+        " what it shows sent since the backup (SMS, mails, mail ids) is not sent or handed out again,"
+        " and what it shows owed (mail accepted since and not yet sent as SMS, bounces not sent) goes.",
     )
     r.add_argument("backup", metavar="BACKUP", help="the backup file to restore")
     r.set_defaults(func=cmd_restore)

@@ -12,6 +12,12 @@ backup's, grown on since, the copy is given what the SMSC and the mail servers w
   one the replaced database shows cancelled stays cancelled (else the SMS an admin stopped after
   the backup went out at the next start);
   one waiting for its receipt in the backup that the replaced database got takes the receipt's end;
+  and the bounces and notices of such messages that the replaced database had not sent yet come
+  with them (else the message ended `failed` with its bounce gone: the sender was never told);
+- a mail accepted after the backup with SMS still to send is carried whole (its mail, messages and
+  parts, and its notices not sent yet), under its own ids, which the copy has free: its sender got
+  `250`, and restored without it the SMS never went and no one said so. One whose account or user
+  the copy does not have, or whose ids the copy holds, is not, and the line lists it;
 - an outbox mail waiting in the backup that the replaced database shows sent is sent;
 - the mail ids go on after the replaced database's: its newest mail, accepted after the backup and
   gone with the restore, is kept as a recorded mail with no text (the ids are SQLite's rowids, one
@@ -63,12 +69,23 @@ class Carried:
     cancelled: int  # messages cancelled since, none of whose parts went
     reports: int  # receipts the replaced database got for SMS the backup shows waiting for one
     mails: int
+    notices: int  # bounces and notices of carried messages, not sent yet in the replaced database
+    later: list[int]  # mails accepted after the backup with SMS still to send, carried
+    left: list[int]  # such mails that could not be carried: their SMS do not go
     ids_after: int | None  # the replaced database's newest mail id, when it was newer than the copy's
 
     def said(self) -> str:
         what = f"{self.sms} SMS already sent, {self.cancelled} cancelled, {self.mails} mails already sent"
         if self.reports:
             what += f", {self.reports} delivery reports"
+        if self.notices:
+            what += f", {self.notices} bounces and notices still to send"
+        if self.later:
+            what += f", {len(self.later)} mails accepted after the backup with SMS still to send"
+            what += f" (ids {id_ranges(self.later)})"
+        if self.left:
+            what += f"; {len(self.left)} mails accepted after the backup with SMS not sent could not be"
+            what += f" carried (ids {id_ranges(self.left)}): their SMS do not go, their senders got 250"
         if self.ids_after is not None:
             what += f"; ids continue after {self.ids_after}"
         return f"carried from the replaced database: {what}"
@@ -91,7 +108,11 @@ def carry(copy: sqlite3.Connection, replaced: Path | None) -> Carried | str:
             return f"nothing carried from the replaced database: {why}"
         copy.execute("SAVEPOINT carry")
         try:
-            carried = Carried(*_carry_parts(copy), _carry_mails(copy), _continue_ids(copy))
+            sms, cancelled, reports, ended = _carry_parts(copy)
+            mails = _carry_mails(copy)
+            later, left = carry_later(copy)
+            notices = carry_notices(copy, ended, later)
+            carried = Carried(sms, cancelled, reports, mails, notices, later, left, _continue_ids(copy))
         except sqlite3.DatabaseError as exc:
             copy.execute("ROLLBACK TO carry")
             if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
@@ -138,9 +159,9 @@ def _unusable(copy: sqlite3.Connection) -> str | None:
     return None
 
 
-def _carry_parts(copy: sqlite3.Connection) -> tuple[int, int, int]:
+def _carry_parts(copy: sqlite3.Connection) -> tuple[int, int, int, list[int]]:
     """Parts the replaced database knows more of: (messages sent since the backup, messages cancelled
-    since with none of their parts sent, parts reported since)."""
+    since with none of their parts sent, parts reported since, the messages whose state was taken)."""
     # Only the columns both have: a backup from before an upgrade lacks the ones added since (the
     # daemon's start migrates the copy after).
     ours = {r[1] for r in copy.execute("PRAGMA main.table_info(parts)")}
@@ -165,7 +186,7 @@ def _carry_parts(copy: sqlite3.Connection) -> tuple[int, int, int]:
     )
     sent = {r[1] for r in rows if not r[2] and not r[3]}
     cancelled = {r[1] for r in rows if r[3]} - sent
-    return len(sent), len(cancelled), sum(r[2] for r in rows)
+    return len(sent), len(cancelled), sum(r[2] for r in rows), sorted({r[1] for r in rows})
 
 
 def _carry_mails(copy: sqlite3.Connection) -> int:
@@ -178,6 +199,121 @@ def _carry_mails(copy: sqlite3.Connection) -> int:
         [(*r[1:], r[0]) for r in rows],
     )
     return len(rows)
+
+
+def _columns(copy: sqlite3.Connection, table: str) -> list[str]:
+    """The columns of `table` both databases have: a backup from before an upgrade lacks the ones
+    added since (the daemon's start migrates the copy after)."""
+    theirs = {r[1] for r in copy.execute(f"PRAGMA old.table_info({table})")}
+    return [r[1] for r in copy.execute(f"PRAGMA main.table_info({table})") if r[1] in theirs]
+
+
+def carry_later(copy: sqlite3.Connection) -> tuple[list[int], list[int]]:
+    """The mails accepted after the backup with SMS still to send, copied whole into the copy: (those
+    carried, those that could not be). Their ids are above the copy's newest, as SQLite gave them
+    after it; one whose account or user is not the copy's, or whose message or part ids the copy
+    holds, is left rather than joined to another's rows."""
+    (ours,) = copy.execute("SELECT COALESCE(MAX(id), 0) FROM emails").fetchone()
+    mails = [
+        r[0]
+        for r in copy.execute(
+            "SELECT e.id FROM old.emails e WHERE e.id > ? AND EXISTS (SELECT 1 FROM old.messages m JOIN"
+            f" old.parts p ON p.message_id = m.id WHERE m.email_id = e.id AND p.state IN {_PART_WAITING})"
+            " ORDER BY e.id",
+            (ours,),
+        )
+    ]
+    cols = {t: ", ".join(_columns(copy, t)) for t in ("emails", "messages", "parts")}
+    carried: list[int] = []
+    left: list[int] = []
+    for mail in mails:
+        if copy.execute(_FOREIGN, (mail,)).fetchone() is not None:
+            left.append(mail)
+            continue
+        copy.execute("SAVEPOINT later")
+        try:
+            for table, where in (
+                ("emails", "id = ?"),
+                ("messages", "email_id = ?"),
+                ("parts", "message_id IN (SELECT id FROM old.messages WHERE email_id = ?)"),
+            ):
+                copy.execute(
+                    f"INSERT INTO main.{table} ({cols[table]}) SELECT {cols[table]} FROM old.{table}"
+                    f" WHERE {where}",
+                    (mail,),
+                )
+        except sqlite3.IntegrityError:  # an id, or a message's dedup key, the copy holds
+            copy.execute("ROLLBACK TO later")
+            left.append(mail)
+        else:
+            carried.append(mail)
+        finally:
+            copy.execute("RELEASE later")
+    return carried, left
+
+
+# A mail's account or user that is not the copy's (added after the backup, or another since).
+_FOREIGN = (
+    "SELECT 1 FROM old.emails e WHERE e.id = ? AND ("
+    " (e.account_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM main.accounts a JOIN old.accounts o"
+    " ON o.id = a.id AND o.name = a.name AND o.created_at = a.created_at WHERE a.id = e.account_id))"
+    " OR (e.user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM main.users u JOIN old.users o"
+    " ON o.id = u.id AND o.email = u.email AND o.created_at = u.created_at WHERE u.id = e.user_id)))"
+)
+
+
+def carry_notices(copy: sqlite3.Connection, messages: list[int], mails: list[int]) -> int:
+    """The replaced database's unsent outbox rows (bounces, receipts, confirmations; one naming several
+    SMS by its mail) about `messages`, whose state was carried, and about the carried `mails`. A row the
+    copy has (the same id, recipient and time) takes the replaced one's state, as it may have grown
+    into a group since; any other goes in under its own id when the copy has it free, else a new one."""
+    if not messages and not mails:
+        return 0
+    copy.execute("CREATE TEMP TABLE IF NOT EXISTS carry_about (message INTEGER, mail INTEGER)")
+    copy.execute("DELETE FROM temp.carry_about")
+    copy.executemany("INSERT INTO temp.carry_about (message) VALUES (?)", [(m,) for m in messages])
+    copy.executemany(
+        "INSERT INTO temp.carry_about (message) SELECT id FROM old.messages WHERE email_id = ?",
+        [(m,) for m in mails],
+    )
+    copy.execute(
+        "INSERT INTO temp.carry_about (mail) SELECT DISTINCT email_id FROM old.messages WHERE id IN"
+        " (SELECT message FROM temp.carry_about)"
+    )
+    cols = [c for c in _columns(copy, "outbox") if c != "id"]
+    rows = copy.execute(
+        f"SELECT o.id, EXISTS (SELECT 1 FROM main.outbox c WHERE c.id = o.id AND c.rcpt = o.rcpt"
+        f" AND c.created_at = o.created_at), {', '.join('o.' + c for c in cols)} FROM old.outbox o"
+        " WHERE o.state != 'sent' AND (o.message_ref IN (SELECT message FROM temp.carry_about)"
+        " OR (o.message_ref IS NULL AND o.email_ref IN (SELECT mail FROM temp.carry_about))) ORDER BY o.id"
+    ).fetchall()
+    copy.execute("DROP TABLE temp.carry_about")
+    taken = {r[0] for r in copy.execute("SELECT id FROM main.outbox WHERE id IN (SELECT id FROM old.outbox)")}
+    values = ", ".join("?" for _ in cols)
+    same = [r for r in rows if r[1]]
+    copy.executemany(
+        f"UPDATE main.outbox SET ({', '.join(cols)}) = ({values}) WHERE id = ? AND state != 'sent'",
+        [(*r[2:], r[0]) for r in same],
+    )
+    new = [r for r in rows if not r[1]]
+    # Those whose id is free first: a new id, one more than the largest, may be another's own.
+    for row in sorted(new, key=lambda r: r[0] in taken):
+        copy.execute(
+            f"INSERT INTO main.outbox (id, {', '.join(cols)}) VALUES (?, {values})",
+            (None if row[0] in taken else row[0], *row[2:]),
+        )
+    return len(new)
+
+
+def id_ranges(ids: list[int]) -> str:
+    """`148-170, 175`: the ids of up to some hundreds of mails said in a line."""
+    spans: list[list[int]] = []
+    for i in sorted(ids):
+        if spans and i == spans[-1][1] + 1:
+            spans[-1][1] = i
+        else:
+            spans.append([i, i])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def _continue_ids(copy: sqlite3.Connection) -> int | None:
