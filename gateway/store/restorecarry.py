@@ -20,9 +20,9 @@ backup's, grown on since, the copy is given what the SMSC and the mail servers w
   the copy does not have, or whose ids the copy holds, is not, and the line lists it;
 - an outbox mail waiting in the backup that the replaced database shows sent is sent;
 - the mail ids go on after the replaced database's: its newest mail, accepted after the backup and
-  not carried (its SMS had all gone), is kept as a recorded mail with no text (the ids are SQLite's rowids, one
-  more than the largest in the table, so a row must hold the place), which also tells whoever asks
-  after that id what became of it;
+  not carried (its SMS had all gone), is kept as a recorded mail with no text (the ids are SQLite's
+  rowids, one more than the largest in the table, so a row must hold the place), which also tells
+  whoever asks after that id what became of it;
 - the long-SMS reference counters continue where the replaced database left them, so that a
   phone does not join a new SMS's segments to the ones sent since the backup.
 
