@@ -37,6 +37,7 @@ import structlog
 
 from billing_reports.monthly import MT, PREMIUM_ANSWER, Line, Month, mt_reason, mt_status
 from gateway.premium.queries import answer_join
+from gateway.store import senttimes
 from gateway.store.clockstep import ClockStep
 
 _AS_OF = "mt_as_of/"  # + YYYY-MM: `<unix time of the bill> <month start> <month end>`
@@ -346,16 +347,16 @@ def _pair(
     return back, back._replace(parts=parts + more, status=now, sms=1)
 
 
-def stepped_back(conn: sqlite3.Connection, step: ClockStep, low: int, high: int) -> None:
+def stepped_back(conn: sqlite3.Connection, step: ClockStep, low: int, high: int, since: float) -> None:
     """In the write that moves the rows for a step back, before they move: the retry records of the MTs
-    whose `created_at` it moves (ids in [low, high), `senttimes.moving`) follow them, or they would read
-    as another MT's given a freed id (`_mine`), and the retries' corrections would be lost. Few: an
-    admin's retries."""
-    back, args = step.back_by("messages", "id")
-    sql = f"SELECT created_at, created_at - ({back}) FROM messages WHERE id = ?"
+    whose `created_at` it moves (ids in [low, high), from `since`: `senttimes.moving`) follow them, or
+    they would read as another MT's given a freed id (`_mine`), and the retries' corrections would be
+    lost. Few: an admin's retries."""
+    moved, args = senttimes.accepted(step, since)
+    sql = f"SELECT created_at, {moved} FROM messages WHERE id = ? AND created_at >= ?"
     for key, value in list(_span(conn, _RETRIED)):
         mid = int(key.rsplit("/", 1)[1])
-        row = conn.execute(sql, (*args, mid)).fetchone() if low <= mid < high else None
+        row = conn.execute(sql, (*args, mid, since)).fetchone() if low <= mid < high else None
         if row is None or not (records := _mine(value, row[0])) or row[1] == row[0]:
             continue
         for record in records:

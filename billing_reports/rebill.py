@@ -57,7 +57,7 @@ def stepped_back(store: Store, tz: ZoneInfo, step: ClockStep) -> list[Month]:
     reset to 1970 would have every month since billed again for nothing in them, while a month of paid
     votes to the fallback before any account was billed (`monthly.due_months`) and is billed again."""
     conn, now = store.db.conn, store.clock()
-    mtlate.stepped_back(conn, step, *senttimes.moving(conn, now, step)[:2])  # whether billed or not
+    mtlate.stepped_back(conn, step, *senttimes.moving(conn, now, step))  # whether billed or not
     running = repo.state(conn, _UNDER_WAY)  # its files may be out, or be written from the rows before
     marks = sorted({Month.parse(v) for v in (repo.state(conn, repo.LAST_BILLED), running) if v is not None})
     if not marks:

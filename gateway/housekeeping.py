@@ -41,6 +41,7 @@ from gateway.store.clockstep import (
     ClockStep,
     Marks,
     Reading,
+    extend_validities,
     first_after,
     left_ahead,
     read_marks,
@@ -50,7 +51,6 @@ from gateway.store.outboxhealth import outbox_health
 from gateway.store.queue import EXPIRE_BATCH
 from gateway.store.reader import ReadThread
 from gateway.store.segmentsets import PARTS_APART_SECONDS
-from gateway.store.senttimes import step_forward
 from gateway.store.trouble import LockWatch, disk_space, store_locked
 from gateway.store.walcheck import boot_id
 from gateway.supervisor import beat, notify_status
@@ -254,7 +254,7 @@ class Housekeeping:
 
             def extend() -> int:
                 self.kept.save(store.db.conn, Reading(wall, mono, marks, ahead))
-                return step_forward(store.db.conn, -step, after.messages, wall)
+                return extend_validities(store.db.conn, -step, after.messages, wall)
 
             parts = await store.write(extend)
             self._ahead = ahead

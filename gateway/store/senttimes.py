@@ -9,50 +9,61 @@ passed every answer of the phone, for the whole reply window, went to A, quoting
 
 So they move in the housekeeping's write that moves the waits and the MOs, by the same rule: a row
 written before the step (by its message's id, `ClockStep`) moves, one written after it keeps its time.
-An acceptance moves by what the step undoes of the clock it was stamped on, as an MO's receipt does.
-When an SMS went and when its conversation sent move with a step forward too (`extend_sent`: the clock
-taken to have been behind, as for validities), so back by the whole step, as validities do. A moved
-acceptance time is the true one: a bill lists the SMS in the month it was really accepted in
-(`billing_reports.rebill` bills a month again when one moves back into it), and an admin's retry's
-records of it follow it (`mtlate.stepped_back`).
+Each moves by what the step undoes of the clock it was stamped on, as an MO's receipt does, told by
+its SMS's id: when it went, and when its conversation last sent, too (a part that went after a step
+forward of an SMS accepted before it, within that step of the step back that undoes it, reads younger
+by the step forward than it is). A moved acceptance time is the true one: a bill lists the SMS in the
+month it was really accepted in (`billing_reports.rebill` bills a month again when one moves back into
+it), and an admin's retry's records of it follow it (`mtlate.stepped_back`).
 
-Only what a reply window can still reach moves (back to the oldest conversation kept, widened by the
-step): an older row is history, and rewriting every row of the messages table would hold the store's
-one writer for as long. Rewriting those rows is what a step costs: 200,000 SMS and as many
-conversations in the window took 6-8 s of one write (a loaded machine), on a step seen once, where
-left unmoved a step of a minute misrouted answers for the whole window.
+Only what the step can put out of order moves, and what went within the answer's few seconds of it
+(`shift_sent`): rows written after the step read at least the clock's reading when it came, less the
+step; one stamped earlier than the step plus those seconds before it reads older than any of them
+when left, and its window, counted from a time the step has made younger, only longer by the step.
+Those of the step before that move halfway, so that none passes another (`moved_to`). Moving every
+row a reply window could reach held the store's one writer, and with it SMTP and SMPP, for 6-8 s at
+every step of more than 5 s (200,000 SMS in the window).
+
+A step forward moves none of them. Times stamped before it read older by the step: their order holds,
+but an SMS within the step of its reply window's end reads past it, and after a step of 8 days an
+answer to an SMS sent a minute before it goes to the fallback address as past its window. Every row a
+window reaches would have to move, the write that held the daemon for seconds.
 """
 
 from __future__ import annotations
 
+import math
 import sqlite3
 
-from gateway.store.clockstep import ClockStep, Marks, extend_validities
+from gateway.store.clockstep import ClockStep
 
+# `gateway.conversations.reached.REPLY_SECONDS`: an answer this soon after an SMS went is not to it.
+# Times this close to the step move exactly, so that an SMS sent just before it reads older than one
+# sent just after by what truly passed.
+_REPLY_SECONDS = 5.0
+
+# The newest SMS of a conversation: the clock its times were stamped on (`ClockStep.back_by`).
+_CONVERSATION_SMS = (
+    "(SELECT MAX(m.id) FROM messages m JOIN emails e ON e.id = m.email_id"
+    " WHERE m.recipient = conversations.phone AND e.mail_from = conversations.user_email)"
+)
 # The newest SMS of the user's address: how far a time of its adding moves.
 _LATEST_OF_USER = (
     "(SELECT MAX(m.id) FROM emails e JOIN messages m ON m.email_id = e.id WHERE users.email = e.mail_from)"
 )
-# The (phone, user) of each mail accepted since a message id: conversations written since.
-_AFTER_STEP = (
-    "SELECT DISTINCT m.recipient, e.mail_from FROM messages m JOIN emails e ON e.id = m.email_id"
-    " WHERE m.id >= ?"
-)
 
 
 def reach(conn: sqlite3.Connection, now: float, step: ClockStep) -> float:
-    """How far back from the clock's reading before the step (`now`) rows move: to the oldest
+    """How far back from the clock's reading `now` a reply window can still read: to the oldest
     conversation kept (the retention purge deletes those past their window, `queries.purge_old`), and
-    the step. Not the longest an SMS may wait to go as well (`reached.HOLD_SECONDS`, 30 days), which
-    the answer's scan reads back: that many more rows of a busy gateway would hold the writer for a
-    minute, for SMS older than any window, but one held past its window that went just before the step."""
+    the step. Not the longest an SMS may wait to go as well (`reached.HOLD_SECONDS`, 30 days)."""
     oldest = conn.execute("SELECT MIN(last_mt_at) FROM conversations").fetchone()[0]
     return max(now - (now if oldest is None else oldest), 0.0) + step.seconds
 
 
 def floor_id(conn: sqlite3.Connection, since: float, below: int) -> int:
     """The first message id below `below` accepted at `since` or later, found by halving on the ids (no
-    index reads `created_at` alone): they grow with it, but for earlier steps, which the reach covers."""
+    index reads `created_at` alone): they grow with it, as a step back keeps them (`shift_sent`)."""
     low = conn.execute("SELECT MIN(id) FROM messages").fetchone()[0]
     if low is None:
         return below
@@ -72,74 +83,79 @@ def floor_id(conn: sqlite3.Connection, since: float, below: int) -> int:
 
 
 def moving(conn: sqlite3.Connection, now: float, step: ClockStep) -> tuple[int, int, float]:
-    """The message ids [low, first) whose times `shift_sent` moves, and the oldest time it moves, as of
-    the clock's reading `now` after the step: also what billing asks before they move (`rebill`)."""
+    """The message ids [low, first) whose acceptance times `shift_sent` moves, and the time `since`
+    from which times move (to no earlier than it), as of the clock's reading `now` after the step:
+    also what billing asks before they move (`rebill`, `mtlate`).
+
+    The step came after the last SMS accepted before it: rows after the step read at least its
+    acceptance time less the step. A time stamped `_REPLY_SECONDS` before that or later moves back by
+    the step; an earlier one, moved at most halfway to `since` (`moved_to`), reads before them by more
+    than an answer's few seconds."""
     first = step.first("messages")
-    before = now + step.seconds  # the clock's reading without the step
-    since = before - reach(conn, before, step)
+    row = conn.execute(
+        "SELECT created_at FROM messages WHERE id < ? ORDER BY id DESC LIMIT 1", (first,)
+    ).fetchone()
+    came = now + step.seconds if row is None else min(row[0], now + step.seconds)
+    since = came - _REPLY_SECONDS - 2 * step.seconds
     return floor_id(conn, since, first), first, since
+
+
+def moved_to(column: str, step: ClockStep, since: float, row_id: str) -> tuple[str, list[float]]:
+    """SQL for where `shift_sent` moves a time `column` from `since` on, stamped on the clock the row of
+    `messages` with id `row_id` was written on, and its parameters in order. From twice the step after
+    `since` (`moving`: the step's last seconds), back by what the step undoes of that clock, as an MO's
+    receipt; before, halfway to `since`, which meets the times moved at the one end and those left at
+    the other. So every time keeps its place among the rest: moved by the whole step, one just after a
+    cut read before one just before it, left unmoved (a user's SMS, and the answers went for a week to
+    the user whose SMS it had overtaken), and one held at the cut tied with the others held there."""
+    back, args = step.back_by("messages", row_id)
+    sql = f"CASE WHEN {column} >= ? THEN {column} - ({back}) ELSE ({column} + ?) / 2 END"
+    return sql, [since + 2 * step.seconds, *args, since]
+
+
+def accepted(step: ClockStep, since: float) -> tuple[str, list[float]]:
+    """SQL for where `shift_sent` moves an SMS's acceptance time (`moved_to`), and its parameters."""
+    return moved_to("created_at", step, since, "id")
 
 
 def shift_sent(conn: sqlite3.Connection, now: float, step: ClockStep) -> int:
     """The wall clock stepped back by `step`: move the acceptance and submit times of SMS accepted before
     it, and the times of conversations last written before it. Run inside the caller's write, before the
-    step's other moves read the clock (`now`, its reading after the step). Returns how many SMS moved."""
+    step's other moves read the clock (`now`, its reading after the step). Returns how many SMS moved.
+
+    Only times from `since` on move (`moving`, `moved_to`), and none passes another: the rows of the
+    step's last seconds, a few thousand on a busy gateway, where moving every row a window reaches took
+    seconds of the writer. Rows older read younger by the step at most: their window ends later by as
+    much, and no answer goes astray for it."""
     low, first, since = moving(conn, now, step)
-    if low >= first:
-        return 0
     _shift_users(conn, now, step, low, first, since)
-    back, args = step.back_by("messages", "id")
-    moved = conn.execute(
-        f"UPDATE messages SET created_at = created_at - ({back}) WHERE id >= ? AND id < ?",
-        (*args, low, first),
+    at, args = accepted(step, since)
+    count = conn.execute(
+        f"UPDATE messages SET created_at = {at} WHERE id >= ? AND id < ? AND created_at >= ?",
+        (*args, low, first, since),
     ).rowcount
-    # Moved by a step forward (`extend_sent`): back by the whole step, as validities are.
+    # A part of an SMS accepted earlier may have gone within the seconds that move (held, queued behind
+    # others): the parts of the SMS a window reaches are read (by their message, no index reads when a
+    # part went), only those are written.
+    oldest = floor_id(conn, now + step.seconds - reach(conn, now + step.seconds, step), first)
+    went, args = moved_to("submitted_at", step, since, "message_id")
     conn.execute(
-        "UPDATE parts SET submitted_at = submitted_at - ? WHERE message_id >= ? AND message_id < ?"
-        " AND submitted_at NOTNULL",
-        (step.seconds, low, first),
+        f"UPDATE parts SET submitted_at = {went}"
+        " WHERE message_id >= ? AND message_id < ? AND submitted_at >= ?",
+        (*args, oldest, first, since),
     )
-    # A row written for a mail accepted after the step keeps its times (put back: those are few, and a
-    # look for a later mail at every row of the table held the writer for seconds).
-    after = conn.execute(_AFTER_STEP, (first,)).fetchall()
-    sql = "UPDATE conversations SET last_mt_at = last_mt_at - ?, started_at = started_at - ? WHERE"
-    conn.execute(f"{sql} last_mt_at >= ?", (step.seconds, step.seconds, since))
-    conn.executemany(
-        f"{sql} phone = ? AND user_email = ?", [(-step.seconds, -step.seconds, *r) for r in after]
-    )
-    return moved
-
-
-def extend_sent(conn: sqlite3.Connection, seconds: float, first: int, now: float) -> None:
-    """The wall clock stepped forward by `seconds` that did not pass (`clockstep.extend_validities`, the
-    same reading: a clock that was behind): when the SMS accepted before it (ids below `first`) went, and
-    when the conversations last written before it sent, move with it. Left, an answer a minute after
-    the step to an SMS sent a minute before it went to the fallback address as past its reply window
-    ("8 days ago") after a step of 8 days, or went to an older SMS's user after a step of an hour.
-    Times stamped after the step read at least the clock before it plus the step: those before it read
-    at most the clock now less the step (`before`). When each was accepted stays: a bill lists an SMS in
-    the month its acceptance read, the one a bill may have gone out for. Run inside the caller's write."""
-    before = now - seconds
-    since = before - reach(conn, before, ClockStep(seconds, Marks()))
-    low = floor_id(conn, since, first)
+    # A conversation written for a mail accepted after the step keeps its times (its last SMS came
+    # after it; a few such rows, read by the messages' ids).
+    last, args = moved_to("last_mt_at", step, since, _CONVERSATION_SMS)
+    began, began_args = moved_to("started_at", step, since, _CONVERSATION_SMS)
     conn.execute(
-        "UPDATE parts SET submitted_at = submitted_at + ? WHERE message_id >= ? AND message_id < ?"
-        " AND submitted_at <= ?",
-        (seconds, low, first, before),
+        f"UPDATE conversations SET last_mt_at = {last},"
+        f" started_at = CASE WHEN started_at >= ? THEN {began} ELSE started_at END"
+        " WHERE last_mt_at >= ? AND (phone, user_email) NOT IN (SELECT m.recipient, e.mail_from"
+        " FROM messages m JOIN emails e ON e.id = m.email_id WHERE m.id >= ?)",
+        (*args, since, *began_args, since, first),
     )
-    conn.execute(
-        "UPDATE conversations SET last_mt_at = last_mt_at + ?1, started_at = started_at + ?1"
-        " WHERE last_mt_at >= ?2 AND last_mt_at <= ?3",
-        (seconds, since, before),
-    )
-
-
-def step_forward(conn: sqlite3.Connection, seconds: float, first: int, now: float) -> int:
-    """A step forward of `seconds` (`gateway.housekeeping`): validities (`extend_validities`) and the
-    times of SMS and conversations (`extend_sent`) of rows before `first` move with it. Returns how
-    many parts' validities moved. Run inside the caller's write."""
-    extend_sent(conn, seconds, first, now)
-    return extend_validities(conn, seconds, first, now)
+    return count
 
 
 def _shift_users(
@@ -151,10 +167,11 @@ def _shift_users(
     and an answer to it as one to a predecessor's SMS. Before the step for certain: a time of adding
     ahead of the clock now, or before an SMS of the address that moves. A user added after the step
     has only SMS after it, or a predecessor's before it, which stay before."""
-    back, args = step.back_by("messages", _LATEST_OF_USER)
+    added, args = moved_to("created_at", step, since, _LATEST_OF_USER)
     conn.execute(
-        f"UPDATE users SET created_at = created_at - ({back}) WHERE created_at >= ? AND (created_at > ? OR"
-        " EXISTS (SELECT 1 FROM emails e JOIN messages m ON m.email_id = e.id WHERE users.email = e.mail_from"
+        f"UPDATE users SET created_at = {added} WHERE created_at >= ?"
+        " AND (created_at > ? OR EXISTS (SELECT 1 FROM emails e JOIN messages m ON m.email_id = e.id"
+        " WHERE users.email = e.mail_from"
         " AND e.id >= (SELECT email_id FROM messages WHERE id >= ? ORDER BY id LIMIT 1)"
         " AND m.id >= ? AND m.id < ? AND m.created_at >= users.created_at))",
         (*args, since, now, low, low, first),
@@ -164,12 +181,11 @@ def _shift_users(
 def moved_over(conn: sqlite3.Connection, step: ClockStep, at: float) -> bool:
     """Whether `shift_sent` moves an SMS's acceptance from `at` or later to before it: a billed month's
     end, which the SMS then falls back into (`billing_reports.rebill`). Asked before the shift, in its
-    write. Only SMS accepted since `at` are read, and only those within the step of it can cross."""
-    first = step.first("messages")
-    back, args = step.back_by("messages", "id")
+    write. Only the SMS it moves are read (`moving`; with no SMS before the step, none)."""
+    low, first, since = moving(conn, math.inf, step)
+    sql, args = accepted(step, since)
     row = conn.execute(
-        f"SELECT 1 FROM messages WHERE id >= ? AND id < ? AND created_at >= ? AND created_at - ({back}) < ?"
-        " LIMIT 1",
-        (floor_id(conn, at, first), first, at, *args, at),
+        f"SELECT 1 FROM messages WHERE id >= ? AND id < ? AND created_at >= ? AND {sql} < ? LIMIT 1",
+        (low, first, max(at, since), *args, at),
     ).fetchone()
     return row is not None
