@@ -173,3 +173,40 @@ def test_a_restore_cut_off_before_its_swap_carries_from_the_database_it_set_asid
     assert any(line.startswith(said) for line in out), out
     assert rows(db, "SELECT state, link, smsc_id FROM parts") == [("submitted", "smsc", "A1")]
     assert not any(p.name.endswith(".restore-aside") for p in db.parent.iterdir())
+
+
+def test_mail_after_the_backup_of_an_account_the_backup_lacks_is_listed_not_carried(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=2775))
+    (tmp_path / "state").mkdir()
+    cli = CLI(path, capsys)
+    cli.ok("account", "add", "ACME")
+    backup = tmp_path / "backup.db"
+    cli.ok("backup", str(backup))
+    cli.ok("account", "add", "LATER")  # added after the backup: the restored copy has no such account
+    db = tmp_path / "state" / "smsgw.db"
+    with closing(sqlite3.connect(db)) as conn, conn:  # its mail, its SMS still queued
+        (later,) = conn.execute("SELECT id FROM accounts WHERE name = 'LATER'").fetchone()
+        conn.execute(
+            "INSERT INTO emails (id, account_id, mail_from, text, received_at)"
+            " VALUES (7, ?, 'a@b.example', 'x', 1)",
+            (later,),
+        )
+        conn.execute(
+            "INSERT INTO messages (id, email_id, account_id, recipient, source, text, coding, parts_total,"
+            " state, created_at, expires_at)"
+            " VALUES (1, 7, ?, '+48601000001', 'GW', 'x', 0, 1, 'queued', 1, 9e9)",
+            (later,),
+        )
+        conn.execute(
+            "INSERT INTO parts (id, message_id, seq, state, next_attempt_at, expires_at, destination,"
+            " source, data_coding, payload, udh, text) VALUES (1, 1, 1, 'queued', 1, 9e9, '+48601000001',"
+            " 'GW', 0, x'78', x'', 'x')"
+        )
+    out = cli.ok("restore", str(backup))
+    said = "; 1 mails accepted after the backup with SMS not sent could not be carried (ids 7): their SMS"
+    said += " do not go, their senders got 250; ids continue after 7"
+    assert any(said in line for line in out), out
+    assert rows(db, "SELECT COUNT(*) FROM messages") == [(0,)]
