@@ -53,6 +53,25 @@ async def queue_for_main(gw: Running, n: int = N) -> None:
     assert res.error is None and not res.refused
 
 
+async def delivered_then_waiting_for_main(gw: Running) -> None:
+    """One SMS for main delivered with both links up, then put back to wait for main to come up: the
+    state no link coming up would ever move, so whatever sends it again is the look under test."""
+    await gw.until(lambda: up(gw, "backup")() and up(gw, "main")())
+    await queue_for_main(gw, 1)
+    await gw.until(lambda: gw.states() == ["delivered"])
+
+    def waits_for_main() -> None:
+        conn, now = gw.store.db.conn, gw.store.clock()
+        conn.execute(
+            "UPDATE parts SET state = 'deferred', next_attempt_at = ?1, expires_at = ?1, error = ?2,"
+            " smsc_id = NULL, link = NULL",
+            (now + 3600, NO_LINK_UP),
+        )
+        conn.execute("UPDATE messages SET state = 'queued', finished_at = NULL")
+
+    await gw.store.write(waits_for_main)
+
+
 def count(gw: Running, where: str) -> int:
     return int(gw.store.db.conn.execute(f"SELECT COUNT(*) FROM parts WHERE {where}").fetchone()[0])
 
@@ -156,20 +175,7 @@ async def test_a_part_waiting_for_a_link_that_went_down_and_up_between_two_looks
     # between (put to wait by a submit's answer on another link, say) waited for its link with it up.
     async with HappySMSC() as main, HappySMSC() as backup:
         async with running_gateway(two_links(tmp_path, main.port, backup.port)) as gw:
-            await gw.until(lambda: up(gw, "backup")() and up(gw, "main")())
-            await queue_for_main(gw, 1)
-            await gw.until(lambda: gw.states() == ["delivered"])
-
-            def waits_for_main() -> None:  # as a part put to wait while main was down is left
-                conn, now = gw.store.db.conn, gw.store.clock()
-                conn.execute(
-                    "UPDATE parts SET state = 'deferred', next_attempt_at = ?1, expires_at = ?1, error = ?2,"
-                    " smsc_id = NULL, link = NULL",
-                    (now + 3600, NO_LINK_UP),
-                )
-                conn.execute("UPDATE messages SET state = 'queued', finished_at = NULL")
-
-            await gw.store.write(waits_for_main)
+            await delivered_then_waiting_for_main(gw)  # as a part put to wait while main was down is left
             main.drop_all()  # and main comes up again at once, before the dispatcher looks (each second)
             await gw.until(lambda: not up(gw, "main")())
             await main.wait_for(2, timeout=10)

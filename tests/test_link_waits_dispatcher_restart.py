@@ -15,10 +15,9 @@ from typing import Any
 import pytest
 
 from gateway import dispatcher
-from gateway.store.partnotes import NO_LINK_UP
 from tests.conftest import running_gateway
 from tests.fakes.smsc import HappySMSC
-from tests.test_link_waits import queue_for_main, two_links, up
+from tests.test_link_waits import delivered_then_waiting_for_main, two_links
 
 
 async def test_a_restarted_dispatcher_finds_the_parts_waiting_for_a_link_up(
@@ -40,20 +39,7 @@ async def test_a_restarted_dispatcher_finds_the_parts_waiting_for_a_link_up(
     monkeypatch.setattr(dispatcher, "claimer", claimer)
     async with HappySMSC() as main, HappySMSC() as backup:
         async with running_gateway(two_links(tmp_path, main.port, backup.port)) as gw:
-            await gw.until(lambda: up(gw, "backup")() and up(gw, "main")())
-            await queue_for_main(gw, 1)
-            await gw.until(lambda: gw.states() == ["delivered"])
-
-            def waits_for_main() -> None:  # as a part left waiting by a walk the crash cut off
-                conn, now = gw.store.db.conn, gw.store.clock()
-                conn.execute(
-                    "UPDATE parts SET state = 'deferred', next_attempt_at = ?1, expires_at = ?1, error = ?2,"
-                    " smsc_id = NULL, link = NULL",
-                    (now + 3600, NO_LINK_UP),
-                )
-                conn.execute("UPDATE messages SET state = 'queued', finished_at = NULL")
-
-            await gw.store.write(waits_for_main)
+            await delivered_then_waiting_for_main(gw)  # as a part left waiting by a walk the crash cut off
             crash[0] = True
             gw.daemon.dispatcher.wake()
             await gw.until(lambda: gw.daemon.supervisor.snapshot()["dispatcher"]["restarts"] == 1)
