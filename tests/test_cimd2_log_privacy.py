@@ -13,14 +13,13 @@ from typing import Any
 
 import structlog
 
-from gateway.config import parse_config
 from gateway.logging import _redact
 from smsc.base import Outcome
 from smsc.cimd2.link import Cimd2Link
 from smsc.cimd2.packet import Op, P, Packet
-from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway, smtp_sink
+from tests.conftest import DOMAIN, free_port, mail, running_gateway, smtp_sink
 from tests.fakes.cimd2 import RecordingEvents, ScriptedSmsc
-from tests.test_cimd2_general_error import closed_by_client, next_submit
+from tests.test_cimd2_general_error import closed_by_client, daemon_to_first_submit, next_submit
 from tests.test_cimd2_link import scripted, section, sms
 from tests.test_two_way import two_way_config
 
@@ -40,23 +39,15 @@ async def test_a_refusal_quoting_the_number_is_kept_by_the_part_and_masked_in_th
     # Through the daemon: the SMSC refuses the SMS (53, 900:300) in words that name the destination.
     # The part's reason keeps them; the cimd2.submit line says the code and the words, the number
     # masked. A stray 53 with such a text (answering nothing of ours) is logged by its summary, masked.
-    sink_port = free_port()
-    async with ScriptedSmsc() as peer, smtp_sink(sink_port):
-        text = config_text(tmp_path, smsc_port=peer.port, relay_port=sink_port)
-        cfg = parse_config(text.replace('type = "smpp"', 'type = "cimd2"'), source="test", base_dir=tmp_path)
-        with structlog.testing.capture_logs() as logs:
-            async with running_gateway(cfg) as gw:
-                conn = await peer.accept()
-                await conn.login()
-                await gw.send(mail(f"{NUMBER}@{DOMAIN}", "Hello, barred"))
-                submit = await next_submit(conn)
-                conn.send(Packet.make(Op.SUBMIT_RESP, 201, (P.ERROR_CODE, 300),
-                                      (P.ERROR_TEXT, "Dest. +48 601 123 456 unknown")))  # fmt: skip
-                barred = (P.ERROR_TEXT, "Destination 48601123456 barred")
-                conn.send(Packet.make(Op.SUBMIT_RESP, submit.number, (P.DESTINATION, "+48601123456"),
-                                      (P.ERROR_CODE, 300), barred))  # fmt: skip
-                await gw.until(lambda: gw.states() == ["failed"])
-                [(reason,)] = gw.store.db.conn.execute("SELECT error FROM parts")
+    async with daemon_to_first_submit(tmp_path, f"{NUMBER}@{DOMAIN}", "Hello, barred") as first:
+        gw, _peer, conn, submit, _sink, logs = first
+        conn.send(Packet.make(Op.SUBMIT_RESP, 201, (P.ERROR_CODE, 300),
+                              (P.ERROR_TEXT, "Dest. +48 601 123 456 unknown")))  # fmt: skip
+        barred = (P.ERROR_TEXT, "Destination 48601123456 barred")
+        conn.send(Packet.make(Op.SUBMIT_RESP, submit.number, (P.DESTINATION, "+48601123456"),
+                              (P.ERROR_CODE, 300), barred))  # fmt: skip
+        await gw.until(lambda: gw.states() == ["failed"])
+        [(reason,)] = gw.store.db.conn.execute("SELECT error FROM parts")
     assert reason == "CIMD2 900:300 Destination 48601123456 barred"
     lines = adapter_lines(logs)
     assert leaks(lines) == []
