@@ -30,6 +30,7 @@ from gateway.smtp.accept import accept
 from gateway.store.clockstep import ClockStep, Marks
 from gateway.store.db import Store
 from gateway.store.partnotes import LINK_LOST, NO_LINK_UP, RECOVERED
+from gateway.store.records import ClaimedPart
 from smsc.simulator.control import send_command
 from tests.answer_world import answers
 from tests.conftest import running_gateway, smtp_sink
@@ -96,11 +97,9 @@ async def test_an_answer_soon_after_a_resend_the_daemon_was_killed_on_waits_for_
         assert s.mo() == ("mailed", "other")
 
 
-async def test_the_last_claim_moves_with_a_clock_step_back(tmp_path: Path) -> None:
-    # Cut off, sent again 600 s later, the daemon killed; the clock had stepped back 300 s (NTP) right
-    # after the re-send. The phone answers it 20 s later: the answer waits. One past the re-send's
-    # bound goes at once: left ahead of the clock, the last claim held answers for the step more.
-    clock = Clock()
+async def cut_off_and_sent_again(tmp_path: Path, clock: Clock) -> tuple[Store, ClaimedPart, float]:
+    """A store whose one part was claimed, its link lost with the submit unanswered, and claimed again
+    600 s later (the clock's time now): the store, the part, and the first claim's time."""
     store = Store.open(tmp_path / "db.sqlite", clock=clock)
     await accept(store, acceptance(["+48601123456"]))
     (part,) = store.queue.claim_due(10)
@@ -108,6 +107,15 @@ async def test_the_last_claim_moves_with_a_clock_step_back(tmp_path: Path) -> No
     store.queue.release(part.id, delay=0.0, error=LINK_LOST)
     clock.t += 600
     assert [p.id for p in store.queue.claim_due(10)] == [part.id]
+    return store, part, first
+
+
+async def test_the_last_claim_moves_with_a_clock_step_back(tmp_path: Path) -> None:
+    # Cut off, sent again 600 s later, the daemon killed; the clock had stepped back 300 s (NTP) right
+    # after the re-send. The phone answers it 20 s later: the answer waits. One past the re-send's
+    # bound goes at once: left ahead of the clock, the last claim held answers for the step more.
+    clock = Clock()
+    store, part, first = await cut_off_and_sent_again(tmp_path, clock)
     clock.t -= 300
     store.queue.shift_for_clock_step(ClockStep(300.0, Marks(10**9, 10**9, 10**9)))
     assert store.queue.recover_active() == [part.id]
@@ -127,13 +135,7 @@ async def test_claims_that_found_no_link_leave_the_last_submit_as_it_was(tmp_pat
     # within its bound waits, one past it goes at once. Counted from those claims, every answer waited
     # out the whole bound after each, for as long as the link was down.
     clock = Clock()
-    store = Store.open(tmp_path / "db.sqlite", clock=clock)
-    await accept(store, acceptance(["+48601123456"]))
-    (part,) = store.queue.claim_due(10)
-    first = clock.t
-    store.queue.release(part.id, delay=0.0, error=LINK_LOST)
-    clock.t += 600
-    assert [p.id for p in store.queue.claim_due(10)] == [part.id]
+    store, part, first = await cut_off_and_sent_again(tmp_path, clock)
     resent = clock.t
     assert store.queue.recover_active() == [part.id]
     for _ in range(3):
