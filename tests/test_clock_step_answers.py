@@ -179,11 +179,11 @@ async def test_the_records_of_an_admins_retry_follow_its_sms_moved_by_a_step_bac
 
 
 async def test_a_step_back_moves_only_its_last_seconds_and_keeps_the_order_at_the_cut(tmp_path: Path) -> None:
-    # Anna texts the phone; 50 s later Bob does, 130 s later Anna texts another phone; at 140 s the clock
-    # steps back a minute. Only times from 125 s (twice the step and an answer's 5 s) before the last
+    # Anna texts the phone; 40 s later Bob does, 100 s later Anna texts another phone; at 110 s the clock
+    # steps back a minute. Only times from 70 s (the step, an answer's 5 s and 5 s more) before the last
     # SMS before the step move: Anna's first SMS, older, keeps its times (a write of every row a reply
     # window reaches held the daemon for seconds). Bob's, moved by the whole minute, would read before
-    # hers, and the phone's answer would go to her: it moves halfway to the cut, still after hers.
+    # hers, and the phone's answer would go to her: it is squeezed to just after the cut, still after hers.
     w = World(tmp_path)
     other_company(w)
     mono = Monotonic()
@@ -191,8 +191,8 @@ async def test_a_step_back_moves_only_its_last_seconds_and_keeps_the_order_at_th
     await hk.check_clock()
     for wait, user, text, phone in (
         (0.0, "anna@acme.example", "ACME offer", PHONE),
-        (50.0, "bob@other.example", "Other invoice 12 due", PHONE),
-        (80.0, "anna@acme.example", "ACME elsewhere", "+48601999999"),
+        (40.0, "bob@other.example", "Other invoice 12 due", PHONE),
+        (60.0, "anna@acme.example", "ACME elsewhere", "+48601999999"),
     ):
         w.now += wait
         mono.t += wait
@@ -205,13 +205,18 @@ async def test_a_step_back_moves_only_its_last_seconds_and_keeps_the_order_at_th
     times = conn.execute(
         "SELECT m.created_at, p.submitted_at FROM messages m JOIN parts p ON p.message_id = m.id ORDER BY 1"
     ).fetchall()
-    cut = T0 + 130.0 - 5.0 - 2 * STEP
-    halfway = (T0 + 50.0 + cut) / 2
-    assert times == [(T0, T0), (halfway, halfway), (T0 + 130.0 - STEP, T0 + 130.0 - STEP)]
+    cut = T0 + 100.0 - 5.0 - STEP - 5.0
+    squeezed = cut + (T0 + 40.0 - cut) * 5.0 / (STEP + 5.0)
+    assert [t for row in times for t in row] == pytest.approx(
+        [T0, T0, *(squeezed,) * 2, *(T0 + 100.0 - STEP,) * 2], rel=0, abs=1e-6
+    )
+    assert T0 < squeezed < T0 + 100.0 - STEP
     last = conn.execute(
         "SELECT user_email, last_mt_at FROM conversations WHERE phone = ? ORDER BY 2", (PHONE,)
     )
-    assert last.fetchall() == [("anna@acme.example", T0), ("bob@other.example", halfway)]
+    [(anna, at_anna), (bob, at_bob)] = last.fetchall()
+    assert (anna, bob, at_anna) == ("anna@acme.example", "bob@other.example", T0)
+    assert at_bob == pytest.approx(squeezed, rel=0, abs=1e-6)
     w.now += 3600.0
     mono.t += 3600.0
     await w.mo("Invoice 12 paid")

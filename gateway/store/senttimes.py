@@ -20,9 +20,9 @@ Only what the step can put out of order moves, and what went within the answer's
 (`shift_sent`): rows written after the step read at least the clock's reading when it came, less the
 step; one stamped earlier than the step plus those seconds before it reads older than any of them
 when left, and its window, counted from a time the step has made younger, only longer by the step.
-Those of the step before that move halfway, so that none passes another (`moved_to`). Moving every
-row a reply window could reach held the store's one writer, and with it SMTP and SMPP, for 6-8 s at
-every step of more than 5 s (200,000 SMS in the window).
+Those of the step's width before that are squeezed together, so that none passes another (`moved_to`).
+Moving every row a reply window could reach held the store's one writer, and with it SMTP and SMPP, for
+6-8 s at every step of more than 5 s (200,000 SMS in the window).
 
 A step forward moves none of them. Times stamped before it read older by the step: their order holds,
 but an SMS within the step of its reply window's end reads past it, and after a step of 8 days an
@@ -41,6 +41,9 @@ from gateway.store.clockstep import ClockStep
 # Times this close to the step move exactly, so that an SMS sent just before it reads older than one
 # sent just after by what truly passed.
 _REPLY_SECONDS = 5.0
+# Times of the step's width before those that move by it move into this many seconds after the ones
+# left (`moved_to`): no time passes another, and the rows read are the step's and a few seconds more.
+_SQUEEZED = 5.0
 
 # The newest SMS of a conversation: the clock its times were stamped on (`ClockStep.back_by`).
 _CONVERSATION_SMS = (
@@ -89,28 +92,30 @@ def moving(conn: sqlite3.Connection, now: float, step: ClockStep) -> tuple[int, 
 
     The step came after the last SMS accepted before it: rows after the step read at least its
     acceptance time less the step. A time stamped `_REPLY_SECONDS` before that or later moves back by
-    the step; an earlier one, moved at most halfway to `since` (`moved_to`), reads before them by more
-    than an answer's few seconds."""
+    the step; an earlier one, squeezed towards `since` (`moved_to`), reads before them by more than an
+    answer's few seconds."""
     first = step.first("messages")
     row = conn.execute(
         "SELECT created_at FROM messages WHERE id < ? ORDER BY id DESC LIMIT 1", (first,)
     ).fetchone()
     came = now + step.seconds if row is None else min(row[0], now + step.seconds)
-    since = came - _REPLY_SECONDS - 2 * step.seconds
+    since = came - _REPLY_SECONDS - step.seconds - _SQUEEZED
     return floor_id(conn, since, first), first, since
 
 
 def moved_to(column: str, step: ClockStep, since: float, row_id: str) -> tuple[str, list[float]]:
     """SQL for where `shift_sent` moves a time `column` from `since` on, stamped on the clock the row of
-    `messages` with id `row_id` was written on, and its parameters in order. From twice the step after
-    `since` (`moving`: the step's last seconds), back by what the step undoes of that clock, as an MO's
-    receipt; before, halfway to `since`, which meets the times moved at the one end and those left at
-    the other. So every time keeps its place among the rest: moved by the whole step, one just after a
-    cut read before one just before it, left unmoved (a user's SMS, and the answers went for a week to
-    the user whose SMS it had overtaken), and one held at the cut tied with the others held there."""
+    `messages` with id `row_id` was written on, and its parameters in order. From the step and
+    `_SQUEEZED` after `since` (`moving`: the step's last seconds), back by what the step undoes of that
+    clock, as an MO's receipt; before, squeezed into the `_SQUEEZED` after `since`, which meets the
+    times moved at the one end and those left at the other. So every time keeps its place among the
+    rest: moved by the whole step, one just after a cut read before one just before it, left unmoved
+    (a user's SMS, and the answers went for a week to the user whose SMS it had overtaken), and one held
+    at the cut tied with the others held there."""
     back, args = step.back_by("messages", row_id)
-    sql = f"CASE WHEN {column} >= ? THEN {column} - ({back}) ELSE ({column} + ?) / 2 END"
-    return sql, [since + 2 * step.seconds, *args, since]
+    share = _SQUEEZED / (step.seconds + _SQUEEZED)
+    sql = f"CASE WHEN {column} >= ? THEN {column} - ({back}) ELSE ? + ({column} - ?) * ? END"
+    return sql, [since + step.seconds + _SQUEEZED, *args, since, since, share]
 
 
 def accepted(step: ClockStep, since: float) -> tuple[str, list[float]]:
