@@ -113,6 +113,22 @@ users = ["{SENDER}"]
 """
 
 
+def configured(state: Path) -> tuple[Path, int, int]:
+    """The daemon's config on `state` for two free ports: (its path, the SMTP port, the simulator's)."""
+    smtp, smpp = free_port(), free_port()
+    cfg = state / "config.toml"
+    cfg.write_text(config(state, smtp, smpp))
+    return cfg, smtp, smpp
+
+
+def stop(*procs: subprocess.Popen[bytes] | None, seconds: float = 60) -> None:
+    """Each process ended in turn (the daemon before the simulator it is bound to); None: not started."""
+    for proc in procs:
+        if proc is not None:
+            proc.terminate()
+            proc.wait(seconds)
+
+
 async def spawn(
     cfg: Path, command: list[str], port: int, settle: float = 0.0, log_level: str = "WARNING"
 ) -> subprocess.Popen[bytes]:
@@ -174,9 +190,7 @@ async def gateway(
     """A daemon (and, unless told otherwise, a simulator) on a fresh state directory."""
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
-        smtp, smpp = free_port(), free_port()
-        cfg = state / "config.toml"
-        cfg.write_text(config(state, smtp, smpp))  # without the simulator nothing listens: all stays queued
+        cfg, smtp, smpp = configured(state)  # without the simulator nothing listens: all stays queued
         # The SMSC runs in its own process so that the figures are the gateway's alone.
         procs = [await spawn(cfg, ["simulator", "run"], smpp)] if simulator else []
         try:
@@ -184,9 +198,7 @@ async def gateway(
             procs.append(await spawn(cfg, ["run"], smtp, settle=0.5, log_level=log_level))
             yield state, smtp, procs[-1], (procs[0] if simulator else None)
         finally:
-            for proc in reversed(procs):
-                proc.terminate()
-                proc.wait(30)
+            stop(*reversed(procs), seconds=30)
 
 
 async def throughput(n: int, conns: int, log_level: str, pipelining: bool = False) -> tuple[float, float]:

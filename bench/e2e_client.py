@@ -7,6 +7,7 @@ code), so that the figures are the gateway's; bench/e2e.py and the benchmarks bu
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 
 SENDER = "bench@acme.example"
@@ -94,3 +95,16 @@ async def sender(
             raise RuntimeError(f"DATA -> {answer!r}")
     await client.command(b"QUIT")
     client.writer.close()
+
+
+async def send_numbered(port: int, first: int, count: int, conns: int, per_mail: bool = False) -> None:
+    """Mails `first` .. `first + count - 1`, one SMS each, spread over `conns` connections at a time;
+    with `per_mail` each mail has a connection of its own, as relay MTAs often send."""
+
+    async def one_by_one(jobs: list[tuple[int, list[str]]]) -> None:
+        for job in jobs:
+            await sender(port, [job])
+
+    jobs = [(i, [number(i)]) for i in range(first, first + count)]
+    each = one_by_one if per_mail else functools.partial(sender, port)
+    await asyncio.gather(*(each(jobs[k::conns]) for k in range(conns)))

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import os
 import platform
 import re
@@ -53,6 +52,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import e2e
+from bench.e2e_client import send_numbered
 
 START_WAIT_SECONDS = 600  # the daemon's start under valgrind, its intake worker's greeting included
 TOTALS = re.compile(rb"^(?:summary|totals):\s+(\d+)", re.M)
@@ -167,9 +167,7 @@ async def run(args: argparse.Namespace, out: Path) -> None:
     e2e.INTAKE_PROCESSES = args.intake_processes
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
-        smtp, smpp = e2e.free_port(), e2e.free_port()
-        cfg = state / "config.toml"
-        cfg.write_text(e2e.config(state, smtp, smpp))
+        cfg, smtp, smpp = e2e.configured(state)
         await without_indexes(cfg, smtp, args.drop)
         sim = await e2e.spawn(cfg, ["simulator", "run"], smpp)
         daemon = None
@@ -177,37 +175,23 @@ async def run(args: argparse.Namespace, out: Path) -> None:
             daemon = await start_daemon(cfg, smtp, args.log_level, out)
             await asyncio.sleep(2.0)  # the SMPP bind under valgrind
             db = state / "smsgw.db"
-            w, n = args.warmup, args.messages
-            conns = args.connections
-
-            async def one_by_one(jobs: list[tuple[int, list[str]]]) -> None:
-                for job in jobs:  # a connection of its own for each mail, as relay MTAs often send
-                    await e2e.sender(smtp, [job])
-
-            async def send(first: int, count: int) -> None:
-                jobs = [(i, [e2e.number(i)]) for i in range(first, first + count)]
-                each = one_by_one if args.connection_per_mail else functools.partial(e2e.sender, smtp)
-                await asyncio.gather(*(each(jobs[k::conns]) for k in range(conns)))
-
-            await send(0, w)
+            w, n, conns, per_mail = args.warmup, args.messages, args.connections, args.connection_per_mail
+            await send_numbered(smtp, 0, w, conns, per_mail)
             await wait_reported(db, w, 600)
             await asyncio.sleep(1.0)  # the last turn's log lines and timers
             pids = all_pids(daemon.pid)
             for pid in pids:
                 callgrind("--instr=on", pid)
             t0 = time.monotonic()
-            await send(w, n)
+            await send_numbered(smtp, w, n, conns, per_mail)
             await wait_reported(db, w + n, 1200)
             await asyncio.sleep(1.0)
             for pid in pids:
                 callgrind("-d", pid)
             wall = time.monotonic() - t0
         finally:
-            if daemon is not None:
-                daemon.terminate()
-                daemon.wait(120)
-            sim.terminate()
-            sim.wait(30)
+            e2e.stop(daemon, seconds=120)
+            e2e.stop(sim, seconds=30)
     print(
         f"instructions per mail+SMS+DLR: {n} mails after {w} of warm-up, {conns} connection(s)"
         f"{' at a time, one per mail' if args.connection_per_mail else ''},"

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import json
 import os
 import pstats
@@ -34,6 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import e2e
+from bench.e2e_client import send_numbered
 from bench.instructions import wait_reported
 
 # Run by the worker's interpreter at its start. SIGUSR1 clears the profile (the warm-up's calls and
@@ -83,31 +83,19 @@ async def run(args: argparse.Namespace, tmp: Path, out: Path) -> None:
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, (str(site), os.environ.get("PYTHONPATH"))))
     os.environ["INTAKE_PROFILE_OUT"] = str(out)
-    smtp, smpp = e2e.free_port(), e2e.free_port()
-    cfg = tmp / "config.toml"
-    cfg.write_text(e2e.config(tmp, smtp, smpp))
+    cfg, smtp, smpp = e2e.configured(tmp)
     sim = await e2e.spawn(cfg, ["simulator", "run"], smpp)
     daemon = None
     try:
         daemon = await e2e.spawn(cfg, ["run"], smtp, settle=1.0, log_level=args.log_level)
         (worker,) = e2e.children(daemon.pid)
         db = tmp / "smsgw.db"
-        w, n, conns = args.warmup, args.messages, args.connections
-
-        async def one_by_one(jobs: list[tuple[int, list[str]]]) -> None:
-            for job in jobs:
-                await e2e.sender(smtp, [job])
-
-        async def send(first: int, count: int) -> None:
-            jobs = [(i, [e2e.number(i)]) for i in range(first, first + count)]
-            each = one_by_one if args.connection_per_mail else functools.partial(e2e.sender, smtp)
-            await asyncio.gather(*(each(jobs[k::conns]) for k in range(conns)))
-
-        await send(0, w)
+        w, n, conns, per_mail = args.warmup, args.messages, args.connections, args.connection_per_mail
+        await send_numbered(smtp, 0, w, conns, per_mail)
         await wait_reported(db, w, 300)
         os.kill(worker, 10)  # SIGUSR1
         await asyncio.sleep(0.5)
-        await send(w, n)
+        await send_numbered(smtp, w, n, conns, per_mail)
         await wait_reported(db, w + n, 600)
         os.kill(worker, 12)  # SIGUSR2
         for _ in range(100):
@@ -115,11 +103,7 @@ async def run(args: argparse.Namespace, tmp: Path, out: Path) -> None:
             if written(out):
                 break
     finally:
-        if daemon is not None:
-            daemon.terminate()
-            daemon.wait(60)
-        sim.terminate()
-        sim.wait(30)
+        e2e.stop(daemon, sim)
 
 
 def report(out: Path, n: int, top: int) -> None:

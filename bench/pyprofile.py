@@ -31,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import e2e
+from bench.e2e_client import send_numbered
 from bench.instructions import wait_reported
 
 ON, DUMP = signal.SIGRTMIN + 5, signal.SIGRTMIN + 6
@@ -72,9 +73,7 @@ async def run(args: argparse.Namespace, out: Path) -> None:
     e2e.INTAKE_PROCESSES = args.intake_processes
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
-        smtp, smpp = e2e.free_port(), e2e.free_port()
-        cfg = state / "config.toml"
-        cfg.write_text(e2e.config(state, smtp, smpp))
+        cfg, smtp, smpp = e2e.configured(state)
         sim = await e2e.spawn(cfg, ["simulator", "run"], smpp)
         daemon = None
         try:
@@ -82,17 +81,12 @@ async def run(args: argparse.Namespace, out: Path) -> None:
             await asyncio.sleep(1.0)
             db = state / "smsgw.db"
             w, n, conns = args.warmup, args.messages, args.connections
-
-            async def send(first: int, count: int) -> None:
-                jobs = [(i, [e2e.number(i)]) for i in range(first, first + count)]
-                await asyncio.gather(*(e2e.sender(smtp, jobs[k::conns]) for k in range(conns)))
-
-            await send(0, w)
+            await send_numbered(smtp, 0, w, conns)
             await wait_reported(db, w, 120)
             await asyncio.sleep(1.0)
             os.kill(daemon.pid, ON)
             t0 = time.monotonic()
-            await send(w, n)
+            await send_numbered(smtp, w, n, conns)
             await wait_reported(db, w + n, 600)
             await asyncio.sleep(1.0)
             os.kill(daemon.pid, DUMP)
@@ -103,11 +97,7 @@ async def run(args: argparse.Namespace, out: Path) -> None:
                 await asyncio.sleep(0.1)
             await asyncio.sleep(0.5)
         finally:
-            if daemon is not None:
-                daemon.terminate()
-                daemon.wait(60)
-            sim.terminate()
-            sim.wait(30)
+            e2e.stop(daemon, sim)
     report(out, n, args.top, wall, args.callers)
 
 

@@ -35,6 +35,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench import e2e
+from bench.e2e_client import send_numbered
 from bench.instructions import wait_reported, without_indexes
 
 WAL_HEADER = 32
@@ -86,25 +87,18 @@ async def run(args: argparse.Namespace) -> None:
     e2e.INTAKE_PROCESSES = args.intake_processes
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
-        smtp, smpp = e2e.free_port(), e2e.free_port()
-        cfg = state / "config.toml"
-        cfg.write_text(e2e.config(state, smtp, smpp))
+        cfg, smtp, smpp = e2e.configured(state)
         db, wal = state / "smsgw.db", state / "smsgw.db-wal"
         await without_indexes(cfg, smtp, args.drop)
         sim = await e2e.spawn(cfg, ["simulator", "run"], smpp)
         daemon = await e2e.spawn(cfg, ["run"], smtp, log_level=args.log_level)
         try:
             w, n, conns = args.warmup, args.messages, args.connections
-
-            async def send(first: int, count: int) -> None:
-                jobs = [(i, [e2e.number(i)]) for i in range(first, first + count)]
-                await asyncio.gather(*(e2e.sender(smtp, jobs[k::conns]) for k in range(conns)))
-
-            await send(0, w)
+            await send_numbered(smtp, 0, w, conns)
             await wait_reported(db, w, 300)
             await asyncio.sleep(1.0)  # the last turn's writes
             start, salt = len(frames(wal)), salts(wal)
-            await send(w, n)
+            await send_numbered(smtp, w, n, conns)
             await wait_reported(db, w + n, 600)
             await asyncio.sleep(1.0)
             if salts(wal) != salt:
@@ -112,10 +106,7 @@ async def run(args: argparse.Namespace) -> None:
             written = frames(wal)[start:]
             named = owners(db, wal)
         finally:
-            daemon.terminate()
-            daemon.wait(60)
-            sim.terminate()
-            sim.wait(30)
+            e2e.stop(daemon, sim)
     commits = sum(1 for _page, commit in written if commit)
     by_name = collections.Counter(named.get(page, "(freed since)") for page, _commit in written)
     print(
