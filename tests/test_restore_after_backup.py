@@ -11,29 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking, smtp_sink
+from tests.conftest import config_text, free_port, smtp_sink
 from tests.test_account_show import CLI
 from tests.test_process import smsgw, start_daemon
-from tests.test_restore_carry import part_states, rows, simulated, waiting
-from tests.test_simulator_pending_reports import DELAY, simulator_section, until
-
-
-async def send_one(smtp_port: int, number: str, text: str) -> None:
-    rcpt = f"{number}@{DOMAIN}"
-    result = await asyncio.to_thread(send_blocking, smtp_port, mail(rcpt, text), [rcpt])
-    assert result.error is None and not result.refused
-
-
-async def stop(proc: object) -> None:
-    proc.send_signal(signal.SIGTERM)  # type: ignore[attr-defined]
-    assert await asyncio.to_thread(proc.wait, 30) == 0  # type: ignore[attr-defined]
+from tests.test_restore_carry import part_states, rows, send_one, simulated, stop, waiting
+from tests.test_simulator_pending_reports import DELAY, until, with_simulator
 
 
 async def test_the_bounce_of_an_sms_that_failed_after_the_backup_is_sent_after_the_restore(
@@ -41,11 +29,8 @@ async def test_the_bounce_of_an_sms_that_failed_after_the_backup_is_sent_after_t
 ) -> None:
     smpp, smtp_port, relay = free_port(), free_port(), free_port()
     config = tmp_path / "config.toml"
-    config.write_text(  # no relay listening: the bounce waits in the outbox
-        config_text(tmp_path, smsc_port=smpp, smtp_port=smtp_port, relay_port=relay).replace(
-            "[simulator]\nenabled = false\n", simulator_section(tmp_path, smpp, free_port(), enabled=True)
-        )
-    )
+    text = config_text(tmp_path, smsc_port=smpp, smtp_port=smtp_port, relay_port=relay)
+    config.write_text(with_simulator(text, tmp_path, smpp))  # nothing on the relay port: the bounce waits
     db = tmp_path / "state" / "smsgw.db"
     backup = tmp_path / "backup.db"
     proc = await start_daemon(config, smtp_port)
@@ -105,11 +90,7 @@ async def test_mail_accepted_after_the_backup_and_not_yet_sent_goes_out_after_th
     assert shown.returncode == 0, shown.stderr
     assert "not sent as SMS" not in shown.stdout, shown.stdout
 
-    config.write_text(
-        base.replace(
-            "[simulator]\nenabled = false\n", simulator_section(tmp_path, smpp, free_port(), enabled=True)
-        )
-    )
+    config.write_text(with_simulator(base, tmp_path, smpp))
     proc = await start_daemon(config, smtp_port)
     try:
         await until(lambda: waiting(db) == 0, 30, f"sent: {part_states(db)}")
@@ -122,15 +103,20 @@ async def test_mail_accepted_after_the_backup_and_not_yet_sent_goes_out_after_th
     assert after[0] == later[1] + 1  # no id handed out twice
 
 
-def test_a_restore_cut_off_before_its_swap_carries_from_the_database_it_set_aside_when_run_again(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def acme_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[CLI, Path]:
+    """The CLI on a fresh state with the account ACME, no daemon running: the CLI and its database."""
     path = tmp_path / "config.toml"
     path.write_text(config_text(tmp_path, smsc_port=2775))
     (tmp_path / "state").mkdir()
     cli = CLI(path, capsys)
     cli.ok("account", "add", "ACME")
-    db = tmp_path / "state" / "smsgw.db"
+    return cli, tmp_path / "state" / "smsgw.db"
+
+
+def test_a_restore_cut_off_before_its_swap_carries_from_the_database_it_set_aside_when_run_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli, db = acme_cli(tmp_path, capsys)
     with closing(sqlite3.connect(db)) as conn, conn:  # an SMS waiting in the queue, as the daemon queues one
         conn.execute(
             "INSERT INTO emails (id, mail_from, text, received_at) VALUES (1, 'a@b.example', 'x', 1)"
@@ -178,15 +164,10 @@ def test_a_restore_cut_off_before_its_swap_carries_from_the_database_it_set_asid
 def test_mail_after_the_backup_of_an_account_the_backup_lacks_is_listed_not_carried(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "config.toml"
-    path.write_text(config_text(tmp_path, smsc_port=2775))
-    (tmp_path / "state").mkdir()
-    cli = CLI(path, capsys)
-    cli.ok("account", "add", "ACME")
+    cli, db = acme_cli(tmp_path, capsys)
     backup = tmp_path / "backup.db"
     cli.ok("backup", str(backup))
     cli.ok("account", "add", "LATER")  # added after the backup: the restored copy has no such account
-    db = tmp_path / "state" / "smsgw.db"
     with closing(sqlite3.connect(db)) as conn, conn:  # its mail, its SMS still queued
         (later,) = conn.execute("SELECT id FROM accounts WHERE name = 'LATER'").fetchone()
         conn.execute(

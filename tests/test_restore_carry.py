@@ -12,6 +12,7 @@ import asyncio
 import json
 import signal
 import sqlite3
+import subprocess
 from contextlib import closing
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from tests.test_account_show import CLI
 from tests.test_process import smsgw, start_daemon
 
 # The simulator holds each receipt DELAY seconds: the daemon is stopped with them still owed.
-from tests.test_simulator_pending_reports import DELAY, simulator_section, until
+from tests.test_simulator_pending_reports import DELAY, until, with_simulator
 
 NUMBERS = ["601000001", "601000002"]
 PHONES = ["+48601000001", "+48601000002"]  # as the simulator logs them
@@ -52,6 +53,17 @@ async def send(smtp_port: int, text: str) -> None:
     assert result.error is None and not result.refused
 
 
+async def send_one(smtp_port: int, number: str, text: str) -> None:
+    rcpt = f"{number}@{DOMAIN}"
+    result = await asyncio.to_thread(send_blocking, smtp_port, mail(rcpt, text), [rcpt])
+    assert result.error is None and not result.refused
+
+
+async def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(proc.wait, 30) == 0
+
+
 async def test_a_restore_sends_nothing_again_and_hands_out_no_mail_id_again(tmp_path: Path) -> None:
     smpp, smtp_port = free_port(), free_port()
     config = tmp_path / "config.toml"
@@ -64,21 +76,15 @@ async def test_a_restore_sends_nothing_again_and_hands_out_no_mail_id_again(tmp_
         backup = tmp_path / "backup.db"
         assert (await asyncio.to_thread(smsgw, config, "backup", str(backup))).returncode == 0
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(proc.wait, 30) == 0
-    config.write_text(
-        base.replace(
-            "[simulator]\nenabled = false\n", simulator_section(tmp_path, smpp, free_port(), enabled=True)
-        )
-    )
+        await stop(proc)
+    config.write_text(with_simulator(base, tmp_path, smpp))
     proc = await start_daemon(config, smtp_port)
     try:
         await send(smtp_port, "Accepted after the backup")
         # Every part taken by the SMSC, no receipt in yet: they land after the restore.
         await until(lambda: part_states(db) == ["submitted"] * 4, DELAY - 1, f"submitted: {part_states(db)}")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(proc.wait, 30) == 0
+        await stop(proc)
     assert simulated(tmp_path) == sorted(PHONES * 2)
     (newest,) = rows(db, "SELECT MAX(id) FROM emails")[0]
     sent = rows(db, "SELECT id, link, smsc_id FROM parts WHERE message_id IN (1, 2) ORDER BY id")
@@ -94,8 +100,7 @@ async def test_a_restore_sends_nothing_again_and_hands_out_no_mail_id_again(tmp_
         await send(smtp_port, "After the restore")
         await until(lambda: len(part_states(db)) == 4 and waiting(db) == 0, 20, f"sent: {part_states(db)}")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(proc.wait, 30) == 0
+        await stop(proc)
     # Each SMS once: the ones sent before the restore were not sent again.
     assert sent_again == sorted(PHONES * 2)
     assert simulated(tmp_path) == sorted(PHONES * 3)
@@ -195,9 +200,7 @@ async def test_receipts_got_since_the_backup_end_the_sms_that_waited_for_them(tm
     smpp, smtp_port = free_port(), free_port()
     config = tmp_path / "config.toml"
     config.write_text(
-        config_text(tmp_path, smsc_port=smpp, smtp_port=smtp_port).replace(
-            "[simulator]\nenabled = false\n", simulator_section(tmp_path, smpp, free_port(), enabled=True)
-        )
+        with_simulator(config_text(tmp_path, smsc_port=smpp, smtp_port=smtp_port), tmp_path, smpp)
     )
     db = tmp_path / "state" / "smsgw.db"
     backup = tmp_path / "backup.db"
@@ -208,8 +211,7 @@ async def test_receipts_got_since_the_backup_end_the_sms_that_waited_for_them(tm
         assert (await asyncio.to_thread(smsgw, config, "backup", str(backup))).returncode == 0
         await until(lambda: part_states(db) == ["delivered"] * 2, DELAY + 20, f"delivered: {part_states(db)}")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(proc.wait, 30) == 0
+        await stop(proc)
     assert part_states(backup) == ["submitted"] * 2
     res = await asyncio.to_thread(smsgw, config, "restore", str(backup))
     assert res.returncode == 0, res.stderr
@@ -219,12 +221,6 @@ async def test_receipts_got_since_the_backup_end_the_sms_that_waited_for_them(tm
     said = "carried from the replaced database: 0 SMS already sent, 0 cancelled, 0 mails already sent,"
     said += " 2 delivery reports"
     assert said in res.stdout, res.stdout
-
-
-async def send_one(smtp_port: int, number: str, text: str) -> None:
-    rcpt = f"{number}@{DOMAIN}"
-    result = await asyncio.to_thread(send_blocking, smtp_port, mail(rcpt, text), [rcpt])
-    assert result.error is None and not result.refused
 
 
 async def test_an_sms_cancelled_since_the_backup_stays_cancelled_and_a_long_sms_counts_once(
@@ -248,21 +244,15 @@ async def test_an_sms_cancelled_since_the_backup_stays_cancelled_and_a_long_sms_
         cancel = await asyncio.to_thread(smsgw, config, "queue", "cancel", "1")
         assert cancel.returncode == 0, cancel.stderr
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(proc.wait, 30) == 0
-    config.write_text(
-        base.replace(
-            "[simulator]\nenabled = false\n", simulator_section(tmp_path, smpp, free_port(), enabled=True)
-        )
-    )
+        await stop(proc)
+    config.write_text(with_simulator(base, tmp_path, smpp))
     proc = await start_daemon(config, smtp_port)
     try:
         await until(
             lambda: part_states(db) == ["cancelled"] * 3 + ["submitted"] * 3, DELAY - 1, f"{part_states(db)}"
         )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(proc.wait, 30) == 0
+        await stop(proc)
     assert simulated(tmp_path) == [PHONES[1]] * 3
 
     res = await asyncio.to_thread(smsgw, config, "restore", str(backup))

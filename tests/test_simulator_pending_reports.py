@@ -60,13 +60,18 @@ def simulator_section(tmp_path: Path, smpp: int, cimd2: int, *, enabled: bool) -
     )
 
 
+def with_simulator(text: str, tmp_path: Path, smpp: int) -> str:
+    """`text` (a `config_text`) with the built-in simulator on, its SMPP server on `smpp`."""
+    return text.replace(
+        "[simulator]\nenabled = false\n", simulator_section(tmp_path, smpp, free_port(), enabled=True)
+    )
+
+
 async def test_reports_pending_at_a_kill_of_the_daemon_are_sent_by_its_next_start(tmp_path: Path) -> None:
     smpp, smtp_port = free_port(), free_port()
     config = tmp_path / "config.toml"
     config.write_text(
-        config_text(tmp_path, smsc_port=smpp, smtp_port=smtp_port).replace(
-            "[simulator]\nenabled = false\n", simulator_section(tmp_path, smpp, free_port(), enabled=True)
-        )
+        with_simulator(config_text(tmp_path, smsc_port=smpp, smtp_port=smtp_port), tmp_path, smpp)
     )
     db = tmp_path / "state" / "smsgw.db"
     proc = await start_daemon(config, smtp_port)
