@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from smsc.smpp import submits
-from tests.conftest import DOMAIN, mail, make_config, running_gateway
-from tests.test_smpp_queue_full_phone import QueueFullSMSC
+from tests.conftest import DOMAIN, mail
+from tests.test_smpp_queue_full_phone import full_at_99
 
 FULL = [f"601150099@{DOMAIN}", f"601150199@{DOMAIN}", f"601150299@{DOMAIN}"]
 
@@ -22,10 +22,7 @@ async def test_full_phones_alone_on_a_link_leave_it_unthrottled_for_later_sms(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(submits, "UNSURE_FIRST_SECONDS", 0.05)
-    async with (
-        QueueFullSMSC(full="99") as smsc,
-        running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw,
-    ):
+    async with full_at_99(tmp_path) as (smsc, gw):
         conn = gw.store.db.conn
         link, pacer = gw.daemon.dispatcher.links["main"], gw.daemon.dispatcher.pacers["main"]
         await gw.send(mail(FULL, "Full phones"), FULL)

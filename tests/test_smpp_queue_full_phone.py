@@ -8,6 +8,8 @@ retry that leaves the link unpaused (`smsc.smpp.submits.QueueFull`)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
 from smsc.smpp import submits
 from smsc.smpp.submits import Submits
-from tests.conftest import DOMAIN, config_text, mail, make_config, running_gateway, smsc_link
+from tests.conftest import DOMAIN, Running, config_text, mail, make_config, running_gateway, smsc_link
 from tests.fakes.smsc import FakeSMSC
 from tests.test_smsc_link_defects import settings
 
@@ -44,12 +46,19 @@ class QueueFullSMSC(FakeSMSC):
             await super().on_submit(session, seq, sms)
 
 
-async def test_one_phones_full_queue_does_not_slow_the_link_for_the_others(tmp_path: Path) -> None:
-    numbers = [f"601150099@{DOMAIN}"] + [f"60116{i:04d}@{DOMAIN}" for i in range(20)]
+@asynccontextmanager
+async def full_at_99(tmp_path: Path) -> AsyncIterator[tuple[QueueFullSMSC, Running]]:
+    """The daemon on its one link to an SMSC whose phones ending in 99 have their queues full."""
     async with (
         QueueFullSMSC(full="99") as smsc,
         running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw,
     ):
+        yield smsc, gw
+
+
+async def test_one_phones_full_queue_does_not_slow_the_link_for_the_others(tmp_path: Path) -> None:
+    numbers = [f"601150099@{DOMAIN}"] + [f"60116{i:04d}@{DOMAIN}" for i in range(20)]
+    async with full_at_99(tmp_path) as (smsc, gw):
         conn = gw.store.db.conn
 
         def delivered() -> int:
@@ -78,10 +87,7 @@ async def test_a_phone_alone_on_an_idle_link_throttles_it_once(
     # attempts, backed off to 15 minutes and put the SMS on hold in some 10 hours. So after its first
     # they are neither: retried uncounted, the link left unpaused; and once the queue empties, it goes.
     monkeypatch.setattr(submits, "UNSURE_FIRST_SECONDS", 0.05)
-    async with (
-        QueueFullSMSC(full="99") as smsc,
-        running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw,
-    ):
+    async with full_at_99(tmp_path) as (smsc, gw):
         conn = gw.store.db.conn
         await gw.send(mail(f"601150099@{DOMAIN}", "Alone"), [f"601150099@{DOMAIN}"])
         await gw.until(lambda: smsc.refused >= 5, timeout=60)
