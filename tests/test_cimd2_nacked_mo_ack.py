@@ -7,14 +7,13 @@ real daemon and a scripted SMSC over TCP.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import structlog
 
 from smsc.cimd2.packet import Op, P, Packet
 from tests.fakes.cimd2 import PeerConnection
-from tests.test_cimd2_mo_repeat import OTHER, premium_cimd2, settled
+from tests.test_cimd2_mo_repeat import OTHER, Acks, premium_cimd2, settled
 from tests.test_mo_redelivery import CLIENT, PHONE, charges, first_lines
 
 
@@ -25,25 +24,18 @@ def unstamped(number: int, source: str, text: str) -> Packet:
     )
 
 
-class Nacking:
+class Nacking(Acks):
     """The SMSC's reader: answers alives, and NACKs the 70s of the numbers in `refuse` as it reads
     them, before the alive written after them (so before their acknowledgement could count)."""
 
     def __init__(self, conn: PeerConnection, refuse: set[int]) -> None:
-        self.conn, self.refuse = conn, refuse
-        self.acks: list[int] = []
-        self.task = asyncio.create_task(self._read())
+        self.refuse = refuse
+        super().__init__(conn)
 
-    async def _read(self) -> None:
-        while True:
-            packet = await self.conn.next(within=60)
-            if packet.op == Op.ALIVE:
-                self.conn.send(Packet(Op.ALIVE_RESP, packet.number))
-            elif packet.op == Op.DELIVER_RESP:
-                self.acks.append(packet.number)
-                if packet.number in self.refuse:
-                    self.refuse.discard(packet.number)
-                    self.conn.send(Packet(Op.NACK, packet.number))
+    def acknowledged(self, packet: Packet) -> None:
+        if packet.number in self.refuse:
+            self.refuse.discard(packet.number)
+            self.conn.send(Packet(Op.NACK, packet.number))
 
 
 async def test_an_mo_whose_ack_the_smsc_nacked_is_one_sms_when_delivered_again(tmp_path: Path) -> None:
@@ -52,11 +44,11 @@ async def test_an_mo_whose_ack_the_smsc_nacked_is_one_sms_when_delivered_again(t
             acks.task.cancel()  # this test's reader NACKs
             smsc = Nacking(conn, {4})
             conn.send(unstamped(4, PHONE, "KP123 A"))
-            await gw.until(lambda: smsc.acks == [4])
+            await gw.until(lambda: smsc.numbers == [4])
             conn.send(unstamped(2, OTHER, "KP123 B"))  # another MO between (its 70 is taken)
-            await gw.until(lambda: smsc.acks == [4, 2])
+            await gw.until(lambda: smsc.numbers == [4, 2])
             conn.send(unstamped(6, PHONE, "KP123 A"))  # the SMSC delivers the NACKed one again
-            await gw.until(lambda: smsc.acks == [4, 2, 6])
+            await gw.until(lambda: smsc.numbers == [4, 2, 6])
             await settled(gw, 3)
             smsc.task.cancel()
             states = [s for (s,) in gw.store.db.conn.execute("SELECT state FROM mo ORDER BY id")]
