@@ -21,8 +21,8 @@ from gateway.clocksteps import KeptReading
 from gateway.store.clockstep import READING_KEY, Marks, Reading, read_marks, save_reading, saved_reading
 from gateway.store.db import Store
 from tests.conftest import running_gateway
-from tests.test_clock_step import DAY, HOUR, accepted, due_at, housekeeping, on_a_stepping_clock
-from tests.test_clock_step_seeded import BootClock, kept_boot, one_boot_store
+from tests.test_clock_step import DAY, HOUR, accepted, due_at, housekeeping
+from tests.test_clock_step_seeded import one_boot_daemon, one_boot_store
 from tests.test_store import Clock
 
 GOOD = {"boot": "boot-a", "wall": 1_700_000_000.0, "elapsed": 400.0, "marks": [0, 0, 0], "ahead": []}
@@ -69,9 +69,7 @@ async def test_a_reading_that_cannot_be_read_is_said_and_ignored(
 async def test_the_daemon_starts_with_a_reading_that_cannot_be_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock, _, cfg = on_a_stepping_clock(tmp_path)
-    boot = BootClock()
-    kept_boot(monkeypatch, boot)
+    clock, cfg, boot = one_boot_daemon(tmp_path, monkeypatch)
     async with running_gateway(cfg, clock, boot):
         pass
     store = Store.open(cfg.db_path, clock=clock)

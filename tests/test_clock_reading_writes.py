@@ -8,7 +8,6 @@ store; the wall clock and boot time injected.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
@@ -17,8 +16,8 @@ from gateway.housekeeping import STATUS_INTERVAL
 from gateway.store.clockstep import read_marks, saved_reading
 from gateway.store.db import Store
 from tests.conftest import mail, running_gateway
-from tests.test_clock_step import accepted, housekeeping, on_a_stepping_clock, to
-from tests.test_clock_step_seeded import BootClock, kept_boot, one_boot_store
+from tests.test_clock_step import accepted, housekeeping, to
+from tests.test_clock_step_seeded import one_boot_daemon, one_boot_store, reading_kept
 
 
 async def test_under_traffic_the_reading_is_kept_once_a_minute(
@@ -46,12 +45,9 @@ async def test_under_traffic_the_reading_is_kept_once_a_minute(
 async def test_a_clean_stop_keeps_the_reading_with_the_rows_it_wrote(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    clock, _, cfg = on_a_stepping_clock(tmp_path)
-    boot = BootClock()
-    kept_boot(monkeypatch, boot)
+    clock, cfg, boot = one_boot_daemon(tmp_path, monkeypatch)
     async with running_gateway(cfg, clock, boot) as gw:
-        while gw.daemon.housekeeping.kept.saved is None:
-            await asyncio.sleep(0.1)  # the worker's first look kept its reading
+        await reading_kept(gw)  # the worker's first look
         numbers = [to("601142101")]
         assert (await gw.send(mail(numbers, "Accepted after the kept reading"), numbers)).error is None
     store = Store.open(cfg.db_path, clock=clock)

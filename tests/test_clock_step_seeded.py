@@ -27,7 +27,7 @@ from gateway.store.clockstep import Reading, read_marks, save_reading
 from gateway.store.commit import StoreBusy
 from gateway.store.db import Store
 from smsc.outage import boottime
-from tests.conftest import mail, running_gateway
+from tests.conftest import Running, mail, running_gateway
 from tests.test_clock_step import (
     HOUR,
     Monotonic,
@@ -130,14 +130,29 @@ class BootClock:
         return boottime() + self.offset
 
 
+def one_boot_daemon(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[SteppingClock, Config, BootClock]:
+    """A daemon's config on a wall clock a test steps, in one boot (`kept_boot`) whose time a test
+    adds downtime to: the clock, config and boot time to run it on."""
+    clock, _, cfg = on_a_stepping_clock(tmp_path)
+    boot = BootClock()
+    kept_boot(monkeypatch, boot)
+    return clock, cfg, boot
+
+
+async def reading_kept(gw: Running) -> None:
+    """Back once the running daemon's clock check has kept its reading in the store."""
+    while gw.daemon.housekeeping is None or gw.daemon.housekeeping.kept.saved is None:
+        await asyncio.sleep(0.1)
+
+
 async def stepped_back_while_stopped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> tuple[SteppingClock, Config, BootClock]:
     """A daemon run with two SMS queued (no link up: they wait) stopped 2 hours, the clock stepped
     back 1 hour meanwhile: the clock, config and boot time to start it again on."""
-    clock, _, cfg = on_a_stepping_clock(tmp_path)
-    boot = BootClock()
-    kept_boot(monkeypatch, boot)
+    clock, cfg, boot = one_boot_daemon(tmp_path, monkeypatch)
     numbers = [to(f"60114200{i}") for i in range(1, 3)]
     async with running_gateway(cfg, clock, boot) as gw:
         assert (await gw.send(mail(numbers, "Queued before the stop"), numbers)).error is None
@@ -171,12 +186,9 @@ async def test_a_start_with_no_step_opens_its_listeners_while_another_process_ho
 ) -> None:
     # The start's look kept its reading in a write that waits for the lock: another process's write
     # held the listeners (and READY) for that wait, 30 s, and the reading was not kept anyway.
-    clock, _, cfg = on_a_stepping_clock(tmp_path)
-    boot = BootClock()
-    kept_boot(monkeypatch, boot)
+    clock, cfg, boot = one_boot_daemon(tmp_path, monkeypatch)
     async with running_gateway(cfg, clock, boot) as gw:
-        while gw.daemon.housekeeping is None or gw.daemon.housekeeping.kept.saved is None:
-            await asyncio.sleep(0.1)  # the worker's look keeps a reading: the next start is seeded
+        await reading_kept(gw)  # the worker's look keeps a reading: the next start is seeded
     other = sqlite3.connect(cfg.db_path, isolation_level=None)
     built = housekeeping_module.Housekeeping.__init__
 
@@ -196,8 +208,7 @@ async def test_a_start_with_no_step_opens_its_listeners_while_another_process_ho
     monkeypatch.setattr(daemon_module, "open_listeners", released)
     with capture_logs() as logs:
         async with running_gateway(cfg, clock, boot) as gw:
-            while gw.daemon.housekeeping.kept.saved is None:
-                await asyncio.sleep(0.1)  # kept by the worker's look once the lock is gone
+            await reading_kept(gw)  # by the worker's look once the lock is gone
     other.close()
     assert "clock.reading_not_kept" not in said_before_listening, said_before_listening
     assert not [e for e in logs if e["event"].startswith("clock.")], logs
