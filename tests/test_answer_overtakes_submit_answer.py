@@ -70,11 +70,15 @@ class Setup:
         assert (await self.gw.send(msg, sender=sender)).error is None
         await self.gw.until(lambda: len(self.core.records) == sent + 1)
 
+    async def acme_delivered(self) -> None:
+        """acme's SMS to the phone, delivered: the one the phone has, before other's."""
+        await self.texts(STAFF, "ACME offer: 10% off")
+        await self.gw.until(lambda: self.gw.states() == ["delivered"])
+
     async def acme_then_other(self, delay: float = DELAY, *, refused: bool = False) -> None:
         """acme's SMS to the phone delivered, then other's: the SMSC has it, its submit's answer comes
         `delay` s late (a refusal with `refused`)."""
-        await self.texts(STAFF, "ACME offer: 10% off")
-        await self.gw.until(lambda: self.gw.states() == ["delivered"])
+        await self.acme_delivered()
         if refused:
             self.core.cfg = self.core.cfg.model_copy(update={"reject_suffixes": ["601222222"]})
         self.delay_submit_answers(delay)
@@ -90,6 +94,14 @@ class Setup:
         await self.gw.until(lambda: bool(answers(self.sink)), timeout=30)
         [(rcpts, msg)] = answers(self.sink)
         return rcpts, msg.get_content()
+
+    async def answer_goes_to_acme(self, text: str, *, at_once: bool = True) -> None:
+        """The phone answers (at once by default): mailed to acme's STAFF with acme's SMS quoted, not
+        other's, and on acme's bill."""
+        rcpts, body = await self.phone_answers(text, at_once=at_once)
+        assert rcpts == [STAFF], (rcpts, body)
+        assert "ACME offer" in body and "Other invoice" not in body
+        assert self.mo() == ("mailed", "acme")
 
     def mo(self) -> tuple[Any, ...]:
         """(state, billed account's name) of the MO."""
@@ -131,10 +143,7 @@ async def test_an_answer_before_a_refusal_goes_to_the_sms_the_phone_got(
     # Counted as sent before the SMSC answered, the refused SMS would take the answer to acme's.
     async with setup(tmp_path, monkeypatch, protocol) as s:
         await s.acme_then_other(refused=True)
-        rcpts, body = await s.phone_answers("Thanks for the offer")
-        assert rcpts == [STAFF], body
-        assert "ACME offer" in body and "Other invoice" not in body
-        assert s.mo() == ("mailed", "acme")
+        await s.answer_goes_to_acme("Thanks for the offer", at_once=False)
         await s.gw.until(lambda: sorted(s.gw.states()) == ["delivered", "failed"])
 
 
@@ -199,7 +208,4 @@ async def test_an_answer_at_once_while_a_newer_sms_is_in_flight_goes_to_the_sms_
         # answer then rightly waited).
         monkeypatch.setattr(reached, "REPLY_SECONDS", DELAY - 5.0)
         await s.acme_then_other()
-        rcpts, body = await s.phone_answers("Yes please, I take the 10% offer", at_once=True)
-        assert rcpts == [STAFF], body
-        assert "ACME offer" in body and "Other invoice" not in body
-        assert s.mo() == ("mailed", "acme")
+        await s.answer_goes_to_acme("Yes please, I take the 10% offer")

@@ -22,7 +22,7 @@ from gateway.store.clockstep import ClockStep, Marks
 from gateway.store.db import Store
 from gateway.store.partnotes import LINK_LOST
 from smsc.simulator.control import send_command
-from tests.conftest import DOMAIN, STAFF, mail
+from tests.conftest import DOMAIN, mail
 from tests.test_answer_overtakes_submit_answer import DELAY, Setup, setup
 from tests.test_store import Clock, acceptance
 from tests.test_two_way import BOB
@@ -50,8 +50,7 @@ async def test_an_answer_right_after_an_sms_held_by_an_outage_went_goes_to_the_s
 ) -> None:
     async with setup(tmp_path, monkeypatch, protocol) as s:
         monkeypatch.setattr(reached, "REPLY_SECONDS", REPLY)
-        await s.texts(STAFF, "ACME offer: 10% off")
-        await s.gw.until(lambda: s.gw.states() == ["delivered"])
+        await s.acme_delivered()
         password = await link_down(s)
         msg = mail(f"601222222@{DOMAIN}", body="Other invoice 12 due", subject=f"From {BOB}")
         msg.replace_header("From", BOB)
@@ -61,10 +60,7 @@ async def test_an_answer_right_after_an_sms_held_by_an_outage_went_goes_to_the_s
         s.core.cfg = s.core.cfg.model_copy(update={"password": password})  # the link is back
         await s.gw.until(lambda: len(s.core.records) == 2)
         # The phone answers acme's SMS at once: BOB's went a moment ago.
-        rcpts, body = await s.phone_answers("Yes please, I take the 10% offer", at_once=True)
-        assert rcpts == [STAFF], body
-        assert "ACME offer" in body and "Other invoice" not in body
-        assert s.mo() == ("mailed", "acme")
+        await s.answer_goes_to_acme("Yes please, I take the 10% offer")
         claimed = "SELECT claimed_at > next_attempt_at + ? FROM parts WHERE message_id = 2"
         assert s.gw.store.db.conn.execute(claimed, (REPLY,)).fetchone() == (1,)
 

@@ -46,8 +46,7 @@ async def window_of_one(
     cfg = cfg.model_copy(update={"smsc": [cfg.smsc[0].model_copy(update={"window": 1})]})
     async with smtp_sink(port) as sink, running_gateway(cfg) as gw:
         s = Setup(gw, sink, protocol)
-        await s.texts(STAFF, "ACME offer: 10% off")
-        await gw.until(lambda: gw.states() == ["delivered"])
+        await s.acme_delivered()
         source, destination = s.core.last_sms()
         s.delay_submit_answers(DELAY)
         yield s, source, destination
