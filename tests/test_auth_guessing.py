@@ -20,6 +20,7 @@ from tests.conftest import STAFF, running_gateway
 from tests.test_submission import (
     COLLEAGUE,
     PASSWORD,
+    acme_user,
     auth_reply,
     blocking,
     plain,
@@ -207,8 +208,7 @@ async def test_a_flood_of_failures_does_not_lock_out_other_users(tmp_path: Path,
     cfg = submission_config(tmp_path, 1, tls_pair, auth_max_failures_overall=12)
     async with running_gateway(cfg) as gw:
         await with_password(gw)
-        await gw.store.write(lambda: gw.store.accounts.add_user(COLLEAGUE, "acme"))
-        await with_password(gw, COLLEAGUE)
+        await acme_user(gw, COLLEAGUE)
         port = gw.daemon.submission_port
         guard = gw.daemon.gate.auth
         guard.clock = FakeClock()  # stands still: nothing expires while the test runs

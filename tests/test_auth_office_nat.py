@@ -20,6 +20,7 @@ from tests.test_lockout import FakeClock
 from tests.test_submission import (
     COLLEAGUE,
     PASSWORD,
+    acme_user,
     auth_reply,
     blocking,
     connect,
@@ -57,11 +58,9 @@ async def test_stale_passwords_of_an_office_do_not_lock_out_who_logged_in_from_i
 ) -> None:
     async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
         await with_password(gw)
-        await gw.store.write(lambda: gw.store.accounts.add_user(COLLEAGUE, "acme"))
-        await with_password(gw, COLLEAGUE)
+        await acme_user(gw, COLLEAGUE)
         for colleague in OFFICE:
-            await gw.store.write(lambda who=colleague: gw.store.accounts.add_user(who, "acme"))
-            await with_password(gw, colleague)
+            await acme_user(gw, colleague)
         port = gw.daemon.submission_port
 
         def office() -> tuple[str, list[str], str, int, str]:

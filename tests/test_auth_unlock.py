@@ -23,6 +23,7 @@ from tests.test_process import smsgw
 from tests.test_submission import (
     COLLEAGUE,
     PASSWORD,
+    acme_user,
     auth_reply,
     blocking,
     plain,
@@ -56,8 +57,7 @@ async def test_unlock_from_the_cli_lifts_a_lock_in_the_running_daemon(tmp_path: 
     cfg = load_config(config)
     async with running_gateway(cfg) as gw:
         await with_password(gw)
-        await gw.store.write(lambda: gw.store.accounts.add_user(COLLEAGUE, "acme"))
-        await with_password(gw, COLLEAGUE)
+        await acme_user(gw, COLLEAGUE)
         port = gw.daemon.submission_port
 
         # Anna mistypes three times: locked at her address, the right password gets 421 too.

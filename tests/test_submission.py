@@ -86,6 +86,12 @@ async def with_password(gw: Any, email: str = STAFF, password: str = PASSWORD) -
     await gw.store.write(lambda: gw.store.accounts.set_user(email, password_hash=hash_password(password)))
 
 
+async def acme_user(gw: Any, email: str, password: str = PASSWORD) -> None:
+    """`email` a user of acme's, logging in with `password`."""
+    await gw.store.write(lambda: gw.store.accounts.add_user(email, "acme"))
+    await with_password(gw, email, password)
+
+
 def reply(code_text: tuple[int, bytes]) -> str:
     return f"{code_text[0]} {code_text[1].decode()}"
 

@@ -20,6 +20,7 @@ from tests.test_auth_guessing import FakeClock
 from tests.test_submission import (
     COLLEAGUE,
     PASSWORD,
+    acme_user,
     blocking,
     plain,
     reply,
@@ -176,8 +177,7 @@ async def test_an_authzid_of_another_user_is_refused_and_logged_as_such(
 ) -> None:
     async with running_gateway(submission_config(tmp_path, 1, tls_pair)) as gw:
         await with_password(gw)
-        await gw.store.write(lambda: gw.store.accounts.add_user(COLLEAGUE, "acme"))
-        await with_password(gw, COLLEAGUE, PASSWORD)
+        await acme_user(gw, COLLEAGUE)
         port = gw.daemon.submission_port
         with structlog.testing.capture_logs() as logs:
             answer = await blocking(lambda: auth(port, tls_pair, plain(STAFF, PASSWORD, authzid=COLLEAGUE)))

@@ -25,6 +25,7 @@ from tests.test_submission import (
     COLLEAGUE,
     PASSWORD,
     RCPT,
+    acme_user,
     auth_reply,
     b64,
     blocking,
@@ -112,8 +113,7 @@ async def test_one_mistyping_person_does_not_lock_out_the_office(tmp_path: Path,
     # address, logs in and sends as usual.
     async with HappySMSC() as smsc, running_gateway(submission_config(tmp_path, smsc.port, tls_pair)) as gw:
         await with_password(gw)
-        await gw.store.write(lambda: gw.store.accounts.add_user(COLLEAGUE, "acme"))
-        await with_password(gw, COLLEAGUE)
+        await acme_user(gw, COLLEAGUE)
         port = gw.daemon.submission_port
 
         def office() -> tuple[list[str], tuple[int, bytes]]:
@@ -144,8 +144,7 @@ async def test_many_failed_logins_from_one_address_lock_the_address(tmp_path: Pa
     cfg = submission_config(tmp_path, 1, tls_pair, auth_max_failures_per_address=4)
     async with running_gateway(cfg) as gw:
         await with_password(gw)
-        await gw.store.write(lambda: gw.store.accounts.add_user(COLLEAGUE, "acme"))
-        await with_password(gw, COLLEAGUE)
+        await acme_user(gw, COLLEAGUE)
         port = gw.daemon.submission_port
 
         def attack() -> list[str]:
