@@ -26,7 +26,7 @@ import structlog
 
 from billing_reports import rebill
 from billing_reports.monthly import Month
-from gateway import reassembly, tlsrenewal
+from gateway import reassembly, stepmoves, tlsrenewal
 from gateway.bitelog import FaultLog
 from gateway.clocksteps import KeptReading, StepWatch, seam
 from gateway.conversations import kept as kept_answers
@@ -272,11 +272,7 @@ class Housekeeping:
                     billed_again[:] = rebill.stepped_back(store, ZoneInfo(config.gateway.timezone), moved)
                 left = left_ahead(ahead, step, CLOCK_STEP_SECONDS)
                 self.kept.save(store.db.conn, Reading(wall, mono, marks, left))
-                return (
-                    store.queue.shift_for_clock_step(moved),
-                    store.outbox.shift_for_clock_step(moved),
-                    store.mo.shift_for_clock_step(moved),
-                )
+                return stepmoves.shift_back(store, moved)
 
             # One write for all: a failed one leaves the last reading, so the next look finds the step
             # again; nothing but this object and the reading kept in the same write record the step,

@@ -52,7 +52,7 @@ from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.store.partnotes import NO_LINK_UP
 from gateway.unanswered import attempts_spent
 from smsc.base import LinkState, Outcome, SubmitResult
-from smsc.cimd2.packet import without_numbers
+from smsc.numbermask import without_numbers
 from smsc.pacing import LinkPacer
 
 log = structlog.get_logger(__name__)

@@ -58,7 +58,7 @@ def test_smsc_and_acl_import_nothing_from_gateway() -> None:
 
 
 # What of smsc the store may import: modules that import nothing of smsc or the gateway themselves.
-PLAIN_SMSC = {"smsc.logthrottle", "smsc.makers"}
+PLAIN_SMSC = {"smsc.logthrottle", "smsc.makers", "smsc.numbermask"}
 
 
 def test_repositories_import_only_the_store_and_plain_data() -> None:

@@ -241,7 +241,7 @@ async def test_a_step_back_while_the_database_cannot_be_written_is_moved_on_the_
     queue = store.queue
     shift = queue.shift_for_clock_step
 
-    def failing(seconds: float) -> int:
+    def failing(*_: object) -> int:
         raise OSError(28, "No space left on device")
 
     queue.shift_for_clock_step = failing  # type: ignore[method-assign]

@@ -125,19 +125,8 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
         brought back into a window by it. Returns how many rows moved.
         """
         back, args = step.back_by("mo", "id")
-        where, bounds = self._moving(step)
+        where, bounds = self.moving(step)
         with self.transaction():
-            # A premium SMS's own row, which its billing lines and `premium stats` read, moves with
-            # its MO (first: the MO's times choose the rows); left, a vote received while the clock
-            # ran ahead stayed in the next month's bill while `mo list` and the re-billing moved it.
-            premium_back, premium_args = step.back_by("mo", "mo_id")
-            self.conn.execute(
-                f"UPDATE premium_mo SET received_at = received_at - ({premium_back}),"
-                f" parts_at = parts_at - ({premium_back}), forwarded_at = forwarded_at"
-                f" - (CASE WHEN forwarded_at >= received_at THEN {premium_back} ELSE 0 END)"
-                f" WHERE mo_id IN (SELECT id FROM mo WHERE {where})",
-                (*premium_args, *premium_args, *premium_args, *bounds),
-            )
             return self.conn.execute(
                 f"UPDATE mo SET received_at = received_at - ({back}), parts_at = parts_at - ({back}),"
                 f" acked_at = acked_at"
@@ -150,7 +139,7 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
         from `at` or later to before it: a billed month's end, which the MO then falls back into
         (`billing_reports.rebill`). Asked before the shift, in its write."""
         back, args = step.back_by("mo", "id")
-        where, bounds = self._moving(step)
+        where, bounds = self.moving(step)
         crossing = " OR ".join(f"({t} >= ? AND {t} - ({back}) < ?)" for t in ("received_at", "parts_at"))
         row = self.conn.execute(
             f"SELECT 1 FROM mo WHERE {where} AND ({crossing}) LIMIT 1",
@@ -158,9 +147,9 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
         ).fetchone()
         return row is not None
 
-    def _moving(self, step: ClockStep) -> tuple[str, tuple[float, ...]]:
+    def moving(self, step: ClockStep) -> tuple[str, tuple[float, ...]]:
         """The rows a step moves (SQL and its arguments): those written before it that a window
-        can still reach, and segments waiting to be joined."""
+        can still reach, and segments waiting to be joined. Also the votes' (`gateway.premium.clockstep`)."""
         before = self.clock() + step.seconds  # the clock's reading without the step
         reach = reassembly.REDELIVERY_SECONDS + step.seconds
         return "id < ? AND (received_at >= ? OR state = 'segment')", (step.first("mo"), before - reach)

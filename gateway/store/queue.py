@@ -288,12 +288,13 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                 (reason, part_id),
             )
 
-    def shift_for_clock_step(self, step: ClockStep) -> int:
+    def shift_for_clock_step(self, step: ClockStep, oldest: float | None = None) -> int:
         """The wall clock stepped back: move the deadlines of parts stamped before `step` with it
         (`clockstep.shift_parts`; validities by the whole step: a step forward moved them), and when
-        their SMS were accepted and went (`senttimes.shift_sent`). Returns how many parts moved."""
+        their SMS were accepted and went (`senttimes.shift_sent`, `oldest` its reach). Returns how many
+        parts moved."""
         with self.transaction():
-            shift_sent(self.conn, self.clock(), step)
+            shift_sent(self.conn, self.clock(), step, oldest)
             return shift_parts(self.conn, self.clock(), ClockStep(step.seconds, step.after))
 
     def recover_active(self) -> list[int]:

@@ -45,22 +45,17 @@ _REPLY_SECONDS = 5.0
 # left (`moved_to`): no time passes another, and the rows read are the step's and a few seconds more.
 _SQUEEZED = 5.0
 
-# The newest SMS of a conversation: the clock its times were stamped on (`ClockStep.back_by`).
-_CONVERSATION_SMS = (
-    "(SELECT MAX(m.id) FROM messages m JOIN emails e ON e.id = m.email_id"
-    " WHERE m.recipient = conversations.phone AND e.mail_from = conversations.user_email)"
-)
 # The newest SMS of the user's address: how far a time of its adding moves.
 _LATEST_OF_USER = (
     "(SELECT MAX(m.id) FROM emails e JOIN messages m ON m.email_id = e.id WHERE users.email = e.mail_from)"
 )
 
 
-def reach(conn: sqlite3.Connection, now: float, step: ClockStep) -> float:
+def reach(now: float, step: ClockStep, oldest: float | None) -> float:
     """How far back from the clock's reading `now` a reply window can still read: to the oldest
-    conversation kept (the retention purge deletes those past their window, `queries.purge_old`), and
-    the step. Not the longest an SMS may wait to go as well (`reached.HOLD_SECONDS`, 30 days)."""
-    oldest = conn.execute("SELECT MIN(last_mt_at) FROM conversations").fetchone()[0]
+    conversation kept (`oldest`, its last SMS: the retention purge deletes those past their window,
+    `gateway.conversations.clockstep.oldest_kept`), and the step. Not the longest an SMS may wait to go
+    as well (`reached.HOLD_SECONDS`, 30 days)."""
     return max(now - (now if oldest is None else oldest), 0.0) + step.seconds
 
 
@@ -123,9 +118,11 @@ def accepted(step: ClockStep, since: float) -> tuple[str, list[float]]:
     return moved_to("created_at", step, since, "id")
 
 
-def shift_sent(conn: sqlite3.Connection, now: float, step: ClockStep) -> int:
+def shift_sent(conn: sqlite3.Connection, now: float, step: ClockStep, oldest: float | None) -> int:
     """The wall clock stepped back by `step`: move the acceptance and submit times of SMS accepted before
-    it, and the times of conversations last written before it. Run inside the caller's write, before the
+    it (their conversations' times move by the same rule in the conversations' package,
+    `gateway.conversations.clockstep`; `oldest`: the oldest kept one's last SMS, as far back as parts
+    are read). Run inside the caller's write, before the
     step's other moves read the clock (`now`, its reading after the step). Returns how many SMS moved.
 
     Only times from `since` on move (`moving`, `moved_to`), and none passes another: the rows of the
@@ -142,23 +139,12 @@ def shift_sent(conn: sqlite3.Connection, now: float, step: ClockStep) -> int:
     # A part of an SMS accepted earlier may have gone within the seconds that move (held, queued behind
     # others): the parts of the SMS a window reaches are read (by their message, no index reads when a
     # part went), only those are written.
-    oldest = floor_id(conn, now + step.seconds - reach(conn, now + step.seconds, step), first)
+    oldest_id = floor_id(conn, now + step.seconds - reach(now + step.seconds, step, oldest), first)
     went, args = moved_to("submitted_at", step, since, "message_id")
     conn.execute(
         f"UPDATE parts SET submitted_at = {went}"
         " WHERE message_id >= ? AND message_id < ? AND submitted_at >= ?",
-        (*args, oldest, first, since),
-    )
-    # A conversation written for a mail accepted after the step keeps its times (its last SMS came
-    # after it; a few such rows, read by the messages' ids).
-    last, args = moved_to("last_mt_at", step, since, _CONVERSATION_SMS)
-    began, began_args = moved_to("started_at", step, since, _CONVERSATION_SMS)
-    conn.execute(
-        f"UPDATE conversations SET last_mt_at = {last},"
-        f" started_at = CASE WHEN started_at >= ? THEN {began} ELSE started_at END"
-        " WHERE last_mt_at >= ? AND (phone, user_email) NOT IN (SELECT m.recipient, e.mail_from"
-        " FROM messages m JOIN emails e ON e.id = m.email_id WHERE m.id >= ?)",
-        (*args, since, *began_args, since, first),
+        (*args, oldest_id, first, since),
     )
     return count
 

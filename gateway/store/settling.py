@@ -23,7 +23,7 @@ import structlog
 
 from gateway.store.records import Finished
 from gateway.store.repository import Repository
-from smsc.cimd2.packet import without_numbers
+from smsc.numbermask import without_numbers
 
 log = structlog.get_logger(__name__)
 

@@ -23,6 +23,7 @@ from smsc.cimd2.charset import (  # noqa: F401  # re-exported: the link, simulat
     text_to_septets,
 )
 from smsc.logthrottle import LogThrottle
+from smsc.numbermask import masked, without_numbers
 from smsc.tls import printable_head
 
 log = structlog.get_logger(__name__)
@@ -84,22 +85,6 @@ _TEXT_PARAMS = frozenset({P.USER_DATA, P.USER_DATA_BINARY})  # what the phone us
 # Phone numbers (and the sender's name) of a packet: a log keeps none, as it keeps no SMS text, so
 # that `smsgw phone forget` leaves no number behind in the journal of bad or unexpected packets.
 _PERSONAL_PARAMS = frozenset(code for code, (kind, _) in PARAMS.items() if kind is _A) | {P.ALPHA_ORIGINATOR}
-# A run of digits that could be a phone number in free text: five digits or more (no error code, short
-# code or count of the texts), a "+" before them and up to two separators between them allowed, so that
-# "+48 (601) 123-456" goes whole rather than in pieces each too short to be masked.
-_NUMBER_RUN = re.compile(r"\+?\d(?:[ \-./()]{0,2}\d){4,}")
-
-
-def masked(value: str) -> str:
-    """How a log shows a phone number or a sender: by its length only, as `Packet.describe` does."""
-    return f"<{len(value)} chars>"
-
-
-def without_numbers(text: str) -> str:
-    """`text` with every digit run that could be a phone number `masked`: for a log line quoting the
-    SMSC's own words (901 ERROR_TEXT), which name the destination as often as not ("Destination
-    48601123456 barred"). The part's stored reason keeps them whole; only the journal loses them."""
-    return _NUMBER_RUN.sub(lambda m: masked(m.group()), text)
 
 
 @dataclass(slots=True)
