@@ -115,7 +115,9 @@ async def test_a_full_phone_with_two_links_counts_no_attempt(
             await gw.until(lambda: all(link.state.value == "active" for link in links))
             await gw.send(mail(f"601150099@{DOMAIN}", "Both full"), [f"601150099@{DOMAIN}"])
             await gw.until(lambda: a.refused + b.refused >= 6, timeout=60)
-            state, attempts = gw.store.db.conn.execute("SELECT state, attempts FROM parts").fetchone()
+            # A claim counts its attempt until the part is put back: one claimed now is not counted yet.
+            counted = "SELECT state, attempts - (state = 'active') FROM parts"
+            state, attempts = gw.store.db.conn.execute(counted).fetchone()
     assert state != "hold" and attempts == 0, (state, attempts, a.refused, b.refused)
 
 
