@@ -16,6 +16,9 @@ import subprocess
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
+from gateway.store import restorecarry
 from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking
 from tests.test_account_show import CLI
 from tests.test_process import smsgw, start_daemon
@@ -262,3 +265,30 @@ async def test_an_sms_cancelled_since_the_backup_stays_cancelled_and_a_long_sms_
     assert said in str(rows(db, "SELECT detail FROM audit WHERE action = 'database.restore'"))
     assert part_states(db) == ["cancelled"] * 3 + ["submitted"] * 3
     assert rows(db, "SELECT state FROM messages ORDER BY id") == [("cancelled",), ("submitted",)]
+
+
+def test_a_copy_that_cannot_be_written_stops_the_restore_rather_than_carrying_nothing(
+    tmp_path: Path, capsys: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A full disk while carrying: the restore must stop, saying so, not go on with "nothing carried"
+    # (the SMS the SMSC took since the backup then went out again). The disk is made full where SQLite
+    # writes the copy (no full filesystem can be made here): the error SQLite gives for one.
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=2775))
+    (tmp_path / "state").mkdir()
+    cli = CLI(path, capsys)  # type: ignore[arg-type]
+    cli.ok("account", "add", "ACME")
+    backup = tmp_path / "backup.db"
+    cli.ok("backup", str(backup))
+
+    def full(copy: sqlite3.Connection) -> int:
+        exc = sqlite3.OperationalError("database or disk is full")
+        exc.sqlite_errorcode = sqlite3.SQLITE_FULL
+        raise exc
+
+    monkeypatch.setattr(restorecarry, "_carry_mails", full)
+    code, out, err = cli("restore", str(backup))
+    assert code != 0, out
+    assert "database or disk is full" in err and "Free space" in err, err
+    assert not any(line.startswith("nothing carried from the replaced database") for line in out), out
+    assert [r[0] for r in rows(tmp_path / "state" / "smsgw.db", "SELECT name FROM accounts")] == ["ACME"]

@@ -53,8 +53,11 @@ _PART_REPORTED = (
 )
 _SAME_PART = (
     "c.id = o.id AND c.message_id = o.message_id AND c.seq = o.seq AND c.destination = o.destination"
-    " AND (SELECT created_at FROM messages WHERE id = c.message_id)"
-    " = (SELECT created_at FROM old.messages WHERE id = o.message_id)"
+    # The same mail, received at the same time: a clock step back moves the acceptance time of the SMS
+    # of its last seconds (`senttimes`), never a mail's receipt.
+    " AND (SELECT e.received_at FROM messages m JOIN emails e ON e.id = m.email_id WHERE m.id = c.message_id)"
+    " = (SELECT e.received_at FROM old.messages m JOIN old.emails e ON e.id = m.email_id"
+    " WHERE m.id = o.message_id)"
 )
 _PART_COLUMNS = ("state", "attempts", "link", "smsc_id", "submitted_at", "done_at", "error", "via")
 _OUTBOX_WAITING = "('queued', 'active', 'failed')"
@@ -115,16 +118,24 @@ def carry(copy: sqlite3.Connection, replaced: Path | None) -> Carried | str:
             carried = Carried(sms, cancelled, reports, mails, notices, later, left, _continue_ids(copy))
         except sqlite3.DatabaseError as exc:
             copy.execute("ROLLBACK TO carry")
-            if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
+            if _unwritten(exc):
                 raise  # the copy could not be written: the restore stops, saying so
             return f"nothing carried from the replaced database: it cannot be read whole ({_plain(exc, uri)})"
         finally:
             copy.execute("RELEASE carry")
         return carried
     except sqlite3.DatabaseError as exc:
+        if _unwritten(exc):  # not swallowed here: the restore went on, and the SMS sent since went again
+            raise
         return f"nothing carried from the replaced database: it cannot be read ({_plain(exc, uri)})"
     finally:
         copy.execute("DETACH DATABASE old")
+
+
+def _unwritten(exc: sqlite3.DatabaseError) -> bool:
+    """Whether the copy could not be written (a full disk, an I/O error): the restore stops then,
+    rather than going on with nothing carried."""
+    return exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR)
 
 
 def _plain(exc: sqlite3.Error, uri: str) -> str:
@@ -162,11 +173,9 @@ def _unusable(copy: sqlite3.Connection) -> str | None:
 def _carry_parts(copy: sqlite3.Connection) -> tuple[int, int, int, list[int]]:
     """Parts the replaced database knows more of: (messages sent since the backup, messages cancelled
     since with none of their parts sent, parts reported since, the messages whose state was taken)."""
-    # Only the columns both have: a backup from before an upgrade lacks the ones added since (the
-    # daemon's start migrates the copy after).
-    ours = {r[1] for r in copy.execute("PRAGMA main.table_info(parts)")}
-    theirs = {r[1] for r in copy.execute("PRAGMA old.table_info(parts)")}
-    cols = [c for c in _PART_COLUMNS if c in ours & theirs]
+    both = _columns(copy, "parts")
+    cols = [c for c in _PART_COLUMNS if c in both]
+    ours = {r[1] for r in copy.execute("PRAGMA main.table_info(parts)")}  # the claims, the copy's alone
     which = f"(c.state IN {_PART_WAITING} AND {_PART_HANDED}) OR ({_PART_REPORTED})"
     rows = copy.execute(
         f"SELECT o.id, o.message_id, c.state = 'submitted', o.state = 'cancelled',"
