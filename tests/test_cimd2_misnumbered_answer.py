@@ -57,3 +57,23 @@ async def test_an_answer_under_another_number_that_names_another_phone_or_none_a
         result = await asyncio.wait_for(pending, 10)
         assert result.message_id == "261207032109:48601123456"
         assert link.stats().extra["unexpected"] == "3"
+
+
+async def test_a_late_copy_of_an_older_answer_answers_nothing() -> None:
+    # A long SMS's parts to one phone go one at a time: p1 answered, p2 answered, and while p3 waits
+    # alone a late copy of p1's answer comes. Taken for p3, p1 and p3 shared a report key (one got the
+    # other's receipt) and p3's own answer was dropped.
+    async with scripted(response_timeout_seconds=30) as (link, _events, conn, _peer):
+        answered = []
+        for part_id, stamp in ((1, "261207032101"), (2, "261207032103")):
+            pending = asyncio.create_task(link.submit(sms(part_id=part_id)))
+            submit = await next_submit(conn)
+            conn.send(accepted(submit.number, stamp=stamp))
+            await asyncio.wait_for(pending, 10)
+            answered.append(submit.number)
+        pending = asyncio.create_task(link.submit(sms(part_id=3)))
+        third = await next_submit(conn)
+        conn.send(accepted(answered[0], stamp="261207032101"))  # p1's answer again
+        conn.send(accepted(third.number, stamp="261207032105"))  # its own
+        assert (await asyncio.wait_for(pending, 10)).message_id == "261207032105:48601123456"
+        assert link.stats().extra["unexpected"] == "1"

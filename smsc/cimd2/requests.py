@@ -142,7 +142,7 @@ class Requests:
             self._counts["unexpected"] += 1
             conn.throttle.warning("cimd2.unexpected_response", link=self.name, packet=packet.describe())
         else:
-            conn.last_answer = packet.number
+            conn.last_answers.append(packet.number)
             entry.future.set_result(packet)
             conn.answered.set()
 
@@ -152,12 +152,12 @@ class Requests:
         ours: an SMSC whose count is off answers (and takes) each submit under a number we did not
         send. Dropped, the submit timed out and went to the phone again and again, each copy taken.
         As `on_nack` renumbers for a NACK alone on the wire. Only one that names the request's phone
-        (021, as an acceptance does), and no copy of the last answer taken: a stray refusal naming
+        (021, as an acceptance does), and no copy of a recent answer taken: a stray refusal naming
         no phone, or another's, answers something else (dropped, the submit is sent again)."""
         if len(conn.pending) != 1 or packet.number % 2 == 0 or packet.number > LAST_NUMBER:
             return None
         (entry,) = conn.pending.values()
-        if entry.future.done() or packet.op != entry.packet.op + 50 or packet.number == conn.last_answer:
+        if entry.future.done() or packet.op != entry.packet.op + 50 or packet.number in conn.last_answers:
             return None
         said, ours = address_digits(packet.get(P.DESTINATION) or ""), entry.packet.get(P.DESTINATION) or ""
         return entry if said and said[-TAIL:] == address_digits(ours)[-TAIL:] else None

@@ -16,6 +16,7 @@ again. Past the bound the rest waits in TCP, and our response timers stand still
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass
 from functools import partial
 
@@ -27,6 +28,9 @@ from smsc.cimd2.packet import Cimd2Parser, Op, Packet, encode
 from smsc.logthrottle import LogThrottle
 from smsc.settings import LinkSettings
 from smsc.stalls import FLOOD_CREDIT, FLOODED, ReadPause
+
+# Answers remembered by number (`Conn.last_answers`): a copy later than this many is not told apart.
+RECENT_ANSWERS = 8
 
 log = structlog.get_logger(__name__)
 
@@ -97,7 +101,9 @@ class Conn:
         # Set by each answer to a request of ours (`smsc.outage.session_held`; the link clears it at the
         # login): an SMSC that takes the login and then answers nothing has not come up.
         self.answered = asyncio.Event()
-        self.last_answer = 0  # the number of the last answer taken: a copy of it answers nothing new
+        # The numbers of the last answers taken: a late copy of one answers nothing new (a long SMS's
+        # parts go one at a time, so a copy of an older part's answer may come while a later part waits).
+        self.last_answers: deque[int] = deque(maxlen=RECENT_ANSWERS)
         self._next = 1
 
     def allocate(self) -> int:
