@@ -39,13 +39,8 @@ def other_company(w: World) -> None:
     w.store.accounts.add_user("bob@other.example", "other")
 
 
-@pytest.mark.parametrize("after", [120.0, 3 * 86400.0])
-async def test_an_answer_after_a_step_back_goes_to_the_sms_sent_after_it(
-    tmp_path: Path, after: float
-) -> None:
-    # Anna (acme) texts the phone; 10 s later NTP steps the clock back a minute; Bob (another company)
-    # texts it. Once real time has passed the step, Bob's SMS read as sent before Anna's, and the phone's
-    # answers to Bob went to Anna, quoting her SMS, on acme's bill, for the whole reply window.
+async def anna_sent_then_stepped_back(tmp_path: Path) -> tuple[World, Monotonic, Housekeeping]:
+    """Anna (acme) texts the phone, Bob's company exists; 10 s later the clock steps back STEP, seen."""
     w = World(tmp_path)
     other_company(w)
     mono = Monotonic()
@@ -55,6 +50,17 @@ async def test_an_answer_after_a_step_back_goes_to_the_sms_sent_after_it(
     w.now += 10.0 - STEP
     mono.t += 10.0
     assert await hk.check_clock() == pytest.approx(STEP)
+    return w, mono, hk
+
+
+@pytest.mark.parametrize("after", [120.0, 3 * 86400.0])
+async def test_an_answer_after_a_step_back_goes_to_the_sms_sent_after_it(
+    tmp_path: Path, after: float
+) -> None:
+    # Anna (acme) texts the phone; 10 s later NTP steps the clock back a minute; Bob (another company)
+    # texts it. Once real time has passed the step, Bob's SMS read as sent before Anna's, and the phone's
+    # answers to Bob went to Anna, quoting her SMS, on acme's bill, for the whole reply window.
+    w, mono, hk = await anna_sent_then_stepped_back(tmp_path)
     w.now += 10.0
     mono.t += 10.0
     sent(w, "bob@other.example", "Other invoice 12 due")
@@ -69,15 +75,7 @@ async def test_an_answer_after_a_step_back_goes_to_the_sms_sent_after_it(
 
 async def test_an_answer_before_a_step_back_is_seen_still_goes_to_the_sms_before_it(tmp_path: Path) -> None:
     # Anna texts the phone, the clock steps back, the phone answers her before Bob texts it: hers.
-    w = World(tmp_path)
-    other_company(w)
-    mono = Monotonic()
-    hk = housekeeping(w.store, mono)
-    await hk.check_clock()
-    sent(w, "anna@acme.example", "ACME offer")
-    w.now += 10.0 - STEP
-    mono.t += 10.0
-    assert await hk.check_clock() == pytest.approx(STEP)
+    w, mono, _hk = await anna_sent_then_stepped_back(tmp_path)
     w.now += 20.0
     mono.t += 20.0
     await w.mo("Yes")
