@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
-import stat
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,8 +27,6 @@ from billing_reports.mailed import ends_with, file_sha256, keep_mailed, settle_m
 from billing_reports.monthly import STATUSES, Month, lines
 from billing_reports.render import Header, Rendering, Sum, clean, pln, printable
 from gateway.adminrules import SUMMARY_LABELS
-from gateway.filemodes import mode_text, owner_name
-from gateway.readonlyfs import READ_ONLY_FS, filesystem_read_only
 
 SUMMARY = "_summary.txt"  # account files are `<name>.txt`; a name starting with "_" is escaped
 UNCLAIMED = "(premium MO without a service)"  # the summary's line for premium MOs no service claimed
@@ -137,71 +134,6 @@ def months(billing_dir: Path) -> list[Month]:
         if str(month) == entry and (billing_dir / entry).is_dir():
             found.append(month)
     return sorted(found, key=lambda m: (m.year, m.month))
-
-
-def _foreign_problem(key: str, billing_dir: Path, fix: str, theirs: bool) -> str | None:
-    """Another user's billing_dir, or one every user may write: the run refuses it
-    (`billing_reports.files.safe_dir`), so `check-config` and the start say so first. `theirs`: the
-    service's user's, refused only to another user (root's `check-config`), which `fix` runs as it."""
-    st = billing_dir.stat()
-    if st.st_uid not in (os.geteuid(), 0):
-        why = (
-            "the service's user, whose directory a run by this user refuses"
-            if theirs
-            else "who could make the bills land in files they read"
-        )
-        return f"{key}: {billing_dir} belongs to user {owner_name(st.st_uid)}, {why}; {fix}"
-    if st.st_mode & stat.S_IWOTH:
-        return (
-            f"{key}: {billing_dir} is writable by every user ({mode_text(st.st_mode)}): another user could"
-            f" put links there to read the bills or overwrite other files; chmod o-w {billing_dir}"
-        )
-    return None
-
-
-def billing_dir_problem(billing_dir: Path, *, daemon: bool | None = None) -> str | None:
-    """Why the month's files could not be written under `billing_dir`, said before a month ends.
-
-    Otherwise the first sign is the billing run failing at 00:05 on the 1st, retried hourly for a
-    week. Under systemd's ProtectSystem=strict a directory outside the state directory is read-only
-    unless the unit names it in ReadWritePaths=, and access(2) then says so (EROFS) here too.
-    `daemon`: said by the service itself (by default, whether this process is `smsgw run` as systemd
-    started it), which is told no sudo line (`gateway.sudoline.sudo_line`).
-    """
-    from gateway.store.proclocks import shell_word
-    from gateway.sudoline import runs_service, sudo_line, the_service
-
-    key, daemon = "[gateway] billing_dir", the_service() if daemon is None else daemon
-    existing = billing_dir
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent  # (a path under a file does not exist either: ENOTDIR)
-    if not existing.is_dir():
-        return (
-            f"{key}: {billing_dir} cannot be created: {existing} is a file, not a directory"
-            ' (e.g. billing_dir = "/srv/smsgw/billing")'
-        )
-    user, made = shell_word(runs_service()), shell_word(str(billing_dir))
-    # The service's user's own directory, for a command another user runs: run it as the service's user.
-    theirs = owner_name(existing.stat().st_uid) == runs_service()
-    line = sudo_line(existing, daemon=daemon) if theirs else None
-    given = f"give it to the user that runs the service (`chown {user}: {made}`)"
-    fix = f"run as the service's user (`{line}`)" if line else given
-    if os.access(existing, os.W_OK | os.X_OK):
-        return _foreign_problem(key, existing, fix, line is not None) if existing == billing_dir else None
-    if filesystem_read_only(existing):  # no unit line helps: remounted read-only after I/O errors?
-        return f"{key}: {existing}: {READ_ONLY_FS}"
-    if os.statvfs(existing).f_flag & os.ST_RDONLY:
-        return (
-            f"{key}: {existing} is on a read-only file system; under systemd the unit must name"
-            f" {billing_dir} in ReadWritePaths= (a drop-in: systemctl edit smsgw)"
-        )
-    if existing == billing_dir:  # the daemon, the service's user, is never told to run as itself
-        who = ", the one the service runs as" if daemon else ""
-        return f"{key}: {billing_dir} is not writable by this user{who}; {fix} or fix its mode"
-    return (
-        f"{key}: {billing_dir} does not exist and cannot be created by this user ({existing} is not"
-        f" writable); create it: mkdir -p {made} && chown {user}: {made}"
-    )
 
 
 def purge_note(conn: sqlite3.Connection, month: Month, tz: ZoneInfo) -> tuple[str, ...]:

@@ -215,19 +215,46 @@ def runs_service(argv: list[str] | None = None) -> str:
     me = user_name(os.geteuid()) if os.geteuid() != 0 else None  # root's unit has no User=
     if the_daemon(argv) and me is not None:
         return me
+    if (given := _given_to(argv)) is not None:
+        return given
+    return me if me is not None and not any(unit.exists() for unit in UNITS) else SERVICE_USER
+
+
+def service_user(argv: list[str] | None = None) -> str:
+    """Who the service runs as, whoever this process is: `runs_service` answers this user for any
+    `smsgw run`, and a daemon an admin started by hand as another user (or root) was told to give
+    the service's billing_dir to that user. The daemon systemd started is the service (its unit's
+    User=, root where it has none); else the user the config is given to by its group, else
+    SERVICE_USER where a unit is installed and that user exists, else this user (no unit: the daemon
+    is started by hand, by whoever runs it)."""
+    me = user_name(os.geteuid()) or str(os.geteuid())
+    if the_service(argv):
+        return me
+    if (given := _given_to(argv)) is not None:
+        return given
+    try:
+        pwd.getpwnam(SERVICE_USER)
+    except KeyError:
+        return me
+    return SERVICE_USER if any(unit.exists() for unit in UNITS) else me
+
+
+def _given_to(argv: list[str] | None) -> str | None:
+    """The user the config file is given to by its group (install-service makes it root:USER), or
+    None where its group is root's or no user's."""
     config = _config_of(argv)
     try:
         group = grp.getgrgid(os.stat(config).st_gid).gr_name if config else "root"
         pwd.getpwnam(group)  # a user of that name: the group install-service's useradd made with it
     except (OSError, KeyError):
-        group = "root"
-    if group != "root":
-        return group
-    return me if me is not None and not any(unit.exists() for unit in UNITS) else SERVICE_USER
+        return None
+    return None if group == "root" else group
 
 
-def _config_of(argv: list[str]) -> str | None:
-    """The config this command reads: the one its arguments give, or the one it finds."""
+def _config_of(argv: list[str] | None) -> str | None:
+    """The config this command (`argv`, default its own) reads: the one its arguments give, or the
+    one it finds."""
+    argv = sys.argv if argv is None else argv
     given = without_config(argv[1:])[1] if argv and argv[0].endswith(_PROGRAMS) else None
     return given or _found_config()
 

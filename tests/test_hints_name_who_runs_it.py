@@ -63,7 +63,7 @@ def test_the_daemons_billing_dir_warning_does_not_tell_it_to_run_as_another_user
     found = [e["detail"] for e in logged if e["event"] == "config.billing_dir_unwritable"]
     assert done.returncode != 0 and found, said
     warning = words(found[0])
-    assert f"{books} is not writable by this user, the one the service runs as" in warning, warning
+    assert f"{books} is not writable by nobody, the user this daemon runs as;" in warning, warning
     assert f"`chown nobody: {books}`" in warning and "sudo" not in warning, warning
 
 

@@ -62,9 +62,10 @@ def _not_mailed(
 def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
     from billing_reports import job, mtlate
     from billing_reports import repo as billing_repo
+    from billing_reports.dirproblem import billing_dir_problem
     from billing_reports.files import RunUnderWay
     from billing_reports.render import pln
-    from billing_reports.writer import ArchiveKept, billing_dir_problem, write_month
+    from billing_reports.writer import ArchiveKept, write_month
 
     month = _month(args.month)
     tz = ZoneInfo(cfg.gateway.timezone)

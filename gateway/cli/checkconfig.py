@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def check_config(cfg: Config, args: argparse.Namespace) -> int:
     """Exit 3 (1: a disk to remount or mount) with the first refusal; else "config OK" and every
     warning and note, exit 0."""
-    from billing_reports.writer import billing_dir_problem
+    from billing_reports.dirproblem import billing_dir_problem
     from gateway.cli.binderror import busy_listeners
     from gateway.cli.common import running_pid
     from gateway.cli.demoaccount import demo_doubts

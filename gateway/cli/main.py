@@ -61,7 +61,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
 
     import structlog
 
-    from billing_reports.writer import billing_dir_problem
+    from billing_reports.dirproblem import start_problem
     from gateway.cli.binderror import also_in_use, bind_error
     from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, database_error, loop_runner, running_pid
     from gateway.cli.demoaccount import demo_doubts
@@ -85,7 +85,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         log.warning("config.secret_readable", **exposed._asdict())
     for event, doubt in setup_doubts(cfg):
         log.warning(event, detail=doubt)
-    if (billing := billing_dir_problem(cfg.billing_dir, daemon=True)) is not None:  # SMS go on; said at once
+    if (billing := start_problem(cfg.billing_dir)) is not None:  # SMS go on; said at once
         log.warning("config.billing_dir_unwritable", detail=billing)
     try:
         # Before the first read of the database (`start_warnings`): SQLite would hide a damaged WAL.
