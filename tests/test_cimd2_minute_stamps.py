@@ -93,7 +93,7 @@ def test_a_submit_answer_and_a_report_make_one_key_from_any_form_of_the_stamp() 
     sms = OutboundSms(1, "7155", "+48601557013", 0, b"", "x")
     said: list[str] = []
     once = Once(lambda event, **_fields: said.append(event))
-    for stamp in ("261207032102", " 20261207032102 "):
+    for stamp in ("261207032102", " 20261207032102 ", "261207032102+04"):
         answer = Packet.make(Op.SUBMIT_RESP, 3, (P.DESTINATION, "+48601557013"), (P.SCTS, stamp))
         assert submit_result(sms, answer, link="c2", unstamped=once).message_id == "261207032102:48601557013"
         report = Packet.make(
@@ -101,7 +101,7 @@ def test_a_submit_answer_and_a_report_make_one_key_from_any_form_of_the_stamp() 
         )
         item = parse_report(report, link="c2")
         assert not isinstance(item, str) and item.message_id == "261207032102:48601557013"
-    for stamp in (MINUTE, "261207032102+04", "26120703210x"):
+    for stamp in (MINUTE, MINUTE + "+04", "261207032102+4", "26120703210x"):
         answer = Packet.make(Op.SUBMIT_RESP, 3, (P.DESTINATION, "+48601557013"), (P.SCTS, stamp))
         result = submit_result(sms, answer, link="c2", unstamped=once)
         assert (result.outcome, result.message_id) == (Outcome.ACCEPTED, None), stamp

@@ -1,8 +1,8 @@
 """A 060 an SMSC writes padded with blanks or with the year in full still names the SMS. Read as no
 time, an MO the SMSC delivered again after its acknowledgement had lost the stamp that tells a copy
-from a new SMS, and was mailed and charged twice. The protocol's time is 12 digits with no zone
-(protocols.md): a field with a zone or of another length still reads as none. Against the real
-daemon and a scripted SMSC over TCP.
+from a new SMS, and was mailed and charged twice. The protocol's time is 12 digits (protocols.md): a
+field of another length still reads as none (a zone after the digits is read:
+`test_cimd2_zoned_stamps`). Against the real daemon and a scripted SMSC over TCP.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ def test_a_060_is_read_as_its_12_digits() -> None:
         "",
         "  ",
         "2612031200",
-        "261203120000+04",
+        "261203120000+4",
         "26120312000000",
         "261303120000",
         "x" * 12,

@@ -211,10 +211,11 @@ def submit_result(
         log.warning("cimd2.submit_response_without_060", link=link, packet=resp.describe())
         return SubmitResult(Outcome.ACCEPTED, error="SMSC gave no 060 timestamp: no delivery report match")
     if (stamp := stamp_digits(scts)) is None:
-        # A 060 that is no full yymmddhhmmss (no seconds, a zone, letters) names no one SMS: with an
-        # SMSC writing minutes, two SMS to one phone in a minute shared a key, each took the other's
-        # report, and a delivered one was bounced. Taken with no key, as with no 060: it ends
-        # `unreported`, never wrongly. `unstamped` is the link's warning, said once per link.
+        # A 060 that is no full yymmddhhmmss (no seconds, letters; a zone after the 12 digits is read:
+        # `read_stamp`) names no one SMS: with an SMSC writing minutes, two SMS to one phone in a
+        # minute shared a key, each took the other's report, and a delivered one was bounced.
+        # Taken with no key, as with no 060: it ends `unreported`, never wrongly. `unstamped` is the
+        # link's warning, said once per link.
         unstamped("cimd2.submit_060_not_a_time", link=link, length=len(scts), packet=resp.describe(),
                   effect="no SMS on this link can be matched to its delivery report")  # fmt: skip
         return SubmitResult(

@@ -3,7 +3,8 @@ GSM 03.40 relative validity codes a submit carries (`validity_code` rounds down,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 
 
 def format_time(moment: datetime) -> str:
@@ -13,28 +14,59 @@ def format_time(moment: datetime) -> str:
     return moment.strftime("%y%m%d%H%M%S")
 
 
+# A zone some SMSCs write after the 12 digits (protocols.md 1.4 has none): "+04"/"-08" in quarter hours
+# (GSM 03.40's unit), "+0100"/"+01:00" in hours and minutes, SMPP's "tnnp" (tenths, quarter hours,
+# sign: "004+") or "Z". Anything else after the digits is no time (`read_stamp`).
+_STAMP = re.compile(
+    r"(?:19|20)?(?P<digits>[0-9]{12})\s?"
+    r"(?:(?P<sign>[+-])(?:(?P<quarters>[0-9]{2})|(?P<hours>[0-9]{2}):?(?P<minutes>[0-5][0-9]))"
+    r"|[0-9](?P<smpp>[0-9]{2})(?P<smpp_sign>[+-])|(?P<utc>Z))?"
+)
+_MAX_ZONE_MINUTES = 14 * 60  # the widest offset in use (UTC+14); a larger one is no zone
+
+
 def read_stamp(value: str | None) -> tuple[str, datetime] | None:
-    """A CIMD2 time as its 12 digits (yymmddhhmmss) and the moment they name read as UTC, or None
-    when absent or malformed: read once, as every MO's 060 is (checked, then read again, it took
-    three parses per MO).
+    """A CIMD2 time as its 12 digits (yymmddhhmmss) and the moment they name, or None when absent or
+    malformed: read once, as every MO's 060 is (checked, then read again, it took three parses per MO).
 
     Blanks around it are dropped, and a 14-digit one's century ("20261206153000"): an SMSC that
     pads the field or writes the year in full still names the SMS by it. Read as no time, an MO
-    it delivered again after its acknowledgement was taken for a new one and mailed twice. A zone
-    is not read: the protocol's time has none (the SMSC's local time), and a field carrying more
-    is no time the gateway can compare."""
+    it delivered again after its acknowledgement was taken for a new one and mailed twice.
+
+    A zone after the 12 digits (`_STAMP`) is read too: an SMSC that adds one to every 060 had every SMS
+    end `unreported`, its submit answers and reports making no key. The digits stay the key as written
+    (both sides name the SMS by the SMSC's own clock); the moment is moved to UTC by the zone, and read
+    as UTC without one (the protocol's time has none). Fewer digits (no seconds) are still no time: with
+    an SMSC writing minutes, two SMS to one phone in a minute shared a key."""
     if value is None:
         return None
-    value = value.strip()
-    if len(value) == 14 and value[:2] in ("19", "20"):
-        value = value[2:]
-    if len(value) != 12 or not value.isdigit():
+    match = _STAMP.fullmatch(value.strip())
+    if match is None:
         return None
+    digits = match["digits"]
     try:
-        moment = datetime.strptime(value, "%y%m%d%H%M%S")
+        moment = datetime.strptime(digits, "%y%m%d%H%M%S").replace(tzinfo=UTC)
     except ValueError:
         return None
-    return value, moment.replace(tzinfo=UTC)
+    if (offset := _zone_minutes(match)) is None:
+        return None
+    return digits, moment - timedelta(minutes=offset)
+
+
+def _zone_minutes(match: re.Match[str]) -> int | None:
+    """The zone of a `_STAMP` match in minutes east of UTC (0 when none is written), None when out of
+    range (then it is no zone but other digits: "+99")."""
+    if match["quarters"] is not None:
+        sign, minutes = match["sign"], int(match["quarters"]) * 15
+    elif match["hours"] is not None:
+        sign, minutes = match["sign"], int(match["hours"]) * 60 + int(match["minutes"])
+    elif match["smpp"] is not None:
+        sign, minutes = match["smpp_sign"], int(match["smpp"]) * 15
+    else:
+        return 0
+    if minutes > _MAX_ZONE_MINUTES:
+        return None
+    return -minutes if sign == "-" else minutes
 
 
 def stamp_digits(value: str | None) -> str | None:
@@ -44,7 +76,7 @@ def stamp_digits(value: str | None) -> str | None:
 
 
 def parse_time(value: str | None) -> datetime | None:
-    """A CIMD2 time (`read_stamp`) read as UTC, or None when absent or malformed."""
+    """A CIMD2 time (`read_stamp`) as a UTC moment, or None when absent or malformed."""
     stamp = read_stamp(value)
     return None if stamp is None else stamp[1]
 
