@@ -199,6 +199,17 @@ def _wrapper_class(level: int) -> type:
     return cls
 
 
+def filter_once(name: str, kind: type[logging.Filter]) -> None:
+    """Add a `kind` filter to the standard logger `name` (aiosmtpd's "mail.log") unless it has one.
+
+    A filter acts in the process that added it only, so each process that serves a listener adds
+    its own when it starts serving; and a daemon may start its listeners again, which must not add
+    a second (each record would pass through it twice)."""
+    logger = logging.getLogger(name)
+    if not any(isinstance(f, kind) for f in logger.filters):
+        logger.addFilter(kind())
+
+
 def configure(*, json: bool | None = None, level: str = "INFO") -> None:
     if json is None:
         json = not sys.stderr.isatty()

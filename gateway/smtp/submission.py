@@ -28,6 +28,7 @@ from aiosmtpd.smtp import log as aiosmtpd_log
 from acl.lockout import Attempt, AuthGuard, Lockout, Refused
 from acl.logins import masked_login
 from acl.passwords import password_stamp
+from gateway.logging import filter_once
 from gateway.peeraddr import server_address
 from gateway.smtp.gate import Gate
 from gateway.smtp.replies import (
@@ -321,9 +322,7 @@ async def start(gate: Gate) -> asyncio.Server | None:
         return None
     context = tls_context(cfg.path(smtp.tls_cert_file), cfg.path(smtp.tls_key_file))
     handler = SubmissionHandler(gate)
-    mail_log = logging.getLogger("mail.log")
-    if not any(isinstance(f, _DropLoginDataNotice) for f in mail_log.filters):
-        mail_log.addFilter(_DropLoginDataNotice())
+    filter_once("mail.log", _DropLoginDataNotice)
     loop = asyncio.get_running_loop()
     # Mechanisms are named after auth_* members; keep only the ones every client offers.
     named = {m.replace("auth_", "").replace("__", "-") for m in dir(SubmissionSMTP) if m.startswith("auth_")}

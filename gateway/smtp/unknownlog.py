@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import re
 
+from gateway.logging import filter_once
+
 # aiosmtpd's messages whose last argument is the client's command word, as it typed it.
 _WORD_MESSAGES = frozenset({"%r unrecognised: %s", "%r over limit for %s"})
 _COMMAND = re.compile(r"[A-Z]{1,12}")
@@ -44,6 +46,4 @@ class UnknownCommandWords(logging.Filter):
 
 def install() -> None:
     """Add the filter to "mail.log" once in this process (a daemon may start listeners again)."""
-    mail_log = logging.getLogger("mail.log")
-    if not any(isinstance(f, UnknownCommandWords) for f in mail_log.filters):
-        mail_log.addFilter(UnknownCommandWords())
+    filter_once("mail.log", UnknownCommandWords)
