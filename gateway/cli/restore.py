@@ -168,13 +168,13 @@ def _restore(backup: Path, db: Path) -> int:
 def _carry(backup: Path, copy: Path, replaced: Path | None) -> str:
     """What the copy takes over from the database it replaces (`gateway.store.restorecarry`), said
     in one line: what, or why nothing."""
+    from gateway import restorecarries
     from gateway.cli.backup import copy_write_failed
-    from gateway.store import restorecarry
 
     try:
         # As a URI, so that the replaced database is attached as one (read-only) on every SQLite build.
         with closing(sqlite3.connect(f"file:{quote(str(copy))}", uri=True, isolation_level=None)) as conn:
-            carried = restorecarry.carry(conn, replaced)
+            carried = restorecarries.carry(conn, replaced)
     except sqlite3.Error as exc:
         if copy_write_failed(exc):
             raise CliError(no_room(backup, copy, exc)) from None

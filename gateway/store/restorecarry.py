@@ -24,7 +24,10 @@ backup's, grown on since, the copy is given what the SMSC and the mail servers w
   rowids, one more than the largest in the table, so a row must hold the place), which also tells
   whoever asks after that id what became of it;
 - the long-SMS reference counters continue where the replaced database left them, so that a
-  phone does not join a new SMS's segments to the ones sent since the backup.
+  phone does not join a new SMS's segments to the ones sent since the backup;
+- the phones' answers received or handled since, with their mails (`gateway.store.restoremo`), and
+  the features' rows about them (conversations, premium SMS), by the carries the caller gives
+  (`gateway.restorecarries`): the store names no feature's table.
 
 Only rows that are the same row in both are carried: the same id with the same message, mail,
 recipient and time, never an id that the other database gave to another.
@@ -33,9 +36,13 @@ recipient and time, never an id that the other database gave to another.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
+
+from gateway.store.restoremo import carry_mo
+from gateway.store.restorerows import shared_columns as _columns
 
 # Waiting in the backup: the daemon started on it would send them.
 _PART_WAITING = "('queued', 'deferred', 'hold', 'active')"
@@ -76,6 +83,9 @@ class Carried:
     later: list[int]  # mails accepted after the backup with SMS still to send, carried
     left: list[int]  # such mails that could not be carried: their SMS do not go
     ids_after: int | None  # the replaced database's newest mail id, when it was newer than the copy's
+    answers: int = 0  # answers (MOs) received after the backup
+    handled: int = 0  # answers of the backup handled since (mailed, kept, refused)
+    features: list[str] = field(default_factory=list)  # what the features carried, said by each
 
     def said(self) -> str:
         what = f"{self.sms} SMS already sent, {self.cancelled} cancelled, {self.mails} mails already sent"
@@ -86,6 +96,11 @@ class Carried:
         if self.later:
             what += f", {len(self.later)} mails accepted after the backup with SMS still to send"
             what += f" (ids {id_ranges(self.later)})"
+        if self.answers:
+            what += f", {self.answers} answers received since"
+        if self.handled:
+            what += f", {self.handled} answers handled since"
+        what += "".join(f", {said}" for said in self.features)
         if self.left:
             what += f"; {len(self.left)} mails accepted after the backup with SMS not sent could not be"
             what += f" carried (ids {id_ranges(self.left)}): their SMS do not go, their senders got 250"
@@ -94,10 +109,17 @@ class Carried:
         return f"carried from the replaced database: {what}"
 
 
-def carry(copy: sqlite3.Connection, replaced: Path | None) -> Carried | str:
+# A feature's carry (`gateway.restorecarries`): its own rows, after the store's, the MOs carried in
+# `temp.carried_mo`; what it carried in a few words for the line, or None for nothing.
+FeatureCarry = Callable[[sqlite3.Connection], "str | None"]
+
+
+def carry(
+    copy: sqlite3.Connection, replaced: Path | None, features: Sequence[FeatureCarry] = ()
+) -> Carried | str:
     """Carry into `copy` (not committed: the caller commits) what `replaced` knows and the copy does
-    not; else why nothing was carried, in one line. Never raises for the replaced database's sake:
-    a restore is most often made because that database is damaged."""
+    not, the features' rows by `features`; else why nothing was carried, in one line. Never raises
+    for the replaced database's sake: a restore is most often made because that database is damaged."""
     if replaced is None or not replaced.is_file():
         return "nothing carried from the replaced database: there was none"
     uri = f"file:{quote(str(replaced.resolve()))}?mode=ro"
@@ -115,7 +137,13 @@ def carry(copy: sqlite3.Connection, replaced: Path | None) -> Carried | str:
             mails = _carry_mails(copy)
             later, left = carry_later(copy)
             notices = carry_notices(copy, ended, later)
-            carried = Carried(sms, cancelled, reports, mails, notices, later, left, _continue_ids(copy))
+            answers = carry_mo(copy)
+            said = [s for s in (feature(copy) for feature in features) if s]
+            copy.execute("DROP TABLE temp.carried_mo")
+            carried = Carried(
+                sms, cancelled, reports, mails, notices, later, left, _continue_ids(copy),
+                answers.answers, answers.handled, said,
+            )  # fmt: skip
         except sqlite3.DatabaseError as exc:
             copy.execute("ROLLBACK TO carry")
             if _unwritten(exc):
@@ -208,13 +236,6 @@ def _carry_mails(copy: sqlite3.Connection) -> int:
         [(*r[1:], r[0]) for r in rows],
     )
     return len(rows)
-
-
-def _columns(copy: sqlite3.Connection, table: str) -> list[str]:
-    """The columns of `table` both databases have: a backup from before an upgrade lacks the ones
-    added since (the daemon's start migrates the copy after)."""
-    theirs = {r[1] for r in copy.execute(f"PRAGMA old.table_info({table})")}
-    return [r[1] for r in copy.execute(f"PRAGMA main.table_info({table})") if r[1] in theirs]
 
 
 def carry_later(copy: sqlite3.Connection) -> tuple[list[int], list[int]]:

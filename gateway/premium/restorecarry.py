@@ -1,0 +1,37 @@
+"""What `smsgw restore` takes over of the premium SMS from the database it replaces (attached as `old`),
+after the store has carried their MOs (`gateway.restorecarries`, `temp.carried_mo`). Here because the
+votes are this package's tables, which the store does not name (`tests/test_feature_boundaries.py`).
+
+The phone paid for a vote received after the backup: restored without its money record, it was never
+billed to the client; one mailed since (its service confirmed after the backup) was mailed again. Each
+record is carried once: one in both takes the replaced row, one added since goes in under its own id.
+A vote of a service the copy lacks (added after the backup) is not carried: its id may be another
+service's after the restore; its MO is (`smsgw mo list` shows it).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from gateway.store.restorerows import add_later, same_account, take_changed
+
+_SAME_VOTE = "c.id = o.id AND c.mo_id = o.mo_id AND c.number = o.number"
+_SAME_SERVICE = (
+    "(o.service_id IS NULL OR EXISTS (SELECT 1 FROM main.premium_services s JOIN old.premium_services x"
+    " ON x.id = s.id AND x.password = s.password AND x.created_at = s.created_at WHERE s.id = o.service_id))"
+)
+_OURS = "o.premium_mo_id IN (SELECT id FROM main.premium_mo)"
+
+
+def carry(copy: sqlite3.Connection) -> str | None:
+    """The votes of the MOs carried, and the free answers and corrections added since to votes the copy
+    holds. What was carried, said for the restore's line."""
+    take_changed(copy, "premium_mo", _SAME_VOTE, "c.mo_id IN (SELECT id FROM temp.carried_mo)")
+    votes = add_later(
+        copy,
+        "premium_mo",
+        f"o.mo_id IN (SELECT id FROM main.mo) AND {_SAME_SERVICE} AND {same_account('o.account_id')}",
+    )
+    add_later(copy, "premium_answers", _OURS)
+    add_later(copy, "premium_corrections", f"{_OURS} AND {same_account('o.account_id')}")
+    return f"{len(votes)} premium SMS" if votes else None

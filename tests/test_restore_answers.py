@@ -1,0 +1,132 @@
+"""`smsgw restore` and the phones' answers (MOs) received after the backup was taken.
+
+Restored without them, an answer received after the backup and not yet mailed (the relay was down)
+was lost: its phone's SMSC had its acknowledgement, and never delivered it again. And an answer the
+backup shows kept (past the hourly limit per phone), mailed since, was mailed again after the restore.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from smsc.simulator.control import send_command
+from tests.conftest import config_text, free_port, smtp_sink
+from tests.test_process import smsgw, start_daemon
+from tests.test_restore_after_backup import acme_cli
+from tests.test_restore_carry import rows, send_one, stop
+from tests.test_simulator_pending_reports import until
+
+
+def simulator_at(tmp_path: Path, smpp: int, control: int) -> str:
+    return (
+        f"[simulator]\nenabled = true\nsmpp_port = {smpp}\ncimd2_port = {free_port()}\n"
+        f'control_port = {control}\nlog = "{tmp_path / "sim.jsonl"}"\ndlr_delay_seconds = 0\n'
+    )
+
+
+async def test_an_answer_received_after_the_backup_and_not_yet_mailed_is_mailed_once_after_the_restore(
+    tmp_path: Path,
+) -> None:
+    smpp, smtp_port, relay, control = free_port(), free_port(), free_port(), free_port()
+    config = tmp_path / "config.toml"
+    text = config_text(tmp_path, smsc_port=smpp, smtp_port=smtp_port, relay_port=relay)
+    config.write_text(text.replace("[simulator]\nenabled = false\n", simulator_at(tmp_path, smpp, control)))
+    db = tmp_path / "state" / "smsgw.db"
+    backup = tmp_path / "backup.db"
+    proc = await start_daemon(config, smtp_port)  # nothing on the relay port: the answer's mail waits
+    try:
+        await send_one(smtp_port, "601000001", "Will you come?")
+        await until(lambda: rows(db, "SELECT state FROM parts") == [("delivered",)], 20, "delivered")
+        assert (await asyncio.to_thread(smsgw, config, "backup", str(backup))).returncode == 0
+        said = await send_command(
+            "127.0.0.1", control, {"op": "mo", "reply_to_last": True, "text": "Yes, at 10"}
+        )
+        assert said["ok"], said
+        await until(lambda: rows(db, "SELECT kind, state FROM outbox") == [("reply", "queued")], 20, "queued")
+    finally:
+        await stop(proc)
+    assert rows(backup, "SELECT COUNT(*) FROM mo") == [(0,)]
+
+    res = await asyncio.to_thread(smsgw, config, "restore", str(backup))
+    assert res.returncode == 0, res.stderr
+    assert "1 answers received since" in res.stdout, res.stdout
+    assert rows(db, "SELECT state, text FROM mo") == [("mailed", "Yes, at 10")]
+    async with smtp_sink(relay) as sink:
+        proc = await start_daemon(config, smtp_port)
+        try:
+            await sink.wait(1, 60)
+            await until(lambda: rows(db, "SELECT state FROM outbox") == [("sent",)], 20, "sent")
+        finally:
+            await stop(proc)
+    assert len(sink.messages) == 1
+    assert b"Yes, at 10" in sink.messages[0][2]
+
+
+def mo_row(conn: sqlite3.Connection, mo_id: int, state: str, text: str) -> None:
+    conn.execute(
+        "INSERT INTO mo (id, link, source, destination, text, state, received_at)"
+        " VALUES (?, 'main', '+48601000001', '+48100200300', ?, ?, 5)",
+        (mo_id, text, state),
+    )
+
+
+def test_an_answer_kept_in_the_backup_and_mailed_since_is_not_mailed_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, db = acme_cli(tmp_path, capsys)
+    with closing(sqlite3.connect(db)) as conn, conn:  # past the hourly limit per phone: kept
+        mo_row(conn, 1, "throttled", "Kept")
+        conn.execute("INSERT INTO kept_phones (source, mails, at) VALUES ('+48601000001', 0, 5)")
+    backup = tmp_path / "backup.db"
+    cli.ok("backup", str(backup))
+    with closing(sqlite3.connect(db)) as conn, conn:  # mailed after the backup, as `kept.mail_due` does
+        conn.execute("UPDATE mo SET state = 'mailed', note = 'kept, mailed an hour on' WHERE id = 1")
+        conn.execute("UPDATE kept_phones SET mails = 1, at = 3605")
+        conn.execute(
+            "INSERT INTO outbox (kind, mail_from, rcpt, content, state, attempts, next_attempt_at,"
+            " created_at, sent_at, mo_ref)"
+            " VALUES ('reply-kept', '', 'anna@acme.example', x'00', 'sent', 1, 3605, 3605, 3606, 1)"
+        )
+    out = cli.ok("restore", str(backup))
+    assert any("1 answers handled since" in line for line in out), out
+    # Left `throttled`, the daemon's next run mailed it to the user again.
+    assert rows(db, "SELECT state, note FROM mo") == [("mailed", "kept, mailed an hour on")]
+    assert rows(db, "SELECT mails, at FROM kept_phones") == [(1, 3605.0)]
+    assert rows(db, "SELECT kind, state, mo_ref FROM outbox") == [("reply-kept", "sent", 1)]
+
+
+def test_a_premium_sms_received_after_the_backup_is_carried_once_with_its_money_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, db = acme_cli(tmp_path, capsys)
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute(
+            "INSERT INTO premium_services (id, password, account_id, email, verified_at, created_at)"
+            " VALUES (1, 'KP1', (SELECT id FROM accounts WHERE name = 'ACME'), 'votes@acme.example', 1, 1)"
+        )
+    backup = tmp_path / "backup.db"
+    cli.ok("backup", str(backup))
+    with closing(sqlite3.connect(db)) as conn, conn:  # a vote after the backup, its mail not sent yet
+        mo_row(conn, 1, "premium", "KP1 yes")
+        conn.execute(
+            "INSERT INTO premium_mo (id, mo_id, number, phone, service_id, account_id, password, parts,"
+            " price, commission, text, state, received_at) VALUES (1, 1, '7100', '+48601000001', 1,"
+            " (SELECT id FROM accounts WHERE name = 'ACME'), 'KP1', 1, 100, 10, 'yes', 'mailed', 5)"
+        )
+        conn.execute(
+            "INSERT INTO outbox (kind, mail_from, rcpt, content, next_attempt_at, created_at, mo_ref)"
+            " VALUES ('premium', '', 'votes@acme.example', x'00', 5, 5, 1)"
+        )
+    out = cli.ok("restore", str(backup))
+    assert any("1 answers received since, 1 premium SMS" in line for line in out), out
+    # Restored without it, the phone's paid vote was never billed to the client, nor mailed.
+    assert rows(db, "SELECT mo_id, service_id, price, state FROM premium_mo") == [(1, 1, 100, "mailed")]
+    assert rows(db, "SELECT kind, state, mo_ref FROM outbox") == [("premium", "queued", 1)]
+    out = cli.ok("restore", str(backup))  # restored again over the restored: nothing twice
+    assert rows(db, "SELECT COUNT(*) FROM premium_mo") == [(1,)]
+    assert rows(db, "SELECT COUNT(*) FROM outbox") == [(1,)]
