@@ -130,6 +130,10 @@ def shift_sent(conn: sqlite3.Connection, now: float, step: ClockStep, oldest: fl
     seconds of the writer. Rows older read younger by the step at most: their window ends later by as
     much, and no answer goes astray for it."""
     low, first, since = moving(conn, now, step)
+    # Found on the acceptance times as stamped, before they move: moved, the SMS of the oldest kept
+    # conversation fell just below the floor (the step before a conversation time stamped a moment
+    # after its SMS's acceptance), and its send time was left a step ahead of the clock.
+    oldest_id = floor_id(conn, now + step.seconds - reach(now + step.seconds, step, oldest), first)
     _shift_users(conn, now, step, low, first, since)
     at, args = accepted(step, since)
     count = conn.execute(
@@ -139,7 +143,6 @@ def shift_sent(conn: sqlite3.Connection, now: float, step: ClockStep, oldest: fl
     # A part of an SMS accepted earlier may have gone within the seconds that move (held, queued behind
     # others): the parts of the SMS a window reaches are read (by their message, no index reads when a
     # part went), only those are written.
-    oldest_id = floor_id(conn, now + step.seconds - reach(now + step.seconds, step, oldest), first)
     went, args = moved_to("submitted_at", step, since, "message_id")
     conn.execute(
         f"UPDATE parts SET submitted_at = {went}"
