@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 
 from gateway import housekeeping as housekeeping_module
-from gateway.config import parse_config
+from gateway.config import Config, parse_config
 from gateway.premium import handlers
 from gateway.retentionpurge import purge_before
 from gateway.store.db import Store
 from smsc.simulator.smpp_texts import address_fields, mo_parts
 from tests.billing_reader import read
 from tests.billing_world import cli
-from tests.conftest import free_port, running_gateway, smtp_sink
+from tests.conftest import Running, Sink, free_port, running_gateway, smtp_sink
 from tests.test_billing_long_mo_month import configured, t
 from tests.test_premium_loop import CLIENT, reply_to, smtp
 from tests.test_two_way import parsed
@@ -46,37 +46,48 @@ def stats_total(path: Path, month: str) -> str:
     return " ".join(next(line for line in res.stdout.splitlines() if line.startswith("total")).split())
 
 
+def premium_configured(tmp_path: Path, relay: int) -> tuple[Path, Config]:
+    """The billing world's config (`configured`) with NUMBER a premium number."""
+    path, _plain = configured(tmp_path, relay)
+    text = path.read_text() + f'\n[premium]\nnumbers = ["{NUMBER}"]\nfallback_address = "ops@example.com"\n'
+    path.write_text(text)
+    return path, parse_config(text, source="test", base_dir=tmp_path)
+
+
+async def verified_service(gw: Running, sink: Sink, cfg: Config) -> Any:
+    """Acme's premium service KP123 on NUMBER (what `smsgw premium add` does, on the daemon's loop:
+    its rows carry the injected clock), confirmed by its client's mail; then the built-in SMSC's SMPP
+    session the phones' parts are sent on."""
+    db = gw.store.db.conn
+
+    def service() -> None:
+        s = gw.store
+        s.accounts.set_billing_addresses("acme", ["billing@acme.pl"])
+        r = handlers.repo(s)
+        acme = s.accounts.get_account("acme")
+        assert acme is not None
+        svc = r.service(r.add_service("KP123", acme.id, CLIENT, [NUMBER], [CLIENT]))
+        handlers.ask_verification(s, cfg, svc, "acme")  # type: ignore[arg-type]
+
+    await gw.store.write(service)
+    await gw.until(lambda: any(CLIENT in r for _, r, _ in sink.messages))
+    ask = parsed(next(raw for _, r, raw in sink.messages if CLIENT in r))
+    assert (await smtp(gw.port, *reply_to(ask, "yes"))).error is None  # type: ignore[attr-defined]
+    await gw.until(lambda: db.execute("SELECT verified_at FROM premium_services").fetchone()[0] is not None)
+    await gw.until(lambda: gw.daemon.simulator.core._pick("smpp") is not None)
+    return gw.daemon.simulator.core._pick("smpp")
+
+
 async def test_a_long_premium_vote_goes_by_its_first_part(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(housekeeping_module, "EXPIRY_INTERVAL", 0.05)
     relay = free_port()
-    path, cfg = configured(tmp_path, relay)
-    text = path.read_text() + f'\n[premium]\nnumbers = ["{NUMBER}"]\nfallback_address = "ops@example.com"\n'
-    path.write_text(text)
-    cfg = parse_config(text, source="test", base_dir=tmp_path)
+    path, cfg = premium_configured(tmp_path, relay)
     now = [t(2026, 10, 20, 12)]
     async with smtp_sink(relay) as sink, running_gateway(cfg, clock=lambda: now[0]) as gw:
         db = gw.store.db.conn
-
-        def service() -> None:
-            s = gw.store
-            s.accounts.set_billing_addresses("acme", ["billing@acme.pl"])
-            r = handlers.repo(s)
-            acme = s.accounts.get_account("acme")
-            assert acme is not None
-            svc = r.service(r.add_service("KP123", acme.id, CLIENT, [NUMBER], [CLIENT]))
-            handlers.ask_verification(s, cfg, svc, "acme")  # type: ignore[arg-type]
-
-        await gw.store.write(service)
-        await gw.until(lambda: any(CLIENT in r for _, r, _ in sink.messages))
-        ask = parsed(next(raw for _, r, raw in sink.messages if CLIENT in r))
-        assert (await smtp(gw.port, *reply_to(ask, "yes"))).error is None  # type: ignore[attr-defined]
-        await gw.until(
-            lambda: db.execute("SELECT verified_at FROM premium_services").fetchone()[0] is not None
-        )
-        await gw.until(lambda: gw.daemon.simulator.core._pick("smpp") is not None)
-        session = gw.daemon.simulator.core._pick("smpp")
+        session = await verified_service(gw, sink, cfg)
 
         def sets(phone: str, text: str) -> list[tuple[Any, ...]]:
             ref = session.server.next_ref()

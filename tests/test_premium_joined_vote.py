@@ -11,16 +11,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gateway.config import parse_config
-from gateway.premium import handlers
 from smsc.simulator.smpp_texts import address_fields
 from tests.conftest import free_port, running_gateway, smtp_sink
-from tests.test_billing_long_mo_month import configured, t
-from tests.test_billing_long_premium_month import premium_lines, stats_total
-from tests.test_premium_loop import CLIENT, reply_to, smtp
-from tests.test_two_way import parsed
+from tests.test_billing_long_mo_month import t
+from tests.test_billing_long_premium_month import (
+    NUMBER,
+    premium_configured,
+    premium_lines,
+    stats_total,
+    verified_service,
+)
 
-NUMBER, LONG_VOTER, SHORT_VOTER = "7355", "+48601999888", "+48601777666"
+LONG_VOTER, SHORT_VOTER = "+48601999888", "+48601777666"
 LONG = "KP123 " + "glos na A, bo tak " * 16 + "koniec tekst"  # 306 GSM septets: two parts
 SHORT = "KP123 [B]" + "b" * 149  # 160 septets, "[" and "]" two each: one part
 
@@ -28,32 +30,11 @@ SHORT = "KP123 [B]" + "b" * 149  # 160 septets, "[" and "]" two each: one part
 async def test_a_long_vote_delivered_joined_is_billed_as_the_parts_the_phone_sent(tmp_path: Path) -> None:
     assert (len(LONG), len(SHORT) + 2) == (306, 160)
     relay = free_port()
-    path, cfg = configured(tmp_path, relay)
-    text = path.read_text() + f'\n[premium]\nnumbers = ["{NUMBER}"]\nfallback_address = "ops@example.com"\n'
-    path.write_text(text)
-    cfg = parse_config(text, source="test", base_dir=tmp_path)
+    path, cfg = premium_configured(tmp_path, relay)
     now = [t(2026, 10, 20, 12)]
     async with smtp_sink(relay) as sink, running_gateway(cfg, clock=lambda: now[0]) as gw:
         db = gw.store.db.conn
-
-        def service() -> None:
-            s = gw.store
-            s.accounts.set_billing_addresses("acme", ["billing@acme.pl"])
-            r = handlers.repo(s)
-            acme = s.accounts.get_account("acme")
-            assert acme is not None
-            svc = r.service(r.add_service("KP123", acme.id, CLIENT, [NUMBER], [CLIENT]))
-            handlers.ask_verification(s, cfg, svc, "acme")  # type: ignore[arg-type]
-
-        await gw.store.write(service)
-        await gw.until(lambda: any(CLIENT in r for _, r, _ in sink.messages))
-        ask = parsed(next(raw for _, r, raw in sink.messages if CLIENT in r))
-        assert (await smtp(gw.port, *reply_to(ask, "yes"))).error is None  # type: ignore[attr-defined]
-        await gw.until(
-            lambda: db.execute("SELECT verified_at FROM premium_services").fetchone()[0] is not None
-        )
-        await gw.until(lambda: gw.daemon.simulator.core._pick("smpp") is not None)
-        session = gw.daemon.simulator.core._pick("smpp")
+        session = await verified_service(gw, sink, cfg)
 
         def joined(phone: str, vote: str) -> tuple[Any, ...]:
             """One deliver_sm holding the whole text: short_message empty, the text in message_payload."""
