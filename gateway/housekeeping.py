@@ -243,6 +243,7 @@ class Housekeeping:
         store = self.store
         # Read together, with no await between: rows up to these ids were stamped before this reading.
         wall, mono, marks = store.clock(), self.elapsed(), read_marks(store.db.conn)
+        sent = store.queue.sends.mark()  # and the parts sent by then (`gateway.store.sendlog`)
         last = self._readings
         step = 0.0 if last is None else last[0] + (mono - last[1]) - wall
         earlier, later, between = marks, marks, 0.0
@@ -267,7 +268,9 @@ class Housekeeping:
             def shift() -> tuple[int, int, int]:
                 # The rows after the step are found in the write that moves the rest: one written
                 # after this look, before the write, came after the step too (up to `later`).
-                moved = ClockStep(step, first_after(store.db.conn, earlier, later, True, between), ahead)
+                after = first_after(store.db.conn, earlier, later, True, between)
+                went = store.queue.sends.after_step(store.db.conn, sent, between, self._start is not None)
+                moved = ClockStep(step, after, ahead, went)
                 if config is not None:  # before the MOs move: which cross a billed month's end
                     billed_again[:] = rebill.stepped_back(store, ZoneInfo(config.gateway.timezone), moved)
                 left = left_ahead(ahead, step, CLOCK_STEP_SECONDS)
@@ -300,6 +303,7 @@ class Housekeeping:
         elif keep or (self._start is None and self.kept.due(wall)):  # no start waits: the worker's keeps it
             await self.kept.keep(store, Reading(wall, mono, marks, self._ahead))
         self._readings, self.steps.last, self._start = (wall, mono, marks), (wall, mono), None
+        store.queue.sends.looked(sent)
         return step if step > CLOCK_STEP_SECONDS else 0.0
 
     async def expire(self) -> None:

@@ -1,11 +1,14 @@
 """When the SMS sent in the last seconds before a step back of the wall clock went, after the step.
 
-Send times of those seconds move back with the step, so that an SMS sent after it reads later. Runs
-the daemon against an SMPP SMSC over TCP, on a wall clock the test steps and the real boot time.
+Send times of those seconds move back with the step, so that an SMS sent after it reads later; one sent
+after the step, before the clock check's look found it, carries the stepped clock already and keeps its
+time. Runs the daemon against an SMPP SMSC over TCP and a real relay, on a wall clock the test steps and
+the real boot time.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +18,34 @@ from structlog.testing import capture_logs
 from gateway import housekeeping as housekeeping_module
 from gateway.housekeeping import Housekeeping
 from smsc.outage import boottime
-from tests.conftest import mail, running_gateway
+from smsc.simulator.smpp_server import SmppSession
+from smsc.simulator.submitted import SubmittedSms
+from tests.conftest import Sink, free_port, mail, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC
 from tests.test_clock_step import on_a_stepping_clock, to
 
 PHONE = "601117001"
 BOB = "bob@acme.example"
 STEP = 60.0
+
+
+class HoldingSMSC(HappySMSC):
+    """Answers every submit at once but those whose text says "held", until `answer_held()`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.held: list[tuple[SmppSession, int, SubmittedSms]] = []
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        if "held" in sms.text:
+            self.held.append((session, seq, sms))
+            return
+        await super().on_submit(session, seq, sms)
+
+    async def answer_held(self) -> None:
+        held, self.held = self.held, []
+        for session, seq, sms in held:
+            await super().on_submit(session, seq, sms)
 
 
 def submitted(gw: Any, text: str) -> bool:
@@ -76,3 +100,40 @@ async def test_a_send_time_of_the_last_seconds_before_a_step_back_moves_with_it(
             clock.offset -= STEP
             await gw.until(lambda: any(e["event"] == "clock.stepped_back" for e in logs))
             assert went(gw)["Bob's offer"] < clock(), (went(gw), clock())
+
+
+async def test_an_answer_goes_to_the_sms_sent_between_a_step_back_and_its_look(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bob texts the phone; Anna's SMS to it is accepted and submitted, the SMSC's answer comes just
+    # after NTP steps the clock back a minute, before the clock check looks. Its send time, stamped on
+    # the stepped clock, was moved back with Bob's: it read older than his, and the phone's answer to
+    # Anna went to Bob, quoting his SMS.
+    looks = counting_looks(monkeypatch)
+    relay = free_port()
+    clock, smsc_port, cfg = on_a_stepping_clock(tmp_path, relay_port=relay)
+    sink = Sink()
+    with capture_logs() as logs:
+        async with (
+            HoldingSMSC(port=smsc_port) as smsc,
+            smtp_sink(relay, sink),
+            running_gateway(cfg, clock, boottime) as gw,
+        ):
+            await bob_sent(gw)
+            assert (await gw.send(mail(to(PHONE), "Anna's offer, held"))).error is None
+            await smsc.wait_until(lambda: len(smsc.held) == 1)
+            seen = len(looks)
+            await gw.until(lambda: len(looks) > seen)  # a look has just been: the next is seconds away
+            seen = len(looks)
+            clock.offset -= STEP
+            await smsc.answer_held()
+            await gw.until(lambda: submitted(gw, "Anna's offer, held"))
+            assert len(looks) == seen, "the look came before the part went: nothing tested"
+            await gw.until(lambda: any(e["event"] == "clock.stepped_back" for e in logs))
+            times = went(gw)
+            assert times["Bob's offer"] < times["Anna's offer, held"] < clock(), (times, clock())
+            await asyncio.sleep(6.0)  # no phone answers an SMS within seconds of its going
+            await smsc.inject_mo("48" + PHONE, "48100200300", "Yes please")
+            await sink.wait(1)
+    [(_mail_from, rcpts, raw)] = sink.messages
+    assert rcpts == ["anna@acme.example"], (rcpts, raw[-400:])

@@ -90,6 +90,8 @@ class ClockStep:
     after: Marks  # the first id of each table written after it
     # Forward steps left unmoved before it, oldest first: (the first ids written after each, its seconds).
     ahead: tuple[tuple[Marks, float], ...] = ()
+    # The parts sent after it, whatever their SMS's id: their send times keep theirs (`sendlog.SendLog`).
+    sent: tuple[int, ...] = ()
 
     def first(self, table: str) -> int:
         """The first id of `table` written after the step: rows from it on are not moved."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
+from functools import cached_property
 
 import structlog
 
@@ -20,6 +21,7 @@ from gateway.store.clockstep import ClockStep, shift_parts
 from gateway.store.partnotes import MAYBE_SENT_NOTES, NO_LINK_UP, RECOVERED, expiry_note, maybe_sent_note
 from gateway.store.records import ClaimedPart, Finished
 from gateway.store.reports import ReportsRepo
+from gateway.store.sendlog import SendLog
 from gateway.store.senttimes import shift_sent
 from gateway.store.settling import UNREPORTED
 from smsc.makers import maker
@@ -60,6 +62,7 @@ _claimed = maker(ClaimedPart)
 class QueueRepo(AcceptingRepo, ReportsRepo):
     _due_accounts = 1  # accounts with parts due at the last claim: how far the next one reads
     _many_due: frozenset[str] = frozenset()  # states with more than FEW_DUE due at the last claim
+    sends = cached_property(lambda self: SendLog())  # the order parts went in, for a clock step back
     # ---- dispatching --------------------------------------------------------------------------
 
     def claim_due(self, limit: int, *, now: float | None = None) -> list[ClaimedPart]:
@@ -209,6 +212,7 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                 " WHERE id = ?"
             )
             args = (link, smsc_id, now, None if smsc_id else UNCONFIRMED, part_id)
+            self.sends.note(part_id)
             if message_id is None:
                 row = self.conn.execute(sql + " RETURNING message_id", args).fetchone()
                 message_id = row[0] if row is not None else None

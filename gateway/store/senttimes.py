@@ -32,6 +32,7 @@ window reaches would have to move, the write that held the daemon for seconds.
 
 from __future__ import annotations
 
+import json
 import math
 import sqlite3
 
@@ -143,11 +144,13 @@ def shift_sent(conn: sqlite3.Connection, now: float, step: ClockStep, oldest: fl
     # A part of an SMS accepted earlier may have gone within the seconds that move (held, queued behind
     # others): the parts of the SMS a window reaches are read (by their message, no index reads when a
     # part went), only those are written.
+    # One sent after the step, in the seconds before the look that found it, reads its clock already.
     went, args = moved_to("submitted_at", step, since, "message_id")
     conn.execute(
         f"UPDATE parts SET submitted_at = {went}"
-        " WHERE message_id >= ? AND message_id < ? AND submitted_at >= ?",
-        (*args, oldest_id, first, since),
+        " WHERE message_id >= ? AND message_id < ? AND submitted_at >= ?"
+        " AND id NOT IN (SELECT value FROM json_each(?))",
+        (*args, oldest_id, first, since, json.dumps(step.sent)),
     )
     return count
 
