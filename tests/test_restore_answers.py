@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from smsc.simulator.control import send_command
-from tests.conftest import config_text, free_port, smtp_sink
+from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking, smtp_sink
 from tests.test_process import smsgw, start_daemon
 from tests.test_restore_after_backup import acme_cli
 from tests.test_restore_carry import rows, send_one, stop
@@ -130,3 +130,35 @@ def test_a_premium_sms_received_after_the_backup_is_carried_once_with_its_money_
     out = cli.ok("restore", str(backup))  # restored again over the restored: nothing twice
     assert rows(db, "SELECT COUNT(*) FROM premium_mo") == [(1,)]
     assert rows(db, "SELECT COUNT(*) FROM outbox") == [(1,)]
+
+
+async def test_the_sms_counted_against_a_limit_since_the_backup_still_count_after_the_restore(
+    tmp_path: Path,
+) -> None:
+    smtp_port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(tmp_path, smsc_port=free_port(), smtp_port=smtp_port))  # no SMSC: they wait
+    db = tmp_path / "state" / "smsgw.db"
+    backup = tmp_path / "backup.db"
+    proc = await start_daemon(config, smtp_port)
+    try:
+        limited = await asyncio.to_thread(smsgw, config, "account", "set", "acme", "--daily-limit", "2")
+        assert limited.returncode == 0, limited.stderr
+        await send_one(smtp_port, "601000001", "The first of the day")
+        assert (await asyncio.to_thread(smsgw, config, "backup", str(backup))).returncode == 0
+        await send_one(smtp_port, "601000002", "The second, after the backup")
+    finally:
+        await stop(proc)
+    res = await asyncio.to_thread(smsgw, config, "restore", str(backup))
+    assert res.returncode == 0, res.stderr
+    assert "usage counters" in res.stdout, res.stdout
+    proc = await start_daemon(config, smtp_port)
+    try:
+        # The day's two used up: counted 1 as the backup had it, a third went over the limit.
+        rcpt = f"601000003@{DOMAIN}"
+        result = await asyncio.to_thread(send_blocking, smtp_port, mail(rcpt, "A third"), [rcpt])
+    finally:
+        await stop(proc)
+    refusal = str(result.error or result.refused)
+    assert "Daily limit" in refusal and "used 2" in refusal, refusal
+    assert rows(db, "SELECT COUNT(*) FROM messages") == [(2,)]

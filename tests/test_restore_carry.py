@@ -111,9 +111,10 @@ async def test_a_restore_sends_nothing_again_and_hands_out_no_mail_id_again(tmp_
     (after,) = rows(db, "SELECT id FROM emails WHERE text LIKE '%After the restore%'")
     assert after[0] == newest + 1  # not the id of the mail accepted after the backup
     assert carried == sent  # the link and SMSC id their receipts are found by
-    # The conversations their SMS began: the phones' answers go to the sender.
+    # The conversations their SMS began (the phones' answers go to the sender), and what they were
+    # charged against the limits (a user's and the account's month and day).
     said = "carried from the replaced database: 2 SMS already sent, 0 cancelled, 0 mails already sent,"
-    said += f" 2 conversations; ids continue after {newest}"
+    said += f" 2 conversations, 4 usage counters; ids continue after {newest}"
     assert said in res.stdout, res.stdout
     assert said in str(rows(db, "SELECT detail FROM audit WHERE action = 'database.restore'"))
     # Asked after, the id of the mail that went with the restore says so.

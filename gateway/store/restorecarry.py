@@ -25,6 +25,7 @@ backup's, grown on since, the copy is given what the SMSC and the mail servers w
   whoever asks after that id what became of it;
 - the long-SMS reference counters continue where the replaced database left them, so that a
   phone does not join a new SMS's segments to the ones sent since the backup;
+- the limits' counters grown since (`gateway.store.restoreusage`): the SMS sent since count;
 - the phones' answers received or handled since, with their mails (`gateway.store.restoremo`), and
   the features' rows about them (conversations, premium SMS), by the carries the caller gives
   (`gateway.restorecarries`): the store names no feature's table.
@@ -43,6 +44,7 @@ from urllib.parse import quote
 
 from gateway.store.restoremo import carry_mo
 from gateway.store.restorerows import shared_columns as _columns
+from gateway.store.restoreusage import carry_usage
 
 # Waiting in the backup: the daemon started on it would send them.
 _PART_WAITING = "('queued', 'deferred', 'hold', 'active')"
@@ -86,6 +88,7 @@ class Carried:
     answers: int = 0  # answers (MOs) received after the backup
     handled: int = 0  # answers of the backup handled since (mailed, kept, refused)
     features: list[str] = field(default_factory=list)  # what the features carried, said by each
+    counters: int = 0  # the limits' counters (a user's or account's month or day) that grew since
 
     def said(self) -> str:
         what = f"{self.sms} SMS already sent, {self.cancelled} cancelled, {self.mails} mails already sent"
@@ -101,6 +104,8 @@ class Carried:
         if self.handled:
             what += f", {self.handled} answers handled since"
         what += "".join(f", {said}" for said in self.features)
+        if self.counters:
+            what += f", {self.counters} usage counters"
         if self.left:
             what += f"; {len(self.left)} mails accepted after the backup with SMS not sent could not be"
             what += f" carried (ids {id_ranges(self.left)}): their SMS do not go, their senders got 250"
@@ -138,11 +143,12 @@ def carry(
             later, left = carry_later(copy)
             notices = carry_notices(copy, ended, later)
             answers = carry_mo(copy)
+            counters = carry_usage(copy)
             said = [s for s in (feature(copy) for feature in features) if s]
             copy.execute("DROP TABLE temp.carried_mo")
             carried = Carried(
                 sms, cancelled, reports, mails, notices, later, left, _continue_ids(copy),
-                answers.answers, answers.handled, said,
+                answers.answers, answers.handled, said, counters,
             )  # fmt: skip
         except sqlite3.DatabaseError as exc:
             copy.execute("ROLLBACK TO carry")
