@@ -159,6 +159,13 @@ MEANINGS: dict[str, str] = {
         " (Kannel's alt-charset; a text with a GSM character Latin-1 lacks, € or a Greek capital, then goes"
         " UCS-2). CIMD2 links ignore it"
     ),
+    "smsc.validity_format": (
+        "how SMPP's validity_period is written: relative (the default: the time left of the SMS's validity"
+        " at its submit, which the SMSC counts from when it takes it, whatever its clock or time zone) or"
+        " absolute (the end in UTC, as Kannel sends it, for an SMSC that refuses a relative one; one whose"
+        " clock or zone differs from ours then expires SMS early or keeps them long). CIMD2 links always"
+        " send a relative 050"
+    ),
     "smsc.message_id_type": "how a receipt's text writes the id submit_sm_resp gave: as_is, hex_to_dec"
     " (answered in hex, reported in decimal) or dec_to_hex; a receipted_message_id TLV is matched"
     " as the submit_sm_resp id itself",

@@ -52,6 +52,7 @@ class SmscSection(_Section):
     source_ton: int | None = None  # override autodetection (SMPP)
     source_npi: int | None = None
     dc0_charset: Literal["gsm", "latin1"] = "gsm"  # what the SMSC reads SMPP data_coding 0 as
+    validity_format: Literal["relative", "absolute"] = "relative"  # SMPP validity_period's form
     smsc_account: str = ""  # links naming the same one are binds of one SMSC account (its receipts)
     sender_prefix: str | None = None  # CIMD2: the interface's number, left off 023; "never": no 023
     tls: bool = False  # connect over TLS (the tls_* keys below only with it)
@@ -203,7 +204,8 @@ class SmscSection(_Section):
             reconnect_min_seconds=self.reconnect_min_seconds,
             reconnect_max_seconds=self.reconnect_max_seconds,
             message_id_type=self.message_id_type, source_ton=self.source_ton, source_npi=self.source_npi,
-            dc0_charset=self.dc0_charset, max_per_second=self.max_per_second,
+            dc0_charset=self.dc0_charset, validity_format=self.validity_format,
+            max_per_second=self.max_per_second,
             sender_prefix=self.sender_prefix, tls=self.tls_settings(base_dir),
         )  # fmt: skip
 

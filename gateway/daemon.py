@@ -148,7 +148,7 @@ class Daemon:
                 await close_store(self.store)
                 raise simulator_bind_error(self.simulator, exc) from exc
 
-        for link in self.links.values():  # a CIMD2 part's relative validity counts on the expiries' clock
+        for link in self.links.values():  # a part's relative validity counts on the expiries' clock
             if hasattr(link, "clock"):
                 link.clock = self.clock
         mailer = self.mailer or build_mailer(cfg)

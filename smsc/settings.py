@@ -16,6 +16,7 @@ from typing import Literal, Protocol
 
 MessageIdType = Literal["as_is", "hex_to_dec", "dec_to_hex"]
 Dc0Charset = Literal["gsm", "latin1"]
+ValidityFormat = Literal["relative", "absolute"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,9 @@ class LinkSettings:
     # What the SMSC reads SMPP data_coding 0 as: SMPP 3.4 leaves it to the SMSC ("default alphabet"),
     # and some read Latin-1, where GSM's "@" (0x00) is a NUL. Kannel's alt-charset.
     dc0_charset: Dc0Charset = "gsm"
+    # How SMPP's validity_period is written: relative (the time left, counted by the SMSC from the
+    # submit, whatever its clock or zone) or absolute UTC (Kannel's way, for an SMSC taking no other).
+    validity_format: ValidityFormat = "relative"
     # The contract's rate, for a driver that holds submits after the dispatcher's pacing (CIMD2's
     # submits waiting for their phone's second): they are paced again as they reach the wire.
     max_per_second: float | None = None

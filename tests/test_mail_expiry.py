@@ -25,7 +25,7 @@ import pytest
 
 from gateway import accountrules, housekeeping
 from gateway.smtp import replies
-from smsc.smpp.pdu import smpp_time
+from smsc.smpp.pdu import read_smpp_time
 from tests.certs import make_cert_pair
 from tests.conftest import DOMAIN, STAFF, SmtpResult, free_port, mail, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC
@@ -94,10 +94,9 @@ async def test_expiry_date_two_hours_ahead_is_the_validity_the_smsc_gets(tmp_pat
                 assert valid[number] == pytest.approx(DAY, abs=1e-3), number
             await sink.wait(6)
     got = {s.destination.lstrip("+"): s.validity for s in smsc.received}
-    # The submit_sm the SMSC got: absolute, the header's own time in UTC.
-    assert got["48601123401"] == smpp_time(datetime.fromtimestamp(at, UTC))
-    sent_at = datetime.strptime(got["48601123401"][:12], "%y%m%d%H%M%S").replace(tzinfo=UTC)
-    assert (sent_at.timestamp() - clock()) == pytest.approx(2 * HOUR, abs=60)
+    # The submit_sm the SMSC got: relative, what was left of the header's own time when it went.
+    assert got["48601123401"].endswith("000R")
+    assert relative_seconds(got["48601123401"]) == pytest.approx(2 * HOUR, abs=60)
     confirmations = [
         message_from_bytes(raw, policy=policy.default) for _, _, raw in sink.messages if b"Meeting" in raw
     ]
@@ -169,6 +168,14 @@ def said(res: SmtpResult) -> tuple[int | None, str]:
     err = res.error
     raw = getattr(err, "smtp_error", b"")
     return getattr(err, "smtp_code", None), raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
+def relative_seconds(validity: str) -> float:
+    """An SMPP relative validity (`YYMMDDhhmmss000R`) in seconds."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    end = read_smpp_time(validity, start) if validity.endswith("R") else None
+    assert end is not None, validity
+    return (end - start).total_seconds()
 
 
 def part_expiry(db: sqlite3.Connection, number: str) -> float:
@@ -261,9 +268,12 @@ async def test_an_expiry_a_few_minutes_past_is_the_clocks_and_the_sms_goes_with_
             valid = validities(gw.store.db.conn)
             assert valid["+48601123441"] == pytest.approx(5 * 60, abs=1)
             assert valid["+48601123442"] == pytest.approx(10 * 60, abs=2)
-            ends = part_expiry(gw.store.db.conn, "+48601123441")
+            ends, sent = part_expiry(gw.store.db.conn, "+48601123441"), clock()
     got = {s.destination.lstrip("+"): s.validity for s in smsc.received}
-    assert got["48601123441"] == smpp_time(datetime.fromtimestamp(ends, UTC))  # absolute: 5 min on
+    # Relative, 5 min from when the SMSC takes it: as absolute, the end on the daemon's clock (2 days
+    # behind) told an SMSC on the right time that the SMS had expired 2 days before.
+    assert relative_seconds(got["48601123441"]) == pytest.approx(ends - sent, abs=5)
+    assert relative_seconds(got["48601123441"]) == pytest.approx(5 * 60, abs=5)
 
 
 async def test_a_mail_held_for_quiet_hours_past_its_expiry_is_refused(tmp_path: Path) -> None:

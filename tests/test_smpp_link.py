@@ -131,11 +131,16 @@ async def test_configured_ton_npi_override_autodetection() -> None:
 
 
 async def test_validity_and_no_report_request() -> None:
-    # Validity goes as absolute UTC; want_report=False asks for no receipt and none comes.
+    # Validity goes relative (the time left on the link's clock), or as absolute UTC when the config
+    # asks; want_report=False asks for no receipt and none comes.
     when = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
-    async with HappySMSC() as smsc, running_link(smsc.port) as (link, ev):
-        assert (await link.submit(sms(validity=when, want_report=False))).outcome is Outcome.ACCEPTED
+    async with HappySMSC() as smsc, running_link(smsc.port, validity_format="absolute") as (link, _):
+        assert (await link.submit(sms(validity=when))).outcome is Outcome.ACCEPTED
         assert smsc.received[0].validity == "300102030405000+"
+    async with HappySMSC() as smsc, running_link(smsc.port) as (link, ev):
+        link.clock = lambda: when.timestamp() - 2 * 86400 - 3 * 3600 - 4 * 60 - 5.9
+        assert (await link.submit(sms(validity=when, want_report=False))).outcome is Outcome.ACCEPTED
+        assert smsc.received[0].validity == "000002030405000R"
         assert not smsc.received[0].want_report
         await link.submit(sms())
         await ev.wait_until(lambda: len(ev.reports) == 1)

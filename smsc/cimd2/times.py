@@ -92,6 +92,18 @@ def validity_seconds(code: int) -> int:
     return (code - 192) * 7 * 86400
 
 
+def validity_end(value: str, received: datetime) -> datetime | None:
+    """When a submit's validity ends, read as an SMSC reads it at `received`: a 050 relative code
+    (`validity_seconds`) or a 051 time (`read_stamp`, the SMSC's own time); None for none, -1 (the SMSC's
+    default) or one that is neither."""
+    if (stamp := read_stamp(value)) is not None:
+        return stamp[1]
+    value = value.strip()
+    if not value.isascii() or not value.isdigit() or not 0 <= int(value) <= 255:
+        return None
+    return received + timedelta(seconds=validity_seconds(int(value)))
+
+
 # How far short of a code's period the time left may be and still get that code: the dispatcher
 # passes the part's expiry, so a part sent at once has a few seconds less than the configured hours.
 VALIDITY_SLACK_SECONDS = 60

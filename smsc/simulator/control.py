@@ -74,10 +74,10 @@ def last_logged(path: Path, *, delivered: bool = False) -> dict[str, Any] | None
             record = json.loads(line)
         except ValueError:  # the line the tail cut, or one a killed run left torn
             continue
-        fields = ("message_id", "source", "destination")
+        fields, unread = ("message_id", "source", "destination"), ("rejected", "failed", "expired")
         if (
             isinstance(record, dict)
-            and record.get("verdict") not in (("rejected", "failed") if delivered else ("rejected",))
+            and record.get("verdict") not in (unread if delivered else ("rejected",))
             and all(isinstance(record.get(k), str) and record[k] for k in fields)
         ):
             return record

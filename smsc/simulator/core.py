@@ -169,18 +169,18 @@ class SimulatorCore:
             self._next_id += 1
             message_id = str(self._next_id)
             failed = any(digits.endswith(s) for s in self.cfg.fail_suffixes if s)
-            status = ReportStatus.FAILED if failed else ReportStatus.DELIVERED
+            # Its validity, on this SMSC's clock, ends before the report's time: expired, as a real SMSC's.
+            expired = not failed and sms.expires_within(self._now(), self.cfg.dlr_delay_seconds)
+            status = ReportStatus.FAILED if failed or expired else ReportStatus.DELIVERED
             wanted = sms.want_report and not (
-                sms.failure_report_only if not failed else sms.success_report_only
+                sms.failure_report_only if status is ReportStatus.DELIVERED else sms.success_report_only
             )
             verdict = SubmitVerdict(
-                accepted=True,
-                message_id=message_id,
-                report=status if wanted else None,
-                report_delay=self.cfg.dlr_delay_seconds,
-                intermediate=sms.intermediate_report,
-            )
-            outcome = "failed" if failed else "delivered"
+                accepted=True, message_id=message_id, report=status if wanted else None,
+                report_delay=self.cfg.dlr_delay_seconds, intermediate=sms.intermediate_report,
+                detail=("expired", 0) if expired else None,
+            )  # fmt: skip
+            outcome = "failed" if failed else "expired" if expired else "delivered"
             origin = weakref.ref(session) if session is not None else None
             self._messages[message_id] = _Sent(
                 sms.protocol, sms.system_id, sms.source, sms.destination, self._now(), origin
@@ -360,7 +360,7 @@ class SimulatorCore:
             await self.inject_report(verdict.message_id, ReportStatus.PENDING)
         await asyncio.sleep(verdict.report_delay)
         if verdict.report is not None:
-            await self.inject_report(verdict.message_id, verdict.report)
+            await self.inject_report(verdict.message_id, verdict.report, verdict.detail)
 
     async def _deliver_held(self, s: SimSession, item: tuple[object, ...]) -> None:
         if item[0] == "mo":

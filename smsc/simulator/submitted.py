@@ -8,10 +8,13 @@ without the core's state; the core imports them, and they stay importable from i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from smsc.base import ReportStatus
+from smsc.cimd2.times import validity_end
+from smsc.simulator.receipts import Detail
+from smsc.smpp.pdu import read_smpp_time
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,22 @@ class SubmittedSms:
     source_npi: int | None = None
     dest_ton: int | None = None
     dest_npi: int | None = None
-    validity: str = ""
+    validity: str = ""  # as the submit wrote it: SMPP's validity_period, CIMD2's 050 or 051
+
+    def expires_at(self, received: datetime) -> datetime | None:
+        """When the SMSC gives the part up, by the validity its submit carried, read on the SMSC's own
+        clock at `received` (a relative one counts from then); None for none or one it cannot read."""
+        if not self.validity:
+            return None
+        if self.protocol == "smpp":
+            return read_smpp_time(self.validity, received)
+        return validity_end(self.validity, received)
+
+    def expires_within(self, received: datetime, seconds: float) -> bool:
+        """Whether its validity (`expires_at`) ends within `seconds` of `received`: before it is
+        delivered, when that takes so long."""
+        end = self.expires_at(received)
+        return end is not None and end <= received + timedelta(seconds=seconds)
 
 
 @dataclass(frozen=True)
@@ -50,6 +68,7 @@ class SubmitVerdict:
     report: ReportStatus | None = None  # the report to send (None: none was requested)
     report_delay: float = 0.0
     intermediate: bool = False  # send a PENDING report before `report`
+    detail: Detail | None = None  # a final state beyond failed (`receipts`): "expired" by its validity
     smpp_status: int = 0
     cimd2_error: int | None = None
 

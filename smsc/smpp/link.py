@@ -96,6 +96,9 @@ class SmppLink:
         self.state = LinkState.DISCONNECTED
         self.window = cfg.window or DEFAULT_WINDOW
         self._password = password
+        # The daemon's clock (epoch seconds), which a part's expiry is set by: its relative validity is
+        # counted on it (`submit_values`). The daemon gives its own; the host's until then.
+        self.clock: Callable[[], float] = time.time
         self._seq = Sequences()
         self._events: LinkEvents | None = None
         self._task: asyncio.Task[None] | None = None
@@ -147,7 +150,7 @@ class SmppLink:
             return _resolved(SubmitResult(Outcome.TEMPORARY, error=self._refusal(conn), unsent=True))
         try:
             seq = self._seq.next_sequence()
-            data = encode_submit(seq, *submit_values(sms, self.cfg))
+            data = encode_submit(seq, *submit_values(sms, self.cfg, self.clock()))
         except (UnicodeError, ValueError, struct.error) as exc:
             self._errors += 1
             outcome = Outcome.REJECTED if isinstance(exc, BadDestination) else Outcome.MALFORMED

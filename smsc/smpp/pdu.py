@@ -8,7 +8,8 @@ connection's state and the mapping rules can be checked without a peer.
 from __future__ import annotations
 
 import contextlib
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smpplib import command_codes
@@ -125,6 +126,48 @@ def smpp_time(when: datetime) -> str:
     )  # fmt: skip
 
 
+# The longest relative validity written (99 days): SMPP's relative form has two digits a field, and
+# its months and years have no fixed length (7.1.1); the gateway's own validity is at most 30 days.
+_MAX_RELATIVE_SECONDS = 99 * 86400 + 86399
+
+
+def smpp_relative(seconds: float) -> str:
+    """A relative validity in SMPP's `YYMMDDhhmmss000R` form (7.1.1): what is left of the part's
+    validity when it is submitted, counted by the SMSC from when it takes the submit_sm.
+
+    Not absolute: an absolute time is read on the SMSC's clock, and one whose clock or zone differs from
+    ours (a UTC time read as local, a clock hours off) expired SMS early or kept them long. Rounded down,
+    never past the part's expiry; 1 s at least (an SMSC may read all zeros as its default validity)."""
+    left = min(max(int(seconds), 1), _MAX_RELATIVE_SECONDS)
+    days, left = divmod(left, 86400)
+    hours, left = divmod(left, 3600)
+    two = _TWO_DIGITS
+    return "".join(("0000", two[days], two[hours], two[left // 60], two[left % 60], "000R"))
+
+
+def read_smpp_time(text: str, now: datetime) -> datetime | None:
+    """An SMPP time (7.1.1) as the UTC moment it names, read at `now` (when the PDU came) for a
+    relative one; None for an empty or malformed one. Absolute: `YYMMDDhhmmsstnnp`, local time
+    `nn` quarter hours ahead of UTC (`+`) or behind it (`-`). Relative: `YYMMDDhhmmss000R`, years of
+    365 days and months of 30 (the SMSC's reading is its own; ours sends days at most)."""
+    if len(text) != 16 or not text[:15].isascii() or not text[:15].isdigit():
+        return None
+    fields = [int(text[i : i + 2]) for i in range(0, 12, 2)]
+    if text[15] == "R":
+        years, months, days, hours, minutes, seconds = fields
+        days += years * 365 + months * 30
+        return now + timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if text[15] not in "+-" or int(text[13:15]) > 48:
+        return None
+    try:
+        local = datetime(2000 + fields[0], *fields[1:], tzinfo=UTC)
+    except ValueError:
+        return None
+    local += timedelta(milliseconds=100 * int(text[12]))
+    offset = timedelta(minutes=15 * int(text[13:15]))
+    return local - offset if text[15] == "+" else local + offset
+
+
 class BadDestination(ValueError):
     """The part's destination is not an E.164 number: no SMSC will take it, now or later."""
 
@@ -144,9 +187,10 @@ SUBMIT_VALUES = (
 SubmitValues = tuple[int, int, str, str, int, str, int, int, bytes]
 
 
-def submit_values(sms: OutboundSms, cfg: LinkSettings) -> SubmitValues:
+def submit_values(sms: OutboundSms, cfg: LinkSettings, now: float | None = None) -> SubmitValues:
     """The submit_sm fields one part sets (`SUBMIT_VALUES`), for `smsc.smpp.codec.encode_submit`;
-    ValueError names what cannot be sent."""
+    ValueError names what cannot be sent. `now` (epoch seconds) is the daemon's clock, which the part's
+    expiry was set by: a relative validity is the time left on it (`validity_period`)."""
     dest = sms.destination.removeprefix("+")
     if not dest.isdigit():
         raise BadDestination(f"destination {sms.destination!r} is not an E.164 number")
@@ -166,11 +210,22 @@ def submit_values(sms: OutboundSms, cfg: LinkSettings) -> SubmitValues:
         src,
         dest,
         ESM_UDHI if sms.udh else 0,
-        smpp_time(sms.validity) if sms.validity else "",
+        validity_period(sms, cfg, now),
         1 if sms.want_report else 0,
         sms.data_coding,
         short_message,
     )
+
+
+def validity_period(sms: OutboundSms, cfg: LinkSettings, now: float | None = None) -> str:
+    """The part's validity as the link's `validity_format` says: relative (the default: the time left
+    on the daemon's clock `now`, the host's without it) or absolute UTC, as Kannel sends it, for an
+    SMSC that takes no relative one; empty for the SMSC's default."""
+    if sms.validity is None:
+        return ""
+    if cfg.validity_format == "absolute":
+        return smpp_time(sms.validity)
+    return smpp_relative(sms.validity.timestamp() - (time.time() if now is None else now))
 
 
 def submit_fields(sms: OutboundSms, cfg: LinkSettings) -> dict[str, Any]:
