@@ -18,7 +18,6 @@ outbox worker and its `RelayBack` on the injected clock.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -31,6 +30,7 @@ from gateway.mailer import SmtpRelayMailer
 from gateway.outboxworker import OutboxWorker
 from gateway.store.db import Store
 from tests.conftest import Sink, free_port
+from tests.relay_server import relay_server
 from tests.test_relay_login_gate import HOUR, MAIL, Clock, Relay, outbox_rows, run_until
 from tests.test_relay_probe_mechanism import login_config
 
@@ -78,17 +78,8 @@ async def scripted_relay(port: int, relay: Scripted) -> AsyncIterator[Sink]:
                 return AuthResult(success=False, handled=True)
             return await super().auth_PLAIN(server, args)
 
-    sink = Sink()
-    server = await asyncio.get_running_loop().create_server(
-        lambda: Garbled(sink, hostname="relay.test", authenticator=relay, auth_require_tls=False),
-        "127.0.0.1",
-        port,
-    )
-    try:
+    async with relay_server(port, Garbled, relay) as sink:
         yield sink
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def run_worker(

@@ -12,40 +12,25 @@ worker and its `RelayBack` on the injected clock.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
-
-from aiosmtpd.smtp import SMTP, AuthResult
 
 from gateway.mailer import SmtpRelayMailer
 from gateway.outboxworker import OutboxWorker
 from gateway.store.db import Store
-from tests.conftest import Sink, free_port
-from tests.test_relay_login_gate import HOUR, MAIL, Clock, Relay, most_in_findtime, outbox_rows, run_until
-from tests.test_relay_login_refusals import auth_relay
+from tests.conftest import free_port
+from tests.test_relay_login_gate import (
+    HOUR,
+    MAIL,
+    Clock,
+    Relay,
+    most_in_findtime,
+    outbox_rows,
+    relay_at,
+    run_until,
+)
 from tests.test_relay_probe_mechanism import login_config
 
 CHANGED = 1000.0  # the relay's setup and the account's password change
-
-
-@asynccontextmanager
-async def reconfigured_relay(port: int, relay: Relay, excluded: list[str]) -> AsyncIterator[Sink]:
-    """Offers CRAM-MD5 (refused), PLAIN and LOGIN, but those in `excluded` as a connection begins."""
-
-    class Dovecot(SMTP):
-        def connection_made(self, transport: Any) -> None:
-            relay.connections.append(relay.clock())
-            super().connection_made(transport)
-
-        async def auth_CRAM__MD5(self, server: SMTP, args: list[str]) -> AuthResult:
-            await self.challenge_auth("<1.2@relay.test>")
-            relay.failed.append((relay.clock(), "CRAM-MD5"))
-            return AuthResult(success=False, handled=False)
-
-    async with auth_relay(port, relay, Dovecot, excluded=excluded) as sink:
-        yield sink
 
 
 async def test_sends_going_on_at_once_share_the_budget_of_four_failed_logins(tmp_path: Path) -> None:
@@ -57,7 +42,7 @@ async def test_sends_going_on_at_once_share_the_budget_of_four_failed_logins(tmp
     mailer = SmtpRelayMailer(cfg.mail, "gw.test", "right", clock=clock, mails_per_session=1)
     worker = OutboxWorker(store, mailer)
     try:
-        async with reconfigured_relay(port, relay, excluded) as sink:
+        async with relay_at(port, relay, excluded) as sink:
             store.outbox.enqueue_mail("reply", "gw@gw.test", "first@acme.example", MAIL)
             next_probe = await run_until(worker, clock, CHANGED - 10.0, next_probe=0.0)
             assert mailer.logins.known == "plain" and len(sink.messages) == 1

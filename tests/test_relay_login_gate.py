@@ -13,7 +13,7 @@ the injected clock, the worker's claims and the probes each at the time it would
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from gateway.outboxworker import OutboxWorker
 from gateway.relayfaults import relay_fault, waits_for_relay
 from gateway.store.db import Store
 from tests.conftest import Sink, free_port
+from tests.relay_server import relay_server
 from tests.test_relay_probe_mechanism import login_config
 
 MAIL = b"Subject: x\r\n\r\nx\r\n"
@@ -63,7 +64,9 @@ class Relay:
 
 
 @asynccontextmanager
-async def relay_at(port: int, relay: Relay) -> AsyncIterator[Sink]:
+async def relay_at(port: int, relay: Relay, excluded: Sequence[str] = ()) -> AsyncIterator[Sink]:
+    """Offers CRAM-MD5 (refused), PLAIN and LOGIN, but those in `excluded` as a connection begins."""
+
     class Dovecot(SMTP):
         def connection_made(self, transport: Any) -> None:
             relay.connections.append(relay.clock())
@@ -74,17 +77,8 @@ async def relay_at(port: int, relay: Relay) -> AsyncIterator[Sink]:
             relay.failed.append((relay.clock(), "CRAM-MD5"))
             return AuthResult(success=False, handled=False)
 
-    sink = Sink()
-    server = await asyncio.get_running_loop().create_server(
-        lambda: Dovecot(sink, hostname="relay.test", authenticator=relay, auth_require_tls=False),
-        "127.0.0.1",
-        port,
-    )
-    try:
+    async with relay_server(port, Dovecot, relay, excluded=excluded) as sink:
         yield sink
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def run_until(worker: OutboxWorker, clock: Clock, end: float, next_probe: float) -> float:

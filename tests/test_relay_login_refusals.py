@@ -29,6 +29,7 @@ from gateway.relayprobe import RelayBack
 from gateway.relayprobepace import PROBE_EVERY, PROBE_EVERY_MAX
 from gateway.store.db import Store
 from tests.conftest import Sink, free_port
+from tests.relay_server import relay_server
 from tests.test_relay_fixed_restart import deferred_outbox
 from tests.test_relay_probe_mechanism import login_config, mailer
 
@@ -79,24 +80,9 @@ async def auth_relay(
 ) -> AsyncIterator[Sink]:
     """A relay taking AUTH in clear on 127.0.0.1:`port`, `relay` its authenticator; `cls` the
     protocol (default: `relay_class`, hanging up after a 535 when `relay.hang_up`)."""
-    sink = Sink()
     protocol = cls if cls is not None else relay_class(relay)
-    server = await asyncio.get_running_loop().create_server(
-        lambda: protocol(
-            sink,
-            hostname="relay.test",
-            authenticator=relay,
-            auth_require_tls=False,
-            auth_exclude_mechanism=list(excluded),
-        ),
-        "127.0.0.1",
-        port,
-    )
-    try:
+    async with relay_server(port, protocol, relay, excluded=excluded) as sink:
         yield sink
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ keeps the probe's 30 s.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -26,6 +25,7 @@ from gateway.relayprobe import RelayBack
 from gateway.store.db import Store
 from tests.conftest import Sink, config_text, free_port, running_gateway
 from tests.fakes.smsc import HappySMSC
+from tests.relay_server import relay_server
 from tests.test_relay_fixed_restart import deferred_outbox
 
 EVERY = 0.01  # PROBE_EVERY, scaled: 30 s
@@ -54,17 +54,8 @@ class Logins:
 
 @asynccontextmanager
 async def login_relay(port: int, logins: Logins) -> AsyncIterator[Sink]:
-    sink = Sink()
-    server = await asyncio.get_running_loop().create_server(
-        lambda: SMTP(sink, hostname="relay.test", authenticator=logins, auth_require_tls=False),
-        "127.0.0.1",
-        port,
-    )
-    try:
+    async with relay_server(port, SMTP, logins) as sink:
         yield sink
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 def login_config(tmp_path: Path, port: int, smsc_port: int = 1) -> Config:

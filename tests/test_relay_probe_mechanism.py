@@ -6,8 +6,6 @@ while every send went. Real relays (aiosmtpd with AUTH, one with STARTTLS), a re
 
 from __future__ import annotations
 
-import asyncio
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -23,6 +21,7 @@ from gateway.relayfaults import relay_fault
 from tests.certs import make_cert_pair
 from tests.conftest import Sink, config_text, free_port, running_gateway
 from tests.fakes.smsc import HappySMSC
+from tests.relay_server import relay_server
 from tests.test_relay_fixed_restart import deferred_outbox
 
 CHALLENGE = "<2461.1012123456@relay.test>"
@@ -60,24 +59,8 @@ def relay_class(logins: Logins) -> type[SMTP]:
 
 @asynccontextmanager
 async def cram_relay(port: int, logins: Logins, tls: tuple[Path, Path] | None = None) -> AsyncIterator[Sink]:
-    sink = Sink()
-    context = None
-    if tls is not None:
-        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(*tls)
-    relay = relay_class(logins)
-    server = await asyncio.get_running_loop().create_server(
-        lambda: relay(
-            sink, hostname="relay.test", authenticator=logins, auth_require_tls=False, tls_context=context
-        ),
-        "127.0.0.1",
-        port,
-    )
-    try:
+    async with relay_server(port, relay_class(logins), logins, starttls=tls) as sink:
         yield sink
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 def login_config(tmp_path: Path, port: int, smsc_port: int = 1) -> Config:

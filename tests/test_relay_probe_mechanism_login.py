@@ -8,11 +8,9 @@ relays (aiosmtpd with AUTH, with STARTTLS or TLS from the connection on), a real
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import shutil
-import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -31,6 +29,7 @@ from gateway.store.db import Store
 from tests.certs import make_cert_pair
 from tests.conftest import Sink, free_port, running_gateway
 from tests.fakes.smsc import HappySMSC
+from tests.relay_server import relay_server
 from tests.test_relay_fixed_restart import deferred_outbox
 from tests.test_relay_implicit_tls import mail_config
 from tests.test_relay_probe_mechanism import Logins, cram_relay, login_config, mailer
@@ -83,34 +82,11 @@ async def picky_relay(
     implicit: tuple[Path, Path] | None = None,
     offers: tuple[str, ...] = ("CRAM-MD5", "PLAIN", "LOGIN"),
 ) -> AsyncIterator[Sink]:
-    sink = Sink()
-    contexts = []
-    for pair in (starttls, implicit):
-        context = None
-        if pair is not None:
-            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            context.load_cert_chain(*pair)
-        contexts.append(context)
-    relay = relay_class(takes)
     excluded = [m for m in ("CRAM-MD5", "PLAIN", "LOGIN") if m not in offers]
-    server = await asyncio.get_running_loop().create_server(
-        lambda: relay(
-            sink,
-            hostname="relay.test",
-            authenticator=takes,
-            auth_require_tls=False,
-            auth_exclude_mechanism=excluded,
-            tls_context=contexts[0],
-        ),
-        "127.0.0.1",
-        port,
-        ssl=contexts[1],
-    )
-    try:
+    async with relay_server(
+        port, relay_class(takes), takes, excluded=excluded, starttls=starttls, implicit=implicit
+    ) as sink:
         yield sink
-    finally:
-        server.close()
-        await server.wait_closed()
 
 
 async def test_a_first_probe_goes_on_past_a_535_to_plain_to_login_and_login_goes_first_then(
