@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import html
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,17 @@ from gateway.optoutwords import may_be_optout as _may_be_optout
 from gateway.optoutwords import plain as _plain
 from gateway.web.app import WebContext
 from smsc.simulator.control import send_command
-from tests.conftest import DOMAIN, STAFF, config_text, free_port, mail, running_gateway, smtp_sink
+from tests.conftest import (
+    DOMAIN,
+    STAFF,
+    Running,
+    Sink,
+    config_text,
+    free_port,
+    mail,
+    running_gateway,
+    smtp_sink,
+)
 from tests.test_policy import code, error_text
 from tests.test_two_way import PHONE, parsed, two_way_config
 from tests.web_helpers import OPERATOR, OTHER_ADMIN, as_user, csrf_of
@@ -81,13 +93,20 @@ def _opted_out(gw: Any) -> bool:
     return bool(gw.store.policy.is_opted_out(PHONE))
 
 
-async def test_start_after_stop_takes_the_number_off_the_list_and_the_mail_says_so(tmp_path: Path) -> None:
+@asynccontextmanager
+async def _phone_texted(tmp_path: Path, link: str = "smpp") -> AsyncIterator[tuple[Running, Sink]]:
+    """The daemon, its built-in SMSC on `link` and a sink for the mail it sends, once the staff
+    member's first SMS to the phone is taken: the phone may answer it."""
     relay = free_port()
-    cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
+    cfg = two_way_config(tmp_path, link, relay_port=relay)
     async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
-        core = gw.daemon.simulator.core
         assert (await _texted(gw, "Nowa oferta")).error is None
-        await gw.until(lambda: len(core.records) == 1)
+        await gw.until(lambda: len(gw.daemon.simulator.core.records) == 1)
+        yield gw, sink
+
+
+async def test_start_after_stop_takes_the_number_off_the_list_and_the_mail_says_so(tmp_path: Path) -> None:
+    async with _phone_texted(tmp_path) as (gw, sink):
         stopped = await _answer(gw, sink, "STOP")
         assert "answered with an opt-out word" in _noted(stopped) and _opted_out(gw)
         refused = await _texted(gw, "Druga oferta")
@@ -105,21 +124,16 @@ async def test_start_after_stop_takes_the_number_off_the_list_and_the_mail_says_
         assert not [e for e in gateway if PHONE in str(e) or PHONE.lstrip("+") in str(e)], gateway
         # The staff member's next mail goes as SMS again.
         assert (await _texted(gw, "Trzecia oferta")).error is None
-        await gw.until(lambda: len(core.records) == 2)
+        await gw.until(lambda: len(gw.daemon.simulator.core.records) == 2)
         # STOP again opts it out again: START is no lasting pass.
         await _answer(gw, sink, "stop")
         assert _opted_out(gw)
 
 
 async def test_start_leaves_an_operators_entry_and_the_mail_says_it_stays(tmp_path: Path) -> None:
-    relay = free_port()
-    cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
-    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
-        core = gw.daemon.simulator.core
-        assert (await _texted(gw, "Nowa oferta")).error is None
-        await gw.until(lambda: len(core.records) == 1)
+    async with _phone_texted(tmp_path) as (gw, sink):
         # `smsgw optout add +48601123456`, run beside the daemon on its database.
-        assert cmd_optout_add(cfg, argparse.Namespace(number="+48601123456")) == 0
+        assert cmd_optout_add(gw.config, argparse.Namespace(number="+48601123456")) == 0
         await gw.until(lambda: _opted_out(gw))
         with capture_logs() as logs:
             started = await _answer(gw, sink, "START")
@@ -132,12 +146,7 @@ async def test_start_leaves_an_operators_entry_and_the_mail_says_it_stays(tmp_pa
 
 
 async def test_start_from_a_number_never_opted_out_is_told_as_such(tmp_path: Path) -> None:
-    relay = free_port()
-    cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
-    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
-        core = gw.daemon.simulator.core
-        assert (await _texted(gw, "Nowa oferta")).error is None
-        await gw.until(lambda: len(core.records) == 1)
+    async with _phone_texted(tmp_path) as (gw, sink):
         started = await _answer(gw, sink, "start")
         assert "answered START: it is not on the opt-out list, SMS to it are sent as before" in (
             _noted(started)
@@ -148,12 +157,7 @@ async def test_start_from_a_number_never_opted_out_is_told_as_such(tmp_path: Pat
 async def test_start_says_an_accounts_own_entry_still_refuses(tmp_path: Path) -> None:
     # A company admin's own entry (migration 59) stays through the phone's START: the mail said "sent
     # as before" while that account's next SMS got 550.
-    relay = free_port()
-    cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
-    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
-        core = gw.daemon.simulator.core
-        assert (await _texted(gw, "Nowa oferta")).error is None
-        await gw.until(lambda: len(core.records) == 1)
+    async with _phone_texted(tmp_path) as (gw, sink):
         acme = gw.store.accounts.get_account("acme").id
         assert await gw.store.write(lambda: gw.store.policy.add_account_optout(acme, "+48601123456"))
         started = await _answer(gw, sink, "start")
@@ -165,12 +169,7 @@ async def test_start_says_an_accounts_own_entry_still_refuses(tmp_path: Path) ->
 
 
 async def test_a_sentence_asking_for_no_more_sms_is_flagged_but_not_acted_on(tmp_path: Path) -> None:
-    relay = free_port()
-    cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
-    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
-        core = gw.daemon.simulator.core
-        assert (await _texted(gw, "Nowa oferta")).error is None
-        await gw.until(lambda: len(core.records) == 1)
+    async with _phone_texted(tmp_path) as (gw, sink):
         for text in MAY_BE_OPTOUTS:
             answer = await _answer(gw, sink, text)
             assert answer.get_content().startswith(f"{text}\n")
@@ -262,22 +261,17 @@ async def test_an_admins_add_after_the_phones_stop_is_the_admins_and_start_leave
 ) -> None:
     # The phone texted STOP; the owner then asked in writing and the admin ran `smsgw optout add`.
     # It said "already on", the entry stayed the phone's, and the phone's START took it off the list.
-    relay = free_port()
-    cfg = two_way_config(tmp_path, "smpp", relay_port=relay)
-    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
-        core = gw.daemon.simulator.core
-        assert (await _texted(gw, "Nowa oferta")).error is None
-        await gw.until(lambda: len(core.records) == 1)
+    async with _phone_texted(tmp_path) as (gw, sink):
         await _answer(gw, sink, "STOP")
         assert _source(gw) == "mo"
         capsys.readouterr()
-        assert cmd_optout_add(cfg, argparse.Namespace(number="601123456")) == 0
+        assert cmd_optout_add(gw.config, argparse.Namespace(number="601123456")) == 0
         assert capsys.readouterr().out == (
             "+48601123456 was on the opt-out list by the phone's STOP; now kept as the admin's:"
             " START will not remove it\n"
         )
         await gw.until(lambda: _source(gw) == "admin")
-        assert cmd_optout_add(cfg, argparse.Namespace(number="601123456")) == 0
+        assert cmd_optout_add(gw.config, argparse.Namespace(number="601123456")) == 0
         assert capsys.readouterr().out == "+48601123456 already on the opt-out list\n"
         started = await _answer(gw, sink, "START")
         assert "answered START: it is still on the opt-out list (added by an admin)" in _noted(started)
@@ -317,12 +311,7 @@ async def test_the_panels_add_after_the_phones_stop_is_the_admins(web: WebContex
 async def test_an_mo_over_cimd2_puts_no_phone_number_in_the_log(tmp_path: Path) -> None:
     # The CIMD2 link logged every MO's sender (`cimd2.mo`), and an opt-out its number: a log line
     # that `smsgw phone forget` cannot erase, against "an MO is logged by its id alone".
-    relay = free_port()
-    cfg = two_way_config(tmp_path, "cimd2", relay_port=relay)
-    async with smtp_sink(relay) as sink, running_gateway(cfg) as gw:
-        core = gw.daemon.simulator.core
-        assert (await _texted(gw, "Nowa oferta")).error is None
-        await gw.until(lambda: len(core.records) == 1)
+    async with _phone_texted(tmp_path, "cimd2") as (gw, sink):
         with capture_logs() as logs:
             stopped = await _answer(gw, sink, "STOP")
         assert _opted_out(gw) and "answered with an opt-out word" in _noted(stopped)
