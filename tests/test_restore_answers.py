@@ -162,3 +162,41 @@ async def test_the_sms_counted_against_a_limit_since_the_backup_still_count_afte
     refusal = str(result.error or result.refused)
     assert "Daily limit" in refusal and "used 2" in refusal, refusal
     assert rows(db, "SELECT COUNT(*) FROM messages") == [(2,)]
+
+
+async def test_an_sms_id_given_before_the_restore_is_not_given_again(tmp_path: Path) -> None:
+    smtp_port = free_port()
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(tmp_path, smsc_port=free_port(), smtp_port=smtp_port))  # no SMSC: they wait
+    db = tmp_path / "state" / "smsgw.db"
+    backup = tmp_path / "backup.db"
+    proc = await start_daemon(config, smtp_port)
+    try:
+        await send_one(smtp_port, "601000001", "In the backup")
+        assert (await asyncio.to_thread(smsgw, config, "backup", str(backup))).returncode == 0
+        await send_one(smtp_port, "601000002", "Accepted after the backup, then cancelled")
+        cancel = await asyncio.to_thread(smsgw, config, "queue", "cancel", "2")
+        assert cancel.returncode == 0, cancel.stderr
+        # Its mail had no SMS left to send: not carried, and its SMS id went with the database replaced.
+    finally:
+        await stop(proc)
+    assert rows(db, "SELECT id, kind, message_ref FROM outbox") == [(1, "dsn", 2)]  # its bounce
+    res = await asyncio.to_thread(smsgw, config, "restore", str(backup))
+    assert res.returncode == 0, res.stderr
+    assert "; SMS ids after 2, outbox mail ids after 1" in res.stdout, res.stdout
+    proc = await start_daemon(config, smtp_port)
+    try:
+        await send_one(smtp_port, "601000003", "After the restore")
+        await send_one(smtp_port, "601000004", "And the next")
+        cancel = await asyncio.to_thread(smsgw, config, "queue", "cancel", "3")
+        assert cancel.returncode == 0, cancel.stderr
+    finally:
+        await stop(proc)
+    # `queue cancel 2` typed again would have cancelled another SMS: the id an admin saw named it.
+    assert rows(db, "SELECT id, recipient FROM messages ORDER BY id") == [
+        (1, "+48601000001"),
+        (3, "+48601000003"),
+        (4, "+48601000004"),
+    ]
+    assert rows(db, "SELECT id, kind, message_ref FROM outbox") == [(2, "dsn", 3)]  # not 1, SMS 2's bounce
+    assert rows(db, "SELECT COUNT(*) FROM billing_state WHERE key LIKE 'ids_above/%'") == [(0,)]

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from gateway.store.idfloors import next_id
 from gateway.store.records import Acceptance, AcceptResult
 from gateway.store.repository import Repository
 from smsc.makers import maker
@@ -19,6 +20,8 @@ _MESSAGES = (
 )
 _ONE = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _MESSAGE = _MESSAGES + _ONE
+# The first after a restore, by its id (`gateway.store.idfloors`).
+_BY_ID = _MESSAGES.replace("(email_id,", "(id, email_id,", 1) + "(?," + _ONE[1:]
 # An earlier copy of a machine mail: its predicate is the one a partial index of the key can hold.
 _RECORDED = "SELECT 1 FROM emails WHERE dedup_key = ? AND automatic IS NOT NULL LIMIT 1"
 
@@ -130,7 +133,14 @@ class AcceptingRepo(Repository):
     def _insert_messages(self, rows: list[tuple[object, ...]]) -> list[int]:
         """Insert message rows, in one statement when their recipients tell the new ids apart;
         returns the ids in the order of `rows`. The RCPT address is a column of the same rows, not a
-        statement of its own: each statement per mail costs the event loop that accepts every mail."""
+        statement of its own: each statement per mail costs the event loop that accepts every mail.
+        The first row after a restore takes the id after those the database replaced gave."""
+        if rows and (first := next_id(self.db, self.conn, "messages")) is not None:
+            self.conn.execute(_BY_ID, (first, *rows[0]))
+            return [first, *self._insert_rows(rows[1:])]
+        return self._insert_rows(rows)
+
+    def _insert_rows(self, rows: list[tuple[object, ...]]) -> list[int]:
         sql, one = _MESSAGES, _ONE
         recipients = [row[2] for row in rows]
         if len(rows) > 1 and len(set(recipients)) == len(rows):

@@ -21,6 +21,7 @@ import structlog
 from gateway.store.clockstep import ClockStep
 from gateway.store.commit import store_trouble
 from gateway.store.counted import keep_counted
+from gateway.store.idfloors import next_id
 from gateway.store.outboxclaim import RECOVERED_MAIL, claim_ids
 from gateway.store.relayreply import relay_reply
 from gateway.store.repository import Repository
@@ -166,10 +167,11 @@ class OutboxRepo(Repository):
         now = self.clock()
         with self.transaction():
             cur = self.conn.execute(
-                "INSERT INTO outbox (kind, mail_from, rcpt, content, next_attempt_at, message_ref,"
+                "INSERT INTO outbox (id, kind, mail_from, rcpt, content, next_attempt_at, message_ref,"
                 " created_at, mo_ref, fallback, email_ref, premium_ref)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
+                    next_id(self.db, self.conn, "outbox"),  # after a restore, past the ids it had given
                     kind,
                     mail_from,
                     rcpt,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import sqlite3
 from typing import NamedTuple
 
+from gateway.store.idfloors import next_id
 from gateway.store.outbox import OutboxRepo
 from gateway.store.settling import FINAL_PART, UNREPORTED
 
@@ -126,9 +127,12 @@ def add_group(
     now = outbox.clock()
     with outbox.transaction():
         cur = outbox.conn.execute(
-            "INSERT INTO outbox (kind, mail_from, rcpt, content, next_attempt_at, message_ref, created_at,"
-            " email_ref, bounced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (kind, mail_from, rcpt, content, due, message_id, now, email_id, str(message_id)),
+            "INSERT INTO outbox (id, kind, mail_from, rcpt, content, next_attempt_at, message_ref,"
+            " created_at, email_ref, bounced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                next_id(outbox.db, outbox.conn, "outbox"),  # after a restore, past the ids it had given
+                *(kind, mail_from, rcpt, content, due, message_id, now, email_id, str(message_id)),
+            ),
         )
         assert cur.lastrowid is not None
         outbox.db.after_commit(outbox._queued)  # deduplicated: one wake-up a commit

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
 
+from gateway.store.idfloors import TABLES, keep_above
 from gateway.store.restoremo import carry_mo
 from gateway.store.restorerows import shared_columns as _columns
 from gateway.store.restoreusage import carry_usage
@@ -72,6 +73,7 @@ _PART_COLUMNS = ("state", "attempts", "link", "smsc_id", "submitted_at", "done_a
 _OUTBOX_WAITING = "('queued', 'active', 'failed')"
 _SAME_MAIL = "c.id = o.id AND c.kind = o.kind AND c.rcpt = o.rcpt AND c.created_at = o.created_at"
 # What the recorded mail holding the place of the newest id says, as `smsgw mail show` prints it.
+_NAMED = {"messages": "SMS", "outbox": "outbox mail"}  # the ids' tables as `queue list`, `outbox list` say
 GONE_WITH_RESTORE = "accepted after the backup that was restored; it went with the database replaced"
 
 
@@ -89,6 +91,7 @@ class Carried:
     handled: int = 0  # answers of the backup handled since (mailed, kept, refused)
     features: list[str] = field(default_factory=list)  # what the features carried, said by each
     counters: int = 0  # the limits' counters (a user's or account's month or day) that grew since
+    above: dict[str, int] = field(default_factory=dict)  # the ids new rows go past, by table (`idfloors`)
 
     def said(self) -> str:
         what = f"{self.sms} SMS already sent, {self.cancelled} cancelled, {self.mails} mails already sent"
@@ -111,6 +114,8 @@ class Carried:
             what += f" carried (ids {id_ranges(self.left)}): their SMS do not go, their senders got 250"
         if self.ids_after is not None:
             what += f"; ids continue after {self.ids_after}"
+        if above := [f"{_NAMED[t]} ids after {n}" for t, n in self.above.items()]:
+            what += f"; {', '.join(above)}"
         return f"carried from the replaced database: {what}"
 
 
@@ -144,11 +149,12 @@ def carry(
             notices = carry_notices(copy, ended, later)
             answers = carry_mo(copy)
             counters = carry_usage(copy)
+            above = {t: n for t in TABLES if (n := keep_above(copy, t)) is not None}
             said = [s for s in (feature(copy) for feature in features) if s]
             copy.execute("DROP TABLE temp.carried_mo")
             carried = Carried(
                 sms, cancelled, reports, mails, notices, later, left, _continue_ids(copy),
-                answers.answers, answers.handled, said, counters,
+                answers.answers, answers.handled, said, counters, above,
             )  # fmt: skip
         except sqlite3.DatabaseError as exc:
             copy.execute("ROLLBACK TO carry")
