@@ -24,11 +24,10 @@ from gateway import outboxworker
 from gateway.configservices import MailSection
 from gateway.mailer import SmtpRelayMailer
 from gateway.mailtransaction import PermanentMailError
-from gateway.outboxworker import OutboxWorker
-from gateway.store.db import Store
 from tests.billing_world import at, prepare
 from tests.conftest import free_port
 from tests.test_mailer import Relay
+from tests.test_mailer_smtputf8 import outbox_send
 
 BIG = b"Subject: billing\r\n\r\n" + (b"x" * 70 + b"\r\n") * 3000  # some 216 kB
 
@@ -85,28 +84,12 @@ async def test_the_outbox_fails_a_mail_too_big_for_the_relay_at_its_first_try(
     port = free_port()
     controller = Controller(Relay(), hostname="127.0.0.1", port=port, data_size_limit=100_000)
     controller.start()
-    now = [1_800_000_000.0]
-    store = Store.open(tmp_path / "smsgw.db", clock=lambda: now[0])
     try:
-        mail_id = store.outbox.enqueue_mail("billing", "gw@sms.example.com", "billing@acme.pl", BIG)
-        worker = OutboxWorker(store, SmtpRelayMailer(MailSection(relay=f"127.0.0.1:{port}"), "gw.example"))
-        task = asyncio.create_task(worker.run())
-        query = "SELECT state, attempts, last_error FROM outbox WHERE id = ?"
-        try:
-            for _ in range(100):
-                await asyncio.sleep(0.1)
-                now[0] += 1.0
-                row = store.db.conn.execute(query, (mail_id,)).fetchone()
-                if row[0] not in ("queued", "active") or row[1] > 1:
-                    break
-        finally:
-            await worker.stop()
-            task.cancel()
-        assert row[:2] == ("failed", 1)
-        assert row[2].startswith("552 ")
+        state, attempts, error = await outbox_send(tmp_path, port, "billing@acme.pl", BIG, kind="billing")
     finally:
-        store.close()
         controller.stop()
+    assert (state, attempts) == ("failed", 1)
+    assert error is not None and error.startswith("552 ")
 
 
 def attachments(mail: bytes) -> list[str]:

@@ -78,13 +78,16 @@ async def send(port: int, mail_from: str, rcpt: str, content: bytes) -> None:
     await asyncio.wait_for(mailer(port).send(mail_from, rcpt, content), 30)
 
 
-async def outbox_send(tmp_path: Path, port: int, rcpt: str, content: bytes) -> tuple[str, int, str | None]:
-    """The outbox worker's outcome for one mail: its state, tries and last error once it left the
-    queue (or after its second try, which a permanent failure never gets)."""
+async def outbox_send(
+    tmp_path: Path, port: int, rcpt: str, content: bytes, kind: str = "premium-answer"
+) -> tuple[str, int, str | None]:
+    """The outbox worker's outcome for one mail of `kind` to the relay on `port`: its state, tries
+    and last error once it left the queue (or after its second try, which a permanent failure never
+    gets)."""
     now = [1_800_000_000.0]
     store = Store.open(tmp_path / "smsgw.db", clock=lambda: now[0])
     try:
-        mail_id = store.outbox.enqueue_mail("premium-answer", SENDER, rcpt, content)
+        mail_id = store.outbox.enqueue_mail(kind, SENDER, rcpt, content)
         worker = OutboxWorker(store, mailer(port))
         task = asyncio.create_task(worker.run())
         query = "SELECT state, attempts, last_error FROM outbox WHERE id = ?"
