@@ -200,3 +200,34 @@ async def test_an_sms_id_given_before_the_restore_is_not_given_again(tmp_path: P
     ]
     assert rows(db, "SELECT id, kind, message_ref FROM outbox") == [(2, "dsn", 3)]  # not 1, SMS 2's bounce
     assert rows(db, "SELECT COUNT(*) FROM billing_state WHERE key LIKE 'ids_above/%'") == [(0,)]
+
+
+def test_a_vote_waiting_in_the_backup_for_its_service_and_mailed_since_is_not_mailed_again(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, db = acme_cli(tmp_path, capsys)
+    with closing(sqlite3.connect(db)) as conn, conn:  # its service's address not confirmed yet
+        conn.execute(
+            "INSERT INTO premium_services (id, password, account_id, email, created_at)"
+            " VALUES (1, 'KP1', (SELECT id FROM accounts WHERE name = 'ACME'), 'votes@acme.example', 1)"
+        )
+        mo_row(conn, 1, "premium", "KP1 yes")
+        conn.execute(
+            "INSERT INTO premium_mo (id, mo_id, number, phone, service_id, account_id, password, parts,"
+            " price, commission, text, state, received_at) VALUES (1, 1, '7100', '+48601000001', 1,"
+            " (SELECT id FROM accounts WHERE name = 'ACME'), 'KP1', 1, 100, 10, 'yes', 'awaiting', 5)"
+        )
+    backup = tmp_path / "backup.db"
+    cli.ok("backup", str(backup))
+    with closing(sqlite3.connect(db)) as conn, conn:  # confirmed after the backup: the vote mailed then
+        conn.execute("UPDATE premium_services SET verified_at = 7")
+        conn.execute("UPDATE premium_mo SET state = 'mailed', forwarded_at = 7")
+        conn.execute(
+            "INSERT INTO outbox (kind, mail_from, rcpt, content, state, attempts, next_attempt_at,"
+            " created_at, sent_at, mo_ref)"
+            " VALUES ('premium', '', 'votes@acme.example', x'00', 'sent', 1, 7, 7, 8, 1)"
+        )
+    cli.ok("restore", str(backup))
+    # Left `awaiting`, it was mailed again when the address was confirmed again; its mail is the record.
+    assert rows(db, "SELECT state, forwarded_at FROM premium_mo") == [("mailed", 7.0)]
+    assert rows(db, "SELECT kind, state, mo_ref FROM outbox") == [("premium", "sent", 1)]

@@ -24,9 +24,10 @@ _OURS = "o.premium_mo_id IN (SELECT id FROM main.premium_mo)"
 
 
 def carry(copy: sqlite3.Connection) -> str | None:
-    """The votes of the MOs carried, and the free answers and corrections added since to votes the copy
-    holds. What was carried, said for the restore's line."""
-    take_changed(copy, "premium_mo", _SAME_VOTE, "c.mo_id IN (SELECT id FROM temp.carried_mo)")
+    """The votes changed since, those of the MOs carried, and the free answers and corrections added
+    since to votes the copy holds. What was carried, said for the restore's line."""
+    # Every vote: one of a service confirmed since was mailed then, its MO row unchanged.
+    take_changed(copy, "premium_mo", _SAME_VOTE)
     votes = add_later(
         copy,
         "premium_mo",

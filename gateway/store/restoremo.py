@@ -64,11 +64,13 @@ def carry_mo(copy: sqlite3.Connection) -> MoCarried:
 
 
 def _carry_mails(copy: sqlite3.Connection) -> int:
-    """The mails of the MOs carried: one the copy has takes the replaced one's state; any other goes in
-    under its own id when the copy has it free, else a new one (a mail of another's may hold it)."""
+    """The MOs' mails: one the copy has takes the replaced one's state; one added since goes in under
+    its own id when the copy has it free, else a new one (a mail of another's may hold it)."""
     if "mo_ref" not in shared_columns(copy, "outbox"):
         return 0
-    about = "o.mo_ref IN (SELECT id FROM temp.carried_mo)"
+    # Of any MO the copy holds now: a premium SMS mailed once its service was confirmed leaves its MO
+    # row as it was (the vote's own record moves, `gateway.premium.restorecarry`).
+    about = "o.mo_ref IN (SELECT id FROM main.mo)"
     take_changed(copy, "outbox", _SAME_MAIL, about)
     cols = [c for c in shared_columns(copy, "outbox") if c != "id"]
     rows = copy.execute(
