@@ -12,7 +12,8 @@ import asyncio
 import re
 import ssl
 from asyncio import sslproto
-from typing import Any, ClassVar
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
 
 import structlog
 from aiosmtpd.smtp import TLSSetupException, syntax
@@ -38,6 +39,7 @@ TLS_HANDSHAKES_MAX = 50
 TLS_HANDSHAKE_SECONDS = 10.0
 # A path without quoting, comments or source routes: dot-atom local part and a plain domain.
 _PLAIN_PATH = re.compile(r"\s*<([A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+@[A-Za-z0-9.-]+)>(.*)\Z", re.DOTALL)
+_Asks = TypeVar("_Asks")  # what a command's DSN parameters ask: `dsnparams.MailAsks` or `RcptAsks`
 _AUTH_PARAM = re.compile(r"\s+AUTH=\S*", re.IGNORECASE)
 # Bytes of a command line that are not UTF-8, as aiosmtpd's surrogateescape decoding leaves them.
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")
@@ -172,6 +174,21 @@ class GatewaySMTP(GuardedSMTP):
                 "connection closed during the TLS handshake"
             )
 
+    async def _dsn_params(
+        self, arg: str | None, keys: tuple[str, ...], read: Callable[[dict[str, str]], _Asks | None]
+    ) -> tuple[str | None, _Asks | None] | None:
+        """`arg` without RFC 3461's parameters `keys`, and what they ask (`read`), for MAIL or RCPT;
+        only after EHLO (a HELO session's line goes on as it came). None where they break RFC 3461's
+        syntax: the 501 is said, and the command goes no further."""
+        if arg is None or self.session is None or not self.session.extended_smtp:
+            return arg, None
+        try:
+            arg, params = dsnparams.split_params(arg, keys)
+            return arg, read(params)
+        except dsnparams.BadParam as exc:
+            await self.push(str(exc))
+            return None
+
     @syntax("MAIL FROM: <address>", extended=" [SP <mail-parameters>]")
     async def smtp_MAIL(self, arg: str | None) -> None:
         """RFC 4954 5: MAIL's `AUTH=` parameter names who first submitted a mail; a server may ignore
@@ -180,14 +197,9 @@ class GatewaySMTP(GuardedSMTP):
         end = -1 if arg is None else arg.find(">")  # the path's end; AUTH's own value is <…> too
         if arg is not None and end >= 0 and "=" in arg[end + 1 :]:  # no parameter, no AUTH= to drop
             arg = arg[: end + 1] + _AUTH_PARAM.sub("", arg[end + 1 :])
-        asks = None
-        if arg is not None and self.session is not None and self.session.extended_smtp:
-            try:
-                arg, params = dsnparams.split_params(arg, dsnparams.MAIL_KEYS)
-                asks = dsnparams.mail_asks(params)
-            except dsnparams.BadParam as exc:
-                await self.push(str(exc))
-                return
+        if (split := await self._dsn_params(arg, dsnparams.MAIL_KEYS, dsnparams.mail_asks)) is None:
+            return
+        arg, asks = split
         envelope = self.envelope
         began = envelope is not None and not envelope.mail_from
         if began:
@@ -199,15 +211,9 @@ class GatewaySMTP(GuardedSMTP):
     @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
     async def smtp_RCPT(self, arg: str | None) -> None:
         """RFC 3461's NOTIFY and ORCPT, read as written and handed to the RCPT hook (`rcpt_asks`)."""
-        asks = None
-        if arg is not None and self.session is not None and self.session.extended_smtp:
-            try:
-                arg, params = dsnparams.split_params(arg, dsnparams.RCPT_KEYS)
-                asks = dsnparams.rcpt_asks(params)
-            except dsnparams.BadParam as exc:
-                await self.push(str(exc))
-                return
-        self.rcpt_asks = asks
+        if (split := await self._dsn_params(arg, dsnparams.RCPT_KEYS, dsnparams.rcpt_asks)) is None:
+            return
+        arg, self.rcpt_asks = split
         try:
             await super().smtp_RCPT(arg)
         finally:
