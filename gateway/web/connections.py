@@ -5,7 +5,8 @@ keep-alive timeout starts only after a first answer): 4,066 sockets that each se
 held all 4,096 descriptors of the daemon (systemd's LimitNOFILE), and SMTP intake stopped. Here
 each connection is counted the moment it is accepted, before its TLS handshake (which the panel
 therefore does itself: under uvicorn's, a handshake that never ended was neither counted nor
-timed); one over a cap is closed at once; and a connection is closed when the client keeps it
+timed); one over a cap is told so in a 503 and closed (gateway/web/refusal.py); and a connection is
+closed when the client keeps it
 waiting for `request_seconds`: its request (handshake, head and body) not in within that time of
 the connection or of the previous answer, an answer it does not read (writing stalled that long,
 or a finished answer still not drained), or a close it does not complete (the answer not drained,
@@ -14,8 +15,9 @@ never send one). When the total is reached, the oldest connection the panel is n
 (waiting for a request, for its client to read, or closing) makes room for the new one, but not a
 keep-alive one its client is using, answered and quiet for less than `stalled_seconds` (a burst of
 connections from elsewhere reset a browser's next request); when an address holds its share, the
-oldest of its own that has stood idle for `stalled_seconds` does (an office behind one address was
-kept out by a few stalled sockets until their deadline). A cap or a deadline that bites is logged
+oldest of its own that has stood idle for `stalled_seconds`, or whose request head has not come
+whole within `head_seconds` of its first byte, does (an office behind one address was kept out by a
+few stalled sockets until their deadline, or by trickling ones). A cap or a deadline that bites is logged
 (`web.limit_hit`), at most once a second per limit, the rest counted, so that a flood does not
 become a flood of log lines; a connection that never sent a byte of a request (a browser's spare
 pre-connection) is closed at the deadline without one. uvicorn's own warnings about requests go the
@@ -37,6 +39,7 @@ from gateway.web import tcpinfo
 from gateway.web.gate import CLOSING, HANDLING, HANDSHAKE, REQUEST, WRITING, Gate
 from gateway.web.hosts import known_host
 from gateway.web.plainhttp import PlainHTTP, starts_plain
+from gateway.web.refusal import refuse
 from gateway.web.running import RequestWarnings, RunningRequests
 
 log = structlog.get_logger(__name__)
@@ -56,6 +59,7 @@ class _TLS(sslproto.SSLProtocol):
     handing what it sends to `plain` instead when its first byte starts plain HTTP, not TLS."""
 
     heard = False
+    heard_at: float | None = None  # loop time of the handshake's first byte
     diverted = False
     plain: PlainHTTP  # set by the connection before any byte can come
     _buffer: memoryview
@@ -67,6 +71,7 @@ class _TLS(sslproto.SSLProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         if nbytes > 0 and not self.heard:
             self.heard = True
+            self.heard_at = self._loop.time()
             self.diverted = starts_plain(self._buffer[0])
         if self.diverted:
             self.plain.feed(bytes(self._buffer[:nbytes]))
@@ -97,6 +102,7 @@ class PanelConnection(H11Protocol):
         self._address = ""
         self._deadline: asyncio.TimerHandle | None = None
         self._heard = False  # a byte of the next request is in
+        self._heard_at = 0.0  # loop time of its first byte
         self._answered = False  # a request has had its answer on this connection
         self._ended = False  # lost (closed, refused, or its handshake failed)
         self._closing_since: float | None = None  # loop time the close began
@@ -111,8 +117,8 @@ class PanelConnection(H11Protocol):
             return
         peer = transport.get_extra_info("peername")
         self._address = str(peer[0]) if peer else ""
-        if not self.gate.admit(self, self._address):
-            transport.abort()
+        if (refused := self.gate.admit(self, self._address)) is not None:
+            refuse(transport, self.gate, refused, self._address)
             return
         self._raw = transport
         self._arm()
@@ -160,7 +166,8 @@ class PanelConnection(H11Protocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        self._heard = True
+        if not self._heard:
+            self._heard, self._heard_at = True, self.loop.time()
         super().data_received(data)
 
     def on_response_complete(self) -> None:
@@ -181,7 +188,7 @@ class PanelConnection(H11Protocol):
         super().on_response_complete()
         self._answered = True
         # A pipelined request's first bytes, already in, belong to the next request.
-        self._heard = bool(self.conn.trailing_data[0])
+        self._heard, self._heard_at = bool(self.conn.trailing_data[0]), self.loop.time()
         if self.transport.is_closing():
             self._begin_close()
         else:
@@ -245,6 +252,17 @@ class PanelConnection(H11Protocol):
             return False
         quiet = tcpinfo.quiet_ms(sock)
         return quiet is not None and quiet >= seconds * 1000
+
+    def head_late(self, seconds: float) -> bool:
+        """Whether the client began its request `seconds` ago or more (on TLS, for the first one,
+        its handshake) and its head is not whole yet: a browser sends it in one piece."""
+        if self.phase() not in (HANDSHAKE, REQUEST) or self.conn.their_state != h11.IDLE:
+            return False
+        if self._tls is not None and not self._answered and self._tls.heard_at is not None:
+            began: float | None = self._tls.heard_at
+        else:
+            began = self._heard_at if self._heard else None
+        return began is not None and self.loop.time() - began >= seconds
 
     def in_use(self, seconds: float) -> bool:
         """Whether a client is using this keep-alive connection between two of its requests: it has

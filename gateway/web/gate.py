@@ -44,10 +44,20 @@ class ConnectionLimits:
     # At the total, how long a keep-alive connection is spared once its client has taken an answer
     # whole: a browser sends its next request within milliseconds (`PanelConnection.in_use`).
     stalled_seconds: float = 1.0
+    # How long a request's head (on TLS, from the handshake's first byte) may take to come whole
+    # before its connection counts as stalled for its address's share, whatever it trickles: a
+    # browser sends the head at once, and a client that sent a header line every 0.4 s was never
+    # idle, so two dozen of them shut an office's browsers out for as long as they liked.
+    head_seconds: float = 3.0
+    # Connections over a cap told so in HTTP (gateway/web/refusal.py) at once; those over this are
+    # closed without a word, as before, so that a flood of refusals holds a bounded few descriptors.
+    refusals: int = 32
 
 
 # What a connection is doing, as the deadline and the gate see it (`PanelConnection.phase`).
 HANDSHAKE, REQUEST, HANDLING, WRITING, CLOSING = "handshake", "request", "handling", "writing", "closing"
+# The caps that refuse a connection (`Gate.admit`), as `web.limit_hit` names them.
+PER_ADDRESS, TOTAL = "per_address", "connections"
 
 
 class Gate:
@@ -61,9 +71,11 @@ class Gate:
         self.warnings = LogThrottle(log)  # uvicorn's, about requests (gateway/web/running.py)
         self.open: dict[PanelConnection, str] = {}  # connection -> its address's key
         self._per_key: Counter[str] = Counter()
+        self.refusing = 0  # connections being told they are over a cap (gateway/web/refusal.py)
 
-    def admit(self, conn: PanelConnection, address: str) -> bool:
-        """Count a new connection, or say why not (then nothing is counted).
+    def admit(self, conn: PanelConnection, address: str) -> str | None:
+        """Count a new connection (None), or say which cap refuses it (then nothing is counted):
+        `PER_ADDRESS` or `TOTAL`.
 
         At the total, the oldest connection the panel is not working on makes room: one waiting for
         its request, for its client to read the answer, or closing (such clients from many addresses
@@ -71,21 +83,20 @@ class Gate:
         nothing), but not a browser's keep-alive connection between two of its requests (closed,
         the request already on its way met a reset); only when every connection has a request
         being answered or is in such use is the new one refused. At an address's share, the same
-        within that address, but only among its connections idle for `stalled_seconds`: everyone
-        behind an office's NAT shares the address, and the share must still keep one client from
-        taking the total (a burst of new connections from one address is refused rather than push
-        out one a browser there has just opened or is using)."""
+        within that address, but only among its connections idle for `stalled_seconds` or whose
+        request head has taken `head_seconds` to come and is not whole: everyone behind an office's
+        NAT shares the address, and the share must still keep one client from taking the total (a
+        burst of new connections from one address is refused rather than push out one a browser
+        there has just opened or is using)."""
         address = unmapped(address)  # a dual-stack peer as its IPv4 address, as it is counted
         key = client_key(address)
         if address not in self.trusted and self._per_key[key] >= self.limits.per_address:
             idle = min(
-                (c for c, k in self.open.items() if k == key and c.idle_for(self.limits.stalled_seconds)),
-                key=_rank,
-                default=None,
+                (c for c, k in self.open.items() if k == key and self._stalled(c)), key=_rank, default=None
             )
-            self.bite("per_address", address=address, cap=self.limits.per_address, made_room=idle is not None)
+            self.bite(PER_ADDRESS, address=address, cap=self.limits.per_address, made_room=idle is not None)
             if idle is None:
-                return False
+                return PER_ADDRESS
             self._evict(idle)
         if len(self.open) >= self.limits.total:
             # The first of the most expendable kind (`open` is oldest first): a silent connection
@@ -97,13 +108,16 @@ class Gate:
                 key=_rank,
                 default=None,
             )
-            self.bite("connections", address=address, cap=self.limits.total, made_room=oldest is not None)
+            self.bite(TOTAL, address=address, cap=self.limits.total, made_room=oldest is not None)
             if oldest is None:
-                return False
+                return TOTAL
             self._evict(oldest)
         self.open[conn] = key
         self._per_key[key] += 1
-        return True
+        return None
+
+    def _stalled(self, conn: PanelConnection) -> bool:
+        return conn.idle_for(self.limits.stalled_seconds) or conn.head_late(self.limits.head_seconds)
 
     def _evict(self, conn: PanelConnection) -> None:
         self.release(conn)

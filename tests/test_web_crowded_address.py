@@ -1,0 +1,137 @@
+"""An address at its share of the panel's connections: a trickling request makes room, and a browser
+refused is told why.
+
+Two dozen connections from an office's address that each sent a header line every 0.4 s were never
+idle (`stalled_seconds`), so nothing made room for the office's browsers until the request deadline
+closed them, and the refused connection was reset: the browser showed an empty response. Real
+sockets and a real HTTP client against uvicorn with the panel's protocol on 127.0.0.1, on asyncio's
+loop and on uvloop's (the daemon's); the helpers are tests/test_web_limits.py's and
+tests/test_web_address_cap.py's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from structlog.testing import capture_logs
+
+from gateway.web.gate import ConnectionLimits
+from tests.certs import make_cert_pair
+from tests.test_web_address_cap import OFFICE, SHIPPED, counted, office_login, until_counted
+from tests.test_web_limits import HALF_A_HEAD, LOOPS, panel
+from tests.test_web_stalled import reads_slowly
+
+
+def trickles(port: int, source: str, stop: threading.Event) -> None:
+    """A request head that never ends: a header line every 0.4 s, until `stop` or the panel closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0)) as s:
+        s.sendall(HALF_A_HEAD)
+        while not stop.wait(0.4):
+            try:
+                s.sendall(b"X-Trickle: 1\r\n")
+            except OSError:
+                return
+
+
+@pytest.mark.parametrize("run", LOOPS, ids=["asyncio", "uvloop"])
+def test_trickling_requests_of_an_address_make_room_for_a_browser_behind_it(
+    tmp_path: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    async def body() -> None:
+        stop = threading.Event()
+        with capture_logs() as logs:
+            async with panel(tmp_path, "", SHIPPED) as (server, port):
+                with ThreadPoolExecutor(SHIPPED.per_address) as pool:
+                    loop = asyncio.get_running_loop()
+                    held = [
+                        loop.run_in_executor(pool, trickles, port, OFFICE, stop)
+                        for _ in range(SHIPPED.per_address)
+                    ]
+                    try:
+                        await until_counted(server, OFFICE, SHIPPED.per_address)
+                        await asyncio.sleep(SHIPPED.head_seconds + 0.3)  # heads that long are late
+                        codes, _took, error = await asyncio.to_thread(office_login, port, OFFICE)
+                        after = counted(server, OFFICE)
+                    finally:
+                        stop.set()
+                    await asyncio.gather(*held)
+        assert error == "" and codes == [200, 303], (codes, error)
+        assert after <= SHIPPED.per_address, after
+        made_room = [e for e in logs if e.get("limit") == "per_address"]
+        assert made_room and made_room[0]["made_room"] is True, made_room
+
+    run(body())
+
+
+# An address's share taken by downloads read slowly but steadily: work, which no newcomer cuts.
+BUSY = ConnectionLimits(total=8, per_address=3, request_seconds=10.0)
+
+
+def refused_answer(port: int, verify: ssl.SSLContext | None) -> httpx.Response:
+    scheme = "http" if verify is None else "https"
+    with httpx.Client(base_url=f"{scheme}://127.0.0.1:{port}", verify=verify or True, timeout=10) as c:
+        return c.get("/login")
+
+
+@pytest.mark.parametrize("run", LOOPS, ids=["asyncio", "uvloop"])
+@pytest.mark.parametrize("tls", [False, True], ids=["http", "https"])
+def test_a_connection_over_the_share_is_told_why_and_when_to_come_back(
+    tmp_path: Path, run: Callable[[Coroutine[Any, Any, None]], None], tls: bool
+) -> None:
+    cert, key = make_cert_pair(tmp_path / "tls")
+    extra = f'tls_cert_file = "{cert}"\ntls_key_file = "{key}"\n' if tls else ""
+    verify = ssl.create_default_context(cafile=str(cert)) if tls else None
+
+    async def body() -> None:
+        async with panel(tmp_path, extra, BUSY) as (server, port):
+            with ThreadPoolExecutor(BUSY.per_address) as pool:
+                loop = asyncio.get_running_loop()
+                reading = [
+                    loop.run_in_executor(pool, _reads_slowly, port, verify) for _ in range(BUSY.per_address)
+                ]
+                await until_counted(server, "127.0.0.1", BUSY.per_address)
+                await asyncio.sleep(1.3)  # longer than an idle one would last
+                refused = await asyncio.to_thread(refused_answer, port, verify)
+                await asyncio.gather(*reading)
+            for _ in range(200):
+                if not server.gate.refusing:
+                    break
+                await asyncio.sleep(0.01)
+            assert server.gate.refusing == 0  # every refusal ended, and was uncounted
+        assert refused.status_code == 503, refused
+        assert refused.headers["retry-after"] == "5"
+        assert refused.headers["content-type"] == "text/html; charset=utf-8"
+        text = " ".join(refused.text.split())
+        assert "too many connections to the panel from your address (127.0.0.1)" in text, text
+        assert "Try again in a few seconds" in text
+
+    run(body())
+
+
+def _reads_slowly(port: int, verify: ssl.SSLContext | None) -> int:
+    """tests/test_web_stalled.py's slow reader, or over TLS a download read as slowly."""
+    if verify is None:
+        read, _ = reads_slowly(port, 150)
+        return read
+    raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    with verify.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+        s.sendall(b"GET /login HTTP/1.1\r\nHost: panel\r\n\r\n" * 150)
+        answer, start = b"", time.monotonic()
+        while answer.count(b"</html>") < 150 and time.monotonic() - start < 8:
+            chunk = s.recv(2048)
+            if not chunk:
+                break
+            answer += chunk
+            time.sleep(0.04)
+        return answer.count(b"</html>")
