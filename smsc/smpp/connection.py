@@ -187,9 +187,7 @@ class SmppConnection(PduReader):
                 continue
             self.keepalive.clear()
             self.keepalive_seq = self.seq.next_sequence()
-            self.ack_marks.mark(self.keepalive_seq)
-            self.enquiries.sent(self.keepalive_seq)
-            self.send(encode(ENQUIRE_LINK, self.keepalive_seq))
+            self._enquire(self.keepalive_seq)
             if not await self._keepalive_answered():
                 self.close("no enquire_link_resp", ours=True)
                 return
@@ -211,8 +209,7 @@ class SmppConnection(PduReader):
         return not expired
 
     def probe(self) -> bool:
-        """An enquire_link now, for `smsc.outage.session_held`: a session is up only once the SMSC
-        answered something of ours, and an idle one would wait for the keepalive's turn."""
+        """An enquire_link now, for `smsc.outage.session_held`: a session is up once the SMSC answered."""
         return self._prod()
 
     def _prod(self) -> bool:
@@ -221,7 +218,9 @@ class SmppConnection(PduReader):
         its unbind_resp confirms the acknowledgements written before it. False when none was written."""
         if self.closed.is_set() or not self.bound or self.unbind_seq is not None:
             return False
-        seq = self.seq.next_sequence()
+        return self._enquire(self.seq.next_sequence())
+
+    def _enquire(self, seq: int) -> bool:
         self.ack_marks.mark(seq)
         self.enquiries.sent(seq)
         return self.send(encode(ENQUIRE_LINK, seq))
@@ -299,15 +298,11 @@ class SmppConnection(PduReader):
         elif name == "enquire_link":
             self._send_resp("enquire_link_resp", seq, 0)
         elif name == "enquire_link_resp":
-            # One answering none of ours by number (an SMSC that answers with 0) is said, and while a
-            # keep-alive waits it is its answer all the same: ignored, it dropped the session each idle
-            # period as "no enquire_link_resp".
-            if not (ours := self.enquiries.answered(seq)):
+            # One numbered 0 (or by the SMSC's own count) is said, and answers our oldest (`answer_of`).
+            if (ours := self.enquiries.answer_of(seq)) != seq:
                 self.throttle.info("smpp.unexpected_response", link=self.name, command=name, seq=seq,
                                    status=status_text(status))  # fmt: skip
-            if self.keepalive_seq is not None and (seq == self.keepalive_seq or not ours):
-                self.keepalive_seq = None
-                self.keepalive.set()
+            self._enquiry_answered(ours, seq)
         elif self.peer_unbound_until is not None and is_request:
             self._after_unbind(name, seq)
         elif not self.bound and is_request:
@@ -388,10 +383,16 @@ class SmppConnection(PduReader):
         if self.submits.on_nack(seq, status):
             return
         if seq == self.keepalive_seq:
-            self.keepalive_seq = None
-            self.keepalive.set()
+            self._enquiry_answered(seq, seq)
         elif seq == self.bind_seq and not self.bind_status.done():
             self.bind_status.set_result(status or ESME_RUNKNOWNERR)
+
+    def _enquiry_answered(self, ours: int | None, seq: int) -> None:
+        if ours is not None:  # an answer `seq` to our enquire_link `ours`: it confirms the acks before it
+            self.ack_marks.answered(ours)
+        if self.keepalive_seq is not None and (ours == self.keepalive_seq or ours != seq):
+            self.keepalive_seq = None
+            self.keepalive.set()
 
     def _on_deliver(self, pdu: Any, name: str, seq: int) -> None:
         if self.unbind_seq is not None:  # stopping: the SMSC must keep it and deliver it again later

@@ -49,6 +49,20 @@ class Enquiries:
             return True
         return False
 
+    def answer_of(self, seq: int, *, stray: bool = True) -> int | None:
+        """The enquire_link of ours an answer numbered `seq` answers, no longer waiting: its own, else
+        (`stray`: an SMSC that answers with 0 or a number of its own) the oldest one waiting, as an
+        SMSC answers in the order it reads; None when none of ours waits. Taken for none, an answer
+        numbered 0 confirmed none of the MO acknowledgements written before the request it answers
+        (`smsc.smpp.ackmarks`), and each of those MOs' next identical copy was dropped as the same SMS."""
+        if self.answered(seq):
+            return seq
+        if not stray or not self._seqs:
+            return None
+        oldest = next(iter(self._seqs))
+        del self._seqs[oldest]
+        return oldest
+
     def refused(self, seq: int, link: str, status: int) -> bool:
         """A generic_nack for `seq`: whether it answers an enquire_link of ours with ESME_RINVCMDID (an
         SMSC that does not take the command). An answer all the same: the session lives. It comes for
