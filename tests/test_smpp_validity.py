@@ -20,15 +20,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from gateway.config import SimulatorSection, SmscSection
-from smsc.base import LinkState, ReportStatus
+from smsc.base import LinkState, Outcome, ReportStatus
 from smsc.simulator.core import SimulatorCore, SubmittedSms
-from smsc.simulator.smpp_server import SmppServer
+from smsc.simulator.smpp_server import SmppServer, SmppSession
 from smsc.smpp.link import SmppLink
 from smsc.smpp.pdu import read_smpp_time, smpp_relative
-from tests.fakes.smsc import EventRecorder
+from tests.fakes.smsc import EventRecorder, FakeSMSC
 from tests.test_simulator import part
+from tests.test_smpp_link import running_link
 
 HOUR = 3600.0
 
@@ -125,3 +127,34 @@ def test_the_simulator_reads_each_validity_form() -> None:
     for protocol, validity in (("smpp", ""), ("smpp", "26120707000000+"), ("smpp", "261207070000099+"),
                                ("cimd2", "-1"), ("cimd2", "256"), ("cimd2", "")):  # fmt: skip
         assert sms(protocol, validity).expires_at(at) is None, validity
+
+
+class RelativeRefusingSMSC(FakeSMSC):
+    """An SMSC that takes only the absolute form, as some do: ESME_RINVEXPIRY for a relative one."""
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        self.server.record(sms)
+        if sms.validity.endswith("R"):
+            session.answer_submit(seq, None, status=0x62)
+        else:
+            await super().on_submit(session, seq, sms)
+
+
+async def test_an_smsc_refusing_the_relative_form_has_the_admin_told_the_key_to_set() -> None:
+    # Each SMS refused for good; the log names the setting that makes them go, not only the status.
+    until = datetime.now(UTC) + timedelta(hours=1)
+    with capture_logs() as logs:
+        async with RelativeRefusingSMSC() as smsc, running_link(smsc.port) as (link, _ev):
+            refused = await link.submit(replace(part(), validity=until))
+    assert refused.outcome is Outcome.REJECTED and refused.error == "ESME_RINVEXPIRY (0x62)"
+    said = [e for e in logs if e["event"] == "smpp.validity_refused"]
+    assert len(said) == 1 and said[0]["log_level"] == "warning", said
+    assert (
+        said[0]["hint"]
+        == 'if the SMSC takes no relative validity, set validity_format = "absolute" in [[smsc]] "op"'
+    )
+    async with (
+        RelativeRefusingSMSC() as smsc,
+        running_link(smsc.port, validity_format="absolute") as (link, _),
+    ):
+        assert (await link.submit(replace(part(), validity=until))).outcome is Outcome.ACCEPTED

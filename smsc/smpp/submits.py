@@ -23,7 +23,13 @@ from smsc.makers import maker
 from smsc.pacing import MAX_THROTTLE_PAUSE, backoff
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import MAX_MESSAGE_ID, decode_message_id
-from smsc.smpp.pdu import classify_status, normalise_message_id, status_text
+from smsc.smpp.pdu import (
+    ESME_RINVEXPIRY,
+    classify_status,
+    normalise_message_id,
+    status_text,
+    validity_refused,
+)
 from smsc.stalls import ReadPause, ResponseTimer
 
 log = structlog.get_logger(__name__)
@@ -290,6 +296,8 @@ class Submits:
         elif status:
             outcome, wait = self.queue_full.read(part, status)
             result = SubmitResult(outcome, error=status_text(status), retry_after=wait)
+            if status == ESME_RINVEXPIRY and (hint := validity_refused(self.cfg)) is not None:
+                self.throttle.warning("smpp.validity_refused", link=self.name, seq=seq, hint=hint)
         else:
             self.queue_full.answered(part, Outcome.ACCEPTED)
             given = decode_message_id(raw)
