@@ -378,13 +378,12 @@ class SmppConnection(PduReader):
             self.send(generic_nack(seq, nack_status))
 
     def _on_nack(self, seq: int, status: int) -> None:
-        if not self.enquiries.refused(seq, self.name, status):  # not an enquire_link of ours refused
+        ours = self.enquiries.answer_of(seq, stray=seq == 0)  # one numbered 0 names no request
+        if not self.enquiries.refused(ours, self.name, status):  # not an enquire_link of ours refused
             self.throttle.warning("smpp.generic_nack", link=self.name, seq=seq, status=status_text(status))
-        if self.submits.on_nack(seq, status):
-            return
-        if seq == self.keepalive_seq:
-            self._enquiry_answered(seq, seq)
-        elif seq == self.bind_seq and not self.bind_status.done():
+        if ours is not None:
+            self._enquiry_answered(ours, seq)
+        elif not self.submits.on_nack(seq, status) and seq == self.bind_seq and not self.bind_status.done():
             self.bind_status.set_result(status or ESME_RUNKNOWNERR)
 
     def _enquiry_answered(self, ours: int | None, seq: int) -> None:

@@ -63,13 +63,14 @@ class Enquiries:
         del self._seqs[oldest]
         return oldest
 
-    def refused(self, seq: int, link: str, status: int) -> bool:
-        """A generic_nack for `seq`: whether it answers an enquire_link of ours with ESME_RINVCMDID (an
-        SMSC that does not take the command). An answer all the same: the session lives. It comes for
-        every keep-alive for ever, which was a WARNING each time: said once a connection, at INFO after
-        the link's first. Another status (ESME_RSYSERR, ESME_RTHROTTLED) answers it too, but is trouble
-        at the SMSC, not the command refused: False, said as any generic_nack is, not silenced."""
-        if not self.answered(seq) or status != ESME_RINVCMDID:
+    def refused(self, seq: int | None, link: str, status: int) -> bool:
+        """A generic_nack answering our enquire_link `seq` (`answer_of`; None: none of ours): whether it
+        says ESME_RINVCMDID (an SMSC that does not take the command). An answer all the same: the session
+        lives. It comes for every keep-alive for ever, which was a WARNING each time: said once a
+        connection, at INFO after the link's first. Another status (ESME_RSYSERR, ESME_RTHROTTLED)
+        answers it too, but is trouble at the SMSC, not the command refused: False, said as any
+        generic_nack is, not silenced."""
+        if seq is None or status != ESME_RINVCMDID:
             return False
         if self._said:
             return True
