@@ -141,13 +141,14 @@ def carry(
         why = _unusable(copy)
         if why is not None:
             return f"nothing carried from the replaced database: {why}"
+        (mails_above,) = copy.execute("SELECT COALESCE(MAX(id), 0) FROM main.outbox").fetchone()
         copy.execute("SAVEPOINT carry")
         try:
             sms, cancelled, reports, ended = _carry_parts(copy)
             mails = _carry_mails(copy)
             later, left = carry_later(copy)
             notices = carry_notices(copy, ended, later)
-            answers = carry_mo(copy)
+            answers = carry_mo(copy, mails_above)
             counters = carry_usage(copy)
             above = {t: n for t in TABLES if (n := keep_above(copy, t)) is not None}
             said = [s for s in (feature(copy) for feature in features) if s]

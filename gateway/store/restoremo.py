@@ -34,6 +34,7 @@ _SAME_MO = (
 _SAME_MAIL = "c.id = o.id AND c.kind = o.kind AND c.rcpt = o.rcpt AND c.created_at = o.created_at"
 # Rows that are no answer of their own: a long text's segments and the copies an SMSC delivered again.
 _NO_ANSWER = "('segment', 'joined', 'duplicate')"
+_UNSENT = "('queued', 'active', 'failed')"
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,9 @@ class MoCarried:
     mails: int  # their mails the copy did not have
 
 
-def carry_mo(copy: sqlite3.Connection) -> MoCarried:
+def carry_mo(copy: sqlite3.Connection, mails_above: int) -> MoCarried:
+    """`mails_above`: the copy's largest outbox id before the restore carried any (those above are
+    added since)."""
     copy.execute("CREATE TEMP TABLE IF NOT EXISTS carried_mo (id INTEGER PRIMARY KEY)")
     copy.execute("DELETE FROM temp.carried_mo")
     (handled,) = copy.execute(
@@ -60,10 +63,10 @@ def carry_mo(copy: sqlite3.Connection) -> MoCarried:
     (answers,) = copy.execute(
         f"SELECT COUNT(*) FROM main.mo WHERE id > ? AND state NOT IN {_NO_ANSWER}", (top,)
     ).fetchone()
-    return MoCarried(int(answers), int(handled), _carry_mails(copy))
+    return MoCarried(int(answers), int(handled), _carry_mails(copy, mails_above))
 
 
-def _carry_mails(copy: sqlite3.Connection) -> int:
+def _carry_mails(copy: sqlite3.Connection, above: int) -> int:
     """The MOs' mails: one the copy has takes the replaced one's state; one added since goes in under
     its own id when the copy has it free, else a new one (a mail of another's may hold it)."""
     if "mo_ref" not in shared_columns(copy, "outbox"):
@@ -71,13 +74,15 @@ def _carry_mails(copy: sqlite3.Connection) -> int:
     # Of any MO the copy holds now: a premium SMS mailed once its service was confirmed leaves its MO
     # row as it was (the vote's own record moves, `gateway.premium.restorecarry`).
     about = "o.mo_ref IN (SELECT id FROM main.mo)"
-    take_changed(copy, "outbox", _SAME_MAIL, about)
+    # Only a mail not sent in the copy still changes (read off its state's index, not every mail kept).
+    take_changed(copy, "outbox", _SAME_MAIL, f"c.state IN {_UNSENT} AND {about}")
     cols = [c for c in shared_columns(copy, "outbox") if c != "id"]
     rows = copy.execute(
         f"SELECT o.id, EXISTS (SELECT 1 FROM main.outbox c WHERE c.id = o.id),"
         f" {', '.join('o.' + c for c in cols)}"
-        f" FROM old.outbox o WHERE {about} AND NOT EXISTS (SELECT 1 FROM main.outbox c WHERE {_SAME_MAIL})"
-        " ORDER BY o.id"
+        f" FROM old.outbox o WHERE o.id > ? AND {about}"
+        f" AND NOT EXISTS (SELECT 1 FROM main.outbox c WHERE {_SAME_MAIL}) ORDER BY o.id",
+        (above,),
     ).fetchall()
     values = ", ".join("?" for _ in cols)
     # Those whose id is free first: a new id, one more than the largest, may be another's own.
