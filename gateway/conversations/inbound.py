@@ -157,7 +157,33 @@ def mail_inbound(
     )
 
 
-def doubts(conn: sqlite3.Connection, cfg: Config, account: str) -> list[str]:
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """How a doubt names the settings it points to: as the operator's commands and config keys set
+    them, or as the panel's pages do (a company admin has no command line, and the operator sets
+    the account's Sender on its Account page)."""
+
+    sender: str  # the account's sender setting, `{sender}` its value
+    default: str  # that value when the account has none
+    fallback: str  # where such SMS go instead
+    add_user: str  # what makes `{address}` a user of `{account}`
+
+
+CLI = Wording(
+    sender="--sender {sender}",
+    default="default",
+    fallback="[replies] fallback_address",
+    add_user="smsgw user add {address} --account {account}",
+)
+PANEL = Wording(
+    sender="its Sender, {sender},",
+    default="the installation default",
+    fallback="the operator's fallback address",
+    add_user="add it on the Users page",
+)
+
+
+def doubts(conn: sqlite3.Connection, cfg: Config, account: str, say: Wording = CLI) -> list[str]:
     """What keeps the account's inbound address from working as meant, said where it is set:
     no number of its own (the SMS stay the operator's) or one another account sent from lately
     (the operator's for a while: `moved_until`), or an address that is no user of it (its
@@ -181,16 +207,17 @@ def doubts(conn: sqlite3.Connection, cfg: Config, account: str) -> list[str]:
         or alike(cfg.gateway.default_sender, number, region)
         or [r[0] for r in mine] != [account_id]
     ):
+        setting = say.sender.format(sender=sender or say.default)
         said.append(
-            f"account {account} has no sender number of its own (--sender {sender or 'default'} is"
-            " shared with other accounts or the gateway): SMS that answer no conversation still go to"
-            " [replies] fallback_address, not to the inbound address"
+            f"account {account} has no sender number of its own ({setting} is shared with other accounts"
+            " or the gateway): SMS that answer no conversation still go to"
+            f" {say.fallback}, not to the inbound address"
         )
     elif (until := moved_until(conn, cfg, number, account_id)) is not None:
         when = datetime.fromtimestamp(until, ZoneInfo(cfg.gateway.timezone))
         said.append(
             f"another account sent from {sender} lately, and its customers may still answer it: SMS"
-            f" that answer no conversation go to [replies] fallback_address until {when:%Y-%m-%d %H:%M},"
+            f" that answer no conversation go to {say.fallback} until {when:%Y-%m-%d %H:%M},"
             " not to the inbound address"
         )
     user = conn.execute(
@@ -200,6 +227,6 @@ def doubts(conn: sqlite3.Connection, cfg: Config, account: str) -> list[str]:
     if user is None or user[0] != account:
         said.append(
             f"{address} is not a user of account {account}: a Reply from it to such an SMS is refused"
-            f" unless it is (smsgw user add {address} --account {account})"
+            f" unless it is ({say.add_user.format(address=address, account=account)})"
         )
     return said

@@ -11,6 +11,7 @@ back would otherwise become an SMS again.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Iterable
 from email.message import Message
 
@@ -34,8 +35,25 @@ ALERT_REASONS = frozenset(
     {"Auto-Submitted: auto-generated", "Auto-Submitted: auto-notified", "Precedence: list"}
 )
 
-# What the sender of an unsent alert reads in the `250`, after the reason: the setting that sends it.
-ALERT_HINT = "an account for alerts: smsgw account set {account} --auto-generated send"
+# What the sender of an unsent alert reads in the `250`, after the reason, and what is recorded with
+# the mail: the setting that sends it, as the operator's command sets it (`alert_hint`). The panel
+# shows the same hint as its Account page sets it (`hint_for_panel`): a company admin has that page's
+# checkbox, not the command line.
+ALERT_HINT = "an account for alerts: {setting}"
+ALERT_SETTING_CLI = "smsgw account set {account} --auto-generated send"
+ALERT_SETTING_PANEL = 'tick "Send alerts from monitoring systems and cron" on the Account page'
+_BEFORE, _AFTER = ALERT_HINT.format(setting=ALERT_SETTING_CLI).split("{account}")
+_RECORDED_HINT = re.compile(f"{re.escape(_BEFORE)}.+?{re.escape(_AFTER)}$")
+
+
+def alert_hint(account: str) -> str:
+    return ALERT_HINT.format(setting=ALERT_SETTING_CLI.format(account=shlex.quote(account)))
+
+
+def hint_for_panel(reason: str) -> str:
+    """A recorded mail's reason as the panel shows it: the hint to the setting names its checkbox
+    on the Account page instead of the command (mail recorded before this reads the same)."""
+    return _RECORDED_HINT.sub(ALERT_HINT.format(setting=ALERT_SETTING_PANEL), reason)
 
 
 def alert_only(

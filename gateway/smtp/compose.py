@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shlex
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from functools import partial
@@ -335,8 +334,7 @@ def _alert(cfg: Config, account: Account, raw: bytes, mail: MailText) -> MailTex
         return mail
     if account.auto_generated == "send":
         return mail.model_copy(update={"automatic": None})
-    hint = alerts.ALERT_HINT.format(account=shlex.quote(account.name))
-    return mail.model_copy(update={"automatic": f"{mail.automatic}; {hint}"})
+    return mail.model_copy(update={"automatic": f"{mail.automatic}; {alerts.alert_hint(account.name)}"})
 
 
 THREAD_ID = re.compile(r"<([^<>\s]{1,250})>")

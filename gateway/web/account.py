@@ -295,9 +295,9 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
     if note := limits_note(after.monthly_limit, after.daily_limit):
         done += f" (note: {note})"
     if after.inbound_address:
-        from gateway.conversations.inbound import doubts
+        from gateway.conversations.inbound import PANEL, doubts
 
-        done += "".join(f" (note: {d})" for d in doubts(web.store.db.conn, web.config, acc.name))
+        done += "".join(f" (note: {d})" for d in doubts(web.store.db.conn, web.config, acc.name, PANEL))
     return after_post(request, who, done)
 
 

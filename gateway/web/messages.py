@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from gateway.adminrules import MESSAGE_STATES, SQLITE_INT_MAX, quiet_held
 from gateway.reasons import human_reason
+from gateway.smtp.alerts import hint_for_panel
 from gateway.store.admin import recorded_mail
 from gateway.store.mailrecord import date_window
 from gateway.web.csvexport import (
@@ -217,7 +218,7 @@ async def recorded(request: Request, who: Who) -> Response:
         return web.render(request, "messages.html", {**ctx, "error": str(exc), "bad": exc.field}, 400)
     scope = who.scope
     rows = await web.counts.run(lambda conn: recorded_mail(conn, scope, before_id=before, limit=PAGE + 1))
-    ctx["recorded"] = rows[:PAGE]
+    ctx["recorded"] = [{**r, "reason": hint_for_panel(r["reason"] or "")} for r in rows[:PAGE]]
     ctx["next_before"] = rows[PAGE - 1]["id"] if len(rows) > PAGE else None
     return web.render(request, "messages.html", ctx)
 
