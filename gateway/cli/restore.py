@@ -9,9 +9,10 @@ lock of the database's users (no other command has it open, none opens it meanwh
 backup whole (`PRAGMA integrity_check`), and installs it by rename. The database it replaces is
 kept beside it, with its WAL, under another name: restoring the wrong file loses nothing. What
 that database knows went out after the backup was taken (SMS the SMSC took or an admin cancelled,
-mails sent, ids handed out) is carried into the copy first, when it is the same database grown on
-(`gateway.store.restorecarry`): else the phones got those SMS twice. So is what it still owed: mail
-accepted after the backup and not yet sent as SMS, and bounces not sent yet.
+mails sent, the phones' answers received and mailed, the limits' counts, ids handed out) is carried
+into the copy first, when it is the same database grown on (`gateway.restorecarries`): else the phones
+got those SMS twice. So is what it still owed: mail accepted after the backup and not yet sent as SMS,
+answers not mailed yet, and bounces not sent yet.
 
 The order of the steps is chosen for a crash in the middle: until the final rename, `smsgw.db` is
 either the old database with its WAL or missing, and a missing one (its marker `smsgw.db.id` made
@@ -321,8 +322,9 @@ def add_restore_commands(sub: Any) -> None:
         description="Replace the database with BACKUP (a `smsgw backup` copy or a rescued copy): refused"
         " while the daemon runs; the backup is checked whole first (PRAGMA integrity_check); the"
         " database it replaces is kept beside it as smsgw.db.before-restore-<UTC time>, with its WAL;"
-        " what it shows sent since the backup (SMS, mails, mail ids) is not sent or handed out again,"
-        " and what it shows owed (mail accepted since and not yet sent as SMS, bounces not sent) goes.",
+        " what it shows sent since the backup (SMS, mails, answers, ids) is not sent or handed out again,"
+        " and what it shows owed (mail accepted since and not yet sent as SMS, answers not mailed,"
+        " bounces not sent) goes.",
     )
     r.add_argument("backup", metavar="BACKUP", help="the backup file to restore")
     r.set_defaults(func=cmd_restore)
