@@ -31,6 +31,7 @@ from gateway.conversations.reached import Sent, answer_of
 from gateway.conversations.replymail import mail_fallback, mail_user
 from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.mailcopy import mail_settings
+from gateway.smtp.subjects import sms_from
 from gateway.store.db import Store
 from gateway.store.outbox import Fallback
 from gateway.store.records import Acceptance
@@ -295,7 +296,7 @@ def on_whole_mo(
             to,
             mo_id,
             phone=phone,
-            subject=f"SMS from {mo.source} to {number} ({_WHY['no conversation'](cfg.gateway.language)})",
+            subject=f"{sms_from(mo.source)} to {number} ({_WHY['no conversation'](cfg.gateway.language)})",
             text=mo.text,
             note=". ".join(n for n in (f"Not matched: {said}", flood_note, note) if n),
             answered=answered,
@@ -319,7 +320,7 @@ def on_whole_mo(
             phone=phone,
             domain=cfg.gateway.domains[0],
             # Our number as configured; "SMS from … to …" is read back (`smtp.subjects`), the rest is words.
-            subject=f"SMS from {mo.source} to {number} ({_WHY[why](cfg.gateway.language)})",
+            subject=f"{sms_from(mo.source)} to {number} ({_WHY[why](cfg.gateway.language)})",
             text=mo.text,
             note=". ".join(n for n in (f"Not matched: {reason}", flood_note, note) if n),
             answered=answered,

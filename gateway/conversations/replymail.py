@@ -20,6 +20,7 @@ from gateway.conversations.numbers import display
 from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.mailcopy import fallback_for
 from gateway.smtp.domainsserved import normal
+from gateway.smtp.subjects import sms_from
 from gateway.store.db import Store
 from gateway.store.mo import MoRepo
 from gateway.store.outbox import NOT_SENT, Fallback, OutboxRepo, RefusedMail, on_refused
@@ -146,9 +147,9 @@ def _title(mail: RefusedMail, phone: str, number: str, lang: Language) -> str:
     held = mail.error.startswith(NOT_SENT)
     if lang == "pl":
         why = "nie wysłano na adres" if held else "odrzucono pocztę do"
-        return f"SMS from {phone} to {number} ({why} {mail.rcpt})"
+        return f"{sms_from(phone)} to {number} ({why} {mail.rcpt})"
     why = "not sent to that address" if held else "its mail was refused"
-    return f"SMS from {phone} to {number} for {mail.rcpt} ({why})"
+    return f"{sms_from(phone)} to {number} for {mail.rcpt} ({why})"
 
 
 def answer_refused(outbox: OutboxRepo, mail: RefusedMail) -> None:

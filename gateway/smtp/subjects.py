@@ -25,7 +25,17 @@ REPLY_PREFIX = _prefix(_REPLY_WORDS + _TOPIC_REPLY_WORDS)
 # title of an answer without a topic or of a fallback mail ("SMS from +48601123456 to 7355 (no
 # conversation)"). On the phone it names the phone itself.
 OWN_SUFFIX = re.compile(r"\s*\(SMS from \+?[0-9][0-9 ]{2,}\)\s*$")
-_OWN_TITLE = re.compile(r"^SMS from \+?[0-9][0-9 ]{2,}(?: to \+?[0-9][0-9 ]*(?: for \S+)?(?: \(.*\))?)?$")
+# What a title says for an MO whose source the SMSC left empty (`sms_from`).
+UNKNOWN_SOURCE = "an unknown number"
+_OWN_TITLE = re.compile(
+    rf"^SMS from (?:\+?[0-9][0-9 ]{{2,}}|{UNKNOWN_SOURCE})(?: to \+?[0-9][0-9 ]*(?: for \S+)?(?: \(.*\))?)?$"
+)
+
+
+def sms_from(source: str) -> str:
+    """The start of an answer mail's title. An MO without a source (or blanks alone) read "SMS from  to
+    +48…", as if a word were missing, rather than saying the number is unknown."""
+    return f"SMS from {source.strip() or UNKNOWN_SOURCE}"
 
 
 def first_prefix(subject: str) -> str | None:
