@@ -25,6 +25,7 @@ from gateway.smtp.footers import (
     says_something,
     short_notice_lines,
 )
+from gateway.smtp.notices import cut_notice
 from gateway.smtp.numbershapes import contact_details, has_contact, holds_number
 from gateway.smtp.signofftail import is_banner, is_company_notice, kept_below
 from smsc.graphemes import visible
@@ -32,8 +33,7 @@ from smsc.graphemes import visible
 SIGNATURE = "signature"
 
 # A name as a signature gives it: up to three capitalised words ("Greg", "Jan Kowalski", "Anna K.").
-# Possessive runs (*+): the punctuation classes overlap, and with backtracking a sign-off word
-# followed by 40,000 spaces and one other character took seconds to refuse (quadratic).
+# Possessive runs (*+): with backtracking a sign-off word and 40,000 spaces took seconds (quadratic).
 _NAME = r"[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+(\s+[A-ZĄĆĘŁŃÓŚŹŻ][\w.'-]*+){0,2}"
 # A name after "--" as people sign so: titles before it ("-- mgr inż. Jan Kowalski", "-- Dr hab. Jan
 # Kowalski"), a company ("-- Jan Kowalski - ACME", ", ACME Sp. z o.o."), a phone ("--Jan 601 123 456")
@@ -140,16 +140,17 @@ def cut_signature(
 ) -> list[str]:
     """The lines without their signature: from a signature line down, else a closing sign-off block
     (only when something was written above it and it is short; see `_sign_off_start`), else a
-    one-line "--Bob". RFC 3676's "-- " (with its space: `textclean.clean_body` keeps that line as it
-    is) always starts a signature; a bare "--" only when what is below it passes the sign-off
-    block's guards, an app's or a phone's footer only above nothing but signature material
-    (`_Measures.footer_ends_text`), and either only when `bare`: false below a cut at either, true
-    below one at "-- ", so that a bare "--" above a list's footer is judged again against what is
-    left above that cut. A known footer (`footers.KNOWN_FOOTER`) with the person's text below it
-    goes alone: "Sent from my iPhone\n\nTak" sends "Tak". In a `reply` (a quote was cut below the
-    text) a known footer opening the text above one line of a name's or a contact's shape goes alone
-    too: that line is the answer typed below the footer ("Pasuje", "601 123 456"), not a signature.
-    Without `own` a short sentence below the name is signature too (`signofftail.kept_below`)."""
+    one-line "--Bob", else a notice no sign-off stands above (`notices.cut_notice`). RFC 3676's "-- "
+    (with its space: `textclean.clean_body` keeps that line as it is) always starts a signature; a
+    bare "--" only when what is below it passes the sign-off block's guards, an app's or a phone's
+    footer only above nothing but signature material (`_Measures.footer_ends_text`), and either only
+    when `bare`: false below a cut at either, true below one at "-- ", so that a bare "--" above a
+    list's footer is judged again against what is left above that cut. A known footer
+    (`footers.KNOWN_FOOTER`) with the person's text below it goes alone: "Sent from my iPhone\n\nTak"
+    sends "Tak". In a `reply` (a quote was cut below the text) a known footer opening the text above
+    one line of a name's or a contact's shape goes alone too: that line is the answer typed below
+    the footer ("Pasuje", "601 123 456"), not a signature. Without `own` a short sentence below the
+    name is signature too (`signofftail.kept_below`), and a notice is not looked for."""
     last = len(lines) - 1
     while last >= 0 and not lines[last].strip():
         last -= 1
@@ -212,7 +213,7 @@ def cut_signature(
         removed.append(SIGNATURE)
         # A postscript or a sentence of the person's below the name is written to be read: it stays.
         return lines[:i] + kept_below(lines, i, last, own=own)
-    return lines
+    return cut_notice(lines, removed, SIGNATURE, kept_above=SIGN_OFF.match) if own else lines
 
 
 def _answer_below_footer(lines: list[str], last: int) -> int | None:
@@ -239,8 +240,7 @@ def _sign_off_start(lines: list[str], last: int) -> int | None:
     One pass each way over the lines, then constant work per sign-off line: a body of 50,000
     "Regards" lines must not be measured 50,000 times."""
     first = next((j for j in range(last + 1) if lines[j].strip()), last + 1)
-    # Most mails have no sign-off line below their first: then nothing is measured (this runs for
-    # every mail, twice; the measuring below cost a one-line mail 8 µs).
+    # Most mails have no sign-off line below their first: nothing is measured (8 µs a one-line mail).
     starts = [i for i in range(first + 1, last + 1) if SIGN_OFF.match(lines[i].strip())]
     if not starts:
         return None

@@ -1,0 +1,169 @@
+"""A disclaimer or a company's register footer that no sign-off word stands above (R-1.3), for
+`gateway.smtp.signatures`: most company mail servers append one below whatever the person wrote, and
+many people sign with their name alone. Sent whole, "Dostawa jutro o 9." cost 5 UCS-2 parts.
+
+A paragraph reads as such a notice when it holds the words of three kinds of notice
+(`footers.disclaimer_words`: confidentiality, the addressee, a ban on copying, ...) and runs to a
+notice's length, or when it is a register entry (KRS or NIP with the share capital, the court or the
+seat). A person's own sentence with one or two such words ("Przesyłam poufne dane.") is none, and a
+notice opening the text is kept: there is no text of the person's above it, and the mail is not cut
+whole. From the notice down, what is footer (more notices, contact details, rules, taglines) goes;
+a paragraph of the person's below it stays. The name block right above the notice ("Jan
+Kowalski\nKierownik | ACME\ntel. …") is the signature it closes, and goes with it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from gateway.smtp.footers import (
+    IMAGE,
+    KNOWN_FOOTER,
+    REGISTER_KIND,
+    RULE,
+    disclaimer_words,
+    is_contact_line,
+    is_disclaimer,
+    is_signature_name,
+    notice_start,
+)
+from gateway.smtp.signofftail import is_banner, is_company_notice, is_own_sentence
+from gateway.smtp.taglines import is_tagline
+from smsc.graphemes import visible
+
+# A notice's kinds of words (`footers._DISCLAIMER_WORDS`) and its length: "Treść tej wiadomości jest
+# poufna i prawnie chroniona…" holds five kinds in 300 characters. A confidentiality notice speaks to
+# whoever got the mail by mistake (the addressee, "in error", "notify the sender"): a person's own
+# "Proszę nie przekazywać dalej, poufne dane osobowe, rozpowszechnianie zabronione." does not.
+_KINDS_MIN = 3
+_LENGTH_MIN = 100
+_RECIPIENT_KINDS = frozenset(
+    kind
+    for word in (
+        "adresat",
+        "odbiorca",
+        "omyłkowo",
+        "addressee",
+        "intended for",
+        "in error",
+        "notify the sender",
+    )
+    for _, kind in disclaimer_words(word)
+)
+# A personal data clause (RODO) names the regulation or the controller and the data: two kinds only a
+# notice writes together ("administratorem Pani/Pana danych osobowych jest ACME").
+_RODO_KINDS = frozenset(
+    kind for word in ("danych osobowych", "administratorem") for _, kind in disclaimer_words(word)
+)
+# A company's register footer: its KRS number, share capital or court, with its register kind and
+# another (NIP, the seat). A person asking for an invoice names the NIP and the seat too, and asks.
+_REGISTER = re.compile(r"(?i:\bkrs\b|kapitał\w* zakładow|sąd\w* rejonow|krajowego rejestru)")
+_ASKS = re.compile(r"(?i:\b(?:proszę|prosze|poproszę|please|\w+(?:łem|łam))\b)")
+_COMPANY_KIND = next(kind for _, kind in disclaimer_words("kapitał zakładowy"))
+# A signature block right above the notice: up to this many lines, each no longer.
+_BLOCK_MAX_LINES = 14
+_BLOCK_MAX_WIDTH = 100
+_BULLET = re.compile(r"^([-*•·–+]\s|\d{1,2}[.)]\s)")
+
+
+def is_strong_notice(text: str) -> bool:
+    """Whether a paragraph (from its first line of a notice's) reads as a notice with no sign-off
+    above it: a confidentiality notice (three kinds of a notice's words, one of them speaking to a
+    wrong recipient, and a notice's length), a personal data clause or a register entry."""
+    kinds = {kind for _, kind in disclaimer_words(text)}
+    if REGISTER_KIND in kinds and _COMPANY_KIND in kinds:
+        return _REGISTER.search(text) is not None and _ASKS.search(text) is None
+    if _RODO_KINDS <= kinds:
+        return True
+    return len(kinds) >= _KINDS_MIN and len(text) >= _LENGTH_MIN and not _RECIPIENT_KINDS.isdisjoint(kinds)
+
+
+def _paragraphs(lines: list[str]) -> list[tuple[int, int]]:
+    """The (first, past-last) line of each run of non-empty lines."""
+    found: list[tuple[int, int]] = []
+    j, n = 0, len(lines)
+    while j < n:
+        if not lines[j].strip():
+            j += 1
+            continue
+        k = j
+        while k < n and lines[k].strip():
+            k += 1
+        found.append((j, k))
+        j = k
+    return found
+
+
+def _is_footer(paragraph: list[str]) -> bool:
+    """Whether a paragraph below a notice is footer too: another notice, contact details, a rule, a
+    logo, a phone's or an app's line, a tagline, a banner or a company's notice."""
+    text = "\n".join(paragraph)
+    if is_disclaimer(text) or is_strong_notice(text) or is_company_notice(text) or is_banner(text):
+        return True
+    if is_tagline(text):
+        return True
+    return all(
+        is_contact_line(line) or RULE.match(line) or IMAGE.match(line) or KNOWN_FOOTER.match(line)
+        for line in paragraph
+    )
+
+
+def _is_block_line(text: str) -> bool:
+    """Whether a stripped line may be in a signature block: short, no list item, no sentence."""
+    return len(text) <= _BLOCK_MAX_WIDTH and not _BULLET.match(text) and not is_own_sentence([text])
+
+
+def _block_start(lines: list[str], top: int, end: int) -> int:
+    """The first line of the signature block that lines `top` up to `end` end with: from the first
+    line of a name (`footers.is_signature_name`) down, all of them a block's; `end` when none."""
+    if end - top > _BLOCK_MAX_LINES:
+        top = end - _BLOCK_MAX_LINES
+    start = end
+    for j in range(end - 1, top - 1, -1):
+        text = lines[j].strip()
+        if not _is_block_line(text):
+            break
+        if is_signature_name(text):
+            start = j
+    return start
+
+
+def cut_notice(
+    lines: list[str], removed: list[str], label: str, *, kept_above: Callable[[str], object]
+) -> list[str]:
+    """The lines without a notice that no sign-off stands above (`is_strong_notice`), the footer below
+    it and the name block right above it. Not one opening the text (nothing of the person's above
+    it), nor one right below a line `kept_above` names (a sign-off word with no name between: what
+    stands below it is the person's, `signatures._sign_off_start`)."""
+    if not any(len(line) >= 50 for line in lines):
+        return lines  # every notice has a long line (`footers.notice_start`): most mails end here
+    paragraphs = _paragraphs(lines)
+    for n, (first, end) in enumerate(paragraphs):
+        start = notice_start(lines[first:end], _BLOCK_MAX_WIDTH)
+        if start is None or not is_strong_notice("\n".join(x.strip() for x in lines[first + start : end])):
+            continue
+        at = first + start
+        while at > first and (RULE.match(lines[at - 1].strip()) or IMAGE.match(lines[at - 1].strip())):
+            at -= 1  # a rule or a logo above the notice is its
+        above = lines[at - 1].strip() if at > first else (lines[paragraphs[n - 1][1] - 1] if n else "")
+        if kept_above(above.strip()):
+            continue
+        block = _block_start(lines, first, at) if at > first else at
+        if block == first == at and n:
+            block = _block_start(lines, *paragraphs[n - 1])
+            block = block if block < paragraphs[n - 1][1] else at
+        if not visible("".join(lines[:block])):
+            block = at  # the name alone above it: that is what the person sent
+        if not visible("".join(lines[:block])):
+            continue  # a notice opening the text is kept whole
+        last = n + 1
+        while last < len(paragraphs) and _is_footer([x.strip() for x in lines[slice(*paragraphs[last])]]):
+            last += 1
+        below = paragraphs[last][0] if last < len(paragraphs) else len(lines)
+        removed.append(label)
+        rest = lines[below:]
+        return (
+            lines[:block] + ([""] if rest else []) + cut_notice(rest, removed, label, kept_above=kept_above)
+        )
+    return lines
