@@ -26,6 +26,7 @@ from lxml.html import HtmlElement, HTMLParser, document_fromstring
 from tnefparse import TNEF
 
 from gateway.smtp.charsets import decode_text, one_line, payload_bytes
+from gateway.smtp.signatures import SIGNATURE, cut_signature
 from gateway.smtp.textclean import QUOTED
 from gateway.smtp.textlinks import TARGETS_BUDGET, link_target
 
@@ -94,6 +95,13 @@ _HTML_SIGNATURES = (
     "//*[contains(concat(' ', normalize-space(@class), ' '), ' gmail_signature ')]",
     "//*[contains(concat(' ', normalize-space(@class), ' '), ' moz-signature ')]",
 )
+# Apple Mail's, from iOS and macOS.
+_HTML_SIGNATURES += ("//*[@id='AppleMailSignature']",)
+# Where a signature container starts, on a line of its own: characters of Unicode's private use
+# area, which no mail shows. Only for one with the sender's text above it: in one with nothing above,
+# what it holds is the mail.
+_SIGNATURE_MARK = "\ue000\ue001\ue000"
+_SHOWN_ABOVE = "boolean(preceding::text()[normalize-space()])"
 # Outlook's paragraphs: its style sheet gives p.MsoNormal no margin (inscriptis reads no style
 # sheet and gives every <p> a blank line above and below), so each line of the mail came out with a
 # blank line after it, a list of four items as seven lines. An inline margin still wins, and an
@@ -143,8 +151,10 @@ def looks_like_html(text: str) -> bool:
     return bool(_HTML_START.match(text)) and bool(_HTML_CLOSE.search(text, 0, 20_000))
 
 
-def html_to_text(markup: str, notes: list[str]) -> str:
-    """The text of an HTML body; when the quoted earlier message was dropped, `notes` says so."""
+def html_to_text(markup: str, notes: list[str], *, signature_cut: bool = False) -> str:
+    """The text of an HTML body; when the quoted earlier message was dropped, `notes` says so. With
+    `signature_cut`, as the SMS's body, without what the sender's signature container holds, when it
+    passes a signature's guards (`_cut_marked_signature`)."""
     markup = markup[:_MAX_HTML].strip()
     if not markup:
         return ""
@@ -165,28 +175,66 @@ def html_to_text(markup: str, notes: list[str]) -> str:
         # the quoted links came first in the document and left the sender's meeting link none. The
         # quoted links get what is left, which matters only when the mail is nothing but the quote.
         quoted = {link for element in quotes for part in _quoted(element) for link in part.iter("a")}
-        signed = {
-            link for path in _HTML_SIGNATURES for element in tree.xpath(path) for link in element.iter("a")
-        }
+        signatures = [element for path in _HTML_SIGNATURES for element in tree.xpath(path)]
+        signed = {link for element in signatures for link in element.iter("a")}
         links = [a for a in tree.iter("a") if a not in signed]
         budget = _show_link_targets([a for a in links if a not in quoted], TARGETS_BUDGET)
         _show_link_targets([a for a in links if a in quoted], budget)
+        if signature_cut:
+            _mark_signatures(signatures, quotes)
         _escape_ampersands(tree)
-        full = Inscriptis(tree, _HTML_CONFIG).get_text()
+        cut: list[str] = []  # a signature cut from the text returned
+        own_cut: list[str] = []
+        full = _cut_marked_signature(Inscriptis(tree, _HTML_CONFIG).get_text(), cut)
         if not quotes:
+            notes += cut
             return full
         for element in quotes:
             _drop_with_following(element)
-        own = Inscriptis(tree, _HTML_CONFIG).get_text()
+        own = _cut_marked_signature(Inscriptis(tree, _HTML_CONFIG).get_text(), own_cut)
     except Exception as exc:  # an HTML quirk must cost formatting, not the message
         log.info("intake.html_unreadable", error=type(exc).__name__)
         # Up to the next "<" at most: `<[^>]*>` scanned to the end of the text from every "<" that
         # is never closed, quadratic in their number.
         return html.unescape(re.sub(r"<[^<>]*>", " ", markup))
     if not own.strip():
+        notes += cut
         return full  # nothing but the quote: a forward, handled by the text rules
-    notes.append(QUOTED)
+    notes += [QUOTED, *own_cut]
     return own
+
+
+def _mark_signatures(signatures: list[HtmlElement], quotes: list[HtmlElement]) -> None:
+    """Put a line of `_SIGNATURE_MARK` above each signature container of the sender's own that shows
+    something and has something shown above it (`_cut_marked_signature` reads it). One inside
+    another, or inside a quoted earlier message, gets none."""
+    quoted = {e for element in quotes for part in _quoted(element) for e in part.iter()}
+    found = set(signatures)
+    for element in dict.fromkeys(signatures):
+        if element in quoted or any(outer in found for outer in element.iterancestors()):
+            continue
+        if not element.text_content().strip() or not element.xpath(_SHOWN_ABOVE):
+            continue
+        mark = element.makeelement("div", {})
+        mark.text = _SIGNATURE_MARK
+        element.addprevious(mark)
+
+
+def _cut_marked_signature(text: str, notes: list[str]) -> str:
+    """The text without the signature that a container marked (`_mark_signatures`) holds: a name and a
+    phone with no "Pozdrawiam" above them, a disclaimer below, reached the phone whole. The container
+    is cut as below a bare "--" (`signatures.cut_signature`): only when what it holds and what
+    follows pass a signature block's guards, so that a text the person typed into it stays; else
+    only the mark goes."""
+    if _SIGNATURE_MARK not in text:
+        return text
+    lines = text.split("\n")
+    at = next(i for i, line in enumerate(lines) if line.strip() == _SIGNATURE_MARK)
+    below = [line for line in lines[at + 1 :] if line.strip() != _SIGNATURE_MARK]
+    if not any(line.strip() for line in cut_signature(["x", "--", *below], [])[1:]):
+        notes.append(SIGNATURE)
+        return "\n".join(lines[:at])
+    return "\n".join(line for line in lines if line.strip() != _SIGNATURE_MARK)
 
 
 def _escape_ampersands(tree: HtmlElement) -> None:
@@ -266,7 +314,7 @@ def read_tnef(part: Message, fallbacks: tuple[str, ...], notes: list[str], *, wa
     elif isinstance(tnef.htmlbody, str | bytes) and tnef.htmlbody:
         markup = tnef.htmlbody
         text = markup if isinstance(markup, str) else decode_text(markup, None, fallbacks)
-        text, kind = html_to_text(text, notes), "html"
+        text, kind = html_to_text(text, notes, signature_cut=True), "html"
     elif tnef.has_body() and compressed_rtf is not None:
         try:
             start, cut = _rtf_start(tnef._rtfbody)

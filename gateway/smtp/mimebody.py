@@ -305,7 +305,7 @@ def _html_text(markup: str, ctx: BodyContext) -> str | None:
         ctx.notes.append(html_not_read(ctx.html_parts))
         return None
     markup = markup[:left]
-    text = html_to_text(markup, ctx.notes)
+    text = html_to_text(markup, ctx.notes, signature_cut=True)
     ctx.html_parts += 1
     ctx.html_large += len(markup) >= _HTML_SMALL
     ctx.html_read += max(len(markup), _HTML_SMALL)
