@@ -142,6 +142,12 @@ SUMMARY_LABELS = {
 }
 
 
+# The names the monthly summary goes by (`billing_reports.writer.SUMMARY` on disk, `<month>-summary.txt`
+# mailed and downloaded), case aside: an account `_summary`'s file downloaded under the summary's
+# very name. Accounts made before get their id beside it (`billing_reports.attachments`, web/billing.py).
+SUMMARY_FILE_NAMES = ("summary", "_summary")
+
+
 def account_name_problem(name: str) -> str | None:
     """Why `name`, trimmed as it is stored, cannot name an account, or None."""
     if not name:
@@ -157,6 +163,12 @@ def account_name_problem(name: str) -> str | None:
         return (
             f"account name {name!r} starts with '#', which marks the header lines of the billing files"
             " (scripts reading them skip such lines): give a name that starts otherwise"
+        )
+    if name.casefold() in SUMMARY_FILE_NAMES:
+        return (
+            f"account name {name!r} is the name of the monthly billing summary of all accounts (its file"
+            " _summary.txt, mailed and downloaded as <month>-summary.txt), and the account's billing"
+            " file would go by the same name: give another name, e.g. the company's full name"
         )
     if (label := SUMMARY_LABELS.get(name.casefold())) is not None:
         return (

@@ -34,6 +34,7 @@ from billing_reports.files import is_incomplete
 from billing_reports.mailed import ends_with, file_sha256, kept_copy
 from billing_reports.monthly import Month
 from billing_reports.writer import SUMMARY, file_name, month_dir, months
+from gateway.adminrules import SUMMARY_FILE_NAMES
 from gateway.store.keyvalue import keys_under
 from gateway.web import billingfiles
 from gateway.web.security import NotYours, Who, guarded
@@ -58,6 +59,19 @@ def _shown(name: str, names: dict[str, str]) -> str:
     if name == SUMMARY:
         return "summary of all accounts"
     return names.get(name) or unquote(name.removesuffix(".txt"))
+
+
+def _stem(name: str, request: Request) -> str:
+    """What a file downloads as, after its month: the summary as its mail attaches it (`summary`),
+    an account's as its name is spelt, but one named like the summary (made before such names were
+    refused) with its id too, as its mail's attachment has it (`billing_reports.attachments`): it
+    downloaded under the summary's very name."""
+    if name == SUMMARY:
+        return "summary"
+    accounts = request.app.state.web.store.accounts.list_accounts()
+    ids = {file_name(a.name): a.id for a in accounts}
+    shown = _shown(name, {file_name(a.name): a.name for a in accounts})
+    return f"{shown}~{ids.get(name, 0)}" if shown.casefold() in SUMMARY_FILE_NAMES else shown
 
 
 def _account_names(request: Request) -> dict[str, str]:
@@ -246,7 +260,7 @@ async def download(request: Request, who: Who) -> Response:
     (found by the mail's mark; a flag, so the route stays the file's own and no other name is taken)."""
     web = request.app.state.web
     month, name = _allowed(request, who)
-    stem = "summary" if name == SUMMARY else _shown(name, _account_names(request))
+    stem = _stem(name, request)
     if request.query_params.get("as") == "mailed":
         mailed = _mailed(request, month, _month_marks(request, month), _mark_keys(request, who), name)
         if mailed is None or mailed.copy is None:
@@ -257,7 +271,7 @@ async def download(request: Request, who: Who) -> Response:
     path = month_dir(web.config.state_dir, month, web.config.billing_dir) / name
     if not _regular(path):  # a link is not a bill
         raise NotYours
-    return _file(path, month, SUMMARY if name == SUMMARY else f"{stem}.txt")
+    return _file(path, month, f"{stem}.txt")
 
 
 ROUTES = [
