@@ -83,13 +83,42 @@ def refuse_unsafe(path: Path) -> None:
 
 
 def refuse_unsafe_database(path: Path) -> None:
-    """`refuse_unsafe` for the database and its -wal and -shm, before SQLite reads it at all.
+    """`refuse_unsafe` for the database and its -wal and -shm, before SQLite reads it at all, and
+    the database refused where it has another name too (`other_names`).
 
     Even a read-only open follows a link at the database's name, parses whatever file it finds there
     (another user's, made to exploit the reader), and creates the -wal and -shm beside it, given that
-    file's owner when the reader is root."""
+    file's owner when the reader is root; and one through a hard link makes a WAL of its own beside
+    that name, which the daemon using the other name never reads."""
     for each in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
         refuse_unsafe(each)
+    try:
+        why = other_names(path, os.lstat(path))
+    except OSError:
+        return  # none: nothing to read
+    if why is not None:
+        raise UnsafeFile(errno.EPERM, why, str(path))
+
+
+def other_names(database: Path, st: os.stat_result) -> str | None:
+    """Why the database `database` (`st` its lstat) may not be used: it has another name, a hard
+    link, which another state_dir may hold; else None.
+
+    The state directory's lock keeps a second daemon out of this directory only: one whose state_dir
+    held a hard link to the same file ran beside it, each with its own WAL, its own lock and its own
+    id counters, both answering "queued as 20", and the mail one accepted was gone after the other's
+    restart. A symbolic link is refused as an unsafe file; this is the other way to one file by two
+    names."""
+    if not (stat.S_ISREG(st.st_mode) and st.st_nlink > 1):
+        return None
+    return (
+        f"database {database} has {st.st_nlink} names (hard links to one file): another smsgw whose"
+        " state_dir holds one of them would run on the same database beside this one, both giving the"
+        " same queue ids and each losing the other's mail at a restart. Find the other names (`find /"
+        f" -xdev -samefile {database}`), stop whatever uses them, and remove them, keeping this one (a"
+        " copy for another smsgw or a backup is made with `smsgw backup` or `cp`, never `ln`); then"
+        " try again"
+    )
 
 
 def mode_text(mode: int) -> str:

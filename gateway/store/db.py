@@ -40,7 +40,7 @@ from gateway.store.commit import (
     StoreError,
     StoreReplaced,
 )
-from gateway.store.fileguard import StoreUnusable, file_id
+from gateway.store.fileguard import StoreUnusable, file_id, refuse_other_names
 from gateway.store.migrate import migrate
 from gateway.store.mo import MoRepo
 from gateway.store.opening import open_failure
@@ -189,6 +189,8 @@ class Db(Transactions):
             walcheck.refuse_lost_commits(path, clock())
         if not path.parent.exists():  # a first CLI command before the daemon's first start
             private_dir(path.parent, STATE_DIR_MODE)
+        if check:  # the daemon's start and every command; not an intake worker beside a daemon
+            refuse_other_names(path)
         # SQLite creates the file with 0644 less the umask and gives the -wal/-shm the file's mode.
         prepare_private(path, Path(f"{path}-wal"), Path(f"{path}-shm"))
         if group_fsync:  # the daemon: each of its connections is used by one thread

@@ -50,6 +50,20 @@ def file_id(st: os.stat_result) -> tuple[int, int]:
     return st.st_dev, st.st_ino
 
 
+def refuse_other_names(path: Path) -> None:
+    """StoreUnusable where the database file has another name (a hard link) besides `path`
+    (`gateway.filemodes.other_names`): the daemon's start and every command's open refuse it. No lock
+    on the file itself: closing any descriptor of it would drop SQLite's own POSIX locks."""
+    from gateway.filemodes import other_names  # here: that module imports this one's error
+
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return  # none yet, or not examinable: the open that follows says what is wrong
+    if (why := other_names(path, st)) is not None:
+        raise StoreUnusable(why)
+
+
 class FileGuard:
     """`replaced`: why nothing written from now on would count, once detected (else None)."""
 
