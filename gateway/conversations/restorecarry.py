@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import sqlite3
 
-from gateway.store.restorerows import add_later, same_account, take_changed
+from gateway.store.restorerows import add_later, in_both, same_account, shared_columns, take_changed
 
-# The same conversation in both: its phone, our number, its user and its start never change.
-_SAME = (
-    "c.id = o.id AND c.phone = o.phone AND c.number = o.number AND c.user_email = o.user_email"
-    " AND c.started_at = o.started_at"
-)
+# The same conversation in both: its phone, our number and its user never change (a clock step moves
+# its start).
+_SAME = "c.id = o.id AND c.phone = o.phone AND c.number = o.number AND c.user_email = o.user_email"
 
 
 def carry(copy: sqlite3.Connection) -> str | None:
@@ -27,11 +25,12 @@ def carry(copy: sqlite3.Connection) -> str | None:
     and the phones' kept answers' record. What was carried, said for the restore's line."""
     changed = take_changed(copy, "conversations", _SAME)
     added = add_later(copy, "conversations", same_account("o.account_id"))
-    copy.execute(
-        "UPDATE main.mo SET conversation_id = NULL WHERE id IN (SELECT id FROM temp.carried_mo)"
-        " AND conversation_id NOT IN (SELECT id FROM main.conversations)"
-    )
-    if copy.execute("SELECT 1 FROM old.sqlite_master WHERE name = 'kept_phones'").fetchone() is not None:
+    if "conversation_id" in shared_columns(copy, "mo"):
+        copy.execute(
+            "UPDATE main.mo SET conversation_id = NULL WHERE id IN (SELECT id FROM temp.carried_mo)"
+            " AND conversation_id NOT IN (SELECT id FROM main.conversations)"
+        )
+    if in_both(copy, "kept_phones"):
         copy.execute("DELETE FROM main.kept_phones")
         copy.execute(
             "INSERT INTO main.kept_phones (source, mails, closed_at, at)"

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from gateway.store.restorerows import add_later, same_account, take_changed
+from gateway.store.restorerows import add_later, in_both, same_account, take_changed
 
 _SAME_VOTE = "c.id = o.id AND c.mo_id = o.mo_id AND c.number = o.number"
 _SAME_SERVICE = (
@@ -26,6 +26,8 @@ _OURS = "o.premium_mo_id IN (SELECT id FROM main.premium_mo)"
 def carry(copy: sqlite3.Connection) -> str | None:
     """The votes changed since, those of the MOs carried, and the free answers and corrections added
     since to votes the copy holds. What was carried, said for the restore's line."""
+    if not in_both(copy, "premium_services"):  # a backup from before the premium SMS
+        return None
     # Every vote: one of a service confirmed since was mailed then, its MO row unchanged.
     take_changed(copy, "premium_mo", _SAME_VOTE)
     votes = add_later(

@@ -21,6 +21,16 @@ def shared_columns(copy: sqlite3.Connection, table: str) -> list[str]:
     return [r[1] for r in copy.execute(f"PRAGMA main.table_info({table})") if r[1] in theirs]
 
 
+def in_both(copy: sqlite3.Connection, table: str) -> bool:
+    """Whether both databases have `table`: a backup from before the migration that made it has none."""
+    return all(
+        copy.execute(
+            f"SELECT 1 FROM {db}.sqlite_master WHERE type = 'table' AND name = ?", (table,)
+        ).fetchone()
+        for db in ("main", "old")
+    )
+
+
 def take_changed(
     copy: sqlite3.Connection, table: str, same: str, where: str = "true", args: Sequence[object] = ()
 ) -> list[int]:
@@ -51,6 +61,8 @@ def add_later(
     """The rows of `table` the replaced database added after the backup that `where` (on `o`)
     admits, copied under their own ids, which the copy has free: the ids added."""
     cols = shared_columns(copy, table)
+    if not cols:  # not in both
+        return []
     (top,) = copy.execute(f"SELECT COALESCE(MAX(id), 0) FROM main.{table}").fetchone()
     chosen = f"FROM old.{table} o WHERE o.id > ? AND ({where})"
     ids = [int(r[0]) for r in copy.execute(f"SELECT o.id {chosen} ORDER BY o.id", (top, *args))]

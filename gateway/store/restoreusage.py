@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import sqlite3
 
+from gateway.store.restorerows import in_both
+
 # A counter's scope ('user:<id>', 'account:<id>') that is the same user or account in both.
 _SAME_SCOPE = (
     "(EXISTS (SELECT 1 FROM main.users u JOIN old.users x ON x.id = u.id AND x.email = u.email"
@@ -25,15 +27,18 @@ _SAME_SCOPE = (
 
 def carry_usage(copy: sqlite3.Connection) -> int:
     """The counters that grew since the backup take the replaced database's counts: how many."""
+    if not in_both(copy, "usage"):
+        return 0
     grown = copy.execute(
         "INSERT INTO main.usage (scope, period, parts) SELECT o.scope, o.period, o.parts FROM old.usage o"
         f" WHERE {_SAME_SCOPE} AND o.parts > COALESCE((SELECT c.parts FROM main.usage c"
         " WHERE c.scope = o.scope AND c.period = o.period), 0)"
         " ON CONFLICT (scope, period) DO UPDATE SET parts = excluded.parts"
     ).rowcount
-    copy.execute(
-        "INSERT INTO main.limit_notices (scope, period, created_at)"
-        f" SELECT o.scope, o.period, o.created_at FROM old.limit_notices o WHERE {_SAME_SCOPE}"
-        " ON CONFLICT (scope, period) DO NOTHING"
-    )
+    if in_both(copy, "limit_notices"):
+        copy.execute(
+            "INSERT INTO main.limit_notices (scope, period, created_at)"
+            f" SELECT o.scope, o.period, o.created_at FROM old.limit_notices o WHERE {_SAME_SCOPE}"
+            " ON CONFLICT (scope, period) DO NOTHING"
+        )
     return int(grown)
