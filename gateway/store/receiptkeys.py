@@ -19,6 +19,15 @@ EACH_STATE = (
     " WHERE s.state IS NOT NULL)"
 )
 
+# A receipt kept unmatched (`d`, of dlrs) that named a phone (its `phone`, "+" and digits) is the SMS's
+# (`m`, of messages) only when that phone's digits end the recipient's or the sender's number, as the
+# ordinary order matches (`ReportsRepo.record_report`): one overtaking the submit answer that named
+# another phone was applied to the SMS all the same, an UNDELIV of someone else's bouncing it.
+NAMED_PHONE = (
+    "(d.phone IS NULL OR substr(m.recipient, 1 - length(d.phone)) = substr(d.phone, 2)"
+    " OR substr(m.source, 1 - length(d.phone)) = substr(d.phone, 2))"
+)
+
 # CIMD2's key (`smsc.cimd2.messages`): the SMSC's 060 stamp and the phone's digits.
 _STAMPED = re.compile(r"([0-9]{10,20}):([0-9]{1,20})")
 # Fewer digits, once leading zeros are gone, are a short code's: matched by the key as written only.

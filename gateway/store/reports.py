@@ -18,7 +18,7 @@ import re
 import structlog
 
 from gateway.store.receipthints import ReceiptHints
-from gateway.store.receiptkeys import EACH_STATE, TAIL_MIN, stamped_key
+from gateway.store.receiptkeys import EACH_STATE, NAMED_PHONE, TAIL_MIN, stamped_key
 from gateway.store.receiptspread import ReceiptSpread
 from gateway.store.records import Finished
 from smsc.logthrottle import LogThrottle
@@ -67,8 +67,8 @@ class ReportsRepo(ReceiptHints, ReceiptSpread):
 
         SMSC ids repeat (counters reset on restart, wrap, CIMD2 keys are per second), so an
         unmatched receipt may belong to an earlier message that was given the same id. Only those
-        that arrived after this message was accepted and within `early_dlr_max_age` are taken;
-        older ones stay unmatched.
+        that arrived after this message was accepted and within `early_dlr_max_age`, naming its phone
+        if any (`NAMED_PHONE`), are taken; the rest stay unmatched.
         """
         links = (link, *self.siblings.get(link, ()))  # it may have come by another bind to the SMSC
         same_id, id_args = "d.smsc_id = ?", (smsc_id,)
@@ -87,7 +87,7 @@ class ReportsRepo(ReceiptHints, ReceiptSpread):
             "SELECT d.id, d.status, d.error FROM dlrs d, parts p JOIN messages m ON m.id = p.message_id"
             f" WHERE p.id = ? AND d.link IN ({','.join('?' * len(links))}) AND {same_id}"
             " AND d.part_id IS NULL AND d.received_at >= m.created_at AND d.received_at >= ?"
-            " ORDER BY d.received_at, d.id",
+            f" AND {NAMED_PHONE} ORDER BY d.received_at, d.id",
             (part_id, *links, *id_args, now - self.early_dlr_max_age),
         ).fetchall()
         return [(row[0], row[1], row[2]) for row in rows]
