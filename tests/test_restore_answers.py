@@ -283,3 +283,27 @@ def test_a_conversation_moved_on_since_the_backup_after_a_clock_step_routes_as_i
     assert rows(db, "SELECT started_at, last_mt_at, text FROM conversations") == [
         (95.0, 200.0, "At 11 then?")
     ]
+
+
+def test_a_vote_for_a_service_added_after_the_backup_is_said_not_carried(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, db = acme_cli(tmp_path, capsys)
+    backup = tmp_path / "backup.db"
+    cli.ok("backup", str(backup))
+    with closing(sqlite3.connect(db)) as conn, conn:  # the service, and a vote for it, after the backup
+        conn.execute(
+            "INSERT INTO premium_services (id, password, account_id, email, verified_at, created_at)"
+            " VALUES (1, 'KP1', (SELECT id FROM accounts WHERE name = 'ACME'), 'votes@acme.example', 1, 9)"
+        )
+        mo_row(conn, 1, "premium", "KP1 yes")
+        conn.execute(
+            "INSERT INTO premium_mo (id, mo_id, number, phone, service_id, account_id, password, parts,"
+            " price, commission, text, state, received_at) VALUES (1, 1, '7100', '+48601000001', 1,"
+            " (SELECT id FROM accounts WHERE name = 'ACME'), 'KP1', 1, 100, 10, 'yes', 'mailed', 5)"
+        )
+    out = cli.ok("restore", str(backup))
+    said = "1 answers received since, 1 premium SMS of a service or account the backup lacks not carried"
+    assert any(said in line for line in out), out
+    assert rows(db, "SELECT COUNT(*) FROM premium_mo") == [(0,)]
+    assert rows(db, "SELECT text FROM mo") == [("KP1 yes",)]

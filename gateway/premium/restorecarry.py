@@ -37,4 +37,11 @@ def carry(copy: sqlite3.Connection) -> str | None:
     )
     add_later(copy, "premium_answers", _OURS)
     add_later(copy, "premium_corrections", f"{_OURS} AND {same_account('o.account_id')}")
-    return f"{len(votes)} premium SMS" if votes else None
+    (left,) = copy.execute(
+        "SELECT COUNT(*) FROM old.premium_mo o WHERE o.mo_id IN (SELECT id FROM temp.carried_mo)"
+        " AND NOT EXISTS (SELECT 1 FROM main.premium_mo c WHERE c.id = o.id AND c.mo_id = o.mo_id)"
+    ).fetchone()
+    said = [f"{len(votes)} premium SMS"] if votes else []
+    if left:  # the line tells the admin why the month's bills lack them
+        said.append(f"{left} premium SMS of a service or account the backup lacks not carried (not billed)")
+    return ", ".join(said) or None
