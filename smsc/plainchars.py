@@ -12,7 +12,8 @@ import unicodedata
 # all that keeps a text from GSM 03.38: one such apostrophe would otherwise send the whole text as UCS-2,
 # 70 characters per SMS instead of 160, and the plain character reads the same on every phone.
 PLAIN_PUNCTUATION: dict[str, str] = {
-    **dict.fromkeys("’‘‚", "'"),
+    # A grave accent or an acute typed for an apostrophe ("Don`t", "It´s": neither is in GSM 03.38).
+    **dict.fromkeys("’‘‚`´", "'"),
     **dict.fromkeys("“”„", '"'),
     # Dashes, non-breaking hyphen, minus, Outlook's • (a list in UCS-2 cost twice the parts); its · only
     # leading a list item or between spaces (`bullets`): in a word or a number it is no dash (2·3).
