@@ -183,18 +183,6 @@ def account_name_problem(name: str) -> str | None:
 END_MARKER_MAX = 64
 
 
-def lookalike_note(existing: Iterable[str], name: str) -> str | None:
-    """Said once a new account is added, by the CLI and the panel: one whose name differs in case
-    only is most often a typo, and two such accounts split one company's users, limits and bills."""
-    alike = [n for n in existing if n != name and n.casefold() == name.casefold()]
-    if not alike:
-        return None
-    return (
-        f"account {alike[0]!r} exists, its name differing in case only: {name!r} is another account"
-        " (its own users, limits and billing file)"
-    )
-
-
 def end_marker_problem(marker: str) -> str | None:
     """Why `marker`, trimmed as it is stored, cannot end an SMS text, or None ("" is no marker)."""
     if len(marker) > END_MARKER_MAX:

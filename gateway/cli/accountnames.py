@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 
 def warn_of_lookalikes(store: Store, name: str) -> None:
-    """Said once a new account is added (`adminrules.lookalike_note`), with the way back."""
-    from gateway.adminrules import lookalike_note
+    """Said once a new account is added (`gateway.lookalikes`), with the way back."""
+    from gateway.lookalikes import lookalike_note
 
     note = lookalike_note((a.name for a in store.accounts.list_accounts()), name)
     if note is not None:

@@ -10,12 +10,12 @@ from starlette.routing import Route
 from gateway.adminrules import (
     SUSPENSION_REASON_DEFAULT,
     account_name_problem,
-    lookalike_note,
     suspend,
     suspension_reason_problem,
 )
 from gateway.cli.stored import senders_shared, shared_sender_line
 from gateway.configbase import ConfigError
+from gateway.lookalikes import lookalike_note
 from gateway.relaynets import network, network_refusal
 from gateway.senderrules import sender_refusal, unanswerable_note
 from gateway.store.accounts import Conflict, NotFound
