@@ -20,6 +20,9 @@ from smsc.logthrottle import LogThrottle
 from smsc.makers import maker
 from smsc.smpp.codec import MAX_MESSAGE_ID
 
+# The data_coding of UCS-2 text (SMPP 3.4 5.2.19).
+UCS2 = 0x08
+
 log = structlog.get_logger(__name__)
 # An SMSC sends the same broken receipt for every SMS: one line a second per kind of error.
 _unparseable = LogThrottle(log)
@@ -132,10 +135,19 @@ def read_fields(text: str) -> dict[str, str]:
     return fields
 
 
-def receipt_field_names(data: bytes) -> list[str]:
+def receipt_text(data: bytes, data_coding: int = 0) -> str:
+    """A receipt's text by its data_coding: UCS-2 (8), as an SMSC writes the receipt of a UCS-2 SMS,
+    else octets as Latin-1 (the fields are ASCII). Read as Latin-1, a UCS-2 receipt had a NUL before
+    each character: no field was found in it, its SMS ended `unreported`, an UNDELIV never bounced."""
+    if data_coding == UCS2:
+        return data.decode("utf-16-be", "replace")
+    return data.decode("latin-1")
+
+
+def receipt_field_names(data: bytes, data_coding: int = 0) -> list[str]:
     """The names of the fields `data` gives a value, "text" last: what a log says of a receipt that
     cannot be used (its `text:` quotes the SMS, so the values stay out of the log)."""
-    fields = read_fields(data.decode("latin-1"))
+    fields = read_fields(receipt_text(data, data_coding))
     return [name for name in (*_FIELD_RES, "text") if name in fields]
 
 
@@ -226,6 +238,7 @@ def parse_receipt(
     normalise: Callable[[str], str],
     normalise_tlv: Callable[[str], str] | None = None,
     destination: str | None = None,
+    data_coding: int = 0,
 ) -> DeliveryReport | None:
     """A DeliveryReport from a deliver_sm/data_sm's receipt, or None when it is not one we can use.
 
@@ -233,10 +246,12 @@ def parse_receipt(
     `normalise` keys the text's `id:`; `normalise_tlv` (by default the same) keys the
     receipted_message_id TLV, which SMPP 3.4 defines as the id the submit_sm_resp gave, and so may
     need the conversion the link applies to that id where the text's id needs none. `destination`
-    is the phone the link read from the PDU's addresses, given to the report as it is built.
+    is the phone the link read from the PDU's addresses, given to the report as it is built; the
+    text is read by the PDU's `data_coding` (`receipt_text`).
     """
     try:
-        return _parse(short_message, tlvs, normalise, normalise_tlv or normalise, destination)
+        text = receipt_text(bytes(short_message), data_coding) if short_message else ""
+        return _parse(text, tlvs, normalise, normalise_tlv or normalise, destination)
     except Exception as exc:  # a receipt parser must never take the link down
         _unparseable.warning("receipt.unparseable", kind=type(exc).__name__, error=repr(exc))
         return None
@@ -265,13 +280,12 @@ def _message_key(
 
 
 def _parse(
-    short_message: bytes | None,
+    text: str,
     tlvs: Mapping[str, object],
     normalise: Callable[[str], str],
     normalise_tlv: Callable[[str], str],
     destination: str | None = None,
 ) -> DeliveryReport | None:
-    text = bytes(short_message).decode("latin-1") if short_message else ""
     # The standard layout (nearly every receipt) is read here once: its match also tells where
     # its `text:` quote starts, which `without_text` would search for again.
     standard = _STANDARD_RE.fullmatch(text) if text else None

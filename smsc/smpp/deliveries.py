@@ -87,8 +87,9 @@ class Deliveries:
             item = delivery_report(pdu, data, self.cfg.message_id_type)
             if item is None:  # what it lacks (an id, a stat), not its bytes: its `text:` quotes the SMS
                 tlvs = [k for k in _RECEIPT_TLVS if getattr(pdu, k, None) is not None]
+                fields = receipt_field_names(bytes(data), getattr(pdu, "data_coding", 0) or 0)
                 self.throttle.warning("smpp.bad_receipt", link=self.name, seq=seq, length=len(data),
-                                      fields=receipt_field_names(bytes(data)), tlvs=tlvs)  # fmt: skip
+                                      fields=fields, tlvs=tlvs)  # fmt: skip
                 self.answer(name, seq, 0)
                 return False
         else:

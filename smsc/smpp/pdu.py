@@ -291,6 +291,7 @@ def delivery_report(pdu: Any, data: bytes, mode: str) -> DeliveryReport | None:
         # SMPP 3.4 5.3.2.12: the TLV is the id the submit_sm_resp gave, so it takes that id's conversion.
         normalise_tlv=lambda raw: normalise_message_id(raw, mode, receipt=False),
         destination=_phone(pdu.source_addr, pdu.source_addr_ton) or None,
+        data_coding=getattr(pdu, "data_coding", 0) or 0,
     )  # fmt: skip
 
 
