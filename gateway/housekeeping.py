@@ -41,7 +41,6 @@ from gateway.store.clockstep import (
     ClockStep,
     Marks,
     Reading,
-    extend_validities,
     first_after,
     left_ahead,
     read_marks,
@@ -255,7 +254,7 @@ class Housekeeping:
 
             def extend() -> int:
                 self.kept.save(store.db.conn, Reading(wall, mono, marks, ahead))
-                return extend_validities(store.db.conn, -step, after.messages, wall)
+                return stepmoves.shift_forward(store, -step, after.messages, wall)
 
             parts = await store.write(extend)
             self._ahead = ahead

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gateway.store.forwardsteps import stepped_since
+
 
 def _since(table: str) -> str:
     """The start of the reply window (R-3) of the conversation row `table`: its account's window, or
     the installation's when the account has none, back from the first parameter ("now"); the second
-    parameter is the installation's window in seconds."""
+    parameter is the installation's window in seconds. A window counts the time that passed: a step
+    forward of the clock within it is not (`forwardsteps.stepped_since`)."""
     account = f"SELECT a.reply_window_days * 86400 FROM accounts a WHERE a.id = {table}.account_id"
-    return f"? - COALESCE(({account}), ?)"
+    return stepped_since(f"? - COALESCE(({account}), ?)")
 
 
 SINCE = _since("conversations")
@@ -27,8 +30,8 @@ LIVE = f"last_mt_at >= {SINCE}"
 # `ConversationsRepo.match` judges each by its own window, and one past it may still hold the SMS the
 # phone got last. Only those rows' accounts (on the phone's index): the widest of all accounts read
 # every account for each MO on the event loop (20,000 accounts: 2-3 ms a statement).
-WIDEST = (
-    "last_mt_at >= ? - MAX(?, COALESCE((SELECT MAX(a.reply_window_days) FROM conversations w"
+WIDEST = "last_mt_at >= " + stepped_since(
+    "? - MAX(?, COALESCE((SELECT MAX(a.reply_window_days) FROM conversations w"
     " JOIN accounts a ON a.id = w.account_id WHERE w.phone = ? AND w.number = ?), 0) * 86400)"
 )
 

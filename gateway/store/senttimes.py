@@ -24,10 +24,9 @@ Those of the step's width before that are squeezed together, so that none passes
 Moving every row a reply window could reach held the store's one writer, and with it SMTP and SMPP, for
 6-8 s at every step of more than 5 s (200,000 SMS in the window).
 
-A step forward moves none of them. Times stamped before it read older by the step: their order holds,
-but an SMS within the step of its reply window's end reads past it, and after a step of 8 days an
-answer to an SMS sent a minute before it goes to the fallback address as past its window. Every row a
-window reaches would have to move, the write that held the daemon for seconds.
+A step forward moves none of them. Times stamped before it read older by the step, their order kept;
+the reply windows count it as no time passed (`gateway.store.forwardsteps`), so an answer to an SMS
+sent a minute before a step of 8 days still goes to its user, with no row moved.
 """
 
 from __future__ import annotations

@@ -1,0 +1,197 @@
+"""How long a step forward of the wall clock holds the event loop, and what the reply windows that count
+it (`gateway.store.forwardsteps`) cost an answer and the retention purge, on a store of `--sms` SMS
+sent over the last week (200,000 by default) to 20,000 phones, each texted by two of 50 users.
+
+Printed: the clock check's look that handles a step of 8 days (its one write: the validities of the
+SMS still waiting and the step kept); the same rows' times moved forward instead, every row a reply
+window reaches (the design withdrawn for holding the loop, rolled back after timing); one answer's
+match (`reached.answer_of`) and a purge batch of 1,000 conversations, each with no step kept and with
+the step kept. Times are wall-clock on this machine, the medians of `--runs` runs where repeated.
+
+Usage: python bench/clock_forward.py [--sms 200000] [--runs 5]
+It is a benchmark, not a test: it asserts nothing and only prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sqlite3
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gateway.conversations import queries, reached  # noqa: E402
+from gateway.housekeeping import Housekeeping  # noqa: E402
+from gateway.store.db import Store  # noqa: E402
+from gateway.store.forwardsteps import FORWARD_KEY  # noqa: E402
+
+DAY = 86400.0
+NOW = 1_800_000_000.0
+NUMBER = "+48100200300"
+PHONES, USERS, WAITING = 20_000, 50, 500
+STEP = 8 * DAY + 1.0  # the step forward, made in the second between two looks
+
+
+class Clocks:
+    def __init__(self) -> None:
+        self.wall, self.boot = NOW, 1000.0
+
+
+def fill(path: Path, sms: int) -> None:
+    """The SMS, one part each, sent evenly over the last 7 days; the last `WAITING` still queued."""
+    conn = sqlite3.connect(path)
+    conn.execute("INSERT INTO accounts (id, name, created_at) VALUES (1, 'acme', 0)")
+    gap = 7 * DAY / sms
+    last: dict[tuple[str, str], float] = {}
+    emails, messages, parts = [], [], []
+    for i in range(1, sms + 1):
+        at = NOW - 7 * DAY + i * gap
+        phone, user = f"+4860{i % PHONES:07d}", f"user{(i % PHONES + i // PHONES % 2) % USERS}@acme.example"
+        waiting = i > sms - WAITING
+        emails.append((i, 1, user, "x", at))
+        messages.append(
+            (i, i, 1, phone, NUMBER, "x", 0, 1, "queued" if waiting else "delivered", at, at + DAY)
+        )
+        state, went = ("queued", None) if waiting else ("delivered", at + 1.0)
+        parts.append((i, i, 1, state, at, at + DAY, phone, NUMBER, 0, b"x", b"", "x", went))
+        last[(phone, user)] = at
+    conn.executemany(
+        "INSERT INTO emails (id, account_id, mail_from, text, received_at) VALUES (?,?,?,?,?)", emails
+    )
+    conn.executemany(
+        "INSERT INTO messages (id, email_id, account_id, recipient, source, text, coding, parts_total,"
+        " state, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        messages,
+    )
+    conn.executemany(
+        "INSERT INTO parts (id, message_id, seq, state, next_attempt_at, expires_at, destination, source,"
+        " data_coding, payload, udh, text, submitted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        parts,
+    )
+    conn.executemany(
+        "INSERT INTO conversations (phone, number, user_email, account_id, domain, text, started_at,"
+        " last_mt_at) VALUES (?,?,?,1,'sms.example.com','x',?,?)",
+        [(phone, NUMBER, user, at, at) for (phone, user), at in last.items()],
+    )
+    conn.commit()
+    conn.close()
+
+
+async def step_look(path: Path) -> tuple[float, float]:
+    """Seconds of a look that finds no step, and of the one that handles a step forward of 8 days (the
+    loop is held for its write)."""
+    clocks = Clocks()
+    store = Store.open(path, clock=lambda: clocks.wall)
+    store.db.serve()
+    unused: Any = None
+    hk = Housekeeping(store, unused, unused, dict, Path("/nonexistent"), monotonic=lambda: clocks.boot)
+    await hk.check_clock()
+    # A first write: a process's first commit notes itself once (`walcheck.note_commit`, ~12 ms).
+    await store.write(lambda: store.db.conn.execute("INSERT INTO billing_state VALUES ('bench', '')"))
+    clocks.wall += 1.0
+    clocks.boot += 1.0
+    started = time.perf_counter()
+    await hk.check_clock()
+    plain = time.perf_counter() - started
+    clocks.wall += STEP
+    clocks.boot += 1.0
+    started = time.perf_counter()
+    await hk.check_clock()
+    took = time.perf_counter() - started
+    store.close()
+    return plain, took
+
+
+def moved_instead(path: Path) -> float:
+    """Seconds of moving every time a reply window reaches forward by the step, rolled back."""
+    conn = sqlite3.connect(path)
+    since = NOW - 7 * DAY
+    started = time.perf_counter()
+    conn.execute("UPDATE messages SET created_at = created_at + ? WHERE created_at >= ?", (8 * DAY, since))
+    conn.execute("UPDATE parts SET submitted_at = submitted_at + ? WHERE submitted_at >= ?", (8 * DAY, since))
+    conn.execute(
+        "UPDATE conversations SET last_mt_at = last_mt_at + ? WHERE last_mt_at >= ?", (8 * DAY, since)
+    )
+    conn.commit()
+    took = time.perf_counter() - started
+    conn.close()
+    return took
+
+
+def answers(path: Path, runs: int, ahead: float) -> tuple[float, int]:
+    """Median seconds of one answer's match a minute after the last SMS (`ahead`: on a clock stepped so
+    far since), over `runs` x 200 phones, and how many of the 200 found their conversation."""
+    conn = sqlite3.connect(path)
+    at = conn.execute("SELECT MAX(last_mt_at) FROM conversations").fetchone()[0] + 60.0 + ahead
+    times, found = [], 0
+    for _ in range(runs):
+        found = 0
+        for n in range(200):
+            started = time.perf_counter()
+            found += (
+                reached.answer_of(conn, f"+4860{n * 97 % PHONES:07d}", NUMBER, at, 7 * DAY, "PL") is not None
+            )
+            times.append(time.perf_counter() - started)
+    conn.close()
+    return statistics.median(times), found
+
+
+def purge(path: Path, runs: int, ahead: float) -> float:
+    """Median seconds of a purge batch of 1,000 conversations (rolled back after each), 2 days after the
+    last SMS (`ahead`: on a clock stepped so far since)."""
+    conn = sqlite3.connect(path)
+    cutoff = conn.execute("SELECT MAX(last_mt_at) FROM conversations").fetchone()[0] + 2 * DAY + ahead
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        queries.purge_old(conn, cutoff, 7 * DAY, (0.0, 0), 1000)
+        times.append(time.perf_counter() - started)
+        conn.rollback()
+    conn.close()
+    return statistics.median(times)
+
+
+def main() -> None:
+    json.dumps([[0.0, 0.0]])  # the encoder imported, as in the daemon, which writes JSON all the time
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sms", type=int, default=200_000)
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "db.sqlite"
+        Store.open(path).close()
+        fill(path, args.sms)
+        copy = Path(directory) / "moved.sqlite"
+        copy.write_bytes(path.read_bytes())
+        plain_answer, plain_purge = answers(path, args.runs, 0.0), purge(path, args.runs, STEP)
+        plain_look, step = asyncio.run(step_look(path))
+        kept = (
+            sqlite3.connect(path)
+            .execute("SELECT value FROM billing_state WHERE key = ?", (FORWARD_KEY,))
+            .fetchone()
+        )
+        stepped_answer, stepped_purge = answers(path, args.runs, STEP), purge(path, args.runs, STEP)
+        print(f"store: {args.sms} SMS, {WAITING} waiting; step kept: {kept[0] if kept else None}")
+        print(f"look: {plain_look * 1000:.1f} ms without a step, {step * 1000:.1f} ms handling one of 8 days")
+        print(f"moving every row a window reaches instead: {moved_instead(copy) * 1000:.1f} ms")
+        found, stepped_found = plain_answer[1], stepped_answer[1]
+        print(
+            f"one answer's match: {plain_answer[0] * 1e6:.0f} us without a step ({found}/200 answered),"
+            f" {stepped_answer[0] * 1e6:.0f} us after it ({stepped_found}/200)"
+        )
+        print(
+            f"a purge batch of 1,000, 10 days on by the clock: {plain_purge * 1e3:.1f} ms not knowing the"
+            f" step (all deleted), {stepped_purge * 1e3:.1f} ms knowing it (all kept)"
+        )
+
+
+if __name__ == "__main__":
+    main()

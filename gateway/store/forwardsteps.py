@@ -1,0 +1,94 @@
+"""The steps forward of the wall clock, kept so that a window counting back from the clock counts only
+the time that passed.
+
+A step forward of days (NTP correcting a clock that was behind, an admin setting the date) makes
+every time stamped before it read older by the step: an answer to an SMS sent a minute before a step
+of 8 days read as 8 days late, past a 7-day reply window, and went to the fallback address. Moving
+every row a window reaches forward with the step held the store's one writer, and with it SMTP and
+SMPP, for seconds on a big store. Instead each step is kept here, in the step's write (`record_forward`,
+a few dozen bytes), and a window's start moves back by the steps made within it (`stepped_since`):
+what was stamped before such a step is that much younger than it reads, and what was stamped after it
+is later than the start anyway. A step back that corrects one (`record_back`) undoes it, as it undoes
+the steps forward the validities were moved by (`clockstep.left_ahead`).
+
+Each step is kept as the clock's reading just after it, on the clock as it reads now (a later step
+forward adds to it, a step back takes from it), and its seconds. Kept in the store's key/value table
+beside the clock check's reading: no schema change, and read by the SQL that asks (one row by its key).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sqlite3
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+FORWARD_KEY = "clock_forward"
+# Steps kept, the newest: more than this within a window is a clock gone wild, and the oldest of them
+# count for the windows that still reach back past them only.
+KEPT = 16
+
+
+def kept_steps(conn: sqlite3.Connection) -> list[tuple[float, float]]:
+    """(when, seconds) of each step forward kept, oldest first; none from a value that cannot be read."""
+    row = conn.execute("SELECT value FROM billing_state WHERE key = ?", (FORWARD_KEY,)).fetchone()
+    if row is None:
+        return []
+    try:
+        steps = [(float(at), float(seconds)) for at, seconds in json.loads(row[0])]
+        if not all(math.isfinite(value) for step in steps for value in step):
+            raise ValueError("not a finite time")
+        return steps
+    except Exception as exc:  # a value edited by hand: the windows count from the clock, as before
+        log.warning("clock.forward_steps_unreadable", error=f"{type(exc).__name__}: {exc}"[:200])
+        return []
+
+
+def _save(conn: sqlite3.Connection, steps: list[tuple[float, float]]) -> None:
+    value: Any = [[at, seconds] for at, seconds in steps[-KEPT:]]
+    conn.execute(
+        "INSERT INTO billing_state (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (FORWARD_KEY, json.dumps(value)),
+    )
+
+
+def record_forward(conn: sqlite3.Connection, at: float, seconds: float) -> None:
+    """The clock stepped forward by `seconds`, reading `at` after it (the look that found it: at most a
+    look's few seconds late, which counts a step just past a window's start for it). Run inside the
+    step's write."""
+    _save(conn, [*((when + seconds, forward) for when, forward in kept_steps(conn)), (at, seconds)])
+
+
+def record_back(conn: sqlite3.Connection, seconds: float) -> None:
+    """The clock stepped back by `seconds`: it undoes the latest steps forward first, and the rest read
+    that much earlier. Run inside the step's write."""
+    steps = kept_steps(conn)
+    if not steps:
+        return
+    back = seconds
+    while steps and back > 0.0:
+        at, forward = steps.pop()
+        if forward > back:
+            steps.append((at, forward - back))
+        back -= forward
+    _save(conn, [(at - seconds, forward) for at, forward in steps])
+
+
+def stepped_since(since: str) -> str:
+    """SQL for a window's start, `since` (an SQL expression: the clock's reading less the window, read
+    once), moved back by the seconds of each step forward made after it. A time stamped before such a
+    step is younger by it than it reads; one stamped before a step made before the start is older than
+    the window on any count (each step's time reads on the clock as it reads now, later steps added).
+    The steps are few, in one row read by its key."""
+    # A value damaged or edited by hand reads as no step: it must not fail every answer's match.
+    kept = (
+        "SELECT SUM(json_extract(j.value, '$[1]')) FROM billing_state b,"
+        " json_each(CASE WHEN json_valid(b.value) THEN b.value ELSE '[]' END) j"
+        f" WHERE b.key = '{FORWARD_KEY}' AND json_extract(j.value, '$[0]') > x.s"
+    )
+    return f"(SELECT x.s - COALESCE(({kept}), 0) FROM (SELECT {since} AS s) x)"
