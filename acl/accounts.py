@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -142,6 +143,13 @@ def _shown(address: str) -> str:
     return repr(address) if len(address) <= 80 else repr(address[:60] + "…")
 
 
+def _codepoint(c: str) -> str:
+    """A character of an address as an error names it: never the character itself, which may be a
+    control or a direction mark (U+202E showed the rest of the message reversed)."""
+    name = unicodedata.name(c, "")
+    return f"U+{ord(c):04X} {name}" if name else f"U+{ord(c):04X}"
+
+
 def user_address_problem(address: str) -> str | None:
     """Why `address` cannot be a user, or None: the relay matches an envelope sender to a user by
     the whole address, so a user is one mailbox's address, never a pattern or a domain. The one check
@@ -158,9 +166,9 @@ def user_address_problem(address: str) -> str | None:
     if not _DOT_ATOM.fullmatch("".join(c if c.isascii() else "a" for c in local)):
         return f"{shown} is not an email address as it stands (user@domain: no display name, space or quotes)"
     if not local.isascii():
-        letters = "".join(dict.fromkeys(c for c in local if not c.isascii()))
+        letters = ", ".join(_codepoint(c) for c in dict.fromkeys(c for c in local if not c.isascii()))
         return (
-            f"{shown} has letters outside ASCII before the @ ({' '.join(letters)}): mail servers without"
+            f"{shown} has letters outside ASCII before the @ ({letters}): mail servers without"
             " SMTPUTF8 cannot carry it; add the mailbox's address in plain letters (ł as l, ó as o, ...)"
         )
     if len(local) > LOCAL_MAX:

@@ -20,7 +20,11 @@ LONG_LOCAL = "a" * 65 + "@acme.example"
 LONG_ADDRESS = "a" * 60 + "@" + "b" * 60 + "." + "c" * 60 + "." + "d" * 60 + ".acme.example"
 # What each must name; the same words in the panel and the CLI.
 CAUSES = {
-    "łukasz@acme.example": "letters outside ASCII before the @ (ł)",
+    "łukasz@acme.example": "letters outside ASCII before the @ (U+0142 LATIN SMALL LETTER L WITH STROKE)",
+    # Named, not shown: the right-to-left override showed the rest of the message reversed.
+    "jan\u202ekowalski\u200b@acme.example": (
+        "letters outside ASCII before the @ (U+202E RIGHT-TO-LEFT OVERRIDE, U+200B ZERO WIDTH SPACE)"
+    ),
     "zofia@żółw.acme.example": "in its ASCII form, as DNS holds it: 'zofia@xn--w-uga1v8h.acme.example'",
     LONG_LOCAL: "the part before the @ has 65 characters, mail allows at most 64",
     LONG_ADDRESS: f"has {len(LONG_ADDRESS)} characters, mail allows an address of at most 254",
@@ -38,6 +42,7 @@ def test_user_add_on_the_cli_names_the_cause(cli: Any, address: str) -> None:
     cli.ok("account", "add", "acme")
     code, _, err = cli("user", "add", address, "--account", "acme")
     assert code == 2 and CAUSES[address] in err, err
+    assert "\u202e" not in err, err  # (the address quoted at the start escapes it too)
 
 
 def test_the_longest_addresses_rfc_5321_allows_are_users(cli: Any) -> None:
@@ -57,6 +62,7 @@ async def test_the_panel_names_the_cause_and_adds_nobody(web: WebContext) -> Non
         for address, cause in CAUSES.items():
             r = await c.post("/users", data={"csrf": token, "action": "add", "email": address})
             assert r.status_code == 400 and cause in _error(r.text), (address, _error(r.text))
+            assert "\u202e" not in _error(r.text), _error(r.text)
             assert web.store.accounts.find_user(address) is None
         # A 300-character local part is cut short in the error, which would otherwise span the page.
         r = await c.post(
