@@ -24,6 +24,7 @@ from gateway.cli.statusdaemon import (
     lock_holder,
     print_unread,
     probe_lock,
+    refuse_unreadable,
     when,
 )
 from gateway.cli.terminal import one_line
@@ -136,6 +137,7 @@ def _began(status: dict[str, Any], trouble: dict[str, Any]) -> float:
 
 
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
+    refuse_unreadable(cfg, args.json)  # the daemon's user's database: whose it is, who to run as
     try:
         store = _open(cfg)
     except DaemonStarting as exc:

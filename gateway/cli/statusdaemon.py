@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 import time
 from contextlib import closing
 from pathlib import Path
@@ -191,3 +192,82 @@ def print_unread(database: Path | None, error: str, state: str) -> None:
         "daemon": {"state": state},
     }
     print(json.dumps(unread, indent=2))
+
+
+STATE_UNKNOWN = "unknown: this user cannot read the daemon's lock and status files"
+
+
+def refuse_unreadable(cfg: Config, as_json: bool) -> None:
+    """CliError where this user may not read the database the daemon's user owns, after `status
+    --json` printed its object: exit 1 (status itself fails, as its help says), 3 where the daemon's
+    lock, readable, says it is not running.
+
+    A monitoring user's status under a daemon running as root (its database 0600) said "not running",
+    exit 3, and told the user to move the live database aside, as for a file another user planted; with
+    the state directory closed to it, a bare "smsgw.db: Permission denied" and no JSON. Whether the
+    daemon runs is told where its lock and status files can be read, else "unknown"."""
+    if os.geteuid() == 0 or (why := _unreadable(cfg)) is None:
+        return
+    from gateway.statusfile import STATUS_FILE, read_status
+
+    holder = lock_holder(cfg)
+    status = read_status(cfg.state_dir)
+    if holder == UNKNOWN or (status is None and _exists(cfg.state_dir / STATUS_FILE) is not False):
+        state = STATE_UNKNOWN
+    else:
+        state = daemon_now(cfg, status, time.time(), holder) or "running"
+    if as_json:
+        print_unread(cfg.db_path, why, state)
+    code = 3 if state.startswith("not running") else 1  # 3 only where its lock says so (`daemon_state`)
+    raise CliError(why if state == "running" else f"{why} (daemon {state})", code)
+
+
+def _exists(path: Path) -> bool | None:
+    """Whether `path` exists, None where this user cannot tell (its directory is closed to it)."""
+    try:
+        path.lstat()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return None
+    return True
+
+
+def _unreadable(cfg: Config) -> str | None:
+    """Why this user cannot read the database: the state directory is closed to it, or the file is
+    the service's user's (its owner owns the state directory too). None where it can, and where the
+    file is no service's (a link, another user's file in this user's directory): the open refuses
+    that as planted, to be moved aside."""
+    from gateway.filemodes import mode_text, owner_name
+    from gateway.sudoline import again_as
+
+    me = owner_name(os.geteuid())
+    path = cfg.db_path
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return None
+    except PermissionError:
+        try:
+            held = cfg.state_dir.stat()
+        except OSError:
+            return f"cannot read the database {path}: user {me} may not enter the directories above it"
+        owner = owner_name(held.st_uid)
+        return (
+            f"cannot read the database {path}: state_dir {cfg.state_dir} ({mode_text(held.st_mode)}, user"
+            f" {owner}) is closed to user {me}; run status as {owner} (`{again_as(owner)}`)"
+        )
+    except OSError:
+        return None
+    try:
+        dir_owner = cfg.state_dir.stat().st_uid
+    except OSError:
+        return None
+    if not stat.S_ISREG(st.st_mode) or st.st_uid == os.geteuid() or st.st_uid != dir_owner:
+        return None
+    owner = owner_name(st.st_uid)
+    return (
+        f"cannot read the database {path}: it belongs to user {owner}, who runs the daemon, and only"
+        f" its owner reads it (mode {mode_text(st.st_mode)}; no group gives another user access);"
+        f" run status as {owner} (`{again_as(owner)}`)"
+    )
