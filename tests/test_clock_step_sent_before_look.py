@@ -17,6 +17,7 @@ from structlog.testing import capture_logs
 
 from gateway import housekeeping as housekeeping_module
 from gateway.housekeeping import Housekeeping
+from gateway.store.sendlog import KEPT, SendLog
 from smsc.outage import boottime
 from smsc.simulator.smpp_server import SmppSession
 from smsc.simulator.submitted import SubmittedSms
@@ -137,3 +138,14 @@ async def test_an_answer_goes_to_the_sms_sent_between_a_step_back_and_its_look(
             await sink.wait(1)
     [(_mail_from, rcpts, raw)] = sink.messages
     assert rcpts == ["anna@acme.example"], (rcpts, raw[-400:])
+
+
+def test_the_sends_no_look_forgets_are_bounded() -> None:
+    # A process that sends without the clock check (no look ever forgets a send) kept every part id
+    # it sent for as long as it ran. The count goes on; the oldest ids go.
+    log = SendLog()
+    for part_id in range(KEPT + 1):
+        log.note(part_id)
+    assert log.mark() == KEPT + 1
+    assert len(log._ids) <= KEPT
+    assert log._ids[-1] == KEPT

@@ -20,6 +20,10 @@ from __future__ import annotations
 import json
 import sqlite3
 
+# Sends kept while no look forgets them (a process that sends without the clock check): far more than
+# any link takes between two looks, a few seconds apart.
+KEPT = 100_000
+
 
 class SendLog:
     """The parts recorded as submitted, in order, since the clock check's look before last."""
@@ -31,6 +35,10 @@ class SendLog:
 
     def note(self, part_id: int) -> None:
         self._ids.append(part_id)
+        if len(self._ids) > KEPT:  # the older half goes: sent long before any look to come
+            cut = len(self._ids) - KEPT // 2
+            del self._ids[:cut]
+            self._dropped += cut
 
     def mark(self) -> int:
         """How many sends have been recorded: read by each look, with the rows' ids."""
