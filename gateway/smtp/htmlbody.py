@@ -100,7 +100,7 @@ _HTML_SIGNATURES += ("//*[@id='AppleMailSignature']",)
 # Where a signature container starts, on a line of its own: characters of Unicode's private use
 # area, which no mail shows. Only for one with the sender's text above it: in one with nothing above,
 # what it holds is the mail.
-_SIGNATURE_MARK = "\ue000\ue001\ue000"
+SIGNATURE_MARK = "\ue000\ue001\ue000"
 _SHOWN_ABOVE = "boolean(preceding::text()[normalize-space()])"
 # Outlook's paragraphs: its style sheet gives p.MsoNormal no margin (inscriptis reads no style
 # sheet and gives every <p> a blank line above and below), so each line of the mail came out with a
@@ -151,10 +151,9 @@ def looks_like_html(text: str) -> bool:
     return bool(_HTML_START.match(text)) and bool(_HTML_CLOSE.search(text, 0, 20_000))
 
 
-def html_to_text(markup: str, notes: list[str], *, signature_cut: bool = False) -> str:
-    """The text of an HTML body; when the quoted earlier message was dropped, `notes` says so. With
-    `signature_cut`, as the SMS's body, without what the sender's signature container holds, when it
-    passes a signature's guards (`_cut_marked_signature`)."""
+def html_to_text(markup: str, notes: list[str]) -> str:
+    """The text of an HTML body; when the quoted earlier message was dropped, `notes` says so. Where
+    the sender's signature container starts, a line of `SIGNATURE_MARK` (`cut_marked_signature`)."""
     markup = markup[:_MAX_HTML].strip()
     if not markup:
         return ""
@@ -180,33 +179,28 @@ def html_to_text(markup: str, notes: list[str], *, signature_cut: bool = False) 
         links = [a for a in tree.iter("a") if a not in signed]
         budget = _show_link_targets([a for a in links if a not in quoted], TARGETS_BUDGET)
         _show_link_targets([a for a in links if a in quoted], budget)
-        if signature_cut:
-            _mark_signatures(signatures, quotes)
+        _mark_signatures(signatures, quotes)
         _escape_ampersands(tree)
-        cut: list[str] = []  # a signature cut from the text returned
-        own_cut: list[str] = []
-        full = _cut_marked_signature(Inscriptis(tree, _HTML_CONFIG).get_text(), cut)
+        full = Inscriptis(tree, _HTML_CONFIG).get_text()
         if not quotes:
-            notes += cut
             return full
         for element in quotes:
             _drop_with_following(element)
-        own = _cut_marked_signature(Inscriptis(tree, _HTML_CONFIG).get_text(), own_cut)
+        own = Inscriptis(tree, _HTML_CONFIG).get_text()
     except Exception as exc:  # an HTML quirk must cost formatting, not the message
         log.info("intake.html_unreadable", error=type(exc).__name__)
         # Up to the next "<" at most: `<[^>]*>` scanned to the end of the text from every "<" that
         # is never closed, quadratic in their number.
         return html.unescape(re.sub(r"<[^<>]*>", " ", markup))
-    if not own.strip():
-        notes += cut
+    if not own.replace(SIGNATURE_MARK, "").strip():
         return full  # nothing but the quote: a forward, handled by the text rules
-    notes += [QUOTED, *own_cut]
+    notes.append(QUOTED)
     return own
 
 
 def _mark_signatures(signatures: list[HtmlElement], quotes: list[HtmlElement]) -> None:
-    """Put a line of `_SIGNATURE_MARK` above each signature container of the sender's own that shows
-    something and has something shown above it (`_cut_marked_signature` reads it). One inside
+    """Put a line of `SIGNATURE_MARK` above each signature container of the sender's own that shows
+    something and has something shown above it (`cut_marked_signature` reads it). One inside
     another, or inside a quoted earlier message, gets none."""
     quoted = {e for element in quotes for part in _quoted(element) for e in part.iter()}
     found = set(signatures)
@@ -216,25 +210,27 @@ def _mark_signatures(signatures: list[HtmlElement], quotes: list[HtmlElement]) -
         if not element.text_content().strip() or not element.xpath(_SHOWN_ABOVE):
             continue
         mark = element.makeelement("div", {})
-        mark.text = _SIGNATURE_MARK
+        mark.text = SIGNATURE_MARK
         element.addprevious(mark)
 
 
-def _cut_marked_signature(text: str, notes: list[str]) -> str:
+def cut_marked_signature(text: str, notes: list[str]) -> str:
     """The text without the signature that a container marked (`_mark_signatures`) holds: a name and a
     phone with no "Pozdrawiam" above them, a disclaimer below, reached the phone whole. The container
     is cut as below a bare "--" (`signatures.cut_signature`): only when what it holds and what
     follows pass a signature block's guards, so that a text the person typed into it stays; else
     only the mark goes."""
-    if _SIGNATURE_MARK not in text:
+    if SIGNATURE_MARK not in text:
         return text
     lines = text.split("\n")
-    at = next(i for i, line in enumerate(lines) if line.strip() == _SIGNATURE_MARK)
-    below = [line for line in lines[at + 1 :] if line.strip() != _SIGNATURE_MARK]
+    at = next((i for i, line in enumerate(lines) if line.strip() == SIGNATURE_MARK), None)
+    if at is None:
+        return text.replace(SIGNATURE_MARK, "")  # not on a line of its own: no place to cut at
+    below = [line for line in lines[at + 1 :] if line.strip() != SIGNATURE_MARK]
     if not any(line.strip() for line in cut_signature(["x", "--", *below], [])[1:]):
         notes.append(SIGNATURE)
         return "\n".join(lines[:at])
-    return "\n".join(line for line in lines if line.strip() != _SIGNATURE_MARK)
+    return "\n".join(line for line in lines if line.strip() != SIGNATURE_MARK)
 
 
 def _escape_ampersands(tree: HtmlElement) -> None:
@@ -314,7 +310,7 @@ def read_tnef(part: Message, fallbacks: tuple[str, ...], notes: list[str], *, wa
     elif isinstance(tnef.htmlbody, str | bytes) and tnef.htmlbody:
         markup = tnef.htmlbody
         text = markup if isinstance(markup, str) else decode_text(markup, None, fallbacks)
-        text, kind = html_to_text(text, notes, signature_cut=True), "html"
+        text, kind = cut_marked_signature(html_to_text(text, notes), notes), "html"
     elif tnef.has_body() and compressed_rtf is not None:
         try:
             start, cut = _rtf_start(tnef._rtfbody)

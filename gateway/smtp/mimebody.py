@@ -18,7 +18,7 @@ from email.policy import compat32
 
 from gateway.configgateway import MAX_PARTS
 from gateway.smtp.charsets import content_charset, decode_text, payload_bytes, unflow
-from gateway.smtp.htmlbody import html_to_text, looks_like_html
+from gateway.smtp.htmlbody import cut_marked_signature, html_to_text, looks_like_html
 
 _MAX_DEPTH = 30  # MIME nesting; deeper is hostile, not a mail client
 _MAX_OCTET = 65_536
@@ -305,7 +305,7 @@ def _html_text(markup: str, ctx: BodyContext) -> str | None:
         ctx.notes.append(html_not_read(ctx.html_parts))
         return None
     markup = markup[:left]
-    text = html_to_text(markup, ctx.notes, signature_cut=True)
+    text = cut_marked_signature(html_to_text(markup, ctx.notes), ctx.notes)
     ctx.html_parts += 1
     ctx.html_large += len(markup) >= _HTML_SMALL
     ctx.html_read += max(len(markup), _HTML_SMALL)
