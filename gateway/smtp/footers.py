@@ -40,12 +40,8 @@ _EXCUSE = (
     r"( (and|&|or|i) (any |the )?\S+)?)?"
 )
 _KNOWN_DEVICE = (
-    r"(sent from (my )?|wysłan[eo] z (mojego )?)((?-i:[A-Z0-9])\S* ){0,4}"
-    + _DEVICE
-    + r"( "
-    + _MODEL
-    + r"){0,4}"
-    + _EXCUSE
+    r"(sent from (my )?|((ta )?wiadomość (została )?)?wysłan[aeo] z (mojego )?|gesendet (von|mit) (meinem )?)"
+    r"((?-i:[A-Z0-9])\S* ){0,4}" + _DEVICE + r"( " + _MODEL + r"){0,4}" + _EXCUSE
 )
 # Lines no one writes as a sentence of their own: mail apps' footers and phones named by a device word.
 KNOWN_FOOTER = re.compile(
@@ -61,7 +57,14 @@ KNOWN_FOOTER = re.compile(
     r"( (dla|na|for) (systemu )?\S+)?"
     r"|wysłan[eo] z (onet|interia|wp|o2)(\.pl)? poczt[ay]( (dla|na|for) (systemu )?\S+)?"
     r"|pobierz (aplikację |program )?outlook (dla (systemu )?|for )(ios|android)"
-    r"|von meinem \S+ gesendet)" + _FOOTER_END
+    r"|von meinem \S+ gesendet|sent with proton ?mail( secure email)?"
+    # An antivirus program's line ("Virus-free. www.avast.com", "This email has been checked for viruses
+    # by AVG.", then its address on a line of its own), and the note on printing, in both languages.
+    r"|(virus-free|wolne od wirusów|bez wirusów)\.?\s*(www\.)?(avast|avg)\.com"
+    r"|this (e-?mail|message) has been (checked|scanned) for viruses by (avast|avg)( antivirus software)?"
+    r"|(please )?(consider|think (of|about)) the environment before printing( this (e-?mail|message))?"
+    r"|pomyśl o środowisku,? (zanim|przed) (wydrukujesz|wydrukowaniem|wydrukiem)( t(ę|ej) wiadomoś(ć|ci))?"
+    r"|zanim wydrukujesz t(ę|ą) wiadomość,? pomyśl o środowisku)" + _FOOTER_END
 )
 # "Sent from my" / "Wysłane z mojego" and any device of up to four words ("... Redmi Note 8 Pro"), a
 # device word and any three ("Wysłane z telefonu służbowego"), or a sentence that begins so.

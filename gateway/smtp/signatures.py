@@ -107,10 +107,9 @@ _DASH_SIGN_OFF = re.compile(
 # names the ones to add when a pattern changes.
 _HEADS = frozenset(
     (
-        *"bes dow dzi get kin lac mit pob poz reg sen ser tha vie von war wys".split(),
-        "z p",
-        "z w",
-        "br",
+        *"bes bez con dow dzi ges get kin lac mit ple pob pom poz reg sen ser tha thi vie vir von".split(),
+        *"war wia wol wys zan".split(),
+        *("ta ", "z p", "z w", "br"),
         *(f"br{chr(c)}" for c in range(128)),
     )
 )
