@@ -17,6 +17,9 @@ import pytest
 from structlog.testing import capture_logs
 
 from gateway import housekeeping as housekeeping_module
+from gateway.conversations import kept as kept_answers
+from gateway.conversations import states
+from gateway.conversations.queries import conversations_page
 from gateway.housekeeping import Housekeeping
 from gateway.store import forwardsteps
 from smsc.outage import boottime
@@ -154,3 +157,35 @@ async def test_a_damaged_record_of_the_steps_reads_as_none(tmp_path: Path) -> No
     assert w.mo_states() == ["unmatched"]
     await step_seen(w, mono, hk, DAY)  # the next step writes a whole value again, with itself only
     assert forwardsteps.kept_steps(w.store.db.conn) == [(w.now, DAY)]
+
+
+async def test_the_conversation_list_counts_a_step_forward_as_the_answers_do(tmp_path: Path) -> None:
+    # `conversation list` and the panel said "closed" for a conversation whose answers went to its user:
+    # they counted the window from the clock, steps and all.
+    w, mono, hk = await looking(tmp_path)
+    sent(w, STAFF, "Anna's offer")
+    await step_seen(w, mono, hk, 8 * DAY)
+    rows = conversations_page(w.store.db.conn, None, limit=10)
+    assert states.listed(w.config, w.store.db.conn, rows, {}, w.now) == ["open"]
+    passes(w, mono, 7 * DAY)
+    assert states.listed(w.config, w.store.db.conn, rows, {}, w.now) == ["closed"]
+
+
+async def test_answers_kept_past_the_hourly_limit_before_a_step_forward_are_still_mailed(
+    tmp_path: Path,
+) -> None:
+    # Three answers within a minute, the third kept by the limit of 2 an hour; the clock steps 8 days
+    # ahead. Received "8 days ago", the kept answer was past the window its digest is read in, and was
+    # never mailed, nor said to be kept.
+    w = World(tmp_path, "mails_per_phone_per_hour = 2")
+    mono = Monotonic()
+    hk = housekeeping(w.store, mono)
+    await hk.check_clock()
+    sent(w, STAFF, "Anna's offer")
+    passes(w, mono, 60.0)
+    for text in ("Tak", "Będę", "Jednak o 11"):
+        await w.mo(text)
+    assert w.mo_states() == ["mailed", "mailed", "throttled"]
+    await step_seen(w, mono, hk, 8 * DAY)
+    passes(w, mono, HOUR)
+    assert await w.store.write(lambda: kept_answers.mail_due(w.store, w.config)) == 1  # type: ignore[arg-type]

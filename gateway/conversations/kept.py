@@ -42,6 +42,7 @@ from gateway.conversations.replymail import from_domain, mail_user, unthreaded
 from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.mailcopy import fallback_for, mail_settings
 from gateway.store.db import Store
+from gateway.store.forwardsteps import window_start
 from gateway.store.mo import MoRepo
 from gateway.store.outbox import Fallback, OutboxRepo, RefusedMail, on_carried, on_refused
 from gateway.wording import Language
@@ -68,7 +69,7 @@ def mail_due(store: Store, cfg: Config) -> int:
     """Inside the store's write: the mails of kept answers now due. Returns how many were queued."""
     r = ConversationsRepo(store.db, store.clock)
     now = store.clock()
-    window_since = now - cfg.replies.window_seconds
+    window_since = window_start(store.db.conn, now, cfg.replies.window_seconds)  # a step forward not counted
     r.kept_phones_forget(window_since)
     queued = 0
     for source in r.kept_due(now - QUIET_SECONDS, window_since, KINDS, PHONES_PER_RUN):

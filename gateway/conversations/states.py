@@ -19,6 +19,7 @@ from gateway.conversations import reached
 from gateway.conversations.pool import pool_set, shared_with
 from gateway.conversations.repo import ConversationsRepo, gone
 from gateway.conversations.rows import Conversation
+from gateway.store.forwardsteps import window_start
 
 # `listed`'s state of an open conversation whose pool number another account's live conversation
 # with the phone holds too (the pool ran out): its answers go to the fallback address, not to its user.
@@ -132,7 +133,8 @@ def listed(
     for c in rows:
         account_days = own.get(c.account_id) if c.account_id is not None else None
         days = accountrules.reply_window_days(cfg, account_days)
-        said = state(conn, c, now - days * 86400, now, region)
+        since = window_start(conn, now, days * 86400)  # a step forward of the clock within it not counted
+        said = state(conn, c, since, now, region)
         if said == "open":
             key = (c.phone, c.number)
             if key not in answers:

@@ -92,3 +92,9 @@ def stepped_since(since: str) -> str:
         f" WHERE b.key = '{FORWARD_KEY}' AND json_extract(j.value, '$[0]') > x.s"
     )
     return f"(SELECT x.s - COALESCE(({kept}), 0) FROM (SELECT {since} AS s) x)"
+
+
+def window_start(conn: sqlite3.Connection, now: float, window: float) -> float:
+    """A window of `window` seconds back from `now`, where it starts: as `stepped_since` reads it in SQL,
+    for the checks made in Python (a conversation's state as listed, the kept answers' window)."""
+    return float(conn.execute(f"SELECT {stepped_since('? - ?')}", (now, window)).fetchone()[0])
