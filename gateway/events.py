@@ -111,8 +111,8 @@ class GatewayEvents:
             # The SMSC's stamp of the SMS, kept on each copy it delivers (CIMD2's 060; SMPP has none):
             # it tells a copy delivered again from the same text sent again (`MoRepo.redelivery_of`).
             mo = store.mo.record_mo(
-                link, source, destination, sms.text, sms.data_coding, concat, rows,
-                repeated=sms.repeated, smsc_time=sms.raw.get("smsc_time"), protocol=protocol,
+                link, source, destination, sms.text, sms.data_coding, concat, rows, repeated=sms.repeated,
+                resent=sms.resent, smsc_time=sms.raw.get("smsc_time"), protocol=protocol,
             )  # fmt: skip
             if mo is not None:
                 self.whole_mo(mo)

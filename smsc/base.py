@@ -50,22 +50,17 @@ import asyncio
 import enum
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
 import structlog
 
-log = structlog.get_logger(__name__)
+from smsc.mocopies import ACK_LATE_SECONDS, Copies
+from smsc.mocopies import OWED_MAX as OWED_MAX  # read here by the links and tests, as before
+from smsc.mocopies import OWED_SECONDS as OWED_SECONDS
 
-# An MO acknowledged later than this after it arrived is not counted as acknowledged: SMSCs wait
-# for a deliver_sm_resp / CIMD2 70 some seconds (10 to 60 commonly) and deliver the MO again when it
-# comes late; our answer normally follows within milliseconds (one commit).
-ACK_LATE_SECONDS = 5.0
-# How long a refused new SMS is remembered on its connection, for its redelivery to count as new too
-# (SMSC retry schedules run to minutes), and how many at most (a flood must not grow it unbounded).
-OWED_SECONDS = 3600.0
-OWED_MAX = 1000
+log = structlog.get_logger(__name__)
 
 
 class LinkState(enum.StrEnum):
@@ -187,9 +182,12 @@ class InboundSms:
     received_at: datetime | None = None
     raw: dict[str, str] = field(default_factory=dict)
     # An identical one-part MO came on the same connection less than ACK_LATE_SECONDS before and was
-    # not refused (`MoAcks.arrived`): the SMSC waits that long for our answer before delivering an MO
-    # again, so this is a new SMS (two votes flushed back to back), however unconfirmed the first is.
+    # not refused, read with it or after our answer to it went in time (`smsc.mocopies`): the SMSC
+    # waits for our answer before delivering an MO again, so this is a new SMS, however unconfirmed
+    # the first is. `resent`: it is the SMSC's re-send of that one (the same sequence number, or read
+    # while our answer to it was still unwritten): the same SMS, acknowledged and not mailed again.
     repeated: bool = False
+    resent: bool = False
 
 
 class LinkEvents(Protocol):
@@ -225,11 +223,7 @@ class MoAcks:
         self._prod_mark: int | None = None  # `count` when the prod in flight was asked for
         self._prod_due = False
         self._closed = False
-        # One-part MOs that arrived within ACK_LATE_SECONDS, by (source, destination, text): when.
-        self._recent: dict[tuple[str, str, str], float] = {}
-        # New SMS (`repeated`) answered with an error, by key: how many and when the last was read.
-        # The SMSC delivers each again, whenever its retry schedule says; that copy is new as well.
-        self._owed: dict[tuple[str, str, str], tuple[int, float]] = {}
+        self._copies = Copies()  # which MO read here is a new SMS, which the SMSC's re-send
 
     @property
     def waiting(self) -> bool:
@@ -240,46 +234,19 @@ class MoAcks:
         """Whether a prod was written whose answer the next prod waits for."""
         return self._prod_mark is not None
 
-    def arrived(self, sms: InboundSms, at: float, since: float | None = None) -> InboundSms:
-        """`sms` as read at loop time `at`, marked `repeated` when an identical one-part MO arrived
-        on this connection less than ACK_LATE_SECONDS before: it cannot be the SMSC's copy of that
-        one, which the SMSC is still waiting to have answered on this very connection. `since` is
-        the earliest it may have come in (`smsc.stalls.earliest`): read after the loop stood still,
-        two copies read side by side may have come seconds apart, the second the SMSC's, and only
-        what surely came within ACK_LATE_SECONDS of the first counts as a repeat."""
-        if sms.concat is not None and sms.concat.total > 1:
-            return sms
-        recent = self._recent
-        while recent and at - next(iter(recent.values())) >= ACK_LATE_SECONDS:
-            del recent[next(iter(recent))]
-        key = (sms.source, sms.destination, sms.text)
-        repeated = key in recent
-        recent.pop(key, None)
-        recent[key] = at if since is None else since
-        owed = self._owed.get(key)
-        if owed is not None:
-            count, since = owed
-            if at - since >= OWED_SECONDS:
-                del self._owed[key]
-            else:
-                repeated = True
-                if count > 1:
-                    self._owed[key] = (count - 1, since)
-                else:
-                    del self._owed[key]
-        return replace(sms, repeated=True) if repeated else sms
+    def arrived(
+        self, sms: InboundSms, at: float, since: float | None = None, seq: int | None = None
+    ) -> InboundSms:
+        """`sms` as read at loop time `at`, as request `seq` (SMPP's sequence number), marked `repeated`
+        (a new SMS) or `resent` (the SMSC's copy) by an identical one-part MO read on this connection
+        shortly before (`smsc.mocopies`). `since` is the earliest it may have come in
+        (`smsc.stalls.earliest`): read after the loop stood still, two copies read side by side may
+        have come seconds apart, the second the SMSC's."""
+        return self._copies.arrived(sms, at, since, seq)
 
     def refused(self, sms: InboundSms, at: float) -> None:
-        """The MO read at `at` was answered with an error: the SMSC delivers it again. A copy of
-        an SMS taken for the first of its kind must not count as a repeat of it; a copy of one
-        taken for a new SMS (`repeated`) must count as new again, or a genuine vote is dropped."""
-        key = (sms.source, sms.destination, sms.text)
-        if sms.repeated:
-            count = self._owed.pop(key, (0, at))[0]
-            if len(self._owed) < OWED_MAX:
-                self._owed[key] = (count + 1, at)
-        elif self._recent.get(key) == at:
-            del self._recent[key]
+        """The MO read at `at` was answered with an error: the SMSC delivers it again (`Copies.refused`)."""
+        self._copies.refused(sms, at)
 
     def written(self, sms: InboundSms, *, arrived: float, ok: bool) -> None:
         """After the acknowledgement of `sms` was handed to the socket (`ok`) or could not be;
@@ -288,6 +255,7 @@ class MoAcks:
         if not ok or self._closed:
             self._tell(sms, False, "not written")
             return
+        self._copies.answered(sms, loop.time())
         if loop.time() - arrived > ACK_LATE_SECONDS:
             self._tell(sms, False, "written late")
             return

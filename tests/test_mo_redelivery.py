@@ -222,11 +222,12 @@ async def test_two_identical_votes_the_smsc_delivers_back_to_back_are_two_charge
 async def test_a_repeat_on_the_connection_counts_only_within_the_smscs_wait_and_not_after_a_refusal() -> None:
     # What makes an MO `repeated`: an identical one-part MO read on the same connection less than
     # ACK_LATE_SECONDS before, not answered with an error (the SMSC delivers a refused one again,
-    # and that copy is the same SMS).
+    # and that copy is the same SMS), read with it (or after our answer to it: `smsc.mocopies`;
+    # read later with our answer unwritten, it is the SMSC's re-send, tests.test_smpp_mo_resent).
     acks = MoAcks(lambda _sms, _ok: None, lambda: True)
     vote = InboundSms(source=PHONE, destination="7355", text="KP123 A")
     assert not acks.arrived(vote, 100.0).repeated
-    assert acks.arrived(vote, 101.0).repeated  # the SMSC still waits for our answer to the first
+    assert acks.arrived(vote, 100.5).repeated  # flushed with the first: the SMSC still waits for our answer
     assert not acks.arrived(vote, 101.0 + ACK_LATE_SECONDS).repeated  # it may have stopped waiting
     acks.refused(vote, 101.0 + ACK_LATE_SECONDS)
     assert not acks.arrived(vote, 102.0 + ACK_LATE_SECONDS).repeated  # the refused one, again

@@ -20,7 +20,7 @@ from gateway import reassembly
 from gateway.store.clockstep import ClockStep
 from gateway.store.counted import keep_counted
 from gateway.store.moparts import MoPartsRepo, whole_parts
-from gateway.store.redelivery import RedeliveryRepo
+from gateway.store.redelivery import RESENT, RedeliveryRepo
 from gateway.store.segments import SegmentRepo
 
 log = structlog.get_logger(__name__)
@@ -40,6 +40,7 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
         rows: list[int] | None = None,
         *,
         repeated: bool = False,
+        resent: bool = False,
         smsc_time: str | None = None,
         protocol: str | None = None,
     ) -> int | None:
@@ -48,7 +49,8 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
         Returns the id of the row that holds a whole text (`state = 'new'`), or None while a long
         text still waits for segments. `rows` gets the id of every row this delivery wrote (the
         whole text it completed too): those its acknowledgement stands for (`mark_acked`).
-        `smsc_time` is the SMSC's stamp of the SMS as it wrote it (see `gateway.store.redelivery`);
+        `smsc_time` is the SMSC's stamp of the SMS as it wrote it (see `gateway.store.redelivery`), as
+        `repeated` and `resent` are the link's word on it (kept in `repeated`: 1, and `RESENT`);
         `protocol` the type of the link it came by ("smpp", "cimd2"), kept on the row: the link may be
         renamed, removed or change protocol before the month is billed. A whole text is counted here
         (`moparts.whole_parts`), with the protocol its DCS was read by, so that the month's billing
@@ -89,7 +91,7 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
                     *(concat or (None, None, None)),
                     "new" if whole else "segment",
                     now,
-                    int(repeated),
+                    RESENT if resent else int(repeated),
                     smsc_time,
                     unread,
                     protocol,

@@ -7,7 +7,9 @@ answered anything after it), however long the SMSC took to deliver it again (up 
 segments), or when it comes within `REPEAT_AFTER_ACK_SECONDS` of that acknowledgement. Otherwise
 the phone sent it again, and paid for it again: a new SMS. So is one the link marked `repeated`:
 it came on the same connection moments after the earlier copy, while the SMSC was still waiting for
-our answer to that one, and an SMSC delivers an MO again only once it has stopped waiting.
+our answer to that one, and an SMSC delivers an MO again only once it has stopped waiting. One the
+link marked `RESENT` (the same request again, or read while our answer to the earlier copy was still
+unwritten) is the SMSC's copy of the most recent earlier one, whatever became of its acknowledgement.
 
 Where the SMSC stamps an MO with the time it took it from the phone (`smsc_time`, CIMD2's 060; SMPP's
 deliver_sm has no such field), the stamp says which SMS a copy is: the SMSC delivers an SMS again
@@ -38,6 +40,10 @@ from gateway.store.repository import Repository
 # confirms, so it needs no window; a person cannot send the same SMS twice within 2 s, and two
 # identical votes 3 s apart are two SMS the phone paid for.
 REPEAT_AFTER_ACK_SECONDS = 2.0
+# `mo.repeated` of a copy the link saw the SMSC re-send on the connection that brought the one before it
+# (the same sequence number, or read while our answer to that one was unwritten: `smsc.mocopies`): the
+# same SMS whatever became of the earlier copy's acknowledgement; 1 is a new SMS (`repeated`), 0 unsaid.
+RESENT = -1
 
 # Whole rows (not segments of a long text, nor a segment recorded as delivered again).
 _WHOLE = "state NOT IN ('segment', 'joined') AND (concat_seq IS NULL OR COALESCE(concat_total, 1) <= 1)"
@@ -78,7 +84,7 @@ class RedeliveryRepo(Repository):
             ).fetchone()
             if same is not None:
                 return int(same[0])
-        if repeated:  # see `smsc.base.MoAcks.arrived`: the SMSC was still waiting on the earlier one
+        if repeated > 0:  # see `smsc.mocopies`: the SMSC was still waiting on the earlier one
             return None
         # The most recent earlier copy speaks for the SMS: once one copy's acknowledgement reached
         # the SMSC, it has stopped delivering it. One text at a time, newest first in the index, its
@@ -94,6 +100,8 @@ class RedeliveryRepo(Repository):
             for form in dict.fromkeys((text, before))
         ]
         row = max((r for r in rows if r is not None and r[3] >= since), default=None)
+        if repeated == RESENT:  # none when the earlier copy was refused: the SMSC's copy is the SMS
+            return None if row is None else int(row[0])
         if row is None or (smsc_time is not None and row[2] is not None):
             return None  # no copy, or stamped copies none of which has this stamp: the phone sent it again
         earlier, acked_at, _time, _at = row

@@ -97,7 +97,8 @@ class Deliveries:
                 # The UDH's length octet and its first element's type and length: not the text after them.
                 self.throttle.warning("smpp.bad_udh", link=self.name, seq=seq, length=len(data),
                                       udh=bytes(data[:3]).hex())  # fmt: skip
-            item = self.acks.arrived(inbound_sms(pdu, bytes(data), esm, self.cfg.dc0_charset), at, arrived)
+            sms = inbound_sms(pdu, bytes(data), esm, self.cfg.dc0_charset)
+            item = self.acks.arrived(sms, at, arrived, seq)  # the seq tells the SMSC's re-send of one
         task = asyncio.create_task(self._answer(item, name, seq, arrived))
         self.tasks.add(task)
         task.add_done_callback(self._done)
