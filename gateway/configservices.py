@@ -104,6 +104,20 @@ class MailSection(_Section):
     def _one_password(self) -> MailSection:
         if self.relay_password is not None and self.relay_password_file is not None:
             raise ValueError("give relay_password or relay_password_file, not both")
+        # Half a login passed check-config and no login was ever made (the mailer logs in with both):
+        # the relay refused the mail as "authentication required", or took it from an open relay.
+        password = self.relay_password is not None or self.relay_password_file is not None
+        if password and not self.relay_username:
+            given = "relay_password" if self.relay_password is not None else "relay_password_file"
+            raise ValueError(
+                f"{given} is set without relay_username, and no login is made with a password alone:"
+                f" give relay_username too, or remove {given}"
+            )
+        if self.relay_username and not password:
+            raise ValueError(
+                "relay_username is set without relay_password or relay_password_file, and no login is"
+                " made with a name alone: give the password too, or remove relay_username"
+            )
         return self
 
     @model_validator(mode="after")
