@@ -154,22 +154,53 @@ def body(part: Message, ctx: BodyContext, depth: int) -> BodyText | None:
     return None
 
 
+# A text/plain alternative that only says to read the HTML one, as some mailers and alerting systems
+# write it: "To view the message, please use an HTML compatible email viewer!" went to the phone instead
+# of the alert in the HTML part. Such a part is no text: the HTML alternative is the message.
+_PLACEHOLDER = re.compile(
+    r"(?i:to view (this|the) (message|e-?mail),? (please )?(use|open it (in|with)) an? html[- ]?"
+    r"(compatible|capable|enabled)|this is an? html[- ](formatted )?(message|e-?mail)"
+    r"|this (message|e-?mail) (is in|requires|contains only|is formatted in) html"
+    r"|your (e-?mail|mail) (client|program|reader|viewer) (does not|doesn't|cannot|can't)"
+    r" (support|display) html"
+    r"|(ta )?wiadomość (jest )?(w formacie|zapisana w formacie|sformatowana w) html"
+    r"|aby (wyświetlić|zobaczyć|przeczytać|odczytać) (tę |tą |tej )?wiadomoś\w+.{0,60}html"
+    r"|twój (program pocztowy|klient poczty|program do poczty) nie obsługuje (formatu )?html)"
+)
+_PLACEHOLDER_MAX = 300
+
+
+def _placeholder(text: str) -> bool:
+    """Whether a text/plain alternative is only a note to read the HTML one (`_PLACEHOLDER`): short, and
+    opening with such a sentence."""
+    text = text.strip()
+    return len(text) <= _PLACEHOLDER_MAX and _PLACEHOLDER.match(text.lstrip("*-=!# ")) is not None
+
+
 def _alternative(parts: list[Message], ctx: BodyContext, depth: int) -> BodyText | None:
-    """text/plain wins (R-1.3); otherwise the first alternative that yields any text. A text/calendar
-    alternative (Outlook's invitation: text, HTML, calendar) is the same message as data, named or not."""
+    """text/plain wins (R-1.3), unless it is only a note to read the HTML (`_placeholder`); otherwise the
+    first alternative that yields any text. A text/calendar alternative (Outlook's invitation: text,
+    HTML, calendar) is the same message as data, named or not."""
     for p in parts:
         if p.get_content_type() == "text/calendar":
             _note_calendar(p, ctx)
+    placeholders: list[Message] = []
+    note: BodyText | None = None  # the placeholder's text, sent when no other alternative has any
     for p in parts:
         if p.get_content_type() == "text/plain" and not _is_attachment(p, _filename(p)):
             found = _leaf_text(p, ctx, allow_html=False)
-            if found is not None and found.text.strip():
+            if found is not None and _placeholder(found.text):
+                placeholders.append(p)
+                note = note or found
+            elif found is not None and found.text.strip():
                 return found
     for p in parts:
+        if any(p is q for q in placeholders):
+            continue
         found = body(p, ctx, depth + 1)
         if found is not None and found.text.strip():
             return found
-    return None
+    return note
 
 
 def _mixed(parts: list[Message], ctx: BodyContext, depth: int) -> BodyText | None:
