@@ -25,6 +25,7 @@ from gateway.smtp import automail, displaynames, mimefast, replies
 from gateway.smtp.charsets import decode_header, normalize
 from gateway.smtp.htmlbody import read_tnef
 from gateway.smtp.invitation import Invite, answers_invitation, invite
+from gateway.smtp.meetingtext import above_invite_header, outlook_cancellation
 from gateway.smtp.mimebody import BodyContext, BodyText, octet_body
 from gateway.smtp.mimebody import body as _body  # the name a test breaks the walk at
 from gateway.smtp.subjects import sms_subject
@@ -178,7 +179,13 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         headers=heads,  # its `first_headers`
     )
     meeting = invite(ctx.calendars[0], ctx.fallbacks, opts.zone) if ctx.calendars else None
-    cleaned = clean_body(body_text, opts.end_marker, opts.cut_from, invitation=meeting is not None)
+    cancelled = outlook_cancellation(ctx.calendars[0], ctx.fallbacks, opts.zone) if ctx.calendars else None
+    scheduled = meeting is not None or cancelled is not None  # the calendar part says when
+    if cancelled is not None and visible(note := above_invite_header(body_text)):
+        body_text = note  # the old invitation below Outlook's header of it is not sent
+    elif cancelled is not None:
+        cancelled = None  # no note above the header: as an answer, the subject alone
+    cleaned = clean_body(body_text, opts.end_marker, opts.cut_from, invitation=scheduled)
     removed = [*dict.fromkeys(ctx.notes), *cleaned.removed]
     if ctx.attachments:
         removed.append(f"attachments not sent ({ctx.attachments})")
@@ -192,6 +199,9 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         removed.append(SIGNATURE)
     if meeting is not None:
         kept = _with_invite(kept, meeting, shown_topic)
+    elif cancelled is not None and kept:
+        # The organiser's note, and which day was cancelled: a time in the note is often the new one.
+        kept = f"{kept}\n{cancelled.start}" if cancelled.start[:10] not in kept else kept
     elif kept and shown_topic and ctx.calendars and answers_invitation(ctx.calendars[0], ctx.fallbacks):
         # An answer or a cancellation sends its subject alone; without a subject its text stays.
         kept = ""

@@ -57,14 +57,15 @@ _WINDOWS_ZONES = {
 }
 
 
-def invite(part: Message, fallbacks: tuple[str, ...], zone: str) -> Invite | None:
+def invite(part: Message, fallbacks: tuple[str, ...], zone: str, method: str = "REQUEST") -> Invite | None:
     """The title, start (in `zone`, the gateway's) and place of the first event of a text/calendar
-    part that invites (METHOD:REQUEST); None for a cancellation, an answer or anything unreadable.
+    part that invites (METHOD:REQUEST), or of another `method` (a cancellation's: CANCEL); None for
+    any other, or anything unreadable.
 
     Read by hand: the three fields need unfolding, unescaping and the TZID, UTC and all-day forms,
     not a calendar library (none is a dependency); recurrence and alarms do not matter here."""
-    method, found = _calendar(part, fallbacks)
-    if method != "REQUEST" or not found:
+    found_method, found = _calendar(part, fallbacks)
+    if found_method != method or not found:
         return None
     start = _start(*found["DTSTART"], zone) if "DTSTART" in found else ""
     result = Invite(_text(found.get("SUMMARY")), start, _text(found.get("LOCATION")))

@@ -15,6 +15,10 @@ test that is false for nearly all of them, before any regular expression runs.
 from __future__ import annotations
 
 import re
+from email.message import Message
+
+from gateway.smtp.charsets import payload_bytes
+from gateway.smtp.invitation import Invite, invite
 
 JOIN_BLOCK = "online meeting join details"
 INVITE_HEADER = "Outlook's When/Where lines (the invitation's time and place are sent)"
@@ -133,7 +137,24 @@ def _cut_invite_header(lines: list[str], removed: list[str], invitation: bool) -
     i = _next_text(lines, 0)
     if i == len(lines) or not _WHEN.match(lines[i].strip()):
         return lines
-    when = i
+    found = _invite_header(lines, i)
+    if found is None:
+        return lines  # no sign of Outlook: a person's own "When: tomorrow" line
+    when, header_end, end, signed = i, *found
+    if invitation:
+        removed.append(INVITE_HEADER)
+        return lines[end:]
+    zone = _ZONE_TAIL.search(lines[when].strip())
+    kept = [lines[when].strip()[: zone.start()] if zone else lines[when], *lines[when + 1 : header_end]]
+    if signed:
+        removed.append(OUTLOOK_NOTE)
+    return [*lines[:when], *kept, *lines[end:]]
+
+
+def _invite_header(lines: list[str], when: int) -> tuple[int, int, bool] | None:
+    """Where Outlook's header opening at its "When:" line `when` ends: past its "Where:" line, past
+    its GMT note and its "*~*~*" rule, and whether either of those two is there; None without a sign
+    of Outlook (the note, the rule or Windows' zone after the time)."""
     where = _next_text(lines, when + 1)
     end = where + 1 if where < len(lines) and _WHERE.match(lines[where].strip()) else when + 1
     header_end = end
@@ -144,13 +165,35 @@ def _cut_invite_header(lines: list[str], removed: list[str], invitation: bool) -
         k = _next_text(lines, end)
     if k < len(lines) and _STARS.match(lines[k].strip()):
         stars, end = k, k + 1
-    zone = _ZONE_TAIL.search(lines[when].strip())
-    if note is None and stars is None and zone is None:
-        return lines  # no sign of Outlook: a person's own "When: tomorrow" line
-    if invitation:
-        removed.append(INVITE_HEADER)
-        return lines[end:]
-    kept = [lines[when].strip()[: zone.start()] if zone else lines[when], *lines[when + 1 : header_end]]
-    if note is not None or stars is not None:
-        removed.append(OUTLOOK_NOTE)
-    return [*lines[:when], *kept, *lines[end:]]
+    if note is None and stars is None and _ZONE_TAIL.search(lines[when].strip()) is None:
+        return None
+    return header_end, end, note is not None or stars is not None
+
+
+def above_invite_header(text: str) -> str:
+    """A cancellation's text above Outlook's header of the cancelled meeting ("Kiedy: … / Gdzie: …
+    / *~*~*"), which Outlook puts below the organiser's note, with the invitation's old text below
+    it: the note alone is what was written for this mail. The text whole without such a header."""
+    if "When" not in text and "Kiedy" not in text and "when" not in text and "kiedy" not in text:
+        return text
+    lines = text.split("\n")
+    at = next(
+        (i for i, line in enumerate(lines) if _WHEN.match(line.strip()) and _invite_header(lines, i)), None
+    )
+    return text if at is None else "\n".join(lines[:at])
+
+
+# The calendar of Outlook and Exchange: its cancellation's text is what the organiser wrote (Outlook's
+# When/Where lines above it aside), unlike Google Calendar's, which is its own boilerplate.
+_OUTLOOK_CALENDAR = re.compile(rb"(?im)^PRODID:[^\r\n]*(microsoft|outlook)")
+
+
+def outlook_cancellation(part: Message, fallbacks: tuple[str, ...], zone: str) -> Invite | None:
+    """The cancelled meeting's title and start, when a text/calendar part is Outlook's cancellation
+    (METHOD:CANCEL from Microsoft's calendar): its mail's text is the organiser's note ("Przepraszam,
+    przenosimy na czwartek 10:00."), which went unsent with the text of answers. The place is left
+    out: a cancelled meeting is held nowhere."""
+    if _OUTLOOK_CALENDAR.search(payload_bytes(part)[:4096]) is None:
+        return None
+    meeting = invite(part, fallbacks, zone, method="CANCEL")
+    return Invite(meeting.summary, meeting.start, "") if meeting is not None else None
