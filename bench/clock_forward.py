@@ -112,7 +112,7 @@ async def step_look(path: Path, seconds: float = STEP) -> tuple[float, float]:
 
 
 def moved_instead(path: Path) -> float:
-    """Seconds of moving every time a reply window reaches forward by the step, rolled back."""
+    """Seconds of moving every time a reply window reaches forward by the step (on a copy of the store)."""
     conn = sqlite3.connect(path)
     since = NOW - 7 * DAY
     started = time.perf_counter()
