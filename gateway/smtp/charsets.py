@@ -17,6 +17,8 @@ import re
 import unicodedata
 from email.message import Message
 
+from gateway.smtp.westernpolish import misread_letters, misread_symbols
+
 
 def _to_bytes(payload: str) -> bytes:
     try:
@@ -217,28 +219,21 @@ def _likelier(data: bytes, text: str, codec: str, later: list[str]) -> str:
     return alternative
 
 
-# What a Western label shows for a Polish letter's byte in windows-1250 or ISO-8859-2 that is a symbol
-# there, not a letter ("ł" 0xB3 "³", "ą" 0xB9/0xB1 "¹"/"±", "ż" 0xBF "¿", "ś" 0xB6 "¶"...), between
-# two letters ("mi³y", "mo¿e"): a Western text has them only after one ("m³/h", "21C±0.5", "note¹",
-# "JPY¥"), never "³" after three ("Pawe³", "zrobi³"; units are "m³", "cm³") or "¿" after two ("ju¿").
-_MISREAD = re.compile(r"(?<=[^\W\d_])[£¥¯³¹¿±¶¼¦¬¡](?=[^\W\d_])|(?<=[^\W\d_]{3})³|(?<=[^\W\d_]{2})¿")
-
-
 def _polish_under_western(data: bytes, text: str) -> str:
     """`text` (read as its Western label), or its windows-1250 / ISO-8859-2 reading when the label is
     wrong ("Paweł będzie" went out as "Pawe³ bêdzie"), on strong evidence: every character the readings
     disagree on a Polish letter in the other ("crème", "crčme", keeps its label), and two different
     symbols where letters stand, or one and two different Polish letters made in all ("Pawe³ bêdzie";
     "Wiadomoœæ od Paw³a": windows-1252's "œ" of byte 0x9C is "ś"). "ê", "ñ", "œ" are letters there too."""
-    hits = {m.group() for m in itertools.islice(_MISREAD.finditer(text), _WEIGHED)}
-    if not hits:
+    hits = misread_symbols(text, _WEIGHED)
+    if not hits and not misread_letters(text):
         return text
     for other in ("cp1250", "iso8859-2"):
         try:
             alternative = data.decode(other)
         except UnicodeDecodeError:
             continue
-        if len(alternative) != len(text) or _C1.search(alternative) or _MISREAD.search(alternative):
+        if len(alternative) != len(text) or _C1.search(alternative) or misread_symbols(alternative, 1):
             continue  # ISO-8859-2's "ą" is windows-1250's "±": the other reading leaves no such symbol
         made = {  # what the other reading makes of the characters the two disagree on
             alternative[m.start()]

@@ -1,0 +1,37 @@
+"""The signs that a text read under its Western label (windows-1252, ISO-8859-1) is Polish written in
+windows-1250 or ISO-8859-2, for `gateway.smtp.charsets`, which then weighs the other reading: a
+symbol where a letter stands ("Pawe³ bêdzie"), or letters that Polish makes and no French or Spanish
+word has where they stand ("proszê sprawdziæ"). Its own module: a table of each language's
+spellings, apart from the decoding itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+# What a Western label shows for a Polish letter's byte in windows-1250 or ISO-8859-2 that is a symbol
+# there, not a letter ("ł" 0xB3 "³", "ą" 0xB9/0xB1 "¹"/"±", "ż" 0xBF "¿", "ś" 0xB6 "¶"...), between
+# two letters ("mi³y", "mo¿e"): a Western text has them only after one ("m³/h", "21C±0.5", "note¹",
+# "JPY¥"), never "³" after three ("Pawe³", "zrobi³"; units are "m³", "cm³") or "¿" after two ("ju¿").
+_MISREAD = re.compile(r"(?<=[^\W\d_])[£¥¯³¹¿±¶¼¦¬¡](?=[^\W\d_])|(?<=[^\W\d_]{3})³|(?<=[^\W\d_]{2})¿")
+
+# Polish letters windows-1250 writes as Western ones where no French or Spanish word has them: "ę" as
+# "ê" or "ć" as "æ" ending a word ("proszê sprawdziæ"), "ę" after "i" ("siê", "wiêcej"), "ń" as "ñ"
+# ending a word or before a consonant ("dzieñ", "tañczy"; Spanish's "ñ" comes before a vowel), "ś" as
+# "œ" before a consonant or ending a word ("wiadomoœæ", "coœ"; French's "cœur", "œuvre"). Portuguese's
+# "você" ends with "ê" too: `charsets` asks for two different Polish letters made as well.
+_MISREAD_LETTERS = re.compile(
+    r"(?<=[^\W\d_])[êæñœ](?![^\W\d_])|(?<=[iI])ê|ñ(?=[bcdfghjklmnpqrstvwxzß])|œ(?=[bcdfghjklmnpqrstvwxzæ])"
+)
+_LETTERS_MIN = 2
+
+
+def misread_symbols(text: str, most: int) -> set[str]:
+    """The symbols standing where a Polish letter would (`_MISREAD`), among the first `most` found."""
+    return {m.group() for m in itertools.islice(_MISREAD.finditer(text), most)}
+
+
+def misread_letters(text: str) -> bool:
+    """Whether two letters stand where only a misread Polish letter would (`_MISREAD_LETTERS`)."""
+    return sum(1 for _ in itertools.islice(_MISREAD_LETTERS.finditer(text), _LETTERS_MIN)) >= _LETTERS_MIN
