@@ -19,6 +19,7 @@ import pwd
 import re
 import socket
 import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,33 @@ def _checked_names(args: argparse.Namespace) -> None:
             )
     if not _USER_NAME.match(args.user):
         raise CliError(f"--user {args.user!r} is not a user name (such as smsgw)", EXIT_USAGE)
+
+
+def _refuse_root(user: str, *, kept: bool) -> None:
+    """A unit running the service as uid 0: refused when asked for (`--user root`), warned of when an
+    installed unit has it (refused, a re-run could not keep it, and another --user is refused too).
+
+    It wrote User=root without a word. The unit takes every capability away, but uid 0 still owns
+    most of the machine's files: a flaw in parsing mail or SMSC traffic would read /etc/shadow and
+    write whatever root-owned file the unit leaves writable."""
+    try:
+        if pwd.getpwnam(user).pw_uid != 0:
+            return
+    except KeyError:
+        return  # created by useradd below: a system user, never uid 0
+    why = (
+        f"runs the service as {user} (uid 0): the unit takes its capabilities away, but uid 0 still owns"
+        " most of the machine's files, so a flaw in parsing mail or SMSC traffic would read /etc/shadow"
+        " and write the root-owned files the unit leaves writable"
+    )
+    if kept:
+        print(f"smsgw: warning: the installed unit {why}; give it a user of its own", file=sys.stderr)
+        return
+    raise CliError(
+        f"--user {user} {why}: leave --user out for the system user smsgw (created if missing), or name"
+        " another user that is not root",
+        EXIT_USAGE,
+    )
 
 
 def _admin_address(args: argparse.Namespace) -> str:
@@ -205,7 +233,9 @@ def cmd_install_service(_cfg: Config | None, args: argparse.Namespace) -> int:
             "install-service writes to /etc and creates a user: run it as root (or give --root DIR)"
         )
     units = root / "etc/systemd/system"
+    given = args.user
     keep_unit_choices(args, units)  # a re-run keeps the installed unit's user and command
+    _refuse_root(args.user, kept=given is None)
     _checked_names(args)
     listeners = []
     for key, addr in (("--listen", args.listen), ("--submission", args.submission)):
