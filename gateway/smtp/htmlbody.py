@@ -180,6 +180,7 @@ def html_to_text(markup: str, notes: list[str]) -> str:
         budget = _show_link_targets([a for a in links if a not in quoted], TARGETS_BUDGET)
         _show_link_targets([a for a in links if a in quoted], budget)
         _mark_signatures(signatures, quotes)
+        _hour_minutes(tree)
         _escape_ampersands(tree)
         full = Inscriptis(tree, _HTML_CONFIG).get_text()
         if not quotes:
@@ -231,6 +232,29 @@ def cut_marked_signature(text: str, notes: list[str]) -> str:
         notes.append(SIGNATURE)
         return "\n".join(lines[:at])
     return "\n".join(line for line in lines if line.strip() != SIGNATURE_MARK)
+
+
+# Minutes set as a superscript after an hour, as Polish writes an hour in print ("godz. 10<sup>00</sup>"):
+# as text they ran into the hour, "1000". The hour ends the text before them, with no space between;
+# minutes other than "00" only after a word that names a time ("o 8<sup>30</sup>", "od … do …"):
+# "2<sup>10</sup>" is a power.
+_SUP_MINUTES = re.compile(r"[0-5]\d")
+_HOUR_BEFORE = re.compile(r"(?<![\d.,:])(?:[01]?\d|2[0-3])$")
+_TIME_WORD = re.compile(
+    r"(?i:(?:\bgodz\w*\.?|\bo|\bod|\bdo|\bat|\bfrom|\buntil|\bto|[-–])\s*(?:[01]?\d|2[0-3])$)"
+)
+
+
+def _hour_minutes(tree: HtmlElement) -> None:
+    """Write two-digit minutes set as a superscript after an hour with a colon: "10:00", not "1000"."""
+    for sup in tree.iter("sup"):
+        if len(sup) or not _SUP_MINUTES.fullmatch((sup.text or "").strip()):
+            continue
+        before = sup.getprevious()
+        text = (before.tail if before is not None else sup.getparent().text) or ""
+        minutes = (sup.text or "").strip()
+        if _HOUR_BEFORE.search(text) and (minutes == "00" or _TIME_WORD.search(text)):
+            sup.text = ":" + minutes
 
 
 def _escape_ampersands(tree: HtmlElement) -> None:
