@@ -45,7 +45,8 @@ async def test_account_with_many_failures_is_suspended_until_resumed(tmp_path: P
 
 
 def finished(store: Any, states: list[str]) -> None:
-    """Acme's earlier messages, finished in `states` (oldest first)."""
+    """Acme's earlier messages, finished in `states` (oldest first); a failed one's part failed at
+    the SMSC `main`'s word, as R-2.4 judges."""
     acme = store.accounts.get_account("acme").id
     with store.db.transaction():
         for n, state in enumerate(states):
@@ -53,11 +54,18 @@ def finished(store: Any, states: list[str]) -> None:
                 "INSERT INTO emails (account_id, mail_from, text, received_at) VALUES (?, 'a@b.c', 'x', 1)",
                 (acme,),
             ).lastrowid
-            store.db.conn.execute(
+            message = store.db.conn.execute(
                 "INSERT INTO messages (email_id, account_id, recipient, source, text, coding, parts_total,"
                 " state, created_at, expires_at) VALUES (?, ?, ?, '+48100200300', 'x', 0, 1, ?, 1, 2)",
                 (email, acme, f"+4860190{n:04d}", state),
-            )
+            ).lastrowid
+            if state == "failed":
+                store.db.conn.execute(
+                    "INSERT INTO parts (message_id, seq, state, next_attempt_at, expires_at, destination,"
+                    " source, data_coding, payload, udh, text, link) VALUES (?, 1, 'failed', 1, 2, ?,"
+                    " '+48100200300', 0, X'', X'', 'x', 'main')",
+                    (message, f"+4860190{n:04d}"),
+                )
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from gateway.premium import handlers
 from gateway.store.accounts import NotFound
+from gateway.store.db import Store
 from gateway.web.app import WebContext, build_app
 from tests.conftest import DOMAIN, STAFF, mail, make_config, running_gateway
 from tests.fakes.smsc import HappySMSC
@@ -255,6 +256,12 @@ async def test_panel_removes_a_user_who_sent_mail(web: WebContext) -> None:
     assert store.admin.message_info(mid)["mail_from"] == PLAIN  # the audit record stays
 
 
+def failed_at_the_smsc(store: Store, mid: int) -> None:
+    """The message failed as R-2.4 judges it: its parts refused by the SMSC `main`."""
+    store.db.conn.execute("UPDATE parts SET state = 'failed', link = 'main' WHERE message_id = ?", (mid,))
+    store.db.conn.execute("UPDATE messages SET state = 'failed', finished_at = 0 WHERE id = ?", (mid,))
+
+
 async def test_operator_resume_judges_the_account_afresh(web: WebContext) -> None:
     # Defect: after a resume the failures before it still counted, so one more failure suspended again.
     store = web.store
@@ -263,9 +270,7 @@ async def test_operator_resume_judges_the_account_afresh(web: WebContext) -> Non
     def failures() -> None:
         for i in range(5):
             mid = add_mail(store, "acme", ADMIN, f"+4860100001{i}", f"fails {i}")
-            store.db.conn.execute(
-                "UPDATE messages SET state = 'failed', finished_at = 0 WHERE id = ?", (mid,)
-            )
+            failed_at_the_smsc(store, mid)
         store.policy.suspend_account(acme, "5 of the last 5 messages failed")
 
     await store.write(failures)
@@ -278,7 +283,7 @@ async def test_operator_resume_judges_the_account_afresh(web: WebContext) -> Non
 
     def one_more() -> None:
         mid = add_mail(store, "acme", ADMIN, "+48601000020", "fails after")
-        store.db.conn.execute("UPDATE messages SET state = 'failed', finished_at = 0 WHERE id = ?", (mid,))
+        failed_at_the_smsc(store, mid)
 
     await store.write(one_more)
     assert store.policy.failure_share(acme, 5) == (1, 1)

@@ -1,8 +1,12 @@
 """R-2.4's window: how many of an account's last finished messages failed, read without sorting them.
 
-The window is the account's newest `last` settled messages since its last resume: delivered, failed,
-and expired with a part an SMSC took (one that expired before any SMSC took it says nothing of the
-account's numbers: the links were down). Read at every failed SMS (`gateway.notifier`).
+The window is the account's newest `last` settled messages since its last resume: delivered, failed
+by an SMSC (a part it refused or reported failed), and expired with a part an SMSC took. R-2.4 judges
+failed deliveries: an SMS that expired before any SMSC took it says nothing of the account's numbers
+(the links were down), nor does one the gateway ended before it went, its phone having said STOP (or
+an admin put the number on the opt-out list) after the mail was accepted, or no link serving its
+number any more: 51 phones of a campaign held for quiet hours that answered STOP suspended their
+account for "51 of its last 51 messages failed". Read at every failed SMS (`gateway.notifier`).
 
 It was one statement that merged the newest `last` delivered and failed through a sorter, kept them
 in a materialised table and sorted them again with the expired ones: 5.4 M instructions a failed SMS
@@ -28,9 +32,16 @@ _SINCE = (
     " AND id > :floor AND id > 0{more} ORDER BY id DESC"
 )
 _TOOK_PART = " AND EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.id AND p.smsc_id IS NOT NULL)"
+# A part that failed at an SMSC's word names its link (`SettlingRepo.end_parts`, a receipt); one the
+# gateway ended (opted out, no route) has none.
+_REFUSED_PART = (
+    " AND EXISTS (SELECT 1 FROM parts p WHERE p.message_id = m.id AND p.state = 'failed'"
+    " AND p.link IS NOT NULL)"
+)
 # The `last`-th newest delivered: no message of the window is older (`last` newer ones were judged).
 _LAST_DELIVERED = _SINCE.format(state="delivered", more="") + " LIMIT 1 OFFSET :last - 1"
-_FAILED = _SINCE.format(state="failed", more="") + " LIMIT :last"
+# The floor keeps this walk, as the expired one's, off the failures no SMSC made.
+_FAILED = _SINCE.format(state="failed", more=_REFUSED_PART) + " LIMIT :last"
 # Only those an SMSC took a part of; the floor keeps the walk off the many that expired in the queue
 # before any SMSC took them (an outage's worth), which are never judged.
 _EXPIRED = _SINCE.format(state="expired", more=_TOOK_PART) + " LIMIT :last"
