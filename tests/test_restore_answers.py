@@ -307,3 +307,25 @@ def test_a_vote_for_a_service_added_after_the_backup_is_said_not_carried(
     assert any(said in line for line in out), out
     assert rows(db, "SELECT COUNT(*) FROM premium_mo") == [(0,)]
     assert rows(db, "SELECT text FROM mo") == [("KP1 yes",)]
+
+
+def test_the_sms_ids_kept_past_by_a_restore_are_kept_past_by_a_second_restore_before_any_new_sms(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, db = acme_cli(tmp_path, capsys)
+    backup = tmp_path / "backup.db"
+    cli.ok("backup", str(backup))
+    with closing(sqlite3.connect(db)) as conn, conn:  # an SMS accepted after the backup, then cancelled
+        conn.execute(
+            "INSERT INTO emails (id, mail_from, text, received_at) VALUES (1, 'a@b.example', 'x', 1)"
+        )
+        conn.execute(
+            "INSERT INTO messages (id, email_id, recipient, source, text, coding, parts_total, state,"
+            " created_at, expires_at) VALUES (1, 1, '+48601000001', 'GW', 'x', 0, 1, 'cancelled', 1, 9e9)"
+        )
+    out = cli.ok("restore", str(backup))
+    assert any(line.endswith("; SMS ids after 1") for line in out), out
+    # Restored again (the wrong backup first, say): the restored database has no SMS, and its mark.
+    out = cli.ok("restore", str(backup))
+    assert any(line.endswith("; SMS ids after 1") for line in out), out
+    assert rows(db, "SELECT value FROM billing_state WHERE key = 'ids_above/messages'") == [("1",)]
