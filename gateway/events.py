@@ -271,5 +271,7 @@ class GatewayEvents:
         self.states[link] = state
         if previous != state:
             log.info("link.state", link=link, state=str(state))
+        # What the SMSC held for the link comes once it is up again (`RedeliveryRepo.link_state`).
+        self.store.mo.link_state(link, up=state == LinkState.ACTIVE, at=self.store.clock())
         if state == LinkState.ACTIVE:
             self.on_link_up()

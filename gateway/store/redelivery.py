@@ -2,14 +2,18 @@
 
 A whole text identical to an earlier one (same phone, number and text) is the SMSC delivering the
 same SMS again when the earlier copy's acknowledgement is not known to have reached the SMSC
-(`acked_at` is NULL: a crash before the deliver_sm_resp, or its connection ended before the SMSC
-answered anything after it), however long the SMSC took to deliver it again (up to a day, as for
-segments), or when it comes within `REPEAT_AFTER_ACK_SECONDS` of that acknowledgement. Otherwise
-the phone sent it again, and paid for it again: a new SMS. So is one the link marked `repeated`:
-it came on the same connection moments after the earlier copy, while the SMSC was still waiting for
-our answer to that one, and an SMSC delivers an MO again only once it has stopped waiting. One the
-link marked `RESENT` (the same request again, or read while our answer to the earlier copy was still
-unwritten) is the SMSC's copy of the most recent earlier one, whatever became of its acknowledgement.
+(`acked_at` is NULL: a crash before the deliver_sm_resp, its connection ended before the SMSC
+answered anything after it, or it was written late) and it comes within `DOUBT_SECONDS` of that copy
+or of its link's latest bind since (an SMSC delivers what it holds once the link is up again,
+however long the daemon was down), or when it comes within `REPEAT_AFTER_ACK_SECONDS` of a confirmed
+acknowledgement. Otherwise the phone sent it again, and paid for it again: a new SMS. An unconfirmed
+acknowledgement once stood for a day: 1,178 of 1,500 MOs of a burst had theirs written late, and the
+same text from such a phone 3 minutes on was dropped, a premium vote not billed. So is one the link
+marked `repeated` a new SMS: it came on the same connection moments after the earlier copy, while
+the SMSC was still waiting for our answer to that one, and an SMSC delivers an MO again only once it
+has stopped waiting. One the link marked `RESENT` (the same request again, or read while our answer
+to the earlier copy was still unwritten) is the SMSC's copy of the most recent earlier one, whatever
+became of its acknowledgement.
 
 Where the SMSC stamps an MO with the time it took it from the phone (`smsc_time`, CIMD2's 060; SMPP's
 deliver_sm has no such field), the stamp says which SMS a copy is: the SMSC delivers an SMS again
@@ -30,8 +34,14 @@ waiting: the same stamp is that segment delivered again, however long after its 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from gateway import reassembly
 from gateway.store.repository import Repository
+
+if TYPE_CHECKING:
+    from gateway.store.db import Db
 
 # After a copy's acknowledgement reached the SMSC (it answered a request written after it on the
 # same connection), an identical MO is a new SMS, except this soon after that acknowledgement: an
@@ -40,6 +50,11 @@ from gateway.store.repository import Repository
 # confirms, so it needs no window; a person cannot send the same SMS twice within 2 s, and two
 # identical votes 3 s apart are two SMS the phone paid for.
 REPEAT_AFTER_ACK_SECONDS = 2.0
+# How long after an MO whose acknowledgement may not have reached the SMSC (or after the first bind of
+# its link since) an identical one is the SMSC's retry: SMSCs wait seconds for a deliver_sm_resp
+# (10 to 60 commonly, protocols.md) and retry within a minute or two; a link that was down gets what
+# the SMSC held as soon as it binds.
+DOUBT_SECONDS = 120.0
 # `mo.repeated` of a copy the link saw the SMSC re-send on the connection that brought the one before it
 # (the same sequence number, or read while our answer to that one was unwritten: `smsc.mocopies`): the
 # same SMS whatever became of the earlier copy's acknowledgement; 1 is a new SMS (`repeated`), 0 unsaid.
@@ -53,6 +68,31 @@ _BY_TEXT = f"text IS NOT NULL AND {_WHOLE}"
 
 
 class RedeliveryRepo(Repository):
+    def __init__(self, db: Db, clock: Callable[[], float]) -> None:
+        super().__init__(db, clock)
+        # When each link last went down and last came up, by the store's clock (`link_state`); the
+        # daemon's start counts as a fall of each: what it had not confirmed before may be lost with it.
+        self._started = clock()
+        self._links: dict[str, tuple[float, float | None]] = {}
+
+    def link_state(self, link: str, *, up: bool, at: float) -> None:
+        """`link` came up (bound) or went down at `at`: the SMSC keeps the MOs whose acknowledgement it
+        missed for the next bind and delivers them then, however long after (`DOUBT_SECONDS`)."""
+        down, bound = self._links.get(link, (self._started, None))
+        if up:
+            self._links[link] = (down, at)
+        elif bound is not None and bound >= down:  # was up: down from now
+            self._links[link] = (at, bound)
+
+    def _retry_from(self, link: str, copy_at: float, at: float) -> float:
+        """From when the SMSC's retry of an MO received at `copy_at`, its acknowledgement unconfirmed,
+        may come: then, if its link stayed up since; if it went down since, its bind after that (or
+        now, the copy `at` read with the bind before the link said it was up)."""
+        down, bound = self._links.get(link, (self._started, None))
+        if down < copy_at:
+            return copy_at
+        return bound if bound is not None and bound >= down else at
+
     def mark_acked(self, mo_ids: list[int], at: float) -> None:
         """The SMSC read the acknowledgement of the delivery that wrote these rows, sent at `at`."""
         with self.transaction():
@@ -66,8 +106,9 @@ class RedeliveryRepo(Repository):
 
         Read by the indexes of the phone's texts and stamps (migration 63), not by every MO of the
         phone's day: 15,000 from one phone cost 19 ms a lookup, twice an MO, on the event loop."""
-        source, destination, text, received_at, repeated, smsc_time, note = self.conn.execute(
-            "SELECT source, destination, text, received_at, repeated, smsc_time, note FROM mo WHERE id = ?",
+        link, source, destination, text, received_at, repeated, smsc_time, note = self.conn.execute(
+            "SELECT link, source, destination, text, received_at, repeated, smsc_time, note"
+            " FROM mo WHERE id = ?",
             (mo_id,),
         ).fetchone()
         since = received_at - reassembly.REDELIVERY_SECONDS
@@ -104,11 +145,14 @@ class RedeliveryRepo(Repository):
             return None if row is None else int(row[0])
         if row is None or (smsc_time is not None and row[2] is not None):
             return None  # no copy, or stamped copies none of which has this stamp: the phone sent it again
-        earlier, acked_at, _time, _at = row
+        earlier, acked_at, _time, earlier_at = row
+        if acked_at is None:  # the SMSC's retry comes soon after the copy, or after the link's bind
+            from_at = self._retry_from(link, earlier_at, received_at)
+            return int(earlier) if received_at - from_at <= DOUBT_SECONDS else None
         # Only a copy received after that acknowledgement, and soon after it, is the SMSC's: one
         # stamped before it (the clock stepped back in between, before the step was seen) is no
         # late repeat of the SMSC but a new SMS, and must not be dropped, nor its vote left unpaid.
-        if acked_at is None or 0.0 <= received_at - acked_at <= REPEAT_AFTER_ACK_SECONDS:
+        if 0.0 <= received_at - acked_at <= REPEAT_AFTER_ACK_SECONDS:
             return int(earlier)
         return None
 
