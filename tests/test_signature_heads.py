@@ -24,7 +24,7 @@ from gateway.smtp.signatures import SIGN_OFF, may_open_signature
 from tests.test_golden import CORPUS
 from tests.test_only_signature_first_line import LINES
 
-PATTERNS = (signatures._SIGNATURE_ANY, SIGN_OFF, signatures._DASH_SIGN_OFF)
+PATTERNS = (signatures._SIGNATURE_ANY, SIGN_OFF, signatures._DASH_SIGN_OFF, signatures.NAMED_SIGN_OFF)
 ASCII = [chr(c) for c in range(128)]
 # Python's `re` counts FS, GS, RS and US (0x1c-0x1f) as `\s` (str.isspace); the `regex` module, which
 # follows Unicode's White_Space, does not. In these patterns they can only be `\s` (no literal and
@@ -62,7 +62,7 @@ class _Always:
 
 @pytest.fixture
 def prefilter(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("_SIGNATURE_ANY", "SIGN_OFF", "_DASH_SIGN_OFF"):
+    for name in ("_SIGNATURE_ANY", "SIGN_OFF", "_DASH_SIGN_OFF", "NAMED_SIGN_OFF"):
         monkeypatch.setattr(signatures, name, _Always())
     yield
 
@@ -86,7 +86,7 @@ def test_every_head_that_can_start_a_match_passes_the_prefilter(prefilter: None)
 
 def test_the_prefilter_holds_no_head_that_cannot_start_a_match() -> None:
     heads = {h.lower() for h in heads_that_can_start_a_match()}
-    br = {f"br{c}" for c in ASCII} | {"br"}
+    br = {f"{two}{c}" for two in ("br", "lg", "vg") for c in ASCII} | {"br", "lg", "vg"}
     assert sorted(signatures._HEADS - br - heads) == []
 
 

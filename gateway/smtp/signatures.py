@@ -27,7 +27,7 @@ from gateway.smtp.footers import (
 )
 from gateway.smtp.notices import cut_notice
 from gateway.smtp.numbershapes import contact_details, has_contact, holds_number
-from gateway.smtp.signofftail import is_banner, is_company_notice, kept_below
+from gateway.smtp.signofftail import NAMED_SIGN_OFF, is_banner, is_company_notice, kept_below, sign_off_lines
 from smsc.graphemes import visible
 
 SIGNATURE = "signature"
@@ -107,10 +107,10 @@ _DASH_SIGN_OFF = re.compile(
 # names the ones to add when a pattern changes.
 _HEADS = frozenset(
     (
-        *"bes bez con dow dzi ges get kin lac mit ple pob pom poz reg sen ser tha thi vie vir von".split(),
-        *"war wia wol wys zan".split(),
-        *("ta ", "z p", "z w", "br"),
-        *(f"br{chr(c)}" for c in range(128)),
+        *"bes bez che con dow dzi ges get kin lac man mfg mil mit ple pob pom poz pzd reg sen ser".split(),
+        *"tha thi thx vie vir von war wia wol wys zan".split(),
+        *("ta ", "z p", "z w", "br", "lg", "vg"),
+        *(f"{two}{chr(c)}" for two in ("br", "lg", "vg") for c in range(128)),
     )
 )
 
@@ -131,6 +131,7 @@ def may_open_signature(line: str) -> bool:
         _SIGNATURE_ANY.match(line) is not None
         or SIGN_OFF.match(line) is not None
         or _DASH_SIGN_OFF.match(line) is not None
+        or NAMED_SIGN_OFF.match(line) is not None
     )
 
 
@@ -240,7 +241,7 @@ def _sign_off_start(lines: list[str], last: int) -> int | None:
     "Regards" lines must not be measured 50,000 times."""
     first = next((j for j in range(last + 1) if lines[j].strip()), last + 1)
     # Most mails have no sign-off line below their first: nothing is measured (8 µs a one-line mail).
-    starts = [i for i in range(first + 1, last + 1) if SIGN_OFF.match(lines[i].strip())]
+    starts = sign_off_lines(lines, first + 1, last, SIGN_OFF)
     if not starts:
         return None
     measures = _Measures(lines, last, starts[0])

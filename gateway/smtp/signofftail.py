@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import re
 
-from gateway.smtp.footers import ANY_DEVICE, KNOWN_FOOTER, REGISTER_KIND, disclaimer_words, is_disclaimer
+from gateway.smtp.footers import (
+    ANY_DEVICE,
+    KNOWN_FOOTER,
+    REGISTER_KIND,
+    disclaimer_words,
+    is_disclaimer,
+    is_name_line,
+)
 from gateway.smtp.numbershapes import has_contact, is_register_entry
 from gateway.smtp.taglines import is_tagline, persons_shape
 
@@ -240,3 +247,31 @@ def _persons_line(text: str) -> bool:
 def _in_sentence_case(text: str) -> bool:
     """Whether a word after the first begins with a small letter, as in a sentence and not a title."""
     return any(word[:1].islower() for word in text.split()[1:])
+
+
+# A short closing word that signs off only above a name ("Thanks,\nJohn", "Dzięki,\nAnia", "Pzdr\nJan",
+# "MfG\nHans", "LG\nAnna", "Miłego dnia!\nJan"): with no name below it, it may be the person's answer
+# ("Tak, pasuje.\nDzięki"), and stays.
+NAMED_SIGN_OFF = re.compile(
+    r"^(?i:thanks|thank you|thx|many thanks|dzięki|dzieki|dziękuję|dziekuje|cheers|pzdr|mfg|lg|vg"
+    r"|miłego dnia|milego dnia|miłego weekendu|milego weekendu)[\s,.!]*+$"
+)
+
+
+def named_sign_off(lines: list[str], i: int, last: int) -> bool:
+    """Whether line `i` is a `NAMED_SIGN_OFF` with a name on the next line that holds anything, up to
+    `last`."""
+    if NAMED_SIGN_OFF.match(lines[i].strip()) is None:
+        return False
+    below = next((text for j in range(i + 1, last + 1) if (text := lines[j].strip())), "")
+    return is_name_line(below)
+
+
+def sign_off_lines(lines: list[str], first: int, last: int, sign_off: re.Pattern[str]) -> list[int]:
+    """The lines from `first` to `last` that may open a closing sign-off block: a `sign_off` line
+    ("Pozdrawiam", "Regards"), or a `NAMED_SIGN_OFF` above a name."""
+    return [
+        j
+        for j in range(first, last + 1)
+        if sign_off.match(lines[j].strip()) or named_sign_off(lines, j, last)
+    ]
