@@ -12,8 +12,9 @@ import unicodedata
 # all that keeps a text from GSM 03.38: one such apostrophe would otherwise send the whole text as UCS-2,
 # 70 characters per SMS instead of 160, and the plain character reads the same on every phone.
 PLAIN_PUNCTUATION: dict[str, str] = {
-    # A grave accent or an acute typed for an apostrophe ("Don`t", "It´s": neither is in GSM 03.38).
-    **dict.fromkeys("’‘‚`´", "'"),
+    # An acute typed for an apostrophe ("It´s": not in GSM 03.38); a grave accent only between two
+    # letters (`_GRAVE_APOSTROPHE`): around a word it quotes a command ("run `ls`"), kept as written.
+    **dict.fromkeys("’‘‚´", "'"),
     **dict.fromkeys("“”„", '"'),
     # Dashes, non-breaking hyphen, minus, Outlook's • (a list in UCS-2 cost twice the parts); its · only
     # leading a list item or between spaces (`bullets`): in a word or a number it is no dash (2·3).
@@ -24,6 +25,7 @@ PLAIN_PUNCTUATION: dict[str, str] = {
 # Outlook's list item, a bullet and a run of (no-break) spaces, made plain is "- ", as a list is typed.
 _BULLET_RUN = re.compile(r"^[·•][^\S\n]+", re.MULTILINE)
 _DOT_BETWEEN = re.compile(r"(?<=[^\S\n])·(?=[^\S\n])")  # a separator, "Jan Kowalski · Kierownik": "-"
+_GRAVE_APOSTROPHE = re.compile(r"(?<=[^\W\d_])`(?=[^\W\d_])")  # "Don`t", "it`s"
 # Opt-in per account: keeps Polish text in GSM 03.38 (160/153 per part instead of 70/67). Every key is
 # outside the GSM alphabet, so transliterating GSM text never changes it.
 TRANSLITERATION: dict[str, str] = {
@@ -38,6 +40,7 @@ PLAIN = str.maketrans(PLAIN_PUNCTUATION)
 def plain_punctuation(text: str, nfc: bool = True) -> str:
     """The text with PLAIN_PUNCTUATION and its bullets made plain (after NFC, as plan() sees it)."""
     text = unicodedata.normalize("NFC", text) if nfc else text
+    text = _GRAVE_APOSTROPHE.sub("'", text) if "`" in text else text
     return (bullets(text) if "·" in text or "•" in text else text).translate(PLAIN)
 
 

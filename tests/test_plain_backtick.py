@@ -1,8 +1,9 @@
 """A grave accent or an acute typed for an apostrophe ("Don`t", "It´s") is made plain too (R-1.4).
 
 Neither is in GSM 03.38 (its default alphabet has no "`" and no "´"), so one of them sent a
-124-character text as two UCS-2 parts instead of one GSM part. They are `PLAIN_PUNCTUATION` now,
-made "'" when such punctuation alone keeps a text from GSM; a text that stays UCS-2 goes as written.
+124-character text as two UCS-2 parts instead of one GSM part. They are made "'" now when such
+punctuation alone keeps a text from GSM (the grave accent only between two letters: around a word it
+quotes a command, "run `ls`"); a text that stays UCS-2 goes as written.
 
 plan() directly, then through a real SMTP client into the running daemon and out to its built-in
 SMPP simulator.
@@ -40,6 +41,9 @@ def test_a_text_that_stays_ucs2_keeps_it_as_written() -> None:
     text = "Proszę potwierdzić. Don`t worry."
     p = plan(text)
     assert (p.coding, p.text) == (Coding.UCS2, text)
+    # Around a word a grave accent quotes a command: no apostrophe, and it still forces UCS-2.
+    p = plan("run `ls` now")
+    assert (p.coding, p.text, p.reason) == (Coding.UCS2, "run `ls` now", "` forced UCS-2")
 
 
 async def test_through_smtp_the_phone_gets_one_gsm_part(tmp_path: Path) -> None:
