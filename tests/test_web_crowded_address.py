@@ -73,6 +73,65 @@ def test_trickling_requests_of_an_address_make_room_for_a_browser_behind_it(
     run(body())
 
 
+def keeps_trickling(port: int, source: str, stop: threading.Event) -> None:
+    """`trickles`, connecting again each time the panel closes it (or refuses it), until `stop`."""
+    while not stop.is_set():
+        try:
+            trickles(port, source, stop)
+        except OSError:
+            stop.wait(0.05)
+
+
+def page_status(port: int, source: str) -> str:
+    """A browser's request on a new connection from `source`: the answer's status line, or what
+    became of it."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0)) as s:
+            s.sendall(b"GET /login HTTP/1.1\r\nHost: panel\r\nConnection: close\r\n\r\n")
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+    except OSError as exc:
+        return repr(exc)
+    return answer.split(b"\r\n", 1)[0].decode() or "closed without an answer"
+
+
+@pytest.mark.parametrize("run", LOOPS, ids=["asyncio", "uvloop"])
+def test_a_browser_wins_its_place_from_trickling_requests_that_reconnect(
+    tmp_path: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    # Forty such clients at one address, each connecting again as soon as it is closed: each one
+    # closed to make room came back at once, and a browser's new connection behind the address won
+    # a place about one time in two (503 the other). A newcomer whose head comes whole now takes the
+    # place of one still trickling.
+    clients = SHIPPED.per_address + 16
+
+    async def body() -> None:
+        stop = threading.Event()
+        async with panel(tmp_path, "", SHIPPED) as (server, port):
+            with ThreadPoolExecutor(clients) as pool:
+                loop = asyncio.get_running_loop()
+                held = [
+                    loop.run_in_executor(pool, keeps_trickling, port, OFFICE, stop) for _ in range(clients)
+                ]
+                try:
+                    await until_counted(server, OFFICE, SHIPPED.per_address)
+                    await asyncio.sleep(SHIPPED.head_seconds + 0.3)
+                    statuses = []
+                    for _ in range(12):
+                        statuses.append(await asyncio.to_thread(page_status, port, OFFICE))
+                        await asyncio.sleep(0.2)
+                    share = [c for c, k in server.gate.open.items() if k == OFFICE]
+                    counted_now = len([c for c in share if c not in server.gate.waiting])
+                finally:
+                    stop.set()
+                await asyncio.gather(*held)
+        assert statuses == ["HTTP/1.1 200 OK"] * 12, statuses
+        assert counted_now <= SHIPPED.per_address, counted_now
+
+    run(body())
+
+
 # An address's share taken by downloads read slowly but steadily: work, which no newcomer cuts.
 BUSY = ConnectionLimits(total=8, per_address=3, request_seconds=10.0)
 

@@ -17,7 +17,9 @@ keep-alive one its client is using, answered and quiet for less than `stalled_se
 connections from elsewhere reset a browser's next request); when an address holds its share, the
 oldest of its own that has stood idle for `stalled_seconds`, or whose request head has not come
 whole within `head_seconds` of its first byte, does (an office behind one address was kept out by a
-few stalled sockets until their deadline, or by trickling ones). A cap or a deadline that bites is logged
+few stalled sockets until their deadline, or by trickling ones); with none such, a newcomer whose
+head comes whole within `stalled_seconds` takes the place of one whose head began before it and is
+still coming (`Gate.head_whole`). A cap or a deadline that bites is logged
 (`web.limit_hit`), at most once a second per limit, the rest counted, so that a flood does not
 become a flood of log lines; a connection that never sent a byte of a request (a browser's spare
 pre-connection) is closed at the deadline without one. uvicorn's own warnings about requests go the
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import re
 from asyncio import sslproto
 from typing import Any
 
@@ -35,10 +38,10 @@ import h11
 import structlog
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from gateway.web import tcpinfo
-from gateway.web.gate import CLOSING, HANDLING, HANDSHAKE, REQUEST, WRITING, Gate
+from gateway.web import refusal, tcpinfo
+from gateway.web.gate import CLOSING, HANDLING, HANDSHAKE, PER_ADDRESS, REQUEST, WRITING, Gate
 from gateway.web.hosts import known_host
-from gateway.web.plainhttp import PlainHTTP, starts_plain
+from gateway.web.plainhttp import MAX_HEAD, PlainHTTP, starts_plain
 from gateway.web.refusal import refuse
 from gateway.web.running import RequestWarnings, RunningRequests
 
@@ -52,6 +55,7 @@ CLOSE_NOTIFY_SECONDS = 1.0
 # What the TLS layer buffers before it pauses the app: the plain transport's own default, so that the
 # write deadline asks the same of a client on either (asyncio's TLS default is 512 KiB).
 TLS_WRITE_BUFFER = 64 * 1024
+HEAD_END = re.compile(rb"\r?\n\r?\n")  # h11 takes a bare line feed as a line's end too
 
 
 class _TLS(sslproto.SSLProtocol):
@@ -103,6 +107,8 @@ class PanelConnection(H11Protocol):
         self._deadline: asyncio.TimerHandle | None = None
         self._heard = False  # a byte of the next request is in
         self._heard_at = 0.0  # loop time of its first byte
+        self._held = b""  # over its address's share: its request head, read here first (`Gate.admit`)
+        self._opened_at = 0.0  # loop time
         self._answered = False  # a request has had its answer on this connection
         self._ended = False  # lost (closed, refused, or its handshake failed)
         self._closing_since: float | None = None  # loop time the close began
@@ -116,12 +122,13 @@ class PanelConnection(H11Protocol):
             super().connection_made(transport)
             return
         peer = transport.get_extra_info("peername")
+        self._opened_at = self.loop.time()
         self._address = str(peer[0]) if peer else ""
         if (refused := self.gate.admit(self, self._address)) is not None:
             refuse(transport, self.gate, refused, self._address)
             return
         self._raw = transport
-        self._arm()
+        self._arm(self.gate.limits.stalled_seconds if self in self.gate.waiting else None)
         if self.gate.tls is None:
             super().connection_made(transport)
             return
@@ -168,6 +175,19 @@ class PanelConnection(H11Protocol):
     def data_received(self, data: bytes) -> None:
         if not self._heard:
             self._heard, self._heard_at = True, self.loop.time()
+        if self in self.gate.waiting:
+            if self._ended:  # refused, and closing: the rest is not read
+                return
+            self._held += data
+            if not HEAD_END.search(self._held) and len(self._held) < MAX_HEAD:
+                return
+            if not self.gate.head_whole(self):
+                self._ended = True
+                refusal.tell(self.transport, PER_ADDRESS, self._address)
+                self._arm(refusal.REFUSAL_SECONDS)  # its client's own close is awaited that long
+                return
+            data, self._held = self._held, b""
+            self._arm()  # counted now: the request's own time
         super().data_received(data)
 
     def on_response_complete(self) -> None:
@@ -264,6 +284,9 @@ class PanelConnection(H11Protocol):
             began = self._heard_at if self._heard else None
         return began is not None and self.loop.time() - began >= seconds
 
+    def age(self) -> float:
+        return self.loop.time() - self._opened_at
+
     def in_use(self, seconds: float) -> bool:
         """Whether a client is using this keep-alive connection between two of its requests: it has
         had an answer and taken it whole (the kernel holds nothing of ours unsent), has sent nothing
@@ -333,6 +356,9 @@ class PanelConnection(H11Protocol):
         request is in is left to the app, however long it takes (a CSV export), and looked at
         again a deadline later; its answer, once written, re-arms the deadline."""
         self._deadline = None
+        if self._ended:  # refused over its address's share (`data_received`), its answer long out
+            self.abort()
+            return
         phase = self.phase()
         seconds = self.gate.limits.request_seconds
         if phase == HANDLING:

@@ -52,6 +52,11 @@ class ConnectionLimits:
     # Connections over a cap told so in HTTP (gateway/web/refusal.py) at once; those over this are
     # closed without a word, as before, so that a flood of refusals holds a bounded few descriptors.
     refusals: int = 32
+    # Newcomers an address at its share may have waiting for their request heads (`Gate.admit`):
+    # one whose head comes whole takes the place of one of the address's connections still
+    # trickling its head, so that such connections, replaced by their own reconnections as fast as
+    # they were closed, do not win every free place from a browser behind the same address.
+    waiting: int = 24
 
 
 # What a connection is doing, as the deadline and the gate see it (`PanelConnection.phase`).
@@ -70,7 +75,8 @@ class Gate:
         self.bite = BiteLog("web.limit_hit")
         self.warnings = LogThrottle(log)  # uvicorn's, about requests (gateway/web/running.py)
         self.open: dict[PanelConnection, str] = {}  # connection -> its address's key
-        self._per_key: Counter[str] = Counter()
+        self._per_key: Counter[str] = Counter()  # `open` less `waiting`, by address
+        self.waiting: dict[PanelConnection, str] = {}  # over their address's share, oldest first
         self.refusing = 0  # connections being told they are over a cap (gateway/web/refusal.py)
 
     def admit(self, conn: PanelConnection, address: str) -> str | None:
@@ -87,17 +93,22 @@ class Gate:
         request head has taken `head_seconds` to come and is not whole: everyone behind an office's
         NAT shares the address, and the share must still keep one client from taking the total (a
         burst of new connections from one address is refused rather than push out one a browser
-        there has just opened or is using)."""
+        there has just opened or is using). With none such but one whose head is coming, the
+        newcomer waits over the share (`waiting`) for its own head, and `head_whole` decides."""
         address = unmapped(address)  # a dual-stack peer as its IPv4 address, as it is counted
         key = client_key(address)
+        waits = False
         if address not in self.trusted and self._per_key[key] >= self.limits.per_address:
-            idle = min(
-                (c for c, k in self.open.items() if k == key and self._stalled(c)), key=_rank, default=None
-            )
+            idle = min((c for c in self._counted(key) if self._stalled(c)), key=_rank, default=None)
             self.bite(PER_ADDRESS, address=address, cap=self.limits.per_address, made_room=idle is not None)
-            if idle is None:
+            if idle is not None:
+                self._evict(idle)
+            elif self._trickling(key, 0.0) is None:
                 return PER_ADDRESS
-            self._evict(idle)
+            else:
+                waits = True
+                if len(mine := [c for c, k in self.waiting.items() if k == key]) >= self.limits.waiting:
+                    self._evict(mine[0])  # the longest waiting: a browser's head comes at once
         if len(self.open) >= self.limits.total:
             # The first of the most expendable kind (`open` is oldest first): a silent connection
             # before one with a request coming, and a download in progress only when nothing else
@@ -113,8 +124,35 @@ class Gate:
                 return TOTAL
             self._evict(oldest)
         self.open[conn] = key
-        self._per_key[key] += 1
+        if waits:
+            self.waiting[conn] = key
+        else:
+            self._per_key[key] += 1
         return None
+
+    def head_whole(self, conn: PanelConnection) -> bool:
+        """A waiting connection's request head has come: it takes the place of its address's oldest
+        connection whose head began before it connected and is still not whole, slower than a
+        whole connection and request of its (True), or it is refused when there is none (False)."""
+        key = self.waiting.get(conn)
+        if key is None:
+            return True
+        trickling = self._trickling(key, conn.age())
+        if trickling is None and self._per_key[key] >= self.limits.per_address:
+            return False
+        if trickling is not None:
+            self._evict(trickling)
+        del self.waiting[conn]
+        self._per_key[key] += 1
+        return True
+
+    def _counted(self, key: str) -> list[PanelConnection]:
+        return [c for c, k in self.open.items() if k == key and c not in self.waiting]
+
+    def _trickling(self, key: str, seconds: float) -> PanelConnection | None:
+        """The address's oldest counted connection whose request head has been coming for `seconds`
+        and is not whole."""
+        return next((c for c in self._counted(key) if c.head_late(seconds)), None)
 
     def _stalled(self, conn: PanelConnection) -> bool:
         return conn.idle_for(self.limits.stalled_seconds) or conn.head_late(self.limits.head_seconds)
@@ -125,7 +163,7 @@ class Gate:
 
     def release(self, conn: PanelConnection) -> None:
         key = self.open.pop(conn, None)
-        if key is not None:
+        if key is not None and self.waiting.pop(conn, None) is None:
             self._per_key[key] -= 1
             if not self._per_key[key]:
                 del self._per_key[key]

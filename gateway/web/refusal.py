@@ -44,20 +44,41 @@ def refusal_page(limit: str, address: str) -> bytes:
     ).encode()
 
 
+def answer(limit: str, address: str) -> bytes:
+    page = refusal_page(limit, address)
+    return (
+        b"HTTP/1.1 503 Service Unavailable\r\n"
+        + f"Retry-After: {RETRY_AFTER_SECONDS}\r\n".encode()
+        + b"Content-Type: text/html; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n"
+        b"Cache-Control: no-store\r\n"
+        + f"Content-Length: {len(page)}\r\nConnection: close\r\n\r\n".encode()
+        + page
+    )
+
+
+def tell(transport: Any, limit: str, address: str) -> None:
+    """The answer, then our half of the close (on TLS the close_notify after it)."""
+    transport.write(answer(limit, address))
+    if transport.can_write_eof():
+        transport.write_eof()  # then read what comes until the client closes
+    else:
+        transport.close()
+
+
 def refuse(raw: asyncio.Transport, gate: Gate, limit: str, address: str) -> None:
     """Called in place of the refused connection's `connection_made` (as the TLS layer is set up
     there, so that uvloop hands the first bytes to the right protocol)."""
     if gate.refusing >= gate.limits.refusals:
         raw.abort()
         return
-    _Refusal(raw, gate, refusal_page(limit, address)).start()
+    _Refusal(raw, gate, limit, address).start()
 
 
 class _Refusal(asyncio.Protocol):
-    def __init__(self, raw: asyncio.Transport, gate: Gate, page: bytes) -> None:
+    def __init__(self, raw: asyncio.Transport, gate: Gate, limit: str, address: str) -> None:
         self.raw = raw
         self.gate = gate
-        self.page = page
+        self.limit, self.address = limit, address
         self.loop = asyncio.get_running_loop()
         self.over = False
         self.deadline: asyncio.TimerHandle | None = None
@@ -84,18 +105,7 @@ class _Refusal(asyncio.Protocol):
         tls.connection_made(self.raw)
 
     def connection_made(self, transport: Any) -> None:  # uvloop's are no asyncio.Transport subclasses
-        transport.write(
-            b"HTTP/1.1 503 Service Unavailable\r\n"
-            + f"Retry-After: {RETRY_AFTER_SECONDS}\r\n".encode()
-            + b"Content-Type: text/html; charset=utf-8\r\nX-Content-Type-Options: nosniff\r\n"
-            b"Cache-Control: no-store\r\n"
-            + f"Content-Length: {len(self.page)}\r\nConnection: close\r\n\r\n".encode()
-            + self.page
-        )
-        if transport.can_write_eof():
-            transport.write_eof()  # then read what comes until the client closes
-        else:
-            transport.close()  # TLS: our close_notify after the answer
+        tell(transport, self.limit, self.address)
 
     def data_received(self, data: bytes) -> None:
         pass  # the request, not worth reading: the answer does not depend on it
