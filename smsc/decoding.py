@@ -37,10 +37,14 @@ _LONE_HALF = re.compile("[\ud800-\udfff]")
 # A segment's 8-bit octets: U+10F600 + octet, rendered by `mend_edges` run by run (`octets_text`).
 _OCTET = 0x10F600
 _OCTET_RUN = re.compile("[\U0010f600-\U0010f6ff]+")
+# The octet a UCS-2 segment ended in, past its last whole code unit: U+FFF00 + octet (plane 15's
+# private use area), for `mend_edges` to join the segments' octets before reading them.
+_ODD = 0xFFF00
+_ODD_ANY = re.compile("[\U000fff00-\U000fffff]")
 # Characters a phone sent that would read as those markers (or `smsc.gsmshifts`' from U+10F400) once
 # joined or stored: private use (no meaning a mail reader could show), and "Kod: \U0010f641\U0010f642
 # ok" across two segments came out "Kod: AB ok".
-_MARKER_LIKE = re.compile("[\U0010f400-\U0010ffff]")
+_MARKER_LIKE = re.compile("[\U000fff00-\U000fffff\U0010f400-\U0010ffff]")
 _CONTINUATION = bytes(range(0x80, 0xC0))
 # 23.040 9.2.3.24's information elements a damaged UDH may start with: concatenation, special SMS
 # indication, application ports, SMSC control, EMS (0x0A-0x1F), language shifts (0x24, 0x25).
@@ -320,15 +324,30 @@ def _ends_in_escape(data: bytes) -> bool:
 
 
 def _decode_ucs2(data: bytes, *, edges: bool) -> str:
+    """A segment (`edges`) keeps each half of a pair as a marker and an odd octet at its end as one:
+    a phone may cut the UTF-16 stream of a long text at an odd octet, and read alone, every segment
+    after the cut was read a byte off (garbage); `mend_edges` joins their octets (`_realigned`)."""
     text = data[: len(data) & ~1].decode("utf-16-be", "surrogatepass")
     text = _MARKER_LIKE.sub("\ufffd", text)  # before the markers of this segment's own edges
+    if edges:
+        text = _LONE_HALF.sub(lambda m: chr(_EDGE_HALF + ord(m[0]) - 0xD800), text)
     if len(data) & 1:
-        text += "\ufffd"  # half a code unit: cut in the network, nothing to mend
-    elif edges and text and "\ud800" <= text[-1] <= "\udbff":
-        text = text[:-1] + chr(_EDGE_HALF + ord(text[-1]) - 0xD800)
-    if edges and text and "\udc00" <= text[0] <= "\udfff":
-        text = chr(_EDGE_HALF + ord(text[0]) - 0xD800) + text[1:]
+        text += chr(_ODD + data[-1]) if edges else "\ufffd"  # half a code unit, alone: nothing to mend
     return _LONE_HALF.sub("\ufffd", text)
+
+
+def _realigned(text: str) -> str:
+    """Joined UCS-2 segments one of which ended in an odd octet: their octets read as one stream, so
+    that the odd octet costs one U+FFFD (none if a later segment's odd octet completes it)."""
+    data = bytearray()
+    for ch in text:
+        if _ODD_ANY.fullmatch(ch):
+            data.append(ord(ch) - _ODD)
+        elif ord(ch) >= _EDGE_HALF:
+            data += (ord(ch) - _EDGE_HALF + 0xD800).to_bytes(2, "big")
+        else:
+            data += ch.encode("utf-16-be", "surrogatepass")
+    return _decode_ucs2(bytes(data), edges=False)
 
 
 def mend_edges(text: str) -> str:
@@ -338,6 +357,8 @@ def mend_edges(text: str) -> str:
     markers are `smsc.gsmshifts.mend`'s: it drops those of tables not here, which the store reads
     before the join (`smsc.gsmshifts.unread`)."""
     text = mend_shifts(text)
+    if _ODD_ANY.search(text) is not None:
+        return _realigned(text)
     if _OCTET_RUN.search(text) is not None:
         text = _OCTET_RUN.sub(lambda m: _octet_run(m, text), text)
     if _EDGE_ANY.search(text) is None:
