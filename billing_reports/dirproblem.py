@@ -70,20 +70,23 @@ def _no_owner_helps(billing_dir: Path, existing: Path) -> str | None:
     return None
 
 
-def billing_dir_problem(billing_dir: Path) -> str | None:
+def billing_dir_problem(billing_dir: Path, state_dir: Path) -> str | None:
     """Why a command (`check-config`, `billing run`) could not write the month's files under
     `billing_dir`. Under systemd's ProtectSystem=strict a directory outside the state directory is
     read-only unless the unit names it in ReadWritePaths=, and access(2) then says so (EROFS) here too.
+    The service's user is never one the machine does not have (`service_user_at`: the daemon running
+    on `state_dir`, else the directory's owner).
     """
     from gateway.store.proclocks import shell_word
-    from gateway.sudoline import runs_service, sudo_line
+    from gateway.sudoline import service_user_at, sudo_line
 
     existing = _nearest(billing_dir)
     if (frozen := _no_owner_helps(billing_dir, existing)) is not None:
         return frozen
-    user, made = shell_word(runs_service()), shell_word(str(billing_dir))
+    service = service_user_at(state_dir, existing)
+    user, made = shell_word(service), shell_word(str(billing_dir))
     # The service's user's own directory, for a command another user runs: run it as the service's user.
-    theirs = owner_name(existing.stat().st_uid) == runs_service()
+    theirs = owner_name(existing.stat().st_uid) == service
     line = sudo_line(existing) if theirs else None
     given = f"give it to the user that runs the service (`chown {user}: {made}`)"
     fix = f"run as the service's user (`{line}`)" if line else given

@@ -220,6 +220,36 @@ def runs_service(argv: list[str] | None = None) -> str:
     return me if me is not None and not any(unit.exists() for unit in UNITS) else SERVICE_USER
 
 
+def service_user_at(state_dir: Path, owner_of: Path) -> str:
+    """`runs_service`, never a user this machine does not have: where it falls back to SERVICE_USER
+    and no such user exists (no unit installed, the daemon started by hand as another user), the
+    user of the daemon running on `state_dir`, else the owner of `owner_of`. Root's check-config was
+    told `chown smsgw:` of a directory while the daemon ran as nobody and there was no user smsgw."""
+    named = runs_service()
+    try:
+        pwd.getpwnam(named)
+        return named
+    except KeyError:
+        pass
+    try:
+        uid = os.stat(owner_of).st_uid
+    except OSError:
+        uid = None
+    return _daemon_user(state_dir) or (user_name(uid) if uid is not None else None) or named
+
+
+def _daemon_user(state_dir: Path) -> str | None:
+    """The user of the daemon holding `state_dir`'s lock (`gateway.statelock`), None where none runs
+    or this user cannot tell."""
+    from gateway import statelock  # here: it imports this module
+
+    try:
+        pid = statelock.daemon_pid(state_dir)
+        return user_name(os.stat(f"/proc/{pid}").st_uid) if pid else None
+    except OSError:
+        return None
+
+
 def service_user(argv: list[str] | None = None) -> str:
     """Who the service runs as, whoever this process is: `runs_service` answers this user for any
     `smsgw run`, and a daemon an admin started by hand as another user (or root) was told to give

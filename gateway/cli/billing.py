@@ -98,7 +98,7 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         # Not an error: a cron job billing each month must not report a quiet month as failed.
         print(f"{month} ended before this gateway had an account ({first}): nothing to bill")
         return 0
-    if (problem := billing_dir_problem(cfg.billing_dir)) is not None:
+    if (problem := billing_dir_problem(cfg.billing_dir, cfg.state_dir)) is not None:
         raise CliError(problem, EXIT_CONFIG)  # the config's directory: exit 3, as for state_dir
     fresh = False  # the month's bill time recorded by this run: kept unless no file of it could be written
     if args.send:  # a bill that goes out: its MTs as they are now, later changes corrections

@@ -34,7 +34,7 @@ def check_config(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.readonlyfs import refusal_exit
     from gateway.tlsdoubts import selfsigned_other_name
 
-    problem = state_dir_problem(cfg) or billing_dir_problem(cfg.billing_dir)
+    problem = state_dir_problem(cfg) or billing_dir_problem(cfg.billing_dir, cfg.state_dir)
     if problem is not None:
         raise CliError(problem, refusal_exit(problem))  # a filesystem read-only itself: 1, not 3
     for exposed in exposed_secrets(cfg, args.config):
