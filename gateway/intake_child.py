@@ -197,8 +197,9 @@ class RemoteWrites(Writes):
         result: AcceptResult = await self.channel.request("accept", *args)
         return result
 
-    async def info(self, rcpt: str, content: bytes) -> None:
-        await self.channel.request("info", rcpt, content)
+    async def info(self, rcpt: str, content: bytes) -> bool:
+        queued: bool = await self.channel.request("info", rcpt, content)
+        return queued
 
     async def premium(
         self, target: premium.Target, mail_from: str, raw: bytes, client_ip: str | None = None

@@ -84,10 +84,21 @@ class Writes:
         if not fut.cancelled() and fut.exception() is None and fut.result().message_ids:
             self.wake_dispatcher()
 
-    async def info(self, rcpt: str, content: bytes) -> None:
-        """R-2.3: queue the answer to a mail to info@ (`gateway.smtp.inforeply`); durable before the `250`."""
+    async def info(self, rcpt: str, content: bytes) -> bool:
+        """R-2.3: queue the answer to a mail to info@ (`gateway.smtp.inforeply`); durable before the `250`.
+        False, nothing queued, when `rcpt` had the hour's answers: sessions that read the count at once
+        are counted again here, where writes go one at a time (intake workers' too)."""
+        from gateway.smtp import inforeply  # imported here: it answers through these writes
+
         store, sender = self.store, self.config.mail.from_address
-        await store.write(lambda: store.outbox.enqueue_mail("info", sender, rcpt, content))
+
+        def write() -> bool:
+            if inforeply.over_cap(store, rcpt):
+                return False
+            store.outbox.enqueue_mail("info", sender, rcpt, content)
+            return True
+
+        return await store.write(write)
 
     async def premium(
         self, target: premium.Target, mail_from: str, raw: bytes, client_ip: str | None = None

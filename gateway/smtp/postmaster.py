@@ -26,7 +26,7 @@ from aiosmtpd.smtp import Envelope, Session
 from acl.logins import client_key
 from gateway import forwarded
 from gateway.config import Config
-from gateway.smtp import replies
+from gateway.smtp import hourcap, replies
 from gateway.smtp.accept import Notice
 from gateway.smtp.charsets import decode_header
 from gateway.smtp.intake import IntakeOptions, IntakeRefused, read_mail
@@ -52,8 +52,8 @@ _OTHERS = frozenset({"premium", "numbers", "info", "mailboxes"})
 # A person writes to postmaster a few times a day; a sender refused with 4xx tries again for days.
 PER_HOUR = 20
 PER_CLIENT_PER_HOUR = 5
-WINDOW_SECONDS = 3600.0
-BUSY = "451 4.7.1 <{}>: too much mail to {} {}in the last hour, please try again later"  # `role`
+WINDOW_SECONDS = hourcap.WINDOW_SECONDS  # the hour every cap counts (`gateway.smtp.hourcap`)
+BUSY = hourcap.BUSY  # `role`
 # After DATA, from the write (`refused_in_write`), which knows no address: `said_to` names abuse@.
 BUSY_DATA = "451 4.7.1 Too much mail to postmaster {}in the last hour, please try again later"
 _BUSY_DATA_TO = "Too much mail to postmaster "
@@ -120,7 +120,7 @@ def busy(store: Store, address: str, client_ip: str | None, on_acl: bool) -> str
     """The refusal at RCPT of one more mail to postmaster this hour, or None: before the mail's bytes
     come. Sessions that pass it at once are counted again by `refused_in_write`."""
     over = _over_cap(store, client_ip, on_acl)
-    return None if over is None else BUSY.format(address, role(address), over)
+    return None if over is None else hourcap.busy(address, role(address), over)
 
 
 def refused_in_write(store: Store, acceptance: Acceptance) -> str | None:
@@ -147,7 +147,7 @@ def _over_cap(store: Store, client_ip: str | None, on_acl: bool) -> str | None:
     hour's forwards are read (`emails_postmaster`), a few steps each, and the caps bound them: 20
     from strangers, 5 from each customer's server (on the ACL, in its own networks). Grouped by
     address in SQL, by /64 here: the stored address is the one the client connected from."""
-    rows = store.db.conn.execute(_HOUR, (store.clock() - WINDOW_SECONDS,)).fetchall()
+    rows = store.db.conn.execute(_HOUR, (hourcap.hour_ago(store),)).fetchall()
     client = client_key(client_ip)  # as the lockouts count a client: its IPv4 address, its IPv6 /64
     from_client = sum(n for ip, n, _ in rows if client_key(ip) == client)
     outside = sum(strangers for _, _, strangers in rows)

@@ -10,15 +10,13 @@ from __future__ import annotations
 import errno
 import shlex
 import sqlite3
-from email.parser import BytesHeaderParser
-from email.policy import compat32
 
 import structlog
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from acl.accounts import relay_sender_allowed, sender_user
 from gateway import accountrules, conversations, mailheaders, premium
-from gateway.smtp import dsnparams, formerdomains, mimefast, postmaster, recipients, replies
+from gateway.smtp import dsnparams, formerdomains, inforeply, postmaster, recipients, replies
 from gateway.smtp.addressing import (
     BadNumber,
     international_too,
@@ -30,8 +28,6 @@ from gateway.smtp.addressing import (
 )
 from gateway.smtp.compose import compose
 from gateway.smtp.gate import Gate, Sender
-from gateway.smtp.inforeply import info_reply
-from gateway.smtp.intake import IntakeRefused, read_mail
 from gateway.smtp.outcome import OutcomeUnknown
 from gateway.smtp.refusallog import RefusalLog
 from gateway.smtp.senderfix import admin_fix
@@ -316,7 +312,7 @@ class RelayHandler:
         if sender is None or not (numbers or wants_info or mailboxes):
             return replies.NO_VALID_RCPT
         if not (numbers or mailboxes):
-            return await self._info(envelope, sender)
+            return await inforeply.answer(self.gate, envelope, sender)
         if full:
             return replies.QUEUE_FULL
         built = compose(
@@ -349,7 +345,7 @@ class RelayHandler:
             log.info("smtp.duplicate", message_id=acceptance.header_message_id)
             return replies.OK_DUPLICATE
         if wants_info:
-            await self._info(envelope, sender)
+            await inforeply.answer(self.gate, envelope, sender)
         log.info(
             "smtp.accepted",
             email=result.email_id,
@@ -358,31 +354,6 @@ class RelayHandler:
             duplicates=result.duplicates,
         )
         return replies.OK_QUEUED.format(result.email_id)
-
-    async def _info(self, envelope: Envelope, sender: Sender) -> str:
-        """Answer info@ with limits and use; machine mail to info@ is ignored so no loop can start."""
-        if sender.account is None or sender.user is None:  # R-2.3: a user's (a probe's sender is none)
-            return replies.OK
-        raw = envelope.original_content or b""
-        try:
-            mail = read_mail(raw, empty_sender=not sender.mail_from)
-            automatic, asked = mail.automatic, mail.message_id
-        except IntakeRefused as exc:
-            if exc.reply in mimefast.SHAPE_REFUSALS:
-                return exc.reply  # its headers not parsed again: their number is why it was refused
-            # An empty mail is the normal way to ask; its Message-ID is read from its headers alone.
-            said = BytesHeaderParser(policy=compat32).parsebytes(raw).get("Message-ID")
-            automatic, asked = None, None if said is None else str(said)
-        if automatic:
-            log.info("smtp.info_ignored", reason=automatic)
-            return replies.OK
-        gate = self.gate
-        content = info_reply(
-            gate.config, gate.store, sender.account, sender.user, gate.now(), in_reply_to=asked
-        )
-        await self.gate.writes.info(sender.mail_from, content)
-        log.info("smtp.info_answered", to=sender.mail_from)
-        return replies.OK
 
     async def handle_exception(self, error: Exception) -> str:
         log.exception("smtp.internal_error", error=repr(error))

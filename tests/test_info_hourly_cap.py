@@ -1,0 +1,51 @@
+"""R-2.3's info@ answers at most `inforeply.PER_HOUR` times an hour to one address, as postmaster@'s
+forwards are capped (`gateway.smtp.hourcap`): 30 empty mails to info@ in one session had 30 answers.
+
+Real SMTP against the running daemon (one session, as the flood came), the answers caught by a real
+SMTP sink; the clock is injected to pass the hour.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from datetime import datetime
+from pathlib import Path
+
+from gateway.smtp import hourcap, inforeply
+from tests.conftest import STAFF, free_port, make_config, running_gateway, smtp_sink
+from tests.fakes.smsc import HappySMSC
+from tests.test_policy import Clock, to
+
+
+def asked(port: int, times: int) -> list[tuple[int, str]]:
+    """`times` empty mails to info@ in one session: each DATA's reply."""
+    said = []
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo("client.example")
+        for n in range(times):
+            client.mail(STAFF)
+            client.rcpt(to("info"))
+            code, text = client.data(f"From: {STAFF}\r\nTo: {to('info')}\r\nMessage-ID: <i{n}@x>\r\n\r\n")
+            said.append((code, text.decode()))
+    return said
+
+
+async def test_a_flood_of_mail_to_info_gets_the_hours_answers_and_then_451(tmp_path: Path) -> None:
+    relay = free_port()
+    clock = Clock(datetime.now())
+    async with HappySMSC() as smsc, smtp_sink(relay) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=relay)
+        async with running_gateway(cfg, clock) as gw:
+            said = await asyncio.to_thread(asked, gw.port, inforeply.PER_HOUR + 3)
+            assert [code for code, _ in said] == [250] * inforeply.PER_HOUR + [451] * 3, said
+            busy = hourcap.busy(to("info"), "info")
+            assert [f"{code} {text}" for code, text in said[inforeply.PER_HOUR :]] == [busy] * 3
+            await sink.wait(inforeply.PER_HOUR)
+            await asyncio.sleep(0.5)
+            assert len(sink.messages) == inforeply.PER_HOUR
+            assert all(rcpts == [STAFF] for _f, rcpts, _c in sink.messages)
+            # An hour on, the user is answered again.
+            clock.t += hourcap.WINDOW_SECONDS + 1
+            assert [code for code, _ in await asyncio.to_thread(asked, gw.port, 1)] == [250]
+            await sink.wait(inforeply.PER_HOUR + 1)
