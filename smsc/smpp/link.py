@@ -323,8 +323,11 @@ class SmppLink:
                 status = await asyncio.wait_for(
                     asyncio.shield(conn.bind_status), cfg.response_timeout_seconds
                 )
-            except TimeoutError:
-                return "failed", "no bind_transceiver_resp"
+            except TimeoutError:  # a silent port, or another protocol's (CIMD2 waits for its own login)
+                return "failed", (
+                    f"no answer to bind in {cfg.response_timeout_seconds:g} s: is {cfg.host}:{cfg.port} an"
+                    " SMPP port (CIMD2 is usually 9971)?"
+                )
             if status is None:  # a TLS 1.3 SMSC refuses our client certificate here, at the first read
                 return "failed", self._tls_faults.closed(
                     conn.reason, cfg.tls
