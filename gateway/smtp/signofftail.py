@@ -154,8 +154,11 @@ def is_own_sentence(lines: list[str]) -> bool:
         return False
     if is_company_notice(text):
         return False  # a company's hours, funding, registration or account: "Biuro czynne pon.-pt. …"
-    if any(kind != REGISTER_KIND for _, kind in disclaimer_words(text)):
-        return False  # a notice's word; a register's names a number in a sentence too ("Faktura na NIP …")
+    # A notice's word; a register's names a number in a sentence too ("Faktura na NIP …"), and one word
+    # of a notice is the person's in a sentence of the person's shape ("Wydrukuj umowę do piątku.").
+    kinds = {kind for _, kind in disclaimer_words(text) if kind != REGISTER_KIND}
+    if len(kinds) >= 2 or (kinds and not persons_shape(text)):
+        return False
     if is_tagline(text):
         return False  # a company's slogan: "Quality you can trust."
     return not any(KNOWN_FOOTER.match(line) or ANY_DEVICE.match(line) for line in lines)
