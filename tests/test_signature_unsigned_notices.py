@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 
 from gateway.smtp.textclean import SIGNATURE, clean_body
+from tests.test_premium_answer_rules import premium
+from tests.test_premium_loop import reply_to, smtp
 from tests.test_signatures_footer_text import phone_got
 
 TEXT = "Dostawa jutro o 9."
@@ -104,3 +106,15 @@ async def test_through_smtp_the_phone_gets_the_text_without_the_notice(tmp_path:
         f"{TEXT}\n\nProszę o fakturę na firmę ACME Sp. z o.o., NIP 1234567890, z siedzibą w Warszawie.",
     ]
     assert await phone_got(tmp_path, bodies) == [TEXT, TEXT, TEXT, bodies[3]]
+
+
+async def test_a_premium_clients_answer_reaches_the_phone_without_its_disclaimer(tmp_path: Path) -> None:
+    """A premium answer is one SMS: the client's disclaimer took it, "Przyjęte, wysyłka jutro." and
+    the disclaimer's start cut to 70 UCS-2 characters."""
+    answer = "Przyjęte, wysyłka jutro."
+    async with premium(tmp_path) as w:
+        vote = await w.vote()
+        assert (await smtp(w.gw.port, *reply_to(vote, f"{answer}\n\n{PL}"))).error is None
+        await w.gw.until(lambda: len(w.sent()) == 1)
+        assert w.sent()[0]["text"] == answer
+        assert w.gw.store.db.conn.execute("SELECT cut FROM premium_answers").fetchall() == [(0,)]
