@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -22,10 +22,10 @@ from gateway.config import Config
 from gateway.conversations.answers import NO_NEW_TEXT, no_new_text, our_hosts, replies_to_mail
 from gateway.smtp import alerts, automail, mailexpiry, mailidentity, mimefast, recipients, replies
 from gateway.smtp.accept import Limits, Notice, limits_for
-from gateway.smtp.addressing import BadNumber, split_address, to_e164
 from gateway.smtp.charsets import decode_header
 from gateway.smtp.identical import identical_notice, identical_refusal, identical_today
 from gateway.smtp.intake import IntakeRefused, MailText, intake_options, read_mail
+from gateway.smtp.rcptnames import contact_names
 from gateway.store.accountrecord import Account
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, NewMessage, NewPart
@@ -50,6 +50,7 @@ def compose(
     mailboxes: Sequence[str] = (),
     addresses: Mapping[str, str] | None = None,
     relay_client: str | None = None,
+    silent: Collection[str] = (),
 ) -> tuple[Acceptance, Limits | None, list[Notice], conversations.Opening | None] | str:
     """DATA as plain data for `accept`: the rows, the limits that apply, the notices to send;
     or the SMTP reply that refuses the mail.
@@ -58,7 +59,12 @@ def compose(
     them from the empty envelope sender alone, so such a mail is always recorded, never sent.
     `addresses`: each number's RCPT address as given (the first, when two named one number),
     kept with its SMS for its bounce's Final-Recipient (RFC 3464). `relay_client`: the address the
-    relay port took the mail from on its network alone, which the write checks again (`Limits`)."""
+    relay port took the mail from on its network alone, which the write checks again (`Limits`).
+    `silent`: the numbers whose RCPT said NOTIFY=NEVER (RFC 3461), of which the sender hears nothing.
+
+    A notice that tells of SMS not sent or held (identical text, past the mail's expiry, quiet hours)
+    goes from the null sender, as a bounce does (RFC 5321 4.5.5, RFC 3461 6.2): its own bounce
+    would come back to the gateway, and a sender's auto-responder could answer it."""
     account = sender.account
     gw = cfg.gateway
     opts = intake_options(  # in the field order of IntakeOptions
@@ -132,7 +138,7 @@ def compose(
                 in_reply_to=mail.message_id,
                 now=now.timestamp(),
             )
-            return automatic, None, [Notice("not-sent", cfg.mail.from_address, notices_to, told)], None
+            return automatic, None, [Notice("not-sent", "", notices_to, told)], None
         fallback = cfg.replies.fallback_address
         if fallback is None or not bouncetriage.worth_forwarding(reason, raw):
             return automatic, None, [], None
@@ -177,6 +183,9 @@ def compose(
     # Every notice about the mail's SMS goes where its bounces go (`events.Notifier`): the account's
     # notify address, when it named one. A monitoring system's sender (alertmanager@…) reads none.
     notices_to = account.notify_address or sender.mail_from
+    # NOTIFY speaks for the envelope sender alone, as for the SMS's bounces (`gateway.notifier._mails`):
+    # a notify address hears what the account's rule says. A notice of several numbers names the rest.
+    quiet = set(silent) if notices_to.casefold() == sender.mail_from.casefold() else set()
     held_until = None
     if mail.bulk or account.bulk:
         held_until = release_time(now, account.quiet_start, account.quiet_end)
@@ -192,9 +201,10 @@ def compose(
         if late := [n for n in numbers if n not in reached]:
             # Numbers the first copy did not name get nothing of a mail past its expiry: only the
             # retry's numbers are left (no SMS, the retry's 250), and the sender is told of the others.
-            told = mailexpiry.expired_notice(cfg, notices_to, mail, reached, late, now)
+            if told_of := [n for n in late if n not in quiet]:
+                told = mailexpiry.expired_notice(cfg, notices_to, mail, reached, told_of, now)
+                not_sent.append(("not-sent", told))
             numbers, blocked = reached, []
-            not_sent.append(("not-sent", told))
     if blocked:
         # R-2.4's operator rule leaves out only those numbers: a group mail to three, one of which
         # had its identical SMS today, was refused whole. Decided before the rows and notices, so
@@ -203,12 +213,12 @@ def compose(
         numbers = [n for n in numbers if n not in blocked]
         if not numbers:
             return identical_refusal(cfg, blocked[0])
-        if not retry:
+        if not retry and (told_of := [n for n in blocked if n not in quiet]):
             not_sent.append(
                 (
                     "not-sent",
                     identical_notice(
-                        cfg, notices_to, mail.subject, numbers, blocked, mail.message_id, now=now.timestamp()
+                        cfg, notices_to, mail.subject, numbers, told_of, mail.message_id, now=now.timestamp()
                     ),
                 )
             )
@@ -249,26 +259,27 @@ def compose(
 
     # Notices to the sender, queued in the same transaction as the mail they describe.
     notices: list[tuple[str, bytes]] = not_sent
-    if held_until is not None:
+    hears = [n for n in numbers if n not in quiet]  # the numbers the notices below may name
+    if held_until is not None and hears:
         # A validity that ends before the hours do: the SMS expires unsent, and the notice says so.
         held = notify.held_notice(
-            **stamp, recipients=numbers, until=held_until, subject=subject, expires=valid_until
+            **stamp, recipients=hears, until=held_until, subject=subject, expires=valid_until
         )
         notices.append(("held", held))
     # Each number's own SMS: with an answer in a conversation the mail has two texts (R-1.9), and
     # the sender is told of each, not of the mail's whole text for every number.
-    if account.confirm:
+    if account.confirm and hears:
         confirmation = notify.confirmation(
             **stamp,
             subject=subject,
-            sent={n: _shape(chosen[n]) for n in numbers},
+            sent={n: _shape(chosen[n]) for n in hears},
             removed=list(mail.removed),
-            transliterated=any(chosen[n].transliterated for n in numbers),
-            plain_punctuation=any(chosen[n].plain_punctuation for n in numbers),
+            transliterated=any(chosen[n].transliterated for n in hears),
+            plain_punctuation=any(chosen[n].plain_punctuation for n in hears),
             valid_until=valid_until.astimezone(now.tzinfo) if valid_until is not None else None,
         )
         notices.append(("confirmation", confirmation))
-    cuts = {n: notify.Cut(len(q.parts), q.dropped) for n in numbers if (q := chosen[n]).truncated}
+    cuts = {n: notify.Cut(len(q.parts), q.dropped) for n in hears if (q := chosen[n]).truncated}
     if cuts:
         truncated = notify.truncation_notice(**stamp, cuts=cuts, subject=subject)
         notices.append(("truncated", truncated))
@@ -294,7 +305,7 @@ def compose(
         account_id=account.id,
         sender=source,
         domains=domains,
-        names=_names(mail.named, numbers, addresses or {}, cfg.gateway.default_region),
+        names=contact_names(mail.named, numbers, addresses or {}, cfg.gateway.default_region),
     )
     return (
         Acceptance(**common, dedup_key=dedup_key, messages=messages),
@@ -302,7 +313,7 @@ def compose(
         [
             Notice(
                 kind,
-                cfg.mail.from_address,
+                "" if kind in _OF_DELIVERY else cfg.mail.from_address,
                 notices_to,
                 content,
                 on_duplicate=stale is not None and kind == "not-sent",
@@ -311,6 +322,11 @@ def compose(
         ],
         opening,
     )
+
+
+# The notices that report SMS not sent or held, from the null sender; a confirmation or a truncation
+# notice reports what was sent, from the gateway's address as before.
+_OF_DELIVERY = frozenset({"not-sent", "held"})
 
 
 def _alert(cfg: Config, account: Account, raw: bytes, mail: MailText) -> MailText:
@@ -347,41 +363,6 @@ def _a_reply(raw: bytes, cfg: Config) -> bool:
     thread = THREAD_ID.findall(f"{msg.get('in-reply-to', '')} {msg.get('references', '')}")
     subject = decode_header(str(msg.get("subject", "")), tuple(cfg.gateway.charset_fallbacks) or ("utf-8",))
     return replies_to_mail(thread, subject, our_hosts(cfg))
-
-
-def _names(
-    named: Sequence[tuple[str, str]], numbers: Sequence[str], addresses: Mapping[str, str], region: str
-) -> dict[str, str]:
-    """What the mail's To and Cc call each number, made fit for an answer's From
-    (`forwarded.contact_name`). Matched by the E.164 number each To address reads as, as RCPT reads
-    it: `"601 123 471"@…`, `0048-601-123-471@…` and a RCPT of `601123471@…` are one phone, which
-    comparing the written forms missed. A number RCPT took otherwise than its first reading (a
-    conversation's, `international_too`) is named by the address RCPT had for it."""
-    if not named:
-        return {}
-    wanted = set(numbers)
-    by_rcpt: dict[str, str] = {}
-    for number in numbers:
-        if (read := _e164(addresses.get(number, ""), region, rcpt=True)) is not None:
-            by_rcpt.setdefault(read, number)
-    names: dict[str, str] = {}
-    for local, name in named:
-        read = _e164(local, region)
-        number = read if read in wanted else by_rcpt.get(read or "")
-        if number is None or number in names:
-            continue
-        if (shown := forwarded.contact_name(name)) is not None:
-            names[number] = shown
-    return names
-
-
-def _e164(local: str, region: str, *, rcpt: bool = False) -> str | None:
-    """The number a local part names (of an RCPT address as given, quotes and domain on it, with
-    `rcpt`), or None for one that is no number (`biuro@…`)."""
-    try:
-        return to_e164(split_address(local)[0] if rcpt else local, region)
-    except BadNumber:
-        return None
 
 
 def _shape(p: Plan) -> notify.Shape:

@@ -182,6 +182,12 @@ def onto_rows(acceptance: Acceptance, envelope: dict[str, Any]) -> None:
                 message.notify, message.orcpt = asks.notify, asks.orcpt
 
 
+def never_asked(envelope: dict[str, Any]) -> frozenset[str]:
+    """The numbers whose RCPT said NOTIFY=NEVER: the mail's notices leave them out (`compose`)."""
+    asked: dict[str, RcptAsks] = envelope.get("dsn", {})
+    return frozenset(number for number, asks in asked.items() if asks.notify == "never")
+
+
 def joined(first: RcptAsks | None, then: RcptAsks | None) -> RcptAsks | None:
     """One phone named twice in a mail (`601…@` and `+48601…@`) asked what either naming asked
     (RFC 3461 NOTIFY): NEVER only when both said NEVER, a naming without NOTIFY counting as the

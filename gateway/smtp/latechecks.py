@@ -164,19 +164,19 @@ def recheck(
     # copy told of them, as compose's leave-out tells once.
     if not reached & {m.recipient for m in acceptance.messages}:
         sent = [m.recipient for m in messages]
-        if opted:
-            told.append(_notice(store, acceptance, limits, sent, opted, NOT_SENT_OPTED_OUT_TEXT))
-        if blocked:
-            told.append(_notice(store, acceptance, limits, sent, blocked, wording.NOT_SENT_IDENTICAL_TEXT))
+        for left_out, text in ((opted, NOT_SENT_OPTED_OUT_TEXT), (blocked, wording.NOT_SENT_IDENTICAL_TEXT)):
+            if left_out and (notice := _notice(store, acceptance, limits, sent, left_out, text)):
+                told.append(notice)
     left = limits_now(store, acceptance, limits.without(out))
     return Rechecked(replace(acceptance, messages=messages), left, told)
 
 
 def _notice(
     store: Store, acceptance: Acceptance, limits: Limits, sent: list[str], left: list[str], text: Phrase
-) -> Notice:
+) -> Notice | None:
     """The "Not sent as SMS to …" notice compose gives for its leave-out, to the same address (the
-    account's notify address, else the sender) and answering the mail."""
+    account's notify address, else the sender) and answering the mail, from the null sender as
+    compose's; the sender is not told of numbers its RCPT asked NOTIFY=NEVER for (None: none left)."""
     from gateway.smtp.accept import Notice  # accept imports this module
 
     to = acceptance.mail_from
@@ -185,6 +185,10 @@ def _notice(
             to = store.accounts.account_by_id(acceptance.account_id).notify_address or to
         except NotFound:
             pass
+    if to.casefold() == acceptance.mail_from.casefold():
+        never = {m.recipient for m in acceptance.messages if m.notify == "never"}
+        if not (left := [n for n in left if n not in never]):
+            return None
     lang = limits.language
     values: dict[str, Any] = dict(
         sent=", ".join(sent), blocked=", ".join(left), limit=limits.identical_per_day
@@ -200,4 +204,4 @@ def _notice(
         in_reply_to=limits.message_id,
         now=store.clock(),
     )
-    return Notice("not-sent", limits.notice_from, to, content)
+    return Notice("not-sent", "", to, content)

@@ -328,6 +328,7 @@ class RelayHandler:
             addresses=envelope.__dict__.get("addresses", {}),
             # Taken on the client's network alone: the write checks it is still the account's.
             relay_client=None if session.authenticated else client_ip,
+            silent=dsnparams.never_asked(envelope.__dict__),
         )
         if isinstance(built, str):
             self.refused.data_refused(sender.mail_from, client_ip, built)
