@@ -64,7 +64,10 @@ PERSON_WORDS = re.compile(
     r"|confirmed|called|arrived|agreed|replied|paid|booked|cancell?ed|moved|changed|asked|said|told"
     r"|checked|fixed|finished|shipped|missed|forgot|got|went|came|left|did|had|has|have|shall"
     r"|regards|greetings|pozdr\w*|cheers|hugs|buziaki|ściskam|will|would|should|must|could"
-    r"|za[łl][ąa]cz\w*|attach\w*)\b"
+    r"|za[łl][ąa]cz\w*|attach\w*"
+    # An arrangement's English verbs in the third person ("Our team confirms the date."), and "as
+    # always", which a slogan says without "jak" ("Dostawa w terminie, jak zawsze.").
+    r"|confirms|accepts|agrees|approves|arrives|expects|requests|reschedules|postpones|cancels|jak zawsze)\b"
 )
 # A Polish verb in the present or the future, third person, by its ending ("potwierdza", "pasuje",
 # "zadzwoni", "czekają", "odbywa"), but for a slogan's "which" ("Technologia, która inspiruje.",
