@@ -25,7 +25,7 @@ try:  # Ctrl-C while Python still imports (the first half second): exit 130 as `
     from gateway.cli.commands import Commands, Parser
     from gateway.cli.common import EXIT_FAILURE, CliError
     from gateway.cli.diskroom import full_disk_note  # here: no import may be left for an EMFILE
-    from gateway.cli.mainerrors import file_error, stray_arguments
+    from gateway.cli.mainerrors import file_error, stray_arguments, unknown_option
 except KeyboardInterrupt:
     raise SystemExit(130) from None
 
@@ -295,6 +295,8 @@ def _main(argv: Sequence[str] | None) -> int:
     end_torn_line(sys.stderr)
     parser = build_parser()
     given = dash_values(sys.argv[1:] if argv is None else list(argv))
+    if (unknown := unknown_option(parser, given)) is not None:  # not "invalid choice" of its value
+        parser.error(unknown)
     args, extras = parser.parse_known_args(given)
     if getattr(args, "func", None) is cmd_run:
         # At once, not once the config is read: a HUP in the first seconds ended the daemon without a

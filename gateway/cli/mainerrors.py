@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import shlex
 
 
@@ -37,3 +38,30 @@ def file_error(exc: OSError) -> str:
     names = " -> ".join(str(name) for name in (exc.filename, exc.filename2) if name is not None)
     why = exc.strerror or str(exc)
     return f"{names}: {why}" if names else why
+
+
+def unknown_option(parser: argparse.ArgumentParser, argv: list[str]) -> str | None:
+    """The error for an option before the command that `smsgw` does not know, or None.
+
+    argparse leaves an unknown option over and takes the word after it for the command:
+    `smsgw --confg FILE status` said "invalid choice: 'FILE'", nothing of the misspelt option. A
+    known option's value is passed over, joined or not, as is an abbreviation argparse would take."""
+    known = parser._option_string_actions
+    longs = [option for option in known if option.startswith("--")]
+    words = iter(argv)
+    for word in words:
+        if word == "--" or word == "-" or not word.startswith("-"):
+            return None  # the command: what follows is its own
+        name, joined = word.partition("=")[0], "=" in word
+        if not name.startswith("--") and name not in known and name[:2] in known:
+            name, joined = name[:2], True  # `-cFILE`
+        prefixed = [option for option in longs if option.startswith(name)] if name[:2] == "--" else []
+        found = [name] if name in known else prefixed
+        if len(found) > 1:
+            return None  # ambiguous: argparse says so itself
+        if not found:
+            close = difflib.get_close_matches(name, longs, n=1)
+            return f"unrecognized option {name}" + (f" (did you mean {close[0]}?)" if close else "")
+        if known[found[0]].nargs != 0 and not joined:
+            next(words, None)  # its value
+    return None
