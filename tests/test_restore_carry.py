@@ -178,7 +178,7 @@ def test_an_outbox_mail_sent_since_the_backup_is_not_sent_again(tmp_path: Path, 
     assert rows(db, "SELECT state, attempts, sent_at FROM outbox") == [("sent", 1, 2.0)]
 
 
-def test_a_database_of_another_installation_is_restored_over_as_before(
+def test_a_database_of_another_installation_is_restored_over_when_forced(
     tmp_path: Path, capsys: object
 ) -> None:
     configs = []
@@ -195,7 +195,9 @@ def test_a_database_of_another_installation_is_restored_over_as_before(
         conn.commit()
     backup = tmp_path / "backup.db"
     ours.ok("backup", str(backup))
-    out = theirs.ok("restore", str(backup))
+    code, _out, err = theirs("restore", str(backup))
+    assert code == 1 and "--force" in err, err  # it holds an account of its own: refused unasked
+    out = theirs.ok("restore", "--force", str(backup))
     why = "nothing carried from the replaced database: it is not the same database as the backup's"
     assert any(line.startswith(why) for line in out), out
     assert any("SMS queued in the backup go out again" in line for line in out), out

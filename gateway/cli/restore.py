@@ -40,6 +40,7 @@ from gateway.cli.daemonfiles import database_file
 
 if TYPE_CHECKING:
     from gateway.config import Config
+    from gateway.store.restorematch import Mismatch
 
 
 def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
@@ -62,7 +63,8 @@ def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
         raise CliError(str(exc), EXIT_CONFIG) from None
     try:
         with statelock.held(cfg.state_dir), statelock.database_alone(cfg.state_dir, USERS_WAIT):
-            return _restore(backup, db)
+            seeded = [a.name for a in cfg.account], [u for a in cfg.account for u in a.users]
+            return _restore(backup, db, force=args.force, seeded=seeded)
     except statelock.DatabaseInUse as exc:
         raise CliError(
             f"database {db} is open in another smsgw command ({exc}): wait for it to end (or stop it),"
@@ -73,13 +75,30 @@ def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
         who = f"pid {exc.pid}" if exc.pid else "another process"
         raise CliError(
             f"smsgw is running ({who}) with state_dir {cfg.state_dir}: stop it first"
-            " (`systemctl stop smsgw`), then restore; a database replaced under a running daemon is damaged"
+            f" ({_how_to_stop(cfg.state_dir, exc.pid)}), then restore; a database replaced under a running"
+            " daemon is damaged"
         ) from None
     except PermissionError as exc:
         raise CliError(
             f"cannot write in {cfg.state_dir} ({exc.strerror}): run this as the owner of the state"
             f" directory (e.g. `{as_user('smsgw', 'restore ...')}`)"
         ) from None
+
+
+def unit_installed() -> bool:
+    """Whether systemd has an smsgw unit here (`gateway.sudoline.UNITS`): else the daemon was
+    started by hand, and `systemctl stop smsgw` only answers "Unit smsgw.service not loaded"."""
+    from gateway.sudoline import UNITS
+
+    return any(unit.exists() for unit in UNITS)
+
+
+def _how_to_stop(state_dir: Path, pid: int | None) -> str:
+    if unit_installed():
+        return "`systemctl stop smsgw`"
+    lock = state_dir / statelock.LOCK_FILE
+    kill = f"`kill {pid}`, the pid in {lock}" if pid else f"`kill` the pid in {lock}"
+    return f"no systemd unit is installed, so it was started by hand: stop it there, or {kill}"
 
 
 def _user_name(uid: int) -> str:
@@ -95,10 +114,14 @@ USERS_WAIT = 3.0
 COMPANIONS = ("-wal", "-journal")  # SQLite's files that belong to the database beside them
 
 
-def _restore(backup: Path, db: Path) -> int:
-    """Copy, check and install `backup` at `db`; the caller holds the state directory's lock."""
+def _restore(
+    backup: Path, db: Path, *, force: bool = False, seeded: tuple[list[str], list[str]] = ([], [])
+) -> int:
+    """Copy, check and install `backup` at `db`, unless `db` is another database than the backup's
+    that holds data (`gateway.store.restorematch`: its `seeded` accounts and users are no data) and
+    not `force`; the caller holds the state directory's lock."""
     from gateway.filemodes import PRIVATE
-    from gateway.store import marker, restoretmp, walcheck
+    from gateway.store import marker, restorematch, restoretmp, walcheck
     from gateway.store.rescue import fsync_path
 
     for left, pid, size in restoretmp.remove_unfinished(db):
@@ -130,6 +153,9 @@ def _restore(backup: Path, db: Path) -> int:
         finally:
             os.close(fd)
         version, messages = _copy_checked(backup, tmp)
+        if not force and replaced is not None:
+            if (other := restorematch.another_database(tmp, replaced, *seeded)) is not None:
+                raise CliError(_another(backup, replaced, other))
         carried = _carry(backup, tmp, replaced)
         if replaced is not None and replaced != db:
             cut = f"{db.name} was missing (a restore cut off before its swap), {replaced.name} read"
@@ -156,14 +182,23 @@ def _restore(backup: Path, db: Path) -> int:
     if aside is not None:
         print(f"the database it replaced is kept as {aside}; delete it once the restore is confirmed")
     print(said)
+    start = "systemctl start smsgw" if unit_installed() else "`smsgw run`, as it was started before"
     if carried.startswith("nothing carried"):
-        print("start the daemon (systemctl start smsgw); SMS queued in the backup go out again")
+        print(f"start the daemon ({start}); SMS queued in the backup go out again")
     else:
-        print(
-            "start the daemon (systemctl start smsgw);"
-            " SMS queued in the backup and not sent or cancelled since go out"
-        )
+        print(f"start the daemon ({start}); SMS queued in the backup and not sent or cancelled since go out")
     return 0
+
+
+def _another(backup: Path, db: Path, other: Mismatch) -> str:
+    """The refusal of a backup of another database over one that holds data: both named, so that
+    the admin can tell which is which, and the flag that restores it all the same."""
+    return (
+        f"{backup} is not a backup of {db}, which holds data ({db.name}: {other.replaced}; {backup.name}:"
+        f" {other.backup}): restored, the backup's accounts, users and queue would replace these and its"
+        " queued SMS go out from this gateway. Nothing was changed; to replace this database with it all"
+        f" the same (a gateway moved to this server), run `smsgw restore --force {backup}`"
+    )
 
 
 def _carry(backup: Path, copy: Path, replaced: Path | None) -> str:
@@ -327,4 +362,10 @@ def add_restore_commands(sub: Any) -> None:
         " bounces not sent) goes.",
     )
     r.add_argument("backup", metavar="BACKUP", help="the backup file to restore")
+    r.add_argument(
+        "--force",
+        action="store_true",
+        help="replace the database even when it holds data and BACKUP is not a backup of it (another"
+        " gateway's database)",
+    )
     r.set_defaults(func=cmd_restore)
