@@ -35,6 +35,7 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         say_if_unanswerable,
         sender_value,
         validity_hours_value,
+        zero_limit_notes,
     )
     from gateway.cli.audit import audited, changes
     from gateway.cli.networkowners import refuse_overlaps
@@ -113,6 +114,8 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
             print(f"note: {net} was not one of account {acc.name}'s networks")
     print(f"account {acc.name} {'updated' if changed else 'unchanged: it had these settings already'}")
     if note := limits_note(acc.monthly_limit, acc.daily_limit):
+        print(f"note: {note}")
+    for note in zero_limit_notes(f"account {acc.name}", settings):
         print(f"note: {note}")
     say_if_unanswerable(args.sender)
     if "sender" in settings and (pooled := pool_note(cfg, acc.sender)) is not None:

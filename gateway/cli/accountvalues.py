@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from gateway.cli.common import EXIT_USAGE, CliError
@@ -72,6 +73,17 @@ def limit_option(option: str, value: str) -> int | None:
         return limit_value(option, value)
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def zero_limit_notes(who: str, settings: Mapping[str, object]) -> list[str]:
+    """What a limit set to 0 does, for `account set` and `user set`: "updated" alone did not say
+    that every mail is refused from now on (`none` is no limit)."""
+    return [
+        f"a {key.removesuffix('_limit')} limit of 0 refuses every mail of {who} from now on"
+        " (`none` is no limit)"
+        for key in ("monthly_limit", "daily_limit")
+        if settings.get(key) == 0
+    ]
 
 
 def validity_hours_value(value: str) -> float | None:

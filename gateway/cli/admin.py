@@ -101,7 +101,7 @@ def cmd_account_resume(cfg: Config, args: argparse.Namespace) -> int:
 
 def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.adminrules import limits_note, no_password_note
-    from gateway.cli.accountvalues import limit_option
+    from gateway.cli.accountvalues import limit_option, zero_limit_notes
     from gateway.cli.audit import audited, changes
 
     fields: dict[str, Any] = {}
@@ -125,6 +125,8 @@ def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
     if old is not None and old.role == "operator" and user.role != "operator":
         _last_operator_note(store)
     if note := limits_note(user.monthly_limit, user.daily_limit):
+        print(f"note: {note}")
+    for note in zero_limit_notes(f"user {user.email}", fields):
         print(f"note: {note}")
     if args.role is not None and (note := no_password_note(user.role, user.password_hash)):
         print(f"note: {note}")
