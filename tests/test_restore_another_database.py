@@ -69,8 +69,11 @@ def test_another_gateways_database_is_refused_over_one_with_data_unless_forced(
     code, out, err = ours("restore", str(foreign))
     assert code == 1, out  # it was restored over, exit 0
     assert f"{foreign} is not a backup of {db}, which holds data" in err, err
-    assert "smsgw.db: accounts Kowalski (1 user); 1 mail received 2025-11-24 to 2025-11-24 UTC" in err, err
-    assert "foreign.db: accounts Nowak (0 users); no mails" in err, err
+    assert (
+        "smsgw.db: accounts Kowalski (1 user), 1 mail received 2025-11-24 to 2025-11-24 UTC"
+        " (the newest id 1)." in err
+    ), err
+    assert "foreign.db: accounts Nowak (0 users), no mails. Restored, the backup's accounts" in err, err
     assert "Nothing was changed; to replace this database with it all the same" in err, err
     assert f"`smsgw restore --force {foreign}`" in err, err
     assert state_files(db.parent) == before
@@ -121,7 +124,7 @@ async def test_a_fresh_or_missing_database_is_replaced_without_asking(
             continue
         ours.ok("account", "add", "Kowalski")  # one account of its own: data to lose
         code, _out, err = ours("restore", str(foreign))
-        assert code == 1 and "accounts acme, Kowalski (1 user); no mails" in err, err
+        assert code == 1 and "smsgw.db: accounts acme, Kowalski (1 user), no mails." in err, err
 
 
 @no_unit

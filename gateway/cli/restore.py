@@ -12,7 +12,9 @@ that database knows went out after the backup was taken (SMS the SMSC took or an
 mails sent, the phones' answers received and mailed, the limits' counts, ids handed out) is carried
 into the copy first, when it is the same database grown on (`gateway.restorecarries`): else the phones
 got those SMS twice. So is what it still owed: mail accepted after the backup and not yet sent as SMS,
-answers not mailed yet, and bounces not sent yet.
+answers not mailed yet, and bounces not sent yet. Another gateway's database given as the backup,
+over one that holds data, is refused unless `--force` (`gateway.store.restorematch`): put in place,
+it lost this gateway's accounts and users and sent the other's queued SMS from here.
 
 The order of the steps is chosen for a crash in the middle: until the final rename, `smsgw.db` is
 either the old database with its WAL or missing, and a missing one (its marker `smsgw.db.id` made
@@ -194,8 +196,8 @@ def _another(backup: Path, db: Path, other: Mismatch) -> str:
     """The refusal of a backup of another database over one that holds data: both named, so that
     the admin can tell which is which, and the flag that restores it all the same."""
     return (
-        f"{backup} is not a backup of {db}, which holds data ({db.name}: {other.replaced}; {backup.name}:"
-        f" {other.backup}): restored, the backup's accounts, users and queue would replace these and its"
+        f"{backup} is not a backup of {db}, which holds data. {db.name}: {other.replaced}. {backup.name}:"
+        f" {other.backup}. Restored, the backup's accounts, users and queue would replace these and its"
         " queued SMS go out from this gateway. Nothing was changed; to replace this database with it all"
         f" the same (a gateway moved to this server), run `smsgw restore --force {backup}`"
     )
@@ -359,7 +361,8 @@ def add_restore_commands(sub: Any) -> None:
         " database it replaces is kept beside it as smsgw.db.before-restore-<UTC time>, with its WAL;"
         " what it shows sent since the backup (SMS, mails, answers, ids) is not sent or handed out again,"
         " and what it shows owed (mail accepted since and not yet sent as SMS, answers not mailed,"
-        " bounces not sent) goes.",
+        " bounces not sent) goes. A BACKUP of another database is refused over one that holds data"
+        " (accounts, users, mail) unless --force.",
     )
     r.add_argument("backup", metavar="BACKUP", help="the backup file to restore")
     r.add_argument(

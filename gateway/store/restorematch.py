@@ -89,8 +89,8 @@ def _holds_data(conn: sqlite3.Connection, accounts: set[str], users: set[str]) -
 
 
 def _described(conn: sqlite3.Connection, schema: str) -> str:
-    """`accounts ACME, Biuro (2 users); 15 mails received 2026-11-02 to 2026-12-07 UTC, the newest
-    id 601`: what tells one database from another."""
+    """`accounts ACME, Biuro (2 users), 15 mails received 2026-11-02 to 2026-12-07 UTC (the newest
+    id 601)`: what tells one database from another."""
     names = [r[0] for r in conn.execute(f"SELECT name FROM {schema}.accounts ORDER BY id")]
     (users,) = conn.execute(f"SELECT COUNT(*) FROM {schema}.users").fetchone()
     shown = ", ".join(names[:_SHOWN]) + (f" and {len(names) - _SHOWN} more" if len(names) > _SHOWN else "")
@@ -100,9 +100,9 @@ def _described(conn: sqlite3.Connection, schema: str) -> str:
         f"SELECT COUNT(*), MIN(received_at), MAX(received_at), MAX(id) FROM {schema}.emails"
     ).fetchone()
     if not count:
-        return f"{said}; no mails"
+        return f"{said}, no mails"
     mails = f"{count} mail{'' if count == 1 else 's'}"
-    return f"{said}; {mails} received {_day(first)} to {_day(last)} UTC, the newest id {newest}"
+    return f"{said}, {mails} received {_day(first)} to {_day(last)} UTC (the newest id {newest})"
 
 
 def _day(when: float) -> str:
