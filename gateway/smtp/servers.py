@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 import ssl
+import time
 from asyncio import sslproto
 from collections.abc import Callable
 from typing import Any, ClassVar, TypeVar
@@ -26,8 +27,15 @@ from gateway.smtp.guard import GuardedSMTP
 from gateway.smtp.stockreplies import REWRITE, with_prefix_code
 from gateway.smtp.tlsslots import HandshakeSlots
 from gateway.tlscert import credential_or_path, tls_context
+from smsc.logthrottle import LogThrottle
 
 log = structlog.get_logger(__name__)
+# A client set to implicit TLS (Outlook's "SSL/TLS") on a plain or STARTTLS port opens with a TLS
+# handshake record (0x16, version 3.x): no line ever ends, the client reads our banner as TLS, fails
+# and hangs up, and nothing was logged. One line a second at most, as a flood of them may come.
+_HANDSHAKE = b"\x16\x03"
+IMPLICIT_TLS = "a TLS handshake on the plain/STARTTLS port: the client wants implicit TLS (port 465)"
+_implicit_tls = LogThrottle(log, 1.0, time.monotonic)
 
 # STARTTLS handshakes under way at once per port, and how long one may take. asyncio's SSLProtocol
 # costs some 300 kB per handshake and the memory does not go back to the system: waves of 500
@@ -72,6 +80,14 @@ class GatewaySMTP(GuardedSMTP):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("enable_SMTPUTF8", True)
         super().__init__(*args, **kwargs)
+
+    def data_received(self, data: bytes) -> None:
+        if data.startswith(_HANDSHAKE) and self._tls_protocol is None and not self._in_data:
+            sockname = self.transport.get_extra_info("sockname") if self.transport is not None else None
+            port = sockname[1] if isinstance(sockname, tuple) and len(sockname) > 1 else None
+            ip = self._peer_ip()
+            _implicit_tls.warning("smtp.implicit_tls_on_plain_port", ip=ip, port=port, note=IMPLICIT_TLS)
+        super().data_received(data)
 
     def _reply_text(self, status: str) -> str:
         if status == _MALFORMED and self._path_refusal is not None:
