@@ -162,7 +162,7 @@ async def test_a_quote_only_answer_is_refused(tmp_path: Path) -> None:
     w.service()
     await w.mo("KP123 vote A")
     reply, queued = w.answer("> vote A")
-    assert reply == replies.ONLY_QUOTE and not queued
+    assert reply == replies.body_only(replies.ONLY_QUOTE) and not queued
 
 
 def test_only_the_token_names_an_answer() -> None:

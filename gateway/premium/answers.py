@@ -214,7 +214,9 @@ def answer(
     ):
         return refuse(replies.PREMIUM_ANSWERED.format(used), "no free answers left")
     if isinstance(mail, IntakeRefused):
-        return refuse(mail.reply, mail.reply)
+        # Read without its subject (`premium.intake`): "no subject" is false of "RE: KP123 · 7355".
+        said = replies.body_only(mail.reply)
+        return refuse(said, said)
     # As the relay refuses them to everyone: a premium-rate or satellite number's SMS costs many times
     # a mobile's and a toll-free one's reaches nobody, and a vote "from" one may be spoofed to have
     # the client's answer (or its out-of-office) sent there at the operator's cost (SMS pumping).
@@ -253,7 +255,7 @@ def answer(
         # that a Polish answer goes whole in GSM rather than cut to 70 UCS-2 characters.
         p = plan(mail.body, max_parts=1, transliterate=account.transliterate, latin1=cfg.dc0_latin1)
     except EmptyText:
-        return refuse(replies.ONLY_QUOTE, "no text besides the quote")
+        return refuse(replies.body_only(replies.ONLY_QUOTE), "no text besides the quote")
     # R-2.4's operator rule holds for answers as for staff mail: a client's mail rule answering
     # every vote with one text sent it to a phone that voted five times in a day.
     today = start_of_day(datetime.fromtimestamp(store.clock(), ZoneInfo(cfg.gateway.timezone)))

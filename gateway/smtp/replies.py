@@ -67,6 +67,29 @@ ONLY_BELOW_END = (
     " and text below it is not sent)"
 )
 ONLY_ATTACHMENTS = "554 5.6.0 Message has no text to send (no subject; attachments are not sent as SMS)"
+# An answer to a premium SMS is read without its subject (gateway/premium/intake.py): the phone gets
+# the body alone. "No subject" was false of "RE: KP123 · 7355", and told the client a subject would do.
+# `{}` is what else the mail held (`body_only`).
+PREMIUM_NO_TEXT = (
+    "554 5.6.0 Message has no text to send (an answer to a paid SMS sends its body only, and the body"
+    " has no text{}): write the answer in the mail's body"
+)
+_NO_SUBJECT = "554 5.6.0 Message has no text to send (no subject; "
+_BODY_ONLY = "554 5.6.0 Message has no text to send (an answer to a paid SMS sends its body only; "
+
+
+def body_only(reply: str) -> str:
+    """A refusal of a mail with no text, as true of one whose subject is never sent (an answer to a
+    premium SMS): what the body held stays said; any other reply is returned as it is."""
+    if reply == EMPTY_TEXT:
+        return PREMIUM_NO_TEXT.format("")
+    if reply == ONLY_ATTACHMENTS:
+        return PREMIUM_NO_TEXT.format("; attachments are not sent as SMS")
+    if reply.startswith(_NO_SUBJECT):  # the quote, the end marker, a cut-from phrase, HTML not read
+        return _BODY_ONLY + reply[len(_NO_SUBJECT) :]
+    return reply
+
+
 ENCRYPTED = "554 5.6.0 Encrypted message (S/MIME or PGP) cannot be sent as SMS; send it unencrypted"
 # Outlook's Encrypt / Do Not Forward (Microsoft Purview, IRM): the text is in message.rpmsg, which only
 # the recipient's Microsoft account opens; what stands beside it is a "has sent you a protected
