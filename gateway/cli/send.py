@@ -201,6 +201,8 @@ def _wait(cfg: Config, email_id: int, limit: float) -> int:
     store = open_store(cfg, must_exist=True)
     deadline = time.monotonic() + limit
     seen: dict[int, str] = {}
+    told: dict[int, str | None] = {}  # per message, what the last line said it waits for
+    why = None
     while True:
         messages = store.admin.messages_of_email(email_id)
         for m in messages:
@@ -208,8 +210,31 @@ def _wait(cfg: Config, email_id: int, limit: float) -> int:
                 seen[m["id"]] = m["state"]
                 reason = f" ({m['reason']})" if m["reason"] else ""
                 print(f"message {m['id']} to {m['recipient']}: {m['state']}{reason}", flush=True)
+            if m["state"] not in FINAL_PART:
+                why = _held_by(cfg, m["recipient"])
+                if (said := why.partition(" (")[0] if why else None) != told.get(m["id"]):
+                    told[m["id"]] = said
+                    if why:
+                        print(f"message {m['id']}: waiting: {why}", flush=True)
         if messages and all(m["state"] in FINAL_PART for m in messages):
             return 0 if all(m["state"] == "delivered" for m in messages) else 1
         if time.monotonic() > deadline:
-            raise CliError(f"no final state within {limit:.0f} s; follow it with `smsgw queue list`")
+            still = f": {why}" if why else ""
+            raise CliError(f"no final state within {limit:.0f} s{still}; follow it with `smsgw queue list`")
         time.sleep(0.2)
+
+
+def _held_by(cfg: Config, recipient: str) -> str | None:
+    """Why an SMS to `recipient` does not go, as the daemon's status file tells (`queue show`'s
+    words): no link up for it, since when each is down, or the daemon not running. `send --wait`
+    with the link down printed "queued", then after 120 s "no final state", nothing of the link."""
+    from gateway.cli.common import when
+    from gateway.cli.statusdaemon import daemon_state, lock_holder
+    from gateway.linkstatus import waiting_for
+    from gateway.statusfile import read_status
+
+    status, now = read_status(cfg.state_dir), time.time()
+    if (down := daemon_state(status, now, lock_holder(cfg))) is not None:
+        return f"the daemon is {down}"
+    links = (status or {}).get("links", {})
+    return waiting_for(recipient, links, cfg.routes(), now, when)
