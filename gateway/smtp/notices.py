@@ -9,7 +9,8 @@ seat). A person's own sentence with one or two such words ("Przesyłam poufne da
 notice opening the text is kept: there is no text of the person's above it, and the mail is not cut
 whole. From the notice down, what is footer (more notices, contact details, rules, taglines) goes;
 a paragraph of the person's below it stays. The name block right above the notice ("Jan
-Kowalski\nKierownik | ACME\ntel. …") is the signature it closes, and goes with it.
+Kowalski\nKierownik | ACME\ntel. …") is the signature it closes, and goes with it; without a notice,
+such a block ending the text goes when it is a company's (a title or a company, two contact details).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from gateway.smtp.footers import (
     is_signature_name,
     notice_start,
 )
+from gateway.smtp.numbershapes import contact_details
 from gateway.smtp.signofftail import is_banner, is_company_notice, is_own_sentence
 from gateway.smtp.taglines import is_tagline
 from smsc.graphemes import visible
@@ -137,7 +139,7 @@ def cut_notice(
     it), nor one right below a line `kept_above` names (a sign-off word with no name between: what
     stands below it is the person's, `signatures._sign_off_start`)."""
     if not any(len(line) >= 50 for line in lines):
-        return lines  # every notice has a long line (`footers.notice_start`): most mails end here
+        return _cut_company_signature(lines, removed, label)  # every notice has a long line
     paragraphs = _paragraphs(lines)
     for n, (first, end) in enumerate(paragraphs):
         start = notice_start(lines[first:end], _BLOCK_MAX_WIDTH)
@@ -166,4 +168,36 @@ def cut_notice(
         return (
             lines[:block] + ([""] if rest else []) + cut_notice(rest, removed, label, kept_above=kept_above)
         )
-    return lines
+    return _cut_company_signature(lines, removed, label)
+
+
+# A company's automatic signature ends the text as a paragraph of its own: a name first and two contact
+# details ("Jan Kowalski\nKierownik Logistyki\nACME Sp. z o.o.\ntel. +48 601 222 333\nwww.acme.pl").
+_DETAILS_MIN = 2
+
+
+def _cut_company_signature(lines: list[str], removed: list[str], label: str) -> list[str]:
+    """The lines without a company's signature with no sign-off above it: the last paragraph, below
+    the person's, a full name first (`footers.is_signature_name`), a line of a title or a company, two
+    contact details, at most `_BLOCK_MAX_LINES` short lines and no sentence. Not when the line above
+    ends with ":" ("Kontakt do kierowcy:"), nor a name and phones alone ("Dzwoń do Jana.\n\nJan
+    Kowalski\ntel. …\nkom. …"): then the details are what the person sends."""
+    last = len(lines)
+    while last and not lines[last - 1].strip():
+        last -= 1
+    first = last
+    while first and lines[first - 1].strip():
+        first -= 1
+    if first == last or last - first > _BLOCK_MAX_LINES or not is_signature_name(lines[first].strip()):
+        return lines
+    above = next((text for j in range(first - 1, -1, -1) if (text := lines[j].strip())), "")
+    if not above or above.endswith(":"):
+        return lines  # nothing of the person's above it, or the details asked for
+    block = [line.strip() for line in lines[first:last]]
+    if not all(_is_block_line(text) for text in block):
+        return lines
+    details = [sum(1 for _ in contact_details(text)) for text in block]
+    if sum(details) < _DETAILS_MIN or " " not in block[0] or all(details[1:]):
+        return lines  # a full name, and a title or a company: a name and phones alone may be sent
+    removed.append(label)
+    return lines[:first]
