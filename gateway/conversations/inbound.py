@@ -28,6 +28,7 @@ from gateway.conversations.replymail import from_domain, unthreaded
 from gateway.conversations.rows import Conversation
 from gateway.mailcopy import fallback_for
 from gateway.store.db import Store
+from gateway.store.forwardsteps import kept_steps, seconds_after
 
 # How `repo.gone` says the user left; the company is not told where a former user went
 # (`states.told` says the same to a company admin).
@@ -84,18 +85,20 @@ def owner_of(conn: sqlite3.Connection, cfg: Config, number: str, last: Conversat
 
 # The database's clock, which `account_senders` (migration 52) is written on by its triggers.
 _DB_NOW = "(julianday('now') - 2440587.5) * 86400.0"
-# Until when each sender another account stopped sending from lately stays the operator's, read off
-# the index by `until` (from before the longest period any is kept: retention plus the longest reply
-# window) and then by its own account's window; `alike` compares a number's forms, which SQL cannot:
-# once per number, however many accounts sent from it (the upgrade's seed has a row for each account
-# and number its conversations show, the gateway's default sender and the reply pool among them).
-_ENDS = "h.until + :retention + IFNULL(a.reply_window_days * 86400, :window)"
+# Each sender another account stopped sending from lately, read off the index by `until` (from before
+# the longest period any is kept: retention plus the longest reply window, plus every step forward of
+# the clock kept, a few) with how long its own account's conversations are kept after. Each row's end
+# counts the steps made since it stopped as no time passed (`forwardsteps`), in Python: the steps read
+# once, not once per row in SQL (2 us a row). `alike` compares a number's forms, which SQL cannot: once
+# per number, however many accounts sent from it (the upgrade's seed has a row for each account and
+# number its conversations show, the gateway's default sender and the reply pool among them).
+_KEPT_FOR = ":retention + IFNULL(a.reply_window_days * 86400, :window)"
 _LEFT_LATELY = (
-    f"SELECT h.sender, MAX({_ENDS}) FROM account_senders h"
+    f"SELECT h.sender, h.until, h.until + {_KEPT_FOR}, {_DB_NOW} FROM account_senders h"
     " LEFT JOIN accounts a ON a.id = h.account_id"
-    f" WHERE h.until >= {_DB_NOW} - :retention"
+    f" WHERE h.until >= {_DB_NOW} - :retention - :stepped"
     " - MAX(:window, IFNULL((SELECT MAX(reply_window_days) FROM accounts), 0) * 86400)"
-    f" AND {_ENDS} > {_DB_NOW} AND h.account_id IS NOT :account GROUP BY h.sender"
+    f" AND h.until + {_KEPT_FOR} + :stepped > {_DB_NOW} AND h.account_id IS NOT :account"
 )
 
 
@@ -104,14 +107,27 @@ def moved_until(conn: sqlite3.Connection, cfg: Config, number: str, account_id: 
     sent from it: for the retention plus that account's reply window after it stopped, its customers'
     SMS may answer it, and the purge may have deleted the conversations that would say so. That is
     the longest any of its conversations on the number is kept (its last SMS from it went by the
-    time it stopped); None when no other account sent from it as late as that."""
+    time it stopped), a step forward of the clock since not counted as time passed, as their reply
+    windows count it; None when no other account sent from it as late as that."""
     region = cfg.gateway.default_region
+    steps = kept_steps(conn)
     binds = {
         "retention": cfg.gateway.retention_days * 86400,
         "window": cfg.replies.window_seconds,
         "account": account_id,
+        "stepped": sum(seconds for _, seconds in steps),
     }
-    ends = [float(end) for sender, end in conn.execute(_LEFT_LATELY, binds) if alike(sender, number, region)]
+    ends: list[float] = []
+    same: dict[str, bool] = {}
+    for sender, until, end, now in conn.execute(_LEFT_LATELY, binds):
+        if steps:
+            end += seconds_after(steps, until)
+        if end <= now:
+            continue
+        if sender not in same:
+            same[sender] = alike(sender, number, region)
+        if same[sender]:
+            ends.append(end)
     return max(ends, default=None)
 
 

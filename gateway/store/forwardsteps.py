@@ -79,6 +79,12 @@ def record_back(conn: sqlite3.Connection, seconds: float) -> None:
     _save(conn, [(at - seconds, forward) for at, forward in steps])
 
 
+def seconds_after(steps: list[tuple[float, float]], at: float) -> float:
+    """The seconds of `steps` (as `kept_steps` reads them) made after `at`, as `stepped_since` counts
+    them: for checks of many rows in Python, the steps read once."""
+    return sum(seconds for when, seconds in steps if when > at)
+
+
 def stepped_since(since: str) -> str:
     """SQL for a window's start, `since` (an SQL expression: the clock's reading less the window, read
     once), moved back by the seconds of each step forward made after it. A time stamped before such a

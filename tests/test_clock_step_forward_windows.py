@@ -1,0 +1,51 @@
+"""The other windows counted back from the clock after it stepped forward by days: each counts the time
+that passed, as the reply window does (`gateway.store.forwardsteps`).
+
+After a step forward (NTP correcting a clock days behind, an admin setting the date) what was stamped
+before it reads older by the step. The reply window counted that as not passed; a number another
+account left, the "N days ago" of an unmatched answer's note, the retention of the SMS and the quiet
+hour of the kept answers counted it as days gone. Real SQLite files, with the clock injected where the
+code reads it (the senders' table is written on the database's own clock, so its rows are moved back
+by the step instead).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from gateway.conversations import inbound
+from gateway.store import forwardsteps
+from gateway.store.db import Store
+from tests.conftest import free_port
+from tests.test_clock_step import DAY
+from tests.test_conversations import PHONE
+from tests.test_inbound_address import OWN, own_config
+from tests.test_inbound_address_senders import CONVERSATION
+
+
+def test_a_step_forward_does_not_hand_a_number_that_moved_to_the_next_account_early(tmp_path: Path) -> None:
+    # "other" sent from OWN and moved to another number; a moment later the clock stepped 98 days
+    # ahead. Its stop read 98 days ago, past the retention and its reply window (90 + 7 days): OWN
+    # was no longer kept from acme's inbound address, and other's customers answering its SMS of a
+    # minute before reached acme's reception.
+    cfg = own_config(tmp_path, free_port(), "+48500600701")
+    store = Store.open(tmp_path / "db.sqlite")
+    try:
+        conn = store.db.conn
+        store.accounts.add_account("other", sender=OWN)
+        other = store.accounts.get_account("other").id
+        conn.execute(CONVERSATION, (PHONE, OWN, "bob@other.example", other, time.time()))
+        store.accounts.update_account("other", sender="+48500600702")
+        # The step, as the database's clock reads the stop now (its triggers stamp on that clock).
+        conn.execute("UPDATE account_senders SET until = until - 98 * 86400 WHERE until IS NOT NULL")
+        forwardsteps.record_forward(conn, time.time(), 98 * DAY)
+        until = inbound.moved_until(conn, cfg, OWN, other + 1)
+        assert until == pytest.approx(time.time() + 97 * DAY, abs=60.0)
+        # No step kept: the stop is as old as it reads, and the number is acme's.
+        conn.execute("DELETE FROM billing_state WHERE key = ?", (forwardsteps.FORWARD_KEY,))
+        assert inbound.moved_until(conn, cfg, OWN, other + 1) is None
+    finally:
+        store.close()
