@@ -19,8 +19,10 @@ import pytest
 from gateway.conversations import inbound
 from gateway.store import forwardsteps
 from gateway.store.db import Store
-from tests.conftest import free_port
+from tests.conftest import STAFF, free_port
 from tests.test_clock_step import DAY
+from tests.test_clock_step_answers import sent
+from tests.test_clock_step_forward_answers import looking, passes, step_seen
 from tests.test_conversations import PHONE
 from tests.test_inbound_address import OWN, own_config
 from tests.test_inbound_address_senders import CONVERSATION
@@ -49,3 +51,17 @@ def test_a_step_forward_does_not_hand_a_number_that_moved_to_the_next_account_ea
         assert inbound.moved_until(conn, cfg, OWN, other + 1) is None
     finally:
         store.close()
+
+
+async def test_an_unmatched_answers_note_counts_the_days_that_passed(tmp_path: Path) -> None:
+    # Anna's SMS went 7.5 days before the answer, 15.5 by a clock that stepped 8 days ahead meanwhile:
+    # the note said "15 days ago" of an SMS a week old.
+    w, mono, hk = await looking(tmp_path)
+    sent(w, STAFF, "Anna's offer")
+    passes(w, mono, 6 * DAY)
+    await step_seen(w, mono, hk, 8 * DAY)
+    passes(w, mono, 1.5 * DAY)
+    await w.mo("Too late")
+    assert w.mo_states() == ["unmatched"]
+    [(note,)] = w.store.db.conn.execute("SELECT note FROM mo").fetchall()
+    assert "7 days ago, past the reply window" in note, note

@@ -33,6 +33,7 @@ from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.mailcopy import mail_settings
 from gateway.smtp.subjects import sms_from
 from gateway.store.db import Store
+from gateway.store.forwardsteps import kept_steps, seconds_after
 from gateway.store.outbox import Fallback
 from gateway.store.records import Acceptance
 from gateway.wording import Phrase
@@ -355,13 +356,15 @@ def _last_sms(r: ConversationsRepo, cfg: Config, last: Conversation, at: float) 
     account = r.account_of(last.account_id)
     days = accountrules.reply_window_days(cfg, account[1] if account else None)
     sent = datetime.fromtimestamp(last.last_mt_at, ZoneInfo(cfg.gateway.timezone))
-    ago = max(0, int((at - last.last_mt_at) // 86400))
+    # Days as they passed, and the window as the match counts it: a step forward of the clock is neither.
+    steps, start = kept_steps(r.conn), at - days * 86400
+    ago = max(0, int((at - last.last_mt_at - seconds_after(steps, last.last_mt_at)) // 86400))
     said = (
         f"the last SMS to this phone from this number was {last.user_email}'s"
         + (f" ({account[0]})" if account else "")
         + f" on {sent:%Y-%m-%d %H:%M}, {ago} day{'' if ago == 1 else 's'} ago"
     )
-    if last.last_mt_at < at - days * 86400:
+    if last.last_mt_at < start - seconds_after(steps, start):
         return f"{said}, past the reply window: not mailed to them, as the number may have changed hands"
     return f"{said}, within the reply window, but that SMS is not known to have reached the phone before"
 
