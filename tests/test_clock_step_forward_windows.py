@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway import retentionpurge
 from gateway.conversations import inbound
 from gateway.store import forwardsteps
 from gateway.store.db import Store
@@ -23,7 +24,7 @@ from tests.conftest import STAFF, free_port
 from tests.test_clock_step import DAY
 from tests.test_clock_step_answers import sent
 from tests.test_clock_step_forward_answers import looking, passes, step_seen
-from tests.test_conversations import PHONE
+from tests.test_conversations import PHONE, World
 from tests.test_inbound_address import OWN, own_config
 from tests.test_inbound_address_senders import CONVERSATION
 
@@ -65,3 +66,30 @@ async def test_an_unmatched_answers_note_counts_the_days_that_passed(tmp_path: P
     assert w.mo_states() == ["unmatched"]
     [(note,)] = w.store.db.conn.execute("SELECT note FROM mo").fetchall()
     assert "7 days ago, past the reply window" in note, note
+
+
+def delivered(w: World) -> None:
+    """The SMSC's report that each SMS `sent` submitted reached the phone: its SMS is finished."""
+    for (smsc_id,) in w.store.db.conn.execute("SELECT smsc_id FROM parts").fetchall():
+        w.store.queue.record_report("main", smsc_id, "delivered", None, "x")
+
+
+def emails(w: World) -> int:
+    return int(w.store.db.conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0])
+
+
+async def test_the_retention_counts_a_step_forward_as_no_time_passed(tmp_path: Path) -> None:
+    # A retention of 5 days: Anna's SMS went a day before the clock stepped 8 days ahead, and the purge
+    # deleted it (9 days old by the clock) while its conversation was still answerable. It goes once
+    # 5 days have passed.
+    w, mono, hk = await looking(tmp_path)
+    sent(w, STAFF, "Anna's offer")
+    delivered(w)
+    passes(w, mono, DAY)
+    await step_seen(w, mono, hk, 8 * DAY)
+    await retentionpurge.purge_before(w.store, w.now - 5 * DAY, reply_window=7 * DAY)
+    assert emails(w) == 1
+    assert w.store.db.conn.execute("SELECT state FROM messages").fetchall() == [("delivered",)]
+    passes(w, mono, 4 * DAY)
+    await retentionpurge.purge_before(w.store, w.now - 5 * DAY, reply_window=7 * DAY)
+    assert emails(w) == 0

@@ -36,6 +36,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
+from gateway.store import forwardsteps
 from gateway.store.counted import MO_UNFINISHED_SQL, keep_counted
 from gateway.store.db import Store
 from gateway.store.settling import FINAL_PART
@@ -122,7 +123,13 @@ async def purge_before(
     concatenation counters. Required, not defaulted: a purge that left them out would keep them for good.
     A mail with an SMS that ended at or after `unbilled_from` stays: a report or a retry after its
     month's bill is a correction in the month it ended in, which the first month not billed may be.
+
+    The retention counts the time that passed, as the reply windows do: a step forward of the clock
+    since a row was stamped is not (`forwardsteps`). Counted, an SMS sent a day before a step of 8
+    days went under a retention of 5, its conversation still answerable. The features get `cutoff`
+    as read: the conversations' window counts the steps itself (`forwardsteps.stepped_since`).
     """
+    features_cutoff, cutoff = cutoff, forwardsteps.window_start(store.db.conn, cutoff, 0.0)
     write = (pace or Pace()).write
     removed = 0
     after: Cursor | None = START
@@ -142,7 +149,7 @@ async def purge_before(
         after = START
         while after is not None:
             after = await write(
-                store, lambda f=feature, a=after: f(store.db.conn, cutoff, reply_window, a, chunk)
+                store, lambda f=feature, a=after: f(store.db.conn, features_cutoff, reply_window, a, chunk)
             )
     rowid = 0
     while rowid := await write(store, lambda a=rowid: _purge_concat_refs(store, a, chunk)):
