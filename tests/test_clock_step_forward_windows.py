@@ -18,10 +18,11 @@ import pytest
 
 from gateway import retentionpurge
 from gateway.conversations import inbound
+from gateway.conversations import kept as kept_answers
 from gateway.store import forwardsteps
 from gateway.store.db import Store
 from tests.conftest import STAFF, free_port
-from tests.test_clock_step import DAY
+from tests.test_clock_step import DAY, HOUR, Monotonic, housekeeping
 from tests.test_clock_step_answers import sent
 from tests.test_clock_step_forward_answers import looking, passes, step_seen
 from tests.test_conversations import PHONE, World
@@ -93,3 +94,23 @@ async def test_the_retention_counts_a_step_forward_as_no_time_passed(tmp_path: P
     passes(w, mono, 4 * DAY)
     await retentionpurge.purge_before(w.store, w.now - 5 * DAY, reply_window=7 * DAY)
     assert emails(w) == 0
+
+
+async def test_the_kept_answers_quiet_hour_counts_a_step_forward_as_no_time_passed(tmp_path: Path) -> None:
+    # The third answer within a minute is kept by the limit of 2 an hour; a second later the clock
+    # steps 8 days ahead. The phone's quiet hour read as passed at once, and the digest went a minute
+    # after the flood instead of an hour.
+    w = World(tmp_path, "mails_per_phone_per_hour = 2")
+    mono = Monotonic()
+    hk = housekeeping(w.store, mono)
+    await hk.check_clock()
+    sent(w, STAFF, "Anna's offer")
+    passes(w, mono, 60.0)
+    for text in ("Tak", "Będę", "Jednak o 11"):
+        await w.mo(text)
+    assert w.mo_states() == ["mailed", "mailed", "throttled"]
+    await step_seen(w, mono, hk, 8 * DAY)
+    passes(w, mono, 60.0)
+    assert await w.store.write(lambda: kept_answers.mail_due(w.store, w.config)) == 0  # type: ignore[arg-type]
+    passes(w, mono, HOUR - 60.0)
+    assert await w.store.write(lambda: kept_answers.mail_due(w.store, w.config)) == 1  # type: ignore[arg-type]

@@ -72,7 +72,8 @@ def mail_due(store: Store, cfg: Config) -> int:
     window_since = window_start(store.db.conn, now, cfg.replies.window_seconds)  # a step forward not counted
     r.kept_phones_forget(window_since)
     queued = 0
-    for source in r.kept_due(now - QUIET_SECONDS, window_since, KINDS, PHONES_PER_RUN):
+    quiet_since = window_start(store.db.conn, now, QUIET_SECONDS)  # as is the quiet hour
+    for source in r.kept_due(quiet_since, window_since, KINDS, PHONES_PER_RUN):
         queued += _mail_phone(store, cfg, r, source, window_since)
     return queued
 
