@@ -6,8 +6,11 @@ Printed: the clock check's look that handles a step of 8 days (its one write: th
 SMS still waiting and the step kept); the same rows' times moved forward instead, every row a reply
 window reaches (the design withdrawn for holding the loop); for comparison, a look handling a step
 back of a day (its last day's SMS move in one write); one answer's match (`reached.answer_of`) and a
-purge batch of 1,000 conversations, each with no step kept and with the step kept. Times are
-wall-clock on this machine, the medians of `--runs` runs where repeated.
+purge batch of 1,000 conversations, each with no step kept and with the step kept; and what an answer
+no conversation takes reads of the clock besides: its note's "N days ago" on the phone's last SMS
+(`handlers._last_sms`) and whether the number it came to is one account's own yet (`inbound.moved_until`,
+over `SENDERS` numbers accounts left over the last 120 days). Times are wall-clock on this machine, the
+medians of `--runs` runs where repeated.
 
 Usage: python bench/clock_forward.py [--sms 200000] [--runs 5]
 It is a benchmark, not a test: it asserts nothing and only prints.
@@ -24,12 +27,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway.conversations import queries, reached  # noqa: E402
+from gateway.conversations import handlers, inbound, queries, reached  # noqa: E402
+from gateway.conversations.repo import ConversationsRepo  # noqa: E402
 from gateway.housekeeping import Housekeeping  # noqa: E402
 from gateway.store.db import Store  # noqa: E402
 from gateway.store.forwardsteps import FORWARD_KEY  # noqa: E402
@@ -38,6 +43,7 @@ DAY = 86400.0
 NOW = 1_800_000_000.0
 NUMBER = "+48100200300"
 PHONES, USERS, WAITING = 20_000, 50, 500
+SENDERS = 200  # numbers accounts stopped sending from, their stops spread over the last 120 days
 STEP = 8 * DAY + 1.0  # the step forward, made in the second between two looks
 
 
@@ -81,6 +87,12 @@ def fill(path: Path, sms: int) -> None:
         "INSERT INTO conversations (phone, number, user_email, account_id, domain, text, started_at,"
         " last_mt_at) VALUES (?,?,?,1,'sms.example.com','x',?,?)",
         [(phone, NUMBER, user, at, at) for (phone, user), at in last.items()],
+    )
+    # On the database's clock, as its triggers stamp them (`inbound._LEFT_LATELY` reads that clock).
+    left = time.time() - 120 * DAY
+    conn.executemany(
+        "INSERT INTO account_senders (account_id, sender, since, until) VALUES (1, ?, ?, ?)",
+        [(f"+4850{n:07d}", left, left + n * 120 * DAY / SENDERS) for n in range(SENDERS)],
     )
     conn.commit()
     conn.close()
@@ -145,6 +157,32 @@ def answers(path: Path, runs: int, ahead: float) -> tuple[float, int]:
     return statistics.median(times), found
 
 
+def unmatched(path: Path, runs: int, ahead: float) -> tuple[float, float]:
+    """Median seconds of an unmatched answer's note on the phone's last SMS, 8 days after it (`ahead`:
+    on a clock stepped so far since), and of the check whether a number is one account's own, each
+    over `runs` x 200 phones."""
+    at = NOW + 8 * DAY + ahead
+    store = Store.open(path, clock=lambda: at)
+    repo = ConversationsRepo(store.db, store.clock)
+    cfg: Any = SimpleNamespace(
+        gateway=SimpleNamespace(timezone="Europe/Warsaw", default_region="PL", retention_days=90.0),
+        replies=SimpleNamespace(window_days=7.0, window_seconds=7 * DAY),
+    )
+    notes, owners = [], []
+    for _ in range(runs):
+        for n in range(200):
+            last = repo.last_on(f"+4860{n * 97 % PHONES:07d}", NUMBER)
+            assert last is not None
+            started = time.perf_counter()
+            handlers._last_sms(repo, cfg, last, at)
+            notes.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            inbound.moved_until(store.db.conn, cfg, f"+4850{n % SENDERS:07d}", 2)
+            owners.append(time.perf_counter() - started)
+    store.close()
+    return statistics.median(notes), statistics.median(owners)
+
+
 def purge(path: Path, runs: int, ahead: float) -> float:
     """Median seconds of a purge batch of 1,000 conversations (rolled back after each), 2 days after the
     last SMS (`ahead`: on a clock stepped so far since)."""
@@ -175,6 +213,7 @@ def main() -> None:
         back = Path(directory) / "back.sqlite"
         back.write_bytes(path.read_bytes())
         plain_answer, plain_purge = answers(path, args.runs, 0.0), purge(path, args.runs, STEP)
+        plain_unmatched = unmatched(path, args.runs, 0.0)
         plain_look, step = asyncio.run(step_look(path))
         kept = (
             sqlite3.connect(path)
@@ -182,6 +221,7 @@ def main() -> None:
             .fetchone()
         )
         stepped_answer, stepped_purge = answers(path, args.runs, STEP), purge(path, args.runs, STEP)
+        stepped_unmatched = unmatched(path, args.runs, STEP)
         print(f"store: {args.sms} SMS, {WAITING} waiting; step kept: {kept[0] if kept else None}")
         print(f"look: {plain_look * 1000:.1f} ms without a step, {step * 1000:.1f} ms handling one of 8 days")
         print(f"moving every row a window reaches instead: {moved_instead(copy) * 1000:.1f} ms")
@@ -195,6 +235,12 @@ def main() -> None:
         print(
             f"a purge batch of 1,000, 10 days on by the clock: {plain_purge * 1e3:.1f} ms not knowing the"
             f" step (all deleted), {stepped_purge * 1e3:.1f} ms knowing it (all kept)"
+        )
+        (note, owner), (stepped_note, stepped_owner) = plain_unmatched, stepped_unmatched
+        print(
+            f"an unmatched answer's note on the last SMS: {note * 1e6:.0f} us without a step,"
+            f" {stepped_note * 1e6:.0f} us after it; whether its number is one account's own"
+            f" ({SENDERS} numbers left): {owner * 1e6:.0f} us, {stepped_owner * 1e6:.0f} us"
         )
 
 
