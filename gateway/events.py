@@ -20,7 +20,7 @@ import structlog
 from gateway import conversations, optoutwords, premium, reassembly
 from gateway.bitelog import FaultLog
 from gateway.conversations import lateparts, waiting
-from gateway.conversations.numbers import display, normalise, stored_phone
+from gateway.conversations.numbers import display, normalise, stored_phone, sub_address_whole
 from gateway.notifier import Notifier
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
@@ -104,10 +104,15 @@ class GatewayEvents:
 
         rows: list[int] = []
         # Which table its DCS was read by, kept on the MO for counting its parts (`MoRepo.record_mo`).
-        protocol = next((s.type for s in self.notifier.config.smsc if s.name == link), None)
+        section = next((s for s in self.notifier.config.smsc if s.name == link), None)
+        protocol = section.type if section is not None else None
+        prefix = section.sender_prefix if section is not None and section.type == "cimd2" else None
 
         def work() -> int | None:
+            nonlocal destination
             rows.clear()  # a piece may run again
+            if prefix is not None:  # our number as its sub-address alone (`sub_address_whole`)
+                destination = self._whole(sms.destination, prefix, source) or destination
             # The SMSC's stamp of the SMS, kept on each copy it delivers (CIMD2's 060; SMPP has none):
             # it tells a copy delivered again from the same text sent again (`MoRepo.redelivery_of`).
             mo = store.mo.record_mo(
@@ -129,6 +134,17 @@ class GatewayEvents:
             del self._answered[next(iter(self._answered))]
         self._answered[id(sms)] = _Answered(sms, rows, store.clock())
         return Ack.OK
+
+    def _whole(self, written: str, prefix: str, source: str) -> str | None:
+        """Inside the MO's write: our number a CIMD2 MO names by its sub-address, among the numbers
+        the phone had SMS from, the senders and the pool (`sub_address_whole`)."""
+        from gateway.conversations.handlers import repo
+
+        cfg = self.notifier.config
+        region = cfg.gateway.default_region
+        r, phone = repo(self.store), stored_phone(source, region)
+        ours = [*(r.numbers_with(phone) if phone else []), cfg.gateway.default_sender, *r.account_senders()]
+        return sub_address_whole(written, prefix, [n for n in (*ours, *cfg.replies.pool) if n], region)
 
     def on_acked(self, link: str, sms: InboundSms, confirmed: bool) -> None:
         """The driver's word on the acknowledgement of an MO `on_deliver` took: once the SMSC is known

@@ -118,6 +118,19 @@ def own_form(address: str, own: Iterable[str], region: str) -> str | None:
     return None if best is None else best[1]
 
 
+def sub_address_whole(written: str, prefix: str | None, ours: Iterable[str], region: str) -> str | None:
+    """Our number a CIMD2 MO's destination (021) names by its sub-address alone, or None.
+
+    A CIMD2 sender goes out as a sub-address (023) the SMSC appends to the interface's number, the
+    link's `sender_prefix` (protocols.md 1.5); an SMSC that names our number in an MO the same way
+    ("200300" for +48100200300, as the simulator does) left every answer to it unmatched. With the
+    prefix put back the number is taken only where it is one of `ours` (the numbers the phone had SMS
+    from, the senders, the pool): a short code the SMSC names whole stays as it came."""
+    if not prefix or prefix == "never" or not written.isdigit() or own_form(written, ours, region):
+        return None
+    return own_form(prefix + written, ours, region)
+
+
 def written_forms(number: str, region: str) -> tuple[str, ...]:
     """Every form an SMSC may have written `number` in, for finding stored rows by a number typed.
 
