@@ -266,7 +266,9 @@ class MoAcks:
     def answered(self, mark: int) -> None:
         """A request written when `count` was `mark` was answered: the SMSC read what came before it."""
         while self._waiting and self._waiting[0][0] <= mark:
-            self._tell(self._waiting.popleft()[1], True)
+            sms = self._waiting.popleft()[1]
+            self._copies.confirmed(sms)
+            self._tell(sms, True)
         if self._prod_mark is not None and mark >= self._prod_mark:
             self._prod_mark = None
             self._ask_prod()

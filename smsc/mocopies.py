@@ -6,6 +6,11 @@ it gave it (SMPP allows no two outstanding requests of one number, so a second o
 again) or with a new one, but only while our answer to the first had not been written, or late. Either
 is the same SMS, acknowledged and not mailed again (`resent`): taken for new, a premium vote queued
 behind a flood (its answer written 13 s late) was charged twice when its SMSC re-sent it after 3 s.
+The number proves a re-send only while that request may still be outstanding for the SMSC: our answer
+unwritten, late, or not yet confirmed (it answered nothing we wrote after it, `MoAcks`). Once it read
+our answer in time the number is free again, and an SMSC that numbers its requests from a small
+counter gives it to the phone's next SMS: the same vote 3 s on, under the number of the first, was
+recorded as a duplicate, the phone charged and the vote never billed.
 An identical MO read after the first's answer was written in time, or read together with the first
 (an SMSC flushing two votes the phone sent while the link was down), is a new SMS (`repeated`),
 however unconfirmed the first's answer is: the SMSC waits for it, and delivers an MO again only
@@ -43,6 +48,7 @@ class _Seen:
     seq: int | None  # its sequence number, where the protocol has one (SMPP)
     sms: InboundSms | None = None  # as handed up: its acknowledgement is told by this object
     answered: float | None = None  # when our acknowledgement was written; None while it waits
+    confirmed: bool = False  # the SMSC answered a request written after our acknowledgement
 
 
 def _key(sms: InboundSms) -> _Key:
@@ -91,17 +97,25 @@ class Copies:
     @staticmethod
     def _resent(earlier: _Seen, seen: _Seen) -> bool:
         """Whether `seen` is the SMSC's re-send of `earlier`, an identical MO read before it."""
-        if seen.seq is not None and seen.seq == earlier.seq:
+        unanswered = earlier.answered is None or earlier.answered - earlier.at > ACK_LATE_SECONDS
+        if seen.seq is not None and seen.seq == earlier.seq and (unanswered or not earlier.confirmed):
             return True  # the same request again: no other may carry its number while it is unanswered
         if seen.at - earlier.at < RESEND_MIN_SECONDS:
             return False  # read together: two SMS the SMSC flushed at once
-        return earlier.answered is None or earlier.answered - earlier.at > ACK_LATE_SECONDS
+        return unanswered
 
     def answered(self, sms: InboundSms, at: float) -> None:
         """Our acknowledgement of `sms` was written at `at`: a copy read after it was sent anew."""
         seen = self._recent.get(_key(sms))
         if seen is not None and seen.sms is sms:
             seen.answered = at
+
+    def confirmed(self, sms: InboundSms) -> None:
+        """The SMSC read our acknowledgement of `sms` (written in time): its sequence number is free
+        again, and an identical MO under it is a new SMS (`_resent`)."""
+        seen = self._recent.get(_key(sms))
+        if seen is not None and seen.sms is sms:
+            seen.confirmed = True
 
     def refused(self, sms: InboundSms, at: float) -> None:
         """The MO read at `at` was answered with an error: the SMSC delivers it again. A copy of
