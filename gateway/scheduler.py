@@ -29,6 +29,7 @@ from gateway import retentionpurge, tlsrenewal
 from gateway.config import Config
 from gateway.store import retention
 from gateway.store.db import Store
+from gateway.store.forwardsteps import window_start
 from gateway.tlsrenewal import CertificateWatch
 
 log = structlog.get_logger(__name__)
@@ -76,8 +77,11 @@ async def purge(store: Store, config: Config) -> int:
         )
         today = datetime.fromtimestamp(store.clock(), ZoneInfo(config.gateway.timezone)).date()
         await retention.forget_past_days(store, (today - timedelta(days=1)).isoformat())
-        # Billing files of a month older than this say that its detail rows are gone.
-        await store.write(lambda: BillingRepo(store.db, store.clock).purged_up_to(cutoff))
+        # Billing files of a month older than this say that its detail rows are gone: up to the
+        # cutoff as the purge counted it, a step forward of the clock since not passed (`purge_before`).
+        await store.write(
+            lambda: BillingRepo(store.db, store.clock).purged_up_to(window_start(store.db.conn, cutoff, 0.0))
+        )
     except asyncio.CancelledError:
         # Stopped by a shutdown: each chunk was its own commit, so the next run simply goes on.
         log.info("retention.purge_interrupted")

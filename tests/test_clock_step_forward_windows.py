@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway import retentionpurge
+from billing_reports.repo import LAST_BILLED, PURGED_BEFORE, BillingRepo
+from gateway import retentionpurge, scheduler
+from gateway.config import parse_config
 from gateway.conversations import inbound
 from gateway.conversations import kept as kept_answers
 from gateway.store import forwardsteps
@@ -25,7 +27,7 @@ from tests.conftest import STAFF, free_port
 from tests.test_clock_step import DAY, HOUR, Monotonic, housekeeping
 from tests.test_clock_step_answers import sent
 from tests.test_clock_step_forward_answers import looking, passes, step_seen
-from tests.test_conversations import PHONE, World
+from tests.test_conversations import BASE, PHONE, World
 from tests.test_inbound_address import OWN, own_config
 from tests.test_inbound_address_senders import CONVERSATION
 
@@ -114,3 +116,24 @@ async def test_the_kept_answers_quiet_hour_counts_a_step_forward_as_no_time_pass
     assert await w.store.write(lambda: kept_answers.mail_due(w.store, w.config)) == 0  # type: ignore[arg-type]
     passes(w, mono, HOUR - 60.0)
     assert await w.store.write(lambda: kept_answers.mail_due(w.store, w.config)) == 1  # type: ignore[arg-type]
+
+
+async def test_the_billing_files_purge_note_says_what_the_purge_deleted_after_a_step_forward(
+    tmp_path: Path,
+) -> None:
+    # January billed, a retention of 5 days: the purge kept Anna's SMS of January 30th, a day before a
+    # step of 8 days, yet marked January's detail rows "deleted" up to February (the month under way,
+    # held for its bill): January's billing file written again would say her SMS's lines were missing.
+    w, mono, hk = await looking(tmp_path)
+    w.config = parse_config(BASE.replace("[gateway]\n", "[gateway]\nretention_days = 5\n"), source="test")
+    passes(w, mono, 15 * DAY)  # January 30th
+    sent(w, STAFF, "Anna's offer")
+    delivered(w)
+    [(went,)] = w.store.db.conn.execute("SELECT received_at FROM emails").fetchall()
+    billing = BillingRepo(w.store.db, w.store.clock)
+    billing.put(LAST_BILLED, "2027-01")
+    passes(w, mono, DAY)
+    await step_seen(w, mono, hk, 8 * DAY)
+    await scheduler.purge(w.store, w.config)  # type: ignore[arg-type]
+    assert emails(w) == 1
+    assert float(billing.get(PURGED_BEFORE) or 0) < went
