@@ -21,6 +21,7 @@ from gateway import retentionpurge, scheduler
 from gateway.config import parse_config
 from gateway.conversations import inbound
 from gateway.conversations import kept as kept_answers
+from gateway.premium.queries import purge_texts
 from gateway.store import forwardsteps
 from gateway.store.db import Store
 from tests.conftest import STAFF, free_port
@@ -137,3 +138,25 @@ async def test_the_billing_files_purge_note_says_what_the_purge_deleted_after_a_
     await scheduler.purge(w.store, w.config)  # type: ignore[arg-type]
     assert emails(w) == 1
     assert float(billing.get(PURGED_BEFORE) or 0) < went
+
+
+def test_premium_texts_are_kept_for_the_retention_as_time_passed(tmp_path: Path) -> None:
+    # A vote's text, kept for the retention (5 days) beside its money record, was blanked by the purge
+    # right after a step forward of 8 days made a day after it came.
+    store = Store.open(tmp_path / "db.sqlite")
+    try:
+        conn = store.db.conn
+        came = time.time() - DAY
+        conn.execute(
+            "INSERT INTO premium_mo (mo_id, number, phone, parts, price, commission, text, state,"
+            " received_at) VALUES (1, '7155', ?, 1, 300, 110, 'TAK', 'mailed', ?)",
+            (PHONE, came - 8 * DAY),  # as the clock reads it after the step
+        )
+        forwardsteps.record_forward(conn, time.time(), 8 * DAY)
+        purge_texts(conn, time.time() - 5 * DAY, 0.0, (0.0, 0), 25)
+        assert conn.execute("SELECT text FROM premium_mo").fetchall() == [("TAK",)]
+        later = time.time() + 4 * DAY + 60.0  # 5 days after it came
+        purge_texts(conn, later - 5 * DAY, 0.0, (0.0, 0), 25)
+        assert conn.execute("SELECT text FROM premium_mo").fetchall() == [("",)]
+    finally:
+        store.close()

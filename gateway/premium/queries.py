@@ -15,6 +15,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from gateway.premium.rows import Service
+from gateway.store.forwardsteps import window_start
 
 SERVICE_COLUMNS = "id, password, account_id, email, numbers, verified_at, created_at, removed_at"
 # The ids of the premium SMS a phone sent (bind: its E.164 number), for a query of another table
@@ -207,7 +208,9 @@ def purge_texts(
     settled premium SMS and of free answers older than `cutoff` go; the rows, money records, stay, and
     an SMS still awaiting its client's address keeps its text. The rows changed are passed over by
     their empty texts, so `after` is only handed back (the reply window is the conversations'):
-    returned while a chunk found a full `limit`, None once it found fewer."""
+    returned while a chunk found a full `limit`, None once it found fewer. `cutoff` counts a step
+    forward of the clock since as no time passed, as the purge of the SMS does (`retention.purge_before`)."""
+    cutoff = window_start(conn, cutoff, 0.0)
     n = conn.execute(
         "UPDATE premium_mo SET text = '' WHERE id IN (SELECT id FROM premium_mo WHERE received_at < ?"
         " AND state != 'awaiting' AND text != '' LIMIT ?)",

@@ -127,7 +127,7 @@ async def purge_before(
     The retention counts the time that passed, as the reply windows do: a step forward of the clock
     since a row was stamped is not (`forwardsteps`). Counted, an SMS sent a day before a step of 8
     days went under a retention of 5, its conversation still answerable. The features get `cutoff`
-    as read: the conversations' window counts the steps itself (`forwardsteps.stepped_since`).
+    as read and count the steps themselves (the conversations' window: `forwardsteps.stepped_since`).
     """
     features_cutoff, cutoff = cutoff, forwardsteps.window_start(store.db.conn, cutoff, 0.0)
     write = (pace or Pace()).write
