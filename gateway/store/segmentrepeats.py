@@ -7,9 +7,10 @@ have reached the SMSC (`SegmentRepo._joined_already`). Later than that it may be
 a device's next SMS under its one reference, the same first part as before and a new rest (an
 alarm): it waits as a set of its own. Its set decides at its join, on arrival or at the timeout: a
 set whose only parts repeat parts joined already is that SMS delivered again, recorded and dropped
-(not mailed, not billed), when their copies came within `AGAIN_SECONDS` before it, or it lacks parts
-of its own and repeats a text mailed whole (`_copy_again`). Mailed, it said "[part 2
-of 2 missing]" of an SMS mailed whole, or named as missing a part that had been mailed. A set that
+(not mailed, not billed), when their copies came within `AGAIN_SECONDS` before it, their
+acknowledgements not known to have been read, or it lacks parts of its own and repeats a text mailed
+whole (`_copy_again`). Mailed, it said "[part 2 of 2 missing]" of an SMS mailed whole, or named as
+missing a part that had been mailed. A set that
 brings any part of its own is a new SMS, as before, but where the parts it brings are the rest a
 text joined already lacked (`SegmentRepo._follows`): its copies are dropped and the rest follows.
 
@@ -32,6 +33,7 @@ import sqlite3
 import structlog
 
 from gateway import reassembly
+from gateway.store.redelivery import DOUBT_SECONDS, REPEAT_AFTER_ACK_SECONDS
 from gateway.store.segmentsets import PARTS_APART_SECONDS
 
 log = structlog.get_logger(__name__)
@@ -77,14 +79,19 @@ def mark(
 
 
 # How soon after its earlier copies a set of repeated parts is the SMSC delivering them again, whatever
-# it repeats. An SMSC that lost the acknowledgements (a connection cut after its delivers) delivers
-# again after the reconnect, within seconds to minutes; a device that sends the same text again later
-# (an alarm, under the one reference a cheap modem uses) looks the same without a stamp of the SMSC,
-# and a text sent again must not be lost. Later than this, a set is the SMSC's copy only when it lacks
-# parts of its own and repeats a text that was mailed whole: a device sends every part of its text
-# (a whole set of repeats later is its next one), and a modem whose alarm lacks its part 2 every time
-# repeats a text mailed with a gap (for a day, as the mark is, every alarm after the first was lost).
-AGAIN_SECONDS = 120.0
+# it repeats, where the copies' acknowledgements are not known to have been read (`acked_at` NULL:
+# written late, or the connection ended before the SMSC answered anything after them), as for a whole
+# text (`gateway.store.redelivery.DOUBT_SECONDS`). An SMSC that lost the acknowledgements (a connection
+# cut after its delivers) delivers again after the reconnect, within seconds to minutes; one that read
+# them delivers nothing again but within `REPEAT_AFTER_ACK_SECONDS` of them. A phone that sends the same
+# long vote again under its one-octet reference looks the same without a stamp of the SMSC, and a text
+# sent again must not be lost: 10 s after acknowledgements the SMSC had read, the phone's second vote
+# was dropped, paid by the phone and billed to nobody. Later than this, a set is the SMSC's copy only
+# when it lacks parts of its own and repeats a text that was mailed whole: a device sends every part of
+# its text (a whole set of repeats later is its next one), and a modem whose alarm lacks its part 2
+# every time repeats a text mailed with a gap (for a day, as the mark is, every alarm after the first
+# was lost).
+AGAIN_SECONDS = DOUBT_SECONDS
 
 
 def repeated_set(
@@ -124,7 +131,7 @@ def _copy_again(
     """Whether `row`, a part repeating one joined already, is the SMSC's copy of it (see AGAIN_SECONDS)."""
     marks = ",".join("?" * len(forms))
     copy = conn.execute(
-        f"SELECT received_at {_COPIES.format(marks=marks)}"
+        f"SELECT received_at, acked_at {_COPIES.format(marks=marks)}"
         " AND id < ? AND received_at >= ? AND state = 'joined' ORDER BY id DESC LIMIT 1",
         (
             source,
@@ -139,7 +146,10 @@ def _copy_again(
     ).fetchone()
     if copy is None:
         return False
-    if row[_AT] - copy[0] <= AGAIN_SECONDS:
+    copy_at, acked_at = copy
+    if acked_at is None and row[_AT] - copy_at <= AGAIN_SECONDS:
+        return True
+    if acked_at is not None and 0.0 <= row[_AT] - acked_at <= REPEAT_AFTER_ACK_SECONDS:
         return True
     if whole:
         return False
@@ -152,8 +162,8 @@ def _copy_again(
             ref,
             total,
             *forms,
-            copy[0] - reassembly.TIMEOUT_SECONDS,
-            copy[0] + reassembly.TIMEOUT_SECONDS,
+            copy_at - reassembly.TIMEOUT_SECONDS,
+            copy_at + reassembly.TIMEOUT_SECONDS,
         ),
     ).fetchone()[0]
     return seqs >= total
