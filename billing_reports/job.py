@@ -171,9 +171,7 @@ def summary_mail(
 
     def text(attached: bool) -> str:
         the_summary = (w.BILLING_SUMMARY_ATTACHED if attached else w.BILLING_SUMMARY_PLAIN)(lang)
-        return w.BILLING_SUMMARY_TEXT(
-            lang, month=files.month, the_summary=the_summary, fates="\n".join(fates)
-        )
+        return w.summary_text(lang, files.month, the_summary, "\n".join(fates), unclaimed=files.unclaimed)
 
     return sha, _file_mail(cfg, cfg.mail.admin_address, subject, text, name, path, content, now)
 

@@ -166,19 +166,26 @@ def _replies(rows: Iterator[tuple], tz: ZoneInfo) -> Iterator[Line]:  # type: ig
         )  # fmt: skip
 
 
-def premium_status(state: str) -> str:
-    """The billing status of a premium MO in `state`."""
-    return "delivered" if state == "mailed" else "pending" if state == "awaiting" else "failed"
+def premium_status(state: str, *, claimed: bool) -> str:
+    """The billing status of a premium MO in `state`, for the party billed: `delivered` once mailed
+    to it. A client's (`claimed`) is mailed to the client (`mailed`); one mailed to the fallback
+    because the client's address refused it is `failed` for the client, who never got it. One no
+    service claimed is the operator's, and mailed to the fallback address (`fallback`) it reached
+    their mailbox: counted `failed`, the summary told of nine failures where `mo list` said nine paid
+    votes were mailed. Recorded only (`unmatched`, no address) or refused there too, it is `failed`."""
+    if state == "mailed" or (state == "fallback" and not claimed):
+        return "delivered"
+    return "pending" if state == "awaiting" else "failed"
 
 
-def _premium(rows: Iterator[tuple], tz: ZoneInfo) -> Iterator[Line]:  # type: ignore[type-arg]
+def _premium(rows: Iterator[tuple], tz: ZoneInfo, *, claimed: bool) -> Iterator[Line]:  # type: ignore[type-arg]
     """A premium MO's line in the month it came in. One that moved after its month was billed (its
     service removed before the address confirmed: the row's state is now `fallback`) is listed as
     billed, under the status its correction took back: the month written again read `failed` where
     the mailed file read `pending`, and with the correction's reversal of `pending` the months' status
     counts no longer added up."""
     for ts, pid, phone, number, parts, state, note, price, commission, first_at, billed_as in rows:
-        status = billed_as or premium_status(state)
+        status = billed_as or premium_status(state, claimed=claimed)
         reason = (note or state) if status == "failed" else _late(first_at, tz)
         yield Line(
             ts, 2, pid, PREMIUM_MO, phone, phone, number, parts, status, reason, price, commission, number,
@@ -207,7 +214,7 @@ def lines(conn: sqlite3.Connection, account_id: int | None, month: Month, tz: Zo
     start, end = month.bounds(tz)
     if account_id is None:
         yield from heapq.merge(
-            _premium(billrows.premium_rows(conn, None, start, end), tz),
+            _premium(billrows.premium_rows(conn, None, start, end), tz, claimed=False),
             _corrections(billrows.correction_rows(conn, None, start, end)),
             key=lambda line: (line.ts, line.rank, line.row_id),
         )
@@ -217,7 +224,7 @@ def lines(conn: sqlite3.Connection, account_id: int | None, month: Month, tz: Zo
     yield from heapq.merge(
         _mt(repo.mt_rows(conn, account_id, start, end), mtlate.Billed(conn, account_id, month, tz)),
         _replies(repo.reply_rows(conn, account_id, start, end), tz),
-        _premium(billrows.premium_rows(conn, account_id, start, end), tz),
+        _premium(billrows.premium_rows(conn, account_id, start, end), tz, claimed=True),
         _corrections(billrows.correction_rows(conn, account_id, start, end)),
         mtlate.lines(conn, account_id, month, tz),
         key=lambda line: (line.ts, line.rank, line.row_id),

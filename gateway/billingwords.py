@@ -7,7 +7,7 @@ follow the billing files (their columns and status words, which stay English) ra
 from __future__ import annotations
 
 from gateway import polish
-from gateway.wording import Counted, Phrase
+from gateway.wording import Counted, Language, Phrase
 
 # --- billing mails (billing_reports.job); the file's columns and status words stay English, the
 # mail's Polish ones are `polish.STATUS_PL` ---
@@ -59,6 +59,22 @@ BILLING_SUMMARY_TEXT = Phrase(
     "Pliki rozliczeniowe za {month}, po jednej wiadomości na konto, tak jak wstawiono je do kolejki"
     " wysyłki razem z tą:\n{fates}\n{the_summary} ma po jednym wierszu na konto.\n",
 )
+# Said when the summary has the line of premium SMS no service claimed: its `delivered` are votes
+# mailed to the fallback address, which an operator reading "failed" took for paid SMS lost.
+BILLING_SUMMARY_UNCLAIMED = Phrase(
+    "Its line (premium MO without a service) counts as delivered the premium SMS no service claimed\n"
+    "that were mailed to the fallback address, and as failed those no address took.\n",
+    "Wiersz (premium MO without a service) liczy jako delivered (doręczone) SMS-y premium bez usługi\n"
+    "wysłane na adres zapasowy, a jako failed (niedoręczone) te, których nie przyjął żaden adres.\n",
+)
+
+
+def summary_text(lang: Language, month: object, the_summary: str, fates: str, *, unclaimed: bool) -> str:
+    """The summary mail's text; `unclaimed`: the summary has the line of premium SMS of no service."""
+    said = BILLING_SUMMARY_TEXT(lang, month=month, the_summary=the_summary, fates=fates)
+    return said + (BILLING_SUMMARY_UNCLAIMED(lang) if unclaimed else "")
+
+
 BILLING_FATE_TO = Phrase(
     "- {account}: queued to {to} and to you", "- {account}: do wysłania na {to} i do operatora"
 )

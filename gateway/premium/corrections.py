@@ -67,7 +67,8 @@ def move(
         gone = notes.both(_said(f"{what}: moved to another account", told[0]), note)
         came = notes.both(_said(f"{what}: moved here from another account", told[1]), note)
     r.book_correction(pmo, current.account_id, current.service_id, -1, billed_status(r, pmo), gone)
-    r.book_correction(pmo, to_account, to.id if to else None, 1, premium_status(state), came)
+    status = premium_status(state, claimed=to_account is not None)
+    r.book_correction(pmo, to_account, to.id if to else None, 1, status, came)
     return month
 
 
@@ -91,9 +92,9 @@ def restate(
     if month is None:
         return None
     r = PremiumRepo(db, clock)
-    was, status = billed_status(r, pmo), premium_status(state)
+    current = owner(r, pmo)
+    was, status = billed_status(r, pmo), premium_status(state, claimed=current.account_id is not None)
     if status != was:
-        current = owner(r, pmo)
         party = _party(r, current.account_id)
         note = f"{_what(db.conn, pmo, month, zone)}: {was} then {status} for {party}, {why}"
         r.book_correction(pmo, current.account_id, current.service_id, -1, was, note)
@@ -114,7 +115,7 @@ def billed_at(conn: sqlite3.Connection, pmo: PremiumMo) -> float:
 def billed_status(r: PremiumRepo, pmo: PremiumMo) -> str:
     """The billing status `pmo` is counted under now: its latest correction's, else its row's."""
     was = r.corrected_to(pmo.id)
-    return was[2] if was is not None else premium_status(pmo.state)
+    return was[2] if was is not None else premium_status(pmo.state, claimed=pmo.account_id is not None)
 
 
 # The offsets from UTC of every zone there is lie within these (Kiribati +14, Baker Island -12).
