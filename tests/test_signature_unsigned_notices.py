@@ -118,3 +118,10 @@ async def test_a_premium_clients_answer_reaches_the_phone_without_its_disclaimer
         await w.gw.until(lambda: len(w.sent()) == 1)
         assert w.sent()[0]["text"] == answer
         assert w.gw.store.db.conn.execute("SELECT cut FROM premium_answers").fetchall() == [(0,)]
+
+
+def test_a_body_of_many_notices_between_paragraphs_is_cut_in_one_pass() -> None:
+    # A recursion per notice went past Python's depth at about a thousand of them.
+    body = f"{TEXT}\n\n" + f"{PL}\n\nTekst osoby.\n\n" * 1500
+    cleaned = clean_body(body)
+    assert cleaned.text == f"{TEXT}\n\n" + "\n\n".join(["Tekst osoby."] * 1500)

@@ -141,34 +141,42 @@ def cut_notice(
     if not any(len(line) >= 50 for line in lines):
         return _cut_company_signature(lines, removed, label)  # every notice has a long line
     paragraphs = _paragraphs(lines)
-    for n, (first, end) in enumerate(paragraphs):
+    # One pass: a mail of thousands of notices between the person's paragraphs was cut by a recursion
+    # per notice, past Python's depth. Nothing of the person's stands above a line up to `shown`.
+    shown = next((j for j, line in enumerate(lines) if visible(line)), len(lines))
+    out: list[str] = []
+    copied = n = 0  # the lines above `copied` are in `out` or cut
+    while n < len(paragraphs):
+        first, end = paragraphs[n]
+        n += 1
         start = notice_start(lines[first:end], _BLOCK_MAX_WIDTH)
         if start is None or not is_strong_notice("\n".join(x.strip() for x in lines[first + start : end])):
             continue
         at = first + start
         while at > first and (RULE.match(lines[at - 1].strip()) or IMAGE.match(lines[at - 1].strip())):
             at -= 1  # a rule or a logo above the notice is its
-        above = lines[at - 1].strip() if at > first else (lines[paragraphs[n - 1][1] - 1] if n else "")
+        prev = paragraphs[n - 2] if n >= 2 and paragraphs[n - 2][0] >= copied else None
+        above = lines[at - 1] if at > first else (lines[prev[1] - 1] if prev else "")
         if kept_above(above.strip()):
             continue
         block = _block_start(lines, first, at) if at > first else at
-        if block == first == at and n:
-            block = _block_start(lines, *paragraphs[n - 1])
-            block = block if block < paragraphs[n - 1][1] else at
-        if not visible("".join(lines[:block])):
+        if block == first == at and prev:
+            block = _block_start(lines, *prev)
+            block = block if block < prev[1] else at
+        if shown >= block:
             block = at  # the name alone above it: that is what the person sent
-        if not visible("".join(lines[:block])):
+        if shown >= block:
             continue  # a notice opening the text is kept whole
-        last = n + 1
+        last = n
         while last < len(paragraphs) and _is_footer([x.strip() for x in lines[slice(*paragraphs[last])]]):
             last += 1
-        below = paragraphs[last][0] if last < len(paragraphs) else len(lines)
-        removed.append(label)
-        rest = lines[below:]
-        return (
-            lines[:block] + ([""] if rest else []) + cut_notice(rest, removed, label, kept_above=kept_above)
-        )
-    return _cut_company_signature(lines, removed, label)
+        out += [*lines[copied:block], ""]
+        copied = paragraphs[last][0] if last < len(paragraphs) else len(lines)
+        n = last
+    if not out:
+        return _cut_company_signature(lines, removed, label)
+    removed.append(label)
+    return _cut_company_signature(out + lines[copied:], removed, label)
 
 
 # A company's automatic signature ends the text as a paragraph of its own: a name first and two contact
