@@ -23,10 +23,6 @@ import math
 import sqlite3
 from typing import Any
 
-import structlog
-
-log = structlog.get_logger(__name__)
-
 FORWARD_KEY = "clock_forward"
 # Steps kept, the newest: more than this within a window is a clock gone wild, and the oldest of them
 # count for the windows that still reach back past them only.
@@ -44,7 +40,10 @@ def kept_steps(conn: sqlite3.Connection) -> list[tuple[float, float]]:
             raise ValueError("not a finite time")
         return steps
     except Exception as exc:  # a value edited by hand: the windows count from the clock, as before
-        log.warning("clock.forward_steps_unreadable", error=f"{type(exc).__name__}: {exc}"[:200])
+        import structlog  # here: `smsgw --help` and the premium CLI import this module, not logging
+
+        error = f"{type(exc).__name__}: {exc}"[:200]
+        structlog.get_logger(__name__).warning("clock.forward_steps_unreadable", error=error)
         return []
 
 
