@@ -14,13 +14,16 @@ backup's, grown on since, the copy is given what the SMSC and the mail servers w
   one waiting for its receipt in the backup that the replaced database got takes the receipt's end;
   and the bounces and notices of such messages that the replaced database had not sent yet come
   with them (else the message ended `failed` with its bounce gone: the sender was never told);
-- a mail accepted after the backup with SMS still to send is carried whole (its mail, messages and
-  parts, and its notices not sent yet), under its own ids, which the copy has free: its sender got
-  `250`, and restored without it the SMS never went and no one said so. One whose account or user
-  the copy does not have, or whose ids the copy holds, is not, and the line lists it;
+- every mail accepted after the backup is carried whole (its mail, messages and parts, their
+  delivery reports, and its notices not sent yet), under its own ids, which the copy has free,
+  whatever its SMS became: its sender got `250`; restored without it, SMS still to send never went
+  and no one said so, and those gone since were gone from `queue list` and the bills, from the
+  count of identical SMS to a phone in a day and from the Message-IDs a client's retry is known by
+  (so the retry was sent again). One whose account or user the copy does not have, or whose ids the
+  copy holds, is not, and the line lists it;
 - an outbox mail waiting in the backup that the replaced database shows sent is sent;
 - the mail ids go on after the replaced database's: its newest mail, accepted after the backup and
-  not carried (its SMS had all gone), is kept as a recorded mail with no text (the ids are SQLite's
+  not carried (of an account the copy lacks), is kept as a recorded mail with no text (the ids are SQLite's
   rowids, one more than the largest in the table, so a row must hold the place), which also tells
   whoever asks after that id what became of it;
 - the long-SMS reference counters continue where the replaced database left them, so that a
@@ -84,8 +87,8 @@ class Carried:
     reports: int  # receipts the replaced database got for SMS the backup shows waiting for one
     mails: int
     notices: int  # bounces and notices of carried messages, not sent yet in the replaced database
-    later: list[int]  # mails accepted after the backup with SMS still to send, carried
-    left: list[int]  # such mails that could not be carried: their SMS do not go
+    later: list[int]  # mails accepted after the backup, carried
+    left: list[int]  # such mails that could not be carried: their SMS not sent do not go
     ids_after: int | None  # the replaced database's newest mail id, when it was newer than the copy's
     answers: int = 0  # answers (MOs) received after the backup
     handled: int = 0  # answers of the backup handled since (mailed, kept, refused)
@@ -100,8 +103,7 @@ class Carried:
         if self.notices:
             what += f", {self.notices} bounces and notices still to send"
         if self.later:
-            what += f", {len(self.later)} mails accepted after the backup with SMS still to send"
-            what += f" (ids {id_ranges(self.later)})"
+            what += f", {len(self.later)} mails accepted after the backup (ids {id_ranges(self.later)})"
         if self.answers:
             what += f", {self.answers} answers received since"
         if self.handled:
@@ -110,8 +112,8 @@ class Carried:
         if self.counters:
             what += f", {self.counters} usage counters"
         if self.left:
-            what += f"; {len(self.left)} mails accepted after the backup with SMS not sent could not be"
-            what += f" carried (ids {id_ranges(self.left)}): their SMS do not go, their senders got 250"
+            what += f"; {len(self.left)} mails accepted after the backup could not be carried"
+            what += f" (ids {id_ranges(self.left)}): their SMS not sent do not go, their senders got 250"
         if self.ids_after is not None:
             what += f"; ids continue after {self.ids_after}"
         if above := [f"{_NAMED[t]} ids after {n}" for t, n in self.above.items()]:
@@ -252,21 +254,18 @@ def _carry_mails(copy: sqlite3.Connection) -> int:
 
 
 def carry_later(copy: sqlite3.Connection) -> tuple[list[int], list[int]]:
-    """The mails accepted after the backup with SMS still to send, copied whole into the copy: (those
-    carried, those that could not be). Their ids are above the copy's newest, as SQLite gave them
-    after it; one whose account or user is not the copy's, or whose message or part ids the copy
-    holds, is left rather than joined to another's rows."""
+    """The mails accepted after the backup, copied whole into the copy, whatever their SMS became
+    since (still to send, sent, failed, reported): (those carried, those that could not be). Their
+    ids are above the copy's newest, as SQLite gave them after it; one whose account or user is not
+    the copy's, or whose message or part ids the copy holds, is left rather than joined to another's
+    rows. Their usage is not added: the counters take the replaced database's (`restoreusage`),
+    which counted them at acceptance."""
     (ours,) = copy.execute("SELECT COALESCE(MAX(id), 0) FROM emails").fetchone()
-    mails = [
-        r[0]
-        for r in copy.execute(
-            "SELECT e.id FROM old.emails e WHERE e.id > ? AND EXISTS (SELECT 1 FROM old.messages m JOIN"
-            f" old.parts p ON p.message_id = m.id WHERE m.email_id = e.id AND p.state IN {_PART_WAITING})"
-            " ORDER BY e.id",
-            (ours,),
-        )
-    ]
+    mails = [r[0] for r in copy.execute("SELECT id FROM old.emails WHERE id > ? ORDER BY id", (ours,))]
     cols = {t: ", ".join(_columns(copy, t)) for t in ("emails", "messages", "parts")}
+    # Their parts' delivery reports, under new ids (no other row names one), for `queue show`.
+    cols["dlrs"] = ", ".join(c for c in _columns(copy, "dlrs") if c != "id")
+    theirs = "message_id IN (SELECT id FROM old.messages WHERE email_id = ?)"
     carried: list[int] = []
     left: list[int] = []
     for mail in mails:
@@ -278,8 +277,11 @@ def carry_later(copy: sqlite3.Connection) -> tuple[list[int], list[int]]:
             for table, where in (
                 ("emails", "id = ?"),
                 ("messages", "email_id = ?"),
-                ("parts", "message_id IN (SELECT id FROM old.messages WHERE email_id = ?)"),
+                ("parts", theirs),
+                ("dlrs", f"part_id IN (SELECT id FROM old.parts WHERE {theirs})"),
             ):
+                if not cols[table]:  # a backup from before the table
+                    continue
                 copy.execute(
                     f"INSERT INTO main.{table} ({cols[table]}) SELECT {cols[table]} FROM old.{table}"
                     f" WHERE {where}",
