@@ -13,7 +13,7 @@ marked `repeated` a new SMS: it came on the same connection moments after the ea
 the SMSC was still waiting for our answer to that one, and an SMSC delivers an MO again only once it
 has stopped waiting. One the link marked `RESENT` (the same request again, or read while our answer
 to the earlier copy was still unwritten) is the SMSC's copy of the most recent earlier one, whatever
-became of its acknowledgement.
+became of its acknowledgement, unless the SMSC's stamps below tell the two apart.
 
 Where the SMSC stamps an MO with the time it took it from the phone (`smsc_time`, CIMD2's 060; SMPP's
 deliver_sm has no such field), the stamp says which SMS a copy is: the SMSC delivers an SMS again
@@ -141,10 +141,14 @@ class RedeliveryRepo(Repository):
             for form in dict.fromkeys((text, before))
         ]
         row = max((r for r in rows if r is not None and r[3] >= since), default=None)
-        if repeated == RESENT:  # none when the earlier copy was refused: the SMSC's copy is the SMS
-            return None if row is None else int(row[0])
         if row is None or (smsc_time is not None and row[2] is not None):
-            return None  # no copy, or stamped copies none of which has this stamp: the phone sent it again
+            # No copy, or stamped copies none of which has this stamp: the phone sent it again, even
+            # one the link marked `RESENT`: CIMD2 numbers no request, so that mark is only a second
+            # identical MO read while our answer was unwritten, and the stamp is the better evidence
+            # (two votes 2 s apart behind a busy loop, the second dropped unpaid).
+            return None
+        if repeated == RESENT:  # none when the earlier copy was refused: the SMSC's copy is the SMS
+            return int(row[0])
         earlier, acked_at, _time, earlier_at = row
         if acked_at is None:  # the SMSC's retry comes soon after the copy, or after the link's bind
             from_at = self._retry_from(link, earlier_at, received_at)

@@ -1,0 +1,43 @@
+"""What the link's `resent` mark on a whole MO is worth in the store (R-3, R-4): the same SMS again
+only where nothing better says otherwise. Store-level on a real SQLite file, the mark made by the
+link's own `Copies` where it matters how it is made."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from gateway.store.db import Store
+from smsc.base import InboundSms
+from smsc.mocopies import Copies
+from tests.test_store import Clock
+
+PHONE = "+48601000111"
+NUMBER = "+48100200300"
+VOTE = "KP123 TAK"
+
+
+def test_a_resent_copy_with_its_own_stamp_is_a_new_sms(tmp_path: Path) -> None:
+    # CIMD2 passes no sequence number: the link marks a second identical vote read 2 s after the
+    # first, our answer to it still unwritten (a busy loop), as resent. Its 060 stamp is not the
+    # first's: the phone sent it again and pays for it again.
+    copies = Copies()
+    first = InboundSms(source=PHONE, destination=NUMBER, text=VOTE, raw={"smsc_time": "261207073000"})
+    second = InboundSms(source=PHONE, destination=NUMBER, text=VOTE, raw={"smsc_time": "261207073002"})
+    copies.arrived(first, 100.0, None, None)
+    marked = copies.arrived(second, 102.0, None, None)
+    assert marked.resent
+    clock = Clock()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    one = store.mo.record_mo("cimd", PHONE, NUMBER, VOTE, 0, None, smsc_time="261207073000", protocol="cimd2")
+    clock.t += 2
+    two = store.mo.record_mo(
+        "cimd", PHONE, NUMBER, VOTE, 0, None, resent=True, smsc_time="261207073002", protocol="cimd2"
+    )
+    assert one is not None and two is not None
+    assert store.mo.redelivery_of(two) is None
+    # With the first's stamp it is that SMS delivered again, marked or not.
+    clock.t += 2
+    three = store.mo.record_mo(
+        "cimd", PHONE, NUMBER, VOTE, 0, None, resent=True, smsc_time="261207073000", protocol="cimd2"
+    )
+    assert three is not None and store.mo.redelivery_of(three) == one
