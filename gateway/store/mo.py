@@ -65,7 +65,9 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
             if (
                 concat
                 and concat[1] > 1
-                and self._joined_already(source, destination, concat, text, now, smsc_time)
+                and self._joined_already(
+                    source, destination, concat, text, now, smsc_time, retry_from=self._retry_from
+                )
             ):
                 cur = self.conn.execute(
                     "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total,"

@@ -26,12 +26,14 @@ reference as it does for whole texts (`gateway.store.redelivery`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import phonenumbers
 import structlog
 
 from gateway import reassembly
 from gateway.store import segmentrepeats, segmentsets
-from gateway.store.redelivery import REPEAT_AFTER_ACK_SECONDS
+from gateway.store.redelivery import DOUBT_SECONDS, REPEAT_AFTER_ACK_SECONDS
 from gateway.store.repository import Repository
 from gateway.store.segmentsets import MAX_WAITING_SEGMENTS, PARTS_APART_SECONDS, _due, _sets, _stamp
 
@@ -111,6 +113,8 @@ class SegmentRepo(Repository):
         text: str,
         now: float,
         smsc_time: str | None,
+        *,
+        retry_from: Callable[[str, float, float], float],
     ) -> bool:
         """Whether the segment is one of a set joined already, delivered again, as its arrival
         tells. Where both carry the SMSC's stamp, the stamp alone decides, as for a whole text
@@ -121,18 +125,32 @@ class SegmentRepo(Repository):
         acknowledgement the SMSC read more than `REPEAT_AFTER_ACK_SECONDS` before it came, for now:
         a device that sends every alarm under one reference with the same first segment had its
         next alarm's first part dropped and mailed as a gap. Its set decides at its join
-        (`gateway.store.segmentrepeats`): nothing but such parts is the SMSC's copy."""
+        (`gateway.store.segmentrepeats`): nothing but such parts is the SMSC's copy. An unread
+        acknowledgement makes it the SMSC's retry only within `DOUBT_SECONDS` of its copy, or of its
+        link's bind since (`retry_from`, `RedeliveryRepo._retry_from`), as for a whole text: for a day,
+        the same long vote 3 minutes after one whose answers were written late was dropped."""
         ref, total, seq = concat
         forms = self._to_forms(source, destination)
-        row = self.conn.execute(
-            "SELECT 1 FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ? AND concat_seq = ?"
+        same = (
+            "FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ? AND concat_seq = ?"
             f" AND state = 'joined' AND text = ? AND received_at >= ? AND destination IN ({_marks(forms)})"
-            " AND (CASE WHEN smsc_time IS NOT NULL AND ? IS NOT NULL THEN smsc_time = ?"
-            " ELSE acked_at IS NULL OR ? - acked_at BETWEEN 0.0 AND ? END) LIMIT 1",
-            (source, ref, total, seq, text, now - reassembly.REDELIVERY_SECONDS, *forms,
-             smsc_time, smsc_time, now, REPEAT_AFTER_ACK_SECONDS),
-        ).fetchone()  # fmt: skip
-        return row is not None
+        )
+        args = (source, ref, total, seq, text, now - reassembly.REDELIVERY_SECONDS, *forms)
+        row = self.conn.execute(
+            f"SELECT 1 {same} AND (CASE WHEN smsc_time IS NOT NULL AND ? IS NOT NULL THEN smsc_time = ?"
+            " ELSE ? - acked_at BETWEEN 0.0 AND ? END) LIMIT 1",
+            (*args, smsc_time, smsc_time, now, REPEAT_AFTER_ACK_SECONDS),
+        ).fetchone()
+        if row is not None:
+            return True
+        # The newest copy whose acknowledgement is unread speaks for the SMSC's retry (a later copy's
+        # window ends no sooner). One with another stamp of the SMSC is another SMS's part.
+        doubt = self.conn.execute(
+            f"SELECT link, received_at {same} AND acked_at IS NULL AND (smsc_time IS NULL OR ? IS NULL)"
+            " ORDER BY id DESC LIMIT 1",
+            (*args, smsc_time),
+        ).fetchone()
+        return doubt is not None and now - retry_from(doubt[0], doubt[1], now) <= DOUBT_SECONDS
 
     def _join_segments(
         self,
