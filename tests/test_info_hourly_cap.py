@@ -49,3 +49,38 @@ async def test_a_flood_of_mail_to_info_gets_the_hours_answers_and_then_451(tmp_p
             clock.t += hourcap.WINDOW_SECONDS + 1
             assert [code for code, _ in await asyncio.to_thread(asked, gw.port, 1)] == [250]
             await sink.wait(inforeply.PER_HOUR + 1)
+
+
+def spelled(times: int) -> list[str]:
+    """The user's address in `times` cases of its local part, as a mail server may write it."""
+    local, _, domain = STAFF.partition("@")
+    return [
+        "".join(c.upper() if (k >> i) & 1 else c for i, c in enumerate(local)) + "@" + domain
+        for k in range(times)
+    ]
+
+
+def asked_as(port: int, senders: list[str]) -> list[int]:
+    """One empty mail to info@ from each of `senders`, in one session: each DATA's reply code."""
+    said = []
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo("client.example")
+        for n, sender in enumerate(senders):
+            client.mail(sender)
+            client.rcpt(to("info"))
+            said.append(client.data(f"From: {sender}\r\nTo: {to('info')}\r\nMessage-ID: <c{n}@x>\r\n\r\n")[0])
+    return said
+
+
+async def test_the_cap_counts_the_users_address_in_any_case(tmp_path: Path) -> None:
+    """Users are found by their address in any case; four cases of it had 20 answers against a cap of 5."""
+    relay = free_port()
+    clock = Clock(datetime.now())
+    async with HappySMSC() as smsc, smtp_sink(relay) as sink:
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=relay)
+        async with running_gateway(cfg, clock) as gw:
+            senders = [s for s in spelled(4) for _ in range(inforeply.PER_HOUR)]
+            assert len(set(senders)) == 4
+            said = await asyncio.to_thread(asked_as, gw.port, senders)
+            assert said == [250] * inforeply.PER_HOUR + [451] * (len(senders) - inforeply.PER_HOUR), said
+            await sink.wait(inforeply.PER_HOUR)

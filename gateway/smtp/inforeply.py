@@ -31,9 +31,10 @@ log = structlog.get_logger(__name__)
 # A person asks a few times a day; 30 empty mails to info@ in one session had 30 answers.
 PER_HOUR = 5
 # The hour's answers to one address, off `outbox_age` (state, created_at): the hour's mail, not all.
+# The address in any case: users are found by it COLLATE NOCASE, so each case of it was a cap of its own.
 _ANSWERED = (
     "SELECT COUNT(*) FROM outbox WHERE state IN ('queued', 'active', 'sent', 'failed')"
-    " AND created_at >= ? AND kind = 'info' AND rcpt = ?"
+    " AND created_at >= ? AND kind = 'info' AND rcpt = ? COLLATE NOCASE"
 )
 
 
