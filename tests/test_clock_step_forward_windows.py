@@ -160,3 +160,25 @@ def test_premium_texts_are_kept_for_the_retention_as_time_passed(tmp_path: Path)
         assert conn.execute("SELECT text FROM premium_mo").fetchall() == [("",)]
     finally:
         store.close()
+
+
+async def test_the_hourly_limit_of_a_phones_answers_counts_a_step_forward_as_no_time_passed(
+    tmp_path: Path,
+) -> None:
+    # Two answers mailed (the limit is 2 an hour); a second later the clock steps 8 days ahead. The
+    # hour read as over, and the third answer, a minute after the first, was mailed too.
+    w = World(tmp_path, "mails_per_phone_per_hour = 2")
+    mono = Monotonic()
+    hk = housekeeping(w.store, mono)
+    await hk.check_clock()
+    sent(w, STAFF, "Anna's offer")
+    passes(w, mono, 60.0)
+    for text in ("Tak", "Będę"):
+        await w.mo(text)
+    await step_seen(w, mono, hk, 8 * DAY)
+    passes(w, mono, 60.0)
+    await w.mo("Jednak o 11")
+    assert w.mo_states() == ["mailed", "mailed", "throttled"]
+    passes(w, mono, HOUR)
+    await w.mo("Do zobaczenia")
+    assert w.mo_states()[-1] == "mailed"

@@ -18,6 +18,7 @@ from gateway.conversations.pool import ReplyPool
 from gateway.conversations.rows import C_COLUMNS as _C_COLUMNS
 from gateway.conversations.rows import Conversation
 from gateway.store.counted import keep_counted
+from gateway.store.forwardsteps import stepped_since
 
 # Between why an answer was kept and the note its own mail would have carried (an opt-in word, a
 # sentence that may be an opt-out, parts that never came): the mail of kept answers prints it.
@@ -100,14 +101,16 @@ class KeptRepo(ReplyPool):
         `any_case`: a sender ID's letters in either case are one sender ("PROMO", "Promo"), or
         writing it anew each time got every SMS of a flood mailed. Read off `mo_copies` between the
         ID in capitals and in small letters (every such spelling sorts there), as SQLite's `lower`
-        folds ASCII alone."""
+        folds ASCII alone. `since` moves back by the steps forward of the clock made after it (read
+        once, in the statement): the hour counts the time that passed, or a step let a flood's next
+        answers through at once."""
         where, args = spellings(source) if any_case else ("source = ?", [source])
         row = self.conn.execute(
             "SELECT COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NULL),"
             " COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NOT NULL),"
             " COUNT(DISTINCT follows) FILTER (WHERE state IN ('mailed', 'fallback')),"
             " COUNT(*) FILTER (WHERE state = 'throttled')"
-            f" FROM mo WHERE {where} AND received_at >= ?",
+            f" FROM mo WHERE {where} AND received_at >= {stepped_since('?')}",
             (*args, since),
         ).fetchone()
         return row[0] + row[1] - row[2], row[3]
