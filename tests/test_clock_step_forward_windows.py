@@ -3,10 +3,11 @@ that passed, as the reply window does (`gateway.store.forwardsteps`).
 
 After a step forward (NTP correcting a clock days behind, an admin setting the date) what was stamped
 before it reads older by the step. The reply window counted that as not passed; a number another
-account left, the "N days ago" of an unmatched answer's note, the retention of the SMS and the quiet
-hour of the kept answers counted it as days gone. Real SQLite files, with the clock injected where the
-code reads it (the senders' table is written on the database's own clock, so its rows are moved back
-by the step instead).
+account left, the "N days ago" of an unmatched answer's note, the retention of the SMS and of the
+premium texts (and the purge's mark in the billing files), the quiet hour of the kept answers and the
+hourly limit of a phone's answers counted it as days gone. Real SQLite files, with the clock injected
+where the code reads it (the senders' table is written on the database's own clock, so its rows are
+moved back by the step instead).
 """
 
 from __future__ import annotations
