@@ -104,3 +104,29 @@ async def test_status_of_a_user_who_may_not_read_roots_database_says_so_not_that
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 30) == 0
+
+
+async def test_a_database_others_may_read_is_not_said_to_be_read_only_by_its_owner(
+    world: Path, plain_nobody: tuple[list[str], str]
+) -> None:
+    """Root's database mode 0644: status as nobody said "only its owner reads it (mode 0644; no group
+    gives another user access)", which the mode it named belied. What holds is that smsgw opens a
+    database only as its owner."""
+    config, smtp_port = configured(world)
+    proc = await start_daemon(config, smtp_port)
+    state = world / "state"
+    try:
+        state.chmod(0o755)
+        (state / "smsgw.db").chmod(0o644)
+        prefix, python = plain_nobody
+        out = await asyncio.to_thread(status, prefix, python, config)
+        assert out.returncode == 1, (out.stdout, out.stderr)
+        assert "belongs to user root, who runs the daemon, and smsgw opens a database only as its owner;" in (
+            out.stderr
+        ), out.stderr
+        assert "(mode " not in out.stderr and "only its owner reads it" not in out.stderr, out.stderr
+        assert "run status as root (`sudo -u root " in out.stderr, out.stderr
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0

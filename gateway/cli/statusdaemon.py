@@ -267,7 +267,6 @@ def _unreadable(cfg: Config) -> str | None:
         return None
     owner = owner_name(st.st_uid)
     return (
-        f"cannot read the database {path}: it belongs to user {owner}, who runs the daemon, and only"
-        f" its owner reads it (mode {mode_text(st.st_mode)}; no group gives another user access);"
-        f" run status as {owner} (`{again_as(owner)}`)"
+        f"cannot read the database {path}: it belongs to user {owner}, who runs the daemon, and smsgw"
+        f" opens a database only as its owner; run status as {owner} (`{again_as(owner)}`)"
     )
