@@ -79,6 +79,8 @@ KEPT = [
     f"{TEXT}\n\nProszę o fakturę na firmę ACME Sp. z o.o., NIP 1234567890, z siedzibą w Warszawie przy ul. "
     "Prostej 1.",
     f"{TEXT}\n\nPrzesyłam poufne dane klienta, proszę ich nie drukować i oddzwonić do mnie jutro rano.",
+    f"{TEXT}\n\nAdministratorem danych osobowych jest nasza firma i proszę pamiętać o RODO przy wysyłce, "
+    "dane osobowe tylko w załączniku szyfrowanym.",
     # Nothing of the person's above it: what was sent is kept.
     PL,
     # Right below a sign-off word with no name between, the person's text (`signatures._sign_off_start`).

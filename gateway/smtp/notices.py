@@ -54,7 +54,7 @@ _RECIPIENT_KINDS = frozenset(
     for _, kind in disclaimer_words(word)
 )
 # A personal data clause (RODO) names the regulation or the controller and the data: two kinds only a
-# notice writes together ("administratorem Pani/Pana danych osobowych jest ACME").
+# notice writes together ("administratorem Pani/Pana danych osobowych jest ACME"), and asks nothing.
 _RODO_KINDS = frozenset(
     kind for word in ("danych osobowych", "administratorem") for _, kind in disclaimer_words(word)
 )
@@ -77,7 +77,7 @@ def is_strong_notice(text: str) -> bool:
     if REGISTER_KIND in kinds and _COMPANY_KIND in kinds:
         return _REGISTER.search(text) is not None and _ASKS.search(text) is None
     if _RODO_KINDS <= kinds:
-        return True
+        return _ASKS.search(text) is None  # "…i proszę pamiętać o RODO" is the person's own
     return len(kinds) >= _KINDS_MIN and len(text) >= _LENGTH_MIN and not _RECIPIENT_KINDS.isdisjoint(kinds)
 
 
