@@ -41,3 +41,27 @@ def test_a_resent_copy_with_its_own_stamp_is_a_new_sms(tmp_path: Path) -> None:
         "cimd", PHONE, NUMBER, VOTE, 0, None, resent=True, smsc_time="261207073000", protocol="cimd2"
     )
     assert three is not None and store.mo.redelivery_of(three) == one
+
+
+def test_a_resent_copy_is_no_copy_of_the_same_vote_hours_before(tmp_path: Path) -> None:
+    # The link marks a copy resent only seconds after the one it saw before it; when that one was
+    # not stored (its write failed), the phone's identical vote of 10:00 is not its original at 14:00.
+    clock = Clock()
+    store = Store.open(tmp_path / "db.sqlite", clock=clock)
+    old = store.mo.record_mo("smpp", PHONE, NUMBER, VOTE, 0, None, protocol="smpp")
+    assert old is not None
+    store.mo.mark_acked([old], clock.t + 0.01)
+    clock.t += 4 * 3600
+    new = store.mo.record_mo("smpp", PHONE, NUMBER, VOTE, 0, None, resent=True, protocol="smpp")
+    assert new is not None and store.mo.redelivery_of(new) is None
+    # Seconds after a stored copy the mark holds, that copy's acknowledgement confirmed or not.
+    clock.t += 3
+    again = store.mo.record_mo("smpp", PHONE, NUMBER, VOTE, 0, None, resent=True, protocol="smpp")
+    assert again is not None and store.mo.redelivery_of(again) == new
+
+
+def test_the_store_honours_the_mark_at_least_as_long_as_the_link_makes_it() -> None:
+    from gateway.store.redelivery import RESENT_WITHIN_SECONDS
+    from smsc.mocopies import ACK_LATE_SECONDS
+
+    assert RESENT_WITHIN_SECONDS > ACK_LATE_SECONDS

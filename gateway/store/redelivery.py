@@ -12,8 +12,9 @@ same text from such a phone 3 minutes on was dropped, a premium vote not billed.
 marked `repeated` a new SMS: it came on the same connection moments after the earlier copy, while
 the SMSC was still waiting for our answer to that one, and an SMSC delivers an MO again only once it
 has stopped waiting. One the link marked `RESENT` (the same request again, or read while our answer
-to the earlier copy was still unwritten) is the SMSC's copy of the most recent earlier one, whatever
-became of its acknowledgement, unless the SMSC's stamps below tell the two apart.
+to the earlier copy was still unwritten) is the SMSC's copy of the most recent earlier one if that
+came seconds before (`RESENT_WITHIN_SECONDS`), whatever became of its acknowledgement, unless the
+SMSC's stamps below tell the two apart.
 
 Where the SMSC stamps an MO with the time it took it from the phone (`smsc_time`, CIMD2's 060; SMPP's
 deliver_sm has no such field), the stamp says which SMS a copy is: the SMSC delivers an SMS again
@@ -59,6 +60,11 @@ DOUBT_SECONDS = 120.0
 # (the same sequence number, or read while our answer to that one was unwritten: `smsc.mocopies`): the
 # same SMS whatever became of the earlier copy's acknowledgement; 1 is a new SMS (`repeated`), 0 unsaid.
 RESENT = -1
+# How long after the earlier copy a `RESENT` one may come to be its copy: the link marks one only
+# within `smsc.mocopies.ACK_LATE_SECONDS` (5 s) of the copy read before it, by the loop's time; the
+# margin is for each copy's write behind a busy loop (answers 13 s late in a flood). An older identical
+# copy is not the one the link saw (that one's write failed): the rules above judge it.
+RESENT_WITHIN_SECONDS = 20.0
 
 # Whole rows (not segments of a long text, nor a segment recorded as delivered again).
 _WHOLE = "state NOT IN ('segment', 'joined') AND (concat_seq IS NULL OR COALESCE(concat_total, 1) <= 1)"
@@ -147,9 +153,9 @@ class RedeliveryRepo(Repository):
             # identical MO read while our answer was unwritten, and the stamp is the better evidence
             # (two votes 2 s apart behind a busy loop, the second dropped unpaid).
             return None
-        if repeated == RESENT:  # none when the earlier copy was refused: the SMSC's copy is the SMS
-            return int(row[0])
         earlier, acked_at, _time, earlier_at = row
+        if repeated == RESENT and received_at - earlier_at <= RESENT_WITHIN_SECONDS:
+            return int(earlier)  # none when the earlier copy was refused: the SMSC's copy is the SMS
         if acked_at is None:  # the SMSC's retry comes soon after the copy, or after the link's bind
             from_at = self._retry_from(link, earlier_at, received_at)
             return int(earlier) if received_at - from_at <= DOUBT_SECONDS else None
