@@ -60,8 +60,59 @@ def unknown_option(parser: argparse.ArgumentParser, argv: list[str]) -> str | No
         if len(found) > 1:
             return None  # ambiguous: argparse says so itself
         if not found:
-            close = difflib.get_close_matches(name, longs, n=1)
-            return f"unrecognized option {name}" + (f" (did you mean {close[0]}?)" if close else "")
+            return f"unrecognized option {name}" + _likely(parser, name, word, list(words))
         if known[found[0]].nargs != 0 and not joined:
             next(words, None)  # its value
     return None
+
+
+# How like a main option an unknown one must be to be offered, its dashes left out: with them, every
+# pair of long options shares two characters, and `--json` (the status command's) was "did you mean
+# --version?".
+_CUTOFF = 0.7
+
+
+def _likely(parser: argparse.ArgumentParser, name: str, word: str, rest: list[str]) -> str:
+    """What the unknown option `name` (given as `word`, before `rest`) likely is: the named command's
+    own option written before the command (`smsgw --json status`, which `smsgw` does not take and
+    said was "--version"), else a main option spelt much like it, else nothing."""
+    if (command := _command_named(parser, rest)) is not None:
+        path, sub = command
+        known = sub._option_string_actions
+        found = [name] if name in known else [o for o in known if name[:2] == "--" and o.startswith(name)]
+        if len(found) == 1:
+            said = [found[0] + word[len(name) :]]  # in full: `--js` is `--json` there, not here
+            takes_value = known[found[0]].nargs != 0 and "=" not in word
+            if takes_value and rest and not rest[0].startswith("-") and rest[0] != path[0]:
+                said.append(shlex.quote(rest[0]))
+            line = shlex.join(["smsgw", *path]) + " " + " ".join(said)
+            return f"\n{name} goes after the command: {line}"
+    if not name.startswith("--"):
+        return ""
+    bare = {option[2:]: option for option in parser._option_string_actions if option.startswith("--")}
+    close = difflib.get_close_matches(name[2:], list(bare), n=1, cutoff=_CUTOFF)
+    return f" (did you mean {bare[close[0]]}?)" if close else ""
+
+
+def _command_named(
+    parser: argparse.ArgumentParser, rest: list[str]
+) -> tuple[list[str], argparse.ArgumentParser] | None:
+    """The command named in `rest` (the first word that is one, a `queue list` in full) and the parser
+    of its options, or None."""
+    path: list[str] = []
+    for word in rest:
+        commands = _commands(parser)
+        if word in commands:
+            path.append(word)
+            parser = commands[word]
+        elif path:
+            break  # past the command: its own arguments
+    return (path, parser) if path else None
+
+
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """The commands `parser` takes by name (none where it takes no command)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
