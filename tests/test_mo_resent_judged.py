@@ -65,3 +65,43 @@ def test_the_store_honours_the_mark_at_least_as_long_as_the_link_makes_it() -> N
     from smsc.mocopies import ACK_LATE_SECONDS
 
     assert RESENT_WITHIN_SECONDS > ACK_LATE_SECONDS
+
+
+def _two_binds(tmp_path: Path, name: str) -> tuple[Store, Clock]:
+    clock = Clock()
+    store = Store.open(tmp_path / name, clock=clock)
+    clock.t += 5
+    store.mo.link_state("A", up=True, at=clock.t)
+    store.mo.link_state("B", up=True, at=clock.t)
+    clock.t += 60
+    return store, clock
+
+
+def test_the_smsc_retry_on_a_sibling_bind_is_judged_by_the_first_copy_link(tmp_path: Path) -> None:
+    # Two binds of one SMSC account; the vote came on A, whose connection fell right after it (its
+    # acknowledgement unconfirmed). The SMSC delivers it again 30 s after A's rebind, on B or on A:
+    # the same SMS either way, not mailed nor billed twice.
+    for retry_on in ("A", "B"):
+        store, clock = _two_binds(tmp_path, f"{retry_on}.sqlite")
+        first = store.mo.record_mo("A", PHONE, NUMBER, VOTE, 0, None, protocol="smpp")
+        clock.t += 1
+        store.mo.link_state("A", up=False, at=clock.t)
+        clock.t += 120
+        store.mo.link_state("A", up=True, at=clock.t)
+        clock.t += 30
+        again = store.mo.record_mo(retry_on, PHONE, NUMBER, VOTE, 0, None, protocol="smpp")
+        assert again is not None and store.mo.redelivery_of(again) == first, retry_on
+
+
+def test_on_a_sibling_bind_while_the_first_link_is_down_a_retry_counts_from_its_fall(tmp_path: Path) -> None:
+    store, clock = _two_binds(tmp_path, "down.sqlite")
+    first = store.mo.record_mo("A", PHONE, NUMBER, VOTE, 0, None, protocol="smpp")
+    clock.t += 1
+    store.mo.link_state("A", up=False, at=clock.t)
+    clock.t += 60
+    again = store.mo.record_mo("B", PHONE, NUMBER, VOTE, 0, None, protocol="smpp")
+    assert again is not None and store.mo.redelivery_of(again) == first
+    # A never came back: the same vote on B an hour on is the phone's new SMS, not a retry held for A.
+    clock.t += 3600
+    later = store.mo.record_mo("B", PHONE, NUMBER, VOTE, 0, None, protocol="smpp")
+    assert later is not None and store.mo.redelivery_of(later) is None

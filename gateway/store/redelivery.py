@@ -90,14 +90,18 @@ class RedeliveryRepo(Repository):
         elif bound is not None and bound >= down:  # was up: down from now
             self._links[link] = (at, bound)
 
-    def _retry_from(self, link: str, copy_at: float, at: float) -> float:
-        """From when the SMSC's retry of an MO received at `copy_at`, its acknowledgement unconfirmed,
-        may come: then, if its link stayed up since; if it went down since, its bind after that (or
-        now, the copy `at` read with the bind before the link said it was up)."""
+    def _retry_from(self, link: str, copy_at: float, at: float, here: str | None = None) -> float:
+        """From when the SMSC's retry of an MO received on `link` at `copy_at`, its acknowledgement
+        unconfirmed, may come: then, if its link stayed up since; if it went down since, its bind
+        after that (or now, the copy `at` read with the bind before the link said it was up). A copy
+        read on another bind of the account (`here`) while `link` is still down is the SMSC's retry
+        after its fall, not a bind of it to come: from the fall, or the same vote all day is dropped."""
         down, bound = self._links.get(link, (self._started, None))
         if down < copy_at:
             return copy_at
-        return bound if bound is not None and bound >= down else at
+        if bound is not None and bound >= down:
+            return bound
+        return at if here is None or here == link else down
 
     def mark_acked(self, mo_ids: list[int], at: float) -> None:
         """The SMSC read the acknowledgement of the delivery that wrote these rows, sent at `at`."""
@@ -139,7 +143,7 @@ class RedeliveryRepo(Repository):
         # older copy of it (21,000 of one word: some 130,000 steps) to find none.
         rows = [
             self.conn.execute(
-                "SELECT id, acked_at, smsc_time, received_at FROM mo"
+                "SELECT id, acked_at, smsc_time, received_at, link FROM mo"
                 " WHERE source = ? AND destination = ? AND text = ?"
                 f" AND id < ? AND {_BY_TEXT} ORDER BY id DESC LIMIT 1",
                 (source, destination, form, mo_id),
@@ -153,11 +157,13 @@ class RedeliveryRepo(Repository):
             # identical MO read while our answer was unwritten, and the stamp is the better evidence
             # (two votes 2 s apart behind a busy loop, the second dropped unpaid).
             return None
-        earlier, acked_at, _time, earlier_at = row
+        earlier, acked_at, _time, earlier_at, earlier_link = row
         if repeated == RESENT and received_at - earlier_at <= RESENT_WITHIN_SECONDS:
             return int(earlier)  # none when the earlier copy was refused: the SMSC's copy is the SMS
-        if acked_at is None:  # the SMSC's retry comes soon after the copy, or after the link's bind
-            from_at = self._retry_from(link, earlier_at, received_at)
+        if acked_at is None:  # the SMSC's retry comes soon after the copy, or after its link's bind
+            # The earlier copy's link, not this one's: on several binds of one SMSC account the SMSC
+            # retries on whichever is up, and the acknowledgement was lost with the first one's fall.
+            from_at = self._retry_from(earlier_link, earlier_at, received_at, link)
             return int(earlier) if received_at - from_at <= DOUBT_SECONDS else None
         # Only a copy received after that acknowledgement, and soon after it, is the SMSC's: one
         # stamped before it (the clock stepped back in between, before the step was seen) is no
