@@ -8,12 +8,17 @@ known by (the retry went again). The real daemon with its simulator, the real CL
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
+
+import pytest
 
 from tests.conftest import config_text, free_port, mail, send_blocking
 from tests.test_policy import code, error_text, to
 from tests.test_process import smsgw, start_daemon
+from tests.test_restore_after_backup import acme_cli
 from tests.test_restore_carry import part_states, rows, simulated, stop, waiting
 from tests.test_simulator_pending_reports import until, with_simulator
 
@@ -86,3 +91,55 @@ async def test_the_billing_run_after_a_restore_counts_the_sms_sent_since_the_bac
     assert ": 2 SMS, 2 part(s)" in billed.stdout, billed.stdout
     listed = await asyncio.to_thread(smsgw, config, "queue", "list")
     assert "+48601555001" in listed.stdout, listed.stdout
+
+
+def test_one_mail_after_the_backup_that_cannot_be_carried_leaves_the_others_carried(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, db = acme_cli(tmp_path, capsys)
+    with closing(sqlite3.connect(db)) as conn, conn:
+        _sms(conn, 1, 1, "delivered")
+    backup = tmp_path / "backup.db"
+    cli.ok("backup", str(backup))
+    with closing(sqlite3.connect(db)) as conn, conn:  # SMS 1 purged since, its id given again to mail 2's
+        conn.execute("DELETE FROM parts")
+        conn.execute("DELETE FROM messages")
+        _sms(conn, 2, 1, "delivered")
+        _sms(conn, 3, 2, "delivered")
+        _sms(conn, 4, 3, "queued")
+    out = cli.ok("restore", str(backup))
+    said = "2 mails accepted after the backup (ids 3-4); 1 mails accepted after the backup could not be"
+    said += " carried (ids 2)"
+    assert any(said in line for line in out), out
+    assert rows(db, "SELECT id, email_id, state FROM messages ORDER BY id") == [
+        (1, 1, "delivered"),
+        (2, 3, "delivered"),
+        (3, 4, "queued"),
+    ]
+    # The backup's receipt of SMS 1, and mail 3's; not mail 2's, left.
+    assert rows(db, "SELECT part_id, smsc_id FROM dlrs ORDER BY part_id") == [(1, "S1"), (2, "S2")]
+
+
+def _sms(conn: sqlite3.Connection, mail: int, sms: int, state: str) -> None:
+    """Mail `mail` with one SMS, id `sms` for it and its part, in `state`; a receipt if delivered."""
+    conn.execute(
+        "INSERT OR IGNORE INTO emails (id, mail_from, text, received_at) VALUES (?, 'a@b.example', 'x', ?)",
+        (mail, mail),
+    )
+    conn.execute(
+        "INSERT INTO messages (id, email_id, recipient, source, text, coding, parts_total, state,"
+        " created_at, expires_at) VALUES (?, ?, '+48601000001', 'GW', 'x', 0, 1, ?, 1, 9e9)",
+        (sms, mail, state),
+    )
+    conn.execute(
+        "INSERT INTO parts (id, message_id, seq, state, next_attempt_at, expires_at, destination,"
+        " source, data_coding, payload, udh, text, link, smsc_id) VALUES (?, ?, 1, ?, 1, 9e9,"
+        " '+48601000001', 'GW', 0, x'78', x'', 'x', 'smsc', ?)",
+        (sms, sms, state, f"S{sms}"),
+    )
+    if state == "delivered":
+        conn.execute(
+            "INSERT INTO dlrs (link, smsc_id, status, part_id, received_at)"
+            " VALUES ('smsc', ?, 'DELIVRD', ?, 1)",
+            (f"S{sms}", sms),
+        )

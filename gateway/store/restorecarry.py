@@ -14,13 +14,10 @@ backup's, grown on since, the copy is given what the SMSC and the mail servers w
   one waiting for its receipt in the backup that the replaced database got takes the receipt's end;
   and the bounces and notices of such messages that the replaced database had not sent yet come
   with them (else the message ended `failed` with its bounce gone: the sender was never told);
-- every mail accepted after the backup is carried whole (its mail, messages and parts, their
-  delivery reports, and its notices not sent yet), under its own ids, which the copy has free,
-  whatever its SMS became: its sender got `250`; restored without it, SMS still to send never went
-  and no one said so, and those gone since were gone from `queue list` and the bills, from the
-  count of identical SMS to a phone in a day and from the Message-IDs a client's retry is known by
-  (so the retry was sent again). One whose account or user the copy does not have, or whose ids the
-  copy holds, is not, and the line lists it;
+- every mail accepted after the backup is carried whole (`gateway.store.restorelater`: its mail,
+  messages and parts, their delivery reports; here its notices not sent yet), under its own ids,
+  whatever its SMS became. One whose account or user the copy does not have, or whose ids the copy
+  holds, is not, and the line lists it;
 - an outbox mail waiting in the backup that the replaced database shows sent is sent;
 - the mail ids go on after the replaced database's: its newest mail, accepted after the backup and
   not carried (of an account the copy lacks), is kept as a recorded mail with no text (the ids are SQLite's
@@ -46,6 +43,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 from gateway.store.idfloors import TABLES, keep_above
+from gateway.store.restorelater import carry_later
 from gateway.store.restoremo import carry_mo
 from gateway.store.restorerows import shared_columns as _columns
 from gateway.store.restoreusage import carry_usage
@@ -251,60 +249,6 @@ def _carry_mails(copy: sqlite3.Connection) -> int:
         [(*r[1:], r[0]) for r in rows],
     )
     return len(rows)
-
-
-def carry_later(copy: sqlite3.Connection) -> tuple[list[int], list[int]]:
-    """The mails accepted after the backup, copied whole into the copy, whatever their SMS became
-    since (still to send, sent, failed, reported): (those carried, those that could not be). Their
-    ids are above the copy's newest, as SQLite gave them after it; one whose account or user is not
-    the copy's, or whose message or part ids the copy holds, is left rather than joined to another's
-    rows. Their usage is not added: the counters take the replaced database's (`restoreusage`),
-    which counted them at acceptance."""
-    (ours,) = copy.execute("SELECT COALESCE(MAX(id), 0) FROM emails").fetchone()
-    mails = [r[0] for r in copy.execute("SELECT id FROM old.emails WHERE id > ? ORDER BY id", (ours,))]
-    cols = {t: ", ".join(_columns(copy, t)) for t in ("emails", "messages", "parts")}
-    # Their parts' delivery reports, under new ids (no other row names one), for `queue show`.
-    cols["dlrs"] = ", ".join(c for c in _columns(copy, "dlrs") if c != "id")
-    theirs = "message_id IN (SELECT id FROM old.messages WHERE email_id = ?)"
-    carried: list[int] = []
-    left: list[int] = []
-    for mail in mails:
-        if copy.execute(_FOREIGN, (mail,)).fetchone() is not None:
-            left.append(mail)
-            continue
-        copy.execute("SAVEPOINT later")
-        try:
-            for table, where in (
-                ("emails", "id = ?"),
-                ("messages", "email_id = ?"),
-                ("parts", theirs),
-                ("dlrs", f"part_id IN (SELECT id FROM old.parts WHERE {theirs})"),
-            ):
-                if not cols[table]:  # a backup from before the table
-                    continue
-                copy.execute(
-                    f"INSERT INTO main.{table} ({cols[table]}) SELECT {cols[table]} FROM old.{table}"
-                    f" WHERE {where}",
-                    (mail,),
-                )
-        except sqlite3.IntegrityError:  # an id, or a message's dedup key, the copy holds
-            copy.execute("ROLLBACK TO later")
-            left.append(mail)
-        else:
-            carried.append(mail)
-        finally:
-            copy.execute("RELEASE later")
-    return carried, left
-
-
-# A mail's account or user that is not the copy's (added after the backup, or another since).
-_FOREIGN = (
-    "SELECT 1 FROM old.emails e WHERE e.id = ? AND ("
-    " (e.account_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM main.accounts a JOIN old.accounts o"
-    " ON o.id = a.id AND o.name = a.name AND o.created_at = a.created_at WHERE a.id = e.account_id))"
-    " OR (e.user_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM main.users u JOIN old.users o"
-    " ON o.id = u.id AND o.email = u.email AND o.created_at = u.created_at WHERE u.id = e.user_id)))"
-)
 
 
 def carry_notices(copy: sqlite3.Connection, messages: list[int], mails: list[int]) -> int:
