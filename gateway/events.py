@@ -20,7 +20,13 @@ import structlog
 from gateway import conversations, optoutwords, premium, reassembly
 from gateway.bitelog import FaultLog
 from gateway.conversations import lateparts, waiting
-from gateway.conversations.numbers import display, normalise, stored_phone, sub_address_whole
+from gateway.conversations.numbers import (
+    display,
+    normalise,
+    stored_phone,
+    sub_address_forms,
+    sub_address_whole,
+)
 from gateway.notifier import Notifier
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
@@ -142,8 +148,14 @@ class GatewayEvents:
 
         cfg = self.notifier.config
         region = cfg.gateway.default_region
+        if not (forms := sub_address_forms(written, prefix, region)):
+            return None  # no sub-address: our number whole (the most MOs), or a name
         r, phone = repo(self.store), stored_phone(source, region)
-        ours = [*(r.numbers_with(phone) if phone else []), cfg.gateway.default_sender, *r.account_senders()]
+        ours = [
+            *(r.numbers_among(phone, forms) if phone else []),
+            cfg.gateway.default_sender,
+            *r.senders_among(forms),
+        ]
         return sub_address_whole(written, prefix, [n for n in (*ours, *cfg.replies.pool) if n], region)
 
     def on_acked(self, link: str, sms: InboundSms, confirmed: bool) -> None:

@@ -20,6 +20,7 @@ import phonenumbers
 from gateway.smtp.addressing import SEPARATORS, valid_e164
 
 _DIGITS = re.compile(r"(?:\+[1-9])?[0-9]{3,20}")  # no country code starts with 0
+E164_MAX_DIGITS = 15  # ITU-T E.164: country code and national number together
 SHORT_CODE_MAX = 7  # digits: shorter, a number is a short code, not some country's national number
 TON_INTERNATIONAL = 1
 TON_ALPHANUMERIC = 5
@@ -129,6 +130,21 @@ def sub_address_whole(written: str, prefix: str | None, ours: Iterable[str], reg
     if not prefix or prefix == "never" or not written.isdigit() or own_form(written, ours, region):
         return None
     return own_form(prefix + written, ours, region)
+
+
+def sub_address_forms(written: str, prefix: str | None, region: str) -> tuple[str, ...]:
+    """The forms our numbers may be stored in for `sub_address_whole` to find `written` among them,
+    or none when `written` cannot be a sub-address: not digits, or a full number already (with the
+    interface's number before it, longer than E.164's 15 digits), as an SMSC that names our number
+    whole writes it. Only these are looked up in the MO's write: every conversation of the phone and
+    every account's sender, read for each MO, cost 22 ms an MO on the loop with 20,000 accounts."""
+    if not prefix or prefix == "never" or not written.isdigit():
+        return ()
+    interface = prefix.removeprefix("+")
+    interface = interface[2:] if interface.startswith("00") else interface
+    if len(interface) + len(written) > E164_MAX_DIGITS:
+        return ()
+    return tuple(dict.fromkeys((*written_forms(written, region), *written_forms(prefix + written, region))))
 
 
 def written_forms(number: str, region: str) -> tuple[str, ...]:

@@ -198,6 +198,21 @@ class ConversationsRepo(KeptRepo):
         rows = self.conn.execute("SELECT DISTINCT number FROM conversations WHERE phone = ?", (phone,))
         return [r[0] for r in rows]
 
+    def numbers_among(self, phone: str, forms: Sequence[str]) -> list[str]:
+        """Those of `forms` that are numbers `phone` has had SMS from, by the index conversations_match."""
+        marks = ", ".join("?" * len(forms))
+        rows = self.conn.execute(
+            f"SELECT DISTINCT number FROM conversations WHERE phone = ? AND number IN ({marks})",
+            (phone, *forms),
+        )
+        return [r[0] for r in rows]
+
+    def senders_among(self, forms: Sequence[str]) -> list[str]:
+        """Those of `forms` that are an account's sender, from the settings cache: accounts.sender has
+        no index, and its scan ran for every MO (`gateway.store.cache` drops the set on any change)."""
+        senders = self.db.settings.get("account_senders", None, lambda: frozenset(self.account_senders()))
+        return [f for f in forms if f in senders]
+
     def account_senders(self) -> list[str]:
         """The accounts' own sender numbers (the admin may have changed them since the config seeded them)."""
         rows = self.conn.execute("SELECT DISTINCT sender FROM accounts WHERE sender IS NOT NULL")
