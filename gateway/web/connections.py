@@ -15,16 +15,16 @@ never send one). When the total is reached, the oldest connection the panel is n
 (waiting for a request, for its client to read, or closing) makes room for the new one, but not a
 keep-alive one its client is using, answered and quiet for less than `stalled_seconds` (a burst of
 connections from elsewhere reset a browser's next request); when an address holds its share, the
-oldest of its own that has stood idle for `stalled_seconds`, or whose request head has not come
-whole within `head_seconds` of its first byte, does (an office behind one address was kept out by a
-few stalled sockets until their deadline, or by trickling ones); with none such, a newcomer whose
-head comes whole within `stalled_seconds` takes the place of one whose head began before it and is
-still coming (`Gate.head_whole`). A cap or a deadline that bites is logged
-(`web.limit_hit`), at most once a second per limit, the rest counted, so that a flood does not
-become a flood of log lines; a connection that never sent a byte of a request (a browser's spare
-pre-connection) is closed at the deadline without one. uvicorn's own warnings about requests go the
-same way (gateway/web/running.py). Plain HTTP sent to the TLS port is answered in plain HTTP
-(gateway/web/plainhttp.py), within the same count and deadline."""
+oldest of its own that has stood idle for `stalled_seconds`, or whose request (head and body) has
+not come whole within `head_seconds` of its first byte, does (an office behind one address was kept
+out by a few stalled sockets until their deadline, or by trickling ones); with none such, a newcomer
+whose request comes whole within `stalled_seconds` takes the place of one whose request began before
+it and is still coming (with its head whole only, of one whose head is: `Gate.head_whole`). A cap or
+a deadline that bites is logged (`web.limit_hit`), at most once a second per limit, the rest
+counted, so that a flood does not become a flood of log lines; a connection that never sent a byte
+of a request (a browser's spare pre-connection) is closed at the deadline without one. uvicorn's own
+warnings about requests go the same way (gateway/web/running.py). Plain HTTP sent to the TLS port is
+answered in plain HTTP (gateway/web/plainhttp.py), within the same count and deadline."""
 
 from __future__ import annotations
 
@@ -181,7 +181,7 @@ class PanelConnection(H11Protocol):
             self._held += data
             if not HEAD_END.search(self._held) and len(self._held) < MAX_HEAD:
                 return
-            if not self.gate.head_whole(self):
+            if not self.gate.head_whole(self, self._held):
                 self._ended = True
                 refusal.tell(self.transport, PER_ADDRESS, self._address)
                 self._arm(refusal.REFUSAL_SECONDS)  # its client's own close is awaited that long
@@ -273,10 +273,14 @@ class PanelConnection(H11Protocol):
         quiet = tcpinfo.quiet_ms(sock)
         return quiet is not None and quiet >= seconds * 1000
 
-    def head_late(self, seconds: float) -> bool:
+    def request_late(self, seconds: float, bodies: bool = True) -> bool:
         """Whether the client began its request `seconds` ago or more (on TLS, for the first one,
-        its handshake) and its head is not whole yet: a browser sends it in one piece."""
-        if self.phase() not in (HANDSHAKE, REQUEST) or self.conn.their_state != h11.IDLE:
+        its handshake) and it is not whole yet, head or body: a browser sends a panel form at once.
+        Not the head alone: a client that sent a whole head and then a byte of its body every
+        0.4 s was never idle either, and two dozen of them kept an office out as trickled heads had.
+        With `bodies` False, only a head not whole."""
+        coming = (h11.IDLE, h11.SEND_BODY) if bodies else (h11.IDLE,)
+        if self.phase() not in (HANDSHAKE, REQUEST) or self.conn.their_state not in coming:
             return False
         if self._tls is not None and not self._answered and self._tls.heard_at is not None:
             began: float | None = self._tls.heard_at

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import h11
 import structlog
 
 from acl.logins import client_key
@@ -44,10 +45,11 @@ class ConnectionLimits:
     # At the total, how long a keep-alive connection is spared once its client has taken an answer
     # whole: a browser sends its next request within milliseconds (`PanelConnection.in_use`).
     stalled_seconds: float = 1.0
-    # How long a request's head (on TLS, from the handshake's first byte) may take to come whole
-    # before its connection counts as stalled for its address's share, whatever it trickles: a
-    # browser sends the head at once, and a client that sent a header line every 0.4 s was never
-    # idle, so two dozen of them shut an office's browsers out for as long as they liked.
+    # How long a request, head and body (on TLS, from the handshake's first byte), may take to come
+    # whole before its connection counts as stalled for its address's share, whatever it trickles:
+    # a browser sends a panel request at once, and a client that sent a header line (or a byte of
+    # its body) every 0.4 s was never idle, so two dozen of them shut an office's browsers out for
+    # as long as they liked.
     head_seconds: float = 3.0
     # Connections over a cap told so in HTTP (gateway/web/refusal.py) at once; those over this are
     # closed without a word, as before, so that a flood of refusals holds a bounded few descriptors.
@@ -90,7 +92,7 @@ class Gate:
         the request already on its way met a reset); only when every connection has a request
         being answered or is in such use is the new one refused. At an address's share, the same
         within that address, but only among its connections idle for `stalled_seconds` or whose
-        request head has taken `head_seconds` to come and is not whole: everyone behind an office's
+        request (head and body) has taken `head_seconds` to come and is not whole: everyone behind an office's
         NAT shares the address, and the share must still keep one client from taking the total (a
         burst of new connections from one address is refused rather than push out one a browser
         there has just opened or is using). With none such but one whose head is coming, the
@@ -130,14 +132,17 @@ class Gate:
             self._per_key[key] += 1
         return None
 
-    def head_whole(self, conn: PanelConnection) -> bool:
-        """A waiting connection's request head has come: it takes the place of its address's oldest
-        connection whose head began before it connected and is still not whole, slower than a
-        whole connection and request of its (True), or it is refused when there is none (False)."""
+    def head_whole(self, conn: PanelConnection, held: bytes) -> bool:
+        """A waiting connection's request head has come (`held`, with what followed it): it takes
+        the place of its address's oldest connection whose request began before it connected and
+        is still not whole, slower than a whole connection and request of its (True), or it is
+        refused when there is none (False). One whose own body is still to come takes only the
+        place of one whose head is: else connections trickling their bodies, connecting again as
+        fast as they were closed, took each other's places and won every one from a browser."""
         key = self.waiting.get(conn)
         if key is None:
             return True
-        trickling = self._trickling(key, conn.age())
+        trickling = self._trickling(key, conn.age(), bodies=_whole(held))
         if trickling is None and self._per_key[key] >= self.limits.per_address:
             return False
         if trickling is not None:
@@ -149,13 +154,13 @@ class Gate:
     def _counted(self, key: str) -> list[PanelConnection]:
         return [c for c, k in self.open.items() if k == key and c not in self.waiting]
 
-    def _trickling(self, key: str, seconds: float) -> PanelConnection | None:
-        """The address's oldest counted connection whose request head has been coming for `seconds`
-        and is not whole."""
-        return next((c for c in self._counted(key) if c.head_late(seconds)), None)
+    def _trickling(self, key: str, seconds: float, bodies: bool = True) -> PanelConnection | None:
+        """The address's oldest counted connection whose request has been coming for `seconds` and
+        is not whole (with `bodies` False, whose head is not)."""
+        return next((c for c in self._counted(key) if c.request_late(seconds, bodies)), None)
 
     def _stalled(self, conn: PanelConnection) -> bool:
-        return conn.idle_for(self.limits.stalled_seconds) or conn.head_late(self.limits.head_seconds)
+        return conn.idle_for(self.limits.stalled_seconds) or conn.request_late(self.limits.head_seconds)
 
     def _evict(self, conn: PanelConnection) -> None:
         self.release(conn)
@@ -172,6 +177,20 @@ class Gate:
         """At stop: uvicorn closes the connections it knows, not those still in a TLS handshake."""
         for conn in list(self.open):
             conn.abort()
+
+
+def _whole(held: bytes) -> bool:
+    """Whether `held` is a whole request, body and all (what uvicorn's parser will make of it). One
+    it cannot parse is whole too: it is answered 400 at once and trickles nothing."""
+    parser = h11.Connection(h11.SERVER)
+    parser.receive_data(held)
+    try:
+        while (event := parser.next_event()) is not h11.NEED_DATA:
+            if isinstance(event, h11.EndOfMessage):
+                return True
+    except h11.RemoteProtocolError:
+        return True
+    return False
 
 
 def _rank(conn: PanelConnection) -> int:
