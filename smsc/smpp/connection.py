@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import struct
 from collections.abc import Callable
 from typing import Any
@@ -55,10 +54,6 @@ from smsc.smpp.submits import Submits
 from smsc.stalls import ReadPause, ResponseTimer
 
 log = structlog.get_logger(__name__)
-# smpplib writes a WARNING for every optional parameter it does not know and skips: one data_sm of
-# 17,000 vendor TLVs (68 kB) was 17,000 lines of the daemon's log (data_sm is the codec's now; the
-# rare commands smpplib still reads may carry as many). The PDU is served all the same.
-logging.getLogger("smpplib.command").setLevel(logging.ERROR)
 
 UNBIND_WAIT = 2.0
 _BODILESS = frozenset({"enquire_link", "enquire_link_resp", "unbind", "unbind_resp"})
@@ -383,7 +378,11 @@ class SmppConnection(PduReader):
             self.throttle.warning("smpp.generic_nack", link=self.name, seq=seq, status=status_text(status))
         if ours is not None:
             self._enquiry_answered(ours, seq)
-        elif not self.submits.on_nack(seq, status) and seq == self.bind_seq and not self.bind_status.done():
+        elif (  # while binding, one numbered 0 (no enquire_link of ours waits) is the bind's refusal
+            not self.submits.on_nack(seq, status)
+            and seq in (self.bind_seq, 0)
+            and not self.bind_status.done()
+        ):
             self.bind_status.set_result(status or ESME_RUNKNOWNERR)
 
     def _enquiry_answered(self, ours: int | None, seq: int) -> None:
