@@ -9,12 +9,14 @@ joined with a visible gap marker rather than dropped.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
+from itertools import groupby
 from zoneinfo import ZoneInfo
 
 from smsc import gsmshifts
 from smsc.cimd2.times import parse_time
-from smsc.decoding import mend_edges
+from smsc.decoding import ODD_ANY, is_ucs2, mend_edges
 from smsc.decoding import phone_parts as _phone_parts
 
 # The marker of texts joined before the markers named their parts: a bare "[…]" in the middle of a
@@ -74,16 +76,32 @@ def alphabet_note(stored: str | None) -> str | None:
     return gsmshifts.mail_note(stored)
 
 
-def join(segments: list[tuple[int, str]], total: int) -> str:
+def join(segments: list[tuple[int, str]], total: int, codings: Sequence[int] = ()) -> str:
     """Text of (seq, text) segments in order; each run of missing ones becomes one `gap`, repeats count
-    once; a character a phone cut at a segment's edge is made whole (`smsc.decoding.mend_edges`)."""
+    once; a character a phone cut at a segment's edge is made whole (`smsc.decoding.mend_edges`).
+    `codings`: each segment's DCS, in the order of `segments`, for a UCS-2 one cut at an odd octet."""
     by_seq: dict[int, str] = {}
-    for seq, text in segments:
+    ucs2: dict[int, bool] = {}
+    for n, (seq, text) in enumerate(segments):
         by_seq.setdefault(seq, text)
-    return _render(by_seq, total)
+        if n < len(codings):
+            ucs2.setdefault(seq, is_ucs2(codings[n]))
+    return _render(by_seq, total, ucs2)
 
 
-def _render(by_seq: dict[int, str], total: int) -> str:
+def _mended(run: list[tuple[int, str]], ucs2: dict[int, bool]) -> str:
+    """A run of parts that came, mended as one text; where a UCS-2 part ended in an odd octet, each
+    stretch of one alphabet alone: the octets after the cut are read as one UTF-16 stream with it
+    (`smsc.decoding.mend_edges`), and a GSM or 8-bit part read so was garbage (no character is cut
+    across parts of two alphabets)."""
+    text = "".join(part for _, part in run)
+    if not ucs2 or ODD_ANY.search(text) is None:
+        return mend_edges(text)
+    stretches = groupby(run, key=lambda p: ucs2.get(p[0], True))
+    return "".join(mend_edges("".join(part for _, part in stretch)) for _, stretch in stretches)
+
+
+def _render(by_seq: dict[int, str], total: int, ucs2: dict[int, bool]) -> str:
     """The parts in order, each run of those that came mended as one text (a half cut at an edge
     meets its other half there, and only there), each run of missing ones as one marker."""
     out: list[str] = []
@@ -93,7 +111,7 @@ def _render(by_seq: dict[int, str], total: int) -> str:
         if i in by_seq:
             while j <= total and j in by_seq:
                 j += 1
-            out.append(mend_edges("".join(by_seq[k] for k in range(i, j))))
+            out.append(_mended([(k, by_seq[k]) for k in range(i, j)], ucs2))
         else:
             while j <= total and j not in by_seq:
                 j += 1
@@ -151,7 +169,7 @@ def merge(pieces: list[tuple[str, set[int]]], total: int) -> str | None:
             if 1 <= i <= total and i not in by_seq:
                 lacking = sum(1 for j in range(1, i) if j not in seqs)
                 by_seq[i] = run[lacking] if i - 1 not in seqs else ""
-    return _render(by_seq, total)
+    return _render(by_seq, total, {})
 
 
 def complete(segments: list[tuple[int, str]], total: int) -> bool:

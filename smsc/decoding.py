@@ -40,7 +40,7 @@ _OCTET_RUN = re.compile("[\U0010f600-\U0010f6ff]+")
 # The octet a UCS-2 segment ended in, past its last whole code unit: U+FFF00 + octet (plane 15's
 # private use area), for `mend_edges` to join the segments' octets before reading them.
 _ODD = 0xFFF00
-_ODD_ANY = re.compile("[\U000fff00-\U000fffff]")
+ODD_ANY = re.compile("[\U000fff00-\U000fffff]")
 # Characters a phone sent that would read as those markers (or `smsc.gsmshifts`' from U+10F400) once
 # joined or stored: private use (no meaning a mail reader could show), and "Kod: \U0010f641\U0010f642
 # ok" across two segments came out "Kod: AB ok".
@@ -203,6 +203,11 @@ def _hex(data: bytes) -> str:
     return "\n".join(data[i : i + 16].hex(" ") for i in range(0, len(data), 16))
 
 
+def is_ucs2(data_coding: int) -> bool:
+    """Whether the DCS says UCS-2 (the same in SMPP's data_coding and CIMD2's 030)."""
+    return _alphabet(data_coding, smpp=True) is Coding.UCS2
+
+
 def is_gsm7(data_coding: int, *, smpp: bool = True) -> bool:
     """Whether the DCS (23.038's groups) says GSM default alphabet; `smpp` as for `decode_user_data`."""
     return _alphabet(data_coding, smpp=smpp) is Coding.GSM7
@@ -341,7 +346,7 @@ def _realigned(text: str) -> str:
     that the odd octet costs one U+FFFD (none if a later segment's odd octet completes it)."""
     data = bytearray()
     for ch in text:
-        if _ODD_ANY.fullmatch(ch):
+        if ODD_ANY.fullmatch(ch):
             data.append(ord(ch) - _ODD)
         elif ord(ch) >= _EDGE_HALF:
             data += (ord(ch) - _EDGE_HALF + 0xD800).to_bytes(2, "big")
@@ -357,7 +362,7 @@ def mend_edges(text: str) -> str:
     markers are `smsc.gsmshifts.mend`'s: it drops those of tables not here, which the store reads
     before the join (`smsc.gsmshifts.unread`)."""
     text = mend_shifts(text)
-    if _ODD_ANY.search(text) is not None:
+    if ODD_ANY.search(text) is not None:
         return _realigned(text)
     if _OCTET_RUN.search(text) is not None:
         text = _OCTET_RUN.sub(lambda m: _octet_run(m, text), text)

@@ -239,11 +239,12 @@ class SegmentRepo(Repository):
         # late rest keeps gap markers where the parts mailed before stand: the reader sees which it is.
         # The row is stamped with the join (billing's months go by it); `parts_at` keeps when the
         # phone's answer came, which is what it answers (`conversations.handlers.on_whole_mo`).
+        whole_text = reassembly.join(segments, total, [r[5] for r in rows])  # by each part's own DCS
         cur = self.conn.execute(
             "INSERT INTO mo (link, source, destination, text, data_coding, concat_ref, concat_total, state,"
             " received_at, acked_at, seqs, follows, smsc_time, parts_at, note)"
             " VALUES (?,?,?,?,?,?,?,'new',?,?,?,?,?,?,?)",
-            (link, source, destination, reassembly.join(segments, total), coding, ref, total, now,
+            (link, source, destination, whole_text, coding, ref, total, now,
              now if force else None, None if complete else ",".join(map(str, sorted(seqs))), follows,
              smsc_time, parts_at, reassembly.joined_unread(segments)),
         )  # fmt: skip
