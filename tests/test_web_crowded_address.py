@@ -28,7 +28,7 @@ from structlog.testing import capture_logs
 from gateway.web.gate import ConnectionLimits
 from tests.certs import make_cert_pair
 from tests.test_web_address_cap import OFFICE, SHIPPED, counted, office_login, until_counted
-from tests.test_web_limits import HALF_A_HEAD, LOOPS, panel
+from tests.test_web_limits import HALF_A_HEAD, LOOPS, dial, panel, seconds_until_closed
 from tests.test_web_stalled import reads_slowly
 
 
@@ -185,6 +185,37 @@ def test_a_browser_wins_its_place_from_requests_trickling_their_bodies(
         assert statuses == ["HTTP/1.1 200 OK"] * 6, statuses
         assert error == "" and codes == [200, 303], (codes, error)
         assert counted_now <= SHIPPED.per_address, counted_now
+
+    run(body())
+
+
+# Heads given long to come: the address's trickling connections stay in their places.
+WAITS = ConnectionLimits(total=16, per_address=3, head_seconds=30.0)
+
+
+@pytest.mark.parametrize("run", LOOPS, ids=["asyncio", "uvloop"])
+def test_a_waiting_newcomer_closed_without_its_head_is_logged_with_the_time_it_had(
+    tmp_path: Path, run: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    # Over its address's share, a newcomer has `stalled_seconds` for its head; closed at that
+    # deadline, it was logged as having had `request_seconds`, ten times as long.
+    async def body() -> None:
+        stop = threading.Event()
+        with capture_logs() as logs:
+            async with panel(tmp_path, "", WAITS) as (server, port):
+                with ThreadPoolExecutor(WAITS.per_address) as pool:
+                    loop = asyncio.get_running_loop()
+                    shares = range(WAITS.per_address)
+                    held = [loop.run_in_executor(pool, trickles, port, OFFICE, stop) for _ in shares]
+                    try:
+                        await until_counted(server, OFFICE, WAITS.per_address)
+                        newcomer = await asyncio.to_thread(dial, port, OFFICE, HALF_A_HEAD)
+                        await asyncio.to_thread(seconds_until_closed, newcomer)
+                    finally:
+                        stop.set()
+                    await asyncio.gather(*held)
+        late = [e for e in logs if e.get("limit") == "request_time"]
+        assert [e["seconds"] for e in late] == [WAITS.stalled_seconds], late
 
     run(body())
 

@@ -105,6 +105,7 @@ class PanelConnection(H11Protocol):
         self._tls: _TLS | None = None
         self._address = ""
         self._deadline: asyncio.TimerHandle | None = None
+        self._given = 0.0  # what the deadline armed last gave the client (a waiting newcomer's is short)
         self._heard = False  # a byte of the next request is in
         self._heard_at = 0.0  # loop time of its first byte
         self._held = b""  # over its address's share: its request head, read here first (`Gate.admit`)
@@ -346,7 +347,7 @@ class PanelConnection(H11Protocol):
     def _arm(self, seconds: float | None = None) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
-        delay = self.gate.limits.request_seconds if seconds is None else seconds
+        self._given = delay = self.gate.limits.request_seconds if seconds is None else seconds
         self._stalled()  # a look at the client's progress: the deadline compares against it
         self._deadline = self.loop.call_later(delay, self._deadline_passed)
 
@@ -364,7 +365,6 @@ class PanelConnection(H11Protocol):
             self.abort()
             return
         phase = self.phase()
-        seconds = self.gate.limits.request_seconds
         if phase == HANDLING:
             self._arm()
         elif phase == CLOSING:
@@ -373,13 +373,13 @@ class PanelConnection(H11Protocol):
             if not self._stalled():
                 self._arm()  # reading, however slowly: looked at again a deadline later
                 return
-            self.gate.bite("write_time", address=self._address, seconds=seconds)
+            self.gate.bite("write_time", address=self._address, seconds=self.gate.limits.request_seconds)
             self.abort()
         elif self._spoke():
-            self.gate.bite("request_time", address=self._address, seconds=seconds)
+            self.gate.bite("request_time", address=self._address, seconds=self._given)
             self.abort()
         else:  # never a byte: a browser's spare connection, or a keep-alive one it no longer needs
-            log.debug("web.idle_closed", address=self._address, phase=phase, seconds=seconds)
+            log.debug("web.idle_closed", address=self._address, phase=phase, seconds=self._given)
             self.abort()
 
     def _closing(self) -> None:
