@@ -68,10 +68,11 @@ def _stem(name: str, request: Request) -> str:
     downloaded under the summary's very name."""
     if name == SUMMARY:
         return "summary"
+    shown = _shown(name, _account_names(request))
+    if shown.casefold() not in SUMMARY_FILE_NAMES:
+        return shown
     accounts = request.app.state.web.store.accounts.list_accounts()
-    ids = {file_name(a.name): a.id for a in accounts}
-    shown = _shown(name, {file_name(a.name): a.name for a in accounts})
-    return f"{shown}~{ids.get(name, 0)}" if shown.casefold() in SUMMARY_FILE_NAMES else shown
+    return f"{shown}~{next((a.id for a in accounts if file_name(a.name) == name), 0)}"
 
 
 def _account_names(request: Request) -> dict[str, str]:
