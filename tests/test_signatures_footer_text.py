@@ -138,8 +138,8 @@ def test_a_reply_typed_below_the_footer_is_no_bare_signature() -> None:
     assert only_signature(f"Wysłane z mojego Huawei\n\n{WRAPPED_DISCLAIMER}")
 
 
-async def phone_got(tmp_path: Path, bodies: list[str]) -> list[str]:
-    """What each phone got, its parts joined in order, for each body sent with no subject."""
+async def phone_got(tmp_path: Path, bodies: list[str], sender: str = STAFF) -> list[str]:
+    """What each phone got, its parts joined in order, for each body sent with no subject from `sender`."""
     cfg = two_way_config(tmp_path, "smpp", relay_port=free_port())
     numbers = [f"6011235{n + 10:02d}" for n in range(len(bodies))]
 
@@ -154,7 +154,9 @@ async def phone_got(tmp_path: Path, bodies: list[str]) -> list[str]:
     async with running_gateway(cfg) as gw:
         core = gw.daemon.simulator.core
         for number, body in zip(numbers, bodies, strict=True):
-            assert (await gw.send(mail(f"{number}@{DOMAIN}", body))).error is None
+            msg = mail(f"{number}@{DOMAIN}", body)
+            msg.replace_header("From", sender)
+            assert (await gw.send(msg)).error is None
         await gw.until(lambda: all(whole(n) for n in numbers))
         return ["".join(str(r["text"]) for r in parts(n)) for n in numbers]
 

@@ -10,13 +10,16 @@ notice opening the text is kept: there is no text of the person's above it, and 
 whole. From the notice down, what is footer (more notices, contact details, rules, taglines) goes;
 a paragraph of the person's below it stays. The name block right above the notice ("Jan
 Kowalski\nKierownik | ACME\ntel. …") is the signature it closes, and goes with it; without a notice,
-such a block ending the text goes when it is a company's (a title or a company, two contact details).
+such a block ending the text goes when it is the sender's company signature (a title or a company, two
+contact details, the name of the mail's From), unless the text above it points to someone to call.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
+from email.utils import parseaddr
 
 from gateway.smtp.footers import (
     IMAGE,
@@ -132,14 +135,15 @@ def _block_start(lines: list[str], top: int, end: int) -> int:
 
 
 def cut_notice(
-    lines: list[str], removed: list[str], label: str, *, kept_above: Callable[[str], object]
+    lines: list[str], removed: list[str], label: str, *, kept_above: Callable[[str], object], sender: str = ""
 ) -> list[str]:
     """The lines without a notice that no sign-off stands above (`is_strong_notice`), the footer below
     it and the name block right above it. Not one opening the text (nothing of the person's above
     it), nor one right below a line `kept_above` names (a sign-off word with no name between: what
-    stands below it is the person's, `signatures._sign_off_start`)."""
+    stands below it is the person's, `signatures._sign_off_start`). `sender`: the mail's From header,
+    decoded, whose own company signature ending the text goes too (`_cut_company_signature`)."""
     if not any(len(line) >= 50 for line in lines):
-        return _cut_company_signature(lines, removed, label)  # every notice has a long line
+        return _cut_company_signature(lines, removed, label, sender)  # every notice has a long line
     paragraphs = _paragraphs(lines)
     # One pass: a mail of thousands of notices between the person's paragraphs was cut by a recursion
     # per notice, past Python's depth. Nothing of the person's stands above a line up to `shown`.
@@ -174,22 +178,52 @@ def cut_notice(
         copied = paragraphs[last][0] if last < len(paragraphs) else len(lines)
         n = last
     if not out:
-        return _cut_company_signature(lines, removed, label)
+        return _cut_company_signature(lines, removed, label, sender)
     removed.append(label)
-    return _cut_company_signature(out + lines[copied:], removed, label)
+    return _cut_company_signature(out + lines[copied:], removed, label, sender)
 
 
 # A company's automatic signature ends the text as a paragraph of its own: a name first and two contact
 # details ("Jan Kowalski\nKierownik Logistyki\nACME Sp. z o.o.\ntel. +48 601 222 333\nwww.acme.pl").
 _DETAILS_MIN = 2
+# The text above a block that points to someone to call or write to: the block below is that person's
+# details, sent on purpose ("Proszę zadzwonić do kierownika budowy…\n\nJan Kowalski\nKierownik budowy\n
+# tel. …"), whoever sends the mail.
+_POINTS_TO = re.compile(
+    r"(?i:\b(?:za)?dzwo[nń]\w*|\b(?:za)?telefon\w*|\bkontakt\w*|\bcontact\w*|\bcall\w*|\bring(?:s|ing)?\b|\bphone\b)"
+)
+_NAME_END = re.compile(r"\s[|/–—(\[]|,|\s-\s")  # "Anna Nowak | ACME", "Jan Kowalski, ACME", "… - Kierownik"
 
 
-def _cut_company_signature(lines: list[str], removed: list[str], label: str) -> list[str]:
-    """The lines without a company's signature with no sign-off above it: the last paragraph, below
-    the person's, a full name first (`footers.is_signature_name`), a line of a title or a company, two
-    contact details, at most `_BLOCK_MAX_LINES` short lines and no sentence. Not when the line above
-    ends with ":" ("Kontakt do kierowcy:"), nor a name and phones alone ("Dzwoń do Jana.\n\nJan
-    Kowalski\ntel. …\nkom. …"): then the details are what the person sends."""
+def _folded_words(text: str) -> list[str]:
+    """The words of a name or an address, case and diacritics folded: "Łukasz Żółć" is lukasz.zolc@."""
+    plain = unicodedata.normalize("NFKD", text.casefold().replace("ł", "l"))
+    return re.findall(r"[^\W\d_]{2,}", "".join(c for c in plain if not unicodedata.combining(c)))
+
+
+def is_senders_name(name: str, sender: str) -> bool:
+    """Whether a signature's name line ("Jan Kowalski | ACME") names the mail's sender (`sender`: the
+    From header, decoded): its last word, the surname, and another of its words in the From's display
+    name ("Kowalski Jan", "Jan Kowalski (ACME)"), or the surname in the address's local part
+    ("jan.kowalski@", "jkowalski@"). A shared mailbox's (biuro@, "ACME Sprzedaż") names no one."""
+    display, address = parseaddr(sender)
+    words = _folded_words(_NAME_END.split(name, maxsplit=1)[0])
+    if len(words) < 2 or len(surname := words[-1]) < 3:
+        return False
+    shown = set(_folded_words(display))
+    if surname in shown and any(word in shown for word in words[:-1]):
+        return True
+    return surname in "".join(_folded_words(address.rpartition("@")[0]))
+
+
+def _cut_company_signature(lines: list[str], removed: list[str], label: str, sender: str) -> list[str]:
+    """The lines without the sender's company signature with no sign-off above it: the last paragraph,
+    below the person's, a full name first (`footers.is_signature_name`) that is the sender's
+    (`is_senders_name`), a line of a title or a company, two contact details, at most
+    `_BLOCK_MAX_LINES` short lines and no sentence. Not when the line above ends with ":" ("Kontakt do
+    kierowcy:") or the text above points to someone to call (`_POINTS_TO`), nor a name and phones alone
+    ("Dzwoń do Jana.\n\nJan Kowalski\ntel. …\nkom. …"), nor another's name: then the details are what
+    the person sends, as a colleague's or a technician's contact."""
     last = len(lines)
     while last and not lines[last - 1].strip():
         last -= 1
@@ -198,9 +232,11 @@ def _cut_company_signature(lines: list[str], removed: list[str], label: str) -> 
         first -= 1
     if first == last or last - first > _BLOCK_MAX_LINES or not is_signature_name(lines[first].strip()):
         return lines
+    if not is_senders_name(lines[first].strip(), sender):
+        return lines
     above = next((text for j in range(first - 1, -1, -1) if (text := lines[j].strip())), "")
-    if not above or above.endswith(":"):
-        return lines  # nothing of the person's above it, or the details asked for
+    if not above or above.endswith(":") or any(_POINTS_TO.search(line) for line in lines[:first]):
+        return lines  # nothing of the person's above it, the details asked for or pointed to
     block = [line.strip() for line in lines[first:last]]
     if not all(_is_block_line(text) for text in block):
         return lines

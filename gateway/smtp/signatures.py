@@ -136,7 +136,13 @@ def may_open_signature(line: str) -> bool:
 
 
 def cut_signature(
-    lines: list[str], removed: list[str], *, bare: bool = True, reply: bool = False, own: bool = True
+    lines: list[str],
+    removed: list[str],
+    *,
+    bare: bool = True,
+    reply: bool = False,
+    own: bool = True,
+    sender: str = "",
 ) -> list[str]:
     """The lines without their signature: from a signature line down, else a closing sign-off block
     (only when something was written above it and it is short; see `_sign_off_start`), else a
@@ -150,7 +156,8 @@ def cut_signature(
     sends "Tak". In a `reply` (a quote was cut below the text) a known footer opening the text above
     one line of a name's or a contact's shape goes alone too: that line is the answer typed below
     the footer ("Pasuje", "601 123 456"), not a signature. Without `own` a short sentence below the
-    name is signature too (`signofftail.kept_below`), and a notice is not looked for."""
+    name is signature too (`signofftail.kept_below`), and a notice is not looked for. `sender`: the From
+    header, whose own company signature goes with no sign-off above it (`notices.cut_notice`)."""
     last = len(lines) - 1
     while last >= 0 and not lines[last].strip():
         last -= 1
@@ -176,7 +183,7 @@ def cut_signature(
                 continue
             if bare and i == last and not dashes:
                 removed.append(SIGNATURE)  # a footer ending the text: most mails from a phone
-                return cut_signature(lines[:i], removed, bare=False, own=own)
+                return cut_signature(lines[:i], removed, bare=False, own=own, sender=sender)
             if bare:
                 measures = measures or _Measures(lines, last, i)
                 if (
@@ -185,7 +192,7 @@ def cut_signature(
                     else measures.footer_ends_text(i, known=known, sentence=bool(MAY_BE_SENTENCE.match(text)))
                 ):
                     removed.append(SIGNATURE)
-                    return cut_signature(lines[:i], removed, bare=False, own=own)
+                    return cut_signature(lines[:i], removed, bare=False, own=own, sender=sender)
             if known:
                 footers.append(i)
             continue
@@ -194,7 +201,7 @@ def cut_signature(
         # line above this one was taken, so only bare "--" lines and footers can be, and then
         # measuring stops.
         removed.append(SIGNATURE)
-        return cut_signature(lines[:i], removed, bare=bare, own=own)
+        return cut_signature(lines[:i], removed, bare=bare, own=own, sender=sender)
     if footers:
         removed.append(SIGNATURE)
         dropped = set(footers)
@@ -213,7 +220,7 @@ def cut_signature(
         removed.append(SIGNATURE)
         # A postscript or a sentence of the person's below the name is written to be read: it stays.
         return lines[:i] + kept_below(lines, i, last, own=own)
-    return cut_notice(lines, removed, SIGNATURE, kept_above=SIGN_OFF.match) if own else lines
+    return cut_notice(lines, removed, SIGNATURE, kept_above=SIGN_OFF.match, sender=sender) if own else lines
 
 
 def _answer_below_footer(lines: list[str], last: int) -> int | None:
@@ -376,16 +383,9 @@ def _signature_material(text: str) -> bool:
     """Whether a stripped line below a footer may belong to a signature: another footer or signature
     line, a sign-off, a name, contact details, a rule, a logo, or nothing a phone shows (a zero-width
     space left of HTML); anything else is the person's text."""
-    return (
-        not visible(text)
-        or _SIGNATURE_ANY.match(text) is not None
-        or SIGN_OFF.match(text) is not None
-        or _DASH_SIGN_OFF.match(text) is not None
-        or is_name_line(text)
-        or is_contact_line(text)
-        or RULE.match(text) is not None
-        or IMAGE.match(text) is not None
-    )
+    if not visible(text) or any(p.match(text) for p in (_SIGNATURE_ANY, SIGN_OFF, _DASH_SIGN_OFF)):
+        return True
+    return is_name_line(text) or is_contact_line(text) or bool(RULE.match(text) or IMAGE.match(text))
 
 
 def _in_list(lines: list[str], i: int) -> bool:

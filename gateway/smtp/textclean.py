@@ -73,13 +73,18 @@ _SPACES = re.compile(r"[ \t\f\v]{2,}|[\t\f\v]")  # a lone space needs no rewrite
 
 
 def clean_body(
-    text: str, end_marker: str | None = "END", cut_from: tuple[str, ...] = (), *, invitation: bool = False
+    text: str,
+    end_marker: str | None = "END",
+    cut_from: tuple[str, ...] = (),
+    *,
+    invitation: bool = False,
+    sender: str = "",
 ) -> Cleaned:
     """Apply every cutting rule to a decoded body (any line ends) and collapse whitespace.
 
-    `cut_from`: the account's phrases (`smsgw account set --cut-from`); the body ends above the first
-    line that starts with one of them. `invitation`: the mail's calendar part gives the time and
-    place, so Outlook's "When:/Where:" lines above the text go (`gateway.smtp.meetingtext`)."""
+    `cut_from`: the account's phrases (`smsgw account set --cut-from`); the body ends above the first line
+    that starts with one of them. `invitation`: the mail's calendar part gives the time and place, so
+    Outlook's "When:/Where:" lines go (`meetingtext`). `sender`: the From, whose signature may go too."""
     removed: list[str] = []
     # RFC 3676's signature delimiter keeps its space: it always starts a signature, a bare "--" only
     # when a sign-off block could stand below it (`signatures.cut_signature`).
@@ -110,7 +115,7 @@ def clean_body(
     lines = _cut_quote_below(lines, removed)
     lines = _drop_quoted_lines(lines, removed)
     # In a reply, a line typed below a phone's footer is the answer, whatever its shape.
-    lines = cut_signature(lines, removed, reply=len(lines) < quoted)
+    lines = cut_signature(lines, removed, reply=len(lines) < quoted, sender=sender)
     lines = _drop_image_refs(lines, removed)
     # After the cuts: the targets' budget goes to what is sent, not to a quote or a signature.
     lines = outlook_links(lines)
@@ -197,7 +202,8 @@ def _strip_pgp_armor(lines: list[str], removed: list[str]) -> list[str]:
     while i < len(lines):
         line = lines[i].strip()
         if line == "-----BEGIN PGP SIGNED MESSAGE-----":
-            i = _next_blank(lines, i + 1)  # armor headers such as "Hash: SHA256" end at a blank line
+            # Armor headers such as "Hash: SHA256" end at a blank line.
+            i = next((k for k in range(i + 1, len(lines)) if not lines[k].strip()), len(lines))
             signed = True
         elif line == "-----BEGIN PGP SIGNATURE-----":
             while i < len(lines) and lines[i].strip() != "-----END PGP SIGNATURE-----":
@@ -208,12 +214,6 @@ def _strip_pgp_armor(lines: list[str], removed: list[str]) -> list[str]:
         i += 1
     removed.append("PGP signature")
     return out
-
-
-def _next_blank(lines: list[str], start: int) -> int:
-    while start < len(lines) and lines[start].strip():
-        start += 1
-    return start
 
 
 def _cut_end_marker(lines: list[str], marker: str, removed: list[str]) -> list[str]:
