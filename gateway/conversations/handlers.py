@@ -389,9 +389,8 @@ def own_number_as_stored(r: ConversationsRepo, cfg: Config, phone: str | None, d
     """
     region = cfg.gateway.default_region
     used = r.numbers_with(phone) if phone is not None else []
-    senders = [cfg.gateway.default_sender, *r.account_senders()]
-    found = own_form(destination, used, region) or own_form(
-        destination, [normalise(s, region) for s in senders], region
+    found = own_form(destination, used, region) or r.own_sender(
+        destination, cfg.gateway.default_sender, region
     )
     if found is None:
         pool = _pool_set(tuple(cfg.replies.pool), region)

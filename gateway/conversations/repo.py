@@ -17,6 +17,7 @@ from typing import Any
 from gateway.conversations import reached
 from gateway.conversations.holding import added_since, sent_by_holder
 from gateway.conversations.keptrepo import KeptRepo, spellings
+from gateway.conversations.numbers import OwnIndex, normalise, own_form_indexed, own_index
 from gateway.conversations.rows import C_COLUMNS as _C_COLUMNS
 from gateway.conversations.rows import COLUMNS as _COLUMNS
 from gateway.conversations.rows import LIVE, Conversation, Mo
@@ -212,6 +213,18 @@ class ConversationsRepo(KeptRepo):
         no index, and its scan ran for every MO (`gateway.store.cache` drops the set on any change)."""
         senders = self.db.settings.get("account_senders", None, lambda: frozenset(self.account_senders()))
         return [f for f in forms if f in senders]
+
+    def own_sender(self, destination: str, default_sender: str, region: str) -> str | None:
+        """The default sender or the account's sender `destination` writes (`numbers.own_form`), by
+        `numbers.own_index` kept while the settings stand (the config's default sender is part of the
+        key: a reload may change it)."""
+
+        def load() -> OwnIndex:
+            senders = [default_sender, *self.account_senders()]
+            return own_index([normalise(s, region) for s in senders], region)
+
+        senders = self.db.settings.get("own_senders", (default_sender, region), load)
+        return own_form_indexed(destination, senders, region)
 
     def account_senders(self) -> list[str]:
         """The accounts' own sender numbers (the admin may have changed them since the config seeded them)."""
