@@ -12,6 +12,7 @@ from gateway.config import parse_config
 from gateway.premium import answers, passwords
 from gateway.smtp import replies
 from gateway.smtp.intake import IntakeOptions, read_mail
+from gateway.store import forwardsteps
 from smsc.base import Ack, InboundSms
 from tests.test_premium import BASE, CLIENT, FALLBACK, PHONE, T0, World
 
@@ -155,6 +156,19 @@ async def test_an_answer_after_the_window_or_to_a_removed_service_is_refused(tmp
     w.r.update_service(sid, removed_at=T0)
     assert w.answer("gone") == (replies.PREMIUM_SERVICE_GONE.format("KP123"), False)
     assert sms(w) == []
+
+
+async def test_a_step_forward_of_the_clock_in_the_window_is_no_time_passed(tmp_path: Path) -> None:
+    """A step forward of 8 days made a vote mailed a minute before it read as past the 7-day window:
+    the client's answer was refused (the conversations' windows count such a step as no time)."""
+    w = World(tmp_path)
+    w.service()
+    await w.mo("KP123 vote A")
+    w.now += 60 + 8 * 86400  # a minute on, the clock steps 8 days forward
+    forwardsteps.record_forward(w.store.db.conn, w.now, 8 * 86400)
+    assert w.answer("in time")[1]
+    w.now += 7 * 86400  # and a week of real time later, past it
+    assert w.answer("late") == (replies.PREMIUM_TOO_OLD.format(7), False)
 
 
 async def test_a_quote_only_answer_is_refused(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from gateway.smtp.addressing import kind_words, number_kind
 from gateway.smtp.identical import identical_refusal, start_of_day
 from gateway.smtp.intake import IntakeRefused, MailText
 from gateway.smtp.recipients import as_given, router_for
+from gateway.store import forwardsteps
 from gateway.store.db import Store
 from gateway.store.records import Acceptance, NewMessage, NewPart
 from smsc.encoding import EmptyText, plan
@@ -197,7 +198,7 @@ def answer(
     if pmo.forwarded_at is None:
         return refuse(replies.PREMIUM_NOT_FORWARDED, "answer before the MO was mailed")
     window_days = accountrules.reply_window_days(cfg, account.reply_window_days)
-    if pmo.forwarded_at < store.clock() - window_days * 86400:
+    if forwardsteps.past(r.conn, pmo.forwarded_at, store.clock(), window_days * 86400):
         return refuse(replies.PREMIUM_TOO_OLD.format(window_days), "older than the reply window")
     if msgid and r.answered_before(pmo.id, msgid):
         return replies.OK_DUPLICATE, False

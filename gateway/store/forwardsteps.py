@@ -103,3 +103,10 @@ def window_start(conn: sqlite3.Connection, now: float, window: float) -> float:
     """A window of `window` seconds back from `now`, where it starts: as `stepped_since` reads it in SQL,
     for the checks made in Python (a conversation's state as listed, the kept answers' window)."""
     return float(conn.execute(f"SELECT {stepped_since('? - ?')}", (now, window)).fetchone()[0])
+
+
+def past(conn: sqlite3.Connection, at: float, now: float, window: float) -> bool:
+    """Whether `at` is before a window of `window` seconds back from `now`, a step forward within it
+    counting as no time passed; the kept steps read only for a time the clock alone puts past it (a
+    check made for every answer, most of them well inside their window)."""
+    return at < now - window and at < window_start(conn, now, window)
