@@ -30,6 +30,10 @@ _LONGEST = COMMAND_LINE_CAP + 2  # octets of the longest command line with its C
 class ClosingSMTP(LeanSMTP):
     """aiosmtpd's server that closes with a reply: at once, or once the input before a point is read."""
 
+    def wants_implicit_tls(self) -> None:
+        """A TLS handshake came where commands are read (`GuardedSMTP.data_received`): the client was
+        set to implicit TLS. The gateway's servers log it; the look costs no call at every read."""
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._last_reply: str | None = None  # written once the input, ended early, is all read
         super().__init__(*args, **kwargs)

@@ -238,6 +238,8 @@ class GuardedSMTP(ClosingSMTP):
             self._count.passed(data)
             super().data_received(data)
             return
+        if data.startswith(b"\x16\x03") and self._tls_protocol is None:  # a TLS record's head
+            self.wants_implicit_tls()  # (`ClosingSMTP`'s: a look here, not a method at every read)
         bodies = self._tls_handshake_okay and not (self.require_starttls and not self._tls_protocol)
         count = self._count
         if not count.feed(data, len(self._reader._buffer), bodies=bodies) and count.over_at is None:

@@ -33,7 +33,6 @@ log = structlog.get_logger(__name__)
 # A client set to implicit TLS (Outlook's "SSL/TLS") on a plain or STARTTLS port opens with a TLS
 # handshake record (0x16, version 3.x): no line ever ends, the client reads our banner as TLS, fails
 # and hangs up, and nothing was logged. One line a second at most, as a flood of them may come.
-_HANDSHAKE = b"\x16\x03"
 IMPLICIT_TLS = "a TLS handshake on the plain/STARTTLS port: the client wants implicit TLS (port 465)"
 _implicit_tls = LogThrottle(log, 1.0, time.monotonic)
 
@@ -81,13 +80,11 @@ class GatewaySMTP(GuardedSMTP):
         kwargs.setdefault("enable_SMTPUTF8", True)
         super().__init__(*args, **kwargs)
 
-    def data_received(self, data: bytes) -> None:
-        if data.startswith(_HANDSHAKE) and self._tls_protocol is None and not self._in_data:
-            sockname = self.transport.get_extra_info("sockname") if self.transport is not None else None
-            port = sockname[1] if isinstance(sockname, tuple) and len(sockname) > 1 else None
-            ip = self._peer_ip()
-            _implicit_tls.warning("smtp.implicit_tls_on_plain_port", ip=ip, port=port, note=IMPLICIT_TLS)
-        super().data_received(data)
+    def wants_implicit_tls(self) -> None:
+        sockname = self.transport.get_extra_info("sockname") if self.transport is not None else None
+        port = sockname[1] if isinstance(sockname, tuple) and len(sockname) > 1 else None
+        ip = self._peer_ip()
+        _implicit_tls.warning("smtp.implicit_tls_on_plain_port", ip=ip, port=port, note=IMPLICIT_TLS)
 
     def _reply_text(self, status: str) -> str:
         if status == _MALFORMED and self._path_refusal is not None:
