@@ -184,8 +184,13 @@ def onto_rows(acceptance: Acceptance, envelope: dict[str, Any]) -> None:
 
 def never_asked(envelope: dict[str, Any]) -> frozenset[str]:
     """The numbers whose RCPT said NOTIFY=NEVER: the mail's notices leave them out (`compose`)."""
-    asked: dict[str, RcptAsks] = envelope.get("dsn", {})
+    asked: dict[str, RcptAsks] | None = envelope.get("dsn")
+    if not asked:  # most mail asks nothing
+        return _NONE
     return frozenset(number for number, asks in asked.items() if asks.notify == "never")
+
+
+_NONE: frozenset[str] = frozenset()
 
 
 def joined(first: RcptAsks | None, then: RcptAsks | None) -> RcptAsks | None:
