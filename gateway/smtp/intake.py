@@ -185,7 +185,9 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         body_text = note  # the old invitation below Outlook's header of it is not sent
     elif cancelled is not None:
         cancelled = None  # no note above the header: as an answer, the subject alone
-    sender = decode_header(heads.get("from", ""), fallbacks)  # whose company signature may end the text
+    sender = heads.get("from", "")  # whose company signature may end the text; plain ASCII read as it is
+    if not sender.isascii() or "=?" in sender or "\n" in sender:
+        sender = decode_header(sender, fallbacks)
     cleaned = clean_body(body_text, opts.end_marker, opts.cut_from, invitation=scheduled, sender=sender)
     removed = [*dict.fromkeys(ctx.notes), *cleaned.removed]
     if ctx.attachments:
