@@ -96,6 +96,33 @@ def page_status(port: int, source: str) -> str:
     return answer.split(b"\r\n", 1)[0].decode() or "closed without an answer"
 
 
+async def browser_among_tricklers(
+    tmp_path: Path, trickle: Callable[[int, str, threading.Event], None], clients: int, pages: int, gap: float
+) -> tuple[list[str], tuple[list[int], float, str], int]:
+    """`clients` at the office's address each running `trickle` (connecting again when closed); once
+    their requests are late, `pages` page loads from the same address `gap` seconds apart and a login:
+    their statuses, the login's (codes, time, error), and how many of the address's connections count."""
+    stop = threading.Event()
+    async with panel(tmp_path, "", SHIPPED) as (server, port):
+        with ThreadPoolExecutor(clients) as pool:
+            loop = asyncio.get_running_loop()
+            held = [loop.run_in_executor(pool, trickle, port, OFFICE, stop) for _ in range(clients)]
+            try:
+                await until_counted(server, OFFICE, SHIPPED.per_address)
+                await asyncio.sleep(SHIPPED.head_seconds + 0.3)  # requests that long are late
+                statuses = []
+                for _ in range(pages):
+                    statuses.append(await asyncio.to_thread(page_status, port, OFFICE))
+                    await asyncio.sleep(gap)
+                login = await asyncio.to_thread(office_login, port, OFFICE)
+                share = [c for c, k in server.gate.open.items() if k == OFFICE]
+                counted_now = len([c for c in share if c not in server.gate.waiting])
+            finally:
+                stop.set()
+            await asyncio.gather(*held)
+    return statuses, login, counted_now
+
+
 @pytest.mark.parametrize("run", LOOPS, ids=["asyncio", "uvloop"])
 def test_a_browser_wins_its_place_from_trickling_requests_that_reconnect(
     tmp_path: Path, run: Callable[[Coroutine[Any, Any, None]], None]
@@ -104,28 +131,11 @@ def test_a_browser_wins_its_place_from_trickling_requests_that_reconnect(
     # closed to make room came back at once, and a browser's new connection behind the address won
     # a place about one time in two (503 the other). A newcomer whose head comes whole now takes the
     # place of one still trickling.
-    clients = SHIPPED.per_address + 16
-
     async def body() -> None:
-        stop = threading.Event()
-        async with panel(tmp_path, "", SHIPPED) as (server, port):
-            with ThreadPoolExecutor(clients) as pool:
-                loop = asyncio.get_running_loop()
-                held = [
-                    loop.run_in_executor(pool, keeps_trickling, port, OFFICE, stop) for _ in range(clients)
-                ]
-                try:
-                    await until_counted(server, OFFICE, SHIPPED.per_address)
-                    await asyncio.sleep(SHIPPED.head_seconds + 0.3)
-                    statuses = []
-                    for _ in range(12):
-                        statuses.append(await asyncio.to_thread(page_status, port, OFFICE))
-                        await asyncio.sleep(0.2)
-                    share = [c for c, k in server.gate.open.items() if k == OFFICE]
-                    counted_now = len([c for c in share if c not in server.gate.waiting])
-                finally:
-                    stop.set()
-                await asyncio.gather(*held)
+        clients = SHIPPED.per_address + 16
+        statuses, _login, counted_now = await browser_among_tricklers(
+            tmp_path, keeps_trickling, clients, 12, 0.2
+        )
         assert statuses == ["HTTP/1.1 200 OK"] * 12, statuses
         assert counted_now <= SHIPPED.per_address, counted_now
 
@@ -158,30 +168,11 @@ def test_a_browser_wins_its_place_from_requests_trickling_their_bodies(
 ) -> None:
     # Only a head not whole counted as late: 28 such clients at one address, in the body of their
     # request (never idle), had every browser behind it answered 503 until they stopped.
-    clients = SHIPPED.per_address + 4
-
     async def body() -> None:
-        stop = threading.Event()
-        async with panel(tmp_path, "", SHIPPED) as (server, port):
-            with ThreadPoolExecutor(clients) as pool:
-                loop = asyncio.get_running_loop()
-                held = [
-                    loop.run_in_executor(pool, keeps_trickling_a_body, port, OFFICE, stop)
-                    for _ in range(clients)
-                ]
-                try:
-                    await until_counted(server, OFFICE, SHIPPED.per_address)
-                    await asyncio.sleep(SHIPPED.head_seconds + 0.3)  # bodies that long are late
-                    statuses = []
-                    for _ in range(6):
-                        statuses.append(await asyncio.to_thread(page_status, port, OFFICE))
-                        await asyncio.sleep(0.3)
-                    codes, _took, error = await asyncio.to_thread(office_login, port, OFFICE)
-                    share = [c for c, k in server.gate.open.items() if k == OFFICE]
-                    counted_now = len([c for c in share if c not in server.gate.waiting])
-                finally:
-                    stop.set()
-                await asyncio.gather(*held)
+        clients = SHIPPED.per_address + 4
+        statuses, (codes, _took, error), counted_now = await browser_among_tricklers(
+            tmp_path, keeps_trickling_a_body, clients, 6, 0.3
+        )
         assert statuses == ["HTTP/1.1 200 OK"] * 6, statuses
         assert error == "" and codes == [200, 303], (codes, error)
         assert counted_now <= SHIPPED.per_address, counted_now
