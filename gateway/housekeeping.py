@@ -20,15 +20,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import structlog
 
-from billing_reports import rebill
-from billing_reports.monthly import Month
-from gateway import reassembly, stepmoves, tlsrenewal
+from gateway import reassembly, tlsrenewal
 from gateway.bitelog import FaultLog
-from gateway.clocksteps import KeptReading, StepWatch, seam
+from gateway.clockcheck import CLOCK_STEP_SECONDS as CLOCK_STEP_SECONDS  # where it always was
+from gateway.clockcheck import ClockCheck
 from gateway.conversations import kept as kept_answers
 from gateway.events import GatewayEvents
 from gateway.filemodes import write_private
@@ -37,14 +35,6 @@ from gateway.statusfile import STATUS_FILE as STATUS_FILE  # where it always was
 from gateway.statusfile import read_status as read_status
 from gateway.statusline import status_line as status_line  # where it always was, for its readers
 from gateway.statuswaits import WaitingLook
-from gateway.store.clockstep import (
-    ClockStep,
-    Marks,
-    Reading,
-    first_after,
-    left_ahead,
-    read_marks,
-)
 from gateway.store.db import Store
 from gateway.store.outboxhealth import outbox_health
 from gateway.store.queue import EXPIRE_BATCH
@@ -61,17 +51,9 @@ EXPIRY_INTERVAL = 15.0
 STATUS_INTERVAL = 2.0
 # How often the answers kept past the hourly mail limit are looked at (`gateway.conversations.kept`).
 KEPT_INTERVAL = 60.0
-# A wall clock off its last reading plus the boot time since by more than this was stepped (NTP at
-# boot, an admin, a VM restored); NTP's slewing and timer jitter stay far below it.
-# Above STATUS_INTERVAL, so that a clock standing still (a test's frozen clock) is not taken for one
-# stepping back at every look; a smaller step costs waiting parts at most these seconds.
-CLOCK_STEP_SECONDS = 5.0
-# Steps forward remembered for a step back to correct: more uncorrected ones than this in one run
-# are a clock gone wild, and only the latest matter to what is still waiting.
-_AHEAD_KEPT = 8
 
 
-class Housekeeping:
+class Housekeeping(ClockCheck):
     def __init__(
         self,
         store: Store,
@@ -96,25 +78,13 @@ class Housekeeping:
         # The daemon under a test's clock counts its moves as time passed (`Daemon.elapsed`), while
         # the waits between chores and the lock's duration still run on real time.
         self.elapsed = elapsed or monotonic
-        self.steps = StepWatch(store.clock, self.elapsed, CLOCK_STEP_SECONDS)  # for the dispatcher
+        # The clock check's state; its reading is kept only on real boot time (`ClockCheck.kept`).
+        super().__init__(store, notifier, self.elapsed, boot_id() if self.elapsed is boottime else None)
         self._said = ""
         self.lock_watch = LockWatch(monotonic)
         # What waits, for STATUS=, read off the loop (`_status_loop`); closed with the status task.
         self.waiting = WaitingLook(ReadThread(store.db.path, "status-reads"))
         self._last_status: dict[str, Any] = {}
-        # The last (wall, monotonic) reading and the highest row ids then, and the steps forward no
-        # step back has corrected yet, oldest first: (the first row ids written after the step, its
-        # seconds). Kept across a restart of the worker, and of the daemon in the store (`kept`), so
-        # that a step during a pause, or while it was stopped, is still seen; only with real boot time.
-        self.kept = KeptReading(boot_id() if self.elapsed is boottime else None, CLOCK_STEP_SECONDS)
-        seed = self.kept.load(store.db.conn, store.clock(), self.elapsed())
-        self._readings = (seed.wall, seed.elapsed, seed.marks) if seed else None
-        self._ahead: tuple[tuple[Marks, float], ...] = seed.ahead if seed else ()
-        self.steps.last = (seed.wall, seed.elapsed) if seed else None  # the dispatcher waits for the look
-        # The ids before anything writes (`gateway.daemon`): later rows carry a step made while stopped.
-        self._start = read_marks(store.db.conn) if seed else None
-        # The daemon's start, kept likewise: the reassembly timeout counts from no earlier (`expire`).
-        self.started_at, self._started = store.clock(), self.elapsed()
 
     async def run(self) -> None:
         """The status file every STATUS_INTERVAL, in a task of its own, and the chores that write.
@@ -208,102 +178,6 @@ class Housekeeping:
             if (stuck := mail.stuck_for(self.store.clock())) is not None:
                 status["relay_stuck"] = {"for_seconds": round(stuck, 1), "said": mail.said}
         return status
-
-    async def check_clock(self, keep: bool = False) -> float:
-        """Catch the wall clock stepping, and move what the store stamped on it with a step back.
-
-        Next tries and validities are stamped in wall-clock time, and so are MOs (the windows that
-        look back from the clock: the SMSC's redelivery, the hourly mail limit per phone). After a
-        step back of an hour, parts and mail waiting would not be due for an hour while new mail
-        overtakes them, SMS would live an hour longer than their validity, and a phone's SMS sent
-        again would be taken for the SMSC's copy of the first. Boot time does not step (`elapsed`),
-        so the wall clock's expected reading is the last one plus the boot time since.
-
-        Which rows a step came after is told by their ids (`gateway.store.clockstep`), read at
-        every look: a row written between the step and this look already carries the stepped
-        clock and is not moved, and the stored times, which earlier steps moved or left, are not
-        compared with the clock's readings.
-
-        A step forward is told from time that passed by the boot time, which runs on through a
-        suspend: left as it was, it expired every SMS whose validity ended within it (a false
-        "validity period expired": 5 SMS, accepted with 250 on a clock 2 days behind, bounced 2 s
-        after NTP corrected it, never sent). Their validities move with it (`extend_validities`),
-        so the end the SMSC is given (SMPP's absolute time, CIMD2's time left) is as far ahead of
-        its clock as the sender was promised, never already past; waits end early, costing a try
-        sooner. A VM paused or resumed from a saved state by its host counts no boot time either:
-        the step its resume brings is taken for a clock that was behind, and its SMS live the pause
-        beyond their validity: sent late rather than bounced as never sent. A step forward is
-        remembered for the step back that corrects it, which moves the times that say when
-        something happened (acceptance, MOs) by only what it undoes of the clock they were stamped
-        on (`gateway.store.clockstep.ClockStep`), validities and waits by the whole step. The
-        reading, and the steps remembered, are kept in the store for the next start (`kept`), in
-        the write that moves the rows for a step, else once a minute, or now with `keep` (a stop's
-        last look: the next start places no row of this run by its time). Returns the step back."""
-        store = self.store
-        # Read together, with no await between: rows up to these ids were stamped before this reading.
-        wall, mono, marks = store.clock(), self.elapsed(), read_marks(store.db.conn)
-        sent = store.queue.sends.mark()  # and the parts sent by then (`gateway.store.sendlog`)
-        last = self._readings
-        step = 0.0 if last is None else last[0] + (mono - last[1]) - wall
-        earlier, later, between = marks, marks, 0.0
-        if last is not None:  # the rows a step may have come after, and the time that places them
-            earlier, (later, between) = last[2], seam(last[0], wall, step, marks, self._start)
-        if last is not None and step < -CLOCK_STEP_SECONDS:
-            after = first_after(store.db.conn, earlier, later, False, between)
-            ahead = (*self._ahead, (after, -step))[-_AHEAD_KEPT:]
-
-            def extend() -> int:
-                self.kept.save(store.db.conn, Reading(wall, mono, marks, ahead))
-                return stepmoves.shift_forward(store, -step, after.messages, wall)
-
-            parts = await store.write(extend)
-            self._ahead = ahead
-            log.warning("clock.stepped_forward", seconds=round(-step, 3), parts=parts)
-        elif last is not None and step > CLOCK_STEP_SECONDS:
-            ahead = self._ahead
-            config = getattr(self.notifier, "config", None)
-            billed_again: list[Month] = []
-
-            def shift() -> tuple[int, int, int]:
-                # The rows after the step are found in the write that moves the rest: one written
-                # after this look, before the write, came after the step too (up to `later`).
-                after = first_after(store.db.conn, earlier, later, True, between)
-                went = store.queue.sends.after_step(store.db.conn, sent, between, self._start is not None)
-                moved = ClockStep(step, after, ahead, went)
-                if config is not None:  # before the MOs move: which cross a billed month's end
-                    billed_again[:] = rebill.stepped_back(store, ZoneInfo(config.gateway.timezone), moved)
-                left = left_ahead(ahead, step, CLOCK_STEP_SECONDS)
-                self.kept.save(store.db.conn, Reading(wall, mono, marks, left))
-                return stepmoves.shift_back(store, moved)
-
-            # One write for all: a failed one leaves the last reading, so the next look finds the step
-            # again; nothing but this object and the reading kept in the same write record the step,
-            # and the object changes only once the write did.
-            parts, mails, mos = await store.write(shift)
-            for month in billed_again:  # its file went out without what the step brought back into it
-                log.warning("billing.month_to_bill_again", month=str(month), clock_back_seconds=round(step))
-            # On the clock's new reading, like the MOs' times; a start read after a step made while
-            # the daemon was stopped is on it already (it does not read as the kept reading's clock).
-            on_old = abs(last[0] + self._started - last[1] - self.started_at) < CLOCK_STEP_SECONDS
-            if self._started <= last[1] or on_old:
-                self.started_at -= step
-            undone = sum(forward for _, forward in ahead)
-            self._ahead = left_ahead(ahead, step, CLOCK_STEP_SECONDS)
-            log.warning(
-                "clock.stepped_back",
-                seconds=round(step, 3),
-                parts=parts,
-                mails=mails,
-                mos=mos,
-                **({"undoes_forward": round(min(undone, step), 3)} if undone else {}),
-            )
-        if last is not None and abs(step) > CLOCK_STEP_SECONDS:
-            self.steps.handled(step, between, self._start is not None)  # claimed ahead: read before the write
-        elif keep or (self._start is None and self.kept.due(wall)):  # no start waits: the worker's keeps it
-            await self.kept.keep(store, Reading(wall, mono, marks, self._ahead))
-        self._readings, self.steps.last, self._start = (wall, mono, marks), (wall, mono), None
-        store.queue.sends.looked(sent)
-        return step if step > CLOCK_STEP_SECONDS else 0.0
 
     async def expire(self) -> None:
         """Parts past their validity fail (bounces queued with them); stale MO segments are joined,

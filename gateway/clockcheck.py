@@ -1,0 +1,163 @@
+"""The clock check: the watch for the wall clock stepping, and the moves of what the store stamped on it.
+
+The housekeeping worker looks every few seconds (`Housekeeping`, which runs it before the expiry: validities
+move with a step); its state (the last reading, the steps forward remembered, the daemon's start) is kept
+here, on the worker, so that the dispatcher's `StepWatch` and the expiry read the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from billing_reports import rebill
+from billing_reports.monthly import Month
+from gateway import stepmoves
+from gateway.clocksteps import KeptReading, StepWatch, seam
+from gateway.store.clockstep import (
+    ClockStep,
+    Marks,
+    Reading,
+    first_after,
+    left_ahead,
+    read_marks,
+)
+
+if TYPE_CHECKING:
+    from gateway.notifier import Notifier
+    from gateway.store.db import Store
+
+log = structlog.get_logger("gateway.housekeeping")  # the lines' logger as before
+
+# A wall clock off its last reading plus the boot time since by more than this was stepped (NTP at
+# boot, an admin, a VM restored); NTP's slewing and timer jitter stay far below it.
+# Above STATUS_INTERVAL, so that a clock standing still (a test's frozen clock) is not taken for one
+# stepping back at every look; a smaller step costs waiting parts at most these seconds.
+CLOCK_STEP_SECONDS = 5.0
+# Steps forward remembered for a step back to correct: more uncorrected ones than this in one run
+# are a clock gone wild, and only the latest matter to what is still waiting.
+_AHEAD_KEPT = 8
+
+
+class ClockCheck:
+    """The clock check's state and its look (`check_clock`), for the housekeeping worker."""
+
+    def __init__(
+        self, store: Store, notifier: Notifier, elapsed: Callable[[], float], boot: str | None
+    ) -> None:
+        self.store = store
+        self.notifier = notifier
+        self.elapsed = elapsed
+        self.steps = StepWatch(store.clock, self.elapsed, CLOCK_STEP_SECONDS)  # for the dispatcher
+        # The last (wall, monotonic) reading and the highest row ids then, and the steps forward no
+        # step back has corrected yet, oldest first: (the first row ids written after the step, its
+        # seconds). Kept across a restart of the worker, and of the daemon in the store (`kept`), so
+        # that a step during a pause, or while it was stopped, is still seen; only with real boot time.
+        self.kept = KeptReading(boot, CLOCK_STEP_SECONDS)  # `boot`: the boot's id, None off boot time
+        seed = self.kept.load(store.db.conn, store.clock(), self.elapsed())
+        self._readings = (seed.wall, seed.elapsed, seed.marks) if seed else None
+        self._ahead: tuple[tuple[Marks, float], ...] = seed.ahead if seed else ()
+        self.steps.last = (seed.wall, seed.elapsed) if seed else None  # the dispatcher waits for the look
+        # The ids before anything writes (`gateway.daemon`): later rows carry a step made while stopped.
+        self._start = read_marks(store.db.conn) if seed else None
+        # The daemon's start, kept likewise: the reassembly timeout counts from no earlier (`expire`).
+        self.started_at, self._started = store.clock(), self.elapsed()
+
+    async def check_clock(self, keep: bool = False) -> float:
+        """Catch the wall clock stepping, and move what the store stamped on it with a step back.
+
+        Next tries and validities are stamped in wall-clock time, and so are MOs (the windows that
+        look back from the clock: the SMSC's redelivery, the hourly mail limit per phone). After a
+        step back of an hour, parts and mail waiting would not be due for an hour while new mail
+        overtakes them, SMS would live an hour longer than their validity, and a phone's SMS sent
+        again would be taken for the SMSC's copy of the first. Boot time does not step (`elapsed`),
+        so the wall clock's expected reading is the last one plus the boot time since.
+
+        Which rows a step came after is told by their ids (`gateway.store.clockstep`), read at
+        every look: a row written between the step and this look already carries the stepped
+        clock and is not moved, and the stored times, which earlier steps moved or left, are not
+        compared with the clock's readings.
+
+        A step forward is told from time that passed by the boot time, which runs on through a
+        suspend: left as it was, it expired every SMS whose validity ended within it (a false
+        "validity period expired": 5 SMS, accepted with 250 on a clock 2 days behind, bounced 2 s
+        after NTP corrected it, never sent). Their validities move with it (`extend_validities`),
+        so the end the SMSC is given (SMPP's absolute time, CIMD2's time left) is as far ahead of
+        its clock as the sender was promised, never already past; waits end early, costing a try
+        sooner. A VM paused or resumed from a saved state by its host counts no boot time either:
+        the step its resume brings is taken for a clock that was behind, and its SMS live the pause
+        beyond their validity: sent late rather than bounced as never sent. A step forward is
+        remembered for the step back that corrects it, which moves the times that say when
+        something happened (acceptance, MOs) by only what it undoes of the clock they were stamped
+        on (`gateway.store.clockstep.ClockStep`), validities and waits by the whole step. The
+        reading, and the steps remembered, are kept in the store for the next start (`kept`), in
+        the write that moves the rows for a step, else once a minute, or now with `keep` (a stop's
+        last look: the next start places no row of this run by its time). Returns the step back."""
+        store = self.store
+        # Read together, with no await between: rows up to these ids were stamped before this reading.
+        wall, mono, marks = store.clock(), self.elapsed(), read_marks(store.db.conn)
+        sent = store.queue.sends.mark()  # and the parts sent by then (`gateway.store.sendlog`)
+        last = self._readings
+        step = 0.0 if last is None else last[0] + (mono - last[1]) - wall
+        earlier, later, between = marks, marks, 0.0
+        if last is not None:  # the rows a step may have come after, and the time that places them
+            earlier, (later, between) = last[2], seam(last[0], wall, step, marks, self._start)
+        if last is not None and step < -CLOCK_STEP_SECONDS:
+            after = first_after(store.db.conn, earlier, later, False, between)
+            ahead = (*self._ahead, (after, -step))[-_AHEAD_KEPT:]
+
+            def extend() -> int:
+                self.kept.save(store.db.conn, Reading(wall, mono, marks, ahead))
+                return stepmoves.shift_forward(store, -step, after.messages, wall)
+
+            parts = await store.write(extend)
+            self._ahead = ahead
+            log.warning("clock.stepped_forward", seconds=round(-step, 3), parts=parts)
+        elif last is not None and step > CLOCK_STEP_SECONDS:
+            ahead = self._ahead
+            config = getattr(self.notifier, "config", None)
+            billed_again: list[Month] = []
+
+            def shift() -> tuple[int, int, int]:
+                # The rows after the step are found in the write that moves the rest: one written
+                # after this look, before the write, came after the step too (up to `later`).
+                after = first_after(store.db.conn, earlier, later, True, between)
+                went = store.queue.sends.after_step(store.db.conn, sent, between, self._start is not None)
+                moved = ClockStep(step, after, ahead, went)
+                if config is not None:  # before the MOs move: which cross a billed month's end
+                    billed_again[:] = rebill.stepped_back(store, ZoneInfo(config.gateway.timezone), moved)
+                left = left_ahead(ahead, step, CLOCK_STEP_SECONDS)
+                self.kept.save(store.db.conn, Reading(wall, mono, marks, left))
+                return stepmoves.shift_back(store, moved)
+
+            # One write for all: a failed one leaves the last reading, so the next look finds the step
+            # again; nothing but this object and the reading kept in the same write record the step,
+            # and the object changes only once the write did.
+            parts, mails, mos = await store.write(shift)
+            for month in billed_again:  # its file went out without what the step brought back into it
+                log.warning("billing.month_to_bill_again", month=str(month), clock_back_seconds=round(step))
+            # On the clock's new reading, like the MOs' times; a start read after a step made while
+            # the daemon was stopped is on it already (it does not read as the kept reading's clock).
+            on_old = abs(last[0] + self._started - last[1] - self.started_at) < CLOCK_STEP_SECONDS
+            if self._started <= last[1] or on_old:
+                self.started_at -= step
+            undone = sum(forward for _, forward in ahead)
+            self._ahead = left_ahead(ahead, step, CLOCK_STEP_SECONDS)
+            log.warning(
+                "clock.stepped_back",
+                seconds=round(step, 3),
+                parts=parts,
+                mails=mails,
+                mos=mos,
+                **({"undoes_forward": round(min(undone, step), 3)} if undone else {}),
+            )
+        if last is not None and abs(step) > CLOCK_STEP_SECONDS:
+            self.steps.handled(step, between, self._start is not None)  # claimed ahead: read before the write
+        elif keep or (self._start is None and self.kept.due(wall)):  # no start waits: the worker's keeps it
+            await self.kept.keep(store, Reading(wall, mono, marks, self._ahead))
+        self._readings, self.steps.last, self._start = (wall, mono, marks), (wall, mono), None
+        store.queue.sends.looked(sent)
+        return step if step > CLOCK_STEP_SECONDS else 0.0
