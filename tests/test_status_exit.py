@@ -21,7 +21,7 @@ from tests.conftest import config_text, free_port, make_config, running_gateway,
 from tests.fakes.smsc import HappySMSC
 from tests.test_cli_help import help_text
 from tests.test_disk_full_health import refuse_a_mail
-from tests.test_process import smsgw, start_daemon, write_config
+from tests.test_process import ROOT, smsgw, start_daemon, write_config
 from tests.test_supervision import notify_socket, until
 from tests.test_web_browser import WEB, _get
 
@@ -30,6 +30,24 @@ def test_status_help_gives_the_exit_codes() -> None:
     text = help_text("status")
     assert "0 the daemon runs and nothing is wrong; 1 it runs with trouble" in text, text
     assert "3 it is not running" in text
+
+
+def test_status_on_a_config_it_cannot_read_exits_4_unknown_and_the_other_commands_3(tmp_path: Path) -> None:
+    # `status` exited 3, "not running", for a --config that does not exist: a monitoring check could
+    # not tell a stopped gateway from its own typo. 4 is LSB's "unknown"; `run` keeps 3, the unit's
+    # RestartPreventExitStatus (a daemon refusing its config is not restarted every 5 s).
+    assert "RestartPreventExitStatus=3\n" in (ROOT / "systemd" / "smsgw.service").read_text(encoding="utf-8")
+    misspelt = write_config(tmp_path, free_port(), free_port())
+    misspelt.write_text(misspelt.read_text(encoding="utf-8") + "\n[gateway_typo]\nx = 1\n", encoding="utf-8")
+    for config in (tmp_path / "no" / "such.toml", tmp_path, misspelt):  # missing, a directory, refused
+        res = smsgw(config, "status")
+        assert res.returncode == 4 and "smsgw: " in res.stderr and not res.stdout, (config, res)
+        res = smsgw(config, "status", "--json")
+        assert res.returncode == 4 and '"state": "unknown"' in res.stdout, (config, res)
+        for command in (["run"], ["check-config"], ["account", "list"]):
+            res = smsgw(config, *command)
+            assert res.returncode == 3, (config, command, res)
+    assert "4 unknown: the config cannot be read" in help_text("status")
 
 
 def links_up(state_dir: Path) -> bool:

@@ -112,11 +112,12 @@ def test_a_running_daemon_whose_database_is_held_is_in_trouble(tmp_path: Path) -
 
 def test_a_config_status_cannot_read_still_gives_json_an_object(tmp_path: Path) -> None:
     # A misspelt key, or no config at all: exit 3 with stdout empty, a check parsing it found nothing.
+    # The exit is 4, "unknown" (3 said "not running"), as the object's state.
     bad = tmp_path / "bad.toml"
     bad.write_text("[gateway]\nbogus_key = 1\n")
     for config, words in ((bad, "bogus_key"), (tmp_path / "missing.toml", "missing.toml")):
         res = smsgw(config, "status", "--json")
-        assert res.returncode == 3, res.stderr
+        assert res.returncode == 4, res.stderr
         unread = json.loads(res.stdout)
         assert words in unread["error"] and unread["daemon"] == {"state": "unknown"}, unread
         assert unread["database"] is None

@@ -264,6 +264,21 @@ def dash_values(argv: list[str]) -> list[str]:
     return out
 
 
+def _config_exit(args: argparse.Namespace) -> int:
+    """The exit status of a config that cannot be read or is refused: 3, the unit's
+    RestartPreventExitStatus (a daemon refusing its config is not started again every 5 s, and units
+    installed before list no other), and what scripts of every other command read; for `status` 4,
+    LSB's "status unknown", since its 3 says "not running": a check given a config that does not
+    exist took a gateway running fine for one stopped."""
+    from gateway.cli.common import EXIT_CONFIG
+
+    if getattr(getattr(args, "func", None), "__name__", "") == "cmd_status":
+        from gateway.cli.status import STATUS_UNKNOWN
+
+        return STATUS_UNKNOWN
+    return EXIT_CONFIG
+
+
 def _status_json_unread(args: argparse.Namespace, error: str) -> None:
     """`status --json` prints its object even when no config could be read (a misspelt key): a
     monitoring check parsing stdout found nothing there. Whether a daemon runs is then unknown."""
@@ -314,7 +329,7 @@ def _main(argv: Sequence[str] | None) -> int:
     from contextlib import nullcontext
 
     from gateway import statelock
-    from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, database_error, find_config, use_zone
+    from gateway.cli.common import EXIT_USAGE, database_error, find_config, use_zone
     from gateway.cli.diskroom import room_note
     from gateway.cli.terminal import Printable
     from gateway.config import ConfigError, load_config
@@ -333,7 +348,7 @@ def _main(argv: Sequence[str] | None) -> int:
     except ConfigError as exc:
         print(f"smsgw: {exc}", file=sys.stderr)
         _status_json_unread(args, str(exc))
-        return EXIT_CONFIG
+        return _config_exit(args)
     except CliError as exc:
         print(f"smsgw: {exc}", file=sys.stderr)
         _status_json_unread(args, str(exc))
@@ -359,7 +374,7 @@ def _main(argv: Sequence[str] | None) -> int:
         # Raised while running too (a certificate or password_file that cannot be read): the
         # unit's RestartPreventExitStatus keeps systemd from restarting into the same error.
         print(f"smsgw: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _config_exit(args)
     except sqlite3.Error as exc:
         # A write after the open: most often the lock someone else held past the busy wait.
         where = cfg.db_path if cfg is not None else Path("(unknown)")

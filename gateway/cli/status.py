@@ -50,6 +50,7 @@ STORE_LOCKED_ADVICE = "end the sqlite3 shell or the backup holding it"
 STATUS_HEALTHY = 0
 STATUS_TROUBLE = 1
 STATUS_NOT_RUNNING = 3  # LSB's "program is not running"
+STATUS_UNKNOWN = 4  # LSB's "program or service status is unknown": the config cannot be read
 STATUS_CODES = (
     "Exit status, as for `systemctl status`: 0 the daemon runs and nothing is wrong; 1 it runs with"
     " trouble: its store is failing or locked by another process, state_dir's disk is nearly full,"
@@ -62,9 +63,10 @@ STATUS_CODES = (
     f" state_dir (run it as the smsgw user: {as_user('smsgw', 'status')}); 3 it is not running: stopped, or"
     " exited without a clean stop (3 also while another process holds its database locked: status waits"
     " 2 s for it, then names that process's pid on stderr), or no database where state_dir points (no"
-    " daemon ever ran there, e.g. a mistyped state_dir; 3 also for a config error, and for a database"
-    " missing where one existed, as for every command: stderr says so). For a Nagios-style check, read"
-    " 3 as CRITICAL."
+    " daemon ever ran there, e.g. a mistyped state_dir, or a database missing where one existed: stderr"
+    " says so); 4 unknown: the config cannot be read or is refused (a --config that does not exist, a"
+    " key misspelt), so status cannot tell whether the daemon runs (every other command exits 3 for"
+    " it). For a Nagios-style check, read 3 as CRITICAL and 4 as UNKNOWN."
 )
 
 
