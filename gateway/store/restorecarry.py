@@ -28,7 +28,9 @@ backup's, grown on since, the copy is given what the SMSC and the mail servers w
 - the limits' counters grown since (`gateway.store.restoreusage`): the SMS sent since count;
 - the phones' answers received or handled since, with their mails (`gateway.store.restoremo`), and
   the features' rows about them (conversations, premium SMS), by the carries the caller gives
-  (`gateway.restorecarries`): the store names no feature's table.
+  (`gateway.restorecarries`): the store names no feature's table;
+- and before all of it, the phones' erasures made since (`smsgw phone forget`), made again on the
+  backup's rows by the carries the caller gives first (`gateway.privacy.restorecarry`).
 
 Only rows that are the same row in both are carried: the same id with the same message, mail,
 recipient and time, never an id that the other database gave to another.
@@ -120,16 +122,21 @@ class Carried:
 
 
 # A feature's carry (`gateway.restorecarries`): its own rows, after the store's, the MOs carried in
-# `temp.carried_mo`; what it carried in a few words for the line, or None for nothing.
+# `temp.carried_mo` (or before them, as `first`); what it carried in a few words for the line, or None.
 FeatureCarry = Callable[[sqlite3.Connection], "str | None"]
 
 
 def carry(
-    copy: sqlite3.Connection, replaced: Path | None, features: Sequence[FeatureCarry] = ()
+    copy: sqlite3.Connection,
+    replaced: Path | None,
+    features: Sequence[FeatureCarry] = (),
+    first: Sequence[FeatureCarry] = (),
 ) -> Carried | str:
     """Carry into `copy` (not committed: the caller commits) what `replaced` knows and the copy does
     not, the features' rows by `features`; else why nothing was carried, in one line. Never raises
-    for the replaced database's sake: a restore is most often made because that database is damaged."""
+    for the replaced database's sake: a restore is most often made because that database is damaged.
+    `first` run before the store's carries: what the replaced database erased since the backup is
+    erased in the backup's rows then, and the rows carried after it come as that database has them."""
     if replaced is None or not replaced.is_file():
         return "nothing carried from the replaced database: there was none"
     uri = f"file:{quote(str(replaced.resolve()))}?mode=ro"
@@ -144,6 +151,7 @@ def carry(
         (mails_above,) = copy.execute("SELECT COALESCE(MAX(id), 0) FROM main.outbox").fetchone()
         copy.execute("SAVEPOINT carry")
         try:
+            erased = [s for s in (erasure(copy) for erasure in first) if s]
             sms, cancelled, reports, ended = _carry_parts(copy)
             mails = _carry_mails(copy)
             later, left = carry_later(copy)
@@ -151,7 +159,7 @@ def carry(
             answers = carry_mo(copy, mails_above)
             counters = carry_usage(copy)
             above = {t: n for t in TABLES if (n := keep_above(copy, t)) is not None}
-            said = [s for s in (feature(copy) for feature in features) if s]
+            said = [*erased, *(s for s in (feature(copy) for feature in features) if s)]
             copy.execute("DROP TABLE temp.carried_mo")
             carried = Carried(
                 sms, cancelled, reports, mails, notices, later, left, _continue_ids(copy),
