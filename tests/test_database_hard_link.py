@@ -65,3 +65,27 @@ async def test_a_second_daemon_on_a_hard_link_of_the_running_ones_database_is_re
     finally:
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 30) == 0
+
+
+async def test_status_on_a_hard_linked_database_says_the_daemon_runs_and_exits_1(tmp_path: Path) -> None:
+    # `status` refused the file as every command does, with the refusal's code 3, "not running", while
+    # the daemon ran on it: a monitoring check paged for a stopped gateway that took mail.
+    smtp_port = free_port()
+    config = write_config(tmp_path, free_port(), smtp_port)
+    proc = await start_daemon(config, smtp_port)
+    other = second_config(tmp_path)
+    (other.parent / "state").mkdir(mode=0o750)
+    try:
+        os.link(tmp_path / "state" / "smsgw.db", other.parent / "state" / "smsgw.db")
+        res = await asyncio.to_thread(smsgw, config, "status")
+        assert res.returncode == 1 and "has 2 names" in res.stderr, (res.stdout, res.stderr)
+        assert "daemon    running" in res.stdout, res.stdout
+        res = await asyncio.to_thread(smsgw, config, "status", "--json")
+        assert res.returncode == 1 and '"state": "running"' in res.stdout, (res.stdout, res.stderr)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
+    res = await asyncio.to_thread(smsgw, config, "status")  # stopped: not running, whatever the file
+    assert res.returncode == 3 and "daemon    not running" in res.stdout, (res.stdout, res.stderr)
+    res = await asyncio.to_thread(smsgw, other, "status")  # no daemon ever ran on the other state_dir
+    assert res.returncode == 3, (res.stdout, res.stderr)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from gateway.cli.commandpath import as_user
-from gateway.cli.common import CliError, DaemonStarting, database_error, open_store
+from gateway.cli.common import EXIT_CONFIG, CliError, DaemonStarting, database_error, open_store
 from gateway.cli.statusdaemon import (
     STATUS_STALE_SECONDS as STATUS_STALE_SECONDS,  # (gateway.web.attention reads it here)
 )
@@ -58,7 +58,8 @@ STATUS_CODES = (
     " SMSC link is up (or none for some prefix), the submission port is configured but off, the"
     " outbox's mail has waited for the relay over 30"
     " min, or it has not written its status for 30 s (1 also when status itself fails, e.g. on a"
-    " database this user may not open: stderr says why), also while it starts (checking or upgrading the"
+    " database this user may not open, or one refused as every command refuses it, such as one"
+    " hard-linked from another state_dir: stderr says why), also while it starts (checking or upgrading the"
     " database: status says which); 2 a usage error, also status run as root in the service user's"
     f" state_dir (run it as the smsgw user: {as_user('smsgw', 'status')}); 3 it is not running: stopped, or"
     " exited without a clean stop (3 also while another process holds its database locked: status waits"
@@ -180,9 +181,12 @@ def _unread(cfg: Config, args: argparse.Namespace, exc: CliError) -> CliError:
     down = daemon_now(cfg, read_status(cfg.state_dir), time.time(), lock_holder(cfg))
     state = down if down is not None else "running"
     code = exc.code
-    if isinstance(exc, DatabaseLocked) or (code == STATUS_TROUBLE and _lock_error(str(exc))):
-        # Held by another process: the daemon, stopped, is not running (3) whatever holds its file;
-        # running or starting, it is in trouble (1), as the status of a running one says.
+    locked = isinstance(exc, DatabaseLocked) or (code == STATUS_TROUBLE and _lock_error(str(exc)))
+    if locked or code == EXIT_CONFIG:
+        # Held by another process, or refused as it is (a second name, a hard link in another
+        # state_dir; damaged; newer than this smsgw), whose code 3 said "not running" of a daemon
+        # running on it: stopped, the daemon is not running (3) whatever the file's trouble; running
+        # or starting, it is in trouble (1), as the status of a running one says.
         code = STATUS_NOT_RUNNING if state.startswith("not running") else STATUS_TROUBLE
         if not args.json:
             print(f"daemon    {state}")  # stderr says why the rest is not shown
