@@ -334,3 +334,32 @@ def test_the_sms_ids_kept_past_by_a_restore_are_kept_past_by_a_second_restore_be
     out = cli.ok("restore", str(backup))
     assert any(line.endswith("; SMS ids after 1") for line in out), out
     assert rows(db, "SELECT value FROM billing_state WHERE key = 'ids_above/messages'") == [("1",)]
+
+
+def test_an_account_and_a_service_added_after_the_backup_are_named_with_what_of_them_was_not_carried(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli, db = acme_cli(tmp_path, capsys)
+    backup = tmp_path / "backup.db"
+    cli.ok("backup", str(backup))
+    cli.ok("account", "add", "LATER")
+    with closing(sqlite3.connect(db)) as conn, conn:  # its conversation, and a service of ACME's, since
+        conn.execute(
+            "INSERT INTO conversations (id, phone, number, user_email, account_id, domain, text, started_at,"
+            " last_mt_at) VALUES (1, '+48601000001', '+48100200300', 'ewa@later.example',"
+            " (SELECT id FROM accounts WHERE name = 'LATER'), 'sms.example', 'See you', 100, 100)"
+        )
+        conn.execute(
+            "INSERT INTO premium_services (id, password, account_id, email, verified_at, created_at)"
+            " VALUES (1, 'KP1', (SELECT id FROM accounts WHERE name = 'ACME'), 'votes@acme.example', 1, 9)"
+        )
+    out = cli.ok("restore", str(backup))
+    # Left out without a word: the admin learnt of the account gone only when its users' mail was refused.
+    said = next(line for line in out if line.startswith("carried from the replaced database"))
+    assert (
+        "1 conversations of an account the backup lacks not carried (the phones' answers to them go" in said
+    )
+    assert "premium services added after the backup not carried (KP1): add them again" in said
+    assert "; accounts added after the backup not carried (LATER): add them again" in said
+    assert rows(db, "SELECT COUNT(*) FROM conversations") == [(0,)]
+    assert rows(db, "SELECT name FROM accounts") == [("ACME",)]

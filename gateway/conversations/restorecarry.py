@@ -21,10 +21,16 @@ _SAME = "c.id = o.id AND c.phone = o.phone AND c.number = o.number AND c.user_em
 
 def carry(copy: sqlite3.Connection) -> str | None:
     """The conversations changed or begun since the backup (one of an account the copy lacks stays
-    out: its id may be another's after the restore), the carried MOs' links to those left out undone,
-    and the phones' kept answers' record. What was carried, said for the restore's line."""
+    out, as the account and its mails do: its id may be another's after the restore, and the line
+    counts it), the carried MOs' links to those left out undone, and the phones' kept answers'
+    record. What was carried, and what was not, said for the restore's line."""
     changed = take_changed(copy, "conversations", _SAME)
+    (top,) = copy.execute("SELECT COALESCE(MAX(id), 0) FROM main.conversations").fetchone()
     added = add_later(copy, "conversations", same_account("o.account_id"))
+    (left,) = copy.execute(
+        f"SELECT COUNT(*) FROM old.conversations o WHERE o.id > ? AND NOT {same_account('o.account_id')}",
+        (top,),
+    ).fetchone()
     if "conversation_id" in shared_columns(copy, "mo"):
         copy.execute(
             "UPDATE main.mo SET conversation_id = NULL WHERE id IN (SELECT id FROM temp.carried_mo)"
@@ -37,4 +43,10 @@ def carry(copy: sqlite3.Connection) -> str | None:
             " SELECT source, mails, closed_at, at FROM old.kept_phones"
         )
     moved = len(changed) + len(added)
-    return f"{moved} conversations" if moved else None
+    said = [f"{moved} conversations"] if moved else []
+    if left:  # the line tells the admin where the phones' answers to those SMS go now
+        said.append(
+            f"{left} conversations of an account the backup lacks not carried (the phones' answers to"
+            " them go to the fallback address)"
+        )
+    return ", ".join(said) or None

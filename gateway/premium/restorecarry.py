@@ -6,7 +6,8 @@ The phone paid for a vote received after the backup: restored without its money 
 billed to the client; one mailed since (its service confirmed after the backup) was mailed again. Each
 record is carried once: one in both takes the replaced row, one added since goes in under its own id.
 A vote of a service the copy lacks (added after the backup) is not carried: its id may be another
-service's after the restore; its MO is (`smsgw mo list` shows it).
+service's after the restore; its MO is (`smsgw mo list` shows it). Such services are not carried
+either, as the accounts and users added since are not: the line names them, to be added again.
 """
 
 from __future__ import annotations
@@ -41,7 +42,19 @@ def carry(copy: sqlite3.Connection) -> str | None:
         "SELECT COUNT(*) FROM old.premium_mo o WHERE o.mo_id IN (SELECT id FROM temp.carried_mo)"
         " AND NOT EXISTS (SELECT 1 FROM main.premium_mo c WHERE c.id = o.id AND c.mo_id = o.mo_id)"
     ).fetchone()
+    services = [
+        str(r[0])
+        for r in copy.execute(
+            "SELECT o.password FROM old.premium_services o WHERE NOT EXISTS (SELECT 1"
+            " FROM main.premium_services c WHERE c.id = o.id AND c.password = o.password"
+            " AND c.created_at = o.created_at) ORDER BY o.id"
+        )
+    ]
     said = [f"{len(votes)} premium SMS"] if votes else []
     if left:  # the line tells the admin why the month's bills lack them
         said.append(f"{left} premium SMS of a service or account the backup lacks not carried (not billed)")
+    if services:  # a service is the account's setting, as its users are: the backup's stand
+        said.append(
+            f"premium services added after the backup not carried ({', '.join(services)}): add them again"
+        )
     return ", ".join(said) or None

@@ -95,6 +95,8 @@ class Carried:
     features: list[str] = field(default_factory=list)  # what the features carried, said by each
     counters: int = 0  # the limits' counters (a user's or account's month or day) that grew since
     above: dict[str, int] = field(default_factory=dict)  # the ids new rows go past, by table (`idfloors`)
+    # The accounts added after the backup, by name: none is carried, nor anything of theirs.
+    accounts_left: list[str] = field(default_factory=list)
 
     def said(self) -> str:
         what = f"{self.sms} SMS already sent, {self.cancelled} cancelled, {self.mails} mails already sent"
@@ -111,6 +113,10 @@ class Carried:
         what += "".join(f", {said}" for said in self.features)
         if self.counters:
             what += f", {self.counters} usage counters"
+        if self.accounts_left:
+            what += f"; accounts added after the backup not carried ({', '.join(self.accounts_left)}):"
+            what += " add them again, with their users and premium services; their mails, conversations"
+            what += " and premium SMS since stay in the database replaced"
         if self.left:
             what += f"; {len(self.left)} mails accepted after the backup could not be carried"
             what += f" (ids {id_ranges(self.left)}): their SMS not sent do not go, their senders got 250"
@@ -163,7 +169,7 @@ def carry(
             copy.execute("DROP TABLE temp.carried_mo")
             carried = Carried(
                 sms, cancelled, reports, mails, notices, later, left, _continue_ids(copy),
-                answers.answers, answers.handled, said, counters, above,
+                answers.answers, answers.handled, said, counters, above, _accounts_left(copy),
             )  # fmt: skip
         except sqlite3.DatabaseError as exc:
             copy.execute("ROLLBACK TO carry")
@@ -179,6 +185,19 @@ def carry(
         return f"nothing carried from the replaced database: it cannot be read ({_plain(exc, uri)})"
     finally:
         copy.execute("DETACH DATABASE old")
+
+
+def _accounts_left(copy: sqlite3.Connection) -> list[str]:
+    """The replaced database's accounts the copy does not have (added after the backup): a restore
+    carries no account, its users and settings being the backup's; their names, for the admin to add
+    them again. One renamed since is the copy's (the same id and creation time)."""
+    return [
+        str(r[0])
+        for r in copy.execute(
+            "SELECT o.name FROM old.accounts o WHERE NOT EXISTS (SELECT 1 FROM main.accounts c"
+            " WHERE c.id = o.id AND c.created_at = o.created_at) ORDER BY o.id"
+        )
+    ]
 
 
 def _unwritten(exc: sqlite3.DatabaseError) -> bool:
