@@ -79,6 +79,26 @@ def mo_row(conn: sqlite3.Connection, mo_id: int, state: str, text: str) -> None:
     )
 
 
+def service(conn: sqlite3.Connection, created_at: float, verified_at: float | None = 1) -> None:
+    """ACME's premium service KP1 (its address confirmed at `verified_at`, None: not yet)."""
+    conn.execute(
+        "INSERT INTO premium_services (id, password, account_id, email, verified_at, created_at)"
+        " VALUES (1, 'KP1', (SELECT id FROM accounts WHERE name = 'ACME'), 'votes@acme.example', ?, ?)",
+        (verified_at, created_at),
+    )
+
+
+def vote(conn: sqlite3.Connection, state: str) -> None:
+    """A phone's paid vote for KP1 (MO 1) and its money record, in `state`."""
+    mo_row(conn, 1, "premium", "KP1 yes")
+    conn.execute(
+        "INSERT INTO premium_mo (id, mo_id, number, phone, service_id, account_id, password, parts,"
+        " price, commission, text, state, received_at) VALUES (1, 1, '7100', '+48601000001', 1,"
+        " (SELECT id FROM accounts WHERE name = 'ACME'), 'KP1', 1, 100, 10, 'yes', ?, 5)",
+        (state,),
+    )
+
+
 def test_an_answer_kept_in_the_backup_and_mailed_since_is_not_mailed_again(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -109,19 +129,11 @@ def test_a_premium_sms_received_after_the_backup_is_carried_once_with_its_money_
 ) -> None:
     cli, db = acme_cli(tmp_path, capsys)
     with closing(sqlite3.connect(db)) as conn, conn:
-        conn.execute(
-            "INSERT INTO premium_services (id, password, account_id, email, verified_at, created_at)"
-            " VALUES (1, 'KP1', (SELECT id FROM accounts WHERE name = 'ACME'), 'votes@acme.example', 1, 1)"
-        )
+        service(conn, 1)
     backup = tmp_path / "backup.db"
     cli.ok("backup", str(backup))
     with closing(sqlite3.connect(db)) as conn, conn:  # a vote after the backup, its mail not sent yet
-        mo_row(conn, 1, "premium", "KP1 yes")
-        conn.execute(
-            "INSERT INTO premium_mo (id, mo_id, number, phone, service_id, account_id, password, parts,"
-            " price, commission, text, state, received_at) VALUES (1, 1, '7100', '+48601000001', 1,"
-            " (SELECT id FROM accounts WHERE name = 'ACME'), 'KP1', 1, 100, 10, 'yes', 'mailed', 5)"
-        )
+        vote(conn, "mailed")
         conn.execute(
             "INSERT INTO outbox (kind, mail_from, rcpt, content, next_attempt_at, created_at, mo_ref)"
             " VALUES ('premium', '', 'votes@acme.example', x'00', 5, 5, 1)"
@@ -214,16 +226,8 @@ def test_a_vote_waiting_in_the_backup_for_its_service_and_mailed_since_is_not_ma
 ) -> None:
     cli, db = acme_cli(tmp_path, capsys)
     with closing(sqlite3.connect(db)) as conn, conn:  # its service's address not confirmed yet
-        conn.execute(
-            "INSERT INTO premium_services (id, password, account_id, email, created_at)"
-            " VALUES (1, 'KP1', (SELECT id FROM accounts WHERE name = 'ACME'), 'votes@acme.example', 1)"
-        )
-        mo_row(conn, 1, "premium", "KP1 yes")
-        conn.execute(
-            "INSERT INTO premium_mo (id, mo_id, number, phone, service_id, account_id, password, parts,"
-            " price, commission, text, state, received_at) VALUES (1, 1, '7100', '+48601000001', 1,"
-            " (SELECT id FROM accounts WHERE name = 'ACME'), 'KP1', 1, 100, 10, 'yes', 'awaiting', 5)"
-        )
+        service(conn, 1, verified_at=None)
+        vote(conn, "awaiting")
     backup = tmp_path / "backup.db"
     cli.ok("backup", str(backup))
     with closing(sqlite3.connect(db)) as conn, conn:  # confirmed after the backup: the vote mailed then
@@ -295,16 +299,8 @@ def test_a_vote_for_a_service_added_after_the_backup_is_said_not_carried(
     backup = tmp_path / "backup.db"
     cli.ok("backup", str(backup))
     with closing(sqlite3.connect(db)) as conn, conn:  # the service, and a vote for it, after the backup
-        conn.execute(
-            "INSERT INTO premium_services (id, password, account_id, email, verified_at, created_at)"
-            " VALUES (1, 'KP1', (SELECT id FROM accounts WHERE name = 'ACME'), 'votes@acme.example', 1, 9)"
-        )
-        mo_row(conn, 1, "premium", "KP1 yes")
-        conn.execute(
-            "INSERT INTO premium_mo (id, mo_id, number, phone, service_id, account_id, password, parts,"
-            " price, commission, text, state, received_at) VALUES (1, 1, '7100', '+48601000001', 1,"
-            " (SELECT id FROM accounts WHERE name = 'ACME'), 'KP1', 1, 100, 10, 'yes', 'mailed', 5)"
-        )
+        service(conn, 9)
+        vote(conn, "mailed")
     out = cli.ok("restore", str(backup))
     said = "1 answers received since, 1 premium SMS of a service or account the backup lacks not carried"
     assert any(said in line for line in out), out
@@ -349,10 +345,7 @@ def test_an_account_and_a_service_added_after_the_backup_are_named_with_what_of_
             " last_mt_at) VALUES (1, '+48601000001', '+48100200300', 'ewa@later.example',"
             " (SELECT id FROM accounts WHERE name = 'LATER'), 'sms.example', 'See you', 100, 100)"
         )
-        conn.execute(
-            "INSERT INTO premium_services (id, password, account_id, email, verified_at, created_at)"
-            " VALUES (1, 'KP1', (SELECT id FROM accounts WHERE name = 'ACME'), 'votes@acme.example', 1, 9)"
-        )
+        service(conn, 9)
     out = cli.ok("restore", str(backup))
     # Left out without a word: the admin learnt of the account gone only when its users' mail was refused.
     said = next(line for line in out if line.startswith("carried from the replaced database"))
