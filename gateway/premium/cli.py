@@ -122,6 +122,7 @@ def cmd_list(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
     from gateway import accountrules
     from gateway.premium import handlers
+    from gateway.store import forwardsteps
 
     store = open_store(cfg, must_exist=True)
     with store.db.transaction():
@@ -136,18 +137,20 @@ def cmd_remove(cfg: Config, args: argparse.Namespace) -> int:
     print(f"premium service {service.password} removed (its records stay for billing){note}")
     # Each account's votes by its own reply window: those of an account the service moved away from
     # stay that account's client's to answer (`replylist`), and said nothing of, they were a surprise.
+    # A step forward of the clock within the window is no time passed, as the daemon's answers count it.
     r = handlers.repo(store)
     for account_id in r.vote_accounts(service):
         account = store.accounts.account_by_id(account_id)
         window = accountrules.reply_window_days(cfg, account.reply_window_days) * 86400
-        count, last = r.answerable(service, store.clock() - window, cfg.premium.answers_per_mo, account_id)
+        since = forwardsteps.window_start(store.db.conn, store.clock(), window)
+        count, last = r.answerable(service, since, cfg.premium.answers_per_mo, account_id)
         if not count or last is None:
             continue
         whose = "its client" if account_id == service.account_id else f"account {account.name}'s client"
         before = "" if account_id == service.account_id else " before the service moved"
         print(
             f"{whose} may still answer the {count} SMS mailed to it{before} in the reply window,"
-            f" as before, until {when(last + window)}"
+            f" as before, until {when(forwardsteps.window_end(store.db.conn, last, window))}"
         )
     return 0
 

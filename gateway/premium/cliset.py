@@ -109,13 +109,18 @@ def _mailed_stay(cfg: Config, store: Store, before: Service, acl: list[str]) -> 
     """`_old_votes_stay`'s line for the SMS mailed to the old account's client."""
     from gateway import accountrules
     from gateway.premium import handlers
+    from gateway.store import forwardsteps
 
     old = store.accounts.account_by_id(before.account_id)
     window = accountrules.reply_window_days(cfg, old.reply_window_days) * 86400
-    count, last = handlers.repo(store).answerable(before, store.clock() - window, cfg.premium.answers_per_mo)
+    # A step forward of the clock within the window is no time passed, as the daemon's answers count it.
+    since = forwardsteps.window_start(store.db.conn, store.clock(), window)
+    count, last = handlers.repo(store).answerable(before, since, cfg.premium.answers_per_mo)
     new = store.accounts.account_by_id(handlers.repo(store).service(before.id).account_id).name
     until = (
-        f" (the {count} still answerable until {when(last + window)})" if count and last is not None else ""
+        f" (the {count} still answerable until {when(forwardsteps.window_end(store.db.conn, last, window))})"
+        if count and last is not None
+        else ""
     )
     return (
         f"the SMS it received before stay {old.name}'s{until}: their answers are billed to {old.name},"

@@ -105,6 +105,23 @@ def window_start(conn: sqlite3.Connection, now: float, window: float) -> float:
     return float(conn.execute(f"SELECT {stepped_since('? - ?')}", (now, window)).fetchone()[0])
 
 
+def window_end(conn: sqlite3.Connection, at: float, window: float) -> float:
+    """When `at` falls out of a window of `window` seconds, as `past` will read it then: the latest
+    start `s` of the window with `s` less the steps kept after it not past `at`. A step made after
+    `at` moves the end by its seconds; what a command shows ("answerable until …") is then what the
+    daemon will do, not a time the step made days early."""
+    steps = sorted(kept_steps(conn))
+    start = at + sum(seconds for _, seconds in steps)  # before the first step kept: all of them after it
+    for i, (when, _) in enumerate(steps):
+        after = at + sum(seconds for _, seconds in steps[i + 1 :])  # a start from this step on
+        if after < when:
+            break
+        start = after
+    else:
+        return start + window
+    return min(start, math.nextafter(steps[i][0], -math.inf)) + window  # at that step's time it drops
+
+
 def past(conn: sqlite3.Connection, at: float, now: float, window: float) -> bool:
     """Whether `at` is before a window of `window` seconds back from `now`, a step forward within it
     counting as no time passed; the kept steps read only for a time the clock alone puts past it (a
