@@ -12,9 +12,14 @@ import smtplib
 from datetime import datetime
 from pathlib import Path
 
+import pytest
+
+from gateway import housekeeping as housekeeping_module
 from gateway.smtp import hourcap, inforeply
+from gateway.store import forwardsteps
 from tests.conftest import STAFF, free_port, make_config, running_gateway, smtp_sink
 from tests.fakes.smsc import HappySMSC
+from tests.test_clock_step import DAY
 from tests.test_policy import Clock, to
 
 
@@ -84,3 +89,26 @@ async def test_the_cap_counts_the_users_address_in_any_case(tmp_path: Path) -> N
             said = await asyncio.to_thread(asked_as, gw.port, senders)
             assert said == [250] * inforeply.PER_HOUR + [451] * (len(senders) - inforeply.PER_HOUR), said
             await sink.wait(inforeply.PER_HOUR)
+
+
+async def test_a_step_forward_of_the_clock_does_not_end_the_hour_of_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hour counted from the clock: a step forward (NTP setting right a clock days behind) made the
+    hour's answers read as days old, and the flood had the cap's answers again at once."""
+    monkeypatch.setattr(housekeeping_module, "STATUS_INTERVAL", 0.5)  # the step is seen soon
+    relay = free_port()
+    clock = Clock(datetime.now())
+    stepped = [0.0]  # the steps of the clock: no time passed in them
+    async with HappySMSC() as smsc, smtp_sink(relay):
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=relay)
+        async with running_gateway(cfg, clock, lambda: clock.t - stepped[0]) as gw:
+            said = await asyncio.to_thread(asked, gw.port, inforeply.PER_HOUR)
+            assert [code for code, _ in said] == [250] * inforeply.PER_HOUR, said
+            clock.t += 8 * DAY
+            stepped[0] += 8 * DAY
+            await gw.until(lambda: forwardsteps.kept_steps(gw.store.db.conn) != [])
+            clock.t += 60.0  # a minute passes
+            assert [code for code, _ in await asyncio.to_thread(asked, gw.port, 1)] == [451]
+            clock.t += hourcap.WINDOW_SECONDS  # an hour passes
+            assert [code for code, _ in await asyncio.to_thread(asked, gw.port, 1)] == [250]

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from gateway.store.forwardsteps import window_start
+
 if TYPE_CHECKING:
     from gateway.store.db import Store
 
@@ -22,8 +24,10 @@ BUSY = "451 4.7.1 <{}>: too much mail to {} {}in the last hour, please try again
 
 
 def hour_ago(store: Store) -> float:
-    """Where the hour counted by every cap begins, on the store's clock."""
-    return store.clock() - WINDOW_SECONDS
+    """Where the hour counted by every cap begins, on the store's clock, moved back by the steps forward
+    of the clock made within it (`forwardsteps.window_start`): counted as time passed, a step had the
+    hour's answers read as days old, and a loop or a flood had the cap's mails again at once."""
+    return window_start(store.db.conn, store.clock(), WINDOW_SECONDS)
 
 
 def busy(address: str, role: str, whose: str = "") -> str:
