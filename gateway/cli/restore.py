@@ -12,7 +12,9 @@ that database knows went out after the backup was taken (SMS the SMSC took or an
 mails sent, the phones' answers received and mailed, the limits' counts, ids handed out) is carried
 into the copy first, when it is the same database grown on (`gateway.restorecarries`): else the phones
 got those SMS twice. So is what it still owed: mail accepted after the backup and not yet sent as SMS,
-answers not mailed yet, and bounces not sent yet. Another gateway's database given as the backup,
+answers not mailed yet, and bounces not sent yet; the months billed since, not to be billed again
+(`billing_reports.restorecarry`); and a phone's erasure made since, made again on the backup's rows
+(`gateway.privacy.restorecarry`). Another gateway's database given as the backup,
 over one that holds data, is refused unless `--force` (`gateway.store.restorematch`): put in place,
 it lost this gateway's accounts and users and sent the other's queued SMS from here.
 
@@ -359,9 +361,11 @@ def add_restore_commands(sub: Any) -> None:
         description="Replace the database with BACKUP (a `smsgw backup` copy or a rescued copy): refused"
         " while the daemon runs; the backup is checked whole first (PRAGMA integrity_check); the"
         " database it replaces is kept beside it as smsgw.db.before-restore-<UTC time>, with its WAL;"
-        " what it shows sent since the backup (SMS, mails, answers, ids) is not sent or handed out again,"
-        " and what it shows owed (mail accepted since and not yet sent as SMS, answers not mailed,"
-        " bounces not sent) goes. A BACKUP of another database is refused over one that holds data"
+        " what it shows sent since the backup (SMS, mails, answers, billing, ids) is not sent or handed out"
+        " again, what it shows owed (mail accepted since and not yet sent as SMS, answers not mailed,"
+        " bounces and billing mails not sent) goes, and a phone erased since (`phone forget`) stays erased;"
+        " the accounts and premium services added since are named, not carried. A BACKUP of another"
+        " database is refused over one that holds data"
         " (accounts, users, mail) unless --force.",
     )
     r.add_argument("backup", metavar="BACKUP", help="the backup file to restore")
