@@ -50,3 +50,9 @@ class WalSync:
                 loop.call_soon_threadsafe(done, error)
             except RuntimeError:  # the loop is closed: nobody waits any more
                 pass
+            # Let go of the batch now, while this thread still holds the GIL the loop needs to run
+            # `done`: the loop's handle holds the last reference, so the batch's pieces, futures
+            # and results are freed on the loop's thread, where they were made. Kept until the
+            # next request rebound them, they were freed here, under the GIL, between that
+            # request's wake-up and its fsync.
+            del request, done, error
