@@ -36,6 +36,7 @@ from gateway.statusfile import read_status as read_status
 from gateway.statusline import status_line as status_line  # where it always was, for its readers
 from gateway.statuswaits import WaitingLook
 from gateway.store.db import Store
+from gateway.store.forwardsteps import window_start
 from gateway.store.outboxhealth import outbox_health
 from gateway.store.queue import EXPIRE_BATCH
 from gateway.store.reader import ReadThread
@@ -213,7 +214,9 @@ class Housekeeping(ClockCheck):
             if self.started_at <= store.clock() - PARTS_APART_SECONDS:
                 for mo_id in store.mo.join_sent_apart():
                     self.events.whole_mo(mo_id)
-            older_than = store.clock() - self.reassembly_timeout
+            # A step forward of the clock within the timeout is no time passed (`forwardsteps`):
+            # counted, a set whose last part was on its way was mailed with a gap at the next look.
+            older_than = window_start(store.db.conn, store.clock(), self.reassembly_timeout)
             if self.started_at > older_than:
                 return
             for mo_id in store.mo.join_stale_segments(older_than):

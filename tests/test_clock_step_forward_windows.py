@@ -22,7 +22,9 @@ from gateway import retentionpurge, scheduler
 from gateway.config import parse_config
 from gateway.conversations import inbound
 from gateway.conversations import kept as kept_answers
+from gateway.housekeeping import Housekeeping
 from gateway.premium.queries import purge_texts
+from gateway.reassembly import TIMEOUT_SECONDS
 from gateway.store import forwardsteps
 from gateway.store.db import Store
 from tests.conftest import STAFF, free_port
@@ -32,6 +34,8 @@ from tests.test_clock_step_forward_answers import looking, passes, step_seen
 from tests.test_conversations import BASE, PHONE, World
 from tests.test_inbound_address import OWN, own_config
 from tests.test_inbound_address_senders import CONVERSATION
+from tests.test_late_segments import charged, vote
+from tests.test_premium import World as PremiumWorld
 
 
 def test_a_step_forward_does_not_hand_a_number_that_moved_to_the_next_account_early(tmp_path: Path) -> None:
@@ -183,3 +187,27 @@ async def test_the_hourly_limit_of_a_phones_answers_counts_a_step_forward_as_no_
     passes(w, mono, HOUR)
     await w.mo("Do zobaczenia")
     assert w.mo_states()[-1] == "mailed"
+
+
+async def test_the_reassembly_timeout_counts_a_step_forward_as_no_time_passed(tmp_path: Path) -> None:
+    # Parts 1 and 2 of a vote came; the clock stepped 8 days ahead a second later. The set read as
+    # 8 days stale and was mailed with a gap at the next look, a minute later: part 3, sent by the
+    # SMSC within the 5-minute timeout, followed as a late part in a mail of its own.
+    w = PremiumWorld(tmp_path)
+    w.service()
+    mono = Monotonic()
+    hk = Housekeeping(w.store, w.events.notifier, w.events, dict, Path("/nonexistent"), monotonic=mono)
+    await hk.check_clock()
+    passes(w, mono, TIMEOUT_SECONDS)  # the daemon has run for the timeout
+    for seq in (1, 2):
+        await vote(w, seq)
+    await step_seen(w, mono, hk, 8 * DAY)
+    passes(w, mono, 60.0)
+    await hk.expire()
+    assert charged(w) == []
+    await vote(w, 3)
+    assert charged(w) == [("mailed", 1, "KP123", 3, 900, 330, "long vote part one part two part three")]
+    await vote(w, 1, ref=8)  # a set the SMSC does not complete: joined once the timeout has passed
+    passes(w, mono, TIMEOUT_SECONDS + 1.0)
+    await hk.expire()
+    assert charged(w)[1][3:5] == (1, 300)
