@@ -164,8 +164,9 @@ def carry(
             notices = carry_notices(copy, ended, later)
             answers = carry_mo(copy, mails_above)
             counters = carry_usage(copy)
-            above = {t: n for t in TABLES if (n := keep_above(copy, t)) is not None}
             said = [*erased, *(s for s in (feature(copy) for feature in features) if s)]
+            # After the features': the billing mails they carry hold their own ids.
+            above = {t: n for t in TABLES if (n := keep_above(copy, t)) is not None}
             copy.execute("DROP TABLE temp.carried_mo")
             carried = Carried(
                 sms, cancelled, reports, mails, notices, later, left, _continue_ids(copy),
