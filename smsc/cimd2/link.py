@@ -40,11 +40,11 @@ import structlog
 
 from smsc.backpressure import overfull, stalled
 from smsc.base import LinkEvents, LinkState, LinkStats, OnWire, OutboundSms, Outcome, SubmitResult
-from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, LOGIN_REFUSALS, error_text, login_check
 from smsc.cimd2.inbound import InboundRequests
 from smsc.cimd2.messages import Once, logged_error, login_params, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
-from smsc.cimd2.packet import Cimd2Parser, Op, P, Packet, encode, without_numbers
+from smsc.cimd2.packet import Cimd2Parser, Op, Packet, encode
+from smsc.cimd2.refusals import login_refusal, report_refusal
 from smsc.cimd2.requests import Requests, answered
 from smsc.cimd2.session import Conn
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
@@ -293,20 +293,9 @@ class Cimd2Link:
                 log.warning("cimd2.login_failed", link=self.name, error=why or "no response")
                 self._failed(f"login: {why or 'no response'}")
                 return "failed"
-            code = resp.get_int(P.ERROR_CODE)
-            if resp.op != Op.LOGIN_RESP:
-                code = code or 1  # a 98 to our login: the SMSC did not take it
-            if code:
-                fatal = code in FATAL_LOGIN_ERRORS
-                text = resp.get(P.ERROR_TEXT) or error_text(code)
-                report = log.error if fatal else log.warning
-                key = password_key(self._password)
-                check = login_check(self.name, key) if code in LOGIN_REFUSALS else None
-                # The SMSC's words may quote a number (an account's MSISDN): not in the journal.
-                report("cimd2.login_refused", link=self.name, code=code, error=without_numbers(text),
-                       fatal=fatal, **({"check": check} if check else {}))  # fmt: skip
-                self._failed(f"login refused: {code} {text}" + (f": {check}" if check else ""))
-                return "fatal" if fatal else "failed"
+            if (refusal := login_refusal(resp)) is not None:
+                self._failed(report_refusal(self.name, refusal, password_key(self._password)))
+                return "fatal" if refusal.fatal else "failed"
             self._conn = conn
             watch = SessionTasks(conn, "cimd2.session_task_failed", self.name)
             tasks += [

@@ -1,0 +1,62 @@
+"""The SMSC's answer to our login (51, or a 98) read as taken or refused, and what of its free words
+(901) the journal and `smsgw status` may show. Kept out of `link.py`, which owns the conversation.
+
+An SMSC's 901 is its own prose: it may quote a phone number (an account's MSISDN). The journal gets
+it without numbers (`without_numbers`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, LOGIN_REFUSALS, error_text, login_check
+from smsc.cimd2.packet import Op, P, Packet
+from smsc.numbermask import without_numbers
+
+log = structlog.get_logger(__name__)
+
+CODE_SHOWN = 16  # characters of a 900 that is no number the refusal quotes
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A login the SMSC did not take. `code` is None when its 900 is no number (`900:E100`)."""
+
+    code: int | None
+    text: str
+
+    @property
+    def fatal(self) -> bool:
+        return self.code in FATAL_LOGIN_ERRORS
+
+
+def login_refusal(resp: Packet) -> Refusal | None:
+    """None when the SMSC took the login; else why not. A 51 whose 900 is no number (`900:E100`,
+    `901:invalid login`) refuses as a 53 with one does (`messages.submit_result`): read as no code,
+    it was taken for a login that worked, and every submit then went to an SMSC that had not let us
+    in. Its meaning unknown, it is no fatal refusal: the link tries again after its back-off."""
+    code, given = resp.get_int(P.ERROR_CODE), (resp.get(P.ERROR_CODE) or "").strip()
+    said = resp.get(P.ERROR_TEXT)
+    if code is None and given:
+        shown = without_numbers(given[:CODE_SHOWN])
+        return Refusal(None, f"unreadable error code 900 {shown!r}: {said or 'no 901 text'}")
+    if resp.op != Op.LOGIN_RESP:
+        code = code or 1  # a 98 to our login: the SMSC did not take it
+    if not code:
+        return None
+    return Refusal(code, said or error_text(code))
+
+
+def report_refusal(name: str, refusal: Refusal, key: str) -> str:
+    """Log the refusal and return the link's last error (`LinkStats.last_error`, which `smsgw status`
+    and status.json show): the SMSC's words without numbers.
+    `key` is the config key the password came from (`smsc.settings.password_key`)."""
+    text = refusal.text
+    check = login_check(name, key) if refusal.code in LOGIN_REFUSALS else None
+    report = log.error if refusal.fatal else log.warning
+    report("cimd2.login_refused", link=name, code=refusal.code, error=without_numbers(text),
+           fatal=refusal.fatal, **({"check": check} if check else {}))  # fmt: skip
+    code = "" if refusal.code is None else f"{refusal.code} "
+    return f"login refused: {code}{text}" + (f": {check}" if check else "")
