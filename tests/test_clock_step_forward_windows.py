@@ -23,6 +23,7 @@ from gateway.config import parse_config
 from gateway.conversations import inbound
 from gateway.conversations import kept as kept_answers
 from gateway.housekeeping import Housekeeping
+from gateway.premium import confirmation
 from gateway.premium.queries import purge_texts
 from gateway.reassembly import TIMEOUT_SECONDS
 from gateway.store import forwardsteps
@@ -211,3 +212,23 @@ async def test_the_reassembly_timeout_counts_a_step_forward_as_no_time_passed(tm
     passes(w, mono, TIMEOUT_SECONDS + 1.0)
     await hk.expire()
     assert charged(w)[1][3:5] == (1, 300)
+
+
+async def test_the_dashboards_day_of_unconfirmed_premium_sms_counts_a_step_forward_as_no_time_passed(
+    tmp_path: Path,
+) -> None:
+    # A vote kept for an address not confirmed yet is named on the dashboard once it waited a day. An
+    # hour after it came the clock stepped 8 days ahead, and the dashboard said "kept since" at once.
+    w = PremiumWorld(tmp_path)
+    w.service(verified=False)
+    mono = Monotonic()
+    hk = housekeeping(w.store, mono)
+    await hk.check_clock()
+    await w.mo("KP123 vote")
+    conn = w.store.db.conn
+    assert conn.execute("SELECT state FROM premium_mo").fetchall() == [("awaiting",)]
+    passes(w, mono, HOUR)
+    await step_seen(w, mono, hk, 8 * DAY)
+    assert confirmation.stale(conn, None, w.now) == []
+    passes(w, mono, DAY - HOUR)
+    assert [u.password for u, _ in confirmation.stale(conn, None, w.now)] == ["KP123"]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.premium.repo import Service
+from gateway.store.forwardsteps import window_start
 from gateway.store.outbox import relay_reply
 
 # An unconfirmed service holding paid SMS longer than this needs the operator (the dashboard).
@@ -88,7 +89,8 @@ def stale(conn: sqlite3.Connection, account_id: int | None, now: float) -> list[
         " JOIN premium_mo p ON p.service_id = s.id AND p.state = 'awaiting'"
         f" WHERE s.removed_at IS NULL AND s.verified_at IS NULL{scope}"
         " GROUP BY s.id HAVING MIN(p.received_at) < ? ORDER BY MIN(p.received_at)",
-        (*args, now - STALE_SECONDS),
+        # A step forward of the clock within the day is no time passed (`forwardsteps`).
+        (*args, window_start(conn, now, STALE_SECONDS)),
     ).fetchall()
     return [(unconfirmed(conn, Service(*r[:8]), r[8], now), r[9]) for r in rows]
 
