@@ -23,7 +23,6 @@ import pytest
 from structlog.testing import capture_logs
 
 from gateway.cli.optouts import cmd_optout_add
-from gateway.config import parse_config
 from gateway.logging import _redact
 from gateway.optoutwords import form as _optout_form
 from gateway.optoutwords import may_be_optout as _may_be_optout
@@ -35,9 +34,9 @@ from tests.conftest import (
     STAFF,
     Running,
     Sink,
-    config_text,
     free_port,
     mail,
+    make_config,
     running_gateway,
     smtp_sink,
 )
@@ -231,8 +230,7 @@ async def test_a_stop_the_smsc_delivers_again_after_start_leaves_the_phone_opted
 
     relay = free_port()
     async with AckLosingSMSC() as smsc, smtp_sink(relay) as sink:
-        text = config_text(tmp_path, smsc_port=smsc.port, relay_port=relay)
-        cfg = parse_config(text, source="test", base_dir=tmp_path)
+        cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=relay)
         async with running_gateway(cfg) as gw:
             await ask_and_wait(gw.port, smsc)
             assert await smsc.inject_mo(PHONE, SENDER, "STOP") == 1
