@@ -1,7 +1,10 @@
 """The SMSC's answer to our login, against a scripted SMSC over TCP: a 51 whose 900 is no number is a
-refusal, not a login that worked (the link never goes active, nothing is submitted)."""
+refusal, not a login that worked (the link never goes active, nothing is submitted); the SMSC's words
+quoting the password show it nowhere (journal, `smsgw status`, a part's reason)."""
 
 from __future__ import annotations
+
+import asyncio
 
 import structlog
 
@@ -9,7 +12,7 @@ from smsc.base import LinkState
 from smsc.cimd2.link import Cimd2Link
 from smsc.cimd2.packet import Op, P, Packet
 from tests.fakes.cimd2 import RecordingEvents, ScriptedSmsc
-from tests.test_cimd2_link import section
+from tests.test_cimd2_link import section, sms
 
 
 async def test_a_login_answer_whose_900_is_no_number_is_a_refusal() -> None:
@@ -35,3 +38,35 @@ async def test_a_login_answer_whose_900_is_no_number_is_a_refusal() -> None:
     (refused,) = [e for e in logs if e["event"] == "cimd2.login_refused"]
     assert refused["fatal"] is False and "E100" in refused["error"] and "invalid login" in refused["error"]
     assert last_error == "login refused: unreadable error code 900 'E100': invalid login"
+
+
+async def test_the_password_the_smsc_quotes_is_in_no_log_line_status_or_stored_reason() -> None:
+    # An SMSC refused the login in words quoting the password it was sent and a phone number: the
+    # journal had the password, the link's last error (`smsgw status`, status.json) both. A submit
+    # refusal quoting it kept it in the part's reason, which a bounce quotes to the sender.
+    secret = "bar-SECRETPW"
+    async with ScriptedSmsc() as peer:
+        link, events = Cimd2Link(section(peer.port), password=secret), RecordingEvents()
+        with structlog.testing.capture_logs() as logs:
+            await link.start(events)
+            try:
+                conn = await peer.accept()
+                login = await conn.next()
+                said = f"user smsgw password {login.get(P.PASSWORD)} busy, call +48601999888"
+                conn.send(Packet.make(Op.LOGIN_RESP, login.number, (P.ERROR_CODE, 102), (P.ERROR_TEXT, said)))
+                await events.wait_for(lambda: any(e["event"] == "cimd2.login_refused" for e in logs))
+                last_error = link.stats().last_error
+                conn = await peer.accept()
+                await conn.login()
+                await events.wait_for(lambda: link.state is LinkState.ACTIVE)
+                task = asyncio.create_task(link.submit(sms()))
+                submit = await conn.next()
+                assert submit.op == Op.SUBMIT
+                conn.send(Packet.make(Op.SUBMIT_RESP, submit.number, (P.ERROR_CODE, 300),
+                                      (P.ERROR_TEXT, f"account password {secret} may not send")))  # fmt: skip
+                result = await asyncio.wait_for(task, 10)
+            finally:
+                await link.stop(drain=False)
+    assert secret not in str(logs) and "601999888" not in str(logs)
+    assert last_error == "login refused: 102 user smsgw password <password> busy, call <12 chars>"
+    assert result.error == "CIMD2 900:300 account password <password> may not send"

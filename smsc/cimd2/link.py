@@ -44,7 +44,7 @@ from smsc.cimd2.inbound import InboundRequests
 from smsc.cimd2.messages import Once, logged_error, login_params, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
 from smsc.cimd2.packet import Cimd2Parser, Op, Packet, encode
-from smsc.cimd2.refusals import login_refusal, report_refusal
+from smsc.cimd2.refusals import login_refusal, report_refusal, result_without_password, without_password
 from smsc.cimd2.requests import Requests, answered
 from smsc.cimd2.session import Conn
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
@@ -68,6 +68,7 @@ class Cimd2Link:
         self.cfg = cfg
         self.window = effective_window(cfg)
         self._password = password
+        self._said = ""  # the password the last login sent: masked in the SMSC's words (`refusals`)
         # The daemon's clock (epoch seconds), which a part's expiry is set by: its relative validity
         # is counted on it (`submit_params`). The daemon gives its own; the host's until then.
         self.clock: Callable[[], float] = time.time
@@ -140,13 +141,16 @@ class Cimd2Link:
             behind = entry.lost_behind if entry.written else None
             return SubmitResult(Outcome.TEMPORARY, error=error, written=entry.written, lost_behind=behind)
         result = submit_result(sms, resp, link=self.name, unstamped=self._unstamped)
+        shown = without_password(logged_error(result.error, resp) or "", self._said) or None
+        result = result_without_password(result, self._said)  # the SMSC's words may quote it
         if result.outcome is Outcome.ACCEPTED:
             self._counts["submitted"] += 1
         elif result.outcome is Outcome.THROTTLED:
             self._counts["throttled"] += 1
-        # The part keeps the SMSC's 901 text whole; the journal gets it without the number it may quote.
+        # The part keeps the SMSC's 901 text whole but for the password; the journal gets it without
+        # the number it may quote either.
         log.info("cimd2.submit", link=self.name, part_id=sms.part_id, outcome=result.outcome.value,
-                 message_id=result.message_id, error=logged_error(result.error, resp))  # fmt: skip
+                 message_id=result.message_id, error=shown)  # fmt: skip
         return result
 
     def _unanswered(self, conn: Conn, sms: OutboundSms) -> SubmitResult:
@@ -263,6 +267,7 @@ class Cimd2Link:
             log.error("cimd2.password_unreadable", link=self.name, error=str(exc))
             self._failed(str(exc))
             return "fatal"
+        self._said = password
         try:
             login = login_params(cfg.system_id, password)
         except ValueError as exc:  # the same on every attempt: the configuration must change
@@ -294,7 +299,7 @@ class Cimd2Link:
                 self._failed(f"login: {why or 'no response'}")
                 return "failed"
             if (refusal := login_refusal(resp)) is not None:
-                self._failed(report_refusal(self.name, refusal, password_key(self._password)))
+                self._failed(report_refusal(self.name, refusal, password, password_key(self._password)))
                 return "fatal" if refusal.fatal else "failed"
             self._conn = conn
             watch = SessionTasks(conn, "cimd2.session_task_failed", self.name)

@@ -1,23 +1,41 @@
 """The SMSC's answer to our login (51, or a 98) read as taken or refused, and what of its free words
 (901) the journal and `smsgw status` may show. Kept out of `link.py`, which owns the conversation.
 
-An SMSC's 901 is its own prose: it may quote a phone number (an account's MSISDN). The journal gets
-it without numbers (`without_numbers`).
+An SMSC's 901 is its own prose: it may quote a phone number (an account's MSISDN) and, as one did,
+the password it was sent ("user foo password s3cret busy"). The journal gets it without numbers
+(`without_numbers`), and neither the journal, `smsgw status` nor a part's stored reason (which a
+bounce quotes to the sender) gets the configured password. The user identity is no secret (the
+config and the bind lines name it) and stays.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
+from smsc.base import SubmitResult
 from smsc.cimd2.codes import FATAL_LOGIN_ERRORS, LOGIN_REFUSALS, error_text, login_check
 from smsc.cimd2.packet import Op, P, Packet
 from smsc.numbermask import without_numbers
 
 log = structlog.get_logger(__name__)
 
+HIDDEN = "<password>"  # what the SMSC's words show in place of the password
 CODE_SHOWN = 16  # characters of a 900 that is no number the refusal quotes
+
+
+def without_password(text: str, password: str) -> str:
+    """`text` with every occurrence of the configured password replaced by `HIDDEN`."""
+    return text.replace(password, HIDDEN) if password else text
+
+
+def result_without_password(result: SubmitResult, password: str) -> SubmitResult:
+    """A submit's result whose reason (the SMSC's 901, kept by the part and quoted in a bounce) does
+    not show the password."""
+    if not result.error or not password or password not in result.error:
+        return result
+    return replace(result, error=without_password(result.error, password))
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +67,14 @@ def login_refusal(resp: Packet) -> Refusal | None:
     return Refusal(code, said or error_text(code))
 
 
-def report_refusal(name: str, refusal: Refusal, key: str) -> str:
+def report_refusal(name: str, refusal: Refusal, password: str, key: str) -> str:
     """Log the refusal and return the link's last error (`LinkStats.last_error`, which `smsgw status`
-    and status.json show): the SMSC's words without numbers.
+    and status.json show): the SMSC's words without the password, the journal's also without numbers.
     `key` is the config key the password came from (`smsc.settings.password_key`)."""
-    text = refusal.text
+    text = without_password(refusal.text, password)
     check = login_check(name, key) if refusal.code in LOGIN_REFUSALS else None
     report = log.error if refusal.fatal else log.warning
     report("cimd2.login_refused", link=name, code=refusal.code, error=without_numbers(text),
            fatal=refusal.fatal, **({"check": check} if check else {}))  # fmt: skip
     code = "" if refusal.code is None else f"{refusal.code} "
-    return f"login refused: {code}{text}" + (f": {check}" if check else "")
+    return f"login refused: {code}{without_numbers(text)}" + (f": {check}" if check else "")
