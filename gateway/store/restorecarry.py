@@ -26,6 +26,8 @@ backup's, grown on since, the copy is given what the SMSC and the mail servers w
 - the long-SMS reference counters continue where the replaced database left them, so that a
   phone does not join a new SMS's segments to the ones sent since the backup;
 - the limits' counters grown since (`gateway.store.restoreusage`): the SMS sent since count;
+- the opt-out lists as the replaced database has them (`gateway.store.restoreoptouts`): a STOP sent
+  since is honoured;
 - the phones' answers received or handled since, with their mails (`gateway.store.restoremo`), and
   the features' rows about them (conversations, premium SMS), by the carries the caller gives
   (`gateway.restorecarries`): the store names no feature's table;
@@ -47,6 +49,7 @@ from urllib.parse import quote
 from gateway.store.idfloors import TABLES, keep_above
 from gateway.store.restorelater import carry_later
 from gateway.store.restoremo import carry_mo
+from gateway.store.restoreoptouts import carry_optouts
 from gateway.store.restorerows import shared_columns as _columns
 from gateway.store.restoreusage import carry_usage
 
@@ -94,6 +97,7 @@ class Carried:
     handled: int = 0  # answers of the backup handled since (mailed, kept, refused)
     features: list[str] = field(default_factory=list)  # what the features carried, said by each
     counters: int = 0  # the limits' counters (a user's or account's month or day) that grew since
+    optouts: int = 0  # opt-out entries added or removed since (a phone's STOP or START, an admin's)
     above: dict[str, int] = field(default_factory=dict)  # the ids new rows go past, by table (`idfloors`)
     # The accounts added after the backup, by name: none is carried, nor anything of theirs.
     accounts_left: list[str] = field(default_factory=list)
@@ -113,6 +117,8 @@ class Carried:
         what += "".join(f", {said}" for said in self.features)
         if self.counters:
             what += f", {self.counters} usage counters"
+        if self.optouts:
+            what += f", {self.optouts} opt-outs added or removed since"
         if self.accounts_left:
             what += f"; accounts added after the backup not carried ({', '.join(self.accounts_left)}):"
             what += " add them again, with their users and premium services; their mails, conversations"
@@ -164,13 +170,15 @@ def carry(
             notices = carry_notices(copy, ended, later)
             answers = carry_mo(copy, mails_above)
             counters = carry_usage(copy)
+            optouts = carry_optouts(copy)
             said = [*erased, *(s for s in (feature(copy) for feature in features) if s)]
             # After the features': the billing mails they carry hold their own ids.
             above = {t: n for t in TABLES if (n := keep_above(copy, t)) is not None}
             copy.execute("DROP TABLE temp.carried_mo")
             carried = Carried(
                 sms, cancelled, reports, mails, notices, later, left, _continue_ids(copy),
-                answers.answers, answers.handled, said, counters, above, _accounts_left(copy),
+                answers.answers, answers.handled, said, counters,
+                optouts=optouts, above=above, accounts_left=_accounts_left(copy),
             )  # fmt: skip
         except sqlite3.DatabaseError as exc:
             copy.execute("ROLLBACK TO carry")
