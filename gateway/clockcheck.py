@@ -7,7 +7,9 @@ here, on the worker, so that the dispatcher's `StepWatch` and the expiry read th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
@@ -25,6 +27,7 @@ from gateway.store.clockstep import (
     left_ahead,
     read_marks,
 )
+from gateway.supervisor import beat
 
 if TYPE_CHECKING:
     from gateway.notifier import Notifier
@@ -65,6 +68,9 @@ class ClockCheck:
         self._start = read_marks(store.db.conn) if seed else None
         # The daemon's start, kept likewise: the reassembly timeout counts from no earlier (`expire`).
         self.started_at, self._started = store.clock(), self.elapsed()
+        # A step back's move cut short by a stop or crash: the first look finishes it (`_finish_move`),
+        # its sends told from this run's first (a crash loses the record of those before it).
+        self._moving, self._move_sends = stepmoves.load_plan(store.db.conn), 0
 
     async def check_clock(self, keep: bool = False) -> float:
         """Catch the wall clock stepping, and move what the store stamped on it with a step back.
@@ -97,6 +103,8 @@ class ClockCheck:
         the write that moves the rows for a step, else once a minute, or now with `keep` (a stop's
         last look: the next start places no row of this run by its time). Returns the step back."""
         store = self.store
+        if self._moving is not None and not keep:  # a stop's last look leaves it to the next start
+            await self._finish_move()
         # Read together, with no await between: rows up to these ids were stamped before this reading.
         wall, mono, marks = store.clock(), self.elapsed(), read_marks(store.db.conn)
         sent = store.queue.sends.mark()  # and the parts sent by then (`gateway.store.sendlog`)
@@ -121,7 +129,7 @@ class ClockCheck:
             config = getattr(self.notifier, "config", None)
             billed_again: list[Month] = []
 
-            def shift() -> tuple[int, int, int]:
+            def shift() -> tuple[int, int, stepmoves.MovePlan]:
                 # The rows after the step are found in the write that moves the rest: one written
                 # after this look, before the write, came after the step too (up to `later`).
                 after = first_after(store.db.conn, earlier, later, True, between)
@@ -133,10 +141,13 @@ class ClockCheck:
                 self.kept.save(store.db.conn, Reading(wall, mono, marks, left))
                 return stepmoves.shift_back(store, moved)
 
-            # One write for all: a failed one leaves the last reading, so the next look finds the step
-            # again; nothing but this object and the reading kept in the same write record the step,
-            # and the object changes only once the write did.
-            parts, mails, mos = await store.write(shift)
+            # One write for what the dispatcher and the outbox act on, and the plan of the rest: a failed
+            # one leaves the last reading, so the next look finds the step again; nothing but this
+            # object and the reading kept in the same write record the step, and the object changes
+            # only once the write did. The rest moves in chunks at the end of this look (`_finish_move`).
+            parts, mails, plan = await store.write(shift)
+            self._moving = None if plan.done() else plan
+            self._move_sends = sent
             for month in billed_again:  # its file went out without what the step brought back into it
                 log.warning("billing.month_to_bill_again", month=str(month), clock_back_seconds=round(step))
             # On the clock's new reading, like the MOs' times; a start read after a step made while
@@ -146,18 +157,29 @@ class ClockCheck:
                 self.started_at -= step
             undone = sum(forward for _, forward in ahead)
             self._ahead = left_ahead(ahead, step, CLOCK_STEP_SECONDS)
-            log.warning(
-                "clock.stepped_back",
-                seconds=round(step, 3),
-                parts=parts,
-                mails=mails,
-                mos=mos,
-                **({"undoes_forward": round(min(undone, step), 3)} if undone else {}),
-            )
+            said = {"seconds": round(step, 3), "parts": parts, "mails": mails}
+            said |= {"undoes_forward": round(min(undone, step), 3)} if undone else {}
         if last is not None and abs(step) > CLOCK_STEP_SECONDS:
             self.steps.handled(step, between, self._start is not None)  # claimed ahead: read before the write
         elif keep or (self._start is None and self.kept.due(wall)):  # no start waits: the worker's keeps it
             await self.kept.keep(store, Reading(wall, mono, marks, self._ahead))
         self._readings, self.steps.last, self._start = (wall, mono, marks), (wall, mono), None
         store.queue.sends.looked(sent)
+        if last is not None and step > CLOCK_STEP_SECONDS:  # the dispatcher told: now the rest, in chunks
+            sms, mos = await self._finish_move()
+            log.warning("clock.stepped_back", **said, sms=sms, mos=mos)
         return step if step > CLOCK_STEP_SECONDS else 0.0
+
+    async def _finish_move(self) -> tuple[int, int]:
+        """The chunks of a step back's move (`stepmoves.move_chunk`), each a write of its own, the loop
+        free between them; how many SMS and MOs moved. A failed write leaves the plan where the last
+        one put it (in the store and here): the next look goes on from there."""
+        store, sms, mos, size = self.store, 0, 0, stepmoves.ChunkSize()
+        while (plan := self._moving) is not None:
+            sent = store.queue.sends.since(self._move_sends)
+            plan, moved, received = await store.write(partial(stepmoves.move_chunk, store, plan, sent, size))
+            self._moving = None if plan.done() else plan
+            sms, mos = sms + moved, mos + received
+            beat()  # a step of 30 days moves for half a minute: the worker is not stalled
+            await asyncio.sleep(0)
+        return sms, mos

@@ -292,13 +292,14 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                 (reason, part_id),
             )
 
-    def shift_for_clock_step(self, step: ClockStep, oldest: float | None = None) -> int:
+    def shift_for_clock_step(self, step: ClockStep, oldest: float | None = None, times: bool = True) -> int:
         """The wall clock stepped back: move the deadlines of parts stamped before `step` with it
-        (`clockstep.shift_parts`; validities by the whole step: a step forward moved them), and when
-        their SMS were accepted and went (`senttimes.shift_sent`, `oldest` its reach). Returns how many
-        parts moved."""
+        (`clockstep.shift_parts`; validities by the whole step: a step forward moved them), and, with
+        `times`, when their SMS were accepted and went (`senttimes.shift_sent`, `oldest` its reach; the
+        clock check moves those in chunks of their own, `gateway.stepmoves`). Returns how many parts moved."""
         with self.transaction():
-            shift_sent(self.conn, self.clock(), step, oldest)
+            if times:
+                shift_sent(self.conn, self.clock(), step, oldest)
             return shift_parts(self.conn, self.clock(), ClockStep(step.seconds, step.after))
 
     def recover_active(self) -> list[int]:

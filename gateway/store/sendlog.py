@@ -52,6 +52,11 @@ class SendLog:
         self._dropped += cut
         self._looked = mark
 
+    def since(self, mark: int) -> list[int]:
+        """The parts recorded as submitted after the count read `mark` (kept while no look forgets them:
+        a step back's move runs inside one look, `gateway.stepmoves`)."""
+        return self._ids[max(mark - self._dropped, 0) :]
+
     def after_step(self, conn: sqlite3.Connection, mark: int, between: float, start: bool) -> tuple[int, ...]:
         """The parts whose send time carries the clock of a step back found by the look that read
         `mark`: every part sent since that look, and those sent between it and the look before whose

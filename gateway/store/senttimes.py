@@ -7,14 +7,14 @@ an SMS sent just before the step reads as sent after one sent just after it: use
 steps the clock back a minute, user B of another company texts the same phone, and once the minute has
 passed every answer of the phone, for the whole reply window, went to A, quoting A's SMS, on A's bill.
 
-So they move in the housekeeping's write that moves the waits and the MOs, by the same rule: a row
-written before the step (by its message's id, `ClockStep`) moves, one written after it keeps its time.
-Each moves by what the step undoes of the clock it was stamped on, as an MO's receipt does, told by
-its SMS's id: when it went, and when its conversation last sent, too (a part that went after a step
-forward of an SMS accepted before it, within that step of the step back that undoes it, reads younger
-by the step forward than it is). A moved acceptance time is the true one: a bill lists the SMS in the
-month it was really accepted in (`billing_reports.rebill` bills a month again when one moves back into
-it), and an admin's retry's records of it follow it (`mtlate.stepped_back`).
+So they move with the waits and the MOs (in chunks of ids of their own, `gateway.stepmoves`), by the
+same rule: a row written before the step (by its message's id, `ClockStep`) moves, one written after it
+keeps its time. Each moves by what the step undoes of the clock it was stamped on, as an MO's receipt
+does, told by its SMS's id: when it went, and when its conversation last sent, too (a part that went
+after a step forward of an SMS accepted before it, within that step of the step back that undoes it,
+reads younger by the step forward than it is). A moved acceptance time is the true one: a bill lists the
+SMS in the month it was really accepted in (`billing_reports.rebill` bills a month again when one moves
+back into it), and an admin's retry's records of it follow it (`mtlate.stepped_back`).
 
 Only what the step can put out of order moves, and what went within the answer's few seconds of it
 (`shift_sent`): rows written after the step read at least the clock's reading when it came, less the
@@ -134,7 +134,7 @@ def shift_sent(conn: sqlite3.Connection, now: float, step: ClockStep, oldest: fl
     # conversation fell just below the floor (the step before a conversation time stamped a moment
     # after its SMS's acceptance), and its send time was left a step ahead of the clock.
     oldest_id = floor_id(conn, now + step.seconds - reach(now + step.seconds, step, oldest), first)
-    _shift_users(conn, now, step, low, first, since)
+    shift_users(conn, now, step, low, first, since)
     at, args = accepted(step, since)
     count = conn.execute(
         f"UPDATE messages SET created_at = {at} WHERE id >= ? AND id < ? AND created_at >= ?",
@@ -154,7 +154,7 @@ def shift_sent(conn: sqlite3.Connection, now: float, step: ClockStep, oldest: fl
     return count
 
 
-def _shift_users(
+def shift_users(
     conn: sqlite3.Connection, now: float, step: ClockStep, low: int, first: int, since: float
 ) -> None:
     """When each address was added as a user moves if it was added before the step, as its SMS do, and
