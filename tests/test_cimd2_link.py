@@ -171,8 +171,9 @@ async def test_retry_answer_makes_the_smsc_redeliver_and_it_is_handed_up_again(
 
 async def test_response_timeout_is_unanswered_and_reconnects(tmp_path: Path) -> None:
     # An SMSC that took the submit but does not answer within response_timeout: UNANSWERED as on SMPP
-    # (the grace to wait, a late future settled with None since the connection is gone), so that the
-    # dispatcher does not re-send at once; the link drops and logs in again. A second submit waiting
+    # (the grace to wait, a late future a status report read meanwhile may still settle: `gracereports`,
+    # None at the link's stop), so that the dispatcher does not re-send at once; the link drops and logs
+    # in again. A second submit waiting
     # for the only packet number never reached the wire: TEMPORARY.
     timers = {"response_timeout_seconds": 0.2, "late_answer_grace_seconds": 7}
     async with running(tmp_path, server={"response_delay": 30}, **timers) as r:
@@ -180,13 +181,13 @@ async def test_response_timeout_is_unanswered_and_reconnects(tmp_path: Path) -> 
         second = asyncio.create_task(r.link.submit(sms("+48601123457", part_id=2)))  # another phone
         result, queued = await first, await second
         assert result.outcome is Outcome.UNANSWERED and "no submit response" in (result.error or "")
-        assert result.retry_after == 7 and result.late is not None and result.late.done()
-        assert result.late.result() is None
+        assert result.retry_after == 7 and result.late is not None and not result.late.done()
         assert queued.outcome is Outcome.TEMPORARY and queued.late is None
         assert len(r.server.received) == 1
         await r.active_again()
         stats = r.link.stats()
         assert stats.reconnects >= 1 and (stats.extra["timeouts"], stats.extra["unanswered"]) == ("1", "1")
+    assert result.late.result() is None  # the link stopped: no report can answer it any more
 
 
 async def test_every_submit_written_before_a_timeout_is_unanswered_with_a_window(tmp_path: Path) -> None:

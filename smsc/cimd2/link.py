@@ -14,10 +14,9 @@ Choices the protocol leaves open, and why:
 - A checksum mismatch is counted and logged but the packet is still processed, as Kannel does; NACKing
   it would lose every packet from an SMSC that computes the checksum its own way.
 - A response timeout drops the connection (the SMSC's state is unknown), but a submit already written
-  to it may have been taken: it resolves `Outcome.UNANSWERED` as SMPP's does, so that the dispatcher
-  waits out the late-answer grace and logs the re-send as a possible duplicate. No late answer can
-  come on a closed connection, so its `late` future is settled with None at once. A submit that never
-  reached the wire, or one cut off by the SMSC, a stop or repeated NACKs, stays TEMPORARY.
+  to it may have been taken: it resolves `Outcome.UNANSWERED` as SMPP's does, and a status report
+  read during the grace that names it answers it (`gracereports.py`). A submit that never reached
+  the wire, or one cut off by the SMSC, a stop or repeated NACKs, stays TEMPORARY.
 - One phone's submits go a second apart (`spacing.py`): a report names its SMS by the 060 stamp of one
   second and the phone alone, so two SMS to one phone in one second got each other's reports. The
   dispatcher may hand the link `spacing.parked_places` submits beyond its window, to wait there without
@@ -40,6 +39,7 @@ import structlog
 
 from smsc.backpressure import overfull, stalled
 from smsc.base import LinkEvents, LinkState, LinkStats, OnWire, OutboundSms, Outcome, SubmitResult
+from smsc.cimd2.gracereports import GraceReports, noting
 from smsc.cimd2.inbound import InboundRequests
 from smsc.cimd2.messages import Once, logged_error, login_params, submit_params, submit_result
 from smsc.cimd2.messages import outcome_for_error as outcome_for_error  # tests import it from here
@@ -92,6 +92,8 @@ class Cimd2Link:
         # confirms them when no other request does: each needs the other, hence the late-bound lookup.
         self._requests = Requests(self.name, self._counts, cfg, lambda conn: self._inbound.acks(conn))
         self._inbound = InboundRequests(self.name, self._counts, self._requests.exchange)
+        self._grace = GraceReports(self.name)  # unanswered submits a report may answer
+        self._inbound.report_read = self._grace.report
         self._spacing = Spacing()  # one phone's submits a second apart: their report keys differ
         self._unstamped = Once(log.warning)  # a 060 that is no time, said once per link (`submit_result`)
         self._parked = parked_places(cfg.max_per_second)
@@ -125,7 +127,9 @@ class Cimd2Link:
             conn = self._conn  # after the phone's wait: the session may have gone meanwhile
             if conn is None or self.state is not LinkState.ACTIVE or self._stopping:
                 return SubmitResult(Outcome.TEMPORARY, error="link not active", unsent=True)
-            entry = await self._requests.exchange(conn, Op.SUBMIT, params, written=on_wire)
+            wrote: list[float] = []  # when: the SMSC stamps it no earlier (`gracereports.py`)
+            written = noting(wrote, self.clock, on_wire)
+            entry = await self._requests.exchange(conn, Op.SUBMIT, params, written=written)
             if entry is not None and entry.written:
                 self._spacing.answered(turn)
         if entry is None:
@@ -136,7 +140,7 @@ class Cimd2Link:
         resp = entry.future.result()
         if resp is None:
             if entry.written and conn.timed_out:
-                return self._unanswered(conn, sms)
+                return self._unanswered(conn, sms, wrote[0] if wrote else self.clock())
             error = f"no submit response ({conn.reason or 'link lost'})"
             behind = entry.lost_behind if entry.written else None
             return SubmitResult(Outcome.TEMPORARY, error=error, written=entry.written, lost_behind=behind)
@@ -145,6 +149,8 @@ class Cimd2Link:
         result = result_without_password(result, self._said)  # the SMSC's words may quote it
         if result.outcome is Outcome.ACCEPTED:
             self._counts["submitted"] += 1
+            if result.message_id is not None:
+                self._grace.accepted(result.message_id, self.clock())
         elif result.outcome is Outcome.THROTTLED:
             self._counts["throttled"] += 1
         # The part keeps the SMSC's 901 text whole but for the password; the journal gets it without
@@ -153,24 +159,18 @@ class Cimd2Link:
                  message_id=result.message_id, error=shown)  # fmt: skip
         return result
 
-    def _unanswered(self, conn: Conn, sms: OutboundSms) -> SubmitResult:
-        """A written submit whose connection a response timeout closed: reported as SMPP reports one
-        (`smsc.smpp.submits`), so that the dispatcher does not put a second copy on the phone at
-        once and logs the re-send. With no grace configured it is TEMPORARY, as on SMPP, and written:
-        the SMSC may have it, so its re-send is still logged and counted as a possible duplicate."""
+    def _unanswered(self, conn: Conn, sms: OutboundSms, written_at: float) -> SubmitResult:
+        """A written submit whose connection a response timeout closed (`gracereports.py`)."""
         error = f"no submit response ({conn.reason})"
         grace = self.cfg.late_answer_grace_seconds
         log.warning("cimd2.submit_unanswered", link=self.name, part_id=sms.part_id, error=error,
                     late_answer_wait=grace)  # fmt: skip
-        if grace <= 0:
-            return SubmitResult(Outcome.TEMPORARY, error=error, written=True)
-        self._counts["unanswered"] += 1
-        late: asyncio.Future[SubmitResult | None] = asyncio.get_running_loop().create_future()
-        late.set_result(None)  # its answer died with the connection
-        return SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace)
+        self._counts["unanswered"] += 1 if grace > 0 else 0
+        return self._grace.unanswered(sms, written_at, self.clock(), error, grace)
 
     async def stop(self, *, drain: bool = True) -> None:
         self._stopping = True
+        self._grace.stop()
         self._wake.set()
         conn = self._conn
         if conn is not None and not conn.closed.is_set():

@@ -1,0 +1,49 @@
+"""A submit the SMSC took but never answered, whose status report comes on the next session within
+the late-answer grace: the report settles the part (no second copy on the phone). The daemon over
+CIMD2 to a scripted SMSC, real SQLite."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import structlog
+
+from gateway.config import parse_config
+from smsc.cimd2.packet import Op, P, Packet
+from tests.conftest import config_text, mail, running_gateway
+from tests.fakes.cimd2 import ScriptedSmsc
+from tests.test_late_answer import next_submit, to, warnings
+
+
+async def test_a_report_within_the_grace_settles_the_unanswered_submit(tmp_path: Path) -> None:
+    # The SMSC takes the submit and never answers it; the link times out and logs in again. Within
+    # the grace the SMSC reports that SMS DELIVERED, stamped with the second the submit was written.
+    # That report was stored unmatched and the SMS went again when the grace ran out.
+    async with ScriptedSmsc() as peer:
+        text = config_text(tmp_path, smsc_port=peer.port).replace('type = "smpp"', 'type = "cimd2"')
+        cfg = parse_config(text, source="test config", base_dir=tmp_path)
+        timers = {"response_timeout_seconds": 0.5, "late_answer_grace_seconds": 30}
+        cfg = cfg.model_copy(update={"smsc": [cfg.smsc[0].model_copy(update=timers)]})
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(cfg) as gw:
+                first = await peer.accept()
+                await first.login()
+                await gw.send(mail(to("601123456"), "Taken, never answered"))
+                unanswered = await next_submit(first)
+                stamp = time.strftime("%y%m%d%H%M%S", time.gmtime())  # the SMSC's, never told
+                again = await peer.accept()  # the link gave the silent connection up
+                await again.login()
+                await gw.until(lambda: bool(warnings(logs, "mt.unanswered")))
+                phone = unanswered.get(P.DESTINATION)
+                again.send(Packet.make(Op.STATUS_REPORT, 2, (P.DESTINATION, phone), (P.SCTS, stamp),
+                                       (P.STATUS_CODE, 4), (P.DISCHARGE_TIME, stamp)))  # fmt: skip
+                assert (await again.next()).op == Op.STATUS_REPORT_RESP
+                await gw.until(lambda: gw.states() == ["delivered"])
+                db = gw.store.db.conn
+                [(smsc_id,)] = db.execute("SELECT smsc_id FROM parts")
+                [(matched,)] = db.execute("SELECT part_id IS NOT NULL FROM dlrs")
+                assert gw.daemon.dispatcher.possible_duplicates("main") == 0
+    assert smsc_id == f"{stamp}:48601123456" and matched
+    assert not warnings(logs, "mt.possible_duplicate")
+    assert warnings(logs, "cimd2.unanswered_submit_reported")
