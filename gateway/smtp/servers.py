@@ -250,7 +250,15 @@ class GatewaySMTP(GuardedSMTP):
         number = number_path(arg)
         if number is not None and not self._too_long(number[0]):
             return number
-        address, rest = super()._getaddr(arg)
+        try:
+            address, rest = super()._getaddr(arg)
+        except Exception:  # whatever the grammar fails on, the fault is in the client's line
+            # aiosmtpd catches only HeaderParseError; the email package's grammar also raises
+            # IndexError (`x@`, `"a"@`: an empty domain), AttributeError (`a#@ [<`) and
+            # UnboundLocalError (`\@[`) on lines it cannot read. Each was a 451 with a logged
+            # traceback, as often as anyone reaching the port cared to send one; it is a malformed
+            # address like `<x@>`, and nothing of ours failed.
+            return None, None
         if address and "(" in arg[: len(arg) - len(rest or "")] and _number_address(address):
             # A comment the grammar dropped from a number address: it may have been digits of the
             # number (or the number's name); refused, never read as the rest of the number.
