@@ -152,7 +152,8 @@ class OutcomeRecorder(LostSessions):
             log.info("mt.throttled", part=part.id, link=name, retry_in=pause)
         elif result.outcome is Outcome.TEMPORARY and result.retry_after:
             # A full queue that may be the SMSC's as well as the phone's (SMPP's 0x14 with nothing else
-            # answered meanwhile but other parts' repeated 0x14s, `smsc.smpp.submits.QueueFull`): no
+            # answered meanwhile but other parts' repeated 0x14s, `smsc.smpp.submits.QueueFull`), or a
+            # relative validity refused, the link now absolute (`smsc.smpp.submits.ValidityForm`): no
             # attempt counted, as for a throttle, since a full SMSC counted attempts up to a hold; the
             # link is not paused, since full phones' queues took an idle link down to its slowest rate.
             # Nor does it go at once to another link that refused it so too.

@@ -18,7 +18,7 @@ from gateway.wording import Language
 from smsc.base import Outcome
 from smsc.cimd2.messages import outcome_for_error
 from smsc.receipts import STAT_SPELLINGS
-from smsc.smpp.pdu import classify_status
+from smsc.smpp.pdu import ESME_RINVEXPIRY, classify_status
 
 # A receipt's stat word as a person reads it; the stat and err code stay after the words. The err
 # code is the operator's own (SMPP 3.4 leaves it to the SMSC): read as "unreachable until it
@@ -288,12 +288,23 @@ def _refused_at_submit_for_good(piece: str) -> bool:
     return outcome in (Outcome.REJECTED, Outcome.MALFORMED)
 
 
-def refused_for_good(reason: str | None) -> str | None:
+def _validity_refused(piece: str) -> bool:
+    """ESME_RINVEXPIRY: the SMSC refused the part's validity, which is the link's form (relative or
+    absolute, `validity_format`) and the part's end, not its number or text; a retry writes both anew."""
+    refusal = _SMPP_REFUSAL.match(piece)
+    return refusal is not None and int(refusal["code"], 16) == ESME_RINVEXPIRY
+
+
+def refused_for_good(reason: str | None, *, retry: bool = False) -> str | None:
     """Why sending the message again cannot help, in words, or None when it may (a phone that was
     off, a link that was down, a hold, an expiry, a cancel): the SMSC refused a part for good at
     submit, or reported its number unknown. Retrying it only brought the same refusal and a second
-    bounce to the user."""
+    bounce to the user. For the admin's `retry` a refused validity is no such refusal: it was every
+    SMS's after an upgrade to an SMSC taking only absolute validity, which `validity_format` then cures,
+    and the retry was refused as "would be refused again"."""
     for piece in (reason or "").split("; "):
+        if retry and _validity_refused(piece):
+            continue
         if smsc_code(piece) in NUMBER_REFUSED or _refused_at_submit_for_good(piece):
             return f"the SMSC refused it for good: {human_reason(piece)}"
     return None

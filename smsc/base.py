@@ -123,7 +123,8 @@ class SubmitResult:
     # UNANSWERED only: the SMSC's answer if it still comes (see the rules above), else None.
     late: asyncio.Future[SubmitResult | None] | None = None
     # UNANSWERED: the grace for a late answer; TEMPORARY from SMPP's repeated ESME_RMSGQFUL with
-    # nothing else answered meanwhile: the uncounted wait before the part goes again.
+    # nothing else answered meanwhile, or its ESME_RINVEXPIRY to a relative validity (the link now
+    # writes absolute ones): the uncounted wait before the part goes again.
     retry_after: float = 0.0
     # TEMPORARY only: the request was written before its connection was lost, so the SMSC may have
     # taken it and a re-send may be a second copy on the phone (logged and counted, R-7.5).

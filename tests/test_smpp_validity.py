@@ -140,18 +140,22 @@ class RelativeRefusingSMSC(FakeSMSC):
             await super().on_submit(session, seq, sms)
 
 
-async def test_an_smsc_refusing_the_relative_form_has_the_admin_told_the_key_to_set() -> None:
-    # Each SMS refused for good; the log names the setting that makes them go, not only the status.
+async def test_an_smsc_refusing_the_relative_form_turns_the_link_absolute_and_names_the_key() -> None:
+    # The part goes again, absolute (`tests.test_smpp_validity_absolute_only`); the log names the
+    # setting that keeps it so after a restart, not only the status.
     until = datetime.now(UTC) + timedelta(hours=1)
     with capture_logs() as logs:
         async with RelativeRefusingSMSC() as smsc, running_link(smsc.port) as (link, _ev):
             refused = await link.submit(replace(part(), validity=until))
-    assert refused.outcome is Outcome.REJECTED and refused.error == "ESME_RINVEXPIRY (0x62)"
+            again = await link.submit(replace(part(), validity=until))
+    assert refused.outcome is Outcome.TEMPORARY and refused.retry_after > 0
+    assert refused.error is not None and refused.error.startswith("ESME_RINVEXPIRY (0x62)")
+    assert again.outcome is Outcome.ACCEPTED
     said = [e for e in logs if e["event"] == "smpp.validity_refused"]
     assert len(said) == 1 and said[0]["log_level"] == "warning", said
-    assert (
-        said[0]["hint"]
-        == 'if the SMSC takes no relative validity, set validity_format = "absolute" in [[smsc]] "op"'
+    assert said[0]["hint"] == (
+        "the SMSC refused a relative validity (ESME_RINVEXPIRY): this link sends absolute ones until the"
+        ' daemon restarts; set validity_format = "absolute" in [[smsc]] "op" to keep it so'
     )
     async with (
         RelativeRefusingSMSC() as smsc,

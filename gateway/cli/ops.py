@@ -115,7 +115,7 @@ def cmd_queue_retry(cfg: Config, args: argparse.Namespace) -> int:
     admin = store.admin
     try:
         # The panel's rule (`gateway.reasons`): a number the SMSC refused for good is refused again.
-        if (why_not := refused_for_good(admin.message_info(args.id)["reason"])) is not None:
+        if (why_not := refused_for_good(admin.message_info(args.id)["reason"], retry=True)) is not None:
             raise CliError(f"message {args.id} is not sent again: {why_not}; it would be refused again")
         with store.db.transaction():
             n = admin.retry_message(

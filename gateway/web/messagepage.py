@@ -62,7 +62,7 @@ def _actions(msg: dict[str, Any]) -> list[str]:
     was erased at the phone's request: the marker would be sent to it (`AdminRepo.text_erased`)."""
     states = {p["state"] for p in msg["parts"]}
     erased = ERASED in (msg["text"], *(p["text"] for p in msg["parts"]))
-    final = erased or refused_for_good(msg["reason"]) is not None
+    final = erased or refused_for_good(msg["reason"], retry=True) is not None
     return [a for a, (takes, _, _) in ACTIONS.items() if states & set(takes) and not (a == "retry" and final)]
 
 
@@ -96,7 +96,7 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
     action = request.path_params["action"]
     admin = web.store.admin
     if action == "retry":
-        if (why_not := refused_for_good(msg["reason"])) is not None:  # a form shown before it was
+        if (why_not := refused_for_good(msg["reason"], retry=True)) is not None:  # a form shown before it was
             error = f"not sent again: {why_not}; it would be refused again"
             return web.render(request, "message.html", _page(msg, who, error=error), 409)
         hours = web.config.gateway.validity_hours  # the CLI's rule: a mail's passed Expiry-Date refuses it

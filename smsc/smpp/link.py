@@ -51,7 +51,7 @@ from smsc.smpp.pdu import classify_status as classify_status
 from smsc.smpp.pdu import normalise_message_id as normalise_message_id
 from smsc.smpp.pdu import source_address as source_address
 from smsc.smpp.pdu import status_text as status_text
-from smsc.smpp.submits import DEFAULT_WINDOW, QueueFull
+from smsc.smpp.submits import DEFAULT_WINDOW, QueueFull, ValidityForm
 from smsc.tls import TlsFaults, TlsFileError, open_stream
 
 log = structlog.get_logger(__name__)
@@ -117,6 +117,7 @@ class SmppLink:
         # Parts whose 0x45 was read as a full window (`Submits.overflowed`).
         self._overflowed: OrderedDict[int, int] = OrderedDict()
         self._queue_full = QueueFull()  # parts answered ESME_RMSGQFUL (`Submits.queue_full`)
+        self._validity = ValidityForm(cfg)  # absolute since a relative one was refused (`Submits.validity`)
         self._enquiry_refusals = Refusals()  # enquire_link answered with a generic_nack: warned once
         if len(cfg.system_id) > 15:
             log.warning("smpp.system_id_too_long", link=self.name, length=len(cfg.system_id), limit=15)
@@ -150,7 +151,7 @@ class SmppLink:
             return _resolved(SubmitResult(Outcome.TEMPORARY, error=self._refusal(conn), unsent=True))
         try:
             seq = self._seq.next_sequence()
-            data = encode_submit(seq, *submit_values(sms, self.cfg, self.clock()))
+            data = encode_submit(seq, *submit_values(sms, self._validity.cfg, self.clock()))
         except (UnicodeError, ValueError, struct.error) as exc:
             self._errors += 1
             outcome = Outcome.REJECTED if isinstance(exc, BadDestination) else Outcome.MALFORMED
@@ -301,6 +302,7 @@ class SmppLink:
         conn = SmppConnection(cfg, reader, writer, self._seq, self._handle_inbound, self._acked)
         conn.submits.overflowed = self._overflowed  # the link's: a reconnect does not reset it
         conn.submits.queue_full = self._queue_full
+        conn.submits.validity = self._validity
         conn.enquiries.refusals = self._enquiry_refusals
         self._conn = conn
         tasks = [asyncio.create_task(conn.read_loop(), name=f"smpp-read:{self.name}")]

@@ -228,17 +228,7 @@ def validity_period(sms: OutboundSms, cfg: LinkSettings, now: float | None = Non
     return smpp_relative(sms.validity.timestamp() - (time.time() if now is None else now))
 
 
-ESME_RINVEXPIRY = 0x62
-
-
-def validity_refused(cfg: LinkSettings) -> str | None:
-    """What the admin can do when the SMSC refuses our validity (ESME_RINVEXPIRY) while it goes relative:
-    some SMSCs take only Kannel's absolute form, and every SMS with a validity then fails for good."""
-    if cfg.validity_format != "relative":
-        return None
-    return (
-        f'if the SMSC takes no relative validity, set validity_format = "absolute" in [[smsc]] "{cfg.name}"'
-    )
+ESME_RINVEXPIRY = 0x62  # the validity refused: `smsc.smpp.submits.ValidityForm` reads it
 
 
 def submit_fields(sms: OutboundSms, cfg: LinkSettings) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
@@ -23,13 +24,7 @@ from smsc.makers import maker
 from smsc.pacing import MAX_THROTTLE_PAUSE, backoff
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import MAX_MESSAGE_ID, decode_message_id
-from smsc.smpp.pdu import (
-    ESME_RINVEXPIRY,
-    classify_status,
-    normalise_message_id,
-    status_text,
-    validity_refused,
-)
+from smsc.smpp.pdu import ESME_RINVEXPIRY, classify_status, normalise_message_id, status_text
 from smsc.stalls import ReadPause, ResponseTimer
 
 log = structlog.get_logger(__name__)
@@ -123,6 +118,47 @@ class QueueFull:
             self.parts.pop(part, None)
 
 
+# A part whose relative validity was refused goes again after this wait (uncounted), in the absolute form.
+VALIDITY_AGAIN_SECONDS = 0.05
+
+
+class ValidityForm:
+    """The form a link writes validity_period in, and the reading of ESME_RINVEXPIRY (0x62) to it.
+
+    Relative (the default since 0.2.37) unless `validity_format = "absolute"`. An SMSC taking only the
+    absolute form answers every relative one 0x62: read as a refusal for good, after an upgrade every
+    SMS failed and bounced, those queued before it too, until the admin found the log line. A 0x62 to
+    a relative validity now turns the link to the absolute form for the rest of its run (said once, at
+    WARNING, with the key that makes it so for good) and its part goes again, no attempt counted; so do
+    those written relative before the turn and refused after it. A 0x62 to an absolute validity is the
+    refusal it says. The link's, kept across its connections (`smsc.smpp.link`)."""
+
+    def __init__(self, cfg: LinkSettings) -> None:
+        self.cfg = cfg  # what submits are encoded with: the link's own, or absolute since a 0x62
+        self.relative = cfg.validity_format == "relative"
+        # Submits written relative before the turn to absolute, not answered then: seq numbers.
+        self.before: set[int] = set()
+
+    def refused(self, seq: int, outstanding: list[int]) -> bool:
+        """A 0x62 to submit `seq`, `outstanding` the others of its connection not yet answered: True
+        when it went relative (its part goes again, absolute). The first turns the link absolute."""
+        if seq in self.before:
+            self.before.discard(seq)
+            return True
+        if not self.relative:
+            return False
+        self.relative = False
+        self.cfg = dataclasses.replace(self.cfg, validity_format="absolute")
+        self.before = {s for s in outstanding if s != seq}
+        link = json.dumps(self.cfg.name, ensure_ascii=False)  # as TOML quotes it
+        log.warning(
+            "smpp.validity_refused", link=self.cfg.name, switched_to="absolute",
+            hint=f"the SMSC refused a relative validity (ESME_RINVEXPIRY): this link sends absolute ones"
+            f' until the daemon restarts; set validity_format = "absolute" in [[smsc]] {link} to keep it so',
+        )  # fmt: skip
+        return True
+
+
 class Submits:
     """One connection's outstanding submits; see the module docstring. `closed` and `close` are the
     connection's: a timer may still fire as it closes, and a stuck session is closed from here; so is
@@ -157,6 +193,7 @@ class Submits:
         # good went again all day on a busy link, each refusal pausing it and halving its rate.
         self.overflowed: OrderedDict[int, int] = OrderedDict()
         self.queue_full = QueueFull()  # the link's too (`smsc.smpp.link`)
+        self.validity = ValidityForm(cfg)  # the link's too
 
     def unbound_by_smsc(self) -> None:
         """The SMSC ended the session with an unbind (answered, or held behind its MOs when it closed):
@@ -295,9 +332,11 @@ class Submits:
             self.queue_full.answered(part, Outcome.THROTTLED)
         elif status:
             outcome, wait = self.queue_full.read(part, status)
-            result = SubmitResult(outcome, error=status_text(status), retry_after=wait)
-            if status == ESME_RINVEXPIRY and (hint := validity_refused(self.cfg)) is not None:
-                self.throttle.warning("smpp.validity_refused", link=self.name, seq=seq, hint=hint)
+            error = status_text(status)
+            if status == ESME_RINVEXPIRY and self.validity.refused(seq, [*self.pending, *self.late]):
+                outcome, wait = Outcome.TEMPORARY, VALIDITY_AGAIN_SECONDS  # again, absolute (`ValidityForm`)
+                error += " to a relative validity: sent again with an absolute one"
+            result = SubmitResult(outcome, error=error, retry_after=wait)
         else:
             self.queue_full.answered(part, Outcome.ACCEPTED)
             given = decode_message_id(raw)

@@ -1,0 +1,141 @@
+"""An SMSC that takes only absolute validity (Kannel's `YYMMDDhhmmss000+`), met with relative ones.
+
+Since 0.2.37 SMPP validity goes relative by default. Such an SMSC answers every relative one
+ESME_RINVEXPIRY (0x62), read as a refusal for good: after an upgrade every SMS failed and bounced, those
+queued before it too, and once the admin set `validity_format = "absolute"`, `smsgw queue retry` still
+refused them ("it would be refused again"). A 0x62 to a relative validity now turns the link to the
+absolute form for the rest of its run, said once with the key that keeps it so, and the part goes
+again, no attempt counted; those written relative before the turn too. A 0x62 to an absolute validity
+stays a refusal, and the admin's retry of an SMS failed for it is let through.
+
+Real peers: a scripted SMPP SMSC on the simulator's server over TCP, the daemon in this process with a
+real SQLite file, mail by a real SMTP client, the CLI as a process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from structlog.testing import capture_logs
+
+from gateway.config import parse_config
+from gateway.reasons import refused_for_good
+from smsc.base import Outcome
+from smsc.simulator.core import SubmittedSms
+from smsc.simulator.smpp_server import SmppSession
+from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway
+from tests.fakes.smsc import FakeSMSC
+from tests.test_process import smsgw
+from tests.test_simulator import part
+from tests.test_smpp_link import running_link
+
+ESME_RINVEXPIRY = 0x62
+KEY_HINT = 'set validity_format = "absolute" in [[smsc]] "op" to keep it so'
+
+
+class AbsoluteOnlySMSC(FakeSMSC):
+    """ESME_RINVEXPIRY for a relative validity (for any while `refuse_all`); the refusals go out in
+    batches of `batch`, so that several submits are out when the first comes back."""
+
+    def __init__(self, batch: int = 1, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.batch, self.refuse_all = batch, False
+        self.held: list[int] = []
+        self.validities: list[str] = []
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        self.validities.append(sms.validity)
+        if not (self.refuse_all or sms.validity.endswith("R")):
+            await super().on_submit(session, seq, sms)
+            return
+        self.server.record(sms)
+        self.held.append(seq)
+        if len(self.held) >= self.batch:
+            for held in self.held:
+                session.answer_submit(held, None, status=ESME_RINVEXPIRY)
+            self.held.clear()
+
+
+def said(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [e for e in logs if e["event"] == "smpp.validity_refused"]
+
+
+async def test_a_refused_relative_validity_turns_the_link_absolute_and_its_parts_go_again() -> None:
+    until = datetime.now(UTC) + timedelta(hours=1)
+    with capture_logs() as logs:
+        async with AbsoluteOnlySMSC(batch=3) as smsc, running_link(smsc.port) as (link, _ev):
+            out = [link.send(replace(part(), part_id=n, validity=until)) for n in (1, 2, 3)]
+            results = await asyncio.gather(*out)
+            after = await link.submit(replace(part(), part_id=4, validity=until))
+    for result in results:  # each goes again, no attempt counted: none refused for good
+        assert result.outcome is Outcome.TEMPORARY and result.retry_after > 0, result
+        assert result.error is not None and result.error.startswith("ESME_RINVEXPIRY (0x62)")
+    assert after.outcome is Outcome.ACCEPTED
+    assert [v[-1] for v in smsc.validities] == ["R", "R", "R", "+"]
+    warned = said(logs)
+    assert len(warned) == 1 and warned[0]["log_level"] == "warning", warned
+    assert warned[0]["switched_to"] == "absolute" and warned[0]["hint"].endswith(KEY_HINT)
+
+
+async def test_an_absolute_validity_refused_stays_a_refusal() -> None:
+    until = datetime.now(UTC) + timedelta(hours=1)
+    with capture_logs() as logs:
+        async with AbsoluteOnlySMSC() as smsc, running_link(smsc.port) as (link, _ev):
+            smsc.refuse_all = True
+            first = await link.submit(replace(part(), validity=until))
+            second = await link.submit(replace(part(), validity=until))
+        async with (
+            AbsoluteOnlySMSC() as smsc,
+            running_link(smsc.port, validity_format="absolute") as (link, _),
+        ):
+            smsc.refuse_all = True
+            configured = await link.submit(replace(part(), validity=until))
+    assert first.outcome is Outcome.TEMPORARY
+    for refused in (second, configured):
+        assert refused.outcome is Outcome.REJECTED and refused.error == "ESME_RINVEXPIRY (0x62)"
+    assert len(said(logs)) == 1  # the configured absolute link's refusal has nothing to turn
+
+
+def parts(path: Path) -> list[tuple[str, int]]:
+    with sqlite3.connect(path) as conn:
+        return list(conn.execute("SELECT state, attempts FROM parts ORDER BY id"))
+
+
+async def test_sms_queued_before_the_upgrade_are_delivered_not_bounced(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = parse_config(config_text(tmp_path, smsc_port=port), source="test config", base_dir=tmp_path)
+    numbers = [f"6011235{n:02d}@{DOMAIN}" for n in range(3)]
+    async with running_gateway(cfg) as gw:  # the SMSC not up yet: they wait in the queue
+        for number in numbers:
+            assert (await gw.send(mail(number, "Pickup at 14:00"))).error is None
+        await gw.until(lambda: len(gw.states()) == 3)
+    with capture_logs() as logs:
+        async with AbsoluteOnlySMSC(port=port), running_gateway(cfg) as gw:
+            await gw.until(lambda: gw.states() == ["delivered"] * 3, timeout=30)
+            bounces = gw.store.db.conn.execute("SELECT COUNT(*) FROM outbox WHERE kind LIKE 'dsn%'")
+            assert bounces.fetchone()[0] == 0
+    assert parts(cfg.db_path) == [("delivered", 1)] * 3  # the refused relative try counted no attempt
+    assert len(said(logs)) == 1
+
+
+async def test_the_admins_retry_of_an_sms_failed_for_its_validity_is_let_through(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    async with AbsoluteOnlySMSC() as smsc:
+        smsc.refuse_all = True  # refuses either form, until its operator fixes it
+        path.write_text(config_text(tmp_path, smsc_port=smsc.port))
+        cfg = parse_config(path.read_text(), source=str(path), base_dir=tmp_path)
+        async with running_gateway(cfg) as gw:
+            assert (await gw.send(mail(f"601123600@{DOMAIN}", "Pickup at 14:00"))).error is None
+            await gw.until(lambda: gw.states() == ["failed"])
+            reason = gw.store.db.conn.execute("SELECT reason FROM messages").fetchone()[0]
+            assert reason == "ESME_RINVEXPIRY (0x62)"
+            assert refused_for_good(reason) is not None  # its bounce: sending it again as it is fails
+            smsc.refuse_all = False
+            done = await asyncio.to_thread(smsgw, path, "queue", "retry", "1")
+            assert done.returncode == 0, done.stderr
+            await gw.until(lambda: gw.states() == ["delivered"], timeout=30)
