@@ -69,14 +69,32 @@ class FaultLog:
         self._flush: tuple[asyncio.AbstractEventLoop, asyncio.TimerHandle] | None = None
         self._quiet_from = 0.0  # the loop's time an `interval` after the latest failure
 
-    def error(self, event: str, exc: BaseException, *, traceback: bool = False, **fields: Any) -> None:
-        self.emit("error", event, exc, traceback=traceback, **fields)
+    def error(
+        self,
+        event: str,
+        exc: BaseException,
+        *,
+        traceback: bool = False,
+        kind: str | None = None,
+        **fields: Any,
+    ) -> None:
+        self.emit("error", event, exc, traceback=traceback, kind=kind, **fields)
 
     def warning(self, event: str, exc: BaseException, *, traceback: bool = False, **fields: Any) -> None:
         self.emit("warning", event, exc, traceback=traceback, **fields)
 
-    def emit(self, level: str, event: str, exc: BaseException, *, traceback: bool, **fields: Any) -> None:
-        kind = f"{event}:{failure_kind(exc)}"
+    def emit(
+        self,
+        level: str,
+        event: str,
+        exc: BaseException,
+        *,
+        traceback: bool,
+        kind: str | None = None,
+        **fields: Any,
+    ) -> None:
+        """`kind`: what makes two failures the same, where `failure_kind`'s type alone is too coarse."""
+        kind = f"{event}:{kind or failure_kind(exc)}"
         now = self._clock()
         last = self._seen.get(kind)
         self._seen[kind] = now

@@ -25,8 +25,11 @@ import ssl
 from pathlib import Path
 
 import pytest
+import structlog
+from aiosmtpd.smtp import SMTP
 
-from tests.conftest import STAFF, free_port
+from gateway.smtp import replies, servers
+from tests.conftest import STAFF, free_port, make_config, running_gateway
 from tests.test_intake_workers import log_events, stop
 from tests.test_process import start_daemon, write_config
 
@@ -179,3 +182,32 @@ async def test_unreadable_addresses_are_malformed_and_log_no_internal_error(
     assert {answer[:3] for _line, answer in relay} >= {"250", "553"}  # the lines did reach the parser
     errors = log_events(tmp_path, "smtp.internal_error")
     assert errors == [], [e.get("error") for e in errors]
+
+
+async def test_a_fault_a_client_can_repeat_logs_a_line_a_minute_with_one_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whatever fault a client's line may yet reach, it must not flood the journal: the address
+    # grammar's own failures are put back as they were (aiosmtpd's parser, unguarded) to stand for
+    # such a fault. Three connections repeat two of them; each kind of fault (type and the line
+    # that raised it) logs its first line with the traceback, and the rest are counted in it
+    # (`suppressed`, said at the stop), so that the lines still add up to every fault.
+    monkeypatch.setattr(servers.GatewaySMTP, "_getaddr", lambda self, arg: SMTP._getaddr(self, arg))
+    port = free_port()
+    per_session = {"MAIL FROM:x@": 20, "MAIL FROM:+a.b#@ [<": 10}  # IndexError, AttributeError
+    lines = [line for line, times in per_session.items() for _ in range(times)]
+    with structlog.testing.capture_logs() as logs:
+        async with running_gateway(make_config(tmp_path, smsc_port=free_port(), smtp_port=port)):
+            got = [await asyncio.to_thread(answers, port, lines) for _ in range(3)]
+    assert {answer for session in got for _line, answer in session} == {replies.TEMP_FAILURE}
+    errors = [e for e in logs if e["event"] == "smtp.internal_error"]
+    assert len(errors) == 4, f"{len(errors)} lines for 90 faults of two kinds"
+    by_kind: dict[str, list[dict[str, object]]] = {}
+    for e in errors:
+        by_kind.setdefault(str(e["at"]), []).append(e)
+    assert len(by_kind) == 2, list(by_kind)
+    for kind, said in by_kind.items():
+        expected = 3 * per_session["MAIL FROM:x@" if "IndexError" in kind else "MAIL FROM:+a.b#@ [<"]
+        assert len(said) == 2, said  # the first, and the count held back
+        assert "exc_info" in said[0] and "exc_info" not in said[1]
+        assert len(said) - 1 + sum(int(str(e["suppressed"])) for e in said) == expected
