@@ -366,7 +366,10 @@ def add_restore_commands(sub: Any) -> None:
         " bounces and billing mails not sent) goes, and a phone erased since (`phone forget`) stays erased;"
         " the accounts and premium services added since are named, not carried. A BACKUP of another"
         " database is refused over one that holds data"
-        " (accounts, users, mail) unless --force.",
+        " (accounts, users, mail) unless --force. Going back to an older smsgw: restore the backup taken"
+        " before the upgrade with this (the newer) smsgw, then install the older one and start it: the"
+        " older one's own restore may not know what the newer did, and its SMS since then go to the"
+        " phones again.",
     )
     r.add_argument("backup", metavar="BACKUP", help="the backup file to restore")
     r.add_argument(
