@@ -86,6 +86,23 @@ def passes(w: World, mono: Monotonic, seconds: float) -> None:
     mono.t += seconds
 
 
+async def answered_before_a_step(tmp_path: Path, *texts: str) -> tuple[World, Monotonic, list[str]]:
+    """Anna's SMS goes; a minute later the phone answers `texts` (2 an hour are mailed, the rest kept),
+    and a second later the clock steps 8 days ahead, seen by the clock check. Returns the MOs' states
+    before the step too."""
+    w = World(tmp_path, "mails_per_phone_per_hour = 2")
+    mono = Monotonic()
+    hk = housekeeping(w.store, mono)
+    await hk.check_clock()
+    sent(w, STAFF, "Anna's offer")
+    passes(w, mono, 60.0)
+    for text in texts:
+        await w.mo(text)
+    before = w.mo_states()
+    await step_seen(w, mono, hk, 8 * DAY)
+    return w, mono, before
+
+
 async def test_a_step_forward_counts_as_no_time_in_the_reply_window(tmp_path: Path) -> None:
     # Anna's SMS goes, 6 days pass, the clock steps 8 days ahead: 12 hours later (6.5 days after her
     # SMS went, 14.5 by the clock) the answer is hers; a day later (7.5 days) past her window.
@@ -177,15 +194,7 @@ async def test_answers_kept_past_the_hourly_limit_before_a_step_forward_are_stil
     # Three answers within a minute, the third kept by the limit of 2 an hour; the clock steps 8 days
     # ahead. Received "8 days ago", the kept answer was past the window its digest is read in, and was
     # never mailed, nor said to be kept.
-    w = World(tmp_path, "mails_per_phone_per_hour = 2")
-    mono = Monotonic()
-    hk = housekeeping(w.store, mono)
-    await hk.check_clock()
-    sent(w, STAFF, "Anna's offer")
-    passes(w, mono, 60.0)
-    for text in ("Tak", "Będę", "Jednak o 11"):
-        await w.mo(text)
-    assert w.mo_states() == ["mailed", "mailed", "throttled"]
-    await step_seen(w, mono, hk, 8 * DAY)
+    w, mono, before = await answered_before_a_step(tmp_path, "Tak", "Będę", "Jednak o 11")
+    assert before == ["mailed", "mailed", "throttled"]
     passes(w, mono, HOUR)
     assert await w.store.write(lambda: kept_answers.mail_due(w.store, w.config)) == 1  # type: ignore[arg-type]

@@ -31,7 +31,7 @@ from gateway.store.db import Store
 from tests.conftest import STAFF, free_port
 from tests.test_clock_step import DAY, HOUR, Monotonic, housekeeping
 from tests.test_clock_step_answers import sent
-from tests.test_clock_step_forward_answers import looking, passes, step_seen
+from tests.test_clock_step_forward_answers import answered_before_a_step, looking, passes, step_seen
 from tests.test_conversations import BASE, PHONE, World
 from tests.test_inbound_address import OWN, own_config
 from tests.test_inbound_address_senders import CONVERSATION
@@ -109,16 +109,8 @@ async def test_the_kept_answers_quiet_hour_counts_a_step_forward_as_no_time_pass
     # The third answer within a minute is kept by the limit of 2 an hour; a second later the clock
     # steps 8 days ahead. The phone's quiet hour read as passed at once, and the digest went a minute
     # after the flood instead of an hour.
-    w = World(tmp_path, "mails_per_phone_per_hour = 2")
-    mono = Monotonic()
-    hk = housekeeping(w.store, mono)
-    await hk.check_clock()
-    sent(w, STAFF, "Anna's offer")
-    passes(w, mono, 60.0)
-    for text in ("Tak", "Będę", "Jednak o 11"):
-        await w.mo(text)
-    assert w.mo_states() == ["mailed", "mailed", "throttled"]
-    await step_seen(w, mono, hk, 8 * DAY)
+    w, mono, before = await answered_before_a_step(tmp_path, "Tak", "Będę", "Jednak o 11")
+    assert before == ["mailed", "mailed", "throttled"]
     passes(w, mono, 60.0)
     assert await w.store.write(lambda: kept_answers.mail_due(w.store, w.config)) == 0  # type: ignore[arg-type]
     passes(w, mono, HOUR - 60.0)
@@ -173,15 +165,7 @@ async def test_the_hourly_limit_of_a_phones_answers_counts_a_step_forward_as_no_
 ) -> None:
     # Two answers mailed (the limit is 2 an hour); a second later the clock steps 8 days ahead. The
     # hour read as over, and the third answer, a minute after the first, was mailed too.
-    w = World(tmp_path, "mails_per_phone_per_hour = 2")
-    mono = Monotonic()
-    hk = housekeeping(w.store, mono)
-    await hk.check_clock()
-    sent(w, STAFF, "Anna's offer")
-    passes(w, mono, 60.0)
-    for text in ("Tak", "Będę"):
-        await w.mo(text)
-    await step_seen(w, mono, hk, 8 * DAY)
+    w, mono, _ = await answered_before_a_step(tmp_path, "Tak", "Będę")
     passes(w, mono, 60.0)
     await w.mo("Jednak o 11")
     assert w.mo_states() == ["mailed", "mailed", "throttled"]
