@@ -172,6 +172,9 @@ MEANINGS: dict[str, str] = {
     "smsc.sender_prefix": "CIMD2: the number of the SMSC interface, which it puts before the sender (023 is a"
     " sub-address): a number sender under it goes without it, one outside it without 023 (logged);"
     ' "never": no 023 at all (Kannel\'s sender-prefix)',
+    "smsc.status_reports": "CIMD2: false sends no status report request (056), for an SMSC account that"
+    " refuses one (900:310 incorrect status report request; Kannel's no-dlr): its SMS then end"
+    " unreported (sent, no report came) a day after their validity instead of failing",
     "smsc.tls": "connect over TLS (the operator's SMPP or CIMD2 TLS port); the tls_* keys only with it",
     "smsc.tls_ca_file": (
         "PEM file of the CA that issued the SMSC's certificate, or of a self-signed SMSC's own certificate"

@@ -55,6 +55,7 @@ class SmscSection(_Section):
     validity_format: Literal["relative", "absolute"] = "relative"  # SMPP validity_period's form
     smsc_account: str = ""  # links naming the same one are binds of one SMSC account (its receipts)
     sender_prefix: str | None = None  # CIMD2: the interface's number, left off 023; "never": no 023
+    status_reports: bool = True  # CIMD2: false sends no 056, for an account that refuses it (900:310)
     tls: bool = False  # connect over TLS (the tls_* keys below only with it)
     tls_ca_file: Path | None = Field(None, strict=False)  # PEM: the CA (or the SMSC's own certificate)
     tls_verify: bool = True  # the certificate and its name; false: anyone on the path can pose as the SMSC
@@ -94,6 +95,8 @@ class SmscSection(_Section):
             raise KeyProblem(
                 "sender_prefix", 'only a type = "cimd2" link takes it (SMPP sends the whole number)'
             )
+        if not self.status_reports and self.type != "cimd2":
+            raise KeyProblem("status_reports", 'only a type = "cimd2" link takes it (SMPP always asks)')
         return self
 
     @model_validator(mode="after")
@@ -206,7 +209,8 @@ class SmscSection(_Section):
             message_id_type=self.message_id_type, source_ton=self.source_ton, source_npi=self.source_npi,
             dc0_charset=self.dc0_charset, validity_format=self.validity_format,
             max_per_second=self.max_per_second,
-            sender_prefix=self.sender_prefix, tls=self.tls_settings(base_dir),
+            sender_prefix=self.sender_prefix, status_reports=self.status_reports,
+            tls=self.tls_settings(base_dir),
         )  # fmt: skip
 
     def password_path(self, base_dir: Path | None = None) -> Path | None:

@@ -62,6 +62,9 @@ class LinkSettings:
     # CIMD2's 023 is a sub-address the SMSC appends to the interface's own number: a numeric sender
     # under this prefix goes without it, "never" sends no 023 (Kannel's sender-prefix). None: whole.
     sender_prefix: str | None = None
+    # CIMD2: False sends no status report request (056), for an SMSC account that refuses one (900:310,
+    # Kannel's no-dlr): its SMS end `unreported`, as those of an SMSC that sends no reports.
+    status_reports: bool = True
     tls: LinkTls | None = None  # None: the link connects in clear
 
 

@@ -13,6 +13,7 @@ One phone's submits go a second apart (`smsc.cimd2.spacing`), so that no two of 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import OrderedDict
@@ -150,7 +151,8 @@ def submit_params(
     if sms.validity is not None:
         seconds = sms.validity.timestamp() - (time.time() if now is None else now)
         params.append((P.VALIDITY_RELATIVE, str(validity_code(seconds))))
-    params.append((P.STATUS_REPORT_REQUEST, "14" if sms.want_report else "0"))
+    if cfg is None or cfg.status_reports:  # off: no 056 at all, which such an account refuses (310)
+        params.append((P.STATUS_REPORT_REQUEST, "14" if sms.want_report else "0"))
     if sms.udh:
         concat = parse_udh(sms.udh)
         if concat is not None and concat.seq < concat.total:
@@ -174,6 +176,14 @@ MAX_KEY = 64
 UNREADABLE_CODE_SHOWN = 16  # characters of a 900 that is no number a part's error quotes
 
 
+REPORTS_REFUSED = 310  # "incorrect status report request": an account that takes no 056
+
+
+def reports_refused(link: str) -> str:
+    quoted = json.dumps(link, ensure_ascii=False)  # as TOML quotes it (gateway.configbase.quoted)
+    return f"the SMSC account refuses status report requests: set status_reports = false in [[smsc]] {quoted}"
+
+
 def submit_result(
     sms: OutboundSms, resp: Packet, *, link: str, unstamped: Warn = log.warning
 ) -> SubmitResult:
@@ -189,6 +199,8 @@ def submit_result(
         return SubmitResult(Outcome.TEMPORARY, error=f"CIMD2 general error (98), 900:{code} {text}")
     if code:
         text = resp.get(P.ERROR_TEXT) or error_text(code)
+        if code == REPORTS_REFUSED:  # the account's setting, not the SMS: said with the key to change
+            text += f": {reports_refused(link)}"
         return SubmitResult(outcome_for_error(code), error=f"CIMD2 900:{code} {text}")
     if code is None and (given := resp.get(P.ERROR_CODE)) is not None and given.strip():
         # A 900 that is no number (`900:E300`) still says the SMSC refused: read as no code, it
