@@ -9,6 +9,7 @@ with SIGKILL in the middle of a move.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -27,6 +28,8 @@ from gateway.store.db import Store
 from tests.conftest import config_text, free_port
 from tests.stepback_world import DAY, fill, times
 from tests.test_clock_step import Monotonic, housekeeping
+from tests.test_clock_step_answers import other_company, sent
+from tests.test_conversations import World
 from tests.test_process import wait_for_text
 from tests.test_store import Clock
 
@@ -183,3 +186,46 @@ def expected(before: dict[str, list[tuple[float, ...]]], plan: dict[str, Any]) -
         "conversations": [(i, moved(last, 0), moved(began, 0)) for i, last, began in before["conversations"]],
         "mo": [(i, r - step, a - step) if r >= plan["mo_floor"] else (i, r, a) for i, r, a in before["mo"]],
     }
+
+
+async def test_an_answer_during_a_move_goes_to_the_sms_sent_after_the_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Anna (acme) texts the phone; 10 s later the clock steps back 2 days and Bob (another company)
+    # texts it. The phone answers while the SMS stamped before the step are being moved, Anna's (the
+    # last of them) not yet: it reads 2 days after Bob's. The answer goes to the phone's newest SMS by
+    # its id (`reached`), Bob's, as after the move; a time not moved yet only reads younger, which
+    # lengthens a window, never cuts one short.
+    for name in ("FIRST_CHUNK", "FEWEST", "MOST"):
+        monkeypatch.setattr(stepmoves, name, 20)
+    w = World(tmp_path)
+    other_company(w)
+    mono = Monotonic()
+    hk = housekeeping(w.store, mono)
+    await hk.check_clock()
+    for n in range(200):  # the day's earlier SMS: the move takes some chunks
+        sent(w, "anna@acme.example", f"Offer {n}", phone=f"+4860120{n:04d}")
+    sent(w, "anna@acme.example", "ACME offer")
+    w.now += 10.0 - 2 * DAY
+    mono.t += 10.0
+    sent(w, "bob@other.example", "Other invoice 12 due")
+    w.now += 120.0  # the phone answers two minutes later, the clock check looking then
+    mono.t += 120.0
+    answered: list[asyncio.Task[None]] = []
+    chunks_after: list[int] = []
+    chunk = stepmoves.move_chunk
+
+    def answering(*args: Any) -> Any:
+        if not answered:  # the answer comes between the first chunk and the next
+            answered.append(asyncio.get_running_loop().create_task(w.mo("Invoice 12 paid")))
+        elif answered[0].done():
+            chunks_after.append(1)
+        return chunk(*args)
+
+    monkeypatch.setattr(stepmoves, "move_chunk", answering)
+    assert await hk.check_clock() == pytest.approx(2 * DAY)
+    await answered[0]
+    assert len(chunks_after) > 5  # handled while the move went on
+    [(_kind, rcpt, msg)] = w.outbox()
+    assert rcpt == "bob@other.example", (rcpt, msg.get_content())
+    assert "Other invoice 12 due" in msg.get_content()
