@@ -332,7 +332,7 @@ class GuardedSMTP(ClosingSMTP):
     def _timeout_cb(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.guard.bite("idle", ip=self._peer_ip())
-            self.transport.write(self.take_held() + replies.IDLE_TIMEOUT.encode("ascii") + b"\r\n")
+            self.transport.write(self.take_held() + self.idle_reply().encode("ascii") + b"\r\n")
         super()._timeout_cb()
 
     # ---- helpers -----------------------------------------------------------------------------

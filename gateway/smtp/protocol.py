@@ -28,18 +28,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import aiosmtpd.smtp
+import structlog
 from aiosmtpd.smtp import MISSING, SMTP, _DataState
 
 from gateway import mailheaders as h
-from gateway.smtp import sessioninit
+from gateway.smtp import replies, sessioninit
+from smsc.logthrottle import LogThrottle
+
+log = structlog.get_logger(__name__)
 
 _aiosmtpd_log = aiosmtpd.smtp.log  # "mail.log", where aiosmtpd reports a connection lost in DATA
 END_OF_DATA = b"\r\n.\r\n"
 REPLY_MAX = 510  # characters of one reply line: RFC 5321 4.5.3.1.5's 512 octets with its CR LF
 
+# A client that ends its lines with LF alone never ends its body: its "." line is no end of data, which
+# is CR LF . CR LF only (RFC 5321 4.1.1.4; a bare LF's "." read as one lets a mail smuggle another past
+# the next hop, so it is waited past, as Postfix does). It waited for our answer till the idle time; the
+# 421 then says why, and a line a second at most says it in the log (any client can send such bodies).
+BARE_LF_END = 'the client ended a "." line with LF alone, which does not end the data; the mail was not taken'
+_bare_lf_end = LogThrottle(log, 1.0, time.monotonic)
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 _aiosmtpd_sanitized_log = aiosmtpd.smtp.sanitized_log
 
@@ -57,6 +68,11 @@ aiosmtpd.smtp.sanitized_log = _sanitized_log  # the name aiosmtpd's command loop
 
 # RFC 2920 3.1: commands whose replies may wait for the rest of a pipelined group.
 GROUPABLE = frozenset({"MAIL", "RCPT", "RSET", "NOOP"})
+
+
+def _lf_dot_line(data: bytes | bytearray) -> bool:
+    """Whether `data`, from a line's start, holds a line "." that a bare LF ends."""
+    return data[:2] == b".\n" or data.find(b"\n.\n") >= 0
 
 
 def _unstuffed(line: bytes) -> bytes:
@@ -81,6 +97,8 @@ class LeanSMTP(SMTP):
         self._armed = 0.0  # when the armed timer fires
         self._input_over = False  # the client half-closed and all it sent was read: ending
         self._input_dropped = False  # the session closed its channel: nothing more is read (`drop_input`)
+        self._in_body = False  # from DATA's 354 to the end of its body (`idle_reply`)
+        self._lf_dot = False  # a body line read held a "." line that a bare LF ended (`idle_reply`)
         sessioninit.init(self, *args, **kwargs)  # aiosmtpd's __init__, its tables found once per class
         for name in GROUPABLE:  # aiosmtpd's command loop dispatches through this table
             method = self._smtp_methods.get(name)
@@ -165,12 +183,15 @@ class LeanSMTP(SMTP):
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
+        self._in_body, self._lf_dot = True, False
         try:
             state, pieces = await self._read_body(limit)
         except asyncio.CancelledError:  # the connection went away during DATA
             _aiosmtpd_log.info("Connection lost during DATA")
             self._writer.close()
             raise
+        finally:
+            self._in_body = False
         if state is not _DataState.NOMINAL:
             if state is _DataState.TOO_LONG:
                 await self.push("500 Line too long (see RFC5321 4.5.3.1.6)")
@@ -214,6 +235,7 @@ class LeanSMTP(SMTP):
                     line = await reader.readuntil(b"\r\n")
                     if line == b".\r\n":
                         break
+                    self._lf_dot = self._lf_dot or _lf_dot_line(line)
                     size += len(line)
                     pieces.append(_unstuffed(line))
                     continue
@@ -251,6 +273,7 @@ class LeanSMTP(SMTP):
                 line = await reader.read(e.consumed)
             if at_line_start and line == b".\r\n":
                 break
+            self._lf_dot = self._lf_dot or (at_line_start and _lf_dot_line(line))
             size += len(line)
             if state is _DataState.NOMINAL and size > limit:
                 state = _DataState.TOO_MUCH
@@ -263,6 +286,16 @@ class LeanSMTP(SMTP):
                 else:
                     pieces.append(_unstuffed(line))
         return state, pieces
+
+    def idle_reply(self) -> str:
+        """The 421 at the end of the idle time; in a body with a "." line a bare LF ended (read, or
+        waiting in the input from a line's start), one that says so, and a line in the log."""
+        if not self._in_body or not (self._lf_dot or _lf_dot_line(self._reader._buffer)):
+            return replies.IDLE_TIMEOUT
+        peer = self.session.peer if self.session is not None else None
+        ip = str(peer[0]) if isinstance(peer, tuple) and peer else None
+        _bare_lf_end.warning("smtp.bare_lf_end_of_data", ip=ip, note=BARE_LF_END)
+        return replies.IDLE_BARE_LF_END
 
     def _line_waiting(self) -> bool:
         """Whether a whole command line is already in the input (the client did not wait for us)."""
