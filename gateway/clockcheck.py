@@ -166,8 +166,9 @@ class ClockCheck:
         self._readings, self.steps.last, self._start = (wall, mono, marks), (wall, mono), None
         store.queue.sends.looked(sent)
         if last is not None and step > CLOCK_STEP_SECONDS:  # the dispatcher told: now the rest, in chunks
-            sms, mos = await self._finish_move()
-            log.warning("clock.stepped_back", **said, sms=sms, mos=mos)
+            # Not in a stop's last look: the stop would wait for it; the next start finishes it.
+            sms, mos = await self._finish_move() if not keep else (0, 0)
+            log.warning("clock.stepped_back", **said, sms=sms, mos=mos, **({"moving": True} if keep else {}))
         return step if step > CLOCK_STEP_SECONDS else 0.0
 
     async def _finish_move(self) -> tuple[int, int]:

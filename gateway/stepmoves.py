@@ -23,10 +23,14 @@ import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+import structlog
+
 from gateway.conversations import clockstep as conversations
 from gateway.premium import clockstep as premium
 from gateway.store import forwardsteps, senttimes, stepchunks
 from gateway.store.clockstep import ClockStep, Marks, extend_validities
+
+log = structlog.get_logger("gateway.housekeeping")  # the clock check's lines
 
 if TYPE_CHECKING:
     from gateway.store.db import Store
@@ -169,11 +173,20 @@ def save_plan(conn: sqlite3.Connection, plan: MovePlan) -> None:
 
 
 def load_plan(conn: sqlite3.Connection) -> MovePlan | None:
-    """The plan of a move a stop or crash cut short, to be finished; None without one."""
+    """The plan of a move a stop or crash cut short, to be finished; None without one, or with one that
+    cannot be read (edited by hand): read at every start, it must not stop the daemon from starting. Its
+    rows stay as far as it moved them, said once."""
     row = conn.execute("SELECT value FROM billing_state WHERE key = ?", (PLAN_KEY,)).fetchone()
     if row is None:
         return None
-    v = json.loads(row[0])
+    try:
+        return _plan(json.loads(row[0]))
+    except Exception as exc:  # any shape: a missing key, a wrong type
+        log.warning("clock.move_unreadable", error=f"{type(exc).__name__}: {exc}"[:200])
+        return None
+
+
+def _plan(v: Any) -> MovePlan:
     return MovePlan(
         float(v["seconds"]),
         (int(v["after"][0]), int(v["after"][1]), int(v["after"][2])),

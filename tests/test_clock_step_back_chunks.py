@@ -229,3 +229,36 @@ async def test_an_answer_during_a_move_goes_to_the_sms_sent_after_the_step(
     [(_kind, rcpt, msg)] = w.outbox()
     assert rcpt == "bob@other.example", (rcpt, msg.get_content())
     assert "Other invoice 12 due" in msg.get_content()
+
+
+async def test_a_stops_last_look_leaves_a_move_to_the_next_start(tmp_path: Path) -> None:
+    # The stop's last look finds a step back of 2 days: it moves the queue's times and keeps the plan, and
+    # the stop does not wait for the rest (tens of seconds for a step of a month): the next start does it.
+    path = a_store(tmp_path, "db.sqlite")
+    clock, mono = Clock(), Monotonic()
+    store = Store.open(path, clock=clock)
+    store.db.serve()
+    hk = housekeeping(store, mono)
+    await hk.check_clock()
+    clock.t -= 2 * DAY
+    mono.t += 2.0
+    await hk.check_clock(keep=True)
+    assert plan_of(path) is not None
+    again = housekeeping(store, mono)  # the next start, on the same store
+    mono.t += 2.0
+    clock.t += 2.0
+    assert await again.check_clock() == 0.0
+    assert plan_of(path) is None
+    store.close()
+
+
+async def test_a_plan_that_cannot_be_read_does_not_stop_the_start(tmp_path: Path) -> None:
+    # A plan edited by hand (or from a version that kept another shape) failed every start.
+    path = a_store(tmp_path, "db.sqlite")
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT INTO billing_state (key, value) VALUES (?, ?)", (PLAN_KEY, '{"seconds": "x"}'))
+    store = Store.open(path, clock=Clock())
+    store.db.serve()
+    hk = housekeeping(store, Monotonic())
+    assert await hk.check_clock() == 0.0
+    store.close()
