@@ -39,8 +39,10 @@ if TYPE_CHECKING:
 PLAN_KEY = "clock_step_move"
 # The writer's time a chunk aims at: SMTP, the links and the panel wait no longer for one than for a
 # busy moment's group commit. A row's move costs 3 us on a small store and 30 on a big one (its indexes'
-# pages out of the cache), so the ids a chunk covers follow what the last one took (`ChunkSize`).
-CHUNK_SECONDS = 0.015
+# pages out of the cache), so the ids a chunk covers follow what the last one took (`ChunkSize`). Its
+# commit and a chunk slower than the last come on top: aimed at 15 ms, the loop stood still up to 77 ms
+# for a step of 7 days, at 10 ms up to 47 ms, the move as long (bench/clock_back.py).
+CHUNK_SECONDS = 0.01
 # The ids of a phase's first chunk, and the fewest and most: a row costs about as much in each.
 FIRST_CHUNK, FEWEST, MOST = 500, 50, 8_000
 # The phases, in order, each a range of ids moved oldest first: the SMS (and their parts), the
