@@ -248,10 +248,12 @@ def older_schema_under_a_daemon(cfg: Config) -> CliError | None:
         return DaemonStarting(pid, start.get("version"), doing)
     if status is None or status.get("pid") != pid:
         return DaemonStarting(pid, None, f"database {cfg.db_path} is at schema version {version}")
+    from gateway.cli.restartwords import how_to_restart
+
     return CliError(
         f"database {cfg.db_path} is at schema version {version}, older than this smsgw's ({SCHEMA_VERSION}),"
         f" and the daemon running on it (pid {pid}) is an older smsgw: restart it on this version first"
-        " (systemctl restart smsgw), which upgrades the database"
+        f" ({how_to_restart(cfg.state_dir, pid)}), which upgrades the database"
     )
 
 

@@ -41,6 +41,7 @@ from gateway import statelock
 from gateway.cli.commandpath import as_user
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
 from gateway.cli.daemonfiles import database_file
+from gateway.cli.restartwords import how_to_stop, unit_installed
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -79,7 +80,7 @@ def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
         who = f"pid {exc.pid}" if exc.pid else "another process"
         raise CliError(
             f"smsgw is running ({who}) with state_dir {cfg.state_dir}: stop it first"
-            f" ({_how_to_stop(cfg.state_dir, exc.pid)}), then restore; a database replaced under a running"
+            f" ({how_to_stop(cfg.state_dir, exc.pid)}), then restore; a database replaced under a running"
             " daemon is damaged"
         ) from None
     except PermissionError as exc:
@@ -87,22 +88,6 @@ def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
             f"cannot write in {cfg.state_dir} ({exc.strerror}): run this as the owner of the state"
             f" directory (e.g. `{as_user('smsgw', 'restore ...')}`)"
         ) from None
-
-
-def unit_installed() -> bool:
-    """Whether systemd has an smsgw unit here (`gateway.sudoline.UNITS`): else the daemon was
-    started by hand, and `systemctl stop smsgw` only answers "Unit smsgw.service not loaded"."""
-    from gateway.sudoline import UNITS
-
-    return any(unit.exists() for unit in UNITS)
-
-
-def _how_to_stop(state_dir: Path, pid: int | None) -> str:
-    if unit_installed():
-        return "`systemctl stop smsgw`"
-    lock = state_dir / statelock.LOCK_FILE
-    kill = f"`kill {pid}`, the pid in {lock}" if pid else f"`kill` the pid in {lock}"
-    return f"no systemd unit is installed, so it was started by hand: stop it there, or {kill}"
 
 
 def _user_name(uid: int) -> str:
