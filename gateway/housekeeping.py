@@ -23,6 +23,7 @@ from typing import Any
 
 import structlog
 
+import gateway
 from gateway import reassembly, tlsrenewal
 from gateway.bitelog import FaultLog
 from gateway.clockcheck import CLOCK_STEP_SECONDS as CLOCK_STEP_SECONDS  # where it always was
@@ -167,6 +168,9 @@ class Housekeeping(ClockCheck):
         self.store.db.recheck_pinned_wal()
         status: dict[str, Any] = {
             **self.status(),
+            # The code this daemon runs: `smsgw status` tells it from the installed one after an
+            # upgrade not followed by a restart (`gateway.cli.statusdaemon.running_words`).
+            "version": gateway.__version__,
             "wal_pinned": self.store.db.wal_pinned(),
             # The certificates as the last look found them (`gateway.tlsrenewal.CertificateWatch`).
             "tls": tlsrenewal.report(),

@@ -19,12 +19,14 @@ from gateway.cli.statusdaemon import (
 from gateway.cli.statusdaemon import (
     UNKNOWN,
     DatabaseLocked,
+    daemon_json,
     daemon_now,
     daemon_state,
     lock_holder,
     print_unread,
     probe_lock,
     refuse_unreadable,
+    running_words,
     when,
 )
 from gateway.cli.terminal import one_line
@@ -260,8 +262,7 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
             "oldest_due_age_seconds": None if due_for is None else round(due_for, 1),
             "stuck": queue_stuck,
         }
-        # Why it is not running or not answering, as the text's daemon line: `null` said neither.
-        daemon = {"state": down} if down is not None or status is None else {"state": "running", **status}
+        daemon = daemon_json(down, status)
         report = {
             "queue": queue,
             "outbox": outbox,
@@ -292,7 +293,7 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     if down is not None or status is None:
         print(f"daemon    {down}")
         return code
-    print(f"daemon    running, pid {status['pid']}")
+    print(f"daemon    {running_words(cfg, status)}")
     if edited:
         print(
             f"config    {args.config} changed since the daemon started: restart it to apply;"

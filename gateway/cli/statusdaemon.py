@@ -83,6 +83,32 @@ def daemon_state(status: dict[str, Any] | None, now: float, holder: int | None =
     return None
 
 
+def running_words(cfg: Config, status: dict[str, Any]) -> str:
+    """The text's daemon line for a daemon that runs: `running, pid N`, or, where its code is not the
+    installed smsgw's (an upgrade not followed by a restart), which it runs and how to restart it. A
+    daemon of 0.2.36 under 0.2.37's files showed as `running, pid N`, and nothing said the upgrade had
+    not taken. A status file naming no version is an older smsgw's (before 0.2.38)."""
+    from gateway import __version__
+    from gateway.cli.restartwords import how_to_restart
+
+    pid, ran = status.get("pid"), status.get("version")
+    if ran == __version__:
+        return f"running, pid {pid}"
+    which = f"running {ran}" if ran else "running an older smsgw (its status names no version)"
+    return f"{which}, pid {pid}, installed {__version__}: restart it ({how_to_restart(cfg.state_dir, pid)})"
+
+
+def daemon_json(down: str | None, status: dict[str, Any] | None) -> dict[str, Any]:
+    """`status --json`'s daemon: why it is not running or not answering, as the text's daemon line
+    (`null` said neither); or its status, with the version it runs (None: an smsgw before 0.2.38,
+    whose status names none) and the one installed, which a restart would run."""
+    from gateway import __version__
+
+    if down is not None or status is None:
+        return {"state": down}
+    return {"state": "running", **status, "version": status.get("version"), "installed_version": __version__}
+
+
 def start_words(cfg: Config, holder: int | None) -> str | None:
     """What the daemon's start file says it does (`starting (pid N, smsgw V): checking the database
     (1.8 GB)`), for one holding the lock; a check of a large database takes minutes."""
