@@ -140,7 +140,7 @@ def move_chunk(store: Store, plan: MovePlan, sent: list[int], size: ChunkSize) -
     started = time.perf_counter()  # pacing the writer: no time the store keeps
     sms = mos = 0
     if phase == "sms":
-        sms = stepchunks.sent_chunk(conn, step, plan.since, plan.floors, ids, plan.sent)
+        sms = senttimes.shift_sent_ids(conn, step, plan.since, plan.floors, ids, plan.sent)
     elif phase == "talks":
         conversations.shift_ids(conn, step, plan.since, plan.ends["sms"], ids)
     else:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import json
 import math
 import sqlite3
+from collections.abc import Iterable
 
 from gateway.store.clockstep import ClockStep
 
@@ -135,21 +136,37 @@ def shift_sent(conn: sqlite3.Connection, now: float, step: ClockStep, oldest: fl
     # after its SMS's acceptance), and its send time was left a step ahead of the clock.
     oldest_id = floor_id(conn, now + step.seconds - reach(now + step.seconds, step, oldest), first)
     shift_users(conn, now, step, low, first, since)
+    return shift_sent_ids(conn, step, since, (low, oldest_id), (min(low, oldest_id), first), step.sent)
+
+
+def shift_sent_ids(
+    conn: sqlite3.Connection,
+    step: ClockStep,
+    since: float,
+    floors: tuple[int, int],
+    ids: tuple[int, int],
+    sent: Iterable[int],
+) -> int:
+    """The acceptance times of the SMS with ids in `ids` ([low, high)), and the send times of their
+    parts, moved as `shift_sent` moves them (`since`: from where times move; `floors`: the first SMS
+    whose acceptance time, and whose parts' send times, the step moves): all at once, or a chunk of a
+    move (`gateway.stepmoves`). Parts `sent` after the step carry its clock and keep their times.
+    Returns how many SMS moved."""
+    low, high = ids
     at, args = accepted(step, since)
     count = conn.execute(
         f"UPDATE messages SET created_at = {at} WHERE id >= ? AND id < ? AND created_at >= ?",
-        (*args, low, first, since),
+        (*args, max(low, floors[0]), high, since),
     ).rowcount
     # A part of an SMS accepted earlier may have gone within the seconds that move (held, queued behind
     # others): the parts of the SMS a window reaches are read (by their message, no index reads when a
     # part went), only those are written.
-    # One sent after the step, in the seconds before the look that found it, reads its clock already.
     went, args = moved_to("submitted_at", step, since, "message_id")
     conn.execute(
         f"UPDATE parts SET submitted_at = {went}"
         " WHERE message_id >= ? AND message_id < ? AND submitted_at >= ?"
         " AND id NOT IN (SELECT value FROM json_each(?))",
-        (*args, oldest_id, first, since, json.dumps(step.sent)),
+        (*args, max(low, floors[1]), high, since, json.dumps(sorted(set(sent)))),
     )
     return count
 

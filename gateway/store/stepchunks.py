@@ -3,9 +3,10 @@
 Moved in one write, a step back of days held the store's one writer, and with it the event loop, for
 ~0.9 s a day of traffic (28,575 SMS a day): 30 days blocked SMTP, the SMSC links' enquire_link answers
 and the panel for ~27 s. So the times that say when something happened move in chunks of ids, oldest
-first, each its own short write: the acceptance and send times of the SMS (`senttimes`), and the MOs'
-times. What the chunks move by is fixed once, before the first one (`gateway.stepmoves.MovePlan`): read
-again between chunks, the bounds would read the rows some chunks moved already.
+first, each its own short write: the acceptance and send times of the SMS (`senttimes.shift_sent_ids`),
+and the MOs' times (here). What the chunks move by is fixed once, before the first one
+(`gateway.stepmoves.MovePlan`): read again between chunks, the bounds would read the rows some chunks
+moved already.
 
 Oldest first keeps the order among the rows stamped before the step at every point: a row a chunk moved
 reads older than any row no chunk moved yet, as it did before the step. Each function runs inside the
@@ -15,40 +16,9 @@ chunks leaves every row moved once or not at all, and the next start goes on fro
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterable
 
 from gateway.store.clockstep import ClockStep
-from gateway.store.senttimes import accepted, moved_to
-
-
-def sent_chunk(
-    conn: sqlite3.Connection,
-    step: ClockStep,
-    since: float,
-    floors: tuple[int, int],
-    ids: tuple[int, int],
-    sent: Iterable[int],
-) -> int:
-    """The acceptance times of the SMS with ids in `ids` ([low, high)), and the send times of their
-    parts, moved as `senttimes.shift_sent` moves them (`since`: from where times move; `floors`: the
-    first SMS whose acceptance time and whose parts' send times the step moves). Parts `sent` since the
-    move began carry the stepped clock and keep their times. Returns how many SMS moved."""
-    low, high = ids
-    at, args = accepted(step, since)
-    count = conn.execute(
-        f"UPDATE messages SET created_at = {at} WHERE id >= ? AND id < ? AND created_at >= ?",
-        (*args, max(low, floors[0]), high, since),
-    ).rowcount
-    went, args = moved_to("submitted_at", step, since, "message_id")
-    conn.execute(
-        f"UPDATE parts SET submitted_at = {went}"
-        " WHERE message_id >= ? AND message_id < ? AND submitted_at >= ?"
-        " AND id NOT IN (SELECT value FROM json_each(?))",
-        (*args, max(low, floors[1]), high, since, json.dumps(sorted(set(sent)))),
-    )
-    return count
 
 
 def mo_where(floor: float, ids: tuple[int, int]) -> tuple[str, tuple[float, ...]]:
