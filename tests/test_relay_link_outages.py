@@ -16,7 +16,7 @@ from typing import Any
 
 from structlog.testing import capture_logs
 
-from gateway.cli.status import _allowed
+from gateway.cli.statuslinks import allowed
 from gateway.configservices import MailSection
 from gateway.linkstatus import LinkView
 from gateway.mailer import SmtpRelayMailer
@@ -194,12 +194,12 @@ def test_an_idle_link_is_not_said_slowed_once_the_throttling_is_long_over() -> N
         pacer.record(Outcome.THROTTLED)
     slowed = pacer.rate
     assert slowed < 2
-    assert _allowed({"rate_limit": slowed, "rate_configured": 100.0}).endswith("after throttling")
+    assert allowed({"rate_limit": slowed, "rate_configured": 100.0}).endswith("after throttling")
     clock.now += pacer.pause_left() + 10  # a quiet while: part of the way back
     assert slowed < pacer.rate < 100
     clock.now += 600  # ten quiet minutes, and not one submit
     assert pacer.rate == 100
-    assert _allowed({"rate_limit": pacer.rate, "rate_configured": 100.0}) == "100/s"
+    assert allowed({"rate_limit": pacer.rate, "rate_configured": 100.0}) == "100/s"
     clock.now += 0.1
     assert sum(pacer.try_ready() for _ in range(20)) == 10  # the configured burst is back too
 

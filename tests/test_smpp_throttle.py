@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import structlog
 
-from gateway.cli.status import _allowed
+from gateway.cli.statuslinks import allowed
 from smsc.base import Outcome
 from smsc.logthrottle import LogThrottle
 from smsc.pacing import LinkPacer
@@ -164,8 +164,8 @@ async def test_submit_failed_alone_on_the_wire_is_a_permanent_failure(tmp_path: 
 def test_status_says_a_link_was_slowed_down_and_from_what() -> None:
     # `status` showed the configured rate as the link's maximum while it sent at a fraction of it.
     slowed = {"rate_limit": 12.5, "rate_configured": 100.0}
-    assert _allowed(slowed) == "12.5/s, slowed from 100/s after throttling"
-    assert _allowed({"rate_limit": 100.0, "rate_configured": 100.0}) == "100/s"
+    assert allowed(slowed) == "12.5/s, slowed from 100/s after throttling"
+    assert allowed({"rate_limit": 100.0, "rate_configured": 100.0}) == "100/s"
 
 
 async def test_a_submit_refused_for_good_under_load_fails_after_a_few_readings(tmp_path: Path) -> None:

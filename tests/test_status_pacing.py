@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from billing_reports import mtlate
-from gateway.cli.status import _allowed
+from gateway.cli.statuslinks import allowed
 from gateway.config import load_config, parse_config
 from gateway.statusfile import read_status
 from gateway.store.db import Store
@@ -102,10 +102,10 @@ async def test_a_capped_link_sends_its_cap_each_second_and_a_high_cap_no_timer_p
 
 def test_a_slowed_rate_reads_with_one_decimal() -> None:
     assert (
-        _allowed({"rate_limit": 1.39971, "rate_configured": 50.0})
+        allowed({"rate_limit": 1.39971, "rate_configured": 50.0})
         == "1.4/s, slowed from 50/s after throttling"
     )
-    assert _allowed({"rate_limit": 12.5, "rate_configured": 12.5}) == "12.5/s"
+    assert allowed({"rate_limit": 12.5, "rate_configured": 12.5}) == "12.5/s"
 
 
 async def test_status_text_names_possible_duplicates_and_the_schema(tmp_path: Path) -> None:
