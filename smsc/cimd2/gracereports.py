@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,11 +33,10 @@ import structlog
 
 from smsc.base import DeliveryReport, OnWire, OutboundSms, Outcome, SubmitResult
 from smsc.cimd2.messages import key_digits
+from smsc.cimd2.stampkeys import StampKeys, tail_of
 
 log = structlog.get_logger(__name__)
 
-KNOWN_KEYS = 4096  # keys of answered submits remembered, never taken by an unanswered one
-TAIL_MIN = 7  # digits (no leading zeros) a report's number must have to name a phone by its end
 SLACK = 1.0  # seconds either side of the window: the stamp's resolution
 
 
@@ -78,15 +76,11 @@ class GraceReports:
     def __init__(self, link: str) -> None:
         self.link = link
         self.offset = 0.0  # the SMSC's stamp minus our clock, at its last answer
-        self._known: OrderedDict[str, None] = OrderedDict()
+        self.keys = StampKeys(link)  # the keys submits were answered with: never another's
         self._awaited: list[_Awaited] = []
 
     def accepted(self, key: str, answered_at: float) -> None:
-        """A submit answered with `key` at `answered_at` (our clock): no report of that key is another's."""
-        self._known[key] = None
-        self._known.move_to_end(key)
-        if len(self._known) > KNOWN_KEYS:
-            self._known.popitem(last=False)
+        """A submit answered with `key` at `answered_at` (our clock): how far the SMSC's clock is off."""
         if (seconds := stamp_seconds(key)) is not None:
             self.offset = seconds - answered_at
 
@@ -105,13 +99,19 @@ class GraceReports:
         self._awaited.append(awaited)
         return SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace)
 
-    def report(self, report: DeliveryReport) -> None:
-        """A report read: if it names an unanswered submit waiting out its grace, it answers it."""
-        if not self._awaited or report.message_id in self._known:
-            return
+    def report(self, report: DeliveryReport) -> DeliveryReport:
+        """A report read, as it is to be handed up (`StampKeys.report`); if it names an unanswered
+        submit waiting out its grace, it answers it."""
+        if (handed := self.keys.report(report)) is not report:
+            return handed
+        if self._awaited and not self.keys.known(report.message_id):
+            self._answer(report)
+        return report
+
+    def _answer(self, report: DeliveryReport) -> None:
         stamp, _, digits = report.message_id.partition(":")
-        seconds, tail = stamp_seconds(report.message_id), digits.lstrip("0")
-        if seconds is None or len(tail) < TAIL_MIN:
+        seconds, tail = stamp_seconds(report.message_id), tail_of(digits)
+        if seconds is None or tail is None:
             return
         for awaited in sorted(self._awaited, key=lambda a: -a.first):  # the latest written first
             if awaited.late.done() or not awaited.digits.endswith(tail):
@@ -119,9 +119,9 @@ class GraceReports:
             if not awaited.first <= seconds <= awaited.last:
                 continue
             key = f"{stamp}:{awaited.digits}"
-            if key in self._known:
+            if self.keys.known(key):
                 return
-            self._known[key] = None
+            self.keys.given(key)
             log.warning("cimd2.unanswered_submit_reported", link=self.link, part_id=awaited.part_id,
                         message_id=key, status=report.status.value,
                         effect="taken as the SMSC's answer: the SMS is not sent again")  # fmt: skip

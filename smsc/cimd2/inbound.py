@@ -128,7 +128,9 @@ class InboundRequests:
     def __init__(self, link: str, counts: dict[str, int], exchange: Exchange) -> None:
         self.name = link
         self.events: LinkEvents | None = None  # the link's, from its start()
-        self.report_read: Callable[[DeliveryReport], None] = lambda report: None  # (`gracereports.py`)
+        self.report_read: Callable[[DeliveryReport], DeliveryReport] = lambda report: (
+            report
+        )  # (`gracereports`)
         self._counts = counts
         self._exchange = exchange
         self._acks: dict[Conn, _Acks] = {}  # by connection, while it lives
@@ -285,7 +287,7 @@ class InboundRequests:
         else:
             log.info("cimd2.report", link=self.name, message_id=item.message_id, status=item.status.value,
                      error=item.error)  # fmt: skip
-            self.report_read(item)
+            item = self.report_read(item)
         delivery.item = item
         # Tasks start in creation order: the store queues their writes in arrival order.
         task = asyncio.create_task(self._hand_up(conn, session, delivery, item))

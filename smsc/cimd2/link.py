@@ -147,6 +147,7 @@ class Cimd2Link:
         result = submit_result(sms, resp, link=self.name, unstamped=self._unstamped)
         shown = without_password(logged_error(result.error, resp) or "", self._said) or None
         result = result_without_password(result, self._said)  # the SMSC's words may quote it
+        result = self._grace.keys.answered(result)  # a 060 repeated for a phone names no one SMS
         if result.outcome is Outcome.ACCEPTED:
             self._counts["submitted"] += 1
             if result.message_id is not None:
