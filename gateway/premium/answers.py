@@ -23,7 +23,7 @@ from gateway import accountrules, bouncetriage, forwarded, notify
 from gateway.config import Config
 from gateway.conversations.numbers import display
 from gateway.linkmoves import mo_link
-from gateway.premium import corrections, handlers, replylist, responders, shortcode
+from gateway.premium import confirmation, corrections, handlers, replylist, responders, shortcode
 from gateway.smtp import replies
 from gateway.smtp.addressing import kind_words, number_kind
 from gateway.smtp.identical import identical_refusal, start_of_day
@@ -117,7 +117,7 @@ def confirm(
         return replies.PREMIUM_CONFIRM_STALE.format(service.password)
     if v.used_at is not None:
         return replies.PREMIUM_ALREADY_CONFIRMED.format(service.password)
-    if v.expires_at < store.clock():
+    if confirmation.token_expired(r.conn, v.created_at, v.expires_at, store.clock()):
         return replies.PREMIUM_CONFIRM_EXPIRED
     r.use_verification(token)
     r.update_service(service.id, verified_at=store.clock())

@@ -13,11 +13,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.premium.repo import Service
-from gateway.store.forwardsteps import window_start
+from gateway.store.forwardsteps import past, window_end, window_start
 from gateway.store.outbox import relay_reply
 
 # An unconfirmed service holding paid SMS longer than this needs the operator (the dashboard).
 STALE_SECONDS = 86400.0
+
+
+# A token's lifetime (`premium.verification_days`) counts the time that passed since it was made: a
+# step forward of the clock within it is none (`gateway.store.forwardsteps`), as for the reply windows.
+# As a fixed deadline, a step of 8 days (NTP setting right a clock that was behind) expired a link
+# mailed a minute before it, and the client's "yes" was refused. A token replaced by a newer one has
+# none left (`PremiumRepo.new_verification`), whatever steps came.
+
+
+def token_expired(conn: sqlite3.Connection, created_at: float, expires_at: float, now: float) -> bool:
+    """Whether a confirmation token made at `created_at`, good until `expires_at` by the clock then,
+    has run out at `now`."""
+    return expires_at <= created_at or past(conn, created_at, now, expires_at - created_at)
+
+
+def token_end(conn: sqlite3.Connection, created_at: float, expires_at: float) -> float:
+    """When that token runs out, as `token_expired` reads it: later by the steps forward made since."""
+    if expires_at <= created_at:
+        return expires_at
+    return window_end(conn, created_at, expires_at - created_at)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,8 +94,8 @@ def unconfirmed(conn: sqlite3.Connection, service: Service, kept: int, now: floa
         ).fetchone()
         if failed is not None:
             refused = relay_reply(failed[0] or "")[1]
-        elif expires_at < now:
-            expired = expires_at
+        elif token_expired(conn, created_at, expires_at, now):
+            expired = token_end(conn, created_at, expires_at)
     return Unconfirmed(service.password, service.email, kept, refused, expired)
 
 

@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Sequence
 
 from gateway.premium.rows import Service
-from gateway.store.forwardsteps import window_start
+from gateway.store.forwardsteps import stepped_since, window_start
 
 SERVICE_COLUMNS = "id, password, account_id, email, numbers, verified_at, created_at, removed_at"
 # The ids of the premium SMS a phone sent (bind: its E.164 number), for a query of another table
@@ -118,13 +118,15 @@ def service_addresses(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
 
 def confirmations_out(conn: sqlite3.Connection) -> list[str]:
     """The passwords of the services whose confirmation is still out: not confirmed, a token neither
-    used nor expired (by SQLite's clock: the caller may have none)."""
+    used nor expired (by SQLite's clock: the caller may have none), a step forward of the clock within
+    its lifetime counting as no time passed (`confirmation.token_expired`)."""
+    lifetime_start = stepped_since("(julianday('now') - 2440587.5) * 86400.0 - (v.expires_at - v.created_at)")
     return [
         password
         for (password,) in conn.execute(
             "SELECT s.password FROM premium_services s WHERE s.removed_at IS NULL AND s.verified_at IS NULL"
             " AND EXISTS (SELECT 1 FROM premium_verifications v WHERE v.service_id = s.id"
-            " AND v.used_at IS NULL AND v.expires_at > (julianday('now') - 2440587.5) * 86400.0)"
+            f" AND v.used_at IS NULL AND v.expires_at > v.created_at AND v.created_at >= {lifetime_start})"
             " ORDER BY s.password"
         )
     ]

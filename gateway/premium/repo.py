@@ -158,8 +158,10 @@ class PremiumRepo(AnswersRepo):
         """A fresh token; older unused ones of the service stop working (one live token at a time)."""
         now = self.clock()
         with self.transaction():
+            # A replaced token keeps none of its lifetime: ended at the time it was replaced, it came
+            # to life again by a step forward made before then (`confirmation.token_expired`).
             self.conn.execute(
-                "UPDATE premium_verifications SET expires_at = MIN(expires_at, ?)"
+                "UPDATE premium_verifications SET expires_at = MIN(expires_at, created_at, ?)"
                 " WHERE service_id = ? AND used_at IS NULL",
                 (now, service_id),
             )
