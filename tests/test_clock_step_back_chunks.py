@@ -197,7 +197,7 @@ async def test_an_answer_during_a_move_goes_to_the_sms_sent_after_the_step(
     # its id (`reached`), Bob's, as after the move; a time not moved yet only reads younger, which
     # lengthens a window, never cuts one short.
     for name in ("FIRST_CHUNK", "FEWEST", "MOST"):
-        monkeypatch.setattr(stepmoves, name, 20)
+        monkeypatch.setattr(stepmoves, name, 5)
     w = World(tmp_path)
     other_company(w)
     mono = Monotonic()
@@ -225,7 +225,7 @@ async def test_an_answer_during_a_move_goes_to_the_sms_sent_after_the_step(
     monkeypatch.setattr(stepmoves, "move_chunk", answering)
     assert await hk.check_clock() == pytest.approx(2 * DAY)
     await answered[0]
-    assert len(chunks_after) > 5  # handled while the move went on
+    assert chunks_after  # handled while the move went on
     [(_kind, rcpt, msg)] = w.outbox()
     assert rcpt == "bob@other.example", (rcpt, msg.get_content())
     assert "Other invoice 12 due" in msg.get_content()
