@@ -35,7 +35,7 @@ def outbox_trouble(mail: OutboxHealth, now: float) -> bool:
 def outbox_json(mail: OutboxHealth, now: float) -> dict[str, Any]:
     return {
         "waiting": mail.waiting,
-        "oldest_age_seconds": round(now - mail.oldest, 1) if mail.oldest else None,
+        "oldest_age_seconds": round(waited, 1) if (waited := mail.waited(now)) is not None else None,
         "stuck": mail.stuck_for(now) is not None,
         "last_error": mail.last_error,
         "relay_said": mail.said,
@@ -50,11 +50,10 @@ def outbox_json(mail: OutboxHealth, now: float) -> dict[str, Any]:
 def outbox_lines(mail: OutboxHealth, now: float) -> list[str]:
     """The outbox's lines before the mail relay's own (`mail relay ...`)."""
     lines: list[str] = []
-    oldest = mail.oldest
-    if mail.waiting and oldest is not None:
+    waited = mail.waited(now)  # a step forward of the clock since it was queued is no time waited
+    if mail.waiting and waited is not None:
         lines.append(
-            f"outbox    {mail.waiting} mail(s) waiting, oldest {age(now - oldest)} old"
-            " (see `smsgw outbox list`)"
+            f"outbox    {mail.waiting} mail(s) waiting, oldest {age(waited)} old (see `smsgw outbox list`)"
         )
     said = f"; the relay's last answer: {one_line(mail.said)}" if mail.said else ""
     if mail.silent:
@@ -64,7 +63,7 @@ def outbox_lines(mail: OutboxHealth, now: float) -> list[str]:
         )
     elif mail.stuck_for(now) is not None:
         lines.append(f"{'':9} trouble: mail has waited over {age(STUCK_SECONDS)} for the relay{said}")
-    elif oldest is not None and now - oldest > STUCK_SECONDS:
+    elif waited is not None and waited > STUCK_SECONDS:
         # The relay takes other mail, or defers these recipients only: theirs to sort out, no trouble.
         # "Unreachable" only of a relay that was: one that answered 452 or 535 was reached.
         kind = mail.fault_kind

@@ -8,6 +8,11 @@ longer than `STUCK_SECONDS` is trouble, unless the relay is taking other mail me
 taken some since and defers only certain recipients (greylisting, a full mailbox): one such mail
 kept `smsgw status` failing for the five days of its retries, hiding any real trouble behind it.
 The relay's last answer says why.
+
+Each wait counts the time that passed: a step forward of the clock within it is none
+(`gateway.store.forwardsteps`), as for the reply windows. Counted, a step of 8 days (NTP setting right a
+clock that was behind) made mail queued a minute before it "stuck for 8 days": status exited 1, the
+dashboard and /healthz said the relay was down, until the mail went.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from gateway.relayfaultkinds import FAULT_SQL, NULL_SENDER_REFUSED, fault_kind
+from gateway.store.forwardsteps import kept_steps, seconds_after, window_start
 from gateway.store.outbox import relay_reply
 
 # A relay that has taken no mail for this long is down or refusing us (greylisting lets a mail
@@ -58,6 +64,12 @@ class OutboxHealth:
     silent: int = 0  # sends unanswered for over SILENT_SECONDS
     last_failed: str | None = None  # the error of the mail given up on last (in the last 24 hours)
     null_refused: int = 0  # of those, bounces failed as the relay refuses the null sender
+    stepped: float = 0.0  # seconds the clock stepped forward since the oldest was queued: not waited
+    silent_stepped: float = 0.0  # and since the oldest send unanswered began
+
+    def waited(self, now: float) -> float | None:
+        """How long the oldest mail has waited: the time that passed since it was queued."""
+        return None if self.oldest is None else now - self.oldest - self.stepped
 
     def stuck_for(self, now: float) -> float | None:
         """How long the oldest mail has waited, once that is past STUCK_SECONDS and the relay is
@@ -65,10 +77,11 @@ class OutboxHealth:
         answer, once past SILENT_SECONDS."""
         if self.silent:
             assert self.silent_since is not None
-            return now - self.silent_since
-        if self.oldest is None or now - self.oldest <= STUCK_SECONDS or self.relay_ok:
+            return now - self.silent_since - self.silent_stepped
+        waited = self.waited(now)
+        if waited is None or waited <= STUCK_SECONDS or self.relay_ok:
             return None
-        return now - self.oldest
+        return waited
 
     @property
     def said(self) -> str | None:
@@ -81,7 +94,10 @@ class OutboxHealth:
 
 def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
     """A few index reads (outbox_due, outbox_age, outbox_failed), and a look over the deferred mail:
-    also on a large outbox of a relay down for days."""
+    also on a large outbox of a relay down for days. Each window's start moved back by the steps
+    forward made within it (`forwardsteps.window_start`: the steps' one row, read by its key)."""
+    stuck_start = window_start(conn, now, STUCK_SECONDS)
+    day_start = window_start(conn, now, DAY)
     waiting, oldest = conn.execute(
         "SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state IN ('queued', 'active')"
     ).fetchone()
@@ -89,24 +105,24 @@ def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
     silent_since, silent = conn.execute(
         "SELECT MIN(next_attempt_at), COUNT(*) FILTER (WHERE next_attempt_at < ?) FROM outbox"
         " WHERE state = 'active'",
-        (now - SILENT_SECONDS,),
+        (window_start(conn, now, SILENT_SECONDS),),
     ).fetchone()
     # The relay's latest word: the mail deferred last.
     row = conn.execute(
         "SELECT last_error FROM outbox WHERE state = 'queued' AND last_error IS NOT NULL"
         f" ORDER BY {_DEFERRED_AT} DESC LIMIT 1"
     ).fetchone()
-    (failed,) = conn.execute(FAILED_SINCE, (now - DAY,)).fetchone()
+    (failed,) = conn.execute(FAILED_SINCE, (day_start,)).fetchone()
     failed_last = conn.execute(
         "SELECT last_error FROM outbox WHERE state = 'failed' AND sent_at >= ? ORDER BY sent_at DESC LIMIT 1",
-        (now - DAY,),
+        (day_start,),
     ).fetchone()
     (null_refused,) = conn.execute(
         "SELECT COUNT(*) FROM outbox WHERE state = 'failed' AND sent_at >= ? AND instr(last_error, ?) > 0",
-        (now - DAY, NULL_SENDER_MARK),
+        (day_start, NULL_SENDER_MARK),
     ).fetchone()
     (last_sent,) = conn.execute(
-        "SELECT MAX(sent_at) FROM outbox WHERE state = 'sent' AND created_at >= ?", (now - DAY,)
+        "SELECT MAX(sent_at) FROM outbox WHERE state = 'sent' AND created_at >= ?", (day_start,)
     ).fetchone()
     # The relay's own faults, by the one list the worker's wake-up reads too: the latest of them.
     fault = conn.execute(
@@ -121,7 +137,7 @@ def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
     (for_itself,) = conn.execute(
         "SELECT COUNT(*) FROM outbox WHERE state = 'queued' AND created_at < ? AND last_error IS NOT NULL"
         f" AND last_error NOT LIKE 'SMTPRecipientsRefused%' AND NOT {FAULT_SQL}",
-        (now - STUCK_SECONDS,),
+        (stuck_start,),
     ).fetchone()
     # Recipients' refusals excuse the relay only while it takes other mail: one that refuses every
     # RCPT (554 relay access denied, 421 shutting down, 451 a broken lookup) has taken nothing since.
@@ -130,11 +146,12 @@ def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
     # relay's own fault: mail refused "connection refused" two hours ago beside a mail taken a second
     # after it is a relay down for two hours, not "fine".
     relay_ok = for_itself == 0 and (
-        (last_sent is not None and last_sent >= now - STUCK_SECONDS) or (fault is None and took_since)
+        (last_sent is not None and last_sent >= stuck_start) or (fault is None and took_since)
     )
     # The relay's own fault speaks first: a recipient greylisted for hours is retried last.
     said = fault[0] if fault else (row[0] if row else None)
     kind = fault_kind(fault[0]) if fault else None
+    steps = kept_steps(conn) if oldest is not None or silent_since is not None else []
     return OutboxHealth(
         int(waiting),
         oldest,
@@ -147,4 +164,6 @@ def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
         int(silent),
         failed_last[0] if failed_last else None,
         int(null_refused),
+        0.0 if oldest is None else seconds_after(steps, oldest),
+        0.0 if silent_since is None else seconds_after(steps, silent_since),
     )
