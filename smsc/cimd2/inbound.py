@@ -53,7 +53,8 @@ import structlog
 
 from smsc.base import Ack, DeliveryReport, InboundSms, LinkEvents, MoAcks
 from smsc.cimd2.codes import error_text
-from smsc.cimd2.messages import parse_mo, parse_report
+from smsc.cimd2.messages import Once, parse_mo, parse_report
+from smsc.cimd2.mostamps import MoStamps
 from smsc.cimd2.packet import Op, P, Packet
 from smsc.cimd2.session import Conn, Pending
 from smsc.stalls import earliest
@@ -97,8 +98,11 @@ class _Acks:
     """One connection's MO acknowledgements (`MoAcks`), the loop time each delivery waiting in its
     inbox was read, and the deliveries handed up, in arrival order, until each is answered."""
 
-    def __init__(self, report: Callable[[InboundSms, bool], None], prod: Callable[[], bool]) -> None:
+    def __init__(
+        self, report: Callable[[InboundSms, bool], None], prod: Callable[[], bool], stamps: MoStamps
+    ) -> None:
         self.acks = MoAcks(partial(self._report, report), prod)
+        self.stamps = stamps  # a repeated 060 under another number, after a confirmed 70: a new SMS
         # The MO each 70 still unconfirmed was written for, by its number, and those of them the SMSC
         # NACKed (99): their acknowledgement is reported unconfirmed, whatever answer follows (`nacked`).
         self.written: dict[int, tuple[InboundSms, float]] = {}  # with the time it arrived
@@ -118,6 +122,7 @@ class _Acks:
         if id(sms) in self.nacked:
             self.nacked.discard(id(sms))
             confirmed = False
+        self.stamps.acked(sms, confirmed)
         report(sms, confirmed)
 
 
@@ -135,9 +140,10 @@ class InboundRequests:
         self._exchange = exchange
         self._acks: dict[Conn, _Acks] = {}  # by connection, while it lives
         self._prods: set[asyncio.Task[Pending | None]] = set()
+        self._repeated = Once(log.warning)  # an MO's 060 repeated (`mostamps.py`), said once per link
 
     def opened(self, conn: Conn) -> None:
-        self._acks[conn] = _Acks(self._acked, lambda: self._prod(conn))
+        self._acks[conn] = _Acks(self._acked, lambda: self._prod(conn), MoStamps(self.name, self._repeated))
 
     def ended(self, conn: Conn) -> None:
         """The connection is over: what it did not confirm is reported unconfirmed, and deliveries still
@@ -279,7 +285,8 @@ class InboundRequests:
             delivery.ack = Ack.OK
             return
         if isinstance(item, InboundSms):
-            item = session.acks.arrived(item, at, arrived)
+            item = session.acks.arrived(session.stamps.arrived(item, packet.number), at, arrived)
+            session.stamps.handed(item)
             # No phone number: the MO is logged by its id once stored (`mo.recorded`), and `phone
             # forget` cannot erase a log line. The destination is one of the service's numbers.
             log.info("cimd2.mo", link=self.name, destination=item.destination, concat=item.concat,

@@ -1,0 +1,36 @@
+"""An SMSC stamping its MOs to the minute (`yymmddhhmm00`): the phone votes twice, 5 s apart, each
+MO under a packet number of its own and each acknowledgement confirmed (the alive after it answered).
+The second took the first's 060, phone and text, and was stored as that vote delivered again, 'not
+charged twice'. A new number after a confirmed 70 is a new SMS (`smsc.cimd2.mostamps`); the same
+number again is still the SMSC's copy (tests/test_cimd2_mo_repeat.py). The daemon over CIMD2 to a
+scripted SMSC, real SQLite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import structlog
+
+from tests.test_cimd2_mo_repeat import deliver, premium_cimd2, settled
+from tests.test_late_answer import warnings
+from tests.test_mo_redelivery import CLIENT, PHONE, acks_recorded, charges, first_lines
+
+MINUTE = "261203120000"
+
+
+async def test_two_votes_under_one_minute_stamp_after_a_confirmed_ack_are_two_charges(tmp_path: Path) -> None:
+    ahead = [0.0]
+    with structlog.testing.capture_logs() as logs:
+        async with premium_cimd2(tmp_path, ahead) as (gw, conn, acks, sink):
+            conn.send(deliver(200, PHONE, "KP123 A", MINUTE))
+            await gw.until(lambda: acks_recorded(gw.store.db.conn, 1))  # its 70 read by the SMSC
+            ahead[0] += 5
+            conn.send(deliver(202, PHONE, "KP123 A", MINUTE))
+            await gw.until(lambda: acks.numbers == [200, 202])
+            await settled(gw, 2)
+            states = [s for (s,) in gw.store.db.conn.execute("SELECT state FROM mo ORDER BY id")]
+            assert states == ["premium", "premium"]
+            assert charges(gw.config.db_path) == [("A", 300), ("A", 300)]
+            assert first_lines(sink, CLIENT) == ["A", "A"]
+    (said,) = warnings(logs, "cimd2.mo_060_repeated")
+    assert PHONE[3:] not in str(said)
