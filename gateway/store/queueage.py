@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from gateway.store.forwardsteps import kept_steps, seconds_after
+
 
 def parked(table: str = "") -> str:
     """The condition on `parts` of a part waiting unclaimed for a link of its route to come up
@@ -38,8 +40,14 @@ QUEUE_OLDEST = (
 
 
 def queue_oldest(conn: Any, now: float) -> float | None:
-    """When the oldest SMS with a part due at `now`, or waiting for a link, was accepted (None: none)."""
-    return conn.execute(QUEUE_OLDEST, (now + DUE_SLACK_SECONDS,)).fetchone()[0]
+    """When the oldest SMS with a part due at `now`, or waiting for a link, was accepted (None: none),
+    on the clock as it reads now: later by each step forward of the clock made since, which is no time
+    it waited (`gateway.store.forwardsteps`). Read as stamped, an SMS accepted a minute before a step
+    of 8 days "waited 8 days": status exited 1 and /healthz and the dashboard said the queue stood,
+    10 minutes before it could be so. (The oldest as stamped is the oldest so moved: a time stamped
+    after a step reads later than the step's own.)"""
+    oldest = conn.execute(QUEUE_OLDEST, (now + DUE_SLACK_SECONDS,)).fetchone()[0]
+    return None if oldest is None else float(oldest) + seconds_after(kept_steps(conn), oldest)
 
 
 def waiting_parts(conn: sqlite3.Connection) -> int:
