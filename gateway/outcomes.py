@@ -263,12 +263,13 @@ class OutcomeRecorder(LostSessions):
 
         def settle() -> None:
             parked.clear()  # written again after a failed commit
+            expired: list[int] = []  # all end, then each message settles once (`QueueRepo.expire_unsent`)
             for part in parts:
                 if self.late.settled_meanwhile(part.id):
                     continue  # a late answer to its earlier submit settled it: nothing to end or requeue
                 if part.expires_at <= now:  # the bounce is queued with the state change, or neither
                     self.forget(part.id)
-                    self.on_finished(self.store.queue.expire_unsent(part.id))
+                    expired.append(part.id)
                 elif part.id in unrouted:
                     self.on_finished(self.final(part, "failed", NO_ROUTE_NOTE.format(part.destination)))
                 elif part.id in waits and not could_go(part.destination, part.via):  # none came up since
@@ -282,6 +283,7 @@ class OutcomeRecorder(LostSessions):
                         due=due.get(part.id, at),
                         refusal=notes.get(part.id, NO_LINK_UP),
                     )
+            self.on_finished(self.store.queue.expire_unsent(expired))
 
         await self.write(None, settle)
         if parked:  # once a part and outage: not claimed again while it waits

@@ -272,16 +272,11 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
         through one statement whoever ends them (the claim, the dispatcher, a late submit answer)."""
         return self.end_parts([part_id], state, error, link=link)
 
-    def expire_unsent(self, part_id: int) -> list[Finished]:
-        """`mark_part_final` for a claimed part found past its validity, with `expire_due`'s note."""
-        now = self.clock()
-        with self.transaction():
-            changed = self.conn.execute(
-                f"UPDATE parts SET state = 'expired', error = {_EXPIRY_NOTE}, done_at = ?"
-                " WHERE id = ? AND state IN ('queued', 'deferred', 'active') RETURNING id",
-                (*_EXPIRY_ARGS, now, part_id),
-            ).fetchone()
-            return self._settle_message_of(part_id, now) if changed else []
+    def expire_unsent(self, part_ids: list[int]) -> list[Finished]:
+        """`end_parts` for claimed parts found past their validity, with `expire_due`'s note: all of them
+        end before their messages settle. Ended one by one, a long SMS's bounce said of its other parts,
+        expiring in the same write, "being sent"."""
+        return self.end_parts(part_ids, "expired", None, note=(_EXPIRY_NOTE, _EXPIRY_ARGS))
 
     def hold_part(self, part_id: int, reason: str) -> None:
         with self.transaction():

@@ -42,24 +42,32 @@ OPTED_OUT = "the number went on the opt-out list (a STOP, or an admin) after thi
 
 class SettlingRepo(Repository):
     def end_parts(
-        self, part_ids: list[int], state: str, error: str | None, *, link: str | None = None
+        self,
+        part_ids: list[int],
+        state: str,
+        error: str | None,
+        *,
+        link: str | None = None,
+        note: tuple[str, tuple[str | int, ...]] | None = None,
     ) -> list[Finished]:
         """Parts that will never be sent end in one statement, and each of their messages is settled
         once, after all of them: settled part by part, a long SMS whose every part ended together
         (its phone said STOP) was failed by its first part and its bounce said "part 1 of 2: …
         (part 2 being sent)" of a part that ended a moment later. As `mark_part_final` (`link`, the
         SMSC that refused them): only parts still waiting to go change, one a late answer settled
-        meanwhile keeps its state, and its message is not finished (nor told) twice."""
+        meanwhile keeps its state, and its message is not finished (nor told) twice. `note`: the
+        error as SQL on the part's last one and its arguments, in place of `error` (an expiry's)."""
         if not part_ids:
             return []
         now = self.clock()
         marks = ",".join("?" * len(part_ids))
+        said, args = note if note is not None else ("?", (error,))
         with self.transaction():
             rows = self.conn.execute(
-                "UPDATE parts SET state = ?, error = ?, done_at = ?, link = COALESCE(?, link)"
+                f"UPDATE parts SET state = ?, error = {said}, done_at = ?, link = COALESCE(?, link)"
                 f" WHERE id IN ({marks}) AND state IN ('queued', 'deferred', 'active')"
                 " RETURNING id, message_id",
-                (state, error, now, link, *part_ids),
+                (state, *args, now, link, *part_ids),
             ).fetchall()
             order = {pid: i for i, pid in enumerate(part_ids)}
             first: dict[int, int] = {}  # message -> a part of it that ended, in the callers' order
