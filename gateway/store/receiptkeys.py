@@ -1,5 +1,6 @@
 """How a delivery receipt's SMSC id leads to its part (`gateway.store.reports`): a CIMD2 key read for
-the number its report wrote, and the parts of a link looked up in every state they are in.
+the number its report wrote, the parts of a link looked up in every state they are in, and which of
+the candidates takes it.
 
 Both serve the index parts_link_state_smsc (link, state, smsc_id), migration 62.
 """
@@ -50,3 +51,15 @@ def stamped_key(smsc_id: str) -> tuple[str, str | None] | None:
         return None
     tail = m.group(2).lstrip("0")
     return m.group(1), tail if len(tail) >= TAIL_MIN else None
+
+
+def receipt_order(
+    row: tuple[int, int, float | None, int, int | None, str | None, int],
+) -> tuple[int, int, bool, float, int]:
+    """The order in which a receipt's candidate parts take it: those of its own link (and the other binds
+    of its SMSC account) before those of links gone from the config, whose SMSC may be another operator's
+    giving the same ids; then the one to the phone it names, then the earliest submitted (SQLite's
+    order: NULL first), then the lowest id. Row: (part, message, submitted_at, to the phone named,
+    account, notify, of a gone link)."""
+    part_id, _message, submitted_at, to_phone, _account, _notify, gone = row
+    return (gone, -to_phone, submitted_at is not None, submitted_at or 0.0, part_id)

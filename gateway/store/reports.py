@@ -18,7 +18,7 @@ import re
 import structlog
 
 from gateway.store.receipthints import ReceiptHints
-from gateway.store.receiptkeys import EACH_STATE, NAMED_PHONE, TAIL_MIN, stamped_key
+from gateway.store.receiptkeys import EACH_STATE, NAMED_PHONE, TAIL_MIN, receipt_order, stamped_key
 from gateway.store.receiptspread import ReceiptSpread
 from gateway.store.records import Finished
 from smsc.logthrottle import LogThrottle
@@ -145,8 +145,10 @@ class ReportsRepo(ReceiptHints, ReceiptSpread):
         waits for that one's submit answer) than to one whose message was settled and told."""
         now = self.clock()
         # Also the SMS of the other binds to the same SMSC account, and of links gone from the
-        # configuration since they were sent (a link renamed): their reports come by this one.
-        links = (link, *self.siblings.get(link, ()), *self.gone_links)
+        # configuration since they were sent (a link renamed): their reports come by this one. Those
+        # last (`receipt_order`): another operator's link removed may have SMS under the same ids.
+        gone = tuple(name for name in self.gone_links if name != link)
+        links, marks = (link, *self.siblings.get(link, ()), *gone), ",".join("?" * len(gone))
         digits = phone[1:] if phone and phone[:1] == "+" and phone[1:].isdigit() else None
         same_id, id_args = "p.smsc_id = ?", (smsc_id,)
         if (key := stamped_key(smsc_id)) is not None:
@@ -176,10 +178,10 @@ class ReportsRepo(ReceiptHints, ReceiptSpread):
                 # a RETURNING either (`_settle_single`).
                 rows = self.conn.execute(
                     oldest.replace("SELECT p.id", "SELECT p.id, p.message_id, p.submitted_at,"
-                                   " m.recipient IS ?, m.account_id, m.notify", 1),
-                    (phone, *args),
+                                   f" m.recipient IS ?, m.account_id, m.notify, p.link IN ({marks})", 1),
+                    (phone, *gone, *args),
                 ).fetchall()  # fmt: skip
-                part = min(rows, key=_oldest_first) if rows else None
+                part = min(rows, key=receipt_order) if rows else None
                 if part is None and (copy := self._by_second_id(links, smsc_id)) is not None:
                     self._copy_report(copy, state, error, now)  # the receipt of its copy taken late
                     self._store_report(link, smsc_id, status, error, raw, copy, now, digits)
@@ -216,7 +218,9 @@ class ReportsRepo(ReceiptHints, ReceiptSpread):
                         return fast
                 return self._settle_message_of(part[0], now)
             part = self.conn.execute(
-                oldest + " ORDER BY m.recipient IS ? DESC, p.submitted_at, p.id LIMIT 1", (*args, phone)
+                oldest + f" ORDER BY {f'p.link IN ({marks}), ' if gone else ''}m.recipient IS ? DESC,"
+                " p.submitted_at, p.id LIMIT 1",
+                (*args, *gone, phone),
             ).fetchone()
             if part is None and (copy := self._by_second_id(links, smsc_id)) is not None:
                 part = (copy,)
@@ -389,12 +393,3 @@ class ReportsRepo(ReceiptHints, ReceiptSpread):
             "UPDATE parts SET state = ?, error = ?, done_at = ? WHERE id = ? AND state = 'submitted'",
             (state, error, now, part_id),
         )
-
-
-def _oldest_first(
-    row: tuple[int, int, float | None, int, int | None, str | None],
-) -> tuple[int, bool, float, int]:
-    """The order in which a receipt's candidate parts take it: the one to the phone it names, then
-    the earliest submitted (SQLite's order: NULL first), then the lowest id."""
-    part_id, _message, submitted_at, to_phone, _account, _notify = row
-    return (-to_phone, submitted_at is not None, submitted_at or 0.0, part_id)
