@@ -36,6 +36,7 @@ from gateway.mailtls import (
     HandshakeFailed,
     RelayCertificateError,
     implicit_tls_hint,
+    no_starttls,
     relay_ca_file,
     required_tls,
     starttls_if_offered,
@@ -308,6 +309,8 @@ def _raise_judged(exc: BaseException, host: str, ca_file: Path | None) -> NoRetu
 
 
 def _judged(exc: Exception, host: str, ca_file: Path | None) -> Exception:
+    if (missing := no_starttls(exc, host)) is not None:
+        return missing
     if isinstance(exc, ssl.SSLCertVerificationError):
         return RelayCertificateError(untrusted(host, exc, ca_file))
     if isinstance(exc, aiosmtplib.SMTPConnectError) and isinstance(

@@ -31,6 +31,29 @@ class RelayCertificateError(Exception):
     """
 
 
+class RelayWithoutStartTLS(Exception):
+    """`relay_starttls = true` and the relay's EHLO offers no STARTTLS: its setup, not the mail's.
+
+    Named apart from aiosmtplib's bare `SMTPException`, which no fault list can take as a whole: as
+    such the mail's error was no relay fault, and mail deferred for it was not woken when the relay
+    was fixed, and status said nothing until the mail had waited half an hour.
+    """
+
+
+STARTTLS_NOT_OFFERED = "SMTP STARTTLS extension not supported by server."
+
+
+def no_starttls(exc: BaseException, host: str) -> RelayWithoutStartTLS | None:
+    """aiosmtplib's refusal to go on in clear with STARTTLS required, in words that say what to change."""
+    if type(exc) is not aiosmtplib.SMTPException or str(exc) != STARTTLS_NOT_OFFERED:
+        return None
+    return RelayWithoutStartTLS(
+        f"the relay {host!r} does not offer STARTTLS, which [mail] relay_starttls = true requires:"
+        ' enable TLS on the relay, or set relay_starttls = "when-offered" to send in clear to a relay'
+        " on loopback or a trusted LAN"
+    )
+
+
 def required_tls(cfg: MailSection, ca_file: Path | None) -> dict[str, Any]:
     """The relay client's TLS settings: STARTTLS, verified as configured, only with `relay_starttls
     = true`, TLS from the connection on with `relay_implicit_tls`; "when-offered" starts it itself

@@ -31,6 +31,8 @@ FAULT_TYPES: dict[str, str] = {
     "LoginFailingForNow": "login failing for now",
     "RelayNotEncrypted": "no TLS for the login",
     "RelayCertificateError": "certificate refused",
+    # `relay_starttls = true` and a relay that offers no STARTTLS (`gateway.mailtls.no_starttls`).
+    "RelayWithoutStartTLS": "no STARTTLS offered",
     # No AUTH mechanism the relay and smsgw both speak (`gateway.relaylogincommon`): no login tried.
     "NoLoginInCommon": "no login in common",
 }
