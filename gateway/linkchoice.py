@@ -40,7 +40,7 @@ from gateway.linkbinds import renamed_links
 from gateway.longsms import LONG_SMS_WAIT_SECONDS, moved_away, send_whole_again
 from gateway.routing import Router
 from gateway.store.db import Store
-from gateway.store.partnotes import LINK_GONE, TIED_WAIT
+from gateway.store.partnotes import LINK_GONE, LINK_OFF_ROUTE, TIED_WAIT
 from gateway.store.records import ClaimedPart
 from smsc.base import LinkState, Outcome, SmscLink, SubmitResult
 from smsc.pacing import LinkPacer
@@ -111,7 +111,7 @@ class LinkChoice:
             # else back to the queue for a while, not kept claimed
             return any(self._up(name) for name in self.own(part.via))
         if part.udh and (sms := self._long.get(part.message_id)) and sms.link and sms.tied(part.id):
-            if self._bind(sms.link) is None:  # back to the queue, to wait for it (`moving`)
+            if self._bind(sms.link) is None or not self._on_route(part, sms.link):  # wait (`moving`)
                 self._wait(sms)
                 return False
             return True
@@ -143,7 +143,10 @@ class LinkChoice:
             return next((n for n in ready if n not in avoid), ready[0] if ready else None)
         names = self.router.candidates(part.destination)
         if part.udh and (name := (sms := self._sms(part.message_id)).link):
-            if sms.tied(part.id) or (self._up(name) and name not in avoid):
+            on_route = self._on_route(part, name)
+            if sms.tied(part.id) and not on_route:
+                return None  # it waits, then goes again whole by a link its routes take (`moving`)
+            if sms.tied(part.id) or (on_route and self._up(name) and name not in avoid):
                 # The link the SMS's other parts left by: wait for its window (or its throttle pause,
                 # or for it to come back up); while it is down, another bind of its SMSC account.
                 bind = self._bind(name) if sms.tied(part.id) else name
@@ -171,6 +174,13 @@ class LinkChoice:
             sms = self._long[message_id] = _LongSms(name, taken=bool(name))
             self._trim()
         return sms
+
+    def _on_route(self, part: ClaimedPart, name: str) -> bool:
+        """Whether the number's routes take `name` (or another bind of its SMSC account). Routes changed
+        before a restart: the rest of a long SMS tied to a link they no longer allow left by it all the
+        same; it waits as for a link gone from the config, and goes again whole by another (`moving`)."""
+        candidates = self.router.candidates(part.destination)
+        return any(n in candidates for n in self.own(name))
 
     def _trim(self) -> None:
         if len(self._long) > LONG_SMS_KEPT:
@@ -211,7 +221,9 @@ class LinkChoice:
         """The link a part handed back unsent waits for (`routable` False) while a link of another SMSC
         is up for its number: its SMS's, down or no longer configured. "No link up" misled."""
         sms = self._long.get(part.message_id) if part.udh else None
-        if sms is None or not sms.link or not sms.tied(part.id) or self._bind(sms.link) is not None:
+        if sms is None or not sms.link or not sms.tied(part.id):
+            return None
+        if self._bind(sms.link) is not None and self._on_route(part, sms.link):
             return None
         return sms.link if self._other_smsc_up(part, sms.link) else None
 
@@ -222,12 +234,14 @@ class LinkChoice:
 
     def notes(self, parts: list[ClaimedPart]) -> dict[int, str]:
         """The notes of parts handed back unsent that wait for their SMS's link (`waits_for`)."""
-        found = ((part.id, self.waits_for(part)) for part in parts if part.udh)
-        return {
-            pid: TIED_WAIT.format(name, "down" if name in self.links else LINK_GONE)
-            for pid, name in found
-            if name is not None
-        }
+        found = ((part, self.waits_for(part)) for part in parts if part.udh)
+        return {part.id: TIED_WAIT.format(name, self._why_not(part, name)) for part, name in found if name}
+
+    def _why_not(self, part: ClaimedPart, name: str) -> str:
+        """What the note says of the link a long SMS's part waits for: gone, off its route, or down."""
+        if name not in self.links:
+            return LINK_GONE
+        return "down" if self._on_route(part, name) else LINK_OFF_ROUTE
 
     def joined(self, part: ClaimedPart, name: str) -> bool:
         """Whether the SMSC behind `name` (a bind of it, or the link by its old name) took a part of

@@ -44,6 +44,8 @@ NO_LINK_UP = "waiting for a link to the operator: none that serves this number w
 TIED_WAIT = "waiting for link {}, which took another part of this SMS and is {}"
 # What `TIED_WAIT` (and `TIED_EXPIRED`) says of such a link no longer in the configuration; else "down".
 LINK_GONE = "no longer configured"
+# ... of one configured whose routes no longer take the number (changed before a restart).
+LINK_OFF_ROUTE = "no longer on this number's route"
 # The parts of a long SMS that cannot go again whole by another link, since part {} of it failed,
 # waits on hold or was cancelled (`gateway.longsms`): they wait unclaimed for a retry or their end.
 WITH_STUCK_PART = (
