@@ -117,9 +117,13 @@ class ClockCheck:
             after = first_after(store.db.conn, earlier, later, False, between)
             ahead = (*self._ahead, (after, -step))[-_AHEAD_KEPT:]
 
+            # The earliest the stepped clock can have read: at the last look's moment. A row stamped on it
+            # in the seconds before this look reads from there on, and is kept as after the step.
+            since = wall - (mono - last[1])
+
             def extend() -> int:
                 self.kept.save(store.db.conn, Reading(wall, mono, marks, ahead))
-                return stepmoves.shift_forward(store, -step, after.messages, wall)
+                return stepmoves.shift_forward(store, -step, after.messages, wall, since)
 
             parts = await store.write(extend)
             self._ahead = ahead

@@ -202,10 +202,12 @@ def _plan(v: Any) -> MovePlan:
     )
 
 
-def shift_forward(store: Store, seconds: float, first_message: int, now: float) -> int:
+def shift_forward(store: Store, seconds: float, first_message: int, now: float, since: float) -> int:
     """Inside the housekeeping's write of a step forward of `seconds`, found by the look reading `now`:
     the validities of the SMS accepted before it (ids below `first_message`) move with it, and the step
-    is kept for the reply windows, which count it as not passed (`gateway.store.forwardsteps`). Returns
-    how many parts moved."""
-    forwardsteps.record_forward(store.db.conn, now, seconds)
+    is kept for the reply windows and the queue's and outbox's ages, which count it as not passed
+    (`gateway.store.forwardsteps`), with `since`, the earliest reading the stepped clock can have had:
+    an SMS or mail stamped on it in the seconds before the look came after the step. Returns how many
+    parts moved."""
+    forwardsteps.record_forward(store.db.conn, now, seconds, since)
     return extend_validities(store.db.conn, seconds, first_message, now)

@@ -11,9 +11,17 @@ what was stamped before such a step is that much younger than it reads, and what
 is later than the start anyway. A step back that corrects one (`record_back`) undoes it, as it undoes
 the steps forward the validities were moved by (`clockstep.left_ahead`).
 
-Each step is kept as the clock's reading just after it, on the clock as it reads now (a later step
-forward adds to it, a step back takes from it), and its seconds. Kept in the store's key/value table
-beside the clock check's reading: no schema change, and read by the SQL that asks (one row by its key).
+Each step is kept as the clock's reading when the look found it, on the clock as it reads now (a later
+step forward adds to it, a step back takes from it), its seconds, and the earliest reading the stepped
+clock can have had (the look before's, stepped). A window whose start falls between the two counts the
+step (`stepped_since`): what was stamped before the step is younger by it, what was stamped after it
+at most a look's seconds older than the window. A time stamped there, though, was stamped after the
+step: the ages of rows (`row_steps`: the queue's oldest SMS, the outbox's oldest mail) count the steps
+kept after the earliest reading only. Counted from the look's reading, an SMS accepted on the stepped
+clock in the seconds before the look had the step added to its acceptance: its age read minus 8 days
+after a step of 8 days, and the queue that held it was not said stuck for those 8 days. Kept in the
+store's key/value table beside the clock check's reading: no schema change, and read by the SQL that
+asks (one row by its key).
 """
 
 from __future__ import annotations
@@ -30,12 +38,28 @@ KEPT = 16
 
 
 def kept_steps(conn: sqlite3.Connection) -> list[tuple[float, float]]:
-    """(when, seconds) of each step forward kept, oldest first; none from a value that cannot be read."""
+    """(when the look found it, seconds) of each step forward kept, oldest first: for the windows."""
+    return [(at, seconds) for at, seconds, _ in _kept(conn)]
+
+
+def row_steps(conn: sqlite3.Connection) -> list[tuple[float, float]]:
+    """(the earliest reading of the clock after it, seconds) of each step forward kept, oldest first:
+    for the age of a row (`seconds_after` of its stamp), which a step found after it was stamped on
+    the stepped clock does not count."""
+    return [(since, seconds) for _, seconds, since in _kept(conn)]
+
+
+def _kept(conn: sqlite3.Connection) -> list[tuple[float, float, float]]:
+    """(at, seconds, since) of each step kept; none from a value that cannot be read. A step kept
+    before the earliest reading was (two numbers) reads it as its look's reading."""
     row = conn.execute("SELECT value FROM billing_state WHERE key = ?", (FORWARD_KEY,)).fetchone()
     if row is None:
         return []
     try:
-        steps = [(float(at), float(seconds)) for at, seconds in json.loads(row[0])]
+        steps = [
+            (float(step[0]), float(step[1]), float(step[2] if len(step) == 3 else step[0]))
+            for step in _pairs(row[0])
+        ]
         if not all(math.isfinite(value) for step in steps for value in step):
             raise ValueError("not a finite time")
         return steps
@@ -47,8 +71,15 @@ def kept_steps(conn: sqlite3.Connection) -> list[tuple[float, float]]:
         return []
 
 
-def _save(conn: sqlite3.Connection, steps: list[tuple[float, float]]) -> None:
-    value: Any = [[at, seconds] for at, seconds in steps[-KEPT:]]
+def _pairs(value: str) -> list[list[Any]]:
+    steps = json.loads(value)
+    if not isinstance(steps, list) or not all(isinstance(s, list) and len(s) in (2, 3) for s in steps):
+        raise ValueError("not a list of steps")
+    return steps
+
+
+def _save(conn: sqlite3.Connection, steps: list[tuple[float, float, float]]) -> None:
+    value: Any = [[at, seconds, since] for at, seconds, since in steps[-KEPT:]]
     conn.execute(
         "INSERT INTO billing_state (key, value) VALUES (?, ?)"
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -56,31 +87,33 @@ def _save(conn: sqlite3.Connection, steps: list[tuple[float, float]]) -> None:
     )
 
 
-def record_forward(conn: sqlite3.Connection, at: float, seconds: float) -> None:
-    """The clock stepped forward by `seconds`, reading `at` after it (the look that found it: at most a
-    look's few seconds late, which counts a step just past a window's start for it). Run inside the
-    step's write."""
-    _save(conn, [*((when + seconds, forward) for when, forward in kept_steps(conn)), (at, seconds)])
+def record_forward(conn: sqlite3.Connection, at: float, seconds: float, since: float | None = None) -> None:
+    """The clock stepped forward by `seconds`, found by the look reading `at` (at most a look's few
+    seconds late, which counts a step just past a window's start for it); `since`, the earliest reading
+    the stepped clock can have had (`at` when not given): a row stamped from it on came after the step.
+    Run inside the step's write."""
+    earlier = [(when + seconds, forward, low + seconds) for when, forward, low in _kept(conn)]
+    _save(conn, [*earlier, (at, seconds, at if since is None else min(since, at))])
 
 
 def record_back(conn: sqlite3.Connection, seconds: float) -> None:
     """The clock stepped back by `seconds`: it undoes the latest steps forward first, and the rest read
     that much earlier. Run inside the step's write."""
-    steps = kept_steps(conn)
+    steps = _kept(conn)
     if not steps:
         return
     back = seconds
     while steps and back > 0.0:
-        at, forward = steps.pop()
+        at, forward, since = steps.pop()
         if forward > back:
-            steps.append((at, forward - back))
+            steps.append((at, forward - back, since))
         back -= forward
-    _save(conn, [(at - seconds, forward) for at, forward in steps])
+    _save(conn, [(at - seconds, forward, since - seconds) for at, forward, since in steps])
 
 
 def seconds_after(steps: list[tuple[float, float]], at: float) -> float:
-    """The seconds of `steps` (as `kept_steps` reads them) made after `at`, as `stepped_since` counts
-    them: for checks of many rows in Python, the steps read once."""
+    """The seconds of `steps` (as `kept_steps` reads them, or `row_steps` for a row's age) made after
+    `at`, as `stepped_since` counts them: for checks of many rows in Python, the steps read once."""
     return sum(seconds for when, seconds in steps if when > at)
 
 

@@ -21,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from gateway.relayfaultkinds import FAULT_SQL, NULL_SENDER_REFUSED, fault_kind
-from gateway.store.forwardsteps import kept_steps, seconds_after, window_start
+from gateway.store.forwardsteps import row_steps, seconds_after, window_start
 from gateway.store.outbox import relay_reply
 
 # A relay that has taken no mail for this long is down or refusing us (greylisting lets a mail
@@ -68,8 +68,9 @@ class OutboxHealth:
     silent_stepped: float = 0.0  # and since the oldest send unanswered began
 
     def waited(self, now: float) -> float | None:
-        """How long the oldest mail has waited: the time that passed since it was queued."""
-        return None if self.oldest is None else now - self.oldest - self.stepped
+        """How long the oldest mail has waited: the time that passed since it was queued (never below 0,
+        whatever a kept step's time)."""
+        return None if self.oldest is None else max(0.0, now - self.oldest - self.stepped)
 
     def stuck_for(self, now: float) -> float | None:
         """How long the oldest mail has waited, once that is past STUCK_SECONDS and the relay is
@@ -77,7 +78,7 @@ class OutboxHealth:
         answer, once past SILENT_SECONDS."""
         if self.silent:
             assert self.silent_since is not None
-            return now - self.silent_since - self.silent_stepped
+            return max(0.0, now - self.silent_since - self.silent_stepped)
         waited = self.waited(now)
         if waited is None or waited <= STUCK_SECONDS or self.relay_ok:
             return None
@@ -151,7 +152,7 @@ def outbox_health(conn: sqlite3.Connection, now: float) -> OutboxHealth:
     # The relay's own fault speaks first: a recipient greylisted for hours is retried last.
     said = fault[0] if fault else (row[0] if row else None)
     kind = fault_kind(fault[0]) if fault else None
-    steps = kept_steps(conn) if oldest is not None or silent_since is not None else []
+    steps = row_steps(conn) if oldest is not None or silent_since is not None else []
     return OutboxHealth(
         int(waiting),
         oldest,

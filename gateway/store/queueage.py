@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from gateway.store.forwardsteps import kept_steps, seconds_after
+from gateway.store.forwardsteps import row_steps, seconds_after
 
 
 def parked(table: str = "") -> str:
@@ -45,9 +45,10 @@ def queue_oldest(conn: Any, now: float) -> float | None:
     it waited (`gateway.store.forwardsteps`). Read as stamped, an SMS accepted a minute before a step
     of 8 days "waited 8 days": status exited 1 and /healthz and the dashboard said the queue stood,
     10 minutes before it could be so. (The oldest as stamped is the oldest so moved: a time stamped
-    after a step reads later than the step's own.)"""
+    after a step reads later than the step's own.) Never after `now`: no age read off it is below 0,
+    whatever a kept step's time (a step once kept late had one read minus 8 days)."""
     oldest = conn.execute(QUEUE_OLDEST, (now + DUE_SLACK_SECONDS,)).fetchone()[0]
-    return None if oldest is None else float(oldest) + seconds_after(kept_steps(conn), oldest)
+    return None if oldest is None else min(now, float(oldest) + seconds_after(row_steps(conn), oldest))
 
 
 def waiting_parts(conn: sqlite3.Connection) -> int:
