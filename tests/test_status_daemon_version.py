@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import gateway
@@ -24,7 +25,8 @@ from tests.conftest import config_text, free_port, running_gateway
 from tests.fakes.smsc import HappySMSC
 from tests.test_account_show import CLI
 from tests.test_process import smsgw
-from tests.test_restart_words import no_unit as no_unit  # fixtures
+from tests.test_restart_words import cgroups as cgroups  # fixtures
+from tests.test_restart_words import no_unit as no_unit
 from tests.test_restart_words import older_daemon
 from tests.test_restart_words import unit as unit
 
@@ -68,9 +70,12 @@ def test_a_daemon_of_another_version_is_told_with_how_to_restart_it(cli: CLI, no
     assert daemon["version"] == "0.2.36" and daemon["installed_version"] == INSTALLED
 
 
-def test_a_daemon_naming_no_version_is_an_older_one(cli: CLI, unit: None) -> None:
+def test_a_daemon_naming_no_version_is_an_older_one(
+    cli: CLI, unit: None, cgroups: Callable[[int, str], None]
+) -> None:
     cli.ok("account", "add", "beta")
     with older_daemon(cli, None) as pid:
+        cgroups(pid, "0::/system.slice/smsgw.service\n")  # it runs as the unit's service
         line = daemon_line(cli)
         _, out, _ = cli("status", "--json")
     assert line == (

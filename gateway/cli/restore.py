@@ -41,7 +41,7 @@ from gateway import statelock
 from gateway.cli.commandpath import as_user
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
 from gateway.cli.daemonfiles import database_file
-from gateway.cli.restartwords import how_to_stop, unit_installed
+from gateway.cli.restartwords import how_to_stop, unit_for
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -69,7 +69,10 @@ def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
     try:
         with statelock.held(cfg.state_dir), statelock.database_alone(cfg.state_dir, USERS_WAIT):
             seeded = [a.name for a in cfg.account], [u for a in cfg.account for u in a.users]
-            return _restore(backup, db, force=args.force, seeded=seeded)
+            # The unit that runs the daemon on this config; not one installed for another (production's,
+            # beside a staging daemon started by hand), which `systemctl start smsgw` would start instead.
+            service = unit_for(Path(args.config)) if getattr(args, "config", None) else None
+            return _restore(backup, db, force=args.force, seeded=seeded, service=service)
     except statelock.DatabaseInUse as exc:
         raise CliError(
             f"database {db} is open in another smsgw command ({exc}): wait for it to end (or stop it),"
@@ -104,11 +107,17 @@ COMPANIONS = ("-wal", "-journal")  # SQLite's files that belong to the database 
 
 
 def _restore(
-    backup: Path, db: Path, *, force: bool = False, seeded: tuple[list[str], list[str]] = ([], [])
+    backup: Path,
+    db: Path,
+    *,
+    force: bool = False,
+    seeded: tuple[list[str], list[str]] = ([], []),
+    service: str | None = None,
 ) -> int:
     """Copy, check and install `backup` at `db`, unless `db` is another database than the backup's
     that holds data (`gateway.store.restorematch`: its `seeded` accounts and users are no data) and
-    not `force`; the caller holds the state directory's lock."""
+    not `force`; the caller holds the state directory's lock. `service`: the unit that runs the
+    daemon on this config, named to start it again (None: it was started by hand)."""
     from gateway.filemodes import PRIVATE
     from gateway.store import marker, restorematch, restoretmp, walcheck
     from gateway.store.rescue import fsync_path
@@ -171,7 +180,7 @@ def _restore(
     if aside is not None:
         print(f"the database it replaced is kept as {aside}; delete it once the restore is confirmed")
     print(said)
-    start = "systemctl start smsgw" if unit_installed() else "`smsgw run`, as it was started before"
+    start = f"systemctl start {service}" if service else "`smsgw run`, as it was started before"
     if carried.startswith("nothing carried"):
         print(f"start the daemon ({start}); SMS queued in the backup go out again")
     else:
