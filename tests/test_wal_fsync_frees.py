@@ -8,7 +8,9 @@ had made). Freed on the loop's thread, they cost the process less and hold the n
 
 from __future__ import annotations
 
+import asyncio
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from gateway.store.db import Store
@@ -37,4 +39,42 @@ async def test_a_batch_is_freed_on_the_loops_thread_not_the_fsync_threads(tmp_pa
         await store.write(lambda: None)
         assert freed_on == [threading.current_thread().name] * 3
     finally:
+        store.close()
+
+
+async def test_a_batch_is_freed_on_the_loops_thread_when_the_loop_runs_it_at_once(tmp_path: Path) -> None:
+    """The loop may run the outcome while the fsync thread is still inside `call_soon_threadsafe`.
+
+    Writing the loop's wake-up socket lets go of the GIL: the loop ran `done` and dropped its
+    references before the fsync thread's next line, so the thread's own were the batch's last. Here the
+    fsync thread waits, right after handing the outcome over, until the loop has run it.
+    """
+    store = Store.open(tmp_path / "db.sqlite", clock=Clock(), group_fsync=True)
+    store.db.serve()
+    loop = asyncio.get_running_loop()
+    handed = loop.call_soon_threadsafe
+    freed_on: list[str] = []
+
+    def hand_and_wait(callback: Callable[..., object], *args: object) -> asyncio.Handle:
+        ran = threading.Event()
+
+        def run() -> None:
+            # The next turn, once the loop's handle for this one is gone; before the writer resumes.
+            loop.call_soon(ran.set)
+            callback(*args)
+
+        handle = handed(run)
+        if threading.current_thread() is not threading.main_thread():
+            assert ran.wait(10)
+        return handle
+
+    loop.call_soon_threadsafe = hand_and_wait  # type: ignore[method-assign]
+    try:
+        for _ in range(3):
+            result = await store.write(lambda: _Result(freed_on))
+            del result
+        await store.write(lambda: None)
+        assert freed_on == [threading.current_thread().name] * 3
+    finally:
+        del loop.call_soon_threadsafe
         store.close()

@@ -41,18 +41,28 @@ class WalSync:
         get, fd = self._requests.get, self.fd
         while (request := get()) is not _STOP:
             loop, done = request  # type: ignore[misc]
+            del request
             error: Exception | None = None
             try:
                 os.fsync(fd)
             except Exception as exc:  # whatever it is, the writers waiting hear it and the thread goes on
                 error = exc
+            # The batch goes to the loop in a box this thread no longer reads: `call_soon_threadsafe`
+            # writes the loop's wake-up socket without the GIL, and the loop can run `done` before this
+            # thread's next line. Handed as arguments, `done` (and the batch's pieces, futures and
+            # results it holds) was then freed by this thread's `del`, not on the loop's thread where
+            # they were made; emptied by the loop, the box leaves this thread nothing of the batch.
+            box: list[object] = [done, error]
+            del done, error
             try:
-                loop.call_soon_threadsafe(done, error)
+                loop.call_soon_threadsafe(_deliver, box)
             except RuntimeError:  # the loop is closed: nobody waits any more
                 pass
-            # Let go of the batch now, while this thread still holds the GIL the loop needs to run
-            # `done`: the loop's handle holds the last reference, so the batch's pieces, futures
-            # and results are freed on the loop's thread, where they were made. Kept until the
-            # next request rebound them, they were freed here, under the GIL, between that
-            # request's wake-up and its fsync.
-            del request, done, error
+            del box
+
+
+def _deliver(box: list[object]) -> None:
+    """On the loop: take the outcome out of the box, so the loop holds the batch's last reference."""
+    done, error = box
+    box.clear()
+    done(error)  # type: ignore[operator]
