@@ -154,8 +154,10 @@ class LinkView:
             out[name] = {
                 "rate": round((pacer.sent - sent) / (now - then), 1) if now > then else 0.0,
                 "state": str(link.state),
-                # The wire's window, not the dispatcher's places (a CIMD2 link's are more: LinkStats.places)
-                "in_flight": min(pacer.in_flight, stats.window),
+                # The wire's window, not the dispatcher's places (a CIMD2 link's are more: LinkStats.places),
+                # nor the places of submits waiting for their rate or a throttle pause, said apart.
+                "in_flight": min(pacer.in_flight - pacer.pacing, stats.window),
+                "pacing": pacer.pacing,
                 "window": stats.window,
                 "rate_limit": pacer.rate,  # lower than the configured one after the SMSC throttled
                 "rate_configured": pacer.max_rate,

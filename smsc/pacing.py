@@ -217,6 +217,9 @@ class LinkPacer:
         self._clock = clock
         self._sleep = sleep
         self.in_flight = 0
+        # Of those places, the submits waiting in `ready()` for their rate token or a throttle pause:
+        # not on the wire, which `smsgw status` told as "window 10/10" of a link at 0.5/s with one out.
+        self.pacing = 0
         self.sent = 0
         self.throttles = 0  # consecutive THROTTLED answers that started a pause
         self.paused_until = 0.0
@@ -245,7 +248,11 @@ class LinkPacer:
     async def ready(self) -> None:
         """Wait out a throttle pause and the rate limit before one submit goes out."""
         self._speed_up(self._clock())
-        await self.bucket.acquire(hold=self.pause_left)
+        self.pacing += 1
+        try:
+            await self.bucket.acquire(hold=self.pause_left)
+        finally:
+            self.pacing -= 1
 
     def try_ready(self) -> bool:
         """`ready()` without waiting: True (and a token taken) when a submit may go out now, with

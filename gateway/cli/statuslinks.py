@@ -12,10 +12,12 @@ from gateway.cli.terminal import one_line
 
 
 def link_lines(status: dict[str, Any], now: float) -> list[str]:
-    """A line per link: "link a: active, window 3/10, 12/s now (max 100/s), submitted ..."."""
+    """A line per link: "link a: active, window 3/10, 12/s now (max 100/s), submitted ...", and after
+    the window the submits that wait for their pace: "window 1/10, 9 waiting for its rate 0.5/s"."""
     return [
         f"link {name}: {link['state']}{_down(link, now)}, window {link['in_flight']}/{link['window']},"
-        f" {link.get('rate', 0)}/s now (max {allowed(link)}), submitted {link['submitted']},"
+        + (f" {n} waiting for its rate {_rate(link['rate_limit'])}/s," if (n := link.get("pacing")) else "")
+        + f" {link.get('rate', 0)}/s now (max {allowed(link)}), submitted {link['submitted']},"
         f" throttled {link['throttled']},"
         f" reconnects {link['reconnects']}"
         # Submits on the wire when the link dropped, sent again by another: the phone may have two.
