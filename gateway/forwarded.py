@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from email.message import EmailMessage, Message
 from email.utils import make_msgid
@@ -302,6 +302,7 @@ def bounce_forward(
     raw: bytes,
     what: str = "bounce",
     lang: Language = "en",
+    answer: Callable[[str, Language], str] | None = None,
 ) -> bytes:
     """R-1.7: a bounce that reached the relay port, handed to the fallback address with the original.
     `what` = "mail to postmaster": such a mail, handed to the admin address the same way.
@@ -316,7 +317,7 @@ def bounce_forward(
     and no relay without SMTPUTF8 may carry. An 8-bit body goes in as 8bit, and as a file to a
     relay without 8BITMIME (`gateway.forwardcoding`, which says why a file). Everything else of
     the mail is 7-bit. The caller sends it with an empty envelope sender. `numbers` are the
-    recipients as shown.
+    recipients as shown. `answer`: the first words of a bounce of an answer mail (`gateway.answerbounce`).
     """
     original = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").lstrip(b"\n")
     whole = len(original) <= BOUNCE_ATTACH_MAX
@@ -337,7 +338,7 @@ def bounce_forward(
     named = w.FORWARD_WHAT[what](lang) if what in w.FORWARD_WHAT else what
     envelope = h.text(mail_from, limit=320) if mail_from else w.FORWARD_EMPTY_SENDER(lang)
     lines = [
-        w.FORWARD_INTRO(lang, what=named, said=said),
+        answer(said, lang) if answer is not None else w.FORWARD_INTRO(lang, what=named, said=said),
         "",
         w.FORWARD_WHY(lang, what=named, reason=h.text(reason_words(reason, lang), limit=300)),
         w.FORWARD_ENVELOPE(lang, sender=envelope),

@@ -39,6 +39,10 @@ class Notice:
     # Queued even when every number had the mail already: it tells of numbers this copy left
     # out, which the first copy's notices could not name (an expired mail's new numbers).
     on_duplicate: bool = False
+    # A bounce of the gateway's answer mail (`gateway.answerbounce`): that mail fails in this write,
+    # as at a 5xx, with the bounce's reason.
+    answer_mail: int | None = None
+    bounced: str = ""
 
 
 class Writes:
@@ -188,6 +192,8 @@ def accept_now(
     if limits is not None:
         store.accounts.add_usage(list(limits.scopes), list(limits.periods), limits.needed)
     for n in notices:
+        if n.answer_mail is not None:
+            store.outbox.bounced_later(n.answer_mail, n.bounced)
         # Named by the mail it is about: it quotes its subject and numbers (`smsgw phone forget`).
         store.outbox.enqueue_mail(n.kind, n.mail_from, n.rcpt, n.content, email_ref=result.email_id)
     return result

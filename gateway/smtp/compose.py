@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from acl.quiet import release_time
-from gateway import accountrules, bouncetriage, conversations, forwarded, notify, wording
+from gateway import accountrules, answerbounce, bouncetriage, conversations, forwarded, notify, wording
 from gateway.config import Config
 from gateway.conversations.answers import NO_NEW_TEXT, no_new_text, our_hosts, replies_to_mail
 from gateway.smtp import alerts, automail, mailexpiry, mailidentity, mimefast, recipients, replies
@@ -143,8 +143,11 @@ def compose(
         if fallback is None or not bouncetriage.worth_forwarding(reason, raw):
             return automatic, None, [], None
         # a bounce is handed to the fallback address, queued with its record. The empty
-        # envelope sender means that nothing, not even a bounce of this mail, answers it.
+        # envelope sender means that nothing, not even a bounce of this mail, answers it. One of an
+        # answer mail fails that mail (its copy goes as for a 5xx) and names its answer.
+        answer = answerbounce.find(store, raw)
         forward = forwarded.bounce_forward(
+            answer=partial(answerbounce.intro, answer) if answer is not None else None,
             sender=cfg.mail.from_address,
             rcpt=fallback,
             domain=cfg.gateway.hostname,
@@ -157,7 +160,8 @@ def compose(
             lang=cfg.gateway.language,
             now=now.timestamp(),
         )
-        return automatic, None, [Notice("bounce-forward", "", fallback, forward)], None
+        bounced = (answer.mail_id, answer.why) if answer is not None else (None, "")
+        return automatic, None, [Notice("bounce-forward", "", fallback, forward, False, *bounced)], None
     planned = partial(
         plan,
         mode="separate" if account.split_mode == "separate" else "concatenated",

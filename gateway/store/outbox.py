@@ -70,6 +70,11 @@ class Fallback(NamedTuple):
         return cls(values.pop("rcpt"), MailSettings(**values))
 
 
+# The kept error of an answer mail the relay took (250) and whose bounce came back to the gateway
+# later: the reason follows it (`OutboxRepo.bounced_later`).
+BOUNCED = "bounced: "
+
+
 class RefusedMail(NamedTuple):
     """An answer mail that ended `failed`: refused for good (5xx) or out of attempts."""
 
@@ -86,6 +91,10 @@ class RefusedMail(NamedTuple):
         """Who refused it and in the relay's own words, for the MO's note and the copy's."""
         if self.error.startswith(NOT_SENT):  # never offered to the relay: the gateway's own words
             return self.error
+        if self.error.startswith(BOUNCED):  # taken by the relay, returned later (`bounced_later`)
+            return (
+                f"the mail to {self.rcpt} bounced after the mail relay took it ({self.error[len(BOUNCED) :]})"
+            )
         code, words = relay_reply(self.error)
         if code is not None and 500 <= code < 600:
             return f"the mail relay refused the mail to {self.rcpt} ({words})"
@@ -107,6 +116,11 @@ def on_refused(kinds: Iterable[str], handler: Refused) -> None:
     is logged (`outbox.refusal_unhandled`): its answer would otherwise be lost without a word."""
     for kind in kinds:
         _REFUSED[kind] = handler
+
+
+def refused_kinds() -> list[str]:
+    """The kinds of mail that carry a phone's answer and have a handler for their refusal."""
+    return sorted(_REFUSED)
 
 
 # The MOs whose answers a mail of a kind carries, given the one it names (`mo_ref`): a mail of a
@@ -270,6 +284,21 @@ class OutboxRepo(Repository):
                     self._refused(mail_id, error or "", now)
                 elif state == "sent" and mo_ref is not None and refused_at is not None:
                     self._sent_after_all(kind, rcpt, mo_ref)
+
+    def bounced_later(self, mail_id: int, why: str) -> bool:
+        """A mail with a phone's answer that the relay took, returned by a bounce since (the
+        recipient's server refused it after the smarthost): handled as a refusal at the session is,
+        in this write. Once only: a second bounce of it (or one of a mail refused already) changes
+        nothing, and no second copy goes to the fallback address."""
+        with self.transaction():
+            row = self.conn.execute(
+                "UPDATE outbox SET state = 'failed', last_error = ? WHERE id = ? AND state = 'sent'"
+                " AND mo_ref IS NOT NULL AND refused_at IS NULL RETURNING id",
+                (f"{BOUNCED}{why}", mail_id),
+            ).fetchone()
+            if row is not None:
+                self._refused(mail_id, f"{BOUNCED}{why}", self.clock())
+        return row is not None
 
     def _sent_after_all(self, kind: str, rcpt: str, mo_ref: int) -> None:
         """An answer mail whose refusal was handled, sent on `smsgw outbox retry` (the mailbox made

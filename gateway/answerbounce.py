@@ -1,0 +1,108 @@
+"""A bounce of a phone's answer mail that the relay took (250) and the recipient's server refused
+later: matched to its answer mail by the Message-ID it returns, and handled as a 5xx at the session.
+
+Without it the bounce came back to the answer mail's envelope sender and went to the fallback address
+as any bounce ("it was not sent as SMS"), naming neither the answer, its phone nor its user, while the
+answer stayed `mailed` in `smsgw mo list` and the panel, and its copy never went. Now the answer mail
+ends `failed` with the bounce's reason, its kind's refusal handler (`gateway.store.outbox.on_refused`)
+sends the copy and writes the MO's note in the same write as the bounce's record, once however many
+bounces come, and the forward of the bounce says whose answer it returns.
+"""
+
+from __future__ import annotations
+
+import re
+from email.message import Message
+from email.parser import BytesParser
+from email.policy import compat32
+from typing import NamedTuple
+
+from gateway.store.db import Store
+from gateway.store.outbox import refused_kinds
+from gateway.wording import Language, Phrase
+
+# Answer mails looked for: sent (or failed already, so that a second bounce names its answer too)
+# within this many days. A relay's queue keeps a mail 5 days at most (Postfix maximal_queue_lifetime).
+LOOK_BACK_DAYS = 10
+_IDS = 5  # the returned mail's ids looked up, at most: a bounce quotes one mail
+_MSGID = re.compile(rb"^message-id:[ \t]*\r?\n?[ \t]*(<[^<>\s]{3,250}>)", re.IGNORECASE | re.MULTILINE)
+_DSN_PARTS = frozenset({"message/delivery-status", "message/global-delivery-status"})
+
+ANSWER_INTRO = Phrase(
+    "A bounce of the mail with the answer from {phone} to {user} (MO {mo}) reached the SMS gateway: the"
+    " mail relay took that mail, the recipient's server returned it ({why}). {done} {said}",
+    "Bramka SMS otrzymała zwrot wiadomości z odpowiedzią z numeru {phone} do {user} (MO {mo}): serwer"
+    " pocztowy przyjął tę wiadomość, serwer odbiorcy ją zwrócił ({why}). {done} {said}",
+)
+COPY_NOW = Phrase(
+    "The answer is sent to the fallback address instead, as for a mail the relay refuses.",
+    "Odpowiedź wysłano zamiast tego na adres zapasowy, jak dla wiadomości odrzuconej przez serwer.",
+)
+COPY_BEFORE = Phrase(
+    "The answer was handled at its first bounce or refusal: no second copy is sent.",
+    "Odpowiedź obsłużono przy pierwszym zwrocie lub odrzuceniu: druga kopia nie jest wysyłana.",
+)
+
+
+class BouncedAnswer(NamedTuple):
+    mail_id: int  # the answer mail in the outbox
+    mo: int
+    user: str  # the answer mail's recipient
+    phone: str  # masked
+    why: str
+    first: bool  # not handled before: this bounce fails the mail and sends the copy
+
+
+def find(store: Store, raw: bytes) -> BouncedAnswer | None:
+    """The gateway's answer mail a bounce returns, by the Message-ID of the mail it quotes."""
+    msg = BytesParser(policy=compat32).parsebytes(raw, headersonly=False)
+    own = str(msg.get("message-id", "")).strip()
+    ids = [i.decode("ascii", "replace") for i in _MSGID.findall(raw)]
+    ids = list(dict.fromkeys(i for i in ids if i != own))[:_IDS]
+    kinds = refused_kinds()
+    if not ids or not kinds:
+        return None
+    since = store.clock() - LOOK_BACK_DAYS * 86400
+    marks = ",".join("?" * len(kinds))
+    for mail_id in ids:
+        row = store.outbox.conn.execute(
+            "SELECT id, rcpt, mo_ref, state = 'sent' AND refused_at IS NULL FROM outbox"
+            " WHERE state IN ('sent', 'failed') AND created_at >= ? AND mo_ref IS NOT NULL"
+            f" AND kind IN ({marks})"
+            " AND instr(content, CAST(? AS BLOB)) > 0 ORDER BY id DESC LIMIT 1",
+            (since, *kinds, mail_id),
+        ).fetchone()
+        if row is not None:
+            source = store.outbox.conn.execute("SELECT source FROM mo WHERE id = ?", (row[2],)).fetchone()
+            phone = masked(source[0] if source else "")
+            return BouncedAnswer(row[0], row[2], row[1], phone, reason(msg), bool(row[3]))
+    return None
+
+
+def masked(phone: str) -> str:
+    """A phone as the forward names it: its country code and last three digits."""
+    return phone if len(phone) < 8 else f"{phone[:3]}{'*' * (len(phone) - 6)}{phone[-3:]}"
+
+
+def intro(answer: BouncedAnswer, said: str, lang: Language) -> str:
+    done = (COPY_NOW if answer.first else COPY_BEFORE)(lang)
+    return ANSWER_INTRO(
+        lang, phone=answer.phone, user=answer.user, mo=answer.mo, why=answer.why, done=done, said=said
+    )
+
+
+def reason(msg: Message) -> str:
+    """Why the mail came back, in the bounce's own words: the Status and Diagnostic-Code of its
+    first failed recipient (RFC 3464), else its subject."""
+    stack, seen = [msg], 0
+    while stack and seen < 200:  # a hostile mail may nest thousands of parts
+        part, seen = stack.pop(), seen + 1
+        payload = part.get_payload()
+        if part.get_content_type() in _DSN_PARTS and isinstance(payload, list):
+            for block in payload:
+                if str(block.get("action", "")).strip().lower().startswith(("failed", "delayed")):
+                    words = [str(block.get(n, "")).strip() for n in ("status", "diagnostic-code")]
+                    return " ".join(" ".join(w for w in words if w).split())[:300] or "no reason given"
+        elif part.get_content_maintype() == "multipart" and isinstance(payload, list):
+            stack.extend(reversed(payload))
+    return " ".join(str(msg.get("subject", "")).split())[:300] or "no reason given"
