@@ -49,7 +49,10 @@ REPLY_MAX = 510  # characters of one reply line: RFC 5321 4.5.3.1.5's 512 octets
 # is CR LF . CR LF only (RFC 5321 4.1.1.4; a bare LF's "." read as one lets a mail smuggle another past
 # the next hop, so it is waited past, as Postfix does). It waited for our answer till the idle time; the
 # 421 then says why, and a line a second at most says it in the log (any client can send such bodies).
-BARE_LF_END = 'the client ended a "." line with LF alone, which does not end the data; the mail was not taken'
+BARE_LF_END = (
+    'the client ended a "." line, or the line before it, with LF alone, which does not end the data;'
+    " the mail was not taken"
+)
 _bare_lf_end = LogThrottle(log, 1.0, time.monotonic)
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 _aiosmtpd_sanitized_log = aiosmtpd.smtp.sanitized_log
@@ -71,8 +74,16 @@ GROUPABLE = frozenset({"MAIL", "RCPT", "RSET", "NOOP"})
 
 
 def _lf_dot_line(data: bytes | bytearray) -> bool:
-    """Whether `data`, from a line's start, holds a line "." that a bare LF ends."""
-    return data[:2] == b".\n" or data.find(b"\n.\n") >= 0
+    """Whether `data`, from a line's start, holds a line "." that a bare LF ends, or one a bare LF
+    starts (`hello\\n.\\r\\n`: the client's end of data after a line it ended with LF alone)."""
+    if data[:2] == b".\n" or data.find(b"\n.\n") >= 0:
+        return True
+    at = data.find(b"\n.\r\n")
+    while at >= 0:
+        if at == 0 or data[at - 1] != 0x0D:  # "\r": CR LF . CR LF is the end of data itself
+            return True
+        at = data.find(b"\n.\r\n", at + 1)
+    return False
 
 
 def _unstuffed(line: bytes) -> bytes:

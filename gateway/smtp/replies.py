@@ -167,12 +167,13 @@ TOO_MANY_CONNECTIONS_FROM_ADDRESS = "421 4.7.0 Too many connections from your ad
 LINE_TOO_LONG = "421 4.7.0 Command line too long, closing connection"
 TOO_MANY_COMMANDS = "421 4.7.0 Too many commands without a mail, closing connection"
 IDLE_TIMEOUT = "421 4.4.2 Idle too long, closing connection"
-# The idle time passed in a body where the client ended a "." line with a bare LF: that is not the end of
-# data (RFC 5321 4.1.1.4; read as one, it lets a mail smuggle another past the next hop, so it is waited
-# past as Postfix does), and a client that writes its lines so waited for our answer till the timeout.
+# The idle time passed in a body where the client ended a "." line, or the line before it, with a bare LF:
+# that is not the end of data (RFC 5321 4.1.1.4; read as one, it lets a mail smuggle another past the next
+# hop, so it is waited past as Postfix does), and a client that writes its lines so waited for our answer
+# till the timeout.
 IDLE_BARE_LF_END = (
     "421 4.4.2 Idle too long, closing connection: end of data must be <CR><LF>.<CR><LF>;"
-    ' a line "." ended by LF alone was seen'
+    ' a line "." ended or preceded by LF alone was seen'
 )
 # aiosmtpd closes a session after five unknown commands; it said 502, which a client reads as that
 # command's failure, not as the channel closing (RFC 5321 3.8).
