@@ -164,8 +164,9 @@ MEANINGS: dict[str, str] = {
         " at its submit, which the SMSC counts from when it takes it, whatever its clock or time zone) or"
         " absolute (the end in UTC, as Kannel sends it, for an SMSC that refuses a relative one; one whose"
         " clock or zone differs from ours then expires SMS early or keeps them long). A relative link whose"
-        " SMSC answers ESME_RINVEXPIRY turns absolute by itself until the daemon restarts, its SMS sent"
-        " again, and logs smpp.validity_refused naming this key. CIMD2 links always send a relative 050"
+        " SMSC answers ESME_RINVEXPIRY tries absolute by itself, its SMS sent again; kept absolute until"
+        " the daemon restarts once the SMSC takes an absolute one (logged as smpp.validity_refused, naming"
+        " this key), else relative again and that SMS refused. CIMD2 links always send a relative 050"
     ),
     "smsc.message_id_type": "how a receipt's text writes the id submit_sm_resp gave: as_is, hex_to_dec"
     " (answered in hex, reported in decimal) or dec_to_hex; a receipted_message_id TLV is matched"

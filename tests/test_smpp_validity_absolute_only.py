@@ -86,19 +86,75 @@ async def test_an_absolute_validity_refused_stays_a_refusal() -> None:
     until = datetime.now(UTC) + timedelta(hours=1)
     with capture_logs() as logs:
         async with AbsoluteOnlySMSC() as smsc, running_link(smsc.port) as (link, _ev):
-            smsc.refuse_all = True
             first = await link.submit(replace(part(), validity=until))
-            second = await link.submit(replace(part(), validity=until))
+            taken = await link.submit(replace(part(), validity=until))  # absolute: kept so
+            smsc.refuse_all = True
+            second = await link.submit(replace(part(), part_id=2, validity=until))
+            third = await link.submit(replace(part(), part_id=3, validity=until))
         async with (
             AbsoluteOnlySMSC() as smsc,
             running_link(smsc.port, validity_format="absolute") as (link, _),
         ):
             smsc.refuse_all = True
             configured = await link.submit(replace(part(), validity=until))
-    assert first.outcome is Outcome.TEMPORARY
-    for refused in (second, configured):
+    assert first.outcome is Outcome.TEMPORARY and taken.outcome is Outcome.ACCEPTED
+    for refused in (second, third, configured):
         assert refused.outcome is Outcome.REJECTED and refused.error == "ESME_RINVEXPIRY (0x62)"
     assert len(said(logs)) == 1  # the configured absolute link's refusal has nothing to turn
+
+
+class RelativeOnlyCappedSMSC(FakeSMSC):
+    """Takes relative validities of up to 3 days only: 0x62 to a longer one, as to any absolute one."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.validities: list[str] = []
+
+    async def on_submit(self, session: SmppSession, seq: int, sms: SubmittedSms) -> None:
+        self.validities.append(sms.validity)
+        v = sms.validity
+        if v.endswith("R") and int(v[0:2]) == int(v[2:4]) == 0 and int(v[4:6]) <= 3:
+            await super().on_submit(session, seq, sms)
+            return
+        self.server.record(sms)
+        session.answer_submit(seq, None, status=ESME_RINVEXPIRY)
+
+
+async def test_a_validity_refused_for_its_length_fails_its_sms_and_leaves_the_link_relative() -> None:
+    """0x62 is also the refusal of a value: the part that asked 30 days fails, and the next SMS goes
+    relative as before, not absolute to an SMSC that refuses every absolute one."""
+    now = datetime.now(UTC)
+    with capture_logs() as logs:
+        async with RelativeOnlyCappedSMSC() as smsc, running_link(smsc.port) as (link, _ev):
+            month = replace(part(), part_id=1, validity=now + timedelta(days=30))
+            first = await link.submit(month)
+            again = await link.submit(month)  # the retry the first answer asks for: absolute
+            day = await link.submit(replace(part(), part_id=2, validity=now + timedelta(days=1)))
+            later = await link.submit(replace(part(), part_id=3, validity=now + timedelta(days=2)))
+    assert first.outcome is Outcome.TEMPORARY and first.retry_after > 0
+    assert again.outcome is Outcome.REJECTED and again.error == "ESME_RINVEXPIRY (0x62)"
+    assert day.outcome is Outcome.ACCEPTED and later.outcome is Outcome.ACCEPTED
+    assert [v[-1] for v in smsc.validities] == ["R", "+", "R", "R"]
+    assert said(logs) == []  # the link never turned absolute for good
+
+
+async def test_another_parts_absolute_validity_refused_on_trial_goes_again_relative() -> None:
+    """Written absolute while the link was on trial, another part's 0x62 is the form's refusal:
+    it goes again relative, no attempt counted, and is taken."""
+    now = datetime.now(UTC)
+    async with RelativeOnlyCappedSMSC() as smsc, running_link(smsc.port) as (link, _ev):
+        first = await link.submit(replace(part(), part_id=1, validity=now + timedelta(days=30)))
+        other = replace(part(), part_id=2, validity=now + timedelta(days=1))
+        tried = await link.submit(other)  # absolute, on trial
+        again = await link.submit(other)
+    assert first.outcome is Outcome.TEMPORARY
+    assert tried.outcome is Outcome.TEMPORARY and tried.retry_after > 0, tried
+    assert (
+        tried.error
+        == "ESME_RINVEXPIRY (0x62) to an absolute validity, on trial: sent again with a relative one"
+    )
+    assert again.outcome is Outcome.ACCEPTED
+    assert [v[-1] for v in smsc.validities] == ["R", "+", "R"]
 
 
 def parts(path: Path) -> list[tuple[str, int]]:
