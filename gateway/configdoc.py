@@ -135,7 +135,11 @@ MEANINGS: dict[str, str] = {
     "smsc.password": "password at the SMSC (prefer password_file)",
     "smsc.password_file": "file with the password; a bare name is looked up in $CREDENTIALS_DIRECTORY first",
     "smsc.system_type": "SMPP system_type, if the operator asks for one",
-    "smsc.prefixes": 'numbers this link sends to ("+48", "+4860"); empty: the default route',
+    "smsc.prefixes": (
+        'numbers this link sends to ("+48", "+4860"); empty: the default route. One no number can start'
+        ' with is refused (a 0 after "+", or over 15 digits); one an `exclusive` link lists too is warned'
+        " of while this link is not exclusive: its numbers leave by either link"
+    ),
     "smsc.exclusive": (
         "true: numbers under this link's prefixes leave only by the links listing a matching prefix,"
         " never by a default link; while those are down or full they wait (and expire by their"

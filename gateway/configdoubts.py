@@ -43,6 +43,26 @@ def route_doubts(cfg: Config) -> list[str]:
     ]
 
 
+def shared_exclusive_doubts(cfg: Config) -> list[str]:
+    """A link not exclusive listing a prefix an exclusive link lists: every link listing that prefix
+    takes its numbers (`gateway.routing.Router`), so the exclusive link shares them with it, which the
+    admin who made it exclusive may not have meant; nothing said so."""
+    owners: dict[str, list[str]] = {}
+    for link in cfg.smsc:
+        if link.exclusive:
+            for prefix in link.prefixes:
+                owners.setdefault(prefix, []).append(link.name)
+    return [
+        f"{link_place(link.name, 'prefixes')}: {quoted(prefix)} is also the exclusive"
+        f" {', '.join(f'link {quoted(name)}' for name in owners[prefix])}'s prefix: its numbers leave by"
+        f" either link ({quoted(link.name)} is not exclusive); make it exclusive too, or take the prefix out"
+        for link in cfg.smsc
+        if not link.exclusive
+        for prefix in link.prefixes
+        if prefix in owners
+    ]
+
+
 def demo_sender_doubts(cfg: Config) -> list[str]:
     """A default_sender left at the demo number with an operator's link: every SMS of every account
     made without --sender goes out from a number the company does not own, so phones' answers go
@@ -347,6 +367,7 @@ def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
     ]
     return [
         *[("config.no_default_route", doubt) for doubt in route_doubts(cfg)],
+        *[("config.exclusive_prefix_shared", doubt) for doubt in shared_exclusive_doubts(cfg)],
         *[("config.demo_sender", doubt) for doubt in demo_sender_doubts(cfg)],
         *host_doubts(cfg),
         *[("config.relay_maildir", doubt) for doubt in maildir_doubts(cfg)],

@@ -27,6 +27,7 @@ log = structlog.get_logger(__name__)
 
 TLS_KEYS = ("tls_ca_file", "tls_verify", "tls_server_name", "tls_cert_file", "tls_key_file")
 SENDER_PREFIX = re.compile(r"\+?[0-9]{1,20}")  # as a number sender is written (`senderrules`)
+E164_DIGITS = 15  # ITU-T E.164: a number's digits at most, country code included
 
 
 class SmscSection(_Section):
@@ -71,6 +72,11 @@ class SmscSection(_Section):
         for p in v:
             if not p.startswith("+") or not (p[1:].isascii() and p[1:].isdigit()):  # +٤٨ matches no number
                 raise ValueError(f"prefix {p!r} must look like +48 or +4860")
+            # Neither can match a number in E.164, as every number is read: taken, they routed nothing.
+            if p[1] == "0":
+                raise ValueError(f"prefix {p!r} can match no number: no country code starts with 0")
+            if len(p) - 1 > E164_DIGITS:
+                raise ValueError(f"prefix {p!r} can match no number: it is longer than {E164_DIGITS} digits")
         return v
 
     @field_validator("sender_prefix")
