@@ -141,13 +141,17 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
     def moved_over(self, step: ClockStep, at: float) -> bool:
         """Whether `shift_for_clock_step(step)` moves an MO's time (its receipt, or its first part's)
         from `at` or later to before it: a billed month's end, which the MO then falls back into
-        (`billing_reports.rebill`). Asked before the shift, in its write."""
+        (`billing_reports.rebill`). Asked before the shift, in its write: the recent MOs and the
+        segments each searched by their index (as one search, SQLite walked every older MO)."""
         back, args = step.back_by("mo", "id")
-        where, bounds = self.moving(step)
+        first, floor = self.moving(step)[1]
         crossing = " OR ".join(f"({t} >= ? AND {t} - ({back}) < ?)" for t in ("received_at", "parts_at"))
+        crosses = (at, *args, at, at, *args, at)
         row = self.conn.execute(
-            f"SELECT 1 FROM mo WHERE {where} AND ({crossing}) LIMIT 1",
-            (*bounds, at, *args, at, at, *args, at),
+            f"SELECT 1 FROM mo INDEXED BY mo_received WHERE received_at >= ? AND id < ? AND ({crossing})"
+            f" UNION ALL SELECT 1 FROM mo INDEXED BY mo_state WHERE state = 'segment' AND id < ?"
+            f" AND ({crossing}) LIMIT 1",
+            (floor, first, *crosses, first, *crosses),
         ).fetchone()
         return row is not None
 

@@ -39,8 +39,15 @@ def mo_chunk(conn: sqlite3.Connection, step: ClockStep, floor: float, ids: tuple
 
 
 def mo_start(conn: sqlite3.Connection, first: int, floor: float) -> int:
-    """The first MO id a step moves (`first`: the first received after it): where its chunks begin."""
+    """The first MO id a step moves (`first`: the first received after it): where its chunks begin.
+
+    The least of two indexed searches, the recent MOs' and the segments': as one MIN over `id < first`
+    SQLite walked the table from its oldest row, 0.2-0.9 s under a million older MOs, in the write
+    that starts the move."""
     row = conn.execute(
-        "SELECT MIN(id) FROM mo WHERE id < ? AND (received_at >= ? OR state = 'segment')", (first, floor)
+        "SELECT MIN(id) FROM (SELECT MIN(id) AS id FROM mo INDEXED BY mo_received"
+        " WHERE received_at >= ? AND id < ? UNION ALL"
+        " SELECT MIN(id) FROM mo INDEXED BY mo_state WHERE state = 'segment' AND id < ?)",
+        (floor, first, first),
     ).fetchone()
     return first if row[0] is None else int(row[0])
