@@ -107,3 +107,32 @@ def test_a_submit_answer_and_a_report_make_one_key_from_any_form_of_the_stamp() 
         assert (result.outcome, result.message_id) == (Outcome.ACCEPTED, None), stamp
         assert result.error == "SMSC gave a 060 that is no full time: no delivery report match"
     assert said == ["cimd2.submit_060_not_a_time"]
+
+
+def test_a_repeated_key_is_looked_up_by_its_stamp_and_number_and_forgotten_in_turn(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A report names a repeated key by its stamp and the end of its number (national or E.164), no
+    other stamp's nor number's; a key pushed out of those kept names none any more."""
+    from smsc.base import DeliveryReport, Outcome, ReportStatus, SubmitResult
+    from smsc.cimd2 import stampkeys
+
+    monkeypatch.setattr(stampkeys, "KEPT", 3)
+    keys = stampkeys.StampKeys("op")
+
+    def repeat(key: str) -> None:
+        for _ in range(2):
+            keys.answered(SubmitResult(Outcome.ACCEPTED, key))
+
+    def unmatched(message_id: str) -> bool:
+        report = DeliveryReport(message_id, ReportStatus.DELIVERED)
+        return keys.report(report).message_id != message_id
+
+    repeat("261203120500:48601234567")
+    assert unmatched("261203120500:48601234567") and unmatched("261203120500:0601234567")
+    assert not unmatched("261203120600:48601234567")  # another minute
+    assert not unmatched("261203120500:48601234568")  # another phone
+    for n in range(3):
+        repeat(f"261203130{n}00:4860765432{n}")
+    assert not unmatched("261203120500:48601234567")  # pushed out by three later ones
+    assert unmatched("261203130000:0607654320")
