@@ -7,6 +7,7 @@ The conversations' own modules are imported by the commands that read them: addi
 from __future__ import annotations
 
 import argparse
+import re
 from typing import TYPE_CHECKING, Any
 
 from gateway.cli.argtypes import list_limit
@@ -87,13 +88,14 @@ def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
     any_case = number is not None and sender_id(number)  # "PROMO" and "Promo" are one sender
     rows = repo.list_mo(since=since, numbers=numbers, limit=args.limit, ours=ours, any_case=any_case)
     say_zone(rows, "no MO messages")
+    sending = being_sent_to(repo)
     for r in rows:
         who = f" → {r['user']}" if r["user"] else ""
         notes = [r["note"]] if r["note"] and r["state"] != "mailed" else []
-        state, waiting = r["state"], mail_waiting(r)
+        state, waiting = r["state"], mail_waiting(r, behind=r["mail_to"] in sending)
         if waiting is not None:
             notes.append(waiting)
-            state = "queued" if state == "mailed" else state
+            state = "queued" if state == "mailed" and r["mail_state"] != "failed" else state
         note = f"  ({one_line('; '.join(notes))})" if notes else ""
         source, destination = one_line(r["source"]), one_line(r["destination"])  # as the SMSC sent them
         print(
@@ -102,13 +104,33 @@ def cmd_mo_list(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-def mail_waiting(row: dict[str, Any]) -> str | None:
-    """What `mo list` says of an MO whose mail the relay has not taken yet, or None.
+def being_sent_to(repo: Any) -> set[str]:
+    """The addresses a mail is being sent to now: the outbox sends one mail at a time to an address
+    the relay has not answered yet (`gateway.store.outboxclaim`), and the others queued to it, "not
+    tried yet", read as if nothing held them. One read for a whole list (few mails are `active`)."""
+    return {r for (r,) in repo.conn.execute("SELECT DISTINCT rcpt FROM outbox WHERE state = 'active'")}
+
+
+# The words `gateway.outboxbatch.unanswered_outcome` gives up with, and the mail they name.
+_GIVEN_UP = re.compile(r"most likely arrived; `smsgw outbox retry (\d+)`")
+
+
+def mail_waiting(row: dict[str, Any], *, behind: bool = False) -> str | None:
+    """What `mo list` (and the panel) says of an MO whose mail the relay has not taken yet, or None.
 
     An MO is recorded `mailed` (or `optout`, `fallback`) when its mail is queued, and a relay that
     answers 451 defers that mail for hours or days: the list said "mailed → bob@…" all along. The
     MO's state stays as it is (the mail is the outbox's to send); the line says it is queued, the
-    relay's last words and when it is tried again, and turns `mailed` once the relay took it."""
+    relay's last words and when it is tried again, and turns `mailed` once the relay took it.
+    A mail given up as most likely arrived (the relay read it whole and closed without a reply, three
+    times) left a plain `mailed`: it is said to be unsure, with the command that sends it again.
+    `behind`: queued behind another mail to its address being sent (`being_sent_to`)."""
+    given_up = _GIVEN_UP.search(row["mail_error"] or "") if row["mail_state"] == "failed" else None
+    if given_up is not None:
+        return (
+            f"its mail to {one_line(row['mail_to'] or '')} may not have arrived: the relay never answered;"
+            f" `smsgw outbox retry {given_up[1]}`"
+        )
     if row["mail_state"] not in ("queued", "active"):
         return None
     from gateway.store.outbox import relay_reply
@@ -116,6 +138,8 @@ def mail_waiting(row: dict[str, Any]) -> str | None:
     to = one_line(row["mail_to"] or "")
     if row["mail_state"] == "active":
         return f"its mail to {to} is being handed to the mail relay"
+    if not row["mail_error"] and behind and row["mail_state"] == "queued":
+        return f"its mail to {to} waits behind a send to that address in progress"
     if not row["mail_error"]:
         return f"its mail to {to} is queued, not tried yet"
     _, words = relay_reply(row["mail_error"])

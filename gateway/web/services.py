@@ -23,6 +23,7 @@ from billing_reports.monthly import Month
 from billing_reports.render import pln
 from gateway.cli.common import CliError
 from gateway.conversations import inbound, states
+from gateway.conversations.cli import being_sent_to, mail_waiting
 from gateway.conversations.queries import account_answers, conversations_page
 from gateway.conversations.repo import ConversationsRepo
 from gateway.conversations.rows import Conversation
@@ -83,6 +84,14 @@ def _phone(request: Request) -> str | None:
         raise BadQuery(f"phone: {typed[:40]!r} is not a phone number: {exc}") from None
 
 
+def _with_mail(row: dict[str, Any], sending: set[str]) -> dict[str, Any]:
+    """An MO's row with what became of its mail where `mailed` alone would mislead (`mo list`'s words)."""
+    waiting = mail_waiting(row, behind=row["mail_to"] in sending)
+    if waiting is None:
+        return row
+    return {**row, "note": f"{row['note']}; {waiting}" if row["note"] else waiting}
+
+
 @guarded()
 async def conversations(request: Request, who: Who) -> Response:
     web = request.app.state.web
@@ -92,6 +101,8 @@ async def conversations(request: Request, who: Who) -> Response:
         """A page of the SMS received, and where the next one starts (None: this is the last)."""
         if who.operator:
             mo = repo.list_mo(since=None, numbers=None, limit=SHOWN + 1, before=start[1] if start else None)
+            sending = being_sent_to(repo)
+            mo = [_with_mail(m, sending) for m in mo]
         else:  # the account's: a user moved to another account leaves those of their time here behind
             # The answers to its users' SMS: the page showed whom the account wrote to, never what came back.
             mo = account_answers(web.store.db.conn, who.user.account_id, SHOWN + 1, before=start)
