@@ -222,6 +222,12 @@ async def _mo(core: SimulatorCore, command: dict[str, Any]) -> dict[str, Any]:
     bad = [k for k, v in fields.items() if not isinstance(v, str) or (k != "text" and not v)]
     if bad:
         return {"ok": False, "error": f"mo needs string {', '.join(bad)}"}
+    for k in ("source", "destination"):  # not encodable, it failed the session's task past the answer
+        if not (str(fields[k]).isascii() and str(fields[k]).isprintable()):
+            return {
+                "ok": False,
+                "error": f"mo {k} must be printable ASCII (SMPP and CIMD2 carry addresses so): {fields[k]!a}",
+            }
     protocol = command.get("protocol")
     if protocol not in (None, "smpp", "cimd2"):
         return {"ok": False, "error": 'protocol must be null, "smpp" or "cimd2"'}
