@@ -8,6 +8,7 @@ here, on the worker, so that the dispatcher's `StepWatch` and the expiry read th
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
@@ -182,7 +183,9 @@ class ClockCheck:
         store, sms, mos, size = self.store, 0, 0, stepmoves.ChunkSize()
         while (plan := self._moving) is not None:
             sent = store.queue.sends.since(self._move_sends)
+            started = time.perf_counter()  # pacing the writer (`ChunkSize`): no time the store keeps
             plan, moved, received = await store.write(partial(stepmoves.move_chunk, store, plan, sent, size))
+            size.took(time.perf_counter() - started)
             self._moving = None if plan.done() else plan
             sms, mos = sms + moved, mos + received
             beat()  # a step of 30 days moves for half a minute: the worker is not stalled
