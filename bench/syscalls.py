@@ -4,11 +4,19 @@ system calls a mail by kind.
 `bench/instructions.py` counts user-space instructions only; `bench/e2e.py` the CPU of each process.
 This runs the same load (mails over 8 connections, one SMS and its report each) and reads, for the
 daemon's main process and each intake worker: user and system CPU a mail of each thread
-(/proc/PID/task, so the WAL fsync and checkpoint threads show apart from the event loop's), context
-switches a mail, and, with `--strace`, the system calls a mail by kind (`strace -f -c` attached to
-each process after the warm-up). strace slows every call it counts and so changes how the daemon
-batches (fewer mails a commit): read its counts beside a run's CPU figures, not as part of them, and
-run it separately (the CPU of a run with strace is not printed).
+(/proc/PID/task, so the WAL fsync and checkpoint threads show apart from the event loop's, each with
+its `comm`: "python3" for every thread the daemon starts, as Python names no OS thread before 3.14, so
+the loop's is marked and the others told by their CPU), context switches a mail, and, with `--strace`,
+the system calls a mail by kind (`strace -f -c` attached to each process after the warm-up). strace
+slows every call it counts and so changes how the daemon batches (fewer mails a commit): read its
+counts beside a run's CPU figures, not as part of them, and run it separately (the CPU of a run with
+strace is not printed).
+
+User and system CPU come from /proc's clock ticks (`SC_CLK_TCK`, 100 a second: 10 ms each), so a
+figure a mail is good to a tick over the mails counted (0.005 ms a mail over 2,000 mails), which the
+run prints; a thread's few ticks are no figure. Where the kernel keeps scheduler statistics
+(/proc/PID/task/TID/schedstat, in ns) each thread's CPU a mail, user and system together, is read
+from them too, to the nanosecond.
 
 Usage: python bench/syscalls.py [--messages 2000] [--warmup 100] [--connections 8]
                                 [--intake-processes 1] [--log-level INFO] [--strace] [--top 16]
@@ -37,18 +45,25 @@ from bench.instructions import wait_reported
 TICK = os.sysconf("SC_CLK_TCK")
 ROW = re.compile(r"^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$")
 
-Threads = dict[int, tuple[float, float]]
+# Per thread: (user s, system s, CPU s from schedstat or None where the kernel keeps none, its name).
+Threads = dict[int, tuple[float, float, float | None, str]]
 
 
 def threads(pid: int) -> Threads:
-    """User and system CPU seconds of each thread of `pid` (threads that ended are not counted)."""
+    """User and system CPU seconds of each thread of `pid` (threads that ended are not counted), its
+    CPU seconds on schedstat's nanosecond count, and its name (`comm`)."""
     out: Threads = {}
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            name = (task / "comm").read_text().strip()
         except OSError:
             continue
-        out[int(task.name)] = (int(fields[11]) / TICK, int(fields[12]) / TICK)
+        try:
+            ran: float | None = int((task / "schedstat").read_text().split()[0]) / 1e9
+        except (OSError, ValueError, IndexError):
+            ran = None
+        out[int(task.name)] = (int(fields[11]) / TICK, int(fields[12]) / TICK, ran, name)
     return out
 
 
@@ -74,16 +89,24 @@ def counted(path: Path) -> dict[str, int]:
 
 
 def report(name: str, pid: int, n: int, before: Threads, after: Threads, ctx: int) -> None:
-    user = sum(u for u, _ in after.values()) - sum(before.get(t, (0.0, 0.0))[0] for t in after)
-    system = sum(s for _, s in after.values()) - sum(before.get(t, (0.0, 0.0))[1] for t in after)
-    print(f"  {name}: user {1000 * user / n:.3f} ms, system {1000 * system / n:.3f} ms a mail,")
-    print(f"    {ctx / n:.2f} context switches a mail; by thread (user, system ms a mail):")
+    none: tuple[float, float, float | None, str] = (0.0, 0.0, 0.0, "")
+    user = sum(after[t][0] - before.get(t, none)[0] for t in after)
+    system = sum(after[t][1] - before.get(t, none)[1] for t in after)
+    print(f"  {name}: user {1000 * user / n:.3f} ms, system {1000 * system / n:.3f} ms a mail (ticks),")
+    print(f"    {ctx / n:.2f} context switches a mail; by thread (user, system ms a mail in ticks;")
+    print("    CPU ms a mail from schedstat, user and system together, where the kernel keeps it):")
     for tid in sorted(after):
-        u0, s0 = before.get(tid, (0.0, 0.0))
-        u, s = after[tid][0] - u0, after[tid][1] - s0
-        if u + s > 0:
+        u0, s0, r0, _ = before.get(tid, none)
+        u1, s1, r1, thread = after[tid]
+        u, s = u1 - u0, s1 - s0
+        ran = None if r1 is None or r0 is None else r1 - r0
+        if u + s > 0 or (ran or 0.0) > 0:
             what = " (the event loop's)" if tid == pid else ""
-            print(f"      {tid:>8} {1000 * u / n:.3f} {1000 * s / n:.3f}{what}")
+            cpu = "" if ran is None else f"  cpu {1000 * ran / n:.4f}"
+            ticks = f"{round(u * TICK)}+{round(s * TICK)} ticks"
+            print(
+                f"      {tid:>8} {thread[:15]:15} {1000 * u / n:.3f} {1000 * s / n:.3f} ({ticks}){cpu}{what}"
+            )
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -112,6 +135,9 @@ async def run(args: argparse.Namespace) -> None:
         n = args.messages
         how = "with strace attached (its CPU not comparable)" if args.strace else "native"
         print(f"{n} mails over {args.connections} connections after {args.warmup}, {args.log_level}, {how}")
+        if not args.strace:  # what one clock tick is worth here: a per-mail figure finer than it is noise
+            tick = f"{1000 / TICK:g} ms"
+            print(f"  CPU ticks of {tick}: user and system resolved to {1000 / TICK / n:.4f} ms a mail")
         for name in pids:
             (t0, c0), (t1, c1) = before[name], after[name]
             if not args.strace:
