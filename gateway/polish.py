@@ -103,7 +103,16 @@ def _days(n: str) -> str:
     return f"{n} {'dzień' if n == '1' else 'dni'}"
 
 
-def _ago(n: str) -> str:
+_UNITS_PL = {
+    "hour": ("godzinę", "godziny", "godzin"),
+    "minute": ("minutę", "minuty", "minut"),
+    "second": ("sekundę", "sekundy", "sekund"),
+}
+
+
+def _ago(n: str, unit: str = "day") -> str:
+    if unit in _UNITS_PL:
+        return f"{n} {plural(int(n), *_UNITS_PL[unit])} temu"
     return "dzisiaj" if n == "0" else f"{n} {'dzień' if n == '1' else 'dni'} temu"
 
 
@@ -185,21 +194,31 @@ _NOTES_PL: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], str]], ...] = 
     ),
     (
         re.compile(
-            r"the last SMS to this phone from this number was (\S+)'s(?: \(([^()]*)\))?"
-            r" on ([0-9-]+ [0-9:]+), ([0-9]+) days? ago"
+            r"the newest SMS to this phone from this number was (\S+)'s(?: \(([^()]*)\))?"
+            r" on ([0-9-]+ [0-9:]+), ([0-9]+) (day|hour|minute|second)s? ago"
         ),
         lambda m: (
             f"ostatni SMS z tego numeru na ten telefon wysłał(a) {m[1]}"
             + (f" (konto {m[2]})" if m[2] else "")
-            + f" dnia {m[3]}, {_ago(m[4])}"
+            + f" dnia {m[3]}, {_ago(m[4], m[5])}"
         ),
     ),
     (
-        re.compile(r", past the reply window: not mailed to them, as the number may have changed hands"),
-        lambda m: ", po czasie na odpowiedź: nie przesłano tej osobie, bo numer mógł zmienić właściciela",
+        re.compile(
+            r", past its reply window of ([0-9.]+) days?: not mailed to them,"
+            r" as the number may have changed hands"
+        ),
+        lambda m: (
+            f", po czasie na odpowiedź ({_days(m[1])}): nie przesłano tej osobie, bo numer mógł zmienić"
+            " właściciela"
+        ),
     ),
     (
-        re.compile(r", within the reply window, but that SMS is not known to have reached the phone before"),
+        re.compile(r"; (\S+)'s older SMS is not answered past a newer one"),
+        lambda m: f"; odpowiedź nie trafia do starszego SMS-a od {m[1]} z pominięciem nowszego",
+    ),
+    (
+        re.compile(r", within its reply window, but that SMS is not known to have reached the phone before"),
         lambda m: ", w czasie na odpowiedź, ale nie wiadomo, czy tamten SMS wcześniej dotarł do telefonu",
     ),
     (

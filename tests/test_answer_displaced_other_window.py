@@ -85,8 +85,13 @@ async def test_the_answer_past_the_newer_sms_window_goes_to_the_fallback_not_the
         assert ANNA_SMS not in body  # not quoted as if the phone answered acme's old SMS
         state, note, billed, _ = w.last_mo()
         assert state == "fallback", note
-        assert f"the last SMS to this phone from this number was {BOB}'s (other)" in note
-        assert "past the reply window" in note
+        # Not "no SMS was sent ... within the reply window (7 days ...)", as acme's 7 days had not passed.
+        assert note.startswith(f"the newest SMS to this phone from this number was {BOB}'s (other)"), note
+        assert (
+            ", 4 days ago, past its reply window of 3 days: not mailed to them, as the number may have"
+            f" changed hands; {STAFF}'s older SMS is not answered past a newer one"
+        ) in note, note
+        assert "within the reply window" not in note, note
         assert billed is None  # not acme's traffic
         told = listed(w)
         assert told[STAFF].startswith("displaced") and told[BOB] == "closed", told
@@ -205,3 +210,40 @@ async def test_displaced_says_its_answers_are_recorded_only_when_there_is_no_fal
         assert told[STAFF].startswith("displaced"), told
         assert "fallback address" not in told[STAFF].replace("fallback_address", ""), told
         assert "recorded only" in told[STAFF] and "no [replies] fallback_address" in told[STAFF], told
+
+
+async def test_a_newer_sms_past_a_window_under_a_day_is_named_with_its_hours_and_window(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The other account's window is half a day: 13 hours after its SMS the note said "0 days ago,
+    past the reply window", after "no SMS was sent ... within the reply window (7 days ...)"."""
+    async with world(tmp_path, monkeypatch) as w:
+        store = w.gw.store
+        await store.write(lambda: store.accounts.update_account("other", reply_window_days=0.5))
+        await texted(w, STAFF, ANNA_SMS)
+        w.now[0] += DAY
+        await texted(w, BOB, BOB_SMS)
+        w.now[0] += 13 * 3600
+        rcpts, body = await answered(w, "Za pozno", 1)
+        assert rcpts == [FALLBACK], body
+        _, note, _, _ = w.last_mo()
+        assert note.startswith(f"the newest SMS to this phone from this number was {BOB}'s (other)"), note
+        assert (
+            ", 13 hours ago, past its reply window of 0.5 days: not mailed to them, as the number may"
+            f" have changed hands; {STAFF}'s older SMS is not answered past a newer one"
+        ) in note, note
+
+
+def test_the_newest_sms_note_reads_in_polish() -> None:
+    from gateway import polish
+
+    note = (
+        f"the newest SMS to this phone from this number was {BOB}'s (other) on 2027-01-02 10:00, 13 hours"
+        " ago, past its reply window of 0.5 days: not mailed to them, as the number may have changed hands;"
+        f" {STAFF}'s older SMS is not answered past a newer one"
+    )
+    assert polish.note_words(note, "pl") == (
+        f"ostatni SMS z tego numeru na ten telefon wysłał(a) {BOB} (konto other) dnia 2027-01-02 10:00,"
+        " 13 godzin temu, po czasie na odpowiedź (0,5 dnia): nie przesłano tej osobie, bo numer mógł"
+        f" zmienić właściciela; odpowiedź nie trafia do starszego SMS-a od {STAFF} z pominięciem nowszego"
+    )

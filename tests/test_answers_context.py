@@ -69,8 +69,8 @@ async def answers(gw: Any, text: str) -> None:
 def last_sms(cfg: Config, at: float, days: int) -> str:
     when = datetime.fromtimestamp(at, ZoneInfo(cfg.gateway.timezone))
     return (
-        f"the last SMS to this phone from this number was {STAFF}'s (acme) on {when:%Y-%m-%d %H:%M},"
-        f" {days} days ago, past the reply window"
+        f"the newest SMS to this phone from this number was {STAFF}'s (acme) on {when:%Y-%m-%d %H:%M},"
+        f" {days} days ago, past its reply window of 7 days"
     )
 
 

@@ -75,7 +75,7 @@ async def test_an_unmatched_answers_note_counts_the_days_that_passed(tmp_path: P
     await w.mo("Too late")
     assert w.mo_states() == ["unmatched"]
     [(note,)] = w.store.db.conn.execute("SELECT note FROM mo").fetchall()
-    assert "7 days ago, past the reply window" in note, note
+    assert "7 days ago, past its reply window of 7 days" in note, note
 
 
 def delivered(w: World) -> None:

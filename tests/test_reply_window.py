@@ -260,4 +260,5 @@ async def test_an_answer_later_than_the_window_after_the_sms_went_goes_to_the_fa
     await w.mo("Za pozno")
     assert w.mo_states() == ["fallback"]
     [(note,)] = w.store.db.conn.execute("SELECT note FROM mo").fetchall()
-    assert note.startswith("no SMS was sent to +48601123456 from +48100200300 within the reply window")
+    assert note.startswith("the newest SMS to this phone from this number was anna@acme.example's"), note
+    assert ", 7 days ago, past its reply window of 7 days: not mailed to them" in note, note

@@ -13,17 +13,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import structlog
 
 from billing_reports.repo import BillingRepo
-from gateway import accountrules, forwarded, handoffs
+from gateway import forwarded, handoffs
 from gateway.config import Config
 from gateway.configbase import is_number_sender
 from gateway.conversations import inbound, lateparts, waiting
 from gateway.conversations.keptrepo import kept_note
+from gateway.conversations.lastsms import last_sms
 from gateway.conversations.numbers import digit_forms, display, normalise, own_form, stored_phone, unnamed
 from gateway.conversations.pool import e164_pool as _e164_pool
 from gateway.conversations.pool import pool_set as _pool_set
@@ -33,7 +32,6 @@ from gateway.conversations.repo import Conversation, ConversationsRepo
 from gateway.mailcopy import mail_settings
 from gateway.smtp.subjects import sms_from
 from gateway.store.db import Store
-from gateway.store.forwardsteps import kept_steps, seconds_after
 from gateway.store.outbox import Fallback
 from gateway.store.records import Acceptance
 from gateway.wording import Phrase
@@ -278,11 +276,12 @@ def on_whole_mo(
     elif gone is not None:
         reason = gone
     else:
-        reason = f"no SMS was sent to {phone} from {number} within the reply window"
-        reason += f" ({cfg.replies.window_days:g} days unless the account sets its own)"
         # Whose it most likely is, for the operator to forward: the row is kept past the window.
         if (answered := r.last_on(phone, number)) is not None:
-            reason += f"; {_last_sms(r, cfg, answered, at)}"
+            reason = last_sms(r, cfg, answered, at)
+        else:
+            reason = f"no SMS was sent to {phone} from {number} within the reply window"
+            reason += f" ({cfg.replies.window_days:g} days unless the account sets its own)"
     if optout:  # acted on already (R-2.4); the staff member's next mail to the phone gets 550
         reason += f". {display(phone or mo.source)} is now opted out: further SMS to it are refused"
     # To a number that is one account's alone: to that account's inbound address, if it has one
@@ -348,25 +347,6 @@ def _bill(store: Store, mo_id: int, account_id: int | None) -> None:
     """An answer no conversation took, billed to the account whose SMS it answers, if one is known."""
     if account_id is not None:
         BillingRepo(store.db, store.clock).bill_answer(mo_id, account_id)
-
-
-def _last_sms(r: ConversationsRepo, cfg: Config, last: Conversation, at: float) -> str:
-    """The last conversation on the phone and number an answer no conversation took, as its note
-    names it. Never mailed to its user: the phone's number may have changed hands since."""
-    account = r.account_of(last.account_id)
-    days = accountrules.reply_window_days(cfg, account[1] if account else None)
-    sent = datetime.fromtimestamp(last.last_mt_at, ZoneInfo(cfg.gateway.timezone))
-    # Days as they passed, and the window as the match counts it: a step forward of the clock is neither.
-    steps, start = kept_steps(r.conn), at - days * 86400
-    ago = max(0, int((at - last.last_mt_at - seconds_after(steps, last.last_mt_at)) // 86400))
-    said = (
-        f"the last SMS to this phone from this number was {last.user_email}'s"
-        + (f" ({account[0]})" if account else "")
-        + f" on {sent:%Y-%m-%d %H:%M}, {ago} day{'' if ago == 1 else 's'} ago"
-    )
-    if last.last_mt_at < start - seconds_after(steps, start):
-        return f"{said}, past the reply window: not mailed to them, as the number may have changed hands"
-    return f"{said}, within the reply window, but that SMS is not known to have reached the phone before"
 
 
 def own_number(r: ConversationsRepo, cfg: Config, phone: str | None, destination: str) -> str:
