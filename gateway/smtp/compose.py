@@ -19,6 +19,7 @@ import structlog
 from acl.quiet import release_time
 from gateway import accountrules, answerbounce, bouncetriage, conversations, forwarded, notify, wording
 from gateway.config import Config
+from gateway.conversations import loopguard
 from gateway.conversations.answers import NO_NEW_TEXT, no_new_text, our_hosts, replies_to_mail
 from gateway.smtp import alerts, automail, mailexpiry, mailidentity, mimefast, recipients, replies
 from gateway.smtp.accept import Limits, Notice, limits_for
@@ -172,6 +173,10 @@ def compose(
     # Each number's text: the answer alone where the mail answers its conversation, else the mail's
     # (a number added to a Reply gets the topic; the conversation's phone only what was typed).
     texts = {n: mail.body if n in answered else mail.text for n in numbers}
+    for n in answered:  # an automatic mailbox and a phone's auto-reply app answering each other
+        if loopguard.looping(store.db.conn, n, sender.mail_from, texts[n], now.timestamp()):
+            log.warning("smtp.loop_refused", sender=sender.mail_from, rounds=loopguard.ROUNDS)  # no number
+            return loopguard.REFUSAL.format(phone=n, rounds=loopguard.ROUNDS, fast=loopguard.FAST_SECONDS)
     try:
         plans = {t: planned(t) for t in dict.fromkeys([mail.text, *texts.values()])}
     except EmptyText:
