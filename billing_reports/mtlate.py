@@ -40,8 +40,8 @@ from gateway.premium.queries import answer_join
 from gateway.store import senttimes
 from gateway.store.clockstep import ClockStep
 
-_AS_OF = "mt_as_of/"  # + YYYY-MM: `<unix time of the bill> <month start> <month end>`
-_RETRIED = "mt_retried/"  # + account id / message id: the MT's retries, as JSON
+AS_OF_PREFIX = "mt_as_of/"  # + YYYY-MM: `<unix time of the bill> <month start> <month end>`
+RETRIED_PREFIX = "mt_retried/"  # + account id / message id: the MT's retries, as JSON
 RANK = 5  # after the other kinds at the same second
 # How long before a month an MT billed pending may have been accepted and still end in it: the
 # longest validity (720 h) after the bill of the month before, with room for an expiry swept late.
@@ -67,7 +67,7 @@ def record_as_of(conn: sqlite3.Connection, month: Month, tz: ZoneInfo, now: floa
     return (
         conn.execute(
             "INSERT INTO billing_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
-            (f"{_AS_OF}{month}", f"{now!r} {start!r} {end!r}"),
+            (f"{AS_OF_PREFIX}{month}", f"{now!r} {start!r} {end!r}"),
         ).rowcount
         > 0
     )
@@ -75,12 +75,12 @@ def record_as_of(conn: sqlite3.Connection, month: Month, tz: ZoneInfo, now: floa
 
 def forget_as_of(conn: sqlite3.Connection, month: Month) -> None:
     """A bill time `record_as_of` recorded for a run that did not write the whole month."""
-    conn.execute("DELETE FROM billing_state WHERE key = ?", (f"{_AS_OF}{month}",))
+    conn.execute("DELETE FROM billing_state WHERE key = ?", (f"{AS_OF_PREFIX}{month}",))
 
 
 def _times(conn: sqlite3.Connection) -> list[tuple[float, float, float]]:
     """(bill time, month start, month end) of every month billed since they were recorded."""
-    return [tuple(float(v) for v in value.split()) for _k, value in _span(conn, _AS_OF)]  # type: ignore[misc]
+    return [tuple(float(v) for v in value.split()) for _k, value in _span(conn, AS_OF_PREFIX)]  # type: ignore[misc]
 
 
 def _bill_time(times: list[tuple[float, float, float]], created_at: float) -> float | None:
@@ -88,7 +88,7 @@ def _bill_time(times: list[tuple[float, float, float]], created_at: float) -> fl
 
 
 def retried_key(account_id: int, message_id: int) -> str:
-    return f"{_RETRIED}{account_id}/{message_id}"
+    return f"{RETRIED_PREFIX}{account_id}/{message_id}"
 
 
 def _mine(value: str | list[dict[str, Any]], created_at: float) -> list[dict[str, Any]]:
@@ -99,7 +99,7 @@ def _mine(value: str | list[dict[str, Any]], created_at: float) -> list[dict[str
 
 def _account_records(conn: sqlite3.Connection, account_id: int) -> dict[int, str]:
     """The account's records by message id, unparsed: a range of billing_state's key."""
-    prefix = f"{_RETRIED}{account_id}/"
+    prefix = f"{RETRIED_PREFIX}{account_id}/"
     return {int(k.removeprefix(prefix)): v for k, v in _span(conn, prefix)}
 
 
@@ -354,7 +354,7 @@ def stepped_back(conn: sqlite3.Connection, step: ClockStep, low: int, high: int,
     lost. Few: an admin's retries."""
     moved, args = senttimes.accepted(step, since)
     sql = f"SELECT created_at, {moved} FROM messages WHERE id = ? AND created_at >= ?"
-    for key, value in list(_span(conn, _RETRIED)):
+    for key, value in list(_span(conn, RETRIED_PREFIX)):
         mid = int(key.rsplit("/", 1)[1])
         row = conn.execute(sql, (*args, mid, since)).fetchone() if low <= mid < high else None
         if row is None or not (records := _mine(value, row[0])) or row[1] == row[0]:

@@ -35,12 +35,12 @@ from gateway.store import senttimes
 from gateway.store.clockstep import ClockStep
 from gateway.store.db import Store
 
-_PREFIX = "rebill/"  # + YYYY-MM: `<unix time of the step> <its seconds>`
-_UNDER_WAY = "billing_under_way"  # YYYY-MM: the month the scheduled run is billing
+REBILL_PREFIX = "rebill/"  # + YYYY-MM: `<unix time of the step> <its seconds>`
+UNDER_WAY = "billing_under_way"  # YYYY-MM: the month the scheduled run is billing
 
 
 def _key(month: Month) -> str:
-    return f"{_PREFIX}{month}"
+    return f"{REBILL_PREFIX}{month}"
 
 
 def _moved_over(store: Store, step: ClockStep, end: float) -> bool:
@@ -58,7 +58,7 @@ def stepped_back(store: Store, tz: ZoneInfo, step: ClockStep) -> list[Month]:
     votes to the fallback before any account was billed (`monthly.due_months`) and is billed again."""
     conn, now = store.db.conn, store.clock()
     mtlate.stepped_back(conn, step, *senttimes.moving(conn, now, step))  # whether billed or not
-    running = repo.state(conn, _UNDER_WAY)  # its files may be out, or be written from the rows before
+    running = repo.state(conn, UNDER_WAY)  # its files may be out, or be written from the rows before
     marks = sorted({Month.parse(v) for v in (repo.state(conn, repo.LAST_BILLED), running) if v is not None})
     if not marks:
         return []
@@ -83,7 +83,7 @@ def stepped_back(store: Store, tz: ZoneInfo, step: ClockStep) -> list[Month]:
             billing.put(_key(month), f"{now:.0f} {step.seconds:.0f}")
     billing.put(repo.LAST_BILLED, str(first.previous()))
     if running is not None and Month.parse(running) in months:  # the run must not record it billed
-        conn.execute("DELETE FROM billing_state WHERE key = ?", (_UNDER_WAY,))
+        conn.execute("DELETE FROM billing_state WHERE key = ?", (UNDER_WAY,))
     return months
 
 
@@ -92,7 +92,7 @@ def run_begins(store: Store, month: Month, tz: ZoneInfo | None = None) -> None:
     run's files do not show, and it is the step's write that knows (`stepped_back`). With `tz`, the
     time its MTs are billed as of, if its first bill (`mtlate.record_as_of`)."""
     with store.db.transaction():
-        repo.BillingRepo(store.db, store.clock).put(_UNDER_WAY, str(month))
+        repo.BillingRepo(store.db, store.clock).put(UNDER_WAY, str(month))
         if tz is not None:
             mtlate.record_as_of(store.db.conn, month, tz, store.clock())
 
@@ -103,11 +103,11 @@ def run_ends(store: Store, month: Month) -> bool:
     One transaction, so that no step falls between the check and the record. Whether recorded."""
     with store.db.transaction():
         conn = store.db.conn
-        if repo.state(conn, _UNDER_WAY) != str(month):
+        if repo.state(conn, UNDER_WAY) != str(month):
             return False
         repo.BillingRepo(store.db, store.clock).put(repo.LAST_BILLED, str(month))
         billed_again(conn, month)
-        conn.execute("DELETE FROM billing_state WHERE key = ?", (_UNDER_WAY,))
+        conn.execute("DELETE FROM billing_state WHERE key = ?", (UNDER_WAY,))
     return True
 
 
@@ -125,11 +125,11 @@ def waiting(conn: sqlite3.Connection, tz: ZoneInfo) -> dict[str, str]:
     """YYYY-MM → what `billing list` says of a month waiting to be billed again."""
     rows = conn.execute(
         "SELECT key, value FROM billing_state WHERE key >= ? AND key < ? ORDER BY key",
-        (_PREFIX, _PREFIX[:-1] + "0"),
+        (REBILL_PREFIX, REBILL_PREFIX[:-1] + "0"),
     )
     said = {}
     for key, value in rows:
-        month = Month.parse(key.removeprefix(_PREFIX))
+        month = Month.parse(key.removeprefix(REBILL_PREFIX))
         at, seconds = (float(v) for v in value.split())
         said[str(month)] = (
             f"to be billed again: the clock stepped back {seconds:.0f} s into it on"

@@ -27,8 +27,8 @@ from billing_reports.repo import LAST_BILLED, mailed_key
 from gateway.store.restorerows import in_both, shared_columns
 
 # The keys that say which months were billed, which files mailed, and as of when (`mtlate`, `rebill`).
-_KEYS = (LAST_BILLED, rebill._UNDER_WAY)
-_PREFIXES = (mailed_key("", "")[:-1], mtlate._AS_OF, mtlate._RETRIED, rebill._PREFIX)
+_KEYS = (LAST_BILLED, rebill.UNDER_WAY)
+_PREFIXES = (mailed_key("", "")[:-1], mtlate.AS_OF_PREFIX, mtlate.RETRIED_PREFIX, rebill.REBILL_PREFIX)
 _OWN = " OR ".join(
     [f"key = '{k}'" for k in _KEYS] + [f"key GLOB '{p}*'" for p in _PREFIXES]
 )  # the constants above: no quote or glob character in them
