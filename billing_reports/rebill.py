@@ -3,7 +3,7 @@
 A clock running an hour ahead (a hardware clock in local time read as UTC, before NTP syncs) bills
 October at its reading of 00:05 on November 1st; NTP then steps it back to 23:05 on October 31st.
 The SMS accepted in the rest of that hour carry October's dates, and so do MOs and SMS the step moves
-back over the month's end (`MoRepo.shift_for_clock_step`, `senttimes.shift_sent`): October's file,
+back over the month's end (`stepchunks.mo_chunk`, `senttimes.shift_sent_ids`): October's file,
 mailed already, does not list them, November's starts at its midnight, and they were billed nowhere.
 
 So the housekeeping's write that moves the rows for the step (`stepped_back`) records such a month

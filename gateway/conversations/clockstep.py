@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 
 from gateway.store.clockstep import ClockStep
-from gateway.store.senttimes import moved_to, moving
+from gateway.store.senttimes import moved_to
 
 # The newest SMS of a conversation: the clock its times were stamped on (`ClockStep.back_by`).
 _CONVERSATION_SMS = (
@@ -27,21 +27,13 @@ def oldest_kept(conn: sqlite3.Connection) -> float | None:
     return conn.execute("SELECT MIN(last_mt_at) FROM conversations").fetchone()[0]
 
 
-def shift(conn: sqlite3.Connection, now: float, step: ClockStep) -> None:
-    """The wall clock stepped back by `step` (`now`: its reading after it): move the times of the
-    conversations last written before it. Run in the step's write before the SMS's times move: the rows
-    that move are told by the acceptance times as stamped (`moving`)."""
-    _low, first, since = moving(conn, now, step)
-    shift_ids(conn, step, since, first, (0, 2**63 - 1))
-
-
 def shift_ids(
     conn: sqlite3.Connection, step: ClockStep, since: float, first: int, ids: tuple[int, int]
 ) -> int:
-    """The conversations of `ids` ([low, high)) moved, as `shift` moves them (`since`, `first`: as
-    `moving` read them before the step's first move, `gateway.stepmoves`). A conversation written for
-    a mail accepted after the step keeps its times (its last SMS came after it; a few such rows, read by
-    the messages' ids). Returns how many moved."""
+    """The conversations of `ids` ([low, high)) last written before the step moved, by the rule of
+    their SMS's times (`since`, `first`: as `senttimes.moving` read them before the step's first move,
+    `gateway.stepmoves`). A conversation written for a mail accepted after the step keeps its times
+    (its last SMS came after it; a few such rows, read by the messages' ids). Returns how many moved."""
     last, args = moved_to("last_mt_at", step, since, _CONVERSATION_SMS)
     began, began_args = moved_to("started_at", step, since, _CONVERSATION_SMS)
     return conn.execute(

@@ -108,40 +108,10 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
             written.extend(wholes)
             return wholes[0] if wholes else None
 
-    def shift_for_clock_step(self, step: ClockStep) -> int:
-        """The wall clock stepped back: the times of recent MOs received before `step` move with
-        it, in the same write as the parts' deadlines (`QueueRepo.shift_for_clock_step`).
-
-        MO times are the ends of windows that look back from the clock: the SMSC's redelivery of
-        a copy (`redelivery_of`, a day), a segment joined already, the segments waiting to be
-        joined, and the hourly mail limit per phone. Left on the old clock after a step back of an
-        hour, the last hour's MOs would look an hour younger: the same SMS sent again by the phone
-        a minute later would be within 2 s of its copy's acknowledgement (dropped as the SMSC's,
-        a vote unpaid), and the hourly limit would count two hours of answers. An MO's times move
-        by what the step undoes of the clock it was received on (`ClockStep`, by its id), its
-        acknowledgement and its parts' time (`parts_at`) with it, so that they stay as far apart
-        as they were; an MO received after the step (before the look that found it) keeps its
-        times, and so does an
-        acknowledgement stamped after it (it reads before its MO's receipt: an acknowledgement
-        goes out after its MO is stored). Only rows those windows can still reach move: older ones
-        are history no window reads, and rewriting every row of the table would hold the store's
-        one writer for as long. The reach is widened by the step, so that no unmoved row is
-        brought back into a window by it. Returns how many rows moved.
-        """
-        back, args = step.back_by("mo", "id")
-        where, bounds = self.moving(step)
-        with self.transaction():
-            return self.conn.execute(
-                f"UPDATE mo SET received_at = received_at - ({back}), parts_at = parts_at - ({back}),"
-                f" acked_at = acked_at"
-                f" - (CASE WHEN acked_at >= received_at THEN {back} ELSE 0 END) WHERE {where}",
-                (*args, *args, *args, *bounds),
-            ).rowcount
-
     def moved_over(self, step: ClockStep, at: float) -> bool:
-        """Whether `shift_for_clock_step(step)` moves an MO's time (its receipt, or its first part's)
-        from `at` or later to before it: a billed month's end, which the MO then falls back into
-        (`billing_reports.rebill`). Asked before the shift, in its write: the recent MOs and the
+        """Whether a move of `step` (`stepchunks.mo_chunk`) carries an MO's time (its receipt, or its
+        first part's) from `at` or later to before it: a billed month's end, which the MO then falls back
+        into (`billing_reports.rebill`). Asked before the move, in its write: the recent MOs and the
         segments each searched by their index (as one search, SQLite walked every older MO)."""
         back, args = step.back_by("mo", "id")
         first, floor = self.moving(step)[1]

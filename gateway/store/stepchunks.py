@@ -28,7 +28,18 @@ def mo_where(floor: float, ids: tuple[int, int]) -> tuple[str, tuple[float, ...]
 
 
 def mo_chunk(conn: sqlite3.Connection, step: ClockStep, floor: float, ids: tuple[int, int]) -> int:
-    """The times of the MOs of `ids` moved as `MoRepo.shift_for_clock_step` moves them; how many."""
+    """The times of the MOs of `ids` moved back by what `step` undoes of the clock each was received on
+    (by its id); how many.
+
+    MO times are the ends of windows that look back from the clock: the SMSC's redelivery of a copy
+    (`redelivery_of`, a day), a segment joined already, the segments waiting to be joined, and the
+    hourly mail limit per phone. Left on the old clock after a step back of an hour, the last hour's
+    MOs would look an hour younger: the same SMS sent again by the phone a minute later would be within
+    2 s of its copy's acknowledgement (dropped as the SMSC's, a vote unpaid), and the hourly limit would
+    count two hours of answers. An MO's acknowledgement and its parts' time (`parts_at`) move with it,
+    so that they stay as far apart as they were; an acknowledgement stamped after the step keeps its
+    time (it reads before its MO's receipt: an acknowledgement goes out after its MO is stored). Only
+    rows those windows can still reach move (`MoRepo.moving`): older ones are history no window reads."""
     back, args = step.back_by("mo", "id")
     where, bounds = mo_where(floor, ids)
     return conn.execute(
