@@ -73,7 +73,7 @@ class ClockCheck:
         # its sends told from this run's first (a crash loses the record of those before it).
         self._moving, self._move_sends = stepmoves.load_plan(store.db.conn), 0
 
-    async def check_clock(self, keep: bool = False) -> float:
+    async def check_clock(self, keep: bool = False, start: bool = False) -> float:
         """Catch the wall clock stepping, and move what the store stamped on it with a step back.
 
         Next tries and validities are stamped in wall-clock time, and so are MOs (the windows that
@@ -102,9 +102,16 @@ class ClockCheck:
         on (`gateway.store.clockstep.ClockStep`), validities and waits by the whole step. The
         reading, and the steps remembered, are kept in the store for the next start (`kept`), in
         the write that moves the rows for a step, else once a minute, or now with `keep` (a stop's
-        last look: the next start places no row of this run by its time). Returns the step back."""
+        last look: the next start places no row of this run by its time).
+
+        A step back's chunks (`_finish_move`) are left by a stop's last look (`keep`) to the next
+        start, and by the start's first look (`start`), made before anything listens, to the worker's
+        looks: finished there, a move cut short by a crash held SMTP, the links and the panel shut for
+        as long as it took (tens of seconds for a month, near systemd's start timeout). Only a new
+        step back found by that look finishes a pending move first: its plan would take the pending
+        one's place. Returns the step back."""
         store = self.store
-        if self._moving is not None and not keep:  # a stop's last look leaves it to the next start
+        if self._moving is not None and not keep and (not start or self._stepped_back()):
             await self._finish_move()
         # Read together, with no await between: rows up to these ids were stamped before this reading.
         wall, mono, marks = store.clock(), self.elapsed(), read_marks(store.db.conn)
@@ -171,10 +178,20 @@ class ClockCheck:
         self._readings, self.steps.last, self._start = (wall, mono, marks), (wall, mono), None
         store.queue.sends.looked(sent)
         if last is not None and step > CLOCK_STEP_SECONDS:  # the dispatcher told: now the rest, in chunks
-            # Not in a stop's last look: the stop would wait for it; the next start finishes it.
-            sms, mos = await self._finish_move() if not keep else (0, 0)
-            log.warning("clock.stepped_back", **said, sms=sms, mos=mos, **({"moving": True} if keep else {}))
+            # Not in a stop's last look (the stop would wait for it; the next start finishes it), nor in
+            # a start's first look (the listeners wait for it; the worker's next look finishes it).
+            left = keep or start
+            sms, mos = await self._finish_move() if not left else (0, 0)
+            log.warning("clock.stepped_back", **said, sms=sms, mos=mos, **({"moving": True} if left else {}))
         return step if step > CLOCK_STEP_SECONDS else 0.0
+
+    def _stepped_back(self) -> bool:
+        """Whether the clock reads a step back since the last reading (as the look will find it)."""
+        last = self._readings
+        return (
+            last is not None
+            and last[0] + (self.elapsed() - last[1]) - self.store.clock() > CLOCK_STEP_SECONDS
+        )
 
     async def _finish_move(self) -> tuple[int, int]:
         """The chunks of a step back's move (`stepmoves.move_chunk`), each a write of its own, the loop

@@ -216,9 +216,10 @@ class Daemon:
         if housekeeping.steps.last is not None:  # seeded from the kept reading: a step may wait
             # Before anything can write (mail, the panel, the links): a step made while the daemon
             # was stopped moves only rows stamped before it. Failed (the store locked by another
-            # process), the worker's looks try again, and its rows are still told by their ids.
+            # process), the worker's looks try again, and its rows are still told by their ids. A step
+            # back's chunks are left to the worker's looks, after the listeners open (`check_clock`).
             try:
-                await housekeeping.check_clock()
+                await housekeeping.check_clock(start=True)
             except Exception as exc:
                 log.warning("clock.first_look_failed", error=str(exc))
         # Listeners before links: a port that cannot be bound stops the start before any SMSC
