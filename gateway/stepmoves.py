@@ -177,15 +177,20 @@ def save_plan(conn: sqlite3.Connection, plan: MovePlan) -> None:
 def load_plan(conn: sqlite3.Connection) -> MovePlan | None:
     """The plan of a move a stop or crash cut short, to be finished; None without one, or with one that
     cannot be read (edited by hand): read at every start, it must not stop the daemon from starting. Its
-    rows stay as far as it moved them, said once."""
+    rows stay as far as it moved them, said once: the plan is deleted once said (kept, every start
+    said it again)."""
     row = conn.execute("SELECT value FROM billing_state WHERE key = ?", (PLAN_KEY,)).fetchone()
     if row is None:
         return None
     try:
         return _plan(json.loads(row[0]))
     except Exception as exc:  # any shape: a missing key, a wrong type
-        log.warning("clock.move_unreadable", error=f"{type(exc).__name__}: {exc}"[:200])
-        return None
+        log.warning("clock.move_unreadable", error=f"{type(exc).__name__}: {exc}"[:200], dropped=True)
+    try:
+        conn.execute("DELETE FROM billing_state WHERE key = ? AND value = ?", (PLAN_KEY, row[0]))
+    except sqlite3.Error as exc:  # another process holds the store: the next start says it and tries again
+        log.warning("clock.move_unreadable_kept", error=str(exc))
+    return None
 
 
 def _plan(v: Any) -> MovePlan:

@@ -35,6 +35,8 @@ FORWARD_KEY = "clock_forward"
 # Steps kept, the newest: more than this within a window is a clock gone wild, and the oldest of them
 # count for the windows that still reach back past them only.
 KEPT = 16
+# The unreadable values said so far in this process (one or two: each is a hand's edit).
+_SAID: set[str] = set()
 
 
 def kept_steps(conn: sqlite3.Connection) -> list[tuple[float, float]]:
@@ -64,10 +66,12 @@ def _kept(conn: sqlite3.Connection) -> list[tuple[float, float, float]]:
             raise ValueError("not a finite time")
         return steps
     except Exception as exc:  # a value edited by hand: the windows count from the clock, as before
-        import structlog  # here: `smsgw --help` and the premium CLI import this module, not logging
+        if row[0] not in _SAID:  # read at every status, /healthz and dashboard poll: said once a process
+            import structlog  # here: `smsgw --help` and the premium CLI import this module, not logging
 
-        error = f"{type(exc).__name__}: {exc}"[:200]
-        structlog.get_logger(__name__).warning("clock.forward_steps_unreadable", error=error)
+            _SAID.add(row[0])
+            error = f"{type(exc).__name__}: {exc}"[:200]
+            structlog.get_logger(__name__).warning("clock.forward_steps_unreadable", error=error)
         return []
 
 
