@@ -8,7 +8,7 @@ window reaches (the design withdrawn for holding the loop); for comparison, a lo
 back of a day (its last day's SMS move in one write); one answer's match (`reached.answer_of`) and a
 purge batch of 1,000 conversations, each with no step kept and with the step kept; and what an answer
 no conversation takes reads of the clock besides: its note's "N days ago" on the phone's last SMS
-(`handlers._last_sms`) and whether the number it came to is one account's own yet (`inbound.moved_until`,
+(`lastsms.last_sms`) and whether the number it came to is one account's own yet (`inbound.moved_until`,
 over `SENDERS` numbers accounts left over the last 120 days). Times are wall-clock on this machine, the
 medians of `--runs` runs where repeated.
 
@@ -33,7 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway.conversations import handlers, inbound, queries, reached  # noqa: E402
+from gateway.conversations import inbound, queries, reached  # noqa: E402
+from gateway.conversations.lastsms import last_sms  # noqa: E402
 from gateway.conversations.repo import ConversationsRepo  # noqa: E402
 from gateway.housekeeping import Housekeeping  # noqa: E402
 from gateway.store.db import Store  # noqa: E402
@@ -174,7 +175,7 @@ def unmatched(path: Path, runs: int, ahead: float) -> tuple[float, float]:
             last = repo.last_on(f"+4860{n * 97 % PHONES:07d}", NUMBER)
             assert last is not None
             started = time.perf_counter()
-            handlers._last_sms(repo, cfg, last, at)
+            last_sms(repo, cfg, last, at)
             notes.append(time.perf_counter() - started)
             started = time.perf_counter()
             inbound.moved_until(store.db.conn, cfg, f"+4850{n % SENDERS:07d}", 2)
