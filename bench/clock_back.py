@@ -27,18 +27,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gateway.housekeeping import Housekeeping  # noqa: E402
+from bench.clock_store import DAY, NOW, NUMBER, PHONES, Clocks, fill_sent, opened  # noqa: E402
 from gateway.store.db import Store  # noqa: E402
-
-DAY = 86400.0
-NOW = 1_800_000_000.0
-NUMBER = "+48100200300"
-PHONES, USERS, WAITING = 20_000, 50, 500
-
-
-class Clocks:
-    def __init__(self) -> None:
-        self.wall, self.boot = NOW, 1000.0
 
 
 def fill(path: Path, days: float, per_day: int, mo_per_day: int) -> int:
@@ -46,39 +36,7 @@ def fill(path: Path, days: float, per_day: int, mo_per_day: int) -> int:
     likewise. Returns how many SMS."""
     sms = int(days * per_day)
     conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO accounts (id, name, created_at) VALUES (1, 'acme', 0)")
-    gap = days * DAY / sms
-    last: dict[tuple[str, str], float] = {}
-    emails, messages, parts = [], [], []
-    for i in range(1, sms + 1):
-        at = NOW - days * DAY + i * gap
-        phone, user = f"+4860{i % PHONES:07d}", f"user{(i % PHONES + i // PHONES % 2) % USERS}@acme.example"
-        waiting = i > sms - WAITING
-        emails.append((i, 1, user, "x", at))
-        messages.append(
-            (i, i, 1, phone, NUMBER, "x", 0, 1, "queued" if waiting else "delivered", at, at + DAY)
-        )
-        state, went = ("queued", None) if waiting else ("delivered", at + 1.0)
-        parts.append((i, i, 1, state, at, at + DAY, phone, NUMBER, 0, b"x", b"", "x", went))
-        last[(phone, user)] = at
-    conn.executemany(
-        "INSERT INTO emails (id, account_id, mail_from, text, received_at) VALUES (?,?,?,?,?)", emails
-    )
-    conn.executemany(
-        "INSERT INTO messages (id, email_id, account_id, recipient, source, text, coding, parts_total,"
-        " state, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        messages,
-    )
-    conn.executemany(
-        "INSERT INTO parts (id, message_id, seq, state, next_attempt_at, expires_at, destination, source,"
-        " data_coding, payload, udh, text, submitted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        parts,
-    )
-    conn.executemany(
-        "INSERT INTO conversations (phone, number, user_email, account_id, domain, text, started_at,"
-        " last_mt_at) VALUES (?,?,?,1,'sms.example.com','x',?,?)",
-        [(phone, NUMBER, user, at, at) for (phone, user), at in last.items()],
-    )
+    fill_sent(conn, days, sms)
     mos = int(days * mo_per_day)
     conn.executemany(
         "INSERT INTO mo (link, source, destination, text, received_at, acked_at, state)"
@@ -99,12 +57,7 @@ async def step_back(path: Path, seconds: float) -> tuple[float, float, int, int,
     the ticker's turns, the move's seconds, the writes the look made, the most rows one of them
     changed, the longest write's seconds whole and its statements' seconds)."""
     clocks = Clocks()
-    store = Store.open(path, clock=lambda: clocks.wall)
-    store.db.serve()
-    unused: Any = None
-    hk = Housekeeping(store, unused, unused, dict, Path("/nonexistent"), monotonic=lambda: clocks.boot)
-    await hk.check_clock()
-    await store.write(lambda: store.db.conn.execute("INSERT INTO billing_state VALUES ('bench', '')"))
+    store, hk = await opened(path, clocks)
     writes: list[tuple[int, float, float]] = []  # (rows changed, seconds whole, the statements' seconds)
     write = store.write
 

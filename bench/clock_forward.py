@@ -33,62 +33,21 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.clock_store import DAY, NOW, NUMBER, PHONES, WAITING, Clocks, fill_sent, opened  # noqa: E402
 from gateway.conversations import inbound, queries, reached  # noqa: E402
 from gateway.conversations.lastsms import last_sms  # noqa: E402
 from gateway.conversations.repo import ConversationsRepo  # noqa: E402
-from gateway.housekeeping import Housekeeping  # noqa: E402
 from gateway.store.db import Store  # noqa: E402
 from gateway.store.forwardsteps import FORWARD_KEY  # noqa: E402
 
-DAY = 86400.0
-NOW = 1_800_000_000.0
-NUMBER = "+48100200300"
-PHONES, USERS, WAITING = 20_000, 50, 500
 SENDERS = 200  # numbers accounts stopped sending from, their stops spread over the last 120 days
 STEP = 8 * DAY + 1.0  # the step forward, made in the second between two looks
-
-
-class Clocks:
-    def __init__(self) -> None:
-        self.wall, self.boot = NOW, 1000.0
 
 
 def fill(path: Path, sms: int) -> None:
     """The SMS, one part each, sent evenly over the last 7 days; the last `WAITING` still queued."""
     conn = sqlite3.connect(path)
-    conn.execute("INSERT INTO accounts (id, name, created_at) VALUES (1, 'acme', 0)")
-    gap = 7 * DAY / sms
-    last: dict[tuple[str, str], float] = {}
-    emails, messages, parts = [], [], []
-    for i in range(1, sms + 1):
-        at = NOW - 7 * DAY + i * gap
-        phone, user = f"+4860{i % PHONES:07d}", f"user{(i % PHONES + i // PHONES % 2) % USERS}@acme.example"
-        waiting = i > sms - WAITING
-        emails.append((i, 1, user, "x", at))
-        messages.append(
-            (i, i, 1, phone, NUMBER, "x", 0, 1, "queued" if waiting else "delivered", at, at + DAY)
-        )
-        state, went = ("queued", None) if waiting else ("delivered", at + 1.0)
-        parts.append((i, i, 1, state, at, at + DAY, phone, NUMBER, 0, b"x", b"", "x", went))
-        last[(phone, user)] = at
-    conn.executemany(
-        "INSERT INTO emails (id, account_id, mail_from, text, received_at) VALUES (?,?,?,?,?)", emails
-    )
-    conn.executemany(
-        "INSERT INTO messages (id, email_id, account_id, recipient, source, text, coding, parts_total,"
-        " state, created_at, expires_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        messages,
-    )
-    conn.executemany(
-        "INSERT INTO parts (id, message_id, seq, state, next_attempt_at, expires_at, destination, source,"
-        " data_coding, payload, udh, text, submitted_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        parts,
-    )
-    conn.executemany(
-        "INSERT INTO conversations (phone, number, user_email, account_id, domain, text, started_at,"
-        " last_mt_at) VALUES (?,?,?,1,'sms.example.com','x',?,?)",
-        [(phone, NUMBER, user, at, at) for (phone, user), at in last.items()],
-    )
+    fill_sent(conn, 7, sms)
     # On the database's clock, as its triggers stamp them (`inbound._LEFT_LATELY` reads that clock).
     left = time.time() - 120 * DAY
     conn.executemany(
@@ -103,13 +62,7 @@ async def step_look(path: Path, seconds: float = STEP) -> tuple[float, float]:
     """Seconds of a look that finds no step, and of the one that handles a step forward of 8 days (the
     loop is held for its write)."""
     clocks = Clocks()
-    store = Store.open(path, clock=lambda: clocks.wall)
-    store.db.serve()
-    unused: Any = None
-    hk = Housekeeping(store, unused, unused, dict, Path("/nonexistent"), monotonic=lambda: clocks.boot)
-    await hk.check_clock()
-    # A first write: a process's first commit notes itself once (`walcheck.note_commit`, ~12 ms).
-    await store.write(lambda: store.db.conn.execute("INSERT INTO billing_state VALUES ('bench', '')"))
+    store, hk = await opened(path, clocks)
     clocks.wall += 1.0
     clocks.boot += 1.0
     started = time.perf_counter()
