@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from gateway.store.db import Store
 from tests.conftest import config_text, free_port, smtp_sink
 from tests.test_account_show import CLI
+from tests.test_fresh_schema import migrated_up_to
 from tests.test_process import smsgw, start_daemon
 from tests.test_restore_carry import part_states, rows, send_one, simulated, stop, waiting
 from tests.test_simulator_pending_reports import DELAY, until, with_simulator
@@ -111,6 +114,21 @@ def acme_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[CLI, P
     cli = CLI(path, capsys)
     cli.ok("account", "add", "ACME")
     return cli, tmp_path / "state" / "smsgw.db"
+
+
+def upgraded_since_backup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[CLI, Path, Path]:
+    """A backup taken at schema version 48 with the account ACME, and its copy upgraded since as the
+    database, no daemon running: the CLI, the backup and the database."""
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=2775))
+    (tmp_path / "state").mkdir()
+    backup, db = tmp_path / "backup.db", tmp_path / "state" / "smsgw.db"
+    with closing(migrated_up_to(48)) as old, closing(sqlite3.connect(backup)) as conn:
+        old.execute("INSERT INTO accounts (id, name, created_at) VALUES (1, 'ACME', 1)")
+        old.backup(conn)
+    shutil.copy(backup, db)
+    Store.open(db).close()
+    return CLI(path, capsys), backup, db
 
 
 def test_a_restore_cut_off_before_its_swap_carries_from_the_database_it_set_aside_when_run_again(

@@ -8,20 +8,16 @@ backup shows kept (past the hourly limit per phone), mailed since, was mailed ag
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
 
 import pytest
 
-from gateway.store.db import Store
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking, smtp_sink
-from tests.test_account_show import CLI
-from tests.test_fresh_schema import migrated_up_to
 from tests.test_process import smsgw, start_daemon
-from tests.test_restore_after_backup import acme_cli
+from tests.test_restore_after_backup import acme_cli, upgraded_since_backup
 from tests.test_restore_carry import rows, send_one, stop
 from tests.test_simulator_pending_reports import until
 
@@ -249,22 +245,14 @@ def test_an_answer_after_a_backup_from_before_an_upgrade_is_carried(
 ) -> None:
     # A backup at schema version 48 has no kept_phones (49): carrying the phones' record into it failed,
     # and with it the whole carry (every SMS sent since the backup went again).
-    path = tmp_path / "config.toml"
-    path.write_text(config_text(tmp_path, smsc_port=2775))
-    (tmp_path / "state").mkdir()
-    backup, db = tmp_path / "backup.db", tmp_path / "state" / "smsgw.db"
-    with closing(migrated_up_to(48)) as old, closing(sqlite3.connect(backup)) as conn:
-        old.execute("INSERT INTO accounts (id, name, created_at) VALUES (1, 'ACME', 1)")
-        old.backup(conn)
-    shutil.copy(backup, db)
-    Store.open(db).close()  # upgraded since, and an answer received then, its mail not sent yet
+    cli, backup, db = upgraded_since_backup(tmp_path, capsys)  # and an answer received then, not mailed yet
     with closing(sqlite3.connect(db)) as conn, conn:
         mo_row(conn, 1, "mailed", "Received after the upgrade")
         conn.execute(
             "INSERT INTO outbox (kind, mail_from, rcpt, content, next_attempt_at, created_at, mo_ref)"
             " VALUES ('reply', '', 'anna@acme.example', x'00', 5, 5, 1)"
         )
-    out = CLI(path, capsys).ok("restore", str(backup))
+    out = cli.ok("restore", str(backup))
     assert any("1 answers received since" in line for line in out), out
     assert rows(db, "SELECT state, text FROM mo") == [("mailed", "Received after the upgrade")]
     assert rows(db, "SELECT kind, state, mo_ref FROM outbox") == [("reply", "queued", 1)]

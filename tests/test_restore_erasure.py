@@ -6,7 +6,6 @@ answers and conversations came back, and only the answers' rows (carried as chan
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -14,11 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.privacy.naming import ERASED
-from gateway.store.db import Store
-from tests.conftest import config_text
-from tests.test_account_show import CLI
-from tests.test_fresh_schema import migrated_up_to
-from tests.test_restore_after_backup import acme_cli
+from tests.test_restore_after_backup import acme_cli, upgraded_since_backup
 from tests.test_restore_carry import rows
 
 PHONE = "+48601000001"
@@ -85,16 +80,7 @@ def test_a_phone_erased_after_the_backup_stays_erased_after_the_restore(
 def test_an_erasure_that_cannot_be_made_again_on_a_backup_from_before_an_upgrade_is_said_with_its_command(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    path = tmp_path / "config.toml"
-    path.write_text(config_text(tmp_path, smsc_port=2775))
-    (tmp_path / "state").mkdir()
-    backup, db = tmp_path / "backup.db", tmp_path / "state" / "smsgw.db"
-    with closing(migrated_up_to(48)) as old, closing(sqlite3.connect(backup)) as conn:
-        old.execute("INSERT INTO accounts (id, name, created_at) VALUES (1, 'ACME', 1)")
-        old.backup(conn)
-    shutil.copy(backup, db)
-    Store.open(db).close()  # upgraded since, and the phone erased then
-    cli = CLI(path, capsys)
+    cli, backup, db = upgraded_since_backup(tmp_path, capsys)  # and the phone erased then
     cli.ok("phone", "forget", PHONE, "--yes")
     out = cli.ok("restore", str(backup))
     said = "1 phone erasures made since not made again (a backup from before an upgrade): once the daemon"
