@@ -116,6 +116,14 @@ def acme_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[CLI, P
     return cli, tmp_path / "state" / "smsgw.db"
 
 
+def acme_backed_up(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[CLI, Path, Path]:
+    """`acme_cli`'s state, and its backup taken: the CLI, the database and the backup."""
+    cli, db = acme_cli(tmp_path, capsys)
+    backup = tmp_path / "backup.db"
+    cli.ok("backup", str(backup))
+    return cli, db, backup
+
+
 def upgraded_since_backup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[CLI, Path, Path]:
     """A backup taken at schema version 48 with the account ACME, and its copy upgraded since as the
     database, no daemon running: the CLI, the backup and the database."""
@@ -182,9 +190,7 @@ def test_a_restore_cut_off_before_its_swap_carries_from_the_database_it_set_asid
 def test_mail_after_the_backup_of_an_account_the_backup_lacks_is_listed_not_carried(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cli, db = acme_cli(tmp_path, capsys)
-    backup = tmp_path / "backup.db"
-    cli.ok("backup", str(backup))
+    cli, db, backup = acme_backed_up(tmp_path, capsys)
     cli.ok("account", "add", "LATER")  # added after the backup: the restored copy has no such account
     with closing(sqlite3.connect(db)) as conn, conn:  # its mail, its SMS still queued
         (later,) = conn.execute("SELECT id FROM accounts WHERE name = 'LATER'").fetchone()

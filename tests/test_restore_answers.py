@@ -17,7 +17,7 @@ import pytest
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking, smtp_sink
 from tests.test_process import smsgw, start_daemon
-from tests.test_restore_after_backup import acme_cli, upgraded_since_backup
+from tests.test_restore_after_backup import acme_backed_up, acme_cli, upgraded_since_backup
 from tests.test_restore_carry import rows, send_one, stop
 from tests.test_simulator_pending_reports import until
 
@@ -283,9 +283,7 @@ def test_a_conversation_moved_on_since_the_backup_after_a_clock_step_routes_as_i
 def test_a_vote_for_a_service_added_after_the_backup_is_said_not_carried(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cli, db = acme_cli(tmp_path, capsys)
-    backup = tmp_path / "backup.db"
-    cli.ok("backup", str(backup))
+    cli, db, backup = acme_backed_up(tmp_path, capsys)
     with closing(sqlite3.connect(db)) as conn, conn:  # the service, and a vote for it, after the backup
         service(conn, 9)
         vote(conn, "mailed")
@@ -299,9 +297,7 @@ def test_a_vote_for_a_service_added_after_the_backup_is_said_not_carried(
 def test_the_sms_ids_kept_past_by_a_restore_are_kept_past_by_a_second_restore_before_any_new_sms(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cli, db = acme_cli(tmp_path, capsys)
-    backup = tmp_path / "backup.db"
-    cli.ok("backup", str(backup))
+    cli, db, backup = acme_backed_up(tmp_path, capsys)
     cli.ok("account", "add", "LATER")  # added after the backup: its mail is not carried, its SMS id is
     with closing(sqlite3.connect(db)) as conn, conn:  # an SMS accepted after the backup, then cancelled
         conn.execute(
@@ -323,9 +319,7 @@ def test_the_sms_ids_kept_past_by_a_restore_are_kept_past_by_a_second_restore_be
 def test_an_account_and_a_service_added_after_the_backup_are_named_with_what_of_them_was_not_carried(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cli, db = acme_cli(tmp_path, capsys)
-    backup = tmp_path / "backup.db"
-    cli.ok("backup", str(backup))
+    cli, db, backup = acme_backed_up(tmp_path, capsys)
     cli.ok("account", "add", "LATER")
     with closing(sqlite3.connect(db)) as conn, conn:  # its conversation, and a service of ACME's, since
         conn.execute(

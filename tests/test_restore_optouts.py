@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import DOMAIN, config_text, free_port, mail, send_blocking
 from tests.test_process import smsgw, start_daemon
-from tests.test_restore_after_backup import acme_cli
+from tests.test_restore_after_backup import acme_backed_up
 from tests.test_restore_carry import rows, stop
 
 
@@ -64,9 +64,7 @@ async def test_a_stop_sent_after_the_backup_is_honoured_after_the_restore(tmp_pa
 def test_an_accounts_own_opt_out_made_after_the_backup_is_carried_and_one_of_an_account_added_since_is_not(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cli, db = acme_cli(tmp_path, capsys)
-    backup = tmp_path / "backup.db"
-    cli.ok("backup", str(backup))
+    cli, db, backup = acme_backed_up(tmp_path, capsys)
     cli.ok("account", "add", "LATER")
     with closing(sqlite3.connect(db)) as conn, conn:  # each company's admin listed the number on its page
         conn.execute(
