@@ -15,12 +15,11 @@ import structlog
 
 from gateway.logging import _redact
 from smsc.base import Outcome
-from smsc.cimd2.link import Cimd2Link
 from smsc.cimd2.packet import Op, P, Packet
 from tests.conftest import DOMAIN, free_port, mail, running_gateway, smtp_sink
-from tests.fakes.cimd2 import RecordingEvents, ScriptedSmsc
 from tests.test_cimd2_general_error import closed_by_client, daemon_to_first_submit, next_submit
-from tests.test_cimd2_link import scripted, section, sms
+from tests.test_cimd2_link import scripted, sms
+from tests.test_cimd2_login_refusals import login_refused
 from tests.test_two_way import two_way_config
 
 NUMBER = "601123456"  # the national part of +48601123456: in no log line, in whatever form written
@@ -81,19 +80,8 @@ async def test_a_general_error_text_quoting_the_number_is_masked_in_the_submit_l
 async def test_a_login_refusal_quoting_a_number_is_masked_in_the_log() -> None:
     # Some SMSCs name the account's own MSISDN when they refuse a login: the refusal's line keeps the
     # code and the words, not the number.
-    async with ScriptedSmsc() as peer:
-        link, events = Cimd2Link(section(peer.port), password="pw"), RecordingEvents()
-        with structlog.testing.capture_logs() as logs:
-            await link.start(events)
-            try:
-                conn = await peer.accept()
-                login = await conn.next()
-                assert login.op == Op.LOGIN
-                conn.send(Packet.make(Op.LOGIN_RESP, login.number, (P.ERROR_CODE, 100),
-                                      (P.ERROR_TEXT, "account 48601123456 barred")))  # fmt: skip
-                await events.wait_for(lambda: any(e["event"] == "cimd2.login_refused" for e in logs))
-            finally:
-                await link.stop(drain=False)
+    async with login_refused(100, "account 48601123456 barred") as (_link, _events, _peer, logs):
+        pass
     lines = adapter_lines(logs)
     assert leaks(lines) == []
     (refused,) = [e for e in lines if e["event"] == "cimd2.login_refused"]

@@ -5,8 +5,11 @@ quoting the password show it nowhere (journal, `smsgw status`, a part's reason).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 import structlog
+from structlog.typing import EventDict
 
 from smsc.base import LinkState
 from smsc.cimd2.link import Cimd2Link
@@ -15,25 +18,38 @@ from tests.fakes.cimd2 import RecordingEvents, ScriptedSmsc
 from tests.test_cimd2_link import section, sms
 
 
-async def test_a_login_answer_whose_900_is_no_number_is_a_refusal() -> None:
-    # 51 with 900:E100 901:invalid login was read as no code: the link went active and its submits
-    # went to an SMSC that had not let it in. Refused now, with the SMSC's words; tried again later.
+@asynccontextmanager
+async def login_refused(
+    code: int | str, text: str | Callable[[Packet], str], password: str = "pw"
+) -> AsyncIterator[tuple[Cimd2Link, RecordingEvents, ScriptedSmsc, list[EventDict]]]:
+    """A link against a scripted SMSC that answers its login with the error `code` and `text` (or the
+    words made of the login), once the link has logged the refusal: the link, its events, the SMSC (the
+    next login after the back-off comes to it) and the lines logged until the link stops on leaving."""
     async with ScriptedSmsc() as peer:
-        link, events = Cimd2Link(section(peer.port), password="pw"), RecordingEvents()
+        link, events = Cimd2Link(section(peer.port), password=password), RecordingEvents()
         with structlog.testing.capture_logs() as logs:
             await link.start(events)
             try:
                 conn = await peer.accept()
                 login = await conn.next()
                 assert login.op == Op.LOGIN
-                conn.send(Packet.make(Op.LOGIN_RESP, login.number, (P.ERROR_CODE, "E100"),
-                                      (P.ERROR_TEXT, "invalid login")))  # fmt: skip
+                said = text if isinstance(text, str) else text(login)
+                conn.send(
+                    Packet.make(Op.LOGIN_RESP, login.number, (P.ERROR_CODE, code), (P.ERROR_TEXT, said))
+                )
                 await events.wait_for(lambda: any(e["event"] == "cimd2.login_refused" for e in logs))
-                again = await peer.accept()  # not fatal: a new login after the back-off
-                assert (await again.next()).op == Op.LOGIN
-                last_error = link.stats().last_error
+                yield link, events, peer, logs
             finally:
                 await link.stop(drain=False)
+
+
+async def test_a_login_answer_whose_900_is_no_number_is_a_refusal() -> None:
+    # 51 with 900:E100 901:invalid login was read as no code: the link went active and its submits
+    # went to an SMSC that had not let it in. Refused now, with the SMSC's words; tried again later.
+    async with login_refused("E100", "invalid login") as (link, events, peer, logs):
+        again = await peer.accept()  # not fatal: a new login after the back-off
+        assert (await again.next()).op == Op.LOGIN
+        last_error = link.stats().last_error
     assert LinkState.ACTIVE not in events.states
     (refused,) = [e for e in logs if e["event"] == "cimd2.login_refused"]
     assert refused["fatal"] is False and "E100" in refused["error"] and "invalid login" in refused["error"]
@@ -45,28 +61,21 @@ async def test_the_password_the_smsc_quotes_is_in_no_log_line_status_or_stored_r
     # journal had the password, the link's last error (`smsgw status`, status.json) both. A submit
     # refusal quoting it kept it in the part's reason, which a bounce quotes to the sender.
     secret = "bar-SECRETPW"
-    async with ScriptedSmsc() as peer:
-        link, events = Cimd2Link(section(peer.port), password=secret), RecordingEvents()
-        with structlog.testing.capture_logs() as logs:
-            await link.start(events)
-            try:
-                conn = await peer.accept()
-                login = await conn.next()
-                said = f"user smsgw password {login.get(P.PASSWORD)} busy, call +48601999888"
-                conn.send(Packet.make(Op.LOGIN_RESP, login.number, (P.ERROR_CODE, 102), (P.ERROR_TEXT, said)))
-                await events.wait_for(lambda: any(e["event"] == "cimd2.login_refused" for e in logs))
-                last_error = link.stats().last_error
-                conn = await peer.accept()
-                await conn.login()
-                await events.wait_for(lambda: link.state is LinkState.ACTIVE)
-                task = asyncio.create_task(link.submit(sms()))
-                submit = await conn.next()
-                assert submit.op == Op.SUBMIT
-                conn.send(Packet.make(Op.SUBMIT_RESP, submit.number, (P.ERROR_CODE, 300),
-                                      (P.ERROR_TEXT, f"account password {secret} may not send")))  # fmt: skip
-                result = await asyncio.wait_for(task, 10)
-            finally:
-                await link.stop(drain=False)
+
+    def said(login: Packet) -> str:
+        return f"user smsgw password {login.get(P.PASSWORD)} busy, call +48601999888"
+
+    async with login_refused(102, said, password=secret) as (link, events, peer, logs):
+        last_error = link.stats().last_error
+        conn = await peer.accept()
+        await conn.login()
+        await events.wait_for(lambda: link.state is LinkState.ACTIVE)
+        task = asyncio.create_task(link.submit(sms()))
+        submit = await conn.next()
+        assert submit.op == Op.SUBMIT
+        conn.send(Packet.make(Op.SUBMIT_RESP, submit.number, (P.ERROR_CODE, 300),
+                              (P.ERROR_TEXT, f"account password {secret} may not send")))  # fmt: skip
+        result = await asyncio.wait_for(task, 10)
     assert secret not in str(logs) and "601999888" not in str(logs)
     assert last_error == "login refused: 102 user smsgw password <password> busy, call <12 chars>"
     assert result.error == "CIMD2 900:300 account password <password> may not send"
