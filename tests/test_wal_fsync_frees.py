@@ -27,17 +27,22 @@ class _Result:
         self.freed_on.append(threading.current_thread().name)
 
 
+async def freed_on(store: Store) -> list[str]:
+    """The threads three writes' results were freed on, once a fourth write has run. Each write is
+    answered after its own fsync; the next one is asked for after that."""
+    threads: list[str] = []
+    for _ in range(3):
+        result = await store.write(lambda: _Result(threads))
+        del result
+    await store.write(lambda: None)
+    return threads
+
+
 async def test_a_batch_is_freed_on_the_loops_thread_not_the_fsync_threads(tmp_path: Path) -> None:
     store = Store.open(tmp_path / "db.sqlite", clock=Clock(), group_fsync=True)
     store.db.serve()
-    freed_on: list[str] = []
     try:
-        for _ in range(3):
-            # Each write is answered after its own fsync; the next one is asked for after that.
-            result = await store.write(lambda: _Result(freed_on))
-            del result
-        await store.write(lambda: None)
-        assert freed_on == [threading.current_thread().name] * 3
+        assert await freed_on(store) == [threading.current_thread().name] * 3
     finally:
         store.close()
 
@@ -53,7 +58,6 @@ async def test_a_batch_is_freed_on_the_loops_thread_when_the_loop_runs_it_at_onc
     store.db.serve()
     loop = asyncio.get_running_loop()
     handed = loop.call_soon_threadsafe
-    freed_on: list[str] = []
 
     def hand_and_wait(callback: Callable[..., object], *args: object) -> asyncio.Handle:
         ran = threading.Event()
@@ -70,11 +74,7 @@ async def test_a_batch_is_freed_on_the_loops_thread_when_the_loop_runs_it_at_onc
 
     loop.call_soon_threadsafe = hand_and_wait  # type: ignore[method-assign]
     try:
-        for _ in range(3):
-            result = await store.write(lambda: _Result(freed_on))
-            del result
-        await store.write(lambda: None)
-        assert freed_on == [threading.current_thread().name] * 3
+        assert await freed_on(store) == [threading.current_thread().name] * 3
     finally:
         del loop.call_soon_threadsafe
         store.close()
