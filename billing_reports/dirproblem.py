@@ -1,6 +1,6 @@
 """Why `[gateway] billing_dir` cannot take the month's files, said before a month ends.
 
-Otherwise the first sign is the billing run failing at 00:05 on the 1st, retried hourly for a week.
+Otherwise the first sign is the billing run failing at 00:05 on the 1st, retried hourly until it succeeds.
 A command (`check-config`, `billing run`) is told the line to run it as the service's user; the
 daemon (`start_problem`, in its log at the start) is told what to change for the user the service
 runs as. Both read it as the billing run does (`billing_reports.files.safe_dir`): a directory of this

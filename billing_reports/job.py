@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from billing_reports import rebill, repo
+from billing_reports import failures, rebill, repo
 from billing_reports.attachments import attachment_name
 from billing_reports.files import RunUnderWay
 from billing_reports.monthly import Month, due_months
@@ -359,7 +359,8 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
 
 
 async def run_due(store: Store, cfg: Config) -> list[Month]:
-    """The scheduled job: bill every month that ended since the last one billed (catch-up included)."""
+    """The scheduled job: bill every month that ended since the last one billed (catch-up included);
+    a month that fails raises `failures.MonthFailed`, the later ones left for the next run."""
     tz = ZoneInfo(cfg.gateway.timezone)
     billing = repo.BillingRepo(store.db, store.clock)
     last = billing.get(repo.LAST_BILLED)
@@ -389,9 +390,9 @@ async def run_due(store: Store, cfg: Config) -> list[Month]:
         except RunUnderWay:  # `smsgw billing run` of the month by hand: the next hourly run bills it
             log.warning("billing.run_under_way", month=str(month))
             break
-        except Exception:
+        except Exception as exc:  # kept and said by the caller (`failures`); the next run tries it again
             log.exception("billing.failed", month=str(month))
-            break  # the next run (or start) tries this month again
+            raise failures.MonthFailed(str(month)) from exc
         if billing.get(repo.LAST_BILLED) != str(month):
             break  # a step back into it during the run: billed again, the later months after it
         billed.append(month)

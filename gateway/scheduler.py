@@ -22,6 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from billing_reports import failures
 from billing_reports import job as billing
 from billing_reports.monthly import Month, due_months
 from billing_reports.repo import LAST_BILLED, BillingRepo
@@ -86,9 +87,11 @@ async def purge(store: Store, config: Config) -> int:
         # Stopped by a shutdown: each chunk was its own commit, so the next run simply goes on.
         log.info("retention.purge_interrupted")
         return 0
-    except Exception:
+    except Exception as exc:
         log.exception("retention.purge_failed")
+        await failures.record(store, config, "purge", exc, None)
         return 0
+    await failures.clear(store, "purge")
     if removed:
         log.info("retention.purged", emails=removed, older_than_days=days)
     return removed
@@ -132,18 +135,25 @@ def start_scheduler(store: Store, config: Config) -> AsyncIOScheduler:
 
 
 def billing_trigger(tz: str) -> CronTrigger:
-    """Hourly through the first week after local midnight (DST or not): the month is billed at 00:05
-    on the 1st, and a run that failed (a full disk, a busy database) is tried again within the hour
-    instead of a month later; once a month is billed a run only reads one row."""
-    return CronTrigger(day="1-7", minute=5, timezone=tz)
+    """Hourly (local time, DST or not): the month is billed at 00:05 on the 1st, and a run that failed
+    (a full disk, a file where the month's directory goes) is tried again within the hour for as long
+    as it fails, not only through the first week: a month owed holds the retention purge. Once a
+    month is billed a run only reads one row."""
+    return CronTrigger(minute=5, timezone=tz)
 
 
 async def bill(store: Store, config: Config) -> None:
-    """Bill the months that ended and were not billed yet; a failure is logged and the month stays
-    unbilled, so the next hourly run (or the next start) tries it again."""
+    """Bill the months that ended and were not billed yet; a failure is kept (`failures`: status,
+    /healthz, the panel, a mail a day) and the month stays unbilled, so the next hourly run (or the
+    next start) tries it again."""
     try:
         await billing.run_due(store, config)
     except asyncio.CancelledError:
         log.info("billing.interrupted")
-    except Exception:
+    except failures.MonthFailed as failed:  # (logged with its month by the job)
+        await failures.record(store, config, "billing", failed.__cause__ or failed, failed.month)
+    except Exception as exc:
         log.exception("billing.failed")
+        await failures.record(store, config, "billing", exc, None)
+    else:
+        await failures.clear(store, "billing")

@@ -244,19 +244,19 @@ def test_concurrent_reader_sees_one_snapshot(tmp_path: Path) -> None:
 
 
 def test_a_failed_billing_run_is_tried_again_within_the_hour() -> None:
-    # The month-end job fires at 00:05 local time on the 1st and then hourly through the first week,
-    # so a run that failed does not leave the month unbilled until the next month end.
+    # The month-end job fires at 00:05 local time on the 1st and then hourly for as long as a month is
+    # owed, so a run that failed does not leave the month unbilled until the next month end.
     from gateway.scheduler import billing_trigger
 
     tz = ZoneInfo("Europe/Warsaw")
     trigger = billing_trigger("Europe/Warsaw")
-    first = trigger.get_next_fire_time(None, datetime(2026, 11, 30, 23, 0, tzinfo=tz))
+    first = trigger.get_next_fire_time(None, datetime(2026, 11, 30, 23, 10, tzinfo=tz))
     assert first == datetime(2026, 12, 1, 0, 5, tzinfo=tz)
     assert trigger.get_next_fire_time(first, first + timedelta(minutes=1)) == datetime(
         2026, 12, 1, 1, 5, tzinfo=tz
     )
     late = trigger.get_next_fire_time(None, datetime(2026, 12, 7, 23, 30, tzinfo=tz))
-    assert late == datetime(2027, 1, 1, 0, 5, tzinfo=tz)  # quiet for the rest of the month
+    assert late == datetime(2026, 12, 8, 0, 5, tzinfo=tz)  # past the first week too (a month owed)
 
 
 def test_an_opt_out_answer_mailed_to_its_user_is_a_delivered_reply() -> None:

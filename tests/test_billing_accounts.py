@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from structlog.testing import capture_logs
 
-from billing_reports import job, writer
+from billing_reports import failures, job, writer
 from billing_reports.monthly import Month
 from billing_reports.repo import LAST_BILLED, BillingRepo
 from billing_reports.writer import file_name, write_month
@@ -67,8 +67,8 @@ async def test_an_account_whose_file_cannot_be_written_does_not_stop_the_others(
     blocked.mkdir(parents=True)  # where beta's file goes: it cannot be renamed over a directory
     clock.now = at(2026, 3, 1, 0, 5)
     rcpts = lambda: [r[0] for r in store.db.conn.execute("SELECT rcpt FROM outbox ORDER BY id")]  # noqa: E731
-    with capture_logs() as logs:
-        assert await job.run_due(store, cfg) == []
+    with capture_logs() as logs, pytest.raises(failures.MonthFailed):  # kept by the scheduler's job
+        await job.run_due(store, cfg)
     failed = [e for e in logs if e["event"] == "billing.account_failed"]
     assert [(e["account"], e["month"]) for e in failed] == [("beta", "2026-02")]
     assert BillingRepo(store.db, store.clock).get(LAST_BILLED) == "2026-01"

@@ -60,7 +60,8 @@ STATUS_CODES = (
     " a reader pins the WAL, an SMS due has waited over 10 min, a worker is stalled or restarting, no"
     " SMSC link is up (or none for some prefix), the submission port is configured but off, the"
     " outbox's mail has waited for the relay over 30"
-    " min, or it has not written its status for 30 s (1 also when status itself fails, e.g. on a"
+    " min, a billing run or the retention purge failed (until a run succeeds), or it has not written"
+    " its status for 30 s (1 also when status itself fails, e.g. on a"
     " database this user may not open, or one refused as every command refuses it, such as one"
     " hard-linked from another state_dir: stderr says why), also while it starts (checking or upgrading the"
     " database: status says which); 2 a usage error, also status run as root in the service user's"
@@ -94,6 +95,7 @@ def status_exit(
     queue_stuck: bool = False,
     pinned: Mapping[str, int] | None = None,
     siblings: Mapping[str, Sequence[str]] | None = None,
+    jobs_failed: bool = False,
 ) -> int:
     """The exit status of `smsgw status` for a status file read at `now` (see STATUS_CODES).
 
@@ -121,6 +123,7 @@ def status_exit(
         or bool(routes and unserved(routes, _active(status), pinned, siblings))
         or outbox_stuck
         or queue_stuck
+        or jobs_failed  # a billing run or purge failing (`billing_reports.failures`): kept until one succeeds
     )
     return STATUS_TROUBLE if trouble else STATUS_HEALTHY
 
@@ -244,6 +247,12 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     oldest_due = queue_oldest(store.db.conn, now)
     due_for = None if oldest_due is None else now - oldest_due
     queue_stuck = due_for is not None and due_for > QUEUE_STUCK_SECONDS
+    from billing_reports.failures import failures, words
+
+    failed_jobs = failures(store.db.conn)
+    tz = ZoneInfo(cfg.gateway.timezone)
+    for kind, failure in failed_jobs.items():
+        failure["words"] = words(kind, failure, tz)
     code = status_exit(
         status,
         now,
@@ -253,6 +262,7 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
         queue_stuck=queue_stuck,
         pinned=held_for_link,
         siblings=siblings,
+        jobs_failed=bool(failed_jobs),
     )
     if args.json:
         outbox = outbox_json(mail, now)
@@ -273,6 +283,8 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
             "config_changed": edited,
             # A refusal of the relay login held (no send logs in), or its authentication failing for now.
             "relay_login": relay_login_json(status) if down is None else None,
+            # A billing run or retention purge failing, by kind ("billing", "purge"), until one succeeds.
+            "failed_jobs": failed_jobs,
         }
         print(json.dumps(report, indent=2))
         return code
@@ -291,6 +303,8 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     for line in failed_lines(mail):
         print(line)
     print(f"schema    {schema}")
+    for kind, failure in failed_jobs.items():
+        print(f"{kind:9} {failure['words']}")
     if down is not None or status is None:
         print(f"daemon    {down}")
         return code

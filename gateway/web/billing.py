@@ -30,6 +30,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from billing_reports import repo
+from billing_reports.failures import failures, words
 from billing_reports.files import is_incomplete
 from billing_reports.mailed import ends_with, file_sha256, kept_copy
 from billing_reports.monthly import Month
@@ -164,7 +165,10 @@ async def billing(request: Request, who: Who) -> Response:
     shown, older = billingfiles.page(every, before)
     marks = {month: _month_marks(request, month) for month in shown}
     listing = await asyncio.to_thread(_listing, request, who, shown, marks, names, keys, tz, now)
+    # A failing run said here too (the page said "No billing files yet"); its error to the operator only.
+    failed = failures(web.store.db.conn).get("billing")
     ctx = {
+        "failed": None if failed is None else words("billing", failed, tz) if who.operator else failed,
         "who": who,
         "files": listing,
         "older": str(older) if older is not None else None,

@@ -1,0 +1,155 @@
+"""A billing run or retention purge that failed, kept until a run of the same job succeeds.
+
+Both jobs only logged a failure (`billing.failed`, `retention.purge_failed`): `smsgw status` exited 0,
+/healthz said ok, the panel's billing page said "No billing files yet" and nobody was mailed, while
+the month stayed unbilled and the purge held every row since it (`gateway.scheduler.purge`), so the
+database grew past the retention unseen. The failure is kept in `billing_state` (the status, the
+panel and /healthz read it from the database, whichever process they run in), with the month owed,
+the error in one line and the fix where one is known; the administrator is mailed once a day per job.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from billing_reports.repo import BillingRepo, state
+from gateway import mailheaders as h
+from gateway.config import Config
+from gateway.notify import plain, stamp
+from gateway.store.db import Store
+
+log = structlog.get_logger(__name__)
+
+Kind = Literal["billing", "purge"]
+KINDS: tuple[Kind, ...] = ("billing", "purge")
+_PREFIX = "failed/"
+_WHAT = {"billing": "billing run", "purge": "retention purge"}
+KIND_MAIL = "job_failed"  # the outbox's kind of the mail to the administrator
+
+
+class MonthFailed(Exception):
+    """The billing of `month` failed (the cause chained): the months after it wait for it."""
+
+    def __init__(self, month: str) -> None:
+        super().__init__(month)
+        self.month = month
+
+
+def _key(kind: Kind) -> str:
+    return _PREFIX + kind
+
+
+def one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def _file_in_the_way(path: Path) -> Path | None:
+    """The file standing where a directory of `path` must be (ENOTDIR, EEXIST on mkdir)."""
+    for place in (path, *path.parents):
+        if place.exists() or place.is_symlink():
+            return place if not place.is_dir() else None
+    return None
+
+
+def fix_for(exc: BaseException, cfg: Config) -> str | None:
+    """What makes the next run succeed, where the error tells it."""
+    from billing_reports.dirproblem import start_problem
+
+    if isinstance(exc, OSError) and exc.filename:
+        if (file := _file_in_the_way(Path(str(exc.filename)))) is not None:
+            return f"{file} is a file, not a directory: move it aside (mv {file} {file}.aside)"
+        if isinstance(exc, PermissionError | NotADirectoryError | FileExistsError):
+            return start_problem(cfg.gateway.billing_dir)
+    return None
+
+
+def failures(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """The failures kept, by kind: month (the oldest owed, billing only), error, fix, since, last."""
+    found = {}
+    for kind in KINDS:
+        if (raw := state(conn, _key(kind))) is not None:
+            try:
+                found[kind] = dict(json.loads(raw))
+            except (ValueError, TypeError):
+                found[kind] = {"error": raw}
+    return found
+
+
+def words(kind: str, failure: dict[str, Any], tz: ZoneInfo) -> str:
+    """One line for the status, /healthz and the panel."""
+    since = datetime.fromtimestamp(float(failure.get("since", 0)), tz).strftime("%Y-%m-%d %H:%M")
+    what = _WHAT.get(kind, kind)
+    month = f" of {failure['month']}" if failure.get("month") else ""
+    held = "; the retention purge is held for it" if kind == "billing" else "; old rows are not deleted"
+    fix = f"; fix: {failure['fix']}" if failure.get("fix") else ""
+    return (
+        f"{what}{month} has failed since {since}: {failure.get('error')}{fix}{held} (tried again every hour)"
+    )
+
+
+def _mail(cfg: Config, kind: Kind, line: str, now: float) -> bytes:
+    msg = EmailMessage(policy=h.POLICY)
+    subject = f"SMS gateway: the {_WHAT[kind]} failed"
+    stamp(
+        msg,
+        now=now,
+        sender=cfg.mail.from_address,
+        rcpt=cfg.mail.admin_address,
+        subject=subject,
+        domain=cfg.gateway.hostname,
+        auto="auto-generated",
+    )
+    text = (
+        f"The {line}.\n\nIt is tried again every hour until it succeeds; `smsgw status` shows it"
+        " meanwhile. This mail comes at most once a day while it fails.\n"
+    )
+    return plain(msg, text)
+
+
+async def record(store: Store, cfg: Config, kind: Kind, exc: BaseException, month: str | None) -> None:
+    """Keep the failure (its first time kept), and mail the administrator if not mailed today."""
+    now, tz = store.clock(), ZoneInfo(cfg.gateway.timezone)
+    today = datetime.fromtimestamp(now, tz).date().isoformat()
+    error, fix = one_line(exc), fix_for(exc, cfg)
+
+    def write() -> None:
+        billing = BillingRepo(store.db, store.clock)
+        before = failures(store.db.conn).get(kind, {})
+        kept = {"month": month, "error": error, "fix": fix, "since": before.get("since", now), "last": now}
+        kept["mailed_on"] = before.get("mailed_on")
+        with billing.transaction():
+            if kept["mailed_on"] != today:
+                line = words(kind, kept, tz)
+                content = _mail(cfg, kind, line, now)
+                store.outbox.enqueue_mail(KIND_MAIL, cfg.mail.from_address, cfg.mail.admin_address, content)
+                kept["mailed_on"] = today
+            billing.put(_key(kind), json.dumps(kept))
+
+    try:
+        await store.write(write)
+    except Exception:  # the database itself failing: the log line is all there is
+        log.exception("billing.failure_not_kept", kind=kind)
+    log.warning("billing.failure_kept", kind=kind, month=month, error=error, fix=fix)
+
+
+async def clear(store: Store, kind: Kind) -> None:
+    """The job succeeded: its failure kept before is over (read first: no write on every run)."""
+    if state(store.db.conn, _key(kind)) is None:
+        return
+
+    def write() -> None:
+        billing = BillingRepo(store.db, store.clock)
+        with billing.transaction():
+            billing.conn.execute("DELETE FROM billing_state WHERE key = ?", (_key(kind),))
+
+    await store.write(write)
+    log.info("billing.failure_over", kind=kind)

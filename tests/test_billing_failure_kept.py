@@ -1,0 +1,99 @@
+"""A billing run that fails is kept until one succeeds, and said: `smsgw status` names it and exits 1
+(--json has it), the administrator is mailed once a day, /healthz and the panel's billing page say it,
+and the run is tried again every hour past the first week of the month.
+
+It was only logged (`billing.failed`): status exited 0, /healthz said ok, the panel said "No billing
+files yet", nobody was mailed, and after the 7th no run tried again until the next month, while the
+month owed held the retention purge and the database grew past the retention.
+
+A real daemon on a real SQLite file whose billing_dir holds a file where the month's directory goes,
+a real relay sink, `smsgw status` as its own process; the panel over real HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from email import message_from_bytes, policy
+from pathlib import Path
+
+from billing_reports import failures
+from gateway import scheduler
+from gateway.web.app import WebContext
+from tests.billing_world import TZ, at, cli, last_billed, prepare
+from tests.conftest import free_port, running_gateway, smtp_sink
+from tests.web_helpers import OPERATOR, as_user
+from tests.web_helpers import web as web  # the fixture
+
+MONTH = "2026-02"
+
+
+def _failure_mails(sink: object) -> list[str]:
+    found = []
+    for _, _rcpts, raw in sink.messages:  # type: ignore[attr-defined]
+        msg = message_from_bytes(raw, policy=policy.default)
+        if "billing run failed" in str(msg["Subject"]):
+            found.append(str(msg.get_body(("plain",)).get_content()))  # type: ignore[union-attr]
+    return found
+
+
+async def test_a_failing_billing_run_is_kept_said_by_status_and_mailed_once_until_a_run_succeeds(
+    tmp_path: Path,
+) -> None:
+    relay = free_port()
+    config, cfg = prepare(tmp_path, relay, last_billed="2026-01", traffic={"acme": [at(2026, 2, 10, 12)]})
+    cfg.billing_dir.mkdir(parents=True, exist_ok=True)
+    blocker = cfg.billing_dir / MONTH
+    blocker.write_text("not a directory\n")
+    async with smtp_sink(relay) as sink, running_gateway(cfg, clock=lambda: at(2026, 4, 9, 9)) as gw:
+        await gw.until(lambda: "billing" in failures.failures(gw.store.db.conn))
+        kept = failures.failures(gw.store.db.conn)["billing"]
+        assert kept["month"] == MONTH and "NotADirectoryError" in kept["error"], kept
+        assert kept["fix"].startswith(f"{blocker} is a file, not a directory"), kept
+
+        shown = cli(config, "status")
+        assert shown.returncode == 1, shown.stdout + shown.stderr
+        line = next(x for x in shown.stdout.splitlines() if x.startswith("billing"))
+        assert f"billing run of {MONTH} has failed since" in line and "is a file, not a directory" in line
+        assert "retention purge is held" in line
+        report = json.loads(cli(config, "status", "--json").stdout)
+        assert report["failed_jobs"]["billing"]["month"] == MONTH
+
+        await gw.until(lambda: len(_failure_mails(sink)) == 1)
+        assert f"{blocker} is a file" in _failure_mails(sink)[0]
+        await scheduler.bill(gw.store, cfg)  # the next hourly run, the same day: kept, not mailed again
+        assert failures.failures(gw.store.db.conn)["billing"]["since"] == kept["since"]
+        mailed = gw.store.db.conn.execute(
+            "SELECT COUNT(*) FROM outbox WHERE kind = ?", (failures.KIND_MAIL,)
+        ).fetchone()[0]
+        assert mailed == 1
+
+        blocker.unlink()
+        await scheduler.bill(gw.store, cfg)
+        assert last_billed(gw.store) == "2026-03"
+        assert failures.failures(gw.store.db.conn) == {}
+    after = cli(config, "status", "--json")
+    assert json.loads(after.stdout)["failed_jobs"] == {}
+
+
+def test_the_billing_run_is_tried_again_every_hour_past_the_first_week() -> None:
+    trigger = scheduler.billing_trigger("Europe/Warsaw")
+    now = datetime(2026, 3, 9, 12, 20, tzinfo=TZ)
+    assert trigger.get_next_fire_time(None, now) == datetime(2026, 3, 9, 13, 5, tzinfo=TZ)
+
+
+async def test_healthz_and_the_billing_page_say_a_failing_run(web: WebContext) -> None:
+    blocker = web.config.billing_dir / "2099-01"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("x")
+    try:
+        (blocker / "acme.txt").write_text("x")
+    except OSError as exc:
+        await failures.record(web.store, web.config, "billing", exc, "2099-01")
+    async with as_user(web, OPERATOR) as c:
+        health = await c.get("/healthz")
+        assert health.status_code == 200 and "warning: billing run failing" in health.text, health.text
+        assert str(blocker) not in health.text  # public: no paths
+        page = (await c.get("/billing")).text
+        assert 'id="billing-failed"' in page and "billing run of 2099-01 has failed" in page, page
+        assert "is a file, not a directory" in page
