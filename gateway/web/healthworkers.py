@@ -30,6 +30,19 @@ from gateway.supervisor import Worker
 
 ESSENTIAL = "dispatcher"  # in trouble: no SMS leaves this node
 INTAKE_PREFIX = "intake-"  # the relay port's processes (`gateway.intake_workers`): all in trouble, no mail
+# An intake process beats every second (`gateway.intake_child.HEARTBEAT_SECONDS`) and is killed only after
+# 30 s of silence; a stopped one (SIGSTOP, a hung loop) took no mail meanwhile while `status` said
+# "running" and /healthz "ok". Five beats missed is said (`status` too).
+INTAKE_SILENT_SECONDS = 5.0
+
+
+def intake_silent(name: str, state: str, beat_ago: float) -> bool:
+    """Whether the intake process `name` has sent no heartbeat for over `INTAKE_SILENT_SECONDS`."""
+    return name.startswith(INTAKE_PREFIX) and state == "running" and beat_ago > INTAKE_SILENT_SECONDS
+
+
+def silent_words(name: str, beat_ago: float) -> str:
+    return f"worker {name} silent for {beat_ago:.0f} s: no heartbeat (it is killed and restarted at 30 s)"
 
 
 @dataclass
@@ -46,6 +59,8 @@ def worker_trouble(name: str, worker: Worker, now: float) -> str | None:
     """Why `worker` is in trouble (stalled, crash-looping, or its own `warning`), or None."""
     if worker.stalled(now):
         return f"worker {name} stalled: no sign of life for {now - worker.last_beat:.0f} s"
+    if intake_silent(name, worker.state, now - worker.last_beat):
+        return silent_words(name, now - worker.last_beat)
     if crashes := loop_crashes(worker.crashed_at, now, worker.up_since):
         kind = (worker.last_error or "").partition(":")[0] or "an error"
         state = "waiting to restart" if worker.state == "restarting" else "running again"
