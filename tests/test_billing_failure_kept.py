@@ -17,6 +17,8 @@ from datetime import datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
+import pytest
+
 from billing_reports import failures
 from gateway import scheduler
 from gateway.web.app import WebContext
@@ -97,3 +99,30 @@ async def test_healthz_and_the_billing_page_say_a_failing_run(web: WebContext) -
         page = (await c.get("/billing")).text
         assert 'id="billing-failed"' in page and "billing run of 2099-01 has failed" in page, page
         assert "is a file, not a directory" in page
+
+
+async def test_a_failing_retention_purge_is_kept_and_said_until_a_purge_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A purge that cannot delete (a database error mid-purge; no real peer gives one on demand, so
+    # the purge's own step raises it) is kept as the billing's is.
+    import sqlite3
+
+    from gateway import retentionpurge
+
+    relay = free_port()
+    config, cfg = prepare(tmp_path, relay, last_billed="2026-03", traffic={"acme": [at(2026, 2, 10, 12)]})
+    async with smtp_sink(relay), running_gateway(cfg, clock=lambda: at(2026, 4, 9, 9)) as gw:
+
+        async def broken(*_a: object, **_kw: object) -> int:
+            raise sqlite3.OperationalError("disk I/O error")
+
+        monkeypatch.setattr(retentionpurge, "purge_before", broken)
+        await scheduler.purge(gw.store, cfg)
+        assert failures.failures(gw.store.db.conn)["purge"]["error"] == "OperationalError: disk I/O error"
+        shown = cli(config, "status")
+        assert shown.returncode == 1
+        assert "retention purge has failed since" in shown.stdout, shown.stdout
+        monkeypatch.undo()
+        await scheduler.purge(gw.store, cfg)
+        assert "purge" not in failures.failures(gw.store.db.conn)
