@@ -119,34 +119,50 @@ def start(config: Path, out: Path, seconds: float, offset: float) -> subprocess.
     return proc
 
 
-def test_a_move_killed_between_chunks_is_finished_by_the_next_start_each_row_moved_once(
-    tmp_path: Path,
-) -> None:
+def stopped_world(tmp_path: Path, sms: int, mos: int) -> tuple[Path, Path]:
+    """A config with no link up (nothing is sent) and its database filled over 3 days: (config, db)."""
     config = tmp_path / "config.toml"
-    config.write_text(config_text(tmp_path, smsc_port=free_port()))  # no link up: nothing is sent
+    config.write_text(config_text(tmp_path, smsc_port=free_port()))
     (tmp_path / "state").mkdir()
     path = tmp_path / "state" / "smsgw.db"
     Store.open(path).close()
-    fill(path, time.time(), 3.0, SMS, MOS)
+    fill(path, time.time(), 3.0, sms, mos)
+    return config, path
+
+
+def killed_mid_move(proc: subprocess.Popen[bytes], out: Path, path: Path) -> None:
+    """Once `proc` is ready and has its reading, its clock stepped back 2 days and the daemon killed
+    once the move's chunks have gone past the first 100 SMS."""
+    wait_for_text(out, 60)
+    while "ready" not in out.read_text():
+        time.sleep(0.05)
+    time.sleep(3.0)  # the clock check's first looks: its reading
+    proc.send_signal(signal.SIGUSR1)  # the wall clock steps back 2 days
+    deadline = time.monotonic() + 60
+    while (plan := plan_of(path)) is None or plan["at"]["sms"] <= plan["floors"][0] + 100:
+        assert proc.poll() is None and time.monotonic() < deadline, out.read_text()[-3000:]
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)  # in the middle of the move
+    proc.wait(30)
+
+
+def stopped(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(30)
+
+
+def test_a_move_killed_between_chunks_is_finished_by_the_next_start_each_row_moved_once(
+    tmp_path: Path,
+) -> None:
+    config, path = stopped_world(tmp_path, SMS, MOS)
     before = times(path)
     out = tmp_path / "daemon.out"
     proc = start(config, out, 2 * DAY, 0.0)
     try:
-        wait_for_text(out, 60)
-        while "ready" not in out.read_text():
-            time.sleep(0.05)
-        time.sleep(3.0)  # the clock check's first looks: its reading
-        proc.send_signal(signal.SIGUSR1)  # the wall clock steps back 2 days
-        deadline = time.monotonic() + 60
-        while (plan := plan_of(path)) is None or plan["at"]["sms"] <= plan["floors"][0] + 100:
-            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()[-3000:]
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)  # in the middle of the move
-        proc.wait(30)
+        killed_mid_move(proc, out, path)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
+        stopped(proc)
     cut = plan_of(path)
     assert cut is not None and cut["at"]["mo"] < cut["ends"]["mo"], cut  # the move was cut short
     half = times(path)
@@ -165,9 +181,7 @@ def test_a_move_killed_between_chunks_is_finished_by_the_next_start_each_row_mov
         proc.send_signal(signal.SIGTERM)
         proc.wait(60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
+        stopped(proc)
     after = times(path)
     assert after == expected(before, cut), out.read_text()[-3000:]
 

@@ -16,11 +16,8 @@ import sys
 import time
 from pathlib import Path
 
-from gateway.store.db import Store
-from tests.conftest import config_text, free_port
-from tests.stepback_world import DAY, fill
-from tests.test_clock_step_back_chunks import ROOT, plan_of
-from tests.test_process import wait_for_text
+from tests.stepback_world import DAY
+from tests.test_clock_step_back_chunks import ROOT, killed_mid_move, plan_of, stopped, stopped_world
 
 
 def start(config: Path, out: Path, offset: float, ids: int) -> subprocess.Popen[bytes]:
@@ -32,33 +29,12 @@ def start(config: Path, out: Path, offset: float, ids: int) -> subprocess.Popen[
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
 
 
-def stopped(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(30)
-
-
 def test_a_move_cut_short_is_finished_after_the_next_start_is_ready(tmp_path: Path) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(config_text(tmp_path, smsc_port=free_port()))  # no link up: nothing is sent
-    (tmp_path / "state").mkdir()
-    path = tmp_path / "state" / "smsgw.db"
-    Store.open(path).close()
-    fill(path, time.time(), 3.0, 3_000, 600)
+    config, path = stopped_world(tmp_path, 3_000, 600)
     out = tmp_path / "daemon.out"
     proc = start(config, out, 0.0, 10)
     try:
-        wait_for_text(out, 60)
-        while "ready" not in out.read_text():
-            time.sleep(0.05)
-        time.sleep(3.0)  # the clock check's first looks: its reading
-        proc.send_signal(signal.SIGUSR1)  # the wall clock steps back 2 days
-        deadline = time.monotonic() + 60
-        while (plan := plan_of(path)) is None or plan["at"]["sms"] <= plan["floors"][0] + 100:
-            assert proc.poll() is None and time.monotonic() < deadline, out.read_text()[-3000:]
-            time.sleep(0.01)
-        proc.send_signal(signal.SIGKILL)  # in the middle of the move
-        proc.wait(30)
+        killed_mid_move(proc, out, path)
     finally:
         stopped(proc)
     assert plan_of(path) is not None
