@@ -17,6 +17,7 @@ from email.parser import BytesParser
 from email.policy import compat32
 from typing import NamedTuple
 
+from gateway.forwarded import REPLY_ID_MARK
 from gateway.store.db import Store
 from gateway.store.outbox import refused_kinds
 from gateway.wording import Language, Phrase
@@ -58,7 +59,10 @@ def find(store: Store, raw: bytes) -> BouncedAnswer | None:
     msg = BytesParser(policy=compat32).parsebytes(raw, headersonly=False)
     own = str(msg.get("message-id", "")).strip()
     ids = [i.decode("ascii", "replace") for i in _MSGID.findall(raw)]
-    ids = list(dict.fromkeys(i for i in ids if i != own))[:_IDS]
+    # Only ids an answer mail can have (`<….sms-reply@host>`, `gateway.forwarded`): each id is looked
+    # for in the content of the answer mails of the look-back days, which no other id can name.
+    mark = f".{REPLY_ID_MARK}@"
+    ids = list(dict.fromkeys(i for i in ids if i != own and mark in i))[:_IDS]
     kinds = refused_kinds()
     if not ids or not kinds:
         return None
