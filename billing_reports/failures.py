@@ -11,15 +11,14 @@ the error in one line and the fix where one is known; the administrator is maile
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import structlog
 
+from billing_reports.failedjobs import WHAT, Kind, failures, key, words
 from billing_reports.repo import BillingRepo, state
 from gateway import mailheaders as h
 from gateway.config import Config
@@ -28,10 +27,6 @@ from gateway.store.db import Store
 
 log = structlog.get_logger(__name__)
 
-Kind = Literal["billing", "purge"]
-KINDS: tuple[Kind, ...] = ("billing", "purge")
-_PREFIX = "failed/"
-_WHAT = {"billing": "billing run", "purge": "retention purge"}
 KIND_MAIL = "job_failed"  # the outbox's kind of the mail to the administrator
 
 
@@ -41,10 +36,6 @@ class MonthFailed(Exception):
     def __init__(self, month: str) -> None:
         super().__init__(month)
         self.month = month
-
-
-def _key(kind: Kind) -> str:
-    return _PREFIX + kind
 
 
 def one_line(exc: BaseException) -> str:
@@ -72,33 +63,9 @@ def fix_for(exc: BaseException, cfg: Config) -> str | None:
     return None
 
 
-def failures(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-    """The failures kept, by kind: month (the oldest owed, billing only), error, fix, since, last."""
-    found = {}
-    for kind in KINDS:
-        if (raw := state(conn, _key(kind))) is not None:
-            try:
-                found[kind] = dict(json.loads(raw))
-            except (ValueError, TypeError):
-                found[kind] = {"error": raw}
-    return found
-
-
-def words(kind: str, failure: dict[str, Any], tz: ZoneInfo) -> str:
-    """One line for the status, /healthz and the panel."""
-    since = datetime.fromtimestamp(float(failure.get("since", 0)), tz).strftime("%Y-%m-%d %H:%M")
-    what = _WHAT.get(kind, kind)
-    month = f" of {failure['month']}" if failure.get("month") else ""
-    held = "; the retention purge is held for it" if kind == "billing" else "; old rows are not deleted"
-    fix = f"; fix: {failure['fix']}" if failure.get("fix") else ""
-    return (
-        f"{what}{month} has failed since {since}: {failure.get('error')}{fix}{held} (tried again every hour)"
-    )
-
-
 def _mail(cfg: Config, kind: Kind, line: str, now: float) -> bytes:
     msg = EmailMessage(policy=h.POLICY)
-    subject = f"SMS gateway: the {_WHAT[kind]} failed"
+    subject = f"SMS gateway: the {WHAT[kind]} failed"
     stamp(
         msg,
         now=now,
@@ -132,7 +99,7 @@ async def record(store: Store, cfg: Config, kind: Kind, exc: BaseException, mont
                 content = _mail(cfg, kind, line, now)
                 store.outbox.enqueue_mail(KIND_MAIL, cfg.mail.from_address, cfg.mail.admin_address, content)
                 kept["mailed_on"] = today
-            billing.put(_key(kind), json.dumps(kept))
+            billing.put(key(kind), json.dumps(kept))
 
     try:
         await store.write(write)
@@ -143,13 +110,13 @@ async def record(store: Store, cfg: Config, kind: Kind, exc: BaseException, mont
 
 async def clear(store: Store, kind: Kind) -> None:
     """The job succeeded: its failure kept before is over (read first: no write on every run)."""
-    if state(store.db.conn, _key(kind)) is None:
+    if state(store.db.conn, key(kind)) is None:
         return
 
     def write() -> None:
         billing = BillingRepo(store.db, store.clock)
         with billing.transaction():
-            billing.conn.execute("DELETE FROM billing_state WHERE key = ?", (_key(kind),))
+            billing.conn.execute("DELETE FROM billing_state WHERE key = ?", (key(kind),))
 
     await store.write(write)
     log.info("billing.failure_over", kind=kind)

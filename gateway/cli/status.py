@@ -259,7 +259,7 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     oldest_due = queue_oldest(store.db.conn, now)
     due_for = None if oldest_due is None else now - oldest_due
     queue_stuck = due_for is not None and due_for > QUEUE_STUCK_SECONDS
-    from billing_reports.failures import failures, words
+    from billing_reports.failedjobs import failures, words
 
     failed_jobs = failures(store.db.conn)
     tz = ZoneInfo(cfg.gateway.timezone)

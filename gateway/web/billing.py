@@ -30,7 +30,7 @@ from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
 from billing_reports import repo
-from billing_reports.failures import failures, words
+from billing_reports.failedjobs import failures, words
 from billing_reports.files import is_incomplete
 from billing_reports.mailed import ends_with, file_sha256, kept_copy
 from billing_reports.monthly import Month

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from billing_reports.failures import failures
+from billing_reports.failedjobs import failures
 from billing_reports.repo import BillingRepo
 from gateway.bitelog import failure_kind
 from gateway.cli.status import STORE_LOCKED, STORE_LOCKED_ADVICE

@@ -1,0 +1,51 @@
+"""The failures of the billing run and the retention purge kept in `billing_state` (`failures`), as
+`smsgw status`, /healthz, /metrics and the panel read them: apart from the module that records them,
+whose mail and config reach the daemon's notices and the SMSC drivers' words, so that `status`
+imports none of those to read one row (`tests/test_cli_startup.py`).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+Kind = Literal["billing", "purge"]
+KINDS: tuple[Kind, ...] = ("billing", "purge")
+_PREFIX = "failed/"
+WHAT = {"billing": "billing run", "purge": "retention purge"}
+
+
+def key(kind: Kind) -> str:
+    return _PREFIX + kind
+
+
+def _state(conn: sqlite3.Connection, name: str) -> str | None:
+    row = conn.execute("SELECT value FROM billing_state WHERE key = ?", (name,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def failures(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
+    """The failures kept, by kind: month (the oldest owed, billing only), error, fix, since, last."""
+    found = {}
+    for kind in KINDS:
+        if (raw := _state(conn, key(kind))) is not None:
+            try:
+                found[kind] = dict(json.loads(raw))
+            except (ValueError, TypeError):
+                found[kind] = {"error": raw}
+    return found
+
+
+def words(kind: str, failure: dict[str, Any], tz: ZoneInfo) -> str:
+    """One line for the status, /healthz and the panel."""
+    since = datetime.fromtimestamp(float(failure.get("since", 0)), tz).strftime("%Y-%m-%d %H:%M")
+    what = WHAT.get(kind, kind)
+    month = f" of {failure['month']}" if failure.get("month") else ""
+    held = "; the retention purge is held for it" if kind == "billing" else "; old rows are not deleted"
+    fix = f"; fix: {failure['fix']}" if failure.get("fix") else ""
+    return (
+        f"{what}{month} has failed since {since}: {failure.get('error')}{fix}{held} (tried again every hour)"
+    )
