@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from structlog.testing import capture_logs
 
 from gateway.config import parse_config
@@ -40,11 +41,12 @@ KEY_HINT = 'set validity_format = "absolute" in [[smsc]] "op" to keep it so'
 
 class AbsoluteOnlySMSC(FakeSMSC):
     """ESME_RINVEXPIRY for a relative validity (for any while `refuse_all`); the refusals go out in
-    batches of `batch`, so that several submits are out when the first comes back."""
+    batches of `batch`, so that several submits are out when the first comes back, in a generic_nack
+    when `nack` (as some SMSCs refuse a submit they will not read)."""
 
-    def __init__(self, batch: int = 1, **kwargs: Any) -> None:
+    def __init__(self, batch: int = 1, nack: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.batch, self.refuse_all = batch, False
+        self.batch, self.refuse_all, self.nack = batch, False, nack
         self.held: list[int] = []
         self.validities: list[str] = []
 
@@ -57,7 +59,10 @@ class AbsoluteOnlySMSC(FakeSMSC):
         self.held.append(seq)
         if len(self.held) >= self.batch:
             for held in self.held:
-                session.answer_submit(held, None, status=ESME_RINVEXPIRY)
+                if self.nack:
+                    session.nack(held, ESME_RINVEXPIRY)
+                else:
+                    session.answer_submit(held, None, status=ESME_RINVEXPIRY)
             self.held.clear()
 
 
@@ -65,16 +70,17 @@ def said(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [e for e in logs if e["event"] == "smpp.validity_refused"]
 
 
-async def test_a_refused_relative_validity_turns_the_link_absolute_and_its_parts_go_again() -> None:
+@pytest.mark.parametrize("nack", [False, True], ids=["submit_sm_resp", "generic_nack"])
+async def test_a_refused_relative_validity_turns_the_link_absolute_and_its_parts_go_again(nack: bool) -> None:
     until = datetime.now(UTC) + timedelta(hours=1)
     with capture_logs() as logs:
-        async with AbsoluteOnlySMSC(batch=3) as smsc, running_link(smsc.port) as (link, _ev):
+        async with AbsoluteOnlySMSC(batch=3, nack=nack) as smsc, running_link(smsc.port) as (link, _ev):
             out = [link.send(replace(part(), part_id=n, validity=until)) for n in (1, 2, 3)]
             results = await asyncio.gather(*out)
             after = await link.submit(replace(part(), part_id=4, validity=until))
     for result in results:  # each goes again, no attempt counted: none refused for good
         assert result.outcome is Outcome.TEMPORARY and result.retry_after > 0, result
-        assert result.error is not None and result.error.startswith("ESME_RINVEXPIRY (0x62)")
+        assert result.error is not None and "ESME_RINVEXPIRY (0x62)" in result.error
     assert after.outcome is Outcome.ACCEPTED
     assert [v[-1] for v in smsc.validities] == ["R", "R", "R", "+"]
     warned = said(logs)

@@ -318,10 +318,16 @@ class Submits:
         return True
 
     def on_nack(self, seq: int, status: int) -> bool:
-        """A generic_nack: True when it answered one of the submits."""
+        """A generic_nack: True when it answered one of the submits. Its 0x62 is read as a submit_sm_resp's:
+        an SMSC nacking the validity form it does not take bounced every SMS since relative is the default."""
+        again = status == ESME_RINVEXPIRY and (seq in self.pending or seq in self.late)
         part = self.part_of.pop(seq, 0)
         outcome, wait = self.queue_full.read(part, status)
-        result = SubmitResult(outcome, error="generic_nack " + status_text(status), retry_after=wait)
+        error = "generic_nack " + status_text(status)
+        if again and self.validity.refused(seq, part, [*self.pending, *self.late]):
+            outcome, wait = Outcome.TEMPORARY, VALIDITY_AGAIN_SECONDS  # again, in the other form
+            error += self._validity_again()
+        result = SubmitResult(outcome, error=error, retry_after=wait)
         if self._resolve(seq, result):
             self.unanswered_in_a_row = 0
         elif seq in self.late:
