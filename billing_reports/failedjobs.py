@@ -39,13 +39,16 @@ def failures(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
     return found
 
 
+def short(kind: str, failure: dict[str, Any]) -> str:
+    """The head of `words`, for systemd's STATUS= line: no time or error in it, as that line is sent
+    (and kept by the journal) only when it changes."""
+    month = f" of {failure['month']}" if failure.get("month") else ""
+    return f"{WHAT.get(kind, kind)}{month} has failed"
+
+
 def words(kind: str, failure: dict[str, Any], tz: ZoneInfo) -> str:
     """One line for the status, /healthz and the panel."""
     since = datetime.fromtimestamp(float(failure.get("since", 0)), tz).strftime("%Y-%m-%d %H:%M")
-    what = WHAT.get(kind, kind)
-    month = f" of {failure['month']}" if failure.get("month") else ""
     held = "; the retention purge is held for it" if kind == "billing" else "; old rows are not deleted"
     fix = f"; fix: {failure['fix']}" if failure.get("fix") else ""
-    return (
-        f"{what}{month} has failed since {since}: {failure.get('error')}{fix}{held} (tried again every hour)"
-    )
+    return f"{short(kind, failure)} since {since}: {failure.get('error')}{fix}{held} (tried again every hour)"

@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 
 import gateway
+from billing_reports.failedjobs import failures, short
 from gateway import reassembly, tlsrenewal
 from gateway.bitelog import FaultLog
 from gateway.clockcheck import CLOCK_STEP_SECONDS as CLOCK_STEP_SECONDS  # where it always was
@@ -176,6 +177,10 @@ class Housekeeping(ClockCheck):
             "tls": tlsrenewal.report(),
             "disk": disk_space(self.status_path.parent).look(),
         }
+        # A billing run or purge failing (`billing_reports.failures`), as status heads its line: the
+        # STATUS= line and the file said all was well meanwhile. Two key reads of a small table.
+        if failed := failures(self.store.db.conn):
+            status["failed_jobs"] = {kind: short(kind, failure) for kind, failure in failed.items()}
         if (locked := self.lock_watch.look(*self.store.db.lock_waits())) is not None:
             status["store_locked"] = {"for_seconds": round(locked, 1)}
         if status.get("outbox"):  # a few index reads, only while mail waits for the relay

@@ -38,4 +38,6 @@ def status_line(status: dict[str, Any], unserved: Sequence[str] = (), queue_stuc
         line += ", state_dir nearly full"
     if status.get("relay_stuck"):
         line += ", relay not taking mail"
+    for said in status.get("failed_jobs", {}).values():  # "billing run of 2026-02 has failed"
+        line += f", {said}"
     return line

@@ -20,10 +20,12 @@ from pathlib import Path
 import pytest
 
 from billing_reports import failures
-from gateway import scheduler
+from gateway import housekeeping, scheduler
+from gateway.housekeeping import read_status
 from gateway.web.app import WebContext
 from tests.billing_world import TZ, at, cli, last_billed, prepare
 from tests.conftest import free_port, running_gateway, smtp_sink
+from tests.test_supervision import notify_socket, until
 from tests.web_helpers import OPERATOR, as_user
 from tests.web_helpers import web as web  # the fixture
 
@@ -76,6 +78,35 @@ async def test_a_failing_billing_run_is_kept_said_by_status_and_mailed_once_unti
         assert failures.failures(gw.store.db.conn) == {}
     after = cli(config, "status", "--json")
     assert json.loads(after.stdout)["failed_jobs"] == {}
+
+
+async def test_systemds_status_line_names_a_failing_billing_run_until_one_succeeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `systemctl status` read "queued 0, links up 0/1, outbox 0" while every hourly run failed.
+    monkeypatch.setattr(housekeeping, "STATUS_INTERVAL", 0.1)
+    notify = tmp_path / "notify"
+    monkeypatch.setenv("NOTIFY_SOCKET", str(notify))
+    relay = free_port()
+    config, cfg = prepare(tmp_path, relay, last_billed="2026-01", traffic={"acme": [at(2026, 2, 10, 12)]})
+    cfg.billing_dir.mkdir(parents=True, exist_ok=True)
+    blocker = cfg.billing_dir / MONTH
+    blocker.write_text("not a directory\n")
+    said = f"billing run of {MONTH} has failed"
+    async with smtp_sink(relay), notify_socket(notify) as received:
+        async with running_gateway(cfg, clock=lambda: at(2026, 4, 9, 9)) as gw:
+            await until(lambda: any(said in m for m in received))
+            line = next(m for m in received if said in m)
+            assert line.startswith("STATUS=queued ") and line.endswith(f", {said}"), line
+            assert str(blocker) not in line  # the error and the fix are status's, not the journal's
+            assert (read_status(cfg.state_dir) or {})["failed_jobs"] == {"billing": said}
+            assert said in cli(config, "status").stdout  # the same words
+
+            blocker.unlink()
+            await scheduler.bill(gw.store, cfg)
+            assert failures.failures(gw.store.db.conn) == {}
+            await until(lambda: said not in received[-1] and received[-1].startswith("STATUS=queued "))
+            await until(lambda: "failed_jobs" not in (read_status(cfg.state_dir) or {}))
 
 
 def test_the_billing_run_is_tried_again_every_hour_past_the_first_week() -> None:

@@ -16,9 +16,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from billing_reports import failedjobs, failures
+from billing_reports.failedjobs import words
 from gateway.housekeeping import write_status
 from gateway.statusfile import STATUS_FILE
 from gateway.store import trouble
@@ -185,3 +188,24 @@ async def test_parts_held_for_quiet_hours_are_not_told_as_waiting_for_the_link(t
         ": no link up for +4951: their SMS wait (41 part(s) waiting for all links, 40 of them held for"
         " quiet hours); last error: " in line
     ), line
+
+
+async def test_a_failing_billing_run_is_named_in_statuss_words_until_one_succeeds(
+    panel: tuple[Store, WebContext],
+) -> None:
+    # status exited 1 and the billing page said it, while this list said "Nothing.".
+    store, web = panel
+    blocker = web.config.billing_dir / "2099-01"
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    blocker.write_text("x")
+    try:
+        (blocker / "acme.txt").write_text("x")
+    except OSError as exc:
+        await failures.record(store, web.config, "billing", exc, "2099-01")
+    tz = ZoneInfo(web.config.gateway.timezone)
+    card = await attention(web)
+    assert 'id="trouble-job-billing"' in card and "Nothing." not in card, card
+    assert words("billing", failedjobs.failures(store.db.conn)["billing"], tz) in card, card
+    assert f"fix: {blocker} is a file, not a directory" in card, card
+    await failures.clear(store, "billing")
+    assert "<p>Nothing.</p>" in await attention(web)

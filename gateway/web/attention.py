@@ -11,7 +11,9 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from billing_reports.failedjobs import failures, words
 from gateway.adminrules import age
 from gateway.cli.status import QUEUE_STUCK_SECONDS, STATUS_STALE_SECONDS
 from gateway.statusfile import size_words
@@ -37,7 +39,8 @@ def daemon_troubles(
     It said "Nothing." while a full disk refused every mail with 452. The store's failed writes,
     state_dir's free space and a reader's pin on the WAL are read in memory, as /healthz reads them;
     the lock another process holds and the workers from this daemon's status file (the housekeeping
-    worker's, written every 2 s), which is also what status reads. A file of another process (the one
+    worker's, written every 2 s), which is also what status reads; a failing billing run or purge
+    from the database, as status reads it. A file of another process (the one
     before a restart) says nothing of this one. `oldest_due`: when the SMS due longest was accepted."""
     when = web.env.filters["when"]
     out: list[Trouble] = []
@@ -110,6 +113,16 @@ def daemon_troubles(
                     "The log says why; `smsgw status` shows every worker.",
                 )
             )
+    # A billing run or purge failing (`billing_reports.failures`): status exits 1 for it, and the list
+    # said "Nothing." meanwhile. In status's words; gone once a run of the same job succeeds.
+    for kind, failure in failures(web.store.db.conn).items():
+        out.append(
+            Trouble(
+                f"job-{kind}",
+                f"The {words(kind, failure, ZoneInfo(web.config.gateway.timezone))}.",
+                "Once the next run succeeds this goes; the billing page and `smsgw status` say it too.",
+            )
+        )
     if oldest_due is not None and now - oldest_due > QUEUE_STUCK_SECONDS:
         out.append(
             Trouble(
