@@ -22,16 +22,17 @@ def key(kind: Kind) -> str:
     return _PREFIX + kind
 
 
-def _state(conn: sqlite3.Connection, name: str) -> str | None:
-    row = conn.execute("SELECT value FROM billing_state WHERE key = ?", (name,)).fetchone()
+def _state(conn: sqlite3.Connection, name: str, db: str) -> str | None:
+    row = conn.execute(f"SELECT value FROM {db}.billing_state WHERE key = ?", (name,)).fetchone()
     return str(row[0]) if row else None
 
 
-def failures(conn: sqlite3.Connection) -> dict[str, dict[str, Any]]:
-    """The failures kept, by kind: month (the oldest owed, billing only), error, fix, since, last."""
+def failures(conn: sqlite3.Connection, db: str = "main") -> dict[str, dict[str, Any]]:
+    """The failures kept, by kind: month (the oldest owed, billing only), error, fix, since, last.
+    `db`: the schema to read ("old": the database a restore replaces, attached)."""
     found = {}
     for kind in KINDS:
-        if (raw := _state(conn, key(kind))) is not None:
+        if (raw := _state(conn, key(kind), db)) is not None:
             try:
                 found[kind] = dict(json.loads(raw))
             except (ValueError, TypeError):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import sqlite3
 
 from billing_reports import mtlate, rebill
+from billing_reports.failedjobs import failures, key, short
 from billing_reports.job import KIND
 from billing_reports.repo import LAST_BILLED, mailed_key
 from gateway.store.restorerows import in_both, shared_columns
@@ -58,11 +59,35 @@ def carry(copy: sqlite3.Connection) -> str | None:
         f"INSERT INTO main.billing_state (key, value) SELECT key, value FROM old.billing_state WHERE {_OWN}"
     )
     mails = _carry_mails(copy)
-    if not months and not mails:
+    failed = _carry_failures(copy)
+    if not months and not mails and not failed:
         return None
     billed = f"the billing of {', '.join(sorted(months))} done since (not billed again)" if months else ""
     queued = f"{mails} billing mails" if mails else ""
-    return ", ".join(s for s in (billed, queued) if s)
+    kept = f"{'; '.join(failed)} (still said until a run succeeds)" if failed else ""
+    return ", ".join(s for s in (billed, queued, kept) if s)
+
+
+def _carry_failures(copy: sqlite3.Connection) -> list[str]:
+    """The failed runs kept (`billing_reports.failures`) as the replaced database has them, in place
+    of the backup's: restored as the backup had them, a run that failed since was forgotten (status
+    said all was well until the next hourly run failed again), and one that failed before the backup
+    and succeeded since was said again. A billing failure whose month the marks carried say billed
+    (`billing run --send` by hand since) is over. The failures carried, said for the restore's line."""
+    copy.execute(f"DELETE FROM main.billing_state WHERE key GLOB '{key('')}*'")
+    row = copy.execute("SELECT value FROM main.billing_state WHERE key = ?", (LAST_BILLED,)).fetchone()
+    billed = str(row[0]) if row else ""
+    said = []
+    for kind, failure in failures(copy, "old").items():
+        if kind == "billing" and failure.get("month") and str(failure["month"]) <= billed:
+            continue
+        copy.execute(
+            "INSERT INTO main.billing_state (key, value) SELECT key, value FROM old.billing_state"
+            " WHERE key = ?",
+            (key(kind),),
+        )
+        said.append(short(kind, failure))
+    return said
 
 
 def _carry_mails(copy: sqlite3.Connection) -> int:

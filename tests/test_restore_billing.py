@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from billing_reports import failedjobs
 from gateway import scheduler
 from gateway.store.db import Store
 from tests.billing_world import at, billing_mails, cli, fill, last_billed, prepare
@@ -97,3 +98,40 @@ def test_the_billing_marks_and_the_billing_mails_queued_since_the_backup_are_car
     assert rows(db, "SELECT kind, rcpt, state FROM outbox") == [("billing", "billing@acme.example", "queued")]
     cli_.ok("restore", str(backup))  # restored again over the restored: nothing twice
     assert rows(db, "SELECT COUNT(*) FROM outbox") == [(1,)]
+
+
+async def test_a_billing_run_failed_since_the_backup_is_still_said_after_the_restore(tmp_path: Path) -> None:
+    # The failure kept since the backup was dropped with the backup's billing state: status said all
+    # was well until the next hourly run failed again. (Within the retention of the backup's newest
+    # mail: the restore carries from the same database grown on.)
+    relay = free_port()
+    path, cfg = prepare(tmp_path, relay, last_billed="2026-01", traffic={"acme": [at(2026, 2, 10, 12)]})
+    backup = tmp_path / "backup.db"
+    assert (res := await asyncio.to_thread(cli, path, "backup", str(backup))).returncode == 0, res.stderr
+    cfg.billing_dir.mkdir(parents=True, exist_ok=True)
+    (cfg.billing_dir / "2026-02").write_text("not a directory\n")
+    async with smtp_sink(relay), running_gateway(cfg, clock=lambda: at(2026, 4, 2, 9)) as gw:
+        await gw.until(lambda: "billing" in failedjobs.failures(gw.store.db.conn))
+    res = await asyncio.to_thread(cli, path, "restore", str(backup))
+    assert res.returncode == 0, res.stderr
+    assert "billing run of 2026-02 has failed (still said until a run succeeds)" in res.stdout, res.stdout
+    shown = await asyncio.to_thread(cli, path, "status")
+    assert "billing run of 2026-02 has failed since 2026-04-02 09:00: NotADirectoryError" in shown.stdout
+
+
+def test_a_failure_over_since_the_backup_is_not_said_after_the_restore(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli_, db = acme_cli(tmp_path, capsys)
+    failed = '{"month": "2026-01", "error": "OSError: x", "since": 7}'
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("INSERT INTO billing_state (key, value) VALUES ('last_billed', '2025-12')")
+        conn.execute("INSERT INTO billing_state (key, value) VALUES ('failed/billing', ?)", (failed,))
+        conn.execute("INSERT INTO billing_state (key, value) VALUES ('failed/purge', '{\"since\": 7}')")
+    backup = tmp_path / "backup.db"
+    cli_.ok("backup", str(backup))
+    with closing(sqlite3.connect(db)) as conn, conn:  # both succeeded since; January billed by hand
+        conn.execute("UPDATE billing_state SET value = '2026-01' WHERE key = 'last_billed'")
+        conn.execute("DELETE FROM billing_state WHERE key = 'failed/purge'")
+    cli_.ok("restore", str(backup))
+    assert rows(db, "SELECT key, value FROM billing_state ORDER BY key") == [("last_billed", "2026-01")]
