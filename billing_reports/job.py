@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from billing_reports import failures, rebill, repo
+from billing_reports import failures, rebill, repo, runlog
 from billing_reports.attachments import attachment_name
 from billing_reports.files import RunUnderWay
 from billing_reports.monthly import Month, due_months
@@ -368,7 +368,7 @@ async def run_due(store: Store, cfg: Config) -> list[Month]:
         Month.parse(last) if last else None, store.clock(), tz, billing.installed_at(), billing.first_use()
     )
     if not due:
-        log.info("billing.up_to_date", last_billed=last)
+        runlog.up_to_date(store, last, tz)  # at INFO once a day: the run is tried every hour
     billed = []
     for month in due:
         end = month.bounds(tz)[1]
