@@ -5,7 +5,7 @@ Written by `python -m gateway.store.freshschema`; do not edit by hand.
 
 # ruff: noqa: E501
 
-VERSION = 71
+VERSION = 72
 STATEMENTS: tuple[str, ...] = (
     "CREATE TABLE accounts (\n        id INTEGER PRIMARY KEY,\n        name TEXT NOT NULL UNIQUE,\n        sender TEXT,                              -- originating address; NULL = installation default\n        split_mode TEXT NOT NULL DEFAULT 'concatenated',\n        transliterate INTEGER NOT NULL DEFAULT 0,\n        overflow TEXT NOT NULL DEFAULT 'truncate',\n        validity_hours REAL,\n        end_marker TEXT,\n        confirm INTEGER NOT NULL DEFAULT 0,       -- acceptance confirmation email (R-1.9)\n        dlr_mail TEXT NOT NULL DEFAULT 'failed',  -- none | failed | all\n        notify_address TEXT,                      -- designated address for bounces instead of the sender\n        monthly_limit INTEGER,\n        daily_limit INTEGER,\n        bulk INTEGER NOT NULL DEFAULT 0,\n        quiet_start TEXT,\n        quiet_end TEXT,\n        suspended_at REAL,\n        suspended_reason TEXT,\n        created_at REAL NOT NULL\n    , reply_window_days REAL, resumed_after_message INTEGER, cut_from TEXT, auto_generated TEXT NOT NULL DEFAULT 'record', inbound_address TEXT, countries TEXT)",
     "CREATE TABLE account_networks (\n        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n        cidr TEXT NOT NULL,\n        PRIMARY KEY (account_id, cidr)\n    )",
@@ -22,7 +22,7 @@ STATEMENTS: tuple[str, ...] = (
     "CREATE INDEX dlrs_unmatched ON dlrs(link, smsc_id) WHERE part_id IS NULL",
     "CREATE TABLE mo (\n        id INTEGER PRIMARY KEY,\n        link TEXT NOT NULL,\n        source TEXT NOT NULL,\n        destination TEXT NOT NULL,\n        text TEXT NOT NULL,\n        data_coding INTEGER NOT NULL DEFAULT 0,\n        concat_ref INTEGER,\n        concat_total INTEGER,\n        concat_seq INTEGER,\n        state TEXT NOT NULL DEFAULT 'new',\n        received_at REAL NOT NULL\n    , conversation_id INTEGER, note TEXT, acked_at REAL, repeated INTEGER NOT NULL DEFAULT 0, account_id INTEGER, seqs TEXT, follows INTEGER, smsc_time TEXT, parts_at REAL, answered_message_id INTEGER, protocol TEXT, parts INTEGER)",
     "CREATE INDEX mo_state ON mo(state)",
-    "CREATE TABLE outbox (\n        id INTEGER PRIMARY KEY,\n        kind TEXT NOT NULL,\n        mail_from TEXT NOT NULL,\n        rcpt TEXT NOT NULL,\n        content BLOB NOT NULL,\n        state TEXT NOT NULL DEFAULT 'queued',\n        attempts INTEGER NOT NULL DEFAULT 0,\n        next_attempt_at REAL NOT NULL,\n        last_error TEXT,\n        message_ref INTEGER,\n        created_at REAL NOT NULL,\n        sent_at REAL\n    , mo_ref INTEGER, fallback TEXT, unanswered INTEGER NOT NULL DEFAULT 0, refused_at REAL, email_ref INTEGER, premium_ref INTEGER, bounced TEXT)",
+    "CREATE TABLE outbox (\n        id INTEGER PRIMARY KEY,\n        kind TEXT NOT NULL,\n        mail_from TEXT NOT NULL,\n        rcpt TEXT NOT NULL,\n        content BLOB NOT NULL,\n        state TEXT NOT NULL DEFAULT 'queued',\n        attempts INTEGER NOT NULL DEFAULT 0,\n        next_attempt_at REAL NOT NULL,\n        last_error TEXT,\n        message_ref INTEGER,\n        created_at REAL NOT NULL,\n        sent_at REAL\n    , mo_ref INTEGER, fallback TEXT, unanswered INTEGER NOT NULL DEFAULT 0, refused_at REAL, email_ref INTEGER, premium_ref INTEGER, bounced TEXT, header_message_id TEXT)",
     "CREATE INDEX outbox_due ON outbox(state, next_attempt_at)",
     "CREATE TABLE concat_refs (\n        destination TEXT PRIMARY KEY,\n        next_ref INTEGER NOT NULL\n    )",
     "CREATE TABLE usage (\n        scope TEXT NOT NULL,                      -- 'user:<id>' or 'account:<id>'\n        period TEXT NOT NULL,                     -- 'YYYY-MM' or 'YYYY-MM-DD'\n        parts INTEGER NOT NULL DEFAULT 0,\n        PRIMARY KEY (scope, period)\n    ) WITHOUT ROWID",
@@ -128,4 +128,5 @@ STATEMENTS: tuple[str, ...] = (
     "CREATE INDEX parts_sent ON parts(destination, submitted_at, message_id)\n        WHERE submitted_at IS NOT NULL",
     "CREATE INDEX outbox_naming ON outbox(kind)\n        WHERE kind IN ('not-sent', 'bounce-forward', 'dsn-group', 'notify-group')",
     "CREATE INDEX emails_dedup ON emails(dedup_key) WHERE automatic IS NOT NULL",
+    "CREATE INDEX outbox_header_message_id ON outbox(header_message_id)\n        WHERE header_message_id IS NOT NULL",
 )

@@ -23,6 +23,7 @@ from gateway.store.commit import store_trouble
 from gateway.store.counted import keep_counted
 from gateway.store.idfloors import next_id
 from gateway.store.outboxclaim import RECOVERED_MAIL, claim_ids
+from gateway.store.outboxmailid import own_message_id
 from gateway.store.relayreply import relay_reply
 from gateway.store.repository import Repository
 from gateway.wording import Language
@@ -182,8 +183,8 @@ class OutboxRepo(Repository):
         with self.transaction():
             cur = self.conn.execute(
                 "INSERT INTO outbox (id, kind, mail_from, rcpt, content, next_attempt_at, message_ref,"
-                " created_at, mo_ref, fallback, email_ref, premium_ref)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                " created_at, mo_ref, fallback, email_ref, premium_ref, header_message_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     next_id(self.db, self.conn, "outbox"),  # after a restore, past the ids it had given
                     kind,
@@ -197,6 +198,7 @@ class OutboxRepo(Repository):
                     fallback.dumps() if fallback else None,
                     email_ref,
                     premium_ref,
+                    own_message_id(content) if mo_ref is not None else None,  # a bounce finds it by it
                 ),
             )
             assert cur.lastrowid is not None

@@ -1,0 +1,119 @@
+"""A bounce of a phone's answer mail is matched to that mail by the answer mail's own Message-ID, kept
+on its outbox row when it is queued and indexed (migration 72).
+
+Before, each bounce quoting an answer-form id (`<….sms-reply@host>`) was looked for in the content of
+every answer mail of the last 10 days: a stream of forged bounces cost a full read of them each.
+
+The real daemon, the built-in simulator over SMPP injecting the phone's answer, a real SMTP sink for
+the relay, the bounces delivered to the gateway's relay port; SQLite's work counted in its steps.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+from gateway import answerbounce
+from tests.conftest import STAFF, free_port, running_gateway, smtp_sink
+from tests.test_bounces import delivered, parsed
+from tests.test_own_numbers import FALLBACK, own_config
+from tests.test_reply_refused import outbox, sms_and_answer
+
+
+def dsn(answer_id: str, own_id: str, recipient_fields: str) -> bytes:
+    """A DSN quoting the answer mail whole, with the per-recipient fields given."""
+    return (
+        "From: MAILER-DAEMON@mx.acme.example\r\nTo: smsgw@sms.example.com\r\n"
+        f"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: {own_id}\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n'
+        "\r\n--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.acme.example\r\n\r\n"
+        f"{recipient_fields}Action: failed\r\nStatus: 5.1.1\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 User unknown\r\n"
+        "--b\r\nContent-Type: message/rfc822\r\n\r\n"
+        f"From: +48601222222@sms.example.com\r\nTo: {STAFF}\r\nSubject: Re: Spotkanie\r\n"
+        f"Message-ID: {answer_id}\r\n\r\nTak, bede o 10:00\r\n--b--\r\n"
+    ).encode()
+
+
+async def answered(gw: Any, relay: Any) -> str:
+    """The phone's answer mailed to its user and taken by the relay: its Message-ID."""
+    await sms_and_answer(gw)
+    await gw.until(lambda: outbox(gw) == [("reply", STAFF, "sent")])
+    await relay.wait(1)
+    return str(parsed(relay.messages[0][2])["Message-ID"]).strip()
+
+
+async def test_a_forged_bounce_costs_the_same_however_many_answer_mails(tmp_path: Path) -> None:
+    port = free_port()
+    async with smtp_sink(port) as relay, running_gateway(own_config(tmp_path, "smpp", port)) as gw:
+        answer_id = await answered(gw, relay)
+        conn = gw.store.db.conn
+        cols = [
+            r[1] for r in conn.execute("PRAGMA table_info(outbox)") if r[1] not in ("id", "header_message_id")
+        ]
+
+        def answers(count: int) -> None:
+            """`count` more answer mails sent just now, each a copy of the first."""
+            with conn:
+                conn.execute(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ?)"
+                    f" INSERT INTO outbox ({', '.join(cols)}) SELECT {', '.join(cols)} FROM outbox, n"
+                    " WHERE outbox.id = 1",
+                    (count,),
+                )
+
+        # Two answer-form ids quoted, neither an answer mail's.
+        quoted = "<1.2.sms-reply@sms.example.com>\r\nMessage-ID: <3.4.sms-reply@sms.example.com>"
+        forged = dsn(quoted, "<f@x.example>", f"Final-Recipient: rfc822; {STAFF}\r\n")
+
+        def steps() -> int:
+            counted = [0]
+
+            def step() -> int:
+                counted[0] += 1
+                return 0
+
+            conn.set_progress_handler(step, 100)
+            try:
+                assert answerbounce.find(gw.store, forged) is None
+            finally:
+                conn.set_progress_handler(None, 0)
+            return counted[0]
+
+        answers(1_000)
+        fewer = steps()
+        answers(4_000)
+        assert steps() <= fewer * 1.1 + 10, fewer
+        # The real one is still found, by its id.
+        found = answerbounce.find(
+            gw.store, dsn(answer_id, "<d@x.example>", f"Final-Recipient: rfc822; {STAFF}\r\n")
+        )
+        assert found is not None and found.mail_id == 1
+        (kept,) = conn.execute("SELECT header_message_id FROM outbox WHERE id = 1").fetchone()
+        assert kept == answer_id  # written with the row, as the relay got it
+
+
+async def test_answer_mails_queued_before_the_upgrade_are_found_by_their_id(tmp_path: Path) -> None:
+    port = free_port()
+    cfg = own_config(tmp_path, "smpp", port)
+    async with smtp_sink(port) as relay:
+        async with running_gateway(cfg) as gw:
+            answer_id = await answered(gw, relay)
+            path = gw.store.db.path
+        # The database as the version before left it: no column, no index, version 71.
+        with closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute("DROP INDEX outbox_header_message_id")
+            conn.execute("ALTER TABLE outbox DROP COLUMN header_message_id")
+            conn.execute("UPDATE schema_version SET version = 71")
+        async with running_gateway(cfg) as gw:
+            (kept,) = gw.store.db.conn.execute("SELECT header_message_id FROM outbox WHERE id = 1").fetchone()
+            assert kept == answer_id
+            bounce = dsn(answer_id, "<dsn1@mx.acme.example>", f"Final-Recipient: rfc822; {STAFF}\r\n")
+            assert (await delivered(gw.port, bounce, rcpt=gw.config.mail.from_address)).startswith("250 ")
+            await gw.until(lambda: len(outbox(gw)) == 3)
+            assert outbox(gw)[0] == ("reply", STAFF, "failed")
+            assert ("reply-fallback", FALLBACK) in [(kind, rcpt) for kind, rcpt, _ in outbox(gw)]
