@@ -34,8 +34,9 @@ log = structlog.get_logger("gateway.housekeeping")  # the clock check's lines
 if TYPE_CHECKING:
     from gateway.store.db import Store
 
-# In the store's key/value table, beside the clock check's reading: no schema change.
-PLAN_KEY = "clock_step_move"
+# In the store's key/value table, beside the clock check's reading: no schema change. The hourly limit
+# reads it too, for the MOs not moved yet (`stepchunks.mo_still_to_move`).
+PLAN_KEY = stepchunks.PLAN_KEY
 # The writer's time a chunk aims at: SMTP, the links and the panel wait no longer for one than for a
 # busy moment's group commit. A row's move costs 3 us on a small store and 30 on a big one (its indexes'
 # pages out of the cache), so the ids a chunk covers follow what the last one took (`ChunkSize`): the

@@ -7,14 +7,18 @@ hour, not the stepped one. Runs on a real SQLite file with an injected clock, be
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
+from gateway import stepmoves
 from tests.test_clock_step import HOUR, Monotonic, housekeeping
 from tests.test_conversations import World as TwoWayWorld
 from tests.test_premium import World as PremiumWorld
+
+PLAN = "SELECT value FROM billing_state WHERE key = ?"
 
 
 async def test_the_same_vote_sent_again_after_a_step_back_is_charged_again(tmp_path: Path) -> None:
@@ -70,3 +74,39 @@ async def test_after_a_step_back_the_hourly_mail_limit_counts_the_last_hour(tmp_
     await w.mo("Jednak o 11")
     assert w.mo_states() == ["mailed", "mailed", "mailed"]
     assert logs[0]["mos"] == 2
+
+
+async def test_while_a_step_back_moves_the_hourly_mail_limit_counts_the_answers_not_moved_yet_by_it(
+    tmp_path: Path,
+) -> None:
+    # As above, but the answer comes while the step's move is under way: the stop's last look found the
+    # step and left the move of the MOs to the next start, whose worker had not reached them yet (a move
+    # of days takes minutes). Read on the clock they were stamped on, the two answers of 70 minutes ago
+    # seemed 10 minutes old, and the third was kept by the limit of 2 an hour until the move was done.
+    w = TwoWayWorld(tmp_path, "mails_per_phone_per_hour = 2")
+    w.send("anna@acme.example")
+    mono = Monotonic()
+    hk = housekeeping(w.store, mono)
+    await hk.check_clock()
+    for text in ("Tak", "Będę"):
+        await w.mo(text)
+        w.now += 60.0
+        mono.t += 60.0
+    w.now += 68 * 60.0
+    mono.t += 68 * 60.0
+    assert await hk.check_clock() == 0.0
+    w.now += 2.0 - HOUR
+    mono.t += 2.0
+    assert await hk.check_clock(keep=True) == pytest.approx(HOUR)
+    plan = json.loads(w.store.db.conn.execute(PLAN, (stepmoves.PLAN_KEY,)).fetchone()[0])
+    assert plan["at"]["mo"] < plan["ends"]["mo"]  # the MOs are still to move
+    await w.mo("Jednak o 11")
+    assert w.mo_states() == ["mailed", "mailed", "mailed"]
+    again = housekeeping(w.store, mono)  # the next start's worker finishes the move: nothing changes
+    w.now += 2.0
+    mono.t += 2.0
+    assert await again.check_clock() == 0.0
+    assert w.store.db.conn.execute(PLAN, (stepmoves.PLAN_KEY,)).fetchone() is None
+    for text in ("Albo o 12", "Albo o 13"):  # the second of the hour mailed, the third kept, as before
+        await w.mo(text)
+    assert w.mo_states() == ["mailed"] * 4 + ["throttled"]

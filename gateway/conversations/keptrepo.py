@@ -17,6 +17,7 @@ from gateway.conversations import reached
 from gateway.conversations.pool import ReplyPool
 from gateway.conversations.rows import C_COLUMNS as _C_COLUMNS
 from gateway.conversations.rows import Conversation
+from gateway.store import stepchunks
 from gateway.store.counted import keep_counted
 from gateway.store.forwardsteps import stepped_since
 
@@ -105,6 +106,13 @@ class KeptRepo(ReplyPool):
         once, in the statement): the hour counts the time that passed, or a step let a flood's next
         answers through at once."""
         where, args = spellings(source) if any_case else ("source = ?", [source])
+        # A step back's move under way: the MOs it has not reached yet counted with the step applied.
+        pending, moves = stepchunks.mo_still_to_move(self.conn)
+        if moves:
+            where, args = (
+                f"{where} AND received_at - {pending} >= {stepped_since('?')}",
+                [*args, *moves, since],
+            )
         row = self.conn.execute(
             "SELECT COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NULL),"
             " COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NOT NULL),"

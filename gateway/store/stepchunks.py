@@ -16,9 +16,14 @@ chunks leaves every row moved once or not at all, and the next start goes on fro
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
-from gateway.store.clockstep import ClockStep
+from gateway.store.clockstep import ClockStep, Marks
+
+# In the store's key/value table, beside the clock check's reading: the plan of a step back's move and
+# how far its chunks went (`gateway.stepmoves.MovePlan`, which writes it).
+PLAN_KEY = "clock_step_move"
 
 
 def mo_where(floor: float, ids: tuple[int, int]) -> tuple[str, tuple[float, ...]]:
@@ -62,3 +67,30 @@ def mo_start(conn: sqlite3.Connection, first: int, floor: float) -> int:
         (floor, first, first),
     ).fetchone()
     return first if row[0] is None else int(row[0])
+
+
+def mo_still_to_move(conn: sqlite3.Connection) -> tuple[str, list[float]]:
+    """SQL for the seconds the MO with id `id` (of table mo) has still to move back by, 0 unless a step
+    back's move under way has not reached it yet (`mo_chunk`), and its arguments: its time with the step
+    applied is `received_at` less this.
+
+    A move of a step of days takes seconds to minutes, a start's and a crash's until the worker's looks
+    finish it, and answers come meanwhile. The MOs not moved yet read younger by the step: the hourly
+    limit counted the answers of the hour before the step as within the hour, and kept a phone's next
+    answer for as long as the move lasted. A plan that cannot be read counts as none here: the clock
+    check says it and drops it (`gateway.stepmoves.load_plan`)."""
+    row = conn.execute("SELECT value FROM billing_state WHERE key = ?", (PLAN_KEY,)).fetchone()
+    if row is None:
+        return "0", []
+    try:
+        v = json.loads(row[0])
+        ahead = tuple((Marks(*(int(i) for i in s)), float(f)) for s, f in v["ahead"])
+        step = ClockStep(float(v["seconds"]), Marks(*(int(i) for i in v["after"])), ahead, ())
+        ids, floor = (int(v["at"]["mo"]), int(v["ends"]["mo"])), float(v["mo_floor"])
+    except Exception:  # any shape: a missing key, a wrong type
+        return "0", []
+    if ids[0] >= ids[1]:  # the MOs' chunks are done: what is left is the SMS' and conversations'
+        return "0", []
+    back, args = step.back_by("mo", "id")
+    where, bounds = mo_where(floor, ids)
+    return f"(CASE WHEN {where} THEN {back} ELSE 0 END)", [*bounds, *args]
