@@ -12,6 +12,7 @@ bounces come, and the forward of the bounce says whose answer it returns.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import compat32
@@ -27,6 +28,7 @@ from gateway.wording import Language, Phrase
 LOOK_BACK_DAYS = 10
 _IDS = 5  # the returned mail's ids looked up, at most: a bounce quotes one mail
 _MSGID = re.compile(rb"^message-id:[ \t]*\r?\n?[ \t]*(<[^<>\s]{3,250}>)", re.IGNORECASE | re.MULTILINE)
+_BLOCKS = 100  # a DSN's recipients read, at most
 _DSN_PARTS = frozenset({"message/delivery-status", "message/global-delivery-status"})
 
 ANSWER_INTRO = Phrase(
@@ -67,19 +69,26 @@ def find(store: Store, raw: bytes) -> BouncedAnswer | None:
     if not ids or not kinds:
         return None
     since = store.clock() - LOOK_BACK_DAYS * 86400
+    rows: list[tuple[int, str, int, int]] = []
     for mail_id in ids:  # one index lookup an id (an IN list of them had SQLite scan by age instead)
-        row = store.outbox.conn.execute(
+        rows += store.outbox.conn.execute(
             "SELECT id, rcpt, mo_ref, state = 'sent' AND refused_at IS NULL"
             " FROM outbox INDEXED BY outbox_header_message_id WHERE header_message_id = ?"
             " AND state IN ('sent', 'failed') AND created_at >= ? AND mo_ref IS NOT NULL"
-            f" AND kind IN ({','.join('?' * len(kinds))}) ORDER BY id DESC LIMIT 1",
+            f" AND kind IN ({','.join('?' * len(kinds))}) ORDER BY id DESC LIMIT {_IDS}",
             (mail_id, since, *kinds),
-        ).fetchone()
-        if row is not None:
-            source = store.outbox.conn.execute("SELECT source FROM mo WHERE id = ?", (row[2],)).fetchone()
-            phone = masked(source[0] if source else "")
-            return BouncedAnswer(row[0], row[2], row[1], phone, reason(msg), bool(row[3]))
-    return None
+        ).fetchall()
+    named = recipients(msg)
+    # A DSN that names its recipients returns the answer mail only if it names the mail's: one
+    # quoting another user's answer (forwarded to an address that bounced, or forged) is not its
+    # bounce, and went on as any bounce instead of failing that user's answer and sending its copy.
+    row = next((r for r in rows if not named or _address(r[1]) in named), None)
+    if row is None:
+        return None
+    source = store.outbox.conn.execute("SELECT source FROM mo WHERE id = ?", (row[2],)).fetchone()
+    return BouncedAnswer(
+        row[0], row[2], row[1], masked(source[0] if source else ""), reason(msg), bool(row[3])
+    )
 
 
 def masked(phone: str) -> str:
@@ -97,15 +106,38 @@ def intro(answer: BouncedAnswer, said: str, lang: Language) -> str:
 def reason(msg: Message) -> str:
     """Why the mail came back, in the bounce's own words: the Status and Diagnostic-Code of its
     first failed recipient (RFC 3464), else its subject."""
+    for block in _dsn_blocks(msg):
+        if str(block.get("action", "")).strip().lower().startswith(("failed", "delayed")):
+            words = [str(block.get(n, "")).strip() for n in ("status", "diagnostic-code")]
+            return " ".join(" ".join(w for w in words if w).split())[:300] or "no reason given"
+    return " ".join(str(msg.get("subject", "")).split())[:300] or "no reason given"
+
+
+def recipients(msg: Message) -> frozenset[str]:
+    """The addresses the bounce's DSN names (Final-Recipient, Original-Recipient of type rfc822 or
+    utf-8, RFC 3464 2.3.1-2, RFC 6533), lower case: empty if it has none, or no DSN."""
+    named: set[str] = set()
+    for block in _dsn_blocks(msg):
+        for field in ("final-recipient", "original-recipient"):
+            for value in block.get_all(field, [])[:_IDS]:
+                kind, _, address = str(value).partition(";")
+                if kind.strip().lower() in ("rfc822", "utf-8") and address.strip():
+                    named.add(_address(address))
+    return frozenset(named)
+
+
+def _address(value: str) -> str:
+    return value.strip().strip("<>").strip().lower()
+
+
+def _dsn_blocks(msg: Message) -> Iterator[Message]:
+    """The field blocks of the bounce's own DSN parts (not of a mail it quotes), the per-message one
+    first (it names no recipient)."""
     stack, seen = [msg], 0
     while stack and seen < 200:  # a hostile mail may nest thousands of parts
         part, seen = stack.pop(), seen + 1
         payload = part.get_payload()
         if part.get_content_type() in _DSN_PARTS and isinstance(payload, list):
-            for block in payload:
-                if str(block.get("action", "")).strip().lower().startswith(("failed", "delayed")):
-                    words = [str(block.get(n, "")).strip() for n in ("status", "diagnostic-code")]
-                    return " ".join(" ".join(w for w in words if w).split())[:300] or "no reason given"
+            yield from (block for block in payload[:_BLOCKS] if isinstance(block, Message))
         elif part.get_content_maintype() == "multipart" and isinstance(payload, list):
             stack.extend(reversed(payload))
-    return " ".join(str(msg.get("subject", "")).split())[:300] or "no reason given"

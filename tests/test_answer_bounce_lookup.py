@@ -1,8 +1,11 @@
 """A bounce of a phone's answer mail is matched to that mail by the answer mail's own Message-ID, kept
-on its outbox row when it is queued and indexed (migration 72).
+on its outbox row when it is queued and indexed (migration 72), and only if the bounce's DSN, when it
+names its recipients, names the answer mail's.
 
 Before, each bounce quoting an answer-form id (`<….sms-reply@host>`) was looked for in the content of
-every answer mail of the last 10 days: a stream of forged bounces cost a full read of them each.
+every answer mail of the last 10 days: a stream of forged bounces cost a full read of them each. And
+a DSN that named another recipient (a bounce of a forward of the answer, or a forged one quoting
+another user's answer id) failed that user's answer and sent its copy to the fallback address.
 
 The real daemon, the built-in simulator over SMPP injecting the phone's answer, a real SMTP sink for
 the relay, the bounces delivered to the gateway's relay port; SQLite's work counted in its steps.
@@ -45,6 +48,47 @@ async def answered(gw: Any, relay: Any) -> str:
     await gw.until(lambda: outbox(gw) == [("reply", STAFF, "sent")])
     await relay.wait(1)
     return str(parsed(relay.messages[0][2])["Message-ID"]).strip()
+
+
+async def test_a_dsn_naming_another_recipient_leaves_the_answer_alone(tmp_path: Path) -> None:
+    port = free_port()
+    async with smtp_sink(port) as relay, running_gateway(own_config(tmp_path, "smpp", port)) as gw:
+        answer_id = await answered(gw, relay)
+        sender = gw.config.mail.from_address
+        # Another user's address, as a bounce of a forward of the answer, or a forged one, names it.
+        other = dsn(answer_id, "<dsn1@mx.acme.example>", "Final-Recipient: rfc822; eve@elsewhere.example\r\n")
+        assert (await delivered(gw.port, other, rcpt=sender)).startswith("250 ")
+        await gw.until(lambda: "bounce-forward" in [kind for kind, *_ in outbox(gw)])
+        assert [(kind, rcpt) for kind, rcpt, _ in outbox(gw)] == [
+            ("reply", STAFF),
+            ("bounce-forward", FALLBACK),
+        ]
+        assert outbox(gw)[0][2] == "sent"
+        # Its own recipient named (in another case) by the original recipient of an alias: its bounce.
+        fields = (
+            f"Original-Recipient: rfc822;{STAFF.upper()}\r\nFinal-Recipient: rfc822; box7@mx.acme.example\r\n"
+        )
+        ours = dsn(answer_id, "<dsn2@mx.acme.example>", fields)
+        assert (await delivered(gw.port, ours, rcpt=sender)).startswith("250 ")
+        await gw.until(lambda: len(outbox(gw)) == 4)
+        kinds = [(kind, state) for kind, _, state in outbox(gw)]
+        assert kinds[0] == ("reply", "failed") and "reply-fallback" in [k for k, _ in kinds[2:]], kinds
+        # A bounce with no DSN part (qmail's) is matched by the id alone, as before.
+        plain = (
+            "From: MAILER-DAEMON@mx.acme.example\r\nTo: smsgw@sms.example.com\r\n"
+            "Subject: failure notice\r\nMessage-ID: <dsn3@mx.acme.example>\r\n\r\n"
+            f"Hi. This is the qmail-send program at mx.acme.example.\r\n<{STAFF}>:\r\n"
+            "Sorry, no mailbox here by that name. (#5.1.1)\r\n\r\n"
+            f"--- Below this line is a copy of the message.\r\n\r\nMessage-ID: {answer_id}\r\n\r\nTak\r\n"
+        ).encode()
+        assert (await delivered(gw.port, plain, rcpt=sender)).startswith("250 ")
+        await gw.until(lambda: len(outbox(gw)) == 5)
+        await relay.wait(5)
+        forwards = [parsed(raw) for *_, raw in relay.messages[1:] if parsed(raw)["Subject"][:4] != "SMS "]
+    texts = [str(m.get_body(("plain",)).get_content()) for m in forwards]
+    assert len(texts) == 3, texts
+    head = f"A bounce of the mail with the answer from +48******222 to {STAFF} (MO 1)"
+    assert [t.startswith(head) for t in texts] == [False, True, True], texts
 
 
 async def test_a_forged_bounce_costs_the_same_however_many_answer_mails(tmp_path: Path) -> None:
