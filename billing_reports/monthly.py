@@ -153,10 +153,8 @@ def _replies(rows: Iterator[tuple], tz: ZoneInfo) -> Iterator[Line]:  # type: ig
     # Here, not above: `smsgw --help` reads `Month`, and must not import the config and the store for it.
     from gateway.conversations.inbound import told
 
-    for ts, mid, source, destination, parts, state, note, first_at in rows:
-        # Joined to a conversation, an opt-out answer was mailed to its user like any other.
-        delivered = state in ("mailed", "fallback", "optout")
-        status = "delivered" if delivered else "pending" if state == "new" else "failed"
+    for ts, mid, source, destination, parts, state, note, taken, first_at in rows:
+        status = reply_status(state, note or "", taken=bool(taken))
         # The company's file: a former user of theirs is "no longer a user of this account", never
         # that another account has them now (`inbound.told`); the operator reads it raw in `mo list`.
         reason = told(note or "") if status != "delivered" else _late(first_at, tz)
@@ -164,6 +162,26 @@ def _replies(rows: Iterator[tuple], tz: ZoneInfo) -> Iterator[Line]:  # type: ig
             ts, 1, mid, REPLY, source, source, destination, parts, status, reason, None, None, None,
             0 if first_at is not None else 1,
         )  # fmt: skip
+
+
+# What `smsgw outbox retry` adds to the note of an answer whose refused mail it sent after all.
+_MAILED_AFTER_ALL = "after all, on a retry"
+
+
+def reply_status(state: str, note: str, *, taken: bool) -> str:
+    """The billing status of a phone's answer (MO-reply) in `state`, for the company: `delivered`
+    once mailed to it. Joined to a conversation (`taken`), an opt-out answer was mailed to its user
+    like any other. At the fallback address because no user of the company was left to take it (the
+    user removed or moved), that address is where it was meant to go: `delivered`, as the README has
+    it. But a conversation's answer goes there (`fallback`) only when the user's mail server refused
+    or bounced its mail: the company never got it, and its line said `delivered` with no reason
+    while `mo list` and the panel said it was refused. `failed`, with that reason, as a premium MO
+    whose client's address refused it is (`premium_status`), unless a retry mailed it after all."""
+    if state == "fallback" and taken and not note.endswith(_MAILED_AFTER_ALL):
+        return "failed"
+    if state in ("mailed", "fallback", "optout"):
+        return "delivered"
+    return "pending" if state == "new" else "failed"
 
 
 def premium_status(state: str, *, claimed: bool) -> str:

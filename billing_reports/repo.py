@@ -73,11 +73,14 @@ def reply_rows(
 
     By the account kept on the MO when it was matched (migration 17), not the conversation's: that
     one follows the user's latest SMS, and a user moved to another account would take the answers
-    billed before along.
+    billed before along. Whether a conversation took the MO (its mail went to the user) tells a
+    copy at the fallback address of an answer the user's mail server refused from one sent there
+    because no user was left to take it (`monthly.reply_status`).
     """
     rows = conn.execute(
         f"SELECT {billed_at('mo')}, mo.id, mo.source, mo.destination, {COUNTED}, mo.state, mo.note,"
-        f" {billed_at('f')}, mo.received_at FROM mo INDEXED BY mo_billing LEFT JOIN mo f ON f.id = mo.follows"
+        f" mo.conversation_id IS NOT NULL, {billed_at('f')}, mo.received_at"
+        " FROM mo INDEXED BY mo_billing LEFT JOIN mo f ON f.id = mo.follows"
         " WHERE mo.account_id = ? AND mo.received_at >= ? AND mo.received_at < ?"
         " AND mo.state NOT IN ('segment', 'joined', 'duplicate')"
         " ORDER BY mo.received_at, mo.id",

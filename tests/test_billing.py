@@ -265,7 +265,7 @@ def test_an_opt_out_answer_mailed_to_its_user_is_a_delivered_reply() -> None:
     from billing_reports.monthly import _replies
 
     phone, ours = "+48601123456", "+48100200300"
-    rows = [(1.0, 7, phone, ours, 1, "optout", None, None), (2.0, 8, phone, ours, 1, "new", None, None)]
+    rows = [(1.0, 7, phone, ours, 1, "optout", None, 1, None), (2.0, 8, phone, ours, 1, "new", None, 0, None)]
     lines = _replies(iter(rows), ZoneInfo("Europe/Warsaw"))
     assert [line.status for line in lines] == ["delivered", "pending"]
 
