@@ -35,15 +35,24 @@ def account_answers(
     fallback, kept by the hourly limit, an opt-out). An MO matched to nobody, or on a pool number
     two companies shared (which one it answers cannot be told), has no account: the operator's.
     Premium SMS have their own page and no account here. By index mo_billing, in its order, whose
-    entries end with the id: `before` (`received_at`, id of the last shown) is one range of it."""
+    entries end with the id: `before` (`received_at`, id of the last shown) is one range of it.
+
+    With the latest mail that carries the answer to the company (`mail_state`, `mail_to`,
+    `mail_error`, `mail_next`, as `ConversationsRepo.list_mo` reads them for the operator): an
+    answer is `mailed` once its mail is queued, and a relay deferring it (451) for days left the
+    page saying "mailed to dave@…" while the operator's list said it was not taken yet. Never the
+    copy at the operator's fallback address (kinds `…-fallback`): that mail is the operator's."""
     after = "" if before is None else " AND (m.received_at, m.id) < (?, ?)"
     return _dicts(
         conn.execute(
             "SELECT m.id, m.received_at, m.source, m.destination, m.state, m.note, m.text,"
-            " c.user_email AS user, m.conversation_id FROM mo m INDEXED BY mo_billing"
+            " c.user_email AS user, m.conversation_id, o.state AS mail_state, o.rcpt AS mail_to,"
+            " o.last_error AS mail_error, o.next_attempt_at AS mail_next FROM mo m INDEXED BY mo_billing"
             # Of the answer's own account only: an answer kept past its conversation before
             # migration 39 may name an id SQLite gave since to another company's conversation.
             " LEFT JOIN conversations c ON c.id = m.conversation_id AND c.account_id IS m.account_id"
+            " LEFT JOIN outbox o ON o.id = (SELECT MAX(x.id) FROM outbox x WHERE x.mo_ref = m.id"
+            " AND x.kind NOT LIKE '%-fallback')"
             f" WHERE m.account_id = ? AND m.state NOT IN ('segment', 'joined'){after}"
             " ORDER BY m.received_at DESC, m.id DESC LIMIT ?",
             (account_id, *(before or ()), limit),

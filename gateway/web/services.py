@@ -84,11 +84,21 @@ def _phone(request: Request) -> str | None:
         raise BadQuery(f"phone: {typed[:40]!r} is not a phone number: {exc}") from None
 
 
-def _with_mail(row: dict[str, Any], sending: set[str]) -> dict[str, Any]:
-    """An MO's row with what became of its mail where `mailed` alone would mislead (`mo list`'s words)."""
+# The operator's command in `mail_waiting`'s words for a mail given up as most likely arrived.
+_RETRY = re.compile(r"; `smsgw outbox retry [0-9]+`$")
+
+
+def _with_mail(row: dict[str, Any], sending: set[str], *, operator: bool = True) -> dict[str, Any]:
+    """An MO's row with what became of its mail where `mailed` alone would mislead (`mo list`'s words).
+
+    A company admin reads the same of their own answers' mails (the page said "mailed to dave@…"
+    while the relay answered 451 and the operator's list said it was not taken yet), but not the
+    operator's command to send one again: they ask the operator to."""
     waiting = mail_waiting(row, behind=row["mail_to"] in sending)
     if waiting is None:
         return row
+    if not operator:
+        waiting = _RETRY.sub("; the gateway's operator can send it again", waiting)
     return {**row, "note": f"{row['note']}; {waiting}" if row["note"] else waiting}
 
 
@@ -109,6 +119,8 @@ async def conversations(request: Request, who: Who) -> Response:
             # Each note as the company reads it (`inbound.told`): raw, it said which former user of
             # theirs another company has now.
             mo = [{**m, "note": inbound.told(m["note"]) if m["note"] else m["note"]} for m in mo]
+            sending = being_sent_to(repo) if any(m["mail_state"] == "queued" for m in mo) else set()
+            mo = [_with_mail(m, sending, operator=False) for m in mo]
         last = mo[SHOWN - 1] if len(mo) > SHOWN else None
         if last is None:
             return mo, None
