@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -140,3 +141,39 @@ def ends_with(path: Path, sha256: str) -> bool:
             return f.read().endswith(f"\tsha256:{sha256}\n".encode())
     except FileNotFoundError:
         return False
+
+
+_END = re.compile(rb"end\t\d+\tsha256:([0-9a-f]{64})")
+
+
+def whole_sha(path: Path) -> str | None:
+    """The checksum of a file's `end` line when the file is whole (the bytes above that line hash to
+    it, as `render` and `writer.render_summary` write it): a run wrote it to its end. None for a file
+    missing, cut short, or edited."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    last = data[:-1].rpartition(b"\n")[2]
+    found = _END.fullmatch(last) if data.endswith(b"\n") else None
+    if found is None:
+        return None
+    sha = found.group(1).decode()
+    return sha if hashlib.sha256(data[: len(data) - len(last) - 1]).hexdigest() == sha else None
+
+
+def disk_mark(path: Path, *, summary: bool = False) -> str | None:
+    """The mark (`repo.mailed_key`'s value) of a whole file of a billed month whose mark is lost (a
+    restore over a database that could not be read): the file on disk is the record of what was mailed,
+    the summary by its whole bytes (`file_sha256`), an account's by its `end` line (`ends_with`), and
+    when by the file's time. None when the file is not whole."""
+    sha = whole_sha(path)
+    if sha is None:
+        return None
+    try:
+        at = path.stat().st_mtime
+        if summary:
+            sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+    return f"{sha} {at:.0f}"

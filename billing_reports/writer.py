@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from billing_reports import repo
 from billing_reports.files import hold_month, mark_complete, mark_incomplete, write_atomic
-from billing_reports.mailed import ends_with, file_sha256, keep_mailed, settle_mailed
+from billing_reports.mailed import disk_mark, ends_with, file_sha256, keep_mailed, settle_mailed
 from billing_reports.monthly import STATUSES, Month, lines
 from billing_reports.render import Header, Rendering, Sum, clean, pln, printable
 from gateway.adminrules import SUMMARY_LABELS
@@ -226,6 +226,9 @@ def write_month(
         kept: dict[Path, Path] = {}
         clock_cache: dict[int, tuple[str, int]] = {}
         dirs = [d for d in directory.glob("mailed*") if d.is_dir()]  # the copies kept so far
+        # A month recorded billed had its files mailed. One whose mark is lost (a restore over a database
+        # that could not be read) keeps its whole file on disk as the one mailed all the same.
+        billed = (last := repo.state(conn, repo.LAST_BILLED)) is not None and last >= str(month)
         for account_id, name in chosen:
             header = Header(name, month, tz, notes, repo.usage_parts(conn, account_id, str(month)))
             rendering = Rendering(header, lines(conn, account_id, month, tz), clock_cache)
@@ -234,6 +237,8 @@ def write_month(
             if account is not None and name != account:  # for the summary: written if it changed
                 chunks = [b"".join(chunks)]
             mark = repo.state(conn, repo.mailed_key(month, account_id))
+            if mark is None and billed:
+                mark = disk_mark(path)
             try:
                 if account is None or name == account or not ends_with(path, rendering.totals.sha256):
                     made = keep_mailed(path, mark, tz, ends_with, dirs)
@@ -264,6 +269,8 @@ def write_month(
             summary = directory / SUMMARY
             data = render_summary(month, tz, summed, unclaimed if listed else None, notes).encode("utf-8")
             mark = repo.state(conn, repo.mailed_key(month, "summary"))
+            if mark is None and billed:
+                mark = disk_mark(summary, summary=True)
             made = keep_mailed(summary, mark, tz, file_sha256, dirs)
             write_atomic(summary, [data])
             sha = hashlib.sha256(data).hexdigest()

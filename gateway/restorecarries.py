@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
+from billing_reports import restoreblind
 from billing_reports import restorecarry as billing
 from gateway.conversations import restorecarry as conversations
 from gateway.premium import restorecarry as premium
@@ -28,9 +30,27 @@ FEATURES = (conversations.carry, premium.carry, billing.carry)
 FIRST = (erasures.carry,)
 
 
-def carry(copy: sqlite3.Connection, replaced: Path | None) -> Carried | str:
-    """`restorecarry.carry` with the features' carries; a move's plan left when anything was carried."""
+def carry(
+    copy: sqlite3.Connection, replaced: Path | None, billing: tuple[Path, ZoneInfo, float] | None = None
+) -> Carried | str:
+    """`restorecarry.carry` with the features' carries; a move's plan left when anything was carried.
+    When nothing could be carried, the months billed since the backup are taken from their files on
+    disk (`billing_reports.restoreblind`), `billing`: the billing directory, its time zone and now."""
     carried = restorecarry.carry(copy, replaced, FEATURES, FIRST)
+    if isinstance(carried, str) and billing is not None:
+        copy.execute("SAVEPOINT from_disk")
+        try:
+            said = restoreblind.take_from_disk(copy, *billing)
+        except OSError as exc:  # the restore goes on: the months billed since are billed again
+            copy.execute("ROLLBACK TO from_disk")
+            said = f"the billing files in billing_dir could not be read ({exc.strerror}): the months"
+            said += " billed since the backup are billed and mailed again at the next start"
+        except BaseException:
+            copy.execute("ROLLBACK TO from_disk")
+            raise
+        finally:
+            copy.execute("RELEASE from_disk")
+        return f"{carried}; {said}" if said else carried
     if isinstance(carried, Carried) and _anything(carried) and _has_plan(copy):
         copy.execute("DELETE FROM main.billing_state WHERE key = ?", (PLAN_KEY,))
         carried.features.append("the clock step's move under way in the backup left (its rows carried moved)")

@@ -13,7 +13,8 @@ mails sent, the phones' answers received and mailed, the limits' counts, ids han
 into the copy first, when it is the same database grown on (`gateway.restorecarries`): else the phones
 got those SMS twice. So is what it still owed: mail accepted after the backup and not yet sent as SMS,
 answers not mailed yet, and bounces not sent yet; the months billed since, not to be billed again
-(`billing_reports.restorecarry`); and a phone's erasure made since, made again on the backup's rows
+(`billing_reports.restorecarry`; when nothing can be carried, read from their files on disk:
+`billing_reports.restoreblind`); and a phone's erasure made since, made again on the backup's rows
 (`gateway.privacy.restorecarry`). Another gateway's database given as the backup,
 over one that holds data, is refused unless `--force` (`gateway.store.restorematch`): put in place,
 it lost this gateway's accounts and users and sent the other's queued SMS from here.
@@ -36,6 +37,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from gateway import statelock
 from gateway.cli.commandpath import as_user
@@ -72,7 +74,8 @@ def cmd_restore(cfg: Config, args: argparse.Namespace) -> int:
             # The unit that runs the daemon on this config; not one installed for another (production's,
             # beside a staging daemon started by hand), which `systemctl start smsgw` would start instead.
             service = unit_for(Path(args.config)) if getattr(args, "config", None) else None
-            return _restore(backup, db, force=args.force, seeded=seeded, service=service)
+            billing = (cfg.billing_dir, ZoneInfo(cfg.gateway.timezone), time.time())
+            return _restore(backup, db, force=args.force, seeded=seeded, service=service, billing=billing)
     except statelock.DatabaseInUse as exc:
         raise CliError(
             f"database {db} is open in another smsgw command ({exc}): wait for it to end (or stop it),"
@@ -113,11 +116,14 @@ def _restore(
     force: bool = False,
     seeded: tuple[list[str], list[str]] = ([], []),
     service: str | None = None,
+    billing: tuple[Path, ZoneInfo, float] | None = None,
 ) -> int:
     """Copy, check and install `backup` at `db`, unless `db` is another database than the backup's
     that holds data (`gateway.store.restorematch`: its `seeded` accounts and users are no data) and
     not `force`; the caller holds the state directory's lock. `service`: the unit that runs the
-    daemon on this config, named to start it again (None: it was started by hand)."""
+    daemon on this config, named to start it again (None: it was started by hand). `billing`: the
+    billing directory, its time zone and now, for the months billed since the backup when nothing can
+    be carried (`gateway.restorecarries`)."""
     from gateway.filemodes import PRIVATE
     from gateway.store import marker, restorematch, restoretmp, walcheck
     from gateway.store.rescue import fsync_path
@@ -154,7 +160,7 @@ def _restore(
         if not force and replaced is not None:
             if (other := restorematch.another_database(tmp, replaced, *seeded)) is not None:
                 raise CliError(_another(backup, replaced, other))
-        carried = _carry(backup, tmp, replaced)
+        carried = _carry(backup, tmp, replaced, billing)
         if replaced is not None and replaced != db:
             cut = f"{db.name} was missing (a restore cut off before its swap), {replaced.name} read"
             said = f"{cut}: {carried}"
@@ -199,7 +205,9 @@ def _another(backup: Path, db: Path, other: Mismatch) -> str:
     )
 
 
-def _carry(backup: Path, copy: Path, replaced: Path | None) -> str:
+def _carry(
+    backup: Path, copy: Path, replaced: Path | None, billing: tuple[Path, ZoneInfo, float] | None
+) -> str:
     """What the copy takes over from the database it replaces (`gateway.store.restorecarry`), said
     in one line: what, or why nothing."""
     from gateway import restorecarries
@@ -208,7 +216,7 @@ def _carry(backup: Path, copy: Path, replaced: Path | None) -> str:
     try:
         # As a URI, so that the replaced database is attached as one (read-only) on every SQLite build.
         with closing(sqlite3.connect(f"file:{quote(str(copy))}", uri=True, isolation_level=None)) as conn:
-            carried = restorecarries.carry(conn, replaced)
+            carried = restorecarries.carry(conn, replaced, billing)
     except sqlite3.Error as exc:
         if copy_write_failed(exc):
             raise CliError(no_room(backup, copy, exc)) from None
