@@ -2,8 +2,9 @@
 MO under a packet number of its own and each acknowledgement confirmed (the alive after it answered).
 The second took the first's 060, phone and text, and was stored as that vote delivered again, 'not
 charged twice'. A new number after a confirmed 70 is a new SMS (`smsc.cimd2.mostamps`); the same
-number again is still the SMSC's copy (tests/test_cimd2_mo_repeat.py). The daemon over CIMD2 to a
-scripted SMSC, real SQLite."""
+number again is still the SMSC's copy (tests/test_cimd2_mo_repeat.py), until the SMSC's counter of 128
+numbers came round to it: the vote under 200, 127 other MOs, the phone's next vote under 200 was
+taken for the first sent again. The daemon over CIMD2 to a scripted SMSC, real SQLite."""
 
 from __future__ import annotations
 
@@ -34,3 +35,24 @@ async def test_two_votes_under_one_minute_stamp_after_a_confirmed_ack_are_two_ch
             assert first_lines(sink, CLIENT) == ["A", "A"]
     (said,) = warnings(logs, "cimd2.mo_060_repeated")
     assert PHONE[3:] not in str(said)
+
+
+async def test_a_vote_under_the_number_of_the_first_after_the_counter_came_round_is_a_second_charge(
+    tmp_path: Path,
+) -> None:
+    ahead = [0.0]
+    async with premium_cimd2(tmp_path, ahead) as (gw, conn, acks, sink):
+        conn.send(deliver(200, PHONE, "KP123 A", MINUTE))
+        await gw.until(lambda: acks_recorded(gw.store.db.conn, 1))
+        for i in range(127):  # stop and wait, as an SMSC delivering what it holds: 202, ..., 254, 000, ...
+            conn.send(deliver((202 + 2 * i) % 256, f"+486019{i:05d}", "KP123 B", MINUTE))
+            await gw.until(lambda n=i + 2: len(acks.numbers) == n)
+        await gw.until(lambda: acks_recorded(gw.store.db.conn, 128))
+        ahead[0] += 20
+        conn.send(deliver(200, PHONE, "KP123 A", MINUTE))
+        await gw.until(lambda: len(acks.numbers) == 129)
+        await settled(gw, 129)
+        phone = "SELECT state FROM mo WHERE source = ? ORDER BY id"
+        assert [s for (s,) in gw.store.db.conn.execute(phone, (PHONE,))] == ["premium", "premium"]
+        assert [c for c in charges(gw.config.db_path) if c[0] == "A"] == [("A", 300), ("A", 300)]
+        assert first_lines(sink, CLIENT).count("A") == 2

@@ -200,6 +200,8 @@ class InboundRequests:
     def request(self, conn: Conn, packet: Packet) -> None:
         """Called by the reader, which waits only for the inbox's room (`Conn.deliver`): deliveries queue
         for `serve`, which hands them up in arrival order."""
+        if packet.op not in (Op.DELIVER, Op.STATUS_REPORT) and (session := self._acks.get(conn)) is not None:
+            session.stamps.took()  # a number of the SMSC's counter (deliveries are counted as taken)
         if packet.op == Op.ALIVE:
             conn.send(Packet(Op.ALIVE_RESP, packet.number))
         elif packet.op in (Op.DELIVER, Op.STATUS_REPORT):
@@ -271,6 +273,7 @@ class InboundRequests:
             delivery.original = original
             delivery.ack = Ack.OK  # answered as its original is: that one is answered first
             return
+        session.stamps.took()
         if session.leaving:
             log.info("cimd2.delivery_refused_logging_out", link=self.name, packet=packet.describe())
             delivery.ack, delivery.refuse = Ack.RETRY, True
