@@ -276,17 +276,37 @@ def _shown_phrase(phrase: str) -> str:
     return f'"{mailheaders.reply_line(shown)}"'
 
 
+# A number written in groups: "601 234 567", "+48 22 123 45 67", "1 230,50", "1.230,50".
+_DIGIT_GROUP = re.compile(r"\+?\d++(?:[ .,]\d++)*+")
+
+
 def _cut_subject(subject: str, limit: int) -> str:
     """At most `limit` characters, ending at a word boundary when that keeps at least half of them,
     and never inside a grapheme cluster: half a flag or an emoji without its skin tone shows on the
-    phone as a boxed letter (a single cluster longer than `limit` is cut where it must be)."""
+    phone as a boxed letter (a single cluster longer than `limit` is cut where it must be). Nor inside
+    a number written in groups: its spaces are no word boundaries, and "pod 601 234 567" went out as
+    "pod 601 234", "fakturę 12: 1 230,50 zł" as "fakturę 12: 1", another number the phone dials or pays;
+    such a number goes whole or not at all (a subject that is one is cut where it must be)."""
     if limit <= 0:
         return ""
     end = (cluster_start(subject, limit) or limit) if len(subject) > limit else limit
     cut = subject[:end]
     if len(subject) > end and not subject[end].isspace() and cut.rfind(" ") >= limit // 2:
         cut = cut[: cut.rfind(" ")]
+    if len(subject) > len(cut) and (start := _number_start(subject, len(cut))):
+        cut = cut[:start]
     return cut.rstrip(" ,;:-–(")
+
+
+def _number_start(subject: str, end: int) -> int | None:
+    """Where the number in groups that a cut at `end` falls inside starts, or None. Looked for from
+    shortly before the cut: a subject may be long, a number in it is not."""
+    for match in _DIGIT_GROUP.finditer(subject, max(0, end - 100)):
+        if match.start() >= end:
+            return None
+        if match.end() > end:
+            return match.start()
+    return None
 
 
 _THREAD_ID = re.compile(r"<([^<>\s]{1,250})>")
