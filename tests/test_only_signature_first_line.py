@@ -1,7 +1,8 @@
 """`only_signature` looks at a body's first line before it cuts: the answer is the full cut's.
 
 A body is all signature only when `cut_signature` (with a line written above it) takes its first
-line, and each of its cuts that does starts at a signature, sign-off or "--Bob" line. The tests
+line, and each of its cuts that does starts at a signature, sign-off or "--Bob" line; or when it is
+a company's notice with nothing of the person's above it (`notices.only_notices`). The tests
 compare the shortcut with the cut alone over the corpus's bodies, the signature tests' texts and
 generated bodies built from lines of every kind the cut reads.
 """
@@ -12,17 +13,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.smtp import textclean
+from gateway.smtp import signatureonly
+from gateway.smtp.notices import only_notices
 from gateway.smtp.signatures import cut_signature
 from gateway.smtp.textclean import clean_body, only_signature
 from tests.test_golden import CORPUS
 
 
 def by_the_cut(text: str) -> bool:
-    """`only_signature` as the cut alone answers it, a short sentence below the name signature too."""
+    """`only_signature` as the cut alone answers it, a short sentence below the name signature too;
+    or a notice with nothing of the person's above it, which the cut keeps (`notices.only_notices`)."""
     lines = text.split("\n")
     cut = cut_signature(["", "x", *lines], [], own=False)
-    return bool(text.strip()) and not any(line.strip() for line in cut[2:])
+    return bool(text.strip()) and (not any(line.strip() for line in cut[2:]) or only_notices(lines))
 
 
 LINES = [
@@ -97,7 +100,7 @@ def test_the_cut_is_not_run_for_a_body_that_starts_with_text(monkeypatch: pytest
         calls.append(1)
         return cut_signature(lines, removed, own=own)
 
-    monkeypatch.setattr(textclean, "cut_signature", counted)
+    monkeypatch.setattr(signatureonly, "cut_signature", counted)
     assert not only_signature("Spotkanie o 10:00.\nPozdrawiam\nAnna")
     assert calls == []
     assert only_signature("Pozdrawiam\nAnna Nowak")

@@ -11,7 +11,9 @@ whole. From the notice down, what is footer (more notices, contact details, rule
 a paragraph of the person's below it stays. The name block right above the notice ("Jan
 Kowalski\nKierownik | ACME\ntel. …") is the signature it closes, and goes with it; without a notice,
 such a block ending the text goes when it is the sender's company signature (a title or a company, two
-contact details, the name of the mail's From), unless the text above it points to someone to call.
+contact details, the name of the mail's From; or, with fewer details, the From's display name over a
+title, as Outlook's automatic signature gives it), unless the text above it points to someone to call.
+A text of nothing but a notice, or of the sender's own block, is what `signatureonly` asks about.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from gateway.smtp.footers import (
     is_disclaimer,
     is_signature_name,
     notice_start,
+    says_something,
 )
 from gateway.smtp.numbershapes import contact_details
 from gateway.smtp.signofftail import is_banner, is_company_notice, is_own_sentence
@@ -82,6 +85,43 @@ def is_strong_notice(text: str) -> bool:
     if _RODO_KINDS <= kinds:
         return _ASKS.search(text) is None  # "…i proszę pamiętać o RODO" is the person's own
     return len(kinds) >= _KINDS_MIN and len(text) >= _LENGTH_MIN and not _RECIPIENT_KINDS.isdisjoint(kinds)
+
+
+def _addressed_notice(text: str) -> bool:
+    """Whether a paragraph reads as a confidentiality notice or a personal data clause: what a company's
+    server appends to each mail. A register entry alone is none here: under a subject ("Dane do
+    faktury") a company's KRS, NIP and seat may be what the person sends."""
+    kinds = {kind for _, kind in disclaimer_words(text)}
+    if _RODO_KINDS <= kinds:
+        return _ASKS.search(text) is None
+    return len(kinds) >= _KINDS_MIN and len(text) >= _LENGTH_MIN and not _RECIPIENT_KINDS.isdisjoint(kinds)
+
+
+def only_notices(lines: list[str]) -> bool:
+    """Whether a text is nothing but notices and their footer: a confidentiality notice or a personal
+    data clause (`_addressed_notice`) and what goes with one below it (`_is_footer`), with nothing
+    above it but the signature block it closes, a rule or a logo. `cut_notice` keeps a notice opening
+    the text (nothing of the person's above it); under a subject it is what the mail server appended
+    to a subject-only mail. "Dzień dobry,\nPozdrawiam serdecznie\n<notice>" has a greeting above."""
+    if not any(len(line) >= 50 for line in lines):
+        return False  # every notice has a long line: most short mails end here
+    paragraphs = [[x.strip() for x in lines[first:end]] for first, end in _paragraphs(lines)]
+    for n, part in enumerate(paragraphs[:2]):
+        start = notice_start(part, _BLOCK_MAX_WIDTH)
+        if start is None or not _addressed_notice("\n".join(part[start:])):
+            continue
+        head = [
+            x for x in [*(x for above in paragraphs[:n] for x in above), *part[:start]] if says_something(x)
+        ]
+        if head and not _is_signature_block(head):
+            return False
+        return all(_is_footer(below) for below in paragraphs[n + 1 :])
+    return False
+
+
+def _is_signature_block(paragraph: list[str]) -> bool:
+    """Whether a paragraph (stripped lines) is a signature block: a name first and block lines alone."""
+    return len(paragraph) <= _BLOCK_MAX_LINES and _block_start(paragraph, 0, len(paragraph)) == 0
 
 
 def _paragraphs(lines: list[str]) -> list[tuple[int, int]]:
@@ -210,10 +250,49 @@ def is_senders_name(name: str, sender: str) -> bool:
     words = _folded_words(_NAME_END.split(name, maxsplit=1)[0])
     if len(words) < 2 or len(surname := words[-1]) < 3:
         return False
-    shown = set(_folded_words(display))
-    if surname in shown and any(word in shown for word in words[:-1]):
+    if _in_display_name(words, display):
         return True
     return surname in "".join(_folded_words(address.rpartition("@")[0]))
+
+
+def _in_display_name(words: list[str], display: str) -> bool:
+    """Whether a name's last word and another of its words (folded) are in the From's display name."""
+    shown = set(_folded_words(display))
+    return words[-1] in shown and any(word in shown for word in words[:-1])
+
+
+def _displayed(name: str, sender: str) -> bool:
+    """Whether a signature's name line names the From's display name ("Jan Kowalski" <demo@…>), the
+    name Outlook puts at the top of the automatic signature it adds."""
+    words = _folded_words(_NAME_END.split(name, maxsplit=1)[0])
+    return len(words) >= 2 and len(words[-1]) >= 3 and _in_display_name(words, parseaddr(sender)[0])
+
+
+def _names_title(block: list[str], details: list[int]) -> bool:
+    """Whether a signature block (stripped lines) below the From's display name names a title or a
+    company and nothing else of a note: a line right below the name with no contact details, and no
+    digit outside contact details ("Jan Kowalski\nSala 204" says where, as the person's text)."""
+    return (
+        len(block) >= 2
+        and not details[1]
+        and not any(
+            any(c.isdigit() for c in text) for text, n in zip(block[1:], details[1:], strict=True) if not n
+        )
+    )
+
+
+def only_senders_block(lines: list[str], sender: str, subject: str) -> bool:
+    """Whether a text is nothing but the sender's own signature block, as Outlook adds it to a new
+    mail: a full name first that is the From's display name (`_displayed`), a title or a company
+    (`_names_title`), short block lines and no sentence. Under a `subject` that points to someone to
+    call ("Proszę o pilny kontakt") the details are what the phone needs: no."""
+    block = [text for line in lines if (text := line.strip())]
+    if not block or len(block) > _BLOCK_MAX_LINES or " " not in block[0] or _POINTS_TO.search(subject):
+        return False
+    if not is_signature_name(block[0]) or not _displayed(block[0], sender):
+        return False
+    details = [sum(1 for _ in contact_details(text)) for text in block]
+    return all(_is_block_line(text) for text in block) and _names_title(block, details)
 
 
 def _cut_company_signature(lines: list[str], removed: list[str], label: str, sender: str) -> list[str]:
@@ -241,7 +320,9 @@ def _cut_company_signature(lines: list[str], removed: list[str], label: str, sen
     if not all(_is_block_line(text) for text in block):
         return lines
     details = [sum(1 for _ in contact_details(text)) for text in block]
-    if sum(details) < _DETAILS_MIN or " " not in block[0] or all(details[1:]):
+    if " " not in block[0] or all(details[1:]):
         return lines  # a full name, and a title or a company: a name and phones alone may be sent
+    if sum(details) < _DETAILS_MIN and not (_displayed(block[0], sender) and _names_title(block, details)):
+        return lines  # Outlook's signature with no phone names the From's display name and a title
     removed.append(label)
     return lines[:first]

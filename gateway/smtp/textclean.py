@@ -21,12 +21,8 @@ from gateway.smtp.cutfrom import cut_at_phrase
 from gateway.smtp.meetingtext import cut_meeting_text, opens_invite_header
 from gateway.smtp.quoteheads import FORWARDED, QUOTED, attribution_end, closing, header_block_end  # noqa: F401
 from gateway.smtp.quoteheads import separator as _separator
-from gateway.smtp.signatures import (  # noqa: F401  # SIGNATURE re-exported
-    SIGNATURE,
-    cut_signature,
-    is_signature_line,
-    may_open_signature,
-)
+from gateway.smtp.signatureonly import only_signature  # noqa: F401  # re-exported: callers import it here
+from gateway.smtp.signatures import SIGNATURE, cut_signature, is_signature_line  # noqa: F401  # SIGNATURE too
 from gateway.smtp.textlinks import outlook_links
 from smsc.graphemes import visible
 from smsc.makers import maker
@@ -164,19 +160,6 @@ def _plain(line: str) -> Cleaned:
     if not ("!" <= line[0] <= "~" or visible(line)):
         line = ""
     return _make_cleaned(line, (), False, None)
-
-
-def only_signature(text: str) -> bool:
-    """Whether a cleaned body is nothing but a sign-off or signature ("Pozdrawiam\nAnna Nowak", the automatic
-    signature Outlook puts above the quote of a Reply, a tagline below it too: "Quality you can trust.").
-    `cut_signature` keeps such a block when nothing stands above it, since then it may be what a person
-    wrote; in a reply it means that nothing was. Only a body whose first line may open a signature can be
-    one: each cut of `cut_signature` that takes the first line starts at it (an "x" stands above it here)."""
-    lines = text.split("\n")
-    first = next((stripped for line in lines if (stripped := line.strip())), None)
-    if first is None or not may_open_signature(first):
-        return False  # nearly every mail: one look at one line instead of a cut
-    return not any(line.strip() for line in cut_signature(["", "x", *lines], [], own=False)[2:])
 
 
 def collapse(lines: list[str]) -> str:
