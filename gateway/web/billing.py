@@ -47,7 +47,13 @@ def _files(request: Request, who: Who, month: Month) -> list[str]:
     directory = month_dir(web.config.state_dir, month, web.config.billing_dir)
     if not directory.is_dir():
         return []
-    present = sorted(n for n in os.listdir(directory) if n.endswith(".txt") and not n.startswith("."))
+    # Regular files only: a directory (or a link) named like a bill was offered, and its link gave 404.
+    with os.scandir(directory) as entries:
+        present = sorted(
+            e.name
+            for e in entries
+            if e.name.endswith(".txt") and not e.name.startswith(".") and e.is_file(follow_symlinks=False)
+        )
     if who.operator:
         return [n for n in present if n != SUMMARY] + ([SUMMARY] if SUMMARY in present else [])
     own = file_name(who.user.account)
@@ -167,6 +173,8 @@ async def billing(request: Request, who: Who) -> Response:
     listing = await asyncio.to_thread(_listing, request, who, shown, marks, names, keys, tz, now)
     # A failing run said here too (the page said "No billing files yet"); its error to the operator only.
     failed = failures(web.store.db.conn).get("billing")
+    if failed is not None and not who.operator and not await asyncio.to_thread(_theirs, request, who, failed):
+        failed = None
     ctx = {
         "failed": None if failed is None else words("billing", failed, tz) if who.operator else failed,
         "who": who,
@@ -177,6 +185,20 @@ async def billing(request: Request, who: Who) -> Response:
     }
     # Rendered in the thread too: a year of the operator's files is 3,600 rows, 250 ms of the loop.
     return await web.render_off_loop(request, "billing.html", ctx)
+
+
+def _theirs(request: Request, who: Who, failed: dict[str, Any]) -> bool:
+    """Whether a failed billing run concerns a company admin's own bill: their file of its month
+    was not written whole. Every company admin was told "The billing of 2026-11 failed" when one
+    other account's file could not be written, theirs written and sound. A failure naming no month
+    (or one that reads as none) is everyone's."""
+    web = request.app.state.web
+    try:
+        month = Month.parse(str(failed.get("month") or ""))
+    except ValueError:
+        return True
+    directory = month_dir(web.config.state_dir, month, web.config.billing_dir)
+    return not billingfiles.written_whole(directory, file_name(who.user.account))
 
 
 def _listing(
@@ -202,10 +224,14 @@ def _listing(
         def build(
             month: Month = month, directory: Path = directory, so_far: bool = so_far
         ) -> list[dict[str, Any]]:
-            # A run stopped partway (Ctrl-C, the daemon killed): some accounts' files, no summary yet.
+            # A run stopped partway (Ctrl-C, the daemon killed, another account's file not written):
+            # some accounts' files, no summary yet. A company admin's own file that run wrote whole is
+            # their bill, not "incomplete" (the summary is the operator's).
             incomplete = is_incomplete(directory)
             rows = []
             for name in _files(request, who, month):
+                if incomplete and own is not None and billingfiles.written_whole(directory, name):
+                    incomplete = False
                 try:
                     size = (directory / name).stat().st_size
                 except FileNotFoundError:

@@ -16,13 +16,17 @@ interpreter the loop needs as long; a listing of stats is a fraction of that.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
+import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from billing_reports.files import INCOMPLETE
 from billing_reports.monthly import Month
 
 SHOWN_MONTHS = 12  # a year of bills a page; older ones a link away
@@ -52,6 +56,45 @@ def same(is_it: Callable[[Path, str], bool], path: Path, sha256: str) -> bool:
         while len(_seen) > REMEMBERED:
             _seen.popitem(last=False)
     return found
+
+
+_END = re.compile(rb"end\t[0-9]+\tsha256:([0-9a-f]{64})\n")
+
+
+def _whole(path: Path, _sha256: str = "") -> bool:
+    """Whether an account's file was written to its end: a regular file (never opened otherwise: a
+    FIFO in its place would hold the reader) whose `end` line's checksum is that of the bytes above."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
+        data = f.read()
+    body, _, last = data[:-1].rpartition(b"\n")
+    found = _END.fullmatch(last + b"\n")
+    return found is not None and hashlib.sha256(body + b"\n").hexdigest() == found.group(1).decode()
+
+
+def written_whole(directory: Path, name: str) -> bool:
+    """Whether the file `name` of a month's directory is whole and, in a month a run left incomplete
+    (`billing_reports.files.INCOMPLETE`, written again as each run of the month begins), was written
+    by that run, not left from an earlier one it did not reach: such an account file is its bill,
+    whatever became of the other accounts' files. Remembered while the file is the same one."""
+    path = directory / name
+    try:
+        began = os.stat(directory / INCOMPLETE).st_mtime_ns
+    except FileNotFoundError:
+        began = None
+    except OSError:
+        return False
+    try:
+        if began is not None and os.lstat(path).st_mtime_ns < began:
+            return False
+    except OSError:
+        return False
+    return same(_whole, path, "")
 
 
 def page(every: list[Month], before: Month | None) -> tuple[list[Month], Month | None]:

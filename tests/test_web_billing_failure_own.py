@@ -1,0 +1,76 @@
+"""A billing run that failed for one account's file is told on the billing page to the operator and
+to that account's admin, not to every company admin (R-5, R-6); the page lists only files.
+
+Another account's file of 2026-02 could not be written (a directory stood in its place): every
+company admin read "The billing of 2026-02 failed", and their own file, written whole, was marked
+"incomplete: a run stopped partway". The operator's list offered the directory as a bill ("rival
+60 bytes"), its link a 404. A real daemon whose scheduled run fails on a real billing directory, a
+real relay sink, the panel over real HTTP.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from billing_reports import failures
+from gateway.config import parse_config
+from tests.billing_world import at, prepare
+from tests.conftest import free_port, running_gateway, smtp_sink
+from tests.test_web_browser import WEB
+from tests.web_helpers import login, password_hash
+
+MONTH = "2026-02"
+ACME, RIVAL, OPERATOR = "boss@acme.example", "boss@rival.example", "op@acme.example"
+
+
+def config(tmp_path: Path, relay: int) -> tuple[Path, Any]:
+    """acme and rival, each with an SMS in February; rival's file of the month is a directory."""
+    traffic = {"acme": [at(2026, 2, 10, 12)], "rival": [at(2026, 2, 11, 12)]}
+    path, cfg = prepare(tmp_path, relay, last_billed="2026-01", traffic=traffic)
+    path.write_text(path.read_text() + WEB)
+    cfg = parse_config(path.read_text(), source="test", base_dir=tmp_path)
+    (cfg.billing_dir / MONTH / "rival.txt").mkdir(parents=True)
+    return path, cfg
+
+
+async def people(gw: Any) -> None:
+    accounts = gw.store.accounts
+
+    def add() -> None:
+        for email, account, role in (
+            (ACME, "acme", "admin"),
+            (RIVAL, "rival", "admin"),
+            (OPERATOR, "acme", "operator"),
+        ):
+            accounts.add_user(email, account)
+            accounts.set_user(email, password_hash=password_hash(), role=role)
+
+    await gw.store.write(add)
+
+
+async def billing_page(gw: Any, email: str) -> str:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.daemon.web.port}") as c:
+        assert (await login(c, email)).status_code == 303
+        return (await c.get("/billing")).text
+
+
+async def test_only_the_account_whose_file_failed_and_the_operator_are_told(tmp_path: Path) -> None:
+    relay = free_port()
+    _, cfg = config(tmp_path, relay)
+    async with smtp_sink(relay), running_gateway(cfg, clock=lambda: at(2026, 4, 9, 9)) as gw:
+        await gw.until(lambda: "billing" in failures.failures(gw.store.db.conn))
+        assert failures.failures(gw.store.db.conn)["billing"]["month"] == MONTH
+        await people(gw)
+        acme, rival, ops = [await billing_page(gw, who) for who in (ACME, RIVAL, OPERATOR)]
+    # acme's own file was written whole: its bill, with no failure and no "incomplete" mark.
+    assert 'id="billing-failed"' not in acme and "failed" not in acme, acme
+    assert f"/billing/{MONTH}/acme.txt" in acme and 'class="incomplete"' not in acme, acme
+    # rival's was not: its admin is told, as is the operator, whose list marks the month incomplete.
+    assert 'id="billing-failed"' in rival and f"The billing of {MONTH} failed" in rival, rival
+    assert 'id="billing-failed"' in ops and f"billing run of {MONTH} has failed" in ops, ops
+    assert f"/billing/{MONTH}/acme.txt" in ops and 'class="incomplete"' in ops, ops
+    # The directory standing where rival's file goes is no bill to download.
+    assert f"/billing/{MONTH}/rival.txt" not in ops and f"/billing/{MONTH}/rival.txt" not in rival
