@@ -47,8 +47,15 @@ _KNOWN_DEVICE = (
 KNOWN_FOOTER = re.compile(
     r"^(?i:" + _KNOWN_DEVICE + r"|sent from my \S+( \S+){0,3} with \S+ mail\.?( please excuse my brevity)?"
     r"|sent from outlook|sent from (mail|outlook) for \S+( \d+)?"
-    r"|sent from yahoo mail( (for|on) \S+)?|sent with \S+ mail|get outlook for (ios|android)"
-    r"|download outlook for (ios|android)|sent from samsung mobile|sent via blackberry\b.*"
+    r"|sent from yahoo mail( (for|on) \S+)?|sent with \S+ mail"
+    r"|sent from samsung mobile|sent via blackberry\b.*"
+    # Outlook's invitation to its phone app, in the languages its users write ("Get Outlook for
+    # Android", "Pobierz Outlook dla Androida", "Uzyskaj aplikację Outlook dla systemu Android", "Holen
+    # Sie sich Outlook für Android"), and Windows Mail's and Outlook's own line in German and Polish.
+    r"|(get|download|pobierz|uzyskaj|holen sie sich|hol dir) (aplikację |program |die app )?outlook"
+    r" (for|dla( systemu)?|für) (ios|android)\S*"
+    r"|gesendet (von|mit) (mail|outlook) für \S+( \d+)?|von (mail|outlook) für \S+( \d+)? gesendet"
+    r"|wysłan[eo] z poczty dla (systemu )?windows( \d+)?"
     r"|wysłan[eo] z (aplikacji |programu )?outlook( (dla (systemu )?|for )\S+( \d+)?)?"
     r"|wysłan[eo] z aplikacji (mobilnej )?poczta\b.*"
     # Polish webmail's footers: "Wysłano z Poczty Onet", "Wysłane z aplikacji mobilnej Interia
@@ -56,7 +63,6 @@ KNOWN_FOOTER = re.compile(
     r"|wysłan[eo] z (poczty|aplikacji( mobilnej)?( poczta)?) (onet|interia|wp|o2)(\.pl)?( poczta)?"
     r"( (dla|na|for) (systemu )?\S+)?"
     r"|wysłan[eo] z (onet|interia|wp|o2)(\.pl)? poczt[ay]( (dla|na|for) (systemu )?\S+)?"
-    r"|pobierz (aplikację |program )?outlook (dla (systemu )?|for )(ios|android)"
     r"|von meinem \S+ gesendet|sent with proton ?mail( secure email)?"
     # An antivirus program's line ("Virus-free. www.avast.com", "This email has been checked for viruses
     # by AVG.", then its address on a line of its own), and the note on printing, in both languages.
