@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from email.message import Message
-from email.parser import BytesParser
+from email.parser import BytesParser, HeaderParser
 from email.policy import compat32
 from typing import NamedTuple
 
@@ -30,6 +30,8 @@ _IDS = 5  # the returned mail's ids looked up, at most: a bounce quotes one mail
 _MSGID = re.compile(rb"^message-id:[ \t]*\r?\n?[ \t]*(<[^<>\s]{3,250}>)", re.IGNORECASE | re.MULTILINE)
 _BLOCKS = 100  # a DSN's recipients read, at most
 _DSN_PARTS = frozenset({"message/delivery-status", "message/global-delivery-status"})
+_DSN_BYTES = 64 * 1024  # of a DSN part left as text, read at most
+_BLANK = re.compile(r"\r?\n[ \t]*\r?\n")
 
 ANSWER_INTRO = Phrase(
     "A bounce of the mail with the answer from {phone} to {user} (MO {mo}) reached the SMS gateway: the"
@@ -107,10 +109,31 @@ def reason(msg: Message) -> str:
     """Why the mail came back, in the bounce's own words: the Status and Diagnostic-Code of its
     first failed recipient (RFC 3464), else its subject."""
     for block in _dsn_blocks(msg):
-        if str(block.get("action", "")).strip().lower().startswith(("failed", "delayed")):
-            words = [str(block.get(n, "")).strip() for n in ("status", "diagnostic-code")]
+        if _field(block, "action").strip().lower().startswith(("failed", "delayed")):
+            words = [_field(block, n).strip() for n in ("status", "diagnostic-code")]
             return " ".join(" ".join(w for w in words if w).split())[:300] or "no reason given"
-    return " ".join(str(msg.get("subject", "")).split())[:300] or "no reason given"
+    return " ".join(_subject(msg).split())[:300] or "no reason given"
+
+
+def _field(block: Message, name: str) -> str:
+    """A field's first value as its sender wrote it, UTF-8 read as UTF-8 (RFC 6533's
+    global-delivery-status, an SMTPUTF8 server's Diagnostic-Code). The bytes parser keeps 8-bit
+    bytes as surrogates, and compat32's `get` made them "unknown-8bit" (each byte a U+FFFD): a Polish
+    server's "Skrzynka użytkownika pełna" reached the answer's note, `mo list`, the panel and the
+    bill as "Skrzynka u��ytkownika pe��na"."""
+    raw = next((str(v) for k, v in block.raw_items() if k.lower() == name), "")
+    return raw.encode("ascii", "surrogateescape").decode("utf-8", "replace")
+
+
+def _subject(msg: Message) -> str:
+    """The bounce's Subject, its encoded words (RFC 2047) decoded, raw UTF-8 read as UTF-8."""
+    from email.header import decode_header, make_header
+
+    raw = _field(msg, "subject")
+    try:
+        return str(make_header(decode_header(raw)))
+    except (ValueError, LookupError):  # an unknown charset, a broken encoded word: as written
+        return raw
 
 
 def recipients(msg: Message) -> frozenset[str]:
@@ -119,8 +142,9 @@ def recipients(msg: Message) -> frozenset[str]:
     named: set[str] = set()
     for block in _dsn_blocks(msg):
         for field in ("final-recipient", "original-recipient"):
-            for value in block.get_all(field, [])[:_IDS]:
-                kind, _, address = str(value).partition(";")
+            values = [str(v) for k, v in block.raw_items() if k.lower() == field][:_IDS]
+            for value in (v.encode("ascii", "surrogateescape").decode("utf-8", "replace") for v in values):
+                kind, _, address = value.partition(";")
                 if kind.strip().lower() in ("rfc822", "utf-8") and address.strip():
                     named.add(_address(address))
     return frozenset(named)
@@ -137,7 +161,29 @@ def _dsn_blocks(msg: Message) -> Iterator[Message]:
     while stack and seen < 200:  # a hostile mail may nest thousands of parts
         part, seen = stack.pop(), seen + 1
         payload = part.get_payload()
-        if part.get_content_type() in _DSN_PARTS and isinstance(payload, list):
+        if part.get_content_type() == "message/delivery-status" and isinstance(payload, list):
             yield from (block for block in payload[:_BLOCKS] if isinstance(block, Message))
+        elif part.get_content_type() in _DSN_PARTS:
+            yield from _blocks_of(part)
         elif part.get_content_maintype() == "multipart" and isinstance(payload, list):
             stack.extend(reversed(payload))
+
+
+def _blocks_of(part: Message) -> Iterator[Message]:
+    """The field blocks of RFC 6533's message/global-delivery-status (the DSN of an SMTPUTF8
+    server): compat32 splits only message/delivery-status into its blocks, and parsed this one as a
+    mail, the per-message block its header and every recipient's block its body, whose reason and
+    recipients were never read."""
+    payload = part.get_payload()
+    first = payload[0] if isinstance(payload, list) and payload else None
+    if isinstance(first, Message):
+        yield first
+        data = first.get_payload(decode=True)
+    else:
+        data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        return
+    text = data[:_DSN_BYTES].decode("ascii", "surrogateescape")
+    for chunk in _BLANK.split(text)[: _BLOCKS - 1]:
+        if chunk.strip():
+            yield HeaderParser(policy=compat32).parsestr(chunk.strip("\r\n") + "\n")
