@@ -59,15 +59,15 @@ SIGNATURE_STARTS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 _SIGNATURE_ANY = re.compile("|".join(f"(?:{p.pattern})" for _, p in SIGNATURE_STARTS))
 
-# Sign-off lines ("Pozdrawiam," / "Z poważaniem," + name, title, phone). Cut only when something was
-# written above and only a short block of short lines follows, so that a longer text that merely
-# contains such a word is never lost.
+# Sign-off lines ("Pozdrawiam," / "Z poważaniem," / "Best," + name, title, phone). Cut only when something
+# was written above and a short block of short lines follows: a longer text with such a word stays.
 _SIGN_OFF_PHRASE = (
     r"(pozdrawiam( serdecznie| cieplutko| gorąco| wszystkich)?|serdecznie pozdrawiam"
     r"|(dziękuję|dziękujemy|dzięki)(,| i) pozdrawiam( serdecznie)?|z pozdrowieniami"
     r"|serdeczne pozdrowienia|pozdrowienia|pozdr|z poważaniem|z wyrazami szacunku"
     r"|łączę (pozdrowienia|wyrazy szacunku)|best regards|kind regards|warm regards|regards|best wishes|br"
-    r"|thanks (and|&) (best |kind )?regards|mit freundlichen grüßen|viele grüße)"
+    r"|thanks (and|&) (best |kind )?regards|mit freundlichen grüßen|(viele |liebe )?gr(ü|ue?)(ß|ss)e?"
+    r"|(all the )?best|(yours )?sincerely|cheers|cordialement|saludos|do usłyszenia|ściskam|buziaki)"
 )
 # Typed without Polish letters too ("Z powazaniem", "Dziekuje i pozdrawiam", "Lacze pozdrowienia"):
 # each Polish letter of the phrases matches its plain letter as well ("[ęe]").
@@ -107,9 +107,9 @@ _DASH_SIGN_OFF = re.compile(
 # names the ones to add when a pattern changes.
 _HEADS = frozenset(
     (
-        *"bes bez che con dow dzi ges get kin lac man mfg mil mit ple pob pom poz pzd reg sen ser".split(),
-        *"tha thi thx vie vir von war wia wol wys zan".split(),
-        *("ta ", "z p", "z w", "br", "lg", "vg"),
+        *"all bes bez buz che con cor dow dzi ges get gru hol kin lac lie man mfg mil mit ple pob".split(),
+        *"pom poz pzd reg sal sci sen ser sin tha thi thx uzy vie vir von war wia wol wys you zan".split(),
+        *("ta ", "z p", "z w", "do ", "br", "lg", "vg"),
         *(f"{two}{chr(c)}" for two in ("br", "lg", "vg") for c in range(128)),
     )
 )
