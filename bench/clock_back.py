@@ -3,11 +3,13 @@
 two of 50 users, with `--mo-per-day` answers a day.
 
 Printed for each step (`--days`, 1, 7 and 30 by default): the longest the loop went without running
-a ticker task (a 1 ms sleep in a loop) while the clock check's look handled the step, how long the
-whole move took, and how many writes it made and the most rows one of them moved (`parts` of the
-`clock.stepped_back` line aside, counted by the store's write hook), and the longest write: whole (from
-its await to its end: the statements, the commit and its wait for the disk), and of it the statements.
-Times are wall-clock on this machine.
+a ticker task (a 1 ms sleep in a loop) while the clock check's look handled the step, and how many
+times it went over `STALL_SECONDS` (at load, one stall of a few hundred ms may be the machine's), how
+long the whole move took, and how many writes it made and the most rows one of them moved (`parts` of
+the `clock.stepped_back` line aside, counted by the store's write hook), and the longest write: whole
+(from its await to its end: the statements, the commit and its wait for the disk), and of it the
+statements; and the longest any write held the loop (its statements and its batch's commit: what the
+chunks are paced on, `gateway.store.writehold.Hold`). Times are wall-clock on this machine.
 
 Usage: python bench/clock_back.py [--per-day 28575] [--days 1 7 30]
 It is a benchmark, not a test: it asserts nothing and only prints.
@@ -29,6 +31,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.clock_store import DAY, NOW, NUMBER, PHONES, Clocks, fill_sent, opened  # noqa: E402
 from gateway.store.db import Store  # noqa: E402
+from gateway.store.writehold import Hold  # noqa: E402
+
+# The loop's stalls counted beside the longest.
+STALL_SECONDS = 0.05
 
 
 def fill(path: Path, days: float, per_day: int, mo_per_day: int) -> int:
@@ -52,13 +58,17 @@ def fill(path: Path, days: float, per_day: int, mo_per_day: int) -> int:
     return sms
 
 
-async def step_back(path: Path, seconds: float) -> tuple[float, float, int, int, float, float]:
+async def step_back(
+    path: Path, seconds: float
+) -> tuple[tuple[float, int], float, int, int, float, float, float]:
     """The look handling a step back of `seconds`, with a ticker beside it: (the longest gap between
-    the ticker's turns, the move's seconds, the writes the look made, the most rows one of them
-    changed, the longest write's seconds whole and its statements' seconds)."""
+    the ticker's turns and how many were over `STALL_SECONDS`, the move's seconds, the writes the look
+    made, the most rows one of them changed, the longest write's seconds whole and its statements'
+    seconds, the longest hold)."""
     clocks = Clocks()
     store, hk = await opened(path, clocks)
     writes: list[tuple[int, float, float]] = []  # (rows changed, seconds whole, the statements' seconds)
+    holds: list[float] = []  # each write's hold on the loop: its statements and its batch's commit
     write = store.write
 
     async def counted(fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -71,22 +81,23 @@ async def step_back(path: Path, seconds: float) -> tuple[float, float, int, int,
             finally:
                 ran.append((store.db.conn.total_changes - before, time.perf_counter() - started))
 
-        started = time.perf_counter()
+        started, hold = time.perf_counter(), Hold()
         try:
-            return await write(counting)
+            return await write(store.db.timed(counting, hold))
         finally:
             writes.append((ran[0][0] if ran else 0, time.perf_counter() - started, ran[0][1] if ran else 0.0))
+            holds.append(hold.seconds)
 
     store.write = counted  # type: ignore[method-assign]
-    worst, ticking = 0.0, True
+    ticking, gaps = True, list[float]()
 
     async def ticker() -> None:
-        nonlocal worst
         last = time.perf_counter()
         while ticking:
             await asyncio.sleep(0.001)
             now = time.perf_counter()
-            worst, last = max(worst, now - last), now
+            gaps.append(now - last)
+            last = now
 
     tick = asyncio.create_task(ticker())
     await asyncio.sleep(0.05)
@@ -100,7 +111,8 @@ async def step_back(path: Path, seconds: float) -> tuple[float, float, int, int,
     store.close()
     rows = max((n for n, _, _ in writes), default=0)
     longest = max(writes, key=lambda w: w[1], default=(0, 0.0, 0.0))
-    return worst, took, len(writes), rows, longest[1], longest[2]
+    stalls = (max(gaps, default=0.0), sum(1 for g in gaps if g > STALL_SECONDS))
+    return stalls, took, len(writes), rows, longest[1], longest[2], max(holds, default=0.0)
 
 
 def main() -> None:
@@ -114,12 +126,14 @@ def main() -> None:
             path = Path(directory) / "db.sqlite"
             Store.open(path).close()
             sms = fill(path, days + 1.0, args.per_day, args.mo_per_day)
-            worst, took, writes, rows, longest, statements = asyncio.run(step_back(path, days * DAY))
+            stalls, took, writes, rows, longest, statements, held = asyncio.run(step_back(path, days * DAY))
             print(
                 f"step back of {days:g} day(s), {sms} SMS in the store: longest loop stall"
-                f" {worst * 1000:.0f} ms, move {took:.2f} s in {writes} write(s), the largest"
+                f" {stalls[0] * 1000:.0f} ms ({stalls[1]} over {STALL_SECONDS * 1000:.0f} ms),"
+                f" move {took:.2f} s in {writes} write(s), the largest"
                 f" {rows} rows changed, the longest write {longest * 1000:.0f} ms whole (await to end),"
-                f" its statements {statements * 1000:.0f} ms"
+                f" its statements {statements * 1000:.0f} ms; the longest hold of the loop"
+                f" {held * 1000:.0f} ms"
             )
 
 

@@ -8,7 +8,6 @@ here, on the worker, so that the dispatcher's `StepWatch` and the expiry read th
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING
@@ -28,6 +27,7 @@ from gateway.store.clockstep import (
     left_ahead,
     read_marks,
 )
+from gateway.store.writehold import Hold
 from gateway.supervisor import beat
 
 if TYPE_CHECKING:
@@ -199,10 +199,10 @@ class ClockCheck:
         one put it (in the store and here): the next look goes on from there."""
         store, sms, mos, size = self.store, 0, 0, stepmoves.ChunkSize()
         while (plan := self._moving) is not None:
-            sent = store.queue.sends.since(self._move_sends)
-            started = time.perf_counter()  # pacing the writer (`ChunkSize`): no time the store keeps
-            plan, moved, received = await store.write(partial(stepmoves.move_chunk, store, plan, sent, size))
-            size.took(time.perf_counter() - started)
+            sent, hold = store.queue.sends.since(self._move_sends), Hold()
+            chunk = store.db.timed(partial(stepmoves.move_chunk, store, plan, sent, size), hold)
+            plan, moved, received = await store.write(chunk)
+            size.took(hold.seconds)  # the loop's time for it, not the fsync's nor the queue's before it
             self._moving = None if plan.done() else plan
             sms, mos = sms + moved, mos + received
             beat()  # a step of 30 days moves for half a minute: the worker is not stalled

@@ -37,12 +37,14 @@ if TYPE_CHECKING:
 # In the store's key/value table, beside the clock check's reading: no schema change. The hourly limit
 # reads it too, for the MOs not moved yet (`stepchunks.mo_still_to_move`).
 PLAN_KEY = stepchunks.PLAN_KEY
-# The writer's time a chunk aims at: SMTP, the links and the panel wait no longer for one than for a
+# The loop's time a chunk aims at: SMTP, the links and the panel wait no longer for one than for a
 # busy moment's group commit. A row's move costs 3 us on a small store and 30 on a big one (its indexes'
-# pages out of the cache), so the ids a chunk covers follow what the last one took (`ChunkSize`): the
-# whole write, from its await to its end (the statements, the commit and its wait for the disk). Paced
-# on the statements alone, the commit came on top and a chunk aimed at 10 ms held the loop 35-67 ms
-# for a step of 7 days (bench/clock_back.py).
+# pages out of the cache), so the ids a chunk covers follow what the last one held the loop
+# (`ChunkSize`): its statements and its batch's COMMIT (`gateway.store.writehold.Hold`). Paced on the
+# statements alone, the commit came on top and a chunk aimed at 10 ms held the loop 35-67 ms for a step
+# of 7 days (bench/clock_back.py); paced on the whole write, from its await to its end, the chunks
+# shrank with every wait for the disk's fsync (off the loop) and for the writes before them, and under
+# load the move took 1.5-3x as long for no smaller stall.
 CHUNK_SECONDS = 0.01
 # The ids of a phase's first chunk, and the fewest and most: a row costs about as much in each.
 FIRST_CHUNK, FEWEST, MOST = 500, 50, 8_000
@@ -111,8 +113,8 @@ def shift_back(store: Store, step: ClockStep) -> tuple[int, int, MovePlan]:
 
 
 class ChunkSize:
-    """How many ids the next chunk covers: scaled by what the last one's write took, await to end,
-    against `CHUNK_SECONDS`."""
+    """How many ids the next chunk covers: scaled by what the last one held the loop (its statements
+    and its commit) against `CHUNK_SECONDS`."""
 
     def __init__(self) -> None:
         self.ids, self.phase = FIRST_CHUNK, ""
@@ -132,8 +134,8 @@ def move_chunk(store: Store, plan: MovePlan, sent: list[int], size: ChunkSize) -
     """Inside a write of its own: the next chunk of the plan's first phase not done, and the plan as it
     goes on from there, recorded in the same transaction (deleted with the last chunk). `sent`: parts
     recorded as submitted since the move began, whose send times carry the stepped clock; `size`: the
-    ids it covers (the caller tells it what the write took). Returns the plan, and how many SMS and MOs
-    moved."""
+    ids it covers (the caller tells it how long the write held the loop). Returns the plan, and how many
+    SMS and MOs moved."""
     conn, step = store.db.conn, plan.step()
     plan = replace(plan, sent=tuple(sorted({*plan.sent, *sent})))
     phase = plan.phase()

@@ -32,6 +32,7 @@ from gateway.store.checkpoint import DEFAULT_LIMIT_BYTES, Checkpointer, Checkpoi
 from gateway.store.fileguard import UNSYNCED, FileGuard, StoreError, StoreReplaced
 from gateway.store.trouble import WriteTrouble, damaged
 from gateway.store.walsync import WalSync
+from gateway.store.writehold import HeldWrites
 
 __all__ = ["UNSYNCED", "GroupCommit", "StoreBusy", "StoreError", "StoreReplaced"]
 
@@ -89,7 +90,7 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
-class GroupCommit(CheckpointScheduling, FileGuard):
+class GroupCommit(CheckpointScheduling, FileGuard, HeldWrites):
     """The write path of `Db` (which provides the connection, transactions and after-commit hooks)."""
 
     path: Path
@@ -116,6 +117,7 @@ class GroupCommit(CheckpointScheduling, FileGuard):
         self._syncing: list[tuple[_Pending, Any]] = []  # committed, waiting for the WAL fsync
         self._sync_callbacks: list[Callable[[], None]] = []
         self._sync_running = False  # an fsync is under way in the fsync thread
+        self._holds = []  # the pieces of the batch under way that time their hold (`HeldWrites.timed`)
         self._init_guard(identity)
         self.interactive_patience = INTERACTIVE_PATIENCE_SECONDS
         self.background_patience = BACKGROUND_PATIENCE_SECONDS
@@ -257,8 +259,10 @@ class GroupCommit(CheckpointScheduling, FileGuard):
                 if not item.replayable:
                     bare = False
             else:
+                committing = time.perf_counter()
                 conn.execute("COMMIT")
                 self._note_commit()
+                self._held(time.perf_counter() - committing)
         except Exception as exc:  # the commit itself failed (disk full, I/O error)
             self._after.clear()
             if conn.in_transaction:
