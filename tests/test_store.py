@@ -313,8 +313,14 @@ def undo_migration_70(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_71(conn: sqlite3.Connection) -> None:
+    undo_migration_72(conn)
     conn.execute("ALTER TABLE parts DROP COLUMN last_claimed_at")
     conn.execute("ALTER TABLE parts DROP COLUMN prior_claimed_at")
+
+
+def undo_migration_72(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP INDEX outbox_header_message_id")
+    conn.execute("ALTER TABLE outbox DROP COLUMN header_message_id")
 
 
 async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> None:
