@@ -5,7 +5,9 @@ Another account's file of 2026-02 could not be written (a directory stood in its
 company admin read "The billing of 2026-02 failed", and their own file, written whole, was marked
 "incomplete: a run stopped partway". The operator's list offered the directory as a bill ("rival
 60 bytes"), its link a 404. A real daemon whose scheduled run fails on a real billing directory, a
-real relay sink, the panel over real HTTP.
+real relay sink, the panel and /metrics over real HTTP.
+
+/metrics had no gauge of a failing billing run or purge (only /healthz said it): `smsgw_job_failing`.
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ async def test_only_the_account_whose_file_failed_and_the_operator_are_told(tmp_
         assert failures.failures(gw.store.db.conn)["billing"]["month"] == MONTH
         await people(gw)
         acme, rival, ops = [await billing_page(gw, who) for who in (ACME, RIVAL, OPERATOR)]
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{gw.daemon.web.port}") as c:
+            metrics = (await c.get("/metrics")).text
+    # An alert on metrics sees it too: only /healthz's text said it.
+    assert 'smsgw_job_failing{job="billing"} 1.0' in metrics, metrics
+    assert 'smsgw_job_failing{job="purge"} 0.0' in metrics, metrics
     # acme's own file was written whole: its bill, with no failure and no "incomplete" mark.
     assert 'id="billing-failed"' not in acme and "failed" not in acme, acme
     assert f"/billing/{MONTH}/acme.txt" in acme and 'class="incomplete"' not in acme, acme

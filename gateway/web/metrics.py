@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from billing_reports.failedjobs import failures
+from billing_reports.failedjobs import KINDS, failures
 from billing_reports.repo import BillingRepo
 from gateway.bitelog import failure_kind
 from gateway.cli.status import STORE_LOCKED, STORE_LOCKED_ADVICE
@@ -89,10 +89,17 @@ class Heartbeat:
 
 
 class StoreCollector(Collector):
-    def __init__(self, web: Any, counts: StoreCounts, oldest_due: float | None = None) -> None:
+    def __init__(
+        self,
+        web: Any,
+        counts: StoreCounts,
+        oldest_due: float | None = None,
+        failed: dict[str, dict[str, Any]] | None = None,
+    ) -> None:
         self.web = web
         self.counts = counts
         self.oldest_due = oldest_due
+        self.failed = failed or {}
 
     def collect(self) -> Iterator[Any]:
         counts = self.counts
@@ -218,6 +225,29 @@ class StoreCollector(Collector):
         for code, n in sorted(self.web.smtp_replies().items()):
             smtp.add_metric([code], n)
         yield smtp
+        yield from self._jobs()
+
+    def _jobs(self) -> Iterator[Any]:
+        """A billing run or retention purge failing, as /healthz and `smsgw status` say it: only
+        /healthz's text told of it, which an alert on metrics never reads, while the month stayed
+        unbilled and the purge held every row since."""
+        failing = GaugeMetricFamily(
+            "smsgw_job_failing",
+            "1 while the job's last run failed (billing: the month owed is not billed; purge: old rows"
+            " are not deleted), until a run succeeds; `smsgw status` says why",
+            labels=["job"],
+        )
+        since = GaugeMetricFamily(
+            "smsgw_job_failing_seconds", "how long the job has been failing (0: it is not)", labels=["job"]
+        )
+        now = self.web.store.clock()
+        for kind in KINDS:
+            failure = self.failed.get(kind)
+            failing.add_metric([kind], 0.0 if failure is None else 1.0)
+            began = float(failure.get("since") or now) if failure is not None else now
+            since.add_metric([kind], max(0.0, now - began))
+        yield failing
+        yield since
 
 
 async def metrics(request: Request) -> Response:
@@ -230,8 +260,9 @@ async def metrics(request: Request) -> Response:
     counts = await web.counts.read()  # off the loop: see gateway/web/counts.py
     now = web.store.clock()
     oldest = await web.counts.run(lambda conn: queue_oldest(conn, now))  # the same reader thread
+    failed = await web.counts.run(failures)  # one key/value row a job
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StoreCollector(web, counts, oldest))
+    registry.register(StoreCollector(web, counts, oldest, failed))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
 
