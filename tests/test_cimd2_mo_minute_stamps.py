@@ -4,15 +4,23 @@ The second took the first's 060, phone and text, and was stored as that vote del
 charged twice'. A new number after a confirmed 70 is a new SMS (`smsc.cimd2.mostamps`); the same
 number again is still the SMSC's copy (tests/test_cimd2_mo_repeat.py), until the SMSC's counter of 128
 numbers came round to it: the vote under 200, 127 other MOs, the phone's next vote under 200 was
-taken for the first sent again. The daemon over CIMD2 to a scripted SMSC, real SQLite."""
+taken for the first sent again. Nor is the same stamp on the SMSC's next connection the same SMS
+once the SMSC read the first one's acknowledgement: it closed the connection, logged in again, and the
+phone's vote 20 s on was stored as the first delivered again (`gateway.store.redelivery`); with that
+acknowledgement unread it still is. The daemon over CIMD2 to a scripted SMSC, real SQLite."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 
+import pytest
 import structlog
 
-from tests.test_cimd2_mo_repeat import deliver, premium_cimd2, settled
+from smsc.cimd2.packet import Op
+from tests.fakes.cimd2 import ScriptedSmsc
+from tests.test_cimd2_mo_repeat import Acks, deliver, premium_cimd2, settled
 from tests.test_late_answer import warnings
 from tests.test_mo_redelivery import CLIENT, PHONE, acks_recorded, charges, first_lines
 
@@ -56,3 +64,42 @@ async def test_a_vote_under_the_number_of_the_first_after_the_counter_came_round
         assert [s for (s,) in gw.store.db.conn.execute(phone, (PHONE,))] == ["premium", "premium"]
         assert [c for c in charges(gw.config.db_path) if c[0] == "A"] == [("A", 300), ("A", 300)]
         assert first_lines(sink, CLIENT).count("A") == 2
+
+
+@pytest.mark.parametrize("read", [True, False], ids=["its_70_read", "its_70_unread"])
+async def test_the_same_minute_stamp_on_the_next_connection_is_a_new_vote_once_the_first_ack_was_read(
+    tmp_path: Path, read: bool
+) -> None:
+    ahead = [0.0]
+    async with ScriptedSmsc() as smsc, premium_cimd2(tmp_path, ahead, smsc) as (gw, conn, acks, sink):
+        if not read:  # nothing answers the alive after our 70: the SMSC is not known to have read it
+            acks.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await acks.task
+        conn.send(deliver(200, PHONE, "KP123 A", MINUTE))
+        if read:
+            await gw.until(lambda: acks_recorded(gw.store.db.conn, 1))
+            acks.task.cancel()
+        else:
+            while (await conn.next()).op != Op.DELIVER_RESP:
+                pass
+        conn.close()  # the SMSC restarts, or the line flaps: it logs in again
+        again = await smsc.accept(within=30)
+        await again.login()
+        acks = Acks(again)
+        try:
+            ahead[0] += 20
+            again.send(deliver(2, PHONE, "KP123 A", MINUTE))
+            await gw.until(lambda: acks.numbers == [2])
+            await settled(gw, 2)
+        finally:
+            acks.task.cancel()
+        states = [s for (s,) in gw.store.db.conn.execute("SELECT state FROM mo ORDER BY id")]
+        if read:
+            assert states == ["premium", "premium"]
+            assert charges(gw.config.db_path) == [("A", 300), ("A", 300)]
+            assert first_lines(sink, CLIENT) == ["A", "A"]
+        else:  # the SMSC's copy of the vote whose acknowledgement it may have missed
+            assert states == ["premium", "duplicate"]
+            assert charges(gw.config.db_path) == [("A", 300)]
+            assert first_lines(sink, CLIENT) == ["A"]

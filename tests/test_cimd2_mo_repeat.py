@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -64,12 +64,15 @@ class Acks:
 
 @asynccontextmanager
 async def premium_cimd2(
-    tmp_path: Path, ahead: list[float]
+    tmp_path: Path, ahead: list[float], smsc: ScriptedSmsc | None = None
 ) -> AsyncIterator[tuple[Running, PeerConnection, Acks, Sink]]:
-    """The gateway on a CIMD2 link to a scripted SMSC, with acme's confirmed premium service KP123 on
-    7355, its clock `ahead[0]` seconds ahead of the real one, and the sink of its mail."""
+    """The gateway on a CIMD2 link to a scripted SMSC (`smsc`, for a test that takes its next
+    connection), with acme's confirmed premium service KP123 on 7355, its clock `ahead[0]` seconds
+    ahead of the real one, and the sink of its mail."""
     relay = free_port()
-    async with ScriptedSmsc() as peer, smtp_sink(relay) as sink:
+    async with AsyncExitStack() as stack:
+        peer = smsc if smsc is not None else await stack.enter_async_context(ScriptedSmsc())
+        sink = await stack.enter_async_context(smtp_sink(relay))
         text = config_text(tmp_path, smsc_port=peer.port, relay_port=relay, extra=PREMIUM)
         text = text.replace('type = "smpp"', 'type = "cimd2"')
         path = tmp_path / "config.toml"

@@ -81,9 +81,11 @@ def test_a_lookup_reads_a_few_rows_whatever_one_phone_sent(
         # stamp, its last copy's acknowledgement confirmed long before, is a new one too.
         assert earlier is None
         copies = [ids[-1], mo_id] if identical else [ids[-1]]  # the phone's of the text last below, in order
-        # The SMSC's copy of an SMS 10,000 MOs back, by its stamp, behind a flood of its text.
+        # The SMSC's copy of an SMS 10,000 MOs back whose acknowledgement it missed, by its stamp,
+        # behind a flood of its text (one whose acknowledgement it read it delivers no more).
         if stamped:
             old = ids[FLOOD - 10_000]
+            store.db.conn.execute("UPDATE mo SET acked_at = NULL WHERE id = ?", (old,))
             again = store.mo.record_mo(
                 "main", PHONE, NUMBER, "ALARM" if identical else f"mo {FLOOD - 10_000}", 0, None,
                 smsc_time=f"s{FLOOD - 10_000:011d}",

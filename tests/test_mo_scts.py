@@ -239,13 +239,13 @@ async def test_a_long_vote_whose_last_part_is_delivered_again_is_one_mail_and_on
         assert len(first_lines(sink, CLIENT)) == 1
 
 
-async def test_a_vote_delivered_again_with_its_060_after_its_ack_was_read_is_one_charge(
+async def test_a_vote_under_the_060_of_one_whose_ack_was_read_on_the_next_connection_is_a_second_charge(
     tmp_path: Path,
 ) -> None:
-    # The first copy's acknowledgement reached the SMSC (it answered the alive after it), yet 3 s on,
-    # on a new connection, it delivers the vote again with its 060: the stamp names the SMS, so it is
-    # the same one, however its acknowledgement went (`gateway.store.redelivery`). One phone does not
-    # send two SMS within the second the stamp resolves.
+    # The first vote's acknowledgement reached the SMSC (it answered the alive after it); 3 s on, on a
+    # new connection, the phone's next vote comes with the same 060 (the SMSC's clock is stuck). The
+    # SMSC delivers no SMS again whose acknowledgement it read: a second SMS, paid for
+    # (`gateway.store.redelivery`). Taken for the first delivered again, it went unbilled.
     ahead = [0.0]
     async with cimd2_premium_gateway(tmp_path, ahead) as (gw, server, _sink):
         frozen = server.now()
@@ -259,8 +259,8 @@ async def test_a_vote_delivered_again_with_its_060_after_its_ack_was_read_is_one
         await settled(gw)
         (first, acked1), (second, _) = whole_mos(gw)
         assert acked1 is not None
-        assert (first, second) == ("premium", "duplicate")
-        assert charges(gw.config.db_path) == [("A", 300)]
+        assert (first, second) == ("premium", "premium")
+        assert charges(gw.config.db_path) == [("A", 300), ("A", 300)]
         stamp1, stamp2 = stamps(gw)
         assert stamp1 and stamp1 == stamp2
 

@@ -21,16 +21,21 @@ deliver_sm has no such field), the stamp says which SMS a copy is: the SMSC deli
 with the stamp it gave it, and a phone that sends the same text again gets a new one. An identical
 text whose stamp no earlier copy has is a new SMS, whatever became of their acknowledgements (the
 vote sent again after an acknowledgement lost with its connection is charged again); one with the
-stamp of an earlier copy within the day is that copy delivered again, whatever became of its
-acknowledgement and however soon it came: an SMSC that sends an MO again after another one on the
-same connection, or after it read our answer, still sends the same SMS (its stamp, phone and text),
-and the timing rules above would take it for a new one and charge the phone twice. The stamp has a
-resolution of a second; one phone does not send two SMS within one (each takes its own radio
-transfer and the SMSC's acknowledgement), so a shared stamp is no second SMS of that phone. A whole
-text joined from segments carries the earliest stamp of its segments (none if one lacks it). A
-segment is judged by its own stamp the same way, against the segment it repeats, joined or still
-waiting: the same stamp is that segment delivered again, however long after its acknowledgement
-(`gateway.store.segments`); another is a new SMS under a reused reference.
+stamp of an earlier copy within the day is that copy delivered again while that copy's
+acknowledgement is not known to have been read, however late it comes, and when the link saw the
+SMSC send that request again (`RESENT`: on CIMD2 the same packet number on the same connection,
+before the SMSC's counter can have come round to it, `smsc.cimd2.mostamps`), or within
+`REPEAT_AFTER_ACK_SECONDS` of the acknowledgement: an SMSC that sends an MO again after another one
+on the same connection still sends the same SMS (its stamp, phone and text), and the timing rules
+above would take it for a new one and charge the phone twice. Once the SMSC read our acknowledgement
+it delivers that SMS no more, on this connection or the next: an SMSC that stamps to the minute
+(`yymmddhhmm00`), or whose clock is stuck, gives the phone's next SMS the same stamp, and the same
+vote sent again 20 s on, after the SMSC closed the connection and logged in again, was stored as the
+first delivered again, one charge instead of two. A whole text joined from segments carries the
+earliest stamp of its segments (none if one lacks it). A segment is judged by its own stamp, against
+the segment it repeats, joined or still waiting: the same stamp is that segment delivered again,
+however long after its acknowledgement (`gateway.store.segments`, which does not ask whether the SMSC
+read it); another is a new SMS under a reused reference.
 """
 
 from __future__ import annotations
@@ -125,16 +130,21 @@ class RedeliveryRepo(Repository):
         before = _as_stored_by_0_2_25(text, note)
         if smsc_time is not None:
             # Stamped by the SMSC: a copy with the same stamp is this SMS, even behind a new SMS of the
-            # same text, and even one `repeated` marks (that mark judges by the time between copies).
+            # same text, and even one `repeated` marks (that mark judges by the time between copies),
+            # unless the SMSC read that copy's acknowledgement (see the module docstring).
             # By the phone's stamps (`+` keeps the planner off the other indexes): one phone has few
             # SMS in a second, while its texts may be a flood of one word.
             same = self.conn.execute(
-                "SELECT id FROM mo WHERE source = ? AND smsc_time = ? AND +destination = ?"
+                "SELECT id, acked_at FROM mo WHERE source = ? AND smsc_time = ? AND +destination = ?"
                 f" AND +text IN (?, ?) AND received_at >= ? AND id < ? AND {_WHOLE} ORDER BY id DESC LIMIT 1",
                 (source, smsc_time, destination, text, before, since, mo_id),
             ).fetchone()
             if same is not None:
-                return int(same[0])
+                copy, acked_at = same
+                read = acked_at is not None and received_at - acked_at > REPEAT_AFTER_ACK_SECONDS
+                if not read or repeated == RESENT:
+                    return int(copy)
+                return None  # its stamp given again: the phone's next SMS, paid for
         if repeated > 0:  # see `smsc.mocopies`: the SMSC was still waiting on the earlier one
             return None
         # The most recent earlier copy speaks for the SMS: once one copy's acknowledgement reached
