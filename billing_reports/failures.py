@@ -14,6 +14,7 @@ import json
 from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -51,10 +52,32 @@ def _file_in_the_way(path: Path) -> Path | None:
     return None
 
 
+def _directories_in_the_way(exc: BaseException) -> str | None:
+    """The accounts' files a month's run could not write because a directory stands where each goes
+    (`writer.MonthIncomplete`: "Is a directory", whose own file is the month's directory): the fix
+    was null, and the admin was left to find which of the month's names to move."""
+    from billing_reports.writer import MonthIncomplete
+
+    if not isinstance(exc, MonthIncomplete):
+        return None
+    found = [f.path for f in exc.files.failed if f.path.is_dir() and not f.path.is_symlink()]
+    if not found:
+        return None
+    named = ", ".join(str(path) for path in found[:3]) + (
+        f" and {len(found) - 3} more" if len(found) > 3 else ""
+    )
+    moves = "; ".join(f"mv {path} {path}.aside" for path in found[:3])
+    if len(found) == 1:
+        return f"{named} is a directory: move it aside ({moves})"
+    return f"{named} are directories: move them aside ({moves})"
+
+
 def fix_for(exc: BaseException, cfg: Config) -> str | None:
     """What makes the next run succeed, where the error tells it."""
     from billing_reports.dirproblem import start_problem
 
+    if (moved := _directories_in_the_way(exc)) is not None:
+        return moved
     if isinstance(exc, OSError) and exc.filename:
         if (file := _file_in_the_way(Path(str(exc.filename)))) is not None:
             return f"{file} is a file, not a directory: move it aside (mv {file} {file}.aside)"
@@ -120,3 +143,19 @@ async def clear(store: Store, kind: Kind) -> None:
 
     await store.write(write)
     log.info("billing.failure_over", kind=kind)
+
+
+def cleared_by_hand(store: Store, month: str) -> dict[str, Any] | None:
+    """A run by hand (`smsgw billing run --month`) wrote every file of `month` and its summary: the
+    billing failure kept for that month is over, as a scheduled run's success ends it. It stayed until
+    the next hourly run, `smsgw status` exiting 1 and the panel saying the month failed although its
+    cause was fixed and its files written. Returns the failure cleared, or None. The month is still
+    mailed by the scheduled run (or `--send`), as any month not billed yet."""
+    kept = failures(store.db.conn).get("billing")
+    if kept is None or kept.get("month") != month:
+        return None
+    billing = BillingRepo(store.db, store.clock)
+    with billing.transaction():
+        billing.conn.execute("DELETE FROM billing_state WHERE key = ?", (key("billing"),))
+    log.info("billing.failure_over", kind="billing", month=month, by="billing run")
+    return kept

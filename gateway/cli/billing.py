@@ -166,6 +166,7 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         print(f"{files.summary}: summary rewritten with it ({why})")
     elif files.summary is not None:
         print(f"{files.summary}: summary of {len(files.accounts)} account(s)")
+        _failure_over(store, month, tz, mailed=args.send)
     if not args.send:
         return 0
     done = job.queue_mails(store, cfg, files, again=args.again, audit=_send_row(store, month, args.again))
@@ -178,6 +179,19 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return EXIT_FAILURE if done.held else 0
+
+
+def _failure_over(store: Store, month: Month, tz: ZoneInfo, *, mailed: bool) -> None:
+    """Every file of the month written: a scheduled run's failure of it kept is over (`status`,
+    /healthz, /metrics and the panel said it failed until the next hourly run)."""
+    from billing_reports.failures import cleared_by_hand
+
+    kept = cleared_by_hand(store, str(month))
+    if kept is None:
+        return
+    since = datetime.fromtimestamp(float(kept.get("since") or 0), tz)
+    then = "" if mailed else "; the scheduled run mails it within the hour"
+    print(f"the failure of the billing run of {month} (since {since:%Y-%m-%d %H:%M}) is over{then}")
 
 
 def _interrupted(cfg: Config, month: Month) -> str:
