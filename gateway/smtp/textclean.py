@@ -75,12 +75,16 @@ def clean_body(
     *,
     invitation: bool = False,
     sender: str = "",
+    quoting: bool = True,
 ) -> Cleaned:
     """Apply every cutting rule to a decoded body (any line ends) and collapse whitespace.
 
     `cut_from`: the account's phrases (`smsgw account set --cut-from`); the body ends above the first line
     that starts with one of them. `invitation`: the mail's calendar part gives the time and place, so
-    Outlook's "When:/Where:" lines go (`meetingtext`). `sender`: the From, whose signature may go too."""
+    Outlook's "When:/Where:" lines go (`meetingtext`). `sender`: the From, whose signature may go too.
+    `quoting`: the mail may quote another (a reply or a forward: In-Reply-To or References, a "Re:" or
+    "Fwd:" subject); a new mail's `>` lines are the person's text ("Progi rabatowe:\n> 1000 zł - 5%",
+    "Klient napisał:\n> Towar uszkodzony.\nProszę oddzwonić."), and stay with what heads them."""
     removed: list[str] = []
     # RFC 3676's signature delimiter keeps its space: it always starts a signature, a bare "--" only
     # when a sign-off block could stand below it (`signatures.cut_signature`).
@@ -103,13 +107,13 @@ def clean_body(
         if phrase is not None and not visible("".join(above)):
             all_below_cut = phrase
         lines = above
-    lines = _unwrap_leading(lines, removed)
+    lines = _unwrap_leading(lines, removed, quoting)
     if FORWARD_HEADER in removed or ATTRIBUTION in removed:
         lines = _drop_own_notes(lines, removed)
     lines = cut_meeting_text(text, lines, removed, invitation=invitation)
     quoted = len(lines)
-    lines = _cut_quote_below(lines, removed)
-    lines = _drop_quoted_lines(lines, removed)
+    lines = _cut_quote_below(lines, removed, quoting)
+    lines = _drop_quoted_lines(lines, removed) if quoting else lines
     # In a reply, a line typed below a phone's footer is the answer, whatever its shape.
     lines = cut_signature(lines, removed, reply=len(lines) < quoted, sender=sender)
     lines = _drop_image_refs(lines, removed)
@@ -233,8 +237,9 @@ def _quote_block_end(lines: list[str], start: int) -> int:
     return end
 
 
-def _unwrap_leading(lines: list[str], removed: list[str]) -> list[str]:
-    """Peel forward/quote headers that open the body: what follows them is what was forwarded."""
+def _unwrap_leading(lines: list[str], removed: list[str], quoting: bool = True) -> list[str]:
+    """Peel forward/quote headers that open the body: what follows them is what was forwarded. An
+    attribution above a `>` quote in a mail that quotes none (not `quoting`) is the person's text."""
     for _ in range(10):
         i = _next_text(lines, 0)
         if i == len(lines):
@@ -260,6 +265,8 @@ def _unwrap_leading(lines: list[str], removed: list[str]) -> list[str]:
         if attribution is not None:
             end, needs_quote = attribution
             after = _next_text(lines, end)
+            if after < len(lines) and _quoted(lines[after]) and not quoting:
+                return lines
             if after < len(lines) and _quoted(lines[after]):
                 # Bottom-posting: the quote comes first, the new text after it.
                 lines = lines[_quote_block_end(lines, end) :]
@@ -280,8 +287,9 @@ def _unwrap_leading(lines: list[str], removed: list[str]) -> list[str]:
     return lines
 
 
-def _cut_quote_below(lines: list[str], removed: list[str]) -> list[str]:
-    """Top-posting: from the first quote header below some text, everything goes."""
+def _cut_quote_below(lines: list[str], removed: list[str], quoting: bool = True) -> list[str]:
+    """Top-posting: from the first quote header below some text, everything goes; not an attribution
+    above a `>` quote in a mail that quotes none (not `quoting`)."""
     seen_text = False
     i = 0
     while i < len(lines):
@@ -303,6 +311,9 @@ def _cut_quote_below(lines: list[str], removed: list[str]) -> list[str]:
                     end, needs_quote = attribution
                     after = _next_text(lines, end)
                     quoted_next = after < len(lines) and _quoted(lines[after])
+                    if quoted_next and not quoting:
+                        i += 1
+                        continue
                     if quoted_next and _has_own_text(lines[_quote_block_end(lines, end) :]):
                         # Inline reply: drop the attribution here, the `>` lines go later.
                         lines = lines[:i] + lines[end:]
