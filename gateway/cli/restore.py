@@ -160,7 +160,7 @@ def _restore(
         if not force and replaced is not None:
             if (other := restorematch.another_database(tmp, replaced, *seeded)) is not None:
                 raise CliError(_another(backup, replaced, other))
-        carried = _carry(backup, tmp, replaced, billing)
+        carried, reverted = _carry(backup, tmp, replaced, billing)
         if replaced is not None and replaced != db:
             cut = f"{db.name} was missing (a restore cut off before its swap), {replaced.name} read"
             said = f"{cut}: {carried}"
@@ -186,6 +186,9 @@ def _restore(
     if aside is not None:
         print(f"the database it replaced is kept as {aside}; delete it once the restore is confirmed")
     print(said)
+    if reverted:
+        print("changed since the backup and now as the backup had them (nothing of access is carried):")
+        print("".join(f"  {line}\n" for line in reverted), end="")
     start = f"systemctl start {service}" if service else "`smsgw run`, as it was started before"
     if carried.startswith("nothing carried"):
         print(f"start the daemon ({start}); SMS queued in the backup go out again")
@@ -207,21 +210,31 @@ def _another(backup: Path, db: Path, other: Mismatch) -> str:
 
 def _carry(
     backup: Path, copy: Path, replaced: Path | None, billing: tuple[Path, ZoneInfo, float] | None
-) -> str:
+) -> tuple[str, list[str]]:
     """What the copy takes over from the database it replaces (`gateway.store.restorecarry`), said
-    in one line: what, or why nothing."""
-    from gateway import restorecarries
+    in one line: what, or why nothing; and the settings of access changed since the backup that the
+    copy has as the backup had them (`gateway.restoreaccess`), a line each with the command to redo it."""
+    from gateway import restoreaccess, restorecarries
     from gateway.cli.backup import copy_write_failed
 
     try:
         # As a URI, so that the replaced database is attached as one (read-only) on every SQLite build.
         with closing(sqlite3.connect(f"file:{quote(str(copy))}", uri=True, isolation_level=None)) as conn:
             carried = restorecarries.carry(conn, replaced, billing)
+            # Only from the same database grown on: another's accounts and users are no changes since.
+            access = (
+                None
+                if isinstance(carried, str) or replaced is None
+                else restoreaccess.compare(conn, replaced)
+            )
     except sqlite3.Error as exc:
         if copy_write_failed(exc):
             raise CliError(no_room(backup, copy, exc)) from None
         raise CliError(f"cannot write into the copy ({exc}); nothing was changed") from None
-    return carried if isinstance(carried, str) else carried.said()
+    said = carried if isinstance(carried, str) else carried.said()
+    if access is None:
+        return said, []
+    return "; ".join(s for s in (said, access.said()) if s), access.lines()
 
 
 def _copy_checked(backup: Path, tmp: Path) -> tuple[int, int]:
