@@ -161,3 +161,20 @@ async def test_through_smtp_the_subject_goes_alone_above_the_senders_own_block(t
         ("Serwer padł, restart o 15", 1),
         (f"Proszę o pilny kontakt w: {BLOCK}", 2),
     ]
+
+
+async def test_through_smtp_outlooks_html_bookmark_marks_its_signature(tmp_path: Path) -> None:
+    # Sent from a shared mailbox whose display name is no person's: the bookmark alone tells. A long
+    # paragraph typed below the signature is the person's, and the block above it stays with it.
+    below = "PS. Brama od ul. Polnej jest zamknięta po 16, proszę wtedy dzwonić na portiernię albo do mnie"
+    below += " na komórkę."
+    mails = [
+        _html("601123632", "Paczka", AUTOSIG_HTML),
+        _html("601123633", "Paczka", AUTOSIG_HTML.replace("</div>", f"<p class=MsoNormal>{below}</p></div>")),
+    ]
+    for msg in mails:
+        msg.replace_header("From", "ACME Zakupy <zakupy@acme.pl>")
+    assert await phone_got(tmp_path, mails) == [
+        ("Paczka: Odbiorę o 17.", 1),
+        (f"Paczka: {AUTOSIG_TEXT}\n{below}", 3),
+    ]

@@ -95,8 +95,10 @@ _HTML_SIGNATURES = (
     "//*[contains(concat(' ', normalize-space(@class), ' '), ' gmail_signature ')]",
     "//*[contains(concat(' ', normalize-space(@class), ' '), ' moz-signature ')]",
 )
-# Apple Mail's, from iOS and macOS.
-_HTML_SIGNATURES += ("//*[@id='AppleMailSignature']",)
+# Apple Mail's, from iOS and macOS. Outlook for Windows marks its automatic signature with a bookmark
+# in its first paragraph (<a name="_MailAutoSig">, the later ones a span's mso-bookmark): the
+# paragraph holding it starts the signature ("Jan Kowalski\nKierownik Działu Zakupów\nACME …").
+_HTML_SIGNATURES += ("//*[@id='AppleMailSignature']", "//p[descendant::a[@name='_MailAutoSig']]")
 # Where a signature container starts, on a line of its own: characters of Unicode's private use
 # area, which no mail shows. Only for one with the sender's text above it: in one with nothing above,
 # what it holds is the mail.
