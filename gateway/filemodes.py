@@ -116,8 +116,8 @@ def other_names(database: Path, st: os.stat_result) -> str | None:
         " state_dir holds one of them would run on the same database beside this one, both giving the"
         " same queue ids and each losing the other's mail at a restart. Find the other names (`find /"
         f" -xdev -samefile {database}`), stop whatever uses them, and remove them, keeping this one (a"
-        " copy for another smsgw or a backup is made with `smsgw backup` or `cp`, never `ln`); then"
-        " try again"
+        " copy for another smsgw or a backup is made with `smsgw backup`, never `ln`, nor `cp`, which"
+        " misses the mail still in the -wal beside it); then try again"
     )
 
 

@@ -52,6 +52,10 @@ async def test_a_second_daemon_on_a_hard_link_of_the_running_ones_database_is_re
         said = " ".join(started.stderr.split())
         assert f"database {linked} has 2 names (hard links to one file)" in said, said
         assert f"find / -xdev -samefile {linked}" in said and "never `ln`" in said, said
+        # README's Backups: "Do not `cp` `smsgw.db`" (the mail in its -wal is missed); said so here too.
+        assert "made with `smsgw backup`, never `ln`, nor `cp`" in said and "backup` or `cp`" not in said, (
+            said
+        )
         assert not await asyncio.to_thread(Path(f"{linked}-wal").exists)  # it never opened the file
         # A command on either name refuses too (every command may write: it upgrades the schema).
         for each in (other, config):
