@@ -47,6 +47,10 @@ COPY_BEFORE = Phrase(
     "The answer was handled at its first bounce or refusal: no second copy is sent.",
     "Odpowiedź obsłużono przy pierwszym zwrocie lub odrzuceniu: druga kopia nie jest wysyłana.",
 )
+NO_COPY = Phrase(
+    "No copy is sent: no fallback address was set when the answer was mailed.",
+    "Kopii nie wysłano: gdy wysyłano odpowiedź, nie był ustawiony adres zapasowy.",
+)
 
 
 class BouncedAnswer(NamedTuple):
@@ -55,7 +59,10 @@ class BouncedAnswer(NamedTuple):
     user: str  # the answer mail's recipient
     phone: str  # masked
     why: str
-    first: bool  # not handled before: this bounce fails the mail and sends the copy
+    first: bool  # not handled before: this bounce fails the mail (`OutboxRepo.bounced_later` settles it)
+    # The mail names where its copy goes: a fallback address set when it was mailed (its row keeps
+    # it). One mailed before `[replies] fallback_address` was set gets no copy, whatever is set now.
+    copy: bool
 
 
 def find(store: Store, raw: bytes) -> BouncedAnswer | None:
@@ -71,10 +78,10 @@ def find(store: Store, raw: bytes) -> BouncedAnswer | None:
     if not ids or not kinds:
         return None
     since = store.clock() - LOOK_BACK_DAYS * 86400
-    rows: list[tuple[int, str, int, int]] = []
+    rows: list[tuple[int, str, int, int, int]] = []
     for mail_id in ids:  # one index lookup an id (an IN list of them had SQLite scan by age instead)
         rows += store.outbox.conn.execute(
-            "SELECT id, rcpt, mo_ref, state = 'sent' AND refused_at IS NULL"
+            "SELECT id, rcpt, mo_ref, state = 'sent' AND refused_at IS NULL, fallback IS NOT NULL"
             " FROM outbox INDEXED BY outbox_header_message_id WHERE header_message_id = ?"
             " AND state IN ('sent', 'failed') AND created_at >= ? AND mo_ref IS NOT NULL"
             f" AND kind IN ({','.join('?' * len(kinds))}) ORDER BY id DESC LIMIT {_IDS}",
@@ -89,7 +96,7 @@ def find(store: Store, raw: bytes) -> BouncedAnswer | None:
         return None
     source = store.outbox.conn.execute("SELECT source FROM mo WHERE id = ?", (row[2],)).fetchone()
     return BouncedAnswer(
-        row[0], row[2], row[1], masked(source[0] if source else ""), reason(msg), bool(row[3])
+        row[0], row[2], row[1], masked(source[0] if source else ""), reason(msg), bool(row[3]), bool(row[4])
     )
 
 
@@ -99,7 +106,11 @@ def masked(phone: str) -> str:
 
 
 def intro(answer: BouncedAnswer, said: str, lang: Language) -> str:
-    done = (COPY_NOW if answer.first else COPY_BEFORE)(lang)
+    """The forward's first words. What they say of the copy must be what the bounce's write did:
+    bounces of one answer sent at once each found it not handled yet, and all but one forward said
+    the copy went because of it. So a forward that may be the first is also written as one handled
+    before (`first=False`), and the write keeps the one that says what it did (`gateway.smtp.accept`)."""
+    done = (COPY_BEFORE if not answer.first else COPY_NOW if answer.copy else NO_COPY)(lang)
     return ANSWER_INTRO(
         lang, phone=answer.phone, user=answer.user, mo=answer.mo, why=answer.why, done=done, said=said
     )

@@ -43,6 +43,9 @@ class Notice:
     # as at a 5xx, with the bounce's reason.
     answer_mail: int | None = None
     bounced: str = ""
+    # Its content where that answer mail was settled before this write (by another bounce of it
+    # at once): saying "handled at its first bounce" where `content` says its copy goes now.
+    if_handled: bytes = b""
 
 
 class Writes:
@@ -192,10 +195,11 @@ def accept_now(
     if limits is not None:
         store.accounts.add_usage(list(limits.scopes), list(limits.periods), limits.needed)
     for n in notices:
-        if n.answer_mail is not None:
-            store.outbox.bounced_later(n.answer_mail, n.bounced)
+        content = n.content
+        if n.answer_mail is not None and not store.outbox.bounced_later(n.answer_mail, n.bounced):
+            content = n.if_handled or content  # its words follow what this write did
         # Named by the mail it is about: it quotes its subject and numbers (`smsgw phone forget`).
-        store.outbox.enqueue_mail(n.kind, n.mail_from, n.rcpt, n.content, email_ref=result.email_id)
+        store.outbox.enqueue_mail(n.kind, n.mail_from, n.rcpt, content, email_ref=result.email_id)
     return result
 
 

@@ -147,8 +147,8 @@ def compose(
         # envelope sender means that nothing, not even a bounce of this mail, answers it. One of an
         # answer mail fails that mail (its copy goes as for a 5xx) and names its answer.
         answer = answerbounce.find(store, raw)
-        forward = forwarded.bounce_forward(
-            answer=partial(answerbounce.intro, answer) if answer is not None else None,
+        written = partial(
+            forwarded.bounce_forward,
             sender=cfg.mail.from_address,
             rcpt=fallback,
             domain=cfg.gateway.hostname,
@@ -161,8 +161,15 @@ def compose(
             lang=cfg.gateway.language,
             now=now.timestamp(),
         )
-        bounced = (answer.mail_id, answer.why) if answer is not None else (None, "")
-        return automatic, None, [Notice("bounce-forward", "", fallback, forward, False, *bounced)], None
+        forward = written(answer=partial(answerbounce.intro, answer) if answer is not None else None)
+        if answer is None:
+            return automatic, None, [Notice("bounce-forward", "", fallback, forward)], None
+        # Another bounce of the answer may settle it first: its write queues this one instead.
+        later = (
+            written(answer=partial(answerbounce.intro, answer._replace(first=False))) if answer.first else b""
+        )
+        told = Notice("bounce-forward", "", fallback, forward, False, answer.mail_id, answer.why, later)
+        return automatic, None, [told], None
     planned = partial(
         plan,
         mode="separate" if account.split_mode == "separate" else "concatenated",
