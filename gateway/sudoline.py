@@ -99,12 +99,31 @@ def owner_remedy(path: Path, *, verb: str = "run", other: str = "fix its owner")
     owner = user_name(uid)
     if owner is None:
         return nameless(path, uid)
+    if (pid := daemon_of(path, uid)) is not None:
+        return (
+            f"it belongs to {owner}: {verb} this as {owner} (the daemon runs as {owner}, pid {pid}):"
+            f" `{again_as(owner)}`"
+        )
     runs = runs_service()
     if owner == runs:  # no other user to give it to: its mode keeps its owner out
         chmod = f"chmod {'u+rwx' if path.is_dir() else 'u+rw'} {shell_word(str(path))}"
         return f"it belongs to {owner}, the user that runs the service: fix its mode (`{chmod}`)"
     given = giving(path, runs)
     return f"it belongs to {owner}: {given}" + ("" if _shared(_held_in(path)) else " or fix its mode")
+
+
+def daemon_of(path: Path, uid: int) -> int | None:
+    """The pid of the daemon running on the state directory `path` is (or is in) as `uid`, its owner;
+    None where none does, or this user cannot tell. Told to give that directory to the service's user,
+    an admin took it from the daemon running on it (root's, started by hand): its next writes failed,
+    and `status` as that user could no longer read what it wrote."""
+    from gateway import statelock
+
+    try:
+        pid = statelock.daemon_pid(_held_in(path))
+        return pid if pid and os.stat(f"/proc/{pid}").st_uid == uid else None
+    except OSError:
+        return None
 
 
 def read_only(path: Path) -> str | None:

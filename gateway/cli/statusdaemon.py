@@ -126,9 +126,36 @@ def daemon_now(cfg: Config, status: dict[str, Any] | None, now: float, holder: i
     down = daemon_state(status, now, holder)
     if down is not None and down.startswith("starting") and (doing := start_words(cfg, holder)):
         down = doing
+    if down is not None and down.startswith("starting") and status is None and holder:
+        down = unreadable_status(cfg.state_dir, holder) or down
     if down is not None and down.startswith("starting") and (room := low_room(cfg.state_dir)):
         down = f"{down}; {room}"
     return down
+
+
+def unreadable_status(state_dir: Path, holder: int) -> str | None:
+    """The daemon's line where its status file is there and this user may not read it (a daemon of
+    root's, the file 0600): it said "starting (pid N): it has not written its status yet" of a daemon
+    running for days, and the admin gave the state directory away to make it readable."""
+    from gateway.statusfile import STATUS_FILE
+    from gateway.sudoline import again_as, user_name
+
+    path = state_dir / STATUS_FILE
+    try:
+        path.read_bytes()
+        return None
+    except PermissionError:
+        pass
+    except OSError:
+        return None
+    try:
+        owner = user_name(path.stat().st_uid) or f"uid {path.stat().st_uid}"
+    except OSError:
+        owner = "another user"
+    return (
+        f"running (pid {holder}), its status unknown: its status file {path} belongs to {owner} and this"
+        f" user may not read it; run this as {owner} (the daemon runs as {owner}): `{again_as(owner)}`"
+    )
 
 
 def low_room(state_dir: Path) -> str | None:
@@ -238,7 +265,13 @@ def refuse_unreadable(cfg: Config, as_json: bool) -> None:
 
     holder = lock_holder(cfg)
     status = read_status(cfg.state_dir)
-    if holder == UNKNOWN or (status is None and _exists(cfg.state_dir / STATUS_FILE) is not False):
+    if (
+        holder not in (UNKNOWN, None, 0)
+        and status is None
+        and (said := unreadable_status(cfg.state_dir, holder))
+    ):
+        state = said  # its lock tells that it runs, only its status is this user's to read
+    elif holder == UNKNOWN or (status is None and _exists(cfg.state_dir / STATUS_FILE) is not False):
         state = STATE_UNKNOWN
     else:
         state = daemon_now(cfg, status, time.time(), holder) or "running"

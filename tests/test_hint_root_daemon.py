@@ -1,0 +1,80 @@
+"""The hint to another user beside a daemon that runs as root on root's state directory.
+
+Run as nobody, check-config said "not writable by this user; it belongs to root: give it to the user
+that runs the service (chown -R nobody: .../state)": wrong while root's daemon runs on it, and done,
+it locked root's daemon out of its own files. The user to run as is root, which runs the daemon.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+from tests.conftest import config_text, free_port
+from tests.test_process import CLI, ROOT, start_daemon
+from tests.test_restore_carry import stop
+from tests.test_status_other_user import configured, plain_nobody, status
+from tests.test_sudo_hints_name_the_command import as_nobody, world
+
+__all__ = ["plain_nobody", "world"]  # the fixtures, used by name
+
+
+def _as_nobody(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "COLUMNS": "100000", "HOME": "/tmp"}
+    command = [*as_nobody(), *CLI, "--config", str(config), *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd="/", timeout=60)
+
+
+async def test_check_config_beside_roots_daemon_says_to_run_it_as_root_not_to_give_the_directory_away(
+    world: Path,
+) -> None:
+    smtp_port = free_port()
+    config = world / "config.toml"
+    config.write_text(config_text(world, smsc_port=free_port(), smtp_port=smtp_port))
+    config.chmod(0o644)
+    proc = await start_daemon(config, smtp_port)
+    try:
+        (world / "state").chmod(0o755)
+        res = await asyncio.to_thread(_as_nobody, config, "check-config")
+    finally:
+        await stop(proc)
+    said = res.stdout + res.stderr
+    assert "chown" not in said, said
+    assert "the daemon runs as root" in said, said
+    assert "run this as root" in said, said
+
+
+async def test_status_that_may_not_read_roots_status_file_says_so_not_that_the_daemon_is_starting(
+    world: Path, plain_nobody: tuple[list[str], str]
+) -> None:
+    config, smtp_port = configured(world)
+    proc = await start_daemon(config, smtp_port)
+    state = world / "state"
+    try:
+        state.chmod(0o755)
+        for _ in range(300):  # its first status, written within 2 s of the start
+            if (state / "status.json").exists():
+                break
+            await asyncio.sleep(0.1)
+        assert (state / "status.json").stat().st_mode & 0o777 == 0o600
+        # The state directory given to nobody, as the old hint said; root's daemon rewrites its status.
+        subprocess.run(["chown", "-R", "65534:65534", str(state)], check=True)
+        for _ in range(300):
+            if (state / "status.json").stat().st_uid == 0:
+                break
+            await asyncio.sleep(0.1)
+        prefix, python = plain_nobody
+        out = await asyncio.to_thread(status, prefix, python, config, "--json")
+        text = await asyncio.to_thread(status, prefix, python, config)
+    finally:
+        await stop(proc)
+    daemon = json.loads(out.stdout)["daemon"]["state"]
+    assert "has not written its status yet" not in daemon, daemon
+    assert daemon.startswith(f"running (pid {proc.pid}), its status unknown"), daemon
+    assert (
+        "belongs to root and this user may not read it; run this as root (the daemon runs as root)" in daemon
+    )
+    assert "has not written its status yet" not in text.stdout + text.stderr, text
+    assert out.returncode == text.returncode == 1
