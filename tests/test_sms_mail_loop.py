@@ -4,11 +4,19 @@ which answered again; 12 rounds were 12 SMS, bounded only by the 30 answer mails
 The fourth mail in a row that comes within a minute of the phone's answer mail with the same text
 (digits aside) is refused as a loop; a person answering as fast with words of their own is not.
 The real daemon, its simulator over SMPP answering as the phone, a real SMTP sink for the relay.
+
+The mail's text was compared with the rounds' SMS as planned: an acknowledgement with `’` or `–`
+(GSM 03.38 has neither), or Polish letters under transliteration, never equalled them and looped on;
+so did one whose ticket ids hold letters (`a3f9c1`). And one answer from the phone made a person's
+fourth quick follow-up in the thread ("Gate 3" ... "Gate 6") a loop: each round needs an answer of
+its own, after the round before it.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+import pytest
 
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, free_port, mail, running_gateway, smtp_sink
@@ -17,7 +25,7 @@ from tests.test_two_way import answer_to, parsed, two_way_config
 AUTO_REPLY = "Prowadze, odpisze pozniej"
 
 
-async def rounds(tmp_path: Path, texts: list[str]) -> list[str | None]:
+async def rounds(tmp_path: Path, texts: list[str], transliterate: bool = False) -> list[str | None]:
     """The user's SMS, then for each text: the phone's auto-reply, and the mailbox's mail back."""
     relay = free_port()
     async with (
@@ -25,6 +33,8 @@ async def rounds(tmp_path: Path, texts: list[str]) -> list[str | None]:
         running_gateway(two_way_config(tmp_path, "smpp", relay_port=relay)) as gw,
     ):
         core, control = gw.daemon.simulator.core, gw.daemon.simulator.control_port
+        if transliterate:
+            await gw.store.write(lambda: gw.store.accounts.update_account("acme", transliterate=1))
         assert (await gw.send(mail(f"601123456@{DOMAIN}", body="Zgloszenie", subject="Serwis"))).error is None
         await gw.until(lambda: len(core.records) == 1)
         errors: list[str | None] = []
@@ -50,3 +60,52 @@ async def test_the_fourth_fast_identical_round_is_refused_as_a_loop(tmp_path: Pa
 async def test_a_person_answering_as_fast_in_their_own_words_is_not_refused(tmp_path: Path) -> None:
     texts = ["Kiedy bedziesz?", "Ok, czekam", "Daj znac po 15", "Dobrze, to do jutra", "Pa"]
     assert await rounds(tmp_path, texts) == [None] * 5
+
+
+REFUSED = '(550, b"5.7.1 Not sent: a mail loop with +48601123456'
+
+
+HEX_IDS = ["7f3a9c", "b81e04", "c0ffee", "d2a9f1", "e5b7aa"]
+
+
+@pytest.mark.parametrize(
+    ("texts", "transliterate"),
+    [
+        # GSM 03.38 has neither `’` nor `–`: the SMS went with `'` and `-`.
+        ([f"We\u2019ve received your message \u2013 ticket {100 + i} opened." for i in range(5)], False),
+        ([f"Dziękujemy, zgłoszenie {100 + i} przyjęte" for i in range(5)], True),  # sent without ę, ł
+        ([f"Ticket {i} received, thank you" for i in HEX_IDS], False),  # ids with letters
+    ],
+    ids=["typographic", "transliterated", "hex-ids"],
+)
+async def test_a_loop_whose_text_the_sms_rewrites_is_refused_at_the_fourth_round(
+    tmp_path: Path, texts: list[str], transliterate: bool
+) -> None:
+    errors = await rounds(tmp_path, texts, transliterate)
+    assert errors[:3] == [None, None, None], errors
+    assert errors[3] is not None and REFUSED in errors[3], errors
+
+
+async def test_quick_follow_ups_after_one_answer_are_no_loop(tmp_path: Path) -> None:
+    relay = free_port()
+    async with (
+        smtp_sink(relay) as sink,
+        running_gateway(two_way_config(tmp_path, "smpp", relay_port=relay)) as gw,
+    ):
+        core, control = gw.daemon.simulator.core, gw.daemon.simulator.control_port
+        assert (
+            await gw.send(mail(f"601123456@{DOMAIN}", body="Where are you?", subject="Meeting"))
+        ).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        command = {"op": "mo", "reply_to_last": True, "text": "Stuck in traffic"}
+        assert (await send_command("127.0.0.1", control, command))["ok"]
+        await sink.wait(1)
+        answer = parsed(sink.messages[0][2])
+        errors = [
+            None
+            if (result := await gw.send(answer_to(answer, f"Gate {gate}"))).error is None
+            else str(result.error)
+            for gate in range(3, 7)
+        ]
+        assert errors == [None] * 4, errors  # alike, digits aside: but the phone answered only once
+        await gw.until(lambda: len(core.records) == 5)

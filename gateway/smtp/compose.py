@@ -180,14 +180,15 @@ def compose(
     # Each number's text: the answer alone where the mail answers its conversation, else the mail's
     # (a number added to a Reply gets the topic; the conversation's phone only what was typed).
     texts = {n: mail.body if n in answered else mail.text for n in numbers}
-    for n in answered:  # an automatic mailbox and a phone's auto-reply app answering each other
-        if loopguard.looping(store.db.conn, n, sender.mail_from, texts[n], now.timestamp()):
-            log.warning("smtp.loop_refused", sender=sender.mail_from, rounds=loopguard.ROUNDS)  # no number
-            return loopguard.REFUSAL.format(phone=n, rounds=loopguard.ROUNDS, fast=loopguard.FAST_SECONDS)
     try:
         plans = {t: planned(t) for t in dict.fromkeys([mail.text, *texts.values()])}
     except EmptyText:
         return replies.EMPTY_TEXT
+    for n in answered:  # an automatic mailbox and a phone's auto-reply app answering each other
+        # The SMS as planned, as the rounds before are kept: `’` and `–` are `'` and `-` there.
+        if loopguard.looping(store.db.conn, n, sender.mail_from, plans[texts[n]].text, now.timestamp()):
+            log.warning("smtp.loop_refused", sender=sender.mail_from, rounds=loopguard.ROUNDS)  # no number
+            return loopguard.REFUSAL.format(phone=n, rounds=loopguard.ROUNDS, fast=loopguard.FAST_SECONDS)
     p = plans[mail.text]
     for q in plans.values():
         if q.truncated and account.overflow == "reject":
