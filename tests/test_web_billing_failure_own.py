@@ -74,10 +74,11 @@ async def test_only_the_account_whose_file_failed_and_the_operator_are_told(tmp_
     assert 'smsgw_job_failing{job="purge"} 0.0' in metrics, metrics
     # acme's own file was written whole: its bill, with no failure and no "incomplete" mark.
     assert 'id="billing-failed"' not in acme and "failed" not in acme, acme
-    assert f"/billing/{MONTH}/acme.txt" in acme and 'class="incomplete"' not in acme, acme
+    assert f'href="/billing/{MONTH}/acme.txt"' in acme and 'class="incomplete"' not in acme, acme
     # rival's was not: its admin is told, as is the operator, whose list marks the month incomplete.
     assert 'id="billing-failed"' in rival and f"The billing of {MONTH} failed" in rival, rival
     assert 'id="billing-failed"' in ops and f"billing run of {MONTH} has failed" in ops, ops
-    assert f"/billing/{MONTH}/acme.txt" in ops and 'class="incomplete"' in ops, ops
+    assert f'href="/billing/{MONTH}/acme.txt"' in ops and 'class="incomplete"' in ops, ops
     # The directory standing where rival's file goes is no bill to download.
-    assert f"/billing/{MONTH}/rival.txt" not in ops and f"/billing/{MONTH}/rival.txt" not in rival
+    link = f'href="/billing/{MONTH}/rival.txt"'
+    assert link not in ops and link not in rival, ops
