@@ -202,3 +202,28 @@ def credential_path(path: Path | None, base_dir: Path | None = None) -> Path | N
     if creds and (Path(creds) / path).exists():
         return Path(creds) / path
     return base_dir / path if base_dir is not None else path
+
+
+def link_host(value: str) -> str:
+    """An SMSC link's `host`: a name or an IP address alone, spaces around it left off (as a mail
+    address's are). "10.0.0.5:2775", "cimd2://10.0.0.5" and a name with a space in it passed the
+    config's check, which only said they did not resolve, and the link never connected."""
+    host = value.strip()
+    if not host:
+        raise ValueError('is empty: give the SMSC\'s name or IP address, e.g. host = "10.0.0.5"')
+    _scheme, sep, rest = host.partition("://")
+    if sep:
+        bare = rest.split("/")[0].rpartition(":")[0] or rest.split("/")[0]
+        raise ValueError(
+            f"{value!r} is a URL: write the host alone, with no scheme (the link's type says the protocol),"
+            f' e.g. host = "{bare}", and the port in port'
+        )
+    name, colon, port = host.rpartition(":")
+    if colon and port.isascii() and port.isdigit() and (":" not in name or name.startswith("[")):
+        bare = name[1:-1] if name.startswith("[") and name.endswith("]") else name
+        raise ValueError(f'{value!r} holds a port: write the port in port = {port}, and host = "{bare}"')
+    if any(c.isspace() or c in "/[]@" for c in host):
+        raise ValueError(
+            f'{value!r} is not a host name or an IP address: give the SMSC\'s, e.g. host = "10.0.0.5"'
+        )
+    return host

@@ -16,7 +16,15 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import structlog
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from gateway.configbase import SECRET, ConfigError, KeyProblem, _Section, credential_path, link_place
+from gateway.configbase import (
+    SECRET,
+    ConfigError,
+    KeyProblem,
+    _Section,
+    credential_path,
+    link_host,
+    link_place,
+)
 from smsc.settings import LinkSettings, LinkTls
 
 if TYPE_CHECKING:
@@ -78,6 +86,11 @@ class SmscSection(_Section):
             if len(p) - 1 > E164_DIGITS:
                 raise ValueError(f"prefix {p!r} can match no number: it is longer than {E164_DIGITS} digits")
         return v
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        return link_host(v)
 
     @field_validator("sender_prefix")
     @classmethod
