@@ -54,13 +54,26 @@ SEPARATORS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 # Whether any of SEPARATORS matches (none has flags of its own).
 _SEPARATOR_ANY = re.compile("|".join(f"(?:{p.pattern})" for _, p in SEPARATORS))
+# A forwarded message's rule in words no table lists ("---------- Wiadomość przekazana dalej
+# ---------", Gmail's in a language added later, a webmail's own): up to five words between dashes,
+# a message word and a forwarded one among them. A heading a person types between dashes ("-----
+# Agenda -----", "--- Wiadomość od klienta ---", "--- Proszę przekazać ten mail ---") has no such pair.
+_WORD = r"[^\s.,!?-]++(-[^\s.,!?-]++)*+"  # "E-Mail" is one
+_FORWARD_RULE = re.compile(
+    rf"^-{{2,}}+\s*+(?=.{{0,60}}?\b(message|wiadomo|mail|nachricht|messag|mensaj|mensag|bericht|zpráv|správ"
+    r"|сообщени|повідомлен|лист))(?=.{0,60}?\b(forwarded|przekazan|przekazyw|przesłan|weitergeleitet"
+    r"|transféré|transmis|reenviad|inoltrat|doorgestuurd|přeposlan|preposlan|encaminhad|reencaminhad"
+    rf"|пересл|перенаправлен|переадрес)){_WORD}(\s++{_WORD}){{0,4}}\s*+-{{2,}}$"
+)
+_RULE_MAX = 200
 
 
 def separator(line: str) -> str | None:
     """The label of the separator `line` is (QUOTED, FORWARDED), or None."""
     folded = line.strip().casefold()
     if _SEPARATOR_ANY.match(folded) is None:  # one match for the line that is none (nearly every one)
-        return None
+        forward = folded[:2] == "--" and len(folded) <= _RULE_MAX and _FORWARD_RULE.match(folded)
+        return FORWARDED if forward else None
     for label, pattern in SEPARATORS:
         if pattern.match(folded):
             return label
@@ -78,6 +91,7 @@ _WROTE = (
     r"|napsal|napsala|napsal\(a\)|napísal|napísala|napísal\(a\)|написал|написала|написал\(а\)|пишет|пише|написав"
     r"|написав\(ла\)"
 )
+_ON = r"(on|am|le|el|il|op|em|dne|dnia|w dniu)"
 ATTRIBUTIONS: tuple[tuple[re.Pattern[str], bool], ...] = (
     # "wrote to <number>:" is the header above the quoted SMS in the gateway's own reply mails
     (re.compile(r"^on\b.{0,300}\bwrote(\s+to\s+[^:]{1,80})?\s?:$"), False),
@@ -105,6 +119,10 @@ ATTRIBUTIONS: tuple[tuple[re.Pattern[str], bool], ...] = (
         ),
         False,
     ),
+    # The name first, the date after the verb, as K-9, FairEmail and Gmail's apps in some languages
+    # write it ("Anna Nowak <anna@firma.pl> schrieb am Mo., 7. Dez. 2026, 10:49:", "Anna Nowak wrote
+    # on 07.12.2026 10:49:"): the verb and its "on" are no sentence's end, and a year is named.
+    (re.compile(rf"^.{{1,200}}?\b({_WROTE}) {_ON}\b.{{0,80}}?\b\d{{4}}\b.{{0,60}}:$"), False),
     (_GENERIC_WROTE := re.compile(rf"^.{{1,200}}\b({_WROTE})\s?:$"), True),
     # Bounded, with one free run before the address, and "@" once in it: a line of "1(a@a@a@…:"
     # otherwise took minutes to be found none.
@@ -238,7 +256,11 @@ def header_block_end(lines: list[str], start: int, *, after_rule: bool = False) 
     `after_rule`: the block follows Outlook's `____` rule, which no one types above their own lines;
     there a sender, a date with a digit and a To or Subject line suffice (Outlook's HTML reply within
     one company: "Od: Jan Kowalski / Data: czwartek, 3 grudnia 2026 10:00 / Do: Anna Nowak").
+    A `>` quote right below the rule is what it heads (Outlook set to mark the original with "> "),
+    a header block of none: the block ends where it starts, and the rule goes with the quote.
     """
+    if after_rule and start < len(lines) and lines[start].lstrip().startswith(">"):
+        return start
     labels: dict[str, str] = {}
     i = start
     while i < len(lines) and i - start < 12:
