@@ -66,7 +66,14 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
                 concat
                 and concat[1] > 1
                 and self._joined_already(
-                    source, destination, concat, text, now, smsc_time, retry_from=self._retry_from
+                    source,
+                    destination,
+                    concat,
+                    text,
+                    now,
+                    smsc_time,
+                    resent=resent,
+                    retry_from=self._retry_from,
                 )
             ):
                 cur = self.conn.execute(

@@ -33,9 +33,10 @@ it delivers that SMS no more, on this connection or the next: an SMSC that stamp
 vote sent again 20 s on, after the SMSC closed the connection and logged in again, was stored as the
 first delivered again, one charge instead of two. A whole text joined from segments carries the
 earliest stamp of its segments (none if one lacks it). A segment is judged by its own stamp, against
-the segment it repeats, joined or still waiting: the same stamp is that segment delivered again,
-however long after its acknowledgement (`gateway.store.segments`, which does not ask whether the SMSC
-read it); another is a new SMS under a reused reference.
+the segment it repeats, joined or still waiting, the same way: the same stamp is that segment
+delivered again while its acknowledgement is not known to have been read, `RESENT`, or within
+`REPEAT_AFTER_ACK_SECONDS` of it (`gateway.store.segments`); another is a new SMS under a reused
+reference.
 """
 
 from __future__ import annotations

@@ -6,10 +6,9 @@ reach the handlers. A set is the segments of one phone to one of our numbers (`T
 reference and total; a segment whose place a waiting set holds with another text, or that came
 apart from its parts (`PARTS_APART_SECONDS`), starts a set of its own (`_sets`, in
 `gateway.store.segmentsets`). A segment of a set joined already is recorded as a duplicate and goes
-no further when it carries the SMSC's stamp of the joined one, or, without stamps, while the
-acknowledgement of the earlier copy is not known to have been read (as for whole texts,
-`gateway.store.redelivery`); later, a set of nothing but such parts is dropped at its join
-(`gateway.store.segmentrepeats`).
+no further while the acknowledgement of the earlier copy is not known to have been read (with the
+SMSC's stamp of that copy, however late it comes; as for whole texts, `gateway.store.redelivery`);
+later, a set of nothing but such parts is dropped at its join (`gateway.store.segmentrepeats`).
 
 A part that comes after its set was joined without it (the SMSC held it through an outage) is the
 rest of that SMS, not a new one. A whole text joined without some parts keeps which parts it
@@ -18,10 +17,8 @@ the same reference, bringing only parts that SMS still lacked, come within
 `reassembly.REDELIVERY_SECONDS` of its join, is its late rest (`follows`: the SMS's first whole
 text). The handlers send it where the first one went and charge only its own parts
 (`MoPartsRepo.parts`). The decision waits for the timeout: a set that repeats any part the SMS
-had, or is complete, is a new SMS under a reused reference, as before.
-
-The SMSC's stamp (`smsc_time`) tells a segment delivered again from a new SMS under a reused
-reference as it does for whole texts (`gateway.store.redelivery`).
+had, or is complete, is a new SMS under a reused reference, as before. The SMSC's stamp
+(`smsc_time`) tells a segment delivered again from one of a new SMS under a reused reference.
 """
 
 from __future__ import annotations
@@ -114,32 +111,34 @@ class SegmentRepo(Repository):
         now: float,
         smsc_time: str | None,
         *,
+        resent: bool = False,
         retry_from: Callable[[str, float, float], float],
     ) -> bool:
         """Whether the segment is one of a set joined already, delivered again, as its arrival
-        tells. Where both carry the SMSC's stamp, the stamp alone decides, as for a whole text
-        (`redelivery_of`): the joined part's stamp is that part, however long after its
-        acknowledgement it came (the SMSC may send it again after reading our answer); another
-        stamp, under the same reference, is a new SMS from the phone (references repeat: one
-        octet), to be joined and charged as such. Without a stamp, so is one whose earlier copy's
-        acknowledgement the SMSC read more than `REPEAT_AFTER_ACK_SECONDS` before it came, for now:
-        a device that sends every alarm under one reference with the same first segment had its
-        next alarm's first part dropped and mailed as a gap. Its set decides at its join
-        (`gateway.store.segmentrepeats`): nothing but such parts is the SMSC's copy. An unread
+        tells. Where both carry the SMSC's stamp, the stamp and the acknowledgements decide
+        (`_stamped_again`); another stamp, under the same reference, is a new SMS from the phone
+        (references repeat: one octet), to be joined and charged as such. Without a stamp, so is one
+        whose earlier copy's acknowledgement the SMSC read more than `REPEAT_AFTER_ACK_SECONDS` before
+        it came, for now: a device that sends every alarm under one reference with the same first
+        segment had its next alarm's first part dropped and mailed as a gap. Its set decides at its
+        join (`gateway.store.segmentrepeats`): nothing but such parts is the SMSC's copy. An unread
         acknowledgement makes it the SMSC's retry only within `DOUBT_SECONDS` of its copy, or of its
         link's bind since (`retry_from`, `RedeliveryRepo._retry_from`), as for a whole text: for a day,
         the same long vote 3 minutes after one whose answers were written late was dropped."""
         ref, total, seq = concat
         forms = self._to_forms(source, destination)
-        same = (
+        copies = (
             "FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ? AND concat_seq = ?"
-            f" AND state = 'joined' AND text = ? AND received_at >= ? AND destination IN ({_marks(forms)})"
+            f" AND text = ? AND received_at >= ? AND destination IN ({_marks(forms)})"
         )
+        same = f"{copies} AND state = 'joined'"
         args = (source, ref, total, seq, text, now - reassembly.REDELIVERY_SECONDS, *forms)
+        if smsc_time is not None and self._stamped_again(copies, args, smsc_time, now, resent=resent):
+            return True
         row = self.conn.execute(
-            f"SELECT 1 {same} AND (CASE WHEN smsc_time IS NOT NULL AND ? IS NOT NULL THEN smsc_time = ?"
-            " ELSE ? - acked_at BETWEEN 0.0 AND ? END) LIMIT 1",
-            (*args, smsc_time, smsc_time, now, REPEAT_AFTER_ACK_SECONDS),
+            f"SELECT 1 {same} AND (smsc_time IS NULL OR ? IS NULL) AND ? - acked_at BETWEEN 0.0 AND ?"
+            " LIMIT 1",
+            (*args, smsc_time, now, REPEAT_AFTER_ACK_SECONDS),
         ).fetchone()
         if row is not None:
             return True
@@ -151,6 +150,29 @@ class SegmentRepo(Repository):
             (*args, smsc_time),
         ).fetchone()
         return doubt is not None and now - retry_from(doubt[0], doubt[1], now) <= DOUBT_SECONDS
+
+    def _stamped_again(
+        self, copies: str, args: tuple[object, ...], smsc_time: str, now: float, *, resent: bool
+    ) -> bool:
+        """Whether a part with the SMSC's stamp `smsc_time` is the joined part of that stamp delivered
+        again (`copies` the key of the part's copies, `args` its values), as for a whole text
+        (`redelivery_of`): while the acknowledgement of its latest copy (the joined one, or one
+        recorded as delivered again since) is not known to have been read, however late it comes;
+        when the link saw the SMSC send that request again (`resent`); or within
+        `REPEAT_AFTER_ACK_SECONDS` of that acknowledgement. The SMSC delivers no part again whose
+        acknowledgement it read: one stamping to the minute gives the phone's next long vote under its
+        one reference the same stamps, and on its next connection (the link's memory of stamps lost
+        with the last) both parts were taken for copies, the vote neither mailed nor charged. Such a
+        part waits in a set of its own, which decides at its join (`gateway.store.segmentrepeats`)."""
+        stamped = f"{copies} AND smsc_time = ?"
+        joined = f"SELECT 1 {stamped} AND state = 'joined' LIMIT 1"
+        if self.conn.execute(joined, (*args, smsc_time)).fetchone() is None:
+            return False
+        (acked_at,) = self.conn.execute(
+            f"SELECT acked_at {stamped} AND state IN ('joined', 'duplicate') ORDER BY id DESC LIMIT 1",
+            (*args, smsc_time),
+        ).fetchone()
+        return resent or acked_at is None or now - acked_at <= REPEAT_AFTER_ACK_SECONDS
 
     def _join_segments(
         self,
