@@ -37,6 +37,24 @@ def test_a_new_mail_keeps_its_quote_lines(body: str, reply: str) -> None:
     assert (clean_body(body).text, QUOTED in clean_body(body).removed) == (reply, True)
 
 
+# A reply whose headers a system dropped still quotes: a dated or addressed attribution above the
+# quote, or nothing of the person's beside it.
+LOST_HEADERS = [
+    (
+        "Tak.\n\nOn 5 Dec 2026, at 10:00, Anna Nowak <anna@example.com> wrote:\n\n"
+        "> Czy potwierdza Pan termin?",
+        "Tak.",
+    ),
+    ("Tak.\n\nW dniu 05.12.2026 o 10:00, Jan Kowalski pisze:\n\n> Czy potwierdza Pan termin?", "Tak."),
+    ("> only the old message\n-- \nJan", ""),
+]
+
+
+@pytest.mark.parametrize(("body", "text"), LOST_HEADERS)
+def test_a_reply_that_lost_its_headers_still_loses_its_quote(body: str, text: str) -> None:
+    assert clean_body(body, quoting=False).text == text
+
+
 def _sent(number: str, subject: str, body: str, **headers: str) -> EmailMessage:
     msg = mail(f"{number}@{DOMAIN}", body, subject, **headers)
     msg.replace_header("From", SENDER)

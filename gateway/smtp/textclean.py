@@ -21,6 +21,10 @@ from gateway.smtp.cutfrom import cut_at_phrase
 from gateway.smtp.meetingtext import cut_meeting_text, opens_invite_header
 from gateway.smtp.quoteheads import FORWARDED, QUOTED, attribution_end, closing, header_block_end  # noqa: F401
 from gateway.smtp.quoteheads import separator as _separator
+from gateway.smtp.quotelines import next_text as _next_text
+from gateway.smtp.quotelines import quote_block_end as _quote_block_end
+from gateway.smtp.quotelines import quoted as _quoted
+from gateway.smtp.quotelines import quotes_another
 from gateway.smtp.signatureonly import only_signature  # noqa: F401  # re-exported: callers import it here
 from gateway.smtp.signatures import SIGNATURE, cut_signature, is_signature_line  # noqa: F401  # SIGNATURE too
 from gateway.smtp.textlinks import outlook_links
@@ -107,6 +111,7 @@ def clean_body(
         if phrase is not None and not visible("".join(above)):
             all_below_cut = phrase
         lines = above
+    quoting = quoting or ">" not in text or quotes_another(lines)  # a reply whose headers were lost
     lines = _unwrap_leading(lines, removed, quoting)
     if FORWARD_HEADER in removed or ATTRIBUTION in removed:
         lines = _drop_own_notes(lines, removed)
@@ -210,31 +215,6 @@ def _cut_end_marker(lines: list[str], marker: str, removed: list[str]) -> list[s
                 removed.append(f"text below {marker}")
             return lines[:i]
     return lines
-
-
-def _next_text(lines: list[str], start: int) -> int:
-    """Index of the first non-blank line at or after `start` (len(lines) if none)."""
-    i = start
-    while i < len(lines) and not lines[i].strip():
-        i += 1
-    return i
-
-
-def _quoted(line: str) -> bool:
-    """A quote as mail programs write it: ">", "> text" or ">>text". A person's ">35 stopni" (or an
-    mbox-escaped ">From") is text: no client quotes without a space or a second ">"."""
-    return line.startswith(">") and (len(line) == 1 or line[1] in " \t>")
-
-
-def _quote_block_end(lines: list[str], start: int) -> int:
-    """End of the `>` block (with blank lines inside it) that begins at the first text at/after `start`."""
-    i = _next_text(lines, start)
-    end = i
-    while i < len(lines) and (_quoted(lines[i]) or not lines[i].strip()):
-        if _quoted(lines[i]):
-            end = i + 1
-        i += 1
-    return end
 
 
 def _unwrap_leading(lines: list[str], removed: list[str], quoting: bool = True) -> list[str]:
