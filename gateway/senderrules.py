@@ -39,6 +39,17 @@ _SENDER_PUNCTUATION = "".join(sorted(ch for ch in SENDER_CHARS if not ch.isalnum
 _NUMBER_TYPED_SPACED = re.compile(r"\+?[0-9(][0-9 ().-]*[0-9]")
 
 
+def typed_number(sender: str) -> str:
+    """`sender` in digits only (with its "+") where it is a number as people write one ("+48 500 100
+    200", "+48-500-100-200"), as `send`, the queue and RCPT read a phone number; else as given. The CLI
+    told to quote "+48 500 100 200" then refused the quoted form: "write it in digits only"."""
+    if _NUMBER_TYPED_SPACED.fullmatch(sender) and not is_number_sender(sender):
+        plain = "+" * sender.startswith("+") + "".join(ch for ch in sender if ch.isdigit())
+        if sum(ch.isdigit() for ch in sender) >= 5 and is_number_sender(plain):
+            return plain
+    return sender
+
+
 def sender_problem(sender: str) -> str | None:
     """Why an SMSC cannot send from `sender` as given, or None; the CLI, the web panel and the config
     say it alike.

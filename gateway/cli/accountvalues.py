@@ -29,11 +29,12 @@ def sender_value(cfg: Config, value: str) -> str | None:
     """`--sender`: refused when an SMSC would cut it, or when it is one of the gateway's premium
     numbers (`senderrules.sender_refusal`); `default` (as the other options take it) or empty goes
     back to `[gateway] default_sender`."""
-    from gateway.senderrules import sender_refusal
+    from gateway.senderrules import sender_refusal, typed_number
 
     sender = value.strip()
     if sender.lower() in ("", "default"):
         return None
+    sender = typed_number(sender)  # "+48 500 100 200", quoted as the usage error told, is +48500100200
     problem = sender_refusal(cfg, sender)
     if problem is not None:
         raise CliError(f"--sender: {problem}", EXIT_USAGE)
