@@ -8,6 +8,9 @@ one (MAIL is read before the sender is checked): 240 lines a connection, 8 MB of
 connections. The grammar also raised AttributeError and UnboundLocalError on other lines, and VRFY
 reads its argument the same way. They are now `553 5.1.3`, as `<x@>` is.
 
+Each such `553 5.1.3` was aiosmtpd's `Error: malformed address`, for `<@>`, `<a@b@c>` and
+`<[=@sms.example.com>` alike: it now names the path and what is wrong with it (`badpath`).
+
 Against the real daemon process (the relay port in the daemon and in an intake process) with raw
 SMTP clients: the four lines above and a few hundred generated MAIL, RCPT, VRFY, EHLO and HELO
 lines on the relay port, AUTH lines after STARTTLS on the submission port. No line may make an
@@ -36,7 +39,21 @@ from tests.test_process import start_daemon, write_config
 EMPTY_DOMAIN = ["MAIL FROM:x@", 'MAIL FROM:"a"@', "RCPT TO:x@", 'RCPT TO:"601123456"@']
 # Lines the grammar failed on in other ways (AttributeError, UnboundLocalError), and VRFY's reading.
 OTHER_FAILURES = ["MAIL FROM:+a.b#@ [<", "MAIL FROM:\\@[\t", "VRFY x@", "VRFY \\@[\t"]
-MALFORMED = "553 5.1.3 Error: malformed address"
+EMPTY_DOMAIN_SAID = [
+    "553 5.1.3 <x@>: Address not valid: no domain after the @",
+    '553 5.1.3 <"a"@>: Address not valid: no domain after the @',
+    "553 5.1.3 <x@>: Address not valid: no domain after the @",
+    '553 5.1.3 <"601123456"@>: Address not valid: no domain after the @',
+]
+# What the sender reads for each path, as MAIL's and as RCPT's.
+SAID = {
+    "<@>": "553 5.1.3 <@>: Address not valid: nothing before the @",
+    "<a@b@c>": "553 5.1.3 <a@b@c>: Address not valid: it has more than one @ (a local part holding one is"
+    " written in quotes)",
+    "<[=@sms.example.com>": "553 5.1.3 <[=@sms.example.com>: Address not valid: its local part holds '[',"
+    " which only a quoted local part may hold",
+    "<x@>": "553 5.1.3 <x@>: Address not valid: no domain after the @",
+}
 SENDER = STAFF  # an ACL'd sender, so that RCPT lines reach the parser
 _PIECES = [
     "<", ">", "@", '"', "\\", ":", ",", "%", "!", " ", "\t", "=", "+", "(", ")", "[", "]", ";", ".", "..",
@@ -177,7 +194,7 @@ async def test_unreadable_addresses_are_malformed_and_log_no_internal_error(
         auth = await asyncio.to_thread(answers, submission_port, auth_lines(seed=4954, count=100), True)
     finally:
         await stop(proc)  # every line the daemon and its worker wrote is in the log now
-    assert [answer for _line, answer in known[:4]] == [MALFORMED] * 4, known
+    assert [answer for _line, answer in known[:4]] == EMPTY_DOMAIN_SAID, known
     assert odd(known + relay + auth) == []
     assert {answer[:3] for _line, answer in relay} >= {"250", "553"}  # the lines did reach the parser
     errors = log_events(tmp_path, "smtp.internal_error")
@@ -211,3 +228,11 @@ async def test_a_fault_a_client_can_repeat_logs_a_line_a_minute_with_one_traceba
         assert len(said) == 2, said  # the first, and the count held back
         assert "exc_info" in said[0] and "exc_info" not in said[1]
         assert len(said) - 1 + sum(int(str(e["suppressed"])) for e in said) == expected
+
+
+async def test_an_unreadable_path_is_refused_naming_what_is_wrong(tmp_path: Path) -> None:
+    port = free_port()
+    lines = [f"{verb}{path}" for path in SAID for verb in ("MAIL FROM:", "RCPT TO:")]
+    async with running_gateway(make_config(tmp_path, smsc_port=free_port(), smtp_port=port)):
+        got = await asyncio.to_thread(answers, port, lines)
+    assert got == [(line, SAID[line.partition(":")[2]]) for line in lines]

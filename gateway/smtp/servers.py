@@ -21,7 +21,7 @@ from aiosmtpd.smtp import TLSSetupException, syntax
 
 from acl.logins import client_key
 from gateway.config import Config
-from gateway.smtp import dsnparams, postmaster, replies
+from gateway.smtp import badpath, dsnparams, postmaster, replies
 from gateway.smtp.addressing import BadNumber, is_number_local, number_path, split_address
 from gateway.smtp.guard import GuardedSMTP
 from gateway.smtp.stockreplies import REWRITE, with_prefix_code
@@ -50,7 +50,8 @@ _Asks = TypeVar("_Asks")  # what a command's DSN parameters ask: `dsnparams.Mail
 _AUTH_PARAM = re.compile(r"\s+AUTH=\S*", re.IGNORECASE)
 # Bytes of a command line that are not UTF-8, as aiosmtpd's surrogateescape decoding leaves them.
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")
-# aiosmtpd's reply to MAIL or RCPT when `_getaddr` gives no address; the gateway's own says why.
+# aiosmtpd's reply to MAIL or RCPT when `_getaddr` gives no address; the gateway's own says why
+# (`badpath`, or the refusals below).
 _MALFORMED = "553 5.1.3 Error: malformed address"
 NOT_UTF8_PATH = "553 5.1.3 Address not valid: its non-ASCII bytes are not UTF-8"
 COMMENT_IN_NUMBER = (
@@ -258,6 +259,9 @@ class GatewaySMTP(GuardedSMTP):
             # UnboundLocalError (`\@[`) on lines it cannot read. Each was a 451 with a logged
             # traceback, as often as anyone reaching the port cared to send one; it is a malformed
             # address like `<x@>`, and nothing of ours failed.
+            address, rest = None, None
+        if address is None:  # aiosmtpd's "Error: malformed address" said nothing of what was wrong
+            self._path_refusal = badpath.refusal(arg, self.local_part_limit)
             return None, None
         if address and "(" in arg[: len(arg) - len(rest or "")] and _number_address(address):
             # A comment the grammar dropped from a number address: it may have been digits of the
