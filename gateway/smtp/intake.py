@@ -30,6 +30,7 @@ from gateway.smtp.mimebody import BodyContext, BodyText, octet_body
 from gateway.smtp.mimebody import body as _body  # the name a test breaks the walk at
 from gateway.smtp.subjects import sms_subject
 from gateway.smtp.textclean import SIGNATURE, clean_body, only_signature
+from gateway.smtp.textlinks import unwrap_in_text
 from smsc.graphemes import cluster_start, visible
 
 log = structlog.get_logger(__name__)
@@ -194,7 +195,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         removed.append(f"attachments not sent ({ctx.attachments})")
     topic = sms_subject(subject)  # without reply/forward prefixes and our "(SMS from …)"
     shown_topic = topic if opts.subject_max > 0 else ""
-    kept = cleaned.text
+    kept = unwrap_in_text(cleaned.text)  # a link filter's wrapper as the address it carries
     if shown_topic and len(kept) <= _SIGNATURE_MAX and only_signature(kept):
         # Outlook's automatic signature under a subject-only alert ("Serwer padł…"): the subject is
         # what was written; a body with no subject above it may be the message, and stays.
