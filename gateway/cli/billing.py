@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
+from gateway.cli.billingmisses import before_accounts, how_to_write, meant
 from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, EXIT_USAGE, CliError, open_store
 
 if TYPE_CHECKING:
@@ -36,10 +37,6 @@ def _month(value: str) -> Month:
         return Month.parse(value, option="--month")
     except ValueError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
-
-
-def _day(at: float, tz: ZoneInfo) -> str:
-    return f"on {datetime.fromtimestamp(at, tz):%Y-%m-%d}"
 
 
 def _not_mailed(
@@ -88,13 +85,13 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
     # an empty one made here would bill nothing and say so as if the month had been quiet.
     store = open_store(cfg, must_exist=True)
     end = month.bounds(tz)[1]
-    since, used = billing_repo.installed_at(store.db.conn), billing_repo.first_use(store.db.conn)
-    if (since is None or since >= end) and (used is None or used >= end):
+    if (first := before_accounts(store, month, tz)) is not None:
         # Its files would be empty, and kept: `billing list` and the panel would show a month billed
         # from before the gateway had anyone to bill (an account with history is never deleted).
-        first = "no account exists yet" if since is None else f"the first account was added {_day(since, tz)}"
         if args.account is not None:  # a name asked for is one no account had then: a typo as after
-            raise CliError(f"no account named {args.account!r} existed in {month} ({first})")
+            raise CliError(
+                f"no account named {args.account!r} existed in {month} ({first}){meant(store, args.account)}"
+            )
         # Not an error: a cron job billing each month must not report a quiet month as failed.
         print(f"{month} ended before this gateway had an account ({first}): nothing to bill")
         return 0
@@ -114,7 +111,9 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         # Exit 130 as for any Ctrl-C, but not in silence: some files are new, some not, no summary.
         print(_interrupted(cfg, month), file=sys.stderr)
         raise
-    except (LookupError, ArchiveKept) as exc:
+    except LookupError as exc:
+        raise CliError(f"{exc}{meant(store, args.account or '')}") from exc
+    except ArchiveKept as exc:
         raise CliError(str(exc)) from exc
     except RunUnderWay as exc:
         raise CliError(exc.strerror) from exc  # nothing written: EXIT 1, as a refused run
@@ -300,7 +299,7 @@ def cmd_billing_show(cfg: Config, args: argparse.Namespace) -> int:
                 f"no file {path}: {written}, and no account named {args.account!r} was in it{meant}"
                 f" (`smsgw billing list` shows the files; `smsgw account list` the names){again}"
             )
-        raise CliError(f"no file {path}; write it with `smsgw billing run --month {args.month}`")
+        raise CliError(f"no file {path}; {how_to_write(cfg, _month(args.month))}")
     from billing_reports.files import is_incomplete
 
     if is_incomplete(path.parent):
