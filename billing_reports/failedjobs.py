@@ -10,6 +10,7 @@ import json
 import sqlite3
 from datetime import datetime
 from typing import Any, Literal
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 Kind = Literal["billing", "purge"]
@@ -20,6 +21,18 @@ WHAT = {"billing": "billing run", "purge": "retention purge"}
 
 def key(kind: Kind) -> str:
     return _PREFIX + kind
+
+
+# The failures the database refused to keep (a full disk fails the job and its record alike), by the
+# daemon's store: said from memory meanwhile (the status file, /healthz), written by the first write
+# the store takes again (`billing_reports.failures.keep_unkept`). They were logged and dropped.
+_UNKEPT: WeakKeyDictionary[object, dict[str, dict[str, Any]]] = WeakKeyDictionary()
+
+
+def unkept(store: object) -> dict[str, dict[str, Any]]:
+    """The failures of `store`'s jobs held in memory, by kind, as `failures` gives them (`unkept`
+    set): changed in place by their recorder."""
+    return _UNKEPT.setdefault(store, {})
 
 
 def _state(conn: sqlite3.Connection, name: str, db: str) -> str | None:
@@ -52,4 +65,9 @@ def words(kind: str, failure: dict[str, Any], tz: ZoneInfo) -> str:
     since = datetime.fromtimestamp(float(failure.get("since", 0)), tz).strftime("%Y-%m-%d %H:%M")
     held = "; the retention purge is held for it" if kind == "billing" else "; old rows are not deleted"
     fix = f"; fix: {failure['fix']}" if failure.get("fix") else ""
+    if failure.get("unkept"):
+        return (
+            f"{short(kind, failure)} since {since}: {failure.get('error')}{fix}{held} (not kept: the"
+            " database takes no writes; tried again as soon as it does)"
+        )
     return f"{short(kind, failure)} since {since}: {failure.get('error')}{fix}{held} (tried again every hour)"

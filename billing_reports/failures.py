@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from billing_reports.failedjobs import WHAT, Kind, failures, key, words
+from billing_reports.failedjobs import KINDS, WHAT, Kind, failures, key, unkept, words
 from billing_reports.repo import BillingRepo, state
 from gateway import mailheaders as h
 from gateway.config import Config
@@ -106,33 +106,77 @@ def _mail(cfg: Config, kind: Kind, line: str, now: float) -> bytes:
 
 
 async def record(store: Store, cfg: Config, kind: Kind, exc: BaseException, month: str | None) -> None:
-    """Keep the failure (its first time kept), and mail the administrator if not mailed today."""
-    now, tz = store.clock(), ZoneInfo(cfg.gateway.timezone)
-    today = datetime.fromtimestamp(now, tz).date().isoformat()
-    error, fix = one_line(exc), fix_for(exc, cfg)
+    """Keep the failure (its first time kept), and mail the administrator if not mailed today.
+
+    A database that refuses the record (a full disk fails the job and this write alike) leaves it
+    held in memory (`failedjobs.unkept`), said by the status file and /healthz meanwhile and written
+    by `keep_unkept` once the store takes writes again. It was logged and dropped, and
+    `billing.failure_kept` logged anyway: after the space came back `smsgw status` exited 0, nobody
+    was mailed and the month waited for the next hourly run."""
+    now = store.clock()
+    held = unkept(store).get(kind, {})
+    failure = {
+        "month": month,
+        "error": one_line(exc),
+        "fix": fix_for(exc, cfg),
+        "since": held.get("since", now),
+    }
+    failure["last"] = now
+    if await _keep(store, cfg, kind, failure):
+        log.warning(
+            "billing.failure_kept", kind=kind, month=month, error=failure["error"], fix=failure["fix"]
+        )
+
+
+async def _keep(store: Store, cfg: Config, kind: Kind, failure: dict[str, Any]) -> bool:
+    """Write the failure, or hold it in memory; whether it was written."""
+    tz = ZoneInfo(cfg.gateway.timezone)
+    today = datetime.fromtimestamp(failure["last"], tz).date().isoformat()
 
     def write() -> None:
         billing = BillingRepo(store.db, store.clock)
         before = failures(store.db.conn).get(kind, {})
-        kept = {"month": month, "error": error, "fix": fix, "since": before.get("since", now), "last": now}
+        kept = {**failure, "since": min(before.get("since", failure["since"]), failure["since"])}
         kept["mailed_on"] = before.get("mailed_on")
         with billing.transaction():
             if kept["mailed_on"] != today:
-                line = words(kind, kept, tz)
-                content = _mail(cfg, kind, line, now)
+                content = _mail(cfg, kind, words(kind, kept, tz), failure["last"])
                 store.outbox.enqueue_mail(KIND_MAIL, cfg.mail.from_address, cfg.mail.admin_address, content)
                 kept["mailed_on"] = today
             billing.put(key(kind), json.dumps(kept))
 
+    held = unkept(store)
     try:
         await store.write(write)
-    except Exception:  # the database itself failing: the log line is all there is
-        log.exception("billing.failure_not_kept", kind=kind)
-    log.warning("billing.failure_kept", kind=kind, month=month, error=error, fix=fix)
+    except Exception:  # the database itself failing: held until it takes writes again
+        if kind not in held:
+            log.exception("billing.failure_not_kept", kind=kind, held="in memory until the database writes")
+        held[kind] = {**failure, "unkept": True}
+        return False
+    held.pop(kind, None)
+    return True
+
+
+async def keep_unkept(store: Store, cfg: Config) -> list[Kind]:
+    """Write the failures held in memory (`record`), if the store takes writes again: the jobs whose
+    failure was written now, which are to run again at once, not at their next hour (the purge: the
+    next day) — their own failure was most likely the same want of room. Costs nothing while none is
+    held; a write refused again is said by the store's own log."""
+    done: list[Kind] = []
+    for kind in KINDS:
+        if (failure := unkept(store).get(kind)) is None:
+            continue
+        held = {k: v for k, v in failure.items() if k != "unkept"}
+        if await _keep(store, cfg, kind, held):
+            log.warning("billing.failure_kept", kind=kind, month=held.get("month"), error=held.get("error"))
+            done.append(kind)
+    return done
 
 
 async def clear(store: Store, kind: Kind) -> None:
     """The job succeeded: its failure kept before is over (read first: no write on every run)."""
+    if unkept(store).pop(kind, None) is not None:
+        log.info("billing.failure_over", kind=kind, kept=False)
     if state(store.db.conn, key(kind)) is None:
         return
 

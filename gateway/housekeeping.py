@@ -24,7 +24,7 @@ from typing import Any
 import structlog
 
 import gateway
-from billing_reports.failedjobs import failures, short
+from billing_reports.failedjobs import failures, short, unkept
 from gateway import reassembly, tlsrenewal
 from gateway.bitelog import FaultLog
 from gateway.clockcheck import CLOCK_STEP_SECONDS as CLOCK_STEP_SECONDS  # where it always was
@@ -178,8 +178,11 @@ class Housekeeping(ClockCheck):
             "disk": disk_space(self.status_path.parent).look(),
         }
         # A billing run or purge failing (`billing_reports.failures`), as status heads its line: the
-        # STATUS= line and the file said all was well meanwhile. Two key reads of a small table.
-        if failed := failures(self.store.db.conn):
+        # STATUS= line and the file said all was well meanwhile. Two key reads of a small table. One the
+        # database refused to keep (a full disk) is said from memory: whole, for `smsgw status`.
+        if held := unkept(self.store):
+            status["jobs_unkept"] = dict(held)
+        if failed := {**failures(self.store.db.conn), **held}:
             status["failed_jobs"] = {kind: short(kind, failure) for kind, failure in failed.items()}
         if (locked := self.lock_watch.look(*self.store.db.lock_waits())) is not None:
             status["store_locked"] = {"for_seconds": round(locked, 1)}

@@ -130,8 +130,30 @@ def start_scheduler(store: Store, config: Config) -> AsyncIOScheduler:
         max_instances=1,
         next_run_time=datetime.now(scheduler.timezone),  # the status shows the certificates at once
     )
+    scheduler.add_job(
+        failures_unkept,
+        IntervalTrigger(seconds=UNKEPT_SECONDS, timezone=tz),
+        args=(store, config, scheduler),
+        id="failures-unkept",
+        coalesce=True,
+        max_instances=1,
+    )
     scheduler.start()
     return scheduler
+
+
+# How often a job's failure the database refused to keep is written again (nothing to do otherwise).
+UNKEPT_SECONDS = 5.0
+_JOB_IDS = {"billing": "monthly-billing", "purge": "retention-purge"}
+
+
+async def failures_unkept(store: Store, config: Config, scheduler: AsyncIOScheduler) -> None:
+    """A failure a full disk kept from the database (`failures.record`), written once the store takes
+    writes again; its job then runs at once. The month stayed unbilled and unsaid until the next
+    hourly run after the space came back, the purge until the next day's."""
+    for kind in await failures.keep_unkept(store, config):
+        log.info("billing.job_again", kind=kind, why="its failure is kept now: the database writes again")
+        scheduler.modify_job(_JOB_IDS[kind], next_run_time=datetime.now(scheduler.timezone))
 
 
 def billing_trigger(tz: str) -> CronTrigger:

@@ -196,8 +196,12 @@ def _unread(cfg: Config, args: argparse.Namespace, exc: CliError) -> CliError:
         if args.json:
             print_unread(None, str(exc), "not running")
         return CliError(str(exc), STATUS_NOT_RUNNING if exc.code == STATUS_TROUBLE else exc.code)
-    down = daemon_now(cfg, read_status(cfg.state_dir), time.time(), lock_holder(cfg))
+    status = read_status(cfg.state_dir)
+    down = daemon_now(cfg, status, time.time(), lock_holder(cfg))
     state = down if down is not None else "running"
+    # Which smsgw runs, and how to restart it: a daemon of an older version, across a schema change,
+    # is why this one may not open the database (stderr), and the line README promises was missing.
+    line = running_words(cfg, status) if down is None and status is not None else state
     code = exc.code
     locked = isinstance(exc, DatabaseLocked) or (code == STATUS_TROUBLE and _lock_error(str(exc)))
     if locked or code == EXIT_CONFIG:
@@ -207,7 +211,9 @@ def _unread(cfg: Config, args: argparse.Namespace, exc: CliError) -> CliError:
         # or starting, it is in trouble (1), as the status of a running one says.
         code = STATUS_NOT_RUNNING if state.startswith("not running") else STATUS_TROUBLE
         if not args.json:
-            print(f"daemon    {state}")  # stderr says why the rest is not shown
+            print(f"daemon    {line}")  # stderr says why the rest is not shown
+    elif not args.json and line != state and not line.startswith("running, pid"):
+        print(f"daemon    {line}")
     if args.json:
         print_unread(cfg.db_path, str(exc), state)
     return CliError(str(exc), code)
@@ -262,6 +268,8 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     from billing_reports.failedjobs import failures, words
 
     failed_jobs = failures(store.db.conn)
+    if down is None and status is not None:  # the running daemon's that its database refused to keep
+        failed_jobs.update(status.get("jobs_unkept") or {})
     tz = ZoneInfo(cfg.gateway.timezone)
     for kind, failure in failed_jobs.items():
         failure["words"] = words(kind, failure, tz)

@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from billing_reports.failedjobs import KINDS, failures
+from billing_reports.failedjobs import KINDS, failures, unkept
 from billing_reports.repo import BillingRepo
 from gateway.bitelog import failure_kind
 from gateway.cli.status import STORE_LOCKED, STORE_LOCKED_ADVICE
@@ -310,7 +310,7 @@ async def healthz(request: Request) -> Response:
         return PlainTextResponse(f"no link is bound for {', '.join(waiting)}\n", status_code=503)
     # A billing run or purge failing leaves the node serving: said after "ok", its error only in
     # `smsgw status` (this answer is public, and an OSError names paths).
-    failed = await web.counts.run(failures)
+    failed = {**await web.counts.run(failures), **unkept(web.store)}  # (held: the database refused it)
     jobs = "".join(f"warning: {_JOB[kind]} failing, see smsgw status\n" for kind in failed)
     return PlainTextResponse("ok\n" + workers.body() + jobs)  # a worker looping that leaves the node working
 
