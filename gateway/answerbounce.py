@@ -11,6 +11,7 @@ bounces come, and the forward of the bounce says whose answer it returns.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterator
 from email.message import Message
@@ -65,10 +66,16 @@ class BouncedAnswer(NamedTuple):
     copy: bool
 
 
-def find(store: Store, raw: bytes) -> BouncedAnswer | None:
+def find(
+    store: Store, raw: bytes, *, client_ip: str | None = None, relay: str | None = None
+) -> BouncedAnswer | None:
     """The gateway's answer mail a bounce returns, by the Message-ID of the mail it quotes: through the
     index of the answer mails' own ids (`outbox.header_message_id`, `gateway.store.outboxmailid`), so
-    that a bounce quoting any id, forged or not, costs a lookup an id and never a read of the mails."""
+    that a bounce quoting any id, forged or not, costs a lookup an id and never a read of the mails.
+
+    `client_ip` is where the bounce came from and `relay` the `[mail] relay` the answer mails went
+    out through: a bounce whose DSN names no recipient (no DSN at all) is taken as the
+    answer's only from one of them (`_from_its_side`)."""
     msg = BytesParser(policy=compat32).parsebytes(raw, headersonly=False)
     own = str(msg.get("message-id", "")).strip()
     ids = [i.decode("ascii", "replace") for i in _MSGID.findall(raw)]
@@ -88,16 +95,48 @@ def find(store: Store, raw: bytes) -> BouncedAnswer | None:
             (mail_id, since, *kinds),
         ).fetchall()
     named = recipients(msg)
+
     # A DSN that names its recipients returns the answer mail only if it names the mail's: one
     # quoting another user's answer (forwarded to an address that bounced, or forged) is not its
     # bounce, and went on as any bounce instead of failing that user's answer and sending its copy.
-    row = next((r for r in rows if not named or _address(r[1]) in named), None)
+    # One naming none could come from any company's mail server, and needs only the answer's id (it
+    # reaches whoever the answer is forwarded to): from another company's network it failed the
+    # answer, sent its copy and billed it failed. So it is taken only from the answer's side.
+    def returns(r: tuple[int, str, int, int, int]) -> bool:
+        return _address(r[1]) in named if named else _from_its_side(store, r[2], r[1], client_ip, relay)
+
+    row = next((r for r in rows if returns(r)), None)
     if row is None:
         return None
     source = store.outbox.conn.execute("SELECT source FROM mo WHERE id = ?", (row[2],)).fetchone()
     return BouncedAnswer(
         row[0], row[2], row[1], masked(source[0] if source else ""), reason(msg), bool(row[3]), bool(row[4])
     )
+
+
+def _from_its_side(store: Store, mo: int, user: str, client_ip: str | None, relay: str | None) -> bool:
+    """Whether a bounce from `client_ip` may speak for the answer of MO `mo` to `user`: it came from a
+    network of the account the answer belongs to (the MO's, or its user's), or from the mail relay the
+    answer went out through (a recipient's server returns the bounce to the gateway's address, by way
+    of its relay)."""
+    if client_ip is None:
+        return False
+    if relay is not None and not relay.startswith("maildir:") and _same_ip(client_ip, relay):
+        return True
+    owners = store.accounts.relay_owners(client_ip)
+    if not owners:
+        return False
+    row = store.outbox.conn.execute("SELECT account_id FROM mo WHERE id = ?", (mo,)).fetchone()
+    found = store.accounts.find_user(user)
+    return (row is not None and row[0] in owners) or (found is not None and found.account_id in owners)
+
+
+def _same_ip(client_ip: str, relay: str) -> bool:
+    """Whether the client is the relay's host (HOST:PORT), when that is an address."""
+    try:
+        return ipaddress.ip_address(client_ip) == ipaddress.ip_address(relay.rpartition(":")[0].strip("[]"))
+    except ValueError:  # a host name: not resolved here (no I/O while a mail is read)
+        return False
 
 
 def masked(phone: str) -> str:

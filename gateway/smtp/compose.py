@@ -146,7 +146,7 @@ def compose(
         # a bounce is handed to the fallback address, queued with its record. The empty
         # envelope sender means that nothing, not even a bounce of this mail, answers it. One of an
         # answer mail fails that mail (its copy goes as for a 5xx) and names its answer.
-        answer = answerbounce.find(store, raw)
+        answer = answerbounce.find(store, raw, client_ip=client_ip, relay=cfg.mail.relay)
         written = partial(
             forwarded.bounce_forward,
             sender=cfg.mail.from_address,
