@@ -59,6 +59,8 @@ def _answered_between(
 def looping(conn: sqlite3.Connection, phone: str, user: str, text: str, now: float) -> bool:
     """Whether a mail from `user` to `phone` whose SMS is `text` (as planned), now, is the next round
     of a loop."""
+    if not _answered_between(conn, phone, user, None, now):  # most mails: no answer just before
+        return False
     # The rounds, newest first, and the one before the oldest: it bounds when that one's answer came.
     rows = conn.execute(
         "SELECT m.created_at, m.text FROM messages m JOIN emails e ON e.id = m.email_id"
