@@ -170,7 +170,8 @@ MEANINGS: dict[str, str] = {
         " clock or zone differs from ours then expires SMS early or keeps them long). A relative link whose"
         " SMSC answers ESME_RINVEXPIRY tries absolute by itself, its SMS sent again; kept absolute until"
         " the daemon restarts once the SMSC takes an absolute one (logged as smpp.validity_refused, naming"
-        " this key), else relative again and that SMS refused. CIMD2 links always send a relative 050"
+        " this key), else relative again and that SMS refused. CIMD2 links always send a relative 050, and"
+        " refuse the key"
     ),
     "smsc.message_id_type": "how a receipt's text writes the id submit_sm_resp gave: as_is, hex_to_dec"
     " (answered in hex, reported in decimal) or dec_to_hex; a receipted_message_id TLV is matched"

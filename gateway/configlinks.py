@@ -116,6 +116,12 @@ class SmscSection(_Section):
             )
         if not self.status_reports and self.type != "cimd2":
             raise KeyProblem("status_reports", 'only a type = "cimd2" link takes it (SMPP always asks)')
+        if "validity_format" in self.model_fields_set and self.type != "smpp":
+            # Left from the SMPP block a CIMD2 one was made of, it said a choice the link never made.
+            raise KeyProblem(
+                "validity_format",
+                'only a type = "smpp" link takes it (CIMD2 always sends the time left, in 050): remove it',
+            )
         return self
 
     @model_validator(mode="after")

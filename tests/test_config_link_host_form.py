@@ -45,3 +45,14 @@ def test_spaces_around_a_host_are_left_off(tmp_path: Path, host: str) -> None:
 def test_a_host_name_or_address_is_taken(tmp_path: Path, host: str) -> None:
     text = config_text(tmp_path, smsc_port=2775, smsc_extra=f'host = "{host}"')
     assert [link.host for link in parse_config(text, source="t", base_dir=tmp_path).smsc] == [host]
+
+
+def test_validity_format_on_a_cimd2_link_is_refused_as_status_reports_on_smpp_is(tmp_path: Path) -> None:
+    # Left from the SMPP block a CIMD2 one was made of, it was taken and did nothing.
+    text = config_text(tmp_path, smsc_port=2775, smsc_extra='validity_format = "absolute"')
+    res = check_config(tmp_path, text.replace('type = "smpp"', 'type = "cimd2"', 1))
+    assert res.returncode != 0, res.stderr
+    assert (
+        'validity_format: only a type = "smpp" link takes it (CIMD2 always sends the time left' in res.stderr
+    )
+    assert check_config(tmp_path, text).returncode == 0  # an SMPP link's own
