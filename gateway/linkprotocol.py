@@ -182,6 +182,13 @@ def consequences(
     answers pinned to the name, said when no block keeps the old bind (else they follow it)."""
     old, new = NAMES.get(was, was), NAMES.get(now, now)
     changed = f"link {name} was {old} and is {new} now, another SMSC bind under the same name"
+    if not (waiting or long_sms or (pinned and by is None)):
+        # Said whole with every count 0, some 900 characters told an admin what nothing would do.
+        kept = f"; its {old} bind is link {by}'s now" if by is not None else ""
+        return (
+            f"{changed}{kept}; its {old} bind had nothing out (no SMS awaiting reports, no long SMS half"
+            " sent, no premium answers pinned to it): nothing is lost"
+        )
     if by is not None:
         return (
             f"{changed}; its {old} bind is link {by}'s now, and what it had out follows it there:"
