@@ -14,9 +14,27 @@ import stat
 from pathlib import Path
 
 from gateway.filemodes import mode_text, owner_name
-from gateway.readonlyfs import READ_ONLY_FS, filesystem_read_only
+from gateway.readonlyfs import MOUNTINFO, READ_ONLY_FS, filesystem_read_only
 
 KEY = "[gateway] billing_dir"
+# The kernel's own filesystems: access(2) lets root "write" in /proc, yet no directory can be made there.
+_KERNEL_FS = frozenset({"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "debugfs", "tracefs"})
+_KERNEL_FS |= {"securityfs", "configfs", "bpf", "pstore", "mqueue", "efivarfs", "fusectl", "binfmt_misc"}
+
+
+def _kernel_fs(path: Path) -> str | None:
+    """The type of the kernel's filesystem `path` is on (`proc`), or None: a disk's, or not told."""
+    try:
+        device = f"{os.major(path.stat().st_dev)}:{os.minor(path.stat().st_dev)}"
+        lines = MOUNTINFO.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 2 and fields[2] == device and "-" in fields[:-1]:
+            kind = fields[fields.index("-") + 1]
+            return kind if kind in _KERNEL_FS else None
+    return None
 
 
 def _foreign_problem(billing_dir: Path, fix: str, theirs: bool) -> str | None:
@@ -57,6 +75,11 @@ def _no_owner_helps(billing_dir: Path, existing: Path) -> str | None:
         return (
             f"{KEY}: {billing_dir} cannot be created: {existing} is a file, not a directory"
             ' (e.g. billing_dir = "/srv/smsgw/billing")'
+        )
+    if (kind := _kernel_fs(existing)) is not None:  # as root, access(2) said yes, and every run failed
+        return (
+            f"{KEY}: {billing_dir} is on {existing}, the kernel's {kind} filesystem, where no files can be"
+            ' made: name a directory on a disk (e.g. billing_dir = "/srv/smsgw/billing")'
         )
     if os.access(existing, os.W_OK | os.X_OK):
         return None
