@@ -78,6 +78,15 @@ def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
             if (mode := readable_by_others(key)) is not None:
                 holds = f"a private key ({link_place(s.name, named)})"
                 found.append(Exposure(str(key), mode_text(mode), holds, f"chmod 600 {key}"))
+    # The listeners' keys: whoever reads one poses as this gateway to the mail clients and browsers.
+    for where, key in (
+        ("smtp", cfg.smtp.tls_key_file),
+        ("web", cfg.web.tls_key_file if cfg.web.enabled else None),
+    ):
+        path = None if key is None else credential_or_path(cfg, key) if where == "smtp" else cfg.path(key)
+        if path is not None and (mode := readable_by_others(path)) is not None:
+            holds = f"a private key ([{where}] tls_key_file)"
+            found.append(Exposure(str(path), mode_text(mode), holds, f"chmod 600 {path}"))
     relay = cfg.mail.relay_password_path(cfg.base_dir)
     if relay is not None and (mode := readable_by_others(relay)) is not None:
         holds = "a password ([mail] relay_password_file)"
