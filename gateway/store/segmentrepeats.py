@@ -23,7 +23,8 @@ before was joined by the time this one's set is. The waiting row keeps the answe
 A part delivered again while its set still waits, past the acknowledgement window, starts a set of
 its own, and the part after it completes that one: the set left behind, when the parts it holds all
 came again within `PARTS_APART_SECONDS` and were joined, is dropped at its timeout the same way
-(`repeated_set`). No phone sends the next SMS under one reference that fast.
+(`repeated_set`). No phone sends the next SMS under one reference that fast; with the SMSC's stamps,
+only copies the SMSC may deliver again count (`_its_copy`), as a minute stamp repeats.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import sqlite3
 import structlog
 
 from gateway import reassembly
-from gateway.store.redelivery import DOUBT_SECONDS, REPEAT_AFTER_ACK_SECONDS
+from gateway.store.redelivery import DOUBT_SECONDS, REPEAT_AFTER_ACK_SECONDS, RESENT
 from gateway.store.segmentsets import PARTS_APART_SECONDS
 
 log = structlog.get_logger(__name__)
@@ -44,8 +45,8 @@ REPEATS = "repeats a part of a text joined already"
 AGAIN = "a segment of a text already joined, delivered again by the SMSC"
 
 # Rows of one key's waiting segments, as `SegmentRepo._join_segments` reads them: id, seq, text,
-# link, destination, coding, smsc_time, received_at, acked_at, note.
-_ID, _SEQ, _TEXT, _STAMP, _AT, _NOTE = 0, 1, 2, 6, 7, 9
+# link, destination, coding, smsc_time, received_at, acked_at, note, repeated.
+_ID, _SEQ, _TEXT, _STAMP, _AT, _ACKED, _NOTE = 0, 1, 2, 6, 7, 8, 9
 
 _COPIES = (
     "FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ? AND concat_seq = ? AND text = ?"
@@ -75,7 +76,7 @@ def mark(
     if state != "joined" and note != REPEATS:
         return row
     conn.execute("UPDATE mo SET note = ? WHERE id = ?", (REPEATS, row[_ID]))
-    return (*row[:_NOTE], REPEATS)
+    return (*row[:_NOTE], REPEATS, *row[_NOTE + 1 :])
 
 
 # How soon after its earlier copies a set of repeated parts is the SMSC delivering them again, whatever
@@ -108,14 +109,28 @@ def repeated_set(
                 return False
             continue
         later = conn.execute(
-            f"SELECT smsc_time {_COPIES.format(marks=marks)}"
+            f"SELECT smsc_time, received_at, repeated {_COPIES.format(marks=marks)}"
             " AND id > ? AND received_at BETWEEN ? AND ? AND state = 'joined'",
             (source, ref, total, row[_SEQ], row[_TEXT], *forms, row[_ID], row[_AT],
              row[_AT] + PARTS_APART_SECONDS),
         ).fetchall()  # fmt: skip
-        if not any(not _stamps_differ(row[_STAMP], stamp) for (stamp,) in later):
+        if not any(_its_copy(row, *copy) for copy in later):
             return False
     return bool(rows)
+
+
+def _its_copy(row: tuple, stamp: str | None, at: float, repeated: int) -> bool:
+    """Whether a part joined after the waiting `row`, of its place and text, was the SMSC's copy of
+    it. Both stamped, only with its stamp while `row`'s acknowledgement was not known to have been
+    read, `RESENT`, or within `REPEAT_AFTER_ACK_SECONDS` of it, as `segmentsets._again` judged it on
+    arrival: the SMSC delivers no part again whose acknowledgement it read, and under a minute stamp
+    the phone's next long vote 20 s on, joined whole, had the first vote's waiting part dropped."""
+    if row[_STAMP] is None or stamp is None:
+        return True
+    acked_at = row[_ACKED]
+    return stamp == row[_STAMP] and (
+        repeated == RESENT or acked_at is None or at - acked_at <= REPEAT_AFTER_ACK_SECONDS
+    )
 
 
 def _copy_again(

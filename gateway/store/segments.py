@@ -203,8 +203,8 @@ class SegmentRepo(Repository):
         forms = self._to_forms(source, destination)
         rows = self.conn.execute(
             "SELECT id, concat_seq, text, link, destination, data_coding, smsc_time, received_at, acked_at,"
-            " note FROM mo WHERE state = 'segment' AND source = ? AND concat_ref = ? AND concat_total = ?"
-            f" AND destination IN ({_marks(forms)}) ORDER BY id",
+            " note, repeated FROM mo WHERE state = 'segment' AND source = ? AND concat_ref = ?"
+            f" AND concat_total = ? AND destination IN ({_marks(forms)}) ORDER BY id",
             (source, ref, total, *forms),
         ).fetchall()
         if not force and not apart and rows:

@@ -9,7 +9,7 @@ part of a new SMS under the reused reference must not.
 from __future__ import annotations
 
 from gateway import reassembly
-from gateway.store.redelivery import REPEAT_AFTER_ACK_SECONDS
+from gateway.store.redelivery import REPEAT_AFTER_ACK_SECONDS, RESENT
 
 # How far apart the parts of one SMS come when nothing held them: a phone hands them to the SMSC
 # back to back and the SMSC delivers them in a row, in any order but a second or two apart even
@@ -43,6 +43,8 @@ PARTS_SENT_APART_SECONDS = reassembly.TIMEOUT_SECONDS
 # longest SMS (255 parts): no phone sends that much under one reference within a timeout, but a
 # broken one could, and every part that comes reads all those waiting under its key.
 MAX_WAITING_SEGMENTS = 512
+# Where a waiting row (`_sets`) holds the link's word on it (`mo.repeated`).
+_REPEATED = 10
 
 _stamp = reassembly.stamp_seconds
 
@@ -139,19 +141,27 @@ def continues(held: list[tuple[int, float]], late: list[tuple[int, float]], tota
     return True
 
 
-def _again(held: tuple, at: float, stamp: str | None) -> bool:
-    """Whether a part of the same place and text as `held` (a waiting row) is the SMSC delivering
-    `held` again, as for a part of a set joined already (`SegmentRepo._joined_already`). Where both
-    carry the SMSC's stamp, the stamp alone decides (`gateway.store.redelivery`): the same stamp is
-    the same SMS however long after the acknowledgement of `held` it came (taken for a new one, the
-    copy waited alone and was mailed a second time, with a false gap, and a premium vote's part
-    charged twice); another stamp is a new SMS. Without one, not once that acknowledgement was read
-    more than `REPEAT_AFTER_ACK_SECONDS` before it came (a modem that sends the same alarm every few
-    minutes under one reference sends a new SMS each time; taken for copies, its alarms were never
-    mailed)."""
+def _again(held: tuple, row: tuple) -> bool:
+    """Whether `row`, a part of the same place and text as `held` (a waiting row), is the SMSC
+    delivering `held` again, as for a part of a set joined already (`SegmentRepo._joined_already`).
+    Where both carry the SMSC's stamp (`gateway.store.redelivery`): the same stamp is the same SMS
+    while the acknowledgement of `held` is not known to have been read, however late it comes (taken
+    for a new one, the copy waited alone and was mailed a second time, with a false gap, and a
+    premium vote's part charged twice), when the link saw the SMSC send it again (`RESENT`), or within
+    `REPEAT_AFTER_ACK_SECONDS` of that acknowledgement; another stamp is a new SMS. The SMSC delivers
+    no part again whose acknowledgement it read: one stamping to the minute gives the phone's next
+    long vote under its one reference the stamp of a vote whose part 2 was lost, and on its next
+    connection the new part 1 went with the waiting one, two votes mailed and charged as one. Without
+    a stamp, not once that acknowledgement was read more than `REPEAT_AFTER_ACK_SECONDS` before it
+    came (a modem that sends the same alarm every few minutes under one reference sends a new SMS
+    each time; taken for copies, its alarms were never mailed)."""
     held_stamp, acked_at = held[6], held[8]
+    stamp, at = row[6], row[7]
     if stamp is not None and held_stamp is not None:
-        return stamp == held_stamp
+        if stamp != held_stamp:
+            return False
+        resent = len(row) > _REPEATED and row[_REPEATED] == RESENT
+        return resent or acked_at is None or at - acked_at <= REPEAT_AFTER_ACK_SECONDS
     return acked_at is None or 0.0 <= at - acked_at <= REPEAT_AFTER_ACK_SECONDS
 
 
@@ -159,8 +169,8 @@ def _sets(
     rows: list[tuple], total: int, *, loose: bool = False, ripe_before: float | None = None
 ) -> list[list[tuple]]:
     """The waiting segments of one key (rows of id, seq, text, link, destination, coding, smsc_time,
-    received_at, acked_at), in arrival order, split into the SMS they belong to, in one pass (a
-    key can hold many: a modem's alarms under one reference, each missing a part).
+    received_at, acked_at, note, repeated), in arrival order, split into the SMS they belong to, in
+    one pass (a key can hold many: a modem's alarms under one reference, each missing a part).
 
     A copy of a part a set holds (same place and text, `_again`) is that set's. A part whose place
     the newest set has free joins it when it came with that set's parts, continues them
@@ -185,7 +195,7 @@ def _sets(
         if ripe and stamp is not None:
             later = later or _Later(rows)
             later.index = index
-        if copy is not None and _again(copy[1], at, smsc_time):
+        if copy is not None and _again(copy[1], row):
             home = copy[0]
         elif newest is not None and newest.takes(seq, at, stamp, total, loose, later if ripe else None):
             home = newest.home
