@@ -88,3 +88,13 @@ async def test_the_panels_password_change_removes_the_file(tmp_path: Path) -> No
         store.close()
     assert f"{INITIAL_PASSWORD_FILE}, which held the password replaced, is removed" in page
     assert not (tmp_path / INITIAL_PASSWORD_FILE).exists()
+
+
+def test_user_remove_of_the_first_operator_removes_the_file_at_once(tmp_path: Path) -> None:
+    # It stayed until a start; and with no operator left, a start kept it for good.
+    config, state = fresh(tmp_path)
+    res = subprocess.run([*CLI, "--config", str(config), "user", "remove", STAFF],
+                         capture_output=True, text=True, cwd=ROOT, timeout=60)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert f"removed {state / INITIAL_PASSWORD_FILE}: it held the password of the login removed" in res.stdout
+    assert not (state / INITIAL_PASSWORD_FILE).exists()

@@ -180,6 +180,12 @@ def cmd_user_remove(cfg: Config, args: argparse.Namespace) -> int:
     print(f"user {args.email} removed")
     if user is not None and user.role == "operator":
         _last_operator_note(store)
+    from gateway.web.initialpassword import forget_replaced
+
+    # The first operator's password file outlived its login: kept until a start, and for good when no
+    # operator was left (a start then writes none), readable by whoever could read the state directory.
+    if user is not None and (gone := forget_replaced(cfg.state_dir, user.password_hash)) is not None:
+        print(f"removed {gone}: it held the password of the login removed")
     return 0
 
 
