@@ -160,13 +160,13 @@ def _restore(
         if not force and replaced is not None:
             if (other := restorematch.another_database(tmp, replaced, *seeded)) is not None:
                 raise CliError(_another(backup, replaced, other))
-        carried, reverted = _carry(backup, tmp, replaced, billing)
+        carried, access, reverted = _carry(backup, tmp, replaced, billing)
         if replaced is not None and replaced != db:
             cut = f"{db.name} was missing (a restore cut off before its swap), {replaced.name} read"
             said = f"{cut}: {carried}"
         else:
             said = carried
-        _record_restore(tmp, backup, version, messages, said)
+        _record_restore(tmp, backup, version, messages, "; ".join(s for s in (said, access) if s))
         fsync_path(tmp, os.O_RDONLY)
         # Protected before the swap: a crash in it leaves no `smsgw.db`, which the next start
         # must refuse rather than create anew (`gateway.store.marker`).
@@ -186,6 +186,8 @@ def _restore(
     if aside is not None:
         print(f"the database it replaced is kept as {aside}; delete it once the restore is confirmed")
     print(said)
+    if access:
+        print(access)
     if reverted:
         print("changed since the backup and now as the backup had them (nothing of access is carried):")
         print("".join(f"  {line}\n" for line in reverted), end="")
@@ -210,10 +212,11 @@ def _another(backup: Path, db: Path, other: Mismatch) -> str:
 
 def _carry(
     backup: Path, copy: Path, replaced: Path | None, billing: tuple[Path, ZoneInfo, float] | None
-) -> tuple[str, list[str]]:
+) -> tuple[str, str, list[str]]:
     """What the copy takes over from the database it replaces (`gateway.store.restorecarry`), said
-    in one line: what, or why nothing; and the settings of access changed since the backup that the
-    copy has as the backup had them (`gateway.restoreaccess`), a line each with the command to redo it."""
+    in one line: what, or why nothing; then the line on the settings of access changed since the backup,
+    which the copy has as the backup had them (`gateway.restoreaccess`), and a line for each with its
+    command."""
     from gateway import restoreaccess, restorecarries
     from gateway.cli.backup import copy_write_failed
 
@@ -233,8 +236,8 @@ def _carry(
         raise CliError(f"cannot write into the copy ({exc}); nothing was changed") from None
     said = carried if isinstance(carried, str) else carried.said()
     if access is None:
-        return said, []
-    return "; ".join(s for s in (said, access.said()) if s), access.lines()
+        return said, "", []
+    return said, access.said(), access.lines()
 
 
 def _copy_checked(backup: Path, tmp: Path) -> tuple[int, int]:
