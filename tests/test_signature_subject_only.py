@@ -150,7 +150,6 @@ async def test_through_smtp_the_subject_goes_alone_above_a_notice(tmp_path: Path
     ]
 
 
-@pytest.mark.xfail(strict=True, reason="intake.py does not pass sender= and subject= to only_signature yet")
 async def test_through_smtp_the_subject_goes_alone_above_the_senders_own_block(tmp_path: Path) -> None:
     sent = [
         _plain("601123630", "Serwer padł, restart o 15", BLOCK),

@@ -61,7 +61,6 @@ def _sent(number: str, subject: str, body: str, **headers: str) -> EmailMessage:
     return msg
 
 
-@pytest.mark.xfail(strict=True, reason="intake.py does not pass quoting= to clean_body yet")
 async def test_through_smtp_a_new_mail_keeps_them_and_a_reply_does_not(tmp_path: Path) -> None:
     sent = [
         _sent("601123640", "Rabaty", BODIES[0]),
