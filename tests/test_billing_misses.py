@@ -40,3 +40,14 @@ def test_a_name_in_another_case_and_a_month_with_nothing_to_bill_are_told_so(tmp
     # A month with accounts to bill is still told the run that writes it.
     res = smsgw(config, "billing", "show", "--month", this)
     assert f"write it with `smsgw billing run --month {this}`" in res.stderr, res.stderr
+
+
+def test_an_account_named_in_lower_case_is_suggested_for_the_name_typed_in_upper_case(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(tmp_path, smsc_port=2775))
+    (tmp_path / "state").mkdir()
+    assert smsgw(config, "account", "add", "acme").returncode == 0
+    this, _ = _months("Europe/Warsaw")
+    res = smsgw(config, "billing", "run", "--month", this, "--account", "ACME")
+    assert res.returncode == 1, res.stderr
+    assert res.stderr.rstrip().endswith("did you mean 'acme'?"), res.stderr

@@ -39,7 +39,10 @@ def before_accounts(store: Store, month: Month, tz: ZoneInfo) -> str | None:
 
 def meant(store: Store, name: str) -> str:
     """`; did you mean 'ACME'?` for an account named in another case (`acme`): the names are exact."""
-    alike = [a.name for a in store.accounts.list_accounts() if a.name.casefold() == name.casefold() != a.name]
+    # Not `a == b != c`: chained, that compares the typed name's casefold with the account's name, and
+    # an account named in lower case was never suggested.
+    folded = name.casefold()
+    alike = [a.name for a in store.accounts.list_accounts() if a.name.casefold() == folded and a.name != name]
     return f"; did you mean {alike[0]!r}?" if len(alike) == 1 else ""
 
 
