@@ -3,8 +3,10 @@ letters (ą ś ź Ą Ś Ź), each the other's symbol (± ¶ Ľ ¦ ¬), and both 
 without an error. A guess between them was weighed, a label trusted: ISO-8859-2 bytes labelled
 windows-1250 reached the phone as "Proszę o ¶cisł± współpracę". A label of the pair is now weighed as
 a guess is: the reading that makes Polish letters wins, a tie keeps the label, and a symbol where a
-symbol belongs ("5 ±0,2", "©") keeps it too. Through a running daemon whose built-in simulator
-records what each phone got."""
+symbol belongs ("5 ±0,2", "©") keeps it too. Only a sign of the other's bytes in the label's own reading
+puts it to the weighing: Czech and Slovene in ISO-8859-2 read as more Polish under windows-1250
+("Prosím, pošlete … Šárka" went out as "poąlete … ©árka"), and are as labelled. Through a running
+daemon whose built-in simulator records what each phone got."""
 
 from __future__ import annotations
 
@@ -17,6 +19,10 @@ from tests.test_intake import mail
 from tests.test_subject_cut_numbers import phone_texts
 
 POLISH = "Proszę o ścisłą współpracę, ąę ŚŹ źś"
+CZECH = "Prosím, pošlete fakturu do pátku. Děkuji, Šárka"
+SLOVENE = "Račun še danes pošljem, Živa"
+SLOVAK = "Ľubica Nováková"
+LABELS = [("iso-8859-2", "iso-8859-2"), ("cp1250", "windows-1250")]
 CASES = [
     (POLISH.encode("iso-8859-2"), "windows-1250", POLISH),
     ("Będą tu wszyscy, także Ala.".encode("cp1250"), "iso-8859-2", "Będą tu wszyscy, także Ala."),
@@ -26,6 +32,9 @@ CASES = [
     ("Żółw łże".encode("iso-8859-2"), "windows-1250", "Żółw łże"),
     (POLISH.encode("iso-8859-2"), "iso-8859-2", POLISH),
     (POLISH.encode("cp1250"), "windows-1250", POLISH),
+    # Czech, Slovene and Slovak as labelled: ISO-8859-2's "š", "Š", "Ž" are windows-1250's "ą", "©", "®",
+    # and windows-1250's "Ľ" is ISO-8859-2's "ź"; the other reading's more Polish letters prove nothing.
+    *[(text.encode(codec), label, text) for text in (CZECH, SLOVENE, SLOVAK) for codec, label in LABELS],
 ]
 
 

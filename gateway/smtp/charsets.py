@@ -17,7 +17,7 @@ import re
 import unicodedata
 from email.message import Message
 
-from gateway.smtp.westernpolish import misread_letters, misread_symbols
+from gateway.smtp.westernpolish import misread_by_label, misread_letters, misread_symbols
 
 
 def _to_bytes(payload: str) -> bytes:
@@ -127,7 +127,7 @@ def decode_text(data: bytes, declared: str | None, fallbacks: tuple[str, ...]) -
     Windows-1250 and ISO-8859-2 both read every byte from 0xA0 up, so the first of them among the
     fallbacks never fails: a guess between the two goes by which reading yields more Polish letters
     (`_likelier`), or ISO-8859-2 mail without a label would always be read as windows-1250. So does
-    either label: programs put one on the other's bytes, and "ścisłą" went out as "¶cisł±".
+    either label on its reading's sign of them (`misread_by_label`): "ścisłą" went out as "¶cisł±".
 
     A Western single-byte label (ISO-8859-1, windows-1252, ISO-8859-15) on bytes that are valid UTF-8
     is a wrong label: scripts and web forms write UTF-8 under a fixed "iso-8859-1", and read as the
@@ -158,7 +158,7 @@ def decode_text(data: bytes, declared: str | None, fallbacks: tuple[str, ...]) -
             # A label is trusted (the C1 rule above catches the usual wrong one); a guess is weighed.
             if c != codec:
                 return _likelier(data, text, c, candidates[i + 1 :])
-            if c in _LOOK_ALIKES:  # a label of the look-alike pair is weighed as a guess is
+            if c in _LOOK_ALIKES and misread_by_label(text, c):
                 return _likelier(data, text, c, [_LOOK_ALIKES[c]])
             return _polish_under_western(data, text) if codec in _WESTERN else text
     return data.decode(candidates[-1] if candidates else "cp1250", "replace")

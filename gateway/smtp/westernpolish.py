@@ -1,8 +1,9 @@
 """The signs that a text read under its Western label (windows-1252, ISO-8859-1) is Polish written in
 windows-1250 or ISO-8859-2, for `gateway.smtp.charsets`, which then weighs the other reading: a
 symbol where a letter stands ("Pawe³ bêdzie"), or letters that Polish makes and no French or Spanish
-word has where they stand ("proszê sprawdziæ"). Its own module: a table of each language's
-spellings, apart from the decoding itself.
+word has where they stand ("proszê sprawdziæ"); and the signs that a text read under a windows-1250
+or ISO-8859-2 label is Polish written in the other (`misread_by_label`). Its own module: a table of
+each language's spellings, apart from the decoding itself.
 """
 
 from __future__ import annotations
@@ -35,3 +36,23 @@ def misread_symbols(text: str, most: int) -> set[str]:
 def misread_letters(text: str) -> bool:
     """Whether two letters stand where only a misread Polish letter would (`_MISREAD_LETTERS`)."""
     return sum(1 for _ in itertools.islice(_MISREAD_LETTERS.finditer(text), _LETTERS_MIN)) >= _LETTERS_MIN
+
+
+# Windows-1250 and ISO-8859-2 labels on each other's bytes. A label of the pair is weighed against the
+# other only on its own reading's sign of them, not because the other reads as more Polish: ISO-8859-2's
+# Czech and Slovene "š", "Š", "Ž" are windows-1250's "ą", "©", "®", and "Prosím, pošlete … Šárka" went
+# out as "poąlete … ©árka". Under windows-1250, ISO-8859-2's "ś ą Ś Ź Ą" as a symbol against a letter with
+# no digit beside ("¶cisł±"; "5 ±0,2" and "C±0.5" are symbols), or its "ź" as "Ľ" after a small letter
+# ("weĽ"; at a word's start "Ľ" is Slovak's, "Ľubica"). Under ISO-8859-2, whose misreading of
+# windows-1250's "ą" is Czech's "š", a letter: Polish letters both read alike ("Będš … także"), which
+# no Czech, Slovak, Slovene or Croatian text has.
+_MISREAD_BY_LABEL = {
+    "cp1250": re.compile(r"(?<=[^\W\d_])[±¶¦¬ˇ](?!\d)|(?<!\d)[±¶¦¬ˇ](?=[^\W\d_])|(?<=[a-zß-öø-ÿąćęłńśźż])Ľ"),
+    "iso8859-2": re.compile("[ęłńżĘŁŃŻ]"),
+}
+
+
+def misread_by_label(text: str, codec: str) -> bool:
+    """Whether `text`, read as `codec` ("cp1250" or "iso8859-2"), shows the other's Polish misread."""
+    pattern = _MISREAD_BY_LABEL.get(codec)
+    return pattern is not None and pattern.search(text) is not None
