@@ -100,3 +100,79 @@ def test_a_restore_of_a_backup_with_nothing_changed_since_names_nothing(tmp_path
 def _rows(db: Path, sql: str) -> list[tuple[object, ...]]:
     with closing(sqlite3.connect(db)) as conn:
         return conn.execute(sql).fetchall()
+
+
+def test_a_restore_names_the_limits_countries_and_hours_changed_since_and_a_user_moved(
+    tmp_path: Path,
+) -> None:
+    """Limits, countries, quiet hours, bulk, overflow and transliteration decide whether, where to, when
+    and at what cost a mail goes: each set since is named, as a user moved to another account since."""
+    config = tmp_path / "config.toml"
+    config.write_text(config_text(tmp_path, smsc_port=2775))
+    (tmp_path / "state").mkdir()
+    backup = tmp_path / "backup.db"
+    _ok(config, "account", "add", "ACME")
+    _ok(config, "account", "add", "RIVAL")
+    _ok(config, "account", "set", "ACME", "--daily-limit", "300")
+    _ok(config, "user", "add", "bob@acme.example", "--account", "ACME")
+    _ok(config, "backup", str(backup))
+    _ok(
+        config,
+        "account",
+        "set",
+        "ACME",
+        "--countries",
+        "PL",
+        "--monthly-limit",
+        "5000",
+        "--daily-limit",
+        "none",
+    )
+    _ok(
+        config,
+        "account",
+        "set",
+        "ACME",
+        "--quiet-hours",
+        "22:00-07:00",
+        "--bulk",
+        "on",
+        "--overflow",
+        "reject",
+    )
+    _ok(config, "user", "set", "bob@acme.example", "--monthly-limit", "100")
+    # No command moves a user: a row moved (by hand, or a later panel) keeps its id and creation time.
+    with closing(sqlite3.connect(tmp_path / "state" / "smsgw.db")) as conn, conn:
+        conn.execute("UPDATE users SET account_id = (SELECT id FROM accounts WHERE name = 'RIVAL')")
+
+    out = _ok(config, "restore", str(backup))
+
+    lines = [line.strip() for line in out.splitlines()]
+    for line in (
+        "account ACME: monthly-limit 5000 since the backup, none now:"
+        " `smsgw account set ACME --monthly-limit 5000`",
+        "account ACME: daily-limit none since the backup, 300 now:"
+        " `smsgw account set ACME --daily-limit none`",
+        "account ACME: countries PL since the backup, any now: `smsgw account set ACME --countries PL`",
+        "account ACME: overflow reject since the backup, truncate now:"
+        " `smsgw account set ACME --overflow reject`",
+        "account ACME: bulk on since the backup, off now: `smsgw account set ACME --bulk on`",
+        "account ACME: quiet-hours 22:00-07:00 since the backup, none now:"
+        " `smsgw account set ACME --quiet-hours 22:00-07:00`",
+        "user bob@acme.example: monthly-limit 100 since the backup, none now:"
+        " `smsgw user set bob@acme.example --monthly-limit 100`",
+        "user bob@acme.example moved to account RIVAL since the backup and sends on ACME's bill again:"
+        " `smsgw user remove bob@acme.example`, `smsgw user add bob@acme.example --account RIVAL`,"
+        " `smsgw user passwd bob@acme.example`, `smsgw user set bob@acme.example --monthly-limit 100"
+        " --daily-limit none`",
+    ):
+        assert line in lines, (line, out)
+    assert "8 access settings changed since the backup" in out, out
+    # The stricter ones since come first: the daily limit the backup has is the stricter one.
+    assert lines.index(
+        "account ACME: daily-limit none since the backup, 300 now:"
+        " `smsgw account set ACME --daily-limit none`"
+    ) > max(i for i, line in enumerate(lines) if "moved to account" in line)
+    # The commands named do what they say.
+    _ok(config, "account", "set", "ACME", "--countries", "PL", "--monthly-limit", "5000")
+    assert "5000" in _ok(config, "account", "show", "ACME")
