@@ -30,7 +30,7 @@ from gateway.web.app import WebContext
 from tests.conftest import smsc_link
 from tests.test_disk_full_health import NO_LIMIT
 from tests.test_status_pacing import queue_pinned_answer
-from tests.web_helpers import OPERATOR, add_mail, as_user, seeded_store, web_context
+from tests.web_helpers import OPERATOR, add_mail, as_user, client, seeded_store, web_context
 
 
 @pytest.fixture
@@ -209,3 +209,23 @@ async def test_a_failing_billing_run_is_named_in_statuss_words_until_one_succeed
     assert f"fix: {blocker} is a file, not a directory" in card, card
     await failures.clear(store, "billing")
     assert "<p>Nothing.</p>" in await attention(web)
+
+
+async def test_a_failure_the_database_could_not_keep_is_named_and_in_metrics(
+    panel: tuple[Store, WebContext],
+) -> None:
+    # Held in memory (`failedjobs.unkept`): /healthz and status said it, this list and /metrics did not.
+    store, web = panel
+    store.db.conn.execute("PRAGMA query_only = ON")  # the database refuses the failure's record
+    try:
+        await failures.record(store, web.config, "purge", OSError(28, "No space left on device"), None)
+    finally:
+        store.db.conn.execute("PRAGMA query_only = OFF")
+    assert "purge" in failedjobs.unkept(store) and not failedjobs.failures(store.db.conn)
+    card = await attention(web)
+    assert 'id="trouble-job-purge"' in card and "Nothing." not in card, card
+    assert "not kept: the database takes no writes" in card, card
+    async with client(web) as c:
+        metrics = (await c.get("/metrics")).text
+    assert 'smsgw_job_failing{job="purge"} 1.0' in metrics, metrics
+    assert 'smsgw_job_failing{job="billing"} 0.0' in metrics, metrics

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from billing_reports.failedjobs import failures, words
+from billing_reports.failedjobs import failures, unkept, words
 from gateway.adminrules import age
 from gateway.cli.status import QUEUE_STUCK_SECONDS, STATUS_STALE_SECONDS
 from gateway.statusfile import size_words
@@ -115,7 +115,8 @@ def daemon_troubles(
             )
     # A billing run or purge failing (`billing_reports.failures`): status exits 1 for it, and the list
     # said "Nothing." meanwhile. In status's words; gone once a run of the same job succeeds.
-    for kind, failure in failures(web.store.db.conn).items():
+    # One the database could not keep (held in memory, `failedjobs.unkept`) too, as status and /healthz.
+    for kind, failure in {**failures(web.store.db.conn), **unkept(web.store)}.items():
         out.append(
             Trouble(
                 f"job-{kind}",

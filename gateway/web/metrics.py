@@ -260,7 +260,8 @@ async def metrics(request: Request) -> Response:
     counts = await web.counts.read()  # off the loop: see gateway/web/counts.py
     now = web.store.clock()
     oldest = await web.counts.run(lambda conn: queue_oldest(conn, now))  # the same reader thread
-    failed = await web.counts.run(failures)  # one key/value row a job
+    # One key/value row a job, and a failure the database could not keep (held in memory), as /healthz.
+    failed = {**await web.counts.run(failures), **unkept(web.store)}
     registry = CollectorRegistry(auto_describe=False)
     registry.register(StoreCollector(web, counts, oldest, failed))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
