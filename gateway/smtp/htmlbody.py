@@ -97,8 +97,14 @@ _HTML_SIGNATURES = (
 )
 # Apple Mail's, from iOS and macOS. Outlook for Windows marks its automatic signature with a bookmark
 # in its first paragraph (<a name="_MailAutoSig">, the later ones a span's mso-bookmark): the
-# paragraph holding it starts the signature ("Jan Kowalski\nKierownik Działu Zakupów\nACME …").
-_HTML_SIGNATURES += ("//*[@id='AppleMailSignature']", "//p[descendant::a[@name='_MailAutoSig']]")
+# paragraph holding it starts the signature ("Jan Kowalski\nKierownik Działu Zakupów\nACME …"). Only
+# a bookmark holding that paragraph's whole text: deleting the signature leaves an empty one, and
+# "Dzień dobry,\n[bookmark]Paczka czeka w recepcji do 18." went out as "Dzień dobry,". NBSP, Outlook's
+# "<o:p>&nbsp;</o:p>", is a space here (XPath's normalize-space keeps it).
+_SHOWN = "normalize-space(translate({}, '\u00a0', ' '))"
+_BOOKMARK, _PARAGRAPH = _SHOWN.format("."), _SHOWN.format("ancestor::p[1]")
+_AUTOSIG = f"a[@name='_MailAutoSig'][{_BOOKMARK}][{_BOOKMARK} = {_PARAGRAPH}]"
+_HTML_SIGNATURES += ("//*[@id='AppleMailSignature']", f"//p[descendant::{_AUTOSIG}]")
 # Where a signature container starts, on a line of its own: characters of Unicode's private use
 # area, which no mail shows. Only for one with the sender's text above it: in one with nothing above,
 # what it holds is the mail.
