@@ -212,3 +212,20 @@ async def test_a_refused_form_shows_what_was_typed_in_the_forms_words(web: WebCo
         assert "--" not in _error(r.text)
         assert 'value="KP300"' in r.text and 'value="x@rival.example"' in r.text
         assert "<option selected>rival</option>" in r.text and 'value="7355" checked' in r.text
+
+
+async def test_the_panel_takes_a_spaced_sender_number_in_digits_as_the_cli_does(web: WebContext) -> None:
+    # `account add/set --sender "+48 500 100 200"` is +48500100200; the panel refused it: "write it in
+    # digits only".
+    accounts = web.store.accounts
+    async with as_user(web, OPERATOR) as c:
+        page = (await c.get("/account", params={"account": "rival"})).text
+        data = {**SETTINGS, "csrf": csrf_of(page), "sender": "+48 500 100 200"}
+        r = await c.post("/account", params={"account": "rival"}, data=data, follow_redirects=True)
+        assert r.status_code == 200 and "account rival updated" in r.text, r.text
+        token = csrf_of((await c.get("/operator/accounts")).text)
+        data = {"csrf": token, "action": "add", "name": "lodz", "sender": "+48-500-100-201"}
+        r = await c.post("/operator/accounts", data=data)
+        assert r.status_code == 303, _error(r.text)
+    assert accounts.get_account("rival").sender == "+48500100200"
+    assert accounts.get_account("lodz").sender == "+48500100201"

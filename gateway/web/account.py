@@ -25,7 +25,7 @@ from gateway.adminrules import (
     mail_address_problem,
 )
 from gateway.config import Config
-from gateway.senderrules import sender_refusal
+from gateway.senderrules import sender_refusal, typed_number
 from gateway.web.accountoptouts import change_optout, optouts_view, parse_before
 from gateway.web.pages import Invalid, account_for, parse_limit
 from gateway.web.security import Who, after_post, guarded, notice
@@ -68,7 +68,8 @@ def _settings(form: FormData, operator: bool, cfg: Config) -> dict[str, Any]:
             str(form.get("monthly_limit", "")), "account monthly limit", "monthly_limit"
         )
         s["daily_limit"] = parse_limit(str(form.get("daily_limit", "")), "account daily limit", "daily_limit")
-        sender = str(form.get("sender", "")).strip()
+        # "+48 500 100 200" is the number in digits, as `account set --sender` takes it.
+        sender = typed_number(str(form.get("sender", "")).strip())
         problem = sender_refusal(cfg, sender) if sender else None
         if problem is not None:  # the CLI's rule: an SMSC would cut it short, or it is a premium number
             raise Invalid(problem, "sender")

@@ -17,7 +17,7 @@ from gateway.cli.stored import senders_shared, shared_sender_line
 from gateway.configbase import ConfigError
 from gateway.lookalikes import lookalike_note
 from gateway.relaynets import network, network_refusal
-from gateway.senderrules import sender_refusal, unanswerable_note
+from gateway.senderrules import sender_refusal, typed_number, unanswerable_note
 from gateway.store.accounts import Conflict, NotFound
 from gateway.web.pages import Invalid, confirmed
 from gateway.web.security import Who, after_post, guarded, notice
@@ -74,7 +74,8 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
                 nets = list(dict.fromkeys(str(network(cidr)) for cidr in typed))
             except ConfigError as exc:
                 raise Invalid(str(exc), "networks") from exc
-            sender = str(form.get("sender", "")).strip() or None
+            # "+48 500 100 200" is the number in digits, as `account add --sender` takes it.
+            sender = typed_number(str(form.get("sender", "")).strip()) or None
             problem = sender_refusal(web.config, sender) if sender else None
             if problem is not None:  # else every SMS fails (suspending it) or each answer is a premium SMS
                 raise Invalid(problem, "sender")
