@@ -285,6 +285,8 @@ def _shown_phrase(phrase: str) -> str:
 
 # A number written in groups: "601 234 567", "+48 22 123 45 67", "1 230,50", "1.230,50".
 _DIGIT_GROUP = re.compile(r"\+?\d++(?:[ .,]\d++)*+")
+# The longest number a reader dials or pays: an IBAN, 34 characters, in groups of four.
+_NUMBER_MAX = 42
 
 
 def _cut_subject(subject: str, limit: int) -> str:
@@ -293,26 +295,31 @@ def _cut_subject(subject: str, limit: int) -> str:
     phone as a boxed letter (a single cluster longer than `limit` is cut where it must be). Nor inside
     a number written in groups: its spaces are no word boundaries, and "pod 601 234 567" went out as
     "pod 601 234", "fakturę 12: 1 230,50 zł" as "fakturę 12: 1", another number the phone dials or pays;
-    such a number goes whole or not at all (a subject that is one is cut where it must be)."""
+    such a number goes whole or not at all. One that opens the subject goes whole past the limit, up
+    to `_NUMBER_MAX` ("601 234 567 pilne…" at 8 went out as "601 234"); a longer run of digit groups is
+    no number anyone dials and is cut where it must be, as a cluster longer than `limit` is."""
     if limit <= 0:
         return ""
     end = (cluster_start(subject, limit) or limit) if len(subject) > limit else limit
     cut = subject[:end]
     if len(subject) > end and not subject[end].isspace() and cut.rfind(" ") >= limit // 2:
         cut = cut[: cut.rfind(" ")]
-    if len(subject) > len(cut) and (start := _number_start(subject, len(cut))):
-        cut = cut[:start]
+    if len(subject) > len(cut) and (number := _number_cut(subject, len(cut))) is not None:
+        if cut[: number.start()].rstrip(" ,;:-–("):
+            cut = cut[: number.start()]
+        elif len(number.group()) <= _NUMBER_MAX:
+            cut = number.group()  # without a bracket or dash before it, whose close the cut leaves out
     return cut.rstrip(" ,;:-–(")
 
 
-def _number_start(subject: str, end: int) -> int | None:
-    """Where the number in groups that a cut at `end` falls inside starts, or None. Looked for from
-    shortly before the cut: a subject may be long, a number in it is not."""
+def _number_cut(subject: str, end: int) -> re.Match[str] | None:
+    """The number in groups that a cut at `end` falls inside, or None. Looked for from shortly before
+    the cut: a subject may be long, a number in it is not."""
     for match in _DIGIT_GROUP.finditer(subject, max(0, end - 100)):
         if match.start() >= end:
             return None
         if match.end() > end:
-            return match.start()
+            return match
     return None
 
 
