@@ -222,8 +222,18 @@ def link_host(value: str) -> str:
     if colon and port.isascii() and port.isdigit() and (":" not in name or name.startswith("[")):
         bare = name[1:-1] if name.startswith("[") and name.endswith("]") else name
         raise ValueError(f'{value!r} holds a port: write the port in port = {port}, and host = "{bare}"')
+    if host.startswith("[") and host.endswith("]") and _ipv6(host[1:-1]):
+        # Brackets are for an address beside a port (`host_port`, a URL); here the address stands alone.
+        raise ValueError(f'{value!r}: write the IPv6 address without brackets, host = "{host[1:-1]}"')
     if any(c.isspace() or c in "/[]@" for c in host):
         raise ValueError(
             f'{value!r} is not a host name or an IP address: give the SMSC\'s, e.g. host = "10.0.0.5"'
         )
     return host
+
+
+def _ipv6(text: str) -> bool:
+    try:
+        return ipaddress.ip_address(text).version == 6
+    except ValueError:
+        return False

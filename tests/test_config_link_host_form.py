@@ -21,6 +21,8 @@ from tests.test_config_hosts import check_config
         ("cimd2://10.0.0.5", "is a URL: write the host alone, with no scheme"),
         ("smpp://smsc.example.com:2775", 'e.g. host = "smsc.example.com"'),
         ("smsc example.com", "is not a host name or an IP address"),
+        ("[::1]", "'[::1]': write the IPv6 address without brackets, host = \"::1\""),
+        ("[fe80::1%eth0]", 'without brackets, host = "fe80::1%eth0"'),
         ("", "is empty"),
     ],
 )
