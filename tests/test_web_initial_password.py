@@ -98,3 +98,27 @@ def test_user_remove_of_the_first_operator_removes_the_file_at_once(tmp_path: Pa
     assert res.returncode == 0, res.stderr
     assert f"removed {state / INITIAL_PASSWORD_FILE}: it held the password of the login removed" in res.stdout
     assert not (state / INITIAL_PASSWORD_FILE).exists()
+
+
+async def test_the_panels_user_removal_removes_the_file_that_held_the_login_s_password(
+    tmp_path: Path,
+) -> None:
+    # The CLI's `user remove` did, the panel's removal left it (kept for good with no operator left).
+    from acl.passwords import hash_password
+    from tests.web_helpers import ADMIN
+
+    store = seeded_store(tmp_path)
+    store.accounts.set_user(ADMIN, password_hash=hash_password("the first password 1"))
+    (tmp_path / INITIAL_PASSWORD_FILE).write_text("the first password 1\n")
+    web = web_context(tmp_path, store)
+    try:
+        async with as_user(web, OPERATOR) as c:
+            token = csrf_of((await c.get("/users")).text)
+            data = {"action": "remove", "email": ADMIN, "csrf": token, "confirm": "yes"}
+            page = (await c.post("/users", data=data, follow_redirects=True)).text
+    finally:
+        web.counts.close()
+        store.close()
+    assert f"user {ADMIN} removed" in page, page
+    assert f"({INITIAL_PASSWORD_FILE}, which held its password, is removed)" in page
+    assert not (tmp_path / INITIAL_PASSWORD_FILE).exists()

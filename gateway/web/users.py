@@ -202,6 +202,10 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                 )
                 web.sessions.end_login(user.email)  # now, not at their next request
                 done = f"user {email} removed"
+                # As `smsgw user remove`: the first operator's password file goes with its login, else
+                # kept until a start (for good with no operator left), readable in state_dir.
+                if await off_loop(forget_replaced, web.config.state_dir, user.password_hash) is not None:
+                    done += f" ({INITIAL_PASSWORD_FILE}, which held its password, is removed)"
             elif action == "limits":  # only what it changed, refused if changed meanwhile (409)
                 done = await save_limits(web, who, user, form)
             elif action == "password":
