@@ -3,6 +3,8 @@ signature's first paragraph in <a name="_MailAutoSig">; the paragraph holding it
 is the signature. Deleting the signature leaves the bookmark behind, empty, and what is typed there
 is the message: "Dzień dobry,\\n[bookmark]Paczka czeka w recepcji do 18." reached the phone as
 "Dzień dobry,". Only a bookmark that holds its paragraph's whole text starts the signature now.
+The text alternative, which the gateway reads, has no bookmark: there the signature under a name
+other than the From's went to the phone; the HTML alternative's bookmark now says where it starts.
 Through a real SMTP client into the running daemon, read at its built-in simulator."""
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway.smtp.intake import read_mail
-from tests.test_intake import mail
+from tests.test_intake import mail, multipart, part
 from tests.test_subject_cut_numbers import phone_texts
 
 
@@ -50,10 +52,46 @@ CASES = [
 ]
 
 
+TEXT = "Proszę o przesłanie faktury do piątku.\n\nJan Kowalski\nKierownik Działu Zakupów\nACME Sp. z o.o."
+HTML = outlook("Proszę o przesłanie faktury do piątku.", "&nbsp;", *SIGNATURE).split(b"\r\n\r\n", 1)[1]
+PLAIN = part("text/plain; charset=utf-8", TEXT, "Content-Transfer-Encoding: 8bit\n")
+RELATED = (
+    b'Content-Type: multipart/related; boundary="REL"\n\n--REL\n'
+    + part("text/html; charset=utf-8", HTML)
+    + b"\n--REL\nContent-Type: image/png\nContent-ID: <logo>\n\nPNG\n--REL--\n"
+)
+ALTERNATIVES = [
+    (
+        multipart("alternative", PLAIN, part("text/html; charset=utf-8", HTML), subject="Faktura"),
+        "Faktura: Proszę o przesłanie faktury do piątku.",
+    ),
+    (
+        multipart("alternative", PLAIN, RELATED, subject="Faktura"),
+        "Faktura: Proszę o przesłanie faktury do piątku.",
+    ),
+    # An empty bookmark marks nothing: the text alternative goes as it did.
+    (
+        multipart(
+            "alternative",
+            PLAIN,
+            part("text/html; charset=utf-8", HTML.replace(b"<b>Jan Kowalski</b>", b"")),
+            subject="Faktura",
+        ),
+        f"Faktura: {TEXT}",
+    ),
+]
+
+
+@pytest.mark.parametrize(("raw", "sent"), ALTERNATIVES, ids=["html", "related html", "empty bookmark"])
+def test_the_html_bookmark_says_where_the_text_alternatives_signature_starts(raw: bytes, sent: str) -> None:
+    assert read_mail(raw).text == sent
+
+
 @pytest.mark.parametrize(("raw", "sent"), CASES, ids=["empty", "nbsp only", "typed before", "signature"])
 def test_only_a_bookmark_holding_its_paragraph_starts_the_signature(raw: bytes, sent: str) -> None:
     assert read_mail(raw).text == sent
 
 
-async def test_through_smtp_the_text_typed_at_an_empty_bookmark_reaches_the_phone(tmp_path: Path) -> None:
-    assert await phone_texts(tmp_path, [raw for raw, _ in CASES]) == [sent for _, sent in CASES]
+async def test_through_smtp_the_phone_gets_the_typed_text_without_the_signature(tmp_path: Path) -> None:
+    both = CASES + ALTERNATIVES
+    assert await phone_texts(tmp_path, [raw for raw, _ in both]) == [sent for _, sent in both]

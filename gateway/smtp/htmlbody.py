@@ -207,6 +207,31 @@ def html_to_text(markup: str, notes: list[str]) -> str:
     return own
 
 
+def autosig_first_line(markup: str) -> str | None:
+    """The first line of Outlook's automatic signature that an HTML alternative marks (`_AUTOSIG`), or
+    None: its text alternative has no mark, and a signature under another name than the From's went
+    to the phone there, though the HTML one said where it starts (`mark_line`)."""
+    if "_MailAutoSig" not in markup:
+        return None
+    try:
+        tree = document_fromstring(_XML_DECLARATION.sub("", markup[:_MAX_HTML].strip(), count=1))
+        found = tree.xpath(f"//{_AUTOSIG}")
+    except Exception:
+        return None
+    lines = [" ".join(line.split()) for line in found[0].text_content().split("\n")] if found else []
+    return next((line for line in lines if line), None)
+
+
+def mark_line(text: str, line: str) -> str:
+    """`text` with a line of `SIGNATURE_MARK` above its first line reading `line` (spaces aside) that
+    has a line of text above it, for `cut_marked_signature`; unchanged when there is none."""
+    lines = text.split("\n")
+    for i, shown in enumerate(lines):
+        if i and " ".join(shown.split()) == line and any(above.strip() for above in lines[:i]):
+            return "\n".join([*lines[:i], SIGNATURE_MARK, *lines[i:]])
+    return text
+
+
 def _mark_signatures(signatures: list[HtmlElement], quotes: list[HtmlElement]) -> None:
     """Put a line of `SIGNATURE_MARK` above each signature container of the sender's own that shows
     something and has something shown above it (`cut_marked_signature` reads it). One inside

@@ -18,7 +18,13 @@ from email.policy import compat32
 
 from gateway.configgateway import MAX_PARTS
 from gateway.smtp.charsets import content_charset, decode_text, payload_bytes, unflow
-from gateway.smtp.htmlbody import cut_marked_signature, html_to_text, looks_like_html
+from gateway.smtp.htmlbody import (
+    autosig_first_line,
+    cut_marked_signature,
+    html_to_text,
+    looks_like_html,
+    mark_line,
+)
 
 _MAX_DEPTH = 30  # MIME nesting; deeper is hostile, not a mail client
 _MAX_OCTET = 65_536
@@ -193,7 +199,7 @@ def _alternative(parts: list[Message], ctx: BodyContext, depth: int) -> BodyText
                 placeholders.append(p)
                 note = note or found
             elif found is not None and found.text.strip():
-                return found
+                return _without_autosig(found, parts, ctx)
     for p in parts:
         if any(p is q for q in placeholders):
             continue
@@ -201,6 +207,22 @@ def _alternative(parts: list[Message], ctx: BodyContext, depth: int) -> BodyText
         if found is not None and found.text.strip():
             return found
     return note
+
+
+def _without_autosig(found: BodyText, parts: list[Message], ctx: BodyContext) -> BodyText:
+    """The text alternative without Outlook's automatic signature, where the HTML alternative's bookmark
+    says it starts (`htmlbody.autosig_first_line`): the text has no mark of it, and "Jan Kowalski\n
+    Kierownik Działu Zakupów\nACME Sp. z o.o." went to the phone under a From of "Biuro". Cut by the
+    HTML rule (`cut_marked_signature`): only when what lies below passes a signature block's guards."""
+    for p in parts:
+        if p.get_content_type() == "multipart/related" and isinstance(p.get_payload(), list):
+            p = _related_root(p, [q for q in p.get_payload() if isinstance(q, Message)] or [p])
+        if p.get_content_type() != "text/html" or b"_MailAutoSig" not in (data := payload_bytes(p)):
+            continue
+        line = autosig_first_line(decode_text(data, content_charset(p), ctx.fallbacks))
+        if line:
+            return BodyText(cut_marked_signature(mark_line(found.text, line), ctx.notes), found.kind)
+    return found
 
 
 def _mixed(parts: list[Message], ctx: BodyContext, depth: int) -> BodyText | None:
