@@ -95,3 +95,22 @@ def test_only_a_bookmark_holding_its_paragraph_starts_the_signature(raw: bytes, 
 async def test_through_smtp_the_phone_gets_the_typed_text_without_the_signature(tmp_path: Path) -> None:
     both = CASES + ALTERNATIVES
     assert await phone_texts(tmp_path, [raw for raw, _ in both]) == [sent for _, sent in both]
+
+
+def test_a_bookmark_in_a_forwarded_message_cuts_nothing_from_the_text_alternative() -> None:
+    text = (
+        "From: Anna Nowak <anna@acme.pl>\nSent: Monday, December 7, 2026 9:00\nSubject: Zamówienie\n\n"
+        "Proszę o 20 palet.\n\nAnna Nowak\nKierownik Działu Zakupów\nACME Sp. z o.o."
+    )
+    html = (
+        "<html><body><div id=divRplyFwdMsg><p>From: Anna Nowak</p></div><div><p class=MsoNormal>Proszę o 20"
+        ' palet.</p><p class=MsoNormal><a name="_MailAutoSig">Anna Nowak</a></p>'
+        "<p class=MsoNormal>Kierownik Działu Zakupów</p></div></body></html>"
+    )
+
+    def sent(markup: str) -> str:
+        plain = part("text/plain; charset=utf-8", text, "Content-Transfer-Encoding: 8bit\n")
+        return read_mail(multipart("alternative", plain, part("text/html; charset=utf-8", markup))).text
+
+    assert sent(html) == sent(html.replace("_MailAutoSig", "_Other"))
+    assert "Anna Nowak\nKierownik Działu Zakupów" in sent(html)

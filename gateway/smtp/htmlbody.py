@@ -208,14 +208,17 @@ def html_to_text(markup: str, notes: list[str]) -> str:
 
 
 def autosig_first_line(markup: str) -> str | None:
-    """The first line of Outlook's automatic signature that an HTML alternative marks (`_AUTOSIG`), or
-    None: its text alternative has no mark, and a signature under another name than the From's went
-    to the phone there, though the HTML one said where it starts (`mark_line`)."""
+    """The first line of Outlook's automatic signature that an HTML alternative marks (`_AUTOSIG`) in
+    the sender's own text, or None: its text alternative has no mark, and a signature under another
+    name than the From's went to the phone there, though the HTML one said where it starts
+    (`mark_line`). One in a quoted or forwarded message is not the sender's, as `_mark_signatures`."""
     if "_MailAutoSig" not in markup:
         return None
     try:
         tree = document_fromstring(_XML_DECLARATION.sub("", markup[:_MAX_HTML].strip(), count=1))
-        found = tree.xpath(f"//{_AUTOSIG}")
+        quotes = [e for path in _HTML_QUOTES for e in tree.xpath(path)]
+        quoted = {e for element in quotes for part in _quoted(element) for e in part.iter()}
+        found = [e for e in tree.xpath(f"//{_AUTOSIG}") if e not in quoted]
     except Exception:
         return None
     lines = [" ".join(line.split()) for line in found[0].text_content().split("\n")] if found else []
