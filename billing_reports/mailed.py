@@ -10,6 +10,7 @@ import contextlib
 import hashlib
 import os
 import re
+import stat
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -146,13 +147,27 @@ def ends_with(path: Path, sha256: str) -> bool:
 _END = re.compile(rb"end\t\d+\tsha256:([0-9a-f]{64})")
 
 
+def regular_bytes(path: Path) -> bytes | None:
+    """The bytes of `path` when it is a regular file, else None (missing, unreadable, a link, a FIFO).
+    Never opened otherwise: a FIFO standing where a billing file goes held a plain read forever, the
+    billing run or the panel's page with it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            return f.read() if stat.S_ISREG(os.fstat(fd).st_mode) else None
+        except OSError:
+            return None
+
+
 def whole_sha(path: Path) -> str | None:
     """The checksum of a file's `end` line when the file is whole (the bytes above that line hash to
     it, as `render` and `writer.render_summary` write it): a run wrote it to its end. None for a file
-    missing, cut short, or edited."""
-    try:
-        data = path.read_bytes()
-    except OSError:
+    missing, cut short, edited, or no regular file. The panel's "written whole" is this too."""
+    data = regular_bytes(path)
+    if data is None:
         return None
     last = data[:-1].rpartition(b"\n")[2]
     found = _END.fullmatch(last) if data.endswith(b"\n") else None
@@ -172,8 +187,10 @@ def disk_mark(path: Path, *, summary: bool = False) -> str | None:
         return None
     try:
         at = path.stat().st_mtime
-        if summary:
-            sha = hashlib.sha256(path.read_bytes()).hexdigest()
     except OSError:
         return None
+    if summary:
+        if (data := regular_bytes(path)) is None:
+            return None
+        sha = hashlib.sha256(data).hexdigest()
     return f"{sha} {at:.0f}"

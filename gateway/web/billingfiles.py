@@ -16,10 +16,7 @@ interpreter the loop needs as long; a listing of stats is a fraction of that.
 
 from __future__ import annotations
 
-import hashlib
 import os
-import re
-import stat
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -27,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from billing_reports.files import INCOMPLETE
+from billing_reports.mailed import whole_sha
 from billing_reports.monthly import Month
 
 SHOWN_MONTHS = 12  # a year of bills a page; older ones a link away
@@ -58,23 +56,10 @@ def same(is_it: Callable[[Path, str], bool], path: Path, sha256: str) -> bool:
     return found
 
 
-_END = re.compile(rb"end\t[0-9]+\tsha256:([0-9a-f]{64})\n")
-
-
 def _whole(path: Path, _sha256: str = "") -> bool:
-    """Whether an account's file was written to its end: a regular file (never opened otherwise: a
-    FIFO in its place would hold the reader) whose `end` line's checksum is that of the bytes above."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return False
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return False
-        data = f.read()
-    body, _, last = data[:-1].rpartition(b"\n")
-    found = _END.fullmatch(last + b"\n")
-    return found is not None and hashlib.sha256(body + b"\n").hexdigest() == found.group(1).decode()
+    """Whether an account's file was written to its end (`billing_reports.mailed.whole_sha`: a regular
+    file alone is read, a FIFO in its place would hold the reader)."""
+    return whole_sha(path) is not None
 
 
 def written_whole(directory: Path, name: str) -> bool:
