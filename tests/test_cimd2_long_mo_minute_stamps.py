@@ -10,7 +10,9 @@ neither mailed nor charged. An SMSC delivers again only what it did not see ackn
 70s unread it is still the first vote's copy, mailed and charged once. So for a vote whose part 2 was
 lost and whose part 1 still waits: the next vote's part 1 went with it (`gateway.store.segmentsets`),
 two votes charged as one. The SMSC sending the same requests again on the connection (`resent`) after
-reading our 70s still sends the same vote. The daemon over CIMD2 to a scripted SMSC, real SQLite."""
+reading our 70s still sends the same vote. Nor was the vote the SMSC delivered again (its 70s lost with
+the first connection) known to be read once the SMSC read its copies' 70s: the phone's next vote went
+as its retry. The daemon over CIMD2 to a scripted SMSC, real SQLite."""
 
 from __future__ import annotations
 
@@ -165,3 +167,55 @@ async def test_a_long_vote_the_smsc_sends_again_under_its_numbers_after_reading_
             assert len(first_lines(sink, CLIENT)) == 2
         # One whole text of the phone: the SMSC's copies make no second one, not even one dropped later.
         assert [s for (s,) in db.execute(PHONES_WHOLE, (PHONE,))] == ["premium"]
+
+
+@pytest.mark.parametrize("where", ["same connection", "connection after"])
+async def test_the_next_long_vote_after_the_smsc_read_the_70s_of_the_vote_it_sent_again_is_a_second_charge(
+    tmp_path: Path, where: str
+) -> None:
+    # The first vote's 70s were lost with its connection; on the next one the SMSC delivers the vote
+    # again and reads those 70s. 20 s on the phone's next vote comes under the same minute stamp and
+    # reference: on that connection under new numbers (`smsc.cimd2.mostamps` hands its parts up
+    # without the stamp), or on the one after it, stamped. Judged by the first vote's unread
+    # acknowledgements alone, its parts were taken for the SMSC's retry after the bind, or its whole
+    # text was: the vote neither mailed nor charged.
+    ahead = [0.0]
+    async with ScriptedSmsc() as smsc, premium_cimd2(tmp_path, ahead, smsc) as (gw, conn, acks, sink):
+        db = gw.store.db.conn
+        acks.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await acks.task
+        conn.send(VOTE)
+        answered = 0
+        while answered < 2:
+            answered += (await conn.next()).op == Op.DELIVER_RESP
+        conn.close()
+        again = await smsc.accept(within=30)
+        await again.login()
+        acks = Acks(again)
+        try:
+            ahead[0] += 5
+            again.send(VOTE)  # the vote whose 70s the SMSC missed
+            await gw.until(lambda: db.execute(PARTS_ACKED).fetchone()[0] == 2)  # this time it read them
+            ahead[0] += 20
+            if where == "same connection":
+                again.send(encode(part(6, 1, FIRST, MINUTE)) + encode(part(8, 2, SECOND, MINUTE)))
+                await gw.until(lambda: acks.numbers == [2, 4, 6, 8])
+            else:
+                acks.task.cancel()
+                again.close()
+                last = await smsc.accept(within=30)
+                await last.login()
+                acks = Acks(last)
+                last.send(VOTE)
+                await gw.until(lambda: acks.numbers == [2, 4])
+            await gw.until(lambda: db.execute(WAITING).fetchone()[0] == 0)
+            await settled(gw, db.execute("SELECT COUNT(*) FROM mo").fetchone()[0])
+        finally:
+            acks.task.cancel()
+        parts = [s for (s,) in db.execute("SELECT state FROM mo WHERE concat_seq IS NOT NULL ORDER BY id")]
+        assert parts == ["joined", "joined", "duplicate", "duplicate", "joined", "joined"]
+        body = FIRST[6:] + SECOND
+        assert [s for (s,) in db.execute(PHONES_WHOLE, (PHONE,))] == ["premium", "premium"]
+        assert charges(gw.config.db_path) == [(body, 600), (body, 600)]
+        assert first_lines(sink, CLIENT) == [body, body]

@@ -36,7 +36,9 @@ earliest stamp of its segments (none if one lacks it). A segment is judged by it
 the segment it repeats, joined or still waiting, the same way: the same stamp is that segment
 delivered again while its acknowledgement is not known to have been read, `RESENT`, or within
 `REPEAT_AFTER_ACK_SECONDS` of it (`gateway.store.segments`); another is a new SMS under a reused
-reference.
+reference. The acknowledgement of a copy recorded as delivered again speaks as the latest copy's, and
+for a text joined from parts, that of its parts delivered again (`_read_since`): they write no whole
+row, and their 70s read, the SMSC delivers that SMS no more.
 """
 
 from __future__ import annotations
@@ -142,6 +144,7 @@ class RedeliveryRepo(Repository):
             ).fetchone()
             if same is not None:
                 copy, acked_at = same
+                acked_at = self._read_since(copy, acked_at, mo_id)
                 read = acked_at is not None and received_at - acked_at > REPEAT_AFTER_ACK_SECONDS
                 if not read or repeated == RESENT:
                     return int(copy)
@@ -169,6 +172,7 @@ class RedeliveryRepo(Repository):
             # (two votes 2 s apart behind a busy loop, the second dropped unpaid).
             return None
         earlier, acked_at, _time, earlier_at, earlier_link = row
+        acked_at = self._read_since(earlier, acked_at, mo_id)
         if repeated == RESENT and received_at - earlier_at <= RESENT_WITHIN_SECONDS:
             return int(earlier)  # none when the earlier copy was refused: the SMSC's copy is the SMS
         if acked_at is None:  # the SMSC's retry comes soon after the copy, or after its link's bind
@@ -182,6 +186,35 @@ class RedeliveryRepo(Repository):
         if 0.0 <= received_at - acked_at <= REPEAT_AFTER_ACK_SECONDS:
             return int(earlier)
         return None
+
+    def _read_since(self, copy: int, acked_at: float | None, mo_id: int) -> float | None:
+        """When the SMSC last read an acknowledgement of the SMS of the earlier whole row `copy`
+        (`acked_at`, its own): for a text joined from parts, also of those parts delivered again
+        after its join, before `mo_id`, and recorded as duplicates (`SegmentRepo._joined_already`),
+        which write no whole row. The vote's 70s lost with its connection, the SMSC's copies of its
+        parts on the next one acknowledged and read, the phone's next vote of that text minutes
+        later was taken for the first one's retry after the bind, neither mailed nor charged."""
+        found = self.conn.execute(
+            "SELECT source, concat_ref, concat_total, parts_at, received_at FROM mo"
+            " WHERE id = ? AND concat_ref IS NOT NULL AND concat_total > 1",
+            (copy,),
+        ).fetchone()
+        if found is None:
+            return acked_at
+        source, ref, total, parts_at, joined_at = found
+        # Its own parts: joined from its first part's arrival to its join, as `SegmentRepo._held` reads.
+        (read,) = self.conn.execute(
+            "SELECT MAX(again.acked_at) FROM mo AS again WHERE again.source = ? AND again.concat_ref = ?"
+            " AND again.concat_total = ? AND again.state = 'duplicate' AND again.id > ? AND again.id < ?"
+            " AND EXISTS (SELECT 1 FROM mo AS own WHERE own.source = ? AND own.concat_ref = ?"
+            " AND own.concat_total = ? AND own.concat_seq = again.concat_seq AND own.text = again.text"
+            " AND own.destination = again.destination AND own.state = 'joined' AND own.id < ?"
+            " AND own.received_at BETWEEN ? AND ?)",
+            (source, ref, total, copy, mo_id, source, ref, total, copy, parts_at, joined_at),
+        ).fetchone()
+        if read is None:
+            return acked_at
+        return read if acked_at is None else max(acked_at, read)
 
 
 def _as_stored_by_0_2_25(text: str, note: str | None) -> str:

@@ -146,7 +146,7 @@ def _copy_again(
     """Whether `row`, a part repeating one joined already, is the SMSC's copy of it (see AGAIN_SECONDS)."""
     marks = ",".join("?" * len(forms))
     copy = conn.execute(
-        f"SELECT received_at, acked_at {_COPIES.format(marks=marks)}"
+        f"SELECT id, received_at, acked_at {_COPIES.format(marks=marks)}"
         " AND id < ? AND received_at >= ? AND state = 'joined' ORDER BY id DESC LIMIT 1",
         (
             source,
@@ -161,7 +161,16 @@ def _copy_again(
     ).fetchone()
     if copy is None:
         return False
-    copy_at, acked_at = copy
+    copy_id, copy_at, acked_at = copy
+    # A copy of it recorded as delivered again since, whose acknowledgement the SMSC read: the SMSC
+    # delivers it no more (`SegmentRepo._joined_already`), however unread the joined one's is.
+    read = conn.execute(
+        f"SELECT MAX(acked_at) {_COPIES.format(marks=marks)} AND id > ? AND id < ? AND state = 'duplicate'"
+        " AND (smsc_time IS NULL OR ? IS NULL OR smsc_time = ?)",
+        (source, ref, total, row[_SEQ], row[_TEXT], *forms, copy_id, row[_ID], row[_STAMP], row[_STAMP]),
+    ).fetchone()[0]  # fmt: skip
+    if read is not None:
+        acked_at = read if acked_at is None else max(acked_at, read)
     if acked_at is None and row[_AT] - copy_at <= AGAIN_SECONDS:
         return True
     if acked_at is not None and 0.0 <= row[_AT] - acked_at <= REPEAT_AFTER_ACK_SECONDS:

@@ -124,32 +124,31 @@ class SegmentRepo(Repository):
         join (`gateway.store.segmentrepeats`): nothing but such parts is the SMSC's copy. An unread
         acknowledgement makes it the SMSC's retry only within `DOUBT_SECONDS` of its copy, or of its
         link's bind since (`retry_from`, `RedeliveryRepo._retry_from`), as for a whole text: for a day,
-        the same long vote 3 minutes after one whose answers were written late was dropped."""
+        the same long vote 3 minutes after one whose answers were written late was dropped. A copy
+        recorded as delivered again since, its acknowledgement read, ends that doubt: a vote's 70s
+        lost with its connection, its copies' read on the next, the phone's next vote under the minute
+        stamp (`smsc.cimd2.mostamps` strips it) was dropped as the first one's retry."""
         ref, total, seq = concat
         forms = self._to_forms(source, destination)
         copies = (
             "FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ? AND concat_seq = ?"
             f" AND text = ? AND received_at >= ? AND destination IN ({_marks(forms)})"
         )
-        same = f"{copies} AND state = 'joined'"
         args = (source, ref, total, seq, text, now - reassembly.REDELIVERY_SECONDS, *forms)
         if smsc_time is not None and self._stamped_again(copies, args, smsc_time, now, resent=resent):
             return True
-        row = self.conn.execute(
-            f"SELECT 1 {same} AND (smsc_time IS NULL OR ? IS NULL) AND ? - acked_at BETWEEN 0.0 AND ?"
-            " LIMIT 1",
-            (*args, smsc_time, now, REPEAT_AFTER_ACK_SECONDS),
-        ).fetchone()
-        if row is not None:
+        mine = f"{copies} AND (smsc_time IS NULL OR ? IS NULL)"  # another stamp: another SMS's part
+        recent = f"SELECT 1 {mine} AND state IN ('joined', 'duplicate') AND ? - acked_at BETWEEN 0.0 AND ?"
+        if self.conn.execute(recent, (*args, smsc_time, now, REPEAT_AFTER_ACK_SECONDS)).fetchone():
             return True
-        # The newest copy whose acknowledgement is unread speaks for the SMSC's retry (a later copy's
-        # window ends no sooner). One with another stamp of the SMSC is another SMS's part.
-        doubt = self.conn.execute(
-            f"SELECT link, received_at {same} AND acked_at IS NULL AND (smsc_time IS NULL OR ? IS NULL)"
-            " ORDER BY id DESC LIMIT 1",
+        doubt = self.conn.execute(  # the newest unread: a later copy's window ends no sooner
+            f"SELECT id, link, received_at {mine} AND state = 'joined' AND acked_at IS NULL ORDER BY id DESC",
             (*args, smsc_time),
         ).fetchone()
-        return doubt is not None and now - retry_from(doubt[0], doubt[1], now) <= DOUBT_SECONDS
+        if doubt is None or now - retry_from(doubt[1], doubt[2], now) > DOUBT_SECONDS:
+            return False
+        read = f"SELECT 1 {mine} AND state = 'duplicate' AND id > ? AND acked_at IS NOT NULL LIMIT 1"
+        return self.conn.execute(read, (*args, smsc_time, doubt[0])).fetchone() is None
 
     def _stamped_again(
         self, copies: str, args: tuple[object, ...], smsc_time: str, now: float, *, resent: bool
