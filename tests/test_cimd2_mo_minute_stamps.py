@@ -7,7 +7,8 @@ numbers came round to it: the vote under 200, 127 other MOs, the phone's next vo
 taken for the first sent again. Nor is the same stamp on the SMSC's next connection the same SMS
 once the SMSC read the first one's acknowledgement: it closed the connection, logged in again, and the
 phone's vote 20 s on was stored as the first delivered again (`gateway.store.redelivery`); with that
-acknowledgement unread it still is. The daemon over CIMD2 to a scripted SMSC, real SQLite."""
+acknowledgement unread it still is, and once the SMSC read the 70 of its copy of it, the phone's next
+vote is a new one. The daemon over CIMD2 to a scripted SMSC, real SQLite."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from smsc import mocopies
 from smsc.cimd2.packet import Op
 from tests.fakes.cimd2 import ScriptedSmsc
 from tests.test_cimd2_mo_repeat import Acks, deliver, premium_cimd2, settled
@@ -103,3 +105,42 @@ async def test_the_same_minute_stamp_on_the_next_connection_is_a_new_vote_once_t
             assert states == ["premium", "duplicate"]
             assert charges(gw.config.db_path) == [("A", 300)]
             assert first_lines(sink, CLIENT) == ["A"]
+
+
+async def test_the_next_vote_after_the_smsc_read_the_70_of_the_vote_it_sent_again_is_a_second_charge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first vote's 70 was lost with its connection; on the next one the SMSC delivers it again,
+    # and reads that 70. 20 s on the phone's next vote comes under the same minute stamp and another
+    # number: a new SMS (`smsc.cimd2.mostamps` hands it up without the stamp). Judged by the first
+    # copy's unread acknowledgement alone, it was taken for the SMSC's retry after the bind and dropped.
+    # The link keeps an MO's copies a second here (not 5): the phone's vote comes seconds after the copy.
+    monkeypatch.setattr(mocopies, "ACK_LATE_SECONDS", 1.0)
+    ahead = [0.0]
+    async with ScriptedSmsc() as smsc, premium_cimd2(tmp_path, ahead, smsc) as (gw, conn, acks, sink):
+        db = gw.store.db.conn
+        acks.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await acks.task
+        conn.send(deliver(200, PHONE, "KP123 A", MINUTE))
+        while (await conn.next()).op != Op.DELIVER_RESP:
+            pass
+        conn.close()
+        again = await smsc.accept(within=30)
+        await again.login()
+        acks = Acks(again)
+        try:
+            ahead[0] += 5
+            again.send(deliver(2, PHONE, "KP123 A", MINUTE))  # the vote whose 70 the SMSC missed
+            await gw.until(lambda: acks_recorded(db, 1))  # this time it read it
+            await asyncio.sleep(1.5)
+            ahead[0] += 20
+            again.send(deliver(4, PHONE, "KP123 A", MINUTE))
+            await gw.until(lambda: acks.numbers == [2, 4])
+            await settled(gw, 3)
+        finally:
+            acks.task.cancel()
+        states = [s for (s,) in db.execute("SELECT state FROM mo ORDER BY id")]
+        assert states == ["premium", "duplicate", "premium"]
+        assert charges(gw.config.db_path) == [("A", 300), ("A", 300)]
+        assert first_lines(sink, CLIENT) == ["A", "A"]
