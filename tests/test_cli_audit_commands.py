@@ -138,19 +138,19 @@ def test_restore_is_recorded_in_the_restored_database_by_the_backups_name_withou
     backup = tmp_path / "backups" / "smsgw-2026-12-01.db"
     backup.parent.mkdir()
     cli.ok("backup", str(backup))
-    cli.ok("account", "set", "ACME", "--monthly-limit", "1000")  # lost with the restore, row and all
+    cli.ok("account", "set", "ACME", "--monthly-limit", "1000")  # lost with the restore; its audit row kept
     damaged = tmp_path / "backups" / "not-a-database.db"
     damaged.write_text("no database")
     assert smsgw(cli.path, "restore", str(damaged)).returncode == 1  # refused: nothing recorded anywhere
     done = smsgw(cli.path, "restore", str(backup))
     assert done.returncode == 0, done.stderr
     listed = trail(cli.path)
-    assert len(listed) == 2, listed
+    assert len(listed) == 3, listed
     actor, account, action, detail = fields(listed[0])
     assert (account, action) == ("-", "database.restore") and actor.startswith(f"cli:{ME}")
     assert detail.startswith("from smsgw-2026-12-01.db (schema version ") and "0 messages); carried" in detail
     assert str(tmp_path) not in "\n".join(listed)
-    assert fields(listed[1])[2] == "account.add"
+    assert [fields(line)[2] for line in listed[1:]] == ["account.set", "account.add"]
     assert smsgw(cli.path, "account", "list").returncode == 0  # the restored database opens
 
 
