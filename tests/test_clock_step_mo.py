@@ -14,6 +14,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from gateway import stepmoves
+from gateway.housekeeping import Housekeeping
 from tests.test_clock_step import HOUR, Monotonic, housekeeping
 from tests.test_conversations import World as TwoWayWorld
 from tests.test_premium import World as PremiumWorld
@@ -52,9 +53,9 @@ async def test_the_same_vote_sent_again_before_a_step_back_is_seen_is_charged_ag
     assert [r[0] for r in w.premium_mo()] == ["mailed", "mailed"]
 
 
-async def test_after_a_step_back_the_hourly_mail_limit_counts_the_last_hour(tmp_path: Path) -> None:
-    # Two answers, then 70 minutes later the clock steps back an hour: on the stepped clock the
-    # two would seem 10 minutes old, and a third answer would be kept by the limit of 2 an hour.
+async def two_answers_then_a_step_back(tmp_path: Path) -> tuple[TwoWayWorld, Monotonic, Housekeeping]:
+    """Two answers under a limit of 2 mails an hour, then 70 minutes later the clock stepped back an
+    hour, which the housekeeping has not looked at yet."""
     w = TwoWayWorld(tmp_path, "mails_per_phone_per_hour = 2")
     w.send("anna@acme.example")
     mono = Monotonic()
@@ -69,6 +70,13 @@ async def test_after_a_step_back_the_hourly_mail_limit_counts_the_last_hour(tmp_
     assert await hk.check_clock() == 0.0
     w.now += 2.0 - HOUR
     mono.t += 2.0
+    return w, mono, hk
+
+
+async def test_after_a_step_back_the_hourly_mail_limit_counts_the_last_hour(tmp_path: Path) -> None:
+    # Two answers, then 70 minutes later the clock steps back an hour: on the stepped clock the
+    # two would seem 10 minutes old, and a third answer would be kept by the limit of 2 an hour.
+    w, _, hk = await two_answers_then_a_step_back(tmp_path)
     with capture_logs() as logs:
         assert await hk.check_clock() == pytest.approx(HOUR)
     await w.mo("Jednak o 11")
@@ -83,20 +91,7 @@ async def test_while_a_step_back_moves_the_hourly_mail_limit_counts_the_answers_
     # step and left the move of the MOs to the next start, whose worker had not reached them yet (a move
     # of days takes minutes). Read on the clock they were stamped on, the two answers of 70 minutes ago
     # seemed 10 minutes old, and the third was kept by the limit of 2 an hour until the move was done.
-    w = TwoWayWorld(tmp_path, "mails_per_phone_per_hour = 2")
-    w.send("anna@acme.example")
-    mono = Monotonic()
-    hk = housekeeping(w.store, mono)
-    await hk.check_clock()
-    for text in ("Tak", "Będę"):
-        await w.mo(text)
-        w.now += 60.0
-        mono.t += 60.0
-    w.now += 68 * 60.0
-    mono.t += 68 * 60.0
-    assert await hk.check_clock() == 0.0
-    w.now += 2.0 - HOUR
-    mono.t += 2.0
+    w, mono, hk = await two_answers_then_a_step_back(tmp_path)
     assert await hk.check_clock(keep=True) == pytest.approx(HOUR)
     plan = json.loads(w.store.db.conn.execute(PLAN, (stepmoves.PLAN_KEY,)).fetchone()[0])
     assert plan["at"]["mo"] < plan["ends"]["mo"]  # the MOs are still to move
