@@ -23,6 +23,7 @@ from tests.conftest import STAFF, free_port, running_gateway, smtp_sink
 from tests.test_bounces import delivered, parsed
 from tests.test_own_numbers import FALLBACK, own_config
 from tests.test_reply_refused import outbox, sms_and_answer
+from tests.test_store import vm_steps
 
 
 def dsn(answer_id: str, own_id: str, recipient_fields: str) -> bytes:
@@ -115,18 +116,9 @@ async def test_a_forged_bounce_costs_the_same_however_many_answer_mails(tmp_path
         forged = dsn(quoted, "<f@x.example>", f"Final-Recipient: rfc822; {STAFF}\r\n")
 
         def steps() -> int:
-            counted = [0]
-
-            def step() -> int:
-                counted[0] += 1
-                return 0
-
-            conn.set_progress_handler(step, 100)
-            try:
-                assert answerbounce.find(gw.store, forged) is None
-            finally:
-                conn.set_progress_handler(None, 0)
-            return counted[0]
+            counted, found = vm_steps(conn, lambda: answerbounce.find(gw.store, forged))
+            assert found is None
+            return counted
 
         answers(1_000)
         fewer = steps()

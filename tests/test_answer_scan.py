@@ -13,7 +13,7 @@ from gateway.conversations.reached import SCAN_LIMIT
 from gateway.conversations.repo import ConversationsRepo
 from gateway.smtp.accept import accept
 from gateway.store.db import Store
-from tests.test_store import Clock, acceptance
+from tests.test_store import Clock, acceptance, vm_steps
 
 PHONE, OURS, ALERTS = "+48601123892", "+48100200300", "+48100200999"
 
@@ -118,18 +118,9 @@ async def test_another_senders_sms_to_the_phone_cost_the_match_no_more_than_a_bo
             )
 
     def steps() -> int:
-        counted = [0]
-
-        def step() -> int:
-            counted[0] += 1
-            return 0
-
-        conn.set_progress_handler(step, 100)
-        try:
-            assert phone.answered_by()[0] == "anna@acme.example"
-        finally:
-            conn.set_progress_handler(None, 0)
-        return counted[0]
+        counted, answered = vm_steps(conn, phone.answered_by)
+        assert answered[0] == "anna@acme.example"
+        return counted
 
     alerts(5_000, 1)
     fewer = steps()
