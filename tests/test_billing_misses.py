@@ -20,11 +20,17 @@ def _months(tz: str) -> tuple[str, str]:
     return f"{now:%Y-%m}", f"{before[0]}-{before[1]:02d}"
 
 
-def test_a_name_in_another_case_and_a_month_with_nothing_to_bill_are_told_so(tmp_path: Path) -> None:
+def _with_account(tmp_path: Path, name: str) -> Path:
+    """A gateway's config whose database has the one account `name`."""
     config = tmp_path / "config.toml"
     config.write_text(config_text(tmp_path, smsc_port=2775))
     (tmp_path / "state").mkdir()
-    assert smsgw(config, "account", "add", "ACME").returncode == 0
+    assert smsgw(config, "account", "add", name).returncode == 0
+    return config
+
+
+def test_a_name_in_another_case_and_a_month_with_nothing_to_bill_are_told_so(tmp_path: Path) -> None:
+    config = _with_account(tmp_path, "ACME")
     this, before = _months("Europe/Warsaw")
     for month in (this, before):
         res = smsgw(config, "billing", "run", "--month", month, "--account", "acme")
@@ -43,10 +49,7 @@ def test_a_name_in_another_case_and_a_month_with_nothing_to_bill_are_told_so(tmp
 
 
 def test_an_account_named_in_lower_case_is_suggested_for_the_name_typed_in_upper_case(tmp_path: Path) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(config_text(tmp_path, smsc_port=2775))
-    (tmp_path / "state").mkdir()
-    assert smsgw(config, "account", "add", "acme").returncode == 0
+    config = _with_account(tmp_path, "acme")
     this, _ = _months("Europe/Warsaw")
     res = smsgw(config, "billing", "run", "--month", this, "--account", "ACME")
     assert res.returncode == 1, res.stderr

@@ -22,11 +22,16 @@ def _ok(config: Path, *args: str, stdin: str | None = None) -> str:
     return res.stdout
 
 
-def test_a_restore_names_each_access_change_it_reverts_and_keeps_the_audit_rows(tmp_path: Path) -> None:
+def _fresh(tmp_path: Path) -> tuple[Path, Path]:
+    """A gateway's config with an empty state directory, and where its backup goes."""
     config = tmp_path / "config.toml"
     config.write_text(config_text(tmp_path, smsc_port=2775))
     (tmp_path / "state").mkdir()
-    backup = tmp_path / "backup.db"
+    return config, tmp_path / "backup.db"
+
+
+def test_a_restore_names_each_access_change_it_reverts_and_keeps_the_audit_rows(tmp_path: Path) -> None:
+    config, backup = _fresh(tmp_path)
     _ok(config, "account", "add", "ACME", "--relay-network", "192.0.2.0/24")
     _ok(config, "account", "add", "DEMO", "--relay-network", "127.0.0.0/8")
     for user, account in (
@@ -86,10 +91,7 @@ def test_a_restore_names_each_access_change_it_reverts_and_keeps_the_audit_rows(
 
 
 def test_a_restore_of_a_backup_with_nothing_changed_since_names_nothing(tmp_path: Path) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(config_text(tmp_path, smsc_port=2775))
-    (tmp_path / "state").mkdir()
-    backup = tmp_path / "backup.db"
+    config, backup = _fresh(tmp_path)
     _ok(config, "account", "add", "ACME", "--relay-network", "192.0.2.0/24")
     _ok(config, "user", "add", "anna@acme.example", "--account", "ACME")
     _ok(config, "backup", str(backup))
@@ -107,10 +109,7 @@ def test_a_restore_names_the_limits_countries_and_hours_changed_since_and_a_user
 ) -> None:
     """Limits, countries, quiet hours, bulk, overflow and transliteration decide whether, where to, when
     and at what cost a mail goes: each set since is named, as a user moved to another account since."""
-    config = tmp_path / "config.toml"
-    config.write_text(config_text(tmp_path, smsc_port=2775))
-    (tmp_path / "state").mkdir()
-    backup = tmp_path / "backup.db"
+    config, backup = _fresh(tmp_path)
     _ok(config, "account", "add", "ACME")
     _ok(config, "account", "add", "RIVAL")
     _ok(config, "account", "set", "ACME", "--daily-limit", "300")
