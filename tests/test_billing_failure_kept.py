@@ -25,6 +25,7 @@ from gateway.housekeeping import read_status
 from gateway.web.app import WebContext
 from tests.billing_world import TZ, at, cli, last_billed, prepare
 from tests.conftest import free_port, running_gateway, smtp_sink
+from tests.test_dashboard_attention import billing_run_failed
 from tests.test_supervision import notify_socket, until
 from tests.web_helpers import OPERATOR, as_user
 from tests.web_helpers import web as web  # the fixture
@@ -116,13 +117,7 @@ def test_the_billing_run_is_tried_again_every_hour_past_the_first_week() -> None
 
 
 async def test_healthz_and_the_billing_page_say_a_failing_run(web: WebContext) -> None:
-    blocker = web.config.billing_dir / "2099-01"
-    blocker.parent.mkdir(parents=True, exist_ok=True)
-    blocker.write_text("x")
-    try:
-        (blocker / "acme.txt").write_text("x")
-    except OSError as exc:
-        await failures.record(web.store, web.config, "billing", exc, "2099-01")
+    blocker = await billing_run_failed(web.store, web.config)
     async with as_user(web, OPERATOR) as c:
         health = await c.get("/healthz")
         assert health.status_code == 200 and "warning: billing run failing" in health.text, health.text

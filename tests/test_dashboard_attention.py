@@ -22,6 +22,7 @@ import pytest
 
 from billing_reports import failedjobs, failures
 from billing_reports.failedjobs import words
+from gateway.config import Config
 from gateway.housekeeping import write_status
 from gateway.statusfile import STATUS_FILE
 from gateway.store import trouble
@@ -190,18 +191,25 @@ async def test_parts_held_for_quiet_hours_are_not_told_as_waiting_for_the_link(t
     ), line
 
 
-async def test_a_failing_billing_run_is_named_in_statuss_words_until_one_succeeds(
-    panel: tuple[Store, WebContext],
-) -> None:
-    # status exited 1 and the billing page said it, while this list said "Nothing.".
-    store, web = panel
-    blocker = web.config.billing_dir / "2099-01"
+async def billing_run_failed(store: Store, config: Config) -> Path:
+    """A billing run of 2099-01 failed and kept: a file stands where the month's directory goes (the
+    file, returned)."""
+    blocker = config.billing_dir / "2099-01"
     blocker.parent.mkdir(parents=True, exist_ok=True)
     blocker.write_text("x")
     try:
         (blocker / "acme.txt").write_text("x")
     except OSError as exc:
-        await failures.record(store, web.config, "billing", exc, "2099-01")
+        await failures.record(store, config, "billing", exc, "2099-01")
+    return blocker
+
+
+async def test_a_failing_billing_run_is_named_in_statuss_words_until_one_succeeds(
+    panel: tuple[Store, WebContext],
+) -> None:
+    # status exited 1 and the billing page said it, while this list said "Nothing.".
+    store, web = panel
+    blocker = await billing_run_failed(store, web.config)
     tz = ZoneInfo(web.config.gateway.timezone)
     card = await attention(web)
     assert 'id="trouble-job-billing"' in card and "Nothing." not in card, card
