@@ -28,6 +28,7 @@ import pytest
 
 from gateway.smtp.textclean import clean_body, only_signature
 from tests.conftest import DOMAIN, free_port, mail, running_gateway
+from tests.test_signatures_footer_text import parts_got
 from tests.test_two_way import two_way_config
 
 SUBJECT = "Awaria zasilania w serwerowni B, agregat uruchomiony"
@@ -109,21 +110,10 @@ async def phone_got(tmp_path: Path, messages: list[EmailMessage]) -> list[tuple[
     number the mail goes to, `6011236NN`)."""
     cfg = two_way_config(tmp_path, "smpp", relay_port=free_port())
     numbers = [str(msg["To"]).split("@")[0] for msg in messages]
-
-    def parts(number: str) -> list[dict[str, object]]:
-        found = [r for r in core.records if str(r["destination"]).endswith(number)]
-        return sorted(found, key=lambda r: r["concat"]["seq"] if r["concat"] else 0)  # type: ignore[index]
-
-    def whole(number: str) -> bool:
-        got = parts(number)
-        return bool(got) and (got[0]["concat"] is None or len(got) == got[0]["concat"]["total"])  # type: ignore[index]
-
     async with running_gateway(cfg) as gw:
-        core = gw.daemon.simulator.core
         for msg in messages:
             assert (await gw.send(msg)).error is None
-        await gw.until(lambda: all(whole(n) for n in numbers))
-        return [("".join(str(r["text"]) for r in parts(n)), len(parts(n))) for n in numbers]
+        return [("".join(str(r["text"]) for r in got), len(got)) for got in await parts_got(gw, numbers)]
 
 
 async def test_through_smtp_the_subject_goes_alone_above_a_notice(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from gateway.smtp.textclean import SIGNATURE, clean_body, only_signature
-from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
+from tests.conftest import DOMAIN, STAFF, Running, free_port, mail, running_gateway, smtp_sink
 from tests.test_reply_no_new_text import config, mo, refused_as_empty, sent_after
 from tests.test_two_way import parsed, two_way_config
 
@@ -138,10 +138,10 @@ def test_a_reply_typed_below_the_footer_is_no_bare_signature() -> None:
     assert only_signature(f"Wysłane z mojego Huawei\n\n{WRAPPED_DISCLAIMER}")
 
 
-async def phone_got(tmp_path: Path, bodies: list[str], sender: str = STAFF) -> list[str]:
-    """What each phone got, its parts joined in order, for each body sent with no subject from `sender`."""
-    cfg = two_way_config(tmp_path, "smpp", relay_port=free_port())
-    numbers = [f"6011235{n + 10:02d}" for n in range(len(bodies))]
+async def parts_got(gw: Running, numbers: list[str]) -> list[list[dict[str, object]]]:
+    """The built-in simulator's records of the parts each number got, in their order, once every
+    number got all its parts."""
+    core = gw.daemon.simulator.core
 
     def parts(number: str) -> list[dict[str, object]]:
         found = [r for r in core.records if str(r["destination"]).endswith(number)]
@@ -151,14 +151,20 @@ async def phone_got(tmp_path: Path, bodies: list[str], sender: str = STAFF) -> l
         got = parts(number)
         return bool(got) and (got[0]["concat"] is None or len(got) == got[0]["concat"]["total"])  # type: ignore[index]
 
+    await gw.until(lambda: all(whole(n) for n in numbers))
+    return [parts(n) for n in numbers]
+
+
+async def phone_got(tmp_path: Path, bodies: list[str], sender: str = STAFF) -> list[str]:
+    """What each phone got, its parts joined in order, for each body sent with no subject from `sender`."""
+    cfg = two_way_config(tmp_path, "smpp", relay_port=free_port())
+    numbers = [f"6011235{n + 10:02d}" for n in range(len(bodies))]
     async with running_gateway(cfg) as gw:
-        core = gw.daemon.simulator.core
         for number, body in zip(numbers, bodies, strict=True):
             msg = mail(f"{number}@{DOMAIN}", body)
             msg.replace_header("From", sender)
             assert (await gw.send(msg)).error is None
-        await gw.until(lambda: all(whole(n) for n in numbers))
-        return ["".join(str(r["text"]) for r in parts(n)) for n in numbers]
+        return ["".join(str(r["text"]) for r in parts) for parts in await parts_got(gw, numbers)]
 
 
 async def test_through_smtp_the_text_below_a_footer_reaches_the_phone(tmp_path: Path) -> None:
