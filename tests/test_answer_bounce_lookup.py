@@ -16,13 +16,13 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 from gateway import answerbounce
 from tests.conftest import STAFF, free_port, running_gateway, smtp_sink
+from tests.test_answer_bounced_later import answered
 from tests.test_bounces import delivered, parsed
 from tests.test_own_numbers import FALLBACK, own_config
-from tests.test_reply_refused import outbox, sms_and_answer
+from tests.test_reply_refused import outbox
 from tests.test_store import vm_steps
 
 
@@ -41,14 +41,6 @@ def dsn(answer_id: str, own_id: str, recipient_fields: str) -> bytes:
         f"From: +48601222222@sms.example.com\r\nTo: {STAFF}\r\nSubject: Re: Spotkanie\r\n"
         f"Message-ID: {answer_id}\r\n\r\nTak, bede o 10:00\r\n--b--\r\n"
     ).encode()
-
-
-async def answered(gw: Any, relay: Any) -> str:
-    """The phone's answer mailed to its user and taken by the relay: its Message-ID."""
-    await sms_and_answer(gw)
-    await gw.until(lambda: outbox(gw) == [("reply", STAFF, "sent")])
-    await relay.wait(1)
-    return str(parsed(relay.messages[0][2])["Message-ID"]).strip()
 
 
 async def test_a_dsn_naming_another_recipient_leaves_the_answer_alone(tmp_path: Path) -> None:

@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import STAFF, free_port, running_gateway, smtp_sink
+from tests.test_answer_bounced_later import answered
 from tests.test_billing_answer_refused import replies
-from tests.test_bounces import parsed
 from tests.test_own_numbers import FALLBACK, own_config
-from tests.test_reply_refused import mo_row, outbox, sms_and_answer
+from tests.test_reply_refused import mo_row, outbox
 
 WHY = "smtp; 552 5.2.2 Skrzynka użytkownika pełna"
 
@@ -53,10 +53,7 @@ def deliver(port: int, raw: bytes, rcpt: str) -> str:
 async def test_a_utf8_bounce_reason_is_kept_as_written(tmp_path: Path, part: str) -> None:
     port = free_port()
     async with smtp_sink(port) as relay, running_gateway(own_config(tmp_path, "smpp", port)) as gw:
-        await sms_and_answer(gw)
-        await gw.until(lambda: outbox(gw) == [("reply", STAFF, "sent")])
-        await relay.wait(1)
-        answer_id = parsed(relay.messages[0][2])["Message-ID"]
+        answer_id = await answered(gw, relay)
         sent = await asyncio.to_thread(deliver, gw.port, dsn(answer_id, part), gw.config.mail.from_address)
         assert sent.startswith("250 "), sent
         await gw.until(lambda: outbox(gw)[0][2] == "failed")

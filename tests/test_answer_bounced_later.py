@@ -41,13 +41,18 @@ def body(raw: bytes) -> str:
     return str(parsed(raw).get_body(("plain",)).get_content())
 
 
+async def answered(gw: Any, relay: Any) -> str:
+    """The phone's answer mailed to its user and taken by the relay: its Message-ID."""
+    await sms_and_answer(gw)
+    await gw.until(lambda: outbox(gw) == [("reply", STAFF, "sent")])
+    await relay.wait(1)
+    return str(parsed(relay.messages[0][2])["Message-ID"]).strip()
+
+
 async def test_a_later_bounce_of_an_answer_mail_sends_its_copy_once_and_names_it(tmp_path: Path) -> None:
     port = free_port()
     async with smtp_sink(port) as relay, running_gateway(own_config(tmp_path, "smpp", port)) as gw:
-        await sms_and_answer(gw)
-        await gw.until(lambda: outbox(gw) == [("reply", STAFF, "sent")])
-        await relay.wait(1)
-        answer_id = parsed(relay.messages[0][2])["Message-ID"]
+        answer_id = await answered(gw, relay)
         sender = gw.config.mail.from_address
         first = await delivered(gw.port, dsn(answer_id, "<dsn1@mx.acme.example>"), rcpt=sender)
         assert first.startswith("250 "), first
