@@ -12,10 +12,8 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.conftest import config_text, free_port
-from tests.test_process import CLI, ROOT, start_daemon
-from tests.test_restore_carry import stop
-from tests.test_status_other_user import configured, plain_nobody, status
+from tests.test_process import CLI, ROOT
+from tests.test_status_other_user import plain_nobody, roots_daemon, status
 from tests.test_sudo_hints_name_the_command import as_nobody, world
 
 __all__ = ["plain_nobody", "world"]  # the fixtures, used by name
@@ -30,16 +28,9 @@ def _as_nobody(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 async def test_check_config_beside_roots_daemon_says_to_run_it_as_root_not_to_give_the_directory_away(
     world: Path,
 ) -> None:
-    smtp_port = free_port()
-    config = world / "config.toml"
-    config.write_text(config_text(world, smsc_port=free_port(), smtp_port=smtp_port))
-    config.chmod(0o644)
-    proc = await start_daemon(config, smtp_port)
-    try:
-        (world / "state").chmod(0o755)
+    async with roots_daemon(world) as (config, state, _):
+        state.chmod(0o755)
         res = await asyncio.to_thread(_as_nobody, config, "check-config")
-    finally:
-        await stop(proc)
     said = res.stdout + res.stderr
     assert "chown" not in said, said
     assert "the daemon runs as root" in said, said
@@ -49,10 +40,7 @@ async def test_check_config_beside_roots_daemon_says_to_run_it_as_root_not_to_gi
 async def test_status_that_may_not_read_roots_status_file_says_so_not_that_the_daemon_is_starting(
     world: Path, plain_nobody: tuple[list[str], str]
 ) -> None:
-    config, smtp_port = configured(world)
-    proc = await start_daemon(config, smtp_port)
-    state = world / "state"
-    try:
+    async with roots_daemon(world) as (config, state, proc):
         state.chmod(0o755)
         for _ in range(300):  # its first status, written within 2 s of the start
             if (state / "status.json").exists():
@@ -68,8 +56,6 @@ async def test_status_that_may_not_read_roots_status_file_says_so_not_that_the_d
         prefix, python = plain_nobody
         out = await asyncio.to_thread(status, prefix, python, config, "--json")
         text = await asyncio.to_thread(status, prefix, python, config)
-    finally:
-        await stop(proc)
     daemon = json.loads(out.stdout)["daemon"]["state"]
     assert "has not written its status yet" not in daemon, daemon
     assert daemon.startswith(f"running (pid {proc.pid}), its status unknown"), daemon

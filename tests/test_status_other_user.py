@@ -18,7 +18,8 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -38,6 +39,19 @@ def configured(world: Path) -> tuple[Path, int]:
     config.write_text(config_text(world, smsc_port=free_port(), smtp_port=smtp_port))
     config.chmod(0o644)  # the monitoring user reads the config (no secret of note in a test)
     return config, smtp_port
+
+
+@asynccontextmanager
+async def roots_daemon(world: Path) -> AsyncIterator[tuple[Path, Path, subprocess.Popen[bytes]]]:
+    """Root's daemon running on the config of `configured`: the config, the state directory and the
+    daemon, which must stop at SIGTERM with exit 0 when the block ends."""
+    config, smtp_port = configured(world)
+    proc = await start_daemon(config, smtp_port)
+    try:
+        yield config, world / "state", proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(proc.wait, 30) == 0
 
 
 def status(prefix: list[str], python: str, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -71,10 +85,7 @@ def plain_nobody(world: Path) -> Iterator[tuple[list[str], str]]:
 async def test_status_of_a_user_who_may_not_read_roots_database_says_so_not_that_nothing_runs(
     world: Path, plain_nobody: tuple[list[str], str]
 ) -> None:
-    config, smtp_port = configured(world)
-    proc = await start_daemon(config, smtp_port)
-    state = world / "state"
-    try:
+    async with roots_daemon(world) as (config, state, proc):
         assert (state / "smsgw.db").stat().st_mode & 0o777 == 0o600
         # nobody reads every file (as a user in the files' group would), owns none of them.
         state.chmod(0o755)
@@ -101,9 +112,6 @@ async def test_status_of_a_user_who_may_not_read_roots_database_says_so_not_that
                 assert said["daemon"]["state"].startswith("unknown"), said
                 assert "closed to user nobody" in said["error"]
         assert proc.poll() is None
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(proc.wait, 30) == 0
 
 
 async def test_a_database_others_may_read_is_not_said_to_be_read_only_by_its_owner(
@@ -112,10 +120,7 @@ async def test_a_database_others_may_read_is_not_said_to_be_read_only_by_its_own
     """Root's database mode 0644: status as nobody said "only its owner reads it (mode 0644; no group
     gives another user access)", which the mode it named belied. What holds is that smsgw opens a
     database only as its owner."""
-    config, smtp_port = configured(world)
-    proc = await start_daemon(config, smtp_port)
-    state = world / "state"
-    try:
+    async with roots_daemon(world) as (config, state, proc):
         state.chmod(0o755)
         (state / "smsgw.db").chmod(0o644)
         prefix, python = plain_nobody
@@ -127,6 +132,3 @@ async def test_a_database_others_may_read_is_not_said_to_be_read_only_by_its_own
         assert "(mode " not in out.stderr and "only its owner reads it" not in out.stderr, out.stderr
         assert "run status as root (`sudo -u root " in out.stderr, out.stderr
         assert proc.poll() is None
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(proc.wait, 30) == 0
