@@ -19,7 +19,7 @@ from pathlib import Path
 
 from gateway import answerbounce
 from tests.conftest import STAFF, free_port, running_gateway, smtp_sink
-from tests.test_answer_bounced_later import answered
+from tests.test_answer_bounced_later import answer_mailed, answered
 from tests.test_bounces import delivered, parsed
 from tests.test_own_numbers import FALLBACK, own_config
 from tests.test_reply_refused import outbox
@@ -44,9 +44,7 @@ def dsn(answer_id: str, own_id: str, recipient_fields: str) -> bytes:
 
 
 async def test_a_dsn_naming_another_recipient_leaves_the_answer_alone(tmp_path: Path) -> None:
-    port = free_port()
-    async with smtp_sink(port) as relay, running_gateway(own_config(tmp_path, "smpp", port)) as gw:
-        answer_id = await answered(gw, relay)
+    async with answer_mailed(tmp_path) as (gw, relay, answer_id):
         sender = gw.config.mail.from_address
         # Another user's address, as a bounce of a forward of the answer, or a forged one, names it.
         other = dsn(answer_id, "<dsn1@mx.acme.example>", "Final-Recipient: rfc822; eve@elsewhere.example\r\n")
@@ -85,9 +83,7 @@ async def test_a_dsn_naming_another_recipient_leaves_the_answer_alone(tmp_path: 
 
 
 async def test_a_forged_bounce_costs_the_same_however_many_answer_mails(tmp_path: Path) -> None:
-    port = free_port()
-    async with smtp_sink(port) as relay, running_gateway(own_config(tmp_path, "smpp", port)) as gw:
-        answer_id = await answered(gw, relay)
+    async with answer_mailed(tmp_path) as (gw, _, answer_id):
         conn = gw.store.db.conn
         cols = [
             r[1] for r in conn.execute("PRAGMA table_info(outbox)") if r[1] not in ("id", "header_message_id")

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import STAFF, free_port, running_gateway, smtp_sink
-from tests.test_answer_bounced_later import answered
+from tests.conftest import STAFF
+from tests.test_answer_bounced_later import answer_mailed
 from tests.test_billing_answer_refused import replies
-from tests.test_own_numbers import FALLBACK, own_config
+from tests.test_own_numbers import FALLBACK
 from tests.test_reply_refused import mo_row, outbox
 
 WHY = "smtp; 552 5.2.2 Skrzynka użytkownika pełna"
@@ -51,9 +51,7 @@ def deliver(port: int, raw: bytes, rcpt: str) -> str:
 
 @pytest.mark.parametrize("part", ["message/delivery-status", "message/global-delivery-status"])
 async def test_a_utf8_bounce_reason_is_kept_as_written(tmp_path: Path, part: str) -> None:
-    port = free_port()
-    async with smtp_sink(port) as relay, running_gateway(own_config(tmp_path, "smpp", port)) as gw:
-        answer_id = await answered(gw, relay)
+    async with answer_mailed(tmp_path) as (gw, _, answer_id):
         sent = await asyncio.to_thread(deliver, gw.port, dsn(answer_id, part), gw.config.mail.from_address)
         assert sent.startswith("250 "), sent
         await gw.until(lambda: outbox(gw)[0][2] == "failed")

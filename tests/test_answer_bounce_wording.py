@@ -18,7 +18,7 @@ import sqlite3
 from pathlib import Path
 
 from tests.conftest import STAFF, free_port, running_gateway, smtp_sink
-from tests.test_answer_bounced_later import answered, body, dsn
+from tests.test_answer_bounced_later import answer_mailed, body, dsn
 from tests.test_bounces import delivered, parsed
 from tests.test_own_numbers import FALLBACK, own_config
 from tests.test_reply_refused import mo_row, outbox, sms_and_answer
@@ -45,9 +45,7 @@ def forwards(conn: sqlite3.Connection) -> list[str]:
 
 
 async def test_bounces_of_one_answer_at_once_say_the_copy_went_once(tmp_path: Path) -> None:
-    port = free_port()
-    async with smtp_sink(port) as relay, running_gateway(own_config(tmp_path, "smpp", port)) as gw:
-        answer_id = await answered(gw, relay)
+    async with answer_mailed(tmp_path) as (gw, _, answer_id):
         sender = gw.config.mail.from_address
         sessions = [
             await asyncio.to_thread(mid_data, gw.port, dsn(answer_id, f"<dsn{i}@mx.acme.example>"), sender)

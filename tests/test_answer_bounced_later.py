@@ -11,10 +11,12 @@ bounce delivered to the gateway's relay port as the smarthost delivers it.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import STAFF, free_port, running_gateway, smtp_sink
+from tests.conftest import STAFF, Running, Sink, free_port, running_gateway, smtp_sink
 from tests.test_bounces import delivered, parsed
 from tests.test_own_numbers import FALLBACK, own_config
 from tests.test_reply_refused import mo_row, outbox, sms_and_answer
@@ -49,10 +51,17 @@ async def answered(gw: Any, relay: Any) -> str:
     return str(parsed(relay.messages[0][2])["Message-ID"]).strip()
 
 
-async def test_a_later_bounce_of_an_answer_mail_sends_its_copy_once_and_names_it(tmp_path: Path) -> None:
+@asynccontextmanager
+async def answer_mailed(tmp_path: Path) -> AsyncIterator[tuple[Running, Sink, str]]:
+    """The gateway of `own_config` and its relay, the phone's answer mailed through them: the gateway,
+    the relay and the answer mail's Message-ID."""
     port = free_port()
     async with smtp_sink(port) as relay, running_gateway(own_config(tmp_path, "smpp", port)) as gw:
-        answer_id = await answered(gw, relay)
+        yield gw, relay, await answered(gw, relay)
+
+
+async def test_a_later_bounce_of_an_answer_mail_sends_its_copy_once_and_names_it(tmp_path: Path) -> None:
+    async with answer_mailed(tmp_path) as (gw, relay, answer_id):
         sender = gw.config.mail.from_address
         first = await delivered(gw.port, dsn(answer_id, "<dsn1@mx.acme.example>"), rcpt=sender)
         assert first.startswith("250 "), first
