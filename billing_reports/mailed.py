@@ -11,9 +11,10 @@ import hashlib
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
 from billing_reports import repo
@@ -36,10 +37,8 @@ def mailed_copy(path: Path, mark: str, tz: ZoneInfo, nth: int = 1) -> Path:
 
 def file_sha256(path: Path, sha256: str) -> bool:
     """The whole file's SHA-256 is `sha256` (the summary's mark: it has no `end` line of an account's)."""
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest() == sha256
-    except FileNotFoundError:
-        return False
+    data = regular_bytes(path)  # a FIFO in the file's place held a plain read, and the run, forever
+    return data is not None and hashlib.sha256(data).hexdigest() == sha256
 
 
 def kept_copy(
@@ -135,13 +134,16 @@ def settle_mailed(
 
 
 def ends_with(path: Path, sha256: str) -> bool:
-    """The file on disk is the one just rendered: its `end` line carries the same checksum."""
-    try:
-        with open(path, "rb") as f:
+    """The file on disk is the one just rendered: its `end` line carries the same checksum. Only a
+    regular file is read (`open_regular`): a FIFO in its place held the billing run forever."""
+    with open_regular(path) as f:
+        if f is None:
+            return False
+        try:
             f.seek(max(0, f.seek(0, os.SEEK_END) - 100))
             return f.read().endswith(f"\tsha256:{sha256}\n".encode())
-    except FileNotFoundError:
-        return False
+        except OSError:
+            return False
 
 
 _END = re.compile(rb"end\t\d+\tsha256:([0-9a-f]{64})")
@@ -151,15 +153,27 @@ def regular_bytes(path: Path) -> bytes | None:
     """The bytes of `path` when it is a regular file, else None (missing, unreadable, a link, a FIFO).
     Never opened otherwise: a FIFO standing where a billing file goes held a plain read forever, the
     billing run or the panel's page with it."""
+    with open_regular(path) as f:
+        if f is None:
+            return None
+        try:
+            return f.read()
+        except OSError:
+            return None
+
+
+@contextlib.contextmanager
+def open_regular(path: Path) -> Iterator[BinaryIO | None]:
+    """`path` open for reading when it is a regular file, else None (missing, unreadable, a link, a
+    FIFO, a device). Opened without blocking and checked before any read: opening a FIFO blocks
+    until a writer comes, reading one until it writes."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError:
-        return None
+        yield None
+        return
     with os.fdopen(fd, "rb") as f:
-        try:
-            return f.read() if stat.S_ISREG(os.fstat(fd).st_mode) else None
-        except OSError:
-            return None
+        yield f if stat.S_ISREG(os.fstat(fd).st_mode) else None
 
 
 def whole_sha(path: Path) -> str | None:

@@ -23,7 +23,14 @@ from zoneinfo import ZoneInfo
 
 from billing_reports import repo
 from billing_reports.files import hold_month, mark_complete, mark_incomplete, write_atomic
-from billing_reports.mailed import disk_mark, ends_with, file_sha256, keep_mailed, settle_mailed
+from billing_reports.mailed import (
+    disk_mark,
+    ends_with,
+    file_sha256,
+    keep_mailed,
+    open_regular,
+    settle_mailed,
+)
 from billing_reports.monthly import STATUSES, Month, lines
 from billing_reports.render import Header, Rendering, Sum, clean, pln, printable
 from gateway.adminrules import SUMMARY_LABELS
@@ -158,11 +165,11 @@ def _written_since(path: Path, notes: tuple[str, ...]) -> bool:
     if not notes:
         return False
     said = f"# note\t{clean(notes[0])}\n".encode()
-    try:
-        with path.open("rb") as f:
-            return said in f.read(16384)
-    except OSError:
-        return False
+    with open_regular(path) as f:  # a FIFO in the file's place held a plain read forever
+        try:
+            return f is not None and said in f.read(16384)
+        except OSError:
+            return False
 
 
 class ArchiveKept(Exception):
