@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from billing_reports import mtlate, rebill
+from billing_reports import mtlate, rebill, repo
 from billing_reports.failedjobs import failures, key, short
 from billing_reports.job import KIND
 from billing_reports.repo import LAST_BILLED, mailed_key
@@ -75,11 +75,11 @@ def _carry_failures(copy: sqlite3.Connection) -> list[str]:
     and succeeded since was said again. A billing failure whose month the marks carried say billed
     (`billing run --send` by hand since) is over. The failures carried, said for the restore's line."""
     copy.execute(f"DELETE FROM main.billing_state WHERE key GLOB '{key('')}*'")
-    row = copy.execute("SELECT value FROM main.billing_state WHERE key = ?", (LAST_BILLED,)).fetchone()
-    billed = str(row[0]) if row else ""
     said = []
     for kind, failure in failures(copy, "old").items():
-        if kind == "billing" and failure.get("month") and str(failure["month"]) <= billed:
+        # `repo.billed`, not `last_billed` alone: `billing run --send` records the files mailed and
+        # leaves `last_billed` to the scheduled run, so the failure of a month mailed by hand was kept.
+        if kind == "billing" and failure.get("month") and repo.billed(copy, str(failure["month"])):
             continue
         copy.execute(
             "INSERT INTO main.billing_state (key, value) SELECT key, value FROM old.billing_state"
