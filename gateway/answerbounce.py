@@ -148,8 +148,10 @@ def intro(answer: BouncedAnswer, said: str, lang: Language) -> str:
     """The forward's first words. What they say of the copy must be what the bounce's write did:
     bounces of one answer sent at once each found it not handled yet, and all but one forward said
     the copy went because of it. So a forward that may be the first is also written as one handled
-    before (`first=False`), and the write keeps the one that says what it did (`gateway.smtp.accept`)."""
-    done = (COPY_BEFORE if not answer.first else COPY_NOW if answer.copy else NO_COPY)(lang)
+    before (`first=False`), and the write keeps the one that says what it did (`gateway.smtp.accept`).
+    Only an answer whose mail names a copy is said handled before: of one with no fallback address,
+    "no second copy" spoke of a first copy that never went."""
+    done = ((COPY_NOW if answer.first else COPY_BEFORE) if answer.copy else NO_COPY)(lang)
     return ANSWER_INTRO(
         lang, phone=answer.phone, user=answer.user, mo=answer.mo, why=answer.why, done=done, said=said
     )
