@@ -203,11 +203,14 @@ class RedeliveryRepo(Repository):
             return acked_at
         source, ref, total, parts_at, joined_at = found
         # Its own parts: joined from its first part's arrival to its join, as `SegmentRepo._held` reads.
+        # Named: without statistics the planner read `mo_state`, every duplicate of every phone
+        # between the two copies (200,000 of other phones: 268 ms a lookup, on the event loop).
         (read,) = self.conn.execute(
-            "SELECT MAX(again.acked_at) FROM mo AS again WHERE again.source = ? AND again.concat_ref = ?"
-            " AND again.concat_total = ? AND again.state = 'duplicate' AND again.id > ? AND again.id < ?"
-            " AND EXISTS (SELECT 1 FROM mo AS own WHERE own.source = ? AND own.concat_ref = ?"
-            " AND own.concat_total = ? AND own.concat_seq = again.concat_seq AND own.text = again.text"
+            "SELECT MAX(again.acked_at) FROM mo AS again INDEXED BY mo_segments WHERE again.source = ?"
+            " AND again.concat_ref = ? AND again.concat_total = ? AND again.state = 'duplicate'"
+            " AND again.id > ? AND again.id < ? AND EXISTS (SELECT 1 FROM mo AS own INDEXED BY mo_segments"
+            " WHERE own.source = ? AND own.concat_ref = ? AND own.concat_total = ?"
+            " AND own.concat_seq = again.concat_seq AND own.text = again.text"
             " AND own.destination = again.destination AND own.state = 'joined' AND own.id < ?"
             " AND own.received_at BETWEEN ? AND ?)",
             (source, ref, total, copy, mo_id, source, ref, total, copy, parts_at, joined_at),

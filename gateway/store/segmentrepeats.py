@@ -52,6 +52,7 @@ _COPIES = (
     "FROM mo WHERE source = ? AND concat_ref = ? AND concat_total = ? AND concat_seq = ? AND text = ?"
     " AND destination IN ({marks})"
 )
+_NAMED = _COPIES.replace("FROM mo", "FROM mo INDEXED BY mo_segments", 1)
 
 
 def _stamps_differ(a: str | None, b: str | None) -> bool:
@@ -164,8 +165,10 @@ def _copy_again(
     copy_id, copy_at, acked_at = copy
     # A copy of it recorded as delivered again since, whose acknowledgement the SMSC read: the SMSC
     # delivers it no more (`SegmentRepo._joined_already`), however unread the joined one's is.
+    # Named: without statistics the planner read `mo_state`, every duplicate of every phone since the copy.
     read = conn.execute(
-        f"SELECT MAX(acked_at) {_COPIES.format(marks=marks)} AND id > ? AND id < ? AND state = 'duplicate'"
+        f"SELECT MAX(acked_at) {_NAMED.format(marks=marks)}"
+        " AND id > ? AND id < ? AND state = 'duplicate'"
         " AND (smsc_time IS NULL OR ? IS NULL OR smsc_time = ?)",
         (source, ref, total, row[_SEQ], row[_TEXT], *forms, copy_id, row[_ID], row[_STAMP], row[_STAMP]),
     ).fetchone()[0]  # fmt: skip
