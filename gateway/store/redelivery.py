@@ -74,6 +74,23 @@ RESENT = -1
 # copy is not the one the link saw (that one's write failed): the rules above judge it.
 RESENT_WITHIN_SECONDS = 20.0
 
+
+def soon_after_ack(acked_at: float, at: float) -> bool:
+    """Whether a copy that came at `at` came within `REPEAT_AFTER_ACK_SECONDS` after the acknowledgement
+    the SMSC read at `acked_at`. One that came before it (the clock stepped back in between, before the
+    step was seen) is no late repeat of the SMSC but a new SMS, and must not be dropped, nor its vote
+    left unpaid."""
+    return 0.0 <= at - acked_at <= REPEAT_AFTER_ACK_SECONDS
+
+
+def stamped_copy(acked_at: float | None, at: float, resent: bool) -> bool:
+    """Whether an MO or a part that came at `at` with the SMSC's stamp of an earlier copy (whose
+    acknowledgement the SMSC last read at `acked_at`, None if not known to have been read) is that copy
+    delivered again (see the module docstring): the one rule for whole texts, parts joined and parts
+    waiting, which once differed in the clock stepped back."""
+    return resent or acked_at is None or soon_after_ack(acked_at, at)
+
+
 # Whole rows (not segments of a long text, nor a segment recorded as delivered again).
 _WHOLE = "state NOT IN ('segment', 'joined') AND (concat_seq IS NULL OR COALESCE(concat_total, 1) <= 1)"
 # The condition of the index `mo_texts` (migration 63), which a query must name to be read by it; every
@@ -145,8 +162,7 @@ class RedeliveryRepo(Repository):
             if same is not None:
                 copy, acked_at = same
                 acked_at = self._read_since(copy, acked_at, mo_id)
-                read = acked_at is not None and received_at - acked_at > REPEAT_AFTER_ACK_SECONDS
-                if not read or repeated == RESENT:
+                if stamped_copy(acked_at, received_at, repeated == RESENT):
                     return int(copy)
                 return None  # its stamp given again: the phone's next SMS, paid for
         if repeated > 0:  # see `smsc.mocopies`: the SMSC was still waiting on the earlier one
@@ -180,12 +196,7 @@ class RedeliveryRepo(Repository):
             # retries on whichever is up, and the acknowledgement was lost with the first one's fall.
             from_at = self._retry_from(earlier_link, earlier_at, received_at, link)
             return int(earlier) if received_at - from_at <= DOUBT_SECONDS else None
-        # Only a copy received after that acknowledgement, and soon after it, is the SMSC's: one
-        # stamped before it (the clock stepped back in between, before the step was seen) is no
-        # late repeat of the SMSC but a new SMS, and must not be dropped, nor its vote left unpaid.
-        if 0.0 <= received_at - acked_at <= REPEAT_AFTER_ACK_SECONDS:
-            return int(earlier)
-        return None
+        return int(earlier) if soon_after_ack(acked_at, received_at) else None
 
     def _read_since(self, copy: int, acked_at: float | None, mo_id: int) -> float | None:
         """When the SMSC last read an acknowledgement of the SMS of the earlier whole row `copy`

@@ -34,7 +34,7 @@ import sqlite3
 import structlog
 
 from gateway import reassembly
-from gateway.store.redelivery import DOUBT_SECONDS, REPEAT_AFTER_ACK_SECONDS, RESENT
+from gateway.store.redelivery import DOUBT_SECONDS, RESENT, soon_after_ack, stamped_copy
 from gateway.store.segmentsets import PARTS_APART_SECONDS
 
 log = structlog.get_logger(__name__)
@@ -129,9 +129,7 @@ def _its_copy(row: tuple, stamp: str | None, at: float, repeated: int) -> bool:
     if row[_STAMP] is None or stamp is None:
         return True
     acked_at = row[_ACKED]
-    return stamp == row[_STAMP] and (
-        repeated == RESENT or acked_at is None or at - acked_at <= REPEAT_AFTER_ACK_SECONDS
-    )
+    return stamp == row[_STAMP] and stamped_copy(acked_at, at, repeated == RESENT)
 
 
 def _copy_again(
@@ -176,7 +174,7 @@ def _copy_again(
         acked_at = read if acked_at is None else max(acked_at, read)
     if acked_at is None and row[_AT] - copy_at <= AGAIN_SECONDS:
         return True
-    if acked_at is not None and 0.0 <= row[_AT] - acked_at <= REPEAT_AFTER_ACK_SECONDS:
+    if acked_at is not None and soon_after_ack(acked_at, row[_AT]):
         return True
     if whole:
         return False

@@ -30,7 +30,7 @@ import structlog
 
 from gateway import reassembly
 from gateway.store import segmentrepeats, segmentsets
-from gateway.store.redelivery import DOUBT_SECONDS, REPEAT_AFTER_ACK_SECONDS
+from gateway.store.redelivery import DOUBT_SECONDS, REPEAT_AFTER_ACK_SECONDS, stamped_copy
 from gateway.store.repository import Repository
 from gateway.store.segmentsets import MAX_WAITING_SEGMENTS, PARTS_APART_SECONDS, _due, _sets, _stamp
 
@@ -171,7 +171,7 @@ class SegmentRepo(Repository):
             f"SELECT acked_at {stamped} AND state IN ('joined', 'duplicate') ORDER BY id DESC LIMIT 1",
             (*args, smsc_time),
         ).fetchone()
-        return resent or acked_at is None or now - acked_at <= REPEAT_AFTER_ACK_SECONDS
+        return stamped_copy(acked_at, now, resent)
 
     def _join_segments(
         self,

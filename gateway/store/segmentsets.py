@@ -9,7 +9,7 @@ part of a new SMS under the reused reference must not.
 from __future__ import annotations
 
 from gateway import reassembly
-from gateway.store.redelivery import REPEAT_AFTER_ACK_SECONDS, RESENT
+from gateway.store.redelivery import RESENT, soon_after_ack, stamped_copy
 
 # How far apart the parts of one SMS come when nothing held them: a phone hands them to the SMSC
 # back to back and the SMSC delivers them in a row, in any order but a second or two apart even
@@ -160,9 +160,8 @@ def _again(held: tuple, row: tuple) -> bool:
     if stamp is not None and held_stamp is not None:
         if stamp != held_stamp:
             return False
-        resent = len(row) > _REPEATED and row[_REPEATED] == RESENT
-        return resent or acked_at is None or at - acked_at <= REPEAT_AFTER_ACK_SECONDS
-    return acked_at is None or 0.0 <= at - acked_at <= REPEAT_AFTER_ACK_SECONDS
+        return stamped_copy(acked_at, at, len(row) > _REPEATED and row[_REPEATED] == RESENT)
+    return acked_at is None or soon_after_ack(acked_at, at)
 
 
 def _sets(
