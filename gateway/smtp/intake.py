@@ -189,17 +189,17 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     sender = heads.get("from", "")  # whose company signature may end the text; plain ASCII read as it is
     if not sender.isascii() or "=?" in sender or "\n" in sender:
         sender = decode_header(sender, fallbacks)
-    # A new mail's `>` lines are its own text; a reply's or a forward's quote another (textclean).
-    quoting = (
-        bool(heads.get("in-reply-to") or heads.get("references")) or sms_subject(subject) != subject.strip()
-    )
+    topic = sms_subject(subject)  # without reply/forward prefixes and our "(SMS from …)"
+    # A new mail's `>` lines are its own text; a reply's or a forward's quote another (textclean). A body
+    # with no `>` reads the same either way: the headers are not asked.
+    quoting = ">" not in body_text or bool(heads.get("in-reply-to") or heads.get("references"))
+    quoting = quoting or topic != subject.strip()
     cleaned = clean_body(
         body_text, opts.end_marker, opts.cut_from, invitation=scheduled, sender=sender, quoting=quoting
     )
     removed = [*dict.fromkeys(ctx.notes), *cleaned.removed]
     if ctx.attachments:
         removed.append(f"attachments not sent ({ctx.attachments})")
-    topic = sms_subject(subject)  # without reply/forward prefixes and our "(SMS from …)"
     shown_topic = topic if opts.subject_max > 0 else ""
     kept = unwrap_in_text(cleaned.text)  # a link filter's wrapper as the address it carries
     if shown_topic and len(kept) <= _SIGNATURE_MAX and only_signature(kept, sender=sender, subject=topic):

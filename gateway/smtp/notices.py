@@ -298,9 +298,9 @@ def only_senders_block(lines: list[str], sender: str, subject: str) -> bool:
     (`_names_title`), short block lines and no sentence. Under a `subject` that points to someone to
     call ("Proszę o pilny kontakt") the details are what the phone needs: no."""
     block = [text for line in lines if (text := line.strip())]
-    if not block or len(block) > _BLOCK_MAX_LINES or " " not in block[0] or _POINTS_TO.search(subject):
+    if not block or len(block) > _BLOCK_MAX_LINES or " " not in block[0] or not is_signature_name(block[0]):
         return False
-    if not is_signature_name(block[0]) or not _displayed(block[0], sender):
+    if _POINTS_TO.search(subject) or not _displayed(block[0], sender):
         return False
     details = [sum(1 for _ in contact_details(text)) for text in block]
     return all(_is_block_line(text) for text in block) and _names_title(block, details)

@@ -125,7 +125,8 @@ def unwrapped(url: str) -> str:
 
 def unwrap_in_text(text: str) -> str:
     """Each wrapper's URL in a text (a plain-text part, a URL an HTML mail shows) as its target."""
-    if _WRAPPER_HINT.search(text) is None:  # nearly every mail: one search, no URL read
+    # Nearly every mail: no URL, or none of a wrapper's; the substring first (the pattern costs 2 µs).
+    if "://" not in text or _WRAPPER_HINT.search(text) is None:
         return text
 
     def one(match: re.Match[str]) -> str:
