@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from billing_reports import failures, rebill, repo, runlog
+from billing_reports import failures, mailedrecord, rebill, repo, runlog
 from billing_reports.attachments import attachment_name
 from billing_reports.files import RunUnderWay
 from billing_reports.monthly import Month, due_months
@@ -225,11 +225,8 @@ def queue_mails(
             rcpt = cfg.mail.admin_address
             row = None if audit is None else lambda: audit(None, [rcpt])
             done.mails += _queue(store, cfg, files.month, "summary", sha, [(rcpt, content)], again, at, row)
+    mailedrecord.keep(store.db.conn, month_dir(cfg.state_dir, files.month, cfg.billing_dir), files.month)
     return done
-
-
-def _mark(month: Month, what: object) -> str:
-    return repo.mailed_key(month, what)
 
 
 def _key(f: AccountFile) -> str:
@@ -238,7 +235,7 @@ def _key(f: AccountFile) -> str:
 
 def mailed(store: Store, month: Month, key: str) -> str | None:
     """The mark of a file already queued for mail (`<sha256> <unix time>`), or None."""
-    return repo.BillingRepo(store.db, store.clock).get(_mark(month, key))
+    return repo.BillingRepo(store.db, store.clock).get(repo.mailed_key(month, key))
 
 
 def mailed_other(store: Store, month: Month, f: AccountFile) -> str | None:
@@ -288,11 +285,11 @@ def _queue(
     """
     billing = repo.BillingRepo(store.db, store.clock)
     with store.db.transaction():
-        if not again and billing.get(_mark(month, key)) is not None:
+        if not again and billing.get(repo.mailed_key(month, key)) is not None:
             return 0
         for rcpt, content in mails:
             store.outbox.enqueue_mail(KIND, cfg.mail.from_address, rcpt, content)
-        billing.put(_mark(month, key), f"{sha} {at:.0f}")
+        billing.put(repo.mailed_key(month, key), f"{sha} {at:.0f}")
         if audit is not None:
             audit()
     return len(mails)
@@ -345,7 +342,8 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
         queued += await store.write(
             lambda: _queue(store, cfg, month, "summary", sha, [(rcpt, summary)], a, at)
         )
-
+    # On disk that the mails went, for a restore over a database lost (`restoreblind`).
+    await mailedrecord.keep_from_loop(store, month_dir(cfg.state_dir, month, cfg.billing_dir), month)
     if not await store.write(lambda: rebill.run_ends(store, month)):
         # The clock stepped back into the month during the run: billed again after its end.
         log.warning("billing.month_stepped_back_during_run", month=str(month), mails=queued)

@@ -8,27 +8,37 @@ holds), mailed a second time to every account and the operator as if it were the
 files were overwritten with no copy kept (their marks went with the database). So a month due after
 the backup's `last_billed` whose files a run wrote whole (no `_incomplete` mark, a summary whose `end`
 line checks, listing every account of the backup with the checksum of the account's whole file) is
-taken as billed: `last_billed` moves to it, and each file gets the mark of a file mailed
-(`mailed.disk_mark`), so that a month billed again by hand keeps the mailed file as its copy. The
-first month not whole on disk, and every later one, is billed again as usual.
+taken as billed: `last_billed` moves to it, and each file gets the mark of a file mailed, so that a
+month billed again by hand keeps the mailed file as its copy. The first month not whole on disk, and
+every later one, is billed again as usual.
+
+Whole files say a run wrote them, not that anyone was mailed them (a hand run without `--send`, a
+run stopped before it queued the mails, a run of the month so far): taken as mailed, nobody was
+ever sent that month's bill. So a month is taken only with the record its mails were queued
+(`mailedrecord`), the marks taken from it, and its summary mailed after the month ended. A month
+not taken whose record says a file was mailed keeps that file as its mailed copy (`mailed-*/`)
+before the next start writes it again and mails it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from billing_reports import failedjobs, mtlate, repo
+from billing_reports import failedjobs, mailedrecord, mtlate, repo
 from billing_reports.files import is_incomplete
-from billing_reports.mailed import disk_mark, whole_sha
+from billing_reports.mailed import ends_with, file_sha256, keep_mailed, whole_sha
+from billing_reports.mailedrecord import RECORD
 from billing_reports.monthly import Month, due_months
 from billing_reports.writer import SUMMARY, file_name, summary_name
 
 
 def take_from_disk(copy: sqlite3.Connection, billing_dir: Path, tz: ZoneInfo, now: float) -> str | None:
-    """Take the months billed after the backup whose files lie whole in `billing_dir` as billed in
-    `copy` (not committed: the caller commits); what was taken, said for the restore's line."""
+    """Take the months billed after the backup whose files lie whole in `billing_dir`, their mails
+    recorded queued, as billed in `copy` (not committed: the caller commits); what was taken, said
+    for the restore's line."""
     table = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'billing_state'"
     if copy.execute(table).fetchone() is None:  # a backup from before the billing state
         return None
@@ -37,8 +47,9 @@ def take_from_disk(copy: sqlite3.Connection, billing_dir: Path, tz: ZoneInfo, no
         Month.parse(last) if last else None, now, tz, repo.installed_at(copy), repo.first_use(copy)
     )
     taken: list[Month] = []
+    why = ""
     for month in due:
-        marks = _whole(copy, billing_dir / str(month), month, tz)
+        marks, why = _whole(copy, billing_dir / str(month), month, tz)
         if marks is None:
             break
         _take(copy, month, tz, marks)
@@ -53,30 +64,72 @@ def take_from_disk(copy: sqlite3.Connection, billing_dir: Path, tz: ZoneInfo, no
             f" mailed (not billed or mailed again; `smsgw billing run --month {taken[-1]} --send --again`"
             " bills a month again and mails it as a correction)"
         )
+    kept = sum(_keep_mailed(copy, billing_dir / str(m), m, tz) for m in due[len(taken) :])
     if stop is not None and (billing_dir / str(stop)).is_dir():
-        said.append(f"the files of {stop} on disk are not whole: it is billed again at the next start")
+        copies = f"; {kept} file(s) mailed kept in mailed-*/" if kept else ""
+        said.append(
+            f"the files of {stop} on disk {why}: it is billed again at the next start ({_DUE}{copies})"
+        )
     return "; ".join(said) or None
 
 
-def _whole(copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo) -> dict[str, str] | None:
+_DUE = "its files written again and mailed"
+NOT_WHOLE = "are not whole"
+NO_RECORD = f"have no record that their mails were queued ({RECORD}): never mailed"
+NOT_ALL = f"were not all mailed ({RECORD})"
+BEFORE_END = "were mailed before the month ended"
+
+
+def _whole(
+    copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo
+) -> tuple[dict[str, str] | None, str]:
     """The marks of the month's files (by `repo.mailed_key`'s `what`) when a run wrote them all whole
-    for the backup's accounts; else None."""
+    for the backup's accounts and recorded their mails queued after the month's end; else None and
+    why not, for the restore's line."""
     summary = directory / SUMMARY
     if not directory.is_dir() or is_incomplete(directory) or whole_sha(summary) is None:
-        return None
+        return None, NOT_WHOLE
     listed = _listed(summary)
-    marks: dict[str, str] = {}
-    for account_id, name in repo.accounts(copy, month.bounds(tz)[1]):
-        path = directory / file_name(name)
-        sha = whole_sha(path)
-        mark = disk_mark(path)
-        if sha is None or mark is None or listed.get(summary_name(name)) != sha:
-            return None
-        marks[str(account_id)] = mark
-    if (mark := disk_mark(summary, summary=True)) is None:
-        return None
-    marks["summary"] = mark
-    return marks
+    accounts = repo.accounts(copy, month.bounds(tz)[1])
+    for _account_id, name in accounts:
+        sha = whole_sha(directory / file_name(name))
+        if sha is None or listed.get(summary_name(name)) != sha:
+            return None, NOT_WHOLE
+    record = mailedrecord.read(directory)
+    if record is None:
+        return None, NO_RECORD
+    marks = {what: record.get(what) for what in [*(str(i) for i, _ in accounts), "summary"]}
+    if any(mark is None for mark in marks.values()):
+        return None, NOT_ALL
+    end = month.bounds(tz)[1]
+    try:
+        written = summary.stat().st_mtime
+    except OSError:
+        return None, NOT_WHOLE
+    if written < end or (repo.mark_parts(marks["summary"] or "")[1] or 0) < end:
+        return None, BEFORE_END
+    return {what: mark for what, mark in marks.items() if mark is not None}, ""
+
+
+def _keep_mailed(copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo) -> int:
+    """Each file of a month billed again at the next start that its record says was mailed, kept as
+    its mailed copy (`mailed.keep_mailed`): no mark in the database says so any more, and the run
+    would write over it. How many were kept; a file that cannot be kept is left to the run."""
+    record = mailedrecord.read(directory) if directory.is_dir() else None
+    if record is None:
+        return 0
+    dirs = [d for d in directory.glob("mailed*") if d.is_dir() and not d.is_symlink()]
+    files = [
+        (directory / file_name(name), str(i), ends_with)
+        for i, name in repo.accounts(copy, month.bounds(tz)[1])
+    ]
+    kept = 0
+    for path, what, is_it in [*files, (directory / SUMMARY, "summary", file_sha256)]:
+        if (mark := record.get(what)) is None:
+            continue
+        with contextlib.suppress(OSError):
+            kept += keep_mailed(path, mark, tz, is_it, dirs) is not None
+    return kept
 
 
 def _listed(summary: Path) -> dict[str, str]:
