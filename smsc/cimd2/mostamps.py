@@ -71,15 +71,20 @@ class MoStamps:
             return sms
         key = (sms.source, sms.destination, stamp, sms.text)
         earlier = self._seen.get(key)
+        taken = self._taken
         if earlier is not None and earlier.number == number and self._taken - earlier.taken <= OTHERS:
             sms = replace(sms, resent=True)  # its number not yet free again: that request once more
+            # The SMSC's counter did not move for it: the number is free again 127 others after the
+            # first copy, not after this one (counted from here, the phone's next vote under that
+            # number, after the counter came round, was taken for the first again, kept unpaid).
+            taken = earlier.taken
         elif earlier is not None and earlier.confirmed:
             self._said("cimd2.mo_060_repeated", link=self.link,
                        effect="an MO came with the 060, phone and text of one whose acknowledgement the SMSC"
                        " had read (an SMSC stamping to the minute, or a stuck clock): taken as a new SMS"
                        " by the acknowledgements, not as that one delivered again")  # fmt: skip
             sms = replace(sms, raw={k: v for k, v in sms.raw.items() if k != "smsc_time"})
-        self._seen[key] = self._last = _Seen(number, self._taken)
+        self._seen[key] = self._last = _Seen(number, taken)
         self._seen.move_to_end(key)
         if len(self._seen) > KEPT:
             self._seen.popitem(last=False)
