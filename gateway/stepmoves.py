@@ -17,17 +17,17 @@ crash between chunks is finished by the next start's first look (`load_plan`), n
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import structlog
 
 from gateway.conversations import clockstep as conversations
 from gateway.premium import clockstep as premium
 from gateway.store import forwardsteps, senttimes, stepchunks
-from gateway.store.clockstep import ClockStep, Marks, extend_validities
+from gateway.store.clockstep import ClockStep, extend_validities
+from gateway.store.stepchunks import PHASES, MovePlan, save_plan
 
 log = structlog.get_logger("gateway.housekeeping")  # the clock check's lines
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 # In the store's key/value table, beside the clock check's reading: no schema change. The hourly limit
 # reads it too, for the MOs not moved yet (`stepchunks.mo_still_to_move`).
 PLAN_KEY = stepchunks.PLAN_KEY
+__all__ = ["PHASES", "MovePlan", "save_plan"]  # the plan's shape is the store's (`stepchunks`), said once
 # The loop's time a chunk aims at: SMTP, the links and the panel wait no longer for one than for a
 # busy moment's group commit. A row's move costs 3 us on a small store and 30 on a big one (its indexes'
 # pages out of the cache), so the ids a chunk covers follow what the last one held the loop
@@ -48,35 +49,6 @@ PLAN_KEY = stepchunks.PLAN_KEY
 CHUNK_SECONDS = 0.01
 # The ids of a phase's first chunk, and the fewest and most: a row costs about as much in each.
 FIRST_CHUNK, FEWEST, MOST = 500, 50, 8_000
-# The phases, in order, each a range of ids moved oldest first: the SMS (and their parts), the
-# conversations, the MOs (and their paid votes).
-PHASES = ("sms", "talks", "mo")
-
-
-@dataclass(frozen=True, slots=True)
-class MovePlan:
-    """What a step back's chunks move by, read once before the first (`plan_back`), and how far they got."""
-
-    seconds: float
-    after: tuple[int, int, int]  # `Marks` of the first rows written after the step
-    ahead: tuple[tuple[tuple[int, int, int], float], ...]
-    sent: tuple[int, ...]  # parts whose send time carries the stepped clock already
-    since: float  # from where acceptance, send and conversation times move (`senttimes.moving`)
-    floors: tuple[int, int]  # the first SMS whose acceptance, and whose parts' send times, move
-    mo_floor: float  # the MOs received from then on move (`MoRepo.moving`)
-    ends: dict[str, int]  # each phase's end id (exclusive)
-    at: dict[str, int]  # each phase's next id
-
-    def step(self) -> ClockStep:
-        ahead = tuple((Marks(*since), seconds) for since, seconds in self.ahead)
-        return ClockStep(self.seconds, Marks(*self.after), ahead, self.sent)
-
-    def phase(self) -> str | None:
-        """The phase the next chunk moves rows of; None once all are done."""
-        return next((p for p in PHASES if self.at[p] < self.ends[p]), None)
-
-    def done(self) -> bool:
-        return self.phase() is None
 
 
 def shift_back(store: Store, step: ClockStep) -> tuple[int, int, MovePlan]:
@@ -158,25 +130,6 @@ def move_chunk(store: Store, plan: MovePlan, sent: list[int], size: ChunkSize) -
     return plan, sms, mos
 
 
-def save_plan(conn: sqlite3.Connection, plan: MovePlan) -> None:
-    value: dict[str, Any] = {
-        "seconds": plan.seconds,
-        "after": plan.after,
-        "ahead": plan.ahead,
-        "sent": plan.sent,
-        "since": plan.since,
-        "floors": plan.floors,
-        "mo_floor": plan.mo_floor,
-        "ends": plan.ends,
-        "at": plan.at,
-    }
-    conn.execute(
-        "INSERT INTO billing_state (key, value) VALUES (?, ?)"
-        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        (PLAN_KEY, json.dumps(value)),
-    )
-
-
 def load_plan(conn: sqlite3.Connection) -> MovePlan | None:
     """The plan of a move a stop or crash cut short, to be finished; None without one, or with one that
     cannot be read (edited by hand): read at every start, it must not stop the daemon from starting. Its
@@ -186,7 +139,7 @@ def load_plan(conn: sqlite3.Connection) -> MovePlan | None:
     if row is None:
         return None
     try:
-        return _plan(json.loads(row[0]))
+        return stepchunks.read_plan(row[0])
     except Exception as exc:  # any shape: a missing key, a wrong type
         log.warning("clock.move_unreadable", error=f"{type(exc).__name__}: {exc}"[:200], dropped=True)
     try:
@@ -194,20 +147,6 @@ def load_plan(conn: sqlite3.Connection) -> MovePlan | None:
     except sqlite3.Error as exc:  # another process holds the store: the next start says it and tries again
         log.warning("clock.move_unreadable_kept", error=str(exc))
     return None
-
-
-def _plan(v: Any) -> MovePlan:
-    return MovePlan(
-        float(v["seconds"]),
-        (int(v["after"][0]), int(v["after"][1]), int(v["after"][2])),
-        tuple(((int(s[0]), int(s[1]), int(s[2])), float(f)) for s, f in v["ahead"]),
-        tuple(int(i) for i in v["sent"]),
-        float(v["since"]),
-        (int(v["floors"][0]), int(v["floors"][1])),
-        float(v["mo_floor"]),
-        {p: int(v["ends"][p]) for p in PHASES},
-        {p: int(v["at"][p]) for p in PHASES},
-    )
 
 
 def shift_forward(store: Store, seconds: float, first_message: int, now: float, since: float) -> int:

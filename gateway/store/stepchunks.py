@@ -18,12 +18,81 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import dataclass
+from typing import Any
 
 from gateway.store.clockstep import ClockStep, Marks
 
 # In the store's key/value table, beside the clock check's reading: the plan of a step back's move and
 # how far its chunks went (`gateway.stepmoves.MovePlan`, which writes it).
 PLAN_KEY = "clock_step_move"
+# The phases, in order, each a range of ids moved oldest first: the SMS (and their parts), the
+# talks (`gateway.conversations.clockstep`), the MOs (and their paid votes).
+PHASES = ("sms", "talks", "mo")
+
+
+@dataclass(frozen=True, slots=True)
+class MovePlan:
+    """What a step back's chunks move by, read once before the first (`gateway.stepmoves.plan_back`),
+    and how far they got. Its shape is said here once, for the move (`gateway.stepmoves`) and the
+    hourly limit (`mo_still_to_move`): read in two places, a shape one missed would silently have
+    turned off the limit's correction."""
+
+    seconds: float
+    after: tuple[int, int, int]  # `Marks` of the first rows written after the step
+    ahead: tuple[tuple[tuple[int, int, int], float], ...]
+    sent: tuple[int, ...]  # parts whose send time carries the stepped clock already
+    since: float  # from where acceptance, send and conversation times move (`senttimes.moving`)
+    floors: tuple[int, int]  # the first SMS whose acceptance, and whose parts' send times, move
+    mo_floor: float  # the MOs received from then on move (`MoRepo.moving`)
+    ends: dict[str, int]  # each phase's end id (exclusive)
+    at: dict[str, int]  # each phase's next id
+
+    def step(self) -> ClockStep:
+        ahead = tuple((Marks(*since), seconds) for since, seconds in self.ahead)
+        return ClockStep(self.seconds, Marks(*self.after), ahead, self.sent)
+
+    def phase(self) -> str | None:
+        """The phase the next chunk moves rows of; None once all are done."""
+        return next((p for p in PHASES if self.at[p] < self.ends[p]), None)
+
+    def done(self) -> bool:
+        return self.phase() is None
+
+
+def save_plan(conn: sqlite3.Connection, plan: MovePlan) -> None:
+    value: dict[str, Any] = {
+        "seconds": plan.seconds,
+        "after": plan.after,
+        "ahead": plan.ahead,
+        "sent": plan.sent,
+        "since": plan.since,
+        "floors": plan.floors,
+        "mo_floor": plan.mo_floor,
+        "ends": plan.ends,
+        "at": plan.at,
+    }
+    conn.execute(
+        "INSERT INTO billing_state (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (PLAN_KEY, json.dumps(value)),
+    )
+
+
+def read_plan(value: str) -> MovePlan:
+    """The plan `save_plan` wrote as `value`; raises on any other shape (a missing key, a wrong type)."""
+    v = json.loads(value)
+    return MovePlan(
+        float(v["seconds"]),
+        (int(v["after"][0]), int(v["after"][1]), int(v["after"][2])),
+        tuple(((int(s[0]), int(s[1]), int(s[2])), float(f)) for s, f in v["ahead"]),
+        tuple(int(i) for i in v["sent"]),
+        float(v["since"]),
+        (int(v["floors"][0]), int(v["floors"][1])),
+        float(v["mo_floor"]),
+        {p: int(v["ends"][p]) for p in PHASES},
+        {p: int(v["at"][p]) for p in PHASES},
+    )
 
 
 def mo_where(floor: float, ids: tuple[int, int]) -> tuple[str, tuple[float, ...]]:
@@ -83,12 +152,10 @@ def mo_still_to_move(conn: sqlite3.Connection) -> tuple[str, list[float]]:
     if row is None:
         return "0", []
     try:
-        v = json.loads(row[0])
-        ahead = tuple((Marks(*(int(i) for i in s)), float(f)) for s, f in v["ahead"])
-        step = ClockStep(float(v["seconds"]), Marks(*(int(i) for i in v["after"])), ahead, ())
-        ids, floor = (int(v["at"]["mo"]), int(v["ends"]["mo"])), float(v["mo_floor"])
+        plan = read_plan(row[0])
     except Exception:  # any shape: a missing key, a wrong type
         return "0", []
+    step, ids, floor = plan.step(), (plan.at["mo"], plan.ends["mo"]), plan.mo_floor
     if ids[0] >= ids[1]:  # the MOs' chunks are done: what is left is the SMS' and conversations'
         return "0", []
     back, args = step.back_by("mo", "id")
