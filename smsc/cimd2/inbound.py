@@ -107,7 +107,9 @@ class _Acks:
         # NACKed (99): their acknowledgement is reported unconfirmed, whatever answer follows (`nacked`).
         self.written: dict[int, tuple[InboundSms, float]] = {}  # with the time it arrived
         self.nacked: set[int] = set()  # `id` of each such MO, while its report is due
-        self.arrivals: deque[tuple[float, float]] = deque()  # (read, earliest arrival) per delivery
+        # (read, earliest arrival, the SMSC's requests counted then: `MoStamps.took`) per delivery
+        self.arrivals: deque[tuple[float, float, int]] = deque()
+        self.read_last: Key | None = None  # the delivery read last: a retransmission does not count
         self.settled = asyncio.Event()  # no delivery is waiting in the inbox or being handled
         self.settled.set()
         self.leaving = False  # our logout is on its way: deliveries are refused from now on
@@ -201,7 +203,7 @@ class InboundRequests:
         """Called by the reader, which waits only for the inbox's room (`Conn.deliver`): deliveries queue
         for `serve`, which hands them up in arrival order."""
         if packet.op not in (Op.DELIVER, Op.STATUS_REPORT) and (session := self._acks.get(conn)) is not None:
-            session.stamps.took()  # a number of the SMSC's counter (deliveries are counted as taken)
+            session.stamps.took()  # a number of the SMSC's counter (deliveries below, alike when read)
         if packet.op == Op.ALIVE:
             conn.send(Packet(Op.ALIVE_RESP, packet.number))
         elif packet.op in (Op.DELIVER, Op.STATUS_REPORT):
@@ -209,7 +211,12 @@ class InboundRequests:
             if (session := self._acks.get(conn)) is not None:
                 loop = asyncio.get_running_loop()
                 at = loop.time()
-                session.arrivals.append((at, earliest(loop, at)))
+                # Counted when read, as alives are: counted when served, each alive read while it waited
+                # shortened its window (`smsc.cimd2.mostamps`), a resend taken for a new SMS.
+                key = (packet.op, packet.number, tuple(packet.params))
+                taken = session.stamps.took(again=key == session.read_last)
+                session.read_last = key
+                session.arrivals.append((at, earliest(loop, at), taken))
                 session.settled.clear()
         else:
             self._counts["unexpected"] += 1
@@ -245,14 +252,14 @@ class InboundRequests:
             await session.room.acquire()  # before taking a delivery: none is held while waiting
             packet = await conn.next_delivery()
             now = asyncio.get_running_loop().time()
-            at, arrived = session.arrivals.popleft() if session.arrivals else (now, now)
+            at, arrived, taken = session.arrivals.popleft() if session.arrivals else (now, now, None)
             # A retransmission repeats the request whole. The number alone (one of 128 odd ones, reused
             # by an SMSC that restarts it, or by one that numbers every request 999) made another MO or
             # report (another 060, another text) one, acknowledged and dropped: a STOP, a paid vote lost.
             delivery = _Delivery(packet, (packet.op, packet.number, tuple(packet.params)), arrived)
             session.unanswered.append(delivery)
             try:
-                self._take(conn, session, delivery, at)
+                self._take(conn, session, delivery, at, taken)
             except Exception:
                 self._counts["errors"] += 1
                 log.exception("cimd2.delivery_handling_failed", link=self.name, packet=packet.describe())
@@ -260,7 +267,7 @@ class InboundRequests:
                     delivery.ack, delivery.refuse = Ack.RETRY, True
             self._answer(conn, session)
 
-    def _take(self, conn: Conn, session: _Acks, delivery: _Delivery, at: float) -> None:
+    def _take(self, conn: Conn, session: _Acks, delivery: _Delivery, at: float, taken: int | None) -> None:
         """Decide what needs no commit at once, in arrival order (retransmission, refusal, rejection,
         `MoAcks.arrived`); hand the rest up. `at`: when the packet was read."""
         packet, key, arrived = delivery.packet, delivery.key, delivery.arrived
@@ -273,7 +280,8 @@ class InboundRequests:
             delivery.original = original
             delivery.ack = Ack.OK  # answered as its original is: that one is answered first
             return
-        session.stamps.took()
+        if taken is None:  # read before its connection's acknowledgements were set up
+            taken = session.stamps.took()
         if session.leaving:
             log.info("cimd2.delivery_refused_logging_out", link=self.name, packet=packet.describe())
             delivery.ack, delivery.refuse = Ack.RETRY, True
@@ -288,7 +296,7 @@ class InboundRequests:
             delivery.ack = Ack.OK
             return
         if isinstance(item, InboundSms):
-            item = session.acks.arrived(session.stamps.arrived(item, packet.number), at, arrived)
+            item = session.acks.arrived(session.stamps.arrived(item, packet.number, taken), at, arrived)
             session.stamps.handed(item)
             # No phone number: the MO is logged by its id once stored (`mo.recorded`), and `phone
             # forget` cannot erase a log line. The destination is one of the service's numbers.

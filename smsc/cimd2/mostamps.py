@@ -57,22 +57,25 @@ class MoStamps:
         self._last: _Seen | None = None  # the MO `arrived` last, until `handed`
         self._taken = 0  # the SMSC's requests on this connection so far, none counted twice
 
-    def took(self) -> None:
+    def took(self, *, again: bool = False) -> int:
         """The SMSC sent a request under a number of its counter (an MO, a report, an alive, anything
-        but a retransmission of the one before): it moved that counter on."""
-        self._taken += 1
+        but a retransmission of the one before, `again`): it moved that counter on. Counted as each is
+        read: the count when it was read is its place (`arrived`)."""
+        self._taken += 0 if again else 1
+        return self._taken
 
-    def arrived(self, sms: InboundSms, number: int) -> InboundSms:
+    def arrived(self, sms: InboundSms, number: int, taken: int | None = None) -> InboundSms:
         """The MO as it is to be handed up: marked `resent` when it is an earlier one again, without its
-        stamp when it is a new SMS under a repeated one. `took` has counted it; `handed` then names the
-        object handed up (`MoAcks.arrived` may mark it anew)."""
+        stamp when it is a new SMS under a repeated one. `took` has counted it (`taken` what it said
+        then: the requests read after it, before it was served, are not between it and the earlier
+        one); `handed` then names the object handed up (`MoAcks.arrived` may mark it anew)."""
         self._last = None
         if (stamp := sms.raw.get("smsc_time")) is None:
             return sms
         key = (sms.source, sms.destination, stamp, sms.text)
         earlier = self._seen.get(key)
-        taken = self._taken
-        if earlier is not None and earlier.number == number and self._taken - earlier.taken <= OTHERS:
+        taken = self._taken if taken is None else taken
+        if earlier is not None and earlier.number == number and taken - earlier.taken <= OTHERS:
             sms = replace(sms, resent=True)  # its number not yet free again: that request once more
             # The SMSC's counter did not move for it: the number is free again 127 others after the
             # first copy, not after this one (counted from here, the phone's next vote under that
