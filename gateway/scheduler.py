@@ -29,6 +29,7 @@ from billing_reports.repo import LAST_BILLED, BillingRepo
 from gateway import retentionpurge, tlsrenewal
 from gateway.config import Config
 from gateway.store import retention
+from gateway.store.commit import store_trouble
 from gateway.store.db import Store
 from gateway.store.forwardsteps import window_start
 from gateway.tlsrenewal import CertificateWatch
@@ -88,7 +89,10 @@ async def purge(store: Store, config: Config) -> int:
         log.info("retention.purge_interrupted")
         return 0
     except Exception as exc:
-        log.exception("retention.purge_failed")
+        if store_trouble(exc):  # the disk full or the database held: said, kept and tried again, no traceback
+            log.error("retention.purge_failed", error=f"{type(exc).__name__}: {exc}")
+        else:
+            log.exception("retention.purge_failed")
         await failures.record(store, config, "purge", exc, None)
         return 0
     await failures.clear(store, "purge")
