@@ -127,7 +127,7 @@ async def test_bounce_carries_original_recipient_and_envelope_id_and_only_header
             rcpts = [(FAILS, ["NOTIFY=FAILURE", orcpt])]
             options = ["RET=HDRS", "ENVID=QQ314159+2Bx"]
             said = await asyncio.to_thread(
-                transaction, gw.port, options, rcpts, body("Secret door code 4711")
+                transaction, gw.port, options, rcpts, body("Secret door code XYLOFON")
             )
             assert said["MAIL"][0] == 250 and said["DATA"][0] == 250, said
             await sink.wait(1)
@@ -136,7 +136,7 @@ async def test_bounce_carries_original_recipient_and_envelope_id_and_only_header
             assert per_message["Original-Envelope-Id"] == "QQ314159+x"
             assert per_recipient["Original-Recipient"] == "rfc822; Jan+Kowalski@crm.acme.example"
             assert per_recipient["Final-Recipient"] == f"rfc822; {FAILS}"
-            assert b"4711" not in sink.messages[0][2]  # RET=HDRS: the content is not returned
+            assert b"XYLOFON" not in sink.messages[0][2]  # RET=HDRS: the content is not returned
             assert "Subject: Meeting" in str(bounce)
 
 
@@ -146,11 +146,11 @@ async def test_a_failure_without_ret_hdrs_still_quotes_the_text(tmp_path: Path) 
         cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
         async with running_gateway(cfg) as gw:
             rcpts = [(FAILS, ["NOTIFY=FAILURE"])]
-            said = await asyncio.to_thread(transaction, gw.port, ["RET=FULL"], rcpts, body("Door code 4711"))
+            said = await asyncio.to_thread(transaction, gw.port, ["RET=FULL"], rcpts, body("Door code XYLOFON"))
             assert said["DATA"][0] == 250, said
             await sink.wait(1)
             (bounce,) = outbound(sink)
-            assert "4711" in bounce.get_body(("plain",)).get_content()
+            assert "XYLOFON" in bounce.get_body(("plain",)).get_content()
             per_message, per_recipient = report_fields(bounce)
             assert per_message["Original-Envelope-Id"] is None
             assert per_recipient["Original-Recipient"] is None
@@ -242,7 +242,7 @@ async def test_a_delivery_receipt_asked_for_is_a_dsn_from_the_null_sender(tmp_pa
         cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
         async with running_gateway(cfg) as gw:
             rcpts = [(DELIVERS, ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;jan@crm.acme.example"])]
-            said = await asyncio.to_thread(transaction, gw.port, ["ENVID=QQ1"], rcpts, body("Code 4711"))
+            said = await asyncio.to_thread(transaction, gw.port, ["ENVID=QQ1"], rcpts, body("Code XYLOFON"))
             assert said["DATA"][0] == 250, said
             await sink.wait(1)
             env_from, to, raw = sink.messages[0]
@@ -257,7 +257,7 @@ async def test_a_delivery_receipt_asked_for_is_a_dsn_from_the_null_sender(tmp_pa
             assert per_recipient["Final-Recipient"] == f"rfc822; {DELIVERS}"
             assert (per_recipient["Action"], per_recipient["Status"]) == ("delivered", "2.0.0")
             assert "was delivered" in receipt.get_body(("plain",)).get_content()
-            assert b"4711" not in raw
+            assert b"XYLOFON" not in raw
 
 
 async def test_the_same_phone_named_twice_asks_what_either_naming_asked(tmp_path: Path) -> None:
