@@ -82,3 +82,24 @@ async def test_only_the_account_whose_file_failed_and_the_operator_are_told(tmp_
     # The directory standing where rival's file goes is no bill to download.
     link = f'href="/billing/{MONTH}/rival.txt"'
     assert link not in ops and link not in rival, ops
+
+
+async def test_a_company_made_after_the_failed_month_is_not_told_of_it(tmp_path: Path) -> None:
+    # Its file of 2026-02 was never to be written: the company did not exist then. Its admin read
+    # "The billing of 2026-02 failed" because no file of theirs lay whole in the month.
+    relay = free_port()
+    _, cfg = config(tmp_path, relay)
+    late = "boss@late.example"
+    async with smtp_sink(relay), running_gateway(cfg, clock=lambda: at(2026, 4, 9, 9)) as gw:
+        await gw.until(lambda: "billing" in failures.failures(gw.store.db.conn))
+        await people(gw)
+
+        def add() -> None:
+            gw.store.accounts.add_account("late")  # made now, in April
+            gw.store.accounts.add_user(late, "late")
+            gw.store.accounts.set_user(late, password_hash=password_hash(), role="admin")
+
+        await gw.store.write(add)
+        page, rival = await billing_page(gw, late), await billing_page(gw, RIVAL)
+    assert 'id="billing-failed"' not in page and "failed" not in page, page
+    assert 'id="billing-failed"' in rival, rival  # the account whose file failed is still told

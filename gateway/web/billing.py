@@ -173,6 +173,8 @@ async def billing(request: Request, who: Who) -> Response:
     listing = await asyncio.to_thread(_listing, request, who, shown, marks, names, keys, tz, now)
     # A failing run said here too (the page said "No billing files yet"); its error to the operator only.
     failed = failures(web.store.db.conn).get("billing")
+    if failed is not None and not who.operator and not _existed(request, who, failed, tz):
+        failed = None  # the company was made after that month: no file of theirs was due in it
     if failed is not None and not who.operator and not await asyncio.to_thread(_theirs, request, who, failed):
         failed = None
     ctx = {
@@ -185,6 +187,19 @@ async def billing(request: Request, who: Who) -> Response:
     }
     # Rendered in the thread too: a year of the operator's files is 3,600 rows, 250 ms of the loop.
     return await web.render_off_loop(request, "billing.html", ctx)
+
+
+def _existed(request: Request, who: Who, failed: dict[str, Any], tz: ZoneInfo) -> bool:
+    """Whether a company admin's account existed in the failed run's month, by the rule that says
+    whose files a run writes (`repo.accounts`): a company made since had no file due in it, and was
+    told "The billing of 2026-02 failed" as the company whose file could not be written. A failure
+    naming no month (or one that reads as none) is everyone's. On the loop: it reads the database."""
+    try:
+        month = Month.parse(str(failed.get("month") or ""))
+    except ValueError:
+        return True
+    conn = request.app.state.web.store.db.conn
+    return bool(repo.accounts(conn, month.bounds(tz)[1], who.user.account))
 
 
 def _theirs(request: Request, who: Who, failed: dict[str, Any]) -> bool:
