@@ -37,17 +37,39 @@ _SENDER_PUNCTUATION = "".join(sorted(ch for ch in SENDER_CHARS if not ch.isalnum
 
 # A number with the spaces, dashes, dots or brackets people write numbers with ("+48 100-200").
 _NUMBER_TYPED_SPACED = re.compile(r"\+?[0-9(][0-9 ().-]*[0-9]")
+# The fewest digits of a phone number written without its country code ("601 123 456", "22 123 45 67"):
+# fewer, dashed or spaced, is a name an admin chose ("2026-12", "24-7 365"), not a mistyped number.
+_NATIONAL_DIGITS = 7
+# A date or a month as people write one (2026-12-31, 31.12.2026, 12/2026): digits and separators too,
+# and as many digits as a national number, but a name; a phone number is not written so.
+_YEAR, _MONTH, _DAY = r"(?:19|20)[0-9]{2}", r"(?:0?[1-9]|1[0-2])", r"(?:0?[1-9]|[12][0-9]|3[01])"
+_DATE = re.compile(
+    rf"{_YEAR}[-./]{_MONTH}(?:[-./]{_DAY})?|{_DAY}[-./]{_MONTH}[-./]{_YEAR}|{_MONTH}[-./]{_YEAR}"
+)
+
+
+def _written_number(sender: str) -> str | None:
+    """`sender` in digits only (with its "+") where it is a phone number as people write one, else
+    None: with its country code ("+48 100-200") or an area code in brackets ("(22) 123-45-67"), or
+    with the digits of a national number ("601 123 456") that are not a date. Any digits with dashes
+    counted as one, and "2026-12", typed as a sender name, went out as the number 202612 (the CLI and
+    the panel stored it so; the config refused it as a mistyped number)."""
+    if not _NUMBER_TYPED_SPACED.fullmatch(sender) or is_number_sender(sender):
+        return None
+    digits = sum(ch.isdigit() for ch in sender)
+    dialled = sender.startswith("+") or "(" in sender
+    if digits < 5 or (not dialled and (digits < _NATIONAL_DIGITS or _DATE.fullmatch(sender))):
+        return None
+    plain = "+" * sender.startswith("+") + "".join(ch for ch in sender if ch.isdigit())
+    return plain if is_number_sender(plain) else None
 
 
 def typed_number(sender: str) -> str:
     """`sender` in digits only (with its "+") where it is a number as people write one ("+48 500 100
-    200", "+48-500-100-200"), as `send`, the queue and RCPT read a phone number; else as given. The CLI
-    told to quote "+48 500 100 200" then refused the quoted form: "write it in digits only"."""
-    if _NUMBER_TYPED_SPACED.fullmatch(sender) and not is_number_sender(sender):
-        plain = "+" * sender.startswith("+") + "".join(ch for ch in sender if ch.isdigit())
-        if sum(ch.isdigit() for ch in sender) >= 5 and is_number_sender(plain):
-            return plain
-    return sender
+    200", "+48-500-100-200"), as `send`, the queue and RCPT read a phone number; else as given (a
+    name such as "2026-12" stays one). The CLI told to quote "+48 500 100 200" then refused the
+    quoted form: "write it in digits only"."""
+    return _written_number(sender) or sender
 
 
 def sender_problem(sender: str) -> str | None:
@@ -65,13 +87,8 @@ def sender_problem(sender: str) -> str | None:
         )
     if odd := "".join(dict.fromkeys(ch for ch in sender if ch.isdigit() and not ch.isascii())):
         return _odd_digits(sender, odd)
-    if (
-        _NUMBER_TYPED_SPACED.fullmatch(sender)
-        and not is_number_sender(sender)
-        and sum(ch.isdigit() for ch in sender) >= 5
-    ):
+    if (plain := _written_number(sender)) is not None:
         # A name to the SMSC: phones could not answer it, and the number would go out as typed.
-        plain = "+" * sender.startswith("+") + "".join(ch for ch in sender if ch.isdigit())
         return f"sender {sender!r} looks like a number: write it in digits only ({plain!r})"
     if is_number_sender(sender):
         digits = len(sender.removeprefix("+"))
