@@ -142,8 +142,11 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
     def answer_refused(self, mo_id: int, state: str, said: str) -> None:
         """A mail with the MO's answer was refused for good: `state` is what became of it instead
         (`fallback`, a copy went to the fallback address; `failed`, it reached nobody), and `said`
-        is added to its note. Only an MO that counts as mailed (`mailed`, `fallback`) moves: an
-        opt-out stays one, a premium SMS stays premium, its note telling the rest.
+        is added to its note. Only an MO that counts as mailed (`mailed`, `fallback`, `optout`)
+        moves, a premium SMS stays premium, its note telling the rest. An opt-out (STOP) is an answer
+        mailed as any other: left `optout`, it read as mailed on the Answers page and was billed
+        `delivered` while an ordinary answer whose mail was refused turned `fallback` and was billed
+        `failed`. Its note still says the phone opted out, and the opt-out list holds the number.
 
         The state it leaves is added to `purged_counts`, as a purge adds the rows it deletes: the
         `/metrics` counter of MOs mailed would otherwise fall by it, which Prometheus reads as a
@@ -155,7 +158,7 @@ class MoRepo(SegmentRepo, RedeliveryRepo, MoPartsRepo):
             return
         before, note = row
         note = f"{note}; {said}" if note else said
-        moves = before in ("mailed", "fallback") and before != state
+        moves = before in ("mailed", "fallback", "optout") and before != state
         with self.transaction():
             self.conn.execute(
                 "UPDATE mo SET state = ?, note = ? WHERE id = ?", (state if moves else before, note, mo_id)
