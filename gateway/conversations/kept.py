@@ -40,6 +40,7 @@ from gateway.conversations.keptrepo import Kept, own_note
 from gateway.conversations.numbers import display, stored_phone, unnamed
 from gateway.conversations.replymail import from_domain, mail_user, unthreaded
 from gateway.conversations.repo import Conversation, ConversationsRepo
+from gateway.conversations.rows import KEPT_MAIL_NOTE
 from gateway.mailcopy import fallback_for, mail_settings
 from gateway.store.db import Store
 from gateway.store.forwardsteps import window_start
@@ -61,8 +62,9 @@ PHONES_PER_RUN = 20  # bounds one write (~10 ms a mail); the rest go in the next
 
 
 def note_of(first: int) -> str:
-    """The note each answer of one mail gets: the refusal of that mail finds them by it."""
-    return f"kept past the hourly limit, then mailed with the other kept answers (the mail of MO {first})"
+    """The note each answer of one mail gets: the refusal of that mail finds them by it, `mo list`
+    and the Answers page their mail (`rows.mail_ref`)."""
+    return f"{KEPT_MAIL_NOTE}{first})"
 
 
 def mail_due(store: Store, cfg: Config) -> int:

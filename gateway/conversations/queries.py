@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from gateway.conversations.rows import COLUMNS, SINCE, Conversation
+from gateway.conversations.rows import COLUMNS, SINCE, Conversation, mail_ref
 
 # The domains the conversations name, each with how many and the time of the last SMS sent in one: what a
 # start reads to tell a domain taken out of `[gateway] domains` (`gateway.smtp.domainsserved`), which
@@ -51,7 +51,7 @@ def account_answers(
             # Of the answer's own account only: an answer kept past its conversation before
             # migration 39 may name an id SQLite gave since to another company's conversation.
             " LEFT JOIN conversations c ON c.id = m.conversation_id AND c.account_id IS m.account_id"
-            " LEFT JOIN outbox o ON o.id = (SELECT MAX(x.id) FROM outbox x WHERE x.mo_ref = m.id"
+            f" LEFT JOIN outbox o ON o.id = (SELECT MAX(x.id) FROM outbox x WHERE x.mo_ref = {mail_ref('m')}"
             " AND x.kind NOT LIKE '%-fallback')"
             f" WHERE m.account_id = ? AND m.state NOT IN ('segment', 'joined'){after}"
             " ORDER BY m.received_at DESC, m.id DESC LIMIT ?",

@@ -20,7 +20,7 @@ from gateway.conversations.keptrepo import KeptRepo, spellings
 from gateway.conversations.numbers import OwnIndex, normalise, own_form_indexed, own_index
 from gateway.conversations.rows import C_COLUMNS as _C_COLUMNS
 from gateway.conversations.rows import COLUMNS as _COLUMNS
-from gateway.conversations.rows import LIVE, Conversation, Mo
+from gateway.conversations.rows import LIVE, Conversation, Mo, mail_ref
 from gateway.store.outbox import OutboxRepo, on_claim
 
 # The keys of a `list_mo` row; the `mail_` ones are of the MO's latest mail (None: it has none).
@@ -300,7 +300,7 @@ class ConversationsRepo(KeptRepo):
             "SELECT m.id, m.received_at, m.source, m.destination, m.state, m.note, m.text, c.user_email,"
             " o.state, o.rcpt, o.last_error, o.next_attempt_at"
             " FROM mo m LEFT JOIN conversations c ON c.id = m.conversation_id"
-            " LEFT JOIN outbox o ON o.id = (SELECT MAX(x.id) FROM outbox x WHERE x.mo_ref = m.id)"
+            f" LEFT JOIN outbox o ON o.id = (SELECT MAX(x.id) FROM outbox x WHERE x.mo_ref = {mail_ref('m')})"
             f" WHERE {' AND '.join(where)} ORDER BY m.id DESC LIMIT ?",
             (*args, limit),
         ).fetchall()

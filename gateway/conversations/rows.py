@@ -35,6 +35,24 @@ WIDEST = "last_mt_at >= " + stepped_since(
     " JOIN accounts a ON a.id = w.account_id WHERE w.phone = ? AND w.number = ?), 0) * 86400)"
 )
 
+# The note each answer a mail of kept answers carried starts with (`kept.note_of`), then the id of
+# the MO that mail names (`outbox.mo_ref`: its first answer), then ")".
+KEPT_MAIL_NOTE = "kept past the hourly limit, then mailed with the other kept answers (the mail of MO "
+
+
+def mail_ref(mo: str) -> str:
+    """SQL: the `outbox.mo_ref` of the mails that carry the answer of the MO row `mo`: its own id, or
+    for an answer a mail of kept answers carried, its note's first answer's. `mo list` and the
+    Answers page read an answer's mail by it: by the answer's own id, the mail's fate (queued behind a
+    relay's 450, given up as most likely arrived) was told of its first answer alone, and the others
+    read "mailed" all along. CAST takes the digits before the note's ")"."""
+    head = len(KEPT_MAIL_NOTE)
+    return (
+        f"CASE WHEN substr({mo}.note, 1, {head}) = '{KEPT_MAIL_NOTE}'"
+        f" THEN CAST(substr({mo}.note, {head + 1}, 20) AS INTEGER) ELSE {mo}.id END"
+    )
+
+
 COLUMNS = (
     "id, phone, number, user_email, account_id, domain, header_message_id, subject, text,"
     " started_at, last_mt_at, refs, name"
