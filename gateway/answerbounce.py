@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from email.message import Message
 from email.parser import BytesParser, HeaderParser
 from email.policy import compat32
 from typing import NamedTuple
 
 from gateway.forwarded import REPLY_ID_MARK
+from gateway.relayaddresses import normal
 from gateway.store.db import Store
 from gateway.store.outbox import refused_kinds
 from gateway.wording import Language, Phrase
@@ -67,15 +68,21 @@ class BouncedAnswer(NamedTuple):
 
 
 def find(
-    store: Store, raw: bytes, *, client_ip: str | None = None, relay: str | None = None
+    store: Store,
+    raw: bytes,
+    *,
+    client_ip: str | None = None,
+    relay: str | None = None,
+    relay_ips: Collection[str] = (),
 ) -> BouncedAnswer | None:
     """The gateway's answer mail a bounce returns, by the Message-ID of the mail it quotes: through the
     index of the answer mails' own ids (`outbox.header_message_id`, `gateway.store.outboxmailid`), so
     that a bounce quoting any id, forged or not, costs a lookup an id and never a read of the mails.
 
     `client_ip` is where the bounce came from and `relay` the `[mail] relay` the answer mails went
-    out through: a bounce whose DSN names no recipient (no DSN at all) is taken as the
-    answer's only from one of them (`_from_its_side`)."""
+    out through, `relay_ips` its host's addresses when it is given by name (`relayaddresses`): a
+    bounce whose DSN names no recipient (no DSN at all) is taken as the answer's only from one of
+    them (`_from_its_side`)."""
     msg = BytesParser(policy=compat32).parsebytes(raw, headersonly=False)
     own = str(msg.get("message-id", "")).strip()
     ids = [i.decode("ascii", "replace") for i in _MSGID.findall(raw)]
@@ -103,7 +110,9 @@ def find(
     # reaches whoever the answer is forwarded to): from another company's network it failed the
     # answer, sent its copy and billed it failed. So it is taken only from the answer's side.
     def returns(r: tuple[int, str, int, int, int]) -> bool:
-        return _address(r[1]) in named if named else _from_its_side(store, r[2], r[1], client_ip, relay)
+        if named:
+            return _address(r[1]) in named
+        return _from_its_side(store, r[2], r[1], client_ip, relay, relay_ips)
 
     row = next((r for r in rows if returns(r)), None)
     if row is None:
@@ -114,14 +123,18 @@ def find(
     )
 
 
-def _from_its_side(store: Store, mo: int, user: str, client_ip: str | None, relay: str | None) -> bool:
+def _from_its_side(
+    store: Store, mo: int, user: str, client_ip: str | None, relay: str | None, relay_ips: Collection[str]
+) -> bool:
     """Whether a bounce from `client_ip` may speak for the answer of MO `mo` to `user`: it came from a
     network of the account the answer belongs to (the MO's, or its user's), or from the mail relay the
     answer went out through (a recipient's server returns the bounce to the gateway's address, by way
-    of its relay)."""
+    of its relay), given as an address or by a name that resolved to `relay_ips`."""
     if client_ip is None:
         return False
     if relay is not None and not relay.startswith("maildir:") and _same_ip(client_ip, relay):
+        return True
+    if relay_ips and normal(client_ip) in relay_ips:
         return True
     owners = store.accounts.relay_owners(client_ip)
     if not owners:
@@ -135,7 +148,7 @@ def _same_ip(client_ip: str, relay: str) -> bool:
     """Whether the client is the relay's host (HOST:PORT), when that is an address."""
     try:
         return ipaddress.ip_address(client_ip) == ipaddress.ip_address(relay.rpartition(":")[0].strip("[]"))
-    except ValueError:  # a host name: not resolved here (no I/O while a mail is read)
+    except ValueError:  # a host name: resolved before the mail is read (`relay_ips`)
         return False
 
 

@@ -52,6 +52,7 @@ def compose(
     addresses: Mapping[str, str] | None = None,
     relay_client: str | None = None,
     silent: Collection[str] = (),
+    relay_ips: Collection[str] = (),
 ) -> tuple[Acceptance, Limits | None, list[Notice], conversations.Opening | None] | str:
     """DATA as plain data for `accept`: the rows, the limits that apply, the notices to send;
     or the SMTP reply that refuses the mail.
@@ -62,6 +63,7 @@ def compose(
     kept with its SMS for its bounce's Final-Recipient (RFC 3464). `relay_client`: the address the
     relay port took the mail from on its network alone, which the write checks again (`Limits`).
     `silent`: the numbers whose RCPT said NOTIFY=NEVER (RFC 3461), of which the sender hears nothing.
+    `relay_ips`: the `[mail] relay` host's addresses, a bounce from which may return an answer mail.
 
     A notice that tells of SMS not sent or held (identical text, past the mail's expiry, quiet hours)
     goes from the null sender, as a bounce does (RFC 5321 4.5.5, RFC 3461 6.2): its own bounce
@@ -146,7 +148,7 @@ def compose(
         # R-1.7: a bounce is handed to the fallback address, queued with its record. The empty
         # envelope sender means that nothing, not even a bounce of this mail, answers it. One of an
         # answer mail fails that mail (its copy goes as for a 5xx) and names its answer.
-        answer = answerbounce.find(store, raw, client_ip=client_ip, relay=cfg.mail.relay)
+        answer = answerbounce.find(store, raw, client_ip=client_ip, relay=cfg.mail.relay, relay_ips=relay_ips)
         written = partial(
             forwarded.bounce_forward,
             sender=cfg.mail.from_address,

@@ -21,6 +21,7 @@ from acl.lockout import AuthGuard
 from gateway.bitelog import FaultLog
 from gateway.config import Config
 from gateway.queuedepth import Backlog
+from gateway.relayaddresses import RelayAddresses
 from gateway.smtp.accept import Writes
 from gateway.smtp.formerdomains import held_domains
 from gateway.smtp.guard import SessionGuard
@@ -66,6 +67,8 @@ class Gate:
     store_log: FaultLog = field(init=False)
     # Domains taken out of [gateway] domains that conversations still name (`formerdomains`).
     former_domains: frozenset[str] = field(init=False)
+    # The `[mail] relay` host's addresses, a bounce from which may be an answer mail's (`answerbounce`).
+    relay_addresses: RelayAddresses = field(init=False)
 
     def __post_init__(self) -> None:
         smtp = self.config.smtp
@@ -85,6 +88,7 @@ class Gate:
             self._load_known_good()
         self.store_log = FaultLog(log)
         self.former_domains = held_domains(self.store, self.config.gateway.domains, keep=daemon)
+        self.relay_addresses = RelayAddresses(self.config.mail.relay, self.store.clock)
 
     def _load_known_good(self) -> None:
         """The clients each login succeeded from in the last 30 days, as written before the restart.

@@ -322,6 +322,8 @@ class RelayHandler:
             return await inforeply.answer(self.gate, envelope, sender)
         if full:
             return replies.QUEUE_FULL
+        # A bounce may return an answer mail by way of the relay: its host's addresses, resolved off the loop.
+        relay_ips = await self.gate.relay_addresses.current() if mailboxes else frozenset()
         built = compose(
             self.gate.config,
             self.gate.store,
@@ -336,6 +338,7 @@ class RelayHandler:
             # Taken on the client's network alone: the write checks it is still the account's.
             relay_client=None if session.authenticated else client_ip,
             silent=dsnparams.never_asked(envelope.__dict__),
+            relay_ips=relay_ips,
         )
         if isinstance(built, str):
             self.refused.data_refused(sender.mail_from, client_ip, built)
