@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
+from functools import partial
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -202,30 +203,32 @@ def queue_mails(
     locked past its busy timeout, a file that cannot be read) leaves a row of every file it mailed."""
     done, at = Queued(), store.clock()
     clashing = repo.clashing_names(store.db.conn)
-    fates = []
-    for f in files.accounts:
-        if files.only is not None and f.account != files.only:
-            continue
-        key = _key(f)
-        if not again and (before := mailed(store, files.month, key)) is not None:
-            done.held.append((f.path, before))
-            fates.append(fate(store, cfg, f, None, before))
-            continue
-        rcpts = recipients(store, cfg, f)
-        fates.append(fate(store, cfg, f, rcpts))
-        replaces = mailed_other(store, files.month, f) if again else None
-        mails = account_mails(cfg, files.month, f, rcpts, at, clash=f.account in clashing, replaces=replaces)
-        row = None if audit is None else lambda f=f, m=mails: audit(f, [rcpt for rcpt, _ in m])
-        done.mails += _queue(store, cfg, files.month, key, f.sha256, mails, again, at, row)
-    if files.summary is not None and files.only is None:
-        if not again and (before := mailed(store, files.month, "summary")) is not None:
-            done.held.append((files.summary, before))
-        else:
-            sha, content = summary_mail(cfg, files, fates, at)
-            rcpt = cfg.mail.admin_address
-            row = None if audit is None else lambda: audit(None, [rcpt])
-            done.mails += _queue(store, cfg, files.month, "summary", sha, [(rcpt, content)], again, at, row)
-    mailedrecord.keep(store.db.conn, month_dir(cfg.state_dir, files.month, cfg.billing_dir), files.month)
+    directory = month_dir(cfg.state_dir, files.month, cfg.billing_dir)
+    with mailedrecord.queuing(store.db.conn, directory, files.month, at):  # on disk, for a restore
+        fates = []
+        for f in files.accounts:
+            if files.only is not None and f.account != files.only:
+                continue
+            key = _key(f)
+            if not again and (before := mailed(store, files.month, key)) is not None:
+                done.held.append((f.path, before))
+                fates.append(fate(store, cfg, f, None, before))
+                continue
+            rcpts, clash = recipients(store, cfg, f), f.account in clashing
+            fates.append(fate(store, cfg, f, rcpts))
+            replaces = mailed_other(store, files.month, f) if again else None
+            mails = account_mails(cfg, files.month, f, rcpts, at, clash=clash, replaces=replaces)
+            row = None if audit is None else lambda f=f, m=mails: audit(f, [rcpt for rcpt, _ in m])
+            done.mails += _queue(store, cfg, files.month, key, f.sha256, mails, again, at, row)
+        if files.summary is not None and files.only is None:
+            if not again and (before := mailed(store, files.month, "summary")) is not None:
+                done.held.append((files.summary, before))
+            else:
+                sha, content = summary_mail(cfg, files, fates, at)
+                rcpt = cfg.mail.admin_address
+                row = None if audit is None else lambda: audit(None, [rcpt])
+                mails = [(rcpt, content)]
+                done.mails += _queue(store, cfg, files.month, "summary", sha, mails, again, at, row)
     return done
 
 
@@ -314,36 +317,36 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
     # Billed again after the clock stepped back into it (`rebill`): a file whose rows changed since
     # it was mailed is mailed again, as `--send --again` mails it.
     again = rebill.again(store.db.conn, month)
-    fates = []
-    for f in files.accounts:  # one account's file in memory at a time, however many accounts
-        if (before := mailed(store, month, _key(f))) is not None and not (
-            again and mailed_other(store, month, f)
-        ):
-            fates.append(fate(store, cfg, f, None, before))
-            continue  # queued by an earlier run (a crash after it) or by `billing run --send`
-        rcpts, clash = recipients(store, cfg, f), f.account in clashing
-        fates.append(fate(store, cfg, f, rcpts))
-        replaces = before if again else None  # (`before` is then another version's: see above)
-        built = await asyncio.to_thread(
-            account_mails, cfg, month, f, rcpts, at, clash=clash, replaces=replaces
-        )
-        queued += await store.write(
-            lambda f=f, b=built, a=before is not None: _queue(store, cfg, month, _key(f), f.sha256, b, a, at)
-        )
-    if files.failed:
-        for bad in files.failed:
-            log.error("billing.account_failed", month=str(month), account=bad.account, error=bad.line())
-        raise MonthIncomplete(files, month_dir(cfg.state_dir, month, cfg.billing_dir))
-    summary_before = mailed(store, month, "summary")
-    due = summary_before is None or (again and summary_mailed_other(store, files))
-    if due and (files.accounts or files.unclaimed):  # before the first account: the fallback's paid votes
-        sha, summary = await asyncio.to_thread(summary_mail, cfg, files, fates, at)
-        rcpt, a = cfg.mail.admin_address, summary_before is not None
-        queued += await store.write(
-            lambda: _queue(store, cfg, month, "summary", sha, [(rcpt, summary)], a, at)
-        )
+    directory = month_dir(cfg.state_dir, month, cfg.billing_dir)
     # On disk that the mails went, for a restore over a database lost (`restoreblind`).
-    await mailedrecord.keep_from_loop(store, month_dir(cfg.state_dir, month, cfg.billing_dir), month)
+    async with mailedrecord.queuing_from_loop(store, directory, month, at):
+        fates = []
+        for f in files.accounts:  # one account's file in memory at a time, however many accounts
+            if (before := mailed(store, month, _key(f))) is not None and not (
+                again and mailed_other(store, month, f)
+            ):
+                fates.append(fate(store, cfg, f, None, before))
+                continue  # queued by an earlier run (a crash after it) or by `billing run --send`
+            rcpts, clash = recipients(store, cfg, f), f.account in clashing
+            fates.append(fate(store, cfg, f, rcpts))
+            replaces = before if again else None  # (`before` is then another version's: see above)
+            built = await asyncio.to_thread(
+                account_mails, cfg, month, f, rcpts, at, clash=clash, replaces=replaces
+            )
+            queue = partial(_queue, store, cfg, month, _key(f), f.sha256, built, before is not None, at)
+            queued += await store.write(queue)
+        if files.failed:
+            for bad in files.failed:
+                log.error("billing.account_failed", month=str(month), account=bad.account, error=bad.line())
+            raise MonthIncomplete(files, directory)
+        summary_before = mailed(store, month, "summary")
+        due = summary_before is None or (again and summary_mailed_other(store, files))
+        if due and (files.accounts or files.unclaimed):  # before the first account: the fallback's paid votes
+            sha, summary = await asyncio.to_thread(summary_mail, cfg, files, fates, at)
+            rcpt, a = cfg.mail.admin_address, summary_before is not None
+            queued += await store.write(
+                lambda: _queue(store, cfg, month, "summary", sha, [(rcpt, summary)], a, at)
+            )
     if not await store.write(lambda: rebill.run_ends(store, month)):
         # The clock stepped back into the month during the run: billed again after its end.
         log.warning("billing.month_stepped_back_during_run", month=str(month), mails=queued)

@@ -5,24 +5,41 @@ A restore over a database that could not be read takes a month billed since the 
 files on disk (`billing_reports.restoreblind`). Whole files alone say a run wrote the month, not that
 anyone was mailed it: a hand run without `--send`, a scheduled run that wrote the files and stopped
 before queueing the mails, a run of the month so far. Taken as mailed, nobody was ever sent that
-month's bill. So the step that queues the mails leaves this record beside the files, after the
-transactions that queue them are committed: a crash in between leaves the mails queued and no
-record, and the month is billed and mailed again after such a restore (mailed twice, never not at all).
+month's bill. So the step that queues the mails leaves this record beside the files.
+
+The record and the database cannot change in one step. A record written only after the mails were
+committed left, to a run killed in between, mails queued (and sent) and no record: restored over a
+lost database, the month was billed and mailed a second time, the restore saying it was never
+mailed. So a run first writes a `queuing` line (its process and time) and, once its transactions
+are committed, the marks the database then holds in its place: killed in between, the line stays,
+and the restore takes the month as mailed and says that some of its mails may not have gone.
+
+Two runs may queue a month's mails at once (the daemon's scheduled run and `billing run --send`):
+each reads the marks and writes the record under `LOCK`, so that the one that writes last read the
+other's commits too; read outside it, the slower one wrote its older view over the newer one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
+import os
 import sqlite3
+import stat
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 from billing_reports import repo
-from billing_reports.files import fsync_dir, write_atomic
+from billing_reports.files import BILLING_FILE_MODE, fsync_dir, safe_dir, write_atomic
 from billing_reports.mailed import regular_bytes
 from billing_reports.monthly import Month
 from gateway.store.db import Store
 
 RECORD = "_mailed"  # no account's file: theirs end in `.txt`, and a leading "_" is escaped
+LOCK = "_mailed.lock"  # held while the record is read and written; left in place (a lock file removed
+# while another run waits on it is no lock for the run after them)
+QUEUING = "queuing"  # no account's id (digits) nor "summary"
 _HEAD = b"# the billing mails queued for this month's files: <account id or summary>\t<sha256> <unix time>\n"
 
 
@@ -35,34 +52,134 @@ def marks(conn: sqlite3.Connection, month: Month) -> dict[str, str]:
     return {str(key)[len(prefix) :]: str(value) for key, value in rows}
 
 
-def write(directory: Path, found: dict[str, str]) -> None:
-    """The record of `found` (`marks`), in place of the one before; nothing when no mail was queued."""
-    if not found:
-        return
+@contextlib.contextmanager
+def _held(directory: Path) -> Iterator[None]:
+    """The record's lock, waited for: the other run holds it only while it reads and writes it."""
+    safe_dir(directory)
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    fd = os.open(directory / LOCK, flags, BILLING_FILE_MODE)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device put in its place
+            raise OSError(f"{directory / LOCK} is not a regular file")
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _lines(directory: Path) -> list[tuple[str, str]]:
+    data = regular_bytes(directory / RECORD)
+    if data is None:
+        return []
+    found = []
+    for line in data.decode("utf-8", errors="replace").splitlines():
+        what, tab, mark = line.partition("\t")
+        if tab and not line.startswith("#") and mark.strip():
+            found.append((what, mark))
+    return found
+
+
+def _alive(token: str) -> bool:
+    """Whether the run that wrote a `queuing` line still runs: a dead one's commits are all in the
+    database the marks are read from, and its line no longer says anything. A pid taken again by
+    another process keeps the line: the restore then says its mails may not all have gone."""
+    try:
+        pid = int(token.split()[0])
+    except (ValueError, IndexError):
+        return False
+    if pid == os.getpid():
+        return False  # this run's own line, done with
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
+
+
+def _write(directory: Path, found: dict[str, str], queuing: list[str]) -> None:
     lines = [f"{what}\t{mark}\n".encode() for what, mark in sorted(found.items())]
+    lines += [f"{QUEUING}\t{token}\n".encode() for token in queuing]
+    if not lines and not (directory / RECORD).exists():
+        return  # no mail queued: no record
     write_atomic(directory / RECORD, [_HEAD, *lines])
     fsync_dir(directory)
 
 
+def begin(directory: Path, at: float) -> None:
+    """Before a run commits the month's first mail: its `queuing` line beside the record as it is.
+    Another run's line stays, even a dead one's: only `keep`, which reads what that run committed,
+    may drop it."""
+    with _held(directory):
+        lines = _lines(directory)
+        found = {what: mark for what, mark in lines if what != QUEUING}
+        others = [token for what, token in lines if what == QUEUING]
+        _write(directory, found, [*others, f"{os.getpid()} {at:.0f}"])
+
+
 def keep(conn: sqlite3.Connection, directory: Path, month: Month) -> None:
-    """The record of the month's marks as the database holds them now (the mails committed)."""
-    write(directory, marks(conn, month))
+    """The record of the month's marks as the database holds them now (this run's mails committed),
+    in place of this run's `queuing` line; another run's still running stays."""
+    with _held(directory):
+        others = [token for what, token in _lines(directory) if what == QUEUING and _alive(token)]
+        _write(directory, marks(conn, month), others)
+
+
+def _keep_reading(db_path: Path, directory: Path, month: Month) -> None:
+    with contextlib.closing(repo.open_reader(db_path)) as conn:
+        keep(conn, directory, month)
+
+
+@contextlib.contextmanager
+def queuing(conn: sqlite3.Connection, directory: Path, month: Month, at: float) -> Iterator[None]:
+    """Around the transactions that queue the month's mails (`billing run --send`): `begin`, then
+    `keep`, also when the run fails partway (what it committed is recorded; its own error is said)."""
+    begin(directory, at)
+    try:
+        yield
+    except BaseException:
+        with contextlib.suppress(Exception):
+            keep(conn, directory, month)
+        raise
+    keep(conn, directory, month)
 
 
 async def keep_from_loop(store: Store, directory: Path, month: Month) -> None:
-    """`keep` from the daemon: the marks read on the loop, the file written in a worker thread."""
-    found = marks(store.db.conn, month)
-    await asyncio.to_thread(write, directory, found)
+    """`keep` from the daemon, in a worker thread: the marks read under the lock on a read-only
+    connection of its own (the loop's connection stays the loop's), which sees every commit."""
+    await asyncio.to_thread(_keep_reading, store.path, directory, month)
+
+
+@contextlib.asynccontextmanager
+async def queuing_from_loop(store: Store, directory: Path, month: Month, at: float) -> AsyncIterator[None]:
+    """`queuing` for the daemon's scheduled run. Stopped (cancelled), its line stays: the next run
+    drops it once this process is gone, and records what it committed."""
+    await asyncio.to_thread(begin, directory, at)
+    try:
+        yield
+    except asyncio.CancelledError:
+        raise
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await keep_from_loop(store, directory, month)
+        raise
+    await keep_from_loop(store, directory, month)
 
 
 def read(directory: Path) -> dict[str, str] | None:
     """The marks the record holds, or None: no record, no regular file, or none readable in it."""
-    data = regular_bytes(directory / RECORD)
-    if data is None:
-        return None
-    found = {}
-    for line in data.decode("utf-8", errors="replace").splitlines():
-        what, tab, mark = line.partition("\t")
-        if tab and not line.startswith("#") and mark.strip():
-            found[what] = mark
-    return found or None
+    return {what: mark for what, mark in _lines(directory) if what != QUEUING} or None
+
+
+def queuing_since(directory: Path) -> float | None:
+    """When the earliest run whose `queuing` line stands began to queue the month's mails: killed
+    before it recorded its marks (or still running), it may have mailed files the record does not
+    name. None when no such line stands."""
+    times = []
+    for what, token in _lines(directory):
+        parts = token.split()
+        if what == QUEUING and len(parts) > 1:
+            with contextlib.suppress(ValueError):
+                times.append(float(parts[1]))
+    return min(times) if times else None

@@ -18,19 +18,25 @@ ever sent that month's bill. So a month is taken only with the record its mails 
 (`mailedrecord`), the marks taken from it, and its summary mailed after the month ended. A month
 not taken whose record says a file was mailed keeps that file as its mailed copy (`mailed-*/`)
 before the next start writes it again and mails it.
+
+A record with a `queuing` line is a run killed between committing mails and recording them: the
+month is taken as mailed (each file not named by a mark marked by its bytes and the run's time), and
+the line says some of its mails may not have gone, rather than mailing every file a second time.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from billing_reports import failedjobs, mailedrecord, mtlate, repo
 from billing_reports.files import is_incomplete
-from billing_reports.mailed import ends_with, file_sha256, keep_mailed, whole_sha
-from billing_reports.mailedrecord import RECORD
+from billing_reports.mailed import ends_with, file_sha256, keep_mailed, regular_bytes, whole_sha
+from billing_reports.mailedrecord import QUEUING, RECORD
 from billing_reports.monthly import Month, due_months
 from billing_reports.writer import SUMMARY, file_name, summary_name
 
@@ -48,12 +54,15 @@ def take_from_disk(copy: sqlite3.Connection, billing_dir: Path, tz: ZoneInfo, no
     )
     taken: list[Month] = []
     why = ""
+    stopped: list[tuple[Month, float]] = []  # taken with a `queuing` line standing
     for month in due:
         marks, why = _whole(copy, billing_dir / str(month), month, tz)
         if marks is None:
             break
         _take(copy, month, tz, marks)
         taken.append(month)
+        if (since := mailedrecord.queuing_since(billing_dir / str(month))) is not None:
+            stopped.append((month, since))
     stop = due[len(taken)] if len(due) > len(taken) else None
     said = []
     if taken:
@@ -63,6 +72,13 @@ def take_from_disk(copy: sqlite3.Connection, billing_dir: Path, tz: ZoneInfo, no
             f"the billing of {names} taken as done from the files in billing_dir, which stand as"
             f" mailed (not billed or mailed again; `smsgw billing run --month {taken[-1]} --send --again`"
             " bills a month again and mails it as a correction)"
+        )
+    for month, since in stopped:
+        said.append(
+            f"a run of {month} stopped while it queued its mails (since"
+            f" {datetime.fromtimestamp(since, tz):%Y-%m-%d %H:%M}, {QUEUING} in {RECORD}): taken as mailed,"
+            " not mailed twice, but some of its mails may never have been queued (the relay's log says"
+            f" which went; `smsgw billing run --month {month} --send --again` mails it again)"
         )
     kept = sum(_keep_mailed(copy, billing_dir / str(m), m, tz) for m in due[len(taken) :])
     if stop is not None and (billing_dir / str(stop)).is_dir():
@@ -95,10 +111,16 @@ def _whole(
         sha = whole_sha(directory / file_name(name))
         if sha is None or listed.get(summary_name(name)) != sha:
             return None, NOT_WHOLE
-    record = mailedrecord.read(directory)
-    if record is None:
+    record, since = mailedrecord.read(directory), mailedrecord.queuing_since(directory)
+    if record is None and since is None:
         return None, NO_RECORD
-    marks = {what: record.get(what) for what in [*(str(i) for i, _ in accounts), "summary"]}
+    marks = {what: (record or {}).get(what) for what in [*(str(i) for i, _ in accounts), "summary"]}
+    if since is not None:
+        # A run killed between its commits and its record: the files it may have mailed are these
+        # bytes (written before it queued), queued at its time; taken as mailed, and said so.
+        marks = {
+            what: mark or _queuing_mark(directory, accounts, what, since) for what, mark in marks.items()
+        }
     if any(mark is None for mark in marks.values()):
         return None, NOT_ALL
     end = month.bounds(tz)[1]
@@ -109,6 +131,18 @@ def _whole(
     if written < end or (repo.mark_parts(marks["summary"] or "")[1] or 0) < end:
         return None, BEFORE_END
     return {what: mark for what, mark in marks.items() if mark is not None}, ""
+
+
+def _queuing_mark(directory: Path, accounts: list[tuple[int, str]], what: str, since: float) -> str | None:
+    """The mark a run that began queuing at `since` wrote for a file, from the file: an account's
+    by its `end` line (`ends_with`), the summary by its whole bytes (`file_sha256`)."""
+    if what == "summary":
+        data = regular_bytes(directory / SUMMARY)
+        sha = None if data is None else hashlib.sha256(data).hexdigest()
+    else:
+        name = next((n for i, n in accounts if str(i) == what), None)
+        sha = None if name is None else whole_sha(directory / file_name(name))
+    return None if sha is None else f"{sha} {since:.0f}"
 
 
 def _keep_mailed(copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo) -> int:

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from billing_reports import job
-from billing_reports.mailedrecord import RECORD
+from billing_reports.mailedrecord import LOCK, RECORD
 from billing_reports.monthly import Month
 from billing_reports.writer import write_month
 from gateway.store.db import Store
@@ -46,8 +46,8 @@ def test_a_mailed_month_written_again_keeps_the_mailed_files_and_says_so(tmp_pat
 
     again = cli(path, "billing", "run", "--month", "2026-03")  # the same rows: the same bytes
     assert again.returncode == 0 and again.stderr == ""
-    # No copy of a file unchanged; beside the files, the record that their mails were queued.
-    assert sorted(p.name for p in month.iterdir()) == sorted([*mailed, RECORD])
+    # No copy of a file unchanged; beside the files, the record that their mails were queued (and its lock).
+    assert sorted(p.name for p in month.iterdir()) == sorted([*mailed, RECORD, LOCK])
 
     store = Store.open(cfg.db_path, clock=lambda: at(2026, 4, 5))
     try:

@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from billing_reports.mailedrecord import RECORD
+from billing_reports.mailedrecord import LOCK, RECORD
 from tests.billing_world import ROOT, at, cli, last_billed, prepare
 from tests.conftest import free_port, running_gateway, smtp_sink
 from tests.test_process import build_fsynchold, wait_for_text
@@ -134,12 +134,13 @@ async def test_a_daemon_killed_mid_run_leaves_the_month_incomplete_and_its_next_
         await gw.until(lambda: last_billed(gw.store) == "2026-03")
     # The temporary file of beta's, which the kill left, is removed by the next run: no other run can
     # be writing it while that one holds the month (it stayed for good, a whole account's file).
-    # The record that the month's mails were queued is beside the files.
+    # The record that the month's mails were queued is beside the files, and its lock.
     assert {p.name for p in directory.iterdir()} == {
         "acme.txt",
         "beta.txt",
         "gamma.txt",
         "_summary.txt",
         RECORD,
+        LOCK,
     }
     assert month_listing(config) == f"{MONTH}: 3 account file(s) + summary"

@@ -1,0 +1,89 @@
+"""The month's record of its billing mails (`<month>/_mailed`) and the database cannot change in one
+step: `smsgw billing run --send` killed -9 after its mails were committed and before it wrote their
+record, the relay then taking them, and the database lost and restored from a backup. The restore
+said the month was never mailed and the next start billed and mailed it a second time. Real CLI
+processes (one killed at that point), the real daemon, a real SMTP sink, real SQLite files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from contextlib import closing
+from pathlib import Path
+
+from structlog.testing import capture_logs
+
+from billing_reports.mailedrecord import RECORD
+from tests.billing_world import ROOT, at, billing_mails, cli, last_billed, prepare
+from tests.conftest import free_port, running_gateway, smtp_sink
+from tests.test_restore_billing import up_to_date
+from tests.test_restore_billing_lost import lose
+
+NOW = at(2026, 4, 2, 9)
+
+# `smsgw billing run` killed -9 where it writes the marks of the mails it committed into the record.
+KILLED_AT_RECORD = """
+import os, signal
+from billing_reports import mailedrecord
+
+def killed(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+mailedrecord.keep = killed
+from gateway.cli.main import main
+raise SystemExit(main())
+"""
+
+
+def due_now(db: Path) -> None:
+    """The CLI queued its mails by the machine's clock; the daemon reads the one the test gives it."""
+    with closing(sqlite3.connect(db)) as conn, conn:
+        conn.execute("UPDATE outbox SET next_attempt_at = 0 WHERE state = 'queued'")
+
+
+def killed_send(config: Path) -> subprocess.CompletedProcess[str]:
+    argv = ["smsgw", "-c", str(config), "billing", "run", "--month", "2026-03", "--send"]
+    return subprocess.run(
+        [sys.executable, "-c", KILLED_AT_RECORD, *argv[1:]],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+async def test_a_send_killed_before_its_record_is_not_mailed_twice_after_a_restore(tmp_path: Path) -> None:
+    relay = free_port()
+    path, cfg = prepare(tmp_path, relay, last_billed="2026-02", traffic={"acme": [at(2026, 3, 2, 8)]})
+    backup = tmp_path / "backup.db"
+    assert (res := await asyncio.to_thread(cli, path, "backup", str(backup))).returncode == 0, res.stderr
+    res = await asyncio.to_thread(killed_send, path)
+    assert res.returncode == -signal.SIGKILL, (res.returncode, res.stderr)
+    due_now(cfg.db_path)
+    # The relay takes the three mails committed (the daemon's clock still in March: nothing to bill).
+    async with smtp_sink(relay) as sink:
+        async with running_gateway(cfg, clock=lambda: at(2026, 3, 31, 12)) as gw:
+            await gw.until(lambda: len(billing_mails(sink)) == 3, timeout=60)
+    lose(cfg.db_path, "missing")
+    res = await asyncio.to_thread(cli, path, "restore", str(backup))
+    assert res.returncode == 0, res.stderr
+    assert "never mailed" not in res.stdout, res.stdout
+    assert "the billing of 2026-03 taken as done from the files in billing_dir" in res.stdout, res.stdout
+    assert "a run of 2026-03 stopped while it queued its mails (since " in res.stdout, res.stdout
+    assert (
+        f"queuing in {RECORD}): taken as mailed, not mailed twice, but some of its mails may never have"
+        " been queued (the relay's log says which went; `smsgw billing run --month 2026-03 --send --again`"
+        " mails it again)"
+    ) in res.stdout, res.stdout
+    async with smtp_sink(relay) as sink:
+        with capture_logs() as logs:
+            async with running_gateway(cfg, clock=lambda: NOW) as gw:
+                await up_to_date(logs, gw)
+                assert last_billed(gw.store) == "2026-03"
+    assert billing_mails(sink) == []  # they went once, before the database was lost
