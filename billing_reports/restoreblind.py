@@ -21,7 +21,9 @@ before the next start writes it again and mails it.
 
 A record with a `queuing` line is a run killed between committing mails and recording them: the
 month is taken as mailed (each file not named by a mark marked by its bytes and the run's time), and
-the line says some of its mails may not have gone, rather than mailing every file a second time.
+the line says some of its mails may not have gone, rather than mailing every file a second time. And
+any record says the mails were queued, not that the relay took them (lost with the database before it
+did, they never went): the line says that too, with the command that mails a month again.
 """
 
 from __future__ import annotations
@@ -72,6 +74,14 @@ def take_from_disk(copy: sqlite3.Connection, billing_dir: Path, tz: ZoneInfo, no
             f"the billing of {names} taken as done from the files in billing_dir, which stand as"
             f" mailed (not billed or mailed again; `smsgw billing run --month {taken[-1]} --send --again`"
             " bills a month again and mails it as a correction)"
+        )
+        # The record is written when the mails are queued, not when the relay takes them: mails
+        # queued and lost with the database before the relay took them never went, and nothing on
+        # disk can tell (`mailedrecord`). Said, with the way to mail them, rather than guessed.
+        said.append(
+            f"the record says the mails of {names} were queued, not that the relay took them: if the"
+            " database was lost before it did, they never went (the relay's log says which did;"
+            f" `smsgw billing run --month {taken[-1]} --send --again` mails a month again)"
         )
     for month, since in stopped:
         said.append(

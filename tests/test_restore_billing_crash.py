@@ -1,7 +1,8 @@
 """The month's record of its billing mails (`<month>/_mailed`) and the database cannot change in one
 step: `smsgw billing run --send` killed -9 after its mails were committed and before it wrote their
 record, the relay then taking them, and the database lost and restored from a backup. The restore
-said the month was never mailed and the next start billed and mailed it a second time. Real CLI
+said the month was never mailed and the next start billed and mailed it a second time. And a
+record says the mails were queued, not that the relay took them: the restore says so. Real CLI
 processes (one killed at that point), the real daemon, a real SMTP sink, real SQLite files.
 """
 
@@ -87,3 +88,37 @@ async def test_a_send_killed_before_its_record_is_not_mailed_twice_after_a_resto
                 await up_to_date(logs, gw)
                 assert last_billed(gw.store) == "2026-03"
     assert billing_mails(sink) == []  # they went once, before the database was lost
+
+
+async def test_a_restore_says_a_month_taken_from_its_record_was_queued_not_that_it_went(
+    tmp_path: Path,
+) -> None:
+    # Queued by `--send` while the relay was down, the database then lost: the mails went with it.
+    relay = free_port()
+    path, cfg = prepare(tmp_path, relay, last_billed="2026-02", traffic={"acme": [at(2026, 3, 2, 8)]})
+    backup = tmp_path / "backup.db"
+    assert (res := await asyncio.to_thread(cli, path, "backup", str(backup))).returncode == 0, res.stderr
+    res = await asyncio.to_thread(cli, path, "billing", "run", "--month", "2026-03", "--send")
+    assert res.returncode == 0 and "3 mail(s) queued" in res.stdout, res.stdout + res.stderr
+    lose(cfg.db_path, "missing")
+    res = await asyncio.to_thread(cli, path, "restore", str(backup))
+    assert res.returncode == 0, res.stderr
+    assert "the billing of 2026-03 taken as done" in res.stdout, res.stdout
+    assert (
+        "the record says the mails of 2026-03 were queued, not that the relay took them: if the database"
+        " was lost before it did, they never went (the relay's log says which did;"
+        " `smsgw billing run --month 2026-03 --send --again` mails a month again)"
+    ) in res.stdout, res.stdout
+    assert "stopped while it queued" not in res.stdout, res.stdout  # that run recorded its marks
+    # The command the line names mails the month's three files.
+    res = await asyncio.to_thread(cli, path, "billing", "run", "--month", "2026-03", "--send", "--again")
+    assert res.returncode == 0 and "3 mail(s) queued" in res.stdout, res.stdout + res.stderr
+    due_now(cfg.db_path)
+    async with smtp_sink(relay) as sink:
+        async with running_gateway(cfg, clock=lambda: NOW) as gw:
+            await gw.until(lambda: len(billing_mails(sink)) == 3, timeout=60)
+    assert sorted(m.filename for m in billing_mails(sink)) == [
+        "2026-03-acme.txt",
+        "2026-03-acme.txt",
+        "2026-03-summary.txt",
+    ]
