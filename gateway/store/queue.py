@@ -218,7 +218,10 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                 message_id = row[0] if row is not None else None
             elif self.conn.execute(sql, args).rowcount == 0:
                 message_id = None
-            if smsc_id is not None and (early := self._take_early(part_id, link, smsc_id, now)) is not None:
+            early = None  # none for a key another SMS holds too: the reports name neither (`sharedkeys`)
+            if smsc_id is not None and not self.shared_key(part_id, link, smsc_id):
+                early = self._take_early(part_id, link, smsc_id, now)
+            if early is not None:
                 self._apply_part_report(part_id, early[0], early[1], now)
                 return self._settle_message_of(part_id, now)
             if message_id is not None:

@@ -21,6 +21,7 @@ from gateway.store.receipthints import ReceiptHints
 from gateway.store.receiptkeys import EACH_STATE, NAMED_PHONE, TAIL_MIN, receipt_order, stamped_key
 from gateway.store.receiptspread import ReceiptSpread
 from gateway.store.records import Finished
+from gateway.store.sharedkeys import SharedKeys
 from smsc.logthrottle import LogThrottle
 
 log = structlog.get_logger(__name__)
@@ -42,7 +43,7 @@ UNMATCHED_LINES = 5
 RAW_KEPT = 1000
 
 
-class ReportsRepo(ReceiptHints, ReceiptSpread):
+class ReportsRepo(ReceiptHints, ReceiptSpread, SharedKeys):
     # Seconds an unmatched receipt may wait for the submit answer that names its id; the daemon
     # sets it from `[gateway] early_dlr_max_age_minutes`.
     early_dlr_max_age: float = 600.0
@@ -127,11 +128,12 @@ class ReportsRepo(ReceiptHints, ReceiptSpread):
     def record_report(
         self, link: str, smsc_id: str, status: str, error: str | None, raw: str, phone: str | None = None
     ) -> list[Finished]:
-        """Store a DLR and apply it to the oldest unresolved part with that id (FIFO for CIMD2 keys),
-        of those to `phone` first when the report names it (E.164): an SMSC's ids repeat (a restart,
-        a counter wrapping), and an SMS whose report never came waits `submitted` for a day past
-        its validity; the report of a newer SMS given the same id failed that older one, whose
-        sender was told of a failure that was not theirs, while the failed one was never told.
+        """Store a DLR and apply it to the oldest unresolved part with that id (a CIMD2 key given two
+        SMS names neither: `sharedkeys`), of those to `phone` first when the report names it (E.164):
+        an SMSC's ids repeat (a restart, a counter wrapping), and an SMS whose report never came waits
+        `submitted` for a day past its validity; the report of a newer SMS given the same id failed
+        that older one, whose sender was told of a failure that was not theirs, while the failed one
+        was never told.
 
         Nor is a part to another phone taken at all: the report may have overtaken the submit
         answer of its own SMS, which then takes it (`_take_early`), as it does with no part

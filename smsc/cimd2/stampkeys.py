@@ -8,7 +8,9 @@ whatever the SMSC reported for which, and the failed one was marked delivered wh
 one bounced. So a repeated key is taken as none: the SMS answered with it is taken with no key, as
 one answered with a 060 that is no time, and the reports naming it are handed up under an id no SMS
 has (`unmatched_id`), kept unmatched; the SMS it was given first then ends `unreported` too, never
-wrongly. Said once per link, by its name alone (no phone number, no stamp: `Once`).
+wrongly. Said once per link, by its name alone (no phone number, no stamp: `Once`). A link sees its
+own keys since its start alone: a key another bind of the SMSC account gave, or one given before a
+restart, is found by the store as the submit answer is recorded (`gateway.store.sharedkeys`).
 """
 
 from __future__ import annotations
