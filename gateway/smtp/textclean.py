@@ -53,7 +53,10 @@ ATTRIBUTION = "attribution line"
 IMAGE_REF = "inline image reference"
 OWN_NOTE = "the gateway's note"
 
-_OUTLOOK_RULE = re.compile(r"^_{10,}$")
+# Outlook's rule above the header block of the message a reply quotes: "____" (32 of them), or in some
+# versions and webmails' plain text a bare line of dashes ("-----"); with the dashes, only the rule,
+# the cut block and the quote below it went, and the dashes stayed as the SMS's last line.
+_OUTLOOK_RULE = re.compile(r"^(?:_{10,}|-{5,})$")
 # Cheap test that a line could start any quote header above (most lines of a mail cannot).
 _CANDIDATE = re.compile(
     r"^([-_*]|(?i:on|w dniu|dnia|am|le|wiadomość|begin|początek)\b|(pon|wt|śr|czw|pt|sob|niedz|nd)\.,\s"
@@ -230,7 +233,7 @@ def _unwrap_leading(lines: list[str], removed: list[str], quoting: bool = True) 
             removed.append(FORWARD_HEADER)
             continue
         if _OUTLOOK_RULE.match(lines[i].strip()):
-            end = header_block_end(lines, _next_text(lines, i + 1), after_rule=True)
+            end = _rule_block_end(lines, i)
             if end is None:
                 return lines
             lines = lines[end:]
@@ -281,7 +284,7 @@ def _cut_quote_below(lines: list[str], removed: list[str], quoting: bool = True)
             label = _separator(line)
             cut = label is not None
             if not cut and _OUTLOOK_RULE.match(line):
-                cut = header_block_end(lines, _next_text(lines, i + 1), after_rule=True) is not None
+                cut = _rule_block_end(lines, i) is not None
                 label = QUOTED
             if not cut and header_block_end(lines, i) is not None:
                 cut, label = True, QUOTED
@@ -313,6 +316,16 @@ def _cut_quote_below(lines: list[str], removed: list[str], quoting: bool = True)
         seen_text = seen_text or not _quoted(lines[i])
         i += 1
     return lines
+
+
+def _rule_block_end(lines: list[str], i: int) -> int | None:
+    """End of the header block (`header_block_end`, after a rule) below the rule at `i`, or None. A `>`
+    quote right below a line of dashes is no quote's header: a person sets their own lines apart so
+    ("Progi rabatowe:\n-----\n> 1000 zł - 5%"); Outlook's "____" above one is (`header_block_end`)."""
+    start = _next_text(lines, i + 1)
+    if lines[i].lstrip()[:1] == "-" and start < len(lines) and _quoted(lines[start]):
+        return None
+    return header_block_end(lines, start, after_rule=True)
 
 
 def _has_own_text(lines: list[str]) -> bool:
