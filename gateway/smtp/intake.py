@@ -223,9 +223,10 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     short = topic if whole else _cut_subject(topic, opts.subject_max)
     # Only a subject that lost more than its trailing punctuation was cut: "Uwaga:" loses its colon
     # before the separator (": "), and so does a 31-character "x" * 30 + ":", which keeps every letter;
-    # the sender was told either had been cut to 30 characters.
+    # the sender was told either had been cut to 30 characters. A number opening the subject goes
+    # whole past the limit (`_cut_subject`): the note says the length sent, not a limit it passed.
     if short and not whole and short != topic.rstrip(" ,;:-–("):
-        removed.append(f"subject cut to {opts.subject_max} characters")
+        removed.append(f"subject cut to {max(opts.subject_max, len(short))} characters")
     text = opts.separator.join(p for p in (short, kept) if p)
     encrypted = (ctx.encrypted and not kept) or "-----BEGIN PGP MESSAGE-----" in body_text
     rights = ctx.rights_protected or heads.get("content-class", "").strip().lower() == "rpmsg.message"
