@@ -23,14 +23,24 @@ from tests.conftest import DOMAIN, free_port, mail, running_gateway, smtp_sink
 from tests.test_two_way import answer_to, parsed, two_way_config
 
 AUTO_REPLY = "Prowadze, odpisze pozniej"
+T0 = 1_800_000_000.0
 
 
-async def rounds(tmp_path: Path, texts: list[str], transliterate: bool = False) -> list[str | None]:
-    """The user's SMS, then for each text: the phone's auto-reply, and the mailbox's mail back."""
+async def rounds(
+    tmp_path: Path,
+    texts: list[str],
+    transliterate: bool = False,
+    *,
+    delay: float = 2.0,
+    replies: list[str] | None = None,
+) -> list[str | None]:
+    """The user's SMS, then for each text: the phone's auto-reply (or `replies`' next one), and the
+    mailbox's mail back `delay` seconds after the answer mail, on the daemon's injected clock."""
     relay = free_port()
+    now = [T0]
     async with (
         smtp_sink(relay) as sink,
-        running_gateway(two_way_config(tmp_path, "smpp", relay_port=relay)) as gw,
+        running_gateway(two_way_config(tmp_path, "smpp", relay_port=relay), lambda: now[0]) as gw,
     ):
         core, control = gw.daemon.simulator.core, gw.daemon.simulator.control_port
         if transliterate:
@@ -39,9 +49,12 @@ async def rounds(tmp_path: Path, texts: list[str], transliterate: bool = False) 
         await gw.until(lambda: len(core.records) == 1)
         errors: list[str | None] = []
         for i, text in enumerate(texts, 1):
-            command = {"op": "mo", "reply_to_last": True, "text": AUTO_REPLY}
+            now[0] += 5
+            reply = AUTO_REPLY if replies is None else replies[i - 1]
+            command = {"op": "mo", "reply_to_last": True, "text": reply}
             assert (await send_command("127.0.0.1", control, command))["ok"]
             await sink.wait(i)
+            now[0] += delay
             sent = len(core.records)
             result = await gw.send(answer_to(parsed(sink.messages[i - 1][2]), text))
             errors.append(None if result.error is None else str(result.error))
@@ -109,3 +122,29 @@ async def test_quick_follow_ups_after_one_answer_are_no_loop(tmp_path: Path) -> 
         ]
         assert errors == [None] * 4, errors  # alike, digits aside: but the phone answered only once
         await gw.until(lambda: len(core.records) == 5)
+
+
+@pytest.mark.parametrize("delay", [90.0, 540.0], ids=["jira-minute-poll", "otrs-9-minutes"])
+async def test_a_helpdesk_that_polls_its_mailbox_is_refused_at_the_fourth_round(
+    tmp_path: Path, delay: float
+) -> None:
+    """A helpdesk fetching its mail each minute or every few minutes acknowledges minutes after the
+    answer mail: with a minute's window its loop ran on at the poll's pace (7 SMS in 8 minutes)."""
+    errors = await rounds(
+        tmp_path, [f"Dziekujemy, zgloszenie {100 + i} przyjete" for i in range(5)], delay=delay
+    )
+    assert errors[:3] == [None, None, None], errors
+    assert errors[3] is not None and REFUSED in errors[3], errors
+
+
+async def test_a_person_saying_ok_to_each_of_the_phones_different_answers_is_not_refused(
+    tmp_path: Path,
+) -> None:
+    """A person answering "OK" at once to each of the phone's answers writes the same words each time
+    (digits aside; the same SMS a fourth time in a day is refused by the operator's rule anyway), but
+    the phone's answers differ: a conversation, not a loop. Its fourth "OK" was refused as a loop."""
+    replies = ["Bede o 15", "Jednak korek, raczej 16", "Jestem pod bramą", "Wjezdzam na rampe", "Gotowe"]
+    assert (
+        await rounds(tmp_path, [f"OK, czekam do {15 + i}:00" for i in range(5)], replies=replies, delay=20.0)
+        == [None] * 5
+    )

@@ -190,7 +190,8 @@ def compose(
         # The SMS as planned, as the rounds before are kept: `’` and `–` are `'` and `-` there.
         if loopguard.looping(store.db.conn, n, sender.mail_from, plans[texts[n]].text, now.timestamp()):
             log.warning("smtp.loop_refused", sender=sender.mail_from, rounds=loopguard.ROUNDS)  # no number
-            return loopguard.REFUSAL.format(phone=n, rounds=loopguard.ROUNDS, fast=loopguard.FAST_SECONDS)
+            minutes = loopguard.FAST_SECONDS / 60
+            return loopguard.REFUSAL.format(phone=n, rounds=loopguard.ROUNDS, fast=minutes)
     p = plans[mail.text]
     for q in plans.values():
         if q.truncated and account.overflow == "reject":
