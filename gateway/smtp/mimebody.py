@@ -219,7 +219,7 @@ def _without_autosig(found: BodyText, parts: list[Message], ctx: BodyContext) ->
             p = _related_root(p, [q for q in p.get_payload() if isinstance(q, Message)] or [p])
         if p.get_content_type() != "text/html" or b"_MailAutoSig" not in (data := payload_bytes(p)):
             continue
-        line = autosig_first_line(decode_text(data, content_charset(p), ctx.fallbacks))
+        line = autosig_first_line(decode_text(data, _html_charset(p, data), ctx.fallbacks))
         if line:
             return BodyText(cut_marked_signature(mark_line(found.text, line), ctx.notes), found.kind)
     return found
@@ -303,14 +303,25 @@ def _filename(part: Message) -> str | None:
     return name.strip().lower() if isinstance(name, str) else None
 
 
+# An HTML part's own word on its charset, where its MIME header names none: <meta charset="…"> or
+# <meta http-equiv="Content-Type" content="text/html; charset=…">, in its head.
+_META_CHARSET = re.compile(rb"<meta[^>]{0,200}charset=[\"']?([\w.:-]+)", re.IGNORECASE)
+
+
+def _html_charset(part: Message, data: bytes) -> str | None:
+    """The charset of an HTML part: its MIME header's, else its <meta>'s (`_META_CHARSET`). The same for
+    the body read from it and for the bookmark line looked for in its text twin (`_without_autosig`):
+    read by the fallbacks there, "Lefèvre" in windows-1252 was "Lefčvre" and the signature went out."""
+    charset = content_charset(part)
+    if charset is None and (m := _META_CHARSET.search(data[:4096])) is not None:
+        charset = m.group(1).decode("ascii")
+    return charset
+
+
 def _leaf_text(part: Message, ctx: BodyContext, *, allow_html: bool) -> BodyText | None:
     data = payload_bytes(part)
-    charset = content_charset(part)
     is_html = part.get_content_type() == "text/html"
-    if is_html and charset is None:
-        m = re.search(rb"<meta[^>]{0,200}charset=[\"']?([\w.:-]+)", data[:4096], re.IGNORECASE)
-        charset = m.group(1).decode("ascii") if m else None
-    text = decode_text(data, charset, ctx.fallbacks)
+    text = decode_text(data, _html_charset(part, data) if is_html else content_charset(part), ctx.fallbacks)
     if is_html or looks_like_html(text):
         if not allow_html:
             return None
