@@ -367,7 +367,6 @@ class Dispatcher(Submits):
         although the SMSC took it), then leave them for recovery."""
         self._stopping = True
         self._wake.set()
-        self._late.stop()
         # A submit still waiting for its pacing (a throttled link, a rate of a few per second) has
         # not reached the SMSC: it goes back to the queue now instead of holding the stop.
         waiting = [task for task, part in self._parts.items() if part.id in self._pacing]
@@ -392,6 +391,9 @@ class Dispatcher(Submits):
                 log.exception("dispatcher.put_back_failed", parts=len(ready))
         await self._depth.close()
         handoffs.unwatch(str(self.store.db.path), self.handoffs)
+
+    async def end_late_answers(self, timeout: float) -> None:
+        await self._late.end(timeout)  # after the links' unbind: answers read until then settle (F10)
 
     def possible_duplicates(self, link: str) -> int:
         """Parts sent again since start that an SMSC may have had before (`LateAnswers.resent`)."""
