@@ -219,3 +219,44 @@ async def test_the_next_long_vote_after_the_smsc_read_the_70s_of_the_vote_it_sen
         assert [s for (s,) in db.execute(PHONES_WHOLE, (PHONE,))] == ["premium", "premium"]
         assert charges(gw.config.db_path) == [(body, 600), (body, 600)]
         assert first_lines(sink, CLIENT) == [body, body]
+
+
+async def test_the_next_long_vote_after_the_smsc_read_the_70_of_its_copy_of_a_waiting_part_is_a_second_charge(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first vote's part 2 never came and its part 1's 70 was lost with the connection; on the next
+    # one the SMSC delivers that part again and reads its 70. 20 s on the phone's next vote comes
+    # under the same minute stamp and reference, its part 1 handed up without the stamp: taken for
+    # another copy of the waiting part (`segmentrepeats._its_copy`), the first vote's set was dropped at
+    # its timeout, its part neither mailed nor charged.
+    monkeypatch.setattr(housekeeping, "EXPIRY_INTERVAL", 0.05)
+    ahead = [0.0]
+    async with ScriptedSmsc() as smsc, premium_cimd2(tmp_path, ahead, smsc) as (gw, conn, acks, sink):
+        db = gw.store.db.conn
+        acks.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await acks.task
+        conn.send(encode(part(2, 1, FIRST, MINUTE)))
+        while (await conn.next()).op != Op.DELIVER_RESP:
+            pass
+        conn.close()
+        again = await smsc.accept(within=30)
+        await again.login()
+        acks = Acks(again)
+        try:
+            ahead[0] += 5
+            again.send(encode(part(2, 1, FIRST, MINUTE)))  # the part whose 70 the SMSC missed
+            await gw.until(lambda: db.execute(PARTS_ACKED).fetchone()[0] == 1)  # this time it read it
+            ahead[0] += 20
+            again.send(encode(part(6, 1, FIRST, MINUTE)) + encode(part(8, 2, SECOND, MINUTE)))
+            await gw.until(lambda: acks.numbers == [2, 6, 8])
+            ahead[0] += TIMEOUT_SECONDS + 1  # whatever still waits is joined, with its gap
+            await gw.until(lambda: db.execute(WAITING).fetchone()[0] == 0)
+            await settled(gw, db.execute("SELECT COUNT(*) FROM mo").fetchone()[0])
+        finally:
+            acks.task.cancel()
+        assert sorted(charges(gw.config.db_path)) == [
+            (FIRST[6:] + " [part 2 of 2 missing]", 300),
+            (FIRST[6:] + SECOND, 600),
+        ]
+        assert len(first_lines(sink, CLIENT)) == 2

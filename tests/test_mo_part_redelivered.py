@@ -3,9 +3,10 @@
 Over CIMD2 the SMSC's stamp (060) names the SMS: a part that comes again with its stamp, after our
 answer to the first copy was read, is that part, whether its set was joined already or still waits
 (`gateway.store.redelivery`). It was a new SMS: a second mail "[part 2 of 2 missing]" and a second
-broken vote billed. Over SMPP, which has no stamp, a set of nothing but parts joined already is the
-SMSC's copy, dropped at its join (`gateway.store.segmentrepeats`); a set with a part of its own, or a
-late part its SMS lacked, is still mailed.
+broken vote billed. A first part under a new packet number after the SMSC read our 70 to the one its
+set still waits for is the phone's next SMS, paid for. Over SMPP, which has no stamp, a set of nothing
+but parts joined already is the SMSC's copy, dropped at its join (`gateway.store.segmentrepeats`); a
+set with a part of its own, or a late part its SMS lacked, is still mailed.
 
 Against the daemon with its built-in simulator over TCP (each part sent as the SMSC's deliver, so
 that one can be sent again as it was), a confirmed premium service, the relay's sink and the SQLite
@@ -156,16 +157,42 @@ async def test_a_part_delivered_again_after_its_set_was_joined_is_not_mailed_or_
 async def test_a_part_delivered_again_while_its_set_waits_is_one_vote(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, protocol: str
 ) -> None:
-    # Part 1, part 1 again 5 s later (its acknowledgement read), then part 2: one SMS. The first
-    # copy of part 1 waited alone and was mailed at the timeout as a second, broken vote.
+    # Part 1, part 1 again 5 s later, then part 2: one SMS. The first copy of part 1 waited alone
+    # and was mailed at the timeout as a second, broken vote. Over SMPP, which cannot tell a copy from
+    # the phone's next part 1, with its acknowledgement read; over CIMD2 while the SMSC is not known to
+    # have read our 70 (its write late): once it has, the part under a new packet number is the
+    # phone's (the next test).
     async with gateway(tmp_path, protocol, monkeypatch) as (gw, sink, now):
         phone = Phone(gw, protocol, VOTE, ref=78)
         await phone.send(1)
+        if protocol == "cimd2":
+            unconfirmed(gw, seq=1)
         now[0] += 5
         await phone.send(1, 2)
         await timed_out(gw, now)
         assert premium_stats(gw) == (1, 2, 600)
         assert len(votes(sink)) == 1 and "missing" not in votes(sink)[0]
+
+
+async def test_a_first_part_under_a_new_number_after_the_smsc_read_its_70_is_the_phones_next_vote(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # CIMD2: part 1, our 70 read by the SMSC; 5 s on part 1 again under the same 060 (a minute stamp)
+    # but a new packet number, then part 2. The SMSC sends a request again under its number (`resent`,
+    # one vote: `tests.test_cimd2_long_mo_minute_stamps`) and delivers no MO again whose 70 it read,
+    # so this is the phone sending its vote again, its first part 1 paid for: the first vote mailed
+    # with its gap, the second whole. The waiting part was dropped as a copy of the second vote's,
+    # which the link had handed up without the stamp, and the phone's next vote 20 s on under a minute
+    # stamp took a waiting first vote with it in the same way (one vote lost of two).
+    async with gateway(tmp_path, "cimd2", monkeypatch) as (gw, sink, now):
+        phone = Phone(gw, "cimd2", VOTE, ref=84)
+        await phone.send(1)
+        now[0] += 5
+        await phone.send(1, 2)
+        await timed_out(gw, now)
+        assert premium_stats(gw) == (2, 3, 900)
+        assert sorted("missing" in vote for vote in votes(sink)) == [False, True]
+        assert again(gw) == 0
 
 
 async def test_a_part_delivered_again_after_a_timed_out_join_is_dropped_and_the_late_part_still_follows(

@@ -23,8 +23,10 @@ before was joined by the time this one's set is. The waiting row keeps the answe
 A part delivered again while its set still waits, past the acknowledgement window, starts a set of
 its own, and the part after it completes that one: the set left behind, when the parts it holds all
 came again within `PARTS_APART_SECONDS` and were joined, is dropped at its timeout the same way
-(`repeated_set`). No phone sends the next SMS under one reference that fast; with the SMSC's stamps,
-only copies the SMSC may deliver again count (`_its_copy`), as a minute stamp repeats.
+(`repeated_set`). Without the SMSC's stamps (SMPP) a copy cannot be told from the phone's next SMS
+under one reference so soon, and the copy is the likelier; with them, only copies the SMSC may deliver
+again count (`_its_copy`), also those the link handed up without the stamp: a minute stamp repeats,
+and the phone sends a vote whose part was lost again within seconds.
 """
 
 from __future__ import annotations
@@ -122,14 +124,19 @@ def repeated_set(
 
 def _its_copy(row: tuple, stamp: str | None, at: float, repeated: int) -> bool:
     """Whether a part joined after the waiting `row`, of its place and text, was the SMSC's copy of
-    it. Both stamped, only with its stamp while `row`'s acknowledgement was not known to have been
-    read, `RESENT`, or within `REPEAT_AFTER_ACK_SECONDS` of it, as `segmentsets._again` judged it on
-    arrival: the SMSC delivers no part again whose acknowledgement it read, and under a minute stamp
-    the phone's next long vote 20 s on, joined whole, had the first vote's waiting part dropped."""
-    if row[_STAMP] is None or stamp is None:
+    it. With `row` stamped, only with its stamp while `row`'s acknowledgement was not known to have
+    been read, `RESENT`, or within `REPEAT_AFTER_ACK_SECONDS` of it, as `segmentsets._again` judged it
+    on arrival: the SMSC delivers no part again whose acknowledgement it read, and under a minute stamp
+    the phone's next long vote 20 s on, joined whole, had the first vote's waiting part dropped. So
+    for one the link handed up without its stamp (`smsc.cimd2.mostamps`: it came under a new packet
+    number after the SMSC read the 70 of a copy with that stamp, judged by the acknowledgements): taken
+    for a copy whatever became of them, a vote whose part 2 was lost, its part 1 delivered again on the
+    next connection and that copy's 70 read, had its waiting part dropped when the phone's next vote
+    came 20 s on, one vote of two neither mailed nor charged."""
+    if row[_STAMP] is None:
         return True
-    acked_at = row[_ACKED]
-    return stamp == row[_STAMP] and stamped_copy(acked_at, at, repeated == RESENT)
+    same = stamp is None or stamp == row[_STAMP]
+    return same and stamped_copy(row[_ACKED], at, repeated == RESENT)
 
 
 def _copy_again(
