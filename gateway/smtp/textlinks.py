@@ -96,7 +96,9 @@ def outlook_links(lines: list[str]) -> list[str]:
 # of Docs and Calendar mails. Sent whole, one link took three parts and its target was lost in it; a
 # linked word's target was too long to show. The target is read from the wrapper's own parameter, as
 # the wrapper would redirect to it: the network is never asked (the wrapper's own check of the target
-# is the reader's to have, by opening it on the phone).
+# is the reader's to have, by opening it on the phone). Mimecast's URL Protect is left as written: its
+# "https://protect-eu.mimecast.com/s/<token>" (now "url.<region>.m.mimecastprotect.com") carries no
+# target, only a token its server resolves, and its "?domain=" host would open a home page, not the link.
 _WRAPPER_HINT = re.compile(r"safelinks\.protection|urldefense|google\.", re.IGNORECASE)
 _URL_IN_TEXT = re.compile(r"https?://[^\s<>\"']+", re.IGNORECASE)
 # What ends a sentence or a bracket after a URL in text, not the URL's own.
