@@ -4,7 +4,8 @@ stamping to the minute (or stuck) answering an SMS after a restart with the key 
 One link's own memory of its keys (`smsc.cimd2.stampkeys`) saw neither case: the reports went to the
 SMS oldest first whatever the SMSC reported for which, the delivered SMS's sender got a bounce, and the
 failed one showed delivered. Both now wait under the key's shared form, their reports kept unmatched,
-to end `unreported`; the store says so once per link.
+to end `unreported`; the store says so once per link. And one phone's SMS go a second apart over both
+binds, so that an honest SMSC gives them two keys and each takes its own report.
 
 Against the real daemon (SMTP in, a real aiosmtpd sink for bounces), scripted CIMD2 SMSC over TCP, real
 SQLite; the restart is a real daemon stop and start on the same state directory.
@@ -22,7 +23,7 @@ import structlog
 from gateway.config import Config, parse_config
 from tests.conftest import DOMAIN, Running, Sink, config_text, free_port, mail, running_gateway, smtp_sink
 from tests.fakes.cimd2 import ScriptedSmsc
-from tests.test_cimd2_report_keys import Operator, Submit
+from tests.test_cimd2_report_keys import Operator, Submit, bounce_text
 from tests.test_late_answer import warnings
 
 STUCK = "261207032100"  # the SMSC's 060 for every submit: a clock stuck, or to the minute
@@ -150,3 +151,35 @@ async def test_one_060_given_before_and_after_a_restart_settles_neither_sms(tmp_
                     await reported_wrongly_or_kept(gw, sink)
     (said,) = warnings(logs, "dlr.key_shared")
     assert said["link"] == "main"
+
+
+async def test_one_phones_sms_go_a_second_apart_over_both_binds_and_keep_their_own_reports(
+    tmp_path: Path,
+) -> None:
+    # The SMSC stamps with its clock's seconds, as a real one does. The bind the first SMS went by is
+    # dropped right after its answer, and the next SMS to the phone goes by the other bind: it went in
+    # the same second, under the same key, and neither SMS could take its report.
+    sink_port = free_port()
+    async with ScriptedSmsc() as peer, smtp_sink(sink_port) as sink:
+        async with running_gateway(cimd2_config(tmp_path, peer.port, sink_port, binds=2)) as gw:
+            operators = []
+            for _ in range(2):
+                conn = await peer.accept()
+                await conn.login()
+                operators.append(Operator(conn))
+            async with serving(operators):
+                await gw.send(mail(f"{PHONE}@{DOMAIN}", "First: DELIVERED"))
+                await gw.until(lambda: any(op.submits for op in operators))
+                first_bind = next(op for op in operators if op.submits)
+                other = next(op for op in operators if op is not first_bind)
+                first_bind.conn.close()
+                await gw.send(mail(f"{PHONE}@{DOMAIN}", "Second: FAILED"))
+                (second,) = await other.until_submits(1)
+                (first,) = first_bind.submits
+                assert second.arrived - first.answered >= 0.99 and second.stamp != first.stamp
+                await gw.until(lambda: gw.states() == ["submitted", "submitted"])
+                await other.report(second, PHONE, 3, 1)
+                await other.report(first, PHONE, 4)
+                await gw.until(lambda: gw.states() == ["delivered", "failed"], timeout=10)
+                await sink.wait(1)
+                assert len(sink.messages) == 1 and "Second: FAILED" in bounce_text(sink)

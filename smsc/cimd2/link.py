@@ -17,8 +17,9 @@ Choices the protocol leaves open, and why:
   to it may have been taken: it resolves `Outcome.UNANSWERED` as SMPP's does, and a status report
   read during the grace that names it answers it (`gracereports.py`). A submit that never reached
   the wire, or one cut off by the SMSC, a stop or repeated NACKs, stays TEMPORARY.
-- One phone's submits go a second apart (`spacing.py`): a report names its SMS by the 060 stamp of one
-  second and the phone alone, so two SMS to one phone in one second got each other's reports. The
+- One phone's submits go a second apart (`spacing.py`), over every bind of the SMSC account
+  (`accountspacing.py`): a report names its SMS by the 060 stamp of one second and the phone alone,
+  so two SMS to one phone in one second got each other's reports. The
   dispatcher may hand the link `spacing.parked_places` submits beyond its window, to wait there without
   holding the others; the window still bounds the submits on the wire.
 - A general error (98) to a submit fails it TEMPORARY whatever its 900 code, as Kannel does
@@ -39,6 +40,7 @@ import structlog
 
 from smsc.backpressure import overfull, stalled
 from smsc.base import LinkEvents, LinkState, LinkStats, OnWire, OutboundSms, Outcome, SubmitResult
+from smsc.cimd2.accountspacing import account_spacing
 from smsc.cimd2.gracereports import GraceReports, noting
 from smsc.cimd2.inbound import InboundRequests
 from smsc.cimd2.messages import Once, logged_error, login_params, submit_params, submit_result
@@ -48,7 +50,7 @@ from smsc.cimd2.refusals import login_refusal, report_refusal, result_without_pa
 from smsc.cimd2.requests import Requests, answered
 from smsc.cimd2.session import Conn
 from smsc.cimd2.session import effective_window as effective_window  # tests import it from here
-from smsc.cimd2.spacing import Spacing, parked_places, wire_pacing
+from smsc.cimd2.spacing import parked_places, wire_pacing
 from smsc.linkturns import ended, rest, run_turns
 from smsc.outage import Outage, outage_words, session_held
 from smsc.pacing import backoff, reconnect_attempt, stable_after
@@ -94,7 +96,6 @@ class Cimd2Link:
         self._inbound = InboundRequests(self.name, self._counts, self._requests.exchange)
         self._grace = GraceReports(self.name)  # unanswered submits a report may answer
         self._inbound.report_read = self._grace.report
-        self._spacing = Spacing()  # one phone's submits a second apart: their report keys differ
         self._unstamped = Once(log.warning)  # a 060 that is no time, said once per link (`submit_result`)
         self._parked = parked_places(cfg.max_per_second)
         self._wire = wire_pacing(cfg.max_per_second, self.window + self._parked)  # (those waited too)
@@ -121,7 +122,9 @@ class Cimd2Link:
         except ValueError as exc:
             log.error("cimd2.submit_malformed", link=self.name, part_id=sms.part_id, error=str(exc))
             return SubmitResult(Outcome.MALFORMED, error=str(exc))
-        async with self._spacing.turn(sms.destination) as turn:
+        # One phone's submits a second apart, over every bind of the account: their report keys differ.
+        spacing = account_spacing(self.cfg)
+        async with spacing.turn(sms.destination) as turn:
             if self._wire is not None:
                 await self._wire.acquire()
             conn = self._conn  # after the phone's wait: the session may have gone meanwhile
@@ -131,7 +134,7 @@ class Cimd2Link:
             written = noting(wrote, self.clock, on_wire)
             entry = await self._requests.exchange(conn, Op.SUBMIT, params, written=written)
             if entry is not None and entry.written:
-                self._spacing.answered(turn)
+                spacing.answered(turn)
         if entry is None:
             # The session went before the submit got a packet number: nothing was written (the
             # dispatcher hands the link more submits than its window, `spacing.parked_places`).
