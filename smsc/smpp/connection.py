@@ -322,7 +322,7 @@ class SmppConnection(PduReader):
         """The SMSC ends the session. Answers to our submits may follow its unbind (in the same read,
         or the next): they are taken until it closes, for `UNBIND_WAIT` at most, rather than thrown
         away and their parts sent again as possible duplicates. No submit is written meanwhile."""
-        self._send_resp("unbind_resp", seq, 0)
+        self.answer_unbind(seq)  # once the deliveries before it are answered
         self.submits.unbound_by_smsc()
         self.bound = False
         wait = min(UNBIND_WAIT, self.cfg.response_timeout_seconds)

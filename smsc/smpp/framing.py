@@ -28,7 +28,7 @@ import structlog
 
 from smsc import backpressure
 from smsc.backpressure import overfull, stalled
-from smsc.smpp.codec import ENQUIRE_LINK, MAX_PDU, UNBIND, generic_nack
+from smsc.smpp.codec import ENQUIRE_LINK, MAX_PDU, UNBIND, UNBIND_RESP, encode, generic_nack
 from smsc.smpp.pdu import ESME_RINVCMDLEN
 from smsc.stalls import FLOOD_CREDIT, FLOODED, ReadPause
 from smsc.tls import foreign_peer, printable_head
@@ -133,6 +133,7 @@ class PduReader:
     framed: int = 0
     held: Held
     unbind_close: asyncio.TimerHandle | None = None  # `served`'s, after an unbind it served
+    unbind_answer: int | None = None  # the SMSC's unbind, answered once the deliveries before it are
     pause: ReadPause  # while too much is held: response timers stand still (`smsc.stalls`)
     send: Callable[[bytes], bool]
     close: Callable[..., None]
@@ -150,7 +151,7 @@ class PduReader:
                 self._frames()
                 if len(self.held) >= backpressure.HELD_LIMIT:  # the rest waits in TCP
                     await self._paused()
-                if self.peer_unbound_until is not None and not self.submits.pending:
+                if self._unbind_done():
                     raise LinkDown("unbind from SMSC")
                 if overfull(self.writer):  # read no more until our answers drain
                     wait = self.cfg.response_timeout_seconds
@@ -174,7 +175,35 @@ class PduReader:
             log.exception("smpp.reader_failed", link=self.name)
             reason = "reader failed"
         finally:
+            self._answer_unbind()  # its deadline passed with a handler still running
             self.close(reason, abort=abort)
+
+    def answer_unbind(self, seq: int) -> None:
+        """The SMSC's unbind is answered once the deliveries it wrote before it are (or at its deadline,
+        `_read`). An SMSC ends the session at our unbind_resp: closed as soon as no submit was left,
+        the reader dropped the deliver_sm_resp of an MO its handler was committing, and the MO,
+        stored and mailed, came again; past `DOUBT_SECONDS` after the rebind it was mailed twice."""
+        self.unbind_answer = seq
+        if not self.deliveries.tasks:
+            self._answer_unbind()
+
+    def _answer_unbind(self) -> None:
+        seq, self.unbind_answer = self.unbind_answer, None
+        if seq is not None and not self.closed.is_set() and not self.writer.is_closing():
+            self.send(encode(UNBIND_RESP, seq, 0))
+
+    def _unbind_done(self) -> bool:
+        """After the SMSC's unbind: whether nothing it may still read is awaited, neither the answers
+        to our submits nor ours to its deliveries; the unbind is answered once the latter are."""
+        if self.peer_unbound_until is None:
+            return False
+        if not self.deliveries.tasks:
+            self._answer_unbind()
+        return not self.submits.pending and not self.deliveries.tasks
+
+    def _unbind_deadline(self) -> None:
+        self._answer_unbind()
+        self.close("unbind from SMSC")
 
     async def _paused(self) -> None:
         """Read no more until half the requests held are served; the timers of our requests, whose
@@ -185,17 +214,17 @@ class PduReader:
 
     def served(self) -> None:
         """A delivery was answered: the requests held behind it are served now, not at the next read,
-        which may never come (the SMSC waits for those answers). A fault ends the connection as the
-        reader's would."""
-        if not self.held or self.closed.is_set():
+        which may never come (the SMSC waits for those answers). After the SMSC's unbind, the last
+        delivery answered ends the session. A fault ends the connection as the reader's would."""
+        if self.closed.is_set() or not (self.held or self.peer_unbound_until is not None):
             return
         try:
             self._serve_held()
-            if self.peer_unbound_until is not None and not self.submits.pending:
+            if self._unbind_done():
                 raise LinkDown("unbind from SMSC")
             if self.peer_unbound_until is not None and self.unbind_close is None:
                 # An unbind served here: the reader waits for bytes with no deadline (`_read`) yet.
-                self.unbind_close = self.loop.call_at(self.peer_unbound_until, self.close, "unbind from SMSC")
+                self.unbind_close = self.loop.call_at(self.peer_unbound_until, self._unbind_deadline)
         except LinkDown as exc:
             self.close(str(exc))
         except Exception:
