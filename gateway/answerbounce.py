@@ -74,6 +74,8 @@ def find(
     client_ip: str | None = None,
     relay: str | None = None,
     relay_ips: Collection[str] = (),
+    mail_from: str = "",
+    by_user: bool = False,
 ) -> BouncedAnswer | None:
     """The gateway's answer mail a bounce returns, by the Message-ID of the mail it quotes: through the
     index of the answer mails' own ids (`outbox.header_message_id`, `gateway.store.outboxmailid`), so
@@ -81,8 +83,15 @@ def find(
 
     `client_ip` is where the bounce came from and `relay` the `[mail] relay` the answer mails went
     out through, `relay_ips` its host's addresses when it is given by name (`relayaddresses`): a
-    bounce whose DSN names no recipient (no DSN at all) is taken as the answer's only from one of
-    them (`_from_its_side`)."""
+    bounce is taken as the answer's only from one of them (`_from_its_side`), whether its DSN names
+    the answer's recipient or none.
+
+    `mail_from` is the envelope sender and `by_user` whether the mail came from a user (logged in on
+    the submission port, or a user's address on the relay port): a real bounce comes with the null
+    sender (RFC 5321 4.5.5) from a mail system, never from a user. A "DSN" a user submits is read as
+    any other report, and fails no answer."""
+    if mail_from or by_user:
+        return None
     msg = BytesParser(policy=compat32).parsebytes(raw, headersonly=False)
     own = str(msg.get("message-id", "")).strip()
     ids = [i.decode("ascii", "replace") for i in _MSGID.findall(raw)]
@@ -106,12 +115,13 @@ def find(
     # A DSN that names its recipients returns the answer mail only if it names the mail's: one
     # quoting another user's answer (forwarded to an address that bounced, or forged) is not its
     # bounce, and went on as any bounce instead of failing that user's answer and sending its copy.
-    # One naming none could come from any company's mail server, and needs only the answer's id (it
-    # reaches whoever the answer is forwarded to): from another company's network it failed the
-    # answer, sent its copy and billed it failed. So it is taken only from the answer's side.
+    # Any bounce could come from any company's mail server, and needs only the answer's id and its
+    # recipient (both in any forwarded copy of the answer): from another company's network it failed
+    # the answer, sent its copy and billed it failed. So it is taken only from the answer's side,
+    # named recipient or not.
     def returns(r: tuple[int, str, int, int, int]) -> bool:
-        if named:
-            return _address(r[1]) in named
+        if named and _address(r[1]) not in named:
+            return False
         return _from_its_side(store, r[2], r[1], client_ip, relay, relay_ips)
 
     row = next((r for r in rows if returns(r)), None)

@@ -41,6 +41,11 @@ REFUSAL = (
 )
 
 
+def refusal(phone: str) -> str:
+    """The 550 a mail to `phone` gets as the next round of a loop."""
+    return REFUSAL.format(phone=phone, rounds=ROUNDS, fast=FAST_SECONDS / 60)
+
+
 def shape(text: str) -> str:
     """The text with its words holding a digit set aside and its spacing and case evened out."""
     return " ".join(_DIGITS.sub("#", text).casefold().split())

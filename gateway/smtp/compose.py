@@ -148,7 +148,8 @@ def compose(
         # R-1.7: a bounce is handed to the fallback address, queued with its record. The empty
         # envelope sender means that nothing, not even a bounce of this mail, answers it. One of an
         # answer mail fails that mail (its copy goes as for a 5xx) and names its answer.
-        answer = answerbounce.find(store, raw, client_ip=client_ip, relay=cfg.mail.relay, relay_ips=relay_ips)
+        looked = partial(answerbounce.find, store, raw, relay=cfg.mail.relay, relay_ips=relay_ips)
+        answer = looked(client_ip=client_ip, mail_from=sender.mail_from, by_user=sender.user is not None)
         written = partial(
             forwarded.bounce_forward,
             sender=cfg.mail.from_address,
@@ -190,8 +191,7 @@ def compose(
         # The SMS as planned, as the rounds before are kept: `’` and `–` are `'` and `-` there.
         if loopguard.looping(store.db.conn, n, sender.mail_from, plans[texts[n]].text, now.timestamp()):
             log.warning("smtp.loop_refused", sender=sender.mail_from, rounds=loopguard.ROUNDS)  # no number
-            minutes = loopguard.FAST_SECONDS / 60
-            return loopguard.REFUSAL.format(phone=n, rounds=loopguard.ROUNDS, fast=minutes)
+            return loopguard.refusal(n)
     p = plans[mail.text]
     for q in plans.values():
         if q.truncated and account.overflow == "reject":
