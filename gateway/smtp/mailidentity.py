@@ -7,10 +7,16 @@ says: a retry is told apart from a new mail by these alone.
 from __future__ import annotations
 
 import hashlib
+import re
 from email.utils import make_msgid
 
 from gateway.config import Config
-from gateway.smtp.relayqueueid import queue_identity
+from gateway.smtp.relayqueueid import HEAD_SCAN, queue_identity, top_received
+
+# The header block's end: the first empty line.
+_HEAD_END = re.compile(rb"\r?\n\r?\n")
+# A Date: field at a line's start (a continuation line starts with white space), with its folds.
+_DATE = re.compile(rb"(?im)^date:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)")
 
 
 def own_message_id(cfg: Config) -> str:
@@ -20,17 +26,32 @@ def own_message_id(cfg: Config) -> str:
     return make_msgid(idstring="in", domain=cfg.mail.from_address.rpartition("@")[2])[1:-1]
 
 
+def written_at(raw: bytes) -> str:
+    """The mail's Date: field as written, unfolded, its white space runs one space; "" without one.
+
+    A retry is the same bytes (a mail server's from its queue, a mail program's from its outbox),
+    so the same Date; a device that puts one fixed Message-ID on every mail writes each new mail's
+    Date anew: its second "disk full" is another mail, not a retry of the first."""
+    head = raw[:HEAD_SCAN]
+    end = _HEAD_END.search(head)
+    found = _DATE.search(head, 0, end.start() if end else len(head))
+    return " ".join(found[1].decode("latin-1").split()) if found else ""
+
+
 def dedup_key(message_id: str | None, mail_from: str, text: str, raw: bytes = b"") -> str | None:
-    """R-1.8: what makes two deliveries the same mail. Without a Message-ID, the queue entry the
-    relaying server's top Received: line names (`relayqueueid`): its retry of a mail whose 250 was
-    lost carries the same line. A mail with neither has none: every delivery of it is a new mail."""
+    """R-1.8: what makes two deliveries the same mail: its Message-ID, else the queue entry the
+    relaying server's top Received: line names (`relayqueueid`) and when that server took it (the
+    line's date: a short Postfix queue id repeats, never within the same second); then its Date:,
+    sender and text. A mail with neither id has no key: every delivery of it is a new mail. The
+    key is a retry's only within `gateway.store.accepting.RETRY_WINDOW_SECONDS` of its copy."""
     identity = message_id or None
     if identity is None:
         queued = queue_identity(raw)
         if queued is None:
             return None
-        identity = f"\0received\0{queued}"  # never equal to a Message-ID, which holds no NUL
+        taken = (top_received(raw) or "").rpartition(";")[2].strip()
+        identity = f"\0received\0{queued}\0{taken}"  # never equal to a Message-ID, which holds no NUL
     digest = hashlib.sha256()
-    for piece in (identity, mail_from, text):
+    for piece in (identity, written_at(raw), mail_from, text):
         digest.update(piece.encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()

@@ -22,28 +22,39 @@ _ONE = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 _MESSAGE = _MESSAGES + _ONE
 # The first after a restore, by its id (`gateway.store.idfloors`).
 _BY_ID = _MESSAGES.replace("(email_id,", "(id, email_id,", 1) + "(?," + _ONE[1:]
+# R-1.8: how long after a copy another delivery of the same mail is its retry. A mail server resends
+# a mail whose 250 it did not hear only while the mail is in its queue: 5 days at most by default
+# (Postfix's maximal_queue_lifetime, Sendmail's Timeout.queuereturn; Exim's retry rules give up
+# after 4, Exchange after 2). Two days more for a lifetime raised or a mail program's outbox left
+# over a weekend. Without a bound, the key of a mail without a Message-ID (a relaying server's queue
+# id, which repeats) and a device's fixed Message-ID dropped a new alert for as long as mails are kept.
+RETRY_WINDOW_SECONDS = 7 * 86400.0
+# The recipients an earlier copy reached within the window: one range of `messages_dedup`.
+_REACHED = "SELECT recipient FROM messages WHERE dedup_key = ? AND created_at >= ?"
 # An earlier copy of a machine mail: its predicate is the one a partial index of the key can hold.
-_RECORDED = "SELECT 1 FROM emails WHERE dedup_key = ? AND automatic IS NOT NULL LIMIT 1"
+_RECORDED = "SELECT 1 FROM emails WHERE dedup_key = ? AND automatic IS NOT NULL AND received_at >= ? LIMIT 1"
 
 
 class AcceptingRepo(Repository):
     def reached_before(self, dedup_key: str | None) -> set[str]:
-        """The recipients an earlier copy of this mail (same dedup key) was accepted for."""
+        """The recipients an earlier copy of this mail (same dedup key) was accepted for, within
+        `RETRY_WINDOW_SECONDS`: a copy older than that is no retry's, and this one is a new mail."""
         if dedup_key is None:
             return set()
-        rows = self.conn.execute("SELECT recipient FROM messages WHERE dedup_key = ?", (dedup_key,))
+        rows = self.conn.execute(_REACHED, (dedup_key, self.clock() - RETRY_WINDOW_SECONDS))
         return {r[0] for r in rows}
 
     def recorded_before(self, dedup_key: str | None) -> bool:
         """Whether an earlier copy of this machine mail (same dedup key) was recorded. Machine mail
         has no messages, so `reached_before` cannot tell; its email row keeps the key (indexed).
 
-        Only machine mail asks, and only its rows are looked at (`automatic IS NOT NULL`): so the
-        key's index may hold those rows alone, a partial index SQLite takes only for a statement
-        that names its predicate. Indexed for every mail, its random key costs a WAL page a mail."""
+        Within `RETRY_WINDOW_SECONDS`, as `reached_before`. Only machine mail asks, and only its rows
+        are looked at (`automatic IS NOT NULL`): so the key's index may hold those rows alone, a
+        partial index SQLite takes only for a statement that names its predicate. Indexed for every
+        mail, its random key costs a WAL page a mail."""
         if dedup_key is None:
             return False
-        row = self.conn.execute(_RECORDED, (dedup_key,)).fetchone()
+        row = self.conn.execute(_RECORDED, (dedup_key, self.clock() - RETRY_WINDOW_SECONDS)).fetchone()
         return row is not None
 
     def insert_email(

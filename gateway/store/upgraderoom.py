@@ -62,6 +62,12 @@ _WRITES: dict[int, tuple[str, str]] = {
     # The old index of every mail's key is dropped: its pages go to the free list and are written to
     # the WAL as they go (some 100 bytes a mail, a 64-digit key's entry in pages filled at random).
     70: ("a smaller index of the mails' keys", "SELECT count(*) * 100 FROM emails"),
+    # The unique index of the SMS's keys is dropped (its pages freed, as for 70) and one of the keys
+    # and times built: some 100 bytes a keyed SMS each. Counted on the old index (its predicate).
+    73: (
+        "an index of the SMS's keys and times",
+        "SELECT count(*) * 200 FROM messages WHERE dedup_key IS NOT NULL",
+    ),
 }
 
 # 68 asked below 66: the rows 66 then 68 index are the two older kinds' (66 adds no row), and no
