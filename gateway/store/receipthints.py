@@ -1,7 +1,8 @@
 """What an unmatched delivery receipt says about the configuration: a warning, once an hour a link,
 naming the key that would have matched it. Each receipt missed left its SMS `submitted` for two
 days, to end `unreported` (a failed one never bounced), with an info line per receipt as the only
-trace. `gateway.store.reports` calls these for every receipt it stores without a part."""
+trace. `gateway.store.reports` calls these for every receipt it stores without a part, and
+`_unprefixed` for every receipt naming a phone, before it is matched."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from types import MappingProxyType
 
 import structlog
 
+from gateway.store.receiptkeys import stamped_key
 from gateway.store.repository import Repository
 
 log = structlog.get_logger(__name__)
@@ -19,6 +21,11 @@ ID_FORM_HINT_SECONDS = 3600.0
 # early receipt of that SMS: its answer came, or the link gave up waiting for it (`_hint_id_form`).
 ID_FORM_ANSWER_WAIT = 60.0
 _ANSWER_AWAITED = "SELECT 1 FROM parts WHERE state = 'active' LIMIT 1"
+# A receipt naming the phone behind a routing prefix (an MNP or hub code, "14" in "1448601131111"):
+# at most this many digits before the recipient's E.164 digits, which it must hold in full, no fewer
+# than ROUTED_MIN (a country code and a subscriber number: never a national number's tail).
+ROUTING_PREFIX_MAX = 6
+ROUTED_MIN = 8
 # The `message_id_type` that matches a receipt whose id is the stored id written in decimal or in hex,
 # by the link's current mode: stored ids are the submit answers' as that mode converted them.
 _ID_FORM_ADVICE: dict[str, dict[str, str]] = {
@@ -139,3 +146,47 @@ class ReceiptHints(Repository):
                     ' smsc_account = "..." in their [[smsc]] sections',
                 )
                 return
+
+    def _unprefixed(
+        self, link: str, links: tuple[str, ...], smsc_id: str, digits: str | None, now: float
+    ) -> str | None:
+        """The digits to match a receipt's phone by (`ReportsRepo.record_report`): the recipient's own
+        when the receipt writes a routing prefix before them and its id is that of exactly one part
+        waiting for its receipt, else `digits` as they are. Compared as the end of the recipient's
+        number, the longer form matched no SMS: it waited `submitted` and ended `unreported`, an
+        UNDELIV never bounced, with an info line as the only trace. Nothing else is widened: the
+        prefix must stand before the recipient's whole international number, and an id on two
+        waiting parts (ids repeat) is left unmatched, said once an hour a link."""
+        if digits is None or len(digits) <= ROUTED_MIN or not smsc_id or stamped_key(smsc_id) is not None:
+            return digits  # a CIMD2 key names the phone itself (`stamped_key`)
+        rows = self.conn.execute(
+            "SELECT m.recipient, m.source FROM parts p JOIN messages m ON m.id = p.message_id"
+            f" WHERE p.link IN ({','.join('?' * len(links))}) AND p.smsc_id = ? AND p.state = 'submitted'"
+            " LIMIT 2",
+            (*links, smsc_id),
+        ).fetchall()
+        if any(number.endswith(digits) for row in rows for number in row if number):
+            return digits  # matched as it is
+        routed = [
+            recipient[1:]
+            for recipient, _source in rows
+            if recipient and recipient[:1] == "+" and len(recipient) > ROUTED_MIN
+            and digits.endswith(recipient[1:]) and len(digits) - len(recipient) + 1 <= ROUTING_PREFIX_MAX
+        ]  # fmt: skip
+        if not routed:
+            return digits
+        found = routed[0] if len(rows) == 1 else None
+        key = f"{link} routing_prefix"
+        if self._hint_due(key, now):
+            self._hinted[key] = now  # type: ignore[index]
+            log.warning(
+                "dlr.routing_prefix",
+                link=link,
+                receipt_id=smsc_id,
+                prefix=digits[: len(digits) - len(routed[0])],
+                matched=found is not None,
+                note="the SMSC's receipts name the phone behind a routing prefix: matched by their id"
+                " while it is that of one SMS waiting for its receipt, left unmatched when the SMSC gave"
+                " it to several",
+            )
+        return found or digits

@@ -152,6 +152,7 @@ class ReportsRepo(ReceiptHints, ReceiptSpread, SharedKeys):
         gone = tuple(name for name in self.gone_links if name != link)
         links, marks = (link, *self.siblings.get(link, ()), *gone), ",".join("?" * len(gone))
         digits = phone[1:] if phone and phone[:1] == "+" and phone[1:].isdigit() else None
+        digits = self._unprefixed(link, links, smsc_id, digits, now)  # a routing prefix before the phone
         same_id, id_args = "p.smsc_id = ?", (smsc_id,)
         if (key := stamped_key(smsc_id)) is not None:
             stamp, tail = key
