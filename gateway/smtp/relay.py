@@ -33,6 +33,7 @@ from gateway.smtp.outcome import OutcomeUnknown
 from gateway.smtp.refusallog import RefusalLog
 from gateway.smtp.senderfix import admin_fix
 from gateway.smtp.tlsslots import HandshakeSlots
+from gateway.smtp.usedup import used_up
 from gateway.smtp.verifyprobe import probe_sender, taken
 from gateway.store.accountrecord import Account
 from gateway.store.db import StoreBusy, StoreReplaced
@@ -226,6 +227,8 @@ class RelayHandler:
             return replies.OK_RCPT  # the same phone twice gets one SMS
         if len(numbers) >= MAX_RECIPIENTS:
             return recipients.refused(envelope, address, replies.TOO_MANY_RCPT, number, self.refusals)
+        if sender is not None and (spent := used_up(self.gate.store, sender, self.gate.now())) is not None:
+            return recipients.refused(envelope, address, spent, number, self.refusals)  # before the body
         numbers.append(number)
         envelope.__dict__.setdefault("domains", {})[number] = domain  # replies come from this domain
         envelope.__dict__.setdefault("addresses", {})[number] = address  # its bounce names it (RFC 3464)

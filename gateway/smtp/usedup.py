@@ -1,0 +1,53 @@
+"""A sender whose limit is used up is refused at RCPT, not after the whole mail was sent (R-2.2).
+
+Every SMS takes at least one part, so a user or account with no part left can send nothing: the
+refusal came only after the final dot (up to the size limit uploaded for nothing), and permanent.
+RCPT gives the same reply (`acl.limits.Exceeded`, this email needing its least: 1 part) before the
+body; the accepting write still checks every quota with the parts the mail needs, atomically.
+
+Only once the period's notice was given (`limit_notices`, written by the DATA-time refusal that
+mails it, `maillimits.quota_refusal`): the first mail past the limit goes on to DATA and its
+refusal tells the user, as before. Reads only: an intake worker runs it on its own.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from acl.limits import Exceeded, LimitRow, first_exceeded, period_keys, quotas, zone_name
+from gateway.smtp.gate import Sender
+from gateway.store.db import Store
+
+_TOLD = "SELECT 1 FROM limit_notices WHERE scope = ? AND period = ?"
+
+
+def used_up(store: Store, sender: Sender, now: datetime) -> str | None:
+    """The refusal of a number for `sender`, whose user's or account's limit has no part left
+    and who was told of it this period; None when a part is left (or no limit is set)."""
+    account, user = sender.account, sender.user
+    if account is None:
+        return None
+    rows: list[LimitRow] = []
+    if user is not None:
+        rows.append((f"user {user.email}", f"user:{user.id}", user.monthly_limit, user.daily_limit))
+    limits = (account.monthly_limit, account.daily_limit)
+    rows.append((f"account {account.name}", f"account:{account.id}", *limits))
+    if all(monthly is None and daily is None for _, _, monthly, daily in rows):
+        return None  # most senders: no statement
+    keys = period_keys(now)
+    periods = (keys["monthly"], keys["daily"])
+    limited = [q for q in quotas(tuple(rows), periods, zone_name(now)) if q.limit is not None]
+    exceeded = first_exceeded([(q, store.accounts.usage(q.scope, q.key)) for q in limited], 1)
+    if exceeded is None or not _told(store, exceeded, sender):
+        return None
+    return exceeded.reply()
+
+
+def _told(store: Store, exceeded: Exceeded, sender: Sender) -> bool:
+    """Whether the refusal that mails the notice was given this period (its key as it writes it)."""
+    q = exceeded.quota
+    if q.scope.startswith("user:"):
+        told = q.scope
+    else:
+        told = f"{q.scope} {(sender.user.email if sender.user else '').casefold()}"
+    return store.policy.conn.execute(_TOLD, (told, q.key)).fetchone() is not None
