@@ -130,3 +130,72 @@ async def test_an_out_of_office_subject_a_person_writes_still_goes(tmp_path: Pat
         await asyncio.sleep(1.0)  # an SMS queued would have reached the simulator by now
         assert len(core.records) == 2, [r["text"] for r in core.records]
         assert recorded(gw)[-1][1] == "out-of-office reply (to the gateway's answer mail)"
+
+
+# Exchange's "Automatic reply" as mailboxes set to other languages write it (Outlook's own strings).
+EXCHANGE_WORDS = [
+    "Automatiskt svar",  # Swedish
+    "Automatisk svar",  # Danish, Norwegian
+    "Automaattinen vastaus",  # Finnish
+    "Resposta automática",  # Portuguese
+    "Автоматический ответ",  # Russian
+    "Автоматична відповідь",  # Ukrainian
+    "Automatikus válasz",  # Hungarian
+    "Otomatik yanıt",  # Turkish
+    "Răspuns automat",  # Romanian
+    "Automatická odpoveď",  # Slovak
+    "Αυτόματη απάντηση",  # Greek
+    "Automatski odgovor",  # Croatian
+    "Samodejni odgovor",  # Slovenian
+    "Automatinis atsakymas",  # Lithuanian
+    "自動応答",  # Japanese
+    "自动答复",  # Chinese
+    "Fuera de la oficina",  # Spanish, a rule's
+]
+
+
+def exchange_away(answer: EmailMessage, subject: str, text: str) -> EmailMessage:
+    """An Exchange out-of-office reply to the answer mail: In-Reply-To it, and the
+    `X-Auto-Response-Suppress: All` Exchange puts on it, no RFC 3834 header."""
+    msg = responder_mail(answer, "", text)
+    msg.replace_header("Subject", subject)
+    del msg["References"]
+    msg["X-Auto-Response-Suppress"] = "All"
+    return msg
+
+
+async def test_exchange_out_of_office_replies_in_other_languages_are_recorded_not_sent(
+    tmp_path: Path,
+) -> None:
+    """Only 8 languages' words were known: Exchange's replies in Swedish, Finnish, Russian, Japanese,
+    ... (16 of 20) reached the phone as SMS, and so did one under the user's own subject, which
+    answers the answer mail with Exchange's mark all the same, but under no "RE:"."""
+    relay = free_port()
+    async with (
+        smtp_sink(relay) as sink,
+        running_gateway(two_way_config(tmp_path, "smpp", relay_port=relay)) as gw,
+    ):
+        core = gw.daemon.simulator.core
+        answer = await first_answer(gw, sink)
+        subjects = [f"{word}: {answer['Subject']}" for word in EXCHANGE_WORDS]
+        subjects.append("Jestem na urlopie do 14.12")
+        for subject in subjects:
+            msg = exchange_away(answer, subject, "Out of office until Monday; call Ewa, 601 000 000.")
+            code, said = await asyncio.to_thread(send_and_read_reply, gw.port, msg)
+            assert code == 250 and "not sent" in said.lower(), (subject, said)
+        await asyncio.sleep(1.0)  # an SMS queued would have reached the simulator by now
+        assert len(core.records) == 1, [r["text"] for r in core.records]
+        reasons = [why for _, why in recorded(gw)[1:]]
+        assert reasons[:-1] == ["out-of-office reply"] * len(EXCHANGE_WORDS), reasons
+        # A subject of its own may be a person's who rewrote a Reply's: they hear it was not sent.
+        assert reasons[-1] == "out-of-office reply (by its subject)", reasons
+        await sink.wait(2)
+        notice = parsed(sink.messages[1][2])
+        assert notice["To"] == STAFF and "Jestem na urlopie do 14.12" in str(notice["Subject"]), notice
+        # The user's own Reply from Outlook ("RE: …", the same mark) still goes.
+        reply = answer_to(answer, "Dobrze, dzwonię jutro")
+        reply.replace_header("Subject", f"RE: {answer['Subject']}")
+        reply["X-Auto-Response-Suppress"] = "All"
+        assert (await gw.send(reply)).error is None
+        await gw.until(lambda: len(core.records) == 2)
+        assert len(sink.messages) == 2  # no notice but the one

@@ -15,6 +15,8 @@ from typing import Literal
 
 from gateway.forwarded import REPLY_ID_MARK
 from gateway.smtp.mimefast import first_headers as first_headers
+from gateway.smtp.oofwords import OOF_SUBJECT as OOF_SUBJECT
+from gateway.smtp.oofwords import PERSON_REPLY, TEMPLATE_COLONS
 from gateway.smtp.ownnotice import OWN_NOTICE as OWN_NOTICE
 from gateway.smtp.ownnotice import QUOTED_FROM as QUOTED_FROM
 from gateway.smtp.ownnotice import RULE_FORWARD_HEADERS, from_own, own_notice
@@ -77,16 +79,6 @@ _TNEF_CLASSES: tuple[tuple[str, str], ...] = (
 # "Nieobecność jutro" in Outlook. Not sent either, but its sender is told (`compose`), never silently.
 OOF_GUESSED = "out-of-office reply (by its subject)"
 
-# Subjects that out-of-office and vacation responders use (English, Polish, German, French, Czech,
-# Spanish, Italian, Dutch Outlook/Exchange). A subject alone is never enough: a person may well
-# write "Out of office tomorrow".
-OOF_SUBJECT = re.compile(
-    r"^\s*(automatic reply|auto(matic)?[ -]?reply|autoreply|auto-response|out of (the )?office( autoreply)?"
-    r"|odpowiedź automatyczna|automatyczna odpowiedź|autoodpowiedź|nieobecność|poza biurem"
-    r"|automatische antwort|abwesenheitsnotiz|réponse automatique|automatická odpověď"
-    r"|respuesta automática|risposta automatica|automatisch antwoord)\b",
-    re.IGNORECASE,
-)
 
 # An out-of-office reply to one of the gateway's answer mails that carries none of the headers
 # below (hosted responders, some Exchange setups): its subject is the responder's template around
@@ -212,7 +204,7 @@ def _full_reason(
         reason = _report(msg, tnef_class)
     if reason is None and (oof := OOF_SUBJECT.match(subject)) is not None:
         # "Automatic reply: <subject>" is a responder's template; "Nieobecność jutro" may be a person's.
-        template = subject[oof.end() :].lstrip().startswith(":")
+        template = subject[oof.end() :].lstrip().startswith(TEMPLATE_COLONS)
         if _oof_supported(headers) or (template and _suppresses_replies(headers)):
             reason = "out-of-office reply"
         elif template and _answers_our_answer(headers, subject[oof.end() :].lstrip()[1:]):
@@ -225,8 +217,14 @@ def _full_reason(
         reason = MAILER_DAEMON
     if reason is None and own_notice(headers, body, own_address):
         reason = OWN_NOTICE
-    if reason is None and _names_answer_mail(headers) and _responder_marked(headers):
-        reason = AUTO_TO_ANSWER  # after MAILER-DAEMON: a bounce of the answer mail stays a bounce
+    if reason is None and _names_answer_mail(headers):  # after MAILER-DAEMON: a bounce stays a bounce
+        if _responder_marked(headers):
+            reason = AUTO_TO_ANSWER
+        elif _suppresses_all(headers) and not PERSON_REPLY.match(subject):
+            # Exchange's out-of-office reply in a language not known, or under its own subject: one
+            # around our answer's subject is a responder's; a person who rewrote a Reply's subject
+            # may have written the other, and hears that it was not sent.
+            reason = OOF_TO_ANSWER if OWN_SUFFIX.search(subject) else OOF_GUESSED
     return reason
 
 
@@ -275,6 +273,14 @@ def _suppresses_replies(headers: dict[str, str]) -> bool:
     a person may write ("Poza biurem w piątek") it is a guess they hear about (`OOF_GUESSED`)."""
     value = headers.get("x-auto-response-suppress", "").strip().lower()
     return bool(value) and not value.startswith(("no", "false"))
+
+
+def _suppresses_all(headers: dict[str, str]) -> bool:
+    """`X-Auto-Response-Suppress: All`, which Exchange puts on its out-of-office replies whatever their
+    subject (a custom one, "Jestem na urlopie do 14.12", or its words in a language not known). Outlook
+    puts it on a person's Reply too, which starts "RE:" (`oofwords.PERSON_REPLY`) and must go."""
+    value = headers.get("x-auto-response-suppress", "")
+    return "all" in (v.strip().lower() for v in value.split(","))
 
 
 def _answers_our_answer(headers: dict[str, str], rest: str) -> bool:
@@ -356,12 +362,13 @@ PRECEDENCE_NAMES = ("precedence", "x-precedence")
 
 
 # Every header name a rule above reads but From, which every mail has and `_quick_reason` reads as
-# the rules do; Outlook's own names by the prefix they share. X-Auto-Response-Suppress, In-Reply-To
-# and References are read only beside an out-of-office subject, which takes every rule, or beside a
-# responder's mark, which is one of these: a Reply to a thread stays on the quick path.
+# the rules do; Outlook's own names by the prefix they share. In-Reply-To and References are read
+# only beside an out-of-office subject, which takes every rule, or beside a responder's mark, which
+# is one of these (X-Auto-Response-Suppress among them): a Reply to a thread stays on the quick path.
 _READ_NAMES = frozenset(
     {name for name, _, _ in _HEADER_RULES}
-    | {*_OOF_SUPPORT_HEADERS, *RULE_FORWARD_HEADERS, *RESPONDER_MARKS, *PRECEDENCE_NAMES, "thread-index"}
+    | {*_OOF_SUPPORT_HEADERS, *RULE_FORWARD_HEADERS, *RESPONDER_MARKS, *PRECEDENCE_NAMES}
+    | {"thread-index", "x-auto-response-suppress"}
 )
 _OUTLOOK_PREFIX = "x-ms-"  # every one of `_OUTLOOK_NAMES` starts so: a name holding it takes every rule
 _SUBJECT_RULES = re.compile(f"(?:{RECALL_SUBJECT.pattern})|(?:{OOF_SUBJECT.pattern})", re.IGNORECASE)

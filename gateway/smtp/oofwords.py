@@ -1,0 +1,43 @@
+"""The words out-of-office and vacation responders start their subjects with, in the languages
+Outlook and Exchange mailboxes are set to: `gateway.smtp.automail` reads them (with a second sign),
+as do `gateway.smtp.alerts` and `gateway.premium.responders`.
+
+Exchange writes "<its words>: <the mail's subject>" in the mailbox's language; with only 8 languages
+known, out-of-office replies in Swedish, Finnish, Russian, Japanese, ... to a phone's answer mail
+went to the phone as SMS, the staff member's absence note (colleagues' names and phones) with them.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Subjects that out-of-office and vacation responders use: Outlook/Exchange's "Automatic reply" in
+# the languages its mailboxes are set to (English, Polish, German, French, Czech, Slovak, Spanish,
+# Catalan, Italian, Dutch, Swedish, Danish/Norwegian, Finnish, Estonian, Latvian, Lithuanian,
+# Portuguese, Russian, Ukrainian, Bulgarian, Hungarian, Turkish, Romanian, Greek, Croatian/Serbian/
+# Bosnian, Slovenian, Japanese, Chinese, Korean) and other responders' words. Every mail's subject is
+# asked (`automail._quick_reason`): anchored at its start, one that starts otherwise fails at its
+# first letters. A subject alone is never enough: a person may well write "Out of office tomorrow".
+OOF_SUBJECT = re.compile(
+    r"^\s*(automatic reply|auto(matic)?[ -]?reply|autoreply|auto-response|out of (the )?office( autoreply)?"
+    r"|odpowiedź automatyczna|automatyczna odpowiedź|autoodpowiedź|nieobecność|poza biurem"
+    r"|automatische antwort|abwesenheitsnotiz|réponse automatique|automatická odpověď|automatická odpoveď"
+    r"|respuesta automática|fuera de la oficina|resposta automàtica|risposta automatica"
+    r"|automatisch antwoord|automatiskt svar|automatisk svar|automaattinen vastaus|automaatvastus"
+    r"|automātiskā atbilde|automatinis atsakymas|resposta automática|автоматический ответ"
+    r"|автоматична відповідь|автоматичен отговор|automatikus válasz|otomatik yan[ıi]t|r[ăa]spuns automat"
+    r"|αυτόματη απάντηση|automatski odgovor|аутоматски одговор|samodejni odgovor"
+    r"|自動応答|自動返信|自动答复|自动回复|自動回覆|자동 회신|자동 응답)\b",
+    re.IGNORECASE,
+)
+# What follows a responder's words in its template: a colon (a full-width one in Japanese and Chinese).
+TEMPLATE_COLONS = (":", "\uff1a")
+
+# What a person's Reply (or forward) from a mail program starts its subject with, in Outlook's
+# languages: Exchange's out-of-office reply in a language not above starts with its own words
+# instead. Outlook puts `X-Auto-Response-Suppress: All` on a person's Reply too (`automail`).
+PERSON_REPLY = re.compile(
+    r"^\s*(re|odp|aw|sv|vs|antw|rif|ris|r|res|rv|ynt|vá|odg|otv|отв|απ|atb|ats|vl|odpoveď|odpověď"
+    r"|回复|答复|回覆|返信|fw|fwd|pd|tr|wg|vb|i|enc|doorst|vs|πρθ|i̇lt|ilt|пересл)\s*(?:\[\d+\]|\(\d+\))?\s*[:\uff1a]",
+    re.IGNORECASE,
+)
