@@ -50,7 +50,9 @@ async def test_reports_under_a_060_given_twice_to_one_phone_settle_neither_sms(t
                 await gw.until(lambda: db.execute("SELECT COUNT(*) FROM dlrs").fetchone()[0] == 2)
                 parts = db.execute("SELECT state, smsc_id FROM parts ORDER BY id").fetchall()
                 dlrs = db.execute("SELECT part_id FROM dlrs").fetchall()
-    assert parts == [("submitted", f"{stamp}:48601777002"), ("submitted", None)]
+    # Both keep the key in a form no report names (`gateway.store.sharedkeys`): after a restart, which
+    # the link's memory of its keys does not outlive, the first still took the next report under it.
+    assert parts == [("submitted", f"{stamp}-shared:48601777002")] * 2
     assert dlrs == [(None,), (None,)]
     (said,) = warnings(logs, "cimd2.submit_060_repeated")
     assert said["link"] == "main" and "601777002" not in str(said)

@@ -183,3 +183,29 @@ async def test_one_phones_sms_go_a_second_apart_over_both_binds_and_keep_their_o
                 await gw.until(lambda: gw.states() == ["delivered", "failed"], timeout=10)
                 await sink.wait(1)
                 assert len(sink.messages) == 1 and "Second: FAILED" in bounce_text(sink)
+
+
+async def test_a_060_one_link_gave_twice_names_neither_sms_after_a_restart(tmp_path: Path) -> None:
+    # The link saw the key repeated and kept its reports unmatched, but only while it ran: the first SMS
+    # kept the key in the store, and after a restart took the next report under it, the second's.
+    sink_port = free_port()
+    async with ScriptedSmsc() as peer, smtp_sink(sink_port) as sink:
+        cfg = cimd2_config(tmp_path, peer.port, sink_port, binds=1)
+        async with running_gateway(cfg) as gw:
+            conn = await peer.accept()
+            await conn.login()
+            before = stuck(Operator(conn))
+            async with serving([before]):
+                await gw.send(mail(f"{PHONE}@{DOMAIN}", "First: DELIVERED"))
+                await gw.send(mail(f"{PHONE}@{DOMAIN}", "Second: FAILED"))
+                first, second = await before.until_submits(2)
+                await gw.until(lambda: gw.states() == ["submitted", "submitted"])
+                assert parts(gw) == [("submitted", SHARED)] * 2
+        async with running_gateway(cfg) as gw:
+            conn = await peer.accept()
+            await conn.login()
+            after = Operator(conn)
+            async with serving([after]):
+                await after.report(second, PHONE, 3, 1)
+                await after.report(first, PHONE, 4)
+                await reported_wrongly_or_kept(gw, sink)

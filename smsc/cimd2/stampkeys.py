@@ -5,12 +5,14 @@ One phone's submits go a second apart (`spacing.py`) and an honest SMSC stamps e
 it took it, so no two SMS to one phone share a key. An SMSC that stamps to the minute (`yymmddhhmm00`)
 or whose clock is stuck answers two of them with one: their reports went to them oldest first
 whatever the SMSC reported for which, and the failed one was marked delivered while the delivered
-one bounced. So a repeated key is taken as none: the SMS answered with it is taken with no key, as
-one answered with a 060 that is no time, and the reports naming it are handed up under an id no SMS
-has (`unmatched_id`), kept unmatched; the SMS it was given first then ends `unreported` too, never
-wrongly. Said once per link, by its name alone (no phone number, no stamp: `Once`). A link sees its
-own keys since its start alone: a key another bind of the SMSC account gave, or one given before a
-restart, is found by the store as the submit answer is recorded (`gateway.store.sharedkeys`).
+one bounced. So a repeated key names no SMS: the reports naming it are handed up under an id no SMS
+has (`unmatched_id`), kept unmatched. Said once per link, by its name alone (no phone number, no
+stamp: `Once`). The SMS answered with it keeps it all the same: the store, seeing a key another SMS
+waits under, keeps it for both in a form no report names (`gateway.store.sharedkeys`), so that both
+end `unreported`, never wrongly, after a restart too (this memory is gone then). Taken with no key,
+the second ended `expired` with a notice that its delivery was unknown, and the first, still under
+the key after a restart, took the next report for it, whichever SMS it was for. The store also sees
+what a link cannot: a key another bind of the SMSC account gave, or one given before a restart.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ log = structlog.get_logger(__name__)
 # repeats within one), at some 100 bytes each.
 KEPT = 20_000
 TAIL_MIN = 7  # digits (no leading zeros) a report's number must have to name a phone by its end
-REPEATED = "SMSC gave the 060 of an earlier SMS to this phone: no delivery report match"
 
 
 def tail_of(digits: str) -> str | None:
@@ -67,7 +68,8 @@ class StampKeys:
         return key in self._given
 
     def answered(self, result: SubmitResult) -> SubmitResult:
-        """A submit's result, its key taken off when an earlier submit was answered with it."""
+        """A submit's result, its key noted; one an earlier submit was answered with names no SMS from
+        now on (`report`), and is said once."""
         key = result.message_id
         if result.outcome is not Outcome.ACCEPTED or key is None:
             return result
@@ -79,7 +81,7 @@ class StampKeys:
                    effect="two SMS to one phone were answered with one 060 (an SMSC stamping to the minute,"
                    " or a stuck clock): their delivery reports are kept unmatched, never applied to the"
                    " wrong SMS")  # fmt: skip
-        return SubmitResult(Outcome.ACCEPTED, error=REPEATED)
+        return result
 
     def report(self, report: DeliveryReport) -> DeliveryReport:
         """The report as handed up: under `unmatched_id` when it names a repeated key."""
