@@ -17,7 +17,7 @@ import re
 import unicodedata
 from email.message import Message
 
-from gateway.smtp.westernpolish import misread_by_label, misread_letters, misread_symbols
+from gateway.smtp.westernpolish import misread_by_label, misread_letters, misread_symbols, telling
 
 
 def _to_bytes(payload: str) -> bytes:
@@ -226,8 +226,8 @@ def _polish_under_western(data: bytes, text: str) -> str:
     """`text` (read as its Western label), or its windows-1250 / ISO-8859-2 reading when the label is
     wrong ("Paweł będzie" went out as "Pawe³ bêdzie"), on strong evidence: every character the readings
     disagree on a Polish letter in the other ("crème", "crčme", keeps its label), and two different
-    symbols where letters stand, or one and two different Polish letters made in all ("Pawe³ bêdzie";
-    "Wiadomoœæ od Paw³a": windows-1252's "œ" of byte 0x9C is "ś"). "ê", "ñ", "œ" are letters there too."""
+    symbols where letters stand, one and two different Polish letters made ("Pawe³ bêdzie"; "Wiadomoœæ
+    od Paw³a": windows-1252's "œ" of byte 0x9C is "ś"), or one twice (`telling`: "Pawe³ przyszed³")."""
     hits = misread_symbols(text, _WEIGHED)
     if not hits and not misread_letters(text):
         return text
@@ -243,7 +243,7 @@ def _polish_under_western(data: bytes, text: str) -> str:
             for m in itertools.islice(_NON_ASCII.finditer(text), _WEIGHED)
             if alternative[m.start()] != m.group()
         }
-        if made <= _POLISH and (len(hits) >= 2 or len({ch.lower() for ch in made}) >= 2):
+        if made <= _POLISH and telling(text, hits, made):
             return _likelier(data, alternative, other, ["iso8859-2"])  # windows-1250's "¶" is ISO's "ś"
     return text
 

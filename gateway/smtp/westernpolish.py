@@ -28,6 +28,25 @@ _MISREAD_LETTERS = re.compile(
 _LETTERS_MIN = 2
 
 
+# One Polish letter misread alone ("Pawe³ przyszed³", "S¹siad ma w¹sy", "Mo¿e ju¿"): a small letter's
+# symbol twice where only it would stand: after a letter and before a small one, or "³" and "¿" ending
+# a word as in `_MISREAD`. A capital after it is a Western text's ("mean±SD", "O¿Brien"), and so are
+# the capitals' symbols ("Home¦About"), which a Polish text has between letters only in capitals.
+_MISREAD_SMALL = re.compile(
+    r"(?<=[^\W\d_])[³¹¿±¶¼](?=[a-zß-öø-ÿ])|(?<=[^\W\d_]{3})³(?!\w)|(?<=[^\W\d_]{2})¿(?!\w)"
+)
+_REPEATED_MIN = 2
+
+
+def telling(text: str, hits: set[str], made: set[str]) -> bool:
+    """Whether a Western reading's misread symbols (`hits`) and the Polish letters the other reading makes
+    of what they disagree on (`made`) prove Polish: two different symbols, two different letters made,
+    or one small letter's symbol standing twice where only it would (`_MISREAD_SMALL`)."""
+    if len(hits) >= 2 or len({ch.lower() for ch in made}) >= 2:
+        return True
+    return sum(1 for _ in itertools.islice(_MISREAD_SMALL.finditer(text), _REPEATED_MIN)) >= _REPEATED_MIN
+
+
 def misread_symbols(text: str, most: int) -> set[str]:
     """The symbols standing where a Polish letter would (`_MISREAD`), among the first `most` found."""
     return {m.group() for m in itertools.islice(_MISREAD.finditer(text), most)}
