@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from email import base64mime, quoprimime
 from email.errors import HeaderParseError
 from email.header import Header
 from email.headerregistry import Address, AddressHeader, UnstructuredHeader
@@ -23,6 +22,7 @@ from email.message import Message
 from email.policy import EmailPolicy
 from typing import Any
 
+from gateway.encodednames import address_header
 from smsc.plainchars import transliterate_text
 
 SUBJECT_MAX = 120  # characters; a subject longer than that is cut with an ellipsis
@@ -61,8 +61,8 @@ class _WholeWordsPolicy(EmailPolicy):
     An address header whose address is not ASCII (`address(…, utf8=True)`) is written as it is, in
     UTF-8 (RFC 6532): the default folder writes such a local part as an encoded word, which no mail
     program reads as an address. One whose display names are not all ASCII is written by
-    `_addresses`: the default folder wrote a long name (an answer's From naming the phone as the
-    user's mail did) in encoded words over 75 characters, cut inside a word.
+    `encodednames.address_header`: the default folder wrote a long name (an answer's From naming
+    the phone as the user's mail did) in encoded words over 75 characters, cut inside a word.
     """
 
     def _folded(self, name: str, value: Any) -> str | None:
@@ -76,7 +76,7 @@ class _WholeWordsPolicy(EmailPolicy):
                 names = [a.display_name for a in value.addresses]
                 if all(n.isascii() for n in names) or any(g.display_name is not None for g in value.groups):
                     return None  # ASCII names, or a group (none of ours has a name in it)
-                return _addresses(name, value.addresses, self.linesep)
+                return address_header(name, value.addresses, self.linesep)
             return f"{name}: {value}{self.linesep}"
         if not isinstance(value, UnstructuredHeader):
             return None
@@ -103,75 +103,6 @@ class _WholeWordsPolicy(EmailPolicy):
         """What `as_bytes` writes: ASCII, so a 7-bit part stays 7-bit, but for a UTF-8 address."""
         folded = self._folded(name, value)
         return super().fold_binary(name, value) if folded is None else folded.encode("utf-8")
-
-
-def _addresses(name: str, addresses: tuple[Address, ...], linesep: str) -> str:
-    """An address header with display names that are not ASCII, folded at spaces between words.
-
-    A name's plain words (atoms) stay as they are; each run of the others (a letter beyond ASCII,
-    a quote, a bracket) is one encoded word that fits a line, with "From: " before it (RFC 2047 2
-    allows 75 characters), cut with "…" where it is longer. Two encoded words are never side by
-    side: RFC 2047 6.2 makes mail clients join them (the space between is not the name's), but
-    Python's address parser (3.11) reads a space there, so no cut point reads alike in both. The
-    default folder wrote a long name (an answer's From naming the phone as the user's mail did)
-    in encoded words of 76 characters, cut inside a word."""
-    tokens: list[str] = []
-    for i, a in enumerate(addresses):
-        if a.display_name:
-            tokens.extend(_phrase(a.display_name, _ENCODED_LINE_MAX - len(name) - 2))
-            tokens.append(f"<{a.addr_spec}>")
-        else:
-            tokens.append(a.addr_spec)
-        if i < len(addresses) - 1:
-            tokens[-1] += ","
-    lines = [f"{name}:"]
-    for token in tokens:
-        if len(lines[-1]) > len(name) + 1 and len(lines[-1]) + 1 + len(token) > _ENCODED_LINE_MAX:
-            lines.append("")
-        lines[-1] += f" {token}"
-    return linesep.join(lines) + linesep
-
-
-_ATOM = re.compile(_ATEXT)
-
-
-def _phrase(display_name: str, limit: int) -> list[str]:
-    """The words of a display name: the whole name as one encoded word where it fits (as Outlook
-    writes one, and as names were written before), else atoms as they are and each run of other
-    words one encoded word."""
-    data = display_name.encode("utf-8")
-    whole = min(quoprimime.header_encode(data, "utf-8"), base64mime.header_encode(data, "utf-8"), key=len)
-    if len(whole) <= limit:
-        return [whole]
-    out: list[str] = []
-    run: list[str] = []
-    for word in [*display_name.split(), ""]:
-        if word and not _ATOM.fullmatch(word):
-            run.append(word)
-            continue
-        if run:
-            out.append(_encoded_word(run, limit))
-            run = []
-        if word:
-            out.append(word)
-    return out
-
-
-def _encoded_word(words: list[str], limit: int) -> str:
-    """`words` as one encoded word of at most `limit` characters. Where they do not fit, the first
-    are cut after a whole word (else inside it), with "…", and the last is kept: a phone's name
-    ends in "(+48" of its number, which is not to be lost."""
-    whole = " ".join(words)
-    head, last = (" ".join(words[:-1]), f" {words[-1]}") if len(words) > 1 else (whole, "")
-    spaces = [i for i in range(len(head) - 1, 0, -1) if head[i] == " "]
-    word = whole
-    for keep in [-1, *spaces, *range(len(head) - 1, 0, -1)]:
-        text = whole if keep < 0 else f"{head[:keep].rstrip().removesuffix('…')}…{last}"
-        data = text.encode("utf-8")
-        word = min(quoprimime.header_encode(data, "utf-8"), base64mime.header_encode(data, "utf-8"), key=len)
-        if len(word) <= limit:
-            break
-    return word
 
 
 def _encodes(value: str) -> bool:
