@@ -25,6 +25,9 @@ def refusal(arg: str, local_part_limit: int = 0) -> str:
     """The `553 5.1.3` for a path argument (`<...>` and its parameters, or a bare address) that does
     not parse, naming the path and its fault."""
     text = arg.strip()
+    if text.startswith("<<"):  # a script's template that adds <> to an address written with them
+        inner = text[2:].partition(">")[0]
+        return _said(inner, f"it is in angle brackets twice: write <{_shown(inner)}>")
     if text.startswith("<"):
         end = text.find(">")
         if end < 0:

@@ -260,7 +260,8 @@ class GatewaySMTP(GuardedSMTP):
             # traceback, as often as anyone reaching the port cared to send one; it is a malformed
             # address like `<x@>`, and nothing of ours failed.
             address, rest = None, None
-        if address is None:  # aiosmtpd's "Error: malformed address" said nothing of what was wrong
+        if address is None or _misread(arg, address, rest):
+            # aiosmtpd's "Error: malformed address" said nothing of what was wrong
             self._path_refusal = badpath.refusal(arg, self.local_part_limit)
             return None, None
         if address and "(" in arg[: len(arg) - len(rest or "")] and _number_address(address):
@@ -272,6 +273,17 @@ class GatewaySMTP(GuardedSMTP):
 
     def _too_long(self, address: str) -> bool:
         return bool(self.local_part_limit) and len(address.rpartition("@")[0]) > self.local_part_limit
+
+
+def _misread(arg: str, address: str, rest: str | None) -> bool:
+    """Whether the grammar read an address the line does not hold whole. It forgives a `<` left
+    open (`<demo@example.com`: taken, and the SMS sent), stops a bracketed path at a character it
+    cannot hold (`<601200109;ext=1@…>` read as `601200109`, its rest as parameters: aiosmtpd's bare
+    501), and reads a path with no domain (`<48601200149>`: "Relay access denied") as an address.
+    RFC 5321 4.1.2: a path is `<` local-part@domain `>`; only <Postmaster> needs no domain (4.5.1)."""
+    if arg.lstrip().startswith("<") and not arg[: len(arg) - len(rest or "")].rstrip().endswith(">"):
+        return True
+    return address not in ("", "<>") and "@" not in address and address.casefold() != "postmaster"
 
 
 def _number_address(address: str) -> bool:

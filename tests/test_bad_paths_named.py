@@ -1,0 +1,61 @@
+"""Paths a script or a form gets wrong are refused with a reply that names what is wrong (RFC 5321 4.1.2).
+
+`MAIL FROM:<demo@example.com` and `RCPT TO:<48602800001@sms.example.com` (no closing `>`) got 250 and
+the SMS went, though nothing says the address ended where the line did. `<601200109;ext=1@…>` got
+aiosmtpd's generic "501 Syntax: RCPT TO: <address>", `<48601200149>` (the domain forgotten) "Relay
+access denied", and `<<demo@example.com>>` (wrapped twice) "its local part holds '<'". Each is a
+`553 5.1.3` now, naming the path and its fault, on the real relay port with a raw client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from tests.conftest import STAFF, make_config, running_gateway
+from tests.fakes.smsc import HappySMSC
+from tests.test_smtp_unreadable_addresses import Session
+
+SAID = {
+    f"MAIL FROM:<{STAFF}": f"553 5.1.3 <{STAFF}>: Address not valid: its < has no closing >",
+    "RCPT TO:<48602800001@sms.example.com": "553 5.1.3 <48602800001@sms.example.com>: Address not valid:"
+    " its < has no closing >",
+    "RCPT TO:<601200109;ext=1@sms.example.com>": "553 5.1.3 <601200109;ext=1@sms.example.com>: Address"
+    " not valid: its local part holds ';', which only a quoted local part may hold",
+    "RCPT TO:<48601200149>": "553 5.1.3 <48601200149>: Address not valid: it has no @: an address is"
+    " local-part@domain",
+    f"MAIL FROM:<<{STAFF}>>": f"553 5.1.3 <{STAFF}>: Address not valid: it is in angle brackets twice:"
+    f" write <{STAFF}>",
+}
+
+
+def replies(port: int) -> dict[str, str]:
+    got = {}
+    for line in SAID:
+        session = Session(port, tls=False)
+        try:
+            if line.startswith("RCPT"):
+                assert session.say(f"MAIL FROM:<{STAFF}>").startswith("250")
+            got[line] = session.say(line)
+            session.say("QUIT")
+        finally:
+            session.close()
+    return got
+
+
+def good_paths(port: int) -> list[str]:
+    """The postmaster needs no domain (RFC 5321 4.5.1); a path as it should be is taken."""
+    session = Session(port, tls=False)
+    try:
+        lines = [f"MAIL FROM:<{STAFF}>", "RCPT TO:<Postmaster>", "RSET", f"MAIL FROM:<{STAFF}> SIZE=100"]
+        lines += ["RCPT TO:<48602800001@sms.example.com>", "QUIT"]
+        return [session.say(line)[:3] for line in lines]
+    finally:
+        session.close()
+
+
+async def test_each_bad_path_is_refused_with_its_fault(tmp_path: Path) -> None:
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        assert await asyncio.to_thread(good_paths, gw.port) == ["250"] * 5 + ["221"]
+        assert await asyncio.to_thread(replies, gw.port) == SAID
+        assert gw.store.admin.count_messages() == 0
