@@ -146,7 +146,9 @@ async def test_a_failure_without_ret_hdrs_still_quotes_the_text(tmp_path: Path) 
         cfg = make_config(tmp_path, smsc_port=smsc.port, relay_port=sink_port)
         async with running_gateway(cfg) as gw:
             rcpts = [(FAILS, ["NOTIFY=FAILURE"])]
-            said = await asyncio.to_thread(transaction, gw.port, ["RET=FULL"], rcpts, body("Door code XYLOFON"))
+            said = await asyncio.to_thread(
+                transaction, gw.port, ["RET=FULL"], rcpts, body("Door code XYLOFON")
+            )
             assert said["DATA"][0] == 250, said
             await sink.wait(1)
             (bounce,) = outbound(sink)
