@@ -59,6 +59,20 @@ _AIOSMTPD_PREFIXES = (
 )
 
 
+# aiosmtpd's reply to a command it does not know echoes the line's first word, upper-cased. After a
+# 501 in AUTH LOGIN or PLAIN a client sends its password all the same, which is then read as a
+# command: `500 Error: command "MYS3CRETPLAIN2" not recognized`, kept in mail clients' protocol logs
+# (in clear text on the relay port). Only a verb some SMTP server knows is named (the client asked
+# for a real extension); any other word is not echoed, as the log shows only its length (`unknownlog`).
+_UNKNOWN = ('500 Error: command "', '" not recognized')
+_VERBS = frozenset(
+    {"ATRN", "AUTH", "BDAT", "ETRN", "SAML", "SEND", "SOML", "TURN", "VERB", "ONEX", "XCLIENT", "XFORWARD"}
+    | {"XEXCH50", "X-EXPS", "X-LINK2STATE", "XUSR", "XADR", "XQUE", "XSTA", "XTRN", "XTLS", "LHLO"}
+    | {"STARTTLS"}
+)
+UNKNOWN_COMMAND = "500 5.5.1 Error: command not recognized"
+
+
 def _coded(status: str, code: str) -> str:
     return f"{status[:4]}{code} {status[4:]}"
 
@@ -67,6 +81,9 @@ def with_prefix_code(status: str) -> str:
     """A reply of aiosmtpd's with a detail in it, coded; any other reply as it is."""
     if status[4:5].isdigit():  # coded already, as is every reply of the gateway's own
         return status
+    if status.startswith(_UNKNOWN[0]) and status.endswith(_UNKNOWN[1]):
+        if status[len(_UNKNOWN[0]) : -len(_UNKNOWN[1])] not in _VERBS:
+            return UNKNOWN_COMMAND
     for prefix, code in _AIOSMTPD_PREFIXES:
         if status.startswith(prefix):
             return _coded(status, code)
