@@ -22,6 +22,10 @@ submit keeps the SMS no longer than its late answers last (the session ends at a
 unanswered, or the grace runs out). An SMS none of whose parts the link took may still leave by
 another link, whole.
 
+A phone's next SMS follows the bind of an SMSC account its SMS in hand (given a window place, not yet
+done) went by, and waits for a place there: by another bind it went straight out, past the earlier
+ones waiting for that bind's rate, and the phone had them out of order.
+
 A number under an exclusive prefix has no default link among its routes (`Router`): with its links
 down or full it waits here. A premium answer pinned to its vote's link still leaves by that link
 (or a bind of its account): its short code is that operator's, and the phone reached us through it.
@@ -94,6 +98,8 @@ class LinkChoice:
         self.renamed: dict[str, str] = {}
         # message id -> the link its parts leave by
         self._long: OrderedDict[int, _LongSms] = OrderedDict()
+        # phone -> the link its SMS in hand (given a window place, not done) last left by, and how many
+        self._phones: dict[str, tuple[str, int]] = {}
 
     def _up(self, name: str) -> bool:
         return (link := self.links.get(name)) is not None and link.state == LinkState.ACTIVE
@@ -153,6 +159,18 @@ class LinkChoice:
                 return bind if bind is not None and self.pacers[bind].free() else None
         elif part.udh and sms.shunned and self._other_smsc_up(part, sms.shunned):
             names = [n for n in names if n not in self.own(sms.shunned)]  # moved away from it (`moving`)
+        held = self._phones.get(part.destination)
+        if (
+            held
+            and (name := held[0]) in names
+            and name not in avoid
+            and self._up(name)
+            and len(self.own(name)) > 1
+        ):
+            # The phone's SMS in hand went by a bind of an SMSC account with more: this one waits for a
+            # place there. By another bind it reached the SMSC first (the first waited for its rate),
+            # the phone had them out of order.
+            return name if self.pacers[name].free() else None
         fallback = None
         for name in names:
             if not self._up(name) or not self.pacers[name].free():
@@ -276,7 +294,10 @@ class LinkChoice:
             sms.waiting = now
 
     def leaving(self, part: ClaimedPart, name: str) -> None:
-        """The part takes a window place of `name`: the next parts of a long SMS follow it."""
+        """The part takes a window place of `name`: the next parts of a long SMS follow it, and the
+        phone's next SMS while it is in hand (`pick`)."""
+        held = self._phones.get(part.destination)
+        self._phones[part.destination] = (name, held[1] + 1 if held else 1)
         if part.udh:
             sms = self._long.get(part.message_id)
             if sms is None or name not in self.own(sms.link):  # its first part, or the SMS failed over
@@ -309,5 +330,10 @@ class LinkChoice:
 
     def done(self, part: ClaimedPart) -> None:
         """The part's submit task ended (answered, or never sent: withheld, expired, stopped)."""
+        if (held := self._phones.get(part.destination)) is not None:
+            if held[1] > 1:
+                self._phones[part.destination] = (held[0], held[1] - 1)
+            else:
+                del self._phones[part.destination]
         if part.udh and (sms := self._long.get(part.message_id)) is not None:
             sms.sending.discard(part.id)

@@ -5,7 +5,8 @@ One link's own memory of its keys (`smsc.cimd2.stampkeys`) saw neither case: the
 SMS oldest first whatever the SMSC reported for which, the delivered SMS's sender got a bounce, and the
 failed one showed delivered. Both now wait under the key's shared form, their reports kept unmatched,
 to end `unreported`; the store says so once per link. And one phone's SMS go a second apart over both
-binds, so that an honest SMSC gives them two keys and each takes its own report.
+binds, so that an honest SMSC gives them two keys and each takes its own report, and follow one
+another's bind while one is in hand, so that they reach the SMSC in order.
 
 Against the real daemon (SMTP in, a real aiosmtpd sink for bounces), scripted CIMD2 SMSC over TCP, real
 SQLite; the restart is a real daemon stop and start on the same state directory.
@@ -21,6 +22,7 @@ from pathlib import Path
 import structlog
 
 from gateway.config import Config, parse_config
+from smsc.cimd2.packet import P
 from tests.conftest import DOMAIN, Running, Sink, config_text, free_port, mail, running_gateway, smtp_sink
 from tests.fakes.cimd2 import ScriptedSmsc
 from tests.test_cimd2_report_keys import Operator, Submit, bounce_text
@@ -209,3 +211,31 @@ async def test_a_060_one_link_gave_twice_names_neither_sms_after_a_restart(tmp_p
                 await after.report(second, PHONE, 3, 1)
                 await after.report(first, PHONE, 4)
                 await reported_wrongly_or_kept(gw, sink)
+
+
+async def test_one_phones_sms_reach_the_smsc_in_order_when_its_bind_is_full(tmp_path: Path) -> None:
+    # "main" goes at 1 SMS a second, its places (1 + 8 waiting for the rate) all the phone's: the SMS
+    # after them went straight out by the other bind, before the ones waiting on "main", and the phone
+    # had them out of order.
+    sink_port = free_port()
+    async with ScriptedSmsc() as peer, smtp_sink(sink_port):
+        text = config_text(tmp_path, smsc_port=peer.port, relay_port=sink_port)
+        text = text.replace('type = "smpp"', 'type = "cimd2"').replace("window = 10\n", "")
+        text = text.replace("max_per_second = 1000", "max_per_second = 1")
+        text = text.replace("[simulator]", SECOND_BIND.format(port=peer.port) + "\n[simulator]")
+        async with running_gateway(parse_config(text, source="test", base_dir=tmp_path)) as gw:
+            operators = []
+            for _ in range(2):
+                conn = await peer.accept()
+                await conn.login()
+                operators.append(Operator(conn))
+            async with serving(operators):
+                for n in range(11):
+                    await gw.send(mail(f"{PHONE}@{DOMAIN}", f"Alert {n:02d}"))
+                await gw.until(lambda: sum(len(op.submits) for op in operators) == 11, timeout=40)
+                arrived = sorted(
+                    (s.arrived, s.packet.get(P.USER_DATA)) for op in operators for s in op.submits
+                )
+                assert [text for _at, text in arrived] == [f"Alert {n:02d}" for n in range(11)]
+                stamps = [s.stamp for op in operators for s in op.submits]
+                assert len(set(stamps)) == 11  # and each under a key of its own
