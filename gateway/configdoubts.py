@@ -16,6 +16,7 @@ from gateway.configgateway import MAX_PARTS, GatewaySection
 from gateway.configlinks import SmscSection
 from gateway.configloops import endpoints, is_this_machine, on_loopback
 from gateway.configservices import SMTPS_PORT
+from gateway.linkdoubts import sender_prefix_doubts
 from gateway.relaynets import wide_network_doubt
 
 # The walkthrough's made-up number, the model's default: no operator gives it to anyone.
@@ -380,6 +381,7 @@ def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
         *[("config.max_parts_above_spec", doubt) for doubt in parts_doubts(cfg)],
         *[("config.cimd2_window", doubt) for doubt in cimd2_window_doubts(cfg)],
         *[("config.premium_sender_prefix", doubt) for doubt in _premium_doubts(cfg)],
+        *[("config.sender_outside_prefix", doubt) for doubt in sender_prefix_doubts(cfg)],
         *[("tls.certificate_doubt", doubt) for doubt in tls_doubts(cfg)],
         *[("config.smsc_tls_unverified", doubt) for doubt in tls_verify_doubts(cfg)],
         *[("config.smsc_no_password", doubt) for doubt in password_doubts(cfg)],

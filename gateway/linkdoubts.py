@@ -1,0 +1,61 @@
+"""What `check-config` warns of and `run` logs at start about the numbers SMS go out from on a CIMD2
+link whose `sender_prefix` cannot carry them.
+
+A CIMD2 sender is a sub-address the SMSC appends to its interface's number (`sender_prefix`,
+protocols.md 1.5): a sender outside that number cannot be written at all, and the SMSC sends the SMS
+from the interface's own number (`smsc.cimd2.messages.sub_address`). The phone then answers that
+number, which no conversation was opened from: the answer went to `[replies] fallback_address` (or
+was kept unmatched), never to the user, and each SMS by the link broke two-way SMS. check-config said
+"Config OK" and the run said it only once an SMS went, in a `cimd2.sender_outside_prefix` line.
+Premium short codes are `gateway.premium.shortcode`'s; these are the numbers accounts send from.
+"""
+
+from __future__ import annotations
+
+from gateway.config import Config
+from gateway.configbase import is_number_sender, link_place, quoted
+from gateway.configfeatures import expand_pool
+from smsc.cimd2.messages import NEVER, carries
+
+SHOWN = 5  # senders named in one warning before "and N more"
+
+
+def _senders(cfg: Config) -> list[tuple[str, list[str]]]:
+    """(where the config gives it, its numbers) for each source of a number sender SMS go out from.
+
+    With a pool every number sender yields to it (`gateway.cli.poolsender`): its entries are what
+    phones see. Without one, the default sender and each `[[account]]` block's number sender."""
+    if cfg.replies.pool:
+        return [
+            (f"[replies] pool {quoted(entry)}", list(expand_pool((entry,)))) for entry in cfg.replies.pool
+        ]
+    found = [("[gateway] default_sender", [cfg.gateway.default_sender])]
+    found += [
+        (f"[[account]] {quoted(seed.name)} sender", [seed.sender])
+        for seed in cfg.account
+        if seed.sender and is_number_sender(seed.sender)
+    ]
+    return [(where, numbers) for where, numbers in found if all(is_number_sender(n) for n in numbers)]
+
+
+def sender_prefix_doubts(cfg: Config) -> list[str]:
+    """One warning a CIMD2 link with a `sender_prefix` that some number SMS go out from is outside:
+    which numbers, what the phones see instead, and where their answers go."""
+    sources = _senders(cfg)
+    doubts = []
+    for link in cfg.smsc:
+        prefix = link.sender_prefix
+        if link.type != "cimd2" or prefix is None:
+            continue
+        lost = [where for where, numbers in sources if any(not carries(n, prefix) for n in numbers)]
+        if not lost:
+            continue
+        named = ", ".join(lost[:SHOWN]) + (f" and {len(lost) - SHOWN} more" if len(lost) > SHOWN else "")
+        seen = "the interface's own number" if prefix == NEVER else f"the interface's number {prefix}"
+        doubts.append(
+            f"{link_place(link.name, 'sender_prefix')}: {quoted(prefix)} cannot carry {named}: SMS by this"
+            f" link reach phones from {seen}, and the phones' answers to it go to no user (to [replies]"
+            " fallback_address, if set); set sender_prefix to the start those numbers share (or take it"
+            " out to send each number whole), or send from numbers under it"
+        )
+    return doubts
