@@ -208,7 +208,10 @@ def _tell_left_out(store: Store, dedup_key: str | None, notices: Sequence[Notice
     told = [n for n in notices if n.on_duplicate]
     if not told:
         return
-    row = store.db.conn.execute("SELECT email_id FROM messages WHERE dedup_key = ? LIMIT 1", (dedup_key,))
+    # The latest copy: one past the retry window may hold the key too (`accepting.RETRY_WINDOW_SECONDS`).
+    row = store.db.conn.execute(
+        "SELECT email_id FROM messages WHERE dedup_key = ? ORDER BY created_at DESC LIMIT 1", (dedup_key,)
+    )
     first = row.fetchone()
     # Told once per mail: the same late retry sent again (its 250 lost once more) told the sender
     # again each time, and a number the first copy named but the identical-text rule left out (it
