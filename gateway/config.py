@@ -31,6 +31,7 @@ from gateway.configfeatures import PremiumSection, RepliesSection
 from gateway.configgateway import GatewaySection, _sendable, premium_sender_refusal
 from gateway.configlinks import SimulatorSection, SmscSection
 from gateway.configservices import MailSection, SmtpSection, WebSection
+from gateway.smscaccount import account_refusal
 from gateway.tomlerrors import toml_error
 
 
@@ -112,6 +113,8 @@ class Config(_Section):
         if dupes:
             repeated = ", ".join(quoted(n) for n in sorted(dupes))
             raise ValueError(f"[[smsc]] name: each link needs a name of its own, repeated: {repeated}")
+        if (problem := account_refusal(self.smsc)) is not None:
+            raise ValueError(problem)
         if not self.smsc and (info.context or {}).get("links_required", True):
             raise ValueError("[[smsc]]: at least one link is needed (the shipped config uses the simulator)")
         return self
