@@ -17,6 +17,11 @@ and the restore takes the month as mailed and says that some of its mails may no
 Two runs may queue a month's mails at once (the daemon's scheduled run and `billing run --send`):
 each reads the marks and writes the record under `LOCK`, so that the one that writes last read the
 other's commits too; read outside it, the slower one wrote its older view over the newer one.
+
+Releases before 0.2.39 wrote no record: the months they mailed have only the database's marks, and a
+restore over that database lost took them as never mailed, billed them again from the backup's rows
+and mailed them a second time. So the daemon's billing job writes the record of each month whose
+marks the database holds and whose directory has none (`record_marked`), before it bills.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from billing_reports import repo
 from billing_reports.files import BILLING_FILE_MODE, fsync_dir, safe_dir, write_atomic
 from billing_reports.mailed import regular_bytes
 from billing_reports.monthly import Month
+from billing_reports.writer import month_dir
 from gateway.store.db import Store
 
 RECORD = "_mailed"  # no account's file: theirs end in `.txt`, and a leading "_" is escaped
@@ -165,6 +171,43 @@ async def queuing_from_loop(store: Store, directory: Path, month: Month, at: flo
             await keep_from_loop(store, directory, month)
         raise
     await keep_from_loop(store, directory, month)
+
+
+def _marked_months(conn: sqlite3.Connection) -> list[Month]:
+    prefix = repo.mailed_key("", "")[:-1]  # "mailed/"
+    rows = conn.execute(
+        "SELECT key FROM billing_state WHERE key >= ? AND key < ?", (prefix, prefix[:-1] + "0")
+    )
+    found = set()
+    for (key,) in rows:
+        with contextlib.suppress(ValueError):
+            found.add(Month.parse(str(key)[len(prefix) :].partition("/")[0]))
+    return sorted(found, key=str)
+
+
+def record_marked(db_path: Path, state_dir: Path, billing_dir: Path | None) -> list[Month]:
+    """The record of each month whose marks the database holds and whose directory has none (mailed
+    by a release that wrote none), from those marks; the months recorded. A month whose directory is
+    gone is left alone (nothing on disk for a restore to take), and one whose record a run wrote
+    meanwhile too (looked at again under the lock: that run's view is the newer one)."""
+    written = []
+    with contextlib.closing(repo.open_reader(db_path)) as conn:
+        for month in _marked_months(conn):
+            directory = month_dir(state_dir, month, billing_dir)
+            if not directory.is_dir() or os.path.lexists(directory / RECORD):
+                continue
+            with _held(directory):
+                if os.path.lexists(directory / RECORD):
+                    continue
+                if found := marks(conn, month):
+                    _write(directory, found, [])
+                    written.append(month)
+    return written
+
+
+async def record_marked_from_loop(store: Store, state_dir: Path, billing_dir: Path | None) -> list[Month]:
+    """`record_marked` from the daemon, in a worker thread on a read-only connection of its own."""
+    return await asyncio.to_thread(record_marked, store.path, state_dir, billing_dir)
 
 
 def read(directory: Path) -> dict[str, str] | None:

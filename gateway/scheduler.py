@@ -22,7 +22,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from billing_reports import failures
+from billing_reports import failures, mailedrecord
 from billing_reports import job as billing
 from billing_reports.monthly import Month, due_months
 from billing_reports.repo import LAST_BILLED, BillingRepo
@@ -173,6 +173,7 @@ async def bill(store: Store, config: Config) -> None:
     /healthz, the panel, a mail a day) and the month stays unbilled, so the next hourly run (or the
     next start) tries it again."""
     try:
+        await record_marked(store, config)
         await billing.run_due(store, config)
     except asyncio.CancelledError:
         log.info("billing.interrupted")
@@ -183,3 +184,17 @@ async def bill(store: Store, config: Config) -> None:
         await failures.record(store, config, "billing", exc, None)
     else:
         await failures.clear(store, "billing")
+
+
+async def record_marked(store: Store, config: Config) -> None:
+    """The `_mailed` record of each month mailed by a release that wrote none, from the database's
+    marks (`mailedrecord.record_marked`): without it a restore over this database lost bills and
+    mails the month again. Each run looks (one read of the marks' keys): the start's run could find
+    the billing directory unwritable. Failing, the billing runs still: the record is for a restore."""
+    try:
+        written = await mailedrecord.record_marked_from_loop(store, config.state_dir, config.billing_dir)
+    except Exception as exc:  # (not a cancellation: `bill` says that)
+        log.warning("billing.record_from_marks_failed", error=f"{type(exc).__name__}: {exc}")
+        return
+    if written:
+        log.info("billing.recorded_from_marks", months=[str(m) for m in written])
