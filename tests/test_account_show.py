@@ -363,7 +363,11 @@ def test_a_command_of_a_newer_smsgw_leaves_the_database_of_a_running_older_daemo
             old.stdin.close()
             old.wait(30)
     code, _, err = cli("status")
-    assert code == 3  # no daemon: the command upgrades it, as before, and says so
+    assert code == 3 and "waits for its upgrade" in err, err  # no daemon: status reads, upgrades nothing
+    with closing(sqlite3.connect(db)) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchone() == (21,)
+    code, _, err = cli("account", "list")
+    assert code == 0  # no daemon: the command upgrades it, as before, and says so
     assert f"upgraded the database {db} from schema version 21 to {SCHEMA_VERSION}" in err, err
     assert "an earlier smsgw can no longer open it" in err
     with closing(sqlite3.connect(db)) as conn:

@@ -82,13 +82,13 @@ def test_two_commands_at_once_one_upgrades_the_other_says_who_does(tmp_path: Pat
     path = old_database(config)
     lock = write_lock(path)  # the first command's upgrade waits for it: as long as a large one takes
     try:
-        with command(config, "status") as first:
+        with command(config, "account", "list") as first:
             upgrading_in_lock_file(config, first.pid)
             started = time.monotonic()
             second = smsgw(config, "queue", "list")
             out = second.stdout + second.stderr
             assert second.returncode == 1, out
-            assert f"pid {first.pid} (smsgw status) is upgrading the database {path}" in out, out
+            assert f"pid {first.pid} (smsgw account list) is upgrading the database {path}" in out, out
             assert "try again when it is done" in out and "upgraded" not in out, out
             assert time.monotonic() - started < 10  # refused at once, not after the upgrade
             assert version(path) == OLD_SCHEMA
@@ -111,20 +111,20 @@ def test_a_daemon_started_during_a_commands_upgrade_waits_for_it_then_runs_none(
     env = {**os.environ, "NOTIFY_SOCKET": str(notify), "WATCHDOG_USEC": "400000"}
     lock = write_lock(path)
     try:
-        with notify_socket(notify) as received, command(config, "status") as first:
+        with notify_socket(notify) as received, command(config, "account", "list") as first:
             upgrading_in_lock_file(config, first.pid)
             with daemon(config, env) as proc:
                 until(lambda: any(e["event"] == "store.upgrade_wait" for e in events(config)), "a wait said")
                 waits = [e for e in events(config) if e["event"] == "store.upgrade_wait"]
-                assert waits[0]["pid"] == first.pid and waits[0]["command"] == "smsgw status", waits
+                assert waits[0]["pid"] == first.pid and waits[0]["command"] == "smsgw account list", waits
                 assert proc.poll() is None  # not refused as "already running": systemd would retry it
                 until(
                     lambda: sum(m.startswith("EXTEND_TIMEOUT_USEC=") for m in received()) >= 2,
                     "the start extended while it waits",
                 )
                 assert (
-                    f"STATUS=waiting for pid {first.pid} (smsgw status) to finish upgrading the database"
-                    in (received())
+                    f"STATUS=waiting for pid {first.pid} (smsgw account list) to finish upgrading"
+                    " the database" in (received())
                 )
                 release(lock)
                 said = finished(first)

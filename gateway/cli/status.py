@@ -30,6 +30,7 @@ from gateway.cli.statusdaemon import (
     when,
 )
 from gateway.cli.statuslinks import link_lines, links_words
+from gateway.cli.statusupgrade import upgrade_waits
 from gateway.cli.terminal import one_line
 
 if TYPE_CHECKING:
@@ -68,7 +69,8 @@ STATUS_CODES = (
     " database: status says which); 2 a usage error, also status run as root in the service user's"
     f" state_dir (run it as the smsgw user: {as_user('smsgw', 'status')}); 3 it is not running: stopped, or"
     " exited without a clean stop (3 also while another process holds its database locked: status waits"
-    " 2 s for it, then names that process's pid on stderr), or no database where state_dir points (no"
+    " 2 s for it, then names that process's pid on stderr; 3 also on a database older than this smsgw's,"
+    " which status does not upgrade: the daemon's start does), or no database where state_dir points (no"
     " daemon ever ran there, e.g. a mistyped state_dir, or a database missing where one existed: stderr"
     " says so); 4 unknown: the config cannot be read or is refused (a --config that does not exist, a"
     " key misspelt), so status cannot tell whether the daemon runs (every other command exits 3 for"
@@ -160,7 +162,7 @@ def _began(status: dict[str, Any], trouble: dict[str, Any]) -> float:
 def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
     refuse_unreadable(cfg, args.json)  # the daemon's user's database: whose it is, who to run as
     try:
-        store = _open(cfg)
+        store = _open(cfg, args)
     except DaemonStarting as exc:
         # It checks or upgrades the database: what it holds can be read once it has, not before.
         if args.json:
@@ -170,17 +172,22 @@ def cmd_status(cfg: Config, args: argparse.Namespace) -> int:
         return STATUS_TROUBLE
     except CliError as exc:
         raise _unread(cfg, args, exc) from exc
+    if store is None:
+        return STATUS_NOT_RUNNING
     try:
         return _show(cfg, args, store)
     except sqlite3.Error as exc:  # a lock taken after the open, held past the busy wait
         raise _unread(cfg, args, CliError(database_error(cfg.db_path, exc))) from exc
 
 
-def _open(cfg: Config) -> Store:
+def _open(cfg: Config, args: argparse.Namespace) -> Store | None:
     """The store, after a short look at whether another process holds the database (DatabaseLocked):
-    SQLite's busy wait made a stopped daemon's locked database a 34-s wait and an exit 1."""
+    SQLite's busy wait made a stopped daemon's locked database a 34-s wait and an exit 1. None where
+    the database waits for its upgrade (`statusupgrade`: said, not upgraded)."""
     holder = lock_holder(cfg)
     probe_lock(cfg, STORE_LOCKED_ADVICE, besides=holder if holder and holder > 0 else None)
+    if upgrade_waits(cfg, args.json):  # said, not upgraded (no daemon runs on it)
+        return None
     return open_store(cfg, must_exist=True)
 
 

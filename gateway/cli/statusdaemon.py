@@ -122,8 +122,10 @@ def start_words(cfg: Config, holder: int | None) -> str | None:
 
 def daemon_now(cfg: Config, status: dict[str, Any] | None, now: float, holder: int | None) -> str | None:
     """`daemon_state`, and for a daemon in its start what the start does: checking a large
-    database takes minutes."""
+    database takes minutes; for one whose start was cut short, that start."""
     down = daemon_state(status, now, holder)
+    if down is not None and down.startswith("not running") and (cut := start_cut_short(cfg, holder)):
+        down = cut
     if down is not None and down.startswith("starting") and (doing := start_words(cfg, holder)):
         down = doing
     if down is not None and down.startswith("starting") and status is None and holder:
@@ -131,6 +133,27 @@ def daemon_now(cfg: Config, status: dict[str, Any] | None, now: float, holder: i
     if down is not None and down.startswith("starting") and (room := low_room(cfg.state_dir)):
         down = f"{down}; {room}"
     return down
+
+
+def start_cut_short(cfg: Config, holder: int | None) -> str | None:
+    """The daemon's line where its last start stopped before it opened the database (killed -9 while
+    it upgraded it): its start file stays, naming its pid and what it did. The status file's pid is
+    an earlier daemon's (the one before the upgrade), and status named that one as "exited without a
+    clean stop", nothing saying that an upgrade was cut short."""
+    from gateway.statusfile import read_starting, starting_words
+
+    if holder is not None:  # a daemon holds the lock (or it cannot be read): no start is over
+        return None
+    start = read_starting(cfg.state_dir) or {}
+    try:
+        pid = int(start.get("pid") or 0)
+    except (TypeError, ValueError):
+        return None
+    if pid <= 0 or pid_alive(pid):
+        return None
+    version = f", smsgw {start['version']}" if start.get("version") else ""
+    doing = starting_words(start) or "opening the database"
+    return f"not running (the start of pid {pid}{version} was cut short while {doing})"
 
 
 def unreadable_status(state_dir: Path, holder: int) -> str | None:
