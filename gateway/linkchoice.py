@@ -117,7 +117,7 @@ class LinkChoice:
             # else back to the queue for a while, not kept claimed
             return any(self._up(name) for name in self.own(part.via))
         if part.udh and (sms := self._long.get(part.message_id)) and sms.link and sms.tied(part.id):
-            if self._bind(sms.link) is None or not self._on_route(part, sms.link):  # wait (`moving`)
+            if self._bind(sms.link, part) is None or not self._on_route(part, sms.link):  # wait (`moving`)
                 self._wait(sms)
                 return False
             return True
@@ -155,7 +155,7 @@ class LinkChoice:
             if sms.tied(part.id) or (on_route and self._up(name) and name not in avoid):
                 # The link the SMS's other parts left by: wait for its window (or its throttle pause,
                 # or for it to come back up); while it is down, another bind of its SMSC account.
-                bind = self._bind(name) if sms.tied(part.id) else name
+                bind = self._bind(name, part) if sms.tied(part.id) else name
                 return bind if bind is not None and self.pacers[bind].free() else None
         elif part.udh and sms.shunned and self._other_smsc_up(part, sms.shunned):
             names = [n for n in names if n not in self.own(sms.shunned)]  # moved away from it (`moving`)
@@ -204,10 +204,13 @@ class LinkChoice:
         if len(self._long) > LONG_SMS_KEPT:
             self._long.popitem(last=False)
 
-    def _bind(self, name: str) -> str | None:
-        """The link up of `name` and the other binds of its SMSC account, `name` first: one SMSC,
-        which writes the originator of every part alike."""
-        return next((n for n in self.own(name) if self._up(n)), None)
+    def _bind(self, name: str, part: ClaimedPart) -> str | None:
+        """The link up of `name` and the other binds of its SMSC account, `name` first, that the part's
+        number's routes take: one SMSC, which writes the originator of every part alike. A bind whose
+        routes do not serve the number took the rest of a long SMS all the same, by a link the admin
+        never gave that number."""
+        routes = self.router.candidates(part.destination)
+        return next((n for n in self.own(name) if n in routes and self._up(n)), None)
 
     def moving(self, part: ClaimedPart) -> tuple[str, float] | None:
         """(the link it leaves, how long it waited) when the part's long SMS goes again whole by
@@ -241,7 +244,7 @@ class LinkChoice:
         sms = self._long.get(part.message_id) if part.udh else None
         if sms is None or not sms.link or not sms.tied(part.id):
             return None
-        if self._bind(sms.link) is not None and self._on_route(part, sms.link):
+        if self._bind(sms.link, part) is not None and self._on_route(part, sms.link):
             return None
         return sms.link if self._other_smsc_up(part, sms.link) else None
 
