@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 
 from gateway.cli.common import CliError, open_store, say_zone, when
 from gateway.cli.terminal import one_line
-from gateway.store.queueage import parked
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -47,49 +46,22 @@ def cmd_queue_show(cfg: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-WAITING = ("queued", "deferred")
-
-
 def why_waiting(cfg: Config, conn: sqlite3.Connection, record: dict[str, Any]) -> dict[int, str]:
-    """Why each part of the record still to go waits, by part id: `part 1: queued, attempts 0, link -`
-    said nothing during a 20-minute SMSC outage. A deferred part's next try and the reason its row
-    holds; no link up for its number (since when each is down, from the daemon's status file)."""
+    """Why each part of the record still to go waits, by part id (`gateway.waitwords`, the panel's
+    words too): `part 1: queued, attempts 0, link -` said nothing during a 20-minute SMSC outage. The
+    links as the daemon's status file tells them."""
     from gateway.cli.status import daemon_state, lock_holder
-    from gateway.linkstatus import waiting_for
     from gateway.statusfile import read_status
+    from gateway.waitwords import WAITING, parts_wait
 
     parts = [(m["recipient"], p) for m in record["messages"] for p in m["parts"] if p["state"] in WAITING]
     if not parts:
         return {}
-    ids = [p["id"] for _, p in parts]
-    marks = ",".join("?" * len(ids))
-    due = {
-        pid: (at, ends, bool(waits))
-        for pid, at, ends, waits in conn.execute(
-            f"SELECT id, next_attempt_at, expires_at, {parked()} FROM parts WHERE id IN ({marks})", ids
-        )
-    }
     status = read_status(cfg.state_dir)
     now = time.time()
     down = daemon_state(status, now, lock_holder(cfg))
     links = (status or {}).get("links", {}) if down is None else None
-    out = {}
-    for recipient, p in parts:
-        said = []
-        if p["state"] == "deferred":
-            reason = ", after the error above" if p["error"] else ""  # the part's line words it
-            at, ends, waits = due.get(p["id"], (None, None, False))
-            # Waiting for a link of its route (`gateway.linkwaits`), it is due at its validity's end:
-            # that time is no try, but its end.
-            nxt = f"when a link for it comes up (its validity ends {when(ends)})" if waits else when(at)
-            said.append(f"next try {nxt}{reason}")
-        if links is None:
-            said.append(f"the daemon is {down}")
-        elif (no_link := waiting_for(recipient, links, cfg.routes(), now, when)) is not None:
-            said.append(no_link)
-        if said:
-            out[p["id"]] = "; ".join(said)
-    return out
+    return parts_wait(conn, parts, links=links, down=down, routes=cfg.routes(), now=now, when=when)
 
 
 def mail_lines(

@@ -22,6 +22,7 @@ from gateway.smtp.dsnparams import dsn_asked, notices_asked
 from gateway.store import adminstops
 from gateway.store.retryrules import AccountSuspended, MailExpired, OptedOut, TextErased
 from gateway.store.settling import FINAL_PART
+from gateway.waitwords import parts_wait
 from gateway.web.security import NotYours, Who, after_post, guarded, notice
 
 
@@ -33,7 +34,18 @@ def _message(request: Request, who: Who) -> dict[str, Any]:
     msg = web.repo.message_detail(mid)
     if msg is None or not who.sees(msg["account_id"]):
         raise NotYours
-    msg["held"] = quiet_held(msg["held_until"], web.tz, web.store.clock())
+    now = web.store.clock()
+    msg["held"] = quiet_held(msg["held_until"], web.tz, now)
+    # Why each part still to go waits, in `queue show`'s words: the row's note alone named no link.
+    msg["waits"] = parts_wait(
+        web.repo.conn,
+        [(msg["recipient"], p) for p in msg["parts"]],
+        links=web.links(),
+        down=None,  # the panel runs in the daemon
+        routes=web.config.routes(),
+        now=now,
+        when=web.env.filters["when"],
+    )
     return msg
 
 
