@@ -16,7 +16,7 @@ from gateway.configgateway import MAX_PARTS, GatewaySection
 from gateway.configlinks import SmscSection
 from gateway.configloops import endpoints, is_this_machine, on_loopback
 from gateway.configservices import SMTPS_PORT
-from gateway.linkdoubts import sender_prefix_doubts
+from gateway.linkdoubts import sender_prefix_doubts, shared_exclusive_doubts
 from gateway.relaynets import wide_network_doubt
 
 # The walkthrough's made-up number, the model's default: no operator gives it to anyone.
@@ -41,26 +41,6 @@ def route_doubts(cfg: Config) -> list[str]:
         f"[[smsc]] prefixes: every link has some (no default route): mail to numbers outside"
         f" {', '.join(prefixes)} is refused at RCPT (550 5.1.2); give a link prefixes = [] to send"
         " them by it"
-    ]
-
-
-def shared_exclusive_doubts(cfg: Config) -> list[str]:
-    """A link not exclusive listing a prefix an exclusive link lists: every link listing that prefix
-    takes its numbers (`gateway.routing.Router`), so the exclusive link shares them with it, which the
-    admin who made it exclusive may not have meant; nothing said so."""
-    owners: dict[str, list[str]] = {}
-    for link in cfg.smsc:
-        if link.exclusive:
-            for prefix in link.prefixes:
-                owners.setdefault(prefix, []).append(link.name)
-    return [
-        f"{link_place(link.name, 'prefixes')}: {quoted(prefix)} is also the exclusive"
-        f" {', '.join(f'link {quoted(name)}' for name in owners[prefix])}'s prefix: its numbers leave by"
-        f" either link ({quoted(link.name)} is not exclusive); make it exclusive too, or take the prefix out"
-        for link in cfg.smsc
-        if not link.exclusive
-        for prefix in link.prefixes
-        if prefix in owners
     ]
 
 

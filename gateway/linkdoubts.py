@@ -1,5 +1,6 @@
-"""What `check-config` warns of and `run` logs at start about the numbers SMS go out from on a CIMD2
-link whose `sender_prefix` cannot carry them.
+"""What `check-config` warns of and `run` logs at start about what a link does with the numbers the
+config gives it: an exclusive link's numbers shared with a link not exclusive (its prefix, or a longer
+one under it), and the senders a CIMD2 link's `sender_prefix` cannot carry.
 
 A CIMD2 sender is a sub-address the SMSC appends to its interface's number (`sender_prefix`,
 protocols.md 1.5): a sender outside that number cannot be written at all, and the SMSC sends the SMS
@@ -15,9 +16,53 @@ from __future__ import annotations
 from gateway.config import Config
 from gateway.configbase import is_number_sender, link_place, quoted
 from gateway.configfeatures import expand_pool
+from gateway.configlinks import receipt_siblings
 from smsc.cimd2.messages import NEVER, carries
 
 SHOWN = 5  # senders named in one warning before "and N more"
+
+
+def shared_exclusive_doubts(cfg: Config) -> list[str]:
+    """A link not exclusive listing a prefix an exclusive link lists, or a longer one under it: every
+    link listing that prefix takes its numbers, and the longer prefix's link is tried first
+    (`gateway.routing.Router`), so the exclusive link shares them with it, which the admin who made it
+    exclusive may not have meant; nothing said so. Another bind of the exclusive link's SMSC account
+    (`receipt_siblings`) is that operator's all the same: not said."""
+    owners: dict[str, list[str]] = {}
+    for link in cfg.smsc:
+        if link.exclusive:
+            for prefix in link.prefixes:
+                owners.setdefault(prefix, []).append(link.name)
+    siblings = receipt_siblings(cfg.smsc)
+    doubts = []
+    for link in cfg.smsc:
+        if link.exclusive:
+            continue
+        for prefix in link.prefixes:
+            if prefix in owners:
+                doubts.append(
+                    f"{link_place(link.name, 'prefixes')}: {quoted(prefix)} is also the exclusive"
+                    f" {', '.join(f'link {quoted(name)}' for name in owners[prefix])}'s prefix: its numbers"
+                    f" leave by either link ({quoted(link.name)} is not exclusive); make it exclusive too, or"
+                    " take the prefix out"
+                )
+                continue
+            under = [
+                (shorter, name)
+                for shorter, names in owners.items()
+                if prefix.startswith(shorter)
+                for name in names
+                if name not in siblings.get(link.name, ())
+            ]
+            for shorter, name in under:
+                doubts.append(
+                    f"{link_place(link.name, 'prefixes')}: {quoted(prefix)} lies under the exclusive link"
+                    f" {quoted(name)}'s {quoted(shorter)}: numbers starting {prefix} leave by"
+                    f" {quoted(link.name)} first (the longer prefix), then by {quoted(name)}; take the prefix"
+                    f" out if they are {quoted(name)}'s alone, or make {quoted(link.name)} exclusive to send"
+                    " them by it alone"
+                )
+    return doubts
 
 
 def _senders(cfg: Config) -> list[tuple[str, list[str]]]:
