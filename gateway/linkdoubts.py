@@ -13,6 +13,8 @@ Premium short codes are `gateway.premium.shortcode`'s; these are the numbers acc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from gateway.config import Config
 from gateway.configbase import is_number_sender, link_place, quoted
 from gateway.configfeatures import expand_pool
@@ -83,10 +85,18 @@ def _senders(cfg: Config) -> list[tuple[str, list[str]]]:
     return [(where, numbers) for where, numbers in found if all(is_number_sender(n) for n in numbers)]
 
 
-def sender_prefix_doubts(cfg: Config) -> list[str]:
+def _stored(cfg: Config, accounts: Sequence[tuple[str, str | None]]) -> list[tuple[str, list[str]]]:
+    """The number senders of stored accounts (who, sender): the pool stands in for them, if set."""
+    if cfg.replies.pool:
+        return []
+    return [(f"{who}'s sender {s}", [s]) for who, s in accounts if s and is_number_sender(s)]
+
+
+def sender_prefix_doubts(cfg: Config, stored: Sequence[tuple[str, str | None]] | None = None) -> list[str]:
     """One warning a CIMD2 link with a `sender_prefix` that some number SMS go out from is outside:
-    which numbers, what the phones see instead, and where their answers go."""
-    sources = _senders(cfg)
+    which numbers, what the phones see instead, and where their answers go. Of the config's numbers,
+    or with `stored`, of those accounts' senders alone (`gateway.cli.stored`: the database's)."""
+    sources = _senders(cfg) if stored is None else _stored(cfg, stored)
     doubts = []
     for link in cfg.smsc:
         prefix = link.sender_prefix

@@ -13,6 +13,8 @@ import asyncio
 import signal
 from pathlib import Path
 
+from gateway.config import load_config
+from gateway.store.db import Store
 from tests.conftest import config_text, free_port
 from tests.test_config_checks import smsgw, write
 from tests.test_process import start_daemon
@@ -29,6 +31,13 @@ def cimd2_config(tmp_path: Path, prefix: str, *, extra: str = "", default: str =
     assert 'type = "smpp"' in text and 'sender = "+48100200300"' in text
     text = text.replace('sender = "+48100200300"', 'sender = "+48500100301"', 1)  # the account's: under it
     return text.replace('type = "smpp"', f'type = "cimd2"\nsender_prefix = "{prefix}"', 1)
+
+
+def with_database(path: Path) -> Path:
+    """`path`'s config with its database made, as the daemon's first start makes it."""
+    store = Store.open(load_config(path).db_path)
+    store.close()
+    return path
 
 
 def warned(tmp_path: Path, text: str) -> list[str]:
@@ -77,6 +86,35 @@ async def test_the_start_logs_it(tmp_path: Path) -> None:
         log = (tmp_path / "daemon.log").read_text()
         said = [line for line in log.splitlines() if "config.sender_outside_prefix" in line]
         assert len(said) == 1 and '"+48100200400..+48100200409"' in said[0].replace('\\"', '"'), log[-3000:]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(proc.wait, 30)
+
+
+def test_a_stored_accounts_sender_is_named(tmp_path: Path) -> None:
+    # Most accounts are made by `smsgw account add` or the panel, not by a block.
+    text = cimd2_config(tmp_path, INTERFACE)
+    path = with_database(write(tmp_path, text))
+    assert smsgw("--config", str(path), "account", "add", "odd", "--sender", "+48100200399").returncode == 0
+    assert smsgw("--config", str(path), "account", "add", "fine", "--sender", "+48500100399").returncode == 0
+    lines = warned(tmp_path, text)
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f'smsgw: warning: [[smsc]] "main" sender_prefix: "{INTERFACE}" cannot carry stored account odd\'s'
+        " sender +48100200399: SMS by this link reach phones from the interface's number"
+    ), lines
+
+
+async def test_the_start_logs_a_stored_accounts_sender(tmp_path: Path) -> None:
+    text = cimd2_config(tmp_path, INTERFACE)
+    path = with_database(write(tmp_path, text))
+    assert smsgw("--config", str(path), "account", "add", "odd", "--sender", "+48100200399").returncode == 0
+    smtp_port = int(text.split('listen = "127.0.0.1:')[1].split('"')[0])
+    proc = await start_daemon(path, smtp_port)
+    try:
+        log = (tmp_path / "daemon.log").read_text()
+        said = [line for line in log.splitlines() if "config.sender_outside_prefix" in line]
+        assert len(said) == 1 and "stored account odd" in said[0], log[-3000:]
     finally:
         proc.send_signal(signal.SIGTERM)
         await asyncio.to_thread(proc.wait, 30)

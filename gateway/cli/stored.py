@@ -296,6 +296,19 @@ def stored_premium_senders(cfg: Config) -> list[str]:
     return lines(cfg)
 
 
+def stored_sender_prefix(cfg: Config) -> list[str]:
+    """Stored accounts (apart from their blocks, which the config's doubts name) sending from a number
+    a CIMD2 link's `sender_prefix` cannot carry (`gateway.linkdoubts`); no read without such a link."""
+    from gateway.accountsenders import merged
+    from gateway.linkdoubts import sender_prefix_doubts
+
+    if not any(link.type == "cimd2" and link.sender_prefix for link in cfg.smsc):
+        return []
+    rows = read_rows(cfg.db_path, "SELECT name, sender FROM accounts ORDER BY name")
+    accounts = merged(cfg, {name: sender or None for name, sender in rows})
+    return sender_prefix_doubts(cfg, [(w, s) for w, s in accounts if w.startswith("stored account ")])
+
+
 def start_warnings(cfg: Config) -> list[tuple[str, str]]:
     """(event, line) for what `smsgw run` logs of the database at its start, as check-config warns of
     it: an admin upgrading to 0.2.19 restarts and reads the start, not check-config, and a company
@@ -308,6 +321,7 @@ def start_warnings(cfg: Config) -> list[tuple[str, str]]:
         + [("config.premium_number_gone", line) for line in stored_premium_unconfigured(cfg)]
         + [("config.sender_premium", line) for line in stored_premium_senders(cfg)]
         + [("config.domain_dropped", line) for line in dropped_domains(cfg)]
+        + [("config.sender_outside_prefix", line) for line in stored_sender_prefix(cfg)]
     )
 
 
@@ -355,6 +369,7 @@ def stored_warnings(cfg: Config) -> list[str]:
         for name, problem in stored_sender_problems(cfg.db_path)
     ]
     lines += stored_premium_senders(cfg)  # staff SMS from a premium number: each answer a paid SMS lost
+    lines += stored_sender_prefix(cfg)  # phones would see a CIMD2 interface's number, answer it in vain
     lines += [
         f'account {name}: {option} "{address}" would loop: {why}, so mail to it comes back to the'
         f" gateway; give a mailbox elsewhere: `smsgw account set {name!r} {option} …`"
