@@ -99,7 +99,7 @@ def alert_only(
 
 
 # Headers that Exchange puts on its automatic replies and on what its mail rules send: an
-# out-of-office reply in a language whose subject `OOF_SUBJECT` does not know ("Automatiskt svar:")
+# out-of-office reply whose subject an administrator worded ("Jestem na urlopie do 14.12")
 # carries them beside `Auto-Submitted: auto-generated`, and answers a mail (In-Reply-To). Alone they
 # are no responder's: GitLab, Redmine and mail sent from Outlook carry X-Auto-Response-Suppress, and
 # an inbox rule forwarding a monitoring mailbox to 601…@gateway (a common way to wire alerts to SMS)
