@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
-from functools import cached_property
 
 import structlog
 
@@ -20,17 +19,13 @@ from gateway.store.claimreads import CLAIMED, due_parts, ranked
 from gateway.store.clockstep import ClockStep, shift_parts
 from gateway.store.partnotes import MAYBE_SENT_NOTES, NO_LINK_UP, RECOVERED, expiry_note, maybe_sent_note
 from gateway.store.records import ClaimedPart, Finished
-from gateway.store.reports import ReportsRepo
-from gateway.store.sendlog import SendLog
 from gateway.store.senttimes import shift_sent
 from gateway.store.settling import UNREPORTED
+from gateway.store.submitted import UNCONFIRMED, SubmittedRepo
 from smsc.makers import maker
 
 log = structlog.get_logger(__name__)
 
-# A part the SMSC took without a message id can never be matched to a receipt: it stays `submitted`
-# with this error until its validity ends, then expires with a bounce telling that delivery is unknown.
-UNCONFIRMED = "accepted by the SMSC without a message id, so no delivery report can be matched"
 UNCONFIRMED_EXPIRED = "delivery unknown: " + UNCONFIRMED
 # A release that undoes its claim's attempt (bind `not count`) undoes its last claim time too: that submit
 # never reached the phone (never written, or refused), and the wait after a restart counts from the one
@@ -59,10 +54,9 @@ _EXPIRY_NOTE, _EXPIRY_ARGS = expiry_note()
 _claimed = maker(ClaimedPart)
 
 
-class QueueRepo(AcceptingRepo, ReportsRepo):
+class QueueRepo(AcceptingRepo, SubmittedRepo):
     _due_accounts = 1  # accounts with parts due at the last claim: how far the next one reads
     _many_due: frozenset[str] = frozenset()  # states with more than FEW_DUE due at the last claim
-    sends = cached_property(lambda self: SendLog())  # the order parts went in, for a clock step back
     # ---- dispatching --------------------------------------------------------------------------
 
     def claim_due(self, limit: int, *, now: float | None = None) -> list[ClaimedPart]:
@@ -197,38 +191,6 @@ class QueueRepo(AcceptingRepo, ReportsRepo):
                 " WHERE id = ? AND state = 'active'",
                 (due, error, 0 if count else 1, not count, part_id),
             )
-
-    def mark_submitted(
-        self, part_id: int, link: str, smsc_id: str | None, message_id: int | None = None
-    ) -> list[Finished]:
-        """Record the SMSC's acceptance; applies a DLR that arrived before the submit answer.
-
-        `message_id`, the part's message when the caller holds it (the claimed part does): the
-        update then needs no RETURNING, whose result SQLite builds in a temporary b-tree."""
-        now = self.clock()
-        with self.transaction():
-            sql = (
-                "UPDATE parts SET state = 'submitted', link = ?, smsc_id = ?, submitted_at = ?, error = ?"
-                " WHERE id = ?"
-            )
-            args = (link, smsc_id, now, None if smsc_id else UNCONFIRMED, part_id)
-            self.sends.note(part_id)
-            if message_id is None:
-                row = self.conn.execute(sql + " RETURNING message_id", args).fetchone()
-                message_id = row[0] if row is not None else None
-            elif self.conn.execute(sql, args).rowcount == 0:
-                message_id = None
-            early = None  # none for a key another SMS holds too: the reports name neither (`sharedkeys`)
-            if smsc_id is not None and not self.shared_key(part_id, link, smsc_id):
-                early = self._take_early(part_id, link, smsc_id, now)
-            if early is not None:
-                self._apply_part_report(part_id, early[0], early[1], now)
-                return self._settle_message_of(part_id, now)
-            if message_id is not None:
-                fast = self._settle_single(message_id, "submitted", now)
-                if fast is not None:
-                    return fast
-            return self._settle_message_of(part_id, now)
 
     def is_waiting(self, part_id: int) -> bool:
         """Whether the part waits in the queue for its next attempt (not claimed, sent or final)."""
