@@ -2,7 +2,7 @@
 naming the key that would have matched it. Each receipt missed left its SMS `submitted` for two
 days, to end `unreported` (a failed one never bounced), with an info line per receipt as the only
 trace. `gateway.store.reports` calls these for every receipt it stores without a part, and
-`_unprefixed` for every receipt naming a phone, before it is matched."""
+`_unprefixed` for a receipt naming a phone that matched no part as it was written."""
 
 from __future__ import annotations
 
@@ -26,6 +26,14 @@ _ANSWER_AWAITED = "SELECT 1 FROM parts WHERE state = 'active' LIMIT 1"
 # than ROUTED_MIN (a country code and a subscriber number: never a national number's tail).
 ROUTING_PREFIX_MAX = 6
 ROUTED_MIN = 8
+
+
+def digit_args(digits: str | None) -> tuple[str | int | None, ...]:
+    """The arguments of a receipt match's phone condition (`ReportsRepo.record_report`), written once
+    for its first match and the one again behind a routing prefix (`_unprefixed`)."""
+    return (digits, len(digits or ""), digits, len(digits or ""), digits)
+
+
 # The `message_id_type` that matches a receipt whose id is the stored id written in decimal or in hex,
 # by the link's current mode: stored ids are the submit answers' as that mode converted them.
 _ID_FORM_ADVICE: dict[str, dict[str, str]] = {

@@ -17,7 +17,7 @@ import re
 
 import structlog
 
-from gateway.store.receipthints import ReceiptHints
+from gateway.store.receipthints import ReceiptHints, digit_args
 from gateway.store.receiptkeys import EACH_STATE, NAMED_PHONE, TAIL_MIN, receipt_order, stamped_key
 from gateway.store.receiptspread import ReceiptSpread
 from gateway.store.records import Finished
@@ -152,7 +152,6 @@ class ReportsRepo(ReceiptHints, ReceiptSpread, SharedKeys):
         gone = tuple(name for name in self.gone_links if name != link)
         links, marks = (link, *self.siblings.get(link, ()), *gone), ",".join("?" * len(gone))
         digits = phone[1:] if phone and phone[:1] == "+" and phone[1:].isdigit() else None
-        digits = self._unprefixed(link, links, smsc_id, digits, now)  # a routing prefix before the phone
         same_id, id_args = "p.smsc_id = ?", (smsc_id,)
         if (key := stamped_key(smsc_id)) is not None:
             stamp, tail = key
@@ -171,7 +170,7 @@ class ReportsRepo(ReceiptHints, ReceiptSpread, SharedKeys):
             f" WHERE p.link IN ({','.join('?' * len(links))}) AND {same_id} AND p.state = 'submitted'"
             " AND (? IS NULL OR substr(m.recipient, -?) = ? OR substr(m.source, -?) = ?)"
         )
-        args = (*links, *id_args, digits, len(digits or ""), digits, len(digits or ""), digits)
+        args = (*links, *id_args, *digit_args(digits))
         with self.transaction():
             if status != "pending":  # the part is found, then changed by its id
                 state = "delivered" if status == "delivered" else "failed"
@@ -179,11 +178,12 @@ class ReportsRepo(ReceiptHints, ReceiptSpread, SharedKeys):
                 # an ORDER BY … LIMIT 1 and an UPDATE … RETURNING each had SQLite build a temporary
                 # b-tree, for every receipt. The message's columns let a single SMS settle without
                 # a RETURNING either (`_settle_single`).
-                rows = self.conn.execute(
-                    oldest.replace("SELECT p.id", "SELECT p.id, p.message_id, p.submitted_at,"
-                                   f" m.recipient IS ?, m.account_id, m.notify, p.link IN ({marks})", 1),
-                    (phone, *gone, *args),
-                ).fetchall()  # fmt: skip
+                taken = "SELECT p.id, p.message_id, p.submitted_at, m.recipient IS ?, m.account_id, m.notify,"
+                candidates = oldest.replace("SELECT p.id", f"{taken} p.link IN ({marks})", 1)
+                rows = self.conn.execute(candidates, (phone, *gone, *args)).fetchall()
+                if not rows and (routed := self._unprefixed(link, links, smsc_id, digits, now)) != digits:
+                    digits, args = routed, (*links, *id_args, *digit_args(routed))  # a routing prefix
+                    rows = self.conn.execute(candidates, (phone, *gone, *args)).fetchall()
                 part = min(rows, key=receipt_order) if rows else None
                 if part is None and (copy := self._by_second_id(links, smsc_id)) is not None:
                     self._copy_report(copy, state, error, now)  # the receipt of its copy taken late
@@ -224,7 +224,7 @@ class ReportsRepo(ReceiptHints, ReceiptSpread, SharedKeys):
                 oldest + f" ORDER BY {f'p.link IN ({marks}), ' if gone else ''}m.recipient IS ? DESC,"
                 " p.submitted_at, p.id LIMIT 1",
                 (*args, *gone, phone),
-            ).fetchone()
+            ).fetchone()  # a pending report settles nothing: one behind a routing prefix stays unmatched
             if part is None and (copy := self._by_second_id(links, smsc_id)) is not None:
                 part = (copy,)
             if part is None:
