@@ -38,7 +38,7 @@ import structlog
 
 from gateway.longsms import reference_changed
 from gateway.store.db import ClaimedPart, Finished, Store
-from gateway.store.partnotes import AWAITING_LATE
+from gateway.store.partnotes import AWAITING_LATE, EARLIER_UNKNOWN
 from gateway.unanswered import SILENT_SMSC, SilentSends
 from smsc.base import Outcome, SubmitResult
 
@@ -76,6 +76,9 @@ class LateAnswers:
         self.withheld: set[int] = set()  # those of them put back for it, logged once (`withheld_once`)
         self.watchers: set[asyncio.Task[None]] = set()  # each waits for one late answer
         self.resent: Counter[str] = Counter()  # per link: parts sent again that it may have had
+        # Parts sent again after a submit that went unanswered -> that submit's link (EARLIER_UNKNOWN:
+        # before this start), until taken or ended: their acceptance keeps it (`parts.resent_after`).
+        self.resent_after: dict[int, str] = {}
         self.silent = SilentSends()  # parts' submits unanswered in a row (`gateway.unanswered`)
 
     def settled_meanwhile(self, part_id: int) -> bool:
@@ -138,12 +141,16 @@ class LateAnswers:
             reason = "sent again: the previous submit went unanswered (no answer in time, or connection lost)"
         log.warning("mt.possible_duplicate", part=part_id, link=link, earlier=earlier, reason=reason)
         self.resent[earlier or link] += 1  # a submit before the start: counted on the link it goes by now
+        # The first such submit's link: the one the phone may have had since the longest.
+        self.resent_after.setdefault(part_id, EARLIER_UNKNOWN if earlier is None else earlier)
 
-    def forget(self, part_id: int) -> None:
-        """The part is settled (taken, or ended): nothing more to know of it."""
+    def forget(self, part_id: int) -> str | None:
+        """The part is settled (taken, or ended): nothing more to know of it. Returns the link of the
+        submit that went unanswered before it was sent again (`resent_after`), for its acceptance."""
         self.unanswered.pop(part_id, None)
         self.silent.forget(part_id)
         self.noted.discard(part_id)
+        return self.resent_after.pop(part_id, None)
 
     async def defer(self, name: str, part: ClaimedPart, result: SubmitResult, backoff: float) -> None:
         """Defer the part by the link's grace (or its back-off, if longer) and take the SMSC's answer
@@ -263,8 +270,8 @@ class LateAnswers:
             self.settled.add(part_id)
         if result.outcome is Outcome.ACCEPTED:
             self.avoid.pop(part_id, None)
-            self.forget(part_id)
-            self.on_finished(queue.mark_submitted(part_id, name, result.message_id))
+            earlier = self.forget(part_id)  # a re-send's, answered late (`sending_again`)
+            self.on_finished(queue.mark_submitted(part_id, name, result.message_id, resent_after=earlier))
             if result.message_id is None:
                 log.warning("mt.unconfirmed", part=part_id, link=name)
         elif result.outcome in SETTLING:

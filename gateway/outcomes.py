@@ -132,11 +132,11 @@ class OutcomeRecorder(LostSessions):
         elif result.outcome is Outcome.TEMPORARY and not (result.written or result.unsent):
             self.late.silent.forget(part.id)  # a fault for now, but answered (`gateway.unanswered`)
         if result.outcome is Outcome.ACCEPTED:
-            self.forget(part.id)
+            earlier = self.forget(part.id)  # a re-send's: the link of a submit that went unanswered
             await self.write(
                 part.id,
                 lambda: self.on_finished(
-                    store.queue.mark_submitted(part.id, name, result.message_id, part.message_id)
+                    store.queue.mark_submitted(part.id, name, result.message_id, part.message_id, earlier)
                 ),
                 replayable=True,  # rows only: may run again after a rollback, needs no savepoint
             )
@@ -393,8 +393,8 @@ class OutcomeRecorder(LostSessions):
     def _unrouted(self, part: ClaimedPart) -> bool:
         return part.via not in self.links and not self.router.serves(part.destination)
 
-    def forget(self, part_id: int) -> None:
+    def forget(self, part_id: int) -> str | None:
         self.avoid.pop(part_id, None)
         self.said_behind.pop(part_id, None)
         self.forget_losses(part_id)
-        self.late.forget(part_id)
+        return self.late.forget(part_id)  # `LateAnswers.forget`

@@ -6,7 +6,9 @@ the SMSC's message ids and delivery reports. Read by `gateway.store.mailrecord`,
 panel's message page, so the two never tell a message two ways. Everything from a mail, a phone or
 an SMSC is printed on its own line (`one_line`), the text indented under its heading, so that no
 line of it can pass for a field. A part still to go says why it waits: its next try and the reason
-the row holds, and no link up for its number, as the daemon's status file tells the links.
+the row holds, and no link up for its number, as the daemon's status file tells the links. A part
+sent again after a submit that went unanswered says that the phone may have it twice, and by which
+link that submit went, in the panel's words.
 """
 
 from __future__ import annotations
@@ -150,6 +152,8 @@ def _sms_lines(
             f"part {p['seq']}: {p['state']}, attempts {p['attempts']}, link {one_line(p['link'] or '-')}"
             f"{smsc}, submitted {when(p['submitted_at'])}, done {when(p['done_at'])}{error}"
         )
+        if p["twice"]:  # sent again after a submit that went unanswered (`partnotes.resent_words`)
+            lines.append(f"{INDENT}{one_line(p['twice'])}")
         if p["id"] in waiting:
             lines.append(f"{INDENT}waiting: {waiting[p['id']]}")
     for d in m["dlrs"]:

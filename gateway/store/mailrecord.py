@@ -13,6 +13,7 @@ import sqlite3
 from typing import Any
 
 from gateway.store.admin import HELD_UNTIL
+from gateway.store.partnotes import resent_words
 
 # The states most messages end in. The store never runs ANALYZE (it would change the plans of the
 # hot queries), so SQLite cannot know that an account's "hold" or "expired" messages are few: it
@@ -145,7 +146,8 @@ def date_window(
 def message_detail(conn: sqlite3.Connection, message_id: int, now: float) -> dict[str, Any] | None:
     """One SMS in full: its mail's sender and IP, its parts, delivery reports and the mails sent
     about it; None when there is no such message (or the purge took its mail). `now` tells a
-    message held for quiet hours (`held_until`)."""
+    message held for quiet hours (`held_until`). Each part's `twice` says that the phone may have it
+    twice, sent again after a submit that went unanswered (`partnotes.resent_words`), or is None."""
     cur = conn.execute(
         "SELECT m.id, m.email_id, m.account_id, a.name AS account, m.recipient, m.source, m.text,"
         " m.parts_total, m.state, m.reason, m.created_at, m.expires_at, m.finished_at, m.notify, m.orcpt,"
@@ -160,11 +162,13 @@ def message_detail(conn: sqlite3.Connection, message_id: int, now: float) -> dic
     msg = found[0]
     msg["parts"] = _rows(
         conn.execute(
-            "SELECT id, seq, state, attempts, link, smsc_id, submitted_at, done_at, error, text"
+            "SELECT id, seq, state, attempts, link, smsc_id, submitted_at, done_at, error, text, resent_after"
             " FROM parts WHERE message_id = ? ORDER BY seq",
             (message_id,),
         )
     )
+    for part in msg["parts"]:  # a copy the phone may have twice, said in one wording for both readers
+        part["twice"] = resent_words(part["resent_after"])
     msg["dlrs"] = _rows(
         conn.execute(
             "SELECT d.received_at, d.link, d.smsc_id, d.status, d.error, p.seq FROM dlrs d"

@@ -221,4 +221,13 @@ SINCE_61: list[str] = [
     DROP INDEX IF EXISTS messages_dedup;
     CREATE INDEX messages_dedup ON messages(dedup_key, created_at) WHERE dedup_key IS NOT NULL;
     """,
+    # 74: a part sent again after its submit went unanswered and taken then names the link of that
+    # submit (`resent_after`; '' for one claimed before a restart with no answer recorded): the phone
+    # may have the SMS twice, and only a log line and the link's counter said so, while `queue show`
+    # and the panel's message page said "delivered, attempts 2". Written by the statement that
+    # records the acceptance (`SubmittedRepo.mark_submitted`), left out of it for a part sent once.
+    # Adding a column rewrites no row: the upgrade writes the schema's page alone.
+    """
+    ALTER TABLE parts ADD COLUMN resent_after TEXT;
+    """,
 ]

@@ -83,6 +83,15 @@ LAST_SAID = "; last: "
 RETRIED_MAYBE_SENT = (
     "sent again by an admin: an earlier attempt may have reached the phone (possible duplicate)"
 )
+# `parts.resent_after` (migration 74) of a part taken after a re-send whose earlier submit this
+# process did not see (`ClaimedPart.maybe_sent` at its claim after a restart): no link to name.
+EARLIER_UNKNOWN = ""
+# What `smsgw queue show` and the panel's message page say of such a part (`resent_words`).
+RESENT_TWICE = "may have reached the phone twice: {}"
+RESENT_AFTER_LINK = "an earlier submit by link {} went unanswered"
+RESENT_AFTER_RESTART = (
+    "an earlier submit, before a restart of the gateway, may have gone with no answer recorded"
+)
 # The notes of a part whose last submit the SMSC may have taken: its next send may be a duplicate.
 # Defined once: the claim (`ClaimedPart.maybe_sent`), the expiry's note, the suspension's hold
 # (`gateway.store.policy`) and the retry all read them through `maybe_sent_note`.
@@ -153,3 +162,14 @@ def expiry_note(column: str = "error") -> tuple[str, tuple[str | int, ...]]:
         NEVER_SENT_EXPIRED,
     )
     return sql, args
+
+
+def resent_words(resent_after: str | None) -> str | None:
+    """What a part's `resent_after` says, in the words both `queue show` and the panel print; None
+    for a part sent once, or whose earlier submit was answered."""
+    if resent_after is None:
+        return None
+    earlier = (
+        RESENT_AFTER_RESTART if resent_after == EARLIER_UNKNOWN else RESENT_AFTER_LINK.format(resent_after)
+    )
+    return RESENT_TWICE.format(earlier)

@@ -75,7 +75,19 @@ _SAME_PART = (
     " = (SELECT e.received_at FROM old.messages m JOIN old.emails e ON e.id = m.email_id"
     " WHERE m.id = o.message_id)"
 )
-_PART_COLUMNS = ("state", "attempts", "link", "smsc_id", "submitted_at", "done_at", "error", "via")
+# `resent_after`: a part sent again since the backup, after a submit that went unanswered, that the
+# phone may have twice (migration 74); its message page said so before the restore.
+_PART_COLUMNS = (
+    "state",
+    "attempts",
+    "link",
+    "smsc_id",
+    "submitted_at",
+    "done_at",
+    "error",
+    "via",
+    "resent_after",
+)
 _OUTBOX_WAITING = "('queued', 'active', 'failed')"
 _SAME_MAIL = "c.id = o.id AND c.kind = o.kind AND c.rcpt = o.rcpt AND c.created_at = o.created_at"
 # What the recorded mail holding the place of the newest id says, as `smsgw mail show` prints it.
