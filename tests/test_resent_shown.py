@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import html
 import re
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -25,7 +27,7 @@ import structlog
 
 from gateway.config import load_config
 from gateway.linkstatus import LinkView
-from tests.conftest import STAFF, config_text, mail, running_gateway, smsc_link
+from tests.conftest import STAFF, config_text, free_port, mail, running_gateway, smsc_link
 from tests.fakes.smsc import HappySMSC, SilentSMSC
 from tests.test_policy import to
 from tests.test_process import smsgw
@@ -122,3 +124,31 @@ async def test_a_resend_after_a_restart_says_the_earlier_submit_went_before_it(t
         "  may have reached the phone twice: an earlier submit, before a restart of the gateway, may have"
         " gone with no answer recorded"
     ), lines
+
+
+async def test_a_restore_keeps_the_word_of_a_part_sent_twice_since_the_backup(tmp_path: Path) -> None:
+    # The SMS waits in the backup (no SMSC up); since, it went twice and the second copy was taken.
+    # The restore carries what the replaced database knew of it, the earlier submit's link too: its
+    # message page said so before the restore, and says so after.
+    path = tmp_path / "config.toml"
+    path.write_text(config_text(tmp_path, smsc_port=free_port()))
+    async with running_gateway(load_config(path)) as gw:
+        assert (await gw.send(mail(to("601123456"), "Waiting in the backup"))).error is None
+    backup = tmp_path / "backup.db"
+    assert (await asyncio.to_thread(smsgw, path, "backup", str(backup))).returncode == 0
+    db = tmp_path / "state" / "smsgw.db"
+    with closing(sqlite3.connect(db)) as conn:  # as the dispatcher's write of its acceptance leaves it
+        conn.execute(
+            "UPDATE parts SET state = 'submitted', attempts = 2, link = 'backup', smsc_id = '7',"
+            " submitted_at = 1, resent_after = 'main'"
+        )
+        conn.commit()
+    restored = await asyncio.to_thread(smsgw, path, "restore", str(backup))
+    assert restored.returncode == 0, restored.stderr
+    shown = await asyncio.to_thread(smsgw, path, "queue", "show", "1")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    [part] = [
+        i for i, line in enumerate(lines) if line.startswith("part 1: submitted, attempts 2, link backup")
+    ]
+    assert lines[part + 1] == f"  {TWICE}", lines
