@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta
+from weakref import WeakKeyDictionary
 from zoneinfo import ZoneInfo
 
 import structlog
@@ -91,6 +92,7 @@ async def purge(store: Store, config: Config) -> int:
     except Exception as exc:
         if store_trouble(exc):  # the disk full or the database held: said, kept and tried again, no traceback
             log.error("retention.purge_failed", error=f"{type(exc).__name__}: {exc}")
+            _AGAIN.setdefault(store, set()).add("purge")
         else:
             log.exception("retention.purge_failed")
         await failures.record(store, config, "purge", exc, None)
@@ -151,13 +153,29 @@ UNKEPT_SECONDS = 5.0
 _JOB_IDS = {"billing": "monthly-billing", "purge": "retention-purge"}
 
 
+# The purge a full disk or a held database failed, by store, though its failure was written: run again
+# once the store writes (`failures_unkept`). It waited for the next day's run, failing meanwhile.
+_AGAIN: WeakKeyDictionary[object, set[str]] = WeakKeyDictionary()
+
+
 async def failures_unkept(store: Store, config: Config, scheduler: AsyncIOScheduler) -> None:
     """A failure a full disk kept from the database (`failures.record`), written once the store takes
     writes again; its job then runs at once. The month stayed unbilled and unsaid until the next
     hourly run after the space came back, the purge until the next day's."""
+    again = _AGAIN.get(store, set())
     for kind in await failures.keep_unkept(store, config):
+        again.discard(kind)
         log.info("billing.job_again", kind=kind, why="its failure is kept now: the database writes again")
         scheduler.modify_job(_JOB_IDS[kind], next_run_time=datetime.now(scheduler.timezone))
+    if again and store.db.trouble() is None:
+        for kind in sorted(again):
+            log.info(
+                "billing.job_again",
+                kind=kind,
+                why="it failed for the store's trouble: the database writes again",
+            )
+            scheduler.modify_job(_JOB_IDS[kind], next_run_time=datetime.now(scheduler.timezone))
+        again.clear()
 
 
 def billing_trigger(tz: str) -> CronTrigger:

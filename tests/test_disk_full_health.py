@@ -75,7 +75,16 @@ async def test_healthz_answers_503_while_the_full_store_refuses_mail(
         assert (await asyncio.to_thread(_get, health))[0] == 503
         monkeypatch.setattr(trouble, "TROUBLE_RECENT_SECONDS", 0.5)
         await asyncio.sleep(0.6)
-        assert await asyncio.to_thread(_get, health) == (200, "ok\n")
+        # On a loaded machine the start's retention purge can fall in the full window: its failure,
+        # kept once writes return (`failures_unkept`, every 5 s), runs the purge again, which ends it.
+        deadline = time.monotonic() + 20
+        while (said := await asyncio.to_thread(_get, health)) != (
+            200,
+            "ok\n",
+        ) and time.monotonic() < deadline:
+            assert said[0] == 200 and "retention purge failing" in said[1], said
+            await asyncio.sleep(0.2)
+        assert said == (200, "ok\n")
 
 
 async def test_smsgw_status_says_the_store_is_failing(tmp_path: Path) -> None:
