@@ -64,8 +64,8 @@ def carry_later(copy: sqlite3.Connection) -> tuple[list[int], list[int]]:
 
 
 def _copied(copy: sqlite3.Connection, cols: dict[str, list[str]], which: str, args: tuple[int, ...]) -> bool:
-    """Copy the rows of the mails `which` admits; False, and nothing copied, when an id or a message's
-    dedup key is the copy's already."""
+    """Copy the rows of the mails `which` admits; False, and nothing copied, when an id is the
+    copy's already."""
     copy.execute("SAVEPOINT later")
     try:
         for table, where in _ROWS:
