@@ -199,3 +199,39 @@ async def test_exchange_out_of_office_replies_in_other_languages_are_recorded_no
         assert (await gw.send(reply)).error is None
         await gw.until(lambda: len(core.records) == 2)
         assert len(sink.messages) == 2  # no notice but the one
+
+
+# A person's Reply from Outlook set to these languages, or under a tag a classification tool put first.
+PERSON_PREFIXES = ["회신", "[Internal] RE", "השב", "Отг", "Відп", "Antwort", "ΣΧΕΤ", "[EXTERNAL] AW"]
+
+
+async def test_a_persons_reply_to_an_answer_mail_is_sent_or_its_writer_is_told(tmp_path: Path) -> None:
+    """Outlook's `X-Auto-Response-Suppress: All` is on a person's Reply too: one under a prefix not
+    known (Korean "회신:", "[Internal] RE:") carries our answer's subject as an out-of-office reply
+    does, and was recorded with no SMS and no word to its writer. Known prefixes go; a subject not
+    known is a guess, and its writer is told it was not sent."""
+    relay = free_port()
+    async with (
+        smtp_sink(relay) as sink,
+        running_gateway(two_way_config(tmp_path, "smpp", relay_port=relay)) as gw,
+    ):
+        core = gw.daemon.simulator.core
+        answer = await first_answer(gw, sink)
+        for n, prefix in enumerate(PERSON_PREFIXES, start=1):
+            reply = answer_to(answer, f"Dobrze, oddzwonię o {n}")
+            reply.replace_header("Subject", f"{prefix}: {answer['Subject']}")
+            reply["X-Auto-Response-Suppress"] = "All"
+            code, said = await asyncio.to_thread(send_and_read_reply, gw.port, reply)
+            assert code == 250 and "not sent" not in said.lower(), (prefix, said)
+            await gw.until(lambda n=n: len(core.records) == n + 1)
+            assert f"oddzwonię o {n}" in str(core.records[n]["text"]), prefix
+        odd = answer_to(answer, "Dobrze, oddzwonię wieczorem")
+        odd.replace_header("Subject", f"Potwierdzam: {answer['Subject']}")
+        odd["X-Auto-Response-Suppress"] = "All"
+        code, said = await asyncio.to_thread(send_and_read_reply, gw.port, odd)
+        assert code == 250 and "not sent" in said.lower(), said
+        assert recorded(gw)[-1][1] == "out-of-office reply (by its subject)"
+        await sink.wait(2)
+        notice = parsed(sink.messages[1][2])
+        assert notice["To"] == STAFF and "Potwierdzam" in str(notice["Subject"]), notice
+        assert len(core.records) == 1 + len(PERSON_PREFIXES)

@@ -221,10 +221,10 @@ def _full_reason(
         if _responder_marked(headers):
             reason = AUTO_TO_ANSWER
         elif _suppresses_all(headers) and not PERSON_REPLY.match(subject):
-            # Exchange's out-of-office reply in a language not known, or under its own subject: one
-            # around our answer's subject is a responder's; a person who rewrote a Reply's subject
-            # may have written the other, and hears that it was not sent.
-            reason = OOF_TO_ANSWER if OWN_SUFFIX.search(subject) else OOF_GUESSED
+            # Exchange's out-of-office reply in a language not known or under its own subject, or a
+            # person's Reply under a prefix not known ("회신: …" was, and "[Internal] RE: …") or
+            # rewritten: only a guess, so never silent; its writer hears that it was not sent.
+            reason = OOF_GUESSED
     return reason
 
 

@@ -34,10 +34,16 @@ OOF_SUBJECT = re.compile(
 TEMPLATE_COLONS = (":", "\uff1a")
 
 # What a person's Reply (or forward) from a mail program starts its subject with, in Outlook's
-# languages: Exchange's out-of-office reply in a language not above starts with its own words
-# instead. Outlook puts `X-Auto-Response-Suppress: All` on a person's Reply too (`automail`).
+# languages (Korean 회신/전달, Hebrew השב/העבר, Bulgarian Отг, Ukrainian Відп/Пересл, Greek ΣΧΕΤ, ...),
+# after any "[Internal]"/"[EXTERNAL]" tags a classification tool or the relay put first: Exchange's
+# out-of-office reply in a language not above starts with its own words instead. Outlook puts
+# `X-Auto-Response-Suppress: All` on a person's Reply too (`automail`); one not matched here is only
+# guessed to be a responder's, and its writer is told it was not sent.
 PERSON_REPLY = re.compile(
-    r"^\s*(re|odp|aw|sv|vs|antw|rif|ris|r|res|rv|ynt|vá|odg|otv|отв|απ|atb|ats|vl|odpoveď|odpověď"
-    r"|回复|答复|回覆|返信|fw|fwd|pd|tr|wg|vb|i|enc|doorst|vs|πρθ|i̇lt|ilt|пересл)\s*(?:\[\d+\]|\(\d+\))?\s*[:\uff1a]",
+    r"^\s*(?:\[[^\]\n]{0,60}\]\s*)*"
+    r"(re|odp|aw|sv|vs|antw|antwort|antwoord|rif|ris|r|res|rv|ref|réf|ynt|vá|odg|otv|отв|отг|одг|відп|απ|σχετ"
+    r"|atb|ats|bls|vl|odpoveď|odpověď|회신|답장|השב|תשובה|رد|回复|答复|回覆|返信|ตอบกลับ"
+    r"|fw|fwd|pd|tr|wg|vb|i|enc|doorst|př|posl|pers|pārs|tov|trs|fs|πρθ|i̇lt|ilt|пересл|препр|전달|העבר|הועבר"
+    r"|إعادة توجيه|转发|轉寄|轉發|転送|ส่งต่อ)\s*(?:\[\d+\]|\(\d+\))?\s*[:\uff1a]",
     re.IGNORECASE,
 )
