@@ -329,7 +329,7 @@ class Daemon:
             wait = budget.left("outbox", STOP_WAIT_SECONDS)
             outbox_stopped = asyncio.create_task(outbox.stop(wait), name="outbox-stop")
             await asyncio.gather(*(_stop_link(name, link, budget) for name, link in self.links.items()))
-            await dispatcher.end_late_answers(budget.left("late answers", 2.0))  # those read until now settle
+            await dispatcher.end_late_answers(lambda: budget.left("late answers", 2.0))  # asked if one waits
             await outbox_stopped
             if intake_stopped is not None:
                 await intake_stopped

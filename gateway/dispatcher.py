@@ -392,7 +392,7 @@ class Dispatcher(Submits):
         await self._depth.close()
         handoffs.unwatch(str(self.store.db.path), self.handoffs)
 
-    async def end_late_answers(self, timeout: float) -> None:
+    async def end_late_answers(self, timeout: Callable[[], float]) -> None:
         await self._late.end(timeout)  # after the links' unbind: answers read until then settle (F10)
 
     def possible_duplicates(self, link: str) -> int:

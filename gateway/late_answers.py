@@ -283,14 +283,15 @@ class LateAnswers:
             if not pacing:
                 queue.due_now(part_id)
 
-    async def end(self, timeout: float) -> None:
+    async def end(self, timeout: Callable[[], float]) -> None:
         """At a stop, once the links have unbound: an answer read until then settles its part as any
         late answer (their connections' close resolved the rest as none). Cancelled before the stop
         waited for the submits on the wire and the unbinds, the watchers threw away an acceptance read
         meanwhile, and the next start sent the SMS again, its copy's receipt deciding the part. One
         still waiting at `timeout` (a link whose stop was cut off) is taken as none: the part waits
-        and goes again when due."""
+        and goes again when due. `timeout` is asked only when one waits: asked, a stop's budget cut
+        short says so (`StopBudget.left`), and with nothing to wait for nothing is cut."""
         if self.watchers:
-            await asyncio.wait(set(self.watchers), timeout=timeout)
+            await asyncio.wait(set(self.watchers), timeout=timeout())
         for watcher in list(self.watchers):
             watcher.cancel()

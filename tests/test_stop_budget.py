@@ -93,3 +93,22 @@ async def test_a_wait_past_the_stop_budget_is_cut_and_said(tmp_path: Path) -> No
             gw.task.result()
     cut = [e["wait"] for e in logs if e["event"] == "daemon.stop_budget_cut"]
     assert cut and cut[0] == "dispatcher", cut
+
+
+async def test_a_stop_with_no_late_answer_waiting_says_no_cut_of_its_wait(tmp_path: Path) -> None:
+    # Every stop whose budget ran short logged daemon.stop_budget_cut for "late answers", the wait for
+    # submits answered after their time, though none was waiting: the admin read of work given up on
+    # that did not exist. The budget is made 0 here: every wait that is made is cut.
+    async with HappySMSC() as smsc:
+        cfg = parse_config(config_text(tmp_path, smsc_port=smsc.port), source="test", base_dir=tmp_path)
+        async with running_gateway(cfg) as gw:
+            assert (await gw.send(mail(RCPT, "Answered before the stop"))).error is None
+            await smsc.wait_for(1, timeout=20)
+            gw.daemon.stop_budget = 0.0
+            with structlog.testing.capture_logs() as logs:
+                gw.stop.set()
+                done, _ = await asyncio.wait({gw.task}, timeout=20)  # a hang guard
+            assert done, "the stop did not end"
+            gw.task.result()
+    cut = [e["wait"] for e in logs if e["event"] == "daemon.stop_budget_cut"]
+    assert "dispatcher" in cut and "late answers" not in cut, cut
