@@ -38,8 +38,9 @@ class UnbindingAfterDelivery:
     """At the first bind writes one deliver_sm and its unbind at once; keeps what it reads of our
     answers (command, status, seq) per connection, and closes a connection at our unbind_resp."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, repeat_after: float | None = None) -> None:
         self.kind = kind
+        self.repeat_after = repeat_after  # its unbind written again, unanswered this long (seq 603)
         self.answers: list[list[tuple[int, int, int]]] = []
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -54,6 +55,9 @@ class UnbindingAfterDelivery:
                     if command_id == 0x09:  # bind_transceiver
                         after = delivery(self.kind) + pdu(0x06, 602) if first else b""
                         writer.write(pdu(0x80000009, seq, b"smsc\0") + after)
+                        if first and self.repeat_after is not None:
+                            loop = asyncio.get_running_loop()
+                            loop.call_later(self.repeat_after, writer.write, pdu(0x06, 603))
                     elif command_id == 0x15:
                         writer.write(pdu(0x80000015, seq))
                     elif command_id == 0x06:
@@ -108,3 +112,28 @@ async def test_a_handler_outlasting_the_unbind_wait_leaves_it_unanswered_and_the
         server.close()
         await server.wait_closed()
     assert smsc.answers[0] == [(0x80000006, 0, 602)]
+
+
+async def test_an_unbind_repeated_while_the_delivery_waits_is_answered_with_the_first() -> None:
+    # An SMSC whose unbind_resp timer writes its unbind again while the MO's handler still commits:
+    # the repeat was answered at once, the SMSC ended the session at that unbind_resp, and the MO's
+    # deliver_sm_resp was never read: stored and mailed, it came again and was mailed twice.
+    smsc = UnbindingAfterDelivery("mo", repeat_after=0.1)
+    server = await asyncio.start_server(smsc.serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    cfg = LinkSettings(name="u", port=port, response_timeout_seconds=5.0, reconnect_min_seconds=0.05,
+                       reconnect_max_seconds=0.2)  # fmt: skip
+    link = SmppLink(cfg, password="pw")
+    events = GatedEvents()
+    await link.start(events)
+    try:
+        await events.wait_until(lambda: link.state is LinkState.ACTIVE)
+        asyncio.get_running_loop().call_later(0.5, events.gate.set)
+        await events.wait_until(lambda: len(smsc.answers) >= 2 and link.state is LinkState.ACTIVE, 10)
+    finally:
+        events.gate.set()
+        await link.stop(drain=False)
+        server.close()
+        await server.wait_closed()
+    assert len(events.delivered) == 1
+    assert smsc.answers[0] == [(0x80000005, 0, 601), (0x80000006, 0, 602)]

@@ -333,8 +333,8 @@ class SmppConnection(PduReader):
         session; the connection is closing, not a bind lost (`_not_bound`)."""
         if name in ("deliver_sm", "data_sm"):
             self._send_resp(name + "_resp", seq, ESME_RX_T_APPN)
-        elif name == "unbind":
-            self._send_resp("unbind_resp", seq, 0)
+        elif name == "unbind":  # repeated: answered with the first, once the deliveries before it are
+            self.answer_unbind(seq)
         else:
             self.send(generic_nack(seq, ESME_RINVBNDSTS))
 

@@ -133,7 +133,9 @@ class PduReader:
     framed: int = 0
     held: Held
     unbind_close: asyncio.TimerHandle | None = None  # `served`'s, after an unbind it served
-    unbind_answer: int | None = None  # the SMSC's unbind, answered once the deliveries before it are
+    # The SMSC's unbind and its repeats (an SMSC's unbind_resp timer), answered once the deliveries
+    # before the first are.
+    unbind_answers: tuple[int, ...] = ()
     pause: ReadPause  # while too much is held: response timers stand still (`smsc.stalls`)
     send: Callable[[bytes], bool]
     close: Callable[..., None]
@@ -182,15 +184,17 @@ class PduReader:
         """The SMSC's unbind is answered once the deliveries it wrote before it are (or at its deadline,
         `_read`). An SMSC ends the session at our unbind_resp: closed as soon as no submit was left,
         the reader dropped the deliver_sm_resp of an MO its handler was committing, and the MO,
-        stored and mailed, came again; past `DOUBT_SECONDS` after the rebind it was mailed twice."""
-        self.unbind_answer = seq
+        stored and mailed, came again; past `DOUBT_SECONDS` after the rebind it was mailed twice.
+        An unbind repeated meanwhile is answered with the first: answered at once, it ended the session
+        all the same, before the deliver_sm_resp."""
+        self.unbind_answers = (*self.unbind_answers, seq)
         if not self.deliveries.tasks:
             self._answer_unbind()
 
     def _answer_unbind(self) -> None:
-        seq, self.unbind_answer = self.unbind_answer, None
-        if seq is not None and not self.closed.is_set() and not self.writer.is_closing():
-            self.send(encode(UNBIND_RESP, seq, 0))
+        seqs, self.unbind_answers = self.unbind_answers, ()
+        if seqs and not self.closed.is_set() and not self.writer.is_closing():
+            self.send(b"".join(encode(UNBIND_RESP, seq, 0) for seq in seqs))
 
     def _unbind_done(self) -> bool:
         """After the SMSC's unbind: whether nothing it may still read is awaited, neither the answers
