@@ -29,7 +29,7 @@ def shared_exclusive_doubts(cfg: Config) -> list[str]:
     link listing that prefix takes its numbers, and the longer prefix's link is tried first
     (`gateway.routing.Router`), so the exclusive link shares them with it, which the admin who made it
     exclusive may not have meant; nothing said so. Another bind of the exclusive link's SMSC account
-    (`receipt_siblings`) is that operator's all the same: not said."""
+    (`receipt_siblings`) listing the prefix, or one under it, is that operator's all the same: not said."""
     owners: dict[str, list[str]] = {}
     for link in cfg.smsc:
         if link.exclusive:
@@ -40,11 +40,12 @@ def shared_exclusive_doubts(cfg: Config) -> list[str]:
     for link in cfg.smsc:
         if link.exclusive:
             continue
+        theirs = siblings.get(link.name, ())
         for prefix in link.prefixes:
-            if prefix in owners:
+            if same := [name for name in owners.get(prefix, ()) if name not in theirs]:
                 doubts.append(
                     f"{link_place(link.name, 'prefixes')}: {quoted(prefix)} is also the exclusive"
-                    f" {', '.join(f'link {quoted(name)}' for name in owners[prefix])}'s prefix: its numbers"
+                    f" {', '.join(f'link {quoted(name)}' for name in same)}'s prefix: its numbers"
                     f" leave by either link ({quoted(link.name)} is not exclusive); make it exclusive too, or"
                     " take the prefix out"
                 )
@@ -54,7 +55,7 @@ def shared_exclusive_doubts(cfg: Config) -> list[str]:
                 for shorter, names in owners.items()
                 if prefix.startswith(shorter)
                 for name in names
-                if name not in siblings.get(link.name, ())
+                if name not in theirs
             ]
             for shorter, name in under:
                 doubts.append(

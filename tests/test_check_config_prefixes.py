@@ -53,14 +53,14 @@ def test_check_config_warns_of_an_exclusive_prefix_another_link_shares(tmp_path:
 def test_check_config_warns_of_a_longer_prefix_under_an_exclusive_one(tmp_path: Path) -> None:
     # "+4869" exclusive on main, "+48691" plain on other: +48691… left by other first (the longer
     # prefix wins), which the doubt's rule, equal prefixes only, never said. A bind of main's own SMSC
-    # account under it ("spare") is that operator's all the same: no word of it.
+    # account under it or listing it too ("spare") is that operator's all the same: no word of it.
     text = config_text(
         tmp_path,
         smsc_port=free_port(),
         smsc_extra='prefixes = ["+4869"]\nexclusive = true\nsmsc_account = "a"',
     )
     text += smsc_link("other", free_port(), 'prefixes = ["+486", "+48691"]')
-    text += smsc_link("spare", free_port(), 'prefixes = ["+48692"]\nsmsc_account = "a"')
+    text += smsc_link("spare", free_port(), 'prefixes = ["+48692", "+4869"]\nsmsc_account = "a"')
     text += smsc_link("fallback", free_port())
     res = run(write_config(tmp_path, text), "check-config")
     assert res.returncode == 0, (res.stdout, res.stderr)
