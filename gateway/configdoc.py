@@ -130,7 +130,7 @@ MEANINGS: dict[str, str] = {
     "smsc.smsc_account": (
         "a name for the SMSC account this link is a bind of, when its binds go to several hosts or"
         " ports: links naming the same one have their receipts matched across them (Kannel's"
-        " smsc-admin-id); they must be of one type and one system_id"
+        " smsc-admin-id); they must be of one type (links of another system_id are warned of)"
     ),
     "smsc.password": "password at the SMSC (prefer password_file)",
     "smsc.password_file": "file with the password; a bare name is looked up in $CREDENTIALS_DIRECTORY first",

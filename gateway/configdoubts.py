@@ -18,6 +18,7 @@ from gateway.configloops import endpoints, is_this_machine, on_loopback
 from gateway.configservices import SMTPS_PORT
 from gateway.linkdoubts import sender_prefix_doubts, shared_exclusive_doubts
 from gateway.relaynets import wide_network_doubt
+from gateway.smscaccount import account_doubts
 
 # The walkthrough's made-up number, the model's default: no operator gives it to anyone.
 DEMO_SENDER: str = GatewaySection.model_fields["default_sender"].default
@@ -349,6 +350,7 @@ def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
     return [
         *[("config.no_default_route", doubt) for doubt in route_doubts(cfg)],
         *[("config.exclusive_prefix_shared", doubt) for doubt in shared_exclusive_doubts(cfg)],
+        *[("config.smsc_account_logins", doubt) for doubt in account_doubts(cfg.smsc)],
         *[("config.demo_sender", doubt) for doubt in demo_sender_doubts(cfg)],
         *host_doubts(cfg),
         *[("config.relay_maildir", doubt) for doubt in maildir_doubts(cfg)],

@@ -121,7 +121,7 @@ class Daemon:
             self.links[link_cfg.name] = link_cfg.driver(cfg.base_dir)
         self.store = open_recovered(cfg, self.clock, zone)
         self.store.queue.siblings = receipt_siblings(cfg.smsc)
-        self.store.queue.link_names = tuple(link.name for link in cfg.smsc)
+        self.store.queue.link_names = {link.name: link.type for link in cfg.smsc}
         seed_accounts(self.store, cfg)
         log_unanswerable(self.store, cfg)  # of the accounts stored, once: the seeded blocks among them
         if cfg.web.enabled:

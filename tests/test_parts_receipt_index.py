@@ -90,7 +90,7 @@ async def test_receipts_of_binds_former_names_and_cimd2_keys_go_by_link_state_an
     q = store.queue
     q.siblings = {"plus": ("plus2",), "plus2": ("plus",)}
     q.gone_links = ("oldname",)
-    q.link_names = ("plus", "plus2", "tmo")
+    q.link_names = {"plus": "smpp", "plus2": "smpp", "tmo": "smpp"}
     try:
         await accept(store, acceptance([f"+4860112345{n}" for n in range(6)]))
         parts = q.claim_due(10)

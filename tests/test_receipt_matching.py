@@ -126,7 +126,7 @@ async def test_a_receipt_that_comes_by_another_link_than_its_sms_names_smsc_acco
     # matched nothing, and each SMS waited two days to end `unreported`, a failed one never bounced,
     # with an info line per receipt as the only trace. The fix, one smsc_account on both, was never said.
     store = Store.open(tmp_path / "smsgw.db", clock=Clock())
-    store.queue.link_names = ("main", "plus", "spare")
+    store.queue.link_names = {"main": "smpp", "plus": "smpp", "spare": "smpp"}
     try:
         await accept(store, acceptance(["+48601100401", "+48601100402"]))
         parts = store.queue.claim_due(2)
@@ -144,3 +144,21 @@ async def test_a_receipt_that_comes_by_another_link_than_its_sms_names_smsc_acco
     assert len(hints) == 1, logs  # once an hour a link, not per receipt
     assert hints[0]["sent_by"] == "plus" and hints[0]["link"] == "main"
     assert "smsc_account" in hints[0]["fix"] and "plus" in hints[0]["fix"]
+
+
+async def test_a_receipt_matching_an_sms_of_a_link_of_another_protocol_names_no_smsc_account(
+    tmp_path: Path,
+) -> None:
+    # An SMPP SMSC's receipt whose id a CIMD2 link's SMS was given too: two SMSCs, whose ids may meet.
+    # The hint told the admin to give both one smsc_account, which check-config refuses.
+    store = Store.open(tmp_path / "smsgw.db", clock=Clock())
+    store.queue.link_names = {"main": "smpp", "plus": "cimd2"}
+    try:
+        await accept(store, acceptance(["+48601100401"]))
+        (part,) = store.queue.claim_due(1)
+        store.queue.mark_submitted(part.id, "plus", "5001")
+        with structlog.testing.capture_logs() as logs:
+            assert store.queue.record_report("main", "5001", "delivered", None, "raw") == []
+    finally:
+        store.close()
+    assert not [e for e in logs if e["event"] == "dlr.other_link"], logs

@@ -49,8 +49,9 @@ class ReceiptHints(Repository):
     # Per link, the others bound to the same SMSC account, whose receipts may come by it
     # (`gateway.configlinks.receipt_siblings`).
     siblings: Mapping[str, tuple[str, ...]] = MappingProxyType({})
-    # Every configured link's name: a receipt that matched nothing may name a part of another one.
-    link_names: tuple[str, ...] = ()
+    # Every configured link's name, and its type: a receipt that matched nothing may name a part of
+    # another one of its type (`_hint_other_link`).
+    link_names: Mapping[str, str] = MappingProxyType({})
     # Per link, its `message_id_type`: the form its parts' ids are stored in (`_id_form_says`).
     id_modes: Mapping[str, str] = MappingProxyType({})
     # Per link, receipts stored unmatched while a submit answer was awaited: (dlrs id, SMSC id, when).
@@ -128,13 +129,16 @@ class ReceiptHints(Repository):
         """Say which links need one `smsc_account` when a receipt misses only because it came by
         another link than its SMS left by (an operator whose binds share the receipts): each such
         SMS waited `submitted` and ended `unreported`, a failed one never bounced, and the info line
-        per receipt was the only trace. Once an hour a link; one index look per other link."""
+        per receipt was the only trace. Once an hour a link; one index look per other link of its
+        type: an SMPP and a CIMD2 link are two SMSCs, whose ids may meet, and one smsc_account on
+        both is refused (`gateway.smscaccount`)."""
         key = f"{link} smsc_account"
         if not self._hint_due(key, now) or not smsc_id:
             return
         own = {link, *self.siblings.get(link, ())}
-        for other in self.link_names:
-            if other in own:
+        kind = self.link_names.get(link)
+        for other, other_kind in self.link_names.items():
+            if other in own or other_kind != kind:
                 continue
             # An SMS to the phone the receipt names, when it names one: two SMSCs that number
             # their ids alike are no binds of one account.
