@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from gateway.smtp.intake import read_mail
-from gateway.smtp.textclean import FORWARD_HEADER, QUOTED, clean_body
+from gateway.smtp.textclean import FORWARD_HEADER, QUOTED, clean_body, collapse
 from tests.test_intake import mail
 from tests.test_subject_cut_numbers import phone_texts
 
@@ -33,6 +33,14 @@ KEPT = [
     "Plan:\n-----\nOd: 10:00\nDo: 12:00\nTemat: przegląd",
     "Plan:\n-----\nOd: Jan\nData: jutro\nDo: Anna",
     "Cennik:\n----------\nKawa 5 zł\nHerbata 4 zł",
+]
+# A memo typed under a dashed line, its block like a company's loose one (no address, no "Sent:"): in a
+# new mail it is the person's text; it went as its first line alone ("Notatka służbowa").
+MEMOS = [
+    "Notatka służbowa\n----------\nOd: Jan Kowalski\nDo: Anna Nowak\nData: 7.12.2026\nTemat: urlop\n\n"
+    "Proszę o akceptację urlopu 14-18.12.",
+    "Protokół\n-----\nOd: dział kadr\nData: 7.12.2026 10:00\nDo: wszyscy pracownicy\n\n"
+    "Szkolenie BHP w piątek.",
 ]
 
 
@@ -55,9 +63,27 @@ def test_a_persons_own_dashed_line_keeps_what_is_below_it(body: str) -> None:
     assert read_mail(mail(body, subject="Plan")).body == body
 
 
+@pytest.mark.parametrize("body", MEMOS)
+def test_a_memo_under_dashes_in_a_new_mail_goes_whole(body: str) -> None:
+    assert clean_body(body, quoting=False).text == body
+    assert read_mail(mail(body, subject="Urlop")).body == body
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+@pytest.mark.parametrize("headers", ["", "In-Reply-To: <a1@acme.pl>\n"])
+def test_what_heads_a_quote_under_dashes_in_a_reply_or_a_new_mail(block: str, headers: str) -> None:
+    """In a reply the company's loose block below dashes heads a quote; in a new mail only Outlook's
+    full block (an address, "Wysłano:") does."""
+    body = f"Proszę oddzwonić.\n\n-----\n{block}{OLD}"
+    got = read_mail(mail(body, subject="Oferta", headers=headers)).body
+    loose = block is BLOCKS[2] and not headers
+    assert got == (collapse(body.split("\n")) if loose else "Proszę oddzwonić.")
+
+
 async def test_through_smtp_the_phone_gets_no_rule_nor_quote(tmp_path: Path) -> None:
     bodies = [f"Proszę oddzwonić.\n\n{rule}\n{BLOCKS[2]}{OLD}" for rule in RULES[:2]]
     mails = [mail(body, subject="Re: Oferta") for body in bodies]
     mails.append(mail(f"-----\n{BLOCKS[1]}{OLD}", subject="Fwd: Oferta"))
+    mails.append(mail(MEMOS[0], subject="Urlop"))  # a new mail: the memo is its text
     got = await phone_texts(tmp_path, mails)
-    assert got == ["Oferta: Proszę oddzwonić."] * 2 + ["Oferta: Stara treść oferty."]
+    assert got == ["Oferta: Proszę oddzwonić."] * 2 + ["Oferta: Stara treść oferty.", f"Urlop: {MEMOS[0]}"]

@@ -190,11 +190,13 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     if not sender.isascii() or "=?" in sender or "\n" in sender:
         sender = decode_header(sender, fallbacks)
     topic = sms_subject(subject)  # without reply/forward prefixes and our "(SMS from …)"
-    # A new mail's `>` lines are its own text; a reply's, a forward's or an auto-reply's quote another
-    # (textclean); an auto-responder often names no mail it answers. A body with no `>` reads the same
-    # either way: the headers are not asked.
-    quoting = ">" not in body_text or automatic is not None or empty_sender
-    quoting = quoting or bool(heads.get("in-reply-to") or heads.get("references")) or topic != subject.strip()
+    # A new mail's `>` lines are its own text, and so is a memo's header-like block under a line of
+    # dashes; a reply's, a forward's or an auto-reply's quote another (textclean); an auto-responder
+    # often names no mail it answers.
+    quoting = (
+        automatic is not None or empty_sender or bool(heads.get("in-reply-to") or heads.get("references"))
+    )
+    quoting = quoting or topic != subject.strip()
     cleaned = clean_body(
         body_text, opts.end_marker, opts.cut_from, invitation=scheduled, sender=sender, quoting=quoting
     )

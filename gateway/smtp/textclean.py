@@ -91,7 +91,8 @@ def clean_body(
     Outlook's "When:/Where:" lines go (`meetingtext`). `sender`: the From, whose signature may go too.
     `quoting`: the mail may quote another (a reply or a forward: In-Reply-To or References, a "Re:" or
     "Fwd:" subject); a new mail's `>` lines are the person's text ("Progi rabatowe:\n> 1000 zł - 5%",
-    "Klient napisał:\n> Towar uszkodzony.\nProszę oddzwonić."), and stay with what heads them."""
+    "Klient napisał:\n> Towar uszkodzony.\nProszę oddzwonić."), and stay with what heads them, and so
+    does a memo's header-like block under a line of dashes (`_rule_block_end`)."""
     removed: list[str] = []
     # RFC 3676's signature delimiter keeps its space: it always starts a signature, a bare "--" only
     # when a sign-off block could stand below it (`signatures.cut_signature`).
@@ -114,13 +115,14 @@ def clean_body(
         if phrase is not None and not visible("".join(above)):
             all_below_cut = phrase
         lines = above
-    quoting = quoting or ">" not in text or quotes_another(lines)  # a reply whose headers were lost
-    lines = _unwrap_leading(lines, removed, quoting)
+    answers = quoting or (">" in text and quotes_another(lines))  # a reply whose headers were lost
+    quoting = answers or ">" not in text  # a body with no `>` reads the same either way
+    lines = _unwrap_leading(lines, removed, quoting, answers)
     if FORWARD_HEADER in removed or ATTRIBUTION in removed:
         lines = _drop_own_notes(lines, removed)
     lines = cut_meeting_text(text, lines, removed, invitation=invitation)
     quoted = len(lines)
-    lines = _cut_quote_below(lines, removed, quoting)
+    lines = _cut_quote_below(lines, removed, quoting, answers)
     lines = _drop_quoted_lines(lines, removed) if quoting else lines
     # In a reply, a line typed below a phone's footer is the answer, whatever its shape.
     lines = cut_signature(lines, removed, reply=len(lines) < quoted, sender=sender)
@@ -220,7 +222,9 @@ def _cut_end_marker(lines: list[str], marker: str, removed: list[str]) -> list[s
     return lines
 
 
-def _unwrap_leading(lines: list[str], removed: list[str], quoting: bool = True) -> list[str]:
+def _unwrap_leading(
+    lines: list[str], removed: list[str], quoting: bool = True, answers: bool = True
+) -> list[str]:
     """Peel forward/quote headers that open the body: what follows them is what was forwarded. An
     attribution above a `>` quote in a mail that quotes none (not `quoting`) is the person's text."""
     for _ in range(10):
@@ -233,7 +237,7 @@ def _unwrap_leading(lines: list[str], removed: list[str], quoting: bool = True) 
             removed.append(FORWARD_HEADER)
             continue
         if _OUTLOOK_RULE.match(lines[i].strip()):
-            end = _rule_block_end(lines, i)
+            end = _rule_block_end(lines, i, answers)
             if end is None:
                 return lines
             lines = lines[end:]
@@ -270,7 +274,9 @@ def _unwrap_leading(lines: list[str], removed: list[str], quoting: bool = True) 
     return lines
 
 
-def _cut_quote_below(lines: list[str], removed: list[str], quoting: bool = True) -> list[str]:
+def _cut_quote_below(
+    lines: list[str], removed: list[str], quoting: bool = True, answers: bool = True
+) -> list[str]:
     """Top-posting: from the first quote header below some text, everything goes; not an attribution
     above a `>` quote in a mail that quotes none (not `quoting`)."""
     seen_text = False
@@ -284,7 +290,7 @@ def _cut_quote_below(lines: list[str], removed: list[str], quoting: bool = True)
             label = _separator(line)
             cut = label is not None
             if not cut and _OUTLOOK_RULE.match(line):
-                cut = _rule_block_end(lines, i) is not None
+                cut = _rule_block_end(lines, i, answers) is not None
                 label = QUOTED
             if not cut and header_block_end(lines, i) is not None:
                 cut, label = True, QUOTED
@@ -318,14 +324,18 @@ def _cut_quote_below(lines: list[str], removed: list[str], quoting: bool = True)
     return lines
 
 
-def _rule_block_end(lines: list[str], i: int) -> int | None:
+def _rule_block_end(lines: list[str], i: int, answers: bool = True) -> int | None:
     """End of the header block (`header_block_end`, after a rule) below the rule at `i`, or None. A `>`
     quote right below a line of dashes is no quote's header: a person sets their own lines apart so
-    ("Progi rabatowe:\n-----\n> 1000 zł - 5%"); Outlook's "____" above one is (`header_block_end`)."""
+    ("Progi rabatowe:\n-----\n> 1000 zł - 5%"); Outlook's "____" above one is (`header_block_end`).
+    Nor, in a mail that `answers` none, is a company's loose block below dashes: a memo typed so
+    ("Notatka służbowa\n-----\nOd: Jan Kowalski\nDo: Anna Nowak\nData: 7.12.2026") went as its
+    first line alone; there only Outlook's full block (a "Sent:" line, or an address) heads a quote."""
     start = _next_text(lines, i + 1)
-    if lines[i].lstrip()[:1] == "-" and start < len(lines) and _quoted(lines[start]):
+    dashes = lines[i].lstrip()[:1] == "-"
+    if dashes and start < len(lines) and _quoted(lines[start]):
         return None
-    return header_block_end(lines, start, after_rule=True)
+    return header_block_end(lines, start, after_rule=answers or not dashes)
 
 
 def _has_own_text(lines: list[str]) -> bool:
