@@ -319,8 +319,21 @@ def undo_migration_71(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_72(conn: sqlite3.Connection) -> None:
+    undo_migration_73(conn)
     conn.execute("DROP INDEX outbox_header_message_id")
     conn.execute("ALTER TABLE outbox DROP COLUMN header_message_id")
+
+
+def undo_migration_73(conn: sqlite3.Connection) -> None:
+    undo_migration_74(conn)
+    conn.execute("DROP INDEX messages_dedup")
+    conn.execute(
+        "CREATE UNIQUE INDEX messages_dedup ON messages(dedup_key, recipient) WHERE dedup_key IS NOT NULL"
+    )
+
+
+def undo_migration_74(conn: sqlite3.Connection) -> None:
+    conn.execute("ALTER TABLE parts DROP COLUMN resent_after")
 
 
 async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> None:
