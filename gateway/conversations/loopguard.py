@@ -51,20 +51,24 @@ def shape(text: str) -> str:
     return " ".join(_DIGITS.sub("#", text).casefold().split())
 
 
+# Served by the index of answer mails by address and time (migration 75, `outbox_replies`): the
+# sender's few answer mails of the window, newest first, no sort. The age index it took before held
+# every outbox row of those ten minutes, read and sorted.
+_ANSWER_BETWEEN = (
+    "SELECT m.text FROM outbox o JOIN mo m ON m.id = o.mo_ref"
+    " WHERE o.kind = 'reply' AND o.rcpt = ? COLLATE NOCASE AND o.created_at >= ? AND o.created_at <= ?"
+    " AND (? IS NULL OR o.created_at > ?) AND o.state IN ('queued', 'active', 'sent') AND m.source = ?"
+    " ORDER BY o.created_at DESC LIMIT 1"
+)
+
+
 def _answer_between(
     conn: sqlite3.Connection, phone: str, user: str, after: float | None, at: float
 ) -> str | None:
     """The text of the latest answer mail from `phone` to `user` queued within FAST_SECONDS before
     `at` and after `after` (the round before, if any): each round answers an answer of its own."""
     since = at - FAST_SECONDS if after is None else max(at - FAST_SECONDS, after)
-    row = conn.execute(
-        "SELECT m.text FROM outbox o JOIN mo m ON m.id = o.mo_ref"
-        " WHERE o.state IN ('queued', 'active', 'sent') AND o.created_at >= ? AND o.created_at <= ?"
-        " AND (? IS NULL OR o.created_at > ?)"
-        " AND o.kind = 'reply' AND o.rcpt = ? COLLATE NOCASE AND m.source = ?"
-        " ORDER BY o.created_at DESC LIMIT 1",
-        (since, at, after, after, user, phone),
-    ).fetchone()
+    row = conn.execute(_ANSWER_BETWEEN, (user, since, at, after, after, phone)).fetchone()
     return None if row is None else str(row[0])
 
 

@@ -230,4 +230,12 @@ SINCE_61: list[str] = [
     """
     ALTER TABLE parts ADD COLUMN resent_after TEXT;
     """,
+    # 75: the answer mails to an address by their time. Before each mail that answers a phone, the loop
+    # guard looks for the phone's latest answer mail to that sender within ten minutes
+    # (`loopguard._answer_between`): through the age index it read every outbox row of those ten
+    # minutes and sorted the ones it kept, 52 ms with 30,000 of them (bench/loopguard_lookup.py);
+    # now the few answer mails to that sender. Rows of other kinds are not in it.
+    """
+    CREATE INDEX IF NOT EXISTS outbox_replies ON outbox(rcpt COLLATE NOCASE, created_at) WHERE kind = 'reply';
+    """,
 ]
