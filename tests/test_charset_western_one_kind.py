@@ -5,7 +5,8 @@ made, and one letter twice is neither. A small Polish letter's symbol standing t
 would (between two small letters, "³" ending a word after three letters, "¿" after two) is that
 evidence now. Western text keeps its label: a symbol before a capital ("mean±SD", "O¿Brien"), the
 broken bar as a separator, units after one or two letters ("m³", "cm³"), Spanish "¿" after a space,
-footnote marks before a space, and every sentence of the older Western tables.
+footnote marks before a space, "±" between small letters ("Messwerte a±b und c±d", which went out as
+"aąb … cąd"), and every sentence of the older Western tables.
 
 decode_text as the MIME walk calls it, then through a real SMTP client into the running daemon, the
 text read back from the store (tests/test_charset_leftovers.py).
@@ -30,11 +31,15 @@ LABELS = ("iso-8859-1", "windows-1252")
 POLISH = [
     "Paweł przyszedł",  # "Pawe³ przyszed³"
     "Był miły i mały",  # "mi³y", "ma³y"
-    "Sąsiad ma wąsy",  # windows-1250 "S¹siad", ISO-8859-2 "S±siad"
     "Może już jutro",  # "Mo¿e ju¿"
     "Proszę oddzwonić: Paweł Kowal, dział kadr, był tu",  # ł thrice, with ę and ć (two kinds) as before
 ]
+# "ą" alone: windows-1250's "¹" is told ("S¹siad ma w¹sy"); ISO-8859-2's "±" is a Western text's sign
+# too ("a±b und c±d"), and that text, "S±siad ma w±sy", keeps its label (given up).
+POLISH_1250 = "Sąsiad ma wąsy"
 WESTERN = [
+    "Messwerte a±b und c±d bitte prüfen",
+    "x±y, u±v und p±q",
     "mean±SD and mean±SEM of the group",
     "Mr. O¿Brien and Mr. O¿Neil",
     "Home¦About¦Contact",
@@ -57,6 +62,12 @@ def test_western_text_keeps_its_label(text: str) -> None:
     for label, codec in zip(LABELS, ("latin-1", "cp1252"), strict=True):
         data = text.encode(codec, "ignore")  # "œ" and "€" are windows-1252's alone
         assert decode_text(data, label, FALLBACKS) == data.decode(codec)
+
+
+def test_a_letter_made_of_plus_minus_alone_keeps_the_label() -> None:
+    for label in LABELS:
+        assert decode_text(POLISH_1250.encode("cp1250"), label, FALLBACKS) == POLISH_1250
+        assert decode_text(POLISH_1250.encode("iso8859-2"), label, FALLBACKS) == "S±siad ma w±sy"
 
 
 def test_one_symbol_once_is_still_not_enough() -> None:

@@ -31,9 +31,11 @@ _LETTERS_MIN = 2
 # One Polish letter misread alone ("Pawe³ przyszed³", "S¹siad ma w¹sy", "Mo¿e ju¿"): a small letter's
 # symbol twice where only it would stand: after a letter and before a small one, or "³" and "¿" ending
 # a word as in `_MISREAD`. A capital after it is a Western text's ("mean±SD", "O¿Brien"), and so are
-# the capitals' symbols ("Home¦About"), which a Polish text has between letters only in capitals.
+# the capitals' symbols ("Home¦About"), which a Polish text has between letters only in capitals. Not
+# "±" (ISO-8859-2's "ą"): between small letters it is a Western text's too ("Messwerte a±b und c±d"
+# went out as "aąb … cąd"); ISO-8859-2 Polish whose only misread letter is "ą" keeps its label.
 _MISREAD_SMALL = re.compile(
-    r"(?<=[^\W\d_])[³¹¿±¶¼](?=[a-zß-öø-ÿ])|(?<=[^\W\d_]{3})³(?!\w)|(?<=[^\W\d_]{2})¿(?!\w)"
+    r"(?<=[^\W\d_])[³¹¿¶¼](?=[a-zß-öø-ÿ])|(?<=[^\W\d_]{3})³(?!\w)|(?<=[^\W\d_]{2})¿(?!\w)"
 )
 _REPEATED_MIN = 2
 
