@@ -27,17 +27,19 @@ class Exceeded:
     used: int
     needed: int
 
-    def reply(self) -> str:
+    def reply(self, *, at_least: bool = False) -> str:
         """One line (Outlook shows only the reply's text): the limit, and then what the sender can do,
         wait for the count to start again or ask the admin to raise it, with the command to do so.
-        A mail needing more than the whole limit never fits: waiting is not offered then."""
+        A mail needing more than the whole limit never fits: waiting is not offered then.
+        `at_least`: `needed` is the least any mail needs, said before its body is known (at RCPT),
+        where "this email needs 1" read as the count of a mail that may well need more."""
         q = self.quota
         kind, _, name = q.owner.partition(" ")
         command = f"smsgw {kind} set {shlex.quote(name)} --{q.period}-limit"
         parts = "part" if q.limit == 1 else "parts"  # "1 parts" read as a slip
         head = (
             f"550 5.7.1 {q.period.capitalize()} limit of {q.owner}: {q.limit} {parts}, used {self.used},"
-            f" this email needs {self.needed}"
+            f" this email needs {'at least ' if at_least else ''}{self.needed}"
         )
         if q.limit is not None and self.needed > q.limit:
             return f"{head}, more than the whole limit; the gateway's admin can raise it ({command})"

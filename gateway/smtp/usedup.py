@@ -2,8 +2,9 @@
 
 Every SMS takes at least one part, so a user or account with no part left can send nothing: the
 refusal came only after the final dot (up to the size limit uploaded for nothing), and permanent.
-RCPT gives the same reply (`acl.limits.Exceeded`, this email needing its least: 1 part) before the
-body; the accepting write still checks every quota with the parts the mail needs, atomically.
+RCPT gives the same reply (`acl.limits.Exceeded`) before the body, whose count is not known yet:
+it "needs at least 1" part. The accepting write still checks every quota with the parts the mail
+needs, atomically.
 
 Only once the period's notice was given (`limit_notices`, written by the DATA-time refusal that
 mails it, `maillimits.quota_refusal`): the first mail past the limit goes on to DATA and its
@@ -40,7 +41,7 @@ def used_up(store: Store, sender: Sender, now: datetime) -> str | None:
     exceeded = first_exceeded([(q, store.accounts.usage(q.scope, q.key)) for q in limited], 1)
     if exceeded is None or not _told(store, exceeded, sender):
         return None
-    return exceeded.reply()
+    return exceeded.reply(at_least=True)
 
 
 def _told(store: Store, exceeded: Exceeded, sender: Sender) -> bool:
