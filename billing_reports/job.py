@@ -7,9 +7,8 @@ not mailed again. Files are rendered in a worker thread on a read-only connectio
 the loop keeps answering SMTP; mail is queued through `write()` (the outbox retries it), each
 account's mails in one write with a mark that they were queued, and the month is recorded as billed
 after the last of them: a crash in between re-writes the same files and queues only what was missing.
-`smsgw billing run --send` queues and marks the same way, so the scheduled run skips what it mailed
-(and a second `--send` mails nothing without `--again`).
-"""
+`billing run --send` queues and marks so too: the scheduled run skips what it mailed, and a second
+`--send` mails nothing without `--again`."""
 
 from __future__ import annotations
 
@@ -98,13 +97,10 @@ def _read_within_limit(path: Path) -> bytes | None:
 def recipients(store: Store, cfg: Config, f: AccountFile) -> list[str]:
     """The account's billing addresses (its opt-in), and always the operator; each once."""
     found = store.accounts.billing_addresses(f.account_id) if f.account_id is not None else []
-    seen: set[str] = set()
-    unique = []
+    unique: dict[str, str] = {}
     for rcpt in [*found, cfg.mail.admin_address]:
-        if rcpt.casefold() not in seen:
-            seen.add(rcpt.casefold())
-            unique.append(rcpt)
-    return unique
+        unique.setdefault(rcpt.casefold(), rcpt)
+    return list(unique.values())
 
 
 def account_mails(
@@ -204,7 +200,7 @@ def queue_mails(
     done, at = Queued(), store.clock()
     clashing = repo.clashing_names(store.db.conn)
     directory = month_dir(cfg.state_dir, files.month, cfg.billing_dir)
-    with mailedrecord.queuing(store.db.conn, directory, files.month, at):  # on disk, for a restore
+    with mailedrecord.queuing(store.db.conn, directory, files.month, at) as intend:  # for a restore
         fates = []
         for f in files.accounts:
             if files.only is not None and f.account != files.only:
@@ -219,6 +215,7 @@ def queue_mails(
             replaces = mailed_other(store, files.month, f) if again else None
             mails = account_mails(cfg, files.month, f, rcpts, at, clash=clash, replaces=replaces)
             row = None if audit is None else lambda f=f, m=mails: audit(f, [rcpt for rcpt, _ in m])
+            intend(key, f.sha256)
             done.mails += _queue(store, cfg, files.month, key, f.sha256, mails, again, at, row)
         if files.summary is not None and files.only is None:
             if not again and (before := mailed(store, files.month, "summary")) is not None:
@@ -228,6 +225,7 @@ def queue_mails(
                 rcpt = cfg.mail.admin_address
                 row = None if audit is None else lambda: audit(None, [rcpt])
                 mails = [(rcpt, content)]
+                intend("summary", sha)
                 done.mails += _queue(store, cfg, files.month, "summary", sha, mails, again, at, row)
     return done
 
@@ -319,7 +317,7 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
     again = rebill.again(store.db.conn, month)
     directory = month_dir(cfg.state_dir, month, cfg.billing_dir)
     # On disk that the mails went, for a restore over a database lost (`restoreblind`).
-    async with mailedrecord.queuing_from_loop(store, directory, month, at):
+    async with mailedrecord.queuing_from_loop(store, directory, month, at) as intend:
         fates = []
         for f in files.accounts:  # one account's file in memory at a time, however many accounts
             if (before := mailed(store, month, _key(f))) is not None and not (
@@ -334,6 +332,7 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
                 account_mails, cfg, month, f, rcpts, at, clash=clash, replaces=replaces
             )
             queue = partial(_queue, store, cfg, month, _key(f), f.sha256, built, before is not None, at)
+            await intend(_key(f), f.sha256)
             queued += await store.write(queue)
         if files.failed:
             for bad in files.failed:
@@ -344,6 +343,7 @@ async def bill_month(store: Store, cfg: Config, month: Month) -> MonthFiles:
         if due and (files.accounts or files.unclaimed):  # before the first account: the fallback's paid votes
             sha, summary = await asyncio.to_thread(summary_mail, cfg, files, fates, at)
             rcpt, a = cfg.mail.admin_address, summary_before is not None
+            await intend("summary", sha)
             queued += await store.write(
                 lambda: _queue(store, cfg, month, "summary", sha, [(rcpt, summary)], a, at)
             )

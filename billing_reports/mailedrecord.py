@@ -10,9 +10,13 @@ month's bill. So the step that queues the mails leaves this record beside the fi
 The record and the database cannot change in one step. A record written only after the mails were
 committed left, to a run killed in between, mails queued (and sent) and no record: restored over a
 lost database, the month was billed and mailed a second time, the restore saying it was never
-mailed. So a run first writes a `queuing` line (its process and time) and, once its transactions
-are committed, the marks the database then holds in its place: killed in between, the line stays,
-and the restore takes the month as mailed and says that some of its mails may not have gone.
+mailed. So a run writes (and syncs) a `queuing` line naming the file, its checksum, its process and
+time just before each transaction that queues a file's mails (`intend`) and, once its transactions
+are committed, the marks the database then holds in their place: killed in between, the lines
+stay, and the restore takes those files as mailed and says that their mails may not have gone. A
+line for the whole month, written before the first mail, took a run killed before it queued any
+as having mailed every file (and `--send --account` as having mailed the others too): nobody got
+the month's bill. Files the record names neither way were not mailed, and are mailed after it.
 
 Two runs may queue a month's mails at once (the daemon's scheduled run and `billing run --send`):
 each reads the marks and writes the record under `LOCK`, so that the one that writes last read the
@@ -32,7 +36,7 @@ import fcntl
 import os
 import sqlite3
 import stat
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
 from billing_reports import repo
@@ -46,7 +50,10 @@ RECORD = "_mailed"  # no account's file: theirs end in `.txt`, and a leading "_"
 LOCK = "_mailed.lock"  # held while the record is read and written; left in place (a lock file removed
 # while another run waits on it is no lock for the run after them)
 QUEUING = "queuing"  # no account's id (digits) nor "summary"
-_HEAD = b"# the billing mails queued for this month's files: <account id or summary>\t<sha256> <unix time>\n"
+_HEAD = (
+    b"# the billing mails queued for this month's files: <account id or summary>\t<sha256> <unix time>;"
+    b" queuing\t<account id or summary> <sha256> <pid> <unix time>: being queued\n"
+)
 
 
 def marks(conn: sqlite3.Connection, month: Month) -> dict[str, str]:
@@ -85,14 +92,24 @@ def _lines(directory: Path) -> list[tuple[str, str]]:
     return found
 
 
+def _intent(token: str) -> tuple[str, str, int, float] | None:
+    """A `queuing` line's file, checksum, process and time; None for one not of that form."""
+    parts = token.split()
+    if len(parts) != 4:
+        return None
+    try:
+        return parts[0], parts[1], int(parts[2]), float(parts[3])
+    except ValueError:
+        return None
+
+
 def _alive(token: str) -> bool:
     """Whether the run that wrote a `queuing` line still runs: a dead one's commits are all in the
     database the marks are read from, and its line no longer says anything. A pid taken again by
-    another process keeps the line: the restore then says its mails may not all have gone."""
-    try:
-        pid = int(token.split()[0])
-    except (ValueError, IndexError):
+    another process keeps the line: the restore then says its mails may not have gone."""
+    if (intent := _intent(token)) is None:
         return False
+    pid = intent[2]
     if pid == os.getpid():
         return False  # this run's own line, done with
     try:
@@ -113,15 +130,29 @@ def _write(directory: Path, found: dict[str, str], queuing: list[str]) -> None:
     fsync_dir(directory)
 
 
-def begin(directory: Path, at: float) -> None:
-    """Before a run commits the month's first mail: its `queuing` line beside the record as it is.
-    Another run's line stays, even a dead one's: only `keep`, which reads what that run committed,
-    may drop it."""
+def intend(directory: Path, what: str, sha: str, at: float) -> None:
+    """Just before a run commits the mails of one file (`what`: `repo.mailed_key`'s), its `queuing`
+    line appended to the record and synced. Appended, not the record rewritten: a month of thousands
+    of accounts writes one line a file. Another run's line stays, even a dead one's: only `keep`,
+    which reads what that run committed, may drop it."""
+    line = f"{QUEUING}\t{what} {sha} {os.getpid()} {at:.0f}\n".encode()
     with _held(directory):
-        lines = _lines(directory)
-        found = {what: mark for what, mark in lines if what != QUEUING}
-        others = [token for what, token in lines if what == QUEUING]
-        _write(directory, found, [*others, f"{os.getpid()} {at:.0f}"])
+        flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+        fd = os.open(directory / RECORD, flags, BILLING_FILE_MODE)
+        try:
+            size = os.fstat(fd).st_size
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(f"{directory / RECORD} is not a regular file")
+            if size == 0:
+                line = _HEAD + line
+            elif os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line  # a line cut short by a crash would swallow this one
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        if size == 0:
+            fsync_dir(directory)
 
 
 def keep(conn: sqlite3.Connection, directory: Path, month: Month) -> None:
@@ -138,12 +169,14 @@ def _keep_reading(db_path: Path, directory: Path, month: Month) -> None:
 
 
 @contextlib.contextmanager
-def queuing(conn: sqlite3.Connection, directory: Path, month: Month, at: float) -> Iterator[None]:
-    """Around the transactions that queue the month's mails (`billing run --send`): `begin`, then
-    `keep`, also when the run fails partway (what it committed is recorded; its own error is said)."""
-    begin(directory, at)
+def queuing(
+    conn: sqlite3.Connection, directory: Path, month: Month, at: float
+) -> Iterator[Callable[[str, str], None]]:
+    """Around the transactions that queue the month's mails (`billing run --send`): gives `intend`
+    (a file's key and checksum) for each, then `keep`, also when the run fails partway (what it
+    committed is recorded; its own error is said)."""
     try:
-        yield
+        yield lambda what, sha: intend(directory, what, sha, at)
     except BaseException:
         with contextlib.suppress(Exception):
             keep(conn, directory, month)
@@ -158,12 +191,14 @@ async def keep_from_loop(store: Store, directory: Path, month: Month) -> None:
 
 
 @contextlib.asynccontextmanager
-async def queuing_from_loop(store: Store, directory: Path, month: Month, at: float) -> AsyncIterator[None]:
-    """`queuing` for the daemon's scheduled run. Stopped (cancelled), its line stays: the next run
-    drops it once this process is gone, and records what it committed."""
-    await asyncio.to_thread(begin, directory, at)
+async def queuing_from_loop(
+    store: Store, directory: Path, month: Month, at: float
+) -> AsyncIterator[Callable[[str, str], Awaitable[None]]]:
+    """`queuing` for the daemon's scheduled run, `intend` in a worker thread (it syncs). Stopped
+    (cancelled), its lines stay: the next run drops them once this process is gone, and records
+    what it committed."""
     try:
-        yield
+        yield lambda what, sha: asyncio.to_thread(intend, directory, what, sha, at)
     except asyncio.CancelledError:
         raise
     except BaseException:
@@ -215,14 +250,12 @@ def read(directory: Path) -> dict[str, str] | None:
     return {what: mark for what, mark in _lines(directory) if what != QUEUING} or None
 
 
-def queuing_since(directory: Path) -> float | None:
-    """When the earliest run whose `queuing` line stands began to queue the month's mails: killed
-    before it recorded its marks (or still running), it may have mailed files the record does not
-    name. None when no such line stands."""
-    times = []
+def intents(directory: Path) -> dict[str, str]:
+    """The files whose `queuing` line stands, with the mark (`<sha256> <unix time>`) their mails
+    carry if they were committed: the run was killed before it recorded its marks (or still runs),
+    and may or may not have queued them. The earliest line of a file wins (its first mail)."""
+    found: dict[str, str] = {}
     for what, token in _lines(directory):
-        parts = token.split()
-        if what == QUEUING and len(parts) > 1:
-            with contextlib.suppress(ValueError):
-                times.append(float(parts[1]))
-    return min(times) if times else None
+        if what == QUEUING and (intent := _intent(token)) is not None:
+            found.setdefault(intent[0], f"{intent[1]} {intent[3]:.0f}")
+    return found

@@ -19,17 +19,18 @@ ever sent that month's bill. So a month is taken only with the record its mails 
 not taken whose record says a file was mailed keeps that file as its mailed copy (`mailed-*/`)
 before the next start writes it again and mails it.
 
-A record with a `queuing` line is a run killed between committing mails and recording them: the
-month is taken as mailed (each file not named by a mark marked by its bytes and the run's time), and
-the line says some of its mails may not have gone, rather than mailing every file a second time. And
-any record says the mails were queued, not that the relay took them (lost with the database before it
-did, they never went): the line says that too, with the command that mails a month again.
+A file with a `queuing` line in the record (a run killed between committing its mails and
+recording them) is taken as mailed, with the mark the line names, and the line says its mails may
+not have been queued, rather than mailing it a second time. A file with neither a mark nor such a
+line was not mailed: its month is billed again at the next start, and mails it; the files of that
+month the record names as mailed after the month ended keep their marks, and are not mailed again.
+And a mark says the mails were queued, not that the relay took them (lost with the database before
+it did, they never went): the line says that too, with the command that mails a month again.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -37,9 +38,10 @@ from zoneinfo import ZoneInfo
 
 from billing_reports import failedjobs, mailedrecord, mtlate, repo
 from billing_reports.files import is_incomplete
-from billing_reports.mailed import ends_with, file_sha256, keep_mailed, regular_bytes, whole_sha
+from billing_reports.mailed import ends_with, file_sha256, keep_mailed, whole_sha
 from billing_reports.mailedrecord import QUEUING, RECORD
 from billing_reports.monthly import Month, due_months
+from billing_reports.render import printable
 from billing_reports.writer import SUMMARY, file_name, summary_name
 
 
@@ -56,47 +58,95 @@ def take_from_disk(copy: sqlite3.Connection, billing_dir: Path, tz: ZoneInfo, no
     )
     taken: list[Month] = []
     why = ""
-    stopped: list[tuple[Month, float]] = []  # taken with a `queuing` line standing
     for month in due:
         marks, why = _whole(copy, billing_dir / str(month), month, tz)
         if marks is None:
             break
         _take(copy, month, tz, marks)
         taken.append(month)
-        if (since := mailedrecord.queuing_since(billing_dir / str(month))) is not None:
-            stopped.append((month, since))
     stop = due[len(taken)] if len(due) > len(taken) else None
+    # The month billed again whose files are whole: the ones mailed keep their marks (`_some`).
+    some = _some(copy, billing_dir / str(stop), stop, tz) if stop is not None and why == NOT_ALL else {}
     said = []
     if taken:
-        names = ", ".join(str(m) for m in taken)
         said.append(
             # No path: the line goes into the audit trail too, shown in the panel (`restorecarry._plain`).
-            f"the billing of {names} taken as done from the files in billing_dir, which stand as"
-            f" mailed (not billed or mailed again; `smsgw billing run --month {taken[-1]} --send --again`"
-            " bills a month again and mails it as a correction)"
+            f"the billing of {', '.join(str(m) for m in taken)} taken as done from the files in"
+            f" billing_dir, which stand as mailed (not billed or mailed again; `smsgw billing run --month"
+            f" {taken[-1]} --send --again` bills a month again and mails it as a correction)"
         )
-        # The record is written when the mails are queued, not when the relay takes them: mails
-        # queued and lost with the database before the relay took them never went, and nothing on
-        # disk can tell (`mailedrecord`). Said, with the way to mail them, rather than guessed.
-        said.append(
-            f"the record says the mails of {names} were queued, not that the relay took them: if the"
-            " database was lost before it did, they never went (the relay's log says which did;"
-            f" `smsgw billing run --month {taken[-1]} --send --again` mails a month again)"
-        )
-    for month, since in stopped:
-        said.append(
-            f"a run of {month} stopped while it queued its mails (since"
-            f" {datetime.fromtimestamp(since, tz):%Y-%m-%d %H:%M}, {QUEUING} in {RECORD}): taken as mailed,"
-            " not mailed twice, but some of its mails may never have been queued (the relay's log says"
-            f" which went; `smsgw billing run --month {month} --send --again` mails it again)"
-        )
+    said += _queued_lines(
+        copy, billing_dir, [(m, None) for m in taken] + ([(stop, some)] if some else []), tz
+    )
     kept = sum(_keep_mailed(copy, billing_dir / str(m), m, tz) for m in due[len(taken) :])
     if stop is not None and (billing_dir / str(stop)).is_dir():
+        but = f", but for {_named(copy, stop, tz, some)}, which the record names as mailed" if some else ""
         copies = f"; {kept} file(s) mailed kept in mailed-*/" if kept else ""
         said.append(
-            f"the files of {stop} on disk {why}: it is billed again at the next start ({_DUE}{copies})"
+            f"the files of {stop} on disk {why}: it is billed again at the next start ({_DUE}{but}{copies})"
         )
     return "; ".join(said) or None
+
+
+def _queued_lines(
+    copy: sqlite3.Connection,
+    billing_dir: Path,
+    months: list[tuple[Month, dict[str, str] | None]],
+    tz: ZoneInfo,
+) -> list[str]:
+    """What the record says of the months whose files it stands as mailed (all, or those named): a
+    mark, that the mails were queued; a `queuing` line, that they may not have been."""
+    said = []
+
+    def held(found: dict[str, str] | None, only: dict[str, str] | None) -> dict[str, str]:
+        return {w: m for w, m in (found or {}).items() if only is None or w in only}
+
+    # The record is written when the mails are queued, not when the relay takes them: mails
+    # queued and lost with the database before the relay took them never went, and nothing on
+    # disk can tell (`mailedrecord`). Said, with the way to mail them, rather than guessed.
+    if recorded := [m for m, only in months if held(mailedrecord.read(billing_dir / str(m)), only)]:
+        said.append(
+            f"the record says the mails of {', '.join(str(m) for m in recorded)} were queued, not that"
+            " the relay took them: if the database was lost before it did, they never went (the relay's"
+            f" log says which did; `smsgw billing run --month {recorded[-1]} --send --again` mails a month"
+            " again)"
+        )
+    for month, only in months:
+        directory = billing_dir / str(month)
+        marked = mailedrecord.read(directory) or {}
+        stood = {w: m for w, m in held(mailedrecord.intents(directory), only).items() if w not in marked}
+        if not stood:
+            continue
+        since = min(float(repo.mark_parts(m)[1] or 0) for m in stood.values())
+        said.append(
+            f"a run of {month} stopped while it queued the mails of {_named(copy, month, tz, stood)}"
+            f" (since {datetime.fromtimestamp(since, tz):%Y-%m-%d %H:%M}, {QUEUING} in {RECORD}): taken"
+            " as mailed, not mailed twice, but they may not have been queued (the relay's log says which"
+            f" went; `smsgw billing run --month {month} --send --again` mails it again)"
+        )
+    return said
+
+
+def _named(copy: sqlite3.Connection, month: Month, tz: ZoneInfo, files: dict[str, str]) -> str:
+    """The files (by `repo.mailed_key`'s `what`) as the restore's line names them."""
+    names = {str(i): name for i, name in repo.accounts(copy, month.bounds(tz)[1])}
+    said = [f"{printable(names[w])}'s file" for w in sorted(files) if w in names]
+    return ", ".join([*said, *(["the summary"] if "summary" in files else [])])
+
+
+def _some(copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo) -> dict[str, str]:
+    """The files of a month billed again (whole, not all mailed) that the record names as mailed
+    after the month ended, marked so in `copy`: the run at the next start mails the others alone.
+    One mailed before the end (a clock stepped back) had part of the month: mailed again."""
+    end = month.bounds(tz)[1]
+    claimed = {**mailedrecord.intents(directory), **(mailedrecord.read(directory) or {})}
+    some = {w: m for w, m in claimed.items() if (repo.mark_parts(m)[1] or 0) >= end}
+    copy.executemany(
+        "INSERT INTO billing_state (key, value) VALUES (?, ?)"
+        " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [(repo.mailed_key(month, what), mark) for what, mark in some.items()],
+    )
+    return some
 
 
 _DUE = "its files written again and mailed"
@@ -121,16 +171,13 @@ def _whole(
         sha = whole_sha(directory / file_name(name))
         if sha is None or listed.get(summary_name(name)) != sha:
             return None, NOT_WHOLE
-    record, since = mailedrecord.read(directory), mailedrecord.queuing_since(directory)
-    if record is None and since is None:
+    record, intents = mailedrecord.read(directory) or {}, mailedrecord.intents(directory)
+    if not record and not intents:
         return None, NO_RECORD
-    marks = {what: (record or {}).get(what) for what in [*(str(i) for i, _ in accounts), "summary"]}
-    if since is not None:
-        # A run killed between its commits and its record: the files it may have mailed are these
-        # bytes (written before it queued), queued at its time; taken as mailed, and said so.
-        marks = {
-            what: mark or _queuing_mark(directory, accounts, what, since) for what, mark in marks.items()
-        }
+    # A file with a `queuing` line alone: a run killed between its commit and its record (the
+    # mark is the one its mails carry if they were committed); taken as mailed, and said so.
+    whats = [*(str(i) for i, _ in accounts), "summary"]
+    marks = {what: record.get(what) or intents.get(what) for what in whats}
     if any(mark is None for mark in marks.values()):
         return None, NOT_ALL
     end = month.bounds(tz)[1]
@@ -143,24 +190,15 @@ def _whole(
     return {what: mark for what, mark in marks.items() if mark is not None}, ""
 
 
-def _queuing_mark(directory: Path, accounts: list[tuple[int, str]], what: str, since: float) -> str | None:
-    """The mark a run that began queuing at `since` wrote for a file, from the file: an account's
-    by its `end` line (`ends_with`), the summary by its whole bytes (`file_sha256`)."""
-    if what == "summary":
-        data = regular_bytes(directory / SUMMARY)
-        sha = None if data is None else hashlib.sha256(data).hexdigest()
-    else:
-        name = next((n for i, n in accounts if str(i) == what), None)
-        sha = None if name is None else whole_sha(directory / file_name(name))
-    return None if sha is None else f"{sha} {since:.0f}"
-
-
 def _keep_mailed(copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo) -> int:
     """Each file of a month billed again at the next start that its record says was mailed, kept as
     its mailed copy (`mailed.keep_mailed`): no mark in the database says so any more, and the run
     would write over it. How many were kept; a file that cannot be kept is left to the run."""
-    record = mailedrecord.read(directory) if directory.is_dir() else None
-    if record is None:
+    if not directory.is_dir():
+        return 0
+    # A file whose mails a run was queueing when it stopped may have been mailed too.
+    record = {**mailedrecord.intents(directory), **(mailedrecord.read(directory) or {})}
+    if not record:
         return 0
     dirs = [d for d in directory.glob("mailed*") if d.is_dir() and not d.is_symlink()]
     files = [
