@@ -13,6 +13,7 @@ refusal tells the user, as before. Reads only: an intake worker runs it on its o
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from acl.limits import Exceeded, LimitRow, first_exceeded, period_keys, quotas, zone_name
@@ -22,19 +23,21 @@ from gateway.store.db import Store
 _TOLD = "SELECT 1 FROM limit_notices WHERE scope = ? AND period = ?"
 
 
-def used_up(store: Store, sender: Sender, now: datetime) -> str | None:
+def used_up(store: Store, sender: Sender, clock: Callable[[], datetime]) -> str | None:
     """The refusal of a number for `sender`, whose user's or account's limit has no part left
-    and who was told of it this period; None when a part is left (or no limit is set)."""
+    and who was told of it this period; None when a part is left (or no limit is set). Asked at
+    every RCPT: a sender with no limit (most) is answered before the time or a row is made."""
     account, user = sender.account, sender.user
     if account is None:
         return None
+    limits = (account.monthly_limit, account.daily_limit)
+    if limits == (None, None) and (user is None or (user.monthly_limit, user.daily_limit) == (None, None)):
+        return None  # most senders: no statement
     rows: list[LimitRow] = []
     if user is not None:
         rows.append((f"user {user.email}", f"user:{user.id}", user.monthly_limit, user.daily_limit))
-    limits = (account.monthly_limit, account.daily_limit)
     rows.append((f"account {account.name}", f"account:{account.id}", *limits))
-    if all(monthly is None and daily is None for _, _, monthly, daily in rows):
-        return None  # most senders: no statement
+    now = clock()
     keys = period_keys(now)
     periods = (keys["monthly"], keys["daily"])
     limited = [q for q in quotas(tuple(rows), periods, zone_name(now)) if q.limit is not None]
