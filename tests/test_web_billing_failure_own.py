@@ -103,3 +103,27 @@ async def test_a_company_made_after_the_failed_month_is_not_told_of_it(tmp_path:
         page, rival = await billing_page(gw, late), await billing_page(gw, RIVAL)
     assert 'id="billing-failed"' not in page and "failed" not in page, page
     assert 'id="billing-failed"' in rival, rival  # the account whose file failed is still told
+
+
+async def test_a_company_made_since_the_failed_month_whose_bill_waits_is_told(tmp_path: Path) -> None:
+    # Made in March, after the failing month: its file of March is held up by the same run (it stops
+    # at February), and its admin was told nothing, as if made after every month owed.
+    relay = free_port()
+    _, cfg = config(tmp_path, relay)
+    mid = "boss@mid.example"
+    async with smtp_sink(relay), running_gateway(cfg, clock=lambda: at(2026, 4, 9, 9)) as gw:
+        await gw.until(lambda: "billing" in failures.failures(gw.store.db.conn))
+        await people(gw)
+
+        def add() -> None:
+            made = gw.store.accounts.add_account("mid")
+            gw.store.accounts.add_user(mid, "mid")
+            gw.store.accounts.set_user(mid, password_hash=password_hash(), role="admin")
+            # Made in March (no command makes an account in the past).
+            gw.store.db.conn.execute(
+                "UPDATE accounts SET created_at = ? WHERE id = ?", (at(2026, 3, 15, 12), made.id)
+            )
+
+        await gw.store.write(add)
+        page = await billing_page(gw, mid)
+    assert 'id="billing-failed"' in page and f"The billing of {MONTH} failed" in page, page

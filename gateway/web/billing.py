@@ -173,9 +173,7 @@ async def billing(request: Request, who: Who) -> Response:
     listing = await asyncio.to_thread(_listing, request, who, shown, marks, names, keys, tz, now)
     # A failing run said here too (the page said "No billing files yet"); its error to the operator only.
     failed = failures(web.store.db.conn).get("billing")
-    if failed is not None and not who.operator and not _existed(request, who, failed, tz):
-        failed = None  # the company was made after that month: no file of theirs was due in it
-    if failed is not None and not who.operator and not await asyncio.to_thread(_theirs, request, who, failed):
+    if failed is not None and not who.operator and not await _told(request, who, failed, tz, now):
         failed = None
     ctx = {
         "failed": None if failed is None else words("billing", failed, tz) if who.operator else failed,
@@ -189,31 +187,28 @@ async def billing(request: Request, who: Who) -> Response:
     return await web.render_off_loop(request, "billing.html", ctx)
 
 
-def _existed(request: Request, who: Who, failed: dict[str, Any], tz: ZoneInfo) -> bool:
-    """Whether a company admin's account existed in the failed run's month, by the rule that says
-    whose files a run writes (`repo.accounts`): a company made since had no file due in it, and was
-    told "The billing of 2026-02 failed" as the company whose file could not be written. A failure
-    naming no month (or one that reads as none) is everyone's. On the loop: it reads the database."""
+async def _told(request: Request, who: Who, failed: dict[str, Any], tz: ZoneInfo, now: float) -> bool:
+    """Whether a failed billing run is a company admin's to be told: it holds up a bill of theirs.
+
+    The failure names the oldest month owed, and the run stops there: every later month ended is
+    held up too. A company made before the last of them ended has a bill waiting (made in March,
+    the run of February failing, its March bill waits); one made since had none due, and was told
+    "The billing of 2026-02 failed" as the company whose file could not be written. Of a company
+    whose file of the failed month was written whole (another account's could not be), every
+    company admin was told too. A failure naming no month (or one that reads as none) is
+    everyone's. The accounts (`repo.accounts`, the rule that says whose files a run writes) read
+    on the loop's connection, the file in a thread."""
     try:
         month = Month.parse(str(failed.get("month") or ""))
     except ValueError:
         return True
-    conn = request.app.state.web.store.db.conn
-    return bool(repo.accounts(conn, month.bounds(tz)[1], who.user.account))
-
-
-def _theirs(request: Request, who: Who, failed: dict[str, Any]) -> bool:
-    """Whether a failed billing run concerns a company admin's own bill: their file of its month
-    was not written whole. Every company admin was told "The billing of 2026-11 failed" when one
-    other account's file could not be written, theirs written and sound. A failure naming no month
-    (or one that reads as none) is everyone's."""
     web = request.app.state.web
-    try:
-        month = Month.parse(str(failed.get("month") or ""))
-    except ValueError:
-        return True
+    last_owed_end = Month.containing(now, tz).bounds(tz)[0]
+    if not repo.accounts(web.store.db.conn, last_owed_end, who.user.account):
+        return False
     directory = month_dir(web.config.state_dir, month, web.config.billing_dir)
-    return not billingfiles.written_whole(directory, file_name(who.user.account))
+    own = file_name(who.user.account)
+    return not await asyncio.to_thread(billingfiles.written_whole, directory, own)
 
 
 def _listing(
