@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import struct
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -70,25 +71,35 @@ class UnbindingAfterDelivery:
         writer.close()
 
 
-@pytest.mark.parametrize("kind", ["mo", "receipt"])
-async def test_a_delivery_just_before_the_unbind_is_acknowledged_before_the_unbind_resp(kind: str) -> None:
-    smsc = UnbindingAfterDelivery(kind)
+@contextlib.asynccontextmanager
+async def linked(
+    smsc: UnbindingAfterDelivery, response_timeout: float
+) -> AsyncIterator[tuple[SmppLink, GatedEvents]]:
+    """An SMPP link bound to `smsc` over loopback, its delivery handler held until `events.gate` is set."""
     server = await asyncio.start_server(smsc.serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
-    cfg = LinkSettings(name="u", port=port, response_timeout_seconds=5.0, reconnect_min_seconds=0.05,
-                       reconnect_max_seconds=0.2)  # fmt: skip
+    cfg = LinkSettings(name="u", port=port, response_timeout_seconds=response_timeout,
+                       reconnect_min_seconds=0.05, reconnect_max_seconds=0.2)  # fmt: skip
     link = SmppLink(cfg, password="pw")
-    events = GatedEvents()  # the handler commits for a while: the unbind is read meanwhile
+    events = GatedEvents()
     await link.start(events)
     try:
-        await events.wait_until(lambda: link.state is LinkState.ACTIVE)
-        asyncio.get_running_loop().call_later(0.3, events.gate.set)
-        await events.wait_until(lambda: len(smsc.answers) >= 2 and link.state is LinkState.ACTIVE, 10)
+        yield link, events
     finally:
         events.gate.set()
         await link.stop(drain=False)
         server.close()
         await server.wait_closed()
+
+
+@pytest.mark.parametrize("kind", ["mo", "receipt"])
+async def test_a_delivery_just_before_the_unbind_is_acknowledged_before_the_unbind_resp(kind: str) -> None:
+    smsc = UnbindingAfterDelivery(kind)
+    # The handler commits for a while: the unbind is read meanwhile.
+    async with linked(smsc, response_timeout=5.0) as (link, events):
+        await events.wait_until(lambda: link.state is LinkState.ACTIVE)
+        asyncio.get_running_loop().call_later(0.3, events.gate.set)
+        await events.wait_until(lambda: len(smsc.answers) >= 2 and link.state is LinkState.ACTIVE, 10)
     assert len(events.delivered) + len(events.reports) == 1
     assert smsc.answers[0] == [(0x80000005, 0, 601), (0x80000006, 0, 602)]
 
@@ -97,20 +108,8 @@ async def test_a_handler_outlasting_the_unbind_wait_leaves_it_unanswered_and_the
     # The wait is bounded as the submits' is (`UNBIND_WAIT`, at most the response timeout): the unbind
     # is answered at its deadline and the session ends; the SMSC delivers the MO again later.
     smsc = UnbindingAfterDelivery("mo")
-    server = await asyncio.start_server(smsc.serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    cfg = LinkSettings(name="u", port=port, response_timeout_seconds=0.5, reconnect_min_seconds=0.05,
-                       reconnect_max_seconds=0.2)  # fmt: skip
-    link = SmppLink(cfg, password="pw")
-    events = GatedEvents()
-    await link.start(events)
-    try:
+    async with linked(smsc, response_timeout=0.5) as (link, events):
         await events.wait_until(lambda: len(smsc.answers) >= 2 and link.state is LinkState.ACTIVE, 10)
-    finally:
-        events.gate.set()
-        await link.stop(drain=False)
-        server.close()
-        await server.wait_closed()
     assert smsc.answers[0] == [(0x80000006, 0, 602)]
 
 
@@ -119,21 +118,9 @@ async def test_an_unbind_repeated_while_the_delivery_waits_is_answered_with_the_
     # the repeat was answered at once, the SMSC ended the session at that unbind_resp, and the MO's
     # deliver_sm_resp was never read: stored and mailed, it came again and was mailed twice.
     smsc = UnbindingAfterDelivery("mo", repeat_after=0.1)
-    server = await asyncio.start_server(smsc.serve, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    cfg = LinkSettings(name="u", port=port, response_timeout_seconds=5.0, reconnect_min_seconds=0.05,
-                       reconnect_max_seconds=0.2)  # fmt: skip
-    link = SmppLink(cfg, password="pw")
-    events = GatedEvents()
-    await link.start(events)
-    try:
+    async with linked(smsc, response_timeout=5.0) as (link, events):
         await events.wait_until(lambda: link.state is LinkState.ACTIVE)
         asyncio.get_running_loop().call_later(0.5, events.gate.set)
         await events.wait_until(lambda: len(smsc.answers) >= 2 and link.state is LinkState.ACTIVE, 10)
-    finally:
-        events.gate.set()
-        await link.stop(drain=False)
-        server.close()
-        await server.wait_closed()
     assert len(events.delivered) == 1
     assert smsc.answers[0] == [(0x80000005, 0, 601), (0x80000006, 0, 602)]
