@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import structlog
@@ -46,12 +46,17 @@ reconnect_max_seconds = 5
 """
 
 
-def cimd2_config(tmp_path: Path, smsc_port: int, sink_port: int, binds: int) -> Config:
+def cimd2_text(tmp_path: Path, smsc_port: int, sink_port: int, binds: int) -> str:
     text = config_text(tmp_path, smsc_port=smsc_port, relay_port=sink_port)
     text = text.replace('type = "smpp"', 'type = "cimd2"').replace("window = 10\n", "")
-    text = text.replace("reconnect_min_seconds = 0.1", "reconnect_min_seconds = 3")
     if binds == 2:
         text = text.replace("[simulator]", SECOND_BIND.format(port=smsc_port) + "\n[simulator]")
+    return text
+
+
+def cimd2_config(tmp_path: Path, smsc_port: int, sink_port: int, binds: int) -> Config:
+    text = cimd2_text(tmp_path, smsc_port, sink_port, binds)
+    text = text.replace("reconnect_min_seconds = 0.1", "reconnect_min_seconds = 3")
     return parse_config(text, source="test", base_dir=tmp_path)
 
 
@@ -65,6 +70,25 @@ def stuck(operator: Operator) -> Operator:
 
     operator.answer = answer  # type: ignore[method-assign]
     return operator
+
+
+async def bound(peer: ScriptedSmsc, make: Callable[[Operator], Operator] = lambda op: op) -> Operator:
+    """The operator of the daemon's next bind, logged in."""
+    conn = await peer.accept()
+    await conn.login()
+    return make(Operator(conn))
+
+
+async def both_bound(
+    peer: ScriptedSmsc, make: Callable[[Operator], Operator] = lambda op: op
+) -> list[Operator]:
+    return [await bound(peer, make) for _ in range(2)]
+
+
+def first_and_other(operators: list[Operator]) -> tuple[Operator, Operator]:
+    """The bind the first SMS went by, and the other one."""
+    first_bind = next(op for op in operators if op.submits)
+    return first_bind, next(op for op in operators if op is not first_bind)
 
 
 @contextlib.asynccontextmanager
@@ -100,16 +124,11 @@ async def test_one_060_given_by_two_binds_of_one_account_settles_neither_sms(tmp
     with structlog.testing.capture_logs() as logs:
         async with ScriptedSmsc() as peer, smtp_sink(sink_port) as sink:
             async with running_gateway(cimd2_config(tmp_path, peer.port, sink_port, binds=2)) as gw:
-                operators = []
-                for _ in range(2):
-                    conn = await peer.accept()
-                    await conn.login()
-                    operators.append(stuck(Operator(conn)))
+                operators = await both_bound(peer, stuck)
                 async with serving(operators):
                     await gw.send(mail(f"{PHONE}@{DOMAIN}", "First: DELIVERED"))
                     await gw.until(lambda: any(op.submits for op in operators))
-                    first_bind = next(op for op in operators if op.submits)
-                    other = next(op for op in operators if op is not first_bind)
+                    first_bind, other = first_and_other(operators)
                     await gw.until(lambda: gw.states() == ["submitted"])
                     assert parts(gw) == [("submitted", KEY)]
                     first_bind.conn.close()  # the SMSC drops that bind: the next SMS goes by the other
@@ -130,9 +149,7 @@ async def test_one_060_given_before_and_after_a_restart_settles_neither_sms(tmp_
     async with ScriptedSmsc() as peer, smtp_sink(sink_port) as sink:
         cfg = cimd2_config(tmp_path, peer.port, sink_port, binds=1)
         async with running_gateway(cfg) as gw:
-            conn = await peer.accept()
-            await conn.login()
-            before = stuck(Operator(conn))
+            before = await bound(peer, stuck)
             async with serving([before]):
                 await gw.send(mail(f"{PHONE}@{DOMAIN}", "Before: DELIVERED"))
                 (first,) = await before.until_submits(1)
@@ -140,9 +157,7 @@ async def test_one_060_given_before_and_after_a_restart_settles_neither_sms(tmp_
         # The daemon stopped (an upgrade, a restart) and started again on the same state directory.
         with structlog.testing.capture_logs() as logs:
             async with running_gateway(cfg) as gw:
-                conn = await peer.accept()
-                await conn.login()
-                after = stuck(Operator(conn))
+                after = await bound(peer, stuck)
                 async with serving([after]):
                     await gw.send(mail(f"{PHONE}@{DOMAIN}", "After: FAILED"))
                     (second,) = await after.until_submits(1)
@@ -164,16 +179,11 @@ async def test_one_phones_sms_go_a_second_apart_over_both_binds_and_keep_their_o
     sink_port = free_port()
     async with ScriptedSmsc() as peer, smtp_sink(sink_port) as sink:
         async with running_gateway(cimd2_config(tmp_path, peer.port, sink_port, binds=2)) as gw:
-            operators = []
-            for _ in range(2):
-                conn = await peer.accept()
-                await conn.login()
-                operators.append(Operator(conn))
+            operators = await both_bound(peer)
             async with serving(operators):
                 await gw.send(mail(f"{PHONE}@{DOMAIN}", "First: DELIVERED"))
                 await gw.until(lambda: any(op.submits for op in operators))
-                first_bind = next(op for op in operators if op.submits)
-                other = next(op for op in operators if op is not first_bind)
+                first_bind, other = first_and_other(operators)
                 first_bind.conn.close()
                 await gw.send(mail(f"{PHONE}@{DOMAIN}", "Second: FAILED"))
                 (second,) = await other.until_submits(1)
@@ -194,9 +204,7 @@ async def test_a_060_one_link_gave_twice_names_neither_sms_after_a_restart(tmp_p
     async with ScriptedSmsc() as peer, smtp_sink(sink_port) as sink:
         cfg = cimd2_config(tmp_path, peer.port, sink_port, binds=1)
         async with running_gateway(cfg) as gw:
-            conn = await peer.accept()
-            await conn.login()
-            before = stuck(Operator(conn))
+            before = await bound(peer, stuck)
             async with serving([before]):
                 await gw.send(mail(f"{PHONE}@{DOMAIN}", "First: DELIVERED"))
                 await gw.send(mail(f"{PHONE}@{DOMAIN}", "Second: FAILED"))
@@ -204,9 +212,7 @@ async def test_a_060_one_link_gave_twice_names_neither_sms_after_a_restart(tmp_p
                 await gw.until(lambda: gw.states() == ["submitted", "submitted"])
                 assert parts(gw) == [("submitted", SHARED)] * 2
         async with running_gateway(cfg) as gw:
-            conn = await peer.accept()
-            await conn.login()
-            after = Operator(conn)
+            after = await bound(peer)
             async with serving([after]):
                 await after.report(second, PHONE, 3, 1)
                 await after.report(first, PHONE, 4)
@@ -219,16 +225,10 @@ async def test_one_phones_sms_reach_the_smsc_in_order_when_its_bind_is_full(tmp_
     # had them out of order.
     sink_port = free_port()
     async with ScriptedSmsc() as peer, smtp_sink(sink_port):
-        text = config_text(tmp_path, smsc_port=peer.port, relay_port=sink_port)
-        text = text.replace('type = "smpp"', 'type = "cimd2"').replace("window = 10\n", "")
+        text = cimd2_text(tmp_path, peer.port, sink_port, binds=2)
         text = text.replace("max_per_second = 1000", "max_per_second = 1")
-        text = text.replace("[simulator]", SECOND_BIND.format(port=peer.port) + "\n[simulator]")
         async with running_gateway(parse_config(text, source="test", base_dir=tmp_path)) as gw:
-            operators = []
-            for _ in range(2):
-                conn = await peer.accept()
-                await conn.login()
-                operators.append(Operator(conn))
+            operators = await both_bound(peer)
             async with serving(operators):
                 for n in range(11):
                     await gw.send(mail(f"{PHONE}@{DOMAIN}", f"Alert {n:02d}"))
