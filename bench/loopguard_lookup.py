@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from gateway.conversations import loopguard  # noqa: E402
 from gateway.store.db import Db  # noqa: E402
+from tests.test_store import vm_steps  # noqa: E402
 
 NOW = 1_800_000_000.0
 PHONE = "+48601000001"
@@ -65,18 +66,8 @@ def fill(conn: sqlite3.Connection, rows: int, users: int) -> None:
 
 
 def steps(conn: sqlite3.Connection) -> int:
-    count = [0]
-
-    def tick() -> int:
-        count[0] += 1
-        return 0
-
-    conn.set_progress_handler(tick, 1)
-    try:
-        loopguard._answer_between(conn, PHONE, USER, None, NOW)
-    finally:
-        conn.set_progress_handler(None, 1)
-    return count[0]
+    count, _ = vm_steps(conn, lambda: loopguard._answer_between(conn, PHONE, USER, None, NOW), every=1)
+    return count
 
 
 def main() -> None:

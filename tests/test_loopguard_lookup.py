@@ -19,6 +19,7 @@ from gateway.store import migrate
 from gateway.store.db import Db
 from gateway.store.schema import MIGRATIONS
 from tests.test_fresh_schema import migrated_up_to
+from tests.test_store import vm_steps
 
 NOW = 1_800_000_000.0
 PHONE = "+48601000001"
@@ -51,27 +52,13 @@ def fill(conn: sqlite3.Connection) -> None:
     conn.execute("COMMIT")
 
 
-def instructions(conn: sqlite3.Connection) -> int:
-    count = [0]
-
-    def tick() -> int:
-        count[0] += 1
-        return 0
-
-    conn.set_progress_handler(tick, 1)
-    try:
-        loopguard._answer_between(conn, PHONE, USER, None, NOW)
-    finally:
-        conn.set_progress_handler(None, 1)
-    return count[0]
-
-
 def check(conn: sqlite3.Connection) -> None:
     fill(conn)
     assert loopguard._answer_between(conn, PHONE, USER, None, NOW) == f"reply {PHONE} {NOW - 300:g}"
     assert loopguard._answer_between(conn, PHONE, USER, NOW - 250, NOW) is None  # after the round before
     assert loopguard._answer_between(conn, PHONE, "ewa@acme.example", None, NOW) is None
-    assert instructions(conn) < 200
+    instructions, _ = vm_steps(conn, lambda: loopguard._answer_between(conn, PHONE, USER, None, NOW), every=1)
+    assert instructions < 200
 
 
 def test_a_new_database(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ from gateway.store.db import Store
 from gateway.store.redelivery import RedeliveryRepo
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, STAFF, free_port, mail, running_gateway, smtp_sink
-from tests.test_store import Clock
+from tests.test_store import Clock, vm_steps
 from tests.test_two_way import two_way_config
 
 PHONE, NUMBER = "+48601000111", "+48100200300"
@@ -50,17 +50,8 @@ def flood(store: Store, *, identical: bool, stamped: bool) -> list[int]:
 
 
 def steps(conn: sqlite3.Connection, lookup: Callable[[], int | None]) -> tuple[int | None, int]:
-    count = [0]
-
-    def tick() -> int:
-        count[0] += 1
-        return 0
-
-    conn.set_progress_handler(tick, 1)
-    try:
-        return lookup(), count[0]
-    finally:
-        conn.set_progress_handler(None, 0)
+    count, found = vm_steps(conn, lookup, every=1)
+    return found, count
 
 
 @pytest.mark.parametrize("identical", [False, True], ids=["texts", "one-word"])

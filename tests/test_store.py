@@ -361,9 +361,10 @@ async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> 
     assert s.accounts.usage("account:1", "2023-11") == 1
 
 
-def vm_steps(conn: sqlite3.Connection, work: Callable[[], T]) -> tuple[int, T]:
-    """(SQLite VM instructions / 100, result) of `work` on `conn`: a cost that does not depend on the
-    machine's speed, for tests that a statement's work does not grow with a table."""
+def vm_steps(conn: sqlite3.Connection, work: Callable[[], T], every: int = 100) -> tuple[int, T]:
+    """(SQLite VM instructions / `every`, result) of `work` on `conn`: a cost that does not depend on the
+    machine's speed, for tests that a statement's work does not grow with a table (`every=1` for a
+    lookup of a few dozen instructions, which a count by the hundred would not tell apart)."""
     steps = 0
 
     def count() -> int:
@@ -371,7 +372,7 @@ def vm_steps(conn: sqlite3.Connection, work: Callable[[], T]) -> tuple[int, T]:
         steps += 1
         return 0
 
-    conn.set_progress_handler(count, 100)
+    conn.set_progress_handler(count, every)
     try:
         result = work()
     finally:
