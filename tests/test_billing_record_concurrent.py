@@ -57,32 +57,24 @@ def until(predicate: object, what: str, timeout: float = 60) -> None:
         time.sleep(0.01)
 
 
+def spawn(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, *args], env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
 async def test_two_runs_writing_the_record_at_once_keep_both_runs_marks(tmp_path: Path) -> None:
     path, cfg = prepare(tmp_path, free_port(), last_billed="2026-02", traffic={"acme": [at(2026, 3, 2, 8)]})
     reached, go = tmp_path / "reached", tmp_path / "go"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HELD_REACHED": str(reached), "HELD_GO": str(go)}
     argv = ["-c", str(path), "billing", "run", "--month", "2026-03", "--send"]
     # The first mails acme's file alone, and is held once it has read the marks (acme's).
-    first = subprocess.Popen(
-        [sys.executable, "-c", HELD_AFTER_READ, *argv, "--account", "acme"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    first = spawn("-c", HELD_AFTER_READ, *argv, "--account", "acme", env=env)
     try:
         await asyncio.to_thread(until, lambda: reached.exists() or first.poll() is not None, "first held")
         assert first.poll() is None, first.communicate()
         # The second mails the summary (acme's held: mailed by the first) and records both.
-        second = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", *argv],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        second = spawn("-m", "gateway.cli", *argv, env=env)
         try:
             await asyncio.to_thread(
                 until,
