@@ -14,7 +14,9 @@ daemon, the built-in simulator over SMPP, the answer mail caught by a real SMTP 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import smtplib
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -69,18 +71,38 @@ async def first_answer(gw: Any, sink: Any) -> EmailMessage:
     return answer
 
 
-def recorded(gw: Any) -> list[tuple[str, str | None]]:
-    return [tuple(r) for r in gw.store.db.conn.execute("SELECT subject, automatic FROM emails ORDER BY id")]
-
-
-async def test_an_out_of_office_notice_to_an_answer_mail_is_recorded_not_sent(tmp_path: Path) -> None:
+@contextlib.asynccontextmanager
+async def answered(tmp_path: Path) -> AsyncIterator[tuple[Any, Any, EmailMessage]]:
+    """The daemon, its relay's sink, and the answer mail of `first_answer`."""
     relay = free_port()
     async with (
         smtp_sink(relay) as sink,
         running_gateway(two_way_config(tmp_path, "smpp", relay_port=relay)) as gw,
     ):
+        yield gw, sink, await first_answer(gw, sink)
+
+
+async def still_sent(core: Any, count: int) -> None:
+    """No SMS but the `count` the simulator had."""
+    await asyncio.sleep(1.0)  # an SMS queued would have reached the simulator by now
+    assert len(core.records) == count, [r["text"] for r in core.records]
+
+
+def outlook_reply(answer: EmailMessage, text: str, subject: str) -> EmailMessage:
+    """A Reply to the answer mail from Outlook: under `subject`, with its `X-Auto-Response-Suppress`."""
+    reply = answer_to(answer, text)
+    reply.replace_header("Subject", subject)
+    reply["X-Auto-Response-Suppress"] = "All"
+    return reply
+
+
+def recorded(gw: Any) -> list[tuple[str, str | None]]:
+    return [tuple(r) for r in gw.store.db.conn.execute("SELECT subject, automatic FROM emails ORDER BY id")]
+
+
+async def test_an_out_of_office_notice_to_an_answer_mail_is_recorded_not_sent(tmp_path: Path) -> None:
+    async with answered(tmp_path) as (gw, sink, answer):
         core = gw.daemon.simulator.core
-        answer = await first_answer(gw, sink)
         notices = [
             ("Out of Office", "I am out of the office until Monday."),
             ("Automatic reply", "I am away, back on the 12th."),
@@ -92,8 +114,7 @@ async def test_an_out_of_office_notice_to_an_answer_mail_is_recorded_not_sent(tm
                 send_and_read_reply, gw.port, responder_mail(answer, word, text)
             )
             assert code == 250 and "out-of-office reply" in said, (word, said)
-        await asyncio.sleep(1.0)  # an SMS queued would have reached the simulator by now
-        assert len(core.records) == 1, [r["text"] for r in core.records]
+        await still_sent(core, 1)
         reason = "out-of-office reply (to the gateway's answer mail)"
         assert recorded(gw)[1:] == [(f"{word}: {answer['Subject']}", reason) for word, _ in notices]
         assert len(sink.messages) == 1  # recorded only: not a bounce, nothing goes to anyone
@@ -108,13 +129,8 @@ async def test_an_out_of_office_subject_a_person_writes_still_goes(tmp_path: Pat
     under "Out of office: back on Monday" is sent, as before. Our answer's subject under the
     responder's word is a responder's even when it names no mail (some leave In-Reply-To out):
     nobody types "Out of Office:" before "… (SMS from +48 …)"."""
-    relay = free_port()
-    async with (
-        smtp_sink(relay) as sink,
-        running_gateway(two_way_config(tmp_path, "smpp", relay_port=relay)) as gw,
-    ):
+    async with answered(tmp_path) as (gw, _sink, answer):
         core = gw.daemon.simulator.core
-        answer = await first_answer(gw, sink)
         typed = responder_mail(answer, "Out of office", "Call my colleague, 601 000 000.")
         typed.replace_header("Subject", "Out of office: back on Monday")
         code, said = await asyncio.to_thread(send_and_read_reply, gw.port, typed)
@@ -127,8 +143,7 @@ async def test_an_out_of_office_subject_a_person_writes_still_goes(tmp_path: Pat
         )
         code, said = await asyncio.to_thread(send_and_read_reply, gw.port, fresh)
         assert code == 250 and "out-of-office reply" in said, said
-        await asyncio.sleep(1.0)  # an SMS queued would have reached the simulator by now
-        assert len(core.records) == 2, [r["text"] for r in core.records]
+        await still_sent(core, 2)
         assert recorded(gw)[-1][1] == "out-of-office reply (to the gateway's answer mail)"
 
 
@@ -170,21 +185,15 @@ async def test_exchange_out_of_office_replies_in_other_languages_are_recorded_no
     """Only 8 languages' words were known: Exchange's replies in Swedish, Finnish, Russian, Japanese,
     ... (16 of 20) reached the phone as SMS, and so did one under the user's own subject, which
     answers the answer mail with Exchange's mark all the same, but under no "RE:"."""
-    relay = free_port()
-    async with (
-        smtp_sink(relay) as sink,
-        running_gateway(two_way_config(tmp_path, "smpp", relay_port=relay)) as gw,
-    ):
+    async with answered(tmp_path) as (gw, sink, answer):
         core = gw.daemon.simulator.core
-        answer = await first_answer(gw, sink)
         subjects = [f"{word}: {answer['Subject']}" for word in EXCHANGE_WORDS]
         subjects.append("Jestem na urlopie do 14.12")
         for subject in subjects:
             msg = exchange_away(answer, subject, "Out of office until Monday; call Ewa, 601 000 000.")
             code, said = await asyncio.to_thread(send_and_read_reply, gw.port, msg)
             assert code == 250 and "not sent" in said.lower(), (subject, said)
-        await asyncio.sleep(1.0)  # an SMS queued would have reached the simulator by now
-        assert len(core.records) == 1, [r["text"] for r in core.records]
+        await still_sent(core, 1)
         reasons = [why for _, why in recorded(gw)[1:]]
         assert reasons[:-1] == ["out-of-office reply"] * len(EXCHANGE_WORDS), reasons
         # A subject of its own may be a person's who rewrote a Reply's: they hear it was not sent.
@@ -193,9 +202,7 @@ async def test_exchange_out_of_office_replies_in_other_languages_are_recorded_no
         notice = parsed(sink.messages[1][2])
         assert notice["To"] == STAFF and "Jestem na urlopie do 14.12" in str(notice["Subject"]), notice
         # The user's own Reply from Outlook ("RE: …", the same mark) still goes.
-        reply = answer_to(answer, "Dobrze, dzwonię jutro")
-        reply.replace_header("Subject", f"RE: {answer['Subject']}")
-        reply["X-Auto-Response-Suppress"] = "All"
+        reply = outlook_reply(answer, "Dobrze, dzwonię jutro", f"RE: {answer['Subject']}")
         assert (await gw.send(reply)).error is None
         await gw.until(lambda: len(core.records) == 2)
         assert len(sink.messages) == 2  # no notice but the one
@@ -210,24 +217,15 @@ async def test_a_persons_reply_to_an_answer_mail_is_sent_or_its_writer_is_told(t
     known (Korean "회신:", "[Internal] RE:") carries our answer's subject as an out-of-office reply
     does, and was recorded with no SMS and no word to its writer. Known prefixes go; a subject not
     known is a guess, and its writer is told it was not sent."""
-    relay = free_port()
-    async with (
-        smtp_sink(relay) as sink,
-        running_gateway(two_way_config(tmp_path, "smpp", relay_port=relay)) as gw,
-    ):
+    async with answered(tmp_path) as (gw, sink, answer):
         core = gw.daemon.simulator.core
-        answer = await first_answer(gw, sink)
         for n, prefix in enumerate(PERSON_PREFIXES, start=1):
-            reply = answer_to(answer, f"Dobrze, oddzwonię o {n}")
-            reply.replace_header("Subject", f"{prefix}: {answer['Subject']}")
-            reply["X-Auto-Response-Suppress"] = "All"
+            reply = outlook_reply(answer, f"Dobrze, oddzwonię o {n}", f"{prefix}: {answer['Subject']}")
             code, said = await asyncio.to_thread(send_and_read_reply, gw.port, reply)
             assert code == 250 and "not sent" not in said.lower(), (prefix, said)
             await gw.until(lambda n=n: len(core.records) == n + 1)
             assert f"oddzwonię o {n}" in str(core.records[n]["text"]), prefix
-        odd = answer_to(answer, "Dobrze, oddzwonię wieczorem")
-        odd.replace_header("Subject", f"Potwierdzam: {answer['Subject']}")
-        odd["X-Auto-Response-Suppress"] = "All"
+        odd = outlook_reply(answer, "Dobrze, oddzwonię wieczorem", f"Potwierdzam: {answer['Subject']}")
         code, said = await asyncio.to_thread(send_and_read_reply, gw.port, odd)
         assert code == 250 and "not sent" in said.lower(), said
         assert recorded(gw)[-1][1] == "out-of-office reply (by its subject)"
