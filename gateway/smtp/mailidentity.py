@@ -13,8 +13,6 @@ from email.utils import make_msgid
 from gateway.config import Config
 from gateway.smtp.relayqueueid import HEAD_SCAN, queue_identity, top_received
 
-# The header block's end: the first empty line.
-_HEAD_END = re.compile(rb"\r?\n\r?\n")
 # A Date: field at a line's start (a continuation line starts with white space), with its folds.
 _DATE = re.compile(rb"(?im)^date:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)")
 
@@ -33,8 +31,18 @@ def written_at(raw: bytes) -> str:
     so the same Date; a device that puts one fixed Message-ID on every mail writes each new mail's
     Date anew: its second "disk full" is another mail, not a retry of the first."""
     head = raw[:HEAD_SCAN]
-    end = _HEAD_END.search(head)
-    found = _DATE.search(head, 0, end.start() if end else len(head))
+    ends = [at for at in (head.find(b"\n\n"), head.find(b"\n\r\n")) if at >= 0]
+    end = min(ends) + 1 if ends else len(head)
+    # The field as most programs write it found by a plain search (every mail asks: the pattern,
+    # case-blind at every line's start, took 4 us of the intake's), any other spelling by the pattern.
+    if head.startswith(b"Date:"):
+        found = _DATE.match(head, 0, end)
+    elif (at := head.find(b"\nDate:", 0, end)) >= 0:
+        found = _DATE.match(head, at + 1, end)
+    elif b"date:" in head[:end].lower():
+        found = _DATE.search(head, 0, end)
+    else:
+        return ""  # none (scripts, monitoring systems)
     return " ".join(found[1].decode("latin-1").split()) if found else ""
 
 
