@@ -16,18 +16,17 @@ as its retry. The daemon over CIMD2 to a scripted SMSC, real SQLite."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from pathlib import Path
 
 import pytest
 
 from gateway import housekeeping
 from gateway.reassembly import TIMEOUT_SECONDS
-from smsc.cimd2.packet import Op, encode
+from smsc.cimd2.packet import encode
+from tests.conftest import Running
 from tests.fakes.cimd2 import ScriptedSmsc
 from tests.test_cimd2_long_mo_stamps import FIRST, SECOND, part
-from tests.test_cimd2_mo_repeat import OTHER, Acks, deliver, premium_cimd2, settled
+from tests.test_cimd2_mo_repeat import OTHER, answered, deliver, logged_in_again, premium_cimd2, settled
 from tests.test_mo_redelivery import CLIENT, PHONE, acks_recorded, charges, first_lines
 
 MINUTE = "261203120000"
@@ -35,6 +34,13 @@ VOTE = encode(part(2, 1, FIRST, MINUTE)) + encode(part(4, 2, SECOND, MINUTE))
 WAITING = "SELECT COUNT(*) FROM mo WHERE state = 'segment'"
 PHONES_WHOLE = "SELECT state FROM mo WHERE source = ? AND concat_seq IS NULL ORDER BY id"
 PARTS_ACKED = "SELECT COUNT(*) FROM mo WHERE concat_seq IS NOT NULL AND acked_at IS NOT NULL"
+
+
+async def all_joined(gw: Running) -> None:
+    """No part waits (each joined, or dropped), and every MO stored has made its mail."""
+    db = gw.store.db.conn
+    await gw.until(lambda: db.execute(WAITING).fetchone()[0] == 0)
+    await settled(gw, db.execute("SELECT COUNT(*) FROM mo").fetchone()[0])
 
 
 @pytest.mark.parametrize("read", [True, False], ids=["its_70s_read", "its_70s_unread"])
@@ -45,27 +51,19 @@ async def test_the_same_long_vote_under_the_minute_stamp_on_the_next_connection_
     async with ScriptedSmsc() as smsc, premium_cimd2(tmp_path, ahead, smsc) as (gw, conn, acks, sink):
         db = gw.store.db.conn
         if not read:  # nothing answers the alive after our 70s: the SMSC is not known to have read them
-            acks.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await acks.task
+            await acks.stop()
         conn.send(VOTE)
         if read:
             await gw.until(lambda: db.execute(PARTS_ACKED).fetchone()[0] == 2)
             acks.task.cancel()
         else:
-            answered = 0
-            while answered < 2:
-                answered += (await conn.next()).op == Op.DELIVER_RESP
-        conn.close()  # the SMSC restarts, or the line flaps: it logs in again
-        again = await smsc.accept(within=30)
-        await again.login()
-        acks = Acks(again)
+            await answered(conn, 2)
+        again, acks = await logged_in_again(smsc, conn)
         try:
             ahead[0] += 20
             again.send(VOTE)
             await gw.until(lambda: acks.numbers == [2, 4])
-            await gw.until(lambda: db.execute(WAITING).fetchone()[0] == 0)  # joined, or dropped
-            await settled(gw, db.execute("SELECT COUNT(*) FROM mo").fetchone()[0])
+            await all_joined(gw)  # joined, or dropped
         finally:
             acks.task.cancel()
         whole = "SELECT state FROM mo WHERE concat_seq IS NULL ORDER BY id"
@@ -97,27 +95,20 @@ async def test_the_next_long_vote_under_the_minute_stamp_of_one_whose_first_part
     async with ScriptedSmsc() as smsc, premium_cimd2(tmp_path, ahead, smsc) as (gw, conn, acks, sink):
         db = gw.store.db.conn
         if not read:
-            acks.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await acks.task
+            await acks.stop()
         conn.send(encode(part(2, 1, FIRST, MINUTE)))
         if read:
             await gw.until(lambda: db.execute(PARTS_ACKED).fetchone()[0] == 1)
             acks.task.cancel()
         else:
-            while (await conn.next()).op != Op.DELIVER_RESP:
-                pass
-        conn.close()
-        again = await smsc.accept(within=30)
-        await again.login()
-        acks = Acks(again)
+            await answered(conn, 1)
+        again, acks = await logged_in_again(smsc, conn)
         try:
             ahead[0] += 20
             again.send(VOTE)
             await gw.until(lambda: acks.numbers == [2, 4])
             ahead[0] += TIMEOUT_SECONDS + 1  # whatever still waits is joined, with its gap
-            await gw.until(lambda: db.execute(WAITING).fetchone()[0] == 0)
-            await settled(gw, db.execute("SELECT COUNT(*) FROM mo").fetchone()[0])
+            await all_joined(gw)
         finally:
             acks.task.cancel()
         body = FIRST[6:] + SECOND
@@ -154,8 +145,7 @@ async def test_a_long_vote_the_smsc_sends_again_under_its_numbers_after_reading_
         conn.send(again)
         await gw.until(lambda: acks.numbers.count(2) == 2 and len(acks.numbers) == 4 - (sent != "whole"))
         ahead[0] += TIMEOUT_SECONDS + 1
-        await gw.until(lambda: db.execute(WAITING).fetchone()[0] == 0)
-        await settled(gw, db.execute("SELECT COUNT(*) FROM mo").fetchone()[0])
+        await all_joined(gw)
         if sent == "whole":
             assert charges(gw.config.db_path) == [(FIRST[6:] + SECOND, 600)]
             assert len(first_lines(sink, CLIENT)) == 1
@@ -182,17 +172,10 @@ async def test_the_next_long_vote_after_the_smsc_read_the_70s_of_the_vote_it_sen
     ahead = [0.0]
     async with ScriptedSmsc() as smsc, premium_cimd2(tmp_path, ahead, smsc) as (gw, conn, acks, sink):
         db = gw.store.db.conn
-        acks.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await acks.task
+        await acks.stop()
         conn.send(VOTE)
-        answered = 0
-        while answered < 2:
-            answered += (await conn.next()).op == Op.DELIVER_RESP
-        conn.close()
-        again = await smsc.accept(within=30)
-        await again.login()
-        acks = Acks(again)
+        await answered(conn, 2)
+        again, acks = await logged_in_again(smsc, conn)
         try:
             ahead[0] += 5
             again.send(VOTE)  # the vote whose 70s the SMSC missed
@@ -203,14 +186,10 @@ async def test_the_next_long_vote_after_the_smsc_read_the_70s_of_the_vote_it_sen
                 await gw.until(lambda: acks.numbers == [2, 4, 6, 8])
             else:
                 acks.task.cancel()
-                again.close()
-                last = await smsc.accept(within=30)
-                await last.login()
-                acks = Acks(last)
+                last, acks = await logged_in_again(smsc, again)
                 last.send(VOTE)
                 await gw.until(lambda: acks.numbers == [2, 4])
-            await gw.until(lambda: db.execute(WAITING).fetchone()[0] == 0)
-            await settled(gw, db.execute("SELECT COUNT(*) FROM mo").fetchone()[0])
+            await all_joined(gw)
         finally:
             acks.task.cancel()
         parts = [s for (s,) in db.execute("SELECT state FROM mo WHERE concat_seq IS NOT NULL ORDER BY id")]
@@ -233,16 +212,10 @@ async def test_the_next_long_vote_after_the_smsc_read_the_70_of_its_copy_of_a_wa
     ahead = [0.0]
     async with ScriptedSmsc() as smsc, premium_cimd2(tmp_path, ahead, smsc) as (gw, conn, acks, sink):
         db = gw.store.db.conn
-        acks.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await acks.task
+        await acks.stop()
         conn.send(encode(part(2, 1, FIRST, MINUTE)))
-        while (await conn.next()).op != Op.DELIVER_RESP:
-            pass
-        conn.close()
-        again = await smsc.accept(within=30)
-        await again.login()
-        acks = Acks(again)
+        await answered(conn, 1)
+        again, acks = await logged_in_again(smsc, conn)
         try:
             ahead[0] += 5
             again.send(encode(part(2, 1, FIRST, MINUTE)))  # the part whose 70 the SMSC missed
@@ -251,8 +224,7 @@ async def test_the_next_long_vote_after_the_smsc_read_the_70_of_its_copy_of_a_wa
             again.send(encode(part(6, 1, FIRST, MINUTE)) + encode(part(8, 2, SECOND, MINUTE)))
             await gw.until(lambda: acks.numbers == [2, 6, 8])
             ahead[0] += TIMEOUT_SECONDS + 1  # whatever still waits is joined, with its gap
-            await gw.until(lambda: db.execute(WAITING).fetchone()[0] == 0)
-            await settled(gw, db.execute("SELECT COUNT(*) FROM mo").fetchone()[0])
+            await all_joined(gw)
         finally:
             acks.task.cancel()
         assert sorted(charges(gw.config.db_path)) == [

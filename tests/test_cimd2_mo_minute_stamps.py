@@ -13,16 +13,14 @@ vote is a new one. The daemon over CIMD2 to a scripted SMSC, real SQLite."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from pathlib import Path
 
 import pytest
 import structlog
 
 from smsc import mocopies
-from smsc.cimd2.packet import Op
 from tests.fakes.cimd2 import ScriptedSmsc
-from tests.test_cimd2_mo_repeat import Acks, deliver, premium_cimd2, settled
+from tests.test_cimd2_mo_repeat import answered, deliver, logged_in_again, premium_cimd2, settled
 from tests.test_late_answer import warnings
 from tests.test_mo_redelivery import CLIENT, PHONE, acks_recorded, charges, first_lines
 
@@ -75,20 +73,14 @@ async def test_the_same_minute_stamp_on_the_next_connection_is_a_new_vote_once_t
     ahead = [0.0]
     async with ScriptedSmsc() as smsc, premium_cimd2(tmp_path, ahead, smsc) as (gw, conn, acks, sink):
         if not read:  # nothing answers the alive after our 70: the SMSC is not known to have read it
-            acks.task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await acks.task
+            await acks.stop()
         conn.send(deliver(200, PHONE, "KP123 A", MINUTE))
         if read:
             await gw.until(lambda: acks_recorded(gw.store.db.conn, 1))
             acks.task.cancel()
         else:
-            while (await conn.next()).op != Op.DELIVER_RESP:
-                pass
-        conn.close()  # the SMSC restarts, or the line flaps: it logs in again
-        again = await smsc.accept(within=30)
-        await again.login()
-        acks = Acks(again)
+            await answered(conn, 1)
+        again, acks = await logged_in_again(smsc, conn)
         try:
             ahead[0] += 20
             again.send(deliver(2, PHONE, "KP123 A", MINUTE))
@@ -119,16 +111,10 @@ async def test_the_next_vote_after_the_smsc_read_the_70_of_the_vote_it_sent_agai
     ahead = [0.0]
     async with ScriptedSmsc() as smsc, premium_cimd2(tmp_path, ahead, smsc) as (gw, conn, acks, sink):
         db = gw.store.db.conn
-        acks.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await acks.task
+        await acks.stop()
         conn.send(deliver(200, PHONE, "KP123 A", MINUTE))
-        while (await conn.next()).op != Op.DELIVER_RESP:
-            pass
-        conn.close()
-        again = await smsc.accept(within=30)
-        await again.login()
-        acks = Acks(again)
+        await answered(conn, 1)
+        again, acks = await logged_in_again(smsc, conn)
         try:
             ahead[0] += 5
             again.send(deliver(2, PHONE, "KP123 A", MINUTE))  # the vote whose 70 the SMSC missed

@@ -9,6 +9,7 @@ another stamp is a new SMS the phone paid for. Against the real daemon and a scr
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -60,6 +61,27 @@ class Acks:
     def acknowledged(self, packet: Packet) -> None:
         """The SMSC reading a 70: it takes it (a test's SMSC may refuse it)."""
         assert packet.params == [], packet.describe()
+
+    async def stop(self) -> None:
+        """Nothing answers the alives from now: the SMSC is not known to have read a later 70."""
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+async def answered(conn: PeerConnection, count: int) -> None:
+    """Read `conn` until the gateway sent `count` delivery acknowledgements (70s), answering nothing."""
+    seen = 0
+    while seen < count:
+        seen += (await conn.next()).op == Op.DELIVER_RESP
+
+
+async def logged_in_again(smsc: ScriptedSmsc, conn: PeerConnection) -> tuple[PeerConnection, Acks]:
+    """The SMSC closes `conn` (it restarts, or the line flaps) and the gateway's next connection logs in."""
+    conn.close()
+    again = await smsc.accept(within=30)
+    await again.login()
+    return again, Acks(again)
 
 
 @asynccontextmanager
