@@ -23,7 +23,7 @@ from tests.test_answer_bounced_later import answer_mailed, answered
 from tests.test_bounces import delivered, parsed
 from tests.test_own_numbers import FALLBACK, own_config
 from tests.test_reply_refused import outbox
-from tests.test_store import vm_steps
+from tests.test_store import undo_migration_72, vm_steps
 
 
 def dsn(answer_id: str, own_id: str, recipient_fields: str) -> bytes:
@@ -129,8 +129,7 @@ async def test_answer_mails_queued_before_the_upgrade_are_found_by_their_id(tmp_
             path = gw.store.db.path
         # The database as the version before left it: no column, no index, version 71.
         with closing(sqlite3.connect(path)) as conn, conn:
-            conn.execute("DROP INDEX outbox_header_message_id")
-            conn.execute("ALTER TABLE outbox DROP COLUMN header_message_id")
+            undo_migration_72(conn)  # and the later ones
             conn.execute("UPDATE schema_version SET version = 71")
         async with running_gateway(cfg) as gw:
             (kept,) = gw.store.db.conn.execute("SELECT header_message_id FROM outbox WHERE id = 1").fetchone()
