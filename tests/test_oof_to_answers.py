@@ -232,4 +232,8 @@ async def test_a_persons_reply_to_an_answer_mail_is_sent_or_its_writer_is_told(t
         await sink.wait(2)
         notice = parsed(sink.messages[1][2])
         assert notice["To"] == STAFF and "Potwierdzam" in str(notice["Subject"]), notice
+        # A tag naming an automatic reply is not a classification tool's: the subject is no person's Reply.
+        auto = outlook_reply(answer, "I am away until Monday", f"[Auto-Reply] RE: {answer['Subject']}")
+        code, said = await asyncio.to_thread(send_and_read_reply, gw.port, auto)
+        assert code == 250 and "not sent" in said.lower(), said
         assert len(core.records) == 1 + len(PERSON_PREFIXES)

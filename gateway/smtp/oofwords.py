@@ -38,9 +38,10 @@ TEMPLATE_COLONS = (":", "\uff1a")
 # after any "[Internal]"/"[EXTERNAL]" tags a classification tool or the relay put first: Exchange's
 # out-of-office reply in a language not above starts with its own words instead. Outlook puts
 # `X-Auto-Response-Suppress: All` on a person's Reply too (`automail`); one not matched here is only
-# guessed to be a responder's, and its writer is told it was not sent.
+# guessed to be a responder's, and its writer is told it was not sent. A leading tag is skipped
+# ("[Internal] RE:"), not one naming an automatic reply ("[Auto-Reply] RE:", "[Out of Office]").
 PERSON_REPLY = re.compile(
-    r"^\s*(?:\[[^\]\n]{0,60}\]\s*)*"
+    r"^\s*(?:\[(?![^\]\n]*(?:auto|out of|oof|abwesen|absen|urlop|vacation|holiday))[^\]\n]{0,60}\]\s*)*"
     r"(re|odp|aw|sv|vs|antw|antwort|antwoord|rif|ris|r|res|rv|ref|réf|ynt|vá|odg|otv|отв|отг|одг|відп|απ|σχετ"
     r"|atb|ats|bls|vl|odpoveď|odpověď|회신|답장|השב|תשובה|رد|回复|答复|回覆|返信|ตอบกลับ"
     r"|fw|fwd|pd|tr|wg|vb|i|enc|doorst|př|posl|pers|pārs|tov|trs|fs|πρθ|i̇lt|ilt|пересл|препр|전달|העבר|הועבר"
