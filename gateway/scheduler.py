@@ -92,10 +92,11 @@ async def purge(store: Store, config: Config) -> int:
     except Exception as exc:
         if store_trouble(exc):  # the disk full or the database held: said, kept and tried again, no traceback
             log.error("retention.purge_failed", error=f"{type(exc).__name__}: {exc}")
-            _AGAIN.setdefault(store, set()).add("purge")
         else:
             log.exception("retention.purge_failed")
         await failures.record(store, config, "purge", exc, None)
+        if store_trouble(exc):  # tried again once a write goes through (its failure's record not counted)
+            _AGAIN.setdefault(store, {})["purge"] = store.db.conn.total_changes
         return 0
     await failures.clear(store, "purge")
     if removed:
@@ -154,28 +155,33 @@ _JOB_IDS = {"billing": "monthly-billing", "purge": "retention-purge"}
 
 
 # The purge a full disk or a held database failed, by store, though its failure was written: run again
-# once the store writes (`failures_unkept`). It waited for the next day's run, failing meanwhile.
-_AGAIN: WeakKeyDictionary[object, set[str]] = WeakKeyDictionary()
+# once the store writes (`failures_unkept`). It waited for the next day's run, failing meanwhile. Kept
+# with the connection's count of changed rows then: the store's trouble ends 30 s after its last failed
+# write even with nothing written since, and a write given up on another process's lock is no trouble;
+# only rows changed since say a write went through (at most one more try after a failed one).
+_AGAIN: WeakKeyDictionary[object, dict[str, int]] = WeakKeyDictionary()
 
 
 async def failures_unkept(store: Store, config: Config, scheduler: AsyncIOScheduler) -> None:
     """A failure a full disk kept from the database (`failures.record`), written once the store takes
     writes again; its job then runs at once. The month stayed unbilled and unsaid until the next
     hourly run after the space came back, the purge until the next day's."""
-    again = _AGAIN.get(store, set())
+    again = _AGAIN.get(store, {})
     for kind in await failures.keep_unkept(store, config):
-        again.discard(kind)
+        again.pop(kind, None)
         log.info("billing.job_again", kind=kind, why="its failure is kept now: the database writes again")
         scheduler.modify_job(_JOB_IDS[kind], next_run_time=datetime.now(scheduler.timezone))
     if again and store.db.trouble() is None:
-        for kind in sorted(again):
+        for kind in [
+            kind for kind, changes in sorted(again.items()) if store.db.conn.total_changes > changes
+        ]:
+            del again[kind]
             log.info(
                 "billing.job_again",
                 kind=kind,
                 why="it failed for the store's trouble: the database writes again",
             )
             scheduler.modify_job(_JOB_IDS[kind], next_run_time=datetime.now(scheduler.timezone))
-        again.clear()
 
 
 def billing_trigger(tz: str) -> CronTrigger:
