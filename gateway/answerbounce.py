@@ -11,7 +11,6 @@ bounces come, and the forward of the bounce says whose answer it returns.
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Collection, Iterator
 from email.message import Message
@@ -72,7 +71,6 @@ def find(
     raw: bytes,
     *,
     client_ip: str | None = None,
-    relay: str | None = None,
     relay_ips: Collection[str] = (),
     mail_from: str = "",
     by_user: bool = False,
@@ -81,10 +79,10 @@ def find(
     index of the answer mails' own ids (`outbox.header_message_id`, `gateway.store.outboxmailid`), so
     that a bounce quoting any id, forged or not, costs a lookup an id and never a read of the mails.
 
-    `client_ip` is where the bounce came from and `relay` the `[mail] relay` the answer mails went
-    out through, `relay_ips` its host's addresses when it is given by name (`relayaddresses`): a
-    bounce is taken as the answer's only from one of them (`_from_its_side`), whether its DSN names
-    the answer's recipient or none.
+    `client_ip` is where the bounce came from and `relay_ips` the addresses of the `[mail] relay` the
+    answer mails went out through, as written or resolved from its name (`relayaddresses`): a bounce
+    is taken as the answer's only from one of them or the answer's company (`_from_its_side`),
+    whether its DSN names the answer's recipient or none.
 
     `mail_from` is the envelope sender and `by_user` whether the mail came from a user (logged in on
     the submission port, or a user's address on the relay port): a real bounce comes with the null
@@ -122,7 +120,7 @@ def find(
     def returns(r: tuple[int, str, int, int, int]) -> bool:
         if named and _address(r[1]) not in named:
             return False
-        return _from_its_side(store, r[2], r[1], client_ip, relay, relay_ips)
+        return _from_its_side(store, r[2], r[1], client_ip, relay_ips)
 
     row = next((r for r in rows if returns(r)), None)
     if row is None:
@@ -134,16 +132,14 @@ def find(
 
 
 def _from_its_side(
-    store: Store, mo: int, user: str, client_ip: str | None, relay: str | None, relay_ips: Collection[str]
+    store: Store, mo: int, user: str, client_ip: str | None, relay_ips: Collection[str]
 ) -> bool:
     """Whether a bounce from `client_ip` may speak for the answer of MO `mo` to `user`: it came from a
     network of the account the answer belongs to (the MO's, or its user's), or from the mail relay the
     answer went out through (a recipient's server returns the bounce to the gateway's address, by way
-    of its relay), given as an address or by a name that resolved to `relay_ips`."""
+    of its relay): `relay_ips`, its address as written or those its name resolved to."""
     if client_ip is None:
         return False
-    if relay is not None and not relay.startswith("maildir:") and _same_ip(client_ip, relay):
-        return True
     if relay_ips and normal(client_ip) in relay_ips:
         return True
     owners = store.accounts.relay_owners(client_ip)
@@ -152,14 +148,6 @@ def _from_its_side(
     row = store.outbox.conn.execute("SELECT account_id FROM mo WHERE id = ?", (mo,)).fetchone()
     found = store.accounts.find_user(user)
     return (row is not None and row[0] in owners) or (found is not None and found.account_id in owners)
-
-
-def _same_ip(client_ip: str, relay: str) -> bool:
-    """Whether the client is the relay's host (HOST:PORT), when that is an address."""
-    try:
-        return ipaddress.ip_address(client_ip) == ipaddress.ip_address(relay.rpartition(":")[0].strip("[]"))
-    except ValueError:  # a host name: resolved before the mail is read (`relay_ips`)
-        return False
 
 
 def masked(phone: str) -> str:

@@ -148,7 +148,7 @@ def compose(
         # a bounce is handed to the fallback address, queued with its record. The empty
         # envelope sender means that nothing, not even a bounce of this mail, answers it. One of an
         # answer mail fails that mail (its copy goes as for a 5xx) and names its answer.
-        looked = partial(answerbounce.find, store, raw, relay=cfg.mail.relay, relay_ips=relay_ips)
+        looked = partial(answerbounce.find, store, raw, relay_ips=relay_ips)
         answer = looked(client_ip=client_ip, mail_from=sender.mail_from, by_user=sender.user is not None)
         written = partial(
             forwarded.bounce_forward,
