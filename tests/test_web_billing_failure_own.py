@@ -3,7 +3,8 @@ to that account's admin, not to every company admin (R-5, R-6); the page lists o
 
 Another account's file of 2026-02 could not be written (a directory stood in its place): every
 company admin read "The billing of 2026-02 failed", and their own file, written whole, was marked
-"incomplete: a run stopped partway". The operator's list offered the directory as a bill ("rival
+"incomplete: a run stopped partway". Those whose file was written are told only that their next bill
+waits (tests/test_web_billing_notice_waits.py). The operator's list offered the directory as a bill ("rival
 60 bytes"), its link a 404. A real daemon whose scheduled run fails on a real billing directory, a
 real relay sink, the panel and /metrics over real HTTP.
 
@@ -72,11 +73,12 @@ async def test_only_the_account_whose_file_failed_and_the_operator_are_told(tmp_
     # An alert on metrics sees it too: only /healthz's text said it.
     assert 'smsgw_job_failing{job="billing"} 1.0' in metrics, metrics
     assert 'smsgw_job_failing{job="purge"} 0.0' in metrics, metrics
-    # acme's own file was written whole: its bill, with no failure and no "incomplete" mark.
-    assert 'id="billing-failed"' not in acme and "failed" not in acme, acme
+    # acme's own file was written whole: its bill, with no failure of it and no "incomplete" mark
+    # (only its March bill waiting: tests/test_web_billing_notice_waits.py).
+    assert f"bill for {MONTH}" not in acme and "rival" not in acme, acme
     assert f'href="/billing/{MONTH}/acme.txt"' in acme and 'class="incomplete"' not in acme, acme
     # rival's was not: its admin is told, as is the operator, whose list marks the month incomplete.
-    assert 'id="billing-failed"' in rival and f"The billing of {MONTH} failed" in rival, rival
+    assert 'id="billing-failed"' in rival and f"the billing run of {MONTH} failed" in rival, rival
     assert 'id="billing-failed"' in ops and f"billing run of {MONTH} has failed" in ops, ops
     assert f'href="/billing/{MONTH}/acme.txt"' in ops and 'class="incomplete"' in ops, ops
     # The directory standing where rival's file goes is no bill to download.
@@ -86,7 +88,8 @@ async def test_only_the_account_whose_file_failed_and_the_operator_are_told(tmp_
 
 async def test_a_company_made_after_the_failed_month_is_not_told_of_it(tmp_path: Path) -> None:
     # Its file of 2026-02 was never to be written: the company did not exist then. Its admin read
-    # "The billing of 2026-02 failed" because no file of theirs lay whole in the month.
+    # "The billing of 2026-02 failed" because no file of theirs lay whole in the month; nor is it told
+    # of a bill waiting: its first, April's, is not due yet.
     relay = free_port()
     _, cfg = config(tmp_path, relay)
     late = "boss@late.example"
@@ -126,4 +129,5 @@ async def test_a_company_made_since_the_failed_month_whose_bill_waits_is_told(tm
 
         await gw.store.write(add)
         page = await billing_page(gw, mid)
-    assert 'id="billing-failed"' in page and f"The billing of {MONTH} failed" in page, page
+    assert 'id="billing-failed"' in page and "Your bill for 2026-03 is not made yet" in page, page
+    assert f"the billing run is stopped at {MONTH}" in page and f"bill for {MONTH}" not in page, page

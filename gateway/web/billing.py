@@ -38,6 +38,7 @@ from billing_reports.writer import SUMMARY, file_name, month_dir, months
 from gateway.adminrules import SUMMARY_FILE_NAMES
 from gateway.store.keyvalue import keys_under
 from gateway.web import billingfiles
+from gateway.web.billingnotice import told
 from gateway.web.security import NotYours, Who, guarded
 
 
@@ -171,12 +172,15 @@ async def billing(request: Request, who: Who) -> Response:
     shown, older = billingfiles.page(every, before)
     marks = {month: _month_marks(request, month) for month in shown}
     listing = await asyncio.to_thread(_listing, request, who, shown, marks, names, keys, tz, now)
-    # A failing run said here too (the page said "No billing files yet"); its error to the operator only.
-    failed = failures(web.store.db.conn).get("billing")
-    if failed is not None and not who.operator and not await _told(request, who, failed, tz, now):
-        failed = None
+    # A failing run said here too (the page said "No billing files yet"): to the operator with its
+    # error, to a company admin only the bills of theirs it holds up (`billingnotice`).
+    failed, said = failures(web.store.db.conn).get("billing"), None
+    if failed is not None and who.operator:
+        said = f"The {words('billing', failed, tz)}."
+    elif failed is not None and (notice := await told(web, who.user.account, failed, tz, now)) is not None:
+        said = notice.text()
     ctx = {
-        "failed": None if failed is None else words("billing", failed, tz) if who.operator else failed,
+        "failed": said,
         "who": who,
         "files": listing,
         "older": str(older) if older is not None else None,
@@ -185,30 +189,6 @@ async def billing(request: Request, who: Who) -> Response:
     }
     # Rendered in the thread too: a year of the operator's files is 3,600 rows, 250 ms of the loop.
     return await web.render_off_loop(request, "billing.html", ctx)
-
-
-async def _told(request: Request, who: Who, failed: dict[str, Any], tz: ZoneInfo, now: float) -> bool:
-    """Whether a failed billing run is a company admin's to be told: it holds up a bill of theirs.
-
-    The failure names the oldest month owed, and the run stops there: every later month ended is
-    held up too. A company made before the last of them ended has a bill waiting (made in March,
-    the run of February failing, its March bill waits); one made since had none due, and was told
-    "The billing of 2026-02 failed" as the company whose file could not be written. Of a company
-    whose file of the failed month was written whole (another account's could not be), every
-    company admin was told too. A failure naming no month (or one that reads as none) is
-    everyone's. The accounts (`repo.accounts`, the rule that says whose files a run writes) read
-    on the loop's connection, the file in a thread."""
-    try:
-        month = Month.parse(str(failed.get("month") or ""))
-    except ValueError:
-        return True
-    web = request.app.state.web
-    last_owed_end = Month.containing(now, tz).bounds(tz)[0]
-    if not repo.accounts(web.store.db.conn, last_owed_end, who.user.account):
-        return False
-    directory = month_dir(web.config.state_dir, month, web.config.billing_dir)
-    own = file_name(who.user.account)
-    return not await asyncio.to_thread(billingfiles.written_whole, directory, own)
 
 
 def _listing(
