@@ -17,7 +17,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from acl.accounts import relay_sender_allowed, sender_user
 from gateway import accountrules, conversations, mailheaders, premium
 from gateway.bitelog import FaultLog
-from gateway.smtp import dsnparams, formerdomains, inforeply, postmaster, recipients, replies
+from gateway.smtp import dsnparams, formerdomains, inforeply, postmaster, recipients, relaybounce, replies
 from gateway.smtp.addressing import (
     BadNumber,
     international_too,
@@ -96,18 +96,16 @@ class RelayHandler:
         if user is None and (probe := probe_sender(store, address, trusted)) is not None:
             if not (account := probe.account) or not account.suspended_at:  # else refused as its users
                 return taken(envelope, probe, mail_options)  # a recipient verification's probe
-        if not address and trusted:
-            # A bounce (empty envelope sender) from a client's mail server: recorded, never sent.
-            envelope.mail_from = NULL_PATH
-            envelope.mail_options.extend(mail_options)
-            envelope.smsgw = Sender("", None, None)  # type: ignore[attr-defined]
-            return replies.OK_SENDER
+        if not address and (trusted or await relaybounce.from_relay(self.gate, client_ip)):
+            # A bounce (empty envelope sender) from a client's mail server, or from the mail relay
+            # (to the gateway's own mailboxes alone): recorded, never sent.
+            return relaybounce.taken(envelope, mail_options, from_relay=not trusted)
         verdict = relay_sender_allowed(
             account.id if account else None, bool(account and account.suspended_at), trusted
         )
         if not verdict.allowed:
             if not trusted:
-                refusal = replies.NOT_TRUSTED
+                refusal = replies.NOT_TRUSTED if address else relaybounce.NULL_SENDER_NOT_TRUSTED
             elif account is not None and account.suspended_at and account.id in trusted:
                 # Only to the account's own mail server: another company's learnt of its suspension
                 # and the reason (its billing trouble) by naming one of its users.
@@ -157,6 +155,8 @@ class RelayHandler:
             return recipients.refused(
                 envelope, address, formerdomains.refusal(self.gate, local, domain, address)
             )
+        if (not_bounce := relaybounce.refusal(self.gate, envelope, local, domain, address)) is not None:
+            return not_bounce  # the relay's null sender: a bounce's recipients alone
         target = premium.target(local)
         if target is not None:
             return self._premium_rcpt(envelope, address, target)
@@ -175,7 +175,7 @@ class RelayHandler:
         if postmaster.bounce_home(sender, self.gate.config, local, domain):
             # bounces of the gateway's own mail come back to its From address (or an MTA's
             # postmaster); they are recorded and forwarded like any other. Only from <> (taken at
-            # MAIL from trusted networks alone): a person's mail to postmaster went to the admin
+            # MAIL from trusted networks and the relay): a person's mail to postmaster went to the admin
             # address above, and to the From address is refused below (`postmaster.notices_only`).
             mailboxes: list[str] = envelope.__dict__.setdefault("mailboxes", [])
             mailbox = f"{local}@{domain}".casefold()  # Postmaster, "postmaster": one mailbox
