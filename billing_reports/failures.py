@@ -72,12 +72,26 @@ def _directories_in_the_way(exc: BaseException) -> str | None:
     return f"{named} are directories: move them aside ({moves})"
 
 
+def _directory_at_target(exc: BaseException) -> Path | None:
+    """The directory standing where a file is written whole (`files.write_atomic`'s rename: "Is a
+    directory", naming the temporary file first and the target second). The month's summary blocked
+    so had a fix of null: only the accounts' files were looked for (`_directories_in_the_way`)."""
+    if not isinstance(exc, IsADirectoryError):
+        return None
+    for name in (exc.filename2, exc.filename):
+        if name and (path := Path(str(name))).is_dir() and not path.is_symlink():
+            return path
+    return None
+
+
 def fix_for(exc: BaseException, cfg: Config) -> str | None:
     """What makes the next run succeed, where the error tells it."""
     from billing_reports.dirproblem import start_problem
 
     if (moved := _directories_in_the_way(exc)) is not None:
         return moved
+    if (directory := _directory_at_target(exc)) is not None:
+        return f"{directory} is a directory: move it aside (mv {directory} {directory}.aside)"
     if isinstance(exc, OSError) and exc.filename:
         if (file := _file_in_the_way(Path(str(exc.filename)))) is not None:
             return f"{file} is a file, not a directory: move it aside (mv {file} {file}.aside)"
