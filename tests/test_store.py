@@ -333,7 +333,17 @@ def undo_migration_73(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_74(conn: sqlite3.Connection) -> None:
+    undo_migration_75(conn)
     conn.execute("ALTER TABLE parts DROP COLUMN resent_after")
+
+
+def undo_migration_75(conn: sqlite3.Connection) -> None:
+    undo_migration_76(conn)
+    conn.execute("DROP INDEX outbox_replies")
+
+
+def undo_migration_76(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP INDEX mo_phone_times")
 
 
 async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> None:

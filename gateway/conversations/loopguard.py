@@ -51,14 +51,26 @@ def shape(text: str) -> str:
     return " ".join(_DIGITS.sub("#", text).casefold().split())
 
 
-# Served by the index of answer mails by address and time (migration 75, `outbox_replies`): the
-# sender's few answer mails of the window, newest first, no sort. The age index it took before held
-# every outbox row of those ten minutes, read and sorted.
+# An answer mail is queued in the write that stores its MO, or, for an MO that waited for the answer
+# to the submit of the SMS it answers, up to `waiting.wait_seconds` later (6 minutes by default): an
+# hour before the window reaches back past every such wait of a running gateway. Only an MO that waited
+# through a stop of the gateway longer than that is mailed later, at the start, and not looked at.
+WAITED_SECONDS = 3600.0
+
+# Started from the phone: its few MOs of the window (and of the waits before it), newest first, by the
+# index of each phone's MOs by time (migration 76, `mo_phone_times`), then each one's answer mails by
+# `outbox_mo_ref`. Started from the address (`outbox_replies`, migration 75), the lookup read every
+# answer mail to it of ten minutes, each with its MO: with one shared mailbox that every phone answers
+# to (a helpdesk), 3,000 of them, some 21,000 SQLite instructions before each mail to a phone
+# (bench/loopguard_lookup.py --shared). The order is named: SQLite would start from the address.
+# `m.id > 0` (every MO) is the index's condition, which keeps other statements off it.
+# Ties of time go to the later row, as the address's index (its rowid last) gave them.
 _ANSWER_BETWEEN = (
-    "SELECT m.text FROM outbox o JOIN mo m ON m.id = o.mo_ref"
-    " WHERE o.kind = 'reply' AND o.rcpt = ? COLLATE NOCASE AND o.created_at >= ? AND o.created_at <= ?"
-    " AND (? IS NULL OR o.created_at > ?) AND o.state IN ('queued', 'active', 'sent') AND m.source = ?"
-    " ORDER BY o.created_at DESC LIMIT 1"
+    "SELECT m.text FROM mo m INDEXED BY mo_phone_times CROSS JOIN outbox o INDEXED BY outbox_mo_ref"
+    " WHERE m.source = ? AND m.received_at >= ? AND m.id > 0 AND o.mo_ref = m.id"
+    " AND o.kind = 'reply' AND o.rcpt = ? COLLATE NOCASE AND o.created_at >= ? AND o.created_at <= ?"
+    " AND (? IS NULL OR o.created_at > ?) AND o.state IN ('queued', 'active', 'sent')"
+    " ORDER BY o.created_at DESC, o.id DESC LIMIT 1"
 )
 
 
@@ -68,7 +80,9 @@ def _answer_between(
     """The text of the latest answer mail from `phone` to `user` queued within FAST_SECONDS before
     `at` and after `after` (the round before, if any): each round answers an answer of its own."""
     since = at - FAST_SECONDS if after is None else max(at - FAST_SECONDS, after)
-    row = conn.execute(_ANSWER_BETWEEN, (user, since, at, after, after, phone)).fetchone()
+    row = conn.execute(
+        _ANSWER_BETWEEN, (phone, since - WAITED_SECONDS, user, since, at, after, after)
+    ).fetchone()
     return None if row is None else str(row[0])
 
 
