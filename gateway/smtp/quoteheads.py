@@ -248,14 +248,22 @@ def _header_line(line: str) -> re.Match[str] | None:
     return _HEADER_LINE.match(line)
 
 
-def header_block_end(lines: list[str], start: int, *, after_rule: bool = False) -> int | None:
+def header_block_end(
+    lines: list[str], start: int, *, after_rule: bool = False, answers: bool = True
+) -> int | None:
     """End index of a quoted message's header block starting at `start`, or None if there is none.
 
     Needs a sender line, a date/sent line and one more field, and either an Outlook "Sent:" line or an
     address in the sender line: "Od: 10:00 / Do: 12:00 / Temat: ..." written by a person is no header.
     `after_rule`: the block follows Outlook's `____` rule, which no one types above their own lines;
     there a sender, a date with a digit and a To or Subject line suffice (Outlook's HTML reply within
-    one company: "Od: Jan Kowalski / Data: czwartek, 3 grudnia 2026 10:00 / Do: Anna Nowak").
+    one company: "Od: Jan Kowalski / Data: czwartek, 3 grudnia 2026 10:00 / Do: Anna Nowak"), as
+    Outlook writes it: the sender first, a name (no digit), no time for a recipient. A duty or a
+    flight under a typed rule in a reply ("Data: 14.12.2026 / Od: 8:00 / Do: 16:00", "From: Warszawa
+    WAW 10:00 / To: Londyn LHR 12:00 / Date: …") went as a quote, and the lines below it with it.
+    In a mail that `answers` none, a block without a subject line (which Outlook always writes) is
+    the person's own: a parcel's "Nadawca: ACME, biuro@acme.pl / Adresat: … / Data: …" took the
+    pickup time and phone number below it.
     A `>` quote right below the rule is what it heads (Outlook set to mark the original with "> "),
     a header block of none: the block ends where it starts, and the rule goes with the quote.
     """
@@ -272,10 +280,15 @@ def header_block_end(lines: list[str], start: int, *, after_rule: bool = False) 
     sender = next((v for k, v in labels.items() if k in _FROM_LABELS), None)
     if sender is None or len(labels) < 3 or not labels.keys() & _DATE_LABELS:
         return None
+    if not answers and not labels.keys() & _SUBJECT_LABELS:
+        return None
     if labels.keys() & _SENT_LABELS or "@" in sender:
         return i
     if (
         after_rule
+        and next(iter(labels)) in _FROM_LABELS
+        and not any(ch.isdigit() for ch in sender)
+        and not any(_TIME.search(v) for k, v in labels.items() if k in _TO_LABELS)
         and labels.keys() & _ADDRESSED_LABELS
         and any(ch.isdigit() for k, v in labels.items() if k in _DATE_LABELS for ch in v)
     ):

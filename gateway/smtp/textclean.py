@@ -243,7 +243,7 @@ def _unwrap_leading(
             lines = lines[end:]
             removed.append(FORWARD_HEADER)
             continue
-        end = header_block_end(lines, i)
+        end = header_block_end(lines, i, answers=answers)
         if end is not None:
             lines = lines[end:]
             removed.append(FORWARD_HEADER)
@@ -292,7 +292,7 @@ def _cut_quote_below(
             if not cut and _OUTLOOK_RULE.match(line):
                 cut = _rule_block_end(lines, i, answers) is not None
                 label = QUOTED
-            if not cut and header_block_end(lines, i) is not None:
+            if not cut and header_block_end(lines, i, answers=answers) is not None:
                 cut, label = True, QUOTED
             if not cut:
                 attribution = attribution_end(lines, i)
@@ -335,7 +335,7 @@ def _rule_block_end(lines: list[str], i: int, answers: bool = True) -> int | Non
     dashes = lines[i].lstrip()[:1] == "-"
     if dashes and start < len(lines) and _quoted(lines[start]):
         return None
-    return header_block_end(lines, start, after_rule=answers or not dashes)
+    return header_block_end(lines, start, after_rule=answers or not dashes, answers=answers)
 
 
 def _has_own_text(lines: list[str]) -> bool:
