@@ -14,6 +14,7 @@ its own, after the round before it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,13 @@ from tests.conftest import DOMAIN, free_port, mail, running_gateway, smtp_sink
 from tests.test_two_way import answer_to, parsed, two_way_config
 
 AUTO_REPLY = "Prowadze, odpisze pozniej"
+REFUSED = '(550, b"5.7.1 Not sent: looks like a mail loop: the same text went from you to +48601123456'
+# Right for a program and for a person who sends the same line each time: no "automatic mailbox".
+WORDS = (
+    "3 times within 60 minutes, each within 10 minutes of the phone's same answer; if a program writes"
+    " these mails, mark them Auto-Submitted: auto-replied (RFC 3834) or stop the phone's auto-reply;"
+    " if you write them, change the words"
+)
 T0 = 1_800_000_000.0
 
 
@@ -33,9 +41,11 @@ async def rounds(
     *,
     delay: float = 2.0,
     replies: list[str] | None = None,
+    subject: Callable[[int, str], str] | None = None,
 ) -> list[str | None]:
     """The user's SMS, then for each text: the phone's auto-reply (or `replies`' next one), and the
-    mailbox's mail back `delay` seconds after the answer mail, on the daemon's injected clock."""
+    mailbox's mail back `delay` seconds after the answer mail, on the daemon's injected clock; its
+    subject a Reply's, or `subject(round, the answer mail's subject)`."""
     relay = free_port()
     now = [T0]
     async with (
@@ -56,7 +66,10 @@ async def rounds(
             await sink.wait(i)
             now[0] += delay
             sent = len(core.records)
-            result = await gw.send(answer_to(parsed(sink.messages[i - 1][2]), text))
+            back = answer_to(answer := parsed(sink.messages[i - 1][2]), text)
+            if subject is not None:
+                back.replace_header("Subject", subject(i, str(answer["Subject"])))
+            result = await gw.send(back)
             errors.append(None if result.error is None else str(result.error))
             if result.error is None:
                 await gw.until(lambda sent=sent: len(core.records) == sent + 1)
@@ -66,16 +79,13 @@ async def rounds(
 async def test_the_fourth_fast_identical_round_is_refused_as_a_loop(tmp_path: Path) -> None:
     errors = await rounds(tmp_path, [f"Dziekujemy, zgloszenie {100 + i} przyjete" for i in range(5)])
     assert errors[:3] == [None, None, None], errors
-    refused = '(550, b"5.7.1 Not sent: a mail loop with +48601123456'
-    assert errors[3] is not None and refused in errors[3], errors
+    assert errors[3] is not None and REFUSED in errors[3], errors
+    assert WORDS in errors[3], errors
 
 
 async def test_a_person_answering_as_fast_in_their_own_words_is_not_refused(tmp_path: Path) -> None:
     texts = ["Kiedy bedziesz?", "Ok, czekam", "Daj znac po 15", "Dobrze, to do jutra", "Pa"]
     assert await rounds(tmp_path, texts) == [None] * 5
-
-
-REFUSED = '(550, b"5.7.1 Not sent: a mail loop with +48601123456'
 
 
 HEX_IDS = ["7f3a9c", "b81e04", "c0ffee", "d2a9f1", "e5b7aa"]
@@ -148,3 +158,26 @@ async def test_a_person_saying_ok_to_each_of_the_phones_different_answers_is_not
         await rounds(tmp_path, [f"OK, czekam do {15 + i}:00" for i in range(5)], replies=replies, delay=20.0)
         == [None] * 5
     )
+
+
+def otrs(i: int, answered: str) -> str:
+    return f"[Ticket#2026120710{4000 + i}] RE: {answered[:24]}..."
+
+
+def zammad(i: int, answered: str) -> str:
+    """Its title is the answer mail's subject, which names the mailbox's last subject: it grows each
+    round until the gateway's subject cut makes it the same."""
+    return f"Thanks for your inquiry ({answered})"
+
+
+@pytest.mark.parametrize(("subject", "count"), [(otrs, 4), (zammad, 8)], ids=["otrs", "zammad"])
+async def test_an_acknowledgement_that_is_no_plain_reply_is_refused_as_a_loop(
+    tmp_path: Path, subject: Callable[[int, str], str], count: int
+) -> None:
+    """A helpdesk's acknowledgement whose subject is not the answer mail's with "Re:" before it is no
+    answer to the conversation (its SMS has the subject too), and the guard was asked only for the
+    numbers a mail answers: every round was an SMS. Every number of a mail is asked now."""
+    texts = [f"Thank you. Your request has been received as ticket {1000 + i}." for i in range(count)]
+    errors = await rounds(tmp_path, texts, subject=subject)
+    assert errors[-1] is not None and REFUSED in errors[-1], errors
+    assert errors[:-1] == [None] * (count - 1), errors

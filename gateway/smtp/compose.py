@@ -19,9 +19,8 @@ import structlog
 from acl.quiet import release_time
 from gateway import accountrules, answerbounce, bouncetriage, conversations, forwarded, notify, wording
 from gateway.config import Config
-from gateway.conversations import loopguard
 from gateway.conversations.answers import NO_NEW_TEXT, no_new_text, our_hosts, replies_to_mail
-from gateway.smtp import alerts, automail, mailexpiry, mailidentity, mimefast, recipients, replies
+from gateway.smtp import alerts, automail, mailexpiry, mailidentity, mailloop, mimefast, recipients, replies
 from gateway.smtp.accept import Limits, Notice, limits_for
 from gateway.smtp.charsets import decode_header
 from gateway.smtp.identical import identical_notice, identical_refusal, identical_today
@@ -187,11 +186,10 @@ def compose(
         plans = {t: planned(t) for t in dict.fromkeys([mail.text, *texts.values()])}
     except EmptyText:
         return replies.EMPTY_TEXT
-    for n in answered:  # an automatic mailbox and a phone's auto-reply app answering each other
-        # The SMS as planned, as the rounds before are kept: `’` and `–` are `'` and `-` there.
-        if loopguard.looping(store.db.conn, n, sender.mail_from, plans[texts[n]].text, now.timestamp()):
-            log.warning("smtp.loop_refused", sender=sender.mail_from, rounds=loopguard.ROUNDS)  # no number
-            return loopguard.refusal(n)
+    # Each number's SMS as planned, as the rounds before are kept: `’` and `–` are `'` and `-` there.
+    sms = {n: plans[texts[n]].text for n in numbers}
+    if (looped := mailloop.refusal(store.db.conn, sender.mail_from, sms, now.timestamp())) is not None:
+        return looped  # a mailbox and a phone's auto-reply app answering each other
     p = plans[mail.text]
     for q in plans.values():
         if q.truncated and account.overflow == "reject":
