@@ -22,6 +22,11 @@ again whole by another link meanwhile (`gateway.longsms`, a new reference) is th
 it settles nothing (the part was set sent by the link left, under the old reference, and never went
 with the rest).
 
+A late refusal of a part taken meanwhile by its re-send says that submit never reached the phone: if
+it was the last of the part's submits that went unanswered, nothing else may have, and the "may have
+reached the phone twice" its row keeps (`parts.resent_after`) is taken back. It stayed, and a
+second `mt.possible_duplicate` was logged for the refusal itself.
+
 What this process saw is not all: a part whose submit went unanswered, or was on the wire when the
 connection went or the daemon died, carries a note saying so (`ClaimedPart.maybe_sent`). Claimed by a
 process that knows nothing of that submit (after a restart, also one inside the grace, or a crash),
@@ -46,6 +51,8 @@ log = structlog.get_logger(__name__)
 
 # Late answers that settle a part: it was taken, or refused for good.
 SETTLING = (Outcome.ACCEPTED, Outcome.REJECTED, Outcome.MALFORMED)
+# A part's "may have reached the phone twice" taken back (module docstring).
+REFUTED = "UPDATE parts SET resent_after = NULL WHERE id = ? AND resent_after IS NOT NULL"
 
 
 class LateAnswers:
@@ -80,6 +87,13 @@ class LateAnswers:
         # before this start), until taken or ended: their acceptance keeps it (`parts.resent_after`).
         self.resent_after: dict[int, str] = {}
         self.silent = SilentSends()  # parts' submits unanswered in a row (`gateway.unanswered`)
+        # Per part, its submits that went unanswered (or before this start) and that no late refusal
+        # has said never reached the phone; and its watches still open. Kept past `forget` while one
+        # is open (`ended`): a refusal read after the re-send was taken takes the warning back only
+        # when no other submit of the part may have reached the phone.
+        self.doubtful: Counter[int] = Counter()
+        self.watching: Counter[int] = Counter()
+        self.ended: set[int] = set()
 
     def settled_meanwhile(self, part_id: int) -> bool:
         """Whether a late answer settled the part while its re-send waited its turn (it is then not sent)."""
@@ -114,11 +128,13 @@ class LateAnswers:
             if part.maybe_sent and part.id not in self.noted:
                 self.noted.add(part.id)
                 self.unanswered.setdefault(part.id, None)
+                self.doubtful[part.id] += 1  # what became of that submit, nobody here knows
 
     def may_have(self, part_id: int, link: str) -> None:
         """`link`'s SMSC may have taken the part without answering: its next send may be a duplicate."""
         self.unanswered[part_id] = link
         self.noted.add(part_id)
+        self.doubtful[part_id] += 1
 
     def not_sent(self, part_ids: Iterable[int]) -> None:
         """Claimed parts given back unsent: the note a requeue puts on them (`RECOVERED`) is no reason
@@ -150,6 +166,10 @@ class LateAnswers:
         self.unanswered.pop(part_id, None)
         self.silent.forget(part_id)
         self.noted.discard(part_id)
+        if self.watching[part_id]:
+            self.ended.add(part_id)  # a late answer may still take back its warning (`_watch`)
+        else:
+            self.doubtful.pop(part_id, None)
         return self.resent_after.pop(part_id, None)
 
     async def defer(self, name: str, part: ClaimedPart, result: SubmitResult, backoff: float) -> None:
@@ -186,12 +206,19 @@ class LateAnswers:
         task = asyncio.create_task(self._watch(name, part_id, late, held=held, udh=udh))
         self.watchers.add(task)
         self.awaited[part_id] = late
+        self.watching[part_id] += 1
 
         def done(task: asyncio.Task[None]) -> None:
             self.watchers.discard(task)
             if self.awaited.get(part_id) is late:
                 del self.awaited[part_id]
                 self.withheld.discard(part_id)
+            self.watching[part_id] -= 1
+            if self.watching[part_id] <= 0:
+                del self.watching[part_id]
+                if part_id in self.ended:
+                    self.ended.discard(part_id)
+                    self.doubtful.pop(part_id, None)
 
         task.add_done_callback(done)
 
@@ -211,6 +238,9 @@ class LateAnswers:
                  smsc_id=result.message_id)  # fmt: skip
         self.silent.forget(part_id)  # an answer: its sends are counted afresh
         queue = self.store.queue
+        refused = result.outcome not in (Outcome.ACCEPTED, Outcome.UNANSWERED)
+        if refused and self.doubtful[part_id] > 0:
+            self.doubtful[part_id] -= 1  # that submit never reached the phone
 
         def settle() -> str | None:
             """What the answer did: "settled", "held" (a hold it leaves as it is), "moved", or None."""
@@ -238,6 +268,13 @@ class LateAnswers:
                 if finished is not None:
                     self.on_finished(finished)
                     return "second id"
+            if refused and self.doubtful[part_id] <= 0:
+                # Taken meanwhile (or on the wire again): no other submit of it may have reached the
+                # phone. Its re-send's acceptance, still to come, keeps no warning either.
+                self.resent_after.pop(part_id, None)
+                with self.store.db.transaction() as conn:
+                    conn.execute(REFUTED, (part_id,))
+                return "refuted"
             return None
 
         try:
@@ -258,9 +295,16 @@ class LateAnswers:
             log.warning("mt.possible_duplicate", part=part_id, link=name, smsc_id=result.message_id,
                         reason="the SMSC answered after the part had been sent again and taken:"
                         " it has both copies, and a receipt of either counts")  # fmt: skip
-        elif settled is None and result.outcome in SETTLING:
+        elif settled == "refuted":
+            log.info("mt.late_refusal_resent", part=part_id, link=name, outcome=result.outcome.value,
+                     twice="no: no other submit of it went unanswered")  # fmt: skip
+        elif settled is None and result.outcome is Outcome.ACCEPTED:
             log.warning("mt.possible_duplicate", part=part_id, link=name, smsc_id=result.message_id,
                         reason="the SMSC answered after the part had been sent again")  # fmt: skip
+        elif settled is None and refused:
+            # Refused: that copy never reached the phone; another submit of it still may have.
+            log.info("mt.late_refusal_resent", part=part_id, link=name, outcome=result.outcome.value,
+                     twice="maybe: another submit of it went unanswered")  # fmt: skip
 
     def _apply(self, name: str, part_id: int, result: SubmitResult, *, pacing: bool) -> None:
         """Record a late answer as if it had come in time; call inside a store write. A part being
