@@ -227,7 +227,7 @@ class RelayHandler:
             return replies.OK_RCPT  # the same phone twice gets one SMS
         if len(numbers) >= MAX_RECIPIENTS:
             return recipients.refused(envelope, address, replies.TOO_MANY_RCPT, number, self.refusals)
-        if sender is not None and (spent := used_up(self.gate.store, sender, self.gate.now)) is not None:
+        if sender and (spent := used_up(self.gate.store, sender, self.gate.now, session.authenticated)):
             return recipients.refused(envelope, address, spent, number, self.refusals)  # before the body
         numbers.append(number)
         envelope.__dict__.setdefault("domains", {})[number] = domain  # replies come from this domain

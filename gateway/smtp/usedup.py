@@ -9,6 +9,12 @@ needs, atomically.
 Only once the period's notice was given (`limit_notices`, written by the DATA-time refusal that
 mails it, `maillimits.quota_refusal`): the first mail past the limit goes on to DATA and its
 refusal tells the user, as before. Reads only: an intake worker runs it on its own.
+
+Only for a mail client logged in on the submission port: a mail server relaying on the relay port
+retries a mail whose 250 it lost (a timeout after the final dot), and such a retry must get "250
+duplicate", which only DATA can tell (the dedup key needs the headers). Refused at RCPT, the retry
+of a mail already sent got a permanent 550 and its sender a bounce saying "not sent". On the relay
+port DATA checks the key first and then the limit, with the words it always had.
 """
 
 from __future__ import annotations
@@ -23,12 +29,13 @@ from gateway.store.db import Store
 _TOLD = "SELECT 1 FROM limit_notices WHERE scope = ? AND period = ?"
 
 
-def used_up(store: Store, sender: Sender, clock: Callable[[], datetime]) -> str | None:
+def used_up(store: Store, sender: Sender, clock: Callable[[], datetime], logged_in: bool) -> str | None:
     """The refusal of a number for `sender`, whose user's or account's limit has no part left
-    and who was told of it this period; None when a part is left (or no limit is set). Asked at
-    every RCPT: a sender with no limit (most) is answered before the time or a row is made."""
+    and who was told of it this period; None when a part is left (or no limit is set), or when
+    the session did not log in (a relaying server's retry goes on to DATA's duplicate check). Asked
+    at every RCPT: a sender with no limit (most) is answered before the time or a row is made."""
     account, user = sender.account, sender.user
-    if account is None:
+    if account is None or not logged_in:
         return None
     limits = (account.monthly_limit, account.daily_limit)
     if limits == (None, None) and (user is None or (user.monthly_limit, user.daily_limit) == (None, None)):
