@@ -13,45 +13,38 @@ Choices, and why:
   connection per wake-up (`gateway/smtp/fairaccept.py`), and begin when the daemon sends `g`: when
   all are ready, 2 s after the first, or at once beside workers already accepting. asyncio's server
   accepts 100 per wake-up (uvloop all): after a restart the first worker took every reconnect
-  waiting in the queue, and mail servers keep their connections (10,565 mails against 12). A busy
-  worker is slower back to accept(), so the idle one takes more, and a dead worker's share goes
-  to the others at once (with SO_REUSEPORT it would wait in its own queue until the restart).
+  waiting, and mail servers keep their connections (10,565 mails against 12). A dead worker's
+  share goes to the others at once (with SO_REUSEPORT it would wait in its own queue).
 - Writes: one socketpair per worker carries framed messages (`gateway/intake_channel.py`). A
-  session's write (acceptance, info@ answer, premium answer) is sent with its arguments and a
-  request id; the daemon runs it as its own relay port would (interactive, same group commit,
-  fsync before it answers) and sends back the result or the store error, which the worker raises
-  so that its SMTP reply is the same. Two writers on one WAL file cost more CPU than one (lock
-  retries, page rereads after the other's commits, smaller batches). The daemon's commit wakes
-  its dispatcher (an accept that queued SMS) and outbox (after-commit hook) directly. The
-  worker's high-water check uses the backlog the daemon sends with each heartbeat and, once the
-  dispatcher has counted anew (once a second), before its next answer: as fresh as in one process.
+  session's write (acceptance, info@ answer, premium answer) goes with its arguments and a request
+  id; the daemon runs it as its own relay port would (same group commit, fsync before it answers)
+  and sends back the result or the store error, which the worker raises: the same SMTP reply. Two
+  writers on one WAL file cost more CPU than one (lock retries, page rereads, smaller batches). The
+  daemon's commit wakes its dispatcher and outbox directly. The worker's high-water check uses the
+  backlog sent with each heartbeat and, after each new count (once a second), before its next answer.
 - Supervision: each worker is a supervised task of the daemon (gateway/supervisor.py): a worker that
   exits, or sends no heartbeat for HEARTBEAT_TIMEOUT_SECONDS (READY_SECONDS while it starts; then it
-  is killed), is logged and restarted with back-off. A crash loses nothing: a mail is answered `250`
-  only once it is on disk, and an unanswered one is retried by its client (the Message-ID keeps a
-  mail committed just before the crash, its answer lost, from being queued twice). Stopping the
-  daemon sends `q` to every worker (which answers `421`, drains and exits) and kills any still there
-  after WORKER_STOP_SECONDS (`gateway.stoptiming`); a worker whose daemon died (kill -9) sees its
-  channel close and stops too. Under systemd every process of the unit gets SIGTERM, which a worker
-  handles like `q` after telling the daemon (`S`): its end then waits SIGNAL_GRACE_SECONDS for the
-  daemon's own stop, and only without one is it a worker stopped alone, logged and restarted. SIGINT,
-  which Ctrl-C sends the terminal's whole process group, the worker ignores: the daemon stops it with
-  `q` in its own order, as when it alone is signalled (a worker that stopped at once beside it got 6
+  is killed), is logged and restarted with back-off; while none serves after a failed start, the
+  daemon answers the port `421` itself (`gateway.intake_refusal`). A crash loses nothing: `250`
+  comes only once a mail is on disk, an unanswered one is retried (its Message-ID keeps a mail
+  committed just before the crash from being queued twice). Stopping the daemon sends `q` to every
+  worker (`421`, drain, exit) and kills any still there after WORKER_STOP_SECONDS; a worker whose
+  daemon died (kill -9) sees its channel close and stops too. Under systemd every process of the
+  unit gets SIGTERM, which a worker handles like `q` after telling the daemon (`S`): its end then
+  waits SIGNAL_GRACE_SECONDS for the daemon's own stop, and only without one is it a worker stopped
+  alone, logged and restarted. SIGINT (Ctrl-C: the terminal's whole process group) the worker
+  ignores: the daemon stops it with `q` in its own order (one that stopped at once beside it got 6
   of 629 sessions in flight reset, not told `421`).
 - STARTTLS: an SSL context cannot be handed to another process, so each worker loads the relay
   port's certificate itself (`gateway.smtp.servers.relay_tls_context`, the same code as in one
-  process); the daemon loads it once first, so that a file no worker could use stops the start.
-  A worker restarted after the file became unusable serves without STARTTLS and logs
-  `smtp.relay_tls_unusable` at error (a restart loop would leave the port serving nobody).
+  process); the daemon loads it once first: a file no worker could use stops the start. A worker
+  restarted after the file became unusable serves without STARTTLS (`smtp.relay_tls_unusable`).
 - Per-process state: each worker enforces the session limits (`max_connections`, per address,
-  commands) on its own connections, as the daemon does on the submission port: with N workers a
-  client may hold up to N times the limit (descriptors, the reason for the limit, are per process
-  too). Reply counts for /metrics come with each heartbeat (a crashed worker's last second is
-  lost). Caches that use `PRAGMA data_version` see the daemon's writes. Logs go to the daemon's
-  stderr (the same journal or file), each line with a `worker` field.
-- Default 0: one worker on a 2-core machine moves ~0.6 ms per mail off the daemon's loop (15-20 %
-  more SMS/s than N = 0 with a pipelining client) but costs ~10 % more CPU in all (pickling and
-  the channel, both ends); it pays only where a core is otherwise idle.
+  commands) on its own connections: with N workers a client may hold N times the limit. Reply
+  counts for /metrics come with each heartbeat. Caches that use `PRAGMA data_version` see the
+  daemon's writes. Logs go to the daemon's stderr, each line with a `worker` field.
+- Default 0: one worker on 2 cores moves ~0.6 ms per mail off the daemon's loop (15-20 % more SMS/s
+  than N = 0, pipelining) but costs ~10 % more CPU in all; it pays only where a core is idle.
 """
 
 from __future__ import annotations
@@ -80,6 +73,7 @@ from gateway.hangup import hup_ignored
 from gateway.intake_accepts import Accepts, Withdrawn
 from gateway.intake_channel import REQUEST_ID, Framed, error_to_wire, pack_request, unpack_request
 from gateway.intake_listeners import bind_listeners, reap, signal_name
+from gateway.intake_refusal import NoWorkerRefusal
 from gateway.queuedepth import Backlog
 from gateway.smtp.accept import Writes
 from gateway.smtp.fairaccept import Release
@@ -119,6 +113,8 @@ class Slot:
     starts: int = 0
     heartbeats: int = 0
     signalled: bool = False  # the running process was sent SIGTERM (it ignores SIGINT: the daemon's)
+    serving: bool = False  # the running process said `R`
+    failed: bool = False  # the last run ended before its `R`: while none serves, the port says 421
     told: Backlog | None = None  # the backlog last sent to it
 
 
@@ -136,8 +132,7 @@ class IntakeWorkers:
         log_level: str = "INFO",
         json_logs: bool | None = None,
     ) -> None:
-        # The workers load the relay port's STARTTLS certificate themselves; a file they could not
-        # use is refused here, named, at the start, not by every worker in a restart loop.
+        # The workers load the relay port's certificate themselves: one they could not use is refused here.
         try:
             relay_tls_context(config)
         except ConfigError:
@@ -153,8 +148,9 @@ class IntakeWorkers:
         self.json_logs = json_logs
         self.slots = [Slot(f"intake-{i + 1}") for i in range(config.smtp.intake_processes)]
         self.release = Release(len(self.slots))  # when each worker begins to accept (`g`)
+        self.refusal = NoWorkerRefusal(listeners, config.gateway.hostname, self.slots)
         self.stopping = False
-        # The code on disk is no longer the daemon's (an upgrade): the daemon stops with a failure.
+        # The code on disk is no longer the daemon's (an upgrade): the daemon stops.
         self.on_code_changed: Callable[[], None] = lambda: None
         # A write failing for a reason not the store's (a bug a mail can trigger again and again):
         # one line a second per kind, the traceback on the first.
@@ -164,7 +160,8 @@ class IntakeWorkers:
 
     def add_to(self, supervisor: Supervisor) -> None:
         for slot in self.slots:
-            supervisor.add(slot.name, partial(self._run, slot), stall_after=HEARTBEAT_TIMEOUT_SECONDS * 2)
+            run = partial(self.refusal.run, slot, partial(self._run, slot))
+            supervisor.add(slot.name, run, stall_after=HEARTBEAT_TIMEOUT_SECONDS * 2)
 
     def pids(self) -> dict[str, int | None]:
         return {s.name: s.proc.pid if s.proc and s.proc.poll() is None else None for s in self.slots}
@@ -268,6 +265,8 @@ class IntakeWorkers:
             elif kind == _READY:
                 beat()
                 slot.ready.set()
+                slot.serving = True
+                self.refusal.update()
                 if not serving.done():
                     serving.set_result(None)
                 self._backlog_to(slot, channel)
@@ -382,6 +381,7 @@ class IntakeWorkers:
     def stop(self, budget: StopBudget | None = None) -> Coroutine[Any, Any, None]:
         """`q` to every worker (`421`, drain, exit) now, as the daemon's ports close; returned: the wait."""
         self.stopping = True
+        self.refusal.close()
         for sock in self.listeners:
             sock.close()  # ours only: the workers' copies close as they stop
         running = [s.proc for s in self.slots if s.proc is not None and s.proc.poll() is None]
