@@ -216,5 +216,28 @@ def test_the_key_is_the_mail_the_queue_entry_and_the_sender() -> None:
     assert key != dedup_key(None, STAFF, "other text", mail)
     other_host = raw_mail(POSTFIX.format(qid="C7066160019").replace("mx.", "mx2."))
     assert key != dedup_key(None, STAFF, "text", other_host)
-    # a Message-ID decides when there is one, as before
-    assert dedup_key("<a@b>", STAFF, "text", mail) == dedup_key("<a@b>", STAFF, "text")
+    # with a Message-ID too the queue entry counts; without a known line the Message-ID alone
+    assert dedup_key("<a@b>", STAFF, "text", mail) == dedup_key("<a@b>", STAFF, "text", mail)
+    assert dedup_key("<a@b>", STAFF, "text", mail) != dedup_key("<a@b>", STAFF, "text")
+    assert dedup_key("<a@b>", STAFF, "text", mail) != key
+    assert dedup_key("<a@b>", STAFF, "text", raw_mail(EXCHANGE)) == dedup_key("<a@b>", STAFF, "text")
+
+
+async def test_a_device_with_one_fixed_message_id_and_no_date_has_each_relayed_alert_sent(
+    tmp_path: Path,
+) -> None:
+    # A UPS card writes <alert@ups.local> on every mail and no Date: (it has no clock). Its relay
+    # queues each alert as a mail of its own, an hour apart: the second was dropped as "duplicate".
+    fixed = "<alert@ups.local>"
+    first = raw_mail(POSTFIX.format(qid="4ZK1Ab1cdez"), "UPS on battery power", message_id=fixed)
+    later = POSTFIX.format(qid="4ZK2Xy9qwer").replace("16:13:19", "17:13:20")
+    second = raw_mail(later, "UPS on battery power", message_id=fixed)
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        assert await send(gw.port, first) != replies.OK_DUPLICATE
+        assert await send(gw.port, second) != replies.OK_DUPLICATE
+        # The relay's retries keep its own line: each still goes once.
+        assert await send(gw.port, first) == replies.OK_DUPLICATE
+        assert await send(gw.port, second) == replies.OK_DUPLICATE
+        assert gw.store.admin.count_messages() == 2
+        await smsc.wait_for(2)
+        assert len(smsc.received) == 2
