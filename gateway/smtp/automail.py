@@ -13,15 +13,18 @@ from collections.abc import Iterable
 from email.message import Message
 from typing import Literal
 
-from gateway.forwarded import REPLY_ID_MARK
+from gateway.smtp.answermarks import AUTO_TO_ANSWER as AUTO_TO_ANSWER
+from gateway.smtp.answermarks import OOF_TO_ANSWER as OOF_TO_ANSWER
+from gateway.smtp.answermarks import PRECEDENCE_NAMES as PRECEDENCE_NAMES
+from gateway.smtp.answermarks import RESPONDER_MARKS as RESPONDER_MARKS
+from gateway.smtp.answermarks import answers_our_answer, names_answer_mail, responder_marked
 from gateway.smtp.mimefast import first_headers as first_headers
 from gateway.smtp.oofwords import OOF_SUBJECT as OOF_SUBJECT
-from gateway.smtp.oofwords import PERSON_REPLY, TEMPLATE_COLONS
+from gateway.smtp.oofwords import OOF_TITLE, PERSON_REPLY, TEMPLATE_COLONS
 from gateway.smtp.ownnotice import OWN_NOTICE as OWN_NOTICE
 from gateway.smtp.ownnotice import QUOTED_FROM as QUOTED_FROM
 from gateway.smtp.ownnotice import RULE_FORWARD_HEADERS, from_own, own_notice
 from gateway.smtp.ownnotice import bare_address as bare_address
-from gateway.smtp.subjects import OWN_SUFFIX, sms_subject
 
 # Headers that on their own mark machine mail. Each entry: header name, predicate on the lowered value,
 # reason template. RFC 3834 says Auto-Submitted "no" is the only value a human message carries; every
@@ -80,22 +83,16 @@ _TNEF_CLASSES: tuple[tuple[str, str], ...] = (
 OOF_GUESSED = "out-of-office reply (by its subject)"
 
 
-# An out-of-office reply to one of the gateway's answer mails that carries none of the headers
-# below (hosted responders, some Exchange setups): its subject is the responder's template around
-# our answer's, whether or not it names that mail's id. Without this it became an SMS to the phone.
-OOF_TO_ANSWER = "out-of-office reply (to the gateway's answer mail)"
-
-# A program's answer to one of the gateway's answer mails whatever its subject: an Exchange "reply
-# using a template" rule ("Thank you for your message"), a procmail autoresponder ("Re: …"),
-# vacation(1). It names the answer mail's id as a person's Reply does, so the second sign is a header
-# a person's mail does not carry (`RESPONDER_MARKS`). A phone that answers automatically ("I'm
-# driving") and such a responder sent each other billed SMS until the identical-text rule stopped it.
-AUTO_TO_ANSWER = "automatic reply (to the gateway's answer mail)"
-
-# Signals that back up an out-of-office subject.
+# Signals that back up an out-of-office subject: Exchange's inbox-rule loop header and the two it puts
+# on what its mailbox rules generate (the source "Mailbox Rules Agent", the parent mail's id) count
+# by their presence, the others unless "no" or "false".
 _OOF_SUPPORT_HEADERS = (
     "x-ms-exchange-inbox-rules-loop",
+    "x-ms-exchange-generated-message-source",
+    "x-ms-exchange-parent-message-id",
     "x-autoreply",
+    "x-auto-reply",
+    "x-autorespond",
     "auto-submitted",
 )
 
@@ -182,7 +179,7 @@ def machine_reason(
         headers = first_headers(msg)
     reason = _quick_reason(msg, subject, tnef_class, own_address, headers)
     if reason is False:
-        reason = _full_reason(msg, subject, body, tnef_class, own_address, headers)
+        reason = _full_reason(msg, subject, body, tnef_class, own_address, headers, empty_sender)
     if empty_sender:
         return EMPTY_SENDER if reason is None or reason.startswith("bounce") else f"{reason}; {EMPTY_SENDER}"
     return reason
@@ -195,30 +192,25 @@ def _full_reason(
     tnef_class: str | None,
     own_address: str | None,
     headers: dict[str, str],
+    empty_sender: bool = False,
 ) -> str | None:
-    """Every rule in turn, the most specific first: `machine_reason` without the envelope sender."""
+    """Every rule in turn, the most specific first: `machine_reason` without the envelope sender's
+    reason (`empty_sender` backs an out-of-office subject, `_out_of_office`)."""
     reason = None
     if _recall(headers, subject, body, tnef_class):
         reason = "Outlook recall"
     if reason is None:
         reason = _report(msg, tnef_class)
     if reason is None and (oof := OOF_SUBJECT.match(subject)) is not None:
-        # "Automatic reply: <subject>" is a responder's template; "Nieobecność jutro" may be a person's.
-        template = subject[oof.end() :].lstrip().startswith(TEMPLATE_COLONS)
-        if _oof_supported(headers) or (template and _suppresses_replies(headers)):
-            reason = "out-of-office reply"
-        elif template and _answers_our_answer(headers, subject[oof.end() :].lstrip()[1:]):
-            reason = OOF_TO_ANSWER
-        elif _suppresses_replies(headers):
-            reason = OOF_GUESSED
+        reason = _out_of_office(headers, subject, oof, empty_sender)
     if reason is None:
         reason = header_reason(headers)
     if reason is None and MAILER_DAEMON_FROM.search(headers.get("from", "")):
         reason = MAILER_DAEMON
     if reason is None and own_notice(headers, body, own_address):
         reason = OWN_NOTICE
-    if reason is None and _names_answer_mail(headers):  # after MAILER-DAEMON: a bounce stays a bounce
-        if _responder_marked(headers):
+    if reason is None and names_answer_mail(headers):  # after MAILER-DAEMON: a bounce stays a bounce
+        if responder_marked(headers):
             reason = AUTO_TO_ANSWER
         elif _suppresses_all(headers) and not PERSON_REPLY.match(subject):
             # Exchange's out-of-office reply in a language not known or under its own subject, or a
@@ -267,6 +259,27 @@ def is_bounce(reason: str | None) -> bool:
     return any(r.startswith("bounce") for r in reasons[1:]) and not first.startswith(_NOT_BOUNCES)
 
 
+def _out_of_office(headers: dict[str, str], subject: str, oof: re.Match[str], empty: bool) -> str | None:
+    """The verdict on a subject an out-of-office word opens (`oof`). A second sign of a program decides
+    (`_oof_supported`). `X-Auto-Response-Suppress` alone, on persons' Outlook mails too, backs only a
+    responder's template ("Automatic reply: <subject>"), one around our answer's subject, or a mail
+    with an `empty` envelope sender (Exchange sends its replies so); beside a title a person types
+    ("Nieobecność: Jan 14-18.12, zastępuje Anna 601 222 333", `oofwords.OOF_TITLE`) it was recorded with
+    no SMS and no word to anyone: a guess its writer hears of (`OOF_GUESSED`) unless a header rule
+    below names it."""
+    rest = subject[oof.end() :].lstrip()
+    template = rest.startswith(TEMPLATE_COLONS)
+    ours = template and answers_our_answer(headers, rest[1:])
+    suppresses = _suppresses_replies(headers)
+    if _oof_supported(headers) or (
+        suppresses and (empty or (template and (ours or not OOF_TITLE.fullmatch(oof[1]))))
+    ):
+        return "out-of-office reply"
+    if ours:
+        return OOF_TO_ANSWER
+    return OOF_GUESSED if suppresses and header_reason(headers) is None else None
+
+
 def _suppresses_replies(headers: dict[str, str]) -> bool:
     """X-Auto-Response-Suppress, which Exchange puts on its out-of-office replies but which is on
     ordinary Outlook mails too: it backs a responder's "Automatic reply: …" subject; beside words
@@ -283,45 +296,12 @@ def _suppresses_all(headers: dict[str, str]) -> bool:
     return "all" in (v.strip().lower() for v in value.split(","))
 
 
-def _answers_our_answer(headers: dict[str, str], rest: str) -> bool:
-    """An "<OOF word>: <subject>" (`rest`: what follows the colon) that a responder wrote to one of
-    the gateway's answer mails. "… (SMS from +48 …)" is only ever the subject of our answer mails, and
-    nobody types a responder's word before it: it is enough, as responders that leave In-Reply-To
-    and References out exist too. The "SMS from +48 …" title is shorter and a person might write it,
-    so it needs the answer mail's id beside it. A person's Reply to the answer says "Re: …" and goes;
-    a person who types "Out of office: back on Monday" there names no such subject.
-    """
-    rest = rest.strip()
-    if "(SMS from " in rest and OWN_SUFFIX.search(rest):
-        return True
-    return rest.startswith("SMS from ") and sms_subject(rest) == "" and _names_answer_mail(headers)
-
-
-def _names_answer_mail(headers: dict[str, str]) -> bool:
-    """In-Reply-To or References names one of the gateway's answer mails (`<…sms-reply@…>`, as
-    `gateway.conversations.answers` knows them)."""
-    mark = f".{REPLY_ID_MARK}@"
-    return any(mark in headers.get(name, "").casefold() for name in ("in-reply-to", "references"))
-
-
-# Headers responders put on their answers and a person's mail does not carry: Exchange's inbox-rule
-# loop header, procmail's X-Loop, vacation(1)'s Precedence: bulk. X-Auto-Response-Suppress is not
-# one: Outlook puts it on persons' mails, and a person's Reply to an answer mail must reach the phone.
-RESPONDER_MARKS = ("x-ms-exchange-inbox-rules-loop", "x-loop")
-
-
-def _responder_marked(headers: dict[str, str]) -> bool:
-    if any(name in headers for name in RESPONDER_MARKS):
-        return True
-    return any(headers.get(name, "").strip().lower().startswith("bulk") for name in PRECEDENCE_NAMES)
-
-
 def _oof_supported(headers: dict[str, str]) -> bool:
     """A second sign, besides the subject, that a responder program wrote the message."""
     for name in _OOF_SUPPORT_HEADERS:
         if name not in headers:
             continue
-        if name == "x-ms-exchange-inbox-rules-loop":
+        if name.startswith("x-ms-exchange"):
             return True
         value = headers[name].strip().lower()
         if value and not value.startswith(("no", "false")):
@@ -356,9 +336,6 @@ def is_bulk(msg: Message, headers: dict[str, str] | None = None) -> bool:
     fetch = msg.policy.header_fetch_parse
     values = [fetch(k, v) for k, v in msg.raw_items() if k.lower() in PRECEDENCE_NAMES]
     return any(str(v).strip().lower().startswith(("bulk", "list", "junk")) for v in values)
-
-
-PRECEDENCE_NAMES = ("precedence", "x-precedence")
 
 
 # Every header name a rule above reads but From, which every mail has and `_quick_reason` reads as

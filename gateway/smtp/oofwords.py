@@ -33,6 +33,14 @@ OOF_SUBJECT = re.compile(
 # What follows a responder's words in its template: a colon (a full-width one in Japanese and Chinese).
 TEMPLATE_COLONS = (":", "\uff1a")
 
+# The words above that a person types as a title of their own too ("Nieobecność: Jan Kowalski 14-18.12,
+# zastępuje Anna 601 222 333", "Poza biurem: …", "Out of office: server room tomorrow 8:00"), unlike
+# a responder's "Automatic reply" or "Odpowiedź automatyczna": with a colon after them and only the
+# `X-Auto-Response-Suppress` every Outlook mail may carry beside them, no responder's template.
+OOF_TITLE = re.compile(
+    r"out of (the )?office|nieobecność|poza biurem|abwesenheitsnotiz|fuera de la oficina", re.IGNORECASE
+)
+
 # What a person's Reply (or forward) from a mail program starts its subject with, in Outlook's
 # languages (Korean 회신/전달, Hebrew השב/העבר, Bulgarian Отг, Ukrainian Відп/Пересл, Greek ΣΧΕΤ, ...),
 # after any "[Internal]"/"[EXTERNAL]" tags a classification tool or the relay put first: Exchange's

@@ -1,0 +1,78 @@
+"""A person's mail under an out-of-office word is never dropped silently (R-1.7).
+
+Outlook puts `X-Auto-Response-Suppress` on ordinary mails too. A staff member's new mail titled
+"Nieobecność: Jan Kowalski 14-18.12, zastępuje Anna 601 222 333" (or "Poza biurem: …", "Out of office:
+…") carried it, and was recorded as an out-of-office reply: no SMS, and no word to its writer, whose
+mail server saw only the 250. Beside such a title the header is a guess its writer hears of; a real
+responder's reply says more (Exchange's "Mailbox Rules Agent", Auto-Submitted, an empty envelope
+sender) or is the responder's own template ("Odpowiedź automatyczna: …"), and stays silent.
+
+Real peers: a real SMTP client into the running daemon, its built-in SMPP simulator, the notices and
+answer mails caught by a real SMTP sink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from email.message import EmailMessage
+from pathlib import Path
+
+from gateway.smtp.intake import read_mail
+from tests.conftest import STAFF, mail
+from tests.test_oof_to_answers import (
+    PHONE_ADDRESS,
+    answered,
+    parsed,
+    recorded,
+    send_and_read_reply,
+    still_sent,
+)
+
+TITLES = [
+    "Nieobecność: Jan Kowalski 14-18.12, zastępuje Anna 601 222 333",
+    "Poza biurem: spotkanie u klienta, dzwonić 601 222 333",
+    "Out of office: server room tomorrow 8:00",
+]
+
+
+def outlook_new(subject: str, body: str, **extra: str) -> EmailMessage:
+    """A new mail from Outlook: its `X-Auto-Response-Suppress` and Outlook's own headers, no thread."""
+    msg = mail(PHONE_ADDRESS, body=body, subject=subject, Thread_Index="AQHZabcdefghijkl", **extra)
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-MS-Has-Attach"] = ""
+    msg["X-MS-TNEF-Correlator"] = ""
+    return msg
+
+
+async def test_a_persons_out_of_office_title_is_told_a_responders_reply_is_recorded(tmp_path: Path) -> None:
+    async with answered(tmp_path) as (gw, sink, _answer):
+        core = gw.daemon.simulator.core
+        for subject in TITLES:
+            msg = outlook_new(subject, "W razie pilnych spraw dzwońcie do Anny: 601 222 333.")
+            code, said = await asyncio.to_thread(send_and_read_reply, gw.port, msg)
+            assert code == 250 and "not sent" in said.lower(), (subject, said)
+        await sink.wait(1 + len(TITLES))  # the answer mail, then a notice for each title
+        told = [parsed(raw) for _, _, raw in sink.messages[1:]]
+        assert [(str(n["To"]), str(n["Subject"])) for n in told] == [
+            (STAFF, f"Not sent as SMS: {subject}") for subject in TITLES
+        ]
+        assert [why for _, why in recorded(gw)[1:]] == ["out-of-office reply (by its subject)"] * len(TITLES)
+        # Exchange's own reply under the same title: its mailbox rules' marks, or its template's words.
+        exchange = outlook_new(TITLES[0], "Jestem nieobecny do 18.12.")
+        exchange["X-MS-Exchange-Generated-Message-Source"] = "Mailbox Rules Agent"
+        exchange["X-MS-Exchange-Parent-Message-Id"] = "<m1@acme.example>"
+        template = outlook_new("Odpowiedź automatyczna: Oferta", "Jestem na urlopie do 18.12.")
+        for msg in (exchange, template):
+            code, said = await asyncio.to_thread(send_and_read_reply, gw.port, msg)
+            assert code == 250 and "out-of-office reply" in said, said
+        await still_sent(core, 1)
+        assert [why for _, why in recorded(gw)[-2:]] == ["out-of-office reply"] * 2
+        assert len(sink.messages) == 1 + len(TITLES)  # recorded only: no notice to a responder
+
+
+def test_a_responders_reply_with_an_empty_envelope_sender_stays_one() -> None:
+    # Exchange sends its out-of-office replies with MAIL FROM:<>; such a one is no guess.
+    raw = outlook_new(TITLES[2], "I am away.").as_bytes()
+    from_null = read_mail(raw, empty_sender=True).automatic
+    assert from_null == "out-of-office reply; bounce (empty envelope sender)"
+    assert read_mail(raw).automatic == "out-of-office reply (by its subject)"
