@@ -152,8 +152,27 @@ def start_cut_short(cfg: Config, holder: int | None) -> str | None:
     if pid <= 0 or pid_alive(pid):
         return None
     version = f", smsgw {start['version']}" if start.get("version") else ""
+    to = start.get("to")
+    if start.get("phase") == "upgrading" and isinstance(to, int) and (schema_of(cfg.db_path) or 0) >= to:
+        # A command finished the upgrade since (every command upgrades an older database it opens),
+        # and status said the upgrade was cut short above the database's new schema.
+        since = f"the database was upgraded to schema {to} since"
+        return f"not running (the start of pid {pid}{version} was cut short; {since})"
     doing = starting_words(start) or "opening the database"
     return f"not running (the start of pid {pid}{version} was cut short while {doing})"
+
+
+def schema_of(path: Path) -> int | None:
+    """The database's schema, read only (None: not read); status does not upgrade it."""
+    from gateway.filemodes import refuse_unsafe_database
+
+    try:
+        refuse_unsafe_database(path)
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=LOCK_WAIT_SECONDS)) as conn:
+            (version,) = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    except (OSError, sqlite3.Error, TypeError):
+        return None
+    return int(version) if version is not None else None
 
 
 def unreadable_status(state_dir: Path, holder: int) -> str | None:
