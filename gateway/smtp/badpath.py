@@ -10,6 +10,7 @@ address and what is wrong with it; so does this, from the path's shape as RFC 53
 from __future__ import annotations
 
 import re
+import unicodedata
 
 # A dot-atom's characters (RFC 5322 3.2.3, and UTF-8 ones: RFC 6531); a local part holding any
 # other is written in quotes.
@@ -40,7 +41,14 @@ def refusal(arg: str, local_part_limit: int = 0) -> str:
 
 def _fault(path: str, local_part_limit: int) -> str:
     quoted = path.startswith('"')
+    if unclosed_quote(path):
+        return 'its quoted local part has no closing ": an address is "local part"@domain'
     local, at, domain = path.rpartition("@")
+    if not at and (alike := next((c for c in path if unicodedata.normalize("NFKC", c) == "@"), None)):
+        # An East Asian keyboard's full-width ＠: a reply to a client that did not ask for SMTPUTF8
+        # is ASCII, where the echo shows it as @ (`mailheaders.reply_line`); the words say what it is.
+        name = unicodedata.name(alike, "a look-alike").lower()
+        return f"its @ is a look-alike, the {name} (U+{ord(alike):04X}): type the plain @"
     if not at:
         return "it has no @: an address is local-part@domain"
     if not quoted and "@" in local:
@@ -60,6 +68,20 @@ def _fault(path: str, local_part_limit: int) -> str:
     if not _LITERAL.fullmatch(domain) and not all(_LABEL.fullmatch(label) for label in domain.split(".")):
         return f"its domain {_shown(domain)} is not a host name"
     return "it is not local-part@domain as RFC 5321 writes it"
+
+
+def unclosed_quote(text: str) -> bool:
+    """Whether a `"` in `text` opens a quoted string that never closes (a backslash in one quotes
+    the next character, RFC 5321 4.1.2's quoted-pair)."""
+    quoted = escaped = False
+    for c in text:
+        if escaped:
+            escaped = False
+        elif quoted and c == "\\":
+            escaped = True
+        elif c == '"':
+            quoted = not quoted
+    return quoted
 
 
 def _char(c: str) -> str:

@@ -280,8 +280,14 @@ def _misread(arg: str, address: str, rest: str | None) -> bool:
     open (`<demo@example.com`: taken, and the SMS sent), stops a bracketed path at a character it
     cannot hold (`<601200109;ext=1@…>` read as `601200109`, its rest as parameters: aiosmtpd's bare
     501), and reads a path with no domain (`<48601200149>`: "Relay access denied") as an address.
-    RFC 5321 4.1.2: a path is `<` local-part@domain `>`; only <Postmaster> needs no domain (4.5.1)."""
-    if arg.lstrip().startswith("<") and not arg[: len(arg) - len(rest or "")].rstrip().endswith(">"):
+    RFC 5321 4.1.2: a path is `<` local-part@domain `>`; only <Postmaster> needs no domain (4.5.1).
+    It also closes a quote left open at the line's end: `<"601200001@sms.example.com>` was read as the
+    local part `"601200001@sms.example.com>"` with no domain, "Relay access denied" to the address
+    with `">` added, and a sender so written was "no user"."""
+    read = arg[: len(arg) - len(rest or "")]  # the path as the grammar took it, parameters left
+    if badpath.unclosed_quote(read):
+        return True
+    if arg.lstrip().startswith("<") and not read.rstrip().endswith(">"):
         return True
     return address not in ("", "<>") and "@" not in address and address.casefold() != "postmaster"
 
