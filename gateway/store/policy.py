@@ -78,15 +78,27 @@ class PolicyRepo(Repository):
     def add_optout(self, number: str, *, word: str | None, source: str) -> str:
         """Lists the number (`ADDED`). An admin's add on an entry the phone's own opt-out word made
         makes it the admin's (`MADE_ADMINS`, word and time kept): left the phone's, its START took it
-        off the list again though the admin had decided, perhaps at the owner's written request."""
+        off the list again though the admin had decided, perhaps at the owner's written request.
+
+        The phone's opt-out word on a number listed already (`LISTED`) moves the entry's time to now,
+        its word and source kept: a premium answer or claim is withdrawn by a STOP since the vote it
+        answers (`opted_out_since`, R-4.5), and a phone listed before it voted that said STOP again
+        after the vote still got the answer, its entry keeping the first STOP's time. The time the
+        panel and `optout list` show is thus the phone's latest STOP."""
         with self.changing_settings():
+            now = self.clock()
             cur = self.conn.execute(
                 "INSERT INTO optouts (number, word, source, created_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
-                (number, word, source, self.clock()),
+                (number, word, source, now),
             )
             if cur.rowcount == 1:
                 return ADDED
+            if source == "mo":  # never earlier: a clock stepped back does not move it back
+                self.conn.execute(
+                    "UPDATE optouts SET created_at = ? WHERE number = ? AND created_at < ?",
+                    (now, number, now),
+                )
             if source == "admin":
                 cur = self.conn.execute(
                     "UPDATE optouts SET source = 'admin' WHERE number = ? AND source = 'mo'", (number,)
