@@ -14,6 +14,7 @@ import ssl
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from gateway.cli.common import CliError
     from gateway.config import Config
 
 
@@ -123,3 +124,29 @@ def busy_listeners(cfg: Config) -> list[str]:
         if port and _in_use(host, port)
         for key in [name.strip("[").replace("] ", ".")]  # `[smtp] listen` as bind_error's `smtp.listen`
     ]
+
+
+def first_busy(cfg: Config) -> tuple[str, str, int] | None:
+    """(key, host, port) of the first listener whose port another program holds, probed before the
+    start makes anything: a second `smsgw run` (another state_dir, every port taken) created its
+    database, seeded the demo account and wrote web-initial-password, then failed on the ports."""
+    for name, host, port in cfg.listeners():
+        if port and _in_use(host, port):
+            return name.strip("[").replace("] ", "."), host, port  # `[smtp] listen` as `smtp.listen`
+    return None
+
+
+def cannot_bind(cfg: Config, key: str, host: str, port: int, cause: OSError) -> CliError:
+    """`smsgw run`'s refusal of a listener it cannot bind (probed first, or at the bind itself)."""
+    from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, CliError, running_pid
+
+    transient = cause.errno == errno.EADDRINUSE  # may free up; a restart can help
+    if transient and (pid := running_pid(cfg)) is not None:
+        return CliError(
+            f"smsgw is already running (pid {pid}) with state_dir {cfg.state_dir};"
+            " see `smsgw status`, stop it before starting another"
+        )
+    return CliError(
+        bind_error(key, host, port, cause, cfg) + (also_in_use(cfg, key) if transient else ""),
+        EXIT_FAILURE if transient else EXIT_CONFIG,
+    )

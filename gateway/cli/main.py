@@ -62,8 +62,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     import structlog
 
     from billing_reports.dirproblem import start_problem
-    from gateway.cli.binderror import also_in_use, bind_error
-    from gateway.cli.common import EXIT_CONFIG, EXIT_FAILURE, database_error, loop_runner, running_pid
+    from gateway.cli.binderror import cannot_bind, first_busy
+    from gateway.cli.common import EXIT_CONFIG, database_error, loop_runner
     from gateway.cli.demoaccount import demo_doubts
     from gateway.cli.diskroom import room_note
     from gateway.cli.stored import start_warnings
@@ -77,6 +77,8 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.store.walcheck import refuse_lost_commits
     from gateway.vital import DaemonTaskLost
 
+    if (busy := first_busy(cfg)) is not None:  # before anything is made: database, demo, web password
+        raise cannot_bind(cfg, *busy, OSError(errno.EADDRINUSE, "in use"))
     problem = state_dir_problem(cfg)
     if problem is not None:  # a filesystem read-only itself exits 1: the unit starts it again
         raise CliError(problem, refusal_exit(problem))
@@ -102,17 +104,7 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         daemon.json_logs = True if args.json_logs else None
         runner(daemon.run())
     except ListenError as exc:
-        transient = exc.cause.errno == errno.EADDRINUSE  # may free up; a restart can help
-        if transient and (pid := running_pid(cfg)) is not None:
-            raise CliError(
-                f"smsgw is already running (pid {pid}) with state_dir {cfg.state_dir};"
-                " see `smsgw status`, stop it before starting another"
-            ) from exc
-        raise CliError(
-            bind_error(exc.key, exc.host, exc.port, exc.cause, cfg)
-            + (also_in_use(cfg, exc.key) if transient else ""),
-            EXIT_FAILURE if transient else EXIT_CONFIG,
-        ) from exc
+        raise cannot_bind(cfg, exc.key, exc.host, exc.port, exc.cause) from exc
     except (StateDirBusy, CodeChanged, DaemonTaskLost) as exc:  # exit 1: systemd starts it again
         raise CliError(str(exc)) from exc
     except StoreUnusable as exc:
