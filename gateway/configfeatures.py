@@ -17,14 +17,25 @@ from gateway.configbase import _Section, plain_address
 MAX_POOL = 100_000  # numbers in [replies] pool after expanding ranges
 
 
+def _is_e164(v: str) -> bool:
+    # ASCII digits: isdigit() alone took +٤٨…, a sender no SMSC can send from (malformed).
+    return v.startswith("+") and v[1:].isascii() and v[1:].isdigit() and v[1] != "0" and 7 <= len(v) - 1 <= 15
+
+
 def _e164(value: str) -> str:
     v = value.strip()
-    # ASCII digits: isdigit() alone took +٤٨…, a sender no SMSC can send from (malformed).
-    if not (
-        v.startswith("+") and v[1:].isascii() and v[1:].isdigit() and v[1] != "0" and 7 <= len(v) - 1 <= 15
-    ):
-        raise ValueError(f"pool number {value!r} must be an E.164 number such as +48500100200")
-    return v
+    if _is_e164(v):
+        return v
+    # What an admin types for a range or a spaced number: said as such, with the form to write.
+    ends = re.split(r"\s*[-–—]\s*", v)
+    if len(ends) == 2 and all(_is_e164(end) for end in ends):
+        raise ValueError(f"pool entry {value!r}: a range is written with two dots, {ends[0]}..{ends[1]}")
+    if re.search(r"\s", v) and _is_e164(joined := re.sub(r"\s", "", v)):
+        raise ValueError(f"pool number {value!r} must be written without spaces: {joined}")
+    raise ValueError(
+        f"pool number {value!r} must be an E.164 number such as +48500100200,"
+        " or a range such as +48500100300..+48500100399"
+    )
 
 
 def expand_pool(entries: tuple[str, ...]) -> tuple[str, ...]:

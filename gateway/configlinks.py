@@ -79,6 +79,8 @@ class SmscSection(_Section):
     def _prefixes(cls, v: list[str]) -> list[str]:
         for p in v:
             if not p.startswith("+") or not (p[1:].isascii() and p[1:].isdigit()):  # +٤٨ matches no number
+                if "".join(p.split()) != p:  # "+48 60": no number read has spaces, nor does a prefix
+                    raise ValueError(f"prefix {p!r} must be written without spaces: {''.join(p.split())!r}")
                 raise ValueError(f"prefix {p!r} must look like +48 or +4860")
             # Neither can match a number in E.164, as every number is read: taken, they routed nothing.
             if p[1] == "0":
