@@ -97,6 +97,16 @@ class StartProgress:
         write_status(self.state_dir / START_FILE, {**self._upgrade, "at": at})
         self.tick()
 
+    def upgraded(self, schema: int) -> None:
+        """After a migration committed: the start file says the schema the database has now. Said
+        only before each migration, a start killed after the last one read "upgrading ... (at 74)"
+        of a database at 75."""
+        from gateway.housekeeping import write_status
+        from gateway.statusfile import START_FILE
+
+        if self._upgrade:
+            write_status(self.state_dir / START_FILE, {**self._upgrade, "at": schema})
+
     def waiting(self, migration: int) -> None:
         """A turn of the wait for the database's write lock (which another process holds) before
         `migration`: said once for each."""

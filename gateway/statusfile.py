@@ -42,15 +42,22 @@ def remove_starting(state_dir: Path) -> None:
         (state_dir / START_FILE).unlink()
 
 
-def starting_words(start: dict[str, Any] | None) -> str:
+def starting_words(start: dict[str, Any] | None, schema: int | None = None) -> str:
     """What a starting daemon does, as its start file says: "checking the database (1.8 GB)" or
-    "upgrading the database from schema 46 to 54 (at 49)"; empty without one."""
+    "upgrading the database from schema 46 to 54 (at 49)"; empty without one.
+
+    `at` is the schema the database has: written before each migration and after it commits
+    (`gateway.startprogress`), or `schema` as the caller read it from the database. Once it is the
+    target the upgrade is over and the start goes on: a start killed there was said "cut short
+    while upgrading ... (at 74)" of a database at 75, beside status's "schema 75"."""
     if not start:
         return ""
     if start.get("phase") == "upgrading":
-        at = start.get("at")
+        at, to = start.get("at") if schema is None else schema, start.get("to")
+        if isinstance(at, int) and isinstance(to, int) and at >= to:
+            return f"opening the database, upgraded from schema {start.get('from')} to {to}"
         now = f" (at {at})" if at is not None and at != start.get("from") else ""
-        return f"upgrading the database from schema {start.get('from')} to {start.get('to')}{now}"
+        return f"upgrading the database from schema {start.get('from')} to {to}{now}"
     if start.get("phase") == "checking":
         return f"checking the database ({size_words(int(start.get('bytes') or 0))})"
     return ""

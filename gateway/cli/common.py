@@ -244,7 +244,7 @@ def older_schema_under_a_daemon(cfg: Config) -> CliError | None:
     start = read_starting(cfg.state_dir)
     status = read_status(cfg.state_dir)
     if start is not None and start.get("pid") == pid and not _serving_since(status, pid, start):
-        doing = starting_words(start) or "opening the database"
+        doing = starting_words(start, version) or "opening the database"
         return DaemonStarting(pid, start.get("version"), doing)
     if status is None or status.get("pid") != pid:
         return DaemonStarting(pid, None, f"database {cfg.db_path} is at schema version {version}")

@@ -83,7 +83,10 @@ def migrate(
     for number in range(version, SCHEMA_VERSION):
         if progress is not None and not created:
             progress.upgrading(number, SCHEMA_VERSION)
-        if not _migrate_one(db, number, progress, lock_wait):
+        migrated = _migrate_one(db, number, progress, lock_wait)
+        if progress is not None and not created:
+            progress.upgraded(number + 1)  # by this process or another: the schema it has now
+        if not migrated:
             continue  # another process committed it while this one waited for the lock
         if upgraded_from is None:
             upgraded_from = number
