@@ -2,7 +2,12 @@
 and since when a link is down.
 
 Each reader keeps its own rate window (the status file is written every 2 s, the panel is read
-when someone looks), so one reading does not shorten the other's.
+when someone looks), so one reading does not shorten the other's. Within the daemon's web, /metrics
+has a window of its own (`METRICS`) and the operator's pages showing the rate share one (`PANEL`);
+a page that shows no rate (a message page, /healthz) reads with none (`window=None`) and moves
+neither. Once every reader shared one, each company admin's message page view started the gauge's
+window afresh: a scrape right after one read the submits of the last instant alone, 0.0 when none
+went in it, whatever the link sent since the scrape before.
 """
 
 from __future__ import annotations
@@ -10,13 +15,29 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from gateway.adminrules import age
 from gateway.routing import OTHER_NUMBERS, Route, Router, route_parts, unserved
 
 Links = Mapping[str, Mapping[str, Any]]  # `LinkView`'s snapshot, or the status file's "links"
 Routes = Sequence[Route]  # `Config.routes()`
+
+# The rate windows `LinkView` keeps (module docstring).
+PANEL = "panel"
+METRICS = "metrics"
+
+
+class LinksReader(Protocol):
+    """`LinkView` as the web calls it: a snapshot, its rate since `window`'s last reading."""
+
+    def __call__(self, window: str | None = PANEL) -> dict[str, dict[str, Any]]: ...
+
+
+def no_links(window: str | None = PANEL) -> dict[str, dict[str, Any]]:
+    """The reader of a web with no dispatcher (tests, the panel alone): no links."""
+    return {}
+
 
 # A link down longer than this is listed on the dashboard's "Needing attention": a reconnect after
 # an SMSC's restart or a dropped connection takes seconds and needs nobody.
@@ -138,19 +159,24 @@ class LinkView:
     def __init__(self, dispatcher: Any, clock: Callable[[], float] = time.time) -> None:
         self.dispatcher = dispatcher
         self.clock = clock
-        started = time.monotonic()
-        self._seen: dict[str, tuple[float, int]] = {name: (started, 0) for name in dispatcher.links}
+        self.started = time.monotonic()
+        # Per window, per link: when it was last read and the submits counted then.
+        self._seen: dict[str, dict[str, tuple[float, int]]] = {}
 
-    def __call__(self) -> dict[str, dict[str, Any]]:
+    def __call__(self, window: str | None = PANEL) -> dict[str, dict[str, Any]]:
+        """Every link's snapshot; its rate since `window` was last read, which this reading starts
+        afresh. None: a reader that shows no rate, moving no window (its rate is the panel's)."""
         d = self.dispatcher
         now = time.monotonic()
         wall = self.clock()
+        seen = self._seen.setdefault(window or PANEL, {})
         out: dict[str, dict[str, Any]] = {}
         for name, link in d.links.items():
             pacer = d.pacers[name]
             stats = link.stats()
-            then, sent = self._seen.get(name, (now, pacer.sent))
-            self._seen[name] = (now, pacer.sent)
+            then, sent = seen.get(name, (self.started, 0))
+            if window is not None:
+                seen[name] = (now, pacer.sent)
             out[name] = {
                 "rate": round((pacer.sent - sent) / (now - then), 1) if now > then else 0.0,
                 "state": str(link.state),

@@ -136,10 +136,10 @@ async def test_a_standing_queue_is_named(tmp_path: Path) -> None:
 TWO_LINKS = smsc_link("main", 2775) + smsc_link("ext", 2776, 'prefixes = ["+4951"]')
 
 
-def links_with_ext_down(store: Store, queued: int) -> Callable[[], dict[str, dict[str, Any]]]:
+def links_with_ext_down(store: Store, queued: int) -> Callable[..., dict[str, dict[str, Any]]]:
     """The links' snapshot (`LinkView`): main up, ext down for 5 min; `queued` parts wait in all."""
     down = {"state": "connecting", "down_since": store.clock() - 300, "last_error": "refused"}
-    return lambda: {"main": {"state": "active"}, "ext": {**down, "queued": queued}}
+    return lambda window="panel": {"main": {"state": "active"}, "ext": {**down, "queued": queued}}
 
 
 async def test_an_answer_pinned_to_the_link_down_waits_as_status_says(tmp_path: Path) -> None:

@@ -68,7 +68,12 @@ def web_context(tmp_path: Path, store: Store, extra: str = "") -> WebContext:
         base_dir=tmp_path,
         links_required=False,
     )
-    return WebContext(cfg, store, AuthGuard(3, 300), links=lambda: {"main": {"state": "active", "rate": 0.0}})
+    return WebContext(cfg, store, AuthGuard(3, 300), links=_one_link_up)
+
+
+def _one_link_up(window: str | None = "panel") -> dict[str, dict[str, Any]]:
+    """`LinkView`'s snapshot, as the daemon's web reads it (`gateway.linkstatus.LinksReader`)."""
+    return {"main": {"state": "active", "rate": 0.0}}
 
 
 def client(web: WebContext) -> httpx.AsyncClient:

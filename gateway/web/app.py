@@ -36,6 +36,7 @@ from gateway.adminrules import age
 from gateway.bitelog import FaultLog
 from gateway.cli.terminal import ESCAPES
 from gateway.config import Config
+from gateway.linkstatus import LinksReader, no_links
 from gateway.store.commit import store_trouble
 from gateway.store.db import Store
 from gateway.store.trouble import disk_full
@@ -97,7 +98,7 @@ class WebContext:
     config: Config
     store: Store
     guard: AuthGuard
-    links: Callable[[], dict[str, dict[str, Any]]] = dict  # name -> state, submitted, in_flight, rate
+    links: LinksReader = no_links  # name -> state, submitted, in_flight, rate (`LinkView`)
     wake: Callable[[], None] = lambda: None  # the dispatcher, after a retry
     smtp_replies: Callable[[], dict[str, int]] = dict  # reply code -> replies sent since start
     heartbeat: Heartbeat = field(default_factory=Heartbeat)  # /healthz's write, one a second

@@ -40,7 +40,7 @@ def _message(request: Request, who: Who) -> dict[str, Any]:
     msg["waits"] = parts_wait(
         web.repo.conn,
         [(msg["recipient"], p) for p in msg["parts"]],
-        links=web.links(),
+        links=web.links(window=None),  # no rate shown: /metrics' rate window stays (`gateway.linkstatus`)
         down=None,  # the panel runs in the daemon
         routes=web.config.routes(),
         now=now,

@@ -28,6 +28,7 @@ from billing_reports.repo import BillingRepo
 from gateway.bitelog import failure_kind
 from gateway.cli.status import STORE_LOCKED, STORE_LOCKED_ADVICE
 from gateway.configlinks import receipt_siblings
+from gateway.linkstatus import METRICS
 from gateway.routing import unserved
 from gateway.statusfile import size_words
 from gateway.store.admin import pinned_waiting
@@ -199,7 +200,7 @@ class StoreCollector(Collector):
             " NACKs, unreadable MOs acknowledged and dropped), by kind, since start",
             labels=["link", "kind"],
         )
-        for name, info in sorted(self.web.links().items()):
+        for name, info in sorted(self.web.links(window=METRICS).items()):
             for kind, n in sorted((info.get("faults") or {}).items()):
                 faults.add_metric([name, kind], float(n))
             up.add_metric([name], 1.0 if info.get("state") == "active" else 0.0)
@@ -299,7 +300,8 @@ async def healthz(request: Request) -> Response:
         return PlainTextResponse(f"{workers.trouble}\n", status_code=503)
     # The built-in simulator is an SMSC like any other: its link down, or a real link beside it,
     # leaves SMS waiting, and a load balancer must hear of it (it was once taken as always up).
-    bound = {name for name, link in web.links().items() if link.get("state") == "active"}
+    # No rate shown: read without moving a rate window (`gateway.linkstatus`), /metrics' above all.
+    bound = {name for name, link in web.links(window=None).items() if link.get("state") == "active"}
     if not bound:
         return PlainTextResponse("no link is bound\n", status_code=503)
     pinned = None
