@@ -1,4 +1,4 @@
-"""A person's mail under an out-of-office word is never dropped silently (R-1.7).
+"""A person's mail under an out-of-office word, or a Reply under a tag, is never dropped silently (R-1.7).
 
 Outlook puts `X-Auto-Response-Suppress` on ordinary mails too. A staff member's new mail titled
 "Nieobecność: Jan Kowalski 14-18.12, zastępuje Anna 601 222 333" (or "Poza biurem: …", "Out of office:
@@ -6,6 +6,11 @@ Outlook puts `X-Auto-Response-Suppress` on ordinary mails too. A staff member's 
 mail server saw only the 250. Beside such a title the header is a guess its writer hears of; a real
 responder's reply says more (Exchange's "Mailbox Rules Agent", Auto-Submitted, an empty envelope
 sender) or is the responder's own template ("Odpowiedź automatyczna: …"), and stays silent.
+
+A person's Reply to an answer mail under a tag a filter or the relay put first ("[Automotive] RE:",
+"[Urlopy] RE:", "(External) RE:", "EXTERNAL: RE:", "[EXT] RE:") was taken for an out-of-office reply
+and not sent (its writer told): the tag rule skipped only "[…]" tags, and none holding "auto" or
+"urlop" anywhere. A tag counts as a person's unless it names an automatic reply.
 
 Real peers: a real SMTP client into the running daemon, its built-in SMPP simulator, the notices and
 answer mails caught by a real SMTP sink.
@@ -22,6 +27,7 @@ from tests.conftest import STAFF, mail
 from tests.test_oof_to_answers import (
     PHONE_ADDRESS,
     answered,
+    outlook_reply,
     parsed,
     recorded,
     send_and_read_reply,
@@ -53,9 +59,9 @@ async def test_a_persons_out_of_office_title_is_told_a_responders_reply_is_recor
             assert code == 250 and "not sent" in said.lower(), (subject, said)
         await sink.wait(1 + len(TITLES))  # the answer mail, then a notice for each title
         told = [parsed(raw) for _, _, raw in sink.messages[1:]]
-        assert [(str(n["To"]), str(n["Subject"])) for n in told] == [
+        assert sorted((str(n["To"]), str(n["Subject"])) for n in told) == sorted(
             (STAFF, f"Not sent as SMS: {subject}") for subject in TITLES
-        ]
+        )  # queued one by one, sent in any order
         assert [why for _, why in recorded(gw)[1:]] == ["out-of-office reply (by its subject)"] * len(TITLES)
         # Exchange's own reply under the same title: its mailbox rules' marks, or its template's words.
         exchange = outlook_new(TITLES[0], "Jestem nieobecny do 18.12.")
@@ -76,3 +82,24 @@ def test_a_responders_reply_with_an_empty_envelope_sender_stays_one() -> None:
     from_null = read_mail(raw, empty_sender=True).automatic
     assert from_null == "out-of-office reply; bounce (empty envelope sender)"
     assert read_mail(raw).automatic == "out-of-office reply (by its subject)"
+
+
+TAGGED = ["[Automotive] RE", "[Urlopy] RE", "(External) RE", "EXTERNAL: RE", "[EXT] RE", "*EXTERNAL* RE"]
+
+
+async def test_a_persons_reply_under_a_tag_reaches_the_phone(tmp_path: Path) -> None:
+    async with answered(tmp_path) as (gw, sink, answer):
+        core = gw.daemon.simulator.core
+        for n, prefix in enumerate(TAGGED, start=1):
+            reply = outlook_reply(answer, f"Dobrze, oddzwonię o {n}", f"{prefix}: {answer['Subject']}")
+            code, said = await asyncio.to_thread(send_and_read_reply, gw.port, reply)
+            assert code == 250 and "not sent" not in said.lower(), (prefix, said)
+            await gw.until(lambda n=n: len(core.records) == n + 1)
+            assert f"oddzwonię o {n}" in str(core.records[n]["text"]), prefix
+        # A tag naming an automatic reply is still no person's Reply: recorded, its writer told.
+        for tag in ("[Urlop] RE", "(Auto-Reply) RE", "*Out of Office* RE"):
+            auto = outlook_reply(answer, "I am away until Monday", f"{tag}: {answer['Subject']}")
+            code, said = await asyncio.to_thread(send_and_read_reply, gw.port, auto)
+            assert code == 250 and "not sent" in said.lower(), (tag, said)
+        await still_sent(core, 1 + len(TAGGED))
+        assert len(sink.messages) == 1 + 3

@@ -41,15 +41,37 @@ OOF_TITLE = re.compile(
     r"out of (the )?office|nieobecność|poza biurem|abwesenheitsnotiz|fuera de la oficina", re.IGNORECASE
 )
 
+# A tag that names an automatic reply, as its whole text or its first words ("[Auto-Reply]", "[Out of
+# Office]", "(Urlop)"); "[Automotive]", "[Urlopy]" (a list's or a folder's) and "[Autoryzowane]" name none.
+_AUTO_TAG = (
+    r"(?!\s*(?:auto(?:matic|matyczn\w*|matische)?(?:[\s-]*(?:reply|response|responder|respond|antwort"
+    r"|odpowied\w*))?|autoreply|autoresponder|odpowied\w* automatyczn\w*|out of (?:the )?office|ooo|oof"
+    r"|abwesen\w*|absen(?:t|ce)|urlop|na urlopie|nieobecn\w*|vacation|holiday|away)\b)"
+)
+# A tag a classification tool, a filter or the relay puts before the subject: in brackets, braces or
+# parentheses ("[EXT]", "{Internal}", "(External)"), between asterisks ("*EXTERNAL*", "***SPAM***"),
+# or an external mail's word and a colon ("EXTERNAL:", "EXT:", "ZEWNĘTRZNA:").
+_TAG = (
+    r"(?:\["
+    + _AUTO_TAG
+    + r"[^\]\n]{0,60}\]|\{"
+    + _AUTO_TAG
+    + r"[^}\n]{0,60}\}|\("
+    + _AUTO_TAG
+    + r"[^)\n]{0,60}\)|\*+"
+    + _AUTO_TAG
+    + r"[^*\n]{1,30}\*+"
+    + r"|(?:external|extern|ext|zewnętrzn[aey]|zewn)\s*:)"
+)
 # What a person's Reply (or forward) from a mail program starts its subject with, in Outlook's
 # languages (Korean 회신/전달, Hebrew השב/העבר, Bulgarian Отг, Ukrainian Відп/Пересл, Greek ΣΧΕΤ, ...),
-# after any "[Internal]"/"[EXTERNAL]" tags a classification tool or the relay put first: Exchange's
-# out-of-office reply in a language not above starts with its own words instead. Outlook puts
-# `X-Auto-Response-Suppress: All` on a person's Reply too (`automail`); one not matched here is only
-# guessed to be a responder's, and its writer is told it was not sent. A leading tag is skipped
-# ("[Internal] RE:"), not one naming an automatic reply ("[Auto-Reply] RE:", "[Out of Office]").
+# after any tags put first (`_TAG`): Exchange's out-of-office reply in a language not above starts
+# with its own words instead. Outlook puts `X-Auto-Response-Suppress: All` on a person's Reply too
+# (`automail`); one not matched here is only guessed to be a responder's, and its writer is told it
+# was not sent. A leading tag is skipped ("[Internal] RE:", "(External) RE:", "EXTERNAL: RE:"), not
+# one naming an automatic reply ("[Auto-Reply] RE:", "[Out of Office]", `_AUTO_TAG`).
 PERSON_REPLY = re.compile(
-    r"^\s*(?:\[(?![^\]\n]*(?:auto|out of|oof|abwesen|absen|urlop|vacation|holiday))[^\]\n]{0,60}\]\s*)*"
+    r"^\s*(?:" + _TAG + r"\s*)*"
     r"(re|odp|aw|sv|vs|antw|antwort|antwoord|rif|ris|r|res|rv|ref|réf|ynt|vá|odg|otv|отв|отг|одг|відп|απ|σχετ"
     r"|atb|ats|bls|vl|odpoveď|odpověď|회신|답장|השב|תשובה|رد|回复|答复|回覆|返信|ตอบกลับ"
     r"|fw|fwd|pd|tr|wg|vb|i|enc|doorst|př|posl|pers|pārs|tov|trs|fs|πρθ|i̇lt|ilt|пересл|препр|전달|העבר|הועבר"
