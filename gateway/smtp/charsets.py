@@ -243,7 +243,7 @@ def _polish_under_western(data: bytes, text: str) -> str:
             for m in itertools.islice(_NON_ASCII.finditer(text), _WEIGHED)
             if alternative[m.start()] != m.group()
         }
-        if made <= _POLISH and telling(text, hits, made):
+        if made <= _POLISH and telling(text, hits, made, alternative):
             return _likelier(data, alternative, other, ["iso8859-2"])  # windows-1250's "¶" is ISO's "ś"
     return text
 

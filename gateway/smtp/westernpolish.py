@@ -34,19 +34,61 @@ _LETTERS_MIN = 2
 # the capitals' symbols ("Home¦About"), which a Polish text has between letters only in capitals. Not
 # "±" (ISO-8859-2's "ą"): between small letters it is a Western text's too ("Messwerte a±b und c±d"
 # went out as "aąb … cąd"); ISO-8859-2 Polish whose only misread letter is "ą" keeps its label.
+# "³" ending a word is a footnote's or a power's mark in a Western text too ("Siehe Anhang³ und
+# Vertrag³" went out as "Anhangł … Vertragł"): the group marks it, and it counts only in a Polish
+# text (`_shares_only_polish`, `_POLISH_WORD`).
 _MISREAD_SMALL = re.compile(
-    r"(?<=[^\W\d_])[³¹¿¶¼](?=[a-zß-öø-ÿ])|(?<=[^\W\d_]{3})³(?!\w)|(?<=[^\W\d_]{2})¿(?!\w)"
+    r"(?<=[^\W\d_])[³¹¿¶¼](?=[a-zß-öø-ÿ])|(?<=[^\W\d_]{2})¿(?!\w)|(?<=[^\W\d_]{3})(³)(?!\w)"
 )
 _REPEATED_MIN = 2
 
+# Words only Polish writes, read in the other (Polish) reading: common short words, and a word with
+# "sz", "cz", "rz" or "dz" ("proszę", "przyszedł"), which French, Spanish and Portuguese never spell
+# (German's "Herz" and Hungarian's "szó" come with umlauts and accents, `_shares_only_polish`).
+_POLISH_WORD = re.compile(
+    r"(?<![^\W\d_])(?:nie|jest|jestem|się|są|że|czy|jak|ale|tak|dla|od|przy|lub|albo|oraz|już|jutro"
+    r"|dziś|mnie|może|tylko|bardzo|będę|proszę|był|była|było|były|w|z|ze|we)(?![^\W\d_])"
+    r"|sz|cz|rz|dz",
+    re.IGNORECASE,
+)
+# The non-ASCII letters both readings share that a Polish text has: "ó" alone. A Western text has
+# "é", "á", "ü", "ç", "â", ... beside its misread-looking letters ("você … é", "für").
+_SHARED_POLISH = frozenset("óÓ")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
+_SHARED_READ = 4096  # non-ASCII characters looked at, as `charsets` weighs its readings
 
-def telling(text: str, hits: set[str], made: set[str]) -> bool:
-    """Whether a Western reading's misread symbols (`hits`) and the Polish letters the other reading makes
-    of what they disagree on (`made`) prove Polish: two different symbols, two different letters made,
-    or one small letter's symbol standing twice where only it would (`_MISREAD_SMALL`)."""
-    if len(hits) >= 2 or len({ch.lower() for ch in made}) >= 2:
+
+def _shares_only_polish(text: str, other: str) -> bool:
+    """Whether every non-ASCII letter the Western `text` and its Polish reading `other` share is one a
+    Polish text has ("ó"): "für" or "é" beside "Anhang³" or "você" says the label is right."""
+    for m in itertools.islice(_NON_ASCII.finditer(text), _SHARED_READ):
+        ch = m.group()
+        if ch == other[m.start()] and ch.isalpha() and ch not in _SHARED_POLISH:
+            return False
+    return True
+
+
+def telling(text: str, hits: set[str], made: set[str], other: str) -> bool:
+    """Whether a Western reading's misread symbols (`hits`) and the Polish letters the other reading
+    (`other`) makes of what they disagree on (`made`) prove Polish: two different symbols, two different
+    letters made, or one small letter's symbol standing twice where only it would (`_MISREAD_SMALL`;
+    "³" ending a word only in a Polish text). Or, with no symbol and one letter made alone, that letter
+    twice where only a misread Polish letter stands (`misread_letters`) and no letter of a Western
+    text's beside it (`_shares_only_polish`): "ń" as "ñ" ending a word or before a consonant ("Gdañsk,
+    Poznañ, Toruñ"; Spanish's comes before a vowel), any other beside a word only Polish writes
+    ("Proszê o kontakt, bêdê jutro": Portuguese's "você" and "porquê" end with "ê" too)."""
+    if len(hits) >= 2 or len(kinds := {ch.lower() for ch in made}) >= 2:
         return True
-    return sum(1 for _ in itertools.islice(_MISREAD_SMALL.finditer(text), _REPEATED_MIN)) >= _REPEATED_MIN
+    strict = ends = 0
+    for m in itertools.islice(_MISREAD_SMALL.finditer(text), 2 * _REPEATED_MIN):
+        strict, ends = (strict, ends + 1) if m.group(1) else (strict + 1, ends)
+    if strict >= _REPEATED_MIN:
+        return True
+    if strict + ends >= _REPEATED_MIN:
+        return _shares_only_polish(text, other) and _POLISH_WORD.search(other) is not None
+    if hits or not misread_letters(text) or not _shares_only_polish(text, other):
+        return False
+    return kinds == {"ń"} or _POLISH_WORD.search(other) is not None
 
 
 def misread_symbols(text: str, most: int) -> set[str]:
