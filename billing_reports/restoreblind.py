@@ -9,8 +9,15 @@ files were overwritten with no copy kept (their marks went with the database). S
 the backup's `last_billed` whose files a run wrote whole (no `_incomplete` mark, a summary whose `end`
 line checks, listing every account of the backup with the checksum of the account's whole file) is
 taken as billed: `last_billed` moves to it, and each file gets the mark of a file mailed, so that a
-month billed again by hand keeps the mailed file as its copy. The first month not whole on disk, and
-every later one, is billed again as usual.
+month billed again by hand keeps the mailed file as its copy. The first month not taken, and every
+later one (`last_billed` cannot pass it), is billed again at the next start; the files each one's own
+record names as mailed keep their marks all the same, and are not mailed again. Stopping the reading
+of records at the first month not taken (moved away from billing_dir, a run by hand killed while it
+wrote) mailed every later month a second time, unsaid, whole files and record or not. What the next
+start does with each month billed again is said.
+
+An account of the backup removed (idle: one with a bill or traffic cannot be) before the run that
+wrote the month had no file, and its whole summary does not name it: no file is missing.
 
 Whole files say a run wrote them, not that anyone was mailed them (a hand run without `--send`, a
 run stopped before it queued the mails, a run of the month so far): taken as mailed, nobody was
@@ -23,7 +30,8 @@ A file with a `queuing` line in the record (a run killed between committing its 
 recording them) is taken as mailed, with the mark the line names, and the line says its mails may
 not have been queued, rather than mailing it a second time. A file with neither a mark nor such a
 line was not mailed: its month is billed again at the next start, and mails it; the files of that
-month the record names as mailed after the month ended keep their marks, and are not mailed again.
+month the record names as mailed after the month ended keep their marks, and are not mailed again,
+also when the month's files are not whole or were written before the month ended.
 And a mark says the mails were queued, not that the relay took them (lost with the database before
 it did, they never went): the line says that too, with the command that mails a month again.
 """
@@ -31,6 +39,7 @@ it did, they never went): the line says that too, with the command that mails a 
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -57,16 +66,20 @@ def take_from_disk(copy: sqlite3.Connection, billing_dir: Path, tz: ZoneInfo, no
         Month.parse(last) if last else None, now, tz, repo.installed_at(copy), repo.first_use(copy)
     )
     taken: list[Month] = []
-    why = ""
+    again: list[tuple[Month, str, dict[str, str]]] = []  # billed again: why, the marks carried
     for month in due:
-        marks, why = _whole(copy, billing_dir / str(month), month, tz)
-        if marks is None:
-            break
-        _take(copy, month, tz, marks)
-        taken.append(month)
-    stop = due[len(taken)] if len(due) > len(taken) else None
-    # The month billed again whose files are whole: the ones mailed keep their marks (`_some`).
-    some = _some(copy, billing_dir / str(stop), stop, tz) if stop is not None and why == NOT_ALL else {}
+        directory = billing_dir / str(month)
+        marks, why = _whole(copy, directory, month, tz)
+        if marks is not None and not again:
+            _take(copy, month, tz, marks)
+            taken.append(month)
+            continue
+        # `last_billed` cannot pass a month billed again: a later month is billed again after it
+        # too. Its own record still says which of its files were mailed; those keep their marks
+        # (`_some`), whatever stopped the first month, and are not mailed again.
+        if marks is not None:
+            why = f"are whole, but {again[0][0]} before it is billed again"
+        again.append((month, why, _some(copy, directory, month, tz)))
     said = []
     if taken:
         said.append(
@@ -76,16 +89,37 @@ def take_from_disk(copy: sqlite3.Connection, billing_dir: Path, tz: ZoneInfo, no
             f" {taken[-1]} --send --again` bills a month again and mails it as a correction)"
         )
     said += _queued_lines(
-        copy, billing_dir, [(m, None) for m in taken] + ([(stop, some)] if some else []), tz
+        copy, billing_dir, [(m, None) for m in taken] + [(m, some) for m, _, some in again if some], tz
     )
-    kept = sum(_keep_mailed(copy, billing_dir / str(m), m, tz) for m in due[len(taken) :])
-    if stop is not None and (billing_dir / str(stop)).is_dir():
-        but = f", but for {_named(copy, stop, tz, some)}, which the record names as mailed" if some else ""
-        copies = f"; {kept} file(s) mailed kept in mailed-*/" if kept else ""
+    return "; ".join(said + _again_lines(copy, billing_dir, tz, again)) or None
+
+
+def _again_lines(
+    copy: sqlite3.Connection, billing_dir: Path, tz: ZoneInfo, again: list[tuple[Month, str, dict[str, str]]]
+) -> list[str]:
+    """What the next start does with each month billed again: every one said, so that none is
+    mailed a second time unsaid (a month moved away from billing_dir is billed as never mailed)."""
+    said = []
+    if gone := [m for m, _, _ in again if not (billing_dir / str(m)).is_dir()]:
         said.append(
-            f"the files of {stop} on disk {why}: it is billed again at the next start ({_DUE}{but}{copies})"
+            f"no files of {', '.join(str(m) for m in gone)} in billing_dir: each billed at the next start,"
+            " its files written and mailed (a month mailed before and moved away is mailed again)"
         )
-    return "; ".join(said) or None
+    for month, why, some in again:
+        directory = billing_dir / str(month)
+        if not directory.is_dir():
+            continue
+        kept = _keep_mailed(copy, directory, month, tz)
+        copies = f"; {kept} file(s) mailed kept in mailed-*/" if kept else ""
+        if some and set(_files(copy, directory, month, tz)) <= set(some):
+            what = f"its files written again, not mailed: the record names each as mailed{copies}"
+        else:
+            but = (
+                f", but for {_named(copy, month, tz, some)}, which the record names as mailed" if some else ""
+            )
+            what = f"{_DUE}{but}{copies}"
+        said.append(f"the files of {month} on disk {why}: it is billed again at the next start ({what})")
+    return said
 
 
 def _queued_lines(
@@ -135,9 +169,11 @@ def _named(copy: sqlite3.Connection, month: Month, tz: ZoneInfo, files: dict[str
 
 
 def _some(copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo) -> dict[str, str]:
-    """The files of a month billed again (whole, not all mailed) that the record names as mailed
-    after the month ended, marked so in `copy`: the run at the next start mails the others alone.
-    One mailed before the end (a clock stepped back) had part of the month: mailed again."""
+    """The files of a month billed again that the record names as mailed after the month ended,
+    marked so in `copy`: the run at the next start mails the others alone. Whatever the month is
+    billed again for (files not whole: a run by hand killed while it wrote them, a full disk; not
+    all mailed; a month before it billed again): a file mailed is not mailed twice. One mailed
+    before the end (a clock stepped back) had part of the month: mailed again."""
     end = month.bounds(tz)[1]
     claimed = {**mailedrecord.intents(directory), **(mailedrecord.read(directory) or {})}
     some = {w: m for w, m in claimed.items() if (repo.mark_parts(m)[1] or 0) >= end}
@@ -166,8 +202,7 @@ def _whole(
     if not directory.is_dir() or is_incomplete(directory) or whole_sha(summary) is None:
         return None, NOT_WHOLE
     listed = _listed(summary)
-    accounts = repo.accounts(copy, month.bounds(tz)[1])
-    for _account_id, name in accounts:
+    for _account_id, name in _accounts(copy, directory, month, tz):
         sha = whole_sha(directory / file_name(name))
         if sha is None or listed.get(summary_name(name)) != sha:
             return None, NOT_WHOLE
@@ -176,8 +211,7 @@ def _whole(
         return None, NO_RECORD
     # A file with a `queuing` line alone: a run killed between its commit and its record (the
     # mark is the one its mails carry if they were committed); taken as mailed, and said so.
-    whats = [*(str(i) for i, _ in accounts), "summary"]
-    marks = {what: record.get(what) or intents.get(what) for what in whats}
+    marks = {what: record.get(what) or intents.get(what) for what in _files(copy, directory, month, tz)}
     if any(mark is None for mark in marks.values()):
         return None, NOT_ALL
     end = month.bounds(tz)[1]
@@ -188,6 +222,30 @@ def _whole(
     if written < end or (repo.mark_parts(marks["summary"] or "")[1] or 0) < end:
         return None, BEFORE_END
     return {what: mark for what, mark in marks.items() if mark is not None}, ""
+
+
+def _accounts(copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo) -> list[tuple[int, str]]:
+    """The backup's accounts of the month that the run which wrote its files had: not one removed
+    between the backup and that run (no file, not in the whole summary, no SMS of the month in the
+    backup). Removed idle, it had no file, and none is missing: the month stands whole."""
+    start, end = month.bounds(tz)
+    accounts = repo.accounts(copy, end)
+    if whole_sha(directory / SUMMARY) is None:
+        return accounts
+    listed = _listed(directory / SUMMARY)
+    sms = "SELECT 1 FROM messages WHERE account_id = ? AND created_at >= ? AND created_at < ? LIMIT 1"
+    return [
+        (i, name)
+        for i, name in accounts
+        if summary_name(name) in listed
+        or os.path.lexists(directory / file_name(name))
+        or copy.execute(sms, (i, start, end)).fetchone() is not None
+    ]
+
+
+def _files(copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo) -> list[str]:
+    """The month's files by `repo.mailed_key`'s `what`: each account's id, and "summary"."""
+    return [*(str(i) for i, _ in _accounts(copy, directory, month, tz)), "summary"]
 
 
 def _keep_mailed(copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo) -> int:

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
+from billing_reports.mailed import whole_sha
 from tests.billing_world import at, billing_mails, cli, fill, last_billed, prepare
 from tests.conftest import free_port, running_gateway, smtp_sink
 from tests.test_restore_billing import up_to_date
@@ -100,16 +101,22 @@ async def test_a_month_whose_files_are_not_whole_is_billed_again_after_a_restore
     lose(cfg.db_path, "missing")
     res = await asyncio.to_thread(cli, path, "restore", str(backup))
     assert res.returncode == 0, res.stderr
-    assert "the files of 2026-03 on disk are not whole: it is billed again at the next start" in res.stdout
+    assert (
+        "the files of 2026-03 on disk are not whole: it is billed again at the next start (its files written"
+        " again, not mailed: the record names each as mailed"
+    ) in res.stdout, res.stdout
     assert "taken as done" not in res.stdout, res.stdout
+    # Written again from the backup's rows; not mailed: the record names each file as mailed, and the
+    # account and the operator hold the whole file (a copy on disk cut short is no bill unsent).
     async with smtp_sink(relay) as sink:
-        async with running_gateway(cfg, clock=lambda: NOW) as gw:
-            await gw.until(lambda: len(billing_mails(sink)) == 3 and last_billed(gw.store) == "2026-03")
-    assert sorted(m.filename for m in billing_mails(sink)) == [
-        "2026-03-acme.txt",
-        "2026-03-acme.txt",
-        "2026-03-summary.txt",
-    ]
+        with capture_logs() as logs:
+            async with running_gateway(cfg, clock=lambda: NOW) as gw:
+                await gw.until(lambda: any(e["event"] == "billing.month_billed" for e in logs))
+                assert last_billed(gw.store) == "2026-03"
+                queued = "SELECT COUNT(*) FROM outbox WHERE kind = 'billing'"
+                assert gw.store.db.conn.execute(queued).fetchone()[0] == 0
+    assert billing_mails(sink) == []
+    assert whole_sha(acme) is not None  # written again whole
 
 
 async def test_a_mailed_file_whose_mark_is_lost_is_kept_before_a_run_writes_it_again(tmp_path: Path) -> None:
