@@ -25,7 +25,9 @@ other's commits too; read outside it, the slower one wrote its older view over t
 Releases before 0.2.39 wrote no record: the months they mailed have only the database's marks, and a
 restore over that database lost took them as never mailed, billed them again from the backup's rows
 and mailed them a second time. So the daemon's billing job writes the record of each month whose
-marks the database holds and whose directory has none (`record_marked`), before it bills.
+marks the database holds and whose directory has none (`record_marked`), before it bills; and
+completes, from those marks, a record holding a `queuing` line left by a run gone on a file they
+mark, such as a `--send --again` killed on a month those releases mailed.
 """
 
 from __future__ import annotations
@@ -39,12 +41,16 @@ import stat
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
+import structlog
+
 from billing_reports import repo
 from billing_reports.files import BILLING_FILE_MODE, fsync_dir, safe_dir, write_atomic
 from billing_reports.mailed import regular_bytes
 from billing_reports.monthly import Month
 from billing_reports.writer import month_dir
 from gateway.store.db import Store
+
+log = structlog.get_logger(__name__)
 
 RECORD = "_mailed"  # no account's file: theirs end in `.txt`, and a leading "_" is escaped
 LOCK = "_mailed.lock"  # held while the record is read and written; left in place (a lock file removed
@@ -222,22 +228,63 @@ def _marked_months(conn: sqlite3.Connection) -> list[Month]:
 
 def record_marked(db_path: Path, state_dir: Path, billing_dir: Path | None) -> list[Month]:
     """The record of each month whose marks the database holds and whose directory has none (mailed
-    by a release that wrote none), from those marks; the months recorded. A month whose directory is
-    gone is left alone (nothing on disk for a restore to take), and one whose record a run wrote
-    meanwhile too (looked at again under the lock: that run's view is the newer one)."""
+    by a release that wrote none), or whose record holds a `queuing` line of a run gone whose file
+    the database marks, from those marks; the months recorded. A month whose directory is gone is
+    left alone (nothing on disk for a restore to take), and one whose record a run wrote meanwhile
+    too (looked at again under the lock: that run's view is the newer one).
+
+    A month that cannot be recorded (its directory refused: another user's, a FIFO for its lock) is
+    logged with why and the others are recorded all the same: one old month refused left every later
+    one without a record, each mailed a second time by the next start after a restore over the
+    database lost."""
     written = []
     with contextlib.closing(repo.open_reader(db_path)) as conn:
         for month in _marked_months(conn):
-            directory = month_dir(state_dir, month, billing_dir)
-            if not directory.is_dir() or os.path.lexists(directory / RECORD):
-                continue
-            with _held(directory):
-                if os.path.lexists(directory / RECORD):
-                    continue
-                if found := marks(conn, month):
-                    _write(directory, found, [])
+            try:
+                if _record_from_marks(conn, month_dir(state_dir, month, billing_dir), month):
                     written.append(month)
+            except Exception as exc:  # this month's; the next hourly run tries it again
+                log.warning(
+                    "billing.record_from_marks_failed", month=str(month), error=f"{type(exc).__name__}: {exc}"
+                )
     return written
+
+
+def _record_from_marks(conn: sqlite3.Connection, directory: Path, month: Month) -> bool:
+    if not directory.is_dir() or (os.path.lexists(directory / RECORD) and not _stale(conn, directory, month)):
+        return False
+    with _held(directory):
+        found = marks(conn, month)
+        if not os.path.lexists(directory / RECORD):
+            if found:
+                _write(directory, found, [])
+            return bool(found)
+        if not _stale(conn, directory, month):
+            return False
+        # The marks the database holds in place of the dead lines their runs left; the record's own
+        # marks stay where it holds none (the database's are the newer ones), and so does every
+        # other line: a run still queueing, or one killed before it committed (said by a restore).
+        stale = {token for what, token in _lines(directory) if what == QUEUING and _gone(token, found)}
+        queuing = [token for what, token in _lines(directory) if what == QUEUING and token not in stale]
+        _write(directory, {**(read(directory) or {}), **found}, queuing)
+        return True
+
+
+def _gone(token: str, found: dict[str, str]) -> bool:
+    """A `queuing` line of another process, gone, whose file the database marks: that run's commits
+    are all in the marks (`_alive`). A month mailed by a release that wrote no record, then sent
+    again by hand with that run killed at its first mail, kept this line alone in its record, and a
+    restore over the database lost mailed the month's other files a second time."""
+    intent = _intent(token)
+    return intent is not None and intent[0] in found and intent[2] != os.getpid() and not _alive(token)
+
+
+def _stale(conn: sqlite3.Connection, directory: Path, month: Month) -> bool:
+    """Whether the record holds a line `_gone` says its run left, the database marking its file."""
+    if not (tokens := [token for what, token in _lines(directory) if what == QUEUING]):
+        return False  # (the marks not read: a month's record holds no such line once its run ends)
+    found = marks(conn, month)
+    return any(_gone(token, found) for token in tokens)
 
 
 async def record_marked_from_loop(store: Store, state_dir: Path, billing_dir: Path | None) -> list[Month]:

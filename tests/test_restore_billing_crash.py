@@ -19,7 +19,8 @@ from pathlib import Path
 
 from structlog.testing import capture_logs
 
-from billing_reports.mailedrecord import RECORD
+from billing_reports import mailedrecord
+from billing_reports.monthly import Month
 from tests.billing_world import ROOT, at, billing_mails, cli, last_billed, prepare
 from tests.conftest import free_port, running_gateway, smtp_sink
 from tests.test_restore_billing import up_to_date
@@ -68,21 +69,23 @@ async def test_a_send_killed_before_its_record_is_not_mailed_twice_after_a_resto
     assert res.returncode == -signal.SIGKILL, (res.returncode, res.stderr)
     due_now(cfg.db_path)
     # The relay takes the three mails committed (the daemon's clock still in March: nothing to bill).
+    march = cfg.billing_dir / "2026-03"
+    assert sorted(mailedrecord.intents(march)) == ["1", "summary"] and mailedrecord.read(march) is None
     async with smtp_sink(relay) as sink:
         async with running_gateway(cfg, clock=lambda: at(2026, 3, 31, 12)) as gw:
             await gw.until(lambda: len(billing_mails(sink)) == 3, timeout=60)
+            held = mailedrecord.marks(gw.store.db.conn, Month(2026, 3))
+    assert sorted(held) == ["1", "summary"] and mailedrecord.read(march) == held
+    assert mailedrecord.intents(march) == {}
     lose(cfg.db_path, "missing")
     res = await asyncio.to_thread(cli, path, "restore", str(backup))
     assert res.returncode == 0, res.stderr
     assert "never mailed" not in res.stdout, res.stdout
     assert "the billing of 2026-03 taken as done from the files in billing_dir" in res.stdout, res.stdout
-    # Both files' `queuing` lines stand (each written before its mails were committed).
-    stopped = "a run of 2026-03 stopped while it queued the mails of acme's file, the summary (since "
-    assert stopped in res.stdout, res.stdout
-    assert (
-        f"queuing in {RECORD}): taken as mailed, not mailed twice, but they may not have been queued (the"
-        " relay's log says which went; `smsgw billing run --month 2026-03 --send --again` mails it again)"
-    ) in res.stdout, res.stdout
+    # The daemon's billing job put the marks the database held in place of both files' `queuing`
+    # lines, the killed run gone (`mailedrecord.record_marked`): the record says they were queued.
+    assert "stopped while it queued" not in res.stdout, res.stdout
+    assert "the record says the mails of 2026-03 were queued, not that the relay took them" in res.stdout
     async with smtp_sink(relay) as sink:
         with capture_logs() as logs:
             async with running_gateway(cfg, clock=lambda: NOW) as gw:
