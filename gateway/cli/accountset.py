@@ -37,6 +37,7 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         validity_hours_value,
         zero_limit_notes,
     )
+    from gateway.cli.addressdoubts import one_label_problem
     from gateway.cli.audit import audited, changes
     from gateway.cli.networkowners import refuse_overlaps
     from gateway.cli.poolsender import pool_note
@@ -89,6 +90,8 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         billing_to = billing_addresses(cfg, args.billing_to or [])  # `none`: billing mail off
     except ValueError as exc:
         raise CliError(f"--billing-to: {exc}", EXIT_USAGE) from exc
+    if problem := next(filter(None, map(one_label_problem, billing_to)), None):
+        raise CliError(f"--billing-to: {problem}", EXIT_USAGE)
     unchanged = not settings and cut_from is None and not args.add_network and not args.remove_network
     if unchanged and args.billing_to is None:
         raise CliError("nothing to change; see `smsgw account set --help`", EXIT_USAGE)
@@ -106,13 +109,18 @@ def cmd_account_set(cfg: Config, args: argparse.Namespace) -> int:
         acc = store.accounts.set_account_networks(args.name, add=add, remove=remove)
         if args.billing_to is not None:
             store.accounts.set_billing_addresses(args.name, billing_to)
-        changed = changes(before, _recorded(store, acc), before)
+        after = _recorded(store, acc)
+        changed = changes(before, after, before)
         if changed:  # a setting given as it was changes nothing, and the trail says only what changed
             audited(store, acc.id, "account.set", f"{acc.name}: {', '.join(changed)}")
     for net in remove:
         if net not in had:  # said: "updated" alone read as if it had been removed
             print(f"note: {net} was not one of account {acc.name}'s networks")
     print(f"account {acc.name} {'updated' if changed else 'unchanged: it had these settings already'}")
+    if before["billing_to"] and before["billing_to"] != after["billing_to"]:
+        # --billing-to sets the whole list: a second one meant as an addition replaced the first unsaid.
+        was, now = ", ".join(before["billing_to"]), ", ".join(after["billing_to"]) or "none"
+        print(f"billing-to {was} → {now} (replaced: --billing-to sets the whole list, give every address)")
     if note := limits_note(acc.monthly_limit, acc.daily_limit):
         print(f"note: {note}")
     for note in zero_limit_notes(f"account {acc.name}", settings):

@@ -136,10 +136,11 @@ def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
     from acl.accounts import user_address_problem
     from gateway.adminrules import mail_address_problem
+    from gateway.cli.addressdoubts import one_label_problem, typo_of
     from gateway.cli.audit import audited
 
     # The panel's one check, which names the cause (a letter outside ASCII, a Unicode domain, the length).
-    if (problem := user_address_problem(args.email)) is not None:
+    if (problem := user_address_problem(args.email) or one_label_problem(args.email)) is not None:
         raise CliError(f"EMAIL {problem}", EXIT_USAGE)
     if (problem := mail_address_problem(cfg, args.email)) is not None:
         # Answers by SMS and the gateway's notices go to the user's address: on the gateway's own
@@ -156,10 +157,16 @@ def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
             f" --account {shlex.quote(args.account)} (its password, role and limits go with the removal)"
         )
         raise CliError(f"user {known.email!r} exists already, in {there}{move}")
+    others = [u.email for u in store.accounts.list_users(args.account)]
     with store.db.transaction():
         user = store.accounts.add_user(args.email, args.account)
         audited(store, user.account_id, "user.add", f"{user.email} (account {user.account})")
     print(f"user {user.email} added to account {user.account}")
+    if (meant := typo_of(user.email, others)) is not None:
+        print(
+            f"note: {user.email}'s domain is none of account {user.account}'s other users' and looks like"
+            f" {meant}: a typo? `smsgw user remove {user.email}` undoes it"
+        )
     return 0
 
 
