@@ -142,8 +142,9 @@ async def record(store: Store, cfg: Config, kind: Kind, exc: BaseException, mont
         )
 
 
-async def _keep(store: Store, cfg: Config, kind: Kind, failure: dict[str, Any]) -> bool:
-    """Write the failure, or hold it in memory; whether it was written."""
+async def _keep(store: Store, cfg: Config, kind: Kind, failure: dict[str, Any], mail: bool = True) -> bool:
+    """Write the failure, or hold it in memory; whether it was written. `mail`: the administrator is
+    mailed of it (once a day), unless the job is to run again first (`keep_unkept`)."""
     tz = ZoneInfo(cfg.gateway.timezone)
     today = datetime.fromtimestamp(failure["last"], tz).date().isoformat()
 
@@ -153,7 +154,7 @@ async def _keep(store: Store, cfg: Config, kind: Kind, failure: dict[str, Any]) 
         kept = {**failure, "since": min(before.get("since", failure["since"]), failure["since"])}
         kept["mailed_on"] = before.get("mailed_on")
         with billing.transaction():
-            if kept["mailed_on"] != today:
+            if mail and kept["mailed_on"] != today:
                 content = _mail(cfg, kind, words(kind, kept, tz), failure["last"])
                 store.outbox.enqueue_mail(KIND_MAIL, cfg.mail.from_address, cfg.mail.admin_address, content)
                 kept["mailed_on"] = today
@@ -174,14 +175,16 @@ async def _keep(store: Store, cfg: Config, kind: Kind, failure: dict[str, Any]) 
 async def keep_unkept(store: Store, cfg: Config) -> list[Kind]:
     """Write the failures held in memory (`record`), if the store takes writes again: the jobs whose
     failure was written now, which are to run again at once, not at their next hour (the purge: the
-    next day) — their own failure was most likely the same want of room. Costs nothing while none is
+    next day) — their own failure was most likely the same want of room. Not mailed: the run again
+    mails it if it fails too, and one that succeeds ends it (a notice of a failure already over, "tried
+    again every hour", and no word after, was all the administrator had). Costs nothing while none is
     held; a write refused again is said by the store's own log."""
     done: list[Kind] = []
     for kind in KINDS:
         if (failure := unkept(store).get(kind)) is None:
             continue
         held = {k: v for k, v in failure.items() if k != "unkept"}
-        if await _keep(store, cfg, kind, held):
+        if await _keep(store, cfg, kind, held, mail=False):
             log.warning("billing.failure_kept", kind=kind, month=held.get("month"), error=held.get("error"))
             done.append(kind)
     return done

@@ -162,15 +162,24 @@ _JOB_IDS = {"billing": "monthly-billing", "purge": "retention-purge"}
 _AGAIN: WeakKeyDictionary[object, dict[str, int]] = WeakKeyDictionary()
 
 
+# The purge to run once the billing run under way ends (`failures_unkept`): both run again at one
+# instant, the purge held the month being billed (`retention.held_for_billing`) until the next day's.
+_PURGE_AFTER_BILLING: WeakKeyDictionary[object, AsyncIOScheduler] = WeakKeyDictionary()
+
+
 async def failures_unkept(store: Store, config: Config, scheduler: AsyncIOScheduler) -> None:
     """A failure a full disk kept from the database (`failures.record`), written once the store takes
     writes again; its job then runs at once. The month stayed unbilled and unsaid until the next
-    hourly run after the space came back, the purge until the next day's."""
+    hourly run after the space came back, the purge until the next day's. The administrator is
+    mailed only if the run again fails too: mailed as it was written, the notice "tried again every
+    hour" came at the moment of the run that ended it, and no word after. Billing runs first, the
+    purge after it: the month it bills is then the purge's to delete."""
     again = _AGAIN.get(store, {})
+    due: list[str] = []
     for kind in await failures.keep_unkept(store, config):
         again.pop(kind, None)
         log.info("billing.job_again", kind=kind, why="its failure is kept now: the database writes again")
-        scheduler.modify_job(_JOB_IDS[kind], next_run_time=datetime.now(scheduler.timezone))
+        due.append(kind)
     if again and store.db.trouble() is None:
         for kind in [
             kind for kind, changes in sorted(again.items()) if store.db.conn.total_changes > changes
@@ -181,7 +190,12 @@ async def failures_unkept(store: Store, config: Config, scheduler: AsyncIOSchedu
                 kind=kind,
                 why="it failed for the store's trouble: the database writes again",
             )
-            scheduler.modify_job(_JOB_IDS[kind], next_run_time=datetime.now(scheduler.timezone))
+            due.append(kind)
+    if "billing" in due and "purge" in due:
+        due.remove("purge")
+        _PURGE_AFTER_BILLING[store] = scheduler
+    for kind in due:
+        scheduler.modify_job(_JOB_IDS[kind], next_run_time=datetime.now(scheduler.timezone))
 
 
 def billing_trigger(tz: str) -> CronTrigger:
@@ -201,6 +215,7 @@ async def bill(store: Store, config: Config) -> None:
         await billing.run_due(store, config)
     except asyncio.CancelledError:
         log.info("billing.interrupted")
+        return
     except failures.MonthFailed as failed:  # (logged with its month by the job)
         await failures.record(store, config, "billing", failed.__cause__ or failed, failed.month)
     except Exception as exc:
@@ -208,6 +223,8 @@ async def bill(store: Store, config: Config) -> None:
         await failures.record(store, config, "billing", exc, None)
     else:
         await failures.clear(store, "billing")
+    if (scheduler := _PURGE_AFTER_BILLING.pop(store, None)) is not None:
+        scheduler.modify_job(_JOB_IDS["purge"], next_run_time=datetime.now(scheduler.timezone))
 
 
 async def record_marked(store: Store, config: Config) -> None:
