@@ -5,9 +5,10 @@ many people sign with their name alone. Sent whole, "Dostawa jutro o 9." cost 5 
 A paragraph reads as such a notice when it holds the words of three kinds of notice
 (`footers.disclaimer_words`: confidentiality, the addressee, a ban on copying, ...) and runs to a
 notice's length, or when it is a register entry (KRS or NIP with the share capital, the court or the
-seat). A person's own sentence with one or two such words ("Przesyłam poufne dane.") is none, and a
-notice opening the text is kept: there is no text of the person's above it, and the mail is not cut
-whole. From the notice down, what is footer (more notices, contact details, rules, taglines) goes;
+seat); ending the text, a line or two that says the message is confidential does too
+(`_short_notice`). A person's own sentence with one or two such words ("Przesyłam poufne dane.") is
+none, and a notice opening the text is kept: there is no text of the person's above it, and the mail
+is not cut whole. From the notice down, what is footer (more notices, contact details, rules, taglines) goes;
 a paragraph of the person's below it stays. The name block right above the notice ("Jan
 Kowalski\nKierownik | ACME\ntel. …") is the signature it closes, and goes with it; without a notice,
 such a block ending the text goes when it is the sender's company signature (a title or a company, two
@@ -87,6 +88,37 @@ def is_strong_notice(text: str) -> bool:
     return len(kinds) >= _KINDS_MIN and len(text) >= _LENGTH_MIN and not _RECIPIENT_KINDS.isdisjoint(kinds)
 
 
+# A notice a company's server appends in a line or two: the message said to be confidential, with the
+# message named or the company's register beside it ("Treść tej wiadomości jest poufna i prawnie
+# chroniona. ACME Sp. z o.o., KRS 0000123456.", "This email is confidential. ACME Ltd, registered in
+# England No. 1234567."). Under `_LENGTH_MIN` and with no wrong recipient spoken to, it was no notice,
+# and a signature above it stayed with it (4 UCS-2 parts instead of 1). Only where it ends the text,
+# asking nothing (`_short_notice`): a person's "Ta wiadomość jest poufna, proszę…" stays.
+_CONFIDENTIAL_KINDS = frozenset(
+    kind
+    for word in ("poufn", "prawnie chronion", "tajemnic", "confidential", "privileged", "vertraulich")
+    for _, kind in disclaimer_words(word)
+)
+_ENTRY_KINDS = frozenset(
+    kind for word in ("krs", "kapitał zakładowy", "registered office") for _, kind in disclaimer_words(word)
+)
+_MESSAGE = re.compile(r"(?i:\b(?:wiadomo\w+|e-?mail\w*|message|korespondencj\w+|treść|nachricht\w*)\b)")
+_SHORT_LINES = 2
+_SHORT_MAX = 300
+
+
+def _short_notice(text: str) -> bool:
+    """Whether a paragraph (from its first line of a notice's) that ends the text is a short notice:
+    two kinds of a notice's words, one of them confidentiality, with the message named or a register
+    entry, in at most `_SHORT_LINES` lines and `_SHORT_MAX` characters, asking nothing."""
+    if text.count("\n") >= _SHORT_LINES or len(text) > _SHORT_MAX or "?" in text or _ASKS.search(text):
+        return False
+    kinds = {kind for _, kind in disclaimer_words(text)}
+    if len(kinds) < 2 or _CONFIDENTIAL_KINDS.isdisjoint(kinds):
+        return False
+    return _MESSAGE.search(text) is not None or not _ENTRY_KINDS.isdisjoint(kinds)
+
+
 def _addressed_notice(text: str) -> bool:
     """Whether a paragraph reads as a confidentiality notice or a personal data clause: what a company's
     server appends to each mail. A register entry alone is none here: under a subject ("Dane do
@@ -101,7 +133,7 @@ def _addressed_notice(text: str) -> bool:
 # the personal data a RODO clause names. Looked for as plain substrings first.
 _ADDRESSED_WORDS = (
     *("adresat", "adressat", "odbiorc", "omyłkowo", "pomyłk", "błędu", "addressee", "intended"),
-    *("in error", "notify the sender", "danych osobowych"),
+    *("in error", "notify the sender", "danych osobowych", "poufn", "confidential"),  # and `_short_notice`'s
 )
 
 
@@ -119,7 +151,10 @@ def only_notices(lines: list[str]) -> bool:
     paragraphs = [[x.strip() for x in lines[first:end]] for first, end in _paragraphs(lines)]
     for n, part in enumerate(paragraphs[:2]):
         start = notice_start(part, _BLOCK_MAX_WIDTH)
-        if start is None or not _addressed_notice("\n".join(part[start:])):
+        if start is None:
+            continue
+        notice = "\n".join(part[start:])
+        if not _addressed_notice(notice) and not (_short_notice(notice) and n == len(paragraphs) - 1):
             continue
         head = [
             x for x in [*(x for above in paragraphs[:n] for x in above), *part[:start]] if says_something(x)
@@ -165,6 +200,11 @@ def _is_footer(paragraph: list[str]) -> bool:
     )
 
 
+def _ends_text(lines: list[str], below: list[tuple[int, int]]) -> bool:
+    """Whether the paragraphs `below` a notice are footer alone (`_is_footer`)."""
+    return all(_is_footer([x.strip() for x in lines[first:end]]) for first, end in below)
+
+
 def _is_block_line(text: str) -> bool:
     """Whether a stripped line may be in a signature block: short, no list item, no sentence."""
     return len(text) <= _BLOCK_MAX_WIDTH and not _BULLET.match(text) and not is_own_sentence([text])
@@ -205,7 +245,10 @@ def cut_notice(
         first, end = paragraphs[n]
         n += 1
         start = notice_start(lines[first:end], _BLOCK_MAX_WIDTH)
-        if start is None or not is_strong_notice("\n".join(x.strip() for x in lines[first + start : end])):
+        if start is None:
+            continue
+        notice = "\n".join(x.strip() for x in lines[first + start : end])
+        if not is_strong_notice(notice) and not (_short_notice(notice) and _ends_text(lines, paragraphs[n:])):
             continue
         at = first + start
         while at > first and (RULE.match(lines[at - 1].strip()) or IMAGE.match(lines[at - 1].strip())):
