@@ -15,6 +15,7 @@ import re
 
 QUOTED = "quoted reply"
 FORWARDED = "forwarded message"
+OWN_NOTE = "the gateway's note"
 
 # Separator lines that start a quoted or forwarded message; matched against the stripped line, case
 # folded. Yahoo runs the whole header block into the separator line, hence no `$` anchor. Outlook
@@ -327,3 +328,41 @@ def attribution_end(lines: list[str], start: int) -> tuple[int, bool] | None:
             return None
         joined = f"{joined} {following}"
     return None
+
+
+# The notes the gateway writes in its own mails, each a whole line in brackets, a label of some words
+# and a colon (gateway.forwarded: "[Not matched: no SMS was sent to …]", "[Not delivered: …]", "[+48
+# … answered with an opt-out word: …]"). A forward of such a mail sent them to a customer's phone.
+_NOTE_MAX = 2000
+
+
+def _own_note(line: str) -> bool:
+    text = line.strip()
+    if len(text) > _NOTE_MAX or not (text.startswith("[") and text.endswith("]")):
+        return False
+    inner = text[1:-1]
+    label, colon, _ = inner.partition(":")
+    return bool(colon) and "[" not in inner and "]" not in inner and len(label.split()) >= 2
+
+
+def drop_own_notes(lines: list[str], removed: list[str]) -> list[str]:
+    kept = [line for line in lines if not _own_note(line)]
+    if len(kept) != len(lines):
+        removed.append(OWN_NOTE)
+    return kept
+
+
+# A note above a forward that says the message is below it: the whole note one of these words, or a
+# line ending in a colon that says "below". Such a note alone told the phone nothing ("reklamacja: FYI").
+_POINTS = re.compile(
+    r"^(?:fyi|do wiadomości|dw|info|informacyjnie|przesyłam|przekazuję|przesyłam do wiadomości"
+    r"|przekazuję do wiadomości|for your information|see below|patrz poniżej|zobacz poniżej"
+    r"|jak poniżej|poniżej|niżej)\W{0,3}$"
+    r"|^.{0,100}\b(?:poniżej|niżej|poniższ\w*|below)\b.{0,100}:$",
+    re.IGNORECASE,
+)
+
+
+def points_below(note: str) -> bool:
+    """Whether a short note above a forward points to the forwarded text (`_POINTS`), on one line."""
+    return "\n" not in note and len(note) <= 200 and _POINTS.match(note) is not None

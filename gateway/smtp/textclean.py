@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from gateway.smtp import quoteheads
 from gateway.smtp.charsets import normalize, unflow  # noqa: F401  # re-exported: callers import them here
 from gateway.smtp.cutfrom import cut_at_phrase
 from gateway.smtp.meetingtext import cut_meeting_text, opens_invite_header
@@ -25,9 +26,10 @@ from gateway.smtp.quotelines import next_text as _next_text
 from gateway.smtp.quotelines import quote_block_end as _quote_block_end
 from gateway.smtp.quotelines import quoted as _quoted
 from gateway.smtp.quotelines import quotes_another
-from gateway.smtp.signatureonly import only_signature  # noqa: F401  # re-exported: callers import it here
-from gateway.smtp.signatures import SIGNATURE, cut_signature, is_signature_line  # noqa: F401  # SIGNATURE too
+from gateway.smtp.signatureonly import only_signature  # re-exported: callers import it here too
+from gateway.smtp.signatures import SIGNATURE, cut_signature, is_signature_line  # SIGNATURE too
 from gateway.smtp.textlinks import outlook_links
+from gateway.smtp.typedrules import OUTLOOK_RULE, cut_rule_signature, drop_rules_above_quotes, rule_block_end
 from smsc.graphemes import visible
 from smsc.makers import maker
 
@@ -51,12 +53,7 @@ FORWARD_HEADER = "forward header"
 # no one types (gateway.conversations.answers `no_new_text`).
 ATTRIBUTION = "attribution line"
 IMAGE_REF = "inline image reference"
-OWN_NOTE = "the gateway's note"
 
-# Outlook's rule above the header block of the message a reply quotes: "____" (32 of them), or in some
-# versions and webmails' plain text a bare line of dashes ("-----"); with the dashes, only the rule,
-# the cut block and the quote below it went, and the dashes stayed as the SMS's last line.
-_OUTLOOK_RULE = re.compile(r"^(?:_{10,}|-{5,})$")
 # Cheap test that a line could start any quote header above (most lines of a mail cannot).
 _CANDIDATE = re.compile(
     r"^([-_*]|(?i:on|w dniu|dnia|am|le|wiadomość|begin|początek)\b|(pon|wt|śr|czw|pt|sob|niedz|nd)\.,\s"
@@ -92,7 +89,7 @@ def clean_body(
     `quoting`: the mail may quote another (a reply or a forward: In-Reply-To or References, a "Re:" or
     "Fwd:" subject); a new mail's `>` lines are the person's text ("Progi rabatowe:\n> 1000 zł - 5%",
     "Klient napisał:\n> Towar uszkodzony.\nProszę oddzwonić."), and stay with what heads them, and so
-    does a memo's header-like block under a line of dashes (`_rule_block_end`)."""
+    does a memo's header-like block under a line of dashes (`typedrules.rule_block_end`)."""
     removed: list[str] = []
     # RFC 3676's signature delimiter keeps its space: it always starts a signature, a bare "--" only
     # when a sign-off block could stand below it (`signatures.cut_signature`).
@@ -119,11 +116,11 @@ def clean_body(
     quoting = answers or ">" not in text  # a body with no `>` reads the same either way
     lines = _unwrap_leading(lines, removed, quoting, answers)
     if FORWARD_HEADER in removed or ATTRIBUTION in removed:
-        lines = _drop_own_notes(lines, removed)
+        lines = quoteheads.drop_own_notes(lines, removed)
     lines = cut_meeting_text(text, lines, removed, invitation=invitation)
-    quoted = len(lines)
-    lines = _cut_quote_below(lines, removed, quoting, answers)
+    lines, quoted = _cut_quote_below_note(lines, removed, quoting, answers, sender)
     lines = _drop_quoted_lines(lines, removed) if quoting else lines
+    lines = cut_rule_signature(lines, removed, sender) if "-----" in text else lines
     # In a reply, a line typed below a phone's footer is the answer, whatever its shape.
     lines = cut_signature(lines, removed, reply=len(lines) < quoted, sender=sender)
     lines = _drop_image_refs(lines, removed)
@@ -236,8 +233,8 @@ def _unwrap_leading(
             lines = lines[end:]
             removed.append(FORWARD_HEADER)
             continue
-        if _OUTLOOK_RULE.match(lines[i].strip()):
-            end = _rule_block_end(lines, i, answers)
+        if OUTLOOK_RULE.match(lines[i].strip()):
+            end = rule_block_end(lines, i, answers)
             if end is None:
                 return lines
             lines = lines[end:]
@@ -289,8 +286,8 @@ def _cut_quote_below(
         if seen_text and not _quoted(lines[i]) and _CANDIDATE.search(line):
             label = _separator(line)
             cut = label is not None
-            if not cut and _OUTLOOK_RULE.match(line):
-                cut = _rule_block_end(lines, i, answers) is not None
+            if not cut and OUTLOOK_RULE.match(line):
+                cut = rule_block_end(lines, i, answers) is not None
                 label = QUOTED
             if not cut and header_block_end(lines, i, answers=answers) is not None:
                 cut, label = True, QUOTED
@@ -314,7 +311,7 @@ def _cut_quote_below(
             if cut:
                 start = i
                 prev = i - 1
-                while prev >= 0 and (not lines[prev].strip() or _OUTLOOK_RULE.match(lines[prev].strip())):
+                while prev >= 0 and (not lines[prev].strip() or OUTLOOK_RULE.match(lines[prev].strip())):
                     prev -= 1
                 start = prev + 1
                 removed.append(label or QUOTED)
@@ -324,18 +321,30 @@ def _cut_quote_below(
     return lines
 
 
-def _rule_block_end(lines: list[str], i: int, answers: bool = True) -> int | None:
-    """End of the header block (`header_block_end`, after a rule) below the rule at `i`, or None. A `>`
-    quote right below a line of dashes is no quote's header: a person sets their own lines apart so
-    ("Progi rabatowe:\n-----\n> 1000 zł - 5%"); Outlook's "____" above one is (`header_block_end`).
-    Nor, in a mail that `answers` none, is a company's loose block below dashes: a memo typed so
-    ("Notatka służbowa\n-----\nOd: Jan Kowalski\nDo: Anna Nowak\nData: 7.12.2026") went as its
-    first line alone; there only Outlook's full block (a "Sent:" line, or an address) heads a quote."""
-    start = _next_text(lines, i + 1)
-    dashes = lines[i].lstrip()[:1] == "-"
-    if dashes and start < len(lines) and _quoted(lines[start]):
-        return None
-    return header_block_end(lines, start, after_rule=answers or not dashes, answers=answers)
+def _cut_quote_below_note(
+    lines: list[str], removed: list[str], quoting: bool, answers: bool, sender: str
+) -> tuple[list[str], int]:
+    """`_cut_quote_below`, and the length the signature cut compares with, when the text above the
+    quote is no note of its own: a signature or a phone's tail ("Wysłane z iPhone'a") alone above a
+    forward sent the subject alone; the forwarded text goes, as with nothing above. A note that points
+    below ("FYI", "Poniżej numer klienta, zadzwoń dziś:", `points_below`) goes with the text below it,
+    and is no header at the top: a Reply to our mail so written holds new text (`no_new_text`)."""
+    cuts: list[str] = []
+    peeled: list[str] = []
+    above = _cut_quote_below(lines, cuts, quoting, answers)
+    # As a reply's: a line typed below a phone's footer ("Sent from my iPhone\n\nPasuje") is a note.
+    bare = len(above) < len(lines) and only_signature("\n".join(above), sender=sender)
+    if bare and (kept := cut_signature(list(above), [], reply=True, sender=sender)) != above:
+        bare = not visible("".join(kept))
+    if bare or (len(above) < len(lines) and quoteheads.points_below(collapse(above))):
+        rest = _unwrap_leading(lines[len(above) :], peeled, quoting, answers)
+    if not peeled:
+        removed.extend(cuts)
+        return above, len(lines)
+    rest = quoteheads.drop_own_notes(rest, peeled)
+    removed.extend([SIGNATURE, *peeled] if bare else [QUOTED, *(n for n in peeled if n != FORWARD_HEADER)])
+    below = _cut_quote_below(rest, removed, quoting, answers)
+    return (below, len(rest)) if bare else ([*above, "", *below], len(above) + 1 + len(rest))
 
 
 def _has_own_text(lines: list[str]) -> bool:
@@ -349,7 +358,7 @@ def _has_own_text(lines: list[str]) -> bool:
 
 
 def _drop_quoted_lines(lines: list[str], removed: list[str]) -> list[str]:
-    kept = [line for line in lines if not _quoted(line)]
+    kept = [line for line in drop_rules_above_quotes(lines) if not _quoted(line)]
     if len(kept) != len(lines):
         removed.append(QUOTED)
     return kept
@@ -372,26 +381,4 @@ def _drop_image_refs(lines: list[str], removed: list[str]) -> list[str]:
         kept.append(line)
     if found:
         removed.append(IMAGE_REF)
-    return kept
-
-
-# The notes the gateway writes in its own mails, each a whole line in brackets, a label of some words
-# and a colon (gateway.forwarded: "[Not matched: no SMS was sent to …]", "[Not delivered: …]", "[+48
-# … answered with an opt-out word: …]"). A forward of such a mail sent them to a customer's phone.
-_NOTE_MAX = 2000
-
-
-def _own_note(line: str) -> bool:
-    text = line.strip()
-    if len(text) > _NOTE_MAX or not (text.startswith("[") and text.endswith("]")):
-        return False
-    inner = text[1:-1]
-    label, colon, _ = inner.partition(":")
-    return bool(colon) and "[" not in inner and "]" not in inner and len(label.split()) >= 2
-
-
-def _drop_own_notes(lines: list[str], removed: list[str]) -> list[str]:
-    kept = [line for line in lines if not _own_note(line)]
-    if len(kept) != len(lines):
-        removed.append(OWN_NOTE)
     return kept

@@ -1,0 +1,72 @@
+"""What stands above a forward (R-1.3). A "note" that is only the sender's signature or a phone's tail
+("Wysłane z iPhone'a", Outlook's automatic signature, "Pozdrawiam" and a name, a "-- " block) is no
+note: the forwarded text goes, as with nothing above; before, the quote went as below a note, the
+signature as a signature, and the phone got the subject alone ("reklamacja"). A note that points
+below ("FYI", "Poniżej numer klienta, zadzwoń dziś:") goes with the forwarded text; a note of its own
+("Zadzwoń do niego dziś.") still goes alone. Through the intake's reading of a whole mail."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.smtp.intake import read_mail
+from tests.test_intake import mail
+
+TEXT = "Towar uszkodzony, proszę o kontakt 601 999 888."
+BLOCK = (
+    "From: Klient <klient@firma.pl>\nSent: Monday, December 7, 2026 10:49\nTo: biuro@acme.pl\n"
+    "Subject: reklamacja"
+)
+FORWARDS = [
+    f"-----Original Message-----\n{BLOCK}\n\n{TEXT}\n",
+    f"{'_' * 32}\n{BLOCK}\n\n{TEXT}\n",
+    "---------- Forwarded message ---------\nFrom: Klient <klient@firma.pl>\n"
+    "Date: Mon, Dec 7, 2026 at 10:49 AM\n"
+    f"Subject: reklamacja\nTo: <biuro@acme.pl>\n\n{TEXT}\n",
+]
+SIGNATURES = [
+    "Wysłane z iPhone'a",
+    "Pozdrawiam\nJan Kowalski",
+    "-- \nJan Kowalski\nACME Sp. z o.o.",
+    "Jan Kowalski\nKierownik Działu Obsługi\nACME Sp. z o.o.\ntel. 601 222 333",
+]
+B = "=_f"
+OUTLOOK_HTML = (
+    "<html><body><p class=MsoNormal><o:p>&nbsp;</o:p></p>"
+    '<p class=MsoNormal><a name="_MailAutoSig">Jan Kowalski'
+    "<o:p></o:p></a></p><p class=MsoNormal><span style='mso-bookmark:_MailAutoSig'>ACME Sp. z o.o.</span></p>"
+    "<div style='border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm'><p class=MsoNormal>"
+    "<b>From:</b> Klient &lt;klient@firma.pl&gt;<br><b>Sent:</b> Monday, December 7, 2026 10:49<br>"
+    "<b>To:</b> "
+    f"biuro@acme.pl<br><b>Subject:</b> reklamacja</p></div><p class=MsoNormal>{TEXT}</p></body></html>"
+)
+OUTLOOK = (
+    f"--{B}\nContent-Type: text/plain; charset=utf-8\n\n\n\nJan Kowalski\nACME Sp. z o.o.\n\n"
+    f"{BLOCK}\n\n{TEXT}\n"
+    f"--{B}\nContent-Type: text/html; charset=utf-8\n\n{OUTLOOK_HTML}\n--{B}--\n"
+)
+
+
+def read(body: str, subject: str = "FW: reklamacja", **kw: str) -> str:
+    raw = mail(body, subject=subject, **kw).replace(b"From: Jan <", b"From: Jan Kowalski <")
+    return read_mail(raw).body
+
+
+@pytest.mark.parametrize("forward", FORWARDS)
+@pytest.mark.parametrize("signature", SIGNATURES)
+def test_a_signature_alone_above_a_forward_is_no_note(signature: str, forward: str) -> None:
+    assert read(f"\n\n{signature}\n\n{forward}") == TEXT
+
+
+def test_outlooks_automatic_signature_above_a_forward_in_html_is_no_note() -> None:
+    assert read(OUTLOOK, ctype=f'multipart/alternative; boundary="{B}"') == TEXT
+
+
+@pytest.mark.parametrize("note", ["FYI", "Do wiadomości.", "Poniżej numer klienta, zadzwoń dziś:"])
+def test_a_note_pointing_below_goes_with_the_forwarded_text(note: str) -> None:
+    assert read(f"{note}\n\n{FORWARDS[0]}") == f"{note}\n\n{TEXT}"
+
+
+@pytest.mark.parametrize("note", ["Zadzwoń do niego dziś.", "FYI: klient czeka", "Pozdrawiam, zadzwoń dziś."])
+def test_a_note_of_its_own_still_goes_alone(note: str) -> None:
+    assert read(f"{note}\n\n{FORWARDS[0]}") == note
