@@ -16,6 +16,7 @@ import re
 import struct
 from dataclasses import dataclass
 from email.message import Message
+from itertools import islice, takewhile
 from typing import Any
 
 import structlog
@@ -26,7 +27,9 @@ from lxml.html import HtmlElement, HTMLParser, document_fromstring
 from tnefparse import TNEF
 
 from gateway.smtp.charsets import decode_text, one_line, payload_bytes
+from gateway.smtp.htmlinline import drop_struck, hour_minutes
 from gateway.smtp.signatures import SIGNATURE, cut_signature
+from gateway.smtp.signofftail import POSTSCRIPT
 from gateway.smtp.textclean import QUOTED
 from gateway.smtp.textlinks import TARGETS_BUDGET, link_target
 
@@ -104,6 +107,7 @@ _HTML_SIGNATURES = (
 _SHOWN = "normalize-space(translate({}, '\u00a0', ' '))"
 _BOOKMARK, _PARAGRAPH = _SHOWN.format("."), _SHOWN.format("ancestor::p[1]")
 _AUTOSIG = f"a[@name='_MailAutoSig'][{_BOOKMARK}][{_BOOKMARK} = {_PARAGRAPH}]"
+_BOOKMARKED = "mso-bookmark:_MailAutoSig"  # the style of the signature's later paragraphs' spans
 _HTML_SIGNATURES += ("//*[@id='AppleMailSignature']", f"//p[descendant::{_AUTOSIG}]")
 # Where a signature container starts, on a line of its own: characters of Unicode's private use
 # area, which no mail shows. Only for one with the sender's text above it: in one with nothing above,
@@ -174,6 +178,7 @@ def html_to_text(markup: str, notes: list[str]) -> str:
         tree = document_fromstring(_XML_DECLARATION.sub("", markup, count=1), parser=parser)
         if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
             raise RecursionError("HTML nested past libxml2's bound")
+        drop_struck(tree, markup)  # before the links' targets are shown: a struck link's go with it
         quotes = [e for path in _HTML_QUOTES for e in tree.xpath(path)]
         for paragraph in tree.xpath(_MSO_PARAGRAPHS):
             if paragraph.text_content().strip():  # "<p class=MsoNormal>&nbsp;</p>" is the blank line
@@ -188,7 +193,7 @@ def html_to_text(markup: str, notes: list[str]) -> str:
         budget = _show_link_targets([a for a in links if a not in quoted], TARGETS_BUDGET)
         _show_link_targets([a for a in links if a in quoted], budget)
         _mark_signatures(signatures, quotes)
-        _hour_minutes(tree)
+        hour_minutes(tree)
         _escape_ampersands(tree)
         full = Inscriptis(tree, _HTML_CONFIG).get_text()
         if not quotes:
@@ -207,11 +212,12 @@ def html_to_text(markup: str, notes: list[str]) -> str:
     return own
 
 
-def autosig_first_line(markup: str) -> str | None:
-    """The first line of Outlook's automatic signature that an HTML alternative marks (`_AUTOSIG`) in
-    the sender's own text, or None: its text alternative has no mark, and a signature under another
-    name than the From's went to the phone there, though the HTML one said where it starts
-    (`mark_line`). One in a quoted or forwarded message is not the sender's, as `_mark_signatures`."""
+def autosig_lines(markup: str) -> str | None:
+    """The lines of Outlook's automatic signature that an HTML alternative marks (`_AUTOSIG`, and the
+    paragraphs after it in its bookmark) in the sender's own text, or None: its text alternative has
+    no mark, and a signature under another name than the From's went to the phone there, though the
+    HTML one said where it starts (`mark_line`). One in a quoted or forwarded message is not the
+    sender's, as `_mark_signatures`."""
     if "_MailAutoSig" not in markup:
         return None
     try:
@@ -221,18 +227,31 @@ def autosig_first_line(markup: str) -> str | None:
         found = [e for e in tree.xpath(f"//{_AUTOSIG}") if e not in quoted]
     except Exception:
         return None
-    lines = [" ".join(line.split()) for line in found[0].text_content().split("\n")] if found else []
-    return next((line for line in lines if line), None)
+    if not found:
+        return None
+    paragraph = found[0].xpath("ancestor::p[1]")[0]
+    rest = takewhile(lambda p: p.xpath(f".//*[contains(@style, '{_BOOKMARKED}')]"), paragraph.itersiblings())
+    shown = (" ".join(line.split()) for p in [found[0], *rest] for line in p.text_content().split("\n"))
+    return "\n".join(line for line in shown if line) or None
 
 
-def mark_line(text: str, line: str) -> str:
-    """`text` with a line of `SIGNATURE_MARK` above its first line reading `line` (spaces aside) that
-    has a line of text above it, for `cut_marked_signature`; unchanged when there is none."""
-    lines = text.split("\n")
-    for i, shown in enumerate(lines):
-        if i and " ".join(shown.split()) == line and any(above.strip() for above in lines[:i]):
-            return "\n".join([*lines[:i], SIGNATURE_MARK, *lines[i:]])
-    return text
+def mark_line(text: str, signature: str) -> str:
+    """`text` with a line of `SIGNATURE_MARK` above the line reading the `signature`'s first (spaces
+    aside) that has a line of text above it, for `cut_marked_signature`; unchanged when there is none.
+    Of several such lines, the one most of the signature's next lines follow, the first of equals: the
+    first alone was a line of the person's ("Pytanie od:\nDział Zakupów\nczy dostawa…" above the
+    signature "Dział Zakupów\nACME…"), and their question went with the signature."""
+    lines, wanted = text.split("\n"), signature.split("\n")
+    shown = [" ".join(line.split()) for line in lines]
+    first = next((i for i, line in enumerate(shown) if line), len(shown))
+    best, most = None, -1
+    for i in range(first + 1, len(shown)):
+        if shown[i] == wanted[0]:
+            below = islice((shown[j] for j in range(i + 1, len(shown)) if shown[j]), len(wanted) - 1)
+            pairs = zip(below, wanted[1:], strict=False)
+            same = sum(1 for _ in takewhile(lambda pair: pair[0] == pair[1], pairs))
+            best, most = (i, same) if same > most else (best, most)
+    return text if best is None else "\n".join([*lines[:best], SIGNATURE_MARK, *lines[best:]])
 
 
 def _mark_signatures(signatures: list[HtmlElement], quotes: list[HtmlElement]) -> None:
@@ -264,33 +283,13 @@ def cut_marked_signature(text: str, notes: list[str]) -> str:
     if at is None:
         return text.replace(SIGNATURE_MARK, "")  # not on a line of its own: no place to cut at
     below = [line for line in lines[at + 1 :] if line.strip() != SIGNATURE_MARK]
-    if not any(line.strip() for line in cut_signature(["x", "--", *below], [])[1:]):
+    # A postscript typed below the signature ("PS. Kierowca ma dzwonić pod 601 222 333") is the
+    # person's, as below a sign-off: below a bare "--" it went with the signature.
+    ps = next((k for k, line in enumerate(below) if POSTSCRIPT.match(line.strip())), len(below))
+    if not any(line.strip() for line in cut_signature(["x", "--", *below[:ps]], [])[1:]):
         notes.append(SIGNATURE)
-        return "\n".join(lines[:at])
+        return "\n".join([*lines[:at], "", *below[ps:]])
     return "\n".join(line for line in lines if line.strip() != SIGNATURE_MARK)
-
-
-# Minutes set as a superscript after an hour, as Polish writes an hour in print ("godz. 10<sup>00</sup>"):
-# as text they ran into the hour, "1000". The hour ends the text before them, with no space between;
-# minutes other than "00" only after a word that names a time ("o 8<sup>30</sup>", "od … do …"):
-# "2<sup>10</sup>" is a power.
-_SUP_MINUTES = re.compile(r"[0-5]\d")
-_HOUR_BEFORE = re.compile(r"(?<![\d.,:])(?:[01]?\d|2[0-3])$")
-_TIME_WORD = re.compile(
-    r"(?i:(?:\bgodz\w*\.?|\bo|\bod|\bdo|\bat|\bfrom|\buntil|\bto|[-–])\s*(?:[01]?\d|2[0-3])$)"
-)
-
-
-def _hour_minutes(tree: HtmlElement) -> None:
-    """Write two-digit minutes set as a superscript after an hour with a colon: "10:00", not "1000"."""
-    for sup in tree.iter("sup"):
-        if len(sup) or not _SUP_MINUTES.fullmatch((sup.text or "").strip()):
-            continue
-        before = sup.getprevious()
-        text = (before.tail if before is not None else sup.getparent().text) or ""
-        minutes = (sup.text or "").strip()
-        if _HOUR_BEFORE.search(text) and (minutes == "00" or _TIME_WORD.search(text)):
-            sup.text = ":" + minutes
 
 
 def _escape_ampersands(tree: HtmlElement) -> None:

@@ -19,7 +19,7 @@ from email.policy import compat32
 from gateway.configgateway import MAX_PARTS
 from gateway.smtp.charsets import content_charset, decode_text, payload_bytes, unflow
 from gateway.smtp.htmlbody import (
-    autosig_first_line,
+    autosig_lines,
     cut_marked_signature,
     html_to_text,
     looks_like_html,
@@ -211,7 +211,7 @@ def _alternative(parts: list[Message], ctx: BodyContext, depth: int) -> BodyText
 
 def _without_autosig(found: BodyText, parts: list[Message], ctx: BodyContext) -> BodyText:
     """The text alternative without Outlook's automatic signature, where the HTML alternative's bookmark
-    says it starts (`htmlbody.autosig_first_line`): the text has no mark of it, and "Jan Kowalski\n
+    says it starts (`htmlbody.autosig_lines`): the text has no mark of it, and "Jan Kowalski\n
     Kierownik Działu Zakupów\nACME Sp. z o.o." went to the phone under a From of "Biuro". Cut by the
     HTML rule (`cut_marked_signature`): only when what lies below passes a signature block's guards."""
     for p in parts:
@@ -219,7 +219,7 @@ def _without_autosig(found: BodyText, parts: list[Message], ctx: BodyContext) ->
             p = _related_root(p, [q for q in p.get_payload() if isinstance(q, Message)] or [p])
         if p.get_content_type() != "text/html" or b"_MailAutoSig" not in (data := payload_bytes(p)):
             continue
-        line = autosig_first_line(decode_text(data, _html_charset(p, data), ctx.fallbacks))
+        line = autosig_lines(decode_text(data, _html_charset(p, data), ctx.fallbacks))
         if line:
             return BodyText(cut_marked_signature(mark_line(found.text, line), ctx.notes), found.kind)
     return found
