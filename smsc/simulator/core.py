@@ -111,7 +111,7 @@ class SimulatorCore:
         held = self._held.take(lambda h: self._fits(s, h[0], h[1]))
         for item in held:
             self._spawn(self._deliver_held(s, item[2]))
-        if any(item[2][0] == "mo" for item in held):
+        if any(item[2][0] in ("mo", "part") for item in held):
             self._keep_held_mos()
 
     def _keep_held_mos(self) -> None:
@@ -293,9 +293,10 @@ class SimulatorCore:
 
     def hold_part(self, protocol: str, part: object) -> None:
         """A session went away before the client acknowledged this MO part: the next login of the same
-        protocol gets that very part again. Not the whole text anew: the client may already hold the
-        other parts, and a fresh concatenation reference would leave them an incomplete message."""
+        protocol gets that very part again, also after a restart (`heldmo`). Not the whole text anew:
+        the client may hold the other parts, which a fresh concatenation reference would leave alone."""
         self._held.add((protocol, None, ("part", part)))
+        self._keep_held_mos()
 
     def hold_report(self, message_id: str, status: ReportStatus, detail: Detail | None = None) -> None:
         sent = self._messages.get(message_id)
@@ -341,9 +342,8 @@ class SimulatorCore:
         if earlier is None:
             return
         self.owed, now = kept, self._now()
-        for protocol, *mo in heldmo.load(heldmo.held_path(self.log_path)):
-            self._held.add((protocol, None, ("mo", *mo)))
-            log.debug("sim.mo_held_resumed", source=mo[0], destination=mo[1])
+        for protocol, what in heldmo.load(heldmo.held_path(self.log_path)):
+            self._held.add((protocol, None, what))  # a whole MO, or a part a session left unacknowledged
         for owed in earlier:
             mid = owed.message_id
             self._messages[mid] = _Sent(owed.protocol, owed.system_id, owed.source, owed.destination,

@@ -71,5 +71,8 @@ class Held:
         return taken
 
     def held_mos(self) -> list[list[Any]]:
-        """The held whole MOs as `heldmo.save` writes them ([protocol, source, destination, ...])."""
-        return [[h[0], *h[2][1:]] for h in self.mos if h[2][0] == "mo"]
+        """The held MOs as `heldmo.save` writes them: whole ([protocol, source, destination, ...]) and
+        the parts a session ended before its client acknowledged ([protocol, "part", fields]). Whole
+        ones alone were kept: a part handed back at a stop (an SMPP deliver_sm unanswered, CIMD2's
+        queued 20s) was lost with the process, the phone's SMS with it."""
+        return [[h[0], *h[2][1:]] if h[2][0] == "mo" else [h[0], "part", h[2][1]] for h in self.mos]
