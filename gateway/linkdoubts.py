@@ -108,10 +108,43 @@ def sender_prefix_doubts(cfg: Config, stored: Sequence[tuple[str, str | None]] |
             continue
         named = ", ".join(lost[:SHOWN]) + (f" and {len(lost) - SHOWN} more" if len(lost) > SHOWN else "")
         seen = "the interface's own number" if prefix == NEVER else f"the interface's number {prefix}"
+        fix = (
+            "set sender_prefix to the start those numbers share (or take it out to send each number"
+            " whole), or send from numbers under it"
+        )
+        if prefix != NEVER and _national(prefix):
+            # Compared after a "+" or "00" only (`smsc.cimd2.messages.international_digits`): a prefix in
+            # the national form matches no number, and "the start they share" was no help.
+            fix = (
+                f"{quoted(prefix)} is written in the national form, and numbers are compared in the"
+                f" international form: write it {quoted(_international(cfg, prefix))}"
+            )
+        national = [where for where, numbers in sources if any(_national(n) for n in numbers)]
+        if national:
+            fix += (
+                f"; {', '.join(national[:SHOWN])} {'is' if len(national) == 1 else 'are'} written in the"
+                f" national form: write {'it' if len(national) == 1 else 'each'} with + and the country"
+                f" code ({_international(cfg, '')}…)"
+            )
         doubts.append(
             f"{link_place(link.name, 'sender_prefix')}: {quoted(prefix)} cannot carry {named}: SMS by this"
             f" link reach phones from {seen}, and the phones' answers to it go to no user (to [replies]"
-            " fallback_address, if set); set sender_prefix to the start those numbers share (or take it"
-            " out to send each number whole), or send from numbers under it"
+            f" fallback_address, if set); {fix}"
         )
     return doubts
+
+
+def _national(number: str) -> bool:
+    """Digits without the "+" or "00" of the international form (500100, 0500100)."""
+    return number.isascii() and number.isdigit() and not number.startswith("00")
+
+
+def _international(cfg: Config, national: str) -> str:
+    """A national-form number or prefix in the international form of `[gateway] default_region`."""
+    import phonenumbers
+
+    code = phonenumbers.country_code_for_region(cfg.gateway.default_region)
+    meta = phonenumbers.PhoneMetadata.metadata_for_region(cfg.gateway.default_region)
+    trunk = meta.national_prefix if meta is not None and meta.national_prefix else None
+    digits = national.removeprefix(trunk) if trunk and national.startswith(trunk) else national
+    return f"+{code}{digits}"

@@ -1,0 +1,41 @@
+"""Numbers written in the national form beside a CIMD2 `sender_prefix`, and `account set --sender`.
+
+`sender_prefix = "500100"` or an account sender 500100201 (the national form of +48500100201) got
+"set sender_prefix to the start those numbers share": the fault is the form, as the link compares
+numbers after a "+" or "00" only, and the admin was not told to write +48…. `account set --sender
+500100201` stored the national digits as typed. check-config and the CLI as real processes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.test_check_config_sender_prefix import cimd2_config, warned, with_database, write
+from tests.test_config_checks import smsgw
+
+
+def test_a_national_prefix_and_a_national_sender_are_told_to_be_written_with_the_country_code(
+    tmp_path: Path,
+) -> None:
+    [line] = warned(tmp_path, cimd2_config(tmp_path, "500100"))
+    said = '"500100" is written in the national form, and numbers are compared in the international form:'
+    assert f'{said} write it "+48500100"' in line, line
+    assert "the start those numbers share" not in line, line
+
+    account = '\n[[account]]\nname = "shop"\nsender = "500100201"\n'
+    [line] = warned(tmp_path, cimd2_config(tmp_path, "+48500100", extra=account))
+    assert '[[account]] "shop" sender is written in the national form: write it with + and the' in line
+    assert "country code (+48…)" in line, line
+
+
+def test_account_set_takes_a_national_sender_in_its_international_form(tmp_path: Path) -> None:
+    config = with_database(write(tmp_path, cimd2_config(tmp_path, "+48500100")))
+    assert smsgw("--config", str(config), "account", "add", "ACME").returncode == 0
+    res = smsgw("--config", str(config), "account", "set", "ACME", "--sender", "500100201")
+    assert res.returncode == 0, res.stderr
+    said = "note: --sender 500100201 is taken as +48500100201, its international form ([gateway]"
+    assert said in res.stdout, res.stdout
+    shown = smsgw("--config", str(config), "account", "show", "ACME").stdout
+    assert "+48500100201" in shown, shown
+    res = smsgw("--config", str(config), "account", "set", "ACME", "--sender", "100200300")
+    assert res.returncode == 0 and "is kept as typed: it is no phone number" in res.stdout, res.stdout
