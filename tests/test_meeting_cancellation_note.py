@@ -3,8 +3,9 @@
 A cancellation (iTIP METHOD:CANCEL) sent its subject alone, as an answer to an invitation does:
 "Odwołane: Przegląd kwartalny" reached the phone and "Przepraszam, przenosimy na czwartek 10:00."
 did not. Outlook's cancellation text is what the organiser wrote below its generated "Kiedy:/Gdzie:"
-lines; those go (the calendar part gives the day, added when the note does not say it), the note
-stays. An answer, and Google Calendar's cancellation, whose text is its own boilerplate, still send
+lines; those go (the calendar part gives the day, put right after the subject that says it was
+cancelled when the note does not say it: below the note it read as the new time), the note stays.
+An answer, and Google Calendar's cancellation, whose text is its own boilerplate, still send
 their subject alone.
 
 read_mail as the intake reads a mail off the wire, then through a real SMTP client into the running
@@ -53,10 +54,10 @@ def outlook(text: str, method: str = "CANCEL", to: str = f"601123456@{DOMAIN}") 
 def test_the_organisers_note_is_sent_with_the_day() -> None:
     # As Outlook writes it: the note, its header of the cancelled meeting, the invitation's text.
     assert (
-        read_mail(outlook(f"{NOTE}\r\n\r\n{WHEN}{OLD_TEXT}")).text == f"{SUBJECT}: {NOTE}\n2026-12-08 10:00"
+        read_mail(outlook(f"{NOTE}\r\n\r\n{WHEN}{OLD_TEXT}")).text == f"{SUBJECT}: 2026-12-08 10:00\n{NOTE}"
     )
     # The note alone; one that names the day gets no second one.
-    assert read_mail(outlook(NOTE)).text == f"{SUBJECT}: {NOTE}\n2026-12-08 10:00"
+    assert read_mail(outlook(NOTE)).text == f"{SUBJECT}: 2026-12-08 10:00\n{NOTE}"
     assert read_mail(outlook("Odwołane, 2026-12-08 jestem u klienta.")).text == (
         f"{SUBJECT}: Odwołane, 2026-12-08 jestem u klienta."
     )
@@ -82,4 +83,4 @@ async def test_through_smtp_the_phone_gets_the_note(tmp_path: Path) -> None:
 
         await gw.until(whole)
         parts = sorted(core.records, key=lambda r: r["concat"]["seq"] if r["concat"] else 0)
-        assert "".join(str(r["text"]) for r in parts) == f"{SUBJECT}: {NOTE}\n2026-12-08 10:00"
+        assert "".join(str(r["text"]) for r in parts) == f"{SUBJECT}: 2026-12-08 10:00\n{NOTE}"

@@ -209,12 +209,16 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         # Outlook's automatic signature under a subject-only alert ("Serwer padł…"): the subject is
         # what was written; a body with no subject above it may be the message, and stays.
         kept = ""
-        removed.append(SIGNATURE)
+        removed += [] if SIGNATURE in removed else [SIGNATURE]
     if meeting is not None:
         kept = _with_invite(kept, meeting, shown_topic)
     elif cancelled is not None and kept:
-        # The organiser's note, and which day was cancelled: a time in the note is often the new one.
-        kept = f"{kept}\n{cancelled.start}" if cancelled.start[:10] not in kept else kept
+        # The organiser's note, and which day was cancelled: a time in the note is often the new one,
+        # so the cancelled start stands right after the subject that says it was cancelled ("Odwołane:
+        # Przegląd: 2026-12-08 10:00\nPrzenosimy na czwartek 10:00."), not below the note, where it read
+        # as the new time. Without the subject nothing would say what it is: it is left out.
+        said = not shown_topic or cancelled.start[:10] in kept
+        kept = kept if said else f"{cancelled.start}\n{kept}"
     elif kept and shown_topic and ctx.calendars and answers_invitation(ctx.calendars[0], ctx.fallbacks):
         # An answer or a cancellation sends its subject alone; without a subject its text stays.
         kept = ""
@@ -228,7 +232,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     # the sender was told either had been cut to 30 characters. A number opening the subject goes
     # whole past the limit (`_cut_subject`): the note says the length sent, not a limit it passed.
     if short and not whole and short != topic.rstrip(" ,;:-–("):
-        removed.append(f"subject cut to {max(opts.subject_max, len(short))} characters")
+        removed.append(f"subject cut to {_cut_length(topic, short, opts.subject_max)} characters")
     text = opts.separator.join(p for p in (short, kept) if p)
     encrypted = (ctx.encrypted and not kept) or "-----BEGIN PGP MESSAGE-----" in body_text
     rights = ctx.rights_protected or heads.get("content-class", "").strip().lower() == "rpmsg.message"
@@ -314,6 +318,14 @@ def _cut_subject(subject: str, limit: int) -> str:
         elif len(number.group()) <= _NUMBER_MAX:
             cut = number.group()  # without a bracket or dash before it, whose close the cut leaves out
     return cut.rstrip(" ,;:-–(")
+
+
+def _cut_length(subject: str, short: str, limit: int) -> int:
+    """The length a cut subject's note names: the limit, or the length sent when that is longer (a
+    number opening it goes whole) or when the cut left out a number that did not fit ("Przelew na 61
+    1090 1014 … dziś" went out as "Przelew na", 10 characters, and the note said 30)."""
+    rest = subject[len(short) :].lstrip(" ,;:-–(")
+    return len(short) if len(short) > limit or rest[:1].isdigit() or rest.startswith("+") else limit
 
 
 def _number_cut(subject: str, end: int) -> re.Match[str] | None:
