@@ -343,7 +343,15 @@ def undo_migration_75(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_76(conn: sqlite3.Connection) -> None:
+    undo_migration_77(conn)
     conn.execute("DROP INDEX mo_phone_times")
+
+
+def undo_migration_77(conn: sqlite3.Connection) -> None:
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS outbox_replies ON outbox(rcpt COLLATE NOCASE, created_at)"
+        " WHERE kind = 'reply'"
+    )
 
 
 async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> None:
