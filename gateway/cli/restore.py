@@ -44,6 +44,7 @@ from gateway.cli.commandpath import as_user
 from gateway.cli.common import EXIT_CONFIG, EXIT_USAGE, CliError, refuse_root_in_service_dir
 from gateway.cli.daemonfiles import database_file
 from gateway.cli.restartwords import how_to_stop, unit_for
+from gateway.cli.restorestart import start_line
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -191,11 +192,7 @@ def _restore(
     if reverted:
         print("changed since the backup and now as the backup had them (nothing of access is carried):")
         print("".join(f"  {line}\n" for line in reverted), end="")
-    start = f"systemctl start {service}" if service else "`smsgw run`, as it was started before"
-    if carried.startswith("nothing carried"):
-        print(f"start the daemon ({start}); SMS queued in the backup go out again")
-    else:
-        print(f"start the daemon ({start}); SMS queued in the backup and not sent or cancelled since go out")
+    print(start_line(db, service, nothing_carried=carried.startswith("nothing carried")))
     return 0
 
 
