@@ -100,11 +100,16 @@ class KeptRepo(ReplyPool):
         sent one part of each every few minutes had every part mailed, uncounted.
 
         `any_case`: a sender ID's letters in either case are one sender ("PROMO", "Promo"), or
-        writing it anew each time got every SMS of a flood mailed. Read off `mo_copies` between the
-        ID in capitals and in small letters (every such spelling sorts there), as SQLite's `lower`
-        folds ASCII alone. `since` moves back by the steps forward of the clock made after it (read
-        once, in the statement): the hour counts the time that passed, or a step let a flood's next
-        answers through at once."""
+        writing it anew each time got every SMS of a flood mailed. Read off the index of each
+        sender's MOs by time between the ID in capitals and in small letters (every such spelling
+        sorts there), as SQLite's `lower` folds ASCII alone. `since` moves back by the steps forward
+        of the clock made after it (read once, in the statement): the hour counts the time that
+        passed, or a step let a flood's next answers through at once.
+
+        `id > 0` (every row) names that index (`mo_phone_times`, partial on it): without it the count
+        went through `mo_copies`, whose number the SMS went to sits between sender and time, and read
+        the phone's whole history before each of its answers (27,000 SQLite instructions for a
+        phone with 3,000 older MOs; 240 through the phone's MOs of the hour)."""
         where, args = spellings(source) if any_case else ("source = ?", [source])
         # A step back's move under way: the MOs it has not reached yet counted with the step applied.
         pending, moves = stepchunks.mo_still_to_move(self.conn)
@@ -118,7 +123,7 @@ class KeptRepo(ReplyPool):
             " COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NOT NULL),"
             " COUNT(DISTINCT follows) FILTER (WHERE state IN ('mailed', 'fallback')),"
             " COUNT(*) FILTER (WHERE state = 'throttled')"
-            f" FROM mo WHERE {where} AND received_at >= {stepped_since('?')}",
+            f" FROM mo WHERE {where} AND id > 0 AND received_at >= {stepped_since('?')}",
             (*args, since),
         ).fetchone()
         return row[0] + row[1] - row[2], row[3]
