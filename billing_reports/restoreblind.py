@@ -33,7 +33,8 @@ line was not mailed: its month is billed again at the next start, and mails it; 
 month the record names as mailed after the month ended keep their marks, and are not mailed again,
 also when the month's files are not whole or were written before the month ended.
 And a mark says the mails were queued, not that the relay took them (lost with the database before
-it did, they never went): the line says that too, with the command that mails a month again.
+it did, they never went): the line says that too, with the command that mails a month again (named
+once, in one meaning, `mail_again`).
 """
 
 from __future__ import annotations
@@ -81,17 +82,24 @@ def take_from_disk(copy: sqlite3.Connection, billing_dir: Path, tz: ZoneInfo, no
             why = f"are whole, but {again[0][0]} before it is billed again"
         again.append((month, why, _some(copy, directory, month, tz)))
     said = []
+    queued = _queued_lines(
+        copy, billing_dir, [(m, None) for m in taken] + [(m, some) for m, _, some in again if some], tz
+    )
     if taken:
+        # The command once, in one meaning: the line on the record names it where there is one.
+        how = "" if queued else f"; {mail_again(taken[-1])}"
         said.append(
             # No path: the line goes into the audit trail too, shown in the panel (`restorecarry._plain`).
             f"the billing of {', '.join(str(m) for m in taken)} taken as done from the files in"
-            f" billing_dir, which stand as mailed (not billed or mailed again; `smsgw billing run --month"
-            f" {taken[-1]} --send --again` bills a month again and mails it as a correction)"
+            f" billing_dir, which stand as mailed (not billed or mailed again{how})"
         )
-    said += _queued_lines(
-        copy, billing_dir, [(m, None) for m in taken] + [(m, some) for m, _, some in again if some], tz
-    )
-    return "; ".join(said + _again_lines(copy, billing_dir, tz, again)) or None
+    return "; ".join(said + queued + _again_lines(copy, billing_dir, tz, again)) or None
+
+
+def mail_again(month: Month | str) -> str:
+    """The command that mails a month again, in the one meaning every line gives it."""
+    command = f"`smsgw billing run --month {month} --send --again`"
+    return f"{command} bills that month again and mails it, as a correction"
 
 
 def _again_lines(
@@ -142,8 +150,7 @@ def _queued_lines(
         said.append(
             f"the record says the mails of {', '.join(str(m) for m in recorded)} were queued, not that"
             " the relay took them: if the database was lost before it did, they never went (the relay's"
-            f" log says which did; `smsgw billing run --month {recorded[-1]} --send --again` mails a month"
-            " again)"
+            f" log says which did; {mail_again(recorded[-1])})"
         )
     for month, only in months:
         directory = billing_dir / str(month)
@@ -156,7 +163,7 @@ def _queued_lines(
             f"a run of {month} stopped while it queued the mails of {_named(copy, month, tz, stood)}"
             f" (since {datetime.fromtimestamp(since, tz):%Y-%m-%d %H:%M}, {QUEUING} in {RECORD}): taken"
             " as mailed, not mailed twice, but they may not have been queued (the relay's log says which"
-            f" went; `smsgw billing run --month {month} --send --again` mails it again)"
+            f" went; {mail_again(month)})"
         )
     return said
 

@@ -86,8 +86,8 @@ async def test_send_by_hand_then_the_scheduled_run_mails_each_file_once(tmp_path
                 second = await asyncio.to_thread(cli, path, "billing", "run", "--month", "2026-03", "--send")
                 assert second.returncode == 1
                 assert "0 mail(s) queued" in second.stdout
-                assert "/acme.txt: 2026-03 was already mailed on " in second.stderr
-                assert "/_summary.txt: 2026-03 was already mailed" in second.stderr
+                assert "/acme.txt: 2026-03 was already queued to be mailed on " in second.stderr
+                assert "/_summary.txt: 2026-03 was already queued to be mailed" in second.stderr
                 assert "--again" in second.stderr
                 assert outbox_rows(gw.store) == 3
 

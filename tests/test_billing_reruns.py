@@ -88,5 +88,5 @@ def test_one_account_sent_again_mails_only_that_accounts_file(
     mt(store, beta, at(2026, 2, 9))
     assert main([*c, "billing", "run", "--month", "2026-02", "--account", "acme", "--send"]) == 1
     err = capsys.readouterr().err
-    assert "/acme.txt: 2026-02 was already mailed" in err
-    assert "beta.txt: 2026-02 was already mailed" not in err
+    assert "/acme.txt: 2026-02 was already queued to be mailed" in err
+    assert "beta.txt: 2026-02 was already queued to be mailed" not in err

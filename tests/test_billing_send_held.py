@@ -55,8 +55,8 @@ def test_an_account_named_summary_is_told_apart_from_the_months_summary(tmp_path
 
     second = cli(path, "billing", "run", "--month", "2026-03", "--send")
     assert second.returncode == 1
-    held = [line for line in second.stderr.splitlines() if "was already mailed" in line]
-    assert [line.split(": 2026-03 was already mailed on ")[0] for line in held] == [
+    held = [line for line in second.stderr.splitlines() if "was already queued to be mailed" in line]
+    assert [line.split(": 2026-03 was already queued to be mailed on ")[0] for line in held] == [
         str(month / "acme.txt"),
         str(month / "summary.txt"),
         str(month / "_summary.txt"),

@@ -111,7 +111,8 @@ async def test_a_restore_says_a_month_taken_from_its_record_was_queued_not_that_
     assert (
         "the record says the mails of 2026-03 were queued, not that the relay took them: if the database"
         " was lost before it did, they never went (the relay's log says which did;"
-        " `smsgw billing run --month 2026-03 --send --again` mails a month again)"
+        " `smsgw billing run --month 2026-03 --send --again` bills that month again and mails it, as a"
+        " correction)"
     ) in res.stdout, res.stdout
     assert "stopped while it queued" not in res.stdout, res.stdout  # that run recorded its marks
     # The command the line names mails the month's three files.

@@ -88,7 +88,8 @@ async def test_a_send_killed_before_its_first_mail_leaves_the_rest_of_the_month_
     assert "a run of 2026-03 stopped while it queued the mails of acme's file (since " in said, said
     assert (
         f"queuing in {RECORD}): taken as mailed, not mailed twice, but they may not have been queued (the"
-        " relay's log says which went; `smsgw billing run --month 2026-03 --send --again` mails it again)"
+        " relay's log says which went; `smsgw billing run --month 2026-03 --send --again` bills that month"
+        " again and mails it, as a correction)"
     ) in said, said
     assert (
         f"the files of 2026-03 on disk were not all mailed ({RECORD}): it is billed again at the next start"

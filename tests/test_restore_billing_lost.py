@@ -72,8 +72,10 @@ async def test_a_month_billed_since_the_backup_stands_on_disk_after_a_restore_ov
     assert "nothing carried from the replaced database" in res.stdout, res.stdout
     said = (
         "; the billing of 2026-03 taken as done from the files in billing_dir, which stand as mailed"
-        " (not billed or mailed again; `smsgw billing run --month 2026-03 --send --again` bills a month"
-        " again and mails it as a correction)"
+        " (not billed or mailed again); the record says the mails of 2026-03 were queued, not that the"
+        " relay took them: if the database was lost before it did, they never went (the relay's log says"
+        " which did; `smsgw billing run --month 2026-03 --send --again` bills that month again and mails"
+        " it, as a correction)"
     )
     assert said in res.stdout, res.stdout
     async with smtp_sink(relay) as sink:

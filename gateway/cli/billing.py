@@ -174,7 +174,9 @@ def cmd_billing_run(cfg: Config, args: argparse.Namespace) -> int:
         at = job.mailed_at(mark)
         when = f" on {datetime.fromtimestamp(at, tz):%Y-%m-%d %H:%M}" if at is not None else ""
         print(
-            f"{path}: {month} was already mailed{when}; not queued again (add --again to mail it again)",
+            # "mailed" read as the relay having taken it, which a restore then said is not known.
+            f"{path}: {month} was already queued to be mailed{when} (whether the relay took it, its log"
+            " says); not queued again (add --again to mail it again)",
             file=sys.stderr,
         )
     return EXIT_FAILURE if done.held else 0
