@@ -45,6 +45,8 @@ def test_a_start_killed_after_its_upgrade_is_not_said_to_be_upgrading(tmp_path: 
     )
     res = smsgw(config, "status")
     assert "upgrading the database" not in res.stdout, res.stdout
+    # Its own start upgraded the database, not a command after it: said as its start file says.
+    assert f"was cut short while {words})" in res.stdout and " since)" not in res.stdout, res.stdout
     assert f"\nschema    {SCHEMA_VERSION}\n" in res.stdout, res.stdout
     report = json.loads(smsgw(config, "status", "--json").stdout)
     assert "upgrading the database" not in str(report["daemon"]["state"]), report

@@ -153,9 +153,17 @@ def start_cut_short(cfg: Config, holder: int | None) -> str | None:
         return None
     version = f", smsgw {start['version']}" if start.get("version") else ""
     to = start.get("to")
-    if start.get("phase") == "upgrading" and isinstance(to, int) and (schema_of(cfg.db_path) or 0) >= to:
+    at = start.get("at")
+    finished_by_it = isinstance(at, int) and isinstance(to, int) and at >= to  # its start file says so
+    if (
+        start.get("phase") == "upgrading"
+        and isinstance(to, int)
+        and not finished_by_it
+        and (schema_of(cfg.db_path) or 0) >= to
+    ):
         # A command finished the upgrade since (every command upgrades an older database it opens),
-        # and status said the upgrade was cut short above the database's new schema.
+        # and status said the upgrade was cut short above the database's new schema. A start killed
+        # after its own last migration committed is said so by its start file, not "since".
         since = f"the database was upgraded to schema {to} since"
         return f"not running (the start of pid {pid}{version} was cut short; {since})"
     doing = starting_words(start) or "opening the database"
