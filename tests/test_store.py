@@ -396,20 +396,3 @@ def vm_steps(conn: sqlite3.Connection, work: Callable[[], T], every: int = 100) 
     finally:
         conn.set_progress_handler(None, 0)
     return steps, result
-
-
-async def test_a_mail_to_many_recipients_keeps_ids_and_parts_with_their_recipients(store: Store) -> None:
-    # The messages are inserted in one statement; each id and part still belongs to its recipient.
-    numbers = [f"+4860112{i:04d}" for i in (7, 3, 9, 1)]
-    res = await accept(store, acceptance(numbers, parts=2))
-    recipients = [
-        store.db.conn.execute("SELECT recipient FROM messages WHERE id = ?", (mid,)).fetchone()[0]
-        for mid in res.message_ids
-    ]
-    assert recipients == numbers
-    mismatched = store.db.conn.execute(
-        "SELECT COUNT(*) FROM parts p JOIN messages m ON m.id = p.message_id"
-        " WHERE p.destination != m.recipient"
-    ).fetchone()[0]
-    assert mismatched == 0
-    assert store.db.conn.execute("SELECT COUNT(*) FROM parts").fetchone()[0] == 8
