@@ -80,3 +80,27 @@ def test_the_hourly_count_reads_the_senders_mos_of_the_hour_not_its_history(tmp_
         assert instructions < 2000, instructions  # through mo_copies: some 27,000
     finally:
         db.close()
+
+
+def test_the_late_rests_count_reads_the_phones_mos_since_its_first_text(tmp_path: Path) -> None:
+    # How many late rests of one SMS were mailed (`rests_mailed`): the same history, read from the first
+    # text's time on, not every MO the phone sent (through `mo_copies`: some 18,000 instructions).
+    db = Db.open(tmp_path / "smsgw.db")
+    try:
+        fill(db.conn)
+        (first,) = db.conn.execute(
+            "SELECT MIN(id) FROM mo WHERE source = ? AND received_at >= ?", (PHONE, NOW - 3600)
+        )
+        with db.conn:
+            db.conn.execute(
+                "UPDATE mo SET follows = ? WHERE source = ? AND received_at > ?",
+                (first[0], PHONE, NOW - 2500),
+            )
+        repo = ConversationsRepo(db, lambda: NOW)
+        assert repo.rests_mailed(PHONE, first[0], NOW - 3000) == 2  # at NOW - 2000 and - 60; one kept
+
+        assert HOURLY_PLAN in plan(db.conn, partial(repo.rests_mailed, PHONE, first[0], NOW - 3000))
+        instructions, _ = vm_steps(db.conn, lambda: repo.rests_mailed(PHONE, first[0], NOW - 3000), every=1)
+        assert instructions < 2000, instructions
+    finally:
+        db.close()

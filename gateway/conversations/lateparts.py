@@ -162,9 +162,9 @@ def mailed_before(store: Store, mo_id: int, source: str, earlier: Earlier) -> se
     """The parts of its SMS the texts before the late rest `mo_id` held: its first whole text's (`earlier`)
     and those of its late rests before this one. The rest's gap markers stand for those too, which its
     note says (`late_note`); a part in none of them never came, and its mail says so. Found by the
-    phone's index (`mo_copies`), as `ConversationsRepo.rests_mailed` finds the rests."""
+    phone's MOs by time (`mo_phone_times`, `id > 0`), as `ConversationsRepo.rests_mailed` finds them."""
     rests = store.db.conn.execute(
-        "SELECT id FROM mo WHERE source = ? AND received_at >= ? AND follows = ? AND id < ?",
+        "SELECT id FROM mo WHERE source = ? AND received_at >= ? AND follows = ? AND id < ? AND id > 0",
         (source, earlier.received_at, earlier.id, mo_id),
     )
     held: set[int] = set()

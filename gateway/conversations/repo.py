@@ -247,9 +247,11 @@ class ConversationsRepo(KeptRepo):
 
     def rests_mailed(self, source: str, first: int, since: float) -> int:
         """How many late rests of the SMS whose first whole text is `first` (received at `since`)
-        were mailed: by the phone's index (`mo_copies`), as `follows` has none of its own."""
+        were mailed: by the phone's MOs by time (`mo_phone_times`, whose condition `id > 0` names),
+        as `follows` has none of its own; through `mo_copies` (phone, our number, time) it read every MO
+        the phone ever sent."""
         row = self.conn.execute(
-            "SELECT COUNT(*) FROM mo WHERE source = ? AND received_at >= ? AND follows = ?"
+            "SELECT COUNT(*) FROM mo WHERE source = ? AND received_at >= ? AND follows = ? AND id > 0"
             " AND state IN ('mailed', 'fallback')",
             (source, since, first),
         ).fetchone()
