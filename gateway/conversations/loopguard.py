@@ -46,10 +46,10 @@ WAITED_SECONDS = 3600.0
 
 # Started from the phone: its few MOs of the window (and of the waits before it), newest first, by the
 # index of each phone's MOs by time (migration 76, `mo_phone_times`), then each one's answer mails by
-# `outbox_mo_ref`. Started from the address (`outbox_replies`, migration 75, dropped by 77), the lookup read every
-# answer mail to it of ten minutes, each with its MO: with one shared mailbox that every phone answers
-# to (a helpdesk), 3,000 of them, some 21,000 SQLite instructions before each mail to a phone
-# (bench/loopguard_lookup.py --shared). The order is named: SQLite would start from the address.
+# `outbox_mo_ref`. Started from the address (`outbox_replies`, migration 75, dropped by 77), the
+# lookup read every answer mail to it of ten minutes, each with its MO: with one shared mailbox that
+# every phone answers to (a helpdesk), 3,000 of them, some 21,000 SQLite instructions before each mail
+# to a phone (bench/loopguard_lookup.py --shared). The order is named: SQLite would start from the address.
 # `m.id > 0` (every MO) is the index's condition, which keeps other statements off it.
 # Ties of time go to the later row, as the address's index (its rowid last) gave them.
 _ANSWER_BETWEEN = (
