@@ -216,11 +216,16 @@ def test_the_key_is_the_mail_the_queue_entry_and_the_sender() -> None:
     assert key != dedup_key(None, STAFF, "other text", mail)
     other_host = raw_mail(POSTFIX.format(qid="C7066160019").replace("mx.", "mx2."))
     assert key != dedup_key(None, STAFF, "text", other_host)
-    # with a Message-ID too the queue entry counts; without a known line the Message-ID alone
+    # with a Message-ID and no Date: the queue entry counts; without a known line the Message-ID alone
     assert dedup_key("<a@b>", STAFF, "text", mail) == dedup_key("<a@b>", STAFF, "text", mail)
     assert dedup_key("<a@b>", STAFF, "text", mail) != dedup_key("<a@b>", STAFF, "text")
     assert dedup_key("<a@b>", STAFF, "text", mail) != key
     assert dedup_key("<a@b>", STAFF, "text", raw_mail(EXCHANGE)) == dedup_key("<a@b>", STAFF, "text")
+    # with a Date: as well the Message-ID and Date decide: one mail may sit in two queue entries
+    dated = raw_mail(POSTFIX.format(qid="C7066160019") + "Date: Sat, 5 Dec 2026 17:13:10 +0100\r\n")
+    requeued = raw_mail(POSTFIX.format(qid="D8177271120") + "Date: Sat, 5 Dec 2026 17:13:10 +0100\r\n")
+    assert dedup_key("<a@b>", STAFF, "text", dated) == dedup_key("<a@b>", STAFF, "text", requeued)
+    assert dedup_key(None, STAFF, "text", dated) != dedup_key(None, STAFF, "text", requeued)
 
 
 async def test_a_device_with_one_fixed_message_id_and_no_date_has_each_relayed_alert_sent(
@@ -241,3 +246,21 @@ async def test_a_device_with_one_fixed_message_id_and_no_date_has_each_relayed_a
         assert gw.store.admin.count_messages() == 2
         await smsc.wait_for(2)
         assert len(smsc.received) == 2
+
+
+async def test_a_client_retry_with_message_id_and_date_through_two_queue_entries_is_sent_once(
+    tmp_path: Path,
+) -> None:
+    # A mail program lost the 250 after its dot and sent the mail again to its own relay (Exchange's
+    # shadow copy resubmitted alike): the same mail, Message-ID and Date, in two queue entries that
+    # relay forwards each. SPEC: a client retry goes once.
+    dated = "Date: Sat, 5 Dec 2026 17:13:10 +0100\r\n"
+    first = raw_mail(POSTFIX.format(qid="4ZK1Ab1cdez") + dated, "Serwer padl", message_id="<abc@pc.example>")
+    later = POSTFIX.format(qid="4ZK1Cd2efgz").replace("16:13:19", "16:13:49") + dated
+    second = raw_mail(later, "Serwer padl", message_id="<abc@pc.example>")
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        assert await send(gw.port, first) != replies.OK_DUPLICATE
+        assert await send(gw.port, second) == replies.OK_DUPLICATE
+        assert gw.store.admin.count_messages() == 1
+        await smsc.wait_for(1)
+        assert len(smsc.received) == 1

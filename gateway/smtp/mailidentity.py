@@ -47,24 +47,27 @@ def written_at(raw: bytes) -> str:
 
 
 def dedup_key(message_id: str | None, mail_from: str, text: str, raw: bytes = b"") -> str | None:
-    """R-1.8: what makes two deliveries the same mail: its Message-ID and the queue entry the
-    relaying server's top Received: line names (`relayqueueid`) with when that server took it (the
-    line's date: a short Postfix queue id repeats, never within the same second), either alone when
-    the mail has only one; then its Date:, sender and text. A mail with neither has no key: every
-    delivery of it is a new mail. The key is a retry's only within
-    `gateway.store.accepting.RETRY_WINDOW_SECONDS` of its copy.
+    """R-1.8: what makes two deliveries the same mail: its Message-ID, or without one the queue
+    entry the relaying server's top Received: line names (`relayqueueid`) with when that server took
+    it (the line's date: a short Postfix queue id repeats, never within the same second); then its
+    Date:, sender and text. A mail with neither has no key: every delivery of it is a new mail. The
+    key is a retry's only within `gateway.store.accepting.RETRY_WINDOW_SECONDS` of its copy.
 
-    The queue entry counts beside a Message-ID because a device may write one fixed Message-ID and
-    no Date: (or a fixed one, having no clock): each of its alerts was the first one's "duplicate",
-    though its relay queued each as a mail of its own. The relay's retry keeps its own line."""
+    The queue entry counts beside a Message-ID only when the mail has no Date:: a device (a UPS
+    card, having no clock) may write one fixed Message-ID and no Date:, and each of its alerts was
+    the first one's "duplicate", though its relay queued each as a mail of its own (the relay's
+    retry keeps its own line). With a Date: the Message-ID and Date decide alone, because one mail
+    may sit in two queue entries upstream: a mail client that resends to its own relay after a lost
+    250, or Exchange resubmitting its shadow copy, and that retry must still go once."""
     identity = message_id or ""
-    if (queued := queue_identity(raw)) is not None:
+    written = written_at(raw)
+    if (not identity or not written) and (queued := queue_identity(raw)) is not None:
         taken = (top_received(raw) or "").rpartition(";")[2].strip()
         # NULs never occur in a Message-ID: no id can read as another's queue entry.
         identity += f"\0received\0{queued}\0{taken}"
     elif not identity:
         return None
     digest = hashlib.sha256()
-    for piece in (identity, written_at(raw), mail_from, text):
+    for piece in (identity, written, mail_from, text):
         digest.update(piece.encode("utf-8", "surrogatepass") + b"\0")
     return digest.hexdigest()
