@@ -85,6 +85,16 @@ def test_a_responders_reply_with_an_empty_envelope_sender_stays_one() -> None:
 
 
 TAGGED = ["[Automotive] RE", "[Urlopy] RE", "(External) RE", "EXTERNAL: RE", "[EXT] RE", "*EXTERNAL* RE"]
+# Tags naming an automatic reply: as their first words, or after a helpdesk tool's name (its automatic
+# acknowledgement of the answer mail, with Outlook's header and In-Reply-To the answer's id).
+AUTO_TAGS = [
+    "[Urlop] RE",
+    "(Auto-Reply) RE",
+    "*Out of Office* RE",
+    "[Service Desk Auto-Reply] RE",
+    "[Ticket auto-response] RE",
+    "[Helpdesk: automatic reply] RE",
+]
 
 
 async def test_a_persons_reply_under_a_tag_reaches_the_phone(tmp_path: Path) -> None:
@@ -97,9 +107,21 @@ async def test_a_persons_reply_under_a_tag_reaches_the_phone(tmp_path: Path) -> 
             await gw.until(lambda n=n: len(core.records) == n + 1)
             assert f"oddzwonię o {n}" in str(core.records[n]["text"]), prefix
         # A tag naming an automatic reply is still no person's Reply: recorded, its writer told.
-        for tag in ("[Urlop] RE", "(Auto-Reply) RE", "*Out of Office* RE"):
+        for tag in AUTO_TAGS:
             auto = outlook_reply(answer, "I am away until Monday", f"{tag}: {answer['Subject']}")
             code, said = await asyncio.to_thread(send_and_read_reply, gw.port, auto)
             assert code == 250 and "not sent" in said.lower(), (tag, said)
         await still_sent(core, 1 + len(TAGGED))
-        assert len(sink.messages) == 1 + 3
+        assert len(sink.messages) == 1 + len(AUTO_TAGS)
+
+
+def test_an_auto_word_anywhere_in_a_tag_names_an_automatic_reply_a_word_inside_another_does_not() -> None:
+    def reason(subject: str) -> str | None:
+        msg = outlook_new(subject, "Thank you, your request was received.")
+        msg["In-Reply-To"] = "<abc.sms-reply@sms.example.com>"
+        return read_mail(msg.as_bytes()).automatic
+
+    for prefix in AUTO_TAGS:
+        assert reason(f"{prefix}: SMS from +48601123456") == "out-of-office reply (by its subject)", prefix
+    for prefix in (*TAGGED, "[Service Desk] RE", "[Autoryzowane] RE", "[EXT] [Urlopy] RE"):
+        assert reason(f"{prefix}: SMS from +48601123456") is None, prefix
