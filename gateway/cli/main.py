@@ -77,8 +77,6 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.store.walcheck import refuse_lost_commits
     from gateway.vital import DaemonTaskLost
 
-    if (busy := first_busy(cfg)) is not None:  # before anything is made: database, demo, web password
-        raise cannot_bind(cfg, *busy, OSError(errno.EADDRINUSE, "in use"))
     problem = state_dir_problem(cfg)
     if problem is not None:  # a filesystem read-only itself exits 1: the unit starts it again
         raise CliError(problem, refusal_exit(problem))
@@ -89,6 +87,10 @@ def cmd_run(cfg: Config, args: argparse.Namespace) -> int:
         log.warning(event, detail=doubt)
     if (billing := start_problem(cfg.billing_dir)) is not None:  # SMS go on; said at once
         log.warning("config.billing_dir_unwritable", detail=billing)
+    # Before anything is made (database, demo account, web password), after the warnings that make
+    # nothing: a start refused for its ports still says what else its admin must fix.
+    if (busy := first_busy(cfg)) is not None:
+        raise cannot_bind(cfg, *busy, OSError(errno.EADDRINUSE, "in use"))
     try:
         # Before the first read of the database (`start_warnings`): SQLite would hide a damaged WAL.
         refuse_lost_commits(cfg.db_path, time.time())
