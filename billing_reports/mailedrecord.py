@@ -26,8 +26,8 @@ Releases before 0.2.39 wrote no record: the months they mailed have only the dat
 restore over that database lost took them as never mailed, billed them again from the backup's rows
 and mailed them a second time. So the daemon's billing job writes the record of each month whose
 marks the database holds and whose directory has none (`record_marked`), before it bills; and
-completes, from those marks, a record holding a `queuing` line left by a run gone on a file they
-mark, such as a `--send --again` killed on a month those releases mailed.
+completes, from those marks, a record holding a `queuing` line left by a run gone, such as a
+`--send --again` killed on a month those releases mailed: the line dropped if that run committed.
 """
 
 from __future__ import annotations
@@ -228,8 +228,8 @@ def _marked_months(conn: sqlite3.Connection) -> list[Month]:
 
 def record_marked(db_path: Path, state_dir: Path, billing_dir: Path | None) -> list[Month]:
     """The record of each month whose marks the database holds and whose directory has none (mailed
-    by a release that wrote none), or whose record holds a `queuing` line of a run gone whose file
-    the database marks, from those marks; the months recorded. A month whose directory is gone is
+    by a release that wrote none), or whose record holds a `queuing` line of a run gone, from those
+    marks (`_settled`); the months recorded. A month whose directory is gone is
     left alone (nothing on disk for a restore to take), and one whose record a run wrote meanwhile
     too (looked at again under the lock: that run's view is the newer one).
 
@@ -259,32 +259,56 @@ def _record_from_marks(conn: sqlite3.Connection, directory: Path, month: Month) 
             if found:
                 _write(directory, found, [])
             return bool(found)
-        if not _stale(conn, directory, month):
+        if (settled := _settled(directory, found)) is None:
             return False
-        # The marks the database holds in place of the dead lines their runs left; the record's own
-        # marks stay where it holds none (the database's are the newer ones), and so does every
-        # other line: a run still queueing, or one killed before it committed (said by a restore).
-        stale = {token for what, token in _lines(directory) if what == QUEUING and _gone(token, found)}
-        queuing = [token for what, token in _lines(directory) if what == QUEUING and token not in stale]
-        _write(directory, {**(read(directory) or {}), **found}, queuing)
+        _write(directory, *settled)
         return True
 
 
-def _gone(token: str, found: dict[str, str]) -> bool:
-    """A `queuing` line of another process, gone, whose file the database marks: that run's commits
-    are all in the marks (`_alive`). A month mailed by a release that wrote no record, then sent
-    again by hand with that run killed at its first mail, kept this line alone in its record, and a
-    restore over the database lost mailed the month's other files a second time."""
+def _settled(directory: Path, found: dict[str, str]) -> tuple[dict[str, str], list[str]] | None:
+    """The record's marks and `queuing` lines once its dead lines are settled from the database's
+    marks (`found`), or None when the record holds no dead line or already says that.
+
+    A dead line whose file the database marks with the line's own mark, or a later run's, is dropped:
+    that run's commits are all in the marks. Any other dead line stays (a run killed before it
+    committed: a restore says its mails may not have been queued), and its file's older mark is left
+    out: the restore takes a file the record marks as mailed and says nothing of its line. A month
+    mailed by a release that wrote no record has an older mark for every file, and a `--send --again`
+    killed there before its commit lost its only trace, a changed bill then standing as mailed unsaid.
+    The record's own marks stay where the database holds none (the database's are the newer ones),
+    and so does a line of a run still queueing."""
+    tokens = [token for what, token in _lines(directory) if what == QUEUING]
+    dead = [(token, intent) for token in tokens if (intent := _dead(token)) is not None]
+    if not dead:
+        return None
+    gone = {token for token, intent in dead if _committed(intent, found.get(intent[0]))}
+    standing = {intent[0] for token, intent in dead if token not in gone}
+    held = read(directory) or {}
+    record = {what: mark for what, mark in {**held, **found}.items() if what not in standing}
+    queuing = [token for token in tokens if token not in gone]
+    return None if (record, queuing) == (held, tokens) else (record, queuing)
+
+
+def _dead(token: str) -> tuple[str, str, int, float] | None:
+    """A `queuing` line's intent when another process wrote it and is gone (`_alive`), else None."""
     intent = _intent(token)
-    return intent is not None and intent[0] in found and intent[2] != os.getpid() and not _alive(token)
+    return intent if intent is not None and intent[2] != os.getpid() and not _alive(token) else None
+
+
+def _committed(intent: tuple[str, str, int, float], mark: str | None) -> bool:
+    """Whether the database's mark of a dead line's file says that line's mails were committed: its
+    own mark (`<sha256> <time>`, the run's time), or a later run's that mailed the file since."""
+    if mark is None:
+        return False
+    at = repo.mark_parts(mark)[1]
+    return mark == f"{intent[1]} {intent[3]:.0f}" or (at is not None and at > intent[3])
 
 
 def _stale(conn: sqlite3.Connection, directory: Path, month: Month) -> bool:
-    """Whether the record holds a line `_gone` says its run left, the database marking its file."""
-    if not (tokens := [token for what, token in _lines(directory) if what == QUEUING]):
+    """Whether the record holds a dead line that the database's marks settle (`_settled`)."""
+    if not any(what == QUEUING for what, _ in _lines(directory)):
         return False  # (the marks not read: a month's record holds no such line once its run ends)
-    found = marks(conn, month)
-    return any(_gone(token, found) for token in tokens)
+    return _settled(directory, marks(conn, month)) is not None
 
 
 async def record_marked_from_loop(store: Store, state_dir: Path, billing_dir: Path | None) -> list[Month]:

@@ -5,7 +5,9 @@ at all, and one month it could not record stopped it for every later month:
 
 - such a month sent again by hand (`billing run --send --again --account acme`) with that run killed
   at its first mail kept a record holding that run's `queuing` line alone: after a restore over the
-  database lost, the next start mailed beta's file and the summary a second time;
+  database lost, the next start mailed beta's file and the summary a second time; completed, the
+  record dropped that line even when the run was killed before its commit (the database held the
+  older mark of acme's file), and the restore no longer said that acme's mails may not have gone;
 - a month's directory refused (another user's; a FIFO in place of the record's lock) left no record
   for any later month, the daemon logging only that the whole job failed.
 
@@ -36,6 +38,12 @@ from tests.test_restore_billing_intent import KILLED_AT_FIRST_QUEUE, TRAFFIC
 from tests.test_restore_billing_later_months import NOW
 from tests.test_restore_billing_lost import lose
 
+# The run killed just after its first mail's commit, before it records it.
+KILLED_AFTER_FIRST_QUEUE = KILLED_AT_FIRST_QUEUE.replace(
+    "def killed(*args, **kwargs):\n",
+    "queue = job._queue\n\ndef killed(*args, **kwargs):\n    queue(*args, **kwargs)\n",
+)
+
 
 def as_before_039(directory: Path) -> None:
     """The month as a release before 0.2.39 left it: its files and the database's marks, no record."""
@@ -51,8 +59,9 @@ def put_last_billed(cfg: object, month: str) -> None:
         store.close()
 
 
+@pytest.mark.parametrize("committed", [False, True], ids=["killed before its commit", "killed after it"])
 async def test_a_send_again_killed_on_a_month_mailed_without_a_record_leaves_a_whole_record(
-    tmp_path: Path,
+    tmp_path: Path, committed: bool
 ) -> None:
     relay = free_port()
     path, cfg = prepare(tmp_path, relay, last_billed="2026-02", traffic=TRAFFIC)
@@ -66,7 +75,7 @@ async def test_a_send_again_killed_on_a_month_mailed_without_a_record_leaves_a_w
     argv = ["-c", str(path), "billing", "run", "--month", "2026-03", "--send", "--again", "--account", "acme"]
     res = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-c", KILLED_AT_FIRST_QUEUE, *argv],
+        [sys.executable, "-c", KILLED_AFTER_FIRST_QUEUE if committed else KILLED_AT_FIRST_QUEUE, *argv],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -75,19 +84,26 @@ async def test_a_send_again_killed_on_a_month_mailed_without_a_record_leaves_a_w
     )
     assert res.returncode == -signal.SIGKILL, (res.returncode, res.stderr)
     assert mailedrecord.read(march) is None and list(mailedrecord.intents(march)) == ["1"]
+    intent = mailedrecord.intents(march)
     with capture_logs() as logs:
         async with running_gateway(cfg, clock=lambda: NOW) as gw:
             await up_to_date(logs, gw)
             held = mailedrecord.marks(gw.store.db.conn, Month(2026, 3))
     assert sorted(held) == ["1", "2", "summary"], held
-    assert mailedrecord.read(march) == held
-    assert mailedrecord.intents(march) == {}  # the killed run's line, its file marked
+    assert (held["1"] == intent["1"]) is committed
+    if committed:  # the killed run's line, its own mark in the database
+        assert mailedrecord.read(march) == held and mailedrecord.intents(march) == {}
+    else:  # its line stays, acme's older mark left out of the record
+        assert mailedrecord.read(march) == {w: m for w, m in held.items() if w != "1"}
+        assert mailedrecord.intents(march) == intent
     assert any(e["event"] == "billing.recorded_from_marks" and e["months"] == ["2026-03"] for e in logs)
     lose(cfg.db_path, "missing")
     res = await asyncio.to_thread(cli, path, "restore", str(backup))
     assert res.returncode == 0, res.stderr
     assert "the billing of 2026-03 taken as done from the files in billing_dir" in res.stdout, res.stdout
     assert "were not all mailed" not in res.stdout, res.stdout
+    stopped = "a run of 2026-03 stopped while it queued the mails of acme's file"
+    assert (stopped in res.stdout) is not committed, res.stdout
     async with smtp_sink(relay) as sink:
         with capture_logs() as logs:
             async with running_gateway(cfg, clock=lambda: NOW) as gw:
