@@ -26,6 +26,23 @@ log = structlog.get_logger(__name__)
 NO_WORKER = "Service not available: the mail intake cannot start, please try again later"
 _RETRY_SECONDS = 1.0  # out of descriptors: accepting pauses, as asyncio's own server does
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+# A connection that failed while it waited in the queue (reset, a network down): accept(2) hands its
+# error to the caller, to be taken like EAGAIN (asyncio's server does). Raised, each one was a
+# traceback in the daemon's log while it refused.
+_CONNECTION_FAILED = frozenset(
+    {
+        errno.ECONNABORTED,
+        errno.EPROTO,
+        errno.ENOPROTOOPT,
+        errno.EHOSTDOWN,
+        errno.ENONET,
+        errno.EHOSTUNREACH,
+        errno.EOPNOTSUPP,
+        errno.ENETDOWN,
+        errno.ENETUNREACH,
+        errno.EPERM,  # a firewall's rule
+    }
+)
 
 
 class _Slot(Protocol):
@@ -85,6 +102,8 @@ class NoWorkerRefusal:
         except (BlockingIOError, InterruptedError):
             return  # a worker took it after all
         except OSError as exc:
+            if exc.errno in _CONNECTION_FAILED:
+                return
             if exc.errno in _OUT_OF_RESOURCES:
                 loop = asyncio.get_running_loop()
                 loop.remove_reader(sock.fileno())

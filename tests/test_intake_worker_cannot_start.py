@@ -10,14 +10,17 @@ workers would run it, is a file without the execute bit; once it gets it, the ne
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import smtplib
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from gateway.intake_refusal import NoWorkerRefusal
 from tests.codechanged import code_changed_under
 from tests.conftest import DOMAIN, free_port, mail, send_blocking
 from tests.fakes.smsc import HappySMSC
@@ -79,3 +82,32 @@ async def test_a_worker_that_cannot_start_leaves_the_port_answering_421(tmp_path
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+class _FailingAccept(socket.socket):
+    """A listener whose next accept hands back the error of a connection that failed in the queue:
+    the kernel does so for a client reset before it was accepted, which no test can time."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(socket.AF_INET, socket.SOCK_STREAM)
+        self.error = error
+
+    def accept(self) -> tuple[socket.socket, object]:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ConnectionAbortedError(errno.ECONNABORTED, "aborted"), OSError(errno.EPROTO, "protocol error")],
+    ids=["ECONNABORTED", "EPROTO"],
+)
+async def test_a_connection_failed_in_the_queue_is_passed_over_while_refusing(error: OSError) -> None:
+    sock = _FailingAccept(error)
+    refusal = NoWorkerRefusal([sock], "gw.example.com", [])
+    try:
+        refusal.set(True)
+        refusal._refuse(sock)  # raised: "Exception in callback" in the daemon's log per connection
+        assert refusal.on and refusal.refused == 0
+    finally:
+        refusal.close()
+        sock.close()
