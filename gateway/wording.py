@@ -362,6 +362,7 @@ _REMOVED_PL = {
     "inline image reference": "odwołanie do obrazka",
     "the gateway's note": "uwaga bramki",
     "signature": "podpis",
+    "notice": "klauzula w stopce",
     "PGP signature": "podpis PGP",
     "HTML converted": "HTML zamieniony na tekst",
     "text of the attached message used": "użyto tekstu załączonej wiadomości",

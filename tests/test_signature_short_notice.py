@@ -8,7 +8,9 @@ went out in 4 UCS-2 parts instead of 1, and a subject-only alert ("Awaria zasila
 with its body of Outlook's signature and that line in 3 UCS-2 parts, its subject cut. Now a short
 paragraph that says the message is confidential, with the message named or the company's register
 beside it, asking nothing, is a notice where it ends the text; a person's own sentence with such
-words, or one above more of their text, stays.
+words, or one above more of their text, stays. Under a subject such a line counts as the whole body's
+notice only below a signature block: "Hasło VPN" over "Treść poufna i prawnie chroniona: hasło Xk7pq2,
+…" went out as its subject alone, its writer told a "signature" was left out.
 
 At `clean_body`, and through a real SMTP client into the running daemon and out to its built-in SMPP
 simulator.
@@ -20,8 +22,11 @@ from pathlib import Path
 
 import pytest
 
+from gateway.smtp.intake import read_mail
+from gateway.smtp.notices import NOTICE as NOTICE_LABEL
 from gateway.smtp.textclean import SIGNATURE, clean_body
 from tests.conftest import DOMAIN, free_port, running_gateway
+from tests.test_intake import mail
 from tests.test_signatures_footer_text import parts_got
 from tests.test_two_way import two_way_config
 
@@ -61,6 +66,27 @@ def test_what_the_person_wrote_stays(body: str) -> None:
     assert clean_body(body, sender=SENDER).text == body
 
 
+# A person's one line under a subject, with a notice's words in it: nothing stands above it.
+SECRET = "Treść poufna i prawnie chroniona: hasło Xk7pq2, zmień je po zalogowaniu."
+LONG = (
+    "Treść tej wiadomości jest poufna i przeznaczona wyłącznie dla adresata. Jeśli otrzymali Państwo tę"
+    " wiadomość omyłkowo, prosimy o powiadomienie nadawcy i usunięcie jej."
+)
+
+
+def test_under_a_subject_a_persons_one_line_stays_a_notice_below_a_signature_goes() -> None:
+    alone = read_mail(mail(SECRET, subject="Hasło VPN"))
+    assert (alone.text, alone.removed) == (f"Hasło VPN: {SECRET}", [])
+    from_jan = b"From: " + SENDER.encode()
+    signed = read_mail(
+        mail(f"{SIG}\n\n{PL}", subject="Awaria").replace(b"From: Jan <jan@example.com>", from_jan)
+    )
+    assert (signed.text, signed.removed) == ("Awaria", [SIGNATURE])
+    # A long notice alone under a subject goes, and is named for what it is.
+    notice = read_mail(mail(LONG, subject="Awaria"))
+    assert (notice.text, notice.removed) == ("Awaria", [NOTICE_LABEL])
+
+
 def html(body: str) -> bytes:
     return (
         f"From: {SENDER}\r\nTo: @@RCPT@@\r\nSubject: @@SUBJECT@@\r\nMIME-Version: 1.0\r\n"
@@ -80,8 +106,9 @@ async def test_through_smtp_the_phone_gets_the_text_or_the_subject_alone(tmp_pat
     mails = [
         ("Info", f"<p>{TEXT}</p><p>&nbsp;</p>{TABLE}{NOTICE}"),
         ("Awaria zasilania w serwerowni B", f"<p>&nbsp;</p>{TABLE}{NOTICE}"),
+        ("Hasło VPN", f"<p>{SECRET}</p>"),
     ]
-    numbers = ["601123520", "601123521"]
+    numbers = ["601123520", "601123521", "601123522"]
     async with running_gateway(two_way_config(tmp_path, "smpp", relay_port=free_port())) as gw:
         for number, (subject, body) in zip(numbers, mails, strict=True):
             rcpt = f"{number}@{DOMAIN}"
@@ -91,5 +118,6 @@ async def test_through_smtp_the_phone_gets_the_text_or_the_subject_alone(tmp_pat
     assert ["".join(str(r["text"]) for r in parts) for parts in got] == [
         f"Info: {TEXT}",
         "Awaria zasilania w serwerowni B",
+        f"Hasło VPN: {SECRET}",
     ]
-    assert [len(parts) for parts in got] == [1, 1]
+    assert [len(parts) for parts in got][:2] == [1, 1]

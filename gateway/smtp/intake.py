@@ -29,7 +29,7 @@ from gateway.smtp.meetingtext import above_invite_header, outlook_cancellation
 from gateway.smtp.mimebody import BodyContext, BodyText, octet_body
 from gateway.smtp.mimebody import body as _body  # the name a test breaks the walk at
 from gateway.smtp.subjects import sms_subject
-from gateway.smtp.textclean import SIGNATURE, clean_body, only_signature
+from gateway.smtp.textclean import clean_body, only_signature
 from gateway.smtp.textlinks import unwrap_in_text
 from smsc.graphemes import cluster_start, visible
 
@@ -205,11 +205,17 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
         removed.append(f"attachments not sent ({ctx.attachments})")
     shown_topic = topic if opts.subject_max > 0 else ""
     kept = unwrap_in_text(cleaned.text)  # a link filter's wrapper as the address it carries
-    if shown_topic and len(kept) <= _SIGNATURE_MAX and only_signature(kept, sender=sender, subject=topic):
+    said: list[str] = []
+    if (
+        shown_topic
+        and len(kept) <= _SIGNATURE_MAX
+        and only_signature(kept, sender=sender, subject=topic, removed=said)
+    ):
         # Outlook's automatic signature under a subject-only alert ("Serwer padł…"): the subject is
-        # what was written; a body with no subject above it may be the message, and stays.
+        # what was written; a body with no subject above it may be the message, and stays. The writer
+        # is told what went: the signature, the company's notice.
         kept = ""
-        removed += [] if SIGNATURE in removed else [SIGNATURE]
+        removed += [label for label in said if label not in removed]
     if meeting is not None:
         kept = _with_invite(kept, meeting, shown_topic)
     elif cancelled is not None and kept:

@@ -74,6 +74,10 @@ _COMPANY_KIND = next(kind for _, kind in disclaimer_words("kapitał zakładowy")
 _BLOCK_MAX_LINES = 14
 _BLOCK_MAX_WIDTH = 100
 _BULLET = re.compile(r"^([-*•·–+]\s|\d{1,2}[.)]\s)")
+# What `only_notices` tells was left out: the notice, and the signature block above it (the label of
+# `signatures.SIGNATURE`, which imports this module).
+NOTICE = "notice"
+_SIGNATURE = "signature"
 
 
 def is_strong_notice(text: str) -> bool:
@@ -137,12 +141,15 @@ _ADDRESSED_WORDS = (
 )
 
 
-def only_notices(lines: list[str]) -> bool:
+def only_notices(lines: list[str], removed: list[str] | None = None) -> bool:
     """Whether a text is nothing but notices and their footer: a confidentiality notice or a personal
     data clause (`_addressed_notice`) and what goes with one below it (`_is_footer`), with nothing
     above it but the signature block it closes, a rule or a logo. `cut_notice` keeps a notice opening
     the text (nothing of the person's above it); under a subject it is what the mail server appended
-    to a subject-only mail. "Dzień dobry,\nPozdrawiam serdecznie\n<notice>" has a greeting above."""
+    to a subject-only mail. "Dzień dobry,\nPozdrawiam serdecznie\n<notice>" has a greeting above.
+    A short notice (`_short_notice`) counts only below a signature block: alone under a subject
+    ("Hasło VPN": "Treść poufna i prawnie chroniona: hasło Xk7pq2, zmień je…") the line is the person's.
+    `removed`, when given, gets what such a text is made of: `_SIGNATURE` (a block above) and `NOTICE`."""
     if not any(len(line) >= 50 for line in lines):
         return False  # every notice has a long line: most short mails end here
     low = "\n".join(lines).lower()
@@ -154,14 +161,19 @@ def only_notices(lines: list[str]) -> bool:
         if start is None:
             continue
         notice = "\n".join(part[start:])
-        if not _addressed_notice(notice) and not (_short_notice(notice) and n == len(paragraphs) - 1):
+        addressed = _addressed_notice(notice)
+        if not addressed and not (_short_notice(notice) and n == len(paragraphs) - 1):
             continue
         head = [
             x for x in [*(x for above in paragraphs[:n] for x in above), *part[:start]] if says_something(x)
         ]
-        if head and not _is_signature_block(head):
+        if (head and not _is_signature_block(head)) or not (head or addressed):
             return False
-        return all(_is_footer(below) for below in paragraphs[n + 1 :])
+        if not all(_is_footer(below) for below in paragraphs[n + 1 :]):
+            return False
+        if removed is not None:
+            removed += [_SIGNATURE, NOTICE] if head else [NOTICE]
+        return True
     return False
 
 

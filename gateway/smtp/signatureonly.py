@@ -11,23 +11,31 @@ jest poufna…", 4 UCS-2 parts for a subject of one GSM part).
 from __future__ import annotations
 
 from gateway.smtp.notices import only_notices, only_senders_block
-from gateway.smtp.signatures import cut_signature, may_open_signature
+from gateway.smtp.signatures import SIGNATURE, cut_signature, may_open_signature
 
 
-def only_signature(text: str, *, sender: str = "", subject: str = "") -> bool:
+def only_signature(
+    text: str, *, sender: str = "", subject: str = "", removed: list[str] | None = None
+) -> bool:
     """Whether a cleaned body is nothing but a sign-off or signature ("Pozdrawiam\\nAnna Nowak", the
     automatic signature Outlook puts above the quote of a Reply, a tagline below it too: "Quality you
     can trust."), nothing but a company's notice and its footer (`notices.only_notices`), or, given the
     mail's From (`sender`, decoded), nothing but the sender's own signature block with no sign-off
-    (`notices.only_senders_block`; not under a `subject` that asks to be called)."""
+    (`notices.only_senders_block`; not under a `subject` that asks to be called). `removed`, when
+    given and the answer is yes, gets the labels of what it is: a notice is named for the writer."""
     lines = text.split("\n")
     first = next((stripped for line in lines if (stripped := line.strip())), None)
     if first is None:
         return False
     # Each cut of `cut_signature` that takes the first line starts at it (an "x" stands above it here):
     # a first line that may open none needs no cut to tell.
+    said: list[str] = []
     if may_open_signature(first) and not any(
         line.strip() for line in cut_signature(["", "x", *lines], [], own=False)[2:]
     ):
-        return True
-    return only_notices(lines) or (bool(sender) and only_senders_block(lines, sender, subject))
+        said.append(SIGNATURE)
+    elif not only_notices(lines, said) and not (sender and only_senders_block(lines, sender, subject)):
+        return False
+    if removed is not None:
+        removed += said or [SIGNATURE]
+    return True
