@@ -16,11 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
+from gateway.smtp import mailloop
 from smsc.simulator.control import send_command
-from tests.conftest import DOMAIN, free_port, mail, running_gateway, smtp_sink
+from tests.conftest import DOMAIN, free_port, mail, make_config, running_gateway, smtp_sink
 from tests.test_two_way import answer_to, parsed, two_way_config
 
 AUTO_REPLY = "Prowadze, odpisze pozniej"
@@ -181,3 +183,65 @@ async def test_an_acknowledgement_that_is_no_plain_reply_is_refused_as_a_loop(
     errors = await rounds(tmp_path, texts, subject=subject)
     assert errors[-1] is not None and REFUSED in errors[-1], errors
     assert errors[:-1] == [None] * (count - 1), errors
+
+
+async def test_a_group_mail_leaves_out_only_the_looping_phone_and_tells_the_sender(tmp_path: Path) -> None:
+    """A helpdesk's acknowledgement To the looping phone and Cc an on-call colleague: at the fourth
+    round the whole mail was refused 550, the colleague's SMS too. Only the looping phone is left
+    out now, as the identical-text rule leaves out its numbers, and the sender is told of it."""
+    relay = free_port()
+    now = [T0]
+    colleague = "601999888"
+    async with (
+        smtp_sink(relay) as sink,
+        running_gateway(two_way_config(tmp_path, "smpp", relay_port=relay), lambda: now[0]) as gw,
+    ):
+        core, control = gw.daemon.simulator.core, gw.daemon.simulator.control_port
+        assert (await gw.send(mail(f"601123456@{DOMAIN}", body="Zgloszenie", subject="Serwis"))).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        phone, ours = core.last_sms()
+        for i in range(1, 5):
+            now[0] += 5
+            command = {"op": "mo", "source": phone, "destination": ours, "text": AUTO_REPLY}
+            assert (await send_command("127.0.0.1", control, command))["ok"]
+            await sink.wait(i)
+            now[0] += 2
+            answer = parsed(sink.messages[i - 1][2])
+            back = answer_to(answer, f"Thank you. Your request has been received as ticket {1000 + i}.")
+            back.replace_header("Subject", otrs(i, str(answer["Subject"])))
+            result = await gw.send(back, [str(answer["From"]), f"{colleague}@{DOMAIN}"])
+            assert result.error is None, (i, result.error)  # the fourth was a 550 for both numbers
+            # The colleague gets each round, the fourth too.
+            await gw.until(
+                lambda i=i: sum(str(r["destination"]).endswith(colleague) for r in core.records) == i
+            )
+        to_phone = [r for r in core.records if str(r["destination"]).endswith("601123456")]
+        assert len(to_phone) == 1 + 3  # the first SMS and three rounds; the fourth left out
+        await sink.wait(5)
+        told = [parsed(raw) for _f, _to, raw in sink.messages[4:]]
+        assert [str(m["Subject"]) for m in told] == [f"Not sent as SMS to +48601123456: {back['Subject']}"]
+        words = told[0].get_content()
+        assert "sent as SMS to +48601999888, but not to +48601123456: it looks like a mail loop" in words
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("en", "sent as SMS to +48601999888, but not to +48601123456: it looks like a mail loop"),
+        ("pl", "wysłano jako SMS do +48601999888, ale nie do +48601123456: wygląda to na pętlę pocztową"),
+    ],
+)
+def test_the_notice_of_a_looping_phone_left_out_in_each_language(
+    tmp_path: Path, lang: str, words: str
+) -> None:
+    cfg = make_config(tmp_path, smsc_port=free_port())
+    cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(update={"language": lang})})
+    mail_read = SimpleNamespace(subject="[Ticket#1] RE: Serwis", message_id="<t1@helpdesk.example>")
+    sent, looped = ["+48601999888"], ["+48601123456", "+48601555000"]
+    told = mailloop.told(cfg, "desk@acme.example", mail_read, sent, looped, {"+48601555000"}, T0)  # type: ignore[arg-type]
+    assert [kind for kind, _raw in told] == ["not-sent"]
+    notice = parsed(told[0][1])
+    assert "+48601123456" in str(notice["Subject"]) and "+48601555000" not in str(notice["Subject"])
+    assert words in " ".join(notice.get_content().split())
+    assert str(notice["In-Reply-To"]) == "<t1@helpdesk.example>"
+    assert mailloop.told(cfg, "desk@acme.example", mail_read, sent, looped[1:], {"+48601555000"}, T0) == []  # type: ignore[arg-type]

@@ -188,8 +188,11 @@ def compose(
         return replies.EMPTY_TEXT
     # Each number's SMS as planned, as the rounds before are kept: `’` and `–` are `'` and `-` there.
     sms = {n: plans[texts[n]].text for n in numbers}
-    if (looped := mailloop.refusal(store.db.conn, sender.mail_from, sms, now.timestamp())) is not None:
-        return looped  # a mailbox and a phone's auto-reply app answering each other
+    # A mailbox and a phone's auto-reply app answering each other: only the looping phones left out.
+    if looped := mailloop.left_out(store, sender.mail_from, sms, dedup_key, now.timestamp()):
+        if not (numbers := [n for n in numbers if n not in looped]):
+            return mailloop.worded(looped[0])
+        plans = {t: plans[t] for t in dict.fromkeys([mail.text, *(texts[n] for n in numbers)])}
     p = plans[mail.text]
     for q in plans.values():
         if q.truncated and account.overflow == "reject":
@@ -240,6 +243,7 @@ def compose(
                     ),
                 )
             )
+    not_sent += mailloop.told(cfg, notices_to, mail, numbers, looped, quiet, now.timestamp())
     source = account.sender or cfg.gateway.default_sender
     valid_until = mailexpiry.valid_until(cfg, account, mail, now, held_until)
     if valid_until is not None:

@@ -11,16 +11,25 @@ one index seek and finds none for nearly every mail, so every number is asked.
 The refusal spoke of "an automatic mailbox answering the phone's auto-reply app": a person who sends
 the same canned line to each of the phone's alike answers (a dispatcher's "Thanks. Next job is ready")
 was called a machine. It now says what was seen, and what to do whoever writes the mails.
+
+Asked of every number, one looping phone refused the whole mail: a helpdesk's acknowledgement to that
+phone and Cc an on-call colleague lost the colleague's SMS too. Only the looping numbers are left out
+now, and the sender gets a "Not sent as SMS" notice naming them, as the identical-text rule does
+(`gateway.smtp.identical`); the mail is refused only when no number is left.
 """
 
 from __future__ import annotations
 
-import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import structlog
 
+from gateway import notify, wording
+from gateway.config import Config
 from gateway.conversations import loopguard
+from gateway.smtp.intake import MailText
+from gateway.store.db import Store
+from gateway.wording import Phrase
 
 log = structlog.get_logger(__name__)
 
@@ -32,14 +41,71 @@ REFUSAL = (
 )
 
 
-def refusal(conn: sqlite3.Connection, sender: str, texts: Mapping[str, str], now: float) -> str | None:
-    """The 550 for a mail from `sender` whose SMS to each number is `texts[number]` (as planned), when
-    it is the next round of a loop with one of them; else None."""
-    for number, text in texts.items():
-        if loopguard.looping(conn, number, sender, text, now):
-            log.warning("smtp.loop_refused", sender=sender, rounds=loopguard.ROUNDS)  # no number
-            return worded(number)
-    return None
+# The refusal's words for the numbers left out of a mail that went to others.
+NOTICE_TEXT = Phrase(
+    "Your mail was sent as SMS to {sent}, but not to {looped}: it looks like a mail loop: the same text"
+    " went from you to that phone {rounds} times within {span:g} minutes, each within {fast:g} minutes of"
+    " the phone's same answer. If a program writes these mails, mark them Auto-Submitted: auto-replied"
+    " (RFC 3834) or stop the phone's auto-reply; if you write them, change the words.",
+    "Wiadomość wysłano jako SMS do {sent}, ale nie do {looped}: wygląda to na pętlę pocztową: ten sam"
+    " tekst od nadawcy trafił do tego telefonu {rounds} razy w ciągu {span:g} minut, za każdym razem w"
+    " ciągu {fast:g} minut od tej samej odpowiedzi telefonu. Jeśli wiadomości pisze program, należy"
+    " oznaczyć je nagłówkiem Auto-Submitted: auto-replied (RFC 3834) albo wyłączyć automatyczną"
+    " odpowiedź w telefonie; jeśli pisze je człowiek, należy zmienić treść.",
+)
+
+
+def left_out(
+    store: Store, sender: str, texts: Mapping[str, str], dedup_key: str | None, now: float
+) -> list[str]:
+    """The numbers to which a mail from `sender`, whose SMS to each number is `texts[number]` (as
+    planned), is the next round of a loop. A number a retry of this mail reached already had it: the
+    first copy may count as a round of its own, and the retry must stay a duplicate, not a refusal."""
+    conn = store.db.conn
+    looped = [n for n, text in texts.items() if loopguard.looping(conn, n, sender, text, now)]
+    if looped and dedup_key is not None:
+        reached = store.queue.reached_before(dedup_key)  # only here: a loop is rare, the lookup is not free
+        looped = [n for n in looped if n not in reached]
+    if looped:  # no number: the log is kept longer than the phone's data may be
+        event = "smtp.loop_refused" if len(looped) == len(texts) else "smtp.loop_left_out"
+        log.warning(event, sender=sender, rounds=loopguard.ROUNDS, left_out=len(looped), numbers=len(texts))
+    return looped
+
+
+def told(
+    cfg: Config,
+    rcpt: str,
+    mail: MailText,
+    sent: Sequence[str],
+    looped: Sequence[str],
+    quiet: set[str],
+    now: float,
+) -> list[tuple[str, bytes]]:
+    """The sender's "Not sent as SMS" notice of the looping numbers left out of a mail that went to
+    `sent`; none when each of them said NOTIFY=NEVER (`quiet`)."""
+    if not (named := [n for n in looped if n not in quiet]):
+        return []
+    lang = cfg.gateway.language
+    content = NOTICE_TEXT(
+        lang,
+        sent=", ".join(sent),
+        looped=", ".join(named),
+        rounds=loopguard.ROUNDS,
+        span=loopguard.SPAN_SECONDS / 60,
+        fast=loopguard.FAST_SECONDS / 60,
+    )
+    notice = notify.notice(
+        sender=cfg.mail.from_address,
+        rcpt=rcpt,
+        domain=cfg.gateway.hostname,
+        subject=wording.NOT_SENT_IDENTICAL_SUBJECT(
+            lang, blocked=", ".join(named), subject=mail.subject or wording.NO_SUBJECT(lang)
+        ),
+        content=content,
+        in_reply_to=mail.message_id,
+        now=now,
+    )
+    return [("not-sent", notice)]
 
 
 def worded(phone: str) -> str:
