@@ -35,7 +35,9 @@ def hour_minutes(tree: HtmlElement) -> None:
 # Struck-out text: <del>, <s>, <strike> or a style's "text-decoration: line-through". A changed offer
 # ("Cena <del>1200 zł</del> 990 zł.", "Spotkanie <s>w poniedziałek</s> we wtorek") reached the phone
 # with the old and the new value side by side, the struck one reading as valid. Not inside a struck
-# element already (dropped with it); a mail that is struck out whole keeps its text.
+# element already (dropped with it); a mail that is struck out whole keeps its text. Only where the
+# HTML is what is read: a plain-text alternative beside it wins (`mimebody._alternative`, R-1.3), and
+# Outlook writes the struck words there unmarked, so they are sent (no line of it is matched to the HTML).
 _UPPER, _LOWER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz"
 _STRUCK = (
     "self::del or self::s or self::strike"
