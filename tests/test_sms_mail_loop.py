@@ -15,6 +15,7 @@ its own, after the round before it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from email.message import EmailMessage
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -245,3 +246,36 @@ def test_the_notice_of_a_looping_phone_left_out_in_each_language(
     assert words in " ".join(notice.get_content().split())
     assert str(notice["In-Reply-To"]) == "<t1@helpdesk.example>"
     assert mailloop.told(cfg, "desk@acme.example", mail_read, sent, looped[1:], {"+48601555000"}, T0) == []  # type: ignore[arg-type]
+
+
+async def test_a_retry_of_a_round_that_went_is_a_duplicate_not_a_loop(tmp_path: Path) -> None:
+    """The helpdesk's server lost the 250 of its third acknowledgement and sent it again after the
+    phone had answered it: counted with its own first copy as a round, the retry was refused 550,
+    and the helpdesk's server bounced a mail whose SMS the phone had."""
+    relay = free_port()
+    now = [T0]
+    async with (
+        smtp_sink(relay) as sink,
+        running_gateway(two_way_config(tmp_path, "smpp", relay_port=relay), lambda: now[0]) as gw,
+    ):
+        core, control = gw.daemon.simulator.core, gw.daemon.simulator.control_port
+        assert (await gw.send(mail(f"601123456@{DOMAIN}", body="Zgloszenie", subject="Serwis"))).error is None
+        await gw.until(lambda: len(core.records) == 1)
+        sent: list[EmailMessage] = []
+        for i in range(1, 5):
+            now[0] += 5
+            command = {"op": "mo", "reply_to_last": True, "text": AUTO_REPLY}
+            assert (await send_command("127.0.0.1", control, command))["ok"]
+            await sink.wait(i)
+            now[0] += 2
+            if i == 4:
+                break  # the phone answered the third round; the helpdesk's server retries it
+            back = answer_to(parsed(sink.messages[i - 1][2]), f"Dziekujemy, zgloszenie {100 + i} przyjete")
+            back["Message-ID"] = f"<ack{i}@helpdesk.example>"
+            back["Date"] = f"Mon, 7 Dec 2026 10:0{i}:00 +0100"
+            assert (await gw.send(back)).error is None
+            sent.append(back)
+            await gw.until(lambda i=i: len(core.records) == 1 + i)
+        result = await gw.send(sent[-1])
+        assert result.error is None, result.error  # 250 duplicate
+        assert gw.store.admin.count_messages() == 4  # the first SMS and three rounds, none again
