@@ -54,13 +54,20 @@ def starting_words(start: dict[str, Any] | None, schema: int | None = None) -> s
         return ""
     if start.get("phase") == "upgrading":
         at, to = start.get("at") if schema is None else schema, start.get("to")
-        if isinstance(at, int) and isinstance(to, int) and at >= to:
+        if upgrade_over(start, schema):
             return f"opening the database, upgraded from schema {start.get('from')} to {to}"
         now = f" (at {at})" if at is not None and at != start.get("from") else ""
         return f"upgrading the database from schema {start.get('from')} to {to}{now}"
     if start.get("phase") == "checking":
         return f"checking the database ({size_words(int(start.get('bytes') or 0))})"
     return ""
+
+
+def upgrade_over(start: dict[str, Any], schema: int | None = None) -> bool:
+    """Whether an upgrading start reached its target: its `at` (or `schema`, read from the database)
+    is its `to`. What status says of a start cut short there, and of a start going on, both follow it."""
+    at, to = start.get("at") if schema is None else schema, start.get("to")
+    return isinstance(at, int) and isinstance(to, int) and at >= to
 
 
 def size_words(size: int) -> str:

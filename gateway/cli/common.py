@@ -14,7 +14,6 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
-from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -226,20 +225,14 @@ def older_schema_under_a_daemon(cfg: Config) -> CliError | None:
     leaving the daemon's log without it. Such a daemon is told by its start file (its pid, what it
     does), or, before it has written one, by holding the lock with no status file of its own.
     """
-    from gateway.filemodes import refuse_unsafe_database
+    from gateway.cli.statusdaemon import schema_of
     from gateway.statusfile import read_starting, read_status, starting_words
     from gateway.store.schema import SCHEMA_VERSION
 
-    try:
-        refuse_unsafe_database(cfg.db_path)  # a planted link or file is never read; Store.open names it
-    except OSError:  # UnsafeFile, or no state directory to look in
+    # None: planted (never read; Store.open names it), none, or not readable here (opening it says why)
+    if (version := schema_of(cfg.db_path)) is None or version >= SCHEMA_VERSION:
         return None
-    try:
-        with closing(sqlite3.connect(f"file:{cfg.db_path}?mode=ro", uri=True, timeout=2)) as conn:
-            (version,) = conn.execute("SELECT version FROM schema_version").fetchone()
-    except (sqlite3.Error, TypeError):
-        return None  # none, or not readable here: opening it says what is wrong
-    if version >= SCHEMA_VERSION or (pid := running_pid(cfg)) is None:
+    if (pid := running_pid(cfg)) is None:
         return None
     start = read_starting(cfg.state_dir)
     status = read_status(cfg.state_dir)

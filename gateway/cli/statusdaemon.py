@@ -140,7 +140,7 @@ def start_cut_short(cfg: Config, holder: int | None) -> str | None:
     it upgraded it): its start file stays, naming its pid and what it did. The status file's pid is
     an earlier daemon's (the one before the upgrade), and status named that one as "exited without a
     clean stop", nothing saying that an upgrade was cut short."""
-    from gateway.statusfile import read_starting, starting_words
+    from gateway.statusfile import read_starting, starting_words, upgrade_over
 
     if holder is not None:  # a daemon holds the lock (or it cannot be read): no start is over
         return None
@@ -153,8 +153,7 @@ def start_cut_short(cfg: Config, holder: int | None) -> str | None:
         return None
     version = f", smsgw {start['version']}" if start.get("version") else ""
     to = start.get("to")
-    at = start.get("at")
-    finished_by_it = isinstance(at, int) and isinstance(to, int) and at >= to  # its start file says so
+    finished_by_it = upgrade_over(start)  # its start file says so
     if (
         start.get("phase") == "upgrading"
         and isinstance(to, int)
@@ -171,7 +170,8 @@ def start_cut_short(cfg: Config, holder: int | None) -> str | None:
 
 
 def schema_of(path: Path) -> int | None:
-    """The database's schema, read only (None: not read); status does not upgrade it."""
+    """The database's schema, read only (None: not read, a planted file or link never opened): status
+    does not upgrade it. Waits for a writer's lock `LOCK_WAIT_SECONDS` at most."""
     from gateway.filemodes import refuse_unsafe_database
 
     try:

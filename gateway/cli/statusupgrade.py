@@ -10,13 +10,11 @@ daemon's start, README's Upgrades), and exits 3: no daemon runs.
 from __future__ import annotations
 
 import json
-import sqlite3
 import sys
 import time
-from contextlib import closing
 from typing import TYPE_CHECKING
 
-from gateway.cli.statusdaemon import LOCK_WAIT_SECONDS, daemon_now, lock_holder
+from gateway.cli.statusdaemon import daemon_now, lock_holder, schema_of
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -48,19 +46,12 @@ def older_schema(cfg: Config) -> tuple[int, int] | None:
     had been. None where it is current, or is not read here (missing, planted, locked: the open
     says why), or a daemon holds it (`common.older_schema_under_a_daemon` says what it does)."""
     from gateway.cli.common import running_pid
-    from gateway.filemodes import refuse_unsafe_database
     from gateway.store.schema import SCHEMA_VERSION
 
-    try:
-        refuse_unsafe_database(cfg.db_path)
-        uri = f"file:{cfg.db_path}?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True, timeout=LOCK_WAIT_SECONDS)) as conn:
-            (version,) = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
-    except (OSError, sqlite3.Error, TypeError):
+    version = schema_of(cfg.db_path)
+    if version is None or version >= SCHEMA_VERSION or running_pid(cfg) is not None:
         return None
-    if version is None or int(version) >= SCHEMA_VERSION or running_pid(cfg) is not None:
-        return None
-    return int(version), SCHEMA_VERSION
+    return version, SCHEMA_VERSION
 
 
 def upgrade_words(cfg: Config, schema: int, installed: int) -> str:
