@@ -77,14 +77,17 @@ LISTED = "listed already"
 class PolicyRepo(Repository):
     def add_optout(self, number: str, *, word: str | None, source: str) -> str:
         """Lists the number (`ADDED`). An admin's add on an entry the phone's own opt-out word made
-        makes it the admin's (`MADE_ADMINS`, word and time kept): left the phone's, its START took it
-        off the list again though the admin had decided, perhaps at the owner's written request.
+        makes it the admin's (`MADE_ADMINS`, the phone's word and time kept; its next STOP moves the
+        time as below): left the phone's, its START took it off the list again though the admin had
+        decided, perhaps at the owner's written request.
 
         The phone's opt-out word on a number listed already (`LISTED`) moves the entry's time to now,
         its word and source kept: a premium answer or claim is withdrawn by a STOP since the vote it
         answers (`opted_out_since`, R-4.5), and a phone listed before it voted that said STOP again
         after the vote still got the answer, its entry keeping the first STOP's time. The time the
-        panel and `optout list` show is thus the phone's latest STOP."""
+        panel and `optout list` show is thus the phone's latest STOP. Each such move bumps the
+        settings generation (the table's update trigger), and every process drops its cached
+        settings, though the numbers they hold did not change."""
         with self.changing_settings():
             now = self.clock()
             cur = self.conn.execute(
