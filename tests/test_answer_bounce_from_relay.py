@@ -88,7 +88,7 @@ async def test_the_relays_bounce_fails_the_answer_and_sends_its_copy(tmp_path: P
         for rcpt, reply in zip(rcpts[1:], said_to[2:], strict=True):
             assert reply == (
                 f"550 5.7.1 <{rcpt}>: Relay access denied: the null sender <> from the mail relay is taken"
-                f" only for the gateway's own address <{own}> or postmaster"
+                f" only for the gateway's own mailboxes: its address <{own}>, postmaster and abuse"
             ), said_to
         assert len(core.records) == 1  # the user's SMS alone
 

@@ -29,11 +29,13 @@ NULL_SENDER_NOT_TRUSTED = (
     "550 5.7.1 Relay access denied: client host not allowed to relay; the null sender <> (a bounce)"
     " is taken only from the gateway's mail relay or a mail server on an account's network"
 )
-# RCPT of anything but the gateway's own mailboxes in the relay's bounce.
+# RCPT of anything but the gateway's own mailboxes in the relay's bounce: every one it takes is named
+# (`refusal`), the premium answer addresses only where premium numbers are set.
 NOT_A_BOUNCES_RECIPIENT = (
     "550 5.7.1 <{address}>: Relay access denied: the null sender <> from the mail relay is taken only"
-    " for the gateway's own address <{own}> or postmaster"
+    " for the gateway's own mailboxes: its address <{own}>, postmaster and abuse{premium}"
 )
+PREMIUM_ANSWERS = ", and a premium SMS's answer address (premium-…, confirm-…)"
 MARK = "relay_bounce"  # the envelope's key: MAIL took <> from the relay, not from an account's network
 
 
@@ -65,5 +67,6 @@ def refusal(gate: Gate, envelope: Envelope, local: str, domain: str, address: st
         return None
     if cfg.premium.tariffs and premium.target(local) is not None:
         return None  # as from any sender while premium numbers are set
-    said = NOT_A_BOUNCES_RECIPIENT.format(address=address, own=cfg.mail.from_address)
+    premium_too = PREMIUM_ANSWERS if cfg.premium.tariffs else ""
+    said = NOT_A_BOUNCES_RECIPIENT.format(address=address, own=cfg.mail.from_address, premium=premium_too)
     return recipients.refused(envelope, address, said)
