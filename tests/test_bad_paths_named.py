@@ -37,6 +37,9 @@ SAID = {
     ' its quoted local part has no closing ": an address is "local part"@domain',
     f'MAIL FROM:<"{STAFF}>': f'553 5.1.3 <"{STAFF}>: Address not valid: its quoted local part has no'
     ' closing ": an address is "local part"@domain',
+    # A quote typed into an address, no quoted part opened: no "closing" quote is missing.
+    'RCPT TO:<ab"c@sms.example.com>': '553 5.1.3 <ab"c@sms.example.com>: Address not valid: a stray " in the'
+    ' address: a local part is quoted whole ("local part"@domain) or not at all',
     # A full-width at sign: "it has no @" next to an echo that showed one (the ASCII reply writes it @).
     "MAIL FROM:<anna\uff20acme.example>": "553 5.1.3 <anna@acme.example>: Address not valid: its @ is a"
     " look-alike, the fullwidth commercial at (U+FF20): type the plain @",

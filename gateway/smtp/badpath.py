@@ -41,8 +41,10 @@ def refusal(arg: str, local_part_limit: int = 0) -> str:
 
 def _fault(path: str, local_part_limit: int) -> str:
     quoted = path.startswith('"')
-    if unclosed_quote(path):
+    if unclosed_quote(path) and quoted:
         return 'its quoted local part has no closing ": an address is "local part"@domain'
+    if unclosed_quote(path):  # `ab"c@x.com`: no quoted part opened, a quote typed into the address
+        return 'a stray " in the address: a local part is quoted whole ("local part"@domain) or not at all'
     local, at, domain = path.rpartition("@")
     if not at and (alike := next((c for c in path if unicodedata.normalize("NFKC", c) == "@"), None)):
         # An East Asian keyboard's full-width ＠: a reply to a client that did not ask for SMTPUTF8
