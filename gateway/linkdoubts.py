@@ -119,7 +119,7 @@ def sender_prefix_doubts(cfg: Config, stored: Sequence[tuple[str, str | None]] |
                 f"{quoted(prefix)} is written in the national form, and numbers are compared in the"
                 f" international form: write it {quoted(_international(cfg, prefix))}"
             )
-        national = [where for where, numbers in sources if any(_national(n) for n in numbers)]
+        national = [where for where, numbers in sources if any(_national_phone(n) for n in numbers)]
         if national:
             fix += (
                 f"; {', '.join(national[:SHOWN])} {'is' if len(national) == 1 else 'are'} written in the"
@@ -137,6 +137,16 @@ def sender_prefix_doubts(cfg: Config, stored: Sequence[tuple[str, str | None]] |
 def _national(number: str) -> bool:
     """Digits without the "+" or "00" of the international form (500100, 0500100)."""
     return number.isascii() and number.isdigit() and not number.startswith("00")
+
+
+# A short code (7333, 80100) is national by nature: "+48 7333" reaches no one, so a sender under this
+# many digits is not told to take the country code (as `cli.accountvalues._international` leaves it).
+_SHORT_CODE_DIGITS = 7
+
+
+def _national_phone(number: str) -> bool:
+    """A phone number in the national form (500100201), not a short code."""
+    return _national(number) and len(number) >= _SHORT_CODE_DIGITS
 
 
 def _international(cfg: Config, national: str) -> str:

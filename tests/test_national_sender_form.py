@@ -39,3 +39,10 @@ def test_account_set_takes_a_national_sender_in_its_international_form(tmp_path:
     assert "+48500100201" in shown, shown
     res = smsgw("--config", str(config), "account", "set", "ACME", "--sender", "100200300")
     assert res.returncode == 0 and "is kept as typed: it is no phone number" in res.stdout, res.stdout
+
+
+def test_a_short_code_sender_is_not_told_to_take_a_country_code(tmp_path: Path) -> None:
+    # 7333 is no national form of any phone number: "+48 7333" reaches nobody.
+    [line] = warned(tmp_path, cimd2_config(tmp_path, "+48500100", default="7333"))
+    assert "cannot carry [gateway] default_sender" in line, line
+    assert "national form" not in line and "country code" not in line, line
