@@ -163,10 +163,18 @@ def intend(directory: Path, what: str, sha: str, at: float) -> None:
 
 def keep(conn: sqlite3.Connection, directory: Path, month: Month) -> None:
     """The record of the month's marks as the database holds them now (this run's mails committed),
-    in place of this run's `queuing` line; another run's still running stays."""
+    in place of this run's `queuing` line; another run's still running stays, and so does a dead
+    run's whose mails the marks do not hold (killed before its commit), its file's older mark left
+    out (`_settled`): dropped, a `--send --again` killed so lost its trace to the next run's record."""
     with _held(directory):
-        others = [token for what, token in _lines(directory) if what == QUEUING and _alive(token)]
-        _write(directory, marks(conn, month), others)
+        found, tokens = marks(conn, month), [token for what, token in _lines(directory) if what == QUEUING]
+        standing = {
+            token: intent[0]
+            for token in tokens
+            if (intent := _dead(token)) is not None and not _committed(intent, found.get(intent[0]))
+        }
+        others = [token for token in tokens if _alive(token) or token in standing]
+        _write(directory, {w: m for w, m in found.items() if w not in standing.values()}, others)
 
 
 def _keep_reading(db_path: Path, directory: Path, month: Month) -> None:

@@ -31,7 +31,7 @@ from billing_reports.mailedrecord import LOCK, RECORD
 from billing_reports.monthly import Month
 from billing_reports.repo import LAST_BILLED, BillingRepo
 from gateway.store.db import Store
-from tests.billing_world import ROOT, at, billing_mails, cli, last_billed, prepare
+from tests.billing_world import ROOT, at, billing_mails, cli, fill, last_billed, prepare
 from tests.conftest import free_port, running_gateway, smtp_sink
 from tests.test_restore_billing import up_to_date
 from tests.test_restore_billing_intent import KILLED_AT_FIRST_QUEUE, TRAFFIC
@@ -49,6 +49,16 @@ def as_before_039(directory: Path) -> None:
     """The month as a release before 0.2.39 left it: its files and the database's marks, no record."""
     (directory / RECORD).unlink()
     (directory / LOCK).unlink()
+
+
+def a_late_sms(cfg: object) -> None:
+    """An SMS of acme's in March stored after its bill was mailed (a late report): `--again` mails a
+    changed file, whose mark is never the one the database holds (the same file in the same second)."""
+    store = Store.open(cfg.db_path)  # type: ignore[attr-defined]
+    try:
+        fill(store, 1, [at(2026, 3, 4, 8)])
+    finally:
+        store.close()
 
 
 def put_last_billed(cfg: object, month: str) -> None:
@@ -72,6 +82,7 @@ async def test_a_send_again_killed_on_a_month_mailed_without_a_record_leaves_a_w
     march = cfg.billing_dir / "2026-03"
     as_before_039(march)
     put_last_billed(cfg, "2026-03")  # that release's daemon billed March
+    a_late_sms(cfg)
     argv = ["-c", str(path), "billing", "run", "--month", "2026-03", "--send", "--again", "--account", "acme"]
     res = await asyncio.to_thread(
         subprocess.run,
@@ -144,3 +155,39 @@ async def test_a_month_whose_record_cannot_be_written_leaves_the_later_months_re
     failed = [e for e in logs if e["event"] == "billing.record_from_marks_failed"]
     assert failed and all(e.get("month") == "2026-01" for e in failed), failed
     assert str(january) in failed[0]["error"], failed
+
+
+async def test_a_send_again_killed_before_its_commit_keeps_its_line_through_another_runs_record(
+    tmp_path: Path,
+) -> None:
+    """The next run's own record (`keep`) dropped the killed run's line too, acme's older mark in its
+    place: the restore took acme's changed file as mailed and said nothing."""
+    relay = free_port()
+    path, cfg = prepare(tmp_path, relay, last_billed="2026-02", traffic=TRAFFIC)
+    backup = tmp_path / "backup.db"
+    assert (res := await asyncio.to_thread(cli, path, "backup", str(backup))).returncode == 0, res.stderr
+    res = await asyncio.to_thread(cli, path, "billing", "run", "--month", "2026-03", "--send")
+    assert res.returncode == 0 and "5 mail(s) queued" in res.stdout, res.stdout + res.stderr
+    march = cfg.billing_dir / "2026-03"
+    a_late_sms(cfg)
+    again = ["billing", "run", "--month", "2026-03", "--send", "--again", "--account"]
+    res = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", KILLED_AT_FIRST_QUEUE, "-c", str(path), *again, "acme"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert res.returncode == -signal.SIGKILL, (res.returncode, res.stderr)
+    intent = mailedrecord.intents(march)
+    assert list(intent) == ["1"]
+    res = await asyncio.to_thread(cli, path, *again, "beta")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert mailedrecord.intents(march) == intent
+    assert sorted(mailedrecord.read(march) or {}) == ["2", "summary"]
+    lose(cfg.db_path, "missing")
+    res = await asyncio.to_thread(cli, path, "restore", str(backup))
+    assert res.returncode == 0, res.stderr
+    assert "a run of 2026-03 stopped while it queued the mails of acme's file" in res.stdout, res.stdout
