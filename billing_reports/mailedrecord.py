@@ -111,8 +111,9 @@ def _intent(token: str) -> tuple[str, str, int, float] | None:
 
 def _alive(token: str) -> bool:
     """Whether the run that wrote a `queuing` line still runs: a dead one's commits are all in the
-    database the marks are read from, and its line no longer says anything. A pid taken again by
-    another process keeps the line: the restore then says its mails may not have gone."""
+    database the marks are read from, and its line says something only where they do not hold its
+    mark (`_committed`). A pid taken again by another process keeps the line: the restore then says
+    its mails may not have gone."""
     if (intent := _intent(token)) is None:
         return False
     pid = intent[2]
