@@ -35,7 +35,7 @@ NOT_A_BOUNCES_RECIPIENT = (
     "550 5.7.1 <{address}>: Relay access denied: the null sender <> from the mail relay is taken only"
     " for the gateway's own mailboxes: its address <{own}>, postmaster and abuse{premium}"
 )
-PREMIUM_ANSWERS = ", and a premium SMS's answer address (premium-…, confirm-…)"
+PREMIUM_ANSWERS = ", and a premium SMS's answer address (premium-..., confirm-...)"
 MARK = "relay_bounce"  # the envelope's key: MAIL took <> from the relay, not from an account's network
 
 
