@@ -10,7 +10,8 @@ paragraph that says the message is confidential, with the message named or the c
 beside it, asking nothing, is a notice where it ends the text; a person's own sentence with such
 words, or one above more of their text, stays. Under a subject such a line counts as the whole body's
 notice only below a signature block: "Hasło VPN" over "Treść poufna i prawnie chroniona: hasło Xk7pq2,
-…" went out as its subject alone, its writer told a "signature" was left out.
+…" went out as its subject alone, its writer told a "signature" was left out. Above a forward or a
+quote such a line alone still goes: the forwarded text is sent, a Reply with nothing else holds no new text.
 
 At `clean_body`, and through a real SMTP client into the running daemon and out to its built-in SMPP
 simulator.
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.conversations.answers import no_new_text
 from gateway.smtp.intake import read_mail
 from gateway.smtp.notices import NOTICE as NOTICE_LABEL
 from gateway.smtp.textclean import SIGNATURE, clean_body
@@ -85,6 +87,28 @@ def test_under_a_subject_a_persons_one_line_stays_a_notice_below_a_signature_goe
     # A long notice alone under a subject goes, and is named for what it is.
     notice = read_mail(mail(LONG, subject="Awaria"))
     assert (notice.text, notice.removed) == ("Awaria", [NOTICE_LABEL])
+
+
+# Above a forward or a quote a short notice alone is still the server's, as before the rule above.
+ONE_LINE = "Treść poufna i prawnie chroniona, przeznaczona wyłącznie dla adresata tej wiadomości."
+FORWARDED = "Serwer nie odpowiada od 9:40, proszę o pilny kontakt."
+
+
+def test_a_short_notice_alone_above_a_forward_or_a_quote_is_no_text_of_the_persons() -> None:
+    forward = (
+        f"{ONE_LINE}\n\n-----Original Message-----\nFrom: Klient <k@x.pl>\n"
+        "Sent: Monday, December 7, 2026 10:00 AM\nTo: Jan <jan@example.com>\nSubject: Awaria\n\n"
+        f"{FORWARDED}\n"
+    )
+    assert read_mail(mail(forward, subject="FW: Awaria")).text == f"Awaria: {FORWARDED}"
+    reply = read_mail(
+        mail(
+            f"{ONE_LINE}\n\nW dniu 7.12.2026 o 10:00 SMS +48601123456 pisze:\n> Serwer nie odpowiada.\n",
+            subject="RE: Awaria serwera",
+            headers="In-Reply-To: <x1@sms.example.com>\n",
+        )
+    )
+    assert no_new_text(reply, ("sms.example.com",))
 
 
 def html(body: str) -> bytes:

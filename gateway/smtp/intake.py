@@ -209,7 +209,7 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     if (
         shown_topic
         and len(kept) <= _SIGNATURE_MAX
-        and only_signature(kept, sender=sender, subject=topic, removed=said)
+        and only_signature(kept, sender=sender, subject=topic, removed=said, under_subject=True)
     ):
         # Outlook's automatic signature under a subject-only alert ("Serwer padł…"): the subject is
         # what was written; a body with no subject above it may be the message, and stays. The writer

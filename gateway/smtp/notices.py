@@ -141,14 +141,16 @@ _ADDRESSED_WORDS = (
 )
 
 
-def only_notices(lines: list[str], removed: list[str] | None = None) -> bool:
+def only_notices(lines: list[str], removed: list[str] | None = None, *, under_subject: bool = False) -> bool:
     """Whether a text is nothing but notices and their footer: a confidentiality notice or a personal
     data clause (`_addressed_notice`) and what goes with one below it (`_is_footer`), with nothing
     above it but the signature block it closes, a rule or a logo. `cut_notice` keeps a notice opening
     the text (nothing of the person's above it); under a subject it is what the mail server appended
     to a subject-only mail. "Dzień dobry,\nPozdrawiam serdecznie\n<notice>" has a greeting above.
-    A short notice (`_short_notice`) counts only below a signature block: alone under a subject
-    ("Hasło VPN": "Treść poufna i prawnie chroniona: hasło Xk7pq2, zmień je…") the line is the person's.
+    `under_subject` (the subject-only check of `gateway.smtp.intake`): a short notice (`_short_notice`)
+    counts only below a signature block, since alone under a subject ("Hasło VPN": "Treść poufna i
+    prawnie chroniona: hasło Xk7pq2, zmień je…") the line is the person's. Above a forward or a quote it
+    counts alone too: the forwarded text, or no new text, is what the mail says.
     `removed`, when given, gets what such a text is made of: `_SIGNATURE` (a block above) and `NOTICE`."""
     if not any(len(line) >= 50 for line in lines):
         return False  # every notice has a long line: most short mails end here
@@ -167,7 +169,7 @@ def only_notices(lines: list[str], removed: list[str] | None = None) -> bool:
         head = [
             x for x in [*(x for above in paragraphs[:n] for x in above), *part[:start]] if says_something(x)
         ]
-        if (head and not _is_signature_block(head)) or not (head or addressed):
+        if (head and not _is_signature_block(head)) or (under_subject and not (head or addressed)):
             return False
         if not all(_is_footer(below) for below in paragraphs[n + 1 :]):
             return False

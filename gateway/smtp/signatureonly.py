@@ -15,14 +15,21 @@ from gateway.smtp.signatures import SIGNATURE, cut_signature, may_open_signature
 
 
 def only_signature(
-    text: str, *, sender: str = "", subject: str = "", removed: list[str] | None = None
+    text: str,
+    *,
+    sender: str = "",
+    subject: str = "",
+    removed: list[str] | None = None,
+    under_subject: bool = False,
 ) -> bool:
     """Whether a cleaned body is nothing but a sign-off or signature ("Pozdrawiam\\nAnna Nowak", the
     automatic signature Outlook puts above the quote of a Reply, a tagline below it too: "Quality you
     can trust."), nothing but a company's notice and its footer (`notices.only_notices`), or, given the
     mail's From (`sender`, decoded), nothing but the sender's own signature block with no sign-off
     (`notices.only_senders_block`; not under a `subject` that asks to be called). `removed`, when
-    given and the answer is yes, gets the labels of what it is: a notice is named for the writer."""
+    given and the answer is yes, gets the labels of what it is: a notice is named for the writer.
+    `under_subject` is for the body that would go under a subject alone (`notices.only_notices`: a
+    short notice with nothing above it is then the person's line, not the server's)."""
     lines = text.split("\n")
     first = next((stripped for line in lines if (stripped := line.strip())), None)
     if first is None:
@@ -34,7 +41,9 @@ def only_signature(
         line.strip() for line in cut_signature(["", "x", *lines], [], own=False)[2:]
     ):
         said.append(SIGNATURE)
-    elif not only_notices(lines, said) and not (sender and only_senders_block(lines, sender, subject)):
+    elif not only_notices(lines, said, under_subject=under_subject) and not (
+        sender and only_senders_block(lines, sender, subject)
+    ):
         return False
     if removed is not None:
         removed += said or [SIGNATURE]
