@@ -264,3 +264,43 @@ async def test_a_client_retry_with_message_id_and_date_through_two_queue_entries
         assert gw.store.admin.count_messages() == 1
         await smsc.wait_for(1)
         assert len(smsc.received) == 1
+
+
+async def test_a_device_with_one_fixed_message_id_and_a_fixed_date_has_each_relayed_alert_sent(
+    tmp_path: Path,
+) -> None:
+    # A UPS card with no clock writes the same Message-ID and Date ("01 Jan 1970") on every alert:
+    # a Date more than the retry window before its relay took the mail tells nothing, so the queue
+    # entry counts as for a mail without Date. The second alert was "250 duplicate" for 7 days.
+    fixed, epoch = "<alert@ups.local>", "Date: Thu, 01 Jan 1970 00:00:00 +0000\r\n"
+    first = raw_mail(POSTFIX.format(qid="4ZK1Ab1cdez") + epoch, "UPS on battery power", message_id=fixed)
+    later = POSTFIX.format(qid="4ZK2Xy9qwer").replace("16:13:19", "17:13:20") + epoch
+    second = raw_mail(later, "UPS on battery power", message_id=fixed)
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        assert await send(gw.port, first) != replies.OK_DUPLICATE
+        assert await send(gw.port, second) != replies.OK_DUPLICATE
+        assert await send(gw.port, first) == replies.OK_DUPLICATE  # the relay's retry still goes once
+        assert gw.store.admin.count_messages() == 2
+        await smsc.wait_for(2)
+        assert len(smsc.received) == 2
+
+
+def test_a_date_long_before_the_relay_took_the_mail_counts_as_none() -> None:
+    # Measured against the top Received: date; without a readable one, against the clock.
+    def key(trace: str, date: str, now: float | None = None) -> str | None:
+        return dedup_key("<a@b>", STAFF, "text", raw_mail(trace + f"Date: {date}\r\n"), now)
+
+    one, two = POSTFIX.format(qid="C7066160019"), POSTFIX.format(qid="D8177271120")
+    assert key(one, "Thu, 01 Jan 1970 00:00:00 +0000") != key(two, "Thu, 01 Jan 1970 00:00:00 +0000")
+    assert key(one, "Thu, 26 Nov 2026 16:13:20 +0000") != key(two, "Thu, 26 Nov 2026 16:13:20 +0000")
+    assert key(one, "Sat, 28 Nov 2026 16:13:20 +0000") == key(two, "Sat, 28 Nov 2026 16:13:20 +0000")
+    assert key(one, "no date at all") != key(two, "no date at all")  # no clock wrote it either
+    # a Received: date that cannot be read: the clock decides
+    undated_one = one.replace("Sat,  5 Dec 2026 16:13:19 +0000 (UTC)", "yesterday")
+    undated_two = two.replace("Sat,  5 Dec 2026 16:13:19 +0000 (UTC)", "yesterday")
+    dec_5 = 1796487199.0
+    old, recent = "Thu, 26 Nov 2026 16:13:20 +0000", "Sat, 5 Dec 2026 16:10:00 +0000"
+    assert key(undated_one, old, dec_5) != key(undated_two, old, dec_5)
+    assert key(undated_one, recent, dec_5) == key(undated_two, recent, dec_5)
+    # a recent Date by the clock needs no Received: date read
+    assert key(one, recent, dec_5) == key(two, recent, dec_5)

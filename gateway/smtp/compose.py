@@ -94,7 +94,7 @@ def compose(
         mail = _alert(cfg, account, raw, mail)
     # a retry is the same mail as read, before an answer's subject is dropped: the first copy
     # opens the conversation that makes the retry an answer, and must not make it a new mail.
-    dedup_key = mailidentity.dedup_key(mail.message_id, sender.mail_from, mail.text, raw)
+    dedup_key = mailidentity.dedup_key(mail.message_id, sender.mail_from, mail.text, raw, now.timestamp())
     if account is not None and no_new_text(mail, our_hosts(cfg)):
         return NO_NEW_TEXT
     as_read = mail.text

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from email.utils import make_msgid
+from email.utils import make_msgid, mktime_tz, parsedate_tz
 
 from gateway.config import Config
 from gateway.smtp.relayqueueid import HEAD_SCAN, queue_identity, top_received
+from gateway.store.accepting import RETRY_WINDOW_SECONDS
 
 # A Date: field at a line's start (a continuation line starts with white space), with its folds.
 _DATE = re.compile(rb"(?im)^date:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)")
@@ -46,22 +47,44 @@ def written_at(raw: bytes) -> str:
     return " ".join(found[1].decode("latin-1").split()) if found else ""
 
 
-def dedup_key(message_id: str | None, mail_from: str, text: str, raw: bytes = b"") -> str | None:
+def _no_clock(written: str, raw: bytes, now: float | None) -> bool:
+    """Whether a Date: says nothing of when the mail was written: unreadable, or more than the retry
+    window before the relay took it (its top Received: date; without a readable one, `now`). A device
+    with no clock writes one fixed Date ("Thu, 01 Jan 1970 00:00:00 +0000") on every alert, which
+    tells its alerts apart no better than none; a client's retry comes minutes after its Date."""
+    parts = parsedate_tz(written)
+    if parts is None:
+        return True  # a wrong merge loses an SMS, where counting the queue entry risks one twice
+    at = mktime_tz(parts)
+    if now is not None and at >= now - RETRY_WINDOW_SECONDS:
+        return False  # nearly every mail: decided without reading the Received: line (~20 us)
+    taken = parsedate_tz((top_received(raw) or "").rpartition(";")[2].strip())
+    reference = mktime_tz(taken) if taken is not None else now
+    return reference is not None and at < reference - RETRY_WINDOW_SECONDS
+
+
+def dedup_key(
+    message_id: str | None, mail_from: str, text: str, raw: bytes = b"", now: float | None = None
+) -> str | None:
     """R-1.8: what makes two deliveries the same mail: its Message-ID, or without one the queue
     entry the relaying server's top Received: line names (`relayqueueid`) with when that server took
     it (the line's date: a short Postfix queue id repeats, never within the same second); then its
     Date:, sender and text. A mail with neither has no key: every delivery of it is a new mail. The
     key is a retry's only within `gateway.store.accepting.RETRY_WINDOW_SECONDS` of its copy.
 
-    The queue entry counts beside a Message-ID only when the mail has no Date:: a device (a UPS
-    card, having no clock) may write one fixed Message-ID and no Date:, and each of its alerts was
-    the first one's "duplicate", though its relay queued each as a mail of its own (the relay's
-    retry keeps its own line). With a Date: the Message-ID and Date decide alone, because one mail
-    may sit in two queue entries upstream: a mail client that resends to its own relay after a lost
-    250, or Exchange resubmitting its shadow copy, and that retry must still go once."""
+    The queue entry counts beside a Message-ID only when the mail's Date: tells nothing: none, or
+    one no clock wrote (`_no_clock`; `now` stands in for a Received: date that cannot be read). A
+    device (a UPS card, having no clock) may write one fixed Message-ID and no Date, or a fixed one,
+    and each of its alerts was the first one's "duplicate", though its relay queued each as a mail of
+    its own (the relay's retry keeps its own line). With a recent Date: the Message-ID and Date decide
+    alone, because one mail may sit in two queue entries upstream: a mail client that resends to its
+    own relay after a lost 250, or Exchange resubmitting its shadow copy, and that retry must still
+    go once. The Date is read as a time only for mail with a Message-ID, before the Received: line."""
     identity = message_id or ""
     written = written_at(raw)
-    if (not identity or not written) and (queued := queue_identity(raw)) is not None:
+    if (not identity or not written or _no_clock(written, raw, now)) and (
+        queued := queue_identity(raw)
+    ) is not None:
         taken = (top_received(raw) or "").rpartition(";")[2].strip()
         # NULs never occur in a Message-ID: no id can read as another's queue entry.
         identity += f"\0received\0{queued}\0{taken}"
