@@ -10,7 +10,9 @@ sender) or is the responder's own template ("Odpowiedź automatyczna: …"), and
 A person's Reply to an answer mail under a tag a filter or the relay put first ("[Automotive] RE:",
 "[Urlopy] RE:", "(External) RE:", "EXTERNAL: RE:", "[EXT] RE:") was taken for an out-of-office reply
 and not sent (its writer told): the tag rule skipped only "[…]" tags, and none holding "auto" or
-"urlop" anywhere. A tag counts as a person's unless it names an automatic reply.
+"urlop" anywhere. A tag counts as a person's unless it names an automatic reply. A bare "auto",
+"away" or "urlop" names one only as the tag's first word: "[Komis Auto] RE:" (a car dealer's) was taken
+for an automatic reply once the words were looked for anywhere in a tag.
 
 Real peers: a real SMTP client into the running daemon, its built-in SMPP simulator, the notices and
 answer mails caught by a real SMTP sink.
@@ -84,7 +86,10 @@ def test_a_responders_reply_with_an_empty_envelope_sender_stays_one() -> None:
     assert read_mail(raw).automatic == "out-of-office reply (by its subject)"
 
 
-TAGGED = ["[Automotive] RE", "[Urlopy] RE", "(External) RE", "EXTERNAL: RE", "[EXT] RE", "*EXTERNAL* RE"]
+TAGGED = [
+    *("[Automotive] RE", "[Urlopy] RE", "(External) RE", "EXTERNAL: RE", "[EXT] RE", "*EXTERNAL* RE"),
+    *("[Komis Auto] RE", "[Moto-Auto] RE", "[Take-away] RE"),  # a bare word past a tag's start
+]
 # Tags naming an automatic reply: as their first words, or after a helpdesk tool's name (its automatic
 # acknowledgement of the answer mail, with Outlook's header and In-Reply-To the answer's id).
 AUTO_TAGS = [
@@ -115,7 +120,7 @@ async def test_a_persons_reply_under_a_tag_reaches_the_phone(tmp_path: Path) -> 
         assert len(sink.messages) == 1 + len(AUTO_TAGS)
 
 
-def test_an_auto_word_anywhere_in_a_tag_names_an_automatic_reply_a_word_inside_another_does_not() -> None:
+def test_a_tag_naming_an_automatic_reply_is_one_a_bare_word_past_its_start_or_inside_another_is_not() -> None:
     def reason(subject: str) -> str | None:
         msg = outlook_new(subject, "Thank you, your request was received.")
         msg["In-Reply-To"] = "<abc.sms-reply@sms.example.com>"

@@ -41,22 +41,29 @@ OOF_TITLE = re.compile(
     r"out of (the )?office|nieobecność|poza biurem|abwesenheitsnotiz|fuera de la oficina", re.IGNORECASE
 )
 
-# The words that make a tag name an automatic reply, each a whole word anywhere in it: "[Auto-Reply]",
-# "[Out of Office]", "(Urlop)", and a helpdesk's "[Service Desk Auto-Reply]" or "[Ticket auto-response]"
-# (its tool's name first); "[Automotive]", "[Urlopy]" (a list's or a folder's) and "[Autoryzowane]" name none.
-_AUTO_WORDS = (
-    r"\b(?:auto(?:matic|matyczn\w*|matische)?(?:[\s-]*(?:reply|response|responder|respond|antwort"
-    r"|odpowied\w*))?|autoreply|autoresponder|odpowied\w* automatyczn\w*"
-    r"|out[\s-]+of[\s-]+(?:the[\s-]+)?office|ooo|oof|abwesen\w*|absen(?:t|ce)|urlop|na urlopie|nieobecn\w*"
-    r"|vacation|holiday|away)\b"
+# The words that make a tag name an automatic reply. A compound one (`_AUTO_COMPOUND`) anywhere in it:
+# "[Auto-Reply]", "[Out of Office]", and a helpdesk's "[Service Desk Auto-Reply]" or "[Ticket
+# auto-response]" (its tool's name first). A bare word (`_AUTO_BARE`) only as its first: "(Urlop)",
+# "[Vacation]", while "[Komis Auto]", "[Moto-Auto]" ("auto" is Polish for a car) and "[Take-away]" name
+# a shop's or a list's tag. "[Automotive]", "[Urlopy]" and "[Autoryzowane]" name none.
+_AUTO_COMPOUND = (
+    r"auto(?:matic|matyczn\w*|matische)?[\s-]*(?:reply|response|responder|respond|antwort|odpowied\w*)"
+    r"|odpowied\w*[\s-]+automatyczn\w*|out[\s-]+of[\s-]+(?:the[\s-]+)?office|abwesenheitsnotiz"
+)
+_AUTO_BARE = (
+    r"auto(?:matic|matyczn\w*|matische)?|ooo|oof|abwesen\w*|absen(?:t|ce)|urlop|na urlopie|nieobecn\w*"
+    r"|vacation|holiday|away"
 )
 
 
 def _auto_tag(inside: str) -> str:
-    """A lookahead refusing a tag whose text (`inside`: what may stand before its closing mark) holds
-    one of `_AUTO_WORDS` anywhere, as the rule before the external-mail tags did: a helpdesk puts its
-    tool's name before them. Only a tag's length (60) is looked through, however long the subject."""
-    return r"(?!" + inside + r"{0,60}" + _AUTO_WORDS + r")"
+    """A lookahead refusing a tag that opens with one of `_AUTO_BARE` or whose text (`inside`: what may
+    stand before its closing mark) holds one of `_AUTO_COMPOUND` anywhere: a helpdesk puts its tool's
+    name before them. Only a tag's length (60) is looked through, however long the subject."""
+    return (
+        r"(?!\s*(?:" + _AUTO_BARE + r"|" + _AUTO_COMPOUND + r")\b"
+        r"|" + inside + r"{0,60}\b(?:" + _AUTO_COMPOUND + r")\b)"
+    )
 
 
 # A tag a classification tool, a filter or the relay puts before the subject: in brackets, braces or
@@ -80,7 +87,7 @@ _TAG = (
 # with its own words instead. Outlook puts `X-Auto-Response-Suppress: All` on a person's Reply too
 # (`automail`); one not matched here is only guessed to be a responder's, and its writer is told it
 # was not sent. A leading tag is skipped ("[Internal] RE:", "(External) RE:", "EXTERNAL: RE:"), not
-# one naming an automatic reply ("[Auto-Reply] RE:", "[Out of Office]", `_AUTO_WORDS`).
+# one naming an automatic reply ("[Auto-Reply] RE:", "[Out of Office]", `_auto_tag`).
 PERSON_REPLY = re.compile(
     r"^\s*(?:" + _TAG + r"\s*)*"
     r"(re|odp|aw|sv|vs|antw|antwort|antwoord|rif|ris|r|res|rv|ref|réf|ynt|vá|odg|otv|отв|отг|одг|відп|απ|σχετ"
