@@ -5,9 +5,10 @@ client) had nothing that told a retry from a new mail, so when the 250 after its
 on the way back, the server's retry (Postfix logs "may be sent more than once") sent a second SMS.
 The server that hands the mail on retries it from its queue with the same bytes, its own Received:
 line on top, and for Postfix, Exim and Sendmail that line names the queue entry, which is one mail.
-A mail with a Message-ID but no Date: has it in its key too: a device that writes one fixed
-Message-ID on every alert and no Date: had each new alert taken for a retry of the first. With a
-Date: it does not count, as one mail may be queued twice upstream (a client's own retry).
+A mail with a Message-ID but no Date:, or one no clock wrote (more than the retry window before
+this line's date), has it in its key too: a device that writes one fixed Message-ID on every alert
+and no Date, or a fixed one, had each new alert taken for a retry of the first. With a recent Date:
+it does not count, as one mail may be queued twice upstream (a client's own retry).
 
 Only those exact shapes count, each as its server writes it (case and clause order as written, the
 `by` and `id` clauses outside any comment): a wrong guess merges two mails and loses the second SMS,
