@@ -248,6 +248,23 @@ def test_the_notice_of_a_looping_phone_left_out_in_each_language(
     assert mailloop.told(cfg, "desk@acme.example", mail_read, sent, looped[1:], {"+48601555000"}, T0) == []  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [
+        ("en", "went from you to each of those phones 3 times"),
+        ("pl", "trafił do każdego z tych telefonów 3 razy"),
+    ],
+)
+def test_the_notice_of_several_looping_phones_says_so(tmp_path: Path, lang: str, words: str) -> None:
+    cfg = make_config(tmp_path, smsc_port=free_port())
+    cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(update={"language": lang})})
+    mail_read = SimpleNamespace(subject="[Ticket#1] RE: Serwis", message_id="<t1@helpdesk.example>")
+    looped = ["+48601123456", "+48601555000"]
+    told = mailloop.told(cfg, "desk@acme.example", mail_read, ["+48601999888"], looped, set(), T0)  # type: ignore[arg-type]
+    content = " ".join(parsed(told[0][1]).get_content().split())
+    assert words in content and "that phone" not in content and "tego telefonu" not in content
+
+
 async def test_a_retry_of_a_round_that_went_is_a_duplicate_not_a_loop(tmp_path: Path) -> None:
     """The helpdesk's server lost the 250 of its third acknowledgement and sent it again after the
     phone had answered it: counted with its own first copy as a round, the retry was refused 550,

@@ -41,18 +41,26 @@ REFUSAL = (
 )
 
 
-# The refusal's words for the numbers left out of a mail that went to others.
+# The refusal's words for the numbers left out of a mail that went to others: `{to}` and `{auto}` in
+# the singular or the plural (`_PHONES`), as one number or several are left out.
 NOTICE_TEXT = Phrase(
     "Your mail was sent as SMS to {sent}, but not to {looped}: it looks like a mail loop: the same text"
-    " went from you to that phone {rounds} times within {span:g} minutes, each within {fast:g} minutes of"
+    " went from you to {to} {rounds} times within {span:g} minutes, each within {fast:g} minutes of"
     " the phone's same answer. If a program writes these mails, mark them Auto-Submitted: auto-replied"
-    " (RFC 3834) or stop the phone's auto-reply; if you write them, change the words.",
+    " (RFC 3834) or stop {auto}; if you write them, change the words.",
     "Wiadomość wysłano jako SMS do {sent}, ale nie do {looped}: wygląda to na pętlę pocztową: ten sam"
-    " tekst od nadawcy trafił do tego telefonu {rounds} razy w ciągu {span:g} minut, za każdym razem w"
+    " tekst od nadawcy trafił do {to} {rounds} razy w ciągu {span:g} minut, za każdym razem w"
     " ciągu {fast:g} minut od tej samej odpowiedzi telefonu. Jeśli wiadomości pisze program, należy"
-    " oznaczyć je nagłówkiem Auto-Submitted: auto-replied (RFC 3834) albo wyłączyć automatyczną"
-    " odpowiedź w telefonie; jeśli pisze je człowiek, należy zmienić treść.",
+    " oznaczyć je nagłówkiem Auto-Submitted: auto-replied (RFC 3834) albo wyłączyć {auto}; jeśli pisze"
+    " je człowiek, należy zmienić treść.",
 )
+# (language, several numbers) -> the words for `{to}` and `{auto}` in `NOTICE_TEXT`.
+_PHONES = {
+    ("en", False): ("that phone", "the phone's auto-reply"),
+    ("en", True): ("each of those phones", "the phones' auto-replies"),
+    ("pl", False): ("tego telefonu", "automatyczną odpowiedź w telefonie"),
+    ("pl", True): ("każdego z tych telefonów", "automatyczne odpowiedzi w tych telefonach"),
+}
 
 
 def left_out(
@@ -86,10 +94,13 @@ def told(
     if not (named := [n for n in looped if n not in quiet]):
         return []
     lang = cfg.gateway.language
+    to, auto = _PHONES[(lang, len(named) > 1)]
     content = NOTICE_TEXT(
         lang,
         sent=", ".join(sent),
         looped=", ".join(named),
+        to=to,
+        auto=auto,
         rounds=loopguard.ROUNDS,
         span=loopguard.SPAN_SECONDS / 60,
         fast=loopguard.FAST_SECONDS / 60,
