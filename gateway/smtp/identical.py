@@ -100,6 +100,25 @@ def identical_notice(
 ) -> bytes:
     """What the sender of a group mail hears of the numbers left out, dated `now` (`notify.mail_date`)."""
     limit, lang = cfg.gateway.identical_per_day, cfg.gateway.language
+    content = wording.NOT_SENT_IDENTICAL_TEXT(
+        lang, sent=", ".join(sent), blocked=", ".join(blocked), limit=limit
+    )
+    return not_sent_notice(cfg, rcpt, subject, blocked, content, in_reply_to, now=now)
+
+
+def not_sent_notice(
+    cfg: Config,
+    rcpt: str,
+    subject: str,
+    blocked: Sequence[str],
+    content: str,
+    in_reply_to: str | None,
+    *,
+    now: float | None,
+) -> bytes:
+    """The "Not sent as SMS" notice of the numbers a rule left out of a group mail, its words
+    `content`: the identical-text rule's and the loop guard's (`gateway.smtp.mailloop`)."""
+    lang = cfg.gateway.language
     return notify.notice(
         sender=cfg.mail.from_address,
         rcpt=rcpt,
@@ -107,9 +126,7 @@ def identical_notice(
         subject=wording.NOT_SENT_IDENTICAL_SUBJECT(
             lang, blocked=", ".join(blocked), subject=subject or wording.NO_SUBJECT(lang)
         ),
-        content=wording.NOT_SENT_IDENTICAL_TEXT(
-            lang, sent=", ".join(sent), blocked=", ".join(blocked), limit=limit
-        ),
+        content=content,
         in_reply_to=in_reply_to,
         now=now,
     )

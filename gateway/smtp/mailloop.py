@@ -24,9 +24,9 @@ from collections.abc import Mapping, Sequence
 
 import structlog
 
-from gateway import notify, wording
 from gateway.config import Config
 from gateway.conversations import loopguard
+from gateway.smtp.identical import not_sent_notice
 from gateway.smtp.intake import MailText
 from gateway.store.db import Store
 from gateway.wording import Phrase
@@ -105,17 +105,7 @@ def told(
         span=loopguard.SPAN_SECONDS / 60,
         fast=loopguard.FAST_SECONDS / 60,
     )
-    notice = notify.notice(
-        sender=cfg.mail.from_address,
-        rcpt=rcpt,
-        domain=cfg.gateway.hostname,
-        subject=wording.NOT_SENT_IDENTICAL_SUBJECT(
-            lang, blocked=", ".join(named), subject=mail.subject or wording.NO_SUBJECT(lang)
-        ),
-        content=content,
-        in_reply_to=mail.message_id,
-        now=now,
-    )
+    notice = not_sent_notice(cfg, rcpt, mail.subject or "", named, content, mail.message_id, now=now)
     return [("not-sent", notice)]
 
 
