@@ -57,8 +57,8 @@ def serve(port: int, kind: str) -> None:
     """The server process: runs until killed."""
     from aiosmtpd.smtp import SMTP
 
-    from gateway.smtp.guard import SessionGuard
     from gateway.smtp.servers import GatewaySMTP
+    from gateway.smtp.sessionguard import SessionGuard
 
     async def main() -> None:
         handler = Answer250(read=kind == "intake")

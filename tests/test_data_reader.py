@@ -18,9 +18,9 @@ import pytest
 from aiosmtpd.smtp import SMTP
 
 from gateway.smtp import replies as gateway_replies
-from gateway.smtp.guard import SessionGuard
 from gateway.smtp.protocol import LeanSMTP
 from gateway.smtp.servers import GatewaySMTP
+from gateway.smtp.sessionguard import SessionGuard
 
 SIZE = 120  # small, so that short streams can be oversize
 HEAD = b"EHLO client.test\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<b@gw.test>\r\nDATA\r\n"

@@ -24,7 +24,7 @@ from gateway.queuedepth import Backlog
 from gateway.relayaddresses import RelayAddresses
 from gateway.smtp.accept import Writes
 from gateway.smtp.formerdomains import held_domains
-from gateway.smtp.guard import SessionGuard
+from gateway.smtp.sessionguard import SessionGuard
 from gateway.store.accountrecord import Account
 from gateway.store.accounts import User
 from gateway.store.db import Store
