@@ -35,19 +35,18 @@ passing reason is made again until it succeeds (`OutcomeRecorder.write`).
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Collection
 
 import structlog
 
 from gateway.bitelog import FaultLog
+from gateway.durablewrite import until_on_disk
 from gateway.late_answers import LateAnswers
 from gateway.linkchoice import LinkChoice
 from gateway.longsms import LONG_SMS_WAIT_SECONDS
 from gateway.phoneorder import PhoneOrder
 from gateway.retryafter import HOLD_AFTER_LOSSES, RETRY_BASE_SECONDS, LostSessions, retry_delay
-from gateway.store.commit import store_trouble
 from gateway.store.db import ClaimedPart, Finished, Store
 from gateway.store.partnotes import NO_LINK_UP
 from gateway.unanswered import attempts_spent
@@ -64,10 +63,6 @@ NO_LINK_DELAY = 1.0
 # as "expired", having waited with no word said.
 NO_ROUTE_NOTE = "no SMSC link serves {} any more (the links' prefixes changed after the mail was accepted)"
 MIN_THROTTLE_RETRY = 0.05
-# A part's known outcome whose write the store refused (a full disk, a lock held past its wait) is
-# written again after this pause, doubling up to RECORD_RETRY_MAX_SECONDS, until it is on disk.
-RECORD_RETRY_FIRST_SECONDS = 0.5
-RECORD_RETRY_MAX_SECONDS = 30.0
 # A part put back behind an older SMS to its phone is said at INFO once (`Outcomes.put_back`).
 BEHIND_SUSPECT = "mt.behind_suspect"
 SAID_BEHIND_KEPT = 10_000
@@ -304,29 +299,19 @@ class OutcomeRecorder(LostSessions):
     async def write(
         self, part_id: int | None, write: Callable[[], object], *, replayable: bool = False
     ) -> None:
-        """Write what became of a part, again and again while the store is in trouble.
+        """Write what became of a part until the store takes it (`gateway.durablewrite`). Given up (or
+        turned into a hold, itself a write that fails the same way) the part stayed `active`: sent
+        again at the next start although the SMSC took it, or expired with a bounce saying it was
+        never sent, its receipt dropped."""
 
-        The SMSC's answer exists nowhere else until this is on disk. Given up (or turned into a
-        hold, itself a write that fails the same way) the part stayed `active`: sent again at the
-        next start although the SMSC took it, or expired with a bounce saying it was never sent,
-        its receipt dropped. A file replaced or a failed fsync is no trouble that passes: those
-        stop the daemon, and the start's recovery takes over.
-        """
-        pause = RECORD_RETRY_FIRST_SECONDS
+        def refused(exc: Exception, retry_in: float, _times: int) -> None:
+            self.retry_log.warning(
+                "mt.record_retry", exc, part=part_id, error=repr(exc)[:200], retry_in=retry_in
+            )
+
         self.writing += 1
         try:
-            while True:
-                try:
-                    await self.store.write(write, replayable=replayable)
-                    return
-                except Exception as exc:
-                    if not store_trouble(exc) or self.store.db.replaced is not None:
-                        raise
-                    self.retry_log.warning(
-                        "mt.record_retry", exc, part=part_id, error=repr(exc)[:200], retry_in=pause
-                    )
-                await asyncio.sleep(pause)
-                pause = min(pause * 2, RECORD_RETRY_MAX_SECONDS)
+            await until_on_disk(self.store, write, refused, replayable=replayable)
         finally:
             self.writing -= 1
 
