@@ -1,5 +1,5 @@
 """The store's everyday promises, on a real SQLite file: durable accepts in WAL, group commit,
-duplicates, concatenation references, the retention purge; and the helpers other test modules import
+duplicates, concatenation references, and the helpers other test modules import
 (`Clock`, `acceptance`, the `store` fixture, `vm_steps`, the `undo_migration_*` steps). Opening and
 migrating, commits, claims, reports and cut-short parts have modules of their own (test_store_*.py)."""
 
@@ -13,7 +13,6 @@ from typing import TypeVar
 
 import pytest
 
-from gateway import retentionpurge
 from gateway.smtp.accept import accept
 from gateway.store.db import Acceptance, NewMessage, NewPart, Store
 
@@ -348,35 +347,19 @@ def undo_migration_76(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_77(conn: sqlite3.Connection) -> None:
+    undo_migration_78(conn)
     conn.execute(
         "CREATE INDEX IF NOT EXISTS outbox_replies ON outbox(rcpt COLLATE NOCASE, created_at)"
         " WHERE kind = 'reply'"
     )
 
 
-async def test_retention_purge_drops_details_and_keeps_usage(tmp_path: Path) -> None:
-    # R-2.5: finished mail older than the retention goes; billing totals (usage) stay.
-    clock = Clock()
-    s = Store.open(tmp_path / "db.sqlite", clock=clock)
-    a = acceptance(["+48601123456"])
-    await accept(s, a)
-    with s.db.transaction():
-        s.accounts.add_usage(["account:1"], ["2023-11"], 1)
-    (part,) = s.queue.claim_due(10)
-    s.queue.mark_submitted(part.id, "main", "x1")
-    s.queue.record_report("main", "x1", "delivered", None, "raw")
-    await accept(s, acceptance(["+48601123457"]))  # still queued: must survive any purge
-    with s.db.transaction():  # the counters of long SMS to both phones (a list of numbers kept for ever)
-        s.db.conn.executemany(
-            "INSERT INTO concat_refs (destination, next_ref) VALUES (?, 7)",
-            [("+48601123456",), ("+48601123457",)],
-        )
-    clock.t += 91 * 86400
-    assert await retentionpurge.purge_before(s, clock.t - 90 * 86400) == 1
-    assert [r[0] for r in s.db.conn.execute("SELECT recipient FROM messages")] == ["+48601123457"]
-    assert s.db.conn.execute("SELECT destination FROM concat_refs").fetchall() == [("+48601123457",)]
-    assert s.db.conn.execute("SELECT COUNT(*) FROM dlrs").fetchone()[0] == 0
-    assert s.accounts.usage("account:1", "2023-11") == 1
+def undo_migration_78(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP TRIGGER optouts_update_generation")
+    conn.execute(
+        "CREATE TRIGGER optouts_update_generation AFTER UPDATE ON optouts"
+        " BEGIN UPDATE settings_generation SET value = random(); END"
+    )
 
 
 def vm_steps(conn: sqlite3.Connection, work: Callable[[], T], every: int = 100) -> tuple[int, T]:
