@@ -44,6 +44,16 @@ COPY_NOW = Phrase(
     "The answer is sent to the fallback address instead, as for a mail the relay refuses.",
     "Odpowiedź wysłano zamiast tego na adres zapasowy, jak dla wiadomości odrzuconej przez serwer.",
 )
+# A delay warning (RFC 3464 Action: delayed: sendmail's queuewarn, Postfix's delay_warning_time,
+# Exchange's) is no bounce: the relay still holds the answer mail and keeps trying to deliver it.
+ANSWER_DELAYED = Phrase(
+    "A delay warning of the mail with the answer from {phone} to {user} (MO {mo}) reached the SMS"
+    " gateway: the mail relay still holds that mail and keeps trying to deliver it ({why}). The answer"
+    " stays sent and no copy goes; a bounce will follow if it is never delivered. {said}",
+    "Bramka SMS otrzymała ostrzeżenie o opóźnieniu wiadomości z odpowiedzią z numeru {phone} do {user}"
+    " (MO {mo}): serwer pocztowy wciąż ma tę wiadomość i ponawia próby doręczenia ({why}). Odpowiedź"
+    " pozostaje wysłana, kopii nie wysłano; jeśli nie zostanie doręczona, przyjdzie zwrot. {said}",
+)
 COPY_BEFORE = Phrase(
     "The answer was handled at its first bounce or refusal: no second copy is sent.",
     "Odpowiedź obsłużono przy pierwszym zwrocie lub odrzuceniu: druga kopia nie jest wysyłana.",
@@ -64,6 +74,8 @@ class BouncedAnswer(NamedTuple):
     # The mail names where its copy goes: a fallback address set when it was mailed (its row keeps
     # it). One mailed before `[replies] fallback_address` was set gets no copy, whatever is set now.
     copy: bool
+    # Only a delay warning of the mail's recipient (no failure): the answer stays `sent`, no copy.
+    delayed: bool = False
 
 
 def find(
@@ -109,6 +121,7 @@ def find(
             (mail_id, since, *kinds),
         ).fetchall()
     named = recipients(msg)
+    said = {rcpt: outcome(msg, rcpt) for rcpt in {r[1] for r in rows}}
 
     # A DSN that names its recipients returns the answer mail only if it names the mail's: one
     # quoting another user's answer (forwarded to an address that bounced, or forged) is not its
@@ -117,8 +130,11 @@ def find(
     # recipient (both in any forwarded copy of the answer): from another company's network it failed
     # the answer, sent its copy and billed it failed. So it is taken only from the answer's side,
     # named recipient or not.
+    # A DSN speaks of each recipient apart: only the answer's own recipient's Action says what became
+    # of it. A relay's delay warning (Action: delayed, 4.x.x) failed the answer, sent a "Not
+    # delivered" copy and billed it failed, while the relay went on and delivered it.
     def returns(r: tuple[int, str, int, int, int]) -> bool:
-        if named and _address(r[1]) not in named:
+        if (named and _address(r[1]) not in named) or said[r[1]] is None:
             return False
         return _from_its_side(store, r[2], r[1], client_ip, relay_ips)
 
@@ -126,8 +142,10 @@ def find(
     if row is None:
         return None
     source = store.outbox.conn.execute("SELECT source FROM mo WHERE id = ?", (row[2],)).fetchone()
+    action, why = said[row[1]] or ("failed", "")
+    phone = masked(source[0] if source else "")
     return BouncedAnswer(
-        row[0], row[2], row[1], masked(source[0] if source else ""), reason(msg), bool(row[3]), bool(row[4])
+        row[0], row[2], row[1], phone, why, bool(row[3]), bool(row[4]), delayed=action == "delayed"
     )
 
 
@@ -162,20 +180,41 @@ def intro(answer: BouncedAnswer, said: str, lang: Language) -> str:
     before (`first=False`), and the write keeps the one that says what it did (`gateway.smtp.accept`).
     Only an answer whose mail names a copy is said handled before: of one with no fallback address,
     "no second copy" spoke of a first copy that never went."""
+    if answer.delayed:
+        return ANSWER_DELAYED(
+            lang, phone=answer.phone, user=answer.user, mo=answer.mo, why=answer.why, said=said
+        )
     done = ((COPY_NOW if answer.first else COPY_BEFORE) if answer.copy else NO_COPY)(lang)
     return ANSWER_INTRO(
         lang, phone=answer.phone, user=answer.user, mo=answer.mo, why=answer.why, done=done, said=said
     )
 
 
-def reason(msg: Message) -> str:
-    """Why the mail came back, in the bounce's own words: the Status and Diagnostic-Code of its
-    first failed recipient (RFC 3464), else its subject."""
-    for block in _dsn_blocks(msg):
-        if _field(block, "action").strip().lower().startswith(("failed", "delayed")):
-            words = [_field(block, n).strip() for n in ("status", "diagnostic-code")]
-            return " ".join(" ".join(w for w in words if w).split())[:300] or "no reason given"
-    return " ".join(_subject(msg).split())[:300] or "no reason given"
+def outcome(msg: Message, rcpt: str) -> tuple[str, str] | None:
+    """What the bounce says became of the mail to `rcpt`, and why in its own words (the Status and
+    Diagnostic-Code, RFC 3464): "failed" (an Action of failed, or a 5.x.x Status with no Action),
+    else "delayed" (an Action of delayed, or a 4.x.x Status with no Action); None when it tells of
+    no trouble with it (delivered, relayed, expanded). Its blocks that name `rcpt`, or every block
+    where none names any recipient; a bounce without a DSN (a plain-text one) fails it, with its
+    subject for the reason."""
+    blocks = list(_dsn_blocks(msg))
+    own = [b for b in blocks if _address(rcpt) in _named(b)]
+    if not any(_named(b) for b in blocks):
+        own = blocks
+    found: dict[str, str] = {}
+    for block in own:
+        action = (_field(block, "action").split() or [""])[0].lower()
+        status = _field(block, "status").strip()
+        kind = action or {"5": "failed", "4": "delayed"}.get(status[:1], "")
+        if kind in ("failed", "delayed") and kind not in found:
+            words = " ".join(w for w in (status, _field(block, "diagnostic-code").strip()) if w)
+            found[kind] = " ".join(words.split())[:300] or "no reason given"
+    for kind in ("failed", "delayed"):
+        if kind in found:
+            return kind, found[kind]
+    if any(_field(b, "action").strip() or _field(b, "status").strip() for b in own):
+        return None  # its blocks tell of no trouble
+    return "failed", " ".join(_subject(msg).split())[:300] or "no reason given"
 
 
 def _field(block: Message, name: str) -> str:
@@ -202,15 +241,19 @@ def _subject(msg: Message) -> str:
 def recipients(msg: Message) -> frozenset[str]:
     """The addresses the bounce's DSN names (Final-Recipient, Original-Recipient of type rfc822 or
     utf-8, RFC 3464 2.3.1-2, RFC 6533), lower case: empty if it has none, or no DSN."""
+    return frozenset(a for block in _dsn_blocks(msg) for a in _named(block))
+
+
+def _named(block: Message) -> set[str]:
+    """The addresses one field block of a DSN names, lower case."""
     named: set[str] = set()
-    for block in _dsn_blocks(msg):
-        for field in ("final-recipient", "original-recipient"):
-            values = [str(v) for k, v in block.raw_items() if k.lower() == field][:_IDS]
-            for value in (v.encode("ascii", "surrogateescape").decode("utf-8", "replace") for v in values):
-                kind, _, address = value.partition(";")
-                if kind.strip().lower() in ("rfc822", "utf-8") and address.strip():
-                    named.add(_address(address))
-    return frozenset(named)
+    for field in ("final-recipient", "original-recipient"):
+        values = [str(v) for k, v in block.raw_items() if k.lower() == field][:_IDS]
+        for value in (v.encode("ascii", "surrogateescape").decode("utf-8", "replace") for v in values):
+            kind, _, address = value.partition(";")
+            if kind.strip().lower() in ("rfc822", "utf-8") and address.strip():
+                named.add(_address(address))
+    return named
 
 
 def _address(value: str) -> str:

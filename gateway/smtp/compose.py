@@ -164,7 +164,7 @@ def compose(
             now=now.timestamp(),
         )
         forward = written(answer=partial(answerbounce.intro, answer) if answer is not None else None)
-        if answer is None:
+        if answer is None or answer.delayed:  # a delay warning fails nothing: its forward says so
             return automatic, None, [Notice("bounce-forward", "", fallback, forward)], None
         # Another bounce of the answer may settle it first: its write queues this one instead.
         later = (
