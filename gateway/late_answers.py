@@ -17,10 +17,13 @@ one held at its last attempt is; the count of its sends starts again at any answ
 A late acceptance of a part taken meanwhile by its re-send (answered in time) gives it a second SMSC
 id (`QueueRepo.second_id`): both copies reached the SMSC, and the receipt of either may be the one
 saying the phone has it. Only logged, that copy's receipt matched nothing, and the other's failure
-failed the part and bounced the SMS the phone had. A late answer to a part of a long SMS that went
-again whole by another link meanwhile (`gateway.longsms`, a new reference) is the old SMS's: logged,
-it settles nothing (the part was set sent by the link left, under the old reference, and never went
-with the rest).
+failed the part and bounced the SMS the phone had. A late acceptance of a part its re-send ended
+meanwhile (refused for good, or reported undelivered) keeps the id as the part's
+(`QueueRepo.ended_copy`): its DELIVRD makes the part delivered after all.
+
+A late answer to a part of a long SMS that went again whole by another link meanwhile
+(`gateway.longsms`, a new reference) is the old SMS's: logged, it settles nothing (the part was set
+sent by the link left, under the old reference, and never went with the rest).
 
 A late refusal of a part taken meanwhile by its re-send says that submit never reached the phone: if
 it was the last of the part's submits that went unanswered, nothing else may have, and the "may have
@@ -268,6 +271,9 @@ class LateAnswers:
                 if finished is not None:
                     self.on_finished(finished)
                     return "second id"
+                if (finished := queue.ended_copy(part_id, name, result.message_id)) is not None:
+                    self.on_finished(finished)  # its re-send ended it meanwhile: this copy's receipt decides
+                    return "ended copy"
             if refused and self.doubtful[part_id] <= 0:
                 # Taken meanwhile (or on the wire again): no other submit of it may have reached the
                 # phone. Its re-send's acceptance, still to come, keeps no warning either.
@@ -295,6 +301,10 @@ class LateAnswers:
             log.warning("mt.possible_duplicate", part=part_id, link=name, smsc_id=result.message_id,
                         reason="the SMSC answered after the part had been sent again and taken:"
                         " it has both copies, and a receipt of either counts")  # fmt: skip
+        elif settled == "ended copy":
+            log.warning("mt.late_accept_ended", part=part_id, link=name, smsc_id=result.message_id,
+                        reason="the SMSC accepted a copy sent before the one that ended the part:"
+                        " its receipt says whether the phone has it")  # fmt: skip
         elif settled == "refuted":
             log.info("mt.late_refusal_resent", part=part_id, link=name, outcome=result.outcome.value,
                      twice="no: no other submit of it went unanswered")  # fmt: skip

@@ -23,6 +23,12 @@ from gateway.store.settling import UNREPORTED
 
 log = structlog.get_logger(__name__)
 
+# First in the notice of an SMS delivered after its failure was told (`Finished.after_failure`).
+AFTER_FAILURE = (
+    "An earlier report said this SMS had failed. The SMSC has since reported that it reached the phone"
+    " after all: a copy sent before the one that failed was delivered."
+)
+
 
 class Notifier:
     """Turns finished messages into outbox mail; call inside the transaction that finished them."""
@@ -43,6 +49,9 @@ class Notifier:
         queued = False
         self.bounces.begin()
         for f in finished:
+            if f.after_failure:
+                queued = self._after_failure(f) or queued
+                continue
             # `unreported`: the SMSC took it and only its report never came, so it most likely reached
             # the phone; like a delivery it is no failure and is mailed only to those who want all.
             told = f.state in ("delivered", UNREPORTED)
@@ -57,6 +66,18 @@ class Notifier:
         self.bounces.finished(finished)
         if queued:  # a finished message that mailed nobody gives the mailer nothing to look for
             self.wake_mailer()
+
+    def _after_failure(self, f: Finished) -> bool:
+        """A bounced SMS whose copy accepted late reached the phone after all: whoever was told of the
+        failure hears of it, in a plain notice, whatever their rule says of deliveries (the bounce
+        was the last word, and wrong)."""
+        info = self.store.admin.message_info(f.message_id)
+        told = readdressed(self.store, self.config, info, _mails(info, False))
+        for rcpt, _dsn, why in told:
+            self._enqueue(
+                f, info, rcpt, True, False, AFTER_FAILURE if why is None else f"{AFTER_FAILURE}\n\n{why}"
+            )
+        return bool(told)
 
     def _enqueue(
         self, f: Finished, info: dict[str, Any], rcpt: str, told: bool, as_dsn: bool, why: str | None = None

@@ -118,3 +118,6 @@ class Finished:
     # The message's RFC 3461 NOTIFY (`NewMessage.notify`) where the settling read it: a delivery it
     # asks for is mailed whatever the account says, without a read of the message.
     notify: str | None = None
+    # Delivered after its failure was told: a copy the SMSC accepted late reached the phone
+    # (`gateway.store.latecopies`); whoever heard of the failure hears of this.
+    after_failure: bool = False

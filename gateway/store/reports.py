@@ -9,6 +9,7 @@ one's late answer) has two SMSC ids: the late one is kept in its note (`SECOND_I
 and the receipts of both copies count. A receipt saying either reached the phone makes it delivered;
 one saying a copy failed fails it only once the other failed too. Kept as a log line only, the
 receipt of the copy that reached the phone matched nothing, and the other's failure bounced the SMS.
+A part that ended meanwhile keeps the late id as its own (`gateway.store.latecopies`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import re
 
 import structlog
 
+from gateway.store.latecopies import COPY_FAILED_NOTE, LateCopies
 from gateway.store.receipthints import ReceiptHints, digit_args
 from gateway.store.receiptkeys import EACH_STATE, NAMED_PHONE, TAIL_MIN, receipt_order, stamped_key
 from gateway.store.receiptspread import ReceiptSpread
@@ -31,8 +33,6 @@ SECOND_ID_NOTE = "a copy sent earlier was accepted late too (link {}, SMSC id {}
 _SECOND_ID = re.compile(
     re.escape(SECOND_ID_NOTE).replace(r"\{\}", "(.*?)", 1).replace(r"\{\}", "(.*)", 1), re.DOTALL
 )
-# The note of a part one copy of which failed while the other's receipt is still to come.
-COPY_FAILED_NOTE = "one copy failed ({}); the receipt of the other is awaited"
 # `dlr.unmatched` lines said per link and second before the rest are counted: an SMSC sends as many
 # receipts naming nothing as it likes (20,000 in one write were 20,000 lines), while in normal
 # running each of the few is worth its line.
@@ -43,7 +43,7 @@ UNMATCHED_LINES = 5
 RAW_KEPT = 1000
 
 
-class ReportsRepo(ReceiptHints, ReceiptSpread, SharedKeys):
+class ReportsRepo(ReceiptHints, ReceiptSpread, SharedKeys, LateCopies):
     # Seconds an unmatched receipt may wait for the submit answer that names its id; the daemon
     # sets it from `[gateway] early_dlr_max_age_minutes`.
     early_dlr_max_age: float = 600.0
@@ -189,6 +189,9 @@ class ReportsRepo(ReceiptHints, ReceiptSpread, SharedKeys):
                     self._copy_report(copy, state, error, now)  # the receipt of its copy taken late
                     self._store_report(link, smsc_id, status, error, raw, copy, now, digits)
                     return self._settle_message_of(copy, now)
+                if part is None and (ended := self._ended_copy_of(links, smsc_id)) is not None:
+                    self._store_report(link, smsc_id, status, error, raw, ended, now, digits)
+                    return self._ended_copy_report(ended, state, error, now)  # of a part ended meanwhile
                 if part is not None and state == "failed" and self._other_copy_waits(part[0], error):
                     self._store_report(link, smsc_id, status, error, raw, part[0], now, digits)
                     return []
@@ -305,17 +308,6 @@ class ReportsRepo(ReceiptHints, ReceiptSpread, SharedKeys):
                 if (found := _SECOND_ID.fullmatch(error)) is not None
             }
         return self._second_ids
-
-    def _copy_report(self, part_id: int, state: str, error: str | None, now: float) -> None:
-        """The receipt of a part's copy taken late: delivered, the part is; failed, the part waits for
-        the receipt of its own id, which settles it."""
-        if state == "delivered":
-            self._apply_part_report(part_id, "delivered", error, now)
-        elif state == "failed":
-            note = COPY_FAILED_NOTE.format(error or "failed")
-            self.conn.execute(
-                "UPDATE parts SET error = ? WHERE id = ? AND state = 'submitted'", (note, part_id)
-            )
 
     def _other_copy_waits(self, part_id: int, error: str | None) -> bool:
         """A failure receipt for the part's own id while its copy taken late has no receipt yet: the
