@@ -28,7 +28,6 @@ from gateway import notify, wording
 from gateway.smtp import replies
 from gateway.smtp.identical import identical_blocked, identical_reply
 from gateway.store.accounts import NotFound
-from gateway.store.cache import OPTOUTS_IN_MEMORY
 from gateway.store.db import Store
 from gateway.store.records import Acceptance
 from gateway.wording import Phrase
@@ -112,7 +111,7 @@ def opted_out(store: Store, account_id: int | None, numbers: Sequence[str]) -> l
     """Those of `numbers` on the shared opt-out list or the account's own now. Both lists from the
     settings cache (an opt-out's write empties it, whoever writes): membership tests on a hit. The
     shared list as RCPT reads it (`PolicyRepo.is_opted_out`)."""
-    own = _account_optouts(store, account_id) if account_id is not None else frozenset()
+    own = store.policy.account_optouts(account_id) if account_id is not None else frozenset()
     if own is None:
         marks = ",".join("?" * len(numbers))
         rows = store.db.conn.execute(
@@ -122,19 +121,6 @@ def opted_out(store: Store, account_id: int | None, numbers: Sequence[str]) -> l
         own = frozenset(r[0] for r in rows)
     shared = store.policy.is_opted_out
     return [n for n in numbers if n in own or shared(n)]
-
-
-def _account_optouts(store: Store, account_id: int) -> frozenset[str] | None:
-    def load() -> frozenset[str] | None:
-        rows = store.db.conn.execute(
-            "SELECT number FROM account_optouts WHERE account_id = ? LIMIT ?",
-            (account_id, OPTOUTS_IN_MEMORY + 1),
-        )
-        numbers = frozenset(r[0] for r in rows)
-        return numbers if len(numbers) <= OPTOUTS_IN_MEMORY else None
-
-    result: frozenset[str] | None = store.db.settings.get("account optouts", account_id, load)
-    return result
 
 
 def recheck(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.store import failureshare
+from gateway.store.cache import OPTOUTS_IN_MEMORY
 from gateway.store.partnotes import MAYBE_SENT_NOTES, maybe_sent_note
 from gateway.store.queueage import parked
 from gateway.store.repository import Repository
@@ -180,17 +181,36 @@ class PolicyRepo(Repository):
     def optout_by(self, number: str, account_id: int | None) -> list[str]:
         """Who keeps SMS from this account (None: no account's) from the number: "mo" (the phone's
         STOP) or "admin" (the operator's) on the shared list, then "account" (this account's admin).
-        Empty: nobody. The shared list from the cache; the account's entry by its unique index."""
+        Empty: nobody. Both lists from the settings cache (a list too long to hold: by index)."""
         by: list[str] = []
         if self.is_opted_out(number):
             row = self.conn.execute("SELECT source FROM optouts WHERE number = ?", (number,)).fetchone()
             by += [str(row[0])] if row else []
         if account_id is not None:
-            row = self.conn.execute(
-                "SELECT 1 FROM account_optouts WHERE account_id = ? AND number = ?", (account_id, number)
-            ).fetchone()
-            by += ["account"] if row else []
+            own = self.account_optouts(account_id)
+            if own is None:
+                row = self.conn.execute(
+                    "SELECT 1 FROM account_optouts WHERE account_id = ? AND number = ?", (account_id, number)
+                ).fetchone()
+                by += ["account"] if row else []
+            elif number in own:
+                by.append("account")
         return by
+
+    def account_optouts(self, account_id: int) -> frozenset[str] | None:
+        """The account's own list from the settings cache (its writes bump the generation), None when
+        too long to hold (ask per number): RCPT read it by a statement a number."""
+
+        def load() -> frozenset[str] | None:
+            rows = self.conn.execute(
+                "SELECT number FROM account_optouts WHERE account_id = ? LIMIT ?",
+                (account_id, OPTOUTS_IN_MEMORY + 1),
+            )
+            numbers = frozenset(r[0] for r in rows)
+            return numbers if len(numbers) <= OPTOUTS_IN_MEMORY else None
+
+        result: frozenset[str] | None = self.db.settings.get("account optouts", account_id, load)
+        return result
 
     def list_optouts(self) -> list[dict[str, Any]]:
         cur = self.conn.execute("SELECT number, word, source, created_at FROM optouts ORDER BY created_at")
