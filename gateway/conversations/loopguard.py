@@ -7,7 +7,8 @@ A mail to a phone is refused as a loop when it and each of the `ROUNDS` SMS befo
 sender to that phone came within `FAST_SECONDS` after an answer mail from the phone to that sender,
 each after an answer of its own (one that came after the round before it), all within `SPAN_SECONDS`,
 with the same text once the words holding a digit (ticket numbers, times, hex ids) are set aside, and
-the phone's answers that drew them the same text too (digits aside).
+the phone's answers that drew them the same text too (digits aside), each sent within
+`PHONE_FAST_SECONDS` of the SMS it answers reaching the phone.
 Helpdesks that fetch their mail by polling (Jira Service Management and Zammad each minute, OTRS every
 few minutes) acknowledge minutes after the answer mail, not seconds: a minute's window let such a loop
 run at the pace of the poll, bounded only by the hourly limit. So the window is ten minutes, and what
@@ -15,7 +16,15 @@ tells a loop from a conversation is that both sides repeat themselves: a phone's
 the same words each time, and so does the mailbox's template. A person's quick follow-ups after one
 answer ("Gate 3", "Gate 4", ...) are alike, but they answer nothing new; a person's "OK" to each of the
 phone's answers is alike, but those answers are not.
-Mail marked automatic never gets here (`gateway.smtp.automail`).
+Alike on both sides was not enough: an on-call person answering "ack" a few minutes after each
+monitoring alert (one host's after another's, alike once the digits are set aside), or a driver's "OK"
+to each of a dispatcher's job mails, had the fifth alert refused, the dispatcher's fourth job too. A
+loop runs at machine speed on the phone's side: an auto-reply app answers as the SMS arrives, a person
+when they read it. So each answer that drew a round must have come within a minute of the SMS it
+answers (its last part's submit, or its delivery report when that came before the answer), as far as
+the MO records which SMS it answers (`mo.answered_message_id`; one that does not counts as fast).
+Mail marked automatic never gets here (`gateway.smtp.automail`), but mail marked auto-generated that
+an account has sent as SMS (`--auto-generated send`) does: a helpdesk may mark its acknowledgements so.
 
 The text compared is the SMS as planned (GSM mapping, transliteration, truncation), as `messages.text`
 keeps it: a mail's own text with a typographic apostrophe or a dash never equalled its stored SMS.
@@ -29,6 +38,8 @@ import sqlite3
 FAST_SECONDS = 600.0  # a polling helpdesk answers by its next poll: every minute to every few minutes
 ROUNDS = 3  # rounds before this one, each fast and alike, each drawn by an alike answer
 SPAN_SECONDS = 3600.0  # all of them within the hour
+# An auto-reply app answers within seconds of the SMS reaching the phone; a person reading it, later.
+PHONE_FAST_SECONDS = 60.0
 # A word with a digit in it: a ticket number, a time, a hex id ("a3f9c1"), with its punctuation.
 _DIGITS = re.compile(r"\S*\d\S*")
 
@@ -53,7 +64,8 @@ WAITED_SECONDS = 3600.0
 # `m.id > 0` (every MO) is the index's condition, which keeps other statements off it.
 # Ties of time go to the later row, as the address's index (its rowid last) gave them.
 _ANSWER_BETWEEN = (
-    "SELECT m.text FROM mo m INDEXED BY mo_phone_times CROSS JOIN outbox o INDEXED BY outbox_mo_ref"
+    "SELECT m.text, m.received_at, m.answered_message_id"
+    " FROM mo m INDEXED BY mo_phone_times CROSS JOIN outbox o INDEXED BY outbox_mo_ref"
     " WHERE m.source = ? AND m.received_at >= ? AND m.id > 0 AND o.mo_ref = m.id"
     " AND o.kind = 'reply' AND o.rcpt = ? COLLATE NOCASE AND o.created_at >= ? AND o.created_at <= ?"
     " AND (? IS NULL OR o.created_at > ?) AND o.state IN ('queued', 'active', 'sent')"
@@ -71,11 +83,35 @@ def _answer_between(
 ) -> str | None:
     """The text of the latest answer mail from `phone` to `user` queued within FAST_SECONDS before
     `at` and after `after` (the round before, if any): each round answers an answer of its own."""
+    row = _answer_row(conn, phone, user, after, at)
+    return None if row is None else row[0]
+
+
+def _answer_row(
+    conn: sqlite3.Connection, phone: str, user: str, after: float | None, at: float
+) -> tuple[str, float, int | None] | None:
+    """`_answer_between`'s answer: its text, when its MO was received, and the SMS it answers."""
     since = at - FAST_SECONDS if after is None else max(at - FAST_SECONDS, after)
     row = conn.execute(
         _ANSWER_BETWEEN, (phone, since - WAITED_SECONDS, user, since, at, after, after)
     ).fetchone()
-    return None if row is None else str(row[0])
+    return None if row is None else (str(row[0]), float(row[1]), row[2])
+
+
+def _at_once(conn: sqlite3.Connection, received: float, answered: int | None) -> bool:
+    """Whether an MO received at `received` came within PHONE_FAST_SECONDS of the SMS it answers
+    (`answered`, a `messages` row) reaching the phone: its last part's submit, or its delivery
+    report where that came before the MO (an SMS that waited for a phone out of coverage). An MO
+    that records no SMS counts as fast: alike answers were all the guard asked of it before."""
+    if answered is None:
+        return True
+    row = conn.execute(
+        "SELECT MAX(MAX(COALESCE(p.submitted_at, m.created_at), IIF(p.done_at <= ?, p.done_at, 0))),"
+        " m.created_at FROM messages m LEFT JOIN parts p ON p.message_id = m.id WHERE m.id = ?",
+        (received, answered),
+    ).fetchone()
+    reached = row[0] if row and row[0] is not None else (row[1] if row else None)
+    return reached is None or received - float(reached) <= PHONE_FAST_SECONDS
 
 
 def looping(conn: sqlite3.Connection, phone: str, user: str, text: str, now: float) -> bool:
@@ -102,9 +138,11 @@ def looping(conn: sqlite3.Connection, phone: str, user: str, text: str, now: flo
         return False
     times = [now, *(at for at, _t in rows)]
     answers = [
-        _answer_between(conn, phone, user, times[i + 1] if i + 1 < len(times) else None, times[i])
+        _answer_row(conn, phone, user, times[i + 1] if i + 1 < len(times) else None, times[i])
         for i in range(ROUNDS + 1)
     ]
-    if any(a is None for a in answers):
+    drawn = [a for a in answers if a is not None]
+    if len(drawn) < len(answers) or len({shape(a[0]) for a in drawn}) != 1:
         return False
-    return len({shape(a) for a in answers if a is not None}) == 1
+    # A person's same short word ("ack", "OK") to each of a program's alike mails: no machine answers.
+    return all(_at_once(conn, received, answered) for _text, received, answered in drawn)

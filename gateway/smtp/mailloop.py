@@ -33,11 +33,16 @@ from gateway.wording import Phrase
 
 log = structlog.get_logger(__name__)
 
+# The advice to mark the mails Auto-Submitted: auto-replied sent a monitoring system's admin, whose
+# alerts a person acknowledged, to a setting that records them and sends none. The guard now takes
+# only a phone that answers within the minute (an auto-reply app), so the phone comes first, and the
+# mark is only for a program that answers the phone's mails, with what it does said.
 REFUSAL = (
     "550 5.7.1 Not sent: looks like a mail loop: the same text went from you to {phone} {rounds} times"
-    " within {span:g} minutes, each within {fast:g} minutes of the phone's same answer; if a program"
-    " writes these mails, mark them Auto-Submitted: auto-replied (RFC 3834) or stop the phone's"
-    " auto-reply; if you write them, change the words"
+    " within {span:g} minutes, each within {fast:g} minutes of the phone's same answer, which came"
+    " within {quick:g} seconds of the SMS, as an auto-reply app's does; stop the phone's auto-reply;"
+    " if a program writes these mails in answer to the phone's, mark them Auto-Submitted: auto-replied"
+    " (RFC 3834), and they are recorded, not sent as SMS; if you write them, change the words"
 )
 
 
@@ -46,13 +51,16 @@ REFUSAL = (
 NOTICE_TEXT = Phrase(
     "Your mail was sent as SMS to {sent}, but not to {looped}: it looks like a mail loop: the same text"
     " went from you to {to} {rounds} times within {span:g} minutes, each within {fast:g} minutes of"
-    " the phone's same answer. If a program writes these mails, mark them Auto-Submitted: auto-replied"
-    " (RFC 3834) or stop {auto}; if you write them, change the words.",
+    " the phone's same answer, which came within {quick:g} seconds of the SMS, as an auto-reply app's"
+    " does. Stop {auto}; if a program writes these mails in answer to the phone's, mark them"
+    " Auto-Submitted: auto-replied (RFC 3834), and they are recorded, not sent as SMS; if you write"
+    " them, change the words.",
     "Wiadomość wysłano jako SMS do {sent}, ale nie do {looped}: wygląda to na pętlę pocztową: ten sam"
     " tekst od nadawcy trafił do {to} {rounds} razy w ciągu {span:g} minut, za każdym razem w"
-    " ciągu {fast:g} minut od tej samej odpowiedzi telefonu. Jeśli wiadomości pisze program, należy"
-    " oznaczyć je nagłówkiem Auto-Submitted: auto-replied (RFC 3834) albo wyłączyć {auto}; jeśli pisze"
-    " je człowiek, należy zmienić treść.",
+    " ciągu {fast:g} minut od tej samej odpowiedzi telefonu, wysłanej w ciągu {quick:g} sekund od"
+    " SMS-a, jak robi to automatyczna odpowiedź. Należy wyłączyć {auto}; jeśli wiadomości pisze program"
+    " w odpowiedzi na odpowiedzi telefonu, należy oznaczyć je nagłówkiem Auto-Submitted: auto-replied"
+    " (RFC 3834), a bramka je zapisze i nie wyśle SMS-ów; jeśli pisze je człowiek, należy zmienić treść.",
 )
 # (language, several numbers) -> the words for `{to}` and `{auto}` in `NOTICE_TEXT`.
 _PHONES = {
@@ -104,6 +112,7 @@ def told(
         rounds=loopguard.ROUNDS,
         span=loopguard.SPAN_SECONDS / 60,
         fast=loopguard.FAST_SECONDS / 60,
+        quick=loopguard.PHONE_FAST_SECONDS,
     )
     notice = not_sent_notice(cfg, rcpt, mail.subject or "", named, content, mail.message_id, now=now)
     return [("not-sent", notice)]
@@ -115,4 +124,5 @@ def worded(phone: str) -> str:
         rounds=loopguard.ROUNDS,
         span=loopguard.SPAN_SECONDS / 60,
         fast=loopguard.FAST_SECONDS / 60,
+        quick=loopguard.PHONE_FAST_SECONDS,
     )
