@@ -198,12 +198,15 @@ class PduReader:
 
     def _unbind_done(self) -> bool:
         """After the SMSC's unbind: whether nothing it may still read is awaited, neither the answers
-        to our submits nor ours to its deliveries; the unbind is answered once the latter are."""
+        to our submits nor ours to its deliveries; the unbind is answered once the latter are. The
+        answers awaited include those of submits past their timer whose late answer is still taken
+        (`submits.late`): closed without them, an acceptance that followed the unbind was thrown
+        away and the SMS went to the phone again after the reconnect."""
         if self.peer_unbound_until is None:
             return False
         if not self.deliveries.tasks:
             self._answer_unbind()
-        return not self.submits.pending and not self.deliveries.tasks
+        return not self.submits.pending and not self.submits.late and not self.deliveries.tasks
 
     def _unbind_deadline(self) -> None:
         self._answer_unbind()

@@ -227,7 +227,7 @@ class Submits:
         to blame (`SubmitResult.lost_behind` None), as for a session we end ourselves. Else an SMSC
         unbinding twice with submits out (a restart, a failover) suspected the oldest of them of
         ending sessions: it backed off, and at the fifth it waited on hold for a human."""
-        log.warning("smpp.unbind_by_smsc", link=self.name, unanswered=len(self.pending))
+        log.warning("smpp.unbind_by_smsc", link=self.name, unanswered=len(self.pending), late=len(self.late))
         self.ended_by_us = True
 
     def expect(self, seq: int, part: int = 0) -> asyncio.Future[SubmitResult]:
