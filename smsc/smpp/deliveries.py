@@ -83,7 +83,16 @@ class Deliveries:
         at = self.loop.time() if self.read_at is None else self.read_at
         # When it may have come in: long before it is read, if the loop stood still meanwhile.
         arrived = earliest(self.loop, at)
-        if esm & ESM_RECEIPT_BITS:
+        receipt = bool(esm & ESM_RECEIPT_BITS)
+        if not receipt and all(getattr(pdu, k, None) is not None for k in _RECEIPT_TLVS):
+            # The receipt TLVs (SMPP 3.4 5.3.2.12, 5.3.2.35) under an esm_class that says MO: read as
+            # one, its "id:… stat:DELIVRD" was mailed to the sender as the phone's answer, and the SMS
+            # waited `submitted` for a report that had come.
+            self.throttle.warning("smpp.receipt_marked_mo", link=self.name, seq=seq, esm_class=esm,
+                                  reason="the SMSC sent a receipt (receipted_message_id and message_state)"
+                                  " with an esm_class that says MO: taken as the receipt")  # fmt: skip
+            receipt = True
+        if receipt:
             item = delivery_report(pdu, data, self.cfg.message_id_type)
             if item is None:  # what it lacks (an id, a stat), not its bytes: its `text:` quotes the SMS
                 tlvs = [k for k in _RECEIPT_TLVS if getattr(pdu, k, None) is not None]
