@@ -106,8 +106,16 @@ def gsm_decode(
     data: bytes, basic: Mapping[int, str] = _DECODE, extension: Mapping[int, str] = _DECODE_EXTENSION
 ) -> str:
     """Unpacked septets to text. Never raises: network bytes may be anything. `basic` and `extension`
-    are the tables by code: a national locking and single shift table (`smsc.gsmshifts`) in their place."""
+    are the tables by code: a national locking and single shift table (`smsc.gsmshifts`) in their place.
+
+    Septets are below 0x80: octets above are an SMSC passing the phone's 8-bit text on as it came. As
+    UTF-8 when they read as it ("Zażółć" was mailed as "ZaÅ¼Ã³Å\x82Ä\x87"), else as Latin-1."""
     text = bytes(data).decode("latin-1")
+    if not text.isascii():
+        try:
+            return bytes(data).decode("utf-8")
+        except UnicodeDecodeError:
+            pass
     if "\x1b" not in text:
         return text.translate(basic)
     pieces = _ESCAPE_RUN.split(text)
