@@ -86,6 +86,10 @@ class LateAnswers:
         self.withheld: set[int] = set()  # those of them put back for it, logged once (`withheld_once`)
         self.watchers: set[asyncio.Task[None]] = set()  # each waits for one late answer
         self.resent: Counter[str] = Counter()  # per link: parts sent again that it may have had
+        # Per part, the links its re-sends were counted on in `resent`, while a late refusal may yet
+        # say none was a duplicate (kept as `doubtful` is): the refusal took back the warning, and
+        # status and /metrics still counted it.
+        self.counted: dict[int, list[str]] = {}
         # Parts sent again after a submit that went unanswered -> that submit's link (EARLIER_UNKNOWN:
         # before this start), until taken or ended: their acceptance keeps it (`parts.resent_after`).
         self.resent_after: dict[int, str] = {}
@@ -160,6 +164,7 @@ class LateAnswers:
             reason = "sent again: the previous submit went unanswered (no answer in time, or connection lost)"
         log.warning("mt.possible_duplicate", part=part_id, link=link, earlier=earlier, reason=reason)
         self.resent[earlier or link] += 1  # a submit before the start: counted on the link it goes by now
+        self.counted.setdefault(part_id, []).append(earlier or link)
         # The first such submit's link: the one the phone may have had since the longest.
         self.resent_after.setdefault(part_id, EARLIER_UNKNOWN if earlier is None else earlier)
 
@@ -173,6 +178,7 @@ class LateAnswers:
             self.ended.add(part_id)  # a late answer may still take back its warning (`_watch`)
         else:
             self.doubtful.pop(part_id, None)
+            self.counted.pop(part_id, None)
         return self.resent_after.pop(part_id, None)
 
     async def defer(self, name: str, part: ClaimedPart, result: SubmitResult, backoff: float) -> None:
@@ -222,6 +228,7 @@ class LateAnswers:
                 if part_id in self.ended:
                     self.ended.discard(part_id)
                     self.doubtful.pop(part_id, None)
+                    self.counted.pop(part_id, None)
 
         task.add_done_callback(done)
 
@@ -306,6 +313,8 @@ class LateAnswers:
                         reason="the SMSC accepted a copy sent before the one that ended the part:"
                         " its receipt says whether the phone has it")  # fmt: skip
         elif settled == "refuted":
+            for link in self.counted.pop(part_id, ()):  # nor was any re-send a duplicate: uncounted
+                self.resent[link] = max(0, self.resent[link] - 1)
             log.info("mt.late_refusal_resent", part=part_id, link=name, outcome=result.outcome.value,
                      twice="no: no other submit of it went unanswered")  # fmt: skip
         elif settled is None and result.outcome is Outcome.ACCEPTED:

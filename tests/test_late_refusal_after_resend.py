@@ -4,7 +4,8 @@ A part whose submit by link main went unanswered was sent again by link backup a
 that the phone may have it twice (`parts.resent_after`) is right while main's answer may still say
 it took the first copy. When main's late answer refuses it instead, that copy never reached the
 phone: the warning stayed on `smsgw queue show` and the panel's message page, and a second
-`mt.possible_duplicate` was logged for the refusal itself. A late acceptance keeps the warning.
+`mt.possible_duplicate` was logged for the refusal itself; the link's count of possible duplicates
+(status, /metrics) kept it after the warning was taken back. A late acceptance keeps the warning.
 
 A real daemon against two SMPP servers over TCP (main holds each answer until the test releases it),
 the panel through a real HTTP client, `smsgw` as a separate process on the same real SQLite file.
@@ -62,6 +63,11 @@ async def _shown(gw: Any, path: Path) -> tuple[str | None, str, str | None]:
     return resent_after, shown.stdout, panel_part_words(page, 1)
 
 
+def _counted(gw: Any) -> dict[str, int]:
+    """The possible duplicates per link, as `smsgw status` and /metrics show them."""
+    return {name: gw.daemon.dispatcher.possible_duplicates(name) for name in ("main", "backup")}
+
+
 async def _sent_twice(gw: Any, main: FakeSMSC) -> None:
     links = LinkView(gw.daemon.dispatcher)
     await gw.until(lambda: all(v["state"] == "active" for v in links().values()))
@@ -82,6 +88,7 @@ async def test_a_late_answer_after_the_resend_was_taken(tmp_path: Path, refused:
                 main.answer(1)
                 await gw.until(lambda: bool(_after_late(logs)))
                 resent_after, queue_show, panel = await _shown(gw, path)
+                counted = _counted(gw)
     [late] = [e for e in logs if e["event"] == "mt.late_answer"]
     assert (late["link"], late["outcome"]) == ("main", "rejected" if refused else "accepted")
     dup = [e for e in logs if e["event"] == "mt.possible_duplicate"]
@@ -89,9 +96,11 @@ async def test_a_late_answer_after_the_resend_was_taken(tmp_path: Path, refused:
     if refused:  # the first copy never reached the phone: one SMS, said once at the re-send
         assert resent_after is None and "twice" not in queue_show and panel is None, (queue_show, panel)
         assert [(e["link"], e.get("earlier")) for e in dup] == [("backup", "main")], dup
+        assert counted == {"main": 0, "backup": 0}  # status and /metrics count it no more
     else:  # the SMSC has both copies: the warning stays, and the second id is logged too
         assert [(e["link"], e.get("earlier")) for e in dup] == [("backup", "main"), ("main", None)], dup
         assert resent_after == "main" and f"  {TWICE}" in queue_show.splitlines() and panel == TWICE
+        assert counted == {"main": 1, "backup": 0}
 
 
 async def test_a_late_refusal_while_the_resend_is_on_the_wire(tmp_path: Path) -> None:
@@ -108,7 +117,9 @@ async def test_a_late_refusal_while_the_resend_is_on_the_wire(tmp_path: Path) ->
                 backup.answer(1)
                 await gw.until(lambda: gw.states() == ["submitted"])
                 resent_after, queue_show, panel = await _shown(gw, path)
+                counted = _counted(gw)
     dup = [e for e in logs if e["event"] == "mt.possible_duplicate"]
     assert "part 1: submitted, attempts 2, link backup" in queue_show, queue_show
     assert resent_after is None and "twice" not in queue_show and panel is None, (queue_show, panel)
     assert [(e["link"], e.get("earlier")) for e in dup] == [("backup", "main")], dup
+    assert counted == {"main": 0, "backup": 0}
