@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from gateway.smtp import replies
-from gateway.store.accepting import RETRY_WINDOW_SECONDS
+from gateway.store.accepting import RETRY_WINDOW_SECONDS, SHORT_RETRY_WINDOW_SECONDS
 from tests.conftest import DOMAIN, STAFF, make_config, running_gateway
 from tests.fakes.smsc import HappySMSC
 
@@ -104,3 +104,27 @@ async def test_a_fixed_message_id_on_new_mails_is_sent_and_its_retries_are_not(t
             assert queued(await send(gw.port, first))  # no retry comes this late
             assert gw.store.admin.count_messages() == 4
             await smsc.wait_for(4)
+
+
+async def test_a_device_mailing_the_relay_port_straight_with_a_fixed_message_id_has_each_alert_sent(
+    tmp_path: Path,
+) -> None:
+    # A UPS card or printer pointed at the relay port: no relaying server's Received: line, one fixed
+    # Message-ID and no Date, or a fixed one no clock wrote. Its own retry after a lost 250 comes
+    # within minutes and goes once; the same words hours later are the next power failure.
+    ahead = [0.0]
+    async with HappySMSC() as smsc:
+        cfg = make_config(tmp_path, smsc_port=smsc.port)
+        async with running_gateway(cfg, clock=lambda: time.time() + ahead[0]) as gw:
+            sent = 0
+            for date in ("", "Thu, 01 Jan 1970 00:00:00 +0000"):
+                alert = raw_mail(text="UPS on battery power", message_id="<ups@ups-card.local>", date=date)
+                assert queued(await send(gw.port, alert))
+                ahead[0] += 60.0
+                assert await send(gw.port, alert) == replies.OK_DUPLICATE
+                ahead[0] += SHORT_RETRY_WINDOW_SECONDS
+                assert queued(await send(gw.port, alert)), date  # the next failure: it was "duplicate"
+                sent += 2
+                await smsc.wait_for(sent)
+                ahead[0] += DAY  # the identical-text rule's count starts again
+            assert gw.store.admin.count_messages() == 4

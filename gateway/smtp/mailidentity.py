@@ -12,7 +12,7 @@ from email.utils import make_msgid, mktime_tz, parsedate_tz
 
 from gateway.config import Config
 from gateway.smtp.relayqueueid import HEAD_SCAN, queue_identity, top_received
-from gateway.store.accepting import RETRY_WINDOW_SECONDS
+from gateway.store.accepting import RETRY_WINDOW_SECONDS, SHORT_KEY_MARK
 
 # A Date: field at a line's start (a continuation line starts with white space), with its folds.
 _DATE = re.compile(rb"(?im)^date:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)")
@@ -32,8 +32,7 @@ def written_at(raw: bytes) -> str:
     so the same Date; a device that puts one fixed Message-ID on every mail writes each new mail's
     Date anew: its second "disk full" is another mail, not a retry of the first."""
     head = raw[:HEAD_SCAN]
-    ends = [at for at in (head.find(b"\n\n"), head.find(b"\n\r\n")) if at >= 0]
-    end = min(ends) + 1 if ends else len(head)
+    end = _header_end(head)
     # The field as most programs write it found by a plain search (every mail asks: the pattern,
     # case-blind at every line's start, took 4 us of the intake's), any other spelling by the pattern.
     if head.startswith(b"Date:"):
@@ -45,6 +44,11 @@ def written_at(raw: bytes) -> str:
     else:
         return ""  # none (scripts, monitoring systems)
     return " ".join(found[1].decode("latin-1").split()) if found else ""
+
+
+def _header_end(head: bytes) -> int:
+    ends = [at for at in (head.find(b"\n\n"), head.find(b"\n\r\n")) if at >= 0]
+    return min(ends) + 1 if ends else len(head)
 
 
 def _no_clock(written: str, raw: bytes, now: float | None) -> bool:
@@ -79,18 +83,25 @@ def dedup_key(
     its own (the relay's retry keeps its own line). With a recent Date: the Message-ID and Date decide
     alone, because one mail may sit in two queue entries upstream: a mail client that resends to its
     own relay after a lost 250, or Exchange resubmitting its shadow copy, and that retry must still
-    go once. The Date is read as a time only for mail with a Message-ID, before the Received: line."""
+    go once. The Date is read as a time only for mail with a Message-ID, before the Received: line.
+
+    With neither a Date: that tells when the mail was written nor a queue entry (a device mailing
+    the relay port straight), the Message-ID alone names the mail, and a fixed one names all its
+    alerts: such a key is marked (`accepting.SHORT_KEY_MARK`) to be a retry's only within minutes,
+    as a client's own retry after a lost 250 comes."""
     identity = message_id or ""
     written = written_at(raw)
-    if (not identity or not written or _no_clock(written, raw, now)) and (
-        queued := queue_identity(raw)
-    ) is not None:
-        taken = (top_received(raw) or "").rpartition(";")[2].strip()
-        # NULs never occur in a Message-ID: no id can read as another's queue entry.
-        identity += f"\0received\0{queued}\0{taken}"
-    elif not identity:
-        return None
+    mark = ""
+    if not identity or not written or _no_clock(written, raw, now):
+        if (queued := queue_identity(raw)) is not None:
+            taken = (top_received(raw) or "").rpartition(";")[2].strip()
+            # NULs never occur in a Message-ID: no id can read as another's queue entry.
+            identity += f"\0received\0{queued}\0{taken}"
+        elif not identity:
+            return None
+        else:
+            mark = SHORT_KEY_MARK  # nothing but the id: a retry within minutes, not an alert hours later
     digest = hashlib.sha256()
     for piece in (identity, written, mail_from, text):
         digest.update(piece.encode("utf-8", "surrogatepass") + b"\0")
-    return digest.hexdigest()
+    return mark + digest.hexdigest()

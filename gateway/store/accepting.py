@@ -29,32 +29,46 @@ _BY_ID = _MESSAGES.replace("(email_id,", "(id, email_id,", 1) + "(?," + _ONE[1:]
 # over a weekend. Without a bound, the key of a mail without a Message-ID (a relaying server's queue
 # id, which repeats) and a device's fixed Message-ID dropped a new alert for as long as mails are kept.
 RETRY_WINDOW_SECONDS = 7 * 86400.0
+# A key that names a mail by its Message-ID alone, the mail saying nothing of when it was written (no
+# Date:, or one no clock wrote) and no relaying server's queue entry beside it (`mailidentity`): a
+# device mailing the relay port straight, with one fixed Message-ID, had each new alert of the same
+# words dropped as the first one's retry for the whole window. Such a key holds for a client's own
+# retry after a lost 250 alone, which comes within minutes (RFC 5321 4.5.3.2.6 has a client wait 10
+# minutes for the reply to its final dot); an alert of the same words later is a new mail. Marked by
+# its first characters, so that every lookup of a key bounds it alike (a hex digest has no ":").
+SHORT_RETRY_WINDOW_SECONDS = 15 * 60.0
+SHORT_KEY_MARK = "short:"
 # The recipients an earlier copy reached within the window: one range of `messages_dedup`.
 _REACHED = "SELECT recipient FROM messages WHERE dedup_key = ? AND created_at >= ?"
 # An earlier copy of a machine mail: its predicate is the one a partial index of the key can hold.
 _RECORDED = "SELECT 1 FROM emails WHERE dedup_key = ? AND automatic IS NOT NULL AND received_at >= ? LIMIT 1"
 
 
+def retry_window(dedup_key: str) -> float:
+    """How long after a copy with this key another delivery is its retry (R-1.8)."""
+    return SHORT_RETRY_WINDOW_SECONDS if dedup_key.startswith(SHORT_KEY_MARK) else RETRY_WINDOW_SECONDS
+
+
 class AcceptingRepo(Repository):
     def reached_before(self, dedup_key: str | None) -> set[str]:
         """The recipients an earlier copy of this mail (same dedup key) was accepted for, within
-        `RETRY_WINDOW_SECONDS`: a copy older than that is no retry's, and this one is a new mail."""
+        `retry_window`: a copy older than that is no retry's, and this one is a new mail."""
         if dedup_key is None:
             return set()
-        rows = self.conn.execute(_REACHED, (dedup_key, self.clock() - RETRY_WINDOW_SECONDS))
+        rows = self.conn.execute(_REACHED, (dedup_key, self.clock() - retry_window(dedup_key)))
         return {r[0] for r in rows}
 
     def recorded_before(self, dedup_key: str | None) -> bool:
         """Whether an earlier copy of this machine mail (same dedup key) was recorded. Machine mail
         has no messages, so `reached_before` cannot tell; its email row keeps the key (indexed).
 
-        Within `RETRY_WINDOW_SECONDS`, as `reached_before`. Only machine mail asks, and only its rows
+        Within `retry_window`, as `reached_before`. Only machine mail asks, and only its rows
         are looked at (`automatic IS NOT NULL`): so the key's index may hold those rows alone, a
         partial index SQLite takes only for a statement that names its predicate. Indexed for every
         mail, its random key costs a WAL page a mail."""
         if dedup_key is None:
             return False
-        row = self.conn.execute(_RECORDED, (dedup_key, self.clock() - RETRY_WINDOW_SECONDS)).fetchone()
+        row = self.conn.execute(_RECORDED, (dedup_key, self.clock() - retry_window(dedup_key))).fetchone()
         return row is not None
 
     def insert_email(
