@@ -65,3 +65,28 @@ def test_the_old_trigger_bumped_it_for_the_time_alone(tmp_path: Path) -> None:
         assert generation(store.db.conn) != listed
     finally:
         store.close()
+
+
+def test_a_repeated_stop_keeps_this_processs_cached_list(tmp_path: Path) -> None:
+    """The store that writes the repeated STOP dropped its own cached settings all the same (its
+    write ran inside `changing_settings`) and read the whole list again at the next lookup; a number
+    added, made the admin's or taken off still drops them."""
+    clock = Clock()
+    store = Store.open(tmp_path / "smsgw.db", clock=clock)
+    statements: list[str] = []
+    try:
+        assert store.policy.add_optout(PHONE, word="STOP", source="mo") == ADDED
+        assert store.policy.is_opted_out(PHONE)  # the list read, and kept
+        store.db.conn.set_trace_callback(statements.append)
+        clock.t += 3600
+        assert store.policy.add_optout(PHONE, word="STOP", source="mo") == LISTED
+        assert store.policy.is_opted_out(PHONE) and not store.policy.is_opted_out("+48601000002")
+        assert [s for s in statements if s.startswith("SELECT number FROM optouts")] == []
+        assert store.policy.add_optout(PHONE, word=None, source="admin") == MADE_ADMINS
+        assert store.policy.is_opted_out(PHONE)
+        assert [s for s in statements if s.startswith("SELECT number FROM optouts")] == [
+            "SELECT number FROM optouts"
+        ]
+    finally:
+        store.db.conn.set_trace_callback(None)
+        store.close()

@@ -88,28 +88,28 @@ class PolicyRepo(Repository):
         after the vote still got the answer, its entry keeping the first STOP's time. The time the
         panel and `optout list` show is thus the phone's latest STOP. Such a move leaves the settings
         generation alone (the table's update trigger fires on the number only, migration 78): the
-        numbers every process holds did not change."""
-        with self.changing_settings():
+        numbers every process holds did not change, and this one's are kept (a reload each STOP)."""
+        with self.transaction():
             now = self.clock()
             cur = self.conn.execute(
                 "INSERT INTO optouts (number, word, source, created_at) VALUES (?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",
                 (number, word, source, now),
             )
-            if cur.rowcount == 1:
-                return ADDED
-            if source == "mo":  # never earlier: a clock stepped back does not move it back
+            done = ADDED if cur.rowcount == 1 else LISTED
+            if done == LISTED and source == "mo":  # never earlier: a clock stepped back does not move it back
                 self.conn.execute(
                     "UPDATE optouts SET created_at = ? WHERE number = ? AND created_at < ?",
                     (now, number, now),
                 )
-            if source == "admin":
+            if done == LISTED and source == "admin":
                 cur = self.conn.execute(
                     "UPDATE optouts SET source = 'admin' WHERE number = ? AND source = 'mo'", (number,)
                 )
-                if cur.rowcount == 1:
-                    return MADE_ADMINS
-        return LISTED
+                done = MADE_ADMINS if cur.rowcount == 1 else LISTED
+        if done != LISTED:  # as `changing_settings` does, only where the list changed
+            self.db.settings.invalidate()
+        return done
 
     def remove_optout(self, number: str) -> bool:
         with self.changing_settings():
