@@ -220,9 +220,10 @@ class GatewayEvents:
             # would only hide that the SMSC sent junk.
             log.warning("optout.ignored", mo=mo_id, reason="source is not an international number")
             optout = False
-        ended = None
+        ended, listed = None, False
         if optout:
-            if self.store.policy.add_optout(source, word=text.strip(), source="mo") == ADDED:
+            listed = self.store.policy.add_optout(source, word=text.strip(), source="mo") != ADDED
+            if not listed:
                 log.info("optout.added", mo=mo_id, word=text.strip())  # by its id: no number in a log line
                 self.on_optout(source)
             # Also when an admin had listed it: their `optout add` leaves waiting SMS to the claim.
@@ -238,7 +239,9 @@ class GatewayEvents:
         note = ". ".join(n for n in notes if n) or None
         if premium.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note, earlier=earlier) is not None:
             return
-        conversations.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note, earlier=earlier)
+        conversations.on_whole_mo(
+            self.store, cfg, mo_id, optout=optout, listed=listed, note=note, earlier=earlier
+        )
 
     def _noted(
         self, mo_id: int, text: str, number: str, unread: str | None, *, maybe_optout: bool

@@ -157,6 +157,7 @@ def on_whole_mo(
     mo_id: int,
     *,
     optout: bool = False,
+    listed: bool = False,
     note: str | None = None,
     earlier: int | None,
     awaited: int | None = None,
@@ -165,7 +166,8 @@ def on_whole_mo(
 
     Returns the state recorded on the MO: mailed, fallback, unmatched, optout, duplicate or throttled
     (`fallback` also for one mailed to the account's inbound address, its note naming it). `earlier`
-    is what `redelivery_of(mo_id)` said: the caller asks it once an MO, for every handler.
+    is what `redelivery_of(mo_id)` said: the caller asks it once an MO, for every handler. `listed`:
+    the opt-out word (`optout`) came from a phone on the opt-out list already, and changed nothing.
 
     `waiting` when an SMS to the phone from its number waits for the SMSC's answer to its submit: it
     is handled again once that is answered (`waiting.resume_due`, with that SMS as `awaited`).
@@ -178,6 +180,12 @@ def on_whole_mo(
         r.settle_mo(mo_id, "duplicate", None, f"the SMSC delivered the same SMS again (MO {earlier})")
         log.info("mo.duplicate", mo=mo_id, earlier=earlier)
         return "duplicate"
+    if optout and listed:
+        # Only the STOP that lists the phone tells its user something new, and is mailed past the
+        # hourly limit; one STOP after another (45 in 7.5 minutes: 45 mails, the limit 30) is held
+        # to it, counted, kept and mailed as any answer.
+        said = f"{display(phone or mo.source)} is on the opt-out list already: SMS to it are refused"
+        optout, note = False, ". ".join(n for n in (said, note) if n)
     number = own_number(r, cfg, phone, mo.destination)
     late = lateparts.follow(store, cfg, mo, phone, number, note)
     if isinstance(late, str):
