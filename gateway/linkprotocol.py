@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from gateway.linkcounted import moving_to
+from gateway.linkendpoint import ENDPOINT_EVENT, NAMES, endpoint, endpoint_consequences, retire, retired_name
 from gateway.linkmoves import note_move
 from gateway.longsms import MOVABLE, send_whole_again
 
@@ -71,7 +72,7 @@ _FOLLOWING = (
 # their vote came by) that may still leave: those waiting or held, out or awaiting a report (a
 # session lost sends them again), and those a `queue retry` sends again. Not those delivered.
 _PINNED = "SELECT id FROM parts WHERE via = ? AND state NOT IN ('delivered', 'unreported')"
-NAMES = {"smpp": "SMPP", "cimd2": "CIMD2"}
+EVENT = "config.link_protocol_changed"
 
 
 def protocol_of(bind: str) -> str:
@@ -82,16 +83,24 @@ def protocol_of(bind: str) -> str:
 def changed_protocols(
     stored: Iterable[tuple[str, str]], configured: Mapping[str, str]
 ) -> dict[str, tuple[str, str]]:
-    """Configured link -> (its protocol when last started, its protocol now), for those that changed.
-    `stored`: (name, bind) as noted; `configured`: name -> protocol."""
+    """Configured link -> (its bind when last started, its bind now), for those whose bind changed:
+    another protocol, or another endpoint of the same one (`gateway.linkendpoint`). `stored`: (name,
+    bind) as noted; `configured`: name -> bind."""
     return {
-        name: (was, configured[name])
+        name: (bind, configured[name])
         for name, bind in stored
         if name in configured
-        and (was := protocol_of(bind)) != configured[name]
-        and was in NAMES
-        and configured[name] in NAMES  # a driver of no protocol (a test's) is none
+        and bind != configured[name]
+        and protocol_of(bind) in NAMES
+        and protocol_of(configured[name]) in NAMES  # a driver of no protocol (a test's) is none
     }
+
+
+def _said(was: str, now: str) -> tuple[str, str]:
+    """How the change is named: the protocols when they differ, else the endpoints."""
+    if protocol_of(was) != protocol_of(now):
+        return protocol_of(was), protocol_of(now)
+    return endpoint(was), endpoint(now)
 
 
 def followers(stored: Mapping[str, str], binds: Mapping[str, str], changed: Iterable[str]) -> dict[str, str]:
@@ -121,9 +130,10 @@ def send_again_at_start(
         if name in followed
     }
     pinned = {name: [pid for (pid,) in conn.execute(_PINNED, (name,))] for name in following}
-    for name, (was, now) in changed.items():
+    for name, (was_bind, now_bind) in changed.items():
         if name in following:
             continue
+        was, now = _said(was_bind, now_bind)
         moved, pinned_here = 0, _count(conn, _PINNED, name)
         for (message_id,) in conn.execute(_HALF_SENT_ANY, (name,)).fetchall():
             # False: a part failed or held. Moved, its parts finished before stay counted under the name.
@@ -133,19 +143,25 @@ def send_again_at_start(
                 conn.execute("UPDATE parts SET error = ? WHERE message_id = ?", (note, message_id))
                 moved += 1
         (waiting,) = conn.execute(_WAITING, (name, name)).fetchone()
-        said = consequences(name, was, now, waiting, moved, pinned=pinned_here)
+        if protocol_of(was_bind) == protocol_of(now_bind):
+            # Another SMSC under the same protocol: its ids may be the old one's (`gateway.linkendpoint`).
+            kept = retire(conn, name, was_bind)
+            said = endpoint_consequences(name, was, now, waiting, moved, pinned=pinned_here, kept=kept)
+            event = ENDPOINT_EVENT
+        else:
+            said, event = consequences(name, was, now, waiting, moved, pinned=pinned_here), EVENT
         log.warning(
-            "config.link_protocol_changed",
-            link=name, was=was, now=now, waiting=waiting, long_sms_sent_again=moved,
+            event, link=name, was=was, now=now, waiting=waiting, long_sms_sent_again=moved,
             pinned_answers=pinned_here, note=said,
         )  # fmt: skip
     for name, (rows, waiting, long_sms) in following.items():
         _follow(conn, name, followed[name], rows)
         _repin(conn, followed[name], pinned[name])
         note_move(conn, name, followed[name], store.clock())
-        was, now = changed[name]
+        was, now = _said(*changed[name])
+        endpoint_only = protocol_of(changed[name][0]) == protocol_of(changed[name][1])
         log.warning(
-            "config.link_protocol_changed",
+            ENDPOINT_EVENT if endpoint_only else EVENT,
             link=name, was=was, now=now, followed_by=followed[name], waiting=waiting,
             long_sms_following=long_sms, long_sms_sent_again=0, pinned_following=len(pinned[name]),
             note=consequences(name, was, now, waiting, long_sms, followed[name]),
@@ -211,7 +227,7 @@ def consequences(
 
 
 def stored_changes(cfg: Config) -> list[str]:
-    """`check-config`'s lines for the links whose type is not the one the last start noted (read-only,
+    """`check-config`'s lines for the links whose bind is not the one the last start noted (read-only,
     as `gateway.cli.stored` reads the database)."""
     from gateway.cli.stored import read_rows
     from gateway.configbase import link_place
@@ -220,11 +236,11 @@ def stored_changes(cfg: Config) -> list[str]:
     from gateway.store.keyvalue import under
 
     stored = read_rows(cfg.db_path, *under(PREFIX))
-    changed = changed_protocols(stored, {link.name: link.type for link in cfg.smsc})
     binds = {s.name: "|".join(bind_key(s.type, s.host, s.port, s.system_id)) for s in cfg.smsc}
+    changed = changed_protocols(stored, binds)
     followed = followers(dict(stored), binds, changed)
     lines = []
-    for name, (was, now) in changed.items():
+    for name, (was_bind, now_bind) in changed.items():
         if (by := followed.get(name)) is not None:
             ((waiting,),) = read_rows(cfg.db_path, _WAITING_ALL, (name,)) or [(0,)]
             long_sms = len(read_rows(cfg.db_path, _HALF_SENT_ANY, (name,)))
@@ -232,6 +248,11 @@ def stored_changes(cfg: Config) -> list[str]:
             ((waiting,),) = read_rows(cfg.db_path, _WAITING, (name, name)) or [(0,)]
             long_sms = len(read_rows(cfg.db_path, _HALF_SENT, (name,)))
         pinned = len(read_rows(cfg.db_path, _PINNED, (name,)))
-        said = consequences(name, was, now, waiting, long_sms, by, pinned=pinned)
+        was, now = _said(was_bind, now_bind)
+        if by is None and protocol_of(was_bind) == protocol_of(now_bind):
+            kept = retired_name(name, was_bind)
+            said = endpoint_consequences(name, was, now, waiting, long_sms, pinned=pinned, kept=kept)
+        else:
+            said = consequences(name, was, now, waiting, long_sms, by, pinned=pinned)
         lines.append(f"{link_place(name)}: at the next start, {said}")
     return lines
