@@ -215,6 +215,11 @@ class ReportsRepo(ReceiptHints, ReceiptSpread, SharedKeys, LateCopies):
                     self._store_report(link, smsc_id, status, error, raw, again, now, digits)
                     log.info("dlr.repeated", link=link, smsc_id=smsc_id, status=status, part=again)
                     return []
+                elif (known := self._repeated(links, smsc_id, status, now, digits, same=False)) is not None:
+                    log.info("dlr.later_receipt", link=link, smsc_id=smsc_id, status=status, part=known,
+                             reason="another final receipt ended the part: the first stands")  # fmt: skip
+                    self._store_report(link, smsc_id, status, error, raw, None, now, digits, said=False)
+                    return []
                 self._store_report(link, smsc_id, status, error, raw, part[0] if part else None, now, digits)
                 if part is None:
                     return []
@@ -326,23 +331,25 @@ class ReportsRepo(ReceiptHints, ReceiptSpread, SharedKeys, LateCopies):
         )
         return True
 
-    def _repeated(
-        self, links: tuple[str, ...], smsc_id: str, status: str, now: float, digits: str | None
-    ) -> int | None:
+    def _repeated(self, links: tuple[str, ...], smsc_id: str, status: str, now: float, digits: str | None,
+                  same: bool = True) -> int | None:  # fmt: skip
         """The part a final report repeats: one with that id (to the phone it names, as
         `record_report` matches), ended by a report of that same status within
         `early_dlr_max_age`. SMSCs send a report again when our answer to it was lost (the
         connection dropped first). Stored unmatched, the repeat was logged `dlr.unmatched` and, as
-        the receipt of an SMS whose submit answer it overtook, settled a newer SMS given the same id."""
+        the receipt of an SMS whose submit answer it overtook, settled a newer SMS given the same id.
+        Not `same`: the part a report of another status ended (it stands; this one stays unmatched)."""
+        state = "delivered" if status == "delivered" else "failed"
+        states = (state, state) if same else ("delivered", "failed")
+        said = "d.status = ?" if same else "d.status NOT IN (?, 'pending')"
         row = self.conn.execute(
             "SELECT p.id FROM parts p JOIN messages m ON m.id = p.message_id"
-            f" WHERE p.link IN ({','.join('?' * len(links))}) AND p.smsc_id = ? AND p.state = ?"
-            " AND p.done_at >= ? AND EXISTS (SELECT 1 FROM dlrs d WHERE d.part_id = p.id AND d.status = ?)"
+            f" WHERE p.link IN ({','.join('?' * len(links))}) AND p.smsc_id = ? AND p.state IN (?, ?)"
+            f" AND p.done_at >= ? AND EXISTS (SELECT 1 FROM dlrs d WHERE d.part_id = p.id AND {said})"
             " AND (? IS NULL OR substr(m.recipient, -?) = ? OR substr(m.source, -?) = ?)"
             " ORDER BY p.done_at DESC LIMIT 1",
-            (*links, smsc_id, "delivered" if status == "delivered" else "failed",
-             now - self.early_dlr_max_age, status, digits, len(digits or ""), digits,
-             len(digits or ""), digits),
+            (*links, smsc_id, *states, now - self.early_dlr_max_age, status, digits, len(digits or ""),
+             digits, len(digits or ""), digits),
         ).fetchone()  # fmt: skip
         return None if row is None else int(row[0])
 
@@ -356,6 +363,7 @@ class ReportsRepo(ReceiptHints, ReceiptSpread, SharedKeys, LateCopies):
         part_id: int | None,
         now: float,
         digits: str | None = None,
+        said: bool = True,
     ) -> None:
         """`raw` as the link read it: without the SMSC's quote of the SMS (the links drop it,
         `smsc.receipts.without_text` and CIMD2's text parameters), which one arriving after `smsgw
@@ -372,6 +380,8 @@ class ReportsRepo(ReceiptHints, ReceiptSpread, SharedKeys, LateCopies):
         )
         if part_id is None:
             self._unmatched_at = max(self._unmatched_at or now, now)
+            if not said:  # (its caller said what it is)
+                return
             if self._unmatched_log is None:
                 self._unmatched_log = LogThrottle(log, when_quiet=True, burst=UNMATCHED_LINES)
             self._unmatched_log.info(
