@@ -25,39 +25,22 @@ def say_if_unanswerable(sender: str | None) -> None:
         print(f"note: {note}")
 
 
-def _international(cfg: Config, sender: str) -> str:
-    """A phone number typed in the national form (500100201) in its E.164 form, said. Stored as typed,
-    it matched no CIMD2 `sender_prefix` (compared after a "+" or "00" only) nor the number phones
-    answer to. Short codes (under 7 digits) are national by nature and stay as typed."""
-    from gateway.smtp.addressing import valid_e164
-
-    if not (sender.isascii() and sender.isdigit()) or sender.startswith("00") or len(sender) < 7:
-        return sender
-    region = cfg.gateway.default_region
-    if (e164 := valid_e164(sender, region)) is None:
-        print(
-            f"note: --sender {sender} is kept as typed: it is no phone number of [gateway] default_region"
-            f" {region} in the national form; a phone number is written with + and its country code"
-        )
-        return sender
-    print(
-        f"note: --sender {sender} is taken as {e164}, its international form"
-        f" ([gateway] default_region {region})"
-    )
-    return e164
-
-
 def sender_value(cfg: Config, value: str) -> str | None:
     """`--sender`: refused when an SMSC would cut it, or when it is one of the gateway's premium
     numbers (`senderrules.sender_refusal`); `default` (as the other options take it) or empty goes
     back to `[gateway] default_sender`."""
-    from gateway.senderrules import sender_refusal, typed_number
+    from gateway.senderform import stored_sender
+    from gateway.senderrules import sender_refusal
 
     sender = value.strip()
     if sender.lower() in ("", "default"):
         return None
-    sender = typed_number(sender)  # "+48 500 100 200", quoted as the usage error told, is +48500100200
-    sender = _international(cfg, sender)
+    # "+48 500 100 200", quoted as the usage error told, is +48500100200; 500100201 and 0048500100201
+    # are too (`gateway.senderform`), as the panel stores them.
+    stored = stored_sender(sender, cfg.gateway.default_region)
+    if stored.note is not None:
+        print(f"note: --sender {stored.note}")
+    sender = stored.value
     problem = sender_refusal(cfg, sender)
     if problem is not None:
         raise CliError(f"--sender: {problem}", EXIT_USAGE)

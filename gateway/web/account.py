@@ -25,7 +25,8 @@ from gateway.adminrules import (
     mail_address_problem,
 )
 from gateway.config import Config
-from gateway.senderrules import sender_refusal, typed_number
+from gateway.senderform import stored_sender
+from gateway.senderrules import sender_refusal
 from gateway.web.accountoptouts import change_optout, optouts_view, parse_before
 from gateway.web.pages import Invalid, account_for, parse_limit
 from gateway.web.security import Who, after_post, guarded, notice
@@ -57,19 +58,23 @@ def _billing_to(form: FormData, cfg: Config) -> list[str]:
         raise Invalid(f"billing addresses: {exc}", "billing_to") from exc
 
 
-def _settings(form: FormData, operator: bool, cfg: Config) -> dict[str, Any]:
-    """The account's settings from the form. The limits are the operator's (they cap what is
-    billed), and so is the sender: replies go to whoever last sent from a number (R-3), so an admin
-    who could set another account's number, a premium number or the reply pool's would be mailed
-    that account's replies, and billed for them."""
+def _settings(form: FormData, operator: bool, cfg: Config) -> tuple[dict[str, Any], str | None]:
+    """The account's settings from the form, and what the admin is told of the sender's stored form.
+    The limits are the operator's (they cap what is billed), and so is the sender: replies go to
+    whoever last sent from a number (R-3), so an admin who could set another account's number, a
+    premium number or the reply pool's would be mailed that account's replies, and billed for them."""
     s: dict[str, Any] = {}
+    said = None
     if operator:
         s["monthly_limit"] = parse_limit(
             str(form.get("monthly_limit", "")), "account monthly limit", "monthly_limit"
         )
         s["daily_limit"] = parse_limit(str(form.get("daily_limit", "")), "account daily limit", "daily_limit")
-        # "+48 500 100 200" is the number in digits, as `account set --sender` takes it.
-        sender = typed_number(str(form.get("sender", "")).strip())
+        # "+48 500 100 200", 500100201 and 0048500100201 are +48500100200, as `account set --sender`
+        # takes them (`gateway.senderform`): stored as typed, the national form went out with no
+        # originator on a CIMD2 link with a sender_prefix.
+        stored = stored_sender(str(form.get("sender", "")), cfg.gateway.default_region)
+        sender, said = stored.value, stored.note
         problem = sender_refusal(cfg, sender) if sender else None
         if problem is not None:  # the CLI's rule: an SMSC would cut it short, or it is a premium number
             raise Invalid(problem, "sender")
@@ -119,7 +124,7 @@ def _settings(form: FormData, operator: bool, cfg: Config) -> dict[str, Any]:
             s["quiet_start"], s["quiet_end"] = parse_window(quiet)
         except ValueError as exc:
             raise Invalid(f"quiet hours: {exc}", "quiet_hours") from exc
-    return s
+    return s, said
 
 
 TEXT_FIELDS = (
@@ -251,7 +256,7 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
     web = request.app.state.web
     acc = account_for(request, who, request.query_params.get("account"))
     try:
-        new = _settings(form, who.operator, web.config)
+        new, sender_said = _settings(form, who.operator, web.config)
         billing_to = _billing_to(form, web.config)
         loaded = read_stamp(str(form.get(STAMP, "")))
     except Invalid as exc:
@@ -295,6 +300,8 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
     after = web.store.accounts.get_account(acc.name)  # the limits as saved, this form's or not
     if note := limits_note(after.monthly_limit, after.daily_limit):
         done += f" (note: {note})"
+    if sender_said is not None and "sender" in edit.touched:
+        done += f" (note: sender {sender_said})"
     if after.inbound_address:
         from gateway.conversations.inbound import PANEL, doubts
 

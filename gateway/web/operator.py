@@ -17,7 +17,8 @@ from gateway.cli.stored import senders_shared, shared_sender_line
 from gateway.configbase import ConfigError
 from gateway.lookalikes import lookalike_note
 from gateway.relaynets import network, network_refusal
-from gateway.senderrules import sender_refusal, typed_number, unanswerable_note
+from gateway.senderform import stored_sender
+from gateway.senderrules import sender_refusal, unanswerable_note
 from gateway.store.accounts import Conflict, NotFound
 from gateway.web.pages import Invalid, confirmed
 from gateway.web.security import Who, after_post, guarded, notice
@@ -74,8 +75,10 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
                 nets = list(dict.fromkeys(str(network(cidr)) for cidr in typed))
             except ConfigError as exc:
                 raise Invalid(str(exc), "networks") from exc
-            # "+48 500 100 200" is the number in digits, as `account add --sender` takes it.
-            sender = typed_number(str(form.get("sender", "")).strip()) or None
+            # "+48 500 100 200", 500100201 and 0048500100201 are +48500100200, as `account add
+            # --sender` takes them (`gateway.senderform`).
+            stored = stored_sender(str(form.get("sender", "")), web.config.gateway.default_region)
+            sender = stored.value or None
             problem = sender_refusal(web.config, sender) if sender else None
             if problem is not None:  # else every SMS fails (suspending it) or each answer is a premium SMS
                 raise Invalid(problem, "sender")
@@ -96,7 +99,10 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
             done = f"account {acc.name} added (networks: {', '.join(acc.networks) or 'none'})"
             every = store.accounts.list_accounts()
             others = (a.name for a in every)
-            notes = [n for n in (lookalike_note(others, acc.name), unanswerable_note(sender), *carved) if n]
+            said = f"sender {stored.note}" if stored.note else None
+            notes = [
+                n for n in (said, lookalike_note(others, acc.name), unanswerable_note(sender), *carved) if n
+            ]
             shared = senders_shared(web.config, ((a.name, a.sender) for a in every))  # as the CLI
             notes += [
                 shared_sender_line(number, names) for number, names in shared.items() if acc.name in names
