@@ -56,9 +56,23 @@ _BY = re.compile(r"(?:^| )by ")
 def top_received(raw: bytes) -> str | None:
     """The first Received: field of the header block, unfolded, its whitespace runs one space;
     None when the mail has none before its body or past `HEAD_SCAN`, or its header block is not one."""
-    lines = raw[:HEAD_SCAN].lstrip(b" \t\r\n").split(b"\n")
-    if len(raw) > HEAD_SCAN:
-        lines.pop()  # cut off by the scan: not known to be whole
+    head = raw[:HEAD_SCAN].lstrip(b" \t\r\n")
+    # Only the header block is split, and only when a field in it may be named Received: every mail
+    # without Date: asks (e2e's bench mail: 27 k instructions, its body split too and each field's
+    # name lowered in turn; 8 k now). The block reaches a blank line, which ends the loop below: the
+    # first CRLF one, else the first LF one (an earlier blank line of other ends is inside it).
+    end = head.find(b"\n\r\n")
+    if end < 0:
+        end = head.find(b"\n\n")
+    if end >= 0:
+        block = head[: end + 1]  # its last line empty: the blank one
+        if b"received:" not in block.lower():
+            return None
+        lines = block.split(b"\n")
+    else:
+        lines = head.split(b"\n")
+        if len(raw) > HEAD_SCAN:
+            lines.pop()  # cut off by the scan: not known to be whole
     found: list[bytes] | None = None
     ended = False
     for line in lines:
