@@ -25,6 +25,7 @@ from gateway.configbase import (
     link_host,
     link_place,
 )
+from gateway.smppsource import SourceNpi, SourceTon, warn_unused
 from smsc.settings import LinkSettings, LinkTls
 
 if TYPE_CHECKING:
@@ -58,8 +59,8 @@ class SmscSection(_Section):
     reconnect_max_seconds: float = Field(60, gt=0)
     throttle_pause_seconds: float = Field(1, ge=0)
     message_id_type: Literal["as_is", "hex_to_dec", "dec_to_hex"] = "as_is"
-    source_ton: int | None = None  # override autodetection (SMPP)
-    source_npi: int | None = None
+    source_ton: SourceTon = None  # override autodetection of number senders (SMPP, `gateway.smppsource`)
+    source_npi: SourceNpi = None
     dc0_charset: Literal["gsm", "latin1"] = "gsm"  # what the SMSC reads SMPP data_coding 0 as
     validity_format: Literal["relative", "absolute"] = "relative"  # SMPP validity_period's form
     smsc_account: str = ""  # links naming the same one are binds of one SMSC account (its receipts)
@@ -118,6 +119,7 @@ class SmscSection(_Section):
             )
         if not self.status_reports and self.type != "cimd2":
             raise KeyProblem("status_reports", 'only a type = "cimd2" link takes it (SMPP always asks)')
+        warn_unused(self.name, self.type, self.model_fields_set)  # source_ton/npi on CIMD2
         if "validity_format" in self.model_fields_set and self.type != "smpp":
             # Left from the SMPP block a CIMD2 one was made of, it said a choice the link never made.
             raise KeyProblem(

@@ -97,13 +97,16 @@ def normalise_message_id(raw: str | bytes | None, mode: str, *, receipt: bool) -
 def source_address(source: str, ton: int | None = None, npi: int | None = None) -> tuple[int, int, str]:
     """(TON, NPI, address) for our sender: "+digits" → 1/1 without "+"; a short code of at most 8
     digits (premium numbers such as 7155) → 3/0, network specific; a longer number → 2/1, national;
-    anything else → 5/0 alphanumeric. The link's `source_ton`/`source_npi` override either value."""
+    anything else → 5/0 alphanumeric. The link's `source_ton`/`source_npi` override either value of a
+    number sender; an alphanumeric one is 5/0 whatever they say, as Kannel's autodetection sends it:
+    'ACME' as an international number (1/1, set for the link's numbers) was refused by the SMSC
+    (ESME_RINVSRCADR: every SMS of the account failed, suspending it) or mangled."""
     if source.startswith("+") and source[1:].isdigit():
         auto = (1, 1, source[1:])
     elif source.isdigit():
         auto = (3, 0, source) if len(source) <= 8 else (2, 1, source)
     else:
-        auto = (5, 0, source)
+        return (5, 0, source)
     return (auto[0] if ton is None else ton, auto[1] if npi is None else npi, auto[2])
 
 
