@@ -11,6 +11,15 @@ import sqlite3
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+# Inferred, not read (neither the header nor the validity in force at acceptance is kept): said as
+# both, so that an admin who lowered the account's validity and raised it since is not told of an
+# Expiry-Date the mail never had ("its mail's Expiry-Date set it").
+SHORTER = (
+    "sooner than its account's validity gives now, set either by an Expiry-Date in its mail (the"
+    " sender said its text is stale by then) or by a lower validity of its account when it came (the"
+    " gateway does not keep which)"
+)
+
 
 class TextErased(Exception):
     """A retry of a message whose text was erased: refused, as `refused_for_good` refuses one."""
@@ -29,13 +38,7 @@ class MailExpired(Exception):
     def said(self, zone: str = "UTC") -> str:
         """Why, naming the date in `zone` (the gateway's `[gateway] timezone`)."""
         when = datetime.fromtimestamp(self.at, ZoneInfo(zone))
-        # Inferred, not read (the header is not kept): said as such, so that an admin who raised the
-        # account's validity since is not told of a date the sender never wrote.
-        return (
-            f"its validity ended at {when:%Y-%m-%d %H:%M %Z}, sooner than its account's validity gives:"
-            " its mail's Expiry-Date set it (the sender said its text is stale by then), unless the"
-            " account's validity was raised since"
-        )
+        return f"its validity ended at {when:%Y-%m-%d %H:%M %Z}, {SHORTER}"
 
     def __str__(self) -> str:
         return self.said()

@@ -15,7 +15,7 @@ from datetime import datetime, tzinfo
 from zoneinfo import ZoneInfo
 
 from acl.quiet import release_time
-from gateway.store.retryrules import MailExpired
+from gateway.store.retryrules import SHORTER, MailExpired
 
 # What an erased text, and the phone's number in a mail that keeps the rest, are replaced by
 # (`smsgw phone forget`, `gateway.privacy`). Kept here, by the retry that must refuse a text so
@@ -65,6 +65,5 @@ class ExpiresBeforeRelease(MailExpired):
         when, release = datetime.fromtimestamp(self.at, tz), datetime.fromtimestamp(self.release, tz)
         return (
             f"its validity ends at {when:%Y-%m-%d %H:%M %Z}, before the account's quiet hours let it go at"
-            f" {release:%H:%M}: its mail's Expiry-Date set it (the sender said its text is stale by then),"
-            " unless the account's validity was raised since"
+            f" {release:%H:%M}, {SHORTER}"
         )
