@@ -203,6 +203,12 @@ class LateAnswers:
                     reason=reason)  # fmt: skip
         self.watch_held(name, part.id, result, udh=part.udh)
 
+    def watch(self, name: str, part: ClaimedPart, result: SubmitResult) -> None:
+        """Take the SMSC's answer to the part's submit lost with its connection, if one still comes (a
+        CIMD2 report read within the grace: `smsc.cimd2.gracereports`), as a late answer."""
+        if result.late is not None:
+            self._start_watch(name, part.id, result.late, held=False, udh=part.udh)
+
     def watch_held(self, name: str, part_id: int, result: SubmitResult, *, udh: bytes = b"") -> None:
         """The part went on hold with its last submit unanswered (written already): take the SMSC's
         answer if it still comes (module docstring)."""

@@ -145,7 +145,7 @@ class OutcomeRecorder(LostSessions):
                 name, part, result, max(pacer.pause_left(), MIN_THROTTLE_RETRY)
             )
             log.info("mt.throttled", part=part.id, link=name, retry_in=pause)
-        elif result.outcome is Outcome.TEMPORARY and result.retry_after:
+        elif result.outcome is Outcome.TEMPORARY and result.retry_after and not result.written:
             # A full queue that may be the SMSC's as well as the phone's (SMPP's 0x14 with nothing else
             # answered meanwhile but other parts' repeated 0x14s, `smsc.smpp.submits.QueueFull`), or a
             # relative validity refused, the link now absolute (`smsc.smpp.submits.ValidityForm`): no
@@ -177,7 +177,7 @@ class OutcomeRecorder(LostSessions):
                 log.warning(
                     "mt.hold", part=part.id, link=name, error=logged(result.error), reason=logged(reason)
                 )
-                if result.outcome is Outcome.UNANSWERED:
+                if result.late is not None:
                     # Its answer may still come: an acceptance settles it (its receipt then matches, and
                     # no `queue retry` sends a second copy); a refusal leaves it held.
                     self.late.watch_held(name, part.id, result)

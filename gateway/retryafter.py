@@ -57,13 +57,18 @@ class LostSessions:
         """On the wire when the connection went: the SMSC may have it, and no answer can come any
         more. It keeps its turn (before later SMS to the same phone, F5) and its re-send is logged as
         a possible duplicate (R-7.5); one the SMSC may have ended the session on is counted as an
-        attempt, and one that ended several in a row backs off or is held (`gateway.outcomes`)."""
+        attempt, and one that ended several in a row backs off or is held (`gateway.outcomes`).
+        One whose SMSC may still say it took it (`result.late`: a CIMD2 report, which names its SMS
+        by phone and stamp, `smsc.cimd2.gracereports`) waits out the link's grace first, as an
+        unanswered one does: sent again at once, it reached the phone twice when the report came."""
         store = self.store
         self.late.may_have(part.id, name)
         delay: float | None = None
         error = f"{result.error}; {LINK_LOST}"
         # Behind an older SMS to the same phone that backs off: due with it, not before it (F5).
         delay = self.order.behind_suspect(part, store.clock())
+        if result.late is not None:
+            delay = max(delay or 0.0, result.retry_after)
         if result.lost_behind:
             # Behind an older submit the SMSC left unanswered too: lost with it, not its own doing;
             # still a send, counted (the copies an SMSC that drops every busy session gets are capped).
@@ -72,6 +77,7 @@ class LostSessions:
             await self.write(
                 part.id, lambda: store.queue.release(part.id, delay=delay, error=error, count=True)
             )
+            self.late.watch(name, part, result)
             return
         losses = 0
         if result.lost_behind == 0:  # None: a session we closed (a response timeout, a general error)
@@ -97,6 +103,7 @@ class LostSessions:
             log.warning("mt.hold_session_killer", part=part.id, message=part.message_id, link=name,
                         losses=losses, reason=why)  # fmt: skip
             await self.write(part.id, lambda: store.queue.hold_part(part.id, reason))
+            self.late.watch_held(name, part.id, result, udh=part.udh)
             return
         if losses >= SUSPECT_AFTER_LOSSES:
             # Kept first in line it ended every new session: the other SMS go before it meanwhile.
@@ -109,6 +116,7 @@ class LostSessions:
         else:
             log.warning("mt.link_lost_on_the_wire", part=part.id, link=name, error=result.error)
         await self.write(part.id, lambda: store.queue.release(part.id, delay=delay, error=error, count=True))
+        self.late.watch(name, part, result)
 
     def forget_losses(self, part_id: int) -> None:
         """The part ends no session (answered, held or ended): nothing waits for it any more."""

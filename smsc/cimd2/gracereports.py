@@ -19,14 +19,28 @@ stamp of the phone's previous SMS, which may fall in the second before the write
 The SMSC's clock is not ours: the window is moved by how far its stamps were from our clock when it
 answered the link's last submit (a zone it writes without saying so, a clock minutes off); with no
 answer seen yet, by nothing.
+
+A submit written to a connection the SMSC then closed, before its answer, is in the same doubt: the
+SMSC read it, and may have taken it. It was sent again at once, and an SMSC that closed its session
+after taking four submits, and reported them delivered first thing on the next one, had each reach
+the phone twice. So it waits out the grace too (`SubmitResult.late` on a TEMPORARY written result:
+`gateway.retryafter`), answered by a report as one the timeout cut off is. A report read before
+its submit went unanswered (on the same session, before the SMSC closed it, or on another bind
+before the timeout) is kept a while, unmatched: a submit that goes unanswered later looks at those.
+
+Binds of one SMSC account (`accountspacing.account_of`) share what they await and the reports they
+read: the SMSC reports an SMS on whichever bind it likes, and a report of a submit left unanswered on
+one bind, read on the other, settled nothing, and the SMS went again after the grace.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import weakref
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
@@ -38,6 +52,9 @@ from smsc.cimd2.stampkeys import StampKeys, tail_of
 log = structlog.get_logger(__name__)
 
 SLACK = 1.0  # seconds either side of the window: the stamp's resolution
+# Reports read that named no submit, kept for a submit that goes unanswered after them: those of
+# a full window on each bind, and more.
+READ_KEPT = 256
 
 
 def stamp_seconds(key: str) -> float | None:
@@ -62,22 +79,47 @@ def noting(wrote: list[float], clock: Callable[[], float], on_wire: OnWire | Non
 
 @dataclass(slots=True)
 class _Awaited:
+    owner: GraceReports  # the link it was written by: its keys get the report's
     part_id: int
     digits: str  # the phone as a submit answer's key has it (`key_digits`)
     first: float  # the SMSC's earliest stamp for it, on its clock: the second of the write
-    last: float  # its latest: the response timeout
+    last: float  # its latest: the response timeout, or the close
     late: asyncio.Future[SubmitResult | None]
     timer: asyncio.TimerHandle
 
 
-class GraceReports:
-    """One link's unanswered submits waiting out their grace, and what it knows of the SMSC's stamps."""
+@dataclass(slots=True)
+class _Account:
+    """What the binds of one SMSC account await, and the reports they read that named none of it."""
 
-    def __init__(self, link: str) -> None:
+    awaited: list[_Awaited] = field(default_factory=list)
+    read: deque[DeliveryReport] = field(default_factory=lambda: deque(maxlen=READ_KEPT))
+    members: weakref.WeakSet[GraceReports] = field(default_factory=weakref.WeakSet)
+
+
+# One per event loop and account, as `accountspacing` keeps its spacing: futures and timers are the loop's.
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[object, _Account]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+class GraceReports:
+    """One link's unanswered submits waiting out their grace, and what it knows of the SMSC's stamps;
+    `account` names the SMSC account whose binds share them (module docstring)."""
+
+    def __init__(self, link: str, account: object = None) -> None:
         self.link = link
+        self.account = account if account is not None else ("link", link)
         self.offset = 0.0  # the SMSC's stamp minus our clock, at its last answer
         self.keys = StampKeys(link)  # the keys submits were answered with: never another's
-        self._awaited: list[_Awaited] = []
+
+    def _shared(self) -> _Account:
+        by_account = _SHARED.setdefault(asyncio.get_running_loop(), {})
+        shared = by_account.get(self.account)
+        if shared is None:
+            shared = by_account[self.account] = _Account()
+        shared.members.add(self)
+        return shared
 
     def accepted(self, key: str, answered_at: float) -> None:
         """A submit answered with `key` at `answered_at` (our clock): how far the SMSC's clock is off."""
@@ -85,57 +127,91 @@ class GraceReports:
             self.offset = seconds - answered_at
 
     def unanswered(
-        self, sms: OutboundSms, written_at: float, now: float, error: str, grace: float
+        self,
+        sms: OutboundSms,
+        written_at: float,
+        now: float,
+        error: str,
+        grace: float,
+        *,
+        lost_behind: int | None = None,
+        timed_out: bool = True,
     ) -> SubmitResult:
-        """The result of a written submit a response timeout left unanswered (module docstring); with
-        no grace configured it is TEMPORARY, as on SMPP, and written: its re-send is still logged."""
+        """The result of a written submit left unanswered: by a response timeout, UNANSWERED; by a
+        connection closed before its answer (not `timed_out`), TEMPORARY and written (`lost_behind`
+        as the session says), with the grace to wait and the late answer a report may still give
+        (module docstring). With no grace configured both are TEMPORARY and written, as on SMPP."""
         if grace <= 0:
-            return SubmitResult(Outcome.TEMPORARY, error=error, written=True)
+            return SubmitResult(Outcome.TEMPORARY, error=error, written=True, lost_behind=lost_behind)
         loop = asyncio.get_running_loop()
         late: asyncio.Future[SubmitResult | None] = loop.create_future()
         first = math.floor(written_at + self.offset) - SLACK
-        awaited = _Awaited(sms.part_id, key_digits(sms.destination), first, now + self.offset + SLACK, late,
-                           loop.call_later(2 * grace, self._settle, late, None))  # fmt: skip
-        self._awaited.append(awaited)
-        return SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace)
+        awaited = _Awaited(self, sms.part_id, key_digits(sms.destination), first, now + self.offset + SLACK,
+                           late, loop.call_later(2 * grace, self._settle, late, None))  # fmt: skip
+        shared = self._shared()
+        shared.awaited.append(awaited)
+        for report in list(shared.read):  # read before it went unanswered: the oldest first
+            if self._answer(report, shared, only=awaited):
+                shared.read.remove(report)
+                break
+        if timed_out:
+            return SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace)
+        return SubmitResult(Outcome.TEMPORARY, error=error, written=True, lost_behind=lost_behind, late=late,
+                            retry_after=grace)  # fmt: skip
 
     def report(self, report: DeliveryReport) -> DeliveryReport:
         """A report read, as it is to be handed up (`StampKeys.report`); if it names an unanswered
-        submit waiting out its grace, it answers it."""
+        submit waiting out its grace, on this bind or another of the account, it answers it; if it
+        names no submit answered, it is kept for one that goes unanswered later."""
         if (handed := self.keys.report(report)) is not report:
             return handed
-        if self._awaited and not self.keys.known(report.message_id):
-            self._answer(report)
+        shared = self._shared()
+        if self._known(report.message_id, shared):
+            return report
+        if not self._answer(report, shared):
+            shared.read.append(report)
         return report
 
-    def _answer(self, report: DeliveryReport) -> None:
+    @staticmethod
+    def _known(key: str, shared: _Account) -> bool:
+        """Whether a bind of the account answered a submit with `key`, or a report gave it one."""
+        return any(member.keys.known(key) for member in shared.members)
+
+    def _answer(self, report: DeliveryReport, shared: _Account, only: _Awaited | None = None) -> bool:
+        """Settle the submit awaited (`only` that one) that `report` names; whether one was."""
         stamp, _, digits = report.message_id.partition(":")
         seconds, tail = stamp_seconds(report.message_id), tail_of(digits)
         if seconds is None or tail is None:
-            return
-        for awaited in sorted(self._awaited, key=lambda a: -a.first):  # the latest written first
+            return False
+        candidates = shared.awaited if only is None else [only]
+        for awaited in sorted(candidates, key=lambda a: -a.first):  # the latest written first
             if awaited.late.done() or not awaited.digits.endswith(tail):
                 continue
             if not awaited.first <= seconds <= awaited.last:
                 continue
             key = f"{stamp}:{awaited.digits}"
-            if self.keys.known(key):
-                return
-            self.keys.given(key)
-            log.warning("cimd2.unanswered_submit_reported", link=self.link, part_id=awaited.part_id,
-                        message_id=key, status=report.status.value,
+            if self._known(key, shared):
+                return False
+            owner = awaited.owner
+            owner.keys.given(key)
+            log.warning("cimd2.unanswered_submit_reported", link=owner.link, part_id=awaited.part_id,
+                        message_id=key, status=report.status.value, read_by=self.link,
                         effect="taken as the SMSC's answer: the SMS is not sent again")  # fmt: skip
-            self._settle(awaited.late, SubmitResult(Outcome.ACCEPTED, message_id=key))
-            return
+            owner._settle(awaited.late, SubmitResult(Outcome.ACCEPTED, message_id=key))
+            return True
+        return False
 
     def stop(self) -> None:
-        """The link stops: no report can answer any more."""
-        for awaited in list(self._awaited):
+        """The link stops: no report can answer its submits any more."""
+        by_account = _SHARED.get(asyncio.get_running_loop(), {})
+        shared = by_account.get(self.account)
+        for awaited in [a for a in shared.awaited if a.owner is self] if shared is not None else []:
             self._settle(awaited.late, None)
 
     def _settle(self, late: asyncio.Future[SubmitResult | None], result: SubmitResult | None) -> None:
-        for awaited in [a for a in self._awaited if a.late is late]:
+        shared = self._shared()
+        for awaited in [a for a in shared.awaited if a.late is late]:
             awaited.timer.cancel()
-            self._awaited.remove(awaited)
+            shared.awaited.remove(awaited)
         if not late.done():
             late.set_result(result)

@@ -15,8 +15,10 @@ Choices the protocol leaves open, and why:
   it would lose every packet from an SMSC that computes the checksum its own way.
 - A response timeout drops the connection (the SMSC's state is unknown), but a submit already written
   to it may have been taken: it resolves `Outcome.UNANSWERED` as SMPP's does, and a status report
-  read during the grace that names it answers it (`gracereports.py`). A submit that never reached
-  the wire, or one cut off by the SMSC, a stop or repeated NACKs, stays TEMPORARY.
+  read during the grace that names it answers it (`gracereports.py`), on any bind of the account. One
+  whose connection the SMSC dropped before answering is TEMPORARY and written, and waits out the same
+  grace for its report. A submit that never reached the wire, or one cut off by a general error,
+  repeated NACKs or a stop, stays TEMPORARY without one.
 - One phone's submits go a second apart (`spacing.py`), over every bind of the SMSC account
   (`accountspacing.py`): a report names its SMS by the 060 stamp of one second and the phone alone,
   so two SMS to one phone in one second got each other's reports. The
@@ -40,7 +42,7 @@ import structlog
 
 from smsc.backpressure import overfull, stalled
 from smsc.base import LinkEvents, LinkState, LinkStats, OnWire, OutboundSms, Outcome, SubmitResult
-from smsc.cimd2.accountspacing import account_spacing
+from smsc.cimd2.accountspacing import account_of, account_spacing
 from smsc.cimd2.gracereports import GraceReports, noting
 from smsc.cimd2.inbound import InboundRequests
 from smsc.cimd2.messages import Once, logged_error, login_params, submit_params, submit_result
@@ -94,7 +96,7 @@ class Cimd2Link:
         # confirms them when no other request does: each needs the other, hence the late-bound lookup.
         self._requests = Requests(self.name, self._counts, cfg, lambda conn: self._inbound.acks(conn))
         self._inbound = InboundRequests(self.name, self._counts, self._requests.exchange)
-        self._grace = GraceReports(self.name)  # unanswered submits a report may answer
+        self._grace = GraceReports(self.name, account_of(cfg))  # submits a report may answer, on any bind
         self._inbound.report_read = self._grace.report
         self._unstamped = Once(log.warning)  # a 060 that is no time, said once per link (`submit_result`)
         self._parked = parked_places(cfg.max_per_second)
@@ -142,11 +144,10 @@ class Cimd2Link:
             return SubmitResult(Outcome.TEMPORARY, error=error, unsent=True)
         resp = entry.future.result()
         if resp is None:
-            if entry.written and conn.timed_out:
-                return self._unanswered(conn, sms, wrote[0] if wrote else self.clock())
+            if entry.written and (conn.timed_out or entry.lost_behind is not None):  # not by a 98, a stop
+                return self._unanswered(conn, sms, wrote[0] if wrote else self.clock(), entry.lost_behind)
             error = f"no submit response ({conn.reason or 'link lost'})"
-            behind = entry.lost_behind if entry.written else None
-            return SubmitResult(Outcome.TEMPORARY, error=error, written=entry.written, lost_behind=behind)
+            return SubmitResult(Outcome.TEMPORARY, error=error, written=entry.written)
         result = submit_result(sms, resp, link=self.name, unstamped=self._unstamped)
         shown = without_password(logged_error(result.error, resp) or "", self._said) or None
         result = result_without_password(result, self._said)  # the SMSC's words may quote it
@@ -163,14 +164,16 @@ class Cimd2Link:
                  message_id=result.message_id, error=shown)  # fmt: skip
         return result
 
-    def _unanswered(self, conn: Conn, sms: OutboundSms, written_at: float) -> SubmitResult:
-        """A written submit whose connection a response timeout closed (`gracereports.py`)."""
-        error = f"no submit response ({conn.reason})"
+    def _unanswered(self, conn: Conn, sms: OutboundSms, at: float, behind: int | None) -> SubmitResult:
+        """A written submit whose connection went before its answer (a response timeout, the SMSC, a
+        fault of ours closed it): the SMSC may have taken it (`gracereports.py`)."""
+        error = f"no submit response ({conn.reason or 'link lost'})"
         grace = self.cfg.late_answer_grace_seconds
         log.warning("cimd2.submit_unanswered", link=self.name, part_id=sms.part_id, error=error,
                     late_answer_wait=grace)  # fmt: skip
-        self._counts["unanswered"] += 1 if grace > 0 else 0
-        return self._grace.unanswered(sms, written_at, self.clock(), error, grace)
+        self._counts["unanswered"] += 1 if grace > 0 and conn.timed_out else 0
+        return self._grace.unanswered(sms, at, self.clock(), error, grace, lost_behind=behind,
+                                      timed_out=conn.timed_out)  # fmt: skip
 
     async def stop(self, *, drain: bool = True) -> None:
         self._stopping = True

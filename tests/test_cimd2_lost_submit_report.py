@@ -1,0 +1,153 @@
+"""A CIMD2 submit the SMSC may have taken without answering: its status report, wherever it is read,
+settles the part, and the phone gets the SMS once. The daemon over CIMD2 to a scripted SMSC on TCP
+(no simulator closes a session after reading a submit, nor reports on another bind), real SQLite.
+
+- The SMSC closes the session after reading the submit, before its 53, and reports the SMS delivered
+  first thing on the next session: the part was sent again at once on that session, the report
+  stored unmatched, and the phone had the SMS twice.
+- The same with the report read before the close, on the same session.
+- Two binds of one SMSC account: the submit goes unanswered on one (response timeout), its report
+  comes on the other. Each link awaited reports on its own sessions only, and the SMS went again
+  after the grace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from gateway.config import Config, parse_config
+from smsc.cimd2.packet import Op, P, Packet
+from tests.conftest import config_text, mail, running_gateway
+from tests.fakes.cimd2 import PeerConnection, ScriptedSmsc
+from tests.test_late_answer import to, warnings
+
+GRACE = 30  # seconds: far longer than the test, so that a re-send inside it is the fault
+
+
+def cimd2_config(tmp_path: Path, port: int, *, second_bind: bool = False) -> Config:
+    extra = f"late_answer_grace_seconds = {GRACE}\nresponse_timeout_seconds = 1\n"
+    text = config_text(tmp_path, smsc_port=port)
+    text = text.replace('type = "smpp"', 'type = "cimd2"').replace("response_timeout_seconds = 5", extra, 1)
+    if second_bind:  # the same host, port and login: one SMSC account
+        lines = ['name = "second"', 'type = "cimd2"', f"port = {port}", 'system_id = "smsgw"',
+                 'password = "secret"', "window = 10", "max_per_second = 1000", extra,
+                 "reconnect_min_seconds = 0.1", "reconnect_max_seconds = 0.5"]  # fmt: skip
+        text = text.replace("\n[simulator]", "\n[[smsc]]\n" + "\n".join(lines) + "\n\n[simulator]", 1)
+    return parse_config(text, source="test config", base_dir=tmp_path)
+
+
+async def until_op(conn: PeerConnection, op: int) -> Packet:
+    """The client's next packet of `op`; alives on the way are answered."""
+    while (packet := await conn.next()).op != op:
+        if packet.op == Op.ALIVE:
+            conn.send(Packet(Op.ALIVE_RESP, packet.number))
+    return packet
+
+
+@contextlib.asynccontextmanager
+async def answering_alives(conn: PeerConnection) -> AsyncIterator[None]:
+    """Keeps a session the test does not drive up: its alives answered, anything else dropped."""
+
+    async def serve() -> None:
+        with contextlib.suppress(EOFError):
+            while True:
+                await until_op(conn, -1)
+
+    task = asyncio.create_task(serve())
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def report(submit: Packet, stamp: str, number: int = 2) -> Packet:
+    phone = submit.get(P.DESTINATION)
+    return Packet.make(Op.STATUS_REPORT, number, (P.DESTINATION, phone), (P.SCTS, stamp), (P.STATUS_CODE, 4),
+                       (P.DISCHARGE_TIME, stamp))  # fmt: skip
+
+
+def settled_once(gw: Any, stamp: str) -> None:
+    db = gw.store.db.conn
+    [(smsc_id, attempts)] = db.execute("SELECT smsc_id, attempts FROM parts")
+    [(matched,)] = db.execute("SELECT part_id IS NOT NULL FROM dlrs")
+    assert smsc_id == f"{stamp}:48601123456" and matched and attempts == 1
+    assert sum(gw.daemon.dispatcher.possible_duplicates(n) for n in ("main", "second")) == 0
+
+
+async def test_a_report_on_the_next_session_settles_a_submit_the_smsc_closed_on(tmp_path: Path) -> None:
+    async with ScriptedSmsc() as peer:
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(cimd2_config(tmp_path, peer.port)) as gw:
+                first = await peer.accept()
+                await first.login()
+                await gw.send(mail(to("601123456"), "Taken, then the session closed"))
+                submit = await until_op(first, Op.SUBMIT)
+                stamp = time.strftime("%y%m%d%H%M%S", time.gmtime())  # the SMSC's, never told
+                first.close()
+                again = await peer.accept()
+                await again.login()
+                again.send(report(submit, stamp))
+                assert (await until_op(again, Op.STATUS_REPORT_RESP)).number == 2
+                async with answering_alives(again):
+                    await gw.until(lambda: gw.states() == ["delivered"])
+                    settled_once(gw, stamp)
+    assert not warnings(logs, "mt.possible_duplicate")
+    assert warnings(logs, "cimd2.unanswered_submit_reported")
+
+
+async def test_a_report_read_before_the_close_settles_the_submit(tmp_path: Path) -> None:
+    async with ScriptedSmsc() as peer:
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(cimd2_config(tmp_path, peer.port)) as gw:
+                first = await peer.accept()
+                await first.login()
+                await gw.send(mail(to("601123456"), "Reported, then the session closed"))
+                submit = await until_op(first, Op.SUBMIT)
+                stamp = time.strftime("%y%m%d%H%M%S", time.gmtime())
+                first.send(report(submit, stamp))
+                await until_op(first, Op.STATUS_REPORT_RESP)
+                first.close()
+                again = await peer.accept()
+                await again.login()
+                async with answering_alives(again):
+                    await gw.until(lambda: gw.states() == ["delivered"])
+                    settled_once(gw, stamp)
+    assert not warnings(logs, "mt.possible_duplicate")
+
+
+async def test_a_report_on_another_bind_of_the_account_settles_an_unanswered_submit(tmp_path: Path) -> None:
+    async with ScriptedSmsc() as peer:
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(cimd2_config(tmp_path, peer.port, second_bind=True)) as gw:
+                binds = [await peer.accept(), await peer.accept()]
+                for conn in binds:
+                    await conn.login()
+                await gw.send(mail(to("601123456"), "Unanswered on one bind, reported on the other"))
+                reads = {asyncio.create_task(until_op(conn, Op.SUBMIT)): conn for conn in binds}
+                done, pending = await asyncio.wait(reads, return_when=asyncio.FIRST_COMPLETED)
+                for task in pending:
+                    task.cancel()
+                [read] = done
+                submit, other = read.result(), next(c for c in binds if c is not reads[read])
+                stamp = time.strftime("%y%m%d%H%M%S", time.gmtime())
+                async with answering_alives(other):  # unanswered: the link times out and logs in again
+                    await gw.until(lambda: bool(warnings(logs, "mt.unanswered")))
+                again = await peer.accept()
+                await again.login()
+                async with answering_alives(again):
+                    other.send(report(submit, stamp))
+                    assert (await until_op(other, Op.STATUS_REPORT_RESP)).number == 2
+                    async with answering_alives(other):
+                        await gw.until(lambda: gw.states() == ["delivered"])
+                        settled_once(gw, stamp)
+    assert not warnings(logs, "mt.possible_duplicate")
+    [reported] = warnings(logs, "cimd2.unanswered_submit_reported")
+    assert reported["link"] != reported["read_by"]
