@@ -20,11 +20,16 @@ An account of the backup removed (idle: one with a bill or traffic cannot be) be
 wrote the month had no file, and its whole summary does not name it: no file is missing.
 
 Whole files say a run wrote them, not that anyone was mailed them (a hand run without `--send`, a
-run stopped before it queued the mails, a run of the month so far): taken as mailed, nobody was
-ever sent that month's bill. So a month is taken only with the record its mails were queued
-(`mailedrecord`), the marks taken from it, and its summary mailed after the month ended. A month
-not taken whose record says a file was mailed keeps that file as its mailed copy (`mailed-*/`)
-before the next start writes it again and mails it.
+run stopped before it queued the mails, a run of the month so far). So a month is taken by the
+record its mails were queued (`mailedrecord`), the marks taken from it, and its summary mailed after
+the month ended. No record does not say nobody was mailed, though: releases before 0.2.39 wrote
+none, and a month they mailed whose database was lost before this release's daemon recorded it was
+billed again from the backup's older rows and mailed a second time, the files mailed written over.
+Whole files written after the month ended with no record are taken all the same, marked from their
+bytes, kept as mailed copies, and said to be either (only the operator can tell), with the command
+that mails them; a run of the month so far (written before it ended; `--send` refuses such a month)
+is billed and mailed at the next start. A month not taken whose record says a file was mailed
+keeps that file as its mailed copy (`mailed-*/`) before the next start writes it again and mails it.
 
 A file with a `queuing` line in the record (a run killed between committing its mails and
 recording them) is taken as mailed, with the mark the line names, and the line says its mails may
@@ -40,6 +45,7 @@ once, in one meaning, `mail_again`).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import sqlite3
 from datetime import datetime
@@ -48,7 +54,7 @@ from zoneinfo import ZoneInfo
 
 from billing_reports import failedjobs, mailedrecord, mtlate, repo
 from billing_reports.files import is_incomplete
-from billing_reports.mailed import ends_with, file_sha256, keep_mailed, whole_sha
+from billing_reports.mailed import ends_with, file_sha256, keep_mailed, regular_bytes, whole_sha
 from billing_reports.mailedrecord import QUEUING, RECORD
 from billing_reports.monthly import Month, due_months
 from billing_reports.render import printable
@@ -67,20 +73,30 @@ def take_from_disk(copy: sqlite3.Connection, billing_dir: Path, tz: ZoneInfo, no
         Month.parse(last) if last else None, now, tz, repo.installed_at(copy), repo.first_use(copy)
     )
     taken: list[Month] = []
+    unrecorded: list[str] = []  # the lines of the months taken with no record
     again: list[tuple[Month, str, dict[str, str]]] = []  # billed again: why, the marks carried
     for month in due:
         directory = billing_dir / str(month)
         marks, why = _whole(copy, directory, month, tz)
         if marks is not None and not again:
             _take(copy, month, tz, marks)
-            taken.append(month)
+            if why != NO_RECORD:
+                taken.append(month)
+                continue
+            kept = _keep_mailed(copy, directory, month, tz, marks)
+            copies = f" ({kept} file(s) kept in mailed-*/)" if kept else ""
+            unrecorded.append(
+                f"the files of {month} on disk {NO_RECORD}: taken as done, not mailed again{copies};"
+                f" {mail_again(month)}"
+            )
             continue
         # `last_billed` cannot pass a month billed again: a later month is billed again after it
         # too. Its own record still says which of its files were mailed; those keep their marks
-        # (`_some`), whatever stopped the first month, and are not mailed again.
+        # (`_some`), whatever stopped the first month, and are not mailed again. A month with no
+        # record keeps the marks of its files on disk all the same (`_unrecorded`).
         if marks is not None:
             why = f"are whole, but {again[0][0]} before it is billed again"
-        again.append((month, why, _some(copy, directory, month, tz)))
+        again.append((month, why, _some(copy, directory, month, tz, marks)))
     said = []
     queued = _queued_lines(
         copy, billing_dir, [(m, None) for m in taken] + [(m, some) for m, _, some in again if some], tz
@@ -93,7 +109,7 @@ def take_from_disk(copy: sqlite3.Connection, billing_dir: Path, tz: ZoneInfo, no
             f"the billing of {', '.join(str(m) for m in taken)} taken as done from the files in"
             f" billing_dir, which stand as mailed (not billed or mailed again{how})"
         )
-    return "; ".join(said + queued + _again_lines(copy, billing_dir, tz, again)) or None
+    return "; ".join(said + unrecorded + queued + _again_lines(copy, billing_dir, tz, again)) or None
 
 
 def mail_again(month: Month | str) -> str:
@@ -117,9 +133,12 @@ def _again_lines(
         directory = billing_dir / str(month)
         if not directory.is_dir():
             continue
-        kept = _keep_mailed(copy, directory, month, tz)
+        bare = _claimed(directory) == {}
+        kept = _keep_mailed(copy, directory, month, tz, _claimed(directory) or some)
         copies = f"; {kept} file(s) mailed kept in mailed-*/" if kept else ""
-        if some and set(_files(copy, directory, month, tz)) <= set(some):
+        if some and bare:
+            what = f"its files written again, not mailed: they {NO_RECORD}{copies}; {mail_again(month)}"
+        elif some and set(_files(copy, directory, month, tz)) <= set(some):
             what = f"its files written again, not mailed: the record names each as mailed{copies}"
         else:
             but = (
@@ -175,14 +194,22 @@ def _named(copy: sqlite3.Connection, month: Month, tz: ZoneInfo, files: dict[str
     return ", ".join([*said, *(["the summary"] if "summary" in files else [])])
 
 
-def _some(copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo) -> dict[str, str]:
+def _claimed(directory: Path) -> dict[str, str]:
+    """The files the record names as mailed, or as being queued by a run that stopped."""
+    return {**mailedrecord.intents(directory), **(mailedrecord.read(directory) or {})}
+
+
+def _some(
+    copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo, whole: dict[str, str] | None
+) -> dict[str, str]:
     """The files of a month billed again that the record names as mailed after the month ended,
     marked so in `copy`: the run at the next start mails the others alone. Whatever the month is
     billed again for (files not whole: a run by hand killed while it wrote them, a full disk; not
     all mailed; a month before it billed again): a file mailed is not mailed twice. One mailed
-    before the end (a clock stepped back) had part of the month: mailed again."""
+    before the end (a clock stepped back) had part of the month: mailed again. `whole`: the marks
+    `_whole` found, those of its files on disk for a month with no record (`_unrecorded`)."""
     end = month.bounds(tz)[1]
-    claimed = {**mailedrecord.intents(directory), **(mailedrecord.read(directory) or {})}
+    claimed = _claimed(directory) or whole or {}
     some = {w: m for w, m in claimed.items() if (repo.mark_parts(m)[1] or 0) >= end}
     copy.executemany(
         "INSERT INTO billing_state (key, value) VALUES (?, ?)"
@@ -194,7 +221,18 @@ def _some(copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo)
 
 _DUE = "its files written again and mailed"
 NOT_WHOLE = "are not whole"
-NO_RECORD = f"have no record that their mails were queued ({RECORD}): never mailed"
+# No record does not say that nobody was mailed: releases before 0.2.39 wrote none, and their
+# months lost with the database before this release's daemon recorded them (`record_marked`) were
+# billed and mailed a second time from the backup's older rows, the files mailed written over.
+NO_RECORD = (
+    f"have no record that their mails were queued ({RECORD}): from a release before 0.2.39, which"
+    " mailed them and kept none, or from a run without --send or one killed before it queued them,"
+    " which mailed nothing"
+)
+SO_FAR = (
+    f"were written before the month ended, with no record that their mails were queued ({RECORD}):"
+    " a run of the month so far, never mailed"
+)
 NOT_ALL = f"were not all mailed ({RECORD})"
 BEFORE_END = "were mailed before the month ended"
 
@@ -215,7 +253,7 @@ def _whole(
             return None, NOT_WHOLE
     record, intents = mailedrecord.read(directory) or {}, mailedrecord.intents(directory)
     if not record and not intents:
-        return None, NO_RECORD
+        return _unrecorded(copy, directory, month, tz)
     # A file with a `queuing` line alone: a run killed between its commit and its record (the
     # mark is the one its mails carry if they were committed); taken as mailed, and said so.
     marks = {what: record.get(what) or intents.get(what) for what in _files(copy, directory, month, tz)}
@@ -229,6 +267,32 @@ def _whole(
     if written < end or (repo.mark_parts(marks["summary"] or "")[1] or 0) < end:
         return None, BEFORE_END
     return {what: mark for what, mark in marks.items() if mark is not None}, ""
+
+
+def _unrecorded(
+    copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo
+) -> tuple[dict[str, str] | None, str]:
+    """The marks of a whole month's files with no record, from the files themselves (`ends_with`'s
+    checksum for an account's, the summary's whole bytes) at the time the run wrote its summary; None
+    for files written before the month ended (a run of the month so far: `--send` refuses such a
+    month, so none was mailed). Taken as mailed, never mailed again unasked: a release before 0.2.39
+    mailed them (the files on disk are the bills sent; the backup's rows are older), or nobody was
+    sent them, and only the operator can tell which."""
+    summary = directory / SUMMARY
+    try:
+        written = summary.stat().st_mtime
+    except OSError:
+        return None, NOT_WHOLE
+    if written < month.bounds(tz)[1]:
+        return None, SO_FAR
+    data = regular_bytes(summary)
+    marks = {
+        str(i): whole_sha(directory / file_name(name)) for i, name in _accounts(copy, directory, month, tz)
+    }
+    marks["summary"] = None if data is None else hashlib.sha256(data).hexdigest()
+    if any(sha is None for sha in marks.values()):
+        return None, NOT_WHOLE
+    return {what: f"{sha} {written:.0f}" for what, sha in marks.items()}, NO_RECORD
 
 
 def _accounts(copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo) -> list[tuple[int, str]]:
@@ -255,14 +319,15 @@ def _files(copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo
     return [*(str(i) for i, _ in _accounts(copy, directory, month, tz)), "summary"]
 
 
-def _keep_mailed(copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo) -> int:
-    """Each file of a month billed again at the next start that its record says was mailed, kept as
-    its mailed copy (`mailed.keep_mailed`): no mark in the database says so any more, and the run
+def _keep_mailed(
+    copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneInfo, record: dict[str, str]
+) -> int:
+    """Each file of a month that `record` says was mailed (its record, a file whose mails a run was
+    queueing when it stopped included; or the marks of a month with no record, `_unrecorded`), kept
+    as its mailed copy (`mailed.keep_mailed`): no mark in the database said so any more, and a run
     would write over it. How many were kept; a file that cannot be kept is left to the run."""
     if not directory.is_dir():
         return 0
-    # A file whose mails a run was queueing when it stopped may have been mailed too.
-    record = {**mailedrecord.intents(directory), **(mailedrecord.read(directory) or {})}
     if not record:
         return 0
     dirs = [d for d in directory.glob("mailed*") if d.is_dir() and not d.is_symlink()]
