@@ -79,3 +79,28 @@ async def test_the_password_the_smsc_quotes_is_in_no_log_line_status_or_stored_r
     assert secret not in str(logs) and "601999888" not in str(logs)
     assert last_error == "login refused: 102 user smsgw password <password> busy, call <12 chars>"
     assert result.error == "CIMD2 900:300 account password <password> may not send"
+
+
+async def test_a_password_the_smscs_words_cut_short_or_echo_after_a_key_is_masked() -> None:
+    # A 901 holds 64 characters: an SMSC echoing the password near its end kept all but the cut
+    # ones ("pw=S3cretP" for "S3cretPw"), in the journal, `smsgw status`, the part's reason and the
+    # bounce; and one it was sent by mistake, after "pw=", whole.
+    secret = "S3cretPw"
+    async with login_refused(102, "user smsgw pwd: hunter22; denied for S3cr", password=secret) as (
+        link,
+        events,
+        peer,
+        logs,
+    ):
+        last_error = link.stats().last_error
+        conn = await peer.accept()
+        await conn.login()
+        await events.wait_for(lambda: link.state is LinkState.ACTIVE)
+        task = asyncio.create_task(link.submit(sms()))
+        submit = await conn.next()
+        conn.send(Packet.make(Op.SUBMIT_RESP, submit.number, (P.ERROR_CODE, 300),
+                              (P.ERROR_TEXT, "bad dest 601557902 pw=S3cretP")))  # fmt: skip
+        result = await asyncio.wait_for(task, 10)
+    assert "S3cr" not in str(logs) and "hunter22" not in str(logs)
+    assert last_error == "login refused: 102 user smsgw pwd: <password>; denied for <password>"
+    assert result.error == "CIMD2 900:300 bad dest 601557902 pw=<password>"

@@ -10,6 +10,7 @@ config and the bind lines name it) and stays.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 import structlog
@@ -23,19 +24,32 @@ log = structlog.get_logger(__name__)
 
 HIDDEN = "<password>"  # what the SMSC's words show in place of the password
 CODE_SHOWN = 16  # characters of a 900 that is no number the refusal quotes
+# The start of the password masked where a word ends: shorter ones are too likely the SMSC's own words.
+PREFIX_SHOWN = 4
+# A password key and the value after it ("pw=s3cr", "password: s3cret"): what the SMSC echoes there is
+# the password, or the one it was sent by mistake.
+_KEYED = re.compile(r"(?i)(\b(?:pw|pwd|pass|passwd|password)\s*[=:]\s*)([^\s,;]+)")
 
 
 def without_password(text: str, password: str) -> str:
-    """`text` with every occurrence of the configured password replaced by `HIDDEN`."""
-    return text.replace(password, HIDDEN) if password else text
+    """`text` with every occurrence of the configured password replaced by `HIDDEN`; and the start of
+    it, PREFIX_SHOWN characters or more, where a word ends (a 901 cut short at its 64 characters,
+    "... pw=S3cretP", kept all but the cut characters); and whatever follows a password key ("pw=",
+    "password:"), the SMSC's echo of what it was sent, whole or not."""
+    if password:
+        text = text.replace(password, HIDDEN)
+        for length in range(len(password) - 1, PREFIX_SHOWN - 1, -1):
+            start = re.escape(password[:length])
+            text = re.sub(rf"(?<![^\W_]){start}(?![^\W_])", HIDDEN, text)
+    return _KEYED.sub(lambda m: m.group(1) + HIDDEN if m.group(2) != HIDDEN else m.group(0), text)
 
 
 def result_without_password(result: SubmitResult, password: str) -> SubmitResult:
     """A submit's result whose reason (the SMSC's 901, kept by the part and quoted in a bounce) does
     not show the password."""
-    if not result.error or not password or password not in result.error:
+    if not result.error or (shown := without_password(result.error, password)) == result.error:
         return result
-    return replace(result, error=without_password(result.error, password))
+    return replace(result, error=shown)
 
 
 @dataclass(frozen=True, slots=True)
