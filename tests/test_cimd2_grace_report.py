@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import structlog
 
 from gateway.config import parse_config
@@ -16,10 +17,15 @@ from tests.fakes.cimd2 import ScriptedSmsc
 from tests.test_late_answer import next_submit, to, warnings
 
 
-async def test_a_report_within_the_grace_settles_the_unanswered_submit(tmp_path: Path) -> None:
+@pytest.mark.parametrize("hours_off", [0, 1, -5])
+async def test_a_report_within_the_grace_settles_the_unanswered_submit(
+    tmp_path: Path, hours_off: int
+) -> None:
     # The SMSC takes the submit and never answers it; the link times out and logs in again. Within
     # the grace the SMSC reports that SMS DELIVERED, stamped with the second the submit was written.
-    # That report was stored unmatched and the SMS went again when the grace ran out.
+    # That report was stored unmatched and the SMS went again when the grace ran out. An SMSC
+    # stamping its local time without a zone (`hours_off`), on the first submit after the start (no
+    # answer told the link its offset), had its report miss the window all the same.
     async with ScriptedSmsc() as peer:
         text = config_text(tmp_path, smsc_port=peer.port).replace('type = "smpp"', 'type = "cimd2"')
         cfg = parse_config(text, source="test config", base_dir=tmp_path)
@@ -31,7 +37,7 @@ async def test_a_report_within_the_grace_settles_the_unanswered_submit(tmp_path:
                 await first.login()
                 await gw.send(mail(to("601123456"), "Taken, never answered"))
                 unanswered = await next_submit(first)
-                stamp = time.strftime("%y%m%d%H%M%S", time.gmtime())  # the SMSC's, never told
+                stamp = time.strftime("%y%m%d%H%M%S", time.gmtime(time.time() + hours_off * 3600))
                 again = await peer.accept()  # the link gave the silent connection up
                 await again.login()
                 await gw.until(lambda: bool(warnings(logs, "mt.unanswered")))

@@ -17,8 +17,12 @@ of the write to that of the timeout names this SMS. Never one another submit was
 stamp of the phone's previous SMS, which may fall in the second before the write.
 
 The SMSC's clock is not ours: the window is moved by how far its stamps were from our clock when it
-answered the link's last submit (a zone it writes without saying so, a clock minutes off); with no
-answer seen yet, by nothing.
+answered the link's last submit (a zone it writes without saying so, a clock minutes off). With no
+answer seen yet (the first submits after a start), a report that names no submit in the window is
+read again moved by whole hours (ZONE_HOURS either way): an SMSC stamping its local time with no
+zone said so, and the first unanswered submit after each start went again after the grace though
+its report had come. Such a report answers only a submit its link knew no offset for, and teaches
+the link that offset.
 
 A submit written to a connection the SMSC then closed, before its answer, is in the same doubt: the
 SMSC read it, and may have taken it. It was sent again at once, and an SMSC that closed its session
@@ -55,6 +59,8 @@ SLACK = 1.0  # seconds either side of the window: the stamp's resolution
 # Reports read that named no submit, kept for a submit that goes unanswered after them: those of
 # a full window on each bind, and more.
 READ_KEPT = 256
+ZONE_HOURS = 14  # the farthest a local time is from UTC, for an SMSC whose offset is not known yet
+SHIFTS = (0, *(hours * 3600 * sign for hours in range(1, ZONE_HOURS + 1) for sign in (1, -1)))
 
 
 def stamp_seconds(key: str) -> float | None:
@@ -86,6 +92,7 @@ class _Awaited:
     last: float  # its latest: the response timeout, or the close
     late: asyncio.Future[SubmitResult | None]
     timer: asyncio.TimerHandle
+    zone_unknown: bool = False  # written before its link saw any answer: the SMSC's offset unknown
 
 
 @dataclass(slots=True)
@@ -111,6 +118,7 @@ class GraceReports:
         self.link = link
         self.account = account if account is not None else ("link", link)
         self.offset = 0.0  # the SMSC's stamp minus our clock, at its last answer
+        self.offset_known = False  # an answer (or a report read by whole hours) told it
         self.keys = StampKeys(link)  # the keys submits were answered with: never another's
 
     def _shared(self) -> _Account:
@@ -124,7 +132,7 @@ class GraceReports:
     def accepted(self, key: str, answered_at: float) -> None:
         """A submit answered with `key` at `answered_at` (our clock): how far the SMSC's clock is off."""
         if (seconds := stamp_seconds(key)) is not None:
-            self.offset = seconds - answered_at
+            self.offset, self.offset_known = seconds - answered_at, True
 
     def unanswered(
         self,
@@ -147,7 +155,8 @@ class GraceReports:
         late: asyncio.Future[SubmitResult | None] = loop.create_future()
         first = math.floor(written_at + self.offset) - SLACK
         awaited = _Awaited(self, sms.part_id, key_digits(sms.destination), first, now + self.offset + SLACK,
-                           late, loop.call_later(2 * grace, self._settle, late, None))  # fmt: skip
+                           late, loop.call_later(2 * grace, self._settle, late, None),
+                           not self.offset_known)  # fmt: skip
         shared = self._shared()
         shared.awaited.append(awaited)
         for report in list(shared.read):  # read before it went unanswered: the oldest first
@@ -183,22 +192,27 @@ class GraceReports:
         seconds, tail = stamp_seconds(report.message_id), tail_of(digits)
         if seconds is None or tail is None:
             return False
-        candidates = shared.awaited if only is None else [only]
-        for awaited in sorted(candidates, key=lambda a: -a.first):  # the latest written first
-            if awaited.late.done() or not awaited.digits.endswith(tail):
-                continue
-            if not awaited.first <= seconds <= awaited.last:
-                continue
-            key = f"{stamp}:{awaited.digits}"
-            if self._known(key, shared):
-                return False
-            owner = awaited.owner
-            owner.keys.given(key)
-            log.warning("cimd2.unanswered_submit_reported", link=owner.link, part_id=awaited.part_id,
-                        message_id=key, status=report.status.value, read_by=self.link,
-                        effect="taken as the SMSC's answer: the SMS is not sent again")  # fmt: skip
-            owner._settle(awaited.late, SubmitResult(Outcome.ACCEPTED, message_id=key))
-            return True
+        candidates = [a for a in (shared.awaited if only is None else [only]) if a.digits.endswith(tail)]
+        candidates.sort(key=lambda a: -a.first)  # the latest written first
+        for shift in SHIFTS:  # as stamped; then by whole hours, where the offset was unknown (docstring)
+            for awaited in candidates:
+                if awaited.late.done() or (shift and not awaited.zone_unknown):
+                    continue
+                if not awaited.first <= seconds - shift <= awaited.last:
+                    continue
+                key = f"{stamp}:{awaited.digits}"
+                if self._known(key, shared):
+                    return False
+                owner = awaited.owner
+                owner.keys.given(key)
+                if shift and not owner.offset_known:
+                    owner.offset, owner.offset_known = float(shift), True
+                log.warning("cimd2.unanswered_submit_reported", link=owner.link, part_id=awaited.part_id,
+                            message_id=key, status=report.status.value, read_by=self.link,
+                            hours_off=shift // 3600,
+                            effect="taken as the SMSC's answer: the SMS is not sent again")  # fmt: skip
+                owner._settle(awaited.late, SubmitResult(Outcome.ACCEPTED, message_id=key))
+                return True
         return False
 
     def stop(self) -> None:
