@@ -198,6 +198,8 @@ def accept_now(
         content = n.content
         if n.answer_mail is not None and not store.outbox.bounced_later(n.answer_mail, n.bounced):
             content = n.if_handled or content  # its words follow what this write did
+        if not n.rcpt:
+            continue  # an answer mail's bounce with no fallback address: failing it was all
         # Named by the mail it is about: it quotes its subject and numbers (`smsgw phone forget`).
         store.outbox.enqueue_mail(n.kind, n.mail_from, n.rcpt, content, email_ref=result.email_id)
     return result

@@ -17,10 +17,20 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from acl.quiet import release_time
-from gateway import accountrules, answerbounce, bouncetriage, conversations, forwarded, notify, wording
+from gateway import accountrules, conversations, forwarded, notify, wording
 from gateway.config import Config
 from gateway.conversations.answers import NO_NEW_TEXT, no_new_text, our_hosts, replies_to_mail
-from gateway.smtp import alerts, automail, mailexpiry, mailidentity, mailloop, mimefast, recipients, replies
+from gateway.smtp import (
+    alerts,
+    automail,
+    bouncenotices,
+    mailexpiry,
+    mailidentity,
+    mailloop,
+    mimefast,
+    recipients,
+    replies,
+)
 from gateway.smtp.accept import Limits, Notice, limits_for
 from gateway.smtp.charsets import decode_header
 from gateway.smtp.identical import identical_notice, identical_refusal, identical_today
@@ -141,37 +151,19 @@ def compose(
                 now=now.timestamp(),
             )
             return automatic, None, [Notice("not-sent", "", notices_to, told)], None
-        fallback = cfg.replies.fallback_address
-        if fallback is None or not bouncetriage.worth_forwarding(reason, raw):
-            return automatic, None, [], None
-        # a bounce is handed to the fallback address, queued with its record. The empty
-        # envelope sender means that nothing, not even a bounce of this mail, answers it. One of an
-        # answer mail fails that mail (its copy goes as for a 5xx) and names its answer.
-        looked = partial(answerbounce.find, store, raw, relay_ips=relay_ips)
-        answer = looked(client_ip=client_ip, mail_from=sender.mail_from, by_user=sender.user is not None)
-        written = partial(
-            forwarded.bounce_forward,
-            sender=cfg.mail.from_address,
-            rcpt=fallback,
-            domain=cfg.gateway.hostname,
+        told = bouncenotices.notices(
+            cfg,
+            store,
+            raw,
+            reason,
+            sender=sender,
             subject=mail.subject,
-            reason=reason,
-            mail_from=sender.mail_from,
-            client_ip=client_ip,
             numbers=[*numbers, *mailboxes],
-            raw=raw,
-            lang=cfg.gateway.language,
+            client_ip=client_ip,
+            relay_ips=relay_ips,
             now=now.timestamp(),
         )
-        forward = written(answer=partial(answerbounce.intro, answer) if answer is not None else None)
-        if answer is None or answer.delayed:  # a delay warning fails nothing: its forward says so
-            return automatic, None, [Notice("bounce-forward", "", fallback, forward)], None
-        # Another bounce of the answer may settle it first: its write queues this one instead.
-        later = (
-            written(answer=partial(answerbounce.intro, answer._replace(first=False))) if answer.first else b""
-        )
-        told = Notice("bounce-forward", "", fallback, forward, False, answer.mail_id, answer.why, later)
-        return automatic, None, [told], None
+        return automatic, None, told, None
     planned = partial(
         plan,
         mode="separate" if account.split_mode == "separate" else "concatenated",
