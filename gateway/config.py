@@ -224,6 +224,13 @@ def _same_address(a: str, b: str) -> bool:
     return ip_a.is_unspecified or ip_b.is_unspecified or ip_a == ip_b
 
 
+def _region(data: dict[str, object]) -> object:
+    """`[gateway] default_region` as written, for the sections' words on numbers written nationally
+    (`gateway.prefixform`); checked by its own section."""
+    gateway = data.get("gateway")
+    return gateway.get("default_region", "PL") if isinstance(gateway, dict) else "PL"
+
+
 def parse_config(
     text: str,
     *,
@@ -241,7 +248,8 @@ def parse_config(
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             config = Config.model_validate(
-                {**data, "base_dir": base_dir, "digest": digest}, context={"links_required": links_required}
+                {**data, "base_dir": base_dir, "digest": digest},
+                context={"links_required": links_required, "region": _region(data)},
             )
     except ValidationError as exc:
         raise ConfigError(f"{source}: {describe(exc, Config, data)}") from exc

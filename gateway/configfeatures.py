@@ -10,9 +10,10 @@ import math
 import re
 from typing import NamedTuple
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from gateway.configbase import _Section, plain_address
+from gateway.prefixform import pool_form, region_of
 
 MAX_POOL = 100_000  # numbers in [replies] pool after expanding ranges
 
@@ -22,10 +23,12 @@ def _is_e164(v: str) -> bool:
     return v.startswith("+") and v[1:].isascii() and v[1:].isdigit() and v[1] != "0" and 7 <= len(v) - 1 <= 15
 
 
-def _e164(value: str) -> str:
+def _e164(value: str, region: str | None = None) -> str:
     v = value.strip()
     if _is_e164(v):
         return v
+    if (written := pool_form(v, region)) is not None:  # 500100300, 0048500100300
+        raise ValueError(f"pool number {value!r} is not written in the international form: write {written}")
     # What an admin types for a range or a spaced number: said as such, with the form to write.
     ends = re.split(r"\s*[-–—]\s*", v)
     if len(ends) == 2 and all(_is_e164(end) for end in ends):
@@ -38,15 +41,21 @@ def _e164(value: str) -> str:
     )
 
 
-def expand_pool(entries: tuple[str, ...]) -> tuple[str, ...]:
-    """The pool's numbers in order: single numbers and inclusive ranges ("+48500100300..+48500100399")."""
+def expand_pool(entries: tuple[str, ...], region: str | None = None) -> tuple[str, ...]:
+    """The pool's numbers in order: single numbers and inclusive ranges ("+48500100300..+48500100399").
+    `region`: `[gateway] default_region`, to offer the E.164 form of a number written nationally."""
     out: dict[str, None] = {}
     for entry in entries:
         first, sep, last = entry.partition("..")
         if not sep:
-            out[_e164(first)] = None
+            out[_e164(first, region)] = None
             continue
-        a, b = _e164(first), _e164(last)
+        if not (_is_e164(first.strip()) and _is_e164(last.strip())) and all(
+            written := [pool_form(end, region) for end in (first, last)]
+        ):
+            said = f"write {written[0]}..{written[1]}"
+            raise ValueError(f"pool range {entry!r} is not written in the international form: {said}")
+        a, b = _e164(first, region), _e164(last, region)
         if len(a) != len(b) or int(a[1:]) > int(b[1:]):
             raise ValueError(f"pool range {entry!r} must go from a lower to a higher number, same length")
         if int(b[1:]) - int(a[1:]) >= MAX_POOL:
@@ -83,8 +92,8 @@ class RepliesSection(_Section):
 
     @field_validator("pool")
     @classmethod
-    def _pool(cls, v: list[str]) -> list[str]:
-        expand_pool(tuple(v))  # raises with the entry named
+    def _pool(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        expand_pool(tuple(v), region_of(info))  # raises with the entry named
         return v
 
     @field_validator("fallback_address")

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import structlog
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from gateway.configbase import (
     SECRET,
@@ -25,6 +25,7 @@ from gateway.configbase import (
     link_host,
     link_place,
 )
+from gateway.prefixform import prefix_problem, region_of
 from gateway.smppsource import SourceNpi, SourceTon, warn_unused
 from smsc.settings import LinkSettings, LinkTls
 
@@ -77,12 +78,10 @@ class SmscSection(_Section):
 
     @field_validator("prefixes")
     @classmethod
-    def _prefixes(cls, v: list[str]) -> list[str]:
+    def _prefixes(cls, v: list[str], info: ValidationInfo) -> list[str]:
         for p in v:
             if not p.startswith("+") or not (p[1:].isascii() and p[1:].isdigit()):  # +٤٨ matches no number
-                if "".join(p.split()) != p:  # "+48 60": no number read has spaces, nor does a prefix
-                    raise ValueError(f"prefix {p!r} must be written without spaces: {''.join(p.split())!r}")
-                raise ValueError(f"prefix {p!r} must look like +48 or +4860")
+                raise ValueError(prefix_problem(p, region_of(info)))  # with the form to write, if any
             # Neither can match a number in E.164, as every number is read: taken, they routed nothing.
             if p[1] == "0":
                 raise ValueError(f"prefix {p!r} can match no number: no country code starts with 0")
