@@ -30,10 +30,10 @@ AUTO_REPLY = "Prowadze, odpisze pozniej"
 REFUSED = '(550, b"5.7.1 Not sent: looks like a mail loop: the same text went from you to +48601123456'
 # Right for a program and for a person who sends the same line each time: no "automatic mailbox".
 WORDS = (
-    "3 times within 60 minutes, each within 10 minutes of the phone's same answer, which came within 60"
-    " seconds of the SMS, as an auto-reply app's does; stop the phone's auto-reply; if a program writes"
-    " these mails in answer to the phone's, mark them Auto-Submitted: auto-replied (RFC 3834), and they"
-    " are recorded, not sent as SMS; if you write them, change the words"
+    "3 times within 60 minutes, each within 10 minutes of the phone's same answer, sent within 15 seconds"
+    " of the SMS, as an auto-reply app does; stop the phone's auto-reply; a person answering should use"
+    " other words; if a program writes these mails in answer to the phone's, mark them Auto-Submitted:"
+    " auto-replied (RFC 3834): they are recorded, not sent as SMS; if you write them, change the words"
 )
 T0 = 1_800_000_000.0
 

@@ -20,9 +20,20 @@ Alike on both sides was not enough: an on-call person answering "ack" a few minu
 monitoring alert (one host's after another's, alike once the digits are set aside), or a driver's "OK"
 to each of a dispatcher's job mails, had the fifth alert refused, the dispatcher's fourth job too. A
 loop runs at machine speed on the phone's side: an auto-reply app answers as the SMS arrives, a person
-when they read it. So each answer that drew a round must have come within a minute of the SMS it
-answers (its last part's submit, or its delivery report when that came before the answer), as far as
-the MO records which SMS it answers (`mo.answered_message_id`; one that does not counts as fast).
+when they read it. So each answer that drew a round must have come fast after the SMS it answers
+(`_at_once`), as far as the MO records which SMS it answers (`mo.answered_message_id`; one that does
+not counts as fast).
+Measured from the SMS's submit with a minute's threshold, both sides were wrong: an SMSC that held the
+SMS a minute and a half (a queue, a phone just back in coverage) made an auto-reply app's answer look
+slow, and its loop ran on when the receipt came after the answer or never (routes without receipts,
+receipts sent in batches); an on-call person answering each alert "ack" within half a minute was still
+refused. The phone had the SMS when its receipt came, so the delay counts from the receipt's arrival
+when that came before the answer, and "fast" is `PHONE_FAST_SECONDS`, 15 s: an auto-reply app answers
+within a few seconds of the SMS arriving, a person reads, types and sends in more. With no receipt
+before the answer the submit only bounds the delay from above: within the threshold it is fast, beyond
+it unknown, and counted fast, for a loop must not escape for want of receipts. (The same delay round
+after round was weighed as a second sign, and left: it is measured only where receipts come first, and
+asking for it would let a loop whose receipts come late escape again.)
 Mail marked automatic never gets here (`gateway.smtp.automail`), but mail marked auto-generated that
 an account has sent as SMS (`--auto-generated send`) does: a helpdesk may mark its acknowledgements so.
 
@@ -38,8 +49,9 @@ import sqlite3
 FAST_SECONDS = 600.0  # a polling helpdesk answers by its next poll: every minute to every few minutes
 ROUNDS = 3  # rounds before this one, each fast and alike, each drawn by an alike answer
 SPAN_SECONDS = 3600.0  # all of them within the hour
-# An auto-reply app answers within seconds of the SMS reaching the phone; a person reading it, later.
-PHONE_FAST_SECONDS = 60.0
+# An auto-reply app answers within a few seconds of the SMS reaching the phone (its receipt's arrival);
+# a person reading it, typing and sending takes longer.
+PHONE_FAST_SECONDS = 15.0
 # A word with a digit in it: a ticket number, a time, a hex id ("a3f9c1"), with its punctuation.
 _DIGITS = re.compile(r"\S*\d\S*")
 
@@ -99,19 +111,22 @@ def _answer_row(
 
 
 def _at_once(conn: sqlite3.Connection, received: float, answered: int | None) -> bool:
-    """Whether an MO received at `received` came within PHONE_FAST_SECONDS of the SMS it answers
-    (`answered`, a `messages` row) reaching the phone: its last part's submit, or its delivery
-    report where that came before the MO (an SMS that waited for a phone out of coverage). An MO
-    that records no SMS counts as fast: alike answers were all the guard asked of it before."""
+    """Whether an MO received at `received` may have come within PHONE_FAST_SECONDS of the SMS it
+    answers (`answered`, a `messages` row) reaching the phone. Slow only when a delivery receipt of
+    every part of it came before the MO, and the MO more than the threshold after the last of them:
+    the phone had the SMS then. Without such receipts the delay is not known (the SMSC may have held
+    the SMS, its receipt come after the answer or never), and counts as fast. An MO that records no
+    SMS counts as fast too: alike answers were all the guard asked of it before."""
     if answered is None:
         return True
-    row = conn.execute(
-        "SELECT MAX(MAX(COALESCE(p.submitted_at, m.created_at), IIF(p.done_at <= ?, p.done_at, 0))),"
-        " m.created_at FROM messages m LEFT JOIN parts p ON p.message_id = m.id WHERE m.id = ?",
+    parts, received_before, reached = conn.execute(
+        "SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 'delivered' AND done_at <= ?), MAX(done_at)"
+        " FROM parts WHERE message_id = ?",
         (received, answered),
     ).fetchone()
-    reached = row[0] if row and row[0] is not None else (row[1] if row else None)
-    return reached is None or received - float(reached) <= PHONE_FAST_SECONDS
+    if not parts or received_before < parts:
+        return True
+    return received - float(reached) <= PHONE_FAST_SECONDS
 
 
 def looping(conn: sqlite3.Connection, phone: str, user: str, text: str, now: float) -> bool:

@@ -35,14 +35,18 @@ log = structlog.get_logger(__name__)
 
 # The advice to mark the mails Auto-Submitted: auto-replied sent a monitoring system's admin, whose
 # alerts a person acknowledged, to a setting that records them and sends none. The guard now takes
-# only a phone that answers within the minute (an auto-reply app), so the phone comes first, and the
-# mark is only for a program that answers the phone's mails, with what it does said.
+# only a phone that answers within seconds (an auto-reply app), so the phone comes first, and the
+# mark is only for a program that answers the phone's mails, with what it does said. A person who
+# does answer that fast, the same word each time ("ack" in an incident), was told only to stop an
+# auto-reply they do not have: the guard needs the phone's answers alike, so one in other words lets
+# the next mails through, and that is said.
 REFUSAL = (
     "550 5.7.1 Not sent: looks like a mail loop: the same text went from you to {phone} {rounds} times"
-    " within {span:g} minutes, each within {fast:g} minutes of the phone's same answer, which came"
-    " within {quick:g} seconds of the SMS, as an auto-reply app's does; stop the phone's auto-reply;"
-    " if a program writes these mails in answer to the phone's, mark them Auto-Submitted: auto-replied"
-    " (RFC 3834), and they are recorded, not sent as SMS; if you write them, change the words"
+    " within {span:g} minutes, each within {fast:g} minutes of the phone's same answer, sent within"
+    " {quick:g} seconds of the SMS, as an auto-reply app does; stop the phone's auto-reply; a person"
+    " answering should use other words; if a program writes these mails in answer to the phone's, mark"
+    " them Auto-Submitted: auto-replied (RFC 3834): they are recorded, not sent as SMS; if you write"
+    " them, change the words"
 )
 
 
@@ -51,16 +55,19 @@ REFUSAL = (
 NOTICE_TEXT = Phrase(
     "Your mail was sent as SMS to {sent}, but not to {looped}: it looks like a mail loop: the same text"
     " went from you to {to} {rounds} times within {span:g} minutes, each within {fast:g} minutes of"
-    " the phone's same answer, which came within {quick:g} seconds of the SMS, as an auto-reply app's"
-    " does. Stop {auto}; if a program writes these mails in answer to the phone's, mark them"
-    " Auto-Submitted: auto-replied (RFC 3834), and they are recorded, not sent as SMS; if you write"
-    " them, change the words.",
+    " the phone's same answer, sent within {quick:g} seconds of the SMS, as an auto-reply app does."
+    " Stop {auto}; a person answering on {to} should answer in other words, not the same each time,"
+    " and your next mails go again; if a program writes these mails in answer to the phone's, mark them"
+    " Auto-Submitted: auto-replied (RFC 3834): they are recorded, not sent as SMS; if you write them,"
+    " change the words.",
     "Wiadomość wysłano jako SMS do {sent}, ale nie do {looped}: wygląda to na pętlę pocztową: ten sam"
     " tekst od nadawcy trafił do {to} {rounds} razy w ciągu {span:g} minut, za każdym razem w"
     " ciągu {fast:g} minut od tej samej odpowiedzi telefonu, wysłanej w ciągu {quick:g} sekund od"
-    " SMS-a, jak robi to automatyczna odpowiedź. Należy wyłączyć {auto}; jeśli wiadomości pisze program"
-    " w odpowiedzi na odpowiedzi telefonu, należy oznaczyć je nagłówkiem Auto-Submitted: auto-replied"
-    " (RFC 3834), a bramka je zapisze i nie wyśle SMS-ów; jeśli pisze je człowiek, należy zmienić treść.",
+    " SMS-a, jak robi to automatyczna odpowiedź. Należy wyłączyć {auto}; osoba odpowiadająca z {to}"
+    " powinna odpowiadać innymi słowami, nie za każdym razem tymi samymi, a kolejne wiadomości znów"
+    " pójdą; jeśli wiadomości pisze program w odpowiedzi na odpowiedzi telefonu, należy oznaczyć je"
+    " nagłówkiem Auto-Submitted: auto-replied (RFC 3834): bramka je zapisze i nie wyśle SMS-ów; jeśli"
+    " pisze je człowiek, należy zmienić treść.",
 )
 # (language, several numbers) -> the words for `{to}` and `{auto}` in `NOTICE_TEXT`.
 _PHONES = {
