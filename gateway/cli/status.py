@@ -222,7 +222,8 @@ def _unread(cfg: Config, args: argparse.Namespace, exc: CliError) -> CliError:
     elif not args.json and line != state and not line.startswith("running, pid"):
         print(f"daemon    {line}")
     if args.json:
-        print_unread(cfg.db_path, str(exc), state)
+        running = daemon_json(down, status) if down is None and status is not None else None
+        print_unread(cfg.db_path, str(exc), state, running)
     return CliError(str(exc), code)
 
 

@@ -89,11 +89,14 @@ def running_words(cfg: Config, status: dict[str, Any]) -> str:
     daemon of 0.2.36 under 0.2.37's files showed as `running, pid N`, and nothing said the upgrade had
     not taken. A status file naming no version is an older smsgw's (before 0.2.38)."""
     from gateway import __version__
+    from gateway.cli.newerdaemon import newer, newer_words
     from gateway.cli.restartwords import how_to_restart
 
     pid, ran = status.get("pid"), status.get("version")
     if ran == __version__:
         return f"running, pid {pid}"
+    if isinstance(ran, str) and newer(ran, __version__):
+        return f"running {ran}, pid {pid}, {newer_words(cfg, ran)}"
     which = f"running {ran}" if ran else "running an older smsgw (its status names no version)"
     return f"{which}, pid {pid}, installed {__version__}: restart it ({how_to_restart(cfg.state_dir, pid)})"
 
@@ -286,13 +289,14 @@ def _program(pid: int) -> str:
     return f", {name}" if name else ""
 
 
-def print_unread(database: Path | None, error: str, state: str) -> None:
+def print_unread(database: Path | None, error: str, state: str, daemon: dict[str, Any] | None = None) -> None:
     """The object `status --json` prints where it cannot read the database (`database` None: there
-    is none): a check parsing stdout found nothing there at all. stderr says why too."""
+    is none): a check parsing stdout found nothing there at all. stderr says why too. `daemon`: a
+    running daemon's (`daemon_json`), with the version it runs (a newer one's database is why)."""
     unread = {
         "database": None if database is None else str(database),
         "error": error,
-        "daemon": {"state": state},
+        "daemon": daemon or {"state": state},
     }
     print(json.dumps(unread, indent=2))
 
