@@ -65,8 +65,8 @@ def test_the_hourly_count_reads_the_senders_mos_of_the_hour_not_its_history(tmp_
     try:
         fill(db.conn)
         repo = ConversationsRepo(db, lambda: NOW)
-        assert repo.mailed_from(PHONE, NOW - 3600) == (3, 1)
-        assert repo.mailed_from("promo", NOW - 3600, any_case=True) == (2, 1)
+        assert repo.mailed_from(PHONE, NOW - 3600) == (3, 1, 0)
+        assert repo.mailed_from("promo", NOW - 3600, any_case=True) == (2, 1, 0)
 
         phone = plan(db.conn, partial(repo.mailed_from, PHONE, NOW - 3600))
         assert HOURLY_PLAN in phone, phone

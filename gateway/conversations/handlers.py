@@ -250,12 +250,18 @@ def on_whole_mo(
     # A late rest is held as its first parts were (`lateparts.Limited`): kept with them, or counted
     # with them (its first) and mailed past the limit.
     kept_with, counted = (late.limited.kept_with, late.limited.counted) if late else (None, True)
-    if limit and not optout and mailable and (counted or kept_with is not None):
-        mailed, kept = r.mailed_from(sender, store.clock() - 3600, any_case=phone is None)
-        if kept_with is not None or mailed >= limit:
+    if limit and mailable and (counted or kept_with is not None):
+        mailed, kept, stops = r.mailed_from(sender, store.clock() - 3600, any_case=phone is None)
+        # Only the phone's first STOP of the hour goes past the limit: one after a START lists it anew,
+        # but tells its user nothing the first did not (STOP, START, ... gave 70 mails in 13 minutes).
+        first_stop = optout and not stops
+        if not first_stop and (kept_with is not None or mailed >= limit):
             reason = f"more than {limit} answers from {sender} within an hour: kept here, not mailed"
             if kept_with is not None:
                 reason = f"the late part of MO {kept_with}, kept with it"
+            if optout:  # listed all the same: the kept answers' mail says so
+                said = f"{display(sender)} answered with an opt-out word: further SMS to it are refused"
+                note = ". ".join(n for n in (said, note) if n)
             # The caller's note (START, a possible opt-out, parts that never came) goes with it.
             r.settle_mo(mo_id, "throttled", conv, kept_note(reason, note))
             _bill(store, mo_id, billed)
@@ -263,7 +269,7 @@ def on_whole_mo(
             # phone, `smsgw mo list --number` the rest of what it sent.
             log.warning("mo.throttled", mo=mo_id, limit=limit, kept=kept + 1)
             return "throttled"
-        if mailed == limit - 1:  # the last one mailed this hour says what happens to the next ones
+        if not first_stop and mailed == limit - 1:  # the last one mailed this hour says what comes next
             flood_note = (
                 f"{display(sender)} sent {limit} SMS within an hour: more within the hour are kept in the"
                 " gateway, and come together in one mail once an hour passes without more"

@@ -93,8 +93,11 @@ class Kept(NamedTuple):
 class KeptRepo(ReplyPool):
     """The conversations repository's kept answers (`ConversationsRepo` builds on it)."""
 
-    def mailed_from(self, source: str, since: float, *, any_case: bool = False) -> tuple[int, int]:
-        """(answers mailed, answers kept for the hourly limit) from `source` since `since`. The first
+    def mailed_from(self, source: str, since: float, *, any_case: bool = False) -> tuple[int, int, int]:
+        """(answers mailed, answers kept for the hourly limit, opt-out words that listed the phone)
+        from `source` since `since`. Only the first of those is mailed past the limit: each later one
+        counts as an answer mailed (a phone alternating STOP and START, each STOP listing it anew, had
+        80 of them in 13 minutes give 70 mails where the limit is 30). The first
         late rest of an answer (`follows`) is that answer, counted once with its first parts; each
         further one is a mail of its own and counts: a phone that opened sets of a 255-part SMS and
         sent one part of each every few minutes had every part mailed, uncounted.
@@ -122,11 +125,11 @@ class KeptRepo(ReplyPool):
             "SELECT COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NULL),"
             " COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NOT NULL),"
             " COUNT(DISTINCT follows) FILTER (WHERE state IN ('mailed', 'fallback')),"
-            " COUNT(*) FILTER (WHERE state = 'throttled')"
+            " COUNT(*) FILTER (WHERE state = 'throttled'), COUNT(*) FILTER (WHERE state = 'optout')"
             f" FROM mo WHERE {where} AND id > 0 AND received_at >= {stepped_since('?')}",
             (*args, since),
         ).fetchone()
-        return row[0] + row[1] - row[2], row[3]
+        return row[0] + row[1] - row[2] + max(row[4] - 1, 0), row[3], row[4]
 
     def kept_due(self, quiet_since: float, since: float, kinds: Sequence[str], limit: int) -> list[str]:
         """The phones with answers kept past the hourly limit since `since` (the reply window), none
