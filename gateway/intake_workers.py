@@ -161,7 +161,8 @@ class IntakeWorkers:
     def add_to(self, supervisor: Supervisor) -> None:
         for slot in self.slots:
             run = partial(self.refusal.run, slot, partial(self._run, slot))
-            supervisor.add(slot.name, run, stall_after=HEARTBEAT_TIMEOUT_SECONDS * 2)
+            worker = supervisor.add(slot.name, run, stall_after=HEARTBEAT_TIMEOUT_SECONDS * 2)
+            worker.serving = partial(getattr, slot, "serving")  # /healthz: what takes the port's mail
 
     def pids(self) -> dict[str, int | None]:
         return {s.name: s.proc.pid if s.proc and s.proc.poll() is None else None for s in self.slots}
@@ -176,8 +177,7 @@ class IntakeWorkers:
         finally:
             for wait in waits:
                 wait.cancel()
-            # Read to the end: a cancellation left unread is logged as an error, "never retrieved".
-            await asyncio.gather(*waits, return_exceptions=True)
+            await asyncio.gather(*waits, return_exceptions=True)  # read: unread, one is "never retrieved"
         if not done:
             waiting = [s.name for s in self.slots if not s.ready.is_set()]
             log.warning("intake.workers_not_ready", workers=waiting, note="see worker.crashed above")

@@ -98,6 +98,8 @@ class Worker:
     crashed_at: deque[float] = field(default_factory=lambda: deque(maxlen=16))  # monotonic, for /healthz
     up_since: float | None = None  # the running start's time (monotonic); None while down
     warning: str | None = None  # what is amiss while it runs (`gateway.submissionretry`): /healthz says it
+    # A relay port's process (`gateway.intake_workers`): whether it serves the port now. None: no port.
+    serving: Callable[[], bool] | None = None
 
     def stalled(self, now: float) -> bool:
         limit = STALL_AFTER_SECONDS if self.stall_after is None else self.stall_after

@@ -8,13 +8,18 @@ that gateway alone. One crash is not a loop: the worker is back within a second 
 in trouble too, as in `status`.
 
 503 tells a load balancer to send the mail elsewhere, so it means the node cannot do its job: the
-dispatcher in trouble (no SMS leaves), or every intake process in trouble (the relay port takes no
-mail). Any worker's loop answered 503 at first, and a node whose housekeeping looped, or one of four
-intake processes, was pulled while it still took and sent every SMS. The outbox (answers, bounces,
-notices to the senders) is judged as the relay it feeds, whose outage keeps /healthz 200: its mail
-waits on this node's disk whatever the balancer does, and SMS still leave. A loop of such a worker
-is a warning line in the 200 body, and `smsgw status` (the worker "crash-looping", exit 1). So is a
-worker's own `warning` (the submission port off since the start, `gateway.submissionretry`).
+dispatcher in trouble (no SMS leaves), or no intake process serving the relay port (no mail is
+taken). An intake process is judged by what its port does, not by its crashes: one crash-looping but
+serving again took mail for a minute while /healthz said 503 "no intake process takes mail", and a
+load balancer pulled a working node; one killed (its heartbeats stopped) and restarting, or started
+and not serving yet (7.7 s under load), took none while /healthz said "ok". Serving, its loop is a
+warning line; not serving, whatever the reason, it takes no mail. Any worker's loop answered 503
+at first, and a node whose housekeeping looped, or one of four intake processes, was pulled while
+it still took and sent every SMS. The outbox (answers, bounces, notices to the senders) is judged as
+the relay it feeds, whose outage keeps /healthz 200: its mail waits on this node's disk whatever the
+balancer does, and SMS still leave. A loop of such a worker is a warning line in the 200 body, and
+`smsgw status` (the worker "crash-looping", exit 1). So is a worker's own `warning` (the submission
+port off since the start, `gateway.submissionretry`).
 
 /healthz is public: the error's kind is said (`OperationalError`), not its text, which may name a
 file or a phone number; `smsgw status` and the log say the rest.
@@ -61,15 +66,38 @@ def worker_trouble(name: str, worker: Worker, now: float) -> str | None:
         return f"worker {name} stalled: no sign of life for {now - worker.last_beat:.0f} s"
     if intake_silent(name, worker.state, now - worker.last_beat):
         return silent_words(name, now - worker.last_beat)
+    idle = worker.serving is not None and not worker.serving()
     if crashes := loop_crashes(worker.crashed_at, now, worker.up_since):
         kind = (worker.last_error or "").partition(":")[0] or "an error"
         state = "waiting to restart" if worker.state == "restarting" else "running again"
+        state = "starting again, not serving yet" if idle and worker.state != "restarting" else state
         return (
             f"worker {name} crash-looping: {crashes} crashes in the last"
             f" {LOOP_WINDOW_SECONDS / 60:.0f} min, the last {now - worker.crashed_at[-1]:.0f} s ago"
             f" ({kind}), {state}; smsgw status and the log say why"
         )
+    if idle:
+        return idle_words(name, worker, now)
     return worker.warning  # a worker's own word, public: the submission port off (gateway.submissionretry)
+
+
+def idle_words(name: str, worker: Worker, now: float) -> str:
+    """Why the relay port's process `name`, not serving, takes no mail: down or starting."""
+    if worker.state == "restarting":
+        ended = f", it ended {now - worker.crashed_at[-1]:.0f} s ago" if worker.crashed_at else ""
+        return f"worker {name} not serving: waiting to restart{ended}"
+    if worker.up_since is not None:
+        return f"worker {name} not serving yet: starting for {now - worker.up_since:.0f} s"
+    return f"worker {name} not serving: {worker.state}"
+
+
+def takes_mail(worker: Worker, now: float, trouble: str | None) -> bool:
+    """Whether an intake process serves its share of the relay port now: by its port where it tells
+    (`Worker.serving`), beating; else (none told) by having no trouble."""
+    if worker.serving is None:
+        return trouble is None
+    silent = intake_silent(worker.name, worker.state, now - worker.last_beat)
+    return worker.serving() and not worker.stalled(now) and not silent
 
 
 def workers_health(workers: Mapping[str, Worker], now: float) -> WorkersHealth:
@@ -79,7 +107,7 @@ def workers_health(workers: Mapping[str, Worker], now: float) -> WorkersHealth:
     health = WorkersHealth()
     if ESSENTIAL in said:
         health.trouble = said.pop(ESSENTIAL)
-    elif intake and all(name in said for name in intake):
+    elif intake and not any(takes_mail(workers[name], now, said.get(name)) for name in intake):
         health.trouble = "no intake process takes mail: " + "; ".join(
             said.pop(name) for name in sorted(intake)
         )
