@@ -2,7 +2,8 @@
 (`gateway.bounce._advice`), apart from `gateway.wording`, which is full: the operator refused the SMS
 for good as the gateway sends it, or for the time being until it expired, the operator's own report
 that it expired at a phone that stayed out of reach, and the long SMS that waited for a link or for
-an admin's retry; and the Subject and first line of one bounce for several numbers of one mail. No I/O.
+an admin's retry; the Subject and first line of one bounce for several numbers of one mail; and the
+line that takes a bounce back, its SMS delivered after all. No I/O.
 """
 
 from __future__ import annotations
@@ -98,4 +99,13 @@ ALL_FAILED_INTRO = Phrase(
     " below with the reason.",
     "Nie udało się dostarczyć SMS-a pod żaden z numerów, na które wysłano wiadomość (liczba numerów:"
     " {count}); poniżej każdy z nich z przyczyną.",
+)
+
+# First in the mail about an SMS delivered after its failure was told (`gateway.notifier`,
+# `Finished.after_failure`): the bounce was the last word the sender had, and wrong.
+AFTER_FAILURE = Phrase(
+    "An earlier report said this SMS had failed. The SMSC has since reported that it reached the phone"
+    " after all: a copy sent before the one that failed was delivered.",
+    "Wcześniejszy raport mówił, że tego SMS-a nie udało się dostarczyć. Centrum SMS zgłosiło jednak"
+    " później, że SMS dotarł do telefonu: doręczono kopię wysłaną przed tą, której się nie udało.",
 )

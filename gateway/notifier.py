@@ -13,7 +13,7 @@ from typing import Any
 
 import structlog
 
-from gateway import notify, wording
+from gateway import bouncewords, notify, wording
 from gateway.bouncegroup import Form, ReportGroups
 from gateway.config import Config
 from gateway.newholder import readdressed
@@ -22,12 +22,6 @@ from gateway.store.db import Finished, Store
 from gateway.store.settling import UNREPORTED
 
 log = structlog.get_logger(__name__)
-
-# First in the notice of an SMS delivered after its failure was told (`Finished.after_failure`).
-AFTER_FAILURE = (
-    "An earlier report said this SMS had failed. The SMSC has since reported that it reached the phone"
-    " after all: a copy sent before the one that failed was delivered."
-)
 
 
 class Notifier:
@@ -69,14 +63,23 @@ class Notifier:
 
     def _after_failure(self, f: Finished) -> bool:
         """A bounced SMS whose copy accepted late reached the phone after all: whoever was told of the
-        failure hears of it, in a plain notice, whatever their rule says of deliveries (the bounce
-        was the last word, and wrong)."""
+        failure hears of it, whatever their rule says of deliveries (the bounce was the last word, and
+        wrong), and so does whoever a delivery is mailed to, as it asked (a NOTIFY=SUCCESS sender its
+        DSN: told only of failures, it had nothing, and with SUCCESS,FAILURE a plain notice in place
+        of the DSN asked for). One mail to each address; the line of `AFTER_FAILURE` first in those
+        to an address the failure was told to (one never bounced had no earlier report to take back)."""
         info = self.store.admin.message_info(f.message_id)
-        told = readdressed(self.store, self.config, info, _mails(info, False))
-        for rcpt, _dsn, why in told:
-            self._enqueue(
-                f, info, rcpt, True, False, AFTER_FAILURE if why is None else f"{AFTER_FAILURE}\n\n{why}"
-            )
+        first = bouncewords.AFTER_FAILURE(self.config.gateway.language)
+        failure = [(rcpt, False) for rcpt, _dsn in _mails(info, False)]
+        bounced = {rcpt.lower() for rcpt, _dsn in failure}
+        mails: dict[str, tuple[str, bool]] = {}
+        for rcpt, dsn in [*_mails(info, True), *failure]:
+            mails.setdefault(rcpt.lower(), (rcpt, dsn))
+        told = readdressed(self.store, self.config, info, list(mails.values()))
+        for rcpt, as_dsn, why in told:
+            said = [first] if rcpt.lower() in bounced or why is not None else []
+            said += [why] if why is not None else []
+            self._enqueue(f, info, rcpt, True, as_dsn, "\n\n".join(said) or None)
         return bool(told)
 
     def _enqueue(

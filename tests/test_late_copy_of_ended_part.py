@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import structlog
 
-from gateway.notifier import AFTER_FAILURE
+from gateway.bouncewords import AFTER_FAILURE
 from smsc.base import ReportStatus
 from smsc.simulator.core import SubmittedSms
 from smsc.simulator.smpp_server import SmppSession
@@ -81,7 +81,7 @@ async def test_the_late_copy_of_an_ended_part_decides_it(
                 assert db.execute("SELECT state FROM messages").fetchone() == ("delivered",)
                 await sink.wait(2)
                 notice = _text(sink.messages[1][2])
-                assert notice.startswith(AFTER_FAILURE) and "was delivered" in notice, notice
+                assert notice.startswith(AFTER_FAILURE("en")) and "was delivered" in notice, notice
             else:
                 assert state == "failed" and error is not None and "failed too" in error, error
                 assert db.execute("SELECT state FROM messages").fetchone() == ("failed",)
