@@ -7,11 +7,12 @@ a receipt of the copy accepted late that says it failed leaves the part to the o
 A part whose re-send ended it meanwhile (refused for good, 0x45 from an SMSC that drops a copy it
 already has, or taken and reported undelivered) has one copy left that may yet reach the phone: the
 one accepted late. Its id and link become the part's, the failure it ended with kept first in its note
-(`ENDED_COPY_NOTE`), and that copy's receipt decides. Dropped, the late answer was logged "the SMSC
+(`ENDED_COPY`), and that copy's receipt decides. Dropped, the late answer was logged "the SMSC
 answered after the part had been sent again" and its DELIVRD `dlr.unmatched`: the phone had the SMS,
 the part stayed failed and its sender, bounced, never heard otherwise. A DELIVRD now makes the part
-delivered, and its message once no other part failed; whoever was told of the failure is told that
-the SMS reached the phone after all (`Finished.after_failure`). A failure leaves it failed, said.
+delivered, and its message once every other part was delivered too; whoever was told of the failure
+is told that the SMS reached the phone after all (`Finished.after_failure`), when it does. A failure
+leaves it failed, said.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import structlog
 
 from gateway.store.records import Finished
-from gateway.store.settling import SettlingRepo
+from gateway.store.settling import FINAL_PART, TOLD_FAILED, SettlingRepo, the_rest_said
 
 log = structlog.get_logger(__name__)
 
@@ -68,30 +69,57 @@ class LateCopies(SettlingRepo):
         return next(awaited, None)
 
     def _ended_copy_report(self, part_id: int, status: str, error: str | None, now: float) -> list[Finished]:
-        """The receipt of an ended part's copy accepted late: delivered, the part is, and its message
-        once no other part failed, told as such to whoever heard of its failure; failed, it stays so."""
+        """The receipt of an ended part's copy accepted late: delivered, the part is; failed, it stays so.
+
+        Its message, bounced, is delivered and told so to whoever heard of its failure only when every
+        part reached the phone. Other parts the failure left unsent keep it failed, its reason saying
+        which part arrived after all: it went "cancelled" with no reason, a cancel nobody made, billed
+        as such, and the log said the phone had the SMS, half of which was never sent. Another part
+        still awaiting its receipt makes it `submitted` again, its reason beginning `TOLD_FAILED`,
+        so that its delivery, when it comes, is told to the sender bounced (`_settle_message_of`)."""
         if status != "delivered":
             self.conn.execute(
                 "UPDATE parts SET error = substr(error, 1, length(error) - ?) || ? WHERE id = ?",
                 (len(AWAITED), FAILED_TOO.format(error or "failed"), part_id),
             )
             return []
-        before = self.conn.execute(
-            "SELECT m.id, m.state, m.account_id, m.notify FROM messages m JOIN parts p"
+        mid, was, account_id, notify, total, seq = self.conn.execute(
+            "SELECT m.id, m.state, m.account_id, m.notify, m.parts_total, p.seq FROM messages m JOIN parts p"
             " ON p.message_id = m.id WHERE p.id = ?",
             (part_id,),
         ).fetchone()
         self.conn.execute(
             "UPDATE parts SET state = 'delivered', error = NULL, done_at = ? WHERE id = ?", (now, part_id)
         )
+        others = self.conn.execute(
+            "SELECT seq, state, error FROM parts WHERE message_id = ? AND id <> ? ORDER BY seq",
+            (mid, part_id),
+        ).fetchall()
+        states = {state for _seq, state, _error in others}
+        after = f"part {seq} of {total} delivered after all; {the_rest_said(others)}"
+        if was in ENDED and "cancelled" in states and not states & set(ENDED):
+            self._restate(mid, f"{TOLD_FAILED}{after}")
+            log.warning("dlr.delivered_after_failure", part=part_id, message=mid, was=was, now=was,
+                        reason="the receipt of a copy the SMSC accepted late, after the part had ended:"
+                        " the phone has this part, but other parts of the SMS were never sent")  # fmt: skip
+            return []
         finished = self._settle_message_of(part_id, now)
-        log.warning("dlr.delivered_after_failure", part=part_id, message=before[0], was=before[1],
+        (now_state,) = self.conn.execute("SELECT state FROM messages WHERE id = ?", (mid,)).fetchone()
+        if was in ENDED and now_state not in FINAL_PART:
+            self._restate(mid, f"{TOLD_FAILED}{after}")
+        has = (
+            "the SMS"
+            if now_state == "delivered"
+            else "this part; other parts await their receipts"
+            if now_state not in FINAL_PART
+            else "this part; another part failed too"
+        )
+        log.warning("dlr.delivered_after_failure", part=part_id, message=mid, was=was, now=now_state,
                     reason="the receipt of a copy the SMSC accepted late, after the part had ended:"
-                    " the phone has the SMS")  # fmt: skip
-        now_state = self.conn.execute("SELECT state FROM messages WHERE id = ?", (before[0],)).fetchone()
-        if finished or before[1] not in ENDED or now_state[0] != "delivered":
+                    f" the phone has {has}")  # fmt: skip
+        if finished or was not in ENDED or now_state != "delivered":
             return finished
-        return [Finished(before[0], "delivered", None, before[2], notify=before[3], after_failure=True)]
+        return [Finished(mid, "delivered", None, account_id, notify=notify, after_failure=True)]
 
     def _copy_report(self, part_id: int, state: str, error: str | None, now: float) -> None:
         """The receipt of a part's copy taken late: delivered, the part is; failed, the part waits for

@@ -38,6 +38,10 @@ NO_REPORT = "sent; the SMSC sent no delivery report"
 # (`gateway.reasons.human_reason`: "cancelled by the administrator").
 CANCELLED_BY_ADMIN = "cancelled by admin"
 OPTED_OUT = "the number went on the opt-out list (a STOP, or an admin) after this mail was accepted: not sent"
+# How the reason of a long SMS begins whose failure was told and one of whose parts then reached the
+# phone after all while another still awaits its receipt (`gateway.store.latecopies`): it is what marks
+# the message, so that the sender bounced hears of it if the message ends delivered (`after_failure`).
+TOLD_FAILED = "reported failed, then "
 
 
 class SettlingRepo(Repository):
@@ -168,6 +172,8 @@ class SettlingRepo(Repository):
                 self._restate(mid, reason)
             return []
         final = state in FINAL_PART
+        # Its sender had a bounce: the delivery's notice says it reached the phone after all.
+        after_failure = state == "delivered" and (said or "").startswith(TOLD_FAILED)
         self.conn.execute(
             "UPDATE messages SET state = ?, reason = ?, finished_at = ? WHERE id = ?",
             (state, reason, now if final else None, mid),
@@ -176,7 +182,7 @@ class SettlingRepo(Repository):
         # `mt.submitted` line (with the SMSC's id), so at INFO it would only double the log. Its reason
         # goes with it: an SMSC's UNDELIV was in a DEBUG line alone, and the INFO log never said why.
         self._said(mid, state, reason, final)
-        finished = Finished(mid, state, reason, account_id, notify=notify)
+        finished = Finished(mid, state, reason, account_id, notify=notify, after_failure=after_failure)
         return [finished] if final and current not in FINAL_PART else []
 
     def _said(self, message_id: int, state: str, reason: str | None, final: bool) -> None:
@@ -243,9 +249,15 @@ _REST = (
 
 
 def _the_rest(rows: list[tuple[int, str, str | None]]) -> str:
+    said = the_rest_said(rows)
+    return f" ({said})" if said else ""
+
+
+def the_rest_said(rows: list[tuple[int, str, str | None]]) -> str:
+    """What became of `rows` (seq, state, error), in words: "part 2 delivered; part 3 not sent"."""
     said = []
     for states, words in _REST:
         seqs = [str(seq) for seq, state, _ in rows if state in states]
         if seqs:
             said.append(f"{'part' if len(seqs) == 1 else 'parts'} {', '.join(seqs)} {words}")
-    return f" ({'; '.join(said)})" if said else ""
+    return "; ".join(said)
