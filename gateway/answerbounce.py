@@ -33,6 +33,22 @@ _BLOCKS = 100  # a DSN's recipients read, at most
 _DSN_PARTS = frozenset({"message/delivery-status", "message/global-delivery-status"})
 _DSN_BYTES = 64 * 1024  # of a DSN part left as text, read at most
 _BLANK = re.compile(r"\r?\n[ \t]*\r?\n")
+# A delay warning without a DSN part, in plain text (Exim's "Warning: message … delayed 24 hours …
+# has not yet been delivered … Delivery attempts will continue", sendmail's and Postfix's "THIS IS A
+# WARNING MESSAGE ONLY"), read in its subject and its own words before the quoted mail; words of a
+# failure there make it a bounce whatever else it says.
+_DELAY_WORDS = re.compile(
+    r"\bdelayed\b|not yet been delivered|will continue to try|delivery attempts will continue"
+    r"|still being retried|will (?:keep trying|retry)|warning (?:message )?only|\(delay\)",
+    re.IGNORECASE,
+)
+_FAILURE_WORDS = re.compile(
+    r"could ?n[o']t be delivered|permanent|undeliverable|delivery (?:has )?failed|failed permanently"
+    r"|gave up|giving up|returning message|retry time ?out",
+    re.IGNORECASE,
+)
+# Where a plain-text bounce's own words end and its copy of the mail begins.
+_QUOTE_STARTS = re.compile(r"^(?:-{3,}|received:|return-path:|message-id:|from:|subject:)", re.I | re.M)
 
 ANSWER_INTRO = Phrase(
     "A bounce of the mail with the answer from {phone} to {user} (MO {mo}) reached the SMS gateway: the"
@@ -196,7 +212,8 @@ def outcome(msg: Message, rcpt: str) -> tuple[str, str] | None:
     else "delayed" (an Action of delayed, or a 4.x.x Status with no Action); None when it tells of
     no trouble with it (delivered, relayed, expanded). Its blocks that name `rcpt`, or every block
     where none names any recipient; a bounce without a DSN (a plain-text one) fails it, with its
-    subject for the reason."""
+    subject for the reason, unless its own words tell of a delay and of no failure (`_DELAY_WORDS`):
+    "Warning: message … delayed 24 hours" failed an answer its relay went on to deliver."""
     blocks = list(_dsn_blocks(msg))
     own = [b for b in blocks if _address(rcpt) in _named(b)]
     if not any(_named(b) for b in blocks):
@@ -214,7 +231,22 @@ def outcome(msg: Message, rcpt: str) -> tuple[str, str] | None:
             return kind, found[kind]
     if any(_field(b, "action").strip() or _field(b, "status").strip() for b in own):
         return None  # its blocks tell of no trouble
-    return "failed", " ".join(_subject(msg).split())[:300] or "no reason given"
+    reason = " ".join(_subject(msg).split())[:300] or "no reason given"
+    words = f"{_subject(msg)}\n{_own_words(msg)}"
+    if _DELAY_WORDS.search(words) and not _FAILURE_WORDS.search(words):
+        return "delayed", reason
+    return "failed", reason
+
+
+def _own_words(msg: Message) -> str:
+    """The opening of a plain-text bounce's first text part, up to where its copy of the mail begins."""
+    part = next((p for p in msg.walk() if p.get_content_type() == "text/plain"), None)
+    payload = part.get_payload(decode=True) if part is not None else None
+    if not isinstance(payload, bytes):
+        return ""
+    text = payload[:4000].decode("utf-8", "replace")
+    end = _QUOTE_STARTS.search(text)
+    return text[: end.start()] if end else text
 
 
 def _field(block: Message, name: str) -> str:

@@ -351,7 +351,7 @@ def bounce_forward(
         lang, What=named[:1].upper() + named[1:], what=named, subject=subject or w.NO_SUBJECT(lang)
     )
     stamp(msg, now=now, sender=sender, rcpt=rcpt, subject=title, domain=domain)
-    msg[FORWARD_MARK] = what.split()[-1]  # "bounce", "postmaster"
+    msg[FORWARD_MARK] = "bounce" if what == "delay warning" else what.split()[-1]  # "bounce", "postmaster"
     msg.set_content(h.body("\n".join(lines) + "\n"), cte="quoted-printable")  # 7-bit in any language
     msg.make_mixed()
     placeholder = f"smsgw-original-{secrets.token_hex(16)}"

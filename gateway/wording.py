@@ -321,6 +321,7 @@ KEPT_FALLBACK_SUBJECT = Phrase(
 # --- a bounce or postmaster mail handed to a person (gateway.forwarded.bounce_forward) ---
 FORWARD_WHAT = {
     "bounce": Phrase("bounce", "zwrot poczty"),
+    "delay warning": Phrase("delay warning", "ostrzeżenie o opóźnieniu"),  # of an answer mail: no bounce
     "mail to postmaster": Phrase("mail to postmaster", "wiadomość do postmastera"),
     "mail to abuse": Phrase("mail to abuse", "wiadomość na adres abuse"),  # RFC 2142's, taken as postmaster's
 }

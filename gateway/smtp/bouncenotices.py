@@ -69,8 +69,11 @@ def notices(
         lang=cfg.gateway.language,
         now=now,
     )
-    forward = written(answer=partial(answerbounce.intro, answer) if answer is not None else None)
-    if answer is None or answer.delayed:  # a delay warning fails nothing: its forward says so
+    # A delay warning fails nothing: its forward says so, under its own name in the Subject and the
+    # reason's line too (it came as "Bounce received…", "Why it is a bounce: …").
+    what = "delay warning" if answer is not None and answer.delayed else "bounce"
+    forward = written(answer=partial(answerbounce.intro, answer) if answer is not None else None, what=what)
+    if answer is None or answer.delayed:
         return [Notice("bounce-forward", "", fallback, forward)]
     # Another bounce of the answer may settle it first: its write queues this one instead.
     later = written(answer=partial(answerbounce.intro, answer._replace(first=False))) if answer.first else b""
