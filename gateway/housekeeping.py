@@ -35,6 +35,7 @@ from gateway.filemodes import write_private
 from gateway.notifier import Notifier
 from gateway.statusfile import STATUS_FILE as STATUS_FILE  # where it always was, for its readers
 from gateway.statusfile import read_status as read_status
+from gateway.statusfile import remove_starting
 from gateway.statusline import status_line as status_line  # where it always was, for its readers
 from gateway.statuswaits import WaitingLook
 from gateway.store.db import Store
@@ -84,6 +85,7 @@ class Housekeeping(ClockCheck):
         # The clock check's state; its reading is kept only on real boot time (`ClockCheck.kept`).
         super().__init__(store, notifier, self.elapsed, boot_id() if self.elapsed is boottime else None)
         self._said = ""
+        self._started = False  # the start file removed once this daemon's status file is written
         self.lock_watch = LockWatch(monotonic)
         # What waits, for STATUS=, read off the loop (`_status_loop`); closed with the status task.
         self.waiting = WaitingLook(ReadThread(store.db.path, "status-reads"))
@@ -144,6 +146,11 @@ class Housekeeping(ClockCheck):
         """The status file, and systemd's STATUS= line when it changes (its one writer)."""
         status = self.store_status()
         write_status(self.status_path, status)
+        if not self._started and (read_status(self.status_path.parent) or {}).get("pid") == os.getpid():
+            # The start's file stood until now (`StartProgress.opened`): killed before this first
+            # write, `smsgw status` named the start, not the daemon before it whose file this replaces.
+            remove_starting(self.status_path.parent)
+            self._started = True
         waits = self.waiting.said(status, getattr(self.notifier, "config", None), self.store.clock())
         said = status_line(status, *waits)
         if said != self._said:  # only changes: the journal keeps every STATUS= as a record
@@ -282,6 +289,7 @@ def remove_status(path: Path) -> None:
     """On a clean stop: `smsgw status` then says "not running" at once, not after the file goes stale.
     A state directory remounted read-only refused it, which cut the stop short (no `daemon.stopped`,
     held log counts lost) and ended it with "cannot start: ...status.json", hiding the real trouble."""
+    remove_starting(path.parent)  # stopped before its first status: no start cut short
     try:
         path.unlink(missing_ok=True)
     except OSError as exc:

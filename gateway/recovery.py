@@ -40,8 +40,10 @@ def open_recovered(cfg: Config, clock: Callable[[], float], zone: ZoneInfo) -> S
     try:
         with written_at_once():
             store = Store.open(cfg.db_path, clock=clock, group_fsync=True, zone=zone, progress=start)
-    finally:
+    except BaseException:
         start.done()
+        raise
+    start.opened()
     recovered = store.queue.recover_active()
     if recovered:
         log.warning(

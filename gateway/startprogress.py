@@ -129,7 +129,19 @@ class StartProgress:
             sd_notify(f"EXTEND_TIMEOUT_USEC={int(EXTEND_AHEAD_SECONDS * 1e6)}")
         return 0
 
+    def opened(self) -> None:
+        """The database open: the start file says so and stays until the daemon's first status file
+        (`housekeeping`). Removed here, a start killed before that first write left the status file of
+        the daemon before the upgrade alone, and `smsgw status` named that one's pid as the daemon
+        that exited, nothing said of the start that upgraded the database."""
+        from gateway.housekeeping import write_status
+        from gateway.statusfile import START_FILE
+
+        opening = {**self._upgrade, "at": self._upgrade["to"]} if self._upgrade else {"phase": "opening"}
+        write_status(self.state_dir / START_FILE, {"version": self.version, **opening})
+
     def done(self) -> None:
+        """The start failed to open the database: it says why itself; the start file goes."""
         from gateway.statusfile import remove_starting
 
         remove_starting(self.state_dir)

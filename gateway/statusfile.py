@@ -60,6 +60,8 @@ def starting_words(start: dict[str, Any] | None, schema: int | None = None) -> s
         return f"upgrading the database from schema {start.get('from')} to {to}{now}"
     if start.get("phase") == "checking":
         return f"checking the database ({size_words(int(start.get('bytes') or 0))})"
+    if start.get("phase") == "opening":
+        return "opening the database"
     return ""
 
 
