@@ -178,6 +178,9 @@ def user_address_problem(address: str) -> str | None:
     if domain.startswith("["):
         return f"{shown} names an IP address, not a mail domain: {one}"
     if not all(_LABEL.fullmatch(label) for label in domain.split(".")):
+        if domain.endswith(".") and all(_LABEL.fullmatch(label) for label in domain[:-1].split(".")):
+            # DNS's root dot ("example.com."): no envelope sender carries it, so no mail would match.
+            return f"{shown}: a mail address has no dot at its end: add {local + '@' + domain[:-1]!r}"
         if not domain.isascii() and (ascii_form := idna_address(address)) is not None:
             return f"{shown}: add the domain in its ASCII form, as DNS holds it: {ascii_form!r}"
         return f"{shown}: {domain!r} is not a mail domain: {one}"

@@ -42,7 +42,20 @@ def typo_of(address: str, known: list[str]) -> str | None:
     domains = {k.rpartition("@")[2].lower() for k in known}
     if not domain or domain in domains:
         return None
+    # Compared as it reads: xn--exmple-cua.com (exämple.com) is one letter from example.com, and as
+    # written, 10 edits from it, it was taken with no word.
+    read = unicode_form(domain) or domain
     # A short domain is a few edits from many others (acme.pl, acme.de): fewer edits count there.
-    most = max(1, min(TYPO_DISTANCE, len(domain) // 4))
-    near = sorted((distance(domain, d), d) for d in domains if distance(domain, d) <= most)
+    most = max(1, min(TYPO_DISTANCE, len(read) // 4))
+    near = sorted((distance(read, d), d) for d in domains if distance(read, d) <= most)
     return near[0][1] if near else None
+
+
+def unicode_form(domain: str) -> str | None:
+    """How a domain in punycode (a label `xn--...`) reads, or None for any other."""
+    if not any(label.startswith("xn--") for label in domain.split(".")):
+        return None
+    try:
+        return domain.encode("ascii").decode("idna")
+    except UnicodeError:
+        return None

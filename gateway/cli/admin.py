@@ -136,7 +136,7 @@ def cmd_user_set(cfg: Config, args: argparse.Namespace) -> int:
 def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
     from acl.accounts import user_address_problem
     from gateway.adminrules import mail_address_problem
-    from gateway.cli.addressdoubts import one_label_problem, typo_of
+    from gateway.cli.addressdoubts import one_label_problem, typo_of, unicode_form
     from gateway.cli.audit import audited
 
     # The panel's one check, which names the cause (a letter outside ASCII, a Unicode domain, the length).
@@ -163,9 +163,11 @@ def cmd_user_add(cfg: Config, args: argparse.Namespace) -> int:
         audited(store, user.account_id, "user.add", f"{user.email} (account {user.account})")
     print(f"user {user.email} added to account {user.account}")
     if (meant := typo_of(user.email, others)) is not None:
+        reads = unicode_form(user.email.rpartition("@")[2])
         print(
-            f"note: {user.email}'s domain is none of account {user.account}'s other users' and looks like"
-            f" {meant}: a typo? `smsgw user remove {user.email}` undoes it"
+            f"note: {user.email}'s domain{f' (it reads {reads})' if reads else ''} is none of account"
+            f" {user.account}'s other users' and looks like {meant}: a typo? `smsgw user remove"
+            f" {user.email}` undoes it"
         )
     return 0
 
