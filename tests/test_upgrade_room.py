@@ -15,7 +15,7 @@ from gateway.store.schema import SCHEMA_VERSION
 from tests.conftest import config_text, free_port
 from tests.test_cli_errors import last_line, run, write_config
 from tests.test_disk_full_wal import fill, small_tmpfs
-from tests.test_store import undo_migration_66, undo_migration_67, undo_migration_68
+from tests.test_store import undo_migration_66, undo_migration_67, undo_migration_68, undo_migration_76
 
 PARTS = 150_000  # parts_sent of these takes some 4.5 MB (30 bytes an entry)
 MB = 1024 * 1024
@@ -98,3 +98,46 @@ def test_the_estimates_of_an_upgrade_from_65_or_67_read_the_outbox_through_its_i
             scans = [step for step in plan if step.startswith("SCAN") and "USING COVERING INDEX" not in step]
             assert scans == [], (version, sql, plan)
         conn.close()
+
+
+MOS = 300_000  # their index of migration 76 takes some 7.8 MB (26 bytes an MO), written twice
+
+
+def _database_at_75(path: Path) -> None:
+    """A database at schema 75 (before each phone's MOs by time) holding MOS MOs of 12-character numbers."""
+    Store.open(path).close()
+    with sqlite3.connect(path) as conn:
+        undo_migration_76(conn)
+        conn.execute("UPDATE schema_version SET version = 75")
+        conn.executemany(
+            "INSERT INTO mo(link, source, destination, text, received_at)"
+            " VALUES ('main', ?, '+48100200300', 'hi', ?)",
+            ((f"+48{600000000 + i * 7919 % 299999999}", 1.7e9 + i) for i in range(MOS)),
+        )
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def test_the_mo_index_upgrade_asks_the_room_it_measures_with_a_margin_not_twice_that(tmp_path: Path) -> None:
+    """Counted at 64 bytes an MO where 26 were measured, an upgrade of 1.5 million MOs asked 299 MB
+    free and was refused on a filesystem with 157 MB, where it ran. Now 32 bytes an MO, twice (the
+    WAL, then the file), and the margin: refused below that, and run above it."""
+    source = tmp_path / "src.db"
+    _database_at_75(source)
+    state = tmp_path / "state"
+    config = write_config(tmp_path, config_text(tmp_path, smsc_port=free_port()))
+    with small_tmpfs(state, source.stat().st_size + 48 * MB):
+        shutil.copyfile(source, state / "smsgw.db")
+        (state / "smsgw.db").chmod(0o640)
+        need = 2 * MOS * 32 + upgraderoom.MARGIN_BYTES
+        fill(state / "filler", need - 2 * MB)  # more than the index takes twice (15.6 MB), less than asked
+        listed = run(config, "account", "list")
+        assert listed.returncode == 1, listed.stderr
+        said = last_line(listed)
+        assert "needs about 23 MB" in said and "migration 76" in said, said
+        assert _schema(state / "smsgw.db") == 75
+        os.unlink(state / "filler")
+        fill(state / "filler", need + 8 * MB)  # the 64 bytes an MO asked 42.6 MB
+        again = run(config, "account", "list")
+        assert again.returncode == 0, again.stderr
+        assert _schema(state / "smsgw.db") == SCHEMA_VERSION

@@ -8,8 +8,9 @@ only "starting": the disk filled after the upgrade, not during it, where a refus
 
 So the pending migrations' writes are estimated from what they read (their tables' rows, counted
 on the smallest index where SQLite can; the text of the rows an index copies), and the upgrade is
-refused before anything commits when the state directory has less than twice that free, plus a
-margin for the daemon's own first writes. The estimates err on the high side (some 40 bytes an
+refused before anything commits when the state directory has less than twice that free (once for
+a migration that only drops, `_FREED`: the file does not grow), plus a margin for the daemon's own
+first writes. The estimates err on the high side (some 40 bytes an
 entry of parts_sent, where a million parts measured 33): a refusal names the room to make, while
 an upgrade that fills the disk leaves a gateway that runs and takes no mail.
 """
@@ -74,15 +75,23 @@ _WRITES: dict[int, tuple[str, str]] = {
         "an index of the answer mails by address",
         "SELECT count(*) * 64 FROM outbox WHERE mo_ref IS NOT NULL",
     ),
-    # An entry of each MO (the number, a time, the rowid): a million MOs measured 26 MB; counted at 64 bytes.
-    76: ("an index of each phone's MOs by time", "SELECT count(*) * 64 FROM mo"),
+    # An entry of each MO (the number, a time, the rowid): 26 bytes an MO measured with 12-character
+    # numbers (into the WAL, and as much again into the file), 300,000 MOs here and 1.5 million.
+    # Counted at 32: E.164's longest numbers are 4 characters longer, and 2 for a margin. At 64 (2.5
+    # times it) an upgrade of 1.5 million MOs asked 299 MB free, where it ran in 157 MB.
+    76: ("an index of each phone's MOs by time", "SELECT count(*) * 32 FROM mo"),
     # 75's index dropped: each of its pages goes to the free list through the WAL (a million answer
-    # mails to 20-letter addresses measured 40 MB). Counted as 75 counted it, on the rows naming an MO.
+    # mails to 20-letter addresses measured 40 MB), the file not growing (`_FREED`). Counted at 48 (a
+    # fifth more, for longer addresses), on the rows naming an MO as 75 counted them.
     77: (
         "the free list of the answer mails' index by address, dropped",
-        "SELECT count(*) * 64 FROM outbox WHERE mo_ref IS NOT NULL",
+        "SELECT count(*) * 48 FROM outbox WHERE mo_ref IS NOT NULL",
     ),
 }
+
+# Migrations that only drop: their pages are written into the WAL, then back over pages the file
+# already has (it does not grow), so they count once, not twice.
+_FREED = frozenset({77})
 
 # 68 asked below 66: the rows 66 then 68 index are the two older kinds' (66 adds no row), and no
 # grouped confirmation to tell from a bounce exists yet; the predicate is the index's at that schema.
@@ -95,17 +104,27 @@ MARGIN_BYTES = 4 * 1024 * 1024
 CHECKED_FROM_BYTES = 1024 * 1024
 
 
+_WRITTEN_TWICE = " written to the WAL and then as much again into the database file"
+_WRITTEN_ONCE = " written to the WAL"
+
+
 @dataclass(frozen=True, slots=True)
 class UpgradeWrites:
     total: int  # bytes the pending migrations write, once
     largest: int  # the version reached by the migration writing most
     what: str  # what that one builds
     its_bytes: int
+    freed: int = 0  # of `total`, what migrations that only drop write (`_FREED`): the file does not grow
+
+    def need(self) -> int:
+        """The free space the upgrade needs at its peak: what grows the file twice (the WAL, then the
+        file), what only frees pages once (the WAL), and room for the daemon's first writes."""
+        return 2 * (self.total - self.freed) + self.freed + MARGIN_BYTES
 
 
 def upgrade_writes(conn: sqlite3.Connection, version: int, to: int) -> UpgradeWrites | None:
     """What the migrations from `version` to `to` write; None when none of them writes much."""
-    total, largest = 0, (0, 0, "")
+    total, freed, largest = 0, 0, (0, 0, "")
     for reached in range(version + 1, to + 1):
         if reached not in _WRITES:
             continue
@@ -117,11 +136,12 @@ def upgrade_writes(conn: sqlite3.Connection, version: int, to: int) -> UpgradeWr
         except sqlite3.OperationalError:  # no such table or column yet: a database from far back
             continue
         total += size
+        freed += size if reached in _FREED else 0
         if size > largest[1]:
             largest = (reached, size, what)
     if total * 2 < CHECKED_FROM_BYTES:
         return None
-    return UpgradeWrites(total, largest[0], largest[2], largest[1])
+    return UpgradeWrites(total, largest[0], largest[2], largest[1], freed)
 
 
 def refuse_short_room(conn: sqlite3.Connection, path: Path, version: int, to: int) -> None:
@@ -138,13 +158,13 @@ def refuse_short_room(conn: sqlite3.Connection, path: Path, version: int, to: in
     except OSError:
         return
     free = st.f_bavail * st.f_frsize
-    need = 2 * writes.total + MARGIN_BYTES
+    need = writes.need()
     if free >= need:
         return
     raise StoreError(
         f"upgrading the database {path} from schema version {version} to {to} needs about"
         f" {size_words(need)} free on the filesystem of {path.parent}, and {size_words(free)} is:"
         f" migration {writes.largest} builds {writes.what} (about {size_words(writes.its_bytes)}),"
-        " written to the WAL and then as much again into the database file; nothing was changed:"
+        f"{_WRITTEN_ONCE if writes.largest in _FREED else _WRITTEN_TWICE}; nothing was changed:"
         " free space there (or grow the filesystem) and start again"
     )
