@@ -20,7 +20,7 @@ from gateway.smtp.accept import accept
 from gateway.startprogress import StartProgress
 from gateway.store.db import Store
 from tests.test_disk_full_wal import MB, fill, small_tmpfs
-from tests.test_start_check import daemon_start, stop_record
+from tests.test_start_check import daemon_start, vouching
 from tests.test_store import acceptance
 
 NOW = 1_800_000_000.0
@@ -47,7 +47,7 @@ async def test_a_stop_whose_checkpoint_failed_for_a_full_disk_says_so(tmp_path: 
         [why] = not_recorded(logs)
         assert why.startswith("the checkpoint at the stop failed (database or disk is full)"), why
         assert "another process" not in why
-        assert not stop_record(db).exists()
+        assert not vouching(db)
         os.unlink(state / "filler")
         assert daemon_start(db, NOW + 60)[0]["event"] == "store.checked"  # the next start reads it
 

@@ -18,7 +18,8 @@ an upgrade (another version), a file any other program wrote (including an `smsg
 the daemon was stopped, or a run of an older smsgw, which writes no record) are checked too; the
 reason said tells a crash (the WAL flag a run that committed leaves beside the file) from a run that
 only left no record. A run during which a write failed (damage, a constraint run, the disk), a read
-met damage (`note_damage`) or the file was replaced leaves no record.
+met damage (`note_damage`) or the file was replaced, or whose close left the WAL (another process has
+the file open), records only why: the next start checks and names that reason, not a guess.
 
 The record is the file's stat at the stop, so it must not vouch for what others wrote into the file
 during the run (a copy over it in place, `dd conv=notrunc`, a restore tool): the daemon writes the
@@ -59,6 +60,9 @@ log = structlog.get_logger(__name__)
 
 CHECK_EVERY_DAYS = 7  # the whole file is read at a start at least this often, however clean the stops
 _FIELDS = ("file", "size", "mtime_ns", "ctime_ns", "version", "checked")
+# A stop that cannot vouch for the file writes only why (`record_stop`): the next start said "the last
+# run left no record (a first start ...)" after a stop that had logged the WAL held open by another process.
+_NOT_RECORDED = "not_recorded"
 
 
 def record_path(db: Path) -> Path:
@@ -206,6 +210,11 @@ def _which_way(last: str, this: str) -> str:
 
 def _why_check(db: Path, fields: dict[str, str] | None, now: float, version: str) -> str | None:
     """Why the file must be read whole; None when the record vouches for it."""
+    if fields is not None and (why := fields.get(_NOT_RECORDED)):  # before the flag: that stop left it
+        with contextlib.suppress(OSError):
+            if fields.get("file") not in (None, _identity(os.stat(db))["file"]):
+                return "the file was replaced since the last stop (a restored backup, a copy put in place)"
+        return f"the last stop could not record a clean stop: {why}"
     if fields is None:  # an older smsgw writes no record; its crash leaves the WAL flag as this one's does
         if flag_path(db).exists():
             return "no clean stop recorded (the last run crashed, was killed or lost power)"
@@ -313,8 +322,9 @@ def record_stop(
 ) -> None:
     """The daemon closed `db` (`replaced`: `Db.replaced`, None while the file was its own; `tainted`:
     `RunTrouble.tainted`): when cleanly, with every frame in the file and the WAL gone, say
-    so for the next start. Otherwise nothing is written and the next start checks; a close that
-    left the WAL (another process still had the file open) too. A failure to write only warns."""
+    so for the next start. Otherwise only why is written, which vouches for nothing: the next start
+    checks and says the stop's own reason; a close that left the WAL (another process still had the
+    file open) too. A failure to write only warns."""
     why = None
     if replaced is not None:
         why = _REPLACED.get(str(replaced), f"the file was {replaced} during the run")
@@ -322,21 +332,33 @@ def record_stop(
         why = tainted
     elif flag_path(db).exists() or wal_path(db).exists():
         why = "the WAL is still beside the database (another process has it open)"
+    record = record_path(db)
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
     if why is not None:
         log.info("store.stop_not_recorded", path=str(db), why=why)
+        said = " ".join(why.split())[:500]  # one line: the record is read line by line
+        text = f"# smsgw: the daemon closed {db.name} at {stamp} and could not vouch for it.\n"
+        with contextlib.suppress(OSError):  # which file it was: a restore put in its place is said
+            text += f"file = {_identity(os.stat(db))['file']}\n"
+        _write_record(record, text + f"{_NOT_RECORDED} = {said}\n")
         return
-    record = record_path(db)
     try:
         fields = _identity(os.stat(db))
-        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
-        text = (
-            f"# smsgw: the daemon closed {db.name} cleanly at {stamp}. While the file is as below,\n"
-            "# the next start skips its whole-file check (made at a start at least every"
-            f" {CHECK_EVERY_DAYS} days).\n"
-            "# Removed at every start. Removing it only makes the next start check the file.\n"
-        )
-        fields |= {"version": version, "checked": repr(checked_at)}
-        text += "".join(f"{key} = {fields[key]}\n" for key in _FIELDS)
+    except OSError as exc:
+        log.warning("store.stop_record_failed", path=str(record), error=exc.strerror or str(exc))
+        return
+    text = (
+        f"# smsgw: the daemon closed {db.name} cleanly at {stamp}. While the file is as below,\n"
+        "# the next start skips its whole-file check (made at a start at least every"
+        f" {CHECK_EVERY_DAYS} days).\n"
+        "# Removed at every start. Removing it only makes the next start check the file.\n"
+    )
+    fields |= {"version": version, "checked": repr(checked_at)}
+    _write_record(record, text + "".join(f"{key} = {fields[key]}\n" for key in _FIELDS))
+
+
+def _write_record(record: Path, text: str) -> None:
+    try:
         write_private_bytes(record, text.encode())
     except OSError as exc:
         record.unlink(missing_ok=True)
