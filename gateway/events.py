@@ -237,7 +237,12 @@ class GatewayEvents:
         maybe = phone and not optout and not optin and optoutwords.may_be_optout(form, self.optout_words)
         notes = [note, ended, self._noted(mo_id, text, source, unread, maybe_optout=maybe)]
         note = ". ".join(n for n in notes if n) or None
-        if premium.on_whole_mo(self.store, cfg, mo_id, optout=optout, note=note, earlier=earlier) is not None:
+        if (
+            premium.on_whole_mo(
+                self.store, cfg, mo_id, optout=optout, listed=listed, note=note, earlier=earlier
+            )
+            is not None
+        ):
             return
         conversations.on_whole_mo(
             self.store, cfg, mo_id, optout=optout, listed=listed, note=note, earlier=earlier

@@ -71,6 +71,7 @@ def on_whole_mo(
     mo_id: int,
     *,
     optout: bool = False,
+    listed: bool = False,
     note: str | None = None,
     earlier: int | None,
 ) -> str | None:
@@ -81,6 +82,8 @@ def on_whole_mo(
     was put on the opt-out list by it) and `note`, the caller's (an opt-in word acted on, the SMS
     the STOP ended, parts that never came), go in the mail and on the MO, as the conversations'
     mail has them: a STOP or START to a premium number changed the gateway-wide list silently.
+    `listed`: the phone was on the list already, and the opt-out word changed nothing: a repeated STOP
+    was noted "on the opt-out list now", as if this one had put it there.
     """
     r = repo(store)
     source, destination, text, received_at, parts = r.mo_row(mo_id)
@@ -89,7 +92,8 @@ def on_whole_mo(
         return None
     phone = stored_phone(source, cfg.gateway.default_region)
     if optout:
-        said = f"{display(phone or source)} answered with an opt-out word: it is on the opt-out list now"
+        said = f"{display(phone or source)} answered with an opt-out word: it is on the opt-out list"
+        said += " already" if listed else " now"
         note = ". ".join(n for n in (f"{said}, further SMS to it are refused", note) if n)
     if earlier is not None:  # `redelivery_of(mo_id)`, asked once an MO by the caller
         note = f"the SMSC delivered the same premium SMS again (MO {earlier}): not charged twice"
