@@ -61,10 +61,8 @@ def _alphabet(data_coding: int, *, smpp: bool) -> Coding | None:
         if data_coding & 0x20:  # compressed: nothing we can decode
             return None
         return {0: Coding.GSM7, 2: Coding.UCS2}.get((data_coding >> 2) & 3)
-    if 0xC0 <= data_coding <= 0xDF:
-        return Coding.GSM7
-    if 0xE0 <= data_coding <= 0xEF:
-        return Coding.UCS2
+    if 0xC0 <= data_coding <= 0xEF:  # message waiting groups: GSM, but UCS-2 from 0xE0
+        return Coding.GSM7 if data_coding <= 0xDF else Coding.UCS2
     if 0xF0 <= data_coding <= 0xFF:
         return None if data_coding & 0x04 else Coding.GSM7
     return None
@@ -120,9 +118,11 @@ def decode_user_data(
 
 def gsm_text(data: bytes, shifts: Shifts = DEFAULT, *, segment: bool = False) -> str:
     """Unpacked septets with the tables `shifts` names; one that names tables not here is read with
-    the default ones, marked so for the store (`smsc.gsmshifts.marked`), which keeps that beside the
-    text for the mail to say."""
-    if segment and _ends_in_escape(data):
+    the default ones, marked so for the store (`smsc.gsmshifts.marked`). A segment with octets above
+    0x7F (an SMSC's 8-bit text) keeps them as 8-bit data's, read whole at the join: UTF-8 cut there."""
+    if segment and not bytes(data).isascii():
+        text = "".join(chr(_OCTET + b) for b in data)
+    elif segment and _ends_in_escape(data):
         text = shifted_decode(data[:-1], shifts) + (shifts.edge_escape() or EDGE_ESC)
     else:
         text = shifted_decode(data, shifts)

@@ -109,13 +109,16 @@ def gsm_decode(
     are the tables by code: a national locking and single shift table (`smsc.gsmshifts`) in their place.
 
     Septets are below 0x80: octets above are an SMSC passing the phone's 8-bit text on as it came. As
-    UTF-8 when they read as it ("Zażółć" was mailed as "ZaÅ¼Ã³Å\x82Ä\x87"), else as Latin-1."""
+    UTF-8 when they read as it and like it (`utf8_likely`; "Zażółć" was mailed as "ZaÅ¼Ã³Å\x82Ä\x87"),
+    else as Latin-1. A long SMS's segments keep such octets for the join (`smsc.decoding.gsm_text`)."""
     text = bytes(data).decode("latin-1")
     if not text.isascii():
         try:
-            return bytes(data).decode("utf-8")
+            utf8 = bytes(data).decode("utf-8")
         except UnicodeDecodeError:
-            pass
+            utf8 = None
+        if utf8 is not None and utf8_likely(utf8):
+            return utf8
     if "\x1b" not in text:
         return text.translate(basic)
     pieces = _ESCAPE_RUN.split(text)
@@ -123,3 +126,25 @@ def gsm_decode(
     return "".join(
         _decode_escape(p, basic, extension) if i % 2 else p.translate(basic) for i, p in enumerate(pieces)
     )
+
+
+def utf8_likely(text: str) -> bool:
+    """Whether octets that decoded as UTF-8 to `text` were UTF-8, not Latin-1 or Latin-2 that happens
+    to decode. Such text decodes only where each octet above 0x7F pairs an accented capital (0xC2-0xDF)
+    with a symbol or letter of 0xA0-0xBF (0x80-0x9F are C1 controls, in no text): one character of
+    U+0080-U+07FF whose last six bits are 0x20 or more. Below U+0250 that is a Latin letter or sign;
+    from it, IPA, Greek, Cyrillic, Hebrew or Arabic, and the capital stood in a word of ASCII letters:
+    the all-caps "STÓŁ" (D3 A3) read "STӣ", "RÓŻA" "RӯA". So: yes when a character beyond ASCII is
+    no such lookalike (a Latin letter, a longer sequence, a C1-range octet: Cyrillic "Да" has 0x94),
+    or one stands beside no ASCII letter (a script's own letters stand by their own: "ок"). A text
+    whose every such character touches an ASCII letter is read as Latin-1: a word mixing Latin and
+    another script's letters is no word, and a Polish capital word is common."""
+    for i, c in enumerate(text):
+        code = ord(c)
+        if code < 0x80:
+            continue
+        if not (0x250 <= code < 0x800 and code & 0x3F >= 0x20):
+            return True
+        if not any(n.isascii() and n.isalpha() for n in text[max(i - 1, 0) : i] + text[i + 1 : i + 2]):
+            return True
+    return False
