@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from gateway.config import Config
+from gateway.linkendpoint import is_retired
 from gateway.logsink import written_at_once
 from gateway.longsms import MOVABLE  # the part states a long SMS goes again whole from
 from gateway.startprogress import StartProgress
@@ -56,7 +57,17 @@ def open_recovered(cfg: Config, clock: Callable[[], float], zone: ZoneInfo) -> S
     if mails := store.outbox.recover_mail():
         # Cut off during their send: each is logged as a possible duplicate when it goes again.
         log.warning("outbox.recovered", mails=mails, note="possible duplicates: the relay may have them")
-    if gone := store.queue.gone_links_waiting({s.name for s in cfg.smsc}):
+    gone = store.queue.gone_links_waiting({s.name for s in cfg.smsc})
+    if old := {name: n for name, n in gone.items() if is_retired(name)}:
+        # Not a renamed link's: matched on no link until a block has their bind again (`gateway.linkbinds`).
+        log.warning(
+            "dlr.old_endpoints_waiting",
+            waiting=old,
+            note="SMS an SMSC took before its block was pointed at another one await that SMSC's receipts"
+            " under NAME@HOST:PORT: matched once a block has that bind again (the same type, host, port"
+            " and login), else they end 'unreported' a day after their validity",
+        )
+    if gone := {name: n for name, n in gone.items() if name not in old}:
         # A link renamed: the reports of what it sent come by another name now. A link removed for
         # good: no link reaches its SMSC, and its SMS wait for reports that cannot come.
         moving = moving_long_sms(store, set(gone))
@@ -82,7 +93,7 @@ def open_recovered(cfg: Config, clock: Callable[[], float], zone: ZoneInfo) -> S
                 else ""
             ),
         )
-        store.queue.gone_links = tuple(gone)
+    store.queue.gone_links = (*gone, *old)  # old endpoints too: `linkbinds` keeps those a block has again
     return store
 
 

@@ -18,9 +18,10 @@ from structlog.testing import capture_logs
 from gateway.cli.main import main
 from gateway.config import parse_config
 from gateway.configlinks import SimulatorSection
+from smsc.base import LinkState
 from smsc.simulator import Simulator
 from smsc.simulator.control import execute
-from tests.conftest import DOMAIN, config_text, mail, running_gateway
+from tests.conftest import DOMAIN, config_text, mail, running_gateway, smsc_link
 
 
 @asynccontextmanager
@@ -76,6 +77,8 @@ async def test_a_link_pointed_at_another_smsc_sends_a_half_sent_long_sms_again_w
             async with running_gateway(parse_config(repointed, base_dir=tmp_path)) as gw:
                 await gw.until(lambda: len(concat(new)) == 3)
                 await gw.until(lambda: gw.states()[0] == "submitted")
+                ids = "SELECT COUNT(smsc_id) FROM parts WHERE message_id = 1"
+                await gw.until(lambda: gw.store.db.conn.execute(ids).fetchone()[0] == 3)
                 first = gw.store.db.conn.execute(
                     "SELECT smsc_id FROM parts WHERE message_id = 1 AND seq = 1"
                 ).fetchone()[0]
@@ -85,6 +88,14 @@ async def test_a_link_pointed_at_another_smsc_sends_a_half_sent_long_sms_again_w
                 await gw.until(lambda: gw.states()[0] == "failed")
                 states = gw.states()
                 links = dict(gw.store.db.conn.execute("SELECT message_id, link FROM parts WHERE seq = 1"))
+        # The old SMSC configured again, under another name: the SMS it took get its receipt.
+        both = repointed + smsc_link("old", old.smpp_port)
+        with capture_logs() as later:
+            async with running_gateway(parse_config(both, base_dir=tmp_path)) as gw:
+                await gw.until(lambda: gw.daemon.links["old"].state is LinkState.ACTIVE)
+                report = {"op": "report", "message_id": short_id, "status": "delivered"}
+                assert (await execute(old.core, report))["ok"]
+                await gw.until(lambda: gw.states()[1] == "delivered")
     (changed,) = [e for e in logs if e["event"] == "config.link_endpoint_changed"]
     assert (changed["waiting"], changed["long_sms_sent_again"]) == (1, 1), changed
     # The whole SMS again by the new SMSC, under a new reference: not its last two parts under the first's.
@@ -93,6 +104,11 @@ async def test_a_link_pointed_at_another_smsc_sends_a_half_sent_long_sms_again_w
     # The short SMS the old SMSC took still awaits its receipt, apart from the new SMSC's ids.
     assert states[1] == "submitted", states
     assert links == {1: "main", 2: f"main@localhost:{old.smpp_port}"}, links
+    (kept,) = [e for e in later if e["event"] == "dlr.old_endpoints_waiting"]
+    assert kept["waiting"] == {f"main@localhost:{old.smpp_port}": 1}, kept
+    assert not [
+        e for e in later if e["event"] in ("dlr.links_gone", "dlr.unmatched", "config.link_endpoint_changed")
+    ]
 
 
 async def test_the_same_endpoint_under_the_same_name_moves_nothing(tmp_path: Path) -> None:
