@@ -378,5 +378,6 @@ def _expires(heads: dict[str, str], name: str) -> datetime | None:
 
 
 def _msgid(value: str | None) -> str | None:
-    """The id for duplicate detection and threading; one that cannot be written back is dropped."""
+    """The id for threading and duplicate detection; one that cannot be written back is dropped (the
+    duplicate key then reads the field as written, `mailidentity.unwritable_id`)."""
     return mailheaders.msgid_token(value)

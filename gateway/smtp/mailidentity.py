@@ -16,6 +16,10 @@ from gateway.store.accepting import RETRY_WINDOW_SECONDS, SHORT_KEY_MARK
 
 # A Date: field at a line's start (a continuation line starts with white space), with its folds.
 _DATE = re.compile(rb"(?im)^date:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)")
+_MESSAGE_ID = re.compile(rb"(?im)^message-id:([^\r\n]*(?:\r?\n[ \t][^\r\n]*)*)")
+# A Message-ID as written is kept this long in a key: RFC 5322's line bound; the rest of a longer
+# one adds nothing that tells a retry apart, and the key's pieces are hashed, not stored.
+_RAW_ID_MAX = 998
 
 
 def own_message_id(cfg: Config) -> str:
@@ -49,6 +53,21 @@ def written_at(raw: bytes) -> str:
 def _header_end(head: bytes) -> int:
     ends = [at for at in (head.find(b"\n\n"), head.find(b"\n\r\n")) if at >= 0]
     return min(ends) + 1 if ends else len(head)
+
+
+def unwritable_id(raw: bytes) -> str:
+    """The first Message-ID field as written, unfolded, its white space runs one space and bounded;
+    "" without one. Asked only when the id cannot be written back (`mailheaders.msgid_token`: no
+    "@", over 250 characters, a quoted local part), which threading drops: the duplicate key still
+    names the mail by it, as the same bytes sent twice are one mail whatever their id looks like."""
+    head = raw[:HEAD_SCAN]
+    end = _header_end(head)
+    # Most mail that asks has no Message-ID at all (scripts, devices): told by plain searches, the
+    # field name's end in each case it may be written in, before the case-blind pattern is run.
+    if all(head.find(spelt, 0, end) < 0 for spelt in (b"-ID:", b"-Id:", b"-id:", b"-iD:")):
+        return ""
+    found = _MESSAGE_ID.search(head, 0, end)
+    return " ".join(found[1].decode("latin-1").split())[:_RAW_ID_MAX] if found else ""
 
 
 def _no_clock(written: str, raw: bytes, now: float | None) -> bool:
@@ -88,8 +107,9 @@ def dedup_key(
     With neither a Date: that tells when the mail was written nor a queue entry (a device mailing
     the relay port straight), the Message-ID alone names the mail, and a fixed one names all its
     alerts: such a key is marked (`accepting.SHORT_KEY_MARK`) to be a retry's only within minutes,
-    as a client's own retry after a lost 250 comes."""
-    identity = message_id or ""
+    as a client's own retry after a lost 250 comes. A Message-ID threading cannot use (`message_id`
+    None) counts as written (`unwritable_id`): a NUL before it, which no id holds, keeps it apart."""
+    identity = message_id or ((raw_id := unwritable_id(raw)) and f"\0raw\0{raw_id}")
     written = written_at(raw)
     mark = ""
     if not identity or not written or _no_clock(written, raw, now):
