@@ -9,7 +9,8 @@ alarm): it waits as a set of its own. Its set decides at its join, on arrival or
 set whose only parts repeat parts joined already is that SMS delivered again, recorded and dropped
 (not mailed, not billed), when their copies came within `AGAIN_SECONDS` before it, their
 acknowledgements not known to have been read, or it lacks parts of its own and repeats a text mailed
-whole (`_copy_again`). Mailed, it said "[part 2 of 2 missing]" of an SMS mailed whole, or named as
+whole, or its parts carry the SMSC's stamp of their copies to the second (`_copy_again`). Mailed,
+it said "[part 2 of 2 missing]" of an SMS mailed whole, or named as
 missing a part that had been mailed. A set that
 brings any part of its own is a new SMS, as before, but where the parts it brings are the rest a
 text joined already lacked (`SegmentRepo._follows`): its copies are dropped and the rest follows.
@@ -96,6 +97,17 @@ def mark(
 # every time repeats a text mailed with a gap (for a day, as the mark is, every alarm after the first
 # was lost).
 AGAIN_SECONDS = DOUBT_SECONDS
+# A part repeating a joined one with the SMSC's stamp (060) of it to the second, not to the minute
+# (`yymmddhhmm00`, which a minute-stamping SMSC gives the phone's next SMS too), is that part delivered
+# again at any time within the redelivery window: the phone's next SMS, a modem's next alarm under its
+# one reference included, was taken at another second. Judged by the acknowledgements alone, a part 3
+# an SMSC delivered again 3 s after it read our 70 (a node failing over) was mailed a second time as
+# "[parts 1-2 of 3 missing] ...", its SMS mailed with its gap already.
+
+
+def _to_the_second(stamp: str | None) -> bool:
+    """Whether an MO's 060 digits (yymmddhhmmss) name a second, not a minute."""
+    return stamp is not None and len(stamp) == 12 and stamp.isdigit() and not stamp.endswith("00")
 
 
 def repeated_set(
@@ -152,7 +164,7 @@ def _copy_again(
     """Whether `row`, a part repeating one joined already, is the SMSC's copy of it (see AGAIN_SECONDS)."""
     marks = ",".join("?" * len(forms))
     copy = conn.execute(
-        f"SELECT id, received_at, acked_at {_COPIES.format(marks=marks)}"
+        f"SELECT id, received_at, acked_at, smsc_time {_COPIES.format(marks=marks)}"
         " AND id < ? AND received_at >= ? AND state = 'joined' ORDER BY id DESC LIMIT 1",
         (
             source,
@@ -167,7 +179,9 @@ def _copy_again(
     ).fetchone()
     if copy is None:
         return False
-    copy_id, copy_at, acked_at = copy
+    copy_id, copy_at, acked_at, copy_stamp = copy
+    if copy_stamp == row[_STAMP] and _to_the_second(copy_stamp):
+        return True  # the SMSC's stamp of that part, to the second: that SMS (`_to_the_second`)
     # A copy of it recorded as delivered again since, whose acknowledgement the SMSC read: the SMSC
     # delivers it no more (`SegmentRepo._joined_already`), however unread the joined one's is.
     # Named: without statistics the planner read `mo_state`, every duplicate of every phone since the copy.
