@@ -90,3 +90,28 @@ async def test_the_late_copy_of_an_ended_part_decides_it(
     assert "dlr.unmatched" not in events
     assert [e["smsc_id"] for e in logs if e["event"] == "mt.late_accept_ended"] == ["first1"]
     assert not [e for e in logs if e["event"] == "mt.possible_duplicate" and e.get("smsc_id") == "first1"]
+
+
+async def test_a_repeat_of_the_resends_receipt_after_the_late_id_is_its_parts(tmp_path: Path) -> None:
+    """The re-send's UNDELIV ended the part, which then took the late copy's id: the SMSC's repeat of
+    that UNDELIV (our answer to it lost) matched no part by id and was `dlr.unmatched`."""
+    port = free_port()
+    with structlog.testing.capture_logs() as logs:
+        async with (
+            FirstUnansweredSMSC(port=port) as smsc,
+            running_gateway(slow_link(tmp_path, port, 3.0)) as gw,
+        ):
+            assert (await gw.send(mail(f"{MUTE}@{DOMAIN}", "Late after the end"))).error is None
+            db = gw.store.db.conn
+            await gw.until(lambda: part_row(gw)[0] == "submitted", timeout=10)
+            [copy] = smsc.answered
+            await smsc.report(copy, ReportStatus.FAILED)
+            await gw.until(lambda: part_row(gw)[0] == "failed", timeout=10)
+            smsc.answer_first("FIRST1")
+            await gw.until(lambda: part_row(gw)[1] == "first1", timeout=10)
+            await smsc.report(copy, ReportStatus.FAILED)  # the SMSC's repeat
+            await gw.until(lambda: db.execute("SELECT COUNT(*) FROM dlrs").fetchone()[0] == 2)
+            assert db.execute("SELECT part_id FROM dlrs ORDER BY id").fetchall() == [(1,), (1,)]
+            assert part_row(gw)[0] == "failed"
+    assert "dlr.unmatched" not in [e["event"] for e in logs]
+    assert [e["part"] for e in logs if e["event"] == "dlr.repeated"] == [1]

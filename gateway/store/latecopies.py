@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import structlog
 
+from gateway.store.laterreceipts import LaterReceipts
 from gateway.store.records import Finished
-from gateway.store.settling import FINAL_PART, TOLD_FAILED, SettlingRepo, the_rest_said
+from gateway.store.settling import FINAL_PART, TOLD_FAILED, the_rest_said
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +34,7 @@ FAILED_TOO = ", and its receipt says it failed too ({})"
 ENDED = ("failed", "expired")
 
 
-class LateCopies(SettlingRepo):
+class LateCopies(LaterReceipts):
     def _take_early(self, part_id: int, link: str, smsc_id: str, now: float) -> tuple[str, str | None] | None:
         raise NotImplementedError  # `ReportsRepo._take_early`: receipts that overtook the answer
 
@@ -43,10 +44,11 @@ class LateCopies(SettlingRepo):
         now = self.clock()
         with self.transaction():
             row = self.conn.execute(
-                f"SELECT error FROM parts WHERE id = ? AND state IN {ENDED}", (part_id,)
+                f"SELECT error, link, smsc_id FROM parts WHERE id = ? AND state IN {ENDED}", (part_id,)
             ).fetchone()
             if row is None:
                 return None
+            self.took_late_id(row[1], row[2], part_id, now)  # its receipt's repeats stay its
             note = ENDED_COPY.format(row[0] or "failed", link, smsc_id)
             self.conn.execute(
                 "UPDATE parts SET smsc_id = ?, link = ?, error = ? WHERE id = ?",

@@ -331,28 +331,6 @@ class ReportsRepo(ReceiptHints, ReceiptSpread, SharedKeys, LateCopies):
         )
         return True
 
-    def _repeated(self, links: tuple[str, ...], smsc_id: str, status: str, now: float, digits: str | None,
-                  same: bool = True) -> int | None:  # fmt: skip
-        """The part a final report repeats: one with that id (to the phone it names, as
-        `record_report` matches), ended by a report of that same status within
-        `early_dlr_max_age`. SMSCs send a report again when our answer to it was lost (the
-        connection dropped first). Stored unmatched, the repeat was logged `dlr.unmatched` and, as
-        the receipt of an SMS whose submit answer it overtook, settled a newer SMS given the same id.
-        Not `same`: the part a report of another status ended (it stands; this one stays unmatched)."""
-        state = "delivered" if status == "delivered" else "failed"
-        states = (state, state) if same else ("delivered", "failed")
-        said = "d.status = ?" if same else "d.status NOT IN (?, 'pending')"
-        row = self.conn.execute(
-            "SELECT p.id FROM parts p JOIN messages m ON m.id = p.message_id"
-            f" WHERE p.link IN ({','.join('?' * len(links))}) AND p.smsc_id = ? AND p.state IN (?, ?)"
-            f" AND p.done_at >= ? AND EXISTS (SELECT 1 FROM dlrs d WHERE d.part_id = p.id AND {said})"
-            " AND (? IS NULL OR substr(m.recipient, -?) = ? OR substr(m.source, -?) = ?)"
-            " ORDER BY p.done_at DESC LIMIT 1",
-            (*links, smsc_id, *states, now - self.early_dlr_max_age, status, digits, len(digits or ""),
-             digits, len(digits or ""), digits),
-        ).fetchone()  # fmt: skip
-        return None if row is None else int(row[0])
-
     def _store_report(
         self,
         link: str,
