@@ -33,10 +33,15 @@ RETRY_WINDOW_SECONDS = 7 * 86400.0
 # Date:, or one no clock wrote) and no relaying server's queue entry beside it (`mailidentity`): a
 # device mailing the relay port straight, with one fixed Message-ID, had each new alert of the same
 # words dropped as the first one's retry for the whole window. Such a key holds for a client's own
-# retry after a lost 250 alone, which comes within minutes (RFC 5321 4.5.3.2.6 has a client wait 10
-# minutes for the reply to its final dot); an alert of the same words later is a new mail. Marked by
-# its first characters, so that every lookup of a key bounds it alike (a hex digest has no ":").
-SHORT_RETRY_WINDOW_SECONDS = 15 * 60.0
+# retries after a lost 250 alone: it waits up to 10 minutes for the reply to its final dot (RFC 5321
+# 4.5.3.2.6), then tries again after its retry interval, which "SHOULD be at least 30 minutes"
+# (4.5.4.1): 75 minutes take the first two such retries (at 15 a queueing device's first, at some
+# 40 minutes, was sent again as an SMS). The price: the same alert again within 75 minutes of the
+# first (a UPS on battery twice in an hour) is taken for its retry and sent once; later it is a new
+# mail. A step forward of the wall clock between copy and retry counts as time passed: within this
+# window a step of half an hour still leaves a retry at 40 minutes merged. Marked by its first
+# characters, so that every lookup of a key bounds it alike (a hex digest has no ":").
+SHORT_RETRY_WINDOW_SECONDS = 75 * 60.0
 SHORT_KEY_MARK = "short:"
 # The recipients an earlier copy reached within the window: one range of `messages_dedup`.
 _REACHED = "SELECT recipient FROM messages WHERE dedup_key = ? AND created_at >= ?"
