@@ -52,7 +52,7 @@ from gateway.relayloginstatus import login_report
 from gateway.routing import Router
 from gateway.sdnotify import sd_notify
 from gateway.smtp.gate import Gate
-from gateway.startundo import close_store, undo_start
+from gateway.startundo import close_store, forget_failed_start, undo_start
 from gateway.stoptiming import ANSWERED_SECONDS, LINK_STOP_SECONDS, STOP_BUDGET_SECONDS, StopBudget
 from gateway.store.db import Store, StoreUnusable
 from gateway.submissionretry import SubmissionRetry
@@ -102,7 +102,7 @@ class Daemon:
         # A command upgrading the database holds the lock meanwhile: waited for, the schema then current.
         wait = UpgradeWait(self.config.db_path, self.config.state_dir)
         with statelock.held(self.config.state_dir, wait=statelock.UPGRADE_WAIT_SECONDS, waiter=wait):
-            await self._run(shutdown or self._signal_event())
+            await forget_failed_start(self._run(shutdown or self._signal_event()), self.config.state_dir)
 
     async def _run(self, shutdown: asyncio.Event) -> None:
         cfg = self.config
