@@ -10,10 +10,11 @@ whole, under a new reference, by the new bind (`gateway.longsms`), and the start
 The SMS the old SMSC took still await its receipts, which only it sends. Left under the name, they
 were matched against the new SMSC's receipts, whose ids are its own and may well be the same (two
 SMSCs counting from 1): one SMS was reported delivered or failed by the receipt of another. They move
-to a name of their own (`retired_name`, "main@10.0.0.1:2775", which no block can have), noted with the
-old bind: a block that gets that bind again, under any name, has their receipts matched as a renamed
-link's are (`gateway.linkbinds`); none does, they end `unreported` a day past their validity. So do
-the receipts that came unmatched by the old bind, kept for a submit answer that would name their id
+to a name of their own (`retired_name`, "main@smsgw@10.0.0.1:2775", which no block can have), noted
+with the old bind (a name noted with another bind is never taken: a suffix then): a block that gets
+that bind again, under any name, has their receipts matched as a renamed link's are
+(`gateway.linkbinds`); none does, they end `unreported` a day past their validity. So do the
+receipts that came unmatched by the old bind, kept for a submit answer that would name their id
 (`ReportsRepo._take_early`): the new SMSC's answers do not take them.
 
 A block kept under a new name with the old bind in the same change keeps what it had out
@@ -37,9 +38,14 @@ def endpoint(bind: str) -> str:
 
 
 def retired_name(name: str, bind: str) -> str:
-    """The name the old bind's work waits under: the block's, and the endpoint it had."""
-    _protocol, host, port = [*bind.split("|", 3), "", ""][:3]
-    return f"{name}{RETIRED_MARK}{_host(host)}:{port}"
+    """The name the old bind's work waits under: the block's, and the endpoint and login it had.
+
+    Without the login, a block whose login alone changed and changed back put the second login's SMS
+    under the first one's name and noted the second bind for it: the first login's never matched
+    again, though a block had its bind back."""
+    _protocol, host, port, login = [*bind.split("|", 3), "", "", ""][:4]
+    where = f"{_host(host)}:{port}"
+    return f"{name}{RETIRED_MARK}{login}{RETIRED_MARK}{where}" if login else f"{name}{RETIRED_MARK}{where}"
 
 
 def _host(key: str) -> str:
@@ -57,6 +63,12 @@ def retire(conn: sqlite3.Connection, name: str, bind: str) -> str:
     from gateway.linkbinds import PREFIX
 
     kept = retired_name(name, bind)
+    tried = 1
+    while (
+        row := conn.execute("SELECT value FROM billing_state WHERE key = ?", (PREFIX + kept,)).fetchone()
+    ) and (row[0] != bind):  # another bind noted under that name (another type): never merged with it
+        tried += 1
+        kept = f"{retired_name(name, bind)}~{tried}"
     conn.execute("UPDATE parts SET link = ? WHERE link = ? AND state = 'submitted'", (kept, name))
     conn.execute("UPDATE dlrs SET link = ? WHERE link = ? AND part_id IS NULL", (kept, name))
     conn.execute(

@@ -64,7 +64,7 @@ def open_recovered(cfg: Config, clock: Callable[[], float], zone: ZoneInfo) -> S
             "dlr.old_endpoints_waiting",
             waiting=old,
             note="SMS an SMSC took before its block was pointed at another one await that SMSC's receipts"
-            " under NAME@HOST:PORT: matched once a block has that bind again (the same type, host, port"
+            " under NAME@LOGIN@HOST:PORT: matched once a block has that bind again (the same type, host, port"
             " and login), else they end 'unreported' a day after their validity",
         )
     if gone := {name: n for name, n in gone.items() if name not in old}:

@@ -103,9 +103,9 @@ async def test_a_link_pointed_at_another_smsc_sends_a_half_sent_long_sms_again_w
     assert {ref for ref, _seq in concat(new)} != {old_ref}
     # The short SMS the old SMSC took still awaits its receipt, apart from the new SMSC's ids.
     assert states[1] == "submitted", states
-    assert links == {1: "main", 2: f"main@localhost:{old.smpp_port}"}, links
+    assert links == {1: "main", 2: f"main@smsgw@localhost:{old.smpp_port}"}, links
     (kept,) = [e for e in later if e["event"] == "dlr.old_endpoints_waiting"]
-    assert kept["waiting"] == {f"main@localhost:{old.smpp_port}": 1}, kept
+    assert kept["waiting"] == {f"main@smsgw@localhost:{old.smpp_port}": 1}, kept
     assert not [
         e for e in later if e["event"] in ("dlr.links_gone", "dlr.unmatched", "config.link_endpoint_changed")
     ]
