@@ -21,6 +21,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from gateway.conversations.loopguard import Timing
 from gateway.smtp import mailloop
 from smsc.simulator.control import send_command
 from tests.conftest import DOMAIN, free_port, mail, make_config, running_gateway, smtp_sink
@@ -239,14 +240,47 @@ def test_the_notice_of_a_looping_phone_left_out_in_each_language(
     cfg = make_config(tmp_path, smsc_port=free_port())
     cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(update={"language": lang})})
     mail_read = SimpleNamespace(subject="[Ticket#1] RE: Serwis", message_id="<t1@helpdesk.example>")
-    sent, looped = ["+48601999888"], ["+48601123456", "+48601555000"]
+    sent = ["+48601999888"]
+    looped: dict[str, Timing] = {"+48601123456": "timed", "+48601555000": "untimed"}
     told = mailloop.told(cfg, "desk@acme.example", mail_read, sent, looped, {"+48601555000"}, T0)  # type: ignore[arg-type]
     assert [kind for kind, _raw in told] == ["not-sent"]
     notice = parsed(told[0][1])
     assert "+48601123456" in str(notice["Subject"]) and "+48601555000" not in str(notice["Subject"])
-    assert words in " ".join(notice.get_content().split())
+    content = " ".join(notice.get_content().split())
+    assert words in content
+    assert mailloop.TIMING["timed"](lang, quick=15) in content  # only the number named was timed
     assert str(notice["In-Reply-To"]) == "<t1@helpdesk.example>"
-    assert mailloop.told(cfg, "desk@acme.example", mail_read, sent, looped[1:], {"+48601555000"}, T0) == []  # type: ignore[arg-type]
+    alone = {"+48601555000": looped["+48601555000"]}
+    assert mailloop.told(cfg, "desk@acme.example", mail_read, sent, alone, {"+48601555000"}, T0) == []  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("lang", "words", "untrue"),
+    [
+        (
+            "en",
+            "sent before the SMS's receipt came to time it, so taken for an auto-reply app's",
+            "15 seconds",
+        ),
+        (
+            "pl",
+            "wysłanej, zanim przyszło potwierdzenie doręczenia SMS-a, które zmierzyłoby czas",
+            "15 sekund",
+        ),
+    ],
+)
+def test_a_notice_of_answers_no_receipt_timed_claims_no_seconds(
+    tmp_path: Path, lang: str, words: str, untrue: str
+) -> None:
+    """Answers that came before their SMS's receipt are counted fast untimed: the notice said they came
+    "within 15 seconds of the SMS", which nobody knew."""
+    cfg = make_config(tmp_path, smsc_port=free_port())
+    cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(update={"language": lang})})
+    mail_read = SimpleNamespace(subject="[Ticket#1] RE: Serwis", message_id="<t1@helpdesk.example>")
+    looped: dict[str, Timing] = {"+48601123456": "untimed"}
+    told = mailloop.told(cfg, "desk@acme.example", mail_read, ["+48601999888"], looped, set(), T0)  # type: ignore[arg-type]
+    content = " ".join(parsed(told[0][1]).get_content().split())
+    assert words in content and untrue not in content
 
 
 @pytest.mark.parametrize(
@@ -260,7 +294,7 @@ def test_the_notice_of_several_looping_phones_says_so(tmp_path: Path, lang: str,
     cfg = make_config(tmp_path, smsc_port=free_port())
     cfg = cfg.model_copy(update={"gateway": cfg.gateway.model_copy(update={"language": lang})})
     mail_read = SimpleNamespace(subject="[Ticket#1] RE: Serwis", message_id="<t1@helpdesk.example>")
-    looped = ["+48601123456", "+48601555000"]
+    looped: dict[str, Timing] = {"+48601123456": "timed", "+48601555000": "timed"}
     told = mailloop.told(cfg, "desk@acme.example", mail_read, ["+48601999888"], looped, set(), T0)  # type: ignore[arg-type]
     content = " ".join(parsed(told[0][1]).get_content().split())
     assert words in content and "that phone" not in content and "tego telefonu" not in content

@@ -7,8 +7,13 @@ half a minute after it arrived had the fifth to eighth refused 550 and was told 
 the phone does not have. The delay now counts from the receipt's arrival when it came before the
 answer; without one it is unknown and counted fast; fast is 15 seconds.
 
-The real daemon, the simulator over SMPP answering as the phone (and sending the receipts, or holding
-them), a real SMTP sink as the relay, the daemon's clock injected.
+Counted fast without a receipt also where none was asked (a CIMD2 link with `status_reports =
+false`: none ever comes), a person answering "ack" two minutes after each alert had the fifth to
+eighth refused, and the 550 said the answers came "within 15 seconds of the SMS", which nobody knew.
+There the answer is timed by the submit now, and a refusal whose answers no receipt timed says so.
+
+The real daemon, the simulator over SMPP (CIMD2 for a link asking no receipts) answering as the phone
+(and sending the receipts, or holding them), a real SMTP sink as the relay, the daemon's clock injected.
 """
 
 from __future__ import annotations
@@ -24,17 +29,23 @@ from tests.test_sms_mail_loop_people import alert
 from tests.test_two_way import two_way_config
 
 NO_AUTO_REPLY = "stop the phone's auto-reply"
+TIMED = "sent within 15 seconds of the SMS, as an auto-reply app does"
+UNTIMED = "sent before the SMS's receipt came to time it, so taken for an auto-reply app's"
 OURS = "+48100200300"  # the number the alerts go from (`two_way_config`)
 
 
 async def alerts(tmp_path: Path, receipt: str, answer_after: float) -> list[str | None]:
     """Eight alerts to one phone, four minutes apart, each answered "ack" `answer_after` seconds after
     the phone had it (its submit, for receipts that come late or never). `receipt`: "first" (the
-    SMSC's receipt comes before the answer), "after" (it comes two seconds after the answer mail) or
-    "never". The SMTP error of each alert, None where it went."""
+    SMSC's receipt comes before the answer), "after" (it comes two seconds after the answer mail),
+    "never", or "unasked" (a CIMD2 link with `status_reports = false`: no receipt asked, none sent).
+    The SMTP error of each alert, None where it went."""
     relay = free_port()
     now = [T0]
-    config = two_way_config(tmp_path, "smpp", relay_port=relay)
+    config = two_way_config(tmp_path, "cimd2" if receipt == "unasked" else "smpp", relay_port=relay)
+    if receipt == "unasked":
+        link = config.smsc[0].model_copy(update={"status_reports": False})
+        config = config.model_copy(update={"smsc": [link]})
     async with smtp_sink(relay) as sink, running_gateway(config, lambda: now[0]) as gw:
         core, control = gw.daemon.simulator.core, gw.daemon.simulator.control_port
         if receipt != "first":  # the SMSC holds the SMS (a queue, a phone just back in coverage)
@@ -44,6 +55,11 @@ async def alerts(tmp_path: Path, receipt: str, answer_after: float) -> list[str 
         def receipts() -> int:
             return int(conn.execute("SELECT COUNT(*) FROM parts WHERE state = 'delivered'").fetchone()[0])
 
+        def submitted() -> int:  # its submit answered, at the clock's time before the phone answers
+            return int(
+                conn.execute("SELECT COUNT(*) FROM parts WHERE submitted_at IS NOT NULL").fetchone()[0]
+            )
+
         errors: list[str | None] = []
         for i in range(8):
             sent, had = len(core.records), receipts()
@@ -52,6 +68,7 @@ async def alerts(tmp_path: Path, receipt: str, answer_after: float) -> list[str 
             if result.error is not None:
                 continue
             await gw.until(lambda sent=sent: len(core.records) == sent + 1)
+            await gw.until(lambda: submitted() == errors.count(None))
             if receipt == "first":
                 await gw.until(lambda had=had: receipts() == had + 1)
             now[0] += answer_after
@@ -72,6 +89,21 @@ async def test_an_auto_reply_to_sms_the_smsc_held_is_still_a_loop(tmp_path: Path
     errors = await alerts(tmp_path, receipt, answer_after=90.0)
     assert errors[:4] == [None] * 4, errors
     assert all(e is not None and REFUSED in e and NO_AUTO_REPLY in e for e in errors[4:]), errors
+    # No receipt timed the answers: the 550 does not say they came within 15 seconds.
+    assert all(UNTIMED in str(e) and "within 15 seconds" not in str(e) for e in errors[4:]), errors
+
+
+async def test_a_person_acking_two_minutes_later_where_no_receipt_is_asked_is_no_loop(tmp_path: Path) -> None:
+    errors = await alerts(tmp_path, "unasked", answer_after=120.0)
+    assert errors == [None] * 8, errors
+
+
+async def test_an_auto_reply_seconds_after_the_submit_where_no_receipt_is_asked_is_a_loop(
+    tmp_path: Path,
+) -> None:
+    errors = await alerts(tmp_path, "unasked", answer_after=5.0)
+    assert errors[:4] == [None] * 4, errors
+    assert all(e is not None and REFUSED in e and TIMED in e for e in errors[4:]), errors
 
 
 async def test_a_person_acking_each_alert_half_a_minute_after_it_came_is_no_loop(tmp_path: Path) -> None:
@@ -82,3 +114,4 @@ async def test_a_person_acking_each_alert_half_a_minute_after_it_came_is_no_loop
 async def test_an_auto_reply_seconds_after_the_receipt_is_a_loop(tmp_path: Path) -> None:
     errors = await alerts(tmp_path, "first", answer_after=8.0)
     assert errors[:4] == [None] * 4 and all(e is not None and REFUSED in e for e in errors[4:]), errors
+    assert all(TIMED in str(e) for e in errors[4:]), errors

@@ -29,11 +29,18 @@ slow, and its loop ran on when the receipt came after the answer or never (route
 receipts sent in batches); an on-call person answering each alert "ack" within half a minute was still
 refused. The phone had the SMS when its receipt came, so the delay counts from the receipt's arrival
 when that came before the answer, and "fast" is `PHONE_FAST_SECONDS`, 15 s: an auto-reply app answers
-within a few seconds of the SMS arriving, a person reads, types and sends in more. With no receipt
-before the answer the submit only bounds the delay from above: within the threshold it is fast, beyond
-it unknown, and counted fast, for a loop must not escape for want of receipts. (The same delay round
-after round was weighed as a second sign, and left: it is measured only where receipts come first, and
-asking for it would let a loop whose receipts come late escape again.)
+within a few seconds of the SMS arriving, a person reads, types and sends in more. Where a receipt was
+asked for and had not come by the answer, the delay is unknown and counted fast, for a loop must not
+escape because its receipts come late ("untimed": the refusal says no receipt timed it, not "within
+15 seconds"). Where none was asked (a CIMD2 link with `status_reports = false`), none will come: counted
+fast, every answer on such a route was refused, a person's "ack" two minutes after each alert too. There
+the submit bounds the delay from above, and the answer is fast only within the same 15 s of the last
+part's submit: then it surely came within 15 s of the phone having the SMS, and the refusal's words are
+true. A minute (the earlier bound) refused a person acking half a minute after each alert; 15 s lets an
+auto-reply app's loop through only where the network's way there and back takes most of it, and such a
+loop stays bounded by the hourly limit of answer mails, while a person's refused alert is lost to them.
+(The same delay round after round was weighed as a second sign, and left: it is measured only where
+receipts come first, and asking for it would let a loop whose receipts come late escape again.)
 Mail marked automatic never gets here (`gateway.smtp.automail`), but mail marked auto-generated that
 an account has sent as SMS (`--auto-generated send`) does: a helpdesk may mark its acknowledgements so.
 
@@ -45,6 +52,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Collection
+from typing import Literal
 
 FAST_SECONDS = 600.0  # a polling helpdesk answers by its next poll: every minute to every few minutes
 ROUNDS = 3  # rounds before this one, each fast and alike, each drawn by an alike answer
@@ -52,6 +61,10 @@ SPAN_SECONDS = 3600.0  # all of them within the hour
 # An auto-reply app answers within a few seconds of the SMS reaching the phone (its receipt's arrival);
 # a person reading it, typing and sending takes longer.
 PHONE_FAST_SECONDS = 15.0
+# How the answers that drew a loop's rounds were timed, for the refusal's words (`gateway.smtp.mailloop`):
+# "timed", each within PHONE_FAST_SECONDS of its SMS's receipt, or of its submit where no receipt was asked;
+# "untimed", one at least came before a receipt asked for (or names no SMS): its delay is not known.
+Timing = Literal["timed", "untimed"]
 # A word with a digit in it: a ticket number, a time, a hex id ("a3f9c1"), with its punctuation.
 _DIGITS = re.compile(r"\S*\d\S*")
 
@@ -110,34 +123,46 @@ def _answer_row(
     return None if row is None else (str(row[0]), float(row[1]), row[2])
 
 
-def _at_once(conn: sqlite3.Connection, received: float, answered: int | None) -> bool:
+def _at_once(
+    conn: sqlite3.Connection, received: float, answered: int | None, unasked: Collection[str]
+) -> Timing | None:
     """Whether an MO received at `received` may have come within PHONE_FAST_SECONDS of the SMS it
-    answers (`answered`, a `messages` row) reaching the phone. Slow only when a delivery receipt of
-    every part of it came before the MO, and the MO more than the threshold after the last of them:
-    the phone had the SMS then. Without such receipts the delay is not known (the SMSC may have held
-    the SMS, its receipt come after the answer or never), and counts as fast. An MO that records no
-    SMS counts as fast too: alike answers were all the guard asked of it before."""
+    answers (`answered`, a `messages` row) reaching the phone, and how that was told; None: slow.
+    Timed by receipts when a delivery receipt of every part of it came before the MO: the phone had
+    the SMS then. Else, where a part went by a link that asks for receipts (not in `unasked`), its
+    receipt may come after the answer: the delay is not known, and counts as fast. Where none was
+    asked, none will come: timed by the last part's submit, an upper bound of the delay. An MO that
+    records no SMS counts as fast too: alike answers were all the guard asked of it before."""
     if answered is None:
-        return True
-    parts, received_before, reached = conn.execute(
-        "SELECT COUNT(*), COUNT(*) FILTER (WHERE state = 'delivered' AND done_at <= ?), MAX(done_at)"
-        " FROM parts WHERE message_id = ?",
+        return "untimed"
+    parts = conn.execute(
+        "SELECT p.state = 'delivered' AND p.done_at <= ?, p.done_at, p.link, COALESCE(p.submitted_at,"
+        " m.created_at) FROM parts p JOIN messages m ON m.id = p.message_id WHERE p.message_id = ?",
         (received, answered),
-    ).fetchone()
-    if not parts or received_before < parts:
-        return True
-    return received - float(reached) <= PHONE_FAST_SECONDS
+    ).fetchall()
+    if not parts:
+        return "untimed"
+    if all(before for before, _done, _link, _sent in parts):
+        reached = max(float(done) for _before, done, _link, _sent in parts)
+    elif any(link is None or link not in unasked for _before, _done, link, _sent in parts):
+        return "untimed"
+    else:
+        reached = max(float(sent) for _before, _done, _link, sent in parts)
+    return "timed" if received - reached <= PHONE_FAST_SECONDS else None
 
 
-def looping(conn: sqlite3.Connection, phone: str, user: str, text: str, now: float) -> bool:
+def looping(
+    conn: sqlite3.Connection, phone: str, user: str, text: str, now: float, unasked: Collection[str] = ()
+) -> Timing | None:
     """Whether a mail from `user` to `phone` whose SMS is `text` (as planned), now, is the next round
-    of a loop."""
+    of a loop, and how the phone's answers were timed; None: no loop. `unasked`: the links that ask
+    the SMSC for no receipts."""
     # Most phones sent nothing within the window and the waits before it: one seek of the phone's MOs
     # by time, without the join to answer mails and its sort, tells them apart.
     if conn.execute(_ANY_MO, (phone, now - FAST_SECONDS - WAITED_SECONDS)).fetchone() is None:
-        return False
+        return None
     if _answer_between(conn, phone, user, None, now) is None:  # most of the rest: no answer just before
-        return False
+        return None
     # The rounds, newest first, and the one before the oldest: it bounds when that one's answer came.
     rows = conn.execute(
         "SELECT m.created_at, m.text FROM messages m JOIN emails e ON e.id = m.email_id"
@@ -147,10 +172,10 @@ def looping(conn: sqlite3.Connection, phone: str, user: str, text: str, now: flo
     ).fetchall()
     rounds = [(at, t) for at, t in rows[:ROUNDS] if at >= now - SPAN_SECONDS]
     if len(rounds) < ROUNDS:
-        return False
+        return None
     alike = shape(text)
     if any(shape(t) != alike for _at, t in rounds):
-        return False
+        return None
     times = [now, *(at for at, _t in rows)]
     answers = [
         _answer_row(conn, phone, user, times[i + 1] if i + 1 < len(times) else None, times[i])
@@ -158,6 +183,9 @@ def looping(conn: sqlite3.Connection, phone: str, user: str, text: str, now: flo
     ]
     drawn = [a for a in answers if a is not None]
     if len(drawn) < len(answers) or len({shape(a[0]) for a in drawn}) != 1:
-        return False
+        return None
     # A person's same short word ("ack", "OK") to each of a program's alike mails: no machine answers.
-    return all(_at_once(conn, received, answered) for _text, received, answered in drawn)
+    timings = [_at_once(conn, received, answered, unasked) for _text, received, answered in drawn]
+    if None in timings:
+        return None
+    return "untimed" if "untimed" in timings else "timed"

@@ -181,9 +181,10 @@ def compose(
     # Each number's SMS as planned, as the rounds before are kept: `’` and `–` are `'` and `-` there.
     sms = {n: plans[texts[n]].text for n in numbers}
     # A mailbox and a phone's auto-reply app answering each other: only the looping phones left out.
-    if looped := mailloop.left_out(store, sender.mail_from, sms, dedup_key, now.timestamp()):
+    no_receipts = mailloop.unasked(cfg)
+    if looped := mailloop.left_out(store, sender.mail_from, sms, dedup_key, now.timestamp(), no_receipts):
         if not (numbers := [n for n in numbers if n not in looped]):
-            return mailloop.worded(looped[0])
+            return mailloop.worded(*next(iter(looped.items())))
         plans = {t: plans[t] for t in dict.fromkeys([mail.text, *(texts[n] for n in numbers)])}
     p = plans[mail.text]
     for q in plans.values():
