@@ -13,6 +13,7 @@ import re
 from pydantic import ValidationInfo
 
 _WRITTEN = re.compile(r"[+0-9 .()\-]+")  # how people write a number: digits and their separators
+_TRUNK_ZERO = re.compile(r"^(\s*\+[\s.\-]*\d+)[\s.\-]*\(0\)")  # "+48 (0) 60": the trunk 0 after +CC
 
 
 def region_of(info: ValidationInfo) -> str | None:
@@ -40,14 +41,18 @@ def prefix_forms(typed: str, region: str | None) -> str | None:
     if not _WRITTEN.fullmatch(typed) or not (digits := re.sub(r"\D", "", typed)):
         return None
     if typed.lstrip().startswith("+"):
-        return f"{'+' + digits!r}" if digits[0] != "0" else None
+        # '+48 (0) 60': the trunk 0 is not dialled from abroad and no E.164 number has it ('+48060'
+        # matched no number: a dead route).
+        digits = re.sub(r"\D", "", _TRUNK_ZERO.sub(r"\1", typed, count=1))
+        return f"{'+' + digits!r}" if digits[:1] not in ("", "0") else None
     if digits.startswith("00"):
         return f"{'+' + digits[2:]!r}" if digits[2:3] not in ("", "0") else None
-    own = f"{'+' + digits!r} if it begins with its country code"
+    # Digits with a trunk 0 are national: '+060' or '+0' would be forms this check refuses.
+    own = f"{'+' + digits!r} if it begins with its country code" if digits[0] != "0" else ""
     if not (cc := _country_code(region)):
-        return own
-    national = "+" + str(cc) + digits.lstrip("0")
-    return f"{own}, {national!r} if it is national ([gateway] default_region {region})"
+        return own or None
+    national = f"{'+' + str(cc) + digits.lstrip('0')!r} if it is national ([gateway] default_region {region})"
+    return f"{own}, {national}" if own else national
 
 
 def pool_form(typed: str, region: str | None) -> str | None:
