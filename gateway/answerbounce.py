@@ -47,6 +47,22 @@ _FAILURE_WORDS = re.compile(
     r"|gave up|giving up|returning message|retry time ?out",
     re.IGNORECASE,
 )
+# A delay warning's own words name the failure it is not: Gmail's "You'll be notified if the delivery
+# fails permanently", Postfix's "Your message could not be delivered for more than 4 hour(s)", and
+# with them read as failure words each warning failed the answer, though the relay delivered it later.
+# So a condition ("if …", to the sentence's end) and a time not delivered are no failure.
+_NOT_FAILURE = re.compile(
+    r"\bif\b[^.\n]*|could ?n[o']t be delivered for (?:more than|over|the (?:past|last))", re.IGNORECASE
+)
+# A Subject that names a delay decides whatever the words say: Gmail's "Delivery Status Notification
+# (Delay)", Postfix's "Delayed Mail (still being retried)", Exchange's "Delivery delayed:", Exim's
+# "Warning: message … delayed 24 hours", sendmail's "Warning: could not send message for past 4 hours".
+# A failure's never does ("… (Failure)", "Undelivered Mail Returned to Sender", "Mail delivery failed").
+_DELAY_SUBJECT = re.compile(
+    r"\(delay\)|^\s*delayed mail\b|^\s*delivery delayed\b"
+    r"|^\s*warning:.*(?:\bdelayed\b|could not send message for past|not yet been delivered)",
+    re.IGNORECASE,
+)
 # Where a plain-text bounce's own words end and its copy of the mail begins.
 _QUOTE_STARTS = re.compile(r"^(?:-{3,}|received:|return-path:|message-id:|from:|subject:)", re.I | re.M)
 
@@ -212,8 +228,9 @@ def outcome(msg: Message, rcpt: str) -> tuple[str, str] | None:
     else "delayed" (an Action of delayed, or a 4.x.x Status with no Action); None when it tells of
     no trouble with it (delivered, relayed, expanded). Its blocks that name `rcpt`, or every block
     where none names any recipient; a bounce without a DSN (a plain-text one) fails it, with its
-    subject for the reason, unless its own words tell of a delay and of no failure (`_DELAY_WORDS`):
-    "Warning: message … delayed 24 hours" failed an answer its relay went on to deliver."""
+    subject for the reason, unless its subject names a delay (`_DELAY_SUBJECT`) or its own words tell
+    of a delay and of no failure (`_DELAY_WORDS`): "Warning: message … delayed 24 hours" failed an
+    answer its relay went on to deliver."""
     blocks = list(_dsn_blocks(msg))
     own = [b for b in blocks if _address(rcpt) in _named(b)]
     if not any(_named(b) for b in blocks):
@@ -231,9 +248,12 @@ def outcome(msg: Message, rcpt: str) -> tuple[str, str] | None:
             return kind, found[kind]
     if any(_field(b, "action").strip() or _field(b, "status").strip() for b in own):
         return None  # its blocks tell of no trouble
-    reason = " ".join(_subject(msg).split())[:300] or "no reason given"
-    words = f"{_subject(msg)}\n{_own_words(msg)}"
-    if _DELAY_WORDS.search(words) and not _FAILURE_WORDS.search(words):
+    subject = _subject(msg)
+    reason = " ".join(subject.split())[:300] or "no reason given"
+    if _DELAY_SUBJECT.search(subject):
+        return "delayed", reason
+    words = f"{subject}\n{_own_words(msg)}"
+    if _DELAY_WORDS.search(words) and not _FAILURE_WORDS.search(_NOT_FAILURE.sub(" ", words)):
         return "delayed", reason
     return "failed", reason
 
