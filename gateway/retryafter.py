@@ -59,16 +59,14 @@ class LostSessions:
         a possible duplicate (R-7.5); one the SMSC may have ended the session on is counted as an
         attempt, and one that ended several in a row backs off or is held (`gateway.outcomes`).
         One whose SMSC may still say it took it (`result.late`: a CIMD2 report, which names its SMS
-        by phone and stamp, `smsc.cimd2.gracereports`) waits out the link's grace first, as an
-        unanswered one does: sent again at once, it reached the phone twice when the report came."""
+        by phone and stamp, `smsc.cimd2.gracereports`) is watched for that answer, its turn kept: its
+        link holds its re-send until the reports owed after the next login were read (`lateholds`)."""
         store = self.store
         self.late.may_have(part.id, name)
         delay: float | None = None
         error = f"{result.error}; {LINK_LOST}"
         # Behind an older SMS to the same phone that backs off: due with it, not before it (F5).
         delay = self.order.behind_suspect(part, store.clock())
-        if result.late is not None:
-            delay = max(delay or 0.0, result.retry_after)
         if result.lost_behind:
             # Behind an older submit the SMSC left unanswered too: lost with it, not its own doing;
             # still a send, counted (the copies an SMSC that drops every busy session gets are capped).

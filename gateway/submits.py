@@ -109,9 +109,18 @@ class Submits:
                     # each second, it was claimed and put back, two writes a second while it held.
                     due = self.clock() + hold.left()
                     hold.when_ended(partial(self._hold_ended, part.id, due))
+                # The later SMS to its phone wait for it from now, not from the put-back's write: the
+                # next one in this very fill went first (F5).
+                self._outcomes.order.wait_for(part, due)
                 back = [(part, due)]
                 self._background(self._outcomes.put_back(back, event=event), "resend_held")
                 return None
+        if (due_after := self._outcomes.order.due_after(part, self._outcomes.store.clock())) is not None:
+            # An older SMS to its phone was put back while this one waited for its pacing (F5).
+            pacer.unready()
+            self._late.not_sent([part.id])
+            self._background(self._outcomes.put_back([(part, due_after)]), "put_back")
+            return None
         self._late.sending_again(part.id, name)
         return self.links[name].send(outbound(part), self._on_wire(part))
 

@@ -20,6 +20,11 @@ and a STOP, a cancel or a suspension recorded meanwhile stops it as any part in 
 ends when the answer is read (one that took the part settles it: no re-send at all), when the session
 ends (no answer can come any more) or when its timer runs out. A reader that never stood still holds
 nothing: the grace on the clock is the grace it had.
+
+A `TimedHold` is one its link ends, or that ends by itself at a deadline: a CIMD2 submit lost with a
+session the SMSC dropped waits, at most its grace, for the reports the SMSC sends after the next
+login (`smsc.cimd2.gracereports`). Held here, the part keeps its turn: the later SMS to its phone are
+put back behind it (`gateway.submits`), as behind any hold.
 """
 
 from __future__ import annotations
@@ -37,12 +42,12 @@ RECHECK_SECONDS = 1.0
 
 # Per event loop, each part's holds: a part id names the same SMS on every link of the process, and a
 # part sent again unanswered by another link has one more (the first may still be held).
-_HOLDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, list[LateHold]]] = (
+_HOLDS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, list[LateHold | TimedHold]]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def holding(part: int) -> LateHold | None:
+def holding(part: int) -> LateHold | TimedHold | None:
     """The hold a re-send of `part` must wait for, its earlier submit's late answer (see the module
     docstring), or None. Asked by the dispatcher of parts whose earlier submit went unanswered only."""
     try:
@@ -126,5 +131,58 @@ class LateHold:
         if not mine:
             self._holds.pop(self.part, None)
         for call in self._calls:  # not in the caller's step: a link's reader or its session's end
+            self._loop.call_soon(call)
+        self._calls.clear()
+
+
+class TimedHold:
+    """A hold on `part`'s re-send that ends when its link says (`end`, `end_at`), at `deadline` (loop
+    time) at the latest; see the module docstring."""
+
+    __slots__ = ("_calls", "_holds", "_loop", "_timer", "deadline", "ended", "ends_at", "part", "said")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, part: int, deadline: float) -> None:
+        self.part, self._loop, self.deadline, self.ends_at = part, loop, deadline, deadline
+        self._calls: list[Callable[[], object]] = []
+        self.ended = False
+        self.said = False  # the dispatcher logged it put back (`LateHold.said`)
+        self._holds = _HOLDS.setdefault(loop, {})
+        self._holds.setdefault(part, []).append(self)
+        self._timer = loop.call_at(deadline, self.end)
+
+    @property
+    def holding(self) -> bool:
+        return not self.ended
+
+    def left(self) -> float:
+        """Seconds until it ends at the latest as things stand (`when_ended` says so when sooner)."""
+        return max(self.ends_at - self._loop.time(), RECHECK_SECONDS)
+
+    def end_at(self, when: float) -> None:
+        """End at `when` (loop time), or at the deadline if that comes first."""
+        if self.ended:
+            return
+        self.ends_at = min(when, self.deadline)
+        self._timer.cancel()
+        self._timer = self._loop.call_at(self.ends_at, self.end)
+
+    def when_ended(self, call: Callable[[], object]) -> None:
+        """`call()` in a loop turn of its own once the hold ends (`LateHold.when_ended`)."""
+        if self.ended:
+            self._loop.call_soon(call)
+        else:
+            self._calls.append(call)
+
+    def end(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self._timer.cancel()
+        mine = self._holds.get(self.part, [])
+        if self in mine:
+            mine.remove(self)
+        if not mine:
+            self._holds.pop(self.part, None)
+        for call in self._calls:
             self._loop.call_soon(call)
         self._calls.clear()

@@ -9,6 +9,10 @@ settles the part, and the phone gets the SMS once. The daemon over CIMD2 to a sc
 - Two binds of one SMSC account: the submit goes unanswered on one (response timeout), its report
   comes on the other. Each link awaited reports on its own sessions only, and the SMS went again
   after the grace.
+- A submit lost with the session and never reported keeps its turn: it goes again first on the next
+  session, a few seconds after the login (the reports the SMSC owes come then), before a later SMS to
+  the same phone (F5). It waited the whole grace, and that later SMS went before it.
+- So a link drop delays the SMS on the wire by seconds after the reconnect, not by the grace.
 """
 
 from __future__ import annotations
@@ -31,8 +35,8 @@ from tests.test_late_answer import to, warnings
 GRACE = 30  # seconds: far longer than the test, so that a re-send inside it is the fault
 
 
-def cimd2_config(tmp_path: Path, port: int, *, second_bind: bool = False) -> Config:
-    extra = f"late_answer_grace_seconds = {GRACE}\nresponse_timeout_seconds = 1\n"
+def cimd2_config(tmp_path: Path, port: int, *, second_bind: bool = False, grace: float = GRACE) -> Config:
+    extra = f"late_answer_grace_seconds = {grace}\nresponse_timeout_seconds = 1\n"
     text = config_text(tmp_path, smsc_port=port)
     text = text.replace('type = "smpp"', 'type = "cimd2"').replace("response_timeout_seconds = 5", extra, 1)
     if second_bind:  # the same host, port and login: one SMSC account
@@ -151,3 +155,64 @@ async def test_a_report_on_another_bind_of_the_account_settles_an_unanswered_sub
     assert not warnings(logs, "mt.possible_duplicate")
     [reported] = warnings(logs, "cimd2.unanswered_submit_reported")
     assert reported["link"] != reported["read_by"]
+
+
+def answer(submit: Packet) -> Packet:
+    stamp = time.strftime("%y%m%d%H%M%S", time.gmtime())
+    return Packet.make(Op.SUBMIT_RESP, submit.number, (P.DESTINATION, submit.get(P.DESTINATION) or ""),
+                       (P.SCTS, stamp))  # fmt: skip
+
+
+async def test_a_submit_lost_with_the_session_goes_again_first_after_the_next_login(tmp_path: Path) -> None:
+    async with ScriptedSmsc() as peer:
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(cimd2_config(tmp_path, peer.port)) as gw:
+                first = await peer.accept()
+                await first.login()
+                await gw.send(mail(to("601123456"), "First SMS"))
+                assert "First SMS" in ((await until_op(first, Op.SUBMIT)).get(P.USER_DATA) or "")
+                first.close()  # taken or not: no answer, and no report ever comes
+                await gw.until(lambda: bool(warnings(logs, "mt.link_lost_on_the_wire")))
+                await gw.send(mail(to("601123456"), "Second SMS"))
+                await gw.until(lambda: len(gw.states()) == 2)
+                again = await peer.accept()
+                await again.login()
+                # The hang guard (10 s) is a third of the grace: the re-send comes after the settle.
+                resent = await until_op(again, Op.SUBMIT)
+                assert "First SMS" in (resent.get(P.USER_DATA) or ""), resent.describe()
+                again.send(answer(resent))
+                later = await until_op(again, Op.SUBMIT)
+                assert "Second SMS" in (later.get(P.USER_DATA) or ""), later.describe()
+                again.send(answer(later))
+                async with answering_alives(again):
+                    db = gw.store.db.conn
+                    await gw.until(lambda: db.execute("SELECT count(*) FROM parts WHERE smsc_id IS NULL")
+                                   .fetchone()[0] == 0)  # fmt: skip
+    [resend] = warnings(logs, "mt.possible_duplicate")  # the first: the SMSC may have had it
+    assert resend["part"] == 1
+
+
+async def test_a_submit_lost_with_the_session_goes_again_seconds_after_the_reconnect(tmp_path: Path) -> None:
+    async with ScriptedSmsc() as peer:
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(cimd2_config(tmp_path, peer.port, grace=600)) as gw:
+                first = await peer.accept()
+                await first.login()
+                await gw.send(mail(to("601123456"), "On the wire as the link dropped"))
+                await until_op(first, Op.SUBMIT)
+                first.close()
+                again = await peer.accept()
+                await again.login()
+                # Not the grace (10 minutes): the settle after the login (seconds), in a hang guard of 30.
+                resent = await again.next(within=30)
+                while resent.op == Op.ALIVE:
+                    again.send(Packet(Op.ALIVE_RESP, resent.number))
+                    resent = await again.next(within=30)
+                assert resent.op == Op.SUBMIT, resent.describe()
+                again.send(answer(resent))
+                async with answering_alives(again):
+                    db = gw.store.db.conn
+                    await gw.until(lambda: db.execute("SELECT smsc_id IS NOT NULL, attempts FROM parts")
+                                   .fetchone() == (1, 2))  # fmt: skip
+    [resend] = warnings(logs, "mt.possible_duplicate")
+    assert resend["earlier"] == "main"

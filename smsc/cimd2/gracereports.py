@@ -27,8 +27,12 @@ the link that offset.
 A submit written to a connection the SMSC then closed, before its answer, is in the same doubt: the
 SMSC read it, and may have taken it. It was sent again at once, and an SMSC that closed its session
 after taking four submits, and reported them delivered first thing on the next one, had each reach
-the phone twice. So it waits out the grace too (`SubmitResult.late` on a TEMPORARY written result:
-`gateway.retryafter`), answered by a report as one the timeout cut off is. A report read before
+the phone twice. So its late answer is awaited as one the timeout cut off is (`SubmitResult.late` on
+a TEMPORARY written result), and its re-send waits on a `lateholds.TimedHold`: until a bind of the
+account has been logged in SETTLE_AFTER_LOGIN seconds since the loss, the grace at the most. It keeps
+its turn, the later SMS to its phone behind it (F5, `gateway.submits`), as on SMPP; waiting the whole
+grace, every link drop held the SMS on the wire 5 minutes and let the phone's later SMS pass it. A
+report that settles it ends the hold and it is not sent again. A report read before
 its submit went unanswered (on the same session, before the SMSC closed it, or on another bind
 before the timeout) is kept a while, unmatched: a submit that goes unanswered later looks at those.
 
@@ -52,6 +56,7 @@ import structlog
 from smsc.base import DeliveryReport, OnWire, OutboundSms, Outcome, SubmitResult
 from smsc.cimd2.messages import key_digits
 from smsc.cimd2.stampkeys import StampKeys, tail_of
+from smsc.lateholds import TimedHold
 
 log = structlog.get_logger(__name__)
 
@@ -60,6 +65,10 @@ SLACK = 1.0  # seconds either side of the window: the stamp's resolution
 # a full window on each bind, and more.
 READ_KEPT = 256
 ZONE_HOURS = 14  # the farthest a local time is from UTC, for an SMSC whose offset is not known yet
+# How long a submit lost with a dropped session waits after a bind's login before it goes again: an
+# SMSC sends the reports it owes right after the login (four at once from one SMSC), and one that names
+# the submit settles it. The grace bounds it.
+SETTLE_AFTER_LOGIN = 3.0
 SHIFTS = (0, *(hours * 3600 * sign for hours in range(1, ZONE_HOURS + 1) for sign in (1, -1)))
 
 
@@ -93,6 +102,8 @@ class _Awaited:
     late: asyncio.Future[SubmitResult | None]
     timer: asyncio.TimerHandle
     zone_unknown: bool = False  # written before its link saw any answer: the SMSC's offset unknown
+    hold: TimedHold | None = None  # its re-send's, lost with a dropped session (module docstring)
+    lost_at: float = 0.0  # loop time it was lost
 
 
 @dataclass(slots=True)
@@ -120,6 +131,7 @@ class GraceReports:
         self.offset = 0.0  # the SMSC's stamp minus our clock, at its last answer
         self.offset_known = False  # an answer (or a report read by whole hours) told it
         self.keys = StampKeys(link)  # the keys submits were answered with: never another's
+        self.up_since: float | None = None  # loop time of the login of its session up, if one is
 
     def _shared(self) -> _Account:
         by_account = _SHARED.setdefault(asyncio.get_running_loop(), {})
@@ -133,6 +145,27 @@ class GraceReports:
         """A submit answered with `key` at `answered_at` (our clock): how far the SMSC's clock is off."""
         if (seconds := stamp_seconds(key)) is not None:
             self.offset, self.offset_known = seconds - answered_at, True
+
+    def session_up(self, up: bool) -> None:
+        """The link logged in (`up`), or its session went: the submits lost with a dropped session go
+        SETTLE_AFTER_LOGIN after a login (module docstring)."""
+        if not up:
+            self.up_since = None
+        elif self.up_since is None:
+            self.up_since = asyncio.get_running_loop().time()
+            shared = self._shared()
+            for awaited in shared.awaited:
+                self._settle_after_login(awaited, shared)
+
+    @staticmethod
+    def _settle_after_login(awaited: _Awaited, shared: _Account) -> None:
+        """End the hold of `awaited` SETTLE_AFTER_LOGIN after it was lost with a bind of the account up,
+        its own only by a login since (the session it went with may not have said it went yet)."""
+        owner, lost = awaited.owner, awaited.lost_at
+        ups = [max(m.up_since, lost) for m in shared.members
+               if m.up_since is not None and (m is not owner or m.up_since > lost)]  # fmt: skip
+        if awaited.hold is not None and ups:
+            awaited.hold.end_at(min(ups) + SETTLE_AFTER_LOGIN)
 
     def unanswered(
         self,
@@ -159,6 +192,10 @@ class GraceReports:
                            not self.offset_known)  # fmt: skip
         shared = self._shared()
         shared.awaited.append(awaited)
+        if not timed_out:  # its session is gone: held until a bind is up again and settled (docstring)
+            awaited.lost_at = loop.time()
+            awaited.hold = TimedHold(loop, sms.part_id, awaited.lost_at + grace)
+            self._settle_after_login(awaited, shared)
         for report in list(shared.read):  # read before it went unanswered: the oldest first
             if self._answer(report, shared, only=awaited):
                 shared.read.remove(report)
@@ -224,8 +261,12 @@ class GraceReports:
 
     def _settle(self, late: asyncio.Future[SubmitResult | None], result: SubmitResult | None) -> None:
         shared = self._shared()
-        for awaited in [a for a in shared.awaited if a.late is late]:
+        ended = [a for a in shared.awaited if a.late is late]
+        for awaited in ended:
             awaited.timer.cancel()
             shared.awaited.remove(awaited)
         if not late.done():
             late.set_result(result)
+        for awaited in ended:  # after the answer: its watch is woken first (`gateway.late_answers`)
+            if awaited.hold is not None:
+                awaited.hold.end()

@@ -16,9 +16,9 @@ Choices the protocol leaves open, and why:
 - A response timeout drops the connection (the SMSC's state is unknown), but a submit already written
   to it may have been taken: it resolves `Outcome.UNANSWERED` as SMPP's does, and a status report
   read during the grace that names it answers it (`gracereports.py`), on any bind of the account. One
-  whose connection the SMSC dropped before answering is TEMPORARY and written, and waits out the same
-  grace for its report. A submit that never reached the wire, or one cut off by a general error,
-  repeated NACKs or a stop, stays TEMPORARY without one.
+  whose connection the SMSC dropped before answering is TEMPORARY and written, its turn kept, its
+  re-send held for the reports owed after the next login (`gracereports.py`). One never written, or
+  cut off by a general error, repeated NACKs or a stop, stays TEMPORARY without one.
 - One phone's submits go a second apart (`spacing.py`), over every bind of the SMSC account
   (`accountspacing.py`): a report names its SMS by the 060 stamp of one second and the phone alone,
   so two SMS to one phone in one second got each other's reports. The
@@ -223,6 +223,7 @@ class Cimd2Link:
         if state is self.state:
             return
         self.state = state
+        self._grace.session_up(state is LinkState.ACTIVE)  # lost submits go a settle after a login
         log.debug("cimd2.state", link=self.name, state=state.value)
         if self._events is not None:
             try:
