@@ -1,6 +1,7 @@
 """The SMSC's answer to our login, against a scripted SMSC over TCP: a 51 whose 900 is no number is a
 refusal, not a login that worked (the link never goes active, nothing is submitted); the SMSC's words
-quoting the password show it nowhere (journal, `smsgw status`, a part's reason)."""
+quoting the password show it nowhere (journal, `smsgw status`, a part's reason), and words that only
+begin as it does are left as they are."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+import pytest
 import structlog
 from structlog.typing import EventDict
 
@@ -104,3 +106,24 @@ async def test_a_password_the_smscs_words_cut_short_or_echo_after_a_key_is_maske
     assert "S3cr" not in str(logs) and "hunter22" not in str(logs)
     assert last_error == "login refused: 102 user smsgw pwd: <password>; denied for <password>"
     assert result.error == "CIMD2 900:300 bad dest 601557902 pw=<password>"
+
+
+@pytest.mark.parametrize(
+    ("secret", "words"),
+    [
+        ("smsc01pass", "Invalid login: user smsc01 not allowed from this address"),
+        ("Access2024", "Access denied for user smsgw"),
+        ("S3cretPw", "user S3cr may not log in; pw expired"),
+    ],
+)
+async def test_the_smscs_words_that_begin_as_the_password_does_are_not_masked(
+    secret: str, words: str
+) -> None:
+    # A start of the password was masked wherever a word ended: one that starts with the user name
+    # hid the user name ("user <password> not allowed"), "Access2024" made "Access denied" "<password>
+    # denied": the operator read that the password was echoed, and learnt how it starts. Only a start
+    # that ends the SMSC's words (cut at 64 characters) is the password's.
+    async with login_refused(102, words, password=secret) as (link, _events, _peer, logs):
+        last_error = link.stats().last_error
+    assert last_error == f"login refused: 102 {words}"
+    assert "<password>" not in str(logs)

@@ -24,7 +24,11 @@ log = structlog.get_logger(__name__)
 
 HIDDEN = "<password>"  # what the SMSC's words show in place of the password
 CODE_SHOWN = 16  # characters of a 900 that is no number the refusal quotes
-# The start of the password masked where a word ends: shorter ones are too likely the SMSC's own words.
+# The start of the password masked where the text ends (a 901 cut at its 64 characters): shorter ones
+# are too likely the SMSC's own words. Only there: masked wherever a word ended, a password starting
+# with the user name ("smsc01pass") hid the user name ("user <password> not allowed"), and "Access2024"
+# made "Access denied" "<password> denied", telling the operator the password was echoed when it was
+# not, and what it starts with.
 PREFIX_SHOWN = 4
 # A password key and the value after it ("pw=s3cr", "password: s3cret"): what the SMSC echoes there is
 # the password, or the one it was sent by mistake.
@@ -33,14 +37,14 @@ _KEYED = re.compile(r"(?i)(\b(?:pw|pwd|pass|passwd|password)\s*[=:]\s*)([^\s,;]+
 
 def without_password(text: str, password: str) -> str:
     """`text` with every occurrence of the configured password replaced by `HIDDEN`; and the start of
-    it, PREFIX_SHOWN characters or more, where a word ends (a 901 cut short at its 64 characters,
-    "... pw=S3cretP", kept all but the cut characters); and whatever follows a password key ("pw=",
-    "password:"), the SMSC's echo of what it was sent, whole or not."""
+    it, PREFIX_SHOWN characters or more, as a word that ends the text (a 901 cut short at its 64
+    characters, "... denied for S3cr", kept all but the cut characters); and whatever follows a
+    password key ("pw=", "password:"), the SMSC's echo of what it was sent, whole or not."""
     if password:
         text = text.replace(password, HIDDEN)
         for length in range(len(password) - 1, PREFIX_SHOWN - 1, -1):
             start = re.escape(password[:length])
-            text = re.sub(rf"(?<![^\W_]){start}(?![^\W_])", HIDDEN, text)
+            text = re.sub(rf"(?<![^\W_]){start}(?=\s*\Z)", HIDDEN, text)
     return _KEYED.sub(lambda m: m.group(1) + HIDDEN if m.group(2) != HIDDEN else m.group(0), text)
 
 
