@@ -200,8 +200,13 @@ MEANINGS: dict[str, str] = {
         " holding the key too); relative: to the config"
     ),
     "smsc.tls_key_file": "the client certificate's key (PEM, unencrypted); relative: to the config",
-    "smsc.source_ton": "SMPP source TON (0-6) of number senders instead of the detected one",
-    "smsc.source_npi": "SMPP source NPI of number senders instead of the detected one",
+    "smsc.source_ton": (
+        "SMPP source TON (0-6) of phone-number senders instead of the detected one (a short code keeps 3"
+        " unless 0 or 6)"
+    ),
+    "smsc.source_npi": (
+        "SMPP source NPI of phone-number senders instead of the detected one (a short code keeps 0 for 1)"
+    ),
     "simulator.enabled": "run the built-in SMSC simulator inside the daemon (off in production)",
     "simulator.host": "the simulator's listen address",
     "simulator.smpp_port": "its SMPP port",

@@ -118,7 +118,7 @@ class SmscSection(_Section):
             )
         if not self.status_reports and self.type != "cimd2":
             raise KeyProblem("status_reports", 'only a type = "cimd2" link takes it (SMPP always asks)')
-        warn_unused(self.name, self.type, self.model_fields_set)  # source_ton/npi on CIMD2
+        warn_unused(self.name, self.type, self.model_fields_set, self.source_ton, self.source_npi)
         if "validity_format" in self.model_fields_set and self.type != "smpp":
             # Left from the SMPP block a CIMD2 one was made of, it said a choice the link never made.
             raise KeyProblem(

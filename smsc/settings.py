@@ -17,6 +17,12 @@ from typing import Literal, Protocol
 MessageIdType = Literal["as_is", "hex_to_dec", "dec_to_hex"]
 Dc0Charset = Literal["gsm", "latin1"]
 ValidityFormat = Literal["relative", "absolute"]
+# A sender of this many digits or fewer, no '+', is a short code (a premium number such as 7155): the
+# SMPP source address (`smsc.smpp.pdu.source_address`) and the form an account's sender is stored in
+# (`gateway.senderform`) count alike.
+SHORT_CODE_DIGITS = 8
+# The SMPP types of number a short code can be (unknown, network specific, abbreviated).
+SHORT_CODE_TONS = (0, 3, 6)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from smsc.base import Concat, DeliveryReport, InboundSms, OutboundSms, Outcome, 
 from smsc.decoding import decode_user_data
 from smsc.gsmalphabet import gsm_decode
 from smsc.receipts import parse_receipt
-from smsc.settings import LinkSettings
+from smsc.settings import SHORT_CODE_DIGITS, SHORT_CODE_TONS, LinkSettings
 
 # --- command_status → Outcome (SMPP 3.4 section 5.1.3; Kannel's temporary/throttling choices) -------
 # smpplib's constants carry the SMPP 3.4 names: SMPP_ESME_RINVDSTADR = 0x0B and so on.
@@ -95,16 +95,19 @@ def normalise_message_id(raw: str | bytes | None, mode: str, *, receipt: bool) -
 
 
 def source_address(source: str, ton: int | None = None, npi: int | None = None) -> tuple[int, int, str]:
-    """(TON, NPI, address) for our sender: "+digits" → 1/1 without "+"; a short code of at most 8
-    digits (premium numbers such as 7155) → 3/0, network specific; a longer number → 2/1, national;
-    anything else → 5/0 alphanumeric. The link's `source_ton`/`source_npi` override either value of a
-    number sender; an alphanumeric one is 5/0 whatever they say, as Kannel's autodetection sends it:
-    'ACME' as an international number (1/1, set for the link's numbers) was refused by the SMSC
-    (ESME_RINVSRCADR: every SMS of the account failed, suspending it) or mangled."""
+    """(TON, NPI, address) for our sender: "+digits" → 1/1 without "+"; a short code of at most
+    SHORT_CODE_DIGITS digits (premium numbers such as 7155) → 3/0, network specific; a longer number →
+    2/1, national; anything else → 5/0 alphanumeric. The link's `source_ton`/`source_npi` override either
+    value of a phone number. An alphanumeric sender is 5/0 whatever they say, as Kannel's autodetection
+    sends it: 'ACME' as an international number (1/1, set for the link's numbers) was refused by the
+    SMSC (ESME_RINVSRCADR: every SMS of the account failed, suspending it) or mangled. So was a short
+    code: it takes only a type of number a short code can be (SHORT_CODE_TONS), and no NPI 1 (E.164)."""
     if source.startswith("+") and source[1:].isdigit():
         auto = (1, 1, source[1:])
+    elif source.isdigit() and len(source) <= SHORT_CODE_DIGITS:
+        return (ton if ton in SHORT_CODE_TONS else 3, npi if npi is not None and npi != 1 else 0, source)
     elif source.isdigit():
-        auto = (3, 0, source) if len(source) <= 8 else (2, 1, source)
+        auto = (2, 1, source)
     else:
         return (5, 0, source)
     return (auto[0] if ton is None else ton, auto[1] if npi is None else npi, auto[2])
