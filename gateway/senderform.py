@@ -7,7 +7,9 @@ A phone number typed in the national form (500100201) or with the international 
 to the bare interface number were lost to the fallback), nor the number phones answer to, and SMPP
 sent "0048…" as a national number (TON 2) with an international prefix. The CLI converted the national
 form alone and the panel stored what was typed: the same sender reached the phones two ways. Short
-codes (under 7 digits) are national by nature and stay as typed; a name is not a number.
+codes (up to `SHORT_CODE_DIGITS`, as the SMPP link counts them) are national by nature and stay as
+typed, unless they are a phone number of the region; a name is not a number. A '+' number E.164 has
+not (a digit missing) is stored as typed, and said: phones cannot answer it.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from gateway.senderrules import typed_number
-
-SHORT_CODE_DIGITS = 7  # a number shorter than this is a short code, national by nature
+from smsc.settings import SHORT_CODE_DIGITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +32,21 @@ def stored_sender(typed: str, region: str) -> StoredSender:
     from gateway.smtp.addressing import valid_e164
 
     sender = typed_number(typed.strip())
-    if not (sender.isascii() and sender.isdigit()) or len(sender) < SHORT_CODE_DIGITS:
+    if sender[:1] == "+" and sender[1:].isascii() and sender[1:].isdigit():
+        if valid_e164(sender, region) is not None:
+            return StoredSender(sender, None)
+        return StoredSender(
+            sender,
+            f"{sender} is no valid phone number (no number of its country code has these digits): kept"
+            " as typed; check it, or phones cannot answer it",
+        )
+    if not (sender.isascii() and sender.isdigit()):
         return StoredSender(sender, None)
+    if len(sender) <= SHORT_CODE_DIGITS and not sender.startswith("00"):
+        # A short code stays as typed; a national number this short (some regions have them) goes E.164.
+        if (e164 := valid_e164(sender, region)) is None:
+            return StoredSender(sender, None)
+        return StoredSender(e164, _national(sender, e164, region))
     if sender.startswith("00"):
         e164 = valid_e164(f"+{sender[2:]}", region)
         if e164 is None:
@@ -48,6 +62,8 @@ def stored_sender(typed: str, region: str) -> StoredSender:
             f"{sender} is kept as typed: it is no phone number of [gateway] default_region {region} in"
             " the national form; a phone number is written with + and its country code",
         )
-    return StoredSender(
-        e164, f"{sender} is taken as {e164}, its international form ([gateway] default_region {region})"
-    )
+    return StoredSender(e164, _national(sender, e164, region))
+
+
+def _national(sender: str, e164: str, region: str) -> str:
+    return f"{sender} is taken as {e164}, its international form ([gateway] default_region {region})"

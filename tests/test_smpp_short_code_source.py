@@ -16,6 +16,7 @@ from pathlib import Path
 from gateway.config import parse_config
 from tests.conftest import DOMAIN, config_text, free_port, mail, running_gateway
 from tests.fakes.smsc import HappySMSC
+from tests.test_check_config_sender_prefix import cimd2_config, with_database
 from tests.test_config_checks import smsgw, write
 from tests.test_smpp_source_ton import TON_1
 
@@ -49,3 +50,14 @@ def test_check_config_says_what_the_keys_do_not_apply_to(tmp_path: Path) -> None
     assert '[[smsc]] "main" source_ton, source_npi: apply to phone-number senders only' in said, said
     assert "a short code (up to 8 digits) as TON 3 / NPI 0" in said, said
 
+
+def test_an_8_digit_short_code_is_kept_as_one_and_a_plus_number_e164_has_not_is_said(tmp_path: Path) -> None:
+    config = with_database(write(tmp_path, cimd2_config(tmp_path, "+48500100")))
+    assert smsgw("--config", str(config), "account", "add", "ACME").returncode == 0
+    res = smsgw("--config", str(config), "account", "set", "ACME", "--sender", "71550000")
+    assert res.returncode == 0, res.stderr
+    assert "no phone number" not in res.stdout + res.stderr, res.stdout
+    assert "71550000" in smsgw("--config", str(config), "account", "show", "ACME").stdout
+    res = smsgw("--config", str(config), "account", "set", "ACME", "--sender", "+4850010020")
+    assert res.returncode == 0, res.stderr
+    assert "+4850010020 is no valid phone number" in " ".join(res.stdout.split()), res.stdout
