@@ -99,5 +99,8 @@ def endpoint_consequences(
         f" port and login), else they end 'unreported' a day after their validity; {pinned} premium"
         f" {answers} pinned to it leave by the new SMSC, right only if it is the same operator's. The"
         " old block kept as it is under a new name in the same change (what its bind has out follows it"
-        " there), or the new SMSC in a block of its own, loses none of these"
+        " there), or the new SMSC in a block of its own, loses none of these. If it is the same SMSC"
+        " reached another way (its host name for its IP, a second login of the same account), keep the"
+        " old host, port and login in the block: any change of them is taken for another SMSC, and all"
+        " of this would happen to SMS it already has"
     )

@@ -73,6 +73,7 @@ async def test_a_link_pointed_at_another_smsc_sends_a_half_sent_long_sms_again_w
         assert (
             "1 SMS the old SMSC took await reports that only it sends: they wait under link main@" in warned
         )
+        assert "If it is the same SMSC reached another way (its host name for its IP" in warned, warned
         with capture_logs() as logs:
             async with running_gateway(parse_config(repointed, base_dir=tmp_path)) as gw:
                 await gw.until(lambda: len(concat(new)) == 3)
