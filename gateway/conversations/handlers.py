@@ -260,8 +260,7 @@ def on_whole_mo(
             if kept_with is not None:
                 reason = f"the late part of MO {kept_with}, kept with it"
             if optout:  # listed all the same: the kept answers' mail says so
-                said = f"{display(sender)} answered with an opt-out word: further SMS to it are refused"
-                note = ". ".join(n for n in (said, note) if n)
+                note = _opted_out(sender, note)
             # The caller's note (START, a possible opt-out, parts that never came) goes with it.
             r.settle_mo(mo_id, "throttled", conv, kept_note(reason, note))
             _bill(store, mo_id, billed)
@@ -279,8 +278,7 @@ def on_whole_mo(
         # `note`: the caller's (an opt-in word, a sentence that may be an opt-out, parts that never came)
         note = ". ".join(n for n in (flood_note, note) if n) or None
         if optout:  # with the caller's note (the SMS to the phone the STOP ended, parts that never came)
-            said = f"{display(conv.phone)} answered with an opt-out word: further SMS to it are refused"
-            note = ". ".join(n for n in (said, note) if n)
+            note = _opted_out(conv.phone, note)
         mail_user(store, cfg, conv, mo.text, note, mo_id)
         r.settle_mo(mo_id, state, conv, note)
         log.info("mo.mailed", mo=mo_id, conversation=conv.id, to=conv.user_email, optout=optout)
@@ -348,6 +346,13 @@ def on_whole_mo(
     _bill(store, mo_id, billed)
     log.warning("mo.unmatched", mo=mo_id, reason=unnamed(reason, mo_id, phone, mo.source))
     return "unmatched"
+
+
+def _opted_out(phone: str, note: str | None) -> str:
+    """An answer's note that it was an opt-out word, before `note`: its own mail's and a kept one's
+    say the same."""
+    said = f"{display(phone)} answered with an opt-out word: further SMS to it are refused"
+    return ". ".join(n for n in (said, note) if n)
 
 
 # Why a fallback or inbound mail came, in its subject's brackets.

@@ -94,8 +94,10 @@ class KeptRepo(ReplyPool):
     """The conversations repository's kept answers (`ConversationsRepo` builds on it)."""
 
     def mailed_from(self, source: str, since: float, *, any_case: bool = False) -> tuple[int, int, int]:
-        """(answers mailed, answers kept for the hourly limit, opt-out words that listed the phone)
-        from `source` since `since`. Only the first of those is mailed past the limit: each later one
+        """(answers mailed, answers kept for the hourly limit, opt-out words that listed the phone and
+        were mailed) from `source` since `since`. Only the first of those is mailed past the limit:
+        a STOP no one was told of (no conversation, fallback or inbound address took it) is not that
+        first, or the phone's STOP to its conversation later in the hour was kept. Each later one
         counts as an answer mailed (a phone alternating STOP and START, each STOP listing it anew, had
         80 of them in 13 minutes give 70 mails where the limit is 30). The first
         late rest of an answer (`follows`) is that answer, counted once with its first parts; each
@@ -125,7 +127,8 @@ class KeptRepo(ReplyPool):
             "SELECT COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NULL),"
             " COUNT(*) FILTER (WHERE state IN ('mailed', 'fallback') AND follows IS NOT NULL),"
             " COUNT(DISTINCT follows) FILTER (WHERE state IN ('mailed', 'fallback')),"
-            " COUNT(*) FILTER (WHERE state = 'throttled'), COUNT(*) FILTER (WHERE state = 'optout')"
+            " COUNT(*) FILTER (WHERE state = 'throttled'), COUNT(*) FILTER (WHERE state = 'optout'"
+            " AND EXISTS (SELECT 1 FROM outbox o INDEXED BY outbox_mo_ref WHERE o.mo_ref = mo.id))"
             f" FROM mo WHERE {where} AND id > 0 AND received_at >= {stepped_since('?')}",
             (*args, since),
         ).fetchone()
