@@ -4,6 +4,7 @@ CIMD2 to a scripted SMSC, real SQLite."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -53,3 +54,46 @@ async def test_a_report_within_the_grace_settles_the_unanswered_submit(
     assert smsc_id == f"{stamp}:48601123456" and matched
     assert not warnings(logs, "mt.possible_duplicate")
     assert warnings(logs, "cimd2.unanswered_submit_reported")
+
+
+async def test_a_report_read_before_the_write_of_the_sms_hours_earlier_settles_no_new_submit(
+    tmp_path: Path,
+) -> None:
+    # Hourly alerts to one phone: right after a start the SMSC (in UTC) reports the SMS of an hour
+    # ago, and no key of the last run is known. The first submit after it goes unanswered: the kept
+    # report, an hour off, was taken as its answer (the SMSC's zone unknown, tried by whole hours),
+    # the new SMS marked delivered under the old one's key and never sent again: lost. A report read
+    # before the write is tried only as stamped; the SMS goes again after the grace.
+    async with ScriptedSmsc() as peer:
+        text = config_text(tmp_path, smsc_port=peer.port).replace('type = "smpp"', 'type = "cimd2"')
+        cfg = parse_config(text, source="test config", base_dir=tmp_path)
+        timers = {"response_timeout_seconds": 0.5, "late_answer_grace_seconds": 2}
+        cfg = cfg.model_copy(update={"smsc": [cfg.smsc[0].model_copy(update=timers)]})
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(cfg) as gw:
+                first = await peer.accept()
+                await first.login()
+                db = gw.store.db.conn
+                # The second the new alert will be written, an hour earlier: the last run's alert.
+                stamp = time.strftime("%y%m%d%H%M%S", time.gmtime(time.time() + 1 - 3600))
+                first.send(Packet.make(Op.STATUS_REPORT, 2, (P.DESTINATION, "48601123456"), (P.SCTS, stamp),
+                                       (P.STATUS_CODE, 4), (P.DISCHARGE_TIME, stamp)))  # fmt: skip
+                assert (await first.next()).op == Op.STATUS_REPORT_RESP
+                await gw.until(lambda: db.execute("SELECT COUNT(*) FROM dlrs").fetchone()[0] == 1)
+                await gw.send(mail(to("601123456"), "Alert, hourly"))
+                await next_submit(first)  # never answered
+                again = await peer.accept()
+                await again.login()
+                # After the grace it goes again: not taken as the old SMS's (then it was never sent).
+                resent = asyncio.create_task(next_submit(again))
+                await gw.until(lambda: resent.done() or warnings(logs, "cimd2.unanswered_submit_reported"))
+                if warnings(logs, "cimd2.unanswered_submit_reported"):
+                    resent.cancel()
+                    raise AssertionError(f"the new SMS taken as the old one's: {gw.states()}")
+                now = time.strftime("%y%m%d%H%M%S", time.gmtime())
+                again.send(Packet.make(Op.SUBMIT_RESP, (await resent).number, (P.DESTINATION, "48601123456"),
+                                       (P.SCTS, now)))  # fmt: skip
+                await gw.until(lambda: gw.states() == ["submitted"])
+                [(smsc_id,)] = db.execute("SELECT smsc_id FROM parts")
+    assert not smsc_id.startswith(stamp)
+    assert not warnings(logs, "cimd2.unanswered_submit_reported")

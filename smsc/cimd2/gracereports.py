@@ -22,7 +22,11 @@ answer seen yet (the first submits after a start), a report that names no submit
 read again moved by whole hours (ZONE_HOURS either way): an SMSC stamping its local time with no
 zone said so, and the first unanswered submit after each start went again after the grace though
 its report had come. Such a report answers only a submit its link knew no offset for, and teaches
-the link that offset.
+the link that offset. Only a report read after the submit was written: right after a start the SMSC
+reports what the last run sent, and for hourly alerts to one phone the report of the SMS sent an hour
+earlier fell in the window moved by an hour; it settled the new submit under the old SMS's key (that
+SMS never went) and taught a wrong offset. And only where one shift alone matches: two reports (or two
+submits) an hour apart either way say nothing of which is which.
 
 A submit written to a connection the SMSC then closed, before its answer, is in the same doubt: the
 SMSC read it, and may have taken it. It was sent again at once, and an SMSC that closed its session
@@ -45,6 +49,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -111,7 +116,8 @@ class _Account:
     """What the binds of one SMSC account await, and the reports they read that named none of it."""
 
     awaited: list[_Awaited] = field(default_factory=list)
-    read: deque[DeliveryReport] = field(default_factory=lambda: deque(maxlen=READ_KEPT))
+    # Each with when it was read (the link's clock): one read before a submit's write is no report of it.
+    read: deque[tuple[DeliveryReport, float]] = field(default_factory=lambda: deque(maxlen=READ_KEPT))
     members: weakref.WeakSet[GraceReports] = field(default_factory=weakref.WeakSet)
 
 
@@ -125,8 +131,9 @@ class GraceReports:
     """One link's unanswered submits waiting out their grace, and what it knows of the SMSC's stamps;
     `account` names the SMSC account whose binds share them (module docstring)."""
 
-    def __init__(self, link: str, account: object = None) -> None:
+    def __init__(self, link: str, account: object = None, clock: Callable[[], float] = time.time) -> None:
         self.link = link
+        self.clock = clock  # the link's: reports are read, and submits written, on it
         self.account = account if account is not None else ("link", link)
         self.offset = 0.0  # the SMSC's stamp minus our clock, at its last answer
         self.offset_known = False  # an answer (or a report read by whole hours) told it
@@ -196,10 +203,17 @@ class GraceReports:
             awaited.lost_at = loop.time()
             awaited.hold = TimedHold(loop, sms.part_id, awaited.lost_at + grace)
             self._settle_after_login(awaited, shared)
-        for report in list(shared.read):  # read before it went unanswered: the oldest first
-            if self._answer(report, shared, only=awaited):
-                shared.read.remove(report)
-                break
+        # Read before it went unanswered, the oldest first: as stamped, then moved by whole hours only
+        # those read since its write, and only where a single shift names it (module docstring).
+        kept = list(shared.read)
+        found = next(((r, 0) for r in kept if self._matches(r[0], shared, awaited, False)), None)
+        if found is None:
+            since = [r for r in kept if r[1] >= written_at]
+            shifted = [(r, m[0][0]) for r in since if (m := self._matches(r[0], shared, awaited))]
+            found = shifted[0] if len({shift for _r, shift in shifted}) == 1 else None
+        if found is not None:
+            shared.read.remove(found[0])
+            self._take(found[0][0], found[1], awaited)
         if timed_out:
             return SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace)
         return SubmitResult(Outcome.TEMPORARY, error=error, written=True, lost_behind=lost_behind, late=late,
@@ -214,8 +228,10 @@ class GraceReports:
         shared = self._shared()
         if self._known(report.message_id, shared):
             return report
-        if not self._answer(report, shared):
-            shared.read.append(report)
+        if matches := self._matches(report, shared):
+            self._take(report, *matches[0])
+        else:
+            shared.read.append((report, self.clock()))
         return report
 
     @staticmethod
@@ -223,34 +239,41 @@ class GraceReports:
         """Whether a bind of the account answered a submit with `key`, or a report gave it one."""
         return any(member.keys.known(key) for member in shared.members)
 
-    def _answer(self, report: DeliveryReport, shared: _Account, only: _Awaited | None = None) -> bool:
-        """Settle the submit awaited (`only` that one) that `report` names; whether one was."""
+    def _matches(
+        self, report: DeliveryReport, shared: _Account, only: _Awaited | None = None, shifted: bool = True
+    ) -> list[tuple[int, _Awaited]]:
+        """The submit awaited (`only` that one) that `report` names, with the shift it is named by: as
+        stamped; else, `shifted`, by whole hours for submits of a link that knew no offset, and only
+        when one shift alone names any (module docstring). Empty when none, or when the key it would
+        give is another SMS's already."""
         stamp, _, digits = report.message_id.partition(":")
         seconds, tail = stamp_seconds(report.message_id), tail_of(digits)
         if seconds is None or tail is None:
-            return False
+            return []
         candidates = [a for a in (shared.awaited if only is None else [only]) if a.digits.endswith(tail)]
+        candidates = [a for a in candidates if not a.late.done()]
         candidates.sort(key=lambda a: -a.first)  # the latest written first
-        for shift in SHIFTS:  # as stamped; then by whole hours, where the offset was unknown (docstring)
-            for awaited in candidates:
-                if awaited.late.done() or (shift and not awaited.zone_unknown):
-                    continue
-                if not awaited.first <= seconds - shift <= awaited.last:
-                    continue
-                key = f"{stamp}:{awaited.digits}"
-                if self._known(key, shared):
-                    return False
-                owner = awaited.owner
-                owner.keys.given(key)
-                if shift and not owner.offset_known:
-                    owner.offset, owner.offset_known = float(shift), True
-                log.warning("cimd2.unanswered_submit_reported", link=owner.link, part_id=awaited.part_id,
-                            message_id=key, status=report.status.value, read_by=self.link,
-                            hours_off=shift // 3600,
-                            effect="taken as the SMSC's answer: the SMS is not sent again")  # fmt: skip
-                owner._settle(awaited.late, SubmitResult(Outcome.ACCEPTED, message_id=key))
-                return True
-        return False
+        found = [(0, a) for a in candidates if a.first <= seconds <= a.last]
+        if not found and shifted:
+            found = [(shift, a) for shift in SHIFTS[1:] for a in candidates
+                     if a.zone_unknown and a.first <= seconds - shift <= a.last]  # fmt: skip
+            if len({shift for shift, _a in found}) != 1:
+                return []
+        if not found or self._known(f"{stamp}:{found[0][1].digits}", shared):
+            return []
+        return found
+
+    def _take(self, report: DeliveryReport, shift: int, awaited: _Awaited) -> None:
+        """Settle `awaited` as taken under `report`'s key, named by it moved by `shift` seconds."""
+        key = f"{report.message_id.partition(':')[0]}:{awaited.digits}"
+        owner = awaited.owner
+        owner.keys.given(key)
+        if shift and not owner.offset_known:
+            owner.offset, owner.offset_known = float(shift), True
+        log.warning("cimd2.unanswered_submit_reported", link=owner.link, part_id=awaited.part_id,
+                    message_id=key, status=report.status.value, read_by=self.link, hours_off=shift // 3600,
+                    effect="taken as the SMSC's answer: the SMS is not sent again")  # fmt: skip
+        owner._settle(awaited.late, SubmitResult(Outcome.ACCEPTED, message_id=key))
 
     def stop(self) -> None:
         """The link stops: no report can answer its submits any more."""
