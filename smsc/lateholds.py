@@ -60,7 +60,44 @@ def holding(part: int) -> LateHold | TimedHold | None:
     return None
 
 
-class LateHold:
+class _Hold:
+    """What both holds share: the calls waiting for the end, and the end itself, which takes the hold
+    out of its loop's registry (the dispatcher asks it by part) and makes those calls."""
+
+    __slots__ = ()
+    _calls: list[Callable[[], object]]
+    _holds: dict[int, list[LateHold | TimedHold]]
+    _loop: asyncio.AbstractEventLoop
+    _timer: ResponseTimer | asyncio.TimerHandle
+    ended: bool
+    part: int
+
+    def when_ended(self, call: Callable[[], object]) -> None:
+        """`call()` in a loop turn of its own once the hold ends (the answer read, the session gone or
+        the grace run out): the dispatcher makes the part it put back due at once."""
+        if self.ended:
+            self._loop.call_soon(call)
+        else:
+            self._calls.append(call)
+
+    def end(self) -> None:
+        """The answer was read, or none can come: the part may go again (or that answer settled it
+        before the dispatcher looks at it again)."""
+        if self.ended:
+            return
+        self.ended = True
+        self._timer.cancel()
+        mine = self._holds.get(self.part, [])
+        if self in mine:
+            mine.remove(self)
+        if not mine:
+            self._holds.pop(self.part, None)
+        for call in self._calls:  # not in the caller's step: a link's reader or its session's end
+            self._loop.call_soon(call)
+        self._calls.clear()
+
+
+class LateHold(_Hold):
     """The grace of one unanswered submit of `part` on a connection whose reader is `pause`; see the
     module docstring. Its connection calls `end` when the late answer is read, or when none can come
     any more."""
@@ -110,32 +147,8 @@ class LateHold:
         left = self._latest - self._loop.time()
         return left if left >= RECHECK_SECONDS else self._grace
 
-    def when_ended(self, call: Callable[[], object]) -> None:
-        """`call()` in a loop turn of its own once the hold ends (the answer read, the session gone or
-        the grace run out): the dispatcher makes the part it put back due at once."""
-        if self.ended:
-            self._loop.call_soon(call)
-        else:
-            self._calls.append(call)
 
-    def end(self) -> None:
-        """The answer was read, or none can come: the part may go again (or that answer settled it
-        before the dispatcher looks at it again)."""
-        if self.ended:
-            return
-        self.ended = True
-        self._timer.cancel()
-        mine = self._holds.get(self.part, [])
-        if self in mine:
-            mine.remove(self)
-        if not mine:
-            self._holds.pop(self.part, None)
-        for call in self._calls:  # not in the caller's step: a link's reader or its session's end
-            self._loop.call_soon(call)
-        self._calls.clear()
-
-
-class TimedHold:
+class TimedHold(_Hold):
     """A hold on `part`'s re-send that ends when its link says (`end`, `end_at`), at `deadline` (loop
     time) at the latest; see the module docstring."""
 
@@ -165,24 +178,3 @@ class TimedHold:
         self.ends_at = min(when, self.deadline)
         self._timer.cancel()
         self._timer = self._loop.call_at(self.ends_at, self.end)
-
-    def when_ended(self, call: Callable[[], object]) -> None:
-        """`call()` in a loop turn of its own once the hold ends (`LateHold.when_ended`)."""
-        if self.ended:
-            self._loop.call_soon(call)
-        else:
-            self._calls.append(call)
-
-    def end(self) -> None:
-        if self.ended:
-            return
-        self.ended = True
-        self._timer.cancel()
-        mine = self._holds.get(self.part, [])
-        if self in mine:
-            mine.remove(self)
-        if not mine:
-            self._holds.pop(self.part, None)
-        for call in self._calls:
-            self._loop.call_soon(call)
-        self._calls.clear()
