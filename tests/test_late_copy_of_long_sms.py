@@ -125,3 +125,31 @@ async def test_part_one_delivered_after_all_then_part_two_tells_the_sender_bounc
             notice = _text(sink.messages[1][2])
             assert notice.startswith(AFTER_FAILURE("en")) and "was delivered" in notice, notice
             assert db.execute("SELECT reason FROM messages").fetchone() == (None,)
+
+
+async def test_part_two_failing_after_part_one_arrived_after_all_is_not_bounced_again(tmp_path: Path) -> None:
+    # The first bounce stays right (the phone has part 1 alone): a second "could not be delivered"
+    # read as another SMS lost, and counted a second failure of the account.
+    port, sink_port = free_port(), free_port()
+    with structlog.testing.capture_logs() as logs:
+        async with (
+            LongSMSC(0, port=port) as smsc,
+            smtp_sink(sink_port) as sink,
+            running_gateway(slow_link(tmp_path, port, 3.0, relay_port=sink_port)) as gw,
+        ):
+            assert (await gw.send(mail(f"{MUTE}@{DOMAIN}", "Long text " * 25))).error is None
+            db = gw.store.db.conn
+            state = "SELECT state FROM messages"
+            await gw.until(lambda: db.execute(state).fetchone()[0] == "failed", timeout=10)
+            await sink.wait(1)  # the bounce
+            smsc.answer_first("FIRST1")
+            await gw.until(lambda: any(e["event"] == "mt.late_accept_ended" for e in logs), timeout=10)
+            await smsc.report("FIRST1", ReportStatus.DELIVERED)
+            await gw.until(lambda: db.execute(state).fetchone()[0] == "submitted")
+            await smsc.report_second(ReportStatus.FAILED)
+            await gw.until(lambda: db.execute(state).fetchone()[0] == "failed")
+            # The notice is written in the receipt's own transaction: none now is none at all.
+            assert db.execute("SELECT COUNT(*) FROM outbox").fetchone() == (1,)
+            (reason,) = db.execute("SELECT reason FROM messages").fetchone()
+            assert reason.startswith("part 2 of 2: ") and "part 1 delivered" in reason, reason
+    assert len(sink.messages) == 1

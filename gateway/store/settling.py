@@ -183,7 +183,13 @@ class SettlingRepo(Repository):
         # goes with it: an SMSC's UNDELIV was in a DEBUG line alone, and the INFO log never said why.
         self._said(mid, state, reason, final)
         finished = Finished(mid, state, reason, account_id, notify=notify, after_failure=after_failure)
-        return [finished] if final and current not in FINAL_PART else []
+        # Bounced already, then a part reached the phone after all, and now another failed: the bounce
+        # was right (the SMS is not whole on the phone) and the sender's remedy the same. A second
+        # "could not be delivered" with no word of the first read as another SMS lost and counted a
+        # second failure towards the account's suspension; the reason says what happened, for the
+        # queue list and the panel.
+        told = (said or "").startswith(TOLD_FAILED) and state != "delivered"
+        return [finished] if final and current not in FINAL_PART and not told else []
 
     def _said(self, message_id: int, state: str, reason: str | None, final: bool) -> None:
         """The message's `message.state` line, once its transaction commits: said before, on a full
