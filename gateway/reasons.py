@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from gateway.smscwords import PART_PREFIX, SMPP_WORDS, STAT_WORDS, cimd2_words
-from gateway.wording import Language
+from gateway.wording import Language, Phrase
 from smsc.base import Outcome
 from smsc.cimd2.messages import outcome_for_error
 from smsc.receipts import STAT_SPELLINGS
@@ -156,7 +156,17 @@ _REST_WORDS = {
 }
 _CLAUSE = r"parts? \d+(?:, \d+)* (?:" + "|".join(re.escape(w) for w in _REST_WORDS) + ")"
 _REST = re.compile(rf" \((?P<clauses>{_CLAUSE}(?:; {_CLAUSE})*)\)$")
+_REST_CLAUSES = re.compile(rf"{_CLAUSE}(?:; {_CLAUSE})*")
 _ONE_CLAUSE = re.compile(r"(?P<one>part|parts) (?P<seqs>\d+(?:, \d+)*) (?P<words>.+)")
+# A long SMS bounced whose part then reached the phone after all by a copy accepted late
+# (`gateway.store.latecopies`, its reason after `settling.TOLD_FAILED`): the rest is `_REST_WORDS`'s.
+_TOLD_FAILED = re.compile(
+    r"reported failed, then part (?P<seq>\d+) of (?P<total>\d+) delivered after all; (?P<rest>.+)"
+)
+TOLD_FAILED_WORDS = Phrase(
+    "reported failed, then part {seq} of {total} delivered after all; {rest}",
+    "zgłoszono niedoręczenie, potem część {seq} z {total} jednak doręczono; {rest}",
+)
 # A piece that holds "; " of its own: kept whole when the reason is split into its parts' pieces.
 _JOINED = tuple(text for text in _OWN if "; " in text)
 
@@ -215,6 +225,8 @@ def human_reason(reason: str, lang: Language = "en") -> str:
     `ESME_RINVDSTADR (0x0B)` → "the operator refused the number as invalid (ESME_RINVDSTADR, 0x0B)".
     Words first (in `lang`, as the mail the reason goes in), the SMSC's code after them as it gave
     it; the gateway's own reasons in `lang` (`_OWN`); a reason in no known form is kept as is."""
+    if (m := _TOLD_FAILED.fullmatch(reason)) is not None and _REST_CLAUSES.fullmatch(m["rest"]):
+        return TOLD_FAILED_WORDS(lang, seq=m["seq"], total=m["total"], rest=_rest_words(m["rest"], lang))
     out = []
     pieces, rest = _pieces(reason)
     for piece in pieces:

@@ -24,3 +24,16 @@ def test_expired_says_what_may_have_kept_it() -> None:
     expired = "not delivered before it expired (phone off or out of reach, or the operator's delay)"
     assert human_reason("EXPIRED err:001") == f"{expired} (EXPIRED err:001)"
     assert human_reason("EXPIRED") == f"{expired} (EXPIRED)"
+
+
+def test_a_part_delivered_after_its_bounce_is_said_in_polish_too() -> None:
+    # Written as `gateway.store.latecopies` writes it: it stayed English in a Polish panel.
+    from gateway.store.settling import TOLD_FAILED, the_rest_said
+
+    rest = the_rest_said([(2, "submitted", None), (3, "cancelled", None)])
+    reason = f"{TOLD_FAILED}part 1 of 3 delivered after all; {rest}"
+    assert human_reason(reason, "pl") == (
+        "zgłoszono niedoręczenie, potem część 1 z 3 jednak doręczono;"
+        " część 2: wysłano, raport jeszcze nie nadszedł; część 3: nie wysłano"
+    )
+    assert human_reason(reason, "en") == reason
