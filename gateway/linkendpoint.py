@@ -24,6 +24,7 @@ A block kept under a new name with the old bind in the same change keeps what it
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 
 NAMES = {"smpp": "SMPP", "cimd2": "CIMD2"}
 ENDPOINT_EVENT = "config.link_endpoint_changed"
@@ -48,6 +49,17 @@ def retired_name(name: str, bind: str) -> str:
     return f"{name}{RETIRED_MARK}{login}{RETIRED_MARK}{where}" if login else f"{name}{RETIRED_MARK}{where}"
 
 
+def retired_under(name: str, bind: str, noted: Callable[[str], str | None]) -> str:
+    """`retired_name`, or "~2", "~3"... after it when another bind (another type) is noted under that
+    name (`noted`: the bind noted under a name, without the prefix): never merged with it. One lookup
+    for `retire` and for `check-config`, which named the first while the SMS waited under "~2"."""
+    kept, tried = retired_name(name, bind), 1
+    while (was := noted(kept)) is not None and was != bind:
+        tried += 1
+        kept = f"{retired_name(name, bind)}~{tried}"
+    return kept
+
+
 def _host(key: str) -> str:
     """`configlinks.bind_key` notes 127.0.0.1, ::1 and localhost alike, as "loopback"."""
     return "localhost" if key == "loopback" else key
@@ -62,13 +74,11 @@ def retire(conn: sqlite3.Connection, name: str, bind: str) -> str:
     and its unmatched receipts go under `retired_name`, noted with the old bind. Returns that name."""
     from gateway.linkbinds import PREFIX
 
-    kept = retired_name(name, bind)
-    tried = 1
-    while (
-        row := conn.execute("SELECT value FROM billing_state WHERE key = ?", (PREFIX + kept,)).fetchone()
-    ) and (row[0] != bind):  # another bind noted under that name (another type): never merged with it
-        tried += 1
-        kept = f"{retired_name(name, bind)}~{tried}"
+    def noted(kept: str) -> str | None:
+        row = conn.execute("SELECT value FROM billing_state WHERE key = ?", (PREFIX + kept,)).fetchone()
+        return None if row is None else str(row[0])
+
+    kept = retired_under(name, bind, noted)
     conn.execute("UPDATE parts SET link = ? WHERE link = ? AND state = 'submitted'", (kept, name))
     conn.execute("UPDATE dlrs SET link = ? WHERE link = ? AND part_id IS NULL", (kept, name))
     conn.execute(

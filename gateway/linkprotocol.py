@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from gateway.linkcounted import moving_to
-from gateway.linkendpoint import ENDPOINT_EVENT, NAMES, endpoint, endpoint_consequences, retire, retired_name
+from gateway.linkendpoint import ENDPOINT_EVENT, NAMES, endpoint, endpoint_consequences, retire, retired_under
 from gateway.linkmoves import note_move
 from gateway.longsms import MOVABLE, send_whole_again
 
@@ -250,7 +250,7 @@ def stored_changes(cfg: Config) -> list[str]:
         pinned = len(read_rows(cfg.db_path, _PINNED, (name,)))
         was, now = _said(was_bind, now_bind)
         if by is None and protocol_of(was_bind) == protocol_of(now_bind):
-            kept = retired_name(name, was_bind)
+            kept = retired_under(name, was_bind, dict(stored).get)
             said = endpoint_consequences(name, was, now, waiting, long_sms, pinned=pinned, kept=kept)
         else:
             said = consequences(name, was, now, waiting, long_sms, by, pinned=pinned)

@@ -121,3 +121,32 @@ async def test_the_same_endpoint_under_the_same_name_moves_nothing(tmp_path: Pat
                     assert (await gw.send(mail(f"601123456@{DOMAIN}", "short"))).error is None
                     await gw.until(lambda: gw.states()[-1] == "submitted")
             assert not [e for e in logs if str(e["event"]).startswith("config.link_")], logs
+
+
+async def test_check_config_names_the_retired_link_the_sms_wait_under(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Another type's bind noted under the first name the old bind's SMS would take: they go under "~2".
+    from gateway.linkbinds import PREFIX
+
+    async with simulator(tmp_path, "a") as old, simulator(tmp_path, "b") as new:
+        text = config_text(tmp_path, smsc_port=old.smpp_port)
+        async with running_gateway(parse_config(text, base_dir=tmp_path)) as gw:
+            assert (await gw.send(mail(f"601123457@{DOMAIN}", "short"))).error is None
+            await gw.until(lambda: gw.states() == ["submitted"])
+        first = f"main@smsgw@localhost:{old.smpp_port}"
+        with closing(sqlite3.connect(tmp_path / "state" / "smsgw.db")) as conn, conn:
+            conn.execute(
+                "INSERT INTO billing_state (key, value) VALUES (?, ?)",
+                (PREFIX + first, f"cimd2|loopback|{old.smpp_port}|smsgw"),
+            )
+        repointed = text.replace(f"port = {old.smpp_port}", f"port = {new.smpp_port}", 1)
+        config = tmp_path / "config.toml"
+        config.write_text(repointed)
+        capsys.readouterr()
+        assert main(["-c", str(config), "check-config"]) == 0
+        err = capsys.readouterr().err
+        assert f"they wait under link {first}~2," in err, err
+        async with running_gateway(parse_config(repointed, base_dir=tmp_path)) as gw:
+            (link,) = gw.store.db.conn.execute("SELECT link FROM parts").fetchone()
+    assert link == f"{first}~2"
