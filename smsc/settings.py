@@ -51,6 +51,9 @@ class LinkSettings:
     response_timeout_seconds: float = 30.0
     # How long an unanswered submit still takes a late answer before it may be sent again; 0 = no wait.
     late_answer_grace_seconds: float = 300.0
+    # CIMD2: how long a submit lost with a dropped session waits after the next login for the SMSC's
+    # report of it before it goes again (`cimd2.gracereports`); 0 = at the login, a possible duplicate.
+    lost_submit_settle_seconds: float = 30.0
     reconnect_min_seconds: float = 1.0
     reconnect_max_seconds: float = 60.0
     message_id_type: MessageIdType = "as_is"

@@ -35,8 +35,12 @@ from tests.test_late_answer import to, warnings
 GRACE = 30  # seconds: far longer than the test, so that a re-send inside it is the fault
 
 
-def cimd2_config(tmp_path: Path, port: int, *, second_bind: bool = False, grace: float = GRACE) -> Config:
+def cimd2_config(
+    tmp_path: Path, port: int, *, second_bind: bool = False, grace: float = GRACE, settle: float | None = None
+) -> Config:
     extra = f"late_answer_grace_seconds = {grace}\nresponse_timeout_seconds = 1\n"
+    if settle is not None:
+        extra += f"lost_submit_settle_seconds = {settle}\n"
     text = config_text(tmp_path, smsc_port=port)
     text = text.replace('type = "smpp"', 'type = "cimd2"').replace("response_timeout_seconds = 5", extra, 1)
     if second_bind:  # the same host, port and login: one SMSC account
@@ -166,7 +170,7 @@ def answer(submit: Packet) -> Packet:
 async def test_a_submit_lost_with_the_session_goes_again_first_after_the_next_login(tmp_path: Path) -> None:
     async with ScriptedSmsc() as peer:
         with structlog.testing.capture_logs() as logs:
-            async with running_gateway(cimd2_config(tmp_path, peer.port)) as gw:
+            async with running_gateway(cimd2_config(tmp_path, peer.port, settle=2)) as gw:
                 first = await peer.accept()
                 await first.login()
                 await gw.send(mail(to("601123456"), "First SMS"))
@@ -177,7 +181,7 @@ async def test_a_submit_lost_with_the_session_goes_again_first_after_the_next_lo
                 await gw.until(lambda: len(gw.states()) == 2)
                 again = await peer.accept()
                 await again.login()
-                # The hang guard (10 s) is a third of the grace: the re-send comes after the settle.
+                # The hang guard (10 s) is a third of the grace: the re-send comes after the settle (2 s).
                 resent = await until_op(again, Op.SUBMIT)
                 assert "First SMS" in (resent.get(P.USER_DATA) or ""), resent.describe()
                 again.send(answer(resent))
@@ -195,7 +199,7 @@ async def test_a_submit_lost_with_the_session_goes_again_first_after_the_next_lo
 async def test_a_submit_lost_with_the_session_goes_again_seconds_after_the_reconnect(tmp_path: Path) -> None:
     async with ScriptedSmsc() as peer:
         with structlog.testing.capture_logs() as logs:
-            async with running_gateway(cimd2_config(tmp_path, peer.port, grace=600)) as gw:
+            async with running_gateway(cimd2_config(tmp_path, peer.port, grace=600, settle=2)) as gw:
                 first = await peer.accept()
                 await first.login()
                 await gw.send(mail(to("601123456"), "On the wire as the link dropped"))
@@ -203,7 +207,7 @@ async def test_a_submit_lost_with_the_session_goes_again_seconds_after_the_recon
                 first.close()
                 again = await peer.accept()
                 await again.login()
-                # Not the grace (10 minutes): the settle after the login (seconds), in a hang guard of 30.
+                # Not the grace (10 minutes): the settle after the login (2 s), in a hang guard of 30.
                 resent = await again.next(within=30)
                 while resent.op == Op.ALIVE:
                     again.send(Packet(Op.ALIVE_RESP, resent.number))
@@ -216,3 +220,59 @@ async def test_a_submit_lost_with_the_session_goes_again_seconds_after_the_recon
                                    .fetchone() == (1, 2))  # fmt: skip
     [resend] = warnings(logs, "mt.possible_duplicate")
     assert resend["earlier"] == "main"
+
+
+async def test_a_delivery_report_seconds_after_the_next_login_settles_the_lost_submit(tmp_path: Path) -> None:
+    """A status report is a delivery report: it comes when the phone has the SMS, seconds after the
+    login as well as at it. With the default settle, the SMS is not sent again meanwhile."""
+    async with ScriptedSmsc() as peer:
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(cimd2_config(tmp_path, peer.port)) as gw:
+                first = await peer.accept()
+                await first.login()
+                await gw.send(mail(to("601123456"), "Taken, the phone has it 6 s after the next login"))
+                submit = await until_op(first, Op.SUBMIT)
+                stamp = time.strftime("%y%m%d%H%M%S", time.gmtime())
+                first.close()
+                again = await peer.accept()
+                await again.login()
+                resent = asyncio.create_task(until_op(again, Op.SUBMIT))
+                done, _ = await asyncio.wait({resent}, timeout=6)
+                assert not done, "sent again before its delivery report came: the phone gets it twice"
+                resent.cancel()
+                await asyncio.gather(resent, return_exceptions=True)
+                again.send(report(submit, stamp))
+                async with answering_alives(again):
+                    await gw.until(lambda: gw.states() == ["delivered"])
+                    settled_once(gw, stamp)
+    assert not warnings(logs, "mt.possible_duplicate")
+
+
+async def test_with_another_bind_up_a_lost_submit_waits_the_settle_after_the_loss(tmp_path: Path) -> None:
+    """The account's other bind is up all along: the settle counts from the loss, not from a login."""
+    async with ScriptedSmsc() as peer:
+        with structlog.testing.capture_logs() as logs:
+            async with running_gateway(cimd2_config(tmp_path, peer.port, second_bind=True)) as gw:
+                binds = [await peer.accept(), await peer.accept()]
+                for conn in binds:
+                    await conn.login()
+                await gw.send(mail(to("601123456"), "Lost on one bind, the phone has it 6 s later"))
+                reads = {asyncio.create_task(until_op(conn, Op.SUBMIT)): conn for conn in binds}
+                done, pending = await asyncio.wait(reads, return_when=asyncio.FIRST_COMPLETED)
+                for task in pending:
+                    task.cancel()
+                [read] = done
+                submit, other = read.result(), next(c for c in binds if c is not reads[read])
+                stamp = time.strftime("%y%m%d%H%M%S", time.gmtime())
+                reads[read].close()  # its bind's new session is never let in: the other is the one up
+                await gw.until(lambda: bool(warnings(logs, "mt.link_lost_on_the_wire")))
+                resent = asyncio.create_task(until_op(other, Op.SUBMIT))
+                done, _ = await asyncio.wait({resent}, timeout=6)
+                assert not done, "sent again on the other bind before its delivery report came"
+                resent.cancel()
+                await asyncio.gather(resent, return_exceptions=True)
+                other.send(report(submit, stamp))
+                async with answering_alives(other):
+                    await gw.until(lambda: gw.states() == ["delivered"])
+                    settled_once(gw, stamp)
+    assert not warnings(logs, "mt.possible_duplicate")

@@ -68,8 +68,12 @@ class _PoisonCimd2Session(Cimd2Session):
 
 
 def gateway_config(tmp_path: Path, port: int, link_type: str) -> Config:
-    # Window 10 on both links (the test config's), retry base 0.2 s, reconnects within 0.5 s.
+    # Window 10 on both links (the test config's), retry base 0.2 s, reconnects within 0.5 s; a CIMD2
+    # submit lost with the session goes again 0.5 s after the next login (no report of it ever comes).
     text = config_text(tmp_path, smsc_port=port).replace('type = "smpp"', f'type = "{link_type}"')
+    text = text.replace(
+        "response_timeout_seconds = 5", "response_timeout_seconds = 5\nlost_submit_settle_seconds = 0.5"
+    )
     return parse_config(text, source="test config", base_dir=tmp_path)
 
 

@@ -33,10 +33,14 @@ SMSC read it, and may have taken it. It was sent again at once, and an SMSC that
 after taking four submits, and reported them delivered first thing on the next one, had each reach
 the phone twice. So its late answer is awaited as one the timeout cut off is (`SubmitResult.late` on
 a TEMPORARY written result), and its re-send waits on a `lateholds.TimedHold`: until a bind of the
-account has been logged in SETTLE_AFTER_LOGIN seconds since the loss, the grace at the most. It keeps
-its turn, the later SMS to its phone behind it (F5, `gateway.submits`), as on SMPP; waiting the whole
-grace, every link drop held the SMS on the wire 5 minutes and let the phone's later SMS pass it. A
-report that settles it ends the hold and it is not sent again. A report read before
+account has been logged in the link's `lost_submit_settle_seconds` since the loss, the grace at the
+most. It keeps its turn, the later SMS to its phone behind it (F5, `gateway.submits`), as on SMPP;
+waiting the whole grace, every link drop held the SMS on the wire 5 minutes and let the phone's later
+SMS pass it. A report that settles it ends the hold and it is not sent again. The settle is tens of
+seconds (30 by default), not the few an SMSC takes to send what it owes after a login: a CIMD2 status
+report is a delivery report, it comes when the phone has the SMS, and a phone that is on has it within
+tens of seconds; re-sent 3 s after the login, an SMS whose report came 6 s after it reached the phone
+twice. 0 sends it again at the login, logged as a possible duplicate. A report read before
 its submit went unanswered (on the same session, before the SMSC closed it, or on another bind
 before the timeout) is kept a while, unmatched: a submit that goes unanswered later looks at those.
 
@@ -59,9 +63,11 @@ from datetime import UTC, datetime
 import structlog
 
 from smsc.base import DeliveryReport, OnWire, OutboundSms, Outcome, SubmitResult
+from smsc.cimd2.accountspacing import account_of
 from smsc.cimd2.messages import key_digits
 from smsc.cimd2.stampkeys import StampKeys, tail_of
 from smsc.lateholds import TimedHold
+from smsc.settings import LinkSettings
 
 log = structlog.get_logger(__name__)
 
@@ -70,10 +76,6 @@ SLACK = 1.0  # seconds either side of the window: the stamp's resolution
 # a full window on each bind, and more.
 READ_KEPT = 256
 ZONE_HOURS = 14  # the farthest a local time is from UTC, for an SMSC whose offset is not known yet
-# How long a submit lost with a dropped session waits after a bind's login before it goes again: an
-# SMSC sends the reports it owes right after the login (four at once from one SMSC), and one that names
-# the submit settles it. The grace bounds it.
-SETTLE_AFTER_LOGIN = 3.0
 SHIFTS = (0, *(hours * 3600 * sign for hours in range(1, ZONE_HOURS + 1) for sign in (1, -1)))
 
 
@@ -131,14 +133,22 @@ class GraceReports:
     """One link's unanswered submits waiting out their grace, and what it knows of the SMSC's stamps;
     `account` names the SMSC account whose binds share them (module docstring)."""
 
-    def __init__(self, link: str, account: object = None, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, link: str, account: object = None, clock: Callable[[], float] = time.time, settle: float = 30.0
+    ) -> None:
         self.link = link
+        self.settle = settle  # a lost submit waits this for its report after a login
         self.clock = clock  # the link's: reports are read, and submits written, on it
         self.account = account if account is not None else ("link", link)
         self.offset = 0.0  # the SMSC's stamp minus our clock, at its last answer
         self.offset_known = False  # an answer (or a report read by whole hours) told it
         self.keys = StampKeys(link)  # the keys submits were answered with: never another's
         self.up_since: float | None = None  # loop time of the login of its session up, if one is
+
+    @classmethod
+    def of(cls, cfg: LinkSettings, clock: Callable[[], float]) -> GraceReports:
+        """A CIMD2 link's, shared with the binds of its SMSC account."""
+        return cls(cfg.name, account_of(cfg), clock, cfg.lost_submit_settle_seconds)
 
     def _shared(self) -> _Account:
         by_account = _SHARED.setdefault(asyncio.get_running_loop(), {})
@@ -155,7 +165,7 @@ class GraceReports:
 
     def session_up(self, up: bool) -> None:
         """The link logged in (`up`), or its session went: the submits lost with a dropped session go
-        SETTLE_AFTER_LOGIN after a login (module docstring)."""
+        their link's settle after a login (module docstring)."""
         if not up:
             self.up_since = None
         elif self.up_since is None:
@@ -166,13 +176,14 @@ class GraceReports:
 
     @staticmethod
     def _settle_after_login(awaited: _Awaited, shared: _Account) -> None:
-        """End the hold of `awaited` SETTLE_AFTER_LOGIN after it was lost with a bind of the account up,
-        its own only by a login since (the session it went with may not have said it went yet)."""
+        """End the hold of `awaited` its link's settle after it was lost with a bind of the account up,
+        its own only by a login since (the session it went with may not have said it went yet): never
+        sooner than the settle after the loss, whichever bind is up."""
         owner, lost = awaited.owner, awaited.lost_at
         ups = [max(m.up_since, lost) for m in shared.members
                if m.up_since is not None and (m is not owner or m.up_since > lost)]  # fmt: skip
         if awaited.hold is not None and ups:
-            awaited.hold.end_at(min(ups) + SETTLE_AFTER_LOGIN)
+            awaited.hold.end_at(min(ups) + owner.settle)
 
     def unanswered(
         self,

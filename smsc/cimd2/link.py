@@ -42,7 +42,7 @@ import structlog
 
 from smsc.backpressure import overfull, stalled
 from smsc.base import LinkEvents, LinkState, LinkStats, OnWire, OutboundSms, Outcome, SubmitResult
-from smsc.cimd2.accountspacing import account_of, account_spacing
+from smsc.cimd2.accountspacing import account_spacing
 from smsc.cimd2.gracereports import GraceReports, noting
 from smsc.cimd2.inbound import InboundRequests
 from smsc.cimd2.messages import Once, logged_error, login_params, submit_params, submit_result
@@ -96,7 +96,7 @@ class Cimd2Link:
         # confirms them when no other request does: each needs the other, hence the late-bound lookup.
         self._requests = Requests(self.name, self._counts, cfg, lambda conn: self._inbound.acks(conn))
         self._inbound = InboundRequests(self.name, self._counts, self._requests.exchange)
-        self._grace = GraceReports(self.name, account_of(cfg), lambda: self.clock())  # reports on any bind
+        self._grace = GraceReports.of(cfg, lambda: self.clock())  # reports on any bind of its account
         self._inbound.report_read = self._grace.report
         self._unstamped = Once(log.warning)  # a 060 that is no time, said once per link (`submit_result`)
         self._parked = parked_places(cfg.max_per_second)
