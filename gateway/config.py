@@ -120,6 +120,16 @@ class Config(_Section):
         return self
 
     @model_validator(mode="after")
+    def _source_keys(self) -> Config:
+        from gateway.smppsource import warn_overridden
+
+        senders = [self.gateway.default_sender, *(a.sender for a in self.account if a.sender)]
+        warn_overridden(
+            self.smsc, [*senders, *self.premium.numbers, *(n.number for n in self.premium.number)]
+        )
+        return self
+
+    @model_validator(mode="after")
     def _distinct_accounts(self) -> Config:
         """Two seeds of one account (names are compared trimmed) would merge into it unnoticed."""
         names = [a.name for a in self.account]

@@ -14,13 +14,17 @@ the values set are overridden for either.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator
 
 from gateway.configbase import link_place
 from smsc.settings import SHORT_CODE_DIGITS, SHORT_CODE_TONS
+
+if TYPE_CHECKING:
+    from gateway.configlinks import SmscSection
 
 TONS = (
     "0 unknown, 1 international, 2 national, 3 network specific, 4 subscriber number, 5 alphanumeric,"
@@ -46,8 +50,8 @@ SourceNpi = Annotated[int | None, AfterValidator(_npi)]
 
 
 def warn_unused(name: str, kind: str, given: AbstractSet[str], ton: int | None, npi: int | None) -> None:
-    """Warn of the keys set on a link whose protocol has no use for them, or set to values that some
-    senders do not take. Kept, not refused: a config that ran keeps running."""
+    """Warn of the keys set on a link whose protocol has no use for them (values some senders do not
+    take: `warn_overridden`, which knows the senders). Kept, not refused: a config that ran runs."""
     if not (keys := [k for k in ("source_ton", "source_npi") if k in given]):
         return
     if kind != "smpp":
@@ -56,10 +60,33 @@ def warn_unused(name: str, kind: str, given: AbstractSet[str], ton: int | None, 
             " number sender in 021, an alphanumeric one in 027, with no type of number): remove it",
             stacklevel=3,
         )
-    elif (ton is not None and ton not in SHORT_CODE_TONS) or npi not in (None, 0):
-        warnings.warn(
-            f"{link_place(name, ', '.join(keys))}: apply to phone-number senders only: an alphanumeric"
-            f" sender goes as TON 5 / NPI 0, and a short code (up to {SHORT_CODE_DIGITS} digits) as TON 3"
-            " / NPI 0, whatever they say (a short code keeps a TON of 0, 3 or 6 and an NPI other than 1)",
-            stacklevel=3,
-        )
+
+
+def warn_overridden(links: Iterable[SmscSection], senders: Iterable[str]) -> None:
+    """Warn of SMPP keys that a short code or an alphanumeric sender the config names does not take.
+
+    Said of every SMPP link with the common 1/1, though its senders were all phone numbers, the
+    word was noise at each start; the senders an admin gives accounts in the store are not read
+    here (a config check reads no database), so those of the config (the default sender, seeded
+    accounts', premium numbers) decide."""
+    odd = sorted({s for s in senders if not (s.startswith("+") and s[1:].isdigit()) and not _long_number(s)})
+    if not odd:
+        return
+    for link in links:
+        keys = [k for k in ("source_ton", "source_npi") if k in link.model_fields_set]
+        ton, npi = link.source_ton, link.source_npi
+        if link.type != "smpp" or not keys:
+            continue
+        if (ton is not None and ton not in SHORT_CODE_TONS) or npi not in (None, 0):
+            warnings.warn(
+                f"{link_place(link.name, ', '.join(keys))}: apply to phone-number senders only, not to"
+                f" {', '.join(odd)}: an alphanumeric sender goes as TON 5 / NPI 0, and a short code (up to"
+                f" {SHORT_CODE_DIGITS} digits) as TON 3 / NPI 0, whatever they say (a short code keeps a TON"
+                " of 0, 3 or 6 and an NPI other than 1)",
+                stacklevel=3,
+            )
+
+
+def _long_number(sender: str) -> bool:
+    """A number longer than a short code: a phone number the keys apply to (`source_address`)."""
+    return sender.isdigit() and len(sender) > SHORT_CODE_DIGITS

@@ -44,11 +44,21 @@ async def test_a_short_code_takes_a_source_ton_a_short_code_can_have(tmp_path: P
 
 def test_check_config_says_what_the_keys_do_not_apply_to(tmp_path: Path) -> None:
     text = config_text(tmp_path, smsc_port=free_port(), smsc_extra=TON_1)
-    res = smsgw("--config", str(write(tmp_path, text)), "check-config")
+    short = text.replace('sender = "+48100200300"', 'sender = "7155"', 1)
+    assert short != text
+    res = smsgw("--config", str(write(tmp_path, short)), "check-config")
     assert res.returncode == 0, res.stderr
     said = " ".join(res.stderr.split())
     assert '[[smsc]] "main" source_ton, source_npi: apply to phone-number senders only' in said, said
     assert "a short code (up to 8 digits) as TON 3 / NPI 0" in said, said
+
+
+def test_check_config_says_nothing_of_the_keys_when_every_sender_is_a_phone_number(tmp_path: Path) -> None:
+    # The common 1/1 of a link whose senders are all numbers: it was said at every check and start.
+    text = config_text(tmp_path, smsc_port=free_port(), smsc_extra=TON_1)
+    res = smsgw("--config", str(write(tmp_path, text)), "check-config")
+    assert res.returncode == 0, res.stderr
+    assert "apply to phone-number senders only" not in res.stderr, res.stderr
 
 
 def test_an_8_digit_short_code_is_kept_as_one_and_a_plus_number_e164_has_not_is_said(tmp_path: Path) -> None:
