@@ -17,16 +17,15 @@ of the write to that of the timeout names this SMS. Never one another submit was
 stamp of the phone's previous SMS, which may fall in the second before the write.
 
 The SMSC's clock is not ours: the window is moved by how far its stamps were from our clock when it
-answered the link's last submit (a zone it writes without saying so, a clock minutes off). With no
-answer seen yet (the first submits after a start), a report that names no submit in the window is
-read again moved by whole hours (ZONE_HOURS either way): an SMSC stamping its local time with no
-zone said so, and the first unanswered submit after each start went again after the grace though
-its report had come. Such a report answers only a submit its link knew no offset for, and teaches
-the link that offset. Only a report read after the submit was written: right after a start the SMSC
-reports what the last run sent, and for hourly alerts to one phone the report of the SMS sent an hour
-earlier fell in the window moved by an hour; it settled the new submit under the old SMS's key (that
-SMS never went) and taught a wrong offset. And only where one shift alone matches: two reports (or two
-submits) an hour apart either way say nothing of which is which.
+answered the link's last submit (a zone it writes without saying so, a clock minutes off). Before any
+answer (the first submits after a start) the window is our clock's, and a report is never tried
+moved by whole hours: the SMSC reports what the last run sent, hours-old reports held while we were
+down, and for hourly alerts to one phone the report of the SMS sent an hour earlier, read before or
+after the new submit's write, fell in the window moved by an hour. It settled the new submit under
+the old SMS's key: that SMS never went, lost. A wrong match loses an SMS, a missed one sends it twice;
+so an SMSC stamping its local time with no zone is matched once an answer taught the link its offset,
+and its first unanswered submit after a start goes again after the grace though its report came: a
+possible duplicate, logged as one.
 
 A submit written to a connection the SMSC then closed, before its answer, is in the same doubt: the
 SMSC read it, and may have taken it. It was sent again at once, and an SMSC that closed its session
@@ -53,7 +52,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import time
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -75,8 +73,6 @@ SLACK = 1.0  # seconds either side of the window: the stamp's resolution
 # Reports read that named no submit, kept for a submit that goes unanswered after them: those of
 # a full window on each bind, and more.
 READ_KEPT = 256
-ZONE_HOURS = 14  # the farthest a local time is from UTC, for an SMSC whose offset is not known yet
-SHIFTS = (0, *(hours * 3600 * sign for hours in range(1, ZONE_HOURS + 1) for sign in (1, -1)))
 
 
 def stamp_seconds(key: str) -> float | None:
@@ -108,7 +104,6 @@ class _Awaited:
     last: float  # its latest: the response timeout, or the close
     late: asyncio.Future[SubmitResult | None]
     timer: asyncio.TimerHandle
-    zone_unknown: bool = False  # written before its link saw any answer: the SMSC's offset unknown
     hold: TimedHold | None = None  # its re-send's, lost with a dropped session (module docstring)
     lost_at: float = 0.0  # loop time it was lost
 
@@ -118,8 +113,7 @@ class _Account:
     """What the binds of one SMSC account await, and the reports they read that named none of it."""
 
     awaited: list[_Awaited] = field(default_factory=list)
-    # Each with when it was read (the link's clock): one read before a submit's write is no report of it.
-    read: deque[tuple[DeliveryReport, float]] = field(default_factory=lambda: deque(maxlen=READ_KEPT))
+    read: deque[DeliveryReport] = field(default_factory=lambda: deque(maxlen=READ_KEPT))
     members: weakref.WeakSet[GraceReports] = field(default_factory=weakref.WeakSet)
 
 
@@ -133,22 +127,18 @@ class GraceReports:
     """One link's unanswered submits waiting out their grace, and what it knows of the SMSC's stamps;
     `account` names the SMSC account whose binds share them (module docstring)."""
 
-    def __init__(
-        self, link: str, account: object = None, clock: Callable[[], float] = time.time, settle: float = 30.0
-    ) -> None:
+    def __init__(self, link: str, account: object = None, settle: float = 30.0) -> None:
         self.link = link
         self.settle = settle  # a lost submit waits this for its report after a login
-        self.clock = clock  # the link's: reports are read, and submits written, on it
         self.account = account if account is not None else ("link", link)
         self.offset = 0.0  # the SMSC's stamp minus our clock, at its last answer
-        self.offset_known = False  # an answer (or a report read by whole hours) told it
         self.keys = StampKeys(link)  # the keys submits were answered with: never another's
         self.up_since: float | None = None  # loop time of the login of its session up, if one is
 
     @classmethod
-    def of(cls, cfg: LinkSettings, clock: Callable[[], float]) -> GraceReports:
+    def of(cls, cfg: LinkSettings) -> GraceReports:
         """A CIMD2 link's, shared with the binds of its SMSC account."""
-        return cls(cfg.name, account_of(cfg), clock, cfg.lost_submit_settle_seconds)
+        return cls(cfg.name, account_of(cfg), cfg.lost_submit_settle_seconds)
 
     def _shared(self) -> _Account:
         by_account = _SHARED.setdefault(asyncio.get_running_loop(), {})
@@ -161,7 +151,7 @@ class GraceReports:
     def accepted(self, key: str, answered_at: float) -> None:
         """A submit answered with `key` at `answered_at` (our clock): how far the SMSC's clock is off."""
         if (seconds := stamp_seconds(key)) is not None:
-            self.offset, self.offset_known = seconds - answered_at, True
+            self.offset = seconds - answered_at
 
     def session_up(self, up: bool) -> None:
         """The link logged in (`up`), or its session went: the submits lost with a dropped session go
@@ -206,25 +196,18 @@ class GraceReports:
         late: asyncio.Future[SubmitResult | None] = loop.create_future()
         first = math.floor(written_at + self.offset) - SLACK
         awaited = _Awaited(self, sms.part_id, key_digits(sms.destination), first, now + self.offset + SLACK,
-                           late, loop.call_later(2 * grace, self._settle, late, None),
-                           not self.offset_known)  # fmt: skip
+                           late, loop.call_later(2 * grace, self._settle, late, None))  # fmt: skip
         shared = self._shared()
         shared.awaited.append(awaited)
         if not timed_out:  # its session is gone: held until a bind is up again and settled (docstring)
             awaited.lost_at = loop.time()
             awaited.hold = TimedHold(loop, sms.part_id, awaited.lost_at + grace)
             self._settle_after_login(awaited, shared)
-        # Read before it went unanswered, the oldest first: as stamped, then moved by whole hours only
-        # those read since its write, and only where a single shift names it (module docstring).
-        kept = list(shared.read)
-        found = next(((r, 0) for r in kept if self._matches(r[0], shared, awaited, False)), None)
-        if found is None:
-            since = [r for r in kept if r[1] >= written_at]
-            shifted = [(r, m[0][0]) for r in since if (m := self._matches(r[0], shared, awaited))]
-            found = shifted[0] if len({shift for _r, shift in shifted}) == 1 else None
+        # Read before it went unanswered, the oldest first, as stamped (module docstring).
+        found = next((r for r in shared.read if self._matches(r, shared, awaited)), None)
         if found is not None:
-            shared.read.remove(found[0])
-            self._take(found[0][0], found[1], awaited)
+            shared.read.remove(found)
+            self._take(found, awaited)
         if timed_out:
             return SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace)
         return SubmitResult(Outcome.TEMPORARY, error=error, written=True, lost_behind=lost_behind, late=late,
@@ -240,9 +223,9 @@ class GraceReports:
         if self._known(report.message_id, shared):
             return report
         if matches := self._matches(report, shared):
-            self._take(report, *matches[0])
+            self._take(report, matches[0])
         else:
-            shared.read.append((report, self.clock()))
+            shared.read.append(report)
         return report
 
     @staticmethod
@@ -251,11 +234,10 @@ class GraceReports:
         return any(member.keys.known(key) for member in shared.members)
 
     def _matches(
-        self, report: DeliveryReport, shared: _Account, only: _Awaited | None = None, shifted: bool = True
-    ) -> list[tuple[int, _Awaited]]:
-        """The submit awaited (`only` that one) that `report` names, with the shift it is named by: as
-        stamped; else, `shifted`, by whole hours for submits of a link that knew no offset, and only
-        when one shift alone names any (module docstring). Empty when none, or when the key it would
+        self, report: DeliveryReport, shared: _Account, only: _Awaited | None = None
+    ) -> list[_Awaited]:
+        """The submits awaited (`only` that one) that `report` names as stamped, the latest written
+        first; never moved by whole hours (module docstring). Empty when none, or when the key it would
         give is another SMS's already."""
         stamp, _, digits = report.message_id.partition(":")
         seconds, tail = stamp_seconds(report.message_id), tail_of(digits)
@@ -264,25 +246,18 @@ class GraceReports:
         candidates = [a for a in (shared.awaited if only is None else [only]) if a.digits.endswith(tail)]
         candidates = [a for a in candidates if not a.late.done()]
         candidates.sort(key=lambda a: -a.first)  # the latest written first
-        found = [(0, a) for a in candidates if a.first <= seconds <= a.last]
-        if not found and shifted:
-            found = [(shift, a) for shift in SHIFTS[1:] for a in candidates
-                     if a.zone_unknown and a.first <= seconds - shift <= a.last]  # fmt: skip
-            if len({shift for shift, _a in found}) != 1:
-                return []
-        if not found or self._known(f"{stamp}:{found[0][1].digits}", shared):
+        found = [a for a in candidates if a.first <= seconds <= a.last]
+        if not found or self._known(f"{stamp}:{found[0].digits}", shared):
             return []
         return found
 
-    def _take(self, report: DeliveryReport, shift: int, awaited: _Awaited) -> None:
-        """Settle `awaited` as taken under `report`'s key, named by it moved by `shift` seconds."""
+    def _take(self, report: DeliveryReport, awaited: _Awaited) -> None:
+        """Settle `awaited` as taken under `report`'s key."""
         key = f"{report.message_id.partition(':')[0]}:{awaited.digits}"
         owner = awaited.owner
         owner.keys.given(key)
-        if shift and not owner.offset_known:
-            owner.offset, owner.offset_known = float(shift), True
         log.warning("cimd2.unanswered_submit_reported", link=owner.link, part_id=awaited.part_id,
-                    message_id=key, status=report.status.value, read_by=self.link, hours_off=shift // 3600,
+                    message_id=key, status=report.status.value, read_by=self.link,
                     effect="taken as the SMSC's answer: the SMS is not sent again")  # fmt: skip
         owner._settle(awaited.late, SubmitResult(Outcome.ACCEPTED, message_id=key))
 

@@ -96,7 +96,7 @@ class Cimd2Link:
         # confirms them when no other request does: each needs the other, hence the late-bound lookup.
         self._requests = Requests(self.name, self._counts, cfg, lambda conn: self._inbound.acks(conn))
         self._inbound = InboundRequests(self.name, self._counts, self._requests.exchange)
-        self._grace = GraceReports.of(cfg, lambda: self.clock())  # reports on any bind of its account
+        self._grace = GraceReports.of(cfg)  # reports on any bind of its account
         self._inbound.report_read = self._grace.report
         self._unstamped = Once(log.warning)  # a 060 that is no time, said once per link (`submit_result`)
         self._parked = parked_places(cfg.max_per_second)
