@@ -22,13 +22,16 @@ from tests.test_cimd2_link import section, sms
 
 @asynccontextmanager
 async def login_refused(
-    code: int | str, text: str | Callable[[Packet], str], password: str = "pw"
+    code: int | str, text: str | Callable[[Packet], str], password: str = "pw", system_id: str = "smsgw"
 ) -> AsyncIterator[tuple[Cimd2Link, RecordingEvents, ScriptedSmsc, list[EventDict]]]:
     """A link against a scripted SMSC that answers its login with the error `code` and `text` (or the
     words made of the login), once the link has logged the refusal: the link, its events, the SMSC (the
     next login after the back-off comes to it) and the lines logged until the link stops on leaving."""
     async with ScriptedSmsc() as peer:
-        link, events = Cimd2Link(section(peer.port), password=password), RecordingEvents()
+        link, events = (
+            Cimd2Link(section(peer.port, system_id=system_id), password=password),
+            RecordingEvents(),
+        )
         with structlog.testing.capture_logs() as logs:
             await link.start(events)
             try:
@@ -109,21 +112,41 @@ async def test_a_password_the_smscs_words_cut_short_or_echo_after_a_key_is_maske
 
 
 @pytest.mark.parametrize(
-    ("secret", "words"),
+    ("secret", "words", "user"),
     [
-        ("smsc01pass", "Invalid login: user smsc01 not allowed from this address"),
-        ("Access2024", "Access denied for user smsgw"),
-        ("S3cretPw", "user S3cr may not log in; pw expired"),
+        ("smsc01pass", "Invalid login: user smsc01 not allowed from this address", "smsc01"),
+        ("Access2024", "Access denied for user smsgw", "smsgw"),
     ],
 )
 async def test_the_smscs_words_that_begin_as_the_password_does_are_not_masked(
-    secret: str, words: str
+    secret: str, words: str, user: str
 ) -> None:
     # A start of the password was masked wherever a word ended: one that starts with the user name
     # hid the user name ("user <password> not allowed"), "Access2024" made "Access denied" "<password>
     # denied": the operator read that the password was echoed, and learnt how it starts. Only a start
-    # that ends the SMSC's words (cut at 64 characters) is the password's.
-    async with login_refused(102, words, password=secret) as (link, _events, _peer, logs):
+    # that ends the SMSC's words (cut at 64 characters) is the password's, or, ending a word, one that
+    # is neither the user name (the system_id) nor all letters.
+    async with login_refused(102, words, password=secret, system_id=user) as (link, _events, _peer, logs):
         last_error = link.stats().last_error
     assert last_error == f"login refused: 102 {words}"
     assert "<password>" not in str(logs)
+
+
+@pytest.mark.parametrize(
+    ("secret", "words", "shown"),
+    [
+        ("S3cretPw1x", "wrong password S3cretPw.", "wrong password <password>."),
+        ("S3cretPw1x", "invalid password 'S3cretPw' for smsc01", "invalid password '<password>' for smsc01"),
+        ("S3cretPw", "user S3cr may not log in; pw expired", "user <password> may not log in; pw expired"),
+    ],
+)
+async def test_a_start_of_the_password_ending_a_word_before_punctuation_is_masked(
+    secret: str, words: str, shown: str
+) -> None:
+    # Masked only where it ended the text, a start of the password the SMSC quoted before a full stop
+    # or a quote showed in the journal and `smsgw status`. A word that is neither the user name nor all
+    # letters and is the password's start is the password's.
+    async with login_refused(102, words, password=secret, system_id="smsc01") as (link, _events, _peer, logs):
+        last_error = link.stats().last_error
+    assert last_error == f"login refused: 102 {shown}"
+    assert secret[:4] not in str(logs)

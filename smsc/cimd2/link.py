@@ -149,8 +149,8 @@ class Cimd2Link:
             error = f"no submit response ({conn.reason or 'link lost'})"
             return SubmitResult(Outcome.TEMPORARY, error=error, written=entry.written)
         result = submit_result(sms, resp, link=self.name, unstamped=self._unstamped)
-        shown = without_password(logged_error(result.error, resp) or "", self._said) or None
-        result = result_without_password(result, self._said)  # the SMSC's words may quote it
+        shown = without_password(logged_error(result.error, resp), self._said, self.cfg.system_id) or None
+        result = result_without_password(result, self._said, self.cfg.system_id)  # its words may quote it
         result = self._grace.keys.answered(result)  # a 060 repeated for a phone names no one SMS
         if result.outcome is Outcome.ACCEPTED:
             self._counts["submitted"] += 1
@@ -307,7 +307,7 @@ class Cimd2Link:
                 self._failed(f"login: {why or 'no response'}")
                 return "failed"
             if (refusal := login_refusal(resp)) is not None:
-                self._failed(report_refusal(self.name, refusal, password, password_key(self._password)))
+                self._failed(report_refusal(self.cfg, refusal, password, password_key(self._password)))
                 return "fatal" if refusal.fatal else "failed"
             self._conn = conn
             watch = SessionTasks(conn, "cimd2.session_task_failed", self.name)
