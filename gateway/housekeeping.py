@@ -85,7 +85,7 @@ class Housekeeping(ClockCheck):
         # The clock check's state; its reading is kept only on real boot time (`ClockCheck.kept`).
         super().__init__(store, notifier, self.elapsed, boot_id() if self.elapsed is boottime else None)
         self._said = ""
-        self._started = False  # the start file removed once this daemon's status file is written
+        self._start_gone = False  # at this daemon's first status (ClockCheck has `_started`)
         self.lock_watch = LockWatch(monotonic)
         # What waits, for STATUS=, read off the loop (`_status_loop`); closed with the status task.
         self.waiting = WaitingLook(ReadThread(store.db.path, "status-reads"))
@@ -146,11 +146,11 @@ class Housekeeping(ClockCheck):
         """The status file, and systemd's STATUS= line when it changes (its one writer)."""
         status = self.store_status()
         write_status(self.status_path, status)
-        if not self._started and (read_status(self.status_path.parent) or {}).get("pid") == os.getpid():
+        if not self._start_gone and (read_status(self.status_path.parent) or {}).get("pid") == os.getpid():
             # The start's file stood until now (`StartProgress.opened`): killed before this first
             # write, `smsgw status` named the start, not the daemon before it whose file this replaces.
             remove_starting(self.status_path.parent)
-            self._started = True
+            self._start_gone = True
         waits = self.waiting.said(status, getattr(self.notifier, "config", None), self.store.clock())
         said = status_line(status, *waits)
         if said != self._said:  # only changes: the journal keeps every STATUS= as a record
