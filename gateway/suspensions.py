@@ -4,7 +4,8 @@ A suspension holds the account's waiting SMS in the store (`PolicyRepo.suspend_a
 opt-out and a cancel end them; the parts the dispatcher has already claimed ahead are in its
 memory, so it must look for such changes itself, whether made in this process (the automatic
 suspension, the panel) or by the CLI in another. Each of them gives the settings generation a new
-value in its transaction (`gateway.store.adminstops`), which is all the dispatcher watches: one
+value in its transaction (`gateway.store.adminstops`), a number added to the shared opt-out list its
+`optouts_added` (migration 79), which is all the dispatcher watches (`SettingsCache.changes`): one
 primary-key read per look, and the claimed parts are read again only after a change.
 """
 
@@ -57,7 +58,7 @@ class SuspensionWatch:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._seen: frozenset[tuple[int, float]] = frozenset()  # (account, suspended at) last looked at
-        self._token: object = None  # the settings cache's, new after each change of the generation
+        self._token: object = None  # the settings cache's, new after each change (an opt-out added too)
         self._next_look = 0.0  # monotonic
 
     def _changed(self) -> bool:
@@ -66,7 +67,7 @@ class SuspensionWatch:
         if now < self._next_look:
             return False
         self._next_look = now + LOOK_SECONDS
-        token = self.store.db.settings.get("dispatcher look", None, object)
+        token = self.store.db.settings.changes()
         if token is self._token:
             return False
         self._token = token

@@ -355,10 +355,20 @@ def undo_migration_77(conn: sqlite3.Connection) -> None:
 
 
 def undo_migration_78(conn: sqlite3.Connection) -> None:
+    undo_migration_79(conn)
     conn.execute("DROP TRIGGER optouts_update_generation")
     conn.execute(
         "CREATE TRIGGER optouts_update_generation AFTER UPDATE ON optouts"
         " BEGIN UPDATE settings_generation SET value = random(); END"
+    )
+
+
+def undo_migration_79(conn: sqlite3.Connection) -> None:
+    conn.execute("DROP TRIGGER optouts_insert_generation")
+    conn.execute("ALTER TABLE settings_generation DROP COLUMN optouts_added")
+    conn.execute(
+        "CREATE TRIGGER optouts_insert_generation AFTER INSERT ON optouts\n"
+        "BEGIN UPDATE settings_generation SET value = random(); END"
     )
 
 

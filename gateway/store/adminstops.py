@@ -4,7 +4,8 @@ The dispatcher claims parts ahead of its links' windows (`gateway.claimahead`): 
 are `active` in the store and held in its memory, out of reach of a change written by the CLI or
 the panel. A suspension, an opt-out (the shared list or an account's own) and a cancel all reach
 them one way: the change's transaction gives the settings generation a new value (the schema's
-triggers do it for accounts and the shared list; `tell_dispatcher` for the rest), the dispatcher's
+triggers do it for accounts and the shared list, `optouts_added` for a number added to the shared
+list, migration 79; `tell_dispatcher` for the rest), the dispatcher's
 watch (`gateway.suspensions`) sees it, and what it has claimed and not yet handed to a link is
 looked at again before it goes. A part already handed to a link is not called back.
 """

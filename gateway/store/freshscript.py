@@ -5,7 +5,7 @@ Written by `python -m gateway.store.freshschema`; do not edit by hand.
 
 # ruff: noqa: E501
 
-VERSION = 78
+VERSION = 79
 STATEMENTS: tuple[str, ...] = (
     "CREATE TABLE accounts (\n        id INTEGER PRIMARY KEY,\n        name TEXT NOT NULL UNIQUE,\n        sender TEXT,                              -- originating address; NULL = installation default\n        split_mode TEXT NOT NULL DEFAULT 'concatenated',\n        transliterate INTEGER NOT NULL DEFAULT 0,\n        overflow TEXT NOT NULL DEFAULT 'truncate',\n        validity_hours REAL,\n        end_marker TEXT,\n        confirm INTEGER NOT NULL DEFAULT 0,       -- acceptance confirmation email (R-1.9)\n        dlr_mail TEXT NOT NULL DEFAULT 'failed',  -- none | failed | all\n        notify_address TEXT,                      -- designated address for bounces instead of the sender\n        monthly_limit INTEGER,\n        daily_limit INTEGER,\n        bulk INTEGER NOT NULL DEFAULT 0,\n        quiet_start TEXT,\n        quiet_end TEXT,\n        suspended_at REAL,\n        suspended_reason TEXT,\n        created_at REAL NOT NULL\n    , reply_window_days REAL, resumed_after_message INTEGER, cut_from TEXT, auto_generated TEXT NOT NULL DEFAULT 'record', inbound_address TEXT, countries TEXT)",
     "CREATE TABLE account_networks (\n        account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,\n        cidr TEXT NOT NULL,\n        PRIMARY KEY (account_id, cidr)\n    )",
@@ -56,8 +56,8 @@ STATEMENTS: tuple[str, ...] = (
     "CREATE INDEX messages_recipient_id ON messages(recipient, id)",
     "CREATE TABLE auth_unlocks (\n        id INTEGER PRIMARY KEY,\n        target TEXT NOT NULL,                     -- '*', a login (casefolded) or a client address / IPv6 /64\n        created_at REAL NOT NULL                  -- a lock that started after this is kept\n    )",
     "CREATE INDEX emails_sender ON emails(mail_from COLLATE NOCASE, id)",
-    "CREATE TABLE settings_generation (value INTEGER NOT NULL)",
-    'INSERT INTO "settings_generation" VALUES (0)',
+    "CREATE TABLE settings_generation (value INTEGER NOT NULL, optouts_added INTEGER NOT NULL DEFAULT 0)",
+    'INSERT INTO "settings_generation" VALUES (0, 0)',
     "CREATE TRIGGER accounts_insert_generation AFTER INSERT ON accounts\nBEGIN UPDATE settings_generation SET value = random(); END",
     "CREATE TRIGGER accounts_update_generation AFTER UPDATE ON accounts\nBEGIN UPDATE settings_generation SET value = random(); END",
     "CREATE TRIGGER accounts_delete_generation AFTER DELETE ON accounts\nBEGIN UPDATE settings_generation SET value = random(); END",
@@ -67,7 +67,6 @@ STATEMENTS: tuple[str, ...] = (
     "CREATE TRIGGER account_networks_insert_generation AFTER INSERT ON account_networks\nBEGIN UPDATE settings_generation SET value = random(); END",
     "CREATE TRIGGER account_networks_update_generation AFTER UPDATE ON account_networks\nBEGIN UPDATE settings_generation SET value = random(); END",
     "CREATE TRIGGER account_networks_delete_generation AFTER DELETE ON account_networks\nBEGIN UPDATE settings_generation SET value = random(); END",
-    "CREATE TRIGGER optouts_insert_generation AFTER INSERT ON optouts\nBEGIN UPDATE settings_generation SET value = random(); END",
     "CREATE TRIGGER optouts_delete_generation AFTER DELETE ON optouts\nBEGIN UPDATE settings_generation SET value = random(); END",
     "CREATE INDEX emails_user ON emails(user_id) WHERE user_id IS NOT NULL",
     "CREATE INDEX mo_copies ON mo(source, destination, received_at)",
@@ -130,4 +129,5 @@ STATEMENTS: tuple[str, ...] = (
     "CREATE INDEX messages_dedup ON messages(dedup_key, created_at) WHERE dedup_key IS NOT NULL",
     "CREATE INDEX mo_phone_times ON mo(source, received_at) WHERE id > 0",
     "CREATE TRIGGER optouts_update_generation AFTER UPDATE OF number ON optouts\n    BEGIN UPDATE settings_generation SET value = random(); END",
+    "CREATE TRIGGER optouts_insert_generation AFTER INSERT ON optouts\n    BEGIN UPDATE settings_generation SET optouts_added = random(); END",
 )

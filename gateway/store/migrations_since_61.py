@@ -263,4 +263,15 @@ SINCE_61: list[str] = [
     CREATE TRIGGER optouts_update_generation AFTER UPDATE OF number ON optouts
     BEGIN UPDATE settings_generation SET value = random(); END;
     """,
+    # 79: a number added to the shared opt-out list gives `optouts_added` a new random value, and the
+    # settings generation keeps its own. Each phone's first STOP bumped the generation: every process
+    # dropped all its cached settings and read the whole list again (some 55 ms with 100,000 numbers
+    # listed), for each STOP of a burst. A process now reads only the rows past the last one it holds
+    # (`gateway.store.cache`); a number taken off or changed still bumps the generation.
+    """
+    ALTER TABLE settings_generation ADD COLUMN optouts_added INTEGER NOT NULL DEFAULT 0;
+    DROP TRIGGER IF EXISTS optouts_insert_generation;
+    CREATE TRIGGER optouts_insert_generation AFTER INSERT ON optouts
+    BEGIN UPDATE settings_generation SET optouts_added = random(); END;
+    """,
 ]
