@@ -20,6 +20,7 @@ from gateway.configbase import is_number_sender, link_place, quoted
 from gateway.configfeatures import expand_pool
 from gateway.configlinks import receipt_siblings
 from smsc.cimd2.messages import NEVER, carries
+from smsc.settings import SHORT_CODE_DIGITS
 
 SHOWN = 5  # senders named in one warning before "and N more"
 
@@ -139,14 +140,12 @@ def _national(number: str) -> bool:
     return number.isascii() and number.isdigit() and not number.startswith("00")
 
 
-# A short code (7333, 80100) is national by nature: "+48 7333" reaches no one, so a sender under this
-# many digits is not told to take the country code (as `cli.accountvalues._international` leaves it).
-_SHORT_CODE_DIGITS = 7
-
-
 def _national_phone(number: str) -> bool:
-    """A phone number in the national form (500100201), not a short code."""
-    return _national(number) and len(number) >= _SHORT_CODE_DIGITS
+    """A phone number in the national form (500100201), not a short code. A short code (7333,
+    80100200) is national by nature: "+48 7333" reaches no one, so a sender of up to
+    `SHORT_CODE_DIGITS` digits, as the SMPP link sends it (TON 3) and `gateway.senderform` stores it,
+    is not told to take the country code. Seven digits here took an 8-digit short code for a phone."""
+    return _national(number) and len(number) > SHORT_CODE_DIGITS
 
 
 def _international(cfg: Config, national: str) -> str:

@@ -46,3 +46,12 @@ def test_a_short_code_sender_is_not_told_to_take_a_country_code(tmp_path: Path) 
     [line] = warned(tmp_path, cimd2_config(tmp_path, "+48500100", default="7333"))
     assert "cannot carry [gateway] default_sender" in line, line
     assert "national form" not in line and "country code" not in line, line
+
+
+def test_an_eight_digit_short_code_sender_is_not_told_to_take_a_country_code(tmp_path: Path) -> None:
+    """A short code goes by SMPP as TON 3 up to eight digits (`smsc.settings.SHORT_CODE_DIGITS`),
+    and is stored as typed up to as many: check-config took one of seven or eight for a phone number
+    and told the admin to write it "+48…", which reaches nobody."""
+    [line] = warned(tmp_path, cimd2_config(tmp_path, "+48500100", default="80100200"))
+    assert "cannot carry [gateway] default_sender" in line, line
+    assert "national form" not in line and "country code" not in line, line

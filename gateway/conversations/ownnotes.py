@@ -11,8 +11,7 @@ from gateway.config import Config
 from gateway.configbase import is_number_sender
 from gateway.conversations.numbers import digit_forms
 from gateway.smtp.addressing import BadNumber, to_e164
-
-SHORT_CODE = 8  # digits, without "+": a network-specific number, sent and answered as it is
+from smsc.settings import SHORT_CODE_DIGITS
 
 
 def own_number_notes(cfg: Config, accounts: Sequence[tuple[str, str | None]] | None = None) -> list[str]:
@@ -66,7 +65,7 @@ def _matched_by_digits(number: str, region: str) -> str:
 
 
 def _short_code(number: str) -> bool:
-    return not number.startswith("+") and len(number) <= SHORT_CODE
+    return not number.startswith("+") and len(number) <= SHORT_CODE_DIGITS
 
 
 def _known(number: str, region: str) -> bool:
