@@ -25,7 +25,12 @@ def admin_fix(
     address is not in; `fix` alone (`user add`) for a stranger on a network of known accounts. When
     the address is in the account's network but another account's narrower one takes it, `reason`
     and `narrower` say so, and `fix` shares that network (`--shared`): a host of its own there
-    would be refused, or carved out of the other account's. A fix is never one the CLI refuses."""
+    would be refused, or carved out of the other account's. A fix is never one the CLI refuses.
+
+    A client on no account's network gets no `fix`: it is anyone on the internet, and a user's
+    address is no secret. The command handed to the admin reading the log trusted whoever wrote
+    it in MAIL FROM, the forger, to relay as every user of that account without a password. On
+    another account's network the client is a customer's known mail server, and the hint stays."""
     if client_ip is None:
         return {}
     if account is not None:
@@ -36,6 +41,8 @@ def admin_fix(
             "account": account.name,
             "networks": ", ".join(account.networks) or "none",
         }
+        if not trusted:
+            return fields  # whose user was named, for the admin; no command that trusts the host
         others = [store.accounts.account_by_id(account_id) for account_id in sorted(trusted)]
         narrow = _narrowest(client_ip, [c for other in others for c in other.networks])
         own = _narrowest(client_ip, account.networks)
