@@ -15,6 +15,7 @@ from typing import Any
 import structlog
 from aiosmtpd.smtp import AuthResult, Envelope, Session
 
+from acl.accounts import without_batv
 from acl.logins import masked_login
 from acl.passwords import off_loop, password_stamp, verify_password
 from gateway.smtp import replies
@@ -122,7 +123,11 @@ class SubmissionHandler(RelayHandler):
             return (
                 replies.AUTH_PASSWORD_REMOVED if user.password_hash is None else replies.AUTH_PASSWORD_CHANGED
             )
-        if _ascii_lower(address) != _ascii_lower(user.email):
+        # A BATV tag (`prvs=0123abcdef=anna@acme.example`) is the user's own address as their
+        # company's outbound server signs it, read as the relay port reads it; the domain stays, so
+        # a tag on another user's address is that user's address, refused below.
+        untagged = without_batv(address)
+        if _ascii_lower(untagged) != _ascii_lower(user.email):
             # Stalwart's mustMatchSender: a login may only send as itself, or any user could
             # spend another user's quota and receive their replies.
             log.info("submission.sender_refused", ip=ip, login=user.email, sender=address, reason="not owned")
@@ -135,7 +140,10 @@ class SubmissionHandler(RelayHandler):
         # --user`, the answers and the notices find the mail by that address.
         envelope.mail_from = user.email
         envelope.mail_options.extend(mail_options)
-        envelope.smsgw = Sender(user.email, account, user)  # type: ignore[attr-defined]
+        # DSNs go to the tagged address as received: the server that signed it refuses a bounce
+        # to the plain one.
+        tagged = address if untagged != address else None
+        envelope.smsgw = Sender(user.email, account, user, envelope=tagged)  # type: ignore[attr-defined]
         return replies.OK_SENDER
 
     async def handle_RCPT(
