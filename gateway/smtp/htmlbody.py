@@ -28,6 +28,7 @@ from tnefparse import TNEF
 
 from gateway.smtp.charsets import decode_text, one_line, payload_bytes
 from gateway.smtp.htmlinline import drop_struck, hour_minutes
+from gateway.smtp.htmlshown import drop_hidden
 from gateway.smtp.signatures import SIGNATURE, cut_signature
 from gateway.smtp.signofftail import POSTSCRIPT
 from gateway.smtp.textclean import QUOTED
@@ -178,6 +179,7 @@ def html_to_text(markup: str, notes: list[str]) -> str:
         tree = document_fromstring(_XML_DECLARATION.sub("", markup, count=1), parser=parser)
         if any(error.type_name == "ERR_RESOURCE_LIMIT" for error in parser.error_log):
             raise RecursionError("HTML nested past libxml2's bound")
+        drop_hidden(tree, markup)  # a hidden preheader or tracking code, before anything reads the text
         drop_struck(tree, markup)  # before the links' targets are shown: a struck link's go with it
         quotes = [e for path in _HTML_QUOTES for e in tree.xpath(path)]
         for paragraph in tree.xpath(_MSO_PARAGRAPHS):

@@ -1,0 +1,99 @@
+"""An HTML body reaches the phone as a mail program shows it.
+
+- Hidden text: a notification's preheader ("display:none !important; mso-hide:all", padded with
+  ZWNJs) or a `hidden` tracking code went to the phone ahead of the alert; inscriptis hides only a
+  style reading "display: none" exactly. What a reader sees inside a hidden-looking element (a size
+  or visibility of its own) stays, and so does "visibility: visible".
+
+read_mail() directly, then a real SMTP client to a running daemon whose built-in simulator records
+what the phone got.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gateway.smtp.htmlbody import html_to_text
+from gateway.smtp.htmlshown import declarations
+from gateway.smtp.intake import read_mail
+from tests.test_intake import mail
+from tests.test_subject_cut_numbers import phone_texts
+
+HTML = "text/html; charset=utf-8"
+PREHEADER = (
+    '<html><body><div style="display:none !important;visibility:hidden;mso-hide:all;font-size:1px;'
+    'line-height:1px;max-height:0;max-width:0;opacity:0;overflow:hidden;">Preheader: view this alert in '
+    "your browser &#847; &zwnj; &nbsp; &#847; &zwnj; &nbsp;</div><p>DB1 is DOWN since 10:00</p></body></html>"
+)
+
+
+def text(markup: str) -> str:
+    return html_to_text(markup, []).strip()
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        '<span style="display: none !important; mso-hide: all">TRACKING 8f3a9c</span>',
+        '<div style="DISPLAY : None!IMPORTANT">TRACKING 8f3a9c</div>',
+        '<div style="mso-hide:all">TRACKING 8f3a9c</div>',
+        "<span hidden>TRACKING 8f3a9c</span>",
+        '<div style="visibility:hidden">TRACKING 8f3a9c</div>',
+        '<p style="font-size:0">TRACKING 8f3a9c</p>',
+        '<p style="font-size: 0px !important">TRACKING <b>8f3a9c</b></p>',
+        '<div style="max-height:0px; overflow: hidden">TRACKING 8f3a9c</div>',
+        '<div style="height:0;overflow:hidden;mso-hide:none">TRACKING 8f3a9c</div>',
+        '<div style="opacity: 0">TRACKING 8f3a9c</div>',
+    ],
+)
+def test_hidden_elements_do_not_reach_the_phone(hidden: str) -> None:
+    assert text(f"<html><body>{hidden}<p>DB1 is DOWN</p></body></html>") == "DB1 is DOWN"
+
+
+def test_a_notifications_preheader_goes_and_the_alert_is_one_gsm_text() -> None:
+    m = read_mail(mail(PREHEADER, subject="Alert", ctype=HTML))
+    assert m.text == "Alert: DB1 is DOWN since 10:00"
+
+
+@pytest.mark.parametrize(
+    ("markup", "shown"),
+    [
+        ('<p style="visibility: visible">Kod 4821</p>', "Kod 4821"),
+        (
+            '<div style="visibility:hidden">x <span style="Visibility:Visible">Kod 4821</span> y</div>',
+            "Kod 4821",
+        ),
+        # Templates close the gaps between columns with a zero font size and size each column's text.
+        (
+            '<table><tr><td style="font-size:0"> <div style="display:inline-block;font-size:14px">Kod 4821'
+            "</div></td></tr></table>",
+            "Kod 4821",
+        ),
+        ('<div style="max-height:0">Kod 4821</div>', "Kod 4821"),  # nothing clips it
+        ('<div style="overflow:hidden;max-height:200px">Kod 4821</div>', "Kod 4821"),
+        ('<p style="font-size:10px;opacity:0.9">Kod 4821</p>', "Kod 4821"),
+        ('<p aria-hidden="true" style="color:hidden">Kod 4821</p>', "Kod 4821"),
+        # A mail that is hidden whole keeps its text rather than send nothing.
+        ('<div style="visibility:hidden">Kod 4821</div>', "Kod 4821"),
+    ],
+)
+def test_what_a_reader_sees_stays(markup: str, shown: str) -> None:
+    assert text(f"<html><body>{markup}</body></html>") == shown
+
+
+def test_a_style_is_read_as_declarations() -> None:
+    assert declarations("Display: NONE ! important; color:red") == {"display": "none", "color": "red"}
+    assert declarations("display:none!important;display:block") == {"display": "none"}
+    assert declarations("display:none;display:block /* x */") == {"display": "block"}
+    assert declarations("visibility:visible;;font-family:Arial") == {
+        "visibility": "visible",
+        "font-family": "arial",
+    }
+
+
+async def test_through_smtp_the_phone_gets_no_hidden_text(tmp_path: Path) -> None:
+    tracking = mail("<span hidden>tracking 8f3a9c</span><p>DB1 is DOWN</p>", subject="Alert", ctype=HTML)
+    got = await phone_texts(tmp_path, [mail(PREHEADER, subject="Alert", ctype=HTML), tracking])
+    assert got == ["Alert: DB1 is DOWN since 10:00", "Alert: DB1 is DOWN"]
