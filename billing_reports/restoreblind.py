@@ -52,7 +52,7 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from billing_reports import failedjobs, mailedrecord, mtlate, repo
+from billing_reports import failedjobs, mailedrecord, mtlate, repo, takenunrecorded
 from billing_reports.files import is_incomplete
 from billing_reports.mailed import ends_with, file_sha256, keep_mailed, regular_bytes, whole_sha
 from billing_reports.mailedrecord import QUEUING, RECORD
@@ -83,6 +83,7 @@ def take_from_disk(copy: sqlite3.Connection, billing_dir: Path, tz: ZoneInfo, no
             if why != NO_RECORD:
                 taken.append(month)
                 continue
+            takenunrecorded.note(copy, month, marks["summary"])  # said by `smsgw status` while it stands
             kept = _keep_mailed(copy, directory, month, tz, marks)
             copies = f" ({kept} file(s) kept in mailed-*/)" if kept else ""
             unrecorded.append(

@@ -273,6 +273,7 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     oldest_due = queue_oldest(store.db.conn, now)
     due_for = None if oldest_due is None else now - oldest_due
     queue_stuck = due_for is not None and due_for > QUEUE_STUCK_SECONDS
+    from billing_reports import takenunrecorded
     from billing_reports.failedjobs import failures, words
 
     failed_jobs = failures(store.db.conn)
@@ -281,6 +282,7 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     tz = ZoneInfo(cfg.gateway.timezone)
     for kind, failure in failed_jobs.items():
         failure["words"] = words(kind, failure, tz)
+    taken = takenunrecorded.holding(store.db.conn)  # no exit 1: the daemon runs as it should
     code = status_exit(
         status,
         now,
@@ -313,6 +315,7 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
             "relay_login": relay_login_json(status) if down is None else None,
             # A billing run or retention purge failing, by kind ("billing", "purge"), until one succeeds.
             "failed_jobs": failed_jobs,
+            "billing_taken_unrecorded": [{"month": m, "words": takenunrecorded.words(m)} for m in taken],
         }
         print(json.dumps(report, indent=2))
         return code
@@ -333,6 +336,8 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     print(f"schema    {schema}")
     for kind, failure in failed_jobs.items():
         print(f"{kind:9} {failure['words']}")
+    for month in taken:
+        print(f"billing   {takenunrecorded.words(month)}")
     if down is not None or status is None:
         print(f"daemon    {down}")
         return code

@@ -29,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from billing_reports import repo
+from billing_reports import repo, takenunrecorded
 from billing_reports.failedjobs import failures, words
 from billing_reports.files import is_incomplete
 from billing_reports.mailed import ends_with, file_sha256, kept_copy
@@ -181,6 +181,10 @@ async def billing(request: Request, who: Who) -> Response:
         said = notice.text()
     ctx = {
         "failed": said,
+        # Months a restore took as done from files with no record (the operator's to settle, as status).
+        "taken": [takenunrecorded.words(m) for m in takenunrecorded.holding(web.store.db.conn)]
+        if who.operator
+        else [],
         "who": who,
         "files": listing,
         "older": str(older) if older is not None else None,
