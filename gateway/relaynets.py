@@ -25,7 +25,8 @@ def network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """A relay network as typed. Host bits are dropped (10.0.0.1/8 trusts 10.0.0.0/8, and the CLI
     says so), except under a prefix shorter than `WIDEST_PREFIX` (/8, IPv6 /32): `198.51.100.7/0` is
     a typo for one host, and read as 0.0.0.0/0 it let the whole internet send as the account's users.
-    An IPv4-mapped IPv6 network (::ffff:192.0.2.0/120) is refused with its IPv4 form."""
+    An IPv4-mapped IPv6 network (::ffff:192.0.2.0/120), or an IPv4-compatible one (::192.0.2.0/120),
+    is refused with its IPv4 form."""
     try:
         net = ipaddress.ip_network(cidr, strict=False)
     except ValueError as exc:
@@ -41,14 +42,14 @@ def network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
             f" cannot have: it holds the same addresses on every interface; write {bare}"
         )
     typed = ipaddress.ip_address(address)
-    mapped = typed.ipv4_mapped if isinstance(typed, ipaddress.IPv6Address) else None
+    kind, mapped = _ipv4_in_ipv6(typed)
     if mapped is not None and net.prefixlen >= 96:
         # Client addresses are compared unmapped (an IPv4 client on a dual-stack listener is
         # 192.0.2.5, never ::ffff:192.0.2.5): stored, it would be listed as trusted and match nobody.
         ipv4 = ipaddress.IPv4Network(f"{mapped}/{net.prefixlen - 96}", strict=False)
         wide = ipv4.prefixlen < WIDEST_PREFIX[4] and mapped != ipv4.network_address
         raise ConfigError(
-            f"{cidr.strip()!r} is an IPv4-mapped IPv6 network, which no client address is:"
+            f"{cidr.strip()!r} is an {kind} IPv6 network, which no client address is:"
             f" write {f'{mapped}/32' if wide else ipv4}"
         )
     if net.prefixlen < WIDEST_PREFIX[net.version] and typed != net.network_address:
@@ -57,6 +58,22 @@ def network(cidr: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
             f"{cidr.strip()!r} would trust {net}, {net.num_addresses:,} addresses: did you mean {host}?"
         )
     return net
+
+
+def _ipv4_in_ipv6(
+    typed: ipaddress.IPv4Address | ipaddress.IPv6Address,
+) -> tuple[str, ipaddress.IPv4Address | None]:
+    """The IPv4 address an IPv6 one writes, and how: IPv4-mapped (::ffff:a.b.c.d), or the
+    IPv4-compatible form RFC 4291 2.5.5.1 deprecated (::a.b.c.d, stored as ::7f00:7 for 127.0.0.7):
+    `--relay-network ::127.0.0.7/128` was taken, shown as ::7f00:7/128, and matched no IPv4
+    client. :: and ::1 are IPv6's own (unspecified, loopback), as is anything in 0.0.0.0/8."""
+    if not isinstance(typed, ipaddress.IPv6Address):
+        return "", None
+    if typed.ipv4_mapped is not None:
+        return "IPv4-mapped", typed.ipv4_mapped
+    if int(typed) >> 32 == 0 and int(typed) >> 24 != 0:
+        return "IPv4-compatible (deprecated)", ipaddress.IPv4Address(int(typed))
+    return "", None
 
 
 def wide_network_doubt(cidr: str) -> str | None:
