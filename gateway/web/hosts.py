@@ -13,6 +13,7 @@ proxy passes on or a TLS certificate is for); any other is answered 400 and goes
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 
@@ -21,6 +22,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from gateway.web.bodycap import plain_answer
 
 WILDCARDS = ("0.0.0.0", "::", "")
+# RFC 7230 5.4: `uri-host [":" port]`; a name (or IPv4 address) in the letters of DNS names and hosts
+# files, an IPv6 address in brackets, a port of at most five digits (its range checked apart).
+_HOST = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[A-Za-z0-9._-]+))(?::(?P<port>[0-9]{1,5}))?")
 REFUSED = (
     b"the panel does not answer to this host name: open it by its IP address, or add the name to"
     b" [web] hostnames in the config (the name a reverse proxy passes on or its certificate is for)\n"
@@ -45,18 +49,42 @@ def _is_address(host: str) -> bool:
     return True
 
 
+def parse_host(header: str) -> tuple[str, int | None] | None:
+    """A Host header's host (an IPv6 address without its brackets) and port, None when it is not
+    RFC 7230's `uri-host [":" port]`.
+
+    Everything before the only ':' was taken for the host, whatever followed: `localhost:1@evil.example`,
+    `localhost:1, evil.example` and `localhost:99999` were answered as `localhost`, and went on to
+    pages, the login's origin check and the HTTPS redirect. A name here is of the letters names are
+    made of (no userinfo, no list, no spaces), an IPv6 address is bracketed and valid (no zone), and
+    a port is digits of 1 to 65535."""
+    m = _HOST.fullmatch(header)
+    if m is None:
+        return None
+    port = int(m["port"]) if m["port"] is not None else None
+    if port is not None and not 1 <= port <= 65535:
+        return None
+    if m["v6"] is not None:
+        try:
+            ipaddress.IPv6Address(m["v6"])
+        except ValueError:
+            return None
+        return m["v6"], port
+    return m["name"], port
+
+
 def host_of(header: str) -> str:
-    """The host of a Host header, without its port or brackets: `[::1]:8080` is `::1`."""
-    if header.startswith("["):
-        return header[1:].partition("]")[0]
-    return header.rpartition(":")[0] if header.count(":") == 1 else header
+    """The host of a Host header, without its port or brackets: `[::1]:8080` is `::1`; "" for a
+    header that is no host (nothing is known by that)."""
+    parsed = parse_host(header)
+    return "" if parsed is None else parsed[0]
 
 
 def known_host(names: frozenset[str], header: str) -> bool:
     """Whether a Host header names the panel (also asked of plain HTTP on its TLS port,
     gateway/web/plainhttp.py, before the name goes into a redirect)."""
     host = host_of(header).lower().rstrip(".")
-    return host in names or _is_address(host)
+    return bool(host) and (host in names or _is_address(host))
 
 
 class KnownHosts:
