@@ -72,6 +72,16 @@ def printable(value: object) -> str:
     return s
 
 
+def shown_account(account: str, account_id: int | None) -> str:
+    """An account's name as its file's header and the summary print it: `printable`, and where that is
+    not the name itself (it held a character that does not print: a zero-width space, a soft hyphen, a
+    no-break space, made before new names were refused them) `~<account id>` after it, as its
+    attachment's name has (`billing_reports.attachments`). `\u200bdemo` was printed `demo`, as the
+    account `demo` beside it was: two lines of the summary named alike, and two files headed alike."""
+    name = printable(account)
+    return name if name == account or account_id is None else f"{name}~{account_id}"
+
+
 # What a spreadsheet takes for a number, or for nothing it would run: a phone `+48601123456`, an
 # amount `-1.00`, the `-` of a field left empty.
 _NUMERIC = re.compile(r"[+-]?[0-9 .]*")
@@ -102,6 +112,7 @@ class Header:
     tz: ZoneInfo
     notes: tuple[str, ...] = ()  # e.g. detail rows removed by the retention purge
     accepted_parts: int | None = None  # the usage counter (never purged); None: not shown
+    account_id: int | None = None  # beside a name that does not print as itself (`shown_account`)
 
 
 @dataclass
@@ -250,7 +261,7 @@ class Rendering:
         start, end = h.month.start(h.tz), h.month.next().start(h.tz)
         rows = [
             f"# smsgw billing file\tlayout {LAYOUT}",
-            f"# account\t{clean(h.account)}",
+            f"# account\t{clean(shown_account(h.account, h.account_id))}",
             f"# month\t{h.month}",
             f"# period\t{start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M}\t{h.tz.key}"
             f"\t{h.month.hours(h.tz):g} hours",

@@ -32,7 +32,7 @@ from billing_reports.mailed import (
     settle_mailed,
 )
 from billing_reports.monthly import STATUSES, Month, lines
-from billing_reports.render import Header, Rendering, Sum, clean, pln, printable
+from billing_reports.render import Header, Rendering, Sum, clean, pln, shown_account
 from gateway.adminrules import SUMMARY_LABELS
 
 SUMMARY = "_summary.txt"  # account files are `<name>.txt`; a name starting with "_" is escaped
@@ -237,7 +237,8 @@ def write_month(
         # that could not be read) keeps its whole file on disk as the one mailed all the same (R-5.1).
         billed = (last := repo.state(conn, repo.LAST_BILLED)) is not None and last >= str(month)
         for account_id, name in chosen:
-            header = Header(name, month, tz, notes, repo.usage_parts(conn, account_id, str(month)))
+            usage = repo.usage_parts(conn, account_id, str(month))
+            header = Header(name, month, tz, notes, usage, account_id)
             rendering = Rendering(header, lines(conn, account_id, month, tz), clock_cache)
             path = directory / file_name(name)
             chunks: Iterable[bytes] = rendering.chunks()
@@ -312,7 +313,7 @@ def render_summary(
         return f"{name}\t{s.sms}\t{s.parts}\t{counts}\t{pln(s.price)}\t{pln(s.commission)}\t{sha}"
 
     for f in files:
-        rows.append(row(summary_name(f.account), f.sums, f.sha256))
+        rows.append(row(summary_name(f.account, f.account_id), f.sums, f.sha256))
         _merge(total, f.sums)
     if unclaimed is not None:
         rows.append(row(UNCLAIMED, unclaimed, "-"))
@@ -322,15 +323,16 @@ def render_summary(
     return body + f"end\t{len(files)}\tsha256:{hashlib.sha256(body.encode('utf-8')).hexdigest()}\n"
 
 
-def summary_name(account: str) -> str:
+def summary_name(account: str, account_id: int | None = None) -> str:
     """An account's name as its summary line starts: never like a line of the summary's own. A name
     that starts with `#` (a header line, which scripts skip) or `'`, or that is one of the summary's
     words (`account`, `total`, `end`, the line of premium MOs no service claimed; case aside), gets a
     leading `'` as `inert` gives one that starts like a formula. So a `'` at the start of the column
     is always the gateway's, and dropping it gives the name: `total` is `'total`, an account `'total`
     is `''total`. New accounts cannot take such names (`gateway.adminrules.account_name_problem`);
-    these are accounts made before."""
-    name = printable(account)
+    these are accounts made before. So are names that do not print as themselves, which have their
+    id after them (`render.shown_account`: `demo~7` for a `\u200bdemo` beside `demo`)."""
+    name = shown_account(account, account_id)
     if name[:1] in ("#", "'") or name.casefold() in SUMMARY_LABELS:
         return f"'{name}"
     return clean(name)

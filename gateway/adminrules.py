@@ -15,6 +15,8 @@ from contextlib import suppress
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, NamedTuple
 
+from gateway.printalike import BLANKS, account_name_clash, unseen
+
 if TYPE_CHECKING:
     from gateway.config import Config
     from gateway.store.db import Store
@@ -52,9 +54,7 @@ def password_problem(password: str) -> str | None:
     return None
 
 
-# Blanks that are letters or symbols to Unicode, the usual "invisible name" characters: the Hangul
-# fillers (Lo) and the braille blank (So).
-_BLANKS = frozenset("\u115f\u1160\u3164\uffa0\u2800")
+_BLANKS = BLANKS  # the Hangul fillers and the braille blank (`gateway.printalike`)
 
 
 def _invisible(char: str) -> bool:
@@ -157,7 +157,7 @@ def account_name_problem(name: str) -> str | None:
             f"account name {name[:24]!r}... is {len(name)} characters long; an account name holds at most"
             f" {ACCOUNT_NAME_MAX}"
         )
-    if (what := garbling(name)) is not None:
+    if (what := garbling(name) or unseen(name)) is not None:
         return f"account name {name!r} holds {what}: give a plain name"
     if name.startswith("#"):
         return (
@@ -366,6 +366,10 @@ def seed_accounts(store: Store, cfg: Config) -> None:
     from gateway.store.accounts import Conflict  # the store imports these rules
 
     for seed in cfg.account:
+        names = [a.name for a in store.accounts.list_accounts()]
+        if seed.name not in names and (clash := account_name_clash(names, seed.name)) is not None:
+            structlog.get_logger(__name__).error("account.not_seeded", account=seed.name, problem=clash)
+            continue
         try:
             store.accounts.add_account(seed.name, networks=seed.relay_networks, sender=seed.sender)
             structlog.get_logger(__name__).info("account.seeded", account=seed.name)

@@ -35,12 +35,16 @@ def cmd_account_add(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.cli.networkowners import refuse_overlaps
     from gateway.cli.poolsender import pool_note
     from gateway.cli.stored import say_shared_senders
+    from gateway.printalike import account_name_clash
 
     args.relay_network = networks_value(args.relay_network)
     if args.sender is not None:
         args.sender = sender_value(cfg, args.sender)
     store = open_store(cfg)
     with store.db.transaction():
+        names = (a.name for a in store.accounts.list_accounts())
+        if (clash := account_name_clash(names, args.name)) is not None:
+            raise CliError(clash, EXIT_USAGE)
         refuse_overlaps(store, args.name, args.relay_network, "--relay-network", shared=args.shared)
         acc = store.accounts.add_account(args.name, networks=args.relay_network, sender=args.sender)
         # Of no account, as the panel's: a row of its own would keep `account remove` from taking

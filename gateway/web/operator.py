@@ -16,6 +16,7 @@ from gateway.adminrules import (
 from gateway.cli.stored import senders_shared, shared_sender_line
 from gateway.configbase import ConfigError
 from gateway.lookalikes import lookalike_note
+from gateway.printalike import account_name_clash
 from gateway.relaynets import network, network_refusal
 from gateway.senderform import stored_sender
 from gateway.senderrules import sender_refusal, unanswerable_note
@@ -68,6 +69,9 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
         if action == "add":
             if (problem := account_name_problem(name)) is not None:
                 raise Invalid(problem, "name")
+            others = (a.name for a in store.accounts.list_accounts())
+            if (clash := account_name_clash(others, name)) is not None:
+                raise Invalid(clash, "name")  # as `smsgw account add` refuses it
             # Commas or spaces between them, as the panel's other lists; each stored as the network
             # it trusts (`10.0.0.1/8` is 10.0.0.0/8).
             typed = str(form.get("networks", "")).replace(",", " ").split()
