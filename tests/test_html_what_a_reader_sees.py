@@ -4,6 +4,8 @@
   ZWNJs) or a `hidden` tracking code went to the phone ahead of the alert; inscriptis hides only a
   style reading "display: none" exactly. What a reader sees inside a hidden-looking element (a size
   or visibility of its own) stays, and so does "visibility: visible".
+- Inline elements add no spaces: inscriptis' default profile padded every <span>, so Word's language
+  spans split words ("Dzi ę kuj ę") and a coloured digit split a code ("48 21 #").
 
 read_mail() directly, then a real SMTP client to a running daemon whose built-in simulator records
 what the phone got.
@@ -97,3 +99,41 @@ async def test_through_smtp_the_phone_gets_no_hidden_text(tmp_path: Path) -> Non
     tracking = mail("<span hidden>tracking 8f3a9c</span><p>DB1 is DOWN</p>", subject="Alert", ctype=HTML)
     got = await phone_texts(tmp_path, [mail(PREHEADER, subject="Alert", ctype=HTML), tracking])
     assert got == ["Alert: DB1 is DOWN since 10:00", "Alert: DB1 is DOWN"]
+
+
+WORD = "<p class=MsoNormal>Dzi<span lang=PL>ę</span>kuj<span lang=PL>ę</span>, prosz<span lang=PL>ę</span>"
+CODE = '<div>Kod do drzwi: 48<span style="color:red">21</span>#, godz. 10<span>:30</span></div>'
+STYLED = "<p>Has<font color=red>lo</font>: <b>Taj</b><i>ne</i><em>1</em><strong>2</strong><u>3</u></p>"
+
+
+@pytest.mark.parametrize(
+    ("markup", "shown"),
+    [
+        (
+            WORD + " o kontakt <span class=SpellE>jutro</span>.<o:p></o:p></p>",
+            "Dziękuję, proszę o kontakt jutro.",
+        ),
+        (CODE, "Kod do drzwi: 4821#, godz. 10:30"),
+        ("<div>Dzwoń na 601<span> </span>123<span>456</span></div>", "Dzwoń na 601 123456"),
+        (STYLED, "Haslo: Tajne123"),
+        (
+            "<p>OPS-<a href='https://j.example.com/OPS-123'>123</a> done</p>",
+            "OPS-123 (https://j.example.com/OPS-123) done",
+        ),
+        ("<p>godz. 10<sup>00</sup>, 25 m<sup>2</sup>, H<sub>2</sub>O</p>", "godz. 10:00, 25 m2, H2O"),
+    ],
+)
+def test_inline_elements_add_no_spaces(markup: str, shown: str) -> None:
+    assert text(markup) == shown
+
+
+def test_blocks_lists_and_tables_still_break() -> None:
+    markup = "<div>Kod</div><div>1234</div><ul><li>a</li><li>b</li></ul>"
+    markup += "<table><tr><td>X</td><td>Y</td></tr></table>"
+    assert text(markup).split() == ["Kod", "1234", "*", "a", "*", "b", "X", "Y"]
+
+
+async def test_through_smtp_words_split_by_spans_arrive_whole(tmp_path: Path) -> None:
+    word = mail("<p>Dzi<span lang=PL>ę</span>kuj<span lang=PL>ę</span></p>", subject="Spotkanie", ctype=HTML)
+    code = mail('<div>Kod do drzwi: 48<span style="color:red">21</span>#</div>', subject="Kod", ctype=HTML)
+    assert await phone_texts(tmp_path, [word, code]) == ["Spotkanie: Dziękuję", "Kod: Kod do drzwi: 4821#"]

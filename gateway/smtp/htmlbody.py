@@ -28,7 +28,7 @@ from tnefparse import TNEF
 
 from gateway.smtp.charsets import decode_text, one_line, payload_bytes
 from gateway.smtp.htmlinline import drop_struck, hour_minutes
-from gateway.smtp.htmlshown import drop_hidden
+from gateway.smtp.htmlshown import CSS, drop_hidden
 from gateway.smtp.signatures import SIGNATURE, cut_signature
 from gateway.smtp.signofftail import POSTSCRIPT
 from gateway.smtp.textclean import QUOTED
@@ -75,7 +75,7 @@ _MAX_HTML = 500_000
 _MAX_RTF = 400_000
 RTF_CUT = "rich-text body read to its first 400,000 bytes"
 _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^<>]*\?>")
-_HTML_CONFIG = ParserConfig(display_links=False, display_images=False)
+_HTML_CONFIG = ParserConfig(css=CSS, display_links=False, display_images=False)
 
 _HTML_START = re.compile(
     r"^\s*<(!doctype\s+html|html|head|body|div|p|table|span|font|meta|br)\b", re.IGNORECASE

@@ -1,5 +1,6 @@
-"""What of an HTML body a reader sees, for gateway.smtp.htmlbody, which reads the parsed tree through
-inscriptis: inscriptis writes every element's text unless the style says "display: none" exactly.
+"""What of an HTML body a reader sees, and how its inline elements run together, for gateway.smtp.htmlbody,
+which reads the parsed tree through inscriptis: inscriptis writes every element's text unless the style
+says "display: none" exactly, and its default profile pads each <span> with spaces.
 
 Hidden text: newsletters and notification systems put a preheader (the line an inbox previews) or a
 tracking code in an element no mail program shows, "display:none !important; mso-hide:all", and pad
@@ -17,7 +18,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from inscriptis.css_profiles import RELAXED_CSS_PROFILE
+from inscriptis.html_properties import Display
+from inscriptis.model.html_element import HtmlElement as CssElement
 from lxml.html import HtmlElement
+
+# A <span> is inline: "Dzi<span lang=PL>ę</span>kuj<span lang=PL>ę</span>" (Word's language and
+# spelling spans) reached the phone as "Dzi ę kuj ę", a door code "48<span>21</span>#" as "48 21 #".
+# The relaxed profile pads no other inline element (a, b, i, em, strong, font, u, small, sub, sup).
+CSS = RELAXED_CSS_PROFILE | {"span": CssElement(display=Display.inline)}
 
 # Whether the markup may hide anything: most mails hide nothing, and the walk of the tree costs more.
 _HINT = re.compile(r"hidden|display|mso-hide|font-size|opacity", re.IGNORECASE)
