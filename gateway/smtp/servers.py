@@ -54,6 +54,9 @@ _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 # (`badpath`, or the refusals below).
 _MALFORMED = "553 5.1.3 Error: malformed address"
 NOT_UTF8_PATH = "553 5.1.3 Address not valid: its non-ASCII bytes are not UTF-8"
+CONTROL_IN_PATH = "553 5.1.3 Address not valid: it holds a control character ({}), which no address may hold"
+# RFC 5321 4.1.2: a path's characters, quoted ones too, are printable ASCII (and UTF-8, RFC 6531).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 COMMENT_IN_NUMBER = (
     "553 5.1.3 <{}>: a comment in a number address is not read: write the number alone"
     " (digits, + first, spaces, dashes, dots, slashes or brackets between them)"
@@ -245,6 +248,12 @@ class GatewaySMTP(GuardedSMTP):
         m = _PLAIN_PATH.match(arg)
         if m is not None and not self._too_long(m.group(1)):
             return m.group(1), m.group(2).lstrip()
+        if (control := _CONTROL.search(_path_part(arg))) is not None:
+            # The grammar reads a NUL or a bare CR into the domain (`<anna@acme.example\x00evil>`),
+            # and the hooks got it as an address: a sender taken with 250 where the relay port waits
+            # for RCPT to tell a premium answer, a recipient echoed in the refusal.
+            self._path_refusal = CONTROL_IN_PATH.format(f"U+{ord(control.group()):04X}")
+            return None, None
         # A number's local part as written: that grammar reads its brackets as a comment and drops
         # them with what they hold (`+48 (601) 123-923` became `+48 123-923`), which may leave
         # another valid number, a stranger's.
@@ -273,6 +282,16 @@ class GatewaySMTP(GuardedSMTP):
 
     def _too_long(self, address: str) -> bool:
         return bool(self.local_part_limit) and len(address.rpartition("@")[0]) > self.local_part_limit
+
+
+def _path_part(arg: str) -> str:
+    """The path of a MAIL or RCPT argument without its parameters: to the first `>` of a path in
+    brackets (a quoted `>` cuts it short, never past a control character before it), else to the
+    first space."""
+    if arg.startswith("<"):
+        end = arg.find(">")
+        return arg if end < 0 else arg[: end + 1]
+    return arg.partition(" ")[0]
 
 
 def _misread(arg: str, address: str, rest: str | None) -> bool:
