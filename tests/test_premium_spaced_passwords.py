@@ -28,6 +28,16 @@ from tests.test_two_way import parsed
         "KP\u00a0123 vote A",
         "KP\u202f123\u00a0vote A",
         "KP\u2007123 vote A",
+        # A dash of typesetting or of a phone's keyboard: the non-breaking hyphen, the en dash, minus.
+        "KP\u2011123 vote A",
+        "KP\u2013123 vote A",
+        "KP\u2212123\u2014vote A",
+        # Invisible format characters a copy keeps: a soft hyphen, a zero-width space, before the
+        # message too (the client was mailed `\u200bvote A`).
+        "KP\u00ad123 vote A",
+        "KP\u200b123 vote A",
+        "KP123\u200bvote A",
+        "KP123 \u2060vote A",
     ],
 )
 async def test_a_password_written_with_a_gap_reaches_its_client(tmp_path: Path, text: str) -> None:

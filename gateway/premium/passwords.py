@@ -18,11 +18,21 @@ _PASSWORD = re.compile(r"KP[A-Z0-9]{3}", re.ASCII | re.IGNORECASE)
 # The no-break spaces of Polish typography (U+00A0, the narrow U+202F, the figure space U+2007):
 # an ad prints `KP 123` with one so that the line never breaks inside it, and the public copies it.
 _NO_BREAK = "\u00a0\u202f\u2007"
+# The dashes an ad's typesetting or a phone's keyboard puts for `-`: hyphen, the non-breaking hyphen
+# (`KP‑123` kept on one line, as the no-break spaces are), figure dash, en and em dash, horizontal
+# bar, minus sign. `KP\u2011123` went to the fallback address: the client never saw the paid vote.
+_DASHES = "\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
+# The invisible format characters (Unicode's Cf: zero-width space, soft hyphen, joiners, direction
+# marks, BOM) a copy from a web page or a phone's text keeps: no part of what the public wrote.
+_INVISIBLE = "".join(c for c in map(chr, range(0x10000)) if unicodedata.category(c) == "Cf")
 # What may stand between the password and the message: `KP123 yes`, `KP123, yes`, `KP123:yes`.
-SEPARATORS = " \t\r\n,.;:!-_/" + _NO_BREAK
+# `KP123\u200byes` mailed the client `\u200byes`.
+SEPARATORS = " \t\r\n,.;:!-_/" + _NO_BREAK + _DASHES + _INVISIBLE
 # How the public writes a password with a gap in it: `KP 123`, `KP-123`, `kp. 123`, `KP_123`, `KP:123`.
-# ASCII for the letters and digits (see above); the gap may be a no-break space as well.
-_SPACED = re.compile(rf"KP[ \t\-._:{_NO_BREAK}]+([A-Z0-9]{{3}})(?![A-Z0-9])", re.ASCII | re.IGNORECASE)
+# ASCII for the letters and digits (see above); the gap may be a no-break space, a dash or an
+# invisible character as well.
+_GAP = re.escape(" \t-._:" + _NO_BREAK + _DASHES + _INVISIBLE)
+_SPACED = re.compile(rf"KP[{_GAP}]+([A-Z0-9]{{3}})(?![A-Z0-9])", re.ASCII | re.IGNORECASE)
 _TARGET = re.compile(r"(premium|confirm)-([a-z2-7]{24})", re.ASCII | re.IGNORECASE)
 
 
