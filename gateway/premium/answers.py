@@ -118,7 +118,7 @@ def confirm(
     if v.used_at is not None:
         return replies.PREMIUM_ALREADY_CONFIRMED.format(service.password)
     if confirmation.token_expired(r.conn, v.created_at, v.expires_at, store.clock()):
-        return replies.PREMIUM_CONFIRM_EXPIRED
+        return replies.PREMIUM_CONFIRM_REPLACED if r.replaced(token) else replies.PREMIUM_CONFIRM_EXPIRED
     r.use_verification(token)
     r.update_service(service.id, verified_at=store.clock())
     sent = handlers.forward_awaiting(store, cfg, service)

@@ -241,6 +241,11 @@ PREMIUM_NO_ROUTE = "550 5.1.2 No SMSC link serves {}: this premium SMS cannot be
 PREMIUM_CONFIRMED = "250 2.0.0 OK: address confirmed for premium service {}, {} kept SMS mailed"
 PREMIUM_ALREADY_CONFIRMED = "250 2.0.0 OK: address already confirmed for premium service {}"
 PREMIUM_CONFIRM_EXPIRED = "550 5.7.1 This confirmation has expired; ask the operator to send a new one"
+# One that `premium verify --resend` replaced: "ask for a new one" sent the client to the operator
+# for the mail that was already in their inbox.
+PREMIUM_CONFIRM_REPLACED = (
+    "550 5.7.1 This confirmation was replaced by a newer confirmation mail: answer the newest one"
+)
 # A confirmation whose subject alone reads as a responder's (an out-of-office word beside it): refused
 # aloud, not recorded in silence: a person who wrote "out of office from Monday" beside it hears why
 # (a responder's bounce of it goes to its empty envelope sender: nowhere).
