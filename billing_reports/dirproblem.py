@@ -22,8 +22,9 @@ _KERNEL_FS = frozenset({"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup
 _KERNEL_FS |= {"securityfs", "configfs", "bpf", "pstore", "mqueue", "efivarfs", "fusectl", "binfmt_misc"}
 
 
-def _kernel_fs(path: Path) -> str | None:
-    """The type of the kernel's filesystem `path` is on (`proc`), or None: a disk's, or not told."""
+def kernel_fs(path: Path) -> str | None:
+    """The type of the kernel's filesystem `path` is on (`proc`), or None: a disk's, or not told.
+    Shared with `gateway.configcheck.state_dir_problem`: root's access(2) passes both there alike."""
     try:
         device = f"{os.major(path.stat().st_dev)}:{os.minor(path.stat().st_dev)}"
         lines = MOUNTINFO.read_text().splitlines()
@@ -76,7 +77,7 @@ def _no_owner_helps(billing_dir: Path, existing: Path) -> str | None:
             f"{KEY}: {billing_dir} cannot be created: {existing} is a file, not a directory"
             ' (e.g. billing_dir = "/srv/smsgw/billing")'
         )
-    if (kind := _kernel_fs(existing)) is not None:  # as root, access(2) said yes, and every run failed
+    if (kind := kernel_fs(existing)) is not None:  # as root, access(2) said yes, and every run failed
         return (
             f"{KEY}: {billing_dir} is on {existing}, the kernel's {kind} filesystem, where no files can be"
             ' made: name a directory on a disk (e.g. billing_dir = "/srv/smsgw/billing")'

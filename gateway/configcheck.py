@@ -21,9 +21,9 @@ from gateway.configbase import ConfigError, at, credential_path, link_place, quo
 from gateway.configlinks import SmscSection
 from gateway.configloops import mail_loop_problems
 from gateway.filemodes import mode_text, readable_by_others
-from gateway.readonlyfs import NOT_MOUNTED, READ_ONLY_FS, filesystem_read_only
-from gateway.store.proclocks import shell_word
-from gateway.sudoline import check_as, owner_remedy, read_only, runs_service
+from gateway.readonlyfs import READ_ONLY_FS, filesystem_read_only
+from gateway.statedircheck import state_dir_problem as state_dir_problem  # callers import it from here
+from gateway.sudoline import check_as
 from gateway.tlscert import credential_or_path, tls_context
 from gateway.tlsdoubts import configured_certificates, file_facts
 
@@ -104,37 +104,6 @@ def _simulator(cfg: Config, link: SmscSection) -> bool:
     except ValueError:
         loopback = False
     return sim.enabled and loopback and link.port == port
-
-
-def state_dir_problem(cfg: Config) -> str | None:
-    """Why the daemon could not use `state_dir`, said before it tries (check-config and run)."""
-    path = cfg.state_dir
-    example = 'e.g. state_dir = "/var/lib/smsgw"'
-    if path.exists():
-        if not path.is_dir():
-            return f"[gateway] state_dir: {path} is a file, not a directory ({example})"
-        if not os.access(path, os.W_OK | os.X_OK):
-            return f"[gateway] state_dir: {path} is not writable by this user; {owner_remedy(path)}"
-        if filesystem_read_only(path):  # made so by errors (`emergency_ro`): access() calls it writable
-            return f"[gateway] state_dir: {path} is not writable: {READ_ONLY_FS}"
-        return None
-    if path.is_symlink():  # dangling: mkdir fails on it, and `run` stopped with a bare ENOENT
-        # Exit 1 (`refusal_exit`): a disk mounted late (`nofail`, network storage) is waited for.
-        return f"[gateway] state_dir: {path} is a link to {os.readlink(path)}, {NOT_MOUNTED}"
-    parent = path.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        return f"[gateway] state_dir: {path} cannot be created: {parent} is a file ({example})"
-    if not os.access(parent, os.W_OK | os.X_OK) or filesystem_read_only(parent):
-        if (frozen := read_only(parent)) is not None:
-            return f"[gateway] state_dir: {path} does not exist and cannot be created: {frozen}"
-        made, user = shell_word(str(path)), shell_word(runs_service())
-        return (
-            f"[gateway] state_dir: {path} does not exist and cannot be created by this user"
-            f" ({parent} is not writable); create it: mkdir -p {made} && chown {user}: {made}"
-        )
-    return None
 
 
 class NeededFile(NamedTuple):
