@@ -3,14 +3,19 @@
 note: the forwarded text goes, as with nothing above; before, the quote went as below a note, the
 signature as a signature, and the phone got the subject alone ("reklamacja"). A note that points
 below ("FYI", "Poniżej numer klienta, zadzwoń dziś:") goes with the forwarded text; a note of its own
-("Zadzwoń do niego dziś.") still goes alone. Through the intake's reading of a whole mail."""
+("Zadzwoń do niego dziś.") still goes alone, also typed without Polish letters ("Zobacz ponizej",
+"Przesylam": before, only the spellings with them pointed below). Through the intake's reading of a
+whole mail, and over SMTP to the daemon's simulator."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from gateway.smtp.intake import read_mail
 from tests.test_intake import mail
+from tests.test_subject_cut_numbers import phone_texts
 
 TEXT = "Towar uszkodzony, proszę o kontakt 601 999 888."
 BLOCK = (
@@ -67,6 +72,32 @@ def test_a_note_pointing_below_goes_with_the_forwarded_text(note: str) -> None:
     assert read(f"{note}\n\n{FORWARDS[0]}") == f"{note}\n\n{TEXT}"
 
 
-@pytest.mark.parametrize("note", ["Zadzwoń do niego dziś.", "FYI: klient czeka", "Pozdrawiam, zadzwoń dziś."])
+ASCII_NOTES = [
+    "Zobacz ponizej",
+    "Przesylam",
+    "Do wiadomosci",
+    "Przekazuje do wiadomosci",
+    "Ponizej zgloszenie klienta:",
+    "Ponizsze zgloszenie:",
+    "PRZESYŁAM.",
+]
+
+
+@pytest.mark.parametrize("note", ASCII_NOTES)
+def test_a_note_typed_without_polish_letters_points_below_too(note: str) -> None:
+    assert read(f"{note}\n\n{FORWARDS[0]}") == f"{note}\n\n{TEXT}"
+
+
+@pytest.mark.parametrize(
+    "note",
+    ["Zadzwoń do niego dziś.", "FYI: klient czeka", "Pozdrawiam, zadzwoń dziś.", "Zadzwon do niego dzis."],
+)
 def test_a_note_of_its_own_still_goes_alone(note: str) -> None:
     assert read(f"{note}\n\n{FORWARDS[0]}") == note
+
+
+async def test_through_smtp_the_forward_under_an_ascii_note_reaches_the_phone(tmp_path: Path) -> None:
+    got = await phone_texts(
+        tmp_path, [mail(f"{note}\n\n{FORWARDS[0]}", subject="FW: Awaria") for note in ASCII_NOTES[:2]]
+    )
+    assert got == [f"Awaria: {note}\n\n{TEXT}" for note in ASCII_NOTES[:2]]

@@ -12,6 +12,7 @@ is one judgement with its own tables, which `gateway.smtp.textclean` asks wherev
 from __future__ import annotations
 
 import re
+import unicodedata
 
 QUOTED = "quoted reply"
 FORWARDED = "forwarded message"
@@ -354,15 +355,25 @@ def drop_own_notes(lines: list[str], removed: list[str]) -> list[str]:
 
 # A note above a forward that says the message is below it: the whole note one of these words, or a
 # line ending in a colon that says "below". Such a note alone told the phone nothing ("reklamacja: FYI").
+# Matched with diacritics folded (`_plain`): typed without Polish letters, "Zobacz ponizej" and
+# "Przesylam" were notes of their own, and the forwarded text under them never reached the phone.
 _POINTS = re.compile(
-    r"^(?:fyi|do wiadomości|dw|info|informacyjnie|przesyłam|przekazuję|przesyłam do wiadomości"
-    r"|przekazuję do wiadomości|for your information|see below|patrz poniżej|zobacz poniżej"
-    r"|jak poniżej|poniżej|niżej)\W{0,3}$"
-    r"|^.{0,100}\b(?:poniżej|niżej|poniższ\w*|below)\b.{0,100}:$",
+    r"^(?:fyi|do wiadomosci|dw|info|informacyjnie|przesylam|przekazuje|przesylam do wiadomosci"
+    r"|przekazuje do wiadomosci|for your information|see below|patrz ponizej|zobacz ponizej"
+    r"|jak ponizej|ponizej|nizej)\W{0,3}$"
+    r"|^.{0,100}\b(?:ponizej|nizej|ponizsz\w*|below)\b.{0,100}:$",
     re.IGNORECASE,
 )
 
 
+def _plain(text: str) -> str:
+    """`text` without diacritics ("ł" is "l"), for words typed either way."""
+    if text.isascii():
+        return text
+    decomposed = unicodedata.normalize("NFKD", text.replace("ł", "l").replace("Ł", "L"))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def points_below(note: str) -> bool:
     """Whether a short note above a forward points to the forwarded text (`_POINTS`), on one line."""
-    return "\n" not in note and len(note) <= 200 and _POINTS.match(note) is not None
+    return "\n" not in note and len(note) <= 200 and _POINTS.match(_plain(note)) is not None
