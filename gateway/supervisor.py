@@ -115,6 +115,8 @@ class Worker:
             "last_error": self.last_error,
             "last_error_at": self.last_error_at,
             "last_beat_ago": round(now - self.last_beat, 1),
+            # A relay port's process: whether it serves the port, which status judges as /healthz does.
+            **({} if self.serving is None else {"serving": self.serving()}),
         }
 
 

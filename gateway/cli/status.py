@@ -31,6 +31,7 @@ from gateway.cli.statusdaemon import (
 )
 from gateway.cli.statuslinks import link_lines, links_words
 from gateway.cli.statusupgrade import upgrade_waits
+from gateway.cli.statusworkers import none_serving, silent_workers, worker_lines
 from gateway.cli.terminal import one_line
 
 if TYPE_CHECKING:
@@ -59,7 +60,8 @@ STATUS_CODES = (
     "Exit status, as for `systemctl status`: 0 the daemon runs and nothing is wrong; 1 it runs with"
     " trouble: its store is failing or locked by another process, state_dir's disk is nearly full,"
     " a reader pins the WAL, an SMS due has waited over 10 min, a worker is stalled or restarting (or an"
-    " intake process silent over 5 s), no"
+    " intake process silent over 5 s, or none serving the relay port: restarting or starting, as /healthz's"
+    " 503), no"
     " SMSC link is up (or none for some prefix), the submission port is configured but off, the"
     " outbox's mail has waited for the relay over 30"
     " min, a billing run or the retention purge failed (until a run succeeds), or it has not written"
@@ -82,16 +84,6 @@ def active_locks(status: dict[str, Any], now: float) -> list[dict[str, Any]]:
     """The login locks in the status file still running at `now` (the file is a few seconds old)."""
     elapsed = now - float(status.get("updated_at", now))
     return [lock for lock in status.get("auth_locks", []) if lock["seconds_left"] - elapsed > 0]
-
-
-def silent_workers(status: dict[str, Any], now: float) -> dict[str, float]:
-    """The intake processes silent past `INTAKE_SILENT_SECONDS` at `now`, with their seconds of silence
-    (the status file's `last_beat_ago` was at its `updated_at`)."""
-    from gateway.web.healthworkers import intake_silent
-
-    since, workers = max(0.0, now - float(status.get("updated_at", now))), status.get("workers", {})
-    ago = {name: float(w.get("last_beat_ago") or 0.0) + since for name, w in workers.items()}
-    return {name: ago[name] for name, w in workers.items() if intake_silent(name, str(w["state"]), ago[name])}
 
 
 def _active(status: dict[str, Any]) -> Callable[[str], bool]:
@@ -133,6 +125,7 @@ def status_exit(
         or status.get("submission_off")  # configured, not listening: mail clients are refused
         or any(w.get("state") not in ("running", "starting") for w in workers)
         or bool(silent_workers(status, now))  # an intake process without heartbeats: its share takes no mail
+        or none_serving(status, now)  # /healthz's 503: the relay port takes no mail (restarting, starting)
         or not any(link.get("state") == "active" for link in links)
         or bool(routes and unserved(routes, _active(status), pinned, siblings))
         or outbox_stuck
@@ -384,15 +377,7 @@ def _show(cfg: Config, args: argparse.Namespace, store: Store) -> int:
     if any(_active(status)(route[0]) for route in routes) and waiting_routes:
         # (with no link up at all, the links' own lines say it)
         print(f"routes    no link up for {', '.join(waiting_routes)}: their SMS wait")
-    silent = silent_workers(status, now)
-    for name, worker in status.get("workers", {}).items():
-        line = f"worker {name}: {worker['state']}, restarts {worker['restarts']}"
-        if name in silent:
-            line += f", silent for {silent[name]:.0f} s: no heartbeat, its share of the port takes no mail"
-        if pid := status.get("intake_pids", {}).get(name):
-            line += f", pid {pid} (relay port)"
-        if worker.get("last_error"):
-            line += f", last error {when(worker['last_error_at'])}: {worker['last_error']}"
+    for line in worker_lines(status, now):
         print(line)
     locked = len(active_locks(status, now))
     if locked:
