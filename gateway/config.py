@@ -25,6 +25,7 @@ from pydantic import (
 from acl.accounts import user_address_problem
 from gateway import relaynets
 from gateway.adminrules import account_name_problem
+from gateway.cli.addressdoubts import one_label_problem
 from gateway.configbase import ConfigError, _Section, joined, plain_address, quoted
 from gateway.configerrors import describe
 from gateway.configfeatures import PremiumSection, RepliesSection
@@ -83,10 +84,11 @@ class SeedAccount(_Section):
     @classmethod
     def _users(cls, v: list[str]) -> list[str]:
         # What `user add` and the panel refuse (a wildcard, an IP-address domain, a BATV tag) was
-        # seeded from here as a user that no envelope sender ever matches, or one a day at most.
+        # seeded from here as a user that no envelope sender ever matches, or one a day at most; a
+        # one-label domain (`ops@ACME`), which `user add` refuses, was seeded too.
         users = [plain_address(u) for u in v]
         for user in users:
-            if (problem := user_address_problem(user)) is not None:
+            if (problem := user_address_problem(user) or one_label_problem(user)) is not None:
                 raise ValueError(problem)
         return users
 

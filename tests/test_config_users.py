@@ -19,6 +19,7 @@ BAD = {
     "*@acme.example": "'*@acme.example' has a wildcard (*)",
     "prvs=0123abcdef=anna@acme.example": "'prvs=0123abcdef=anna@acme.example' carries a BATV tag",
     "anna@[192.0.2.1]": "'anna@[192.0.2.1]' names an IP address, not a mail domain",
+    "ops@ACME": "'ops@ACME': its domain 'ACME' has no dot; a mail domain has at least two labels",
 }
 
 
@@ -47,6 +48,17 @@ def test_check_config_names_the_user(tmp_path: Path) -> None:
     assert res.returncode == EXIT_CONFIG, (res.stdout, res.stderr)
     assert "Traceback" not in res.stderr
     assert "[[account]] \"acme\" users: '*@acme.example' has a wildcard (*)" in res.stderr
+
+
+def test_a_one_label_domain_is_refused_before_a_start_seeds_it(tmp_path: Path) -> None:
+    # `user add` refused `ops@ACME` while the [[account]] block seeded it at the first start.
+    path = write(tmp_path, seeding(tmp_path, "demo@example", "ops@ACME"))
+    for command in ("check-config", "run"):
+        res = smsgw("--config", str(path), command)
+        assert res.returncode == EXIT_CONFIG, (command, res.stdout, res.stderr)
+        said = "[[account]] \"acme\" users: 'demo@example': its domain 'example' has no dot"
+        assert said in res.stderr and "write the whole domain" in res.stderr, (command, res.stderr)
+    assert not (tmp_path / "state" / "smsgw.db").exists()
 
 
 def test_mailboxes_are_seeded_as_before(tmp_path: Path) -> None:
