@@ -107,10 +107,8 @@ class PolicyRepo(Repository):
                     "UPDATE optouts SET source = 'admin' WHERE number = ? AND source = 'mo'", (number,)
                 )
                 done = MADE_ADMINS if cur.rowcount == 1 else LISTED
-        if done == ADDED:  # the next lookup reads the new row alone (migration 79), not the whole list
-            self.db.settings.optout_added()
-        elif done == MADE_ADMINS:  # as `changing_settings` does, only where the list changed
-            self.db.settings.invalidate()
+        if done != LISTED:  # added: the next lookup reads the new row alone (migration 79); else all
+            (self.db.settings.optout_added if done == ADDED else self.db.settings.invalidate)()
         return done
 
     def remove_optout(self, number: str) -> bool:
