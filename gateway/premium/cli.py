@@ -33,6 +33,9 @@ def _password(value: str) -> str:
         raise CliError(str(exc), EXIT_USAGE) from exc
 
 
+_WILDCARDS = "*?%"  # a user's address's (`acl.accounts.user_address_problem`)
+
+
 def mail_address(cfg: Config, value: str, what: str = "--email") -> str:
     """A client's address, plain and off the gateway's domains: the confirmation and every SMS
     mailed to one there came back to the gateway, which refused it, so the service never confirmed
@@ -42,6 +45,14 @@ def mail_address(cfg: Config, value: str, what: str = "--email") -> str:
 
     if not mailheaders.is_plain_address(value):
         raise CliError(f"{what} {value!r} is not a plain email address (user@example.com)", EXIT_USAGE)
+    # Refused as `user add` refuses them: `*@example.com` was stored, and matched no answer's sender
+    # (they are compared whole), nor could a confirmation reach it.
+    if wild := "".join(dict.fromkeys(c for c in value if c in _WILDCARDS)):
+        raise CliError(
+            f"{what} {value!r} has a wildcard ({' '.join(wild)}): no address matches a pattern here, each"
+            " is compared whole; give each mailbox's own address",
+            EXIT_USAGE,
+        )
     if (problem := mail_address_problem(cfg, value.strip())) is not None:
         raise CliError(f"{what} {problem}", EXIT_USAGE)
     return value.strip()
