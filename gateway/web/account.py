@@ -28,6 +28,7 @@ from gateway.config import Config
 from gateway.senderform import stored_sender
 from gateway.senderrules import sender_refusal
 from gateway.web.accountoptouts import change_optout, optouts_view, parse_before
+from gateway.web.formtext import text
 from gateway.web.pages import Invalid, account_for, parse_limit
 from gateway.web.security import Who, after_post, guarded, notice
 from gateway.web.staleform import (
@@ -51,7 +52,7 @@ OVERFLOW = ("truncate", "reject")
 
 def _billing_to(form: FormData, cfg: Config) -> list[str]:
     """The CLI's `--billing-to` rule: a few mailboxes off the gateway's domains, or `none` (none at all)."""
-    given = str(form.get("billing_to", "")).replace(",", " ").split()
+    given = text(form, "billing_to").replace(",", " ").split()
     try:
         return billing_addresses(cfg, given)
     except ValueError as exc:
@@ -67,56 +68,56 @@ def _settings(form: FormData, operator: bool, cfg: Config) -> tuple[dict[str, An
     said = None
     if operator:
         s["monthly_limit"] = parse_limit(
-            str(form.get("monthly_limit", "")), "account monthly limit", "monthly_limit"
+            text(form, "monthly_limit"), "account monthly limit", "monthly_limit"
         )
-        s["daily_limit"] = parse_limit(str(form.get("daily_limit", "")), "account daily limit", "daily_limit")
+        s["daily_limit"] = parse_limit(text(form, "daily_limit"), "account daily limit", "daily_limit")
         # "+48 500 100 200", 500100201 and 0048500100201 are +48500100200, as `account set --sender`
         # takes them (`gateway.senderform`): stored as typed, the national form went out with no
         # originator on a CIMD2 link with a sender_prefix.
-        stored = stored_sender(str(form.get("sender", "")), cfg.gateway.default_region)
+        stored = stored_sender(text(form, "sender"), cfg.gateway.default_region)
         sender, said = stored.value, stored.note
         problem = sender_refusal(cfg, sender) if sender else None
         if problem is not None:  # the CLI's rule: an SMSC would cut it short, or it is a premium number
             raise Invalid(problem, "sender")
         s["sender"] = sender or None
         try:  # the CLI's `--countries`: a mistyped number abroad is costly, so the operator's to set
-            s["countries"] = countries_list([str(form.get("countries", ""))])
+            s["countries"] = countries_list([text(form, "countries")])
         except ValueError as exc:
             raise Invalid(f"countries: {exc}", "countries") from exc
-    overflow = str(form.get("overflow", "truncate"))
+    overflow = text(form, "overflow", "truncate")
     if overflow not in OVERFLOW:
         raise Invalid(f"overflow must be one of {', '.join(OVERFLOW)}", "overflow")
     s["overflow"] = overflow
-    s["confirm"] = int(form.get("confirm") == "on")
-    s["bulk"] = int(form.get("bulk") == "on")
-    s["auto_generated"] = "send" if form.get("auto_generated") == "on" else "record"
-    split = str(form.get("split_mode", ""))
+    s["confirm"] = int(text(form, "confirm") == "on")
+    s["bulk"] = int(text(form, "bulk") == "on")
+    s["auto_generated"] = "send" if text(form, "auto_generated") == "on" else "record"
+    split = text(form, "split_mode")
     if split not in SPLIT_MODES:
         raise Invalid(f"split mode must be one of {', '.join(SPLIT_MODES)}", "split_mode")
     s["split_mode"] = split
-    s["transliterate"] = int(form.get("transliterate") == "on")
-    marker = str(form.get("end_marker", "")).strip()
+    s["transliterate"] = int(text(form, "transliterate") == "on")
+    marker = text(form, "end_marker").strip()
     if (problem := end_marker_problem(marker)) is not None:
         # The CLI's rule: a marker with a line break never matches a line.
         raise Invalid(problem, "end_marker")
     s["end_marker"] = marker or None
     try:  # one phrase a line; the CLI's rule (at least 10 characters each)
-        s["cut_from"] = cut_from_list(p for p in str(form.get("cut_from", "")).splitlines() if p.strip())
+        s["cut_from"] = cut_from_list(p for p in text(form, "cut_from").splitlines() if p.strip())
     except ValueError as exc:
         raise Invalid(str(exc), "cut_from") from exc
-    dlr = str(form.get("dlr_mail", ""))
+    dlr = text(form, "dlr_mail")
     if dlr not in DLR_MAIL:
         raise Invalid(f"delivery report mail must be one of {', '.join(DLR_MAIL)}", "dlr_mail")
     s["dlr_mail"] = dlr
-    notify = str(form.get("notify_address", "")).strip()
+    notify = text(form, "notify_address").strip()
     if notify and (problem := mail_address_problem(cfg, notify)) is not None:
         raise Invalid(problem, "notify_address")
     s["notify_address"] = notify or None
-    inbound = str(form.get("inbound_address", "")).strip()
+    inbound = text(form, "inbound_address").strip()
     if inbound and (problem := mail_address_problem(cfg, inbound)) is not None:
         raise Invalid(f"SMS to the account's number: {problem}", "inbound_address")
     s["inbound_address"] = inbound or None
-    quiet = str(form.get("quiet_hours", "")).strip()
+    quiet = text(form, "quiet_hours").strip()
     if quiet.lower() in ("", "none", "off"):
         s["quiet_start"] = s["quiet_end"] = None
     else:
@@ -161,8 +162,8 @@ def _shown(acc: Any, billing_to: list[str], typed: FormData | None) -> dict[str,
     """What the settings form shows: the account as stored, or the refused form as typed, so that
     one mistake does not cost the admin every other field they changed."""
     if typed is not None:
-        shown: dict[str, Any] = {k: str(typed.get(k, "")) for k in TEXT_FIELDS}
-        shown.update({k: typed.get(k) == "on" for k in (*CHECKBOXES, "auto_generated")})
+        shown: dict[str, Any] = {k: text(typed, k) for k in TEXT_FIELDS}
+        shown.update({k: text(typed, k) == "on" for k in (*CHECKBOXES, "auto_generated")})
         return shown
     return {
         "sender": acc.sender or "",
@@ -212,7 +213,7 @@ async def _page(
         meanwhile = [{"name": n, "label": LABELS[n], "now": said(current[n])} for n in names]
         bad = tuple(names)
     elif typed is not None:
-        loaded = str(typed.get(STAMP, ""))
+        loaded = text(typed, STAMP)
     try:
         before = parse_before(request.query_params.get("optouts_before", ""))
     except Invalid as exc:  # an edited URL: said, and the first page shown
@@ -258,7 +259,7 @@ async def change_settings(request: Request, who: Who, form: FormData) -> Respons
     try:
         new, sender_said = _settings(form, who.operator, web.config)
         billing_to = _billing_to(form, web.config)
-        loaded = read_stamp(str(form.get(STAMP, "")))
+        loaded = read_stamp(text(form, STAMP))
     except Invalid as exc:
         return await _page(request, who, error=str(exc), status=400, typed=form, bad=(exc.field or "",))
     names = _fields(who)

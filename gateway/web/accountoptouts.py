@@ -20,6 +20,7 @@ from starlette.responses import Response
 from gateway.adminrules import SQLITE_INT_MAX
 from gateway.store.adminstops import tell_dispatcher
 from gateway.store.policy import LISTED, MADE_ADMINS
+from gateway.web.formtext import text
 from gateway.web.pages import Invalid, account_for, confirmed
 from gateway.web.repo import OPTOUT_PAGE, optouts_page
 from gateway.web.security import Forbidden, Who, after_post, guarded
@@ -114,18 +115,18 @@ async def change_optout(request: Request, who: Who, form: FormData) -> Response:
     from gateway.web.account import _page  # it imports this module
 
     web = request.app.state.web
-    raw = str(form.get("number", ""))
+    raw = text(form, "number")
     try:
         number = to_e164(raw, web.config.gateway.default_region)
     except BadNumber as exc:
         error = f"{raw!r} is not a phone number: {exc}"
-        if form.get("action") == "remove":  # a row's hidden number, altered: the whole form's fault
+        if text(form, "action") == "remove":  # a row's hidden number, altered: the whole form's fault
             return await _page(request, who, error=error, status=400)
         return await _page(request, who, error=error, status=400, number=raw, bad=("optout_number",))
     policy = web.store.policy
     # The account whose page it was (the operator's too): its own entries are filed under it.
     acc = account_for(request, who, request.query_params.get("account"))
-    if form.get("action") == "remove":
+    if text(form, "action") == "remove":
         # The account's own entry by its unique index: `optout_by` also read the shared list, whole
         # into the settings cache after each settings change (100,000 numbers on the loop, 50-90 ms).
         mine = own_entries(web.store.db.conn, acc.id, before=None, number=number, limit=1)

@@ -45,6 +45,7 @@ from gateway.web.bodycap import BodyCap
 from gateway.web.cookies import cookie, drop_cookie
 from gateway.web.counts import CountReader
 from gateway.web.csvexport import ExportSlots
+from gateway.web.formtext import file_field, sent_as_file, text
 from gateway.web.hosts import KnownHosts, panel_names
 from gateway.web.keptforms import FIELD as KEPT
 from gateway.web.keptforms import KEEP_MINUTES
@@ -218,21 +219,23 @@ async def login(request: Request) -> Response:
     """Email + the SMTP AUTH password; guesses count against the same lockout as SMTP AUTH."""
     web: WebContext = request.app.state.web
     form = await request.form()
+    if (sent := await file_field(form)) is not None:  # before anything is read: not a login, nor a guess
+        return await login_form(request, sent_as_file(sent), 400)
     # The page the admin opened before logging in (a link from a mail, a bookmark), never elsewhere.
-    then = local_path(str(form.get("next", "")))
-    kept = str(form.get(KEPT, ""))
+    then = local_path(text(form, "next"))
+    kept = text(form, KEPT)
 
     async def again(error: str, status_code: int) -> Response:
         return await login_form(request, error, status_code, then, kept=kept)
 
-    if not same(str(form.get("csrf", "")), cookie(request, LOGIN_COOKIE)):
+    if not same(text(form, "csrf"), cookie(request, LOGIN_COOKIE)):
         return await again("the form expired; try again", 403)
     if why := login_refused(request):
         # Login CSRF: the token cannot tell a page of another origin of the same site; the browser's
         # Sec-Fetch-Site can, else its Origin or Referer (gateway/web/loginsite.py).
         return await again(why, 403)
-    email = str(form.get("email", "")).strip()
-    password = str(form.get("password", ""))
+    email = text(form, "email").strip()
+    password = text(form, "password")
     if not (_text(email) and _text(password)):
         # A multipart form may name its own charset ("unicode_escape" turns "\ud800" into a lone
         # surrogate): no browser sends such a form, and the database cannot even look it up.

@@ -23,6 +23,7 @@ from gateway.store import adminstops
 from gateway.store.retryrules import AccountSuspended, MailExpired, OptedOut, TextErased
 from gateway.store.settling import FINAL_PART
 from gateway.waitwords import parts_wait
+from gateway.web.formtext import text
 from gateway.web.security import NotYours, Who, after_post, guarded, notice
 
 
@@ -121,7 +122,7 @@ async def queue_action(request: Request, who: Who, form: FormData) -> Response:
     elif action == "hold":
         work = lambda: admin.hold_message(msg["id"])  # noqa: E731
     elif action == "cancel":
-        if form.get("confirm") != "yes":
+        if text(form, "confirm") != "yes":
             error = "tick the box next to Cancel to confirm: the parts not yet sent are dropped"
             return web.render(request, "message.html", _page(msg, who, error=error, bad=("confirm",)), 400)
         from gateway.events import Notifier  # the daemon's; here, not at the top: events is heavy

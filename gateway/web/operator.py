@@ -21,6 +21,7 @@ from gateway.relaynets import network, network_refusal
 from gateway.senderform import stored_sender
 from gateway.senderrules import sender_refusal, unanswerable_note
 from gateway.store.accounts import Conflict, NotFound
+from gateway.web.formtext import text
 from gateway.web.pages import Invalid, confirmed
 from gateway.web.security import Who, after_post, guarded, notice
 from gateway.web.sudo import SUDO_MINUTES, NeedsPassword, confirm_admin, needs_password
@@ -38,8 +39,8 @@ async def _page(
     """`typed`: a refused new account or suspension, shown again as typed; `bad`: its field at fault."""
     web = request.app.state.web
     again: dict[str, str] = {}
-    if typed is not None and typed.get("action") in ("add", "suspend"):
-        again = {k: str(typed.get(k, "")) for k in ("action", "name", "sender", "networks", "reason")}
+    if typed is not None and text(typed, "action") in ("add", "suspend"):
+        again = {k: text(typed, k) for k in ("action", "name", "sender", "networks", "reason")}
     ctx = {
         "who": who,
         "accounts": web.store.accounts.list_accounts(),
@@ -63,8 +64,8 @@ async def accounts(request: Request, who: Who) -> Response:
 async def change_account(request: Request, who: Who, form: FormData) -> Response:
     web = request.app.state.web
     store = web.store
-    name = str(form.get("name", "")).strip()
-    action = str(form.get("action", ""))
+    name = text(form, "name").strip()
+    action = text(form, "action")
     try:
         if action == "add":
             if (problem := account_name_problem(name)) is not None:
@@ -74,14 +75,14 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
                 raise Invalid(clash, "name")  # as `smsgw account add` refuses it
             # Commas or spaces between them, as the panel's other lists; each stored as the network
             # it trusts (`10.0.0.1/8` is 10.0.0.0/8).
-            typed = str(form.get("networks", "")).replace(",", " ").split()
+            typed = text(form, "networks").replace(",", " ").split()
             try:
                 nets = list(dict.fromkeys(str(network(cidr)) for cidr in typed))
             except ConfigError as exc:
                 raise Invalid(str(exc), "networks") from exc
             # "+48 500 100 200", 500100201 and 0048500100201 are +48500100200, as `account add
             # --sender` takes them (`gateway.senderform`).
-            stored = stored_sender(str(form.get("sender", "")), web.config.gateway.default_region)
+            stored = stored_sender(text(form, "sender"), web.config.gateway.default_region)
             sender = stored.value or None
             problem = sender_refusal(web.config, sender) if sender else None
             if problem is not None:  # else every SMS fails (suspending it) or each answer is a premium SMS
@@ -117,7 +118,7 @@ async def change_account(request: Request, who: Who, form: FormData) -> Response
             acc = store.accounts.get_account(name)
             if action == "suspend":
                 confirmed(form, f"suspend account {acc.name}")
-                reason = str(form.get("reason", "")).strip() or None  # None: the default, or kept
+                reason = text(form, "reason").strip() or None  # None: the default, or kept
                 if reason and (problem := suspension_reason_problem(reason)) is not None:
                     raise Invalid(problem, "reason")  # the CLI's rule: it is said in every SMTP refusal
                 result = await web.change(

@@ -34,6 +34,7 @@ from gateway.store.accounts import User
 from gateway.web.cookies import cookie
 from gateway.web.cookies import https as https
 from gateway.web.cookies import set_cookie as set_cookie
+from gateway.web.formtext import NotText, file_field, sent_as_file, text
 from gateway.web.headers import CSP as CSP
 from gateway.web.headers import HEADERS as HEADERS
 from gateway.web.headers import HSTS as HSTS
@@ -350,7 +351,9 @@ def guarded(*, operator: bool = False) -> Callable[[Handler], Handler]:
             kwargs: dict[str, Any] = {}
             if request.method == "POST":
                 form: FormData = await request.form()
-                if not same(str(form.get("csrf", "")), session.csrf):
+                if (sent := await file_field(form)) is not None:  # the panel's forms have no file fields
+                    return web.render(request, "error.html", {"message": sent_as_file(sent), "who": who}, 400)
+                if not same(text(form, "csrf"), session.csrf):
                     msg = {"message": "the form expired; reload the page and try again", "who": who}
                     return web.render(request, "error.html", msg, 403)
                 kwargs["form"] = form
@@ -361,6 +364,8 @@ def guarded(*, operator: bool = False) -> Callable[[Handler], Handler]:
 
                     response = put_back(request, session, response)
                 return response
+            except NotText as exc:  # `file_field` above refuses them all first: kept as a last guard
+                return web.render(request, "error.html", {"message": str(exc), "who": who}, 400)
             except NotYours:
                 return web.render(request, "error.html", {"message": "not found", "who": who}, 404)
             except Forbidden as exc:

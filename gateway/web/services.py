@@ -32,6 +32,7 @@ from gateway.premium import handlers
 from gateway.premium.stats import Figures
 from gateway.store.accounts import NotFound
 from gateway.web import premiumgone, premiumread
+from gateway.web.formtext import text, texts
 from gateway.web.messages import BadQuery, parsed_before
 from gateway.web.pages import Invalid
 from gateway.web.security import Forbidden, Who, after_post, guarded, notice
@@ -193,8 +194,8 @@ def _typed(form: FormData | None) -> dict[str, Any]:
     """A refused new service, shown again as the operator typed it."""
     if form is None:
         return {"numbers": []}
-    typed: dict[str, Any] = {k: str(form.get(k, "")) for k in ("password", "account", "email", "reply_acl")}
-    typed["numbers"] = [str(n) for n in form.getlist("number")]
+    typed: dict[str, Any] = {k: text(form, k) for k in ("password", "account", "email", "reply_acl")}
+    typed["numbers"] = texts(form, "number")
     return typed
 
 
@@ -292,15 +293,15 @@ async def premium_add(request: Request, who: Who, form: FormData) -> Response:
     repo = handlers.repo(store)
     at: str | None = "password"  # the field being checked: the one a refusal marks
     try:
-        password = premium_cli._password(str(form.get("password", "")))
+        password = premium_cli._password(text(form, "password"))
         # The CLI's rules, in the form's words (its messages name --email, --number).
         at = "email"
-        email = premium_cli.mail_address(cfg, str(form.get("email", "")), "mail address")
+        email = premium_cli.mail_address(cfg, text(form, "email"), "mail address")
         at = "reply_acl"
-        given = str(form.get("reply_acl", "")).replace(",", " ").split()
+        given = text(form, "reply_acl").replace(",", " ").split()
         acl = [premium_cli.mail_address(cfg, a, "answering address") for a in given] or [email]
         at = "number"
-        ticked = [str(n) for n in form.getlist("number") if n]
+        ticked = [n for n in texts(form, "number") if n]
         configured = list(cfg.premium.tariffs)
         for n in ticked:
             if configured and n not in configured:
@@ -308,7 +309,7 @@ async def premium_add(request: Request, who: Who, form: FormData) -> Response:
         at = None  # the installation's numbers, not the form's
         numbers = premium_cli.premium_numbers(cfg, ticked)
         at = "account"
-        name = str(form.get("account", "")).strip()
+        name = text(form, "account").strip()
         try:
             account = store.accounts.get_account(name)
         except NotFound:

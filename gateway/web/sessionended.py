@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from gateway.web.cookies import cookie
+from gateway.web.formtext import file_field, text
 from gateway.web.keptforms import Kept, fields_kept
 from gateway.web.loginsite import refused as from_elsewhere
 from gateway.web.refill import place, refill
@@ -67,7 +68,9 @@ async def form_after_session(request: Request) -> Response:
     panel = user is not None and user.role in ("admin", "operator")
     if page is not None and lapsed is not None and user is not None and panel and lapsed.current(user):
         form = await request.form()
-        fields = fields_kept(form.multi_items()) if same(str(form.get("csrf", "")), lapsed.csrf) else None
+        # A form with a file part is not the page's: not kept (and its token not read as text).
+        mine = await file_field(form) is None and same(text(form, "csrf"), lapsed.csrf)
+        fields = fields_kept(form.multi_items()) if mine else None
         if fields:
             at = web.sessions.clock()
             token = web.sessions.kept.put(Kept(user.id, user.email, page, target(request), fields, at))

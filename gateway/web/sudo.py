@@ -19,6 +19,7 @@ from starlette.requests import Request
 from acl.lockout import Attempt
 from acl.passwords import off_loop, verify_password
 from gateway.store.accounts import User
+from gateway.web.formtext import text
 from gateway.web.security import SUDO_MINUTES, Who
 
 __all__ = [
@@ -80,7 +81,7 @@ async def confirm_admin(request: Request, who: Who, form: FormData, what: str) -
     web = request.app.state.web
     if web.sessions.confirmed(who.session):
         return
-    given = str(form.get(FIELD, ""))
+    given = text(form, FIELD)
     if not given:
         raise NeedsPassword(
             f"{what} needs your own password (asked again after {SUDO_MINUTES} minutes): give it, try again"

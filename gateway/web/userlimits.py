@@ -17,6 +17,7 @@ from starlette.datastructures import FormData
 
 from gateway.adminrules import limits_note
 from gateway.store.accounts import NotFound, User
+from gateway.web.formtext import text
 from gateway.web.pages import Invalid, parse_limit
 from gateway.web.security import Who
 from gateway.web.staleform import STAMP, Edit, compare, conflict_message, merged, read_stamp, stamp
@@ -58,14 +59,12 @@ async def save_limits(web: Any, who: Who, user: User, form: FormData) -> str:
     email = user.email
     try:  # the message names the row: the page has limits fields for every user
         new = {
-            "monthly_limit": parse_limit(
-                str(form.get("monthly_limit", "")), "monthly limit", "monthly_limit"
-            ),
-            "daily_limit": parse_limit(str(form.get("daily_limit", "")), "daily limit", "daily_limit"),
+            "monthly_limit": parse_limit(text(form, "monthly_limit"), "monthly limit", "monthly_limit"),
+            "daily_limit": parse_limit(text(form, "daily_limit"), "daily limit", "daily_limit"),
         }
     except Invalid as exc:
         raise Invalid(f"limits of {email}: {exc}", exc.field) from exc
-    loaded = read_stamp(str(form.get(STAMP, "")))
+    loaded = read_stamp(text(form, STAMP))
     # As typed, but in the form's own spelling ("007" and "none" are 7 and empty): compared as such.
     typed = {n: "" if v is None else str(v) for n, v in new.items()}
     accounts = web.store.accounts

@@ -27,6 +27,7 @@ from gateway.adminrules import (
 )
 from gateway.store.accounts import Conflict, NotFound, User
 from gateway.web.cookies import cookie
+from gateway.web.formtext import text
 from gateway.web.initialpassword import INITIAL_PASSWORD_FILE, forget_replaced
 from gateway.web.messages import BadQuery
 from gateway.web.security import SESSION_COOKIE, Forbidden, NotYours, Who, after_post, guarded, notice
@@ -68,7 +69,7 @@ def parse_limit(value: str, what: str, field: str | None = None) -> int | None:
 def confirmed(form: FormData, what: str) -> None:
     """A destructive button's form carries a required "confirm" box: checked here too, since a
     browser without HTML5 validation (or a replayed request) sends the form without it."""
-    if form.get("confirm") != "yes":
+    if text(form, "confirm") != "yes":
         raise Invalid(f"tick the box next to the button to confirm: {what}", "confirm")
 
 
@@ -122,17 +123,17 @@ async def _users_page(
     }
     listed: dict[str, str] = {k: v for k, v in here.items() if k not in ("after", "before")}
     try:
-        text, after, before = (typed_value(q.get(k), k) for k in ("address", "after", "before"))
+        sought, after, before = (typed_value(q.get(k), k) for k in ("address", "after", "before"))
     except BadQuery as exc:
         error, status, bad, here = str(exc), 400, exc.field[0], listed
-        text = after = before = None
+        sought = after = before = None
     page = await web.counts.run(
-        lambda conn: user_page(conn, acc.id, text=text, after=after, before=before, names=who.operator)
+        lambda conn: user_page(conn, acc.id, text=sought, after=after, before=before, names=who.operator)
     )
     again: dict[str, str] = {}
     if typed is not None:
         fields = ("action", "email", "monthly_limit", "daily_limit", "role", "loaded")
-        again = {k: str(typed.get(k, "")) for k in fields}
+        again = {k: text(typed, k) for k in fields}
     ctx = {
         "who": who,
         "account": acc,
@@ -141,7 +142,7 @@ async def _users_page(
         "page": page,
         "here": "/users" + ("?" + urlencode(here) if here else ""),
         "listed": urlencode(listed),
-        "address": text or "",
+        "address": sought or "",
         "stamps": {u.email: limits_stamp(u) for u in page.users},
         "typed": again,
         "sudo": needs_password(request, who),  # credential-making forms then ask for the admin's password
@@ -165,11 +166,11 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
 
     web = request.app.state.web
     accounts = web.store.accounts
-    action = str(form.get("action", ""))
-    email = str(form.get("email", "")).strip()
+    action = text(form, "action")
+    email = text(form, "email").strip()
     try:
         if action == "add":
-            acc = account_for(request, who, str(form.get("account", "")))
+            acc = account_for(request, who, text(form, "account"))
             if (problem := user_address_problem(email)) is not None:
                 raise Invalid(problem, "email")
             if (problem := mail_address_problem(web.config, email)) is not None:
@@ -210,12 +211,12 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                 done = await save_limits(web, who, user, form)
             elif action == "password":
                 try:  # the message names the row: the page has a password field for every user
-                    password = check_password(str(form.get("password", "")))
+                    password = check_password(text(form, "password"))
                 except Invalid as exc:
                     raise Invalid(f"new password for {email}: {exc}", exc.field) from exc
                 if user.id == who.user.id:  # always, as it was: the window does not stand in for it
                     wrong = "your current password is not right: give it to set a new one"
-                    await check_current_password(request, user, str(form.get(FIELD, "")), wrong)
+                    await check_current_password(request, user, text(form, FIELD), wrong)
                     if who.session is not None:  # it is the admin's password too: no need to ask again
                         web.sessions.confirm(who.session)
                 else:  # a password the acting admin chose lets them log in as `email`
@@ -235,7 +236,7 @@ async def users_change(request: Request, who: Who, form: FormData) -> Response:
                 if await off_loop(forget_replaced, state_dir, user.password_hash) is not None:
                     done += f" ({INITIAL_PASSWORD_FILE}, which held the password replaced, is removed)"
             elif action == "role":
-                role = str(form.get("role", ""))
+                role = text(form, "role")
                 if role not in ("user", "admin", "operator"):
                     raise Invalid(
                         f"role of {email}: unknown role {role!r}: one of user, admin, operator", "role"
