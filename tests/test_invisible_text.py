@@ -76,3 +76,38 @@ def test_a_drawn_sign_or_an_emoji_newer_than_the_unicode_tables_is_text(text: st
     # U+0600 is a format character that is drawn; U+1FAE8 (shaking face) is unassigned in Python
     # 3.11's tables; a private-use character shows as whatever the phone put there.
     assert plan(text).text == text
+
+
+# A ZWNJ or CGJ between two words (a preheader's "&zwnj;&#847;" padding, a word processor's) showed as
+# nothing and made the whole text UCS-2: 70 characters a part instead of 160.
+@pytest.mark.parametrize("joiner", ["\u200c", "\u200d", "\u034f", "\u200c\u034f\u200d"])
+def test_a_joiner_between_latin_words_vanishes(joiner: str) -> None:
+    text = normalize(f"Zadzwoń do klienta {joiner} teraz, kod 48{joiner}21")
+    assert text == "Zadzwoń do klienta  teraz, kod 4821"
+    assert plan(normalize(f"Zadzwon do klienta {joiner} teraz")).coding is Coding.GSM7
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",  # a family: one emoji of three
+        "\u2764\ufe0f\u200d\U0001f525",  # a heart on fire
+        "\U0001f44d\U0001f3fd\u200d",  # a skin tone before it
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645",  # Persian: a half-space inside a word
+        "\u0915\u094d\u200d\u0937",  # Devanagari: a half form
+        "\u041f\u0440\u0438\u200c\u0432\u0435\u0442",  # beside Cyrillic letters
+        "\u00e4\u034f\u0323",  # CGJ keeps two combining marks in their order
+    ],
+)
+def test_a_joiner_that_joins_stays(text: str) -> None:
+    assert normalize(text) == text
+
+
+async def test_a_mail_with_a_joiner_between_words_is_one_gsm_sms(tmp_path: Path) -> None:
+    body = "Zadzwon do klienta \u200c teraz. Klient czeka na telefon w sprawie dostawy jutro \u034f rano."
+    async with HappySMSC() as smsc, running_gateway(make_config(tmp_path, smsc_port=smsc.port)) as gw:
+        await gw.send(mail(to("601123456"), body))
+        await smsc.wait_for(1)
+        sms = smsc.received[0]
+        assert (sms.data_coding, sms.udh) == (0, b"")
+        assert sms.text == " ".join(body.replace("\u200c", "").replace("\u034f", "").split())

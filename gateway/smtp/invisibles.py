@@ -10,7 +10,7 @@ import unicodedata
 
 # Invisible or odd whitespace that costs SMS characters: NBSP and its relatives become a space; BOM,
 # zero-width space, soft hyphen, invisible math operators and C0 and C1 controls vanish; CR, NEL and
-# Unicode line separators end lines. ZWJ and ZWNJ stay: they build emoji sequences and shape some scripts.
+# Unicode line separators end lines. ZWJ and ZWNJ stay where they work (`_JOINERS`).
 # A C1 control (kept by a strict UTF-8 reading, or left by the last fallback) shows as nothing or a box
 # on a phone and forces UCS-2, halving what a part holds.
 _TRANSLATE: dict[int, str | None] = {
@@ -27,6 +27,33 @@ _ODD = re.compile("[" + re.escape("".join(map(chr, _TRANSLATE_LTR))) + "]")
 _RTL = re.compile(
     "[\u0590-\u061b\u061d-\u08ff\ufb1d-\ufdff\ufe70-\ufefc\U00010800-\U00010fff\U0001e800-\U0001efff]"
 )
+
+# Joiners: ZWJ and ZWNJ build emoji sequences ("👨‍👩‍👧") and shape the letters of scripts that join
+# (Persian, the Indic ones); CGJ keeps two combining marks in their order. Between Latin letters,
+# digits, spaces or punctuation they change nothing a phone shows, yet each forces UCS-2 (a
+# preheader's "&zwnj;" padding, a word processor's, pasted between two words): kept only beside an
+# emoji or a letter or mark of a script other than Latin, a CGJ only before a combining mark.
+_JOINERS = re.compile("[\u200c\u200d\u034f]+")
+_CGJ = "\u034f"
+
+
+def _joins(c: str) -> bool:
+    """Whether a ZWJ or ZWNJ beside `c` may change how it shows."""
+    if not c or c.isascii():
+        return False
+    category = unicodedata.category(c)
+    if category in ("So", "Sk") or 0x1F000 <= ord(c) <= 0x1FAFF or c in "\ufe0e\ufe0f":
+        return True  # emoji, their skin tones and presentation selectors
+    return category[0] in "LM" and not unicodedata.name(c, "LATIN").startswith(("LATIN", "COMBINING"))
+
+
+def _joiners(m: re.Match[str]) -> str:
+    text, run = m.string, m.group()
+    before = text[m.start() - 1] if m.start() else ""
+    after = text[m.end()] if m.end() < len(text) else ""
+    joined = _joins(before) or _joins(after)
+    mark = bool(after) and unicodedata.category(after)[0] == "M"
+    return "".join(c for c in run if (mark if c == _CGJ else joined))
 
 
 def normalize(text: str) -> str:
@@ -50,10 +77,16 @@ def normalize(text: str) -> str:
     Text is composed (NFC): mail written on a Mac arrives decomposed ("z" + U+0307 for "ż"), and the
     cutting rules, the account's cut-from phrases and every comparison below match composed letters,
     so "Z poważaniem" typed there was no signature and its disclaimer went to the phone.
+
+    Joiners go where they join nothing (`_JOINERS`): one ZWNJ between two words made a Polish text
+    UCS-2, and `normalize` runs before the alphabet is chosen.
     """
     text = text.replace("\r\n", "\n")
-    if not text.isascii() and not unicodedata.is_normalized("NFC", text):
-        text = unicodedata.normalize("NFC", text)
+    if not text.isascii():
+        if not unicodedata.is_normalized("NFC", text):
+            text = unicodedata.normalize("NFC", text)
+        if _JOINERS.search(text):
+            text = _JOINERS.sub(_joiners, text)
     if not _ODD.search(text):  # translate() is slow; rarely needed
         return text
     return text.translate(_TRANSLATE if _RTL.search(text) else _TRANSLATE_LTR)
