@@ -4,12 +4,15 @@ was over 400 lines); the subject cut and its options stay there with the public 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gateway.smtp.intake import (
     read_mail,
 )
 from tests.test_intake import mail
+from tests.test_subject_cut_numbers import phone_texts
 
 # --- subjects ----------------------------------------------------------------------------------------
 
@@ -73,3 +76,27 @@ def test_a_raw_utf8_subject_stays_utf8_whatever_the_body_declares(charset: str) 
         )
     )
     assert got.subject == "Może jutro o 10?"
+
+
+# An encoded word the header ends in without its "?=" (a client cut the header at a length) reached the
+# phone as "=?utf-8?Q?Za=C5=BC=C3=B3=C5=82". It is read; a character whose bytes were cut goes, rather
+# than turn the whole run into mojibake; a broken word inside the subject is still left as written.
+UNCLOSED = [
+    (b"=?utf-8?Q?Za=C5=BC=C3=B3=C5=82=C4=87", "Zażółć"),
+    (b"Awaria: =?utf-8?B?Z8SZxZtsxIU", "Awaria: gęślą"),
+    (b"=?utf-8?Q?Za=C5=BC?=", "Zaż"),
+    (b"=?utf-8?Q?Zg=C5=82oszenie?= =?utf-8?Q?_pilne_=C5", "Zgłoszenie pilne"),
+    (b"=?iso-8859-2?Q?=BFaba", "żaba"),
+    (b"Cena =?x", "Cena =?x"),
+    (b"=?utf-8?B?!!!notb64", "=?utf-8?B?!!!notb64"),
+]
+
+
+@pytest.mark.parametrize(("subject", "expected"), UNCLOSED)
+def test_an_encoded_word_cut_at_the_end_is_read(subject: bytes, expected: str) -> None:
+    assert read_mail(mail("x", subject=subject)).subject == expected
+
+
+async def test_through_smtp_an_unclosed_encoded_subject_reaches_the_phone_decoded(tmp_path: Path) -> None:
+    got = await phone_texts(tmp_path, [mail("Prosze sprawdzic", subject=s) for s, _ in UNCLOSED[:2]])
+    assert got == ["Zażółć: Prosze sprawdzic", "Awaria: gęślą: Prosze sprawdzic"]

@@ -248,7 +248,9 @@ def _polish_under_western(data: bytes, text: str) -> str:
     return text
 
 
-_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)\?=")
+# An encoded word; one the header ends in without its closing "?=" (a client that cut the header at a
+# length) is read too: "=?utf-8?Q?Za=C5=BC=C3=B3=C5=82" reached the phone as written.
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)(?:\?=|\??\Z)")
 
 
 def decode_header(value: str, fallbacks: tuple[str, ...], declared: str | None = None) -> str:
@@ -293,6 +295,8 @@ def _decode_words(value: str, fallbacks: tuple[str, ...]) -> str:
             )
         except (binascii.Error, ValueError):
             continue  # leave a broken word as it stands
+        if not m.group().endswith("?=") and charset.lower() in ("utf-8", "utf8"):
+            data = _whole_utf8(data)  # cut: a character's first bytes would make the run mojibake
         # Whitespace between two encoded words is not text (RFC 2047 6.2), whatever their charsets.
         adjacent = pending_cs is not None and not between.strip()
         if pending_cs is not None and not (adjacent and charset.lower() == pending_cs):
@@ -307,6 +311,16 @@ def _decode_words(value: str, fallbacks: tuple[str, ...]) -> str:
         out.append(decode_text(bytes(pending), pending_cs, fallbacks))
     out.append(value[pos:])
     return "".join(out)
+
+
+def _whole_utf8(data: bytes) -> bytes:
+    """`data` without the start of a UTF-8 character it ends in."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(data, final=False)
+    except UnicodeDecodeError:
+        return data
+    return data[: len(data) - len(decoder.getstate()[0])]
 
 
 def one_line(text: str) -> str:
