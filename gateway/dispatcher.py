@@ -373,14 +373,13 @@ class Dispatcher(Submits):
         unsent = [self._parts[task] for task in waiting]
         for task in waiting:
             task.cancel()
-        if waiting:
-            await asyncio.gather(*waiting, return_exceptions=True)
+        await asyncio.gather(*waiting, return_exceptions=True)
         if self._tasks:
             _done, pending = await asyncio.wait(self._tasks, timeout=timeout)
             for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+                task.cancel()  # an answer still retrying its write: kept in a side file, below
+            await asyncio.gather(*pending, return_exceptions=True)
+        await self._outcomes.unwritten.keep()  # not sent again by the next start (`gateway.answerjournal`)
         ready, self._ready = unsent + list(self._ready), deque()
         if ready:  # claimed ahead and never sent: back to the queue as they were
             self._pacing.difference_update(part.id for part in ready)

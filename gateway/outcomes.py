@@ -30,7 +30,8 @@ the SMSC ends in order (SMPP's unbind) or by sending bytes no PDU can be framed 
 submit (`lost_behind` None): only a session the SMSC drops without a word does.
 
 The SMSC's answer exists nowhere else until it is on disk, so a write the store refuses for a
-passing reason is made again until it succeeds (`OutcomeRecorder.write`).
+passing reason is made again until it succeeds (`OutcomeRecorder.write`); an acceptance whose write
+the dispatcher's stop cuts off goes to a side file the next start records it from (`gateway.answerjournal`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from collections.abc import Callable, Collection
 
 import structlog
 
+from gateway.answerjournal import Unwritten
 from gateway.bitelog import FaultLog
 from gateway.durablewrite import until_on_disk
 from gateway.late_answers import LateAnswers
@@ -102,6 +104,7 @@ class OutcomeRecorder(LostSessions):
         # Writes not yet on disk: a part they are about is still `active` in the store although
         # its fate is known, so the requeue of a crashed dispatcher's parts waits for them.
         self.writing = 0
+        self.unwritten = Unwritten(store.db.path)  # acceptances a stop cut off: kept in a side file
         self.on_wire: set[int] = set()  # handed to a link; answer and hold refused (`hold_on_error`)
         # Every part retries its write while the disk is full: one line a second for all (`FaultLog`).
         self.retry_log = FaultLog(log)
@@ -128,13 +131,14 @@ class OutcomeRecorder(LostSessions):
             self.late.silent.forget(part.id)  # a fault for now, but answered (`gateway.unanswered`)
         if result.outcome is Outcome.ACCEPTED:
             earlier = self.forget(part.id)  # a re-send's: the link of a submit that went unanswered
-            await self.write(
-                part.id,
-                lambda: self.on_finished(
-                    store.queue.mark_submitted(part.id, name, result.message_id, part.message_id, earlier)
-                ),
-                replayable=True,  # rows only: may run again after a rollback, needs no savepoint
-            )
+            with self.unwritten.accepted(part, name, result.message_id, earlier):  # a stop may cut it off
+                await self.write(
+                    part.id,
+                    lambda: self.on_finished(
+                        store.queue.mark_submitted(part.id, name, result.message_id, part.message_id, earlier)
+                    ),
+                    replayable=True,  # rows only: may run again after a rollback, needs no savepoint
+                )
             log.debug(
                 "mt.submitted", message=part.message_id, part=part.id, link=name, smsc_id=result.message_id
             )

@@ -15,10 +15,12 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
+from gateway import answerjournal
 from gateway.config import Config
 from gateway.linkendpoint import is_retired
 from gateway.logsink import written_at_once
 from gateway.longsms import MOVABLE  # the part states a long SMS goes again whole from
+from gateway.notifier import Notifier
 from gateway.startprogress import StartProgress
 from gateway.store import restoretmp
 from gateway.store.db import Store
@@ -45,6 +47,9 @@ def open_recovered(cfg: Config, clock: Callable[[], float], zone: ZoneInfo) -> S
         start.done()
         raise
     start.opened()
+    # Before the requeue: an SMS the SMSC took, whose acceptance the last stop could not write, is not
+    # sent again (`gateway.answerjournal`); its sender told in the same transaction, if it ends it.
+    answerjournal.apply(store, Notifier(store, cfg))
     recovered = store.queue.recover_active()
     if recovered:
         log.warning(
