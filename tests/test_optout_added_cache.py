@@ -122,3 +122,27 @@ def test_rows_given_new_rowids_are_read_again(tmp_path: Path) -> None:
     finally:
         one.close()
         other.close()
+
+
+def test_a_list_read_in_a_rolled_back_transaction_is_read_again_after_the_next_one(tmp_path: Path) -> None:
+    """The whole list read inside a transaction then rolled back, and the next addition by another
+    process first seen inside another transaction: the rowids it held past the committed rows are the
+    other writer's now, so only the whole list read again can be trusted."""
+    one, other = stores(tmp_path)
+    try:
+        with pytest.raises(RuntimeError), one.db.transaction():
+            one.policy.add_optout("+48601000001", word="STOP", source="mo")  # rowid 51
+            one.policy.add_optout(PHONE, word="STOP", source="mo")  # rowid 52
+            assert one.policy.is_opted_out(PHONE)  # the first read of the list: whole, in here
+            raise RuntimeError("rolled back")
+        other.policy.add_optout("+48601000009", word="STOP", source="mo")  # rowid 51
+        other.policy.add_optout(PHONE, word="STOP", source="mo")  # rowid 52, as held
+        with one.db.transaction():
+            assert one.policy.is_opted_out("+48601000009")
+            assert not one.policy.is_opted_out("+48601000001")
+        assert one.policy.is_opted_out("+48601000009")
+        assert not one.policy.is_opted_out("+48601000001")
+        assert one.policy.is_opted_out(PHONE) and one.policy.is_opted_out(LISTED[-1])
+    finally:
+        one.close()
+        other.close()

@@ -105,15 +105,19 @@ class SettingsCache:
         back): the rows past the last one held are read, after a check that the rows held still
         stand. Rowids are not the order of commits when a transaction this process read inside rolled
         back (its rowids go to the next writer's rows), nor after a VACUUM: either makes it read the
-        list whole, as does a list read inside a transaction that has ended since."""
+        list whole, as does any growth after a list read whole inside a transaction (whether that one
+        committed is not known until a lookup outside one finds the value it read)."""
         self._token = object()
         self._added = added
         if not self._optouts_loaded or self._optouts is None:
             return  # nothing held (a list too long is asked per number)
-        outside = not conn.in_transaction
-        if self._whole_unsure and outside:
+        if self._whole_unsure:
+            # Inside a transaction too: had it rolled back, the rowids held past the committed rows
+            # may be another writer's numbers now, the last one held among them (no row tells), and
+            # past this look the list would be taken as committed at the next lookup outside.
             self._drop_optouts()
             return
+        outside = not conn.in_transaction
         for rowid, number in self._unsure.items():
             if conn.execute("SELECT number FROM optouts WHERE rowid = ?", (rowid,)).fetchone() != (number,):
                 self._drop_optouts()
