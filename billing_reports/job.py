@@ -28,7 +28,7 @@ from billing_reports import failures, mailedrecord, rebill, repo, runlog
 from billing_reports.attachments import attachment_name
 from billing_reports.files import RunUnderWay
 from billing_reports.monthly import Month, due_months
-from billing_reports.render import pln, printable
+from billing_reports.render import pln, shown_account
 from billing_reports.writer import AccountFile, MonthFiles, MonthIncomplete, month_dir, write_month
 from gateway import billingwords as w
 from gateway import mailheaders, notify, polish
@@ -139,7 +139,7 @@ def fate(
 ) -> str:
     """The summary mail's line for one account's file: the addresses `rcpts` it was queued to with
     the summary, or (None) mailed `before` by an earlier run. Said on the loop (it reads the database)."""
-    lang, name = cfg.gateway.language, printable(f.account)
+    lang, name = cfg.gateway.language, shown_account(f.account, f.account_id)
     if rcpts is None:
         at = mailed_at(before or "")
         tz = ZoneInfo(cfg.gateway.timezone)

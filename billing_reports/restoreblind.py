@@ -57,7 +57,7 @@ from billing_reports.files import is_incomplete
 from billing_reports.mailed import ends_with, file_sha256, keep_mailed, regular_bytes, whole_sha
 from billing_reports.mailedrecord import QUEUING, RECORD
 from billing_reports.monthly import Month, due_months
-from billing_reports.render import printable
+from billing_reports.render import shown_account
 from billing_reports.writer import SUMMARY, file_name, summary_name
 
 
@@ -191,7 +191,7 @@ def _queued_lines(
 def _named(copy: sqlite3.Connection, month: Month, tz: ZoneInfo, files: dict[str, str]) -> str:
     """The files (by `repo.mailed_key`'s `what`) as the restore's line names them."""
     names = {str(i): name for i, name in repo.accounts(copy, month.bounds(tz)[1])}
-    said = [f"{printable(names[w])}'s file" for w in sorted(files) if w in names]
+    said = [f"{shown_account(names[w], int(w))}'s file" for w in sorted(files) if w in names]
     return ", ".join([*said, *(["the summary"] if "summary" in files else [])])
 
 
@@ -248,9 +248,9 @@ def _whole(
     if not directory.is_dir() or is_incomplete(directory) or whole_sha(summary) is None:
         return None, NOT_WHOLE
     listed = _listed(summary)
-    for _account_id, name in _accounts(copy, directory, month, tz):
+    for account_id, name in _accounts(copy, directory, month, tz):
         sha = whole_sha(directory / file_name(name))
-        if sha is None or listed.get(summary_name(name)) != sha:
+        if sha is None or listed.get(summary_name(name, account_id)) != sha:
             return None, NOT_WHOLE
     record, intents = mailedrecord.read(directory) or {}, mailedrecord.intents(directory)
     if not record and not intents:
@@ -309,7 +309,7 @@ def _accounts(copy: sqlite3.Connection, directory: Path, month: Month, tz: ZoneI
     return [
         (i, name)
         for i, name in accounts
-        if summary_name(name) in listed
+        if summary_name(name, i) in listed
         or os.path.lexists(directory / file_name(name))
         or copy.execute(sms, (i, start, end)).fetchone() is not None
     ]

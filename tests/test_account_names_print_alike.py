@@ -11,16 +11,20 @@ The CLI in another process over a real SQLite file; the panel over HTTP in proce
 
 from __future__ import annotations
 
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from billing_reports.mailedrecord import RECORD
 from gateway.config import ConfigError, parse_config
 from gateway.store.db import Store
-from tests.billing_world import at, cli, prepare
+from tests.billing_world import at, cli, last_billed, prepare
 from tests.conftest import free_port
 from tests.test_config_checks import shipped
+from tests.test_restore_billing_lost import lose
 from tests.test_web_admin_day import _error, web  # noqa: F401  (the panel fixture)
 from tests.web_helpers import OPERATOR, as_user, csrf_of
 
@@ -112,3 +116,71 @@ def test_older_accounts_printed_alike_are_told_apart_in_the_billing_files(tmp_pa
     assert len(set(heads)) == len(names)
     res = cli(config, "billing", "show", "--month", "2026-02", "--account", ZWSP)
     assert res.returncode == 0 and f"# account\tdemo~{ids[ZWSP]}\n" in res.stdout, res.stderr
+
+
+def _sent_march(tmp_path: Path) -> tuple[Path, Any, Path, dict[str, int]]:
+    """`demo` and an older `\\u200bdemo` with March SMS, a backup taken before March was billed, and
+    March billed and queued by `billing run --send` since: (config, its Config, the backup, the ids)."""
+    path, cfg = prepare(
+        tmp_path,
+        free_port(),
+        last_billed="2026-02",
+        traffic={"demo": [at(2026, 3, 2, 8)], ZWSP: [at(2026, 3, 3, 8), at(2026, 3, 4, 8)]},
+    )
+    store = Store.open(cfg.db_path)
+    try:
+        ids = {a.name: a.id for a in store.accounts.list_accounts()}
+    finally:
+        store.close()
+    backup = tmp_path / "backup.db"
+    assert (res := cli(path, "backup", str(backup))).returncode == 0, res.stderr
+    res = cli(path, "billing", "run", "--month", "2026-03", "--send")
+    assert res.returncode == 0, res.stderr
+    return path, cfg, backup, ids
+
+
+def test_the_summary_mail_tells_older_accounts_printed_alike_apart(tmp_path: Path) -> None:
+    # Its line per account read the name alone: two lines "- demo: queued to ...", one for each.
+    _path, cfg, _backup, ids = _sent_march(tmp_path)
+    store = Store.open(cfg.db_path)
+    try:
+        raw = [bytes(c) for (c,) in store.db.conn.execute("SELECT content FROM outbox ORDER BY id")]
+    finally:
+        store.close()
+    mails = [message_from_bytes(r, policy=policy.default) for r in raw]
+    [summary] = [m for m in mails if str(m["Subject"]).startswith("SMS billing 2026-03: summary")]
+    assert isinstance(summary, EmailMessage)
+    body = summary.get_body(("plain",))
+    assert body is not None
+    fates = [line for line in body.get_content().splitlines() if line.startswith("- ")]
+    assert sorted(line.split(":")[0] for line in fates) == ["- demo", f"- demo~{ids[ZWSP]}"], fates
+
+
+def test_a_restore_over_a_lost_database_takes_their_month_as_billed(tmp_path: Path) -> None:
+    # The restore looked up `\u200bdemo` in the summary as "demo": `demo`'s checksum, not its file's.
+    # March was taken as not whole, billed again at the next start from the backup's rows.
+    path, cfg, backup, _ids = _sent_march(tmp_path)
+    lose(cfg.db_path, "missing")
+    res = cli(path, "restore", str(backup))
+    assert res.returncode == 0, res.stderr
+    assert "the billing of 2026-03 taken as done from the files in billing_dir" in res.stdout, res.stdout
+    assert "the files of 2026-03 on disk" not in res.stdout, res.stdout
+    store = Store.open(cfg.db_path)
+    try:
+        assert last_billed(store) == "2026-03"
+    finally:
+        store.close()
+
+
+def test_the_restore_names_their_files_apart(tmp_path: Path) -> None:
+    # `demo`'s mail not on the record: March is billed again but for the files the record names as
+    # mailed, which the restore's line named "demo's file" for `\u200bdemo`'s, as if it were `demo`'s.
+    path, cfg, backup, ids = _sent_march(tmp_path)
+    record = cfg.billing_dir / "2026-03" / RECORD
+    lines = record.read_text().splitlines(keepends=True)
+    record.write_text("".join(x for x in lines if not x.startswith(f"{ids['demo']}\t")))
+    lose(cfg.db_path, "missing")
+    res = cli(path, "restore", str(backup))
+    assert res.returncode == 0, res.stderr
+    named = f"but for demo~{ids[ZWSP]}'s file, the summary, which the record names as mailed"
+    assert named in res.stdout, res.stdout
