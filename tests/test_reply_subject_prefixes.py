@@ -2,7 +2,9 @@
 
 "RE: Zamówienie 123: …" and "PD: Re: Przypomnienie o: …" reached phones as such, and a Reply to an
 answer mail outside its conversation ("RE: Re: Spotkanie (SMS from +48 …)") named the phone to
-itself. Over real SMTP against the daemon with its simulator.
+itself. Nor does the tag a company's mail server puts before mail from outside ("[EXTERNAL]",
+"RE: [EXTERNAL] …", "[ZEWNĘTRZNA]", "EXTERNAL:"), which cost the topic the same way. Over real SMTP
+against the daemon with its simulator.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ CASES = [
     ("re[2]: Re(3): odp : Faktura", "Faktura: Zapraszamy jutro"),
     ("RE: Re: Spotkanie (SMS from +48 601 123 456)", "Spotkanie: Zapraszamy jutro"),
     ("RE: SMS from +48601123432 to +48100200300 (no conversation)", "Zapraszamy jutro"),
+    ("[EXTERNAL] Awaria serwera DB1 w serwerowni", "Awaria serwera DB1 w: Zapraszamy jutro"),
+    ("RE: [EXTERNAL] Awaria zasilania budynku B", "Awaria zasilania budynku B: Zapraszamy jutro"),
     # Words that merely start so are the subject's.
     ("Return of goods", "Return of goods: Zapraszamy jutro"),
     ("Trasa: Kraków", "Trasa: Kraków: Zapraszamy jutro"),
@@ -49,6 +53,20 @@ async def test_prefixes_are_taken_off_before_the_subject_is_cut(tmp_path: Path) 
         ("RE :Re: x", "x"),
         ("Fwd: PDF: plik", "PDF: plik"),
         ("SMS from Jan", "SMS from Jan"),
+        ("[EXTERNAL] Awaria", "Awaria"),
+        ("[External Email] RE: Awaria", "Awaria"),
+        ("[EXT] Fwd: Awaria", "Awaria"),
+        ("[ZEWNĘTRZNA] Awaria", "Awaria"),
+        ("Odp: [Zewnętrzny] Awaria", "Awaria"),
+        ("EXTERNAL: Awaria", "Awaria"),
+        ("(External) *EXTERNAL* Awaria", "Awaria"),
+        ("RE: [EXTERNAL] Re: Spotkanie (SMS from +48 601 123 456)", "Spotkanie"),
+        # Other tags say something; words that merely start so are the subject's.
+        ("[Ticket#123] Awaria", "[Ticket#123] Awaria"),
+        ("[ACME] Awaria", "[ACME] Awaria"),
+        ("Ext: 204", "Ext: 204"),
+        ("Extension: 204", "Extension: 204"),
+        ("External audit", "External audit"),
     ],
 )
 def test_subject_for_the_phone(subject: str, topic: str) -> None:

@@ -20,6 +20,16 @@ def _prefix(words: tuple[str, ...]) -> re.Pattern[str]:
 
 
 _PREFIX = _prefix(_REPLY_WORDS + _FORWARD_WORDS)
+# The tag a company's mail server puts before the subject of mail from outside (Exchange's "[EXTERNAL]",
+# "[EXT]", Polish "[ZEWNĘTRZNA]", "EXTERNAL:"): it cost the 30 characters of the topic on the phone,
+# which learns nothing from it. Only these words: another tag ("[Ticket#123]", "[ACME]") says something.
+_OUTSIDE = (
+    r"(?:external|extern|ext|zewn[eę]trzn[aey]|zewn)(?:[ -](?:e-?mail|mail|sender|message|wiadomo[sś][cć]))?"
+)
+_EXTERNAL_TAG = re.compile(
+    rf"^\s*(?:\[\s*{_OUTSIDE}\s*\]|\(\s*{_OUTSIDE}\s*\)|\*+\s*{_OUTSIDE}\s*\*+|(?:external|zewn[eę]trzn[aey])\s*:)\s*",
+    re.IGNORECASE,
+)
 REPLY_PREFIX = _prefix(_REPLY_WORDS + _TOPIC_REPLY_WORDS)
 # What the gateway's answer mails put in a subject: "(SMS from +48 …)" after the topic, or the whole
 # title of an answer without a topic or of a fallback mail ("SMS from +48601123456 to 7355 (no
@@ -55,11 +65,14 @@ def is_forward_subject(subject: str) -> bool:
 def sms_subject(subject: str) -> str:
     """The subject as the phone reads it before the text: "RE: Zamówienie 123" and "PD: Re:
     Przypomnienie o: …" lost the topic's end to their prefixes within the 30 characters; a Reply to
-    our answer mail ("RE: Re: Spotkanie (SMS from +48 601 …)") is left with the topic alone."""
+    our answer mail ("RE: Re: Spotkanie (SMS from +48 601 …)") is left with the topic alone. A tag
+    marking mail from outside goes as well, before or after them ("RE: [EXTERNAL] Awaria")."""
     # The patterns are tried only on a subject holding what each needs (a colon, our words): most
     # subjects hold neither, and a search tries every position of the subject to learn it.
     for _ in range(2):  # "RE: Re: <topic> (SMS from …)": prefixes, our suffix, prefixes again
-        while ":" in subject and (m := _PREFIX.match(subject)) is not None:
+        while (
+            m := (_PREFIX.match(subject) if ":" in subject else None) or _EXTERNAL_TAG.match(subject)
+        ) is not None:
             subject = subject[m.end() :]
         if "(SMS from " in subject:
             subject = OWN_SUFFIX.sub("", subject)
