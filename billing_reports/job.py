@@ -119,7 +119,7 @@ def account_mails(
     tz, lang = ZoneInfo(cfg.gateway.timezone), cfg.gateway.language
     content = _read_within_limit(f.path)
     subject = (w.BILLING_SUBJECT_CORRECTED if replaces else w.BILLING_SUBJECT)(
-        lang, month=month, account=f.account
+        lang, month=month, account=shown_account(f.account, f.account_id)
     )
     name = attachment_name(month, f, clash=clash)
     prior = ""

@@ -154,6 +154,9 @@ def test_the_summary_mail_tells_older_accounts_printed_alike_apart(tmp_path: Pat
     assert body is not None
     fates = [line for line in body.get_content().splitlines() if line.startswith("- ")]
     assert sorted(line.split(":")[0] for line in fates) == ["- demo", f"- demo~{ids[ZWSP]}"], fates
+    # Each account's own mail (the operator has a copy of each) is named as its summary line is.
+    subjects = sorted(str(m["Subject"]) for m in mails if "summary" not in str(m["Subject"]))
+    assert set(subjects) == {"SMS billing 2026-03: demo", f"SMS billing 2026-03: demo~{ids[ZWSP]}"}, subjects
 
 
 def test_a_restore_over_a_lost_database_takes_their_month_as_billed(tmp_path: Path) -> None:
