@@ -58,14 +58,23 @@ class Heartbeat:
     /healthz answers without a login: a write per request let 1,400 requests a second triple the
     relay port's reply time (every write queues behind the others on the store's one writer). The
     store's recent failures (`trouble`) are still read at every request: they cost no write.
+
+    While another process holds the database's write lock the write waits out the store's whole
+    patience (5 s), and so did the answer: a monitor that gives up sooner saw the node down with no
+    word. After `patience` (1 s) with the store waiting for such a lock, it answers that the
+    database is locked (`smsgw status`'s words); its write goes on, and the next look shares it.
     """
 
-    def __init__(self, seconds: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, seconds: float = 1.0, clock: Callable[[], float] = time.monotonic, patience: float = 1.0
+    ) -> None:
         self.seconds = seconds
         self.clock = clock
+        self.patience = patience
         self._lock = asyncio.Lock()
         self._at: float | None = None
         self._failure: str | None = None  # the kind of the last write's error; None when it committed
+        self._write: asyncio.Future[None] | None = None  # one not answered yet: no second beside it
 
     async def failure(self, store: Any) -> str | None:
         """Why the heartbeat did not commit (the error's kind), or None: one write per `seconds`,
@@ -77,16 +86,32 @@ class Heartbeat:
             def heartbeat() -> None:
                 BillingRepo(store.db, store.clock).put(HEARTBEAT_KEY, repr(store.clock()))
 
+            locked = f"{STORE_LOCKED}: {STORE_LOCKED_ADVICE}"
+            if self._write is None:
+                self._write = write = asyncio.ensure_future(store.write(heartbeat, interactive=True))
+                write.add_done_callback(_retrieved)
+            write = self._write
             try:
-                await store.write(heartbeat, interactive=True)
-                self._failure = None
+                try:
+                    await asyncio.wait_for(asyncio.shield(write), self.patience)
+                except TimeoutError:
+                    if not store.db.lock_waits()[0]:
+                        await write  # not for another process's lock (a slow disk): its answer, as before
+                self._failure = None if write.done() else locked
             except Exception as exc:
                 # The kind only (SQLITE_FULL): /healthz is public, and some errors name the path. A
                 # lock another process holds in `smsgw status`'s words, not its class (StoreBusy).
-                locked = f"{STORE_LOCKED}: {STORE_LOCKED_ADVICE}"
                 self._failure = locked if store_locked(exc) else failure_kind(exc)
+            if write.done():
+                self._write = None
             self._at = self.clock()
             return self._failure
+
+
+def _retrieved(write: asyncio.Future[None]) -> None:
+    """A heartbeat answered after its request gave up on it: its error is the next look's to say."""
+    if not write.cancelled():
+        write.exception()
 
 
 class StoreCollector(Collector):
