@@ -7,7 +7,6 @@ paths it writes under, users named by two accounts; mail that would loop back in
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 import sys
 import tempfile
@@ -19,7 +18,7 @@ from typing import NamedTuple
 from gateway.config import Config
 from gateway.configbase import ConfigError, at, credential_path, link_place, quoted
 from gateway.configlinks import SmscSection
-from gateway.configloops import mail_loop_problems
+from gateway.configloops import endpoints, is_this_machine, mail_loop_problems
 from gateway.filemodes import mode_text, readable_by_others
 from gateway.readonlyfs import READ_ONLY_FS, filesystem_read_only
 from gateway.statedircheck import state_dir_problem as state_dir_problem  # callers import it from here
@@ -95,15 +94,22 @@ def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
 
 
 def _simulator(cfg: Config, link: SmscSection) -> bool:
-    """The link is the enabled built-in simulator on loopback: its password guards nothing of an
-    operator's, and warning about it would greet every first start of the shipped config."""
+    """The link is the enabled built-in simulator: its password guards nothing of an operator's, and
+    warning about it would greet every first start of the shipped config."""
+    return goes_to_simulator(cfg, link)
+
+
+def goes_to_simulator(cfg: Config, link: SmscSection) -> bool:
+    """The link goes to the built-in simulator: it is enabled, and the link points at its port for
+    the link's protocol on an address it listens on. Any other link goes to an operator, loopback or
+    not: an stunnel or ssh tunnel to the operator's SMSC listens on 127.0.0.1 too."""
     sim = cfg.simulator
-    port = sim.cimd2_port if link.type == "cimd2" else sim.smpp_port
-    try:
-        loopback = link.host == "localhost" or ipaddress.ip_address(link.host).is_loopback
-    except ValueError:
-        loopback = False
-    return sim.enabled and loopback and link.port == port
+    if not sim.enabled or link.port != (sim.cimd2_port if link.type == "cimd2" else sim.smpp_port):
+        return False
+    listens = endpoints(sim.host)
+    if any(not isinstance(e, str) and e.is_unspecified for e in listens):  # 0.0.0.0: any of its names
+        return is_this_machine(link.host, cfg.gateway.hostname.lower())
+    return bool(endpoints(link.host) & listens)
 
 
 class NeededFile(NamedTuple):

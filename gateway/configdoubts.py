@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 from gateway.config import Config
 from gateway.configbase import at, link_place, quoted
-from gateway.configcheck import tls_doubts
+from gateway.configcheck import goes_to_simulator, tls_doubts
 from gateway.configgateway import MAX_PARTS, GatewaySection
 from gateway.configlinks import SmscSection
 from gateway.configloops import endpoints, is_this_machine, on_loopback
@@ -48,10 +48,9 @@ def route_doubts(cfg: Config) -> list[str]:
 def demo_sender_doubts(cfg: Config) -> list[str]:
     """A default_sender left at the demo number with an operator's link: every SMS of every account
     made without --sender goes out from a number the company does not own, so phones' answers go
-    elsewhere, or the operator's SMSC refuses the source and every SMS fails. Links on loopback
-    only are a simulator or a test SMSC, which take any sender."""
-    real_link = any(not on_loopback(link.host) for link in cfg.smsc)
-    if cfg.gateway.default_sender != DEMO_SENDER or cfg.simulator.enabled or not real_link:
+    elsewhere, or the operator's SMSC refuses the source and every SMS fails. The built-in
+    simulator takes any sender; a link on loopback that is not it may be a tunnel to an operator."""
+    if cfg.gateway.default_sender != DEMO_SENDER or not operator_links(cfg):
         return []
     return [
         f'[gateway] default_sender: "{DEMO_SENDER}" is the walkthrough\'s made-up number, and the links go'
@@ -133,9 +132,11 @@ def host_doubts(cfg: Config) -> list[tuple[str, str]]:
 
 
 def operator_links(cfg: Config) -> list[str]:
-    """The names of the links that go to an operator: not on loopback, where only the built-in
-    simulator or a test SMSC listens."""
-    return [link.name for link in cfg.smsc if not on_loopback(link.host)]
+    """The names of the links that go to an operator: every link but one to the enabled built-in
+    simulator (`goes_to_simulator`). Loopback was taken for the simulator, and a link through an
+    stunnel or ssh tunnel (127.0.0.1:3700) to the operator kept the walkthrough's demo account,
+    sender, domain and maildir without a word."""
+    return [link.name for link in cfg.smsc if not goes_to_simulator(cfg, link)]
 
 
 def maildir_doubts(cfg: Config) -> list[str]:

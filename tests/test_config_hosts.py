@@ -85,10 +85,15 @@ def test_a_maildir_relay_beside_an_operators_link_is_said(tmp_path: Path) -> Non
 
 
 def test_a_maildir_relay_beside_the_simulator_is_the_walkthrough_and_not_said(tmp_path: Path) -> None:
-    text = config_text(tmp_path, smsc_port=free_port())  # the link on 127.0.0.1
+    port = free_port()
+    text = config_text(tmp_path, smsc_port=port)  # the link on 127.0.0.1, at the simulator's port
     text = text.replace('relay = "127.0.0.1:', 'relay = "maildir:var/mail"\n# ', 1)
+    text = text.replace("[simulator]\nenabled = false", f"[simulator]\nenabled = true\nsmpp_port = {port}", 1)
     cfg = parse_config(text, source="t", base_dir=tmp_path)
     assert not [event for event, _ in setup_doubts(cfg) if event.startswith("config.relay")]
+    # The same link with the simulator off goes to whatever listens there: a tunnel to an operator.
+    tunnel = parse_config(text.replace("enabled = true", "enabled = false", 1), source="t", base_dir=tmp_path)
+    assert [event for event, _ in setup_doubts(tunnel) if event == "config.relay_maildir"]
     shipped = parse_config((ROOT / "config.toml").read_text(), source="t", base_dir=tmp_path)
     assert not [event for event, _ in setup_doubts(shipped) if event.startswith("config.")], "walkthrough"
 

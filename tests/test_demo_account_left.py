@@ -18,10 +18,10 @@ from tests.test_first_day_cli import ROOT, run
 DEMO = "account demo relays from 127.0.0.0/8 without a login"
 
 
-def real_operator(tmp_path: Path, block: bool = True) -> Path:
+def real_operator(tmp_path: Path, block: bool = True, link: str = 'host = "192.0.2.10"') -> Path:
     """The shipped config after the README's "to use a real operator" step."""
     text = (ROOT / "config.toml").read_text()
-    text = text.replace('host = "127.0.0.1"', 'host = "192.0.2.10"', 1)
+    text = text.replace('host = "127.0.0.1"', link, 1)
     text, changed = re.subn(r"(\[simulator\][^\n]*\n(?:.*\n)*?)enabled = true", r"\1enabled = false", text)
     assert changed == 1
     if not block:
@@ -93,3 +93,15 @@ def test_a_stored_demo_account_closed_by_the_admin_is_not_named_for_its_block(tm
     said = warnings(config)
     assert "account demo" not in said, said
     assert "[gateway] domains: sms.example.com is an example domain" in said  # the config's own, still
+
+
+def test_a_link_through_a_tunnel_on_loopback_goes_to_an_operator(tmp_path: Path) -> None:
+    # An stunnel or ssh tunnel to the operator listens on 127.0.0.1: with the simulator off the link
+    # is the operator's, and the walkthrough's leftovers were all silent for it.
+    config = real_operator(tmp_path, link='host = "127.0.0.1"')
+    config.write_text(config.read_text().replace("port = 2775", "port = 3700", 1))
+    said = warnings(config)
+    assert f"{DEMO} (any program here sends paid SMS)" in said, said
+    assert "[gateway] domains: sms.example.com is an example domain" in said
+    assert '[gateway] default_sender: "+48100200300" is the walkthrough\'s made-up number' in said
+    assert '[mail] relay: "maildir:var/mail" keeps every outgoing mail on this machine' in said

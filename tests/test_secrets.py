@@ -37,8 +37,18 @@ from tests.test_submission import (
 MO_TEXT = "PIN 4711 for the vault"
 
 
+# What the tests' config leaves of the walkthrough (an example domain, a loopback relay network, the
+# demo sender): its link on loopback with the simulator off goes to an operator, as a tunnel would.
+WALKTHROUGH = ("is an example domain", "without a login", "the walkthrough's made-up number")
+
+
 def warnings_in(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if line.startswith("smsgw: warning:")]
+    """The warnings check-config gave, but those of the walkthrough's leftovers (`WALKTHROUGH`)."""
+    return [
+        line
+        for line in stderr.splitlines()
+        if line.startswith("smsgw: warning:") and not any(words in line for words in WALKTHROUGH)
+    ]
 
 
 def test_check_config_warns_once_about_a_config_every_user_can_read(tmp_path: Path) -> None:

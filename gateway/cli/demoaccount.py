@@ -64,11 +64,12 @@ _NETWORKS = (
 
 
 def demo_doubts(cfg: Config) -> list[str]:
-    """What is left of the walkthrough while a link goes to an operator (a host not on loopback): an
-    account relaying from loopback without a login, users and domains at example.com."""
-    from gateway.configloops import on_loopback
+    """What is left of the walkthrough while a link goes to an operator (any link but one to the
+    enabled simulator, `gateway.configdoubts.operator_links`, a tunnel on loopback too): an account
+    relaying from loopback without a login, users and domains at example.com."""
+    from gateway.configdoubts import operator_links
 
-    if not any(not on_loopback(link.host) for link in cfg.smsc):
+    if not operator_links(cfg):
         return []
     lines = [
         f"[gateway] domains: {domain} is an example domain, and a link goes to an operator: set the"
