@@ -20,14 +20,25 @@ RCPT = f"601123456@{DOMAIN}"
 # Spelled out, so that the test also runs (and fails) against code without them.
 NUL = "553 5.1.3 Address not valid: it holds a control character (U+0000), which no address may hold"
 CR = "553 5.1.3 Address not valid: it holds a control character (U+000D), which no address may hold"
+US = "553 5.1.3 Address not valid: it holds a control character (U+001F), which no address may hold"
+IN_PARAMS = "501 5.5.4 Syntax error in parameters: a control character (U+0000), which none may hold"
 DIALOGUE: list[tuple[bytes, str]] = [
     (f"MAIL FROM:<{STAFF}\x00evil>".encode(), NUL),
     (f"MAIL FROM:<{STAFF}\revil>".encode(), CR),
     (b'MAIL FROM:<"an\x00na"@acme.example>', NUL),
     (f"MAIL FROM:{STAFF}\x00evil".encode(), NUL),  # a bare address, no brackets
+    # A quoted `>` ends no path: the character past it is still the path's.
+    (b'MAIL FROM:<"a>b"@acme.example\x00evil>', NUL),
+    (b'MAIL FROM:<"a>b\x00"@acme.example>', NUL),
+    # Read as whitespace where DSN parameters are split off the line: it was gone before the path was.
+    (b'MAIL FROM:<"a>b\x1f"@acme.example> RET=HDRS', US),
+    (f"MAIL FROM:<{STAFF}> ENVID=a\x00b".encode(), IN_PARAMS),  # no parameter may hold one either
     (f"MAIL FROM:<{STAFF}> SIZE=100".encode(), replies.OK_SENDER),  # the user's own, as ever
     (f"RCPT TO:<{RCPT}\x00x>".encode(), NUL),
     (f"RCPT TO:<{RCPT}\rx>".encode(), CR),
+    (f'RCPT TO:<"6>0"@{DOMAIN}\x00x>'.encode(), NUL),
+    (f'RCPT TO:<"6>0\r"@{DOMAIN}> NOTIFY=NEVER'.encode(), CR),
+    (f"RCPT TO:<{RCPT}> NOTIFY=NEVER\x00".encode(), IN_PARAMS),
     (f"RCPT TO:<{RCPT}>".encode(), replies.OK_RCPT),
 ]
 

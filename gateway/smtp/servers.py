@@ -55,7 +55,9 @@ _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 _MALFORMED = "553 5.1.3 Error: malformed address"
 NOT_UTF8_PATH = "553 5.1.3 Address not valid: its non-ASCII bytes are not UTF-8"
 CONTROL_IN_PATH = "553 5.1.3 Address not valid: it holds a control character ({}), which no address may hold"
-# RFC 5321 4.1.2: a path's characters, quoted ones too, are printable ASCII (and UTF-8, RFC 6531).
+CONTROL_IN_PARAMS = "501 5.5.4 Syntax error in parameters: a control character ({}), which none may hold"
+# RFC 5321 4.1.2: a path's characters, quoted ones too, are printable ASCII (and UTF-8, RFC 6531),
+# and so are a parameter's (esmtp-value).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 COMMENT_IN_NUMBER = (
     "553 5.1.3 <{}>: a comment in a number address is not read: write the number alone"
@@ -211,6 +213,9 @@ class GatewaySMTP(GuardedSMTP):
         """RFC 4954 5: MAIL's `AUTH=` parameter names who first submitted a mail; a server may ignore
         it. aiosmtpd refuses it (555), while relaying MTAs (Postfix: `AUTH=<>`) send it to servers
         that advertise AUTH. It proves nothing on either port (a login does, or the network): dropped."""
+        if _controlled(arg):  # as written to `_getaddr`, which refuses it
+            await super().smtp_MAIL(arg)
+            return
         end = -1 if arg is None else arg.find(">")  # the path's end; AUTH's own value is <…> too
         if arg is not None and end >= 0 and "=" in arg[end + 1 :]:  # no parameter, no AUTH= to drop
             arg = arg[: end + 1] + _AUTH_PARAM.sub("", arg[end + 1 :])
@@ -228,6 +233,9 @@ class GatewaySMTP(GuardedSMTP):
     @syntax("RCPT TO: <address>", extended=" [SP <mail-parameters>]")
     async def smtp_RCPT(self, arg: str | None) -> None:
         """RFC 3461's NOTIFY and ORCPT, read as written and handed to the RCPT hook (`rcpt_asks`)."""
+        if _controlled(arg):  # as written to `_getaddr`, which refuses it
+            await super().smtp_RCPT(arg)
+            return
         if (split := await self._dsn_params(arg, dsnparams.RCPT_KEYS, dsnparams.rcpt_asks)) is None:
             return
         arg, self.rcpt_asks = split
@@ -245,15 +253,19 @@ class GatewaySMTP(GuardedSMTP):
         if not arg.isascii() and _NOT_UTF8.search(arg):  # an ASCII line holds none of those bytes
             self._path_refusal = NOT_UTF8_PATH
             return None, None
+        if (control := _CONTROL.search(arg)) is not None:
+            # The grammar reads a NUL or a bare CR into the domain (`<anna@acme.example\x00evil>`),
+            # and the hooks got it as an address: a sender taken with 250 where the relay port waits
+            # for RCPT to tell a premium answer, a recipient echoed in the refusal. The whole line is
+            # looked at: a quoted `>` (`<"a>b"@acme.example\x00evil>`) ends no path.
+            path = _path_part(arg)
+            in_path = control.start() < len(path) or '"' in path  # a quoted `>` may have cut it short
+            refusal = CONTROL_IN_PATH if in_path else CONTROL_IN_PARAMS
+            self._path_refusal = refusal.format(f"U+{ord(control.group()):04X}")
+            return None, None
         m = _PLAIN_PATH.match(arg)
         if m is not None and not self._too_long(m.group(1)):
             return m.group(1), m.group(2).lstrip()
-        if (control := _CONTROL.search(_path_part(arg))) is not None:
-            # The grammar reads a NUL or a bare CR into the domain (`<anna@acme.example\x00evil>`),
-            # and the hooks got it as an address: a sender taken with 250 where the relay port waits
-            # for RCPT to tell a premium answer, a recipient echoed in the refusal.
-            self._path_refusal = CONTROL_IN_PATH.format(f"U+{ord(control.group()):04X}")
-            return None, None
         # A number's local part as written: that grammar reads its brackets as a comment and drops
         # them with what they hold (`+48 (601) 123-923` became `+48 123-923`), which may leave
         # another valid number, a stranger's.
@@ -284,10 +296,16 @@ class GatewaySMTP(GuardedSMTP):
         return bool(self.local_part_limit) and len(address.rpartition("@")[0]) > self.local_part_limit
 
 
+def _controlled(arg: str | None) -> bool:
+    """Whether a MAIL or RCPT argument holds a control character: it goes to `_getaddr` as written,
+    for the refusal. Dropping AUTH= or reading DSN parameters splits the line at whitespace (a bare
+    CR, a tab, U+001F too) and at its first `>`, quoted or not, and so lost the character it held."""
+    return arg is not None and _CONTROL.search(arg) is not None
+
+
 def _path_part(arg: str) -> str:
     """The path of a MAIL or RCPT argument without its parameters: to the first `>` of a path in
-    brackets (a quoted `>` cuts it short, never past a control character before it), else to the
-    first space."""
+    brackets (a quoted `>` cuts it short), else to the first space."""
     if arg.startswith("<"):
         end = arg.find(">")
         return arg if end < 0 else arg[: end + 1]
