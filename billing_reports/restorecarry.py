@@ -21,15 +21,23 @@ from __future__ import annotations
 
 import sqlite3
 
-from billing_reports import mtlate, rebill, repo
+from billing_reports import mtlate, rebill, repo, takenunrecorded
 from billing_reports.failedjobs import failures, key, short
 from billing_reports.job import KIND
 from billing_reports.repo import LAST_BILLED, mailed_key
 from gateway.store.restorerows import in_both, shared_columns
 
-# The keys that say which months were billed, which files mailed, and as of when (`mtlate`, `rebill`).
+# The keys that say which months were billed, which files mailed, and as of when (`mtlate`, `rebill`),
+# and which a restore took as done with no record (`takenunrecorded`: said while the marks carried
+# here stand, so it goes with them).
 _KEYS = (LAST_BILLED, rebill.UNDER_WAY)
-_PREFIXES = (mailed_key("", "")[:-1], mtlate.AS_OF_PREFIX, mtlate.RETRIED_PREFIX, rebill.REBILL_PREFIX)
+_PREFIXES = (
+    mailed_key("", "")[:-1],
+    mtlate.AS_OF_PREFIX,
+    mtlate.RETRIED_PREFIX,
+    rebill.REBILL_PREFIX,
+    takenunrecorded.PREFIX,
+)
 _OWN = " OR ".join(
     [f"key = '{k}'" for k in _KEYS] + [f"key GLOB '{p}*'" for p in _PREFIXES]
 )  # the constants above: no quote or glob character in them

@@ -64,6 +64,24 @@ async def test_status_says_a_month_taken_without_a_record_until_it_is_mailed_aga
     )
 
 
+async def test_a_later_restore_carries_the_month_taken_without_a_record(tmp_path: Path) -> None:
+    """Restored again over the database the first restore wrote: its billing state is carried (the
+    marks the note is compared with among it), and the note must come with it."""
+    path, cfg, backup, _relay = await billed_march(tmp_path)
+    as_before_the_record(cfg.billing_dir / "2026-03")
+    lose(cfg.db_path, "missing")
+    res = await asyncio.to_thread(cli, path, "restore", str(backup))
+    assert res.returncode == 0, res.stderr
+    assert SAID in (await asyncio.to_thread(cli, path, "status")).stdout
+
+    res = await asyncio.to_thread(cli, path, "restore", str(backup))
+    assert res.returncode == 0, res.stderr
+    res = await asyncio.to_thread(cli, path, "status")
+    assert SAID in res.stdout, res.stdout
+    res = await asyncio.to_thread(cli, path, "status", "--json")
+    assert [t["month"] for t in json.loads(res.stdout)["billing_taken_unrecorded"]] == ["2026-03"]
+
+
 async def test_the_billing_page_says_it_to_the_operator_while_the_mark_stands(web: WebContext) -> None:
     conn = web.store.db.conn
     key, mark = mailed_key("2026-03", "summary"), "ab12 1775000000"
