@@ -2,7 +2,8 @@
 
 The client's reply never names an account nor tells a user of another account from a stranger
 (`replies.SENDER_NOT_HERE`): anyone in a customer's network could otherwise learn who is whose user.
-The admin reading the log gets the account, its networks and the command, as `smsgw send` says it.
+The admin reading the log gets the account and its networks; the command, as `smsgw send` says it,
+only for a client on some account's network (on none it is anyone: a user's address is no secret).
 Apart from gateway/smtp/relay.py, which decides the refusal; this only words its remedy.
 """
 
