@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import re
+import shlex
 import smtplib
+import socket
 import sqlite3
 import sys
 import time
@@ -20,20 +22,49 @@ if TYPE_CHECKING:
     from gateway.config import Config
 
 
-def _sender(cfg: Config, given: str | None) -> str:
+def _sender(cfg: Config, given: str | None, client_ip: str | None) -> str:
+    """The one user, or the refusal naming the users and one to try: a user of an account that relays
+    from `client_ip`, the address this command mails from. The first user by name was suggested, who
+    could well be of an account the relay port refuses from here."""
     if given is not None:
         return given
-    users = open_store(cfg, must_exist=True).accounts.list_users(None)
+    store = open_store(cfg, must_exist=True)
+    users = store.accounts.list_users(None)
     if len(users) == 1:
         return users[0].email
     if not users:
         raise CliError("no users yet: add one with `smsgw user add EMAIL --account NAME`", EXIT_USAGE)
+    owners = store.accounts.relay_owners(client_ip) if client_ip else frozenset()
+    able = [
+        u
+        for u in users
+        if u.account_id in owners and not store.accounts.account_by_id(u.account_id).suspended_at
+    ]
     named = ", ".join(u.email for u in users[:3]) + (", …" if len(users) > 3 else "")
+    pick = (able or users)[0]
+    here = f"{client_ip}, the address `smsgw send` mails from"
+    whose = ""
+    if able:
+        whose = f" (of account {pick.account}, which relays from {here})"
+    elif client_ip:
+        whose = f"; no account relays from {here} (see `smsgw account list`)"
     raise CliError(
         f"{len(users)} users exist ({named}): say which one sends with --as EMAIL,"
-        f" e.g. smsgw send --as {users[0].email} NUMBER TEXT",
+        f" e.g. smsgw send --as {pick.email} NUMBER TEXT{whose}",
         EXIT_USAGE,
     )
+
+
+def _mails_from(host: str, port: int) -> str | None:
+    """The address a connection to the relay port leaves from, as the kernel picks it (a datagram
+    socket's connect sends nothing): what the relay port checks the accounts' networks against."""
+    try:
+        family, _, _, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)[0]
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.connect(addr)
+            return str(probe.getsockname()[0])
+    except OSError:
+        return None
 
 
 def _typed_number(typed: str) -> str:
@@ -63,7 +94,12 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
     from gateway import mailheaders as h  # here: it imports the SMS encodings, which `--help` needs not
     from gateway.peeraddr import is_ipv6_any
 
-    sender = _sender(cfg, args.sender)
+    host, port = _listening(cfg)
+    # "[::]" takes IPv4 as well (`peeraddr.listen_hosts`): 127.0.0.1, which the shipped demo account's
+    # 127.0.0.0/8 holds (from ::1 the mail was refused 550 with that config).
+    if host == "0.0.0.0" or is_ipv6_any(host):
+        host = "127.0.0.1"
+    sender = _sender(cfg, args.sender, None if args.sender else _mails_from(host, port))
     rcpt = f"{_typed_number(args.number)}@{cfg.gateway.domains[0]}"
     if args.subject and not args.subject.isprintable():
         raise CliError(
@@ -74,11 +110,6 @@ def cmd_send(cfg: Config, args: argparse.Namespace) -> int:
     if args.subject:
         msg["Subject"] = args.subject
     msg.set_content(args.text)
-    host, port = _listening(cfg)
-    # "[::]" takes IPv4 as well (`peeraddr.listen_hosts`): 127.0.0.1, which the shipped demo account's
-    # 127.0.0.0/8 holds (from ::1 the mail was refused 550 with that config).
-    if host == "0.0.0.0" or is_ipv6_any(host):
-        host = "127.0.0.1"
     try:
         with smtplib.SMTP(host, port, timeout=30) as smtp:
             client_ip = smtp.sock.getsockname()[0]  # what the relay port checks the networks against
@@ -165,8 +196,12 @@ def _refused(cfg: Config, sender: str, client_ip: str, code: int, reply: str) ->
 
 
 def _relay_hint(cfg: Config, sender: str, client_ip: str) -> str | None:
-    from acl.accounts import trusted_accounts
-    from gateway.smtp.senderfix import host_cidr
+    """Why the relay port refused `sender` from here and the fix, as its `smtp.sender_refused` log
+    line gives them (`senderfix.admin_fix`: `--shared` for a network another account holds, or the
+    other account's narrower network that takes the address). None where the reply says it all (a
+    suspension). Unlike the log's, a fix is given where no account's network holds the address: the
+    client is this machine, and the admin asking."""
+    from gateway.smtp.senderfix import admin_fix, host_cidr
 
     try:
         store = open_store(cfg, must_exist=True)
@@ -179,19 +214,28 @@ def _relay_hint(cfg: Config, sender: str, client_ip: str) -> str | None:
             f" `smsgw user add {sender} --account NAME` (see `smsgw account list`)"
         )
     account = store.accounts.account_by_id(user.account_id)
-    if trusted_accounts(client_ip, [(account.id, cidr) for cidr in account.networks]):
+    fields = admin_fix(store, client_ip, sender, account, set(store.accounts.relay_owners(client_ip)))
+    if not fields:
         return None  # the networks allow it: the reply itself says why (a suspension)
-    cidr = host_cidr(client_ip)
+    fix = str(
+        fields.get("fix")
+        or f"smsgw account set {shlex.quote(account.name)} --add-network {host_cidr(client_ip)}"
+    )
+    cidr = fix.split("--add-network ", 1)[1].split()[0]
+    networks = ", ".join(account.networks) or "none"
+    here = f"{client_ip}, the address `smsgw send` mails from to the relay port ([smtp] listen)"
+    why = (
+        f"{sender} belongs to account {account.name}, whose relay networks ({networks}) do not include {here}"
+        if "reason" not in fields
+        else f"{sender} is refused from {here}: {fields['reason']}"  # the log's words
+    )
     # What the network gives away, said with the fix: the relay port asks no password, so every
     # process here could then send as the account's users, and bill it, until it is taken back.
     return (
-        f"{sender} belongs to account {account.name}, whose relay networks"
-        f" ({', '.join(account.networks) or 'none'}) do not include {client_ip}, the address"
-        " `smsgw send` mails from to the relay port ([smtp] listen); allow it with"
-        f" `smsgw account set {account.name} --add-network {cidr}`\n"
+        f"{why}; allow it with `{fix}`\n"
         f"smsgw: note: that lets every process on this machine send as any user of {account.name}, with no"
-        f" password, until `smsgw account set {account.name} --remove-network {cidr}`; a mail client"
-        " logging in with the user's password on the submission port needs no network"
+        f" password, until `smsgw account set {shlex.quote(account.name)} --remove-network {cidr}`; a mail"
+        " client logging in with the user's password on the submission port needs no network"
     )
 
 
