@@ -150,6 +150,13 @@ def _codepoint(c: str) -> str:
     return f"U+{ord(c):04X} {name}" if name else f"U+{ord(c):04X}"
 
 
+def wildcards_in(address: str) -> str:
+    """The wildcards an address holds, each once, as an error names them ("* %"); "" for none. One
+    check for a user (`user_address_problem`) and a premium client's address (`premium add|set`), so
+    that what one refuses the other does too."""
+    return " ".join(dict.fromkeys(c for c in address if c in _WILDCARDS))
+
+
 def user_address_problem(address: str) -> str | None:
     """Why `address` cannot be a user, or None: the relay matches an envelope sender to a user by
     the whole address, so a user is one mailbox's address, never a pattern or a domain. The one check
@@ -159,8 +166,8 @@ def user_address_problem(address: str) -> str | None:
     local, _, domain = address.rpartition("@")
     shown = _shown(address)
     one = "each user is one address, of one mailbox: add each one that sends"
-    if wild := "".join(dict.fromkeys(c for c in address if c in _WILDCARDS)):
-        return f"{shown} has a wildcard ({' '.join(wild)}): no address matches a pattern here; {one}"
+    if wild := wildcards_in(address):
+        return f"{shown} has a wildcard ({wild}): no address matches a pattern here; {one}"
     if not local or not domain:
         return f"{shown} is not an email address (user@domain): {one}"
     if not _DOT_ATOM.fullmatch("".join(c if c.isascii() else "a" for c in local)):

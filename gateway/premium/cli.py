@@ -33,13 +33,11 @@ def _password(value: str) -> str:
         raise CliError(str(exc), EXIT_USAGE) from exc
 
 
-_WILDCARDS = "*?%"  # a user's address's (`acl.accounts.user_address_problem`)
-
-
 def mail_address(cfg: Config, value: str, what: str = "--email") -> str:
     """A client's address, plain and off the gateway's domains: the confirmation and every SMS
     mailed to one there came back to the gateway, which refused it, so the service never confirmed
     and the public's paid SMS were kept for good."""
+    from acl.accounts import wildcards_in
     from gateway import mailheaders
     from gateway.adminrules import mail_address_problem
 
@@ -47,9 +45,9 @@ def mail_address(cfg: Config, value: str, what: str = "--email") -> str:
         raise CliError(f"{what} {value!r} is not a plain email address (user@example.com)", EXIT_USAGE)
     # Refused as `user add` refuses them: `*@example.com` was stored, and matched no answer's sender
     # (they are compared whole), nor could a confirmation reach it.
-    if wild := "".join(dict.fromkeys(c for c in value if c in _WILDCARDS)):
+    if wild := wildcards_in(value):
         raise CliError(
-            f"{what} {value!r} has a wildcard ({' '.join(wild)}): no address matches a pattern here, each"
+            f"{what} {value!r} has a wildcard ({wild}): no address matches a pattern here, each"
             " is compared whole; give each mailbox's own address",
             EXIT_USAGE,
         )
