@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterable
 
 from gateway.config import Config
-from gateway.configbase import at, link_place, quoted
+from gateway.configbase import ConfigError, at, link_place, quoted
 from gateway.configcheck import goes_to_simulator, tls_doubts
 from gateway.configgateway import MAX_PARTS, GatewaySection
 from gateway.configlinks import SmscSection
@@ -268,6 +268,26 @@ def simulator_link_doubts(cfg: Config) -> list[str]:
     ]
 
 
+def simulator_login_doubts(cfg: Config) -> list[str]:
+    """A link to the built-in simulator with a login of its own (a second link, say): the simulator
+    takes [simulator] system_id and password alone, and the bind failed for ever with "check
+    [[smsc]] system_id and password", which the link's own were. Neither password is said."""
+    sim, found = cfg.simulator, []
+    for link in (link for link in cfg.smsc if goes_to_simulator(cfg, link)):
+        try:
+            same = link.system_id == sim.system_id and link.secret(cfg.base_dir) == sim.password
+        except ConfigError:
+            continue  # an unreadable password file is refused on its own
+        if not same:
+            found.append(
+                f"{link_place(link.name)} goes to the built-in simulator (port {link.port}), which takes only"
+                f' [simulator] system_id ("{sim.system_id}") and password: the link\'s system_id'
+                f' ("{link.system_id}") or password differs, and every bind is refused; give the link'
+                " those of [simulator]"
+            )
+    return found
+
+
 def parts_doubts(cfg: Config) -> list[str]:
     """A max_parts above R-1.4's 10, taken before 0.2.4: the config still starts, with 10."""
     if cfg.gateway.max_parts <= MAX_PARTS:
@@ -361,6 +381,7 @@ def setup_doubts(cfg: Config) -> list[tuple[str, str]]:
         *[("config.panel_exposed", doubt) for doubt in panel_doubts(cfg)],
         *[("config.simulator_exposed", doubt) for doubt in simulator_doubts(cfg)],
         *[("config.simulator_unused", doubt) for doubt in simulator_link_doubts(cfg)],
+        *[("config.simulator_login", doubt) for doubt in simulator_login_doubts(cfg)],
         *[("config.max_parts_above_spec", doubt) for doubt in parts_doubts(cfg)],
         *[("config.cimd2_window", doubt) for doubt in cimd2_window_doubts(cfg)],
         *[("config.premium_sender_prefix", doubt) for doubt in _premium_doubts(cfg)],
