@@ -28,7 +28,7 @@ from gateway.smtp.invitation import Invite, answers_invitation, invite
 from gateway.smtp.meetingtext import above_invite_header, outlook_cancellation
 from gateway.smtp.mimebody import BodyContext, BodyText, octet_body
 from gateway.smtp.mimebody import body as _body  # the name a test breaks the walk at
-from gateway.smtp.subjects import sms_subject
+from gateway.smtp.subjects import sms_subject, without_outside_tag
 from gateway.smtp.textclean import clean_body, only_signature
 from gateway.smtp.textlinks import unwrap_in_text
 from smsc.graphemes import cluster_start, visible
@@ -196,7 +196,9 @@ def _read(raw: bytes, opts: IntakeOptions, empty_sender: bool) -> MailText:
     quoting = (
         automatic is not None or empty_sender or bool(heads.get("in-reply-to") or heads.get("references"))
     )
-    quoting = quoting or topic != subject.strip()
+    # A reply or forward prefix, or our answer mail's title, says another mail is quoted; an outside-mail
+    # tag alone does not: a new mail from outside keeps its own `>` lines.
+    quoting = quoting or topic != without_outside_tag(subject).strip()
     cleaned = clean_body(
         body_text, opts.end_marker, opts.cut_from, invitation=scheduled, sender=sender, quoting=quoting
     )

@@ -48,8 +48,18 @@ def sms_from(source: str) -> str:
     return f"SMS from {source.strip() or UNKNOWN_SOURCE}"
 
 
+def without_outside_tag(subject: str) -> str:
+    """The subject without the outside-mail tags before it ("[EXTERNAL] RE: x" → "RE: x"): the tag
+    is the mail server's, and says nothing of whether the mail is new, a Reply or a forward."""
+    while (m := _EXTERNAL_TAG.match(subject)) is not None:
+        subject = subject[m.end() :]
+    return subject
+
+
 def first_prefix(subject: str) -> str | None:
-    """The first reply/forward prefix of a subject, lowered ("re", "fwd"), or None."""
+    """The first reply/forward prefix of a subject, lowered ("re", "fwd"), or None; behind an
+    outside-mail tag too: "[EXTERNAL] RE: x" is a Reply, whose quote the reply rules must know."""
+    subject = without_outside_tag(subject)
     m = _PREFIX.match(subject) if ":" in subject else None  # every prefix ends in a colon
     return m.group(1).casefold() if m else None
 
