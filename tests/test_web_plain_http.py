@@ -19,10 +19,11 @@ import pytest
 from structlog.testing import capture_logs
 
 from gateway.web.refusal import REFUSAL_SECONDS
+from gateway.web.server import WebServer
 from tests.certs import make_cert_pair
 from tests.test_web_limits import LIMITS, LOOPS, dial, log_in, panel, released, seconds_until_closed
 from tests.test_web_request_bounds import answer as read_to_close
-from tests.web_helpers import HOST
+from tests.web_helpers import HOST, panel_store, web_context
 
 
 def exchange(
@@ -66,7 +67,7 @@ def test_plain_http_to_the_tls_port_is_sent_to_https_and_https_still_works(
                         f"GET /messages?x=1 HTTP/1.1\r\nHost: {HOST}:{port}\r\n\r\n",
                         f"HEAD / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n",
                         f"GET /login HTTP/1.1\r\nHost: evil.example:{port}\r\n\r\n",
-                        # ::1 passes the host check, but the browser would go to evil.example
+                        # no plain host[:port]: its host is not ::1, and the browser would go to evil.example
                         f"GET / HTTP/1.1\r\nHost: [::1]@evil.example:{port}\r\n\r\n",
                         # a POST whose body is still coming when the answer goes
                         f"POST /login HTTP/1.1\r\nHost: {HOST}:{port}\r\nContent-Length: 100\r\n\r\ncsrf=",
@@ -133,3 +134,27 @@ def test_plain_bytes_on_the_tls_port_are_counted_bounded_and_timed(
         assert {e["address"] for e in logs if e.get("limit") == "request_time"} == {"127.0.0.2"}
 
     run(body())
+
+
+async def test_plain_http_to_a_machine_name_with_an_underscore_is_sent_to_https(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a wildcard address the panel answers to the machine's name, and a name with an underscore
+    # (a container's, `my_host`) is one its pages answer: plain http to the TLS port by it was told
+    # 400 "speaks HTTPS only" instead of being sent to the https:// address that works.
+    monkeypatch.setattr(socket, "gethostname", lambda: "my_host")
+    extra, _ = tls_extra(tmp_path)
+    store = panel_store(tmp_path)
+    web = web_context(tmp_path, store, 'listen = "0.0.0.0:0"\n' + extra)
+    server = WebServer(web, LIMITS)
+    port = await server.start()
+    try:
+        plain = f"GET /messages HTTP/1.1\r\nHost: my_host:{port}\r\n\r\n".encode()
+        status, headers, _ = answer((await asyncio.to_thread(exchange, port, plain))[0])
+        await released(server)
+    finally:
+        await server.stop()
+        web.counts.close()
+        store.close()
+    assert status == "HTTP/1.1 301 Moved Permanently", status
+    assert headers["location"] == f"https://my_host:{port}/messages"

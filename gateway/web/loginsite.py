@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from starlette.requests import Request
 
-from gateway.web.hosts import host_of
+from gateway.web.hosts import parse_host
 
 ANOTHER_SITE = "the login came from a page of another site: log in on the panel's own page"
 HIDDEN = (
@@ -45,13 +45,10 @@ def _own(url: str, request: Request) -> bool:
     if scheme not in _DEFAULT_PORTS or not host:
         return False
     on_default = port is None or port == _DEFAULT_PORTS[scheme]
-    header = request.headers.get("host", "")
-    asked = host_of(header).lower().rstrip(".")
-    if host == asked:
-        rest = header.rpartition("]")[2] if header.startswith("[") else header
-        asked_port = rest.rpartition(":")[2] if rest.count(":") == 1 else ""
-        if asked_port:
-            return asked_port.isdigit() and (port or _DEFAULT_PORTS[scheme]) == int(asked_port)
+    asked, asked_port = parse_host(request.headers.get("host", "")) or ("", None)
+    if host == asked.lower().rstrip("."):
+        if asked_port is not None:
+            return (port or _DEFAULT_PORTS[scheme]) == asked_port
         # No port in Host: the browser's scheme's own, and a plain http:// page is not an https
         # panel's (a TLS proxy not in `trusted_proxies` shows the panel http).
         return on_default and scheme in (request.url.scheme, "https")
@@ -67,9 +64,8 @@ def _elsewhere(url: str, request: Request) -> str:
     parts = urlsplit(url)
     host, scheme = (parts.hostname or "").rstrip("."), parts.scheme.lower()
     names = {n.lower().rstrip(".") for n in request.app.state.web.config.web.hostnames}
-    header = request.headers.get("host", "")
-    rest = header.rpartition("]")[2] if header.startswith("[") else header
-    passed = host_of(header).lower().rstrip(".") == host and rest.count(":") == 1
+    asked, asked_port = parse_host(request.headers.get("host", "")) or ("", None)
+    passed = asked.lower().rstrip(".") == host and asked_port is not None
     try:
         other_port = parts.port not in (None, _DEFAULT_PORTS.get(scheme))
     except ValueError:

@@ -10,8 +10,10 @@ host, port and path over https:// (301); any other HTTP request is told in a 400
 speaks HTTPS; bytes that are neither are closed on, as the TLS layer did.
 
 The Host goes into Location only after the panel's own host check (gateway/web/hosts.py), so that
-a name the panel refuses is not sent back, and only as a plain `host[:port]`: `[::1]@evil.example`
-passes the host check (its host is ::1) but would send the browser elsewhere.
+a name the panel refuses is not sent back. That check reads the Host as the panel's pages do, a
+plain `host[:port]` or nothing (`parse_host`): `[::1]@evil.example` and `panel:1, evil.example` are
+refused there, so nothing after the host can send the browser elsewhere. A pattern of its own here
+answered a name the pages answer to (`my_host`, a machine's name with an underscore) with a 400.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from collections.abc import Callable
 import h11
 import structlog
 
+from gateway.web.hosts import parse_host
+
 log = structlog.get_logger(__name__)
 
 # A request head larger than this is no browser's mistyped address: 400 without reading more.
@@ -31,7 +35,6 @@ MAX_HEAD = 8 * 1024
 MAX_TARGET = 2048
 # Capital letters, then a space: the start of a request line (h11 checks the rest).
 METHOD_LETTERS = re.compile(rb"[A-Z]{1,20}")
-AUTHORITY = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(:[0-9]{1,5})?")
 
 NOT_HTTPS = (
     b"This port of the panel speaks HTTPS only, and a plain http:// request was sent to it:"
@@ -107,7 +110,7 @@ class PlainHTTP:
         if len(hosts) != 1:
             return 400, None
         authority = hosts[0].decode("latin-1")
-        if not AUTHORITY.fullmatch(authority) or not self.known(authority):
+        if parse_host(authority) is None or not self.known(authority):
             return 400, None
         target = request.target.decode("ascii")  # h11 lets only visible ASCII through
         path = target if target.startswith("/") and len(target) <= MAX_TARGET else "/"
