@@ -24,7 +24,7 @@ _KERNEL_FS |= {"securityfs", "configfs", "bpf", "pstore", "mqueue", "efivarfs", 
 
 def kernel_fs(path: Path) -> str | None:
     """The type of the kernel's filesystem `path` is on (`proc`), or None: a disk's, or not told.
-    Shared with `gateway.configcheck.state_dir_problem`: root's access(2) passes both there alike."""
+    Shared with `gateway.statedircheck.state_dir_problem`: root's access(2) passes both there alike."""
     try:
         device = f"{os.major(path.stat().st_dev)}:{os.minor(path.stat().st_dev)}"
         lines = MOUNTINFO.read_text().splitlines()
