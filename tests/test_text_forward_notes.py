@@ -80,6 +80,10 @@ ASCII_NOTES = [
     "Ponizej zgloszenie klienta:",
     "Ponizsze zgloszenie:",
     "PRZESYŁAM.",
+    # An ellipsis is one sign: read as "..." it passed the three a note may end in.
+    "FYI …",
+    "Przesyłam…!",
+    "Fyi…!!",
 ]
 
 
@@ -96,8 +100,11 @@ def test_a_note_of_its_own_still_goes_alone(note: str) -> None:
     assert read(f"{note}\n\n{FORWARDS[0]}") == note
 
 
+SENT_NOTES = [*ASCII_NOTES[:2], "Przesyłam…!"]
+
+
 async def test_through_smtp_the_forward_under_an_ascii_note_reaches_the_phone(tmp_path: Path) -> None:
     got = await phone_texts(
-        tmp_path, [mail(f"{note}\n\n{FORWARDS[0]}", subject="FW: Awaria") for note in ASCII_NOTES[:2]]
+        tmp_path, [mail(f"{note}\n\n{FORWARDS[0]}", subject="FW: Awaria") for note in SENT_NOTES]
     )
-    assert got == [f"Awaria: {note}\n\n{TEXT}" for note in ASCII_NOTES[:2]]
+    assert got == [f"Awaria: {note}\n\n{TEXT}" for note in SENT_NOTES]

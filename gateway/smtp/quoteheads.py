@@ -367,10 +367,12 @@ _POINTS = re.compile(
 
 
 def _plain(text: str) -> str:
-    """`text` without diacritics ("ł" is "l"), for words typed either way."""
+    """`text` without diacritics ("ł" is "l"), for words typed either way. Only the marks go (NFD): a
+    compatibility fold (NFKD) made "FYI …" "FYI ...", past the three signs a note may end in, and
+    the forwarded text under "Przesyłam…!" was lost."""
     if text.isascii():
         return text
-    decomposed = unicodedata.normalize("NFKD", text.replace("ł", "l").replace("Ł", "L"))
+    decomposed = unicodedata.normalize("NFD", text.replace("ł", "l").replace("Ł", "L"))
     return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
