@@ -3,7 +3,8 @@
 - Hidden text: a notification's preheader ("display:none !important; mso-hide:all", padded with
   ZWNJs) or a `hidden` tracking code went to the phone ahead of the alert; inscriptis hides only a
   style reading "display: none" exactly. What a reader sees inside a hidden-looking element (a size
-  or visibility of its own) stays, and so does "visibility: visible".
+  or visibility of its own) stays, and so does "visibility: visible"; so does what "mso-hide:all" alone
+  hides, from desktop Outlook only (which a template gives its own copy in an "[if mso]" comment).
 - Inline elements add no spaces: inscriptis' default profile padded every <span>, so Word's language
   spans split words ("Dzi ę kuj ę") and a coloured digit split a code ("48 21 #").
 
@@ -40,7 +41,6 @@ def text(markup: str) -> str:
     [
         '<span style="display: none !important; mso-hide: all">TRACKING 8f3a9c</span>',
         '<div style="DISPLAY : None!IMPORTANT">TRACKING 8f3a9c</div>',
-        '<div style="mso-hide:all">TRACKING 8f3a9c</div>',
         "<span hidden>TRACKING 8f3a9c</span>",
         '<div style="visibility:hidden">TRACKING 8f3a9c</div>',
         '<p style="font-size:0">TRACKING 8f3a9c</p>',
@@ -83,6 +83,18 @@ def test_a_notifications_preheader_goes_and_the_alert_is_one_gsm_text() -> None:
 )
 def test_what_a_reader_sees_stays(markup: str, shown: str) -> None:
     assert text(f"<html><body>{markup}</body></html>") == shown
+
+
+# Text hidden from desktop Outlook alone, which reads its own copy in the conditional comment.
+OUTLOOK_COPY = (
+    "<p>Hello Jan,</p><!--[if mso]><p>Your code is 4821</p><![endif]--><!--[if !mso]><!-->"
+    '<div style="mso-hide:all">Your code is 4821</div><!--<![endif]--><p>Thanks</p>'
+)
+
+
+def test_text_hidden_from_desktop_outlook_alone_reaches_the_phone() -> None:
+    m = read_mail(mail(f"<html><body>{OUTLOOK_COPY}</body></html>", subject="Kod", ctype=HTML))
+    assert m.text == "Kod: Hello Jan,\n\nYour code is 4821\n\nThanks"
 
 
 def test_a_style_is_read_as_declarations() -> None:

@@ -5,12 +5,14 @@ says "display: none" exactly, and its default profile pads each <span> with spac
 Hidden text: newsletters and notification systems put a preheader (the line an inbox previews) or a
 tracking code in an element no mail program shows, "display:none !important; mso-hide:all", and pad
 it with invisible characters: it went to the phone first, ahead of the alert, and its ZWNJs forced
-UCS-2. Dropped: the `hidden` attribute; display none, mso-hide all or opacity 0 (nothing inside can
-undo them); a box of zero height or width that clips what overflows; and text under visibility
-hidden or a zero font size, which a descendant can undo ("visibility: visible", a font size of its
-own: templates set "font-size:0" on a cell to close the gaps between its columns and size the text
-inside), so that text stays. The style is parsed as declarations, whatever their case, spacing or
-"!important": "visibility: visible" is no "hidden". A mail that would keep no text keeps it all.
+UCS-2. Dropped: the `hidden` attribute; display none or opacity 0 (nothing inside can undo them); a
+box of zero height or width that clips what overflows; and text under visibility hidden or a zero
+font size, which a descendant can undo ("visibility: visible", a font size of its own: templates set
+"font-size:0" on a cell to close the gaps between its columns and size the text inside), so that
+text stays. "mso-hide: all" alone hides nothing: it hides only from desktop Outlook, which templates
+give a copy of their own in an "<!--[if mso]>" comment. The style is parsed as declarations,
+whatever their case, spacing or "!important": "visibility: visible" is no "hidden". A mail that
+would keep no text keeps it all.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from lxml.html import HtmlElement
 CSS = RELAXED_CSS_PROFILE | {"span": CssElement(display=Display.inline)}
 
 # Whether the markup may hide anything: most mails hide nothing, and the walk of the tree costs more.
-_HINT = re.compile(r"hidden|display|mso-hide|font-size|opacity", re.IGNORECASE)
+_HINT = re.compile(r"hidden|display|font-size|opacity", re.IGNORECASE)
 _COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 _IMPORTANT = re.compile(r"\s*!\s*important\s*$")
 _LENGTH = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+))\s*([a-z%]*)")
@@ -83,7 +85,8 @@ class _Plan:
 
 
 def _gone(element: HtmlElement, style: dict[str, str]) -> bool:
-    """Hidden with everything inside it, whatever that says."""
+    """Hidden with everything inside it, whatever that says. Not for "mso-hide: all" alone: it hides
+    only from desktop Outlook, which templates give the same text in an "<!--[if mso]>" comment."""
     clipped = style.get("overflow") == "hidden" or "hidden" in (
         style.get("overflow-y"),
         style.get("overflow-x"),
@@ -92,7 +95,6 @@ def _gone(element: HtmlElement, style: dict[str, str]) -> bool:
     return (
         element.get("hidden") is not None
         or style.get("display") == "none"
-        or style.get("mso-hide") == "all"
         or _zero(style.get("opacity"))
         or (clipped and boxed)
     )
