@@ -328,14 +328,14 @@ def tls_verify_doubts(cfg: Config) -> list[str]:
 
 def password_doubts(cfg: Config) -> list[str]:
     """An operator's link with no password at all binds with an empty one: check-config passed it and
-    only `smsgw status` said, later, that the SMSC refused the login. A link on loopback is a
-    simulator or a test SMSC, which may take any login."""
+    only `smsgw status` said, later, that the SMSC refused the login. A link to the built-in
+    simulator is not said (`operator_links`); one on loopback may be a tunnel to the operator."""
     return [
         f"{link_place(link.name, 'password')}: neither password nor password_file is set, so the link"
         " logs in with an empty password, which an operator's SMSC refuses; set password_file (or"
         " password) to the one your operator gave you"
         for link in cfg.smsc
-        if link.password is None and link.password_file is None and not on_loopback(link.host)
+        if link.password is None and link.password_file is None and not goes_to_simulator(cfg, link)
     ]
 
 

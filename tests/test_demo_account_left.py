@@ -105,3 +105,7 @@ def test_a_link_through_a_tunnel_on_loopback_goes_to_an_operator(tmp_path: Path)
     assert "[gateway] domains: sms.example.com is an example domain" in said
     assert '[gateway] default_sender: "+48100200300" is the walkthrough\'s made-up number' in said
     assert '[mail] relay: "maildir:var/mail" keeps every outgoing mail on this machine' in said
+    # A tunnel's link without a password binds with an empty one, which the operator refuses.
+    text = config.read_text()
+    config.write_text(text.replace(next(ln for ln in text.splitlines() if ln.startswith("password =")), ""))
+    assert '[[smsc]] "simulator" password: neither password nor password_file is set' in warnings(config)
