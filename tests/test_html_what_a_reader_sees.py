@@ -48,10 +48,42 @@ def text(markup: str) -> str:
         '<div style="max-height:0px; overflow: hidden">TRACKING 8f3a9c</div>',
         '<div style="height:0;overflow:hidden;mso-hide:none">TRACKING 8f3a9c</div>',
         '<div style="opacity: 0">TRACKING 8f3a9c</div>',
+        '<div style="font:0/0 a">TRACKING 8f3a9c</div>',
+        '<div style="height:0;padding:0 4px;overflow:hidden">TRACKING 8f3a9c</div>',
+        # A stylesheet may size what is inside a zero-size cell, not the cell's own text.
+        '<style>.c{font-size:14px}</style><table><tr><td style="font-size:0">TRACKING 8f3a9c</td></tr>'
+        "</table>",
     ],
 )
 def test_hidden_elements_do_not_reach_the_phone(hidden: str) -> None:
     assert text(f"<html><body>{hidden}<p>DB1 is DOWN</p></body></html>") == "DB1 is DOWN"
+
+
+# Shown by a browser although a rule above would have hidden it: a size of its own inside a zero-size
+# cell (a legacy <font size>, the "font" shorthand, a stylesheet's class), a zero-height box whose
+# padding holds the text (a responsive video's or image's), a table cell the browser widens.
+SHOWN_BESIDE_TEXT = [
+    '<table><tr><td style="font-size:0"><font size=3>Kod 4821</font></td></tr></table>',
+    '<table><tr><td style="font-size:0"><div style="font:bold 14px/1.2 Arial">Kod 4821</div></td></tr>'
+    "</table>",
+    "<style>.col { font-size: 14px }</style>"
+    '<table><tr><td style="font-size:0"><div class="col">Kod <b>4821</b></div></td></tr></table>',
+    '<div style="height:0;padding-bottom:56%;overflow:hidden;position:relative">Kod 4821</div>',
+    '<div style="max-height:0;padding-top:10px;overflow:hidden">Kod 4821</div>',
+    '<table><tr><td style="width:0;overflow:hidden">Kod 4821</td></tr></table>',
+    '<table><tr><th style="height:0;overflow:hidden">Kod 4821</th></tr></table>',
+]
+
+
+@pytest.mark.parametrize("markup", SHOWN_BESIDE_TEXT)
+def test_a_size_of_its_own_a_padded_box_and_a_cell_are_shown(markup: str) -> None:
+    assert text(f"<html><body>{markup}<p>DB1 is DOWN</p></body></html>").split() == [
+        "Kod",
+        "4821",
+        "DB1",
+        "is",
+        "DOWN",
+    ]
 
 
 def test_a_notifications_preheader_goes_and_the_alert_is_one_gsm_text() -> None:
