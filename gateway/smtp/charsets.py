@@ -251,6 +251,9 @@ def _polish_under_western(data: bytes, text: str) -> str:
 # An encoded word; one the header ends in without its closing "?=" (a client that cut the header at a
 # length) is read too: "=?utf-8?Q?Za=C5=BC=C3=B3=C5=82" reached the phone as written.
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([QqBb])\?([^?]*)(?:\?=|\??\Z)")
+# What a cut leaves of a Q escape ("=C", "="): read as text it made "Zażó=C", and the bytes before it
+# were decoded as Latin-1 ("ZaĹźĂłĹ=8").
+_CUT_ESCAPE = re.compile(r"=[0-9A-Fa-f]?\Z")
 
 
 def decode_header(value: str, fallbacks: tuple[str, ...], declared: str | None = None) -> str:
@@ -284,10 +287,15 @@ def _decode_words(value: str, fallbacks: tuple[str, ...]) -> str:
     for m in _ENCODED_WORD.finditer(value):
         between = value[pos : m.start()]
         charset, enc, text = m.group(1).split("*")[0], m.group(2).upper(), m.group(3)
+        cut = not m.group().endswith("?=")
+        b64 = "".join(text.split()) if enc == "B" else ""
+        if cut and enc == "Q":
+            text = _CUT_ESCAPE.sub("", text)
+        elif cut and len(b64) % 4 == 1:
+            b64 = b64[:-1]  # one character is no byte: whole, the word was no base64 and stayed raw
         try:
             # Validated: without it base64 skips what is no base64 ("!!!notb64" read as "notb64") and
             # a broken word reached the phone as a few random letters instead of as it was written.
-            b64 = "".join(text.split())
             data = (
                 base64.b64decode(b64 + "=" * (-len(b64) % 4), validate=True)
                 if enc == "B"
@@ -295,7 +303,7 @@ def _decode_words(value: str, fallbacks: tuple[str, ...]) -> str:
             )
         except (binascii.Error, ValueError):
             continue  # leave a broken word as it stands
-        if not m.group().endswith("?=") and charset.lower() in ("utf-8", "utf8"):
+        if cut and charset.lower() in ("utf-8", "utf8"):
             data = _whole_utf8(data)  # cut: a character's first bytes would make the run mojibake
         # Whitespace between two encoded words is not text (RFC 2047 6.2), whatever their charsets.
         adjacent = pending_cs is not None and not between.strip()
