@@ -155,12 +155,14 @@ MEANINGS: dict[str, str] = {
         " timeouts, while the link's reader stands paused behind a flood of MOs with its answer unread"
     ),
     "smsc.lost_submit_settle_seconds": (
-        "CIMD2: a submit written to a session the SMSC then closed, unanswered, may have been taken; it"
-        " keeps its turn (the phone's later SMS wait behind it) and goes again this long after the next"
-        " login (after the loss, with another bind of the account up), unless the SMSC's status report"
-        " of it settles it first. A status report is a delivery report: it comes when the phone has the"
-        " SMS, within tens of seconds for a phone that is on, so a few seconds sends it twice."
-        " late_answer_grace_seconds bounds it; 0: sent again at the login, logged as a possible duplicate"
+        "a submit written to a session that ended before its answer (SMPP: also one past its response"
+        " timeout) may have been taken; it keeps its turn (the phone's later SMS wait behind it)"
+        " and goes again this long after the next login or bind (after the loss, with another bind of"
+        " the account up), unless the SMSC's report of it settles it first: a CIMD2 status report, an"
+        " SMPP receipt naming its phone, a submit date from its write on and its text. A report is a"
+        " delivery report: it comes when the phone has the SMS, within tens of seconds for a phone that"
+        " is on, so a few seconds sends it twice. late_answer_grace_seconds bounds it; 0: sent again at"
+        " the login, logged as a possible duplicate"
     ),
     "smsc.reconnect_min_seconds": "first pause before reconnecting; doubles up to the maximum",
     "smsc.reconnect_max_seconds": "longest pause between reconnects; only a session that stayed up"

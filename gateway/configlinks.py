@@ -56,7 +56,7 @@ class SmscSection(_Section):
     enquire_link_seconds: float = Field(30, gt=0)  # SMPP enquire_link / CIMD2 alive on idle
     response_timeout_seconds: float = Field(30, gt=0)
     late_answer_grace_seconds: float = Field(300, ge=0)  # an unanswered submit waits this long to be re-sent
-    lost_submit_settle_seconds: float = Field(30, ge=0)  # CIMD2: a lost submit's wait for its report
+    lost_submit_settle_seconds: float = Field(30, ge=0)  # a lost submit's wait for its report
     reconnect_min_seconds: float = Field(1, gt=0)
     reconnect_max_seconds: float = Field(60, gt=0)
     throttle_pause_seconds: float = Field(1, ge=0)

@@ -205,7 +205,8 @@ class LateAnswers:
 
     def watch(self, name: str, part: ClaimedPart, result: SubmitResult) -> None:
         """Take the SMSC's answer to the part's submit lost with its connection, if one still comes (a
-        CIMD2 report read within the grace: `smsc.cimd2.gracereports`), as a late answer."""
+        CIMD2 status report or an SMPP receipt read within the grace: `smsc.lostsubmits`), as a late
+        answer."""
         if result.late is not None:
             self._start_watch(name, part.id, result.late, held=False, udh=part.udh)
 

@@ -58,9 +58,10 @@ class LostSessions:
         more. It keeps its turn (before later SMS to the same phone, F5) and its re-send is logged as
         a possible duplicate (R-7.5); one the SMSC may have ended the session on is counted as an
         attempt, and one that ended several in a row backs off or is held (`gateway.outcomes`).
-        One whose SMSC may still say it took it (`result.late`: a CIMD2 report, which names its SMS
-        by phone and stamp, `smsc.cimd2.gracereports`) is watched for that answer, its turn kept: its
-        link holds its re-send until the reports owed after the next login were read (`lateholds`)."""
+        One whose SMSC may still say it took it (`result.late`: a CIMD2 status report or an SMPP
+        receipt, which name its SMS by phone and time, `smsc.lostsubmits`) is watched for that answer,
+        its turn kept: its link holds its re-send until the reports owed after the next login or bind
+        could be read (`lateholds`)."""
         store = self.store
         self.late.may_have(part.id, name)
         delay: float | None = None

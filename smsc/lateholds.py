@@ -21,10 +21,10 @@ ends when the answer is read (one that took the part settles it: no re-send at a
 ends (no answer can come any more) or when its timer runs out. A reader that never stood still holds
 nothing: the grace on the clock is the grace it had.
 
-A `TimedHold` is one its link ends, or that ends by itself at a deadline: a CIMD2 submit lost with a
-session the SMSC dropped waits, at most its grace, for the reports the SMSC sends after the next
-login (`smsc.cimd2.gracereports`). Held here, the part keeps its turn: the later SMS to its phone are
-put back behind it (`gateway.submits`), as behind any hold.
+A `TimedHold` is one its link ends, or that ends by itself at a deadline: a submit lost with its
+session waits, at most its grace, for the reports the SMSC sends after the next login or bind
+(`smsc.lostsubmits`: CIMD2's status reports, SMPP's receipts). Held here, the part keeps its turn: the
+later SMS to its phone are put back behind it (`gateway.submits`), as behind any hold.
 """
 
 from __future__ import annotations

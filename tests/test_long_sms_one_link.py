@@ -61,7 +61,9 @@ def prefix_and_default(tmp_path: Path, plus: FakeSMSC, orange: HappySMSC) -> Con
     The prefix link sends one part at a time, so part 2 goes after part 1 was taken."""
     orange_link = f'\n[[smsc]]\nname = "orange"\ntype = "smpp"\nport = {orange.port}\n'
     orange_link += 'system_id = "smsgw"\npassword = "secret"\n'
-    text = config_text(tmp_path, smsc_port=plus.port, smsc_extra='prefixes = ["+48601"]\n' + orange_link)
+    # A part lost with plus's session waits for no receipt (grace 0): plus gone, it goes by orange.
+    plus_extra = 'prefixes = ["+48601"]\nlate_answer_grace_seconds = 0\n'
+    text = config_text(tmp_path, smsc_port=plus.port, smsc_extra=plus_extra + orange_link)
     text = text.replace('name = "main"', 'name = "plus"', 1).replace("window = 10", "window = 1", 1)
     return parse_config(text, source="t", base_dir=tmp_path)
 
@@ -135,7 +137,8 @@ async def test_the_rest_leaves_by_another_bind_of_the_same_smsc_account_at_once(
     # Two binds of one SMSC account (`smsc_account`): the SMSC writes every part alike, whichever bind
     # carries it. With the first gone, the rest goes by the second now, under the same reference.
     async with PartTwoTrouble("gone") as plus1, HappySMSC() as plus2, HappySMSC() as orange:
-        account = 'smsc_account = "plus"\nprefixes = ["+48601"]\n'
+        # A part lost with plus1's session waits for no receipt (grace 0): it goes by plus2 at once.
+        account = 'smsc_account = "plus"\nprefixes = ["+48601"]\nlate_answer_grace_seconds = 0\n'
         binds = f'\n[[smsc]]\nname = "plus2"\ntype = "smpp"\nport = {plus2.port}\n{account}'
         binds += 'system_id = "smsgw"\npassword = "secret"\n'
         binds += f'\n[[smsc]]\nname = "orange"\ntype = "smpp"\nport = {orange.port}\n'

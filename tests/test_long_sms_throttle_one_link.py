@@ -53,7 +53,9 @@ def prefix_and_default(tmp_path: Path, plus: FakeSMSC, orange: HappySMSC) -> Con
     """plus for +48601 (not exclusive), orange the default link: a prefix route beside the default."""
     orange_link = f'\n[[smsc]]\nname = "orange"\ntype = "smpp"\nport = {orange.port}\n'
     orange_link += 'system_id = "smsgw"\npassword = "secret"\n'
-    text = config_text(tmp_path, smsc_port=plus.port, smsc_extra='prefixes = ["+48601"]\n' + orange_link)
+    # A part lost with plus's session waits for no receipt (grace 0): plus gone, it goes by orange.
+    plus_extra = 'prefixes = ["+48601"]\nlate_answer_grace_seconds = 0\n'
+    text = config_text(tmp_path, smsc_port=plus.port, smsc_extra=plus_extra + orange_link)
     return parse_config(text.replace('name = "main"', 'name = "plus"', 1), source="t", base_dir=tmp_path)
 
 

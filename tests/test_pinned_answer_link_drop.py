@@ -49,7 +49,9 @@ class RefusingOnceSMSC(FakeSMSC):
 def two_link_config(tmp_path: Path, main_port: int, vote_port: int) -> Path:
     """`main` takes every number (+48601000001 among them); `b`, the vote's link, a prefix of its own."""
     config = tmp_path / "config.toml"
-    text = config_text(tmp_path, smsc_port=main_port) + smsc_link("b", vote_port, 'prefixes = ["+4951"]')
+    # A submit lost with its session goes again at the rebind: the fake SMSC sends no receipt of it.
+    extra = 'prefixes = ["+4951"]\nlost_submit_settle_seconds = 0'
+    text = config_text(tmp_path, smsc_port=main_port) + smsc_link("b", vote_port, extra)
     config.write_text(text)
     return config
 

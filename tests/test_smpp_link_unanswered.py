@@ -41,20 +41,24 @@ async def test_throttling_answers_pause_the_link_then_it_succeeds() -> None:
 
 async def test_silent_smsc_gives_unanswered_after_the_response_timeout() -> None:
     # A submit that is never answered resolves UNANSWERED with the grace to wait; the link stays
-    # up, and the late answer is given up as None when the connection goes.
-    async with SilentSMSC() as smsc, running_link(smsc.port, response_timeout_seconds=0.3) as (link, _):
+    # up. When the connection goes its late answer still waits, for the receipt that may name it
+    # (`smsc.smpp.lostreceipts`), and is given up as None when the link stops.
+    async with SilentSMSC() as smsc, running_link(smsc.port, response_timeout_seconds=0.3) as (link, ev):
         result = await link.submit(sms())
         assert result.outcome is Outcome.UNANSWERED and "submit_sm_resp" in (result.error or "")
         assert result.retry_after == 300 and result.late is not None and not result.late.done()
         assert len(smsc.received) == 1 and link.state is LinkState.ACTIVE
         smsc.drop_all()
+        await ev.wait_until(lambda: ev.states.count(LinkState.ACTIVE) == 2)
+        assert not result.late.done()
+        await link.stop()
         assert await asyncio.wait_for(result.late, 5) is None
 
 
 async def test_a_window_of_unanswered_submits_means_reconnect() -> None:
     # The SMSC answers keep-alives but no submit: after a whole window of response timeouts the
-    # session is dropped and made anew (its late answers given up), not kept for good while each
-    # place given back puts one more submit on top of those the SMSC still holds.
+    # session is dropped and made anew (its late answers left to a receipt, given up at the stop), not
+    # kept for good while each place given back puts one more submit on top of those the SMSC holds.
     async with (
         SilentSMSC() as smsc,
         running_link(smsc.port, response_timeout_seconds=0.2, window=3, enquire_link_seconds=0.05) as (
@@ -69,6 +73,8 @@ async def test_a_window_of_unanswered_submits_means_reconnect() -> None:
         assert third.outcome is Outcome.UNANSWERED
         await ev.wait_until(lambda: ev.states.count(LinkState.ACTIVE) == 2)
         assert LinkState.RECONNECTING in ev.states
+        assert not any(r.late.done() for r in (*first, third) if r.late)
+        await link.stop()
         assert [await asyncio.wait_for(r.late, 5) for r in (*first, third) if r.late] == [None] * 3
 
 

@@ -45,17 +45,16 @@ before the timeout) is kept a while, unmatched: a submit that goes unanswered la
 
 Binds of one SMSC account (`accountspacing.account_of`) share what they await and the reports they
 read: the SMSC reports an SMS on whichever bind it likes, and a report of a submit left unanswered on
-one bind, read on the other, settled nothing, and the SMS went again after the grace.
+one bind, read on the other, settled nothing, and the SMS went again after the grace. The awaiting,
+the holds and what the binds share are `smsc.lostsubmits`', which SMPP's receipts use too; the 060
+stamps and keys are CIMD2's, here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
-import weakref
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import structlog
@@ -64,15 +63,12 @@ from smsc.base import DeliveryReport, OnWire, OutboundSms, Outcome, SubmitResult
 from smsc.cimd2.accountspacing import account_of
 from smsc.cimd2.messages import key_digits
 from smsc.cimd2.stampkeys import StampKeys, tail_of
-from smsc.lateholds import TimedHold
+from smsc.lostsubmits import Account, Awaited, LostSubmits
 from smsc.settings import LinkSettings
 
 log = structlog.get_logger(__name__)
 
 SLACK = 1.0  # seconds either side of the window: the stamp's resolution
-# Reports read that named no submit, kept for a submit that goes unanswered after them: those of
-# a full window on each bind, and more.
-READ_KEPT = 256
 
 
 def stamp_seconds(key: str) -> float | None:
@@ -95,85 +91,24 @@ def noting(wrote: list[float], clock: Callable[[], float], on_wire: OnWire | Non
     return written
 
 
-@dataclass(slots=True)
-class _Awaited:
-    owner: GraceReports  # the link it was written by: its keys get the report's
-    part_id: int
-    digits: str  # the phone as a submit answer's key has it (`key_digits`)
-    first: float  # the SMSC's earliest stamp for it, on its clock: the second of the write
-    last: float  # its latest: the response timeout, or the close
-    late: asyncio.Future[SubmitResult | None]
-    timer: asyncio.TimerHandle
-    hold: TimedHold | None = None  # its re-send's, lost with a dropped session (module docstring)
-    lost_at: float = 0.0  # loop time it was lost
-
-
-@dataclass(slots=True)
-class _Account:
-    """What the binds of one SMSC account await, and the reports they read that named none of it."""
-
-    awaited: list[_Awaited] = field(default_factory=list)
-    read: deque[DeliveryReport] = field(default_factory=lambda: deque(maxlen=READ_KEPT))
-    members: weakref.WeakSet[GraceReports] = field(default_factory=weakref.WeakSet)
-
-
-# One per event loop and account, as `accountspacing` keeps its spacing: futures and timers are the loop's.
-_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[object, _Account]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-class GraceReports:
+class GraceReports(LostSubmits[DeliveryReport]):
     """One link's unanswered submits waiting out their grace, and what it knows of the SMSC's stamps;
-    `account` names the SMSC account whose binds share them (module docstring)."""
+    `account` names the SMSC account whose binds share them (module docstring, `smsc.lostsubmits`)."""
 
     def __init__(self, link: str, account: object = None, settle: float = 30.0) -> None:
-        self.link = link
-        self.settle = settle  # a lost submit waits this for its report after a login
-        self.account = account if account is not None else ("link", link)
+        super().__init__(link, account, settle)  # a lost submit waits `settle` for its report after a login
         self.offset = 0.0  # the SMSC's stamp minus our clock, at its last answer
         self.keys = StampKeys(link)  # the keys submits were answered with: never another's
-        self.up_since: float | None = None  # loop time of the login of its session up, if one is
 
     @classmethod
     def of(cls, cfg: LinkSettings) -> GraceReports:
         """A CIMD2 link's, shared with the binds of its SMSC account."""
         return cls(cfg.name, account_of(cfg), cfg.lost_submit_settle_seconds)
 
-    def _shared(self) -> _Account:
-        by_account = _SHARED.setdefault(asyncio.get_running_loop(), {})
-        shared = by_account.get(self.account)
-        if shared is None:
-            shared = by_account[self.account] = _Account()
-        shared.members.add(self)
-        return shared
-
     def accepted(self, key: str, answered_at: float) -> None:
         """A submit answered with `key` at `answered_at` (our clock): how far the SMSC's clock is off."""
         if (seconds := stamp_seconds(key)) is not None:
             self.offset = seconds - answered_at
-
-    def session_up(self, up: bool) -> None:
-        """The link logged in (`up`), or its session went: the submits lost with a dropped session go
-        their link's settle after a login (module docstring)."""
-        if not up:
-            self.up_since = None
-        elif self.up_since is None:
-            self.up_since = asyncio.get_running_loop().time()
-            shared = self._shared()
-            for awaited in shared.awaited:
-                self._settle_after_login(awaited, shared)
-
-    @staticmethod
-    def _settle_after_login(awaited: _Awaited, shared: _Account) -> None:
-        """End the hold of `awaited` its link's settle after it was lost with a bind of the account up,
-        its own only by a login since (the session it went with may not have said it went yet): never
-        sooner than the settle after the loss, whichever bind is up."""
-        owner, lost = awaited.owner, awaited.lost_at
-        ups = [max(m.up_since, lost) for m in shared.members
-               if m.up_since is not None and (m is not owner or m.up_since > lost)]  # fmt: skip
-        if awaited.hold is not None and ups:
-            awaited.hold.end_at(min(ups) + owner.settle)
 
     def unanswered(
         self,
@@ -195,19 +130,11 @@ class GraceReports:
         loop = asyncio.get_running_loop()
         late: asyncio.Future[SubmitResult | None] = loop.create_future()
         first = math.floor(written_at + self.offset) - SLACK
-        awaited = _Awaited(self, sms.part_id, key_digits(sms.destination), first, now + self.offset + SLACK,
-                           late, loop.call_later(2 * grace, self._settle, late, None))  # fmt: skip
-        shared = self._shared()
-        shared.awaited.append(awaited)
-        if not timed_out:  # its session is gone: held until a bind is up again and settled (docstring)
-            awaited.lost_at = loop.time()
-            awaited.hold = TimedHold(loop, sms.part_id, awaited.lost_at + grace)
-            self._settle_after_login(awaited, shared)
-        # Read before it went unanswered, the oldest first, as stamped (module docstring).
-        found = next((r for r in shared.read if self._matches(r, shared, awaited)), None)
-        if found is not None:
-            shared.read.remove(found)
-            self._take(found, awaited)
+        awaited = Awaited(self, sms.part_id, key_digits(sms.destination), first, now + self.offset + SLACK,
+                          late, loop.call_later(2 * grace, self._settle, late, None))  # fmt: skip
+        # Its session gone: held until a bind is up again and settled; read before it went
+        # unanswered, the oldest first, as stamped (module docstring).
+        self._await(awaited, grace, lost=not timed_out)
         if timed_out:
             return SubmitResult(Outcome.UNANSWERED, error=error, late=late, retry_after=grace)
         return SubmitResult(Outcome.TEMPORARY, error=error, written=True, lost_behind=lost_behind, late=late,
@@ -229,13 +156,13 @@ class GraceReports:
         return report
 
     @staticmethod
-    def _known(key: str, shared: _Account) -> bool:
+    def _known(key: str, shared: Account[DeliveryReport]) -> bool:
         """Whether a bind of the account answered a submit with `key`, or a report gave it one."""
         return any(member.keys.known(key) for member in shared.members)
 
     def _matches(
-        self, report: DeliveryReport, shared: _Account, only: _Awaited | None = None
-    ) -> list[_Awaited]:
+        self, report: DeliveryReport, shared: Account[DeliveryReport], only: Awaited | None = None
+    ) -> list[Awaited]:
         """The submits awaited (`only` that one) that `report` names as stamped, the latest written
         first; never moved by whole hours (module docstring). Empty when none, or when the key it would
         give is another SMS's already."""
@@ -243,39 +170,21 @@ class GraceReports:
         seconds, tail = stamp_seconds(report.message_id), tail_of(digits)
         if seconds is None or tail is None:
             return []
-        candidates = [a for a in (shared.awaited if only is None else [only]) if a.digits.endswith(tail)]
+        candidates = [a for a in (shared.awaited if only is None else [only]) if a.phone.endswith(tail)]
         candidates = [a for a in candidates if not a.late.done()]
         candidates.sort(key=lambda a: -a.first)  # the latest written first
         found = [a for a in candidates if a.first <= seconds <= a.last]
-        if not found or self._known(f"{stamp}:{found[0].digits}", shared):
+        if not found or self._known(f"{stamp}:{found[0].phone}", shared):
             return []
         return found
 
-    def _take(self, report: DeliveryReport, awaited: _Awaited) -> None:
+    def _take(self, report: DeliveryReport, awaited: Awaited) -> None:
         """Settle `awaited` as taken under `report`'s key."""
-        key = f"{report.message_id.partition(':')[0]}:{awaited.digits}"
+        key = f"{report.message_id.partition(':')[0]}:{awaited.phone}"
         owner = awaited.owner
+        assert isinstance(owner, GraceReports)  # an account's binds are of one protocol
         owner.keys.given(key)
         log.warning("cimd2.unanswered_submit_reported", link=owner.link, part_id=awaited.part_id,
                     message_id=key, status=report.status.value, read_by=self.link,
                     effect="taken as the SMSC's answer: the SMS is not sent again")  # fmt: skip
         owner._settle(awaited.late, SubmitResult(Outcome.ACCEPTED, message_id=key))
-
-    def stop(self) -> None:
-        """The link stops: no report can answer its submits any more."""
-        by_account = _SHARED.get(asyncio.get_running_loop(), {})
-        shared = by_account.get(self.account)
-        for awaited in [a for a in shared.awaited if a.owner is self] if shared is not None else []:
-            self._settle(awaited.late, None)
-
-    def _settle(self, late: asyncio.Future[SubmitResult | None], result: SubmitResult | None) -> None:
-        shared = self._shared()
-        ended = [a for a in shared.awaited if a.late is late]
-        for awaited in ended:
-            awaited.timer.cancel()
-            shared.awaited.remove(awaited)
-        if not late.done():
-            late.set_result(result)
-        for awaited in ended:  # after the answer: its watch is woken first (`gateway.late_answers`)
-            if awaited.hold is not None:
-                awaited.hold.end()

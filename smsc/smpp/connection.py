@@ -25,7 +25,7 @@ from smpplib import smpp as pdus
 from smpplib.exceptions import UnknownCommandError
 
 from smsc.backpressure import overfull
-from smsc.base import InboundSms, MoAcks, Outcome, SubmitResult
+from smsc.base import InboundSms, MoAcks, OutboundSms, Outcome, SubmitResult
 from smsc.logthrottle import LogThrottle
 from smsc.settings import LinkSettings
 from smsc.smpp.ackmarks import AckMarks
@@ -130,13 +130,13 @@ class SmppConnection(PduReader):
             return False
         return True
 
-    def send_submit(self, seq: int, data: bytes, part: int = 0) -> asyncio.Future[SubmitResult]:
+    def send_submit(self, seq: int, data: bytes, sms: OutboundSms) -> asyncio.Future[SubmitResult]:
         """Write one encoded submit_sm; the future resolves on its answer, a timeout or the close."""
         if not self.send(data):  # closed, or its transport closing: the SMSC cannot have it
             future: asyncio.Future[SubmitResult] = self.loop.create_future()
             future.set_result(SubmitResult(Outcome.TEMPORARY, error=self.reason or "connection closed"))
             return future
-        return self.submits.expect(seq, part)  # no answer can be read before this step ends
+        return self.submits.expect(seq, sms.part_id, sms)  # no answer can be read before this step ends
 
     def close(self, reason: str, *, abort: bool = False, ours: bool = False) -> None:
         """End the connection; `abort` drops the bytes not yet written instead of waiting to flush

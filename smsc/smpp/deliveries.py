@@ -24,6 +24,7 @@ from smsc.logthrottle import LogThrottle
 from smsc.receipts import receipt_field_names
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import DATA_SM_RESP, DELIVER_SM_RESP, encode_resp
+from smsc.smpp.lostreceipts import ReceiptGrace
 from smsc.smpp.pdu import ESM_RECEIPT_BITS, ESM_UDHI, ESME_RX_T_APPN, delivery_report, inbound_sms
 from smsc.stalls import earliest
 
@@ -61,6 +62,8 @@ class Deliveries:
         # taken as it was read: its acknowledgement is late from then.
         self.read_at: float | None = None
         self.on_answered: Callable[[], None] = lambda: None  # a place is free: the connection's `served`
+        # The link's submits lost with a session, which a receipt read here may answer (`lostreceipts`).
+        self.grace: ReceiptGrace | None = None
 
     @property
     def full(self) -> bool:
@@ -101,6 +104,8 @@ class Deliveries:
                                       fields=fields, tlvs=tlvs)  # fmt: skip
                 self.answer(name, seq, 0)
                 return False
+            if self.grace is not None:  # before it is stored: the part's write then takes it
+                self.grace.report(item, bytes(data), getattr(pdu, "data_coding", 0) or 0)
         else:
             if esm & ESM_UDHI and not udh_fits(data):  # read as text: the whole of it, not nothing
                 # The UDH's length octet and its first element's type and length: not the text after them.

@@ -44,6 +44,7 @@ from smsc.settings import LinkSettings, password_key
 from smsc.smpp.codec import encode_submit
 from smsc.smpp.connection import SmppConnection
 from smsc.smpp.enquiries import Refusals
+from smsc.smpp.lostreceipts import ReceiptGrace
 from smsc.smpp.pdu import BIND_CONFIG_ERRORS, ESME_RBINDFAIL, BadDestination, Sequences, submit_values
 
 # Callers import these `smsc.smpp.pdu` names from here.
@@ -106,19 +107,18 @@ class SmppLink:
         self._stopping = False
         self._wake = asyncio.Event()  # cuts a back-off sleep short on stop()
         self._drained = asyncio.Event()
-        self._in_flight = 0
-        self._failures = 0  # turns in a row that failed: `backoff`
+        self._in_flight, self._failures = 0, 0  # the latter: turns in a row that failed (`backoff`)
         self._bound_at: float | None = None  # loop time of this session's bind: see `reconnect_attempt`
         self._held = False  # this session held (`session_held`): only such a one resets the back-off
         self._submitted = self._throttled = self._errors = self._bad_pdus = self._reconnects = 0
         self._last_error, self._last_error_at = "", None  # `LinkStats.last_error`
         self._outage = Outage()  # since when no session is up: `LinkStats.down_since`
         self._tls_faults = TlsFaults(self.name, "smpp.tls_failed")
-        # Parts whose 0x45 was read as a full window (`Submits.overflowed`).
-        self._overflowed: OrderedDict[int, int] = OrderedDict()
+        self._overflowed: OrderedDict[int, int] = OrderedDict()  # 0x45 read as a full window (`Submits`)
         self._queue_full = QueueFull()  # parts answered ESME_RMSGQFUL (`Submits.queue_full`)
         self._validity = ValidityForm(cfg)  # absolute since a relative one was refused (`Submits.validity`)
         self._enquiry_refusals = Refusals()  # enquire_link answered with a generic_nack: warned once
+        self._grace = ReceiptGrace(cfg, lambda: self.clock())  # submits lost with a session (`lostreceipts`)
         if len(cfg.system_id) > 15:
             log.warning("smpp.system_id_too_long", link=self.name, length=len(cfg.system_id), limit=15)
         self._long_said = 0  # the length of a too long password last warned of (a file's: each change)
@@ -156,7 +156,7 @@ class SmppLink:
             self._errors += 1
             outcome = Outcome.REJECTED if isinstance(exc, BadDestination) else Outcome.MALFORMED
             return _resolved(SubmitResult(outcome, error=str(exc)))
-        future = conn.send_submit(seq, data, sms.part_id)
+        future = conn.send_submit(seq, data, sms)
         if on_wire is not None and not future.done():  # written: one not written is answered at once
             on_wire()
         self._in_flight += 1
@@ -212,6 +212,7 @@ class SmppLink:
             conn.close("link stopped")
         if self._task is not None:
             await ended(self._task, self.name, "smpp")
+        self._grace.stop()  # after the unbind: a receipt read until then still answers a lost submit
         self._set_state(LinkState.STOPPED)
 
     def stats(self) -> LinkStats:
@@ -237,6 +238,7 @@ class SmppLink:
         if self.state is LinkState.STOPPED or self.state is state:
             return
         self.state = state
+        self._grace.session_up(state is LinkState.ACTIVE)  # lost submits go a settle after a bind
         log.debug("smpp.state", link=self.name, state=state.value)
         if self._events is not None:
             try:
@@ -303,6 +305,7 @@ class SmppLink:
         conn.submits.overflowed = self._overflowed  # the link's: a reconnect does not reset it
         conn.submits.queue_full = self._queue_full
         conn.submits.validity = self._validity
+        conn.submits.grace = conn.deliveries.grace = self._grace
         conn.enquiries.refusals = self._enquiry_refusals
         self._conn = conn
         tasks = [asyncio.create_task(conn.read_loop(), name=f"smpp-read:{self.name}")]

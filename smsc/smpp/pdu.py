@@ -234,7 +234,7 @@ def validity_period(sms: OutboundSms, cfg: LinkSettings, now: float | None = Non
     return smpp_relative(sms.validity.timestamp() - (time.time() if now is None else now))
 
 
-ESME_RINVEXPIRY = 0x62  # the validity refused: `smsc.smpp.submits.ValidityForm` reads it
+ESME_RINVEXPIRY = 0x62  # the validity refused: `smsc.smpp.validityform.ValidityForm` reads it
 
 
 def submit_fields(sms: OutboundSms, cfg: LinkSettings) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """The submit_sm written on one `smsc.smpp.connection.SmppConnection` until they are answered: each is
 matched to its submit_sm_resp or generic_nack by sequence number and has its own response timer. A
 submit past its timer still takes a late answer for twice the link's grace, since the SMSC may well
-have it, and a whole window of them unanswered in a row ends the session. Kept apart from the
+have it, and a whole window of them unanswered in a row ends the session. One its session ends
+unanswered may still be answered by its receipt (`smsc.smpp.lostreceipts`). Kept apart from the
 connection's PDU handling because these timers and late answers decide what the dispatcher does with
 a part.
 """
@@ -10,21 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
 
 import structlog
 
-from smsc.base import Outcome, SubmitResult
+from smsc.base import OutboundSms, Outcome, SubmitResult
 from smsc.lateholds import LateHold
 from smsc.logthrottle import LogThrottle
 from smsc.makers import maker
 from smsc.pacing import MAX_THROTTLE_PAUSE, backoff
 from smsc.settings import LinkSettings
 from smsc.smpp.codec import MAX_MESSAGE_ID, decode_message_id
+from smsc.smpp.lostreceipts import ReceiptGrace
 from smsc.smpp.pdu import ESME_RINVEXPIRY, classify_status, normalise_message_id, status_text
+from smsc.smpp.validityform import VALIDITY_AGAIN_SECONDS, ValidityForm
 from smsc.stalls import ReadPause, ResponseTimer
 
 log = structlog.get_logger(__name__)
@@ -118,73 +120,6 @@ class QueueFull:
             self.parts.pop(part, None)
 
 
-# A part whose relative validity was refused goes again after this wait (uncounted), in the absolute form.
-VALIDITY_AGAIN_SECONDS = 0.05
-
-
-class ValidityForm:
-    """The form a link writes validity_period in, and the reading of ESME_RINVEXPIRY (0x62) to it.
-
-    Relative (the default since 0.2.37) unless `validity_format = "absolute"`. An SMSC taking only the
-    absolute form answers every relative one 0x62: read as a refusal for good, after an upgrade every
-    SMS failed and bounced, those queued before it too, until the admin found the log line. A 0x62 to
-    a relative validity now turns the link to the absolute form on trial, and its part goes again, no
-    attempt counted; so do those written in the other form before a turn and refused after it. The
-    first absolute submit accepted keeps the link absolute for the rest of its run (said once, at
-    WARNING, with the key that makes it so for good); a 0x62 to an absolute validity is then the
-    refusal it says. But 0x62 is also an SMSC's refusal of the value (a 30-day validity where it keeps
-    SMS 3 days): kept absolute at once, every later SMS went absolute and, at an SMSC taking only
-    relative ones, bounced. So while on trial, a 0x62 to an absolute validity turns the link back to
-    relative: the part whose refusal made the turn fails for its value, any other goes again. The
-    link's, kept across its connections (`smsc.smpp.link`)."""
-
-    def __init__(self, cfg: LinkSettings) -> None:
-        self.own = cfg  # the link's own settings
-        self.cfg = cfg  # what submits are encoded with: the link's own, or absolute since a 0x62
-        self.relative = cfg.validity_format == "relative"
-        # Submits written in the other form before the last turn, not answered then: seq numbers.
-        self.before: set[int] = set()
-        # On trial since a relative validity was refused: the part whose refusal turned the link absolute.
-        self.trial: int | None = None
-
-    def refused(self, seq: int, part: int, outstanding: list[int]) -> bool:
-        """A 0x62 to submit `seq` of `part`, `outstanding` the others of its connection not yet
-        answered: True when its part goes again, no attempt counted, in the form the link now writes."""
-        if seq in self.before:
-            self.before.discard(seq)
-            return True
-        if self.relative:
-            self.trial = part
-            self._turn(dataclasses.replace(self.own, validity_format="absolute"), seq, outstanding)
-            log.info("smpp.validity_trying_absolute", link=self.cfg.name, part=part)
-            return True
-        if self.trial is None:  # absolute for good: a refusal of this validity
-            return False
-        turned_by, self.trial = self.trial, None
-        self._turn(self.own, seq, outstanding)
-        log.info("smpp.validity_back_to_relative", link=self.cfg.name, part=part, turned_by=turned_by)
-        return part != turned_by  # the part that turned it is refused its value in either form
-
-    def accepted(self, seq: int) -> None:
-        """Submit `seq` accepted: the first absolute one keeps the link absolute."""
-        if seq in self.before:
-            self.before.discard(seq)
-            return
-        if self.trial is None or self.relative:
-            return
-        self.trial = None
-        link = json.dumps(self.cfg.name, ensure_ascii=False)  # as TOML quotes it
-        log.warning(
-            "smpp.validity_refused", link=self.cfg.name, switched_to="absolute",
-            hint=f"the SMSC refused a relative validity (ESME_RINVEXPIRY): this link sends absolute ones"
-            f' until the daemon restarts; set validity_format = "absolute" in [[smsc]] {link} to keep it so',
-        )  # fmt: skip
-
-    def _turn(self, cfg: LinkSettings, seq: int, outstanding: list[int]) -> None:
-        self.cfg, self.relative = cfg, cfg.validity_format == "relative"
-        self.before = {s for s in outstanding if s != seq}
-
-
 class Submits:
     """One connection's outstanding submits; see the module docstring. `closed` and `close` are the
     connection's: a timer may still fire as it closes, and a stuck session is closed from here; so is
@@ -220,6 +155,10 @@ class Submits:
         self.overflowed: OrderedDict[int, int] = OrderedDict()
         self.queue_full = QueueFull()  # the link's too (`smsc.smpp.link`)
         self.validity = ValidityForm(cfg)  # the link's too
+        # The link's submits awaiting a receipt since their session went (`smsc.smpp.lostreceipts`),
+        # and each submit's SMS and when it was written (its clock), while unanswered.
+        self.grace: ReceiptGrace | None = None
+        self.sent: dict[int, tuple[OutboundSms, float]] = {}
 
     def unbound_by_smsc(self) -> None:
         """The SMSC ended the session with an unbind (answered, or held behind its MOs when it closed):
@@ -230,8 +169,8 @@ class Submits:
         log.warning("smpp.unbind_by_smsc", link=self.name, unanswered=len(self.pending), late=len(self.late))
         self.ended_by_us = True
 
-    def expect(self, seq: int, part: int = 0) -> asyncio.Future[SubmitResult]:
-        """The future of submit `seq` (of part `part`), about to be written; its timer starts now."""
+    def expect(self, seq: int, part: int = 0, sms: OutboundSms | None = None) -> asyncio.Future[SubmitResult]:
+        """The future of submit `seq` (of part `part`, `sms`), just written; its timer starts now."""
         future: asyncio.Future[SubmitResult] = self.loop.create_future()
         # Not taken for silence when the loop itself stood still past it, nor while the reader was
         # paused with its answer maybe behind what it held (`smsc.stalls`).
@@ -239,6 +178,8 @@ class Submits:
         timer = ResponseTimer(self.loop, seconds, partial(self._expire, seq), self.pause)
         self.pending[seq] = (future, timer)
         self.part_of[seq] = part
+        if sms is not None and self.grace is not None:
+            self.sent[seq] = (sms, self.grace.clock())
         return future
 
     def close(self, reason: str) -> None:
@@ -248,15 +189,28 @@ class Submits:
         # all of them: the oldest unanswered submit (`SubmitResult.lost_behind` 0), suspected of
         # ending the session, is then none of these.
         earlier = len(self.late)
-        for future, timer in pending.values():
+        grace, sent = self.grace, self.sent
+        for seq, (future, timer) in pending.items():
             timer.cancel()
             if not future.done():  # written (the connection writes a submit at once): the SMSC may have it
                 behind = None if self.ended_by_us else earlier
                 lost = SubmitResult(Outcome.TEMPORARY, error=reason, written=True, lost_behind=behind)
+                if grace is not None and seq in sent:  # its receipt may still say (`lostreceipts`)
+                    lost = grace.lost(*sent[seq], lost)
                 future.set_result(lost)
                 earlier += 1
-        for seq in list(self.late):  # their answers died with the connection
-            self._settle_late(seq, None)
+        for seq in list(self.late):  # no answer can come on the connection, but a receipt still may
+            late, window, hold = self.late[seq]
+            if grace is not None and seq in sent and grace.carry(*sent[seq], late):
+                del self.late[seq]
+                window.cancel()
+                if hold is not None:
+                    hold.end()
+            else:
+                self._settle_late(seq, None)
+        sent.clear()
+        if grace is not None:
+            grace.look_back()
 
     def _expire(self, seq: int) -> None:
         """No answer in time. The submit is on the wire and the SMSC may have taken it: with a grace,
@@ -272,6 +226,7 @@ class Submits:
         self.unanswered_in_a_row += 1
         if grace <= 0 or self._closed.is_set():
             # No late answer is waited for, but the SMSC may have it all the same.
+            self.sent.pop(seq, None)
             entry[0].set_result(SubmitResult(Outcome.TEMPORARY, error=error, written=True))
         else:
             late: asyncio.Future[SubmitResult | None] = self.loop.create_future()
@@ -298,6 +253,7 @@ class Submits:
 
     def _settle_late(self, seq: int, result: SubmitResult | None) -> None:
         entry = self.late.pop(seq, None)
+        self.sent.pop(seq, None)
         if entry is None:
             return
         future, timer, hold = entry
@@ -309,6 +265,7 @@ class Submits:
 
     def _resolve(self, seq: int, result: SubmitResult) -> bool:
         entry = self.pending.pop(seq, None)
+        self.sent.pop(seq, None)
         if entry is None:
             return False
         future, timer = entry
@@ -382,6 +339,8 @@ class Submits:
                 mid = normalise_message_id(given, self.cfg.message_id_type, receipt=False)
                 if not mid:
                     log.warning("smpp.empty_message_id", link=self.name, seq=seq)
+            if self.grace is not None and (sent := self.sent.get(seq)) is not None:
+                self.grace.accepted(sent[0], mid or None, sent[1])  # its receipts: no lost submit's
             result = _accepted(Outcome.ACCEPTED, mid or None, *_ACCEPTED_REST)
         if self.overflowed and result.outcome is not Outcome.THROTTLED:
             self.overflowed.pop(part, None)  # its end, one way or the other
