@@ -15,7 +15,7 @@ from contextlib import suppress
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, NamedTuple
 
-from gateway.printalike import BLANKS, account_name_clash, unseen
+from gateway.printalike import BLANKS, unseen
 
 if TYPE_CHECKING:
     from gateway.config import Config
@@ -148,8 +148,10 @@ SUMMARY_LABELS = {
 SUMMARY_FILE_NAMES = ("summary", "_summary")
 
 
-def account_name_problem(name: str) -> str | None:
-    """Why `name`, trimmed as it is stored, cannot name an account, or None."""
+def account_name_problem(name: str, *, unseen_too: bool = True) -> str | None:
+    """Why `name`, trimmed as it is stored, cannot name an account, or None. Without `unseen_too`, a
+    character that shows as nothing or as a space is let through: the config's [[account]] took one
+    before, and `seed_accounts` refuses to make an account of it but keeps the one stored."""
     if not name:
         return "an account name cannot be empty"
     if len(name) > ACCOUNT_NAME_MAX:
@@ -157,7 +159,7 @@ def account_name_problem(name: str) -> str | None:
             f"account name {name[:24]!r}... is {len(name)} characters long; an account name holds at most"
             f" {ACCOUNT_NAME_MAX}"
         )
-    if (what := garbling(name) or unseen(name)) is not None:
+    if (what := garbling(name) or (unseen(name) if unseen_too else None)) is not None:
         return f"account name {name!r} holds {what}: give a plain name"
     if name.startswith("#"):
         return (
@@ -360,15 +362,19 @@ def quiet_held(held_until: float | None, zone: tzinfo, now: float) -> str:
 
 
 def seed_accounts(store: Store, cfg: Config) -> None:
-    """Create the accounts the config declares, with their users, if missing: once made, the admin's."""
+    """Create the accounts the config declares, with their users, if missing: once made, the admin's.
+    One that `account add` would refuse (`gateway.accountseed`) is not made, and the start goes on."""
     import structlog
 
+    from gateway.accountseed import seed_refusal
     from gateway.store.accounts import Conflict  # the store imports these rules
 
     for seed in cfg.account:
         names = [a.name for a in store.accounts.list_accounts()]
-        if seed.name not in names and (clash := account_name_clash(names, seed.name)) is not None:
-            structlog.get_logger(__name__).error("account.not_seeded", account=seed.name, problem=clash)
+        if seed.name in names:
+            continue  # the admin's: the block changes nothing, whatever rules came since
+        if (problem := seed_refusal(seed, names)) is not None:
+            structlog.get_logger(__name__).error("account.not_seeded", account=seed.name, problem=problem)
             continue
         try:
             store.accounts.add_account(seed.name, networks=seed.relay_networks, sender=seed.sender)

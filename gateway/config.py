@@ -24,8 +24,8 @@ from pydantic import (
 
 from acl.accounts import user_address_problem
 from gateway import relaynets
+from gateway.accountseed import ipv4_compatible
 from gateway.adminrules import account_name_problem
-from gateway.cli.addressdoubts import one_label_problem
 from gateway.configbase import ConfigError, _Section, joined, plain_address, quoted
 from gateway.configerrors import describe
 from gateway.configfeatures import PremiumSection, RepliesSection
@@ -52,8 +52,11 @@ class SeedAccount(_Section):
     @classmethod
     def _name(cls, v: str) -> str:
         # Trimmed as the CLI and the panel trim it: "demo " would seed a second, look-alike account.
+        # A character that does not print was taken before the CLI refused it: a block naming a
+        # stored account so must not stop the start, and the start makes no new account so
+        # (`gateway.accountseed`).
         name = v.strip()
-        problem = account_name_problem(name)
+        problem = account_name_problem(name, unseen_too=False)
         if problem is not None:
             raise ValueError(problem)
         return name
@@ -72,8 +75,11 @@ class SeedAccount(_Section):
     @classmethod
     def _nets(cls, v: list[str]) -> list[str]:
         # The CLI's and the panel's reading: `198.51.100.7/0` read as 0.0.0.0/0 let anyone on the
-        # internet send SMS as the account's users, with only a warning from check-config.
+        # internet send SMS as the account's users, with only a warning from check-config. An
+        # IPv4-compatible one was taken before: refused for a new account only (`gateway.accountseed`).
         for cidr in v:
+            if ipv4_compatible(cidr):
+                continue
             try:
                 relaynets.network(cidr)
             except ConfigError as exc:
@@ -84,11 +90,12 @@ class SeedAccount(_Section):
     @classmethod
     def _users(cls, v: list[str]) -> list[str]:
         # What `user add` and the panel refuse (a wildcard, an IP-address domain, a BATV tag) was
-        # seeded from here as a user that no envelope sender ever matches, or one a day at most; a
-        # one-label domain (`ops@ACME`), which `user add` refuses, was seeded too.
+        # seeded from here as a user that no envelope sender ever matches, or one a day at most. A
+        # one-label domain (`ops@ACME`), which `user add` refuses, was taken before: the start makes
+        # no new account with one (`gateway.accountseed`), and a stored account keeps its users.
         users = [plain_address(u) for u in v]
         for user in users:
-            if (problem := user_address_problem(user) or one_label_problem(user)) is not None:
+            if (problem := user_address_problem(user)) is not None:
                 raise ValueError(problem)
         return users
 

@@ -3,8 +3,9 @@
 The billing files, their summary and its mail print a name without what does not print: a zero-width
 space (`\\u200bdemo`), a soft hyphen (`acme\\u00ad`) or a no-break space (`Best\\u00a0Sp`) made an
 account of its own that read `demo`, `acme` and `Best Sp` there, beside the accounts of those names.
-`account add`, the config's [[account]] and the panel refuse such names, and a name that prints as an
-existing account's; accounts made before with them get their id after their printed name.
+`account add` and the panel refuse such names, and a name that prints as an existing account's, and the
+start makes no account of such an [[account]] block; accounts made before with them get their id after
+their printed name.
 
 The CLI in another process over a real SQLite file; the panel over HTTP in process.
 """
@@ -19,7 +20,7 @@ from typing import Any
 import pytest
 
 from billing_reports.mailedrecord import RECORD
-from gateway.config import ConfigError, parse_config
+from gateway.config import parse_config
 from gateway.store.db import Store
 from tests.billing_world import at, cli, last_billed, prepare
 from tests.conftest import free_port
@@ -73,10 +74,23 @@ def test_a_name_printed_as_an_older_accounts_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_configs_accounts_follow_the_same_rule(tmp_path: Path) -> None:
+    # The config takes such a block (one written before the rule must not stop a site's start: for a
+    # stored account it changes nothing), but the start makes no new account of it.
     text = shipped(('name = "demo"', 'name = "\\u200bdemo"'))
-    with pytest.raises(ConfigError) as caught:
-        parse_config(text, source="config.toml", base_dir=tmp_path)
-    assert "[[account]]" in str(caught.value) and "U+200B (a format character" in str(caught.value)
+    cfg = parse_config(text, source="config.toml", base_dir=tmp_path)
+    assert [a.name for a in cfg.account] == [ZWSP]
+    from gateway.accountseed import seed_refusal
+    from gateway.adminrules import seed_accounts
+
+    store = Store.open(tmp_path / "seeded.db")
+    try:
+        seed_accounts(store, cfg)
+        assert [a.name for a in store.accounts.list_accounts()] == []
+        assert seed_refusal(cfg.account[0], ()) == (
+            f"account name {ZWSP!r} holds {UNSEEN[ZWSP]}: give a plain name in the block"
+        )
+    finally:
+        store.close()
 
 
 async def test_the_panel_refuses_them_too(web: object) -> None:  # noqa: F811
@@ -157,6 +171,13 @@ def test_the_summary_mail_tells_older_accounts_printed_alike_apart(tmp_path: Pat
     # Each account's own mail (the operator has a copy of each) is named as its summary line is.
     subjects = sorted(str(m["Subject"]) for m in mails if "summary" not in str(m["Subject"]))
     assert set(subjects) == {"SMS billing 2026-03: demo", f"SMS billing 2026-03: demo~{ids[ZWSP]}"}, subjects
+    heads = set()
+    for m in mails:
+        if "summary" not in str(m["Subject"]) and isinstance(m, EmailMessage):
+            part = m.get_body(("plain",))
+            assert part is not None
+            heads.add(part.get_content().splitlines()[0].split(" for ")[0])
+    assert heads == {"Billing of account demo", f"Billing of account demo~{ids[ZWSP]}"}, heads
 
 
 def test_a_restore_over_a_lost_database_takes_their_month_as_billed(tmp_path: Path) -> None:

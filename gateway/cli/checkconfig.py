@@ -4,8 +4,9 @@ The refusals are the config's own and `gateway.configcheck`'s: exit 3, or 1 wher
 filesystem is read-only itself or state_dir's disk is not mounted (`gateway.readonlyfs.refusal_exit`:
 the unit restarts the service on 1, not on 3, and no config change is wanted); the rest is said as warnings
 and notes, each with what to do: the config's doubts (`gateway.configdoubts`), the stored accounts'
-(`gateway.cli.stored`, `gateway.cli.demoaccount`), the senders' notes. Apart from `gateway.cli.main`,
-which keeps the parser and the start, since it grew past what one module may hold.
+(`gateway.cli.stored`, `gateway.cli.seedwords`, `gateway.cli.demoaccount`), the senders' notes. Apart
+from `gateway.cli.main`, which keeps the parser and the start, since it grew past what one module may
+hold.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def check_config(cfg: Config, args: argparse.Namespace) -> int:
     from gateway.cli.binderror import busy_listeners
     from gateway.cli.common import running_pid
     from gateway.cli.demoaccount import demo_doubts
+    from gateway.cli.seedwords import seed_refusals
     from gateway.cli.sendernotes import sender_notes
     from gateway.cli.stored import stored_warnings
     from gateway.configcheck import exposed_secrets, state_dir_problem
@@ -52,6 +54,8 @@ def check_config(cfg: Config, args: argparse.Namespace) -> int:
         print(f"note: {renamed}")
     for line in [*stored_warnings(cfg), *demo_doubts(cfg)]:
         print(f"smsgw: warning: {line}", file=sys.stderr)
+    for line in seed_refusals(cfg)[1]:  # a stored account's block newer rules refuse: it changes nothing
+        print(f"note: {line}")
     if running_pid(cfg) is None:  # a bind tried only where no daemon holds the ports as its own
         for line in busy_listeners(cfg):
             print(f"smsgw: warning: {line}", file=sys.stderr)

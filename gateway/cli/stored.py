@@ -128,9 +128,11 @@ def unapplied_seeds(cfg: Config) -> list[str]:
     applies it; one taken out on purpose stays said until it leaves the block too. A block whose
     account the next start creates (a block renamed makes a new account) is read as that start will
     leave it: a user another account holds stays there, which the start said only at the one after."""
+    from gateway.cli.seedwords import unseeded
     from gateway.configbase import quoted
 
-    seeds = {seed.name: seed for seed in cfg.account}
+    refused = unseeded(cfg)  # no account is made of these: said by `seed_refusals`, not as made
+    seeds = {seed.name: seed for seed in cfg.account if seed.name not in refused}
     if not seeds:
         return []
     accounts = {name for (name,) in read_rows(cfg.db_path, "SELECT name FROM accounts")}
@@ -388,4 +390,6 @@ def stored_warnings(cfg: Config) -> list[str]:
     lines += stored_overlaps(cfg)
     lines += [shared_sender_line(number, names) for number, names in shared_senders(cfg).items()]
     lines += stored_changes(cfg)  # an [[smsc]] block of another protocol under its old name
-    return lines + unapplied_seeds(cfg) + dropped_domains(cfg)
+    from gateway.cli.seedwords import seed_refusals  # a block whose account the start will not make
+
+    return lines + seed_refusals(cfg)[0] + unapplied_seeds(cfg) + dropped_domains(cfg)
