@@ -115,3 +115,21 @@ def test_deeply_nested_multipart_is_refused_or_read() -> None:
             read_mail(nested(depth))
         assert refused.value.reply == "554 5.6.0 Message could not be read: MIME nesting too deep"
         assert [(e["event"], e["log_level"]) for e in logs] == [("intake.too_deep", "info")]  # not a crash
+
+
+def test_mail_text_is_the_one_validation_makes() -> None:
+    # read_mail makes its MailText without pydantic's validation (`intake._mail_text`): the same
+    # object, each field's type included, as validating the fields makes. A list given for a tuple
+    # field would compare equal to nothing validated and leave the frozen mail unhashable.
+    read = 0
+    for raw in _SAMPLES:
+        try:
+            fields = dict(read_mail(raw))
+        except IntakeRefused:
+            continue
+        made, validated = intake._mail_text(**fields), MailText(**fields)
+        assert made == validated
+        assert [type(v) for v in dict(made).values()] == [type(v) for v in dict(validated).values()]
+        assert made.model_fields_set == validated.model_fields_set
+        read += 1
+    assert read > 10
