@@ -28,7 +28,7 @@ from billing_reports import failures, mailedrecord, rebill, repo, runlog
 from billing_reports.attachments import attachment_name
 from billing_reports.files import RunUnderWay
 from billing_reports.monthly import Month, due_months
-from billing_reports.render import pln, shown_account
+from billing_reports.render import pln
 from billing_reports.writer import AccountFile, MonthFiles, MonthIncomplete, month_dir, write_month
 from gateway import billingwords as w
 from gateway import mailheaders, notify, polish
@@ -59,7 +59,7 @@ def _body(month: Month, tz: ZoneInfo, f: AccountFile, attached: str | None, lang
         money = w.BILLING_MONEY(lang, price=amount(s.price), commission=amount(s.commission))
     the_file = w.BILLING_ATTACHED(lang, name=attached) if attached is not None else w.BILLING_ON_DISK(lang)
     head = w.BILLING_HEAD(
-        lang, account=f.account, month=month, zone=tz.key, sms=s.sms, parts=s.parts, counts=counts
+        lang, account=f.shown, month=month, zone=tz.key, sms=s.sms, parts=s.parts, counts=counts
     )
     return f"{head}{money}\n{w.BILLING_FILE(lang, the_file=the_file)}"
 
@@ -119,7 +119,7 @@ def account_mails(
     tz, lang = ZoneInfo(cfg.gateway.timezone), cfg.gateway.language
     content = _read_within_limit(f.path)
     subject = (w.BILLING_SUBJECT_CORRECTED if replaces else w.BILLING_SUBJECT)(
-        lang, month=month, account=shown_account(f.account, f.account_id)
+        lang, month=month, account=f.shown
     )
     name = attachment_name(month, f, clash=clash)
     prior = ""
@@ -139,7 +139,7 @@ def fate(
 ) -> str:
     """The summary mail's line for one account's file: the addresses `rcpts` it was queued to with
     the summary, or (None) mailed `before` by an earlier run. Said on the loop (it reads the database)."""
-    lang, name = cfg.gateway.language, shown_account(f.account, f.account_id)
+    lang, name = cfg.gateway.language, f.shown
     if rcpts is None:
         at = mailed_at(before or "")
         tz = ZoneInfo(cfg.gateway.timezone)

@@ -56,6 +56,12 @@ class AccountFile:
     sums: Sum
     sha256: str
 
+    @property
+    def shown(self) -> str:
+        """Its name as its file's header and the summary print it (`render.shown_account`): the mails
+        about it name it so too, or two accounts printed alike read as one in a mail program."""
+        return shown_account(self.account, self.account_id)
+
 
 @dataclass(frozen=True)
 class NotWritten:
