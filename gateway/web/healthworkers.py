@@ -29,9 +29,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from gateway.crashloop import LOOP_WINDOW_SECONDS, loop_crashes
-from gateway.supervisor import Worker
+
+if TYPE_CHECKING:  # `smsgw status` reads these words too, and its --help loads no logging (supervisor's)
+    from gateway.supervisor import Worker
 
 ESSENTIAL = "dispatcher"  # in trouble: no SMS leaves this node
 INTAKE_PREFIX = "intake-"  # the relay port's processes (`gateway.intake_workers`): all in trouble, no mail
