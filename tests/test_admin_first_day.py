@@ -167,13 +167,14 @@ def test_install_service_writes_the_sender_it_is_given(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("host", "simulator", "warned"),
-    [("192.0.2.10", "false", True), ("smsc.operator.example", "false", True), ("192.0.2.10", "true", False),
-     ("127.0.0.1", "false", False), ("localhost", "false", False)],
+    [("192.0.2.10", "false", True), ("smsc.operator.example", "false", True), ("192.0.2.10", "true", True),
+     ("127.0.0.1", "false", True), ("localhost", "false", True)],
 )  # fmt: skip
 def test_the_demo_sender_is_warned_of_only_with_an_operators_link(
     tmp_path: Path, host: str, simulator: str, warned: bool
 ) -> None:
-    """A link on loopback is the simulator or a test SMSC, which takes any sender."""
+    """A link is the simulator's only where it points at the enabled simulator's port: one on loopback
+    otherwise is an operator's through a tunnel (stunnel, ssh), which refuses the made-up sender."""
     from tests.test_first_day_cli import write_config
 
     config = write_config(tmp_path)  # default_sender unset: the demo number
@@ -273,7 +274,7 @@ def test_check_config_warns_of_account_edits_it_will_not_apply(cli: CLI) -> None
     store.close()
     cli.ok("account", "add", "other")
     cli.ok("user", "add", "ola@other.example", "--account", "other")
-    assert cli("check-config")[0] == 0 and "[[account]]" not in cli("check-config")[2]
+    assert cli("check-config")[0] == 0 and '[[account]] "acme" names' not in cli("check-config")[2]
     edited = base.replace(
         'users = ["anna@acme.example"]',
         'users = ["anna@acme.example", "bob@acme.example", "Ola@other.example"]',
@@ -286,7 +287,10 @@ def test_check_config_warns_of_account_edits_it_will_not_apply(cli: CLI) -> None
     assert "user Ola@other.example, but it is account other's" in err
     assert "`smsgw user remove Ola@other.example` and `smsgw user add" in err
     assert "`smsgw account set 'acme' --add-network 10.9.0.1/16`" in err
-    assert "anna@acme.example" not in err and "127.0.0.0/8" not in err
+    # Only what changed is named (the walkthrough's own warning of 127.0.0.0/8 aside: a link here
+    # on loopback with the simulator off is taken for an operator's).
+    edits = "\n".join(x for x in err.splitlines() if "[[account]]" in x and "relays from" not in x)
+    assert "anna@acme.example" not in edits and "127.0.0.0/8" not in edits
 
 
 def test_check_config_says_what_an_account_keeps_that_its_block_took_out(cli: CLI) -> None:
