@@ -46,6 +46,7 @@ from smsc.base import DeliveryReport, OutboundSms, Outcome, SubmitResult
 from smsc.cimd2.accountspacing import account_of
 from smsc.cimd2.messages import key_digits
 from smsc.cimd2.stampkeys import tail_of
+from smsc.lateholds import TimedHold
 from smsc.lostsubmits import Account, Awaited, LostSubmits
 from smsc.receipts import parse_receipt_date, parse_receipt_text, receipt_text
 from smsc.settings import LinkSettings
@@ -146,20 +147,26 @@ class ReceiptGrace(LostSubmits[ReadReceipt]):
 
     def carry(self, sms: OutboundSms, written_at: float, late: asyncio.Future[SubmitResult | None]) -> bool:
         """A submit past its response timeout whose session went: its late answer (`late`) may still
-        come as a receipt, for twice the grace from now. False when none is awaited (the link stops)."""
+        come as a receipt, until its part's hold ends (the settle after the next bind, the grace at the
+        most). False when none is awaited (the link stops). Once the part goes again no later receipt
+        is awaited: kept open for twice the grace, it kept a long SMS from moving (`LinkChoice.moving`)
+        off an SMSC that binds and answers no submit, its parts sent to it again and again."""
         if self.stopped or self.grace <= 0 or late.done():
             return False
-        self._awaiting(sms, written_at, late, 2 * self.grace)
+        hold = self._awaiting(sms, written_at, late, 2 * self.grace)
+        if hold is not None:
+            hold.when_ended(lambda: None if late.done() else self._settle(late, None))
         return True
 
     def _awaiting(self, sms: OutboundSms, written_at: float, late: asyncio.Future[SubmitResult | None],
-                  window: float) -> None:  # fmt: skip
+                  window: float) -> TimedHold | None:  # fmt: skip
         timer = asyncio.get_running_loop().call_later(window, self._settle, late, None)
         first = written_at + self.lo - SLACK
         awaited = Awaited(
             self, sms.part_id, key_digits(sms.destination), first, math.inf, late, timer, sms.text
         )
         self._await(awaited, self.grace, lost=True, look_back=False)
+        return awaited.hold
 
     def look_back(self) -> None:
         """The submits lost with a session are all awaited: a receipt read before the loss that names
