@@ -105,7 +105,10 @@ async def test_a_mail_the_relay_took_while_the_disk_was_full_goes_once(tmp_path:
                     lambda: any(e["event"] in ("outbox.record_retry", "worker.crashed") for e in logs)
                 )
                 free_store(store)
-                await gw.until(lambda: state_of(store, mail_id) == "sent")
+                # Its line follows the fsync: the row reads `sent` on the loop's connection before.
+                await gw.until(
+                    lambda: state_of(store, mail_id) == "sent" and bool(events(logs, "outbox.recorded"))
+                )
                 # Marked sent only after the relay's answer: a second send would be in the relay now.
             assert len(relay.messages) == 1, "the relay got the mail again"
             assert gw.daemon.supervisor.workers["outbox"].restarts == 0
