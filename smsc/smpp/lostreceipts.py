@@ -39,6 +39,7 @@ import dataclasses
 import math
 from collections import OrderedDict
 from collections.abc import Callable
+from itertools import takewhile
 
 import structlog
 
@@ -46,7 +47,6 @@ from smsc.base import DeliveryReport, OutboundSms, Outcome, SubmitResult
 from smsc.cimd2.accountspacing import account_of
 from smsc.cimd2.messages import key_digits
 from smsc.cimd2.stampkeys import tail_of
-from smsc.lateholds import TimedHold
 from smsc.lostsubmits import Account, Awaited, LostSubmits
 from smsc.receipts import parse_receipt_date, parse_receipt_text, receipt_text
 from smsc.settings import LinkSettings
@@ -129,12 +129,20 @@ class ReceiptGrace(LostSubmits[ReadReceipt]):
         self.answered_to.pop(phone, None)
         self.answered_to[phone] = now
         if len(self.answered_to) > KNOWN_KEPT:
+            # Oldest first (each answer moves its phone to the end): only the stale head goes. Rebuilt
+            # whole, a link answering more phones than this in the window paid for all of them at
+            # every answer, on the event loop.
             since = now - 2 * self.grace - PHONE_SPARE - max(abs(self.lo), abs(self.hi))
-            self.answered_to = {p: at for p, at in self.answered_to.items() if at >= since}
+            stale = [p for p, _ in takewhile(lambda item: item[1] < since, self.answered_to.items())]
+            for p in stale:
+                del self.answered_to[p]
         if message_id:
-            self.known[message_id] = (written_at, now)
-            if len(self.known) > KNOWN_KEPT:
-                self.known.popitem(last=False)
+            self._know(message_id, (written_at, now))
+
+    def _know(self, message_id: str, times: tuple[float, float] | None) -> None:
+        self.known[message_id] = times
+        if len(self.known) > KNOWN_KEPT:
+            self.known.popitem(last=False)
 
     def lost(self, sms: OutboundSms, written_at: float, result: SubmitResult) -> SubmitResult:
         """`result` of a submit written at `written_at` whose connection went before its answer, with
@@ -142,31 +150,33 @@ class ReceiptGrace(LostSubmits[ReadReceipt]):
         if self.stopped or self.grace <= 0:
             return result
         late: asyncio.Future[SubmitResult | None] = asyncio.get_running_loop().create_future()
-        self._awaiting(sms, written_at, late, 2 * self.grace)
+        self._awaiting(sms, written_at, late)
         return dataclasses.replace(result, late=late, retry_after=self.grace)
 
     def carry(self, sms: OutboundSms, written_at: float, late: asyncio.Future[SubmitResult | None]) -> bool:
         """A submit past its response timeout whose session went: its late answer (`late`) may still
-        come as a receipt, until its part's hold ends (the settle after the next bind, the grace at the
-        most). False when none is awaited (the link stops). Once the part goes again no later receipt
-        is awaited: kept open for twice the grace, it kept a long SMS from moving (`LinkChoice.moving`)
-        off an SMSC that binds and answers no submit, its parts sent to it again and again."""
+        come as a receipt while its part is held (`_awaiting`). False when none is awaited (the link
+        stops)."""
         if self.stopped or self.grace <= 0 or late.done():
             return False
-        hold = self._awaiting(sms, written_at, late, 2 * self.grace)
-        if hold is not None:
-            hold.when_ended(lambda: None if late.done() else self._settle(late, None))
+        self._awaiting(sms, written_at, late)
         return True
 
-    def _awaiting(self, sms: OutboundSms, written_at: float, late: asyncio.Future[SubmitResult | None],
-                  window: float) -> TimedHold | None:  # fmt: skip
-        timer = asyncio.get_running_loop().call_later(window, self._settle, late, None)
+    def _awaiting(
+        self, sms: OutboundSms, written_at: float, late: asyncio.Future[SubmitResult | None]
+    ) -> None:
+        """Await `late`'s receipt while its part's re-send is held, and no longer: once the part goes
+        again (the settle after the next bind, the grace at the most) a later receipt is a copy's.
+        Kept open for twice the grace, it kept a long SMS from moving (`LinkChoice.moving`) off an SMSC
+        that binds and answers no submit, its parts sent to it again and again."""
+        timer = asyncio.get_running_loop().call_later(2 * self.grace, self._settle, late, None)
         first = written_at + self.lo - SLACK
         awaited = Awaited(
             self, sms.part_id, key_digits(sms.destination), first, math.inf, late, timer, sms.text
         )
         self._await(awaited, self.grace, lost=True, look_back=False)
-        return awaited.hold
+        if awaited.hold is not None:
+            awaited.hold.when_ended(lambda: None if late.done() else self._settle(late, None))
 
     def look_back(self) -> None:
         """The submits lost with a session are all awaited: a receipt read before the loss that names
@@ -249,7 +259,7 @@ class ReceiptGrace(LostSubmits[ReadReceipt]):
         """Settle `awaited` as taken under the receipt's id."""
         owner, message_id = awaited.owner, report.report.message_id
         assert isinstance(owner, ReceiptGrace)
-        owner.known[message_id] = None  # its next receipt names this SMS, and no other
+        owner._know(message_id, None)  # its next receipt names this SMS, and no other
         log.warning("smpp.lost_submit_receipt", link=owner.link, part_id=awaited.part_id,
                     message_id=message_id, status=report.report.status.value, read_by=self.link,
                     effect="taken as the SMSC's answer: the SMS is not sent again")  # fmt: skip
