@@ -29,6 +29,7 @@ import structlog
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from gateway.store.db import ClaimedPart, Finished, Store
+from gateway.store.rescue import fsync_path
 
 log = structlog.get_logger(__name__)
 
@@ -47,7 +48,6 @@ class Accepted(BaseModel):
     link: str
     smsc_id: str | None
     resent_after: str | None = None  # `QueueRepo.mark_submitted`'s: a re-send's earlier link
-    outcome: str = "accepted"
     db: str  # the database file's device:inode, so that a restored file takes none of it
 
 
@@ -132,15 +132,7 @@ def _append(path: Path, answers: list[Accepted]) -> None:
     finally:
         os.close(fd)
     if new:
-        _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_path(path.parent, os.O_RDONLY | os.O_DIRECTORY)
 
 
 def read(path: Path) -> tuple[list[Accepted], int]:
@@ -173,16 +165,18 @@ def apply(store: Store, on_finished: Callable[[list[Finished]], None]) -> list[i
     sql = "SELECT 1 FROM parts WHERE id = ? AND message_id = ? AND state = 'active'"
     with store.db.transaction() as conn:
         for e in entries:
-            if e.db != here or e.outcome != "accepted" or e.part in done:
+            if e.db != here or e.part in done:
                 skipped.append(e.part)
             elif conn.execute(sql, (e.part, e.message)).fetchone() is None:
                 skipped.append(e.part)  # settled after all, or not this database's part
             else:
                 on_finished(store.queue.mark_submitted(e.part, e.link, e.smsc_id, e.message, e.resent_after))
                 done.append(e.part)
-    _sync_wal(store.path)  # the daemon's commits wait for its own fsync, which has not started yet
+    for name in (Path(f"{store.path}-wal"), store.path):  # the daemon's own fsync has not started yet
+        with contextlib.suppress(FileNotFoundError):
+            fsync_path(name, os.O_RDONLY)
     path.unlink()
-    _fsync_dir(path.parent)
+    fsync_path(path.parent, os.O_RDONLY | os.O_DIRECTORY)
     log.warning(
         "queue.answers_recorded",
         parts=done,
@@ -192,13 +186,3 @@ def apply(store: Store, on_finished: Callable[[list[Finished]], None]) -> list[i
         f"{JOURNAL_FILE}: recorded now, not sent again",
     )
     return done
-
-
-def _sync_wal(db: Path) -> None:
-    for name in (f"{db}-wal", str(db)):
-        with contextlib.suppress(FileNotFoundError):
-            fd = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
