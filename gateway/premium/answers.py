@@ -115,10 +115,10 @@ def confirm(
         return replies.PREMIUM_CONFIRM_OF_REMOVED.format(service.password)
     if service.email.casefold() != v.email.casefold():
         return replies.PREMIUM_CONFIRM_STALE.format(service.password)
-    if v.used_at is not None or r.confirmed_by_newer(token):  # by this mail or a newer one
+    if v.used_at is not None or service.verified_at is not None:  # by this mail or a newer one
         return replies.PREMIUM_ALREADY_CONFIRMED.format(service.password)
     if confirmation.token_expired(r.conn, v.created_at, v.expires_at, store.clock()):
-        return replies.PREMIUM_CONFIRM_REPLACED if r.replaced(token) else replies.PREMIUM_CONFIRM_EXPIRED
+        return replies.PREMIUM_CONFIRM_REPLACED if v.replaced else replies.PREMIUM_CONFIRM_EXPIRED
     r.use_verification(token)
     r.update_service(service.id, verified_at=store.clock())
     sent = handlers.forward_awaiting(store, cfg, service)

@@ -179,30 +179,6 @@ class PremiumRepo(AnswersRepo):
         ).fetchone()
         return Verification(*row) if row else None
 
-    def replaced(self, token: str) -> bool:
-        """Whether a newer confirmation of the same service was mailed after `token`'s
-        (`premium verify --resend`, which ends the older one at once): its answer is then told to
-        answer the newest, not to ask for a new one that was just sent."""
-        row = self.conn.execute(
-            "SELECT 1 FROM premium_verifications n JOIN premium_verifications o ON o.token = ?"
-            " WHERE n.service_id = o.service_id AND n.rowid > o.rowid LIMIT 1",
-            (token,),
-        ).fetchone()
-        return row is not None
-
-    def confirmed_by_newer(self, token: str) -> bool:
-        """Whether the service confirmed through a confirmation mailed after `token`'s and is
-        confirmed still: the client who then answers the older mail too is told the address is
-        confirmed, as an answer to the used one is, not sent to answer the newest (which they did)."""
-        row = self.conn.execute(
-            "SELECT 1 FROM premium_verifications n JOIN premium_verifications o ON o.token = ?"
-            " JOIN premium_services s ON s.id = o.service_id"
-            " WHERE n.service_id = o.service_id AND n.rowid > o.rowid AND n.used_at IS NOT NULL"
-            " AND s.verified_at IS NOT NULL LIMIT 1",
-            (token,),
-        ).fetchone()
-        return row is not None
-
     def use_verification(self, token: str) -> None:
         with self.transaction():
             self.conn.execute(

@@ -54,3 +54,9 @@ class Verification:
     created_at: float
     expires_at: float
     used_at: float | None
+
+    @property
+    def replaced(self) -> bool:
+        """A newer confirmation mail of its service ended it (`PremiumRepo.new_verification` sets its
+        end to no later than its start): its answer is told to answer the newest, not to ask again."""
+        return self.expires_at <= self.created_at
