@@ -12,7 +12,6 @@ it: the start logs why (`account.not_seeded`), check-config says it first (`gate
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -24,23 +23,6 @@ from gateway.printalike import account_name_clash, printed_alike
 
 if TYPE_CHECKING:
     from gateway.config import SeedAccount
-
-
-def ipv4_compatible(cidr: str) -> bool:
-    """`cidr` is an IPv4-compatible IPv6 network (::127.0.0.7/128), which `relaynets.network` refuses
-    for that alone: the config's [[account]] takes it as before (an account stored with it keeps it),
-    and `seed_refusal` makes no new account of it. :: and ::1 are IPv6's own, as relaynets reads them."""
-    address, _, _prefix = cidr.strip().partition("/")
-    if "%" in address:  # a zone id: refused by relaynets before this rule, and still
-        return False
-    try:
-        net = ipaddress.ip_network(cidr.strip(), strict=False)
-        typed = ipaddress.ip_address(address)
-    except ValueError:
-        return False
-    if not isinstance(typed, ipaddress.IPv6Address) or typed.ipv4_mapped is not None:
-        return False
-    return net.prefixlen >= 96 and int(typed) >> 32 == 0 and int(typed) >> 24 != 0
 
 
 def seed_refusal(seed: SeedAccount, stored: Iterable[str]) -> str | None:

@@ -24,7 +24,6 @@ from pydantic import (
 
 from acl.accounts import user_address_problem
 from gateway import relaynets
-from gateway.accountseed import ipv4_compatible
 from gateway.adminrules import account_name_problem
 from gateway.configbase import ConfigError, _Section, joined, plain_address, quoted
 from gateway.configerrors import describe
@@ -78,7 +77,7 @@ class SeedAccount(_Section):
         # internet send SMS as the account's users, with only a warning from check-config. An
         # IPv4-compatible one was taken before: refused for a new account only (`gateway.accountseed`).
         for cidr in v:
-            if ipv4_compatible(cidr):
+            if relaynets.ipv4_compatible(cidr):
                 continue
             try:
                 relaynets.network(cidr)

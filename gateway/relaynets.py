@@ -76,6 +76,21 @@ def _ipv4_in_ipv6(
     return "", None
 
 
+def ipv4_compatible(cidr: str) -> bool:
+    """`cidr` is an IPv4-compatible IPv6 network (::127.0.0.7/128), which `network` refuses for that
+    alone: the config's [[account]] takes it as before (an account stored with it keeps it), and
+    `accountseed.seed_refusal` makes no new account of it. Anything `network` refuses otherwise is not."""
+    address = cidr.strip().partition("/")[0]
+    if "%" in address:  # a zone id: refused by `network` before this rule, and still
+        return False
+    try:
+        net, typed = ipaddress.ip_network(cidr.strip(), strict=False), ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    kind, mapped = _ipv4_in_ipv6(typed)
+    return mapped is not None and kind.startswith("IPv4-compatible") and net.prefixlen >= 96
+
+
 def wide_network_doubt(cidr: str) -> str | None:
     """Why a relay network is too wide to trust, or None. The relay port takes mail from a listed
     network without a password, from any envelope sender on the account's user list: with one as
