@@ -54,14 +54,11 @@ def password_problem(password: str) -> str | None:
     return None
 
 
-_BLANKS = BLANKS  # the Hangul fillers and the braille blank (`gateway.printalike`)
-
-
 def _invisible(char: str) -> bool:
     """Shows nothing on its own: a space or separator (Z*), a control or format character, a blank, or
     a combining mark with nothing to sit on (Mn, Me: the grapheme joiner, a variation selector)."""
     category = unicodedata.category(char)
-    return category[0] == "Z" or category in ("Cc", "Cf", "Mn", "Me") or char in _BLANKS
+    return category[0] == "Z" or category in ("Cc", "Cf", "Mn", "Me") or char in BLANKS
 
 
 def no_password_note(role: str, password_hash: str | None) -> str:

@@ -55,8 +55,12 @@ def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
     """
     check_files(cfg)
     found: list[Exposure] = []
+    # The enabled simulator's password guards nothing of an operator's: warning of it would greet
+    # every first start of the shipped config.
     inline = [
-        link_place(s.name, "password") for s in cfg.smsc if s.password is not None and not _simulator(cfg, s)
+        link_place(s.name, "password")
+        for s in cfg.smsc
+        if s.password is not None and not goes_to_simulator(cfg, s)
     ]
     if cfg.mail.relay_password is not None:
         inline.append("[mail] relay_password")
@@ -91,12 +95,6 @@ def exposed_secrets(cfg: Config, config_path: Path) -> list[Exposure]:
         holds = "a password ([mail] relay_password_file)"
         found.append(Exposure(str(relay), mode_text(mode), holds, f"chmod 600 {relay}"))
     return found
-
-
-def _simulator(cfg: Config, link: SmscSection) -> bool:
-    """The link is the enabled built-in simulator: its password guards nothing of an operator's, and
-    warning about it would greet every first start of the shipped config."""
-    return goes_to_simulator(cfg, link)
 
 
 def goes_to_simulator(cfg: Config, link: SmscSection) -> bool:

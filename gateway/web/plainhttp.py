@@ -25,8 +25,6 @@ from collections.abc import Callable
 import h11
 import structlog
 
-from gateway.web.hosts import parse_host
-
 log = structlog.get_logger(__name__)
 
 # A request head larger than this is no browser's mistyped address: 400 without reading more.
@@ -110,7 +108,7 @@ class PlainHTTP:
         if len(hosts) != 1:
             return 400, None
         authority = hosts[0].decode("latin-1")
-        if parse_host(authority) is None or not self.known(authority):
+        if not self.known(authority):  # `hosts.known_host`: parsed strictly, or not known
             return 400, None
         target = request.target.decode("ascii")  # h11 lets only visible ASCII through
         path = target if target.startswith("/") and len(target) <= MAX_TARGET else "/"
