@@ -19,7 +19,9 @@ visible" is no "hidden". A mail that would keep no text keeps it all.
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from inscriptis.css_profiles import RELAXED_CSS_PROFILE
@@ -49,9 +51,11 @@ _FONT_ATTR = re.compile(r"\s*[+-]?\d")
 _SHEET_SIZES = re.compile(r"font(?:-size)?\s*:", re.IGNORECASE)
 
 
-def declarations(style: str) -> dict[str, str]:
+@functools.lru_cache(maxsize=1024)
+def declarations(style: str) -> Mapping[str, str]:
     """A style attribute's declarations, property to value, lowered and without "!important"; of a
-    property declared twice the later wins, unless only the earlier is important."""
+    property declared twice the later wins, unless only the earlier is important. Kept per style: a
+    template repeats one on each of its thousands of cells, and reading it again was most of the walk."""
     out: dict[str, str] = {}
     important: set[str] = set()
     for declaration in _COMMENT.sub("", style).split(";"):
@@ -85,7 +89,7 @@ def _font_size(value: str | None, inherited: bool) -> bool:
     return inherited and m.group(2) in _RELATIVE
 
 
-def _size(element: HtmlElement, style: dict[str, str]) -> str | None:
+def _size(element: HtmlElement, style: Mapping[str, str]) -> str | None:
     """The font size `element` sets itself, if any: "font-size", the "font" shorthand's size (the
     token before any "/line-height"), or a <font size> attribute (which styles override)."""
     if "font-size" in style:
@@ -102,7 +106,7 @@ def _size(element: HtmlElement, style: dict[str, str]) -> str | None:
     return None
 
 
-def _padded(style: dict[str, str], sides: tuple[int, int]) -> bool:
+def _padded(style: Mapping[str, str], sides: tuple[int, int]) -> bool:
     """Whether the padding on `sides` (0 top, 1 right, 2 bottom, 3 left) is set and not zero: what the
     box holds shows in its padding whatever its height ("height:0; padding-bottom:56%")."""
     names = ("padding-top", "padding-right", "padding-bottom", "padding-left")
@@ -131,7 +135,7 @@ class _Plan:
     shown: bool = False
 
 
-def _gone(element: HtmlElement, style: dict[str, str]) -> bool:
+def _gone(element: HtmlElement, style: Mapping[str, str]) -> bool:
     """Hidden with everything inside it, whatever that says. Not for "mso-hide: all" alone: it hides
     only from desktop Outlook, which templates give the same text in an "<!--[if mso]>" comment."""
     return (
@@ -142,7 +146,7 @@ def _gone(element: HtmlElement, style: dict[str, str]) -> bool:
     )
 
 
-def _zero_box(element: HtmlElement, style: dict[str, str]) -> bool:
+def _zero_box(element: HtmlElement, style: Mapping[str, str]) -> bool:
     """A box of no height or no width that clips what overflows it. A table cell is widened by the
     browser to what it holds, and padding shows what the box holds whatever its height."""
     if element.tag in ("td", "th"):
